@@ -1,0 +1,304 @@
+//! One client connection: a reader that hands requests to the handler strictly in order, and a
+//! writer that writes their responses in that same order.
+//!
+//! Kafka clients pipeline (librdkafka up to 1,000,000 in flight, kafka-python 5) and match
+//! responses by correlation id, yet rely on Kafka answering each connection in request order.
+//! So the reader calls `Handler::handle` one request at a time and pushes the reply into a
+//! `FuturesOrdered`; deferred replies (acks=all, long polls) overlap, and the writer takes
+//! them out in order. Both halves run in the same task (no spawn per connection half).
+//!
+//! Limits: at most `max_inflight_per_connection` requests are read and not yet answered —
+//! the reader stops reading the socket while that many are outstanding (backpressure; a client
+//! that does not read its responses eventually stops being read). The write buffer is reused
+//! and shrunk back after a large response. Responses are flushed only when nothing else is
+//! ready, so a burst of pipelined replies costs one write syscall.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::FutureExt;
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::{debug, error, warn};
+
+use crate::config::ServerConfig;
+use crate::error::FrameError;
+use crate::frame::FrameReader;
+use crate::handler::{Handler, Reply, RequestContext};
+use crate::in_flight::{Completed, InFlight};
+use crate::request::{Routed, route_request};
+use crate::response::encode_response_frame;
+use crate::supported_apis::SupportedApis;
+
+/// Write buffer kept per connection between bursts.
+const WRITE_BUFFER_INITIAL_BYTES: usize = 64 * 1024;
+/// A buffer grown beyond this by a large response is dropped after the flush.
+const WRITE_BUFFER_RETAIN_BYTES: usize = 1024 * 1024;
+/// Flush early once this much is buffered, even if more responses are ready.
+const WRITE_FLUSH_THRESHOLD_BYTES: usize = 256 * 1024;
+
+/// What every connection of one listener shares.
+pub(crate) struct ListenerState<H> {
+    pub handler: Arc<H>,
+    pub supported: SupportedApis,
+    pub config: ServerConfig,
+}
+
+/// Identity of one connection, for logs and request contexts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionId {
+    pub id: u64,
+    pub peer: SocketAddr,
+}
+
+/// Why the reading half stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadEnd {
+    PeerClosed,
+    Shutdown,
+    IdleTimeout,
+    BadInput,
+    WriterGone,
+}
+
+/// Serves `stream` until the peer closes, bad input arrives, the connection idles out, or
+/// shutdown is signalled; requests already read are answered before the socket is closed.
+pub(crate) async fn serve_connection<H: Handler>(
+    stream: TcpStream,
+    connection: ConnectionId,
+    state: Arc<ListenerState<H>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let ConnectionId { id, peer } = connection;
+    debug!(%peer, connection_id = id, listener = %state.config.listener_name, "connection opened");
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(%peer, connection_id = id, error = %e, "could not set TCP_NODELAY");
+    }
+    let max_inflight = state.config.max_inflight_per_connection;
+    assert!(
+        max_inflight > 0,
+        "max_inflight_per_connection must be positive"
+    );
+    let (read_half, write_half) = stream.into_split();
+    let (in_flight_tx, in_flight_rx) = mpsc::channel(max_inflight);
+    let permits = Arc::new(Semaphore::new(max_inflight));
+
+    let reader = read_requests(
+        read_half,
+        in_flight_tx,
+        permits,
+        connection,
+        &state,
+        shutdown,
+    );
+    let writer = write_responses(write_half, in_flight_rx, connection);
+    tokio::pin!(reader, writer);
+    let (read_end, writer_ok) = tokio::select! {
+        read_end = &mut reader => (read_end, (&mut writer).await),
+        writer_ok = &mut writer => (ReadEnd::WriterGone, writer_ok),
+    };
+    debug!(%peer, connection_id = id, ?read_end, writer_ok, "connection closed");
+}
+
+async fn read_requests<H: Handler>(
+    read_half: OwnedReadHalf,
+    in_flight_tx: mpsc::Sender<InFlight>,
+    permits: Arc<Semaphore>,
+    connection: ConnectionId,
+    state: &ListenerState<H>,
+    mut shutdown: watch::Receiver<bool>,
+) -> ReadEnd {
+    let ConnectionId { id, peer } = connection;
+    let config = &state.config;
+    let mut frames = FrameReader::new(read_half, config.socket_request_max_bytes);
+    let idle_timeout = Duration::from_millis(config.idle_timeout_ms);
+    loop {
+        // Backpressure: no socket read while the pipeline is full.
+        let permit = tokio::select! {
+            biased;
+            () = shutdown_requested(&mut shutdown) => return ReadEnd::Shutdown,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_closed) => return ReadEnd::WriterGone,
+            },
+        };
+        let frame = loop {
+            tokio::select! {
+                biased;
+                () = shutdown_requested(&mut shutdown) => return ReadEnd::Shutdown,
+                read = tokio::time::timeout(idle_timeout, frames.read_frame()) => match read {
+                    Ok(Ok(Some(frame))) => break frame,
+                    Ok(Ok(None)) => return ReadEnd::PeerClosed,
+                    // A peer that vanishes (reset, or mid-frame) is not bad input.
+                    Ok(Err(e @ (FrameError::Io(_) | FrameError::TruncatedFrame { .. }))) => {
+                        debug!(%peer, connection_id = id, error = %e, "peer went away");
+                        return ReadEnd::PeerClosed;
+                    }
+                    Ok(Err(e)) => {
+                        warn!(%peer, connection_id = id, error = %e, "closing connection: bad frame");
+                        return ReadEnd::BadInput;
+                    }
+                    // read_frame is cancel-safe, so an idle tick loses nothing.
+                    Err(_elapsed) => {
+                        let nothing_in_flight = permits.available_permits() + 1 == config.max_inflight_per_connection;
+                        if nothing_in_flight && frames.buffered_bytes() == 0 {
+                            debug!(%peer, connection_id = id, idle_timeout_ms = config.idle_timeout_ms,
+                                "closing idle connection (connections.max.idle.ms)");
+                            return ReadEnd::IdleTimeout;
+                        }
+                    }
+                },
+            }
+        };
+        let in_flight = match route_request(&state.supported, frame) {
+            Ok(Routed::Local { slot, response }) => {
+                InFlight::new(slot, Reply::Ready(response), permit)
+            }
+            Ok(Routed::Dispatch {
+                slot,
+                client_id,
+                request,
+            }) => {
+                let ctx = RequestContext {
+                    api_key: slot.api_key,
+                    api_version: slot.body_version,
+                    correlation_id: slot.correlation_id,
+                    client_id: client_id.map(|c| c.as_str().to_owned()),
+                    peer,
+                    listener: config.listener_name.clone(),
+                    connection_id: id,
+                };
+                let reply = state.handler.handle(ctx, request).await;
+                InFlight::new(slot, reply, permit)
+            }
+            Err(e) => {
+                warn!(%peer, connection_id = id, error = %e, "closing connection: bad request");
+                return ReadEnd::BadInput;
+            }
+        };
+        if in_flight_tx.send(in_flight).await.is_err() {
+            return ReadEnd::WriterGone;
+        }
+    }
+}
+
+/// Resolves once shutdown is signalled (or the server is gone).
+async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone: treat as shutdown too.
+    let _ = shutdown.wait_for(|requested| *requested).await;
+}
+
+/// Writes responses in request order until the reader is done and every reply is written.
+/// Returns false if the connection had to be cut short (write or encode failure).
+async fn write_responses(
+    mut write_half: OwnedWriteHalf,
+    mut in_flight_rx: mpsc::Receiver<InFlight>,
+    connection: ConnectionId,
+) -> bool {
+    let ConnectionId { id, peer } = connection;
+    let mut queue: FuturesOrdered<InFlight> = FuturesOrdered::new();
+    let mut out = BytesMut::with_capacity(WRITE_BUFFER_INITIAL_BYTES);
+    let mut reader_open = true;
+    loop {
+        // Take everything that is ready now, then flush once.
+        loop {
+            let mut progressed = false;
+            while reader_open {
+                match in_flight_rx.try_recv() {
+                    Ok(in_flight) => {
+                        queue.push_back(in_flight);
+                        progressed = true;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => reader_open = false,
+                }
+            }
+            if let Some(Some(completed)) = queue.next().now_or_never() {
+                if !append_response(&mut out, completed, connection) {
+                    flush(&mut write_half, &mut out, connection).await;
+                    return false;
+                }
+                progressed = true;
+                if out.len() >= WRITE_FLUSH_THRESHOLD_BYTES
+                    && !flush(&mut write_half, &mut out, connection).await
+                {
+                    return false;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        if !out.is_empty() && !flush(&mut write_half, &mut out, connection).await {
+            return false;
+        }
+        if !reader_open && queue.is_empty() {
+            if let Err(e) = write_half.shutdown().await {
+                debug!(%peer, connection_id = id, error = %e, "socket shutdown failed");
+            }
+            return true;
+        }
+        tokio::select! {
+            Some(completed) = queue.next(), if !queue.is_empty() => {
+                if !append_response(&mut out, completed, connection) {
+                    flush(&mut write_half, &mut out, connection).await;
+                    return false;
+                }
+            }
+            received = in_flight_rx.recv(), if reader_open => match received {
+                Some(in_flight) => queue.push_back(in_flight),
+                None => reader_open = false,
+            },
+            else => {}
+        }
+    }
+}
+
+/// Encodes one completed response into `out`; false on an encode failure (already logged).
+fn append_response(out: &mut BytesMut, completed: Completed, connection: ConnectionId) -> bool {
+    let Completed {
+        slot,
+        response,
+        permit,
+    } = completed;
+    let Some(response) = response else {
+        return true;
+    };
+    let result = encode_response_frame(out, &slot, &response);
+    drop(permit);
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            error!(peer = %connection.peer, connection_id = connection.id, correlation_id = slot.correlation_id,
+                error = %e, "closing connection: response does not encode");
+            false
+        }
+    }
+}
+
+/// Writes and clears `out`; false if the peer is gone.
+async fn flush(
+    write_half: &mut OwnedWriteHalf,
+    out: &mut BytesMut,
+    connection: ConnectionId,
+) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    if let Err(e) = write_half.write_all(out).await {
+        debug!(peer = %connection.peer, connection_id = connection.id, error = %e, "write failed");
+        return false;
+    }
+    if out.capacity() > WRITE_BUFFER_RETAIN_BYTES {
+        *out = BytesMut::with_capacity(WRITE_BUFFER_INITIAL_BYTES);
+    } else {
+        out.clear();
+    }
+    true
+}
