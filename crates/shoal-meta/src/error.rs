@@ -1,0 +1,95 @@
+//! Typed errors of the metadata layer.
+//!
+//! [`ControllerError`] is what an admin request can fail with; each variant maps 1:1 to a Kafka
+//! error code the broker sends back, and its message goes to the client verbatim, so messages are
+//! written for humans. [`MetaError`] is what starting or running the metadata node can fail with
+//! (disk, Raft, configuration); those are for operators, not Kafka clients.
+
+use std::path::PathBuf;
+
+/// Why an admin request (CreateTopics, DeleteTopics, ...) was refused.
+///
+/// The Kafka error each variant maps to is named in its doc.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControllerError {
+    /// TOPIC_ALREADY_EXISTS (36)
+    #[error("Topic '{0}' already exists.")]
+    TopicAlreadyExists(String),
+    /// UNKNOWN_TOPIC_OR_PARTITION (3)
+    #[error("This server does not host this topic-partition: {0}")]
+    UnknownTopicOrPartition(String),
+    /// UNKNOWN_TOPIC_ID (100)
+    #[error("This server does not host this topic ID: {0}")]
+    UnknownTopicId(uuid::Uuid),
+    /// INVALID_TOPIC_EXCEPTION (17)
+    #[error("{0}")]
+    InvalidTopic(String),
+    /// INVALID_PARTITIONS (37)
+    #[error("{0}")]
+    InvalidPartitions(String),
+    /// INVALID_REPLICATION_FACTOR (38)
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    /// INVALID_REPLICA_ASSIGNMENT (39)
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// INVALID_CONFIG (40)
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// INVALID_REQUEST (42)
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// NOT_CONTROLLER (41); `leader_hint` is the node id of the current Raft leader if known.
+    #[error("This node is not the active controller (leader hint: {leader_hint:?}).")]
+    NotController { leader_hint: Option<i32> },
+    /// REQUEST_TIMED_OUT (7). The change may still commit later: like Kafka, a timeout is an
+    /// unknown outcome, not a failure.
+    #[error("The request timed out before the metadata change was committed.")]
+    RequestTimedOut,
+    /// UNKNOWN_SERVER_ERROR (-1)
+    #[error("Internal controller error: {0}")]
+    Internal(String),
+}
+
+/// Why the metadata node could not start or keep running.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("metadata store (sled) error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error(
+        "cluster id mismatch: {path} says this node belongs to cluster '{stored}', \
+         but the configured cluster id is '{configured}'; refusing to start"
+    )]
+    ClusterIdMismatch {
+        path: PathBuf,
+        stored: String,
+        configured: String,
+    },
+    #[error(
+        "node id mismatch: {path} was written by node {stored}, but this node is configured \
+         as node {configured}; refusing to start"
+    )]
+    NodeIdMismatch {
+        path: PathBuf,
+        stored: i32,
+        configured: i32,
+    },
+    #[error("corrupt {path}: {reason}")]
+    CorruptProperties { path: PathBuf, reason: String },
+    #[error("metadata store is corrupt: {0}")]
+    CorruptStore(String),
+    #[error("invalid metadata configuration: {0}")]
+    Config(String),
+    #[error("raft error: {0}")]
+    Raft(String),
+    #[error("timed out after {timeout_ms} ms waiting for {what}")]
+    Timeout { what: String, timeout_ms: u64 },
+    #[error("the metadata node has shut down")]
+    ShutDown,
+}

@@ -1,0 +1,30 @@
+//! The Raft plumbing: openraft type config, sled-backed log storage, the state machine that
+//! turns committed entries into a [`crate::image::MetadataImage`], and the network.
+//!
+//! Layout of the sled database under `<data>/meta/raft/`:
+//! - tree `raft_log`:   key = log index (u64 big-endian, so sled's order is log order),
+//!   value = JSON of an openraft `Entry`.
+//! - tree `raft_state`: `vote`, `committed`, `last_purged` (JSON of openraft types).
+//! - tree `snapshot`:   `meta` (JSON `SnapshotMeta`) and `data` (JSON snapshot payload),
+//!   written together in one atomic batch.
+//!
+//! The state machine itself is not persisted: on start it is loaded from the last snapshot and
+//! openraft re-applies the entries up to the saved `committed` index (see
+//! `RaftLogStorage::save_committed`), so a restart reproduces the image exactly.
+
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+pub mod types;
+
+use openraft::{StorageError, StorageIOError};
+
+/// Converts any error into openraft's storage error for the given operation.
+pub(crate) fn storage_error(
+    make: impl FnOnce(openraft::AnyError) -> StorageIOError<types::NodeId>,
+    e: impl std::error::Error + 'static,
+) -> StorageError<types::NodeId> {
+    StorageError::IO {
+        source: make(openraft::AnyError::new(&e)),
+    }
+}

@@ -1,0 +1,95 @@
+//! Metadata records: the facts committed to the Raft log.
+//!
+//! Like KRaft's `__cluster_metadata` records, each record states what became true ("broker 3
+//! registered with epoch 17", "partition 0 of topic X now has leader 2 at epoch 5"), never a
+//! command to be interpreted against a clock or a random source. Applying the same records in the
+//! same order therefore yields the same image on every node and after every restart. Anything
+//! non-deterministic (UUIDs, broker epochs, placement choices) is decided by the controller
+//! *before* proposing and written into the record.
+//!
+//! One Raft entry carries a [`MetadataBatch`]: records applied atomically (a topic with all its
+//! partitions and configs is one entry, so no observer ever sees half a topic).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// "No leader" in `leader` fields, as on the Kafka wire.
+pub const NO_LEADER: i32 = -1;
+
+/// The payload of one Raft entry: applied all together, in order.
+pub type MetadataBatch = Vec<MetadataRecord>;
+
+/// A named listener a broker accepts connections on (Kafka `listeners` / `advertised.listeners`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Listener name, e.g. `PLAINTEXT`, `INTERNAL`, `EXTERNAL`.
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// One fact in the metadata log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataRecord {
+    /// A broker (re)registered. A new registration starts fenced, as in KRaft; an
+    /// [`MetadataRecord::UnfenceBroker`] makes it eligible for leadership and placement.
+    RegisterBroker {
+        broker_id: i32,
+        incarnation_id: Uuid,
+        broker_epoch: i64,
+        listeners: Vec<Endpoint>,
+        rack: Option<String>,
+    },
+    /// The broker with this epoch may no longer lead or be placed on.
+    FenceBroker { broker_id: i32, broker_epoch: i64 },
+    /// The broker with this epoch is alive and caught up.
+    UnfenceBroker { broker_id: i32, broker_epoch: i64 },
+    /// A topic came into existence (its partitions follow as `Partition` records).
+    Topic { name: String, topic_id: Uuid },
+    /// The full state of one partition (creation, or a replacement of its whole state).
+    Partition {
+        topic_id: Uuid,
+        partition: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+    },
+    /// A partial change of one partition. `None` fields are unchanged. A `Some(leader)` bumps the
+    /// leader epoch; every applied change bumps the partition epoch.
+    PartitionChange {
+        topic_id: Uuid,
+        partition: i32,
+        leader: Option<i32>,
+        isr: Option<Vec<i32>>,
+        replicas: Option<Vec<i32>>,
+    },
+    /// The topic, its partitions and its config overrides are gone.
+    RemoveTopic { topic_id: Uuid },
+    /// A topic config override was set (`Some`) or removed (`None`).
+    TopicConfig {
+        topic_id: Uuid,
+        name: String,
+        value: Option<String>,
+    },
+    /// Producer ids below this value have been handed out (reserved for InitProducerId).
+    ProducerIds { next_producer_id_block_start: i64 },
+}
+
+impl MetadataRecord {
+    /// Short name of the record type, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MetadataRecord::RegisterBroker { .. } => "RegisterBroker",
+            MetadataRecord::FenceBroker { .. } => "FenceBroker",
+            MetadataRecord::UnfenceBroker { .. } => "UnfenceBroker",
+            MetadataRecord::Topic { .. } => "Topic",
+            MetadataRecord::Partition { .. } => "Partition",
+            MetadataRecord::PartitionChange { .. } => "PartitionChange",
+            MetadataRecord::RemoveTopic { .. } => "RemoveTopic",
+            MetadataRecord::TopicConfig { .. } => "TopicConfig",
+            MetadataRecord::ProducerIds { .. } => "ProducerIds",
+        }
+    }
+}
