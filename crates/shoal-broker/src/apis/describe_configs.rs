@@ -1,0 +1,174 @@
+//! DescribeConfigs: a topic's effective configs with their sources, and the broker's settings.
+//!
+//! Tools show users where a value comes from (a topic override, a broker setting, or the
+//! built-in default), so each entry carries Kafka's `ConfigSource` and, when asked, synonyms.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use shoal_kafka::{Reply, RequestContext};
+use shoal_meta::topic_config::{
+    ConfigSource, ConfigType, ResolvedConfig, resolve_all_topic_configs,
+};
+
+use crate::Broker;
+use crate::apis::str_bytes;
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+// Kafka's DescribeConfigsResponse ConfigSource values.
+const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
+const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
+const SOURCE_DEFAULT_CONFIG: i8 = 5;
+
+fn config_type_code(config_type: ConfigType) -> i8 {
+    match config_type {
+        ConfigType::Boolean => 1,
+        ConfigType::String => 2,
+        ConfigType::Int => 3,
+        ConfigType::Long => 5,
+        ConfigType::Double => 6,
+        ConfigType::List => 7,
+    }
+}
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: DescribeConfigsRequest,
+) -> Reply {
+    // config_type and documentation exist from v3.
+    let typed = ctx.api_version >= 3;
+    let image = broker.image();
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let keys: Option<Vec<String>> = resource
+                .configuration_keys
+                .map(|k| k.iter().map(|s| s.as_str().to_string()).collect());
+            let wanted = |name: &str| keys.as_ref().is_none_or(|k| k.iter().any(|w| w == name));
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match resource.resource_type {
+                RESOURCE_TOPIC => match image.topic_by_name(resource.resource_name.as_str()) {
+                    None => result
+                        .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                        .with_error_message(Some(str_bytes(&format!(
+                            "Topic {} does not exist.",
+                            resource.resource_name.as_str()
+                        )))),
+                    Some(topic) => {
+                        let configs =
+                            resolve_all_topic_configs(&topic.configs, &broker.config.settings)
+                                .into_iter()
+                                .filter(|c| wanted(c.def.name))
+                                .map(|c| {
+                                    topic_entry(
+                                        &c,
+                                        request.include_synonyms,
+                                        request.include_documentation && typed,
+                                        typed,
+                                    )
+                                })
+                                .collect();
+                        result.with_configs(configs)
+                    }
+                },
+                RESOURCE_BROKER => {
+                    let name = resource.resource_name.as_str();
+                    if !name.is_empty() && name != broker.config.node_id.to_string() {
+                        return result
+                            .with_error_code(ResponseError::InvalidRequest.code())
+                            .with_error_message(Some(str_bytes(&format!(
+                                "Broker {name} is not this broker ({}); ask it directly.",
+                                broker.config.node_id
+                            ))));
+                    }
+                    let configs = broker
+                        .config
+                        .settings
+                        .iter()
+                        .filter(|(name, _)| wanted(name))
+                        .map(|(name, value)| {
+                            let source = if broker.config.explicit_settings.contains(name) {
+                                SOURCE_STATIC_BROKER_CONFIG
+                            } else {
+                                SOURCE_DEFAULT_CONFIG
+                            };
+                            DescribeConfigsResourceResult::default()
+                                .with_name(str_bytes(name))
+                                .with_value(Some(str_bytes(value)))
+                                .with_read_only(true)
+                                .with_config_source(source)
+                                .with_config_type(if typed { 2 } else { 0 })
+                        })
+                        .collect();
+                    result.with_configs(configs)
+                }
+                other => result
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes(&format!(
+                        "Resource type {other} is not supported."
+                    )))),
+            }
+        })
+        .collect();
+    Reply::Ready(ResponseKind::DescribeConfigs(
+        DescribeConfigsResponse::default().with_results(results),
+    ))
+}
+
+fn topic_entry(
+    config: &ResolvedConfig,
+    include_synonyms: bool,
+    include_documentation: bool,
+    typed: bool,
+) -> DescribeConfigsResourceResult {
+    let (source, synonym_name): (i8, StrBytes) = match &config.source {
+        ConfigSource::TopicOverride => (SOURCE_DYNAMIC_TOPIC_CONFIG, str_bytes(config.def.name)),
+        ConfigSource::BrokerDefault { broker_config } => {
+            (SOURCE_STATIC_BROKER_CONFIG, str_bytes(broker_config))
+        }
+        ConfigSource::SchemaDefault => (SOURCE_DEFAULT_CONFIG, str_bytes(config.def.name)),
+    };
+    let mut entry = DescribeConfigsResourceResult::default()
+        .with_name(str_bytes(config.def.name))
+        .with_value(Some(str_bytes(&config.value)))
+        .with_read_only(false)
+        .with_config_source(source)
+        .with_is_sensitive(false)
+        .with_config_type(if typed {
+            config_type_code(config.def.config_type)
+        } else {
+            0
+        });
+    if include_synonyms {
+        let mut synonyms = vec![
+            DescribeConfigsSynonym::default()
+                .with_name(synonym_name)
+                .with_value(Some(str_bytes(&config.value)))
+                .with_source(source),
+        ];
+        if source != SOURCE_DEFAULT_CONFIG {
+            synonyms.push(
+                DescribeConfigsSynonym::default()
+                    .with_name(str_bytes(config.def.name))
+                    .with_value(Some(str_bytes(config.def.default)))
+                    .with_source(SOURCE_DEFAULT_CONFIG),
+            );
+        }
+        entry.synonyms = synonyms;
+    }
+    if include_documentation {
+        entry.documentation = Some(str_bytes(config.def.documentation));
+    }
+    entry
+}

@@ -1,0 +1,207 @@
+//! Fetch: serve committed batches as stored bytes, long-polling when there is too little.
+//!
+//! Records are never decoded here: the log returns whole batches, which go into the response
+//! as they are (one copy, when the response is encoded). A fetch with less than `min_bytes`
+//! available waits for any of its partitions' high watermarks to move, up to `max_wait_ms`.
+//! Fetch sessions (KIP-227) are not kept: every response is sessionless (session id 0), which
+//! clients handle by sending full fetches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind, TopicName};
+use shoal_kafka::{Reply, RequestContext};
+use shoal_replica::Partition;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::Broker;
+use crate::apis::bounded_timeout_ms;
+use crate::error_codes::partition_error_code;
+
+/// Kafka's upper bound on a fetch's wait is the client's request timeout; this caps it server-side.
+const MAX_FETCH_WAIT_MS: u64 = 60_000;
+
+/// One partition of a fetch, resolved against the metadata once.
+struct FetchTarget {
+    topic_index: usize,
+    partition: i32,
+    fetch_offset: i64,
+    partition_max_bytes: usize,
+    current_leader_epoch: i32,
+    replica: Result<Arc<Partition>, i16>,
+}
+
+struct FetchPlan {
+    topics: Vec<(TopicName, Uuid)>,
+    targets: Vec<FetchTarget>,
+    max_bytes: usize,
+    min_bytes: usize,
+}
+
+pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> Reply {
+    if request.session_id != 0 || request.session_epoch > 0 {
+        // We never hand out sessions, so a client naming one has to start over with a full fetch.
+        let response = FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code())
+            .with_session_id(0);
+        return Reply::Ready(ResponseKind::Fetch(response));
+    }
+    let by_id = ctx.api_version >= 13;
+    let image = broker.image();
+    let mut plan = FetchPlan {
+        topics: Vec::with_capacity(request.topics.len()),
+        targets: Vec::new(),
+        max_bytes: usize::try_from(request.max_bytes).unwrap_or(0),
+        min_bytes: usize::try_from(request.min_bytes).unwrap_or(0),
+    };
+    if ctx.api_version < 3 {
+        plan.max_bytes = usize::MAX;
+    }
+    for (topic_index, topic) in request.topics.into_iter().enumerate() {
+        let topic_image = if by_id {
+            image.topic(&topic.topic_id)
+        } else {
+            image.topic_by_name(topic.topic.0.as_str())
+        };
+        plan.topics.push((topic.topic.clone(), topic.topic_id));
+        for p in topic.partitions {
+            let replica = match topic_image {
+                None if by_id => Err(ResponseError::UnknownTopicId.code()),
+                None => Err(ResponseError::UnknownTopicOrPartition.code()),
+                Some(t) if t.partition(p.partition).is_none() => {
+                    Err(ResponseError::UnknownTopicOrPartition.code())
+                }
+                Some(t) => broker
+                    .replicas
+                    .partition(t.id, p.partition)
+                    .ok_or(ResponseError::NotLeaderOrFollower.code()),
+            };
+            plan.targets.push(FetchTarget {
+                topic_index,
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                partition_max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+                current_leader_epoch: p.current_leader_epoch,
+                replica,
+            });
+        }
+    }
+
+    let (response, bytes, has_error) = read_all(&plan, ctx.api_version);
+    let max_wait_ms = bounded_timeout_ms(request.max_wait_ms, MAX_FETCH_WAIT_MS);
+    if bytes >= plan.min_bytes || has_error || max_wait_ms == 0 || plan.targets.is_empty() {
+        return Reply::Ready(ResponseKind::Fetch(response));
+    }
+    Reply::Deferred(Box::pin(long_poll(
+        plan,
+        ctx.api_version,
+        Duration::from_millis(max_wait_ms),
+    )))
+}
+
+async fn long_poll(plan: FetchPlan, version: i16, max_wait: Duration) -> ResponseKind {
+    let deadline = tokio::time::Instant::now() + max_wait;
+    let mut watchers: Vec<watch::Receiver<i64>> = plan
+        .targets
+        .iter()
+        .filter_map(|t| {
+            t.replica
+                .as_ref()
+                .ok()
+                .map(|p| p.subscribe_high_watermark())
+        })
+        .collect();
+    loop {
+        if watchers.is_empty() {
+            return ResponseKind::Fetch(read_all(&plan, version).0);
+        }
+        let changed =
+            futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
+        // A closed channel means the partition went away: answer now rather than spin.
+        let (timed_out, closed) = match tokio::time::timeout_at(deadline, changed).await {
+            Err(_) => (true, false),
+            Ok((result, _, _)) => (false, result.is_err()),
+        };
+        let (response, bytes, has_error) = read_all(&plan, version);
+        if timed_out
+            || closed
+            || bytes >= plan.min_bytes
+            || has_error
+            || tokio::time::Instant::now() >= deadline
+        {
+            return ResponseKind::Fetch(response);
+        }
+    }
+}
+
+/// Reads every target once; returns the response, the record bytes in it, and whether any
+/// partition failed (Kafka answers at once when one does).
+fn read_all(plan: &FetchPlan, version: i16) -> (FetchResponse, usize, bool) {
+    let by_id = version >= 13;
+    let mut topics: Vec<FetchableTopicResponse> = plan
+        .topics
+        .iter()
+        .map(|(name, id)| {
+            let mut t = FetchableTopicResponse::default();
+            if by_id {
+                t.topic_id = *id;
+            } else {
+                t.topic = name.clone();
+            }
+            t
+        })
+        .collect();
+    let mut total_bytes = 0usize;
+    let mut has_error = false;
+    for target in &plan.targets {
+        let mut data = PartitionData::default()
+            .with_partition_index(target.partition)
+            .with_high_watermark(-1)
+            .with_last_stable_offset(-1)
+            .with_log_start_offset(-1)
+            .with_aborted_transactions(Some(Vec::new()))
+            .with_records(Some(Bytes::new()));
+        let remaining = plan.max_bytes.saturating_sub(total_bytes);
+        let result = target.replica.clone().and_then(|partition| {
+            partition
+                .check_fetch_epoch(target.current_leader_epoch)
+                .map_err(|e| partition_error_code(&e))?;
+            // KIP-74: the first batch of the first non-empty partition is returned even if it
+            // exceeds the limits, so a consumer can always make progress.
+            let min_one_batch = total_bytes == 0;
+            partition
+                .read_committed(
+                    target.fetch_offset,
+                    target.partition_max_bytes.min(remaining),
+                    min_one_batch,
+                )
+                .map_err(|e| partition_error_code(&e))
+        });
+        match result {
+            Ok(fetched) => {
+                total_bytes += fetched.records.len();
+                data.high_watermark = fetched.high_watermark;
+                data.last_stable_offset = fetched.high_watermark;
+                if version >= 5 {
+                    data.log_start_offset = fetched.log_start_offset;
+                }
+                data.records = Some(fetched.records);
+            }
+            Err(code) => {
+                has_error = true;
+                data.error_code = code;
+            }
+        }
+        if let Some(t) = topics.get_mut(target.topic_index) {
+            t.partitions.push(data);
+        }
+    }
+    let response = FetchResponse::default()
+        .with_session_id(0)
+        .with_responses(topics);
+    (response, total_bytes, has_error)
+}

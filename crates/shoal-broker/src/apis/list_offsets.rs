@@ -1,0 +1,122 @@
+//! ListOffsets: earliest, latest, max-timestamp and by-timestamp offset lookups.
+//!
+//! Consumers use it to start at the beginning or end of a partition, or at a point in time.
+//! "Latest" is the high watermark (what a read_uncommitted consumer can see). A timestamp lookup
+//! finds the first batch whose max timestamp reaches the target through the log's time index,
+//! then walks that batch's records for the exact first record at or after it, as Kafka does.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, ResponseKind};
+use kafka_protocol::records::RecordBatchDecoder;
+use shoal_kafka::{Reply, RequestContext};
+use shoal_replica::Partition;
+
+use crate::Broker;
+use crate::error_codes::partition_error_code;
+
+const LATEST_TIMESTAMP: i64 = -1;
+const EARLIEST_TIMESTAMP: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+const LATEST_TIERED_TIMESTAMP: i64 = -5;
+
+pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRequest) -> Reply {
+    // leader_epoch exists from v4 (KIP-320); earlier versions must leave it at its default.
+    let with_epoch = ctx.api_version >= 4;
+    let image = broker.image();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let topic_image = image.topic_by_name(topic.name.0.as_str());
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1)
+                        .with_leader_epoch(-1);
+                    let partition = match topic_image {
+                        Some(t) if t.partition(p.partition_index).is_some() => {
+                            match broker.replicas.partition(t.id, p.partition_index) {
+                                Some(partition) => partition,
+                                None => {
+                                    return response
+                                        .with_error_code(ResponseError::NotLeaderOrFollower.code());
+                                }
+                            }
+                        }
+                        _ => {
+                            return response
+                                .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        }
+                    };
+                    if let Err(error) = partition.check_fetch_epoch(p.current_leader_epoch) {
+                        return response.with_error_code(partition_error_code(&error));
+                    }
+                    match lookup(&partition, p.timestamp) {
+                        Ok(Some((timestamp, offset))) => response
+                            .with_timestamp(timestamp)
+                            .with_offset(offset)
+                            .with_leader_epoch(if with_epoch {
+                                partition.leader_epoch()
+                            } else {
+                                -1
+                            }),
+                        Ok(None) => response,
+                        Err(code) => response.with_error_code(code),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    Reply::Ready(ResponseKind::ListOffsets(
+        ListOffsetsResponse::default().with_topics(topics),
+    ))
+}
+
+/// `(timestamp, offset)` for the query, or None when no record matches (Kafka answers -1, -1).
+fn lookup(partition: &Partition, query: i64) -> Result<Option<(i64, i64)>, i16> {
+    let high_watermark = partition.high_watermark();
+    match query {
+        LATEST_TIMESTAMP | LATEST_TIERED_TIMESTAMP => Ok(Some((-1, high_watermark))),
+        EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => partition
+            .with_log(|log| Ok(log.log_start_offset()))
+            .map(|offset| Some((-1, offset)))
+            .map_err(|e| partition_error_code(&e)),
+        MAX_TIMESTAMP => partition
+            .with_log(|log| Ok(log.max_timestamp_and_offset()))
+            .map(|found| found.filter(|(_, offset)| *offset < high_watermark))
+            .map_err(|e| partition_error_code(&e)),
+        t if t < 0 => Err(ResponseError::InvalidRequest.code()),
+        target => {
+            let batch = partition
+                .with_log(|log| log.find_batch_by_timestamp(target))
+                .map_err(|e| partition_error_code(&e))?;
+            let Some(batch) = batch else { return Ok(None) };
+            let mut bytes = batch.records.clone();
+            let record_set = match RecordBatchDecoder::decode(&mut bytes) {
+                Ok(set) => set,
+                Err(error) => {
+                    tracing::warn!(topic = partition.topic(), partition = partition.index(), %error, "cannot decode a stored batch for a timestamp lookup");
+                    return Err(ResponseError::CorruptMessage.code());
+                }
+            };
+            Ok(record_set
+                .records
+                .iter()
+                .find(|r| r.timestamp >= target && r.offset < high_watermark)
+                .map(|r| (r.timestamp, r.offset)))
+        }
+    }
+}

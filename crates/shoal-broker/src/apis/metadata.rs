@@ -1,0 +1,199 @@
+//! Metadata: brokers, topics and partition leaders, from this broker's metadata image.
+//!
+//! Brokers are listed with the endpoint of the listener the request came in on, so a client on
+//! the host and one inside a container network each get addresses they can reach. A topic that
+//! does not exist is created when `auto.create.topics.enable` and the request allow it; unlike
+//! Kafka's LEADER_NOT_AVAILABLE first answer, the broker waits briefly for the new topic to be
+//! in effect locally and returns it, saving the client a retry round.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, ResponseKind};
+use shoal_kafka::{Reply, RequestContext};
+use shoal_meta::{CreateTopic, MetadataImage, TopicImage};
+use uuid::Uuid;
+
+use crate::Broker;
+use crate::apis::{str_bytes, topic_name};
+use crate::error_codes::controller_error_code;
+
+const AUTO_CREATE_WAIT: Duration = Duration::from_secs(5);
+
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: MetadataRequest) -> Reply {
+    let version = ctx.api_version;
+    // v0 has no null: an empty list there means all topics.
+    let requested: Option<Vec<(Option<String>, Uuid)>> = match request.topics {
+        None => None,
+        Some(t) if t.is_empty() && version == 0 => None,
+        Some(t) => Some(
+            t.into_iter()
+                .map(|r| (r.name.map(|n| n.0.as_str().to_string()), r.topic_id))
+                .collect(),
+        ),
+    };
+    let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+
+    let mut image = broker.image();
+    if let Some(requested) = &requested
+        && allow_auto_create
+        && broker.config.auto_create_topics_enable
+    {
+        let missing: Vec<String> = requested
+            .iter()
+            .filter_map(|(name, _)| name.clone())
+            .filter(|name| image.topic_by_name(name).is_none())
+            .filter(|name| shoal_meta::topic_name::validate_topic_name(name).is_ok())
+            .collect();
+        if !missing.is_empty() {
+            auto_create(broker, missing).await;
+            image = broker.image();
+        }
+    }
+
+    let topics: Vec<MetadataResponseTopic> = match &requested {
+        None => image
+            .topics
+            .values()
+            .map(|t| topic_response(&image, t, version))
+            .collect(),
+        Some(requested) => requested
+            .iter()
+            .map(|(name, id)| match name {
+                Some(name) => match image.topic_by_name(name) {
+                    Some(t) => topic_response(&image, t, version),
+                    None => {
+                        let code = if shoal_meta::topic_name::validate_topic_name(name).is_err() {
+                            ResponseError::InvalidTopicException.code()
+                        } else {
+                            ResponseError::UnknownTopicOrPartition.code()
+                        };
+                        MetadataResponseTopic::default()
+                            .with_error_code(code)
+                            .with_name(Some(topic_name(name)))
+                    }
+                },
+                None => match image.topic(id) {
+                    Some(t) => topic_response(&image, t, version),
+                    None => MetadataResponseTopic::default()
+                        .with_error_code(ResponseError::UnknownTopicId.code())
+                        .with_topic_id(*id),
+                },
+            })
+            .collect(),
+    };
+
+    let response = MetadataResponse::default()
+        .with_brokers(brokers(&image, &ctx.listener))
+        .with_cluster_id((version >= 2).then(|| str_bytes(&image.cluster_id)))
+        .with_controller_id(BrokerId(if version >= 1 {
+            broker.controller_id_for_clients()
+        } else {
+            -1
+        }))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(i32::MIN);
+    Reply::Ready(ResponseKind::Metadata(response))
+}
+
+async fn auto_create(broker: &Arc<Broker>, names: Vec<String>) {
+    let requests = names
+        .iter()
+        .map(|name| CreateTopic {
+            name: name.clone(),
+            num_partitions: None,
+            replication_factor: None,
+            assignments: None,
+            configs: Default::default(),
+        })
+        .collect();
+    let outcome = broker
+        .meta
+        .controller()
+        .create_topics(requests, false)
+        .await;
+    for (name, result) in names.iter().zip(outcome.results) {
+        match result {
+            Ok(created) => {
+                tracing::info!(
+                    topic = name,
+                    partitions = created.num_partitions,
+                    "auto-created topic"
+                );
+            }
+            Err(error) => {
+                // Losing a race with another creator is fine; anything else the client sees as
+                // an unknown topic and retries.
+                let code = controller_error_code(&error);
+                if code != ResponseError::TopicAlreadyExists.code() {
+                    tracing::warn!(topic = name, %error, "auto-creating topic failed");
+                }
+            }
+        }
+    }
+    if let Some(index) = outcome.log_index {
+        broker.wait_for_metadata(index, AUTO_CREATE_WAIT).await;
+    }
+}
+
+pub(crate) fn brokers(image: &MetadataImage, listener: &str) -> Vec<MetadataResponseBroker> {
+    image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .filter_map(|b| {
+            let endpoint = b.listeners.iter().find(|e| e.name == listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.broker_id))
+                    .with_host(str_bytes(&endpoint.host))
+                    .with_port(i32::from(endpoint.port))
+                    .with_rack(b.rack.as_deref().map(str_bytes)),
+            )
+        })
+        .collect()
+}
+
+/// Fields newer than `version` stay at their defaults: the codec refuses to encode them.
+fn topic_response(
+    image: &MetadataImage,
+    topic: &TopicImage,
+    version: i16,
+) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            let offline: Vec<BrokerId> = p
+                .replicas
+                .iter()
+                .filter(|id| image.brokers.get(id).is_none_or(|b| b.fenced))
+                .map(|id| BrokerId(*id))
+                .collect();
+            let leader_alive =
+                p.leader >= 0 && image.brokers.get(&p.leader).is_some_and(|b| !b.fenced);
+            MetadataResponsePartition::default()
+                .with_error_code(if leader_alive {
+                    0
+                } else {
+                    ResponseError::LeaderNotAvailable.code()
+                })
+                .with_partition_index(p.partition)
+                .with_leader_id(BrokerId(if leader_alive { p.leader } else { -1 }))
+                .with_leader_epoch(if version >= 7 { p.leader_epoch } else { -1 })
+                .with_replica_nodes(p.replicas.iter().map(|id| BrokerId(*id)).collect())
+                .with_isr_nodes(p.isr.iter().map(|id| BrokerId(*id)).collect())
+                .with_offline_replicas(if version >= 5 { offline } else { Vec::new() })
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(&topic.name)))
+        .with_topic_id(if version >= 10 { topic.id } else { Uuid::nil() })
+        .with_is_internal(version >= 1 && topic.name.starts_with("__"))
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(i32::MIN)
+}

@@ -1,0 +1,31 @@
+//! One module per Kafka API the broker answers; each turns a decoded request into a response.
+//!
+//! Handlers validate everything that came off the wire (names, counts, ids) before acting, and
+//! answer per-item errors with Kafka codes rather than failing the whole request, as Kafka does.
+
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+
+pub(crate) fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+pub(crate) fn topic_name(s: &str) -> TopicName {
+    TopicName(str_bytes(s))
+}
+
+/// Kafka caps a request's wait so a client cannot park work forever.
+pub(crate) fn bounded_timeout_ms(requested_ms: i32, max_ms: u64) -> u64 {
+    u64::try_from(requested_ms.max(0)).unwrap_or(0).min(max_ms)
+}

@@ -1,0 +1,152 @@
+//! Produce: append producers' batches as leader, then answer per acks.
+//!
+//! Appends happen while the connection's requests are processed in order, so batches of one
+//! producer connection land in the order sent. acks=all waits (deferred) until the high watermark
+//! passes each partition's last offset, bounded by the request's timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use shoal_kafka::{Reply, RequestContext};
+use shoal_replica::{Partition, RequiredAcks};
+
+use crate::Broker;
+use crate::apis::{bounded_timeout_ms, str_bytes};
+use crate::error_codes::partition_error_code;
+use crate::time::now_ms;
+
+/// Upper bound on how long an acks=all produce may wait, whatever the client asks.
+const MAX_PRODUCE_TIMEOUT_MS: u64 = 300_000;
+
+struct PendingAck {
+    topic_index: usize,
+    partition_index: usize,
+    partition: Arc<Partition>,
+    required_offset: i64,
+}
+
+pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Reply {
+    let acks = RequiredAcks::from_wire(request.acks);
+    let image = broker.image();
+    let now = now_ms();
+    let by_id = ctx.api_version >= 13;
+    let mut pending: Vec<PendingAck> = Vec::new();
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for (topic_index, topic) in request.topic_data.into_iter().enumerate() {
+        let topic_image = if by_id {
+            image.topic(&topic.topic_id)
+        } else {
+            image.topic_by_name(topic.name.0.as_str())
+        };
+        let unknown_topic_code = if by_id {
+            ResponseError::UnknownTopicId.code()
+        } else {
+            ResponseError::UnknownTopicOrPartition.code()
+        };
+        let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
+        for (partition_index, data) in topic.partition_data.into_iter().enumerate() {
+            let mut response = PartitionProduceResponse::default()
+                .with_index(data.index)
+                .with_base_offset(-1)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(-1);
+            let result = match (acks, topic_image) {
+                (None, _) => Err(ResponseError::InvalidRequiredAcks.code()),
+                (_, None) => Err(unknown_topic_code),
+                (Some(_), Some(_)) if request.transactional_id.is_some() => {
+                    Err(ResponseError::TransactionalIdAuthorizationFailed.code())
+                }
+                (Some(acks), Some(t)) => match t.partition(data.index) {
+                    None => Err(ResponseError::UnknownTopicOrPartition.code()),
+                    Some(_) => match broker.replicas.partition(t.id, data.index) {
+                        None => Err(ResponseError::NotLeaderOrFollower.code()),
+                        Some(partition) => match data.records.as_deref() {
+                            None | Some([]) => Err(ResponseError::CorruptMessage.code()),
+                            Some(records) => partition
+                                .append_as_leader(records, acks, now)
+                                .map(|appended| (partition, appended))
+                                .map_err(|error| {
+                                    if !matches!(error, shoal_replica::PartitionError::NotLeaderOrFollower) {
+                                        tracing::warn!(topic = t.name, partition = data.index, client = ?ctx.client_id, %error, "produce rejected");
+                                    }
+                                    partition_error_code(&error)
+                                }),
+                        },
+                    },
+                },
+            };
+            match result {
+                Ok((partition, appended)) => {
+                    response.base_offset = appended.info.first_offset;
+                    response.log_append_time_ms = appended.info.log_append_time_ms;
+                    if ctx.api_version >= 5 {
+                        response.log_start_offset = appended.log_start_offset;
+                    }
+                    if acks == Some(RequiredAcks::AllInSync) {
+                        pending.push(PendingAck {
+                            topic_index,
+                            partition_index,
+                            partition,
+                            required_offset: appended.info.last_offset + 1,
+                        });
+                    }
+                }
+                Err(code) => response.error_code = code,
+            }
+            partition_responses.push(response);
+        }
+        let mut topic_response =
+            TopicProduceResponse::default().with_partition_responses(partition_responses);
+        if by_id {
+            topic_response.topic_id = topic.topic_id;
+        } else {
+            topic_response.name = topic.name;
+        }
+        responses.push(topic_response);
+    }
+    let response = ProduceResponse::default().with_responses(responses);
+    if acks == Some(RequiredAcks::None) {
+        return Reply::NoResponse;
+    }
+    pending.retain(|p| p.partition.high_watermark() < p.required_offset);
+    if pending.is_empty() {
+        return Reply::Ready(ResponseKind::Produce(response));
+    }
+    let timeout = Duration::from_millis(bounded_timeout_ms(
+        request.timeout_ms,
+        MAX_PRODUCE_TIMEOUT_MS,
+    ));
+    Reply::Deferred(Box::pin(wait_for_acks(
+        response,
+        pending,
+        timeout,
+        ctx.api_version,
+    )))
+}
+
+async fn wait_for_acks(
+    mut response: ProduceResponse,
+    pending: Vec<PendingAck>,
+    timeout: Duration,
+    version: i16,
+) -> ResponseKind {
+    let deadline = tokio::time::Instant::now() + timeout;
+    for p in pending {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if let Err(error) = p.partition.wait_for_acks(p.required_offset, left).await
+            && let Some(r) = response
+                .responses
+                .get_mut(p.topic_index)
+                .and_then(|t| t.partition_responses.get_mut(p.partition_index))
+        {
+            r.error_code = partition_error_code(&error);
+            if version >= 8 {
+                r.error_message = Some(str_bytes(&error.to_string()));
+            }
+        }
+    }
+    ResponseKind::Produce(response)
+}

@@ -1,0 +1,37 @@
+//! What the broker needs from the node's configuration, already parsed and typed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// An address clients are told to connect to, under a listener name (Kafka's advertised.listeners).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvertisedListener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub data_dir: PathBuf,
+    pub advertised_listeners: Vec<AdvertisedListener>,
+    pub rack: Option<String>,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    /// How often retention, the flush policy and HW checkpoints run (log.retention.check.interval.ms
+    /// bounds retention; flushing runs at log.flush.scheduler.interval.ms).
+    pub maintenance_interval_ms: u64,
+    pub retention_check_interval_ms: u64,
+    /// Every broker-level setting by Kafka name: the defaults topics inherit, and what
+    /// DescribeConfigs shows for the broker resource.
+    pub settings: BTreeMap<String, String>,
+    /// Names of settings that were set explicitly (file, env or flag) rather than defaulted.
+    pub explicit_settings: Vec<String>,
+}
+
+impl BrokerConfig {
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).map(String::as_str)
+    }
+}

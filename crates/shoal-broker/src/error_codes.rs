@@ -1,0 +1,91 @@
+//! Internal errors → Kafka error codes.
+//!
+//! Clients decide whether to retry, refresh metadata or give up from the code alone, so the
+//! mapping is part of the protocol contract: it lives in one place and is tested.
+
+use kafka_protocol::ResponseError;
+use shoal_log::LogError;
+use shoal_meta::ControllerError;
+use shoal_replica::PartitionError;
+
+pub const NONE: i16 = 0;
+
+pub fn code(error: ResponseError) -> i16 {
+    error.code()
+}
+
+pub fn log_error_code(error: &LogError) -> i16 {
+    match error {
+        LogError::CorruptRecord(_) => ResponseError::CorruptMessage.code(),
+        LogError::InvalidRecord(_) => ResponseError::InvalidRecord.code(),
+        LogError::RecordTooLarge { .. } => ResponseError::MessageTooLarge.code(),
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
+        _ => ResponseError::KafkaStorageError.code(),
+    }
+}
+
+pub fn partition_error_code(error: &PartitionError) -> i16 {
+    match error {
+        PartitionError::NotLeaderOrFollower | PartitionError::Closed => {
+            ResponseError::NotLeaderOrFollower.code()
+        }
+        PartitionError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas.code(),
+        PartitionError::NotEnoughReplicasAfterAppend => {
+            ResponseError::NotEnoughReplicasAfterAppend.code()
+        }
+        PartitionError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch.code(),
+        PartitionError::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch.code(),
+        PartitionError::RequestTimedOut => ResponseError::RequestTimedOut.code(),
+        PartitionError::Log(log) => log_error_code(log),
+    }
+}
+
+pub fn controller_error_code(error: &ControllerError) -> i16 {
+    match error {
+        ControllerError::TopicAlreadyExists(..) => ResponseError::TopicAlreadyExists.code(),
+        ControllerError::UnknownTopicOrPartition(..) => {
+            ResponseError::UnknownTopicOrPartition.code()
+        }
+        ControllerError::InvalidTopic(_) => ResponseError::InvalidTopicException.code(),
+        ControllerError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
+        ControllerError::InvalidReplicationFactor(_) => {
+            ResponseError::InvalidReplicationFactor.code()
+        }
+        ControllerError::InvalidConfig(_) => ResponseError::InvalidConfig.code(),
+        ControllerError::InvalidRequest(_) => ResponseError::InvalidRequest.code(),
+        ControllerError::InvalidReplicaAssignment(_) => {
+            ResponseError::InvalidReplicaAssignment.code()
+        }
+        ControllerError::UnknownTopicId(_) => ResponseError::UnknownTopicId.code(),
+        ControllerError::NotController { .. } => ResponseError::NotController.code(),
+        ControllerError::RequestTimedOut => ResponseError::RequestTimedOut.code(),
+        ControllerError::Internal(_) => ResponseError::UnknownServerError.code(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retriable_partition_errors_keep_their_kafka_codes() {
+        assert_eq!(
+            partition_error_code(&PartitionError::NotLeaderOrFollower),
+            6
+        );
+        assert_eq!(
+            partition_error_code(&PartitionError::NotEnoughReplicas { isr: 1, min: 2 }),
+            19
+        );
+        assert_eq!(
+            partition_error_code(&PartitionError::NotEnoughReplicasAfterAppend),
+            20
+        );
+        assert_eq!(partition_error_code(&PartitionError::FencedLeaderEpoch), 74);
+        assert_eq!(
+            partition_error_code(&PartitionError::UnknownLeaderEpoch),
+            75
+        );
+        assert_eq!(partition_error_code(&PartitionError::RequestTimedOut), 7);
+    }
+}

@@ -1,0 +1,64 @@
+//! Routes each decoded Kafka request to its API module.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, RequestKind};
+use shoal_kafka::{Handler, Reply, RequestContext, SupportedApis};
+
+use crate::Broker;
+use crate::apis;
+
+/// The APIs this broker answers, over Kafka 4.x's version ranges (clamped by the codec).
+/// ApiVersions is answered by the protocol front itself.
+pub fn supported_apis() -> SupportedApis {
+    SupportedApis::new(&[
+        (ApiKey::Produce, 3, 13),
+        (ApiKey::Fetch, 4, 18),
+        (ApiKey::ListOffsets, 1, 10),
+        (ApiKey::Metadata, 0, 13),
+        (ApiKey::CreateTopics, 2, 7),
+        (ApiKey::DeleteTopics, 1, 6),
+        (ApiKey::DescribeConfigs, 1, 4),
+        (ApiKey::CreatePartitions, 0, 3),
+        (ApiKey::IncrementalAlterConfigs, 0, 1),
+        (ApiKey::DescribeCluster, 0, 2),
+    ])
+}
+
+#[derive(Clone)]
+pub struct BrokerHandler {
+    broker: Arc<Broker>,
+}
+
+impl BrokerHandler {
+    pub fn new(broker: Arc<Broker>) -> Self {
+        Self { broker }
+    }
+}
+
+impl Handler for BrokerHandler {
+    async fn handle(&self, ctx: RequestContext, request: RequestKind) -> Reply {
+        let b = &self.broker;
+        match request {
+            RequestKind::Produce(r) => apis::produce::handle(b, &ctx, r),
+            RequestKind::Fetch(r) => apis::fetch::handle(b, &ctx, r),
+            RequestKind::ListOffsets(r) => apis::list_offsets::handle(b, &ctx, r),
+            RequestKind::Metadata(r) => apis::metadata::handle(b, &ctx, r).await,
+            RequestKind::CreateTopics(r) => apis::create_topics::handle(b, &ctx, r).await,
+            RequestKind::DeleteTopics(r) => apis::delete_topics::handle(b, &ctx, r).await,
+            RequestKind::CreatePartitions(r) => apis::create_partitions::handle(b, &ctx, r).await,
+            RequestKind::DescribeConfigs(r) => apis::describe_configs::handle(b, &ctx, r),
+            RequestKind::IncrementalAlterConfigs(r) => {
+                apis::incremental_alter_configs::handle(b, &ctx, r).await
+            }
+            RequestKind::DescribeCluster(r) => apis::describe_cluster::handle(b, &ctx, r),
+            _ => {
+                // The front passes only APIs from `supported_apis`, all matched above; reaching
+                // here is a bug in that table. No response beats a wrongly typed one.
+                debug_assert!(false, "unhandled API {:?}", ctx.api_key);
+                tracing::error!(api = ?ctx.api_key, "request for an API the broker does not implement");
+                Reply::NoResponse
+            }
+        }
+    }
+}

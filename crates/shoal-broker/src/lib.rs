@@ -1,0 +1,156 @@
+//! The broker: hosts partitions and answers Kafka clients.
+//!
+//! It wires three things together and owns none of their logic: the metadata image (from
+//! `shoal-meta`, which decides what exists and who leads), the partitions it hosts (from
+//! `shoal-replica`, over `shoal-log`), and the Kafka front (`shoal-kafka`), whose requests the
+//! `apis` modules answer. The broker applies metadata in one place (`ReplicaManager`) and
+//! serves requests from the image it has applied, so a client never sees a topic whose
+//! partitions this broker has not opened yet.
+
+pub mod apis;
+pub mod config;
+pub mod error_codes;
+pub mod handler;
+pub mod log_config;
+pub mod log_dirs;
+pub mod replica_manager;
+pub mod time;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_meta::{BrokerRegistrationRequest, Endpoint, MetaNode, MetadataImage};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub use config::{AdvertisedListener, BrokerConfig};
+pub use handler::{BrokerHandler, supported_apis};
+pub use replica_manager::ReplicaManager;
+
+/// How long start-up waits for the metadata quorum before giving up.
+const STARTUP_METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub meta: Arc<MetaNode>,
+    pub replicas: Arc<ReplicaManager>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Broker {
+    /// Registers with the controller, opens the partitions the metadata assigns here, and starts
+    /// following metadata changes and running log maintenance.
+    pub async fn start(config: BrokerConfig, meta: Arc<MetaNode>) -> anyhow::Result<Arc<Broker>> {
+        let registration = BrokerRegistrationRequest {
+            broker_id: config.node_id,
+            incarnation_id: Uuid::new_v4(),
+            listeners: config
+                .advertised_listeners
+                .iter()
+                .map(|l| Endpoint {
+                    name: l.name.clone(),
+                    host: l.host.clone(),
+                    port: l.port,
+                })
+                .collect(),
+            rack: config.rack.clone(),
+        };
+        let registered = tokio::time::timeout(
+            STARTUP_METADATA_TIMEOUT,
+            meta.controller().register_broker(registration),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out registering with the controller"))?
+        .map_err(|e| anyhow::anyhow!("broker registration failed: {e}"))?;
+        meta.wait_for_applied(
+            registered.log_index,
+            STARTUP_METADATA_TIMEOUT.as_millis() as u64,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("metadata did not catch up at start-up: {e}"))?;
+
+        // Apply the caught-up image before serving anything, so strays are judged correctly
+        // and every hosted partition is open when the first request arrives.
+        let mut meta_images = meta.subscribe();
+        let first = meta_images.borrow_and_update().clone();
+        let replicas = Arc::new(ReplicaManager::new(
+            config.node_id,
+            config.data_dir.clone(),
+            config.settings.clone(),
+            Arc::clone(&first),
+        ));
+        let applier = Arc::clone(&replicas);
+        tokio::task::spawn_blocking(move || applier.apply_image(first)).await?;
+
+        let broker = Arc::new(Broker {
+            config,
+            meta,
+            replicas,
+            tasks: std::sync::Mutex::new(Vec::new()),
+        });
+        let follower = tokio::spawn(follow_metadata(Arc::clone(&broker.replicas), meta_images));
+        let maintenance = tokio::spawn(run_maintenance(
+            Arc::clone(&broker.replicas),
+            Duration::from_millis(broker.config.maintenance_interval_ms.max(10)),
+        ));
+        broker.lock_tasks().extend([follower, maintenance]);
+        Ok(broker)
+    }
+
+    /// The metadata image requests are served from.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.replicas.image()
+    }
+
+    /// The node id clients should send controller-bound requests to. As in KRaft, clients never
+    /// reach the controllers directly: any broker accepts admin requests and forwards them.
+    pub fn controller_id_for_clients(&self) -> i32 {
+        self.config.node_id
+    }
+
+    /// Waits until metadata at `offset` (a Raft log index) is in effect on this broker.
+    pub async fn wait_for_metadata(&self, offset: u64, timeout: Duration) -> bool {
+        self.replicas.wait_for_applied(offset, timeout).await
+    }
+
+    /// Stops background work and closes every log cleanly (flushed, clean-shutdown marker).
+    pub async fn shutdown(&self) {
+        for task in self.lock_tasks().drain(..) {
+            task.abort();
+        }
+        let replicas = Arc::clone(&self.replicas);
+        if let Err(error) = tokio::task::spawn_blocking(move || replicas.close_all()).await {
+            tracing::error!(%error, "closing logs failed");
+        }
+    }
+
+    fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+async fn follow_metadata(
+    replicas: Arc<ReplicaManager>,
+    mut images: watch::Receiver<Arc<MetadataImage>>,
+) {
+    while images.changed().await.is_ok() {
+        let image = images.borrow_and_update().clone();
+        let applier = Arc::clone(&replicas);
+        if let Err(error) = tokio::task::spawn_blocking(move || applier.apply_image(image)).await {
+            tracing::error!(%error, "applying a metadata image failed");
+        }
+    }
+}
+
+async fn run_maintenance(replicas: Arc<ReplicaManager>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let worker = Arc::clone(&replicas);
+        if let Err(error) = tokio::task::spawn_blocking(move || worker.run_maintenance()).await {
+            tracing::error!(%error, "log maintenance task failed");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! A topic's effective configs → the settings its partition logs run with.
+//!
+//! The metadata layer resolves each topic config (override, broker default, built-in default);
+//! this turns those strings into typed `LogConfig` values. The values were validated when they
+//! were committed, so a parse failure here means a bug or a newer writer: it falls back to the
+//! built-in default and logs, rather than refusing to host the partition.
+
+use std::collections::BTreeMap;
+
+use shoal_log::{LogConfig, TimestampType};
+use shoal_meta::topic_config::resolve_topic_config;
+
+/// Log settings plus the replication setting the partition leader enforces.
+#[derive(Debug, Clone)]
+pub struct PartitionConfig {
+    pub log: LogConfig,
+    pub min_insync_replicas: usize,
+}
+
+pub fn partition_config(
+    overrides: &BTreeMap<String, String>,
+    broker_settings: &BTreeMap<String, String>,
+) -> PartitionConfig {
+    let get = |name: &str| -> Option<String> {
+        match resolve_topic_config(name, overrides, broker_settings) {
+            Ok(resolved) => Some(resolved.value),
+            Err(error) => {
+                tracing::warn!(config = name, %error, "topic config did not resolve; using the default");
+                None
+            }
+        }
+    };
+    let int = |name: &str| -> Option<i64> { get(name).and_then(|v| v.trim().parse::<i64>().ok()) };
+    let defaults = LogConfig::default();
+    let log = LogConfig {
+        segment_bytes: int("segment.bytes")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(defaults.segment_bytes),
+        segment_ms: int("segment.ms").unwrap_or(defaults.segment_ms),
+        retention_ms: int("retention.ms").unwrap_or(defaults.retention_ms),
+        retention_bytes: int("retention.bytes").unwrap_or(defaults.retention_bytes),
+        max_message_bytes: int("max.message.bytes")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(defaults.max_message_bytes),
+        index_interval_bytes: int("index.interval.bytes")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(defaults.index_interval_bytes),
+        segment_index_bytes: int("segment.index.bytes")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(defaults.segment_index_bytes),
+        flush_messages: int("flush.messages").unwrap_or(defaults.flush_messages),
+        flush_ms: int("flush.ms").unwrap_or(defaults.flush_ms),
+        message_timestamp_type: match get("message.timestamp.type").as_deref() {
+            Some("LogAppendTime") => TimestampType::LogAppendTime,
+            _ => TimestampType::CreateTime,
+        },
+        ..defaults
+    };
+    let min_insync_replicas = int("min.insync.replicas")
+        .and_then(|v| usize::try_from(v).ok())
+        .unwrap_or(1)
+        .max(1);
+    PartitionConfig {
+        log,
+        min_insync_replicas,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn override_beats_broker_default_beats_built_in() {
+        let broker = map(&[("log.segment.bytes", "2048"), ("log.retention.ms", "5000")]);
+        let topic = map(&[
+            ("retention.ms", "7000"),
+            ("message.timestamp.type", "LogAppendTime"),
+        ]);
+        let config = partition_config(&topic, &broker);
+        assert_eq!(config.log.segment_bytes, 2048);
+        assert_eq!(config.log.retention_ms, 7000);
+        assert_eq!(
+            config.log.message_timestamp_type,
+            TimestampType::LogAppendTime
+        );
+        assert_eq!(
+            config.log.max_message_bytes,
+            LogConfig::default().max_message_bytes
+        );
+        assert_eq!(config.min_insync_replicas, 1);
+    }
+}

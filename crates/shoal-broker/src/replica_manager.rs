@@ -1,0 +1,289 @@
+//! The partitions this broker hosts, kept in step with the metadata image.
+//!
+//! Brokers never decide on their own which partitions they host or lead: they apply what the
+//! committed metadata says (KRaft brokers do the same with metadata deltas). Every new image is
+//! compared with what is open — partitions to open, leader/ISR/epoch changes to pass down,
+//! config changes, partitions whose topic was deleted — and `applied_offset` tells waiters (e.g.
+//! CreateTopics) when a given metadata offset is in effect locally.
+//!
+//! Opening a log may scan it (recovery), so image application runs on a blocking thread.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use shoal_meta::{MetadataImage, TopicImage};
+use shoal_replica::{Partition, PartitionState};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::log_config::partition_config;
+use crate::log_dirs;
+use crate::time::now_ms;
+
+/// Key of a hosted partition: the topic id, so a recreated topic never meets an old log.
+pub type PartitionKey = (Uuid, i32);
+
+struct Hosted {
+    partition: Arc<Partition>,
+    configs: BTreeMap<String, String>,
+}
+
+pub struct ReplicaManager {
+    local_id: i32,
+    data_dir: PathBuf,
+    broker_settings: BTreeMap<String, String>,
+    hosted: RwLock<HashMap<PartitionKey, Hosted>>,
+    /// The image last applied here; requests are served from it.
+    applied: watch::Sender<Arc<MetadataImage>>,
+    strays_checked: std::sync::atomic::AtomicBool,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ReplicaManager {
+    pub fn new(
+        local_id: i32,
+        data_dir: PathBuf,
+        broker_settings: BTreeMap<String, String>,
+        initial: Arc<MetadataImage>,
+    ) -> Self {
+        let (applied, _) = watch::channel(initial);
+        Self {
+            local_id,
+            data_dir,
+            broker_settings,
+            hosted: RwLock::new(HashMap::new()),
+            applied,
+            strays_checked: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    pub fn local_id(&self) -> i32 {
+        self.local_id
+    }
+
+    pub fn partition(&self, topic_id: Uuid, partition: i32) -> Option<Arc<Partition>> {
+        read(&self.hosted)
+            .get(&(topic_id, partition))
+            .map(|h| Arc::clone(&h.partition))
+    }
+
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        read(&self.hosted)
+            .values()
+            .map(|h| Arc::clone(&h.partition))
+            .collect()
+    }
+
+    pub fn hosted_count(&self) -> usize {
+        read(&self.hosted).len()
+    }
+
+    /// Waits until an image at or past `offset` has been applied here.
+    pub async fn wait_for_applied(&self, offset: u64, timeout: Duration) -> bool {
+        let mut rx = self.applied.subscribe();
+        tokio::time::timeout(
+            timeout,
+            rx.wait_for(|image| image.last_applied_index >= offset),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok())
+    }
+
+    /// The image last applied here.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.applied.borrow().clone()
+    }
+
+    /// Brings the hosted partitions in line with `image`. Blocking (may open and recover logs).
+    pub fn apply_image(&self, image: Arc<MetadataImage>) {
+        let mut wanted: HashMap<PartitionKey, (&TopicImage, PartitionState)> = HashMap::new();
+        for topic in image.topics.values() {
+            for p in &topic.partitions {
+                if p.replicas.contains(&self.local_id) {
+                    let state = PartitionState {
+                        leader: p.leader,
+                        leader_epoch: p.leader_epoch,
+                        partition_epoch: p.partition_epoch,
+                        replicas: p.replicas.clone(),
+                        isr: p.isr.clone(),
+                    };
+                    wanted.insert((topic.id, p.partition), (topic, state));
+                }
+            }
+        }
+
+        // Gone from the metadata (topic deleted, or reassigned away): close and delete.
+        let removed: Vec<(PartitionKey, Hosted)> = {
+            let mut hosted = write(&self.hosted);
+            let gone: Vec<PartitionKey> = hosted
+                .keys()
+                .filter(|k| !wanted.contains_key(k))
+                .copied()
+                .collect();
+            gone.into_iter()
+                .filter_map(|k| hosted.remove(&k).map(|h| (k, h)))
+                .collect()
+        };
+        for ((topic_id, index), hosted) in removed {
+            let dir = log_dirs::partition_dir(&self.data_dir, hosted.partition.topic(), index);
+            if let Err(error) = hosted.partition.close() {
+                tracing::warn!(topic = hosted.partition.topic(), partition = index, %error, "closing a deleted partition failed");
+            }
+            match log_dirs::rename_for_delete(&dir, topic_id) {
+                Ok(moved) => {
+                    if let Err(error) = std::fs::remove_dir_all(&moved) {
+                        tracing::warn!(dir = %moved.display(), %error, "removing a deleted partition failed");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(dir = %dir.display(), %error, "renaming a deleted partition failed")
+                }
+            }
+            tracing::info!(
+                topic = hosted.partition.topic(),
+                partition = index,
+                "partition deleted"
+            );
+        }
+
+        if !self
+            .strays_checked
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.set_aside_strays(&image);
+        }
+
+        for (key, (topic, state)) in wanted {
+            let existing = read(&self.hosted)
+                .get(&key)
+                .map(|h| (Arc::clone(&h.partition), h.configs != topic.configs));
+            match existing {
+                Some((partition, configs_changed)) => {
+                    partition.update_state(state);
+                    if configs_changed {
+                        let config = partition_config(&topic.configs, &self.broker_settings);
+                        if let Err(error) =
+                            partition.update_config(config.log, config.min_insync_replicas)
+                        {
+                            tracing::warn!(topic = %topic.name, partition = key.1, %error, "new topic config rejected by the log");
+                        }
+                        if let Some(h) = write(&self.hosted).get_mut(&key) {
+                            h.configs = topic.configs.clone();
+                        }
+                    }
+                }
+                None => self.open_partition(key, topic, state),
+            }
+        }
+        self.applied.send_replace(image);
+    }
+
+    fn open_partition(&self, key: PartitionKey, topic: &TopicImage, state: PartitionState) {
+        let (topic_id, index) = key;
+        let dir = log_dirs::partition_dir(&self.data_dir, &topic.name, index);
+        if let Some(existing_id) = log_dirs::read_partition_metadata(&dir)
+            && existing_id != topic_id
+        {
+            // A leftover of a deleted topic with the same name: never mix the two logs.
+            match log_dirs::rename_stray(&dir) {
+                Ok(moved) => {
+                    tracing::warn!(dir = %moved.display(), "set aside a log of an older topic with the same name")
+                }
+                Err(error) => {
+                    tracing::error!(dir = %dir.display(), %error, "cannot set aside an older log; not hosting the partition");
+                    return;
+                }
+            }
+        }
+        if let Err(error) = log_dirs::write_partition_metadata(&dir, topic_id) {
+            tracing::error!(dir = %dir.display(), %error, "cannot write partition.metadata; not hosting the partition");
+            return;
+        }
+        let config = partition_config(&topic.configs, &self.broker_settings);
+        match Partition::open(
+            &dir,
+            &topic.name,
+            index,
+            self.local_id,
+            config.log,
+            config.min_insync_replicas,
+            state,
+            now_ms(),
+        ) {
+            Ok(partition) => {
+                tracing::debug!(topic = %topic.name, partition = index, "partition opened");
+                write(&self.hosted).insert(
+                    key,
+                    Hosted {
+                        partition: Arc::new(partition),
+                        configs: topic.configs.clone(),
+                    },
+                );
+            }
+            Err(error) => {
+                tracing::error!(topic = %topic.name, partition = index, %error, "cannot open partition log");
+            }
+        }
+    }
+
+    /// Directories of topics the metadata does not know (deleted while this node was down).
+    fn set_aside_strays(&self, image: &MetadataImage) {
+        let dirs = match log_dirs::scan(&self.data_dir) {
+            Ok(dirs) => dirs,
+            Err(error) => {
+                tracing::warn!(%error, "cannot scan the data directory for stray logs");
+                return;
+            }
+        };
+        for dir in dirs {
+            let known = dir
+                .topic_id
+                .and_then(|id| image.topic(&id))
+                .is_some_and(|t| {
+                    t.name == dir.topic
+                        && t.partition(dir.partition)
+                            .is_some_and(|p| p.replicas.contains(&self.local_id))
+                });
+            if !known {
+                match log_dirs::rename_stray(&dir.path) {
+                    Ok(moved) => {
+                        tracing::warn!(dir = %moved.display(), "set aside a stray partition log")
+                    }
+                    Err(error) => {
+                        tracing::warn!(dir = %dir.path.display(), %error, "cannot set aside a stray log")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Periodic retention, flush and HW checkpoints for every hosted partition. Blocking.
+    pub fn run_maintenance(&self) {
+        let now = now_ms();
+        for partition in self.all_partitions() {
+            if let Err(error) = partition.run_maintenance(now) {
+                tracing::warn!(topic = partition.topic(), partition = partition.index(), %error, "log maintenance failed");
+            }
+        }
+    }
+
+    /// Clean shutdown: flush and close every log.
+    pub fn close_all(&self) {
+        let hosted: Vec<Hosted> = write(&self.hosted).drain().map(|(_, h)| h).collect();
+        for h in hosted {
+            if let Err(error) = h.partition.close() {
+                tracing::warn!(topic = h.partition.topic(), partition = h.partition.index(), %error, "closing a log failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+use shoal_log::LogError;
+
+/// Why a partition refused a request; the broker maps each to a Kafka error code.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error("this broker is not the leader of the partition")]
+    NotLeaderOrFollower,
+    #[error("the in-sync replica set has {isr} members, fewer than min.insync.replicas={min}")]
+    NotEnoughReplicas { isr: usize, min: usize },
+    #[error("the in-sync replica set shrank below min.insync.replicas after the append")]
+    NotEnoughReplicasAfterAppend,
+    #[error("the request's leader epoch is older than the partition's")]
+    FencedLeaderEpoch,
+    #[error("the request's leader epoch is newer than the partition's")]
+    UnknownLeaderEpoch,
+    #[error("timed out waiting for replication")]
+    RequestTimedOut,
+    #[error("the partition is closed")]
+    Closed,
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
