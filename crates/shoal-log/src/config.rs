@@ -1,0 +1,209 @@
+//! Per-log configuration, named and defaulted like Kafka's topic configs.
+//!
+//! A config is validated once (`LogConfig::validate`) when a log is opened or reconfigured, so
+//! the rest of the crate can rely on its ranges: sizes fit the `u32` file positions the indexes
+//! store, and every index can hold at least one entry.
+
+use crate::batch::RECORD_BATCH_HEADER_BYTES;
+use crate::error::{LogError, Result};
+
+/// Which timestamp a batch carries (`message.timestamp.type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps (Kafka's default).
+    #[default]
+    CreateTime,
+    /// Stamp each batch with the broker's clock at append.
+    LogAppendTime,
+}
+
+/// Byte size of one offset index entry (relative offset u32, file position u32).
+pub(crate) const OFFSET_INDEX_ENTRY_BYTES: usize = 8;
+/// Byte size of one time index entry (timestamp i64, relative offset u32).
+pub(crate) const TIME_INDEX_ENTRY_BYTES: usize = 12;
+
+const MS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
+
+/// Configuration of one partition log. Field docs give the Kafka config name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll to a new segment before the active one would exceed this.
+    pub segment_bytes: u32,
+    /// `segment.ms`: roll when the active segment's first batch is older than this.
+    pub segment_ms: i64,
+    /// `retention.ms`: delete segments whose newest timestamp is older than this; -1 keeps all.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete oldest segments while the log is larger than this; -1 keeps all.
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: largest record batch accepted, including its 12-byte log overhead.
+    pub max_message_bytes: u32,
+    /// `index.interval.bytes`: bytes of log between two offset index entries.
+    pub index_interval_bytes: u32,
+    /// `segment.index.bytes`: size limit of each index file; a full index rolls the segment.
+    pub segment_index_bytes: u32,
+    /// `flush.messages`: fsync after this many records; `i64::MAX` leaves it to the OS.
+    pub flush_messages: i64,
+    /// `flush.ms`: fsync when the last flush is this old; `i64::MAX` leaves it to the OS.
+    pub flush_ms: i64,
+    /// `message.timestamp.type`.
+    pub message_timestamp_type: TimestampType,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * MS_PER_DAY,
+            retention_ms: 7 * MS_PER_DAY,
+            retention_bytes: -1,
+            max_message_bytes: 1_048_588,
+            index_interval_bytes: 4096,
+            segment_index_bytes: 10 << 20,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            message_timestamp_type: TimestampType::CreateTime,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Checks every value against the range the log relies on.
+    pub fn validate(&self) -> Result<()> {
+        let int_max = i32::MAX as u32;
+        let header_bytes = RECORD_BATCH_HEADER_BYTES as u32;
+        check(
+            (header_bytes..=int_max).contains(&self.segment_bytes),
+            format!(
+                "segment.bytes={} must be in [{header_bytes}, {int_max}]",
+                self.segment_bytes
+            ),
+        )?;
+        check(
+            self.segment_ms >= 1,
+            format!("segment.ms={} must be >= 1", self.segment_ms),
+        )?;
+        check(
+            self.retention_ms >= -1,
+            format!("retention.ms={} must be >= -1", self.retention_ms),
+        )?;
+        check(
+            self.retention_bytes >= -1,
+            format!("retention.bytes={} must be >= -1", self.retention_bytes),
+        )?;
+        check(
+            self.max_message_bytes <= int_max,
+            format!(
+                "max.message.bytes={} must be <= {int_max}",
+                self.max_message_bytes
+            ),
+        )?;
+        check(
+            self.index_interval_bytes <= int_max,
+            format!(
+                "index.interval.bytes={} must be <= {int_max}",
+                self.index_interval_bytes
+            ),
+        )?;
+        let min_index_bytes = TIME_INDEX_ENTRY_BYTES as u32;
+        check(
+            (min_index_bytes..=int_max).contains(&self.segment_index_bytes),
+            format!(
+                "segment.index.bytes={} must be in [{min_index_bytes}, {int_max}]",
+                self.segment_index_bytes
+            ),
+        )?;
+        check(
+            self.flush_messages >= 1,
+            format!("flush.messages={} must be >= 1", self.flush_messages),
+        )?;
+        check(
+            self.flush_ms >= 0,
+            format!("flush.ms={} must be >= 0", self.flush_ms),
+        )?;
+        Ok(())
+    }
+
+    /// Entries an offset index may hold before the segment rolls.
+    pub(crate) fn max_offset_index_entries(&self) -> usize {
+        self.segment_index_bytes as usize / OFFSET_INDEX_ENTRY_BYTES
+    }
+
+    /// Entries a time index may hold before the segment rolls.
+    pub(crate) fn max_time_index_entries(&self) -> usize {
+        self.segment_index_bytes as usize / TIME_INDEX_ENTRY_BYTES
+    }
+}
+
+fn check(ok: bool, message: String) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(LogError::InvalidConfig(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_kafkas_and_valid() {
+        let config = LogConfig::default();
+        config.validate().unwrap();
+        assert_eq!(config.segment_bytes, 1_073_741_824);
+        assert_eq!(config.segment_ms, 604_800_000);
+        assert_eq!(config.retention_ms, 604_800_000);
+        assert_eq!(config.retention_bytes, -1);
+        assert_eq!(config.max_message_bytes, 1_048_588);
+        assert_eq!(config.index_interval_bytes, 4096);
+        assert_eq!(config.segment_index_bytes, 10_485_760);
+        assert_eq!(config.flush_messages, i64::MAX);
+        assert_eq!(config.flush_ms, i64::MAX);
+        assert_eq!(config.message_timestamp_type, TimestampType::CreateTime);
+        assert_eq!(config.max_offset_index_entries(), 1_310_720);
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        let bad = [
+            LogConfig {
+                segment_bytes: 10,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                segment_bytes: u32::MAX,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                segment_ms: 0,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                retention_ms: -2,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                retention_bytes: -5,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                segment_index_bytes: 11,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                flush_messages: 0,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                flush_ms: -1,
+                ..LogConfig::default()
+            },
+        ];
+        for config in bad {
+            assert!(
+                matches!(config.validate(), Err(LogError::InvalidConfig(_))),
+                "accepted {config:?}"
+            );
+        }
+    }
+}

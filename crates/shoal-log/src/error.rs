@@ -1,0 +1,69 @@
+//! Typed errors of the partition log.
+//!
+//! The variants follow the Kafka errors a broker reports for them, so the broker can map each
+//! one to a wire error code without looking at messages: `CorruptRecord` → CORRUPT_MESSAGE (2),
+//! `InvalidRecord` → INVALID_RECORD (87), `RecordTooLarge` → MESSAGE_TOO_LARGE (10),
+//! `OffsetOutOfRange` → OFFSET_OUT_OF_RANGE (1), `Io`/`Corrupt*` → KAFKA_STORAGE_ERROR (56).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong in `shoal-log`.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A batch failed a structural check (magic, length, CRC).
+    #[error("corrupt record batch: {0}")]
+    CorruptRecord(String),
+    /// A well-formed batch breaks a rule of the append path (e.g. record count).
+    #[error("invalid record batch: {0}")]
+    InvalidRecord(String),
+    /// A batch is larger than `max.message.bytes`.
+    #[error("record batch of {size_bytes} bytes exceeds max.message.bytes={max_message_bytes}")]
+    RecordTooLarge {
+        size_bytes: usize,
+        max_message_bytes: usize,
+    },
+    /// A read or start-offset move outside `[log_start_offset, log_end_offset]`.
+    #[error("offset {offset} is outside the log [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    /// A follower append that does not continue the log exactly where it ends.
+    #[error("append expected offset {expected} but the batch starts at {actual}")]
+    UnexpectedAppendOffset { expected: i64, actual: i64 },
+    /// A `LogConfig` value outside its allowed range.
+    #[error("invalid log config: {0}")]
+    InvalidConfig(String),
+    /// A checkpoint file that cannot be parsed; it is written atomically, so this is real damage.
+    #[error("corrupt checkpoint {path}: {reason}")]
+    CorruptCheckpoint { path: PathBuf, reason: String },
+    /// An index file that cannot be used as it is (callers rebuild it from the log).
+    #[error("corrupt index {path}: {reason}")]
+    CorruptIndex { path: PathBuf, reason: String },
+    /// An operating-system error, with the file it happened on.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `Result` with [`LogError`].
+pub type Result<T, E = LogError> = std::result::Result<T, E>;
+
+/// Attaches the path an I/O error happened on.
+pub(crate) trait IoResultExt<T> {
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> IoResultExt<T> for io::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|source| LogError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

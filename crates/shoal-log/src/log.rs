@@ -1,0 +1,727 @@
+//! The partition log (Kafka's `UnifiedLog` over `LocalLog`): an ordered set of segments plus
+//! the offsets and epoch history that make them a replicated log.
+//!
+//! Invariants, upheld by every `&mut self` method:
+//! - `log_start_offset <= high_watermark <= log_end_offset`, and
+//!   `recovery_point() <= log_end_offset`;
+//! - segments are contiguous: each sealed segment ends where the next begins, the active
+//!   (last) segment ends at `log_end_offset`, and the first starts at or below
+//!   `log_start_offset`;
+//! - exactly one segment is active (writable, indexes resident); there is always one;
+//! - leader-epoch entries all start below `log_end_offset` and at or after `log_start_offset`.
+//!
+//! The log is synchronous and single-writer: the broker wraps it in a lock. Reads take
+//! `&self` and only `pread`, so a read/write lock lets fetches run in parallel.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::iter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::batch::{NO_TIMESTAMP, RecordBatchHeader};
+use crate::checkpoint::sync_dir;
+use crate::clean_shutdown;
+use crate::config::{LogConfig, TimestampType};
+use crate::epoch_cache::{EpochEntry, LeaderEpochFileCache};
+use crate::error::{IoResultExt, LogError, Result};
+use crate::loader;
+use crate::partition_checkpoint::PartitionCheckpoint;
+use crate::retention::{RetentionCandidate, deletable_prefix};
+use crate::segment::{LogSegment, PendingAppend};
+use crate::segment_flusher::SegmentFlusher;
+use crate::validator::{assign_offsets, validate_follower_append, validate_leader_append};
+
+/// Scratch capacity kept between appends; a larger request's buffer is freed afterwards.
+const APPEND_BUFFER_RETAINED_BYTES: usize = 8 << 20;
+/// Batch headers kept between appends (61+ bytes of input each).
+const APPEND_HEADERS_RETAINED: usize = APPEND_BUFFER_RETAINED_BYTES / 61;
+
+/// What an append wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// Largest batch timestamp appended, `-1` if none carried one.
+    pub max_timestamp: i64,
+    /// Last offset of the first batch carrying `max_timestamp` (`-1` if none).
+    pub offset_of_max_timestamp: i64,
+    /// The broker time stamped on the batches, `-1` unless the topic uses LogAppendTime.
+    pub log_append_time_ms: i64,
+    pub record_count: u64,
+    pub size_bytes: usize,
+}
+
+/// Whole batches returned by [`Log::read`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadInfo {
+    /// Stored batches, byte for byte; empty if nothing was readable.
+    pub records: Bytes,
+    /// Base offset of the first batch (it may start before the requested offset).
+    pub first_batch_base_offset: Option<i64>,
+}
+
+impl ReadInfo {
+    pub fn empty() -> Self {
+        Self::default()
+    }
+}
+
+/// A batch found by timestamp; callers decode it to find the exact record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundBatch {
+    pub records: Bytes,
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+}
+
+/// What a retention pass deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionResult {
+    pub deleted_segments: usize,
+    pub deleted_bytes: u64,
+    pub log_start_offset: i64,
+}
+
+/// One partition's log on disk. See the crate docs for layout and durability.
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    sealed: BTreeMap<i64, LogSegment>,
+    active: LogSegment,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    /// Offsets below this are known fsynced (see also `flusher`).
+    recovery_point: i64,
+    high_watermark: i64,
+    epoch_cache: LeaderEpochFileCache,
+    flusher: SegmentFlusher,
+    unflushed_records: i64,
+    last_flush_ms: i64,
+    /// The latest `now_ms` a caller passed in; the clock for calls that take none.
+    latest_now_ms: i64,
+    append_buffer: Vec<u8>,
+    append_headers: Vec<RecordBatchHeader>,
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering it if the last shutdown was unclean.
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig, now_ms: i64) -> Result<Self> {
+        config.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        let loaded = loader::load(&dir, &config, now_ms)?;
+        let epoch_cache = LeaderEpochFileCache::load(&dir)?;
+        let first_base_offset = loaded
+            .sealed
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or_else(|| loaded.active.base_offset());
+        let checkpoint = loaded.checkpoint;
+        let log_start_offset = checkpoint.map_or(first_base_offset, |c| {
+            c.log_start_offset.max(first_base_offset)
+        });
+        let mut log = Self {
+            flusher: SegmentFlusher::new(&dir),
+            dir,
+            config,
+            sealed: loaded.sealed,
+            active: loaded.active,
+            log_start_offset,
+            log_end_offset: loaded.log_end_offset,
+            // The loader fsynced whatever it recovered; a clean shutdown had flushed the rest.
+            recovery_point: loaded.log_end_offset,
+            high_watermark: 0,
+            epoch_cache,
+            unflushed_records: 0,
+            last_flush_ms: now_ms,
+            latest_now_ms: now_ms,
+            append_buffer: Vec::new(),
+            append_headers: Vec::new(),
+        };
+        if log.log_start_offset > log.log_end_offset {
+            // Records were deleted (DeleteRecords) past what survived recovery: start over
+            // there, as Kafka does.
+            tracing::warn!(
+                dir = %log.dir.display(),
+                log_start_offset = log.log_start_offset,
+                log_end_offset = log.log_end_offset,
+                "log start offset is past the recovered end; restarting the log at it"
+            );
+            log.truncate_fully_and_start_at(log.log_start_offset)?;
+        }
+        log.epoch_cache.truncate_from_end(log.log_end_offset)?;
+        log.epoch_cache.truncate_from_start(log.log_start_offset)?;
+        log.high_watermark = checkpoint
+            .map_or(log.log_start_offset, |c| c.high_watermark)
+            .clamp(log.log_start_offset, log.log_end_offset);
+        log.write_checkpoint()?;
+        tracing::info!(
+            dir = %log.dir.display(),
+            clean = loaded.had_clean_shutdown,
+            segments = log.segment_count(),
+            log_start_offset = log.log_start_offset,
+            log_end_offset = log.log_end_offset,
+            high_watermark = log.high_watermark,
+            "log opened"
+        );
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Applies a new config; it takes effect at the next append, roll or retention check.
+    pub fn set_config(&mut self, config: LogConfig) -> Result<()> {
+        config.validate()?;
+        self.active.set_max_index_entries(&config);
+        self.config = config;
+        Ok(())
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The offset the next appended record gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset
+    }
+
+    /// Offsets below this are on stable storage (fsynced).
+    pub fn recovery_point(&self) -> i64 {
+        let background = self.flusher.flushed_offset().unwrap_or(i64::MIN);
+        self.recovery_point.max(background).min(self.log_end_offset)
+    }
+
+    /// Total bytes of all segment files.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments().map(LogSegment::size_bytes).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.sealed.len() + 1
+    }
+
+    /// Validates a producer's batches, assigns them offsets from the log end and `leader_epoch`,
+    /// and writes them with one `write`. Nothing is written if any batch is invalid.
+    pub fn append_as_leader(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        let mut headers = std::mem::take(&mut self.append_headers);
+        let mut buffer = std::mem::take(&mut self.append_buffer);
+        let result =
+            self.append_leader_batches(records, leader_epoch, now_ms, &mut buffer, &mut headers);
+        self.restore_scratch(buffer, headers);
+        result
+    }
+
+    fn append_leader_batches(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        buffer: &mut Vec<u8>,
+        headers: &mut Vec<RecordBatchHeader>,
+    ) -> Result<AppendInfo> {
+        validate_leader_append(records, self.config.max_message_bytes, headers)?;
+        let log_append_time_ms =
+            (self.config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        let first_offset = self.log_end_offset;
+        buffer.clear();
+        buffer.extend_from_slice(records);
+        assign_offsets(
+            buffer,
+            headers,
+            first_offset,
+            leader_epoch,
+            log_append_time_ms,
+        );
+        if self
+            .epoch_cache
+            .latest_epoch()
+            .is_none_or(|latest| leader_epoch > latest)
+        {
+            self.epoch_cache.assign(leader_epoch, first_offset)?;
+        }
+        self.write_batches(buffer, headers, log_append_time_ms.unwrap_or(-1), now_ms)
+    }
+
+    /// Appends batches copied from the leader: they keep their offsets and epochs, and must
+    /// continue the log exactly at its end. An empty `records` is a no-op.
+    pub fn append_as_follower(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        if records.is_empty() {
+            return Ok(AppendInfo {
+                first_offset: self.log_end_offset,
+                last_offset: self.log_end_offset - 1,
+                max_timestamp: NO_TIMESTAMP,
+                offset_of_max_timestamp: -1,
+                log_append_time_ms: -1,
+                record_count: 0,
+                size_bytes: 0,
+            });
+        }
+        let mut headers = std::mem::take(&mut self.append_headers);
+        let result = validate_follower_append(
+            records,
+            self.config.max_message_bytes,
+            self.log_end_offset,
+            &mut headers,
+        )
+        .and_then(|()| {
+            for header in &headers {
+                self.epoch_cache
+                    .assign(header.partition_leader_epoch, header.base_offset)?;
+            }
+            self.write_batches(records, &headers, -1, now_ms)
+        });
+        self.restore_scratch(Vec::new(), headers);
+        result
+    }
+
+    /// Rolls if needed, writes validated batches, and applies the flush policy.
+    fn write_batches(
+        &mut self,
+        bytes: &[u8],
+        headers: &[RecordBatchHeader],
+        log_append_time_ms: i64,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        self.latest_now_ms = self.latest_now_ms.max(now_ms);
+        let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
+            return Err(LogError::InvalidRecord(
+                "the append carries no record batches".to_owned(),
+            ));
+        };
+        let mut info = AppendInfo {
+            first_offset: first.base_offset,
+            last_offset: last.last_offset(),
+            max_timestamp: NO_TIMESTAMP,
+            offset_of_max_timestamp: -1,
+            log_append_time_ms,
+            record_count: 0,
+            size_bytes: bytes.len(),
+        };
+        for header in headers {
+            if header.max_timestamp > info.max_timestamp {
+                info.max_timestamp = header.max_timestamp;
+                info.offset_of_max_timestamp = header.last_offset();
+            }
+            info.record_count += u64::try_from(header.record_count).unwrap_or(0);
+        }
+        debug_assert_eq!(info.first_offset, self.log_end_offset);
+        let pending = PendingAppend {
+            size_bytes: bytes.len() as u64,
+            max_timestamp_ms: info.max_timestamp,
+            last_offset: info.last_offset,
+        };
+        if let Some(reason) = self.active.roll_reason(&self.config, &pending, now_ms) {
+            tracing::debug!(dir = %self.dir.display(), ?reason, new_base_offset = self.log_end_offset, "rolling segment");
+            self.roll(now_ms)?;
+        }
+        self.active
+            .append(bytes, headers, self.config.index_interval_bytes)?;
+        self.log_end_offset = info.last_offset + 1;
+        self.unflushed_records = self
+            .unflushed_records
+            .saturating_add(i64::try_from(info.record_count).unwrap_or(i64::MAX));
+        self.maybe_flush(now_ms)?;
+        Ok(info)
+    }
+
+    fn restore_scratch(&mut self, mut buffer: Vec<u8>, mut headers: Vec<RecordBatchHeader>) {
+        if buffer.capacity() > APPEND_BUFFER_RETAINED_BYTES {
+            buffer = Vec::new();
+        }
+        if headers.capacity() > APPEND_HEADERS_RETAINED {
+            headers = Vec::new();
+        }
+        self.append_buffer = buffer;
+        self.append_headers = headers;
+    }
+
+    /// Seals the active segment and starts a new one at the log end; the sealed segments not
+    /// yet known flushed are fsynced in the background.
+    fn roll(&mut self, now_ms: i64) -> Result<()> {
+        let new_base_offset = self.log_end_offset;
+        let new_active = LogSegment::create(&self.dir, new_base_offset, &self.config, now_ms)?;
+        if let Err(e) = self.active.seal() {
+            if let Err(cleanup) = new_active.delete() {
+                tracing::error!(dir = %self.dir.display(), error = %cleanup, "cannot remove a half-made segment");
+            }
+            return Err(e);
+        }
+        let sealed = std::mem::replace(&mut self.active, new_active);
+        self.sealed.insert(sealed.base_offset(), sealed);
+        let unflushed: Vec<Arc<File>> = self
+            .sealed_from(self.recovery_point())
+            .flat_map(|segment| segment.files())
+            .collect();
+        self.flusher.flush_in_background(unflushed, new_base_offset);
+        Ok(())
+    }
+
+    /// Applies `flush.messages` / `flush.ms`; true if it flushed.
+    pub fn maybe_flush(&mut self, now_ms: i64) -> Result<bool> {
+        let due_by_count = self.unflushed_records >= self.config.flush_messages;
+        let due_by_time = self.unflushed_records > 0
+            && now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms;
+        if !due_by_count && !due_by_time {
+            return Ok(false);
+        }
+        self.flush()?;
+        self.last_flush_ms = now_ms;
+        Ok(true)
+    }
+
+    /// fsyncs every segment above the recovery point (log and indexes), then moves the
+    /// recovery point to the log end and persists it.
+    pub fn flush(&mut self) -> Result<()> {
+        let from = self.recovery_point();
+        let floor = self.floor_sealed_base(from);
+        if from < self.active.base_offset() {
+            for segment in self.sealed.range_mut(floor..).map(|(_, s)| s) {
+                segment.flush()?;
+            }
+        }
+        self.active.flush()?;
+        sync_dir(&self.dir)?;
+        self.recovery_point = self.log_end_offset;
+        self.unflushed_records = 0;
+        self.write_checkpoint()
+    }
+
+    /// Whole stored batches from the one containing `start_offset`, ending below `max_offset`
+    /// (the high watermark for consumers), at most `max_bytes` — except that `min_one_batch`
+    /// returns a larger first batch whole (KIP-74). Reads one segment per call.
+    pub fn read(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<ReadInfo> {
+        if start_offset < self.log_start_offset || start_offset > self.log_end_offset {
+            return Err(self.out_of_range(start_offset));
+        }
+        if start_offset == self.log_end_offset || start_offset >= max_offset {
+            return Ok(ReadInfo::empty());
+        }
+        for segment in self.segments_from(start_offset) {
+            if let Some(info) = segment.read(start_offset, max_bytes, max_offset, min_one_batch)? {
+                return Ok(info);
+            }
+        }
+        Ok(ReadInfo::empty())
+    }
+
+    /// The first batch at or after the log start whose max timestamp is at least
+    /// `timestamp_ms` (ListOffsets by time; callers refine to the record).
+    pub fn find_batch_by_timestamp(&self, timestamp_ms: i64) -> Result<Option<FoundBatch>> {
+        for segment in self.segments() {
+            if segment
+                .max_timestamp_and_offset()
+                .is_some_and(|(max_ms, _)| max_ms >= timestamp_ms)
+                && let Some(found) =
+                    segment.find_batch_by_timestamp(timestamp_ms, self.log_start_offset)?
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The largest timestamp in the log and the last offset of the first batch carrying it
+    /// (ListOffsets MAX_TIMESTAMP); `None` if no batch has a timestamp.
+    pub fn max_timestamp_and_offset(&self) -> Option<(i64, i64)> {
+        self.segments()
+            .filter_map(LogSegment::max_timestamp_and_offset)
+            .fold(None, |best: Option<(i64, i64)>, candidate| match best {
+                Some(best) if best.0 >= candidate.0 => Some(best),
+                _ => Some(candidate),
+            })
+    }
+
+    /// Removes every offset at and after `offset` (a follower diverged from its leader). A
+    /// batch straddling `offset` goes whole, so the new log end may be below `offset`.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        if offset < 0 {
+            return Err(self.out_of_range(offset));
+        }
+        if offset >= self.log_end_offset {
+            return Ok(());
+        }
+        let first_base_offset = self
+            .sealed
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or_else(|| self.active.base_offset());
+        if offset < first_base_offset {
+            return self.truncate_fully_and_start_at(offset);
+        }
+        self.flusher.invalidate();
+        if self.active.base_offset() >= offset {
+            let Some(survivor) = self
+                .sealed
+                .range(..offset)
+                .next_back()
+                .map(|(base, _)| *base)
+            else {
+                return self.truncate_fully_and_start_at(offset);
+            };
+            if let Some(new_active) = self.sealed.remove(&survivor) {
+                std::mem::replace(&mut self.active, new_active).delete()?;
+            }
+        }
+        let doomed: Vec<i64> = self.sealed.range(offset..).map(|(base, _)| *base).collect();
+        for base in doomed.into_iter().rev() {
+            if let Some(segment) = self.sealed.remove(&base) {
+                segment.delete()?;
+            }
+        }
+        let removed_bytes = self.active.truncate_to(offset)?;
+        let new_end = match self.active.activate()? {
+            Some(end) => end,
+            None => {
+                self.active
+                    .recover(self.config.index_interval_bytes)?
+                    .next_offset
+            }
+        };
+        // Make the cut durable before the checkpoint says where the log ends: a crash must not
+        // resurrect the removed batches.
+        self.active.flush()?;
+        sync_dir(&self.dir)?;
+        tracing::info!(dir = %self.dir.display(), offset, new_end, removed_bytes, "log truncated");
+        self.log_end_offset = new_end;
+        self.recovery_point = self.recovery_point.min(new_end);
+        self.log_start_offset = self.log_start_offset.min(new_end);
+        self.high_watermark = self.high_watermark.min(new_end);
+        self.epoch_cache.truncate_from_end(new_end)?;
+        self.write_checkpoint()
+    }
+
+    /// Deletes every segment and restarts the log, empty, at `offset`.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        if offset < 0 {
+            return Err(self.out_of_range(offset));
+        }
+        self.flusher.invalidate();
+        self.active.delete_files()?;
+        for segment in std::mem::take(&mut self.sealed).into_values().rev() {
+            segment.delete()?;
+        }
+        self.active = LogSegment::create(&self.dir, offset, &self.config, self.latest_now_ms)?;
+        sync_dir(&self.dir)?;
+        tracing::info!(dir = %self.dir.display(), offset, "log emptied and restarted");
+        self.log_start_offset = offset;
+        self.log_end_offset = offset;
+        self.recovery_point = offset;
+        self.high_watermark = offset;
+        self.epoch_cache.clear()?;
+        self.write_checkpoint()
+    }
+
+    /// Moves the log start offset up (DeleteRecords) and deletes segments that end below it.
+    /// The caller keeps it at or below the high watermark.
+    pub fn advance_log_start_offset(&mut self, offset: i64) -> Result<()> {
+        if offset <= self.log_start_offset {
+            return Ok(());
+        }
+        if offset > self.log_end_offset {
+            return Err(self.out_of_range(offset));
+        }
+        self.log_start_offset = offset;
+        self.high_watermark = self.high_watermark.max(offset);
+        self.epoch_cache.truncate_from_start(offset)?;
+        loop {
+            let mut bases = self.sealed.keys().copied();
+            let Some(first_base_offset) = bases.next() else {
+                break;
+            };
+            let end_offset = bases.next().unwrap_or_else(|| self.active.base_offset());
+            if end_offset > offset {
+                break;
+            }
+            if let Some(segment) = self.sealed.remove(&first_base_offset) {
+                segment.delete()?;
+            }
+        }
+        self.write_checkpoint()
+    }
+
+    /// Deletes whole segments past `retention.ms` / `retention.bytes`, oldest first, never one
+    /// holding offsets at or above `high_watermark`. If every segment qualifies, the log rolls
+    /// first so an empty active segment remains.
+    pub fn enforce_retention(
+        &mut self,
+        now_ms: i64,
+        high_watermark: i64,
+    ) -> Result<RetentionResult> {
+        let high_watermark = high_watermark.min(self.log_end_offset);
+        let mut candidates = Vec::with_capacity(self.segment_count());
+        let ends = self
+            .sealed
+            .keys()
+            .skip(1)
+            .copied()
+            .chain([self.active.base_offset(), self.log_end_offset]);
+        for (segment, end_offset) in self.segments().zip(ends) {
+            candidates.push(RetentionCandidate {
+                size_bytes: segment.size_bytes(),
+                end_offset,
+                largest_timestamp_ms: segment.largest_timestamp_for_retention_ms()?,
+            });
+        }
+        let deletable = deletable_prefix(&candidates, &self.config, now_ms, high_watermark);
+        if deletable == 0 {
+            return Ok(RetentionResult {
+                deleted_segments: 0,
+                deleted_bytes: 0,
+                log_start_offset: self.log_start_offset,
+            });
+        }
+        if deletable == candidates.len() {
+            self.roll(now_ms)?;
+        }
+        let mut deleted_bytes = 0;
+        for _ in 0..deletable {
+            let Some((_, segment)) = self.sealed.pop_first() else {
+                break;
+            };
+            deleted_bytes += segment.size_bytes();
+            segment.delete()?;
+        }
+        let first_base_offset = self
+            .sealed
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or_else(|| self.active.base_offset());
+        if first_base_offset > self.log_start_offset {
+            self.log_start_offset = first_base_offset;
+            self.high_watermark = self.high_watermark.max(first_base_offset);
+            self.epoch_cache.truncate_from_start(first_base_offset)?;
+        }
+        self.write_checkpoint()?;
+        tracing::info!(
+            dir = %self.dir.display(),
+            deleted_segments = deletable,
+            deleted_bytes,
+            log_start_offset = self.log_start_offset,
+            "retention deleted segments"
+        );
+        Ok(RetentionResult {
+            deleted_segments: deletable,
+            deleted_bytes,
+            log_start_offset: self.log_start_offset,
+        })
+    }
+
+    /// The newest leader epoch that wrote to this log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epoch_cache.latest_epoch()
+    }
+
+    /// OffsetsForLeaderEpoch: `(largest epoch <= epoch, its end offset)`; `None` is
+    /// UNDEFINED (-1, -1). See `LeaderEpochFileCache::end_offset_for` for the exact cases.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        self.epoch_cache.end_offset_for(epoch, self.log_end_offset)
+    }
+
+    pub fn epoch_entries(&self) -> &[EpochEntry] {
+        self.epoch_cache.entries()
+    }
+
+    /// Persists the high watermark (clamped to the log) for the next open.
+    pub fn checkpoint_high_watermark(&mut self, high_watermark: i64) -> Result<()> {
+        self.high_watermark = high_watermark.clamp(self.log_start_offset, self.log_end_offset);
+        self.write_checkpoint()
+    }
+
+    /// The high watermark last checkpointed (or read back at open).
+    pub fn high_watermark_checkpoint(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// Flushes everything, writes the checkpoints and the clean-shutdown marker.
+    pub fn close(mut self) -> Result<()> {
+        self.flusher.wait();
+        self.flush()?;
+        clean_shutdown::write_marker(&self.dir)?;
+        tracing::info!(dir = %self.dir.display(), log_end_offset = self.log_end_offset, "log closed");
+        Ok(())
+    }
+
+    /// Removes the partition directory and everything in it.
+    pub fn delete(mut self) -> Result<()> {
+        self.flusher.wait();
+        std::fs::remove_dir_all(&self.dir).at(&self.dir)
+    }
+
+    fn write_checkpoint(&mut self) -> Result<()> {
+        self.recovery_point = self.recovery_point();
+        PartitionCheckpoint {
+            log_start_offset: self.log_start_offset,
+            recovery_point: self.recovery_point,
+            high_watermark: self.high_watermark,
+        }
+        .write(&self.dir)
+    }
+
+    fn out_of_range(&self, offset: i64) -> LogError {
+        LogError::OffsetOutOfRange {
+            offset,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset,
+        }
+    }
+
+    /// All segments, oldest first.
+    fn segments(&self) -> impl Iterator<Item = &LogSegment> {
+        self.sealed.values().chain(iter::once(&self.active))
+    }
+
+    /// Segments from the one holding `offset` to the active one.
+    fn segments_from(&self, offset: i64) -> impl Iterator<Item = &LogSegment> {
+        self.sealed_from(offset).chain(iter::once(&self.active))
+    }
+
+    /// Sealed segments from the one holding `offset` (none if the active one holds it).
+    fn sealed_from(&self, offset: i64) -> impl Iterator<Item = &LogSegment> {
+        let holds_sealed = offset < self.active.base_offset();
+        let floor = self.floor_sealed_base(offset);
+        holds_sealed
+            .then(|| self.sealed.range(floor..).map(|(_, s)| s))
+            .into_iter()
+            .flatten()
+    }
+
+    /// Base offset of the sealed segment holding `offset`, or `i64::MIN` below them all.
+    fn floor_sealed_base(&self, offset: i64) -> i64 {
+        self.sealed
+            .range(..=offset)
+            .next_back()
+            .map_or(i64::MIN, |(base, _)| *base)
+    }
+}
+
+#[cfg(test)]
+#[path = "log_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "recovery_tests.rs"]
+mod recovery_tests;

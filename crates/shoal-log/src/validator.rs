@@ -1,0 +1,269 @@
+//! Validation and offset assignment for appends (Kafka's `LogValidator`).
+//!
+//! Every batch of an append is checked before a byte is written, so an append is all or
+//! nothing. The checks are header-only plus one CRC-32C per batch: no record is decoded.
+//! Offset assignment rewrites `baseOffset` and `partitionLeaderEpoch`, which lie outside the
+//! CRC, so the CRC is recomputed only when LogAppendTime changes the timestamp.
+
+use crate::batch::{
+    RecordBatchHeader, batches, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    verify_crc,
+};
+use crate::error::{LogError, Result};
+
+/// Validates the batches a producer sent. Fills `headers` (cleared first) with one header per
+/// batch, in order.
+pub(crate) fn validate_leader_append(
+    records: &[u8],
+    max_message_bytes: u32,
+    headers: &mut Vec<RecordBatchHeader>,
+) -> Result<()> {
+    headers.clear();
+    if records.is_empty() {
+        return Err(LogError::InvalidRecord(
+            "the append carries no record batches".to_owned(),
+        ));
+    }
+    for batch in batches(records) {
+        let batch = batch?;
+        check_size(batch.bytes.len(), max_message_bytes)?;
+        verify_crc(batch.bytes)?;
+        let header = batch.header;
+        if header.record_count < 1 {
+            return Err(LogError::InvalidRecord(format!(
+                "batch at byte {} has recordCount {}",
+                batch.position, header.record_count
+            )));
+        }
+        if header.last_offset_delta != header.record_count - 1 {
+            return Err(LogError::InvalidRecord(format!(
+                "batch at byte {} has lastOffsetDelta {} but recordCount {}",
+                batch.position, header.last_offset_delta, header.record_count
+            )));
+        }
+        headers.push(header);
+    }
+    Ok(())
+}
+
+/// Validates batches copied from a leader: they already carry offsets, which must continue
+/// the log at `log_end_offset` without gaps.
+pub(crate) fn validate_follower_append(
+    records: &[u8],
+    max_message_bytes: u32,
+    log_end_offset: i64,
+    headers: &mut Vec<RecordBatchHeader>,
+) -> Result<()> {
+    headers.clear();
+    let mut expected_offset = log_end_offset;
+    for batch in batches(records) {
+        let batch = batch?;
+        check_size(batch.bytes.len(), max_message_bytes)?;
+        verify_crc(batch.bytes)?;
+        let header = batch.header;
+        if header.base_offset != expected_offset {
+            return Err(LogError::UnexpectedAppendOffset {
+                expected: expected_offset,
+                actual: header.base_offset,
+            });
+        }
+        if header.last_offset_delta < 0 || header.last_offset() == i64::MAX {
+            return Err(LogError::InvalidRecord(format!(
+                "batch at offset {} has lastOffsetDelta {}",
+                header.base_offset, header.last_offset_delta
+            )));
+        }
+        expected_offset = header.next_offset();
+        headers.push(header);
+    }
+    Ok(())
+}
+
+/// Rewrites the validated batches in `buf` (a copy of the producer's bytes) with offsets from
+/// `first_offset` and `leader_epoch`, and with `log_append_time_ms` when the topic uses
+/// LogAppendTime. Updates `headers` to match what is now in `buf`.
+pub(crate) fn assign_offsets(
+    buf: &mut [u8],
+    headers: &mut [RecordBatchHeader],
+    first_offset: i64,
+    leader_epoch: i32,
+    log_append_time_ms: Option<i64>,
+) {
+    let mut position = 0;
+    let mut next_offset = first_offset;
+    for header in headers.iter_mut() {
+        let end = position + header.size_bytes();
+        let batch = &mut buf[position..end];
+        set_base_offset(batch, next_offset);
+        set_partition_leader_epoch(batch, leader_epoch);
+        header.base_offset = next_offset;
+        header.partition_leader_epoch = leader_epoch;
+        if let Some(now_ms) = log_append_time_ms {
+            set_log_append_time(batch, header, now_ms);
+        }
+        next_offset = header.next_offset();
+        position = end;
+    }
+    debug_assert_eq!(
+        position,
+        buf.len(),
+        "headers must describe the whole buffer"
+    );
+}
+
+fn check_size(size_bytes: usize, max_message_bytes: u32) -> Result<()> {
+    let max_message_bytes = max_message_bytes as usize;
+    if size_bytes > max_message_bytes {
+        return Err(LogError::RecordTooLarge {
+            size_bytes,
+            max_message_bytes,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TimestampType;
+    use crate::testing::{BatchSpec, build_batch, build_batch_with};
+
+    fn two_batches() -> Vec<u8> {
+        let mut records = build_batch(0, 10, &[b"a", b"b"]);
+        records.extend_from_slice(&build_batch(0, 20, &[b"c"]));
+        records
+    }
+
+    #[test]
+    fn leader_append_accepts_valid_batches_and_assigns_offsets() {
+        let mut records = two_batches();
+        let mut headers = Vec::new();
+        validate_leader_append(&records, 1 << 20, &mut headers).unwrap();
+        assert_eq!(headers.len(), 2);
+        assign_offsets(&mut records, &mut headers, 500, 3, None);
+        let parsed: Vec<_> = batches(&records).map(|b| b.unwrap()).collect();
+        assert_eq!(parsed[0].header.base_offset, 500);
+        assert_eq!(parsed[1].header.base_offset, 502);
+        assert_eq!(parsed[1].header.partition_leader_epoch, 3);
+        assert_eq!(parsed[1].header, headers[1]);
+        for batch in &parsed {
+            verify_crc(batch.bytes).unwrap();
+        }
+    }
+
+    #[test]
+    fn log_append_time_rewrites_every_batch() {
+        let mut records = two_batches();
+        let mut headers = Vec::new();
+        validate_leader_append(&records, 1 << 20, &mut headers).unwrap();
+        assign_offsets(&mut records, &mut headers, 0, 0, Some(77_777));
+        for batch in batches(&records) {
+            let batch = batch.unwrap();
+            verify_crc(batch.bytes).unwrap();
+            assert_eq!(batch.header.max_timestamp, 77_777);
+            assert_eq!(batch.header.timestamp_type(), TimestampType::LogAppendTime);
+        }
+        assert_eq!(headers[0].max_timestamp, 77_777);
+    }
+
+    #[test]
+    fn leader_append_rejections() {
+        let mut headers = Vec::new();
+        let valid = build_batch(0, 0, &[b"x"]);
+
+        let mut bad_crc = valid.clone();
+        let last = bad_crc.len() - 1;
+        bad_crc[last] ^= 1;
+        assert!(matches!(
+            validate_leader_append(&bad_crc, 1 << 20, &mut headers),
+            Err(LogError::CorruptRecord(_))
+        ));
+
+        let mut bad_magic = valid.clone();
+        bad_magic[16] = 0;
+        assert!(matches!(
+            validate_leader_append(&bad_magic, 1 << 20, &mut headers),
+            Err(LogError::CorruptRecord(_))
+        ));
+
+        assert!(matches!(
+            validate_leader_append(&valid[..valid.len() - 1], 1 << 20, &mut headers),
+            Err(LogError::CorruptRecord(_))
+        ));
+        assert!(matches!(
+            validate_leader_append(&valid[..30], 1 << 20, &mut headers),
+            Err(LogError::CorruptRecord(_))
+        ));
+
+        let mut huge_length = valid.clone();
+        huge_length[8..12].copy_from_slice(&0x7fff_fff0i32.to_be_bytes());
+        assert!(matches!(
+            validate_leader_append(&huge_length, 1 << 20, &mut headers),
+            Err(LogError::CorruptRecord(_))
+        ));
+
+        assert!(matches!(
+            validate_leader_append(&valid, (valid.len() - 1) as u32, &mut headers),
+            Err(LogError::RecordTooLarge { size_bytes, .. }) if size_bytes == valid.len()
+        ));
+        validate_leader_append(&valid, valid.len() as u32, &mut headers).unwrap();
+
+        assert!(matches!(
+            validate_leader_append(&[], 1 << 20, &mut headers),
+            Err(LogError::InvalidRecord(_))
+        ));
+    }
+
+    #[test]
+    fn record_count_must_match_last_offset_delta() {
+        let mut headers = Vec::new();
+        let mut batch = build_batch(0, 0, &[b"x", b"y"]);
+        // recordCount 3 with lastOffsetDelta 1; fix the CRC so only the count rule fails.
+        batch[57..61].copy_from_slice(&3i32.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(
+            validate_leader_append(&batch, 1 << 20, &mut headers),
+            Err(LogError::InvalidRecord(_))
+        ));
+
+        batch[57..61].copy_from_slice(&0i32.to_be_bytes());
+        batch[23..27].copy_from_slice(&(-1i32).to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(
+            validate_leader_append(&batch, 1 << 20, &mut headers),
+            Err(LogError::InvalidRecord(_))
+        ));
+    }
+
+    #[test]
+    fn follower_append_requires_contiguous_offsets_from_the_log_end() {
+        let mut headers = Vec::new();
+        let mut records = build_batch(10, 0, &[b"a", b"b"]);
+        records.extend_from_slice(&build_batch(12, 0, &[b"c"]));
+        validate_follower_append(&records, 1 << 20, 10, &mut headers).unwrap();
+        assert_eq!(headers.len(), 2);
+
+        assert!(matches!(
+            validate_follower_append(&records, 1 << 20, 9, &mut headers),
+            Err(LogError::UnexpectedAppendOffset {
+                expected: 9,
+                actual: 10
+            })
+        ));
+
+        let mut gap = build_batch(10, 0, &[b"a", b"b"]);
+        gap.extend_from_slice(&build_batch_with(&BatchSpec {
+            base_offset: 13,
+            ..BatchSpec::new(&[b"c"])
+        }));
+        assert!(matches!(
+            validate_follower_append(&gap, 1 << 20, 10, &mut headers),
+            Err(LogError::UnexpectedAppendOffset {
+                expected: 12,
+                actual: 13
+            })
+        ));
+    }
+}
