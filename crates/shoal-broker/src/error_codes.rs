@@ -36,6 +36,8 @@ pub fn partition_error_code(error: &PartitionError) -> i16 {
         PartitionError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch.code(),
         PartitionError::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch.code(),
         PartitionError::RequestTimedOut => ResponseError::RequestTimedOut.code(),
+        PartitionError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
+        PartitionError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
         PartitionError::Log(log) => log_error_code(log),
     }
 }

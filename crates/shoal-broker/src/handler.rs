@@ -22,6 +22,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::CreatePartitions, 0, 3),
         (ApiKey::IncrementalAlterConfigs, 0, 1),
         (ApiKey::DescribeCluster, 0, 2),
+        (ApiKey::InitProducerId, 0, 5),
     ])
 }
 
@@ -52,6 +53,7 @@ impl Handler for BrokerHandler {
                 apis::incremental_alter_configs::handle(b, &ctx, r).await
             }
             RequestKind::DescribeCluster(r) => apis::describe_cluster::handle(b, &ctx, r),
+            RequestKind::InitProducerId(r) => apis::init_producer_id::handle(b, &ctx, r).await,
             _ => {
                 // The front passes only APIs from `supported_apis`, all matched above; reaching
                 // here is a bug in that table. No response beats a wrongly typed one.

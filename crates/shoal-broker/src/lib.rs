@@ -13,6 +13,7 @@ pub mod error_codes;
 pub mod handler;
 pub mod log_config;
 pub mod log_dirs;
+pub mod producer_ids;
 pub mod replica_manager;
 pub mod time;
 
@@ -35,6 +36,7 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub meta: Arc<MetaNode>,
     pub replicas: Arc<ReplicaManager>,
+    pub producer_ids: producer_ids::ProducerIdManager,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -83,10 +85,12 @@ impl Broker {
         let applier = Arc::clone(&replicas);
         tokio::task::spawn_blocking(move || applier.apply_image(first)).await?;
 
+        let producer_ids = producer_ids::ProducerIdManager::new(Arc::clone(&meta));
         let broker = Arc::new(Broker {
             config,
             meta,
             replicas,
+            producer_ids,
             tasks: std::sync::Mutex::new(Vec::new()),
         });
         let follower = tokio::spawn(follow_metadata(Arc::clone(&broker.replicas), meta_images));

@@ -54,7 +54,6 @@ pub fn partition_config(
             Some("LogAppendTime") => TimestampType::LogAppendTime,
             _ => TimestampType::CreateTime,
         },
-        ..defaults
     };
     let min_insync_replicas = int("min.insync.replicas")
         .and_then(|v| usize::try_from(v).ok())

@@ -5,6 +5,8 @@
 //! the client's connection; real clients exercise only a few versions each, so this matrix is
 //! what keeps old and new clients both working. Error codes of the main items are checked too.
 
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -320,6 +322,12 @@ async fn every_advertised_version_is_answered_and_encodes() {
                 ApiKey::DescribeCluster => DescribeClusterRequest::default()
                     .with_endpoint_type(1)
                     .into(),
+                ApiKey::InitProducerId => InitProducerIdRequest::default()
+                    .with_transactional_id(None)
+                    .with_transaction_timeout_ms(60_000)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1)
+                    .into(),
                 other => panic!("matrix has no request for advertised API {other:?}"),
             };
             let response = h.call(api_key, version, request).await;
@@ -405,6 +413,131 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
             assert_eq!(r.error_code, 0, "{ctx}");
             assert_eq!(r.brokers.len(), 1, "{ctx}");
         }
+        ResponseKind::InitProducerId(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}");
+            assert!(
+                r.producer_id.0 >= 0 && r.producer_epoch == 0,
+                "{ctx}: {r:?}"
+            );
+        }
         other => panic!("{ctx}: unexpected response {other:?}"),
     }
+}
+
+fn idempotent_batch(producer_id: i64, epoch: i16, first_seq: i32, count: usize) -> Bytes {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: first_seq + i as i32,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(Bytes::from(format!("seq{}", first_seq + i as i32))),
+            headers: IndexMap::new(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+async fn produce_one(h: &Harness, records: Bytes) -> produce_response::PartitionProduceResponse {
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            produce_request::TopicProduceData::default()
+                .with_name(TopicName(s("idem")))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records)),
+                ]),
+        ]);
+    let Some(ResponseKind::Produce(r)) = h.call(ApiKey::Produce, 9, request.into()).await else {
+        panic!("no response")
+    };
+    r.responses[0].partition_responses[0].clone()
+}
+
+/// Retried batches are answered with their original offsets and written once; gaps and stale
+/// epochs are refused; the table survives a restart of the partition (snapshot + log replay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_producer_sequences_are_enforced() {
+    let h = Harness::start().await;
+    let created = h
+        .meta
+        .controller()
+        .create_topics(
+            vec![shoal_meta::CreateTopic {
+                name: "idem".into(),
+                num_partitions: Some(1),
+                replication_factor: Some(1),
+                assignments: None,
+                configs: BTreeMap::new(),
+            }],
+            false,
+        )
+        .await;
+    h.broker
+        .wait_for_metadata(
+            created.log_index.unwrap(),
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+    let Some(ResponseKind::InitProducerId(init)) = h
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_producer_id(ProducerId(-1))
+                .into(),
+        )
+        .await
+    else {
+        panic!("no InitProducerId response")
+    };
+    assert_eq!(init.error_code, 0, "{init:?}");
+    let pid = init.producer_id.0;
+
+    let first = produce_one(&h, idempotent_batch(pid, 0, 0, 3)).await;
+    assert_eq!((first.error_code, first.base_offset), (0, 0));
+    let second = produce_one(&h, idempotent_batch(pid, 0, 3, 2)).await;
+    assert_eq!((second.error_code, second.base_offset), (0, 3));
+    // A retry of the first batch: success, original offset, nothing written.
+    let retry = produce_one(&h, idempotent_batch(pid, 0, 0, 3)).await;
+    assert_eq!((retry.error_code, retry.base_offset), (0, 0));
+    // A gap: OUT_OF_ORDER_SEQUENCE_NUMBER (45).
+    let gap = produce_one(&h, idempotent_batch(pid, 0, 9, 1)).await;
+    assert_eq!(gap.error_code, 45);
+    // A newer epoch must start at sequence 0; then the old epoch is fenced (47).
+    let bumped = produce_one(&h, idempotent_batch(pid, 1, 0, 1)).await;
+    assert_eq!((bumped.error_code, bumped.base_offset), (0, 5));
+    let stale = produce_one(&h, idempotent_batch(pid, 0, 5, 1)).await;
+    assert_eq!(stale.error_code, 47);
+
+    let tid = h.topic_id("idem");
+    let partition = h.broker.replicas.partition(tid, 0).unwrap();
+    assert_eq!(
+        partition.high_watermark(),
+        6,
+        "the retry must not have been written"
+    );
+    h.broker.shutdown().await;
+    h.meta.shutdown().await.unwrap();
 }

@@ -1,5 +1,7 @@
 //! End-to-end tests of the Kafka front over real TCP sockets on 127.0.0.1.
 
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
 mod support;
 
 use std::sync::Arc;

@@ -38,7 +38,8 @@ pub mod topic_name;
 pub use broker_defaults::BrokerDefaults;
 pub use controller::{
     AlterConfigOp, AlterConfigOpType, AlterTopicConfigs, BrokerRegistrationRequest, Controller,
-    ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, RegisteredBroker, TopicRef,
+    ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ProducerIdBlock,
+    RegisteredBroker, TopicRef,
 };
 pub use error::{ControllerError, MetaError};
 pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};

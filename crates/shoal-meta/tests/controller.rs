@@ -1,5 +1,7 @@
 //! Controller validation through a real single-voter MetaNode.
 
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,5 +1,7 @@
 //! MetaNode lifecycle: start-up time, restart from disk, snapshots, identity checks.
 
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
 mod common;
 
 use std::time::Instant;

@@ -1,6 +1,8 @@
 //! The sled Raft storage and the state machine: openraft's storage conformance suite, and
 //! snapshot + replay equivalence on a long pseudo-random record sequence.
 
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
 use std::collections::BTreeSet;
 
 use openraft::storage::{RaftLogStorage, RaftStateMachine};

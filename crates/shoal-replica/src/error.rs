@@ -15,8 +15,26 @@ pub enum PartitionError {
     UnknownLeaderEpoch,
     #[error("timed out waiting for replication")]
     RequestTimedOut,
+    #[error("producer epoch {got} is older than the current epoch {current}")]
+    InvalidProducerEpoch { current: i16, got: i16 },
+    #[error("out of order sequence number: expected {expected}, got {got}")]
+    OutOfOrderSequence { expected: i32, got: i32 },
     #[error("the partition is closed")]
     Closed,
     #[error(transparent)]
     Log(#[from] LogError),
+}
+
+impl From<crate::producer_state::SequenceError> for PartitionError {
+    fn from(error: crate::producer_state::SequenceError) -> Self {
+        use crate::producer_state::SequenceError;
+        match error {
+            SequenceError::InvalidProducerEpoch { current, got } => {
+                Self::InvalidProducerEpoch { current, got }
+            }
+            SequenceError::OutOfOrderSequence { expected, got } => {
+                Self::OutOfOrderSequence { expected, got }
+            }
+        }
+    }
 }

@@ -14,6 +14,8 @@ pub mod error;
 pub mod high_watermark;
 pub mod leader_epoch;
 pub mod partition;
+pub mod producer_snapshot;
+pub mod producer_state;
 pub mod state;
 
 pub use acks::RequiredAcks;

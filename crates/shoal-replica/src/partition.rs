@@ -19,6 +19,8 @@ use crate::high_watermark::{
     ReplicaLogEndOffsets, advance_high_watermark, high_watermark_candidate,
 };
 use crate::leader_epoch::{EpochCheck, check_leader_epoch};
+use crate::producer_snapshot::{self, ProducerSnapshot};
+use crate::producer_state::{BatchMetadata, ProducerStateTable, SequenceCheck};
 use crate::state::PartitionState;
 
 /// Records read for a fetch, with the offsets a fetch response reports.
@@ -35,16 +37,25 @@ pub struct FetchedRecords {
 pub struct AppendResult {
     pub info: AppendInfo,
     pub log_start_offset: i64,
+    /// The batch was a retry of one already written; `info` holds the original offsets.
+    pub duplicate: bool,
 }
+
+/// How much of the log one rebuild read asks for.
+const REBUILD_READ_BYTES: usize = 1 << 20;
 
 struct LeaderState {
     state: PartitionState,
     high_watermark: i64,
     log_end_offsets: ReplicaLogEndOffsets,
     min_insync_replicas: usize,
+    producers: ProducerStateTable,
+    /// Log end offset covered by the last producer snapshot written.
+    producer_snapshot_offset: i64,
 }
 
 pub struct Partition {
+    dir: std::path::PathBuf,
     topic: String,
     index: i32,
     local_broker_id: i32,
@@ -75,8 +86,10 @@ impl Partition {
     ) -> Result<Self, PartitionError> {
         let log = Log::open(dir, log_config, now_ms)?;
         let high_watermark = log.high_watermark_checkpoint();
+        let (producers, producer_snapshot_offset) = rebuild_producer_state(dir, &log, now_ms)?;
         let (tx, _) = watch::channel(high_watermark);
         let partition = Self {
+            dir: dir.to_path_buf(),
             topic: topic.to_string(),
             index,
             local_broker_id,
@@ -85,6 +98,8 @@ impl Partition {
                 high_watermark,
                 log_end_offsets: ReplicaLogEndOffsets::new(),
                 min_insync_replicas: min_insync_replicas.max(1),
+                producers,
+                producer_snapshot_offset,
             }),
             log: Mutex::new(Some(log)),
             high_watermark: tx,
@@ -179,13 +194,48 @@ impl Partition {
             });
         }
         let leader_epoch = leader.state.leader_epoch;
+        let idempotent = check_producer_sequences(&leader.producers, records)?;
+        if let Some(duplicate) = idempotent.duplicate {
+            let log_start_offset = self.with_log(|log| Ok(log.log_start_offset()))?;
+            let info = AppendInfo {
+                first_offset: duplicate.first_offset,
+                last_offset: duplicate.last_offset,
+                max_timestamp: -1,
+                offset_of_max_timestamp: -1,
+                log_append_time_ms: -1,
+                record_count: 0,
+                size_bytes: 0,
+            };
+            return Ok(AppendResult {
+                info,
+                log_start_offset,
+                duplicate: true,
+            });
+        }
         let (info, log_end_offset, log_start_offset) = {
             let mut guard = lock(&self.log);
             let log = guard.as_mut().ok_or(PartitionError::Closed)?;
             let info = log.append_as_leader(records, leader_epoch, now_ms)?;
-            log.maybe_flush(now_ms)?;
             (info, log.log_end_offset(), log.log_start_offset())
         };
+        let mut next_offset = info.first_offset;
+        for b in idempotent.batches {
+            let first_offset = next_offset;
+            let last_offset = first_offset + i64::from(b.last_offset_delta);
+            next_offset = last_offset + 1;
+            if b.producer_id >= 0 {
+                let last_seq = b.base_sequence.wrapping_add(b.last_offset_delta).max(0);
+                let meta = BatchMetadata {
+                    first_seq: b.base_sequence,
+                    last_seq,
+                    first_offset,
+                    last_offset,
+                };
+                leader
+                    .producers
+                    .record(b.producer_id, b.producer_epoch, meta, now_ms);
+            }
+        }
         leader
             .log_end_offsets
             .insert(self.local_broker_id, log_end_offset);
@@ -193,6 +243,7 @@ impl Partition {
         Ok(AppendResult {
             info,
             log_start_offset,
+            duplicate: false,
         })
     }
 
@@ -276,20 +327,46 @@ impl Partition {
         })
     }
 
-    /// Periodic work: retention, flush policy and the HW checkpoint.
+    /// Periodic work: retention, flush policy, the HW checkpoint and the producer snapshot.
     pub fn run_maintenance(&self, now_ms: i64) -> Result<(), PartitionError> {
         let high_watermark = self.high_watermark();
-        let mut guard = lock(&self.log);
-        let log = guard.as_mut().ok_or(PartitionError::Closed)?;
-        log.enforce_retention(now_ms, high_watermark)?;
-        log.maybe_flush(now_ms)?;
-        log.checkpoint_high_watermark(high_watermark)?;
+        {
+            let mut guard = lock(&self.log);
+            let log = guard.as_mut().ok_or(PartitionError::Closed)?;
+            log.enforce_retention(now_ms, high_watermark)?;
+            log.maybe_flush(now_ms)?;
+            log.checkpoint_high_watermark(high_watermark)?;
+        }
+        self.snapshot_producers(false)
+    }
+
+    /// Writes the producer table if the log grew since the last snapshot (or always, `force`).
+    fn snapshot_producers(&self, force: bool) -> Result<(), PartitionError> {
+        let mut leader = lock(&self.state);
+        let log_end_offset = self.with_log(|log| Ok(log.log_end_offset()))?;
+        if !force && log_end_offset == leader.producer_snapshot_offset {
+            return Ok(());
+        }
+        let snapshot = ProducerSnapshot {
+            log_end_offset,
+            table: leader.producers.clone(),
+        };
+        producer_snapshot::write(&self.dir, &snapshot).map_err(|e| {
+            PartitionError::Log(shoal_log::LogError::Io {
+                path: self.dir.clone(),
+                source: e,
+            })
+        })?;
+        leader.producer_snapshot_offset = log_end_offset;
         Ok(())
     }
 
     /// Flushes and closes the log (clean shutdown).
     pub fn close(&self) -> Result<(), PartitionError> {
         let high_watermark = self.high_watermark();
+        if let Err(error) = self.snapshot_producers(true) {
+            tracing::warn!(topic = %self.topic, partition = self.index, %error, "writing the producer snapshot failed");
+        }
         let log = lock(&self.log).take();
         if let Some(mut log) = log {
             log.checkpoint_high_watermark(high_watermark)?;
@@ -333,4 +410,104 @@ impl Partition {
             self.high_watermark.send_replace(new_hw);
         }
     }
+}
+
+/// Headers of a produce request's batches, and whether it retries an already written batch.
+struct IdempotenceCheck {
+    batches: Vec<shoal_log::batch::RecordBatchHeader>,
+    duplicate: Option<BatchMetadata>,
+}
+
+/// Checks every idempotent batch of a request against the producer table. Batches after the
+/// first are checked against the batch before them in the same request.
+fn check_producer_sequences(
+    producers: &ProducerStateTable,
+    records: &[u8],
+) -> Result<IdempotenceCheck, PartitionError> {
+    let mut batches = Vec::new();
+    let mut duplicate = None;
+    for (i, batch) in shoal_log::batch::batches(records).enumerate() {
+        // A malformed batch is reported by the log's own validation, with the right error.
+        let Ok(batch) = batch else { break };
+        let h = batch.header;
+        if h.producer_id >= 0 {
+            let last_seq = h.base_sequence.wrapping_add(h.last_offset_delta);
+            let previous: Option<&shoal_log::batch::RecordBatchHeader> = batches.last();
+            match previous.filter(|p| p.producer_id == h.producer_id) {
+                Some(p) => {
+                    let expected = p
+                        .base_sequence
+                        .wrapping_add(p.last_offset_delta)
+                        .wrapping_add(1)
+                        .max(0);
+                    if h.base_sequence != expected {
+                        return Err(PartitionError::OutOfOrderSequence {
+                            expected,
+                            got: h.base_sequence,
+                        });
+                    }
+                }
+                None => match producers.check(
+                    h.producer_id,
+                    h.producer_epoch,
+                    h.base_sequence,
+                    last_seq,
+                )? {
+                    SequenceCheck::Append => {}
+                    SequenceCheck::Duplicate(meta) if i == 0 => duplicate = Some(meta),
+                    SequenceCheck::Duplicate(_) => {
+                        return Err(PartitionError::OutOfOrderSequence {
+                            expected: -1,
+                            got: h.base_sequence,
+                        });
+                    }
+                },
+            }
+        }
+        batches.push(h);
+    }
+    Ok(IdempotenceCheck { batches, duplicate })
+}
+
+/// Loads the producer snapshot and replays the batches written after it.
+fn rebuild_producer_state(
+    dir: &Path,
+    log: &Log,
+    now_ms: i64,
+) -> Result<(ProducerStateTable, i64), PartitionError> {
+    let log_end_offset = log.log_end_offset();
+    let (mut table, mut offset) = match producer_snapshot::read(dir) {
+        Some(s)
+            if s.log_end_offset <= log_end_offset && s.log_end_offset >= log.log_start_offset() =>
+        {
+            (s.table, s.log_end_offset)
+        }
+        Some(s) => {
+            tracing::warn!(dir = %dir.display(), snapshot_offset = s.log_end_offset, log_end_offset, "producer snapshot does not match the log; rebuilding");
+            (ProducerStateTable::default(), log.log_start_offset())
+        }
+        None => (ProducerStateTable::default(), log.log_start_offset()),
+    };
+    let snapshot_offset = offset;
+    while offset < log_end_offset {
+        let read = log.read(offset, REBUILD_READ_BYTES, log_end_offset, true)?;
+        if read.records.is_empty() {
+            break;
+        }
+        for batch in shoal_log::batch::batches(&read.records) {
+            let h = batch?.header;
+            if h.base_offset >= offset && h.producer_id >= 0 {
+                let last_seq = h.base_sequence.wrapping_add(h.last_offset_delta).max(0);
+                let meta = BatchMetadata {
+                    first_seq: h.base_sequence,
+                    last_seq,
+                    first_offset: h.base_offset,
+                    last_offset: h.last_offset(),
+                };
+                table.record(h.producer_id, h.producer_epoch, meta, now_ms);
+            }
+            offset = offset.max(h.next_offset());
+        }
+    }
+    Ok((table, snapshot_offset))
 }

@@ -48,8 +48,9 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRe
                             match broker.replicas.partition(t.id, p.partition_index) {
                                 Some(partition) => partition,
                                 None => {
-                                    return response
-                                        .with_error_code(ResponseError::NotLeaderOrFollower.code());
+                                    return response.with_error_code(
+                                        ResponseError::NotLeaderOrFollower.code(),
+                                    );
                                 }
                             }
                         }

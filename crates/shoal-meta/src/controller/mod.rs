@@ -11,6 +11,7 @@
 //! A proposal that times out may still commit later; like Kafka's REQUEST_TIMED_OUT the outcome
 //! is unknown to the caller.
 
+mod allocate_producer_ids;
 mod alter_configs;
 mod create_partitions;
 mod create_topics;
@@ -26,6 +27,9 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use tokio::sync::{Mutex, watch};
 use uuid::Uuid;
 
+pub use allocate_producer_ids::{
+    PRODUCER_ID_BLOCK_SIZE, ProducerIdBlock, plan_allocate_producer_ids,
+};
 pub use alter_configs::plan_alter_configs;
 pub use create_partitions::plan_create_partitions;
 pub use create_topics::plan_create_topics;
@@ -118,6 +122,18 @@ impl Controller {
             plan_alter_configs(image, defaults, resources)
         })
         .await
+    }
+
+    /// Reserves a block of producer ids for a broker's idempotent producers.
+    pub async fn allocate_producer_ids(&self) -> Result<ProducerIdBlock, ControllerError> {
+        let outcome = self
+            .execute(1, false, |image| vec![plan_allocate_producer_ids(image)])
+            .await;
+        outcome
+            .results
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Err(ControllerError::Internal("no result".to_string())))
     }
 
     /// Registers a broker (idempotent for the same incarnation id) and returns its epoch.
