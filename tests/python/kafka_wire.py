@@ -1,0 +1,391 @@
+"""Small Kafka wire encoders/decoders for raw-socket tests.
+
+Only what the bad-input and exact-error-code tests need: request header v1,
+ApiVersions v0, Metadata v4, Produce v3 (non-flexible), a v2 record batch
+builder (CRC-32C) and a legacy magic-1 message. All integers are big-endian.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+
+try:  # C implementation from PyPI (tests/requirements.txt)
+    from crc32c import crc32c as _crc32c_impl
+except ImportError:  # pragma: no cover - fallback: table-driven Castagnoli
+    _CRC_TABLE = []
+    for _i in range(256):
+        _c = _i
+        for _ in range(8):
+            _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+        _CRC_TABLE.append(_c)
+
+    def _crc32c_impl(data: bytes) -> int:
+        crc = 0xFFFFFFFF
+        for b in data:
+            crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+        return crc ^ 0xFFFFFFFF
+
+
+def crc32c(data: bytes) -> int:
+    return _crc32c_impl(data) & 0xFFFFFFFF
+
+
+# API keys and error codes used by the tests.
+PRODUCE = 0
+METADATA = 3
+API_VERSIONS = 18
+
+NONE = 0
+CORRUPT_MESSAGE = 2
+UNKNOWN_TOPIC_OR_PARTITION = 3
+UNSUPPORTED_VERSION = 35
+INVALID_RECORD = 87
+
+
+# ---------------------------------------------------------------- primitives
+def i8(v: int) -> bytes:
+    return struct.pack(">b", v)
+
+
+def i16(v: int) -> bytes:
+    return struct.pack(">h", v)
+
+
+def i32(v: int) -> bytes:
+    return struct.pack(">i", v)
+
+
+def i64(v: int) -> bytes:
+    return struct.pack(">q", v)
+
+
+def string(s: str | None) -> bytes:
+    if s is None:
+        return i16(-1)
+    b = s.encode()
+    return i16(len(b)) + b
+
+
+def kbytes(b: bytes | None) -> bytes:
+    if b is None:
+        return i32(-1)
+    return i32(len(b)) + b
+
+
+def zigzag_varint(v: int) -> bytes:
+    """Signed (zigzag) varint, as used inside v2 records."""
+    u = (v << 1) ^ (v >> 63)
+    u &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = u & 0x7F
+        u >>= 7
+        if u:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+class Reader:
+    """Cursor over a response body."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+
+    def _take(self, fmt: str):
+        size = struct.calcsize(fmt)
+        if self.pos + size > len(self.data):
+            raise ValueError(f"short read at {self.pos}: need {size}, have {len(self.data) - self.pos}")
+        (v,) = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += size
+        return v
+
+    def i8(self) -> int:
+        return self._take(">b")
+
+    def i16(self) -> int:
+        return self._take(">h")
+
+    def i32(self) -> int:
+        return self._take(">i")
+
+    def i64(self) -> int:
+        return self._take(">q")
+
+    def string(self) -> str | None:
+        n = self.i16()
+        if n < 0:
+            return None
+        if self.pos + n > len(self.data):
+            raise ValueError("short string")
+        s = self.data[self.pos : self.pos + n].decode()
+        self.pos += n
+        return s
+
+    def array_len(self) -> int:
+        n = self.i32()
+        if n > len(self.data):  # sanity: never trust a huge count
+            raise ValueError(f"array count {n} larger than the response")
+        return n
+
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
+
+# ---------------------------------------------------------------- framing
+def request_header_v1(api_key: int, api_version: int, correlation_id: int, client_id: str | None = "shoal-tests") -> bytes:
+    return i16(api_key) + i16(api_version) + i32(correlation_id) + string(client_id)
+
+
+def request_header_v2(api_key: int, api_version: int, correlation_id: int, client_id: str | None = "shoal-tests") -> bytes:
+    """Header v2 (flexible request versions): v1 plus an empty tagged-field section.
+    client_id stays a non-compact i16 string."""
+    return request_header_v1(api_key, api_version, correlation_id, client_id) + b"\x00"
+
+
+def frame(payload: bytes) -> bytes:
+    return i32(len(payload)) + payload
+
+
+def request(api_key: int, api_version: int, correlation_id: int, body: bytes, client_id: str | None = "shoal-tests") -> bytes:
+    return frame(request_header_v1(api_key, api_version, correlation_id, client_id) + body)
+
+
+class Conn:
+    """A blocking socket with bounded reads."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.settimeout(timeout)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> "Conn":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _recv_exact(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError(f"connection closed after {len(buf)} of {n} bytes")
+            buf += chunk
+        return bytes(buf)
+
+    def recv_frame(self, max_size: int = 64 * 1024 * 1024) -> bytes:
+        (size,) = struct.unpack(">i", self._recv_exact(4))
+        if size < 0 or size > max_size:
+            raise ValueError(f"bad response frame size {size}")
+        return self._recv_exact(size)
+
+    def roundtrip(self, api_key: int, api_version: int, correlation_id: int, body: bytes,
+                  header_v2: bool = False) -> Reader:
+        """Send one request, read one response (header v0), check the correlation id."""
+        if header_v2:
+            self.send(frame(request_header_v2(api_key, api_version, correlation_id) + body))
+        else:
+            self.send(request(api_key, api_version, correlation_id, body))
+        r = Reader(self.recv_frame())
+        got = r.i32()
+        if got != correlation_id:
+            raise AssertionError(f"correlation id {got} != {correlation_id}")
+        return r
+
+    def wait_closed(self, timeout: float = 10.0) -> tuple[bool, bytes]:
+        """Wait (bounded) for the peer to close. Returns (closed, bytes received meanwhile)."""
+        deadline = time.monotonic() + timeout
+        got = bytearray()
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                break
+            except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+                return True, bytes(got)
+            if not chunk:
+                return True, bytes(got)
+            got += chunk
+            if len(got) > 1 << 20:
+                break
+        return False, bytes(got)
+
+
+# ---------------------------------------------------------------- ApiVersions
+@dataclass
+class ApiVersionsV0:
+    error_code: int
+    apis: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+
+def parse_api_versions_v0(r: Reader) -> ApiVersionsV0:
+    """Body of an ApiVersions v0 response (also the format of the UNSUPPORTED_VERSION reply)."""
+    err = r.i16()
+    n = r.array_len()
+    apis = {}
+    for _ in range(n):
+        key, lo, hi = r.i16(), r.i16(), r.i16()
+        apis[key] = (lo, hi)
+    return ApiVersionsV0(err, apis)
+
+
+def api_versions(conn: Conn, correlation_id: int = 1) -> ApiVersionsV0:
+    return parse_api_versions_v0(conn.roundtrip(API_VERSIONS, 0, correlation_id, b""))
+
+
+# ---------------------------------------------------------------- Metadata v4
+@dataclass
+class TopicMeta:
+    error_code: int
+    name: str
+    partitions: dict[int, int]  # partition index -> error code
+
+
+def metadata_v4_body(topics: list[str] | None, allow_auto_create: bool) -> bytes:
+    if topics is None:
+        arr = i32(-1)
+    else:
+        arr = i32(len(topics)) + b"".join(string(t) for t in topics)
+    return arr + i8(1 if allow_auto_create else 0)
+
+
+def parse_metadata_v4(r: Reader) -> dict[str, TopicMeta]:
+    r.i32()  # throttle
+    for _ in range(r.array_len()):  # brokers
+        r.i32(), r.string(), r.i32(), r.string()
+    r.string()  # cluster id
+    r.i32()  # controller id
+    topics = {}
+    for _ in range(r.array_len()):
+        err = r.i16()
+        name = r.string()
+        r.i8()  # is_internal
+        parts = {}
+        for _ in range(r.array_len()):
+            perr, idx = r.i16(), r.i32()
+            r.i32()  # leader
+            for _ in range(r.array_len()):
+                r.i32()
+            for _ in range(r.array_len()):
+                r.i32()
+            parts[idx] = perr
+        topics[name] = TopicMeta(err, name, parts)
+    return topics
+
+
+def metadata_v4(conn: Conn, topics: list[str] | None, allow_auto_create: bool, correlation_id: int = 2) -> dict[str, TopicMeta]:
+    return parse_metadata_v4(conn.roundtrip(METADATA, 4, correlation_id, metadata_v4_body(topics, allow_auto_create)))
+
+
+# ---------------------------------------------------------------- record batches
+def encode_record(offset_delta: int, timestamp_delta: int, key: bytes | None, value: bytes | None,
+                  headers: list[tuple[str, bytes | None]] = ()) -> bytes:
+    body = bytearray()
+    body += i8(0)  # attributes
+    body += zigzag_varint(timestamp_delta)
+    body += zigzag_varint(offset_delta)
+    if key is None:
+        body += zigzag_varint(-1)
+    else:
+        body += zigzag_varint(len(key)) + key
+    if value is None:
+        body += zigzag_varint(-1)
+    else:
+        body += zigzag_varint(len(value)) + value
+    body += zigzag_varint(len(headers))
+    for hk, hv in headers:
+        hkb = hk.encode()
+        body += zigzag_varint(len(hkb)) + hkb
+        if hv is None:
+            body += zigzag_varint(-1)
+        else:
+            body += zigzag_varint(len(hv)) + hv
+    return zigzag_varint(len(body)) + bytes(body)
+
+
+def record_batch_v2(records: list[tuple[bytes | None, bytes | None]], base_timestamp: int | None = None,
+                    magic: int = 2, corrupt_crc: bool = False) -> bytes:
+    """An uncompressed, non-idempotent v2 batch. `corrupt_crc` flips the stored CRC."""
+    if base_timestamp is None:
+        base_timestamp = int(time.time() * 1000)
+    recs = b"".join(encode_record(i, 0, k, v) for i, (k, v) in enumerate(records))
+    after_crc = (
+        i16(0)  # attributes: no compression, CreateTime
+        + i32(len(records) - 1)  # lastOffsetDelta
+        + i64(base_timestamp)
+        + i64(base_timestamp)  # maxTimestamp
+        + i64(-1)  # producerId
+        + i16(-1)  # producerEpoch
+        + i32(-1)  # baseSequence
+        + i32(len(records))
+        + recs
+    )
+    crc = crc32c(after_crc)
+    if corrupt_crc:
+        crc ^= 0xDEADBEEF
+    after_length = i32(0) + i8(magic) + struct.pack(">I", crc) + after_crc  # partitionLeaderEpoch, magic, crc
+    return i64(0) + i32(len(after_length)) + after_length
+
+
+def legacy_message_v1(key: bytes | None, value: bytes | None, timestamp: int | None = None) -> bytes:
+    """One magic-1 message (old MessageSet format), as offset + size + message."""
+    import zlib
+
+    if timestamp is None:
+        timestamp = int(time.time() * 1000)
+    body = i8(1) + i8(0) + i64(timestamp) + kbytes(key) + kbytes(value)
+    msg = struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF) + body
+    return i64(0) + i32(len(msg)) + msg
+
+
+# ---------------------------------------------------------------- Produce v3
+def produce_v3_body(topic: str, partition: int, records: bytes, acks: int = -1, timeout_ms: int = 10000) -> bytes:
+    return (
+        string(None)  # transactional_id
+        + i16(acks)
+        + i32(timeout_ms)
+        + i32(1)  # topics
+        + string(topic)
+        + i32(1)  # partitions
+        + i32(partition)
+        + kbytes(records)
+    )
+
+
+@dataclass
+class ProducePartitionResult:
+    topic: str
+    partition: int
+    error_code: int
+    base_offset: int
+
+
+def parse_produce_v3(r: Reader) -> list[ProducePartitionResult]:
+    out = []
+    for _ in range(r.array_len()):
+        topic = r.string()
+        for _ in range(r.array_len()):
+            idx, err, base = r.i32(), r.i16(), r.i64()
+            r.i64()  # log_append_time
+            out.append(ProducePartitionResult(topic, idx, err, base))
+    r.i32()  # throttle
+    return out
+
+
+def produce_v3(conn: Conn, topic: str, partition: int, records: bytes, correlation_id: int = 3) -> list[ProducePartitionResult]:
+    return parse_produce_v3(conn.roundtrip(PRODUCE, 3, correlation_id, produce_v3_body(topic, partition, records)))

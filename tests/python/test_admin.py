@@ -1,0 +1,203 @@
+"""Admin APIs through confluent-kafka's AdminClient (and kafka-python where it
+uses a different API), with exact Kafka error codes. This node has
+auto.create.topics.enable=false; test_autocreate.py covers the other case."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewPartitions, NewTopic, OffsetSpec,
+    ResourceType,
+)
+
+import kafka_wire as kw
+from clients import OP_TIMEOUT, ck_admin, ck_consume, ck_create_topic, ck_produce, kp_admin, topic_names, \
+    unique_topic, wait_for_partitions
+
+SHOAL_OVERRIDES = {"auto.create.topics.enable": "false", "num.partitions": 1}
+pytestmark = pytest.mark.timeout(90)
+
+
+def error_code(fut) -> int:
+    with pytest.raises(KafkaException) as ei:
+        fut.result(timeout=OP_TIMEOUT)
+    return ei.value.args[0].code()
+
+
+def create(admin, name, partitions=3, config=None):
+    return admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
+                               operation_timeout=OP_TIMEOUT, request_timeout=OP_TIMEOUT)[name]
+
+
+def describe(admin, topic) -> dict:
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    return admin.describe_configs([res], request_timeout=OP_TIMEOUT)[res].result(timeout=OP_TIMEOUT)
+
+
+def source(entry) -> int:
+    return entry.source.value if hasattr(entry.source, "value") else int(entry.source)
+
+
+def test_create_then_duplicate_is_topic_already_exists(shoal):
+    admin = ck_admin(shoal.bootstrap)
+    name = unique_topic("dup")
+    create(admin, name).result(timeout=OP_TIMEOUT)
+    assert error_code(create(admin, name)) == KafkaError.TOPIC_ALREADY_EXISTS  # 36
+    wait_for_partitions(shoal.bootstrap, name, 3)
+
+
+@pytest.mark.parametrize("bad_name", ["bad name", "a/b", "..", "x" * 250])
+def test_invalid_topic_name(shoal, bad_name):
+    admin = ck_admin(shoal.bootstrap)
+    assert error_code(create(admin, bad_name)) == KafkaError.TOPIC_EXCEPTION  # 17 INVALID_TOPIC_EXCEPTION
+    assert bad_name not in topic_names(shoal.bootstrap)
+
+
+@pytest.mark.parametrize("config", [{"no.such.config": "1"}, {"retention.ms": "not-a-number"},
+                                    {"cleanup.policy": "sometimes"}])
+def test_invalid_config_on_create(shoal, config):
+    admin = ck_admin(shoal.bootstrap)
+    name = unique_topic("badcfg")
+    assert error_code(create(admin, name, config=config)) == KafkaError.INVALID_CONFIG  # 40
+    assert name not in topic_names(shoal.bootstrap)
+
+
+def test_describe_configs_shows_overrides_and_defaults(shoal):
+    admin = ck_admin(shoal.bootstrap)
+    name = unique_topic("cfg")
+    create(admin, name, config={"retention.ms": "3600000", "cleanup.policy": "delete"}).result(timeout=OP_TIMEOUT)
+    entries = describe(admin, name)
+    r = entries["retention.ms"]
+    assert r.value == "3600000"
+    assert source(r) == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and not r.is_default
+    # a config left alone is listed with its default and a non-topic source
+    assert "segment.bytes" in entries, sorted(entries)
+    seg = entries["segment.bytes"]
+    assert seg.value is not None and int(seg.value) > 0
+    assert source(seg) != ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+
+
+def test_incremental_alter_configs_then_describe(shoal):
+    admin = ck_admin(shoal.bootstrap)
+    name = unique_topic("alter")
+    create(admin, name, config={"retention.ms": "3600000"}).result(timeout=OP_TIMEOUT)
+    res = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+        ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE),
+        ConfigEntry("segment.bytes", "1048576", incremental_operation=AlterConfigOpType.SET),
+    ])
+    admin.incremental_alter_configs([res], request_timeout=OP_TIMEOUT)[res].result(timeout=OP_TIMEOUT)
+    entries = describe(admin, name)
+    assert entries["segment.bytes"].value == "1048576"
+    assert source(entries["segment.bytes"]) == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert source(entries["retention.ms"]) != ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert entries["retention.ms"].value != "3600000"
+
+    bad = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+        ConfigEntry("retention.ms", "soon", incremental_operation=AlterConfigOpType.SET)])
+    assert error_code(admin.incremental_alter_configs([bad], request_timeout=OP_TIMEOUT)[bad]) == \
+        KafkaError.INVALID_CONFIG
+
+
+def test_create_partitions_then_produce_to_new_partition(shoal):
+    admin = ck_admin(shoal.bootstrap)
+    name = unique_topic("grow")
+    create(admin, name, partitions=3).result(timeout=OP_TIMEOUT)
+    admin.create_partitions([NewPartitions(name, 5)], operation_timeout=OP_TIMEOUT,
+                            request_timeout=OP_TIMEOUT)[name].result(timeout=OP_TIMEOUT)
+    wait_for_partitions(shoal.bootstrap, name, 5)
+    res = ck_produce(shoal.bootstrap, name, 10, prefix="p4", partition=4, conf={"acks": "all"})
+    assert not res.errors, res.errors
+    assert {a.partition for a in res.acked} == {4}
+    recs = ck_consume(shoal.bootstrap, name, [4], 10)
+    assert [r.offset for r in recs] == list(range(10))
+    # shrinking is refused
+    fut = admin.create_partitions([NewPartitions(name, 2)], request_timeout=OP_TIMEOUT)[name]
+    assert error_code(fut) == KafkaError.INVALID_PARTITIONS  # 37
+
+
+def test_delete_topic_removes_it_from_metadata(shoal):
+    admin = ck_admin(shoal.bootstrap)
+    name = unique_topic("del")
+    ck_create_topic(shoal.bootstrap, name, partitions=2)
+    admin.delete_topics([name], operation_timeout=OP_TIMEOUT, request_timeout=OP_TIMEOUT)[name].result(
+        timeout=OP_TIMEOUT)
+    deadline = time.monotonic() + 20
+    while name in topic_names(shoal.bootstrap):
+        assert time.monotonic() < deadline, "deleted topic still listed after 20 s"
+        time.sleep(0.2)
+    # deleting it again: unknown topic
+    fut = admin.delete_topics([name], request_timeout=OP_TIMEOUT)[name]
+    assert error_code(fut) == KafkaError.UNKNOWN_TOPIC_OR_PART  # 3
+
+
+def test_describe_cluster_returns_the_node(shoal):
+    admin = ck_admin(shoal.bootstrap)  # keep a reference until the future resolves
+    res = admin.describe_cluster(request_timeout=OP_TIMEOUT).result(timeout=OP_TIMEOUT)
+    assert [(n.id, n.host, n.port) for n in res.nodes] == [(shoal.node_id, "127.0.0.1", shoal.kafka_port)]
+    assert res.cluster_id
+    assert res.controller is None or res.controller.id == shoal.node_id
+
+
+def test_describe_cluster_api_via_kafka_python(shoal):
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        apis = kw.api_versions(c).apis
+    assert 60 in apis, "DescribeCluster (60) is not advertised"
+    admin = kp_admin(shoal.bootstrap)
+    try:
+        md = admin.describe_cluster()
+    finally:
+        admin.close()
+    brokers = md["brokers"]
+    assert [(b["broker_id"], b["host"], b["port"]) for b in brokers] == [
+        (shoal.node_id, "127.0.0.1", shoal.kafka_port)]
+    assert md["cluster_id"]
+
+
+def test_list_offsets_earliest_latest_and_by_timestamp(shoal):
+    admin = ck_admin(shoal.bootstrap)
+    name = unique_topic("lo")
+    ck_create_topic(shoal.bootstrap, name, partitions=1)
+    p = Producer({"bootstrap.servers": shoal.bootstrap, "acks": "all", "linger.ms": 0})
+    t0 = int(time.time() * 1000) - 60_000
+    for i in range(10):
+        p.produce(name, value=f"v{i}".encode(), timestamp=t0 + i * 1000)
+        p.flush(10)  # one batch per record, so per-record timestamps are exact
+    assert p.flush(10) == 0
+    tp = TopicPartition(name, 0)
+
+    def lo(spec):
+        return admin.list_offsets({tp: spec}, request_timeout=OP_TIMEOUT)[tp].result(timeout=OP_TIMEOUT).offset
+
+    assert lo(OffsetSpec.earliest()) == 0
+    assert lo(OffsetSpec.latest()) == 10
+    assert lo(OffsetSpec.for_timestamp(t0 + 4500)) == 5
+    assert lo(OffsetSpec.for_timestamp(t0)) == 0
+    assert lo(OffsetSpec.for_timestamp(t0 + 60_000)) == -1  # after the last record: no offset
+    # the consumer-side calls agree
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": shoal.bootstrap, "group.id": "shoal-tests-lo"})
+    try:
+        assert c.get_watermark_offsets(tp, timeout=10) == (0, 10)
+        (got,) = c.offsets_for_times([TopicPartition(name, 0, t0 + 2000)], timeout=10)
+        assert got.offset == 2
+    finally:
+        c.close()
+
+
+def test_unknown_topic_is_unknown_topic_or_partition_when_auto_create_off(shoal):
+    name = unique_topic("nope")
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        topics = kw.metadata_v4(c, [name], allow_auto_create=True)
+    assert topics[name].error_code == kw.UNKNOWN_TOPIC_OR_PARTITION
+    assert name not in topic_names(shoal.bootstrap)
+    # a producer gets no acknowledgement for it
+    p = Producer({"bootstrap.servers": shoal.bootstrap, "message.timeout.ms": 5000})
+    errs = []
+    p.produce(name, value=b"x", on_delivery=lambda err, msg: errs.append(err))
+    p.flush(15)
+    assert len(errs) == 1 and errs[0] is not None
+    assert name not in topic_names(shoal.bootstrap)

@@ -1,0 +1,210 @@
+"""Bad input over a raw socket. Each case is followed by a check that the node
+still serves a fresh connection (raw ApiVersions) and a real client.
+
+Expectations (Kafka's behaviour, ARCHITECTURE.md safety rule 7):
+- frame size over socket.request.max.bytes, negative size, a header that
+  cannot be parsed, an unknown api key, an array count larger than the frame:
+  the connection is closed;
+- ApiVersions at an unsupported version: UNSUPPORTED_VERSION (35) in a v0 body
+  that lists at least the ApiVersions entry;
+- Produce v3 with a bad CRC: CORRUPT_MESSAGE (2) for that partition, nothing
+  appended. A magic-1 or truncated batch: CORRUPT_MESSAGE (2) — or INVALID_RECORD
+  (87), which is what Apache Kafka's ProduceRequest.validateRecords answers
+  (InvalidRecordException); either is accepted, nothing appended.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import kafka_wire as kw
+from clients import ck_consume, ck_create_topic, topic_names, unique_topic
+
+MAX_REQUEST = 1_048_576
+SHOAL_OVERRIDES = {"socket.request.max.bytes": MAX_REQUEST}
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def topic(shoal):
+    name = unique_topic("raw")
+    ck_create_topic(shoal.bootstrap, name, partitions=1)
+    return name
+
+
+def assert_alive(shoal):
+    assert shoal.running, f"node died\n{shoal.tail()}"
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        av = kw.api_versions(c, correlation_id=77)
+    assert av.error_code == 0 and kw.API_VERSIONS in av.apis
+    assert topic_names(shoal.bootstrap) is not None  # a real client still gets metadata
+
+
+def assert_closed(shoal, payload: bytes, what: str):
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        try:
+            c.send(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed while we were still sending: fine
+        closed, got = c.wait_closed(timeout=10)
+    assert closed, f"{what}: connection still open after 10 s (received {got[:64]!r})"
+    assert_alive(shoal)
+
+
+def versions(shoal) -> dict[int, tuple[int, int]]:
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        return kw.api_versions(c).apis
+
+
+def test_frame_over_socket_request_max_bytes_is_closed(shoal):
+    # Only the size prefix and a little data: the node must not wait for (or allocate) 16 MiB.
+    assert_closed(shoal, kw.i32(16 * MAX_REQUEST) + b"\x00" * 64, "oversized frame")
+
+
+def test_frame_just_over_the_limit_is_closed(shoal):
+    assert_closed(shoal, kw.i32(MAX_REQUEST + 1) + b"\x00" * 64, "frame of max+1 bytes")
+
+
+@pytest.mark.parametrize("size", [-1, -2147483648])
+def test_negative_frame_size_is_closed(shoal, size):
+    assert_closed(shoal, kw.i32(size), f"size {size}")
+
+
+@pytest.mark.parametrize("payload", [
+    kw.frame(b"\x00\x12"),  # header cut after api_key
+    kw.frame(b"\x00\x12\x00\x00\x00\x00"),  # header cut inside correlation id
+    kw.frame(kw.i16(18) + kw.i16(0) + kw.i32(1) + kw.i16(500) + b"abc"),  # client_id longer than the frame
+    kw.frame(kw.i16(18) + kw.i16(0) + kw.i32(1) + kw.i16(-7)),  # client_id length below -1
+], ids=["cut-api-key", "cut-correlation", "client-id-too-long", "client-id-negative"])
+def test_garbage_header_is_closed(shoal, payload):
+    assert_closed(shoal, payload, "garbage header")
+
+
+def test_random_bytes_are_closed(shoal):
+    payload = kw.i32(200) + os.urandom(200)
+    # make sure the api key is not a real one so the frame cannot be valid by luck
+    payload = payload[:4] + b"\x7f\x00" + payload[6:]
+    assert_closed(shoal, payload, "random frame")
+
+
+@pytest.mark.parametrize("api_key", [9999, 32767, -1])
+def test_unknown_api_key_is_closed(shoal, api_key):
+    assert_closed(shoal, kw.request(api_key, 0, 5, b""), f"api key {api_key}")
+
+
+def test_api_versions_unsupported_version_replies_v0_body(shoal):
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        # header v2 (ApiVersions >= 3 is flexible), then a body the node must not try to parse
+        r = c.roundtrip(kw.API_VERSIONS, 127, 4242, b"\xff\xfe\xfd", header_v2=True)
+        av = kw.parse_api_versions_v0(r)
+        assert r.remaining() == 0, f"{r.remaining()} extra bytes after the v0 body"
+        assert av.error_code == kw.UNSUPPORTED_VERSION
+        assert kw.API_VERSIONS in av.apis, av.apis
+        lo, hi = av.apis[kw.API_VERSIONS]
+        assert lo == 0 and hi >= 3, (lo, hi)
+        # the connection stays usable: a retry at v0 works
+        again = kw.api_versions(c, correlation_id=4243)
+        assert again.error_code == 0
+    assert_alive(shoal)
+
+
+def _produce_version(shoal) -> int:
+    lo, hi = versions(shoal)[kw.PRODUCE]
+    assert lo <= 3 <= hi, f"Produce v3 not advertised ({lo}..{hi})"
+    return 3
+
+
+def _latest_offset(shoal, topic) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": shoal.bootstrap, "group.id": "shoal-tests-raw"})
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+    finally:
+        c.close()
+
+
+def test_produce_good_batch_is_accepted(shoal, topic):
+    """Sanity check of the encoders: a correct batch is appended."""
+    _produce_version(shoal)
+    before = _latest_offset(shoal, topic)
+    batch = kw.record_batch_v2([(b"k", b"good-1"), (None, b"good-2")])
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        (res,) = kw.produce_v3(c, topic, 0, batch)
+    assert (res.topic, res.partition, res.error_code) == (topic, 0, kw.NONE)
+    assert res.base_offset == before
+    recs = ck_consume(shoal.bootstrap, topic, [0], before + 2)
+    assert [r.value for r in recs[-2:]] == [b"good-1", b"good-2"]
+    assert recs[-2].key == b"k" and recs[-1].key is None
+
+
+def test_produce_bad_crc_is_corrupt_message(shoal, topic):
+    _produce_version(shoal)
+    before = _latest_offset(shoal, topic)
+    batch = kw.record_batch_v2([(b"k", b"v")], corrupt_crc=True)
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        (res,) = kw.produce_v3(c, topic, 0, batch)
+    assert (res.partition, res.error_code) == (0, kw.CORRUPT_MESSAGE)
+    assert _latest_offset(shoal, topic) == before, "a corrupt batch was appended"
+    assert_alive(shoal)
+
+
+def test_produce_flipped_record_byte_is_corrupt_message(shoal, topic):
+    batch = bytearray(kw.record_batch_v2([(b"key", b"value-123")]))
+    batch[-3] ^= 0x01  # inside the record, covered by the CRC
+    before = _latest_offset(shoal, topic)
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        (res,) = kw.produce_v3(c, topic, 0, bytes(batch))
+    assert res.error_code == kw.CORRUPT_MESSAGE
+    assert _latest_offset(shoal, topic) == before
+
+
+def test_produce_magic_1_is_corrupt_message(shoal, topic):
+    before = _latest_offset(shoal, topic)
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        (res,) = kw.produce_v3(c, topic, 0, kw.legacy_message_v1(b"k", b"old-format"))
+    assert res.partition == 0 and res.error_code in (kw.CORRUPT_MESSAGE, kw.INVALID_RECORD), res
+    assert _latest_offset(shoal, topic) == before
+    assert_alive(shoal)
+
+
+def test_produce_truncated_batch_is_corrupt_message(shoal, topic):
+    batch = kw.record_batch_v2([(b"k", b"v" * 100)])
+    before = _latest_offset(shoal, topic)
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        (res,) = kw.produce_v3(c, topic, 0, batch[:-20])  # batchLength promises more than there is
+    assert res.error_code in (kw.CORRUPT_MESSAGE, kw.INVALID_RECORD), res
+    assert _latest_offset(shoal, topic) == before
+
+
+@pytest.mark.parametrize("where", ["topics", "partitions"])
+def test_produce_huge_array_count_is_closed(shoal, topic, where):
+    if where == "topics":
+        body = kw.string(None) + kw.i16(1) + kw.i32(1000) + kw.i32(0x7FFFFFFF) + kw.string(topic)
+    else:
+        body = (kw.string(None) + kw.i16(1) + kw.i32(1000) + kw.i32(1) + kw.string(topic)
+                + kw.i32(0x7FFFFFFF) + kw.i32(0))
+    assert_closed(shoal, kw.request(kw.PRODUCE, 3, 9, body), f"huge {where} count")
+
+
+def test_huge_records_length_in_small_frame_is_closed(shoal, topic):
+    body = (kw.string(None) + kw.i16(1) + kw.i32(1000) + kw.i32(1) + kw.string(topic)
+            + kw.i32(1) + kw.i32(0) + kw.i32(0x7FFFFFF0) + b"\x00" * 16)
+    assert_closed(shoal, kw.request(kw.PRODUCE, 3, 10, body), "records length beyond the frame")
+
+
+def test_many_connections_then_still_serves(shoal):
+    """A burst of half-open and garbage connections does not wedge the node."""
+    conns = []
+    try:
+        for i in range(50):
+            c = kw.Conn("127.0.0.1", shoal.kafka_port)
+            c.send(kw.i32(100) + b"\x00" * (i % 7))  # incomplete frames left hanging
+            conns.append(c)
+        assert_alive(shoal)
+    finally:
+        for c in conns:
+            c.close()
+    assert_alive(shoal)
