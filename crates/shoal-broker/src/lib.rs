@@ -97,6 +97,7 @@ impl Broker {
         let maintenance = tokio::spawn(run_maintenance(
             Arc::clone(&broker.replicas),
             Duration::from_millis(broker.config.maintenance_interval_ms.max(10)),
+            Duration::from_millis(broker.config.retention_check_interval_ms.max(10)),
         ));
         broker.lock_tasks().extend([follower, maintenance]);
         Ok(broker)
@@ -147,13 +148,24 @@ async fn follow_metadata(
     }
 }
 
-async fn run_maintenance(replicas: Arc<ReplicaManager>, interval: Duration) {
+async fn run_maintenance(
+    replicas: Arc<ReplicaManager>,
+    interval: Duration,
+    retention_interval: Duration,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_retention = tokio::time::Instant::now() + retention_interval;
     loop {
         ticker.tick().await;
+        let enforce_retention = tokio::time::Instant::now() >= next_retention;
+        if enforce_retention {
+            next_retention = tokio::time::Instant::now() + retention_interval;
+        }
         let worker = Arc::clone(&replicas);
-        if let Err(error) = tokio::task::spawn_blocking(move || worker.run_maintenance()).await {
+        if let Err(error) =
+            tokio::task::spawn_blocking(move || worker.run_maintenance(enforce_retention)).await
+        {
             tracing::error!(%error, "log maintenance task failed");
         }
     }

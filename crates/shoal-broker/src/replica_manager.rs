@@ -267,11 +267,12 @@ impl ReplicaManager {
         }
     }
 
-    /// Periodic retention, flush and HW checkpoints for every hosted partition. Blocking.
-    pub fn run_maintenance(&self) {
+    /// Periodic flush, HW checkpoints and (when `enforce_retention`) retention for every hosted
+    /// partition. Blocking.
+    pub fn run_maintenance(&self, enforce_retention: bool) {
         let now = now_ms();
         for partition in self.all_partitions() {
-            if let Err(error) = partition.run_maintenance(now) {
+            if let Err(error) = partition.run_maintenance(now, enforce_retention) {
                 tracing::warn!(topic = partition.topic(), partition = partition.index(), %error, "log maintenance failed");
             }
         }

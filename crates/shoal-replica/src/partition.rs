@@ -327,13 +327,30 @@ impl Partition {
         })
     }
 
-    /// Periodic work: retention, flush policy, the HW checkpoint and the producer snapshot.
-    pub fn run_maintenance(&self, now_ms: i64) -> Result<(), PartitionError> {
+    /// Periodic work: the flush policy, the HW checkpoint and the producer snapshot, and
+    /// retention when `enforce_retention` (it runs on its own, longer interval).
+    pub fn run_maintenance(
+        &self,
+        now_ms: i64,
+        enforce_retention: bool,
+    ) -> Result<(), PartitionError> {
         let high_watermark = self.high_watermark();
         {
             let mut guard = lock(&self.log);
             let log = guard.as_mut().ok_or(PartitionError::Closed)?;
-            log.enforce_retention(now_ms, high_watermark)?;
+            if enforce_retention {
+                let result = log.enforce_retention(now_ms, high_watermark)?;
+                if result.deleted_segments > 0 {
+                    tracing::info!(
+                        topic = %self.topic,
+                        partition = self.index,
+                        deleted_segments = result.deleted_segments,
+                        deleted_bytes = result.deleted_bytes,
+                        log_start_offset = result.log_start_offset,
+                        "retention deleted segments"
+                    );
+                }
+            }
             log.maybe_flush(now_ms)?;
             log.checkpoint_high_watermark(high_watermark)?;
         }
