@@ -1,0 +1,378 @@
+//! Command-line interface of `shoal-bench`.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Load generator and latency recorder for Kafka-compatible brokers, driven by librdkafka.
+#[derive(Debug, Parser)]
+#[command(name = "shoal-bench", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Produce fixed-size records as fast as the client allows (or at --rate) and record
+    /// per-record latency (send -> delivery report).
+    Produce(ProduceArgs),
+    /// Read records from the beginning of every partition of a topic (assign(); the group is
+    /// never joined and no offsets are committed).
+    Consume(ConsumeArgs),
+    /// Create a topic with the AdminClient (CreateTopics).
+    CreateTopic(CreateTopicArgs),
+    /// Run librdkafka's in-process mock cluster and print its bootstrap servers (for testing
+    /// the benchmark client itself and measuring its ceiling; not a Kafka broker).
+    #[command(hide = true)]
+    MockCluster(MockClusterArgs),
+}
+
+/// Options shared by every subcommand that talks to a cluster.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Bootstrap brokers, comma separated host:port.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+
+    /// Extra librdkafka properties, `key=value` (repeatable); applied last.
+    #[arg(short = 'X', long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub config: Vec<(String, String)>,
+
+    /// Seconds to wait for the cluster's metadata before giving up.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    pub connect_timeout: f64,
+
+    /// Print one JSON object instead of the human-readable summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Acks {
+    #[value(name = "0")]
+    Zero,
+    #[value(name = "1")]
+    One,
+    #[value(name = "all", alias = "-1")]
+    All,
+}
+
+impl Acks {
+    /// The value of librdkafka's `acks` property.
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Acks::Zero => "0",
+            Acks::One => "1",
+            Acks::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    /// The value of librdkafka's `compression.type` property.
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// How the produce benchmark drives librdkafka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProducerMode {
+    /// BaseProducer; delivery reports served by a dedicated polling thread.
+    Thread,
+    /// BaseProducer; the sending thread serves delivery reports itself between sends.
+    Inline,
+    /// FutureProducer + a current-thread tokio runtime, one future per record.
+    Future,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Topic to produce to (must exist, or be auto-created by the broker).
+    #[arg(long)]
+    pub topic: String,
+
+    /// Number of records to send (the run also stops at --max-seconds).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub record_size: usize,
+
+    /// Number of distinct keys (8-byte big-endian record index modulo K); no keys if absent.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub key_space: Option<u64>,
+
+    /// Producer acks (`-1` is accepted for `all`).
+    #[arg(long, value_enum, default_value = "1", allow_hyphen_values = true)]
+    pub acks: Acks,
+
+    /// librdkafka `linger.ms`.
+    #[arg(long, default_value_t = 5.0)]
+    pub linger_ms: f64,
+
+    /// librdkafka `batch.size` (bytes per partition batch); librdkafka's default if absent.
+    #[arg(long)]
+    pub batch_size: Option<u64>,
+
+    #[arg(long, value_enum, default_value = "none")]
+    pub compression: Compression,
+
+    /// Stop sending after this many seconds even if --records were not all sent.
+    #[arg(long, default_value_t = 60.0, value_parser = parse_seconds)]
+    pub max_seconds: f64,
+
+    /// Target records/s (0 = as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+
+    /// librdkafka `queue.buffering.max.messages`: records queued or in flight in the client.
+    /// Latency of a saturating producer includes waiting in this queue.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_queued: u64,
+
+    /// Client driving mode (see `ProducerMode`).
+    #[arg(long, value_enum, default_value = "inline")]
+    pub mode: ProducerMode,
+
+    /// Seconds to wait for outstanding deliveries after the last send.
+    #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
+    pub flush_seconds: f64,
+}
+
+impl ProduceArgs {
+    pub fn max_duration(&self) -> Duration {
+        Duration::from_secs_f64(self.max_seconds)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[arg(long)]
+    pub topic: String,
+
+    /// Stop after this many records (also at --max-seconds).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+
+    #[arg(long, default_value_t = 60.0, value_parser = parse_seconds)]
+    pub max_seconds: f64,
+
+    /// Keep waiting for --records even when every partition has reached its end.
+    #[arg(long)]
+    pub no_stop_at_eof: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateTopicArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[arg(long)]
+    pub topic: String,
+
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+    pub replication_factor: i32,
+
+    /// Succeed if the topic already exists.
+    #[arg(long)]
+    pub if_not_exists: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MockClusterArgs {
+    #[arg(long, default_value_t = 1)]
+    pub brokers: i32,
+    /// Topics to create, NAME:PARTITIONS (repeatable).
+    #[arg(long = "topic")]
+    pub topics: Vec<String>,
+    /// Exit after this many seconds.
+    #[arg(long, default_value_t = 3600.0, value_parser = parse_seconds)]
+    pub max_seconds: f64,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    if v.is_finite() && v > 0.0 && v < 1e7 {
+        Ok(v)
+    } else {
+        Err(format!("{s:?}: must be a positive number of seconds"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("shoal-bench").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn produce_defaults() {
+        let cli = parse(&["produce", "--topic", "t"]).unwrap();
+        let Command::Produce(p) = cli.command else {
+            panic!("not produce")
+        };
+        assert_eq!(p.topic, "t");
+        assert_eq!(p.records, 1_000_000);
+        assert_eq!(p.record_size, 100);
+        assert_eq!(p.acks, Acks::One);
+        assert_eq!(p.linger_ms, 5.0);
+        assert_eq!(p.compression, Compression::None);
+        assert_eq!(p.max_duration(), Duration::from_secs(60));
+        assert_eq!(p.mode, ProducerMode::Inline);
+        assert!(p.key_space.is_none());
+        assert!(!p.common.json);
+    }
+
+    #[test]
+    fn produce_full() {
+        let cli = parse(&[
+            "produce",
+            "--brokers",
+            "h:1,h:2",
+            "--topic",
+            "t",
+            "--records",
+            "5000000",
+            "--record-size",
+            "512",
+            "--acks",
+            "all",
+            "--linger-ms",
+            "0",
+            "--batch-size",
+            "65536",
+            "--compression",
+            "zstd",
+            "--max-seconds",
+            "2.5",
+            "--key-space",
+            "1000",
+            "--json",
+            "-X",
+            "socket.nagle.disable=true",
+            "--mode",
+            "thread",
+        ])
+        .unwrap();
+        let Command::Produce(p) = cli.command else {
+            panic!("not produce")
+        };
+        assert_eq!(p.common.brokers, "h:1,h:2");
+        assert_eq!(p.records, 5_000_000);
+        assert_eq!(p.record_size, 512);
+        assert_eq!(p.acks.as_config(), "all");
+        assert_eq!(p.linger_ms, 0.0);
+        assert_eq!(p.batch_size, Some(65536));
+        assert_eq!(p.compression.as_config(), "zstd");
+        assert_eq!(p.max_duration(), Duration::from_millis(2500));
+        assert_eq!(p.key_space, Some(1000));
+        assert!(p.common.json);
+        assert_eq!(
+            p.common.config,
+            vec![("socket.nagle.disable".to_string(), "true".to_string())]
+        );
+        assert_eq!(p.mode, ProducerMode::Thread);
+    }
+
+    #[test]
+    fn acks_values() {
+        for (arg, want) in [("0", "0"), ("1", "1"), ("all", "all"), ("-1", "all")] {
+            let cli = parse(&["produce", "--topic", "t", "--acks", arg]).unwrap();
+            let Command::Produce(p) = cli.command else {
+                panic!("not produce")
+            };
+            assert_eq!(p.acks.as_config(), want);
+        }
+        assert!(parse(&["produce", "--topic", "t", "--acks", "2"]).is_err());
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(parse(&["produce"]).is_err(), "topic is required");
+        assert!(parse(&["produce", "--topic", "t", "--compression", "brotli"]).is_err());
+        assert!(parse(&["produce", "--topic", "t", "--max-seconds", "0"]).is_err());
+        assert!(parse(&["produce", "--topic", "t", "--max-seconds", "-1"]).is_err());
+        assert!(parse(&["produce", "--topic", "t", "--key-space", "0"]).is_err());
+        assert!(parse(&["produce", "--topic", "t", "-X", "novalue"]).is_err());
+        assert!(parse(&["create-topic", "--topic", "t", "--partitions", "0"]).is_err());
+    }
+
+    #[test]
+    fn consume_and_create_topic() {
+        let cli = parse(&[
+            "consume",
+            "--topic",
+            "t",
+            "--records",
+            "10",
+            "--max-seconds",
+            "5",
+        ])
+        .unwrap();
+        let Command::Consume(c) = cli.command else {
+            panic!("not consume")
+        };
+        assert_eq!(
+            (c.records, c.max_seconds, c.no_stop_at_eof),
+            (10, 5.0, false)
+        );
+
+        let cli = parse(&[
+            "create-topic",
+            "--topic",
+            "t",
+            "--partitions",
+            "8",
+            "--replication-factor",
+            "3",
+        ])
+        .unwrap();
+        let Command::CreateTopic(c) = cli.command else {
+            panic!("not create-topic")
+        };
+        assert_eq!((c.partitions, c.replication_factor), (8, 3));
+        assert_eq!(c.common.brokers, "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

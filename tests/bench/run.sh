@@ -1,0 +1,341 @@
+#!/usr/bin/env bash
+# Shoal benchmark (`make bench`): one `shoal` node and the librdkafka load generator
+# `shoal-bench` on this machine.
+#
+# Measures: start-up time (exec -> /readyz 200), idle RSS, then for 100-byte records on topics
+# with 1 and 8 partitions and acks=1 / acks=all (linger 5 ms): produce throughput and latency,
+# then consume throughput of the same topic; RSS after the runs. Optionally profiles the broker
+# with `perf` during an extra produce + consume run.
+#
+# Knobs (environment):
+#   BENCH_QUICK=1        short run (1 M records, 5 s per produce)
+#   BENCH_RECORDS=N      records per produce run (default 20000000; quick 1000000)
+#   BENCH_SECONDS=S      time bound of each produce run (default 20; quick 5)
+#   BENCH_PARTITIONS="1 8"  BENCH_ACKS="1 all"   the case matrix
+#   BENCH_RATE=R         also measure latency at a fixed R records/s (8 partitions, both acks;
+#                        default 200000, 0 = skip): saturating runs mostly measure queueing
+#   BENCH_PROFILE=auto|0|1  perf profile of the broker (auto: if perf works)
+#   BENCH_NO_BUILD=1     use the existing target/release binaries
+#   BENCH_KEEP=1         keep the node's data directory
+#   BENCH_OUT=DIR        where logs and results go (default bench-results/<timestamp>)
+#   BENCH_NODE_ARGS="…"  extra arguments for `shoal` (e.g. "--override log.segment.bytes=…")
+#   BENCH_SHOAL, BENCH_BIN  other node / load generator binaries (BENCH_CREATE_TOPICS=0: the
+#                        node already has the topics) - for testing this script
+# Exit status: 0 if every run succeeded, 1 otherwise.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+QUICK=${BENCH_QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+  RECORDS=${BENCH_RECORDS:-1000000}
+  MAX_SECONDS=${BENCH_SECONDS:-5}
+else
+  RECORDS=${BENCH_RECORDS:-20000000}
+  MAX_SECONDS=${BENCH_SECONDS:-20}
+fi
+PARTITIONS_LIST=${BENCH_PARTITIONS:-"1 8"}
+ACKS_LIST=${BENCH_ACKS:-"1 all"}
+RECORD_SIZE=100
+LINGER_MS=5
+PROFILE=${BENCH_PROFILE:-auto}
+RATE=${BENCH_RATE:-200000}
+OUT=${BENCH_OUT:-bench-results/$(date +%Y%m%d-%H%M%S)}
+SHOAL=${BENCH_SHOAL:-target/release/shoal}
+BENCH=${BENCH_BIN:-target/release/shoal-bench}
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+DATA=$(mktemp -d "${TMPDIR:-/tmp}/shoal-bench-data.XXXXXX")
+NODE_PID=""
+PERF_PID=""
+FAILED=0
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+cleanup() {
+  local rc=$?
+  if [[ -n $PERF_PID ]] && kill -0 "$PERF_PID" 2>/dev/null; then
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+  fi
+  if [[ -n $NODE_PID ]] && kill -0 "$NODE_PID" 2>/dev/null; then
+    stop_node || true
+  fi
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+    log "data kept in $DATA"
+  else
+    rm -rf "$DATA"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Stops the node with SIGTERM (SIGKILL after 20 s); sets SHUTDOWN_MS.
+stop_node() {
+  local t0 pid=$NODE_PID
+  t0=$(now_ms)
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 200); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "node $pid did not stop within 20 s of SIGTERM; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+  SHUTDOWN_MS=$(( $(now_ms) - t0 ))
+  NODE_PID=""
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+hwm_mib() { awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# utime+stime of a process in clock ticks (USER_HZ, 100/s).
+cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
+json_field() { jq -r ".$2 // empty" <<<"$1"; }
+
+# ---------------------------------------------------------------------------------------------
+if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
+  log "building release shoal and shoal-bench"
+  cargo build --release -p shoal-server -p shoal-bench >&2
+fi
+[[ -x $SHOAL ]] || die "$SHOAL not built"
+[[ -x $BENCH ]] || die "$BENCH not built"
+# Run private copies: a concurrent `cargo build` must not swap the binaries mid-run, and the
+# profile needs the exact binary it sampled.
+mkdir -p "$OUT/bin"
+cp "$SHOAL" "$OUT/bin/shoal"
+cp "$BENCH" "$OUT/bin/shoal-bench"
+SHOAL=$OUT/bin/shoal
+BENCH=$OUT/bin/shoal-bench
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+command -v curl >/dev/null || die "curl is required"
+command -v jq >/dev/null || die "jq is required"
+
+KAFKA_PORT=$(free_port)
+CONTROLLER_PORT=$(free_port)
+ADMIN_PORT=$(free_port)
+while [[ $CONTROLLER_PORT == "$KAFKA_PORT" ]]; do CONTROLLER_PORT=$(free_port); done
+while [[ $ADMIN_PORT == "$KAFKA_PORT" || $ADMIN_PORT == "$CONTROLLER_PORT" ]]; do ADMIN_PORT=$(free_port); done
+BROKERS=127.0.0.1:$KAFKA_PORT
+
+# shellcheck disable=SC2206
+NODE_ARGS=(
+  --data-dir "$DATA"
+  --override "listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT"
+  --override "advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT"
+  --override "controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT"
+  --override "admin.listener=127.0.0.1:$ADMIN_PORT"
+  ${BENCH_NODE_ARGS:-}
+)
+
+log "starting node: $SHOAL ${NODE_ARGS[*]}"
+T0=$(now_ms)
+"$SHOAL" "${NODE_ARGS[@]}" >"$OUT/shoal.log" 2>&1 &
+NODE_PID=$!
+READY=0
+for _ in $(seq 1 3000); do
+  if ! kill -0 "$NODE_PID" 2>/dev/null; then
+    wait "$NODE_PID" 2>/dev/null || true
+    NODE_PID=""
+    tail -n 20 "$OUT/shoal.log" >&2 || true
+    die "node exited during start-up (log: $OUT/shoal.log)"
+  fi
+  code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/readyz" || true)
+  if [[ $code == 200 ]]; then
+    READY=1
+    break
+  fi
+  sleep 0.01
+done
+STARTUP_MS=$(( $(now_ms) - T0 ))
+[[ $READY == 1 ]] || { tail -n 20 "$OUT/shoal.log" >&2 || true; die "node not ready within 30 s"; }
+log "node $NODE_PID ready in ${STARTUP_MS} ms (kafka $BROKERS, admin 127.0.0.1:$ADMIN_PORT)"
+sleep 1
+IDLE_RSS=$(rss_mib "$NODE_PID")
+log "idle RSS ${IDLE_RSS} MiB"
+
+# ---------------------------------------------------------------------------------------------
+RESULTS=()   # one tab-separated row per run
+: >"$OUT/results.jsonl"
+
+# run_case PARTITIONS ACKS
+run_case() {
+  local parts=$1 acks=$2 topic="bench-p$1-acks$2" out rc c0 c1 produced
+  log "case p=$parts acks=$acks: create topic $topic"
+  if [[ ${BENCH_CREATE_TOPICS:-1} == 1 ]] && ! "$BENCH" create-topic --brokers "$BROKERS" --topic "$topic" --partitions "$parts" \
+      --replication-factor 1 >>"$OUT/bench.log" 2>&1; then
+    log "create-topic failed (see $OUT/bench.log)"
+    RESULTS+=("produce p=$parts acks=$acks	FAILED")
+    FAILED=1
+    return
+  fi
+
+  log "case p=$parts acks=$acks: produce $RECORDS x ${RECORD_SIZE} B (max ${MAX_SECONDS} s)"
+  c0=$(cpu_ticks "$NODE_PID")
+  rc=0
+  out=$("$BENCH" produce --brokers "$BROKERS" --topic "$topic" --records "$RECORDS" \
+    --record-size "$RECORD_SIZE" --acks "$acks" --linger-ms "$LINGER_MS" \
+    --max-seconds "$MAX_SECONDS" --json 2>>"$OUT/bench.log") || rc=$?
+  c1=$(cpu_ticks "$NODE_PID")
+  if [[ -z $out ]]; then
+    log "produce failed (see $OUT/bench.log)"
+    RESULTS+=("produce p=$parts acks=$acks	FAILED")
+    FAILED=1
+    return
+  fi
+  [[ $rc == 0 ]] || { log "produce reported errors: $(tail -n 1 "$OUT/bench.log")"; FAILED=1; }
+  record_row "produce p=$parts acks=$acks" "$out" "$c0" "$c1"
+  produced=$(json_field "$out" records)
+
+  log "case p=$parts acks=$acks: consume $produced records"
+  c0=$(cpu_ticks "$NODE_PID")
+  rc=0
+  out=$("$BENCH" consume --brokers "$BROKERS" --topic "$topic" --records "$produced" \
+    --max-seconds 120 --json 2>>"$OUT/bench.log") || rc=$?
+  c1=$(cpu_ticks "$NODE_PID")
+  if [[ -z $out || $rc != 0 ]]; then
+    log "consume failed (see $OUT/bench.log)"
+    RESULTS+=("consume p=$parts acks=$acks	FAILED")
+    FAILED=1
+    return
+  fi
+  if [[ $(json_field "$out" records) != "$produced" ]]; then
+    log "consume read $(json_field "$out" records) of $produced records"
+    FAILED=1
+  fi
+  record_row "consume p=$parts acks=$acks" "$out" "$c0" "$c1"
+}
+
+# record_row NAME JSON CPU_TICKS_BEFORE CPU_TICKS_AFTER
+record_row() {
+  local name=$1 j=$2 elapsed broker_pct client_pct
+  echo "$j" | jq -c --arg case "$1" --argjson broker_cpu_s "$(( $4 - $3 ))e-2" \
+    '. + {case: $case, broker_cpu_s: $broker_cpu_s}' >>"$OUT/results.jsonl"
+  elapsed=$(json_field "$j" elapsed_s)
+  broker_pct=$(awk -v t=$(( $4 - $3 )) -v e="$elapsed" 'BEGIN { if (e > 0) printf "%.0f", t / e; else print "-" }')
+  client_pct=$(awk -v c="$(json_field "$j" client_cpu_s)" -v e="$elapsed" 'BEGIN { if (e > 0 && c != "") printf "%.0f", 100 * c / e; else print "-" }')
+  RESULTS+=("$(printf '%s\t%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s' "$name" \
+    "$(json_field "$j" records)" "$(json_field "$j" records_per_s)" "$(json_field "$j" mb_per_s)" \
+    "$(json_field "$j" p50_ms)" "$(json_field "$j" p99_ms)" "$(json_field "$j" p999_ms)" \
+    "$broker_pct" "$client_pct" "$(json_field "$j" errors)")")
+}
+
+# run_rate_case PARTITIONS ACKS: produce at a fixed rate for MAX_SECONDS, latency only.
+run_rate_case() {
+  local parts=$1 acks=$2 topic="bench-rate-p$1-acks$2" out rc c0 c1
+  local n=$(( RATE * MAX_SECONDS ))
+  log "case p=$parts acks=$acks rate=$RATE/s: produce $n records"
+  if [[ ${BENCH_CREATE_TOPICS:-1} == 1 ]] && ! "$BENCH" create-topic --brokers "$BROKERS" \
+      --topic "$topic" --partitions "$parts" --replication-factor 1 >>"$OUT/bench.log" 2>&1; then
+    RESULTS+=("produce p=$parts acks=$acks @$RATE/s	FAILED")
+    FAILED=1
+    return
+  fi
+  c0=$(cpu_ticks "$NODE_PID")
+  rc=0
+  out=$("$BENCH" produce --brokers "$BROKERS" --topic "$topic" --records "$n" --rate "$RATE" \
+    --record-size "$RECORD_SIZE" --acks "$acks" --linger-ms "$LINGER_MS" \
+    --max-seconds $(( MAX_SECONDS + 10 )) --json 2>>"$OUT/bench.log") || rc=$?
+  c1=$(cpu_ticks "$NODE_PID")
+  if [[ -z $out ]]; then
+    RESULTS+=("produce p=$parts acks=$acks @$RATE/s	FAILED")
+    FAILED=1
+    return
+  fi
+  [[ $rc == 0 ]] || FAILED=1
+  record_row "produce p=$parts acks=$acks @$RATE/s" "$out" "$c0" "$c1"
+}
+
+for parts in $PARTITIONS_LIST; do
+  for acks in $ACKS_LIST; do
+    run_case "$parts" "$acks"
+  done
+done
+if [[ $RATE != 0 ]]; then
+  rparts=$(for p in $PARTITIONS_LIST; do echo "$p"; done | sort -n | tail -n 1)
+  for acks in $ACKS_LIST; do
+    run_rate_case "$rparts" "$acks"
+  done
+fi
+AFTER_RSS=$(rss_mib "$NODE_PID")
+PEAK_RSS=$(hwm_mib "$NODE_PID")
+
+# ---------------------------------------------------------------------------------------------
+# Optional profile of the broker during one more produce + consume (8 partitions, acks=1).
+PERF_EVENT=""
+if [[ $PROFILE != 0 ]] && command -v perf >/dev/null; then
+  if perf stat -e instructions true 2>&1 | grep -q 'instructions' &&
+     ! perf stat -e instructions true 2>&1 | grep -qE 'not supported|not counted'; then
+    PERF_EVENT=cycles
+  elif perf stat -e cpu-clock true >/dev/null 2>&1; then
+    PERF_EVENT=cpu-clock   # no hardware counters (VM): software timer sampling
+  fi
+fi
+if [[ -n $PERF_EVENT ]]; then
+  ptopic=bench-profile
+  pparts=$(for p in $PARTITIONS_LIST; do echo "$p"; done | sort -n | tail -n 1)
+  log "profiling the broker with perf ($PERF_EVENT) during produce + consume on $ptopic"
+  [[ ${BENCH_CREATE_TOPICS:-1} == 1 ]] &&
+    "$BENCH" create-topic --brokers "$BROKERS" --topic "$ptopic" --partitions "$pparts" \
+      >>"$OUT/bench.log" 2>&1 || true
+  perf record -e "$PERF_EVENT" -F 999 -p "$NODE_PID" -o "$OUT/perf.data" >>"$OUT/perf.log" 2>&1 &
+  PERF_PID=$!
+  sleep 0.5
+  "$BENCH" produce --brokers "$BROKERS" --topic "$ptopic" --records "$RECORDS" \
+    --record-size "$RECORD_SIZE" --acks 1 --linger-ms "$LINGER_MS" --max-seconds "$MAX_SECONDS" \
+    >>"$OUT/profile-run.txt" 2>&1 || true
+  "$BENCH" consume --brokers "$BROKERS" --topic "$ptopic" --records "$RECORDS" --max-seconds 60 \
+    >>"$OUT/profile-run.txt" 2>&1 || true
+  kill -INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+  PERF_PID=""
+  perf report -i "$OUT/perf.data" --stdio --no-children --sort comm,dso,sym --percent-limit 0.5 \
+    -g none >"$OUT/perf-report.txt" 2>/dev/null || true
+  perf report -i "$OUT/perf.data" --stdio --no-children --sort comm --percent-limit 0.5 \
+    -g none >"$OUT/perf-threads.txt" 2>/dev/null || true
+elif [[ $PROFILE == 1 ]]; then
+  log "perf does not work here; profile skipped"
+fi
+
+stop_node
+log "node stopped in ${SHUTDOWN_MS} ms"
+
+# ---------------------------------------------------------------------------------------------
+{
+  echo "# Shoal benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo
+  echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
+  echo "records: ${RECORD_SIZE} B values, no keys, linger ${LINGER_MS} ms, up to ${RECORDS} records or ${MAX_SECONDS} s per produce run; replication factor 1; client and broker on this machine"
+  echo
+  echo "| case | records | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | broker CPU % | client CPU % | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for row in "${RESULTS[@]}"; do
+    echo "| ${row//	/ | } |"
+  done
+  echo
+  echo "start-up (exec -> /readyz 200): ${STARTUP_MS} ms"
+  echo "idle RSS: ${IDLE_RSS} MiB; RSS after the runs: ${AFTER_RSS} MiB (peak ${PEAK_RSS} MiB)"
+  echo "shutdown (SIGTERM -> exit): ${SHUTDOWN_MS} ms"
+  echo "load average before: ${LOAD_BEFORE}; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "MB = 10^6 bytes of record values; latency = send -> delivery report (librdkafka);"
+  echo "CPU % = CPU time / wall time of the run (100 = one core)."
+  if [[ -s $OUT/perf-report.txt ]]; then
+    echo
+    echo "broker profile ($PERF_EVENT samples, produce + consume), top symbols:"
+    echo '```'
+    grep -E '^ +[0-9.]+%' "$OUT/perf-report.txt" | head -n 30
+    echo '```'
+  fi
+} | tee "$OUT/summary.md"
+log "results in $OUT"
+exit "$FAILED"
