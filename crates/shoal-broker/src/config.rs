@@ -19,6 +19,9 @@ pub struct BrokerConfig {
     pub rack: Option<String>,
     pub auto_create_topics_enable: bool,
     pub delete_topic_enable: bool,
+    /// fetch.max.bytes: the most record bytes one Fetch response carries, whatever the client
+    /// asks (bounds the memory a single request can pin).
+    pub fetch_max_bytes: usize,
     /// How often retention, the flush policy and HW checkpoints run (log.retention.check.interval.ms
     /// bounds retention; flushing runs at log.flush.scheduler.interval.ms).
     pub maintenance_interval_ms: u64,

@@ -91,6 +91,7 @@ impl Harness {
             rack: None,
             auto_create_topics_enable: true,
             delete_topic_enable: true,
+            fetch_max_bytes: 55 << 20,
             maintenance_interval_ms: 1000,
             retention_check_interval_ms: 300_000,
             settings,

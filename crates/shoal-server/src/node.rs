@@ -102,6 +102,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         rack: config.get("broker.rack").map(str::to_string),
         auto_create_topics_enable: config.bool("auto.create.topics.enable")?,
         delete_topic_enable: config.bool("delete.topic.enable")?,
+        fetch_max_bytes: config.usize("fetch.max.bytes")?,
         maintenance_interval_ms: u64::try_from(
             config.i64("log.flush.scheduler.interval.ms")?.max(10),
         )
