@@ -55,7 +55,9 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest)
     let mut plan = FetchPlan {
         topics: Vec::with_capacity(request.topics.len()),
         targets: Vec::new(),
-        max_bytes: usize::try_from(request.max_bytes).unwrap_or(0).min(broker.config.fetch_max_bytes),
+        max_bytes: usize::try_from(request.max_bytes)
+            .unwrap_or(0)
+            .min(broker.config.fetch_max_bytes),
         min_bytes: usize::try_from(request.min_bytes).unwrap_or(0),
     };
     for (topic_index, topic) in request.topics.into_iter().enumerate() {
