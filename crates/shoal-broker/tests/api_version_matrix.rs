@@ -75,7 +75,6 @@ impl Harness {
                 .collect();
         let meta = MetaNode::start(MetaConfig {
             broker_defaults: settings.clone(),
-            controller_address: "127.0.0.1:9093".into(),
             ..MetaConfig::new(1, dir.path().join("meta"))
         })
         .await

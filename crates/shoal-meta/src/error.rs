@@ -80,6 +80,21 @@ pub enum MetaError {
         stored: i32,
         configured: i32,
     },
+    #[error(
+        "voter set mismatch: the metadata log in this directory says the quorum's voters are \
+         {stored:?}, but controller.quorum.voters configures {configured:?}; refusing to start \
+         (changing voters needs a membership change, not a config edit)"
+    )]
+    VoterSetMismatch {
+        stored: Vec<i32>,
+        configured: Vec<i32>,
+    },
+    #[error("cannot listen on controller address {address}: {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("corrupt {path}: {reason}")]
     CorruptProperties { path: PathBuf, reason: String },
     #[error("metadata store is corrupt: {0}")]

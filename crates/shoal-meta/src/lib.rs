@@ -3,8 +3,9 @@
 //! **Why Raft.** Every broker must agree on who leads each partition, at which leader epoch,
 //! with which ISR; a disagreement is how acknowledged data gets lost. So every metadata change is
 //! an entry in one replicated, totally ordered log (openraft, stored in sled under
-//! `<data>/meta/`), committed by a quorum of controllers before anyone acts on it. This issue runs
-//! a single voter, but through the real Raft path: a change exists once its entry is committed,
+//! `<data>/meta/`), committed by a quorum of controllers before anyone acts on it. The voters are
+//! static (`controller.quorum.voters`) and talk over gRPC (`proto/controller.proto`); one voter
+//! works through the same path: a change exists once its entry is committed,
 //! and a restart rebuilds the state from sled.
 //!
 //! **Why records are facts.** Entries carry [`records::MetadataRecord`]s that state what became
@@ -20,20 +21,31 @@
 //!
 //! Crate layout: `records` (facts), `image` (state + apply), `topic_name` / `topic_config` /
 //! `broker_defaults` (Kafka rules), `placement` (replica placement), `controller` (validation,
-//! planning, proposing), `raft` (openraft storage, state machine, network), `meta_properties`
-//! (directory identity), `node` (start-up and wiring). No Kafka wire types appear here.
+//! planning, proposing), `raft` (openraft storage, state machine, gRPC transport),
+//! `quorum_voters` (voter list syntax), `quorum_status` (DescribeQuorum), `controller_server`
+//! (the gRPC server), `meta_properties` (directory identity), `node` (start-up and wiring). No Kafka wire types appear here.
 
 pub mod broker_defaults;
 pub mod controller;
+mod controller_server;
 pub mod error;
 pub mod image;
 pub mod meta_properties;
 pub mod node;
 pub mod placement;
+pub mod quorum_status;
+pub mod quorum_voters;
 pub mod raft;
 pub mod records;
 pub mod topic_config;
 pub mod topic_name;
+
+/// Generated from `proto/controller.proto` (package `shoal.controller.v1`): messages, the
+/// `RaftService` / `QuorumAdmin` servers and their clients.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod proto {
+    tonic::include_proto!("shoal.controller.v1");
+}
 
 pub use broker_defaults::BrokerDefaults;
 pub use controller::{
@@ -44,4 +56,6 @@ pub use controller::{
 pub use error::{ControllerError, MetaError};
 pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 pub use node::{MetaConfig, MetaNode, RaftStatus};
+pub use quorum_status::{QuorumStatus, VoterStatus};
+pub use quorum_voters::{format_quorum_voters, parse_quorum_voters};
 pub use records::{Endpoint, MetadataBatch, MetadataRecord, NO_LEADER};

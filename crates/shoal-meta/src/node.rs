@@ -1,14 +1,27 @@
 //! `MetaNode`: one metadata quorum member, wired together and started.
 //!
 //! Start-up: check the directory identity (`meta.properties`), open sled, load the state
-//! machine from its last snapshot, start openraft (which re-applies committed entries), and on
-//! the very first start initialize the quorum with this node as its only voter. Openraft refuses
-//! to initialize a node that has any log or vote, so "exactly once" holds across crashes. Then
-//! wait (bounded) for a leader; a lone voter that restarts without a committed vote elects itself
-//! at once instead of waiting out an election timeout.
+//! machine from its last snapshot, start openraft (which re-applies committed entries) with the
+//! gRPC transport, bootstrap or check the membership, then serve the controller gRPC API.
 //!
-//! Adding voters later means a real `RaftNetworkFactory` and membership changes; nothing here
-//! assumes a single voter except the bootstrap member list.
+//! **Bootstrap exactly once, even when every voter starts at the same moment.** Every voter
+//! whose storage is pristine calls `Raft::initialize` with the *same* full static voter set
+//! (`controller.quorum.voters`). openraft documents this as safe: "More than one node performing
+//! `initialize()` with the same config is safe, with different config will result in split
+//! brain condition" (openraft-0.9.25 `src/raft/mod.rs`, doc of `Raft::initialize`), and
+//! `src/docs/cluster_control/cluster-formation.md` ("with the same `membership`, it is safe, as
+//! the voting protocol ensures consistency"): each node writes the identical membership entry at
+//! log id `(term 0, node 0, index 0)` and the election decides the rest. openraft refuses to
+//! initialize a node with any log or vote, so a restart never re-bootstraps. The "different
+//! config" hazard is closed twice: a node whose stored membership differs from its configured
+//! voters refuses to start, and every Raft RPC carries the sender's voter ids, which the
+//! receiver must share (see `raft::grpc_service`). The gRPC server starts only after
+//! `initialize`, so no peer can reach a node between "pristine" and "initialized".
+//!
+//! **Leader at start-up.** A lone voter elects itself at once instead of waiting out an
+//! election timeout, and `start` waits (bounded) until it leads, as before. With several
+//! voters `start` returns without waiting: the node is a working member as soon as it serves,
+//! and a quorum may need peers that start later. Use [`MetaNode::wait_for_leader`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -16,17 +29,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
 use openraft::error::{InitializeError, RaftError};
 use openraft::{BasicNode, SnapshotPolicy};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::broker_defaults::BrokerDefaults;
 use crate::controller::Controller;
+use crate::controller_server::ControllerServer;
 use crate::error::MetaError;
 use crate::image::MetadataImage;
 use crate::meta_properties;
+use crate::quorum_status::{QuorumStatus, quorum_status};
+use crate::quorum_voters::format_quorum_voters;
+use crate::raft::grpc_network::GrpcNetworkFactory;
 use crate::raft::log_store::SledLogStore;
-use crate::raft::network::UnreachableNetworkFactory;
 use crate::raft::state_machine::MetaStateMachine;
 use crate::raft::types::{MetaRaft, NodeId, to_kafka_node_id, to_raft_node_id};
 
@@ -36,6 +55,10 @@ pub const SLED_DIR: &str = "raft";
 const SLED_LOCK_WAIT_MS: u64 = 2_000;
 /// sled's page cache bound; metadata is small, and sled's default (1 GiB) is far more than needed.
 const SLED_CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+/// The voter list when none is configured: this node alone, on Kafka's controller port.
+pub const DEFAULT_CONTROLLER_ADDRESS: &str = "127.0.0.1:9093";
+/// Raw snapshot bytes per InstallSnapshot RPC (well under `MAX_RAFT_MESSAGE_BYTES`).
+const SNAPSHOT_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Configuration of a metadata node.
 #[derive(Debug, Clone)]
@@ -48,10 +71,30 @@ pub struct MetaConfig {
     pub cluster_id: Option<String>,
     /// Broker configs by Kafka name (`num.partitions`, `log.retention.ms`, ...).
     pub broker_defaults: BTreeMap<String, String>,
-    /// This node's controller address, recorded in the Raft membership for the future transport.
-    pub controller_address: String,
+    /// The static voter set, Kafka's `controller.quorum.voters`: node id → `host:port` its peers
+    /// connect to (parse the Kafka string with [`crate::parse_quorum_voters`]). Must contain
+    /// `node_id`; every voter must be given the same set. Default: this node alone at
+    /// [`DEFAULT_CONTROLLER_ADDRESS`].
+    pub voters: BTreeMap<i32, String>,
+    /// Where the controller gRPC server binds (`host:port`, port 0 = ephemeral), if anywhere.
+    /// Required with more than one voter (unless a listener is passed to
+    /// [`MetaNode::start_with_listener`]); a lone voter may run without a server.
+    pub listen_address: Option<String>,
+    /// Raft heartbeat; also the deadline of every AppendEntries RPC (openraft 0.9 uses the
+    /// heartbeat interval as that deadline, see `replication/mod.rs`).
+    ///
+    /// Defaults 50 ms heartbeat, 150–300 ms election timeout, for fast failover: measured in
+    /// `tests/quorum.rs`, a new leader is agreed 0.5–0.7 s after the leader stops (openraft
+    /// needs about one election timeout to notice plus one for the leader lease to expire at
+    /// the voters), against a 2 s target. Tried 100 ms / 300–600 ms: about 1.0–1.25 s, too
+    /// close to the target. The cost is sensitivity to stalls: an AppendEntries round trip
+    /// must fit in 50 ms, so the transport splits batches above 1 MiB, and a node starved of
+    /// CPU for ~150 ms may cause a needless election (a leader change, not a safety issue).
+    /// Across slow networks raise all three together (e.g. 150 / 500–1000).
     pub heartbeat_interval_ms: u64,
+    /// Lower bound of the randomized election timeout.
     pub election_timeout_min_ms: u64,
+    /// Upper bound of the randomized election timeout.
     pub election_timeout_max_ms: u64,
     /// Build a snapshot after this many entries since the last one.
     pub snapshot_interval_entries: u64,
@@ -70,7 +113,8 @@ impl MetaConfig {
             data_dir: data_dir.into(),
             cluster_id: None,
             broker_defaults: BTreeMap::new(),
-            controller_address: String::new(),
+            voters: BTreeMap::from([(node_id, DEFAULT_CONTROLLER_ADDRESS.to_string())]),
+            listen_address: None,
             heartbeat_interval_ms: 50,
             election_timeout_min_ms: 150,
             election_timeout_max_ms: 300,
@@ -89,6 +133,7 @@ impl MetaConfig {
             election_timeout_max: self.election_timeout_max_ms,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_interval_entries),
             max_in_snapshot_log_to_keep: self.entries_kept_after_snapshot,
+            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
             ..Default::default()
         }
         .validate()
@@ -112,25 +157,72 @@ pub struct RaftStatus {
     pub voters: Vec<i32>,
 }
 
-/// A running metadata node: Raft member, state machine and controller.
+/// A running metadata node: Raft member, state machine, controller and controller gRPC server.
 pub struct MetaNode {
     node_id: i32,
     cluster_id: String,
+    voters: BTreeMap<i32, String>,
     raft: MetaRaft,
     images: watch::Receiver<Arc<MetadataImage>>,
     controller: Arc<Controller>,
     /// Released at shutdown so the directory can be reopened while this value still lives.
     db: Mutex<Option<sled::Db>>,
+    /// Taken (and stopped) at shutdown.
+    server: Mutex<Option<ControllerServer>>,
+    server_address: Option<SocketAddr>,
     shut_down: AtomicBool,
 }
 
 impl MetaNode {
-    /// Opens (or formats) the metadata directory and starts the Raft node.
+    /// Opens (or formats) the metadata directory, starts the Raft node and, if
+    /// `config.listen_address` is set, the controller gRPC server on it.
     pub async fn start(config: MetaConfig) -> Result<Arc<MetaNode>, MetaError> {
+        let listener = match &config.listen_address {
+            Some(address) => {
+                Some(
+                    TcpListener::bind(address)
+                        .await
+                        .map_err(|source| MetaError::Bind {
+                            address: address.clone(),
+                            source,
+                        })?,
+                )
+            }
+            None => None,
+        };
+        Self::start_inner(config, listener).await
+    }
+
+    /// Like [`MetaNode::start`], but serves the controller gRPC API on an already bound
+    /// `listener` (`config.listen_address` is ignored). Tests bind port 0 first, so every
+    /// node's real address is known before any config is built.
+    pub async fn start_with_listener(
+        config: MetaConfig,
+        listener: TcpListener,
+    ) -> Result<Arc<MetaNode>, MetaError> {
+        Self::start_inner(config, Some(listener)).await
+    }
+
+    async fn start_inner(
+        config: MetaConfig,
+        listener: Option<TcpListener>,
+    ) -> Result<Arc<MetaNode>, MetaError> {
         let started = Instant::now();
         let raft_id = to_raft_node_id(config.node_id).ok_or_else(|| {
             MetaError::Config(format!("node id {} must not be negative", config.node_id))
         })?;
+        check_voters(&config, listener.is_some())?;
+        let formatted = config
+            .data_dir
+            .join(meta_properties::META_PROPERTIES_FILE)
+            .exists();
+        if config.voters.len() > 1 && config.cluster_id.is_none() && !formatted {
+            return Err(MetaError::Config(format!(
+                "{} is not formatted and no cluster.id is configured: with several voters every \
+                 voter must be formatted with the same cluster id, or each would invent its own",
+                config.data_dir.display()
+            )));
+        }
         let defaults = BrokerDefaults::from_configs(config.broker_defaults.clone())
             .map_err(MetaError::Config)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| MetaError::Io {
@@ -148,34 +240,47 @@ impl MetaNode {
         let log_store = SledLogStore::open(&db)?;
         let (state_machine, images) = MetaStateMachine::open(&db, &props.cluster_id)?;
 
-        let raft = MetaRaft::new(
-            raft_id,
-            raft_config,
-            UnreachableNetworkFactory,
-            log_store,
-            state_machine,
-        )
-        .await
-        .map_err(|e| MetaError::Raft(e.to_string()))?;
-
-        let initialized = raft
-            .is_initialized()
+        let network = GrpcNetworkFactory::new(
+            &props.cluster_id,
+            config.node_id,
+            config.voters.clone(),
+            // A handshake slower than the shortest election timeout is as good as no answer.
+            Duration::from_millis(config.election_timeout_min_ms),
+            // Retry an unreachable peer a few heartbeats later: quick to notice a restarted
+            // peer, without spinning on a dead one.
+            Duration::from_millis(config.heartbeat_interval_ms.saturating_mul(4).max(100)),
+        );
+        let raft = MetaRaft::new(raft_id, raft_config, network, log_store, state_machine)
             .await
             .map_err(|e| MetaError::Raft(e.to_string()))?;
-        if !initialized {
-            let members = BTreeMap::from([(raft_id, BasicNode::new(&config.controller_address))]);
-            match raft.initialize(members).await {
-                Ok(()) => tracing::info!(node_id = config.node_id, "initialized metadata quorum"),
-                Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
-                    tracing::info!(error = %e, "metadata quorum already initialized");
-                }
-                Err(e) => return Err(MetaError::Raft(e.to_string())),
-            }
+
+        if let Err(e) = bootstrap_or_check_membership(&raft, &config).await {
+            let _ = raft.shutdown().await;
+            return Err(e);
         }
+
+        let server = match listener {
+            Some(listener) => Some(
+                ControllerServer::spawn(
+                    listener,
+                    raft.clone(),
+                    &props.cluster_id,
+                    config.node_id,
+                    config.voters.clone(),
+                )
+                .map_err(|source| MetaError::Bind {
+                    address: config.listen_address.clone().unwrap_or_default(),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
+        let server_address = server.as_ref().map(ControllerServer::local_address);
 
         let node = Arc::new(MetaNode {
             node_id: config.node_id,
             cluster_id: props.cluster_id,
+            voters: config.voters.clone(),
             controller: Arc::new(Controller::new(
                 raft.clone(),
                 images.clone(),
@@ -185,13 +290,27 @@ impl MetaNode {
             raft,
             images,
             db: Mutex::new(Some(db)),
+            server: Mutex::new(server),
+            server_address,
             shut_down: AtomicBool::new(false),
         });
-        node.wait_for_leader(raft_id, config.startup_timeout_ms)
-            .await?;
+        if config.voters.len() == 1 {
+            // Nobody else can win; do not sit out an election timeout.
+            let waited = node.elect_sole_voter(raft_id).await;
+            let waited = match waited {
+                Ok(()) => node.wait_for_leader(config.startup_timeout_ms).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = waited {
+                let _ = node.shutdown().await;
+                return Err(e);
+            }
+        }
         tracing::info!(
             node_id = node.node_id,
             cluster_id = %node.cluster_id,
+            voters = %format_quorum_voters(&node.voters),
+            controller_address = ?node.server_address,
             elapsed_ms = started.elapsed().as_millis() as u64,
             applied_index = node.image().last_applied_index,
             "metadata node started"
@@ -199,7 +318,7 @@ impl MetaNode {
         Ok(node)
     }
 
-    async fn wait_for_leader(&self, raft_id: NodeId, timeout_ms: u64) -> Result<(), MetaError> {
+    async fn elect_sole_voter(&self, raft_id: NodeId) -> Result<(), MetaError> {
         let sole_voter = {
             let metrics = self.raft.metrics();
             let m = metrics.borrow();
@@ -207,14 +326,19 @@ impl MetaNode {
             m.current_leader.is_none() && voters == BTreeSet::from([raft_id])
         };
         if sole_voter {
-            // Nobody else can win; do not sit out an election timeout.
             self.raft
                 .trigger()
                 .elect()
                 .await
                 .map_err(|e| MetaError::Raft(e.to_string()))?;
         }
-        self.raft
+        Ok(())
+    }
+
+    /// Waits until this node knows a leader (itself or a peer), for at most `timeout_ms`.
+    pub async fn wait_for_leader(&self, timeout_ms: u64) -> Result<i32, MetaError> {
+        let metrics = self
+            .raft
             .wait(Some(Duration::from_millis(timeout_ms)))
             .metrics(|m| m.current_leader.is_some(), "a metadata leader is known")
             .await
@@ -222,7 +346,26 @@ impl MetaNode {
                 what: "a metadata leader".to_string(),
                 timeout_ms,
             })?;
-        Ok(())
+        metrics
+            .current_leader
+            .and_then(to_kafka_node_id)
+            .ok_or_else(|| MetaError::Raft("leader id out of range".to_string()))
+    }
+
+    /// The address the controller gRPC server listens on, if it runs (the real port when
+    /// bound to port 0).
+    pub fn controller_address(&self) -> Option<SocketAddr> {
+        self.server_address
+    }
+
+    /// The configured voters (node id → `host:port`).
+    pub fn voters(&self) -> &BTreeMap<i32, String> {
+        &self.voters
+    }
+
+    /// The quorum as this node sees it (DescribeQuorum); replication details on the leader only.
+    pub async fn describe_quorum(&self) -> QuorumStatus {
+        quorum_status(&self.raft, &self.cluster_id, self.node_id, &self.voters).await
     }
 
     pub fn node_id(&self) -> i32 {
@@ -308,10 +451,15 @@ impl MetaNode {
         }
     }
 
-    /// Stops Raft and flushes sled. Idempotent.
+    /// Stops the controller gRPC server and Raft, and flushes sled. Idempotent.
     pub async fn shutdown(&self) -> Result<(), MetaError> {
         if self.shut_down.swap(true, Ordering::SeqCst) {
             return Ok(());
+        }
+        // Stop answering peers first, so nobody sees a half-stopped Raft node.
+        let server = self.server.lock().map_or(None, |mut server| server.take());
+        if let Some(server) = server {
+            server.stop().await;
         }
         self.raft
             .shutdown()
@@ -347,4 +495,79 @@ async fn open_sled(path: &Path) -> Result<sled::Db, MetaError> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Checks the voter set against this node's role and transport.
+fn check_voters(config: &MetaConfig, has_listener: bool) -> Result<(), MetaError> {
+    let voters = format_quorum_voters(&config.voters);
+    if !config.voters.contains_key(&config.node_id) {
+        return Err(MetaError::Config(format!(
+            "node {} is not in controller.quorum.voters '{voters}'; this node runs a \
+             controller, so it must be one of the voters",
+            config.node_id
+        )));
+    }
+    if let Some(negative) = config.voters.keys().find(|id| **id < 0) {
+        return Err(MetaError::Config(format!(
+            "controller.quorum.voters '{voters}' has negative node id {negative}"
+        )));
+    }
+    if config.voters.len() > 1 && !has_listener {
+        return Err(MetaError::Config(format!(
+            "controller.quorum.voters '{voters}' names several voters, but this node has no \
+             controller listener to reach it on"
+        )));
+    }
+    Ok(())
+}
+
+/// On pristine storage, initializes the quorum with the full static voter set (safe on every
+/// voter at once, see the module docs); otherwise checks the stored voters against the
+/// configured ones.
+async fn bootstrap_or_check_membership(
+    raft: &MetaRaft,
+    config: &MetaConfig,
+) -> Result<(), MetaError> {
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| MetaError::Raft(e.to_string()))?;
+    if !initialized {
+        let mut members = BTreeMap::new();
+        for (id, address) in &config.voters {
+            if let Some(raft_id) = to_raft_node_id(*id) {
+                members.insert(raft_id, BasicNode::new(address));
+            }
+        }
+        match raft.initialize(members).await {
+            Ok(()) => {
+                tracing::info!(
+                    node_id = config.node_id,
+                    voters = %format_quorum_voters(&config.voters),
+                    "initialized metadata quorum"
+                );
+                return Ok(());
+            }
+            Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+                tracing::info!(error = %e, "metadata quorum already initialized");
+            }
+            Err(e) => return Err(MetaError::Raft(e.to_string())),
+        }
+    }
+    let stored: Vec<i32> = raft
+        .with_raft_state(|st| {
+            st.membership_state
+                .effective()
+                .membership()
+                .voter_ids()
+                .filter_map(to_kafka_node_id)
+                .collect()
+        })
+        .await
+        .map_err(|e| MetaError::Raft(e.to_string()))?;
+    let configured: Vec<i32> = config.voters.keys().copied().collect();
+    if stored != configured {
+        return Err(MetaError::VoterSetMismatch { stored, configured });
+    }
+    Ok(())
 }

@@ -65,15 +65,23 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
 
     let settings = config.values().clone();
-    let controller_address = listeners
+    let controller_listen_address = listeners
         .iter()
         .find(|l| controller_names.contains(&l.name))
-        .map(|l| format!("{}:{}", l.host, l.port))
-        .unwrap_or_default();
+        .map(|l| {
+            let host = if l.host.is_empty() {
+                "0.0.0.0"
+            } else {
+                &l.host
+            };
+            format!("{host}:{}", l.port)
+        });
+    let voters = shoal_meta::parse_quorum_voters(config.string("controller.quorum.voters")?)?;
     let meta = MetaNode::start(MetaConfig {
         cluster_id: config.get("cluster.id").map(str::to_string),
         broker_defaults: settings.clone(),
-        controller_address,
+        voters,
+        listen_address: controller_listen_address,
         ..MetaConfig::new(node_id, data_dir.join("meta"))
     })
     .await

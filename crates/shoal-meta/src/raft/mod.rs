@@ -1,5 +1,6 @@
 //! The Raft plumbing: openraft type config, sled-backed log storage, the state machine that
-//! turns committed entries into a [`crate::image::MetadataImage`], and the network.
+//! turns committed entries into a [`crate::image::MetadataImage`], and the gRPC transport
+//! between controllers (`grpc_network` = client side, `grpc_service` = server side).
 //!
 //! Layout of the sled database under `<data>/meta/raft/`:
 //! - tree `raft_log`:   key = log index (u64 big-endian, so sled's order is log order),
@@ -12,12 +13,18 @@
 //! openraft re-applies the entries up to the saved `committed` index (see
 //! `RaftLogStorage::save_committed`), so a restart reproduces the image exactly.
 
+pub mod grpc_network;
+pub mod grpc_service;
 pub mod log_store;
-pub mod network;
 pub mod state_machine;
 pub mod types;
 
 use openraft::{StorageError, StorageIOError};
+
+/// Largest gRPC message of the Raft transport, either direction. A metadata entry can hold up
+/// to `MAX_RECORDS_PER_ENTRY` records (a few MiB of JSON); larger AppendEntries batches are
+/// split on the sending side (`PayloadTooLarge`), snapshots travel in chunks.
+pub const MAX_RAFT_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Converts any error into openraft's storage error for the given operation.
 pub(crate) fn storage_error(

@@ -1,0 +1,124 @@
+//! The controller gRPC server: one tonic server on the controller listener carrying the Raft
+//! transport (`RaftService`) and the admin API (`QuorumAdmin`).
+//!
+//! It runs as a background task over an already bound listener, so callers (and tests with
+//! port 0) know the real address before any peer needs it. Stopping is graceful (HTTP/2 GOAWAY,
+//! in-flight RPCs finish) but bounded: after `STOP_GRACE_MS` the task is aborted, because a
+//! node that is shutting down must stop answering Raft RPCs promptly.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+
+use crate::proto::quorum_admin_server::{QuorumAdmin, QuorumAdminServer};
+use crate::proto::raft_service_server::RaftServiceServer;
+use crate::proto::{DescribeQuorumRequest, DescribeQuorumResponse};
+use crate::quorum_status::quorum_status;
+use crate::raft::MAX_RAFT_MESSAGE_BYTES;
+use crate::raft::grpc_service::RaftGrpcService;
+use crate::raft::types::MetaRaft;
+
+/// Bound on a graceful stop before the server task is aborted.
+const STOP_GRACE_MS: u64 = 1_000;
+
+/// Answers `DescribeQuorum` from this node's Raft metrics.
+struct QuorumAdminService {
+    raft: MetaRaft,
+    cluster_id: String,
+    node_id: i32,
+    voters: BTreeMap<i32, String>,
+}
+
+#[tonic::async_trait]
+impl QuorumAdmin for QuorumAdminService {
+    async fn describe_quorum(
+        &self,
+        _request: Request<DescribeQuorumRequest>,
+    ) -> Result<Response<DescribeQuorumResponse>, Status> {
+        let status = quorum_status(&self.raft, &self.cluster_id, self.node_id, &self.voters).await;
+        Ok(Response::new(status.into()))
+    }
+}
+
+/// A running controller gRPC server.
+pub(crate) struct ControllerServer {
+    local_address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl ControllerServer {
+    /// Starts serving on `listener`.
+    pub(crate) fn spawn(
+        listener: TcpListener,
+        raft: MetaRaft,
+        cluster_id: &str,
+        node_id: i32,
+        voters: BTreeMap<i32, String>,
+    ) -> std::io::Result<Self> {
+        let local_address = listener.local_addr()?;
+        let raft_service = RaftServiceServer::new(RaftGrpcService::new(
+            raft.clone(),
+            cluster_id,
+            node_id,
+            voters.keys().copied().collect(),
+        ))
+        .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+        let admin_service = QuorumAdminServer::new(QuorumAdminService {
+            raft,
+            cluster_id: cluster_id.to_string(),
+            node_id,
+            voters,
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(raft_service)
+            .add_service(admin_service);
+        let task = tokio::spawn(async move {
+            let incoming = TcpListenerStream::new(listener);
+            let shutdown = async {
+                // A dropped sender also means stop.
+                let _ = stopped.await;
+            };
+            if let Err(e) = router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "controller gRPC server failed");
+            }
+        });
+        tracing::info!(node_id, address = %local_address, "controller gRPC server listening");
+        Ok(ControllerServer {
+            local_address,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    pub(crate) fn local_address(&self) -> SocketAddr {
+        self.local_address
+    }
+
+    /// Stops accepting, lets in-flight RPCs finish for up to `STOP_GRACE_MS`, then aborts.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let grace = Duration::from_millis(STOP_GRACE_MS);
+        if tokio::time::timeout(grace, &mut self.task).await.is_err() {
+            tracing::warn!(
+                address = %self.local_address,
+                "controller gRPC server did not stop within {STOP_GRACE_MS} ms; aborting it"
+            );
+            self.task.abort();
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Quorum status: who leads, at which term, and how far behind each voter is.
+//!
+//! This is what `kafka-metadata-quorum.sh describe --status --replication` shows, computed
+//! from openraft's metrics. Match indexes are only known on the leader (it tracks every
+//! voter's progress); a follower reports the leader id and its own indexes, so a tool asks the
+//! node named in `leader_id` for the replication table, as Kafka's DescribeQuorum does.
+
+use std::collections::BTreeMap;
+
+use crate::proto;
+use crate::raft::types::{MetaRaft, to_kafka_node_id, to_raft_node_id};
+
+/// One voter's replication progress, as seen by the leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoterStatus {
+    pub node_id: i32,
+    /// `host:port` from the voter list (or the stored membership).
+    pub address: String,
+    /// Highest log index known to be on this voter; `None` if unknown.
+    pub match_index: Option<u64>,
+    /// Leader's last log index minus `match_index`; `None` if unknown.
+    pub lag: Option<u64>,
+}
+
+/// The quorum as one node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumStatus {
+    pub cluster_id: String,
+    /// The node that computed this status.
+    pub node_id: i32,
+    /// `Leader`, `Follower`, `Candidate`, `Learner` or `Shutdown`.
+    pub state: String,
+    pub leader_id: Option<i32>,
+    pub current_term: u64,
+    pub last_log_index: Option<u64>,
+    pub commit_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    /// True if this node is the leader, so match indexes and lags are filled in.
+    pub replication_known: bool,
+    pub voters: Vec<VoterStatus>,
+}
+
+/// Computes the status from `raft`; `voters` supplies addresses (node id → host:port).
+pub(crate) async fn quorum_status(
+    raft: &MetaRaft,
+    cluster_id: &str,
+    node_id: i32,
+    voters: &BTreeMap<i32, String>,
+) -> QuorumStatus {
+    let commit_index = raft
+        .with_raft_state(|st| st.committed.map(|c| c.index))
+        .await
+        .ok()
+        .flatten();
+    let metrics = raft.metrics();
+    let m = metrics.borrow();
+    let membership = m.membership_config.membership();
+    let replication = m.replication.as_ref();
+    let voter_statuses = membership
+        .voter_ids()
+        .filter_map(|raft_id| {
+            let id = to_kafka_node_id(raft_id)?;
+            let address = voters
+                .get(&id)
+                .cloned()
+                .or_else(|| membership.get_node(&raft_id).map(|n| n.addr.clone()))
+                .unwrap_or_default();
+            let match_index = replication.and_then(|r| {
+                r.get(&raft_id)
+                    .map(|matched| matched.map_or(0, |log_id| log_id.index))
+            });
+            let lag = match (match_index, m.last_log_index) {
+                (Some(matched), Some(last)) => Some(last.saturating_sub(matched)),
+                (Some(_), None) => Some(0),
+                _ => None,
+            };
+            Some(VoterStatus {
+                node_id: id,
+                address,
+                match_index,
+                lag,
+            })
+        })
+        .collect();
+    QuorumStatus {
+        cluster_id: cluster_id.to_string(),
+        node_id,
+        state: format!("{:?}", m.state),
+        leader_id: m.current_leader.and_then(to_kafka_node_id),
+        current_term: m.current_term,
+        last_log_index: m.last_log_index,
+        commit_index,
+        applied_index: m.last_applied.map(|l| l.index),
+        replication_known: replication.is_some() && m.current_leader == to_raft_node_id(node_id),
+        voters: voter_statuses,
+    }
+}
+
+fn index_or_minus_one(index: Option<u64>) -> i64 {
+    index.and_then(|i| i64::try_from(i).ok()).unwrap_or(-1)
+}
+
+impl From<QuorumStatus> for proto::DescribeQuorumResponse {
+    fn from(status: QuorumStatus) -> Self {
+        proto::DescribeQuorumResponse {
+            cluster_id: status.cluster_id,
+            node_id: status.node_id,
+            state: status.state,
+            leader_id: status.leader_id.unwrap_or(-1),
+            current_term: status.current_term,
+            last_log_index: index_or_minus_one(status.last_log_index),
+            commit_index: index_or_minus_one(status.commit_index),
+            applied_index: index_or_minus_one(status.applied_index),
+            replication_known: status.replication_known,
+            voters: status
+                .voters
+                .into_iter()
+                .map(|v| proto::VoterStatus {
+                    node_id: v.node_id,
+                    address: v.address,
+                    match_index: index_or_minus_one(v.match_index),
+                    lag: index_or_minus_one(v.lag),
+                })
+                .collect(),
+        }
+    }
+}

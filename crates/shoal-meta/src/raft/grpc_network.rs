@@ -1,0 +1,422 @@
+//! The Raft transport between controllers: openraft's `RaftNetwork` over tonic gRPC clients.
+//!
+//! **Why this shape.** openraft drives the protocol; the transport only has to move its
+//! messages and, crucially, classify failures: `Unreachable` makes openraft back off (a dead or
+//! restarting peer), `Network` makes it retry on its own schedule (a hiccup), `RemoteError` is
+//! the peer's Raft answering with an error. Payloads are openraft's own types as JSON (the
+//! encoding the sled log already uses), wrapped in the envelope of `proto/controller.proto`.
+//!
+//! **Addresses come from the static voter list** (`controller.quorum.voters`), not from the
+//! membership stored in the log, like Kafka: moving a controller to another host is a config
+//! change, not a Raft membership change. The stored address is the fallback for an id that is
+//! not configured (it cannot happen while membership and voter list agree, which start-up
+//! enforces).
+//!
+//! **Connections.** A client is created lazily on the first RPC to a peer (tonic
+//! `connect_lazy`: no I/O until used). After a transport failure it is dropped, so the next RPC
+//! after openraft's back-off builds a fresh one. Every RPC is bounded by openraft's per-RPC
+//! deadline (`RPCOption::hard_ttl`, derived by openraft from the heartbeat interval for
+//! AppendEntries, the election timeout for Vote and `install_snapshot_timeout` for snapshots),
+//! which is also sent to the server as `grpc-timeout`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::BasicNode;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::proto::raft_reply;
+use crate::proto::raft_service_client::RaftServiceClient;
+use crate::proto::{RaftReply, RaftRequest};
+use crate::raft::MAX_RAFT_MESSAGE_BYTES;
+use crate::raft::types::{NodeId, TypeConfig, to_kafka_node_id};
+
+/// AppendEntries payloads above this (with more than one entry) are split: openraft gives an
+/// AppendEntries RPC one heartbeat interval to complete, and a batch of this size still fits
+/// into 50 ms on a LAN. A single larger entry is sent alone (up to `MAX_RAFT_MESSAGE_BYTES`).
+const APPEND_SPLIT_BYTES: usize = 1024 * 1024;
+
+/// What every connection of this node needs to know.
+#[derive(Debug)]
+struct NetworkContext {
+    cluster_id: String,
+    source_node_id: i32,
+    /// Configured voters: node id → host:port.
+    voters: BTreeMap<i32, String>,
+    connect_timeout: Duration,
+    /// Sleep between attempts to reach an unreachable peer.
+    backoff: Duration,
+}
+
+/// Creates one [`GrpcConnection`] per peer; owned by openraft.
+#[derive(Debug, Clone)]
+pub struct GrpcNetworkFactory {
+    context: Arc<NetworkContext>,
+}
+
+impl GrpcNetworkFactory {
+    /// `connect_timeout` bounds a TCP + HTTP/2 handshake; `backoff` is how long openraft waits
+    /// before retrying a peer that was unreachable.
+    pub fn new(
+        cluster_id: &str,
+        source_node_id: i32,
+        voters: BTreeMap<i32, String>,
+        connect_timeout: Duration,
+        backoff: Duration,
+    ) -> Self {
+        GrpcNetworkFactory {
+            context: Arc::new(NetworkContext {
+                cluster_id: cluster_id.to_string(),
+                source_node_id,
+                voters,
+                connect_timeout,
+                backoff,
+            }),
+        }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for GrpcNetworkFactory {
+    type Network = GrpcConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
+        let target_node_id = to_kafka_node_id(target).unwrap_or(-1);
+        let address = self
+            .context
+            .voters
+            .get(&target_node_id)
+            .cloned()
+            .unwrap_or_else(|| node.addr.clone());
+        GrpcConnection {
+            context: self.context.clone(),
+            target,
+            target_node_id,
+            address,
+            client: None,
+        }
+    }
+}
+
+/// openraft's connection to one peer.
+#[derive(Debug)]
+pub struct GrpcConnection {
+    context: Arc<NetworkContext>,
+    target: NodeId,
+    target_node_id: i32,
+    address: String,
+    /// `None` until the first RPC and after a transport failure.
+    client: Option<RaftServiceClient<Channel>>,
+}
+
+/// How one RPC failed, before it is typed for openraft.
+enum Failure {
+    /// The peer could not be reached or refused the envelope: back off.
+    Unreachable(String),
+    /// The exchange failed in flight (timeout, garbled reply): retry normally.
+    Network(String),
+}
+
+#[derive(Debug)]
+struct TransportError(String);
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+#[derive(Clone, Copy)]
+enum RaftRpc {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+impl GrpcConnection {
+    fn client(&mut self) -> Result<RaftServiceClient<Channel>, Failure> {
+        if let Some(client) = &self.client {
+            return Ok(client.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{}", self.address))
+            .map_err(|e| {
+                Failure::Unreachable(format!(
+                    "controller address '{}' of node {} is invalid: {e}",
+                    self.address, self.target_node_id
+                ))
+            })?
+            .connect_timeout(self.context.connect_timeout)
+            .tcp_nodelay(true);
+        let client = RaftServiceClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    fn envelope(&self, payload: Vec<u8>, snapshot_chunk: Vec<u8>) -> RaftRequest {
+        RaftRequest {
+            cluster_id: self.context.cluster_id.clone(),
+            target_node_id: self.target_node_id,
+            source_node_id: self.context.source_node_id,
+            voter_ids: self.context.voters.keys().copied().collect(),
+            payload,
+            snapshot_chunk,
+        }
+    }
+
+    /// Sends one envelope and returns the decoded reply: `Ok(Ok(response))`, or
+    /// `Ok(Err(raft_error))` when the peer's Raft answered with an error.
+    async fn call<Resp, E>(
+        &mut self,
+        rpc: RaftRpc,
+        request: RaftRequest,
+        deadline: Duration,
+    ) -> Result<Result<Resp, E>, Failure>
+    where
+        Resp: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        let mut client = self.client()?;
+        let mut request = tonic::Request::new(request);
+        request.set_timeout(deadline);
+        let send = async move {
+            match rpc {
+                RaftRpc::AppendEntries => client.append_entries(request).await,
+                RaftRpc::Vote => client.vote(request).await,
+                RaftRpc::InstallSnapshot => client.install_snapshot(request).await,
+            }
+        };
+        let reply = match tokio::time::timeout(deadline, send).await {
+            Err(_) => {
+                return Err(Failure::Network(format!(
+                    "no reply from node {} ({}) within {} ms",
+                    self.target_node_id,
+                    self.address,
+                    deadline.as_millis()
+                )));
+            }
+            Ok(Err(status)) => return Err(self.classify(status)),
+            Ok(Ok(reply)) => reply.into_inner(),
+        };
+        decode_reply(reply).map_err(|e| {
+            Failure::Network(format!(
+                "garbled reply from node {}: {e}",
+                self.target_node_id
+            ))
+        })
+    }
+
+    fn classify(&mut self, status: tonic::Status) -> Failure {
+        let what = format!(
+            "node {} ({}): {}: {}",
+            self.target_node_id,
+            self.address,
+            status.code(),
+            status.message()
+        );
+        match status.code() {
+            // Connection refused/reset, or the server is going away: start afresh next time.
+            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => {
+                self.client = None;
+                Failure::Unreachable(what)
+            }
+            // The peer refused our envelope (other cluster, other voter list, wrong node id):
+            // a misconfiguration, so back off rather than hammer it.
+            tonic::Code::FailedPrecondition => {
+                tracing::warn!(peer = %what, "controller peer rejected this node");
+                Failure::Unreachable(what)
+            }
+            tonic::Code::DeadlineExceeded => Failure::Network(what),
+            _ => {
+                self.client = None;
+                Failure::Network(what)
+            }
+        }
+    }
+
+    async fn exchange<Resp, E>(
+        &mut self,
+        rpc: RaftRpc,
+        payload: Vec<u8>,
+        snapshot_chunk: Vec<u8>,
+        deadline: Duration,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let request = self.envelope(payload, snapshot_chunk);
+        match self
+            .call::<Resp, RaftError<NodeId, E>>(rpc, request, deadline)
+            .await
+        {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Err(Failure::Unreachable(m)) => {
+                Err(RPCError::Unreachable(Unreachable::new(&TransportError(m))))
+            }
+            Err(Failure::Network(m)) => {
+                Err(RPCError::Network(NetworkError::new(&TransportError(m))))
+            }
+        }
+    }
+}
+
+/// JSON of an openraft request; failure is a local bug, reported as a network error.
+fn encode<T: Serialize>(request: &T) -> Result<Vec<u8>, Box<NetworkError>> {
+    serde_json::to_vec(request).map_err(|e| {
+        Box::new(NetworkError::new(&TransportError(format!(
+            "cannot encode Raft request: {e}"
+        ))))
+    })
+}
+
+fn decode_reply<Resp: DeserializeOwned, E: DeserializeOwned>(
+    reply: RaftReply,
+) -> Result<Result<Resp, E>, String> {
+    match reply.result {
+        Some(raft_reply::Result::Ok(bytes)) => serde_json::from_slice(&bytes)
+            .map(Ok)
+            .map_err(|e| e.to_string()),
+        Some(raft_reply::Result::RaftError(bytes)) => serde_json::from_slice(&bytes)
+            .map(Err)
+            .map_err(|e| e.to_string()),
+        None => Err("reply has neither a result nor an error".to_string()),
+    }
+}
+
+impl RaftNetwork<TypeConfig> for GrpcConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let payload = encode(&rpc).map_err(|e| RPCError::Network(*e))?;
+        // openraft retries with at most the hinted number of entries.
+        if payload.len() > APPEND_SPLIT_BYTES && rpc.entries.len() > 1 {
+            let hint = u64::try_from(rpc.entries.len() / 2).unwrap_or(1);
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(hint),
+            ));
+        }
+        self.exchange(
+            RaftRpc::AppendEntries,
+            payload,
+            Vec::new(),
+            option.hard_ttl(),
+        )
+        .await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        mut rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        let chunk = std::mem::take(&mut rpc.data);
+        let payload = encode(&rpc).map_err(|e| RPCError::Network(*e))?;
+        self.exchange(RaftRpc::InstallSnapshot, payload, chunk, option.hard_ttl())
+            .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let payload = encode(&rpc).map_err(|e| RPCError::Network(*e))?;
+        self.exchange(RaftRpc::Vote, payload, Vec::new(), option.hard_ttl())
+            .await
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(self.context.backoff))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Vote};
+
+    use super::*;
+    use crate::records::MetadataRecord;
+
+    fn connection() -> GrpcConnection {
+        let factory = GrpcNetworkFactory::new(
+            "c",
+            1,
+            // Nothing listens on port 1: a request that gets sent fails as unreachable.
+            BTreeMap::from([
+                (1, "127.0.0.1:1".to_string()),
+                (2, "127.0.0.1:1".to_string()),
+            ]),
+            Duration::from_millis(100),
+            Duration::from_millis(100),
+        );
+        GrpcConnection {
+            context: factory.context,
+            target: 2,
+            target_node_id: 2,
+            address: "127.0.0.1:1".to_string(),
+            client: None,
+        }
+    }
+
+    fn append(entries: usize, name_bytes: usize) -> AppendEntriesRequest<TypeConfig> {
+        let entries = (1..=entries as u64)
+            .map(|index| Entry::<TypeConfig> {
+                log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+                payload: EntryPayload::Normal(vec![MetadataRecord::Topic {
+                    name: "x".repeat(name_bytes),
+                    topic_id: uuid::Uuid::nil(),
+                }]),
+            })
+            .collect();
+        AppendEntriesRequest {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: None,
+            leader_commit: None,
+            entries,
+        }
+    }
+
+    #[tokio::test]
+    async fn large_batches_are_split_and_dead_peers_are_unreachable() {
+        let option = RPCOption::new(Duration::from_millis(200));
+        let mut conn = connection();
+        match conn
+            .append_entries(append(4, 512 * 1024), option.clone())
+            .await
+        {
+            Err(RPCError::PayloadTooLarge(too_large)) => {
+                assert_eq!(too_large.entries_hint(), 2)
+            }
+            other => panic!("expected PayloadTooLarge, got {other:?}"),
+        }
+        // One big entry is sent alone; small batches are sent as they are.
+        for request in [append(1, 2 * 1024 * 1024), append(4, 10)] {
+            match conn.append_entries(request, option.clone()).await {
+                Err(RPCError::Unreachable(_)) => {}
+                other => panic!("expected Unreachable, got {other:?}"),
+            }
+            assert!(conn.client.is_none(), "a failed client is dropped");
+        }
+    }
+}

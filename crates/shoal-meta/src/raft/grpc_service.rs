@@ -1,0 +1,123 @@
+//! The server side of the Raft transport: `RaftService` RPCs forwarded to this node's openraft.
+//!
+//! **Why the envelope check comes first.** Raft's safety assumes every message comes from a
+//! member of *this* quorum. A controller of another cluster (a copied config, a reused host)
+//! or one configured with a different voter list would otherwise be able to vote here or
+//! overwrite our log. So before decoding anything, the request's cluster id, addressee and
+//! voter id set must equal ours; otherwise the RPC fails with `FAILED_PRECONDITION` and a
+//! message naming both sides, and Raft never sees it.
+
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::{Request, Response, Status};
+
+use crate::proto::raft_reply;
+use crate::proto::raft_service_server::RaftService;
+use crate::proto::{RaftReply, RaftRequest};
+use crate::raft::types::{MetaRaft, NodeId, TypeConfig};
+
+/// Forwards accepted Raft RPCs to the local Raft node.
+pub struct RaftGrpcService {
+    raft: MetaRaft,
+    cluster_id: String,
+    node_id: i32,
+    /// Configured voter ids, ascending.
+    voter_ids: Vec<i32>,
+}
+
+impl RaftGrpcService {
+    pub fn new(raft: MetaRaft, cluster_id: &str, node_id: i32, voter_ids: Vec<i32>) -> Self {
+        RaftGrpcService {
+            raft,
+            cluster_id: cluster_id.to_string(),
+            node_id,
+            voter_ids,
+        }
+    }
+
+    /// Checks the envelope; on success returns the payload to decode.
+    fn accept(&self, request: &RaftRequest) -> Result<(), Status> {
+        let from = request.source_node_id;
+        if request.cluster_id != self.cluster_id {
+            tracing::warn!(
+                from,
+                their_cluster_id = %request.cluster_id,
+                "rejected a Raft RPC from another cluster"
+            );
+            return Err(Status::failed_precondition(format!(
+                "cluster id mismatch: node {from} belongs to cluster '{}', node {} to cluster \
+                 '{}'; Raft RPCs between clusters are refused",
+                request.cluster_id, self.node_id, self.cluster_id
+            )));
+        }
+        if request.target_node_id != self.node_id {
+            return Err(Status::failed_precondition(format!(
+                "node {from} addressed node {}, but this is node {}; check \
+                 controller.quorum.voters",
+                request.target_node_id, self.node_id
+            )));
+        }
+        if request.voter_ids != self.voter_ids {
+            tracing::warn!(
+                from,
+                their_voters = ?request.voter_ids,
+                our_voters = ?self.voter_ids,
+                "rejected a Raft RPC from a node with another voter list"
+            );
+            return Err(Status::failed_precondition(format!(
+                "voter set mismatch: node {from} is configured with voters {:?}, node {} with \
+                 {:?}; every controller must have the same controller.quorum.voters",
+                request.voter_ids, self.node_id, self.voter_ids
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Status> {
+    serde_json::from_slice(payload)
+        .map_err(|e| Status::invalid_argument(format!("Raft payload does not decode: {e}")))
+}
+
+fn reply<T: Serialize, E: Serialize>(outcome: Result<T, E>) -> Result<Response<RaftReply>, Status> {
+    let encode = |e: serde_json::Error| Status::internal(format!("cannot encode reply: {e}"));
+    let result = match outcome {
+        Ok(ok) => raft_reply::Result::Ok(serde_json::to_vec(&ok).map_err(encode)?),
+        Err(err) => raft_reply::Result::RaftError(serde_json::to_vec(&err).map_err(encode)?),
+    };
+    Ok(Response::new(RaftReply {
+        result: Some(result),
+    }))
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftGrpcService {
+    async fn append_entries(
+        &self,
+        request: Request<RaftRequest>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let request = request.into_inner();
+        self.accept(&request)?;
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(&request.payload)?;
+        reply(self.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let request = request.into_inner();
+        self.accept(&request)?;
+        let rpc: VoteRequest<NodeId> = decode(&request.payload)?;
+        reply(self.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<RaftRequest>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let request = request.into_inner();
+        self.accept(&request)?;
+        let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&request.payload)?;
+        rpc.data = request.snapshot_chunk;
+        reply(self.raft.install_snapshot(rpc).await)
+    }
+}

@@ -1,0 +1,475 @@
+//! Three-voter metadata quorum over gRPC, in one process on 127.0.0.1 ephemeral ports.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shoal_meta::proto::quorum_admin_client::QuorumAdminClient;
+use shoal_meta::proto::raft_service_client::RaftServiceClient;
+use shoal_meta::proto::{DescribeQuorumRequest, RaftRequest, raft_reply};
+use shoal_meta::{ControllerError, MetaConfig, MetaError, MetaNode};
+use tokio::net::TcpListener;
+
+const CLUSTER_ID: &str = "quorumTestCluster";
+const REQUEST_TIMEOUT_MS: u64 = 3_000;
+
+struct Cluster {
+    voters: BTreeMap<i32, String>,
+    dirs: BTreeMap<i32, tempfile::TempDir>,
+    nodes: BTreeMap<i32, Arc<MetaNode>>,
+}
+
+fn node_config(id: i32, dir: PathBuf, voters: &BTreeMap<i32, String>) -> MetaConfig {
+    MetaConfig {
+        cluster_id: Some(CLUSTER_ID.to_string()),
+        voters: voters.clone(),
+        request_timeout_ms: REQUEST_TIMEOUT_MS,
+        ..MetaConfig::new(id, dir)
+    }
+}
+
+impl Cluster {
+    /// Binds three listeners first, then starts the three nodes concurrently.
+    async fn start() -> Cluster {
+        let mut listeners = BTreeMap::new();
+        for id in 1..=3 {
+            listeners.insert(id, TcpListener::bind("127.0.0.1:0").await.unwrap());
+        }
+        let voters: BTreeMap<i32, String> = listeners
+            .iter()
+            .map(|(id, l)| (*id, l.local_addr().unwrap().to_string()))
+            .collect();
+        let dirs: BTreeMap<i32, tempfile::TempDir> = (1..=3)
+            .map(|id| (id, tempfile::tempdir().unwrap()))
+            .collect();
+        let starts = listeners.into_iter().map(|(id, listener)| {
+            let config = node_config(id, dirs[&id].path().join("meta"), &voters);
+            tokio::spawn(async move { (id, MetaNode::start_with_listener(config, listener).await) })
+        });
+        let mut nodes = BTreeMap::new();
+        for start in starts {
+            let (id, node) = start.await.unwrap();
+            nodes.insert(id, node.expect("node starts"));
+        }
+        Cluster {
+            voters,
+            dirs,
+            nodes,
+        }
+    }
+
+    fn config(&self, id: i32) -> MetaConfig {
+        MetaConfig {
+            listen_address: Some(self.voters[&id].clone()),
+            ..node_config(id, self.dirs[&id].path().join("meta"), &self.voters)
+        }
+    }
+
+    /// Restarts a stopped node from its data dir on its old port.
+    async fn restart(&mut self, id: i32) {
+        let node = MetaNode::start(self.config(id))
+            .await
+            .expect("node restarts");
+        self.nodes.insert(id, node);
+    }
+
+    async fn stop(&mut self, id: i32) {
+        let node = self.nodes.remove(&id).unwrap();
+        node.shutdown().await.unwrap();
+    }
+
+    /// Waits until every running node names the same leader (a running one) at the same term,
+    /// and exactly one of them is in state Leader. Returns the leader id.
+    async fn agreed_leader(&self, within: Duration) -> i32 {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut statuses = Vec::new();
+            for node in self.nodes.values() {
+                statuses.push(node.raft_metrics().await);
+            }
+            let leader = statuses[0].leader_id;
+            let term = statuses[0].current_term;
+            let leaders = statuses.iter().filter(|s| s.state == "Leader").count();
+            if let Some(leader) = leader
+                && self.nodes.contains_key(&leader)
+                && leaders == 1
+                && statuses
+                    .iter()
+                    .all(|s| s.leader_id == Some(leader) && s.current_term == term)
+            {
+                return leader;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no agreed leader within {within:?}: {statuses:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Creates a topic through the leader (following NotController hints) and returns the log
+    /// index it committed at.
+    async fn create_topic(&self, name: &str) -> u64 {
+        let mut leader = self.agreed_leader(Duration::from_secs(5)).await;
+        for _ in 0..5 {
+            let outcome = self.nodes[&leader]
+                .controller()
+                .create_topics(vec![common::topic(name, 2, 3)], false)
+                .await;
+            match &outcome.results[0] {
+                Ok(_) => return outcome.log_index.unwrap(),
+                Err(ControllerError::NotController {
+                    leader_hint: Some(hint),
+                }) => leader = *hint,
+                Err(e) => panic!("create {name} failed: {e:?}"),
+            }
+        }
+        panic!("create {name}: leader kept moving");
+    }
+
+    /// Every running node has applied `log_index` and holds the same image.
+    async fn assert_same_images(&self, log_index: u64) {
+        let mut images = Vec::new();
+        for node in self.nodes.values() {
+            images.push(node.wait_for_applied(log_index, 5_000).await.unwrap());
+        }
+        let first = common::content(&images[0]);
+        for image in &images[1..] {
+            assert_eq!(common::content(image), first);
+        }
+    }
+
+    async fn shutdown(self) {
+        for node in self.nodes.values() {
+            node.shutdown().await.unwrap();
+        }
+    }
+}
+
+async fn register_brokers_via_leader(cluster: &Cluster) {
+    let leader = cluster.agreed_leader(Duration::from_secs(5)).await;
+    common::register_brokers(&cluster.nodes[&leader], 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_voters_form_one_quorum_and_replicate() {
+    let cluster = Cluster::start().await;
+    register_brokers_via_leader(&cluster).await;
+    let index = cluster.create_topic("orders").await;
+    cluster.assert_same_images(index).await;
+    for node in cluster.nodes.values() {
+        let image = node.image();
+        assert!(
+            image.topic_by_name("orders").is_some(),
+            "node {}",
+            node.node_id()
+        );
+        assert_eq!(node.raft_metrics().await.voters, vec![1, 2, 3]);
+    }
+
+    // A follower's controller refuses and names the leader.
+    let leader = cluster.agreed_leader(Duration::from_secs(5)).await;
+    let follower = cluster
+        .nodes
+        .keys()
+        .copied()
+        .find(|id| *id != leader)
+        .unwrap();
+    let outcome = cluster.nodes[&follower]
+        .controller()
+        .create_topics(vec![common::topic("elsewhere", 1, 1)], false)
+        .await;
+    assert_eq!(
+        outcome.results[0].as_ref().err(),
+        Some(&ControllerError::NotController {
+            leader_hint: Some(leader)
+        })
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_quorum_reports_leader_voters_and_lag() {
+    let cluster = Cluster::start().await;
+    let leader = cluster.agreed_leader(Duration::from_secs(5)).await;
+    register_brokers_via_leader(&cluster).await;
+    let index = cluster.create_topic("described").await;
+    cluster.assert_same_images(index).await;
+
+    let endpoint = |id: i32| format!("http://{}", cluster.voters[&id]);
+    let mut admin = QuorumAdminClient::connect(endpoint(leader)).await.unwrap();
+    // The leader learns follower progress with the next heartbeat; allow a moment.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let status = loop {
+        let status = admin
+            .describe_quorum(DescribeQuorumRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        if status.voters.iter().all(|v| v.lag == 0) || Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.cluster_id, CLUSTER_ID);
+    assert_eq!(status.node_id, leader);
+    assert_eq!(status.state, "Leader");
+    assert_eq!(status.leader_id, leader);
+    assert!(status.current_term >= 1);
+    assert!(status.replication_known);
+    assert!(status.commit_index >= index as i64);
+    assert!(status.applied_index >= index as i64);
+    let ids: Vec<i32> = status.voters.iter().map(|v| v.node_id).collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    for voter in &status.voters {
+        assert_eq!(voter.address, cluster.voters[&voter.node_id]);
+        assert_eq!(voter.match_index, status.last_log_index, "{voter:?}");
+        assert_eq!(voter.lag, 0, "{voter:?}");
+    }
+
+    // A follower names the leader but has no replication table.
+    let follower = cluster
+        .nodes
+        .keys()
+        .copied()
+        .find(|id| *id != leader)
+        .unwrap();
+    let mut admin = QuorumAdminClient::connect(endpoint(follower))
+        .await
+        .unwrap();
+    let status = admin
+        .describe_quorum(DescribeQuorumRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.leader_id, leader);
+    assert_eq!(status.state, "Follower");
+    assert!(!status.replication_known);
+    assert_eq!(status.voters.len(), 3);
+    assert!(
+        status
+            .voters
+            .iter()
+            .all(|v| v.match_index == -1 && v.lag == -1)
+    );
+
+    // With a voter down, the leader reports it lagging once more entries commit.
+    let stopped = cluster
+        .nodes
+        .keys()
+        .copied()
+        .find(|id| *id != leader && *id != follower);
+    let mut cluster = cluster;
+    let stopped = stopped.unwrap();
+    cluster.stop(stopped).await;
+    cluster.create_topic("while-down").await;
+    let status = cluster.nodes[&leader].describe_quorum().await;
+    let down = status.voters.iter().find(|v| v.node_id == stopped).unwrap();
+    assert!(down.lag.unwrap() >= 1, "{down:?}");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_failover_and_rejoin() {
+    let mut cluster = Cluster::start().await;
+    let old_leader = cluster.agreed_leader(Duration::from_secs(5)).await;
+    register_brokers_via_leader(&cluster).await;
+    cluster.create_topic("before").await;
+
+    let stopped_at = Instant::now();
+    cluster.stop(old_leader).await;
+    eprintln!("stopping the leader took {:?}", stopped_at.elapsed());
+    let new_leader = cluster.agreed_leader(Duration::from_secs(5)).await;
+    let failover = stopped_at.elapsed();
+    eprintln!("failover from node {old_leader} to node {new_leader} took {failover:?}");
+    assert_ne!(new_leader, old_leader);
+    assert!(
+        failover < Duration::from_secs(2),
+        "new leader after {failover:?}"
+    );
+    let index = cluster.create_topic("after").await;
+    cluster.assert_same_images(index).await;
+
+    // The old leader rejoins from its data dir and catches up.
+    cluster.restart(old_leader).await;
+    cluster.agreed_leader(Duration::from_secs(5)).await;
+    cluster.assert_same_images(index).await;
+    let image = cluster.nodes[&old_leader].image();
+    assert!(image.topic_by_name("before").is_some());
+    assert!(image.topic_by_name("after").is_some());
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn majority_loss_fails_cleanly_and_recovers() {
+    let mut cluster = Cluster::start().await;
+    let leader = cluster.agreed_leader(Duration::from_secs(5)).await;
+    register_brokers_via_leader(&cluster).await;
+    let committed = cluster.create_topic("kept").await;
+    cluster.assert_same_images(committed).await;
+
+    let others: Vec<i32> = cluster
+        .nodes
+        .keys()
+        .copied()
+        .filter(|id| *id != leader)
+        .collect();
+    for id in &others {
+        cluster.stop(*id).await;
+    }
+    let started = Instant::now();
+    let outcome = cluster.nodes[&leader]
+        .controller()
+        .create_topics(vec![common::topic("lost", 1, 1)], false)
+        .await;
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(
+            outcome.results[0],
+            Err(ControllerError::RequestTimedOut | ControllerError::NotController { .. })
+        ),
+        "{:?}",
+        outcome.results[0]
+    );
+    assert!(
+        elapsed < Duration::from_millis(REQUEST_TIMEOUT_MS + 1_500),
+        "failed only after {elapsed:?}"
+    );
+
+    // Both come back (concurrently, as after a power cut): writes work and nothing is lost.
+    let restarts = others.iter().map(|id| {
+        let config = cluster.config(*id);
+        tokio::spawn(async move { MetaNode::start(config).await })
+    });
+    for restart in restarts.collect::<Vec<_>>() {
+        let node = restart.await.unwrap().expect("node restarts");
+        cluster.nodes.insert(node.node_id(), node);
+    }
+    let index = cluster.create_topic("after-recovery").await;
+    cluster.assert_same_images(index).await;
+    for node in cluster.nodes.values() {
+        let image = node.image();
+        assert!(image.topic_by_name("kept").is_some());
+        assert!(image.topic_by_name("after-recovery").is_some());
+    }
+    cluster.shutdown().await;
+}
+
+/// A Vote from "another cluster" (or with another voter list, or for another node) with a
+/// huge term must be refused before Raft sees it; the same RPC with the right envelope is
+/// accepted, which proves the checks are what refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_rpcs_from_another_cluster_or_voter_set_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    let voters = BTreeMap::from([(1, address.to_string())]);
+    let node =
+        MetaNode::start_with_listener(node_config(1, dir.path().join("meta"), &voters), listener)
+            .await
+            .unwrap();
+    assert_eq!(node.controller_address(), Some(address));
+    let term_before = node.raft_metrics().await.current_term;
+
+    let vote = openraft::raft::VoteRequest::<u64>::new(openraft::Vote::new(100, 7), None);
+    let envelope = |cluster_id: &str, target: i32, voter_ids: Vec<i32>| RaftRequest {
+        cluster_id: cluster_id.to_string(),
+        target_node_id: target,
+        source_node_id: 7,
+        voter_ids,
+        payload: serde_json::to_vec(&vote).unwrap(),
+        snapshot_chunk: Vec::new(),
+    };
+    let mut client = RaftServiceClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    for (request, expected) in [
+        (envelope("otherCluster", 1, vec![1]), "cluster id mismatch"),
+        (envelope(CLUSTER_ID, 1, vec![1, 7]), "voter set mismatch"),
+        (envelope(CLUSTER_ID, 2, vec![1]), "addressed node 2"),
+    ] {
+        let status = client.vote(request).await.expect_err("must be rejected");
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert!(status.message().contains(expected), "{}", status.message());
+    }
+    assert_eq!(node.raft_metrics().await.current_term, term_before);
+    assert_eq!(node.leader_id(), Some(1));
+
+    // Control: the right envelope reaches Raft, which answers (a candidate with no log gets
+    // no vote).
+    let reply = client
+        .vote(envelope(CLUSTER_ID, 1, vec![1]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(reply.result, Some(raft_reply::Result::Ok(_))));
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_to_start_with_another_voter_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("meta");
+    let single = BTreeMap::from([(1, "127.0.0.1:1".to_string())]);
+    let node = MetaNode::start(node_config(1, data.clone(), &single))
+        .await
+        .unwrap();
+    node.shutdown().await.unwrap();
+    drop(node);
+
+    let three: BTreeMap<i32, String> = (1..=3).map(|id| (id, format!("127.0.0.1:{id}"))).collect();
+    let config = MetaConfig {
+        listen_address: Some("127.0.0.1:0".to_string()),
+        ..node_config(1, data.clone(), &three)
+    };
+    let err = MetaNode::start(config).await.err().expect("must refuse");
+    assert!(
+        matches!(
+            &err,
+            MetaError::VoterSetMismatch { stored, configured }
+                if stored == &vec![1] && configured == &vec![1, 2, 3]
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("voter set mismatch"), "{err}");
+
+    // The refused start left the directory usable with the right voters.
+    let node = MetaNode::start(node_config(1, data, &single))
+        .await
+        .unwrap();
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_voter_configs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let three: BTreeMap<i32, String> = (1..=3).map(|id| (id, format!("127.0.0.1:{id}"))).collect();
+    // Not a voter itself.
+    let err = MetaNode::start(node_config(4, dir.path().join("a"), &three))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("not in controller.quorum.voters"),
+        "{err}"
+    );
+    // Several voters but nowhere to listen.
+    let err = MetaNode::start(node_config(1, dir.path().join("b"), &three))
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("no controller listener"), "{err}");
+    // Several voters, no cluster id on a fresh directory.
+    let config = MetaConfig {
+        cluster_id: None,
+        listen_address: Some("127.0.0.1:0".to_string()),
+        ..node_config(1, dir.path().join("c"), &three)
+    };
+    let err = MetaNode::start(config).await.err().unwrap();
+    assert!(err.to_string().contains("no cluster.id"), "{err}");
+}
