@@ -1,5 +1,6 @@
 //! The controller gRPC server: one tonic server on the controller listener carrying the Raft
-//! transport (`RaftService`) and the admin API (`QuorumAdmin`).
+//! transport (`RaftService`), forwarded controller requests (`ControllerService`) and the admin
+//! API (`QuorumAdmin`).
 //!
 //! It runs as a background task over an already bound listener, so callers (and tests with
 //! port 0) know the real address before any peer needs it. Stopping is graceful (HTTP/2 GOAWAY,
@@ -8,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -16,6 +18,9 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
+use crate::controller::Controller;
+use crate::controller_service::ControllerGrpcService;
+use crate::proto::controller_service_server::ControllerServiceServer;
 use crate::proto::quorum_admin_server::{QuorumAdmin, QuorumAdminServer};
 use crate::proto::raft_service_server::RaftServiceServer;
 use crate::proto::{DescribeQuorumRequest, DescribeQuorumResponse};
@@ -61,6 +66,8 @@ impl ControllerServer {
         cluster_id: &str,
         node_id: i32,
         voters: BTreeMap<i32, String>,
+        controller: Arc<Controller>,
+        request_timeout_ms: u64,
     ) -> std::io::Result<Self> {
         let local_address = listener.local_addr()?;
         let raft_service = RaftServiceServer::new(RaftGrpcService::new(
@@ -77,10 +84,19 @@ impl ControllerServer {
             node_id,
             voters,
         });
+        let controller_service = ControllerServiceServer::new(ControllerGrpcService::new(
+            controller,
+            cluster_id,
+            node_id,
+            request_timeout_ms,
+        ))
+        .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
         let (stop, stopped) = oneshot::channel::<()>();
         let router = tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(raft_service)
+            .add_service(controller_service)
             .add_service(admin_service);
         let task = tokio::spawn(async move {
             let incoming = TcpListenerStream::new(listener);

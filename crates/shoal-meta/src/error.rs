@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// Why an admin request (CreateTopics, DeleteTopics, ...) was refused.
 ///
 /// The Kafka error each variant maps to is named in its doc.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ControllerError {
     /// TOPIC_ALREADY_EXISTS (36)
     #[error("Topic '{0}' already exists.")]
@@ -49,6 +49,48 @@ pub enum ControllerError {
     /// UNKNOWN_SERVER_ERROR (-1)
     #[error("Internal controller error: {0}")]
     Internal(String),
+}
+
+/// Why a broker registration or heartbeat was refused (the broker ↔ controller RPCs; these are
+/// not Kafka client requests, but the Kafka error each maps to is named for logs and tools).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum BrokerError {
+    /// STALE_BROKER_EPOCH (77): the heartbeat comes from another incarnation of the broker than
+    /// the registered one (an older process, or one fenced by a newer registration). The broker
+    /// must stop using `broker_epoch` and register again.
+    #[error(
+        "Broker {broker_id} sent epoch {broker_epoch}, but its current registration has epoch \
+         {current_epoch}; register again."
+    )]
+    StaleBrokerEpoch {
+        broker_id: i32,
+        broker_epoch: i64,
+        current_epoch: i64,
+    },
+    /// DUPLICATE_BROKER_REGISTRATION (101): another incarnation with this broker id is alive
+    /// (heartbeated within `broker.session.timeout.ms`).
+    #[error(
+        "Another incarnation of broker {broker_id} is registered and alive; a broker id may be \
+         registered by one process at a time (retry after its session times out)."
+    )]
+    DuplicateBrokerRegistration { broker_id: i32 },
+    /// BROKER_ID_NOT_REGISTERED (102)
+    #[error("Broker {broker_id} is not registered; register before heartbeating.")]
+    BrokerIdNotRegistered { broker_id: i32 },
+    /// Everything an admin request can also fail with (NotController, RequestTimedOut,
+    /// InvalidRequest, ...).
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
+}
+
+impl BrokerError {
+    /// As a [`ControllerError`], for callers of the older `register_broker` API.
+    pub fn into_controller_error(self) -> ControllerError {
+        match self {
+            BrokerError::Controller(e) => e,
+            other => ControllerError::InvalidRequest(other.to_string()),
+        }
+    }
 }
 
 /// Why the metadata node could not start or keep running.

@@ -23,11 +23,12 @@
 //! `broker_defaults` (Kafka rules), `placement` (replica placement), `controller` (validation,
 //! planning, proposing), `raft` (openraft storage, state machine, gRPC transport),
 //! `quorum_voters` (voter list syntax), `quorum_status` (DescribeQuorum), `controller_server`
-//! (the gRPC server), `meta_properties` (directory identity), `node` (start-up and wiring). No Kafka wire types appear here.
+//! (the gRPC server), `controller_service` (forwarded controller requests), `meta_properties` (directory identity), `node` (start-up and wiring). No Kafka wire types appear here.
 
 pub mod broker_defaults;
 pub mod controller;
 mod controller_server;
+mod controller_service;
 pub mod error;
 pub mod image;
 pub mod meta_properties;
@@ -49,11 +50,11 @@ pub mod proto {
 
 pub use broker_defaults::BrokerDefaults;
 pub use controller::{
-    AlterConfigOp, AlterConfigOpType, AlterTopicConfigs, BrokerRegistrationRequest, Controller,
-    ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ProducerIdBlock,
-    RegisteredBroker, TopicRef,
+    AlterConfigOp, AlterConfigOpType, AlterTopicConfigs, BrokerHeartbeat, BrokerLiveness,
+    BrokerRegistrationRequest, Controller, ControllerResults, CreatePartitions, CreateTopic,
+    CreatedTopic, HeartbeatReply, ProducerIdBlock, RegisteredBroker, TopicRef,
 };
-pub use error::{ControllerError, MetaError};
+pub use error::{BrokerError, ControllerError, MetaError};
 pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 pub use node::{MetaConfig, MetaNode, RaftStatus};
 pub use quorum_status::{QuorumStatus, VoterStatus};

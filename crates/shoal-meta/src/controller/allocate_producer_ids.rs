@@ -13,7 +13,7 @@ use crate::records::MetadataRecord;
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
 /// A block of ids `[first_producer_id, first_producer_id + size)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProducerIdBlock {
     pub first_producer_id: i64,
     pub size: i64,

@@ -6,12 +6,16 @@
 //! image's last applied index + 1 (and never less than the previous epoch + 1). A retry with
 //! the same incarnation id is idempotent and proposes nothing.
 //!
-//! Until broker heartbeats and session timeouts exist (next issue), a registration is
-//! immediately followed by an UnfenceBroker record in the same entry.
+//! A registration is fenced (KRaft): the broker is unfenced by a later heartbeat that reports
+//! it has applied the registration (see `liveness`). A new incarnation replacing an old one
+//! also takes the old one's leaderships and ISR memberships away in the same entry (KRaft's
+//! unclean-shutdown handling): the new process cannot vouch for what the old one acknowledged.
+//! A new incarnation is refused while the old one is alive ([`check_not_duplicate`]).
 
+use crate::controller::fence_broker::plan_remove_broker_from_partitions;
 use crate::controller::plan::{MAX_LISTENERS_PER_BROKER, MAX_NAME_LENGTH, Planned};
 use crate::controller::requests::BrokerRegistrationRequest;
-use crate::error::ControllerError;
+use crate::error::{BrokerError, ControllerError};
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
 
@@ -33,20 +37,35 @@ pub fn plan_register_broker(
     let broker_epoch = existing.map_or(after_log, |b| {
         after_log.max(b.broker_epoch.saturating_add(1))
     });
-    let records = vec![
-        MetadataRecord::RegisterBroker {
-            broker_id: request.broker_id,
-            incarnation_id: request.incarnation_id,
-            broker_epoch,
-            listeners: request.listeners,
-            rack: request.rack,
-        },
-        MetadataRecord::UnfenceBroker {
-            broker_id: request.broker_id,
-            broker_epoch,
-        },
-    ];
+    let mut records = vec![MetadataRecord::RegisterBroker {
+        broker_id: request.broker_id,
+        incarnation_id: request.incarnation_id,
+        broker_epoch,
+        listeners: request.listeners,
+        rack: request.rack,
+    }];
+    if existing.is_some() {
+        records.extend(plan_remove_broker_from_partitions(image, request.broker_id));
+    }
     Ok((broker_epoch, records))
+}
+
+/// Refuses a registration by a new incarnation while the registered one is `alive`
+/// (Kafka's DUPLICATE_BROKER_REGISTRATION). The same incarnation again is a retry, not a
+/// duplicate.
+pub fn check_not_duplicate(
+    image: &MetadataImage,
+    request: &BrokerRegistrationRequest,
+    alive: bool,
+) -> Result<(), BrokerError> {
+    match image.brokers.get(&request.broker_id) {
+        Some(existing) if existing.incarnation_id != request.incarnation_id && alive => {
+            Err(BrokerError::DuplicateBrokerRegistration {
+                broker_id: request.broker_id,
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn validate(request: &BrokerRegistrationRequest) -> Result<(), ControllerError> {

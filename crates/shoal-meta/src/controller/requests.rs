@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ControllerError;
 use crate::records::Endpoint;
 
 /// One topic of a CreateTopics request.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CreateTopic {
     pub name: String,
     /// `None` (or Kafka's `-1`) = broker default `num.partitions`.
@@ -23,7 +24,7 @@ pub struct CreateTopic {
 }
 
 /// A topic that was created (or, with `validate_only`, would be).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedTopic {
     /// With `validate_only`, the id the topic would have had; nothing is registered.
     pub topic_id: Uuid,
@@ -32,14 +33,14 @@ pub struct CreatedTopic {
 }
 
 /// A topic named by name or by id (DeleteTopics v6+ accepts both).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TopicRef {
     Name(String),
     Id(Uuid),
 }
 
 /// One topic of a CreatePartitions request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatePartitions {
     pub topic: String,
     /// The total partition count after the change; must be larger than the current count.
@@ -49,7 +50,7 @@ pub struct CreatePartitions {
 }
 
 /// IncrementalAlterConfigs operation types (Kafka's `AlterConfigOp.OpType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AlterConfigOpType {
     Set,
     Delete,
@@ -60,7 +61,7 @@ pub enum AlterConfigOpType {
 }
 
 /// One config change of IncrementalAlterConfigs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlterConfigOp {
     pub name: String,
     pub op: AlterConfigOpType,
@@ -68,14 +69,14 @@ pub struct AlterConfigOp {
 }
 
 /// The config changes for one topic; applied all or nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlterTopicConfigs {
     pub topic: String,
     pub ops: Vec<AlterConfigOp>,
 }
 
 /// A broker announcing itself to the controller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistrationRequest {
     pub broker_id: i32,
     /// Random per broker process start; the same id again is a retry of the same registration.
@@ -85,7 +86,7 @@ pub struct BrokerRegistrationRequest {
 }
 
 /// The outcome of a registration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisteredBroker {
     pub broker_epoch: i64,
     /// The Raft log index at which the registration is in the image.
@@ -93,7 +94,7 @@ pub struct RegisteredBroker {
 }
 
 /// Per-item results of a batch admin request, in request order.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ControllerResults<T> {
     pub results: Vec<Result<T, ControllerError>>,
     /// Highest Raft log index this call committed at; `None` if nothing was proposed
@@ -109,4 +110,31 @@ impl<T> ControllerResults<T> {
             log_index: None,
         }
     }
+}
+
+/// A broker's periodic "I am alive" (Kafka's BrokerHeartbeat), sent every
+/// `broker.heartbeat.interval.ms` to the active controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerHeartbeat {
+    pub broker_id: i32,
+    /// The epoch of the registration this process made; another one is a stale incarnation.
+    pub broker_epoch: i64,
+    /// The highest metadata log index the broker has applied. A fenced broker is unfenced once
+    /// this reaches its registration's index.
+    pub caught_up_metadata_offset: u64,
+    /// Controlled shutdown (Kafka's `wantShutDown`): fence the broker now, moving its
+    /// leaderships away, and end its session so its next incarnation registers at once.
+    #[serde(default)]
+    pub want_shutdown: bool,
+}
+
+/// The controller's answer to a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatReply {
+    /// Whether the broker is fenced *after* this heartbeat (a fenced broker leads nothing and is
+    /// not offered to clients).
+    pub fenced: bool,
+    /// The log index of the UnfenceBroker this heartbeat caused, if any; wait for it with
+    /// `MetaNode::wait_for_applied` before acting as unfenced.
+    pub log_index: Option<u64>,
 }

@@ -65,3 +65,7 @@ pub fn content(image: &MetadataImage) -> MetadataImage {
     image.last_applied_index = 0;
     image
 }
+
+/// Multi-node tests of one binary run one at a time: several three-voter clusters with 50 ms
+/// heartbeats on a loaded 2-core CI machine starve each other into needless elections.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -1,0 +1,229 @@
+//! Planning what fencing and unfencing a broker do to partitions (KRaft's `handleBrokerFenced`
+//! / `handleBrokerUnfenced`).
+//!
+//! **Fencing** moves every role the broker has: for each partition it leads, a new leader is
+//! the first replica (preferred order = replica order) that is in the ISR without the fenced
+//! broker and is itself unfenced, or [`NO_LEADER`] if there is none; and the broker leaves the
+//! ISR of every partition, unless it is the last member (as KRaft does: an ISR never becomes
+//! empty, so the last member can later be elected cleanly). A `PartitionChange` with a leader
+//! bumps the leader epoch, every one bumps the partition epoch (see `image`). The whole result is
+//! proposed as ONE Raft entry with the FenceBroker record, so no observer ever sees a fenced
+//! broker still leading.
+//!
+//! **Unfencing** gives leaderless partitions whose ISR contains the broker a leader again (a
+//! partition left with NO_LEADER when its last ISR member was fenced recovers when it returns).
+
+use std::collections::BTreeSet;
+
+use crate::image::{MetadataImage, PartitionImage};
+use crate::records::{MetadataRecord, NO_LEADER};
+
+/// FenceBroker for `broker_id` at `broker_epoch`, followed by the partition changes.
+pub fn plan_fence_broker(
+    image: &MetadataImage,
+    broker_id: i32,
+    broker_epoch: i64,
+) -> Vec<MetadataRecord> {
+    let mut records = vec![MetadataRecord::FenceBroker {
+        broker_id,
+        broker_epoch,
+    }];
+    records.extend(plan_remove_broker_from_partitions(image, broker_id));
+    records
+}
+
+/// The PartitionChange records that take leadership and ISR membership away from
+/// `broker_id` (used by fencing and by the re-registration of a new incarnation).
+pub fn plan_remove_broker_from_partitions(
+    image: &MetadataImage,
+    broker_id: i32,
+) -> Vec<MetadataRecord> {
+    let eligible: BTreeSet<i32> = image
+        .unfenced_broker_ids()
+        .into_iter()
+        .filter(|id| *id != broker_id)
+        .collect();
+    let mut records = Vec::new();
+    for topic in image.topics.values() {
+        for p in &topic.partitions {
+            let in_isr = p.isr.contains(&broker_id);
+            if !in_isr && p.leader != broker_id {
+                continue;
+            }
+            let isr = if in_isr && p.isr.len() > 1 {
+                p.isr
+                    .iter()
+                    .copied()
+                    .filter(|id| *id != broker_id)
+                    .collect()
+            } else {
+                p.isr.clone()
+            };
+            let leader = (p.leader == broker_id)
+                .then(|| choose_leader(p, &isr, |id| eligible.contains(&id)));
+            let isr_changed = isr != p.isr;
+            if leader.is_none() && !isr_changed {
+                continue;
+            }
+            records.push(MetadataRecord::PartitionChange {
+                topic_id: topic.id,
+                partition: p.partition,
+                leader,
+                isr: isr_changed.then_some(isr),
+                replicas: None,
+            });
+        }
+    }
+    records
+}
+
+/// UnfenceBroker for `broker_id`, followed by leader elections for leaderless partitions whose
+/// ISR contains it.
+pub fn plan_unfence_broker(
+    image: &MetadataImage,
+    broker_id: i32,
+    broker_epoch: i64,
+) -> Vec<MetadataRecord> {
+    let mut records = vec![MetadataRecord::UnfenceBroker {
+        broker_id,
+        broker_epoch,
+    }];
+    for topic in image.topics.values() {
+        for p in &topic.partitions {
+            if p.leader == NO_LEADER
+                && p.isr.contains(&broker_id)
+                && p.replicas.contains(&broker_id)
+            {
+                records.push(MetadataRecord::PartitionChange {
+                    topic_id: topic.id,
+                    partition: p.partition,
+                    leader: Some(broker_id),
+                    isr: None,
+                    replicas: None,
+                });
+            }
+        }
+    }
+    records
+}
+
+/// The first replica, in replica order, that is in `isr` and `eligible`; else [`NO_LEADER`].
+pub fn choose_leader(p: &PartitionImage, isr: &[i32], eligible: impl Fn(i32) -> bool) -> i32 {
+    p.replicas
+        .iter()
+        .copied()
+        .find(|id| isr.contains(id) && eligible(*id))
+        .unwrap_or(NO_LEADER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ApplyOutcome;
+    use crate::records::Endpoint;
+    use uuid::Uuid;
+
+    fn image_with(partitions: &[(&[i32], &[i32], i32)], fenced: &[i32]) -> MetadataImage {
+        let mut image = MetadataImage::empty("c");
+        let mut apply = |r: MetadataRecord| assert_eq!(image.apply(&r), ApplyOutcome::Applied);
+        for id in 1..=4 {
+            apply(MetadataRecord::RegisterBroker {
+                broker_id: id,
+                incarnation_id: Uuid::from_u128(id as u128),
+                broker_epoch: 1,
+                listeners: vec![Endpoint {
+                    name: "P".into(),
+                    host: "h".into(),
+                    port: 1,
+                }],
+                rack: None,
+            });
+            if !fenced.contains(&id) {
+                apply(MetadataRecord::UnfenceBroker {
+                    broker_id: id,
+                    broker_epoch: 1,
+                });
+            }
+        }
+        apply(MetadataRecord::Topic {
+            name: "t".into(),
+            topic_id: Uuid::from_u128(9),
+        });
+        for (i, (replicas, isr, leader)) in partitions.iter().enumerate() {
+            apply(MetadataRecord::Partition {
+                topic_id: Uuid::from_u128(9),
+                partition: i as i32,
+                replicas: replicas.to_vec(),
+                isr: isr.to_vec(),
+                leader: *leader,
+                leader_epoch: 5,
+                partition_epoch: 7,
+            });
+        }
+        image
+    }
+
+    fn after(image: &MetadataImage, records: &[MetadataRecord]) -> MetadataImage {
+        let mut image = image.clone();
+        for r in records {
+            assert_eq!(image.apply(r), ApplyOutcome::Applied, "{r:?}");
+        }
+        image
+    }
+
+    fn state(image: &MetadataImage, p: usize) -> (i32, Vec<i32>, i32, i32) {
+        let p = &image.topic_by_name("t").unwrap().partitions[p];
+        (p.leader, p.isr.clone(), p.leader_epoch, p.partition_epoch)
+    }
+
+    #[test]
+    fn fencing_moves_leadership_in_replica_order_and_shrinks_isr() {
+        let image = image_with(
+            &[
+                (&[1, 2, 3], &[1, 2, 3], 1), // led by 1: 2 takes over
+                (&[1, 3, 2], &[1, 2, 3], 1), // replica order, not ISR order: 3
+                (&[2, 1, 3], &[2, 1, 3], 2), // follower: leaves ISR only
+                (&[1], &[1], 1),             // last ISR member: stays in ISR, no leader
+                (&[2, 3], &[2, 3], 2),       // untouched
+                (&[1, 4, 2], &[1, 4, 2], 1), // 4 is fenced: skipped, 2 leads
+            ],
+            &[4],
+        );
+        let records = plan_fence_broker(&image, 1, 1);
+        assert_eq!(
+            records[0],
+            MetadataRecord::FenceBroker {
+                broker_id: 1,
+                broker_epoch: 1
+            }
+        );
+        assert_eq!(records.len(), 1 + 5, "{records:#?}");
+        let image = after(&image, &records);
+        assert!(image.brokers[&1].fenced);
+        assert_eq!(state(&image, 0), (2, vec![2, 3], 6, 8));
+        assert_eq!(state(&image, 1), (3, vec![2, 3], 6, 8));
+        assert_eq!(state(&image, 2), (2, vec![2, 3], 5, 8));
+        assert_eq!(state(&image, 3), (NO_LEADER, vec![1], 6, 8));
+        assert_eq!(state(&image, 4), (2, vec![2, 3], 5, 7));
+        assert_eq!(state(&image, 5), (2, vec![4, 2], 6, 8));
+    }
+
+    #[test]
+    fn no_eligible_isr_member_means_no_leader() {
+        let image = image_with(&[(&[1, 4], &[1, 4], 1)], &[4]);
+        let image = after(&image, &plan_fence_broker(&image, 1, 1));
+        assert_eq!(state(&image, 0), (NO_LEADER, vec![4], 6, 8));
+    }
+
+    #[test]
+    fn unfencing_elects_leaderless_partitions_it_is_in_sync_for() {
+        let image = image_with(&[(&[1], &[1], 1), (&[1, 2], &[2], 2)], &[]);
+        let fenced = after(&image, &plan_fence_broker(&image, 1, 1));
+        assert_eq!(state(&fenced, 0), (NO_LEADER, vec![1], 6, 8));
+        let back = after(&fenced, &plan_unfence_broker(&fenced, 1, 1));
+        assert!(!back.brokers[&1].fenced);
+        assert_eq!(state(&back, 0), (1, vec![1], 7, 9));
+        // Not in the ISR: stays a follower until the leader adds it back.
+        assert_eq!(state(&back, 1), (2, vec![2], 5, 7));
+    }
+}

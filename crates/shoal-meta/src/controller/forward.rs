@@ -1,0 +1,256 @@
+//! Forwarding controller requests to the active controller (client side of
+//! `ControllerService`, see `proto/controller.proto` section 2).
+//!
+//! **Why forward instead of answering NOT_CONTROLLER.** Kafka clients send admin requests to
+//! any broker, and the broker's handlers call the Rust [`crate::Controller`] on their own node.
+//! Only the Raft leader may plan and propose (single writer), so a follower's `Controller` sends
+//! the request to the leader it knows of, which runs it locally; the reply's `log_index` is a
+//! Raft index, identical on every node, so the caller waits for it on its own node.
+//!
+//! **Bounded.** [`route`](crate::Controller) tries at most `MAX_ROUTE_ATTEMPTS` times and never
+//! past the caller's request timeout: a target that is unreachable or answers NotController is
+//! retried on the new leader hint (or on whoever Raft names next) after a short, doubling pause.
+//! A request that timed out in flight is *not* retried: its outcome is unknown (Kafka's
+//! REQUEST_TIMED_OUT). A retry after a connection failed mid-request may find the first attempt
+//! committed (e.g. TOPIC_ALREADY_EXISTS), as with Kafka's own admin client retries.
+//!
+//! Payloads are the JSON of this crate's request types ([`CreateTopicsCall`] etc.) and results.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::controller::requests::{
+    AlterTopicConfigs, ControllerResults, CreatePartitions, CreateTopic, TopicRef,
+};
+use crate::error::{BrokerError, ControllerError};
+use crate::proto::ForwardedRequest;
+use crate::proto::controller_service_client::ControllerServiceClient;
+use crate::raft::MAX_RAFT_MESSAGE_BYTES;
+
+/// Most tries of one request (each to the leader known at that moment).
+pub const MAX_ROUTE_ATTEMPTS: usize = 20;
+/// First pause before retrying when no new leader is known; doubles up to the maximum.
+pub const ROUTE_BACKOFF_MIN_MS: u64 = 20;
+pub const ROUTE_BACKOFF_MAX_MS: u64 = 200;
+
+/// The RPC a forwarded request travels as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardMethod {
+    CreateTopics,
+    DeleteTopics,
+    CreatePartitions,
+    IncrementalAlterConfigs,
+    AllocateProducerIds,
+    RegisterBroker,
+    BrokerHeartbeat,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreateTopicsCall {
+    pub topics: Vec<CreateTopic>,
+    pub validate_only: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeleteTopicsCall {
+    pub topics: Vec<TopicRef>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreatePartitionsCall {
+    pub topics: Vec<CreatePartitions>,
+    pub validate_only: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AlterConfigsCall {
+    pub resources: Vec<AlterTopicConfigs>,
+    pub validate_only: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AllocateProducerIdsCall {}
+
+/// A result that may say "not the controller, try `leader_hint`" (and nothing was done).
+pub trait Routed {
+    /// `Some(leader_hint)` if the callee refused as not the controller.
+    fn not_controller(&self) -> Option<Option<i32>>;
+}
+
+fn hint_of(e: &ControllerError) -> Option<Option<i32>> {
+    match e {
+        ControllerError::NotController { leader_hint } => Some(*leader_hint),
+        _ => None,
+    }
+}
+
+impl<T> Routed for ControllerResults<T> {
+    fn not_controller(&self) -> Option<Option<i32>> {
+        if self.log_index.is_some() || self.results.is_empty() {
+            return None;
+        }
+        let mut hint = None;
+        for result in &self.results {
+            hint = Some(hint_of(result.as_ref().err()?)?);
+        }
+        hint
+    }
+}
+
+impl<T> Routed for Result<T, ControllerError> {
+    fn not_controller(&self) -> Option<Option<i32>> {
+        self.as_ref().err().and_then(hint_of)
+    }
+}
+
+impl<T> Routed for Result<T, BrokerError> {
+    fn not_controller(&self) -> Option<Option<i32>> {
+        match self {
+            Err(BrokerError::Controller(e)) => hint_of(e),
+            _ => None,
+        }
+    }
+}
+
+/// How a forwarded call failed in transport.
+#[derive(Debug)]
+pub enum ForwardError {
+    /// Not reached (refused, reset, unknown address): safe to try elsewhere.
+    Unreachable(String),
+    /// No answer within the time left: the outcome is unknown.
+    TimedOut,
+    /// The target refused the envelope (other cluster, wrong node): a misconfiguration.
+    Rejected(String),
+}
+
+/// gRPC clients to the other voters' controller services, created lazily.
+#[derive(Debug)]
+pub struct Forwarder {
+    cluster_id: String,
+    node_id: i32,
+    voters: BTreeMap<i32, String>,
+    connect_timeout: Duration,
+    clients: Mutex<BTreeMap<i32, ControllerServiceClient<Channel>>>,
+}
+
+impl Forwarder {
+    pub fn new(
+        cluster_id: &str,
+        node_id: i32,
+        voters: BTreeMap<i32, String>,
+        connect_timeout: Duration,
+    ) -> Self {
+        Forwarder {
+            cluster_id: cluster_id.to_string(),
+            node_id,
+            voters,
+            connect_timeout,
+            clients: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn client(&self, target: i32) -> Result<ControllerServiceClient<Channel>, ForwardError> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(&target) {
+            return Ok(client.clone());
+        }
+        let address = self.voters.get(&target).ok_or_else(|| {
+            ForwardError::Unreachable(format!("node {target} is not a configured voter"))
+        })?;
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| {
+                ForwardError::Unreachable(format!(
+                    "controller address '{address}' of node {target} is invalid: {e}"
+                ))
+            })?
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true);
+        let client = ControllerServiceClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+        clients.insert(target, client.clone());
+        Ok(client)
+    }
+
+    fn forget(&self, target: i32) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.remove(&target);
+    }
+
+    /// Sends `payload` to `target`'s controller service and returns the reply payload.
+    pub async fn call(
+        &self,
+        target: i32,
+        method: ForwardMethod,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ForwardError> {
+        let mut client = self.client(target)?;
+        let mut request = tonic::Request::new(ForwardedRequest {
+            cluster_id: self.cluster_id.clone(),
+            source_node_id: self.node_id,
+            target_node_id: target,
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            payload,
+        });
+        request.set_timeout(timeout);
+        let send = async move {
+            match method {
+                ForwardMethod::CreateTopics => client.create_topics(request).await,
+                ForwardMethod::DeleteTopics => client.delete_topics(request).await,
+                ForwardMethod::CreatePartitions => client.create_partitions(request).await,
+                ForwardMethod::IncrementalAlterConfigs => {
+                    client.incremental_alter_configs(request).await
+                }
+                ForwardMethod::AllocateProducerIds => client.allocate_producer_ids(request).await,
+                ForwardMethod::RegisterBroker => client.register_broker(request).await,
+                ForwardMethod::BrokerHeartbeat => client.broker_heartbeat(request).await,
+            }
+        };
+        match tokio::time::timeout(timeout, send).await {
+            Err(_) => Err(ForwardError::TimedOut),
+            Ok(Ok(reply)) => Ok(reply.into_inner().payload),
+            Ok(Err(status)) => {
+                let what = format!("node {target}: {}: {}", status.code(), status.message());
+                match status.code() {
+                    tonic::Code::DeadlineExceeded => Err(ForwardError::TimedOut),
+                    tonic::Code::FailedPrecondition => Err(ForwardError::Rejected(what)),
+                    _ => {
+                        self.forget(target);
+                        Err(ForwardError::Unreachable(what))
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_untouched_all_not_controller_result_is_rerouted() {
+        let nc = |h| ControllerError::NotController { leader_hint: h };
+        let all: ControllerResults<()> = ControllerResults::all_failed(2, nc(Some(3)));
+        assert_eq!(all.not_controller(), Some(Some(3)));
+        let mixed = ControllerResults::<()> {
+            results: vec![Ok(()), Err(nc(Some(3)))],
+            log_index: None,
+        };
+        assert_eq!(mixed.not_controller(), None);
+        let committed = ControllerResults::<()> {
+            results: vec![Err(nc(None))],
+            log_index: Some(4),
+        };
+        assert_eq!(committed.not_controller(), None);
+        let r: Result<(), BrokerError> = Err(BrokerError::Controller(nc(None)));
+        assert_eq!(r.not_controller(), Some(None));
+        let r: Result<(), BrokerError> = Err(BrokerError::BrokerIdNotRegistered { broker_id: 1 });
+        assert_eq!(r.not_controller(), None);
+    }
+}

@@ -1,0 +1,459 @@
+//! Forwarding and broker liveness on a three-voter quorum in one process (127.0.0.1, ephemeral
+//! ports): controller calls through followers, heartbeats, session-timeout fencing, unfencing,
+//! stale epochs, duplicate registrations, and failover without fencing live brokers.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shoal_meta::{
+    BrokerError, BrokerRegistrationRequest, Controller, ControllerError, MetaConfig, MetaNode,
+    MetadataImage, NO_LEADER,
+};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+const CLUSTER_ID: &str = "livenessTestCluster";
+const REQUEST_TIMEOUT_MS: u64 = 3_000;
+
+struct Cluster {
+    _dirs: Vec<tempfile::TempDir>,
+    nodes: BTreeMap<i32, Arc<MetaNode>>,
+}
+
+impl Cluster {
+    async fn start(heartbeat_ms: u64, session_ms: u64) -> Cluster {
+        let mut listeners = BTreeMap::new();
+        for id in 1..=3 {
+            listeners.insert(id, TcpListener::bind("127.0.0.1:0").await.unwrap());
+        }
+        let voters: BTreeMap<i32, String> = listeners
+            .iter()
+            .map(|(id, l)| (*id, l.local_addr().unwrap().to_string()))
+            .collect();
+        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let starts: Vec<_> = listeners
+            .into_iter()
+            .map(|(id, listener)| {
+                let config = MetaConfig {
+                    cluster_id: Some(CLUSTER_ID.to_string()),
+                    voters: voters.clone(),
+                    request_timeout_ms: REQUEST_TIMEOUT_MS,
+                    broker_heartbeat_interval_ms: heartbeat_ms,
+                    broker_session_timeout_ms: session_ms,
+                    ..MetaConfig::new(id, dirs[(id - 1) as usize].path().join("meta"))
+                };
+                tokio::spawn(async move { MetaNode::start_with_listener(config, listener).await })
+            })
+            .collect();
+        let mut nodes = BTreeMap::new();
+        for start in starts {
+            let node = start.await.unwrap().expect("node starts");
+            nodes.insert(node.node_id(), node);
+        }
+        Cluster { _dirs: dirs, nodes }
+    }
+
+    async fn leader(&self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let leaders: Vec<Option<i32>> = self.nodes.values().map(|n| n.leader_id()).collect();
+            if let Some(Some(leader)) = leaders.first()
+                && self.nodes.contains_key(leader)
+                && leaders.iter().all(|l| l == &Some(*leader))
+            {
+                return *leader;
+            }
+            assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn followers(&self) -> Vec<i32> {
+        let leader = self.leader().await;
+        self.nodes
+            .keys()
+            .copied()
+            .filter(|id| *id != leader)
+            .collect()
+    }
+
+    async fn stop(&mut self, id: i32) {
+        self.nodes.remove(&id).unwrap().shutdown().await.unwrap();
+    }
+
+    async fn shutdown(self) {
+        for node in self.nodes.values() {
+            node.shutdown().await.unwrap();
+        }
+    }
+}
+
+fn incarnation(broker_id: i32, n: u128) -> BrokerRegistrationRequest {
+    BrokerRegistrationRequest {
+        incarnation_id: Uuid::from_u128(n),
+        ..common::broker(broker_id)
+    }
+}
+
+/// A broker's heartbeat loop, through `node`'s controller, reporting `node`'s applied index.
+fn heartbeat_loop(
+    node: Arc<MetaNode>,
+    broker_id: i32,
+    epoch: i64,
+    every_ms: u64,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let caught_up = node.image().last_applied_index;
+            let _ = node
+                .controller()
+                .broker_heartbeat(broker_id, epoch, caught_up)
+                .await;
+            tokio::time::sleep(Duration::from_millis(every_ms)).await;
+        }
+    })
+}
+
+/// Registers brokers 1..=3 through `via` and starts their heartbeat loops; returns once all
+/// are unfenced.
+async fn live_brokers(via: &Arc<MetaNode>, every_ms: u64) -> BTreeMap<i32, (i64, JoinHandle<()>)> {
+    let mut brokers = BTreeMap::new();
+    for id in 1..=3 {
+        let registered = via.controller().register(common::broker(id)).await.unwrap();
+        // Registration alone leaves the broker fenced.
+        let image = via
+            .wait_for_applied(registered.log_index, 5_000)
+            .await
+            .unwrap();
+        assert!(image.brokers[&id].fenced);
+        let task = heartbeat_loop(via.clone(), id, registered.broker_epoch, every_ms);
+        brokers.insert(id, (registered.broker_epoch, task));
+    }
+    wait_image(via, "brokers unfenced", |i| {
+        i.unfenced_broker_ids() == vec![1, 2, 3]
+    })
+    .await;
+    brokers
+}
+
+async fn wait_image(
+    node: &MetaNode,
+    what: &str,
+    done: impl Fn(&MetadataImage) -> bool,
+) -> Arc<MetadataImage> {
+    let mut images = node.subscribe();
+    let waited = tokio::time::timeout(Duration::from_secs(10), images.wait_for(|i| done(i))).await;
+    match waited {
+        Ok(Ok(image)) => image.clone(),
+        _ => panic!("timed out waiting for {what}: {:#?}", node.image()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_through_a_follower_are_forwarded_and_survive_a_leader_change() {
+    let _serial = common::SERIAL.lock().await;
+    let mut cluster = Cluster::start(100, 5_000).await;
+    let followers = cluster.followers().await;
+    let via = cluster.nodes[&followers[0]].clone();
+    let controller: Arc<Controller> = via.controller();
+    for id in 1..=3 {
+        controller
+            .register_broker(common::broker(id))
+            .await
+            .unwrap();
+    }
+    let outcome = controller
+        .create_topics(vec![common::topic("forwarded", 3, 3)], false)
+        .await;
+    assert!(outcome.results[0].is_ok(), "{:?}", outcome.results);
+    // The log index is a Raft index: valid on the caller's node and on every other.
+    let index = outcome.log_index.unwrap();
+    for node in cluster.nodes.values() {
+        let image = node.wait_for_applied(index, 5_000).await.unwrap();
+        assert_eq!(
+            image.topic_by_name("forwarded").unwrap().partitions.len(),
+            3
+        );
+    }
+    // Errors come back as the leader decided them.
+    let again = controller
+        .create_topics(vec![common::topic("forwarded", 3, 3)], false)
+        .await;
+    assert!(matches!(
+        again.results[0],
+        Err(ControllerError::TopicAlreadyExists(_))
+    ));
+    assert!(controller.allocate_producer_ids().await.is_ok());
+
+    // A stream of creates through the follower while the leader is stopped.
+    let leader = cluster.leader().await;
+    let mut stopped = false;
+    for i in 0..8 {
+        if i == 3 {
+            cluster.stop(leader).await;
+            stopped = true;
+        }
+        let started = Instant::now();
+        let name = format!("stream-{i}");
+        let outcome = controller
+            .create_topics(vec![common::topic(&name, 1, 1)], false)
+            .await;
+        assert!(
+            outcome.results[0].is_ok(),
+            "{name} (leader stopped: {stopped}) after {:?}: {:?}",
+            started.elapsed(),
+            outcome.results
+        );
+        via.wait_for_applied(outcome.log_index.unwrap(), 5_000)
+            .await
+            .unwrap();
+    }
+    assert_ne!(cluster.leader().await, leader);
+    let image = via.image();
+    assert!((0..8).all(|i| image.topic_by_name(&format!("stream-{i}")).is_some()));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn majority_down_fails_within_the_request_timeout_through_a_follower() {
+    let _serial = common::SERIAL.lock().await;
+    let mut cluster = Cluster::start(100, 5_000).await;
+    let leader = cluster.leader().await;
+    let followers = cluster.followers().await;
+    cluster.stop(leader).await;
+    cluster.stop(followers[1]).await;
+    let survivor = cluster.nodes[&followers[0]].clone();
+    let started = Instant::now();
+    let outcome = survivor
+        .controller()
+        .create_topics(vec![common::topic("lost", 1, 1)], false)
+        .await;
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(
+            outcome.results[0],
+            Err(ControllerError::RequestTimedOut | ControllerError::NotController { .. })
+        ),
+        "{:?}",
+        outcome.results
+    );
+    assert!(
+        elapsed < Duration::from_millis(REQUEST_TIMEOUT_MS + 1_000),
+        "took {elapsed:?}"
+    );
+    let heartbeat = survivor.controller().broker_heartbeat(1, 1, 0).await;
+    assert!(
+        matches!(heartbeat, Err(BrokerError::Controller(_))),
+        "{heartbeat:?}"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_broker_is_fenced_its_partitions_move_and_it_comes_back() {
+    let _serial = common::SERIAL.lock().await;
+    const HEARTBEAT_MS: u64 = 50;
+    const SESSION_MS: u64 = 600;
+    let cluster = Cluster::start(HEARTBEAT_MS, SESSION_MS).await;
+    let followers = cluster.followers().await;
+    let via = cluster.nodes[&followers[0]].clone();
+    let mut brokers = live_brokers(&via, HEARTBEAT_MS).await;
+    let outcome = via
+        .controller()
+        .create_topics(vec![common::topic("moving", 6, 3)], false)
+        .await;
+    assert!(outcome.results[0].is_ok(), "{:?}", outcome.results);
+    let before = via
+        .wait_for_applied(outcome.log_index.unwrap(), 5_000)
+        .await
+        .unwrap();
+    let before_parts = before.topic_by_name("moving").unwrap().partitions.clone();
+    assert!(before_parts.iter().any(|p| p.leader == 1));
+
+    // Broker 1 goes silent.
+    let mut observed = via.subscribe();
+    observed.borrow_and_update();
+    let (epoch, task) = brokers.remove(&1).unwrap();
+    task.abort();
+    let silent_at = Instant::now();
+    // Look at every image published until broker 1 is fenced: the first one that shows it
+    // fenced must already show every partition moved (one entry).
+    let fenced = loop {
+        tokio::time::timeout(Duration::from_secs(5), observed.changed())
+            .await
+            .expect("broker 1 was never fenced")
+            .unwrap();
+        let image = observed.borrow_and_update().clone();
+        if image.brokers[&1].fenced {
+            break image;
+        }
+    };
+    let took = silent_at.elapsed();
+    let check_interval = Duration::from_millis(HEARTBEAT_MS / 2);
+    assert!(
+        took <= Duration::from_millis(SESSION_MS) + check_interval + Duration::from_millis(300),
+        "fenced after {took:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(SESSION_MS - HEARTBEAT_MS),
+        "fenced early: {took:?}"
+    );
+    let after = fenced.topic_by_name("moving").unwrap().partitions.clone();
+    for (b, a) in before_parts.iter().zip(&after) {
+        assert!(!a.isr.contains(&1), "{a:?}");
+        assert_ne!(a.leader, 1, "{a:?}");
+        if b.leader == 1 {
+            let expected = b.replicas.iter().copied().find(|r| *r != 1).unwrap();
+            assert_eq!(a.leader, expected, "replica order: {b:?} -> {a:?}");
+            assert_eq!(a.leader_epoch, b.leader_epoch + 1);
+        } else {
+            assert_eq!((a.leader, a.leader_epoch), (b.leader, b.leader_epoch));
+        }
+        assert_eq!(a.partition_epoch, b.partition_epoch + 1);
+    }
+    assert_eq!(fenced.unfenced_broker_ids(), vec![2, 3]);
+
+    // It heartbeats again with its epoch, caught up: unfenced.
+    let caught_up = via.image().last_applied_index;
+    let reply = via
+        .controller()
+        .broker_heartbeat(1, epoch, caught_up)
+        .await
+        .unwrap();
+    assert!(!reply.fenced);
+    let image = via
+        .wait_for_applied(reply.log_index.unwrap(), 5_000)
+        .await
+        .unwrap();
+    assert!(!image.brokers[&1].fenced);
+    for (_, (_, task)) in brokers {
+        task.abort();
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_epochs_and_duplicate_registrations_are_refused() {
+    let _serial = common::SERIAL.lock().await;
+    const HEARTBEAT_MS: u64 = 50;
+    const SESSION_MS: u64 = 500;
+    let cluster = Cluster::start(HEARTBEAT_MS, SESSION_MS).await;
+    let followers = cluster.followers().await;
+    let via = cluster.nodes[&followers[0]].clone();
+    let c = via.controller();
+
+    let first = c.register(incarnation(7, 1)).await.unwrap();
+    // Same incarnation again: a retry, same epoch.
+    assert_eq!(
+        c.register(incarnation(7, 1)).await.unwrap().broker_epoch,
+        first.broker_epoch
+    );
+    // Behind on metadata: stays fenced.
+    let reply = c.broker_heartbeat(7, first.broker_epoch, 0).await.unwrap();
+    assert!(reply.fenced && reply.log_index.is_none());
+    let task = heartbeat_loop(via.clone(), 7, first.broker_epoch, HEARTBEAT_MS);
+    wait_image(&via, "broker 7 unfenced", |i| {
+        i.brokers.get(&7).is_some_and(|b| !b.fenced)
+    })
+    .await;
+
+    // A second live incarnation is refused, also when retried for a while.
+    for _ in 0..3 {
+        let err = c.register(incarnation(7, 2)).await.unwrap_err();
+        assert_eq!(
+            err,
+            BrokerError::DuplicateBrokerRegistration { broker_id: 7 }
+        );
+        tokio::time::sleep(Duration::from_millis(SESSION_MS / 3)).await;
+    }
+    // Wrong epochs and unknown brokers.
+    let err = c
+        .broker_heartbeat(7, first.broker_epoch - 1, 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BrokerError::StaleBrokerEpoch { broker_id: 7, .. }),
+        "{err:?}"
+    );
+    let err = c.broker_heartbeat(99, 1, 0).await.unwrap_err();
+    assert_eq!(err, BrokerError::BrokerIdNotRegistered { broker_id: 99 });
+
+    // The old incarnation goes silent; once its session expired, the new one is accepted.
+    task.abort();
+    tokio::time::sleep(Duration::from_millis(SESSION_MS + 200)).await;
+    let second = c.register(incarnation(7, 2)).await.unwrap();
+    assert!(second.broker_epoch > first.broker_epoch);
+    let image = via.wait_for_applied(second.log_index, 5_000).await.unwrap();
+    assert!(image.brokers[&7].fenced);
+    assert_eq!(image.brokers[&7].incarnation_id, Uuid::from_u128(2));
+    // The old incarnation's heartbeats are now stale.
+    let err = c
+        .broker_heartbeat(7, first.broker_epoch, u64::MAX)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BrokerError::StaleBrokerEpoch { current_epoch, .. } if current_epoch == second.broker_epoch),
+        "{err:?}"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_failover_does_not_fence_live_brokers() {
+    let _serial = common::SERIAL.lock().await;
+    const HEARTBEAT_MS: u64 = 100;
+    const SESSION_MS: u64 = 1_000;
+    let mut cluster = Cluster::start(HEARTBEAT_MS, SESSION_MS).await;
+    let leader = cluster.leader().await;
+    let followers = cluster.followers().await;
+    let via = cluster.nodes[&followers[0]].clone();
+    let brokers = live_brokers(&via, HEARTBEAT_MS).await;
+    let outcome = via
+        .controller()
+        .create_topics(vec![common::topic("steady", 3, 3)], false)
+        .await;
+    let before = via
+        .wait_for_applied(outcome.log_index.unwrap(), 5_000)
+        .await
+        .unwrap();
+
+    cluster.stop(leader).await;
+    let new_leader = cluster.leader().await;
+    assert_ne!(new_leader, leader);
+    // Three sessions under the new controller: nobody is fenced, no partition moves.
+    tokio::time::sleep(Duration::from_millis(3 * SESSION_MS)).await;
+    for node in cluster.nodes.values() {
+        let image = node.image();
+        assert_eq!(
+            image.unfenced_broker_ids(),
+            vec![1, 2, 3],
+            "node {}",
+            node.node_id()
+        );
+        assert_eq!(
+            image.topic_by_name("steady").unwrap().partitions,
+            before.topic_by_name("steady").unwrap().partitions
+        );
+    }
+    // The new controller does fence a broker that then goes silent.
+    brokers[&2].1.abort();
+    wait_image(&via, "broker 2 fenced", |i| i.brokers[&2].fenced).await;
+    let image = via.image();
+    assert!(
+        image
+            .topic_by_name("steady")
+            .unwrap()
+            .partitions
+            .iter()
+            .all(|p| p.leader != 2 && p.leader != NO_LEADER)
+    );
+    for (_, (_, task)) in brokers {
+        task.abort();
+    }
+    cluster.shutdown().await;
+}
