@@ -37,6 +37,8 @@ pub struct Broker {
     pub meta: Arc<MetaNode>,
     pub replicas: Arc<ReplicaManager>,
     pub producer_ids: producer_ids::ProducerIdManager,
+    /// The epoch of this process's registration with the controller.
+    broker_epoch: i64,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -91,6 +93,7 @@ impl Broker {
             meta,
             replicas,
             producer_ids,
+            broker_epoch: registered.broker_epoch,
             tasks: std::sync::Mutex::new(Vec::new()),
         });
         let follower = tokio::spawn(follow_metadata(Arc::clone(&broker.replicas), meta_images));
@@ -117,6 +120,25 @@ impl Broker {
     /// Waits until metadata at `offset` (a Raft log index) is in effect on this broker.
     pub async fn wait_for_metadata(&self, offset: u64, timeout: Duration) -> bool {
         self.replicas.wait_for_applied(offset, timeout).await
+    }
+
+    /// Controlled shutdown (Kafka's, on SIGTERM): the controller fences this broker now, moving
+    /// the leadership of its partitions to other in-sync replicas, and ends its session so the
+    /// next start registers at once. Bounded by `timeout`; on failure the session simply expires.
+    pub async fn controlled_shutdown(&self, timeout: Duration) {
+        let request = self.meta.controller();
+        let request = request.controlled_shutdown(self.config.node_id, self.broker_epoch);
+        match tokio::time::timeout(timeout, request).await {
+            Ok(Ok(())) => {
+                tracing::info!(broker_epoch = self.broker_epoch, "controlled shutdown done")
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "controlled shutdown failed; the session will expire instead")
+            }
+            Err(_) => {
+                tracing::warn!("controlled shutdown timed out; the session will expire instead")
+            }
+        }
     }
 
     /// Stops background work and closes every log cleanly (flushed, clean-shutdown marker).

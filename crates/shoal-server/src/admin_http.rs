@@ -3,6 +3,8 @@
 //! `/healthz` answers whenever the process runs, so an orchestrator restarts only a hung or dead
 //! process. `/readyz` answers 200 only once the node serves Kafka requests with current
 //! metadata, so load balancers and tests wait for it rather than for an open port.
+//! `/v1/quorum` is the metadata quorum as this node sees it (what
+//! `kafka-metadata-quorum.sh describe --status` shows), as JSON for scripts and tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::get;
+use shoal_meta::MetaNode;
 
 /// Flags the rest of the node flips as it starts and stops.
 #[derive(Debug, Default)]
@@ -31,16 +35,22 @@ impl Readiness {
 pub struct AdminServer {
     listener: tokio::net::TcpListener,
     readiness: Arc<Readiness>,
+    meta: Arc<MetaNode>,
 }
 
 impl AdminServer {
-    pub async fn bind(addr: SocketAddr, readiness: Arc<Readiness>) -> anyhow::Result<Self> {
+    pub async fn bind(
+        addr: SocketAddr,
+        readiness: Arc<Readiness>,
+        meta: Arc<MetaNode>,
+    ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind admin listener {addr}: {e}"))?;
         Ok(Self {
             listener,
             readiness,
+            meta,
         })
     }
 
@@ -53,7 +63,9 @@ impl AdminServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let readiness = self.readiness;
+        let meta = self.meta;
         let app = Router::new()
+            .route("/v1/quorum", get(move || quorum(Arc::clone(&meta))))
             .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
             .route(
                 "/readyz",
@@ -73,4 +85,32 @@ impl AdminServer {
             .await?;
         Ok(())
     }
+}
+
+async fn quorum(meta: Arc<MetaNode>) -> impl IntoResponse {
+    let status = meta.describe_quorum().await;
+    let voters: Vec<serde_json::Value> = status
+        .voters
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "node_id": v.node_id,
+                "address": v.address,
+                "match_index": v.match_index,
+                "lag": v.lag,
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "cluster_id": status.cluster_id,
+        "node_id": status.node_id,
+        "state": status.state,
+        "leader_id": status.leader_id,
+        "current_term": status.current_term,
+        "last_log_index": status.last_log_index,
+        "commit_index": status.commit_index,
+        "applied_index": status.applied_index,
+        "replication_known": status.replication_known,
+        "voters": voters,
+    }))
 }

@@ -155,7 +155,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .string("admin.listener")?
         .parse()
         .with_context(|| "admin.listener must be host:port with a numeric host")?;
-    let admin = AdminServer::bind(admin_addr, Arc::clone(&readiness)).await?;
+    let admin = AdminServer::bind(admin_addr, Arc::clone(&readiness), Arc::clone(&meta)).await?;
     tracing::info!(addr = %admin.local_addr()?, "admin listener up");
     let admin_task = tokio::spawn(admin.run(shutdown.clone().wait()));
 
@@ -170,6 +170,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     wait_for_signal().await?;
     tracing::info!("shutting down");
     readiness.set_ready(false);
+    broker.controlled_shutdown(Duration::from_secs(5)).await;
     let _ = stop_tx.send(true);
     let drain = Duration::from_millis(
         u64::try_from(config.i64("shutdown.timeout.ms")?.max(0)).unwrap_or(10_000),
