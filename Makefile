@@ -20,13 +20,14 @@ PYTEST_ARGS  ?=
 # Extra arguments for `cargo test`, e.g. RUST_TEST_ARGS='--exclude shoal-bench'.
 RUST_TEST_ARGS ?=
 BENCH_SCRIPT ?= tests/bench/run.sh
+CLUSTER_DIR  ?= ./.cluster
 
 # apt needs root; use sudo when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo sudo; })
 
 VENV_STAMP := $(VENV)/.requirements.stamp
 
-.PHONY: help run build test test-deps check test-rust test-python bench clean-data
+.PHONY: help run build test test-deps check test-rust test-python bench clean-data cluster cluster-stop cluster-status
 
 help: ## list the verbs
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -72,6 +73,15 @@ bench: ## run the benchmark (tests/bench/run.sh, owned by the bench work)
 	  echo "make bench: $(BENCH_SCRIPT) does not exist yet (the shoal-bench work provides it)" >&2; \
 	  exit 1; \
 	fi
+
+cluster: build ## three combined nodes on 127.0.0.1 (Kafka 19092-19094), data in ./.cluster; waits until ready
+	bash deploy/local-cluster.sh start $(CLUSTER_DIR)
+
+cluster-stop: ## stop the nodes of `make cluster` (SIGTERM; data is kept)
+	bash deploy/local-cluster.sh stop $(CLUSTER_DIR)
+
+cluster-status: ## readiness of each node of `make cluster`
+	bash deploy/local-cluster.sh status $(CLUSTER_DIR)
 
 clean-data: ## delete ./data (the default node's data)
 	rm -rf $(DATA_DIR)

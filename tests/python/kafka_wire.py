@@ -292,6 +292,43 @@ def metadata_v4(conn: Conn, topics: list[str] | None, allow_auto_create: bool, c
     return parse_metadata_v4(conn.roundtrip(METADATA, 4, correlation_id, metadata_v4_body(topics, allow_auto_create)))
 
 
+@dataclass
+class ClusterMeta:
+    brokers: dict[int, tuple[str, int]]            # node id -> (host, port)
+    controller_id: int
+    # topic -> partition -> (error, leader, replicas, isr)
+    topics: dict[str, dict[int, tuple[int, int, list[int], list[int]]]]
+
+
+def parse_metadata_v4_full(r: Reader) -> ClusterMeta:
+    r.i32()  # throttle
+    brokers = {}
+    for _ in range(r.array_len()):
+        node, host, port = r.i32(), r.string(), r.i32()
+        r.string()  # rack
+        brokers[node] = (host, port)
+    r.string()  # cluster id
+    controller = r.i32()
+    topics = {}
+    for _ in range(r.array_len()):
+        r.i16()
+        name = r.string()
+        r.i8()
+        parts = {}
+        for _ in range(r.array_len()):
+            perr, idx, leader = r.i16(), r.i32(), r.i32()
+            replicas = [r.i32() for _ in range(r.array_len())]
+            isr = [r.i32() for _ in range(r.array_len())]
+            parts[idx] = (perr, leader, replicas, isr)
+        topics[name] = parts
+    return ClusterMeta(brokers, controller, topics)
+
+
+def metadata_v4_full(conn: Conn, topics: list[str] | None, correlation_id: int = 2) -> ClusterMeta:
+    """Metadata as this one broker answers it (no client routing in between)."""
+    return parse_metadata_v4_full(conn.roundtrip(METADATA, 4, correlation_id, metadata_v4_body(topics, False)))
+
+
 # ---------------------------------------------------------------- record batches
 def encode_record(offset_delta: int, timestamp_delta: int, key: bytes | None, value: bytes | None,
                   headers: list[tuple[str, bytes | None]] = ()) -> bytes:

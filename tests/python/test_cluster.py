@@ -1,0 +1,203 @@
+"""Three combined nodes (controller + broker) as real processes: the metadata quorum survives
+the loss of its leader and of a majority, admin requests work through any node, and a broker
+that stops heartbeating is fenced and comes back.
+
+Each node is the real `shoal` binary on its own 127.0.0.1 ports; faults are SIGKILL, SIGSTOP
+and SIGCONT of those processes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.request
+import uuid
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from conftest import ShoalNode
+from kafka_wire import Conn, metadata_v4_full
+
+SESSION_TIMEOUT_MS = 1500
+
+
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+class Cluster:
+    def __init__(self, base, overrides: dict | None = None):
+        self.nodes = [ShoalNode(base / f"node{i}", node_id=i, name=f"node{i}") for i in (1, 2, 3)]
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+        cluster_id = new_cluster_id()
+        for n in self.nodes:
+            n.overrides.update({
+                "listeners": f"PLAINTEXT://127.0.0.1:{n.kafka_port},CONTROLLER://127.0.0.1:{n.controller_port}",
+                "controller.quorum.voters": voters,
+                "cluster.id": cluster_id,
+                "default.replication.factor": "3",
+                **{k: str(v) for k, v in (overrides or {}).items()},
+            })
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self.nodes if n.running)
+
+    def start(self) -> None:
+        for n in self.nodes:  # all at once: bootstrap must still happen exactly once
+            n.start(wait=False)
+        for n in self.nodes:
+            n.wait_ready()
+
+    def close(self) -> None:
+        for n in self.nodes:
+            if n.proc is not None and n.proc.poll() is None:
+                try:
+                    import os
+                    import signal
+                    os.kill(n.proc.pid, signal.SIGCONT)
+                except OSError:
+                    pass
+            n.close()
+
+
+def quorum(node: ShoalNode) -> dict:
+    with urllib.request.urlopen(f"{node.admin_url}/v1/quorum", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def leader_id(cluster: Cluster, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for n in cluster.nodes:
+            if n.running:
+                try:
+                    q = quorum(n)
+                except OSError:
+                    continue
+                if q.get("leader_id") is not None:
+                    return q["leader_id"]
+        time.sleep(0.1)
+    raise AssertionError("no metadata leader")
+
+
+def node(cluster: Cluster, node_id: int) -> ShoalNode:
+    return next(n for n in cluster.nodes if n.node_id == node_id)
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 3, rf: int = 3, timeout: float = 10.0):
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    fut = admin.create_topics([NewTopic(name, partitions, rf)], operation_timeout=timeout,
+                              request_timeout=timeout)[name]
+    return fut.result(timeout=timeout + 5)
+
+
+def metadata_from(n: ShoalNode, topics=None):
+    with Conn("127.0.0.1", n.kafka_port) as c:
+        return metadata_v4_full(c, topics)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path)
+    c.start()
+    yield c
+    c.close()
+
+
+@pytest.mark.timeout(120)
+def test_rf3_topic_through_any_node_and_every_node_agrees(cluster):
+    for i, n in enumerate(cluster.nodes):
+        create_topic(n.bootstrap, f"any-{i}")
+    deadline = time.monotonic() + 10
+    while True:
+        views = [metadata_from(n) for n in cluster.nodes]
+        if all(len(v.brokers) == 3 and all(f"any-{i}" in v.topics for i in range(3)) for v in views) \
+                and all(v.topics == views[0].topics for v in views):
+            break
+        assert time.monotonic() < deadline, f"nodes disagree: {[v.topics for v in views]}"
+        time.sleep(0.2)
+    for parts in views[0].topics.values():
+        for err, leader, replicas, isr in parts.values():
+            assert err == 0 and leader in replicas and sorted(replicas) == [1, 2, 3]
+    # preferred leaders are spread over the brokers
+    leaders = {leader for parts in views[0].topics.values() for _, leader, _, _ in parts.values()}
+    assert len(leaders) == 3, leaders
+
+
+@pytest.mark.timeout(120)
+def test_killing_the_active_controller_elects_another(cluster):
+    create_topic(cluster.bootstrap, "before")
+    old = leader_id(cluster)
+    node(cluster, old).kill()
+    killed_at = time.monotonic()
+    survivors = [n for n in cluster.nodes if n.node_id != old]
+    new = None
+    while time.monotonic() - killed_at < 5:
+        try:
+            new = quorum(survivors[0]).get("leader_id")
+        except OSError:
+            pass
+        if new is not None and new != old:
+            break
+        time.sleep(0.05)
+    assert new is not None and new != old, "no new controller within 5 s"
+    create_topic(survivors[1].bootstrap, "after-failover", timeout=5)
+    assert time.monotonic() - killed_at < 10
+    node(cluster, old).start()
+    deadline = time.monotonic() + 15
+    while "after-failover" not in metadata_from(node(cluster, old)).topics:
+        assert time.monotonic() < deadline, "restarted node did not catch up"
+        time.sleep(0.2)
+    assert "before" in metadata_from(node(cluster, old)).topics
+
+
+@pytest.mark.timeout(150)
+def test_losing_a_majority_fails_admin_cleanly_then_recovers(cluster):
+    create_topic(cluster.bootstrap, "kept")
+    down = cluster.nodes[:2]
+    for n in down:
+        n.kill()
+    alive = cluster.nodes[2]
+    started = time.monotonic()
+    with pytest.raises(Exception):
+        create_topic(alive.bootstrap, "during-outage", timeout=8)
+    assert time.monotonic() - started < 30, "admin request hung instead of failing"
+    for n in down:
+        n.start(wait=False)
+    for n in down:
+        n.wait_ready()
+    create_topic(cluster.bootstrap, "after-outage", timeout=10)
+    for n in cluster.nodes:
+        topics = metadata_from(n).topics
+        assert "kept" in topics and "after-outage" in topics, f"node {n.node_id}: {sorted(topics)}"
+
+
+@pytest.mark.timeout(120)
+def test_a_paused_broker_is_fenced_and_comes_back(cluster):
+    import os
+    import signal
+    create_topic(cluster.bootstrap, "fence", partitions=6)
+    # Pause a broker that is not the controller, so only fencing is exercised.
+    ctrl = leader_id(cluster)
+    victim = next(n for n in cluster.nodes if n.node_id != ctrl)
+    watcher = node(cluster, ctrl)
+    os.kill(victim.proc.pid, signal.SIGSTOP)
+    paused_at = time.monotonic()
+    try:
+        deadline = paused_at + SESSION_TIMEOUT_MS / 1000 + 5
+        while True:
+            meta = metadata_from(watcher, ["fence"])
+            leaders = [leader for _, leader, _, _ in meta.topics["fence"].values()]
+            if victim.node_id not in meta.brokers and victim.node_id not in leaders:
+                break
+            assert time.monotonic() < deadline, f"not fenced: brokers {sorted(meta.brokers)}, leaders {leaders}"
+            time.sleep(0.1)
+        assert all(leader >= 0 for leader in leaders), "every partition needs a live leader"
+    finally:
+        os.kill(victim.proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 15
+    while victim.node_id not in metadata_from(watcher).brokers:
+        assert time.monotonic() < deadline, "resumed broker did not come back"
+        time.sleep(0.2)
