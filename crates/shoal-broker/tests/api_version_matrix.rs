@@ -27,17 +27,24 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-fn batch(count: usize) -> Bytes {
+/// A v2 batch of `count` records; `producer` = Some((id, epoch, first sequence)) makes it
+/// idempotent.
+fn encoded_batch(count: usize, producer: Option<(i64, i16, i32)>) -> Bytes {
+    let (producer_id, producer_epoch, first_seq) = producer.unwrap_or((-1, -1, -1));
     let records: Vec<Record> = (0..count)
         .map(|i| Record {
             transactional: false,
             control: false,
             partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            sequence: if producer.is_some() {
+                first_seq + i as i32
+            } else {
+                -1
+            },
             timestamp: 1_700_000_000_000 + i as i64,
             key: Some(Bytes::from(format!("k{i}"))),
             value: Some(Bytes::from(format!("v{i}"))),
@@ -56,6 +63,10 @@ fn batch(count: usize) -> Bytes {
     )
     .unwrap();
     buf.freeze()
+}
+
+fn batch(count: usize) -> Bytes {
+    encoded_batch(count, None)
 }
 
 struct Harness {
@@ -425,34 +436,7 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
 }
 
 fn idempotent_batch(producer_id: i64, epoch: i16, first_seq: i32, count: usize) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: first_seq + i as i32,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from(format!("seq{}", first_seq + i as i32))),
-            headers: IndexMap::new(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    encoded_batch(count, Some((producer_id, epoch, first_seq)))
 }
 
 async fn produce_one(h: &Harness, records: Bytes) -> produce_response::PartitionProduceResponse {
