@@ -26,6 +26,8 @@ pub struct BrokerConfig {
     /// bounds retention; flushing runs at log.flush.scheduler.interval.ms).
     pub maintenance_interval_ms: u64,
     pub retention_check_interval_ms: u64,
+    /// replica.high.watermark.checkpoint.interval.ms (Kafka: 5000).
+    pub high_watermark_checkpoint_interval_ms: u64,
     /// Every broker-level setting by Kafka name: the defaults topics inherit, and what
     /// DescribeConfigs shows for the broker resource.
     pub settings: BTreeMap<String, String>,

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shoal_meta::{BrokerRegistrationRequest, Endpoint, MetaNode, MetadataImage};
+use shoal_replica::MaintenanceDue;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -99,8 +100,14 @@ impl Broker {
         let follower = tokio::spawn(follow_metadata(Arc::clone(&broker.replicas), meta_images));
         let maintenance = tokio::spawn(run_maintenance(
             Arc::clone(&broker.replicas),
-            Duration::from_millis(broker.config.maintenance_interval_ms.max(10)),
-            Duration::from_millis(broker.config.retention_check_interval_ms.max(10)),
+            MaintenanceSchedule {
+                tick: Duration::from_millis(broker.config.maintenance_interval_ms.max(10)),
+                retention: Duration::from_millis(broker.config.retention_check_interval_ms.max(10)),
+                high_watermark_checkpoint: Duration::from_millis(
+                    broker.config.high_watermark_checkpoint_interval_ms.max(10),
+                ),
+                producer_snapshot: PRODUCER_SNAPSHOT_INTERVAL,
+            },
         ));
         broker.lock_tasks().extend([follower, maintenance]);
         Ok(broker)
@@ -170,24 +177,48 @@ async fn follow_metadata(
     }
 }
 
-async fn run_maintenance(
-    replicas: Arc<ReplicaManager>,
-    interval: Duration,
-    retention_interval: Duration,
-) {
-    let mut ticker = tokio::time::interval(interval);
+/// Periodic producer snapshots bound how much log a crash restart replays to rebuild
+/// idempotent-producer state; a clean shutdown always writes one.
+const PRODUCER_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
+
+struct MaintenanceSchedule {
+    tick: Duration,
+    retention: Duration,
+    high_watermark_checkpoint: Duration,
+    producer_snapshot: Duration,
+}
+
+async fn run_maintenance(replicas: Arc<ReplicaManager>, schedule: MaintenanceSchedule) {
+    let mut ticker = tokio::time::interval(schedule.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut next_retention = tokio::time::Instant::now() + retention_interval;
+    let start = tokio::time::Instant::now();
+    let mut next = [
+        start + schedule.retention,
+        start + schedule.high_watermark_checkpoint,
+        start + schedule.producer_snapshot,
+    ];
+    let periods = [
+        schedule.retention,
+        schedule.high_watermark_checkpoint,
+        schedule.producer_snapshot,
+    ];
     loop {
         ticker.tick().await;
-        let enforce_retention = tokio::time::Instant::now() >= next_retention;
-        if enforce_retention {
-            next_retention = tokio::time::Instant::now() + retention_interval;
+        let now = tokio::time::Instant::now();
+        let mut due = [false; 3];
+        for i in 0..3 {
+            if now >= next[i] {
+                due[i] = true;
+                next[i] = now + periods[i];
+            }
         }
+        let due = MaintenanceDue {
+            retention: due[0],
+            high_watermark_checkpoint: due[1],
+            producer_snapshot: due[2],
+        };
         let worker = Arc::clone(&replicas);
-        if let Err(error) =
-            tokio::task::spawn_blocking(move || worker.run_maintenance(enforce_retention)).await
-        {
+        if let Err(error) = tokio::task::spawn_blocking(move || worker.run_maintenance(due)).await {
             tracing::error!(%error, "log maintenance task failed");
         }
     }

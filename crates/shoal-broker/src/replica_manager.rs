@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use shoal_meta::{MetadataImage, TopicImage};
-use shoal_replica::{Partition, PartitionState};
+use shoal_replica::{MaintenanceDue, Partition, PartitionState};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -267,12 +267,12 @@ impl ReplicaManager {
         }
     }
 
-    /// Periodic flush, HW checkpoints and (when `enforce_retention`) retention for every hosted
-    /// partition. Blocking.
-    pub fn run_maintenance(&self, enforce_retention: bool) {
+    /// Periodic flush, and whichever of retention, HW checkpoints and producer snapshots are
+    /// `due`, for every hosted partition. Blocking.
+    pub fn run_maintenance(&self, due: MaintenanceDue) {
         let now = now_ms();
         for partition in self.all_partitions() {
-            if let Err(error) = partition.run_maintenance(now, enforce_retention) {
+            if let Err(error) = partition.run_maintenance(now, due) {
                 tracing::warn!(topic = partition.topic(), partition = partition.index(), %error, "log maintenance failed");
             }
         }

@@ -104,6 +104,7 @@ impl Harness {
             fetch_max_bytes: 55 << 20,
             maintenance_interval_ms: 1000,
             retention_check_interval_ms: 300_000,
+            high_watermark_checkpoint_interval_ms: 5000,
             settings,
             explicit_settings: Vec::new(),
         };

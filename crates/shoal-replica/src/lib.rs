@@ -20,5 +20,5 @@ pub mod state;
 
 pub use acks::RequiredAcks;
 pub use error::PartitionError;
-pub use partition::{AppendResult, FetchedRecords, Partition};
+pub use partition::{AppendResult, FetchedRecords, MaintenanceDue, Partition};
 pub use state::PartitionState;

@@ -41,6 +41,14 @@ pub struct AppendResult {
     pub duplicate: bool,
 }
 
+/// Which of the periodic tasks are due in one maintenance pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaintenanceDue {
+    pub retention: bool,
+    pub high_watermark_checkpoint: bool,
+    pub producer_snapshot: bool,
+}
+
 /// How much of the log one rebuild read asks for.
 const REBUILD_READ_BYTES: usize = 1 << 20;
 
@@ -327,18 +335,16 @@ impl Partition {
         })
     }
 
-    /// Periodic work: the flush policy, the HW checkpoint and the producer snapshot, and
-    /// retention when `enforce_retention` (it runs on its own, longer interval).
-    pub fn run_maintenance(
-        &self,
-        now_ms: i64,
-        enforce_retention: bool,
-    ) -> Result<(), PartitionError> {
+    /// Periodic work: the flush policy every call; retention, the HW checkpoint and the producer
+    /// snapshot when `due` says so. The checkpoints fsync, and on ext4 an fsync commits the
+    /// journal and with it the writeback of dirty segment data, so they run on their own,
+    /// longer intervals (as Kafka's) and only when something changed.
+    pub fn run_maintenance(&self, now_ms: i64, due: MaintenanceDue) -> Result<(), PartitionError> {
         let high_watermark = self.high_watermark();
         {
             let mut guard = lock(&self.log);
             let log = guard.as_mut().ok_or(PartitionError::Closed)?;
-            if enforce_retention {
+            if due.retention {
                 let result = log.enforce_retention(now_ms, high_watermark)?;
                 if result.deleted_segments > 0 {
                     tracing::info!(
@@ -352,9 +358,14 @@ impl Partition {
                 }
             }
             log.maybe_flush(now_ms)?;
-            log.checkpoint_high_watermark(high_watermark)?;
+            if due.high_watermark_checkpoint && log.high_watermark_checkpoint() != high_watermark {
+                log.checkpoint_high_watermark(high_watermark)?;
+            }
         }
-        self.snapshot_producers(false)
+        if due.producer_snapshot {
+            self.snapshot_producers(false)?;
+        }
+        Ok(())
     }
 
     /// Writes the producer table if the log grew since the last snapshot (or always, `force`).

@@ -115,6 +115,12 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             config.i64("log.flush.scheduler.interval.ms")?.max(10),
         )
         .unwrap_or(1000),
+        high_watermark_checkpoint_interval_ms: u64::try_from(
+            config
+                .i64("replica.high.watermark.checkpoint.interval.ms")?
+                .max(10),
+        )
+        .unwrap_or(5000),
         retention_check_interval_ms: u64::try_from(
             config.i64("log.retention.check.interval.ms")?.max(10),
         )
