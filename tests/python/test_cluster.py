@@ -67,6 +67,12 @@ def quorum(node: ShoalNode) -> dict:
         return json.loads(r.read())
 
 
+def broker_states(node: ShoalNode) -> dict[int, bool]:
+    """broker id -> fenced, from the node's admin listener."""
+    with urllib.request.urlopen(f"{node.admin_url}/v1/brokers", timeout=5) as r:
+        return {b["broker_id"]: b["fenced"] for b in json.loads(r.read())["brokers"]}
+
+
 def leader_id(cluster: Cluster, timeout: float = 10.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -195,9 +201,11 @@ def test_a_paused_broker_is_fenced_and_comes_back(cluster):
             assert time.monotonic() < deadline, f"not fenced: brokers {sorted(meta.brokers)}, leaders {leaders}"
             time.sleep(0.1)
         assert all(leader >= 0 for leader in leaders), "every partition needs a live leader"
+        assert broker_states(watcher)[victim.node_id] is True, "fenced, yet still registered"
     finally:
         os.kill(victim.proc.pid, signal.SIGCONT)
     deadline = time.monotonic() + 15
     while victim.node_id not in metadata_from(watcher).brokers:
         assert time.monotonic() < deadline, "resumed broker did not come back"
         time.sleep(0.2)
+    assert broker_states(watcher) == {1: False, 2: False, 3: False}

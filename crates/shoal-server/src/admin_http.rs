@@ -4,7 +4,8 @@
 //! process. `/readyz` answers 200 only once the node serves Kafka requests with current
 //! metadata, so load balancers and tests wait for it rather than for an open port.
 //! `/v1/quorum` is the metadata quorum as this node sees it (what
-//! `kafka-metadata-quorum.sh describe --status` shows), as JSON for scripts and tests.
+//! `kafka-metadata-quorum.sh describe --status` shows), and `/v1/brokers` the registered
+//! brokers with their epochs, listeners and fencing state, as JSON for scripts and tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -65,7 +66,14 @@ impl AdminServer {
         let readiness = self.readiness;
         let meta = self.meta;
         let app = Router::new()
-            .route("/v1/quorum", get(move || quorum(Arc::clone(&meta))))
+            .route(
+                "/v1/quorum",
+                get({
+                    let meta = Arc::clone(&meta);
+                    move || quorum(Arc::clone(&meta))
+                }),
+            )
+            .route("/v1/brokers", get(move || brokers(Arc::clone(&meta))))
             .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
             .route(
                 "/readyz",
@@ -112,5 +120,32 @@ async fn quorum(meta: Arc<MetaNode>) -> impl IntoResponse {
         "applied_index": status.applied_index,
         "replication_known": status.replication_known,
         "voters": voters,
+    }))
+}
+
+async fn brokers(meta: Arc<MetaNode>) -> impl IntoResponse {
+    let image = meta.image();
+    let brokers: Vec<serde_json::Value> = image
+        .brokers
+        .values()
+        .map(|b| {
+            let listeners: Vec<serde_json::Value> = b
+                .listeners
+                .iter()
+                .map(|l| serde_json::json!({"name": l.name, "host": l.host, "port": l.port}))
+                .collect();
+            serde_json::json!({
+                "broker_id": b.broker_id,
+                "broker_epoch": b.broker_epoch,
+                "incarnation_id": b.incarnation_id.to_string(),
+                "fenced": b.fenced,
+                "rack": b.rack,
+                "listeners": listeners,
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "metadata_offset": image.last_applied_index,
+        "brokers": brokers,
     }))
 }
