@@ -21,13 +21,14 @@ PYTEST_ARGS  ?=
 RUST_TEST_ARGS ?=
 BENCH_SCRIPT ?= tests/bench/run.sh
 CLUSTER_DIR  ?= ./.cluster
+CLUSTER_SPLIT_DIR ?= ./.cluster-split
 
 # apt needs root; use sudo when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo sudo; })
 
 VENV_STAMP := $(VENV)/.requirements.stamp
 
-.PHONY: help run build test test-deps check test-rust test-python bench clean-data cluster cluster-stop cluster-status
+.PHONY: help run build test test-deps check test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status
 
 help: ## list the verbs
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -77,11 +78,17 @@ bench: ## run the benchmark (tests/bench/run.sh, owned by the bench work)
 cluster: build ## three combined nodes on 127.0.0.1 (Kafka 19092-19094), data in ./.cluster; waits until ready
 	bash deploy/local-cluster.sh start $(CLUSTER_DIR)
 
-cluster-stop: ## stop the nodes of `make cluster` (SIGTERM; data is kept)
-	bash deploy/local-cluster.sh stop $(CLUSTER_DIR)
+cluster-split: build ## 3 controller-only + 3 broker-only nodes (Kafka 19092-19094), data in ./.cluster-split
+	LAYOUT=split bash deploy/local-cluster.sh start $(CLUSTER_SPLIT_DIR)
 
-cluster-status: ## readiness of each node of `make cluster`
-	bash deploy/local-cluster.sh status $(CLUSTER_DIR)
+cluster-stop: ## stop the nodes of `make cluster` / `make cluster-split` (SIGTERM; data is kept)
+	bash deploy/local-cluster.sh stop $(CLUSTER_DIR)
+	@[ ! -d $(CLUSTER_SPLIT_DIR) ] || bash deploy/local-cluster.sh stop $(CLUSTER_SPLIT_DIR)
+
+cluster-status: ## readiness of each node of `make cluster` / `make cluster-split`
+	@for d in $(CLUSTER_DIR) $(CLUSTER_SPLIT_DIR); do \
+	  if ls $$d/node*.pid >/dev/null 2>&1; then echo "$$d:"; bash deploy/local-cluster.sh status $$d; fi; \
+	done
 
 clean-data: ## delete ./data (the default node's data)
 	rm -rf $(DATA_DIR)

@@ -248,7 +248,7 @@ def pytest_runtest_makereport(item, call):
     for value in getattr(item, "funcargs", {}).values():
         if isinstance(value, ShoalNode):
             nodes.append(value)
-        elif isinstance(value, NodeFactory):
-            nodes.extend(value.nodes)
+        elif isinstance(value, NodeFactory) or isinstance(getattr(value, "nodes", None), list):
+            nodes.extend(n for n in value.nodes if isinstance(n, ShoalNode))
     for n in nodes:
         rep.sections.append((f"shoal log: {n.log_path}", n.tail()))

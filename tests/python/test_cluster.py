@@ -7,101 +7,16 @@ and SIGCONT of those processes."""
 
 from __future__ import annotations
 
-import base64
-import json
 import time
-import urllib.request
-import uuid
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import ShoalNode
-from kafka_wire import Conn, metadata_v4_full
-
-SESSION_TIMEOUT_MS = 1500
+from cluster import (SESSION_TIMEOUT_MS, Cluster, broker_states, create_topic, leader_id,
+                     metadata_from, quorum, wait_for_topics)
 
 
-def new_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-class Cluster:
-    def __init__(self, base, overrides: dict | None = None):
-        self.nodes = [ShoalNode(base / f"node{i}", node_id=i, name=f"node{i}") for i in (1, 2, 3)]
-        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
-        cluster_id = new_cluster_id()
-        for n in self.nodes:
-            n.overrides.update({
-                "listeners": f"PLAINTEXT://127.0.0.1:{n.kafka_port},CONTROLLER://127.0.0.1:{n.controller_port}",
-                "controller.quorum.voters": voters,
-                "cluster.id": cluster_id,
-                "default.replication.factor": "3",
-                **{k: str(v) for k, v in (overrides or {}).items()},
-            })
-
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(n.bootstrap for n in self.nodes if n.running)
-
-    def start(self) -> None:
-        for n in self.nodes:  # all at once: bootstrap must still happen exactly once
-            n.start(wait=False)
-        for n in self.nodes:
-            n.wait_ready()
-
-    def close(self) -> None:
-        for n in self.nodes:
-            if n.proc is not None and n.proc.poll() is None:
-                try:
-                    import os
-                    import signal
-                    os.kill(n.proc.pid, signal.SIGCONT)
-                except OSError:
-                    pass
-            n.close()
-
-
-def quorum(node: ShoalNode) -> dict:
-    with urllib.request.urlopen(f"{node.admin_url}/v1/quorum", timeout=5) as r:
-        return json.loads(r.read())
-
-
-def broker_states(node: ShoalNode) -> dict[int, bool]:
-    """broker id -> fenced, from the node's admin listener."""
-    with urllib.request.urlopen(f"{node.admin_url}/v1/brokers", timeout=5) as r:
-        return {b["broker_id"]: b["fenced"] for b in json.loads(r.read())["brokers"]}
-
-
-def leader_id(cluster: Cluster, timeout: float = 10.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for n in cluster.nodes:
-            if n.running:
-                try:
-                    q = quorum(n)
-                except OSError:
-                    continue
-                if q.get("leader_id") is not None:
-                    return q["leader_id"]
-        time.sleep(0.1)
-    raise AssertionError("no metadata leader")
-
-
-def node(cluster: Cluster, node_id: int) -> ShoalNode:
-    return next(n for n in cluster.nodes if n.node_id == node_id)
-
-
-def create_topic(bootstrap: str, name: str, partitions: int = 3, rf: int = 3, timeout: float = 10.0):
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    fut = admin.create_topics([NewTopic(name, partitions, rf)], operation_timeout=timeout,
-                              request_timeout=timeout)[name]
-    return fut.result(timeout=timeout + 5)
-
-
-def metadata_from(n: ShoalNode, topics=None):
-    with Conn("127.0.0.1", n.kafka_port) as c:
-        return metadata_v4_full(c, topics)
+def node(cluster: Cluster, node_id: int):
+    return cluster.node(node_id)
 
 
 @pytest.fixture
@@ -176,8 +91,8 @@ def test_losing_a_majority_fails_admin_cleanly_then_recovers(cluster):
         n.wait_ready()
     create_topic(cluster.bootstrap, "after-outage", timeout=10)
     for n in cluster.nodes:
-        topics = metadata_from(n).topics
-        assert "kept" in topics and "after-outage" in topics, f"node {n.node_id}: {sorted(topics)}"
+        # The create answered once one node applied it; the others follow within moments.
+        wait_for_topics(n, ["kept", "after-outage"])
 
 
 @pytest.mark.timeout(120)

@@ -28,6 +28,9 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// replica.high.watermark.checkpoint.interval.ms (Kafka: 5000).
     pub high_watermark_checkpoint_interval_ms: u64,
+    /// broker.heartbeat.interval.ms: how often the broker tells the active controller it is
+    /// alive (fenced after broker.session.timeout.ms of silence).
+    pub heartbeat_interval_ms: u64,
     /// Every broker-level setting by Kafka name: the defaults topics inherit, and what
     /// DescribeConfigs shows for the broker resource.
     pub settings: BTreeMap<String, String>,

@@ -6,6 +6,10 @@
 //! `apis` modules answer. The broker applies metadata in one place (`ReplicaManager`) and
 //! serves requests from the image it has applied, so a client never sees a topic whose
 //! partitions this broker has not opened yet.
+//!
+//! The broker does not care whether its node is also a controller: it gets a stream of
+//! committed images and a [`ControllerClient`] ([`MetadataSource`]), from the local quorum
+//! member on a combined node or from a remote follower on a broker-only one.
 
 pub mod apis;
 pub mod config;
@@ -20,11 +24,12 @@ pub mod time;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_meta::{BrokerRegistrationRequest, Endpoint, MetaNode, MetadataImage};
+use shoal_meta::{
+    BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, Endpoint, MetadataImage,
+};
 use shoal_replica::MaintenanceDue;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 pub use config::{AdvertisedListener, BrokerConfig};
 pub use handler::{BrokerHandler, supported_apis};
@@ -33,51 +38,56 @@ pub use replica_manager::ReplicaManager;
 /// How long start-up waits for the metadata quorum before giving up.
 const STARTUP_METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Where a broker gets its metadata and sends its controller requests.
+#[derive(Clone)]
+pub struct MetadataSource {
+    /// Committed metadata images, newest last (a voter's state machine, or a follower's copy).
+    pub images: watch::Receiver<Arc<MetadataImage>>,
+    pub controller: Arc<ControllerClient>,
+}
+
 pub struct Broker {
     pub config: BrokerConfig,
-    pub meta: Arc<MetaNode>,
+    pub controller: Arc<ControllerClient>,
+    pub lifecycle: Arc<BrokerLifecycle>,
     pub replicas: Arc<ReplicaManager>,
     pub producer_ids: producer_ids::ProducerIdManager,
-    /// The epoch of this process's registration with the controller.
-    broker_epoch: i64,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Broker {
-    /// Registers with the controller, opens the partitions the metadata assigns here, and starts
-    /// following metadata changes and running log maintenance.
-    pub async fn start(config: BrokerConfig, meta: Arc<MetaNode>) -> anyhow::Result<Arc<Broker>> {
-        let registration = BrokerRegistrationRequest {
-            broker_id: config.node_id,
-            incarnation_id: Uuid::new_v4(),
-            listeners: config
-                .advertised_listeners
-                .iter()
-                .map(|l| Endpoint {
-                    name: l.name.clone(),
-                    host: l.host.clone(),
-                    port: l.port,
-                })
-                .collect(),
-            rack: config.rack.clone(),
-        };
-        let registered = tokio::time::timeout(
-            STARTUP_METADATA_TIMEOUT,
-            meta.controller().register_broker(registration),
+    /// Registers with the controller, opens the partitions the metadata assigns here, starts
+    /// following metadata changes and running log maintenance, and returns once the controller
+    /// has unfenced this broker (it is then offered to clients and may lead).
+    pub async fn start(
+        config: BrokerConfig,
+        source: MetadataSource,
+    ) -> anyhow::Result<Arc<Broker>> {
+        let lifecycle = BrokerLifecycle::start(
+            Arc::clone(&source.controller),
+            source.images.clone(),
+            BrokerLifecycleConfig {
+                broker_id: config.node_id,
+                listeners: config
+                    .advertised_listeners
+                    .iter()
+                    .map(|l| Endpoint {
+                        name: l.name.clone(),
+                        host: l.host.clone(),
+                        port: l.port,
+                    })
+                    .collect(),
+                rack: config.rack.clone(),
+                heartbeat_interval_ms: config.heartbeat_interval_ms,
+                registration_timeout_ms: STARTUP_METADATA_TIMEOUT.as_millis() as u64,
+            },
         )
         .await
-        .map_err(|_| anyhow::anyhow!("timed out registering with the controller"))?
         .map_err(|e| anyhow::anyhow!("broker registration failed: {e}"))?;
-        meta.wait_for_applied(
-            registered.log_index,
-            STARTUP_METADATA_TIMEOUT.as_millis() as u64,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("metadata did not catch up at start-up: {e}"))?;
 
         // Apply the caught-up image before serving anything, so strays are judged correctly
         // and every hosted partition is open when the first request arrives.
-        let mut meta_images = meta.subscribe();
+        let mut meta_images = source.images.clone();
         let first = meta_images.borrow_and_update().clone();
         let replicas = Arc::new(ReplicaManager::new(
             config.node_id,
@@ -88,13 +98,13 @@ impl Broker {
         let applier = Arc::clone(&replicas);
         tokio::task::spawn_blocking(move || applier.apply_image(first)).await?;
 
-        let producer_ids = producer_ids::ProducerIdManager::new(Arc::clone(&meta));
+        let producer_ids = producer_ids::ProducerIdManager::new(Arc::clone(&source.controller));
         let broker = Arc::new(Broker {
             config,
-            meta,
+            controller: source.controller,
+            lifecycle,
             replicas,
             producer_ids,
-            broker_epoch: registered.broker_epoch,
             tasks: std::sync::Mutex::new(Vec::new()),
         });
         let follower = tokio::spawn(follow_metadata(Arc::clone(&broker.replicas), meta_images));
@@ -110,7 +120,22 @@ impl Broker {
             },
         ));
         broker.lock_tasks().extend([follower, maintenance]);
+        if !broker
+            .lifecycle
+            .wait_until_unfenced(STARTUP_METADATA_TIMEOUT)
+            .await
+        {
+            broker.shutdown().await;
+            anyhow::bail!(
+                "the controller did not unfence this broker within {STARTUP_METADATA_TIMEOUT:?}"
+            );
+        }
         Ok(broker)
+    }
+
+    /// Whether the controller has this broker unfenced (registered, caught up, heartbeating).
+    pub fn is_unfenced(&self) -> bool {
+        self.lifecycle.is_unfenced()
     }
 
     /// The metadata image requests are served from.
@@ -133,23 +158,12 @@ impl Broker {
     /// the leadership of its partitions to other in-sync replicas, and ends its session so the
     /// next start registers at once. Bounded by `timeout`; on failure the session simply expires.
     pub async fn controlled_shutdown(&self, timeout: Duration) {
-        let request = self.meta.controller();
-        let request = request.controlled_shutdown(self.config.node_id, self.broker_epoch);
-        match tokio::time::timeout(timeout, request).await {
-            Ok(Ok(())) => {
-                tracing::info!(broker_epoch = self.broker_epoch, "controlled shutdown done")
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "controlled shutdown failed; the session will expire instead")
-            }
-            Err(_) => {
-                tracing::warn!("controlled shutdown timed out; the session will expire instead")
-            }
-        }
+        self.lifecycle.controlled_shutdown(timeout).await;
     }
 
     /// Stops background work and closes every log cleanly (flushed, clean-shutdown marker).
     pub async fn shutdown(&self) {
+        self.lifecycle.stop();
         for task in self.lock_tasks().drain(..) {
             task.abort();
         }

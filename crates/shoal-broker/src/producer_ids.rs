@@ -6,19 +6,19 @@
 
 use std::sync::Arc;
 
-use shoal_meta::{ControllerError, MetaNode};
+use shoal_meta::{ControllerClient, ControllerError};
 use tokio::sync::Mutex;
 
 pub struct ProducerIdManager {
-    meta: Arc<MetaNode>,
+    controller: Arc<ControllerClient>,
     /// `[next, end)` of the current block.
     block: Mutex<(i64, i64)>,
 }
 
 impl ProducerIdManager {
-    pub fn new(meta: Arc<MetaNode>) -> Self {
+    pub fn new(controller: Arc<ControllerClient>) -> Self {
         Self {
-            meta,
+            controller,
             block: Mutex::new((0, 0)),
         }
     }
@@ -26,7 +26,7 @@ impl ProducerIdManager {
     pub async fn next_producer_id(&self) -> Result<i64, ControllerError> {
         let mut block = self.block.lock().await;
         if block.0 >= block.1 {
-            let fresh = self.meta.controller().allocate_producer_ids().await?;
+            let fresh = self.controller.allocate_producer_ids().await?;
             *block = (
                 fresh.first_producer_id,
                 fresh.first_producer_id + fresh.size,

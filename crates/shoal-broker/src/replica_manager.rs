@@ -99,6 +99,11 @@ impl ReplicaManager {
         .is_ok_and(|r| r.is_ok())
     }
 
+    /// A receiver of every image applied here.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.applied.subscribe()
+    }
+
     /// The image last applied here.
     pub fn image(&self) -> Arc<MetadataImage> {
         self.applied.borrow().clone()

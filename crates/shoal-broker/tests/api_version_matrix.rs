@@ -18,7 +18,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use shoal_broker::{AdvertisedListener, Broker, BrokerConfig, BrokerHandler, supported_apis};
+use shoal_broker::{
+    AdvertisedListener, Broker, BrokerConfig, BrokerHandler, MetadataSource, supported_apis,
+};
 use shoal_kafka::{Handler, Reply, RequestContext};
 use shoal_meta::{MetaConfig, MetaNode};
 use uuid::Uuid;
@@ -105,10 +107,15 @@ impl Harness {
             maintenance_interval_ms: 1000,
             retention_check_interval_ms: 300_000,
             high_watermark_checkpoint_interval_ms: 5000,
+            heartbeat_interval_ms: 250,
             settings,
             explicit_settings: Vec::new(),
         };
-        let broker = Broker::start(config, Arc::clone(&meta)).await.unwrap();
+        let source = MetadataSource {
+            images: meta.subscribe(),
+            controller: meta.client(),
+        };
+        let broker = Broker::start(config, source).await.unwrap();
         Harness {
             handler: BrokerHandler::new(Arc::clone(&broker)),
             broker,
@@ -261,7 +268,7 @@ async fn every_advertised_version_is_answered_and_encodes() {
                 ApiKey::DeleteTopics => {
                     let name = format!("deleted-v{version}");
                     h.meta
-                        .controller()
+                        .client()
                         .create_topics(
                             vec![shoal_meta::CreateTopic {
                                 name: name.clone(),
@@ -466,7 +473,7 @@ async fn idempotent_producer_sequences_are_enforced() {
     let h = Harness::start().await;
     let created = h
         .meta
-        .controller()
+        .client()
         .create_topics(
             vec![shoal_meta::CreateTopic {
                 name: "idem".into(),

@@ -1,6 +1,6 @@
 //! The controller gRPC server: one tonic server on the controller listener carrying the Raft
-//! transport (`RaftService`), forwarded controller requests (`ControllerService`) and the admin
-//! API (`QuorumAdmin`).
+//! transport (`RaftService`), forwarded controller requests (`ControllerService`), the
+//! committed metadata log for brokers (`MetadataLog`) and the admin API (`QuorumAdmin`).
 //!
 //! It runs as a background task over an already bound listener, so callers (and tests with
 //! port 0) know the real address before any peer needs it. Stopping is graceful (HTTP/2 GOAWAY,
@@ -9,21 +9,28 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
 use crate::controller::Controller;
 use crate::controller_service::ControllerGrpcService;
+use crate::image::MetadataImage;
+use crate::metadata_log::service::MetadataLogService;
+use crate::metadata_log::{MetadataJournal, Observers};
 use crate::proto::controller_service_server::ControllerServiceServer;
+use crate::proto::metadata_log_server::MetadataLogServer;
 use crate::proto::quorum_admin_server::{QuorumAdmin, QuorumAdminServer};
 use crate::proto::raft_service_server::RaftServiceServer;
-use crate::proto::{DescribeQuorumRequest, DescribeQuorumResponse};
+use crate::proto::{
+    BrokerListener, BrokerStatus, DescribeBrokersRequest, DescribeBrokersResponse,
+    DescribeQuorumRequest, DescribeQuorumResponse,
+};
 use crate::quorum_status::quorum_status;
 use crate::raft::MAX_RAFT_MESSAGE_BYTES;
 use crate::raft::grpc_service::RaftGrpcService;
@@ -32,12 +39,14 @@ use crate::raft::types::MetaRaft;
 /// Bound on a graceful stop before the server task is aborted.
 const STOP_GRACE_MS: u64 = 1_000;
 
-/// Answers `DescribeQuorum` from this node's Raft metrics.
+/// Answers `DescribeQuorum` from this node's Raft metrics and `DescribeBrokers` from its image.
 struct QuorumAdminService {
     raft: MetaRaft,
     cluster_id: String,
     node_id: i32,
     voters: BTreeMap<i32, String>,
+    images: watch::Receiver<Arc<MetadataImage>>,
+    observers: Arc<Observers>,
 }
 
 #[tonic::async_trait]
@@ -46,9 +55,63 @@ impl QuorumAdmin for QuorumAdminService {
         &self,
         _request: Request<DescribeQuorumRequest>,
     ) -> Result<Response<DescribeQuorumResponse>, Status> {
-        let status = quorum_status(&self.raft, &self.cluster_id, self.node_id, &self.voters).await;
+        let status = quorum_status(
+            &self.raft,
+            &self.cluster_id,
+            self.node_id,
+            &self.voters,
+            &self.observers,
+        )
+        .await;
         Ok(Response::new(status.into()))
     }
+
+    async fn describe_brokers(
+        &self,
+        _request: Request<DescribeBrokersRequest>,
+    ) -> Result<Response<DescribeBrokersResponse>, Status> {
+        let image = self.images.borrow().clone();
+        let brokers = image
+            .brokers
+            .values()
+            .map(|b| BrokerStatus {
+                broker_id: b.broker_id,
+                broker_epoch: b.broker_epoch,
+                incarnation_id: b.incarnation_id.to_string(),
+                fenced: b.fenced,
+                rack: b.rack.clone().unwrap_or_default(),
+                listeners: b
+                    .listeners
+                    .iter()
+                    .map(|l| BrokerListener {
+                        name: l.name.clone(),
+                        host: l.host.clone(),
+                        port: u32::from(l.port),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Response::new(DescribeBrokersResponse {
+            cluster_id: image.cluster_id.clone(),
+            node_id: self.node_id,
+            metadata_offset: image.last_applied_index,
+            brokers,
+        }))
+    }
+}
+
+/// What the server serves.
+pub(crate) struct ServerParts {
+    pub listener: TcpListener,
+    pub raft: MetaRaft,
+    pub cluster_id: String,
+    pub node_id: i32,
+    pub voters: BTreeMap<i32, String>,
+    pub controller: Arc<Controller>,
+    pub request_timeout_ms: u64,
+    pub journal: Arc<Mutex<MetadataJournal>>,
+    pub images: watch::Receiver<Arc<MetadataImage>>,
+    pub observers: Arc<Observers>,
 }
 
 /// A running controller gRPC server.
@@ -60,33 +123,48 @@ pub(crate) struct ControllerServer {
 
 impl ControllerServer {
     /// Starts serving on `listener`.
-    pub(crate) fn spawn(
-        listener: TcpListener,
-        raft: MetaRaft,
-        cluster_id: &str,
-        node_id: i32,
-        voters: BTreeMap<i32, String>,
-        controller: Arc<Controller>,
-        request_timeout_ms: u64,
-    ) -> std::io::Result<Self> {
+    pub(crate) fn spawn(parts: ServerParts) -> std::io::Result<Self> {
+        let ServerParts {
+            listener,
+            raft,
+            cluster_id,
+            node_id,
+            voters,
+            controller,
+            request_timeout_ms,
+            journal,
+            images,
+            observers,
+        } = parts;
         let local_address = listener.local_addr()?;
         let raft_service = RaftServiceServer::new(RaftGrpcService::new(
             raft.clone(),
-            cluster_id,
+            &cluster_id,
             node_id,
             voters.keys().copied().collect(),
         ))
         .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+        let metadata_service = MetadataLogServer::new(MetadataLogService::new(
+            &cluster_id,
+            node_id,
+            raft.clone(),
+            journal,
+            images.clone(),
+            Arc::clone(&observers),
+        ))
+        .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
         let admin_service = QuorumAdminServer::new(QuorumAdminService {
             raft,
-            cluster_id: cluster_id.to_string(),
+            cluster_id: cluster_id.clone(),
             node_id,
             voters,
+            images,
+            observers,
         });
         let controller_service = ControllerServiceServer::new(ControllerGrpcService::new(
             controller,
-            cluster_id,
+            &cluster_id,
             node_id,
             request_timeout_ms,
         ))
@@ -97,6 +175,7 @@ impl ControllerServer {
             .tcp_nodelay(true)
             .add_service(raft_service)
             .add_service(controller_service)
+            .add_service(metadata_service)
             .add_service(admin_service);
         let task = tokio::spawn(async move {
             let incoming = TcpListenerStream::new(listener);

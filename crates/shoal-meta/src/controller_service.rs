@@ -1,5 +1,6 @@
-//! The server side of `ControllerService`: requests forwarded by other nodes' `Controller`s,
-//! executed here by this node's controller (see `controller::forward` for the client side).
+//! The server side of `ControllerService`: requests forwarded by other nodes'
+//! `ControllerClient`s, executed here by this node's controller (see `client::forward` for the
+//! client side).
 //!
 //! **Never forwards again.** The handler runs the `*_local` controller method, which answers
 //! NotController (with this node's leader hint) if this node does not lead; the sender retries
@@ -17,12 +18,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
-use crate::controller::Controller;
-use crate::controller::forward::{
+use crate::client::forward::{
     AllocateProducerIdsCall, AlterConfigsCall, CreatePartitionsCall, CreateTopicsCall,
     DeleteTopicsCall,
 };
-use crate::controller::{BrokerHeartbeat, BrokerRegistrationRequest};
+use crate::controller::Controller;
+use crate::controller::{AlterPartitionRequest, BrokerHeartbeat, BrokerRegistrationRequest};
 use crate::proto::controller_service_server::ControllerService;
 use crate::proto::{ForwardedReply, ForwardedRequest};
 
@@ -167,6 +168,19 @@ impl ControllerService for ControllerGrpcService {
         self.serve(request, |c, call: BrokerHeartbeat, deadline| async move {
             c.heartbeat_local(call, deadline).await
         })
+        .await
+    }
+
+    async fn alter_partition(
+        &self,
+        request: Request<ForwardedRequest>,
+    ) -> Result<Response<ForwardedReply>, Status> {
+        self.serve(
+            request,
+            |c, call: AlterPartitionRequest, deadline| async move {
+                c.alter_partition_local(call, deadline).await
+            },
+        )
         .await
     }
 }

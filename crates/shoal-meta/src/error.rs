@@ -77,6 +77,33 @@ pub enum BrokerError {
     /// BROKER_ID_NOT_REGISTERED (102)
     #[error("Broker {broker_id} is not registered; register before heartbeating.")]
     BrokerIdNotRegistered { broker_id: i32 },
+    /// FENCED_LEADER_EPOCH (74): an AlterPartition from a leader epoch that is no longer the
+    /// partition's (the sender was replaced as leader, or has not seen its own election).
+    #[error(
+        "Partition {partition} of topic {topic_id} is at leader epoch {current_epoch}, the          request at {leader_epoch}."
+    )]
+    FencedLeaderEpoch {
+        topic_id: uuid::Uuid,
+        partition: i32,
+        leader_epoch: i32,
+        current_epoch: i32,
+    },
+    /// INVALID_UPDATE_VERSION (95): an AlterPartition based on another partition epoch than
+    /// the current one (an ISR change the sender has not seen yet committed in between).
+    #[error(
+        "Partition {partition} of topic {topic_id} is at partition epoch {current_epoch}, the          request at {partition_epoch}."
+    )]
+    InvalidUpdateVersion {
+        topic_id: uuid::Uuid,
+        partition: i32,
+        partition_epoch: i32,
+        current_epoch: i32,
+    },
+    /// INELIGIBLE_REPLICA (107): a proposed ISR adds a replica that may not be in sync: not
+    /// assigned, not registered, fenced, or registered with another broker epoch than the one
+    /// the leader saw fetching (KIP-903: a restarted replica must catch up anew).
+    #[error("Broker {broker_id} cannot join the ISR: {reason}")]
+    IneligibleReplica { broker_id: i32, reason: String },
     /// Everything an admin request can also fail with (NotController, RequestTimedOut,
     /// InvalidRequest, ...).
     #[error(transparent)]

@@ -19,19 +19,28 @@
 //! controller call returns the Raft log index its change committed at, and
 //! [`node::MetaNode::wait_for_applied`] lets a broker wait until its image includes it.
 //!
+//! **How brokers that are not voters see it.** They follow the committed log over gRPC
+//! (`metadata_log` on the voters, `client::MetadataFollower` on the broker) and send their
+//! requests through `client::ControllerClient`, which a combined node uses too.
+//!
 //! Crate layout: `records` (facts), `image` (state + apply), `topic_name` / `topic_config` /
 //! `broker_defaults` (Kafka rules), `placement` (replica placement), `controller` (validation,
-//! planning, proposing), `raft` (openraft storage, state machine, gRPC transport),
-//! `quorum_voters` (voter list syntax), `quorum_status` (DescribeQuorum), `controller_server`
-//! (the gRPC server), `controller_service` (forwarded controller requests), `meta_properties` (directory identity), `node` (start-up and wiring). No Kafka wire types appear here.
+//! planning, proposing — the active controller), `client` (what brokers use: routing, metadata
+//! following, registration and heartbeats), `metadata_log` (serving the committed log),
+//! `raft` (openraft storage, state machine, gRPC transport), `quorum_voters` (voter list
+//! syntax), `quorum_status` (DescribeQuorum), `controller_server` (the gRPC server),
+//! `controller_service` (forwarded controller requests), `meta_properties` (directory
+//! identity), `node` (start-up and wiring). No Kafka wire types appear here.
 
 pub mod broker_defaults;
+pub mod client;
 pub mod controller;
 mod controller_server;
 mod controller_service;
 pub mod error;
 pub mod image;
 pub mod meta_properties;
+pub mod metadata_log;
 pub mod node;
 pub mod placement;
 pub mod quorum_status;
@@ -49,14 +58,20 @@ pub mod proto {
 }
 
 pub use broker_defaults::BrokerDefaults;
+pub use client::{
+    BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, KnownLeader, MetadataFollower,
+    MetadataFollowerConfig,
+};
 pub use controller::{
-    AlterConfigOp, AlterConfigOpType, AlterTopicConfigs, BrokerHeartbeat, BrokerLiveness,
-    BrokerRegistrationRequest, Controller, ControllerResults, CreatePartitions, CreateTopic,
-    CreatedTopic, HeartbeatReply, ProducerIdBlock, RegisteredBroker, TopicRef,
+    AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
+    BrokerHeartbeat, BrokerLiveness, BrokerRegistrationRequest, Controller, ControllerResults,
+    CreatePartitions, CreateTopic, CreatedTopic, HeartbeatReply, IsrMember, ProducerIdBlock,
+    RegisteredBroker, TopicRef,
 };
 pub use error::{BrokerError, ControllerError, MetaError};
 pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
+pub use metadata_log::MetadataDelta;
 pub use node::{MetaConfig, MetaNode, RaftStatus};
-pub use quorum_status::{QuorumStatus, VoterStatus};
+pub use quorum_status::{ObserverStatus, QuorumStatus, VoterStatus};
 pub use quorum_voters::{format_quorum_voters, parse_quorum_voters};
 pub use records::{Endpoint, MetadataBatch, MetadataRecord, NO_LEADER};

@@ -38,11 +38,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::broker_defaults::BrokerDefaults;
+use crate::client::ControllerClient;
 use crate::controller::{Controller, ControllerSettings, run_session_checks};
-use crate::controller_server::ControllerServer;
+use crate::controller_server::{ControllerServer, ServerParts};
 use crate::error::MetaError;
 use crate::image::MetadataImage;
 use crate::meta_properties;
+use crate::metadata_log::Observers;
 use crate::quorum_status::{QuorumStatus, quorum_status};
 use crate::quorum_voters::format_quorum_voters;
 use crate::raft::grpc_network::GrpcNetworkFactory;
@@ -62,6 +64,8 @@ pub const DEFAULT_CONTROLLER_ADDRESS: &str = "127.0.0.1:9093";
 pub const DEFAULT_BROKER_HEARTBEAT_INTERVAL_MS: u64 = 250;
 /// Default `broker.session.timeout.ms` (see [`MetaConfig::broker_session_timeout_ms`]).
 pub const DEFAULT_BROKER_SESSION_TIMEOUT_MS: u64 = 1_500;
+/// Default bound on waiting for a controller request (Kafka's request.timeout.ms is 30 s).
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// Raw snapshot bytes per InstallSnapshot RPC (well under `MAX_RAFT_MESSAGE_BYTES`).
 const SNAPSHOT_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -126,10 +130,6 @@ pub struct MetaConfig {
     /// traffic (one tiny RPC per broker per 250 ms) for that speed. Raise both together on
     /// slow or overloaded hosts.
     pub broker_session_timeout_ms: u64,
-    /// Whether [`crate::Controller::register_broker`] keeps heartbeating for the broker it
-    /// registered, from this node, until the node shuts down (the broker then needs no loop of
-    /// its own). Default true. A broker that heartbeats itself sets it to false.
-    pub keep_registered_brokers_alive: bool,
 }
 
 impl MetaConfig {
@@ -146,12 +146,16 @@ impl MetaConfig {
             election_timeout_max_ms: 300,
             snapshot_interval_entries: 1_000,
             entries_kept_after_snapshot: 100,
-            request_timeout_ms: 30_000,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             startup_timeout_ms: 10_000,
             broker_heartbeat_interval_ms: DEFAULT_BROKER_HEARTBEAT_INTERVAL_MS,
             broker_session_timeout_ms: DEFAULT_BROKER_SESSION_TIMEOUT_MS,
-            keep_registered_brokers_alive: true,
         }
+    }
+
+    /// How long connecting to another voter may take before it counts as unreachable.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.election_timeout_max_ms.max(100))
     }
 
     /// How often the active controller looks for expired broker sessions.
@@ -199,6 +203,8 @@ pub struct MetaNode {
     raft: MetaRaft,
     images: watch::Receiver<Arc<MetadataImage>>,
     controller: Arc<Controller>,
+    client: Arc<ControllerClient>,
+    observers: Arc<Observers>,
     /// Released at shutdown so the directory can be reopened while this value still lives.
     db: Mutex<Option<sled::Db>>,
     /// Taken (and stopped) at shutdown.
@@ -275,6 +281,8 @@ impl MetaNode {
         let db = open_sled(&config.data_dir.join(SLED_DIR)).await?;
         let log_store = SledLogStore::open(&db)?;
         let (state_machine, images) = MetaStateMachine::open(&db, &props.cluster_id)?;
+        let journal = state_machine.journal();
+        let observers = Arc::new(Observers::default());
 
         let network = GrpcNetworkFactory::new(
             &props.cluster_id,
@@ -301,28 +309,32 @@ impl MetaNode {
             defaults,
             ControllerSettings {
                 node_id: config.node_id,
-                cluster_id: props.cluster_id.clone(),
-                voters: config.voters.clone(),
                 request_timeout_ms: config.request_timeout_ms,
-                broker_heartbeat_interval_ms: config.broker_heartbeat_interval_ms,
                 broker_session_timeout_ms: config.broker_session_timeout_ms,
-                forward_connect_timeout: Duration::from_millis(
-                    config.election_timeout_max_ms.max(100),
-                ),
-                keep_registered_brokers_alive: config.keep_registered_brokers_alive,
             },
+        );
+        let client = ControllerClient::with_local(
+            Arc::clone(&controller),
+            &props.cluster_id,
+            config.node_id,
+            config.voters.clone(),
+            config.request_timeout_ms,
+            config.connect_timeout(),
         );
         let server = match listener {
             Some(listener) => Some(
-                ControllerServer::spawn(
+                ControllerServer::spawn(ServerParts {
                     listener,
-                    raft.clone(),
-                    &props.cluster_id,
-                    config.node_id,
-                    config.voters.clone(),
-                    controller.clone(),
-                    config.request_timeout_ms,
-                )
+                    raft: raft.clone(),
+                    cluster_id: props.cluster_id.clone(),
+                    node_id: config.node_id,
+                    voters: config.voters.clone(),
+                    controller: controller.clone(),
+                    request_timeout_ms: config.request_timeout_ms,
+                    journal,
+                    images: images.clone(),
+                    observers: Arc::clone(&observers),
+                })
                 .map_err(|source| MetaError::Bind {
                     address: config.listen_address.clone().unwrap_or_default(),
                     source,
@@ -341,6 +353,8 @@ impl MetaNode {
                 Duration::from_millis(config.session_check_interval_ms()),
             )))),
             controller,
+            client,
+            observers,
             raft,
             images,
             db: Mutex::new(Some(db)),
@@ -419,7 +433,14 @@ impl MetaNode {
 
     /// The quorum as this node sees it (DescribeQuorum); replication details on the leader only.
     pub async fn describe_quorum(&self) -> QuorumStatus {
-        quorum_status(&self.raft, &self.cluster_id, self.node_id, &self.voters).await
+        quorum_status(
+            &self.raft,
+            &self.cluster_id,
+            self.node_id,
+            &self.voters,
+            &self.observers,
+        )
+        .await
     }
 
     pub fn node_id(&self) -> i32 {
@@ -440,6 +461,13 @@ impl MetaNode {
         self.images.clone()
     }
 
+    /// How this node sends controller requests (run here when this node leads, forwarded
+    /// otherwise).
+    pub fn client(&self) -> Arc<ControllerClient> {
+        self.client.clone()
+    }
+
+    /// This voter's active-controller logic (tests and the node's own wiring).
     pub fn controller(&self) -> Arc<Controller> {
         self.controller.clone()
     }
@@ -515,6 +543,7 @@ impl MetaNode {
         if let Some(server) = server {
             server.stop().await;
         }
+        self.client.stop();
         self.controller.stop();
         let session_checks = self.session_checks.lock().map_or(None, |mut t| t.take());
         if let Some(task) = session_checks {

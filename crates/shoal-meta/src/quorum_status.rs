@@ -6,7 +6,9 @@
 //! node named in `leader_id` for the replication table, as Kafka's DescribeQuorum does.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
+use crate::metadata_log::Observers;
 use crate::proto;
 use crate::raft::types::{MetaRaft, to_kafka_node_id, to_raft_node_id};
 
@@ -38,6 +40,19 @@ pub struct QuorumStatus {
     /// True if this node is the leader, so match indexes and lags are filled in.
     pub replication_known: bool,
     pub voters: Vec<VoterStatus>,
+    /// Nodes following the metadata log from this node without voting (brokers).
+    pub observers: Vec<ObserverStatus>,
+}
+
+/// A node that fetches the metadata log from the answering node without voting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObserverStatus {
+    pub node_id: i32,
+    /// The metadata offset it reported in its last fetch.
+    pub applied_offset: u64,
+    /// The answering node's applied offset minus `applied_offset`.
+    pub lag: u64,
+    pub last_fetch_ms_ago: u64,
 }
 
 /// Computes the status from `raft`; `voters` supplies addresses (node id → host:port).
@@ -46,6 +61,7 @@ pub(crate) async fn quorum_status(
     cluster_id: &str,
     node_id: i32,
     voters: &BTreeMap<i32, String>,
+    observers: &Observers,
 ) -> QuorumStatus {
     let commit_index = raft
         .with_raft_state(|st| st.committed.map(|c| c.index))
@@ -82,6 +98,17 @@ pub(crate) async fn quorum_status(
             })
         })
         .collect();
+    let applied = m.last_applied.map_or(0, |l| l.index);
+    let observer_statuses = observers
+        .list(Instant::now())
+        .into_iter()
+        .map(|o| ObserverStatus {
+            node_id: o.node_id,
+            applied_offset: o.applied_offset,
+            lag: applied.saturating_sub(o.applied_offset),
+            last_fetch_ms_ago: u64::try_from(o.since_last_fetch.as_millis()).unwrap_or(u64::MAX),
+        })
+        .collect();
     QuorumStatus {
         cluster_id: cluster_id.to_string(),
         node_id,
@@ -93,6 +120,7 @@ pub(crate) async fn quorum_status(
         applied_index: m.last_applied.map(|l| l.index),
         replication_known: replication.is_some() && m.current_leader == to_raft_node_id(node_id),
         voters: voter_statuses,
+        observers: observer_statuses,
     }
 }
 
@@ -120,6 +148,16 @@ impl From<QuorumStatus> for proto::DescribeQuorumResponse {
                     address: v.address,
                     match_index: index_or_minus_one(v.match_index),
                     lag: index_or_minus_one(v.lag),
+                })
+                .collect(),
+            observers: status
+                .observers
+                .into_iter()
+                .map(|o| proto::ObserverStatus {
+                    node_id: o.node_id,
+                    applied_offset: i64::try_from(o.applied_offset).unwrap_or(i64::MAX),
+                    lag: i64::try_from(o.lag).unwrap_or(i64::MAX),
+                    last_fetch_ms_ago: o.last_fetch_ms_ago,
                 })
                 .collect(),
         }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use common::*;
 use shoal_meta::{
-    AlterConfigOp, AlterConfigOpType, AlterTopicConfigs, ControllerError, CreatePartitions,
-    CreateTopic, MetaConfig, MetaNode, TopicRef,
+    AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, BrokerError,
+    ControllerError, CreatePartitions, CreateTopic, IsrMember, MetaConfig, MetaNode, TopicRef,
 };
 use uuid::Uuid;
 
@@ -34,7 +34,7 @@ async fn create_topics_happy_path_uses_defaults_and_places_replicas() {
     let mut cfg = MetaConfig::new(1, dir.path().join("meta"));
     cfg.broker_defaults = configs(&[("num.partitions", "4"), ("default.replication.factor", "2")]);
     let node = MetaNode::start(cfg).await.unwrap();
-    register_brokers(&node, 3).await;
+    let _brokers = register_brokers(&node, 3).await;
 
     let plain = CreateTopic {
         name: "defaults".into(),
@@ -47,7 +47,7 @@ async fn create_topics_happy_path_uses_defaults_and_places_replicas() {
         ..Default::default()
     };
     let r = node
-        .controller()
+        .client()
         .create_topics(vec![plain, wire_defaults], false)
         .await;
     let created = r.results[0].as_ref().unwrap();
@@ -76,8 +76,8 @@ async fn create_topics_happy_path_uses_defaults_and_places_replicas() {
 async fn topic_already_exists_and_concurrent_creates() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    register_brokers(&node, 1).await;
-    let c = node.controller();
+    let _brokers = register_brokers(&node, 1).await;
+    let c = node.client();
 
     let first = c.create_topics(vec![topic("a", 1, 1)], false).await;
     assert!(first.results[0].is_ok());
@@ -91,7 +91,7 @@ async fn topic_already_exists_and_concurrent_creates() {
     // Many concurrent creates of one name: exactly one wins.
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let c = node.controller();
+        let c = node.client();
         tasks.push(tokio::spawn(async move {
             c.create_topics(vec![topic("race", 1, 1)], false).await
         }));
@@ -139,8 +139,8 @@ async fn topic_already_exists_and_concurrent_creates() {
 async fn invalid_names_configs_partitions_and_replication() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    register_brokers(&node, 2).await;
-    let c = node.controller();
+    let _brokers = register_brokers(&node, 2).await;
+    let c = node.client();
     let before = node.image();
 
     let mut bad_config = topic("cfg", 1, 1);
@@ -216,8 +216,8 @@ async fn invalid_names_configs_partitions_and_replication() {
 async fn manual_assignments_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    register_brokers(&node, 3).await;
-    let c = node.controller();
+    let _brokers = register_brokers(&node, 3).await;
+    let c = node.client();
     let manual = |name: &str, a: Vec<(i32, Vec<i32>)>| CreateTopic {
         name: name.into(),
         assignments: Some(a.into_iter().collect()),
@@ -254,8 +254,8 @@ async fn manual_assignments_are_checked() {
 async fn validate_only_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    register_brokers(&node, 2).await;
-    let c = node.controller();
+    let _brokers = register_brokers(&node, 2).await;
+    let c = node.client();
     assert!(
         c.create_topics(vec![topic("base", 1, 2)], false)
             .await
@@ -309,8 +309,8 @@ async fn validate_only_changes_nothing() {
 async fn create_partitions_rules() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    register_brokers(&node, 3).await;
-    let c = node.controller();
+    let _brokers = register_brokers(&node, 3).await;
+    let c = node.client();
     assert!(c.create_topics(vec![topic("p", 3, 2)], false).await.results[0].is_ok());
     let cp = |n: i32, a: Option<Vec<Vec<i32>>>| CreatePartitions {
         topic: "p".into(),
@@ -370,8 +370,8 @@ async fn create_partitions_rules() {
 async fn delete_topics_by_name_and_id() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    register_brokers(&node, 1).await;
-    let c = node.controller();
+    let _brokers = register_brokers(&node, 1).await;
+    let c = node.client();
     let r = c
         .create_topics(vec![topic("a", 1, 1), topic("b", 1, 1)], false)
         .await;
@@ -407,8 +407,8 @@ async fn delete_topics_by_name_and_id() {
 async fn incremental_alter_configs_ops() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    register_brokers(&node, 1).await;
-    let c = node.controller();
+    let _brokers = register_brokers(&node, 1).await;
+    let c = node.client();
     assert!(c.create_topics(vec![topic("t", 1, 1)], false).await.results[0].is_ok());
     let op = |name: &str, op, value: Option<&str>| AlterConfigOp {
         name: name.into(),
@@ -516,38 +516,44 @@ async fn incremental_alter_configs_ops() {
 }
 
 #[tokio::test]
-async fn register_broker_is_idempotent_per_incarnation() {
+async fn registration_is_idempotent_per_incarnation() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    let c = node.controller();
-    let first = c.register_broker(broker(1)).await.unwrap();
-    let retry = c.register_broker(broker(1)).await.unwrap();
+    let c = node.client();
+    let first = c.register(broker(1)).await.unwrap();
+    let retry = c.register(broker(1)).await.unwrap();
     assert_eq!(first.broker_epoch, retry.broker_epoch);
     let reg = node.image().brokers[&1].clone();
-    assert!(!reg.fenced);
+    assert!(reg.fenced, "a registration starts fenced");
     assert_eq!(reg.broker_epoch, first.broker_epoch);
+    let caught_up = node.image().last_applied_index;
+    let reply = common::heartbeat(&c, 1, first.broker_epoch, caught_up)
+        .await
+        .unwrap();
+    assert!(!reply.fenced);
+    node.wait_for_applied(reply.log_index.unwrap(), 5_000)
+        .await
+        .unwrap();
+    assert!(!node.image().brokers[&1].fenced);
 
-    let mut restarted = broker(1);
-    restarted.incarnation_id = Uuid::from_u128(777);
-    let second = c.register_broker(restarted).await.unwrap();
-    assert!(second.broker_epoch > first.broker_epoch);
-    assert!(second.log_index > first.log_index);
-    assert_eq!(
-        node.image().brokers[&1].incarnation_id,
-        Uuid::from_u128(777)
-    );
+    // A new incarnation (a restarted process) waits out the old one's session, then replaces it.
+    let restarted = common::live_broker(&node, 1, 100).await;
+    assert!(restarted.broker_epoch() > first.broker_epoch);
+    let reg = node.image().brokers[&1].clone();
+    assert_eq!(reg.incarnation_id, restarted.incarnation_id());
+    assert!(!reg.fenced);
 
     let mut bad = broker(2);
     bad.listeners.clear();
     assert!(matches!(
-        c.register_broker(bad).await,
-        Err(ControllerError::InvalidRequest(_))
+        c.register(bad).await,
+        Err(BrokerError::Controller(ControllerError::InvalidRequest(_)))
     ));
     let mut neg = broker(3);
     neg.broker_id = -1;
     assert!(matches!(
-        c.register_broker(neg).await,
-        Err(ControllerError::InvalidRequest(_))
+        c.register(neg).await,
+        Err(BrokerError::Controller(ControllerError::InvalidRequest(_)))
     ));
     node.shutdown().await.unwrap();
 }
@@ -556,7 +562,7 @@ async fn register_broker_is_idempotent_per_incarnation() {
 async fn requests_after_shutdown_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    let c = node.controller();
+    let c = node.client();
     node.shutdown().await.unwrap();
     let r = c.create_topics(vec![topic("late", 1, 1)], false).await;
     assert!(
@@ -564,4 +570,75 @@ async fn requests_after_shutdown_fail_cleanly() {
         "{:?}",
         r.results
     );
+}
+
+#[tokio::test]
+async fn alter_partition_changes_the_isr_only_at_the_current_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let brokers = register_brokers(&node, 3).await;
+    let c = node.client();
+    let created = c.create_topics(vec![topic("isr", 1, 3)], false).await;
+    let topic_id = created.results[0].as_ref().unwrap().topic_id;
+    node.wait_for_applied(created.log_index.unwrap(), 5_000)
+        .await
+        .unwrap();
+    let p = node.image().topic(&topic_id).unwrap().partitions[0].clone();
+    let leader = p.leader;
+    let epoch_of = |id: i32| brokers[(id - 1) as usize].broker_epoch();
+    let member = |id: i32| IsrMember {
+        broker_id: id,
+        broker_epoch: Some(epoch_of(id)),
+    };
+    let follower = *p.replicas.iter().find(|r| **r != leader).unwrap();
+    let request = |isr: Vec<IsrMember>, partition_epoch: i32| AlterPartitionRequest {
+        broker_id: leader,
+        broker_epoch: epoch_of(leader),
+        topic_id,
+        partition: 0,
+        leader_epoch: p.leader_epoch,
+        partition_epoch,
+        new_isr: isr,
+    };
+    let timeout = std::time::Duration::from_secs(5);
+
+    // Shrink: the follower leaves; committed, epochs as Kafka's.
+    let shrunk: Vec<IsrMember> = p
+        .isr
+        .iter()
+        .filter(|id| **id != follower)
+        .map(|id| member(*id))
+        .collect();
+    let altered = c
+        .alter_partition(request(shrunk, p.partition_epoch), timeout)
+        .await
+        .unwrap();
+    assert!(!altered.isr.contains(&follower));
+    assert_eq!(altered.partition_epoch, p.partition_epoch + 1);
+    assert_eq!(altered.leader_epoch, p.leader_epoch);
+    let image = node
+        .wait_for_applied(altered.log_index.unwrap(), 5_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        image.topic(&topic_id).unwrap().partitions[0].isr,
+        altered.isr
+    );
+
+    // The same proposal again is based on an old partition epoch: refused, nothing changes.
+    let stale = c
+        .alter_partition(request(vec![member(leader)], p.partition_epoch), timeout)
+        .await;
+    assert!(
+        matches!(stale, Err(BrokerError::InvalidUpdateVersion { .. })),
+        "{stale:?}"
+    );
+    // Expand back at the current epoch.
+    let all: Vec<IsrMember> = p.replicas.iter().map(|id| member(*id)).collect();
+    let altered = c
+        .alter_partition(request(all, altered.partition_epoch), timeout)
+        .await
+        .unwrap();
+    assert_eq!(altered.isr, p.replicas);
+    node.shutdown().await.unwrap();
 }

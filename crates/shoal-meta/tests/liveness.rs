@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shoal_meta::{
-    BrokerError, BrokerRegistrationRequest, Controller, ControllerError, MetaConfig, MetaNode,
-    MetadataImage, NO_LEADER,
+    BrokerError, BrokerLifecycle, BrokerLifecycleConfig, BrokerRegistrationRequest,
+    ControllerClient, ControllerError, KnownLeader, MetaConfig, MetaNode, MetadataFollower,
+    MetadataFollowerConfig, MetadataImage, NO_LEADER,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -110,10 +111,7 @@ fn heartbeat_loop(
     tokio::spawn(async move {
         loop {
             let caught_up = node.image().last_applied_index;
-            let _ = node
-                .controller()
-                .broker_heartbeat(broker_id, epoch, caught_up)
-                .await;
+            let _ = common::heartbeat(&node.client(), broker_id, epoch, caught_up).await;
             tokio::time::sleep(Duration::from_millis(every_ms)).await;
         }
     })
@@ -124,7 +122,7 @@ fn heartbeat_loop(
 async fn live_brokers(via: &Arc<MetaNode>, every_ms: u64) -> BTreeMap<i32, (i64, JoinHandle<()>)> {
     let mut brokers = BTreeMap::new();
     for id in 1..=3 {
-        let registered = via.controller().register(common::broker(id)).await.unwrap();
+        let registered = via.client().register(common::broker(id)).await.unwrap();
         // Registration alone leaves the broker fenced.
         let image = via
             .wait_for_applied(registered.log_index, 5_000)
@@ -160,12 +158,10 @@ async fn creates_through_a_follower_are_forwarded_and_survive_a_leader_change() 
     let mut cluster = Cluster::start(100, 5_000).await;
     let followers = cluster.followers().await;
     let via = cluster.nodes[&followers[0]].clone();
-    let controller: Arc<Controller> = via.controller();
+    let controller: Arc<ControllerClient> = via.client();
+    let mut brokers = Vec::new();
     for id in 1..=3 {
-        controller
-            .register_broker(common::broker(id))
-            .await
-            .unwrap();
+        brokers.push(common::live_broker(&via, id, 100).await);
     }
     let outcome = controller
         .create_topics(vec![common::topic("forwarded", 3, 3)], false)
@@ -230,7 +226,7 @@ async fn majority_down_fails_within_the_request_timeout_through_a_follower() {
     let survivor = cluster.nodes[&followers[0]].clone();
     let started = Instant::now();
     let outcome = survivor
-        .controller()
+        .client()
         .create_topics(vec![common::topic("lost", 1, 1)], false)
         .await;
     let elapsed = started.elapsed();
@@ -246,7 +242,7 @@ async fn majority_down_fails_within_the_request_timeout_through_a_follower() {
         elapsed < Duration::from_millis(REQUEST_TIMEOUT_MS + 1_000),
         "took {elapsed:?}"
     );
-    let heartbeat = survivor.controller().broker_heartbeat(1, 1, 0).await;
+    let heartbeat = common::heartbeat(&survivor.client(), 1, 1, 0).await;
     assert!(
         matches!(heartbeat, Err(BrokerError::Controller(_))),
         "{heartbeat:?}"
@@ -264,7 +260,7 @@ async fn a_silent_broker_is_fenced_its_partitions_move_and_it_comes_back() {
     let via = cluster.nodes[&followers[0]].clone();
     let mut brokers = live_brokers(&via, HEARTBEAT_MS).await;
     let outcome = via
-        .controller()
+        .client()
         .create_topics(vec![common::topic("moving", 6, 3)], false)
         .await;
     assert!(outcome.results[0].is_ok(), "{:?}", outcome.results);
@@ -320,9 +316,7 @@ async fn a_silent_broker_is_fenced_its_partitions_move_and_it_comes_back() {
 
     // It heartbeats again with its epoch, caught up: unfenced.
     let caught_up = via.image().last_applied_index;
-    let reply = via
-        .controller()
-        .broker_heartbeat(1, epoch, caught_up)
+    let reply = common::heartbeat(&via.client(), 1, epoch, caught_up)
         .await
         .unwrap();
     assert!(!reply.fenced);
@@ -345,7 +339,7 @@ async fn stale_epochs_and_duplicate_registrations_are_refused() {
     let cluster = Cluster::start(HEARTBEAT_MS, SESSION_MS).await;
     let followers = cluster.followers().await;
     let via = cluster.nodes[&followers[0]].clone();
-    let c = via.controller();
+    let c = via.client();
 
     let first = c.register(incarnation(7, 1)).await.unwrap();
     // Same incarnation again: a retry, same epoch.
@@ -354,7 +348,9 @@ async fn stale_epochs_and_duplicate_registrations_are_refused() {
         first.broker_epoch
     );
     // Behind on metadata: stays fenced.
-    let reply = c.broker_heartbeat(7, first.broker_epoch, 0).await.unwrap();
+    let reply = common::heartbeat(&c, 7, first.broker_epoch, 0)
+        .await
+        .unwrap();
     assert!(reply.fenced && reply.log_index.is_none());
     let task = heartbeat_loop(via.clone(), 7, first.broker_epoch, HEARTBEAT_MS);
     wait_image(&via, "broker 7 unfenced", |i| {
@@ -372,15 +368,14 @@ async fn stale_epochs_and_duplicate_registrations_are_refused() {
         tokio::time::sleep(Duration::from_millis(SESSION_MS / 3)).await;
     }
     // Wrong epochs and unknown brokers.
-    let err = c
-        .broker_heartbeat(7, first.broker_epoch - 1, 0)
+    let err = common::heartbeat(&c, 7, first.broker_epoch - 1, 0)
         .await
         .unwrap_err();
     assert!(
         matches!(err, BrokerError::StaleBrokerEpoch { broker_id: 7, .. }),
         "{err:?}"
     );
-    let err = c.broker_heartbeat(99, 1, 0).await.unwrap_err();
+    let err = common::heartbeat(&c, 99, 1, 0).await.unwrap_err();
     assert_eq!(err, BrokerError::BrokerIdNotRegistered { broker_id: 99 });
 
     // The old incarnation goes silent; once its session expired, the new one is accepted.
@@ -392,8 +387,7 @@ async fn stale_epochs_and_duplicate_registrations_are_refused() {
     assert!(image.brokers[&7].fenced);
     assert_eq!(image.brokers[&7].incarnation_id, Uuid::from_u128(2));
     // The old incarnation's heartbeats are now stale.
-    let err = c
-        .broker_heartbeat(7, first.broker_epoch, u64::MAX)
+    let err = common::heartbeat(&c, 7, first.broker_epoch, u64::MAX)
         .await
         .unwrap_err();
     assert!(
@@ -414,7 +408,7 @@ async fn controller_failover_does_not_fence_live_brokers() {
     let via = cluster.nodes[&followers[0]].clone();
     let brokers = live_brokers(&via, HEARTBEAT_MS).await;
     let outcome = via
-        .controller()
+        .client()
         .create_topics(vec![common::topic("steady", 3, 3)], false)
         .await;
     let before = via
@@ -455,5 +449,157 @@ async fn controller_failover_does_not_fence_live_brokers() {
     for (_, (_, task)) in brokers {
         task.abort();
     }
+    cluster.shutdown().await;
+}
+
+/// A broker-only node: follows the committed log from the voters, sends its requests through
+/// a remote client, registers and heartbeats, and keeps doing all of it across a leader change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_only_node_follows_the_log_and_reaches_the_controller_from_outside() {
+    let _serial = common::SERIAL.lock().await;
+    const HEARTBEAT_MS: u64 = 100;
+    const SESSION_MS: u64 = 1_000;
+    const BROKER_ID: i32 = 10;
+    let mut cluster = Cluster::start(HEARTBEAT_MS, SESSION_MS).await;
+    let voters: BTreeMap<i32, String> = cluster.nodes[&1].voters().clone();
+    let known = Arc::new(KnownLeader::default());
+    let follower = MetadataFollower::start(
+        MetadataFollowerConfig {
+            cluster_id: CLUSTER_ID.to_string(),
+            node_id: BROKER_ID,
+            voters: voters.clone(),
+            connect_timeout: Duration::from_millis(300),
+        },
+        Arc::clone(&known),
+    );
+    let client = ControllerClient::remote(
+        CLUSTER_ID,
+        BROKER_ID,
+        voters.clone(),
+        REQUEST_TIMEOUT_MS,
+        Duration::from_millis(300),
+        Arc::clone(&known),
+    );
+    let lifecycle = BrokerLifecycle::start(
+        Arc::clone(&client),
+        follower.subscribe(),
+        BrokerLifecycleConfig {
+            broker_id: BROKER_ID,
+            listeners: common::broker(BROKER_ID).listeners,
+            rack: None,
+            heartbeat_interval_ms: HEARTBEAT_MS,
+            registration_timeout_ms: 10_000,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(lifecycle.wait_until_unfenced(Duration::from_secs(5)).await);
+    let leader = cluster.leader().await;
+    assert_eq!(known.get(), Some(leader), "the follower learned the leader");
+
+    // Admin requests from outside the quorum; the follower's image equals the voters'.
+    let created = client
+        .create_topics(vec![common::topic("outside", 2, 1)], false)
+        .await;
+    assert!(created.results[0].is_ok(), "{:?}", created.results);
+    let index = created.log_index.unwrap();
+    let mut images = follower.subscribe();
+    let image = tokio::time::timeout(
+        Duration::from_secs(5),
+        images.wait_for(|i| i.last_applied_index >= index),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .clone();
+    let topic = image.topic_by_name("outside").unwrap();
+    assert!(topic.partitions.iter().all(|p| p.leader == BROKER_ID));
+    let voter = cluster.nodes[&leader]
+        .wait_for_applied(image.last_applied_index, 5_000)
+        .await
+        .unwrap();
+    if voter.last_applied_index == image.last_applied_index {
+        assert_eq!(voter, image);
+    }
+    let quorum = cluster.nodes[&leader].describe_quorum().await;
+    assert!(
+        quorum.observers.iter().any(|o| o.node_id == BROKER_ID),
+        "{quorum:?}"
+    );
+
+    // The leader goes away: requests and heartbeats find the new one; nobody is fenced.
+    cluster.stop(leader).await;
+    let created = client
+        .create_topics(vec![common::topic("after-failover", 1, 1)], false)
+        .await;
+    assert!(created.results[0].is_ok(), "{:?}", created.results);
+    let index = created.log_index.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        images.wait_for(|i| i.last_applied_index >= index),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(2 * SESSION_MS)).await;
+    assert!(
+        lifecycle.is_unfenced(),
+        "{:?}",
+        follower.subscribe().borrow().brokers
+    );
+    assert_ne!(known.get(), Some(leader));
+
+    // Stopping the heartbeats gets the broker fenced, in the follower's image too.
+    lifecycle.stop();
+    let fenced = tokio::time::timeout(
+        Duration::from_secs(5),
+        images.wait_for(|i| i.brokers[&BROKER_ID].fenced),
+    )
+    .await;
+    assert!(fenced.is_ok(), "broker-only node was not fenced");
+    cluster.shutdown().await;
+}
+
+/// A node of another cluster learns nothing and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_of_another_cluster_is_refused() {
+    let _serial = common::SERIAL.lock().await;
+    let cluster = Cluster::start(100, 1_000).await;
+    let voters: BTreeMap<i32, String> = cluster.nodes[&1].voters().clone();
+    let known = Arc::new(KnownLeader::default());
+    let follower = MetadataFollower::start(
+        MetadataFollowerConfig {
+            cluster_id: "someOtherCluster".to_string(),
+            node_id: 20,
+            voters: voters.clone(),
+            connect_timeout: Duration::from_millis(300),
+        },
+        Arc::clone(&known),
+    );
+    let client = ControllerClient::remote(
+        "someOtherCluster",
+        20,
+        voters,
+        REQUEST_TIMEOUT_MS,
+        Duration::from_millis(300),
+        known,
+    );
+    let outcome = client
+        .create_topics(vec![common::topic("intruder", 1, 1)], false)
+        .await;
+    assert!(
+        matches!(&outcome.results[0], Err(ControllerError::Internal(m)) if m.contains("cluster id mismatch")),
+        "{:?}",
+        outcome.results
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(follower.subscribe().borrow().last_applied_index, 0);
+    let leader = cluster.leader().await;
+    assert!(
+        cluster.nodes[&leader]
+            .image()
+            .topic_by_name("intruder")
+            .is_none()
+    );
     cluster.shutdown().await;
 }

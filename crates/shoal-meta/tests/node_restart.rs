@@ -45,8 +45,8 @@ async fn restart_rebuilds_the_identical_image() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
     let cluster_id = node.cluster_id().to_string();
-    register_brokers(&node, 3).await;
-    let controller = node.controller();
+    let _brokers = register_brokers(&node, 3).await;
+    let controller = node.client();
 
     let mut orders = topic("orders", 6, 3);
     orders.configs = configs(&[("retention.ms", "3600000"), ("cleanup.policy", "compact")]);
@@ -140,7 +140,7 @@ async fn restart_rebuilds_the_identical_image() {
 
     // And it keeps working: names are still taken, new topics still go through Raft.
     let again = node
-        .controller()
+        .client()
         .create_topics(vec![topic("orders", 1, 1)], false)
         .await;
     assert!(matches!(
@@ -148,7 +148,7 @@ async fn restart_rebuilds_the_identical_image() {
         Err(shoal_meta::ControllerError::TopicAlreadyExists(_))
     ));
     let more = node
-        .controller()
+        .client()
         .create_topics(vec![topic("more", 1, 1)], false)
         .await;
     assert!(more.results[0].is_ok());
@@ -159,8 +159,8 @@ async fn restart_rebuilds_the_identical_image() {
 async fn restart_after_snapshot_and_purge_rebuilds_the_identical_image() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    register_brokers(&node, 3).await;
-    let controller = node.controller();
+    let _brokers = register_brokers(&node, 3).await;
+    let controller = node.client();
     let created = controller
         .create_topics(vec![topic("t", 3, 2)], false)
         .await;
@@ -257,11 +257,11 @@ async fn configured_cluster_id_is_used_on_first_start() {
 async fn wait_for_applied_and_subscribe_see_changes() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    register_brokers(&node, 1).await;
+    let _brokers = register_brokers(&node, 1).await;
     let mut images = node.subscribe();
     images.borrow_and_update();
     let r = node
-        .controller()
+        .client()
         .create_topics(vec![topic("x", 2, 1)], false)
         .await;
     let index = r.log_index.expect("committed");

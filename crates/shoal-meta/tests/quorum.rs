@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use shoal_meta::proto::quorum_admin_client::QuorumAdminClient;
 use shoal_meta::proto::raft_service_client::RaftServiceClient;
 use shoal_meta::proto::{DescribeQuorumRequest, RaftRequest, raft_reply};
-use shoal_meta::{ControllerError, MetaConfig, MetaError, MetaNode};
+use shoal_meta::{BrokerLifecycle, ControllerError, MetaConfig, MetaError, MetaNode};
 use tokio::net::TcpListener;
 
 const CLUSTER_ID: &str = "quorumTestCluster";
@@ -118,7 +118,7 @@ impl Cluster {
         let mut leader = self.agreed_leader(Duration::from_secs(5)).await;
         for _ in 0..5 {
             let outcome = self.nodes[&leader]
-                .controller()
+                .client()
                 .create_topics(vec![common::topic(name, 2, 3)], false)
                 .await;
             match &outcome.results[0] {
@@ -159,16 +159,16 @@ impl Cluster {
     }
 }
 
-async fn register_brokers_via_leader(cluster: &Cluster) {
+async fn register_brokers_via_leader(cluster: &Cluster) -> Vec<Arc<BrokerLifecycle>> {
     let leader = cluster.agreed_leader(Duration::from_secs(5)).await;
-    common::register_brokers(&cluster.nodes[&leader], 3).await;
+    common::register_brokers(&cluster.nodes[&leader], 3).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_voters_form_one_quorum_and_replicate() {
     let _serial = common::SERIAL.lock().await;
     let cluster = Cluster::start().await;
-    register_brokers_via_leader(&cluster).await;
+    let _brokers = register_brokers_via_leader(&cluster).await;
     let index = cluster.create_topic("orders").await;
     cluster.assert_same_images(index).await;
     for node in cluster.nodes.values() {
@@ -190,7 +190,7 @@ async fn three_voters_form_one_quorum_and_replicate() {
         .find(|id| *id != leader)
         .unwrap();
     let outcome = cluster.nodes[&follower]
-        .controller()
+        .client()
         .create_topics(vec![common::topic("elsewhere", 1, 1)], false)
         .await;
     assert!(outcome.results[0].is_ok(), "{:?}", outcome.results);
@@ -209,7 +209,7 @@ async fn describe_quorum_reports_leader_voters_and_lag() {
     let _serial = common::SERIAL.lock().await;
     let cluster = Cluster::start().await;
     let leader = cluster.agreed_leader(Duration::from_secs(5)).await;
-    register_brokers_via_leader(&cluster).await;
+    let _brokers = register_brokers_via_leader(&cluster).await;
     let index = cluster.create_topic("described").await;
     cluster.assert_same_images(index).await;
 
@@ -291,7 +291,7 @@ async fn leader_failover_and_rejoin() {
     let _serial = common::SERIAL.lock().await;
     let mut cluster = Cluster::start().await;
     let old_leader = cluster.agreed_leader(Duration::from_secs(5)).await;
-    register_brokers_via_leader(&cluster).await;
+    let _brokers = register_brokers_via_leader(&cluster).await;
     cluster.create_topic("before").await;
 
     let stopped_at = Instant::now();
@@ -323,7 +323,7 @@ async fn majority_loss_fails_cleanly_and_recovers() {
     let _serial = common::SERIAL.lock().await;
     let mut cluster = Cluster::start().await;
     let leader = cluster.agreed_leader(Duration::from_secs(5)).await;
-    register_brokers_via_leader(&cluster).await;
+    let _brokers = register_brokers_via_leader(&cluster).await;
     let committed = cluster.create_topic("kept").await;
     cluster.assert_same_images(committed).await;
 
@@ -338,7 +338,7 @@ async fn majority_loss_fails_cleanly_and_recovers() {
     }
     let started = Instant::now();
     let outcome = cluster.nodes[&leader]
-        .controller()
+        .client()
         .create_topics(vec![common::topic("lost", 1, 1)], false)
         .await;
     let elapsed = started.elapsed();

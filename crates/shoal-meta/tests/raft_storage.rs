@@ -10,10 +10,11 @@ use openraft::testing::{StoreBuilder, Suite};
 use openraft::{
     CommittedLeaderId, Entry, EntryPayload, LogId, Membership, RaftSnapshotBuilder, StorageError,
 };
+use shoal_meta::metadata_log::journal::JournalRead;
 use shoal_meta::raft::log_store::SledLogStore;
 use shoal_meta::raft::state_machine::MetaStateMachine;
 use shoal_meta::raft::types::{MetaEntry, NodeId, TypeConfig};
-use shoal_meta::{Endpoint, MetadataImage, MetadataRecord};
+use shoal_meta::{Endpoint, MetadataDelta, MetadataImage, MetadataRecord};
 use uuid::Uuid;
 
 struct SledBuilder;
@@ -242,6 +243,50 @@ async fn snapshot_plus_replay_equals_straight_replay() {
         assert_eq!(current.meta.last_log_id, Some(log_id(split as u64)));
         drop(b);
     }
+}
+
+/// What a broker-only node rebuilds by following the journal (in fetch-sized steps, some
+/// retried, from several points) is the voter's image, exactly.
+#[tokio::test]
+async fn following_the_journal_rebuilds_the_voters_image() {
+    let batches = random_batches(0x0b5e_57e7, 800);
+    let all = entries(&batches);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sm, images) = open_sm(dir.path());
+    let journal = sm.journal();
+    let mut follower = MetadataImage::empty("c1");
+    let mut rng = Rng(11);
+    let mut rest = all.clone();
+    while !rest.is_empty() {
+        let n = (1 + rng.below(40) as usize).min(rest.len());
+        sm.apply(rest.drain(..n).collect::<Vec<_>>()).await.unwrap();
+        // Fetch until caught up; sometimes the same fetch twice (a retried RPC).
+        while follower.last_applied_index < images.borrow().last_applied_index {
+            let read = journal
+                .lock()
+                .unwrap()
+                .read_after(follower.last_applied_index);
+            let delta = match read {
+                JournalRead::Batches {
+                    batches,
+                    last_offset,
+                } => MetadataDelta::Batches {
+                    batches: batches
+                        .into_iter()
+                        .map(|(i, b)| (i, (*b).clone()))
+                        .collect(),
+                    last_offset,
+                },
+                JournalRead::TooOld => MetadataDelta::Image((**images.borrow()).clone()),
+            };
+            if rng.below(4) == 0 {
+                delta.clone().apply_to(&mut follower);
+            }
+            delta.apply_to(&mut follower);
+        }
+        assert_eq!(follower, **images.borrow());
+    }
+    assert_eq!(follower.last_applied_index, all.len() as u64);
 }
 
 #[tokio::test]

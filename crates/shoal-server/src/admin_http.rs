@@ -1,11 +1,15 @@
 //! The HTTP admin listener: liveness, readiness (and, later, metrics).
 //!
 //! `/healthz` answers whenever the process runs, so an orchestrator restarts only a hung or dead
-//! process. `/readyz` answers 200 only once the node serves Kafka requests with current
-//! metadata, so load balancers and tests wait for it rather than for an open port.
+//! process. `/readyz` answers 200 only while the node does its job with current metadata: a
+//! broker once it is registered, caught up on metadata and unfenced by the controller (a
+//! broker fenced after a pause or a network loss is not ready until the controller takes it
+//! back); a controller-only node while it knows the quorum's leader. Load balancers and tests
+//! wait for it rather than for an open port; the body says why a node is not ready.
 //! `/v1/quorum` is the metadata quorum as this node sees it (what
-//! `kafka-metadata-quorum.sh describe --status` shows), and `/v1/brokers` the registered
-//! brokers with their epochs, listeners and fencing state, as JSON for scripts and tests.
+//! `kafka-metadata-quorum.sh describe --status` shows; controllers only), and `/v1/brokers`
+//! the registered brokers with their epochs, listeners and fencing state, as JSON for scripts
+//! and tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,43 +19,75 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use shoal_meta::MetaNode;
+use shoal_broker::Broker;
+use shoal_meta::{MetaNode, MetadataImage};
+use tokio::sync::watch;
 
-/// Flags the rest of the node flips as it starts and stops.
-#[derive(Debug, Default)]
+/// Whether the node is ready, from what it runs.
 pub struct Readiness {
-    ready: AtomicBool,
+    started: AtomicBool,
+    broker: Option<Arc<Broker>>,
+    meta: Option<Arc<MetaNode>>,
 }
 
 impl Readiness {
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Release);
+    pub fn new(broker: Option<Arc<Broker>>, meta: Option<Arc<MetaNode>>) -> Self {
+        Readiness {
+            started: AtomicBool::new(false),
+            broker,
+            meta,
+        }
     }
 
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+    /// Start-up finished (true) or shutdown began (false).
+    pub fn set_started(&self, started: bool) {
+        self.started.store(started, Ordering::Release);
     }
+
+    /// `Ok` if ready, else why not.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !self.started.load(Ordering::Acquire) {
+            return Err("starting or shutting down");
+        }
+        if let Some(broker) = &self.broker {
+            if !broker.is_unfenced() {
+                return Err(
+                    "the broker is fenced: not heartbeating the active controller, or \
+                            not caught up on metadata",
+                );
+            }
+        } else if let Some(meta) = &self.meta
+            && meta.leader_id().is_none()
+        {
+            return Err("no metadata quorum leader is known");
+        }
+        Ok(())
+    }
+}
+
+/// What the admin endpoints read.
+pub struct AdminState {
+    pub readiness: Arc<Readiness>,
+    /// This node's quorum member, on controllers.
+    pub meta: Option<Arc<MetaNode>>,
+    /// The metadata images this node serves from.
+    pub images: watch::Receiver<Arc<MetadataImage>>,
+    pub node_id: i32,
 }
 
 pub struct AdminServer {
     listener: tokio::net::TcpListener,
-    readiness: Arc<Readiness>,
-    meta: Arc<MetaNode>,
+    state: Arc<AdminState>,
 }
 
 impl AdminServer {
-    pub async fn bind(
-        addr: SocketAddr,
-        readiness: Arc<Readiness>,
-        meta: Arc<MetaNode>,
-    ) -> anyhow::Result<Self> {
+    pub async fn bind(addr: SocketAddr, state: AdminState) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind admin listener {addr}: {e}"))?;
         Ok(Self {
             listener,
-            readiness,
-            meta,
+            state: Arc::new(state),
         })
     }
 
@@ -63,27 +99,34 @@ impl AdminServer {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let readiness = self.readiness;
-        let meta = self.meta;
+        let state = self.state;
         let app = Router::new()
             .route(
                 "/v1/quorum",
                 get({
-                    let meta = Arc::clone(&meta);
-                    move || quorum(Arc::clone(&meta))
+                    let state = Arc::clone(&state);
+                    move || quorum(Arc::clone(&state))
                 }),
             )
-            .route("/v1/brokers", get(move || brokers(Arc::clone(&meta))))
+            .route(
+                "/v1/brokers",
+                get({
+                    let state = Arc::clone(&state);
+                    move || brokers(Arc::clone(&state))
+                }),
+            )
             .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
             .route(
                 "/readyz",
                 get(move || {
-                    let ready = readiness.is_ready();
+                    let verdict = state.readiness.check();
                     async move {
-                        if ready {
-                            (StatusCode::OK, "ready\n")
-                        } else {
-                            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                        match verdict {
+                            Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+                            Err(why) => (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                format!("not ready: {why}\n"),
+                            ),
                         }
                     }
                 }),
@@ -95,7 +138,16 @@ impl AdminServer {
     }
 }
 
-async fn quorum(meta: Arc<MetaNode>) -> impl IntoResponse {
+async fn quorum(state: Arc<AdminState>) -> axum::response::Response {
+    let Some(meta) = &state.meta else {
+        let body = serde_json::json!({
+            "error": format!(
+                "node {} is not a controller; ask a voter of controller.quorum.voters",
+                state.node_id
+            ),
+        });
+        return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    };
     let status = meta.describe_quorum().await;
     let voters: Vec<serde_json::Value> = status
         .voters
@@ -106,6 +158,18 @@ async fn quorum(meta: Arc<MetaNode>) -> impl IntoResponse {
                 "address": v.address,
                 "match_index": v.match_index,
                 "lag": v.lag,
+            })
+        })
+        .collect();
+    let observers: Vec<serde_json::Value> = status
+        .observers
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "node_id": o.node_id,
+                "applied_offset": o.applied_offset,
+                "lag": o.lag,
+                "last_fetch_ms_ago": o.last_fetch_ms_ago,
             })
         })
         .collect();
@@ -120,11 +184,13 @@ async fn quorum(meta: Arc<MetaNode>) -> impl IntoResponse {
         "applied_index": status.applied_index,
         "replication_known": status.replication_known,
         "voters": voters,
+        "observers": observers,
     }))
+    .into_response()
 }
 
-async fn brokers(meta: Arc<MetaNode>) -> impl IntoResponse {
-    let image = meta.image();
+async fn brokers(state: Arc<AdminState>) -> impl IntoResponse {
+    let image = state.images.borrow().clone();
     let brokers: Vec<serde_json::Value> = image
         .brokers
         .values()

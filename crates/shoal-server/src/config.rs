@@ -72,6 +72,8 @@ const SETTINGS: &[Setting] = &[
     s("log.message.timestamp.type", "CreateTime"),
     s("compression.type", "producer"),
     s("replica.lag.time.max.ms", "30000"),
+    s("broker.heartbeat.interval.ms", "250"),
+    s("broker.session.timeout.ms", "1500"),
     s("replica.high.watermark.checkpoint.interval.ms", "5000"),
     s("controlled.shutdown.enable", "true"),
     s("shutdown.timeout.ms", "10000"),

@@ -1,15 +1,24 @@
 //! Assembles a node from its configuration and runs it until SIGTERM/SIGINT.
+//!
+//! `process.roles` picks what runs, as in KRaft: `controller` (a voter of the metadata quorum,
+//! no Kafka listener), `broker` (serves Kafka clients; follows the metadata log from the
+//! voters and reaches the active controller over gRPC), or both in one process.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use shoal_broker::{AdvertisedListener, Broker, BrokerConfig, BrokerHandler, supported_apis};
+use shoal_broker::{
+    AdvertisedListener, Broker, BrokerConfig, BrokerHandler, MetadataSource, supported_apis,
+};
 use shoal_kafka::{KafkaServer, ServerConfig};
-use shoal_meta::{MetaConfig, MetaNode};
+use shoal_meta::meta_properties;
+use shoal_meta::{
+    ControllerClient, KnownLeader, MetaConfig, MetaNode, MetadataFollower, MetadataFollowerConfig,
+};
 use tokio::sync::watch;
 
-use crate::admin_http::{AdminServer, Readiness};
+use crate::admin_http::{AdminServer, AdminState, Readiness};
 use crate::config::NodeConfig;
 use crate::listeners::{Listener, parse_listeners};
 
@@ -23,49 +32,78 @@ impl ShutdownSignal {
     }
 }
 
-pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let node_id = config.node_id()?;
-    let roles = config.string("process.roles")?.replace(' ', "");
-    if roles != "broker,controller" && roles != "controller,broker" {
-        bail!(
-            "process.roles={roles:?}: this version runs combined nodes only (broker,controller); \
-             separate roles arrive with the multi-node controller quorum"
-        );
-    }
-    let data_dir = config.data_dir()?;
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+/// Which parts run in this process (`process.roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub broker: bool,
+    pub controller: bool,
+}
 
+impl Roles {
+    pub fn parse(spec: &str) -> anyhow::Result<Roles> {
+        let mut roles = Roles {
+            broker: false,
+            controller: false,
+        };
+        for role in spec.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            match role {
+                "broker" => roles.broker = true,
+                "controller" => roles.controller = true,
+                other => {
+                    bail!("process.roles={spec:?}: unknown role {other:?} (broker, controller)")
+                }
+            }
+        }
+        if !roles.broker && !roles.controller {
+            bail!("process.roles={spec:?} names no role; use broker, controller, or both");
+        }
+        Ok(roles)
+    }
+}
+
+/// The listeners of this node, split into Kafka and controller ones.
+struct NodeListeners {
+    kafka: Vec<Listener>,
+    advertised: Vec<Listener>,
+    controller_bind: Option<String>,
+}
+
+fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListeners> {
     let controller_names: Vec<String> = config
         .string("controller.listener.names")?
         .split(',')
         .map(|s| s.trim().to_string())
         .collect();
     let listeners = parse_listeners(config.string("listeners")?)?;
-    let kafka_listeners: Vec<Listener> = listeners
+    let kafka: Vec<Listener> = listeners
         .iter()
         .filter(|l| !controller_names.contains(&l.name))
         .cloned()
         .collect();
-    if kafka_listeners.is_empty() {
-        bail!("listeners has no Kafka (non-controller) listener");
+    if roles.broker && kafka.is_empty() {
+        bail!("listeners has no Kafka (non-controller) listener, but this node runs a broker");
+    }
+    if !roles.broker && !kafka.is_empty() {
+        bail!(
+            "listeners names Kafka listener(s) {:?}, but process.roles=controller serves no Kafka \
+             clients; list only the controller listener ({})",
+            kafka.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+            controller_names.join(",")
+        );
     }
     let advertised = match config.get("advertised.listeners") {
         Some(spec) if !spec.trim().is_empty() => parse_listeners(spec)?,
-        _ => kafka_listeners.clone(),
+        _ => kafka.clone(),
     };
     for l in &advertised {
-        if !kafka_listeners.iter().any(|k| k.name == l.name) {
+        if !kafka.iter().any(|k| k.name == l.name) {
             bail!(
                 "advertised listener {} has no matching entry in listeners",
                 l.name
             );
         }
     }
-
-    let settings = config.values().clone();
-    let controller_listen_address = listeners
+    let controller_bind = listeners
         .iter()
         .find(|l| controller_names.contains(&l.name))
         .map(|l| {
@@ -76,17 +114,234 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             };
             format!("{host}:{}", l.port)
         });
-    let voters = shoal_meta::parse_quorum_voters(config.string("controller.quorum.voters")?)?;
-    let meta = MetaNode::start(MetaConfig {
-        cluster_id: config.get("cluster.id").map(str::to_string),
-        broker_defaults: settings.clone(),
-        voters,
-        listen_address: controller_listen_address,
-        ..MetaConfig::new(node_id, data_dir.join("meta"))
+    if roles.controller && !roles.broker && controller_bind.is_none() {
+        bail!("a controller-only node needs a controller listener in listeners");
+    }
+    Ok(NodeListeners {
+        kafka,
+        advertised,
+        controller_bind,
     })
-    .await
-    .map_err(|e| anyhow::anyhow!("metadata quorum failed to start: {e}"))?;
+}
 
+fn millis(config: &NodeConfig, name: &str, floor: i64) -> anyhow::Result<u64> {
+    Ok(u64::try_from(config.i64(name)?.max(floor)).unwrap_or(u64::MAX))
+}
+
+pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let node_id = config.node_id()?;
+    let roles = Roles::parse(config.string("process.roles")?)?;
+    let voters = shoal_meta::parse_quorum_voters(config.string("controller.quorum.voters")?)?;
+    let voter_list = config.string("controller.quorum.voters")?;
+    if roles.controller && !voters.contains_key(&node_id) {
+        bail!(
+            "node {node_id} runs a controller but is not in controller.quorum.voters={voter_list}"
+        );
+    }
+    if !roles.controller && voters.contains_key(&node_id) {
+        bail!(
+            "node {node_id} is listed in controller.quorum.voters={voter_list}, but \
+             process.roles=broker runs no controller; a voter must run one (broker,controller or \
+             controller), and a broker-only node needs an id of its own"
+        );
+    }
+    let data_dir = config.data_dir()?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let listeners = node_listeners(&config, roles)?;
+    let settings = config.values().clone();
+    let heartbeat_interval_ms = millis(&config, "broker.heartbeat.interval.ms", 10)?;
+    let session_timeout_ms = millis(&config, "broker.session.timeout.ms", 100)?;
+    if session_timeout_ms <= heartbeat_interval_ms {
+        bail!(
+            "broker.session.timeout.ms ({session_timeout_ms}) must be larger than \
+             broker.heartbeat.interval.ms ({heartbeat_interval_ms})"
+        );
+    }
+
+    let meta = if roles.controller {
+        let meta = MetaNode::start(MetaConfig {
+            cluster_id: config.get("cluster.id").map(str::to_string),
+            broker_defaults: settings.clone(),
+            voters: voters.clone(),
+            listen_address: listeners.controller_bind.clone(),
+            broker_heartbeat_interval_ms: heartbeat_interval_ms,
+            broker_session_timeout_ms: session_timeout_ms,
+            ..MetaConfig::new(node_id, data_dir.join("meta"))
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("metadata quorum failed to start: {e}"))?;
+        Some(meta)
+    } else {
+        None
+    };
+
+    // A broker without a local voter follows the log remotely.
+    let mut follower = None;
+    let source = match (&meta, roles.broker) {
+        (_, false) => None,
+        (Some(meta), true) => Some(MetadataSource {
+            images: meta.subscribe(),
+            controller: meta.client(),
+        }),
+        (None, true) => {
+            let meta_dir = data_dir.join("meta");
+            let formatted = meta_dir
+                .join(meta_properties::META_PROPERTIES_FILE)
+                .exists();
+            let configured = config.get("cluster.id");
+            if !formatted && configured.is_none() {
+                bail!(
+                    "{} is not formatted and no cluster.id is configured: a broker-only node \
+                     must be told which cluster it joins",
+                    data_dir.display()
+                );
+            }
+            std::fs::create_dir_all(&meta_dir)
+                .with_context(|| format!("cannot create {}", meta_dir.display()))?;
+            let props = meta_properties::load_or_create(&meta_dir, node_id, configured)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let known_leader = Arc::new(KnownLeader::default());
+            let connect_timeout = Duration::from_millis(500);
+            let following = MetadataFollower::start(
+                MetadataFollowerConfig {
+                    cluster_id: props.cluster_id.clone(),
+                    node_id,
+                    voters: voters.clone(),
+                    connect_timeout,
+                },
+                Arc::clone(&known_leader),
+            );
+            let images = following.subscribe();
+            follower = Some(following);
+            Some(MetadataSource {
+                images,
+                controller: ControllerClient::remote(
+                    &props.cluster_id,
+                    node_id,
+                    voters.clone(),
+                    shoal_meta::node::DEFAULT_REQUEST_TIMEOUT_MS,
+                    connect_timeout,
+                    known_leader,
+                ),
+            })
+        }
+    };
+
+    let broker = match source {
+        Some(source) => Some(
+            start_broker(
+                &config,
+                node_id,
+                &data_dir,
+                &listeners,
+                heartbeat_interval_ms,
+                source,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shutdown = ShutdownSignal(stop_rx);
+    let mut servers = Vec::new();
+    if let Some(broker) = &broker {
+        let handler = Arc::new(BrokerHandler::new(Arc::clone(broker)));
+        for listener in &listeners.kafka {
+            let server_config = ServerConfig {
+                socket_request_max_bytes: config.usize("socket.request.max.bytes")?,
+                max_connections: config.usize("max.connections")?,
+                max_inflight_per_connection: config.usize("queued.max.requests.per.connection")?,
+                idle_timeout_ms: millis(&config, "connections.max.idle.ms", 1000)?,
+                ..ServerConfig::new(listener.name.clone(), listener.bind_addr()?)
+            };
+            let server = KafkaServer::bind(server_config, supported_apis(), Arc::clone(&handler))
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot bind Kafka listener {}://{}:{}",
+                        listener.name, listener.host, listener.port
+                    )
+                })?;
+            tracing::info!(listener = %listener.name, addr = %server.local_addr(), "Kafka listener up");
+            let signal = shutdown.clone();
+            servers.push(tokio::spawn(server.run(signal.wait())));
+        }
+    }
+
+    let readiness = Arc::new(Readiness::new(broker.clone(), meta.clone()));
+    let admin_addr = config
+        .string("admin.listener")?
+        .parse()
+        .with_context(|| "admin.listener must be host:port with a numeric host")?;
+    let images = match (&broker, &meta) {
+        (Some(broker), _) => broker.replicas.subscribe(),
+        (None, Some(meta)) => meta.subscribe(),
+        (None, None) => bail!("no role to run"),
+    };
+    let admin = AdminServer::bind(
+        admin_addr,
+        AdminState {
+            readiness: Arc::clone(&readiness),
+            meta: meta.clone(),
+            images,
+            node_id,
+        },
+    )
+    .await?;
+    tracing::info!(addr = %admin.local_addr()?, "admin listener up");
+    let admin_task = tokio::spawn(admin.run(shutdown.clone().wait()));
+
+    readiness.set_started(true);
+    tracing::info!(
+        node_id,
+        roles = config.string("process.roles")?,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "shoal node started"
+    );
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    readiness.set_started(false);
+    if let Some(broker) = &broker {
+        broker.controlled_shutdown(Duration::from_secs(5)).await;
+    }
+    let _ = stop_tx.send(true);
+    let drain = Duration::from_millis(millis(&config, "shutdown.timeout.ms", 0)?);
+    for server in servers {
+        match tokio::time::timeout(drain, server).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "Kafka listener task failed"),
+            Err(_) => tracing::warn!("Kafka listener did not drain in time"),
+        }
+    }
+    if let Some(broker) = &broker {
+        broker.shutdown().await;
+    }
+    if let Some(follower) = &follower {
+        follower.stop();
+    }
+    if let Some(meta) = &meta
+        && let Err(error) = meta.shutdown().await
+    {
+        tracing::warn!(%error, "metadata quorum shutdown failed");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), admin_task).await;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+async fn start_broker(
+    config: &NodeConfig,
+    node_id: i32,
+    data_dir: &std::path::Path,
+    listeners: &NodeListeners,
+    heartbeat_interval_ms: u64,
+    source: MetadataSource,
+) -> anyhow::Result<Arc<Broker>> {
+    let settings = config.values().clone();
     let explicit_settings: Vec<String> = settings
         .keys()
         .filter(|name| !config.is_default(name))
@@ -94,8 +349,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .collect();
     let broker_config = BrokerConfig {
         node_id,
-        data_dir: data_dir.clone(),
-        advertised_listeners: advertised
+        data_dir: data_dir.to_path_buf(),
+        advertised_listeners: listeners
+            .advertised
             .iter()
             .map(|l| AdvertisedListener {
                 name: l.name.clone(),
@@ -111,90 +367,18 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         auto_create_topics_enable: config.bool("auto.create.topics.enable")?,
         delete_topic_enable: config.bool("delete.topic.enable")?,
         fetch_max_bytes: config.usize("fetch.max.bytes")?,
-        maintenance_interval_ms: u64::try_from(
-            config.i64("log.flush.scheduler.interval.ms")?.max(10),
-        )
-        .unwrap_or(1000),
-        high_watermark_checkpoint_interval_ms: u64::try_from(
-            config
-                .i64("replica.high.watermark.checkpoint.interval.ms")?
-                .max(10),
-        )
-        .unwrap_or(5000),
-        retention_check_interval_ms: u64::try_from(
-            config.i64("log.retention.check.interval.ms")?.max(10),
-        )
-        .unwrap_or(300_000),
+        maintenance_interval_ms: millis(config, "log.flush.scheduler.interval.ms", 10)?,
+        high_watermark_checkpoint_interval_ms: millis(
+            config,
+            "replica.high.watermark.checkpoint.interval.ms",
+            10,
+        )?,
+        retention_check_interval_ms: millis(config, "log.retention.check.interval.ms", 10)?,
+        heartbeat_interval_ms,
         settings,
         explicit_settings,
     };
-    let broker = Broker::start(broker_config, Arc::clone(&meta)).await?;
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let shutdown = ShutdownSignal(stop_rx);
-    let handler = Arc::new(BrokerHandler::new(Arc::clone(&broker)));
-    let mut servers = Vec::new();
-    for listener in &kafka_listeners {
-        let server_config = ServerConfig {
-            socket_request_max_bytes: config.usize("socket.request.max.bytes")?,
-            max_connections: config.usize("max.connections")?,
-            max_inflight_per_connection: config.usize("queued.max.requests.per.connection")?,
-            idle_timeout_ms: u64::try_from(config.i64("connections.max.idle.ms")?.max(1000))
-                .unwrap_or(600_000),
-            ..ServerConfig::new(listener.name.clone(), listener.bind_addr()?)
-        };
-        let server = KafkaServer::bind(server_config, supported_apis(), Arc::clone(&handler))
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot bind Kafka listener {}://{}:{}",
-                    listener.name, listener.host, listener.port
-                )
-            })?;
-        tracing::info!(listener = %listener.name, addr = %server.local_addr(), "Kafka listener up");
-        let signal = shutdown.clone();
-        servers.push(tokio::spawn(server.run(signal.wait())));
-    }
-
-    let readiness = Arc::new(Readiness::default());
-    let admin_addr = config
-        .string("admin.listener")?
-        .parse()
-        .with_context(|| "admin.listener must be host:port with a numeric host")?;
-    let admin = AdminServer::bind(admin_addr, Arc::clone(&readiness), Arc::clone(&meta)).await?;
-    tracing::info!(addr = %admin.local_addr()?, "admin listener up");
-    let admin_task = tokio::spawn(admin.run(shutdown.clone().wait()));
-
-    readiness.set_ready(true);
-    tracing::info!(
-        node_id,
-        cluster_id = %meta.cluster_id(),
-        startup_ms = started.elapsed().as_millis() as u64,
-        "shoal node ready"
-    );
-
-    wait_for_signal().await?;
-    tracing::info!("shutting down");
-    readiness.set_ready(false);
-    broker.controlled_shutdown(Duration::from_secs(5)).await;
-    let _ = stop_tx.send(true);
-    let drain = Duration::from_millis(
-        u64::try_from(config.i64("shutdown.timeout.ms")?.max(0)).unwrap_or(10_000),
-    );
-    for server in servers {
-        match tokio::time::timeout(drain, server).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "Kafka listener task failed"),
-            Err(_) => tracing::warn!("Kafka listener did not drain in time"),
-        }
-    }
-    broker.shutdown().await;
-    if let Err(error) = meta.shutdown().await {
-        tracing::warn!(%error, "metadata quorum shutdown failed");
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(2), admin_task).await;
-    tracing::info!("shutdown complete");
-    Ok(())
+    Broker::start(broker_config, source).await
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {
@@ -206,4 +390,24 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = int.recv() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_like_kafkas() {
+        let both = Roles {
+            broker: true,
+            controller: true,
+        };
+        assert_eq!(Roles::parse("broker,controller").unwrap(), both);
+        assert_eq!(Roles::parse(" controller , broker ").unwrap(), both);
+        assert!(Roles::parse("broker").unwrap().broker);
+        assert!(!Roles::parse("broker").unwrap().controller);
+        assert!(Roles::parse("controller").unwrap().controller);
+        assert!(Roles::parse("").is_err());
+        assert!(Roles::parse("broker,zookeeper").is_err());
+    }
 }

@@ -34,8 +34,7 @@ pub async fn handle(
         })
         .collect();
     let outcome = broker
-        .meta
-        .controller()
+        .controller
         .create_partitions(requests, request.validate_only)
         .await;
     if let Some(index) = outcome.log_index {

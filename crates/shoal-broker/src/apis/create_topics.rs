@@ -62,8 +62,7 @@ pub async fn handle(
         })
         .collect();
     let outcome = broker
-        .meta
-        .controller()
+        .controller
         .create_topics(requests, request.validate_only)
         .await;
     if let Some(index) = outcome.log_index {

@@ -47,7 +47,7 @@ pub async fn handle(
         ));
     }
     let image = broker.image();
-    let outcome = broker.meta.controller().delete_topics(refs.clone()).await;
+    let outcome = broker.controller.delete_topics(refs.clone()).await;
     if let Some(index) = outcome.log_index {
         let timeout =
             Duration::from_millis(bounded_timeout_ms(request.timeout_ms, MAX_ADMIN_TIMEOUT_MS));

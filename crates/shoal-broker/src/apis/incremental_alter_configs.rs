@@ -79,8 +79,7 @@ pub async fn handle(
     }
     let (bases, alters): (Vec<_>, Vec<_>) = topic_requests.into_iter().unzip();
     let outcome = broker
-        .meta
-        .controller()
+        .controller
         .incremental_alter_configs(alters, request.validate_only)
         .await;
     if let Some(index) = outcome.log_index {

@@ -111,11 +111,7 @@ async fn auto_create(broker: &Arc<Broker>, names: Vec<String>) {
             configs: Default::default(),
         })
         .collect();
-    let outcome = broker
-        .meta
-        .controller()
-        .create_topics(requests, false)
-        .await;
+    let outcome = broker.controller.create_topics(requests, false).await;
     for (name, result) in names.iter().zip(outcome.results) {
         match result {
             Ok(created) => {

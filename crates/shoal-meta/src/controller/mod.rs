@@ -8,9 +8,11 @@
 //! applied everything committed (`ensure_linearizable`). Planning is pure (see `plan`), so all
 //! validation is unit-testable without Raft.
 //!
-//! Any node's `Controller` can be called: a node that is not the leader forwards the request to
-//! the leader over gRPC (`forward`), transparently, so callers never see NOT_CONTROLLER unless
-//! no leader could be reached within the request timeout.
+//! This is the *active* controller's side, and it runs on voters only. Callers never use it
+//! directly: they go through [`crate::client::ControllerClient`], which runs a request here
+//! when this node leads and otherwise forwards it to the leader (`ControllerService`), so a
+//! request works from any node. A `*_local` method called on a node that does not lead answers
+//! NotController with its leader hint.
 //!
 //! Broker liveness (Kafka's BrokerHeartbeat and `broker.session.timeout.ms`): the active
 //! controller keeps last-heartbeat times in memory (`liveness`); a periodic check
@@ -22,51 +24,44 @@
 
 mod allocate_producer_ids;
 mod alter_configs;
+pub mod alter_partition;
 mod create_partitions;
 mod create_topics;
 mod delete_topics;
 pub mod fence_broker;
-pub mod forward;
 pub mod liveness;
 pub mod plan;
 mod register_broker;
-mod requests;
+pub(crate) mod requests;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, watch};
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub use allocate_producer_ids::{
     PRODUCER_ID_BLOCK_SIZE, ProducerIdBlock, plan_allocate_producer_ids,
 };
 pub use alter_configs::plan_alter_configs;
+pub use alter_partition::plan_alter_partition;
 pub use create_partitions::plan_create_partitions;
 pub use create_topics::plan_create_topics;
 pub use delete_topics::plan_delete_topics;
 pub use fence_broker::{plan_fence_broker, plan_unfence_broker};
-use forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, CreatePartitionsCall, CreateTopicsCall,
-    DeleteTopicsCall, ForwardError, ForwardMethod, Forwarder, MAX_ROUTE_ATTEMPTS,
-    ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS, Routed,
-};
 pub use liveness::BrokerLiveness;
 use plan::{MAX_ITEMS_PER_REQUEST, MAX_RECORDS_PER_ENTRY, Planned};
 pub use register_broker::{check_not_duplicate, plan_register_broker};
 pub use requests::{
-    AlterConfigOp, AlterConfigOpType, AlterTopicConfigs, BrokerHeartbeat,
-    BrokerRegistrationRequest, ControllerResults, CreatePartitions, CreateTopic, CreatedTopic,
-    HeartbeatReply, RegisteredBroker, TopicRef,
+    AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
+    BrokerHeartbeat, BrokerRegistrationRequest, ControllerResults, CreatePartitions, CreateTopic,
+    CreatedTopic, HeartbeatReply, IsrMember, RegisteredBroker, TopicRef,
 };
 
 use crate::broker_defaults::BrokerDefaults;
+use crate::client::forward::ROUTE_BACKOFF_MAX_MS;
 use crate::error::{BrokerError, ControllerError};
 use crate::image::{BrokerRegistration, MetadataImage};
 use crate::raft::types::{MetaRaft, NodeId, to_kafka_node_id, to_raft_node_id};
@@ -76,35 +71,23 @@ use crate::records::MetadataRecord;
 #[derive(Debug, Clone)]
 pub(crate) struct ControllerSettings {
     pub node_id: i32,
-    pub cluster_id: String,
-    pub voters: BTreeMap<i32, String>,
     pub request_timeout_ms: u64,
-    pub broker_heartbeat_interval_ms: u64,
     pub broker_session_timeout_ms: u64,
-    pub forward_connect_timeout: Duration,
-    pub keep_registered_brokers_alive: bool,
 }
 
-/// The request handler of the metadata quorum; callable on every node (see the module docs).
-/// Obtain it from `MetaNode::controller()`.
+/// The request handler of the metadata quorum on a voter (see the module docs).
 pub struct Controller {
     node_id: i32,
     raft: MetaRaft,
     images: watch::Receiver<Arc<MetadataImage>>,
     defaults: BrokerDefaults,
     request_timeout_ms: u64,
-    broker_heartbeat_interval_ms: u64,
-    keep_registered_brokers_alive: bool,
     /// Serializes validate → propose → apply (see the module docs).
     write_lock: Mutex<()>,
     liveness: std::sync::Mutex<BrokerLiveness>,
-    forwarder: Forwarder,
     /// Origin of the monotonic milliseconds `BrokerLiveness` works in.
     clock_origin: Instant,
-    /// Heartbeat tasks of brokers registered through [`Controller::register_broker`].
-    keepalives: std::sync::Mutex<BTreeMap<i32, JoinHandle<()>>>,
     stopped: AtomicBool,
-    this: Weak<Controller>,
 }
 
 impl Controller {
@@ -114,28 +97,18 @@ impl Controller {
         defaults: BrokerDefaults,
         settings: ControllerSettings,
     ) -> Arc<Self> {
-        Arc::new_cyclic(|this| Controller {
+        Arc::new(Controller {
             node_id: settings.node_id,
             raft,
             images,
             defaults,
             request_timeout_ms: settings.request_timeout_ms,
-            broker_heartbeat_interval_ms: settings.broker_heartbeat_interval_ms.max(1),
-            keep_registered_brokers_alive: settings.keep_registered_brokers_alive,
             write_lock: Mutex::new(()),
             liveness: std::sync::Mutex::new(BrokerLiveness::new(
                 settings.broker_session_timeout_ms,
             )),
-            forwarder: Forwarder::new(
-                &settings.cluster_id,
-                settings.node_id,
-                settings.voters,
-                settings.forward_connect_timeout,
-            ),
             clock_origin: Instant::now(),
-            keepalives: std::sync::Mutex::new(BTreeMap::new()),
             stopped: AtomicBool::new(false),
-            this: this.clone(),
         })
     }
 
@@ -144,346 +117,13 @@ impl Controller {
         &self.defaults
     }
 
-    /// CreateTopics: one result per input topic, in order.
-    pub async fn create_topics(
-        &self,
-        topics: Vec<CreateTopic>,
-        validate_only: bool,
-    ) -> ControllerResults<CreatedTopic> {
-        let count = topics.len();
-        let call = CreateTopicsCall {
-            topics,
-            validate_only,
-        };
-        self.route(
-            ForwardMethod::CreateTopics,
-            &call,
-            |deadline| self.create_topics_local(call.topics.clone(), validate_only, deadline),
-            |e| ControllerResults::all_failed(count, e),
-        )
-        .await
-    }
-
-    /// DeleteTopics by name or id; the result is the deleted topic's id.
-    pub async fn delete_topics(&self, topics: Vec<TopicRef>) -> ControllerResults<Uuid> {
-        let count = topics.len();
-        let call = DeleteTopicsCall { topics };
-        self.route(
-            ForwardMethod::DeleteTopics,
-            &call,
-            |deadline| self.delete_topics_local(call.topics.clone(), deadline),
-            |e| ControllerResults::all_failed(count, e),
-        )
-        .await
-    }
-
-    /// CreatePartitions; the result is the topic's new partition count.
-    pub async fn create_partitions(
-        &self,
-        topics: Vec<CreatePartitions>,
-        validate_only: bool,
-    ) -> ControllerResults<i32> {
-        let count = topics.len();
-        let call = CreatePartitionsCall {
-            topics,
-            validate_only,
-        };
-        self.route(
-            ForwardMethod::CreatePartitions,
-            &call,
-            |deadline| self.create_partitions_local(call.topics.clone(), validate_only, deadline),
-            |e| ControllerResults::all_failed(count, e),
-        )
-        .await
-    }
-
-    /// IncrementalAlterConfigs for topics; one result per resource, all-or-nothing per resource.
-    pub async fn incremental_alter_configs(
-        &self,
-        resources: Vec<AlterTopicConfigs>,
-        validate_only: bool,
-    ) -> ControllerResults<()> {
-        let count = resources.len();
-        let call = AlterConfigsCall {
-            resources,
-            validate_only,
-        };
-        self.route(
-            ForwardMethod::IncrementalAlterConfigs,
-            &call,
-            |deadline| {
-                self.incremental_alter_configs_local(
-                    call.resources.clone(),
-                    validate_only,
-                    deadline,
-                )
-            },
-            |e| ControllerResults::all_failed(count, e),
-        )
-        .await
-    }
-
-    /// Reserves a block of producer ids for a broker's idempotent producers.
-    pub async fn allocate_producer_ids(&self) -> Result<ProducerIdBlock, ControllerError> {
-        self.route(
-            ForwardMethod::AllocateProducerIds,
-            &AllocateProducerIdsCall {},
-            |deadline| self.allocate_producer_ids_local(deadline),
-            Err,
-        )
-        .await
-    }
-
-    /// Kafka's BrokerRegistration: registers (or, for the same incarnation id, confirms) a
-    /// broker, **fenced**; a heartbeat reporting it caught up unfences it. A new incarnation
-    /// while the registered one is alive is refused (DuplicateBrokerRegistration).
-    pub async fn register(
-        &self,
-        request: BrokerRegistrationRequest,
-    ) -> Result<RegisteredBroker, BrokerError> {
-        self.route(
-            ForwardMethod::RegisterBroker,
-            &request,
-            |deadline| self.register_local(request.clone(), deadline),
-            |e| Err(BrokerError::Controller(e)),
-        )
-        .await
-    }
-
-    /// Kafka's BrokerHeartbeat, to be sent every `broker.heartbeat.interval.ms`; see
-    /// [`BrokerHeartbeat`] and [`HeartbeatReply`]. A stale epoch is refused (StaleBrokerEpoch).
-    pub async fn broker_heartbeat(
-        &self,
-        broker_id: i32,
-        broker_epoch: i64,
-        caught_up_metadata_offset: u64,
-    ) -> Result<HeartbeatReply, BrokerError> {
-        let heartbeat = BrokerHeartbeat {
-            broker_id,
-            broker_epoch,
-            caught_up_metadata_offset,
-            want_shutdown: false,
-        };
-        self.route(
-            ForwardMethod::BrokerHeartbeat,
-            &heartbeat,
-            |deadline| self.heartbeat_local(heartbeat, deadline),
-            |e| Err(BrokerError::Controller(e)),
-        )
-        .await
-    }
-
-    /// Controlled shutdown of a broker: it is fenced at once (its partitions' leadership
-    /// moves to other in-sync replicas in the same entry, as a session expiry would do) and its
-    /// session ends, so the broker's next start registers without waiting out the session.
-    pub async fn controlled_shutdown(
-        &self,
-        broker_id: i32,
-        broker_epoch: i64,
-    ) -> Result<(), BrokerError> {
-        self.stop_keepalive(broker_id);
-        let heartbeat = BrokerHeartbeat {
-            broker_id,
-            broker_epoch,
-            caught_up_metadata_offset: 0,
-            want_shutdown: true,
-        };
-        self.route(
-            ForwardMethod::BrokerHeartbeat,
-            &heartbeat,
-            |deadline| self.heartbeat_local(heartbeat, deadline),
-            |e| Err(BrokerError::Controller(e)),
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// Registers a broker and returns once it is **unfenced** — the start-up path of a broker
-    /// without its own heartbeat loop. It registers ([`Controller::register`], retrying
-    /// DuplicateBrokerRegistration until the previous incarnation's session expires), waits
-    /// until this node has applied the registration, and heartbeats until unfenced. Then, if
-    /// `MetaConfig::keep_registered_brokers_alive` is set (the default), this node keeps
-    /// heartbeating for the broker every `broker.heartbeat.interval.ms` until it shuts down, so
-    /// the broker is fenced exactly when this process stops (crash, SIGSTOP). A broker that runs
-    /// its own heartbeat loop should call `register` and `broker_heartbeat` instead.
-    pub async fn register_broker(
-        &self,
-        request: BrokerRegistrationRequest,
-    ) -> Result<RegisteredBroker, ControllerError> {
-        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
-        let interval = Duration::from_millis(self.broker_heartbeat_interval_ms);
-        let broker_id = request.broker_id;
-        self.stop_keepalive(broker_id);
-        let registered = loop {
-            match self.register(request.clone()).await {
-                Ok(registered) => break registered,
-                Err(BrokerError::DuplicateBrokerRegistration { .. })
-                    if Instant::now() + interval < deadline =>
-                {
-                    tokio::time::sleep(interval).await;
-                }
-                Err(e) => return Err(e.into_controller_error()),
-            }
-        };
-        let mut log_index = registered.log_index;
-        loop {
-            let caught_up = self.wait_applied_locally(log_index, deadline).await?;
-            let reply = self
-                .broker_heartbeat(broker_id, registered.broker_epoch, caught_up)
-                .await
-                .map_err(BrokerError::into_controller_error)?;
-            if let Some(index) = reply.log_index {
-                log_index = log_index.max(index);
-            }
-            if !reply.fenced {
-                break;
-            }
-            if Instant::now() + interval >= deadline {
-                return Err(ControllerError::RequestTimedOut);
-            }
-            tokio::time::sleep(interval).await;
-        }
-        if self.keep_registered_brokers_alive {
-            self.start_keepalive(broker_id, registered.broker_epoch);
-        }
-        Ok(RegisteredBroker {
-            broker_epoch: registered.broker_epoch,
-            log_index,
-        })
-    }
-
-    /// Waits (until `deadline`) for this node's image to reach `log_index`; returns the index
-    /// it has applied.
-    async fn wait_applied_locally(
-        &self,
-        log_index: u64,
-        deadline: Instant,
-    ) -> Result<u64, ControllerError> {
-        let mut images = self.images.clone();
-        let wait = images.wait_for(|image| image.last_applied_index >= log_index);
-        match tokio::time::timeout_at(deadline.into(), wait).await {
-            Ok(Ok(image)) => Ok(image.last_applied_index),
-            Ok(Err(_)) => Err(ControllerError::Internal(
-                "the metadata node has shut down".to_string(),
-            )),
-            Err(_) => Err(ControllerError::RequestTimedOut),
-        }
-    }
-
-    fn start_keepalive(&self, broker_id: i32, broker_epoch: i64) {
-        let task = tokio::spawn(keep_alive(
-            self.this.clone(),
-            broker_id,
-            broker_epoch,
-            Duration::from_millis(self.broker_heartbeat_interval_ms),
-        ));
-        let mut keepalives = self.keepalives.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = keepalives.insert(broker_id, task) {
-            old.abort();
-        }
-    }
-
-    fn stop_keepalive(&self, broker_id: i32) {
-        let mut keepalives = self.keepalives.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = keepalives.remove(&broker_id) {
-            old.abort();
-        }
-    }
-
-    /// Stops background heartbeats and refuses further requests (node shutdown).
+    /// Refuses further requests (node shutdown).
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
-        let mut keepalives = self.keepalives.lock().unwrap_or_else(|p| p.into_inner());
-        for (_, task) in std::mem::take(&mut *keepalives) {
-            task.abort();
-        }
     }
 
-    /// Runs `local` here if this node leads, else forwards to the leader; retries on leader
-    /// hints (bounded, see `forward`). `fail` builds the result for an error of the whole call.
-    async fn route<Req, Resp, Fut>(
-        &self,
-        method: ForwardMethod,
-        request: &Req,
-        local: impl Fn(Instant) -> Fut,
-        fail: impl Fn(ControllerError) -> Resp,
-    ) -> Resp
-    where
-        Req: Serialize,
-        Resp: Routed + DeserializeOwned,
-        Fut: std::future::Future<Output = Resp>,
-    {
-        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
-        let payload = match serde_json::to_vec(request) {
-            Ok(payload) => payload,
-            Err(e) => return fail(ControllerError::Internal(format!("cannot encode: {e}"))),
-        };
-        let mut hint: Option<i32> = None;
-        let mut last_error = ControllerError::RequestTimedOut;
-        let mut backoff_ms = ROUTE_BACKOFF_MIN_MS;
-        for _ in 0..MAX_ROUTE_ATTEMPTS {
-            if let Some(e) = self.not_running() {
-                return fail(e);
-            }
-            let Some(target) = hint.take().or_else(|| self.leader_id()) else {
-                if !self.wait_for_known_leader(deadline).await {
-                    break;
-                }
-                continue;
-            };
-            let outcome = if target == self.node_id {
-                local(deadline).await
-            } else {
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                if remaining.is_zero() {
-                    break;
-                }
-                match self
-                    .forwarder
-                    .call(target, method, payload.clone(), remaining)
-                    .await
-                {
-                    Ok(bytes) => match serde_json::from_slice(&bytes) {
-                        Ok(outcome) => outcome,
-                        Err(e) => {
-                            return fail(ControllerError::Internal(format!(
-                                "garbled reply from the controller on node {target}: {e}"
-                            )));
-                        }
-                    },
-                    Err(ForwardError::TimedOut) => return fail(ControllerError::RequestTimedOut),
-                    Err(ForwardError::Rejected(why)) => {
-                        return fail(ControllerError::Internal(why));
-                    }
-                    Err(ForwardError::Unreachable(why)) => {
-                        tracing::debug!(target, %why, "controller unreachable; retrying");
-                        last_error = ControllerError::NotController { leader_hint: None };
-                        sleep_until_or(deadline, &mut backoff_ms).await;
-                        continue;
-                    }
-                }
-            };
-            match outcome.not_controller() {
-                None => return outcome,
-                Some(new_hint) => {
-                    last_error = ControllerError::NotController {
-                        leader_hint: new_hint,
-                    };
-                    hint = new_hint.filter(|h| *h != target);
-                    if hint.is_none() {
-                        sleep_until_or(deadline, &mut backoff_ms).await;
-                    }
-                }
-            }
-        }
-        if Instant::now() >= deadline {
-            fail(ControllerError::RequestTimedOut)
-        } else {
-            fail(last_error)
-        }
-    }
-
-    fn not_running(&self) -> Option<ControllerError> {
+    /// Why this node's controller cannot run requests at all (shut down, Raft stopped).
+    pub(crate) fn not_running(&self) -> Option<ControllerError> {
         if self.stopped.load(Ordering::SeqCst) {
             return Some(ControllerError::Internal(
                 "metadata quorum is not running: the node has shut down".to_string(),
@@ -499,7 +139,8 @@ impl Controller {
         }
     }
 
-    fn leader_id(&self) -> Option<i32> {
+    /// The Raft leader this node knows of.
+    pub(crate) fn leader_id(&self) -> Option<i32> {
         self.raft
             .metrics()
             .borrow()
@@ -509,7 +150,7 @@ impl Controller {
 
     /// Waits (at most until `deadline`, in short steps) for Raft to name a leader; returns
     /// whether there is time left.
-    async fn wait_for_known_leader(&self, deadline: Instant) -> bool {
+    pub(crate) async fn wait_for_known_leader(&self, deadline: Instant) -> bool {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let step = remaining.min(Duration::from_millis(ROUTE_BACKOFF_MAX_MS));
         let _ = self
@@ -651,6 +292,30 @@ impl Controller {
             broker_epoch,
             log_index,
         })
+    }
+
+    pub(crate) async fn alter_partition_local(
+        &self,
+        request: AlterPartitionRequest,
+        deadline: Instant,
+    ) -> Result<AlteredPartition, BrokerError> {
+        let _writer = self.write_lock.lock().await;
+        let image = self.caught_up_image(deadline).await?;
+        let (mut altered, records) = plan_alter_partition(&image, &request)?;
+        if !records.is_empty() {
+            let log_index = self.propose_all(records, deadline).await?;
+            tracing::info!(
+                topic_id = %request.topic_id,
+                partition = request.partition,
+                leader = request.broker_id,
+                isr = ?altered.isr,
+                partition_epoch = altered.partition_epoch,
+                log_index,
+                "ISR changed"
+            );
+            altered.log_index = Some(log_index);
+        }
+        Ok(altered)
     }
 
     pub(crate) async fn heartbeat_local(
@@ -964,61 +629,28 @@ pub fn check_heartbeat<'a>(
     image: &'a MetadataImage,
     heartbeat: &BrokerHeartbeat,
 ) -> Result<&'a BrokerRegistration, BrokerError> {
-    let registration =
-        image
-            .brokers
-            .get(&heartbeat.broker_id)
-            .ok_or(BrokerError::BrokerIdNotRegistered {
-                broker_id: heartbeat.broker_id,
-            })?;
-    if registration.broker_epoch != heartbeat.broker_epoch {
+    check_heartbeat_epoch(image, heartbeat.broker_id, heartbeat.broker_epoch)
+}
+
+/// Checks that `broker_epoch` is `broker_id`'s current registration (pure): requests from an
+/// older incarnation are refused (STALE_BROKER_EPOCH).
+pub fn check_heartbeat_epoch(
+    image: &MetadataImage,
+    broker_id: i32,
+    broker_epoch: i64,
+) -> Result<&BrokerRegistration, BrokerError> {
+    let registration = image
+        .brokers
+        .get(&broker_id)
+        .ok_or(BrokerError::BrokerIdNotRegistered { broker_id })?;
+    if registration.broker_epoch != broker_epoch {
         return Err(BrokerError::StaleBrokerEpoch {
-            broker_id: heartbeat.broker_id,
-            broker_epoch: heartbeat.broker_epoch,
+            broker_id,
+            broker_epoch,
             current_epoch: registration.broker_epoch,
         });
     }
     Ok(registration)
-}
-
-/// Sleeps `backoff_ms` (never past `deadline`) and doubles it up to the maximum.
-async fn sleep_until_or(deadline: Instant, backoff_ms: &mut u64) {
-    let wake = (Instant::now() + Duration::from_millis(*backoff_ms)).min(deadline);
-    tokio::time::sleep_until(wake.into()).await;
-    *backoff_ms = backoff_ms.saturating_mul(2).min(ROUTE_BACKOFF_MAX_MS);
-}
-
-/// Heartbeats for a broker registered through [`Controller::register_broker`] until the node
-/// stops, the registration is replaced, or the task is aborted.
-async fn keep_alive(
-    controller: Weak<Controller>,
-    broker_id: i32,
-    broker_epoch: i64,
-    interval: Duration,
-) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let Some(controller) = controller.upgrade() else {
-            return;
-        };
-        let caught_up = controller.images.borrow().last_applied_index;
-        match controller
-            .broker_heartbeat(broker_id, broker_epoch, caught_up)
-            .await
-        {
-            Ok(_) => {}
-            Err(
-                e @ (BrokerError::StaleBrokerEpoch { .. }
-                | BrokerError::BrokerIdNotRegistered { .. }),
-            ) => {
-                tracing::warn!(broker_id, error = %e, "broker heartbeats stopped");
-                return;
-            }
-            Err(e) => tracing::debug!(broker_id, error = %e, "broker heartbeat failed"),
-        }
-    }
 }
 
 /// Runs [`Controller::check_sessions`] every `interval` until the controller is dropped.

@@ -138,3 +138,42 @@ pub struct HeartbeatReply {
     /// `MetaNode::wait_for_applied` before acting as unfenced.
     pub log_index: Option<u64>,
 }
+
+/// One member of a proposed ISR, with the broker epoch the leader saw it fetch with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsrMember {
+    pub broker_id: i32,
+    /// The epoch of the registration the replica fetched under; `None` if the leader does not
+    /// know it (the leader itself, or a member that stays). Members being *added* must carry
+    /// their current epoch, so a replica that restarted since the leader judged it caught up is
+    /// not let in on the old incarnation's progress (KIP-903).
+    pub broker_epoch: Option<i64>,
+}
+
+/// Kafka's AlterPartition: a partition leader proposes a new ISR. The leader never changes the
+/// ISR itself; it applies the controller's answer (or the committed record) instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlterPartitionRequest {
+    /// The leader sending the request, and the epoch of its registration.
+    pub broker_id: i32,
+    pub broker_epoch: i64,
+    pub topic_id: Uuid,
+    pub partition: i32,
+    /// The leader epoch the sender leads at.
+    pub leader_epoch: i32,
+    /// The partition epoch the proposal is based on; any other is refused, so two proposals
+    /// made from the same state cannot both apply.
+    pub partition_epoch: i32,
+    pub new_isr: Vec<IsrMember>,
+}
+
+/// A partition's state after an AlterPartition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlteredPartition {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
+    /// The Raft index the change committed at; `None` if the ISR was already the proposed one.
+    pub log_index: Option<u64>,
+}

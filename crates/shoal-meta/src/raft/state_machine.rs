@@ -11,7 +11,7 @@
 //! copied on write (`Arc::make_mut`) at most once per `apply` call, which is cheap for metadata.
 
 use std::io::Cursor;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{
@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use crate::error::MetaError;
 use crate::image::MetadataImage;
+use crate::metadata_log::MetadataJournal;
 use crate::raft::storage_error;
 use crate::raft::types::{
     AppliedEntry, MetaEntry, MetaLogId, MetaSnapshotMeta, MetaStoredMembership, NodeId, TypeConfig,
@@ -147,6 +148,8 @@ pub struct MetaStateMachine {
     last_membership: MetaStoredMembership,
     snapshots: SnapshotStore,
     publisher: watch::Sender<Arc<MetadataImage>>,
+    /// Recently applied batches, for brokers that follow the log (`metadata_log`).
+    journal: Arc<Mutex<MetadataJournal>>,
 }
 
 impl MetaStateMachine {
@@ -178,6 +181,7 @@ impl MetaStateMachine {
                     MetaStoredMembership::default(),
                 ),
             };
+        let journal = Arc::new(Mutex::new(MetadataJournal::new(image.last_applied_index)));
         let image = Arc::new(image);
         let (publisher, receiver) = watch::channel(image.clone());
         Ok((
@@ -187,9 +191,20 @@ impl MetaStateMachine {
                 last_membership,
                 snapshots,
                 publisher,
+                journal,
             },
             receiver,
         ))
+    }
+
+    /// The journal of applied batches; updated before each image is published, so a reader
+    /// that saw an image finds at least its batches in the journal.
+    pub fn journal(&self) -> Arc<Mutex<MetadataJournal>> {
+        Arc::clone(&self.journal)
+    }
+
+    fn lock_journal(&self) -> std::sync::MutexGuard<'_, MetadataJournal> {
+        self.journal.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn publish(&self) {
@@ -213,31 +228,36 @@ impl RaftStateMachine<TypeConfig> for MetaStateMachine {
     {
         let mut responses = Vec::new();
         let image = Arc::make_mut(&mut self.image);
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
         for entry in entries {
             debug_assert!(
                 self.last_applied
                     .is_none_or(|last| last.index < entry.log_id.index),
                 "entries applied out of order"
             );
-            match &entry.payload {
+            let mut journaled = None;
+            match entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(batch) => {
-                    for record in batch {
+                    for record in &batch {
                         // Skipped records are logged by `apply`; they change nothing.
                         let _ = image.apply(record);
                     }
+                    journaled = Some(Arc::new(batch));
                 }
                 EntryPayload::Membership(membership) => {
                     self.last_membership =
-                        MetaStoredMembership::new(Some(entry.log_id), membership.clone());
+                        MetaStoredMembership::new(Some(entry.log_id), membership);
                 }
             }
             image.mark_applied(entry.log_id.index);
+            journal.applied(entry.log_id.index, journaled);
             self.last_applied = Some(entry.log_id);
             responses.push(AppliedEntry {
                 log_index: entry.log_id.index,
             });
         }
+        drop(journal);
         self.publish();
         Ok(responses)
     }
@@ -280,6 +300,7 @@ impl RaftStateMachine<TypeConfig> for MetaStateMachine {
         }
         self.snapshots.write(meta, &data, false).await?;
         tracing::info!(snapshot = %meta, "installed metadata snapshot");
+        self.lock_journal().reset(image.last_applied_index);
         self.image = Arc::new(image);
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();

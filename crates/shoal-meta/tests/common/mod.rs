@@ -5,8 +5,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use shoal_meta::{
-    BrokerRegistrationRequest, CreateTopic, Endpoint, MetaConfig, MetaNode, MetadataImage,
+    BrokerError, BrokerHeartbeat, BrokerLifecycle, BrokerLifecycleConfig,
+    BrokerRegistrationRequest, ControllerClient, CreateTopic, Endpoint, HeartbeatReply, MetaConfig,
+    MetaNode, MetadataImage,
 };
 use uuid::Uuid;
 
@@ -33,14 +37,56 @@ pub fn broker(id: i32) -> BrokerRegistrationRequest {
     }
 }
 
-/// Registers brokers `1..=n`.
-pub async fn register_brokers(node: &MetaNode, n: i32) {
+/// Registers brokers `1..=n` through `node` and returns once all are unfenced. They heartbeat
+/// until the returned lifecycles are dropped.
+#[must_use]
+pub async fn register_brokers(node: &MetaNode, n: i32) -> Vec<Arc<BrokerLifecycle>> {
+    let mut brokers = Vec::new();
     for id in 1..=n {
-        node.controller()
-            .register_broker(broker(id))
-            .await
-            .expect("broker registers");
+        brokers.push(live_broker(node, id, 250).await);
     }
+    brokers
+}
+
+/// One broker registered through `node`, heartbeating every `heartbeat_ms`, once unfenced.
+pub async fn live_broker(node: &MetaNode, id: i32, heartbeat_ms: u64) -> Arc<BrokerLifecycle> {
+    let template = broker(id);
+    let lifecycle = BrokerLifecycle::start(
+        node.client(),
+        node.subscribe(),
+        BrokerLifecycleConfig {
+            broker_id: id,
+            listeners: template.listeners,
+            rack: None,
+            heartbeat_interval_ms: heartbeat_ms,
+            registration_timeout_ms: 10_000,
+        },
+    )
+    .await
+    .expect("broker registers");
+    assert!(
+        lifecycle.wait_until_unfenced(Duration::from_secs(10)).await,
+        "broker {id} was not unfenced"
+    );
+    lifecycle
+}
+
+/// One heartbeat of `broker_id` at `epoch`, reporting `caught_up`.
+pub async fn heartbeat(
+    client: &ControllerClient,
+    broker_id: i32,
+    broker_epoch: i64,
+    caught_up: u64,
+) -> Result<HeartbeatReply, BrokerError> {
+    let heartbeat = BrokerHeartbeat {
+        broker_id,
+        broker_epoch,
+        caught_up_metadata_offset: caught_up,
+        want_shutdown: false,
+    };
+    client
+        .broker_heartbeat(heartbeat, client.request_timeout())
+        .await
 }
 
 pub fn topic(name: &str, partitions: i32, rf: i16) -> CreateTopic {

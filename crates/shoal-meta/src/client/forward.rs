@@ -2,12 +2,12 @@
 //! `ControllerService`, see `proto/controller.proto` section 2).
 //!
 //! **Why forward instead of answering NOT_CONTROLLER.** Kafka clients send admin requests to
-//! any broker, and the broker's handlers call the Rust [`crate::Controller`] on their own node.
-//! Only the Raft leader may plan and propose (single writer), so a follower's `Controller` sends
-//! the request to the leader it knows of, which runs it locally; the reply's `log_index` is a
-//! Raft index, identical on every node, so the caller waits for it on its own node.
+//! any broker, and the broker's handlers call [`crate::ControllerClient`] on their own node.
+//! Only the Raft leader may plan and propose (single writer), so the client sends the request
+//! to the leader it knows of, which runs it locally; the reply's `log_index` is a Raft index,
+//! identical on every node, so the caller waits for it in its own image.
 //!
-//! **Bounded.** [`route`](crate::Controller) tries at most `MAX_ROUTE_ATTEMPTS` times and never
+//! **Bounded.** The client's `route` tries at most `MAX_ROUTE_ATTEMPTS` times and never
 //! past the caller's request timeout: a target that is unreachable or answers NotController is
 //! retried on the new leader hint (or on whoever Raft names next) after a short, doubling pause.
 //! A request that timed out in flight is *not* retried: its outcome is unknown (Kafka's
@@ -47,6 +47,7 @@ pub enum ForwardMethod {
     AllocateProducerIds,
     RegisterBroker,
     BrokerHeartbeat,
+    AlterPartition,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -209,6 +210,7 @@ impl Forwarder {
                 ForwardMethod::AllocateProducerIds => client.allocate_producer_ids(request).await,
                 ForwardMethod::RegisterBroker => client.register_broker(request).await,
                 ForwardMethod::BrokerHeartbeat => client.broker_heartbeat(request).await,
+                ForwardMethod::AlterPartition => client.alter_partition(request).await,
             }
         };
         match tokio::time::timeout(timeout, send).await {

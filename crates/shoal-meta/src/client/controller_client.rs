@@ -1,0 +1,406 @@
+//! `ControllerClient`: every controller request a broker (or a tool) makes, routed to the
+//! active controller.
+//!
+//! On a voter the client holds that node's [`Controller`]: when Raft names this node leader the
+//! request runs in process, otherwise it is forwarded to the leader Raft names. On a node that
+//! is not a voter there is no local controller; the target is the [`KnownLeader`] hint (fed by
+//! the metadata follower and by refusals), or, with no hint, the voters in turn, each of which
+//! either runs the request or refuses with a better hint.
+//!
+//! Bounded like every wait in Shoal: at most `MAX_ROUTE_ATTEMPTS` tries within the call's
+//! deadline; a request that timed out in flight is not retried (its outcome is unknown, Kafka's
+//! REQUEST_TIMED_OUT).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::client::forward::{
+    AllocateProducerIdsCall, AlterConfigsCall, CreatePartitionsCall, CreateTopicsCall,
+    DeleteTopicsCall, ForwardError, ForwardMethod, Forwarder, MAX_ROUTE_ATTEMPTS,
+    ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS, Routed,
+};
+use crate::client::known_leader::KnownLeader;
+use crate::controller::{
+    AlterPartitionRequest, AlterTopicConfigs, AlteredPartition, BrokerHeartbeat,
+    BrokerRegistrationRequest, Controller, ControllerResults, CreatePartitions, CreateTopic,
+    CreatedTopic, HeartbeatReply, ProducerIdBlock, RegisteredBroker, TopicRef,
+};
+use crate::error::{BrokerError, ControllerError};
+
+/// Routes controller requests from this node to the active controller.
+pub struct ControllerClient {
+    node_id: i32,
+    request_timeout_ms: u64,
+    /// This node's controller, on voters.
+    local: Option<Arc<Controller>>,
+    forwarder: Forwarder,
+    voter_ids: Vec<i32>,
+    /// The leader hint on nodes without a local controller.
+    known_leader: Arc<KnownLeader>,
+    /// Which voter to try next when no leader is known (non-voters).
+    rotation: AtomicUsize,
+    stopped: AtomicBool,
+}
+
+impl ControllerClient {
+    /// The client of a voter: runs requests in `local` when this node leads.
+    pub(crate) fn with_local(
+        local: Arc<Controller>,
+        cluster_id: &str,
+        node_id: i32,
+        voters: BTreeMap<i32, String>,
+        request_timeout_ms: u64,
+        connect_timeout: Duration,
+    ) -> Arc<Self> {
+        Self::build(
+            Some(local),
+            cluster_id,
+            node_id,
+            voters,
+            request_timeout_ms,
+            connect_timeout,
+            Arc::new(KnownLeader::default()),
+        )
+    }
+
+    /// The client of a node that is not a voter (a broker-only node): every request is sent to
+    /// a voter's `ControllerService` at the addresses in `voters`. Share `known_leader` with the
+    /// node's [`crate::MetadataFollower`], so the leader it learns is tried first.
+    pub fn remote(
+        cluster_id: &str,
+        node_id: i32,
+        voters: BTreeMap<i32, String>,
+        request_timeout_ms: u64,
+        connect_timeout: Duration,
+        known_leader: Arc<KnownLeader>,
+    ) -> Arc<Self> {
+        Self::build(
+            None,
+            cluster_id,
+            node_id,
+            voters,
+            request_timeout_ms,
+            connect_timeout,
+            known_leader,
+        )
+    }
+
+    fn build(
+        local: Option<Arc<Controller>>,
+        cluster_id: &str,
+        node_id: i32,
+        voters: BTreeMap<i32, String>,
+        request_timeout_ms: u64,
+        connect_timeout: Duration,
+        known_leader: Arc<KnownLeader>,
+    ) -> Arc<Self> {
+        Arc::new(ControllerClient {
+            node_id,
+            request_timeout_ms,
+            local,
+            voter_ids: voters.keys().copied().collect(),
+            forwarder: Forwarder::new(cluster_id, node_id, voters, connect_timeout),
+            known_leader,
+            rotation: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    /// The default bound of a request (`MetaConfig::request_timeout_ms`).
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The active controller as far as this node knows.
+    pub fn leader_hint(&self) -> Option<i32> {
+        match &self.local {
+            Some(local) => local.leader_id(),
+            None => self.known_leader.get(),
+        }
+    }
+
+    /// Refuses further requests (node shutdown).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// CreateTopics: one result per input topic, in order.
+    pub async fn create_topics(
+        &self,
+        topics: Vec<CreateTopic>,
+        validate_only: bool,
+    ) -> ControllerResults<CreatedTopic> {
+        let count = topics.len();
+        let call = CreateTopicsCall {
+            topics,
+            validate_only,
+        };
+        self.route(
+            ForwardMethod::CreateTopics,
+            &call,
+            self.request_timeout(),
+            |c, deadline| c.create_topics_local(call.topics.clone(), validate_only, deadline),
+            |e| ControllerResults::all_failed(count, e),
+        )
+        .await
+    }
+
+    /// DeleteTopics by name or id; the result is the deleted topic's id.
+    pub async fn delete_topics(&self, topics: Vec<TopicRef>) -> ControllerResults<Uuid> {
+        let count = topics.len();
+        let call = DeleteTopicsCall { topics };
+        self.route(
+            ForwardMethod::DeleteTopics,
+            &call,
+            self.request_timeout(),
+            |c, deadline| c.delete_topics_local(call.topics.clone(), deadline),
+            |e| ControllerResults::all_failed(count, e),
+        )
+        .await
+    }
+
+    /// CreatePartitions; the result is the topic's new partition count.
+    pub async fn create_partitions(
+        &self,
+        topics: Vec<CreatePartitions>,
+        validate_only: bool,
+    ) -> ControllerResults<i32> {
+        let count = topics.len();
+        let call = CreatePartitionsCall {
+            topics,
+            validate_only,
+        };
+        self.route(
+            ForwardMethod::CreatePartitions,
+            &call,
+            self.request_timeout(),
+            |c, deadline| c.create_partitions_local(call.topics.clone(), validate_only, deadline),
+            |e| ControllerResults::all_failed(count, e),
+        )
+        .await
+    }
+
+    /// IncrementalAlterConfigs for topics; one result per resource, all-or-nothing per resource.
+    pub async fn incremental_alter_configs(
+        &self,
+        resources: Vec<AlterTopicConfigs>,
+        validate_only: bool,
+    ) -> ControllerResults<()> {
+        let count = resources.len();
+        let call = AlterConfigsCall {
+            resources,
+            validate_only,
+        };
+        self.route(
+            ForwardMethod::IncrementalAlterConfigs,
+            &call,
+            self.request_timeout(),
+            |c, deadline| {
+                c.incremental_alter_configs_local(call.resources.clone(), validate_only, deadline)
+            },
+            |e| ControllerResults::all_failed(count, e),
+        )
+        .await
+    }
+
+    /// Reserves a block of producer ids for a broker's idempotent producers.
+    pub async fn allocate_producer_ids(&self) -> Result<ProducerIdBlock, ControllerError> {
+        self.route(
+            ForwardMethod::AllocateProducerIds,
+            &AllocateProducerIdsCall {},
+            self.request_timeout(),
+            |c, deadline| c.allocate_producer_ids_local(deadline),
+            Err,
+        )
+        .await
+    }
+
+    /// Kafka's BrokerRegistration: registers (or, for the same incarnation id, confirms) a
+    /// broker, **fenced**; a heartbeat reporting it caught up unfences it. A new incarnation
+    /// while the registered one is alive is refused (DuplicateBrokerRegistration).
+    pub async fn register(
+        &self,
+        request: BrokerRegistrationRequest,
+    ) -> Result<RegisteredBroker, BrokerError> {
+        self.route(
+            ForwardMethod::RegisterBroker,
+            &request,
+            self.request_timeout(),
+            |c, deadline| c.register_local(request.clone(), deadline),
+            |e| Err(BrokerError::Controller(e)),
+        )
+        .await
+    }
+
+    /// Kafka's BrokerHeartbeat (see [`BrokerHeartbeat`], [`HeartbeatReply`]), bounded by
+    /// `timeout`. A stale epoch is refused (StaleBrokerEpoch). With `want_shutdown` it is the
+    /// controlled shutdown: the broker is fenced at once (its leaderships move to other in-sync
+    /// replicas in the same entry) and its session ends, so its next start registers at once.
+    pub async fn broker_heartbeat(
+        &self,
+        heartbeat: BrokerHeartbeat,
+        timeout: Duration,
+    ) -> Result<HeartbeatReply, BrokerError> {
+        self.route(
+            ForwardMethod::BrokerHeartbeat,
+            &heartbeat,
+            timeout,
+            |c, deadline| c.heartbeat_local(heartbeat, deadline),
+            |e| Err(BrokerError::Controller(e)),
+        )
+        .await
+    }
+
+    /// Kafka's AlterPartition: a leader proposes a new ISR (see [`AlterPartitionRequest`]).
+    pub async fn alter_partition(
+        &self,
+        request: AlterPartitionRequest,
+        timeout: Duration,
+    ) -> Result<AlteredPartition, BrokerError> {
+        self.route(
+            ForwardMethod::AlterPartition,
+            &request,
+            timeout,
+            |c, deadline| c.alter_partition_local(request.clone(), deadline),
+            |e| Err(BrokerError::Controller(e)),
+        )
+        .await
+    }
+
+    /// Runs `local` here if this node leads, else forwards to the leader; retries on leader
+    /// hints (bounded, see the module docs). `fail` builds the result for an error of the
+    /// whole call.
+    async fn route<'s, Req, Resp, Fut>(
+        &'s self,
+        method: ForwardMethod,
+        request: &Req,
+        timeout: Duration,
+        local: impl Fn(&'s Controller, Instant) -> Fut,
+        fail: impl Fn(ControllerError) -> Resp,
+    ) -> Resp
+    where
+        Req: Serialize,
+        Resp: Routed + DeserializeOwned,
+        Fut: std::future::Future<Output = Resp>,
+    {
+        let deadline = Instant::now() + timeout;
+        let payload = match serde_json::to_vec(request) {
+            Ok(payload) => payload,
+            Err(e) => return fail(ControllerError::Internal(format!("cannot encode: {e}"))),
+        };
+        let mut hint: Option<i32> = None;
+        let mut last_error = ControllerError::RequestTimedOut;
+        let mut backoff_ms = ROUTE_BACKOFF_MIN_MS;
+        for _ in 0..MAX_ROUTE_ATTEMPTS {
+            if let Some(e) = self.not_running() {
+                return fail(e);
+            }
+            let target = match hint.take().or_else(|| self.leader_hint()) {
+                Some(target) => target,
+                None => match &self.local {
+                    // A voter waits for its own Raft to name a leader.
+                    Some(local) => {
+                        if !local.wait_for_known_leader(deadline).await {
+                            break;
+                        }
+                        continue;
+                    }
+                    // Anyone else asks the voters in turn; each refuses with a hint or runs it.
+                    None => self.next_voter(),
+                },
+            };
+            let outcome = match &self.local {
+                Some(controller) if target == self.node_id => local(controller, deadline).await,
+                _ => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    if remaining.is_zero() {
+                        break;
+                    }
+                    match self
+                        .forwarder
+                        .call(target, method, payload.clone(), remaining)
+                        .await
+                    {
+                        Ok(bytes) => match serde_json::from_slice(&bytes) {
+                            Ok(outcome) => outcome,
+                            Err(e) => {
+                                return fail(ControllerError::Internal(format!(
+                                    "garbled reply from the controller on node {target}: {e}"
+                                )));
+                            }
+                        },
+                        Err(ForwardError::TimedOut) => {
+                            return fail(ControllerError::RequestTimedOut);
+                        }
+                        Err(ForwardError::Rejected(why)) => {
+                            return fail(ControllerError::Internal(why));
+                        }
+                        Err(ForwardError::Unreachable(why)) => {
+                            tracing::debug!(target, %why, "controller unreachable; retrying");
+                            self.known_leader.forget(target);
+                            last_error = ControllerError::NotController { leader_hint: None };
+                            sleep_until_or(deadline, &mut backoff_ms).await;
+                            continue;
+                        }
+                    }
+                }
+            };
+            match outcome.not_controller() {
+                None => {
+                    if self.local.is_none() {
+                        self.known_leader.set(Some(target));
+                    }
+                    return outcome;
+                }
+                Some(new_hint) => {
+                    last_error = ControllerError::NotController {
+                        leader_hint: new_hint,
+                    };
+                    hint = new_hint.filter(|h| *h != target);
+                    if self.local.is_none() {
+                        self.known_leader.set(hint);
+                    }
+                    if hint.is_none() {
+                        sleep_until_or(deadline, &mut backoff_ms).await;
+                    }
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            fail(ControllerError::RequestTimedOut)
+        } else {
+            fail(last_error)
+        }
+    }
+
+    fn not_running(&self) -> Option<ControllerError> {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Some(ControllerError::Internal(
+                "the node has shut down; no more controller requests".to_string(),
+            ));
+        }
+        self.local.as_ref().and_then(|local| local.not_running())
+    }
+
+    fn next_voter(&self) -> i32 {
+        let turn = self.rotation.fetch_add(1, Ordering::Relaxed);
+        match self.voter_ids.get(turn % self.voter_ids.len().max(1)) {
+            Some(id) => *id,
+            // No voters configured: nobody to ask; the forwarder reports it unreachable.
+            None => -1,
+        }
+    }
+}
+
+/// Sleeps `backoff_ms` (never past `deadline`) and doubles it up to the maximum.
+async fn sleep_until_or(deadline: Instant, backoff_ms: &mut u64) {
+    let wake = (Instant::now() + Duration::from_millis(*backoff_ms)).min(deadline);
+    tokio::time::sleep_until(wake.into()).await;
+    *backoff_ms = backoff_ms.saturating_mul(2).min(ROUTE_BACKOFF_MAX_MS);
+}

@@ -1,0 +1,176 @@
+//! `MetadataFollower`: a broker-only node's copy of the metadata image, kept current by
+//! long-polling a voter's `MetadataLog` (see `proto/controller.proto`).
+//!
+//! The follower asks the leader it last heard of (the freshest voter) and, when that one does
+//! not answer, the voters in turn. Whatever a voter returns is committed, and
+//! [`MetadataDelta::apply_to`] never moves the image backwards, so switching voters (even to
+//! one that is behind) is always safe: the image only ever grows along the one committed log.
+//! Every change is published on a watch channel, exactly as a voter's state machine publishes
+//! its own, so the broker cannot tell the two apart.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::client::known_leader::KnownLeader;
+use crate::image::MetadataImage;
+use crate::metadata_log::MetadataDelta;
+use crate::proto::FetchMetadataRequest;
+use crate::proto::metadata_log_client::MetadataLogClient;
+use crate::raft::MAX_RAFT_MESSAGE_BYTES;
+
+/// How long a voter may hold a fetch when nothing is new (it answers at once when something
+/// is). Short enough that a dead voter is noticed quickly by the transport timeout below.
+const FETCH_MAX_WAIT_MS: u32 = 1_000;
+/// A fetch with no answer this long after its wait expired is given up on.
+const FETCH_TIMEOUT_SLACK_MS: u64 = 1_000;
+const RETRY_BACKOFF_MIN_MS: u64 = 50;
+const RETRY_BACKOFF_MAX_MS: u64 = 1_000;
+
+#[derive(Debug, Clone)]
+pub struct MetadataFollowerConfig {
+    pub cluster_id: String,
+    /// This node's id (voters list it as an observer).
+    pub node_id: i32,
+    /// The voters' controller addresses (`controller.quorum.voters`).
+    pub voters: BTreeMap<i32, String>,
+    pub connect_timeout: Duration,
+}
+
+/// A running follower; stops when dropped or [`MetadataFollower::stop`]ped.
+pub struct MetadataFollower {
+    images: watch::Receiver<Arc<MetadataImage>>,
+    task: JoinHandle<()>,
+}
+
+impl MetadataFollower {
+    /// Starts following from an empty image. Leaders learned from replies go to `known_leader`.
+    pub fn start(config: MetadataFollowerConfig, known_leader: Arc<KnownLeader>) -> Self {
+        let image = Arc::new(MetadataImage::empty(config.cluster_id.clone()));
+        let (publisher, images) = watch::channel(image);
+        let task = tokio::spawn(follow(config, known_leader, publisher));
+        MetadataFollower { images, task }
+    }
+
+    /// A receiver that sees every new image.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.images.clone()
+    }
+
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for MetadataFollower {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn follow(
+    config: MetadataFollowerConfig,
+    known_leader: Arc<KnownLeader>,
+    publisher: watch::Sender<Arc<MetadataImage>>,
+) {
+    let voter_ids: Vec<i32> = config.voters.keys().copied().collect();
+    if voter_ids.is_empty() {
+        tracing::error!("no controller.quorum.voters to follow the metadata log from");
+        return;
+    }
+    let mut clients: BTreeMap<i32, MetadataLogClient<Channel>> = BTreeMap::new();
+    let mut rotation = 0usize;
+    let mut backoff_ms = RETRY_BACKOFF_MIN_MS;
+    let mut last_error: Option<String> = None;
+    let mut image = publisher.borrow().clone();
+    loop {
+        let target = known_leader
+            .get()
+            .filter(|id| config.voters.contains_key(id))
+            .unwrap_or(voter_ids[rotation % voter_ids.len()]);
+        let outcome = fetch_once(&config, &mut clients, target, image.last_applied_index).await;
+        match outcome {
+            Ok((leader_id, delta)) => {
+                if leader_id >= 0 {
+                    known_leader.set(Some(leader_id));
+                }
+                if last_error.take().is_some() {
+                    tracing::info!(voter = target, "following the metadata log again");
+                }
+                backoff_ms = RETRY_BACKOFF_MIN_MS;
+                if delta.apply_to(Arc::make_mut(&mut image)) {
+                    publisher.send_replace(Arc::clone(&image));
+                }
+            }
+            Err(error) => {
+                known_leader.forget(target);
+                clients.remove(&target);
+                rotation = rotation.wrapping_add(1);
+                if last_error.as_deref() != Some(error.as_str()) {
+                    tracing::warn!(voter = target, %error, "metadata fetch failed; trying another voter");
+                }
+                last_error = Some(error);
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+                backoff_ms = backoff_ms.saturating_mul(2).min(RETRY_BACKOFF_MAX_MS);
+            }
+        }
+    }
+}
+
+/// One long-polled fetch from `target`: its leader id and the delta.
+async fn fetch_once(
+    config: &MetadataFollowerConfig,
+    clients: &mut BTreeMap<i32, MetadataLogClient<Channel>>,
+    target: i32,
+    applied_offset: u64,
+) -> Result<(i32, MetadataDelta), String> {
+    let client = match clients.get(&target) {
+        Some(client) => client.clone(),
+        None => {
+            let address = config
+                .voters
+                .get(&target)
+                .ok_or_else(|| format!("node {target} is not a voter"))?;
+            let endpoint = Endpoint::from_shared(format!("http://{address}"))
+                .map_err(|e| format!("controller address '{address}' is invalid: {e}"))?
+                .connect_timeout(config.connect_timeout)
+                .tcp_nodelay(true);
+            let client = MetadataLogClient::new(endpoint.connect_lazy())
+                .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+            clients.insert(target, client.clone());
+            client
+        }
+    };
+    let timeout =
+        Duration::from_millis(u64::from(FETCH_MAX_WAIT_MS).saturating_add(FETCH_TIMEOUT_SLACK_MS));
+    let mut request = tonic::Request::new(FetchMetadataRequest {
+        cluster_id: config.cluster_id.clone(),
+        node_id: config.node_id,
+        applied_offset,
+        max_wait_ms: FETCH_MAX_WAIT_MS,
+    });
+    request.set_timeout(timeout);
+    let mut client = client;
+    let reply = tokio::time::timeout(timeout, client.fetch_metadata(request))
+        .await
+        .map_err(|_| format!("no answer from node {target} within {timeout:?}"))?
+        .map_err(|status| {
+            if status.code() == tonic::Code::FailedPrecondition {
+                // A misconfiguration (another cluster), not a transient failure: say so loudly.
+                tracing::error!(
+                    voter = target,
+                    message = status.message(),
+                    "metadata fetch refused"
+                );
+            }
+            format!("node {target}: {}: {}", status.code(), status.message())
+        })?
+        .into_inner();
+    let delta: MetadataDelta = serde_json::from_slice(&reply.payload)
+        .map_err(|e| format!("garbled metadata delta from node {target}: {e}"))?;
+    Ok((reply.leader_id, delta))
+}

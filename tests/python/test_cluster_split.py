@@ -1,0 +1,204 @@
+"""Separate roles, as real processes: three controller-only nodes (the metadata quorum, no
+Kafka listener) and three broker-only nodes that follow the committed metadata log over
+gRPC and reach the active controller from outside the quorum.
+
+Faults are SIGKILL, SIGSTOP and SIGCONT of the real processes; bad configurations are real
+starts of the binary that must refuse with a clear message."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from cluster import (SESSION_TIMEOUT_MS, Cluster, broker_states, create_topic, leader_id,
+                     metadata_from, quorum, wait_for_topics)
+from conftest import ShoalNode, shoal_bin
+
+
+@pytest.fixture
+def split(tmp_path):
+    c = Cluster(tmp_path, brokers=3)
+    c.start()
+    yield c
+    c.close()
+
+
+def produce(bootstrap: str, topic: str, count: int, timeout: float = 20.0) -> int:
+    """Produces `count` acks=all records; returns how many were acknowledged."""
+    acked = []
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+                  "message.timeout.ms": int(timeout * 1000)})
+    for i in range(count):
+        p.produce(topic, value=f"v{i}".encode(), key=f"k{i}".encode(),
+                  on_delivery=lambda err, msg: acked.append(err is None))
+    p.flush(timeout + 5)
+    return sum(acked)
+
+
+def count_records(bootstrap: str, topic: str, partitions: int, timeout: float = 20.0) -> int:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "split-count",
+                  "enable.auto.commit": False})
+    try:
+        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        total, idle_since = 0, time.monotonic()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and time.monotonic() - idle_since < 3:
+            batch = c.consume(500, timeout=0.5)
+            got = [m for m in batch if m.error() is None]
+            if got:
+                total += len(got)
+                idle_since = time.monotonic()
+        return total
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(150)
+def test_brokers_follow_the_quorum_and_serve_clients(split):
+    # Controllers serve no Kafka clients; only brokers are offered to clients.
+    for n in split.brokers:
+        create_topic(n.bootstrap, f"via-{n.node_id}")
+    names = [f"via-{n.node_id}" for n in split.brokers]
+    views = [wait_for_topics(n, names) for n in split.brokers]
+    deadline = time.monotonic() + 10
+    while True:
+        metas = [metadata_from(n) for n in split.brokers]
+        if all(sorted(m.brokers) == [4, 5, 6] for m in metas) and all(m.topics == metas[0].topics for m in metas):
+            break
+        assert time.monotonic() < deadline, f"brokers disagree: {[(sorted(m.brokers), m.topics) for m in metas]}"
+        time.sleep(0.2)
+    for parts in metas[0].topics.values():
+        for err, leader, replicas, isr in parts.values():
+            assert err == 0 and leader in (4, 5, 6) and sorted(replicas) == [4, 5, 6]
+    assert len(views) == 3
+    # Records round-trip through the broker-only nodes.
+    create_topic(split.bootstrap, "data", partitions=3, rf=1)
+    assert produce(split.bootstrap, "data", 300) == 300
+    assert count_records(split.bootstrap, "data", 3) == 300
+    # The controllers know the brokers as fetching observers, and as registered brokers.
+    leader = split.node(leader_id(split))
+    observers = {o["node_id"] for o in quorum(leader)["observers"]}
+    assert {4, 5, 6} <= observers, quorum(leader)
+    assert broker_states(leader) == {4: False, 5: False, 6: False}
+    # A broker-only node has no quorum to describe.
+    with pytest.raises(Exception):
+        quorum(split.node(4))
+
+
+@pytest.mark.timeout(150)
+def test_losing_the_active_controller_or_a_majority(split):
+    create_topic(split.bootstrap, "steady", partitions=3, rf=1)
+    old = leader_id(split)
+    split.node(old).kill()
+    killed_at = time.monotonic()
+    create_topic(split.bootstrap, "after-failover", timeout=5)
+    assert time.monotonic() - killed_at < 5 + 5
+    split.node(old).start()
+
+    # Two of three controllers down: admin requests fail cleanly; existing leaders keep
+    # serving produce and fetch.
+    down = [n for n in split.controllers if n.node_id != leader_id(split)][:1] + \
+        [split.node(leader_id(split))]
+    for n in down:
+        n.kill()
+    started = time.monotonic()
+    with pytest.raises(Exception):
+        create_topic(split.bootstrap, "during-outage", timeout=8)
+    assert time.monotonic() - started < 30, "admin request hung instead of failing"
+    assert produce(split.bootstrap, "steady", 200) == 200
+    assert count_records(split.bootstrap, "steady", 3) == 200
+    for n in down:
+        n.start(wait=False)
+    for n in down:
+        n.wait_ready()
+    create_topic(split.bootstrap, "after-outage", timeout=10)
+    for n in split.brokers:
+        wait_for_topics(n, ["steady", "after-failover", "after-outage"])
+
+
+@pytest.mark.timeout(150)
+def test_a_paused_broker_is_fenced_and_comes_back(split):
+    create_topic(split.bootstrap, "fence", partitions=6)
+    victim, watcher = split.node(5), split.node(4)
+    os.kill(victim.proc.pid, signal.SIGSTOP)
+    paused_at = time.monotonic()
+    try:
+        deadline = paused_at + SESSION_TIMEOUT_MS / 1000 + 5
+        while True:
+            meta = metadata_from(watcher, ["fence"])
+            leaders = [leader for _, leader, _, _ in meta.topics["fence"].values()]
+            if 5 not in meta.brokers and 5 not in leaders:
+                break
+            assert time.monotonic() < deadline, f"not fenced: brokers {sorted(meta.brokers)}, leaders {leaders}"
+            time.sleep(0.1)
+        assert all(leader >= 0 for leader in leaders), "every partition needs a live leader"
+        assert broker_states(split.node(leader_id(split)))[5] is True
+    finally:
+        os.kill(victim.proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 15
+    while 5 not in metadata_from(watcher).brokers or victim.readyz() != 200:
+        assert time.monotonic() < deadline, "resumed broker did not come back"
+        time.sleep(0.2)
+    assert broker_states(split.node(leader_id(split))) == {4: False, 5: False, 6: False}
+
+    # A killed broker-only node restarts on its data and registers a new incarnation.
+    victim.kill()
+    victim.start()
+    assert 5 in metadata_from(watcher).brokers or wait_broker(watcher, 5)
+
+
+def wait_broker(n: ShoalNode, broker_id: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while broker_id not in metadata_from(n).brokers:
+        assert time.monotonic() < deadline, f"broker {broker_id} not back"
+        time.sleep(0.2)
+    return True
+
+
+def refuses(tmp_path, name: str, overrides: dict, node_id: int = 9) -> str:
+    """Starts the binary with `overrides`; it must exit non-zero within 20 s. Returns its output."""
+    n = ShoalNode(tmp_path / name, overrides, node_id=node_id, name=name)
+    proc = subprocess.run(n.args(), cwd=n.workdir, stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=20, env={k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")})
+    out = (proc.stdout + proc.stderr).decode(errors="replace")
+    assert proc.returncode != 0, out
+    return out
+
+
+@pytest.mark.timeout(90)
+def test_bad_role_configurations_are_refused(tmp_path):
+    assert shoal_bin()
+    voters = "1@127.0.0.1:1,2@127.0.0.1:2,3@127.0.0.1:3"
+    out = refuses(tmp_path, "voter-as-broker", {"process.roles": "broker", "controller.quorum.voters": voters,
+                                                "cluster.id": "AAAAAAAAAAAAAAAAAAAAAA"}, node_id=2)
+    assert "broker-only node needs an id of its own" in out, out
+    out = refuses(tmp_path, "not-a-voter", {"process.roles": "controller", "controller.quorum.voters": voters,
+                                            "listeners": "CONTROLLER://127.0.0.1:0", "advertised.listeners": ""})
+    assert "is not in controller.quorum.voters" in out, out
+    out = refuses(tmp_path, "controller-with-kafka", {
+        "process.roles": "controller", "controller.quorum.voters": "9@127.0.0.1:1"})
+    assert "serves no Kafka clients" in out, out
+    out = refuses(tmp_path, "unformatted-broker", {"process.roles": "broker", "controller.quorum.voters": voters})
+    assert "must be told which cluster it joins" in out, out
+    out = refuses(tmp_path, "bad-role", {"process.roles": "broker,zookeeper"})
+    assert "each role must be broker or controller" in out, out
+
+
+@pytest.mark.timeout(90)
+def test_a_broker_with_another_clusters_data_refuses_to_start(split, tmp_path):
+    broker = split.node(6)
+    broker.stop()
+    other = dict(broker.overrides, **{"cluster.id": "BBBBBBBBBBBBBBBBBBBBBB"})
+    n = ShoalNode(broker.workdir, other, node_id=6, name="node6-other")
+    n.kafka_port, n.admin_port = broker.kafka_port, broker.admin_port
+    proc = subprocess.run(n.args(), cwd=n.workdir, stdin=subprocess.DEVNULL, capture_output=True, timeout=20,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")})
+    out = (proc.stdout + proc.stderr).decode(errors="replace")
+    assert proc.returncode != 0 and "cluster id mismatch" in out, out
+    # Its own cluster id still works.
+    broker.start()
