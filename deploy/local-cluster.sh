@@ -2,13 +2,13 @@
 # A Shoal cluster of real processes on 127.0.0.1, as ARCHITECTURE.md names the ports.
 #
 # Combined (default): three nodes, each controller + broker:
-#   node 1: Kafka 19092, controller 19192, admin 19644
-#   node 2: Kafka 19093, controller 19193, admin 19645
-#   node 3: Kafka 19094, controller 19194, admin 19646
+#   node 1: Kafka 19092, controller 19192, admin 19644, replication 19292
+#   node 2: Kafka 19093, controller 19193, admin 19645, replication 19293
+#   node 3: Kafka 19094, controller 19194, admin 19646, replication 19294
 # Split (LAYOUT=split): three controller-only nodes and three broker-only nodes; clients use the
 # same Kafka ports:
 #   controllers 1-3: controller 19192-19194, admin 19644-19646 (no Kafka listener)
-#   brokers 4-6:     Kafka 19092-19094, admin 19647-19649
+#   brokers 4-6:     Kafka 19092-19094, admin 19647-19649, replication 19292-19294
 #
 # Usage: local-cluster.sh start|stop|status [DIR]   (DIR defaults to ./.cluster)
 # `start` returns once every node answers /readyz, or fails (printing the logs) after a bound.
@@ -26,6 +26,7 @@ controller_port() { echo $((19191 + $1)); }
 admin_port() { echo $((19643 + $1)); }
 # Combined node n and broker-only node n+3 share Kafka port 19091+n.
 kafka_port() { if [ "$1" -le 3 ]; then echo $((19091 + $1)); else echo $((19088 + $1)); fi; }
+replication_port() { echo $(($(kafka_port "$1") + 200)); }
 
 ready() { curl -fsS -o /dev/null "http://127.0.0.1:$(admin_port "$1")/readyz" 2>/dev/null; }
 
@@ -41,7 +42,8 @@ role_args() {
   recorded=$(cat "$dir/layout")
   if [ "$recorded" = combined ]; then
     echo --override "listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$n"),CONTROLLER://127.0.0.1:$(controller_port "$n")" \
-      --override "advertised.listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$n")"
+      --override "advertised.listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$n")" \
+      --override "replication.listener=127.0.0.1:$(replication_port "$n")"
   elif [ "$n" -le 3 ]; then
     echo --override "process.roles=controller" \
       --override "listeners=CONTROLLER://127.0.0.1:$(controller_port "$n")" \
@@ -49,7 +51,8 @@ role_args() {
   else
     echo --override "process.roles=broker" \
       --override "listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$n")" \
-      --override "advertised.listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$n")"
+      --override "advertised.listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$n")" \
+      --override "replication.listener=127.0.0.1:$(replication_port "$n")"
   fi
 }
 

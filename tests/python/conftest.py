@@ -74,6 +74,7 @@ class ShoalNode:
         self.kafka_port = free_port()
         self.admin_port = free_port()
         self.controller_port = free_port()
+        self.replication_port = free_port()
         self.overrides = {str(k): str(v) for k, v in (overrides or {}).items()}
         self.proc: subprocess.Popen | None = None
         self.exit_codes: list[int] = []
@@ -97,6 +98,7 @@ class ShoalNode:
             "listeners": f"PLAINTEXT://127.0.0.1:{self.kafka_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.kafka_port}",
             "admin.listener": f"127.0.0.1:{self.admin_port}",
+            "replication.listener": f"127.0.0.1:{self.replication_port}",
             "controller.quorum.voters": f"{self.node_id}@127.0.0.1:{self.controller_port}",
         }
         settings.update(self.overrides)

@@ -31,6 +31,13 @@ pub struct BrokerConfig {
     /// broker.heartbeat.interval.ms: how often the broker tells the active controller it is
     /// alive (fenced after broker.session.timeout.ms of silence).
     pub heartbeat_interval_ms: u64,
+    /// replication.listener: where followers fetch from this broker (port 0 = any).
+    pub replication_bind: std::net::SocketAddr,
+    /// advertised.replication.listener (host, port): what other brokers connect to; `None` =
+    /// the bound address.
+    pub replication_advertised: Option<(String, u16)>,
+    /// replica.lag.time.max.ms: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
     /// Every broker-level setting by Kafka name: the defaults topics inherit, and what
     /// DescribeConfigs shows for the broker resource.
     pub settings: BTreeMap<String, String>,

@@ -23,6 +23,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::IncrementalAlterConfigs, 0, 1),
         (ApiKey::DescribeCluster, 0, 2),
         (ApiKey::InitProducerId, 0, 5),
+        (ApiKey::OffsetForLeaderEpoch, 2, 4),
     ])
 }
 
@@ -54,6 +55,9 @@ impl Handler for BrokerHandler {
             }
             RequestKind::DescribeCluster(r) => apis::describe_cluster::handle(b, &ctx, r),
             RequestKind::InitProducerId(r) => apis::init_producer_id::handle(b, &ctx, r).await,
+            RequestKind::OffsetForLeaderEpoch(r) => {
+                apis::offset_for_leader_epoch::handle(b, &ctx, r)
+            }
             _ => {
                 // The front passes only APIs from `supported_apis`, all matched above; reaching
                 // here is a bug in that table. No response beats a wrongly typed one.

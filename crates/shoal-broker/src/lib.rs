@@ -19,6 +19,7 @@ pub mod log_config;
 pub mod log_dirs;
 pub mod producer_ids;
 pub mod replica_manager;
+pub mod replication;
 pub mod time;
 
 use std::sync::Arc;
@@ -34,6 +35,12 @@ use tokio::task::JoinHandle;
 pub use config::{AdvertisedListener, BrokerConfig};
 pub use handler::{BrokerHandler, supported_apis};
 pub use replica_manager::ReplicaManager;
+use replication::REPLICATION_LISTENER_NAME;
+use replication::fetcher::FetcherContext;
+use replication::fetcher_manager::FetcherManager;
+use replication::isr_manager::{IsrManagerConfig, NUDGE_CAPACITY, run_isr_manager};
+use replication::server::ReplicationServer;
+use replication::service::ReplicationService;
 
 /// How long start-up waits for the metadata quorum before giving up.
 const STARTUP_METADATA_TIMEOUT: Duration = Duration::from_secs(30);
@@ -52,6 +59,8 @@ pub struct Broker {
     pub lifecycle: Arc<BrokerLifecycle>,
     pub replicas: Arc<ReplicaManager>,
     pub producer_ids: producer_ids::ProducerIdManager,
+    fetchers: Arc<FetcherManager>,
+    replication_server: std::sync::Mutex<Option<ReplicationServer>>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -63,51 +72,111 @@ impl Broker {
         config: BrokerConfig,
         source: MetadataSource,
     ) -> anyhow::Result<Arc<Broker>> {
+        // The replication listener is bound first: its real address goes into the registration.
+        let replication_listener = tokio::net::TcpListener::bind(config.replication_bind)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot bind the replication listener {}: {e}",
+                    config.replication_bind
+                )
+            })?;
+        let bound = replication_listener.local_addr()?;
+        let (host, port) = config
+            .replication_advertised
+            .clone()
+            .unwrap_or_else(|| (bound.ip().to_string(), bound.port()));
+        let replication_endpoint = Endpoint {
+            name: REPLICATION_LISTENER_NAME.to_string(),
+            host,
+            port,
+        };
+        let cluster_id = source.images.borrow().cluster_id.clone();
+        let replicas = Arc::new(ReplicaManager::new(
+            config.node_id,
+            config.data_dir.clone(),
+            config.settings.clone(),
+            source.images.borrow().clone(),
+        ));
+        let (nudge_tx, nudge_rx) = tokio::sync::mpsc::channel(NUDGE_CAPACITY);
+        let replication_server = ReplicationServer::spawn(
+            replication_listener,
+            ReplicationService::new(&cluster_id, Arc::clone(&replicas), nudge_tx),
+        )?;
+
+        let mut listeners: Vec<Endpoint> = config
+            .advertised_listeners
+            .iter()
+            .map(|l| Endpoint {
+                name: l.name.clone(),
+                host: l.host.clone(),
+                port: l.port,
+            })
+            .collect();
+        listeners.push(replication_endpoint);
         let lifecycle = BrokerLifecycle::start(
             Arc::clone(&source.controller),
             source.images.clone(),
             BrokerLifecycleConfig {
                 broker_id: config.node_id,
-                listeners: config
-                    .advertised_listeners
-                    .iter()
-                    .map(|l| Endpoint {
-                        name: l.name.clone(),
-                        host: l.host.clone(),
-                        port: l.port,
-                    })
-                    .collect(),
+                listeners,
                 rack: config.rack.clone(),
                 heartbeat_interval_ms: config.heartbeat_interval_ms,
                 registration_timeout_ms: STARTUP_METADATA_TIMEOUT.as_millis() as u64,
             },
         )
-        .await
-        .map_err(|e| anyhow::anyhow!("broker registration failed: {e}"))?;
+        .await;
+        let lifecycle = match lifecycle {
+            Ok(lifecycle) => lifecycle,
+            Err(e) => {
+                replication_server.stop().await;
+                anyhow::bail!("broker registration failed: {e}");
+            }
+        };
 
         // Apply the caught-up image before serving anything, so strays are judged correctly
         // and every hosted partition is open when the first request arrives.
         let mut meta_images = source.images.clone();
         let first = meta_images.borrow_and_update().clone();
-        let replicas = Arc::new(ReplicaManager::new(
-            config.node_id,
-            config.data_dir.clone(),
-            config.settings.clone(),
-            Arc::clone(&first),
-        ));
         let applier = Arc::clone(&replicas);
-        tokio::task::spawn_blocking(move || applier.apply_image(first)).await?;
+        let applied = Arc::clone(&first);
+        tokio::task::spawn_blocking(move || applier.apply_image(applied)).await?;
+        let fetchers = Arc::new(FetcherManager::new(FetcherContext {
+            cluster_id,
+            broker_id: config.node_id,
+            broker_epoch: lifecycle.broker_epoch(),
+            replicas: Arc::clone(&replicas),
+            images: source.images.clone(),
+        }));
+        fetchers.update(&first);
 
         let producer_ids = producer_ids::ProducerIdManager::new(Arc::clone(&source.controller));
+        let isr_manager = tokio::spawn(run_isr_manager(
+            Arc::clone(&replicas),
+            Arc::clone(&source.controller),
+            IsrManagerConfig {
+                broker_id: config.node_id,
+                broker_epoch: lifecycle.broker_epoch(),
+                lag_max_ms: config.replica_lag_time_max_ms,
+            },
+            nudge_rx,
+        ));
         let broker = Arc::new(Broker {
             config,
             controller: source.controller,
             lifecycle,
             replicas,
             producer_ids,
+            fetchers,
+            replication_server: std::sync::Mutex::new(Some(replication_server)),
             tasks: std::sync::Mutex::new(Vec::new()),
         });
-        let follower = tokio::spawn(follow_metadata(Arc::clone(&broker.replicas), meta_images));
+        let follower = tokio::spawn(follow_metadata(
+            Arc::clone(&broker.replicas),
+            Arc::clone(&broker.fetchers),
+            meta_images,
+        ));
+        broker.lock_tasks().push(isr_manager);
         let maintenance = tokio::spawn(run_maintenance(
             Arc::clone(&broker.replicas),
             MaintenanceSchedule {
@@ -161,11 +230,29 @@ impl Broker {
         self.lifecycle.controlled_shutdown(timeout).await;
     }
 
+    /// The address followers fetch from (the bound replication listener).
+    pub fn replication_address(&self) -> Option<std::net::SocketAddr> {
+        self.replication_server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(ReplicationServer::local_address)
+    }
+
     /// Stops background work and closes every log cleanly (flushed, clean-shutdown marker).
     pub async fn shutdown(&self) {
         self.lifecycle.stop();
         for task in self.lock_tasks().drain(..) {
             task.abort();
+        }
+        self.fetchers.stop();
+        let server = self
+            .replication_server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(server) = server {
+            server.stop().await;
         }
         let replicas = Arc::clone(&self.replicas);
         if let Err(error) = tokio::task::spawn_blocking(move || replicas.close_all()).await {
@@ -180,14 +267,19 @@ impl Broker {
 
 async fn follow_metadata(
     replicas: Arc<ReplicaManager>,
+    fetchers: Arc<FetcherManager>,
     mut images: watch::Receiver<Arc<MetadataImage>>,
 ) {
     while images.changed().await.is_ok() {
         let image = images.borrow_and_update().clone();
         let applier = Arc::clone(&replicas);
-        if let Err(error) = tokio::task::spawn_blocking(move || applier.apply_image(image)).await {
+        let applied = Arc::clone(&image);
+        if let Err(error) = tokio::task::spawn_blocking(move || applier.apply_image(applied)).await
+        {
             tracing::error!(%error, "applying a metadata image failed");
+            continue;
         }
+        fetchers.update(&image);
     }
 }
 

@@ -77,6 +77,15 @@ impl ReplicaManager {
             .map(|h| Arc::clone(&h.partition))
     }
 
+    /// The partitions this broker leads, with their keys.
+    pub fn led_partitions(&self) -> Vec<(PartitionKey, Arc<Partition>)> {
+        read(&self.hosted)
+            .iter()
+            .filter(|(_, h)| h.partition.is_leader())
+            .map(|(k, h)| (*k, Arc::clone(&h.partition)))
+            .collect()
+    }
+
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
         read(&self.hosted)
             .values()
@@ -174,7 +183,7 @@ impl ReplicaManager {
                 .map(|h| (Arc::clone(&h.partition), h.configs != topic.configs));
             match existing {
                 Some((partition, configs_changed)) => {
-                    partition.update_state(state);
+                    partition.update_state(state, now_ms());
                     if configs_changed {
                         let config = partition_config(&topic.configs, &self.broker_settings);
                         if let Err(error) =

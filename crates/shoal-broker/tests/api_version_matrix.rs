@@ -108,6 +108,9 @@ impl Harness {
             retention_check_interval_ms: 300_000,
             high_watermark_checkpoint_interval_ms: 5000,
             heartbeat_interval_ms: 250,
+            replication_bind: "127.0.0.1:0".parse().unwrap(),
+            replication_advertised: None,
+            replica_lag_time_max_ms: 30_000,
             settings,
             explicit_settings: Vec::new(),
         };
@@ -347,6 +350,20 @@ async fn every_advertised_version_is_answered_and_encodes() {
                     .with_producer_id(ProducerId(-1))
                     .with_producer_epoch(-1)
                     .into(),
+                ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_topics(vec![
+                        offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                            .with_topic(TopicName(s("t")))
+                            .with_partitions(vec![
+                                offset_for_leader_epoch_request::OffsetForLeaderPartition::default(
+                                )
+                                .with_partition(0)
+                                .with_current_leader_epoch(if version >= 2 { 0 } else { -1 })
+                                .with_leader_epoch(0),
+                            ]),
+                    ])
+                    .into(),
                 other => panic!("matrix has no request for advertised API {other:?}"),
             };
             let response = h.call(api_key, version, request).await;
@@ -413,6 +430,12 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
                 assert_eq!(result.error_code, 0, "{ctx}: {:?}", result.error_message);
                 assert!(!result.configs.is_empty(), "{ctx}");
             }
+        }
+        ResponseKind::OffsetForLeaderEpoch(r) => {
+            let p = &r.topics[0].partitions[0];
+            assert_eq!(p.error_code, 0, "{ctx}");
+            assert_eq!(p.leader_epoch, 0, "{ctx}");
+            assert!(p.end_offset > 0, "{ctx}: end offset {}", p.end_offset);
         }
         ResponseKind::CreatePartitions(r) => {
             assert_eq!(

@@ -39,7 +39,9 @@ use tokio::task::JoinHandle;
 
 use crate::broker_defaults::BrokerDefaults;
 use crate::client::ControllerClient;
-use crate::controller::{Controller, ControllerSettings, run_session_checks};
+use crate::controller::{
+    Controller, ControllerSettings, LeaderBalancing, run_leader_balancing, run_session_checks,
+};
 use crate::controller_server::{ControllerServer, ServerParts};
 use crate::error::MetaError;
 use crate::image::MetadataImage;
@@ -209,8 +211,8 @@ pub struct MetaNode {
     db: Mutex<Option<sled::Db>>,
     /// Taken (and stopped) at shutdown.
     server: Mutex<Option<ControllerServer>>,
-    /// The broker session checks; aborted at shutdown.
-    session_checks: Mutex<Option<JoinHandle<()>>>,
+    /// The broker session checks and the leader balancing; aborted at shutdown.
+    session_checks: Mutex<Vec<JoinHandle<()>>>,
     server_address: Option<SocketAddr>,
     shut_down: AtomicBool,
 }
@@ -348,10 +350,16 @@ impl MetaNode {
             node_id: config.node_id,
             cluster_id: props.cluster_id,
             voters: config.voters.clone(),
-            session_checks: Mutex::new(Some(tokio::spawn(run_session_checks(
-                Arc::downgrade(&controller),
-                Duration::from_millis(config.session_check_interval_ms()),
-            )))),
+            session_checks: Mutex::new(vec![
+                tokio::spawn(run_session_checks(
+                    Arc::downgrade(&controller),
+                    Duration::from_millis(config.session_check_interval_ms()),
+                )),
+                tokio::spawn(run_leader_balancing(
+                    Arc::downgrade(&controller),
+                    LeaderBalancing::from_configs(&config.broker_defaults),
+                )),
+            ]),
             controller,
             client,
             observers,
@@ -545,8 +553,11 @@ impl MetaNode {
         }
         self.client.stop();
         self.controller.stop();
-        let session_checks = self.session_checks.lock().map_or(None, |mut t| t.take());
-        if let Some(task) = session_checks {
+        let session_checks = self
+            .session_checks
+            .lock()
+            .map_or_else(|_| Vec::new(), |mut t| std::mem::take(&mut *t));
+        for task in session_checks {
             task.abort();
         }
         self.raft

@@ -6,12 +6,17 @@
 //! etcd's raft: easy to test exhaustively, with the log and the clock passed in. `Partition` is
 //! the thin stateful shell that applies them to a real `shoal_log::Log`.
 //!
-//! Today a partition is led by the broker the metadata names and followers are not yet fetched
-//! from; the follower fetcher and ISR change proposals build on the same state.
+//! Replication decisions are pure too: `follower_progress` (when a follower counts as caught
+//! up), `isr` (which ISR change to propose; the maximal ISR the HW is computed over) and
+//! `divergence` (where a follower's log parts from its leader's, by epoch). The network side —
+//! follower fetch streams, the fetchers, AlterPartition calls — lives in the broker.
 
 pub mod acks;
+pub mod divergence;
 pub mod error;
+pub mod follower_progress;
 pub mod high_watermark;
+pub mod isr;
 pub mod leader_epoch;
 pub mod partition;
 pub mod producer_snapshot;
@@ -19,6 +24,10 @@ pub mod producer_state;
 pub mod state;
 
 pub use acks::RequiredAcks;
+pub use divergence::EpochEndOffset;
 pub use error::PartitionError;
-pub use partition::{AppendResult, FetchedRecords, MaintenanceDue, Partition};
+pub use partition::{
+    AppendResult, FetchPosition, FetchedRecords, FollowerFetch, FollowerFetchResult, IsrOutcome,
+    IsrProposal, MaintenanceDue, Partition, ProposedMember,
+};
 pub use state::PartitionState;

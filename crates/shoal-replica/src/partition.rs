@@ -1,10 +1,26 @@
-//! One partition replica on this broker: its log plus the leader state that guards it.
+//! One partition replica on this broker: its log plus the replication state that guards it,
+//! as leader or as follower.
+//!
+//! The decisions live in pure modules (`high_watermark`, `acks`, `leader_epoch`, `isr`,
+//! `divergence`, `follower_progress`); this type applies them to a real `shoal_log::Log`. It
+//! does no network I/O: the broker's replication code calls [`Partition::fetch_for_follower`]
+//! when a follower fetches from this leader, and the follower-side methods
+//! ([`Partition::append_as_follower`], [`Partition::truncate_for_divergence`], ...) with what
+//! the leader answered.
+//!
+//! **Epochs guard every step.** A follower-side call names the leader epoch it acts for and is
+//! refused if the replica no longer follows at that epoch, so a response from a deposed leader
+//! can never be written. The leader serves a follower only at its own current epoch
+//! (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH otherwise) and counts a follower's position
+//! only from a fetch that is consistent with its log (see `divergence`), so the high
+//! watermark never counts data a follower does not really hold.
 //!
 //! Locks: `state` is taken before `log` and held across a leader append, so an append always
 //! carries the leader epoch that was current when it was checked (a replica demoted mid-request
 //! cannot write under its old epoch). Readers take only the log lock and read the HW from a watch
 //! channel, so fetches never wait behind the leader state.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,10 +30,13 @@ use shoal_log::{AppendInfo, Log, LogConfig, LogError};
 use tokio::sync::watch;
 
 use crate::acks::{AckDecision, AppendPrecheck, RequiredAcks, decide_ack, precheck_append};
+use crate::divergence::{EpochEndOffset, diverging_epoch, truncation_offset};
 use crate::error::PartitionError;
+use crate::follower_progress::FollowerProgress;
 use crate::high_watermark::{
     ReplicaLogEndOffsets, advance_high_watermark, high_watermark_candidate,
 };
+use crate::isr::{LeaderView, PendingIsrChange, maximal_isr, may_join_isr, next_isr_change};
 use crate::leader_epoch::{EpochCheck, check_leader_epoch};
 use crate::producer_snapshot::{self, ProducerSnapshot};
 use crate::producer_state::{BatchMetadata, ProducerStateTable, SequenceCheck};
@@ -49,17 +68,90 @@ pub struct MaintenanceDue {
     pub producer_snapshot: bool,
 }
 
+/// A follower's fetch, as the leader sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerFetch {
+    pub replica_id: i32,
+    /// The follower's registration epoch (carried into ISR expansions, KIP-903).
+    pub broker_epoch: i64,
+    /// The leader epoch the follower believes is current.
+    pub current_leader_epoch: i32,
+    /// The follower's log end offset: it holds everything below.
+    pub fetch_offset: i64,
+    /// The epoch of the follower's last batch; -1 for an empty log.
+    pub last_fetched_epoch: i32,
+    pub max_bytes: usize,
+}
+
+/// The leader's answer to one partition of a follower fetch.
+#[derive(Debug, Clone)]
+pub struct FollowerFetchResult {
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    /// Set when the follower's log diverges: truncate (see `divergence`), send no records.
+    pub diverging: Option<EpochEndOffset>,
+    /// Batches from the fetch offset, whole, as stored.
+    pub records: Bytes,
+    /// The follower is outside the ISR and now qualifies to join it.
+    pub may_join_isr: bool,
+}
+
+/// Where a follower fetches from next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchPosition {
+    pub fetch_offset: i64,
+    pub last_fetched_epoch: i32,
+    pub log_start_offset: i64,
+}
+
+/// One member of a proposed ISR, with the broker epoch the leader saw it fetch with (only for
+/// members being added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProposedMember {
+    pub broker_id: i32,
+    pub broker_epoch: Option<i64>,
+}
+
+/// An ISR change the leader wants the controller to commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrProposal {
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<ProposedMember>,
+}
+
+/// How the controller answered an [`IsrProposal`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IsrOutcome {
+    /// Committed (or already so): the partition's new state.
+    Committed {
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
+    /// Refused or unanswered; the next check proposes again from the metadata then current.
+    NotCommitted,
+}
+
 /// How much of the log one rebuild read asks for.
 const REBUILD_READ_BYTES: usize = 1 << 20;
 
-struct LeaderState {
+struct ReplicaState {
     state: PartitionState,
     high_watermark: i64,
-    log_end_offsets: ReplicaLogEndOffsets,
+    /// The local log's end offset, kept here so HW decisions need not lock the log.
+    log_end_offset: i64,
     min_insync_replicas: usize,
     producers: ProducerStateTable,
     /// Log end offset covered by the last producer snapshot written.
     producer_snapshot_offset: i64,
+    /// Leader only: each follower's progress under the current leadership.
+    followers: BTreeMap<i32, FollowerProgress>,
+    /// Leader only: where the current leader epoch started in this log.
+    leader_epoch_start_offset: i64,
+    /// Leader only: the ISR change sent to the controller and not yet answered.
+    pending_isr: Option<PendingIsrChange>,
 }
 
 pub struct Partition {
@@ -67,9 +159,11 @@ pub struct Partition {
     topic: String,
     index: i32,
     local_broker_id: i32,
-    state: Mutex<LeaderState>,
+    state: Mutex<ReplicaState>,
     log: Mutex<Option<Log>>,
     high_watermark: watch::Sender<i64>,
+    /// The local log end; replication waits on it (a leader's parked follower fetches).
+    log_end_offset: watch::Sender<i64>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -94,25 +188,38 @@ impl Partition {
     ) -> Result<Self, PartitionError> {
         let log = Log::open(dir, log_config, now_ms)?;
         let high_watermark = log.high_watermark_checkpoint();
+        let log_end_offset = log.log_end_offset();
         let (producers, producer_snapshot_offset) = rebuild_producer_state(dir, &log, now_ms)?;
-        let (tx, _) = watch::channel(high_watermark);
+        let (hw_tx, _) = watch::channel(high_watermark);
+        let (leo_tx, _) = watch::channel(log_end_offset);
+        let mut replica = ReplicaState {
+            state: state.clone(),
+            high_watermark,
+            log_end_offset,
+            min_insync_replicas: min_insync_replicas.max(1),
+            producers,
+            producer_snapshot_offset,
+            followers: BTreeMap::new(),
+            leader_epoch_start_offset: log_end_offset,
+            pending_isr: None,
+        };
+        if state.is_leader(local_broker_id) {
+            replica.followers = fresh_followers(&state, local_broker_id, now_ms);
+        }
         let partition = Self {
             dir: dir.to_path_buf(),
             topic: topic.to_string(),
             index,
             local_broker_id,
-            state: Mutex::new(LeaderState {
-                state,
-                high_watermark,
-                log_end_offsets: ReplicaLogEndOffsets::new(),
-                min_insync_replicas: min_insync_replicas.max(1),
-                producers,
-                producer_snapshot_offset,
-            }),
+            state: Mutex::new(replica),
             log: Mutex::new(Some(log)),
-            high_watermark: tx,
+            high_watermark: hw_tx,
+            log_end_offset: leo_tx,
         };
-        partition.refresh_local_log_end_offset();
+        {
+            let mut st = lock(&partition.state);
+            partition.maybe_advance_high_watermark(&mut st);
+        }
         Ok(partition)
     }
 
@@ -144,6 +251,11 @@ impl Partition {
         self.high_watermark.subscribe()
     }
 
+    /// The local log end, changing on every append and truncation.
+    pub fn subscribe_log_end_offset(&self) -> watch::Receiver<i64> {
+        self.log_end_offset.subscribe()
+    }
+
     /// Runs `f` on the open log; a closed partition (deleted topic) reports `Closed`.
     pub fn with_log<R>(
         &self,
@@ -154,22 +266,64 @@ impl Partition {
         Ok(f(log)?)
     }
 
-    /// Applies what the metadata now says (leader, epochs, ISR) and re-evaluates the HW.
-    pub fn update_state(&self, state: PartitionState) {
-        let mut leader = lock(&self.state);
-        if leader.state == state {
+    /// Applies what the metadata now says (leader, epochs, replicas, ISR). A state with an older
+    /// partition epoch than the one applied is stale (the leader may already have applied its
+    /// own AlterPartition's answer) and is ignored. Becoming leader at a new epoch starts every
+    /// follower's progress afresh: positions learned under another leadership prove nothing.
+    pub fn update_state(&self, state: PartitionState, now_ms: i64) {
+        let mut st = lock(&self.state);
+        if state == st.state || state.partition_epoch < st.state.partition_epoch {
             return;
         }
-        let became_leader = state.is_leader(self.local_broker_id)
-            && (!leader.state.is_leader(self.local_broker_id)
-                || state.leader_epoch != leader.state.leader_epoch);
-        if became_leader {
-            // Follower positions learned under an older epoch prove nothing now.
-            leader.log_end_offsets.clear();
+        let local = self.local_broker_id;
+        let was_leader = st.state.is_leader(local);
+        let now_leader = state.is_leader(local);
+        if now_leader && (!was_leader || state.leader_epoch != st.state.leader_epoch) {
+            st.leader_epoch_start_offset = st.log_end_offset;
+            st.followers = fresh_followers(&state, local, now_ms);
+            st.pending_isr = None;
+            tracing::info!(
+                topic = %self.topic,
+                partition = self.index,
+                leader_epoch = state.leader_epoch,
+                isr = ?state.isr,
+                log_end_offset = st.log_end_offset,
+                high_watermark = st.high_watermark,
+                "became leader"
+            );
+        } else if !now_leader {
+            if was_leader {
+                // acks=all waiters re-check leadership and answer NOT_LEADER_OR_FOLLOWER.
+                self.high_watermark.send_modify(|_| {});
+                tracing::info!(
+                    topic = %self.topic,
+                    partition = self.index,
+                    leader = state.leader,
+                    leader_epoch = state.leader_epoch,
+                    "no longer leader"
+                );
+            }
+            st.followers.clear();
+            st.pending_isr = None;
+        } else {
+            // Same leadership; the ISR or the replicas changed (ours or the controller's).
+            if st
+                .pending_isr
+                .as_ref()
+                .is_some_and(|p| state.partition_epoch > p.partition_epoch)
+            {
+                st.pending_isr = None;
+            }
+            for id in &state.replicas {
+                if *id != local && !st.followers.contains_key(id) {
+                    st.followers
+                        .insert(*id, FollowerProgress::at_leadership_start(false, now_ms));
+                }
+            }
+            st.followers.retain(|id, _| state.replicas.contains(id));
         }
-        leader.state = state;
-        drop(leader);
-        self.refresh_local_log_end_offset();
+        st.state = state;
+        self.maybe_advance_high_watermark(&mut st);
     }
 
     pub fn update_config(
@@ -244,9 +398,7 @@ impl Partition {
                     .record(b.producer_id, b.producer_epoch, meta, now_ms);
             }
         }
-        leader
-            .log_end_offsets
-            .insert(self.local_broker_id, log_end_offset);
+        self.set_log_end_offset(&mut leader, log_end_offset);
         self.maybe_advance_high_watermark(&mut leader);
         Ok(AppendResult {
             info,
@@ -267,6 +419,9 @@ impl Partition {
                 let decision = {
                     let hw = *rx.borrow_and_update();
                     let leader = lock(&self.state);
+                    if !leader.state.is_leader(self.local_broker_id) {
+                        return Err(PartitionError::NotLeaderOrFollower);
+                    }
                     decide_ack(
                         hw,
                         required_offset,
@@ -282,9 +437,6 @@ impl Partition {
                     AckDecision::Wait => {
                         if rx.changed().await.is_err() {
                             return Err(PartitionError::Closed);
-                        }
-                        if !self.is_leader() {
-                            return Err(PartitionError::NotLeaderOrFollower);
                         }
                     }
                 }
@@ -306,6 +458,22 @@ impl Partition {
             }
             EpochCheck::Current => Ok(()),
         }
+    }
+
+    /// OffsetForLeaderEpoch (KIP-320, for consumers and tools): the largest epoch at or below
+    /// `leader_epoch` and where it ends, answered by the leader at `current_leader_epoch`.
+    pub fn end_offset_for_leader_epoch(
+        &self,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    ) -> Result<EpochEndOffset, PartitionError> {
+        self.check_fetch_epoch(current_leader_epoch)?;
+        let guard = lock(&self.log);
+        let log = guard.as_ref().ok_or(PartitionError::Closed)?;
+        Ok(match log.end_offset_for_epoch(leader_epoch) {
+            Some((epoch, end_offset)) => EpochEndOffset { epoch, end_offset },
+            None => crate::divergence::UNDEFINED_EPOCH_END_OFFSET,
+        })
     }
 
     /// Reads committed records (below the HW) for a consumer fetch.
@@ -334,6 +502,327 @@ impl Partition {
             log_end_offset,
         })
     }
+
+    // ─── Leader side of replication ────────────────────────────────────────────────────────
+
+    /// Serves one partition of a follower's fetch (see the module docs): checks role, epoch
+    /// and consistency, records the follower's position (when `record`: once per request, as
+    /// Kafka does; a parked request that is served again after new appends is not a new
+    /// fetch), advances the HW, and reads batches from the fetch offset up to the log end.
+    pub fn fetch_for_follower(
+        &self,
+        fetch: &FollowerFetch,
+        now_ms: i64,
+        record: bool,
+    ) -> Result<FollowerFetchResult, PartitionError> {
+        let mut st = lock(&self.state);
+        if !st.state.is_leader(self.local_broker_id) {
+            return Err(PartitionError::NotLeaderOrFollower);
+        }
+        match check_leader_epoch(fetch.current_leader_epoch, st.state.leader_epoch) {
+            EpochCheck::Fenced => return Err(PartitionError::FencedLeaderEpoch),
+            EpochCheck::Unknown => return Err(PartitionError::UnknownLeaderEpoch),
+            EpochCheck::Current => {}
+        }
+        if fetch.replica_id == self.local_broker_id
+            || !st.state.replicas.contains(&fetch.replica_id)
+        {
+            return Err(PartitionError::NotLeaderOrFollower);
+        }
+        let (log_start_offset, end_for_epoch) = {
+            let guard = lock(&self.log);
+            let log = guard.as_ref().ok_or(PartitionError::Closed)?;
+            (
+                log.log_start_offset(),
+                log.end_offset_for_epoch(fetch.last_fetched_epoch),
+            )
+        };
+        let log_end_offset = st.log_end_offset;
+        if let Some(diverging) =
+            diverging_epoch(fetch.last_fetched_epoch, fetch.fetch_offset, end_for_epoch)
+        {
+            return Ok(FollowerFetchResult {
+                high_watermark: st.high_watermark,
+                log_start_offset,
+                log_end_offset,
+                diverging: Some(diverging),
+                records: Bytes::new(),
+                may_join_isr: false,
+            });
+        }
+        if fetch.fetch_offset < log_start_offset || fetch.fetch_offset > log_end_offset {
+            return Err(PartitionError::Log(LogError::OffsetOutOfRange {
+                offset: fetch.fetch_offset,
+                log_start_offset,
+                log_end_offset,
+            }));
+        }
+        let mut may_join = false;
+        if record {
+            let progress = st
+                .followers
+                .entry(fetch.replica_id)
+                .or_insert_with(|| FollowerProgress::at_leadership_start(false, now_ms));
+            progress.record_fetch(
+                fetch.fetch_offset,
+                log_end_offset,
+                fetch.broker_epoch,
+                now_ms,
+            );
+            let progress = *progress;
+            self.maybe_advance_high_watermark(&mut st);
+            let in_maximal_isr =
+                maximal_isr(&st.state.isr, st.pending_isr.as_ref()).contains(&fetch.replica_id);
+            may_join = !in_maximal_isr
+                && may_join_isr(&progress, st.high_watermark, st.leader_epoch_start_offset);
+        }
+        let high_watermark = st.high_watermark;
+        drop(st);
+
+        // Read outside the state lock, so appends do not wait behind a follower's read.
+        let guard = lock(&self.log);
+        let log = guard.as_ref().ok_or(PartitionError::Closed)?;
+        let records = log
+            .read(
+                fetch.fetch_offset,
+                fetch.max_bytes,
+                log.log_end_offset(),
+                true,
+            )?
+            .records;
+        Ok(FollowerFetchResult {
+            high_watermark,
+            log_start_offset: log.log_start_offset(),
+            log_end_offset: log.log_end_offset(),
+            diverging: None,
+            records,
+            may_join_isr: may_join,
+        })
+    }
+
+    /// The ISR change to propose now, if any (lagging members out first, then caught-up
+    /// followers in); at most one is in flight. `lag_max_ms` is `replica.lag.time.max.ms`.
+    pub fn propose_isr_change(&self, now_ms: i64, lag_max_ms: i64) -> Option<IsrProposal> {
+        let mut st = lock(&self.state);
+        if !st.state.is_leader(self.local_broker_id) || st.pending_isr.is_some() {
+            return None;
+        }
+        let view = LeaderView {
+            leader: self.local_broker_id,
+            replicas: &st.state.replicas,
+            isr: &st.state.isr,
+            followers: &st.followers,
+            high_watermark: st.high_watermark,
+            leader_epoch_start_offset: st.leader_epoch_start_offset,
+        };
+        let new_isr = next_isr_change(&view, now_ms, lag_max_ms)?;
+        let members = new_isr
+            .iter()
+            .map(|id| ProposedMember {
+                broker_id: *id,
+                broker_epoch: (!st.state.isr.contains(id))
+                    .then(|| st.followers.get(id).map(|p| p.broker_epoch))
+                    .flatten(),
+            })
+            .collect();
+        tracing::info!(
+            topic = %self.topic,
+            partition = self.index,
+            isr = ?st.state.isr,
+            proposed = ?new_isr,
+            "proposing an ISR change"
+        );
+        st.pending_isr = Some(PendingIsrChange {
+            new_isr,
+            partition_epoch: st.state.partition_epoch,
+        });
+        Some(IsrProposal {
+            leader_epoch: st.state.leader_epoch,
+            partition_epoch: st.state.partition_epoch,
+            new_isr: members,
+        })
+    }
+
+    /// Applies the controller's answer to the proposal in flight.
+    pub fn complete_isr_change(&self, outcome: IsrOutcome) {
+        let mut st = lock(&self.state);
+        st.pending_isr = None;
+        if let IsrOutcome::Committed {
+            leader_epoch,
+            partition_epoch,
+            isr,
+        } = outcome
+            && st.state.is_leader(self.local_broker_id)
+            && st.state.leader_epoch == leader_epoch
+            && partition_epoch > st.state.partition_epoch
+        {
+            st.state.isr = isr;
+            st.state.partition_epoch = partition_epoch;
+        }
+        self.maybe_advance_high_watermark(&mut st);
+    }
+
+    // ─── Follower side of replication ──────────────────────────────────────────────────────
+
+    /// Where to fetch from next, if this replica follows `leader_epoch`'s leader.
+    pub fn fetch_position(&self, leader_epoch: i32) -> Result<FetchPosition, PartitionError> {
+        let st = lock(&self.state);
+        self.check_follower(&st, leader_epoch)?;
+        let guard = lock(&self.log);
+        let log = guard.as_ref().ok_or(PartitionError::Closed)?;
+        Ok(FetchPosition {
+            fetch_offset: log.log_end_offset(),
+            last_fetched_epoch: log.latest_epoch().unwrap_or(-1),
+            log_start_offset: log.log_start_offset(),
+        })
+    }
+
+    /// Appends batches copied from the leader of `leader_epoch` (they keep their offsets and
+    /// epochs) and records their producers, so this replica can lead with the same
+    /// idempotence state. Refused unless this replica still follows at that epoch.
+    pub fn append_as_follower(
+        &self,
+        leader_epoch: i32,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, PartitionError> {
+        let mut st = lock(&self.state);
+        self.check_follower(&st, leader_epoch)?;
+        let (info, log_end_offset) = {
+            let mut guard = lock(&self.log);
+            let log = guard.as_mut().ok_or(PartitionError::Closed)?;
+            let info = log.append_as_follower(records, now_ms)?;
+            (info, log.log_end_offset())
+        };
+        for batch in shoal_log::batch::batches(records) {
+            // The log validated every batch just now.
+            let Ok(batch) = batch else { break };
+            let h = batch.header;
+            if h.producer_id >= 0 {
+                let meta = BatchMetadata {
+                    first_seq: h.base_sequence,
+                    last_seq: h.base_sequence.wrapping_add(h.last_offset_delta).max(0),
+                    first_offset: h.base_offset,
+                    last_offset: h.last_offset(),
+                };
+                st.producers
+                    .record(h.producer_id, h.producer_epoch, meta, now_ms);
+            }
+        }
+        self.set_log_end_offset(&mut st, log_end_offset);
+        Ok(info)
+    }
+
+    /// Takes the leader's high watermark and log start (a follower's HW is the leader's, capped
+    /// by what this log holds).
+    pub fn update_follower_offsets(
+        &self,
+        leader_epoch: i32,
+        leader_high_watermark: i64,
+        leader_log_start_offset: i64,
+    ) -> Result<(), PartitionError> {
+        let mut st = lock(&self.state);
+        self.check_follower(&st, leader_epoch)?;
+        let high_watermark = leader_high_watermark.min(st.log_end_offset);
+        if high_watermark != st.high_watermark {
+            st.high_watermark = high_watermark;
+            self.high_watermark.send_replace(high_watermark);
+        }
+        let mut guard = lock(&self.log);
+        let log = guard.as_mut().ok_or(PartitionError::Closed)?;
+        if leader_log_start_offset > log.log_start_offset()
+            && leader_log_start_offset <= high_watermark
+        {
+            log.advance_log_start_offset(leader_log_start_offset)?;
+        }
+        Ok(())
+    }
+
+    /// Truncates where the leader of `leader_epoch` reported the logs diverge; returns the new
+    /// log end.
+    pub fn truncate_for_divergence(
+        &self,
+        leader_epoch: i32,
+        diverging: EpochEndOffset,
+    ) -> Result<i64, PartitionError> {
+        let mut st = lock(&self.state);
+        self.check_follower(&st, leader_epoch)?;
+        let high_watermark = st.high_watermark;
+        let new_end = {
+            let mut guard = lock(&self.log);
+            let log = guard.as_mut().ok_or(PartitionError::Closed)?;
+            let offset = truncation_offset(
+                diverging,
+                log.end_offset_for_epoch(diverging.epoch),
+                log.log_end_offset(),
+                high_watermark,
+            );
+            let before = log.log_end_offset();
+            log.truncate_to(offset)?;
+            tracing::info!(
+                topic = %self.topic,
+                partition = self.index,
+                leader_epoch,
+                diverging_epoch = diverging.epoch,
+                diverging_end_offset = diverging.end_offset,
+                from = before,
+                to = log.log_end_offset(),
+                "truncated a diverging log tail"
+            );
+            log.log_end_offset()
+        };
+        self.after_truncation(&mut st, new_end);
+        Ok(new_end)
+    }
+
+    /// The leader's log no longer holds this replica's position: below its log start, restart
+    /// empty there; above its log end (an unclean election), truncate to it.
+    pub fn reset_to_leader_range(
+        &self,
+        leader_epoch: i32,
+        leader_log_start_offset: i64,
+        leader_log_end_offset: i64,
+    ) -> Result<i64, PartitionError> {
+        let mut st = lock(&self.state);
+        self.check_follower(&st, leader_epoch)?;
+        let new_end = {
+            let mut guard = lock(&self.log);
+            let log = guard.as_mut().ok_or(PartitionError::Closed)?;
+            if log.log_end_offset() < leader_log_start_offset {
+                log.truncate_fully_and_start_at(leader_log_start_offset)?;
+            } else if log.log_end_offset() > leader_log_end_offset {
+                log.truncate_to(leader_log_end_offset)?;
+            }
+            log.log_end_offset()
+        };
+        self.after_truncation(&mut st, new_end);
+        Ok(new_end)
+    }
+
+    fn after_truncation(&self, st: &mut ReplicaState, new_end: i64) {
+        st.producers.truncate_to(new_end);
+        st.producer_snapshot_offset = st.producer_snapshot_offset.min(new_end);
+        if st.high_watermark > new_end {
+            st.high_watermark = new_end;
+            self.high_watermark.send_replace(new_end);
+        }
+        self.set_log_end_offset(st, new_end);
+    }
+
+    fn check_follower(&self, st: &ReplicaState, leader_epoch: i32) -> Result<(), PartitionError> {
+        if st.state.is_leader(self.local_broker_id)
+            || !st.state.replicas.contains(&self.local_broker_id)
+        {
+            return Err(PartitionError::NotLeaderOrFollower);
+        }
+        match check_leader_epoch(leader_epoch, st.state.leader_epoch) {
+            EpochCheck::Current if leader_epoch >= 0 => Ok(()),
+            EpochCheck::Unknown => Err(PartitionError::UnknownLeaderEpoch),
+            _ => Err(PartitionError::FencedLeaderEpoch),
+        }
+    }
+
+    // ─── Maintenance ───────────────────────────────────────────────────────────────────────
 
     /// Periodic work: the flush policy every call; retention, the HW checkpoint and the producer
     /// snapshot when `due` says so. The checkpoints fsync, and on ext4 an fsync commits the
@@ -370,14 +859,14 @@ impl Partition {
 
     /// Writes the producer table if the log grew since the last snapshot (or always, `force`).
     fn snapshot_producers(&self, force: bool) -> Result<(), PartitionError> {
-        let mut leader = lock(&self.state);
-        let log_end_offset = self.with_log(|log| Ok(log.log_end_offset()))?;
-        if !force && log_end_offset == leader.producer_snapshot_offset {
+        let mut st = lock(&self.state);
+        let log_end_offset = st.log_end_offset;
+        if !force && log_end_offset == st.producer_snapshot_offset {
             return Ok(());
         }
         let snapshot = ProducerSnapshot {
             log_end_offset,
-            table: leader.producers.clone(),
+            table: st.producers.clone(),
         };
         producer_snapshot::write(&self.dir, &snapshot).map_err(|e| {
             PartitionError::Log(shoal_log::LogError::Io {
@@ -385,7 +874,7 @@ impl Partition {
                 source: e,
             })
         })?;
-        leader.producer_snapshot_offset = log_end_offset;
+        st.producer_snapshot_offset = log_end_offset;
         Ok(())
     }
 
@@ -412,32 +901,50 @@ impl Partition {
         Ok(())
     }
 
-    fn refresh_local_log_end_offset(&self) {
-        let log_end_offset = match lock(&self.log).as_ref() {
-            Some(log) => log.log_end_offset(),
-            None => return,
-        };
-        let mut leader = lock(&self.state);
-        leader
-            .log_end_offsets
-            .insert(self.local_broker_id, log_end_offset);
-        self.maybe_advance_high_watermark(&mut leader);
+    fn set_log_end_offset(&self, st: &mut ReplicaState, log_end_offset: i64) {
+        st.log_end_offset = log_end_offset;
+        self.log_end_offset.send_replace(log_end_offset);
     }
 
-    fn maybe_advance_high_watermark(&self, leader: &mut LeaderState) {
-        if !leader.state.is_leader(self.local_broker_id) {
+    /// Moves the leader's HW to the smallest log end over the maximal ISR, never backwards.
+    fn maybe_advance_high_watermark(&self, st: &mut ReplicaState) {
+        if !st.state.is_leader(self.local_broker_id) {
             return;
         }
-        let candidate = high_watermark_candidate(
-            leader.high_watermark,
-            &leader.state.isr,
-            &leader.log_end_offsets,
-        );
-        if let Some(new_hw) = advance_high_watermark(leader.high_watermark, candidate) {
-            leader.high_watermark = new_hw;
+        let isr = maximal_isr(&st.state.isr, st.pending_isr.as_ref());
+        let mut log_end_offsets = ReplicaLogEndOffsets::new();
+        log_end_offsets.insert(self.local_broker_id, st.log_end_offset);
+        for (id, progress) in &st.followers {
+            if progress.log_end_offset >= 0 {
+                log_end_offsets.insert(*id, progress.log_end_offset);
+            }
+        }
+        let candidate = high_watermark_candidate(st.high_watermark, &isr, &log_end_offsets)
+            .min(st.log_end_offset);
+        if let Some(new_hw) = advance_high_watermark(st.high_watermark, candidate) {
+            st.high_watermark = new_hw;
             self.high_watermark.send_replace(new_hw);
         }
     }
+}
+
+/// Every follower's progress at the start of a leadership.
+fn fresh_followers(
+    state: &PartitionState,
+    local_broker_id: i32,
+    now_ms: i64,
+) -> BTreeMap<i32, FollowerProgress> {
+    state
+        .replicas
+        .iter()
+        .filter(|id| **id != local_broker_id)
+        .map(|id| {
+            (
+                *id,
+                FollowerProgress::at_leadership_start(state.isr.contains(id), now_ms),
+            )
+        })
+        .collect()
 }
 
 /// Headers of a produce request's batches, and whether it retries an already written batch.

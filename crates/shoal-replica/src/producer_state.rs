@@ -139,6 +139,16 @@ impl ProducerStateTable {
         debug_assert!(entry.batches.len() <= BATCHES_PER_PRODUCER);
     }
 
+    /// Forgets batches at or above `offset` (the log was truncated there). A producer left with
+    /// no batch becomes unknown, so its next batch is accepted at any sequence, as after an
+    /// eviction.
+    pub fn truncate_to(&mut self, offset: i64) {
+        self.producers.retain(|_, entry| {
+            entry.batches.retain(|b| b.last_offset < offset);
+            !entry.batches.is_empty()
+        });
+    }
+
     fn evict_idlest(&mut self) {
         if let Some(id) = self
             .producers
@@ -162,6 +172,24 @@ mod tests {
             first_offset,
             last_offset: first_offset + i64::from(last_seq - first_seq),
         }
+    }
+
+    #[test]
+    fn truncation_forgets_the_batches_it_removed() {
+        let mut t = ProducerStateTable::default();
+        t.record(7, 0, meta(0, 9, 100), 1);
+        t.record(7, 0, meta(10, 19, 110), 1);
+        t.record(8, 0, meta(0, 4, 120), 1);
+        t.truncate_to(110);
+        // Producer 7 continues after its surviving batch; the removed one may be written again.
+        assert_eq!(t.check(7, 0, 10, 19), Ok(SequenceCheck::Append));
+        assert!(matches!(
+            t.check(7, 0, 0, 9),
+            Ok(SequenceCheck::Duplicate(_))
+        ));
+        // Producer 8 lost everything: unknown.
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.check(8, 0, 3, 4), Ok(SequenceCheck::Append));
     }
 
     #[test]

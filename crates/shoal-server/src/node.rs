@@ -91,6 +91,15 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
             controller_names.join(",")
         );
     }
+    if let Some(l) = kafka
+        .iter()
+        .find(|l| l.name == shoal_broker::replication::REPLICATION_LISTENER_NAME)
+    {
+        bail!(
+            "listener name {} is reserved for replication (set replication.listener instead)",
+            l.name
+        );
+    }
     let advertised = match config.get("advertised.listeners") {
         Some(spec) if !spec.trim().is_empty() => parse_listeners(spec)?,
         _ => kafka.clone(),
@@ -341,6 +350,7 @@ async fn start_broker(
     heartbeat_interval_ms: u64,
     source: MetadataSource,
 ) -> anyhow::Result<Arc<Broker>> {
+    let (replication_bind, replication_advertised) = replication_listener(config)?;
     let settings = config.values().clone();
     let explicit_settings: Vec<String> = settings
         .keys()
@@ -375,10 +385,51 @@ async fn start_broker(
         )?,
         retention_check_interval_ms: millis(config, "log.retention.check.interval.ms", 10)?,
         heartbeat_interval_ms,
+        replication_bind,
+        replication_advertised,
+        replica_lag_time_max_ms: config.i64("replica.lag.time.max.ms")?.max(1),
         settings,
         explicit_settings,
     };
     Broker::start(broker_config, source).await
+}
+
+/// `replication.listener` (host:port to bind) and the host other brokers are told to use:
+/// `advertised.replication.listener`'s, else the bound one, which must then be a real address.
+fn replication_listener(
+    config: &NodeConfig,
+) -> anyhow::Result<(std::net::SocketAddr, Option<(String, u16)>)> {
+    use std::net::ToSocketAddrs;
+    let spec = config.string("replication.listener")?;
+    let bind = spec
+        .to_socket_addrs()
+        .with_context(|| format!("replication.listener={spec:?} must be host:port"))?
+        .next()
+        .with_context(|| format!("replication.listener={spec:?} resolves to no address"))?;
+    let advertised = match config.get("advertised.replication.listener") {
+        Some(spec) if !spec.trim().is_empty() => {
+            let (host, port) = spec.rsplit_once(':').with_context(|| {
+                format!("advertised.replication.listener={spec:?} must be host:port")
+            })?;
+            let port: u16 = port.parse().with_context(|| {
+                format!("advertised.replication.listener={spec:?} has a bad port")
+            })?;
+            Some((
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port,
+            ))
+        }
+        _ => None,
+    };
+    if advertised.is_none() && bind.ip().is_unspecified() {
+        bail!(
+            "replication.listener={spec} binds every interface; set \
+             advertised.replication.listener to the address other brokers reach this one at"
+        );
+    }
+    Ok((bind, advertised))
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

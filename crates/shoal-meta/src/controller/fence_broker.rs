@@ -12,23 +12,40 @@
 //!
 //! **Unfencing** gives leaderless partitions whose ISR contains the broker a leader again (a
 //! partition left with NO_LEADER when its last ISR member was fenced recovers when it returns).
+//!
+//! **Unclean election** (`unclean.leader.election.enable=true` for the topic, an explicit
+//! opt-in as in Kafka): when no in-sync replica can lead, an unfenced replica outside the ISR
+//! leads instead, with an ISR of itself alone. It may lack acknowledged records; that is the
+//! trade the topic opted into (availability over durability). `unclean` says, per topic,
+//! whether it is allowed.
 
 use std::collections::BTreeSet;
 
-use crate::image::{MetadataImage, PartitionImage};
+use crate::image::{MetadataImage, PartitionImage, TopicImage};
 use crate::records::{MetadataRecord, NO_LEADER};
+
+/// Whether a topic allows unclean leader election.
+pub type UncleanPolicy<'a> = &'a dyn Fn(&TopicImage) -> bool;
+
+/// No topic allows unclean election (tests, and callers that must never elect uncleanly).
+pub fn never_unclean(_: &TopicImage) -> bool {
+    false
+}
 
 /// FenceBroker for `broker_id` at `broker_epoch`, followed by the partition changes.
 pub fn plan_fence_broker(
     image: &MetadataImage,
     broker_id: i32,
     broker_epoch: i64,
+    unclean: UncleanPolicy<'_>,
 ) -> Vec<MetadataRecord> {
     let mut records = vec![MetadataRecord::FenceBroker {
         broker_id,
         broker_epoch,
     }];
-    records.extend(plan_remove_broker_from_partitions(image, broker_id));
+    records.extend(plan_remove_broker_from_partitions(
+        image, broker_id, unclean,
+    ));
     records
 }
 
@@ -37,6 +54,7 @@ pub fn plan_fence_broker(
 pub fn plan_remove_broker_from_partitions(
     image: &MetadataImage,
     broker_id: i32,
+    unclean: UncleanPolicy<'_>,
 ) -> Vec<MetadataRecord> {
     let eligible: BTreeSet<i32> = image
         .unfenced_broker_ids()
@@ -59,8 +77,27 @@ pub fn plan_remove_broker_from_partitions(
             } else {
                 p.isr.clone()
             };
-            let leader = (p.leader == broker_id)
-                .then(|| choose_leader(p, &isr, |id| eligible.contains(&id)));
+            let mut isr = isr;
+            let leader = (p.leader == broker_id).then(|| {
+                let clean = choose_leader(p, &isr, |id| eligible.contains(&id));
+                if clean != NO_LEADER || !unclean(topic) {
+                    return clean;
+                }
+                match choose_unclean_leader(p, |id| eligible.contains(&id)) {
+                    Some(leader) => {
+                        tracing::warn!(
+                            topic = %topic.name,
+                            partition = p.partition,
+                            leader,
+                            isr = ?p.isr,
+                            "unclean leader election: no in-sync replica can lead"
+                        );
+                        isr = vec![leader];
+                        leader
+                    }
+                    None => NO_LEADER,
+                }
+            });
             let isr_changed = isr != p.isr;
             if leader.is_none() && !isr_changed {
                 continue;
@@ -78,11 +115,12 @@ pub fn plan_remove_broker_from_partitions(
 }
 
 /// UnfenceBroker for `broker_id`, followed by leader elections for leaderless partitions whose
-/// ISR contains it.
+/// ISR contains it (or, where the topic allows unclean election, that it is a replica of).
 pub fn plan_unfence_broker(
     image: &MetadataImage,
     broker_id: i32,
     broker_epoch: i64,
+    unclean: UncleanPolicy<'_>,
 ) -> Vec<MetadataRecord> {
     let mut records = vec![MetadataRecord::UnfenceBroker {
         broker_id,
@@ -90,21 +128,38 @@ pub fn plan_unfence_broker(
     }];
     for topic in image.topics.values() {
         for p in &topic.partitions {
-            if p.leader == NO_LEADER
-                && p.isr.contains(&broker_id)
-                && p.replicas.contains(&broker_id)
-            {
-                records.push(MetadataRecord::PartitionChange {
-                    topic_id: topic.id,
-                    partition: p.partition,
-                    leader: Some(broker_id),
-                    isr: None,
-                    replicas: None,
-                });
+            if p.leader != NO_LEADER || !p.replicas.contains(&broker_id) {
+                continue;
             }
+            let isr = if p.isr.contains(&broker_id) {
+                None
+            } else if unclean(topic) {
+                tracing::warn!(
+                    topic = %topic.name,
+                    partition = p.partition,
+                    leader = broker_id,
+                    isr = ?p.isr,
+                    "unclean leader election: a returning replica outside the ISR leads"
+                );
+                Some(vec![broker_id])
+            } else {
+                continue;
+            };
+            records.push(MetadataRecord::PartitionChange {
+                topic_id: topic.id,
+                partition: p.partition,
+                leader: Some(broker_id),
+                isr,
+                replicas: None,
+            });
         }
     }
     records
+}
+
+/// The first unfenced replica, in replica order, for an unclean election.
+fn choose_unclean_leader(p: &PartitionImage, eligible: impl Fn(i32) -> bool) -> Option<i32> {
+    p.replicas.iter().copied().find(|id| eligible(*id))
 }
 
 /// The first replica, in replica order, that is in `isr` and `eligible`; else [`NO_LEADER`].
@@ -189,7 +244,7 @@ mod tests {
             ],
             &[4],
         );
-        let records = plan_fence_broker(&image, 1, 1);
+        let records = plan_fence_broker(&image, 1, 1, &never_unclean);
         assert_eq!(
             records[0],
             MetadataRecord::FenceBroker {
@@ -211,19 +266,39 @@ mod tests {
     #[test]
     fn no_eligible_isr_member_means_no_leader() {
         let image = image_with(&[(&[1, 4], &[1, 4], 1)], &[4]);
-        let image = after(&image, &plan_fence_broker(&image, 1, 1));
+        let image = after(&image, &plan_fence_broker(&image, 1, 1, &never_unclean));
         assert_eq!(state(&image, 0), (NO_LEADER, vec![4], 6, 8));
     }
 
     #[test]
     fn unfencing_elects_leaderless_partitions_it_is_in_sync_for() {
         let image = image_with(&[(&[1], &[1], 1), (&[1, 2], &[2], 2)], &[]);
-        let fenced = after(&image, &plan_fence_broker(&image, 1, 1));
+        let fenced = after(&image, &plan_fence_broker(&image, 1, 1, &never_unclean));
         assert_eq!(state(&fenced, 0), (NO_LEADER, vec![1], 6, 8));
-        let back = after(&fenced, &plan_unfence_broker(&fenced, 1, 1));
+        let back = after(&fenced, &plan_unfence_broker(&fenced, 1, 1, &never_unclean));
         assert!(!back.brokers[&1].fenced);
         assert_eq!(state(&back, 0), (1, vec![1], 7, 9));
         // Not in the ISR: stays a follower until the leader adds it back.
         assert_eq!(state(&back, 1), (2, vec![2], 5, 7));
+    }
+
+    #[test]
+    fn unclean_election_only_where_the_topic_allows_it() {
+        // Partition 0: ISR is {1} alone; 2 and 3 are live replicas outside it.
+        let image = image_with(&[(&[1, 2, 3], &[1], 1)], &[]);
+        let clean = after(&image, &plan_fence_broker(&image, 1, 1, &never_unclean));
+        assert_eq!(state(&clean, 0), (NO_LEADER, vec![1], 6, 8));
+        let allowed = |_: &TopicImage| true;
+        let unclean = after(&image, &plan_fence_broker(&image, 1, 1, &allowed));
+        assert_eq!(state(&unclean, 0), (2, vec![2], 6, 8));
+        // A leaderless partition gets a returning out-of-sync replica only when allowed.
+        let fenced_all = image_with(&[(&[1, 2], &[1], NO_LEADER)], &[2]);
+        let back = plan_unfence_broker(&fenced_all, 2, 1, &never_unclean);
+        assert_eq!(back.len(), 1, "only the UnfenceBroker record");
+        let back = after(
+            &fenced_all,
+            &plan_unfence_broker(&fenced_all, 2, 1, &allowed),
+        );
+        assert_eq!(state(&back, 0), (2, vec![2], 6, 8));
     }
 }

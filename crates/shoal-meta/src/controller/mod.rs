@@ -31,6 +31,7 @@ mod delete_topics;
 pub mod fence_broker;
 pub mod liveness;
 pub mod plan;
+pub mod preferred_leader;
 mod register_broker;
 pub(crate) mod requests;
 
@@ -50,9 +51,10 @@ pub use alter_partition::plan_alter_partition;
 pub use create_partitions::plan_create_partitions;
 pub use create_topics::plan_create_topics;
 pub use delete_topics::plan_delete_topics;
-pub use fence_broker::{plan_fence_broker, plan_unfence_broker};
+pub use fence_broker::{UncleanPolicy, never_unclean, plan_fence_broker, plan_unfence_broker};
 pub use liveness::BrokerLiveness;
 use plan::{MAX_ITEMS_PER_REQUEST, MAX_RECORDS_PER_ENTRY, Planned};
+pub use preferred_leader::plan_preferred_leader_election;
 pub use register_broker::{check_not_duplicate, plan_register_broker};
 pub use requests::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
@@ -120,6 +122,17 @@ impl Controller {
     /// Refuses further requests (node shutdown).
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether `topic` opted into unclean leader election (its override, else the broker's
+    /// `unclean.leader.election.enable`).
+    fn unclean_allowed(&self, topic: &crate::image::TopicImage) -> bool {
+        crate::topic_config::resolve_topic_config(
+            "unclean.leader.election.enable",
+            &topic.configs,
+            self.defaults.configs(),
+        )
+        .is_ok_and(|c| c.value == "true")
     }
 
     /// Why this node's controller cannot run requests at all (shut down, Raft stopped).
@@ -272,7 +285,8 @@ impl Controller {
         let broker_id = request.broker_id;
         let alive = self.lock_liveness().is_alive(broker_id, self.now_ms());
         check_not_duplicate(&image, &request, alive)?;
-        let (broker_epoch, records) = plan_register_broker(&image, request)?;
+        let (broker_epoch, records) =
+            plan_register_broker(&image, request, &|t| self.unclean_allowed(t))?;
         let log_index = if records.is_empty() {
             // A retry of the same incarnation: already applied.
             image.last_applied_index
@@ -361,7 +375,10 @@ impl Controller {
                 log_index: None,
             });
         }
-        let records = plan_unfence_broker(&image, heartbeat.broker_id, heartbeat.broker_epoch);
+        let records =
+            plan_unfence_broker(&image, heartbeat.broker_id, heartbeat.broker_epoch, &|t| {
+                self.unclean_allowed(t)
+            });
         let log_index = self.propose_all(records, deadline).await?;
         tracing::info!(
             broker_id = heartbeat.broker_id,
@@ -385,7 +402,10 @@ impl Controller {
         let registration = check_heartbeat(&image, &heartbeat)?;
         let mut log_index = None;
         if !registration.fenced {
-            let records = plan_fence_broker(&image, heartbeat.broker_id, heartbeat.broker_epoch);
+            let records =
+                plan_fence_broker(&image, heartbeat.broker_id, heartbeat.broker_epoch, &|t| {
+                    self.unclean_allowed(t)
+                });
             log_index = Some(self.propose_all(records, deadline).await?);
         }
         self.lock_liveness().forget(heartbeat.broker_id);
@@ -437,7 +457,9 @@ impl Controller {
             // `propose` returns after the entry is applied here, so this image includes the
             // fences proposed before it.
             let image = self.images.borrow().clone();
-            let records = plan_fence_broker(&image, broker_id, broker_epoch);
+            let records = plan_fence_broker(&image, broker_id, broker_epoch, &|t| {
+                self.unclean_allowed(t)
+            });
             let partitions_changed = records.len() - 1;
             match self.propose_all(records, deadline).await {
                 Ok(log_index) => tracing::warn!(
@@ -452,6 +474,45 @@ impl Controller {
                     tracing::warn!(broker_id, error = %e, "could not fence a silent broker");
                     return;
                 }
+            }
+        }
+    }
+
+    /// One preferred-leader check (`auto.leader.rebalance.enable`, see `preferred_leader`):
+    /// if this node leads and some broker is imbalanced beyond
+    /// `leader.imbalance.per.broker.percentage`, moves leadership back to in-sync preferred
+    /// replicas in one entry. Returns how many partitions moved.
+    pub(crate) async fn balance_leaders(&self, threshold_percent: u32) -> usize {
+        if self.not_running().is_some() || self.leading_term().is_none() {
+            return 0;
+        }
+        let records = plan_preferred_leader_election(&self.images.borrow(), threshold_percent);
+        if records.is_empty() {
+            return 0;
+        }
+        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
+        let _writer = self.write_lock.lock().await;
+        let image = match self.caught_up_image(deadline).await {
+            Ok(image) => image,
+            Err(_) => return 0,
+        };
+        let records = plan_preferred_leader_election(&image, threshold_percent);
+        let moved = records.len();
+        if moved == 0 {
+            return 0;
+        }
+        match self.propose_all(records, deadline).await {
+            Ok(log_index) => {
+                tracing::info!(
+                    moved,
+                    log_index,
+                    "moved leadership back to preferred replicas"
+                );
+                moved
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "preferred leader election failed");
+                0
             }
         }
     }
@@ -651,6 +712,55 @@ pub fn check_heartbeat_epoch(
         });
     }
     Ok(registration)
+}
+
+/// How the active controller balances leaders (Kafka's broker configs of the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderBalancing {
+    /// `auto.leader.rebalance.enable`
+    pub enabled: bool,
+    /// `leader.imbalance.check.interval.seconds`, in ms.
+    pub check_interval_ms: u64,
+    /// `leader.imbalance.per.broker.percentage`
+    pub threshold_percent: u32,
+}
+
+impl LeaderBalancing {
+    /// From the broker configs (Kafka's defaults where unset: true, 300 s, 10 %).
+    pub fn from_configs(configs: &std::collections::BTreeMap<String, String>) -> Self {
+        let get = |name: &str| configs.get(name).map(|v| v.trim().to_string());
+        LeaderBalancing {
+            enabled: get("auto.leader.rebalance.enable").is_none_or(|v| v != "false"),
+            check_interval_ms: get("leader.imbalance.check.interval.seconds")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(300)
+                .saturating_mul(1_000)
+                .max(1_000),
+            threshold_percent: get("leader.imbalance.per.broker.percentage")
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(10)
+                .min(100),
+        }
+    }
+}
+
+/// Runs [`Controller::balance_leaders`] on its interval until the controller is dropped.
+pub(crate) async fn run_leader_balancing(controller: Weak<Controller>, balancing: LeaderBalancing) {
+    if !balancing.enabled {
+        return;
+    }
+    let period = Duration::from_millis(balancing.check_interval_ms);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(controller) = controller.upgrade() else {
+            return;
+        };
+        controller
+            .balance_leaders(balancing.threshold_percent)
+            .await;
+    }
 }
 
 /// Runs [`Controller::check_sessions`] every `interval` until the controller is dropped.

@@ -12,7 +12,7 @@
 //! unclean-shutdown handling): the new process cannot vouch for what the old one acknowledged.
 //! A new incarnation is refused while the old one is alive ([`check_not_duplicate`]).
 
-use crate::controller::fence_broker::plan_remove_broker_from_partitions;
+use crate::controller::fence_broker::{UncleanPolicy, plan_remove_broker_from_partitions};
 use crate::controller::plan::{MAX_LISTENERS_PER_BROKER, MAX_NAME_LENGTH, Planned};
 use crate::controller::requests::BrokerRegistrationRequest;
 use crate::error::{BrokerError, ControllerError};
@@ -23,6 +23,7 @@ use crate::records::MetadataRecord;
 pub fn plan_register_broker(
     image: &MetadataImage,
     request: BrokerRegistrationRequest,
+    unclean: UncleanPolicy<'_>,
 ) -> Planned<i64> {
     validate(&request)?;
     let existing = image.brokers.get(&request.broker_id);
@@ -45,7 +46,11 @@ pub fn plan_register_broker(
         rack: request.rack,
     }];
     if existing.is_some() {
-        records.extend(plan_remove_broker_from_partitions(image, request.broker_id));
+        records.extend(plan_remove_broker_from_partitions(
+            image,
+            request.broker_id,
+            unclean,
+        ));
     }
     Ok((broker_epoch, records))
 }

@@ -1,0 +1,262 @@
+//! The leader side of replication: serves follower fetch streams from this broker's
+//! partitions.
+//!
+//! One task per follower stream handles its requests in order. A request is answered at once
+//! when any named partition has batches past the follower's position (or an error, or a
+//! divergence to report), otherwise it is parked until one of them appends or `max_wait_ms`
+//! passes: a caught-up follower receives new batches as soon as they are written, which is
+//! what acks=all latency rides on. The follower's positions are recorded when the request
+//! arrives (that is what advances the high watermark), and once only, as Kafka does.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use kafka_protocol::ResponseError;
+use shoal_replica::{FollowerFetch, PartitionError};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error_codes::partition_error_code;
+use crate::replica_manager::{PartitionKey, ReplicaManager};
+use crate::replication::proto::replication_server::Replication;
+use crate::replication::proto::{
+    EpochEndOffset, FetchRequest, FetchResponse, PartitionData, PartitionFetch,
+};
+use crate::replication::{
+    FETCH_MAX_WAIT_MS, FETCH_PARTITION_MAX_BYTES, FETCH_RESPONSE_MAX_BYTES,
+    MAX_PARTITIONS_PER_FETCH, topic_id_bytes, topic_id_from,
+};
+use crate::time::now_ms;
+
+/// Longest a leader parks a fetch, whatever the follower asks.
+const MAX_WAIT_CAP_MS: u32 = 5 * FETCH_MAX_WAIT_MS;
+
+pub struct ReplicationService {
+    cluster_id: String,
+    replicas: Arc<ReplicaManager>,
+    /// Partitions whose follower may now join the ISR (to the ISR manager; bounded, lossy:
+    /// the manager's periodic check catches anything dropped).
+    isr_nudges: mpsc::Sender<PartitionKey>,
+}
+
+impl ReplicationService {
+    pub fn new(
+        cluster_id: &str,
+        replicas: Arc<ReplicaManager>,
+        isr_nudges: mpsc::Sender<PartitionKey>,
+    ) -> Self {
+        ReplicationService {
+            cluster_id: cluster_id.to_string(),
+            replicas,
+            isr_nudges,
+        }
+    }
+}
+
+type FetchStream = Pin<Box<dyn Stream<Item = Result<FetchResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Replication for ReplicationService {
+    type FetchStream = FetchStream;
+
+    async fn fetch(
+        &self,
+        request: Request<Streaming<FetchRequest>>,
+    ) -> Result<Response<FetchStream>, Status> {
+        let peer = request.remote_addr();
+        let mut inbound = request.into_inner();
+        // One response in flight per stream: the follower sends its next request only after
+        // the previous answer, so a bound of one is backpressure, not a limit.
+        let (tx, rx) = mpsc::channel(1);
+        let session = FollowerSession {
+            cluster_id: self.cluster_id.clone(),
+            replicas: Arc::clone(&self.replicas),
+            isr_nudges: self.isr_nudges.clone(),
+            log_ends: HashMap::new(),
+        };
+        tokio::spawn(async move {
+            let mut session = session;
+            loop {
+                let request = match inbound.message().await {
+                    Ok(Some(request)) => request,
+                    Ok(None) => return,
+                    Err(status) => {
+                        tracing::debug!(?peer, %status, "follower stream ended");
+                        return;
+                    }
+                };
+                let reply = session.answer(request).await;
+                let failed = reply.is_err();
+                if tx.send(reply).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// The state of one follower's stream.
+struct FollowerSession {
+    cluster_id: String,
+    replicas: Arc<ReplicaManager>,
+    isr_nudges: mpsc::Sender<PartitionKey>,
+    /// Log end watches of the partitions this follower fetches, kept across requests.
+    log_ends: HashMap<PartitionKey, watch::Receiver<i64>>,
+}
+
+impl FollowerSession {
+    async fn answer(&mut self, request: FetchRequest) -> Result<FetchResponse, Status> {
+        if request.cluster_id != self.cluster_id {
+            tracing::warn!(
+                replica_id = request.replica_id,
+                their_cluster_id = %request.cluster_id,
+                "refused a replica fetch from another cluster"
+            );
+            return Err(Status::failed_precondition(format!(
+                "cluster id mismatch: broker {} belongs to cluster '{}', this one to '{}'",
+                request.replica_id, request.cluster_id, self.cluster_id
+            )));
+        }
+        if request.partitions.len() > MAX_PARTITIONS_PER_FETCH {
+            return Err(Status::invalid_argument(format!(
+                "a fetch may name at most {MAX_PARTITIONS_PER_FETCH} partitions, got {}",
+                request.partitions.len()
+            )));
+        }
+        let wait = Duration::from_millis(u64::from(request.max_wait_ms.min(MAX_WAIT_CAP_MS)));
+        let deadline = tokio::time::Instant::now() + wait;
+        self.log_ends
+            .retain(|key, _| request.partitions.iter().any(|p| same_key(p, key)));
+        let mut first = true;
+        loop {
+            for partition in &request.partitions {
+                if let Some(key) = key_of(partition)
+                    && let Some(rx) = self.log_end_watch(key)
+                {
+                    rx.borrow_and_update();
+                }
+            }
+            let (response, worth_sending) = self.serve(&request, first);
+            first = false;
+            if worth_sending || tokio::time::Instant::now() >= deadline {
+                return Ok(response);
+            }
+            let changes: Vec<_> = self
+                .log_ends
+                .values_mut()
+                .map(|rx| Box::pin(rx.changed()))
+                .collect();
+            if changes.is_empty() {
+                tokio::time::sleep_until(deadline).await;
+                continue;
+            }
+            let _ = tokio::time::timeout_at(deadline, futures::future::select_all(changes)).await;
+        }
+    }
+
+    fn log_end_watch(&mut self, key: PartitionKey) -> Option<&mut watch::Receiver<i64>> {
+        if !self.log_ends.contains_key(&key) {
+            let partition = self.replicas.partition(key.0, key.1)?;
+            self.log_ends
+                .insert(key, partition.subscribe_log_end_offset());
+        }
+        self.log_ends.get_mut(&key)
+    }
+
+    /// One pass over the request's partitions; returns the response and whether it carries
+    /// anything a follower needs now (records, an error, a divergence).
+    fn serve(&self, request: &FetchRequest, record: bool) -> (FetchResponse, bool) {
+        let now = now_ms();
+        let mut budget = request.max_bytes.clamp(1, FETCH_RESPONSE_MAX_BYTES) as usize;
+        let mut worth_sending = false;
+        let mut partitions = Vec::with_capacity(request.partitions.len());
+        for p in &request.partitions {
+            let mut data = PartitionData {
+                topic_id: p.topic_id.clone(),
+                partition: p.partition,
+                error_code: 0,
+                high_watermark: -1,
+                log_start_offset: -1,
+                log_end_offset: -1,
+                diverging_epoch: None,
+                records: Vec::new(),
+            };
+            let Some(key) = key_of(p) else {
+                data.error_code = i32::from(ResponseError::UnknownTopicId.code());
+                worth_sending = true;
+                partitions.push(data);
+                continue;
+            };
+            let Some(partition) = self.replicas.partition(key.0, key.1) else {
+                data.error_code = i32::from(ResponseError::NotLeaderOrFollower.code());
+                worth_sending = true;
+                partitions.push(data);
+                continue;
+            };
+            let fetch = FollowerFetch {
+                replica_id: request.replica_id,
+                broker_epoch: request.broker_epoch,
+                current_leader_epoch: p.current_leader_epoch,
+                fetch_offset: p.fetch_offset,
+                last_fetched_epoch: p.last_fetched_epoch,
+                // With the budget spent, later partitions still report their offsets.
+                max_bytes: if budget == 0 {
+                    0
+                } else {
+                    (p.max_bytes.clamp(1, FETCH_PARTITION_MAX_BYTES) as usize).min(budget)
+                },
+            };
+            match partition.fetch_for_follower(&fetch, now, record) {
+                Ok(result) => {
+                    data.high_watermark = result.high_watermark;
+                    data.log_start_offset = result.log_start_offset;
+                    data.log_end_offset = result.log_end_offset;
+                    if let Some(d) = result.diverging {
+                        data.diverging_epoch = Some(EpochEndOffset {
+                            epoch: d.epoch,
+                            end_offset: d.end_offset,
+                        });
+                        worth_sending = true;
+                    }
+                    if fetch.max_bytes > 0 && !result.records.is_empty() {
+                        budget = budget.saturating_sub(result.records.len());
+                        data.records = result.records.to_vec();
+                        worth_sending = true;
+                    }
+                    if result.may_join_isr {
+                        // Lossy on purpose: the periodic ISR check catches a dropped nudge.
+                        let _ = self.isr_nudges.try_send(key);
+                    }
+                }
+                Err(error) => {
+                    if let PartitionError::Log(shoal_log::LogError::OffsetOutOfRange {
+                        log_start_offset,
+                        log_end_offset,
+                        ..
+                    }) = &error
+                    {
+                        data.log_start_offset = *log_start_offset;
+                        data.log_end_offset = *log_end_offset;
+                    }
+                    data.error_code = i32::from(partition_error_code(&error));
+                    worth_sending = true;
+                }
+            }
+            partitions.push(data);
+        }
+        (FetchResponse { partitions }, worth_sending)
+    }
+}
+
+fn key_of(p: &PartitionFetch) -> Option<PartitionKey> {
+    Some((topic_id_from(&p.topic_id)?, p.partition))
+}
+
+fn same_key(p: &PartitionFetch, key: &PartitionKey) -> bool {
+    p.partition == key.1 && p.topic_id == topic_id_bytes(key.0)
+}
