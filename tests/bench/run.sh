@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Shoal benchmark (`make bench`): one `shoal` node and the librdkafka load generator
-# `shoal-bench` on this machine.
+# Shoal benchmark (`make bench`): one `shoal` node, then a three-node cluster, and the
+# librdkafka load generator `shoal-bench` on this machine.
 #
 # Measures: start-up time (exec -> /readyz 200), idle RSS, then for 100-byte records on topics
 # with 1 and 8 partitions and acks=1 / acks=all (linger 5 ms): produce throughput and latency,
@@ -15,6 +15,8 @@
 #   BENCH_RATE=R         also measure latency at a fixed R records/s (8 partitions, both acks;
 #                        default 200000, 0 = skip): saturating runs mostly measure queueing
 #   BENCH_PROFILE=auto|0|1  perf profile of the broker (auto: if perf works)
+#   BENCH_CLUSTER=0      skip the three-node cases; BENCH_FAILOVER=0 skip the failover run
+#   BENCH_CLUSTER_PARTITIONS=N  partitions of the RF=3 topic (default 8)
 #   BENCH_NO_BUILD=1     use the existing target/release binaries
 #   BENCH_KEEP=1         keep the node's data directory
 #   BENCH_OUT=DIR        where logs and results go (default bench-results/<timestamp>)
@@ -49,6 +51,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 DATA=$(mktemp -d "${TMPDIR:-/tmp}/shoal-bench-data.XXXXXX")
 NODE_PID=""
+CLUSTER_PIDS=()
 PERF_PID=""
 FAILED=0
 
@@ -64,6 +67,9 @@ cleanup() {
   fi
   if [[ -n $NODE_PID ]] && kill -0 "$NODE_PID" 2>/dev/null; then
     stop_node || true
+  fi
+  if [[ ${#CLUSTER_PIDS[@]} -gt 0 ]]; then
+    stop_cluster || true
   fi
   if [[ ${BENCH_KEEP:-0} == 1 ]]; then
     log "data kept in $DATA"
@@ -121,11 +127,20 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 command -v curl >/dev/null || die "curl is required"
 command -v jq >/dev/null || die "jq is required"
 
-KAFKA_PORT=$(free_port)
-CONTROLLER_PORT=$(free_port)
-ADMIN_PORT=$(free_port)
-while [[ $CONTROLLER_PORT == "$KAFKA_PORT" ]]; do CONTROLLER_PORT=$(free_port); done
-while [[ $ADMIN_PORT == "$KAFKA_PORT" || $ADMIN_PORT == "$CONTROLLER_PORT" ]]; do ADMIN_PORT=$(free_port); done
+# Distinct free ports: `fresh_ports N` sets PORTS to N of them.
+fresh_ports() {
+  PORTS=()
+  while [[ ${#PORTS[@]} -lt $1 ]]; do
+    local p
+    p=$(free_port)
+    [[ " ${PORTS[*]} " == *" $p "* ]] || PORTS+=("$p")
+  done
+}
+fresh_ports 4
+KAFKA_PORT=${PORTS[0]}
+CONTROLLER_PORT=${PORTS[1]}
+ADMIN_PORT=${PORTS[2]}
+REPLICATION_PORT=${PORTS[3]}
 BROKERS=127.0.0.1:$KAFKA_PORT
 
 # shellcheck disable=SC2206
@@ -135,6 +150,7 @@ NODE_ARGS=(
   --override "advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT"
   --override "controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT"
   --override "admin.listener=127.0.0.1:$ADMIN_PORT"
+  --override "replication.listener=127.0.0.1:$REPLICATION_PORT"
   ${BENCH_NODE_ARGS:-}
 )
 
@@ -311,11 +327,137 @@ stop_node
 log "node stopped in ${SHUTDOWN_MS} ms"
 
 # ---------------------------------------------------------------------------------------------
+# Three combined nodes (controller + broker), RF=3, min.insync.replicas=2.
+CLUSTER_STARTUP_MS=""
+FAILOVER_SUMMARY=""
+cluster_cpu_ticks() {
+  local total=0 pid
+  for pid in "${CLUSTER_PIDS[@]}"; do total=$(( total + $(cpu_ticks "$pid") )); done
+  echo "$total"
+}
+stop_cluster() {
+  local pid
+  for pid in "${CLUSTER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${CLUSTER_PIDS[@]}"; do
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  CLUSTER_PIDS=()
+}
+run_cluster_cases() {
+  local n voters="" cluster_id t0 ready code parts=${BENCH_CLUSTER_PARTITIONS:-8}
+  local -a kafka ctrl admin repl
+  fresh_ports 12
+  for n in 0 1 2; do
+    kafka[n]=${PORTS[n]}; ctrl[n]=${PORTS[n+3]}; admin[n]=${PORTS[n+6]}; repl[n]=${PORTS[n+9]}
+    voters+="${voters:+,}$((n + 1))@127.0.0.1:${ctrl[n]}"
+  done
+  cluster_id=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  t0=$(now_ms)
+  for n in 0 1 2; do
+    mkdir -p "$DATA/cluster/node$((n + 1))"
+    "$SHOAL" --node-id $((n + 1)) --data-dir "$DATA/cluster/node$((n + 1))" \
+      --override "listeners=PLAINTEXT://127.0.0.1:${kafka[n]},CONTROLLER://127.0.0.1:${ctrl[n]}" \
+      --override "advertised.listeners=PLAINTEXT://127.0.0.1:${kafka[n]}" \
+      --override "controller.quorum.voters=$voters" --override "cluster.id=$cluster_id" \
+      --override "admin.listener=127.0.0.1:${admin[n]}" \
+      --override "replication.listener=127.0.0.1:${repl[n]}" \
+      >"$OUT/cluster-node$((n + 1)).log" 2>&1 &
+    CLUSTER_PIDS+=($!)
+  done
+  for n in 0 1 2; do
+    ready=0
+    for _ in $(seq 1 3000); do
+      code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:${admin[n]}/readyz" || true)
+      [[ $code == 200 ]] && { ready=1; break; }
+      sleep 0.01
+    done
+    [[ $ready == 1 ]] || { log "cluster node $((n + 1)) not ready"; FAILED=1; stop_cluster; return; }
+  done
+  CLUSTER_STARTUP_MS=$(( $(now_ms) - t0 ))
+  log "three-node cluster ready in ${CLUSTER_STARTUP_MS} ms"
+  BROKERS=127.0.0.1:${kafka[0]},127.0.0.1:${kafka[1]},127.0.0.1:${kafka[2]}
+  local topic=bench-rf3 out rc c0 c1 produced
+  if ! "$BENCH" create-topic --brokers "$BROKERS" --topic "$topic" --partitions "$parts" \
+      --replication-factor 3 --config min.insync.replicas=2 >>"$OUT/bench.log" 2>&1; then
+    log "create-topic failed on the cluster"; FAILED=1; stop_cluster; return
+  fi
+  sleep 1
+  local name="produce 3 nodes RF=3 p=$parts acks=all"
+  log "case $name"
+  c0=$(cluster_cpu_ticks); rc=0
+  out=$("$BENCH" produce --brokers "$BROKERS" --topic "$topic" --records "$RECORDS" \
+    --record-size "$RECORD_SIZE" --acks all --linger-ms "$LINGER_MS" \
+    --max-seconds "$MAX_SECONDS" --json 2>>"$OUT/bench.log") || rc=$?
+  c1=$(cluster_cpu_ticks)
+  if [[ -n $out ]]; then
+    [[ $rc == 0 ]] || FAILED=1
+    record_row "$name" "$out" "$c0" "$c1"
+    produced=$(json_field "$out" records)
+    c0=$(cluster_cpu_ticks); rc=0
+    out=$("$BENCH" consume --brokers "$BROKERS" --topic "$topic" --records "$produced" \
+      --max-seconds 120 --json 2>>"$OUT/bench.log") || rc=$?
+    c1=$(cluster_cpu_ticks)
+    if [[ -n $out && $rc == 0 && $(json_field "$out" records) == "$produced" ]]; then
+      record_row "consume 3 nodes RF=3 p=$parts" "$out" "$c0" "$c1"
+    else
+      RESULTS+=("consume 3 nodes RF=3	FAILED"); FAILED=1
+    fi
+  else
+    RESULTS+=("$name	FAILED"); FAILED=1
+  fi
+  if [[ $RATE != 0 ]]; then
+    local rate=$(( RATE / 2 ))
+    "$BENCH" create-topic --brokers "$BROKERS" --topic bench-rf3-rate --partitions "$parts" \
+      --replication-factor 3 --config min.insync.replicas=2 >>"$OUT/bench.log" 2>&1 || true
+    sleep 1
+    name="produce 3 nodes RF=3 p=$parts acks=all @$rate/s"
+    log "case $name"
+    c0=$(cluster_cpu_ticks); rc=0
+    out=$("$BENCH" produce --brokers "$BROKERS" --topic bench-rf3-rate --records $(( rate * MAX_SECONDS )) \
+      --rate "$rate" --record-size "$RECORD_SIZE" --acks all --linger-ms "$LINGER_MS" \
+      --max-seconds $(( MAX_SECONDS + 10 )) --json 2>>"$OUT/bench.log") || rc=$?
+    c1=$(cluster_cpu_ticks)
+    if [[ -n $out ]]; then
+      [[ $rc == 0 ]] || FAILED=1
+      record_row "$name" "$out" "$c0" "$c1"
+    else
+      RESULTS+=("$name	FAILED"); FAILED=1
+    fi
+  fi
+  stop_cluster
+}
+if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
+  run_cluster_cases
+fi
+
+# Failover: the fault-loop test (60 s of idempotent acks=all writes, SIGKILL / SIGSTOP of real
+# nodes every ~10 s) prints how long after each fault every partition took writes again.
+if [[ ${BENCH_FAILOVER:-1} != 0 && -x .venv/bin/pytest ]]; then
+  log "failover: the fault-loop test (about 80 s)"
+  if SHOAL_BIN=$SHOAL .venv/bin/pytest tests/python/test_replication.py -k fault_loop -s -q \
+      -p no:cacheprovider >"$OUT/failover.log" 2>&1; then
+    FAILOVER_SUMMARY=$(grep -oE '(kill|pause) node [0-9]+ at \+[0-9.]+s: all partitions writable again after [0-9.]+s' "$OUT/failover.log" |
+      awk '{kind=$1; t=$NF; sub(/s$/, "", t); all[NR]=t; n++; if (kind=="kill") {k[++nk]=t} else {p[++np]=t}}
+        function med(a, m,   i, j, x) { for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x }
+          return m ? (m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2) : "-" }
+        function mx(a, m,   i, x) { x = 0; for (i = 1; i <= m; i++) if (a[i] + 0 > x) x = a[i] + 0; return m ? x : "-" }
+        END { printf "failover (time until every partition takes acks=all writes again): SIGKILL x%d median %s s, max %s s; SIGSTOP past the session x%d median %s s, max %s s", nk, med(k, nk), mx(k, nk), np, med(p, np), mx(p, np) }')
+    FAILOVER_SUMMARY+="; $(grep -oE 'acked=[0-9]+ observed=[0-9]+ lost=[0-9]+ duplicated=[0-9]+' "$OUT/failover.log" | head -n 1)"
+  else
+    FAILOVER_SUMMARY="failover run FAILED (see $OUT/failover.log)"
+    FAILED=1
+  fi
+  log "$FAILOVER_SUMMARY"
+fi
+
+# ---------------------------------------------------------------------------------------------
 {
   echo "# Shoal benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo
   echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
-  echo "records: ${RECORD_SIZE} B values, no keys, linger ${LINGER_MS} ms, up to ${RECORDS} records or ${MAX_SECONDS} s per produce run; replication factor 1; client and broker on this machine"
+  echo "records: ${RECORD_SIZE} B values, no keys, linger ${LINGER_MS} ms, up to ${RECORDS} records or ${MAX_SECONDS} s per produce run; one node: replication factor 1; 3 nodes: RF=3, min.insync.replicas=2; client and brokers on this machine"
   echo
   echo "| case | records | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | broker CPU % | client CPU % | errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -326,6 +468,8 @@ log "node stopped in ${SHUTDOWN_MS} ms"
   echo "start-up (exec -> /readyz 200): ${STARTUP_MS} ms"
   echo "idle RSS: ${IDLE_RSS} MiB; RSS after the runs: ${AFTER_RSS} MiB (peak ${PEAK_RSS} MiB)"
   echo "shutdown (SIGTERM -> exit): ${SHUTDOWN_MS} ms"
+  [[ -z $CLUSTER_STARTUP_MS ]] || echo "three-node cluster start-up (all /readyz 200): ${CLUSTER_STARTUP_MS} ms; broker CPU % of 3-node rows = sum of the three nodes"
+  [[ -z $FAILOVER_SUMMARY ]] || echo "$FAILOVER_SUMMARY"
   echo "load average before: ${LOAD_BEFORE}; after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "MB = 10^6 bytes of record values; latency = send -> delivery report (librdkafka);"
   echo "CPU % = CPU time / wall time of the run (100 = one core)."

@@ -76,8 +76,8 @@ def test_brokers_follow_the_quorum_and_serve_clients(split):
         for err, leader, replicas, isr in parts.values():
             assert err == 0 and leader in (4, 5, 6) and sorted(replicas) == [4, 5, 6]
     assert len(views) == 3
-    # Records round-trip through the broker-only nodes.
-    create_topic(split.bootstrap, "data", partitions=3, rf=1)
+    # Records round-trip through the broker-only nodes, replicated three ways.
+    create_topic(split.bootstrap, "data", partitions=3, config={"min.insync.replicas": "2"})
     assert produce(split.bootstrap, "data", 300) == 300
     assert count_records(split.bootstrap, "data", 3) == 300
     # The controllers know the brokers as fetching observers, and as registered brokers.
@@ -92,7 +92,7 @@ def test_brokers_follow_the_quorum_and_serve_clients(split):
 
 @pytest.mark.timeout(150)
 def test_losing_the_active_controller_or_a_majority(split):
-    create_topic(split.bootstrap, "steady", partitions=3, rf=1)
+    create_topic(split.bootstrap, "steady", partitions=3, config={"min.insync.replicas": "2"})
     old = leader_id(split)
     split.node(old).kill()
     killed_at = time.monotonic()

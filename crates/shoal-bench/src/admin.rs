@@ -21,11 +21,14 @@ pub fn create_topic(args: &CreateTopicArgs) -> anyhow::Result<String> {
     let opts = AdminOptions::new()
         .request_timeout(Some(timeout))
         .operation_timeout(Some(timeout));
-    let topic = NewTopic::new(
+    let mut topic = NewTopic::new(
         &args.topic,
         args.partitions,
         TopicReplication::Fixed(args.replication_factor),
     );
+    for (name, value) in &args.configs {
+        topic = topic.set(name, value);
+    }
     let results = block_on(admin.create_topics([&topic], &opts))?.map_err(|e| {
         anyhow::anyhow!(
             "CreateTopics to {} failed: {e}{}",

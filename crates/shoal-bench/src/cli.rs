@@ -200,6 +200,10 @@ pub struct CreateTopicArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub replication_factor: i32,
 
+    /// A topic config, NAME=VALUE (repeatable), e.g. `--config min.insync.replicas=2`.
+    #[arg(long = "config", value_name = "NAME=VALUE", value_parser = parse_topic_config)]
+    pub configs: Vec<(String, String)>,
+
     /// Succeed if the topic already exists.
     #[arg(long)]
     pub if_not_exists: bool,
@@ -375,4 +379,11 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+fn parse_topic_config(raw: &str) -> Result<(String, String), String> {
+    let (name, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?} must look like name=value"))?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
 }
