@@ -237,6 +237,13 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_topic_config(raw: &str) -> Result<(String, String), String> {
+    let (name, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?} must look like name=value"))?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,11 +386,4 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
-}
-
-fn parse_topic_config(raw: &str) -> Result<(String, String), String> {
-    let (name, value) = raw
-        .split_once('=')
-        .ok_or_else(|| format!("{raw:?} must look like name=value"))?;
-    Ok((name.trim().to_string(), value.trim().to_string()))
 }
