@@ -313,7 +313,7 @@ fn apply_partition(
             error_code = code,
             "replica fetch error"
         );
-        return Some(Duration::from_millis(RETRY_MIN_MS * 2));
+        return Some(Duration::from_millis(RETRY_MIN_MS));
     };
     match outcome {
         Ok(()) => None,

@@ -34,6 +34,8 @@ pub mod plan;
 pub mod preferred_leader;
 mod register_broker;
 pub(crate) mod requests;
+#[cfg(test)]
+mod test_images;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};

@@ -66,48 +66,9 @@ pub fn plan_preferred_leader_election(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::ApplyOutcome;
-    use crate::records::Endpoint;
-    use uuid::Uuid;
 
     fn image(partitions: &[(&[i32], &[i32], i32)], fenced: &[i32]) -> MetadataImage {
-        let mut image = MetadataImage::empty("c");
-        let mut apply = |r: MetadataRecord| assert_eq!(image.apply(&r), ApplyOutcome::Applied);
-        for id in 1..=3 {
-            apply(MetadataRecord::RegisterBroker {
-                broker_id: id,
-                incarnation_id: Uuid::from_u128(id as u128),
-                broker_epoch: 1,
-                listeners: vec![Endpoint {
-                    name: "P".into(),
-                    host: "h".into(),
-                    port: 1,
-                }],
-                rack: None,
-            });
-            if !fenced.contains(&id) {
-                apply(MetadataRecord::UnfenceBroker {
-                    broker_id: id,
-                    broker_epoch: 1,
-                });
-            }
-        }
-        apply(MetadataRecord::Topic {
-            name: "t".into(),
-            topic_id: Uuid::from_u128(9),
-        });
-        for (i, (replicas, isr, leader)) in partitions.iter().enumerate() {
-            apply(MetadataRecord::Partition {
-                topic_id: Uuid::from_u128(9),
-                partition: i as i32,
-                replicas: replicas.to_vec(),
-                isr: isr.to_vec(),
-                leader: *leader,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            });
-        }
-        image
+        crate::controller::test_images::image_with(3, fenced, partitions)
     }
 
     fn moved(records: &[MetadataRecord]) -> Vec<(i32, i32)> {
