@@ -380,7 +380,7 @@ run_cluster_cases() {
   BROKERS=127.0.0.1:${kafka[0]},127.0.0.1:${kafka[1]},127.0.0.1:${kafka[2]}
   local topic=bench-rf3 out rc c0 c1 produced
   if ! "$BENCH" create-topic --brokers "$BROKERS" --topic "$topic" --partitions "$parts" \
-      --replication-factor 3 --config min.insync.replicas=2 >>"$OUT/bench.log" 2>&1; then
+      --replication-factor 3 --topic-config min.insync.replicas=2 >>"$OUT/bench.log" 2>&1; then
     log "create-topic failed on the cluster"; FAILED=1; stop_cluster; return
   fi
   sleep 1
@@ -410,7 +410,7 @@ run_cluster_cases() {
   if [[ $RATE != 0 ]]; then
     local rate=$(( RATE / 2 ))
     "$BENCH" create-topic --brokers "$BROKERS" --topic bench-rf3-rate --partitions "$parts" \
-      --replication-factor 3 --config min.insync.replicas=2 >>"$OUT/bench.log" 2>&1 || true
+      --replication-factor 3 --topic-config min.insync.replicas=2 >>"$OUT/bench.log" 2>&1 || true
     sleep 1
     name="produce 3 nodes RF=3 p=$parts acks=all @$rate/s"
     log "case $name"

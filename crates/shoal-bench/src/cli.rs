@@ -200,8 +200,9 @@ pub struct CreateTopicArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub replication_factor: i32,
 
-    /// A topic config, NAME=VALUE (repeatable), e.g. `--config min.insync.replicas=2`.
-    #[arg(long = "config", value_name = "NAME=VALUE", value_parser = parse_topic_config)]
+    /// A topic config, NAME=VALUE (repeatable), e.g. `--topic-config min.insync.replicas=2`
+    /// (`-X/--config` sets librdkafka properties).
+    #[arg(long = "topic-config", value_name = "NAME=VALUE", value_parser = parse_topic_config)]
     pub configs: Vec<(String, String)>,
 
     /// Succeed if the topic already exists.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::controller::Controller;
@@ -178,7 +178,10 @@ impl ControllerServer {
             .add_service(metadata_service)
             .add_service(admin_service);
         let task = tokio::spawn(async move {
-            let incoming = TcpListenerStream::new(listener);
+            // `Server::tcp_nodelay` applies only to listeners tonic binds itself; an accepted
+            // socket without TCP_NODELAY holds small responses for the peer's delayed ACK
+            // (~40 ms on Linux), which once made every acks=all produce wait that long.
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             let shutdown = async {
                 // A dropped sender also means stop.
                 let _ = stopped.await;

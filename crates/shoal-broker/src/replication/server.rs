@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::replication::MAX_MESSAGE_BYTES;
 use crate::replication::proto::replication_server::ReplicationServer as GrpcServer;
@@ -35,7 +35,10 @@ impl ReplicationServer {
             .tcp_nodelay(true)
             .add_service(service);
         let task = tokio::spawn(async move {
-            let incoming = TcpListenerStream::new(listener);
+            // `Server::tcp_nodelay` applies only to listeners tonic binds itself; an accepted
+            // socket without TCP_NODELAY holds small responses for the peer's delayed ACK
+            // (~40 ms on Linux), which once made every acks=all produce wait that long.
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             let shutdown = async {
                 let _ = stopped.await;
             };
