@@ -38,6 +38,8 @@ pub struct BrokerConfig {
     pub replication_advertised: Option<(String, u16)>,
     /// replica.lag.time.max.ms: a follower not caught up for this long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
+    /// log.cleaner.backoff.ms: how often compacted logs are checked for cleaning.
+    pub log_cleaner_backoff_ms: u64,
     /// Every broker-level setting by Kafka name: the defaults topics inherit, and what
     /// DescribeConfigs shows for the broker resource.
     pub settings: BTreeMap<String, String>,

@@ -186,6 +186,7 @@ impl Broker {
                     broker.config.high_watermark_checkpoint_interval_ms.max(10),
                 ),
                 producer_snapshot: PRODUCER_SNAPSHOT_INTERVAL,
+                compaction: Duration::from_millis(broker.config.log_cleaner_backoff_ms.max(10)),
             },
         ));
         broker.lock_tasks().extend([follower, maintenance]);
@@ -292,27 +293,25 @@ struct MaintenanceSchedule {
     retention: Duration,
     high_watermark_checkpoint: Duration,
     producer_snapshot: Duration,
+    compaction: Duration,
 }
 
 async fn run_maintenance(replicas: Arc<ReplicaManager>, schedule: MaintenanceSchedule) {
     let mut ticker = tokio::time::interval(schedule.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let start = tokio::time::Instant::now();
-    let mut next = [
-        start + schedule.retention,
-        start + schedule.high_watermark_checkpoint,
-        start + schedule.producer_snapshot,
-    ];
     let periods = [
         schedule.retention,
         schedule.high_watermark_checkpoint,
         schedule.producer_snapshot,
+        schedule.compaction,
     ];
+    let mut next = periods.map(|period| start + period);
     loop {
         ticker.tick().await;
         let now = tokio::time::Instant::now();
-        let mut due = [false; 3];
-        for i in 0..3 {
+        let mut due = [false; 4];
+        for i in 0..4 {
             if now >= next[i] {
                 due[i] = true;
                 next[i] = now + periods[i];
@@ -322,6 +321,7 @@ async fn run_maintenance(replicas: Arc<ReplicaManager>, schedule: MaintenanceSch
             retention: due[0],
             high_watermark_checkpoint: due[1],
             producer_snapshot: due[2],
+            compaction: due[3],
         };
         let worker = Arc::clone(&replicas);
         if let Err(error) = tokio::task::spawn_blocking(move || worker.run_maintenance(due)).await {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use shoal_log::{LogConfig, TimestampType};
+use shoal_log::{CleanupPolicy, LogConfig, TimestampType};
 use shoal_meta::topic_config::resolve_topic_config;
 
 /// Log settings plus the replication setting the partition leader enforces.
@@ -54,6 +54,16 @@ pub fn partition_config(
             Some("LogAppendTime") => TimestampType::LogAppendTime,
             _ => TimestampType::CreateTime,
         },
+        cleanup_policy: get("cleanup.policy")
+            .and_then(|v| CleanupPolicy::parse(&v))
+            .unwrap_or(defaults.cleanup_policy),
+        delete_retention_ms: int("delete.retention.ms").unwrap_or(defaults.delete_retention_ms),
+        min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|r| (0.0..=1.0).contains(r))
+            .unwrap_or(defaults.min_cleanable_dirty_ratio),
+        min_compaction_lag_ms: int("min.compaction.lag.ms")
+            .unwrap_or(defaults.min_compaction_lag_ms),
     };
     let min_insync_replicas = int("min.insync.replicas")
         .and_then(|v| usize::try_from(v).ok())

@@ -111,6 +111,7 @@ impl Harness {
             replication_bind: "127.0.0.1:0".parse().unwrap(),
             replication_advertised: None,
             replica_lag_time_max_ms: 30_000,
+            log_cleaner_backoff_ms: 15_000,
             settings,
             explicit_settings: Vec::new(),
         };

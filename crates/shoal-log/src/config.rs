@@ -25,7 +25,7 @@ pub(crate) const TIME_INDEX_ENTRY_BYTES: usize = 12;
 const MS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 
 /// Configuration of one partition log. Field docs give the Kafka config name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll to a new segment before the active one would exceed this.
     pub segment_bytes: u32,
@@ -47,6 +47,45 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `message.timestamp.type`.
     pub message_timestamp_type: TimestampType,
+    /// `cleanup.policy`: `delete` (time/size retention), `compact` (latest record per key),
+    /// or both.
+    pub cleanup_policy: CleanupPolicy,
+    /// `delete.retention.ms`: how long a tombstone stays after the cleaner first kept it.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: clean once this share of the log is uncleaned.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this are never compacted.
+    pub min_compaction_lag_ms: i64,
+}
+
+/// Which cleanups a log runs (`cleanup.policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    pub delete: bool,
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: false,
+    };
+
+    /// Parses Kafka's list value (`delete`, `compact`, `compact,delete`).
+    pub fn parse(value: &str) -> Option<CleanupPolicy> {
+        let mut policy = CleanupPolicy {
+            delete: false,
+            compact: false,
+        };
+        for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "delete" => policy.delete = true,
+                "compact" => policy.compact = true,
+                _ => return None,
+            }
+        }
+        (policy.delete || policy.compact).then_some(policy)
+    }
 }
 
 impl Default for LogConfig {
@@ -62,9 +101,16 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             message_timestamp_type: TimestampType::CreateTime,
+            cleanup_policy: CleanupPolicy::DELETE,
+            delete_retention_ms: MS_PER_DAY,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
         }
     }
 }
+
+// Configs are compared whole (to spot changes); the ratio is never NaN (validated).
+impl Eq for LogConfig {}
 
 impl LogConfig {
     /// Checks every value against the range the log relies on.
@@ -120,6 +166,27 @@ impl LogConfig {
             self.flush_ms >= 0,
             format!("flush.ms={} must be >= 0", self.flush_ms),
         )?;
+        check(
+            self.delete_retention_ms >= 0,
+            format!(
+                "delete.retention.ms={} must be >= 0",
+                self.delete_retention_ms
+            ),
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.min_cleanable_dirty_ratio),
+            format!(
+                "min.cleanable.dirty.ratio={} must be in [0, 1]",
+                self.min_cleanable_dirty_ratio
+            ),
+        )?;
+        check(
+            self.min_compaction_lag_ms >= 0,
+            format!(
+                "min.compaction.lag.ms={} must be >= 0",
+                self.min_compaction_lag_ms
+            ),
+        )?;
         Ok(())
     }
 
@@ -161,6 +228,24 @@ mod tests {
         assert_eq!(config.flush_ms, i64::MAX);
         assert_eq!(config.message_timestamp_type, TimestampType::CreateTime);
         assert_eq!(config.max_offset_index_entries(), 1_310_720);
+        assert_eq!(config.cleanup_policy, CleanupPolicy::DELETE);
+        assert_eq!(config.delete_retention_ms, 86_400_000);
+    }
+
+    #[test]
+    fn cleanup_policies_parse_like_kafkas_list() {
+        let both = CleanupPolicy {
+            delete: true,
+            compact: true,
+        };
+        assert_eq!(CleanupPolicy::parse("delete"), Some(CleanupPolicy::DELETE));
+        assert_eq!(CleanupPolicy::parse("compact, delete"), Some(both));
+        assert_eq!(
+            CleanupPolicy::parse("compact").map(|p| p.delete),
+            Some(false)
+        );
+        assert_eq!(CleanupPolicy::parse(""), None);
+        assert_eq!(CleanupPolicy::parse("shred"), None);
     }
 
     #[test]
@@ -196,6 +281,18 @@ mod tests {
             },
             LogConfig {
                 flush_ms: -1,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                min_cleanable_dirty_ratio: 1.5,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                min_cleanable_dirty_ratio: f64::NAN,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                delete_retention_ms: -1,
                 ..LogConfig::default()
             },
         ];

@@ -39,6 +39,8 @@
 mod batch_scanner;
 mod checkpoint;
 mod clean_shutdown;
+pub mod cleaner;
+pub mod compression;
 mod config;
 mod epoch_cache;
 mod error;
@@ -47,6 +49,7 @@ mod loader;
 mod log;
 mod offset_index;
 mod partition_checkpoint;
+pub mod record_view;
 mod retention;
 mod segment;
 mod segment_flusher;
@@ -57,7 +60,8 @@ pub mod batch;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use config::{LogConfig, TimestampType};
+pub use cleaner::{CleanOutcome, CleanPlan, CleanStats};
+pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use epoch_cache::EpochEntry;
 pub use error::{LogError, Result};
 pub use log::{AppendInfo, FoundBatch, Log, ReadInfo, RetentionResult};

@@ -15,11 +15,13 @@ use std::path::Path;
 
 use crate::checkpoint::{TEMP_FILE_SUFFIX, sync_dir};
 use crate::clean_shutdown;
+use crate::cleaner;
 use crate::config::LogConfig;
 use crate::error::{IoResultExt, Result};
 use crate::partition_checkpoint::PartitionCheckpoint;
 use crate::segment::{
-    INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX, parse_segment_file_name,
+    INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX,
+    parse_segment_file_name, segment_file_path,
 };
 
 /// Suffix Kafka gives segments scheduled for deletion; leftovers are removed at load.
@@ -73,14 +75,16 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
     let mut expected_base_offset: Option<i64> = None;
     let mut active_end_offset: Option<i64> = None;
     while let Some(mut segment) = segments.pop_front() {
+        // Offsets only grow across segments; a gap is compaction's (see `cleaner`), an
+        // overlap is damage.
         if let Some(expected) = expected_base_offset
-            && segment.base_offset() != expected
+            && segment.base_offset() < expected
         {
             tracing::warn!(
                 dir = %dir.display(),
                 offset = expected,
                 found_base_offset = segment.base_offset(),
-                "gap after a recovered segment; deleting it and every later segment"
+                "a segment overlaps the recovered one before it; deleting it and every later segment"
             );
             segments.push_front(segment);
             delete_newest_first(segments)?;
@@ -176,8 +180,10 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
 }
 
 /// Base offsets of the `.log` files in `dir`, ascending. Deletes crash leftovers on the way:
-/// temp checkpoints, `.deleted` files, and index files whose log is gone.
+/// temp checkpoints, `.deleted` files, half-written `.cleaned` segments, and index files whose
+/// log is gone; finishes the swap of a `.swap` segment (the cleaner's commit point).
 fn discover_segments(dir: &Path) -> Result<Vec<i64>> {
+    finish_cleaner_swaps(dir)?;
     let mut logs = BTreeSet::new();
     let mut indexes = Vec::new();
     for entry in fs::read_dir(dir).at(dir)? {
@@ -185,12 +191,16 @@ fn discover_segments(dir: &Path) -> Result<Vec<i64>> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        let is_leftover = [TEMP_FILE_SUFFIX, DELETED_FILE_SUFFIX]
-            .iter()
-            .any(|suffix| {
-                name.strip_suffix(suffix)
-                    .is_some_and(|stem| stem.ends_with('.'))
-            });
+        let is_leftover = [
+            TEMP_FILE_SUFFIX,
+            DELETED_FILE_SUFFIX,
+            cleaner::CLEANED_SUFFIX,
+        ]
+        .iter()
+        .any(|suffix| {
+            name.strip_suffix(suffix)
+                .is_some_and(|stem| stem.ends_with('.'))
+        });
         if is_leftover {
             tracing::info!(path = %path.display(), "removing a leftover file");
             fs::remove_file(&path).at(&path)?;
@@ -213,6 +223,33 @@ fn discover_segments(dir: &Path) -> Result<Vec<i64>> {
         }
     }
     Ok(logs.into_iter().collect())
+}
+
+/// Completes every `<base>.log.swap` a crash left: its cleaned content is whole (it was
+/// fsynced before the rename that made it a swap file), so it replaces the segment's log and
+/// the old indexes go (they are rebuilt).
+fn finish_cleaner_swaps(dir: &Path) -> Result<()> {
+    let swap_suffix = format!(".{LOG_FILE_SUFFIX}.{}", cleaner::SWAP_SUFFIX);
+    for entry in fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(stem) = name.strip_suffix(&swap_suffix) else {
+            continue;
+        };
+        let Ok(base_offset) = stem.parse::<i64>() else {
+            continue;
+        };
+        let log_path = segment_file_path(dir, base_offset, LOG_FILE_SUFFIX);
+        let indexes = [
+            segment_file_path(dir, base_offset, INDEX_FILE_SUFFIX),
+            segment_file_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX),
+        ];
+        tracing::info!(path = %path.display(), "finishing a compaction swap");
+        cleaner::finish_swap(&path, &log_path, &indexes)?;
+    }
+    Ok(())
 }
 
 /// Deletes segments newest first, so a crash part-way leaves a contiguous prefix.

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use crate::batch::{NO_TIMESTAMP, RecordBatchHeader};
 use crate::checkpoint::sync_dir;
 use crate::clean_shutdown;
+use crate::cleaner::{self, CleanOutcome, CleanPlan, CleanStats, PlannedSegment};
 use crate::config::{LogConfig, TimestampType};
 use crate::epoch_cache::{EpochEntry, LeaderEpochFileCache};
 use crate::error::{IoResultExt, LogError, Result};
@@ -320,7 +321,10 @@ impl Log {
             }
             info.record_count += u64::try_from(header.record_count).unwrap_or(0);
         }
-        debug_assert_eq!(info.first_offset, self.log_end_offset);
+        debug_assert!(
+            info.first_offset >= self.log_end_offset,
+            "offsets only grow"
+        );
         let pending = PendingAppend {
             size_bytes: bytes.len() as u64,
             max_timestamp_ms: info.max_timestamp,
@@ -570,6 +574,13 @@ impl Log {
         now_ms: i64,
         high_watermark: i64,
     ) -> Result<RetentionResult> {
+        if !self.config.cleanup_policy.delete {
+            return Ok(RetentionResult {
+                deleted_segments: 0,
+                deleted_bytes: 0,
+                log_start_offset: self.log_start_offset,
+            });
+        }
         let high_watermark = high_watermark.min(self.log_end_offset);
         let mut candidates = Vec::with_capacity(self.segment_count());
         let ends = self
@@ -628,6 +639,119 @@ impl Log {
             deleted_bytes,
             log_start_offset: self.log_start_offset,
         })
+    }
+
+    /// Phase 1 of compaction (see `cleaner`): what to clean now, if anything — sealed segments
+    /// wholly below `high_watermark` and older than `min.compaction.lag.ms`, when the share
+    /// written since the last cleaning reaches `min.cleanable.dirty.ratio`.
+    pub fn plan_clean(&self, now_ms: i64, high_watermark: i64) -> Result<Option<CleanPlan>> {
+        if !self.config.cleanup_policy.compact {
+            return Ok(None);
+        }
+        let lag_horizon_ms = now_ms.saturating_sub(self.config.min_compaction_lag_ms);
+        let ends = self
+            .sealed
+            .keys()
+            .skip(1)
+            .copied()
+            .chain([self.active.base_offset()]);
+        let mut segments = Vec::new();
+        for (segment, end_offset) in self.sealed.values().zip(ends) {
+            let young = segment
+                .max_timestamp_and_offset()
+                .is_some_and(|(ts, _)| ts > lag_horizon_ms);
+            if end_offset > high_watermark || young {
+                break;
+            }
+            segments.push(PlannedSegment {
+                base_offset: segment.base_offset(),
+                end_offset,
+                path: segment.log_path().to_path_buf(),
+                size_bytes: segment.size_bytes(),
+            });
+        }
+        let first_dirty_offset = cleaner::read_checkpoint(&self.dir)?
+            .unwrap_or(self.log_start_offset)
+            .max(self.log_start_offset);
+        let total: u64 = segments.iter().map(|s| s.size_bytes).sum();
+        let dirty: u64 = segments
+            .iter()
+            .filter(|s| s.end_offset > first_dirty_offset)
+            .map(|s| s.size_bytes)
+            .sum();
+        if dirty == 0 || (dirty as f64) < self.config.min_cleanable_dirty_ratio * total as f64 {
+            return Ok(None);
+        }
+        Ok(Some(CleanPlan {
+            segments,
+            first_dirty_offset,
+            delete_retention_ms: self.config.delete_retention_ms,
+            now_ms,
+        }))
+    }
+
+    /// Phase 3 of compaction: swaps the cleaned segments in (those still present unchanged)
+    /// and moves the cleaner checkpoint.
+    pub fn finish_clean(&mut self, outcome: CleanOutcome) -> Result<CleanStats> {
+        let mut stats = CleanStats {
+            records_removed: outcome.records_removed,
+            tombstones_removed: outcome.tombstones_removed,
+            first_dirty_offset: outcome.clean_end_offset,
+            ..CleanStats::default()
+        };
+        let first_base = self.sealed.keys().next().copied();
+        let mut complete = true;
+        for done in outcome.cleaned {
+            let base = done.planned.base_offset;
+            let unchanged = self
+                .sealed
+                .get(&base)
+                .is_some_and(|s| s.size_bytes() == done.planned.size_bytes);
+            if !unchanged {
+                complete = false;
+                if let Some(path) = &done.cleaned_path {
+                    let _ = std::fs::remove_file(path);
+                }
+                continue;
+            }
+            let Some(old) = self.sealed.remove(&base) else {
+                continue;
+            };
+            stats.bytes_before += old.size_bytes();
+            let log_path = old.log_path().to_path_buf();
+            let index_paths = old.index_paths();
+            match done.cleaned_path {
+                None if first_base != Some(base) => {
+                    old.delete()?;
+                    stats.segments_deleted += 1;
+                }
+                cleaned => {
+                    // The first segment stays, empty if need be: it marks the log start.
+                    let cleaned = match cleaned {
+                        Some(path) => path,
+                        None => {
+                            let path = log_path.with_extension("log.cleaned");
+                            File::create(&path).and_then(|f| f.sync_all()).at(&path)?;
+                            path
+                        }
+                    };
+                    drop(old);
+                    cleaner::swap_in(&cleaned, &log_path, &index_paths)?;
+                    let mut segment =
+                        LogSegment::open(&self.dir, base, &self.config, self.latest_now_ms)?;
+                    segment.recover(self.config.index_interval_bytes)?;
+                    segment.seal()?;
+                    stats.bytes_after += segment.size_bytes();
+                    self.sealed.insert(base, segment);
+                    stats.segments_cleaned += 1;
+                }
+            }
+        }
+        if complete {
+            cleaner::write_checkpoint(&self.dir, outcome.clean_end_offset)?;
+        }
+        sync_dir(&self.dir)?;
+        Ok(stats)
     }
 
     /// The newest leader epoch that wrote to this log.
@@ -725,3 +849,7 @@ mod tests;
 #[cfg(test)]
 #[path = "recovery_tests.rs"]
 mod recovery_tests;
+
+#[cfg(test)]
+#[path = "cleaner_tests.rs"]
+mod cleaner_tests;

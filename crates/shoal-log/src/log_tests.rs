@@ -6,7 +6,7 @@ use super::*;
 use crate::batch::{RecordBatchHeader, batches, verify_crc};
 use crate::testing::{BatchSpec, build_batch, build_batch_with, decode_records};
 
-pub(super) const NOW_MS: i64 = 1_700_000_000_000;
+pub(crate) const NOW_MS: i64 = 1_700_000_000_000;
 
 /// Small segments and dense indexes so a few KiB exercise rolls and index lookups.
 pub(super) fn small_config() -> LogConfig {
@@ -17,7 +17,7 @@ pub(super) fn small_config() -> LogConfig {
     }
 }
 
-pub(super) fn open(dir: &Path, config: LogConfig) -> Log {
+pub(crate) fn open(dir: &Path, config: LogConfig) -> Log {
     Log::open(dir, config, NOW_MS).unwrap()
 }
 
@@ -37,7 +37,7 @@ pub(super) fn as_stored(batch: &[u8], base_offset: i64, leader_epoch: i32) -> Ve
 }
 
 /// Every batch from the log start to the end, concatenated.
-pub(super) fn read_all(log: &Log) -> Vec<u8> {
+pub(crate) fn read_all(log: &Log) -> Vec<u8> {
     let mut out = Vec::new();
     let mut next = log.log_start_offset();
     while next < log.log_end_offset() {
@@ -629,7 +629,7 @@ fn invalid_appends_write_nothing() {
 }
 
 #[test]
-fn follower_appends_keep_offsets_and_epochs_and_reject_gaps() {
+fn follower_appends_keep_offsets_and_epochs_accept_gaps_and_reject_overlaps() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), LogConfig::default());
     let spec = |base_offset, partition_leader_epoch| BatchSpec {
@@ -664,20 +664,19 @@ fn follower_appends_keep_offsets_and_epochs_and_reject_gaps() {
         ]
     );
 
-    let gap = build_batch_with(&spec(7, 3));
-    assert!(matches!(
-        log.append_as_follower(&gap, NOW_MS),
-        Err(LogError::UnexpectedAppendOffset {
-            expected: 6,
-            actual: 7
-        })
-    ));
-    let overlap = build_batch_with(&spec(5, 3));
+    // A gap is a batch the leader's cleaner removed: the follower mirrors it.
+    let after_gap = build_batch_with(&spec(7, 3));
+    log.append_as_follower(&after_gap, NOW_MS).unwrap();
+    assert_eq!(log.log_end_offset(), 9);
+    let overlap = build_batch_with(&spec(8, 3));
     assert!(matches!(
         log.append_as_follower(&overlap, NOW_MS),
-        Err(LogError::UnexpectedAppendOffset { .. })
+        Err(LogError::UnexpectedAppendOffset {
+            expected: 9,
+            actual: 8
+        })
     ));
-    assert_eq!(log.log_end_offset(), 6);
+    assert_eq!(log.log_end_offset(), 9);
     assert_eq!(log.append_as_follower(&[], NOW_MS).unwrap().record_count, 0);
 }
 

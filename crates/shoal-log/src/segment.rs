@@ -295,7 +295,9 @@ impl LogSegment {
                     break;
                 }
                 Scanned::Batch { position, header } => {
-                    if header.base_offset != next_offset || header.last_offset_delta < 0 {
+                    // Offsets only grow; a gap is a compacted-away batch, not damage (an
+                    // append-only file cannot lose a batch between two intact ones).
+                    if header.base_offset < next_offset || header.last_offset_delta < 0 {
                         reason = Some(format!(
                             "batch at position {position} covers offsets {}..={}, expected to start at {next_offset}",
                             header.base_offset,
@@ -617,6 +619,14 @@ impl LogSegment {
         self.offset_index.truncate_to_size(position)?;
         self.time_index.truncate_to_offset(header.base_offset)?;
         Ok(removed_bytes)
+    }
+
+    /// Paths of the two index files.
+    pub(crate) fn index_paths(&self) -> Vec<std::path::PathBuf> {
+        vec![
+            self.offset_index.storage().path().to_path_buf(),
+            self.time_index.storage().path().to_path_buf(),
+        ]
     }
 
     /// Removes the segment's files (the open handles stay readable until dropped).

@@ -61,7 +61,9 @@ pub(crate) fn validate_follower_append(
         check_size(batch.bytes.len(), max_message_bytes)?;
         verify_crc(batch.bytes)?;
         let header = batch.header;
-        if header.base_offset != expected_offset {
+        // A leader's compacted log has gaps where whole batches were cleaned away; offsets
+        // must only grow.
+        if header.base_offset < expected_offset {
             return Err(LogError::UnexpectedAppendOffset {
                 expected: expected_offset,
                 actual: header.base_offset,
@@ -238,31 +240,40 @@ mod tests {
     }
 
     #[test]
-    fn follower_append_requires_contiguous_offsets_from_the_log_end() {
+    fn follower_append_requires_growing_offsets_from_the_log_end() {
         let mut headers = Vec::new();
         let mut records = build_batch(10, 0, &[b"a", b"b"]);
         records.extend_from_slice(&build_batch(12, 0, &[b"c"]));
         validate_follower_append(&records, 1 << 20, 10, &mut headers).unwrap();
         assert_eq!(headers.len(), 2);
 
+        // Starting past the log end is a gap too; starting below it overlaps.
+        validate_follower_append(&records, 1 << 20, 9, &mut headers).unwrap();
         assert!(matches!(
-            validate_follower_append(&records, 1 << 20, 9, &mut headers),
+            validate_follower_append(&records, 1 << 20, 11, &mut headers),
             Err(LogError::UnexpectedAppendOffset {
-                expected: 9,
+                expected: 11,
                 actual: 10
             })
         ));
 
+        // A gap (a batch the leader's cleaner removed) is accepted; an overlap is not.
         let mut gap = build_batch(10, 0, &[b"a", b"b"]);
         gap.extend_from_slice(&build_batch_with(&BatchSpec {
             base_offset: 13,
             ..BatchSpec::new(&[b"c"])
         }));
+        validate_follower_append(&gap, 1 << 20, 10, &mut headers).unwrap();
+        let mut overlap = build_batch(10, 0, &[b"a", b"b"]);
+        overlap.extend_from_slice(&build_batch_with(&BatchSpec {
+            base_offset: 11,
+            ..BatchSpec::new(&[b"c"])
+        }));
         assert!(matches!(
-            validate_follower_append(&gap, 1 << 20, 10, &mut headers),
+            validate_follower_append(&overlap, 1 << 20, 10, &mut headers),
             Err(LogError::UnexpectedAppendOffset {
                 expected: 12,
-                actual: 13
+                actual: 11
             })
         ));
     }

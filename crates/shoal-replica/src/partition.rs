@@ -66,6 +66,8 @@ pub struct MaintenanceDue {
     pub retention: bool,
     pub high_watermark_checkpoint: bool,
     pub producer_snapshot: bool,
+    /// Compaction of `cleanup.policy=compact` logs (`log.cleaner.backoff.ms`).
+    pub compaction: bool,
 }
 
 /// A follower's fetch, as the leader sees it.
@@ -854,6 +856,33 @@ impl Partition {
         if due.producer_snapshot {
             self.snapshot_producers(false)?;
         }
+        if due.compaction {
+            self.compact(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// One compaction pass (see `shoal_log::cleaner`): planned and finished under the log
+    /// lock, run without it, so produce and fetch wait only for the plan and the swap.
+    fn compact(&self, now_ms: i64) -> Result<(), PartitionError> {
+        let high_watermark = self.high_watermark();
+        let Some(plan) = self.with_log(|log| log.plan_clean(now_ms, high_watermark))? else {
+            return Ok(());
+        };
+        let outcome = shoal_log::cleaner::run(&plan, shoal_log::cleaner::DEFAULT_MAP_BUDGET_BYTES)?;
+        let stats = self.with_log(|log| log.finish_clean(outcome))?;
+        tracing::info!(
+            topic = %self.topic,
+            partition = self.index,
+            segments_cleaned = stats.segments_cleaned,
+            segments_deleted = stats.segments_deleted,
+            bytes_before = stats.bytes_before,
+            bytes_after = stats.bytes_after,
+            records_removed = stats.records_removed,
+            tombstones_removed = stats.tombstones_removed,
+            first_dirty_offset = stats.first_dirty_offset,
+            "compacted"
+        );
         Ok(())
     }
 

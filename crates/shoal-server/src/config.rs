@@ -66,6 +66,7 @@ const SETTINGS: &[Setting] = &[
     s("log.retention.bytes", "-1"),
     s("log.retention.check.interval.ms", "300000"),
     s("log.cleanup.policy", "delete"),
+    s("log.cleaner.backoff.ms", "15000"),
     s("log.index.interval.bytes", "4096"),
     s("log.index.size.max.bytes", "10485760"),
     s("log.flush.interval.messages", "9223372036854775807"),

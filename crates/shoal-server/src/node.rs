@@ -388,6 +388,7 @@ async fn start_broker(
         replication_bind,
         replication_advertised,
         replica_lag_time_max_ms: config.i64("replica.lag.time.max.ms")?.max(1),
+        log_cleaner_backoff_ms: millis(config, "log.cleaner.backoff.ms", 10)?,
         settings,
         explicit_settings,
     };

@@ -1,0 +1,423 @@
+//! Log compaction (Kafka's `LogCleaner`): for `cleanup.policy=compact`, keep the latest record
+//! of every key; a tombstone (null value) keeps its key deleted for `delete.retention.ms` and
+//! then goes too. Offsets never change: kept records stay in their batches at their offsets,
+//! and a batch whose records all go is dropped, leaving a gap consumers skip.
+//!
+//! **Three phases, so the log is locked only briefly.** Sealed segments never change, so the
+//! work that reads and writes them needs no lock:
+//! 1. [`crate::Log::plan_clean`] (under the log's lock) picks the cleanable segments: sealed,
+//!    wholly below the high watermark, older than `min.compaction.lag.ms`, and only when the
+//!    *dirty* share (written since the last cleaning, per the cleaner checkpoint) reaches
+//!    `min.cleanable.dirty.ratio`.
+//! 2. [`run`] (no lock) maps each key of the dirty segments to its latest offset — whole
+//!    segments only, within `map_budget_bytes` — then rewrites every planned segment below the
+//!    map's end into a `.cleaned` file, streaming batch by batch.
+//! 3. [`crate::Log::finish_clean`] (under the lock) swaps each cleaned file in for its segment,
+//!    if the segment is still there unchanged (retention may have deleted it meanwhile), and
+//!    moves the checkpoint to the map's end.
+//!
+//! **Crash safety.** A cleaned segment is fsynced as `<base>.log.cleaned`, renamed to
+//! `<base>.log.swap` (the commit point, one atomic rename), then the old indexes are deleted
+//! and the swap file is renamed over the `.log`. At load, `.cleaned` files are deleted and a
+//! `.swap` file finishes its swap (see `loader`); missing indexes are rebuilt.
+//!
+//! **Bounded.** The key map holds at most `map_budget_bytes` of keys (an exact map: no hash
+//! collisions can delete a live record); a batch decompresses to at most
+//! `compression::MAX_DECOMPRESSED_BYTES`, and one that would not is kept whole.
+//!
+//! Limits left as they are: segments are cleaned one by one, never merged, so a log keeps its
+//! segment count (empty cleaned segments other than the first are deleted); transactional and
+//! control batches are kept whole; an idempotent producer whose every batch was compacted away
+//! is unknown after a restart, as after a producer-state eviction.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::batch::{LOG_OVERHEAD_BYTES, RECORD_BATCH_HEADER_BYTES, RecordBatchHeader};
+use crate::checkpoint::{read_bounded, sync_dir, write_atomically};
+use crate::compression::{self, MAX_DECOMPRESSED_BYTES};
+use crate::error::{IoResultExt, LogError, Result};
+use crate::record_view::records;
+
+/// File (in the partition directory) holding the first dirty offset: everything below it has
+/// been cleaned at least once.
+pub(crate) const CLEANER_CHECKPOINT_FILE: &str = "cleaner-checkpoint";
+pub(crate) const CLEANED_SUFFIX: &str = "cleaned";
+pub(crate) const SWAP_SUFFIX: &str = "swap";
+/// Bytes one key costs in the map besides its own bytes (the offset, the map's overhead).
+const MAP_ENTRY_OVERHEAD_BYTES: usize = 48;
+/// Default budget of the key map (Kafka's `log.cleaner.dedupe.buffer.size` is 128 MiB for all
+/// cleaner threads).
+pub const DEFAULT_MAP_BUDGET_BYTES: usize = 64 << 20;
+/// Largest batch the cleaner reads (a stored batch was accepted under `max.message.bytes`).
+const MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// One sealed segment the plan covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PlannedSegment {
+    pub(crate) base_offset: i64,
+    /// The next segment's base offset: this one holds offsets below it.
+    pub(crate) end_offset: i64,
+    pub(crate) path: PathBuf,
+    pub(crate) size_bytes: u64,
+}
+
+/// What phase 1 decided; phase 2 works from it alone.
+#[derive(Debug, Clone)]
+pub struct CleanPlan {
+    pub(crate) segments: Vec<PlannedSegment>,
+    /// Offsets below were cleaned before (tombstones there may expire).
+    pub(crate) first_dirty_offset: i64,
+    pub(crate) delete_retention_ms: i64,
+    pub(crate) now_ms: i64,
+}
+
+/// A segment rewritten by phase 2, waiting to be swapped in.
+#[derive(Debug)]
+pub(crate) struct CleanedSegment {
+    pub(crate) planned: PlannedSegment,
+    /// The `.cleaned` file, or `None` when nothing in the segment survived.
+    pub(crate) cleaned_path: Option<PathBuf>,
+}
+
+/// Phase 2's result.
+#[derive(Debug)]
+pub struct CleanOutcome {
+    pub(crate) cleaned: Vec<CleanedSegment>,
+    /// The new first dirty offset (where the key map ended).
+    pub(crate) clean_end_offset: i64,
+    pub(crate) records_removed: u64,
+    pub(crate) tombstones_removed: u64,
+}
+
+/// What a finished cleaning did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanStats {
+    pub segments_cleaned: usize,
+    pub segments_deleted: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub records_removed: u64,
+    pub tombstones_removed: u64,
+    pub first_dirty_offset: i64,
+}
+
+pub(crate) fn read_checkpoint(dir: &Path) -> Result<Option<i64>> {
+    let path = dir.join(CLEANER_CHECKPOINT_FILE);
+    let Some(text) = read_bounded(&path, 64)? else {
+        return Ok(None);
+    };
+    text.trim()
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|e| LogError::CorruptCheckpoint {
+            path,
+            reason: e.to_string(),
+        })
+}
+
+pub(crate) fn write_checkpoint(dir: &Path, first_dirty_offset: i64) -> Result<()> {
+    write_atomically(
+        &dir.join(CLEANER_CHECKPOINT_FILE),
+        format!("{first_dirty_offset}\n").as_bytes(),
+    )
+}
+
+/// Phase 2: builds the key map and writes the cleaned segments (see the module docs).
+pub fn run(plan: &CleanPlan, map_budget_bytes: usize) -> Result<CleanOutcome> {
+    let (latest, clean_end_offset) = build_map(plan, map_budget_bytes)?;
+    let mut outcome = CleanOutcome {
+        cleaned: Vec::new(),
+        clean_end_offset,
+        records_removed: 0,
+        tombstones_removed: 0,
+    };
+    for segment in plan
+        .segments
+        .iter()
+        .filter(|s| s.end_offset <= clean_end_offset)
+    {
+        match clean_segment(plan, segment, &latest, &mut outcome) {
+            Ok(cleaned) => outcome.cleaned.push(cleaned),
+            Err(e) => {
+                // Leave nothing half-written behind; the next pass starts over.
+                for done in &outcome.cleaned {
+                    if let Some(path) = &done.cleaned_path {
+                        let _ = fs::remove_file(path);
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// The latest offset of every key written from `first_dirty_offset` on, over whole dirty
+/// segments that fit the budget; returns the map and the offset it covers up to.
+fn build_map(plan: &CleanPlan, budget: usize) -> Result<(HashMap<Vec<u8>, i64>, i64)> {
+    let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
+    let mut used = 0usize;
+    let mut covered_to = plan.first_dirty_offset;
+    for segment in plan
+        .segments
+        .iter()
+        .filter(|s| s.end_offset > plan.first_dirty_offset)
+    {
+        let mut segment_keys: Vec<(Vec<u8>, i64)> = Vec::new();
+        let mut segment_bytes = 0usize;
+        for_each_batch(&segment.path, segment.size_bytes, |header, batch| {
+            if header.last_offset() < plan.first_dirty_offset || !compactable(header) {
+                return Ok(());
+            }
+            let Some(section) = records_section(header, batch) else {
+                return Ok(());
+            };
+            for record in records(&section, record_count(header))? {
+                let offset = header.base_offset + i64::from(record.offset_delta);
+                if offset < plan.first_dirty_offset {
+                    continue;
+                }
+                if let Some(key) = record.key {
+                    segment_bytes += key.len() + MAP_ENTRY_OVERHEAD_BYTES;
+                    segment_keys.push((key.to_vec(), offset));
+                }
+            }
+            Ok(())
+        })?;
+        if used + segment_bytes > budget {
+            if covered_to == plan.first_dirty_offset {
+                return Err(LogError::InvalidConfig(format!(
+                    "{}: one segment's keys need {segment_bytes} bytes, more than the cleaner's \
+                     {budget}-byte map; not compacting",
+                    segment.path.display()
+                )));
+            }
+            break;
+        }
+        for (key, offset) in segment_keys {
+            let entry = latest.entry(key).or_insert(offset);
+            *entry = (*entry).max(offset);
+        }
+        used += segment_bytes;
+        covered_to = segment.end_offset;
+    }
+    Ok((latest, covered_to))
+}
+
+/// Rewrites one segment into `<base>.log.cleaned`.
+fn clean_segment(
+    plan: &CleanPlan,
+    segment: &PlannedSegment,
+    latest: &HashMap<Vec<u8>, i64>,
+    outcome: &mut CleanOutcome,
+) -> Result<CleanedSegment> {
+    let cleaned_path = segment.path.with_extension(format!("log.{CLEANED_SUFFIX}"));
+    let file = File::create(&cleaned_path).at(&cleaned_path)?;
+    let mut out = BufWriter::new(file);
+    let mut size_after = 0u64;
+    let horizon_ms = plan.now_ms.saturating_sub(plan.delete_retention_ms);
+    for_each_batch(&segment.path, segment.size_bytes, |header, batch| {
+        let kept = filter_batch(header, batch, latest, plan.first_dirty_offset, horizon_ms)?;
+        outcome.records_removed += kept.removed;
+        outcome.tombstones_removed += kept.tombstones_removed;
+        let bytes: &[u8] = match &kept.bytes {
+            Kept::All => batch,
+            Kept::None => return Ok(()),
+            Kept::Rewritten(bytes) => bytes,
+        };
+        out.write_all(bytes).at(&cleaned_path)?;
+        size_after += bytes.len() as u64;
+        Ok(())
+    })?;
+    let file = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .at(&cleaned_path)?;
+    file.sync_all().at(&cleaned_path)?;
+    drop(file);
+    if size_after == 0 {
+        fs::remove_file(&cleaned_path).at(&cleaned_path)?;
+        return Ok(CleanedSegment {
+            planned: segment.clone(),
+            cleaned_path: None,
+        });
+    }
+    Ok(CleanedSegment {
+        planned: segment.clone(),
+        cleaned_path: Some(cleaned_path),
+    })
+}
+
+enum Kept {
+    All,
+    None,
+    Rewritten(Vec<u8>),
+}
+
+struct Filtered {
+    bytes: Kept,
+    removed: u64,
+    tombstones_removed: u64,
+}
+
+/// Which records of one batch survive; rebuilds the batch if only some do.
+fn filter_batch(
+    header: &RecordBatchHeader,
+    batch: &[u8],
+    latest: &HashMap<Vec<u8>, i64>,
+    first_dirty_offset: i64,
+    horizon_ms: i64,
+) -> Result<Filtered> {
+    let keep_all = Filtered {
+        bytes: Kept::All,
+        removed: 0,
+        tombstones_removed: 0,
+    };
+    if !compactable(header) {
+        return Ok(keep_all);
+    }
+    let Some(section) = records_section(header, batch) else {
+        return Ok(keep_all);
+    };
+    let all = records(&section, record_count(header))?;
+    let mut kept: Vec<&[u8]> = Vec::with_capacity(all.len());
+    let mut tombstones_removed = 0;
+    for record in &all {
+        let offset = header.base_offset + i64::from(record.offset_delta);
+        let Some(key) = record.key else {
+            kept.push(record.bytes);
+            continue;
+        };
+        let superseded = latest.get(key).is_some_and(|latest| *latest > offset);
+        if superseded {
+            continue;
+        }
+        // A tombstone that survived an earlier cleaning and is past its retention goes.
+        if record.is_tombstone && offset < first_dirty_offset && header.max_timestamp < horizon_ms {
+            tombstones_removed += 1;
+            continue;
+        }
+        kept.push(record.bytes);
+    }
+    let removed = (all.len() - kept.len()) as u64;
+    let bytes = if kept.len() == all.len() {
+        Kept::All
+    } else if kept.is_empty() {
+        Kept::None
+    } else {
+        Kept::Rewritten(rebuild_batch(header, batch, &kept)?)
+    };
+    Ok(Filtered {
+        bytes,
+        removed,
+        tombstones_removed,
+    })
+}
+
+/// The same batch with only `kept` records: header fields (base offset, last offset delta,
+/// timestamps, producer) unchanged, so the batch covers the same offsets and the producer's
+/// sequence range stays; record count, length and CRC updated; recompressed with its codec.
+fn rebuild_batch(header: &RecordBatchHeader, batch: &[u8], kept: &[&[u8]]) -> Result<Vec<u8>> {
+    let plain: Vec<u8> = kept.concat();
+    let section = compression::compress(header.compression_codec(), &plain)?;
+    let mut out = Vec::with_capacity(RECORD_BATCH_HEADER_BYTES + section.len());
+    out.extend_from_slice(&batch[..RECORD_BATCH_HEADER_BYTES]);
+    out.extend_from_slice(&section);
+    let batch_length = i32::try_from(out.len() - LOG_OVERHEAD_BYTES)
+        .map_err(|_| LogError::InvalidRecord("a cleaned batch is too large".to_owned()))?;
+    out[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    let count = i32::try_from(kept.len())
+        .map_err(|_| LogError::InvalidRecord("too many records".to_owned()))?;
+    out[57..61].copy_from_slice(&count.to_be_bytes());
+    let crc = crc32c::crc32c(&out[crate::batch::CRC_COVERED_FROM..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    Ok(out)
+}
+
+/// Control and transactional batches are kept whole (transactions are not compacted here).
+fn compactable(header: &RecordBatchHeader) -> bool {
+    !header.is_control() && !header.is_transactional() && header.record_count > 0
+}
+
+fn record_count(header: &RecordBatchHeader) -> usize {
+    usize::try_from(header.record_count).unwrap_or(0)
+}
+
+/// The batch's records, decompressed; `None` if they cannot be (kept whole then).
+fn records_section(header: &RecordBatchHeader, batch: &[u8]) -> Option<Vec<u8>> {
+    let compressed = batch.get(RECORD_BATCH_HEADER_BYTES..)?;
+    match compression::decompress(
+        header.compression_codec(),
+        compressed,
+        MAX_DECOMPRESSED_BYTES,
+    ) {
+        Ok(section) => Some(section),
+        Err(error) => {
+            tracing::warn!(
+                base_offset = header.base_offset,
+                %error,
+                "cleaner keeps a batch it cannot decompress"
+            );
+            None
+        }
+    }
+}
+
+/// Calls `f` with every batch of a segment file, in order, reading one batch at a time.
+fn for_each_batch(
+    path: &Path,
+    size_bytes: u64,
+    mut f: impl FnMut(&RecordBatchHeader, &[u8]) -> Result<()>,
+) -> Result<()> {
+    let file = File::open(path).at(path)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file.take(size_bytes));
+    let mut header_bytes = [0u8; RECORD_BATCH_HEADER_BYTES];
+    let mut batch = Vec::new();
+    let mut position = 0u64;
+    while position < size_bytes {
+        reader.read_exact(&mut header_bytes).at(path)?;
+        let header = RecordBatchHeader::parse(&header_bytes)?;
+        let size = header.size_bytes();
+        if size > MAX_BATCH_BYTES || position + size as u64 > size_bytes {
+            return Err(LogError::CorruptRecord(format!(
+                "{}: batch of {size} bytes at position {position} does not fit",
+                path.display()
+            )));
+        }
+        batch.clear();
+        batch.extend_from_slice(&header_bytes);
+        batch.resize(size, 0);
+        reader
+            .read_exact(&mut batch[RECORD_BATCH_HEADER_BYTES..])
+            .at(path)?;
+        f(&header, &batch)?;
+        position += size as u64;
+    }
+    Ok(())
+}
+
+/// Moves `<base>.log.cleaned` into place for the segment at `log_path` (see the module docs:
+/// cleaned → swap is the commit point). The caller has closed the old segment.
+pub(crate) fn swap_in(cleaned: &Path, log_path: &Path, index_paths: &[PathBuf]) -> Result<()> {
+    let dir = log_path.parent().unwrap_or(Path::new("."));
+    let swap = log_path.with_extension(format!("log.{SWAP_SUFFIX}"));
+    fs::rename(cleaned, &swap).at(&swap)?;
+    sync_dir(dir)?;
+    finish_swap(&swap, log_path, index_paths)
+}
+
+/// The second half of a swap, also run by the loader for a `.swap` left by a crash.
+pub(crate) fn finish_swap(swap: &Path, log_path: &Path, index_paths: &[PathBuf]) -> Result<()> {
+    for index in index_paths {
+        match fs::remove_file(index) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).at(index),
+        }
+    }
+    fs::rename(swap, log_path).at(log_path)?;
+    sync_dir(log_path.parent().unwrap_or(Path::new(".")))
+}

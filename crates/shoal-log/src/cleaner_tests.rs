@@ -1,0 +1,340 @@
+//! Compaction of a real log on disk: the latest record per key survives at its offset,
+//! tombstones go after `delete.retention.ms`, only committed sealed segments are touched, and
+//! every crash point of the swap leaves a loadable, complete log.
+
+use std::collections::BTreeMap;
+
+use super::tests::{NOW_MS, open, read_all};
+use super::*;
+use crate::batch::batches;
+use crate::cleaner::{self, DEFAULT_MAP_BUDGET_BYTES};
+use crate::compression;
+use crate::config::CleanupPolicy;
+use crate::testing::{BatchSpec, TestRecord, build_batch_with, decode_records};
+
+fn compacted() -> LogConfig {
+    LogConfig {
+        segment_bytes: 600,
+        index_interval_bytes: 100,
+        cleanup_policy: CleanupPolicy {
+            delete: false,
+            compact: true,
+        },
+        min_cleanable_dirty_ratio: 0.0,
+        delete_retention_ms: 60_000,
+        ..LogConfig::default()
+    }
+}
+
+/// One batch of (key, value) records; `None` values are tombstones.
+fn keyed(records: &[(&str, Option<&str>)], timestamp_ms: i64) -> Vec<u8> {
+    build_batch_with(&BatchSpec {
+        base_timestamp_ms: timestamp_ms,
+        records: records
+            .iter()
+            .map(|(k, v)| TestRecord {
+                key: Some(k.as_bytes()),
+                value: v.map(str::as_bytes),
+                timestamp_delta_ms: 0,
+            })
+            .collect(),
+        ..BatchSpec::new(&[b""])
+    })
+}
+
+/// Every record in the log: offset → (key, value).
+fn contents(log: &Log) -> BTreeMap<i64, (String, Option<String>)> {
+    let mut out = BTreeMap::new();
+    let bytes = read_all(log);
+    for batch in batches(&bytes) {
+        for r in decode_records(batch.unwrap().bytes).unwrap() {
+            let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8(b).unwrap());
+            out.insert(r.offset, (text(r.key).unwrap(), text(r.value)));
+        }
+    }
+    out
+}
+
+fn clean(log: &mut Log, now_ms: i64) -> Option<CleanStats> {
+    let hw = log.log_end_offset();
+    let plan = log.plan_clean(now_ms, hw).unwrap()?;
+    let outcome = cleaner::run(&plan, DEFAULT_MAP_BUDGET_BYTES).unwrap();
+    Some(log.finish_clean(outcome).unwrap())
+}
+
+/// Writes `rounds` rounds of keys k0..k{keys}, each round's values v<round>, then deletes k1.
+fn write_history(log: &mut Log, keys: usize, rounds: usize) -> BTreeMap<String, (i64, String)> {
+    let mut latest = BTreeMap::new();
+    for round in 0..rounds {
+        for k in 0..keys {
+            let key = format!("k{k}");
+            let value = format!("v{round}");
+            let info = log
+                .append_as_leader(&keyed(&[(&key, Some(&value))], NOW_MS), 0, NOW_MS)
+                .unwrap();
+            latest.insert(key, (info.first_offset, value));
+        }
+    }
+    let info = log
+        .append_as_leader(&keyed(&[("k1", None)], NOW_MS), 0, NOW_MS)
+        .unwrap();
+    latest.insert("k1".to_string(), (info.first_offset, String::new()));
+    latest
+}
+
+#[test]
+fn keeps_the_latest_record_per_key_at_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    let latest = write_history(&mut log, 5, 20);
+    let end = log.log_end_offset();
+    let before = contents(&log);
+    assert!(log.segment_count() > 3, "the history should span segments");
+
+    let stats = clean(&mut log, NOW_MS).expect("something to clean");
+    assert!(
+        stats.records_removed > 0 && stats.bytes_after < stats.bytes_before,
+        "{stats:?}"
+    );
+    assert_eq!(log.log_end_offset(), end, "the log end never moves");
+    let after = contents(&log);
+    // Everything left is as it was, at the same offset.
+    for (offset, record) in &after {
+        assert_eq!(before.get(offset), Some(record), "offset {offset} changed");
+    }
+    // In the cleaned part (sealed segments), each key appears once, at its latest offset;
+    // the active segment is untouched.
+    let active_base = log.active.base_offset();
+    let mut seen: BTreeMap<&str, i64> = BTreeMap::new();
+    for (offset, (key, _)) in after.range(..active_base) {
+        assert!(
+            seen.insert(key, *offset).is_none(),
+            "{key} kept twice below {active_base}"
+        );
+    }
+    for (key, (offset, _)) in &latest {
+        assert!(
+            after.contains_key(offset),
+            "latest {key}@{offset} was removed"
+        );
+    }
+    // The tombstone is kept: it is within delete.retention.ms.
+    assert_eq!(after[&latest["k1"].0].1, None);
+    // Reads across the gaps see the same records, also after a reopen.
+    drop(log);
+    let log = open(dir.path(), compacted());
+    assert_eq!(contents(&log), after);
+}
+
+#[test]
+fn tombstones_go_after_delete_retention_and_only_once_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    let latest = write_history(&mut log, 3, 30);
+    let tombstone = latest["k1"].0;
+    // Roll past the tombstone so it lands in a sealed segment.
+    for _ in 0..20 {
+        log.append_as_leader(&keyed(&[("k0", Some("later"))], NOW_MS), 0, NOW_MS)
+            .unwrap();
+    }
+    assert!(log.active.base_offset() > tombstone);
+    clean(&mut log, NOW_MS).unwrap();
+    assert!(
+        contents(&log).contains_key(&tombstone),
+        "first cleaning keeps it"
+    );
+    // Much later: the tombstone, cleaned once already, is past delete.retention.ms.
+    for _ in 0..20 {
+        log.append_as_leader(&keyed(&[("k2", Some("again"))], NOW_MS), 0, NOW_MS)
+            .unwrap();
+    }
+    let later = NOW_MS + compacted().delete_retention_ms + 1;
+    let stats = clean(&mut log, later).unwrap();
+    assert!(stats.tombstones_removed >= 1, "{stats:?}");
+    let after = contents(&log);
+    assert!(!after.contains_key(&tombstone));
+    assert!(
+        !after.values().any(|(k, _)| k == "k1"),
+        "k1 is gone entirely"
+    );
+}
+
+#[test]
+fn only_committed_sealed_segments_are_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    write_history(&mut log, 2, 40);
+    // A high watermark at the log start: nothing is committed, nothing is cleanable.
+    assert!(
+        log.plan_clean(NOW_MS, log.log_start_offset())
+            .unwrap()
+            .is_none()
+    );
+    // Not compacted: never planned.
+    let mut delete_only = compacted();
+    delete_only.cleanup_policy = CleanupPolicy::DELETE;
+    let other = tempfile::tempdir().unwrap();
+    let mut plain = open(other.path(), delete_only);
+    write_history(&mut plain, 2, 40);
+    assert!(
+        plain
+            .plan_clean(NOW_MS, plain.log_end_offset())
+            .unwrap()
+            .is_none()
+    );
+    // min.compaction.lag.ms keeps young segments.
+    let lagged = tempfile::tempdir().unwrap();
+    let mut young = open(
+        lagged.path(),
+        LogConfig {
+            min_compaction_lag_ms: 10_000,
+            ..compacted()
+        },
+    );
+    write_history(&mut young, 2, 40);
+    assert!(
+        young
+            .plan_clean(NOW_MS, young.log_end_offset())
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        young
+            .plan_clean(NOW_MS + 10_001, young.log_end_offset())
+            .unwrap()
+            .is_some()
+    );
+    // After a cleaning nothing is dirty until more is written; the dirty ratio gates it.
+    clean(&mut log, NOW_MS).unwrap();
+    assert!(
+        log.plan_clean(NOW_MS, log.log_end_offset())
+            .unwrap()
+            .is_none()
+    );
+    let strict_dir = tempfile::tempdir().unwrap();
+    let mut strict = open(
+        strict_dir.path(),
+        LogConfig {
+            min_cleanable_dirty_ratio: 1.0,
+            ..compacted()
+        },
+    );
+    write_history(&mut strict, 2, 40);
+    assert!(
+        strict
+            .plan_clean(NOW_MS, strict.log_end_offset())
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn a_crash_during_the_swap_loads_a_complete_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    write_history(&mut log, 4, 25);
+    let before = contents(&log);
+    let plan = log
+        .plan_clean(NOW_MS, log.log_end_offset())
+        .unwrap()
+        .unwrap();
+    let outcome = cleaner::run(&plan, DEFAULT_MAP_BUDGET_BYTES).unwrap();
+    let cleaned: Vec<std::path::PathBuf> = outcome
+        .cleaned
+        .iter()
+        .filter_map(|c| c.cleaned_path.clone())
+        .collect();
+    assert!(!cleaned.is_empty());
+    // Crash 1: the `.cleaned` files are written, nothing swapped. They are discarded.
+    #[allow(clippy::drop_non_drop)]
+    drop(log);
+    let log = open(dir.path(), compacted());
+    assert_eq!(contents(&log), before);
+    assert!(cleaned.iter().all(|p| !p.exists()), "leftovers removed");
+    drop(log);
+
+    // Crash 2: one segment reached its commit point (`.swap`) before the crash.
+    let log = open(dir.path(), compacted());
+    let plan = log
+        .plan_clean(NOW_MS, log.log_end_offset())
+        .unwrap()
+        .unwrap();
+    let outcome = cleaner::run(&plan, DEFAULT_MAP_BUDGET_BYTES).unwrap();
+    let first = outcome
+        .cleaned
+        .iter()
+        .find_map(|c| c.cleaned_path.clone().map(|p| (p, c.planned.path.clone())))
+        .unwrap();
+    std::fs::rename(&first.0, first.1.with_extension("log.swap")).unwrap();
+    drop(log);
+    let log = open(dir.path(), compacted());
+    let after = contents(&log);
+    for (offset, record) in &after {
+        assert_eq!(before.get(offset), Some(record));
+    }
+    assert!(
+        after.len() < before.len(),
+        "the swapped segment is the cleaned one"
+    );
+    // Nothing the dirty part holds as latest was lost: every key still has its last value.
+    let last_of = |m: &BTreeMap<i64, (String, Option<String>)>| {
+        let mut last = BTreeMap::new();
+        for (key, value) in m.values() {
+            last.insert(key.clone(), value.clone());
+        }
+        last
+    };
+    assert_eq!(last_of(&after), last_of(&before));
+}
+
+#[test]
+fn compressed_batches_are_rewritten_with_their_codec() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    // A gzip batch holding a stale and a latest record, then newer versions of the stale key.
+    let plain = keyed(&[("a", Some("old")), ("b", Some("keep"))], NOW_MS);
+    let section = compression::compress(compression::GZIP, &plain[61..]).unwrap();
+    let mut gz = plain[..61].to_vec();
+    gz.extend_from_slice(&section);
+    let length = (gz.len() - 12) as i32;
+    gz[8..12].copy_from_slice(&length.to_be_bytes());
+    let attributes = i16::from(compression::GZIP);
+    gz[21..23].copy_from_slice(&attributes.to_be_bytes());
+    let crc = crc32c::crc32c(&gz[21..]);
+    gz[17..21].copy_from_slice(&crc.to_be_bytes());
+    log.append_as_leader(&gz, 0, NOW_MS).unwrap();
+    for _ in 0..30 {
+        log.append_as_leader(&keyed(&[("a", Some("new"))], NOW_MS), 0, NOW_MS)
+            .unwrap();
+    }
+    clean(&mut log, NOW_MS).unwrap();
+    let read = log.read(0, 1 << 20, i64::MAX, true).unwrap();
+    let first = batches(&read.records).next().unwrap().unwrap();
+    assert_eq!(first.header.compression_codec(), compression::GZIP);
+    assert_eq!(first.header.record_count, 1);
+    assert_eq!(
+        first.header.last_offset_delta, 1,
+        "the batch keeps its offset range"
+    );
+    crate::batch::verify_crc(first.bytes).unwrap();
+    let records = compression::decompress(compression::GZIP, &first.bytes[61..], 1 << 20).unwrap();
+    let kept = crate::record_view::records(&records, 1).unwrap();
+    assert_eq!((kept[0].key, kept[0].offset_delta), (Some(&b"b"[..]), 1));
+}
+
+#[test]
+fn a_map_budget_too_small_for_one_segment_cleans_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    write_history(&mut log, 5, 20);
+    let before = contents(&log);
+    let plan = log
+        .plan_clean(NOW_MS, log.log_end_offset())
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        cleaner::run(&plan, 10),
+        Err(LogError::InvalidConfig(_))
+    ));
+    assert_eq!(contents(&log), before);
+}

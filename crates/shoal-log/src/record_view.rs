@@ -1,0 +1,146 @@
+//! Walking the records inside an (uncompressed) v2 batch: where each record's bytes are, its
+//! offset delta, its key, and whether it is a tombstone.
+//!
+//! Only the cleaner needs this: the produce and fetch paths move whole batches. A record is
+//! `length varint, attributes i8, timestampDelta varlong, offsetDelta varint, keyLength varint,
+//! key, valueLength varint, value, headers...`; the varints are zigzag (protobuf sint). Every
+//! length is checked against the bytes present before it is used.
+
+use crate::error::{LogError, Result};
+
+/// One record of a batch's records section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// The whole record, length prefix included: what a rewritten batch copies.
+    pub bytes: &'a [u8],
+    pub offset_delta: i32,
+    /// `None` for a null key.
+    pub key: Option<&'a [u8]>,
+    /// A null value (a tombstone).
+    pub is_tombstone: bool,
+}
+
+/// The `count` records of `section` (a batch's bytes after its 61-byte header, decompressed).
+pub fn records(section: &[u8], count: usize) -> Result<Vec<RecordView<'_>>> {
+    let mut out = Vec::with_capacity(count.min(section.len() / 7 + 1));
+    let mut at = 0;
+    for _ in 0..count {
+        let start = at;
+        let length = zigzag(section, &mut at)?;
+        let length = usize::try_from(length)
+            .ok()
+            .filter(|l| at + l <= section.len())
+            .ok_or_else(|| bad(format!("record length {length} runs past the batch")))?;
+        let end = at + length;
+        let body = &section[..end];
+        at += 1; // attributes
+        let _timestamp_delta = zigzag(body, &mut at)?;
+        let offset_delta = zigzag(body, &mut at)?;
+        let offset_delta = i32::try_from(offset_delta)
+            .map_err(|_| bad(format!("offset delta {offset_delta} out of range")))?;
+        let key = nullable(body, &mut at)?;
+        let value = nullable(body, &mut at)?;
+        out.push(RecordView {
+            bytes: &section[start..end],
+            offset_delta,
+            key,
+            is_tombstone: value.is_none(),
+        });
+        at = end;
+    }
+    if at != section.len() {
+        return Err(bad(format!(
+            "{} bytes follow the batch's {count} records",
+            section.len() - at
+        )));
+    }
+    Ok(out)
+}
+
+fn bad(why: String) -> LogError {
+    LogError::CorruptRecord(why)
+}
+
+/// A length-prefixed byte string; -1 is null.
+fn nullable<'a>(buf: &'a [u8], at: &mut usize) -> Result<Option<&'a [u8]>> {
+    let length = zigzag(buf, at)?;
+    if length == -1 {
+        return Ok(None);
+    }
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|l| *at + l <= buf.len())
+        .ok_or_else(|| bad(format!("field length {length} runs past the record")))?;
+    let bytes = &buf[*at..*at + length];
+    *at += length;
+    Ok(Some(bytes))
+}
+
+/// A zigzag varint of at most 10 bytes.
+fn zigzag(buf: &[u8], at: &mut usize) -> Result<i64> {
+    let mut value: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let byte = *buf
+            .get(*at)
+            .ok_or_else(|| bad("a varint runs past the record".to_string()))?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(((value >> 1) as i64) ^ -((value & 1) as i64));
+        }
+    }
+    Err(bad("a varint is longer than 10 bytes".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{BatchSpec, TestRecord, build_batch_with};
+
+    #[test]
+    fn walks_the_records_of_a_built_batch() {
+        let record = |key: Option<&'static [u8]>, value: Option<&'static [u8]>| TestRecord {
+            key,
+            value,
+            timestamp_delta_ms: 0,
+        };
+        let batch = build_batch_with(&BatchSpec {
+            records: vec![
+                record(Some(b"k1"), Some(b"v1")),
+                record(None, Some(b"v2")),
+                record(Some(b"k3"), None),
+            ],
+            ..BatchSpec::new(&[b""])
+        });
+        let records = records(&batch[61..], 3).unwrap();
+        let found: Vec<(i32, Option<&[u8]>, bool)> = records
+            .iter()
+            .map(|r| (r.offset_delta, r.key, r.is_tombstone))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (0, Some(&b"k1"[..]), false),
+                (1, None, false),
+                (2, Some(&b"k3"[..]), true)
+            ]
+        );
+        let total: usize = records.iter().map(|r| r.bytes.len()).sum();
+        assert_eq!(total, batch.len() - 61);
+    }
+
+    #[test]
+    fn lengths_past_the_end_are_corrupt() {
+        let batch = build_batch_with(&BatchSpec::new(&[b"abc"]));
+        let section = &batch[61..];
+        assert!(records(section, 2).is_err(), "more records than present");
+        assert!(
+            records(&section[..section.len() - 1], 1).is_err(),
+            "cut short"
+        );
+        assert!(records(&[0xff; 12], 1).is_err(), "endless varint");
+        let mut extra = section.to_vec();
+        extra.push(0);
+        assert!(records(&extra, 1).is_err(), "trailing bytes");
+    }
+}
