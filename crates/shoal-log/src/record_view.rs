@@ -16,8 +16,25 @@ pub struct RecordView<'a> {
     pub offset_delta: i32,
     /// `None` for a null key.
     pub key: Option<&'a [u8]>,
+    /// `None` for a null value (a tombstone).
+    pub value: Option<&'a [u8]>,
     /// A null value (a tombstone).
     pub is_tombstone: bool,
+}
+
+/// The records of one whole stored batch (decompressing at most
+/// `compression::MAX_DECOMPRESSED_BYTES`); the returned buffer holds the records section the
+/// views point into.
+pub fn decompressed_section(batch: &[u8]) -> Result<Vec<u8>> {
+    let header = crate::batch::RecordBatchHeader::parse(batch)?;
+    let compressed = batch
+        .get(crate::batch::RECORD_BATCH_HEADER_BYTES..header.size_bytes())
+        .ok_or_else(|| bad("a batch shorter than its length".to_string()))?;
+    crate::compression::decompress(
+        header.compression_codec(),
+        compressed,
+        crate::compression::MAX_DECOMPRESSED_BYTES,
+    )
 }
 
 /// The `count` records of `section` (a batch's bytes after its 61-byte header, decompressed).
@@ -44,6 +61,7 @@ pub fn records(section: &[u8], count: usize) -> Result<Vec<RecordView<'_>>> {
             bytes: &section[start..end],
             offset_delta,
             key,
+            value,
             is_tombstone: value.is_none(),
         });
         at = end;

@@ -1,0 +1,238 @@
+//! The coordinator shell over an in-memory stand-in for the offsets partition: what it
+//! writes is what a new coordinator rebuilds from, and failed writes are never reported as
+//! stored. (The real log, replication and clients are exercised by tests/python.)
+
+use std::sync::atomic::AtomicBool;
+
+use super::*;
+
+#[derive(Default)]
+struct MemoryLog {
+    records: Mutex<Vec<(Bytes, Option<Bytes>)>>,
+    fail: AtomicBool,
+}
+
+impl OffsetsStorage for MemoryLog {
+    fn append(
+        &self,
+        _partition: i32,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> BoxFuture<'static, Result<(), StorageError>> {
+        let outcome = if self.fail.load(Ordering::SeqCst) {
+            Err(StorageError::NotEnoughReplicas)
+        } else {
+            self.records
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(records);
+            Ok(())
+        };
+        Box::pin(async move { outcome })
+    }
+}
+
+fn config() -> CoordinatorConfig {
+    CoordinatorConfig {
+        offsets_partitions: 1,
+        group: GroupSettings {
+            initial_rebalance_delay_ms: 50,
+            max_size: 10,
+        },
+        ..CoordinatorConfig::default()
+    }
+}
+
+async fn coordinator(log: &Arc<MemoryLog>) -> Arc<GroupCoordinator> {
+    let c = GroupCoordinator::new(config(), Arc::clone(log) as Arc<dyn OffsetsStorage>);
+    c.begin_load(0, 1).await;
+    let records = log.records.lock().unwrap().clone();
+    c.finish_load(0, 1, records).await;
+    c
+}
+
+fn offset(topic: &str, partition: i32, offset: i64) -> CommitOffset {
+    CommitOffset {
+        topic: topic.into(),
+        partition,
+        offset,
+        leader_epoch: 3,
+        metadata: Some("m".into()),
+    }
+}
+
+#[tokio::test]
+async fn committed_offsets_survive_a_move_of_the_coordinator() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    let results = c
+        .commit(
+            "g",
+            -1,
+            "",
+            None,
+            vec![offset("t", 0, 10), offset("t", 1, 20)],
+            true,
+        )
+        .await;
+    assert_eq!(results, vec![GroupError::None; 2]);
+    c.commit("g", -1, "", None, vec![offset("t", 0, 15)], true)
+        .await;
+    let long = "x".repeat(5_000);
+    let too_large = CommitOffset {
+        metadata: Some(long),
+        ..offset("t", 2, 1)
+    };
+    assert_eq!(
+        c.commit("g", -1, "", None, vec![too_large], true).await,
+        vec![GroupError::OffsetMetadataTooLarge]
+    );
+    // Another broker becomes coordinator and reads the partition back.
+    let moved = coordinator(&log).await;
+    let fetched = moved.fetch_offsets("g", None).await.unwrap();
+    let found: Vec<(i32, i64)> = fetched
+        .iter()
+        .map(|((_, p), v)| (*p, v.as_ref().unwrap().offset))
+        .collect();
+    assert_eq!(found, vec![(0, 15), (1, 20)]);
+    let one = moved
+        .fetch_offsets("g", Some(vec![("t".into(), 1), ("t".into(), 9)]))
+        .await
+        .unwrap();
+    assert_eq!(one[0].1.as_ref().unwrap().leader_epoch, 3);
+    assert!(one[1].1.is_none(), "no commit, no error");
+    // Deleting the (empty) group tombstones everything; a reload finds nothing.
+    assert_eq!(moved.delete_group("g").await, GroupError::None);
+    assert_eq!(moved.delete_group("g").await, GroupError::GroupIdNotFound);
+    let again = coordinator(&log).await;
+    assert!(again.fetch_offsets("g", None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_write_is_not_reported_as_stored() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    log.fail.store(true, Ordering::SeqCst);
+    let results = c
+        .commit("g", -1, "", None, vec![offset("t", 0, 10)], true)
+        .await;
+    assert_eq!(results, vec![GroupError::CoordinatorNotAvailable]);
+    log.fail.store(false, Ordering::SeqCst);
+    let fetched = c
+        .fetch_offsets("g", Some(vec![("t".into(), 0)]))
+        .await
+        .unwrap();
+    assert!(fetched[0].1.is_none());
+}
+
+#[tokio::test]
+async fn a_group_rebalances_through_the_coordinator_and_reloads_stable() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    tokio::spawn(Arc::clone(&c).run_timers());
+    let req = |member_id: &str| JoinRequest {
+        member_id: member_id.into(),
+        group_instance_id: None,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 5_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), Bytes::from_static(b"sub"))],
+        require_known_member_id: true,
+    };
+    let first = c.join("g", req("")).await;
+    assert_eq!(first.error, GroupError::MemberIdRequired);
+    let joined = c.join("g", req(&first.member_id)).await;
+    assert_eq!((joined.error, joined.generation_id), (GroupError::None, 1));
+    assert_eq!(joined.leader, first.member_id);
+    let synced = c
+        .sync(
+            "g",
+            SyncRequest {
+                generation_id: 1,
+                member_id: first.member_id.clone(),
+                group_instance_id: None,
+                protocol_type: Some("consumer".into()),
+                protocol_name: Some("range".into()),
+                assignments: vec![(first.member_id.clone(), Bytes::from_static(b"asg"))],
+            },
+        )
+        .await;
+    assert_eq!(synced.error, GroupError::None);
+    assert_eq!(synced.assignment, Bytes::from_static(b"asg"));
+    assert_eq!(
+        c.heartbeat("g", 1, &first.member_id, None).await,
+        GroupError::None
+    );
+    assert_eq!(
+        c.commit(
+            "g",
+            1,
+            &first.member_id,
+            None,
+            vec![offset("t", 0, 5)],
+            true
+        )
+        .await,
+        vec![GroupError::None]
+    );
+    assert_eq!(c.delete_group("g").await, GroupError::NonEmptyGroup);
+    let listed = c.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state, GroupState::Stable);
+    // The new coordinator sees the stored generation and assignment.
+    let moved = coordinator(&log).await;
+    let described = moved.describe("g").await;
+    assert_eq!(described.state, GroupState::Stable);
+    assert_eq!(described.members[0].assignment, Bytes::from_static(b"asg"));
+    assert_eq!(
+        moved.heartbeat("g", 1, &first.member_id, None).await,
+        GroupError::None
+    );
+}
+
+#[tokio::test]
+async fn requests_for_partitions_not_here_or_loading_say_so() {
+    let log = Arc::new(MemoryLog::default());
+    let c = GroupCoordinator::new(config(), Arc::clone(&log) as Arc<dyn OffsetsStorage>);
+    assert_eq!(
+        c.heartbeat("g", 1, "m", None).await,
+        GroupError::NotCoordinator
+    );
+    c.begin_load(0, 1).await;
+    assert_eq!(
+        c.heartbeat("g", 1, "m", None).await,
+        GroupError::None,
+        "heartbeats pass while loading"
+    );
+    assert_eq!(
+        c.fetch_offsets("g", None).await,
+        Err(GroupError::CoordinatorLoadInProgress)
+    );
+    c.finish_load(0, 1, Vec::new()).await;
+    assert_eq!(
+        c.heartbeat("g", 1, "m", None).await,
+        GroupError::UnknownMemberId
+    );
+    c.unload(0).await;
+    assert_eq!(c.describe("g").await.error, GroupError::NotCoordinator);
+    assert_eq!(
+        c.join(
+            "",
+            JoinRequest {
+                member_id: String::new(),
+                group_instance_id: None,
+                client_id: "c".into(),
+                client_host: "h".into(),
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 10_000,
+                protocol_type: "consumer".into(),
+                protocols: vec![],
+                require_known_member_id: false,
+            }
+        )
+        .await
+        .error,
+        GroupError::InvalidGroupId
+    );
+}

@@ -1,0 +1,83 @@
+//! The Kafka error codes group APIs answer with.
+
+/// A group API outcome, by Kafka's name; [`GroupError::code`] is the wire value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupError {
+    None,
+    UnknownServerError,
+    UnknownTopicOrPartition,
+    RequestTimedOut,
+    OffsetMetadataTooLarge,
+    CoordinatorLoadInProgress,
+    CoordinatorNotAvailable,
+    NotCoordinator,
+    IllegalGeneration,
+    InconsistentGroupProtocol,
+    InvalidGroupId,
+    UnknownMemberId,
+    InvalidSessionTimeout,
+    RebalanceInProgress,
+    NonEmptyGroup,
+    GroupIdNotFound,
+    MemberIdRequired,
+    GroupMaxSizeReached,
+    FencedInstanceId,
+    GroupSubscribedToTopic,
+}
+
+impl GroupError {
+    pub fn code(self) -> i16 {
+        match self {
+            GroupError::None => 0,
+            GroupError::UnknownServerError => -1,
+            GroupError::UnknownTopicOrPartition => 3,
+            GroupError::RequestTimedOut => 7,
+            GroupError::OffsetMetadataTooLarge => 12,
+            GroupError::CoordinatorLoadInProgress => 14,
+            GroupError::CoordinatorNotAvailable => 15,
+            GroupError::NotCoordinator => 16,
+            GroupError::IllegalGeneration => 22,
+            GroupError::InconsistentGroupProtocol => 23,
+            GroupError::InvalidGroupId => 24,
+            GroupError::UnknownMemberId => 25,
+            GroupError::InvalidSessionTimeout => 26,
+            GroupError::RebalanceInProgress => 27,
+            GroupError::NonEmptyGroup => 68,
+            GroupError::GroupIdNotFound => 69,
+            GroupError::MemberIdRequired => 79,
+            GroupError::GroupMaxSizeReached => 81,
+            GroupError::FencedInstanceId => 82,
+            GroupError::GroupSubscribedToTopic => 86,
+        }
+    }
+
+    pub fn is_ok(self) -> bool {
+        self == GroupError::None
+    }
+}
+
+/// Why writing to `__consumer_offsets` failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    #[error("this broker no longer leads the offsets partition")]
+    NotLeader,
+    #[error("not enough in-sync replicas for the offsets partition")]
+    NotEnoughReplicas,
+    #[error("the write was not replicated in time")]
+    TimedOut,
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StorageError {
+    /// Kafka's `appendGroupMetadataErrorToResponseError`.
+    pub fn to_group_error(&self) -> GroupError {
+        match self {
+            StorageError::NotLeader => GroupError::NotCoordinator,
+            StorageError::NotEnoughReplicas | StorageError::TimedOut => {
+                GroupError::CoordinatorNotAvailable
+            }
+            StorageError::Other(_) => GroupError::UnknownServerError,
+        }
+    }
+}
