@@ -24,6 +24,17 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::DescribeCluster, 0, 2),
         (ApiKey::InitProducerId, 0, 5),
         (ApiKey::OffsetForLeaderEpoch, 2, 4),
+        (ApiKey::FindCoordinator, 0, 6),
+        (ApiKey::JoinGroup, 0, 9),
+        (ApiKey::SyncGroup, 0, 5),
+        (ApiKey::Heartbeat, 0, 4),
+        (ApiKey::LeaveGroup, 0, 5),
+        (ApiKey::OffsetCommit, 2, 9),
+        (ApiKey::OffsetFetch, 1, 9),
+        (ApiKey::DescribeGroups, 0, 6),
+        (ApiKey::ListGroups, 0, 5),
+        (ApiKey::DeleteGroups, 0, 2),
+        (ApiKey::OffsetDelete, 0, 0),
     ])
 }
 
@@ -58,6 +69,17 @@ impl Handler for BrokerHandler {
             RequestKind::OffsetForLeaderEpoch(r) => {
                 apis::offset_for_leader_epoch::handle(b, &ctx, r)
             }
+            RequestKind::FindCoordinator(r) => apis::find_coordinator::handle(b, &ctx, r).await,
+            RequestKind::JoinGroup(r) => apis::join_group::handle(b, &ctx, r).await,
+            RequestKind::SyncGroup(r) => apis::sync_group::handle(b, &ctx, r).await,
+            RequestKind::Heartbeat(r) => apis::heartbeat::handle(b, &ctx, r).await,
+            RequestKind::LeaveGroup(r) => apis::leave_group::handle(b, &ctx, r).await,
+            RequestKind::OffsetCommit(r) => apis::offset_commit::handle(b, &ctx, r).await,
+            RequestKind::OffsetFetch(r) => apis::offset_fetch::handle(b, &ctx, r).await,
+            RequestKind::DescribeGroups(r) => apis::describe_groups::handle(b, &ctx, r).await,
+            RequestKind::ListGroups(r) => apis::list_groups::handle(b, &ctx, r).await,
+            RequestKind::DeleteGroups(r) => apis::delete_groups::handle(b, &ctx, r).await,
+            RequestKind::OffsetDelete(r) => apis::offset_delete::handle(b, &ctx, r).await,
             _ => {
                 // The front passes only APIs from `supported_apis`, all matched above; reaching
                 // here is a bug in that table. No response beats a wrongly typed one.

@@ -7,6 +7,9 @@
 //! serves requests from the image it has applied, so a client never sees a topic whose
 //! partitions this broker has not opened yet.
 //!
+//! Consumer groups (`groups`) ride on the same partitions: a group's coordinator is the leader
+//! of its `__consumer_offsets` partition here, loaded when this broker becomes that leader.
+//!
 //! The broker does not care whether its node is also a controller: it gets a stream of
 //! committed images and a [`ControllerClient`] ([`MetadataSource`]), from the local quorum
 //! member on a combined node or from a remote follower on a broker-only one.
@@ -14,6 +17,7 @@
 pub mod apis;
 pub mod config;
 pub mod error_codes;
+pub mod groups;
 pub mod handler;
 pub mod log_config;
 pub mod log_dirs;
@@ -59,6 +63,7 @@ pub struct Broker {
     pub lifecycle: Arc<BrokerLifecycle>,
     pub replicas: Arc<ReplicaManager>,
     pub producer_ids: producer_ids::ProducerIdManager,
+    pub groups: groups::Groups,
     fetchers: Arc<FetcherManager>,
     replication_server: std::sync::Mutex<Option<ReplicationServer>>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -72,6 +77,7 @@ impl Broker {
         config: BrokerConfig,
         source: MetadataSource,
     ) -> anyhow::Result<Arc<Broker>> {
+        let groups_config = groups::GroupsConfig::from_settings(&config.settings)?;
         // The replication listener is bound first: its real address goes into the registration.
         let replication_listener = tokio::net::TcpListener::bind(config.replication_bind)
             .await
@@ -161,12 +167,18 @@ impl Broker {
             },
             nudge_rx,
         ));
+        let groups = groups::Groups::new(
+            groups_config,
+            Arc::clone(&replicas),
+            Arc::clone(&source.controller),
+        );
         let broker = Arc::new(Broker {
             config,
             controller: source.controller,
             lifecycle,
             replicas,
             producer_ids,
+            groups,
             fetchers,
             replication_server: std::sync::Mutex::new(Some(replication_server)),
             tasks: std::sync::Mutex::new(Vec::new()),
@@ -190,6 +202,8 @@ impl Broker {
             },
         ));
         broker.lock_tasks().extend([follower, maintenance]);
+        let group_tasks = broker.groups.spawn_tasks();
+        broker.lock_tasks().extend(group_tasks);
         if !broker
             .lifecycle
             .wait_until_unfenced(STARTUP_METADATA_TIMEOUT)

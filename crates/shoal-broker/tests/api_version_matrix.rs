@@ -7,158 +7,15 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use indexmap::IndexMap;
+use bytes::Bytes;
+use common::{Harness, batch, encoded_batch, s};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
-use shoal_broker::{
-    AdvertisedListener, Broker, BrokerConfig, BrokerHandler, MetadataSource, supported_apis,
-};
-use shoal_kafka::{Handler, Reply, RequestContext};
-use shoal_meta::{MetaConfig, MetaNode};
+use shoal_broker::supported_apis;
 use uuid::Uuid;
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
-
-/// A v2 batch of `count` records; `producer` = Some((id, epoch, first sequence)) makes it
-/// idempotent.
-fn encoded_batch(count: usize, producer: Option<(i64, i16, i32)>) -> Bytes {
-    let (producer_id, producer_epoch, first_seq) = producer.unwrap_or((-1, -1, -1));
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id,
-            producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: if producer.is_some() {
-                first_seq + i as i32
-            } else {
-                -1
-            },
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: Some(Bytes::from(format!("k{i}"))),
-            value: Some(Bytes::from(format!("v{i}"))),
-            headers: IndexMap::new(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
-}
-
-fn batch(count: usize) -> Bytes {
-    encoded_batch(count, None)
-}
-
-struct Harness {
-    handler: BrokerHandler,
-    broker: Arc<Broker>,
-    meta: Arc<MetaNode>,
-    _dir: tempfile::TempDir,
-}
-
-impl Harness {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let settings: BTreeMap<String, String> =
-            [("num.partitions", "2"), ("default.replication.factor", "1")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-        let meta = MetaNode::start(MetaConfig {
-            broker_defaults: settings.clone(),
-            ..MetaConfig::new(1, dir.path().join("meta"))
-        })
-        .await
-        .unwrap();
-        let config = BrokerConfig {
-            node_id: 1,
-            data_dir: dir.path().to_path_buf(),
-            advertised_listeners: vec![AdvertisedListener {
-                name: "PLAINTEXT".into(),
-                host: "127.0.0.1".into(),
-                port: 9092,
-            }],
-            rack: None,
-            auto_create_topics_enable: true,
-            delete_topic_enable: true,
-            fetch_max_bytes: 55 << 20,
-            maintenance_interval_ms: 1000,
-            retention_check_interval_ms: 300_000,
-            high_watermark_checkpoint_interval_ms: 5000,
-            heartbeat_interval_ms: 250,
-            replication_bind: "127.0.0.1:0".parse().unwrap(),
-            replication_advertised: None,
-            replica_lag_time_max_ms: 30_000,
-            log_cleaner_backoff_ms: 15_000,
-            settings,
-            explicit_settings: Vec::new(),
-        };
-        let source = MetadataSource {
-            images: meta.subscribe(),
-            controller: meta.client(),
-        };
-        let broker = Broker::start(config, source).await.unwrap();
-        Harness {
-            handler: BrokerHandler::new(Arc::clone(&broker)),
-            broker,
-            meta,
-            _dir: dir,
-        }
-    }
-
-    async fn call(
-        &self,
-        api_key: ApiKey,
-        version: i16,
-        request: RequestKind,
-    ) -> Option<ResponseKind> {
-        let ctx = RequestContext {
-            api_key,
-            api_version: version,
-            correlation_id: 7,
-            client_id: Some("matrix".into()),
-            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
-            listener: "PLAINTEXT".into(),
-            connection_id: 1,
-        };
-        let response = match self.handler.handle(ctx, request).await {
-            Reply::Ready(r) => r,
-            Reply::Deferred(f) => f.await,
-            Reply::NoResponse => return None,
-        };
-        let mut buf = BytesMut::new();
-        response
-            .encode(&mut buf, version)
-            .unwrap_or_else(|e| panic!("{api_key:?} v{version} response does not encode: {e:#}"));
-        Some(response)
-    }
-
-    fn topic_id(&self, name: &str) -> Uuid {
-        self.broker.image().topic_by_name(name).unwrap().id
-    }
-}
 
 fn produce_request(version: i16, topic: &str, topic_id: Uuid) -> RequestKind {
     let mut topic_data = produce_request::TopicProduceData::default().with_partition_data(vec![
@@ -229,6 +86,9 @@ async fn every_advertised_version_is_answered_and_encodes() {
         created.topics[0].error_message
     );
     let tid = h.topic_id("t");
+    h.wait_for_coordinator().await;
+    let (stable_member, stable_generation) = h.stable_group("stable").await;
+    assert_eq!(h.commit(8, "simple", -1, "", &[("t", 0, 5)]).await, vec![0]);
 
     let mut checked = 0;
     for (api_key, range) in supported_apis().iter() {
@@ -365,6 +225,119 @@ async fn every_advertised_version_is_answered_and_encodes() {
                             ]),
                     ])
                     .into(),
+                ApiKey::FindCoordinator if version >= 4 => FindCoordinatorRequest::default()
+                    .with_key_type(0)
+                    .with_coordinator_keys(vec![s("g1"), s("g2")])
+                    .into(),
+                ApiKey::FindCoordinator => {
+                    FindCoordinatorRequest::default().with_key(s("g1")).into()
+                }
+                ApiKey::JoinGroup => {
+                    let group = format!("join-v{version}");
+                    let first = h.join(version, &group, "", "consumer").await;
+                    if first.error_code == 79 {
+                        common::join_request(version, &group, first.member_id.as_str(), "consumer")
+                    } else {
+                        // v0–3 join at once: the matrix checks that first answer, rejoined.
+                        assert_eq!(first.error_code, 0, "JoinGroup v{version}: {first:?}");
+                        common::join_request(version, &group, first.member_id.as_str(), "consumer")
+                    }
+                }
+                ApiKey::SyncGroup => {
+                    let group = format!("sync-v{version}");
+                    let joined = h.join_new(5, &group).await;
+                    let member = joined.member_id.to_string();
+                    common::sync_request(
+                        version,
+                        &group,
+                        joined.generation_id,
+                        &member,
+                        &[(&member, b"asg")],
+                    )
+                }
+                ApiKey::Heartbeat => HeartbeatRequest::default()
+                    .with_group_id(GroupId(s("stable")))
+                    .with_generation_id(stable_generation)
+                    .with_member_id(s(&stable_member))
+                    .into(),
+                ApiKey::LeaveGroup => {
+                    let group = format!("leave-v{version}");
+                    let (member, _) = h.stable_group(&group).await;
+                    let mut r = LeaveGroupRequest::default().with_group_id(GroupId(s(&group)));
+                    if version >= 3 {
+                        r.members = vec![
+                            leave_group_request::MemberIdentity::default()
+                                .with_member_id(s(&member)),
+                        ];
+                    } else {
+                        r.member_id = s(&member);
+                    }
+                    r.into()
+                }
+                ApiKey::OffsetCommit => OffsetCommitRequest::default()
+                    .with_group_id(GroupId(s("simple")))
+                    .with_generation_id_or_member_epoch(-1)
+                    .with_topics(vec![
+                        offset_commit_request::OffsetCommitRequestTopic::default()
+                            .with_name(TopicName(s("t")))
+                            .with_partitions(vec![
+                                offset_commit_request::OffsetCommitRequestPartition::default()
+                                    .with_partition_index(0)
+                                    .with_committed_offset(10 + i64::from(version))
+                                    .with_committed_metadata(Some(s("m"))),
+                            ]),
+                    ])
+                    .into(),
+                ApiKey::OffsetFetch if version >= 8 => OffsetFetchRequest::default()
+                    .with_groups(vec![
+                        offset_fetch_request::OffsetFetchRequestGroup::default()
+                            .with_group_id(GroupId(s("simple")))
+                            .with_topics(Some(vec![
+                                offset_fetch_request::OffsetFetchRequestTopics::default()
+                                    .with_name(TopicName(s("t")))
+                                    .with_partition_indexes(vec![0]),
+                            ])),
+                    ])
+                    .into(),
+                ApiKey::OffsetFetch => OffsetFetchRequest::default()
+                    .with_group_id(GroupId(s("simple")))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopic::default()
+                            .with_name(TopicName(s("t")))
+                            .with_partition_indexes(vec![0]),
+                    ]))
+                    .into(),
+                ApiKey::DescribeGroups => DescribeGroupsRequest::default()
+                    .with_groups(vec![GroupId(s("stable"))])
+                    .into(),
+                ApiKey::ListGroups => {
+                    let mut r = ListGroupsRequest::default();
+                    if version >= 4 {
+                        r.states_filter = vec![s("stable")];
+                    }
+                    if version >= 5 {
+                        r.types_filter = vec![s("classic")];
+                    }
+                    r.into()
+                }
+                ApiKey::DeleteGroups => {
+                    let group = format!("delete-v{version}");
+                    assert_eq!(h.commit(8, &group, -1, "", &[("t", 1, 3)]).await, vec![0]);
+                    DeleteGroupsRequest::default()
+                        .with_groups_names(vec![GroupId(s(&group))])
+                        .into()
+                }
+                ApiKey::OffsetDelete => OffsetDeleteRequest::default()
+                    .with_group_id(GroupId(s("simple")))
+                    .with_topics(vec![
+                        offset_delete_request::OffsetDeleteRequestTopic::default()
+                            .with_name(TopicName(s("t")))
+                            .with_partitions(vec![
+                                offset_delete_request::OffsetDeleteRequestPartition::default()
+                                    .with_partition_index(0),
+                            ]),
+                    ])
+                    .into(),
                 other => panic!("matrix has no request for advertised API {other:?}"),
             };
             let response = h.call(api_key, version, request).await;
@@ -372,7 +345,7 @@ async fn every_advertised_version_is_answered_and_encodes() {
             checked += 1;
         }
     }
-    assert!(checked > 60, "only {checked} (api, version) pairs checked");
+    assert!(checked > 120, "only {checked} (api, version) pairs checked");
     h.broker.shutdown().await;
     h.meta.shutdown().await.unwrap();
 }
@@ -462,6 +435,87 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
                 r.producer_id.0 >= 0 && r.producer_epoch == 0,
                 "{ctx}: {r:?}"
             );
+        }
+        ResponseKind::FindCoordinator(r) => {
+            if version >= 4 {
+                assert_eq!(r.coordinators.len(), 2, "{ctx}");
+                for c in &r.coordinators {
+                    assert_eq!(
+                        (c.error_code, c.node_id.0, c.port),
+                        (0, 1, 9092),
+                        "{ctx}: {c:?}"
+                    );
+                }
+            } else {
+                assert_eq!(
+                    (r.error_code, r.node_id.0, r.port),
+                    (0, 1, 9092),
+                    "{ctx}: {r:?}"
+                );
+            }
+        }
+        ResponseKind::JoinGroup(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}: {r:?}");
+            assert!(r.generation_id >= 1, "{ctx}: {r:?}");
+            assert_eq!(r.leader, r.member_id, "{ctx}");
+            assert_eq!(r.members.len(), 1, "{ctx}: the leader gets the member list");
+            assert_eq!(
+                r.protocol_name.as_ref().map(|p| p.as_str()),
+                Some("range"),
+                "{ctx}"
+            );
+        }
+        ResponseKind::SyncGroup(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}: {r:?}");
+            assert_eq!(&r.assignment[..], b"asg", "{ctx}");
+        }
+        ResponseKind::Heartbeat(r) => assert_eq!(r.error_code, 0, "{ctx}"),
+        ResponseKind::LeaveGroup(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}");
+            assert!(r.members.iter().all(|m| m.error_code == 0), "{ctx}: {r:?}");
+            assert_eq!(r.members.len(), usize::from(version >= 3), "{ctx}");
+        }
+        ResponseKind::OffsetCommit(r) => {
+            assert_eq!(r.topics[0].partitions[0].error_code, 0, "{ctx}: {r:?}");
+        }
+        ResponseKind::OffsetFetch(r) => {
+            let (error, p) = if version >= 8 {
+                let g = &r.groups[0];
+                let p = &g.topics[0].partitions[0];
+                (g.error_code, (p.committed_offset, p.error_code))
+            } else {
+                let p = &r.topics[0].partitions[0];
+                (r.error_code, (p.committed_offset, p.error_code))
+            };
+            assert_eq!(error, 0, "{ctx}: {r:?}");
+            assert_eq!(p.1, 0, "{ctx}");
+            assert!(p.0 >= 10, "{ctx}: committed {}", p.0);
+        }
+        ResponseKind::DescribeGroups(r) => {
+            let g = &r.groups[0];
+            assert_eq!(g.error_code, 0, "{ctx}");
+            assert_eq!(g.group_state.as_str(), "Stable", "{ctx}");
+            assert_eq!(g.protocol_type.as_str(), "consumer", "{ctx}");
+            assert_eq!(g.members.len(), 1, "{ctx}");
+            assert_eq!(&g.members[0].member_assignment[..], b"asg", "{ctx}");
+        }
+        ResponseKind::ListGroups(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}");
+            assert!(
+                r.groups.iter().any(|g| g.group_id.0.as_str() == "stable"),
+                "{ctx}: {r:?}"
+            );
+            if version >= 4 {
+                assert!(
+                    r.groups.iter().all(|g| g.group_state.as_str() == "Stable"),
+                    "{ctx}"
+                );
+            }
+        }
+        ResponseKind::DeleteGroups(r) => assert_eq!(r.results[0].error_code, 0, "{ctx}: {r:?}"),
+        ResponseKind::OffsetDelete(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}");
+            assert_eq!(r.topics[0].partitions[0].error_code, 0, "{ctx}: {r:?}");
         }
         other => panic!("{ctx}: unexpected response {other:?}"),
     }

@@ -14,7 +14,7 @@
 //! on a channel and release the lock. A timer task ([`GroupCoordinator::run_timers`]) drives
 //! every group's deadlines (sessions, rebalance and sync timeouts, the initial delay).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -28,10 +28,8 @@ use crate::group::{
     ClassicGroup, GroupSettings, GroupState, JoinAction, JoinRequest, JoinResponse,
     MemberDescription, SyncAction, SyncRequest, SyncResponse,
 };
-use crate::records::{
-    OffsetValue, RecordKey, decode_group_value, decode_key, decode_offset_value,
-    encode_group_value, encode_key, encode_offset_value,
-};
+use crate::records::{OffsetValue, RecordKey, encode_group_value, encode_key, encode_offset_value};
+use crate::replay::{Offsets, OffsetsReplay};
 
 /// Writes to `__consumer_offsets` (implemented by the broker over its partitions).
 pub trait OffsetsStorage: Send + Sync + 'static {
@@ -107,8 +105,6 @@ pub struct ListedGroup {
     pub protocol_type: String,
     pub state: GroupState,
 }
-
-type Offsets = BTreeMap<(String, i32), OffsetValue>;
 
 #[derive(Default)]
 struct ShardState {
@@ -196,68 +192,21 @@ impl GroupCoordinator {
         }
     }
 
-    /// The partition's records, read back from its start: replayed in order (a later record
-    /// for a key replaces an earlier one, a tombstone deletes) into groups and offsets.
-    pub async fn finish_load(
-        &self,
-        partition: i32,
-        epoch: i32,
-        records: Vec<(Bytes, Option<Bytes>)>,
-    ) {
+    /// The partition read back from its start ([`OffsetsReplay`]) becomes the shard's groups
+    /// and offsets, and its requests are served from now on.
+    pub async fn finish_load(&self, partition: i32, epoch: i32, replay: OffsetsReplay) {
         let Some(shard) = self.lock_shards().get(&partition).cloned() else {
             return;
         };
         if shard.epoch != epoch {
             return;
         }
-        let mut groups: HashMap<String, Option<crate::records::GroupValue>> = HashMap::new();
-        let mut offsets: HashMap<String, Offsets> = HashMap::new();
-        let mut skipped = 0usize;
-        let count = records.len();
-        for (key, value) in records {
-            let key = match decode_key(&key) {
-                Ok(Some(key)) => key,
-                Ok(None) => continue,
-                Err(e) => {
-                    skipped += 1;
-                    tracing::warn!(partition, error = %e, "skipped an undecodable offsets record");
-                    continue;
-                }
-            };
-            match key {
-                RecordKey::Offset {
-                    group,
-                    topic,
-                    partition: p,
-                } => match value.map(|v| decode_offset_value(&v)) {
-                    None => {
-                        if let Some(o) = offsets.get_mut(&group) {
-                            o.remove(&(topic, p));
-                        }
-                    }
-                    Some(Ok(v)) => {
-                        offsets.entry(group).or_default().insert((topic, p), v);
-                    }
-                    Some(Err(e)) => {
-                        skipped += 1;
-                        tracing::warn!(partition, error = %e, "skipped an undecodable offset");
-                    }
-                },
-                RecordKey::Group { group } => match value.map(|v| decode_group_value(&v)) {
-                    None => {
-                        groups.insert(group.clone(), None);
-                        offsets.remove(&group);
-                    }
-                    Some(Ok(v)) => {
-                        groups.insert(group, Some(v));
-                    }
-                    Some(Err(e)) => {
-                        skipped += 1;
-                        tracing::warn!(partition, error = %e, "skipped an undecodable group");
-                    }
-                },
-            }
-        }
+        let OffsetsReplay {
+            groups,
+            offsets,
+            records: count,
+            skipped,
+        } = replay;
         let now = self.now_ms();
         let mut state = shard.state.lock().await;
         for (id, value) in groups {
@@ -275,14 +224,22 @@ impl GroupCoordinator {
         }
         state.offsets = offsets;
         state.loading = false;
-        tracing::info!(
-            partition,
-            epoch,
-            records = count,
-            skipped,
-            groups = state.groups.len(),
-            "loaded a consumer offsets partition"
-        );
+        if count > 0 || skipped > 0 {
+            tracing::info!(
+                partition,
+                epoch,
+                records = count,
+                skipped,
+                groups = state.groups.len(),
+                "loaded a consumer offsets partition"
+            );
+        } else {
+            tracing::debug!(
+                partition,
+                epoch,
+                "loaded an empty consumer offsets partition"
+            );
+        }
     }
 
     /// This broker no longer leads `partition`: its groups' parked requests are told

@@ -45,8 +45,11 @@ fn config() -> CoordinatorConfig {
 async fn coordinator(log: &Arc<MemoryLog>) -> Arc<GroupCoordinator> {
     let c = GroupCoordinator::new(config(), Arc::clone(log) as Arc<dyn OffsetsStorage>);
     c.begin_load(0, 1).await;
-    let records = log.records.lock().unwrap().clone();
-    c.finish_load(0, 1, records).await;
+    let mut replay = OffsetsReplay::new();
+    for (key, value) in log.records.lock().unwrap().iter() {
+        replay.apply(key, value.as_deref());
+    }
+    c.finish_load(0, 1, replay).await;
     c
 }
 
@@ -209,7 +212,7 @@ async fn requests_for_partitions_not_here_or_loading_say_so() {
         c.fetch_offsets("g", None).await,
         Err(GroupError::CoordinatorLoadInProgress)
     );
-    c.finish_load(0, 1, Vec::new()).await;
+    c.finish_load(0, 1, OffsetsReplay::new()).await;
     assert_eq!(
         c.heartbeat("g", 1, "m", None).await,
         GroupError::UnknownMemberId

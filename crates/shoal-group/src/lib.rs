@@ -8,7 +8,7 @@
 //! the group with every committed offset intact. Coordination moves with leadership.
 //!
 //! Layout: `coordinator_key` (group → partition), `records` (the topic's record formats,
-//! Kafka's bytes), `group` (one group's state machine, pure, time passed in), `coordinator`
+//! Kafka's bytes), `group` (one group's state machine, pure, time passed in), `replay` (a partition read back), `coordinator`
 //! (the shards of the partitions this broker leads: loading, routing, writing, timers),
 //! `error` (Kafka's codes). The broker wires the Kafka APIs and the log to it.
 
@@ -17,10 +17,12 @@ pub mod coordinator_key;
 pub mod error;
 pub mod group;
 pub mod records;
+pub mod replay;
 
 pub use coordinator::{CoordinatorConfig, GroupCoordinator, OffsetsStorage};
 pub use error::{GroupError, StorageError};
 pub use group::{GroupSettings, GroupState, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
+pub use replay::OffsetsReplay;
 
 /// The internal topic's name.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

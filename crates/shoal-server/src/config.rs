@@ -83,6 +83,16 @@ const SETTINGS: &[Setting] = &[
     s("replica.high.watermark.checkpoint.interval.ms", "5000"),
     s("controlled.shutdown.enable", "true"),
     s("shutdown.timeout.ms", "10000"),
+    // Consumer groups (shoal_broker::groups::config::DEFAULTS must agree; a test checks).
+    s("offsets.topic.num.partitions", "50"),
+    s("offsets.topic.replication.factor", "3"),
+    s("offsets.topic.segment.bytes", "104857600"),
+    s("offsets.commit.timeout.ms", "5000"),
+    s("offset.metadata.max.bytes", "4096"),
+    s("group.initial.rebalance.delay.ms", "3000"),
+    s("group.min.session.timeout.ms", "6000"),
+    s("group.max.session.timeout.ms", "1800000"),
+    s("group.max.size", "2147483647"),
 ];
 
 /// The resolved settings, by Kafka name.
@@ -287,6 +297,14 @@ fn flatten(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_defaults_agree_with_the_broker() {
+        let config = NodeConfig::defaults().unwrap();
+        for (name, default) in shoal_broker::groups::config::DEFAULTS {
+            assert_eq!(config.get(name), Some(*default), "{name}");
+        }
+    }
 
     #[test]
     fn defaults_give_a_single_local_node() {

@@ -1,0 +1,60 @@
+//! ListGroups: the groups this broker coordinates (clients ask every broker and merge).
+//!
+//! v4+ filter by state (case-insensitive, Kafka's names); v5+ by type, where every group here
+//! is "classic".
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use shoal_kafka::{Reply, RequestContext};
+
+use crate::Broker;
+use crate::apis::str_bytes;
+
+const GROUP_TYPE: &str = "classic";
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: ListGroupsRequest,
+) -> Reply {
+    let version = ctx.api_version;
+    let states: Vec<String> = request
+        .states_filter
+        .iter()
+        .map(|s| s.as_str().to_ascii_lowercase())
+        .collect();
+    let types: Vec<String> = request
+        .types_filter
+        .iter()
+        .map(|s| s.as_str().to_ascii_lowercase())
+        .collect();
+    let mut response = ListGroupsResponse::default();
+    match broker.groups.coordinator.list().await {
+        Err(error) => response.error_code = error.code(),
+        Ok(listed) => {
+            response.groups = listed
+                .into_iter()
+                .filter(|g| {
+                    states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase())
+                })
+                .filter(|_| types.is_empty() || types.iter().any(|t| t == GROUP_TYPE))
+                .map(|g| {
+                    let mut entry = ListedGroup::default()
+                        .with_group_id(GroupId(StrBytes::from_string(g.group_id)))
+                        .with_protocol_type(StrBytes::from_string(g.protocol_type));
+                    if version >= 4 {
+                        entry.group_state = str_bytes(g.state.name());
+                    }
+                    if version >= 5 {
+                        entry.group_type = str_bytes(GROUP_TYPE);
+                    }
+                    entry
+                })
+                .collect();
+        }
+    }
+    Reply::Ready(ResponseKind::ListGroups(response))
+}

@@ -1,0 +1,89 @@
+//! OffsetCommit: store a group's consumed positions, answered once replicated.
+//!
+//! As in Kafka, a partition the metadata does not know gets UNKNOWN_TOPIC_OR_PARTITION here,
+//! before the coordinator, and the request's other partitions are still committed. The
+//! coordinator checks membership and generation (generation −1 with no member id is a
+//! "simple" commit, accepted for a group nobody is a member of).
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, ResponseKind};
+use shoal_group::coordinator::CommitOffset;
+use shoal_kafka::{Reply, RequestContext};
+
+use crate::Broker;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: OffsetCommitRequest,
+) -> Reply {
+    let version = ctx.api_version;
+    let image = broker.image();
+    // (topic index, partition index) of every partition passed to the coordinator.
+    let mut positions = Vec::new();
+    let mut offsets = Vec::new();
+    let mut topics: Vec<OffsetCommitResponseTopic> = Vec::with_capacity(request.topics.len());
+    for (t, topic) in request.topics.into_iter().enumerate() {
+        let name = topic.name.0.as_str().to_string();
+        let known = image.topic_by_name(&name);
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for (p, partition) in topic.partitions.into_iter().enumerate() {
+            let mut answer = OffsetCommitResponsePartition::default()
+                .with_partition_index(partition.partition_index);
+            if known.is_some_and(|k| k.partition(partition.partition_index).is_some()) {
+                positions.push((t, p));
+                offsets.push(CommitOffset {
+                    topic: name.clone(),
+                    partition: partition.partition_index,
+                    offset: partition.committed_offset,
+                    leader_epoch: if version >= 6 {
+                        partition.committed_leader_epoch
+                    } else {
+                        -1
+                    },
+                    metadata: partition.committed_metadata.map(|m| m.to_string()),
+                });
+            } else {
+                answer.error_code = ResponseError::UnknownTopicOrPartition.code();
+            }
+            partitions.push(answer);
+        }
+        topics.push(
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions),
+        );
+    }
+    if !offsets.is_empty() {
+        let instance_id = if version >= 7 {
+            request.group_instance_id.as_ref().map(|s| s.as_str())
+        } else {
+            None
+        };
+        let results = broker
+            .groups
+            .coordinator
+            .commit(
+                request.group_id.0.as_str(),
+                request.generation_id_or_member_epoch,
+                request.member_id.as_str(),
+                instance_id,
+                offsets,
+                version >= 9,
+            )
+            .await;
+        for ((t, p), error) in positions.into_iter().zip(results) {
+            if let Some(answer) = topics.get_mut(t).and_then(|t| t.partitions.get_mut(p)) {
+                answer.error_code = error.code();
+            }
+        }
+    }
+    Reply::Ready(ResponseKind::OffsetCommit(
+        OffsetCommitResponse::default().with_topics(topics),
+    ))
+}

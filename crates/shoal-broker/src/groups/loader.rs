@@ -1,0 +1,159 @@
+//! `OffsetsLoader`: coordination follows leadership of the `__consumer_offsets` partitions.
+//!
+//! After every metadata image the broker applies, the partitions this broker now leads (at
+//! their leader epoch) are compared with the shards the coordinator holds: a partition newly
+//! led, or led at a new epoch, is loaded — read from its log start to its log end and
+//! replayed — and a partition no longer led is unloaded, so its clients go and find the new
+//! coordinator. Reading runs on a blocking thread, in bounded chunks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use shoal_group::{GroupCoordinator, OFFSETS_TOPIC, OffsetsReplay};
+use shoal_log::batch::batches;
+use shoal_log::record_view::{decompressed_section, records};
+use shoal_meta::MetadataImage;
+use shoal_replica::{Partition, PartitionError};
+use uuid::Uuid;
+
+use crate::replica_manager::ReplicaManager;
+
+/// Bytes read from the log per step of a load (Kafka's `offsets.load.buffer.size`).
+const LOAD_CHUNK_BYTES: usize = 5 << 20;
+
+/// The offsets partitions led here: partition → (leader epoch, partition).
+type Led = BTreeMap<i32, (i32, Arc<Partition>)>;
+
+pub struct OffsetsLoader {
+    coordinator: Arc<GroupCoordinator>,
+    replicas: Arc<ReplicaManager>,
+    /// The offsets topic the shards were loaded from: a recreated topic reloads everything.
+    topic_id: std::sync::Mutex<Option<Uuid>>,
+}
+
+impl OffsetsLoader {
+    pub fn new(coordinator: Arc<GroupCoordinator>, replicas: Arc<ReplicaManager>) -> Arc<Self> {
+        Arc::new(Self {
+            coordinator,
+            replicas,
+            topic_id: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Runs until the replica manager goes away, reacting to every applied image.
+    pub async fn run(self: Arc<Self>) {
+        let mut images = self.replicas.subscribe();
+        loop {
+            let image = images.borrow_and_update().clone();
+            self.reconcile(&image).await;
+            if images.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The partitions this broker leads now, by partition, with their epochs.
+    fn led(&self, image: &MetadataImage) -> (Option<Uuid>, Led) {
+        let Some(topic) = image.topic_by_name(OFFSETS_TOPIC) else {
+            return (None, BTreeMap::new());
+        };
+        let local = self.replicas.local_id();
+        let led = topic
+            .partitions
+            .iter()
+            .filter(|p| p.leader == local)
+            .filter_map(|p| {
+                let partition = self.replicas.partition(topic.id, p.partition)?;
+                partition
+                    .is_leader()
+                    .then(|| (p.partition, (partition.leader_epoch(), partition)))
+            })
+            .collect();
+        (Some(topic.id), led)
+    }
+
+    async fn reconcile(self: &Arc<Self>, image: &MetadataImage) {
+        let (topic_id, led) = self.led(image);
+        if let Some(topic) = image.topic_by_name(OFFSETS_TOPIC) {
+            self.coordinator
+                .set_partition_count(i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX));
+        }
+        let topic_changed = {
+            let mut current = self.topic_id.lock().unwrap_or_else(|p| p.into_inner());
+            let changed = *current != topic_id;
+            *current = topic_id;
+            changed
+        };
+        for (partition, epoch) in self.coordinator.loaded_partitions() {
+            let keep = !topic_changed && led.get(&partition).is_some_and(|(e, _)| *e == epoch);
+            if !keep {
+                self.coordinator.unload(partition).await;
+            }
+        }
+        let loaded = self.coordinator.loaded_partitions();
+        for (partition, (epoch, log)) in led {
+            if loaded.contains(&(partition, epoch)) {
+                continue;
+            }
+            self.coordinator.begin_load(partition, epoch).await;
+            let coordinator = Arc::clone(&self.coordinator);
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let read = tokio::task::spawn_blocking(move || read_partition(&log)).await;
+                match read {
+                    Ok(Ok(replay)) => {
+                        coordinator.finish_load(partition, epoch, replay).await;
+                        tracing::debug!(
+                            partition,
+                            epoch,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "offsets partition load finished"
+                        );
+                    }
+                    Ok(Err(error)) => {
+                        // Leadership moved while reading, or the log failed: no shard, so
+                        // clients are told NOT_COORDINATOR and look again.
+                        tracing::warn!(partition, epoch, %error, "loading an offsets partition failed");
+                        coordinator.unload(partition).await;
+                    }
+                    Err(error) => {
+                        tracing::error!(partition, epoch, %error, "offsets load task failed");
+                        coordinator.unload(partition).await;
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Replays `partition` from its log start to its current log end.
+fn read_partition(partition: &Partition) -> Result<OffsetsReplay, PartitionError> {
+    let mut replay = OffsetsReplay::new();
+    let (mut offset, end) =
+        partition.with_log(|log| Ok((log.log_start_offset(), log.log_end_offset())))?;
+    while offset < end {
+        if !partition.is_leader() {
+            return Err(PartitionError::NotLeaderOrFollower);
+        }
+        let chunk = partition.with_log(|log| log.read(offset, LOAD_CHUNK_BYTES, end, true))?;
+        if chunk.records.is_empty() {
+            break;
+        }
+        for batch in batches(&chunk.records) {
+            let batch = batch?;
+            let header = batch.header;
+            offset = offset.max(header.next_offset());
+            if header.is_control() {
+                continue;
+            }
+            let section = decompressed_section(batch.bytes)?;
+            let count = usize::try_from(header.record_count.max(0)).unwrap_or(0);
+            for record in records(&section, count)? {
+                if let Some(key) = record.key {
+                    replay.apply(key, record.value);
+                }
+            }
+        }
+    }
+    Ok(replay)
+}

@@ -1,0 +1,99 @@
+//! Creating `__consumer_offsets` the first time a client looks for a coordinator, as Kafka does.
+//!
+//! Creation waits until `offsets.topic.replication.factor` brokers are registered and unfenced
+//! rather than settling for fewer copies: a topic created with one replica would keep one
+//! forever, and every committed offset would die with that broker. Until then FindCoordinator
+//! answers COORDINATOR_NOT_AVAILABLE (retriable) and the broker logs why.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_group::OFFSETS_TOPIC;
+use shoal_meta::{ControllerClient, CreateTopic};
+
+use crate::groups::config::OffsetsTopicConfig;
+use crate::replica_manager::ReplicaManager;
+
+/// How long a creating FindCoordinator waits for the new topic to be in effect here.
+const CREATE_WAIT: Duration = Duration::from_secs(5);
+
+/// The topic-level configs of the offsets topic (Kafka's `groupMetadataTopicConfigs`).
+pub fn topic_configs(config: &OffsetsTopicConfig) -> BTreeMap<String, String> {
+    [
+        ("cleanup.policy", "compact".to_string()),
+        ("compression.type", "producer".to_string()),
+        ("segment.bytes", config.segment_bytes.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Creates the offsets topic unless it exists; one creation at a time per broker.
+pub struct OffsetsTopicCreator {
+    config: OffsetsTopicConfig,
+    controller: Arc<ControllerClient>,
+    replicas: Arc<ReplicaManager>,
+    in_flight: tokio::sync::Mutex<()>,
+}
+
+impl OffsetsTopicCreator {
+    pub fn new(
+        config: OffsetsTopicConfig,
+        controller: Arc<ControllerClient>,
+        replicas: Arc<ReplicaManager>,
+    ) -> Self {
+        Self {
+            config,
+            controller,
+            replicas,
+            in_flight: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Tries to create the topic and waits briefly until it is applied here. Returns whether it
+    /// exists now.
+    pub async fn ensure(&self) -> bool {
+        let _single = self.in_flight.lock().await;
+        let image = self.replicas.image();
+        if image.topic_by_name(OFFSETS_TOPIC).is_some() {
+            return true;
+        }
+        let brokers = image.unfenced_broker_ids().len();
+        let wanted = usize::try_from(self.config.replication_factor).unwrap_or(usize::MAX);
+        if brokers < wanted {
+            tracing::warn!(
+                brokers,
+                "offsets.topic.replication.factor" = self.config.replication_factor,
+                "not creating {OFFSETS_TOPIC} until enough brokers are registered; consumer \
+                 groups are unavailable until then (lower offsets.topic.replication.factor on \
+                 a smaller cluster)"
+            );
+            return false;
+        }
+        let request = CreateTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            num_partitions: Some(self.config.num_partitions),
+            replication_factor: Some(self.config.replication_factor),
+            assignments: None,
+            configs: topic_configs(&self.config),
+        };
+        let outcome = self.controller.create_topics(vec![request], false).await;
+        match outcome.results.into_iter().next() {
+            Some(Ok(created)) => tracing::info!(
+                partitions = created.num_partitions,
+                replication_factor = created.replication_factor,
+                "created {OFFSETS_TOPIC}"
+            ),
+            Some(Err(error)) => {
+                tracing::debug!(%error, "creating {OFFSETS_TOPIC} did not succeed here")
+            }
+            None => {}
+        }
+        if let Some(index) = outcome.log_index {
+            self.replicas.wait_for_applied(index, CREATE_WAIT).await;
+        }
+        self.replicas.image().topic_by_name(OFFSETS_TOPIC).is_some()
+    }
+}
