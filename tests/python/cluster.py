@@ -41,6 +41,7 @@ class Cluster:
             "controller.quorum.voters": self.voters,
             "cluster.id": self.cluster_id,
             "default.replication.factor": "3",
+            "offsets.topic.replication.factor": "3",
         }
         for n in self.controllers:
             if self.combined:

@@ -1,0 +1,137 @@
+"""One consumer group member in its own process, so a test can SIGKILL it mid-flight.
+
+    python group_member.py --client ck|kp --bootstrap B --topic T --group G --name N
+        [--session-timeout-ms 3000] [--max-seconds 120]
+
+It subscribes, polls, and after every batch it delivered commits synchronously (so the
+committed offset is always "everything delivered so far"). It reports on stdout, one JSON
+object per line, flushed at once:
+    {"event": "assigned", "partitions": [..], "t": <monotonic>}   on every assignment change
+    {"event": "records", "recs": [[id, partition, offset], ..]}     after each batch delivered
+    {"event": "committed", "offsets": {"<partition>": offset}}      after each commit returns
+It exits after --max-seconds (bounded like every load loop) or on SIGTERM (closing cleanly,
+which leaves the group).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+
+
+def emit(**event) -> None:
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def value_id(value: bytes) -> str:
+    return value.split(b"|", 1)[0].decode()
+
+
+class Stop:
+    requested = False
+
+
+def run_confluent(args) -> None:
+    from confluent_kafka import Consumer, KafkaException
+
+    c = Consumer({
+        "bootstrap.servers": args.bootstrap,
+        "group.id": args.group,
+        "client.id": args.name,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "session.timeout.ms": args.session_timeout_ms,
+        "heartbeat.interval.ms": max(100, args.session_timeout_ms // 6),
+        "partition.assignment.strategy": "range",
+        "topic.metadata.refresh.interval.ms": 1000,
+        "fetch.wait.max.ms": 100,
+        "socket.timeout.ms": 5000,
+    })
+    c.subscribe([args.topic])
+    last: list[int] | None = None
+    deadline = time.monotonic() + args.max_seconds
+    try:
+        while not Stop.requested and time.monotonic() < deadline:
+            msgs = c.consume(num_messages=500, timeout=0.2)
+            now = sorted(tp.partition for tp in c.assignment())
+            if now != last:
+                last = now
+                emit(event="assigned", partitions=now, t=time.monotonic())
+            recs = []
+            for m in msgs:
+                if m.error() is not None:
+                    if m.error().fatal():
+                        raise KafkaException(m.error())
+                    continue
+                recs.append([value_id(m.value()), m.partition(), m.offset()])
+            if recs:
+                emit(event="records", recs=recs)
+                try:
+                    committed = c.commit(asynchronous=False)
+                except KafkaException as e:  # e.g. a rebalance took the partitions away
+                    emit(event="commit_failed", error=str(e))
+                    continue
+                emit(event="committed",
+                     offsets={str(tp.partition): tp.offset for tp in committed or [] if tp.offset >= 0})
+    finally:
+        c.close()
+
+
+def run_kafka_python(args) -> None:
+    from kafka import KafkaConsumer
+    from kafka.errors import CommitFailedError, KafkaError
+
+    c = KafkaConsumer(
+        args.topic,
+        bootstrap_servers=args.bootstrap,
+        group_id=args.group,
+        client_id=args.name,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=args.session_timeout_ms,
+        heartbeat_interval_ms=max(100, args.session_timeout_ms // 6),
+        metadata_max_age_ms=1000,
+    )
+    last: list[int] | None = None
+    deadline = time.monotonic() + args.max_seconds
+    try:
+        while not Stop.requested and time.monotonic() < deadline:
+            batch = c.poll(timeout_ms=200, max_records=500)
+            now = sorted(tp.partition for tp in c.assignment())
+            if now != last:
+                last = now
+                emit(event="assigned", partitions=now, t=time.monotonic())
+            recs = [[value_id(m.value), m.partition, m.offset] for ms in batch.values() for m in ms]
+            if recs:
+                emit(event="records", recs=recs)
+                try:
+                    c.commit()
+                except (CommitFailedError, KafkaError) as e:
+                    emit(event="commit_failed", error=str(e))
+                    continue
+                emit(event="committed",
+                     offsets={str(tp.partition): ms[-1].offset + 1 for tp, ms in batch.items() if ms})
+    finally:
+        c.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--client", choices=["ck", "kp"], required=True)
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", required=True)
+    ap.add_argument("--group", required=True)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--session-timeout-ms", type=int, default=3000)
+    ap.add_argument("--max-seconds", type=float, default=120.0)
+    args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: setattr(Stop, "requested", True))
+    (run_confluent if args.client == "ck" else run_kafka_python)(args)
+
+
+if __name__ == "__main__":
+    main()

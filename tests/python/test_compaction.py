@@ -1,0 +1,141 @@
+"""Log compaction with real clients: a compacted topic keeps the latest record per key at its
+original offset and drops keys deleted by a tombstone; `__consumer_offsets`, compacted the same
+way, stays small however often a group commits, and its offsets survive a SIGKILL.
+
+The cleaner runs every 200 ms here (`log.cleaner.backoff.ms`) and small segments make most of
+the data cleanable; the tests poll until the cleaner is done, bounded in time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from clients import ck_consume, ck_create_topic, unique_topic
+from test_groups import committed_offsets
+
+SHOAL_OVERRIDES = {
+    "log.cleaner.backoff.ms": 200,
+    "offsets.topic.num.partitions": 1,
+    "offsets.topic.segment.bytes": 16384,
+}
+
+KEYS = 50
+VERSIONS = 40
+DELETED = range(10)  # keys 0-9 end with a tombstone
+
+
+def produce_keyed(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]) -> list[int]:
+    """Produce in order to partition 0 with acks=all; the offset of each record."""
+    # Small batches, so segments roll (a segment rolls between batches) and become cleanable.
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 2, "enable.idempotence": True,
+                  "batch.num.messages": 20})
+    offsets: list[int | None] = [None] * len(records)
+
+    def done(i):
+        def cb(err, msg):
+            assert err is None, err
+            offsets[i] = msg.offset()
+        return cb
+
+    for i, (k, v) in enumerate(records):
+        p.produce(topic, key=k, value=v, partition=0, on_delivery=done(i))
+        if i % 500 == 0:
+            p.poll(0)
+    assert p.flush(60) == 0
+    assert None not in offsets
+    return offsets
+
+
+def read_back(bootstrap: str, topic: str) -> list[tuple[int, bytes, bytes | None]]:
+    recs = ck_consume(bootstrap, topic, [0], 1 << 30, idle=2.0, timeout=60)
+    return [(r.offset, r.key, r.value) for r in recs]
+
+
+@pytest.mark.timeout(120)
+def test_compacted_topic_keeps_the_latest_value_per_key_at_its_offset(shoal):
+    topic = unique_topic("compact")
+    ck_create_topic(shoal.bootstrap, topic, partitions=1, config={
+        "cleanup.policy": "compact",
+        "segment.bytes": "4096",
+        "min.cleanable.dirty.ratio": "0.01",
+        "delete.retention.ms": "0",
+    })
+    history = [(f"k{k}".encode(), f"k{k}-v{v}".encode()) for v in range(VERSIONS) for k in range(KEYS)]
+    history += [(f"k{k}".encode(), None) for k in DELETED]
+    # Unique-key filler rolls the segments so the whole history becomes cleanable.
+    history += [(f"filler-{i}".encode(), b"f" * 100) for i in range(100)]
+    offsets = produce_keyed(shoal.bootstrap, topic, history)
+    acked_at = {o: rec for o, rec in zip(offsets, history)}
+    latest: dict[bytes, int] = {}
+    for o, (k, _) in zip(offsets, history):
+        latest[k] = o
+
+    deadline = time.monotonic() + 60
+    while True:
+        got = read_back(shoal.bootstrap, topic)
+        keyed = [r for r in got if not r[1].startswith(b"filler-")]
+        if len(keyed) <= KEYS or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(keyed) <= KEYS, f"{len(keyed)} records of {KEYS} keys after 60 s: not compacted"
+
+    # Offsets never change: every record is exactly what was acknowledged at its offset.
+    for offset, key, value in got:
+        assert acked_at[offset] == (key, value), f"offset {offset} holds {key!r}={value!r}"
+    assert [o for o, _, _ in got] == sorted({o for o, _, _ in got}), "offsets out of order"
+    by_key: dict[bytes, list[int]] = {}
+    for offset, key, _ in got:
+        by_key.setdefault(key, []).append(offset)
+    for k in range(KEYS):
+        key = f"k{k}".encode()
+        if k in DELETED:
+            # Gone, or only the tombstone itself (delete.retention.ms may not have passed a clean).
+            assert by_key.get(key, []) in ([], [latest[key]]), f"deleted {key!r} at {by_key.get(key)}"
+        else:
+            assert by_key.get(key) == [latest[key]], f"{key!r} at {by_key.get(key)}, latest {latest[key]}"
+            assert acked_at[latest[key]][1] == f"k{k}-v{VERSIONS - 1}".encode()
+    fillers = [o for o, key, _ in got if key.startswith(b"filler-")]
+    assert fillers == [latest[f"filler-{i}".encode()] for i in range(100)], "unique keys must all stay"
+
+
+@pytest.mark.timeout(120)
+def test_consumer_offsets_stay_bounded_over_many_commits(shoal):
+    topic = unique_topic("commits")
+    group = f"g-{topic}"
+    ck_create_topic(shoal.bootstrap, topic, partitions=6)
+    c = Consumer({"bootstrap.servers": shoal.bootstrap, "group.id": group, "enable.auto.commit": False})
+    commits = 3000
+    try:
+        for i in range(1, commits + 1):
+            c.commit(offsets=[TopicPartition(topic, p, i * 10 + p) for p in range(6)], asynchronous=False)
+    finally:
+        c.close()
+    final = {p: commits * 10 + p for p in range(6)}
+    assert committed_offsets(shoal.bootstrap, group, topic, 6) == final
+
+    # One offsets partition holds every group here; commits wrote ~18k records to it.
+    log_dir = shoal.data_dir / "__consumer_offsets-0"
+
+    def stored_bytes() -> int:
+        return sum(f.stat().st_size for f in log_dir.glob("*.log"))
+
+    deadline = time.monotonic() + 60
+    while stored_bytes() > 64 * 1024 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    size = stored_bytes()
+    assert size <= 64 * 1024, f"__consumer_offsets-0 holds {size} bytes after {commits} commits"
+
+    # What compaction left is enough: the offsets come back after a crash.
+    shoal.kill()
+    shoal.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if committed_offsets(shoal.bootstrap, group, topic, 6) == final:
+                break
+        except Exception:  # the coordinator may still be loading
+            pass
+        time.sleep(0.5)
+    assert committed_offsets(shoal.bootstrap, group, topic, 6) == final
