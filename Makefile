@@ -37,8 +37,10 @@ help: ## list the verbs
 build: ## release build of the shoal binary
 	$(CARGO) build --release --bin shoal
 
+# One node holds every copy: the offsets topic gets one replica, as in Kafka's single-node
+# config (the built-in default, Kafka's 3, waits for three brokers before groups work).
 run: build ## build, then run one node (controller+broker) with data in ./data
-	exec $(SHOAL_BIN) --data-dir $(DATA_DIR)
+	exec $(SHOAL_BIN) --data-dir $(DATA_DIR) --override offsets.topic.replication.factor=1
 
 test: test-deps check test-rust test-python ## everything CI runs: deps, lint, Rust tests, client tests
 

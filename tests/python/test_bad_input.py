@@ -195,6 +195,35 @@ def test_huge_records_length_in_small_frame_is_closed(shoal, topic):
     assert_closed(shoal, kw.request(kw.PRODUCE, 3, 10, body), "records length beyond the frame")
 
 
+JOIN_GROUP, OFFSET_COMMIT = 11, 8
+INVALID_SESSION_TIMEOUT = 26
+
+
+def join_group_v2(group: str, session_timeout_ms: int, protocols: bytes) -> bytes:
+    return (kw.string(group) + kw.i32(session_timeout_ms) + kw.i32(10_000) + kw.string("")
+            + kw.string("consumer") + protocols)
+
+
+def test_join_group_huge_protocol_count_is_closed(shoal):
+    body = join_group_v2("g", 10_000, kw.i32(0x7FFFFFFF) + kw.string("range"))
+    assert_closed(shoal, kw.request(JOIN_GROUP, 2, 11, body), "huge protocols count")
+
+
+def test_offset_commit_huge_topic_count_is_closed(shoal):
+    # v2: group, generation, member, retention_time_ms, topics[...]
+    body = kw.string("g") + kw.i32(-1) + kw.string("") + kw.i64(-1) + kw.i32(0x7FFFFFFF) + kw.string("t")
+    assert_closed(shoal, kw.request(OFFSET_COMMIT, 2, 12, body), "huge topics count")
+
+
+def test_join_group_out_of_range_session_timeout_is_a_kafka_error(shoal):
+    protocols = kw.i32(1) + kw.string("range") + kw.kbytes(b"")
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        r = c.roundtrip(JOIN_GROUP, 2, 13, join_group_v2("g", 0x7FFFFFFF, protocols))
+        r.i32()  # throttle_time_ms
+        assert r.i16() == INVALID_SESSION_TIMEOUT
+    assert_alive(shoal)
+
+
 def test_many_connections_then_still_serves(shoal):
     """A burst of half-open and garbage connections does not wedge the node."""
     conns = []

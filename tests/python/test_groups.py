@@ -275,3 +275,29 @@ def test_admin_lists_describes_and_deletes_groups(shoal):
     listed = admin.list_consumer_groups(request_timeout=20).result(timeout=30)
     assert group not in {g.group_id for g in listed.valid}
     assert committed_offsets(shoal.bootstrap, group, topic, 2) == {0: -1001, 1: -1001}
+
+
+@pytest.mark.timeout(60)
+def test_lag_is_log_end_minus_committed(shoal):
+    """Consumer lag as operators (and `kafka-consumer-groups --describe`) compute it: the
+    coordinator's committed offsets (OffsetFetch) against each leader's log end (ListOffsets)."""
+    from confluent_kafka.admin import OffsetSpec
+    topic = unique_topic("lag")
+    group = f"g-{topic}"
+    ck_create_topic(shoal.bootstrap, topic, partitions=3)
+    produced = ck_produce(shoal.bootstrap, topic, 900, prefix="l", conf={"acks": "all"})
+    assert not produced.errors
+    read = consume_some("ck", shoal.bootstrap, topic, group, 400)
+    consumed: dict[int, int] = {}
+    for _, p, _ in read:
+        consumed[p] = consumed.get(p, 0) + 1
+    admin = ck_admin(shoal.bootstrap)
+    latest = admin.list_offsets({TopicPartition(topic, p): OffsetSpec.latest() for p in range(3)},
+                                request_timeout=20)
+    ends = {tp.partition: f.result(timeout=30).offset for tp, f in latest.items()}
+    committed = committed_offsets(shoal.bootstrap, group, topic, 3)
+    lag = {p: ends[p] - max(committed[p], 0) for p in range(3)}
+    produced_per_partition = end_offsets(produced.acked)
+    assert ends == produced_per_partition
+    assert lag == {p: produced_per_partition[p] - consumed.get(p, 0) for p in range(3)}
+    assert sum(lag.values()) == 900 - len(read)

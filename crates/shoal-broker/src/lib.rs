@@ -78,6 +78,7 @@ impl Broker {
         source: MetadataSource,
     ) -> anyhow::Result<Arc<Broker>> {
         let groups_config = groups::GroupsConfig::from_settings(&config.settings)?;
+        let cleaner_limits = log_config::cleaner_limits(&config.settings)?;
         // The replication listener is bound first: its real address goes into the registration.
         let replication_listener = tokio::net::TcpListener::bind(config.replication_bind)
             .await
@@ -199,6 +200,7 @@ impl Broker {
                 ),
                 producer_snapshot: PRODUCER_SNAPSHOT_INTERVAL,
                 compaction: Duration::from_millis(broker.config.log_cleaner_backoff_ms.max(10)),
+                cleaner_limits,
             },
         ));
         broker.lock_tasks().extend([follower, maintenance]);
@@ -308,6 +310,7 @@ struct MaintenanceSchedule {
     high_watermark_checkpoint: Duration,
     producer_snapshot: Duration,
     compaction: Duration,
+    cleaner_limits: shoal_log::CleanerLimits,
 }
 
 async fn run_maintenance(replicas: Arc<ReplicaManager>, schedule: MaintenanceSchedule) {
@@ -335,7 +338,7 @@ async fn run_maintenance(replicas: Arc<ReplicaManager>, schedule: MaintenanceSch
             retention: due[0],
             high_watermark_checkpoint: due[1],
             producer_snapshot: due[2],
-            compaction: due[3],
+            compaction: due[3].then_some(schedule.cleaner_limits),
         };
         let worker = Arc::clone(&replicas);
         if let Err(error) = tokio::task::spawn_blocking(move || worker.run_maintenance(due)).await {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use shoal_log::{CleanupPolicy, LogConfig, TimestampType};
+use shoal_log::{CleanerLimits, CleanupPolicy, LogConfig, TimestampType};
 use shoal_meta::topic_config::resolve_topic_config;
 
 /// Log settings plus the replication setting the partition leader enforces.
@@ -75,9 +75,73 @@ pub fn partition_config(
     }
 }
 
+/// The cleaner's limits from the broker settings `log.cleaner.dedupe.buffer.size` and
+/// `log.cleaner.io.max.bytes.per.second` (Kafka's default, 1.797e308, means no limit). Unlike
+/// topic configs these were not validated by the controller, so bad values stop start-up.
+pub fn cleaner_limits(settings: &BTreeMap<String, String>) -> anyhow::Result<CleanerLimits> {
+    let defaults = CleanerLimits::default();
+    let map_budget_bytes = match settings.get("log.cleaner.dedupe.buffer.size") {
+        None => defaults.map_budget_bytes,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|b| *b >= 1024)
+            .ok_or_else(|| {
+                anyhow::anyhow!("log.cleaner.dedupe.buffer.size={v:?} must be at least 1024 bytes")
+            })?,
+    };
+    let io_max_bytes_per_second = match settings.get("log.cleaner.io.max.bytes.per.second") {
+        None => None,
+        Some(v) => {
+            let rate = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|r| *r > 0.0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "log.cleaner.io.max.bytes.per.second={v:?} must be a positive number"
+                    )
+                })?;
+            (rate < u64::MAX as f64).then_some(rate as u64)
+        }
+    };
+    Ok(CleanerLimits {
+        map_budget_bytes,
+        io_max_bytes_per_second,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cleaner_limits_default_to_kafkas_and_refuse_nonsense() {
+        let none = BTreeMap::new();
+        assert_eq!(cleaner_limits(&none).unwrap(), CleanerLimits::default());
+        let unlimited = map(&[(
+            "log.cleaner.io.max.bytes.per.second",
+            "1.7976931348623157E308",
+        )]);
+        assert_eq!(
+            cleaner_limits(&unlimited).unwrap().io_max_bytes_per_second,
+            None
+        );
+        let limited = map(&[("log.cleaner.io.max.bytes.per.second", "1048576")]);
+        assert_eq!(
+            cleaner_limits(&limited).unwrap().io_max_bytes_per_second,
+            Some(1_048_576)
+        );
+        for bad in [
+            ("log.cleaner.io.max.bytes.per.second", "-1"),
+            ("log.cleaner.dedupe.buffer.size", "12"),
+        ] {
+            let e = cleaner_limits(&map(&[bad])).unwrap_err();
+            assert!(e.to_string().contains(bad.0), "{e}");
+        }
+    }
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

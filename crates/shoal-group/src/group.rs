@@ -26,6 +26,11 @@ use crate::records::{GroupValue, StoredMember};
 /// How long a brand-new member has to complete its first rebalance (Kafka hardcodes 5 min).
 pub const NEW_MEMBER_JOIN_TIMEOUT_MS: i64 = 300_000;
 
+/// Most member ids handed out with MEMBER_ID_REQUIRED and not yet used, per group: each lives
+/// for a session timeout, so without a bound a client looping on empty joins grows the group
+/// without limit (Kafka has no bound; Shoal answers GROUP_MAX_SIZE_REACHED past it).
+pub const MAX_PENDING_MEMBERS: usize = 10_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
     Empty,
@@ -401,6 +406,12 @@ impl ClassicGroup {
             }
             let id = generate_member_id(&req.client_id);
             if req.require_known_member_id {
+                if self.pending_members.len() >= MAX_PENDING_MEMBERS.min(settings.max_size) {
+                    return JoinAction::Reply(JoinResponse::error(
+                        GroupError::GroupMaxSizeReached,
+                        "",
+                    ));
+                }
                 self.pending_members
                     .insert(id.clone(), now_ms + i64::from(req.session_timeout_ms));
                 return JoinAction::Reply(JoinResponse::error(GroupError::MemberIdRequired, &id));

@@ -317,3 +317,28 @@ fn subscriptions_parse_from_consumer_protocol_metadata() {
     );
     assert_eq!(parse_subscription_topics(&[0, 0, 0, 0, 0, 9]), None);
 }
+
+#[test]
+fn member_ids_handed_out_are_bounded_and_expire() {
+    let mut g = ClassicGroup::new("g", 0);
+    for _ in 0..SETTINGS.max_size {
+        let JoinAction::Reply(r) = g.join(join("", &["range"]), 0, 0, &SETTINGS) else {
+            panic!()
+        };
+        assert_eq!(r.error, GroupError::MemberIdRequired);
+    }
+    let JoinAction::Reply(r) = g.join(join("", &["range"]), 0, 0, &SETTINGS) else {
+        panic!()
+    };
+    assert_eq!(
+        r.error,
+        GroupError::GroupMaxSizeReached,
+        "a join loop cannot grow the group"
+    );
+    // Unused ids expire with the session timeout, and the group takes joins again.
+    g.tick(10_001, 10_001, &SETTINGS);
+    let JoinAction::Reply(r) = g.join(join("", &["range"]), 10_002, 10_002, &SETTINGS) else {
+        panic!()
+    };
+    assert_eq!(r.error, GroupError::MemberIdRequired);
+}

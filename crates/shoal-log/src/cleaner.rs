@@ -23,7 +23,9 @@
 //!
 //! **Bounded.** The key map holds at most `map_budget_bytes` of keys (an exact map: no hash
 //! collisions can delete a live record); a batch decompresses to at most
-//! `compression::MAX_DECOMPRESSED_BYTES`, and one that would not is kept whole.
+//! `compression::MAX_DECOMPRESSED_BYTES`, and one that would not is kept whole; reads and
+//! writes go through an [`IoThrottle`] (`log.cleaner.io.max.bytes.per.second`); the broker runs
+//! one cleaning at a time.
 //!
 //! Limits left as they are: segments are cleaned one by one, never merged, so a log keeps its
 //! segment count (empty cleaned segments other than the first are deleted); transactional and
@@ -37,6 +39,7 @@ use std::path::{Path, PathBuf};
 
 use crate::batch::{LOG_OVERHEAD_BYTES, RECORD_BATCH_HEADER_BYTES, RecordBatchHeader};
 use crate::checkpoint::{read_bounded, sync_dir, write_atomically};
+use crate::cleaner_throttle::IoThrottle;
 use crate::compression::{self, MAX_DECOMPRESSED_BYTES};
 use crate::error::{IoResultExt, LogError, Result};
 use crate::record_view::records;
@@ -48,9 +51,26 @@ pub(crate) const CLEANED_SUFFIX: &str = "cleaned";
 pub(crate) const SWAP_SUFFIX: &str = "swap";
 /// Bytes one key costs in the map besides its own bytes (the offset, the map's overhead).
 const MAP_ENTRY_OVERHEAD_BYTES: usize = 48;
-/// Default budget of the key map (Kafka's `log.cleaner.dedupe.buffer.size` is 128 MiB for all
-/// cleaner threads).
-pub const DEFAULT_MAP_BUDGET_BYTES: usize = 64 << 20;
+/// Default budget of the key map (Kafka's `log.cleaner.dedupe.buffer.size`).
+pub const DEFAULT_MAP_BUDGET_BYTES: usize = 128 << 20;
+
+/// What one cleaning may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanerLimits {
+    /// `log.cleaner.dedupe.buffer.size`: bytes of keys the map may hold.
+    pub map_budget_bytes: usize,
+    /// `log.cleaner.io.max.bytes.per.second` (reads plus writes); `None` = no limit.
+    pub io_max_bytes_per_second: Option<u64>,
+}
+
+impl Default for CleanerLimits {
+    fn default() -> Self {
+        CleanerLimits {
+            map_budget_bytes: DEFAULT_MAP_BUDGET_BYTES,
+            io_max_bytes_per_second: None,
+        }
+    }
+}
 /// Largest batch the cleaner reads (a stored batch was accepted under `max.message.bytes`).
 const MAX_BATCH_BYTES: usize = 64 << 20;
 
@@ -126,8 +146,9 @@ pub(crate) fn write_checkpoint(dir: &Path, first_dirty_offset: i64) -> Result<()
 }
 
 /// Phase 2: builds the key map and writes the cleaned segments (see the module docs).
-pub fn run(plan: &CleanPlan, map_budget_bytes: usize) -> Result<CleanOutcome> {
-    let (latest, clean_end_offset) = build_map(plan, map_budget_bytes)?;
+pub fn run(plan: &CleanPlan, limits: &CleanerLimits) -> Result<CleanOutcome> {
+    let mut throttle = IoThrottle::new(limits.io_max_bytes_per_second);
+    let (latest, clean_end_offset) = build_map(plan, limits.map_budget_bytes, &mut throttle)?;
     let mut outcome = CleanOutcome {
         cleaned: Vec::new(),
         clean_end_offset,
@@ -139,7 +160,7 @@ pub fn run(plan: &CleanPlan, map_budget_bytes: usize) -> Result<CleanOutcome> {
         .iter()
         .filter(|s| s.end_offset <= clean_end_offset)
     {
-        match clean_segment(plan, segment, &latest, &mut outcome) {
+        match clean_segment(plan, segment, &latest, &mut outcome, &mut throttle) {
             Ok(cleaned) => outcome.cleaned.push(cleaned),
             Err(e) => {
                 // Leave nothing half-written behind; the next pass starts over.
@@ -157,7 +178,11 @@ pub fn run(plan: &CleanPlan, map_budget_bytes: usize) -> Result<CleanOutcome> {
 
 /// The latest offset of every key written from `first_dirty_offset` on, over whole dirty
 /// segments that fit the budget; returns the map and the offset it covers up to.
-fn build_map(plan: &CleanPlan, budget: usize) -> Result<(HashMap<Vec<u8>, i64>, i64)> {
+fn build_map(
+    plan: &CleanPlan,
+    budget: usize,
+    throttle: &mut IoThrottle,
+) -> Result<(HashMap<Vec<u8>, i64>, i64)> {
     let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
     let mut used = 0usize;
     let mut covered_to = plan.first_dirty_offset;
@@ -169,6 +194,7 @@ fn build_map(plan: &CleanPlan, budget: usize) -> Result<(HashMap<Vec<u8>, i64>, 
         let mut segment_keys: Vec<(Vec<u8>, i64)> = Vec::new();
         let mut segment_bytes = 0usize;
         for_each_batch(&segment.path, segment.size_bytes, |header, batch| {
+            throttle.account(batch.len());
             if header.last_offset() < plan.first_dirty_offset || !compactable(header) {
                 return Ok(());
             }
@@ -213,6 +239,7 @@ fn clean_segment(
     segment: &PlannedSegment,
     latest: &HashMap<Vec<u8>, i64>,
     outcome: &mut CleanOutcome,
+    throttle: &mut IoThrottle,
 ) -> Result<CleanedSegment> {
     let cleaned_path = segment.path.with_extension(format!("log.{CLEANED_SUFFIX}"));
     let file = File::create(&cleaned_path).at(&cleaned_path)?;
@@ -220,6 +247,7 @@ fn clean_segment(
     let mut size_after = 0u64;
     let horizon_ms = plan.now_ms.saturating_sub(plan.delete_retention_ms);
     for_each_batch(&segment.path, segment.size_bytes, |header, batch| {
+        throttle.account(batch.len());
         let kept = filter_batch(header, batch, latest, plan.first_dirty_offset, horizon_ms)?;
         outcome.records_removed += kept.removed;
         outcome.tombstones_removed += kept.tombstones_removed;
@@ -229,6 +257,7 @@ fn clean_segment(
             Kept::Rewritten(bytes) => bytes,
         };
         out.write_all(bytes).at(&cleaned_path)?;
+        throttle.account(bytes.len());
         size_after += bytes.len() as u64;
         Ok(())
     })?;

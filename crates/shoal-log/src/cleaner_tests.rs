@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::tests::{NOW_MS, open, read_all};
 use super::*;
 use crate::batch::batches;
-use crate::cleaner::{self, DEFAULT_MAP_BUDGET_BYTES};
+use crate::cleaner::{self, CleanerLimits};
 use crate::compression;
 use crate::config::CleanupPolicy;
 use crate::testing::{BatchSpec, TestRecord, build_batch_with, decode_records};
@@ -58,7 +58,7 @@ fn contents(log: &Log) -> BTreeMap<i64, (String, Option<String>)> {
 fn clean(log: &mut Log, now_ms: i64) -> Option<CleanStats> {
     let hw = log.log_end_offset();
     let plan = log.plan_clean(now_ms, hw).unwrap()?;
-    let outcome = cleaner::run(&plan, DEFAULT_MAP_BUDGET_BYTES).unwrap();
+    let outcome = cleaner::run(&plan, &CleanerLimits::default()).unwrap();
     Some(log.finish_clean(outcome).unwrap())
 }
 
@@ -238,7 +238,7 @@ fn a_crash_during_the_swap_loads_a_complete_log() {
         .plan_clean(NOW_MS, log.log_end_offset())
         .unwrap()
         .unwrap();
-    let outcome = cleaner::run(&plan, DEFAULT_MAP_BUDGET_BYTES).unwrap();
+    let outcome = cleaner::run(&plan, &CleanerLimits::default()).unwrap();
     let cleaned: Vec<std::path::PathBuf> = outcome
         .cleaned
         .iter()
@@ -259,7 +259,7 @@ fn a_crash_during_the_swap_loads_a_complete_log() {
         .plan_clean(NOW_MS, log.log_end_offset())
         .unwrap()
         .unwrap();
-    let outcome = cleaner::run(&plan, DEFAULT_MAP_BUDGET_BYTES).unwrap();
+    let outcome = cleaner::run(&plan, &CleanerLimits::default()).unwrap();
     let first = outcome
         .cleaned
         .iter()
@@ -333,8 +333,52 @@ fn a_map_budget_too_small_for_one_segment_cleans_nothing() {
         .unwrap()
         .unwrap();
     assert!(matches!(
-        cleaner::run(&plan, 10),
+        cleaner::run(
+            &plan,
+            &CleanerLimits {
+                map_budget_bytes: 10,
+                io_max_bytes_per_second: None,
+            }
+        ),
         Err(LogError::InvalidConfig(_))
     ));
     assert_eq!(contents(&log), before);
+}
+
+/// `cleanup.policy=compact,delete`: retention deletes old segments as for `delete`, and the
+/// cleaner compacts what is left.
+#[test]
+fn compact_delete_applies_retention_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        cleanup_policy: CleanupPolicy {
+            delete: true,
+            compact: true,
+        },
+        retention_bytes: 2_000,
+        ..compacted()
+    };
+    let mut log = open(dir.path(), config.clone());
+    let latest = write_history(&mut log, 5, 20);
+    let end = log.log_end_offset();
+    let deleted = log.enforce_retention(NOW_MS, end).unwrap();
+    assert!(
+        deleted.deleted_segments > 0,
+        "retention.bytes deletes segments"
+    );
+    assert!(log.log_start_offset() > 0);
+    let stats = clean(&mut log, NOW_MS).expect("compaction runs too");
+    assert!(stats.records_removed > 0, "{stats:?}");
+    let after = contents(&log);
+    let active_base = log.active.base_offset();
+    let mut seen: BTreeMap<&str, i64> = BTreeMap::new();
+    for (offset, (key, _)) in after.range(..active_base) {
+        assert!(seen.insert(key, *offset).is_none(), "{key} kept twice");
+    }
+    for (offset, _) in latest.values() {
+        assert!(
+            after.contains_key(offset),
+            "a latest record at {offset} was removed"
+        );
+    }
 }

@@ -40,6 +40,7 @@ mod batch_scanner;
 mod checkpoint;
 mod clean_shutdown;
 pub mod cleaner;
+pub mod cleaner_throttle;
 pub mod compression;
 mod config;
 mod epoch_cache;
@@ -60,7 +61,7 @@ pub mod batch;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use cleaner::{CleanOutcome, CleanPlan, CleanStats};
+pub use cleaner::{CleanOutcome, CleanPlan, CleanStats, CleanerLimits};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use epoch_cache::EpochEntry;
 pub use error::{LogError, Result};

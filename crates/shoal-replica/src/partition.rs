@@ -66,8 +66,9 @@ pub struct MaintenanceDue {
     pub retention: bool,
     pub high_watermark_checkpoint: bool,
     pub producer_snapshot: bool,
-    /// Compaction of `cleanup.policy=compact` logs (`log.cleaner.backoff.ms`).
-    pub compaction: bool,
+    /// Compaction of `cleanup.policy=compact` logs (`log.cleaner.backoff.ms`), within these
+    /// limits.
+    pub compaction: Option<shoal_log::CleanerLimits>,
 }
 
 /// A follower's fetch, as the leader sees it.
@@ -856,20 +857,24 @@ impl Partition {
         if due.producer_snapshot {
             self.snapshot_producers(false)?;
         }
-        if due.compaction {
-            self.compact(now_ms)?;
+        if let Some(limits) = due.compaction {
+            self.compact(now_ms, &limits)?;
         }
         Ok(())
     }
 
     /// One compaction pass (see `shoal_log::cleaner`): planned and finished under the log
     /// lock, run without it, so produce and fetch wait only for the plan and the swap.
-    fn compact(&self, now_ms: i64) -> Result<(), PartitionError> {
+    fn compact(
+        &self,
+        now_ms: i64,
+        limits: &shoal_log::CleanerLimits,
+    ) -> Result<(), PartitionError> {
         let high_watermark = self.high_watermark();
         let Some(plan) = self.with_log(|log| log.plan_clean(now_ms, high_watermark))? else {
             return Ok(());
         };
-        let outcome = shoal_log::cleaner::run(&plan, shoal_log::cleaner::DEFAULT_MAP_BUDGET_BYTES)?;
+        let outcome = shoal_log::cleaner::run(&plan, limits)?;
         let stats = self.with_log(|log| log.finish_clean(outcome))?;
         tracing::info!(
             topic = %self.topic,

@@ -67,6 +67,11 @@ const SETTINGS: &[Setting] = &[
     s("log.retention.check.interval.ms", "300000"),
     s("log.cleanup.policy", "delete"),
     s("log.cleaner.backoff.ms", "15000"),
+    s("log.cleaner.dedupe.buffer.size", "134217728"),
+    s(
+        "log.cleaner.io.max.bytes.per.second",
+        "1.7976931348623157E308",
+    ),
     s("log.index.interval.bytes", "4096"),
     s("log.index.size.max.bytes", "10485760"),
     s("log.flush.interval.messages", "9223372036854775807"),
