@@ -333,3 +333,62 @@ async fn groups_and_offsets_are_reloaded_after_a_restart() {
     assert_eq!(h.heartbeat(4, "durable", generation, &member).await, 0);
     h.stop().await;
 }
+
+/// A deleted topic takes its committed offsets along: recreated under the same name, a group
+/// starts over from `auto.offset.reset` instead of resuming at offsets of the old topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_topic_removes_its_committed_offsets() {
+    let h = harness().await;
+    h.create_topic("doomed", 1).await;
+    assert_eq!(
+        h.commit(8, "g", -1, "", &[("doomed", 0, 40), ("t", 0, 7)])
+            .await,
+        vec![0, 0]
+    );
+    let deleted = h
+        .meta
+        .client()
+        .delete_topics(vec![shoal_meta::TopicRef::Name("doomed".into())])
+        .await;
+    assert!(deleted.results[0].is_ok());
+    h.broker
+        .wait_for_metadata(
+            deleted.log_index.unwrap(),
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+    h.create_topic("doomed", 1).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let all = all_offsets(&h, "g").await;
+        if all == vec![("t".to_string(), 0, 7)] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "offsets left: {all:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    h.stop().await;
+}
+
+/// OffsetFetch v7 with `topics` null: every committed (topic, partition, offset).
+async fn all_offsets(h: &Harness, group: &str) -> Vec<(String, i32, i64)> {
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_topics(None);
+    let Some(ResponseKind::OffsetFetch(r)) = h.call(ApiKey::OffsetFetch, 7, request.into()).await
+    else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 0);
+    r.topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.to_string(), p.partition_index, p.committed_offset))
+        })
+        .collect()
+}

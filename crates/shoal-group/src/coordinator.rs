@@ -723,6 +723,52 @@ impl GroupCoordinator {
         (GroupError::None, results)
     }
 
+    /// Topics were deleted: their committed offsets go from every group here, tombstoned so a
+    /// topic created again under the same name starts from `auto.offset.reset`, not from
+    /// offsets of the old one (Kafka's `onPartitionsDeleted`). Returns how many were removed.
+    pub async fn delete_topic_offsets(&self, topics: &std::collections::HashSet<String>) -> usize {
+        if topics.is_empty() {
+            return 0;
+        }
+        let shards: Vec<Arc<Shard>> = self.lock_shards().values().cloned().collect();
+        let mut removed = 0;
+        for shard in shards {
+            let mut state = shard.state.lock().await;
+            if state.loading {
+                continue;
+            }
+            let mut records = Vec::new();
+            let mut keys = Vec::new();
+            for (group, offsets) in &state.offsets {
+                for (topic, partition) in offsets.keys() {
+                    if topics.contains(topic) {
+                        let key = RecordKey::Offset {
+                            group: group.clone(),
+                            topic: topic.clone(),
+                            partition: *partition,
+                        };
+                        records.push((encode_key(&key), None));
+                        keys.push((group.clone(), (topic.clone(), *partition)));
+                    }
+                }
+            }
+            if records.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.write(shard.partition, records).await {
+                tracing::warn!(partition = shard.partition, error = %e, "tombstoning offsets of deleted topics failed");
+                continue;
+            }
+            removed += keys.len();
+            for (group, key) in keys {
+                if let Some(o) = state.offsets.get_mut(&group) {
+                    o.remove(&key);
+                }
+            }
+        }
+        removed
+    }
+
     // ─── Time ────────────────────────────────────────────────────────────────────────────
 
     /// Drives every group's deadlines every `TICK_MS` until the coordinator is dropped.

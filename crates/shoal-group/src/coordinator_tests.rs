@@ -239,3 +239,30 @@ async fn requests_for_partitions_not_here_or_loading_say_so() {
         GroupError::InvalidGroupId
     );
 }
+
+#[tokio::test]
+async fn offsets_of_deleted_topics_are_tombstoned() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    c.commit(
+        "g",
+        -1,
+        "",
+        None,
+        vec![
+            offset("gone", 0, 10),
+            offset("gone", 1, 11),
+            offset("kept", 0, 5),
+        ],
+        true,
+    )
+    .await;
+    let deleted: std::collections::HashSet<String> = ["gone".to_string()].into();
+    assert_eq!(c.delete_topic_offsets(&deleted).await, 2);
+    let all = c.fetch_offsets("g", None).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].0, ("kept".to_string(), 0));
+    // The tombstones are in the log: a reload agrees.
+    let reloaded = coordinator(&log).await;
+    assert_eq!(reloaded.fetch_offsets("g", None).await.unwrap().len(), 1);
+}

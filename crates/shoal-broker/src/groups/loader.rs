@@ -4,9 +4,10 @@
 //! their leader epoch) are compared with the shards the coordinator holds: a partition newly
 //! led, or led at a new epoch, is loaded — read from its log start to its log end and
 //! replayed — and a partition no longer led is unloaded, so its clients go and find the new
-//! coordinator. Reading runs on a blocking thread, in bounded chunks.
+//! coordinator. Reading runs on a blocking thread, in bounded chunks. Topics that disappear
+//! from the metadata take their committed offsets with them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use shoal_group::{GroupCoordinator, OFFSETS_TOPIC, OffsetsReplay};
@@ -29,6 +30,8 @@ pub struct OffsetsLoader {
     replicas: Arc<ReplicaManager>,
     /// The offsets topic the shards were loaded from: a recreated topic reloads everything.
     topic_id: std::sync::Mutex<Option<Uuid>>,
+    /// Every topic of the last image (name → id), to notice deletions.
+    topics: std::sync::Mutex<Option<HashMap<String, Uuid>>>,
 }
 
 impl OffsetsLoader {
@@ -37,6 +40,7 @@ impl OffsetsLoader {
             coordinator,
             replicas,
             topic_id: std::sync::Mutex::new(None),
+            topics: std::sync::Mutex::new(None),
         })
     }
 
@@ -72,7 +76,34 @@ impl OffsetsLoader {
         (Some(topic.id), led)
     }
 
+    /// Names of topics in the previous image that are gone (or were recreated) in `image`.
+    fn deleted_topics(&self, image: &MetadataImage) -> HashSet<String> {
+        let now: HashMap<String, Uuid> = image
+            .topics
+            .values()
+            .map(|t| (t.name.clone(), t.id))
+            .collect();
+        let mut last = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        let deleted = match last.as_ref() {
+            Some(before) => before
+                .iter()
+                .filter(|(name, id)| now.get(*name) != Some(*id))
+                .map(|(name, _)| name.clone())
+                .collect(),
+            None => HashSet::new(),
+        };
+        *last = Some(now);
+        deleted
+    }
+
     async fn reconcile(self: &Arc<Self>, image: &MetadataImage) {
+        let deleted = self.deleted_topics(image);
+        if !deleted.is_empty() {
+            let removed = self.coordinator.delete_topic_offsets(&deleted).await;
+            if removed > 0 {
+                tracing::info!(topics = ?deleted, offsets = removed, "removed committed offsets of deleted topics");
+            }
+        }
         let (topic_id, led) = self.led(image);
         if let Some(topic) = image.topic_by_name(OFFSETS_TOPIC) {
             self.coordinator

@@ -36,7 +36,12 @@ pub struct OffsetsTopicCreator {
     controller: Arc<ControllerClient>,
     replicas: Arc<ReplicaManager>,
     in_flight: tokio::sync::Mutex<()>,
+    /// When "not enough brokers" was last logged: clients retry FindCoordinator every second.
+    last_warned: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How often the "not enough brokers" warning may repeat.
+const WARN_EVERY: Duration = Duration::from_secs(30);
 
 impl OffsetsTopicCreator {
     pub fn new(
@@ -49,6 +54,7 @@ impl OffsetsTopicCreator {
             controller,
             replicas,
             in_flight: tokio::sync::Mutex::new(()),
+            last_warned: std::sync::Mutex::new(None),
         }
     }
 
@@ -63,6 +69,11 @@ impl OffsetsTopicCreator {
         let brokers = image.unfenced_broker_ids().len();
         let wanted = usize::try_from(self.config.replication_factor).unwrap_or(usize::MAX);
         if brokers < wanted {
+            let mut last = self.last_warned.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < WARN_EVERY) {
+                return false;
+            }
+            *last = Some(std::time::Instant::now());
             tracing::warn!(
                 brokers,
                 "offsets.topic.replication.factor" = self.config.replication_factor,
