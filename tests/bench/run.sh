@@ -4,7 +4,8 @@
 #
 # Measures: start-up time (exec -> /readyz 200), idle RSS, then for 100-byte records on topics
 # with 1 and 8 partitions and acks=1 / acks=all (linger 5 ms): produce throughput and latency,
-# then consume throughput of the same topic; RSS after the runs. Optionally profiles the broker
+# then consume throughput of the same topic (assigned, then again as a consumer group member:
+# join time and final commit time are logged and kept in results.jsonl); RSS after the runs. Optionally profiles the broker
 # with `perf` during an extra produce + consume run.
 #
 # Knobs (environment):
@@ -151,6 +152,7 @@ NODE_ARGS=(
   --override "controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT"
   --override "admin.listener=127.0.0.1:$ADMIN_PORT"
   --override "replication.listener=127.0.0.1:$REPLICATION_PORT"
+  --override "offsets.topic.replication.factor=1"
   ${BENCH_NODE_ARGS:-}
 )
 
@@ -230,6 +232,22 @@ run_case() {
     FAILED=1
   fi
   record_row "consume p=$parts acks=$acks" "$out" "$c0" "$c1"
+
+  # The same records again, as a consumer group member: join, fetch, auto-commit, final commit.
+  log "case p=$parts acks=$acks: consume $produced records in a consumer group"
+  c0=$(cpu_ticks "$NODE_PID")
+  rc=0
+  out=$("$BENCH" consume --brokers "$BROKERS" --topic "$topic" --records "$produced" \
+    --group "bench-$topic" --max-seconds 120 --json 2>>"$OUT/bench.log") || rc=$?
+  c1=$(cpu_ticks "$NODE_PID")
+  if [[ -z $out || $rc != 0 ]]; then
+    log "group consume failed (see $OUT/bench.log)"
+    RESULTS+=("consume group p=$parts acks=$acks	FAILED")
+    FAILED=1
+    return
+  fi
+  log "group joined in $(json_field "$out" group_join_ms) ms, final commit $(json_field "$out" group_commit_ms) ms"
+  record_row "consume group p=$parts acks=$acks" "$out" "$c0" "$c1"
 }
 
 # record_row NAME JSON CPU_TICKS_BEFORE CPU_TICKS_AFTER

@@ -17,8 +17,8 @@ pub enum Command {
     /// Produce fixed-size records as fast as the client allows (or at --rate) and record
     /// per-record latency (send -> delivery report).
     Produce(ProduceArgs),
-    /// Read records from the beginning of every partition of a topic (assign(); the group is
-    /// never joined and no offsets are committed).
+    /// Read records from the beginning of every partition of a topic (assign(), no group), or
+    /// as a consumer group member (--group).
     Consume(ConsumeArgs),
     /// Create a topic with the AdminClient (CreateTopics).
     CreateTopic(CreateTopicArgs),
@@ -184,6 +184,11 @@ pub struct ConsumeArgs {
     /// Keep waiting for --records even when every partition has reached its end.
     #[arg(long)]
     pub no_stop_at_eof: bool,
+
+    /// Consume as a member of this consumer group (subscribe, auto-commit, a final sync
+    /// commit) instead of assigning every partition; a new group starts at the beginning.
+    #[arg(long)]
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

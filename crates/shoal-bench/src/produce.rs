@@ -287,6 +287,7 @@ fn run_base(args: &ProduceArgs) -> anyhow::Result<Summary> {
         first_error,
         latency: Percentiles::from_micros(&st.hist),
         client_cpu: cpu_since(cpu0),
+        group: None,
     })
 }
 
@@ -397,6 +398,7 @@ fn run_future(args: &ProduceArgs) -> anyhow::Result<Summary> {
             first_error: st.first_error.clone().or(first_send_error),
             latency: Percentiles::from_micros(&st.hist),
             client_cpu: cpu_since(cpu0),
+            group: None,
         })
     })?
 }

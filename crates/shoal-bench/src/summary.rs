@@ -59,6 +59,18 @@ pub struct Summary {
     pub latency: Option<Percentiles>,
     /// CPU time (user + system, all threads) this client process used during the run.
     pub client_cpu: Option<Duration>,
+    /// For a consume in a consumer group: how long joining and committing took.
+    pub group: Option<GroupTiming>,
+}
+
+/// The group part of a `consume --group` run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupTiming {
+    /// subscribe() until the first assignment (FindCoordinator, JoinGroup, SyncGroup, and the
+    /// broker's `group.initial.rebalance.delay.ms`); not part of `elapsed`.
+    pub join: Duration,
+    /// The synchronous commit of the final positions.
+    pub final_commit: Duration,
 }
 
 impl Summary {
@@ -91,6 +103,8 @@ impl Summary {
             "max_ms": lat.map(|l| round3(l.max)),
             "mean_ms": lat.map(|l| round3(l.mean)),
             "client_cpu_s": self.client_cpu.map(|c| round3(c.as_secs_f64())),
+            "group_join_ms": self.group.map(|g| round3(g.join.as_secs_f64() * 1000.0)),
+            "group_commit_ms": self.group.map(|g| round3(g.final_commit.as_secs_f64() * 1000.0)),
         })
     }
 
@@ -122,6 +136,13 @@ impl Summary {
                 } else {
                     0.0
                 }
+            ));
+        }
+        if let Some(g) = self.group {
+            s.push_str(&format!(
+                "\n  group: joined in {:.1} ms, final commit {:.2} ms",
+                g.join.as_secs_f64() * 1000.0,
+                g.final_commit.as_secs_f64() * 1000.0
             ));
         }
         s.push_str(&format!("\n  errors: {}", self.errors));
@@ -185,6 +206,7 @@ mod tests {
             first_error: None,
             latency,
             client_cpu: None,
+            group: None,
         }
     }
 

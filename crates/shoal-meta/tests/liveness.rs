@@ -295,8 +295,10 @@ async fn a_silent_broker_is_fenced_its_partitions_move_and_it_comes_back() {
         took <= Duration::from_millis(SESSION_MS) + check_interval + Duration::from_millis(300),
         "fenced after {took:?}"
     );
+    // The session runs from the last heartbeat the controller got, which on a loaded machine
+    // can be a scheduling delay older than one interval before the abort: allow 200 ms of it.
     assert!(
-        took >= Duration::from_millis(SESSION_MS - HEARTBEAT_MS),
+        took >= Duration::from_millis(SESSION_MS - HEARTBEAT_MS - 200),
         "fenced early: {took:?}"
     );
     let after = fenced.topic_by_name("moving").unwrap().partitions.clone();
