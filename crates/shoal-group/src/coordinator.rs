@@ -242,6 +242,20 @@ impl GroupCoordinator {
         }
     }
 
+    /// A load at `epoch` failed: drop that shard, unless a newer load replaced it meanwhile.
+    pub async fn abandon_load(&self, partition: i32, epoch: i32) {
+        let shard = {
+            let mut shards = self.lock_shards();
+            match shards.get(&partition) {
+                Some(s) if s.epoch == epoch => shards.remove(&partition),
+                _ => None,
+            }
+        };
+        if let Some(shard) = shard {
+            unload_shard(&shard).await;
+        }
+    }
+
     /// This broker no longer leads `partition`: its groups' parked requests are told
     /// NOT_COORDINATOR and later requests go elsewhere.
     pub async fn unload(&self, partition: i32) {

@@ -266,3 +266,15 @@ async fn offsets_of_deleted_topics_are_tombstoned() {
     let reloaded = coordinator(&log).await;
     assert_eq!(reloaded.fetch_offsets("g", None).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_failed_load_does_not_drop_a_newer_one() {
+    let log = Arc::new(MemoryLog::default());
+    let c = GroupCoordinator::new(config(), Arc::clone(&log) as Arc<dyn OffsetsStorage>);
+    c.begin_load(0, 1).await;
+    c.begin_load(0, 2).await;
+    c.abandon_load(0, 1).await;
+    assert_eq!(c.loaded_partitions(), vec![(0, 2)]);
+    c.abandon_load(0, 2).await;
+    assert!(c.loaded_partitions().is_empty());
+}

@@ -32,7 +32,12 @@ pub struct OffsetsLoader {
     topic_id: std::sync::Mutex<Option<Uuid>>,
     /// Every topic of the last image (name → id), to notice deletions.
     topics: std::sync::Mutex<Option<HashMap<String, Uuid>>>,
+    /// A failed load asks for another pass over the current image.
+    retry: tokio::sync::Notify,
 }
+
+/// Wait before retrying a failed load (a log read error, or leadership moving meanwhile).
+const LOAD_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl OffsetsLoader {
     pub fn new(coordinator: Arc<GroupCoordinator>, replicas: Arc<ReplicaManager>) -> Arc<Self> {
@@ -41,6 +46,7 @@ impl OffsetsLoader {
             replicas,
             topic_id: std::sync::Mutex::new(None),
             topics: std::sync::Mutex::new(None),
+            retry: tokio::sync::Notify::new(),
         })
     }
 
@@ -50,8 +56,13 @@ impl OffsetsLoader {
         loop {
             let image = images.borrow_and_update().clone();
             self.reconcile(&image).await;
-            if images.changed().await.is_err() {
-                return;
+            tokio::select! {
+                changed = images.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = self.retry.notified() => {}
             }
         }
     }
@@ -128,6 +139,7 @@ impl OffsetsLoader {
             }
             self.coordinator.begin_load(partition, epoch).await;
             let coordinator = Arc::clone(&self.coordinator);
+            let loader = Arc::clone(self);
             tokio::spawn(async move {
                 let started = std::time::Instant::now();
                 let read = tokio::task::spawn_blocking(move || read_partition(&log)).await;
@@ -142,14 +154,18 @@ impl OffsetsLoader {
                         );
                     }
                     Ok(Err(error)) => {
-                        // Leadership moved while reading, or the log failed: no shard, so
-                        // clients are told NOT_COORDINATOR and look again.
+                        // Leadership moved while reading, or the log failed: no shard (clients
+                        // are told NOT_COORDINATOR and look again), and another pass later.
                         tracing::warn!(partition, epoch, %error, "loading an offsets partition failed");
-                        coordinator.unload(partition).await;
+                        coordinator.abandon_load(partition, epoch).await;
+                        tokio::time::sleep(LOAD_RETRY_DELAY).await;
+                        loader.retry.notify_one();
                     }
                     Err(error) => {
                         tracing::error!(partition, epoch, %error, "offsets load task failed");
-                        coordinator.unload(partition).await;
+                        coordinator.abandon_load(partition, epoch).await;
+                        tokio::time::sleep(LOAD_RETRY_DELAY).await;
+                        loader.retry.notify_one();
                     }
                 }
             });
