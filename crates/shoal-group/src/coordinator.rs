@@ -30,6 +30,7 @@ use crate::group::{
 };
 use crate::records::{OffsetValue, RecordKey, encode_group_value, encode_key, encode_offset_value};
 use crate::replay::{Offsets, OffsetsReplay};
+use crate::retention::expired_offsets;
 
 /// Writes to `__consumer_offsets` (implemented by the broker over its partitions).
 pub trait OffsetsStorage: Send + Sync + 'static {
@@ -54,6 +55,10 @@ pub struct CoordinatorConfig {
     pub metadata_max_bytes: usize,
     /// `offsets.commit.timeout.ms`
     pub commit_timeout_ms: u64,
+    /// `offsets.retention.minutes`, in ms.
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`
+    pub retention_check_interval_ms: u64,
 }
 
 impl Default for CoordinatorConfig {
@@ -68,6 +73,8 @@ impl Default for CoordinatorConfig {
             max_session_timeout_ms: 1_800_000,
             metadata_max_bytes: 4_096,
             commit_timeout_ms: 5_000,
+            offsets_retention_ms: 7 * 24 * 3_600_000,
+            retention_check_interval_ms: 600_000,
         }
     }
 }
@@ -76,6 +83,8 @@ impl Default for CoordinatorConfig {
 const TICK_MS: u64 = 100;
 /// Slack on top of the rebalance timeout before a parked JoinGroup gives up.
 const JOIN_WAIT_SLACK_MS: u64 = 10_000;
+/// Longest a follower's SyncGroup stays parked (its group's sync deadline comes first).
+const MAX_SYNC_WAIT_MS: u64 = 1_800_000;
 
 /// One partition to commit an offset for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -397,10 +406,15 @@ impl GroupCoordinator {
         };
         match action {
             SyncAction::Reply(response) => response,
-            SyncAction::Wait(rx) => match rx.await {
-                Ok(response) => response,
-                Err(_) => SyncResponse::error(GroupError::NotCoordinator),
-            },
+            // The group's sync deadline answers a waiting follower; this bound only guards
+            // against a bug leaving the request parked forever.
+            SyncAction::Wait(rx) => {
+                match tokio::time::timeout(Duration::from_millis(MAX_SYNC_WAIT_MS), rx).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(_)) => SyncResponse::error(GroupError::NotCoordinator),
+                    Err(_) => SyncResponse::error(GroupError::RebalanceInProgress),
+                }
+            }
         }
     }
 
@@ -458,8 +472,8 @@ impl GroupCoordinator {
 
     // ─── Offsets ─────────────────────────────────────────────────────────────────────────
 
-    /// OffsetCommit: one error per offset, in order. `require_group` is v9+'s rule for an
-    /// unknown group committed to with a generation (GROUP_ID_NOT_FOUND, else
+    /// OffsetCommit: one error per offset, in order. `unknown_group_is_not_found` is v9+'s rule
+    /// for an unknown group committed to with a generation (GROUP_ID_NOT_FOUND, else
     /// ILLEGAL_GENERATION).
     pub async fn commit(
         &self,
@@ -785,19 +799,89 @@ impl GroupCoordinator {
 
     // ─── Time ────────────────────────────────────────────────────────────────────────────
 
-    /// Drives every group's deadlines every `TICK_MS` until the coordinator is dropped.
+    /// Drives every group's deadlines every `TICK_MS`, and offset expiry every
+    /// `offsets.retention.check.interval.ms`, until the coordinator is dropped.
     pub async fn run_timers(self: Arc<Self>) {
         let weak = Arc::downgrade(&self);
+        let retention_every = Duration::from_millis(self.config.retention_check_interval_ms.max(1));
         drop(self);
         let mut ticks = tokio::time::interval(Duration::from_millis(TICK_MS));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_retention = tokio::time::Instant::now() + retention_every;
         loop {
             ticks.tick().await;
             let Some(coordinator) = weak.upgrade() else {
                 return;
             };
             coordinator.tick().await;
+            if tokio::time::Instant::now() >= next_retention {
+                next_retention = tokio::time::Instant::now() + retention_every;
+                let expired = coordinator.expire_offsets().await;
+                if expired > 0 {
+                    tracing::info!(offsets = expired, "expired committed offsets");
+                }
+            }
         }
+    }
+
+    /// One expiry pass (see `retention`): expired offsets are tombstoned, and an Empty group
+    /// left with none goes too. Returns the number of offsets removed.
+    pub async fn expire_offsets(&self) -> usize {
+        let shards: Vec<Arc<Shard>> = self.lock_shards().values().cloned().collect();
+        let now = wall_ms();
+        let mut removed = 0;
+        for shard in shards {
+            let mut state = shard.state.lock().await;
+            if state.loading {
+                continue;
+            }
+            let mut records = Vec::new();
+            let mut expired: Vec<(String, Vec<(String, i32)>)> = Vec::new();
+            let mut dead_groups = Vec::new();
+            for (id, group) in &state.groups {
+                let offsets = state.offsets.get(id);
+                let gone = offsets
+                    .map(|o| expired_offsets(group, o, now, self.config.offsets_retention_ms))
+                    .unwrap_or_default();
+                let left = offsets.map_or(0, |o| o.len()) - gone.len();
+                for (topic, partition) in &gone {
+                    let key = RecordKey::Offset {
+                        group: id.clone(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    };
+                    records.push((encode_key(&key), None));
+                }
+                if left == 0 && group.can_delete().is_ok() && group.state() == GroupState::Empty {
+                    let key = RecordKey::Group { group: id.clone() };
+                    records.push((encode_key(&key), None));
+                    dead_groups.push(id.clone());
+                }
+                if !gone.is_empty() {
+                    expired.push((id.clone(), gone));
+                }
+            }
+            if records.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.write(shard.partition, records).await {
+                tracing::warn!(partition = shard.partition, error = %e, "expiring offsets failed");
+                continue;
+            }
+            for (id, gone) in expired {
+                if let Some(o) = state.offsets.get_mut(&id) {
+                    removed += gone.len();
+                    for key in gone {
+                        o.remove(&key);
+                    }
+                }
+            }
+            for id in dead_groups {
+                state.groups.remove(&id);
+                state.offsets.remove(&id);
+            }
+        }
+        removed
     }
 
     async fn tick(&self) {

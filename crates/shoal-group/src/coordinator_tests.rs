@@ -278,3 +278,46 @@ async fn a_failed_load_does_not_drop_a_newer_one() {
     c.abandon_load(0, 2).await;
     assert!(c.loaded_partitions().is_empty());
 }
+
+#[tokio::test]
+async fn expired_offsets_and_then_their_empty_group_go() {
+    let log = Arc::new(MemoryLog::default());
+    let c = GroupCoordinator::new(
+        CoordinatorConfig {
+            offsets_retention_ms: 0,
+            ..config()
+        },
+        Arc::clone(&log) as Arc<dyn OffsetsStorage>,
+    );
+    c.begin_load(0, 1).await;
+    c.finish_load(0, 1, OffsetsReplay::new()).await;
+    c.commit("simple", -1, "", None, vec![offset("t", 0, 10)], true)
+        .await;
+    assert_eq!(c.expire_offsets().await, 1);
+    assert!(c.fetch_offsets("simple", None).await.unwrap().is_empty());
+    assert_eq!(
+        c.delete_group("simple").await,
+        GroupError::GroupIdNotFound,
+        "the emptied group went too"
+    );
+    // Both tombstones are in the log: a reload has nothing.
+    let reloaded = coordinator(&log).await;
+    assert!(
+        reloaded
+            .fetch_offsets("simple", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(reloaded.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn offsets_within_retention_stay() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    c.commit("simple", -1, "", None, vec![offset("t", 0, 10)], true)
+        .await;
+    assert_eq!(c.expire_offsets().await, 0);
+    assert_eq!(c.fetch_offsets("simple", None).await.unwrap().len(), 1);
+}

@@ -274,6 +274,16 @@ impl ClassicGroup {
         self.members.is_empty()
     }
 
+    /// Wall-clock ms of the last state change (when an Empty group became Empty).
+    pub fn state_timestamp_ms(&self) -> i64 {
+        self.state_timestamp_ms
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_protocol_type_for_test(&mut self, protocol_type: &str) {
+        self.protocol_type = Some(protocol_type.to_string());
+    }
+
     pub fn member_ids(&self) -> Vec<String> {
         self.members.keys().cloned().collect()
     }

@@ -342,3 +342,21 @@ fn member_ids_handed_out_are_bounded_and_expire() {
     };
     assert_eq!(r.error, GroupError::MemberIdRequired);
 }
+
+#[test]
+fn a_stable_group_whose_subscriptions_do_not_parse_keeps_every_offset() {
+    let (mut g, _) = stable_group_of_three();
+    g.set_protocol_type_for_test("consumer");
+    let offsets: crate::replay::Offsets = [(
+        ("t".to_string(), 0),
+        crate::records::OffsetValue {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: 0,
+        },
+    )]
+    .into_iter()
+    .collect();
+    assert!(crate::retention::expired_offsets(&g, &offsets, i64::MAX, 0).is_empty());
+}

@@ -8,8 +8,9 @@
 //! the group with every committed offset intact. Coordination moves with leadership.
 //!
 //! Layout: `coordinator_key` (group → partition), `records` (the topic's record formats,
-//! Kafka's bytes), `group` (one group's state machine, pure, time passed in), `replay` (a partition read back), `coordinator`
-//! (the shards of the partitions this broker leads: loading, routing, writing, timers),
+//! Kafka's bytes), `group` (one group's state machine, pure, time passed in), `replay` (a
+//! partition read back), `retention` (which offsets expired), `coordinator` (the shards of the
+//! partitions this broker leads: loading, routing, writing, timers),
 //! `error` (Kafka's codes). The broker wires the Kafka APIs and the log to it.
 
 pub mod coordinator;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod group;
 pub mod records;
 pub mod replay;
+pub mod retention;
 
 pub use coordinator::{CoordinatorConfig, GroupCoordinator, OffsetsStorage};
 pub use error::{GroupError, StorageError};

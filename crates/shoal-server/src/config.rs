@@ -98,6 +98,8 @@ const SETTINGS: &[Setting] = &[
     s("group.min.session.timeout.ms", "6000"),
     s("group.max.session.timeout.ms", "1800000"),
     s("group.max.size", "2147483647"),
+    s("offsets.retention.minutes", "10080"),
+    s("offsets.retention.check.interval.ms", "600000"),
 ];
 
 /// The resolved settings, by Kafka name.

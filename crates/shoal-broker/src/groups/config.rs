@@ -34,6 +34,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("group.min.session.timeout.ms", "6000"),
     ("group.max.session.timeout.ms", "1800000"),
     ("group.max.size", "2147483647"),
+    ("offsets.retention.minutes", "10080"),
+    ("offsets.retention.check.interval.ms", "600000"),
 ];
 
 fn get<T: std::str::FromStr>(settings: &BTreeMap<String, String>, name: &str) -> anyhow::Result<T>
@@ -64,6 +66,15 @@ impl GroupsConfig {
         let min_session_timeout_ms: i32 = get(settings, "group.min.session.timeout.ms")?;
         let max_session_timeout_ms: i32 = get(settings, "group.max.session.timeout.ms")?;
         let max_size: i32 = get(settings, "group.max.size")?;
+        let retention_minutes: i64 = get(settings, "offsets.retention.minutes")?;
+        let retention_check_interval_ms: u64 =
+            get(settings, "offsets.retention.check.interval.ms")?;
+        if retention_minutes < 1 {
+            bail!("offsets.retention.minutes must be at least 1, not {retention_minutes}");
+        }
+        if retention_check_interval_ms < 1 {
+            bail!("offsets.retention.check.interval.ms must be at least 1");
+        }
         if num_partitions < 1 {
             bail!("offsets.topic.num.partitions must be at least 1, not {num_partitions}");
         }
@@ -99,6 +110,8 @@ impl GroupsConfig {
                 max_session_timeout_ms,
                 metadata_max_bytes,
                 commit_timeout_ms,
+                offsets_retention_ms: retention_minutes.saturating_mul(60_000),
+                retention_check_interval_ms,
             },
             offsets_topic: OffsetsTopicConfig {
                 num_partitions,
