@@ -125,8 +125,10 @@ struct ShardState {
 struct Shard {
     partition: i32,
     epoch: i32,
-    state: tokio::sync::Mutex<ShardState>,
+    state: Arc<tokio::sync::Mutex<ShardState>>,
 }
+
+type ShardGuard = tokio::sync::OwnedMutexGuard<ShardState>;
 
 pub struct GroupCoordinator {
     config: CoordinatorConfig,
@@ -190,10 +192,10 @@ impl GroupCoordinator {
         let shard = Arc::new(Shard {
             partition,
             epoch,
-            state: tokio::sync::Mutex::new(ShardState {
+            state: Arc::new(tokio::sync::Mutex::new(ShardState {
                 loading: true,
                 ..ShardState::default()
-            }),
+            })),
         });
         let old = self.lock_shards().insert(partition, shard);
         if let Some(old) = old {
@@ -275,6 +277,17 @@ impl GroupCoordinator {
         }
     }
 
+    /// The shard coordinating `group_id`, locked, once loaded (COORDINATOR_LOAD_IN_PROGRESS
+    /// before): its offsets partition and state.
+    async fn active_shard(&self, group_id: &str) -> Result<(i32, ShardGuard), GroupError> {
+        let shard = self.shard_of(group_id)?;
+        let state = Arc::clone(&shard.state).lock_owned().await;
+        if state.loading {
+            return Err(GroupError::CoordinatorLoadInProgress);
+        }
+        Ok((shard.partition, state))
+    }
+
     fn shard_of(&self, group_id: &str) -> Result<Arc<Shard>, GroupError> {
         let partition = self.partition_for(group_id);
         self.lock_shards()
@@ -340,18 +353,14 @@ impl GroupCoordinator {
         {
             return fail(GroupError::InvalidSessionTimeout);
         }
-        let shard = match self.shard_of(group_id) {
-            Ok(shard) => shard,
-            Err(e) => return fail(e),
-        };
         let wait_ms = u64::try_from(req.rebalance_timeout_ms.max(0)).unwrap_or(0)
             + u64::try_from(self.config.group.initial_rebalance_delay_ms).unwrap_or(0)
             + JOIN_WAIT_SLACK_MS;
         let action = {
-            let mut state = shard.state.lock().await;
-            if state.loading {
-                return fail(GroupError::CoordinatorLoadInProgress);
-            }
+            let (partition, mut state) = match self.active_shard(group_id).await {
+                Ok(active) => active,
+                Err(e) => return fail(e),
+            };
             if !state.groups.contains_key(group_id) {
                 if !req.member_id.is_empty() {
                     return fail(GroupError::UnknownMemberId);
@@ -364,7 +373,7 @@ impl GroupCoordinator {
                 return fail(GroupError::CoordinatorNotAvailable);
             };
             let action = group.join(req, self.now_ms(), wall_ms(), &self.config.group);
-            let flushed = self.flush_group(shard.partition, group).await;
+            let flushed = self.flush_group(partition, group).await;
             match (action, flushed) {
                 (JoinAction::ReplyAfterPersist(_), Err(e)) => return fail(e),
                 (JoinAction::ReplyAfterPersist(response), Ok(())) => return response,
@@ -387,21 +396,17 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return SyncResponse::error(GroupError::InvalidGroupId);
         }
-        let shard = match self.shard_of(group_id) {
-            Ok(shard) => shard,
-            Err(e) => return SyncResponse::error(e),
-        };
         let action = {
-            let mut state = shard.state.lock().await;
-            if state.loading {
-                return SyncResponse::error(GroupError::CoordinatorLoadInProgress);
-            }
+            let (partition, mut state) = match self.active_shard(group_id).await {
+                Ok(active) => active,
+                Err(e) => return SyncResponse::error(e),
+            };
             let Some(group) = state.groups.get_mut(group_id) else {
                 return SyncResponse::error(GroupError::UnknownMemberId);
             };
             let action = group.sync(req, self.now_ms());
             // The leader's assignment: stored before anyone is answered.
-            let _ = self.flush_group(shard.partition, group).await;
+            let _ = self.flush_group(partition, group).await;
             action
         };
         match action {
@@ -451,14 +456,10 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return (GroupError::InvalidGroupId, Vec::new());
         }
-        let shard = match self.shard_of(group_id) {
-            Ok(shard) => shard,
+        let (partition, mut state) = match self.active_shard(group_id).await {
+            Ok(active) => active,
             Err(e) => return (e, Vec::new()),
         };
-        let mut state = shard.state.lock().await;
-        if state.loading {
-            return (GroupError::CoordinatorLoadInProgress, Vec::new());
-        }
         let Some(group) = state.groups.get_mut(group_id) else {
             return (
                 GroupError::None,
@@ -466,7 +467,7 @@ impl GroupCoordinator {
             );
         };
         let results = group.leave(members, self.now_ms(), wall_ms(), &self.config.group);
-        let _ = self.flush_group(shard.partition, group).await;
+        let _ = self.flush_group(partition, group).await;
         (GroupError::None, results)
     }
 
@@ -485,14 +486,10 @@ impl GroupCoordinator {
         unknown_group_is_not_found: bool,
     ) -> Vec<GroupError> {
         let all = |e: GroupError| vec![e; offsets.len()];
-        let shard = match self.shard_of(group_id) {
-            Ok(shard) => shard,
+        let (partition, mut state) = match self.active_shard(group_id).await {
+            Ok(active) => active,
             Err(e) => return all(e),
         };
-        let mut state = shard.state.lock().await;
-        if state.loading {
-            return all(GroupError::CoordinatorLoadInProgress);
-        }
         let check = match state.groups.get_mut(group_id) {
             Some(group) => {
                 group.validate_commit(generation_id, member_id, instance_id, self.now_ms())
@@ -537,7 +534,7 @@ impl GroupCoordinator {
         if records.is_empty() {
             return results;
         }
-        match self.write(shard.partition, records).await {
+        match self.write(partition, records).await {
             Ok(()) => {
                 let stored = state.offsets.entry(group_id.to_string()).or_default();
                 for (_, key, value) in accepted {
@@ -562,11 +559,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Option<Vec<(String, i32)>>,
     ) -> Result<Vec<((String, i32), Option<OffsetValue>)>, GroupError> {
-        let shard = self.shard_of(group_id)?;
-        let state = shard.state.lock().await;
-        if state.loading {
-            return Err(GroupError::CoordinatorLoadInProgress);
-        }
+        let (_, state) = self.active_shard(group_id).await?;
         let stored = state.offsets.get(group_id);
         Ok(match partitions {
             Some(wanted) => wanted
@@ -594,14 +587,10 @@ impl GroupCoordinator {
             protocol_data: String::new(),
             members: Vec::new(),
         };
-        let shard = match self.shard_of(group_id) {
-            Ok(shard) => shard,
+        let (_, state) = match self.active_shard(group_id).await {
+            Ok(active) => active,
             Err(e) => return dead(e),
         };
-        let state = shard.state.lock().await;
-        if state.loading {
-            return dead(GroupError::CoordinatorLoadInProgress);
-        }
         match state.groups.get(group_id) {
             None => dead(GroupError::None),
             Some(group) => GroupDescription {
@@ -642,14 +631,10 @@ impl GroupCoordinator {
     /// DeleteGroups for one group: only an Empty group goes (its offsets and itself
     /// tombstoned).
     pub async fn delete_group(&self, group_id: &str) -> GroupError {
-        let shard = match self.shard_of(group_id) {
-            Ok(shard) => shard,
+        let (partition, mut state) = match self.active_shard(group_id).await {
+            Ok(active) => active,
             Err(e) => return e,
         };
-        let mut state = shard.state.lock().await;
-        if state.loading {
-            return GroupError::CoordinatorLoadInProgress;
-        }
         let check = state
             .groups
             .get(group_id)
@@ -679,7 +664,7 @@ impl GroupCoordinator {
             }),
             None,
         ));
-        match self.write(shard.partition, records).await {
+        match self.write(partition, records).await {
             Ok(()) => {
                 state.groups.remove(group_id);
                 state.offsets.remove(group_id);
@@ -695,14 +680,10 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Vec<(String, i32)>,
     ) -> (GroupError, Vec<GroupError>) {
-        let shard = match self.shard_of(group_id) {
-            Ok(shard) => shard,
+        let (partition, mut state) = match self.active_shard(group_id).await {
+            Ok(active) => active,
             Err(e) => return (e, Vec::new()),
         };
-        let mut state = shard.state.lock().await;
-        if state.loading {
-            return (GroupError::CoordinatorLoadInProgress, Vec::new());
-        }
         let Some(group) = state.groups.get(group_id) else {
             return (GroupError::GroupIdNotFound, Vec::new());
         };
@@ -739,7 +720,7 @@ impl GroupCoordinator {
             results.push(GroupError::None);
         }
         if !records.is_empty() {
-            if let Err(e) = self.write(shard.partition, records).await {
+            if let Err(e) = self.write(partition, records).await {
                 return (e.to_group_error(), Vec::new());
             }
             if let Some(o) = state.offsets.get_mut(group_id) {
