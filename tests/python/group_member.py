@@ -1,7 +1,7 @@
 """One consumer group member in its own process, so a test can SIGKILL it mid-flight.
 
     python group_member.py --client ck|kp --bootstrap B --topic T --group G --name N
-        [--session-timeout-ms 3000] [--max-seconds 120]
+        [--session-timeout-ms 3000] [--max-seconds 120] [--instance-id I]
 
 It subscribes, polls, and after every batch it delivered commits synchronously (so the
 committed offset is always "everything delivered so far"). It reports on stdout, one JSON
@@ -9,6 +9,7 @@ object per line, flushed at once:
     {"event": "assigned", "partitions": [..], "t": <monotonic>}   on every assignment change
     {"event": "records", "recs": [[id, partition, offset], ..]}     after each batch delivered
     {"event": "committed", "offsets": {"<partition>": offset}}      after each commit returns
+    {"event": "revoked", "partitions": [..], "t": <monotonic>}      when a rebalance starts
 It exits after --max-seconds (bounded like every load loop) or on SIGTERM (closing cleanly,
 which leaves the group).
 """
@@ -48,10 +49,15 @@ def run_confluent(args) -> None:
         "heartbeat.interval.ms": max(100, args.session_timeout_ms // 6),
         "partition.assignment.strategy": "range",
         "topic.metadata.refresh.interval.ms": 1000,
+        **({"group.instance.id": args.instance_id} if args.instance_id else {}),
         "fetch.wait.max.ms": 100,
         "socket.timeout.ms": 5000,
     })
-    c.subscribe([args.topic])
+    # Every rebalance revokes first (eager protocol): reported, so a test can tell that none
+    # happened even if the same partitions came back.
+    c.subscribe([args.topic],
+                on_revoke=lambda _c, parts: emit(event="revoked", partitions=sorted(p.partition for p in parts),
+                                                 t=time.monotonic()))
     last: list[int] | None = None
     deadline = time.monotonic() + args.max_seconds
     try:
@@ -82,11 +88,17 @@ def run_confluent(args) -> None:
 
 
 def run_kafka_python(args) -> None:
-    from kafka import KafkaConsumer
+    from kafka import ConsumerRebalanceListener, KafkaConsumer
     from kafka.errors import CommitFailedError, KafkaError
 
+    class Listener(ConsumerRebalanceListener):
+        def on_partitions_revoked(self, revoked):
+            emit(event="revoked", partitions=sorted(tp.partition for tp in revoked), t=time.monotonic())
+
+        def on_partitions_assigned(self, assigned):
+            pass
+
     c = KafkaConsumer(
-        args.topic,
         bootstrap_servers=args.bootstrap,
         group_id=args.group,
         client_id=args.name,
@@ -95,7 +107,9 @@ def run_kafka_python(args) -> None:
         session_timeout_ms=args.session_timeout_ms,
         heartbeat_interval_ms=max(100, args.session_timeout_ms // 6),
         metadata_max_age_ms=1000,
+        **({"group_instance_id": args.instance_id} if args.instance_id else {}),
     )
+    c.subscribe([args.topic], listener=Listener())
     last: list[int] | None = None
     deadline = time.monotonic() + args.max_seconds
     try:
@@ -128,6 +142,7 @@ def main() -> None:
     ap.add_argument("--name", required=True)
     ap.add_argument("--session-timeout-ms", type=int, default=3000)
     ap.add_argument("--max-seconds", type=float, default=120.0)
+    ap.add_argument("--instance-id", default=None, help="group.instance.id (static membership)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: setattr(Stop, "requested", True))
     (run_confluent if args.client == "ck" else run_kafka_python)(args)

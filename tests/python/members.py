@@ -18,15 +18,17 @@ MEMBER_SCRIPT = Path(__file__).with_name("group_member.py")
 
 class Member:
     def __init__(self, client: str, bootstrap: str, topic: str, group: str, name: str, *,
-                 log_dir: Path, session_timeout_ms: int = 3000, max_seconds: float = 150.0):
+                 log_dir: Path, session_timeout_ms: int = 3000, max_seconds: float = 150.0,
+                 instance_id: str | None = None):
         self.name = name
         self.events: list[dict] = []
         self._lock = threading.Lock()
-        self._stderr = open(log_dir / f"{name}.stderr", "wb")
+        self._stderr = open(log_dir / f"{name}.stderr", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, str(MEMBER_SCRIPT), "--client", client, "--bootstrap", bootstrap,
              "--topic", topic, "--group", group, "--name", name,
-             "--session-timeout-ms", str(session_timeout_ms), "--max-seconds", str(max_seconds)],
+             "--session-timeout-ms", str(session_timeout_ms), "--max-seconds", str(max_seconds)]
+            + (["--instance-id", instance_id] if instance_id else []),
             stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -52,6 +54,10 @@ class Member:
     def assignments_since(self, t: float) -> list[tuple[float, list[int]]]:
         return [(e["t"], e["partitions"]) for e in self._snapshot()
                 if e["event"] == "assigned" and e["t"] >= t]
+
+    def revocations_since(self, t: float) -> list[list[int]]:
+        """Partitions revoked by each rebalance that began after `t`."""
+        return [e["partitions"] for e in self._snapshot() if e["event"] == "revoked" and e["t"] >= t]
 
     def records(self) -> list[tuple[str, int, int]]:
         return [tuple(r) for e in self._snapshot() if e["event"] == "records" for r in e["recs"]]

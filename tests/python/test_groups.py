@@ -88,6 +88,7 @@ def test_three_members_share_six_partitions_and_survive_a_sigkilled_member(shoal
         wait_until(moved, SESSION_TIMEOUT_MS / 1000 + 30, "the survivors to take all six partitions", survivors)
         reassigned_at = min(t for m in survivors for t, ps in m.assignments_since(killed_at)
                             if lost_partitions & set(ps))
+        assert all(m.revocations_since(killed_at) for m in survivors), "a rebalance revokes first"
         waited = reassigned_at - killed_at
         assert waited >= 0.8 * SESSION_TIMEOUT_MS / 1000, f"partitions moved after {waited:.2f}s, before the session expired"
         assert waited <= SESSION_TIMEOUT_MS / 1000 + 20, f"partitions took {waited:.2f}s to move"
@@ -301,3 +302,44 @@ def test_lag_is_log_end_minus_committed(shoal):
     assert ends == produced_per_partition
     assert lag == {p: produced_per_partition[p] - consumed.get(p, 0) for p in range(3)}
     assert sum(lag.values()) == 900 - len(read)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("client", ["ck", "kp"])
+def test_a_restarted_static_member_takes_its_partitions_back_without_a_rebalance(shoal, tmp_path, client):
+    """group.instance.id (KIP-345): a member that comes back under the same instance id within
+    its session replaces its old self — same partitions, and the others never rebalance."""
+    topic = unique_topic(f"static-{client}")
+    group = f"g-{topic}"
+    ck_create_topic(shoal.bootstrap, topic, partitions=4)
+    session_ms = 10_000
+
+    def member(name: str, instance: str) -> Member:
+        return Member(client, shoal.bootstrap, topic, group, name, log_dir=tmp_path,
+                      session_timeout_ms=session_ms, instance_id=instance)
+
+    a, b = member("a", "instance-a"), member("b", "instance-b")
+    members = [a, b]
+    try:
+        wait_until(lambda: all(m.assignment() is not None and len(m.assignment()) == 2 for m in (a, b)),
+                   60, "two partitions each", [a, b])
+        a_partitions = a.assignment()
+        killed_at = a.kill()
+        back = member("a-again", "instance-a")
+        members.append(back)
+        wait_until(lambda: back.assignment() is not None and back.assignment() != [], 30,
+                   "the restarted member's assignment", [back])
+        returned_after = back.assignments_since(killed_at)[-1][0] - killed_at
+        assert back.assignment() == a_partitions, "the instance got other partitions"
+        assert returned_after < session_ms / 1000, f"took {returned_after:.1f}s: waited for the session"
+        time.sleep(1.0)  # a rebalance, had one started, would reach b's heartbeat by now
+        assert b.revocations_since(killed_at) == [], "the other member was rebalanced"
+        assert b.assignments_since(killed_at) == []
+        # Still one generation's worth of members: b and the new incarnation of a.
+        admin = ck_admin(shoal.bootstrap)
+        described = admin.describe_consumer_groups([group], request_timeout=20)[group].result(timeout=30)
+        assert described.state.name == "STABLE"
+        assert sorted(m.group_instance_id for m in described.members) == ["instance-a", "instance-b"]
+    finally:
+        for m in members:
+            m.stop()

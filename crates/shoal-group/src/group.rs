@@ -94,6 +94,9 @@ pub struct JoinResponse {
     pub member_id: String,
     /// Only in the leader's response.
     pub members: Vec<JoinMember>,
+    /// JoinGroup v9 (KIP-814): a static leader that replaced itself in a Stable group gets the
+    /// members but must not assign again; its SyncGroup gets the stored assignment.
+    pub skip_assignment: bool,
 }
 
 impl JoinResponse {
@@ -106,6 +109,7 @@ impl JoinResponse {
             leader: String::new(),
             member_id: member_id.to_string(),
             members: Vec::new(),
+            skip_assignment: false,
         }
     }
 }
@@ -616,9 +620,11 @@ impl ClassicGroup {
         }
         match self.state {
             GroupState::Stable if self.select_protocol() == old_protocol => {
+                // As Kafka: a static leader gets the member list (older clients assign again,
+                // and SyncGroup in Stable answers with the stored assignment regardless).
                 self.pending_persist = Some(self.to_stored());
                 let mut response = self.join_response_for(&new_id, GroupError::None);
-                response.members.clear();
+                response.skip_assignment = self.leader.as_deref() == Some(new_id.as_str());
                 JoinAction::ReplyAfterPersist(response)
             }
             GroupState::PreparingRebalance => {
@@ -663,6 +669,7 @@ impl ClassicGroup {
             } else {
                 Vec::new()
             },
+            skip_assignment: false,
         }
     }
 

@@ -243,6 +243,11 @@ fn a_static_member_returning_is_swapped_in_without_a_rebalance() {
     };
     assert_eq!(g.state(), GroupState::Stable, "no rebalance");
     assert_eq!(back.generation_id, 1);
+    assert!(
+        back.skip_assignment,
+        "it was the leader: members, but no new assignment"
+    );
+    assert_eq!(back.members.len(), 1);
     assert_ne!(back.member_id, joined.member_id);
     assert!(g.take_persist().is_some());
     // The old incarnation is fenced.
