@@ -22,20 +22,27 @@ RUST_TEST_ARGS ?=
 BENCH_SCRIPT ?= tests/bench/run.sh
 CLUSTER_DIR  ?= ./.cluster
 CLUSTER_SPLIT_DIR ?= ./.cluster-split
+# shoal-chaos: run length in seconds and where the report goes.
+DURATION     ?= 300
+CHAOS_OUT    ?= ./chaos-report
+CHAOS_ARGS   ?=
 
 # apt needs root; use sudo when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo sudo; })
 
 VENV_STAMP := $(VENV)/.requirements.stamp
 
-.PHONY: help run build test test-deps check test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status
+.PHONY: help run build build-tools test test-deps check test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status image compose-up compose-down compose-clean compose-split-up compose-split-down compose-split-clean chaos chaos-local
 
 help: ## list the verbs
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
-	  awk 'BEGIN{FS=":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
+	  awk 'BEGIN{FS=":.*## "} {printf "  make %-20s %s\n", $$1, $$2}'
 
 build: ## release build of the shoal binary
 	$(CARGO) build --release --bin shoal
+
+build-tools: ## release build of the tools the image and tests ship: shoal-chaos
+	$(CARGO) build --release --bin shoal-chaos
 
 # One node holds every copy: the offsets topic gets one replica, as in Kafka's single-node
 # config (the built-in default, Kafka's 3, waits for three brokers before groups work).
@@ -65,9 +72,38 @@ check: ## rustfmt and clippy (warnings are errors)
 test-rust: ## cargo test for the whole workspace
 	$(CARGO) test --workspace $(RUST_TEST_ARGS)
 
-test-python: build $(VENV_STAMP) ## real-client tests (kcat, confluent-kafka, kafka-python) against the real binary
+test-python: build build-tools $(VENV_STAMP) ## real-client tests (kcat, confluent-kafka, kafka-python) against the real binary
 	SHOAL_BIN=$(abspath $(SHOAL_BIN)) $(VENV)/bin/pytest tests/python -v \
 	  --timeout=$(PYTEST_TIMEOUT) -p no:cacheprovider $(PYTEST_ARGS)
+
+image: build build-tools ## the container image shoal:dev, FROM scratch (binaries + the libraries ldd lists)
+	bash deploy/image/build.sh shoal:dev
+
+compose-up: image ## three combined nodes in containers (host ports 19092-19094, admin 19644-19646); waits until healthy
+	bash deploy/compose.sh up combined
+
+compose-down: ## stop the compose cluster (volumes, i.e. data, are kept)
+	bash deploy/compose.sh down combined
+
+compose-clean: ## stop the compose cluster and delete its volumes
+	bash deploy/compose.sh clean combined
+
+compose-split-up: image ## 3 controllers + 3 brokers in containers (Kafka 19092-19094); waits until healthy
+	bash deploy/compose.sh up split
+
+compose-split-down: ## stop the split compose cluster (data kept)
+	bash deploy/compose.sh down split
+
+compose-split-clean: ## stop the split compose cluster and delete its volumes
+	bash deploy/compose.sh clean split
+
+chaos: compose-up ## shoal-chaos against the compose cluster, all faults, DURATION seconds (report in CHAOS_OUT)
+	target/release/shoal-chaos --target compose --duration-s $(DURATION) \
+	  --faults kill,pause,partition,rolling --out $(CHAOS_OUT) $(CHAOS_ARGS)
+
+chaos-local: build-tools cluster ## shoal-chaos against `make cluster`: kill, pause, rolling restart, DURATION seconds
+	target/release/shoal-chaos --target local --cluster-dir $(CLUSTER_DIR) --duration-s $(DURATION) \
+	  --faults kill,pause,rolling --out $(CHAOS_OUT) $(CHAOS_ARGS)
 
 bench: ## run the benchmark (tests/bench/run.sh, owned by the bench work)
 	@if [ -f $(BENCH_SCRIPT) ]; then \

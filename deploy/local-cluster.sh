@@ -11,6 +11,7 @@
 #   brokers 4-6:     Kafka 19092-19094, admin 19647-19649, replication 19292-19294
 #
 # Usage: local-cluster.sh start|stop|status [DIR]   (DIR defaults to ./.cluster)
+#        local-cluster.sh start-node N DIR          (restart one node of a running cluster)
 # `start` returns once every node answers /readyz, or fails (printing the logs) after a bound.
 # `stop` sends SIGTERM (controlled shutdown) to every node it started, brokers first.
 set -euo pipefail
@@ -27,6 +28,15 @@ admin_port() { echo $((19643 + $1)); }
 # Combined node n and broker-only node n+3 share Kafka port 19091+n.
 kafka_port() { if [ "$1" -le 3 ]; then echo $((19091 + $1)); else echo $((19088 + $1)); fi; }
 replication_port() { echo $(($(kafka_port "$1") + 200)); }
+
+# A live process, not a zombie: a node killed after its parent (this script) exited may stay a
+# zombie where PID 1 does not reap, and `kill -0` alone would call it running.
+running() {
+  local pid=$1 state
+  kill -0 "$pid" 2>/dev/null || return 1
+  state=$(sed -e 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
 
 ready() { curl -fsS -o /dev/null "http://127.0.0.1:$(admin_port "$1")/readyz" 2>/dev/null; }
 
@@ -56,6 +66,26 @@ role_args() {
   fi
 }
 
+# Starts node N in the background unless it runs; returns at once (no readiness wait).
+start_node() {
+  local n=$1 cluster_id
+  cluster_id=$(cat "$dir/cluster.id")
+  if [ -f "$dir/node$n.pid" ] && running "$(cat "$dir/node$n.pid")"; then
+    echo "node $n already running (pid $(cat "$dir/node$n.pid"))"
+    return
+  fi
+  # shellcheck disable=SC2046 # role_args prints separate words on purpose
+  "$bin" --node-id "$n" --data-dir "$dir/node$n" \
+    $(role_args "$n") \
+    --override "admin.listener=127.0.0.1:$(admin_port "$n")" \
+    --override "controller.quorum.voters=$voters" \
+    --override "cluster.id=$cluster_id" \
+    --override "default.replication.factor=3" \
+    >>"$dir/node$n.log" 2>&1 &
+  echo $! >"$dir/node$n.pid"
+  echo "node $n started (pid $!, admin 127.0.0.1:$(admin_port "$n"), log $dir/node$n.log)"
+}
+
 start() {
   [ -x "$bin" ] || { echo "local-cluster: $bin not found; run 'make build' first" >&2; exit 1; }
   mkdir -p "$dir"
@@ -67,22 +97,8 @@ start() {
   # Like `kafka-storage.sh format -t`: one id for the whole cluster, chosen once, so that every
   # node formats its empty directory for the same cluster.
   [ -s "$dir/cluster.id" ] || python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))' >"$dir/cluster.id"
-  cluster_id=$(cat "$dir/cluster.id")
   for n in $(nodes); do
-    if [ -f "$dir/node$n.pid" ] && kill -0 "$(cat "$dir/node$n.pid")" 2>/dev/null; then
-      echo "node $n already running (pid $(cat "$dir/node$n.pid"))"
-      continue
-    fi
-    # shellcheck disable=SC2046 # role_args prints separate words on purpose
-    "$bin" --node-id "$n" --data-dir "$dir/node$n" \
-      $(role_args "$n") \
-      --override "admin.listener=127.0.0.1:$(admin_port "$n")" \
-      --override "controller.quorum.voters=$voters" \
-      --override "cluster.id=$cluster_id" \
-      --override "default.replication.factor=3" \
-      >>"$dir/node$n.log" 2>&1 &
-    echo $! >"$dir/node$n.pid"
-    echo "node $n started (pid $!, admin 127.0.0.1:$(admin_port "$n"), log $dir/node$n.log)"
+    start_node "$n"
   done
   deadline=$((SECONDS + ready_timeout_s))
   for n in $(nodes); do
@@ -104,10 +120,10 @@ stop() {
     pidfile="$dir/node$n.pid"
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$pid"; then
       kill -TERM "$pid"
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && { echo "node $n did not stop in 10 s; SIGKILL"; kill -KILL "$pid"; }
+      for _ in $(seq 1 100); do running "$pid" || break; sleep 0.1; done
+      running "$pid" && { echo "node $n did not stop in 10 s; SIGKILL"; kill -KILL "$pid"; }
       echo "node $n stopped"
     fi
     rm -f "$pidfile"
@@ -116,7 +132,7 @@ stop() {
 
 status() {
   for n in $(nodes); do
-    if ! { [ -f "$dir/node$n.pid" ] && kill -0 "$(cat "$dir/node$n.pid")" 2>/dev/null; }; then
+    if ! { [ -f "$dir/node$n.pid" ] && running "$(cat "$dir/node$n.pid")"; }; then
       state=stopped
     elif ready "$n"; then state=ready; else state="running, not ready"; fi
     if [ "$(cat "$dir/layout" 2>/dev/null || echo combined)" = split ] && [ "$n" -le 3 ]; then
@@ -130,6 +146,13 @@ status() {
 
 case "$cmd" in
   start) start ;;
+  # One node of an existing cluster (the chaos suite restarts killed nodes with it).
+  start-node)
+    [ -n "${3:-}" ] || { echo "usage: $0 start-node N DIR" >&2; exit 2; }
+    dir=$3
+    [ -s "$dir/cluster.id" ] || { echo "local-cluster: $dir holds no cluster" >&2; exit 1; }
+    [ -x "$bin" ] || { echo "local-cluster: $bin not found" >&2; exit 1; }
+    start_node "$2" ;;
   stop) stop ;;
   status) status ;;
   *) echo "usage: [LAYOUT=combined|split] $0 start|stop|status [DIR]" >&2; exit 2 ;;

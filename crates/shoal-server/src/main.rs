@@ -7,6 +7,7 @@
 
 mod admin_http;
 mod config;
+mod healthcheck;
 mod listeners;
 mod logging;
 mod node;
@@ -34,6 +35,9 @@ struct Args {
     /// Sets any setting by its Kafka name; repeatable (like kafka-server-start.sh --override).
     #[arg(long = "override", value_name = "NAME=VALUE", value_parser = parse_override)]
     overrides: Vec<(String, String)>,
+    /// Probe this node's /readyz (the container HEALTHCHECK) and exit: 0 ready, 1 not.
+    #[arg(long)]
+    healthcheck: bool,
 }
 
 fn parse_override(raw: &str) -> Result<(String, String), String> {
@@ -66,6 +70,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.healthcheck {
+        return match healthcheck::ready(&config) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => {
+                eprintln!("shoal: not ready");
+                ExitCode::FAILURE
+            }
+            Err(error) => {
+                eprintln!("shoal: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,0 +1,249 @@
+//! The nemesis: injects one fault at a time, heals it, and waits for the cluster to be whole
+//! again before the next, so every fault is measured on its own and no two overlap into a loss
+//! of quorum that the cluster is not built to survive (RF=3 tolerates one failure).
+//!
+//! What a fault does to a node is the target's business ([`local`] sends signals to processes,
+//! [`compose`] drives the Docker engine); the schedule, the bounds and the record are here.
+
+pub mod compose;
+pub mod local;
+pub mod probe;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::history::{Fault, FaultKind, Recorder};
+use probe::Probe;
+
+/// What a fault can do to one node (numbered from 1).
+pub trait Target: Send {
+    /// Node numbers, 1..=N.
+    fn nodes(&self) -> Vec<u32>;
+    /// Fails unless every node is there and running; run before the workload starts.
+    fn preflight(&mut self) -> anyhow::Result<()>;
+    fn kill(&mut self, node: u32) -> anyhow::Result<()>;
+    fn start(&mut self, node: u32) -> anyhow::Result<()>;
+    fn pause(&mut self, node: u32) -> anyhow::Result<()>;
+    fn resume(&mut self, node: u32) -> anyhow::Result<()>;
+    /// SIGTERM (controlled shutdown) and wait until the node has exited.
+    fn terminate(&mut self, node: u32, timeout: Duration) -> anyhow::Result<()>;
+    fn isolate(&mut self, node: u32) -> anyhow::Result<()>;
+    fn reconnect(&mut self, node: u32) -> anyhow::Result<()>;
+}
+
+/// `--target none`: a cluster the run does not touch. Every fault is refused.
+pub struct NoFaults(pub u32);
+
+impl Target for NoFaults {
+    fn nodes(&self) -> Vec<u32> {
+        (1..=self.0).collect()
+    }
+    fn preflight(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn kill(&mut self, _: u32) -> anyhow::Result<()> {
+        anyhow::bail!("--target none injects no faults")
+    }
+    fn start(&mut self, _: u32) -> anyhow::Result<()> {
+        anyhow::bail!("--target none injects no faults")
+    }
+    fn pause(&mut self, _: u32) -> anyhow::Result<()> {
+        anyhow::bail!("--target none injects no faults")
+    }
+    fn resume(&mut self, _: u32) -> anyhow::Result<()> {
+        anyhow::bail!("--target none injects no faults")
+    }
+    fn terminate(&mut self, _: u32, _: Duration) -> anyhow::Result<()> {
+        anyhow::bail!("--target none injects no faults")
+    }
+    fn isolate(&mut self, _: u32) -> anyhow::Result<()> {
+        anyhow::bail!("--target none injects no faults")
+    }
+    fn reconnect(&mut self, _: u32) -> anyhow::Result<()> {
+        anyhow::bail!("--target none injects no faults")
+    }
+}
+
+/// The fault schedule.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub kinds: Vec<FaultKind>,
+    pub first_at: Duration,
+    pub interval: Duration,
+    pub fault_for: Duration,
+    pub max_faults: u32,
+    pub heal_timeout: Duration,
+    pub seed: u64,
+}
+
+/// Faults currently in force, so that healing (also after an error) undoes exactly them.
+#[derive(Default)]
+struct Damage {
+    killed: BTreeSet<u32>,
+    paused: BTreeSet<u32>,
+    isolated: BTreeSet<u32>,
+}
+
+pub struct Nemesis {
+    target: Box<dyn Target>,
+    probe: Probe,
+    recorder: Recorder,
+    plan: Plan,
+    damage: Damage,
+    rng: fastrand::Rng,
+}
+
+impl Nemesis {
+    pub fn new(target: Box<dyn Target>, probe: Probe, recorder: Recorder, plan: Plan) -> Nemesis {
+        let rng = fastrand::Rng::with_seed(plan.seed);
+        Nemesis {
+            target,
+            probe,
+            recorder,
+            plan,
+            damage: Damage::default(),
+            rng,
+        }
+    }
+
+    /// Injects faults until `stop` is set or the plan's count is reached; always heals before
+    /// returning. An error means a fault could not be injected or healed.
+    pub fn run(&mut self, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+        let result = self.schedule(&stop);
+        let healed = self.heal_all();
+        result.and(healed)
+    }
+
+    fn schedule(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
+        if self.plan.kinds.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut next = started + self.plan.first_at;
+        for i in 0..self.plan.max_faults {
+            while Instant::now() < next {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let kind = self.plan.kinds[i as usize % self.plan.kinds.len()];
+            self.inject(kind)?;
+            self.wait_healthy()?;
+            next = (next + self.plan.interval).max(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn victim(&mut self) -> u32 {
+        let nodes = self.target.nodes();
+        nodes[self.rng.usize(..nodes.len())]
+    }
+
+    fn inject(&mut self, kind: FaultKind) -> anyhow::Result<()> {
+        match kind {
+            FaultKind::Kill => {
+                let node = self.victim();
+                let start_us = self.recorder.now_us();
+                self.damage.killed.insert(node);
+                self.target.kill(node)?;
+                eprintln!("nemesis: kill node {node}");
+                std::thread::sleep(self.plan.fault_for);
+                self.target.start(node)?;
+                self.damage.killed.remove(&node);
+                self.record(kind, node, start_us);
+            }
+            FaultKind::Pause => {
+                let node = self.victim();
+                let start_us = self.recorder.now_us();
+                self.damage.paused.insert(node);
+                self.target.pause(node)?;
+                eprintln!("nemesis: pause node {node}");
+                std::thread::sleep(self.plan.fault_for);
+                self.target.resume(node)?;
+                self.damage.paused.remove(&node);
+                self.record(kind, node, start_us);
+            }
+            FaultKind::Partition => {
+                let node = self.victim();
+                let start_us = self.recorder.now_us();
+                self.damage.isolated.insert(node);
+                self.target.isolate(node)?;
+                eprintln!("nemesis: isolate node {node}");
+                std::thread::sleep(self.plan.fault_for);
+                self.target.reconnect(node)?;
+                self.damage.isolated.remove(&node);
+                self.record(kind, node, start_us);
+            }
+            FaultKind::Restart => {
+                eprintln!("nemesis: rolling restart");
+                for node in self.target.nodes() {
+                    let start_us = self.recorder.now_us();
+                    self.damage.killed.insert(node);
+                    self.target.terminate(node, self.plan.heal_timeout)?;
+                    eprintln!("nemesis: node {node} stopped (SIGTERM)");
+                    self.target.start(node)?;
+                    self.damage.killed.remove(&node);
+                    self.record(kind, node, start_us);
+                    // Kafka's rule for a rolling restart: the next node goes only once the
+                    // last one is back in every ISR.
+                    self.wait_healthy()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&self, kind: FaultKind, node: u32, start_us: u64) {
+        let end_us = self.recorder.now_us();
+        self.recorder.lock().faults.push(Fault {
+            kind,
+            node,
+            start_us,
+            end_us,
+        });
+    }
+
+    fn wait_healthy(&mut self) -> anyhow::Result<()> {
+        let took = self
+            .probe
+            .wait_healthy(self.plan.heal_timeout)
+            .context("the cluster did not heal")?;
+        eprintln!(
+            "nemesis: cluster whole again after {:.1} s",
+            took.as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// Undoes every fault in force; tries all of them even when one fails.
+    fn heal_all(&mut self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        for node in std::mem::take(&mut self.damage.paused) {
+            if let Err(e) = self.target.resume(node) {
+                first_error.get_or_insert(e);
+            }
+        }
+        for node in std::mem::take(&mut self.damage.isolated) {
+            if let Err(e) = self.target.reconnect(node) {
+                first_error.get_or_insert(e);
+            }
+        }
+        for node in std::mem::take(&mut self.damage.killed) {
+            if let Err(e) = self.target.start(node) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e.context("healing the cluster")),
+            None => Ok(()),
+        }
+    }
+}
