@@ -33,6 +33,7 @@ use crate::frame::FrameReader;
 use crate::handler::{Handler, Reply, RequestContext};
 use crate::in_flight::{Completed, InFlight};
 use crate::request::{Routed, route_request};
+use crate::request_metrics;
 use crate::response::encode_response_frame;
 use crate::supported_apis::SupportedApis;
 
@@ -264,14 +265,17 @@ async fn write_responses(
 fn append_response(out: &mut BytesMut, completed: Completed, connection: ConnectionId) -> bool {
     let Completed {
         slot,
+        received,
         response,
         permit,
     } = completed;
     let Some(response) = response else {
+        request_metrics::record(slot.api_key, received, None);
         return true;
     };
     let result = encode_response_frame(out, &slot, &response);
     drop(permit);
+    request_metrics::record(slot.api_key, received, Some(&response));
     match result {
         Ok(()) => true,
         Err(e) => {

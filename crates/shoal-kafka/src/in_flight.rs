@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use kafka_protocol::messages::ResponseKind;
 use tokio::sync::OwnedSemaphorePermit;
@@ -17,6 +18,8 @@ use crate::request::ResponseSlot;
 
 pub(crate) struct InFlight {
     slot: ResponseSlot,
+    /// When the request was read, for the latency metric.
+    received: Instant,
     /// `None` once the future has completed.
     state: Option<State>,
     permit: Option<OwnedSemaphorePermit>,
@@ -32,6 +35,7 @@ enum State {
 /// A finished request, in request order.
 pub(crate) struct Completed {
     pub slot: ResponseSlot,
+    pub received: Instant,
     /// `None`: nothing to write (acks=0).
     pub response: Option<ResponseKind>,
     /// Released once the response is in the write buffer.
@@ -47,6 +51,7 @@ impl InFlight {
         };
         InFlight {
             slot,
+            received: Instant::now(),
             state: Some(state),
             permit: Some(permit),
         }
@@ -77,6 +82,7 @@ impl Future for InFlight {
             .expect("permit is taken only on completion");
         Poll::Ready(Completed {
             slot: this.slot,
+            received: this.received,
             response,
             permit,
         })

@@ -32,6 +32,7 @@ mod header;
 mod in_flight;
 pub mod length_guard;
 mod request;
+mod request_metrics;
 mod response;
 mod schema;
 mod server;
@@ -45,5 +46,6 @@ pub use config::{
 };
 pub use error::{EncodeError, FrameError, RequestError};
 pub use handler::{DeferredResponse, Handler, Reply, RequestContext};
+pub use request_metrics::{api_name, error_name, error_names};
 pub use server::KafkaServer;
 pub use supported_apis::{API_VERSIONS_MAX_VERSION, ApiRange, SupportedApis};

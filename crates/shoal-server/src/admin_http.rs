@@ -1,4 +1,4 @@
-//! The HTTP admin listener: liveness, readiness (and, later, metrics).
+//! The HTTP admin listener: liveness, readiness, Prometheus metrics.
 //!
 //! `/healthz` answers whenever the process runs, so an orchestrator restarts only a hung or dead
 //! process. `/readyz` answers 200 only while the node does its job with current metadata: a
@@ -6,6 +6,7 @@
 //! broker fenced after a pause or a network loss is not ready until the controller takes it
 //! back); a controller-only node while it knows the quorum's leader. Load balancers and tests
 //! wait for it rather than for an open port; the body says why a node is not ready.
+//! `/metrics` is the Prometheus text format (docs/metrics.md).
 //! `/v1/quorum` is the metadata quorum as this node sees it (what
 //! `kafka-metadata-quorum.sh describe --status` shows; controllers only), and `/v1/brokers`
 //! the registered brokers with their epochs, listeners and fencing state, as JSON for scripts
@@ -73,6 +74,8 @@ pub struct AdminState {
     /// The metadata images this node serves from.
     pub images: watch::Receiver<Arc<MetadataImage>>,
     pub node_id: i32,
+    /// What the state gauges of `/metrics` read.
+    pub metrics: Arc<crate::metrics::StateSources>,
 }
 
 pub struct AdminServer {
@@ -115,6 +118,13 @@ impl AdminServer {
                     move || brokers(Arc::clone(&state))
                 }),
             )
+            .route(
+                "/metrics",
+                get({
+                    let state = Arc::clone(&state);
+                    move || metrics(Arc::clone(&state))
+                }),
+            )
             .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
             .route(
                 "/readyz",
@@ -136,6 +146,17 @@ impl AdminServer {
             .await?;
         Ok(())
     }
+}
+
+async fn metrics(state: Arc<AdminState>) -> impl IntoResponse {
+    let body = crate::metrics::render(&state.metrics).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
 }
 
 async fn quorum(state: Arc<AdminState>) -> axum::response::Response {

@@ -10,6 +10,7 @@ mod config;
 mod healthcheck;
 mod listeners;
 mod logging;
+mod metrics;
 mod node;
 
 use std::path::PathBuf;
@@ -84,6 +85,10 @@ fn main() -> ExitCode {
         };
     }
     logging::init();
+    if let Err(error) = metrics::install() {
+        // Serving clients matters more than exporting numbers about it.
+        tracing::error!(%error, "cannot install the metrics recorder; /metrics stays empty");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

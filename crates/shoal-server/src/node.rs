@@ -290,6 +290,12 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         (None, Some(meta)) => meta.subscribe(),
         (None, None) => bail!("no role to run"),
     };
+    let metrics = Arc::new(crate::metrics::StateSources {
+        broker: broker.clone(),
+        meta: meta.clone(),
+        images: images.clone(),
+        node_id,
+    });
     let admin = AdminServer::bind(
         admin_addr,
         AdminState {
@@ -297,6 +303,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             meta: meta.clone(),
             images,
             node_id,
+            metrics,
         },
     )
     .await?;

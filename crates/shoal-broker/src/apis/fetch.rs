@@ -93,6 +93,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest)
     let (response, bytes, has_error) = read_all(&plan, ctx.api_version);
     let max_wait_ms = bounded_timeout_ms(request.max_wait_ms, MAX_FETCH_WAIT_MS);
     if bytes >= plan.min_bytes || has_error || max_wait_ms == 0 || plan.targets.is_empty() {
+        record_metrics(&plan, &response);
         return Reply::Ready(ResponseKind::Fetch(response));
     }
     Reply::Deferred(Box::pin(long_poll(
@@ -116,7 +117,9 @@ async fn long_poll(plan: FetchPlan, version: i16, max_wait: Duration) -> Respons
         .collect();
     loop {
         if watchers.is_empty() {
-            return ResponseKind::Fetch(read_all(&plan, version).0);
+            let response = read_all(&plan, version).0;
+            record_metrics(&plan, &response);
+            return ResponseKind::Fetch(response);
         }
         let changed =
             futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
@@ -132,7 +135,38 @@ async fn long_poll(plan: FetchPlan, version: i16, max_wait: Duration) -> Respons
             || has_error
             || tokio::time::Instant::now() >= deadline
         {
+            record_metrics(&plan, &response);
             return ResponseKind::Fetch(response);
+        }
+    }
+}
+
+/// Records and bytes out per topic, counted once per response sent (a long poll reads more
+/// than once). Whole batches only: the last one may be cut off at the size limit.
+fn record_metrics(plan: &FetchPlan, response: &FetchResponse) {
+    for (index, topic) in response.responses.iter().enumerate() {
+        // v13+ fetches name topics by id only: the name comes from a resolved partition.
+        let Some(name) = plan
+            .targets
+            .iter()
+            .filter(|t| t.topic_index == index)
+            .find_map(|t| t.replica.as_ref().ok().map(|p| p.topic().to_string()))
+        else {
+            continue;
+        };
+        let (mut records, mut bytes) = (0u64, 0u64);
+        for p in &topic.partitions {
+            let Some(data) = p.records.as_ref().filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            bytes += data.len() as u64;
+            records += shoal_log::batch::batches(data)
+                .map_while(Result::ok)
+                .map(|b| u64::try_from(b.header.record_count).unwrap_or(0))
+                .sum::<u64>();
+        }
+        if bytes > 0 {
+            shoal_metrics::record_fetched(&name, records, bytes);
         }
     }
 }

@@ -80,6 +80,13 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
             };
             match result {
                 Ok((partition, appended)) => {
+                    let records = appended.info.last_offset - appended.info.first_offset + 1;
+                    let bytes = data.records.as_ref().map_or(0, |r| r.len());
+                    shoal_metrics::record_produced(
+                        partition.topic(),
+                        u64::try_from(records).unwrap_or(0),
+                        bytes as u64,
+                    );
                     response.base_offset = appended.info.first_offset;
                     response.log_append_time_ms = appended.info.log_append_time_ms;
                     if ctx.api_version >= 5 {

@@ -8,6 +8,7 @@
 //! `apis/` call the coordinator through [`Groups`].
 
 pub mod config;
+pub mod lag;
 pub mod loader;
 pub mod offsets_topic;
 pub mod storage;

@@ -106,16 +106,22 @@ fn maybe_propose(
     };
     let controller = Arc::clone(controller);
     let refused = Arc::clone(refused);
+    let isr_before = partition.state().isr.len();
     tokio::spawn(async move {
         let outcome = match controller
             .alter_partition(request, ALTER_PARTITION_TIMEOUT)
             .await
         {
-            Ok(altered) => IsrOutcome::Committed {
-                leader_epoch: altered.leader_epoch,
-                partition_epoch: altered.partition_epoch,
-                isr: altered.isr,
-            },
+            Ok(altered) => {
+                if altered.isr.len() != isr_before {
+                    shoal_metrics::record_isr_change(altered.isr.len() < isr_before);
+                }
+                IsrOutcome::Committed {
+                    leader_epoch: altered.leader_epoch,
+                    partition_epoch: altered.partition_epoch,
+                    isr: altered.isr,
+                }
+            }
             Err(error) => {
                 let expected = matches!(
                     error,

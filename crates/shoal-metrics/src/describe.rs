@@ -1,0 +1,114 @@
+//! HELP text and units for every metric, registered once when the recorder is installed, and
+//! the unlabelled counters touched at 0 so a rate() works before the first event.
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+
+use crate::names::*;
+
+pub fn describe_all() {
+    describe_counter!(REQUESTS_TOTAL, "Kafka requests answered, by API.");
+    describe_counter!(
+        REQUEST_ERRORS_TOTAL,
+        "Error codes in Kafka responses, by API and Kafka error name (per partition where the API reports per partition)."
+    );
+    describe_histogram!(
+        REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Time from reading a Kafka request to its encoded response, by API (includes acks=all and long-poll waits)."
+    );
+    describe_counter!(
+        RECORDS_IN_TOTAL,
+        "Records appended for producers, by topic."
+    );
+    describe_counter!(
+        BYTES_IN_TOTAL,
+        Unit::Bytes,
+        "Record batch bytes appended for producers, by topic."
+    );
+    describe_counter!(
+        RECORDS_OUT_TOTAL,
+        "Records returned to consumers by Fetch, by topic."
+    );
+    describe_counter!(
+        BYTES_OUT_TOTAL,
+        Unit::Bytes,
+        "Record batch bytes returned to consumers by Fetch, by topic."
+    );
+    describe_counter!(
+        ISR_SHRINKS_TOTAL,
+        "ISR shrinks this broker proposed as leader and the controller committed."
+    );
+    describe_counter!(
+        ISR_EXPANDS_TOTAL,
+        "ISR expansions this broker proposed as leader and the controller committed."
+    );
+    describe_gauge!(PARTITIONS, "Partition replicas hosted on this broker.");
+    describe_gauge!(LEADER_PARTITIONS, "Partitions this broker leads.");
+    describe_gauge!(
+        UNDER_REPLICATED_PARTITIONS,
+        "Partitions led here whose ISR is smaller than their replica set."
+    );
+    describe_gauge!(
+        UNDER_MIN_ISR_PARTITIONS,
+        "Partitions led here whose ISR is below min.insync.replicas (acks=all writes fail)."
+    );
+    describe_gauge!(
+        OFFLINE_PARTITIONS,
+        "Partitions with no leader (reported by the active controller only)."
+    );
+    describe_gauge!(
+        LOG_SIZE_BYTES,
+        Unit::Bytes,
+        "Bytes on disk of a partition's log, by topic and partition."
+    );
+    describe_gauge!(LOG_END_OFFSET, "A hosted partition's log end offset.");
+    describe_gauge!(HIGH_WATERMARK, "A hosted partition's high watermark.");
+    describe_gauge!(
+        GROUP_LAG,
+        "High watermark minus committed offset, by group, topic and partition (reported by the group's coordinator for partitions it hosts)."
+    );
+    describe_gauge!(
+        GROUP_COMMITTED_OFFSET,
+        "A group's committed offset, by group, topic and partition."
+    );
+    describe_gauge!(GROUPS, "Consumer groups this broker coordinates.");
+    describe_gauge!(
+        ACTIVE_CONTROLLER,
+        "1 on the active controller (the Raft leader), 0 on other voters."
+    );
+    describe_gauge!(RAFT_TERM, "This voter's current Raft term.");
+    describe_gauge!(
+        RAFT_COMMIT_INDEX,
+        "The metadata log's commit index as this voter knows it."
+    );
+    describe_gauge!(
+        RAFT_APPLIED_INDEX,
+        "The metadata log index this voter's state machine applied."
+    );
+    describe_gauge!(
+        METADATA_APPLIED_OFFSET,
+        "The metadata log offset of the image this node serves from."
+    );
+    describe_gauge!(BROKERS, "Registered brokers (active controller only).");
+    describe_gauge!(
+        FENCED_BROKERS,
+        "Registered brokers that are fenced (active controller only)."
+    );
+    describe_gauge!(
+        BROKER_UNFENCED,
+        "1 while this broker is registered and unfenced."
+    );
+    describe_gauge!(
+        PROCESS_RESIDENT_MEMORY_BYTES,
+        Unit::Bytes,
+        "Resident set size of the process."
+    );
+    describe_gauge!(PROCESS_OPEN_FDS, "Open file descriptors of the process.");
+    describe_gauge!(
+        PROCESS_UPTIME_SECONDS,
+        Unit::Seconds,
+        "Seconds since the process started."
+    );
+    metrics::counter!(ISR_SHRINKS_TOTAL).absolute(0);
+    metrics::counter!(ISR_EXPANDS_TOTAL).absolute(0);
+}

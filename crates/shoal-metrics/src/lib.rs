@@ -1,0 +1,55 @@
+//! Every metric Shoal exports, by name, in one place, so docs/metrics.md and the code cannot
+//! drift apart, and the helpers that keep label sets bounded.
+//!
+//! Crates record through the `metrics` facade: with no recorder installed (unit tests, the
+//! in-process test clusters) a record is a no-op; the `shoal` binary installs the Prometheus
+//! recorder and serves it on the admin listener's `/metrics`. Gauges that describe state
+//! (leaders, ISR health, lag, Raft indexes) are not recorded here but computed at scrape time
+//! from the node's state, so they can never go stale.
+
+mod describe;
+pub mod names;
+mod topic_label;
+
+pub use describe::describe_all;
+
+pub use topic_label::{MAX_TOPIC_LABELS, OTHER_TOPICS, topic_label};
+
+use std::time::Duration;
+
+/// One Kafka request answered: its API, how long it took from read to encoded response, and
+/// the error codes the response carried (`error` label: Kafka's error name).
+pub fn record_request(api: &'static str, elapsed: Duration, errors: &[&'static str]) {
+    metrics::counter!(names::REQUESTS_TOTAL, "api" => api).increment(1);
+    metrics::histogram!(names::REQUEST_DURATION_SECONDS, "api" => api)
+        .record(elapsed.as_secs_f64());
+    for error in errors {
+        metrics::counter!(names::REQUEST_ERRORS_TOTAL, "api" => api, "error" => *error)
+            .increment(1);
+    }
+}
+
+/// Records and bytes a leader appended for producers.
+pub fn record_produced(topic: &str, records: u64, bytes: u64) {
+    let topic = topic_label(topic);
+    metrics::counter!(names::RECORDS_IN_TOTAL, "topic" => topic.clone()).increment(records);
+    metrics::counter!(names::BYTES_IN_TOTAL, "topic" => topic).increment(bytes);
+}
+
+/// Records and bytes returned to consumers by Fetch (followers replicate over gRPC and are not
+/// counted here).
+pub fn record_fetched(topic: &str, records: u64, bytes: u64) {
+    let topic = topic_label(topic);
+    metrics::counter!(names::RECORDS_OUT_TOTAL, "topic" => topic.clone()).increment(records);
+    metrics::counter!(names::BYTES_OUT_TOTAL, "topic" => topic).increment(bytes);
+}
+
+/// The controller committed an ISR change this leader proposed.
+pub fn record_isr_change(shrunk: bool) {
+    let name = if shrunk {
+        names::ISR_SHRINKS_TOTAL
+    } else {
+        names::ISR_EXPANDS_TOTAL
+    };
+    metrics::counter!(name).increment(1);
+}

@@ -1,0 +1,37 @@
+//! Metric names. Counters end in `_total`, durations are `_seconds` histograms, sizes are
+//! `_bytes`; all carry the `shoal_` prefix. docs/metrics.md describes each one.
+
+// Recorded as things happen.
+pub const REQUESTS_TOTAL: &str = "shoal_kafka_requests_total";
+pub const REQUEST_ERRORS_TOTAL: &str = "shoal_kafka_request_errors_total";
+pub const REQUEST_DURATION_SECONDS: &str = "shoal_kafka_request_duration_seconds";
+pub const RECORDS_IN_TOTAL: &str = "shoal_topic_records_in_total";
+pub const BYTES_IN_TOTAL: &str = "shoal_topic_bytes_in_total";
+pub const RECORDS_OUT_TOTAL: &str = "shoal_topic_records_out_total";
+pub const BYTES_OUT_TOTAL: &str = "shoal_topic_bytes_out_total";
+pub const ISR_SHRINKS_TOTAL: &str = "shoal_isr_shrinks_total";
+pub const ISR_EXPANDS_TOTAL: &str = "shoal_isr_expands_total";
+
+// Computed from the node's state at scrape time.
+pub const PARTITIONS: &str = "shoal_partitions";
+pub const LEADER_PARTITIONS: &str = "shoal_leader_partitions";
+pub const UNDER_REPLICATED_PARTITIONS: &str = "shoal_under_replicated_partitions";
+pub const UNDER_MIN_ISR_PARTITIONS: &str = "shoal_under_min_isr_partitions";
+pub const OFFLINE_PARTITIONS: &str = "shoal_offline_partitions";
+pub const LOG_SIZE_BYTES: &str = "shoal_log_size_bytes";
+pub const LOG_END_OFFSET: &str = "shoal_log_end_offset";
+pub const HIGH_WATERMARK: &str = "shoal_high_watermark";
+pub const GROUP_LAG: &str = "shoal_consumer_group_lag";
+pub const GROUP_COMMITTED_OFFSET: &str = "shoal_consumer_group_committed_offset";
+pub const GROUPS: &str = "shoal_consumer_groups";
+pub const ACTIVE_CONTROLLER: &str = "shoal_active_controller";
+pub const RAFT_TERM: &str = "shoal_raft_term";
+pub const RAFT_COMMIT_INDEX: &str = "shoal_raft_commit_index";
+pub const RAFT_APPLIED_INDEX: &str = "shoal_raft_applied_index";
+pub const METADATA_APPLIED_OFFSET: &str = "shoal_metadata_applied_offset";
+pub const BROKERS: &str = "shoal_brokers";
+pub const FENCED_BROKERS: &str = "shoal_fenced_brokers";
+pub const BROKER_UNFENCED: &str = "shoal_broker_unfenced";
+pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "shoal_process_resident_memory_bytes";
+pub const PROCESS_OPEN_FDS: &str = "shoal_process_open_fds";
+pub const PROCESS_UPTIME_SECONDS: &str = "shoal_process_uptime_seconds";
