@@ -41,8 +41,8 @@ help: ## list the verbs
 build: ## release build of the shoal binary
 	$(CARGO) build --release --bin shoal
 
-build-tools: ## release build of the tools the image and tests ship: shoal-chaos
-	$(CARGO) build --release --bin shoal-chaos
+build-tools: ## release build of the tools the image and tests ship: shoal-chaos, shoalctl
+	$(CARGO) build --release --bin shoal-chaos --bin shoalctl
 
 # One node holds every copy: the offsets topic gets one replica, as in Kafka's single-node
 # config (the built-in default, Kafka's 3, waits for three brokers before groups work).

@@ -1,0 +1,348 @@
+//! `shoalctl cluster ...`: identity and brokers (DescribeCluster), health (Metadata and
+//! DescribeConfigs, as `kafka-topics.sh --under-replicated-partitions` etc.), and the quorum
+//! (`kafka-metadata-quorum.sh describe --status --replication`, over the controller gRPC API).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::{DescribeClusterRequest, DescribeConfigsRequest};
+use kafka_protocol::protocol::StrBytes;
+use serde_json::json;
+use shoal_meta::proto::DescribeQuorumRequest;
+use shoal_meta::proto::quorum_admin_client::QuorumAdminClient;
+
+use super::check;
+use crate::cli::ClusterCommand;
+use crate::kafka::Client;
+use crate::output::{Output, list};
+
+pub async fn run(
+    client: &mut Client,
+    command: &ClusterCommand,
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        ClusterCommand::Info => info(client, out).await,
+        ClusterCommand::Health => health(client, out).await,
+        ClusterCommand::Quorum => unreachable_quorum(),
+    }
+}
+
+fn unreachable_quorum() -> anyhow::Result<ExitCode> {
+    bail!("cluster quorum is answered by the controllers, not through --brokers")
+}
+
+struct BrokerRow {
+    id: i32,
+    host: String,
+    port: i32,
+    rack: Option<String>,
+    fenced: bool,
+}
+
+async fn brokers(client: &mut Client) -> anyhow::Result<(String, i32, Vec<BrokerRow>)> {
+    let version = client.any().version::<DescribeClusterRequest>()?;
+    // v2 (KIP-1073) lists fenced brokers too and says which they are.
+    let request = DescribeClusterRequest::default().with_include_fenced_brokers(version >= 2);
+    let response = client.any().call_at(request, version).await?;
+    check(
+        "DescribeCluster",
+        response.error_code,
+        response.error_message.as_deref(),
+    )?;
+    let mut rows: Vec<BrokerRow> = response
+        .brokers
+        .iter()
+        .map(|b| BrokerRow {
+            id: b.broker_id.0,
+            host: b.host.to_string(),
+            port: b.port,
+            rack: b.rack.as_ref().map(|r| r.to_string()),
+            fenced: b.is_fenced,
+        })
+        .collect();
+    rows.sort_by_key(|b| b.id);
+    Ok((
+        response.cluster_id.to_string(),
+        response.controller_id.0,
+        rows,
+    ))
+}
+
+async fn info(client: &mut Client, out: &Output) -> anyhow::Result<ExitCode> {
+    let (cluster_id, controller, rows) = brokers(client).await?;
+    let value = json!({
+        "cluster_id": cluster_id,
+        "controller_id": controller,
+        "brokers": rows.iter().map(|b| json!({"id": b.id, "host": b.host, "port": b.port, "rack": b.rack,
+            "state": if b.fenced { "fenced" } else { "unfenced" }})).collect::<Vec<_>>(),
+    });
+    let title = format!("cluster {cluster_id}, controller {controller}");
+    out.emit(
+        &value,
+        &[(
+            &title,
+            vec!["ID", "HOST", "PORT", "RACK", "STATE"],
+            rows.iter()
+                .map(|b| {
+                    vec![
+                        b.id.to_string(),
+                        b.host.clone(),
+                        b.port.to_string(),
+                        b.rack.clone().unwrap_or_else(|| "-".into()),
+                        if b.fenced {
+                            "fenced".into()
+                        } else {
+                            "unfenced".into()
+                        },
+                    ]
+                })
+                .collect(),
+        )],
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn health(client: &mut Client, out: &Output) -> anyhow::Result<ExitCode> {
+    let (_, _, brokers) = brokers(client).await?;
+    let fenced: Vec<i32> = brokers.iter().filter(|b| b.fenced).map(|b| b.id).collect();
+    let md = client.metadata(None).await?;
+    // min.insync.replicas of every topic, in one DescribeConfigs.
+    let names: Vec<String> = md
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+        .collect();
+    let mut min_isr: BTreeMap<String, usize> = BTreeMap::new();
+    if !names.is_empty() {
+        let response = client
+            .any()
+            .call(
+                DescribeConfigsRequest::default().with_resources(
+                    names
+                        .iter()
+                        .map(|n| {
+                            DescribeConfigsResource::default()
+                                .with_resource_type(2)
+                                .with_resource_name(StrBytes::from_string(n.clone()))
+                                .with_configuration_keys(Some(vec![StrBytes::from_static_str(
+                                    "min.insync.replicas",
+                                )]))
+                        })
+                        .collect(),
+                ),
+            )
+            .await?;
+        for r in response.results {
+            if let Some(n) = r
+                .configs
+                .iter()
+                .find(|c| c.name.as_str() == "min.insync.replicas")
+                .and_then(|v| v.value.as_ref())
+                .and_then(|s| s.parse().ok())
+            {
+                min_isr.insert(r.resource_name.to_string(), n);
+            }
+        }
+    }
+    let (mut offline, mut under_replicated, mut under_min_isr) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for t in &md.topics {
+        let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else {
+            continue;
+        };
+        for p in &t.partitions {
+            let key = format!("{name}/{}", p.partition_index);
+            if p.leader_id.0 < 0 {
+                offline.push(key.clone());
+            }
+            if p.isr_nodes.len() < p.replica_nodes.len() {
+                under_replicated.push(key.clone());
+            }
+            if min_isr.get(&name).is_some_and(|m| p.isr_nodes.len() < *m) {
+                under_min_isr.push(key);
+            }
+        }
+    }
+    let healthy = offline.is_empty()
+        && under_replicated.is_empty()
+        && under_min_isr.is_empty()
+        && fenced.is_empty();
+    let value = json!({
+        "healthy": healthy,
+        "offline_partitions": offline,
+        "under_replicated_partitions": under_replicated,
+        "under_min_isr_partitions": under_min_isr,
+        "fenced_brokers": fenced,
+        "brokers": brokers.len(),
+    });
+    let show = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(",")
+        }
+    };
+    out.emit(
+        &value,
+        &[(
+            if healthy {
+                "cluster healthy"
+            } else {
+                "cluster NOT healthy"
+            },
+            vec!["CHECK", "COUNT", "WHICH"],
+            vec![
+                vec![
+                    "offline partitions".into(),
+                    offline.len().to_string(),
+                    show(&offline),
+                ],
+                vec![
+                    "under-replicated partitions".into(),
+                    under_replicated.len().to_string(),
+                    show(&under_replicated),
+                ],
+                vec![
+                    "under-min-ISR partitions".into(),
+                    under_min_isr.len().to_string(),
+                    show(&under_min_isr),
+                ],
+                vec![
+                    "fenced brokers".into(),
+                    fenced.len().to_string(),
+                    if fenced.is_empty() {
+                        "-".into()
+                    } else {
+                        list(&fenced)
+                    },
+                ],
+            ],
+        )],
+    );
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Asks the first controller that answers; if it is not the leader, asks the leader, which
+/// alone knows every voter's match index.
+pub async fn quorum(
+    controllers: &str,
+    out: &Output,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    let mut failures = Vec::new();
+    let mut status = None;
+    for address in controllers
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        match describe_quorum(address, timeout).await {
+            Ok(s) => {
+                status = Some(s);
+                break;
+            }
+            Err(e) => failures.push(format!("{address}: {e:#}")),
+        }
+    }
+    let mut status =
+        status.with_context(|| format!("no controller reachable: {}", failures.join("; ")))?;
+    if !status.replication_known && status.leader_id >= 0 {
+        let leader = status
+            .voters
+            .iter()
+            .find(|v| v.node_id == status.leader_id)
+            .map(|v| v.address.clone());
+        if let Some(address) = leader
+            && let Ok(s) = describe_quorum(&address, timeout).await
+        {
+            status = s;
+        }
+    }
+    let voters: Vec<Vec<String>> = status
+        .voters
+        .iter()
+        .map(|v| {
+            let role = if v.node_id == status.leader_id {
+                "Leader"
+            } else {
+                "Follower"
+            };
+            vec![
+                v.node_id.to_string(),
+                v.address.clone(),
+                role.into(),
+                v.match_index.to_string(),
+                v.lag.to_string(),
+            ]
+        })
+        .collect();
+    let observers: Vec<Vec<String>> = status
+        .observers
+        .iter()
+        .map(|o| {
+            vec![
+                o.node_id.to_string(),
+                o.applied_offset.to_string(),
+                o.lag.to_string(),
+                o.last_fetch_ms_ago.to_string(),
+            ]
+        })
+        .collect();
+    let value = json!({
+        "cluster_id": status.cluster_id,
+        "leader_id": status.leader_id,
+        "current_term": status.current_term,
+        "last_log_index": status.last_log_index,
+        "commit_index": status.commit_index,
+        "applied_index": status.applied_index,
+        "replication_known": status.replication_known,
+        "voters": status.voters.iter().map(|v| json!({"node_id": v.node_id, "address": v.address,
+            "role": if v.node_id == status.leader_id { "Leader" } else { "Follower" },
+            "log_end_offset": v.match_index, "lag": v.lag})).collect::<Vec<_>>(),
+        "observers": status.observers.iter().map(|o| json!({"node_id": o.node_id, "log_end_offset": o.applied_offset,
+            "lag": o.lag, "last_fetch_ms_ago": o.last_fetch_ms_ago})).collect::<Vec<_>>(),
+    });
+    let title = format!(
+        "cluster {}: leader {}, term {}, commit index {}",
+        status.cluster_id, status.leader_id, status.current_term, status.commit_index
+    );
+    out.emit(
+        &value,
+        &[
+            (
+                &title,
+                vec!["NODE", "ADDRESS", "ROLE", "LOG_END_OFFSET", "LAG"],
+                voters,
+            ),
+            (
+                "observers:",
+                vec!["NODE", "LOG_END_OFFSET", "LAG", "LAST_FETCH_MS_AGO"],
+                observers,
+            ),
+        ],
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn describe_quorum(
+    address: &str,
+    timeout: Duration,
+) -> anyhow::Result<shoal_meta::proto::DescribeQuorumResponse> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    let channel = endpoint.connect().await?;
+    let mut client = QuorumAdminClient::new(channel);
+    Ok(client
+        .describe_quorum(DescribeQuorumRequest {})
+        .await?
+        .into_inner())
+}

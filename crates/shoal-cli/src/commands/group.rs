@@ -1,0 +1,306 @@
+//! `shoalctl group ...`, what `kafka-consumer-groups.sh` does.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use bytes::Buf;
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+use kafka_protocol::messages::{
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, GroupId,
+    ListGroupsRequest, OffsetFetchRequest,
+};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use serde_json::json;
+
+use super::{check, topic};
+use crate::cli::GroupCommand;
+use crate::kafka::Client;
+use crate::output::Output;
+
+fn gid(s: &str) -> GroupId {
+    GroupId(StrBytes::from_string(s.to_string()))
+}
+
+pub async fn run(
+    client: &mut Client,
+    command: &GroupCommand,
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        GroupCommand::List => {
+            client.metadata(Some(&[])).await?;
+            let mut groups = Vec::new();
+            // Groups live on their coordinators: ask every broker, as Kafka's tools do.
+            for id in client.broker_ids() {
+                let response = client
+                    .broker(id)
+                    .await?
+                    .call(ListGroupsRequest::default())
+                    .await?;
+                check(
+                    &format!("ListGroups on broker {id}"),
+                    response.error_code,
+                    None,
+                )?;
+                for g in response.groups {
+                    groups.push((
+                        g.group_id.0.to_string(),
+                        g.group_state.to_string(),
+                        g.protocol_type.to_string(),
+                        id,
+                    ));
+                }
+            }
+            groups.sort();
+            out.emit(
+                &json!(groups.iter().map(|(g, s, p, c)| json!({"group": g, "state": s, "protocol_type": p, "coordinator": c})).collect::<Vec<_>>()),
+                &[("", vec!["GROUP", "STATE", "PROTOCOL_TYPE", "COORDINATOR"], groups.iter().map(|(g, s, p, c)| vec![g.clone(), s.clone(), p.clone(), c.to_string()]).collect())],
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        GroupCommand::Describe { group } => describe(client, group, out).await,
+        GroupCommand::Delete { groups } => {
+            let mut rows = Vec::new();
+            let mut results = Vec::new();
+            let mut first_error = None;
+            for group in groups {
+                let response = client
+                    .coordinator(group)
+                    .await?
+                    .call(DeleteGroupsRequest::default().with_groups_names(vec![gid(group)]))
+                    .await?;
+                let code = response.results.first().map_or(0, |r| r.error_code);
+                let ok = code == 0;
+                rows.push(vec![
+                    group.clone(),
+                    if ok {
+                        "deleted".into()
+                    } else {
+                        shoal_kafka::error_name(code).to_string()
+                    },
+                ]);
+                results.push(json!({"group": group, "deleted": ok, "error": if ok { None } else { Some(shoal_kafka::error_name(code)) }}));
+                if !ok && first_error.is_none() {
+                    first_error = check(&format!("deleting group {group}"), code, None).err();
+                }
+            }
+            out.emit(&json!(results), &[("", vec!["GROUP", "STATUS"], rows)]);
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(ExitCode::SUCCESS),
+            }
+        }
+    }
+}
+
+/// Committed offsets of `group`: (topic, partition) -> offset.
+pub async fn committed(
+    client: &mut Client,
+    group: &str,
+) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
+    let connection = client.coordinator(group).await?;
+    let version = connection.version::<OffsetFetchRequest>()?;
+    let request = if version >= 8 {
+        // topics None = every committed partition (the codec's default, an empty list, = none).
+        OffsetFetchRequest::default().with_groups(vec![
+            OffsetFetchRequestGroup::default()
+                .with_group_id(gid(group))
+                .with_topics(None),
+        ])
+    } else {
+        OffsetFetchRequest::default()
+            .with_group_id(gid(group))
+            .with_topics(None)
+    };
+    let response = connection.call_at(request, version).await?;
+    let mut out = BTreeMap::new();
+    if version >= 8 {
+        let g = response
+            .groups
+            .first()
+            .context("empty OffsetFetch answer")?;
+        check(&format!("offsets of group {group}"), g.error_code, None)?;
+        for t in &g.topics {
+            for p in &t.partitions {
+                if p.committed_offset >= 0 {
+                    out.insert(
+                        (t.name.0.to_string(), p.partition_index),
+                        p.committed_offset,
+                    );
+                }
+            }
+        }
+    } else {
+        check(
+            &format!("offsets of group {group}"),
+            response.error_code,
+            None,
+        )?;
+        for t in &response.topics {
+            for p in &t.partitions {
+                if p.committed_offset >= 0 {
+                    out.insert(
+                        (t.name.0.to_string(), p.partition_index),
+                        p.committed_offset,
+                    );
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn describe(client: &mut Client, group: &str, out: &Output) -> anyhow::Result<ExitCode> {
+    let response = client
+        .coordinator(group)
+        .await?
+        .call(DescribeGroupsRequest::default().with_groups(vec![gid(group)]))
+        .await?;
+    let g = response
+        .groups
+        .first()
+        .context("empty DescribeGroups answer")?;
+    check(
+        &format!("group {group}"),
+        g.error_code,
+        g.error_message.as_deref(),
+    )?;
+    let state = g.group_state.to_string();
+    if state == "Dead" {
+        anyhow::bail!("group {group}: GROUP_ID_NOT_FOUND");
+    }
+
+    // Members and what the leader assigned them (the consumer protocol's assignment).
+    let mut members = Vec::new();
+    let mut owner: BTreeMap<(String, i32), String> = BTreeMap::new();
+    for m in &g.members {
+        let mut assigned: Vec<(String, i32)> = Vec::new();
+        let mut bytes = m.member_assignment.clone();
+        if g.protocol_type.as_str() == "consumer" && bytes.remaining() >= 2 {
+            let version = bytes.get_i16();
+            if let Ok(a) = ConsumerProtocolAssignment::decode(&mut bytes, version) {
+                for tp in a.assigned_partitions {
+                    for p in tp.partitions {
+                        assigned.push((tp.topic.0.to_string(), p));
+                    }
+                }
+            }
+        }
+        for key in &assigned {
+            owner.insert(key.clone(), m.member_id.to_string());
+        }
+        members.push((
+            m.member_id.to_string(),
+            m.client_id.to_string(),
+            m.client_host.to_string(),
+            assigned,
+        ));
+    }
+
+    let committed = committed(client, group).await?;
+    let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for (t, p) in committed.keys().chain(owner.keys()) {
+        topics.entry(t.clone()).or_default().push(*p);
+    }
+    let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for (t, mut parts) in topics {
+        parts.sort_unstable();
+        parts.dedup();
+        let md = client.metadata(Some(std::slice::from_ref(&t))).await?;
+        let leaders: Vec<(i32, i32)> = md
+            .topics
+            .first()
+            .map(|mt| {
+                mt.partitions
+                    .iter()
+                    .filter(|p| parts.contains(&p.partition_index))
+                    .map(|p| (p.partition_index, p.leader_id.0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (p, end) in topic::offsets(client, &t, &leaders, -1).await? {
+            ends.insert((t.clone(), p), end);
+        }
+    }
+    let keys: Vec<(String, i32)> = {
+        let mut k: Vec<_> = committed.keys().chain(owner.keys()).cloned().collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| {
+            let c = committed.get(k);
+            let e = ends.get(k);
+            let lag = match (c, e) {
+                (Some(c), Some(e)) => (e - c).max(0).to_string(),
+                _ => "-".into(),
+            };
+            vec![
+                k.0.clone(),
+                k.1.to_string(),
+                c.map_or("-".into(), |v| v.to_string()),
+                e.map_or("-".into(), |v| v.to_string()),
+                lag,
+                owner.get(k).cloned().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let value = json!({
+        "group": group,
+        "state": state,
+        "protocol_type": g.protocol_type.to_string(),
+        "protocol": g.protocol_data.to_string(),
+        "members": members.iter().map(|(id, client_id, host, assigned)| json!({
+            "member_id": id, "client_id": client_id, "host": host,
+            "assignment": assigned.iter().map(|(t, p)| json!({"topic": t, "partition": p})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "offsets": keys.iter().map(|k| {
+            let c = committed.get(k).copied();
+            let e = ends.get(k).copied();
+            json!({"topic": k.0, "partition": k.1, "committed_offset": c, "log_end_offset": e,
+                   "lag": c.zip(e).map(|(c, e)| (e - c).max(0)), "member_id": owner.get(k)})
+        }).collect::<Vec<_>>(),
+    });
+    let member_rows: Vec<Vec<String>> = members
+        .iter()
+        .map(|(id, client_id, host, assigned)| {
+            vec![
+                id.clone(),
+                client_id.clone(),
+                host.clone(),
+                assigned
+                    .iter()
+                    .map(|(t, p)| format!("{t}/{p}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]
+        })
+        .collect();
+    let title = format!("group {group}: {state}, {} members", members.len());
+    out.emit(
+        &value,
+        &[
+            (
+                &title,
+                vec!["MEMBER", "CLIENT_ID", "HOST", "ASSIGNMENT"],
+                member_rows,
+            ),
+            (
+                "offsets:",
+                vec![
+                    "TOPIC",
+                    "PARTITION",
+                    "COMMITTED",
+                    "LOG_END",
+                    "LAG",
+                    "MEMBER",
+                ],
+                rows,
+            ),
+        ],
+    );
+    Ok(ExitCode::SUCCESS)
+}

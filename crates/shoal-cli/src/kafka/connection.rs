@@ -1,0 +1,157 @@
+//! One connection to one broker: frames, correlation ids, and the version of each API both
+//! sides speak (from ApiVersions, as every Kafka client negotiates), so `shoalctl` works
+//! against old and new brokers, Apache Kafka's included.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bytes::{Buf, BufMut, BytesMut};
+use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest response accepted (the size prefix is checked before anything is read into memory).
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+pub struct Connection {
+    pub address: String,
+    stream: TcpStream,
+    next_correlation_id: i32,
+    /// API key -> highest version the broker supports.
+    versions: HashMap<i16, (i16, i16)>,
+    timeout: Duration,
+}
+
+impl Connection {
+    pub async fn open(address: &str, timeout: Duration) -> anyhow::Result<Connection> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| anyhow::anyhow!("connecting to {address}: timed out"))?
+            .with_context(|| format!("connecting to {address}"))?;
+        stream.set_nodelay(true).ok();
+        let mut connection = Connection {
+            address: address.to_string(),
+            stream,
+            next_correlation_id: 1,
+            versions: HashMap::new(),
+            timeout,
+        };
+        // ApiVersions v0 is understood by every broker; its answer lists the rest.
+        let response = connection
+            .send(ApiVersionsRequest::default(), 0)
+            .await
+            .with_context(|| format!("ApiVersions from {address}"))?;
+        if response.error_code != 0 {
+            bail!(
+                "{address} refused ApiVersions: {}",
+                shoal_kafka::error_name(response.error_code)
+            );
+        }
+        connection.versions = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        Ok(connection)
+    }
+
+    /// The highest version of `R` both this tool and the broker speak.
+    pub fn version<R: Request>(&self) -> anyhow::Result<i16> {
+        let (broker_min, broker_max) = self.versions.get(&R::KEY).copied().with_context(|| {
+            format!(
+                "{} does not support API key {} ({})",
+                self.address,
+                R::KEY,
+                api_name(R::KEY)
+            )
+        })?;
+        let ours = R::VERSIONS;
+        let version = broker_max.min(ours.max);
+        if version < broker_min.max(ours.min) {
+            bail!(
+                "{} speaks {} versions {broker_min}-{broker_max}, shoalctl {}-{}",
+                self.address,
+                api_name(R::KEY),
+                ours.min,
+                ours.max
+            );
+        }
+        Ok(version)
+    }
+
+    /// Sends `request` at the negotiated version and waits for its response.
+    pub async fn call<R: Request>(&mut self, request: R) -> anyhow::Result<R::Response> {
+        let version = self.version::<R>()?;
+        self.send(request, version).await
+    }
+
+    pub async fn call_at<R: Request>(
+        &mut self,
+        request: R,
+        version: i16,
+    ) -> anyhow::Result<R::Response> {
+        self.send(request, version).await
+    }
+
+    async fn send<R: Request>(&mut self, request: R, version: i16) -> anyhow::Result<R::Response> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("shoalctl")));
+        let mut body = BytesMut::new();
+        header.encode(&mut body, R::header_version(version))?;
+        request.encode(&mut body, version)?;
+        let mut frame = BytesMut::with_capacity(body.len() + 4);
+        frame.put_u32(u32::try_from(body.len()).context("request too large")?);
+        frame.extend_from_slice(&body);
+
+        let address = self.address.clone();
+        let exchange = async {
+            self.stream.write_all(&frame).await?;
+            let size = self.stream.read_u32().await? as usize;
+            if size > MAX_RESPONSE_BYTES {
+                bail!("{address} sent a {size}-byte response (limit {MAX_RESPONSE_BYTES})");
+            }
+            let mut buf = vec![0u8; size];
+            self.stream.read_exact(&mut buf).await?;
+            Ok(bytes::Bytes::from(buf))
+        };
+        let mut response = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: no answer to {} within {:?}",
+                    self.address,
+                    api_name(R::KEY),
+                    self.timeout
+                )
+            })??;
+        let header_version = <R::Response as HeaderVersion>::header_version(version);
+        let response_header =
+            kafka_protocol::messages::ResponseHeader::decode(&mut response, header_version)?;
+        if response_header.correlation_id != correlation_id {
+            bail!(
+                "{}: response for correlation id {} while waiting for {correlation_id}",
+                self.address,
+                response_header.correlation_id
+            );
+        }
+        let decoded = R::Response::decode(&mut response, version)
+            .with_context(|| format!("decoding the {} response", api_name(R::KEY)))?;
+        if response.has_remaining() {
+            // Newer brokers may add tagged fields; leftover bytes are not an error.
+        }
+        Ok(decoded)
+    }
+}
+
+pub fn api_name(key: i16) -> String {
+    kafka_protocol::messages::ApiKey::try_from(key)
+        .map(|k| format!("{k:?}"))
+        .unwrap_or_else(|_| format!("API {key}"))
+}

@@ -1,0 +1,219 @@
+"""`shoalctl` against live nodes: every verb in table and JSON form, a script that uses only
+the JSON, lag checked against what a real consumer committed, bad input as one-line errors
+with Kafka's error names and exit codes (0 done, 1 failed, 2 usage), and `cluster health`
+going unhealthy (exit 1) and back when a node of three is SIGKILLed and restarted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from clients import ck_create_topic, unique_topic
+from cluster import Cluster, create_topic
+from conftest import REPO, free_port
+from test_metrics import produce
+
+SHOAL_OVERRIDES = {"group.initial.rebalance.delay.ms": 0}
+
+
+def shoalctl_bin() -> Path:
+    path = Path(os.environ.get("SHOALCTL_BIN") or REPO / "target" / "release" / "shoalctl")
+    if not path.is_file():
+        raise RuntimeError(f"{path} not built: run `make build-tools` (make test-python does)")
+    return path
+
+
+def ctl(node_or_bootstrap, *args: str, controllers: str | None = None, timeout: float = 60,
+        stdin: str | None = None) -> subprocess.CompletedProcess:
+    bootstrap = node_or_bootstrap if isinstance(node_or_bootstrap, str) else node_or_bootstrap.bootstrap
+    cmd = [str(shoalctl_bin()), "--brokers", bootstrap]
+    if controllers:
+        cmd += ["--controllers", controllers]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout, input=stdin)
+
+
+def ok(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 0, f"exit {r.returncode}: {r.stderr}"
+    return r.stdout
+
+
+def js(r: subprocess.CompletedProcess):
+    return json.loads(ok(r))
+
+
+def one_line_error(r: subprocess.CompletedProcess, code: int, *needles: str) -> None:
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shoalctl: error: "), r.stderr
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    assert "panicked" not in r.stderr and "backtrace" not in r.stderr.lower()
+
+
+def test_topic_verbs_in_table_and_json(shoal):
+    topic = unique_topic("ctl")
+    out = ok(ctl(shoal, "topic", "create", topic, "-p", "3", "-c", "retention.ms=3600000"))
+    assert topic in out and "created" in out
+    listed = js(ctl(shoal, "topic", "list", "-o", "json"))
+    assert {"name": topic, "partitions": 3, "replication_factor": 1, "internal": False} in listed
+    table = ok(ctl(shoal, "topic", "list"))
+    header, *rows = table.splitlines()
+    assert header.split() == ["NAME", "PARTITIONS", "REPLICAS"]
+    assert [topic, "3", "1"] in [r.split() for r in rows]
+    # Columns are aligned: every row starts its second column where the header does.
+    col = header.index("PARTITIONS")
+    assert all(r[col - 1] == " " and r[col] != " " for r in rows)
+
+    produce(shoal.bootstrap, topic, 30, partitions=3)
+    d = js(ctl(shoal, "topic", "describe", topic, "-o", "json"))
+    assert d["name"] == topic and len(d["partitions"]) == 3
+    for p in d["partitions"]:
+        assert p["leader"] == 1 and p["replicas"] == [1] and p["isr"] == [1] and p["leader_epoch"] >= 0
+        assert p["log_start_offset"] == 0 and p["high_watermark"] == 10
+    assert d["configs"] == {"retention.ms": "3600000"}
+    text = ok(ctl(shoal, "topic", "describe", topic))
+    assert "PARTITION  LEADER  EPOCH  REPLICAS  ISR  LOG_START  HIGH_WATERMARK" in text
+    assert "retention.ms  3600000" in text
+
+    ok(ctl(shoal, "topic", "alter-config", topic, "--set", "retention.ms=7200000", "--set", "cleanup.policy=compact"))
+    d = js(ctl(shoal, "topic", "describe", topic, "-o", "json"))
+    assert d["configs"] == {"retention.ms": "7200000", "cleanup.policy": "compact"}
+    ok(ctl(shoal, "topic", "alter-config", topic, "--delete", "cleanup.policy"))
+    assert js(ctl(shoal, "topic", "describe", topic, "-o", "json"))["configs"] == {"retention.ms": "7200000"}
+
+    assert js(ctl(shoal, "topic", "add-partitions", topic, "--count", "5", "-o", "json")) == {"topic": topic, "partitions": 5}
+    assert len(js(ctl(shoal, "topic", "describe", topic, "-o", "json"))["partitions"]) == 5
+
+    deleted = js(ctl(shoal, "topic", "delete", topic, "-o", "json"))
+    assert deleted == [{"topic": topic, "deleted": True, "error": None}]
+    assert topic not in [t["name"] for t in js(ctl(shoal, "topic", "list", "-o", "json"))]
+
+
+def test_bad_input_is_one_line_with_the_kafka_error_name(shoal):
+    topic = unique_topic("bad")
+    ok(ctl(shoal, "topic", "create", topic, "-p", "1"))
+    one_line_error(ctl(shoal, "topic", "create", topic), 1, "TOPIC_ALREADY_EXISTS")
+    one_line_error(ctl(shoal, "topic", "describe", "no-such-topic"), 1, "UNKNOWN_TOPIC_OR_PARTITION")
+    one_line_error(ctl(shoal, "topic", "create", unique_topic("rf"), "-r", "3"), 1, "INVALID_REPLICATION_FACTOR")
+    one_line_error(ctl(shoal, "topic", "alter-config", topic, "--set", "no.such.config=1"), 1, "INVALID_CONFIG")
+    one_line_error(ctl(shoal, "topic", "alter-config", topic, "--set", "retention.ms=soon"), 1, "INVALID_CONFIG")
+    one_line_error(ctl(shoal, "group", "describe", "no-such-group"), 1, "GROUP_ID_NOT_FOUND")
+    # Unreachable brokers: a bounded, one-line failure.
+    started = time.monotonic()
+    one_line_error(ctl(f"127.0.0.1:{free_port()}", "--timeout-ms", "2000", "topic", "list"), 1, "no broker reachable")
+    assert time.monotonic() - started < 20
+    # Usage errors are clap's, exit 2.
+    r = ctl(shoal, "topic", "frobnicate")
+    assert r.returncode == 2 and "frobnicate" in r.stderr
+    r = ctl(shoal, "topic", "create")
+    assert r.returncode == 2
+    r = ctl(shoal, "-o", "yaml", "topic", "list")
+    assert r.returncode == 2
+
+
+def test_group_describe_lag_is_log_end_minus_committed(shoal):
+    topic = unique_topic("lag")
+    ck_create_topic(shoal.bootstrap, topic, partitions=2)
+    produce(shoal.bootstrap, topic, 200, partitions=2)  # 100 per partition
+    group = unique_topic("ctl-group")
+    c = Consumer({"bootstrap.servers": shoal.bootstrap, "group.id": group, "client.id": "lag-checker",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    seen, deadline = 0, time.monotonic() + 30
+    while seen < 200 and time.monotonic() < deadline:
+        seen += sum(1 for m in c.consume(200, timeout=0.5) if m.error() is None)
+    c.commit(offsets=[TopicPartition(topic, 0, 40), TopicPartition(topic, 1, 75)], asynchronous=False)
+    try:
+        d = js(ctl(shoal, "group", "describe", group, "-o", "json"))
+        assert d["state"] == "Stable" and d["protocol_type"] == "consumer"
+        assert len(d["members"]) == 1 and d["members"][0]["client_id"] == "lag-checker"
+        assigned = {(a["topic"], a["partition"]) for a in d["members"][0]["assignment"]}
+        assert assigned == {(topic, 0), (topic, 1)}
+        rows = {(o["topic"], o["partition"]): o for o in d["offsets"]}
+        assert rows[(topic, 0)]["committed_offset"] == 40 and rows[(topic, 0)]["log_end_offset"] == 100
+        assert rows[(topic, 0)]["lag"] == 60
+        assert rows[(topic, 1)]["lag"] == 25
+        text = ok(ctl(shoal, "group", "describe", group))
+        assert "TOPIC" in text and "LAG" in text and " 60 " in f" {text} "
+        groups = js(ctl(shoal, "group", "list", "-o", "json"))
+        assert {"group": group, "state": "Stable", "protocol_type": "consumer", "coordinator": 1} in groups
+        # A group with a member cannot be deleted.
+        one_line_error(ctl(shoal, "group", "delete", group), 1, "NON_EMPTY_GROUP")
+    finally:
+        c.close()
+    assert js(ctl(shoal, "group", "delete", group, "-o", "json")) == [{"group": group, "deleted": True, "error": None}]
+
+
+def test_a_script_uses_only_the_json(shoal):
+    """What an operator's script does: create, wait until every partition has a leader, read
+    the high watermarks, all through `-o json`."""
+    topic = unique_topic("script")
+    ok(ctl(shoal, "-o", "json", "topic", "create", topic, "-p", "4"))
+    produce(shoal.bootstrap, topic, 40, partitions=4)
+    d = js(ctl(shoal, "-o", "json", "topic", "describe", topic))
+    assert all(p["leader"] >= 0 for p in d["partitions"])
+    assert sum(p["high_watermark"] for p in d["partitions"]) == 40
+    info = js(ctl(shoal, "-o", "json", "cluster", "info"))
+    assert info["controller_id"] == 1 and info["brokers"] == [
+        {"id": 1, "host": "127.0.0.1", "port": shoal.kafka_port, "rack": None, "state": "unfenced"}]
+    health = js(ctl(shoal, "-o", "json", "cluster", "health"))
+    assert health["healthy"] is True and health["under_replicated_partitions"] == []
+
+
+def test_quorum_unreachable_and_completion(shoal):
+    one_line_error(ctl(shoal, "--timeout-ms", "1000", "cluster", "quorum", controllers=f"127.0.0.1:{free_port()}"),
+                   1, "no controller reachable")
+    for shell in ("bash", "zsh", "fish"):
+        script = ok(ctl(shoal, "completion", shell))
+        assert "shoalctl" in script and "topic" in script
+
+
+@pytest.mark.timeout(240)
+def test_cluster_verbs_on_three_nodes_and_health_after_a_kill(tmp_path):
+    c = Cluster(tmp_path)
+    c.start()
+    try:
+        topic = unique_topic("health")
+        create_topic(c.bootstrap, topic, partitions=6, rf=3)
+        controllers = ",".join(f"127.0.0.1:{n.controller_port}" for n in c.nodes)
+        info = js(ctl(c.bootstrap, "cluster", "info", "-o", "json"))
+        assert [b["id"] for b in info["brokers"]] == [1, 2, 3]
+        assert all(b["state"] == "unfenced" for b in info["brokers"])
+        # Asked through any controller, the answer comes from the leader (match indexes known).
+        q = js(ctl(c.bootstrap, "cluster", "quorum", "-o", "json", controllers=controllers))
+        assert sorted(v["node_id"] for v in q["voters"]) == [1, 2, 3] and q["replication_known"]
+        assert q["leader_id"] in (1, 2, 3) and q["current_term"] >= 1
+        assert [v["role"] for v in q["voters"]].count("Leader") == 1
+        assert all(v["lag"] >= 0 for v in q["voters"])
+        text = ok(ctl(c.bootstrap, "cluster", "quorum", controllers=controllers))
+        assert "NODE  ADDRESS" in text and "Leader" in text and "Follower" in text
+        assert ok(ctl(c.bootstrap, "cluster", "health")).startswith("cluster healthy")
+
+        victim = c.node(2)
+        victim.kill()
+        survivors = ",".join(n.bootstrap for n in c.nodes if n.node_id != 2)
+        deadline = time.monotonic() + 30
+        while True:
+            r = ctl(survivors, "cluster", "health", "-o", "json")
+            if r.returncode == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert r.returncode == 1, r.stdout
+        h = json.loads(r.stdout)
+        assert h["healthy"] is False and h["fenced_brokers"] == [2]
+        assert len(h["under_replicated_partitions"]) == 6
+        assert "NOT healthy" in ctl(survivors, "cluster", "health").stdout
+
+        victim.restart()
+        deadline = time.monotonic() + 60
+        while ctl(c.bootstrap, "cluster", "health").returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert js(ctl(c.bootstrap, "cluster", "health", "-o", "json"))["healthy"] is True
+    finally:
+        c.close()
