@@ -109,6 +109,16 @@ def run_kafka_python(args) -> None:
         metadata_max_age_ms=1000,
         **({"group_instance_id": args.instance_id} if args.instance_id else {}),
     )
+    # Report leadership: kafka-python runs the assignor only on the group leader.
+    from kafka.coordinator.consumer import ConsumerCoordinator
+
+    assign = ConsumerCoordinator._perform_assignment
+
+    def traced(coordinator, *a, **kw):
+        emit(event="leader", t=time.monotonic())
+        return assign(coordinator, *a, **kw)
+
+    ConsumerCoordinator._perform_assignment = traced
     c.subscribe([args.topic], listener=Listener())
     last: list[int] | None = None
     deadline = time.monotonic() + args.max_seconds

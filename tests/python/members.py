@@ -55,6 +55,10 @@ class Member:
         return [(e["t"], e["partitions"]) for e in self._snapshot()
                 if e["event"] == "assigned" and e["t"] >= t]
 
+    def has_led(self) -> bool:
+        """Whether this member ran the assignor (reported by kafka-python members only)."""
+        return any(e["event"] == "leader" for e in self._snapshot())
+
     def revocations_since(self, t: float) -> list[list[int]]:
         """Partitions revoked by each rebalance that began after `t`."""
         return [e["partitions"] for e in self._snapshot() if e["event"] == "revoked" and e["t"] >= t]

@@ -217,3 +217,161 @@ def test_cluster_verbs_on_three_nodes_and_health_after_a_kill(tmp_path):
         assert js(ctl(c.bootstrap, "cluster", "health", "-o", "json"))["healthy"] is True
     finally:
         c.close()
+
+
+def test_group_reset_offsets_dry_run_execute_and_refusal(shoal):
+    topic = unique_topic("reset")
+    ck_create_topic(shoal.bootstrap, topic, partitions=1)
+    produce(shoal.bootstrap, topic, 100)
+    group = unique_topic("reset-group")
+    c = Consumer({"bootstrap.servers": shoal.bootstrap, "group.id": group,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    seen, deadline = 0, time.monotonic() + 30
+    while seen < 50 and time.monotonic() < deadline:
+        seen += sum(1 for m in c.consume(50 - seen, timeout=0.5) if m.error() is None)
+    c.commit(offsets=[TopicPartition(topic, 0, 50)], asynchronous=False)
+    # A group with an active member is refused: its next commit would undo the reset.
+    one_line_error(ctl(shoal, "group", "reset-offsets", group, "--topic", topic, "--to-earliest", "--execute"),
+                   1, "active member")
+    c.close()
+
+    def committed() -> int:
+        d = js(ctl(shoal, "group", "describe", group, "-o", "json"))
+        return {(o["topic"], o["partition"]): o["committed_offset"] for o in d["offsets"]}[(topic, 0)]
+
+    dry = js(ctl(shoal, "group", "reset-offsets", group, "--topic", topic, "--to-earliest", "-o", "json"))
+    assert dry == {"group": group, "executed": False,
+                   "offsets": [{"topic": topic, "partition": 0, "current_offset": 50, "new_offset": 0}]}
+    assert committed() == 50  # a dry run commits nothing
+    assert "dry run" in ok(ctl(shoal, "group", "reset-offsets", group, "--topic", topic, "--to-earliest"))
+
+    cases = [
+        (["--to-offset", "10"], 10),
+        (["--shift-by", "-5"], 5),
+        (["--shift-by", "500"], 100),    # clamped to the log end
+        (["--to-offset", "-3"], 0),      # clamped to the log start
+        (["--to-latest"], 100),
+        (["--to-datetime", "1970-01-01T00:00:00Z"], 0),
+        (["--to-datetime", "2999-01-01T00:00:00Z"], 100),
+    ]
+    for flags, expected in cases:
+        r = js(ctl(shoal, "group", "reset-offsets", group, f"--topic={topic}:0", *flags, "--execute", "-o", "json"))
+        assert r["executed"] and r["offsets"][0]["new_offset"] == expected, (flags, r)
+        assert committed() == expected, flags
+    all_topics = js(ctl(shoal, "group", "reset-offsets", group, "--all-topics", "--to-earliest", "-o", "json"))
+    assert [(o["topic"], o["new_offset"]) for o in all_topics["offsets"]] == [(topic, 0)]
+
+    # Usage: exactly one --to-*, and topics named somehow.
+    assert ctl(shoal, "group", "reset-offsets", group, "--topic", topic).returncode == 2
+    assert ctl(shoal, "group", "reset-offsets", group, "--topic", topic, "--to-earliest", "--to-latest").returncode == 2
+    assert ctl(shoal, "group", "reset-offsets", group, "--to-earliest").returncode == 2
+    one_line_error(ctl(shoal, "group", "reset-offsets", group, "--topic", f"{topic}:7", "--to-earliest"),
+                   1, "UNKNOWN_TOPIC_OR_PARTITION")
+    one_line_error(ctl(shoal, "group", "reset-offsets", group, "--topic", topic, "--to-datetime", "soon"),
+                   1, "to-datetime")
+
+
+def test_console_producer_and_consumer_round_trip_keys_values_and_headers(shoal):
+    topic = unique_topic("console")
+    ok(ctl(shoal, "topic", "create", topic, "-p", "2"))
+    lines = "".join(f"trace:t{i},kind:k{i % 3}\tkey-{i}=value {i} ünïcode\n" for i in range(50))
+    r = ctl(shoal, "topic", "produce", topic, "-K", "=", "--parse-headers", "-H", "source=test", stdin=lines)
+    ok(r)
+    assert "produced 50 records" in r.stderr
+
+    got = ctl(shoal, "topic", "consume", topic, "--from-beginning", "-n", "50", "-o", "json", timeout=60)
+    records = [json.loads(line) for line in ok(got).splitlines()]
+    assert len(records) == 50
+    by_key = {r["key"]: r for r in records}
+    for i in range(50):
+        rec = by_key[f"key-{i}"]
+        assert rec["value"] == f"value {i} ünïcode"
+        assert rec["headers"] == [{"key": "source", "value": "test"}, {"key": "trace", "value": f"t{i}"},
+                                  {"key": "kind", "value": f"k{i % 3}"}]
+        assert rec["topic"] == topic and rec["partition"] in (0, 1) and rec["timestamp"] > 0
+    # Same key, same partition; per partition, offsets dense and in order.
+    for p in (0, 1):
+        offsets = [r["offset"] for r in records if r["partition"] == p]
+        assert sorted(offsets) == list(range(len(offsets)))
+
+    # The text format, one partition, from an offset.
+    text = ok(ctl(shoal, "topic", "consume", topic, "-p", "0", "--offset", "1", "-n", "2",
+                  "-f", "%p|%o|%k|%v|%h\\n", timeout=60))
+    rows = text.splitlines()
+    assert len(rows) == 2 and all(r.startswith("0|") for r in rows)
+    assert [r.split("|")[1] for r in rows] == ["1", "2"]
+    assert "source=test,trace=t" in rows[0]
+
+    # In a group: reads everything once, and commits what it printed.
+    group = unique_topic("console-group")
+    grouped = ok(ctl(shoal, "topic", "consume", topic, "-g", group, "--from-beginning", "-n", "50", timeout=60))
+    assert sorted(grouped.splitlines()) == sorted(f"value {i} ünïcode" for i in range(50))
+    d = js(ctl(shoal, "group", "describe", group, "-o", "json"))
+    assert sum(o["committed_offset"] for o in d["offsets"]) == 50
+    # A bounded idle timeout ends a consumer that has caught up.
+    started = time.monotonic()
+    assert ok(ctl(shoal, "topic", "consume", topic, "--idle-timeout-ms", "1000", timeout=30)) == ""
+    assert time.monotonic() - started < 20
+
+    # Bad input: a line without the key separator, an unknown partition.
+    one_line_error(ctl(shoal, "topic", "produce", topic, "-K", "=", stdin="no separator here\n"), 1, "key separator")
+    one_line_error(ctl(shoal, "topic", "consume", topic, "-p", "9", "-n", "1"), 1, "UNKNOWN_TOPIC_OR_PARTITION")
+
+
+@pytest.mark.timeout(240)
+def test_partition_elect_leaders_preferred_and_unclean(tmp_path):
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from test_replication import isrs, leaders, wait_until
+
+    # Separate roles, so two brokers can die while the quorum stays; no automatic rebalance,
+    # so only the command moves leaders back.
+    c = Cluster(tmp_path, brokers=3, overrides={"auto.leader.rebalance.enable": "false"})
+    c.start()
+    try:
+        a, b, watcher = c.brokers
+        preferred, stuck = unique_topic("preferred"), unique_topic("stuck")
+        admin = AdminClient({"bootstrap.servers": c.bootstrap})
+        futures = admin.create_topics([
+            NewTopic(preferred, 1, -1, replica_assignment=[[a.node_id, b.node_id, watcher.node_id]]),
+            NewTopic(stuck, 1, -1, replica_assignment=[[a.node_id, b.node_id]]),
+        ], operation_timeout=10)
+        for f in futures.values():
+            f.result(15)
+        wait_until("full ISRs", lambda: len(isrs(watcher, preferred)[0]) == 3 and len(isrs(watcher, stuck)[0]) == 2)
+
+        # Nothing to do yet: the preferred replica leads.
+        r = js(ctl(c.bootstrap, "partition", "elect-leaders", "--preferred", "--topic", preferred, "-o", "json"))
+        assert r == [{"topic": preferred, "partition": 0, "result": "ELECTION_NOT_NEEDED", "leader": a.node_id,
+                      "message": r[0]["message"]}]
+
+        # A restarts: leadership moved to B and stays there (no auto rebalance).
+        a.kill()
+        wait_until("B leads", lambda: leaders(watcher, preferred)[0] == b.node_id, timeout=15)
+        a.restart()
+        wait_until("A back in the ISR", lambda: a.node_id in isrs(watcher, preferred)[0], timeout=30)
+        assert leaders(watcher, preferred)[0] == b.node_id
+        text = ok(ctl(c.bootstrap, "partition", "elect-leaders", "--preferred", "--topic", f"{preferred}:0"))
+        assert "elected" in text
+        assert leaders(watcher, preferred)[0] == a.node_id
+
+        # B dies (fenced, out of the ISR), then A, the last in-sync replica: no leader, and a
+        # clean election cannot help. B comes back; only an unclean election gives it the lead.
+        b.kill()
+        wait_until("B out of the ISR", lambda: isrs(watcher, stuck)[0] == [a.node_id], timeout=15)
+        a.kill()
+        wait_until("no leader", lambda: leaders(watcher, stuck)[0] == -1, timeout=15)
+        b.restart()
+        wait_until("B registered", lambda: js(ctl(watcher.bootstrap, "cluster", "info", "-o", "json"))["brokers"]
+                   and any(x["id"] == b.node_id and x["state"] == "unfenced"
+                           for x in js(ctl(watcher.bootstrap, "cluster", "info", "-o", "json"))["brokers"]), timeout=30)
+        assert leaders(watcher, stuck)[0] == -1
+        one_line_error(ctl(watcher.bootstrap, "partition", "elect-leaders", "--preferred", "--topic", stuck),
+                       1, "PREFERRED_LEADER_NOT_AVAILABLE")
+        r = js(ctl(watcher.bootstrap, "partition", "elect-leaders", "--unclean", "-o", "json"))
+        assert {"topic": stuck, "partition": 0, "result": "elected", "leader": b.node_id, "message": None} in r
+        assert leaders(watcher, stuck)[0] == b.node_id and isrs(watcher, stuck)[0] == [b.node_id]
+        assert ctl(c.bootstrap, "partition", "elect-leaders").returncode == 2
+    finally:
+        c.close()

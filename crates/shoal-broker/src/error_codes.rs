@@ -61,6 +61,13 @@ pub fn controller_error_code(error: &ControllerError) -> i16 {
         ControllerError::UnknownTopicId(_) => ResponseError::UnknownTopicId.code(),
         ControllerError::NotController { .. } => ResponseError::NotController.code(),
         ControllerError::RequestTimedOut => ResponseError::RequestTimedOut.code(),
+        ControllerError::ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded.code(),
+        ControllerError::PreferredLeaderNotAvailable(_) => {
+            ResponseError::PreferredLeaderNotAvailable.code()
+        }
+        ControllerError::EligibleLeadersNotAvailable(_) => {
+            ResponseError::EligibleLeadersNotAvailable.code()
+        }
         ControllerError::Internal(_) => ResponseError::UnknownServerError.code(),
     }
 }

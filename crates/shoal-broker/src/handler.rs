@@ -35,6 +35,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::ListGroups, 0, 5),
         (ApiKey::DeleteGroups, 0, 2),
         (ApiKey::OffsetDelete, 0, 0),
+        (ApiKey::ElectLeaders, 0, 2),
     ])
 }
 
@@ -80,6 +81,7 @@ impl Handler for BrokerHandler {
             RequestKind::ListGroups(r) => apis::list_groups::handle(b, &ctx, r).await,
             RequestKind::DeleteGroups(r) => apis::delete_groups::handle(b, &ctx, r).await,
             RequestKind::OffsetDelete(r) => apis::offset_delete::handle(b, &ctx, r).await,
+            RequestKind::ElectLeaders(r) => apis::elect_leaders::handle(b, &ctx, r).await,
             _ => {
                 // The front passes only APIs from `supported_apis`, all matched above; reaching
                 // here is a bug in that table. No response beats a wrongly typed one.

@@ -338,6 +338,16 @@ async fn every_advertised_version_is_answered_and_encodes() {
                             ]),
                     ])
                     .into(),
+                // One node: partition 0's leader is its preferred replica already.
+                ApiKey::ElectLeaders => ElectLeadersRequest::default()
+                    .with_election_type(0)
+                    .with_topic_partitions(Some(vec![
+                        elect_leaders_request::TopicPartitions::default()
+                            .with_topic(TopicName(s("t")))
+                            .with_partitions(vec![0]),
+                    ]))
+                    .with_timeout_ms(5000)
+                    .into(),
                 other => panic!("matrix has no request for advertised API {other:?}"),
             };
             let response = h.call(api_key, version, request).await;
@@ -516,6 +526,12 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
         ResponseKind::OffsetDelete(r) => {
             assert_eq!(r.error_code, 0, "{ctx}");
             assert_eq!(r.topics[0].partitions[0].error_code, 0, "{ctx}: {r:?}");
+        }
+        ResponseKind::ElectLeaders(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}");
+            let p = &r.replica_election_results[0].partition_result[0];
+            // ELECTION_NOT_NEEDED: the preferred replica leads.
+            assert_eq!((p.partition_id, p.error_code), (0, 84), "{ctx}: {r:?}");
         }
         other => panic!("{ctx}: unexpected response {other:?}"),
     }

@@ -52,6 +52,9 @@ pub enum Command {
     /// Consumer groups: list, describe (members, offsets, lag), delete.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Partitions: leader elections.
+    #[command(subcommand)]
+    Partition(PartitionCommand),
     /// The cluster: id, controller, brokers, health, the metadata quorum.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -86,6 +89,10 @@ pub enum TopicCommand {
         #[arg(long)]
         count: i32,
     },
+    /// The console producer: one record per stdin line.
+    Produce(ProduceArgs),
+    /// The console consumer: records to stdout, formatted.
+    Consume(ConsumeArgs),
     /// Set or delete topic configs (IncrementalAlterConfigs).
     AlterConfig {
         topic: String,
@@ -96,6 +103,68 @@ pub enum TopicCommand {
         #[arg(long = "delete")]
         delete: Vec<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    pub topic: String,
+    /// Split each line at the first SEP into key and value (kafka-console-producer's
+    /// parse.key / key.separator).
+    #[arg(short = 'K', long)]
+    pub key_separator: Option<String>,
+    /// Each line starts with headers, `k1:v1,k2:v2`, then a TAB (parse.headers).
+    #[arg(long)]
+    pub parse_headers: bool,
+    /// A header for every record, name=value; repeatable.
+    #[arg(short = 'H', long = "header", value_parser = parse_pair)]
+    pub headers: Vec<(String, String)>,
+    /// Write every record to this partition (default: the key's partition, or sticky).
+    #[arg(short, long)]
+    pub partition: Option<i32>,
+    #[arg(long, default_value = "all", value_parser = ["all", "-1", "1", "0"])]
+    pub acks: String,
+    #[arg(short = 'z', long, default_value = "none", value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
+    pub compression: String,
+    /// librdkafka client settings, name=value; repeatable.
+    #[arg(short = 'X', value_parser = parse_pair)]
+    pub client_config: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("start").multiple(false)))]
+pub struct ConsumeArgs {
+    pub topic: String,
+    /// Consume in this group (partitions assigned by the group, offsets committed).
+    #[arg(short, long)]
+    pub group: Option<String>,
+    /// Only this partition (not with --group).
+    #[arg(short, long, conflicts_with = "group")]
+    pub partition: Option<i32>,
+    /// Start at the log start (with a group: when it has no committed offset).
+    #[arg(long, group = "start")]
+    pub from_beginning: bool,
+    /// Start at the log end (the default without a group).
+    #[arg(long, group = "start")]
+    pub from_end: bool,
+    /// Start at this offset in every partition read.
+    #[arg(long, group = "start", conflicts_with = "group")]
+    pub offset: Option<i64>,
+    /// Start at the first record at or after this time (as --to-datetime of reset-offsets).
+    #[arg(long, group = "start", conflicts_with = "group")]
+    pub from_timestamp: Option<String>,
+    /// Stop after this many records.
+    #[arg(short = 'n', long)]
+    pub count: Option<u64>,
+    /// Stop when nothing arrives for this long (default: wait forever).
+    #[arg(long)]
+    pub idle_timeout_ms: Option<u64>,
+    /// Output per record: %t topic, %p partition, %o offset, %T timestamp (ms), %k key,
+    /// %v value, %h headers (k=v,...), \n \t; ignored with -o json (one JSON object per line).
+    #[arg(short = 'f', long, default_value = "%v\\n")]
+    pub format: String,
+    /// librdkafka client settings, name=value; repeatable.
+    #[arg(short = 'X', value_parser = parse_pair)]
+    pub client_config: Vec<(String, String)>,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +191,59 @@ pub enum GroupCommand {
         #[arg(required = true)]
         groups: Vec<String>,
     },
+    /// Move a group's committed offsets (a dry run unless --execute; the group must be empty).
+    ResetOffsets(ResetOffsets),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("to").required(true).multiple(false)))]
+#[command(group(clap::ArgGroup::new("which").required(true).multiple(false)))]
+pub struct ResetOffsets {
+    pub group: String,
+    /// TOPIC or TOPIC:P1,P2 ; repeatable.
+    #[arg(long, group = "which")]
+    pub topic: Vec<String>,
+    /// Every topic the group has committed offsets for.
+    #[arg(long, group = "which")]
+    pub all_topics: bool,
+    #[arg(long, group = "to")]
+    pub to_earliest: bool,
+    #[arg(long, group = "to")]
+    pub to_latest: bool,
+    /// An offset, clamped to each partition's [log start, log end].
+    #[arg(long, group = "to", allow_negative_numbers = true)]
+    pub to_offset: Option<i64>,
+    /// The first offset at or after a time: RFC 3339 (2026-12-01T10:00:00Z), a UTC
+    /// YYYY-MM-DDTHH:MM:SS[.sss], or milliseconds since the epoch.
+    #[arg(long, group = "to")]
+    pub to_datetime: Option<String>,
+    /// Move each committed offset by N (negative: back), clamped to the log.
+    #[arg(long, group = "to", allow_negative_numbers = true)]
+    pub shift_by: Option<i64>,
+    /// Commit the new offsets (without it, only show them).
+    #[arg(long)]
+    pub execute: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartitionCommand {
+    /// Elect leaders (ElectLeaders): preferred replicas back in charge, or an unclean leader
+    /// for partitions that have none.
+    ElectLeaders(ElectLeaders),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("election").required(true).multiple(false)))]
+pub struct ElectLeaders {
+    /// The preferred (first) replica, where it is in sync.
+    #[arg(long, group = "election")]
+    pub preferred: bool,
+    /// Any live replica for partitions without a leader (may lose acknowledged records).
+    #[arg(long, group = "election")]
+    pub unclean: bool,
+    /// TOPIC or TOPIC:P1,P2 ; repeatable. Default: every partition that needs an election.
+    #[arg(long)]
+    pub topic: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TopicCommand};
 use crate::output::Output;
 
 fn main() -> ExitCode {
@@ -26,6 +26,33 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    let out = Output { format: cli.output };
+    let timeout = Duration::from_millis(cli.timeout_ms);
+    // The console tools run as long as stdin or the topic gives them records: no overall bound.
+    let console = match &cli.command {
+        Command::Topic(TopicCommand::Produce(args)) => Some(commands::console::produce(
+            &cli.brokers,
+            args,
+            &out,
+            timeout,
+        )),
+        Command::Topic(TopicCommand::Consume(args)) => Some(commands::console::consume(
+            &cli.brokers,
+            args,
+            &out,
+            timeout,
+        )),
+        _ => None,
+    };
+    if let Some(result) = console {
+        return match result {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("shoalctl: error: {}", format!("{e:#}").replace('\n', " "));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -36,8 +63,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let out = Output { format: cli.output };
-    let timeout = Duration::from_millis(cli.timeout_ms);
     // One bound on the whole command as well, so nothing can hang.
     let whole = timeout * 6;
     match runtime.block_on(async {

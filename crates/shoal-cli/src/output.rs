@@ -46,6 +46,18 @@ impl Output {
     }
 }
 
+impl Output {
+    /// A status line for commands whose stdout carries data (the console tools): JSON or text
+    /// on stderr.
+    pub fn emit_stderr(&self, value: &Value, text: &str) {
+        if self.json() {
+            eprintln!("{value}");
+        } else {
+            eprintln!("{text}");
+        }
+    }
+}
+
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING).set_header(header.to_vec());

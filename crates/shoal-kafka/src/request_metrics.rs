@@ -119,6 +119,14 @@ fn error_codes(response: &ResponseKind, out: &mut Vec<i16>) {
             );
         }
         ResponseKind::ApiVersions(r) => out.push(r.error_code),
+        ResponseKind::ElectLeaders(r) => {
+            out.push(r.error_code);
+            out.extend(
+                r.replica_election_results
+                    .iter()
+                    .flat_map(|t| t.partition_result.iter().map(|p| p.error_code)),
+            );
+        }
         _ => {}
     }
 }

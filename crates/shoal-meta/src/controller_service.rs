@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 
 use crate::client::forward::{
     AllocateProducerIdsCall, AlterConfigsCall, CreatePartitionsCall, CreateTopicsCall,
-    DeleteTopicsCall,
+    DeleteTopicsCall, ElectLeadersCall,
 };
 use crate::controller::Controller;
 use crate::controller::{AlterPartitionRequest, BrokerHeartbeat, BrokerRegistrationRequest};
@@ -121,6 +121,17 @@ impl ControllerService for ControllerGrpcService {
                     .await
             },
         )
+        .await
+    }
+
+    async fn elect_leaders(
+        &self,
+        request: Request<ForwardedRequest>,
+    ) -> Result<Response<ForwardedReply>, Status> {
+        self.serve(request, |c, call: ElectLeadersCall, deadline| async move {
+            c.elect_leaders_local(call.election, call.partitions, deadline)
+                .await
+        })
         .await
     }
 

@@ -46,6 +46,15 @@ pub enum ControllerError {
     /// unknown outcome, not a failure.
     #[error("The request timed out before the metadata change was committed.")]
     RequestTimedOut,
+    /// ELECTION_NOT_NEEDED (84): the partition already has the leader the election would pick.
+    #[error("{0}")]
+    ElectionNotNeeded(String),
+    /// PREFERRED_LEADER_NOT_AVAILABLE (80): the preferred replica is fenced or out of the ISR.
+    #[error("{0}")]
+    PreferredLeaderNotAvailable(String),
+    /// ELIGIBLE_LEADERS_NOT_AVAILABLE (83): no live replica can lead.
+    #[error("{0}")]
+    EligibleLeadersNotAvailable(String),
     /// UNKNOWN_SERVER_ERROR (-1)
     #[error("Internal controller error: {0}")]
     Internal(String),

@@ -65,8 +65,8 @@ pub use client::{
 pub use controller::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerHeartbeat, BrokerLiveness, BrokerRegistrationRequest, Controller, ControllerResults,
-    CreatePartitions, CreateTopic, CreatedTopic, HeartbeatReply, IsrMember, ProducerIdBlock,
-    RegisteredBroker, TopicRef,
+    CreatePartitions, CreateTopic, CreatedTopic, ElectionType, HeartbeatReply, IsrMember,
+    ProducerIdBlock, RegisteredBroker, TopicRef,
 };
 pub use error::{BrokerError, ControllerError, MetaError};
 pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};

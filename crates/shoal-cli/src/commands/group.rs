@@ -18,7 +18,7 @@ use crate::cli::GroupCommand;
 use crate::kafka::Client;
 use crate::output::Output;
 
-fn gid(s: &str) -> GroupId {
+pub fn gid(s: &str) -> GroupId {
     GroupId(StrBytes::from_string(s.to_string()))
 }
 
@@ -60,6 +60,7 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         GroupCommand::Describe { group } => describe(client, group, out).await,
+        GroupCommand::ResetOffsets(args) => super::reset_offsets::run(client, args, out).await,
         GroupCommand::Delete { groups } => {
             let mut rows = Vec::new();
             let mut results = Vec::new();

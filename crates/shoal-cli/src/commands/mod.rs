@@ -2,7 +2,10 @@
 //! table or JSON. A Kafka error in an answer becomes a one-line error naming it (exit 1).
 
 mod cluster;
+pub mod console;
 mod group;
+mod partition;
+mod reset_offsets;
 mod topic;
 
 use std::process::ExitCode;
@@ -22,6 +25,9 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
         Command::Topic(c) => topic::run(&mut connect(cli, timeout).await?, c, out).await,
         Command::Group(c) => group::run(&mut connect(cli, timeout).await?, c, out).await,
         Command::Cluster(c) => cluster::run(&mut connect(cli, timeout).await?, c, out).await,
+        Command::Partition(crate::cli::PartitionCommand::ElectLeaders(args)) => {
+            partition::elect_leaders(&mut connect(cli, timeout).await?, args, out).await
+        }
         Command::Completion { .. } => Ok(ExitCode::SUCCESS),
     }
 }

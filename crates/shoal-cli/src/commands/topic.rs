@@ -41,6 +41,9 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     match command {
         TopicCommand::List { internal } => list_topics(client, *internal, out).await,
+        TopicCommand::Produce(_) | TopicCommand::Consume(_) => {
+            bail!("the console tools run outside the admin client")
+        }
         TopicCommand::Describe { topic } => describe(client, topic, out).await,
         TopicCommand::Create(c) => {
             let topic = CreatableTopic::default()

@@ -22,14 +22,14 @@ use uuid::Uuid;
 
 use crate::client::forward::{
     AllocateProducerIdsCall, AlterConfigsCall, CreatePartitionsCall, CreateTopicsCall,
-    DeleteTopicsCall, ForwardError, ForwardMethod, Forwarder, MAX_ROUTE_ATTEMPTS,
+    DeleteTopicsCall, ElectLeadersCall, ForwardError, ForwardMethod, Forwarder, MAX_ROUTE_ATTEMPTS,
     ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS, Routed,
 };
 use crate::client::known_leader::KnownLeader;
 use crate::controller::{
     AlterPartitionRequest, AlterTopicConfigs, AlteredPartition, BrokerHeartbeat,
     BrokerRegistrationRequest, Controller, ControllerResults, CreatePartitions, CreateTopic,
-    CreatedTopic, HeartbeatReply, ProducerIdBlock, RegisteredBroker, TopicRef,
+    CreatedTopic, ElectionType, HeartbeatReply, ProducerIdBlock, RegisteredBroker, TopicRef,
 };
 use crate::error::{BrokerError, ControllerError};
 
@@ -181,6 +181,27 @@ impl ControllerClient {
             &call,
             self.request_timeout(),
             |c, deadline| c.create_partitions_local(call.topics.clone(), validate_only, deadline),
+            |e| ControllerResults::all_failed(count, e),
+        )
+        .await
+    }
+
+    /// ElectLeaders; one result per partition, in order: its leader after the election.
+    pub async fn elect_leaders(
+        &self,
+        election: ElectionType,
+        partitions: Vec<(String, i32)>,
+    ) -> ControllerResults<i32> {
+        let count = partitions.len();
+        let call = ElectLeadersCall {
+            election,
+            partitions,
+        };
+        self.route(
+            ForwardMethod::ElectLeaders,
+            &call,
+            self.request_timeout(),
+            |c, deadline| c.elect_leaders_local(call.election, call.partitions.clone(), deadline),
             |e| ControllerResults::all_failed(count, e),
         )
         .await

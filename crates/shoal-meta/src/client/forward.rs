@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::controller::requests::{
-    AlterTopicConfigs, ControllerResults, CreatePartitions, CreateTopic, TopicRef,
+    AlterTopicConfigs, ControllerResults, CreatePartitions, CreateTopic, ElectionType, TopicRef,
 };
 use crate::error::{BrokerError, ControllerError};
 use crate::proto::ForwardedRequest;
@@ -43,6 +43,7 @@ pub enum ForwardMethod {
     CreateTopics,
     DeleteTopics,
     CreatePartitions,
+    ElectLeaders,
     IncrementalAlterConfigs,
     AllocateProducerIds,
     RegisterBroker,
@@ -65,6 +66,12 @@ pub struct DeleteTopicsCall {
 pub struct CreatePartitionsCall {
     pub topics: Vec<CreatePartitions>,
     pub validate_only: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ElectLeadersCall {
+    pub election: ElectionType,
+    pub partitions: Vec<(String, i32)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -204,6 +211,7 @@ impl Forwarder {
                 ForwardMethod::CreateTopics => client.create_topics(request).await,
                 ForwardMethod::DeleteTopics => client.delete_topics(request).await,
                 ForwardMethod::CreatePartitions => client.create_partitions(request).await,
+                ForwardMethod::ElectLeaders => client.elect_leaders(request).await,
                 ForwardMethod::IncrementalAlterConfigs => {
                     client.incremental_alter_configs(request).await
                 }

@@ -28,6 +28,7 @@ pub mod alter_partition;
 mod create_partitions;
 mod create_topics;
 mod delete_topics;
+mod elect_leaders;
 pub mod fence_broker;
 pub mod liveness;
 pub mod plan;
@@ -53,6 +54,7 @@ pub use alter_partition::plan_alter_partition;
 pub use create_partitions::plan_create_partitions;
 pub use create_topics::plan_create_topics;
 pub use delete_topics::plan_delete_topics;
+pub use elect_leaders::plan_elect_leaders;
 pub use fence_broker::{UncleanPolicy, never_unclean, plan_fence_broker, plan_unfence_broker};
 pub use liveness::BrokerLiveness;
 use plan::{MAX_ITEMS_PER_REQUEST, MAX_RECORDS_PER_ENTRY, Planned};
@@ -61,7 +63,7 @@ pub use register_broker::{check_not_duplicate, plan_register_broker};
 pub use requests::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerHeartbeat, BrokerRegistrationRequest, ControllerResults, CreatePartitions, CreateTopic,
-    CreatedTopic, HeartbeatReply, IsrMember, RegisteredBroker, TopicRef,
+    CreatedTopic, ElectionType, HeartbeatReply, IsrMember, RegisteredBroker, TopicRef,
 };
 
 use crate::broker_defaults::BrokerDefaults;
@@ -243,6 +245,18 @@ impl Controller {
     ) -> ControllerResults<i32> {
         self.execute(topics.len(), validate_only, deadline, |image| {
             plan_create_partitions(image, topics)
+        })
+        .await
+    }
+
+    pub(crate) async fn elect_leaders_local(
+        &self,
+        election: ElectionType,
+        partitions: Vec<(String, i32)>,
+        deadline: Instant,
+    ) -> ControllerResults<i32> {
+        self.execute(partitions.len(), false, deadline, |image| {
+            plan_elect_leaders(image, election, partitions)
         })
         .await
     }

@@ -49,6 +49,16 @@ pub struct CreatePartitions {
     pub assignments: Option<Vec<Vec<i32>>>,
 }
 
+/// Which leader an ElectLeaders request asks for (Kafka's `ElectionType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ElectionType {
+    /// The first replica, if it is unfenced and in the ISR (a clean election).
+    Preferred,
+    /// For a partition without a leader: an in-sync replica if one is live, else any live
+    /// replica (records it lacks are lost: the operator chose availability).
+    Unclean,
+}
+
 /// IncrementalAlterConfigs operation types (Kafka's `AlterConfigOp.OpType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AlterConfigOpType {
