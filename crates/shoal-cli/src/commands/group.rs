@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use bytes::Buf;
+use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
     ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, GroupId,
@@ -152,7 +153,8 @@ pub async fn committed(
     Ok(out)
 }
 
-async fn describe(client: &mut Client, group: &str, out: &Output) -> anyhow::Result<ExitCode> {
+/// DescribeGroups for one group, from its coordinator; a Kafka error becomes the error.
+pub async fn described(client: &mut Client, group: &str) -> anyhow::Result<DescribedGroup> {
     let response = client
         .coordinator(group)
         .await?
@@ -160,13 +162,19 @@ async fn describe(client: &mut Client, group: &str, out: &Output) -> anyhow::Res
         .await?;
     let g = response
         .groups
-        .first()
+        .into_iter()
+        .next()
         .context("empty DescribeGroups answer")?;
     check(
         &format!("group {group}"),
         g.error_code,
         g.error_message.as_deref(),
     )?;
+    Ok(g)
+}
+
+async fn describe(client: &mut Client, group: &str, out: &Output) -> anyhow::Result<ExitCode> {
+    let g = described(client, group).await?;
     let state = g.group_state.to_string();
     if state == "Dead" {
         anyhow::bail!("group {group}: GROUP_ID_NOT_FOUND");

@@ -9,11 +9,11 @@ use anyhow::{Context as _, bail};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::{DescribeGroupsRequest, OffsetCommitRequest, TopicName};
+use kafka_protocol::messages::{OffsetCommitRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde_json::json;
 
-use super::group::{committed, gid};
+use super::group::{committed, described, gid};
 use super::{check, topic};
 use crate::cli::ResetOffsets;
 use crate::kafka::Client;
@@ -106,20 +106,7 @@ pub async fn run(
     out: &Output,
 ) -> anyhow::Result<ExitCode> {
     let group = &args.group;
-    let described = client
-        .coordinator(group)
-        .await?
-        .call(DescribeGroupsRequest::default().with_groups(vec![gid(group)]))
-        .await?;
-    let g = described
-        .groups
-        .first()
-        .context("empty DescribeGroups answer")?;
-    check(
-        &format!("group {group}"),
-        g.error_code,
-        g.error_message.as_deref(),
-    )?;
+    let g = described(client, group).await?;
     let state = g.group_state.to_string();
     if !matches!(state.as_str(), "Empty" | "Dead") {
         bail!(
