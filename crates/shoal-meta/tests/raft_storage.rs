@@ -172,13 +172,31 @@ fn entries(batches: &[Vec<MetadataRecord>]) -> Vec<MetaEntry> {
     entries
 }
 
+/// Opens sled at `dir`, waiting (bounded) for a handle dropped just before to release its file
+/// lock: sled's flusher thread lets go a moment after the last `Db` is dropped.
+fn open_db(dir: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e))
+                if e.to_string().starts_with("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("sled does not open: {e}"),
+        }
+    }
+}
+
 fn open_sm(
     dir: &std::path::Path,
 ) -> (
     MetaStateMachine,
     tokio::sync::watch::Receiver<std::sync::Arc<MetadataImage>>,
 ) {
-    let db = sled::open(dir).expect("sled opens");
+    let db = open_db(dir);
     MetaStateMachine::open(&db, "c1").expect("state machine opens")
 }
 
@@ -295,7 +313,7 @@ async fn state_machine_reopens_from_its_snapshot() {
     let all = entries(&batches);
     let dir = tempfile::tempdir().unwrap();
     let at_snapshot = {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_db(dir.path());
         let (mut sm, images) = MetaStateMachine::open(&db, "c1").unwrap();
         sm.apply(all[..200].to_vec()).await.unwrap();
         sm.get_snapshot_builder()
@@ -309,7 +327,7 @@ async fn state_machine_reopens_from_its_snapshot() {
         sm.apply(all[200..].to_vec()).await.unwrap();
         image
     };
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_db(dir.path());
     let (mut sm, images) = MetaStateMachine::open(&db, "c1").unwrap();
     assert_eq!(*images.borrow(), at_snapshot);
     assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(200)));
@@ -324,7 +342,7 @@ async fn state_machine_reopens_from_its_snapshot() {
 async fn log_store_purge_and_committed_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_db(dir.path());
         let mut log = SledLogStore::open(&db).unwrap();
         log.save_committed(Some(log_id(40))).await.unwrap();
         log.purge(log_id(10)).await.unwrap();
@@ -333,7 +351,7 @@ async fn log_store_purge_and_committed_survive_reopen() {
         // No entries left: the last log id is the purge point, as openraft requires.
         assert_eq!(state.last_log_id, Some(log_id(10)));
     }
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_db(dir.path());
     let mut log = SledLogStore::open(&db).unwrap();
     assert_eq!(log.read_committed().await.unwrap(), Some(log_id(40)));
     assert_eq!(
