@@ -235,14 +235,41 @@ impl Harness {
             else {
                 panic!("no FindCoordinator response")
             };
-            if found.error_code == 0 {
-                let fetched = self.offset_fetch(7, "probe").await;
-                if fetched.error_code == 0 {
-                    return;
-                }
+            if found.error_code == 0 && self.every_offsets_partition_loaded().await {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+
+    /// OffsetFetch answers for a group on every `__consumer_offsets` partition: every shard
+    /// has loaded (a test's group may hash to any of them).
+    async fn every_offsets_partition_loaded(&self) -> bool {
+        let Some(partitions) = self
+            .broker
+            .image()
+            .topic_by_name(shoal_group::OFFSETS_TOPIC)
+            .map(|t| t.partitions.len() as i32)
+        else {
+            return false;
+        };
+        let coordinator = &self.broker.groups.coordinator;
+        let mut probes: BTreeMap<i32, String> = BTreeMap::new();
+        for i in 0..100_000 {
+            if probes.len() as i32 == partitions {
+                break;
+            }
+            let group = format!("probe-{i}");
+            probes
+                .entry(coordinator.partition_for(&group))
+                .or_insert(group);
+        }
+        for group in probes.values() {
+            if self.offset_fetch(7, group).await.error_code != 0 {
+                return false;
+            }
+        }
+        true
     }
 
     pub async fn offset_fetch(&self, version: i16, group: &str) -> OffsetFetchResponse {
