@@ -116,38 +116,40 @@ pub async fn committed(
             .with_topics(None)
     };
     let response = connection.call_at(request, version).await?;
-    let mut out = BTreeMap::new();
-    if version >= 8 {
+    // v8+ answers per group, older versions at the top level, in different types.
+    let (code, rows): (i16, Vec<(String, i32, i64)>) = if version >= 8 {
         let g = response
             .groups
             .first()
             .context("empty OffsetFetch answer")?;
-        check(&format!("offsets of group {group}"), g.error_code, None)?;
-        for t in &g.topics {
-            for p in &t.partitions {
-                if p.committed_offset >= 0 {
-                    out.insert(
-                        (t.name.0.to_string(), p.partition_index),
-                        p.committed_offset,
-                    );
-                }
-            }
-        }
+        let rows = g
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.name.0.to_string(), p.partition_index, p.committed_offset))
+            })
+            .collect();
+        (g.error_code, rows)
     } else {
-        check(
-            &format!("offsets of group {group}"),
-            response.error_code,
-            None,
-        )?;
-        for t in &response.topics {
-            for p in &t.partitions {
-                if p.committed_offset >= 0 {
-                    out.insert(
-                        (t.name.0.to_string(), p.partition_index),
-                        p.committed_offset,
-                    );
-                }
-            }
+        let rows = response
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.name.0.to_string(), p.partition_index, p.committed_offset))
+            })
+            .collect();
+        (response.error_code, rows)
+    };
+    check(&format!("offsets of group {group}"), code, None)?;
+    let mut out = BTreeMap::new();
+    for (topic, partition, offset) in rows {
+        // -1: no commit for this partition.
+        if offset >= 0 {
+            out.insert((topic, partition), offset);
         }
     }
     Ok(out)
