@@ -11,7 +11,10 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from checker import Observed
 
 MEMBER_SCRIPT = Path(__file__).with_name("group_member.py")
 
@@ -46,6 +49,10 @@ class Member:
     def _snapshot(self) -> list[dict]:
         with self._lock:
             return list(self.events)
+
+    def snapshot(self) -> list[dict]:
+        """Every event so far, in the order the member reported them."""
+        return self._snapshot()
 
     def assignment(self) -> list[int] | None:
         assigned = [e for e in self._snapshot() if e["event"] == "assigned"]
@@ -101,6 +108,49 @@ class Member:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class GroupReads:
+    """What a group read, as one history the checker can take."""
+    # The first read of each (partition, offset), in offset order per partition.
+    seen: list[Observed] = field(default_factory=list)
+    # Later reads of an already read (partition, offset): (id, partition, offset).
+    repeats: list[tuple[str, int, int]] = field(default_factory=list)
+    # (member, partition, previous offset, offset) where a member's reads of a partition did
+    # not strictly increase within one ownership.
+    steps_back: list[tuple[str, int, int, int]] = field(default_factory=list)
+
+
+def group_reads(streams: dict[str, list[dict]]) -> GroupReads:
+    """Checks a group's reads from each member's events (name -> `Member.snapshot()`).
+
+    Members read at the same time, so their streams cannot be concatenated and checked as one
+    consumer's: a partition that moved from one member to another would show a step back to
+    wherever the first began. Order is checked where it is promised instead: within one
+    ownership (between a member's rebalance events) a partition's offsets strictly increase.
+    A new ownership starts at the committed offset, so repeats across ownerships are reported
+    for the caller to explain (e.g. reads a killed member never committed). `seen` is ordered
+    by offset, so `check` finds any loss, duplicate or misplacement but no order of its own."""
+    out = GroupReads()
+    first: dict[tuple[int, int], Observed] = {}
+    for name, events in streams.items():
+        last: dict[int, int] = {}
+        for e in events:
+            if e["event"] in ("assigned", "revoked"):
+                last = {}
+            elif e["event"] == "records":
+                for rid, p, o in e["recs"]:
+                    prev = last.get(p)
+                    if prev is not None and o <= prev:
+                        out.steps_back.append((name, p, prev, o))
+                    last[p] = o if prev is None else max(prev, o)
+                    if (p, o) in first:
+                        out.repeats.append((rid, p, o))
+                    else:
+                        first[(p, o)] = Observed(rid, p, o)
+    out.seen = [first[k] for k in sorted(first)]
+    return out
 
 
 def wait_until(predicate, timeout: float, what: str, members: list[Member] = ()) -> None:

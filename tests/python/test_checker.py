@@ -3,6 +3,7 @@
 import pytest
 
 from checker import Acked, Observed, check
+from members import group_reads
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -111,3 +112,46 @@ def test_summary_mentions_each_problem():
     observed = [Observed("c", 0, 0), Observed("b", 0, 1), Observed("b", 0, 2)]
     text = check(acked, observed, by_key=False).summary()
     assert "lost=1" in text and "duplicated=1" in text and "reordered=" in text
+
+
+# ---- a group's reads (members.group_reads) ----
+
+def reads_of(partition: int, offsets) -> dict:
+    return {"event": "records", "recs": [[f"r{partition}-{o}", partition, o] for o in offsets]}
+
+
+def test_a_partition_handed_over_is_one_clean_history():
+    # m1 owned p0 alone first; after the rebalance m0 goes on from m1's commit. Listed m0 first,
+    # as a test lists its members, the concatenated streams would step back from 9 to 0.
+    streams = {
+        "m0": [{"event": "assigned", "partitions": [0]}, reads_of(0, range(5, 10))],
+        "m1": [{"event": "assigned", "partitions": [0, 1]}, reads_of(0, range(5)), reads_of(1, range(3)),
+               {"event": "revoked", "partitions": [0, 1]}, {"event": "assigned", "partitions": [1]},
+               reads_of(1, range(3, 6))],
+    }
+    concatenated = [Observed(rid, p, o) for evs in streams.values() for e in evs
+                    if e["event"] == "records" for rid, p, o in e["recs"]]
+    acked = [Acked(f"r0-{o}", 0, o) for o in range(10)] + [Acked(f"r1-{o}", 1, o) for o in range(6)]
+    assert check(acked, concatenated, by_key=False).consume_order, "the artefact group_reads avoids"
+
+    reads = group_reads(streams)
+    assert reads.steps_back == [] and reads.repeats == []
+    assert [(o.partition, o.offset) for o in reads.seen] == [(0, o) for o in range(10)] + [(1, o) for o in range(6)]
+    assert check(acked, reads.seen, by_key=False).ok
+
+
+def test_reads_repeated_after_a_rebalance_are_repeats_not_steps_back():
+    streams = {
+        "m0": [reads_of(0, range(5)), {"event": "revoked", "partitions": [0]}],
+        "m1": [{"event": "assigned", "partitions": [0]}, reads_of(0, range(3, 8))],  # commit was at 3
+    }
+    reads = group_reads(streams)
+    assert reads.steps_back == []
+    assert [(p, o) for _, p, o in reads.repeats] == [(0, 3), (0, 4)]
+    assert len(reads.seen) == 8
+
+
+def test_a_step_back_within_one_ownership_is_reported():
+    streams = {"m0": [{"event": "assigned", "partitions": [0]}, reads_of(0, [5, 6]), reads_of(0, [2, 7])]}
+    reads = group_reads(streams)
+    assert reads.steps_back == [("m0", 0, 6, 2)]

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartiti
 
 from checker import Acked, Observed, check
 from clients import ck_admin, ck_create_topic, ck_produce, kcat, unique_topic
-from members import Member, wait_until
+from members import Member, group_reads, wait_until
 
 SESSION_TIMEOUT_MS = 3000
 SHOAL_OVERRIDES = {
@@ -69,9 +69,10 @@ def test_three_members_share_six_partitions_and_survive_a_sigkilled_member(shoal
         assert not first.errors, first.errors[:3]
         wait_until(lambda: len({(p, o) for m in members for _, p, o in m.records()}) >= 3000,
                    60, "3000 records consumed", members)
-        seen, repeats = first_occurrences(r for m in members for r in m.records())
-        assert not repeats, f"read twice while nobody failed: {repeats[:5]}"
-        rep = check(first.acked, seen, by_key=False)
+        reads = group_reads({m.name: m.snapshot() for m in members})
+        assert not reads.repeats, f"read twice while nobody failed: {reads.repeats[:5]}"
+        assert not reads.steps_back, f"a member stepped back: {reads.steps_back[:5]}"
+        rep = check(first.acked, reads.seen, by_key=False)
         assert rep.ok and not rep.unacked, rep.summary()
         for m in members:
             assert {p for _, p, _ in m.records()} <= set(m.assignment()), f"{m.name} read outside its assignment"
@@ -95,15 +96,15 @@ def test_three_members_share_six_partitions_and_survive_a_sigkilled_member(shoal
 
         wait_until(lambda: len({(p, o) for m in members for _, p, o in m.records()}) >= 6000,
                    90, "all 6000 records consumed", survivors)
-        everything = [r for m in members for r in m.records()]
-        seen, repeats = first_occurrences(everything)
+        reads = group_reads({m.name: m.snapshot() for m in members})
+        assert not reads.steps_back, f"a member stepped back within one ownership: {reads.steps_back[:5]}"
         # Both runs number from 0: the second one's sends came later.
         acked = first.acked + [dataclasses.replace(a, seq=a.seq + len(first.acked)) for a in second.acked]
-        rep = check(acked, seen, by_key=False)
+        rep = check(acked, reads.seen, by_key=False)
         assert rep.ok and not rep.unacked, rep.summary()
         # Only what the victim read but had not committed may be read again.
         may_repeat = {(p, o) for _, p, o in victim.uncommitted()}
-        unexplained = [r for r in repeats if (r[1], r[2]) not in may_repeat]
+        unexplained = [r for r in reads.repeats if (r[1], r[2]) not in may_repeat]
         assert not unexplained, f"read twice without a failure to explain it: {unexplained[:5]}"
         # The survivors committed everything: a restart of the group would not re-read.
         ends = end_offsets(first.acked + second.acked)

@@ -12,8 +12,8 @@ import pytest
 from checker import check
 from clients import ck_admin, ck_produce, unique_topic
 from cluster import Cluster, create_topic, metadata_from
-from members import Member, wait_until
-from test_groups import committed_offsets, end_offsets, first_occurrences
+from members import Member, group_reads, wait_until
+from test_groups import committed_offsets, end_offsets
 
 PARTITIONS = 6
 
@@ -59,12 +59,13 @@ def test_sigkilled_coordinator_loses_no_committed_offset(tmp_path):
                    120, "consumption to continue after the coordinator died", members)
 
         acked = first.acked + [dataclasses.replace(a, seq=a.seq + len(first.acked)) for a in second.acked]
-        seen, repeats = first_occurrences(r for m in members for r in m.records())
-        rep = check(acked, seen, by_key=False)
+        reads = group_reads({m.name: m.snapshot() for m in members})
+        assert not reads.steps_back, f"a member stepped back within one ownership: {reads.steps_back[:5]}"
+        rep = check(acked, reads.seen, by_key=False)
         assert rep.ok and not rep.unacked, rep.summary()
         # Had the new coordinator lost a commit, its partition would be read again from an older
         # offset: nothing below the offsets committed before the kill may come back.
-        reread = [r for r in repeats if r[2] < before.get(r[1], 0)]
+        reread = [r for r in reads.repeats if r[2] < before.get(r[1], 0)]
         assert not reread, f"records committed before the kill were read again: {reread[:5]}"
 
         after = describe(survivors, group)
