@@ -373,6 +373,51 @@ async fn deleting_a_topic_removes_its_committed_offsets() {
     h.stop().await;
 }
 
+/// OffsetCommit v2-v4 may set a retention: such an offset expires that long after its commit
+/// (the expiry pass runs every 100 ms here); one committed with -1, or by v5+ (which has no
+/// such field), stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offset_commit_retention_time_expires_that_offset() {
+    let h = Harness::start_with(&[
+        ("group.min.session.timeout.ms", "1000"),
+        ("offsets.retention.check.interval.ms", "100"),
+    ])
+    .await;
+    h.create_topic("t", 3).await;
+    h.wait_for_coordinator().await;
+    for (version, partition, retention_time_ms) in [(2, 0, 300), (4, 1, -1), (5, 2, -1)] {
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("old-client")))
+            .with_generation_id_or_member_epoch(-1)
+            .with_retention_time_ms(retention_time_ms)
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(partition)
+                            .with_committed_offset(5),
+                    ]),
+            ]);
+        let Some(ResponseKind::OffsetCommit(r)) =
+            h.call(ApiKey::OffsetCommit, version, request.into()).await
+        else {
+            panic!("no OffsetCommit v{version} answer")
+        };
+        assert_eq!(r.topics[0].partitions[0].error_code, 0, "v{version}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let all = all_offsets(&h, "old-client").await;
+        if all == vec![("t".to_string(), 1, 5), ("t".to_string(), 2, 5)] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "offsets: {all:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    h.stop().await;
+}
+
 /// OffsetFetch v7 with `topics` null: every committed (topic, partition, offset).
 async fn all_offsets(h: &Harness, group: &str) -> Vec<(String, i32, i64)> {
     let request = OffsetFetchRequest::default()

@@ -94,6 +94,9 @@ pub struct CommitOffset {
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: Option<String>,
+    /// OffsetCommit v2-v4's `retention_time_ms`, when not -1: the offset expires this long
+    /// after the commit. `None` = `offsets.retention.minutes`, applied as the group allows.
+    pub retention_ms: Option<i64>,
 }
 
 /// A group as DescribeGroups shows it.
@@ -521,6 +524,7 @@ impl GroupCoordinator {
                 leader_epoch: o.leader_epoch,
                 metadata,
                 commit_timestamp_ms: commit_ms,
+                expire_timestamp_ms: o.retention_ms.map(|r| commit_ms.saturating_add(r)),
             };
             let key = RecordKey::Offset {
                 group: group_id.to_string(),

@@ -60,6 +60,7 @@ fn offset(topic: &str, partition: i32, offset: i64) -> CommitOffset {
         offset,
         leader_epoch: 3,
         metadata: Some("m".into()),
+        retention_ms: None,
     }
 }
 
@@ -320,4 +321,45 @@ async fn offsets_within_retention_stay() {
         .await;
     assert_eq!(c.expire_offsets().await, 0);
     assert_eq!(c.fetch_offsets("simple", None).await.unwrap().len(), 1);
+}
+
+/// OffsetCommit v2-v4's retention: that offset goes when its own time is up, the group's other
+/// offsets stay under `offsets.retention.minutes`, and the expire time survives a reload.
+#[tokio::test]
+async fn an_offset_committed_with_a_retention_expires_on_its_own() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    let short = CommitOffset {
+        retention_ms: Some(0),
+        ..offset("t", 0, 10)
+    };
+    let long = CommitOffset {
+        retention_ms: Some(3_600_000),
+        ..offset("t", 1, 20)
+    };
+    c.commit(
+        "simple",
+        -1,
+        "",
+        None,
+        vec![short, long, offset("t", 2, 30)],
+        true,
+    )
+    .await;
+    let moved = coordinator(&log).await;
+    let stored = moved.fetch_offsets("simple", None).await.unwrap();
+    let expiry: Vec<bool> = stored
+        .iter()
+        .map(|(_, v)| v.as_ref().unwrap().expire_timestamp_ms.is_some())
+        .collect();
+    assert_eq!(expiry, vec![true, true, false], "read back from the log");
+    assert_eq!(moved.expire_offsets().await, 1);
+    let left: Vec<i32> = moved
+        .fetch_offsets("simple", None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|((_, p), _)| *p)
+        .collect();
+    assert_eq!(left, vec![1, 2]);
 }

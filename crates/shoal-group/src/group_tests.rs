@@ -359,6 +359,7 @@ fn a_stable_group_whose_subscriptions_do_not_parse_keeps_every_offset() {
             leader_epoch: -1,
             metadata: String::new(),
             commit_timestamp_ms: 0,
+            expire_timestamp_ms: None,
         },
     )]
     .into_iter()

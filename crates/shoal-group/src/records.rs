@@ -3,7 +3,8 @@
 //!
 //! A key is an `int16` version (which is the record type) then the key struct; a value is an
 //! `int16` version then the value struct; a null value is a tombstone. Written: key v1 +
-//! value v3 for an offset commit, key v2 + value v3 for group metadata (Kafka 3.x/4.0's).
+//! value v3 for an offset commit (v1 for one with an expire time, which only v1 can hold, as
+//! Kafka does), key v2 + value v3 for group metadata (Kafka 3.x/4.0's).
 //! Read: offset values v0-v3 and group values v0-v3; other record types are skipped on load.
 //! Non-flexible encoding: strings `int16` length (-1 null), bytes `int32` length, arrays
 //! `int32` count. Every length is checked against what is left before it is used.
@@ -21,6 +22,8 @@ const OFFSET_COMMIT_KEY_V0: i16 = 0;
 const OFFSET_COMMIT_KEY_V1: i16 = 1;
 const GROUP_METADATA_KEY_V2: i16 = 2;
 const OFFSET_COMMIT_VALUE_WRITTEN: i16 = 3;
+/// The only offset value version with an expire timestamp (and without a leader epoch).
+const OFFSET_COMMIT_VALUE_WITH_EXPIRY: i16 = 1;
 const GROUP_METADATA_VALUE_WRITTEN: i16 = 3;
 
 /// A record's key.
@@ -52,6 +55,10 @@ pub struct OffsetValue {
     pub leader_epoch: i32,
     pub metadata: String,
     pub commit_timestamp_ms: i64,
+    /// When the offset expires, if its commit said (OffsetCommit v2-v4 `retention_time_ms`):
+    /// then, whatever its group does — Kafka's rule for those versions. `None` = the group's
+    /// `offsets.retention.minutes` rule.
+    pub expire_timestamp_ms: Option<i64>,
 }
 
 /// One member in a stored group.
@@ -104,11 +111,22 @@ pub fn encode_key(key: &RecordKey) -> Bytes {
 
 pub fn encode_offset_value(value: &OffsetValue) -> Bytes {
     let mut out = BytesMut::new();
-    out.put_i16(OFFSET_COMMIT_VALUE_WRITTEN);
-    out.put_i64(value.offset);
-    out.put_i32(value.leader_epoch);
-    put_string(&mut out, &value.metadata);
-    out.put_i64(value.commit_timestamp_ms);
+    match value.expire_timestamp_ms {
+        Some(expire_timestamp_ms) => {
+            out.put_i16(OFFSET_COMMIT_VALUE_WITH_EXPIRY);
+            out.put_i64(value.offset);
+            put_string(&mut out, &value.metadata);
+            out.put_i64(value.commit_timestamp_ms);
+            out.put_i64(expire_timestamp_ms);
+        }
+        None => {
+            out.put_i16(OFFSET_COMMIT_VALUE_WRITTEN);
+            out.put_i64(value.offset);
+            out.put_i32(value.leader_epoch);
+            put_string(&mut out, &value.metadata);
+            out.put_i64(value.commit_timestamp_ms);
+        }
+    }
     out.freeze()
 }
 
@@ -157,9 +175,12 @@ pub fn decode_offset_value(bytes: &[u8]) -> Result<OffsetValue> {
     let leader_epoch = if version >= 3 { r.i32()? } else { -1 };
     let metadata = r.string()?;
     let commit_timestamp_ms = r.i64()?;
-    if version == 1 {
-        let _expire_timestamp = r.i64()?;
-    }
+    // -1 is Kafka's "no expire timestamp".
+    let expire_timestamp_ms = if version == OFFSET_COMMIT_VALUE_WITH_EXPIRY {
+        Some(r.i64()?).filter(|t| *t >= 0)
+    } else {
+        None
+    };
     if !(0..=3).contains(&version) {
         return Err(RecordError(format!(
             "offset value version {version} is not supported"
@@ -170,6 +191,7 @@ pub fn decode_offset_value(bytes: &[u8]) -> Result<OffsetValue> {
         leader_epoch,
         metadata,
         commit_timestamp_ms,
+        expire_timestamp_ms,
     })
 }
 
@@ -331,9 +353,31 @@ mod tests {
             leader_epoch: 7,
             metadata: "meta".into(),
             commit_timestamp_ms: 1_000,
+            expire_timestamp_ms: None,
         };
         let encoded = encode_offset_value(&value);
         assert_eq!(&encoded[..2], &[0, 3]);
+        assert_eq!(decode_offset_value(&encoded).unwrap(), value);
+    }
+
+    #[test]
+    fn an_offset_with_an_expire_time_is_written_as_value_v1() {
+        let value = OffsetValue {
+            offset: 42,
+            leader_epoch: -1,
+            metadata: "meta".into(),
+            commit_timestamp_ms: 1_000,
+            expire_timestamp_ms: Some(61_000),
+        };
+        let encoded = encode_offset_value(&value);
+        // v1, offset 42, "meta", commit 1000, expire 61000: Kafka's layout, no leader epoch.
+        let mut expected = BytesMut::new();
+        expected.put_i16(1);
+        expected.put_i64(42);
+        put_string(&mut expected, "meta");
+        expected.put_i64(1_000);
+        expected.put_i64(61_000);
+        assert_eq!(encoded, expected.freeze());
         assert_eq!(decode_offset_value(&encoded).unwrap(), value);
     }
 
@@ -348,6 +392,7 @@ mod tests {
         v1.put_i64(20);
         let decoded = decode_offset_value(&v1).unwrap();
         assert_eq!((decoded.offset, decoded.leader_epoch), (5, -1));
+        assert_eq!(decoded.expire_timestamp_ms, Some(20));
         let mut v9 = BytesMut::new();
         v9.put_i16(9);
         v9.put_i64(5);

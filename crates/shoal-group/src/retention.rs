@@ -34,12 +34,16 @@ pub fn expired_offsets(
     offsets
         .iter()
         .filter(|((topic, _), _)| subscribed.as_ref().is_none_or(|s| !s.contains(topic)))
-        .filter(|(_, value)| {
-            let base = match group_base_ms {
-                Some(empty_since) if empty_since > 0 => empty_since,
-                _ => value.commit_timestamp_ms,
-            };
-            now_wall_ms.saturating_sub(base) >= retention_ms
+        .filter(|(_, value)| match value.expire_timestamp_ms {
+            // Committed with its own retention (OffsetCommit v2-v4): Kafka's old rule.
+            Some(expire_at_ms) => now_wall_ms >= expire_at_ms,
+            None => {
+                let base = match group_base_ms {
+                    Some(empty_since) if empty_since > 0 => empty_since,
+                    _ => value.commit_timestamp_ms,
+                };
+                now_wall_ms.saturating_sub(base) >= retention_ms
+            }
         })
         .map(|(key, _)| key.clone())
         .collect()
@@ -63,6 +67,7 @@ mod tests {
                         leader_epoch: -1,
                         metadata: String::new(),
                         commit_timestamp_ms: *committed_at,
+                        expire_timestamp_ms: None,
                     },
                 )
             })
@@ -88,5 +93,24 @@ mod tests {
         let o = offsets(&[("a", 0, DAY_MS)]);
         assert!(expired_offsets(&g, &o, 16 * DAY_MS, 7 * DAY_MS).is_empty());
         assert_eq!(expired_offsets(&g, &o, 17 * DAY_MS, 7 * DAY_MS).len(), 1);
+    }
+
+    #[test]
+    fn an_offset_committed_with_its_own_retention_expires_at_its_time() {
+        let mut g = ClassicGroup::new("g", DAY_MS);
+        g.set_protocol_type_for_test("consumer");
+        let mut o = offsets(&[("a", 0, DAY_MS), ("a", 1, DAY_MS)]);
+        if let Some(v) = o.get_mut(&("a".to_string(), 0)) {
+            v.expire_timestamp_ms = Some(DAY_MS + 60_000);
+        }
+        // A minute after the commit, long before the group's seven days are up.
+        assert!(expired_offsets(&g, &o, DAY_MS + 59_999, 7 * DAY_MS).is_empty());
+        assert_eq!(
+            expired_offsets(&g, &o, DAY_MS + 60_000, 7 * DAY_MS),
+            vec![("a".to_string(), 0)]
+        );
+        // The other offset keeps the group's rule: seven days from when it became Empty.
+        assert_eq!(expired_offsets(&g, &o, 8 * DAY_MS - 1, 7 * DAY_MS).len(), 1);
+        assert_eq!(expired_offsets(&g, &o, 8 * DAY_MS, 7 * DAY_MS).len(), 2);
     }
 }

@@ -3,7 +3,8 @@
 //! As in Kafka, a partition the metadata does not know gets UNKNOWN_TOPIC_OR_PARTITION here,
 //! before the coordinator, and the request's other partitions are still committed. The
 //! coordinator checks membership and generation (generation −1 with no member id is a
-//! "simple" commit, accepted for a group nobody is a member of).
+//! "simple" commit, accepted for a group nobody is a member of). v2-v4's `retention_time_ms`
+//! is honoured as Kafka does: such an offset expires that long after its commit.
 
 use std::sync::Arc;
 
@@ -23,6 +24,9 @@ pub async fn handle(
     request: OffsetCommitRequest,
 ) -> Reply {
     let version = ctx.api_version;
+    // v2-v4 may give a retention of their own; -1 (and later versions) leave it to the broker.
+    let retention_ms = ((2..=4).contains(&version) && request.retention_time_ms != -1)
+        .then_some(request.retention_time_ms);
     let image = broker.image();
     // (topic index, partition index) of every partition passed to the coordinator.
     let mut positions = Vec::new();
@@ -47,6 +51,7 @@ pub async fn handle(
                         -1
                     },
                     metadata: partition.committed_metadata.map(|m| m.to_string()),
+                    retention_ms,
                 });
             } else {
                 answer.error_code = ResponseError::UnknownTopicOrPartition.code();
