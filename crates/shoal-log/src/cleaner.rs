@@ -12,9 +12,9 @@
 //! 2. [`run`] (no lock) maps each key of the dirty segments to its latest offset — whole
 //!    segments only, within `map_budget_bytes` — then rewrites every planned segment below the
 //!    map's end into a `.cleaned` file, streaming batch by batch.
-//! 3. [`crate::Log::finish_clean`] (under the lock) swaps each cleaned file in for its segment,
-//!    if the segment is still there unchanged (retention may have deleted it meanwhile), and
-//!    moves the checkpoint to the map's end.
+//! 3. [`crate::Log::finish_clean`] (under the lock) swaps each cleaned file in for its
+//!    segments, if they are all still there unchanged (retention may have deleted one
+//!    meanwhile), and moves the checkpoint to the map's end.
 //!
 //! **Crash safety.** A cleaned segment is fsynced as `<base>.log.cleaned`, renamed to
 //! `<base>.log.swap` (the commit point, one atomic rename), then the old indexes are deleted
@@ -27,10 +27,17 @@
 //! writes go through an [`IoThrottle`] (`log.cleaner.io.max.bytes.per.second`); the broker runs
 //! one cleaning at a time.
 //!
-//! Limits left as they are: segments are cleaned one by one, never merged, so a log keeps its
-//! segment count (empty cleaned segments other than the first are deleted); transactional and
-//! control batches are kept whole; an idempotent producer whose every batch was compacted away
-//! is unknown after a restart, as after a producer-state eviction.
+//! **Small segments merge.** Cleaning shrinks segments, and a log that only ever cleaned them
+//! one by one would keep every segment it ever rolled. Consecutive planned segments are
+//! cleaned into one file while their sizes together stay within `segment.bytes` and their
+//! offsets within one segment's index (Kafka's `groupSegmentsBySize`); the file takes the
+//! first one's name. Its swap is still one rename: the merged-away segments are deleted after
+//! it, and a crash in between is finished by the loader, which deletes every segment whose
+//! offsets the swap file covers.
+//!
+//! Limits left as they are: transactional and control batches are kept whole; an idempotent
+//! producer whose every batch was compacted away is unknown after a restart, as after a
+//! producer-state eviction.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -92,20 +99,33 @@ pub struct CleanPlan {
     pub(crate) first_dirty_offset: i64,
     pub(crate) delete_retention_ms: i64,
     pub(crate) now_ms: i64,
+    pub(crate) merge: MergeLimits,
 }
 
-/// A segment rewritten by phase 2, waiting to be swapped in.
+/// How far segments may be merged: what one segment may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MergeLimits {
+    /// `segment.bytes`
+    pub(crate) max_segment_bytes: u64,
+    /// Offset index entries one segment may hold (`segment.index.bytes` / 8).
+    pub(crate) max_index_entries: u64,
+    /// `index.interval.bytes`: one index entry per this many bytes, at most.
+    pub(crate) index_interval_bytes: u64,
+}
+
+/// Segments rewritten by phase 2 into one file, waiting to be swapped in.
 #[derive(Debug)]
-pub(crate) struct CleanedSegment {
-    pub(crate) planned: PlannedSegment,
-    /// The `.cleaned` file, or `None` when nothing in the segment survived.
+pub(crate) struct CleanedGroup {
+    /// Consecutive segments, never empty; the file replaces them all under the first's name.
+    pub(crate) planned: Vec<PlannedSegment>,
+    /// The `.cleaned` file, or `None` when nothing in them survived.
     pub(crate) cleaned_path: Option<PathBuf>,
 }
 
 /// Phase 2's result.
 #[derive(Debug)]
 pub struct CleanOutcome {
-    pub(crate) cleaned: Vec<CleanedSegment>,
+    pub(crate) cleaned: Vec<CleanedGroup>,
     /// The new first dirty offset (where the key map ended).
     pub(crate) clean_end_offset: i64,
     pub(crate) records_removed: u64,
@@ -155,12 +175,14 @@ pub fn run(plan: &CleanPlan, limits: &CleanerLimits) -> Result<CleanOutcome> {
         records_removed: 0,
         tombstones_removed: 0,
     };
-    for segment in plan
+    let cleanable: Vec<PlannedSegment> = plan
         .segments
         .iter()
         .filter(|s| s.end_offset <= clean_end_offset)
-    {
-        match clean_segment(plan, segment, &latest, &mut outcome, &mut throttle) {
+        .cloned()
+        .collect();
+    for group in group_segments(&cleanable, &plan.merge) {
+        match clean_group(plan, group, &latest, &mut outcome, &mut throttle) {
             Ok(cleaned) => outcome.cleaned.push(cleaned),
             Err(e) => {
                 // Leave nothing half-written behind; the next pass starts over.
@@ -233,34 +255,73 @@ fn build_map(
     Ok((latest, covered_to))
 }
 
-/// Rewrites one segment into `<base>.log.cleaned`.
-fn clean_segment(
+/// Splits consecutive segments into runs that fit one segment together: their sizes before
+/// cleaning within `segment.bytes` (so the merged file is, whatever cleaning removes), their
+/// offsets within what a segment's index can address, and their index entries within its
+/// index. A segment alone always forms a run.
+pub(crate) fn group_segments<'a>(
+    segments: &'a [PlannedSegment],
+    limits: &MergeLimits,
+) -> Vec<&'a [PlannedSegment]> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    let mut size_bytes = 0u64;
+    for (i, segment) in segments.iter().enumerate() {
+        let first = &segments[start];
+        let size_with = size_bytes + segment.size_bytes;
+        let fits = i > start
+            && size_with <= limits.max_segment_bytes
+            && segment.end_offset - 1 - first.base_offset <= i64::from(i32::MAX)
+            && size_with / limits.index_interval_bytes.max(1) < limits.max_index_entries;
+        if i > start && !fits {
+            groups.push(&segments[start..i]);
+            start = i;
+            size_bytes = segment.size_bytes;
+        } else {
+            size_bytes = size_with;
+        }
+    }
+    if start < segments.len() {
+        groups.push(&segments[start..]);
+    }
+    groups
+}
+
+/// Rewrites a run of segments into `<first base>.log.cleaned`.
+fn clean_group(
     plan: &CleanPlan,
-    segment: &PlannedSegment,
+    group: &[PlannedSegment],
     latest: &HashMap<Vec<u8>, i64>,
     outcome: &mut CleanOutcome,
     throttle: &mut IoThrottle,
-) -> Result<CleanedSegment> {
-    let cleaned_path = segment.path.with_extension(format!("log.{CLEANED_SUFFIX}"));
+) -> Result<CleanedGroup> {
+    let Some(first) = group.first() else {
+        return Err(LogError::InvalidConfig(
+            "an empty group of segments to clean".to_owned(),
+        ));
+    };
+    let cleaned_path = first.path.with_extension(format!("log.{CLEANED_SUFFIX}"));
     let file = File::create(&cleaned_path).at(&cleaned_path)?;
     let mut out = BufWriter::new(file);
     let mut size_after = 0u64;
     let horizon_ms = plan.now_ms.saturating_sub(plan.delete_retention_ms);
-    for_each_batch(&segment.path, segment.size_bytes, |header, batch| {
-        throttle.account(batch.len());
-        let kept = filter_batch(header, batch, latest, plan.first_dirty_offset, horizon_ms)?;
-        outcome.records_removed += kept.removed;
-        outcome.tombstones_removed += kept.tombstones_removed;
-        let bytes: &[u8] = match &kept.bytes {
-            Kept::All => batch,
-            Kept::None => return Ok(()),
-            Kept::Rewritten(bytes) => bytes,
-        };
-        out.write_all(bytes).at(&cleaned_path)?;
-        throttle.account(bytes.len());
-        size_after += bytes.len() as u64;
-        Ok(())
-    })?;
+    for segment in group {
+        for_each_batch(&segment.path, segment.size_bytes, |header, batch| {
+            throttle.account(batch.len());
+            let kept = filter_batch(header, batch, latest, plan.first_dirty_offset, horizon_ms)?;
+            outcome.records_removed += kept.removed;
+            outcome.tombstones_removed += kept.tombstones_removed;
+            let bytes: &[u8] = match &kept.bytes {
+                Kept::All => batch,
+                Kept::None => return Ok(()),
+                Kept::Rewritten(bytes) => bytes,
+            };
+            out.write_all(bytes).at(&cleaned_path)?;
+            throttle.account(bytes.len());
+            size_after += bytes.len() as u64;
+            Ok(())
+        })?;
+    }
     let file = out
         .into_inner()
         .map_err(|e| e.into_error())
@@ -269,13 +330,13 @@ fn clean_segment(
     drop(file);
     if size_after == 0 {
         fs::remove_file(&cleaned_path).at(&cleaned_path)?;
-        return Ok(CleanedSegment {
-            planned: segment.clone(),
+        return Ok(CleanedGroup {
+            planned: group.to_vec(),
             cleaned_path: None,
         });
     }
-    Ok(CleanedSegment {
-        planned: segment.clone(),
+    Ok(CleanedGroup {
+        planned: group.to_vec(),
         cleaned_path: Some(cleaned_path),
     })
 }
@@ -428,14 +489,26 @@ fn for_each_batch(
     Ok(())
 }
 
-/// Moves `<base>.log.cleaned` into place for the segment at `log_path` (see the module docs:
-/// cleaned → swap is the commit point). The caller has closed the old segment.
-pub(crate) fn swap_in(cleaned: &Path, log_path: &Path, index_paths: &[PathBuf]) -> Result<()> {
+/// Commits a cleaning: `<base>.log.cleaned` becomes `<base>.log.swap` (one rename, the commit
+/// point; see the module docs). Returns the swap file, for [`finish_swap`] once the segments
+/// it merged away are deleted.
+pub(crate) fn commit_swap(cleaned: &Path, log_path: &Path) -> Result<PathBuf> {
     let dir = log_path.parent().unwrap_or(Path::new("."));
     let swap = log_path.with_extension(format!("log.{SWAP_SUFFIX}"));
     fs::rename(cleaned, &swap).at(&swap)?;
     sync_dir(dir)?;
-    finish_swap(&swap, log_path, index_paths)
+    Ok(swap)
+}
+
+/// The offset after the last batch of a (whole, fsynced) swap file; `base_offset` if empty.
+pub(crate) fn swap_end_offset(swap: &Path, base_offset: i64) -> Result<i64> {
+    let size_bytes = fs::metadata(swap).at(swap)?.len();
+    let mut end = base_offset;
+    for_each_batch(swap, size_bytes, |header, _| {
+        end = end.max(header.next_offset());
+        Ok(())
+    })?;
+    Ok(end)
 }
 
 /// The second half of a swap, also run by the loader for a `.swap` left by a crash.

@@ -263,7 +263,11 @@ fn a_crash_during_the_swap_loads_a_complete_log() {
     let first = outcome
         .cleaned
         .iter()
-        .find_map(|c| c.cleaned_path.clone().map(|p| (p, c.planned.path.clone())))
+        .find_map(|c| {
+            c.cleaned_path
+                .clone()
+                .map(|p| (p, c.planned[0].path.clone()))
+        })
         .unwrap();
     std::fs::rename(&first.0, first.1.with_extension("log.swap")).unwrap();
     drop(log);
@@ -381,4 +385,142 @@ fn compact_delete_applies_retention_and_compaction() {
             "a latest record at {offset} was removed"
         );
     }
+}
+
+/// Every key's last value, in offset order.
+fn last_values(m: &BTreeMap<i64, (String, Option<String>)>) -> BTreeMap<String, Option<String>> {
+    m.values().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Cleans until nothing is left to do (bounded), with more writes between passes so the
+/// segments cleaned once become small enough to merge.
+fn clean_twice(log: &mut Log) {
+    clean(log, NOW_MS).expect("a first cleaning");
+    for round in 0..40 {
+        let value = format!("late{round}");
+        log.append_as_leader(&keyed(&[("k0", Some(&value))], NOW_MS), 0, NOW_MS)
+            .unwrap();
+    }
+}
+
+#[test]
+fn segments_shrunk_by_cleaning_merge_within_segment_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    write_history(&mut log, 4, 40);
+    clean_twice(&mut log);
+    let before = contents(&log);
+    let segments_before = log.segment_count();
+    let stats = clean(&mut log, NOW_MS).expect("a second cleaning");
+    assert!(
+        stats.segments_deleted > 0,
+        "small cleaned segments merged: {stats:?}"
+    );
+    assert!(log.segment_count() < segments_before);
+    let after = contents(&log);
+    for (offset, record) in &after {
+        assert_eq!(before.get(offset), Some(record), "offset {offset} changed");
+    }
+    assert_eq!(last_values(&after), last_values(&before));
+    for segment in log.sealed.values() {
+        assert!(
+            segment.size_bytes() <= u64::from(compacted().segment_bytes),
+            "a merged segment of {} bytes",
+            segment.size_bytes()
+        );
+    }
+    // Reads by offset find every kept record in the merged segments, also after a reopen.
+    drop(log);
+    let log = open(dir.path(), compacted());
+    assert_eq!(contents(&log), after);
+    for offset in after.keys() {
+        let read = log.read(*offset, 1, log.log_end_offset(), true).unwrap();
+        let first = batches(&read.records).next().unwrap().unwrap();
+        assert!(first.header.base_offset <= *offset && *offset <= first.header.last_offset());
+    }
+}
+
+#[test]
+fn a_crash_after_a_merged_swap_commits_deletes_the_merged_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    write_history(&mut log, 4, 40);
+    clean_twice(&mut log);
+    let before = contents(&log);
+    let plan = log
+        .plan_clean(NOW_MS, log.log_end_offset())
+        .unwrap()
+        .unwrap();
+    let outcome = cleaner::run(&plan, &CleanerLimits::default()).unwrap();
+    let merged = outcome
+        .cleaned
+        .iter()
+        .find(|c| c.planned.len() > 1 && c.cleaned_path.is_some())
+        .expect("a run of several segments");
+    let swap = merged.planned[0].path.with_extension("log.swap");
+    // The commit point and nothing after it: the merged-away segments are all still there.
+    std::fs::rename(merged.cleaned_path.as_ref().unwrap(), &swap).unwrap();
+    let merged_away: Vec<std::path::PathBuf> =
+        merged.planned[1..].iter().map(|p| p.path.clone()).collect();
+    drop(log);
+    let log = open(dir.path(), compacted());
+    assert!(!swap.exists());
+    assert!(
+        merged_away.iter().all(|p| !p.exists()),
+        "segments covered by the swap are gone"
+    );
+    let after = contents(&log);
+    for (offset, record) in &after {
+        assert_eq!(before.get(offset), Some(record), "offset {offset} changed");
+    }
+    assert_eq!(last_values(&after), last_values(&before));
+    assert_eq!(log.log_end_offset(), before.keys().last().unwrap() + 1);
+}
+
+#[test]
+fn runs_of_segments_stay_within_one_segments_limits() {
+    let seg = |base: i64, end: i64, size_bytes: u64| cleaner::PlannedSegment {
+        base_offset: base,
+        end_offset: end,
+        path: std::path::PathBuf::from(format!("{base}.log")),
+        size_bytes,
+    };
+    let limits = cleaner::MergeLimits {
+        max_segment_bytes: 1_000,
+        max_index_entries: 100,
+        index_interval_bytes: 1,
+    };
+    let sizes = |groups: Vec<&[cleaner::PlannedSegment]>| -> Vec<Vec<i64>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|s| s.base_offset).collect())
+            .collect()
+    };
+    // Bytes: 400 + 500 fit, 200 more would not; a segment alone always forms a run.
+    let segments = [
+        seg(0, 10, 400),
+        seg(10, 20, 500),
+        seg(20, 30, 200),
+        seg(30, 40, 2_000),
+    ];
+    let roomy = cleaner::MergeLimits {
+        max_index_entries: u64::MAX,
+        ..limits
+    };
+    assert_eq!(
+        sizes(cleaner::group_segments(&segments, &roomy)),
+        vec![vec![0, 10], vec![20], vec![30]]
+    );
+    // Index entries: one per byte here and at most 100 of them, so no two of these merge.
+    assert_eq!(
+        sizes(cleaner::group_segments(&segments, &limits)),
+        vec![vec![0], vec![10], vec![20], vec![30]]
+    );
+    // Offsets: a run may not span more than a segment's index can address.
+    let far = [seg(0, 10, 1), seg(10, i64::from(i32::MAX) + 2, 1)];
+    assert_eq!(
+        sizes(cleaner::group_segments(&far, &roomy)),
+        vec![vec![0], vec![10]]
+    );
+    assert!(cleaner::group_segments(&[], &roomy).is_empty());
 }

@@ -226,8 +226,9 @@ fn discover_segments(dir: &Path) -> Result<Vec<i64>> {
 }
 
 /// Completes every `<base>.log.swap` a crash left: its cleaned content is whole (it was
-/// fsynced before the rename that made it a swap file), so it replaces the segment's log and
-/// the old indexes go (they are rebuilt).
+/// fsynced before the rename that made it a swap file), so it replaces the segment's log, the
+/// old indexes go (they are rebuilt), and so does every later segment whose offsets it covers
+/// (merged into it; the cleaner deletes them between the commit and the final rename).
 fn finish_cleaner_swaps(dir: &Path) -> Result<()> {
     let swap_suffix = format!(".{LOG_FILE_SUFFIX}.{}", cleaner::SWAP_SUFFIX);
     for entry in fs::read_dir(dir).at(dir)? {
@@ -247,9 +248,43 @@ fn finish_cleaner_swaps(dir: &Path) -> Result<()> {
             segment_file_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX),
         ];
         tracing::info!(path = %path.display(), "finishing a compaction swap");
+        let end_offset = cleaner::swap_end_offset(&path, base_offset)?;
+        for merged in segments_within(dir, base_offset, end_offset)? {
+            tracing::info!(
+                base_offset = merged,
+                "deleting a segment merged into the swap"
+            );
+            for suffix in [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
+                let file = segment_file_path(dir, merged, suffix);
+                match fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).at(&file),
+                }
+            }
+        }
         cleaner::finish_swap(&path, &log_path, &indexes)?;
     }
     Ok(())
+}
+
+/// Base offsets of the `.log` files in `dir` strictly after `after` and below `before`.
+fn segments_within(dir: &Path, after: i64, before: i64) -> Result<Vec<i64>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if let Some((base_offset, LOG_FILE_SUFFIX)) = parse_segment_file_name(name)
+            && base_offset > after
+            && base_offset < before
+        {
+            found.push(base_offset);
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
 }
 
 /// Deletes segments newest first, so a crash part-way leaves a contiguous prefix.

@@ -687,11 +687,16 @@ impl Log {
             first_dirty_offset,
             delete_retention_ms: self.config.delete_retention_ms,
             now_ms,
+            merge: cleaner::MergeLimits {
+                max_segment_bytes: u64::from(self.config.segment_bytes),
+                max_index_entries: self.config.max_offset_index_entries() as u64,
+                index_interval_bytes: u64::from(self.config.index_interval_bytes),
+            },
         }))
     }
 
-    /// Phase 3 of compaction: swaps the cleaned segments in (those still present unchanged)
-    /// and moves the cleaner checkpoint.
+    /// Phase 3 of compaction: swaps the cleaned files in (for runs of segments still present
+    /// unchanged), deletes the segments merged away, and moves the cleaner checkpoint.
     pub fn finish_clean(&mut self, outcome: CleanOutcome) -> Result<CleanStats> {
         let mut stats = CleanStats {
             records_removed: outcome.records_removed,
@@ -702,11 +707,14 @@ impl Log {
         let first_base = self.sealed.keys().next().copied();
         let mut complete = true;
         for done in outcome.cleaned {
-            let base = done.planned.base_offset;
-            let unchanged = self
-                .sealed
-                .get(&base)
-                .is_some_and(|s| s.size_bytes() == done.planned.size_bytes);
+            let unchanged = done.planned.iter().all(|p| {
+                self.sealed
+                    .get(&p.base_offset)
+                    .is_some_and(|s| s.size_bytes() == p.size_bytes)
+            });
+            let Some(base) = done.planned.first().map(|p| p.base_offset) else {
+                continue;
+            };
             if !unchanged {
                 complete = false;
                 if let Some(path) = &done.cleaned_path {
@@ -714,19 +722,27 @@ impl Log {
                 }
                 continue;
             }
-            let Some(old) = self.sealed.remove(&base) else {
+            let olds: Vec<LogSegment> = done
+                .planned
+                .iter()
+                .filter_map(|p| self.sealed.remove(&p.base_offset))
+                .collect();
+            stats.bytes_before += olds.iter().map(LogSegment::size_bytes).sum::<u64>();
+            let mut olds = olds.into_iter();
+            let Some(first) = olds.next() else {
                 continue;
             };
-            stats.bytes_before += old.size_bytes();
-            let log_path = old.log_path().to_path_buf();
-            let index_paths = old.index_paths();
             match done.cleaned_path {
                 None if first_base != Some(base) => {
-                    old.delete()?;
-                    stats.segments_deleted += 1;
+                    stats.segments_deleted += 1 + olds.len();
+                    first.delete()?;
+                    for old in olds {
+                        old.delete()?;
+                    }
                 }
                 cleaned => {
                     // The first segment stays, empty if need be: it marks the log start.
+                    let log_path = first.log_path().to_path_buf();
                     let cleaned = match cleaned {
                         Some(path) => path,
                         None => {
@@ -735,8 +751,15 @@ impl Log {
                             path
                         }
                     };
-                    drop(old);
-                    cleaner::swap_in(&cleaned, &log_path, &index_paths)?;
+                    let index_paths = first.index_paths();
+                    drop(first);
+                    let swap = cleaner::commit_swap(&cleaned, &log_path)?;
+                    // Committed: what the merged-away segments held is in the swap file.
+                    stats.segments_deleted += olds.len();
+                    for old in olds {
+                        old.delete()?;
+                    }
+                    cleaner::finish_swap(&swap, &log_path, &index_paths)?;
                     let mut segment =
                         LogSegment::open(&self.dir, base, &self.config, self.latest_now_ms)?;
                     segment.recover(self.config.index_interval_bytes)?;
