@@ -392,8 +392,7 @@ fn last_values(m: &BTreeMap<i64, (String, Option<String>)>) -> BTreeMap<String, 
     m.values().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-/// Cleans until nothing is left to do (bounded), with more writes between passes so the
-/// segments cleaned once become small enough to merge.
+/// One cleaning, then more writes: the segments it shrank can merge in the next one.
 fn clean_twice(log: &mut Log) {
     clean(log, NOW_MS).expect("a first cleaning");
     for round in 0..40 {
@@ -411,13 +410,26 @@ fn segments_shrunk_by_cleaning_merge_within_segment_bytes() {
     clean_twice(&mut log);
     let before = contents(&log);
     let segments_before = log.segment_count();
+    let bases_before: Vec<i64> = log.sealed.keys().copied().collect();
     let stats = clean(&mut log, NOW_MS).expect("a second cleaning");
-    assert!(
-        stats.segments_deleted > 0,
-        "small cleaned segments merged: {stats:?}"
-    );
-    assert!(log.segment_count() < segments_before);
+    assert!(log.segment_count() < segments_before, "{stats:?}");
     let after = contents(&log);
+    // Merged, not just emptied: one segment now holds kept records that two held before.
+    let bases_after: Vec<i64> = log.sealed.keys().copied().collect();
+    let merged = bases_after.iter().enumerate().any(|(i, base)| {
+        let next = bases_after
+            .get(i + 1)
+            .copied()
+            .unwrap_or(log.active.base_offset());
+        bases_before
+            .iter()
+            .filter(|b| *b > base && **b < next)
+            .any(|b| after.range(*b..next).next().is_some())
+    });
+    assert!(
+        merged,
+        "no segment holds records of two: {bases_before:?} -> {bases_after:?}"
+    );
     for (offset, record) in &after {
         assert_eq!(before.get(offset), Some(record), "offset {offset} changed");
     }
@@ -523,4 +535,60 @@ fn runs_of_segments_stay_within_one_segments_limits() {
         vec![vec![0], vec![10]]
     );
     assert!(cleaner::group_segments(&[], &roomy).is_empty());
+    // Exactly at the limits still fits.
+    let full = [seg(0, 10, 600), seg(10, 20, 400)];
+    assert_eq!(
+        sizes(cleaner::group_segments(&full, &roomy)),
+        vec![vec![0, 10]]
+    );
+    let widest = [seg(0, 10, 1), seg(10, i64::from(i32::MAX) + 1, 1)];
+    assert_eq!(
+        sizes(cleaner::group_segments(&widest, &roomy)),
+        vec![vec![0, 10]]
+    );
+}
+
+#[test]
+fn a_swap_that_cannot_commit_leaves_the_segments_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    write_history(&mut log, 4, 40);
+    clean_twice(&mut log);
+    let before = contents(&log);
+    let plan = log
+        .plan_clean(NOW_MS, log.log_end_offset())
+        .unwrap()
+        .unwrap();
+    let outcome = cleaner::run(&plan, &CleanerLimits::default()).unwrap();
+    // The cleaned file of a merged run vanishes before its rename: the commit fails.
+    let run = outcome
+        .cleaned
+        .iter()
+        .find(|c| c.planned.len() > 1 && c.cleaned_path.is_some())
+        .expect("a run of several segments");
+    std::fs::remove_file(run.cleaned_path.as_ref().unwrap()).unwrap();
+    let run_offsets = run.planned[0].base_offset..run.planned[run.planned.len() - 1].end_offset;
+    assert!(log.finish_clean(outcome).is_err());
+    // The run's records are all still served (runs before it may have been swapped in), and
+    // the log goes on working and cleaning.
+    let after = contents(&log);
+    let in_run = |m: &BTreeMap<i64, (String, Option<String>)>| -> Vec<i64> {
+        m.range(run_offsets.clone()).map(|(o, _)| *o).collect()
+    };
+    assert!(!in_run(&before).is_empty());
+    assert_eq!(in_run(&after), in_run(&before));
+    assert_eq!(last_values(&after), last_values(&before));
+    log.append_as_leader(&keyed(&[("k3", Some("after"))], NOW_MS), 0, NOW_MS)
+        .unwrap();
+    clean(&mut log, NOW_MS);
+    assert_eq!(
+        last_values(&contents(&log))["k3"],
+        Some("after".to_string())
+    );
+    drop(log);
+    let log = open(dir.path(), compacted());
+    assert_eq!(
+        last_values(&contents(&log))["k3"],
+        Some("after".to_string())
+    );
 }

@@ -42,6 +42,10 @@ pub enum LogError {
     /// An index file that cannot be used as it is (callers rebuild it from the log).
     #[error("corrupt index {path}: {reason}")]
     CorruptIndex { path: PathBuf, reason: String },
+    /// The log stopped serving after a failure it cannot undo in memory (a compaction swap
+    /// that failed after its commit point); a restart loads it whole from disk.
+    #[error("log {dir} is offline until the broker restarts: {reason}")]
+    Offline { dir: PathBuf, reason: String },
     /// An operating-system error, with the file it happened on.
     #[error("i/o error on {path}: {source}")]
     Io {

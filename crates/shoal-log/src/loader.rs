@@ -263,6 +263,7 @@ fn finish_cleaner_swaps(dir: &Path) -> Result<()> {
                 }
             }
         }
+        sync_dir(dir)?;
         cleaner::finish_swap(&path, &log_path, &indexes)?;
     }
     Ok(())

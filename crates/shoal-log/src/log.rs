@@ -106,6 +106,9 @@ pub struct Log {
     latest_now_ms: i64,
     append_buffer: Vec<u8>,
     append_headers: Vec<RecordBatchHeader>,
+    /// Set when the in-memory log no longer matches the disk (see [`LogError::Offline`]):
+    /// reads and writes are refused rather than served from a segment map with a hole.
+    offline: Option<String>,
 }
 
 impl Log {
@@ -142,6 +145,7 @@ impl Log {
             latest_now_ms: now_ms,
             append_buffer: Vec::new(),
             append_headers: Vec::new(),
+            offline: None,
         };
         if log.log_start_offset > log.log_end_offset {
             // Records were deleted (DeleteRecords) past what survived recovery: start over
@@ -220,6 +224,7 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo> {
+        self.check_online()?;
         let mut headers = std::mem::take(&mut self.append_headers);
         let mut buffer = std::mem::take(&mut self.append_buffer);
         let result =
@@ -262,6 +267,7 @@ impl Log {
     /// Appends batches copied from the leader: they keep their offsets and epochs, and must
     /// continue the log exactly at its end. An empty `records` is a no-op.
     pub fn append_as_follower(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        self.check_online()?;
         if records.is_empty() {
             return Ok(AppendInfo {
                 first_offset: self.log_end_offset,
@@ -416,6 +422,7 @@ impl Log {
         max_offset: i64,
         min_one_batch: bool,
     ) -> Result<ReadInfo> {
+        self.check_online()?;
         if start_offset < self.log_start_offset || start_offset > self.log_end_offset {
             return Err(self.out_of_range(start_offset));
         }
@@ -433,6 +440,7 @@ impl Log {
     /// The first batch at or after the log start whose max timestamp is at least
     /// `timestamp_ms` (ListOffsets by time; callers refine to the record).
     pub fn find_batch_by_timestamp(&self, timestamp_ms: i64) -> Result<Option<FoundBatch>> {
+        self.check_online()?;
         for segment in self.segments() {
             if segment
                 .max_timestamp_and_offset()
@@ -460,6 +468,7 @@ impl Log {
     /// Removes every offset at and after `offset` (a follower diverged from its leader). A
     /// batch straddling `offset` goes whole, so the new log end may be below `offset`.
     pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        self.check_online()?;
         if offset < 0 {
             return Err(self.out_of_range(offset));
         }
@@ -519,6 +528,7 @@ impl Log {
 
     /// Deletes every segment and restarts the log, empty, at `offset`.
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        self.check_online()?;
         if offset < 0 {
             return Err(self.out_of_range(offset));
         }
@@ -541,6 +551,7 @@ impl Log {
     /// Moves the log start offset up (DeleteRecords) and deletes segments that end below it.
     /// The caller keeps it at or below the high watermark.
     pub fn advance_log_start_offset(&mut self, offset: i64) -> Result<()> {
+        self.check_online()?;
         if offset <= self.log_start_offset {
             return Ok(());
         }
@@ -574,6 +585,7 @@ impl Log {
         now_ms: i64,
         high_watermark: i64,
     ) -> Result<RetentionResult> {
+        self.check_online()?;
         if !self.config.cleanup_policy.delete {
             return Ok(RetentionResult {
                 deleted_segments: 0,
@@ -645,6 +657,7 @@ impl Log {
     /// wholly below `high_watermark` and older than `min.compaction.lag.ms`, when the share
     /// written since the last cleaning reaches `min.cleanable.dirty.ratio`.
     pub fn plan_clean(&self, now_ms: i64, high_watermark: i64) -> Result<Option<CleanPlan>> {
+        self.check_online()?;
         if !self.config.cleanup_policy.compact {
             return Ok(None);
         }
@@ -698,6 +711,7 @@ impl Log {
     /// Phase 3 of compaction: swaps the cleaned files in (for runs of segments still present
     /// unchanged), deletes the segments merged away, and moves the cleaner checkpoint.
     pub fn finish_clean(&mut self, outcome: CleanOutcome) -> Result<CleanStats> {
+        self.check_online()?;
         let mut stats = CleanStats {
             records_removed: outcome.records_removed,
             tombstones_removed: outcome.tombstones_removed,
@@ -742,31 +756,12 @@ impl Log {
                 }
                 cleaned => {
                     // The first segment stays, empty if need be: it marks the log start.
-                    let log_path = first.log_path().to_path_buf();
-                    let cleaned = match cleaned {
-                        Some(path) => path,
-                        None => {
-                            let path = log_path.with_extension("log.cleaned");
-                            File::create(&path).and_then(|f| f.sync_all()).at(&path)?;
-                            path
-                        }
-                    };
-                    let index_paths = first.index_paths();
-                    drop(first);
-                    let swap = cleaner::commit_swap(&cleaned, &log_path)?;
-                    // Committed: what the merged-away segments held is in the swap file.
-                    stats.segments_deleted += olds.len();
-                    for old in olds {
-                        old.delete()?;
-                    }
-                    cleaner::finish_swap(&swap, &log_path, &index_paths)?;
-                    let mut segment =
-                        LogSegment::open(&self.dir, base, &self.config, self.latest_now_ms)?;
-                    segment.recover(self.config.index_interval_bytes)?;
-                    segment.seal()?;
+                    let rest: Vec<LogSegment> = olds.collect();
+                    let segment = self.swap_in_run(first, rest, cleaned)?;
                     stats.bytes_after += segment.size_bytes();
-                    self.sealed.insert(base, segment);
+                    stats.segments_deleted += done.planned.len() - 1;
                     stats.segments_cleaned += 1;
+                    self.sealed.insert(base, segment);
                 }
             }
         }
@@ -775,6 +770,73 @@ impl Log {
         }
         sync_dir(&self.dir)?;
         Ok(stats)
+    }
+
+    /// Replaces `first` and the segments merged into it (`rest`, taken out of `sealed`) by the
+    /// cleaned file (or an empty one): commit by one rename, delete `rest`, put the file in
+    /// `first`'s place, and open it. A failure before the commit puts the segments back; one
+    /// after it takes the log offline, since the disk already says "swapped" and memory can
+    /// no longer serve those offsets (the loader finishes the swap at the next start).
+    fn swap_in_run(
+        &mut self,
+        first: LogSegment,
+        rest: Vec<LogSegment>,
+        cleaned: Option<std::path::PathBuf>,
+    ) -> Result<LogSegment> {
+        let base = first.base_offset();
+        let log_path = first.log_path().to_path_buf();
+        let index_paths = first.index_paths();
+        let committed = match cleaned {
+            Some(path) => Ok(path),
+            None => {
+                let path = log_path.with_extension("log.cleaned");
+                File::create(&path)
+                    .and_then(|f| f.sync_all())
+                    .at(&path)
+                    .map(|()| path)
+            }
+        }
+        .and_then(|cleaned| cleaner::commit_swap(&cleaned, &log_path));
+        let swap = match committed {
+            Ok(swap) => swap,
+            Err(error) => {
+                for segment in std::iter::once(first).chain(rest) {
+                    self.sealed.insert(segment.base_offset(), segment);
+                }
+                return Err(error);
+            }
+        };
+        drop(first);
+        let finished = (|| {
+            for old in rest {
+                old.delete()?;
+            }
+            // The deletions are durable before the rename that ends the swap: a crash must
+            // never leave the merged file beside a segment it covers and no swap to say so.
+            sync_dir(&self.dir)?;
+            cleaner::finish_swap(&swap, &log_path, &index_paths)?;
+            let mut segment = LogSegment::open(&self.dir, base, &self.config, self.latest_now_ms)?;
+            segment.recover(self.config.index_interval_bytes)?;
+            segment.seal()?;
+            Ok(segment)
+        })();
+        if let Err(error) = &finished {
+            let reason =
+                format!("the compaction swap of segment {base} failed after its commit: {error}");
+            tracing::error!(dir = %self.dir.display(), %reason, "log offline");
+            self.offline = Some(reason);
+        }
+        finished
+    }
+
+    fn check_online(&self) -> Result<()> {
+        match &self.offline {
+            None => Ok(()),
+            Some(reason) => Err(LogError::Offline {
+                dir: self.dir.clone(),
+                reason: reason.clone(),
+            }),
+        }
     }
 
     /// The newest leader epoch that wrote to this log.
