@@ -107,7 +107,8 @@ pub struct CleanPlan {
 pub(crate) struct MergeLimits {
     /// `segment.bytes`
     pub(crate) max_segment_bytes: u64,
-    /// Offset index entries one segment may hold (`segment.index.bytes` / 8).
+    /// Index entries one segment may hold (`segment.index.bytes` over the larger entry, the
+    /// time index's 12 bytes).
     pub(crate) max_index_entries: u64,
     /// `index.interval.bytes`: one index entry per this many bytes, at most.
     pub(crate) index_interval_bytes: u64,

@@ -702,7 +702,12 @@ impl Log {
             now_ms,
             merge: cleaner::MergeLimits {
                 max_segment_bytes: u64::from(self.config.segment_bytes),
-                max_index_entries: self.config.max_offset_index_entries() as u64,
+                // A time entry is added only with an offset entry: the smaller index bounds.
+                max_index_entries: self
+                    .config
+                    .max_offset_index_entries()
+                    .min(self.config.max_time_index_entries())
+                    as u64,
                 index_interval_bytes: u64::from(self.config.index_interval_bytes),
             },
         }))
