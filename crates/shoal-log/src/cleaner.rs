@@ -99,6 +99,8 @@ pub struct CleanPlan {
     pub(crate) first_dirty_offset: i64,
     pub(crate) delete_retention_ms: i64,
     pub(crate) now_ms: i64,
+    /// The log's truncation count when planned (see `Log::finish_clean`).
+    pub(crate) truncations: u64,
     pub(crate) merge: MergeLimits,
 }
 
@@ -127,6 +129,8 @@ pub(crate) struct CleanedGroup {
 #[derive(Debug)]
 pub struct CleanOutcome {
     pub(crate) cleaned: Vec<CleanedGroup>,
+    /// The plan's truncation count.
+    pub(crate) truncations: u64,
     /// The new first dirty offset (where the key map ended).
     pub(crate) clean_end_offset: i64,
     pub(crate) records_removed: u64,
@@ -172,6 +176,7 @@ pub fn run(plan: &CleanPlan, limits: &CleanerLimits) -> Result<CleanOutcome> {
     let (latest, clean_end_offset) = build_map(plan, limits.map_budget_bytes, &mut throttle)?;
     let mut outcome = CleanOutcome {
         cleaned: Vec::new(),
+        truncations: plan.truncations,
         clean_end_offset,
         records_removed: 0,
         tombstones_removed: 0,

@@ -106,6 +106,9 @@ pub struct Log {
     latest_now_ms: i64,
     append_buffer: Vec<u8>,
     append_headers: Vec<RecordBatchHeader>,
+    /// Truncations so far: a cleaning planned before one is not swapped in after it (a
+    /// truncated segment re-appended to the same size is not the segment that was cleaned).
+    truncations: u64,
     /// Set when the in-memory log no longer matches the disk (see [`LogError::Offline`]):
     /// reads and writes are refused rather than served from a segment map with a hole.
     offline: Option<String>,
@@ -145,6 +148,7 @@ impl Log {
             latest_now_ms: now_ms,
             append_buffer: Vec::new(),
             append_headers: Vec::new(),
+            truncations: 0,
             offline: None,
         };
         if log.log_start_offset > log.log_end_offset {
@@ -475,6 +479,7 @@ impl Log {
         if offset >= self.log_end_offset {
             return Ok(());
         }
+        self.truncations += 1;
         let first_base_offset = self
             .sealed
             .keys()
@@ -529,6 +534,7 @@ impl Log {
     /// Deletes every segment and restarts the log, empty, at `offset`.
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
         self.check_online()?;
+        self.truncations += 1;
         if offset < 0 {
             return Err(self.out_of_range(offset));
         }
@@ -700,6 +706,7 @@ impl Log {
             first_dirty_offset,
             delete_retention_ms: self.config.delete_retention_ms,
             now_ms,
+            truncations: self.truncations,
             merge: cleaner::MergeLimits {
                 max_segment_bytes: u64::from(self.config.segment_bytes),
                 // A time entry is added only with an offset entry: the smaller index bounds.
@@ -725,6 +732,15 @@ impl Log {
         };
         let first_base = self.sealed.keys().next().copied();
         let mut complete = true;
+        if outcome.truncations != self.truncations {
+            // Truncated since the plan: nothing cleaned from it may replace what is there now.
+            for done in &outcome.cleaned {
+                if let Some(path) = &done.cleaned_path {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+            return Ok(stats);
+        }
         for done in outcome.cleaned {
             let unchanged = done.planned.iter().all(|p| {
                 self.sealed
