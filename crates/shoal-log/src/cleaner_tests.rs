@@ -42,8 +42,11 @@ fn keyed(records: &[(&str, Option<&str>)], timestamp_ms: i64) -> Vec<u8> {
     })
 }
 
-/// Every record in the log: offset → (key, value).
-fn contents(log: &Log) -> BTreeMap<i64, (String, Option<String>)> {
+/// Records by offset: (key, value).
+type Contents = BTreeMap<i64, (String, Option<String>)>;
+
+/// Every record in the log.
+fn contents(log: &Log) -> Contents {
     let mut out = BTreeMap::new();
     let bytes = read_all(log);
     for batch in batches(&bytes) {
@@ -388,7 +391,7 @@ fn compact_delete_applies_retention_and_compaction() {
 }
 
 /// Every key's last value, in offset order.
-fn last_values(m: &BTreeMap<i64, (String, Option<String>)>) -> BTreeMap<String, Option<String>> {
+fn last_values(m: &Contents) -> BTreeMap<String, Option<String>> {
     m.values().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
@@ -452,10 +455,10 @@ fn segments_shrunk_by_cleaning_merge_within_segment_bytes() {
     }
 }
 
-#[test]
-fn a_crash_after_a_merged_swap_commits_deletes_the_merged_segments() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path(), compacted());
+/// A log whose second cleaning has run but not been swapped in: the log, its contents, and
+/// the outcome (which merges segments shrunk by the first cleaning).
+fn a_pending_merge(dir: &std::path::Path) -> (Log, Contents, cleaner::CleanOutcome) {
+    let mut log = open(dir, compacted());
     write_history(&mut log, 4, 40);
     clean_twice(&mut log);
     let before = contents(&log);
@@ -464,11 +467,22 @@ fn a_crash_after_a_merged_swap_commits_deletes_the_merged_segments() {
         .unwrap()
         .unwrap();
     let outcome = cleaner::run(&plan, &CleanerLimits::default()).unwrap();
-    let merged = outcome
+    (log, before, outcome)
+}
+
+fn merged_run(outcome: &cleaner::CleanOutcome) -> &cleaner::CleanedGroup {
+    outcome
         .cleaned
         .iter()
         .find(|c| c.planned.len() > 1 && c.cleaned_path.is_some())
-        .expect("a run of several segments");
+        .expect("a run of several segments")
+}
+
+#[test]
+fn a_crash_after_a_merged_swap_commits_deletes_the_merged_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, before, outcome) = a_pending_merge(dir.path());
+    let merged = merged_run(&outcome);
     let swap = merged.planned[0].path.with_extension("log.swap");
     // The commit point and nothing after it: the merged-away segments are all still there.
     std::fs::rename(merged.cleaned_path.as_ref().unwrap(), &swap).unwrap();
@@ -551,30 +565,17 @@ fn runs_of_segments_stay_within_one_segments_limits() {
 #[test]
 fn a_swap_that_cannot_commit_leaves_the_segments_in_place() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path(), compacted());
-    write_history(&mut log, 4, 40);
-    clean_twice(&mut log);
-    let before = contents(&log);
-    let plan = log
-        .plan_clean(NOW_MS, log.log_end_offset())
-        .unwrap()
-        .unwrap();
-    let outcome = cleaner::run(&plan, &CleanerLimits::default()).unwrap();
+    let (mut log, before, outcome) = a_pending_merge(dir.path());
     // The cleaned file of a merged run vanishes before its rename: the commit fails.
-    let run = outcome
-        .cleaned
-        .iter()
-        .find(|c| c.planned.len() > 1 && c.cleaned_path.is_some())
-        .expect("a run of several segments");
+    let run = merged_run(&outcome);
     std::fs::remove_file(run.cleaned_path.as_ref().unwrap()).unwrap();
     let run_offsets = run.planned[0].base_offset..run.planned[run.planned.len() - 1].end_offset;
     assert!(log.finish_clean(outcome).is_err());
     // The run's records are all still served (runs before it may have been swapped in), and
     // the log goes on working and cleaning.
     let after = contents(&log);
-    let in_run = |m: &BTreeMap<i64, (String, Option<String>)>| -> Vec<i64> {
-        m.range(run_offsets.clone()).map(|(o, _)| *o).collect()
-    };
+    let in_run =
+        |m: &Contents| -> Vec<i64> { m.range(run_offsets.clone()).map(|(o, _)| *o).collect() };
     assert!(!in_run(&before).is_empty());
     assert_eq!(in_run(&after), in_run(&before));
     assert_eq!(last_values(&after), last_values(&before));
