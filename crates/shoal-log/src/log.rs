@@ -739,7 +739,7 @@ impl Log {
                     let _ = std::fs::remove_file(path);
                 }
             }
-            return Ok(stats);
+            return Ok(CleanStats::default());
         }
         for done in outcome.cleaned {
             let unchanged = done.planned.iter().all(|p| {
