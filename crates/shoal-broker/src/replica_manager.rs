@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::log_config::partition_config;
 use crate::log_dirs;
-use crate::time::now_ms;
+use crate::time::wall_ms;
 
 /// Key of a hosted partition: the topic id, so a recreated topic never meets an old log.
 pub type PartitionKey = (Uuid, i32);
@@ -183,7 +183,7 @@ impl ReplicaManager {
                 .map(|h| (Arc::clone(&h.partition), h.configs != topic.configs));
             match existing {
                 Some((partition, configs_changed)) => {
-                    partition.update_state(state, now_ms());
+                    partition.update_state(state, wall_ms());
                     if configs_changed {
                         let config = partition_config(&topic.configs, &self.broker_settings);
                         if let Err(error) =
@@ -232,7 +232,7 @@ impl ReplicaManager {
             config.log,
             config.min_insync_replicas,
             state,
-            now_ms(),
+            wall_ms(),
         ) {
             Ok(partition) => {
                 tracing::debug!(topic = %topic.name, partition = index, "partition opened");
@@ -284,7 +284,7 @@ impl ReplicaManager {
     /// Periodic flush, and whichever of retention, HW checkpoints and producer snapshots are
     /// `due`, for every hosted partition. Blocking.
     pub fn run_maintenance(&self, due: MaintenanceDue) {
-        let now = now_ms();
+        let now = wall_ms();
         for partition in self.all_partitions() {
             if let Err(error) = partition.run_maintenance(now, due) {
                 tracing::warn!(topic = partition.topic(), partition = partition.index(), %error, "log maintenance failed");

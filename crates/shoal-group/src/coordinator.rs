@@ -141,6 +141,8 @@ pub struct GroupCoordinator {
     origin: Instant,
 }
 
+/// Wall-clock ms since the Unix epoch: only for what is stored or shown (commit and expiry
+/// timestamps), never for deadlines.
 fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -162,7 +164,8 @@ impl GroupCoordinator {
         &self.config
     }
 
-    fn now_ms(&self) -> i64 {
+    /// Monotonic ms since this coordinator started: the clock of session and rebalance deadlines.
+    fn monotonic_ms(&self) -> i64 {
         i64::try_from(self.origin.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
@@ -221,7 +224,7 @@ impl GroupCoordinator {
             records: count,
             skipped,
         } = replay;
-        let now = self.now_ms();
+        let now = self.monotonic_ms();
         let mut state = shard.state.lock().await;
         for (id, value) in groups {
             if let Some(value) = value {
@@ -336,7 +339,7 @@ impl GroupCoordinator {
         group.persisted(
             result.is_ok(),
             error,
-            self.now_ms(),
+            self.monotonic_ms(),
             wall_ms(),
             &self.config.group,
         );
@@ -375,7 +378,7 @@ impl GroupCoordinator {
             let Some(group) = state.groups.get_mut(group_id) else {
                 return fail(GroupError::CoordinatorNotAvailable);
             };
-            let action = group.join(req, self.now_ms(), wall_ms(), &self.config.group);
+            let action = group.join(req, self.monotonic_ms(), wall_ms(), &self.config.group);
             let flushed = self.flush_group(partition, group).await;
             match (action, flushed) {
                 (JoinAction::ReplyAfterPersist(_), Err(e)) => return fail(e),
@@ -407,7 +410,7 @@ impl GroupCoordinator {
             let Some(group) = state.groups.get_mut(group_id) else {
                 return SyncResponse::error(GroupError::UnknownMemberId);
             };
-            let action = group.sync(req, self.now_ms());
+            let action = group.sync(req, self.monotonic_ms());
             // The leader's assignment: stored before anyone is answered.
             let _ = self.flush_group(partition, group).await;
             action
@@ -445,7 +448,9 @@ impl GroupCoordinator {
             return GroupError::None;
         }
         match state.groups.get_mut(group_id) {
-            Some(group) => group.heartbeat(generation_id, member_id, instance_id, self.now_ms()),
+            Some(group) => {
+                group.heartbeat(generation_id, member_id, instance_id, self.monotonic_ms())
+            }
             None => GroupError::UnknownMemberId,
         }
     }
@@ -469,7 +474,7 @@ impl GroupCoordinator {
                 vec![GroupError::UnknownMemberId; members.len()],
             );
         };
-        let results = group.leave(members, self.now_ms(), wall_ms(), &self.config.group);
+        let results = group.leave(members, self.monotonic_ms(), wall_ms(), &self.config.group);
         let _ = self.flush_group(partition, group).await;
         (GroupError::None, results)
     }
@@ -495,7 +500,7 @@ impl GroupCoordinator {
         };
         let check = match state.groups.get_mut(group_id) {
             Some(group) => {
-                group.validate_commit(generation_id, member_id, instance_id, self.now_ms())
+                group.validate_commit(generation_id, member_id, instance_id, self.monotonic_ms())
             }
             None if generation_id < 0 => {
                 state
@@ -876,7 +881,7 @@ impl GroupCoordinator {
             if state.loading {
                 continue;
             }
-            let now = self.now_ms();
+            let now = self.monotonic_ms();
             let ids: Vec<String> = state.groups.keys().cloned().collect();
             for id in ids {
                 if let Some(group) = state.groups.get_mut(&id) {

@@ -16,7 +16,7 @@ use shoal_replica::{Partition, RequiredAcks};
 use crate::Broker;
 use crate::apis::{bounded_timeout_ms, str_bytes};
 use crate::error_codes::partition_error_code;
-use crate::time::now_ms;
+use crate::time::wall_ms;
 
 /// Upper bound on how long an acks=all produce may wait, whatever the client asks.
 const MAX_PRODUCE_TIMEOUT_MS: u64 = 300_000;
@@ -31,7 +31,7 @@ struct PendingAck {
 pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Reply {
     let acks = RequiredAcks::from_wire(request.acks);
     let image = broker.image();
-    let now = now_ms();
+    let now = wall_ms();
     let by_id = ctx.api_version >= 13;
     let mut pending: Vec<PendingAck> = Vec::new();
     let mut responses = Vec::with_capacity(request.topic_data.len());

@@ -17,7 +17,7 @@ use shoal_group::{OFFSETS_TOPIC, OffsetsStorage, StorageError};
 use shoal_replica::{PartitionError, RequiredAcks};
 
 use crate::replica_manager::ReplicaManager;
-use crate::time::now_ms;
+use crate::time::wall_ms;
 
 /// Longest a write waits for replication; the coordinator's own `offsets.commit.timeout.ms`
 /// normally ends the wait first.
@@ -98,7 +98,7 @@ impl OffsetsStorage for LogOffsetsStorage {
             let log = replicas
                 .partition(topic.id, partition)
                 .ok_or(StorageError::NotLeader)?;
-            let now = now_ms();
+            let now = wall_ms();
             let batch = encode_batch(&records, now).map_err(StorageError::Other)?;
             let appended = log
                 .append_as_leader(&batch, RequiredAcks::AllInSync, now)

@@ -34,7 +34,7 @@ use crate::replication::{
     FETCH_MAX_WAIT_MS, FETCH_PARTITION_MAX_BYTES, FETCH_RESPONSE_MAX_BYTES, MAX_MESSAGE_BYTES,
     REPLICATION_LISTENER_NAME, topic_id_bytes, topic_id_from,
 };
-use crate::time::now_ms;
+use crate::time::wall_ms;
 
 const RETRY_MIN_MS: u64 = 50;
 const RETRY_MAX_MS: u64 = 1_000;
@@ -284,7 +284,7 @@ fn apply_partition(
                     Ok(())
                 } else {
                     partition
-                        .append_as_follower(leader_epoch, &data.records, now_ms())
+                        .append_as_follower(leader_epoch, &data.records, wall_ms())
                         .map(|_| ())
                 };
                 appended.and_then(|()| {

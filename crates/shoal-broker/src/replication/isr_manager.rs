@@ -17,7 +17,7 @@ use shoal_replica::{IsrOutcome, Partition};
 use tokio::sync::mpsc;
 
 use crate::replica_manager::{PartitionKey, ReplicaManager};
-use crate::time::now_ms;
+use crate::time::wall_ms;
 
 const RETRY_AFTER_REFUSAL: Duration = Duration::from_secs(1);
 /// After a refusal because the metadata moved on (a newer epoch is on its way here).
@@ -85,7 +85,7 @@ fn maybe_propose(
             None => {}
         }
     }
-    let Some(proposal) = partition.propose_isr_change(now_ms(), config.lag_max_ms) else {
+    let Some(proposal) = partition.propose_isr_change(wall_ms(), config.lag_max_ms) else {
         return;
     };
     let request = AlterPartitionRequest {

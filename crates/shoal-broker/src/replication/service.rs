@@ -30,7 +30,7 @@ use crate::replication::{
     FETCH_MAX_WAIT_MS, FETCH_PARTITION_MAX_BYTES, FETCH_RESPONSE_MAX_BYTES,
     MAX_PARTITIONS_PER_FETCH, topic_id_bytes, topic_id_from,
 };
-use crate::time::now_ms;
+use crate::time::wall_ms;
 
 /// Longest a leader parks a fetch, whatever the follower asks.
 const MAX_WAIT_CAP_MS: u32 = 5 * FETCH_MAX_WAIT_MS;
@@ -171,7 +171,7 @@ impl FollowerSession {
     /// One pass over the request's partitions; returns the response and whether it carries
     /// anything a follower needs now (records, an error, a divergence).
     fn serve(&self, request: &FetchRequest, record: bool) -> (FetchResponse, bool) {
-        let now = now_ms();
+        let now = wall_ms();
         let mut budget = request.max_bytes.clamp(1, FETCH_RESPONSE_MAX_BYTES) as usize;
         let mut worth_sending = false;
         let mut partitions = Vec::with_capacity(request.partitions.len());

@@ -178,7 +178,8 @@ impl Controller {
         Instant::now() < deadline
     }
 
-    fn now_ms(&self) -> u64 {
+    /// Monotonic ms since this controller started: the clock of broker session timeouts.
+    fn monotonic_ms(&self) -> u64 {
         u64::try_from(self.clock_origin.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
@@ -196,7 +197,7 @@ impl Controller {
 
     /// Starts this term's broker clocks if this is the first act of a new leadership.
     fn note_leadership(&self, image: &MetadataImage) {
-        let now = self.now_ms();
+        let now = self.monotonic_ms();
         let mut liveness = self.lock_liveness();
         match self.leading_term() {
             Some(term) => {
@@ -299,7 +300,9 @@ impl Controller {
         let image = self.caught_up_image(deadline).await?;
         self.note_leadership(&image);
         let broker_id = request.broker_id;
-        let alive = self.lock_liveness().is_alive(broker_id, self.now_ms());
+        let alive = self
+            .lock_liveness()
+            .is_alive(broker_id, self.monotonic_ms());
         check_not_duplicate(&image, &request, alive)?;
         let (broker_epoch, records) =
             plan_register_broker(&image, request, &|t| self.unclean_allowed(t))?;
@@ -316,8 +319,12 @@ impl Controller {
             );
             index
         };
-        self.lock_liveness()
-            .record_registration(broker_id, broker_epoch, log_index, self.now_ms());
+        self.lock_liveness().record_registration(
+            broker_id,
+            broker_epoch,
+            log_index,
+            self.monotonic_ms(),
+        );
         Ok(RegisteredBroker {
             broker_epoch,
             log_index,
@@ -361,7 +368,7 @@ impl Controller {
         }
         let unfence = {
             let mut liveness = self.lock_liveness();
-            liveness.record_contact(heartbeat.broker_id, self.now_ms());
+            liveness.record_contact(heartbeat.broker_id, self.monotonic_ms());
             liveness.should_unfence(
                 &image,
                 heartbeat.broker_id,
@@ -450,7 +457,7 @@ impl Controller {
         };
         let image = self.images.borrow().clone();
         let expired = {
-            let now = self.now_ms();
+            let now = self.monotonic_ms();
             let mut liveness = self.lock_liveness();
             liveness.on_leadership(term, &image, now);
             liveness.brokers_to_fence(&image, now)
@@ -468,7 +475,9 @@ impl Controller {
             }
         };
         self.note_leadership(&image);
-        let expired = self.lock_liveness().brokers_to_fence(&image, self.now_ms());
+        let expired = self
+            .lock_liveness()
+            .brokers_to_fence(&image, self.monotonic_ms());
         for (broker_id, broker_epoch) in expired {
             // `propose` returns after the entry is applied here, so this image includes the
             // fences proposed before it.
