@@ -3,7 +3,8 @@
 //! This is Shoal's equivalent of Kafka's `UnifiedLog`/`LocalLog`, `LogSegment`, `LogLoader`,
 //! `OffsetIndex`, `TimeIndex` and `LeaderEpochFileCache`. It is synchronous `std::fs` code that
 //! knows nothing of the network or the Kafka protocol beyond the v2 record batch header; the
-//! broker wraps each [`Log`] in a lock and serves Produce/Fetch/ListOffsets from it.
+//! broker keeps each [`Log`] in a [`SharedLog`] (appends and reads do their file I/O outside
+//! its locks) and serves Produce/Fetch/ListOffsets from it on blocking threads.
 //!
 //! # Layout of a partition directory
 //! - `<base offset, 20 digits>.log`: v2 record batches, byte for byte as appended (offsets and
@@ -54,6 +55,7 @@ pub mod record_view;
 mod retention;
 mod segment;
 mod segment_flusher;
+mod shared_log;
 mod time_index;
 mod validator;
 
@@ -66,3 +68,4 @@ pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use epoch_cache::EpochEntry;
 pub use error::{LogError, Result};
 pub use log::{AppendInfo, FoundBatch, Log, ReadInfo, RetentionResult};
+pub use shared_log::{Appended, SharedLog};

@@ -10,8 +10,11 @@
 //! - exactly one segment is active (writable, indexes resident); there is always one;
 //! - leader-epoch entries all start below `log_end_offset` and at or after `log_start_offset`.
 //!
-//! The log is synchronous and single-writer: the broker wraps it in a lock. Reads take
-//! `&self` and only `pread`, so a read/write lock lets fetches run in parallel.
+//! The log is synchronous and single-writer. Shared between threads it goes into a
+//! [`SharedLog`](crate::SharedLog), which splits appends and reads into short in-memory steps
+//! under a lock and the file I/O outside it ([`Log::prepare_leader_append`] /
+//! [`Log::commit_append`], [`Log::plan_read`]), so fetches run in parallel with each other and
+//! with the data write of an append.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -31,7 +34,7 @@ use crate::error::{IoResultExt, LogError, Result};
 use crate::loader;
 use crate::partition_checkpoint::PartitionCheckpoint;
 use crate::retention::{RetentionCandidate, deletable_prefix};
-use crate::segment::{LogSegment, PendingAppend};
+use crate::segment::{AppendTarget, LogSegment, PendingAppend, SegmentSlice};
 use crate::segment_flusher::SegmentFlusher;
 use crate::validator::{assign_offsets, validate_follower_append, validate_leader_append};
 
@@ -77,6 +80,36 @@ pub struct FoundBatch {
     pub base_offset: i64,
     pub last_offset: i64,
     pub max_timestamp: i64,
+}
+
+/// An append whose offsets are assigned and whose place in the active segment is fixed, but
+/// whose bytes are not written yet: [`PreparedAppend::write`] writes them without the log's
+/// lock, then [`Log::commit_append`] makes them visible. Nothing else may change the log in
+/// between (a [`SharedLog`](crate::SharedLog) holds its writer lock throughout).
+#[derive(Debug)]
+pub(crate) struct PreparedAppend {
+    info: AppendInfo,
+    target: AppendTarget,
+    headers: Vec<RecordBatchHeader>,
+    /// The leader's copy with offsets assigned; `None`: a follower writes the records as received.
+    buffer: Option<Vec<u8>>,
+}
+
+impl PreparedAppend {
+    /// One `pwrite` of the batches; `records` is what was passed to the prepare call.
+    pub(crate) fn write(&self, records: &[u8]) -> Result<()> {
+        self.target.write(self.buffer.as_deref().unwrap_or(records))
+    }
+}
+
+/// The next step of a read (see [`Log::plan_read`]).
+#[derive(Debug)]
+pub(crate) enum ReadStep {
+    /// The answer, known without reading a segment.
+    Done(ReadInfo),
+    /// Read this segment; if it holds nothing at or after the start offset, plan again with
+    /// its base offset as `after_base`.
+    Segment(SegmentSlice),
 }
 
 /// What a retention pass deleted.
@@ -228,23 +261,65 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo> {
+        let prepared = self.prepare_leader_append(records, leader_epoch, now_ms)?;
+        let written = prepared.write(records);
+        self.commit_append(prepared, written, now_ms)
+    }
+
+    /// The in-memory half of [`Log::append_as_leader`] before the write: validates, assigns
+    /// offsets into a copy, rolls if needed. Nothing is visible to readers yet.
+    pub(crate) fn prepare_leader_append(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<PreparedAppend> {
         self.check_online()?;
         let mut headers = std::mem::take(&mut self.append_headers);
         let mut buffer = std::mem::take(&mut self.append_buffer);
-        let result =
-            self.append_leader_batches(records, leader_epoch, now_ms, &mut buffer, &mut headers);
+        match self.prepare_leader_batches(records, leader_epoch, now_ms, &mut buffer, &mut headers)
+        {
+            Ok((info, target)) => Ok(PreparedAppend {
+                info,
+                target,
+                headers,
+                buffer: Some(buffer),
+            }),
+            Err(e) => {
+                self.restore_scratch(buffer, headers);
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes a written append part of the log (indexes, log end, flush policy); with a failed
+    /// `written`, only returns the error (the file was already trimmed back).
+    pub(crate) fn commit_append(
+        &mut self,
+        prepared: PreparedAppend,
+        written: Result<()>,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        let PreparedAppend {
+            info,
+            target,
+            headers,
+            buffer,
+        } = prepared;
+        let result = written.and_then(|()| self.finish_write(info, &target, &headers, now_ms));
+        let buffer = buffer.unwrap_or_else(|| std::mem::take(&mut self.append_buffer));
         self.restore_scratch(buffer, headers);
         result
     }
 
-    fn append_leader_batches(
+    fn prepare_leader_batches(
         &mut self,
         records: &[u8],
         leader_epoch: i32,
         now_ms: i64,
         buffer: &mut Vec<u8>,
         headers: &mut Vec<RecordBatchHeader>,
-    ) -> Result<AppendInfo> {
+    ) -> Result<(AppendInfo, AppendTarget)> {
         validate_leader_append(records, self.config.max_message_bytes, headers)?;
         let log_append_time_ms =
             (self.config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
@@ -265,7 +340,12 @@ impl Log {
         {
             self.epoch_cache.assign(leader_epoch, first_offset)?;
         }
-        self.write_batches(buffer, headers, log_append_time_ms.unwrap_or(-1), now_ms)
+        self.prepare_write(
+            buffer.len(),
+            headers,
+            log_append_time_ms.unwrap_or(-1),
+            now_ms,
+        )
     }
 
     /// Appends batches copied from the leader: they keep their offsets and epochs, and must
@@ -273,16 +353,34 @@ impl Log {
     pub fn append_as_follower(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
         self.check_online()?;
         if records.is_empty() {
-            return Ok(AppendInfo {
-                first_offset: self.log_end_offset,
-                last_offset: self.log_end_offset - 1,
-                max_timestamp: NO_TIMESTAMP,
-                offset_of_max_timestamp: -1,
-                log_append_time_ms: -1,
-                record_count: 0,
-                size_bytes: 0,
-            });
+            return Ok(self.empty_append());
         }
+        let prepared = self.prepare_follower_append(records, now_ms)?;
+        let written = prepared.write(records);
+        self.commit_append(prepared, written, now_ms)
+    }
+
+    /// What an append of nothing reports: no offsets, at the log end.
+    pub(crate) fn empty_append(&self) -> AppendInfo {
+        AppendInfo {
+            first_offset: self.log_end_offset,
+            last_offset: self.log_end_offset - 1,
+            max_timestamp: NO_TIMESTAMP,
+            offset_of_max_timestamp: -1,
+            log_append_time_ms: -1,
+            record_count: 0,
+            size_bytes: 0,
+        }
+    }
+
+    /// The in-memory half of [`Log::append_as_follower`] before the write (`records` must not
+    /// be empty).
+    pub(crate) fn prepare_follower_append(
+        &mut self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<PreparedAppend> {
+        self.check_online()?;
         let mut headers = std::mem::take(&mut self.append_headers);
         let result = validate_follower_append(
             records,
@@ -295,20 +393,32 @@ impl Log {
                 self.epoch_cache
                     .assign(header.partition_leader_epoch, header.base_offset)?;
             }
-            self.write_batches(records, &headers, -1, now_ms)
+            self.prepare_write(records.len(), &headers, -1, now_ms)
         });
-        self.restore_scratch(Vec::new(), headers);
-        result
+        match result {
+            Ok((info, target)) => Ok(PreparedAppend {
+                info,
+                target,
+                headers,
+                buffer: None,
+            }),
+            Err(e) => {
+                let buffer = std::mem::take(&mut self.append_buffer);
+                self.restore_scratch(buffer, headers);
+                Err(e)
+            }
+        }
     }
 
-    /// Rolls if needed, writes validated batches, and applies the flush policy.
-    fn write_batches(
+    /// Describes validated batches of `size_bytes` and rolls if they do not fit the active
+    /// segment; returns where they go.
+    fn prepare_write(
         &mut self,
-        bytes: &[u8],
+        size_bytes: usize,
         headers: &[RecordBatchHeader],
         log_append_time_ms: i64,
         now_ms: i64,
-    ) -> Result<AppendInfo> {
+    ) -> Result<(AppendInfo, AppendTarget)> {
         self.latest_now_ms = self.latest_now_ms.max(now_ms);
         let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
             return Err(LogError::InvalidRecord(
@@ -322,7 +432,7 @@ impl Log {
             offset_of_max_timestamp: -1,
             log_append_time_ms,
             record_count: 0,
-            size_bytes: bytes.len(),
+            size_bytes,
         };
         for header in headers {
             if header.max_timestamp > info.max_timestamp {
@@ -336,7 +446,7 @@ impl Log {
             "offsets only grow"
         );
         let pending = PendingAppend {
-            size_bytes: bytes.len() as u64,
+            size_bytes: size_bytes as u64,
             max_timestamp_ms: info.max_timestamp,
             last_offset: info.last_offset,
         };
@@ -344,8 +454,20 @@ impl Log {
             tracing::debug!(dir = %self.dir.display(), ?reason, new_base_offset = self.log_end_offset, "rolling segment");
             self.roll(now_ms)?;
         }
+        let target = self.active.append_target(size_bytes)?;
+        Ok((info, target))
+    }
+
+    /// Indexes written batches, moves the log end, and applies the flush policy.
+    fn finish_write(
+        &mut self,
+        info: AppendInfo,
+        target: &AppendTarget,
+        headers: &[RecordBatchHeader],
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
         self.active
-            .append(bytes, headers, self.config.index_interval_bytes)?;
+            .commit_append(target, headers, self.config.index_interval_bytes)?;
         self.log_end_offset = info.last_offset + 1;
         self.unflushed_records = self
             .unflushed_records
@@ -426,19 +548,56 @@ impl Log {
         max_offset: i64,
         min_one_batch: bool,
     ) -> Result<ReadInfo> {
+        let mut after_base = None;
+        loop {
+            match self.plan_read(start_offset, max_offset, after_base)? {
+                ReadStep::Done(info) => return Ok(info),
+                ReadStep::Segment(slice) => {
+                    if let Some(info) =
+                        slice.read(start_offset, max_bytes, max_offset, min_one_batch)?
+                    {
+                        return Ok(info);
+                    }
+                    after_base = Some(slice.base_offset());
+                }
+            }
+        }
+    }
+
+    /// The lock-held step of [`Log::read`]: range checks, then the segment to read — the one
+    /// holding `start_offset`, or with `after_base` the one after that base offset. Reading
+    /// the returned slice needs no lock (see `SegmentSlice`).
+    pub(crate) fn plan_read(
+        &self,
+        start_offset: i64,
+        max_offset: i64,
+        after_base: Option<i64>,
+    ) -> Result<ReadStep> {
         self.check_online()?;
         if start_offset < self.log_start_offset || start_offset > self.log_end_offset {
             return Err(self.out_of_range(start_offset));
         }
         if start_offset == self.log_end_offset || start_offset >= max_offset {
-            return Ok(ReadInfo::empty());
+            return Ok(ReadStep::Done(ReadInfo::empty()));
         }
-        for segment in self.segments_from(start_offset) {
-            if let Some(info) = segment.read(start_offset, max_bytes, max_offset, min_one_batch)? {
-                return Ok(info);
-            }
+        let segment = match after_base {
+            None => self.segments_from(start_offset).next(),
+            Some(base) => self
+                .sealed
+                .range(base.saturating_add(1)..)
+                .map(|(_, s)| s)
+                .next()
+                .or_else(|| (self.active.base_offset() > base).then_some(&self.active)),
+        };
+        match segment {
+            None => Ok(ReadStep::Done(ReadInfo::empty())),
+            Some(segment) => Ok(ReadStep::Segment(segment.slice_from(start_offset)?)),
         }
-        Ok(ReadInfo::empty())
+    }
+
+    /// Truncations so far: a read done without the lock that overlapped one is redone.
+    pub(crate) fn truncations(&self) -> u64 {
+        self.truncations
     }
 
     /// The first batch at or after the log start whose max timestamp is at least
@@ -850,7 +1009,7 @@ impl Log {
         finished
     }
 
-    fn check_online(&self) -> Result<()> {
+    pub(crate) fn check_online(&self) -> Result<()> {
         match &self.offline {
             None => Ok(()),
             Some(reason) => Err(LogError::Offline {

@@ -10,7 +10,9 @@
 //!   entry for a sealed segment), `NO_TIMESTAMP` if no batch had one.
 //!
 //! All reads use `pread` on an `Arc<File>`, so they need only `&self` and keep working on a
-//! file that retention has already unlinked.
+//! file that retention has already unlinked. A [`SegmentSlice`] carries what a read needs
+//! (the file and the byte range that was whole when it was taken), so the read itself can run
+//! without the log's lock while an append writes past the end of that range.
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -84,7 +86,7 @@ pub(crate) struct SegmentRecovery {
 
 pub(crate) struct LogSegment {
     base_offset: i64,
-    log_path: PathBuf,
+    log_path: Arc<Path>,
     log_file: Arc<File>,
     size_bytes: u64,
     offset_index: OffsetIndex,
@@ -194,7 +196,7 @@ impl LogSegment {
     ) -> Self {
         Self {
             base_offset,
-            log_path,
+            log_path: Arc::from(log_path),
             log_file: Arc::new(log_file),
             size_bytes,
             offset_index,
@@ -426,27 +428,52 @@ impl LogSegment {
 
     /// Writes `bytes` (whole batches described by `headers`) at the end with one `pwrite`,
     /// then indexes them in memory.
+    #[cfg(test)]
     pub(crate) fn append(
         &mut self,
         bytes: &[u8],
         headers: &[RecordBatchHeader],
         index_interval_bytes: u32,
     ) -> Result<()> {
+        let target = self.append_target(bytes.len())?;
+        target.write(bytes)?;
+        self.commit_append(&target, headers, index_interval_bytes)
+    }
+
+    /// Where an append of `size_bytes` goes: the end of the file. Writing there touches no
+    /// byte a reader may be reading (readers stop at `size_bytes`).
+    pub(crate) fn append_target(&self, size_bytes: usize) -> Result<AppendTarget> {
         let position = self.size_bytes;
-        let end = position + bytes.len() as u64;
+        let end = position + size_bytes as u64;
         if end > MAX_SEGMENT_BYTES {
             return Err(LogError::InvalidRecord(format!(
-                "an append of {} bytes would grow segment {} past {MAX_SEGMENT_BYTES} bytes",
-                bytes.len(),
+                "an append of {size_bytes} bytes would grow segment {} past {MAX_SEGMENT_BYTES} bytes",
                 self.base_offset
             )));
         }
-        if let Err(e) = self.log_file.write_all_at(bytes, position) {
-            // Drop whatever part of the write landed so the file ends on a batch boundary.
-            if let Err(cleanup) = self.log_file.set_len(position) {
-                tracing::error!(path = %self.log_path.display(), error = %cleanup, "cannot trim a failed append");
-            }
-            return Err(e).at(&self.log_path);
+        Ok(AppendTarget {
+            base_offset: self.base_offset,
+            log_path: Arc::clone(&self.log_path),
+            log_file: Arc::clone(&self.log_file),
+            position,
+            size_bytes: size_bytes as u64,
+        })
+    }
+
+    /// Makes the bytes `target` wrote part of the segment: indexes them and moves the end.
+    pub(crate) fn commit_append(
+        &mut self,
+        target: &AppendTarget,
+        headers: &[RecordBatchHeader],
+        index_interval_bytes: u32,
+    ) -> Result<()> {
+        let position = target.position;
+        let end = position + target.size_bytes;
+        if target.base_offset != self.base_offset || position != self.size_bytes {
+            return Err(LogError::InvalidRecord(format!(
+                "an append prepared for segment {} at byte {position} does not continue segment {} at byte {}",
+                target.base_offset, self.base_offset, self.size_bytes
+            )));
         }
         let mut batch_position = position;
         for header in headers {
@@ -538,6 +565,7 @@ impl LogSegment {
     /// Whole batches from the one holding `start_offset`: only batches whose last offset is
     /// below `max_offset`, at most `max_bytes` unless `min_one_batch` lets a larger first
     /// batch through. `None` if the segment has nothing at or after `start_offset`.
+    #[cfg(test)]
     pub(crate) fn read(
         &self,
         start_offset: i64,
@@ -545,33 +573,20 @@ impl LogSegment {
         max_offset: i64,
         min_one_batch: bool,
     ) -> Result<Option<ReadInfo>> {
-        let Some((position, first)) = self.locate(start_offset)? else {
-            return Ok(None);
-        };
-        if first.last_offset() >= max_offset {
-            return Ok(Some(ReadInfo::empty()));
-        }
-        let first_size = first.size_bytes();
-        let remaining = usize::try_from(self.size_bytes - position).unwrap_or(usize::MAX);
-        let read_len = if first_size <= max_bytes {
-            max_bytes.min(remaining)
-        } else if min_one_batch {
-            first_size
-        } else {
-            return Ok(Some(ReadInfo::empty()));
-        };
-        // One pread of the whole range, then cut it back to whole batches below max_offset.
-        let mut buf = vec![0u8; read_len];
-        self.log_file
-            .read_exact_at(&mut buf, position)
-            .at(&self.log_path)?;
-        let kept = self.whole_batches_below(&buf, max_offset)?;
-        debug_assert!(kept >= first_size, "the first batch was checked to fit");
-        buf.truncate(kept);
-        Ok(Some(ReadInfo {
-            records: Bytes::from(buf),
-            first_batch_base_offset: Some(first.base_offset),
-        }))
+        self.slice_from(start_offset)?
+            .read(start_offset, max_bytes, max_offset, min_one_batch)
+    }
+
+    /// What a read from `start_offset` needs, to run without the log's lock: the file, the
+    /// position of the offset index entry at or below it, and the segment's current end.
+    pub(crate) fn slice_from(&self, start_offset: i64) -> Result<SegmentSlice> {
+        Ok(SegmentSlice {
+            base_offset: self.base_offset,
+            log_path: Arc::clone(&self.log_path),
+            log_file: Arc::clone(&self.log_file),
+            start_position: u64::from(self.offset_index.lookup(start_offset)?.position),
+            end_position: self.size_bytes,
+        })
     }
 
     /// The first batch whose max timestamp is at least `timestamp_ms`, skipping batches that
@@ -656,9 +671,116 @@ impl LogSegment {
     /// Position and header of the first batch whose last offset is at least `target_offset`:
     /// from the offset index entry at or below it, a forward walk reading only batch headers.
     fn locate(&self, target_offset: i64) -> Result<Option<(u64, RecordBatchHeader)>> {
-        let mut position = u64::from(self.offset_index.lookup(target_offset)?.position);
-        while position < self.size_bytes {
-            let header = self.read_header_at(position)?;
+        self.slice_from(target_offset)?.locate(target_offset)
+    }
+
+    /// Reads and checks the batch header at `position`, which must be a batch boundary.
+    fn read_header_at(&self, position: u64) -> Result<RecordBatchHeader> {
+        read_header_at(&self.log_file, &self.log_path, self.size_bytes, position)
+    }
+
+    fn scanner(&self, start: u64, verify: Verify) -> BatchScanner {
+        BatchScanner::new(
+            Arc::clone(&self.log_file),
+            self.log_path.to_path_buf(),
+            start,
+            self.size_bytes,
+            verify,
+        )
+    }
+}
+
+/// Where an append writes: the end of the active segment as it was when the append was
+/// prepared. [`AppendTarget::write`] needs no lock; [`LogSegment::commit_append`] then makes
+/// the bytes visible.
+#[derive(Debug)]
+pub(crate) struct AppendTarget {
+    base_offset: i64,
+    log_path: Arc<Path>,
+    log_file: Arc<File>,
+    position: u64,
+    size_bytes: u64,
+}
+
+impl AppendTarget {
+    /// One `pwrite` of `bytes` (exactly the size the target was made for).
+    pub(crate) fn write(&self, bytes: &[u8]) -> Result<()> {
+        debug_assert_eq!(bytes.len() as u64, self.size_bytes);
+        if let Err(e) = self.log_file.write_all_at(bytes, self.position) {
+            // Drop whatever part of the write landed so the file ends on a batch boundary.
+            if let Err(cleanup) = self.log_file.set_len(self.position) {
+                tracing::error!(path = %self.log_path.display(), error = %cleanup, "cannot trim a failed append");
+            }
+            return Err(e).at(&self.log_path);
+        }
+        Ok(())
+    }
+}
+
+/// One segment's bytes as they were when the slice was taken (see the module docs): reads
+/// through it see only batches that were whole then, whatever is appended meanwhile.
+#[derive(Clone, Debug)]
+pub(crate) struct SegmentSlice {
+    base_offset: i64,
+    log_path: Arc<Path>,
+    log_file: Arc<File>,
+    /// A batch boundary at or before the batch a read wants (from the offset index).
+    start_position: u64,
+    /// The segment's size when the slice was taken.
+    end_position: u64,
+}
+
+impl SegmentSlice {
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// Whole batches from the one holding `start_offset`: only batches whose last offset is
+    /// below `max_offset`, at most `max_bytes` unless `min_one_batch` lets a larger first
+    /// batch through. `None` if the slice has nothing at or after `start_offset`.
+    pub(crate) fn read(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<Option<ReadInfo>> {
+        let Some((position, first)) = self.locate(start_offset)? else {
+            return Ok(None);
+        };
+        if first.last_offset() >= max_offset {
+            return Ok(Some(ReadInfo::empty()));
+        }
+        let first_size = first.size_bytes();
+        let remaining = usize::try_from(self.end_position - position).unwrap_or(usize::MAX);
+        let read_len = if first_size <= max_bytes {
+            max_bytes.min(remaining)
+        } else if min_one_batch {
+            first_size
+        } else {
+            return Ok(Some(ReadInfo::empty()));
+        };
+        // One pread of the whole range, then cut it back to whole batches below max_offset.
+        let mut buf = vec![0u8; read_len];
+        self.log_file
+            .read_exact_at(&mut buf, position)
+            .at(&self.log_path)?;
+        let kept = whole_batches_below(&self.log_path, &buf, max_offset)?;
+        debug_assert!(kept >= first_size, "the first batch was checked to fit");
+        buf.truncate(kept);
+        Ok(Some(ReadInfo {
+            records: Bytes::from(buf),
+            first_batch_base_offset: Some(first.base_offset),
+        }))
+    }
+
+    /// Position and header of the first batch whose last offset is at least `target_offset`:
+    /// a forward walk from `start_position` reading only batch headers.
+    fn locate(&self, target_offset: i64) -> Result<Option<(u64, RecordBatchHeader)>> {
+        let mut position = self.start_position;
+        while position < self.end_position {
+            let header =
+                read_header_at(&self.log_file, &self.log_path, self.end_position, position)?;
             if header.last_offset() >= target_offset {
                 return Ok(Some((position, header)));
             }
@@ -666,66 +788,60 @@ impl LogSegment {
         }
         Ok(None)
     }
+}
 
-    /// Reads and checks the batch header at `position`, which must be a batch boundary.
-    fn read_header_at(&self, position: u64) -> Result<RecordBatchHeader> {
-        let remaining = self.size_bytes.saturating_sub(position);
-        if remaining < RECORD_BATCH_HEADER_BYTES as u64 {
-            return Err(LogError::CorruptRecord(format!(
-                "{}: {remaining} bytes at position {position} cannot hold a batch header",
-                self.log_path.display()
-            )));
-        }
-        let mut buf = [0u8; RECORD_BATCH_HEADER_BYTES];
-        self.log_file
-            .read_exact_at(&mut buf, position)
-            .at(&self.log_path)?;
-        let header = RecordBatchHeader::parse(&buf).map_err(|e| {
-            LogError::CorruptRecord(format!(
-                "{} at position {position}: {e}",
-                self.log_path.display()
-            ))
-        })?;
-        if header.size_bytes() as u64 > remaining {
-            return Err(LogError::CorruptRecord(format!(
-                "{}: batch at position {position} runs past the end of the segment",
-                self.log_path.display()
-            )));
-        }
-        Ok(header)
+/// Reads and checks the batch header at `position` (a batch boundary) of a file whose whole
+/// batches end at `size_bytes`.
+fn read_header_at(
+    log_file: &File,
+    log_path: &Path,
+    size_bytes: u64,
+    position: u64,
+) -> Result<RecordBatchHeader> {
+    let remaining = size_bytes.saturating_sub(position);
+    if remaining < RECORD_BATCH_HEADER_BYTES as u64 {
+        return Err(LogError::CorruptRecord(format!(
+            "{}: {remaining} bytes at position {position} cannot hold a batch header",
+            log_path.display()
+        )));
     }
-
-    /// Length of the longest prefix of `buf` made of whole batches ending below `max_offset`.
-    fn whole_batches_below(&self, buf: &[u8], max_offset: i64) -> Result<usize> {
-        let mut end = 0;
-        loop {
-            let rest = &buf[end..];
-            let Some((base_offset, last_offset_delta)) = read_offsets(rest) else {
-                return Ok(end);
-            };
-            let Some(size_bytes) = read_size_bytes(rest) else {
-                return Err(LogError::CorruptRecord(format!(
-                    "{}: batch at offset {base_offset} has an impossible length",
-                    self.log_path.display()
-                )));
-            };
-            if size_bytes > rest.len()
-                || base_offset.saturating_add(i64::from(last_offset_delta)) >= max_offset
-            {
-                return Ok(end);
-            }
-            end += size_bytes;
-        }
+    let mut buf = [0u8; RECORD_BATCH_HEADER_BYTES];
+    log_file.read_exact_at(&mut buf, position).at(log_path)?;
+    let header = RecordBatchHeader::parse(&buf).map_err(|e| {
+        LogError::CorruptRecord(format!(
+            "{} at position {position}: {e}",
+            log_path.display()
+        ))
+    })?;
+    if header.size_bytes() as u64 > remaining {
+        return Err(LogError::CorruptRecord(format!(
+            "{}: batch at position {position} runs past the end of the segment",
+            log_path.display()
+        )));
     }
+    Ok(header)
+}
 
-    fn scanner(&self, start: u64, verify: Verify) -> BatchScanner {
-        BatchScanner::new(
-            Arc::clone(&self.log_file),
-            self.log_path.clone(),
-            start,
-            self.size_bytes,
-            verify,
-        )
+/// Length of the longest prefix of `buf` made of whole batches ending below `max_offset`.
+fn whole_batches_below(log_path: &Path, buf: &[u8], max_offset: i64) -> Result<usize> {
+    let mut end = 0;
+    loop {
+        let rest = &buf[end..];
+        let Some((base_offset, last_offset_delta)) = read_offsets(rest) else {
+            return Ok(end);
+        };
+        let Some(size_bytes) = read_size_bytes(rest) else {
+            return Err(LogError::CorruptRecord(format!(
+                "{}: batch at offset {base_offset} has an impossible length",
+                log_path.display()
+            )));
+        };
+        if size_bytes > rest.len()
+            || base_offset.saturating_add(i64::from(last_offset_delta)) >= max_offset
+        {
+            return Ok(end);
+        }
+        end += size_bytes;
     }
 }
 
