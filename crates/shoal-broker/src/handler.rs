@@ -54,8 +54,8 @@ impl Handler for BrokerHandler {
     async fn handle(&self, ctx: RequestContext, request: RequestKind) -> Reply {
         let b = &self.broker;
         match request {
-            RequestKind::Produce(r) => apis::produce::handle(b, &ctx, r),
-            RequestKind::Fetch(r) => apis::fetch::handle(b, &ctx, r),
+            RequestKind::Produce(r) => apis::produce::handle(b, &ctx, r).await,
+            RequestKind::Fetch(r) => apis::fetch::handle(b, &ctx, r).await,
             RequestKind::ListOffsets(r) => apis::list_offsets::handle(b, &ctx, r),
             RequestKind::Metadata(r) => apis::metadata::handle(b, &ctx, r).await,
             RequestKind::CreateTopics(r) => apis::create_topics::handle(b, &ctx, r).await,

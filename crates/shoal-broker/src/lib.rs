@@ -15,6 +15,7 @@
 //! member on a combined node or from a remote follower on a broker-only one.
 
 pub mod apis;
+mod blocking;
 pub mod config;
 pub mod error_codes;
 pub mod groups;

@@ -17,16 +17,18 @@
 //!
 //! Locks: `state` is taken before `log` and held across a leader append, so an append always
 //! carries the leader epoch that was current when it was checked (a replica demoted mid-request
-//! cannot write under its old epoch). Readers take only the log lock and read the HW from a watch
-//! channel, so fetches never wait behind the leader state.
+//! cannot write under its old epoch). Readers take only the log (a `SharedLog`, whose reads
+//! `pread` outside its locks) and read the HW from a watch channel, so fetches never wait
+//! behind the leader state nor behind an append's write. Every method here may block on the
+//! disk: async callers run them on blocking threads.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use shoal_log::{AppendInfo, Log, LogConfig, LogError};
+use shoal_log::{AppendInfo, Log, LogConfig, LogError, SharedLog};
 use tokio::sync::watch;
 
 use crate::acks::{AckDecision, AppendPrecheck, RequiredAcks, decide_ack, precheck_append};
@@ -163,7 +165,8 @@ pub struct Partition {
     index: i32,
     local_broker_id: i32,
     state: Mutex<ReplicaState>,
-    log: Mutex<Option<Log>>,
+    /// `None` once closed or deleted; written only then, so readers never wait on it.
+    log: RwLock<Option<SharedLog>>,
     high_watermark: watch::Sender<i64>,
     /// The local log end; replication waits on it (a leader's parked follower fetches).
     log_end_offset: watch::Sender<i64>,
@@ -215,7 +218,7 @@ impl Partition {
             index,
             local_broker_id,
             state: Mutex::new(replica),
-            log: Mutex::new(Some(log)),
+            log: RwLock::new(Some(SharedLog::new(log))),
             high_watermark: hw_tx,
             log_end_offset: leo_tx,
         };
@@ -259,14 +262,41 @@ impl Partition {
         self.log_end_offset.subscribe()
     }
 
-    /// Runs `f` on the open log; a closed partition (deleted topic) reports `Closed`.
+    /// Runs `f` on the open shared log; a closed partition (deleted topic) reports `Closed`.
+    fn on_log<R>(
+        &self,
+        f: impl FnOnce(&SharedLog) -> Result<R, PartitionError>,
+    ) -> Result<R, PartitionError> {
+        let guard = self.log.read().unwrap_or_else(|p| p.into_inner());
+        f(guard.as_ref().ok_or(PartitionError::Closed)?)
+    }
+
+    /// Runs `f` with the open log to itself (it waits for an append in flight and holds off
+    /// reads); a closed partition (deleted topic) reports `Closed`.
     pub fn with_log<R>(
         &self,
         f: impl FnOnce(&mut Log) -> Result<R, LogError>,
     ) -> Result<R, PartitionError> {
-        let mut guard = lock(&self.log);
-        let log = guard.as_mut().ok_or(PartitionError::Closed)?;
-        Ok(f(log)?)
+        self.on_log(|log| Ok(log.with_mut(f)?))
+    }
+
+    /// Runs `f` on the open log's state, beside other readers and an append's write.
+    pub fn read_log<R>(
+        &self,
+        f: impl FnOnce(&Log) -> Result<R, LogError>,
+    ) -> Result<R, PartitionError> {
+        self.on_log(|log| Ok(log.with(f)?))
+    }
+
+    /// [`Log::read`] without holding the log's locks during the `pread`.
+    pub fn read_records(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<shoal_log::ReadInfo, PartitionError> {
+        self.on_log(|log| Ok(log.read(start_offset, max_bytes, max_offset, min_one_batch)?))
     }
 
     /// Applies what the metadata now says (leader, epochs, replicas, ISR). A state with an older
@@ -361,7 +391,7 @@ impl Partition {
         let leader_epoch = leader.state.leader_epoch;
         let idempotent = check_producer_sequences(&leader.producers, records)?;
         if let Some(duplicate) = idempotent.duplicate {
-            let log_start_offset = self.with_log(|log| Ok(log.log_start_offset()))?;
+            let log_start_offset = self.read_log(|log| Ok(log.log_start_offset()))?;
             let info = AppendInfo {
                 first_offset: duplicate.first_offset,
                 last_offset: duplicate.last_offset,
@@ -377,12 +407,11 @@ impl Partition {
                 duplicate: true,
             });
         }
-        let (info, log_end_offset, log_start_offset) = {
-            let mut guard = lock(&self.log);
-            let log = guard.as_mut().ok_or(PartitionError::Closed)?;
-            let info = log.append_as_leader(records, leader_epoch, now_ms)?;
-            (info, log.log_end_offset(), log.log_start_offset())
-        };
+        let shoal_log::Appended {
+            info,
+            log_end_offset,
+            log_start_offset,
+        } = self.on_log(|log| Ok(log.append_as_leader(records, leader_epoch, now_ms)?))?;
         let mut next_offset = info.first_offset;
         for b in idempotent.batches {
             let first_offset = next_offset;
@@ -471,9 +500,8 @@ impl Partition {
         leader_epoch: i32,
     ) -> Result<EpochEndOffset, PartitionError> {
         self.check_fetch_epoch(current_leader_epoch)?;
-        let guard = lock(&self.log);
-        let log = guard.as_ref().ok_or(PartitionError::Closed)?;
-        Ok(match log.end_offset_for_epoch(leader_epoch) {
+        let end = self.read_log(|log| Ok(log.end_offset_for_epoch(leader_epoch)))?;
+        Ok(match end {
             Some((epoch, end_offset)) => EpochEndOffset { epoch, end_offset },
             None => crate::divergence::UNDEFINED_EPOCH_END_OFFSET,
         })
@@ -487,22 +515,22 @@ impl Partition {
         min_one_batch: bool,
     ) -> Result<FetchedRecords, PartitionError> {
         let high_watermark = self.high_watermark();
-        let guard = lock(&self.log);
-        let log = guard.as_ref().ok_or(PartitionError::Closed)?;
-        let log_start_offset = log.log_start_offset();
-        let log_end_offset = log.log_end_offset();
-        let records = if fetch_offset == high_watermark && fetch_offset <= log_end_offset {
-            // Caught up: nothing to read, and not an out-of-range offset.
-            Bytes::new()
-        } else {
-            log.read(fetch_offset, max_bytes, high_watermark, min_one_batch)?
-                .records
-        };
-        Ok(FetchedRecords {
-            records,
-            high_watermark,
-            log_start_offset,
-            log_end_offset,
+        self.on_log(|log| {
+            let (log_start_offset, log_end_offset) =
+                log.with(|l| (l.log_start_offset(), l.log_end_offset()));
+            let records = if fetch_offset == high_watermark && fetch_offset <= log_end_offset {
+                // Caught up: nothing to read, and not an out-of-range offset.
+                Bytes::new()
+            } else {
+                log.read(fetch_offset, max_bytes, high_watermark, min_one_batch)?
+                    .records
+            };
+            Ok(FetchedRecords {
+                records,
+                high_watermark,
+                log_start_offset,
+                log_end_offset,
+            })
         })
     }
 
@@ -532,14 +560,12 @@ impl Partition {
         {
             return Err(PartitionError::NotLeaderOrFollower);
         }
-        let (log_start_offset, end_for_epoch) = {
-            let guard = lock(&self.log);
-            let log = guard.as_ref().ok_or(PartitionError::Closed)?;
-            (
+        let (log_start_offset, end_for_epoch) = self.read_log(|log| {
+            Ok((
                 log.log_start_offset(),
                 log.end_offset_for_epoch(fetch.last_fetched_epoch),
-            )
-        };
+            ))
+        })?;
         let log_end_offset = st.log_end_offset;
         if let Some(diverging) =
             diverging_epoch(fetch.last_fetched_epoch, fetch.fetch_offset, end_for_epoch)
@@ -582,24 +608,22 @@ impl Partition {
         let high_watermark = st.high_watermark;
         drop(st);
 
-        // Read outside the state lock, so appends do not wait behind a follower's read.
-        let guard = lock(&self.log);
-        let log = guard.as_ref().ok_or(PartitionError::Closed)?;
-        let records = log
-            .read(
-                fetch.fetch_offset,
-                fetch.max_bytes,
-                log.log_end_offset(),
-                true,
-            )?
-            .records;
-        Ok(FollowerFetchResult {
-            high_watermark,
-            log_start_offset: log.log_start_offset(),
-            log_end_offset: log.log_end_offset(),
-            diverging: None,
-            records,
-            may_join_isr: may_join,
+        // Read outside the state lock, so appends do not wait behind a follower's read. The
+        // read ends at the log end it finds (no bound beyond the log's own).
+        self.on_log(|log| {
+            let records = log
+                .read(fetch.fetch_offset, fetch.max_bytes, i64::MAX, true)?
+                .records;
+            let (log_start_offset, log_end_offset) =
+                log.with(|l| (l.log_start_offset(), l.log_end_offset()));
+            Ok(FollowerFetchResult {
+                high_watermark,
+                log_start_offset,
+                log_end_offset,
+                diverging: None,
+                records,
+                may_join_isr: may_join,
+            })
         })
     }
 
@@ -671,12 +695,12 @@ impl Partition {
     pub fn fetch_position(&self, leader_epoch: i32) -> Result<FetchPosition, PartitionError> {
         let st = lock(&self.state);
         self.check_follower(&st, leader_epoch)?;
-        let guard = lock(&self.log);
-        let log = guard.as_ref().ok_or(PartitionError::Closed)?;
-        Ok(FetchPosition {
-            fetch_offset: log.log_end_offset(),
-            last_fetched_epoch: log.latest_epoch().unwrap_or(-1),
-            log_start_offset: log.log_start_offset(),
+        self.read_log(|log| {
+            Ok(FetchPosition {
+                fetch_offset: log.log_end_offset(),
+                last_fetched_epoch: log.latest_epoch().unwrap_or(-1),
+                log_start_offset: log.log_start_offset(),
+            })
         })
     }
 
@@ -691,12 +715,11 @@ impl Partition {
     ) -> Result<AppendInfo, PartitionError> {
         let mut st = lock(&self.state);
         self.check_follower(&st, leader_epoch)?;
-        let (info, log_end_offset) = {
-            let mut guard = lock(&self.log);
-            let log = guard.as_mut().ok_or(PartitionError::Closed)?;
-            let info = log.append_as_follower(records, now_ms)?;
-            (info, log.log_end_offset())
-        };
+        let shoal_log::Appended {
+            info,
+            log_end_offset,
+            ..
+        } = self.on_log(|log| Ok(log.append_as_follower(records, now_ms)?))?;
         for batch in shoal_log::batch::batches(records) {
             // The log validated every batch just now.
             let Ok(batch) = batch else { break };
@@ -731,14 +754,14 @@ impl Partition {
             st.high_watermark = high_watermark;
             self.high_watermark.send_replace(high_watermark);
         }
-        let mut guard = lock(&self.log);
-        let log = guard.as_mut().ok_or(PartitionError::Closed)?;
-        if leader_log_start_offset > log.log_start_offset()
-            && leader_log_start_offset <= high_watermark
-        {
-            log.advance_log_start_offset(leader_log_start_offset)?;
-        }
-        Ok(())
+        self.with_log(|log| {
+            if leader_log_start_offset > log.log_start_offset()
+                && leader_log_start_offset <= high_watermark
+            {
+                log.advance_log_start_offset(leader_log_start_offset)?;
+            }
+            Ok(())
+        })
     }
 
     /// Truncates where the leader of `leader_epoch` reported the logs diverge; returns the new
@@ -751,9 +774,7 @@ impl Partition {
         let mut st = lock(&self.state);
         self.check_follower(&st, leader_epoch)?;
         let high_watermark = st.high_watermark;
-        let new_end = {
-            let mut guard = lock(&self.log);
-            let log = guard.as_mut().ok_or(PartitionError::Closed)?;
+        let new_end = self.with_log(|log| {
             let offset = truncation_offset(
                 diverging,
                 log.end_offset_for_epoch(diverging.epoch),
@@ -772,8 +793,8 @@ impl Partition {
                 to = log.log_end_offset(),
                 "truncated a diverging log tail"
             );
-            log.log_end_offset()
-        };
+            Ok(log.log_end_offset())
+        })?;
         self.after_truncation(&mut st, new_end);
         Ok(new_end)
     }
@@ -788,16 +809,14 @@ impl Partition {
     ) -> Result<i64, PartitionError> {
         let mut st = lock(&self.state);
         self.check_follower(&st, leader_epoch)?;
-        let new_end = {
-            let mut guard = lock(&self.log);
-            let log = guard.as_mut().ok_or(PartitionError::Closed)?;
+        let new_end = self.with_log(|log| {
             if log.log_end_offset() < leader_log_start_offset {
                 log.truncate_fully_and_start_at(leader_log_start_offset)?;
             } else if log.log_end_offset() > leader_log_end_offset {
                 log.truncate_to(leader_log_end_offset)?;
             }
-            log.log_end_offset()
-        };
+            Ok(log.log_end_offset())
+        })?;
         self.after_truncation(&mut st, new_end);
         Ok(new_end)
     }
@@ -833,9 +852,7 @@ impl Partition {
     /// longer intervals (as Kafka's) and only when something changed.
     pub fn run_maintenance(&self, now_ms: i64, due: MaintenanceDue) -> Result<(), PartitionError> {
         let high_watermark = self.high_watermark();
-        {
-            let mut guard = lock(&self.log);
-            let log = guard.as_mut().ok_or(PartitionError::Closed)?;
+        self.with_log(|log| {
             if due.retention {
                 let result = log.enforce_retention(now_ms, high_watermark)?;
                 if result.deleted_segments > 0 {
@@ -853,7 +870,8 @@ impl Partition {
             if due.high_watermark_checkpoint && log.high_watermark_checkpoint() != high_watermark {
                 log.checkpoint_high_watermark(high_watermark)?;
             }
-        }
+            Ok(())
+        })?;
         if due.producer_snapshot {
             self.snapshot_producers(false)?;
         }
@@ -871,7 +889,7 @@ impl Partition {
         limits: &shoal_log::CleanerLimits,
     ) -> Result<(), PartitionError> {
         let high_watermark = self.high_watermark();
-        let Some(plan) = self.with_log(|log| log.plan_clean(now_ms, high_watermark))? else {
+        let Some(plan) = self.read_log(|log| log.plan_clean(now_ms, high_watermark))? else {
             return Ok(());
         };
         let outcome = shoal_log::cleaner::run(&plan, limits)?;
@@ -918,7 +936,7 @@ impl Partition {
         if let Err(error) = self.snapshot_producers(true) {
             tracing::warn!(topic = %self.topic, partition = self.index, %error, "writing the producer snapshot failed");
         }
-        let log = lock(&self.log).take();
+        let log = self.take_log();
         if let Some(mut log) = log {
             log.checkpoint_high_watermark(high_watermark)?;
             log.close()?;
@@ -928,11 +946,16 @@ impl Partition {
 
     /// Removes the log from disk (topic deleted).
     pub fn delete(&self) -> Result<(), PartitionError> {
-        let log = lock(&self.log).take();
-        if let Some(log) = log {
+        if let Some(log) = self.take_log() {
             log.delete()?;
         }
         Ok(())
+    }
+
+    /// The log, taken out: later calls report `Closed`. Waits for calls in flight.
+    fn take_log(&self) -> Option<Log> {
+        let mut guard = self.log.write().unwrap_or_else(|p| p.into_inner());
+        guard.take().map(SharedLog::into_inner)
     }
 
     fn set_log_end_offset(&self, st: &mut ReplicaState, log_end_offset: i64) {

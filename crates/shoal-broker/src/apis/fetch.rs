@@ -3,6 +3,7 @@
 //! Records are never decoded here: the log returns whole batches, which go into the response
 //! as they are (one copy, when the response is encoded). A fetch with less than `min_bytes`
 //! available waits for any of its partitions' high watermarks to move, up to `max_wait_ms`.
+//! Every pass over the partitions reads the disk, so it runs on a blocking thread.
 //! Fetch sessions (KIP-227) are not kept: every response is sessionless (session id 0), which
 //! clients handle by sending full fetches.
 
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 use crate::Broker;
 use crate::apis::bounded_timeout_ms;
+use crate::blocking::run_blocking;
 use crate::error_codes::partition_error_code;
 
 /// Kafka's upper bound on a fetch's wait is the client's request timeout; this caps it server-side.
@@ -42,7 +44,7 @@ struct FetchPlan {
     min_bytes: usize,
 }
 
-pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> Reply {
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> Reply {
     if request.session_id != 0 || request.session_epoch > 0 {
         // We never hand out sessions, so a client naming one has to start over with a full fetch.
         let response = FetchResponse::default()
@@ -90,7 +92,8 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest)
         }
     }
 
-    let (response, bytes, has_error) = read_all(&plan, ctx.api_version);
+    let plan = Arc::new(plan);
+    let (response, bytes, has_error) = read_all_blocking(&plan, ctx.api_version).await;
     let max_wait_ms = bounded_timeout_ms(request.max_wait_ms, MAX_FETCH_WAIT_MS);
     if bytes >= plan.min_bytes || has_error || max_wait_ms == 0 || plan.targets.is_empty() {
         record_metrics(&plan, &response);
@@ -103,7 +106,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest)
     )))
 }
 
-async fn long_poll(plan: FetchPlan, version: i16, max_wait: Duration) -> ResponseKind {
+async fn long_poll(plan: Arc<FetchPlan>, version: i16, max_wait: Duration) -> ResponseKind {
     let deadline = tokio::time::Instant::now() + max_wait;
     let mut watchers: Vec<watch::Receiver<i64>> = plan
         .targets
@@ -117,7 +120,7 @@ async fn long_poll(plan: FetchPlan, version: i16, max_wait: Duration) -> Respons
         .collect();
     loop {
         if watchers.is_empty() {
-            let response = read_all(&plan, version).0;
+            let response = read_all_blocking(&plan, version).await.0;
             record_metrics(&plan, &response);
             return ResponseKind::Fetch(response);
         }
@@ -128,7 +131,7 @@ async fn long_poll(plan: FetchPlan, version: i16, max_wait: Duration) -> Respons
             Err(_) => (true, false),
             Ok((result, _, _)) => (false, result.is_err()),
         };
-        let (response, bytes, has_error) = read_all(&plan, version);
+        let (response, bytes, has_error) = read_all_blocking(&plan, version).await;
         if timed_out
             || closed
             || bytes >= plan.min_bytes
@@ -169,6 +172,18 @@ fn record_metrics(plan: &FetchPlan, response: &FetchResponse) {
             shoal_metrics::record_fetched(&name, records, bytes);
         }
     }
+}
+
+/// [`read_all`] on a blocking thread (an error response if the runtime is shutting down).
+async fn read_all_blocking(plan: &Arc<FetchPlan>, version: i16) -> (FetchResponse, usize, bool) {
+    let plan = Arc::clone(plan);
+    run_blocking(move || read_all(&plan, version))
+        .await
+        .unwrap_or_else(|| {
+            let response =
+                FetchResponse::default().with_error_code(ResponseError::UnknownServerError.code());
+            (response, 0, true)
+        })
 }
 
 /// Reads every target once; returns the response, the record bytes in it, and whether any

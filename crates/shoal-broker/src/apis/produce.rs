@@ -1,8 +1,10 @@
 //! Produce: append producers' batches as leader, then answer per acks.
 //!
 //! Appends happen while the connection's requests are processed in order, so batches of one
-//! producer connection land in the order sent. acks=all waits (deferred) until the high watermark
-//! passes each partition's last offset, bounded by the request's timeout.
+//! producer connection land in the order sent: they run on a blocking thread (they write to
+//! disk), and `handle` waits for them before the connection passes in its next request.
+//! acks=all waits (deferred) until the high watermark passes each partition's last offset,
+//! bounded by the request's timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use shoal_replica::{Partition, RequiredAcks};
 
 use crate::Broker;
 use crate::apis::{bounded_timeout_ms, str_bytes};
+use crate::blocking::run_blocking;
 use crate::error_codes::partition_error_code;
 use crate::time::wall_ms;
 
@@ -28,7 +31,16 @@ struct PendingAck {
     required_offset: i64,
 }
 
-pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Reply {
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Reply {
+    let broker = Arc::clone(broker);
+    let ctx = ctx.clone();
+    run_blocking(move || append_all(&broker, &ctx, request))
+        .await
+        .unwrap_or(Reply::NoResponse)
+}
+
+/// Appends every partition's batches (blocking) and answers, or defers the answer for acks=all.
+fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Reply {
     let acks = RequiredAcks::from_wire(request.acks);
     let image = broker.image();
     let now = wall_ms();

@@ -6,7 +6,8 @@
 //! divergence to report), otherwise it is parked until one of them appends or `max_wait_ms`
 //! passes: a caught-up follower receives new batches as soon as they are written, which is
 //! what acks=all latency rides on. The follower's positions are recorded when the request
-//! arrives (that is what advances the high watermark), and once only, as Kafka does.
+//! arrives (that is what advances the high watermark), and once only, as Kafka does. Each pass
+//! over the partitions reads the disk, so it runs on a blocking thread.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -20,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::blocking::run_blocking;
 use crate::error_codes::partition_error_code;
 use crate::replica_manager::{PartitionKey, ReplicaManager};
 use crate::replication::proto::replication_server::Replication;
@@ -128,6 +130,7 @@ impl FollowerSession {
                 request.partitions.len()
             )));
         }
+        let request = Arc::new(request);
         let wait = Duration::from_millis(u64::from(request.max_wait_ms.min(MAX_WAIT_CAP_MS)));
         let deadline = tokio::time::Instant::now() + wait;
         self.log_ends
@@ -141,7 +144,15 @@ impl FollowerSession {
                     rx.borrow_and_update();
                 }
             }
-            let (response, worth_sending) = self.serve(&request, first);
+            let (replicas, isr_nudges, pass) = (
+                Arc::clone(&self.replicas),
+                self.isr_nudges.clone(),
+                Arc::clone(&request),
+            );
+            let (response, worth_sending) =
+                run_blocking(move || serve(&replicas, &isr_nudges, &pass, first))
+                    .await
+                    .ok_or_else(|| Status::unavailable("the broker is shutting down"))?;
             first = false;
             if worth_sending || tokio::time::Instant::now() >= deadline {
                 return Ok(response);
@@ -167,90 +178,95 @@ impl FollowerSession {
         }
         self.log_ends.get_mut(&key)
     }
+}
 
-    /// One pass over the request's partitions; returns the response and whether it carries
-    /// anything a follower needs now (records, an error, a divergence).
-    fn serve(&self, request: &FetchRequest, record: bool) -> (FetchResponse, bool) {
-        let now = wall_ms();
-        let mut budget = request.max_bytes.clamp(1, FETCH_RESPONSE_MAX_BYTES) as usize;
-        let mut worth_sending = false;
-        let mut partitions = Vec::with_capacity(request.partitions.len());
-        for p in &request.partitions {
-            let mut data = PartitionData {
-                topic_id: p.topic_id.clone(),
-                partition: p.partition,
-                error_code: 0,
-                high_watermark: -1,
-                log_start_offset: -1,
-                log_end_offset: -1,
-                diverging_epoch: None,
-                records: Vec::new(),
-            };
-            let Some(key) = key_of(p) else {
-                data.error_code = i32::from(ResponseError::UnknownTopicId.code());
-                worth_sending = true;
-                partitions.push(data);
-                continue;
-            };
-            let Some(partition) = self.replicas.partition(key.0, key.1) else {
-                data.error_code = i32::from(ResponseError::NotLeaderOrFollower.code());
-                worth_sending = true;
-                partitions.push(data);
-                continue;
-            };
-            let fetch = FollowerFetch {
-                replica_id: request.replica_id,
-                broker_epoch: request.broker_epoch,
-                current_leader_epoch: p.current_leader_epoch,
-                fetch_offset: p.fetch_offset,
-                last_fetched_epoch: p.last_fetched_epoch,
-                // With the budget spent, later partitions still report their offsets.
-                max_bytes: if budget == 0 {
-                    0
-                } else {
-                    (p.max_bytes.clamp(1, FETCH_PARTITION_MAX_BYTES) as usize).min(budget)
-                },
-            };
-            match partition.fetch_for_follower(&fetch, now, record) {
-                Ok(result) => {
-                    data.high_watermark = result.high_watermark;
-                    data.log_start_offset = result.log_start_offset;
-                    data.log_end_offset = result.log_end_offset;
-                    if let Some(d) = result.diverging {
-                        data.diverging_epoch = Some(EpochEndOffset {
-                            epoch: d.epoch,
-                            end_offset: d.end_offset,
-                        });
-                        worth_sending = true;
-                    }
-                    if fetch.max_bytes > 0 && !result.records.is_empty() {
-                        budget = budget.saturating_sub(result.records.len());
-                        data.records = result.records.to_vec();
-                        worth_sending = true;
-                    }
-                    if result.may_join_isr {
-                        // Lossy on purpose: the periodic ISR check catches a dropped nudge.
-                        let _ = self.isr_nudges.try_send(key);
-                    }
-                }
-                Err(error) => {
-                    if let PartitionError::Log(shoal_log::LogError::OffsetOutOfRange {
-                        log_start_offset,
-                        log_end_offset,
-                        ..
-                    }) = &error
-                    {
-                        data.log_start_offset = *log_start_offset;
-                        data.log_end_offset = *log_end_offset;
-                    }
-                    data.error_code = i32::from(partition_error_code(&error));
+/// One pass over the request's partitions (blocking: it reads the logs); returns the response
+/// and whether it carries anything a follower needs now (records, an error, a divergence).
+fn serve(
+    replicas: &ReplicaManager,
+    isr_nudges: &mpsc::Sender<PartitionKey>,
+    request: &FetchRequest,
+    record: bool,
+) -> (FetchResponse, bool) {
+    let now = wall_ms();
+    let mut budget = request.max_bytes.clamp(1, FETCH_RESPONSE_MAX_BYTES) as usize;
+    let mut worth_sending = false;
+    let mut partitions = Vec::with_capacity(request.partitions.len());
+    for p in &request.partitions {
+        let mut data = PartitionData {
+            topic_id: p.topic_id.clone(),
+            partition: p.partition,
+            error_code: 0,
+            high_watermark: -1,
+            log_start_offset: -1,
+            log_end_offset: -1,
+            diverging_epoch: None,
+            records: Vec::new(),
+        };
+        let Some(key) = key_of(p) else {
+            data.error_code = i32::from(ResponseError::UnknownTopicId.code());
+            worth_sending = true;
+            partitions.push(data);
+            continue;
+        };
+        let Some(partition) = replicas.partition(key.0, key.1) else {
+            data.error_code = i32::from(ResponseError::NotLeaderOrFollower.code());
+            worth_sending = true;
+            partitions.push(data);
+            continue;
+        };
+        let fetch = FollowerFetch {
+            replica_id: request.replica_id,
+            broker_epoch: request.broker_epoch,
+            current_leader_epoch: p.current_leader_epoch,
+            fetch_offset: p.fetch_offset,
+            last_fetched_epoch: p.last_fetched_epoch,
+            // With the budget spent, later partitions still report their offsets.
+            max_bytes: if budget == 0 {
+                0
+            } else {
+                (p.max_bytes.clamp(1, FETCH_PARTITION_MAX_BYTES) as usize).min(budget)
+            },
+        };
+        match partition.fetch_for_follower(&fetch, now, record) {
+            Ok(result) => {
+                data.high_watermark = result.high_watermark;
+                data.log_start_offset = result.log_start_offset;
+                data.log_end_offset = result.log_end_offset;
+                if let Some(d) = result.diverging {
+                    data.diverging_epoch = Some(EpochEndOffset {
+                        epoch: d.epoch,
+                        end_offset: d.end_offset,
+                    });
                     worth_sending = true;
                 }
+                if fetch.max_bytes > 0 && !result.records.is_empty() {
+                    budget = budget.saturating_sub(result.records.len());
+                    data.records = result.records.to_vec();
+                    worth_sending = true;
+                }
+                if result.may_join_isr {
+                    // Lossy on purpose: the periodic ISR check catches a dropped nudge.
+                    let _ = isr_nudges.try_send(key);
+                }
             }
-            partitions.push(data);
+            Err(error) => {
+                if let PartitionError::Log(shoal_log::LogError::OffsetOutOfRange {
+                    log_start_offset,
+                    log_end_offset,
+                    ..
+                }) = &error
+                {
+                    data.log_start_offset = *log_start_offset;
+                    data.log_end_offset = *log_end_offset;
+                }
+                data.error_code = i32::from(partition_error_code(&error));
+                worth_sending = true;
+            }
         }
-        (FetchResponse { partitions }, worth_sending)
+        partitions.push(data);
     }
+    (FetchResponse { partitions }, worth_sending)
 }
 
 fn key_of(p: &PartitionFetch) -> Option<PartitionKey> {
