@@ -92,17 +92,17 @@ fn lookup(partition: &Partition, query: i64) -> Result<Option<(i64, i64)>, i16> 
     match query {
         LATEST_TIMESTAMP | LATEST_TIERED_TIMESTAMP => Ok(Some((-1, high_watermark))),
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => partition
-            .with_log(|log| Ok(log.log_start_offset()))
+            .read_log(|log| Ok(log.log_start_offset()))
             .map(|offset| Some((-1, offset)))
             .map_err(|e| partition_error_code(&e)),
         MAX_TIMESTAMP => partition
-            .with_log(|log| Ok(log.max_timestamp_and_offset()))
+            .read_log(|log| Ok(log.max_timestamp_and_offset()))
             .map(|found| found.filter(|(_, offset)| *offset < high_watermark))
             .map_err(|e| partition_error_code(&e)),
         t if t < 0 => Err(ResponseError::InvalidRequest.code()),
         target => {
             let batch = partition
-                .with_log(|log| log.find_batch_by_timestamp(target))
+                .read_log(|log| log.find_batch_by_timestamp(target))
                 .map_err(|e| partition_error_code(&e))?;
             let Some(batch) = batch else { return Ok(None) };
             let mut bytes = batch.records.clone();

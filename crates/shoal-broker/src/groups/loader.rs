@@ -177,12 +177,12 @@ impl OffsetsLoader {
 fn read_partition(partition: &Partition) -> Result<OffsetsReplay, PartitionError> {
     let mut replay = OffsetsReplay::new();
     let (mut offset, end) =
-        partition.with_log(|log| Ok((log.log_start_offset(), log.log_end_offset())))?;
+        partition.read_log(|log| Ok((log.log_start_offset(), log.log_end_offset())))?;
     while offset < end {
         if !partition.is_leader() {
             return Err(PartitionError::NotLeaderOrFollower);
         }
-        let chunk = partition.with_log(|log| log.read(offset, LOAD_CHUNK_BYTES, end, true))?;
+        let chunk = partition.read_records(offset, LOAD_CHUNK_BYTES, end, true)?;
         if chunk.records.is_empty() {
             break;
         }

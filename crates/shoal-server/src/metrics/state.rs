@@ -63,7 +63,7 @@ fn broker_gauges(broker: &Broker, image: &MetadataImage, node_id: i32) {
             ("partition", partition.index().to_string()),
         ];
         let Ok((size, end)) =
-            partition.with_log(|log| Ok((log.size_bytes(), log.log_end_offset())))
+            partition.read_log(|log| Ok((log.size_bytes(), log.log_end_offset())))
         else {
             continue;
         };
