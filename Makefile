@@ -26,13 +26,20 @@ CLUSTER_SPLIT_DIR ?= ./.cluster-split
 DURATION     ?= 300
 CHAOS_OUT    ?= ./chaos-report
 CHAOS_ARGS   ?=
+# Dependency checkers `make check` installs from crates.io when missing (pinned, --locked).
+CARGO_MACHETE_VERSION ?= 0.9.2
+CARGO_DENY_VERSION    ?= 0.20.2
+# The RustSec advisory database cargo deny reads (deny.toml's db-path; a clone of
+# github.com/rustsec/advisory-db in a subdirectory). CI cannot reach GitHub, so advisories are
+# checked only when a clone is already there.
+ADVISORY_DB  ?= $(or $(CARGO_HOME),$(HOME)/.cargo)/advisory-dbs
 
 # apt needs root; use sudo when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo sudo; })
 
 VENV_STAMP := $(VENV)/.requirements.stamp
 
-.PHONY: help run build build-tools test test-deps check test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status image compose-up compose-down compose-clean compose-split-up compose-split-down compose-split-clean chaos chaos-local
+.PHONY: help run build build-tools test test-deps check check-deps check-tools test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status image compose-up compose-down compose-clean compose-split-up compose-split-down compose-split-clean chaos chaos-local
 
 help: ## list the verbs
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -65,9 +72,26 @@ $(VENV_STAMP): tests/requirements.txt
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 	@touch $@
 
-check: ## rustfmt and clippy (warnings are errors)
+check: ## rustfmt, clippy (warnings are errors), then check-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@$(MAKE) --no-print-directory check-deps
+
+check-deps: check-tools ## unused dependencies (cargo machete); cargo deny: licenses, bans, sources, advisories if a local DB exists
+	$(CARGO) machete
+	$(CARGO) deny --offline check --hide-inclusion-graph licenses bans sources
+	@if ls -d '$(ADVISORY_DB)'/*/crates >/dev/null 2>&1; then \
+	  echo "$(CARGO) deny --offline check --hide-inclusion-graph advisories"; \
+	  $(CARGO) deny --offline check --hide-inclusion-graph advisories; \
+	else \
+	  echo "cargo deny: advisories SKIPPED - no advisory database in $(ADVISORY_DB) (it is cloned from github.com, which this machine cannot reach; copy one there to enable the check)"; \
+	fi
+
+check-tools: ## install cargo-machete and cargo-deny (pinned versions) when missing
+	@$(CARGO) machete --version 2>/dev/null | grep -qF '$(CARGO_MACHETE_VERSION)' || \
+	  $(CARGO) install --locked cargo-machete --version $(CARGO_MACHETE_VERSION)
+	@$(CARGO) deny --version 2>/dev/null | grep -qF '$(CARGO_DENY_VERSION)' || \
+	  $(CARGO) install --locked cargo-deny --version $(CARGO_DENY_VERSION)
 
 test-rust: ## cargo test for the whole workspace
 	$(CARGO) test --workspace $(RUST_TEST_ARGS)
