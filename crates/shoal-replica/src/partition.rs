@@ -19,8 +19,10 @@
 //! carries the leader epoch that was current when it was checked (a replica demoted mid-request
 //! cannot write under its old epoch). Readers take only the log (a `SharedLog`, whose reads
 //! `pread` outside its locks) and read the HW from a watch channel, so fetches never wait
-//! behind the leader state nor behind an append's write. Every method here may block on the
-//! disk: async callers run them on blocking threads.
+//! behind the leader state nor behind an append's write. Role, epochs, ISR and
+//! `min.insync.replicas` are also published in a copy (`published`) for async callers (acks=all
+//! waiters, metadata), so they never wait for the state lock an append holds. Every other
+//! method here may block on the disk: async callers run them on blocking threads.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -159,12 +161,23 @@ struct ReplicaState {
     pending_isr: Option<PendingIsrChange>,
 }
 
+/// The replica state async callers read (role, epochs, ISR, `min.insync.replicas`): a copy
+/// republished on every change, because a leader append holds the state lock across its disk
+/// write and an async thread must not wait for that.
+#[derive(Clone, Debug)]
+struct Published {
+    state: PartitionState,
+    min_insync_replicas: usize,
+}
+
 pub struct Partition {
     dir: std::path::PathBuf,
     topic: String,
     index: i32,
     local_broker_id: i32,
     state: Mutex<ReplicaState>,
+    /// Held only to copy in or out; see [`Published`].
+    published: Mutex<Published>,
     /// `None` once closed or deleted; written only then, so readers never wait on it.
     log: RwLock<Option<SharedLog>>,
     high_watermark: watch::Sender<i64>,
@@ -217,6 +230,10 @@ impl Partition {
             topic: topic.to_string(),
             index,
             local_broker_id,
+            published: Mutex::new(Published {
+                state: replica.state.clone(),
+                min_insync_replicas: replica.min_insync_replicas,
+            }),
             state: Mutex::new(replica),
             log: RwLock::new(Some(SharedLog::new(log))),
             high_watermark: hw_tx,
@@ -238,15 +255,23 @@ impl Partition {
     }
 
     pub fn state(&self) -> PartitionState {
-        lock(&self.state).state.clone()
+        lock(&self.published).state.clone()
     }
 
     pub fn leader_epoch(&self) -> i32 {
-        lock(&self.state).state.leader_epoch
+        lock(&self.published).state.leader_epoch
     }
 
     pub fn is_leader(&self) -> bool {
-        lock(&self.state).state.is_leader(self.local_broker_id)
+        lock(&self.published).state.is_leader(self.local_broker_id)
+    }
+
+    /// Copies what async callers read out of `st`; call after every change to it.
+    fn publish(&self, st: &ReplicaState) {
+        *lock(&self.published) = Published {
+            state: st.state.clone(),
+            min_insync_replicas: st.min_insync_replicas,
+        };
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -326,8 +351,6 @@ impl Partition {
             );
         } else if !now_leader {
             if was_leader {
-                // acks=all waiters re-check leadership and answer NOT_LEADER_OR_FOLLOWER.
-                self.high_watermark.send_modify(|_| {});
                 tracing::info!(
                     topic = %self.topic,
                     partition = self.index,
@@ -356,6 +379,11 @@ impl Partition {
             st.followers.retain(|id, _| state.replicas.contains(id));
         }
         st.state = state;
+        self.publish(&st);
+        if was_leader && !now_leader {
+            // acks=all waiters re-check leadership and answer NOT_LEADER_OR_FOLLOWER.
+            self.high_watermark.send_modify(|_| {});
+        }
         self.maybe_advance_high_watermark(&mut st);
     }
 
@@ -364,7 +392,11 @@ impl Partition {
         log_config: LogConfig,
         min_insync_replicas: usize,
     ) -> Result<(), PartitionError> {
-        lock(&self.state).min_insync_replicas = min_insync_replicas.max(1);
+        {
+            let mut st = lock(&self.state);
+            st.min_insync_replicas = min_insync_replicas.max(1);
+            self.publish(&st);
+        }
         self.with_log(|log| log.set_config(log_config))
     }
 
@@ -450,16 +482,15 @@ impl Partition {
             loop {
                 let decision = {
                     let hw = *rx.borrow_and_update();
-                    let leader = lock(&self.state);
-                    if !leader.state.is_leader(self.local_broker_id) {
+                    let (is_leader, isr_size, min_insync_replicas) = {
+                        let p = lock(&self.published);
+                        let is_leader = p.state.is_leader(self.local_broker_id);
+                        (is_leader, p.state.isr.len(), p.min_insync_replicas)
+                    };
+                    if !is_leader {
                         return Err(PartitionError::NotLeaderOrFollower);
                     }
-                    decide_ack(
-                        hw,
-                        required_offset,
-                        leader.state.isr.len(),
-                        leader.min_insync_replicas,
-                    )
+                    decide_ack(hw, required_offset, isr_size, min_insync_replicas)
                 };
                 match decision {
                     AckDecision::Acknowledge => return Ok(()),
@@ -685,6 +716,7 @@ impl Partition {
         {
             st.state.isr = isr;
             st.state.partition_epoch = partition_epoch;
+            self.publish(&st);
         }
         self.maybe_advance_high_watermark(&mut st);
     }
@@ -1102,4 +1134,53 @@ fn rebuild_producer_state(
         }
     }
     Ok((table, snapshot_offset))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn acks_waiters_do_not_wait_for_the_state_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = PartitionState {
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            replicas: vec![1],
+            isr: vec![1],
+        };
+        let partition = Arc::new(
+            Partition::open(dir.path(), "t", 0, 1, LogConfig::default(), 1, state, 0).unwrap(),
+        );
+        let batch = shoal_log::testing::build_batch(0, 0, &[b"a"]);
+        partition
+            .append_as_leader(&batch, RequiredAcks::AllInSync, 0)
+            .unwrap();
+        // Another thread holds the state lock for a while, as a leader append does across its
+        // disk write.
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let holder = {
+            let partition = Arc::clone(&partition);
+            std::thread::spawn(move || {
+                let _st = lock(&partition.state);
+                locked_tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_secs(2));
+            })
+        };
+        locked_rx.recv().unwrap();
+        let started = Instant::now();
+        let acked = partition.wait_for_acks(1, Duration::from_secs(10)).await;
+        let waited = started.elapsed();
+        let leader = partition.is_leader();
+        holder.join().unwrap();
+        assert!(acked.is_ok());
+        assert!(leader);
+        assert!(waited < Duration::from_secs(1), "waited {waited:?}");
+    }
 }
