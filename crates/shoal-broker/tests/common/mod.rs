@@ -136,7 +136,6 @@ impl Harness {
             replica_lag_time_max_ms: 30_000,
             log_cleaner_backoff_ms: 15_000,
             settings,
-            explicit_settings: Vec::new(),
         };
         let source = MetadataSource {
             images: meta.subscribe(),

@@ -56,7 +56,7 @@ fn plan_op(
         AlterConfigOpType::Set => Some(validate_topic_config(&op.name, required_value()?)?),
         AlterConfigOpType::Delete => None,
         AlterConfigOpType::Append | AlterConfigOpType::Subtract => {
-            if def.config_type != ConfigType::List {
+            if def.config_type() != ConfigType::List {
                 return Err(ControllerError::InvalidConfig(format!(
                     "Config value {} is not allowed for config key {}: it is not a list",
                     if op.op == AlterConfigOpType::Append {

@@ -742,19 +742,19 @@ pub struct LeaderBalancing {
 }
 
 impl LeaderBalancing {
-    /// From the broker configs (Kafka's defaults where unset: true, 300 s, 10 %).
+    /// From the broker settings given (the schema's defaults where unset).
     pub fn from_configs(configs: &std::collections::BTreeMap<String, String>) -> Self {
-        let get = |name: &str| configs.get(name).map(|v| v.trim().to_string());
+        let get = |name: &str| shoal_config::effective(configs, name).unwrap_or_default();
         LeaderBalancing {
-            enabled: get("auto.leader.rebalance.enable").is_none_or(|v| v != "false"),
+            enabled: get("auto.leader.rebalance.enable") != "false",
             check_interval_ms: get("leader.imbalance.check.interval.seconds")
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(300)
+                .parse::<u64>()
+                .unwrap_or(1)
                 .saturating_mul(1_000)
                 .max(1_000),
             threshold_percent: get("leader.imbalance.per.broker.percentage")
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(10)
+                .parse::<u32>()
+                .unwrap_or(0)
                 .min(100),
         }
     }
