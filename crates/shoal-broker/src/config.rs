@@ -14,6 +14,8 @@ pub struct AdvertisedListener {
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub node_id: i32,
+    /// Voters of the metadata quorum (`controller.quorum.voters`), for the single-node rule.
+    pub quorum_voters: usize,
     pub data_dir: PathBuf,
     pub advertised_listeners: Vec<AdvertisedListener>,
     pub rack: Option<String>,

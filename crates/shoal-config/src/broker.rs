@@ -106,8 +106,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         Unit::None, NonEmpty, Network,
         "Named listeners to bind, NAME://host:port,... An empty host binds every interface.")
         .dynamic(PerBroker),
-    def("advertised.listeners", List, None, Unit::None, NonEmpty, Network,
-        "Addresses given to clients, per listener name (default: the Kafka listeners).")
+    def("advertised.listeners", List, None, Unit::None, Any, Network,
+        "Addresses given to clients, per listener name (unset or empty: the Kafka listeners).")
         .dynamic(PerBroker),
     def("listener.security.protocol.map", List,
         Some("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
@@ -120,8 +120,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("replication.listener", Str, Some("127.0.0.1:9094"), Unit::None, NonEmpty, Network,
         "Where followers fetch from this broker (gRPC, docs/replication.md), host:port; port 0 picks one.")
         .shoal(),
-    def("advertised.replication.listener", Str, None, Unit::None, NonEmpty, Network,
-        "The host:port other brokers reach replication.listener at; required when it binds 0.0.0.0.")
+    def("advertised.replication.listener", Str, None, Unit::None, Any, Network,
+        "The host:port other brokers reach replication.listener at (unset or empty: the bound one); required when it binds 0.0.0.0.")
         .shoal(),
     def("socket.request.max.bytes", Int, Some("104857600"), Bytes, AtLeast(1), Network,
         "Largest request frame; a larger frame closes the connection."),

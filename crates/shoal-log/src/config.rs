@@ -190,6 +190,68 @@ impl LogConfig {
         Ok(())
     }
 
+    /// Builds a log configuration from a topic's effective configs, by Kafka name (`value`
+    /// answers each: override, broker setting or default), and validates it. This is the one
+    /// conversion: the controller runs it before committing a topic config, the broker when it
+    /// opens a log, so a config the controller accepts is one every log can run with. Errors name
+    /// the topic config and the allowed range.
+    pub fn from_topic_configs(value: impl Fn(&'static str) -> Option<String>) -> Result<LogConfig> {
+        let defaults = LogConfig::default();
+        let raw = |name: &'static str| value(name).map(|v| v.trim().to_string());
+        let int = |name: &'static str, default: i64| -> Result<i64> {
+            match raw(name) {
+                None => Ok(default),
+                Some(v) => v.parse::<i64>().map_err(|_| {
+                    LogError::InvalidConfig(format!("{name}={v} is not an integer"))
+                }),
+            }
+        };
+        let u32_of = |name: &'static str, default: u32| -> Result<u32> {
+            let n = int(name, i64::from(default))?;
+            u32::try_from(n).map_err(|_| {
+                LogError::InvalidConfig(format!("{name}={n} must be in [0, {}]", u32::MAX))
+            })
+        };
+        let config = LogConfig {
+            segment_bytes: u32_of("segment.bytes", defaults.segment_bytes)?,
+            segment_ms: int("segment.ms", defaults.segment_ms)?,
+            retention_ms: int("retention.ms", defaults.retention_ms)?,
+            retention_bytes: int("retention.bytes", defaults.retention_bytes)?,
+            max_message_bytes: u32_of("max.message.bytes", defaults.max_message_bytes)?,
+            index_interval_bytes: u32_of("index.interval.bytes", defaults.index_interval_bytes)?,
+            segment_index_bytes: u32_of("segment.index.bytes", defaults.segment_index_bytes)?,
+            flush_messages: int("flush.messages", defaults.flush_messages)?,
+            flush_ms: int("flush.ms", defaults.flush_ms)?,
+            message_timestamp_type: match raw("message.timestamp.type").as_deref() {
+                None | Some("CreateTime") => TimestampType::CreateTime,
+                Some("LogAppendTime") => TimestampType::LogAppendTime,
+                Some(other) => {
+                    return Err(LogError::InvalidConfig(format!(
+                        "message.timestamp.type={other} must be CreateTime or LogAppendTime"
+                    )));
+                }
+            },
+            cleanup_policy: match raw("cleanup.policy") {
+                None => defaults.cleanup_policy,
+                Some(v) => CleanupPolicy::parse(&v).ok_or_else(|| {
+                    LogError::InvalidConfig(format!(
+                        "cleanup.policy={v} must be delete, compact or compact,delete"
+                    ))
+                })?,
+            },
+            delete_retention_ms: int("delete.retention.ms", defaults.delete_retention_ms)?,
+            min_cleanable_dirty_ratio: match raw("min.cleanable.dirty.ratio") {
+                None => defaults.min_cleanable_dirty_ratio,
+                Some(v) => v.parse::<f64>().map_err(|_| {
+                    LogError::InvalidConfig(format!("min.cleanable.dirty.ratio={v} is not a number"))
+                })?,
+            },
+            min_compaction_lag_ms: int("min.compaction.lag.ms", defaults.min_compaction_lag_ms)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Entries an offset index may hold before the segment rolls.
     pub(crate) fn max_offset_index_entries(&self) -> usize {
         self.segment_index_bytes as usize / OFFSET_INDEX_ENTRY_BYTES

@@ -32,3 +32,25 @@ pub fn resolve_topic_config(
     shoal_config::resolve_topic_config(name, overrides, broker_settings)
         .map_err(|e| ControllerError::InvalidConfig(e.message))
 }
+
+/// Builds the log configuration a partition of a topic with these overrides would run with,
+/// and refuses with INVALID_CONFIG what no log could run with (the message names the config
+/// and its allowed range). The broker builds the same configuration with the same function when
+/// it opens the log, so what passes here opens there.
+pub fn check_log_config(
+    overrides: &BTreeMap<String, String>,
+    broker_settings: &BTreeMap<String, String>,
+) -> Result<(), ControllerError> {
+    shoal_log::LogConfig::from_topic_configs(|name| {
+        shoal_config::resolve_topic_config(name, overrides, broker_settings)
+            .ok()
+            .map(|r| r.value)
+    })
+    .map(|_| ())
+    .map_err(|e| match e {
+        shoal_log::LogError::InvalidConfig(reason) => {
+            ControllerError::InvalidConfig(format!("Invalid topic config: {reason}"))
+        }
+        other => ControllerError::InvalidConfig(other.to_string()),
+    })
+}

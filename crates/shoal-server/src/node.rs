@@ -101,8 +101,12 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
             l.name
         );
     }
+    // Kafka 4 lets controllers advertise their listener too; clients are told only the Kafka ones.
     let advertised = match config.get("advertised.listeners") {
-        Some(spec) if !spec.trim().is_empty() => parse_listeners(&spec)?,
+        Some(spec) if !spec.trim().is_empty() => parse_listeners(&spec)?
+            .into_iter()
+            .filter(|l| !controller_names.contains(&l.name))
+            .collect(),
         _ => kafka.clone(),
     };
     for l in &advertised {
@@ -197,7 +201,8 @@ fn quorum_voters(
             };
             Ok(format!("{node_id}@{host}:{port}"))
         }
-        (None, true) => bail!("a controller needs a controller listener in listeners"),
+        // No controller listener named: the controller serves on the classic default port.
+        (None, true) => Ok(format!("{node_id}@127.0.0.1:9093")),
         (_, false) => {
             bail!("controller.quorum.voters is not set: a broker-only node must be told the voters")
         }
@@ -316,6 +321,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 &data_dir,
                 &listeners,
                 heartbeat_interval_ms,
+                voters.len(),
                 source,
             )
             .await?,
@@ -427,12 +433,14 @@ async fn start_broker(
     data_dir: &std::path::Path,
     listeners: &NodeListeners,
     heartbeat_interval_ms: u64,
+    quorum_voters: usize,
     source: MetadataSource,
 ) -> anyhow::Result<Arc<Broker>> {
     let (replication_bind, replication_advertised) = replication_listener(config)?;
     let settings = config.explicit().clone();
     let broker_config = BrokerConfig {
         node_id,
+        quorum_voters,
         data_dir: data_dir.to_path_buf(),
         advertised_listeners: listeners
             .advertised

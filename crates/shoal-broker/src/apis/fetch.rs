@@ -77,7 +77,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest)
                 Some(t) => broker
                     .replicas
                     .partition(t.id, p.partition)
-                    .ok_or(ResponseError::NotLeaderOrFollower.code()),
+                    .ok_or_else(|| broker.replicas.not_served_code(t.id, p.partition)),
             };
             plan.targets.push(FetchTarget {
                 topic_index,

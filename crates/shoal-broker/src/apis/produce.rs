@@ -62,7 +62,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
                 (Some(acks), Some(t)) => match t.partition(data.index) {
                     None => Err(ResponseError::UnknownTopicOrPartition.code()),
                     Some(_) => match broker.replicas.partition(t.id, data.index) {
-                        None => Err(ResponseError::NotLeaderOrFollower.code()),
+                        None => Err(broker.replicas.not_served_code(t.id, data.index)),
                         Some(partition) => match data.records.as_deref() {
                             None | Some([]) => Err(ResponseError::CorruptMessage.code()),
                             Some(records) => partition

@@ -117,6 +117,7 @@ impl Harness {
         .unwrap();
         let config = BrokerConfig {
             node_id: 1,
+            quorum_voters: 1,
             data_dir: dir.path().to_path_buf(),
             advertised_listeners: vec![AdvertisedListener {
                 name: "PLAINTEXT".into(),

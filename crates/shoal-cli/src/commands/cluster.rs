@@ -156,7 +156,9 @@ async fn health(client: &mut Client, out: &Output) -> anyhow::Result<ExitCode> {
         };
         for p in &t.partitions {
             let key = format!("{name}/{}", p.partition_index);
-            if p.leader_id.0 < 0 {
+            // No leader, or a leader whose log cannot be opened (KAFKA_STORAGE_ERROR = 56).
+            if p.leader_id.0 < 0 || p.error_code == 56 || p.offline_replicas.contains(&p.leader_id)
+            {
                 offline.push(key.clone());
             }
             if p.isr_nodes.len() < p.replica_nodes.len() {

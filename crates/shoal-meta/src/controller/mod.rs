@@ -243,8 +243,9 @@ impl Controller {
         validate_only: bool,
         deadline: Instant,
     ) -> ControllerResults<i32> {
+        let defaults = &self.defaults;
         self.execute(topics.len(), validate_only, deadline, |image| {
-            plan_create_partitions(image, topics)
+            plan_create_partitions(image, defaults, topics)
         })
         .await
     }
