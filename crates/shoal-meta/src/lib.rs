@@ -24,7 +24,8 @@
 //! requests through `client::ControllerClient`, which a combined node uses too.
 //!
 //! Crate layout: `records` (facts), `image` (state + apply), `topic_name` / `topic_config` /
-//! `broker_defaults` (Kafka rules), `placement` (replica placement), `controller` (validation,
+//! `broker_defaults` (Kafka rules), `format` (the versioned bytes of records, entries,
+//! snapshots and deltas), `placement` (replica placement), `controller` (validation,
 //! planning, proposing — the active controller), `client` (what brokers use: routing, metadata
 //! following, registration and heartbeats), `metadata_log` (serving the committed log),
 //! `raft` (openraft storage, state machine, gRPC transport), `quorum_voters` (voter list
@@ -38,6 +39,7 @@ pub mod controller;
 mod controller_server;
 mod controller_service;
 pub mod error;
+pub mod format;
 pub mod image;
 pub mod meta_properties;
 pub mod metadata_log;

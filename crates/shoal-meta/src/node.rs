@@ -282,6 +282,8 @@ impl MetaNode {
 
         let db = open_sled(&config.data_dir.join(SLED_DIR)).await?;
         let log_store = SledLogStore::open(&db)?;
+        // Refuse a store this binary cannot read before openraft reads or writes any of it.
+        log_store.check_readable()?;
         let (state_machine, images) = MetaStateMachine::open(&db, &props.cluster_id)?;
         let journal = state_machine.journal();
         let observers = Arc::new(Observers::default());

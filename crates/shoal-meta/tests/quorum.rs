@@ -399,6 +399,7 @@ async fn raft_rpcs_from_another_cluster_or_voter_set_are_rejected() {
         voter_ids,
         payload: serde_json::to_vec(&vote).unwrap(),
         snapshot_chunk: Vec::new(),
+        payload_version: 1,
     };
     let mut client = RaftServiceClient::connect(format!("http://{address}"))
         .await
@@ -412,17 +413,33 @@ async fn raft_rpcs_from_another_cluster_or_voter_set_are_rejected() {
         assert_eq!(status.code(), tonic::Code::FailedPrecondition);
         assert!(status.message().contains(expected), "{}", status.message());
     }
+    // A payload version of a newer release is refused by name, before Raft sees it.
+    let newer = RaftRequest {
+        payload_version: 9,
+        ..envelope(CLUSTER_ID, 1, vec![1])
+    };
+    let status = client.vote(newer).await.expect_err("must be rejected");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        status.message().contains("Raft RPC payload version 9")
+            && status.message().contains("versions 0 to 1"),
+        "{}",
+        status.message()
+    );
     assert_eq!(node.raft_metrics().await.current_term, term_before);
     assert_eq!(node.leader_id(), Some(1));
 
     // Control: the right envelope reaches Raft, which answers (a candidate with no log gets
-    // no vote).
-    let reply = client
-        .vote(envelope(CLUSTER_ID, 1, vec![1]))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(matches!(reply.result, Some(raft_reply::Result::Ok(_))));
+    // no vote), from this release (1) and from one before versioning (0) alike.
+    for payload_version in [1, 0] {
+        let request = RaftRequest {
+            payload_version,
+            ..envelope(CLUSTER_ID, 1, vec![1])
+        };
+        let reply = client.vote(request).await.unwrap().into_inner();
+        assert!(matches!(reply.result, Some(raft_reply::Result::Ok(_))));
+        assert_eq!(reply.payload_version, 1);
+    }
     node.shutdown().await.unwrap();
 }
 
