@@ -16,7 +16,7 @@ use shoal_meta::format::{
     record_versions,
 };
 use shoal_meta::raft::types::{MetaEntry, MetaLogId, MetaSnapshotMeta, MetaStoredMembership};
-use shoal_meta::{Endpoint, MetadataImage, MetadataRecord};
+use shoal_meta::{Endpoint, MetadataImage, MetadataRecord, SupportedFeature};
 use uuid::Uuid;
 
 fn fixtures() -> PathBuf {
@@ -53,6 +53,7 @@ fn records() -> Vec<MetadataRecord> {
                 },
             ],
             rack: Some("rack-b".into()),
+            supported_features: None,
         },
         MetadataRecord::FenceBroker {
             broker_id: 3,
@@ -134,6 +135,7 @@ fn image() -> MetadataImage {
             } else {
                 Some(format!("rack-{b}"))
             },
+            supported_features: None,
         });
     }
     batch.extend([
@@ -244,34 +246,114 @@ fn check_image(decoded: &MetadataImage) {
     assert!(payments.configs.is_empty());
 }
 
-fn kind_entry(kind: &str) -> (MetaLogId, MetadataRecord) {
-    let (i, record) = records()
+/// Records of versions added after the first versioned release.
+fn records_of_newer_versions() -> Vec<MetadataRecord> {
+    let MetadataRecord::RegisterBroker {
+        broker_id,
+        incarnation_id,
+        broker_epoch,
+        listeners,
+        rack,
+        ..
+    } = records()[0].clone()
+    else {
+        unreachable!()
+    };
+    vec![
+        // RegisterBroker v1: + supported features.
+        MetadataRecord::RegisterBroker {
+            broker_id,
+            incarnation_id,
+            broker_epoch,
+            listeners,
+            rack,
+            supported_features: Some(vec![
+                SupportedFeature {
+                    name: "metadata.version".into(),
+                    min_level: 1,
+                    max_level: 2,
+                },
+                SupportedFeature {
+                    name: "group.version".into(),
+                    min_level: 0,
+                    max_level: 1,
+                },
+            ]),
+        },
+        // FeatureLevel v0 (new in metadata.version 2).
+        MetadataRecord::FeatureLevel {
+            name: "metadata.version".into(),
+            level: 2,
+        },
+    ]
+}
+
+/// Every record fixture: (record version, record); entry `i` is at log index `100 + i`.
+fn fixture_records() -> Vec<(u32, MetadataRecord)> {
+    let newer = records_of_newer_versions();
+    let versions = [1, 0];
+    records()
+        .into_iter()
+        .map(|r| (0, r))
+        .chain(versions.into_iter().zip(newer))
+        .collect()
+}
+
+fn kind_entry(kind: &str, version: u32) -> (MetaLogId, MetadataRecord) {
+    let (i, (_, record)) = fixture_records()
         .into_iter()
         .enumerate()
-        .find(|(_, r)| r.kind() == kind)
-        .unwrap();
+        .find(|(_, (v, r))| r.kind() == kind && *v == version)
+        .unwrap_or_else(|| panic!("no fixture record {kind} v{version}"));
     (log_id(4, 2, 100 + i as u64), record)
 }
 
-fn check_record_entry(entry: &MetaEntry, kind: &str) {
-    let (expected_id, expected) = kind_entry(kind);
+fn check_record_entry(entry: &MetaEntry, kind: &str, version: u32) {
+    let (expected_id, expected) = kind_entry(kind, version);
     assert_eq!(entry.log_id, expected_id, "{kind}");
     assert_eq!(entry.log_id.leader_id.term, 4);
     assert_eq!(entry.log_id.leader_id.node_id, 2);
     match &entry.payload {
-        EntryPayload::Normal(batch) => assert_eq!(batch, &vec![expected], "{kind}"),
+        EntryPayload::Normal(batch) => assert_eq!(batch, &vec![expected], "{kind} v{version}"),
         other => panic!("{kind}: expected records, got {other:?}"),
     }
+}
+
+/// [`image`] at metadata.version 2: a finalized level and a broker with reported features.
+fn image_with_features() -> MetadataImage {
+    let mut image = image();
+    image.apply_batch(
+        43,
+        &[
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 2,
+            },
+            MetadataRecord::RegisterBroker {
+                broker_id: 4,
+                incarnation_id: Uuid::from_u128(0xb0b0_0004),
+                broker_epoch: 43,
+                listeners: vec![Endpoint {
+                    name: "PLAINTEXT".into(),
+                    host: "broker4".into(),
+                    port: 9092,
+                }],
+                rack: None,
+                supported_features: Some(shoal_meta::features::supported_features()),
+            },
+        ],
+    );
+    image
 }
 
 // ─── Legacy JSON (releases before versioning) ────────────────────────────────────────────────
 
 #[test]
 fn legacy_json_entries_decode_to_the_expected_records() {
-    for versions in record_versions() {
-        let bytes = read(&format!("legacy_json/entry_{}.json", versions.name));
+    for record in records() {
+        let bytes = read(&format!("legacy_json/entry_{}.json", record.kind()));
         assert_eq!(bytes[0], b'{');
-        check_record_entry(&decode_entry(&bytes).unwrap(), versions.name);
+        check_record_entry(&decode_entry(&bytes).unwrap(), record.kind(), 0);
     }
     // Spot checks of the one with the most fields, beyond equality.
     let entry = decode_entry(&read("legacy_json/entry_RegisterBroker.json")).unwrap();
@@ -284,10 +366,13 @@ fn legacy_json_entries_decode_to_the_expected_records() {
         broker_epoch,
         listeners,
         rack,
+        supported_features,
     } = &batch[0]
     else {
         panic!()
     };
+    // The field added later (RegisterBroker v1) takes its documented default.
+    assert_eq!(supported_features, &None);
     assert_eq!((*broker_id, *broker_epoch), (3, 17));
     assert_eq!(incarnation_id.as_u128(), 0xfeed_beef);
     assert_eq!(listeners[1].host, "broker3.example.com");
@@ -345,14 +430,14 @@ fn write_missing_fixtures() {
             eprintln!("wrote {}", path.display());
         }
     };
-    for versions in record_versions() {
-        let (log_id, record) = kind_entry(versions.name);
+    for (version, record) in fixture_records() {
+        let (log_id, record) = kind_entry(record.kind(), version);
         let entry = Entry {
             log_id,
-            payload: EntryPayload::Normal(vec![record]),
+            payload: EntryPayload::Normal(vec![record.clone()]),
         };
         write(
-            record_fixture_name(versions.name, versions.max_version),
+            record_fixture_name(record.kind(), version),
             encode_entry(&entry).unwrap(),
         );
     }
@@ -382,19 +467,30 @@ fn write_missing_fixtures() {
         format!("versioned/state_frame{s}_snapshot_meta.bin"),
         encode_state(&snapshot_meta()).unwrap(),
     );
-    write(
-        format!("versioned/snapshot_format{SNAPSHOT_FORMAT_VERSION}.bin"),
-        encode_snapshot(&image()),
-    );
+    for image in [image(), image_with_features()] {
+        let bytes = encode_snapshot(&image);
+        write(format!("versioned/snapshot_format{}.bin", bytes[1]), bytes);
+    }
 }
 
 #[test]
 fn versioned_fixtures_decode_to_the_expected_values() {
-    // Every record type at version 0 (the first versioned release).
-    for versions in record_versions() {
-        let bytes = read(&record_fixture_name(versions.name, 0));
+    // Every record type at every version.
+    let mut covered = BTreeSet::new();
+    for (version, record) in fixture_records() {
+        let bytes = read(&record_fixture_name(record.kind(), version));
         assert_eq!(&bytes[..2], &[MAGIC, 1]);
-        check_record_entry(&decode_entry(&bytes).unwrap(), versions.name);
+        check_record_entry(&decode_entry(&bytes).unwrap(), record.kind(), version);
+        covered.insert((record.kind(), version));
+    }
+    for versions in record_versions() {
+        for version in 0..=versions.max_version {
+            assert!(
+                covered.contains(&(versions.name, version)),
+                "no fixture of {} version {version}",
+                versions.name
+            );
+        }
     }
     let blank = decode_entry(&read("versioned/entry_frame1_blank.bin")).unwrap();
     assert_eq!(blank.log_id, log_id(4, 2, 201));
@@ -413,12 +509,86 @@ fn versioned_fixtures_decode_to_the_expected_values() {
     let snapshot = read("versioned/snapshot_format2.bin");
     assert_eq!(&snapshot[..2], &[MAGIC, 2]);
     check_image(&decode_snapshot(&snapshot).unwrap());
+    let snapshot = read("versioned/snapshot_format3.bin");
+    assert_eq!(&snapshot[..2], &[MAGIC, 3]);
+    let decoded = decode_snapshot(&snapshot).unwrap();
+    assert_eq!(decoded, image_with_features());
+    assert_eq!(decoded.metadata_version(), 2);
+    assert_eq!(decoded.finalized_features["metadata.version"], 2);
+    assert_eq!(
+        decoded.brokers[&4].supported_features,
+        Some(vec![SupportedFeature {
+            name: "metadata.version".into(),
+            min_level: 1,
+            max_level: 2
+        }])
+    );
+    assert_eq!(decoded.brokers[&1].supported_features, None);
+}
+
+/// The schema change of metadata.version 2: RegisterBroker v1 added `supported_features`.
+/// The previous version, written by the binary before the change (the checked-in fixture),
+/// still decodes, with the documented default; so do the format-2 snapshot and legacy JSON.
+#[test]
+fn the_previous_register_broker_version_decodes_with_the_documented_default() {
+    let v0 = decode_entry(&read(&record_fixture_name("RegisterBroker", 0))).unwrap();
+    let EntryPayload::Normal(batch) = &v0.payload else {
+        panic!()
+    };
+    let MetadataRecord::RegisterBroker {
+        broker_id,
+        listeners,
+        supported_features,
+        ..
+    } = &batch[0]
+    else {
+        panic!()
+    };
+    assert_eq!(*broker_id, 3);
+    assert_eq!(listeners.len(), 2);
+    assert_eq!(supported_features, &None, "v0 means: not reported");
+    assert_eq!(
+        shoal_meta::features::supported_range(supported_features.as_deref(), "metadata.version"),
+        Some((1, 1)),
+        "a broker that did not report supports metadata.version 1 only"
+    );
+    let v1 = decode_entry(&read(&record_fixture_name("RegisterBroker", 1))).unwrap();
+    let EntryPayload::Normal(batch) = &v1.payload else {
+        panic!()
+    };
+    let MetadataRecord::RegisterBroker {
+        supported_features, ..
+    } = &batch[0]
+    else {
+        panic!()
+    };
+    assert_eq!(supported_features.as_ref().map(Vec::len), Some(2));
+    // The v2 snapshot has no features: every broker "not reported", no level finalized.
+    let image = decode_snapshot(&read("versioned/snapshot_format2.bin")).unwrap();
+    assert!(
+        image
+            .brokers
+            .values()
+            .all(|b| b.supported_features.is_none())
+    );
+    assert_eq!(image.metadata_version(), 1);
+}
+
+#[test]
+fn each_value_is_written_at_the_lowest_version_that_represents_it() {
+    // Without features: readable by binaries that only know the first versioned formats.
+    assert_eq!(encode_snapshot(&image())[1], 2);
+    assert_eq!(encode_snapshot(&image_with_features())[1], 3);
+    let frame = |record: &MetadataRecord| format::encode_record(record).record_version;
+    assert_eq!(frame(&records()[0]), 0);
+    assert_eq!(frame(&records_of_newer_versions()[0]), 1);
 }
 
 #[test]
 fn every_record_type_round_trips_in_the_current_format() {
     let mut seen = BTreeSet::new();
-    for (i, record) in records().into_iter().enumerate() {
+    let all = records().into_iter().chain(records_of_newer_versions());
+    for (i, record) in all.enumerate() {
         seen.insert(record.kind());
         let entry: MetaEntry = Entry {
             log_id: log_id(7, 3, i as u64 + 1),
@@ -451,6 +621,11 @@ fn every_record_type_round_trips_in_the_current_format() {
             broker_epoch: i64::MIN,
             listeners: vec![],
             rack: Some(String::new()),
+            supported_features: Some(vec![]),
+        },
+        MetadataRecord::FeatureLevel {
+            name: String::new(),
+            level: i16::MIN,
         },
     ];
     let entry: MetaEntry = Entry {
@@ -458,9 +633,10 @@ fn every_record_type_round_trips_in_the_current_format() {
         payload: EntryPayload::Normal(edge),
     };
     assert_eq!(decode_entry(&encode_entry(&entry).unwrap()).unwrap(), entry);
-    // And the image.
-    let image = image();
-    assert_eq!(decode_snapshot(&encode_snapshot(&image)).unwrap(), image);
+    // And the images.
+    for image in [image(), image_with_features()] {
+        assert_eq!(decode_snapshot(&encode_snapshot(&image)).unwrap(), image);
+    }
 }
 
 // ─── Refusals ────────────────────────────────────────────────────────────────────────────────
@@ -585,6 +761,7 @@ fn malformed_values_are_errors_not_panics() {
             port: Some(70_000),
         }],
         rack: None,
+        supported_features: vec![],
     };
     let frame = format::proto::RecordFrame {
         record_type: 1,
@@ -716,6 +893,12 @@ async fn a_data_dir_written_before_versioning_opens_with_its_image() {
     let after = image.topic_by_name("after-snapshot").unwrap();
     assert_eq!(after.partitions[0].replicas, vec![2]);
 
+    // A cluster from before feature levels stays at metadata.version 1: a broker registering
+    // now is written as RegisterBroker v0 (no features), which every versioned release reads.
+    assert_eq!(image.metadata_version(), 1);
+    node.client().register(common::broker(9)).await.unwrap();
+    assert_eq!(node.image().brokers[&9].supported_features, None);
+
     // It keeps working, and a restart reads the mix of legacy and new entries.
     let created = node
         .client()
@@ -741,6 +924,77 @@ async fn a_data_dir_written_before_versioning_opens_with_its_image() {
     );
     assert_eq!(node.image().next_producer_id, 2000);
     node.shutdown().await.unwrap();
+}
+
+/// Every RecordFrame (type, version) in the sled log of the node in `dir`.
+fn record_frames(dir: &Path) -> Vec<(u32, u32)> {
+    use prost::Message;
+    let d = dump(dir);
+    let mut frames = Vec::new();
+    for (_, value) in &d[b"raft_log".as_slice()] {
+        assert_eq!(value[0], MAGIC);
+        let m = format::proto::RaftEntry::decode(&value[2..]).unwrap();
+        if let Some(format::proto::raft_entry::Payload::Records(batch)) = m.payload {
+            frames.extend(
+                batch
+                    .records
+                    .iter()
+                    .map(|r| (r.record_type, r.record_version)),
+            );
+        }
+    }
+    frames
+}
+
+#[tokio::test]
+async fn a_new_cluster_finalizes_the_newest_metadata_version_and_records_broker_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::start(dir.path()).await;
+    assert_eq!(
+        node.image().metadata_version(),
+        shoal_meta::features::MAX_METADATA_VERSION
+    );
+    let brokers = common::register_brokers(&node, 1).await;
+    assert_eq!(
+        node.image().brokers[&1].supported_features,
+        Some(shoal_meta::features::supported_features())
+    );
+    // A broker that cannot read the finalized level is refused, naming both.
+    let old = shoal_meta::BrokerRegistrationRequest {
+        supported_features: None,
+        ..common::broker(2)
+    };
+    let err = node.client().register(old).await.unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "supports metadata.version 1 to 1, but the cluster's finalized metadata.version is 2"
+        ),
+        "{err}"
+    );
+    drop(brokers);
+    node.shutdown().await.unwrap();
+    drop(node);
+    // On disk: one FeatureLevel (type 10) and RegisterBroker v1 (type 1).
+    let frames = record_frames(dir.path());
+    assert_eq!(
+        frames.iter().filter(|f| **f == (10, 0)).count(),
+        1,
+        "{frames:?}"
+    );
+    assert!(frames.contains(&(1, 1)), "{frames:?}");
+    assert!(!frames.contains(&(1, 0)), "{frames:?}");
+    // A restart keeps the level and does not finalize again.
+    let node = common::start(dir.path()).await;
+    assert_eq!(node.image().metadata_version(), 2);
+    node.shutdown().await.unwrap();
+    drop(node);
+    assert_eq!(
+        record_frames(dir.path())
+            .iter()
+            .filter(|f| **f == (10, 0))
+            .count(),
+        1
+    );
 }
 
 /// Starts a node that fails; returns the error text, and checks the store did not change.

@@ -1,15 +1,18 @@
 //! [`MetadataRecord`] ⇄ `RecordFrame`: one record type id and one version per record.
 //!
-//! The encoder writes each record at its newest version; the decoder reads every version from
-//! 0 to the newest and refuses anything newer (or an unknown type id) with an error that names
-//! it. Adding a version: bump the constant in [`record_versions`], decode the older versions
-//! with their documented defaults, and add a fixture of the previous version.
+//! The encoder writes each record at the lowest version that represents it exactly (a
+//! `RegisterBroker` without reported features is version 0, readable by every versioned
+//! release); the controller only produces values that need a newer version once the finalized
+//! `metadata.version` allows it (`crate::features`). The decoder reads every version from 0 to
+//! the newest and refuses anything newer (or an unknown type id) with an error that names it.
+//! Adding a version: bump the constant in [`record_versions`], decode the older versions with
+//! their documented defaults, and add a fixture of the previous version.
 
 use prost::Message;
 
 use crate::format::proto::{self, RecordFrame};
 use crate::format::{FormatError, decode_message, required, uuid_bytes, uuid_from};
-use crate::records::{Endpoint, MetadataBatch, MetadataRecord};
+use crate::records::{Endpoint, MetadataBatch, MetadataRecord, SupportedFeature};
 
 /// The type id and newest version of one record type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,10 +23,11 @@ pub struct RecordVersions {
     pub max_version: u32,
 }
 
+/// Version 1 adds `supported_features` (metadata.version 2).
 const REGISTER_BROKER: RecordVersions = RecordVersions {
     name: "RegisterBroker",
     type_id: 1,
-    max_version: 0,
+    max_version: 1,
 };
 const FENCE_BROKER: RecordVersions = RecordVersions {
     name: "FenceBroker",
@@ -66,7 +70,13 @@ const PRODUCER_IDS: RecordVersions = RecordVersions {
     max_version: 0,
 };
 
-const ALL: [RecordVersions; 9] = [
+const FEATURE_LEVEL: RecordVersions = RecordVersions {
+    name: "FeatureLevel",
+    type_id: 10,
+    max_version: 0,
+};
+
+const ALL: [RecordVersions; 10] = [
     REGISTER_BROKER,
     FENCE_BROKER,
     UNFENCE_BROKER,
@@ -76,6 +86,7 @@ const ALL: [RecordVersions; 9] = [
     REMOVE_TOPIC,
     TOPIC_CONFIG,
     PRODUCER_IDS,
+    FEATURE_LEVEL,
 ];
 
 /// Every record type this binary knows, in type id order.
@@ -94,7 +105,60 @@ fn versions_of(record: &MetadataRecord) -> RecordVersions {
         MetadataRecord::RemoveTopic { .. } => REMOVE_TOPIC,
         MetadataRecord::TopicConfig { .. } => TOPIC_CONFIG,
         MetadataRecord::ProducerIds { .. } => PRODUCER_IDS,
+        MetadataRecord::FeatureLevel { .. } => FEATURE_LEVEL,
     }
+}
+
+/// The lowest version of `record`'s type that represents it exactly (see the module docs).
+fn version_of(record: &MetadataRecord) -> u32 {
+    match record {
+        MetadataRecord::RegisterBroker {
+            supported_features: Some(_),
+            ..
+        } => 1,
+        _ => 0,
+    }
+}
+
+pub(crate) fn features_to_proto(features: &[SupportedFeature]) -> Vec<proto::SupportedFeature> {
+    features
+        .iter()
+        .map(|f| proto::SupportedFeature {
+            name: Some(f.name.clone()),
+            min_level: Some(i32::from(f.min_level)),
+            max_level: Some(i32::from(f.max_level)),
+        })
+        .collect()
+}
+
+pub(crate) fn level_from(
+    what: &'static str,
+    field: &'static str,
+    level: Option<i32>,
+) -> Result<i16, FormatError> {
+    let level = required(what, field, level)?;
+    i16::try_from(level).map_err(|_| {
+        FormatError::malformed(
+            what,
+            format!("`{field}` {level} does not fit a 16-bit level"),
+        )
+    })
+}
+
+pub(crate) fn features_from_proto(
+    what: &'static str,
+    features: Vec<proto::SupportedFeature>,
+) -> Result<Vec<SupportedFeature>, FormatError> {
+    features
+        .into_iter()
+        .map(|f| {
+            Ok(SupportedFeature {
+                name: required(what, "supported_features.name", f.name)?,
+                min_level: level_from(what, "supported_features.min_level", f.min_level)?,
+                max_level: level_from(what, "supported_features.max_level", f.max_level)?,
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn endpoint_to_proto(e: &Endpoint) -> proto::Endpoint {
@@ -123,7 +187,7 @@ pub(crate) fn endpoint_from_proto(
     })
 }
 
-/// Encodes one record at its newest version.
+/// Encodes one record at the lowest version that represents it.
 pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
     let versions = versions_of(record);
     let payload = match record {
@@ -133,12 +197,17 @@ pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
             broker_epoch,
             listeners,
             rack,
+            supported_features,
         } => proto::RegisterBrokerRecord {
             broker_id: Some(*broker_id),
             incarnation_id: uuid_bytes(incarnation_id),
             broker_epoch: Some(*broker_epoch),
             listeners: listeners.iter().map(endpoint_to_proto).collect(),
             rack: rack.clone(),
+            supported_features: supported_features
+                .as_deref()
+                .map(features_to_proto)
+                .unwrap_or_default(),
         }
         .encode_to_vec(),
         MetadataRecord::FenceBroker {
@@ -218,10 +287,17 @@ pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
             next_producer_id_block_start: Some(*next_producer_id_block_start),
         }
         .encode_to_vec(),
+        MetadataRecord::FeatureLevel { name, level } => proto::FeatureLevelRecord {
+            name: Some(name.clone()),
+            level: Some(i32::from(*level)),
+        }
+        .encode_to_vec(),
     };
+    let record_version = version_of(record);
+    debug_assert!(record_version <= versions.max_version);
     RecordFrame {
         record_type: versions.type_id,
-        record_version: versions.max_version,
+        record_version,
         payload,
     }
 }
@@ -252,6 +328,11 @@ pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError>
                     .map(|e| endpoint_from_proto(W, e))
                     .collect::<Result<_, _>>()?,
                 rack: m.rack,
+                // Version 0 has no features: "not reported" (see the proto).
+                supported_features: match frame.record_version {
+                    0 => None,
+                    _ => Some(features_from_proto(W, m.supported_features)?),
+                },
             })
         }
         2 => {
@@ -327,6 +408,14 @@ pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError>
                     "next_producer_id_block_start",
                     m.next_producer_id_block_start,
                 )?,
+            })
+        }
+        10 => {
+            const W: &str = "FeatureLevel record";
+            let m: proto::FeatureLevelRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::FeatureLevel {
+                name: required(W, "name", m.name)?,
+                level: level_from(W, "level", m.level)?,
             })
         }
         found => Err(unknown_type(found)),

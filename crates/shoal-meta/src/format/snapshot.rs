@@ -1,19 +1,27 @@
 //! [`MetadataImage`] ⇄ snapshot bytes.
 //!
 //! Format versions: 1 = the legacy JSON `{"format_version": 1, "image": ...}` (read only);
-//! 2 = `[MAGIC, 2] + MetadataImage` protobuf. Anything else is refused with the version found.
+//! 2 = `[MAGIC, 2] + MetadataImage` protobuf; 3 = the same with brokers' supported features and
+//! the finalized features (metadata.version 2). Anything else is refused with the version
+//! found. Like records, an image is written at the lowest format that represents it: format 2
+//! while no feature is reported or finalized, so binaries that read only format 2 can follow a
+//! cluster until its `metadata.version` is raised.
 
 use std::collections::BTreeMap;
 
 use crate::format::proto;
-use crate::format::records::{endpoint_from_proto, endpoint_to_proto};
+use crate::format::records::{
+    endpoint_from_proto, endpoint_to_proto, features_from_proto, features_to_proto, level_from,
+};
 use crate::format::{
     FormatError, Framed, decode_message, required, split_header, uuid_bytes, uuid_from, with_header,
 };
 use crate::image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 
-/// The snapshot format written; versions `LEGACY_JSON_SNAPSHOT_FORMAT_VERSION..=` this are read.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
+/// The newest snapshot format; versions `LEGACY_JSON_SNAPSHOT_FORMAT_VERSION..=` this are read.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
+/// The first protobuf format (no feature fields).
+const FORMAT_WITHOUT_FEATURES: u8 = 2;
 /// The unversioned-era JSON snapshot.
 pub const LEGACY_JSON_SNAPSHOT_FORMAT_VERSION: u8 = 1;
 
@@ -41,6 +49,11 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
                 listeners: b.listeners.iter().map(endpoint_to_proto).collect(),
                 rack: b.rack.clone(),
                 fenced: Some(b.fenced),
+                supported_features: b.supported_features.as_deref().map(|f| {
+                    proto::SupportedFeatures {
+                        features: features_to_proto(f),
+                    }
+                }),
             })
             .collect(),
         topics: image
@@ -73,8 +86,26 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
             .collect(),
         next_producer_id: Some(image.next_producer_id),
         last_applied_index: Some(image.last_applied_index),
+        finalized_features: image
+            .finalized_features
+            .iter()
+            .map(|(name, level)| proto::FinalizedFeature {
+                name: Some(name.clone()),
+                level: Some(i32::from(*level)),
+            })
+            .collect(),
     };
-    with_header(SNAPSHOT_FORMAT_VERSION, &message)
+    let has_features = !image.finalized_features.is_empty()
+        || image
+            .brokers
+            .values()
+            .any(|b| b.supported_features.is_some());
+    let format = if has_features {
+        SNAPSHOT_FORMAT_VERSION
+    } else {
+        FORMAT_WITHOUT_FEATURES
+    };
+    with_header(format, &message)
 }
 
 /// A snapshot in any format this binary reads.
@@ -85,7 +116,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<MetadataImage, FormatError> {
             if version <= LEGACY_JSON_SNAPSHOT_FORMAT_VERSION || version > SNAPSHOT_FORMAT_VERSION {
                 return Err(unsupported(u32::from(version)));
             }
-            image_from_proto(decode_message(WHAT, body)?)
+            image_from_proto(version, decode_message(WHAT, body)?)
         }
     }
 }
@@ -105,10 +136,19 @@ fn decode_legacy_json(json: &[u8]) -> Result<MetadataImage, FormatError> {
         .map_err(|e| FormatError::malformed("legacy JSON snapshot", e.to_string()))
 }
 
-fn image_from_proto(m: proto::MetadataImage) -> Result<MetadataImage, FormatError> {
+fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage, FormatError> {
+    // Format 2 has no feature fields: whatever is there is ignored, the defaults apply.
+    let with_features = format >= 3;
     let mut image = MetadataImage::empty(required(WHAT, "cluster_id", m.cluster_id)?);
     image.next_producer_id = required(WHAT, "next_producer_id", m.next_producer_id)?;
     image.last_applied_index = required(WHAT, "last_applied_index", m.last_applied_index)?;
+    if with_features {
+        for f in m.finalized_features {
+            let name = required(WHAT, "finalized_features.name", f.name)?;
+            let level = level_from(WHAT, "finalized_features.level", f.level)?;
+            image.finalized_features.insert(name, level);
+        }
+    }
     for b in m.brokers {
         let broker = BrokerRegistration {
             broker_id: required(WHAT, "brokers.broker_id", b.broker_id)?,
@@ -121,6 +161,10 @@ fn image_from_proto(m: proto::MetadataImage) -> Result<MetadataImage, FormatErro
                 .collect::<Result<_, _>>()?,
             rack: b.rack,
             fenced: required(WHAT, "brokers.fenced", b.fenced)?,
+            supported_features: match b.supported_features {
+                Some(f) if with_features => Some(features_from_proto(WHAT, f.features)?),
+                _ => None,
+            },
         };
         if image.brokers.insert(broker.broker_id, broker).is_some() {
             return Err(FormatError::malformed(WHAT, "a broker id appears twice"));
