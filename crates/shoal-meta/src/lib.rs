@@ -25,7 +25,8 @@
 //!
 //! Crate layout: `records` (facts), `image` (state + apply), `topic_name` / `topic_config` /
 //! `broker_defaults` (Kafka rules), `format` (the versioned bytes of records, entries,
-//! snapshots and deltas), `placement` (replica placement), `controller` (validation,
+//! snapshots and deltas; docs/upgrading.md), `features` (`metadata.version` levels: which
+//! versions may be written), `placement` (replica placement), `controller` (validation,
 //! planning, proposing — the active controller), `client` (what brokers use: routing, metadata
 //! following, registration and heartbeats), `metadata_log` (serving the committed log),
 //! `raft` (openraft storage, state machine, gRPC transport), `quorum_voters` (voter list
