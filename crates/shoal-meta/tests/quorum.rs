@@ -180,6 +180,20 @@ async fn three_voters_form_one_quorum_and_replicate() {
         );
         assert_eq!(node.raft_metrics().await.voters, vec![1, 2, 3]);
     }
+    // The new cluster's leader finalized the newest metadata.version (in a session check),
+    // once, and every voter applied it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while cluster
+        .nodes
+        .values()
+        .any(|n| n.image().metadata_version() != shoal_meta::features::MAX_METADATA_VERSION)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metadata.version not finalized"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // A follower's controller forwards to the leader; the result is applied everywhere.
     let leader = cluster.agreed_leader(Duration::from_secs(5)).await;
