@@ -268,6 +268,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn forward_payload_versions_above_ours_are_refused_by_name() {
+        assert!(
+            check_forward_payload_version(0).is_ok(),
+            "releases before versioning"
+        );
+        assert!(check_forward_payload_version(FORWARD_PAYLOAD_VERSION).is_ok());
+        let err = check_forward_payload_version(FORWARD_PAYLOAD_VERSION + 1).unwrap_err();
+        assert!(
+            err.contains("forwarded controller payload version 2") && err.contains("0 to 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn only_an_untouched_all_not_controller_result_is_rerouted() {
         let nc = |h| ControllerError::NotController { leader_hint: h };
         let all: ControllerResults<()> = ControllerResults::all_failed(2, nc(Some(3)));

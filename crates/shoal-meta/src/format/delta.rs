@@ -81,3 +81,53 @@ pub fn decode_delta(version: u32, bytes: &[u8]) -> Result<MetadataDelta, FormatE
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::MetadataImage;
+    use crate::records::MetadataRecord;
+
+    fn deltas() -> Vec<MetadataDelta> {
+        let batch = vec![MetadataRecord::Topic {
+            name: "t".into(),
+            topic_id: uuid::Uuid::from_u128(7),
+        }];
+        let mut image = MetadataImage::empty("c");
+        image.apply_batch(3, &batch);
+        vec![
+            MetadataDelta::Batches {
+                batches: vec![(3, batch), (5, vec![])],
+                last_offset: 6,
+            },
+            MetadataDelta::Image(image),
+        ]
+    }
+
+    #[test]
+    fn both_payload_versions_round_trip() {
+        for delta in deltas() {
+            for version in [LEGACY_JSON_DELTA_PAYLOAD_VERSION, DELTA_PAYLOAD_VERSION] {
+                let bytes = encode_delta(&delta, version).unwrap();
+                assert_eq!(decode_delta(version, &bytes).unwrap(), delta, "v{version}");
+            }
+            // The legacy JSON is what brokers before versioning send and expect.
+            assert_eq!(
+                encode_delta(&delta, 0).unwrap(),
+                serde_json::to_vec(&delta).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn a_newer_payload_version_is_refused_by_name() {
+        let bytes = encode_delta(&deltas()[0], DELTA_PAYLOAD_VERSION).unwrap();
+        let err = decode_delta(2, &bytes).unwrap_err().to_string();
+        assert!(
+            err.contains("metadata delta payload version 2") && err.contains("versions 0 to 1"),
+            "{err}"
+        );
+        assert!(encode_delta(&deltas()[0], 2).is_err());
+        assert!(decode_delta(1, b"\x0a\xff").is_err());
+    }
+}
