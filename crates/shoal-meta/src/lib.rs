@@ -24,7 +24,9 @@
 //! requests through `client::ControllerClient`, which a combined node uses too.
 //!
 //! Crate layout: `records` (facts), `image` (state + apply), `topic_name` / `topic_config` /
-//! `broker_defaults` (Kafka rules), `placement` (replica placement), `controller` (validation,
+//! `broker_defaults` (Kafka rules), `format` (the versioned bytes of records, entries,
+//! snapshots and deltas; docs/upgrading.md), `features` (`metadata.version` levels: which
+//! versions may be written), `placement` (replica placement), `controller` (validation,
 //! planning, proposing — the active controller), `client` (what brokers use: routing, metadata
 //! following, registration and heartbeats), `metadata_log` (serving the committed log),
 //! `raft` (openraft storage, state machine, gRPC transport), `quorum_voters` (voter list
@@ -38,6 +40,8 @@ pub mod controller;
 mod controller_server;
 mod controller_service;
 pub mod error;
+pub mod features;
+pub mod format;
 pub mod image;
 pub mod meta_properties;
 pub mod metadata_log;
@@ -74,4 +78,4 @@ pub use metadata_log::MetadataDelta;
 pub use node::{MetaConfig, MetaNode, RaftStatus};
 pub use quorum_status::{ObserverStatus, QuorumStatus, VoterStatus};
 pub use quorum_voters::{format_quorum_voters, parse_quorum_voters};
-pub use records::{Endpoint, MetadataBatch, MetadataRecord, NO_LEADER};
+pub use records::{Endpoint, MetadataBatch, MetadataRecord, NO_LEADER, SupportedFeature};

@@ -79,6 +79,8 @@ pub(crate) struct ControllerSettings {
     pub node_id: i32,
     pub request_timeout_ms: u64,
     pub broker_session_timeout_ms: u64,
+    /// `Some(level)` on a new cluster: finalize `metadata.version` at `level` once leading.
+    pub bootstrap_metadata_version: Option<i16>,
 }
 
 /// The request handler of the metadata quorum on a voter (see the module docs).
@@ -94,6 +96,7 @@ pub struct Controller {
     /// Origin of the monotonic milliseconds `BrokerLiveness` works in.
     clock_origin: Instant,
     stopped: AtomicBool,
+    bootstrap_metadata_version: Option<i16>,
 }
 
 impl Controller {
@@ -115,6 +118,7 @@ impl Controller {
             )),
             clock_origin: Instant::now(),
             stopped: AtomicBool::new(false),
+            bootstrap_metadata_version: settings.bootstrap_metadata_version,
         })
     }
 
@@ -449,6 +453,11 @@ impl Controller {
             self.lock_liveness().on_lost_leadership();
             return;
         };
+        if let Some(level) = self.bootstrap_metadata_version
+            && let Err(e) = self.bootstrap_features(level).await
+        {
+            tracing::debug!(error = %e, "could not finalize metadata.version yet");
+        }
         let image = self.images.borrow().clone();
         let expired = {
             let now = self.now_ms();
@@ -493,6 +502,33 @@ impl Controller {
                 }
             }
         }
+    }
+
+    /// Finalizes `metadata.version` at `level` on a new cluster (see `crate::features`): a
+    /// no-op unless this node leads and no level is finalized yet. Returns whether it proposed.
+    pub(crate) async fn bootstrap_features(&self, level: i16) -> Result<bool, ControllerError> {
+        let finalized = self
+            .images
+            .borrow()
+            .finalized_features
+            .contains_key(crate::features::METADATA_VERSION);
+        if finalized || self.leading_term().is_none() {
+            return Ok(false);
+        }
+        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
+        let _writer = self.write_lock.lock().await;
+        let image = self.caught_up_image(deadline).await?;
+        let records = crate::features::plan_bootstrap_features(&image, level);
+        if records.is_empty() {
+            return Ok(false);
+        }
+        let log_index = self.propose_all(records, deadline).await?;
+        tracing::info!(
+            level,
+            log_index,
+            "finalized metadata.version of a new cluster"
+        );
+        Ok(true)
     }
 
     /// One preferred-leader check (`auto.leader.rebalance.enable`, see `preferred_leader`):
