@@ -46,7 +46,8 @@ build-tools: ## release build of the tools the image and tests ship: shoal-chaos
 
 # One node holds every copy: the offsets topic gets one replica, as in Kafka's single-node
 # config (the built-in default, Kafka's 3, waits for three brokers before groups work).
-run: build ## build, then run one node (controller+broker) with data in ./data
+run: ## build shoal and shoalctl (release), then run one node (controller+broker) with data in ./data
+	$(CARGO) build --release --bin shoal --bin shoalctl
 	exec $(SHOAL_BIN) --data-dir $(DATA_DIR) --override offsets.topic.replication.factor=1
 
 test: test-deps check test-rust test-python ## everything CI runs: deps, lint, Rust tests, client tests
