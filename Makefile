@@ -45,8 +45,10 @@ build-tools: ## release build of the tools the image and tests ship: shoal-chaos
 	$(CARGO) build --release --bin shoal-chaos --bin shoalctl
 
 # No overrides: the binary's defaults are a complete single node (groups included; see
-# docs/configuration.md, "A single node serves everything out of the box").
-run: build ## build, then run one node (controller+broker) with data in ./data
+# docs/configuration.md, "A single node serves everything out of the box"). shoalctl is built
+# too, so the README quickstart works as written.
+run: ## build shoal and shoalctl (release), then run one node (controller+broker) with data in ./data
+	$(CARGO) build --release --bin shoal --bin shoalctl
 	exec $(SHOAL_BIN) --data-dir $(DATA_DIR)
 
 test: test-deps check test-rust test-python ## everything CI runs: deps, lint, Rust tests, client tests
