@@ -253,13 +253,27 @@ impl ReplicaManager {
                     tracing::warn!(dir = %moved.display(), "set aside a log of an older topic with the same name")
                 }
                 Err(error) => {
-                    self.mark_offline(key, &topic.name, format!("cannot set aside an older log in {}: {error}", dir.display()));
+                    self.mark_offline(
+                        key,
+                        &topic.name,
+                        format!(
+                            "cannot set aside an older log in {}: {error}",
+                            dir.display()
+                        ),
+                    );
                     return;
                 }
             }
         }
         if let Err(error) = log_dirs::write_partition_metadata(&dir, topic_id) {
-            self.mark_offline(key, &topic.name, format!("cannot write partition.metadata in {}: {error}", dir.display()));
+            self.mark_offline(
+                key,
+                &topic.name,
+                format!(
+                    "cannot write partition.metadata in {}: {error}",
+                    dir.display()
+                ),
+            );
             return;
         }
         let config = match partition_config(&topic.configs, &self.broker_settings) {

@@ -39,8 +39,21 @@ fn candidates(rng: &mut fastrand::Rng, default: &str) -> Vec<String> {
     }
     out.extend(
         [
-            "0.5", "1.5", "-0.1", "NaN", "true", "false", "delete", "compact", "compact,delete",
-            "bogus", "", "producer", "zstd", "CreateTime", "LogAppendTime",
+            "0.5",
+            "1.5",
+            "-0.1",
+            "NaN",
+            "true",
+            "false",
+            "delete",
+            "compact",
+            "compact,delete",
+            "bogus",
+            "",
+            "producer",
+            "zstd",
+            "CreateTime",
+            "LogAppendTime",
         ]
         .iter()
         .map(|s| s.to_string()),
@@ -87,7 +100,10 @@ fn every_topic_config_the_controller_accepts_opens_a_log() {
         }
     }
     // The draw reaches both sides of the checks.
-    assert!(accepted > 200 && refused > 200, "accepted {accepted}, refused {refused}");
+    assert!(
+        accepted > 200 && refused > 200,
+        "accepted {accepted}, refused {refused}"
+    );
 }
 
 #[test]

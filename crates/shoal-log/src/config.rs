@@ -201,9 +201,9 @@ impl LogConfig {
         let int = |name: &'static str, default: i64| -> Result<i64> {
             match raw(name) {
                 None => Ok(default),
-                Some(v) => v.parse::<i64>().map_err(|_| {
-                    LogError::InvalidConfig(format!("{name}={v} is not an integer"))
-                }),
+                Some(v) => v
+                    .parse::<i64>()
+                    .map_err(|_| LogError::InvalidConfig(format!("{name}={v} is not an integer"))),
             }
         };
         let u32_of = |name: &'static str, default: u32| -> Result<u32> {
@@ -243,7 +243,9 @@ impl LogConfig {
             min_cleanable_dirty_ratio: match raw("min.cleanable.dirty.ratio") {
                 None => defaults.min_cleanable_dirty_ratio,
                 Some(v) => v.parse::<f64>().map_err(|_| {
-                    LogError::InvalidConfig(format!("min.cleanable.dirty.ratio={v} is not a number"))
+                    LogError::InvalidConfig(format!(
+                        "min.cleanable.dirty.ratio={v} is not a number"
+                    ))
                 })?,
             },
             min_compaction_lag_ms: int("min.compaction.lag.ms", defaults.min_compaction_lag_ms)?,

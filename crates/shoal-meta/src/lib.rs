@@ -54,12 +54,9 @@ pub mod records;
 pub mod topic_config;
 pub mod topic_name;
 
-/// Generated from `proto/controller.proto` (package `shoal.controller.v1`): messages, the
-/// `RaftService` / `QuorumAdmin` servers and their clients.
-#[allow(clippy::all, clippy::pedantic, missing_docs)]
-pub mod proto {
-    tonic::include_proto!("shoal.controller.v1");
-}
+/// Generated from `proto/controller.proto` (package `shoal.controller.v1`, crate `shoal-proto`):
+/// messages, the `RaftService` / `QuorumAdmin` servers and their clients.
+pub use shoal_proto::controller as proto;
 
 pub use broker_defaults::BrokerDefaults;
 pub use client::{

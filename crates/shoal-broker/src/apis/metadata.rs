@@ -19,10 +19,10 @@ use shoal_meta::{CreateTopic, MetadataImage, TopicImage};
 use uuid::Uuid;
 
 use crate::Broker;
-use crate::replica_manager::ReplicaManager;
-use crate::single_node::{ClusterShape, single_node_replication_factor};
 use crate::apis::{str_bytes, topic_name};
 use crate::error_codes::controller_error_code;
+use crate::replica_manager::ReplicaManager;
+use crate::single_node::{ClusterShape, single_node_replication_factor};
 
 const AUTO_CREATE_WAIT: Duration = Duration::from_secs(5);
 

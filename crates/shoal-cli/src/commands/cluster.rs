@@ -11,8 +11,8 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{DescribeClusterRequest, DescribeConfigsRequest};
 use kafka_protocol::protocol::StrBytes;
 use serde_json::json;
-use shoal_meta::proto::DescribeQuorumRequest;
-use shoal_meta::proto::quorum_admin_client::QuorumAdminClient;
+use shoal_proto::controller::DescribeQuorumRequest;
+use shoal_proto::controller::quorum_admin_client::QuorumAdminClient;
 
 use super::check;
 use crate::cli::ClusterCommand;
@@ -337,7 +337,7 @@ pub async fn quorum(
 async fn describe_quorum(
     address: &str,
     timeout: Duration,
-) -> anyhow::Result<shoal_meta::proto::DescribeQuorumResponse> {
+) -> anyhow::Result<shoal_proto::controller::DescribeQuorumResponse> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
         .connect_timeout(timeout)
         .timeout(timeout);
