@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use shoal_log::{CleanerLimits, CleanupPolicy, LogConfig, TimestampType};
+use shoal_log::{CleanerLimits, CleanupPolicy, CompressionType, LogConfig, TimestampType};
 use shoal_meta::topic_config::resolve_topic_config;
 
 /// Log settings plus the replication setting the partition leader enforces.
@@ -64,6 +64,30 @@ pub fn partition_config(
             .unwrap_or(defaults.min_cleanable_dirty_ratio),
         min_compaction_lag_ms: int("min.compaction.lag.ms")
             .unwrap_or(defaults.min_compaction_lag_ms),
+        max_compaction_lag_ms: int("max.compaction.lag.ms")
+            .filter(|v| *v >= 1)
+            .unwrap_or(defaults.max_compaction_lag_ms),
+        segment_jitter_ms: int("segment.jitter.ms")
+            .filter(|v| *v >= 0)
+            .unwrap_or(defaults.segment_jitter_ms),
+        compression_type: get("compression.type")
+            .and_then(|v| CompressionType::parse(&v))
+            .unwrap_or(defaults.compression_type),
+        compression_gzip_level: int("compression.gzip.level")
+            .and_then(|v| i32::try_from(v).ok())
+            .unwrap_or(defaults.compression_gzip_level),
+        compression_lz4_level: int("compression.lz4.level")
+            .and_then(|v| i32::try_from(v).ok())
+            .unwrap_or(defaults.compression_lz4_level),
+        compression_zstd_level: int("compression.zstd.level")
+            .and_then(|v| i32::try_from(v).ok())
+            .unwrap_or(defaults.compression_zstd_level),
+        message_timestamp_before_max_ms: int("message.timestamp.before.max.ms")
+            .filter(|v| *v >= 0)
+            .unwrap_or(defaults.message_timestamp_before_max_ms),
+        message_timestamp_after_max_ms: int("message.timestamp.after.max.ms")
+            .filter(|v| *v >= 0)
+            .unwrap_or(defaults.message_timestamp_after_max_ms),
     };
     let min_insync_replicas = int("min.insync.replicas")
         .and_then(|v| usize::try_from(v).ok())
@@ -169,5 +193,41 @@ mod tests {
             LogConfig::default().max_message_bytes
         );
         assert_eq!(config.min_insync_replicas, 1);
+    }
+
+    #[test]
+    fn every_applied_topic_config_reaches_the_log_config() {
+        let topic = map(&[
+            ("compression.type", "zstd"),
+            ("compression.zstd.level", "-7"),
+            ("compression.lz4.level", "12"),
+            ("message.timestamp.before.max.ms", "1000"),
+            ("message.timestamp.after.max.ms", "2000"),
+            ("segment.jitter.ms", "300"),
+            ("max.compaction.lag.ms", "4000"),
+        ]);
+        let broker = map(&[("compression.gzip.level", "4")]);
+        let log = partition_config(&topic, &broker).log;
+        log.validate().unwrap();
+        assert_eq!(log.compression_type, CompressionType::Zstd);
+        assert_eq!(
+            (
+                log.compression_gzip_level,
+                log.compression_lz4_level,
+                log.compression_zstd_level
+            ),
+            (4, 12, -7)
+        );
+        assert_eq!(
+            (
+                log.message_timestamp_before_max_ms,
+                log.message_timestamp_after_max_ms
+            ),
+            (1000, 2000)
+        );
+        assert_eq!(log.segment_jitter_ms, 300);
+        assert_eq!(log.max_compaction_lag_ms, 4000);
+        let defaults = partition_config(&BTreeMap::new(), &BTreeMap::new()).log;
+        assert_eq!(defaults, LogConfig::default());
     }
 }

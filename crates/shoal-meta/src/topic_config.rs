@@ -44,6 +44,12 @@ pub enum Validator {
     Any,
     /// Integer at least this value.
     AtLeast(i64),
+    /// Integer within `[min, max]`, or exactly `or` (a "codec default" sentinel such as -1).
+    IntBetween {
+        min: i64,
+        max: i64,
+        or: Option<i64>,
+    },
     /// Double within `[min, max]`.
     Between(f64, f64),
     /// String equal to one of these (case-sensitive, as Kafka).
@@ -95,12 +101,48 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         validator: Validator::ListOf(&["compact", "delete"]),
     },
     TopicConfigDef {
+        name: "compression.gzip.level",
+        config_type: ConfigType::Int,
+        default: "-1",
+        documentation: "Compression level when compression.type is gzip: 1..9, or -1 for the codec default.",
+        broker_synonyms: &[syn("compression.gzip.level")],
+        validator: Validator::IntBetween {
+            min: 1,
+            max: 9,
+            or: Some(-1),
+        },
+    },
+    TopicConfigDef {
+        name: "compression.lz4.level",
+        config_type: ConfigType::Int,
+        default: "9",
+        documentation: "Compression level when compression.type is lz4.",
+        broker_synonyms: &[syn("compression.lz4.level")],
+        validator: Validator::IntBetween {
+            min: 1,
+            max: 17,
+            or: None,
+        },
+    },
+    TopicConfigDef {
         name: "compression.type",
         config_type: ConfigType::String,
         default: "producer",
-        documentation: "Compression codec the log stores batches with; 'producer' keeps the producer's codec.",
+        documentation: "Compression codec the leader stores batches with: 'producer' keeps each batch as sent; any other codec recompresses batches sent with a different one.",
         broker_synonyms: &[syn("compression.type")],
         validator: Validator::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+    },
+    TopicConfigDef {
+        name: "compression.zstd.level",
+        config_type: ConfigType::Int,
+        default: "3",
+        documentation: "Compression level when compression.type is zstd (negative levels are zstd's fast modes).",
+        broker_synonyms: &[syn("compression.zstd.level")],
+        validator: Validator::IntBetween {
+            min: -131_072,
+            max: 22,
+            or: None,
+        },
     },
     TopicConfigDef {
         name: "delete.retention.ms",
@@ -388,6 +430,12 @@ fn normalize_value(def: &TopicConfigDef, raw: &str) -> Result<String, String> {
 fn check_at_least(def: &TopicConfigDef, n: i64) -> Result<(), String> {
     match def.validator {
         Validator::AtLeast(min) if n < min => Err(format!("Value must be at least {min}")),
+        Validator::IntBetween { min, max, or } if !(min..=max).contains(&n) && or != Some(n) => {
+            Err(match or {
+                Some(or) => format!("Value must be {or} or between {min} and {max}"),
+                None => format!("Value must be between {min} and {max}"),
+            })
+        }
         _ => Ok(()),
     }
 }
@@ -530,7 +578,7 @@ mod tests {
             assert_eq!(normalized, def.default, "{}", def.name);
             assert!(!def.broker_synonyms.is_empty(), "{}", def.name);
         }
-        assert_eq!(TOPIC_CONFIGS.len(), 23);
+        assert_eq!(TOPIC_CONFIGS.len(), 26);
     }
 
     #[test]
@@ -557,6 +605,16 @@ mod tests {
             validate_topic_config("message.timestamp.type", "LogAppendTime").unwrap(),
             "LogAppendTime"
         );
+        for (name, value) in [
+            ("compression.gzip.level", "-1"),
+            ("compression.gzip.level", "1"),
+            ("compression.gzip.level", "9"),
+            ("compression.lz4.level", "17"),
+            ("compression.zstd.level", "-131072"),
+            ("compression.zstd.level", "22"),
+        ] {
+            assert_eq!(validate_topic_config(name, value).unwrap(), value);
+        }
     }
 
     #[test]
@@ -579,6 +637,13 @@ mod tests {
             ("cleanup.policy", ""),
             ("cleanup.policy", "delete,delete"),
             ("preallocate", "1"),
+            ("compression.gzip.level", "0"),
+            ("compression.gzip.level", "10"),
+            ("compression.gzip.level", "-2"),
+            ("compression.lz4.level", "0"),
+            ("compression.lz4.level", "18"),
+            ("compression.zstd.level", "23"),
+            ("compression.zstd.level", "-131073"),
         ];
         for (name, value) in cases {
             let err = validate_topic_config(name, value).unwrap_err();
