@@ -81,6 +81,7 @@ pub fn cleaner_limits(settings: &BTreeMap<String, String>) -> anyhow::Result<Cle
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shoal_log::CompressionType;
 
     #[test]
     fn cleaner_limits_default_to_kafkas_and_refuse_nonsense() {
@@ -143,5 +144,43 @@ mod tests {
         assert!(e.contains("segment.bytes=20") && e.contains("[61,"), "{e}");
         let e = partition_config(&map(&[("segment.index.bytes", "4")]), &broker).unwrap_err();
         assert!(e.contains("segment.index.bytes"), "{e}");
+    }
+
+    #[test]
+    fn every_applied_topic_config_reaches_the_log_config() {
+        let topic = map(&[
+            ("compression.type", "zstd"),
+            ("compression.zstd.level", "-7"),
+            ("compression.lz4.level", "12"),
+            ("message.timestamp.before.max.ms", "1000"),
+            ("message.timestamp.after.max.ms", "2000"),
+            ("segment.jitter.ms", "300"),
+            ("max.compaction.lag.ms", "4000"),
+        ]);
+        let broker = map(&[("compression.gzip.level", "4")]);
+        let log = partition_config(&topic, &broker).unwrap().log;
+        log.validate().unwrap();
+        assert_eq!(log.compression_type, CompressionType::Zstd);
+        assert_eq!(
+            (
+                log.compression_gzip_level,
+                log.compression_lz4_level,
+                log.compression_zstd_level
+            ),
+            (4, 12, -7)
+        );
+        assert_eq!(
+            (
+                log.message_timestamp_before_max_ms,
+                log.message_timestamp_after_max_ms
+            ),
+            (1000, 2000)
+        );
+        assert_eq!(log.segment_jitter_ms, 300);
+        assert_eq!(log.max_compaction_lag_ms, 4000);
+        let defaults = partition_config(&BTreeMap::new(), &BTreeMap::new())
+            .unwrap()
+            .log;
+        assert_eq!(defaults, LogConfig::default());
     }
 }

@@ -60,7 +60,7 @@ use ConfigType::{Boolean, Double, Int, List, Long, Short, String as Str};
 use DynamicScope::{ClusterWide, PerBroker};
 use Section::{Cleaner, Groups, Log, Network, Node, Replication};
 use Unit::{Bytes, BytesPerSecond, Count, Hours, Milliseconds, Minutes, Percent, Ratio, Seconds};
-use Validator::{Any, AtLeast, Between, BetweenF, ListOf, NonEmpty, OneOf, Positive};
+use Validator::{Any, AtLeast, Between, BetweenF, BetweenOr, ListOf, NonEmpty, OneOf, Positive};
 
 const I64_MAX: &str = "9223372036854775807";
 const CODECS: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
@@ -166,7 +166,17 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Largest record batch a topic accepts (topic: max.message.bytes).")
         .dynamic(ClusterWide),
     def("compression.type", Str, Some("producer"), Unit::None, OneOf(CODECS), Log,
-        "Codec the log stores batches with; producer keeps the producer's (topic: compression.type).")
+        "Codec the leader stores batches with: producer keeps each batch as sent; any other codec recompresses batches sent with a different one (topic: compression.type).")
+        .dynamic(ClusterWide),
+    def("compression.gzip.level", Int, Some("-1"), Unit::None,
+        BetweenOr { min: 1, max: 9, or: -1 }, Log,
+        "gzip level when the leader recompresses to gzip; -1 is the codec default (topic: compression.gzip.level).")
+        .dynamic(ClusterWide),
+    def("compression.lz4.level", Int, Some("9"), Unit::None, Between(1, 17), Log,
+        "lz4 level when the leader recompresses to lz4 (topic: compression.lz4.level).")
+        .dynamic(ClusterWide),
+    def("compression.zstd.level", Int, Some("3"), Unit::None, Between(-131_072, 22), Log,
+        "zstd level when the leader recompresses to zstd; negative levels are zstd's fast modes (topic: compression.zstd.level).")
         .dynamic(ClusterWide),
     def("log.segment.bytes", Int, Some("1073741824"), Bytes, AtLeast(14), Log,
         "Size at which the active segment is rolled (topic: segment.bytes); a log needs room for one batch header (61 bytes).")

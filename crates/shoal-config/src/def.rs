@@ -55,6 +55,12 @@ pub enum Validator {
     AtLeast(i64),
     /// Integer within `[min, max]`.
     Between(i64, i64),
+    /// Integer within `[min, max]`, or exactly `or` (a "codec default" sentinel such as -1).
+    BetweenOr {
+        min: i64,
+        max: i64,
+        or: i64,
+    },
     /// Double within `[min, max]`.
     BetweenF(f64, f64),
     /// Double greater than zero.
@@ -74,6 +80,7 @@ impl Validator {
             Validator::Any => None,
             Validator::AtLeast(min) => Some(format!("[{min},...]")),
             Validator::Between(min, max) => Some(format!("[{min},...,{max}]")),
+            Validator::BetweenOr { min, max, or } => Some(format!("{or}, or [{min},...,{max}]")),
             Validator::BetweenF(min, max) => Some(format!("[{min},...,{max}]")),
             Validator::Positive => Some("> 0".to_string()),
             Validator::OneOf(values) | Validator::ListOf(values) => Some(values.join(", ")),
@@ -354,6 +361,9 @@ fn check_integer(validator: &Validator, n: i64) -> Result<(), String> {
         Validator::AtLeast(min) if n < min => Err(format!("Value must be at least {min}")),
         Validator::Between(min, max) if !(min..=max).contains(&n) => {
             Err(format!("Value must be in the range [{min}, {max}]"))
+        }
+        Validator::BetweenOr { min, max, or } if !(min..=max).contains(&n) && n != or => {
+            Err(format!("Value must be {or} or in the range [{min}, {max}]"))
         }
         _ => Ok(()),
     }

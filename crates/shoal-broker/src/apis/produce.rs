@@ -65,8 +65,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
                         None => Err(broker.replicas.not_served_code(t.id, data.index)),
                         Some(partition) => match data.records.as_deref() {
                             None | Some([]) => Err(ResponseError::CorruptMessage.code()),
-                            Some(records) => partition
-                                .append_as_leader(records, acks, now)
+                            Some(records) => append(&partition, records, acks, now)
                                 .map(|appended| (partition, appended))
                                 .map_err(|error| {
                                     if !matches!(error, shoal_replica::PartitionError::NotLeaderOrFollower) {
@@ -132,6 +131,32 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
         timeout,
         ctx.api_version,
     )))
+}
+
+/// Appends as leader. A topic whose `compression.type` makes the leader recompress this request
+/// costs CPU (decompress + compress, up to milliseconds per MiB): the worker thread hands its
+/// other tasks to the runtime while it runs (`block_in_place`), so other connections are not
+/// stalled. The append stays in request order (a `spawn_blocking` would need the reply to
+/// wait on it). The common `producer` path is a header check under the log lock, no more.
+fn append(
+    partition: &Partition,
+    records: &[u8],
+    acks: RequiredAcks,
+    now: i64,
+) -> Result<shoal_replica::AppendResult, shoal_replica::PartitionError> {
+    let recompress = partition
+        .with_log(|log| Ok(log.append_needs_recompression(records)))
+        .unwrap_or(false);
+    let append = || partition.append_as_leader(records, acks, now);
+    if !recompress {
+        return append();
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(append)
+        }
+        _ => append(),
+    }
 }
 
 async fn wait_for_acks(
