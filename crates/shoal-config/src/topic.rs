@@ -82,9 +82,24 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "How old log segments are discarded: delete them, compact them by key, or both.",
     ),
     topic(
+        "compression.gzip.level",
+        "compression.gzip.level",
+        "Compression level when compression.type is gzip: 1..9, or -1 for the codec default.",
+    ),
+    topic(
+        "compression.lz4.level",
+        "compression.lz4.level",
+        "Compression level when compression.type is lz4.",
+    ),
+    topic(
         "compression.type",
         "compression.type",
-        "Compression codec the log stores batches with; 'producer' keeps the producer's codec.",
+        "Compression codec the leader stores batches with: 'producer' keeps each batch as sent; any other codec recompresses batches sent with a different one.",
+    ),
+    topic(
+        "compression.zstd.level",
+        "compression.zstd.level",
+        "Compression level when compression.type is zstd (negative levels are zstd's fast modes).",
     ),
     topic(
         "delete.retention.ms",
