@@ -95,13 +95,11 @@ class ShoalNode:
 
     def args(self) -> list[str]:
         settings = {
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.kafka_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.kafka_port}",
             "admin.listener": f"127.0.0.1:{self.admin_port}",
             "replication.listener": f"127.0.0.1:{self.replication_port}",
-            "controller.quorum.voters": f"{self.node_id}@127.0.0.1:{self.controller_port}",
-            # One node: the offsets topic can have one copy (Kafka's single-node setting).
-            "offsets.topic.replication.factor": "1",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.kafka_port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            # No offsets.topic.replication.factor: a single node serves groups with the defaults.
         }
         settings.update(self.overrides)
         argv = [str(shoal_bin()), "--data-dir", str(self.data_dir), "--node-id", str(self.node_id)]

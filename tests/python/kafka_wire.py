@@ -426,3 +426,98 @@ def parse_produce_v3(r: Reader) -> list[ProducePartitionResult]:
 
 def produce_v3(conn: Conn, topic: str, partition: int, records: bytes, correlation_id: int = 3) -> list[ProducePartitionResult]:
     return parse_produce_v3(conn.roundtrip(PRODUCE, 3, correlation_id, produce_v3_body(topic, partition, records)))
+
+
+# ---------------------------------------------------------------- Fetch v4 (raw stored batches)
+FETCH = 1
+
+
+def fetch_v4_body(topic: str, partition: int, offset: int, max_bytes: int = 1 << 20) -> bytes:
+    return (
+        i32(-1)  # replica_id: a consumer
+        + i32(0)  # max_wait_ms
+        + i32(1)  # min_bytes
+        + i32(max_bytes)
+        + i8(0)  # isolation_level: read_uncommitted
+        + i32(1)  # topics
+        + string(topic)
+        + i32(1)  # partitions
+        + i32(partition)
+        + i64(offset)
+        + i32(max_bytes)
+    )
+
+
+@dataclass
+class FetchPartitionResult:
+    error_code: int
+    high_watermark: int
+    records: bytes
+
+
+def parse_fetch_v4(r: Reader) -> FetchPartitionResult:
+    r.i32()  # throttle
+    result = None
+    for _ in range(r.array_len()):
+        r.string()
+        for _ in range(r.array_len()):
+            r.i32()  # partition
+            err, hw = r.i16(), r.i64()
+            r.i64()  # last stable offset
+            aborted = r.i32()
+            for _ in range(max(aborted, 0)):
+                r.i64(), r.i64()
+            size = r.i32()
+            data = b"" if size < 0 else r.data[r.pos : r.pos + size]
+            r.pos += max(size, 0)
+            result = FetchPartitionResult(err, hw, bytes(data))
+    if result is None:
+        raise AssertionError("fetch response without the partition")
+    return result
+
+
+def fetch_v4(conn: Conn, topic: str, partition: int, offset: int, correlation_id: int = 4) -> FetchPartitionResult:
+    return parse_fetch_v4(conn.roundtrip(FETCH, 4, correlation_id, fetch_v4_body(topic, partition, offset)))
+
+
+@dataclass
+class StoredBatch:
+    base_offset: int
+    last_offset: int
+    codec: int  # attributes & 7: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd
+    record_count: int
+
+
+def stored_batches(records: bytes) -> list[StoredBatch]:
+    """Headers of the whole v2 batches in a Fetch response's records (a partial tail is skipped)."""
+    out = []
+    pos = 0
+    while pos + 61 <= len(records):
+        base, length = struct.unpack_from(">qi", records, pos)
+        if pos + 12 + length > len(records):
+            break
+        (attributes,) = struct.unpack_from(">h", records, pos + 21)
+        (last_delta,) = struct.unpack_from(">i", records, pos + 23)
+        (count,) = struct.unpack_from(">i", records, pos + 57)
+        out.append(StoredBatch(base, base + last_delta, attributes & 7, count))
+        pos += 12 + length
+    return out
+
+
+def all_stored_batches(conn: Conn, topic: str, partition: int) -> list[StoredBatch]:
+    """Every batch of a partition up to its high watermark, read with raw Fetch v4."""
+    out: list[StoredBatch] = []
+    offset = 0
+    for correlation_id in range(10, 100_000):
+        res = fetch_v4(conn, topic, partition, offset, correlation_id)
+        if res.error_code != NONE:
+            raise AssertionError(f"fetch {topic}-{partition}@{offset}: error {res.error_code}")
+        found = stored_batches(res.records)
+        out.extend(found)
+        if found:
+            offset = found[-1].last_offset + 1
+        if offset >= res.high_watermark:
+            return out
+        if not found:
+            raise AssertionError(f"no progress at {topic}-{partition}@{offset}, hw {res.high_watermark}")
+    raise AssertionError("too many fetches")

@@ -1,11 +1,13 @@
 """Compressed batches round-trip intact: confluent-kafka with every codec,
-kafka-python with gzip (the codec it supports without extra libraries)."""
+kafka-python with gzip (the codec it supports without extra libraries); and a topic's
+compression.type decides how the leader stores them (the codec read from raw Fetch)."""
 
 from __future__ import annotations
 
 import pytest
 
 from checker import check
+from kafka_wire import Conn, all_stored_batches
 from clients import ck_consume, ck_create_topic, ck_produce, kp_consume, kp_produce, make_key, make_value, \
     observed, unique_topic, value_id
 
@@ -46,3 +48,34 @@ def test_kafka_python_gzip(shoal):
     verify(kp_consume(shoal.bootstrap, topic, PARTITIONS, N), res, "kpgz")
     # and librdkafka decompresses what kafka-python compressed
     verify(ck_consume(shoal.bootstrap, topic, PARTITIONS, N), res, "kpgz")
+
+
+CODEC_IDS = {"none": 0, "uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def stored_codecs(bootstrap: str, topic: str) -> set[int]:
+    host, port = bootstrap.split(",")[0].rsplit(":", 1)
+    with Conn(host, int(port)) as conn:
+        batches = [b for p in PARTITIONS for b in all_stored_batches(conn, topic, p)]
+    assert sum(b.record_count for b in batches) == N
+    return {b.codec for b in batches}
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("topic_codec,producer_codec,stored", [
+    ("zstd", "none", "zstd"),        # the leader compresses
+    ("producer", "gzip", "gzip"),    # kept as sent
+    ("uncompressed", "lz4", "none"),  # the leader decompresses
+    ("lz4", "snappy", "lz4"),        # the leader recompresses
+    ("gzip", "gzip", "gzip"),        # same codec: kept as sent
+])
+def test_topic_compression_type(shoal, topic_codec, producer_codec, stored):
+    topic = unique_topic(f"ct-{topic_codec}-{producer_codec}")
+    ck_create_topic(shoal.bootstrap, topic, partitions=3, config={"compression.type": topic_codec})
+    prefix = f"ct{topic_codec}{producer_codec}"
+    res = ck_produce(shoal.bootstrap, topic, N, prefix=prefix, value_size=300,
+                     conf={"compression.type": producer_codec, "acks": "all"})
+    assert not res.errors, res.errors[:5]
+    assert stored_codecs(shoal.bootstrap, topic) == {CODEC_IDS[stored]}
+    # Same records, keys, headers and timestamps, whatever the broker did to the batches.
+    verify(ck_consume(shoal.bootstrap, topic, PARTITIONS, N), res, prefix)

@@ -14,6 +14,8 @@ pub struct AdvertisedListener {
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub node_id: i32,
+    /// Voters of the metadata quorum (`controller.quorum.voters`), for the single-node rule.
+    pub quorum_voters: usize,
     pub data_dir: PathBuf,
     pub advertised_listeners: Vec<AdvertisedListener>,
     pub rack: Option<String>,
@@ -40,15 +42,8 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: i64,
     /// log.cleaner.backoff.ms: how often compacted logs are checked for cleaning.
     pub log_cleaner_backoff_ms: u64,
-    /// Every broker-level setting by Kafka name: the defaults topics inherit, and what
-    /// DescribeConfigs shows for the broker resource.
+    /// The broker settings given explicitly (file, env or flag), by the name given; everything
+    /// else is the schema's default (`shoal_config::effective`). Topics inherit from these, and
+    /// DescribeConfigs tells a given setting from a defaulted one.
     pub settings: BTreeMap<String, String>,
-    /// Names of settings that were set explicitly (file, env or flag) rather than defaulted.
-    pub explicit_settings: Vec<String>,
-}
-
-impl BrokerConfig {
-    pub fn setting(&self, name: &str) -> Option<&str> {
-        self.settings.get(name).map(String::as_str)
-    }
 }

@@ -18,7 +18,10 @@ pub fn log_error_code(error: &LogError) -> i16 {
     match error {
         LogError::CorruptRecord(_) => ResponseError::CorruptMessage.code(),
         LogError::InvalidRecord(_) => ResponseError::InvalidRecord.code(),
-        LogError::RecordTooLarge { .. } => ResponseError::MessageTooLarge.code(),
+        LogError::RecordTooLarge { .. } | LogError::DecompressedTooLarge { .. } => {
+            ResponseError::MessageTooLarge.code()
+        }
+        LogError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp.code(),
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
         _ => ResponseError::KafkaStorageError.code(),
     }
@@ -96,5 +99,31 @@ mod tests {
             75
         );
         assert_eq!(partition_error_code(&PartitionError::RequestTimedOut), 7);
+    }
+
+    #[test]
+    fn append_validation_errors_keep_their_kafka_codes() {
+        let cases = [
+            (LogError::InvalidTimestamp("late".into()), 32),
+            (
+                LogError::DecompressedTooLarge {
+                    codec: 4,
+                    limit_bytes: 10,
+                },
+                10,
+            ),
+            (
+                LogError::RecordTooLarge {
+                    size_bytes: 11,
+                    max_message_bytes: 10,
+                },
+                10,
+            ),
+            (LogError::CorruptRecord("crc".into()), 2),
+            (LogError::InvalidRecord("count".into()), 87),
+        ];
+        for (error, code) in cases {
+            assert_eq!(log_error_code(&error), code, "{error}");
+        }
     }
 }

@@ -25,6 +25,7 @@ pub mod log_dirs;
 pub mod producer_ids;
 pub mod replica_manager;
 pub mod replication;
+pub mod single_node;
 pub mod time;
 
 use std::sync::Arc;
@@ -173,6 +174,7 @@ impl Broker {
             groups_config,
             Arc::clone(&replicas),
             Arc::clone(&source.controller),
+            config.quorum_voters,
         );
         let broker = Arc::new(Broker {
             config,

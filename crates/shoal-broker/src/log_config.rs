@@ -1,13 +1,12 @@
 //! A topic's effective configs → the settings its partition logs run with.
 //!
-//! The metadata layer resolves each topic config (override, broker default, built-in default);
-//! this turns those strings into typed `LogConfig` values. The values were validated when they
-//! were committed, so a parse failure here means a bug or a newer writer: it falls back to the
-//! built-in default and logs, rather than refusing to host the partition.
+//! The metadata layer resolves each topic config (override, broker setting, default); this turns
+//! those strings into typed `LogConfig` values with the same conversion the controller used to
+//! validate them.
 
 use std::collections::BTreeMap;
 
-use shoal_log::{CleanerLimits, CleanupPolicy, LogConfig, TimestampType};
+use shoal_log::{CleanerLimits, LogConfig};
 use shoal_meta::topic_config::resolve_topic_config;
 
 /// Log settings plus the replication setting the partition leader enforces.
@@ -17,62 +16,28 @@ pub struct PartitionConfig {
     pub min_insync_replicas: usize,
 }
 
+/// The configuration a partition of a topic with these overrides runs with. The conversion is
+/// `LogConfig::from_topic_configs`, the one the controller ran before it committed the config;
+/// an error here (a broker setting changed since, or a newer writer) leaves the partition
+/// offline and reported, never running with a config nobody chose.
 pub fn partition_config(
     overrides: &BTreeMap<String, String>,
     broker_settings: &BTreeMap<String, String>,
-) -> PartitionConfig {
-    let get = |name: &str| -> Option<String> {
-        match resolve_topic_config(name, overrides, broker_settings) {
-            Ok(resolved) => Some(resolved.value),
-            Err(error) => {
-                tracing::warn!(config = name, %error, "topic config did not resolve; using the default");
-                None
-            }
-        }
+) -> Result<PartitionConfig, String> {
+    let value = |name: &'static str| -> Option<String> {
+        resolve_topic_config(name, overrides, broker_settings)
+            .ok()
+            .map(|r| r.value)
     };
-    let int = |name: &str| -> Option<i64> { get(name).and_then(|v| v.trim().parse::<i64>().ok()) };
-    let defaults = LogConfig::default();
-    let log = LogConfig {
-        segment_bytes: int("segment.bytes")
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(defaults.segment_bytes),
-        segment_ms: int("segment.ms").unwrap_or(defaults.segment_ms),
-        retention_ms: int("retention.ms").unwrap_or(defaults.retention_ms),
-        retention_bytes: int("retention.bytes").unwrap_or(defaults.retention_bytes),
-        max_message_bytes: int("max.message.bytes")
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(defaults.max_message_bytes),
-        index_interval_bytes: int("index.interval.bytes")
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(defaults.index_interval_bytes),
-        segment_index_bytes: int("segment.index.bytes")
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(defaults.segment_index_bytes),
-        flush_messages: int("flush.messages").unwrap_or(defaults.flush_messages),
-        flush_ms: int("flush.ms").unwrap_or(defaults.flush_ms),
-        message_timestamp_type: match get("message.timestamp.type").as_deref() {
-            Some("LogAppendTime") => TimestampType::LogAppendTime,
-            _ => TimestampType::CreateTime,
-        },
-        cleanup_policy: get("cleanup.policy")
-            .and_then(|v| CleanupPolicy::parse(&v))
-            .unwrap_or(defaults.cleanup_policy),
-        delete_retention_ms: int("delete.retention.ms").unwrap_or(defaults.delete_retention_ms),
-        min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|r| (0.0..=1.0).contains(r))
-            .unwrap_or(defaults.min_cleanable_dirty_ratio),
-        min_compaction_lag_ms: int("min.compaction.lag.ms")
-            .unwrap_or(defaults.min_compaction_lag_ms),
-    };
-    let min_insync_replicas = int("min.insync.replicas")
-        .and_then(|v| usize::try_from(v).ok())
-        .unwrap_or(1)
-        .max(1);
-    PartitionConfig {
+    let log = LogConfig::from_topic_configs(value).map_err(|e| e.to_string())?;
+    let min_insync_replicas = value("min.insync.replicas")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| "min.insync.replicas must be at least 1".to_string())?;
+    Ok(PartitionConfig {
         log,
         min_insync_replicas,
-    }
+    })
 }
 
 /// The cleaner's limits from the broker settings `log.cleaner.dedupe.buffer.size` and
@@ -116,6 +81,7 @@ pub fn cleaner_limits(settings: &BTreeMap<String, String>) -> anyhow::Result<Cle
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shoal_log::CompressionType;
 
     #[test]
     fn cleaner_limits_default_to_kafkas_and_refuse_nonsense() {
@@ -157,17 +123,64 @@ mod tests {
             ("retention.ms", "7000"),
             ("message.timestamp.type", "LogAppendTime"),
         ]);
-        let config = partition_config(&topic, &broker);
+        let config = partition_config(&topic, &broker).unwrap();
         assert_eq!(config.log.segment_bytes, 2048);
         assert_eq!(config.log.retention_ms, 7000);
         assert_eq!(
             config.log.message_timestamp_type,
-            TimestampType::LogAppendTime
+            shoal_log::TimestampType::LogAppendTime
         );
         assert_eq!(
             config.log.max_message_bytes,
             LogConfig::default().max_message_bytes
         );
         assert_eq!(config.min_insync_replicas, 1);
+    }
+
+    #[test]
+    fn a_config_no_log_can_run_with_is_an_error_naming_it() {
+        let broker = BTreeMap::new();
+        let e = partition_config(&map(&[("segment.bytes", "20")]), &broker).unwrap_err();
+        assert!(e.contains("segment.bytes=20") && e.contains("[61,"), "{e}");
+        let e = partition_config(&map(&[("segment.index.bytes", "4")]), &broker).unwrap_err();
+        assert!(e.contains("segment.index.bytes"), "{e}");
+    }
+
+    #[test]
+    fn every_applied_topic_config_reaches_the_log_config() {
+        let topic = map(&[
+            ("compression.type", "zstd"),
+            ("compression.zstd.level", "-7"),
+            ("compression.lz4.level", "12"),
+            ("message.timestamp.before.max.ms", "1000"),
+            ("message.timestamp.after.max.ms", "2000"),
+            ("segment.jitter.ms", "300"),
+            ("max.compaction.lag.ms", "4000"),
+        ]);
+        let broker = map(&[("compression.gzip.level", "4")]);
+        let log = partition_config(&topic, &broker).unwrap().log;
+        log.validate().unwrap();
+        assert_eq!(log.compression_type, CompressionType::Zstd);
+        assert_eq!(
+            (
+                log.compression_gzip_level,
+                log.compression_lz4_level,
+                log.compression_zstd_level
+            ),
+            (4, 12, -7)
+        );
+        assert_eq!(
+            (
+                log.message_timestamp_before_max_ms,
+                log.message_timestamp_after_max_ms
+            ),
+            (1000, 2000)
+        );
+        assert_eq!(log.segment_jitter_ms, 300);
+        assert_eq!(log.max_compaction_lag_ms, 4000);
+        let defaults = partition_config(&BTreeMap::new(), &BTreeMap::new())
+            .unwrap()
+            .log;
+        assert_eq!(defaults, LogConfig::default());
     }
 }

@@ -35,6 +35,9 @@ pub struct ReplicaManager {
     data_dir: PathBuf,
     broker_settings: BTreeMap<String, String>,
     hosted: RwLock<HashMap<PartitionKey, Hosted>>,
+    /// Partitions assigned here whose log could not be opened, with the reason: reported offline
+    /// (Metadata, Produce/Fetch KAFKA_STORAGE_ERROR, metrics) rather than silently absent.
+    offline: RwLock<HashMap<PartitionKey, String>>,
     /// The image last applied here; requests are served from it.
     applied: watch::Sender<Arc<MetadataImage>>,
     strays_checked: std::sync::atomic::AtomicBool,
@@ -62,9 +65,38 @@ impl ReplicaManager {
             data_dir,
             broker_settings,
             hosted: RwLock::new(HashMap::new()),
+            offline: RwLock::new(HashMap::new()),
             applied,
             strays_checked: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Partitions assigned here that could not be opened, with the reason.
+    pub fn offline_partitions(&self) -> Vec<(PartitionKey, String)> {
+        read(&self.offline)
+            .iter()
+            .map(|(k, reason)| (*k, reason.clone()))
+            .collect()
+    }
+
+    /// Whether `key` is assigned here but its log could not be opened.
+    pub fn is_offline(&self, topic_id: Uuid, partition: i32) -> bool {
+        read(&self.offline).contains_key(&(topic_id, partition))
+    }
+
+    /// The error for a request to a partition this broker does not serve: KAFKA_STORAGE_ERROR
+    /// when it is assigned here but offline, else NOT_LEADER_OR_FOLLOWER.
+    pub fn not_served_code(&self, topic_id: Uuid, partition: i32) -> i16 {
+        if self.is_offline(topic_id, partition) {
+            kafka_protocol::ResponseError::KafkaStorageError.code()
+        } else {
+            kafka_protocol::ResponseError::NotLeaderOrFollower.code()
+        }
+    }
+
+    fn mark_offline(&self, key: PartitionKey, topic: &str, reason: String) {
+        tracing::error!(topic, partition = key.1, %reason, "partition offline: its log cannot be opened here");
+        write(&self.offline).insert(key, reason);
     }
 
     pub fn local_id(&self) -> i32 {
@@ -136,6 +168,7 @@ impl ReplicaManager {
             }
         }
 
+        write(&self.offline).retain(|k, _| wanted.contains_key(k));
         // Gone from the metadata (topic deleted, or reassigned away): close and delete.
         let removed: Vec<(PartitionKey, Hosted)> = {
             let mut hosted = write(&self.hosted);
@@ -185,11 +218,17 @@ impl ReplicaManager {
                 Some((partition, configs_changed)) => {
                     partition.update_state(state, wall_ms());
                     if configs_changed {
-                        let config = partition_config(&topic.configs, &self.broker_settings);
-                        if let Err(error) =
-                            partition.update_config(config.log, config.min_insync_replicas)
-                        {
-                            tracing::warn!(topic = %topic.name, partition = key.1, %error, "new topic config rejected by the log");
+                        match partition_config(&topic.configs, &self.broker_settings) {
+                            Ok(config) => {
+                                if let Err(error) =
+                                    partition.update_config(config.log, config.min_insync_replicas)
+                                {
+                                    tracing::warn!(topic = %topic.name, partition = key.1, %error, "new topic config rejected by the log; keeping the old one");
+                                }
+                            }
+                            Err(error) => {
+                                tracing::warn!(topic = %topic.name, partition = key.1, %error, "new topic config rejected; keeping the old one");
+                            }
                         }
                         if let Some(h) = write(&self.hosted).get_mut(&key) {
                             h.configs = topic.configs.clone();
@@ -214,16 +253,36 @@ impl ReplicaManager {
                     tracing::warn!(dir = %moved.display(), "set aside a log of an older topic with the same name")
                 }
                 Err(error) => {
-                    tracing::error!(dir = %dir.display(), %error, "cannot set aside an older log; not hosting the partition");
+                    self.mark_offline(
+                        key,
+                        &topic.name,
+                        format!(
+                            "cannot set aside an older log in {}: {error}",
+                            dir.display()
+                        ),
+                    );
                     return;
                 }
             }
         }
         if let Err(error) = log_dirs::write_partition_metadata(&dir, topic_id) {
-            tracing::error!(dir = %dir.display(), %error, "cannot write partition.metadata; not hosting the partition");
+            self.mark_offline(
+                key,
+                &topic.name,
+                format!(
+                    "cannot write partition.metadata in {}: {error}",
+                    dir.display()
+                ),
+            );
             return;
         }
-        let config = partition_config(&topic.configs, &self.broker_settings);
+        let config = match partition_config(&topic.configs, &self.broker_settings) {
+            Ok(config) => config,
+            Err(error) => {
+                self.mark_offline(key, &topic.name, error);
+                return;
+            }
+        };
         match Partition::open(
             &dir,
             &topic.name,
@@ -236,6 +295,7 @@ impl ReplicaManager {
         ) {
             Ok(partition) => {
                 tracing::debug!(topic = %topic.name, partition = index, "partition opened");
+                write(&self.offline).remove(&key);
                 write(&self.hosted).insert(
                     key,
                     Hosted {
@@ -245,7 +305,7 @@ impl ReplicaManager {
                 );
             }
             Err(error) => {
-                tracing::error!(topic = %topic.name, partition = index, %error, "cannot open partition log");
+                self.mark_offline(key, &topic.name, format!("cannot open the log: {error}"));
             }
         }
     }

@@ -210,6 +210,28 @@ pub(crate) fn set_log_append_time(batch: &mut [u8], header: &mut RecordBatchHead
     header.crc = crc;
 }
 
+/// Finishes a batch whose records section was replaced (`batch` is the whole new batch): sets
+/// `batchLength` from its size, the compression codec bits to `codec`, and recomputes the CRC.
+/// Every other header field is left as it was.
+pub(crate) fn reseal_with_codec(batch: &mut [u8], codec: u8) -> Result<()> {
+    if batch.len() < RECORD_BATCH_HEADER_BYTES {
+        return Err(LogError::CorruptRecord(format!(
+            "record batch of {} bytes is shorter than its header",
+            batch.len()
+        )));
+    }
+    let batch_length = i32::try_from(batch.len() - LOG_OVERHEAD_BYTES).map_err(|_| {
+        LogError::InvalidRecord(format!("a batch of {} bytes is too large", batch.len()))
+    })?;
+    batch[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&batch_length.to_be_bytes());
+    let attributes = (read_i16(batch, ATTRIBUTES_AT) & !COMPRESSION_CODEC_MASK)
+        | (i16::from(codec) & COMPRESSION_CODEC_MASK);
+    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
 /// One batch found in a buffer by [`batches`].
 #[derive(Clone, Copy, Debug)]
 pub struct Batch<'a> {

@@ -8,7 +8,8 @@
 //! 1. [`crate::Log::plan_clean`] (under the log's lock) picks the cleanable segments: sealed,
 //!    wholly below the high watermark, older than `min.compaction.lag.ms`, and only when the
 //!    *dirty* share (written since the last cleaning, per the cleaner checkpoint) reaches
-//!    `min.cleanable.dirty.ratio`.
+//!    `min.cleanable.dirty.ratio` or a dirty segment's first batch is older than
+//!    `max.compaction.lag.ms` ([`cleaning_due`]).
 //! 2. [`run`] (no lock) maps each key of the dirty segments to its latest offset — whole
 //!    segments only, within `map_budget_bytes` — then rewrites every planned segment below the
 //!    map's end into a `.cleaned` file, streaming batch by batch.
@@ -147,6 +148,32 @@ pub struct CleanStats {
     pub records_removed: u64,
     pub tombstones_removed: u64,
     pub first_dirty_offset: i64,
+}
+
+/// How much of the cleanable part of a log is dirty, and since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DirtyShare {
+    pub(crate) dirty_bytes: u64,
+    pub(crate) total_bytes: u64,
+    /// The oldest first-batch timestamp of a dirty segment, when known.
+    pub(crate) earliest_dirty_timestamp_ms: Option<i64>,
+}
+
+/// Kafka's `LogCleanerManager` rule: clean when the dirty share reaches
+/// `min.cleanable.dirty.ratio`, or, whatever the ratio, when some dirty record is older than
+/// `max.compaction.lag.ms` (so a key's old values are gone within a known time, e.g. for
+/// erasure requests). Nothing dirty, nothing to do.
+pub(crate) fn cleaning_due(share: DirtyShare, config: &crate::LogConfig, now_ms: i64) -> bool {
+    if share.dirty_bytes == 0 {
+        return false;
+    }
+    let ratio_due =
+        share.dirty_bytes as f64 >= config.min_cleanable_dirty_ratio * share.total_bytes as f64;
+    let clean_until_ms = now_ms.saturating_sub(config.max_compaction_lag_ms);
+    let lag_due = share
+        .earliest_dirty_timestamp_ms
+        .is_some_and(|ts| ts < clean_until_ms);
+    ratio_due || lag_due
 }
 
 pub(crate) fn read_checkpoint(dir: &Path) -> Result<Option<i64>> {

@@ -633,3 +633,68 @@ fn a_cleaning_planned_before_a_truncation_is_not_swapped_in() {
         "cleaned data from before the truncation at {stale:?}"
     );
 }
+
+#[test]
+fn cleaning_is_due_by_ratio_or_by_max_compaction_lag() {
+    let config = |ratio: f64, max_lag_ms: i64| LogConfig {
+        min_cleanable_dirty_ratio: ratio,
+        max_compaction_lag_ms: max_lag_ms,
+        ..compacted()
+    };
+    let share = |dirty_bytes, total_bytes, earliest| cleaner::DirtyShare {
+        dirty_bytes,
+        total_bytes,
+        earliest_dirty_timestamp_ms: earliest,
+    };
+    // (share, min.cleanable.dirty.ratio, max.compaction.lag.ms, now, due)
+    let cases = [
+        (share(0, 100, Some(0)), 0.0, 1, 1_000, false),
+        (share(50, 100, None), 0.5, i64::MAX, 1_000, true),
+        (share(49, 100, None), 0.5, i64::MAX, 1_000, false),
+        (share(49, 100, Some(899)), 0.5, 100, 1_000, true),
+        (share(49, 100, Some(900)), 0.5, 100, 1_000, false),
+        (share(1, 100, Some(0)), 1.0, i64::MAX, i64::MAX, false),
+        (share(1, 100, Some(10)), 1.0, 1, 1_000, true),
+    ];
+    for (share, ratio, max_lag_ms, now_ms, due) in cases {
+        assert_eq!(
+            cleaner::cleaning_due(share, &config(ratio, max_lag_ms), now_ms),
+            due,
+            "{share:?} ratio {ratio} max lag {max_lag_ms} now {now_ms}"
+        );
+    }
+}
+
+#[test]
+fn max_compaction_lag_cleans_a_log_below_its_dirty_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ratio 1.0: only a wholly dirty log is due by ratio.
+    let strict = LogConfig {
+        min_cleanable_dirty_ratio: 1.0,
+        ..compacted()
+    };
+    let mut log = open(dir.path(), strict.clone());
+    write_history(&mut log, 2, 40);
+    assert!(clean(&mut log, NOW_MS).is_some(), "all dirty: due by ratio");
+    write_history(&mut log, 2, 40);
+    let later_ms = NOW_MS + 60_001;
+    assert!(
+        log.plan_clean(later_ms, log.log_end_offset())
+            .unwrap()
+            .is_none(),
+        "partly dirty, no max lag: not due"
+    );
+    log.set_config(LogConfig {
+        max_compaction_lag_ms: 60_000,
+        ..strict
+    })
+    .unwrap();
+    assert!(
+        log.plan_clean(NOW_MS + 59_000, log.log_end_offset())
+            .unwrap()
+            .is_none(),
+        "dirty records younger than the max lag"
+    );
+    let stats = clean(&mut log, later_ms).expect("due by max.compaction.lag.ms");
+    assert!(stats.records_removed > 0, "{stats:?}");
+}

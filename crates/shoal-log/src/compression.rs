@@ -23,6 +23,11 @@ pub const ZSTD: u8 = 4;
 /// Most bytes one batch's records may decompress to.
 pub const MAX_DECOMPRESSED_BYTES: usize = 64 << 20;
 
+/// Kafka's `compression.lz4.level` default.
+const DEFAULT_LZ4_LEVEL: u32 = 9;
+/// Kafka's `compression.zstd.level` default (zstd's own).
+const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
 const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
 const XERIAL_HEADER_BYTES: usize = 16;
 const SNAPPY_BLOCK_BYTES: usize = 32 * 1024;
@@ -56,14 +61,24 @@ pub fn decompress(codec: u8, data: &[u8], limit: usize) -> Result<Vec<u8>> {
     }
 }
 
-/// Compresses `data` with `codec` in Kafka's framing.
+/// Compresses `data` with `codec` in Kafka's framing, at the codec's default level.
 pub fn compress(codec: u8, data: &[u8]) -> Result<Vec<u8>> {
+    compress_with_level(codec, data, None)
+}
+
+/// Compresses `data` with `codec` in Kafka's framing. `level` is the codec's own scale
+/// (gzip 1..=9, lz4 1..=17, zstd -131072..=22; see `LogConfig::validate`); `None` is the
+/// codec default (gzip 6, lz4 9, zstd 3). Snappy has no levels.
+pub fn compress_with_level(codec: u8, data: &[u8], level: Option<i32>) -> Result<Vec<u8>> {
     let io = |e: std::io::Error| corrupt(codec, e);
     match codec {
         NONE => Ok(data.to_vec()),
         GZIP => {
-            let mut encoder =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let compression = match level.and_then(|l| u32::try_from(l).ok()) {
+                Some(l) => flate2::Compression::new(l.min(9)),
+                None => flate2::Compression::default(),
+            };
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), compression);
             encoder.write_all(data).map_err(io)?;
             encoder.finish().map_err(io)
         }
@@ -82,13 +97,24 @@ pub fn compress(codec: u8, data: &[u8]) -> Result<Vec<u8>> {
             Ok(out)
         }
         LZ4 => {
-            let mut encoder = lz4::EncoderBuilder::new().build(Vec::new()).map_err(io)?;
+            // Kafka's frame: independent 64 KiB blocks (the Java client refuses linked blocks),
+            // no content checksum.
+            let level = level
+                .and_then(|l| u32::try_from(l).ok())
+                .unwrap_or(DEFAULT_LZ4_LEVEL);
+            let mut encoder = lz4::EncoderBuilder::new()
+                .block_size(lz4::BlockSize::Max64KB)
+                .block_mode(lz4::BlockMode::Independent)
+                .checksum(lz4::ContentChecksum::NoChecksum)
+                .level(level)
+                .build(Vec::new())
+                .map_err(io)?;
             encoder.write_all(data).map_err(io)?;
             let (out, result) = encoder.finish();
             result.map_err(io)?;
             Ok(out)
         }
-        ZSTD => zstd::encode_all(data, 3).map_err(io),
+        ZSTD => zstd::encode_all(data, level.unwrap_or(DEFAULT_ZSTD_LEVEL)).map_err(io),
         other => Err(LogError::InvalidRecord(format!(
             "unknown compression codec {other}"
         ))),
@@ -96,9 +122,10 @@ pub fn compress(codec: u8, data: &[u8]) -> Result<Vec<u8>> {
 }
 
 fn too_large(codec: u8, limit: usize) -> LogError {
-    LogError::InvalidRecord(format!(
-        "records compressed with codec {codec} expand beyond the {limit}-byte limit"
-    ))
+    LogError::DecompressedTooLarge {
+        codec,
+        limit_bytes: limit,
+    }
 }
 
 fn read_bounded(codec: u8, reader: impl Read, limit: usize) -> Result<Vec<u8>> {
@@ -176,7 +203,10 @@ mod tests {
             assert!(
                 matches!(
                     decompress(codec, &packed, 1000),
-                    Err(LogError::InvalidRecord(_))
+                    Err(LogError::DecompressedTooLarge {
+                        limit_bytes: 1000,
+                        ..
+                    })
                 ),
                 "codec {codec} ignored the limit"
             );
@@ -191,6 +221,38 @@ mod tests {
             .is_err()
         );
         assert!(decompress(9, b"", 100).is_err());
+    }
+
+    #[test]
+    fn levels_are_applied() {
+        let data: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| format!("record-{}-{} ", i % 977, i % 13).into_bytes())
+            .collect();
+        for (codec, low, high) in [(GZIP, 1, 9), (LZ4, 1, 17), (ZSTD, 1, 19)] {
+            let fast = compress_with_level(codec, &data, Some(low)).unwrap();
+            let small = compress_with_level(codec, &data, Some(high)).unwrap();
+            assert_ne!(
+                fast, small,
+                "codec {codec}: level {low} and {high} gave one output"
+            );
+            for packed in [fast, small] {
+                assert_eq!(decompress(codec, &packed, data.len()).unwrap(), data);
+            }
+        }
+        let negative = compress_with_level(ZSTD, &data, Some(-5)).unwrap();
+        assert_eq!(decompress(ZSTD, &negative, data.len()).unwrap(), data);
+    }
+
+    #[test]
+    fn lz4_frames_have_independent_blocks_and_no_content_checksum() {
+        let packed = compress(LZ4, b"lz4 frame as Kafka writes it").unwrap();
+        // Magic 0x184D2204, then FLG: version 01, block independence set, no content checksum.
+        assert_eq!(&packed[..4], &[0x04, 0x22, 0x4d, 0x18]);
+        let flg = packed[4];
+        assert_eq!(flg >> 6, 1, "version");
+        assert_ne!(flg & 0x20, 0, "block independence");
+        assert_eq!(flg & 0x04, 0, "content checksum");
+        assert_eq!((packed[5] >> 4) & 0x7, 4, "64 KiB blocks");
     }
 
     #[test]

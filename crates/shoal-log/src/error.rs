@@ -2,7 +2,8 @@
 //!
 //! The variants follow the Kafka errors a broker reports for them, so the broker can map each
 //! one to a wire error code without looking at messages: `CorruptRecord` → CORRUPT_MESSAGE (2),
-//! `InvalidRecord` → INVALID_RECORD (87), `RecordTooLarge` → MESSAGE_TOO_LARGE (10),
+//! `InvalidRecord` → INVALID_RECORD (87), `RecordTooLarge` and `DecompressedTooLarge` →
+//! MESSAGE_TOO_LARGE (10), `InvalidTimestamp` → INVALID_TIMESTAMP (32),
 //! `OffsetOutOfRange` → OFFSET_OUT_OF_RANGE (1), `Io`/`Corrupt*` → KAFKA_STORAGE_ERROR (56).
 
 use std::io;
@@ -23,6 +24,13 @@ pub enum LogError {
         size_bytes: usize,
         max_message_bytes: usize,
     },
+    /// A compressed batch whose records expand beyond what the broker will decompress.
+    #[error("records compressed with codec {codec} expand beyond the {limit_bytes}-byte limit")]
+    DecompressedTooLarge { codec: u8, limit_bytes: usize },
+    /// A CreateTime record outside `message.timestamp.before.max.ms` /
+    /// `message.timestamp.after.max.ms` of the broker's clock.
+    #[error("{0}")]
+    InvalidTimestamp(String),
     /// A read or start-offset move outside `[log_start_offset, log_end_offset]`.
     #[error("offset {offset} is outside the log [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {

@@ -51,6 +51,7 @@ mod loader;
 mod log;
 mod offset_index;
 mod partition_checkpoint;
+mod recompress;
 pub mod record_view;
 mod retention;
 mod segment;
@@ -64,8 +65,9 @@ pub mod batch;
 pub mod testing;
 
 pub use cleaner::{CleanOutcome, CleanPlan, CleanStats, CleanerLimits};
-pub use config::{CleanupPolicy, LogConfig, TimestampType};
+pub use config::{CleanupPolicy, CompressionType, LogConfig, TimestampType};
 pub use epoch_cache::EpochEntry;
 pub use error::{LogError, Result};
 pub use log::{AppendInfo, FoundBatch, Log, ReadInfo, RetentionResult};
+pub use recompress::needs_recompression;
 pub use shared_log::{Appended, SharedLog};

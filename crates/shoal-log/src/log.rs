@@ -33,10 +33,13 @@ use crate::epoch_cache::{EpochEntry, LeaderEpochFileCache};
 use crate::error::{IoResultExt, LogError, Result};
 use crate::loader;
 use crate::partition_checkpoint::PartitionCheckpoint;
+use crate::recompress::compress_for_topic;
 use crate::retention::{RetentionCandidate, deletable_prefix};
 use crate::segment::{AppendTarget, LogSegment, PendingAppend, SegmentSlice};
 use crate::segment_flusher::SegmentFlusher;
-use crate::validator::{assign_offsets, validate_follower_append, validate_leader_append};
+use crate::validator::{
+    assign_offsets, check_batch_timestamps, validate_follower_append, validate_leader_append,
+};
 
 /// Scratch capacity kept between appends; a larger request's buffer is freed afterwards.
 const APPEND_BUFFER_RETAINED_BYTES: usize = 8 << 20;
@@ -253,8 +256,15 @@ impl Log {
         self.sealed.len() + 1
     }
 
+    /// Whether [`Log::append_as_leader`] would recompress `records` (`compression.type`): CPU
+    /// work that async callers move off their worker threads.
+    pub fn append_needs_recompression(&self, records: &[u8]) -> bool {
+        crate::recompress::needs_recompression(records, self.config.compression_type)
+    }
+
     /// Validates a producer's batches, assigns them offsets from the log end and `leader_epoch`,
-    /// and writes them with one `write`. Nothing is written if any batch is invalid.
+    /// and writes them with one `write`. Nothing is written if any batch is invalid. Batches
+    /// whose codec differs from `compression.type` are rewritten first (see `recompress`).
     pub fn append_as_leader(
         &mut self,
         records: &[u8],
@@ -323,9 +333,22 @@ impl Log {
         validate_leader_append(records, self.config.max_message_bytes, headers)?;
         let log_append_time_ms =
             (self.config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        if log_append_time_ms.is_none() {
+            check_batch_timestamps(
+                headers,
+                now_ms,
+                self.config.message_timestamp_before_max_ms,
+                self.config.message_timestamp_after_max_ms,
+            )?;
+        }
+        if compress_for_topic(records, headers, &self.config, now_ms, buffer)? {
+            // The rewritten batches are validated like any producer's.
+            validate_leader_append(buffer, self.config.max_message_bytes, headers)?;
+        } else {
+            buffer.clear();
+            buffer.extend_from_slice(records);
+        }
         let first_offset = self.log_end_offset;
-        buffer.clear();
-        buffer.extend_from_slice(records);
         assign_offsets(
             buffer,
             headers,
@@ -820,13 +843,21 @@ impl Log {
 
     /// Phase 1 of compaction (see `cleaner`): what to clean now, if anything — sealed segments
     /// wholly below `high_watermark` and older than `min.compaction.lag.ms`, when the share
-    /// written since the last cleaning reaches `min.cleanable.dirty.ratio`.
+    /// written since the last cleaning reaches `min.cleanable.dirty.ratio` or a dirty segment
+    /// is older than `max.compaction.lag.ms` (see `cleaner::cleaning_due`).
     pub fn plan_clean(&self, now_ms: i64, high_watermark: i64) -> Result<Option<CleanPlan>> {
         self.check_online()?;
         if !self.config.cleanup_policy.compact {
             return Ok(None);
         }
         let lag_horizon_ms = now_ms.saturating_sub(self.config.min_compaction_lag_ms);
+        let first_dirty_offset = cleaner::read_checkpoint(&self.dir)?
+            .unwrap_or(self.log_start_offset)
+            .max(self.log_start_offset);
+        // max.compaction.lag.ms: the oldest first-batch timestamp among dirty segments (read
+        // only when the setting is in use: it may cost a header read per segment).
+        let track_lag = self.config.max_compaction_lag_ms < i64::MAX;
+        let mut earliest_dirty_ms: Option<i64> = None;
         let ends = self
             .sealed
             .keys()
@@ -841,6 +872,12 @@ impl Log {
             if end_offset > high_watermark || young {
                 break;
             }
+            if track_lag
+                && end_offset > first_dirty_offset
+                && let Some(ts) = segment.first_batch_timestamp_ms()?.filter(|ts| *ts > 0)
+            {
+                earliest_dirty_ms = Some(earliest_dirty_ms.map_or(ts, |e| e.min(ts)));
+            }
             segments.push(PlannedSegment {
                 base_offset: segment.base_offset(),
                 end_offset,
@@ -848,16 +885,22 @@ impl Log {
                 size_bytes: segment.size_bytes(),
             });
         }
-        let first_dirty_offset = cleaner::read_checkpoint(&self.dir)?
-            .unwrap_or(self.log_start_offset)
-            .max(self.log_start_offset);
         let total: u64 = segments.iter().map(|s| s.size_bytes).sum();
         let dirty: u64 = segments
             .iter()
             .filter(|s| s.end_offset > first_dirty_offset)
             .map(|s| s.size_bytes)
             .sum();
-        if dirty == 0 || (dirty as f64) < self.config.min_cleanable_dirty_ratio * total as f64 {
+        let due = cleaner::cleaning_due(
+            cleaner::DirtyShare {
+                dirty_bytes: dirty,
+                total_bytes: total,
+                earliest_dirty_timestamp_ms: earliest_dirty_ms,
+            },
+            &self.config,
+            now_ms,
+        );
+        if !due {
             return Ok(None);
         }
         Ok(Some(CleanPlan {

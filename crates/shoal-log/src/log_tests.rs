@@ -822,3 +822,110 @@ fn log_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Log>();
 }
+
+#[test]
+fn compression_type_rewrites_on_the_leader_only() {
+    use crate::compression::ZSTD;
+    use crate::config::CompressionType;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(
+        dir.path(),
+        LogConfig {
+            compression_type: CompressionType::Zstd,
+            ..small_config()
+        },
+    );
+    let plain = build_batch_with(&BatchSpec {
+        base_timestamp_ms: NOW_MS,
+        producer_id: 9,
+        producer_epoch: 1,
+        base_sequence: 0,
+        ..BatchSpec::new(&[b"a", b"bb", b"ccc"])
+    });
+    assert!(log.append_needs_recompression(&plain));
+    let info = log.append_as_leader(&plain, 2, NOW_MS).unwrap();
+    assert_eq!((info.first_offset, info.last_offset), (0, 2));
+    let stored = read_all(&log);
+    let header = RecordBatchHeader::parse(&stored).unwrap();
+    assert_eq!(header.compression_codec(), ZSTD);
+    assert_eq!(header.partition_leader_epoch, 2);
+    assert_eq!(
+        (
+            header.producer_id,
+            header.producer_epoch,
+            header.base_sequence
+        ),
+        (9, 1, 0)
+    );
+    assert_eq!(info.size_bytes, stored.len());
+    assert_eq!(
+        crate::record_view::decompressed_section(&stored).unwrap(),
+        &plain[61..]
+    );
+
+    // A follower stores the leader's bytes as they are, whatever its own compression.type.
+    let follower_dir = tempfile::tempdir().unwrap();
+    let mut follower = open(
+        follower_dir.path(),
+        LogConfig {
+            compression_type: CompressionType::Gzip,
+            ..small_config()
+        },
+    );
+    follower.append_as_follower(&stored, NOW_MS).unwrap();
+    assert_eq!(read_all(&follower), stored);
+}
+
+#[test]
+fn log_append_time_applies_to_recompressed_batches() {
+    use crate::config::CompressionType;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(
+        dir.path(),
+        LogConfig {
+            compression_type: CompressionType::Gzip,
+            message_timestamp_type: TimestampType::LogAppendTime,
+            ..small_config()
+        },
+    );
+    let info = log
+        .append_as_leader(&build_batch(0, 5, &[b"x", b"y"]), 0, NOW_MS)
+        .unwrap();
+    assert_eq!(info.log_append_time_ms, NOW_MS);
+    let stored = read_all(&log);
+    let header = RecordBatchHeader::parse(&stored).unwrap();
+    assert_eq!(header.compression_codec(), crate::compression::GZIP);
+    assert_eq!(header.timestamp_type(), TimestampType::LogAppendTime);
+    assert_eq!(header.max_timestamp, NOW_MS);
+}
+
+#[test]
+fn create_time_outside_the_timestamp_bounds_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(
+        dir.path(),
+        LogConfig {
+            message_timestamp_before_max_ms: 60_000,
+            message_timestamp_after_max_ms: 1_000,
+            ..small_config()
+        },
+    );
+    for timestamp_ms in [NOW_MS - 60_001, NOW_MS + 1_001] {
+        let refused = log.append_as_leader(&build_batch(0, timestamp_ms, &[b"x"]), 0, NOW_MS);
+        assert!(
+            matches!(refused, Err(LogError::InvalidTimestamp(_))),
+            "{timestamp_ms}: {refused:?}"
+        );
+    }
+    assert_eq!(log.log_end_offset(), 0, "nothing written");
+    log.append_as_leader(&build_batch(0, NOW_MS - 60_000, &[b"x"]), 0, NOW_MS)
+        .unwrap();
+    // LogAppendTime topics take the broker's clock: producer timestamps are not checked.
+    log.set_config(LogConfig {
+        message_timestamp_type: TimestampType::LogAppendTime,
+        ..log.config().clone()
+    })
+    .unwrap();
+    log.append_as_leader(&build_batch(0, 0, &[b"x"]), 0, NOW_MS)
+        .unwrap();
+}

@@ -13,6 +13,8 @@ use crate::error::{LogError, Result};
 pub struct RecordView<'a> {
     /// The whole record, length prefix included: what a rewritten batch copies.
     pub bytes: &'a [u8],
+    /// Milliseconds from the batch's `baseTimestamp`.
+    pub timestamp_delta_ms: i64,
     pub offset_delta: i32,
     /// `None` for a null key.
     pub key: Option<&'a [u8]>,
@@ -51,7 +53,7 @@ pub fn records(section: &[u8], count: usize) -> Result<Vec<RecordView<'_>>> {
         let end = at + length;
         let body = &section[..end];
         at += 1; // attributes
-        let _timestamp_delta = zigzag(body, &mut at)?;
+        let timestamp_delta_ms = zigzag(body, &mut at)?;
         let offset_delta = zigzag(body, &mut at)?;
         let offset_delta = i32::try_from(offset_delta)
             .map_err(|_| bad(format!("offset delta {offset_delta} out of range")))?;
@@ -59,6 +61,7 @@ pub fn records(section: &[u8], count: usize) -> Result<Vec<RecordView<'_>>> {
         let value = nullable(body, &mut at)?;
         out.push(RecordView {
             bytes: &section[start..end],
+            timestamp_delta_ms,
             offset_delta,
             key,
             value,

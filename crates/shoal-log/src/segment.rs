@@ -98,6 +98,19 @@ pub(crate) struct LogSegment {
     first_batch_timestamp_ms: Option<i64>,
     /// When this process created or opened the segment; the age fallback without timestamps.
     created_ms: i64,
+    /// How much earlier than `segment.ms` this segment rolls (`segment.jitter.ms`), chosen
+    /// once per segment so segments of many partitions do not all roll at once.
+    roll_jitter_ms: i64,
+}
+
+/// Kafka's `LogConfig.randomSegmentJitter`: `random` reduced into `[0, min(jitter, segment.ms))`,
+/// or 0 without jitter.
+pub(crate) fn roll_jitter_ms(segment_jitter_ms: i64, segment_ms: i64, random: u64) -> i64 {
+    let bound = segment_jitter_ms.min(segment_ms);
+    match u64::try_from(bound) {
+        Ok(bound) if bound > 0 => i64::try_from(random % bound).unwrap_or(0),
+        _ => 0,
+    }
 }
 
 impl LogSegment {
@@ -134,7 +147,8 @@ impl LogSegment {
             offset_index,
             time_index,
             now_ms,
-        ))
+        )
+        .with_roll_jitter(config))
     }
 
     /// Opens an existing segment without reading its data; indexes stay on disk.
@@ -175,7 +189,8 @@ impl LogSegment {
             offset_index,
             time_index,
             now_ms,
-        );
+        )
+        .with_roll_jitter(config);
         if segment.time_index.storage().is_intact()
             && let Some(last) = segment.time_index.last_entry()?
         {
@@ -206,7 +221,19 @@ impl LogSegment {
             offset_of_max_timestamp: -1,
             first_batch_timestamp_ms: None,
             created_ms: now_ms,
+            roll_jitter_ms: 0,
         }
+    }
+
+    /// Draws this segment's roll jitter from `segment.jitter.ms` (Kafka draws it when it
+    /// creates or loads the segment object, as here).
+    fn with_roll_jitter(mut self, config: &LogConfig) -> Self {
+        self.roll_jitter_ms = roll_jitter_ms(
+            config.segment_jitter_ms,
+            config.segment_ms,
+            fastrand::u64(..),
+        );
+        self
     }
 
     pub(crate) fn base_offset(&self) -> i64 {
@@ -219,6 +246,17 @@ impl LogSegment {
 
     pub(crate) fn log_path(&self) -> &Path {
         &self.log_path
+    }
+
+    /// Max timestamp of the first batch (Kafka's `getFirstBatchTimestamp`), read from disk if
+    /// not cached; `None` for an empty segment or one without timestamps.
+    pub(crate) fn first_batch_timestamp_ms(&self) -> Result<Option<i64>> {
+        let timestamp_ms = match self.first_batch_timestamp_ms {
+            Some(ts) => ts,
+            None if self.size_bytes == 0 => return Ok(None),
+            None => self.read_header_at(0)?.max_timestamp,
+        };
+        Ok((timestamp_ms >= 0).then_some(timestamp_ms))
     }
 
     /// Largest timestamp and the offset of the batch that carried it.
@@ -414,7 +452,7 @@ impl LogSegment {
             Some(first_ms) if first_ms >= 0 => append.max_timestamp_ms.saturating_sub(first_ms),
             _ => now_ms.saturating_sub(self.created_ms),
         };
-        if age_ms > config.segment_ms {
+        if age_ms > config.max_segment_ms().saturating_sub(self.roll_jitter_ms) {
             return Some(RollReason::SegmentMs);
         }
         if self.offset_index.storage().is_full() || self.time_index.storage().is_full() {
@@ -961,6 +999,80 @@ mod tests {
         assert_eq!(reopened.max_timestamp_and_offset(), Some((51, 1)));
         append(&mut reopened, 8, 60, &[b"z"]);
         assert_eq!(reopened.max_timestamp_and_offset(), Some((60, 8)));
+    }
+
+    #[test]
+    fn roll_jitter_is_below_jitter_and_segment_ms() {
+        // (segment.jitter.ms, segment.ms, random, jitter)
+        let cases = [
+            (0, 100, 77, 0),
+            (10, 100, 77, 7),
+            (10, 100, 10, 0),
+            (1_000, 100, 250, 50),
+            (
+                i64::MAX,
+                i64::MAX,
+                u64::MAX,
+                (u64::MAX % i64::MAX as u64) as i64,
+            ),
+            (10, 100, 0, 0),
+        ];
+        for (jitter, segment_ms, random, expected) in cases {
+            assert_eq!(
+                roll_jitter_ms(jitter, segment_ms, random),
+                expected,
+                "jitter {jitter}, segment.ms {segment_ms}, random {random}"
+            );
+        }
+        let config = LogConfig {
+            segment_ms: 100,
+            segment_jitter_ms: 40,
+            ..config()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let drawn: std::collections::BTreeSet<i64> = (0..40)
+            .map(|base| {
+                LogSegment::create(dir.path(), base, &config, 0)
+                    .unwrap()
+                    .roll_jitter_ms
+            })
+            .collect();
+        assert!(drawn.iter().all(|j| (0..40).contains(j)), "{drawn:?}");
+        assert!(drawn.len() > 1, "one jitter for every segment: {drawn:?}");
+    }
+
+    #[test]
+    fn segment_ms_roll_comes_earlier_by_the_jitter() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_ms: 100,
+            segment_jitter_ms: 50,
+            ..config()
+        };
+        let mut segment = LogSegment::create(dir.path(), 0, &config, 0).unwrap();
+        segment.roll_jitter_ms = 30;
+        append(&mut segment, 0, 1_000, &[b"x"]);
+        let at = |max_timestamp_ms| PendingAppend {
+            size_bytes: 10,
+            max_timestamp_ms,
+            last_offset: 1,
+        };
+        assert_eq!(segment.roll_reason(&config, &at(1_070), 0), None);
+        assert_eq!(
+            segment.roll_reason(&config, &at(1_071), 0),
+            Some(RollReason::SegmentMs)
+        );
+        // A compacted log also rolls by max.compaction.lag.ms (minus the same jitter).
+        let compacted = LogConfig {
+            cleanup_policy: crate::config::CleanupPolicy::parse("compact").unwrap(),
+            max_compaction_lag_ms: 60,
+            ..config
+        };
+        assert_eq!(segment.roll_reason(&compacted, &at(1_030), 0), None);
+        assert_eq!(
+            segment.roll_reason(&compacted, &at(1_031), 0),
+            Some(RollReason::SegmentMs)
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! CRC, so the CRC is recomputed only when LogAppendTime changes the timestamp.
 
 use crate::batch::{
-    RecordBatchHeader, batches, set_base_offset, set_log_append_time, set_partition_leader_epoch,
-    verify_crc,
+    NO_TIMESTAMP, RecordBatchHeader, batches, set_base_offset, set_log_append_time,
+    set_partition_leader_epoch, verify_crc,
 };
 use crate::error::{LogError, Result};
 
@@ -113,6 +113,49 @@ pub(crate) fn assign_offsets(
     );
 }
 
+/// KIP-937: a CreateTime timestamp must lie within `[now - before_max_ms, now + after_max_ms]`
+/// (Kafka's `LogValidator.validateTimestamp`); `NO_TIMESTAMP` (-1) is not checked, and
+/// `i64::MAX` (the default of `message.timestamp.before.max.ms`) is no bound at all.
+pub(crate) fn check_timestamp(
+    timestamp_ms: i64,
+    now_ms: i64,
+    before_max_ms: i64,
+    after_max_ms: i64,
+) -> Result<()> {
+    if timestamp_ms == NO_TIMESTAMP {
+        return Ok(());
+    }
+    let behind_ms = i128::from(now_ms) - i128::from(timestamp_ms);
+    let too_old = before_max_ms != i64::MAX && behind_ms > i128::from(before_max_ms);
+    let too_new = after_max_ms != i64::MAX && -behind_ms > i128::from(after_max_ms);
+    if too_old || too_new {
+        return Err(LogError::InvalidTimestamp(format!(
+            "Timestamp {timestamp_ms} of message is out of range. The timestamp should be within [{}, {}]",
+            now_ms.saturating_sub(before_max_ms),
+            now_ms.saturating_add(after_max_ms)
+        )));
+    }
+    Ok(())
+}
+
+/// The timestamp bounds on the zero-copy path, from batch headers alone: the base timestamp
+/// (the first record's) and the max timestamp. Records are checked one by one only where they
+/// are decoded anyway (recompression); see docs/configuration.md.
+pub(crate) fn check_batch_timestamps(
+    headers: &[RecordBatchHeader],
+    now_ms: i64,
+    before_max_ms: i64,
+    after_max_ms: i64,
+) -> Result<()> {
+    for header in headers {
+        if header.timestamp_type() == crate::config::TimestampType::CreateTime {
+            check_timestamp(header.base_timestamp, now_ms, before_max_ms, after_max_ms)?;
+        }
+        check_timestamp(header.max_timestamp, now_ms, before_max_ms, after_max_ms)?;
+    }
+    Ok(())
+}
+
 fn check_size(size_bytes: usize, max_message_bytes: u32) -> Result<()> {
     let max_message_bytes = max_message_bytes as usize;
     if size_bytes > max_message_bytes {
@@ -214,6 +257,57 @@ mod tests {
             validate_leader_append(&[], 1 << 20, &mut headers),
             Err(LogError::InvalidRecord(_))
         ));
+    }
+
+    #[test]
+    fn timestamp_bounds() {
+        const NOW: i64 = 1_000_000;
+        const HOUR: i64 = 3_600_000;
+        // (timestamp, before.max.ms, after.max.ms, accepted)
+        let cases = [
+            (NOW, 0, 0, true),
+            (NOW - 1, 0, 0, false),
+            (NOW + 1, 0, 0, false),
+            (NOW - 500, 500, 0, true),
+            (NOW - 501, 500, 0, false),
+            (NOW + HOUR, i64::MAX, HOUR, true),
+            (NOW + HOUR + 1, i64::MAX, HOUR, false),
+            (i64::MIN, i64::MAX, HOUR, true),
+            (i64::MIN, NOW, HOUR, false),
+            (i64::MAX, i64::MAX, i64::MAX, true),
+            (0, NOW, 0, true),
+            (-1, 0, 0, true),
+            (-2, 0, 0, false),
+        ];
+        for (timestamp, before, after, accepted) in cases {
+            let result = check_timestamp(timestamp, NOW, before, after);
+            assert_eq!(
+                result.is_ok(),
+                accepted,
+                "{timestamp} with before {before}, after {after}: {result:?}"
+            );
+            if let Err(e) = result {
+                assert!(matches!(e, LogError::InvalidTimestamp(_)), "{e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn batch_timestamps_check_base_and_max() {
+        let headers = |base: i64| {
+            let batch = build_batch(0, base, &[b"a", b"b", b"c"]);
+            vec![RecordBatchHeader::parse(&batch).unwrap()]
+        };
+        check_batch_timestamps(&headers(1_000), 1_000, 0, 2).unwrap();
+        assert!(
+            check_batch_timestamps(&headers(1_000), 1_000, 0, 1).is_err(),
+            "max is +2"
+        );
+        assert!(
+            check_batch_timestamps(&headers(999), 1_001, 1, 10).is_err(),
+            "base is -2"
+        );
+        check_batch_timestamps(&headers(999), 1_001, 2, 10).unwrap();
     }
 
     #[test]

@@ -1,12 +1,11 @@
 //! Broker-level defaults for topics, as Kafka broker config names.
 //!
-//! The server passes its configuration (`num.partitions`, `default.replication.factor`,
-//! `log.retention.ms`, ...) as a plain name → value map. This type validates it once at start-up
-//! so the controller never has to cope with a malformed default while serving a request.
+//! The server passes the settings it was given (`num.partitions`, `log.retention.hours`, ...) as
+//! a plain name → value map; defaults come from the schema in `shoal-config`. This type validates
+//! the map once at start-up so the controller never has to cope with a malformed default while
+//! serving a request.
 
 use std::collections::BTreeMap;
-
-use crate::topic_config::validate_broker_topic_defaults;
 
 pub const NUM_PARTITIONS: &str = "num.partitions";
 pub const DEFAULT_REPLICATION_FACTOR: &str = "default.replication.factor";
@@ -23,19 +22,29 @@ impl Default for BrokerDefaults {
     fn default() -> Self {
         BrokerDefaults {
             configs: BTreeMap::new(),
-            num_partitions: 1,
-            default_replication_factor: 1,
+            num_partitions: schema_default(NUM_PARTITIONS),
+            default_replication_factor: schema_default(DEFAULT_REPLICATION_FACTOR),
         }
     }
 }
 
+/// The schema default of a numeric setting (a unit test proves these parse).
+fn schema_default<T: std::str::FromStr + From<u8>>(name: &str) -> T {
+    shoal_config::effective(&BTreeMap::new(), name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(T::from(1))
+}
+
 impl BrokerDefaults {
-    /// Parses and validates broker configs; the error names the offending config.
+    /// Validates every given setting against the schema; the error names the offending one.
     pub fn from_configs(configs: BTreeMap<String, String>) -> Result<Self, String> {
-        let num_partitions = parse_positive::<i32>(&configs, NUM_PARTITIONS, 1)?;
-        let default_replication_factor =
-            parse_positive::<i16>(&configs, DEFAULT_REPLICATION_FACTOR, 1)?;
-        validate_broker_topic_defaults(&configs)?;
+        for (name, value) in &configs {
+            let def = shoal_config::broker_config_def(name)
+                .ok_or_else(|| format!("unknown broker config {name}"))?;
+            shoal_config::def::normalize(def, value).map_err(|e| e.message)?;
+        }
+        let num_partitions = parse(&configs, NUM_PARTITIONS)?;
+        let default_replication_factor = parse(&configs, DEFAULT_REPLICATION_FACTOR)?;
         Ok(BrokerDefaults {
             configs,
             num_partitions,
@@ -53,29 +62,25 @@ impl BrokerDefaults {
         self.default_replication_factor
     }
 
-    /// All broker configs, for resolving topic config defaults.
+    /// The settings given explicitly, for resolving topic config defaults.
     pub fn configs(&self) -> &BTreeMap<String, String> {
         &self.configs
     }
+
+    /// The effective value of a broker setting: given, or the schema default.
+    pub fn effective(&self, name: &str) -> Option<String> {
+        shoal_config::effective(&self.configs, name)
+    }
 }
 
-fn parse_positive<T>(
+fn parse<T: std::str::FromStr>(
     configs: &BTreeMap<String, String>,
     name: &str,
-    default: T,
-) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + From<u8> + Copy,
-{
-    let Some(raw) = configs.get(name) else {
-        return Ok(default);
-    };
-    match raw.trim().parse::<T>() {
-        Ok(v) if v >= T::from(1) => Ok(v),
-        _ => Err(format!(
-            "broker config {name}={raw} must be a positive integer"
-        )),
-    }
+) -> Result<T, String> {
+    let raw =
+        shoal_config::effective(configs, name).ok_or_else(|| format!("{name} has no value"))?;
+    raw.parse()
+        .map_err(|_| format!("broker config {name}={raw} is not a valid number"))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 
 use crate::client::forward::{
     AllocateProducerIdsCall, AlterConfigsCall, CreatePartitionsCall, CreateTopicsCall,
-    DeleteTopicsCall, ElectLeadersCall,
+    DeleteTopicsCall, ElectLeadersCall, FORWARD_PAYLOAD_VERSION, check_forward_payload_version,
 };
 use crate::controller::Controller;
 use crate::controller::{AlterPartitionRequest, BrokerHeartbeat, BrokerRegistrationRequest};
@@ -75,6 +75,9 @@ impl ControllerGrpcService {
                 request.source_node_id, request.target_node_id, self.node_id
             )));
         }
+        check_forward_payload_version(request.payload_version).map_err(|e| {
+            Status::failed_precondition(format!("node {}: {e}", request.source_node_id))
+        })?;
         let call: Req = serde_json::from_slice(&request.payload).map_err(|e| {
             Status::invalid_argument(format!("forwarded request does not decode: {e}"))
         })?;
@@ -83,7 +86,10 @@ impl ControllerGrpcService {
         let result = handle(self.controller.clone(), call, deadline).await;
         let payload = serde_json::to_vec(&result)
             .map_err(|e| Status::internal(format!("cannot encode reply: {e}")))?;
-        Ok(Response::new(ForwardedReply { payload }))
+        Ok(Response::new(ForwardedReply {
+            payload,
+            payload_version: FORWARD_PAYLOAD_VERSION,
+        }))
     }
 }
 

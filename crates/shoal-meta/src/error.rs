@@ -177,6 +177,16 @@ pub enum MetaError {
     CorruptProperties { path: PathBuf, reason: String },
     #[error("metadata store is corrupt: {0}")]
     CorruptStore(String),
+    /// A stored value this binary cannot read: a format version written by a newer Shoal, or
+    /// damage. Start-up stops before anything is written.
+    #[error(
+        "cannot read the metadata store ({location}): {source}; refusing to start, nothing was          changed on disk"
+    )]
+    UnreadableStore {
+        location: String,
+        #[source]
+        source: crate::format::FormatError,
+    },
     #[error("invalid metadata configuration: {0}")]
     Config(String),
     #[error("raft error: {0}")]

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::records::{Endpoint, MetadataRecord};
+use crate::records::{Endpoint, MetadataRecord, SupportedFeature};
 
 /// A registered broker as the controller sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,9 @@ pub struct BrokerRegistration {
     pub rack: Option<String>,
     /// A fenced broker may not lead partitions and is not chosen for new replicas.
     pub fenced: bool,
+    /// As registered; `None` = not reported (see [`MetadataRecord::RegisterBroker`]).
+    #[serde(default)]
+    pub supported_features: Option<Vec<SupportedFeature>>,
 }
 
 /// The replication state of one partition.
@@ -78,6 +81,10 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
     /// Raft log index of the last entry applied to this image (0 = nothing applied).
     pub last_applied_index: u64,
+    /// Finalized feature levels (FeatureLevel records). No `metadata.version` here means
+    /// level 1 (see [`crate::features`]).
+    #[serde(default)]
+    pub finalized_features: BTreeMap<String, i16>,
 }
 
 /// What applying one record did.
@@ -98,7 +105,17 @@ impl MetadataImage {
             topic_ids_by_name: BTreeMap::new(),
             next_producer_id: 0,
             last_applied_index: 0,
+            finalized_features: BTreeMap::new(),
         }
+    }
+
+    /// The finalized `metadata.version` (1 when none was ever finalized: clusters created
+    /// before feature levels existed).
+    pub fn metadata_version(&self) -> i16 {
+        self.finalized_features
+            .get(crate::features::METADATA_VERSION)
+            .copied()
+            .unwrap_or(crate::features::BASELINE_METADATA_VERSION)
     }
 
     pub fn topic(&self, topic_id: &Uuid) -> Option<&TopicImage> {
@@ -156,6 +173,7 @@ impl MetadataImage {
                 broker_epoch,
                 listeners,
                 rack,
+                supported_features,
             } => {
                 if let Some(existing) = self.brokers.get(broker_id)
                     && existing.broker_epoch >= *broker_epoch
@@ -175,6 +193,7 @@ impl MetadataImage {
                         listeners: listeners.clone(),
                         rack: rack.clone(),
                         fenced: true,
+                        supported_features: supported_features.clone(),
                     },
                 );
                 ApplyOutcome::Applied
@@ -321,6 +340,18 @@ impl MetadataImage {
                 self.next_producer_id = *next_producer_id_block_start;
                 ApplyOutcome::Applied
             }
+            MetadataRecord::FeatureLevel { name, level } => {
+                if let Some(current) = self.finalized_features.get(name)
+                    && current > level
+                {
+                    return skipped(format!(
+                        "feature {name} level {level} is below the finalized {current} \
+                         (downgrades are not supported)"
+                    ));
+                }
+                self.finalized_features.insert(name.clone(), *level);
+                ApplyOutcome::Applied
+            }
         }
     }
 
@@ -373,6 +404,7 @@ mod tests {
                 port: 9092,
             }],
             rack: None,
+            supported_features: None,
         }
     }
 

@@ -24,7 +24,9 @@
 //! requests through `client::ControllerClient`, which a combined node uses too.
 //!
 //! Crate layout: `records` (facts), `image` (state + apply), `topic_name` / `topic_config` /
-//! `broker_defaults` (Kafka rules), `placement` (replica placement), `controller` (validation,
+//! `broker_defaults` (Kafka rules), `format` (the versioned bytes of records, entries,
+//! snapshots and deltas; docs/upgrading.md), `features` (`metadata.version` levels: which
+//! versions may be written), `placement` (replica placement), `controller` (validation,
 //! planning, proposing — the active controller), `client` (what brokers use: routing, metadata
 //! following, registration and heartbeats), `metadata_log` (serving the committed log),
 //! `raft` (openraft storage, state machine, gRPC transport), `quorum_voters` (voter list
@@ -38,6 +40,8 @@ pub mod controller;
 mod controller_server;
 mod controller_service;
 pub mod error;
+pub mod features;
+pub mod format;
 pub mod image;
 pub mod meta_properties;
 pub mod metadata_log;
@@ -50,12 +54,9 @@ pub mod records;
 pub mod topic_config;
 pub mod topic_name;
 
-/// Generated from `proto/controller.proto` (package `shoal.controller.v1`): messages, the
-/// `RaftService` / `QuorumAdmin` servers and their clients.
-#[allow(clippy::all, clippy::pedantic, missing_docs)]
-pub mod proto {
-    tonic::include_proto!("shoal.controller.v1");
-}
+/// Generated from `proto/controller.proto` (package `shoal.controller.v1`, crate `shoal-proto`):
+/// messages, the `RaftService` / `QuorumAdmin` servers and their clients.
+pub use shoal_proto::controller as proto;
 
 pub use broker_defaults::BrokerDefaults;
 pub use client::{
@@ -74,4 +75,4 @@ pub use metadata_log::MetadataDelta;
 pub use node::{MetaConfig, MetaNode, RaftStatus};
 pub use quorum_status::{ObserverStatus, QuorumStatus, VoterStatus};
 pub use quorum_voters::{format_quorum_voters, parse_quorum_voters};
-pub use records::{Endpoint, MetadataBatch, MetadataRecord, NO_LEADER};
+pub use records::{Endpoint, MetadataBatch, MetadataRecord, NO_LEADER, SupportedFeature};

@@ -44,6 +44,7 @@ use crate::controller::{
 };
 use crate::controller_server::{ControllerServer, ServerParts};
 use crate::error::MetaError;
+use crate::features::MAX_METADATA_VERSION;
 use crate::image::MetadataImage;
 use crate::meta_properties;
 use crate::metadata_log::Observers;
@@ -282,6 +283,8 @@ impl MetaNode {
 
         let db = open_sled(&config.data_dir.join(SLED_DIR)).await?;
         let log_store = SledLogStore::open(&db)?;
+        // Refuse a store this binary cannot read before openraft reads or writes any of it.
+        log_store.check_readable()?;
         let (state_machine, images) = MetaStateMachine::open(&db, &props.cluster_id)?;
         let journal = state_machine.journal();
         let observers = Arc::new(Observers::default());
@@ -300,10 +303,16 @@ impl MetaNode {
             .await
             .map_err(|e| MetaError::Raft(e.to_string()))?;
 
-        if let Err(e) = bootstrap_or_check_membership(&raft, &config).await {
-            let _ = raft.shutdown().await;
-            return Err(e);
-        }
+        let initialized_now = match bootstrap_or_check_membership(&raft, &config).await {
+            Ok(initialized_now) => initialized_now,
+            Err(e) => {
+                let _ = raft.shutdown().await;
+                return Err(e);
+            }
+        };
+        // A quorum initialized by this start is a new cluster: it finalizes the newest
+        // metadata.version (Kafka's bootstrap metadata.version). An existing one keeps its level.
+        let bootstrap_metadata_version = initialized_now.then_some(MAX_METADATA_VERSION);
 
         let controller = Controller::new(
             raft.clone(),
@@ -313,6 +322,7 @@ impl MetaNode {
                 node_id: config.node_id,
                 request_timeout_ms: config.request_timeout_ms,
                 broker_session_timeout_ms: config.broker_session_timeout_ms,
+                bootstrap_metadata_version,
             },
         );
         let client = ControllerClient::with_local(
@@ -380,6 +390,13 @@ impl MetaNode {
             if let Err(e) = waited {
                 let _ = node.shutdown().await;
                 return Err(e);
+            }
+            // So a new one-voter cluster is at its level before anything registers (with
+            // several voters the leader does it in its first session check).
+            if let Some(level) = bootstrap_metadata_version
+                && let Err(e) = node.controller.bootstrap_features(level).await
+            {
+                tracing::warn!(error = %e, "could not finalize metadata.version yet; will retry");
             }
         }
         tracing::info!(
@@ -623,10 +640,12 @@ fn check_voters(config: &MetaConfig, has_listener: bool) -> Result<(), MetaError
 /// On pristine storage, initializes the quorum with the full static voter set (safe on every
 /// voter at once, see the module docs); otherwise checks the stored voters against the
 /// configured ones.
+/// Initializes a new quorum (returns `true`) or checks the stored voters against the
+/// configured ones (returns `false`).
 async fn bootstrap_or_check_membership(
     raft: &MetaRaft,
     config: &MetaConfig,
-) -> Result<(), MetaError> {
+) -> Result<bool, MetaError> {
     let initialized = raft
         .is_initialized()
         .await
@@ -645,7 +664,7 @@ async fn bootstrap_or_check_membership(
                     voters = %format_quorum_voters(&config.voters),
                     "initialized metadata quorum"
                 );
-                return Ok(());
+                return Ok(true);
             }
             Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
                 tracing::info!(error = %e, "metadata quorum already initialized");
@@ -668,5 +687,5 @@ async fn bootstrap_or_check_membership(
     if stored != configured {
         return Err(MetaError::VoterSetMismatch { stored, configured });
     }
-    Ok(())
+    Ok(false)
 }

@@ -28,7 +28,20 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// A feature and the range of its levels a broker supports (Kafka's
+/// BrokerRegistrationRecord `Features`, e.g. `metadata.version` 1..=2).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SupportedFeature {
+    pub name: String,
+    pub min_level: i16,
+    pub max_level: i16,
+}
+
 /// One fact in the metadata log.
+///
+/// The serde derives here are the *legacy* JSON format of releases before versioning (still
+/// read from old data dirs, never written): do not rename or retype fields; new fields need
+/// `#[serde(default)]`. The stored format is `crate::format` (proto/metadata.proto).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetadataRecord {
     /// A broker (re)registered. A new registration starts fenced, as in KRaft; an
@@ -39,6 +52,12 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         listeners: Vec<Endpoint>,
         rack: Option<String>,
+        /// The features the broker supports (record version 1, written once the cluster's
+        /// finalized `metadata.version` is 2 or more). `None`: not reported (record version 0,
+        /// the legacy JSON, or a cluster at `metadata.version` 1); such a broker counts as
+        /// supporting `metadata.version` 1 only.
+        #[serde(default)]
+        supported_features: Option<Vec<SupportedFeature>>,
     },
     /// The broker with this epoch may no longer lead or be placed on.
     FenceBroker { broker_id: i32, broker_epoch: i64 },
@@ -75,6 +94,9 @@ pub enum MetadataRecord {
     },
     /// Producer ids below this value have been handed out (reserved for InitProducerId).
     ProducerIds { next_producer_id_block_start: i64 },
+    /// A feature's finalized level (Kafka's FeatureLevelRecord), e.g. `metadata.version`:
+    /// what every node of the cluster may now write. Exists from `metadata.version` 2.
+    FeatureLevel { name: String, level: i16 },
 }
 
 impl MetadataRecord {
@@ -90,6 +112,7 @@ impl MetadataRecord {
             MetadataRecord::RemoveTopic { .. } => "RemoveTopic",
             MetadataRecord::TopicConfig { .. } => "TopicConfig",
             MetadataRecord::ProducerIds { .. } => "ProducerIds",
+            MetadataRecord::FeatureLevel { .. } => "FeatureLevel",
         }
     }
 }

@@ -180,6 +180,20 @@ async fn three_voters_form_one_quorum_and_replicate() {
         );
         assert_eq!(node.raft_metrics().await.voters, vec![1, 2, 3]);
     }
+    // The new cluster's leader finalized the newest metadata.version (in a session check),
+    // once, and every voter applied it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while cluster
+        .nodes
+        .values()
+        .any(|n| n.image().metadata_version() != shoal_meta::features::MAX_METADATA_VERSION)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metadata.version not finalized"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // A follower's controller forwards to the leader; the result is applied everywhere.
     let leader = cluster.agreed_leader(Duration::from_secs(5)).await;
@@ -399,6 +413,7 @@ async fn raft_rpcs_from_another_cluster_or_voter_set_are_rejected() {
         voter_ids,
         payload: serde_json::to_vec(&vote).unwrap(),
         snapshot_chunk: Vec::new(),
+        payload_version: 1,
     };
     let mut client = RaftServiceClient::connect(format!("http://{address}"))
         .await
@@ -412,17 +427,33 @@ async fn raft_rpcs_from_another_cluster_or_voter_set_are_rejected() {
         assert_eq!(status.code(), tonic::Code::FailedPrecondition);
         assert!(status.message().contains(expected), "{}", status.message());
     }
+    // A payload version of a newer release is refused by name, before Raft sees it.
+    let newer = RaftRequest {
+        payload_version: 9,
+        ..envelope(CLUSTER_ID, 1, vec![1])
+    };
+    let status = client.vote(newer).await.expect_err("must be rejected");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        status.message().contains("Raft RPC payload version 9")
+            && status.message().contains("versions 0 to 1"),
+        "{}",
+        status.message()
+    );
     assert_eq!(node.raft_metrics().await.current_term, term_before);
     assert_eq!(node.leader_id(), Some(1));
 
     // Control: the right envelope reaches Raft, which answers (a candidate with no log gets
-    // no vote).
-    let reply = client
-        .vote(envelope(CLUSTER_ID, 1, vec![1]))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(matches!(reply.result, Some(raft_reply::Result::Ok(_))));
+    // no vote), from this release (1) and from one before versioning (0) alike.
+    for payload_version in [1, 0] {
+        let request = RaftRequest {
+            payload_version,
+            ..envelope(CLUSTER_ID, 1, vec![1])
+        };
+        let reply = client.vote(request).await.unwrap().into_inner();
+        assert!(matches!(reply.result, Some(raft_reply::Result::Ok(_))));
+        assert_eq!(reply.payload_version, 1);
+    }
     node.shutdown().await.unwrap();
 }
 

@@ -82,6 +82,8 @@ fn random_batches(seed: u64, count: usize) -> Vec<Vec<MetadataRecord>> {
                         port: 9092,
                     }],
                     rack: (rng.below(2) == 0).then(|| "r1".to_string()),
+                    supported_features: (rng.below(2) == 0)
+                        .then(shoal_meta::features::supported_features),
                 },
                 1 => MetadataRecord::FenceBroker {
                     broker_id,

@@ -57,6 +57,10 @@ pub fn describe_all() {
         "Partitions with no leader (reported by the active controller only)."
     );
     describe_gauge!(
+        OFFLINE_REPLICAS,
+        "Partitions assigned to this broker whose log cannot be opened (reported offline)."
+    );
+    describe_gauge!(
         LOG_SIZE_BYTES,
         Unit::Bytes,
         "Bytes on disk of a partition's log, by topic and partition."

@@ -18,6 +18,7 @@ pub const LEADER_PARTITIONS: &str = "shoal_leader_partitions";
 pub const UNDER_REPLICATED_PARTITIONS: &str = "shoal_under_replicated_partitions";
 pub const UNDER_MIN_ISR_PARTITIONS: &str = "shoal_under_min_isr_partitions";
 pub const OFFLINE_PARTITIONS: &str = "shoal_offline_partitions";
+pub const OFFLINE_REPLICAS: &str = "shoal_offline_replicas";
 pub const LOG_SIZE_BYTES: &str = "shoal_log_size_bytes";
 pub const LOG_END_OFFSET: &str = "shoal_log_end_offset";
 pub const HIGH_WATERMARK: &str = "shoal_high_watermark";

@@ -1,111 +1,28 @@
-//! The node's configuration: Kafka's broker config names, from four layers.
+//! The node's configuration: Kafka's broker setting names, from four layers, checked against the
+//! one schema in `shoal-config`.
 //!
 //! Users bring Kafka knowledge (and Kafka property files), so every setting keeps its Kafka name
-//! (`num.partitions`, `log.retention.ms`, …). Layers, weakest first: built-in defaults, a TOML file
-//! (`--config`), `SHOAL_*` environment variables, `--override key=value` flags. A TOML file may
-//! write `num.partitions = 3` (TOML reads that as nested tables; they are flattened back into the
-//! dotted name) or quote the key. Unknown names are an error at start-up, not a silent typo.
+//! (`num.partitions`, `log.retention.hours`, …). Layers, weakest first: built-in defaults, a file
+//! (`--config`: Kafka's `.properties` format, or TOML), `SHOAL_*` environment variables,
+//! `--override key=value` flags. Only what the layers set is kept ([`NodeConfig::explicit`]);
+//! everything else is the schema's default when asked for, so "was it set?" stays answerable and
+//! a synonym (`log.retention.hours`) is not shadowed by its canonical setting's default.
+//! Unknown names and invalid values are errors at start-up that name the setting (and the
+//! closest known name, or the allowed range), never a silent fallback.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-
-/// One known setting: its Kafka name and default (None = no default, e.g. advertised.listeners).
-struct Setting {
-    name: &'static str,
-    default: Option<&'static str>,
-}
-
-const fn s(name: &'static str, default: &'static str) -> Setting {
-    Setting {
-        name,
-        default: Some(default),
-    }
-}
-
-const fn unset(name: &'static str) -> Setting {
-    Setting {
-        name,
-        default: None,
-    }
-}
-
-/// Every broker/controller setting this node reads.
-const SETTINGS: &[Setting] = &[
-    s("node.id", "1"),
-    s("process.roles", "broker,controller"),
-    s("log.dir", "./data"),
-    s(
-        "listeners",
-        "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
-    ),
-    unset("advertised.listeners"),
-    s("inter.broker.listener.name", "PLAINTEXT"),
-    s("controller.listener.names", "CONTROLLER"),
-    s("controller.quorum.voters", "1@127.0.0.1:9093"),
-    unset("cluster.id"),
-    s("admin.listener", "127.0.0.1:9644"),
-    s("replication.listener", "127.0.0.1:9094"),
-    unset("advertised.replication.listener"),
-    s("num.partitions", "1"),
-    s("default.replication.factor", "1"),
-    s("min.insync.replicas", "1"),
-    s("auto.create.topics.enable", "true"),
-    s("delete.topic.enable", "true"),
-    s("unclean.leader.election.enable", "false"),
-    s("socket.request.max.bytes", "104857600"),
-    s("max.connections", "10000"),
-    s("connections.max.idle.ms", "600000"),
-    s("queued.max.requests.per.connection", "64"),
-    s("message.max.bytes", "1048588"),
-    s("fetch.max.bytes", "57671680"),
-    s("log.segment.bytes", "1073741824"),
-    s("log.roll.ms", "604800000"),
-    s("log.retention.ms", "604800000"),
-    s("log.retention.bytes", "-1"),
-    s("log.retention.check.interval.ms", "300000"),
-    s("log.cleanup.policy", "delete"),
-    s("log.cleaner.backoff.ms", "15000"),
-    s("log.cleaner.dedupe.buffer.size", "134217728"),
-    s(
-        "log.cleaner.io.max.bytes.per.second",
-        "1.7976931348623157E308",
-    ),
-    s("log.index.interval.bytes", "4096"),
-    s("log.index.size.max.bytes", "10485760"),
-    s("log.flush.interval.messages", "9223372036854775807"),
-    s("log.flush.interval.ms", "9223372036854775807"),
-    s("log.flush.scheduler.interval.ms", "1000"),
-    s("log.message.timestamp.type", "CreateTime"),
-    s("compression.type", "producer"),
-    s("replica.lag.time.max.ms", "30000"),
-    s("auto.leader.rebalance.enable", "true"),
-    s("leader.imbalance.check.interval.seconds", "300"),
-    s("leader.imbalance.per.broker.percentage", "10"),
-    s("broker.heartbeat.interval.ms", "250"),
-    s("broker.session.timeout.ms", "1500"),
-    s("replica.high.watermark.checkpoint.interval.ms", "5000"),
-    s("controlled.shutdown.enable", "true"),
-    s("shutdown.timeout.ms", "10000"),
-    // Consumer groups (shoal_broker::groups::config::DEFAULTS must agree; a test checks).
-    s("offsets.topic.num.partitions", "50"),
-    s("offsets.topic.replication.factor", "3"),
-    s("offsets.topic.segment.bytes", "104857600"),
-    s("offsets.commit.timeout.ms", "5000"),
-    s("offset.metadata.max.bytes", "4096"),
-    s("group.initial.rebalance.delay.ms", "3000"),
-    s("group.min.session.timeout.ms", "6000"),
-    s("group.max.session.timeout.ms", "1800000"),
-    s("group.max.size", "2147483647"),
-    s("offsets.retention.minutes", "10080"),
-    s("offsets.retention.check.interval.ms", "600000"),
-];
+use shoal_config::def::normalize;
+use shoal_config::suggest::closest_setting;
+use shoal_config::{BROKER_CONFIGS, Support, broker_config_def, effective};
 
 /// The resolved settings, by Kafka name.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    values: BTreeMap<String, String>,
+    /// Settings given by a layer, normalized, under the name they were given (synonyms too).
+    explicit: BTreeMap<String, String>,
 }
 
 /// Where each layer comes from; `main` fills it from the command line and the environment.
@@ -118,26 +35,25 @@ pub struct ConfigSources {
 
 impl NodeConfig {
     pub fn load(sources: &ConfigSources) -> anyhow::Result<Self> {
-        let mut values: BTreeMap<String, String> = SETTINGS
-            .iter()
-            .filter_map(|s| s.default.map(|d| (s.name.to_string(), d.to_string())))
-            .collect();
+        let mut explicit = BTreeMap::new();
         if let Some(path) = &sources.file {
-            for (name, value) in read_toml_file(path)? {
-                check_known(&name).with_context(|| format!("in {}", path.display()))?;
-                values.insert(name, value);
+            for (name, value) in read_config_file(path)? {
+                let value =
+                    checked(&name, &value).with_context(|| format!("in {}", path.display()))?;
+                explicit.insert(name, value);
             }
         }
         for (var, value) in &sources.env {
             if let Some(name) = setting_for_env_var(var) {
-                values.insert(name.to_string(), value.clone());
+                let value = checked(name, value).with_context(|| format!("in ${var}"))?;
+                explicit.insert(name.to_string(), value);
             }
         }
         for (name, value) in &sources.overrides {
-            check_known(name)?;
-            values.insert(name.clone(), value.clone());
+            let value = checked(name, value).context("in --override")?;
+            explicit.insert(name.clone(), value);
         }
-        let config = Self { values };
+        let config = Self { explicit };
         config.validate()?;
         Ok(config)
     }
@@ -148,11 +64,12 @@ impl NodeConfig {
         Self::load(&ConfigSources::default())
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+    /// The effective value: set explicitly (under its name or a synonym), else the default.
+    pub fn get(&self, name: &str) -> Option<String> {
+        effective(&self.explicit, name)
     }
 
-    pub fn string(&self, name: &str) -> anyhow::Result<&str> {
+    pub fn string(&self, name: &str) -> anyhow::Result<String> {
         self.get(name)
             .with_context(|| format!("config {name} is not set"))
     }
@@ -183,77 +100,107 @@ impl NodeConfig {
         }
     }
 
+    /// The data directory (`log.dirs`, one entry, or its synonym `log.dir`).
     pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
-        Ok(PathBuf::from(self.string("log.dir")?))
+        let dirs = shoal_config::list_elements(&self.string("log.dirs")?);
+        match dirs.as_slice() {
+            [one] => Ok(PathBuf::from(one)),
+            _ => bail!(
+                "log.dirs={} names {} directories; Shoal keeps every partition in one data \
+                 directory (give one)",
+                dirs.join(","),
+                dirs.len()
+            ),
+        }
     }
 
     pub fn node_id(&self) -> anyhow::Result<i32> {
         self.i32("node.id")
     }
 
-    /// All resolved values (DescribeConfigs for the broker resource shows them).
-    pub fn values(&self) -> &BTreeMap<String, String> {
-        &self.values
+    /// What the layers set, by the name they used: the broker and controller resolve topic
+    /// defaults from it, and DescribeConfigs tells set from defaulted.
+    pub fn explicit(&self) -> &BTreeMap<String, String> {
+        &self.explicit
     }
 
-    pub fn is_default(&self, name: &str) -> bool {
-        SETTINGS
+    /// Settings given that Shoal deliberately ignores, with the reason (warned at start-up).
+    pub fn ignored_settings(&self) -> Vec<(&'static str, &'static str)> {
+        BROKER_CONFIGS
             .iter()
-            .find(|s| s.name == name)
-            .and_then(|s| s.default)
-            .is_some_and(|d| self.get(name) == Some(d))
+            .filter(|def| self.explicit.contains_key(def.name))
+            .filter_map(|def| match def.support {
+                Support::Ignored(reason) => Some((def.name, reason)),
+                Support::Applied => None,
+            })
+            .collect()
     }
 
     fn validate(&self) -> anyhow::Result<()> {
         self.node_id()?;
-        let roles = self.string("process.roles")?;
-        for role in roles.split(',').map(str::trim) {
-            if role != "broker" && role != "controller" {
-                bail!("process.roles={roles:?}: each role must be broker or controller");
-            }
-        }
-        for name in [
-            "num.partitions",
-            "default.replication.factor",
-            "min.insync.replicas",
-            "socket.request.max.bytes",
-            "message.max.bytes",
-            "fetch.max.bytes",
-            "log.segment.bytes",
-            "queued.max.requests.per.connection",
-            "max.connections",
-        ] {
-            if self.i64(name)? < 1 {
-                bail!("config {name} must be at least 1");
-            }
-        }
-        for name in [
-            "auto.create.topics.enable",
-            "delete.topic.enable",
-            "unclean.leader.election.enable",
-        ] {
-            self.bool(name)?;
+        self.data_dir()?;
+        let min = self.i64("group.min.session.timeout.ms")?;
+        let max = self.i64("group.max.session.timeout.ms")?;
+        if max < min {
+            bail!(
+                "group.max.session.timeout.ms={max} must be at least \
+                 group.min.session.timeout.ms={min}"
+            );
         }
         Ok(())
     }
 }
 
-fn check_known(name: &str) -> anyhow::Result<()> {
-    if SETTINGS.iter().any(|s| s.name == name) {
-        Ok(())
-    } else {
-        bail!("unknown config {name:?}")
-    }
+/// A value given under `name`, checked against the schema and normalized.
+fn checked(name: &str, value: &str) -> anyhow::Result<String> {
+    let Some(def) = broker_config_def(name) else {
+        match closest_setting(name) {
+            Some(close) => bail!("unknown config {name:?} (did you mean {close:?}?)"),
+            None => bail!("unknown config {name:?}"),
+        }
+    };
+    normalize(def, value).map_err(|e| {
+        let range = def
+            .validator
+            .describe()
+            .map(|r| format!("; valid values: {r}"))
+            .unwrap_or_default();
+        anyhow::anyhow!("{e}{range}")
+    })
 }
 
 /// `SHOAL_LOG_RETENTION_MS` → `log.retention.ms`. Variables that name no setting are ignored
 /// (SHOAL_LOG, the log filter, is not a config), so the mapping is by lookup, not by string rules.
 fn setting_for_env_var(var: &str) -> Option<&'static str> {
     let rest = var.strip_prefix("SHOAL_")?;
-    SETTINGS
+    BROKER_CONFIGS
         .iter()
         .map(|s| s.name)
         .find(|name| name.replace('.', "_").eq_ignore_ascii_case(rest))
+}
+
+/// Name → value pairs of a config file: Kafka's properties format for `*.properties`, else TOML.
+fn read_config_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let is_properties = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("properties"));
+    if is_properties {
+        read_properties_file(path)
+    } else {
+        read_toml_file(path)
+    }
+}
+
+fn read_properties_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let map = java_properties::read(std::io::BufReader::new(file)).with_context(|| {
+        format!(
+            "config file {} is not a valid properties file",
+            path.display()
+        )
+    })?;
+    Ok(map.into_iter().collect())
 }
 
 fn read_toml_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
@@ -305,12 +252,28 @@ fn flatten(
 mod tests {
     use super::*;
 
+    fn with_overrides(pairs: &[(&str, &str)]) -> anyhow::Result<NodeConfig> {
+        NodeConfig::load(&ConfigSources {
+            overrides: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        })
+    }
+
     #[test]
-    fn group_defaults_agree_with_the_broker() {
+    fn group_defaults_are_the_schemas() {
         let config = NodeConfig::defaults().unwrap();
-        for (name, default) in shoal_broker::groups::config::DEFAULTS {
-            assert_eq!(config.get(name), Some(*default), "{name}");
-        }
+        let groups = shoal_broker::groups::GroupsConfig::from_settings(config.explicit()).unwrap();
+        assert_eq!(
+            i64::from(groups.offsets_topic.num_partitions),
+            config.i64("offsets.topic.num.partitions").unwrap()
+        );
+        assert_eq!(
+            groups.coordinator.commit_timeout_ms,
+            config.i64("offsets.commit.timeout.ms").unwrap() as u64
+        );
     }
 
     #[test]
@@ -324,7 +287,8 @@ mod tests {
                 .unwrap()
                 .contains("127.0.0.1:9092")
         );
-        assert!(config.is_default("num.partitions"));
+        assert!(config.explicit().is_empty());
+        assert!(config.ignored_settings().is_empty());
     }
 
     #[test]
@@ -356,25 +320,69 @@ mod tests {
             2,
             "nested tables flatten"
         );
-        assert!(!config.is_default("num.partitions"));
     }
 
     #[test]
-    fn unknown_names_and_bad_values_are_rejected() {
-        let unknown = ConfigSources {
-            overrides: vec![("num.partitionz".into(), "3".into())],
+    fn properties_files_and_synonyms() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.properties");
+        std::fs::write(
+            &file,
+            "# Kafka's format\nlog.retention.hours=24\nlog.dir=/tmp/x\nnum.io.threads=8\n\
+             broker.id=3\n",
+        )
+        .unwrap();
+        let config = NodeConfig::load(&ConfigSources {
+            file: Some(file),
             ..Default::default()
-        };
-        assert!(NodeConfig::load(&unknown).is_err());
-        let bad = ConfigSources {
-            overrides: vec![("num.partitions".into(), "zero".into())],
-            ..Default::default()
-        };
-        assert!(NodeConfig::load(&bad).is_err());
-        let bad_bool = ConfigSources {
-            overrides: vec![("auto.create.topics.enable".into(), "yes".into())],
-            ..Default::default()
-        };
-        assert!(NodeConfig::load(&bad_bool).is_err());
+        })
+        .unwrap();
+        assert_eq!(config.i64("log.retention.ms").unwrap(), 86_400_000);
+        assert_eq!(config.data_dir().unwrap(), PathBuf::from("/tmp/x"));
+        assert_eq!(config.node_id().unwrap(), 3);
+        assert_eq!(
+            config
+                .ignored_settings()
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>(),
+            vec!["num.io.threads"]
+        );
+    }
+
+    #[test]
+    fn unknown_names_and_bad_values_are_rejected_by_name() {
+        let e = with_overrides(&[("num.partitionz", "3")]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("did you mean \"num.partitions\""),
+            "{e:#}"
+        );
+        for (name, value, range) in [
+            ("num.partitions", "zero", "[1,...]"),
+            ("num.partitions", "0", "[1,...]"),
+            ("auto.create.topics.enable", "yes", "true or false"),
+            ("log.retention.ms", "-2", "[-1,...]"),
+            (
+                "leader.imbalance.per.broker.percentage",
+                "101",
+                "[0,...,100]",
+            ),
+            ("log.cleanup.policy", "shred", "compact, delete"),
+        ] {
+            let e = with_overrides(&[(name, value)]).unwrap_err();
+            let text = format!("{e:#}");
+            assert!(text.contains(name) && text.contains(range), "{text}");
+        }
+        let e = with_overrides(&[("log.dirs", "/a,/b")]).unwrap_err();
+        assert!(format!("{e:#}").contains("one data directory"), "{e:#}");
+        let e = with_overrides(&[
+            ("group.min.session.timeout.ms", "10000"),
+            ("group.max.session.timeout.ms", "5000"),
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("group.max.session.timeout.ms"),
+            "{e:#}"
+        );
     }
 }

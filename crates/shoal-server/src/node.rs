@@ -74,7 +74,8 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
         .split(',')
         .map(|s| s.trim().to_string())
         .collect();
-    let listeners = parse_listeners(config.string("listeners")?)?;
+    let listeners = parse_listeners(&config.string("listeners")?)?;
+    check_security_protocols(config, &listeners)?;
     let kafka: Vec<Listener> = listeners
         .iter()
         .filter(|l| !controller_names.contains(&l.name))
@@ -100,8 +101,12 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
             l.name
         );
     }
+    // Kafka 4 lets controllers advertise their listener too; clients are told only the Kafka ones.
     let advertised = match config.get("advertised.listeners") {
-        Some(spec) if !spec.trim().is_empty() => parse_listeners(spec)?,
+        Some(spec) if !spec.trim().is_empty() => parse_listeners(&spec)?
+            .into_iter()
+            .filter(|l| !controller_names.contains(&l.name))
+            .collect(),
         _ => kafka.clone(),
     };
     for l in &advertised {
@@ -137,12 +142,83 @@ fn millis(config: &NodeConfig, name: &str, floor: i64) -> anyhow::Result<u64> {
     Ok(u64::try_from(config.i64(name)?.max(floor)).unwrap_or(u64::MAX))
 }
 
+/// Only PLAINTEXT is served: a listener whose name maps to another security protocol
+/// (`listener.security.protocol.map`) is refused rather than served without the security the
+/// operator asked for.
+fn check_security_protocols(config: &NodeConfig, listeners: &[Listener]) -> anyhow::Result<()> {
+    let map_spec = config.string("listener.security.protocol.map")?;
+    let mut map = std::collections::BTreeMap::new();
+    for entry in shoal_config::list_elements(&map_spec) {
+        let (name, protocol) = entry.split_once(':').with_context(|| {
+            format!("listener.security.protocol.map entry {entry:?} must be NAME:PROTOCOL")
+        })?;
+        map.insert(name.trim().to_string(), protocol.trim().to_string());
+    }
+    for listener in listeners {
+        let protocol = map
+            .get(&listener.name)
+            .map(String::as_str)
+            .unwrap_or(listener.name.as_str());
+        match protocol {
+            "PLAINTEXT" => {}
+            "SSL" | "SASL_PLAINTEXT" | "SASL_SSL" => bail!(
+                "listener {} uses security protocol {protocol}, which Shoal does not serve yet \
+                 (only PLAINTEXT); refusing to start rather than serve it in the clear",
+                listener.name
+            ),
+            other => bail!(
+                "listener {} has no security protocol: add {}:PLAINTEXT to \
+                 listener.security.protocol.map (found {other:?})",
+                listener.name,
+                listener.name
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// `controller.quorum.voters`, or, when unset on a node that runs a controller, this node alone
+/// at its controller listener (Kafka's `kafka-storage format --standalone`).
+fn quorum_voters(
+    config: &NodeConfig,
+    node_id: i32,
+    roles: Roles,
+    listeners: &NodeListeners,
+) -> anyhow::Result<String> {
+    if let Some(voters) = config.get("controller.quorum.voters") {
+        return Ok(voters);
+    }
+    match (&listeners.controller_bind, roles.controller) {
+        (Some(bind), true) => {
+            let (host, port) = bind
+                .rsplit_once(':')
+                .with_context(|| format!("controller listener {bind} has no port"))?;
+            // A wildcard bind is reachable on loopback, which is where a lone voter talks to itself.
+            let host = if host == "0.0.0.0" || host.is_empty() {
+                "127.0.0.1"
+            } else {
+                host
+            };
+            Ok(format!("{node_id}@{host}:{port}"))
+        }
+        // No controller listener named: the controller serves on the classic default port.
+        (None, true) => Ok(format!("{node_id}@127.0.0.1:9093")),
+        (_, false) => {
+            bail!("controller.quorum.voters is not set: a broker-only node must be told the voters")
+        }
+    }
+}
+
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let started = Instant::now();
+    for (name, reason) in config.ignored_settings() {
+        tracing::warn!(setting = name, "{name} is accepted and ignored: {reason}");
+    }
     let node_id = config.node_id()?;
-    let roles = Roles::parse(config.string("process.roles")?)?;
-    let voters = shoal_meta::parse_quorum_voters(config.string("controller.quorum.voters")?)?;
-    let voter_list = config.string("controller.quorum.voters")?;
+    let roles = Roles::parse(&config.string("process.roles")?)?;
+    let listeners = node_listeners(&config, roles)?;
+    let voter_list = quorum_voters(&config, node_id, roles, &listeners)?;
+    let voters = shoal_meta::parse_quorum_voters(&voter_list)?;
     if roles.controller && !voters.contains_key(&node_id) {
         bail!(
             "node {node_id} runs a controller but is not in controller.quorum.voters={voter_list}"
@@ -158,8 +234,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let data_dir = config.data_dir()?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    let listeners = node_listeners(&config, roles)?;
-    let settings = config.values().clone();
+    let settings = config.explicit().clone();
     let heartbeat_interval_ms = millis(&config, "broker.heartbeat.interval.ms", 10)?;
     let session_timeout_ms = millis(&config, "broker.session.timeout.ms", 100)?;
     if session_timeout_ms <= heartbeat_interval_ms {
@@ -171,7 +246,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
 
     let meta = if roles.controller {
         let meta = MetaNode::start(MetaConfig {
-            cluster_id: config.get("cluster.id").map(str::to_string),
+            cluster_id: config.get("cluster.id"),
             broker_defaults: settings.clone(),
             voters: voters.clone(),
             listen_address: listeners.controller_bind.clone(),
@@ -209,7 +284,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             }
             std::fs::create_dir_all(&meta_dir)
                 .with_context(|| format!("cannot create {}", meta_dir.display()))?;
-            let props = meta_properties::load_or_create(&meta_dir, node_id, configured)
+            let props = meta_properties::load_or_create(&meta_dir, node_id, configured.as_deref())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let known_leader = Arc::new(KnownLeader::default());
             let connect_timeout = Duration::from_millis(500);
@@ -246,6 +321,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 &data_dir,
                 &listeners,
                 heartbeat_interval_ms,
+                voters.len(),
                 source,
             )
             .await?,
@@ -313,7 +389,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     readiness.set_started(true);
     tracing::info!(
         node_id,
-        roles = config.string("process.roles")?,
+        roles = config.string("process.roles")?.as_str(),
         startup_ms = started.elapsed().as_millis() as u64,
         "shoal node started"
     );
@@ -321,7 +397,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     wait_for_signal().await?;
     tracing::info!("shutting down");
     readiness.set_started(false);
-    if let Some(broker) = &broker {
+    if let Some(broker) = &broker
+        && config.bool("controlled.shutdown.enable")?
+    {
         broker.controlled_shutdown(Duration::from_secs(5)).await;
     }
     let _ = stop_tx.send(true);
@@ -355,17 +433,14 @@ async fn start_broker(
     data_dir: &std::path::Path,
     listeners: &NodeListeners,
     heartbeat_interval_ms: u64,
+    quorum_voters: usize,
     source: MetadataSource,
 ) -> anyhow::Result<Arc<Broker>> {
     let (replication_bind, replication_advertised) = replication_listener(config)?;
-    let settings = config.values().clone();
-    let explicit_settings: Vec<String> = settings
-        .keys()
-        .filter(|name| !config.is_default(name))
-        .cloned()
-        .collect();
+    let settings = config.explicit().clone();
     let broker_config = BrokerConfig {
         node_id,
+        quorum_voters,
         data_dir: data_dir.to_path_buf(),
         advertised_listeners: listeners
             .advertised
@@ -380,7 +455,7 @@ async fn start_broker(
                 port: l.port,
             })
             .collect(),
-        rack: config.get("broker.rack").map(str::to_string),
+        rack: config.get("broker.rack"),
         auto_create_topics_enable: config.bool("auto.create.topics.enable")?,
         delete_topic_enable: config.bool("delete.topic.enable")?,
         fetch_max_bytes: config.usize("fetch.max.bytes")?,
@@ -397,7 +472,6 @@ async fn start_broker(
         replica_lag_time_max_ms: config.i64("replica.lag.time.max.ms")?.max(1),
         log_cleaner_backoff_ms: millis(config, "log.cleaner.backoff.ms", 10)?,
         settings,
-        explicit_settings,
     };
     Broker::start(broker_config, source).await
 }

@@ -11,10 +11,9 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
+use shoal_config::effective::ValueSource;
 use shoal_kafka::{Reply, RequestContext};
-use shoal_meta::topic_config::{
-    ConfigSource, ConfigType, ResolvedConfig, resolve_all_topic_configs,
-};
+use shoal_meta::topic_config::{ConfigSource, ResolvedConfig, resolve_all_topic_configs};
 
 use crate::Broker;
 use crate::apis::str_bytes;
@@ -26,17 +25,6 @@ pub const RESOURCE_BROKER: i8 = 4;
 const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
 const SOURCE_DEFAULT_CONFIG: i8 = 5;
-
-fn config_type_code(config_type: ConfigType) -> i8 {
-    match config_type {
-        ConfigType::Boolean => 1,
-        ConfigType::String => 2,
-        ConfigType::Int => 3,
-        ConfigType::Long => 5,
-        ConfigType::Double => 6,
-        ConfigType::List => 7,
-    }
-}
 
 pub fn handle(
     broker: &Arc<Broker>,
@@ -92,23 +80,32 @@ pub fn handle(
                                 broker.config.node_id
                             ))));
                     }
-                    let configs = broker
-                        .config
-                        .settings
+                    // Every canonical setting of the schema with its effective value; synonyms
+                    // (log.retention.hours) are reported under the canonical name.
+                    let configs = shoal_config::BROKER_CONFIGS
                         .iter()
-                        .filter(|(name, _)| wanted(name))
-                        .map(|(name, value)| {
-                            let source = if broker.config.explicit_settings.contains(name) {
-                                SOURCE_STATIC_BROKER_CONFIG
-                            } else {
-                                SOURCE_DEFAULT_CONFIG
+                        .filter(|def| def.synonym_of.is_none() && wanted(def.name))
+                        .filter_map(|def| {
+                            let effective =
+                                shoal_config::effective_value(&broker.config.settings, def.name)?;
+                            let source = match effective.source {
+                                ValueSource::Explicit(_) => SOURCE_STATIC_BROKER_CONFIG,
+                                ValueSource::Default => SOURCE_DEFAULT_CONFIG,
                             };
-                            DescribeConfigsResourceResult::default()
-                                .with_name(str_bytes(name))
-                                .with_value(Some(str_bytes(value)))
+                            let mut entry = DescribeConfigsResourceResult::default()
+                                .with_name(str_bytes(def.name))
+                                .with_value(Some(str_bytes(&effective.value)))
                                 .with_read_only(true)
                                 .with_config_source(source)
-                                .with_config_type(if typed { 2 } else { 0 })
+                                .with_config_type(if typed {
+                                    def.config_type.describe_configs_id()
+                                } else {
+                                    0
+                                });
+                            if request.include_documentation && typed {
+                                entry.documentation = Some(str_bytes(def.doc));
+                            }
+                            Some(entry)
                         })
                         .collect();
                     result.with_configs(configs)
@@ -146,7 +143,7 @@ fn topic_entry(
         .with_config_source(source)
         .with_is_sensitive(false)
         .with_config_type(if typed {
-            config_type_code(config.def.config_type)
+            config.def.config_type().describe_configs_id()
         } else {
             0
         });
@@ -161,7 +158,7 @@ fn topic_entry(
             synonyms.push(
                 DescribeConfigsSynonym::default()
                     .with_name(str_bytes(config.def.name))
-                    .with_value(Some(str_bytes(config.def.default)))
+                    .with_value(Some(str_bytes(config.def.default())))
                     .with_source(SOURCE_DEFAULT_CONFIG),
             );
         }

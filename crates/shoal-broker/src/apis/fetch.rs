@@ -79,7 +79,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
                 Some(t) => broker
                     .replicas
                     .partition(t.id, p.partition)
-                    .ok_or(ResponseError::NotLeaderOrFollower.code()),
+                    .ok_or_else(|| broker.replicas.not_served_code(t.id, p.partition)),
             };
             plan.targets.push(FetchTarget {
                 topic_index,

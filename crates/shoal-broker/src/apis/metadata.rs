@@ -21,6 +21,8 @@ use uuid::Uuid;
 use crate::Broker;
 use crate::apis::{str_bytes, topic_name};
 use crate::error_codes::controller_error_code;
+use crate::replica_manager::ReplicaManager;
+use crate::single_node::{ClusterShape, single_node_replication_factor};
 
 const AUTO_CREATE_WAIT: Duration = Duration::from_secs(5);
 
@@ -59,13 +61,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
         None => image
             .topics
             .values()
-            .map(|t| topic_response(&image, t, version))
+            .map(|t| topic_response(&image, t, version, &broker.replicas))
             .collect(),
         Some(requested) => requested
             .iter()
             .map(|(name, id)| match name {
                 Some(name) => match image.topic_by_name(name) {
-                    Some(t) => topic_response(&image, t, version),
+                    Some(t) => topic_response(&image, t, version, &broker.replicas),
                     None => {
                         let code = if shoal_meta::topic_name::validate_topic_name(name).is_err() {
                             ResponseError::InvalidTopicException.code()
@@ -78,7 +80,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
                     }
                 },
                 None => match image.topic(id) {
-                    Some(t) => topic_response(&image, t, version),
+                    Some(t) => topic_response(&image, t, version, &broker.replicas),
                     None => MetadataResponseTopic::default()
                         .with_error_code(ResponseError::UnknownTopicId.code())
                         .with_topic_id(*id),
@@ -101,12 +103,25 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
 }
 
 async fn auto_create(broker: &Arc<Broker>, names: Vec<String>) {
+    // The controller applies default.replication.factor; only the single-node rule changes it.
+    let configured = shoal_config::effective(&broker.config.settings, "default.replication.factor")
+        .and_then(|v| v.parse::<i16>().ok())
+        .unwrap_or(1);
+    let shape = ClusterShape::of(&broker.image(), broker.config.quorum_voters);
+    let replication_factor = single_node_replication_factor(configured, shape);
+    if let Some(reduced) = replication_factor {
+        tracing::warn!(
+            "default.replication.factor" = configured,
+            replicas = reduced,
+            "single-node cluster: auto-creating {names:?} with {reduced} replica(s)"
+        );
+    }
     let requests = names
         .iter()
         .map(|name| CreateTopic {
             name: name.clone(),
             num_partitions: None,
-            replication_factor: None,
+            replication_factor,
             assignments: None,
             configs: Default::default(),
         })
@@ -155,28 +170,37 @@ pub(crate) fn brokers(image: &MetadataImage, listener: &str) -> Vec<MetadataResp
 }
 
 /// Fields newer than `version` stay at their defaults: the codec refuses to encode them.
+/// Replicas on fenced brokers are offline, and so is this broker's replica when its log could
+/// not be opened here; a leader whose log is offline answers KAFKA_STORAGE_ERROR.
 fn topic_response(
     image: &MetadataImage,
     topic: &TopicImage,
     version: i16,
+    local: &ReplicaManager,
 ) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
         .map(|p| {
+            let local_offline = local.is_offline(topic.id, p.partition);
             let offline: Vec<BrokerId> = p
                 .replicas
                 .iter()
-                .filter(|id| image.brokers.get(id).is_none_or(|b| b.fenced))
+                .filter(|id| {
+                    image.brokers.get(id).is_none_or(|b| b.fenced)
+                        || (**id == local.local_id() && local_offline)
+                })
                 .map(|id| BrokerId(*id))
                 .collect();
             let leader_alive =
                 p.leader >= 0 && image.brokers.get(&p.leader).is_some_and(|b| !b.fenced);
             MetadataResponsePartition::default()
-                .with_error_code(if leader_alive {
-                    0
-                } else {
+                .with_error_code(if !leader_alive {
                     ResponseError::LeaderNotAvailable.code()
+                } else if local_offline && p.leader == local.local_id() {
+                    ResponseError::KafkaStorageError.code()
+                } else {
+                    0
                 })
                 .with_partition_index(p.partition)
                 .with_leader_id(BrokerId(if leader_alive { p.leader } else { -1 }))

@@ -2,7 +2,8 @@
 //!
 //! Appends happen while the connection's requests are processed in order, so batches of one
 //! producer connection land in the order sent: they run on a blocking thread (they write to
-//! disk), and `handle` waits for them before the connection passes in its next request.
+//! disk, and recompress when the topic's `compression.type` asks for it), and `handle` waits
+//! for them before the connection passes in its next request.
 //! acks=all waits (deferred) until the high watermark passes each partition's last offset,
 //! bounded by the request's timeout.
 
@@ -74,7 +75,7 @@ fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
                 (Some(acks), Some(t)) => match t.partition(data.index) {
                     None => Err(ResponseError::UnknownTopicOrPartition.code()),
                     Some(_) => match broker.replicas.partition(t.id, data.index) {
-                        None => Err(ResponseError::NotLeaderOrFollower.code()),
+                        None => Err(broker.replicas.not_served_code(t.id, data.index)),
                         Some(partition) => match data.records.as_deref() {
                             None | Some([]) => Err(ResponseError::CorruptMessage.code()),
                             Some(records) => partition

@@ -23,36 +23,20 @@ pub struct GroupsConfig {
     pub offsets_topic: OffsetsTopicConfig,
 }
 
-/// Every setting this module reads, with Kafka's default.
-pub const DEFAULTS: &[(&str, &str)] = &[
-    ("offsets.topic.num.partitions", "50"),
-    ("offsets.topic.replication.factor", "3"),
-    ("offsets.topic.segment.bytes", "104857600"),
-    ("offsets.commit.timeout.ms", "5000"),
-    ("offset.metadata.max.bytes", "4096"),
-    ("group.initial.rebalance.delay.ms", "3000"),
-    ("group.min.session.timeout.ms", "6000"),
-    ("group.max.session.timeout.ms", "1800000"),
-    ("group.max.size", "2147483647"),
-    ("offsets.retention.minutes", "10080"),
-    ("offsets.retention.check.interval.ms", "600000"),
-];
-
+/// A group setting's effective value (explicit, else the schema's default), validated by the
+/// schema and parsed.
 fn get<T: std::str::FromStr>(settings: &BTreeMap<String, String>, name: &str) -> anyhow::Result<T>
 where
     T::Err: std::fmt::Display,
 {
-    let raw = match settings.get(name) {
-        Some(v) => v.as_str(),
-        None => DEFAULTS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, d)| *d)
-            .with_context(|| format!("no default for {name}"))?,
-    };
-    raw.trim()
+    let def = shoal_config::broker_config_def(name)
+        .with_context(|| format!("{name} is not in the configuration schema"))?;
+    let raw = shoal_config::effective(settings, name)
+        .with_context(|| format!("{name} has no value and no default"))?;
+    let value = shoal_config::def::normalize(def, &raw)?;
+    value
         .parse::<T>()
-        .map_err(|e| anyhow::anyhow!("{name}={raw:?}: {e}"))
+        .map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))
 }
 
 impl GroupsConfig {
@@ -69,35 +53,11 @@ impl GroupsConfig {
         let retention_minutes: i64 = get(settings, "offsets.retention.minutes")?;
         let retention_check_interval_ms: u64 =
             get(settings, "offsets.retention.check.interval.ms")?;
-        if retention_minutes < 1 {
-            bail!("offsets.retention.minutes must be at least 1, not {retention_minutes}");
-        }
-        if retention_check_interval_ms < 1 {
-            bail!("offsets.retention.check.interval.ms must be at least 1");
-        }
-        if num_partitions < 1 {
-            bail!("offsets.topic.num.partitions must be at least 1, not {num_partitions}");
-        }
-        if replication_factor < 1 {
-            bail!("offsets.topic.replication.factor must be at least 1, not {replication_factor}");
-        }
-        if segment_bytes < 1024 {
-            bail!("offsets.topic.segment.bytes must be at least 1024, not {segment_bytes}");
-        }
-        if commit_timeout_ms < 1 {
-            bail!("offsets.commit.timeout.ms must be at least 1");
-        }
-        if initial_rebalance_delay_ms < 0 {
-            bail!("group.initial.rebalance.delay.ms must not be negative");
-        }
-        if min_session_timeout_ms < 0 || max_session_timeout_ms < min_session_timeout_ms {
+        if max_session_timeout_ms < min_session_timeout_ms {
             bail!(
-                "group.min.session.timeout.ms={min_session_timeout_ms} must be ≥ 0 and at most \
+                "group.min.session.timeout.ms={min_session_timeout_ms} must be at most \
                  group.max.session.timeout.ms={max_session_timeout_ms}"
             );
-        }
-        if max_size < 1 {
-            bail!("group.max.size must be at least 1, not {max_size}");
         }
         Ok(GroupsConfig {
             coordinator: CoordinatorConfig {

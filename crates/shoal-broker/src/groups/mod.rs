@@ -46,6 +46,7 @@ impl Groups {
         config: GroupsConfig,
         replicas: Arc<ReplicaManager>,
         controller: Arc<ControllerClient>,
+        quorum_voters: usize,
     ) -> Self {
         let storage = Arc::new(LogOffsetsStorage::new(Arc::clone(&replicas)));
         let coordinator = GroupCoordinator::new(config.coordinator, storage);
@@ -55,6 +56,7 @@ impl Groups {
                 config.offsets_topic,
                 controller,
                 Arc::clone(&replicas),
+                quorum_voters,
             ),
             coordinator,
             config,

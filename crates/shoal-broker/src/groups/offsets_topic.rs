@@ -3,7 +3,8 @@
 //! Creation waits until `offsets.topic.replication.factor` brokers are registered and unfenced
 //! rather than settling for fewer copies: a topic created with one replica would keep one
 //! forever, and every committed offset would die with that broker. Until then FindCoordinator
-//! answers COORDINATOR_NOT_AVAILABLE (retriable) and the broker logs why.
+//! answers COORDINATOR_NOT_AVAILABLE (retriable) and the broker logs why. The one exception is a
+//! cluster that is and always was a single node (`crate::single_node`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use shoal_meta::{ControllerClient, CreateTopic};
 
 use crate::groups::config::OffsetsTopicConfig;
 use crate::replica_manager::ReplicaManager;
+use crate::single_node::{ClusterShape, single_node_replication_factor};
 
 /// How long a creating FindCoordinator waits for the new topic to be in effect here.
 const CREATE_WAIT: Duration = Duration::from_secs(5);
@@ -35,6 +37,8 @@ pub struct OffsetsTopicCreator {
     config: OffsetsTopicConfig,
     controller: Arc<ControllerClient>,
     replicas: Arc<ReplicaManager>,
+    /// Voters of the metadata quorum, for the single-node rule.
+    quorum_voters: usize,
     in_flight: tokio::sync::Mutex<()>,
     /// When "not enough brokers" was last logged: clients retry FindCoordinator every second.
     last_warned: std::sync::Mutex<Option<std::time::Instant>>,
@@ -48,11 +52,13 @@ impl OffsetsTopicCreator {
         config: OffsetsTopicConfig,
         controller: Arc<ControllerClient>,
         replicas: Arc<ReplicaManager>,
+        quorum_voters: usize,
     ) -> Self {
         Self {
             config,
             controller,
             replicas,
+            quorum_voters,
             in_flight: tokio::sync::Mutex::new(()),
             last_warned: std::sync::Mutex::new(None),
         }
@@ -66,8 +72,19 @@ impl OffsetsTopicCreator {
         if image.topic_by_name(OFFSETS_TOPIC).is_some() {
             return true;
         }
-        let brokers = image.unfenced_broker_ids().len();
-        let wanted = usize::try_from(self.config.replication_factor).unwrap_or(usize::MAX);
+        let shape = ClusterShape::of(&image, self.quorum_voters);
+        let mut replication_factor = self.config.replication_factor;
+        if let Some(reduced) = single_node_replication_factor(replication_factor, shape) {
+            tracing::warn!(
+                "offsets.topic.replication.factor" = replication_factor,
+                replicas = reduced,
+                "single-node cluster: creating {OFFSETS_TOPIC} with {reduced} replica(s); it keeps \
+                 that many when brokers are added (reassign it to add copies)"
+            );
+            replication_factor = reduced;
+        }
+        let brokers = shape.brokers_unfenced;
+        let wanted = usize::try_from(replication_factor).unwrap_or(usize::MAX);
         if brokers < wanted {
             let mut last = self.last_warned.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_some_and(|t| t.elapsed() < WARN_EVERY) {
@@ -86,7 +103,7 @@ impl OffsetsTopicCreator {
         let request = CreateTopic {
             name: OFFSETS_TOPIC.to_string(),
             num_partitions: Some(self.config.num_partitions),
-            replication_factor: Some(self.config.replication_factor),
+            replication_factor: Some(replication_factor),
             assignments: None,
             configs: topic_configs(&self.config),
         };

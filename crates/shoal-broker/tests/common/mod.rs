@@ -117,6 +117,7 @@ impl Harness {
         .unwrap();
         let config = BrokerConfig {
             node_id: 1,
+            quorum_voters: 1,
             data_dir: dir.path().to_path_buf(),
             advertised_listeners: vec![AdvertisedListener {
                 name: "PLAINTEXT".into(),
@@ -136,7 +137,6 @@ impl Harness {
             replica_lag_time_max_ms: 30_000,
             log_cleaner_backoff_ms: 15_000,
             settings,
-            explicit_settings: Vec::new(),
         };
         let source = MetadataSource {
             images: meta.subscribe(),

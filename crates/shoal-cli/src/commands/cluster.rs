@@ -11,8 +11,8 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{DescribeClusterRequest, DescribeConfigsRequest};
 use kafka_protocol::protocol::StrBytes;
 use serde_json::json;
-use shoal_meta::proto::DescribeQuorumRequest;
-use shoal_meta::proto::quorum_admin_client::QuorumAdminClient;
+use shoal_proto::controller::DescribeQuorumRequest;
+use shoal_proto::controller::quorum_admin_client::QuorumAdminClient;
 
 use super::check;
 use crate::cli::ClusterCommand;
@@ -156,7 +156,9 @@ async fn health(client: &mut Client, out: &Output) -> anyhow::Result<ExitCode> {
         };
         for p in &t.partitions {
             let key = format!("{name}/{}", p.partition_index);
-            if p.leader_id.0 < 0 {
+            // No leader, or a leader whose log cannot be opened (KAFKA_STORAGE_ERROR = 56).
+            if p.leader_id.0 < 0 || p.error_code == 56 || p.offline_replicas.contains(&p.leader_id)
+            {
                 offline.push(key.clone());
             }
             if p.isr_nodes.len() < p.replica_nodes.len() {
@@ -335,7 +337,7 @@ pub async fn quorum(
 async fn describe_quorum(
     address: &str,
     timeout: Duration,
-) -> anyhow::Result<shoal_meta::proto::DescribeQuorumResponse> {
+) -> anyhow::Result<shoal_proto::controller::DescribeQuorumResponse> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
         .connect_timeout(timeout)
         .timeout(timeout);

@@ -67,6 +67,7 @@ impl BrokerLifecycle {
             incarnation_id: Uuid::new_v4(),
             listeners: config.listeners,
             rack: config.rack,
+            supported_features: Some(crate::features::supported_features()),
         };
         let mut waited_for_session = false;
         let registered = loop {

@@ -14,7 +14,10 @@
 //! REQUEST_TIMED_OUT). A retry after a connection failed mid-request may find the first attempt
 //! committed (e.g. TOPIC_ALREADY_EXISTS), as with Kafka's own admin client retries.
 //!
-//! Payloads are the JSON of this crate's request types ([`CreateTopicsCall`] etc.) and results.
+//! Payloads are the JSON of this crate's request types ([`CreateTopicsCall`] etc.) and results,
+//! labelled with [`FORWARD_PAYLOAD_VERSION`] (0, from releases before versioning, is the same
+//! JSON). Their JSON shape is pinned by golden fixtures (`tests/fixtures/forwarded/`): changing
+//! it needs a new payload version, read alongside the old one.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -30,6 +33,21 @@ use crate::error::{BrokerError, ControllerError};
 use crate::proto::ForwardedRequest;
 use crate::proto::controller_service_client::ControllerServiceClient;
 use crate::raft::MAX_RAFT_MESSAGE_BYTES;
+
+/// The payload version of forwarded requests and replies this binary writes; it reads
+/// `0..=FORWARD_PAYLOAD_VERSION`.
+pub const FORWARD_PAYLOAD_VERSION: u32 = 1;
+
+/// Refuses a forwarded payload version this binary does not read, naming both.
+pub fn check_forward_payload_version(version: u32) -> Result<(), String> {
+    crate::format::FormatError::check_version(
+        "forwarded controller payload",
+        version,
+        0,
+        FORWARD_PAYLOAD_VERSION,
+    )
+    .map_err(|e| e.to_string())
+}
 
 /// Most tries of one request (each to the leader known at that moment).
 pub const MAX_ROUTE_ATTEMPTS: usize = 20;
@@ -204,6 +222,7 @@ impl Forwarder {
             target_node_id: target,
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             payload,
+            payload_version: FORWARD_PAYLOAD_VERSION,
         });
         request.set_timeout(timeout);
         let send = async move {
@@ -223,7 +242,12 @@ impl Forwarder {
         };
         match tokio::time::timeout(timeout, send).await {
             Err(_) => Err(ForwardError::TimedOut),
-            Ok(Ok(reply)) => Ok(reply.into_inner().payload),
+            Ok(Ok(reply)) => {
+                let reply = reply.into_inner();
+                check_forward_payload_version(reply.payload_version)
+                    .map_err(|e| ForwardError::Rejected(format!("node {target}: {e}")))?;
+                Ok(reply.payload)
+            }
             Ok(Err(status)) => {
                 let what = format!("node {target}: {}: {}", status.code(), status.message());
                 match status.code() {
@@ -242,6 +266,20 @@ impl Forwarder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forward_payload_versions_above_ours_are_refused_by_name() {
+        assert!(
+            check_forward_payload_version(0).is_ok(),
+            "releases before versioning"
+        );
+        assert!(check_forward_payload_version(FORWARD_PAYLOAD_VERSION).is_ok());
+        let err = check_forward_payload_version(FORWARD_PAYLOAD_VERSION + 1).unwrap_err();
+        assert!(
+            err.contains("forwarded controller payload version 2") && err.contains("0 to 1"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn only_an_untouched_all_not_controller_result_is_rerouted() {

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::client::known_leader::KnownLeader;
+use crate::format::{DELTA_PAYLOAD_VERSION, decode_delta};
 use crate::image::MetadataImage;
 use crate::metadata_log::MetadataDelta;
 use crate::proto::FetchMetadataRequest;
@@ -152,6 +153,7 @@ async fn fetch_once(
         node_id: config.node_id,
         applied_offset,
         max_wait_ms: FETCH_MAX_WAIT_MS,
+        max_payload_version: DELTA_PAYLOAD_VERSION,
     });
     request.set_timeout(timeout);
     let mut client = client;
@@ -170,7 +172,7 @@ async fn fetch_once(
             format!("node {target}: {}: {}", status.code(), status.message())
         })?
         .into_inner();
-    let delta: MetadataDelta = serde_json::from_slice(&reply.payload)
-        .map_err(|e| format!("garbled metadata delta from node {target}: {e}"))?;
+    let delta = decode_delta(reply.payload_version, &reply.payload)
+        .map_err(|e| format!("unreadable metadata delta from node {target}: {e}"))?;
     Ok((reply.leader_id, delta))
 }

@@ -10,7 +10,8 @@ use crate::error::ControllerError;
 use crate::image::{MetadataImage, TopicImage};
 use crate::records::MetadataRecord;
 use crate::topic_config::{
-    ConfigType, list_elements, resolve_topic_config, topic_config_def, validate_topic_config,
+    ConfigType, check_log_config, list_elements, resolve_topic_config, topic_config_def,
+    validate_topic_config,
 };
 
 /// Plans each resource of an IncrementalAlterConfigs request.
@@ -26,6 +27,7 @@ pub fn plan_alter_configs(
         };
         let mut seen = BTreeSet::new();
         let mut records = Vec::with_capacity(resource.ops.len());
+        let mut after = topic.configs.clone();
         for op in &resource.ops {
             if !seen.insert(op.name.as_str()) {
                 return Err(ControllerError::InvalidRequest(format!(
@@ -33,8 +35,17 @@ pub fn plan_alter_configs(
                     op.name
                 )));
             }
-            records.push(plan_op(topic, defaults, op)?);
+            let record = plan_op(topic, defaults, op)?;
+            if let MetadataRecord::TopicConfig { name, value, .. } = &record {
+                match value {
+                    Some(value) => after.insert(name.clone(), value.clone()),
+                    None => after.remove(name),
+                };
+            }
+            records.push(record);
         }
+        // The topic's logs must be able to run with the result, all changes together.
+        check_log_config(&after, defaults.configs())?;
         Ok(((), records))
     })
 }
@@ -56,7 +67,7 @@ fn plan_op(
         AlterConfigOpType::Set => Some(validate_topic_config(&op.name, required_value()?)?),
         AlterConfigOpType::Delete => None,
         AlterConfigOpType::Append | AlterConfigOpType::Subtract => {
-            if def.config_type != ConfigType::List {
+            if def.config_type() != ConfigType::List {
                 return Err(ControllerError::InvalidConfig(format!(
                     "Config value {} is not allowed for config key {}: it is not a list",
                     if op.op == AlterConfigOpType::Append {

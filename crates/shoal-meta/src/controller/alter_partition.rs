@@ -184,6 +184,7 @@ mod tests {
                     port: 1,
                 }],
                 rack: None,
+                supported_features: None,
             });
             if id != 4 {
                 apply(MetadataRecord::UnfenceBroker {
@@ -345,6 +346,7 @@ mod tests {
                 broker_epoch: 40,
                 listeners: vec![],
                 rack: None,
+                supported_features: None,
             }),
             ApplyOutcome::Applied
         );

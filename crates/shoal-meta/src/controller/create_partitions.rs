@@ -2,6 +2,7 @@
 //! keyed data would be re-hashed to other partitions); new ones keep the topic's replication
 //! factor and continue its placement pattern.
 
+use crate::broker_defaults::BrokerDefaults;
 use crate::controller::plan::{
     MAX_PARTITIONS_PER_TOPIC, Planned, new_partition_record, placement_seed, plan_in_order,
     reject_duplicates, validate_replica_list,
@@ -10,20 +11,31 @@ use crate::controller::requests::CreatePartitions;
 use crate::error::ControllerError;
 use crate::image::MetadataImage;
 use crate::placement::assign_replicas;
+use crate::topic_config::check_log_config;
 
 /// Plans each topic of a CreatePartitions request; the result is the new partition count.
 pub fn plan_create_partitions(
     image: &MetadataImage,
+    defaults: &BrokerDefaults,
     topics: Vec<CreatePartitions>,
 ) -> Vec<Planned<i32>> {
     let items = reject_duplicates(topics, |t| t.topic.clone(), "topic name");
-    plan_in_order(image, items, plan_one)
+    plan_in_order(image, items, |working, request| {
+        plan_one(working, defaults, request)
+    })
 }
 
-fn plan_one(image: &MetadataImage, request: CreatePartitions) -> Planned<i32> {
+fn plan_one(
+    image: &MetadataImage,
+    defaults: &BrokerDefaults,
+    request: CreatePartitions,
+) -> Planned<i32> {
     let Some(topic) = image.topic_by_name(&request.topic) else {
         return Err(ControllerError::UnknownTopicOrPartition(request.topic));
     };
+    // The new partitions open logs with the topic's effective config: it must be one they can
+    // run with (broker settings may have changed since the topic was created).
+    check_log_config(&topic.configs, defaults.configs())?;
     let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
     let new_total = request.new_total_count;
     if new_total < current {

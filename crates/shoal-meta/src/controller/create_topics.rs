@@ -15,7 +15,7 @@ use crate::error::ControllerError;
 use crate::image::MetadataImage;
 use crate::placement::assign_replicas;
 use crate::records::MetadataRecord;
-use crate::topic_config::validate_topic_config;
+use crate::topic_config::{check_log_config, validate_topic_config};
 use crate::topic_name::{collision_key, validate_topic_name};
 
 /// How many times to draw a new topic id before giving up (a collision is ~impossible).
@@ -60,6 +60,7 @@ fn plan_one(
     for (name, value) in &topic.configs {
         configs.insert(name.clone(), validate_topic_config(name, value)?);
     }
+    check_log_config(&configs, defaults.configs())?;
 
     let key = collision_key(&topic.name);
     if let Some(existing) = image

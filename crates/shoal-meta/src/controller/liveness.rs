@@ -167,6 +167,7 @@ mod tests {
                     port: 1,
                 }],
                 rack: None,
+                supported_features: None,
             });
             if !fenced {
                 let _ = image.apply(&MetadataRecord::UnfenceBroker {

@@ -79,6 +79,8 @@ pub(crate) struct ControllerSettings {
     pub node_id: i32,
     pub request_timeout_ms: u64,
     pub broker_session_timeout_ms: u64,
+    /// `Some(level)` on a new cluster: finalize `metadata.version` at `level` once leading.
+    pub bootstrap_metadata_version: Option<i16>,
 }
 
 /// The request handler of the metadata quorum on a voter (see the module docs).
@@ -94,6 +96,7 @@ pub struct Controller {
     /// Origin of the monotonic milliseconds `BrokerLiveness` works in.
     clock_origin: Instant,
     stopped: AtomicBool,
+    bootstrap_metadata_version: Option<i16>,
 }
 
 impl Controller {
@@ -115,6 +118,7 @@ impl Controller {
             )),
             clock_origin: Instant::now(),
             stopped: AtomicBool::new(false),
+            bootstrap_metadata_version: settings.bootstrap_metadata_version,
         })
     }
 
@@ -244,8 +248,9 @@ impl Controller {
         validate_only: bool,
         deadline: Instant,
     ) -> ControllerResults<i32> {
+        let defaults = &self.defaults;
         self.execute(topics.len(), validate_only, deadline, |image| {
-            plan_create_partitions(image, topics)
+            plan_create_partitions(image, defaults, topics)
         })
         .await
     }
@@ -455,6 +460,11 @@ impl Controller {
             self.lock_liveness().on_lost_leadership();
             return;
         };
+        if let Some(level) = self.bootstrap_metadata_version
+            && let Err(e) = self.bootstrap_features(level).await
+        {
+            tracing::debug!(error = %e, "could not finalize metadata.version yet");
+        }
         let image = self.images.borrow().clone();
         let expired = {
             let now = self.monotonic_ms();
@@ -501,6 +511,33 @@ impl Controller {
                 }
             }
         }
+    }
+
+    /// Finalizes `metadata.version` at `level` on a new cluster (see `crate::features`): a
+    /// no-op unless this node leads and no level is finalized yet. Returns whether it proposed.
+    pub(crate) async fn bootstrap_features(&self, level: i16) -> Result<bool, ControllerError> {
+        let finalized = self
+            .images
+            .borrow()
+            .finalized_features
+            .contains_key(crate::features::METADATA_VERSION);
+        if finalized || self.leading_term().is_none() {
+            return Ok(false);
+        }
+        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
+        let _writer = self.write_lock.lock().await;
+        let image = self.caught_up_image(deadline).await?;
+        let records = crate::features::plan_bootstrap_features(&image, level);
+        if records.is_empty() {
+            return Ok(false);
+        }
+        let log_index = self.propose_all(records, deadline).await?;
+        tracing::info!(
+            level,
+            log_index,
+            "finalized metadata.version of a new cluster"
+        );
+        Ok(true)
     }
 
     /// One preferred-leader check (`auto.leader.rebalance.enable`, see `preferred_leader`):
@@ -751,19 +788,19 @@ pub struct LeaderBalancing {
 }
 
 impl LeaderBalancing {
-    /// From the broker configs (Kafka's defaults where unset: true, 300 s, 10 %).
+    /// From the broker settings given (the schema's defaults where unset).
     pub fn from_configs(configs: &std::collections::BTreeMap<String, String>) -> Self {
-        let get = |name: &str| configs.get(name).map(|v| v.trim().to_string());
+        let get = |name: &str| shoal_config::effective(configs, name).unwrap_or_default();
         LeaderBalancing {
-            enabled: get("auto.leader.rebalance.enable").is_none_or(|v| v != "false"),
+            enabled: get("auto.leader.rebalance.enable") != "false",
             check_interval_ms: get("leader.imbalance.check.interval.seconds")
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(300)
+                .parse::<u64>()
+                .unwrap_or(1)
                 .saturating_mul(1_000)
                 .max(1_000),
             threshold_percent: get("leader.imbalance.per.broker.percentage")
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(10)
+                .parse::<u32>()
+                .unwrap_or(0)
                 .min(100),
         }
     }

@@ -11,11 +11,15 @@
 //! also takes the old one's leaderships and ISR memberships away in the same entry (KRaft's
 //! unclean-shutdown handling): the new process cannot vouch for what the old one acknowledged.
 //! A new incarnation is refused while the old one is alive ([`check_not_duplicate`]).
+//!
+//! Feature levels: a broker must support the finalized `metadata.version`; from level 2 its
+//! supported features are recorded (RegisterBroker version 1, see `crate::features`).
 
 use crate::controller::fence_broker::{UncleanPolicy, plan_remove_broker_from_partitions};
 use crate::controller::plan::{MAX_LISTENERS_PER_BROKER, MAX_NAME_LENGTH, Planned};
 use crate::controller::requests::BrokerRegistrationRequest;
 use crate::error::{BrokerError, ControllerError};
+use crate::features;
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
 
@@ -26,6 +30,7 @@ pub fn plan_register_broker(
     unclean: UncleanPolicy<'_>,
 ) -> Planned<i64> {
     validate(&request)?;
+    check_supports_finalized(image, &request)?;
     let existing = image.brokers.get(&request.broker_id);
     if let Some(existing) = existing
         && existing.incarnation_id == request.incarnation_id
@@ -38,12 +43,17 @@ pub fn plan_register_broker(
     let broker_epoch = existing.map_or(after_log, |b| {
         after_log.max(b.broker_epoch.saturating_add(1))
     });
+    // Features are recorded (RegisterBroker v1) only once every node can read that version.
+    let supported_features = (image.metadata_version()
+        >= features::BROKER_FEATURES_METADATA_VERSION)
+        .then(|| request.supported_features.unwrap_or_default());
     let mut records = vec![MetadataRecord::RegisterBroker {
         broker_id: request.broker_id,
         incarnation_id: request.incarnation_id,
         broker_epoch,
         listeners: request.listeners,
         rack: request.rack,
+        supported_features,
     }];
     if existing.is_some() {
         records.extend(plan_remove_broker_from_partitions(
@@ -70,6 +80,32 @@ pub fn check_not_duplicate(
             })
         }
         _ => Ok(()),
+    }
+}
+
+/// Refuses a broker whose binary cannot read the cluster's finalized `metadata.version` (Kafka
+/// refuses such a registration with UNSUPPORTED_VERSION): it would stop at the first record
+/// of a version it does not know.
+fn check_supports_finalized(
+    image: &MetadataImage,
+    request: &BrokerRegistrationRequest,
+) -> Result<(), ControllerError> {
+    let level = image.metadata_version();
+    let range = features::supported_range(
+        request.supported_features.as_deref(),
+        features::METADATA_VERSION,
+    );
+    match range {
+        Some((min, max)) if (min..=max).contains(&level) => Ok(()),
+        _ => {
+            let supported =
+                range.map_or("none".to_string(), |(min, max)| format!("{min} to {max}"));
+            Err(ControllerError::InvalidRequest(format!(
+                "Broker {} supports metadata.version {supported}, but the cluster's finalized \
+                 metadata.version is {level}; run a Shoal release that supports it.",
+                request.broker_id
+            )))
+        }
     }
 }
 
@@ -115,4 +151,94 @@ fn validate(request: &BrokerRegistrationRequest) -> Result<(), ControllerError> 
         return invalid("Rack id must be 1 to 255 characters.".to_string());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{METADATA_VERSION, supported_features};
+    use crate::records::{Endpoint, SupportedFeature};
+
+    fn request(features: Option<Vec<SupportedFeature>>) -> BrokerRegistrationRequest {
+        BrokerRegistrationRequest {
+            broker_id: 1,
+            incarnation_id: uuid::Uuid::from_u128(1),
+            listeners: vec![Endpoint {
+                name: "PLAINTEXT".into(),
+                host: "h".into(),
+                port: 9092,
+            }],
+            rack: None,
+            supported_features: features,
+        }
+    }
+
+    fn at_level(level: Option<i16>) -> MetadataImage {
+        let mut image = MetadataImage::empty("c");
+        if let Some(level) = level {
+            image.apply_batch(
+                1,
+                &[MetadataRecord::FeatureLevel {
+                    name: METADATA_VERSION.into(),
+                    level,
+                }],
+            );
+        }
+        image
+    }
+
+    fn recorded(planned: Planned<i64>) -> Option<Vec<SupportedFeature>> {
+        let (_, records) = planned.expect("registration accepted");
+        match &records[0] {
+            MetadataRecord::RegisterBroker {
+                supported_features, ..
+            } => supported_features.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn features_are_recorded_only_from_metadata_version_2() {
+        let never = &|_: &crate::image::TopicImage| false;
+        // Level 1 (never finalized): the record stays version 0, whatever the broker reports.
+        for features in [None, Some(supported_features())] {
+            let planned = plan_register_broker(&at_level(None), request(features), never);
+            assert_eq!(recorded(planned), None);
+        }
+        // Level 2: recorded.
+        let planned = plan_register_broker(
+            &at_level(Some(2)),
+            request(Some(supported_features())),
+            never,
+        );
+        assert_eq!(recorded(planned), Some(supported_features()));
+    }
+
+    #[test]
+    fn a_broker_that_cannot_read_the_finalized_level_is_refused() {
+        let never = &|_: &crate::image::TopicImage| false;
+        let only = |min, max| {
+            Some(vec![SupportedFeature {
+                name: METADATA_VERSION.into(),
+                min_level: min,
+                max_level: max,
+            }])
+        };
+        for (level, features, accepted) in [
+            (None, None, true),
+            (None, only(1, 2), true),
+            (None, only(2, 3), false),
+            (Some(2), None, false),
+            (Some(2), only(1, 1), false),
+            (Some(2), only(1, 2), true),
+            (Some(2), Some(vec![]), false),
+            (Some(3), only(1, 2), false),
+        ] {
+            let planned = plan_register_broker(&at_level(level), request(features.clone()), never);
+            assert_eq!(planned.is_ok(), accepted, "{level:?} {features:?}");
+            if let Err(e) = planned {
+                assert!(e.to_string().contains("metadata.version"), "{e}");
+            }
+        }
+    }
 }

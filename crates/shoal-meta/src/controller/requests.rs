@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ControllerError;
-use crate::records::Endpoint;
+use crate::records::{Endpoint, SupportedFeature};
 
 /// One topic of a CreateTopics request.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -93,6 +93,11 @@ pub struct BrokerRegistrationRequest {
     pub incarnation_id: Uuid,
     pub listeners: Vec<Endpoint>,
     pub rack: Option<String>,
+    /// The features the broker's binary supports (`crate::features::supported_features`);
+    /// `None` from brokers of releases before feature levels (they support
+    /// `metadata.version` 1 only).
+    #[serde(default)]
+    pub supported_features: Option<Vec<SupportedFeature>>,
 }
 
 /// The outcome of a registration.

@@ -28,6 +28,7 @@ pub fn image_with(
                 port: 1,
             }],
             rack: None,
+            supported_features: None,
         });
         if !fenced.contains(&id) {
             apply(MetadataRecord::UnfenceBroker {

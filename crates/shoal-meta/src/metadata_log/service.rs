@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
+use crate::format::{DELTA_PAYLOAD_VERSION, encode_delta};
 use crate::image::MetadataImage;
 use crate::metadata_log::delta::MetadataDelta;
 use crate::metadata_log::journal::{JournalRead, MetadataJournal};
@@ -99,7 +100,9 @@ impl MetadataLog for MetadataLogService {
             let _ = tokio::time::timeout(Duration::from_millis(wait_ms), newer).await;
         }
         let delta = self.delta_after(offset);
-        let payload = serde_json::to_vec(&delta)
+        // The newest version both sides read: an older broker (0) still gets JSON.
+        let payload_version = request.max_payload_version.min(DELTA_PAYLOAD_VERSION);
+        let payload = encode_delta(&delta, payload_version)
             .map_err(|e| Status::internal(format!("cannot encode the metadata delta: {e}")))?;
         let leader_id = self
             .raft
@@ -108,6 +111,10 @@ impl MetadataLog for MetadataLogService {
             .current_leader
             .and_then(to_kafka_node_id)
             .unwrap_or(-1);
-        Ok(Response::new(FetchMetadataReply { leader_id, payload }))
+        Ok(Response::new(FetchMetadataReply {
+            leader_id,
+            payload,
+            payload_version,
+        }))
     }
 }

@@ -3,8 +3,9 @@
 //! **Why this shape.** openraft drives the protocol; the transport only has to move its
 //! messages and, crucially, classify failures: `Unreachable` makes openraft back off (a dead or
 //! restarting peer), `Network` makes it retry on its own schedule (a hiccup), `RemoteError` is
-//! the peer's Raft answering with an error. Payloads are openraft's own types as JSON (the
-//! encoding the sled log already uses), wrapped in the envelope of `proto/controller.proto`.
+//! the peer's Raft answering with an error. Payloads are versioned (`raft::payload`): entries
+//! travel in the same versioned encoding as in the sled log, wrapped in the envelope of
+//! `proto/controller.proto`.
 //!
 //! **Addresses come from the static voter list** (`controller.quorum.voters`), not from the
 //! membership stored in the log, like Kafka: moving a controller to another host is a config
@@ -41,6 +42,7 @@ use crate::proto::raft_reply;
 use crate::proto::raft_service_client::RaftServiceClient;
 use crate::proto::{RaftReply, RaftRequest};
 use crate::raft::MAX_RAFT_MESSAGE_BYTES;
+use crate::raft::payload;
 use crate::raft::types::{NodeId, TypeConfig, to_kafka_node_id};
 
 /// AppendEntries payloads above this (with more than one entry) are split: openraft gives an
@@ -175,6 +177,7 @@ impl GrpcConnection {
             voter_ids: self.context.voters.keys().copied().collect(),
             payload,
             snapshot_chunk,
+            payload_version: payload::RAFT_PAYLOAD_VERSION,
         }
     }
 
@@ -288,6 +291,7 @@ fn encode<T: Serialize>(request: &T) -> Result<Vec<u8>, Box<NetworkError>> {
 fn decode_reply<Resp: DeserializeOwned, E: DeserializeOwned>(
     reply: RaftReply,
 ) -> Result<Result<Resp, E>, String> {
+    payload::check_version(reply.payload_version).map_err(|e| e.to_string())?;
     match reply.result {
         Some(raft_reply::Result::Ok(bytes)) => serde_json::from_slice(&bytes)
             .map(Ok)
@@ -305,7 +309,11 @@ impl RaftNetwork<TypeConfig> for GrpcConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        let payload = encode(&rpc).map_err(|e| RPCError::Network(*e))?;
+        let payload = payload::encode_append_entries(&rpc).map_err(|e| {
+            RPCError::Network(NetworkError::new(&TransportError(format!(
+                "cannot encode AppendEntries: {e}"
+            ))))
+        })?;
         // openraft retries with at most the hinted number of entries.
         if payload.len() > APPEND_SPLIT_BYTES && rpc.entries.len() > 1 {
             let hint = u64::try_from(rpc.entries.len() / 2).unwrap_or(1);

@@ -7,14 +7,16 @@
 //! voter id set must equal ours; otherwise the RPC fails with `FAILED_PRECONDITION` and a
 //! message naming both sides, and Raft never sees it.
 
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::raft::{InstallSnapshotRequest, VoteRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
+use crate::format::FormatError;
 use crate::proto::raft_reply;
 use crate::proto::raft_service_server::RaftService;
 use crate::proto::{RaftReply, RaftRequest};
+use crate::raft::payload;
 use crate::raft::types::{MetaRaft, NodeId, TypeConfig};
 
 /// Forwards accepted Raft RPCs to the local Raft node.
@@ -75,9 +77,18 @@ impl RaftGrpcService {
     }
 }
 
-fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Status> {
-    serde_json::from_slice(payload)
-        .map_err(|e| Status::invalid_argument(format!("Raft payload does not decode: {e}")))
+/// A payload version this node does not read is a peer of a newer release: refused as a
+/// precondition (the sender backs off), naming both versions. Garbage is an invalid argument.
+fn refuse(e: FormatError) -> Status {
+    match e {
+        FormatError::UnsupportedVersion { .. } => Status::failed_precondition(e.to_string()),
+        other => Status::invalid_argument(format!("Raft payload does not decode: {other}")),
+    }
+}
+
+fn decode<T: DeserializeOwned>(request: &RaftRequest) -> Result<T, Status> {
+    payload::check_version(request.payload_version).map_err(refuse)?;
+    payload::decode_json(&request.payload).map_err(refuse)
 }
 
 fn reply<T: Serialize, E: Serialize>(outcome: Result<T, E>) -> Result<Response<RaftReply>, Status> {
@@ -88,6 +99,7 @@ fn reply<T: Serialize, E: Serialize>(outcome: Result<T, E>) -> Result<Response<R
     };
     Ok(Response::new(RaftReply {
         result: Some(result),
+        payload_version: payload::RAFT_PAYLOAD_VERSION,
     }))
 }
 
@@ -99,14 +111,15 @@ impl RaftService for RaftGrpcService {
     ) -> Result<Response<RaftReply>, Status> {
         let request = request.into_inner();
         self.accept(&request)?;
-        let rpc: AppendEntriesRequest<TypeConfig> = decode(&request.payload)?;
+        let rpc = payload::decode_append_entries(request.payload_version, &request.payload)
+            .map_err(refuse)?;
         reply(self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
         let request = request.into_inner();
         self.accept(&request)?;
-        let rpc: VoteRequest<NodeId> = decode(&request.payload)?;
+        let rpc: VoteRequest<NodeId> = decode(&request)?;
         reply(self.raft.vote(rpc).await)
     }
 
@@ -116,7 +129,7 @@ impl RaftService for RaftGrpcService {
     ) -> Result<Response<RaftReply>, Status> {
         let request = request.into_inner();
         self.accept(&request)?;
-        let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&request.payload)?;
+        let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&request)?;
         rpc.data = request.snapshot_chunk;
         reply(self.raft.install_snapshot(rpc).await)
     }

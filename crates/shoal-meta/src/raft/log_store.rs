@@ -18,6 +18,8 @@ use openraft::{LogState, OptionalSend, RaftLogReader, StorageError, StorageIOErr
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::MetaError;
+use crate::format::{self, FormatError};
 use crate::raft::storage_error;
 use crate::raft::types::{MetaEntry, MetaLogId, NodeId, TypeConfig};
 
@@ -41,7 +43,7 @@ fn index_key(index: u64) -> [u8; 8] {
 }
 
 fn decode_entry(value: &[u8]) -> Result<MetaEntry, StorageError<NodeId>> {
-    serde_json::from_slice(value).map_err(|e| storage_error(StorageIOError::read_logs, e))
+    format::decode_entry(value).map_err(|e| storage_error(StorageIOError::read_logs, e))
 }
 
 impl SledLogStore {
@@ -53,9 +55,51 @@ impl SledLogStore {
         })
     }
 
+    /// Decodes every stored entry and state value, so a store this binary cannot read (a
+    /// version written by a newer Shoal, or damage) refuses start-up with the reason before
+    /// openraft touches it, and nothing is rewritten. Metadata logs are short (snapshots purge
+    /// them), so reading them once at start is cheap.
+    pub fn check_readable(&self) -> Result<(), MetaError> {
+        let unreadable =
+            |location: String, source: FormatError| MetaError::UnreadableStore { location, source };
+        let state = |key: &'static str, check: fn(&[u8]) -> Result<(), FormatError>| match self
+            .state
+            .get(key)?
+        {
+            Some(bytes) => check(&bytes).map_err(|e| unreadable(format!("raft_state `{key}`"), e)),
+            None => Ok(()),
+        };
+        state(KEY_VOTE, |b| {
+            format::decode_state::<Vote<NodeId>>(KEY_VOTE, b).map(drop)
+        })?;
+        state(KEY_COMMITTED, |b| {
+            format::decode_state::<Option<MetaLogId>>(KEY_COMMITTED, b).map(drop)
+        })?;
+        state(KEY_LAST_PURGED, |b| {
+            format::decode_state::<MetaLogId>(KEY_LAST_PURGED, b).map(drop)
+        })?;
+        for item in self.logs.iter() {
+            let (key, value) = item?;
+            let index = <[u8; 8]>::try_from(key.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| {
+                    MetaError::CorruptStore(format!("raft_log key of {} bytes", key.len()))
+                })?;
+            let entry = format::decode_entry(&value)
+                .map_err(|e| unreadable(format!("raft_log entry {index}"), e))?;
+            if entry.log_id.index != index {
+                return Err(MetaError::CorruptStore(format!(
+                    "raft_log entry stored at index {index} says it is entry {}",
+                    entry.log_id.index
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn read_state<T: DeserializeOwned>(
         &self,
-        key: &str,
+        key: &'static str,
     ) -> Result<Option<T>, StorageError<NodeId>> {
         let Some(bytes) = self
             .state
@@ -64,7 +108,7 @@ impl SledLogStore {
         else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes)
+        format::decode_state(key, &bytes)
             .map(Some)
             .map_err(|e| storage_error(StorageIOError::read, e))
     }
@@ -75,7 +119,7 @@ impl SledLogStore {
         value: &T,
         make: fn(openraft::AnyError) -> StorageIOError<NodeId>,
     ) -> Result<(), StorageError<NodeId>> {
-        let bytes = serde_json::to_vec(value).map_err(|e| storage_error(make, e))?;
+        let bytes = format::encode_state(value).map_err(|e| storage_error(make, e))?;
         self.state
             .insert(key, bytes)
             .map_err(|e| storage_error(make, e))?;
@@ -193,7 +237,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     {
         let mut batch = sled::Batch::default();
         for entry in entries {
-            let bytes = serde_json::to_vec(&entry)
+            let bytes = format::encode_entry(&entry)
                 .map_err(|e| storage_error(StorageIOError::write_logs, e))?;
             batch.insert(&index_key(entry.log_id.index), bytes);
         }

@@ -4,10 +4,14 @@
 //!
 //! Layout of the sled database under `<data>/meta/raft/`:
 //! - tree `raft_log`:   key = log index (u64 big-endian, so sled's order is log order),
-//!   value = JSON of an openraft `Entry`.
-//! - tree `raft_state`: `vote`, `committed`, `last_purged` (JSON of openraft types).
-//! - tree `snapshot`:   `meta` (JSON `SnapshotMeta`) and `data` (JSON snapshot payload),
-//!   written together in one atomic batch.
+//!   value = a versioned `RaftEntry` ([`crate::format::encode_entry`]).
+//! - tree `raft_state`: `vote`, `committed`, `last_purged` (versioned envelope around the JSON
+//!   of openraft's types, [`crate::format::encode_state`]).
+//! - tree `snapshot`:   `meta` (the same envelope around `SnapshotMeta`) and `data` (a
+//!   versioned snapshot, [`crate::format::encode_snapshot`]), written in one atomic batch.
+//!
+//! Values written by releases before versioning (plain JSON) are still read; see
+//! [`crate::format`].
 //!
 //! The state machine itself is not persisted: on start it is loaded from the last snapshot and
 //! openraft re-applies the entries up to the saved `committed` index (see
@@ -16,6 +20,7 @@
 pub mod grpc_network;
 pub mod grpc_service;
 pub mod log_store;
+pub mod payload;
 pub mod state_machine;
 pub mod types;
 

@@ -1,7 +1,7 @@
 //! The Raft state machine: applies committed entries to the [`MetadataImage`] and publishes it.
 //!
 //! The image lives in memory; durability comes from the Raft log plus snapshots. A snapshot is
-//! the serialized image (JSON) and is persisted in sled together with its openraft metadata in
+//! the versioned encoding of the image ([`crate::format::encode_snapshot`]) and is persisted in sled together with its openraft metadata in
 //! one atomic batch. On start the state machine loads the last snapshot and openraft re-applies
 //! the committed entries after it (`save_committed` in the log store makes that possible), so the
 //! rebuilt image is exactly the one before the restart.
@@ -17,10 +17,10 @@ use openraft::storage::RaftStateMachine;
 use openraft::{
     EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageError, StorageIOError,
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::error::MetaError;
+use crate::format::{self, FormatError};
 use crate::image::MetadataImage;
 use crate::metadata_log::MetadataJournal;
 use crate::raft::storage_error;
@@ -31,46 +31,25 @@ use crate::raft::types::{
 const SNAPSHOT_TREE: &str = "snapshot";
 const KEY_META: &str = "meta";
 const KEY_DATA: &str = "data";
-const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 /// Largest snapshot accepted from disk or from a leader. Metadata of even a large cluster is a
 /// few MiB; anything near this limit is corruption or abuse.
 pub const MAX_SNAPSHOT_SIZE_BYTES: usize = 256 * 1024 * 1024;
 
-/// The bytes of a snapshot.
-#[derive(Debug, Serialize, Deserialize)]
-struct SnapshotPayload {
-    format_version: u32,
-    image: MetadataImage,
+fn encode_payload(image: &MetadataImage) -> Vec<u8> {
+    format::encode_snapshot(image)
 }
 
-fn encode_payload(image: &MetadataImage) -> Result<Vec<u8>, serde_json::Error> {
-    #[derive(Serialize)]
-    struct Borrowed<'a> {
-        format_version: u32,
-        image: &'a MetadataImage,
-    }
-    serde_json::to_vec(&Borrowed {
-        format_version: SNAPSHOT_FORMAT_VERSION,
-        image,
-    })
-}
-
-fn decode_payload(data: &[u8]) -> Result<MetadataImage, String> {
+fn decode_payload(data: &[u8]) -> Result<MetadataImage, FormatError> {
     if data.len() > MAX_SNAPSHOT_SIZE_BYTES {
-        return Err(format!(
-            "snapshot is {} bytes, more than the limit of {MAX_SNAPSHOT_SIZE_BYTES}",
-            data.len()
-        ));
+        return Err(FormatError::Malformed {
+            what: "metadata snapshot",
+            reason: format!(
+                "{} bytes, more than the limit of {MAX_SNAPSHOT_SIZE_BYTES}",
+                data.len()
+            ),
+        });
     }
-    let payload: SnapshotPayload =
-        serde_json::from_slice(data).map_err(|e| format!("snapshot does not decode: {e}"))?;
-    if payload.format_version != SNAPSHOT_FORMAT_VERSION {
-        return Err(format!(
-            "snapshot format version {} is not supported (expected {SNAPSHOT_FORMAT_VERSION})",
-            payload.format_version
-        ));
-    }
-    Ok(payload.image)
+    format::decode_snapshot(data)
 }
 
 #[derive(Debug)]
@@ -92,17 +71,24 @@ struct SnapshotStore {
 }
 
 impl SnapshotStore {
-    fn read(&self) -> Result<Option<(MetaSnapshotMeta, Vec<u8>)>, String> {
-        let meta = self.tree.get(KEY_META).map_err(|e| e.to_string())?;
-        let data = self.tree.get(KEY_DATA).map_err(|e| e.to_string())?;
+    fn read(&self) -> Result<Option<(MetaSnapshotMeta, Vec<u8>)>, MetaError> {
+        let meta = self.tree.get(KEY_META)?;
+        let data = self.tree.get(KEY_DATA)?;
         match (meta, data) {
             (Some(meta), Some(data)) => {
-                let meta: MetaSnapshotMeta = serde_json::from_slice(&meta)
-                    .map_err(|e| format!("snapshot meta does not decode: {e}"))?;
+                let meta: MetaSnapshotMeta =
+                    format::decode_state("snapshot meta", &meta).map_err(|source| {
+                        MetaError::UnreadableStore {
+                            location: "snapshot `meta`".to_string(),
+                            source,
+                        }
+                    })?;
                 Ok(Some((meta, data.to_vec())))
             }
             (None, None) => Ok(None),
-            _ => Err("snapshot meta and data are not both present".to_string()),
+            _ => Err(MetaError::CorruptStore(
+                "snapshot meta and data are not both present".to_string(),
+            )),
         }
     }
 
@@ -117,12 +103,12 @@ impl SnapshotStore {
     ) -> Result<(), StorageError<NodeId>> {
         let make = |e: String| storage_error(write_snapshot_io, SnapshotDecodeError(e));
         if only_if_newer
-            && let Some((current, _)) = self.read().map_err(make)?
+            && let Some((current, _)) = self.read().map_err(|e| make(e.to_string()))?
             && current.last_log_id >= meta.last_log_id
         {
             return Ok(());
         }
-        let meta_bytes = serde_json::to_vec(meta).map_err(|e| make(e.to_string()))?;
+        let meta_bytes = format::encode_state(meta).map_err(|e| make(e.to_string()))?;
         let mut batch = sled::Batch::default();
         batch.insert(KEY_META, meta_bytes);
         batch.insert(KEY_DATA, data);
@@ -163,24 +149,26 @@ impl MetaStateMachine {
             db: db.clone(),
             tree: db.open_tree(SNAPSHOT_TREE)?,
         };
-        let (image, last_applied, last_membership) =
-            match snapshots.read().map_err(MetaError::CorruptStore)? {
-                Some((meta, data)) => {
-                    let image = decode_payload(&data).map_err(MetaError::CorruptStore)?;
-                    if image.cluster_id != cluster_id {
-                        return Err(MetaError::CorruptStore(format!(
-                            "snapshot belongs to cluster '{}', this node to '{cluster_id}'",
-                            image.cluster_id
-                        )));
-                    }
-                    (image, meta.last_log_id, meta.last_membership)
+        let (image, last_applied, last_membership) = match snapshots.read()? {
+            Some((meta, data)) => {
+                let image = decode_payload(&data).map_err(|source| MetaError::UnreadableStore {
+                    location: "snapshot `data`".to_string(),
+                    source,
+                })?;
+                if image.cluster_id != cluster_id {
+                    return Err(MetaError::CorruptStore(format!(
+                        "snapshot belongs to cluster '{}', this node to '{cluster_id}'",
+                        image.cluster_id
+                    )));
                 }
-                None => (
-                    MetadataImage::empty(cluster_id),
-                    None,
-                    MetaStoredMembership::default(),
-                ),
-            };
+                (image, meta.last_log_id, meta.last_membership)
+            }
+            None => (
+                MetadataImage::empty(cluster_id),
+                None,
+                MetaStoredMembership::default(),
+            ),
+        };
         let journal = Arc::new(Mutex::new(MetadataJournal::new(image.last_applied_index)));
         let image = Arc::new(image);
         let (publisher, receiver) = watch::channel(image.clone());
@@ -286,7 +274,7 @@ impl RaftStateMachine<TypeConfig> for MetaStateMachine {
         let image = decode_payload(&data).map_err(|e| {
             storage_error(
                 |any| StorageIOError::read_snapshot(Some(meta.signature()), any),
-                SnapshotDecodeError(e),
+                SnapshotDecodeError(e.to_string()),
             )
         })?;
         if image.cluster_id != self.image.cluster_id {
@@ -314,7 +302,7 @@ impl RaftStateMachine<TypeConfig> for MetaStateMachine {
         let stored = self.snapshots.read().map_err(|e| {
             storage_error(
                 |any| StorageIOError::read_snapshot(None, any),
-                SnapshotDecodeError(e),
+                SnapshotDecodeError(e.to_string()),
             )
         })?;
         Ok(stored.map(|(meta, data)| Snapshot {
@@ -334,7 +322,7 @@ pub struct MetaSnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for MetaSnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let data = encode_payload(&self.image).map_err(|e| storage_error(write_snapshot_io, e))?;
+        let data = encode_payload(&self.image);
         // Same log id ⇒ same image ⇒ same bytes (serialization is deterministic), so the log id
         // identifies the snapshot.
         let snapshot_id = match self.last_applied {

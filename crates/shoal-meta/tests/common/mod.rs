@@ -34,6 +34,7 @@ pub fn broker(id: i32) -> BrokerRegistrationRequest {
             port: 9092 + id as u16,
         }],
         rack: None,
+        supported_features: Some(shoal_meta::features::supported_features()),
     }
 }
 

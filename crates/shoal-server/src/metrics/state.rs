@@ -40,7 +40,8 @@ fn broker_gauges(broker: &Broker, image: &MetadataImage, node_id: i32) {
     for topic in image.topics.values() {
         let min_isr =
             shoal_broker::log_config::partition_config(&topic.configs, &broker.config.settings)
-                .min_insync_replicas;
+                .map(|c| c.min_insync_replicas)
+                .unwrap_or(1);
         for p in topic.partitions.iter().filter(|p| p.leader == node_id) {
             leaders += 1;
             if p.isr.len() < p.replicas.len() {
@@ -55,6 +56,7 @@ fn broker_gauges(broker: &Broker, image: &MetadataImage, node_id: i32) {
     metrics::gauge!(names::UNDER_REPLICATED_PARTITIONS).set(under_replicated as f64);
     metrics::gauge!(names::UNDER_MIN_ISR_PARTITIONS).set(under_min_isr as f64);
 
+    metrics::gauge!(names::OFFLINE_REPLICAS).set(broker.replicas.offline_partitions().len() as f64);
     let hosted = broker.replicas.all_partitions();
     metrics::gauge!(names::PARTITIONS).set(hosted.len() as f64);
     for partition in hosted.iter().take(MAX_PARTITION_SERIES) {

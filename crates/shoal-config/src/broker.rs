@@ -1,0 +1,378 @@
+//! Every broker, controller and group setting a node accepts, by its Kafka name.
+//!
+//! Kafka's defaults, except where a row's documentation says why Shoal differs. Settings that
+//! are units of another (`log.retention.hours`) are synonyms: Kafka's precedence is the canonical
+//! name first, then the synonyms in table order.
+
+use crate::def::{ConfigDef, ConfigType, DynamicScope, Section, Support, Synonym, Unit, Validator};
+
+const MS_PER_MINUTE: i64 = 60_000;
+const MS_PER_HOUR: i64 = 3_600_000;
+
+const fn def(
+    name: &'static str,
+    config_type: ConfigType,
+    default: Option<&'static str>,
+    unit: Unit,
+    validator: Validator,
+    section: Section,
+    doc: &'static str,
+) -> ConfigDef {
+    ConfigDef {
+        name,
+        config_type,
+        default,
+        unit,
+        validator,
+        doc,
+        section,
+        dynamic: DynamicScope::ReadOnly,
+        support: Support::Applied,
+        synonym_of: None,
+        shoal_only: false,
+    }
+}
+
+impl ConfigDef {
+    const fn dynamic(mut self, scope: DynamicScope) -> Self {
+        self.dynamic = scope;
+        self
+    }
+
+    const fn ignored(mut self, reason: &'static str) -> Self {
+        self.support = Support::Ignored(reason);
+        self.section = Section::Ignored;
+        self
+    }
+
+    const fn synonym_of(mut self, of: &'static str, scale: i64) -> Self {
+        self.synonym_of = Some(Synonym { of, scale });
+        self
+    }
+
+    const fn shoal(mut self) -> Self {
+        self.shoal_only = true;
+        self
+    }
+}
+
+use ConfigType::{Boolean, Double, Int, List, Long, Short, String as Str};
+use DynamicScope::{ClusterWide, PerBroker};
+use Section::{Cleaner, Groups, Log, Network, Node, Replication};
+use Unit::{Bytes, BytesPerSecond, Count, Hours, Milliseconds, Minutes, Percent, Ratio, Seconds};
+use Validator::{Any, AtLeast, Between, BetweenF, BetweenOr, ListOf, NonEmpty, OneOf, Positive};
+
+const I64_MAX: &str = "9223372036854775807";
+const CODECS: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+/// Every setting, grouped by section; names are unique (a test checks).
+pub static BROKER_CONFIGS: &[ConfigDef] = &[
+    // ---- node ----
+    def("node.id", Int, Some("1"), Unit::None, AtLeast(0), Node,
+        "This node's id: its broker id and its controller voter id."),
+    def("broker.id", Int, None, Unit::None, AtLeast(0), Node,
+        "Kafka's older name for node.id; node.id wins when both are set.")
+        .synonym_of("node.id", 1),
+    def("process.roles", List, Some("broker,controller"), Unit::None,
+        ListOf(&["broker", "controller"]), Node,
+        "broker, controller, or both (docs/cluster.md). A voter must run controller; a broker-only node must not be a voter."),
+    def("log.dirs", List, Some("./data"), Unit::None, NonEmpty, Node,
+        "The data directory: partition logs, and meta/ for the metadata quorum. Shoal keeps one directory, so the list must have one entry."),
+    def("log.dir", Str, None, Unit::None, NonEmpty, Node,
+        "Kafka's single-directory name; log.dirs wins when both are set.")
+        .synonym_of("log.dirs", 1),
+    def("cluster.id", Str, None, Unit::None, NonEmpty, Node,
+        "The cluster this node belongs to: generated at the first start of a single voter; required at the first start of a multi-voter or broker-only node; a data directory of another cluster is refused."),
+    def("broker.rack", Str, None, Unit::None, NonEmpty, Node,
+        "This broker's rack, reported in Metadata and DescribeCluster."),
+    def("controller.quorum.voters", List, None, Unit::None, NonEmpty, Node,
+        "The metadata quorum's voters, id@host:port,... Unset on a node that runs a controller: this node alone, at its controller listener (a one-voter quorum, as kafka-storage format --standalone)."),
+    def("controller.listener.names", List, Some("CONTROLLER"), Unit::None, NonEmpty, Node,
+        "Which of listeners carry controller traffic (gRPC) rather than Kafka clients."),
+    def("broker.heartbeat.interval.ms", Int, Some("250"), Milliseconds, AtLeast(10), Node,
+        "How often a broker heartbeats the active controller (Kafka: 2000; shorter here so a dead broker is fenced sooner)."),
+    def("broker.session.timeout.ms", Int, Some("1500"), Milliseconds, AtLeast(100), Node,
+        "A broker silent this long is fenced and its partitions get new leaders (Kafka: 9000; docs/cluster.md says why)."),
+    def("controlled.shutdown.enable", Boolean, Some("true"), Unit::None, Any, Node,
+        "On SIGTERM, ask the controller to move this broker's leaderships away before closing."),
+    def("shutdown.timeout.ms", Long, Some("10000"), Milliseconds, AtLeast(0), Node,
+        "How long SIGTERM waits for requests already read to finish.")
+        .shoal(),
+    def("admin.listener", Str, Some("127.0.0.1:9644"), Unit::None, NonEmpty, Node,
+        "HTTP listener for /metrics, /healthz, /readyz and /v1/* (host:port).")
+        .shoal(),
+    // ---- network ----
+    def("listeners", List, Some("PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"),
+        Unit::None, NonEmpty, Network,
+        "Named listeners to bind, NAME://host:port,... An empty host binds every interface.")
+        .dynamic(PerBroker),
+    def("advertised.listeners", List, None, Unit::None, Any, Network,
+        "Addresses given to clients, per listener name (unset or empty: the Kafka listeners).")
+        .dynamic(PerBroker),
+    def("listener.security.protocol.map", List,
+        Some("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
+        Unit::None, NonEmpty, Network,
+        "Listener name → security protocol. Only PLAINTEXT is served today; a listener mapped to another protocol is refused at start-up, never served in the clear.")
+        .dynamic(PerBroker),
+    def("inter.broker.listener.name", Str, Some("PLAINTEXT"), Unit::None, NonEmpty, Network,
+        "Kafka's listener for broker-to-broker traffic; must name a Kafka listener.")
+        .ignored("followers replicate over replication.listener (gRPC), not a Kafka listener"),
+    def("replication.listener", Str, Some("127.0.0.1:9094"), Unit::None, NonEmpty, Network,
+        "Where followers fetch from this broker (gRPC, docs/replication.md), host:port; port 0 picks one.")
+        .shoal(),
+    def("advertised.replication.listener", Str, None, Unit::None, Any, Network,
+        "The host:port other brokers reach replication.listener at (unset or empty: the bound one); required when it binds 0.0.0.0.")
+        .shoal(),
+    def("socket.request.max.bytes", Int, Some("104857600"), Bytes, AtLeast(1), Network,
+        "Largest request frame; a larger frame closes the connection."),
+    def("max.connections", Int, Some("10000"), Count, AtLeast(1), Network,
+        "Connections per listener; more are closed on accept (Kafka: unlimited).")
+        .dynamic(ClusterWide),
+    def("connections.max.idle.ms", Long, Some("600000"), Milliseconds, AtLeast(1000), Network,
+        "Idle connections are closed after this."),
+    def("queued.max.requests.per.connection", Int, Some("64"), Count, AtLeast(1), Network,
+        "Pipelined requests read ahead per connection.")
+        .shoal(),
+    def("fetch.max.bytes", Int, Some("57671680"), Bytes, AtLeast(1024), Network,
+        "Most record bytes in one Fetch response, whatever the client asks."),
+    // ---- replication ----
+    def("default.replication.factor", Short, Some("1"), Count, AtLeast(1), Replication,
+        "Replicas of an auto-created topic, or of one created without a factor (single-node rule: docs/configuration.md)."),
+    def("min.insync.replicas", Int, Some("1"), Count, AtLeast(1), Replication,
+        "Minimum ISR size for an acks=all produce to succeed.")
+        .dynamic(ClusterWide),
+    def("unclean.leader.election.enable", Boolean, Some("false"), Unit::None, Any, Replication,
+        "Allow a replica outside the ISR to become leader, at the cost of data loss.")
+        .dynamic(ClusterWide),
+    def("replica.lag.time.max.ms", Long, Some("30000"), Milliseconds, AtLeast(1), Replication,
+        "A follower not caught up for this long is proposed out of the ISR."),
+    def("replica.high.watermark.checkpoint.interval.ms", Long, Some("5000"), Milliseconds,
+        AtLeast(10), Replication,
+        "How often each partition's high watermark is checkpointed to disk."),
+    def("auto.leader.rebalance.enable", Boolean, Some("true"), Unit::None, Any, Replication,
+        "Move leadership back to preferred replicas that are in sync."),
+    def("leader.imbalance.check.interval.seconds", Long, Some("300"), Seconds, AtLeast(1),
+        Replication, "How often the active controller checks leader balance."),
+    def("leader.imbalance.per.broker.percentage", Int, Some("10"), Percent, Between(0, 100),
+        Replication, "A broker's share of misplaced leaders that triggers a rebalance."),
+    // ---- log: broker defaults topics inherit ----
+    def("num.partitions", Int, Some("1"), Count, AtLeast(1), Log,
+        "Partitions of a topic created without a count (auto-created topics too)."),
+    def("auto.create.topics.enable", Boolean, Some("true"), Unit::None, Any, Log,
+        "Create a topic when a client asks for metadata of one that does not exist."),
+    def("delete.topic.enable", Boolean, Some("true"), Unit::None, Any, Log,
+        "Whether DeleteTopics is allowed."),
+    def("message.max.bytes", Int, Some("1048588"), Bytes, AtLeast(0), Log,
+        "Largest record batch a topic accepts (topic: max.message.bytes).")
+        .dynamic(ClusterWide),
+    def("compression.type", Str, Some("producer"), Unit::None, OneOf(CODECS), Log,
+        "Codec the leader stores batches with: producer keeps each batch as sent; any other codec recompresses batches sent with a different one (topic: compression.type).")
+        .dynamic(ClusterWide),
+    def("compression.gzip.level", Int, Some("-1"), Unit::None,
+        BetweenOr { min: 1, max: 9, or: -1 }, Log,
+        "gzip level when the leader recompresses to gzip; -1 is the codec default (topic: compression.gzip.level).")
+        .dynamic(ClusterWide),
+    def("compression.lz4.level", Int, Some("9"), Unit::None, Between(1, 17), Log,
+        "lz4 level when the leader recompresses to lz4 (topic: compression.lz4.level).")
+        .dynamic(ClusterWide),
+    def("compression.zstd.level", Int, Some("3"), Unit::None, Between(-131_072, 22), Log,
+        "zstd level when the leader recompresses to zstd; negative levels are zstd's fast modes (topic: compression.zstd.level).")
+        .dynamic(ClusterWide),
+    def("log.segment.bytes", Int, Some("1073741824"), Bytes, AtLeast(14), Log,
+        "Size at which the active segment is rolled (topic: segment.bytes); a log needs room for one batch header (61 bytes).")
+        .dynamic(ClusterWide),
+    def("log.roll.ms", Long, Some("604800000"), Milliseconds, AtLeast(1), Log,
+        "Age at which the active segment is rolled even if not full (topic: segment.ms).")
+        .dynamic(ClusterWide),
+    def("log.roll.hours", Int, None, Hours, AtLeast(1), Log,
+        "log.roll.ms in hours; log.roll.ms wins.")
+        .synonym_of("log.roll.ms", MS_PER_HOUR),
+    def("log.roll.jitter.ms", Long, Some("0"), Milliseconds, AtLeast(0), Log,
+        "Largest random jitter subtracted from the roll age (topic: segment.jitter.ms).")
+        .dynamic(ClusterWide),
+    def("log.roll.jitter.hours", Int, None, Hours, AtLeast(0), Log,
+        "log.roll.jitter.ms in hours; log.roll.jitter.ms wins.")
+        .synonym_of("log.roll.jitter.ms", MS_PER_HOUR),
+    def("log.retention.ms", Long, Some("604800000"), Milliseconds, AtLeast(-1), Log,
+        "Longest time a segment is kept; -1 keeps everything (topic: retention.ms).")
+        .dynamic(ClusterWide),
+    def("log.retention.minutes", Int, None, Minutes, Any, Log,
+        "log.retention.ms in minutes; log.retention.ms wins; negative = no limit.")
+        .synonym_of("log.retention.ms", MS_PER_MINUTE),
+    def("log.retention.hours", Int, None, Hours, Any, Log,
+        "log.retention.ms in hours (Kafka's stock file sets 168); the ms and minutes names win; negative = no limit.")
+        .synonym_of("log.retention.ms", MS_PER_HOUR),
+    def("log.retention.bytes", Long, Some("-1"), Bytes, AtLeast(-1), Log,
+        "Largest size of a partition before old segments are deleted; -1 = no limit (topic: retention.bytes).")
+        .dynamic(ClusterWide),
+    def("log.retention.check.interval.ms", Long, Some("300000"), Milliseconds, AtLeast(1), Log,
+        "How often retention runs."),
+    def("log.cleanup.policy", List, Some("delete"), Unit::None, ListOf(&["compact", "delete"]),
+        Log, "delete, compact or compact,delete (topic: cleanup.policy; docs/compaction.md).")
+        .dynamic(ClusterWide),
+    def("log.index.interval.bytes", Int, Some("4096"), Bytes, AtLeast(0), Log,
+        "Log bytes between two offset index entries (topic: index.interval.bytes).")
+        .dynamic(ClusterWide),
+    def("log.index.size.max.bytes", Int, Some("10485760"), Bytes, AtLeast(4), Log,
+        "Size limit of each segment's index; a full index rolls the segment (topic: segment.index.bytes).")
+        .dynamic(ClusterWide),
+    def("log.flush.interval.messages", Long, Some(I64_MAX), Count, AtLeast(1), Log,
+        "fsync after this many records (topic: flush.messages); the default leaves it to the OS and to replication.")
+        .dynamic(ClusterWide),
+    def("log.flush.interval.ms", Long, Some(I64_MAX), Milliseconds, AtLeast(0), Log,
+        "fsync when the last flush is this old (topic: flush.ms).")
+        .dynamic(ClusterWide),
+    def("log.flush.scheduler.interval.ms", Long, Some("1000"), Milliseconds, AtLeast(10), Log,
+        "How often the flush policy and other log maintenance run (Kafka: never; Shoal runs its maintenance on this tick)."),
+    def("log.message.timestamp.type", Str, Some("CreateTime"), Unit::None,
+        OneOf(&["CreateTime", "LogAppendTime"]), Log,
+        "Whether record timestamps are the producer's or the broker's (topic: message.timestamp.type).")
+        .dynamic(ClusterWide),
+    def("log.message.timestamp.before.max.ms", Long, Some(I64_MAX), Milliseconds, AtLeast(0), Log,
+        "How far a CreateTime timestamp may be behind the broker's clock (topic: message.timestamp.before.max.ms).")
+        .dynamic(ClusterWide),
+    def("log.message.timestamp.after.max.ms", Long, Some("3600000"), Milliseconds, AtLeast(0), Log,
+        "How far a CreateTime timestamp may be ahead of the broker's clock (topic: message.timestamp.after.max.ms).")
+        .dynamic(ClusterWide),
+    def("log.segment.delete.delay.ms", Long, Some("60000"), Milliseconds, AtLeast(0), Log,
+        "Delay before a deleted segment's files are removed (topic: file.delete.delay.ms).")
+        .dynamic(ClusterWide),
+    def("log.preallocate", Boolean, Some("false"), Unit::None, Any, Log,
+        "Preallocate segment files (topic: preallocate).")
+        .dynamic(ClusterWide),
+    // ---- cleaner ----
+    def("log.cleaner.backoff.ms", Long, Some("15000"), Milliseconds, AtLeast(10), Cleaner,
+        "How often compacted logs are checked for cleaning.")
+        .dynamic(ClusterWide),
+    def("log.cleaner.dedupe.buffer.size", Long, Some("134217728"), Bytes, AtLeast(1024), Cleaner,
+        "Most bytes of keys one cleaning maps.")
+        .dynamic(ClusterWide),
+    def("log.cleaner.io.max.bytes.per.second", Double, Some("1.7976931348623157E308"),
+        BytesPerSecond, Positive, Cleaner,
+        "Read + write rate of the cleaner (the default means unlimited).")
+        .dynamic(ClusterWide),
+    def("log.cleaner.delete.retention.ms", Long, Some("86400000"), Milliseconds, AtLeast(0),
+        Cleaner, "How long a tombstone is kept after its first cleaning (topic: delete.retention.ms).")
+        .dynamic(ClusterWide),
+    def("log.cleaner.min.cleanable.ratio", Double, Some("0.5"), Ratio, BetweenF(0.0, 1.0), Cleaner,
+        "Share of uncleaned bytes that triggers a cleaning (topic: min.cleanable.dirty.ratio).")
+        .dynamic(ClusterWide),
+    def("log.cleaner.min.compaction.lag.ms", Long, Some("0"), Milliseconds, AtLeast(0), Cleaner,
+        "Records younger than this are not compacted (topic: min.compaction.lag.ms).")
+        .dynamic(ClusterWide),
+    def("log.cleaner.max.compaction.lag.ms", Long, Some(I64_MAX), Milliseconds, AtLeast(1),
+        Cleaner, "Longest time a record stays ineligible for compaction (topic: max.compaction.lag.ms).")
+        .dynamic(ClusterWide),
+    // ---- groups ----
+    def("offsets.topic.num.partitions", Int, Some("50"), Count, AtLeast(1), Groups,
+        "Partitions of __consumer_offsets."),
+    def("offsets.topic.replication.factor", Short, Some("3"), Count, AtLeast(1), Groups,
+        "Replicas of __consumer_offsets; it is created once this many brokers are registered, except on a single-node cluster (see below)."),
+    def("offsets.topic.segment.bytes", Int, Some("104857600"), Bytes, AtLeast(1024), Groups,
+        "Segment size of __consumer_offsets."),
+    def("offsets.commit.timeout.ms", Int, Some("5000"), Milliseconds, AtLeast(1), Groups,
+        "How long an offset commit waits for its write to replicate."),
+    def("offset.metadata.max.bytes", Int, Some("4096"), Bytes, AtLeast(0), Groups,
+        "Largest metadata string of one committed offset."),
+    def("group.initial.rebalance.delay.ms", Int, Some("3000"), Milliseconds, AtLeast(0), Groups,
+        "How long a new group waits for more members before its first rebalance."),
+    def("group.min.session.timeout.ms", Int, Some("6000"), Milliseconds, AtLeast(0), Groups,
+        "Smallest session.timeout.ms a member may ask for."),
+    def("group.max.session.timeout.ms", Int, Some("1800000"), Milliseconds, AtLeast(0), Groups,
+        "Largest session.timeout.ms a member may ask for."),
+    def("group.max.size", Int, Some("2147483647"), Count, AtLeast(1), Groups,
+        "Most members of one group."),
+    def("offsets.retention.minutes", Int, Some("10080"), Minutes, AtLeast(1), Groups,
+        "How long committed offsets of an empty group are kept."),
+    def("offsets.retention.check.interval.ms", Long, Some("600000"), Milliseconds, AtLeast(1),
+        Groups, "How often expired offsets are removed."),
+    // ---- accepted and ignored ----
+    def("num.network.threads", Int, Some("3"), Count, AtLeast(1), Node,
+        "Kafka's network thread count.")
+        .ignored("Shoal's async runtime serves every connection from one worker pool sized to the cores"),
+    def("num.io.threads", Int, Some("8"), Count, AtLeast(1), Node,
+        "Kafka's request handler thread count.")
+        .ignored("requests run on the async worker pool; disk work runs on its blocking pool"),
+    def("num.recovery.threads.per.data.dir", Int, Some("2"), Count, AtLeast(1), Node,
+        "Kafka's log recovery thread count.")
+        .ignored("logs are recovered one by one as their partitions open"),
+    def("num.replica.fetchers", Int, Some("1"), Count, AtLeast(1), Node,
+        "Kafka's fetcher threads per source broker.")
+        .ignored("a follower runs one fetch session per leader broker on the async runtime"),
+    def("socket.send.buffer.bytes", Int, Some("102400"), Bytes, AtLeast(-1), Node,
+        "Kafka's SO_SNDBUF for client sockets.")
+        .ignored("the kernel autotunes socket buffers, which is faster than Kafka's fixed 100 KiB"),
+    def("socket.receive.buffer.bytes", Int, Some("102400"), Bytes, AtLeast(-1), Node,
+        "Kafka's SO_RCVBUF for client sockets.")
+        .ignored("the kernel autotunes socket buffers, which is faster than Kafka's fixed 100 KiB"),
+    def("controller.quorum.bootstrap.servers", List, None, Unit::None, NonEmpty, Node,
+        "Kafka's dynamic-quorum bootstrap list (KIP-853).")
+        .ignored("the voters are controller.quorum.voters; unset on a controller, the node is its own one-voter quorum"),
+    def("transaction.state.log.replication.factor", Short, Some("3"), Count, AtLeast(1), Node,
+        "Replicas of __transaction_state.")
+        .ignored("transactions are not served yet (issue #17)"),
+    def("transaction.state.log.min.isr", Int, Some("2"), Count, AtLeast(1), Node,
+        "min.insync.replicas of __transaction_state.")
+        .ignored("transactions are not served yet (issue #17)"),
+    def("share.coordinator.state.topic.replication.factor", Short, Some("3"), Count, AtLeast(1),
+        Node, "Replicas of __share_group_state.")
+        .ignored("share groups (KIP-932) are not served"),
+    def("share.coordinator.state.topic.min.isr", Short, Some("2"), Count, AtLeast(1), Node,
+        "min.insync.replicas of __share_group_state.")
+        .ignored("share groups (KIP-932) are not served"),
+];
+
+/// Looks up a broker setting by name.
+pub fn broker_config_def(name: &str) -> Option<&'static ConfigDef> {
+    BROKER_CONFIGS.iter().find(|def| def.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::def::normalize;
+
+    #[test]
+    fn names_are_unique_and_defaults_valid() {
+        let mut seen = BTreeSet::new();
+        for def in BROKER_CONFIGS {
+            assert!(seen.insert(def.name), "{} twice", def.name);
+            if let Some(default) = def.default {
+                let normalized = normalize(def, default)
+                    .unwrap_or_else(|e| panic!("default of {} invalid: {e}", def.name));
+                assert_eq!(
+                    normalized, default,
+                    "{} default is not normalized",
+                    def.name
+                );
+            }
+            assert!(!def.doc.is_empty(), "{}", def.name);
+        }
+    }
+
+    #[test]
+    fn synonyms_point_at_canonical_settings_with_defaults() {
+        for def in BROKER_CONFIGS {
+            let Some(synonym) = def.synonym_of else {
+                continue;
+            };
+            let canonical = broker_config_def(synonym.of)
+                .unwrap_or_else(|| panic!("{} is a synonym of unknown {}", def.name, synonym.of));
+            assert!(
+                canonical.synonym_of.is_none(),
+                "{} chains synonyms",
+                def.name
+            );
+            assert!(
+                def.default.is_none(),
+                "{}: a synonym has no default",
+                def.name
+            );
+            assert!(synonym.scale >= 1, "{}", def.name);
+            // A synonym with a unit scale lives in the canonical's section.
+            assert_eq!(def.section, canonical.section, "{}", def.name);
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Feature levels, Kafka-style (`metadata.version`; `kafka-features` / UpdateFeatures /
+//! ApiVersions `finalized_features`).
+//!
+//! **Why.** In a rolling upgrade old and new binaries run side by side. A new record version
+//! or record type must not be written while some node cannot read it, or that node stops
+//! (it refuses unknown versions by design). So what may be written is decided by one
+//! cluster-wide number in the metadata log, the finalized `metadata.version`; a binary
+//! supports a range of levels and reports it when its broker registers. Writers derive the
+//! record versions they use from the finalized level; new content appears only once the
+//! level allows it, and the encoder writes the lowest version that can represent a value.
+//!
+//! Levels of `metadata.version`:
+//! - 1: the first versioned formats (every record at version 0, snapshot format 2, entry
+//!   frame 1). Also the level of any cluster that never finalized one (created before feature
+//!   levels existed, including data dirs of the unversioned JSON era).
+//! - 2: `FeatureLevel` records; `RegisterBroker` version 1 (brokers report their supported
+//!   features); snapshot format 3 (features in the image).
+//!
+//! A new cluster finalizes the newest level this binary supports at bootstrap (one
+//! `FeatureLevel` entry, Kafka's bootstrap metadata.version); an existing cluster stays at its
+//! level until raised (UpdateFeatures; see docs/upgrading.md).
+
+use crate::image::MetadataImage;
+use crate::records::{MetadataRecord, SupportedFeature};
+
+/// Kafka's name of the metadata format feature.
+pub const METADATA_VERSION: &str = "metadata.version";
+/// The level of a cluster that never finalized one.
+pub const BASELINE_METADATA_VERSION: i16 = 1;
+/// The newest `metadata.version` this binary reads and writes.
+pub const MAX_METADATA_VERSION: i16 = 2;
+/// The level from which brokers report their supported features (`RegisterBroker` v1).
+pub const BROKER_FEATURES_METADATA_VERSION: i16 = 2;
+
+/// The features this binary supports, as its broker reports them on registration.
+pub fn supported_features() -> Vec<SupportedFeature> {
+    vec![SupportedFeature {
+        name: METADATA_VERSION.to_string(),
+        min_level: BASELINE_METADATA_VERSION,
+        max_level: MAX_METADATA_VERSION,
+    }]
+}
+
+/// The range of `name` a broker reported; a broker that reported nothing (`None`) supports
+/// `metadata.version` 1 only, and no other feature.
+pub fn supported_range(features: Option<&[SupportedFeature]>, name: &str) -> Option<(i16, i16)> {
+    match features {
+        Some(features) => features
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| (f.min_level, f.max_level)),
+        None if name == METADATA_VERSION => {
+            Some((BASELINE_METADATA_VERSION, BASELINE_METADATA_VERSION))
+        }
+        None => None,
+    }
+}
+
+/// The records that finalize `metadata.version` at `level` on a new cluster: one
+/// FeatureLevel, unless a level is already finalized (pure).
+pub fn plan_bootstrap_features(image: &MetadataImage, level: i16) -> Vec<MetadataRecord> {
+    if image.finalized_features.contains_key(METADATA_VERSION)
+        || level < BROKER_FEATURES_METADATA_VERSION
+    {
+        return Vec::new();
+    }
+    vec![MetadataRecord::FeatureLevel {
+        name: METADATA_VERSION.to_string(),
+        level,
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_finalizes_once_and_only_levels_that_have_the_record() {
+        let mut image = MetadataImage::empty("c");
+        assert_eq!(image.metadata_version(), 1);
+        assert!(plan_bootstrap_features(&image, 1).is_empty());
+        let records = plan_bootstrap_features(&image, 2);
+        assert_eq!(
+            records,
+            vec![MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 2
+            }]
+        );
+        image.apply_batch(1, &records);
+        assert_eq!(image.metadata_version(), 2);
+        assert!(plan_bootstrap_features(&image, 2).is_empty());
+    }
+
+    #[test]
+    fn supported_ranges() {
+        let reported = supported_features();
+        assert_eq!(
+            supported_range(Some(&reported), METADATA_VERSION),
+            Some((1, MAX_METADATA_VERSION))
+        );
+        assert_eq!(supported_range(Some(&reported), "other"), None);
+        assert_eq!(supported_range(None, METADATA_VERSION), Some((1, 1)));
+        assert_eq!(supported_range(None, "other"), None);
+        assert_eq!(supported_range(Some(&[]), METADATA_VERSION), None);
+    }
+}

@@ -1,0 +1,440 @@
+//! [`MetadataRecord`] ⇄ `RecordFrame`: one record type id and one version per record.
+//!
+//! The encoder writes each record at the lowest version that represents it exactly (a
+//! `RegisterBroker` without reported features is version 0, readable by every versioned
+//! release); the controller only produces values that need a newer version once the finalized
+//! `metadata.version` allows it (`crate::features`). The decoder reads every version from 0 to
+//! the newest and refuses anything newer (or an unknown type id) with an error that names it.
+//! Adding a version: bump the constant in [`record_versions`], decode the older versions with
+//! their documented defaults, and add a fixture of the previous version.
+
+use prost::Message;
+
+use crate::format::proto::{self, RecordFrame};
+use crate::format::{FormatError, decode_message, required, uuid_bytes, uuid_from};
+use crate::records::{Endpoint, MetadataBatch, MetadataRecord, SupportedFeature};
+
+/// The type id and newest version of one record type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordVersions {
+    pub name: &'static str,
+    pub type_id: u32,
+    /// Versions `0..=max_version` are read; `max_version` is written.
+    pub max_version: u32,
+}
+
+/// Version 1 adds `supported_features` (metadata.version 2).
+const REGISTER_BROKER: RecordVersions = RecordVersions {
+    name: "RegisterBroker",
+    type_id: 1,
+    max_version: 1,
+};
+const FENCE_BROKER: RecordVersions = RecordVersions {
+    name: "FenceBroker",
+    type_id: 2,
+    max_version: 0,
+};
+const UNFENCE_BROKER: RecordVersions = RecordVersions {
+    name: "UnfenceBroker",
+    type_id: 3,
+    max_version: 0,
+};
+const TOPIC: RecordVersions = RecordVersions {
+    name: "Topic",
+    type_id: 4,
+    max_version: 0,
+};
+const PARTITION: RecordVersions = RecordVersions {
+    name: "Partition",
+    type_id: 5,
+    max_version: 0,
+};
+const PARTITION_CHANGE: RecordVersions = RecordVersions {
+    name: "PartitionChange",
+    type_id: 6,
+    max_version: 0,
+};
+const REMOVE_TOPIC: RecordVersions = RecordVersions {
+    name: "RemoveTopic",
+    type_id: 7,
+    max_version: 0,
+};
+const TOPIC_CONFIG: RecordVersions = RecordVersions {
+    name: "TopicConfig",
+    type_id: 8,
+    max_version: 0,
+};
+const PRODUCER_IDS: RecordVersions = RecordVersions {
+    name: "ProducerIds",
+    type_id: 9,
+    max_version: 0,
+};
+
+const FEATURE_LEVEL: RecordVersions = RecordVersions {
+    name: "FeatureLevel",
+    type_id: 10,
+    max_version: 0,
+};
+
+const ALL: [RecordVersions; 10] = [
+    REGISTER_BROKER,
+    FENCE_BROKER,
+    UNFENCE_BROKER,
+    TOPIC,
+    PARTITION,
+    PARTITION_CHANGE,
+    REMOVE_TOPIC,
+    TOPIC_CONFIG,
+    PRODUCER_IDS,
+    FEATURE_LEVEL,
+];
+
+/// Every record type this binary knows, in type id order.
+pub fn record_versions() -> &'static [RecordVersions] {
+    &ALL
+}
+
+fn versions_of(record: &MetadataRecord) -> RecordVersions {
+    match record {
+        MetadataRecord::RegisterBroker { .. } => REGISTER_BROKER,
+        MetadataRecord::FenceBroker { .. } => FENCE_BROKER,
+        MetadataRecord::UnfenceBroker { .. } => UNFENCE_BROKER,
+        MetadataRecord::Topic { .. } => TOPIC,
+        MetadataRecord::Partition { .. } => PARTITION,
+        MetadataRecord::PartitionChange { .. } => PARTITION_CHANGE,
+        MetadataRecord::RemoveTopic { .. } => REMOVE_TOPIC,
+        MetadataRecord::TopicConfig { .. } => TOPIC_CONFIG,
+        MetadataRecord::ProducerIds { .. } => PRODUCER_IDS,
+        MetadataRecord::FeatureLevel { .. } => FEATURE_LEVEL,
+    }
+}
+
+/// The lowest version of `record`'s type that represents it exactly (see the module docs).
+fn version_of(record: &MetadataRecord) -> u32 {
+    match record {
+        MetadataRecord::RegisterBroker {
+            supported_features: Some(_),
+            ..
+        } => 1,
+        _ => 0,
+    }
+}
+
+pub(crate) fn features_to_proto(features: &[SupportedFeature]) -> Vec<proto::SupportedFeature> {
+    features
+        .iter()
+        .map(|f| proto::SupportedFeature {
+            name: Some(f.name.clone()),
+            min_level: Some(i32::from(f.min_level)),
+            max_level: Some(i32::from(f.max_level)),
+        })
+        .collect()
+}
+
+pub(crate) fn level_from(
+    what: &'static str,
+    field: &'static str,
+    level: Option<i32>,
+) -> Result<i16, FormatError> {
+    let level = required(what, field, level)?;
+    i16::try_from(level).map_err(|_| {
+        FormatError::malformed(
+            what,
+            format!("`{field}` {level} does not fit a 16-bit level"),
+        )
+    })
+}
+
+pub(crate) fn features_from_proto(
+    what: &'static str,
+    features: Vec<proto::SupportedFeature>,
+) -> Result<Vec<SupportedFeature>, FormatError> {
+    features
+        .into_iter()
+        .map(|f| {
+            Ok(SupportedFeature {
+                name: required(what, "supported_features.name", f.name)?,
+                min_level: level_from(what, "supported_features.min_level", f.min_level)?,
+                max_level: level_from(what, "supported_features.max_level", f.max_level)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn endpoint_to_proto(e: &Endpoint) -> proto::Endpoint {
+    proto::Endpoint {
+        name: Some(e.name.clone()),
+        host: Some(e.host.clone()),
+        port: Some(u32::from(e.port)),
+    }
+}
+
+pub(crate) fn endpoint_from_proto(
+    what: &'static str,
+    e: proto::Endpoint,
+) -> Result<Endpoint, FormatError> {
+    let port = required(what, "listeners.port", e.port)?;
+    let port = u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| {
+            FormatError::malformed(what, format!("listener port {port} is not 1..=65535"))
+        })?;
+    Ok(Endpoint {
+        name: required(what, "listeners.name", e.name)?,
+        host: required(what, "listeners.host", e.host)?,
+        port,
+    })
+}
+
+/// Encodes one record at the lowest version that represents it.
+pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
+    let versions = versions_of(record);
+    let payload = match record {
+        MetadataRecord::RegisterBroker {
+            broker_id,
+            incarnation_id,
+            broker_epoch,
+            listeners,
+            rack,
+            supported_features,
+        } => proto::RegisterBrokerRecord {
+            broker_id: Some(*broker_id),
+            incarnation_id: uuid_bytes(incarnation_id),
+            broker_epoch: Some(*broker_epoch),
+            listeners: listeners.iter().map(endpoint_to_proto).collect(),
+            rack: rack.clone(),
+            supported_features: supported_features
+                .as_deref()
+                .map(features_to_proto)
+                .unwrap_or_default(),
+        }
+        .encode_to_vec(),
+        MetadataRecord::FenceBroker {
+            broker_id,
+            broker_epoch,
+        } => proto::FenceBrokerRecord {
+            broker_id: Some(*broker_id),
+            broker_epoch: Some(*broker_epoch),
+        }
+        .encode_to_vec(),
+        MetadataRecord::UnfenceBroker {
+            broker_id,
+            broker_epoch,
+        } => proto::UnfenceBrokerRecord {
+            broker_id: Some(*broker_id),
+            broker_epoch: Some(*broker_epoch),
+        }
+        .encode_to_vec(),
+        MetadataRecord::Topic { name, topic_id } => proto::TopicRecord {
+            name: Some(name.clone()),
+            topic_id: uuid_bytes(topic_id),
+        }
+        .encode_to_vec(),
+        MetadataRecord::Partition {
+            topic_id,
+            partition,
+            replicas,
+            isr,
+            leader,
+            leader_epoch,
+            partition_epoch,
+        } => proto::PartitionRecord {
+            topic_id: uuid_bytes(topic_id),
+            partition: Some(*partition),
+            replicas: replicas.clone(),
+            isr: isr.clone(),
+            leader: Some(*leader),
+            leader_epoch: Some(*leader_epoch),
+            partition_epoch: Some(*partition_epoch),
+        }
+        .encode_to_vec(),
+        MetadataRecord::PartitionChange {
+            topic_id,
+            partition,
+            leader,
+            isr,
+            replicas,
+        } => proto::PartitionChangeRecord {
+            topic_id: uuid_bytes(topic_id),
+            partition: Some(*partition),
+            leader: *leader,
+            isr: isr.as_ref().map(|values| proto::Int32List {
+                values: values.clone(),
+            }),
+            replicas: replicas.as_ref().map(|values| proto::Int32List {
+                values: values.clone(),
+            }),
+        }
+        .encode_to_vec(),
+        MetadataRecord::RemoveTopic { topic_id } => proto::RemoveTopicRecord {
+            topic_id: uuid_bytes(topic_id),
+        }
+        .encode_to_vec(),
+        MetadataRecord::TopicConfig {
+            topic_id,
+            name,
+            value,
+        } => proto::TopicConfigRecord {
+            topic_id: uuid_bytes(topic_id),
+            name: Some(name.clone()),
+            value: value.clone(),
+        }
+        .encode_to_vec(),
+        MetadataRecord::ProducerIds {
+            next_producer_id_block_start,
+        } => proto::ProducerIdsRecord {
+            next_producer_id_block_start: Some(*next_producer_id_block_start),
+        }
+        .encode_to_vec(),
+        MetadataRecord::FeatureLevel { name, level } => proto::FeatureLevelRecord {
+            name: Some(name.clone()),
+            level: Some(i32::from(*level)),
+        }
+        .encode_to_vec(),
+    };
+    let record_version = version_of(record);
+    debug_assert!(record_version <= versions.max_version);
+    RecordFrame {
+        record_type: versions.type_id,
+        record_version,
+        payload,
+    }
+}
+
+/// Decodes one record of any version this binary reads.
+pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError> {
+    let Some(versions) = ALL.iter().find(|v| v.type_id == frame.record_type) else {
+        return Err(unknown_type(frame.record_type));
+    };
+    FormatError::check_version(
+        format!("{} record", versions.name),
+        frame.record_version,
+        0,
+        versions.max_version,
+    )?;
+    let payload = frame.payload.as_slice();
+    match versions.type_id {
+        1 => {
+            const W: &str = "RegisterBroker record";
+            let m: proto::RegisterBrokerRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::RegisterBroker {
+                broker_id: required(W, "broker_id", m.broker_id)?,
+                incarnation_id: uuid_from(W, "incarnation_id", &m.incarnation_id)?,
+                broker_epoch: required(W, "broker_epoch", m.broker_epoch)?,
+                listeners: m
+                    .listeners
+                    .into_iter()
+                    .map(|e| endpoint_from_proto(W, e))
+                    .collect::<Result<_, _>>()?,
+                rack: m.rack,
+                // Version 0 has no features: "not reported" (see the proto).
+                supported_features: match frame.record_version {
+                    0 => None,
+                    _ => Some(features_from_proto(W, m.supported_features)?),
+                },
+            })
+        }
+        2 => {
+            const W: &str = "FenceBroker record";
+            let m: proto::FenceBrokerRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::FenceBroker {
+                broker_id: required(W, "broker_id", m.broker_id)?,
+                broker_epoch: required(W, "broker_epoch", m.broker_epoch)?,
+            })
+        }
+        3 => {
+            const W: &str = "UnfenceBroker record";
+            let m: proto::UnfenceBrokerRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::UnfenceBroker {
+                broker_id: required(W, "broker_id", m.broker_id)?,
+                broker_epoch: required(W, "broker_epoch", m.broker_epoch)?,
+            })
+        }
+        4 => {
+            const W: &str = "Topic record";
+            let m: proto::TopicRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::Topic {
+                name: required(W, "name", m.name)?,
+                topic_id: uuid_from(W, "topic_id", &m.topic_id)?,
+            })
+        }
+        5 => {
+            const W: &str = "Partition record";
+            let m: proto::PartitionRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::Partition {
+                topic_id: uuid_from(W, "topic_id", &m.topic_id)?,
+                partition: required(W, "partition", m.partition)?,
+                replicas: m.replicas,
+                isr: m.isr,
+                leader: required(W, "leader", m.leader)?,
+                leader_epoch: required(W, "leader_epoch", m.leader_epoch)?,
+                partition_epoch: required(W, "partition_epoch", m.partition_epoch)?,
+            })
+        }
+        6 => {
+            const W: &str = "PartitionChange record";
+            let m: proto::PartitionChangeRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::PartitionChange {
+                topic_id: uuid_from(W, "topic_id", &m.topic_id)?,
+                partition: required(W, "partition", m.partition)?,
+                leader: m.leader,
+                isr: m.isr.map(|l| l.values),
+                replicas: m.replicas.map(|l| l.values),
+            })
+        }
+        7 => {
+            const W: &str = "RemoveTopic record";
+            let m: proto::RemoveTopicRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::RemoveTopic {
+                topic_id: uuid_from(W, "topic_id", &m.topic_id)?,
+            })
+        }
+        8 => {
+            const W: &str = "TopicConfig record";
+            let m: proto::TopicConfigRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::TopicConfig {
+                topic_id: uuid_from(W, "topic_id", &m.topic_id)?,
+                name: required(W, "name", m.name)?,
+                value: m.value,
+            })
+        }
+        9 => {
+            const W: &str = "ProducerIds record";
+            let m: proto::ProducerIdsRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::ProducerIds {
+                next_producer_id_block_start: required(
+                    W,
+                    "next_producer_id_block_start",
+                    m.next_producer_id_block_start,
+                )?,
+            })
+        }
+        10 => {
+            const W: &str = "FeatureLevel record";
+            let m: proto::FeatureLevelRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::FeatureLevel {
+                name: required(W, "name", m.name)?,
+                level: level_from(W, "level", m.level)?,
+            })
+        }
+        found => Err(unknown_type(found)),
+    }
+}
+
+fn unknown_type(found: u32) -> FormatError {
+    FormatError::UnknownRecordType {
+        found,
+        max: ALL.iter().map(|v| v.type_id).max().unwrap_or(0),
+    }
+}
+
+pub fn encode_batch(batch: &[MetadataRecord]) -> proto::RecordBatch {
+    proto::RecordBatch {
+        records: batch.iter().map(encode_record).collect(),
+    }
+}
+
+pub fn decode_batch(batch: &proto::RecordBatch) -> Result<MetadataBatch, FormatError> {
+    batch.records.iter().map(decode_record).collect()
+}

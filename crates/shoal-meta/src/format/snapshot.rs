@@ -1,0 +1,221 @@
+//! [`MetadataImage`] ⇄ snapshot bytes.
+//!
+//! Format versions: 1 = the legacy JSON `{"format_version": 1, "image": ...}` (read only);
+//! 2 = `[MAGIC, 2] + MetadataImage` protobuf; 3 = the same with brokers' supported features and
+//! the finalized features (metadata.version 2). Anything else is refused with the version
+//! found. Like records, an image is written at the lowest format that represents it: format 2
+//! while no feature is reported or finalized, so binaries that read only format 2 can follow a
+//! cluster until its `metadata.version` is raised.
+
+use std::collections::BTreeMap;
+
+use crate::format::proto;
+use crate::format::records::{
+    endpoint_from_proto, endpoint_to_proto, features_from_proto, features_to_proto, level_from,
+};
+use crate::format::{
+    FormatError, Framed, decode_message, required, split_header, uuid_bytes, uuid_from, with_header,
+};
+use crate::image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
+
+/// The newest snapshot format; versions `LEGACY_JSON_SNAPSHOT_FORMAT_VERSION..=` this are read.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
+/// The first protobuf format (no feature fields).
+const FORMAT_WITHOUT_FEATURES: u8 = 2;
+/// The unversioned-era JSON snapshot.
+pub const LEGACY_JSON_SNAPSHOT_FORMAT_VERSION: u8 = 1;
+
+const WHAT: &str = "metadata snapshot";
+
+fn unsupported(found: u32) -> FormatError {
+    FormatError::UnsupportedVersion {
+        what: "snapshot format".to_string(),
+        found,
+        min: u32::from(LEGACY_JSON_SNAPSHOT_FORMAT_VERSION),
+        max: u32::from(SNAPSHOT_FORMAT_VERSION),
+    }
+}
+
+pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
+    let message = proto::MetadataImage {
+        cluster_id: Some(image.cluster_id.clone()),
+        brokers: image
+            .brokers
+            .values()
+            .map(|b| proto::BrokerRegistration {
+                broker_id: Some(b.broker_id),
+                incarnation_id: uuid_bytes(&b.incarnation_id),
+                broker_epoch: Some(b.broker_epoch),
+                listeners: b.listeners.iter().map(endpoint_to_proto).collect(),
+                rack: b.rack.clone(),
+                fenced: Some(b.fenced),
+                supported_features: b.supported_features.as_deref().map(|f| {
+                    proto::SupportedFeatures {
+                        features: features_to_proto(f),
+                    }
+                }),
+            })
+            .collect(),
+        topics: image
+            .topics
+            .values()
+            .map(|t| proto::TopicImage {
+                topic_id: uuid_bytes(&t.id),
+                name: Some(t.name.clone()),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| proto::PartitionImage {
+                        partition: Some(p.partition),
+                        replicas: p.replicas.clone(),
+                        isr: p.isr.clone(),
+                        leader: Some(p.leader),
+                        leader_epoch: Some(p.leader_epoch),
+                        partition_epoch: Some(p.partition_epoch),
+                    })
+                    .collect(),
+                configs: t
+                    .configs
+                    .iter()
+                    .map(|(name, value)| proto::ConfigEntry {
+                        name: Some(name.clone()),
+                        value: Some(value.clone()),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        next_producer_id: Some(image.next_producer_id),
+        last_applied_index: Some(image.last_applied_index),
+        finalized_features: image
+            .finalized_features
+            .iter()
+            .map(|(name, level)| proto::FinalizedFeature {
+                name: Some(name.clone()),
+                level: Some(i32::from(*level)),
+            })
+            .collect(),
+    };
+    let has_features = !image.finalized_features.is_empty()
+        || image
+            .brokers
+            .values()
+            .any(|b| b.supported_features.is_some());
+    let format = if has_features {
+        SNAPSHOT_FORMAT_VERSION
+    } else {
+        FORMAT_WITHOUT_FEATURES
+    };
+    with_header(format, &message)
+}
+
+/// A snapshot in any format this binary reads.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<MetadataImage, FormatError> {
+    match split_header(WHAT, bytes)? {
+        Framed::LegacyJson(json) => decode_legacy_json(json),
+        Framed::Versioned { version, body } => {
+            if version <= LEGACY_JSON_SNAPSHOT_FORMAT_VERSION || version > SNAPSHOT_FORMAT_VERSION {
+                return Err(unsupported(u32::from(version)));
+            }
+            image_from_proto(version, decode_message(WHAT, body)?)
+        }
+    }
+}
+
+fn decode_legacy_json(json: &[u8]) -> Result<MetadataImage, FormatError> {
+    #[derive(serde::Deserialize)]
+    struct LegacySnapshot {
+        format_version: u32,
+        image: serde_json::Value,
+    }
+    let legacy: LegacySnapshot = serde_json::from_slice(json)
+        .map_err(|e| FormatError::malformed("legacy JSON snapshot", e.to_string()))?;
+    if legacy.format_version != u32::from(LEGACY_JSON_SNAPSHOT_FORMAT_VERSION) {
+        return Err(unsupported(legacy.format_version));
+    }
+    serde_json::from_value(legacy.image)
+        .map_err(|e| FormatError::malformed("legacy JSON snapshot", e.to_string()))
+}
+
+fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage, FormatError> {
+    // Format 2 has no feature fields: whatever is there is ignored, the defaults apply.
+    let with_features = format >= 3;
+    let mut image = MetadataImage::empty(required(WHAT, "cluster_id", m.cluster_id)?);
+    image.next_producer_id = required(WHAT, "next_producer_id", m.next_producer_id)?;
+    image.last_applied_index = required(WHAT, "last_applied_index", m.last_applied_index)?;
+    if with_features {
+        for f in m.finalized_features {
+            let name = required(WHAT, "finalized_features.name", f.name)?;
+            let level = level_from(WHAT, "finalized_features.level", f.level)?;
+            image.finalized_features.insert(name, level);
+        }
+    }
+    for b in m.brokers {
+        let broker = BrokerRegistration {
+            broker_id: required(WHAT, "brokers.broker_id", b.broker_id)?,
+            incarnation_id: uuid_from(WHAT, "brokers.incarnation_id", &b.incarnation_id)?,
+            broker_epoch: required(WHAT, "brokers.broker_epoch", b.broker_epoch)?,
+            listeners: b
+                .listeners
+                .into_iter()
+                .map(|e| endpoint_from_proto(WHAT, e))
+                .collect::<Result<_, _>>()?,
+            rack: b.rack,
+            fenced: required(WHAT, "brokers.fenced", b.fenced)?,
+            supported_features: match b.supported_features {
+                Some(f) if with_features => Some(features_from_proto(WHAT, f.features)?),
+                _ => None,
+            },
+        };
+        if image.brokers.insert(broker.broker_id, broker).is_some() {
+            return Err(FormatError::malformed(WHAT, "a broker id appears twice"));
+        }
+    }
+    for t in m.topics {
+        let id = uuid_from(WHAT, "topics.topic_id", &t.topic_id)?;
+        let name = required(WHAT, "topics.name", t.name)?;
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for (index, p) in t.partitions.into_iter().enumerate() {
+            let partition = required(WHAT, "partitions.partition", p.partition)?;
+            if usize::try_from(partition).ok() != Some(index) {
+                return Err(FormatError::malformed(
+                    WHAT,
+                    format!("topic '{name}': partition {partition} stored at position {index}"),
+                ));
+            }
+            partitions.push(PartitionImage {
+                partition,
+                replicas: p.replicas,
+                isr: p.isr,
+                leader: required(WHAT, "partitions.leader", p.leader)?,
+                leader_epoch: required(WHAT, "partitions.leader_epoch", p.leader_epoch)?,
+                partition_epoch: required(WHAT, "partitions.partition_epoch", p.partition_epoch)?,
+            });
+        }
+        let mut configs = BTreeMap::new();
+        for c in t.configs {
+            configs.insert(
+                required(WHAT, "configs.name", c.name)?,
+                required(WHAT, "configs.value", c.value)?,
+            );
+        }
+        if image.topic_ids_by_name.insert(name.clone(), id).is_some() {
+            return Err(FormatError::malformed(
+                WHAT,
+                format!("topic name '{name}' appears twice"),
+            ));
+        }
+        let topic = TopicImage {
+            id,
+            name,
+            partitions,
+            configs,
+        };
+        if image.topics.insert(id, topic).is_some() {
+            return Err(FormatError::malformed(
+                WHAT,
+                format!("topic id {id} appears twice"),
+            ));
+        }
+    }
+    Ok(image)
+}

@@ -1,0 +1,243 @@
+//! The JSON of forwarded controller calls (`ControllerService`, payload versions 0 and 1) is a
+//! wire format between nodes of different releases: golden fixtures pin it. A failure here
+//! means a change to a request or result type changed what goes on the wire; that needs a new
+//! forward payload version (see docs/upgrading.md), not a new fixture.
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shoal_meta::client::forward::{
+    AllocateProducerIdsCall, AlterConfigsCall, CreatePartitionsCall, CreateTopicsCall,
+    DeleteTopicsCall, ElectLeadersCall,
+};
+use shoal_meta::{
+    AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
+    BrokerError, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError, ControllerResults,
+    CreatePartitions, CreateTopic, CreatedTopic, ElectionType, Endpoint, HeartbeatReply, IsrMember,
+    ProducerIdBlock, RegisteredBroker, SupportedFeature, TopicRef,
+};
+use uuid::Uuid;
+
+fn path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/forwarded")
+        .join(format!("{name}.json"))
+}
+
+/// The fixture `name` is exactly the JSON of `value`, and decodes to a value with the same
+/// JSON. With `SHOAL_WRITE_FIXTURES=1`, writes a missing fixture (never overwrites one).
+fn pinned<T: Serialize + DeserializeOwned>(name: &str, value: &T) -> T {
+    let expected = serde_json::to_string(value).unwrap();
+    let path = path(name);
+    if !path.exists() && std::env::var_os("SHOAL_WRITE_FIXTURES").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &expected).unwrap();
+    }
+    let stored = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(stored, expected, "{name}: the JSON shape changed");
+    let decoded: T = serde_json::from_str(&stored).unwrap();
+    assert_eq!(serde_json::to_string(&decoded).unwrap(), stored, "{name}");
+    decoded
+}
+
+const TOPIC_ID: Uuid = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+
+fn registration() -> BrokerRegistrationRequest {
+    BrokerRegistrationRequest {
+        broker_id: 3,
+        incarnation_id: Uuid::from_u128(0xfeed_beef),
+        listeners: vec![Endpoint {
+            name: "PLAINTEXT".into(),
+            host: "broker3".into(),
+            port: 9092,
+        }],
+        rack: Some("rack-b".into()),
+        supported_features: Some(vec![SupportedFeature {
+            name: "metadata.version".into(),
+            min_level: 1,
+            max_level: 2,
+        }]),
+    }
+}
+
+#[test]
+fn forwarded_requests_keep_their_json_shape() {
+    let create = pinned(
+        "CreateTopics_request",
+        &CreateTopicsCall {
+            topics: vec![
+                CreateTopic {
+                    name: "orders".into(),
+                    num_partitions: Some(6),
+                    replication_factor: Some(3),
+                    assignments: None,
+                    configs: BTreeMap::from([("retention.ms".into(), "3600000".into())]),
+                },
+                CreateTopic {
+                    name: "manual".into(),
+                    num_partitions: None,
+                    replication_factor: None,
+                    assignments: Some(BTreeMap::from([(0, vec![1, 2]), (1, vec![2, 3])])),
+                    configs: BTreeMap::new(),
+                },
+            ],
+            validate_only: true,
+        },
+    );
+    assert!(create.validate_only);
+    assert_eq!(create.topics[0].num_partitions, Some(6));
+    assert_eq!(
+        create.topics[1].assignments.as_ref().unwrap()[&1],
+        vec![2, 3]
+    );
+    pinned(
+        "DeleteTopics_request",
+        &DeleteTopicsCall {
+            topics: vec![TopicRef::Name("orders".into()), TopicRef::Id(TOPIC_ID)],
+        },
+    );
+    pinned(
+        "CreatePartitions_request",
+        &CreatePartitionsCall {
+            topics: vec![CreatePartitions {
+                topic: "orders".into(),
+                new_total_count: 8,
+                assignments: Some(vec![vec![1, 2], vec![2, 3]]),
+            }],
+            validate_only: false,
+        },
+    );
+    pinned(
+        "ElectLeaders_request",
+        &ElectLeadersCall {
+            election: ElectionType::Unclean,
+            partitions: vec![("orders".into(), 2)],
+        },
+    );
+    pinned(
+        "IncrementalAlterConfigs_request",
+        &AlterConfigsCall {
+            resources: vec![AlterTopicConfigs {
+                topic: "orders".into(),
+                ops: vec![
+                    AlterConfigOp {
+                        name: "cleanup.policy".into(),
+                        op: AlterConfigOpType::Append,
+                        value: Some("compact".into()),
+                    },
+                    AlterConfigOp {
+                        name: "retention.ms".into(),
+                        op: AlterConfigOpType::Delete,
+                        value: None,
+                    },
+                ],
+            }],
+            validate_only: false,
+        },
+    );
+    pinned("AllocateProducerIds_request", &AllocateProducerIdsCall {});
+    assert_eq!(
+        pinned("RegisterBroker_request", &registration()),
+        registration()
+    );
+    let heartbeat = BrokerHeartbeat {
+        broker_id: 3,
+        broker_epoch: 17,
+        caught_up_metadata_offset: 42,
+        want_shutdown: true,
+    };
+    assert_eq!(pinned("BrokerHeartbeat_request", &heartbeat), heartbeat);
+    let alter = AlterPartitionRequest {
+        broker_id: 1,
+        broker_epoch: 5,
+        topic_id: TOPIC_ID,
+        partition: 2,
+        leader_epoch: 4,
+        partition_epoch: 9,
+        new_isr: vec![
+            IsrMember {
+                broker_id: 1,
+                broker_epoch: None,
+            },
+            IsrMember {
+                broker_id: 2,
+                broker_epoch: Some(8),
+            },
+        ],
+    };
+    assert_eq!(pinned("AlterPartition_request", &alter), alter);
+}
+
+/// What a broker of a release before feature levels sends: no `supported_features`.
+#[test]
+fn a_registration_from_before_feature_levels_decodes() {
+    let legacy = r#"{"broker_id":3,"incarnation_id":"00000000-0000-0000-0000-0000feedbeef","listeners":[{"name":"PLAINTEXT","host":"broker3","port":9092}],"rack":"rack-b"}"#;
+    let decoded: BrokerRegistrationRequest = serde_json::from_str(legacy).unwrap();
+    assert_eq!(
+        decoded,
+        BrokerRegistrationRequest {
+            supported_features: None,
+            ..registration()
+        }
+    );
+}
+
+#[test]
+fn forwarded_results_keep_their_json_shape() {
+    pinned(
+        "CreateTopics_result",
+        &ControllerResults::<CreatedTopic> {
+            results: vec![
+                Ok(CreatedTopic {
+                    topic_id: TOPIC_ID,
+                    num_partitions: 6,
+                    replication_factor: 3,
+                }),
+                Err(ControllerError::TopicAlreadyExists("manual".into())),
+                Err(ControllerError::NotController {
+                    leader_hint: Some(2),
+                }),
+            ],
+            log_index: Some(42),
+        },
+    );
+    let block = pinned(
+        "AllocateProducerIds_result",
+        &Ok::<_, ControllerError>(ProducerIdBlock {
+            first_producer_id: 1000,
+            size: 1000,
+        }),
+    );
+    assert_eq!(block.unwrap().first_producer_id, 1000);
+    let registered = pinned(
+        "RegisterBroker_result",
+        &Ok::<_, BrokerError>(RegisteredBroker {
+            broker_epoch: 17,
+            log_index: 17,
+        }),
+    );
+    assert_eq!(registered.unwrap().broker_epoch, 17);
+    let stale: Result<HeartbeatReply, BrokerError> = Err(BrokerError::StaleBrokerEpoch {
+        broker_id: 3,
+        broker_epoch: 16,
+        current_epoch: 17,
+    });
+    assert_eq!(pinned("BrokerHeartbeat_result_error", &stale), stale);
+    let ok: Result<HeartbeatReply, BrokerError> = Ok(HeartbeatReply {
+        fenced: false,
+        log_index: Some(18),
+    });
+    assert_eq!(pinned("BrokerHeartbeat_result", &ok), ok);
+    let altered: Result<AlteredPartition, BrokerError> = Ok(AlteredPartition {
+        leader: 1,
+        leader_epoch: 4,
+        partition_epoch: 10,
+        isr: vec![1, 2],
+        log_index: Some(19),
+    });
+    assert_eq!(pinned("AlterPartition_result", &altered), altered);
+}
