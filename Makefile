@@ -89,7 +89,7 @@ check-deps: check-tools ## unused dependencies (cargo machete); cargo deny: lice
 	  echo "$(CARGO) deny --offline check --hide-inclusion-graph advisories"; \
 	  $(CARGO) deny --offline check --hide-inclusion-graph advisories; \
 	else \
-	  echo "cargo deny: advisories SKIPPED - no advisory database in $(ADVISORY_DB) (it is cloned from github.com, which this machine cannot reach; copy one there to enable the check)"; \
+	  echo "cargo deny: advisories SKIPPED - no advisory database in $(ADVISORY_DB) (it is fetched over the network, which this machine cannot reach; copy one there to enable the check)"; \
 	fi
 
 check-tools: ## install cargo-machete and cargo-deny (pinned versions) when missing

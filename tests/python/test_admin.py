@@ -119,13 +119,13 @@ def test_invalid_topic_configs_are_refused_on_create_and_alter(shoal, name, valu
     create(admin, topic, partitions=1, config={"retention.ms": "3600000"}).result(timeout=OP_TIMEOUT)
     before = {k: v.value for k, v in describe(admin, topic).items()}
     bad = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
-        ConfigEntry("retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("segment.ms", "7200000", incremental_operation=AlterConfigOpType.SET),
         ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)])
     with pytest.raises(KafkaException) as ei:
         admin.incremental_alter_configs([bad], request_timeout=OP_TIMEOUT)[bad].result(timeout=OP_TIMEOUT)
     err = ei.value.args[0]
     assert err.code() == KafkaError.INVALID_CONFIG and name in err.str(), err
-    # All or nothing: the valid retention.ms of the same request was not applied either.
+    # All or nothing: the valid segment.ms of the same request was not applied either.
     assert {k: v.value for k, v in describe(admin, topic).items()} == before
     produced = ck_produce(shoal.bootstrap, topic, 20, prefix="ok")
     assert not produced.errors and len(produced.acked) == 20

@@ -65,7 +65,8 @@ def port_in_use(port: int) -> bool:
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
     req = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])
-    result = ck_admin(bootstrap).list_consumer_group_offsets([req], request_timeout=20)[group].result(timeout=30)
+    admin = ck_admin(bootstrap)  # held until the answer: a dropped client cancels its requests
+    result = admin.list_consumer_group_offsets([req], request_timeout=20)[group].result(timeout=30)
     return {tp.partition: tp.offset for tp in result.topic_partitions}
 
 

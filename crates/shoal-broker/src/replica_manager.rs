@@ -41,6 +41,9 @@ pub struct ReplicaManager {
     /// The image last applied here; requests are served from it.
     applied: watch::Sender<Arc<MetadataImage>>,
     strays_checked: std::sync::atomic::AtomicBool,
+    /// Set by `close_all` (shutdown): an image application still running on a blocking thread
+    /// must not reopen the logs that were just closed.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -68,6 +71,7 @@ impl ReplicaManager {
             offline: RwLock::new(HashMap::new()),
             applied,
             strays_checked: std::sync::atomic::AtomicBool::new(false),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -152,6 +156,9 @@ impl ReplicaManager {
 
     /// Brings the hosted partitions in line with `image`. Blocking (may open and recover logs).
     pub fn apply_image(&self, image: Arc<MetadataImage>) {
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         let mut wanted: HashMap<PartitionKey, (&TopicImage, PartitionState)> = HashMap::new();
         for topic in image.topics.values() {
             for p in &topic.partitions {
@@ -294,9 +301,19 @@ impl ReplicaManager {
             wall_ms(),
         ) {
             Ok(partition) => {
+                let mut hosted = write(&self.hosted);
+                // Checked under the lock close_all drains: a log opened while shutting down is
+                // closed again, never left open and unflushed.
+                if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+                    drop(hosted);
+                    if let Err(error) = partition.close() {
+                        tracing::warn!(topic = %topic.name, partition = index, %error, "closing a log opened during shutdown failed");
+                    }
+                    return;
+                }
                 tracing::debug!(topic = %topic.name, partition = index, "partition opened");
                 write(&self.offline).remove(&key);
-                write(&self.hosted).insert(
+                hosted.insert(
                     key,
                     Hosted {
                         partition: Arc::new(partition),
@@ -354,11 +371,65 @@ impl ReplicaManager {
 
     /// Clean shutdown: flush and close every log.
     pub fn close_all(&self) {
-        let hosted: Vec<Hosted> = write(&self.hosted).drain().map(|(_, h)| h).collect();
+        let hosted: Vec<Hosted> = {
+            let mut hosted = write(&self.hosted);
+            self.closed
+                .store(true, std::sync::atomic::Ordering::Release);
+            hosted.drain().map(|(_, h)| h).collect()
+        };
         for h in hosted {
             if let Err(error) = h.partition.close() {
                 tracing::warn!(topic = h.partition.topic(), partition = h.partition.index(), %error, "closing a log failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shoal_meta::records::MetadataRecord;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// An image where broker 1 hosts partition 0 of topic "t".
+    fn image_hosting_one_partition() -> Arc<MetadataImage> {
+        let mut image = MetadataImage::empty("c");
+        let topic_id = Uuid::from_u128(7);
+        for record in [
+            MetadataRecord::Topic {
+                name: "t".into(),
+                topic_id,
+            },
+            MetadataRecord::Partition {
+                topic_id,
+                partition: 0,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+        ] {
+            image.apply(&record);
+        }
+        Arc::new(image)
+    }
+
+    #[test]
+    fn an_image_applied_after_close_all_opens_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = image_hosting_one_partition();
+        let manager =
+            ReplicaManager::new(1, dir.path().to_path_buf(), BTreeMap::new(), image.clone());
+        manager.apply_image(image.clone());
+        assert_eq!(manager.hosted_count(), 1);
+        manager.close_all();
+        assert_eq!(manager.hosted_count(), 0);
+        // An application still in flight at shutdown (it runs on a blocking thread) must not
+        // reopen the log that was just closed.
+        manager.apply_image(image);
+        assert_eq!(manager.hosted_count(), 0);
+        assert!(manager.offline_partitions().is_empty());
     }
 }
