@@ -411,7 +411,10 @@ mod tests {
                 partition_epoch: 0,
             },
         ] {
-            image.apply(&record);
+            assert_eq!(
+                image.apply(&record),
+                shoal_meta::image::ApplyOutcome::Applied
+            );
         }
         Arc::new(image)
     }
