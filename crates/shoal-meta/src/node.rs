@@ -563,20 +563,29 @@ impl MetaNode {
         if self.shut_down.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        // Stop answering peers first, so nobody sees a half-stopped Raft node.
+        // Stop judging broker liveness before anything else. Stopping the server below refuses
+        // new heartbeats at once but drains in-flight RPCs (a broker-only node's metadata long
+        // poll holds it for up to a second), while this node's Raft still leads and the other
+        // voters still send brokers here. A session check running then would fence every live
+        // broker that could not get through; the next leader grants them a full session instead.
+        let session_checks = self
+            .session_checks
+            .lock()
+            .map_or_else(|_| Vec::new(), |mut t| std::mem::take(&mut *t));
+        for task in &session_checks {
+            task.abort();
+        }
+        for task in session_checks {
+            // Returns once the task is gone, so no check overlaps the drain below.
+            let _ = task.await;
+        }
+        // Stop answering peers next, so nobody sees a half-stopped Raft node.
         let server = self.server.lock().map_or(None, |mut server| server.take());
         if let Some(server) = server {
             server.stop().await;
         }
         self.client.stop();
         self.controller.stop();
-        let session_checks = self
-            .session_checks
-            .lock()
-            .map_or_else(|_| Vec::new(), |mut t| std::mem::take(&mut *t));
-        for task in session_checks {
-            task.abort();
-        }
         self.raft
             .shutdown()
             .await

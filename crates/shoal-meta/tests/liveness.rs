@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use shoal_meta::format::DELTA_PAYLOAD_VERSION;
+use shoal_meta::proto::FetchMetadataRequest;
+use shoal_meta::proto::metadata_log_client::MetadataLogClient;
 use shoal_meta::{
     BrokerError, BrokerLifecycle, BrokerLifecycleConfig, BrokerRegistrationRequest,
     ControllerClient, ControllerError, KnownLeader, MetaConfig, MetaNode, MetadataFollower,
@@ -560,6 +563,109 @@ async fn a_broker_only_node_follows_the_log_and_reaches_the_controller_from_outs
     .await;
     assert!(fenced.is_ok(), "broker-only node was not fenced");
     cluster.shutdown().await;
+}
+
+/// A controller that shuts down stops judging broker liveness before it stops serving. Its
+/// server refuses new heartbeats at once but drains in-flight RPCs (here a metadata long poll,
+/// as a broker-only node always has one open) for up to a second, while its Raft still leads.
+/// A session check in that window fenced every live broker that could not get through; after a
+/// failover the new controller then saw none unfenced and refused CreateTopics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_controller_fences_nobody_while_its_server_drains() {
+    let _serial = common::SERIAL.lock().await;
+    const HEARTBEAT_MS: u64 = 100;
+    const SESSION_MS: u64 = 600;
+    const BROKER_ID: i32 = 10;
+    const LONG_POLLER: i32 = 99;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let config = MetaConfig {
+        cluster_id: Some(CLUSTER_ID.to_string()),
+        voters: BTreeMap::from([(1, address.clone())]),
+        request_timeout_ms: REQUEST_TIMEOUT_MS,
+        broker_heartbeat_interval_ms: HEARTBEAT_MS,
+        broker_session_timeout_ms: SESSION_MS,
+        ..MetaConfig::new(1, dir.path().join("meta"))
+    };
+    let node = MetaNode::start_with_listener(config.clone(), listener)
+        .await
+        .unwrap();
+    // The broker reaches the controller over gRPC only, as a broker-only node does.
+    let client = ControllerClient::remote(
+        CLUSTER_ID,
+        BROKER_ID,
+        config.voters.clone(),
+        REQUEST_TIMEOUT_MS,
+        Duration::from_millis(300),
+        Arc::new(KnownLeader::default()),
+    );
+    let lifecycle = BrokerLifecycle::start(
+        client,
+        node.subscribe(),
+        BrokerLifecycleConfig {
+            broker_id: BROKER_ID,
+            listeners: common::broker(BROKER_ID).listeners,
+            rack: None,
+            heartbeat_interval_ms: HEARTBEAT_MS,
+            registration_timeout_ms: 10_000,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(lifecycle.wait_until_unfenced(Duration::from_secs(5)).await);
+
+    // An RPC in flight for longer than a session: a long poll with nothing new to return.
+    let applied = node.image().last_applied_index;
+    let mut poller = MetadataLogClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    let poll = tokio::spawn(async move {
+        poller
+            .fetch_metadata(FetchMetadataRequest {
+                cluster_id: CLUSTER_ID.to_string(),
+                node_id: LONG_POLLER,
+                applied_offset: applied,
+                max_wait_ms: 5_000,
+                max_payload_version: DELTA_PAYLOAD_VERSION,
+            })
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !node
+        .describe_quorum()
+        .await
+        .observers
+        .iter()
+        .any(|o| o.node_id == LONG_POLLER)
+    {
+        assert!(Instant::now() < deadline, "the long poll did not arrive");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!node.image().brokers[&BROKER_ID].fenced);
+
+    let started = Instant::now();
+    node.shutdown().await.unwrap();
+    let drained = started.elapsed();
+    lifecycle.stop();
+    let _ = poll.await;
+
+    // What the stopping controller committed, read back by a restart whose sessions are too
+    // long to fence anyone itself.
+    let restarted = MetaNode::start(MetaConfig {
+        broker_session_timeout_ms: 60_000,
+        ..config
+    })
+    .await
+    .unwrap();
+    let image = restarted.image();
+    assert!(
+        !image.brokers[&BROKER_ID].fenced,
+        "the controller fenced a live broker while shutting down (took {drained:?})"
+    );
+    // Otherwise the test proves nothing: the drain outlasted the broker's session.
+    assert!(drained > Duration::from_millis(SESSION_MS), "{drained:?}");
+    restarted.shutdown().await.unwrap();
 }
 
 /// A node of another cluster learns nothing and changes nothing.
