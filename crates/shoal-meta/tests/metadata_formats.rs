@@ -823,7 +823,7 @@ type Dump = BTreeMap<Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>>;
 
 /// Every key and value of every sled tree.
 fn dump(dir: &Path) -> Dump {
-    let db = sled::open(sled_path(dir)).unwrap();
+    let db = common::open_released_sled(&sled_path(dir));
     db.tree_names()
         .into_iter()
         .map(|name| {
@@ -1013,7 +1013,7 @@ async fn refused(dir: &Path) -> String {
 }
 
 fn edit(dir: &Path, tree: &str, key: &[u8], change: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let db = sled::open(sled_path(dir)).unwrap();
+    let db = common::open_released_sled(&sled_path(dir));
     let tree = db.open_tree(tree).unwrap();
     let original = tree.get(key).unwrap().unwrap().to_vec();
     let mut value = original.clone();
@@ -1024,7 +1024,7 @@ fn edit(dir: &Path, tree: &str, key: &[u8], change: impl FnOnce(&mut Vec<u8>)) -
 }
 
 fn restore(dir: &Path, tree: &str, key: &[u8], value: Vec<u8>) {
-    let db = sled::open(sled_path(dir)).unwrap();
+    let db = common::open_released_sled(&sled_path(dir));
     db.open_tree(tree).unwrap().insert(key, value).unwrap();
     db.flush().unwrap();
 }

@@ -118,7 +118,7 @@ async fn restart_rebuilds_the_identical_image() {
     // Storage alone (no election, no re-commit by a new leader) restores the image: the last
     // snapshot plus the entries up to the saved committed index.
     {
-        let db = sled::open(dir.path().join("meta").join(SLED_DIR)).unwrap();
+        let db = open_released_sled(&dir.path().join("meta").join(SLED_DIR));
         let mut log = SledLogStore::open(&db).unwrap();
         let (mut sm, images) = MetaStateMachine::open(&db, &cluster_id).unwrap();
         StorageHelper::new(&mut log, &mut sm)

@@ -160,9 +160,11 @@ fn checked(name: &str, value: &str) -> anyhow::Result<String> {
         }
     };
     normalize(def, value).map_err(|e| {
+        // Name the valid range unless the reason already lists it.
         let range = def
             .validator
             .describe()
+            .filter(|r| !e.message.contains(r.as_str()))
             .map(|r| format!("; valid values: {r}"))
             .unwrap_or_default();
         anyhow::anyhow!("{e}{range}")

@@ -116,3 +116,22 @@ pub fn content(image: &MetadataImage) -> MetadataImage {
 /// Multi-node tests of one binary run one at a time: several three-voter clusters with 50 ms
 /// heartbeats on a loaded 2-core CI machine starve each other into needless elections.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Opens sled at `path`, waiting (bounded) for a node or handle dropped just before to release
+/// its file lock: sled's flusher thread lets go a moment after the last `Db` is dropped, so a
+/// test that reads the store right after a shutdown would otherwise fail under load.
+pub fn open_released_sled(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e))
+                if e.to_string().starts_with("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("sled does not open at {}: {e}", path.display()),
+        }
+    }
+}
