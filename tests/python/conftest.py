@@ -62,6 +62,17 @@ def free_port() -> int:
     raise RuntimeError("could not find a free port")
 
 
+def port_in_use(port: int) -> bool:
+    """Whether 127.0.0.1:`port` is taken (tests that need fixed ports check first)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 class ShoalNode:
     def __init__(self, workdir: Path, overrides: dict[str, object] | None = None, node_id: int = 1,
                  name: str = "shoal"):

@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, free_port, shoal_bin
+from conftest import REPO, free_port, port_in_use, shoal_bin
 
 SCRIPT = REPO / "deploy" / "local-cluster.sh"
 # The ports ARCHITECTURE.md gives `make cluster`: Kafka, controller, replication, admin.
@@ -35,16 +34,6 @@ def chaos_bin() -> Path:
     if not path.is_file():
         raise RuntimeError(f"{path} not built: run `make build-tools` (make test-python does)")
     return path
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 def kill_leftovers(cluster_dir: Path) -> None:

@@ -8,18 +8,17 @@ directory (data in ./data), on the default ports 9092-9094 and 9644, which must 
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
 from checker import check
 from clients import ck_admin, ck_create_topic, ck_produce, unique_topic
-from conftest import ShoalNode, free_port, shoal_bin
+from conftest import ShoalNode, free_port, port_in_use, shoal_bin
 from members import Member, group_reads, wait_until
+from test_groups import committed_offsets, end_offsets
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEFAULT_PORTS = {"kafka": 9092, "controller": 9093, "replication": 9094, "admin": 9644}
@@ -53,30 +52,6 @@ class PropertiesNode(ShoalNode):
                 "--override", f"replication.listener=127.0.0.1:{self.replication_port}"]
 
 
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
-def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    req = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])
-    admin = ck_admin(bootstrap)  # held until the answer: a dropped client cancels its requests
-    result = admin.list_consumer_group_offsets([req], request_timeout=20)[group].result(timeout=30)
-    return {tp.partition: tp.offset for tp in result.topic_partitions}
-
-
-def ends_of(acked) -> dict[int, int]:
-    ends: dict[int, int] = {}
-    for a in acked:
-        ends[a.partition] = max(ends.get(a.partition, 0), a.offset + 1)
-    return ends
-
-
 @pytest.mark.timeout(300)
 def test_a_node_with_no_arguments_serves_consumer_groups(tmp_path):
     busy = [f"{name} {port}" for name, port in DEFAULT_PORTS.items() if port_in_use(port)]
@@ -101,7 +76,7 @@ def test_a_node_with_no_arguments_serves_consumer_groups(tmp_path):
         reads = group_reads({m.name: m.snapshot() for m in members})
         rep = check(first.acked, reads.seen, by_key=False)
         assert rep.ok and not rep.unacked, rep.summary()
-        wait_until(lambda: committed(bootstrap, group, topic, 6) == ends_of(first.acked), 60,
+        wait_until(lambda: committed_offsets(bootstrap, group, topic, 6) == end_offsets(first.acked), 60,
                    "the group's commits to reach the log ends")
         for m in members:
             m.stop()
