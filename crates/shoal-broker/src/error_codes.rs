@@ -39,6 +39,7 @@ pub fn partition_error_code(error: &PartitionError) -> i16 {
         PartitionError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch.code(),
         PartitionError::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch.code(),
         PartitionError::RequestTimedOut => ResponseError::RequestTimedOut.code(),
+        PartitionError::OffsetNotAvailable { .. } => ResponseError::OffsetNotAvailable.code(),
         PartitionError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
         PartitionError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
         PartitionError::Log(log) => log_error_code(log),
@@ -99,6 +100,13 @@ mod tests {
             75
         );
         assert_eq!(partition_error_code(&PartitionError::RequestTimedOut), 7);
+        assert_eq!(
+            partition_error_code(&PartitionError::OffsetNotAvailable {
+                high_watermark: 1,
+                epoch_start_offset: 2
+            }),
+            78
+        );
     }
 
     #[test]

@@ -13,6 +13,13 @@ pub enum PartitionError {
     FencedLeaderEpoch,
     #[error("the request's leader epoch is newer than the partition's")]
     UnknownLeaderEpoch,
+    #[error(
+        "the new leader's high watermark {high_watermark} is behind the start of its epoch at {epoch_start_offset}"
+    )]
+    OffsetNotAvailable {
+        high_watermark: i64,
+        epoch_start_offset: i64,
+    },
     #[error("timed out waiting for replication")]
     RequestTimedOut,
     #[error("producer epoch {got} is older than the current epoch {current}")]

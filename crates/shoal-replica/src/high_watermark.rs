@@ -30,6 +30,16 @@ pub fn advance_high_watermark(current_hw: i64, candidate: i64) -> Option<i64> {
     (candidate > current_hw).then_some(candidate)
 }
 
+/// Whether a leader may answer offset queries (ListOffsets) from its HW yet.
+///
+/// A new leader starts with the HW it learned as a follower, which lags the real one by up to
+/// a fetch round; the followers' next fetches bring it up to date. Until the HW reaches the
+/// offset where this leadership began, "latest" would report an offset below records that were
+/// already acknowledged, so Kafka answers OFFSET_NOT_AVAILABLE and the client retries.
+pub fn offsets_available(high_watermark: i64, leader_epoch_start_offset: i64) -> bool {
+    high_watermark >= leader_epoch_start_offset
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +73,25 @@ mod tests {
         let candidate = high_watermark_candidate(10, &[1, 2], &leos(&[(1, 100)]));
         assert_eq!(candidate, 10);
         assert_eq!(advance_high_watermark(10, candidate), None);
+    }
+
+    #[test]
+    fn offsets_wait_for_the_high_watermark_to_reach_the_epoch_start() {
+        // (HW, leader epoch start offset, available)
+        let table = [
+            (0, 0, true),
+            (972, 1006, false),
+            (1005, 1006, false),
+            (1006, 1006, true),
+            (1100, 1006, true),
+        ];
+        for (hw, start, available) in table {
+            assert_eq!(
+                offsets_available(hw, start),
+                available,
+                "hw {hw} start {start}"
+            );
+        }
     }
 
     #[test]

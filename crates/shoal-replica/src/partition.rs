@@ -38,7 +38,7 @@ use crate::divergence::{EpochEndOffset, diverging_epoch, truncation_offset};
 use crate::error::PartitionError;
 use crate::follower_progress::FollowerProgress;
 use crate::high_watermark::{
-    ReplicaLogEndOffsets, advance_high_watermark, high_watermark_candidate,
+    ReplicaLogEndOffsets, advance_high_watermark, high_watermark_candidate, offsets_available,
 };
 use crate::isr::{LeaderView, PendingIsrChange, maximal_isr, may_join_isr, next_isr_change};
 use crate::leader_epoch::{EpochCheck, check_leader_epoch};
@@ -521,6 +521,21 @@ impl Partition {
             }
             EpochCheck::Current => Ok(()),
         }
+    }
+
+    /// The HW for an offset query (ListOffsets), once this leader's HW has caught up with the
+    /// start of its epoch (see [`offsets_available`]); call after [`Self::check_fetch_epoch`].
+    pub fn high_watermark_for_offset_query(&self) -> Result<i64, PartitionError> {
+        let st = lock(&self.state);
+        if st.state.is_leader(self.local_broker_id)
+            && !offsets_available(st.high_watermark, st.leader_epoch_start_offset)
+        {
+            return Err(PartitionError::OffsetNotAvailable {
+                high_watermark: st.high_watermark,
+                epoch_start_offset: st.leader_epoch_start_offset,
+            });
+        }
+        Ok(st.high_watermark)
     }
 
     /// OffsetForLeaderEpoch (KIP-320, for consumers and tools): the largest epoch at or below

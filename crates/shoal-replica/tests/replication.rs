@@ -352,3 +352,33 @@ async fn a_follower_below_the_leaders_log_start_restarts_there() {
         3
     );
 }
+
+#[tokio::test]
+async fn a_new_leader_answers_offset_queries_only_once_its_hw_reaches_its_epoch_start() {
+    let r = replicas(&state(1, 0, 0, &[1, 2, 3]), 2);
+    r.broker(1)
+        .append_as_leader(&batch(&[b"a", b"b", b"c"]), RequiredAcks::AllInSync, 0)
+        .unwrap();
+    // Both followers copy the batch; 3 reports its position first, so the HW of 3 the leader
+    // moves to on 2's report (acknowledged) is one 3 has not learned.
+    for f in [2, 3, 3, 2] {
+        r.fetch_once(f, 1, 0, 0);
+    }
+    assert_eq!(r.broker(1).high_watermark(), 3);
+    assert_eq!(r.broker(1).high_watermark_for_offset_query().unwrap(), 3);
+    assert_eq!(r.broker(3).high_watermark(), 0);
+    // Broker 3 takes over (a preferred-leader election, say) with its lagging HW.
+    let epoch1 = state(3, 1, 1, &[1, 2, 3]);
+    r.update_all(&epoch1, 10);
+    assert_eq!(r.broker(3).high_watermark(), 0);
+    assert!(matches!(
+        r.broker(3).high_watermark_for_offset_query(),
+        Err(PartitionError::OffsetNotAvailable {
+            high_watermark: 0,
+            epoch_start_offset: 3
+        })
+    ));
+    // The followers' fetches from the new leader bring its HW to the epoch start.
+    r.sync(&[1, 2], 3, 1, 10);
+    assert_eq!(r.broker(3).high_watermark_for_offset_query().unwrap(), 3);
+}

@@ -1,7 +1,9 @@
 //! ListOffsets: earliest, latest, max-timestamp and by-timestamp offset lookups.
 //!
 //! Consumers use it to start at the beginning or end of a partition, or at a point in time.
-//! "Latest" is the high watermark (what a read_uncommitted consumer can see). A timestamp lookup
+//! "Latest" is the high watermark (what a read_uncommitted consumer can see). A new leader
+//! answers OFFSET_NOT_AVAILABLE until its HW reaches the start of its epoch: the HW it brought
+//! from its follower days lags, and "latest" must never hide an acknowledged record. A timestamp lookup
 //! finds the first batch whose max timestamp reaches the target through the log's time index,
 //! then walks that batch's records for the exact first record at or after it, as Kafka does.
 
@@ -24,10 +26,13 @@ const EARLIEST_TIMESTAMP: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 const LATEST_TIERED_TIMESTAMP: i64 = -5;
+/// The `replica_id` of a consumer's request (-2 is a debugging tool's).
+const CONSUMER_REPLICA_ID: i32 = -1;
 
 pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRequest) -> Reply {
     // leader_epoch exists from v4 (KIP-320); earlier versions must leave it at its default.
     let with_epoch = ctx.api_version >= 4;
+    let client_request = request.replica_id.0 == CONSUMER_REPLICA_ID;
     let image = broker.image();
     let topics = request
         .topics
@@ -62,7 +67,20 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRe
                     if let Err(error) = partition.check_fetch_epoch(p.current_leader_epoch) {
                         return response.with_error_code(partition_error_code(&error));
                     }
-                    match lookup(&partition, p.timestamp) {
+                    // Kafka answers clients OFFSET_NOT_AVAILABLE while a new leader's HW lags
+                    // the start of its epoch; a tool's debug request (replica -2) gets the HW.
+                    let high_watermark = if client_request {
+                        partition.high_watermark_for_offset_query()
+                    } else {
+                        Ok(partition.high_watermark())
+                    };
+                    let high_watermark = match high_watermark {
+                        Ok(hw) => hw,
+                        Err(error) => {
+                            return response.with_error_code(partition_error_code(&error));
+                        }
+                    };
+                    match lookup(&partition, p.timestamp, high_watermark) {
                         Ok(Some((timestamp, offset))) => response
                             .with_timestamp(timestamp)
                             .with_offset(offset)
@@ -87,8 +105,11 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRe
 }
 
 /// `(timestamp, offset)` for the query, or None when no record matches (Kafka answers -1, -1).
-fn lookup(partition: &Partition, query: i64) -> Result<Option<(i64, i64)>, i16> {
-    let high_watermark = partition.high_watermark();
+fn lookup(
+    partition: &Partition,
+    query: i64,
+    high_watermark: i64,
+) -> Result<Option<(i64, i64)>, i16> {
     match query {
         LATEST_TIMESTAMP | LATEST_TIERED_TIMESTAMP => Ok(Some((-1, high_watermark))),
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => partition

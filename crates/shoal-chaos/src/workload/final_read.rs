@@ -20,11 +20,23 @@ pub fn high_watermarks(
     timeout: Duration,
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
     let consumer = reader(brokers, topic)?;
+    let deadline = Instant::now() + timeout;
     let mut out = BTreeMap::new();
     for &p in partitions {
-        let (_, high) = consumer
-            .fetch_watermarks(topic, p, timeout)
-            .with_context(|| format!("high watermark of {topic}/{p}"))?;
+        // A leader elected moments ago answers OFFSET_NOT_AVAILABLE until its HW catches up
+        // with its epoch start; ask again rather than take an error (or a stale HW) as final.
+        let high = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match consumer.fetch_watermarks(topic, p, left.min(Duration::from_secs(5))) {
+                Ok((_, high)) => break high,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(error) => {
+                    return Err(error).with_context(|| format!("high watermark of {topic}/{p}"));
+                }
+            }
+        };
         out.insert(p, high);
     }
     Ok(out)
