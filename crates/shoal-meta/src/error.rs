@@ -180,12 +180,27 @@ pub enum MetaError {
     /// A stored value this binary cannot read: a format version written by a newer Shoal, or
     /// damage. Start-up stops before anything is written.
     #[error(
-        "cannot read the metadata store ({location}): {source}; refusing to start, nothing was          changed on disk"
+        "cannot read the metadata store ({location}): {source}; refusing to start, nothing was \
+         changed on disk"
     )]
     UnreadableStore {
         location: String,
         #[source]
         source: crate::format::FormatError,
+    },
+    /// The Raft store of a node whose quorum was initialized before is missing, empty or
+    /// unreadable: starting would bootstrap a new, empty quorum over the cluster's metadata.
+    #[error(
+        "the metadata store {path} is damaged: {reason}. This node's quorum was initialized \
+         before ({marker} records it), so it will not start a new, empty quorum in its place; \
+         refusing to start. Restore {path} from a backup taken while the node was stopped. Do \
+         not delete it to get the node going: a voter with an empty store must rejoin as a \
+         replacement voter, or the metadata is lost"
+    )]
+    DamagedStore {
+        path: PathBuf,
+        marker: PathBuf,
+        reason: String,
     },
     #[error("invalid metadata configuration: {0}")]
     Config(String),

@@ -47,6 +47,7 @@ pub mod meta_properties;
 pub mod metadata_log;
 pub mod node;
 pub mod placement;
+pub mod quorum_marker;
 pub mod quorum_status;
 pub mod quorum_voters;
 pub mod raft;

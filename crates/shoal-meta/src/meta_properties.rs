@@ -175,13 +175,19 @@ fn read(path: &Path) -> Result<Option<MetaProperties>, MetaError> {
 }
 
 fn write(dir: &Path, props: &MetaProperties) -> Result<(), MetaError> {
-    let path = dir.join(META_PROPERTIES_FILE);
-    let tmp: PathBuf = dir.join(format!("{META_PROPERTIES_FILE}.tmp"));
     let text = format!(
         "#\n# Written by shoal on first start; do not edit.\nversion={VERSION}\n\
          cluster.id={}\nnode.id={}\n",
         props.cluster_id, props.node_id
     );
+    write_durably(dir, META_PROPERTIES_FILE, &text)
+}
+
+/// Writes `dir/name` so that a crash leaves either no file, the old one, or the complete new
+/// one: a temporary file, fsynced, renamed over, and the directory fsynced.
+pub(crate) fn write_durably(dir: &Path, name: &str, text: &str) -> Result<(), MetaError> {
+    let path = dir.join(name);
+    let tmp: PathBuf = dir.join(format!("{name}.tmp"));
     let mut file = fs::File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
     file.write_all(text.as_bytes())
         .map_err(|e| io_error(&tmp, e))?;

@@ -48,6 +48,7 @@ use crate::features::MAX_METADATA_VERSION;
 use crate::image::MetadataImage;
 use crate::meta_properties;
 use crate::metadata_log::Observers;
+use crate::quorum_marker;
 use crate::quorum_status::{QuorumStatus, quorum_status};
 use crate::quorum_voters::format_quorum_voters;
 use crate::raft::grpc_network::GrpcNetworkFactory;
@@ -281,7 +282,21 @@ impl MetaNode {
         )?;
         let raft_config = Arc::new(config.raft_config(&props.cluster_id)?);
 
-        let db = open_sled(&config.data_dir.join(SLED_DIR)).await?;
+        let store_path = config.data_dir.join(SLED_DIR);
+        let initialized_before = quorum_marker::was_initialized(&config.data_dir)?;
+        let damaged = |reason: String| MetaError::DamagedStore {
+            path: store_path.clone(),
+            marker: quorum_marker::marker_path(&config.data_dir),
+            reason,
+        };
+        if initialized_before && !store_path.exists() {
+            return Err(damaged("the directory is missing".to_string()));
+        }
+        let db = match open_sled(&store_path).await {
+            Ok(db) => db,
+            Err(e) if initialized_before => return Err(damaged(e.to_string())),
+            Err(e) => return Err(e),
+        };
         let log_store = SledLogStore::open(&db)?;
         // Refuse a store this binary cannot read before openraft reads or writes any of it.
         log_store.check_readable()?;
@@ -303,6 +318,14 @@ impl MetaNode {
             .await
             .map_err(|e| MetaError::Raft(e.to_string()))?;
 
+        let store_initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| MetaError::Raft(e.to_string()))?;
+        if let Err(reason) = quorum_marker::check_store(initialized_before, store_initialized) {
+            let _ = raft.shutdown().await;
+            return Err(damaged(reason.to_string()));
+        }
         let initialized_now = match bootstrap_or_check_membership(&raft, &config).await {
             Ok(initialized_now) => initialized_now,
             Err(e) => {
@@ -310,6 +333,12 @@ impl MetaNode {
                 return Err(e);
             }
         };
+        if let Err(e) =
+            quorum_marker::record_initialized(&config.data_dir, &props.cluster_id, config.node_id)
+        {
+            let _ = raft.shutdown().await;
+            return Err(e);
+        }
         // A quorum initialized by this start is a new cluster: it finalizes the newest
         // metadata.version (Kafka's bootstrap metadata.version). An existing one keeps its level.
         let bootstrap_metadata_version = initialized_now.then_some(MAX_METADATA_VERSION);

@@ -274,3 +274,102 @@ async fn wait_for_applied_and_subscribe_see_changes() {
     assert!(matches!(err, MetaError::Timeout { .. }), "{err}");
     node.shutdown().await.unwrap();
 }
+
+/// Issue #15: 20 random bytes in sled's data file made the node start a NEW, EMPTY quorum and
+/// serve it. Whatever the damage, a node that was initialized once either starts with its
+/// metadata or refuses to start naming the store; it never bootstraps over it.
+#[tokio::test]
+async fn a_damaged_raft_store_is_refused_never_rebootstrapped() {
+    // sled's data sits at the front of a mostly empty segment: dense offsets there, sparse after.
+    let mut damages: Vec<String> = [
+        0u64, 100, 300, 700, 1500, 3000, 6000, 12_000, 50_000, 262_000,
+    ]
+    .iter()
+    .map(|offset| format!("garbage at byte {offset}"))
+    .collect();
+    damages.extend(
+        [
+            "db emptied",
+            "store removed",
+            "store replaced by an empty one",
+        ]
+        .map(String::from),
+    );
+    for damage in &damages {
+        let dir = tempfile::tempdir().unwrap();
+        let node = start(dir.path()).await;
+        let _brokers = register_brokers(&node, 1).await;
+        // Enough entries that the garbage lands in Raft log data.
+        let topics: Vec<String> = (0..40).map(|i| format!("orders-{i}")).collect();
+        for name in &topics {
+            let created = node
+                .client()
+                .create_topics(vec![topic(name, 1, 1)], false)
+                .await;
+            assert!(created.results[0].is_ok(), "{:?}", created.results);
+        }
+        node.shutdown().await.unwrap();
+        drop(node);
+        let store = config(dir.path()).data_dir.join(SLED_DIR);
+        // Wait until sled's flusher let go, then close it again.
+        drop(common::open_released_sled(&store));
+
+        let db = store.join("db");
+        let len = std::fs::metadata(&db).unwrap().len();
+        let must_refuse = match damage.as_str() {
+            garbage if garbage.starts_with("garbage at ") => {
+                use std::io::{Seek, Write};
+                let offset: u64 = garbage["garbage at byte ".len()..].parse().unwrap();
+                let offset = offset.min(len.saturating_sub(20));
+                let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+                f.seek(std::io::SeekFrom::Start(offset)).unwrap();
+                // Not all one byte: sled may read a run of one value as padding.
+                let junk: Vec<u8> = (0..20u8).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
+                f.write_all(&junk).unwrap();
+                false
+            }
+            "db emptied" => {
+                std::fs::write(&db, b"").unwrap();
+                true
+            }
+            "store removed" => {
+                std::fs::remove_dir_all(&store).unwrap();
+                true
+            }
+            _ => {
+                // What sled made of the issue's damaged file: a store that opens empty.
+                std::fs::remove_dir_all(&store).unwrap();
+                drop(common::open_released_sled(&store));
+                true
+            }
+        };
+        for attempt in 0..2 {
+            match MetaNode::start(config(dir.path())).await {
+                Ok(node) => {
+                    let mut found: Vec<String> = node
+                        .image()
+                        .topics
+                        .values()
+                        .map(|t| t.name.clone())
+                        .collect();
+                    found.sort();
+                    node.shutdown().await.unwrap();
+                    assert!(!must_refuse, "{damage}: start {attempt} must be refused");
+                    let mut expected = topics.clone();
+                    expected.sort();
+                    assert_eq!(
+                        found, expected,
+                        "{damage}: start {attempt} came up without its metadata"
+                    );
+                }
+                Err(err) => {
+                    let message = err.to_string();
+                    assert!(
+                        message.contains(&store.display().to_string()),
+                        "{damage}: the error must name the store: {message}"
+                    );
+                }
+            }
+        }
+    }
+}
