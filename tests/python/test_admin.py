@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewPartitions, NewTopic, OffsetSpec,
     ResourceType,
@@ -231,3 +231,62 @@ def test_unknown_topic_is_unknown_topic_or_partition_when_auto_create_off(shoal)
     p.flush(15)
     assert len(errs) == 1 and errs[0] is not None
     assert name not in topic_names(shoal.bootstrap)
+
+
+def test_internal_topics_are_shoals_own(shoal):
+    """Issue #15: a client could create `__consumer_offsets`, delete or grow it, and produce junk
+    into it (every group then got NOT_COORDINATOR after a restart). Clients may read it only."""
+    offsets = "__consumer_offsets"
+    group = unique_topic("grp")
+    topic = unique_topic("intl")
+    ck_create_topic(shoal.bootstrap, topic, partitions=1)
+    assert not ck_produce(shoal.bootstrap, topic, 5, prefix="i").errors
+    # A group commit makes sure the offsets topic exists (the coordinator creates it itself).
+    committer = Consumer({"bootstrap.servers": shoal.bootstrap, "group.id": group})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                committer.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+                break
+            except KafkaException:
+                assert time.monotonic() < deadline, "no coordinator for the commit"
+                time.sleep(0.2)
+    finally:
+        committer.close()
+    deadline = time.monotonic() + 30
+    while offsets not in topic_names(shoal.bootstrap):
+        assert time.monotonic() < deadline, "the coordinator never created __consumer_offsets"
+        time.sleep(0.2)
+
+    admin = ck_admin(shoal.bootstrap)
+    assert error_code(create(admin, offsets, partitions=1)) == KafkaError.INVALID_REQUEST  # 42
+    grow = admin.create_partitions([NewPartitions(offsets, 100)], request_timeout=OP_TIMEOUT)[offsets]
+    assert error_code(grow) == KafkaError.INVALID_REQUEST
+    delete = admin.delete_topics([offsets], request_timeout=OP_TIMEOUT)[offsets]
+    assert error_code(delete) == KafkaError.INVALID_REQUEST
+    # A mixed request: the internal topic is refused, the other one is created.
+    other = unique_topic("mixed")
+    futures = admin.create_topics([NewTopic(offsets, 1, 1), NewTopic(other, 1, 1)],
+                                  request_timeout=OP_TIMEOUT)
+    assert error_code(futures[offsets]) == KafkaError.INVALID_REQUEST
+    futures[other].result(timeout=OP_TIMEOUT)
+
+    conn = kw.Conn("127.0.0.1", shoal.kafka_port)
+    try:
+        batch = kw.record_batch_v2([(b"junk", b"\xff" * 16)])
+        results = kw.produce_v3(conn, offsets, 0, batch)
+        assert [r.error_code for r in results] == [17], results  # INVALID_TOPIC_EXCEPTION
+        stored = kw.fetch_v4(conn, offsets, 0, 0)
+        assert b"\xff" * 16 not in stored.records
+        meta = kw.metadata_v4_full(conn, [offsets]).topics[offsets]
+        assert len(meta) > 1, "still all its partitions"
+    finally:
+        conn.close()
+    # The group's committed offset survived all of it.
+    kp = kp_admin(shoal.bootstrap)
+    try:
+        committed = kp.list_consumer_group_offsets(group)
+        assert {tp.partition: m.offset for tp, m in committed.items() if tp.topic == topic} == {0: 5}
+    finally:
+        kp.close()

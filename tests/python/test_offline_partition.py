@@ -56,3 +56,32 @@ def test_a_partition_that_cannot_open_is_reported_offline(shoal_factory):
     # Nothing was re-initialised: the damaged file is as it was left.
     assert checkpoint.read_bytes().startswith(b"\x00garbage")
     assert original != checkpoint.read_bytes()
+
+
+@pytest.mark.timeout(120)
+def test_a_damaged_raft_store_is_refused_not_replaced_by_a_new_quorum(shoal_factory):
+    """Issue #15: the node used to open an emptied sled store as a new quorum, report ready,
+    set every partition aside as a stray and serve an empty topic under the same name."""
+    import shutil
+    import subprocess
+
+    node = shoal_factory()
+    topic = unique_topic("raftdmg")
+    ck_create_topic(node.bootstrap, topic, partitions=1)
+    produced = ck_produce(node.bootstrap, topic, 50, prefix="r", conf={"acks": "all"})
+    assert not produced.errors
+    node.stop()
+    store = node.data_dir / "meta" / "raft"
+    assert store.is_dir() and (node.data_dir / "meta" / "quorum.initialized").is_file()
+    shutil.rmtree(store)
+    store.mkdir()  # what an operator's "fresh start" or a damaged file looks like: empty
+    for attempt in range(2):
+        proc = subprocess.run(node.args(), cwd=node.workdir, stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=60)
+        err = proc.stderr.decode(errors="replace") + proc.stdout.decode(errors="replace")
+        assert proc.returncode != 0, f"start {attempt} must be refused:\n{err[-3000:]}"
+        assert str(store) in err and "damaged" in err, err[-3000:]
+        assert "panicked" not in err, err[-3000:]
+    # The partition's data is where it was: not set aside, not re-created.
+    assert (node.data_dir / f"{topic}-0").is_dir()
+    assert not [p for p in node.data_dir.iterdir() if p.name.endswith("-stray")]

@@ -334,6 +334,45 @@ async fn groups_and_offsets_are_reloaded_after_a_restart() {
     h.stop().await;
 }
 
+/// Issue #15: one batch in `__consumer_offsets` whose records cannot be read (junk marked gzip)
+/// used to fail the whole load of its partition, so every group there got NOT_COORDINATOR
+/// forever. It is skipped and counted; the groups load without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_batch_in_the_offsets_topic_is_skipped_not_an_outage() {
+    let h = harness().await;
+    assert_eq!(h.commit(8, "kept", -1, "", &[("t", 0, 41)]).await, vec![0]);
+    // Junk after the commit in every offsets partition: a batch marked gzip whose payload is
+    // not gzip, with a correct CRC (as a faulty writer would leave it).
+    let image = h.broker.image();
+    let offsets = image.topic_by_name("__consumer_offsets").unwrap();
+    let mut planted = 0;
+    for p in &offsets.partitions {
+        let Some(partition) = h.broker.replicas.partition(offsets.id, p.partition) else {
+            continue;
+        };
+        partition
+            .with_log(|log| {
+                let mut spec = shoal_log::testing::BatchSpec::new(&[b"not gzip at all"]);
+                spec.base_offset = log.log_end_offset();
+                let mut batch = shoal_log::testing::build_batch_with(&spec);
+                batch[22] |= 1; // attributes (bytes 21..23): codec gzip
+                let crc = crc32c::crc32c(&batch[21..]);
+                batch[17..21].copy_from_slice(&crc.to_be_bytes());
+                log.append_as_follower(&batch, 0)
+            })
+            .unwrap();
+        planted += 1;
+    }
+    assert!(planted > 0);
+    let h = h.restart(&[("group.min.session.timeout.ms", "1000")]).await;
+    h.wait_for_coordinator().await;
+    let fetched = h.offset_fetch(7, "kept").await;
+    assert_eq!(fetched.topics[0].partitions[0].committed_offset, 41);
+    // New commits work too.
+    assert_eq!(h.commit(8, "kept", -1, "", &[("t", 0, 42)]).await, vec![0]);
+    h.stop().await;
+}
+
 /// A deleted topic takes its committed offsets along: recreated under the same name, a group
 /// starts over from `auto.offset.reset` instead of resuming at offsets of the old topic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,6 +75,25 @@ impl OffsetsReplay {
         }
     }
 
+    /// Records skipped so far (undecodable records, and every record of an unreadable batch).
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    /// A whole batch whose records cannot be read (its compressed payload or record framing is
+    /// junk): skipped and counted like an undecodable record, so the partition still loads.
+    pub fn skip_batch(&mut self, base_offset: i64, record_count: i32, error: &str) {
+        let records = usize::try_from(record_count.max(1)).unwrap_or(1);
+        self.records += records;
+        self.skipped += records;
+        tracing::warn!(
+            base_offset,
+            record_count,
+            error,
+            "skipped an unreadable __consumer_offsets batch"
+        );
+    }
+
     fn skip(&mut self, what: &str, error: &str) {
         self.skipped += 1;
         tracing::warn!(

@@ -7,6 +7,19 @@
 
 use crate::error::ControllerError;
 
+/// Kafka's internal topics (`Topic.isInternal`): written only by the brokers' own coordinators.
+/// Clients may read them, never produce to, create, delete or grow them.
+pub const INTERNAL_TOPICS: [&str; 3] = [
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+];
+
+/// Whether `name` is one of Kafka's internal topics (a user topic may still start with `__`).
+pub fn is_internal(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
 /// Longest legal topic name (Kafka: 255 minus room for the `-<partition>` directory suffix).
 pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
 
@@ -52,6 +65,25 @@ pub fn collision_key(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_kafkas_internal_topics_are_internal() {
+        for name in [
+            "__consumer_offsets",
+            "__transaction_state",
+            "__share_group_state",
+        ] {
+            assert!(is_internal(name), "{name}");
+        }
+        for name in [
+            "__cluster_metadata",
+            "__my_topic",
+            "consumer_offsets",
+            "__consumer_offsets2",
+        ] {
+            assert!(!is_internal(name), "{name}");
+        }
+    }
 
     #[test]
     fn accepts_legal_names() {

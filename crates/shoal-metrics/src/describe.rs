@@ -42,6 +42,10 @@ pub fn describe_all() {
         ISR_EXPANDS_TOTAL,
         "ISR expansions this broker proposed as leader and the controller committed."
     );
+    describe_counter!(
+        INTERNAL_RECORDS_SKIPPED_TOTAL,
+        "Records of an internal topic (__consumer_offsets) that a coordinator could not decode while loading and skipped, by topic."
+    );
     describe_gauge!(PARTITIONS, "Partition replicas hosted on this broker.");
     describe_gauge!(LEADER_PARTITIONS, "Partitions this broker leads.");
     describe_gauge!(
@@ -115,4 +119,5 @@ pub fn describe_all() {
     );
     metrics::counter!(ISR_SHRINKS_TOTAL).absolute(0);
     metrics::counter!(ISR_EXPANDS_TOTAL).absolute(0);
+    metrics::counter!(INTERNAL_RECORDS_SKIPPED_TOTAL, "topic" => "__consumer_offsets").absolute(0);
 }

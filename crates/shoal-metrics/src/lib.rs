@@ -44,6 +44,11 @@ pub fn record_fetched(topic: &str, records: u64, bytes: u64) {
     metrics::counter!(names::BYTES_OUT_TOTAL, "topic" => topic).increment(bytes);
 }
 
+/// Records of an internal topic that a coordinator's load could not decode and skipped.
+pub fn record_internal_records_skipped(topic: &'static str, records: u64) {
+    metrics::counter!(names::INTERNAL_RECORDS_SKIPPED_TOTAL, "topic" => topic).increment(records);
+}
+
 /// The controller committed an ISR change this leader proposed.
 pub fn record_isr_change(shrunk: bool) {
     let name = if shrunk {

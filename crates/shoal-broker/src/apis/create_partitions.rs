@@ -9,6 +9,7 @@ use shoal_kafka::{Reply, RequestContext};
 use shoal_meta::CreatePartitions;
 
 use crate::Broker;
+use crate::apis::internal_topics::{self, AdminAction};
 use crate::apis::{bounded_timeout_ms, str_bytes};
 use crate::error_codes::controller_error_code;
 
@@ -33,10 +34,16 @@ pub async fn handle(
             }),
         })
         .collect();
-    let outcome = broker
-        .controller
-        .create_partitions(requests, request.validate_only)
-        .await;
+    let outcome = internal_topics::forward_allowed(
+        requests,
+        |t| internal_topics::refusal(AdminAction::CreatePartitions, &t.topic),
+        |allowed| {
+            broker
+                .controller
+                .create_partitions(allowed, request.validate_only)
+        },
+    )
+    .await;
     if let Some(index) = outcome.log_index {
         let timeout =
             Duration::from_millis(bounded_timeout_ms(request.timeout_ms, MAX_ADMIN_TIMEOUT_MS));

@@ -17,6 +17,7 @@ use shoal_meta::CreateTopic;
 use shoal_meta::topic_config::{ConfigSource, resolve_all_topic_configs};
 
 use crate::Broker;
+use crate::apis::internal_topics::{self, AdminAction};
 use crate::apis::{bounded_timeout_ms, str_bytes};
 use crate::error_codes::controller_error_code;
 
@@ -61,10 +62,16 @@ pub async fn handle(
                 .collect(),
         })
         .collect();
-    let outcome = broker
-        .controller
-        .create_topics(requests, request.validate_only)
-        .await;
+    let outcome = internal_topics::forward_allowed(
+        requests,
+        |t| internal_topics::refusal(AdminAction::Create, &t.name),
+        |allowed| {
+            broker
+                .controller
+                .create_topics(allowed, request.validate_only)
+        },
+    )
+    .await;
     if let Some(index) = outcome.log_index {
         let timeout =
             Duration::from_millis(bounded_timeout_ms(request.timeout_ms, MAX_ADMIN_TIMEOUT_MS));

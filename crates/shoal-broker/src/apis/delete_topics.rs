@@ -11,6 +11,7 @@ use shoal_meta::TopicRef;
 use uuid::Uuid;
 
 use crate::Broker;
+use crate::apis::internal_topics::{self, AdminAction};
 use crate::apis::{bounded_timeout_ms, str_bytes, topic_name};
 use crate::error_codes::controller_error_code;
 
@@ -47,7 +48,18 @@ pub async fn handle(
         ));
     }
     let image = broker.image();
-    let outcome = broker.controller.delete_topics(refs.clone()).await;
+    let outcome = internal_topics::forward_allowed(
+        refs.clone(),
+        |r| {
+            let name = match r {
+                TopicRef::Name(name) => Some(name.as_str()),
+                TopicRef::Id(id) => image.topic(id).map(|t| t.name.as_str()),
+            };
+            name.and_then(|n| internal_topics::refusal(AdminAction::Delete, n))
+        },
+        |allowed| broker.controller.delete_topics(allowed),
+    )
+    .await;
     if let Some(index) = outcome.log_index {
         let timeout =
             Duration::from_millis(bounded_timeout_ms(request.timeout_ms, MAX_ADMIN_TIMEOUT_MS));

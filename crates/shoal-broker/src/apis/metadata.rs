@@ -213,7 +213,7 @@ fn topic_response(
     MetadataResponseTopic::default()
         .with_name(Some(topic_name(&topic.name)))
         .with_topic_id(if version >= 10 { topic.id } else { Uuid::nil() })
-        .with_is_internal(version >= 1 && topic.name.starts_with("__"))
+        .with_is_internal(version >= 1 && shoal_meta::topic_name::is_internal(&topic.name))
         .with_partitions(partitions)
         .with_topic_authorized_operations(i32::MIN)
 }

@@ -17,6 +17,7 @@ use shoal_kafka::{Reply, RequestContext};
 use shoal_replica::{Partition, RequiredAcks};
 
 use crate::Broker;
+use crate::apis::internal_topics;
 use crate::apis::{bounded_timeout_ms, str_bytes};
 use crate::blocking::run_blocking;
 use crate::error_codes::partition_error_code;
@@ -69,6 +70,10 @@ fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
             let result = match (acks, topic_image) {
                 (None, _) => Err(ResponseError::InvalidRequiredAcks.code()),
                 (_, None) => Err(unknown_topic_code),
+                (Some(_), Some(t)) if internal_topics::produce_refusal(&t.name).is_some() => {
+                    tracing::warn!(topic = t.name, client = ?ctx.client_id, peer = %ctx.peer, "refused a client's produce to an internal topic");
+                    Err(ResponseError::InvalidTopicException.code())
+                }
                 (Some(_), Some(_)) if request.transactional_id.is_some() => {
                     Err(ResponseError::TransactionalIdAuthorizationFailed.code())
                 }

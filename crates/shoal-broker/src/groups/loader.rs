@@ -145,6 +145,10 @@ impl OffsetsLoader {
                 let read = tokio::task::spawn_blocking(move || read_partition(&log)).await;
                 match read {
                     Ok(Ok(replay)) => {
+                        shoal_metrics::record_internal_records_skipped(
+                            OFFSETS_TOPIC,
+                            replay.skipped() as u64,
+                        );
                         coordinator.finish_load(partition, epoch, replay).await;
                         tracing::debug!(
                             partition,
@@ -193,11 +197,26 @@ fn read_partition(partition: &Partition) -> Result<OffsetsReplay, PartitionError
             if header.is_control() {
                 continue;
             }
-            let section = decompressed_section(batch.bytes)?;
+            // A batch whose records cannot be read is skipped and counted: one junk batch must
+            // not keep every group of the partition from loading (NOT_COORDINATOR forever).
             let count = usize::try_from(header.record_count.max(0)).unwrap_or(0);
-            for record in records(&section, count)? {
-                if let Some(key) = record.key {
-                    replay.apply(key, record.value);
+            let section = match decompressed_section(batch.bytes) {
+                Ok(section) => section,
+                Err(error) => {
+                    replay.skip_batch(header.base_offset, header.record_count, &error.to_string());
+                    continue;
+                }
+            };
+            match records(&section, count) {
+                Ok(views) => {
+                    for record in views {
+                        if let Some(key) = record.key {
+                            replay.apply(key, record.value);
+                        }
+                    }
+                }
+                Err(error) => {
+                    replay.skip_batch(header.base_offset, header.record_count, &error.to_string())
                 }
             }
         }
