@@ -10,6 +10,9 @@ Metadata (KAFKA_STORAGE_ERROR, the replica listed offline), Produce (KAFKA_STORA
 from __future__ import annotations
 
 import json
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 import kafka_wire as kw
@@ -18,6 +21,16 @@ from test_cli import ctl
 from test_metrics import scrape
 
 KAFKA_STORAGE_ERROR = 56
+
+
+def readyz(node) -> tuple[int | None, str]:
+    try:
+        with urllib.request.urlopen(node.admin_url + "/readyz", timeout=2) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except (urllib.error.URLError, OSError):
+        return None, ""
 
 
 @pytest.mark.timeout(120)
@@ -32,7 +45,17 @@ def test_a_partition_that_cannot_open_is_reported_offline(shoal_factory):
     assert checkpoint.is_file(), list((node.data_dir / f"{topic}-1").iterdir())
     original = checkpoint.read_bytes()
     checkpoint.write_bytes(b"\x00garbage\xffnot a checkpoint\n" * 3)
-    node.start()
+    node.start(wait=False)
+    # Not ready, naming the replica that cannot open (the rest of the node serves meanwhile).
+    deadline = time.monotonic() + 60
+    while True:
+        status, body = readyz(node)
+        if status == 503 and f"{topic}/1" in body:
+            break
+        assert node.running, node.tail()
+        assert time.monotonic() < deadline, f"/readyz never reported the offline replica: {status} {body}"
+        time.sleep(0.2)
+    assert "offline" in body, body
 
     conn = kw.Conn("127.0.0.1", node.kafka_port)
     try:

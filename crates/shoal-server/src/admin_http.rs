@@ -46,25 +46,57 @@ impl Readiness {
     }
 
     /// `Ok` if ready, else why not.
-    pub fn check(&self) -> Result<(), &'static str> {
+    pub fn check(&self) -> Result<(), String> {
         if !self.started.load(Ordering::Acquire) {
-            return Err("starting or shutting down");
+            return Err("starting or shutting down".to_string());
         }
         if let Some(broker) = &self.broker {
             if !broker.is_unfenced() {
                 return Err(
                     "the broker is fenced: not heartbeating the active controller, or \
-                            not caught up on metadata",
+                            not caught up on metadata"
+                        .to_string(),
                 );
+            }
+            // A replica that cannot open is data this node should serve and does not: an
+            // operator must look, so the node is not ready (issue #15) until it opens.
+            let offline = broker.replicas.offline_partitions();
+            if !offline.is_empty() {
+                let image = broker.image();
+                let mut named: Vec<String> = offline
+                    .iter()
+                    .map(|((topic_id, partition), reason)| {
+                        let topic = image
+                            .topic(topic_id)
+                            .map_or_else(|| topic_id.to_string(), |t| t.name.clone());
+                        format!("{topic}/{partition} ({reason})")
+                    })
+                    .collect();
+                named.sort();
+                let shown = named.len().min(MAX_OFFLINE_SHOWN);
+                let more = named.len() - shown;
+                return Err(format!(
+                    "{} partition replica(s) assigned here cannot be opened (offline): {}{}",
+                    named.len(),
+                    named[..shown].join("; "),
+                    if more > 0 {
+                        format!("; and {more} more")
+                    } else {
+                        String::new()
+                    }
+                ));
             }
         } else if let Some(meta) = &self.meta
             && meta.leader_id().is_none()
         {
-            return Err("no metadata quorum leader is known");
+            return Err("no metadata quorum leader is known".to_string());
         }
         Ok(())
     }
 }
+
+/// Offline replicas named in a `/readyz` answer; the rest are counted.
+const MAX_OFFLINE_SHOWN: usize = 10;
 
 /// What the admin endpoints read.
 pub struct AdminState {
