@@ -422,32 +422,130 @@ async fn raft_rpcs_from_another_cluster_or_voter_set_are_rejected() {
     assert_eq!(node.controller_address(), Some(address));
     let term_before = node.raft_metrics().await.current_term;
 
-    let vote = openraft::raft::VoteRequest::<u64>::new(openraft::Vote::new(100, 7), None);
-    let envelope = |cluster_id: &str, target: i32, voter_ids: Vec<i32>| RaftRequest {
-        cluster_id: cluster_id.to_string(),
-        target_node_id: target,
-        source_node_id: 7,
-        voter_ids,
-        payload: serde_json::to_vec(&vote).unwrap(),
-        snapshot_chunk: Vec::new(),
-        payload_version: 1,
-    };
     let mut client = RaftServiceClient::connect(format!("http://{address}"))
         .await
         .unwrap();
     for (request, expected) in [
-        (envelope("otherCluster", 1, vec![1]), "cluster id mismatch"),
-        (envelope(CLUSTER_ID, 1, vec![1, 7]), "voter set mismatch"),
-        (envelope(CLUSTER_ID, 2, vec![1]), "addressed node 2"),
+        (
+            envelope(7, 7, "otherCluster", 1, vec![1]),
+            "cluster id mismatch",
+        ),
+        (
+            envelope(7, 7, CLUSTER_ID, 1, vec![1, 7]),
+            "voter set mismatch",
+        ),
+        (envelope(7, 7, CLUSTER_ID, 2, vec![1]), "addressed node 2"),
     ] {
         let status = client.vote(request).await.expect_err("must be rejected");
         assert_eq!(status.code(), tonic::Code::FailedPrecondition);
         assert!(status.message().contains(expected), "{}", status.message());
     }
-    // A payload version of a newer release is refused by name, before Raft sees it.
+    // Issue #15: the cluster id is no secret. A non-voter with the right envelope, or one
+    // posing as this node, used to make the only controller step down (a higher-term vote) or
+    // get entries committed (a forged AppendEntries). Refused before Raft sees them.
+    for (source, candidate) in [(7, 7), (1, 1)] {
+        let status = client
+            .vote(envelope(source, candidate, CLUSTER_ID, 1, vec![1]))
+            .await
+            .expect_err("a vote from a non-voter must be rejected");
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+        assert!(
+            status.message().contains("not another voter"),
+            "{}",
+            status.message()
+        );
+        let status = client
+            .append_entries(append_entries(source, candidate, vec![1]))
+            .await
+            .expect_err("entries from a non-voter must be rejected");
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    }
+    assert_eq!(node.raft_metrics().await.current_term, term_before);
+    assert_eq!(node.leader_id(), Some(1));
+    node.shutdown().await.unwrap();
+}
+
+/// A Vote from `source` for `candidate` at term 100, in an envelope of `cluster_id`.
+fn envelope(
+    source: i32,
+    candidate: u64,
+    cluster_id: &str,
+    target: i32,
+    voter_ids: Vec<i32>,
+) -> RaftRequest {
+    let vote = openraft::raft::VoteRequest::<u64>::new(openraft::Vote::new(100, candidate), None);
+    RaftRequest {
+        cluster_id: cluster_id.to_string(),
+        target_node_id: target,
+        source_node_id: source,
+        voter_ids,
+        payload: serde_json::to_vec(&vote).unwrap(),
+        snapshot_chunk: Vec::new(),
+        payload_version: 1,
+    }
+}
+
+/// An empty AppendEntries from `source` claiming `leader`'s committed vote at term 100.
+fn append_entries(source: i32, leader: u64, voter_ids: Vec<i32>) -> RaftRequest {
+    let rpc = openraft::raft::AppendEntriesRequest::<shoal_meta::raft::types::TypeConfig> {
+        vote: openraft::Vote::new_committed(100, leader),
+        prev_log_id: None,
+        leader_commit: None,
+        entries: Vec::new(),
+    };
+    RaftRequest {
+        cluster_id: CLUSTER_ID.to_string(),
+        target_node_id: 1,
+        source_node_id: source,
+        voter_ids,
+        payload: shoal_meta::raft::payload::encode_append_entries(&rpc).unwrap(),
+        snapshot_chunk: Vec::new(),
+        payload_version: 1,
+    }
+}
+
+/// With other voters configured, an RPC from one of them reaches Raft, but only carrying its
+/// own vote; and a payload version of a newer release is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_rpcs_must_carry_the_senders_own_vote() {
+    let _serial = common::SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    // Voters 2 and 3 never start: node 1 stays a follower, which is all this test needs.
+    let voters = BTreeMap::from([
+        (1, address.to_string()),
+        (2, "127.0.0.1:1".to_string()),
+        (3, "127.0.0.1:1".to_string()),
+    ]);
+    let node =
+        MetaNode::start_with_listener(node_config(1, dir.path().join("meta"), &voters), listener)
+            .await
+            .unwrap();
+    let mut client = RaftServiceClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    let all = vec![1, 2, 3];
+
+    let status = client
+        .vote(envelope(2, 3, CLUSTER_ID, 1, all.clone()))
+        .await
+        .expect_err("a vote on behalf of another node must be rejected");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert!(
+        status.message().contains("on behalf of node 3"),
+        "{}",
+        status.message()
+    );
+    let status = client
+        .append_entries(append_entries(2, 3, all.clone()))
+        .await
+        .expect_err("entries on behalf of another leader must be rejected");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+
     let newer = RaftRequest {
         payload_version: 9,
-        ..envelope(CLUSTER_ID, 1, vec![1])
+        ..envelope(2, 2, CLUSTER_ID, 1, all.clone())
     };
     let status = client.vote(newer).await.expect_err("must be rejected");
     assert_eq!(status.code(), tonic::Code::FailedPrecondition);
@@ -457,15 +555,12 @@ async fn raft_rpcs_from_another_cluster_or_voter_set_are_rejected() {
         "{}",
         status.message()
     );
-    assert_eq!(node.raft_metrics().await.current_term, term_before);
-    assert_eq!(node.leader_id(), Some(1));
-
-    // Control: the right envelope reaches Raft, which answers (a candidate with no log gets
-    // no vote), from this release (1) and from one before versioning (0) alike.
+    // Control: another voter's own vote reaches Raft, which answers, from this release (1) and
+    // from one before versioning (0) alike.
     for payload_version in [1, 0] {
         let request = RaftRequest {
             payload_version,
-            ..envelope(CLUSTER_ID, 1, vec![1])
+            ..envelope(2, 2, CLUSTER_ID, 1, all.clone())
         };
         let reply = client.vote(request).await.unwrap().into_inner();
         assert!(matches!(reply.result, Some(raft_reply::Result::Ok(_))));

@@ -5,7 +5,12 @@
 //! or one configured with a different voter list would otherwise be able to vote here or
 //! overwrite our log. So before decoding anything, the request's cluster id, addressee and
 //! voter id set must equal ours; otherwise the RPC fails with `FAILED_PRECONDITION` and a
-//! message naming both sides, and Raft never sees it.
+//! message naming both sides, and Raft never sees it. The cluster id is no secret (clients see
+//! it in Metadata), so the sender must also be one of the *other* voters, and the vote inside
+//! (a candidate's, or the leader's on AppendEntries and InstallSnapshot) must be its own:
+//! otherwise `PERMISSION_DENIED`. A non-voter can then neither make the leader step down with a
+//! higher-term vote nor have entries committed. Without mTLS (issue #16) a sender can still lie
+//! about its id; with it, the id is the certificate's.
 
 use openraft::raft::{InstallSnapshotRequest, VoteRequest};
 use serde::Serialize;
@@ -17,7 +22,7 @@ use crate::proto::raft_reply;
 use crate::proto::raft_service_server::RaftService;
 use crate::proto::{RaftReply, RaftRequest};
 use crate::raft::payload;
-use crate::raft::types::{MetaRaft, NodeId, TypeConfig};
+use crate::raft::types::{MetaRaft, NodeId, TypeConfig, to_raft_node_id};
 
 /// Forwards accepted Raft RPCs to the local Raft node.
 pub struct RaftGrpcService {
@@ -73,7 +78,38 @@ impl RaftGrpcService {
                 request.voter_ids, self.node_id, self.voter_ids
             )));
         }
+        // Only the other voters speak Raft to us; this node never sends itself an RPC.
+        if from == self.node_id || !self.voter_ids.contains(&from) {
+            tracing::warn!(
+                from,
+                voters = ?self.voter_ids,
+                "rejected a Raft RPC from a node that is not another voter"
+            );
+            return Err(Status::permission_denied(format!(
+                "node {from} is not another voter of this quorum (voters {:?}, this is node {}); \
+                 Raft RPCs are accepted only from the other voters",
+                self.voter_ids, self.node_id
+            )));
+        }
         Ok(())
+    }
+
+    /// The vote an RPC carries must be the sender's own: a Vote's candidate, or the leader of an
+    /// AppendEntries or InstallSnapshot, is the node the envelope names.
+    fn check_claim(&self, from: i32, rpc: &str, claimed: u64) -> Result<(), Status> {
+        if to_raft_node_id(from) == Some(claimed) {
+            return Ok(());
+        }
+        tracing::warn!(
+            from,
+            rpc,
+            claimed,
+            "rejected a Raft RPC claiming another node's vote"
+        );
+        Err(Status::permission_denied(format!(
+            "node {from} sent a {rpc} on behalf of node {claimed}; a Raft RPC must carry its \
+             sender's own vote"
+        )))
     }
 }
 
@@ -113,6 +149,11 @@ impl RaftService for RaftGrpcService {
         self.accept(&request)?;
         let rpc = payload::decode_append_entries(request.payload_version, &request.payload)
             .map_err(refuse)?;
+        self.check_claim(
+            request.source_node_id,
+            "AppendEntries",
+            rpc.vote.leader_id().node_id,
+        )?;
         reply(self.raft.append_entries(rpc).await)
     }
 
@@ -120,6 +161,7 @@ impl RaftService for RaftGrpcService {
         let request = request.into_inner();
         self.accept(&request)?;
         let rpc: VoteRequest<NodeId> = decode(&request)?;
+        self.check_claim(request.source_node_id, "Vote", rpc.vote.leader_id().node_id)?;
         reply(self.raft.vote(rpc).await)
     }
 
@@ -130,6 +172,11 @@ impl RaftService for RaftGrpcService {
         let request = request.into_inner();
         self.accept(&request)?;
         let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&request)?;
+        self.check_claim(
+            request.source_node_id,
+            "InstallSnapshot",
+            rpc.vote.leader_id().node_id,
+        )?;
         rpc.data = request.snapshot_chunk;
         reply(self.raft.install_snapshot(rpc).await)
     }
