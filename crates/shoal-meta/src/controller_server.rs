@@ -154,6 +154,16 @@ impl ControllerServer {
             Arc::clone(&observers),
         ))
         .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+        let controller_service = ControllerServiceServer::new(ControllerGrpcService::new(
+            controller,
+            &cluster_id,
+            node_id,
+            request_timeout_ms,
+            voters.keys().copied().collect(),
+            images.clone(),
+        ))
+        .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
         let admin_service = QuorumAdminServer::new(QuorumAdminService {
             raft,
             cluster_id: cluster_id.clone(),
@@ -162,14 +172,6 @@ impl ControllerServer {
             images,
             observers,
         });
-        let controller_service = ControllerServiceServer::new(ControllerGrpcService::new(
-            controller,
-            &cluster_id,
-            node_id,
-            request_timeout_ms,
-        ))
-        .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
         let (stop, stopped) = oneshot::channel::<()>();
         let router = tonic::transport::Server::builder()
             .tcp_nodelay(true)

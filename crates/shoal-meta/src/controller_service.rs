@@ -9,10 +9,22 @@
 //!
 //! **Envelope first**, as for Raft RPCs: a request from another cluster, or addressed to
 //! another node id, is refused with FAILED_PRECONDITION before its payload is decoded.
+//!
+//! **Only nodes, each for itself.** The cluster id is no secret, so the sender must be a node
+//! of the cluster (a voter or a registered broker), and a broker RPC (registration, heartbeat,
+//! AlterPartition) from a node that is not a voter must be for the broker that sends it: else
+//! PERMISSION_DENIED. A forged
+//! shutdown heartbeat for a real broker also needs that broker's current epoch. Producer-id
+//! blocks (one Raft entry each) are rate-limited per node. Without mTLS (issue #16) a sender can
+//! still claim another node's id; with it, the id is the certificate's.
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::watch;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -24,8 +36,15 @@ use crate::client::forward::{
 };
 use crate::controller::Controller;
 use crate::controller::{AlterPartitionRequest, BrokerHeartbeat, BrokerRegistrationRequest};
+use crate::image::MetadataImage;
 use crate::proto::controller_service_server::ControllerService;
 use crate::proto::{ForwardedReply, ForwardedRequest};
+
+/// Producer-id blocks one node may allocate per second through this service, and in a burst.
+/// A broker needs one block per 1,000 producers it initializes; a loop asking for blocks would
+/// otherwise append one Raft entry per call.
+pub const PRODUCER_ID_BLOCKS_PER_SECOND: u32 = 10;
+pub const PRODUCER_ID_BLOCKS_BURST: u32 = 50;
 
 /// Executes forwarded requests on this node's controller.
 pub struct ControllerGrpcService {
@@ -33,6 +52,17 @@ pub struct ControllerGrpcService {
     cluster_id: String,
     node_id: i32,
     request_timeout_ms: u64,
+    /// Configured voter ids: they may send requests, as may registered brokers.
+    voter_ids: Vec<i32>,
+    images: watch::Receiver<Arc<MetadataImage>>,
+    producer_id_blocks: DefaultKeyedRateLimiter<i32>,
+}
+
+/// Who a request speaks for: a broker RPC names its broker, an admin request nobody.
+#[derive(Clone, Copy)]
+enum SpeaksFor {
+    Broker(i32),
+    Admin,
 }
 
 impl ControllerGrpcService {
@@ -41,20 +71,65 @@ impl ControllerGrpcService {
         cluster_id: &str,
         node_id: i32,
         request_timeout_ms: u64,
+        voter_ids: Vec<i32>,
+        images: watch::Receiver<Arc<MetadataImage>>,
     ) -> Self {
+        let per_second = NonZeroU32::new(PRODUCER_ID_BLOCKS_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(PRODUCER_ID_BLOCKS_BURST).unwrap_or(NonZeroU32::MIN);
         ControllerGrpcService {
             controller,
             cluster_id: cluster_id.to_string(),
             node_id,
             request_timeout_ms,
+            voter_ids,
+            images,
+            producer_id_blocks: RateLimiter::keyed(
+                Quota::per_second(per_second).allow_burst(burst),
+            ),
         }
     }
 
-    /// Checks the envelope, decodes the payload, runs `handle` with the deadline the sender
-    /// has left (capped by ours) and encodes its result.
+    /// The sender must be a node of this cluster, and a broker RPC must be its own.
+    fn check_sender(&self, source: i32, speaks_for: SpeaksFor) -> Result<(), Status> {
+        // Voters are the control plane (they could write anything to the log); any other
+        // node speaks only for itself.
+        let voter = self.voter_ids.contains(&source);
+        if let SpeaksFor::Broker(broker_id) = speaks_for
+            && broker_id != source
+            && !voter
+        {
+            tracing::warn!(
+                source,
+                broker_id,
+                "refused a broker RPC sent on behalf of another broker"
+            );
+            return Err(Status::permission_denied(format!(
+                "node {source} sent a request on behalf of broker {broker_id}; a broker speaks \
+                 only for itself"
+            )));
+        }
+        let known =
+            self.voter_ids.contains(&source) || self.images.borrow().brokers.contains_key(&source);
+        // A broker's first registration comes before it is known.
+        let registering = matches!(speaks_for, SpeaksFor::Broker(_));
+        if !known && !registering {
+            tracing::warn!(
+                source,
+                "refused a controller request from a node that is not in the cluster"
+            );
+            return Err(Status::permission_denied(format!(
+                "node {source} is neither a voter nor a registered broker of this cluster"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks the envelope and the sender, decodes the payload, runs `handle` with the deadline
+    /// the sender has left (capped by ours) and encodes its result.
     async fn serve<Req, Resp, F>(
         &self,
         request: Request<ForwardedRequest>,
+        speaks_for: impl FnOnce(&Req) -> SpeaksFor,
         handle: impl FnOnce(Arc<Controller>, Req, Instant) -> F,
     ) -> Result<Response<ForwardedReply>, Status>
     where
@@ -81,6 +156,7 @@ impl ControllerGrpcService {
         let call: Req = serde_json::from_slice(&request.payload).map_err(|e| {
             Status::invalid_argument(format!("forwarded request does not decode: {e}"))
         })?;
+        self.check_sender(request.source_node_id, speaks_for(&call))?;
         let timeout_ms = request.timeout_ms.min(self.request_timeout_ms);
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         let result = handle(self.controller.clone(), call, deadline).await;
@@ -93,16 +169,24 @@ impl ControllerGrpcService {
     }
 }
 
+fn admin<T>(_: &T) -> SpeaksFor {
+    SpeaksFor::Admin
+}
+
 #[tonic::async_trait]
 impl ControllerService for ControllerGrpcService {
     async fn create_topics(
         &self,
         request: Request<ForwardedRequest>,
     ) -> Result<Response<ForwardedReply>, Status> {
-        self.serve(request, |c, call: CreateTopicsCall, deadline| async move {
-            c.create_topics_local(call.topics, call.validate_only, deadline)
-                .await
-        })
+        self.serve(
+            request,
+            admin,
+            |c, call: CreateTopicsCall, deadline| async move {
+                c.create_topics_local(call.topics, call.validate_only, deadline)
+                    .await
+            },
+        )
         .await
     }
 
@@ -110,9 +194,13 @@ impl ControllerService for ControllerGrpcService {
         &self,
         request: Request<ForwardedRequest>,
     ) -> Result<Response<ForwardedReply>, Status> {
-        self.serve(request, |c, call: DeleteTopicsCall, deadline| async move {
-            c.delete_topics_local(call.topics, deadline).await
-        })
+        self.serve(
+            request,
+            admin,
+            |c, call: DeleteTopicsCall, deadline| async move {
+                c.delete_topics_local(call.topics, deadline).await
+            },
+        )
         .await
     }
 
@@ -122,6 +210,7 @@ impl ControllerService for ControllerGrpcService {
     ) -> Result<Response<ForwardedReply>, Status> {
         self.serve(
             request,
+            admin,
             |c, call: CreatePartitionsCall, deadline| async move {
                 c.create_partitions_local(call.topics, call.validate_only, deadline)
                     .await
@@ -134,10 +223,14 @@ impl ControllerService for ControllerGrpcService {
         &self,
         request: Request<ForwardedRequest>,
     ) -> Result<Response<ForwardedReply>, Status> {
-        self.serve(request, |c, call: ElectLeadersCall, deadline| async move {
-            c.elect_leaders_local(call.election, call.partitions, deadline)
-                .await
-        })
+        self.serve(
+            request,
+            admin,
+            |c, call: ElectLeadersCall, deadline| async move {
+                c.elect_leaders_local(call.election, call.partitions, deadline)
+                    .await
+            },
+        )
         .await
     }
 
@@ -145,10 +238,14 @@ impl ControllerService for ControllerGrpcService {
         &self,
         request: Request<ForwardedRequest>,
     ) -> Result<Response<ForwardedReply>, Status> {
-        self.serve(request, |c, call: AlterConfigsCall, deadline| async move {
-            c.incremental_alter_configs_local(call.resources, call.validate_only, deadline)
-                .await
-        })
+        self.serve(
+            request,
+            admin,
+            |c, call: AlterConfigsCall, deadline| async move {
+                c.incremental_alter_configs_local(call.resources, call.validate_only, deadline)
+                    .await
+            },
+        )
         .await
     }
 
@@ -156,8 +253,20 @@ impl ControllerService for ControllerGrpcService {
         &self,
         request: Request<ForwardedRequest>,
     ) -> Result<Response<ForwardedReply>, Status> {
+        let source = request.get_ref().source_node_id;
+        if self.producer_id_blocks.check_key(&source).is_err() {
+            tracing::warn!(
+                source,
+                "refused a producer-id block: allocation rate exceeded"
+            );
+            return Err(Status::resource_exhausted(format!(
+                "node {source} asks for producer-id blocks faster than \
+                 {PRODUCER_ID_BLOCKS_PER_SECOND}/s (burst {PRODUCER_ID_BLOCKS_BURST})"
+            )));
+        }
         self.serve(
             request,
+            admin,
             |c, _call: AllocateProducerIdsCall, deadline| async move {
                 c.allocate_producer_ids_local(deadline).await
             },
@@ -171,6 +280,7 @@ impl ControllerService for ControllerGrpcService {
     ) -> Result<Response<ForwardedReply>, Status> {
         self.serve(
             request,
+            |call: &BrokerRegistrationRequest| SpeaksFor::Broker(call.broker_id),
             |c, call: BrokerRegistrationRequest, deadline| async move {
                 c.register_local(call, deadline).await
             },
@@ -182,7 +292,10 @@ impl ControllerService for ControllerGrpcService {
         &self,
         request: Request<ForwardedRequest>,
     ) -> Result<Response<ForwardedReply>, Status> {
-        self.serve(request, |c, call: BrokerHeartbeat, deadline| async move {
+        self.serve(
+            request,
+            |call: &BrokerHeartbeat| SpeaksFor::Broker(call.broker_id),
+            |c, call: BrokerHeartbeat, deadline| async move {
             c.heartbeat_local(call, deadline).await
         })
         .await
@@ -194,6 +307,7 @@ impl ControllerService for ControllerGrpcService {
     ) -> Result<Response<ForwardedReply>, Status> {
         self.serve(
             request,
+            |call: &AlterPartitionRequest| SpeaksFor::Broker(call.broker_id),
             |c, call: AlterPartitionRequest, deadline| async move {
                 c.alter_partition_local(call, deadline).await
             },

@@ -89,7 +89,8 @@ pub enum BrokerError {
     /// FENCED_LEADER_EPOCH (74): an AlterPartition from a leader epoch that is no longer the
     /// partition's (the sender was replaced as leader, or has not seen its own election).
     #[error(
-        "Partition {partition} of topic {topic_id} is at leader epoch {current_epoch}, the          request at {leader_epoch}."
+        "Partition {partition} of topic {topic_id} is at leader epoch {current_epoch}, the \
+         request at {leader_epoch}."
     )]
     FencedLeaderEpoch {
         topic_id: uuid::Uuid,
@@ -100,7 +101,8 @@ pub enum BrokerError {
     /// INVALID_UPDATE_VERSION (95): an AlterPartition based on another partition epoch than
     /// the current one (an ISR change the sender has not seen yet committed in between).
     #[error(
-        "Partition {partition} of topic {topic_id} is at partition epoch {current_epoch}, the          request at {partition_epoch}."
+        "Partition {partition} of topic {topic_id} is at partition epoch {current_epoch}, the \
+         request at {partition_epoch}."
     )]
     InvalidUpdateVersion {
         topic_id: uuid::Uuid,

@@ -70,6 +70,7 @@ pub use controller::{
     CreatePartitions, CreateTopic, CreatedTopic, ElectionType, HeartbeatReply, IsrMember,
     ProducerIdBlock, RegisteredBroker, TopicRef,
 };
+pub use controller_service::{PRODUCER_ID_BLOCKS_BURST, PRODUCER_ID_BLOCKS_PER_SECOND};
 pub use error::{BrokerError, ControllerError, MetaError};
 pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 pub use metadata_log::MetadataDelta;

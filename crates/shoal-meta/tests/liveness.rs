@@ -13,9 +13,9 @@ use shoal_meta::format::DELTA_PAYLOAD_VERSION;
 use shoal_meta::proto::FetchMetadataRequest;
 use shoal_meta::proto::metadata_log_client::MetadataLogClient;
 use shoal_meta::{
-    BrokerError, BrokerLifecycle, BrokerLifecycleConfig, BrokerRegistrationRequest,
-    ControllerClient, ControllerError, KnownLeader, MetaConfig, MetaNode, MetadataFollower,
-    MetadataFollowerConfig, MetadataImage, NO_LEADER,
+    BrokerError, BrokerHeartbeat, BrokerLifecycle, BrokerLifecycleConfig,
+    BrokerRegistrationRequest, ControllerClient, ControllerError, KnownLeader, MetaConfig,
+    MetaNode, MetadataFollower, MetadataFollowerConfig, MetadataImage, NO_LEADER,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -709,5 +709,106 @@ async fn a_broker_of_another_cluster_is_refused() {
             .topic_by_name("intruder")
             .is_none()
     );
+    cluster.shutdown().await;
+}
+
+/// Issue #15: the cluster id is no secret (clients see it in Metadata). A process that knows it
+/// used to create topics through the ControllerService, register a fake broker, send shutdown
+/// heartbeats for a real broker, and allocate producer-id blocks in a loop (a Raft entry each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_nodes_of_the_cluster_speak_to_the_controller_each_for_itself() {
+    let _serial = common::SERIAL.lock().await;
+    let cluster = Cluster::start(100, 1_000).await;
+    let leader = cluster.leader().await;
+    let real = cluster.nodes[&leader]
+        .client()
+        .register(common::broker(1))
+        .await
+        .unwrap();
+    let voters: BTreeMap<i32, String> = cluster.nodes[&1].voters().clone();
+    let cluster_id = cluster.nodes[&1].cluster_id().to_string();
+    let as_node = |node_id: i32| {
+        ControllerClient::remote(
+            &cluster_id,
+            node_id,
+            voters.clone(),
+            REQUEST_TIMEOUT_MS,
+            Duration::from_millis(300),
+            Arc::new(KnownLeader::default()),
+        )
+    };
+    let refused = |what: &str, message: &str, expected: &str| {
+        assert!(message.contains(expected), "{what}: {message}");
+    };
+
+    // A stranger (node 20: no voter, no broker) may not create topics ...
+    let stranger = as_node(20);
+    let outcome = stranger
+        .create_topics(vec![common::topic("intruder", 1, 1)], false)
+        .await;
+    match &outcome.results[0] {
+        Err(ControllerError::Internal(m)) => {
+            refused("create", m, "neither a voter nor a registered broker")
+        }
+        other => panic!("a stranger's CreateTopics must be refused: {other:?}"),
+    }
+    // ... nor speak for a real broker (a shutdown heartbeat would fence it), nor register one
+    // under another id.
+    let heartbeat = BrokerHeartbeat {
+        broker_id: 1,
+        broker_epoch: real.broker_epoch,
+        caught_up_metadata_offset: 0,
+        want_shutdown: true,
+    };
+    match stranger
+        .broker_heartbeat(heartbeat, Duration::from_secs(3))
+        .await
+    {
+        Err(BrokerError::Controller(ControllerError::Internal(m))) => {
+            refused("heartbeat", &m, "on behalf of broker 1")
+        }
+        other => panic!("a heartbeat for another broker must be refused: {other:?}"),
+    }
+    match stranger.register(common::broker(5)).await {
+        Err(BrokerError::Controller(ControllerError::Internal(m))) => {
+            refused("register", &m, "on behalf of broker 5")
+        }
+        other => panic!("registering another broker id must be refused: {other:?}"),
+    }
+    assert!(
+        cluster.nodes[&leader]
+            .image()
+            .topic_by_name("intruder")
+            .is_none()
+    );
+    assert!(!cluster.nodes[&leader].image().brokers.contains_key(&5));
+
+    // A node of the cluster may allocate producer-id blocks, at a bounded rate.
+    let broker = as_node(1);
+    let mut granted = 0u32;
+    let mut limited = None;
+    let started = Instant::now();
+    for _ in 0..200 {
+        match broker.allocate_producer_ids().await {
+            Ok(_) => granted += 1,
+            Err(ControllerError::Internal(m)) if m.contains("faster than") => {
+                limited = Some(m);
+                break;
+            }
+            Err(other) => panic!("unexpected: {other:?}"),
+        }
+    }
+    let elapsed_s = started.elapsed().as_secs_f64();
+    assert!(
+        limited.is_some(),
+        "{granted} blocks without a limit in {elapsed_s:.1} s"
+    );
+    let allowed = f64::from(shoal_meta::PRODUCER_ID_BLOCKS_BURST)
+        + f64::from(shoal_meta::PRODUCER_ID_BLOCKS_PER_SECOND) * (elapsed_s + 1.0);
+    assert!(
+        f64::from(granted) <= allowed,
+        "{granted} blocks in {elapsed_s:.1} s"
+    );
+    assert!(granted >= 1);
     cluster.shutdown().await;
 }

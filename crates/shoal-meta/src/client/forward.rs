@@ -252,7 +252,11 @@ impl Forwarder {
                 let what = format!("node {target}: {}: {}", status.code(), status.message());
                 match status.code() {
                     tonic::Code::DeadlineExceeded => Err(ForwardError::TimedOut),
-                    tonic::Code::FailedPrecondition => Err(ForwardError::Rejected(what)),
+                    // Refused for what the request is (another cluster, not a node of this
+                    // one, over a rate): another voter would refuse it too.
+                    tonic::Code::FailedPrecondition
+                    | tonic::Code::PermissionDenied
+                    | tonic::Code::ResourceExhausted => Err(ForwardError::Rejected(what)),
                     _ => {
                         self.forget(target);
                         Err(ForwardError::Unreachable(what))
