@@ -284,9 +284,9 @@ def test_internal_topics_are_shoals_own(shoal):
     finally:
         conn.close()
     # The group's committed offset survived all of it.
-    kp = kp_admin(shoal.bootstrap)
+    reader = Consumer({"bootstrap.servers": shoal.bootstrap, "group.id": group})
     try:
-        committed = kp.list_consumer_group_offsets(group)
-        assert {tp.partition: m.offset for tp, m in committed.items() if tp.topic == topic} == {0: 5}
+        committed = reader.committed([TopicPartition(topic, 0)], timeout=OP_TIMEOUT)
+        assert [tp.offset for tp in committed] == [5], committed
     finally:
-        kp.close()
+        reader.close()
