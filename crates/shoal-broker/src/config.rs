@@ -42,6 +42,8 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: i64,
     /// log.cleaner.backoff.ms: how often compacted logs are checked for cleaning.
     pub log_cleaner_backoff_ms: u64,
+    /// log.dir.min.free.bytes: appends are refused while the log directory has less free.
+    pub log_dir_min_free_bytes: u64,
     /// The broker settings given explicitly (file, env or flag), by the name given; everything
     /// else is the schema's default (`shoal_config::effective`). Topics inherit from these, and
     /// DescribeConfigs tells a given setting from a defaulted one.

@@ -17,6 +17,7 @@
 pub mod apis;
 mod blocking;
 pub mod config;
+pub mod disk_space;
 pub mod error_codes;
 pub mod groups;
 pub mod handler;
@@ -101,11 +102,14 @@ impl Broker {
             port,
         };
         let cluster_id = source.images.borrow().cluster_id.clone();
+        let disk_space =
+            disk_space::DiskSpace::open(&config.data_dir, config.log_dir_min_free_bytes);
         let replicas = Arc::new(ReplicaManager::new(
             config.node_id,
             config.data_dir.clone(),
             config.settings.clone(),
             source.images.borrow().clone(),
+            Arc::clone(&disk_space),
         ));
         let (nudge_tx, nudge_rx) = tokio::sync::mpsc::channel(NUDGE_CAPACITY);
         let replication_server = ReplicationServer::spawn(
@@ -206,7 +210,10 @@ impl Broker {
                 cleaner_limits,
             },
         ));
-        broker.lock_tasks().extend([follower, maintenance]);
+        let disk_space = tokio::spawn(Arc::clone(&broker.replicas.disk_space).run());
+        broker
+            .lock_tasks()
+            .extend([follower, maintenance, disk_space]);
         let group_tasks = broker.groups.spawn_tasks();
         broker.lock_tasks().extend(group_tasks);
         if !broker

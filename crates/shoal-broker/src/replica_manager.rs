@@ -18,6 +18,7 @@ use shoal_replica::{MaintenanceDue, Partition, PartitionState};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::disk_space::DiskSpace;
 use crate::log_config::partition_config;
 use crate::log_dirs;
 use crate::time::wall_ms;
@@ -31,6 +32,8 @@ struct Hosted {
 }
 
 pub struct ReplicaManager {
+    /// Free space of the log directory: appends stop below `log.dir.min.free.bytes`.
+    pub disk_space: Arc<DiskSpace>,
     local_id: i32,
     data_dir: PathBuf,
     broker_settings: BTreeMap<String, String>,
@@ -61,9 +64,11 @@ impl ReplicaManager {
         data_dir: PathBuf,
         broker_settings: BTreeMap<String, String>,
         initial: Arc<MetadataImage>,
+        disk_space: Arc<DiskSpace>,
     ) -> Self {
         let (applied, _) = watch::channel(initial);
         Self {
+            disk_space,
             local_id,
             data_dir,
             broker_settings,
@@ -423,8 +428,13 @@ mod tests {
     fn an_image_applied_after_close_all_opens_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let image = image_hosting_one_partition();
-        let manager =
-            ReplicaManager::new(1, dir.path().to_path_buf(), BTreeMap::new(), image.clone());
+        let manager = ReplicaManager::new(
+            1,
+            dir.path().to_path_buf(),
+            BTreeMap::new(),
+            image.clone(),
+            DiskSpace::open(dir.path(), 0),
+        );
         manager.apply_image(image.clone());
         assert_eq!(manager.hosted_count(), 1);
         manager.close_all();

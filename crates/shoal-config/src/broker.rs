@@ -207,6 +207,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .dynamic(ClusterWide),
     def("log.retention.check.interval.ms", Long, Some("300000"), Milliseconds, AtLeast(1), Log,
         "How often retention runs."),
+    def("log.dir.min.free.bytes", Long, Some("67108864"), Bytes, AtLeast(0), Log,
+        "Shoal's own: appends (produce and replication) are refused with KAFKA_STORAGE_ERROR while the log directory has less free space, so a full disk never stops the node; reads go on (docs/operations: a full disk)."),
     def("log.cleanup.policy", List, Some("delete"), Unit::None, ListOf(&["compact", "delete"]),
         Log, "delete, compact or compact,delete (topic: cleanup.policy; docs/compaction.md).")
         .dynamic(ClusterWide),

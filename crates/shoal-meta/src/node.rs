@@ -294,7 +294,10 @@ impl MetaNode {
         }
         let db = match open_sled(&store_path).await {
             Ok(db) => db,
-            Err(e) if initialized_before => return Err(damaged(e.to_string())),
+            // An I/O error (a full disk, permissions) is not damage: report it as it is.
+            Err(MetaError::Sled(e)) if initialized_before && !matches!(e, sled::Error::Io(_)) => {
+                return Err(damaged(e.to_string()));
+            }
             Err(e) => return Err(e),
         };
         let log_store = SledLogStore::open(&db)?;

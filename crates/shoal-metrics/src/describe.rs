@@ -46,6 +46,11 @@ pub fn describe_all() {
         INTERNAL_RECORDS_SKIPPED_TOTAL,
         "Records of an internal topic (__consumer_offsets) that a coordinator could not decode while loading and skipped, by topic."
     );
+    describe_gauge!(
+        LOG_DIR_FREE_BYTES,
+        Unit::Bytes,
+        "Free bytes of the log directory's file system; appends stop below log.dir.min.free.bytes."
+    );
     describe_gauge!(PARTITIONS, "Partition replicas hosted on this broker.");
     describe_gauge!(LEADER_PARTITIONS, "Partitions this broker leads.");
     describe_gauge!(

@@ -49,6 +49,11 @@ pub fn record_internal_records_skipped(topic: &'static str, records: u64) {
     metrics::counter!(names::INTERNAL_RECORDS_SKIPPED_TOTAL, "topic" => topic).increment(records);
 }
 
+/// The log directory's free bytes, as last read.
+pub fn set_log_dir_free_bytes(bytes: u64) {
+    metrics::gauge!(names::LOG_DIR_FREE_BYTES).set(bytes as f64);
+}
+
 /// The controller committed an ISR change this leader proposed.
 pub fn record_isr_change(shrunk: bool) {
     let name = if shrunk {

@@ -12,6 +12,7 @@ pub const BYTES_OUT_TOTAL: &str = "shoal_topic_bytes_out_total";
 pub const ISR_SHRINKS_TOTAL: &str = "shoal_isr_shrinks_total";
 pub const ISR_EXPANDS_TOTAL: &str = "shoal_isr_expands_total";
 pub const INTERNAL_RECORDS_SKIPPED_TOTAL: &str = "shoal_internal_records_skipped_total";
+pub const LOG_DIR_FREE_BYTES: &str = "shoal_log_dir_free_bytes";
 
 // Computed from the node's state at scrape time.
 pub const PARTITIONS: &str = "shoal_partitions";

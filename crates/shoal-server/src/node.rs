@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use shoal_broker::disk_space::DiskSpace;
 use shoal_broker::{
     AdvertisedListener, Broker, BrokerConfig, BrokerHandler, MetadataSource, supported_apis,
 };
@@ -234,6 +235,15 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let data_dir = config.data_dir()?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    // Before the metadata store opens: a nearly full disk gives back the space reserve, so the
+    // node can start (it then refuses appends until space returns; docs/operations.md).
+    let min_free_bytes = u64::try_from(config.i64("log.dir.min.free.bytes")?).unwrap_or(0);
+    {
+        let dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || DiskSpace::open(&dir, min_free_bytes))
+            .await
+            .context("checking the log directory's free space")?;
+    }
     let settings = config.explicit().clone();
     let heartbeat_interval_ms = millis(&config, "broker.heartbeat.interval.ms", 10)?;
     let session_timeout_ms = millis(&config, "broker.session.timeout.ms", 100)?;
@@ -471,6 +481,7 @@ async fn start_broker(
         replication_advertised,
         replica_lag_time_max_ms: config.i64("replica.lag.time.max.ms")?.max(1),
         log_cleaner_backoff_ms: millis(config, "log.cleaner.backoff.ms", 10)?,
+        log_dir_min_free_bytes: u64::try_from(config.i64("log.dir.min.free.bytes")?).unwrap_or(0),
         settings,
     };
     Broker::start(broker_config, source).await

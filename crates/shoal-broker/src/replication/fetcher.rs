@@ -254,6 +254,13 @@ fn apply_response(
         let Some(partition) = replicas.partition(topic_id, data.partition) else {
             continue;
         };
+        // A nearly full disk takes no replicated bytes either: back off until space returns
+        // (the leader drops this follower from the ISR meanwhile, as for any lag).
+        if !data.records.is_empty() && !replicas.disk_space.appends_allowed() {
+            retries.push((key, leader_epoch, Duration::from_millis(RETRY_MAX_MS)));
+            continue;
+        }
+        replicas.disk_space.note_written(data.records.len() as u64);
         if let Some(delay) = apply_partition(&partition, leader_epoch, data) {
             retries.push((key, leader_epoch, delay));
         }

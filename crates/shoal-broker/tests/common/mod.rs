@@ -136,6 +136,7 @@ impl Harness {
             replication_advertised: None,
             replica_lag_time_max_ms: 30_000,
             log_cleaner_backoff_ms: 15_000,
+            log_dir_min_free_bytes: 0,
             settings,
         };
         let source = MetadataSource {
