@@ -67,7 +67,7 @@ pub mod testing;
 pub use cleaner::{CleanOutcome, CleanPlan, CleanStats, CleanerLimits};
 pub use config::{CleanupPolicy, CompressionType, LogConfig, TimestampType};
 pub use epoch_cache::EpochEntry;
-pub use error::{LogError, Result};
+pub use error::{LogError, RecordError, Result};
 pub use log::{AppendInfo, FoundBatch, Log, ReadInfo, RetentionResult};
 pub use recompress::needs_recompression;
 pub use shared_log::{Appended, SharedLog};

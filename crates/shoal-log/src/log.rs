@@ -38,7 +38,7 @@ use crate::retention::{RetentionCandidate, deletable_prefix};
 use crate::segment::{AppendTarget, LogSegment, PendingAppend, SegmentSlice};
 use crate::segment_flusher::SegmentFlusher;
 use crate::validator::{
-    assign_offsets, check_batch_timestamps, validate_follower_append, validate_leader_append,
+    assign_offsets, validate_batch_headers, validate_follower_append, validate_leader_append,
 };
 
 /// Scratch capacity kept between appends; a larger request's buffer is freed afterwards.
@@ -330,20 +330,12 @@ impl Log {
         buffer: &mut Vec<u8>,
         headers: &mut Vec<RecordBatchHeader>,
     ) -> Result<(AppendInfo, AppendTarget)> {
-        validate_leader_append(records, self.config.max_message_bytes, headers)?;
+        validate_leader_append(records, &self.config, now_ms, headers)?;
         let log_append_time_ms =
             (self.config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
-        if log_append_time_ms.is_none() {
-            check_batch_timestamps(
-                headers,
-                now_ms,
-                self.config.message_timestamp_before_max_ms,
-                self.config.message_timestamp_after_max_ms,
-            )?;
-        }
-        if compress_for_topic(records, headers, &self.config, now_ms, buffer)? {
-            // The rewritten batches are validated like any producer's.
-            validate_leader_append(buffer, self.config.max_message_bytes, headers)?;
+        if compress_for_topic(records, headers, &self.config, buffer)? {
+            // Rewritten from records just validated: their headers are what is left to check.
+            validate_batch_headers(buffer, self.config.max_message_bytes, headers)?;
         } else {
             buffer.clear();
             buffer.extend_from_slice(records);
@@ -1161,3 +1153,7 @@ mod recovery_tests;
 #[cfg(test)]
 #[path = "cleaner_tests.rs"]
 mod cleaner_tests;
+
+#[cfg(test)]
+#[path = "validation_tests.rs"]
+mod validation_tests;
