@@ -145,6 +145,9 @@ pub struct Log {
     /// Truncations so far: a cleaning planned before one is not swapped in after it (a
     /// truncated segment re-appended to the same size is not the segment that was cleaned).
     truncations: u64,
+    /// Base offsets of batches the cleaner kept because their records cannot be read, each
+    /// logged once (see `cleaner`).
+    cleaner_unreadable_batches: std::collections::BTreeSet<i64>,
     /// Set when the in-memory log no longer matches the disk (see [`LogError::Offline`]):
     /// reads and writes are refused rather than served from a segment map with a hole.
     offline: Option<String>,
@@ -185,6 +188,7 @@ impl Log {
             append_buffer: Vec::new(),
             append_headers: Vec::new(),
             truncations: 0,
+            cleaner_unreadable_batches: std::collections::BTreeSet::new(),
             offline: None,
         };
         if log.log_start_offset > log.log_end_offset {
@@ -914,10 +918,26 @@ impl Log {
         }))
     }
 
+    /// Batches the cleaner found unreadable and kept as they are, since the log was opened
+    /// (`shoal_log_cleaner_skipped_batches_total`).
+    pub fn cleaner_skipped_batches(&self) -> u64 {
+        self.cleaner_unreadable_batches.len() as u64
+    }
+
     /// Phase 3 of compaction: swaps the cleaned files in (for runs of segments still present
     /// unchanged), deletes the segments merged away, and moves the cleaner checkpoint.
     pub fn finish_clean(&mut self, outcome: CleanOutcome) -> Result<CleanStats> {
         self.check_online()?;
+        for (base_offset, reason) in &outcome.unreadable_batches {
+            if self.cleaner_unreadable_batches.insert(*base_offset) {
+                tracing::warn!(
+                    dir = %self.dir.display(),
+                    base_offset,
+                    reason,
+                    "the cleaner keeps a batch whose records it cannot read"
+                );
+            }
+        }
         let mut stats = CleanStats {
             records_removed: outcome.records_removed,
             tombstones_removed: outcome.tombstones_removed,
