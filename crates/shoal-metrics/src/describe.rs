@@ -42,6 +42,10 @@ pub fn describe_all() {
         ISR_EXPANDS_TOTAL,
         "ISR expansions this broker proposed as leader and the controller committed."
     );
+    describe_counter!(
+        LOG_CLEANER_SKIPPED_BATCHES_TOTAL,
+        "Batches of a compacted partition whose records the cleaner could not read and kept as they are, since the log was opened."
+    );
     describe_gauge!(PARTITIONS, "Partition replicas hosted on this broker.");
     describe_gauge!(LEADER_PARTITIONS, "Partitions this broker leads.");
     describe_gauge!(
