@@ -7,43 +7,18 @@ use super::*;
 use crate::batch::{RECORD_BATCH_HEADER_BYTES, reseal_with_codec};
 use crate::compression::{self, GZIP, LZ4, NONE, SNAPPY, ZSTD};
 use crate::config::CleanupPolicy;
-use crate::testing::{BatchSpec, build_batch_with};
+use crate::testing::{BatchSpec, TestRecord, build_batch_with, encode_record};
 
 const HOUR_MS: i64 = 3_600_000;
 
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    match bytes {
-        None => put_varint(out, -1),
-        Some(b) => {
-            put_varint(out, b.len() as i64);
-            out.extend_from_slice(b);
-        }
-    }
-}
-
 /// One record's bytes, length prefix included, with one record header (`h` = `1`).
 fn record(offset_delta: i64, timestamp_delta_ms: i64, key: Option<&[u8]>, value: &[u8]) -> Vec<u8> {
-    let mut body = vec![0u8];
-    put_varint(&mut body, timestamp_delta_ms);
-    put_varint(&mut body, offset_delta);
-    put_bytes(&mut body, key);
-    put_bytes(&mut body, Some(value));
-    put_varint(&mut body, 1);
-    put_bytes(&mut body, Some(b"h"));
-    put_bytes(&mut body, Some(b"1"));
-    let mut out = Vec::new();
-    put_varint(&mut out, body.len() as i64);
-    out.extend_from_slice(&body);
-    out
+    let record = TestRecord {
+        key,
+        value: Some(value),
+        timestamp_delta_ms,
+    };
+    encode_record(offset_delta, &record, &[(b"h", Some(b"1"))])
 }
 
 /// `count` keyed records with offset deltas 0, 1, 2, ….
