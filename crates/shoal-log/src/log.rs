@@ -334,10 +334,13 @@ impl Log {
         buffer: &mut Vec<u8>,
         headers: &mut Vec<RecordBatchHeader>,
     ) -> Result<(AppendInfo, AppendTarget)> {
-        validate_leader_append(records, &self.config, now_ms, headers)?;
+        // Records the validator decompressed for a `compression.type` rewrite (empty unless
+        // the topic recompresses: no allocation on the common path).
+        let mut sections = Vec::new();
+        validate_leader_append(records, &self.config, now_ms, headers, &mut sections)?;
         let log_append_time_ms =
             (self.config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
-        if compress_for_topic(records, headers, &self.config, buffer)? {
+        if compress_for_topic(records, headers, &sections, &self.config, buffer)? {
             // Rewritten from records just validated: their headers are what is left to check.
             validate_batch_headers(buffer, self.config.max_message_bytes, headers)?;
         } else {

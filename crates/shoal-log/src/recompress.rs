@@ -52,12 +52,26 @@ pub fn needs_recompression(records: &[u8], compression_type: CompressionType) ->
         .any(|batch| recompression_target(compression_type, &batch.header).is_some())
 }
 
+/// Most bytes a batch's records may decompress to: what could still be stored when the
+/// rewrite is to `uncompressed`, else `compression::MAX_DECOMPRESSED_BYTES`.
+pub(crate) fn decompression_limit(target: Option<u8>, max_message_bytes: u32) -> usize {
+    if target == Some(NONE) {
+        (max_message_bytes as usize)
+            .saturating_sub(RECORD_BATCH_HEADER_BYTES)
+            .min(MAX_DECOMPRESSED_BYTES)
+    } else {
+        MAX_DECOMPRESSED_BYTES
+    }
+}
+
 /// Writes into `out` the batches of `records` (validated, records included; described by
-/// `headers`) as the topic stores them. Returns `false`, leaving `out` untouched, when no batch
-/// needs a rewrite.
+/// `headers`) as the topic stores them; `sections` holds, by batch, records the validator
+/// already decompressed. Returns `false`, leaving `out` untouched, when no batch needs a
+/// rewrite.
 pub(crate) fn compress_for_topic(
     records: &[u8],
     headers: &[RecordBatchHeader],
+    sections: &[Option<Vec<u8>>],
     config: &LogConfig,
     out: &mut Vec<u8>,
 ) -> Result<bool> {
@@ -69,14 +83,15 @@ pub(crate) fn compress_for_topic(
     }
     out.clear();
     let mut position = 0;
-    for header in headers {
+    for (index, header) in headers.iter().enumerate() {
         let end = position + header.size_bytes();
         let batch = records.get(position..end).ok_or_else(|| {
             LogError::CorruptRecord(format!("batch at byte {position} runs past the request"))
         })?;
+        let section = sections.get(index).and_then(Option::as_deref);
         match recompression_target(config.compression_type, header) {
             None => out.extend_from_slice(batch),
-            Some(target) => recompress_batch(batch, header, target, config, out)?,
+            Some(target) => recompress_batch(batch, header, section, target, config, out)?,
         }
         position = end;
     }
@@ -87,25 +102,32 @@ pub(crate) fn compress_for_topic(
 fn recompress_batch(
     batch: &[u8],
     header: &RecordBatchHeader,
+    section: Option<&[u8]>,
     target: u8,
     config: &LogConfig,
     out: &mut Vec<u8>,
 ) -> Result<()> {
     let max_message_bytes = config.max_message_bytes as usize;
-    let limit = if target == NONE {
-        max_message_bytes
-            .saturating_sub(RECORD_BATCH_HEADER_BYTES)
-            .min(MAX_DECOMPRESSED_BYTES)
-    } else {
-        MAX_DECOMPRESSED_BYTES
+    let limit = decompression_limit(Some(target), config.max_message_bytes);
+    let packed = &batch[RECORD_BATCH_HEADER_BYTES..];
+    let source = header.compression_codec();
+    let decompressed;
+    let section = match section {
+        Some(section) => section,
+        None if source == NONE => packed,
+        None => {
+            decompressed = compression::decompress(source, packed, limit)?;
+            &decompressed[..]
+        }
     };
-    let section = compression::decompress(
-        header.compression_codec(),
-        &batch[RECORD_BATCH_HEADER_BYTES..],
-        limit,
-    )?;
+    if section.len() > limit {
+        return Err(LogError::DecompressedTooLarge {
+            codec: source,
+            limit_bytes: limit,
+        });
+    }
     let packed =
-        compression::compress_with_level(target, &section, config.compression_level(target))?;
+        compression::compress_with_level(target, section, config.compression_level(target))?;
     let size_bytes = RECORD_BATCH_HEADER_BYTES + packed.len();
     if size_bytes > max_message_bytes {
         return Err(LogError::RecordTooLarge {
@@ -187,7 +209,7 @@ mod tests {
     fn rewrite(records: &[u8], config: &LogConfig) -> Result<Option<Vec<u8>>> {
         let headers: Vec<_> = batches(records).map(|b| b.unwrap().header).collect();
         let mut out = Vec::new();
-        Ok(compress_for_topic(records, &headers, config, &mut out)?.then_some(out))
+        Ok(compress_for_topic(records, &headers, &[], config, &mut out)?.then_some(out))
     }
 
     #[test]

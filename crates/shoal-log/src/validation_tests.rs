@@ -316,3 +316,42 @@ fn valid_batches_of_every_codec_are_stored_as_sent() {
         }
     }
 }
+
+#[test]
+fn topics_that_recompress_store_the_validated_records_in_their_codec() {
+    use crate::config::CompressionType;
+    let section = good_section(20);
+    let cases = [
+        (GZIP, CompressionType::Zstd),
+        (NONE, CompressionType::Lz4),
+        (ZSTD, CompressionType::Uncompressed),
+    ];
+    for (source, target) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            compression_type: target,
+            ..LogConfig::default()
+        };
+        let mut log = open(dir.path(), config);
+        log.append_as_leader(&batch(&section, 20, source), 0, NOW_MS)
+            .unwrap();
+        let stored = read_all(&log);
+        let header = crate::batch::RecordBatchHeader::parse(&stored).unwrap();
+        assert_eq!(Some(header.compression_codec()), target.codec());
+        assert_eq!(
+            crate::record_view::decompressed_section(&stored).unwrap(),
+            section
+        );
+    }
+    // For an uncompressed topic, decompression stops at what could be stored.
+    let bomb = batch(&record(0, 0, Some(b"k"), &vec![0u8; 2 << 20]), 1, ZSTD);
+    let config = LogConfig {
+        compression_type: CompressionType::Uncompressed,
+        ..LogConfig::default()
+    };
+    let error = refused(config, &bomb);
+    assert!(
+        matches!(error, LogError::DecompressedTooLarge { limit_bytes, .. } if limit_bytes < 1 << 20),
+        "{error:?}"
+    );
+}

@@ -20,9 +20,10 @@ use crate::batch::{
     NO_TIMESTAMP, RECORD_BATCH_HEADER_BYTES, RecordBatchHeader, batches, set_base_offset,
     set_log_append_time, set_partition_leader_epoch, verify_crc,
 };
-use crate::compression::{self, MAX_DECOMPRESSED_BYTES, NONE, ZSTD};
-use crate::config::{LogConfig, TimestampType};
+use crate::compression::{self, NONE, ZSTD};
+use crate::config::{CompressionType, LogConfig, TimestampType};
 use crate::error::{LogError, RecordError, Result};
+use crate::recompress::{decompression_limit, recompression_target};
 use crate::record_view::{RecordView, walk};
 
 /// Most per-record errors one refused batch reports (Kafka reports all; a batch of a million
@@ -30,13 +31,17 @@ use crate::record_view::{RecordView, walk};
 const MAX_RECORD_ERRORS: usize = 100;
 
 /// Validates the batches a producer sent, records included (see the module docs), under the
-/// topic's `config` at `now_ms`. Fills `headers` (cleared first) with one header per batch.
+/// topic's `config` at `now_ms`. Fills `headers` (cleared first) with one header per batch, and
+/// `sections` (cleared first) with the decompressed records of each batch `compression.type`
+/// will rewrite (`None` for the others), so the rewrite does not decompress them again.
 pub(crate) fn validate_leader_append(
     records: &[u8],
     config: &LogConfig,
     now_ms: i64,
     headers: &mut Vec<RecordBatchHeader>,
+    sections: &mut Vec<Option<Vec<u8>>>,
 ) -> Result<()> {
+    sections.clear();
     validate_batch_headers(records, config.max_message_bytes, headers)?;
     let mut position = 0;
     for header in headers.iter() {
@@ -45,7 +50,11 @@ pub(crate) fn validate_leader_append(
             LogError::CorruptRecord(format!("batch at byte {position} runs past the request"))
         })?;
         check_producer_batch(header, position)?;
-        validate_records(batch, header, config, now_ms)?;
+        let target = recompression_target(config.compression_type, header);
+        let section = validate_records(batch, header, target, config, now_ms)?;
+        if config.compression_type != CompressionType::Producer {
+            sections.push(section.filter(|_| target.is_some()));
+        }
         if config.message_timestamp_type == TimestampType::CreateTime {
             check_batch_timestamps(
                 std::slice::from_ref(header),
@@ -115,29 +124,32 @@ fn check_producer_batch(header: &RecordBatchHeader, position: usize) -> Result<(
 
 /// Walks the records of one batch (decompressing them once if compressed) and applies
 /// Kafka's `validateRecord` rules to each; rule breaks are collected per record, as Kafka's
-/// `processRecordErrors` does, framing errors end the walk.
+/// `processRecordErrors` does, framing errors end the walk. Returns the decompressed records
+/// of a compressed batch. `target` is the codec `compression.type` will rewrite it into.
 fn validate_records(
     batch: &[u8],
     header: &RecordBatchHeader,
+    target: Option<u8>,
     config: &LogConfig,
     now_ms: i64,
-) -> Result<()> {
+) -> Result<Option<Vec<u8>>> {
     let packed = &batch[RECORD_BATCH_HEADER_BYTES..];
     let codec = header.compression_codec();
-    let decompressed;
-    let section = if codec == NONE {
-        packed
+    let decompressed = if codec == NONE {
+        None
     } else {
-        decompressed = compression::decompress(codec, packed, MAX_DECOMPRESSED_BYTES)?;
-        &decompressed[..]
+        let limit = decompression_limit(target, config.max_message_bytes);
+        Some(compression::decompress(codec, packed, limit)?)
     };
+    let section = decompressed.as_deref().unwrap_or(packed);
     let count = usize::try_from(header.record_count).unwrap_or(0);
     let mut errors = RecordErrors::default();
     walk(section, count, |index, record| {
         check_record(index, &record, header, config, now_ms, &mut errors);
         Ok(())
     })?;
-    errors.into_result()
+    errors.into_result()?;
+    Ok(decompressed)
 }
 
 fn check_record(
