@@ -2,7 +2,7 @@
 //!
 //! This is Shoal's equivalent of Kafka's `UnifiedLog`/`LocalLog`, `LogSegment`, `LogLoader`,
 //! `OffsetIndex`, `TimeIndex` and `LeaderEpochFileCache`. It is synchronous `std::fs` code that
-//! knows nothing of the network or the Kafka protocol beyond the v2 record batch header; the
+//! knows nothing of the network or the Kafka protocol beyond the v2 record batch format; the
 //! broker keeps each [`Log`] in a [`SharedLog`] (appends and reads do their file I/O outside
 //! its locks) and serves Produce/Fetch/ListOffsets from it on blocking threads.
 //!
