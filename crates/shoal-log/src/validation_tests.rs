@@ -355,3 +355,27 @@ fn topics_that_recompress_store_the_validated_records_in_their_codec() {
         "{error:?}"
     );
 }
+
+#[test]
+fn an_idempotent_batch_needs_a_sequence() {
+    let input = build_batch_with(&BatchSpec {
+        base_timestamp_ms: NOW_MS,
+        producer_id: 7,
+        producer_epoch: 0,
+        base_sequence: -1,
+        ..BatchSpec::new(&[b"x"])
+    });
+    let error = refused(LogConfig::default(), &input);
+    assert!(matches!(error, LogError::InvalidRecord(_)), "{error:?}");
+}
+
+#[test]
+fn record_errors_are_bounded_but_all_counted() {
+    let section: Vec<u8> = (0..150).flat_map(|i| record(i, 0, None, b"v")).collect();
+    let error = refused(compacted(), &batch(&section, 150, NONE));
+    let message = error.to_string();
+    let (_, errors) = record_errors(error);
+    assert_eq!(errors.len(), 100);
+    assert_eq!(errors.last().map(|e| e.0), Some(99));
+    assert!(message.contains("150 record errors"), "{message}");
+}
