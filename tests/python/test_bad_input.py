@@ -324,3 +324,12 @@ def test_produce_batch_with_bad_records_is_refused_whole(shoal, topic, compacted
     assert len(recs) == end
     assert [r.value for r in recs[-2:]] == [f"{case}-1".encode(), f"{case}-2".encode()]
     assert_alive(shoal)
+
+
+def test_produce_zstd_before_v7_is_unsupported_compression_type(shoal, topic):
+    """As Kafka's ProduceRequest.validateRecords: clients older than Produce v7 know no zstd."""
+    before = _latest_offset(shoal, topic)
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        (res,) = kw.produce_v3(c, topic, 0, kw.batch_v2_raw(TWO, 2, attributes=4))
+    assert res.error_code == kw.UNSUPPORTED_COMPRESSION_TYPE, res
+    assert _latest_offset(shoal, topic) == before

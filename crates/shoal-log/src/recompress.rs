@@ -109,7 +109,9 @@ fn recompress_batch(
 ) -> Result<()> {
     let max_message_bytes = config.max_message_bytes as usize;
     let limit = decompression_limit(Some(target), config.max_message_bytes);
-    let packed = &batch[RECORD_BATCH_HEADER_BYTES..];
+    let packed = batch
+        .get(RECORD_BATCH_HEADER_BYTES..)
+        .ok_or_else(|| LogError::CorruptRecord("a batch shorter than its header".to_owned()))?;
     let source = header.compression_codec();
     let decompressed;
     let section = match section {

@@ -133,7 +133,9 @@ fn validate_records(
     config: &LogConfig,
     now_ms: i64,
 ) -> Result<Option<Vec<u8>>> {
-    let packed = &batch[RECORD_BATCH_HEADER_BYTES..];
+    let packed = batch
+        .get(RECORD_BATCH_HEADER_BYTES..)
+        .ok_or_else(|| LogError::CorruptRecord("a batch shorter than its header".to_owned()))?;
     let codec = header.compression_codec();
     let decompressed = if codec == NONE {
         None
