@@ -40,6 +40,8 @@ API_VERSIONS = 18
 
 NONE = 0
 CORRUPT_MESSAGE = 2
+INVALID_TIMESTAMP = 32
+UNSUPPORTED_COMPRESSION_TYPE = 76
 UNKNOWN_TOPIC_OR_PARTITION = 3
 UNSUPPORTED_VERSION = 35
 INVALID_RECORD = 87
@@ -379,6 +381,26 @@ def record_batch_v2(records: list[tuple[bytes | None, bytes | None]], base_times
     return i64(0) + i32(len(after_length)) + after_length
 
 
+def batch_v2_raw(records: bytes, count: int, *, attributes: int = 0, last_offset_delta: int | None = None,
+                 base_timestamp: int | None = None, max_timestamp: int | None = None) -> bytes:
+    """A v2 batch around `records` (a records section taken as given: already compressed, or
+    junk) claiming `count` records, with a correct CRC: for batches whose header is sound but
+    whose records are not."""
+    if base_timestamp is None:
+        base_timestamp = int(time.time() * 1000)
+    if max_timestamp is None:
+        max_timestamp = base_timestamp
+    if last_offset_delta is None:
+        last_offset_delta = count - 1
+    after_crc = (
+        i16(attributes) + i32(last_offset_delta) + i64(base_timestamp) + i64(max_timestamp)
+        + i64(-1) + i16(-1) + i32(-1)  # producerId, producerEpoch, baseSequence
+        + i32(count) + records
+    )
+    after_length = i32(0) + i8(2) + struct.pack(">I", crc32c(after_crc)) + after_crc
+    return i64(0) + i32(len(after_length)) + after_length
+
+
 def legacy_message_v1(key: bytes | None, value: bytes | None, timestamp: int | None = None) -> bytes:
     """One magic-1 message (old MessageSet format), as offset + size + message."""
     import zlib
@@ -426,6 +448,32 @@ def parse_produce_v3(r: Reader) -> list[ProducePartitionResult]:
 
 def produce_v3(conn: Conn, topic: str, partition: int, records: bytes, correlation_id: int = 3) -> list[ProducePartitionResult]:
     return parse_produce_v3(conn.roundtrip(PRODUCE, 3, correlation_id, produce_v3_body(topic, partition, records)))
+
+
+@dataclass
+class ProduceV8Result:
+    error_code: int
+    base_offset: int
+    record_errors: list[tuple[int, str | None]]  # (batch_index, batch_index_error_message)
+    error_message: str | None
+
+
+def produce_v8(conn: Conn, topic: str, partition: int, records: bytes, correlation_id: int = 8) -> ProduceV8Result:
+    """Produce v8 (the first with per-record errors; not flexible): one partition's result."""
+    r = conn.roundtrip(PRODUCE, 8, correlation_id, produce_v3_body(topic, partition, records))
+    result = None
+    for _ in range(r.array_len()):
+        r.string()
+        for _ in range(r.array_len()):
+            r.i32()  # partition
+            err, base = r.i16(), r.i64()
+            r.i64(), r.i64()  # log_append_time, log_start_offset
+            record_errors = [(r.i32(), r.string()) for _ in range(r.array_len())]
+            result = ProduceV8Result(err, base, record_errors, r.string())
+    r.i32()  # throttle
+    if result is None:
+        raise AssertionError("produce response without the partition")
+    return result
 
 
 # ---------------------------------------------------------------- Fetch v4 (raw stored batches)

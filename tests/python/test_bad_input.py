@@ -11,11 +11,21 @@ Expectations (Kafka's behaviour, ARCHITECTURE.md safety rule 7):
   appended. A magic-1 or truncated batch: CORRUPT_MESSAGE (2) — or INVALID_RECORD
   (87), which is what Apache Kafka's ProduceRequest.validateRecords answers
   (InvalidRecordException); either is accepted, nothing appended.
+- Produce v8 of a batch whose header and CRC are sound but whose records are not
+  (issue #15, Kafka's LogValidator): a record count that lies, a record length
+  that overruns, junk inside or instead of a compressed stream: CORRUPT_MESSAGE
+  (2); codec ids 6 and 7: UNSUPPORTED_COMPRESSION_TYPE (76); inner offsets out
+  of order, a keyless record on a compacted topic, a control batch:
+  INVALID_RECORD (87); a record timestamp out of bounds: INVALID_TIMESTAMP (32).
+  Rule breaks name the records in `record_errors`. Nothing is stored, the
+  connection stays usable, and librdkafka still reads the good records.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
+import time
 
 import pytest
 
@@ -237,3 +247,89 @@ def test_many_connections_then_still_serves(shoal):
         for c in conns:
             c.close()
     assert_alive(shoal)
+
+
+# ---------------------------------------------------------------- records checked one by one (issue #15)
+HOUR_MS = 3_600_000
+
+
+def _records(*specs) -> bytes:
+    """(offset_delta, timestamp_delta, key) per record; values are b"v"."""
+    return b"".join(kw.encode_record(od, td, k, b"v") for od, td, k in specs)
+
+
+def _overrun() -> bytes:
+    first = bytearray(_records((0, 0, b"a")))
+    first[0] += 6  # zigzag: the length claims 3 bytes more, running into the next record
+    return bytes(first) + _records((1, 0, b"b"))
+
+
+TWO = _records((0, 0, b"a"), (1, 0, b"b"))
+JUNK = b"\xde\xad\xbe\xef not a record, only bytes " * 3
+
+# id: (compacted topic, batch, error code, indexes in record_errors or None)
+BAD_BATCHES = {
+    "count-2^31-1-holding-one": (False, lambda: kw.batch_v2_raw(_records((0, 0, b"a")), 2**31 - 1),
+                                 kw.CORRUPT_MESSAGE, None),
+    "count-lies-low": (False, lambda: kw.batch_v2_raw(TWO, 1), kw.CORRUPT_MESSAGE, None),
+    "record-length-overruns": (False, lambda: kw.batch_v2_raw(_overrun(), 2), kw.CORRUPT_MESSAGE, None),
+    "junk-inside-valid-gzip": (False, lambda: kw.batch_v2_raw(gzip.compress(JUNK), 1, attributes=1),
+                               kw.CORRUPT_MESSAGE, None),
+    "plain-marked-gzip": (False, lambda: kw.batch_v2_raw(TWO, 2, attributes=1), kw.CORRUPT_MESSAGE, None),
+    "plain-marked-snappy": (False, lambda: kw.batch_v2_raw(TWO, 2, attributes=2), kw.CORRUPT_MESSAGE, None),
+    "junk-marked-lz4": (False, lambda: kw.batch_v2_raw(JUNK, 2, attributes=3), kw.CORRUPT_MESSAGE, None),
+    "junk-marked-zstd": (False, lambda: kw.batch_v2_raw(JUNK, 2, attributes=4), kw.CORRUPT_MESSAGE, None),
+    "codec-6": (False, lambda: kw.batch_v2_raw(TWO, 2, attributes=6), kw.UNSUPPORTED_COMPRESSION_TYPE, None),
+    "codec-7": (False, lambda: kw.batch_v2_raw(TWO, 2, attributes=7), kw.UNSUPPORTED_COMPRESSION_TYPE, None),
+    "offset-deltas-out-of-order": (False, lambda: kw.batch_v2_raw(_records((0, 0, b"a"), (2, 0, b"b")), 2),
+                                   kw.INVALID_RECORD, [1]),
+    "record-timestamp-2h-ahead": (False, lambda: kw.batch_v2_raw(_records((0, 0, b"a"), (1, 2 * HOUR_MS, b"b")), 2),
+                                  kw.INVALID_TIMESTAMP, [1]),
+    "control-batch": (False, lambda: kw.batch_v2_raw(TWO, 2, attributes=0x20), kw.INVALID_RECORD, None),
+    "no-key-on-compacted-topic": (True, lambda: kw.batch_v2_raw(_records((0, 0, b"a"), (1, 0, None)), 2),
+                                  kw.INVALID_RECORD, [1]),
+}
+
+
+@pytest.fixture(scope="module")
+def compacted_topic(shoal):
+    name = unique_topic("raw-compacted")
+    ck_create_topic(shoal.bootstrap, name, partitions=1, config={"cleanup.policy": "compact"})
+    return name
+
+
+@pytest.mark.parametrize("case", list(BAD_BATCHES), ids=list(BAD_BATCHES))
+def test_produce_batch_with_bad_records_is_refused_whole(shoal, topic, compacted_topic, case):
+    compacted, build, code, indexes = BAD_BATCHES[case]
+    name = compacted_topic if compacted else topic
+    good = lambda n: kw.record_batch_v2([(b"good-key", f"{case}-{n}".encode())])  # noqa: E731
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        assert kw.produce_v8(c, name, 0, good(1), correlation_id=81).error_code == kw.NONE
+        before = _latest_offset(shoal, name)
+        res = kw.produce_v8(c, name, 0, build(), correlation_id=82)
+        assert res.error_code == code, res
+        assert res.error_message, res
+        if indexes is not None:
+            assert [i for i, _ in res.record_errors] == indexes, res
+            assert all(m for _, m in res.record_errors), res
+        if case == "no-key-on-compacted-topic":
+            assert "Compacted topic cannot accept message without key" in res.record_errors[0][1]
+        assert _latest_offset(shoal, name) == before, "a refused batch was stored"
+        # The same connection goes on.
+        after = kw.produce_v8(c, name, 0, good(2), correlation_id=83)
+        assert (after.error_code, after.base_offset) == (kw.NONE, before), after
+    # librdkafka reads every record of the partition: nothing unreadable was stored.
+    end = before + 1
+    recs = ck_consume(shoal.bootstrap, name, [0], end, timeout=30)
+    assert len(recs) == end
+    assert [r.value for r in recs[-2:]] == [f"{case}-1".encode(), f"{case}-2".encode()]
+    assert_alive(shoal)
+
+
+def test_produce_zstd_before_v7_is_unsupported_compression_type(shoal, topic):
+    """As Kafka's ProduceRequest.validateRecords: clients older than Produce v7 know no zstd."""
+    before = _latest_offset(shoal, topic)
+    with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
+        (res,) = kw.produce_v3(c, topic, 0, kw.batch_v2_raw(TWO, 2, attributes=4))
+    assert res.error_code == kw.UNSUPPORTED_COMPRESSION_TYPE, res
+    assert _latest_offset(shoal, topic) == before

@@ -1,19 +1,24 @@
 """Log compaction with real clients: a compacted topic keeps the latest record per key at its
 original offset and drops keys deleted by a tombstone; `__consumer_offsets`, compacted the same
-way, stays small however often a group commits, and its offsets survive a SIGKILL.
+way, stays small however often a group commits, and its offsets survive a SIGKILL. A batch
+whose records cannot be read, planted in a segment file, does not stop the cleaning (issue #15):
+it is kept and counted in `shoal_log_cleaner_skipped_batches_total`.
 
 The cleaner runs every 200 ms here (`log.cleaner.backoff.ms`) and small segments make most of
 the data cleanable; the tests poll until the cleaner is done, bounded in time."""
 
 from __future__ import annotations
 
+import struct
 import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+import kafka_wire as kw
 from clients import ck_consume, ck_create_topic, unique_topic
 from test_groups import committed_offsets
+from test_metrics import scrape, value
 
 SHOAL_OVERRIDES = {
     "log.cleaner.backoff.ms": 200,
@@ -139,3 +144,50 @@ def test_consumer_offsets_stay_bounded_over_many_commits(shoal):
             pass
         time.sleep(0.5)
     assert committed_offsets(shoal.bootstrap, group, topic, 6) == final
+
+
+@pytest.mark.timeout(180)
+def test_an_unreadable_batch_is_kept_and_counted_while_cleaning_goes_on(shoal_factory):
+    node = shoal_factory(SHOAL_OVERRIDES)
+    topic = unique_topic("compact-junk")
+    ck_create_topic(node.bootstrap, topic, partitions=1, config={
+        "cleanup.policy": "compact", "segment.bytes": "4096", "min.cleanable.dirty.ratio": "0.01",
+    })
+    history = [(f"k{k}".encode(), f"v{v}".encode()) for v in range(10) for k in range(20)]
+    end = max(produce_keyed(node.bootstrap, topic, history)) + 1
+
+    # Planted as damage under a valid CRC would be (Produce refuses it now): recordCount 3,
+    # two records, at the log end with the last batch's leader epoch, in the active segment.
+    node.stop()
+    part = node.data_dir / f"{topic}-0"
+    (part / "clean-shutdown").unlink(missing_ok=True)  # make the node rescan the tail
+    active = sorted(part.glob("*.log"))[-1]
+    data = active.read_bytes()
+    pos, epoch = 0, 0
+    while pos + 61 <= len(data):
+        (length,) = struct.unpack_from(">i", data, pos + 8)
+        (epoch,) = struct.unpack_from(">i", data, pos + 12)
+        pos += 12 + length
+    records = b"".join(kw.encode_record(i, 0, f"junk{i}".encode(), b"x") for i in range(2))
+    junk = bytearray(kw.batch_v2_raw(records, 3))
+    junk[0:8] = struct.pack(">q", end)  # base offset and epoch lie outside the CRC
+    junk[12:16] = struct.pack(">i", epoch)
+    with active.open("ab") as f:
+        f.write(bytes(junk))
+    node.start()
+
+    # More history rolls the planted batch into a sealed, committed segment.
+    produce_keyed(node.bootstrap, topic, history)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        skipped = value(scrape(node.admin_url), "shoal_log_cleaner_skipped_batches_total",
+                        topic=topic, partition=0)
+        if skipped >= 1:
+            break
+        time.sleep(0.5)
+    assert skipped == 1, f"shoal_log_cleaner_skipped_batches_total is {skipped}"
+    with kw.Conn("127.0.0.1", node.kafka_port) as c:
+        stored = kw.all_stored_batches(c, topic, 0)
+    assert any((b.base_offset, b.record_count) == (end, 3) for b in stored), "the batch was not kept"
+    kept = sum(b.record_count for b in stored)
+    assert kept < 2 * len(history), f"{kept} records kept of {2 * len(history)}: nothing compacted"

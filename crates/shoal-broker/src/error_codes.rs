@@ -22,6 +22,8 @@ pub fn log_error_code(error: &LogError) -> i16 {
             ResponseError::MessageTooLarge.code()
         }
         LogError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp.code(),
+        LogError::UnsupportedCompressionType(_) => ResponseError::UnsupportedCompressionType.code(),
+        LogError::RecordErrors { error, .. } => log_error_code(error),
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
         _ => ResponseError::KafkaStorageError.code(),
     }
@@ -129,6 +131,21 @@ mod tests {
             ),
             (LogError::CorruptRecord("crc".into()), 2),
             (LogError::InvalidRecord("count".into()), 87),
+            (LogError::UnsupportedCompressionType("id 6".into()), 76),
+            (
+                LogError::RecordErrors {
+                    error: Box::new(LogError::InvalidRecord("no key".into())),
+                    record_errors: Vec::new(),
+                },
+                87,
+            ),
+            (
+                LogError::RecordErrors {
+                    error: Box::new(LogError::InvalidTimestamp("late".into())),
+                    record_errors: Vec::new(),
+                },
+                32,
+            ),
         ];
         for (error, code) in cases {
             assert_eq!(log_error_code(&error), code, "{error}");

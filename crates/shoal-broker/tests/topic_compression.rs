@@ -1,7 +1,8 @@
 //! Topic configs that change what a Produce stores, through the real Produce and Fetch APIs:
 //! `compression.type` recompresses on the leader (records decoded back with the
 //! `kafka-protocol` crate's own decoder, an independent reader), `producer` keeps what was
-//! sent, and KIP-937's timestamp bounds refuse records with INVALID_TIMESTAMP.
+//! sent, KIP-937's timestamp bounds refuse records with INVALID_TIMESTAMP, and a compacted
+//! topic refuses records without a key, naming them in `record_errors`.
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
@@ -48,6 +49,15 @@ async fn create_topic_with(harness: &Harness, name: &str, configs: &[(&str, &str
 
 /// Produces `records` to partition 0 (retrying while the new partition opens); the error code.
 async fn produce(harness: &Harness, topic: &str, records: Bytes) -> i16 {
+    produce_response(harness, topic, records).await.error_code
+}
+
+/// Produce v9 of `records` to partition 0 (retrying while the new partition opens).
+async fn produce_response(
+    harness: &Harness,
+    topic: &str,
+    records: Bytes,
+) -> produce_response::PartitionProduceResponse {
     for _ in 0..100 {
         let request = ProduceRequest::default()
             .with_acks(-1)
@@ -66,9 +76,9 @@ async fn produce(harness: &Harness, topic: &str, records: Bytes) -> i16 {
         else {
             panic!("no produce response");
         };
-        let code = response.responses[0].partition_responses[0].error_code;
-        if code != 6 {
-            return code;
+        let partition = response.responses[0].partition_responses[0].clone();
+        if partition.error_code != 6 {
+            return partition;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -194,5 +204,38 @@ async fn timestamps_outside_the_topic_bounds_are_invalid_timestamp() {
         produce(&harness, "any-age", encoded_batch(3, None)).await,
         0
     );
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compacted_topic_refuses_records_without_a_key_naming_them() {
+    let harness = Harness::start().await;
+    create_topic_with(&harness, "by-key", &[("cleanup.policy", "compact")]).await;
+    let mut buf = encoded_batch(3, None);
+    let mut records = RecordBatchDecoder::decode(&mut buf).unwrap().records;
+    records[1].key = None;
+    let mut keyless = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut keyless,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    let refused = produce_response(&harness, "by-key", keyless.freeze()).await;
+    assert_eq!(refused.error_code, 87, "INVALID_RECORD");
+    assert_eq!(refused.record_errors.len(), 1, "{refused:?}");
+    assert_eq!(refused.record_errors[0].batch_index, 1);
+    let message = refused.record_errors[0].batch_index_error_message.as_ref();
+    assert!(
+        message.is_some_and(|m| m.contains("Compacted topic cannot accept message without key")),
+        "{refused:?}"
+    );
+    assert!(refused.error_message.is_some());
+    // Keyed records are stored.
+    assert_eq!(produce(&harness, "by-key", encoded_batch(3, None)).await, 0);
+    assert_eq!(key_values(&fetch(&harness, "by-key").await).len(), 3);
     harness.stop().await;
 }

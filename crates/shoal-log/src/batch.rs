@@ -1,8 +1,9 @@
-//! The Kafka v2 record batch header: the only part of the record format the log reads.
+//! The Kafka v2 record batch header: the part of the record format reads and writes use.
 //!
-//! The log never decodes records. Everything it needs — offsets, size, timestamps, CRC —
-//! sits in the fixed 61-byte header (see `kafka-clients.md` §4), so appends and reads cost one
-//! header parse per batch whatever the batch holds. Parsing bounds every length against the
+//! Everything the log needs to store and serve a batch — offsets, size, timestamps, CRC —
+//! sits in the fixed 61-byte header (see `kafka-clients.md` §4), so reads, follower appends and
+//! recovery cost one header parse per batch whatever the batch holds. Records are walked only
+//! by the leader's validator and the cleaner (`record_view`). Parsing bounds every length against the
 //! buffer it came from before anything is sliced, so a lying `batchLength` is an error, never
 //! an allocation or a panic.
 

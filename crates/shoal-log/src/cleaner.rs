@@ -36,6 +36,13 @@
 //! it, and a crash in between is finished by the loader, which deletes every segment whose
 //! offsets the swap file covers.
 //!
+//! **Unreadable batches are kept.** A batch whose records cannot be read (stored before the
+//! leader validated records, or damaged on disk under a valid CRC) adds no keys to the map and
+//! is copied as it is: cleaning goes on around it rather than stopping for good, and nothing
+//! is dropped silently. [`crate::Log::finish_clean`] logs each such batch once and counts it
+//! ([`crate::Log::cleaner_skipped_batches`], exported as
+//! `shoal_log_cleaner_skipped_batches_total`).
+//!
 //! Limits left as they are: transactional and control batches are kept whole; an idempotent
 //! producer whose every batch was compacted away is unknown after a restart, as after a
 //! producer-state eviction.
@@ -136,6 +143,8 @@ pub struct CleanOutcome {
     pub(crate) clean_end_offset: i64,
     pub(crate) records_removed: u64,
     pub(crate) tombstones_removed: u64,
+    /// Batches whose records could not be read, kept whole: (base offset, why).
+    pub(crate) unreadable_batches: Vec<(i64, String)>,
 }
 
 /// What a finished cleaning did.
@@ -207,6 +216,7 @@ pub fn run(plan: &CleanPlan, limits: &CleanerLimits) -> Result<CleanOutcome> {
         clean_end_offset,
         records_removed: 0,
         tombstones_removed: 0,
+        unreadable_batches: Vec::new(),
     };
     let cleanable: Vec<PlannedSegment> = plan
         .segments
@@ -253,10 +263,14 @@ fn build_map(
             if header.last_offset() < plan.first_dirty_offset || !compactable(header) {
                 return Ok(());
             }
-            let Some(section) = records_section(header, batch) else {
+            let Ok(section) = records_section(header, batch) else {
                 return Ok(());
             };
-            for record in records(&section, record_count(header))? {
+            // An unreadable batch adds no keys; `filter_batch` keeps it whole and reports it.
+            let Ok(all) = records(&section, record_count(header)) else {
+                return Ok(());
+            };
+            for record in all {
                 let offset = header.base_offset + i64::from(record.offset_delta);
                 if offset < plan.first_dirty_offset {
                     continue;
@@ -344,6 +358,11 @@ fn clean_group(
             let kept = filter_batch(header, batch, latest, plan.first_dirty_offset, horizon_ms)?;
             outcome.records_removed += kept.removed;
             outcome.tombstones_removed += kept.tombstones_removed;
+            if let Some(reason) = kept.unreadable {
+                outcome
+                    .unreadable_batches
+                    .push((header.base_offset, reason));
+            }
             let bytes: &[u8] = match &kept.bytes {
                 Kept::All => batch,
                 Kept::None => return Ok(()),
@@ -384,6 +403,8 @@ struct Filtered {
     bytes: Kept,
     removed: u64,
     tombstones_removed: u64,
+    /// Why the batch's records could not be read (it is kept whole).
+    unreadable: Option<String>,
 }
 
 /// Which records of one batch survive; rebuilds the batch if only some do.
@@ -398,14 +419,25 @@ fn filter_batch(
         bytes: Kept::All,
         removed: 0,
         tombstones_removed: 0,
+        unreadable: None,
     };
     if !compactable(header) {
         return Ok(keep_all);
     }
-    let Some(section) = records_section(header, batch) else {
-        return Ok(keep_all);
+    let unreadable = |error: LogError| Filtered {
+        bytes: Kept::All,
+        removed: 0,
+        tombstones_removed: 0,
+        unreadable: Some(error.to_string()),
     };
-    let all = records(&section, record_count(header))?;
+    let section = match records_section(header, batch) {
+        Ok(section) => section,
+        Err(error) => return Ok(unreadable(error)),
+    };
+    let all = match records(&section, record_count(header)) {
+        Ok(all) => all,
+        Err(error) => return Ok(unreadable(error)),
+    };
     let mut kept: Vec<&[u8]> = Vec::with_capacity(all.len());
     let mut tombstones_removed = 0;
     for record in &all {
@@ -437,6 +469,7 @@ fn filter_batch(
         bytes,
         removed,
         tombstones_removed,
+        unreadable: None,
     })
 }
 
@@ -469,24 +502,16 @@ fn record_count(header: &RecordBatchHeader) -> usize {
     usize::try_from(header.record_count).unwrap_or(0)
 }
 
-/// The batch's records, decompressed; `None` if they cannot be (kept whole then).
-fn records_section(header: &RecordBatchHeader, batch: &[u8]) -> Option<Vec<u8>> {
-    let compressed = batch.get(RECORD_BATCH_HEADER_BYTES..)?;
-    match compression::decompress(
+/// The batch's records, decompressed (a batch that cannot be is kept whole).
+fn records_section(header: &RecordBatchHeader, batch: &[u8]) -> Result<Vec<u8>> {
+    let compressed = batch
+        .get(RECORD_BATCH_HEADER_BYTES..)
+        .ok_or_else(|| LogError::CorruptRecord("a batch shorter than its header".to_owned()))?;
+    compression::decompress(
         header.compression_codec(),
         compressed,
         MAX_DECOMPRESSED_BYTES,
-    ) {
-        Ok(section) => Some(section),
-        Err(error) => {
-            tracing::warn!(
-                base_offset = header.base_offset,
-                %error,
-                "cleaner keeps a batch it cannot decompress"
-            );
-            None
-        }
-    }
+    )
 }
 
 /// Calls `f` with every batch of a segment file, in order, reading one batch at a time.

@@ -698,3 +698,73 @@ fn max_compaction_lag_cleans_a_log_below_its_dirty_ratio() {
     let stats = clean(&mut log, later_ms).expect("due by max.compaction.lag.ms");
     assert!(stats.records_removed > 0, "{stats:?}");
 }
+
+/// A batch (header and CRC sound) whose records cannot be read, at `base_offset`.
+fn unreadable_batches(base_offset: i64) -> Vec<Vec<u8>> {
+    let seal = |mut batch: Vec<u8>, codec: u8| {
+        let length = (batch.len() - 12) as i32;
+        batch[8..12].copy_from_slice(&length.to_be_bytes());
+        batch[21..23].copy_from_slice(&i16::from(codec).to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        batch
+    };
+    let plain = keyed(&[("a", Some("x")), ("b", Some("y"))], NOW_MS);
+    // recordCount and lastOffsetDelta claim 3 records; 2 are there.
+    let mut lying = plain.clone();
+    lying[23..27].copy_from_slice(&2i32.to_be_bytes());
+    lying[57..61].copy_from_slice(&3i32.to_be_bytes());
+    // A valid gzip stream of junk, and plain records marked gzip.
+    let junk = compression::compress(compression::GZIP, b"junk, not records").unwrap();
+    let gzip_junk = [&plain[..61], &junk[..]].concat();
+    let mut out = vec![
+        seal(lying, 0),
+        seal(gzip_junk, compression::GZIP),
+        seal(plain.clone(), compression::GZIP),
+    ];
+    let mut next = base_offset;
+    for batch in &mut out {
+        batch[0..8].copy_from_slice(&next.to_be_bytes());
+        batch[12..16].copy_from_slice(&0i32.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        next += i64::from(i32::from_be_bytes(batch[23..27].try_into().unwrap())) + 1;
+    }
+    out
+}
+
+/// Issue #15: one unreadable batch on a compacted topic stopped its cleaning forever. It is
+/// kept as it is, counted once, and cleaning goes on around it.
+#[test]
+fn an_unreadable_batch_is_kept_and_counted_and_cleaning_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    write_history(&mut log, 3, 10);
+    // Planted as a follower append would store them: header and CRC checks only.
+    let junk = unreadable_batches(log.log_end_offset());
+    for batch in &junk {
+        log.append_as_follower(batch, NOW_MS).unwrap();
+    }
+    write_history(&mut log, 3, 20);
+    assert!(log.segment_count() > 3);
+
+    let stats = clean(&mut log, NOW_MS).expect("cleaning completes");
+    assert!(stats.records_removed > 0, "{stats:?}");
+    assert_eq!(log.cleaner_skipped_batches(), junk.len() as u64);
+    let stored = read_all(&log);
+    for batch in &junk {
+        assert!(
+            stored.windows(batch.len()).any(|w| w == &batch[..]),
+            "an unreadable batch was changed or dropped"
+        );
+    }
+    // Later passes skip them again without counting them twice.
+    write_history(&mut log, 3, 20);
+    clean(&mut log, NOW_MS).expect("cleaning completes");
+    assert_eq!(log.cleaner_skipped_batches(), junk.len() as u64);
+    let stored = read_all(&log);
+    assert!(
+        junk.iter()
+            .all(|b| stored.windows(b.len()).any(|w| w == &b[..]))
+    );
+}

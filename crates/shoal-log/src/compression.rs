@@ -55,9 +55,7 @@ pub fn decompress(codec: u8, data: &[u8], limit: usize) -> Result<Vec<u8>> {
             let decoder = zstd::stream::read::Decoder::new(data).map_err(|e| corrupt(codec, e))?;
             read_bounded(codec, decoder, limit)
         }
-        other => Err(LogError::InvalidRecord(format!(
-            "unknown compression codec {other}"
-        ))),
+        other => Err(unknown_codec(other)),
     }
 }
 
@@ -115,10 +113,13 @@ pub fn compress_with_level(codec: u8, data: &[u8], level: Option<i32>) -> Result
             Ok(out)
         }
         ZSTD => zstd::encode_all(data, level.unwrap_or(DEFAULT_ZSTD_LEVEL)).map_err(io),
-        other => Err(LogError::InvalidRecord(format!(
-            "unknown compression codec {other}"
-        ))),
+        other => Err(unknown_codec(other)),
     }
+}
+
+/// Kafka's `CompressionType.forId` knows ids 0-4 only.
+pub(crate) fn unknown_codec(codec: u8) -> LogError {
+    LogError::UnsupportedCompressionType(format!("unknown compression type id {codec}"))
 }
 
 fn too_large(codec: u8, limit: usize) -> LogError {

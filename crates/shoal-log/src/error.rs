@@ -4,6 +4,8 @@
 //! one to a wire error code without looking at messages: `CorruptRecord` → CORRUPT_MESSAGE (2),
 //! `InvalidRecord` → INVALID_RECORD (87), `RecordTooLarge` and `DecompressedTooLarge` →
 //! MESSAGE_TOO_LARGE (10), `InvalidTimestamp` → INVALID_TIMESTAMP (32),
+//! `UnsupportedCompressionType` → UNSUPPORTED_COMPRESSION_TYPE (76), `RecordErrors` → the code
+//! of the error it carries (with Kafka's per-record `record_errors`),
 //! `OffsetOutOfRange` → OFFSET_OUT_OF_RANGE (1), `Io`/`Corrupt*` → KAFKA_STORAGE_ERROR (56).
 
 use std::io;
@@ -31,6 +33,17 @@ pub enum LogError {
     /// `message.timestamp.after.max.ms` of the broker's clock.
     #[error("{0}")]
     InvalidTimestamp(String),
+    /// A batch whose codec id is none of Kafka's (0-4).
+    #[error("{0}")]
+    UnsupportedCompressionType(String),
+    /// Records of a batch that break a rule of the append path (Kafka's
+    /// `RecordValidationException`): `error` is `InvalidTimestamp` when any record's timestamp
+    /// is out of bounds, else `InvalidRecord`; `record_errors` says which records and why.
+    #[error("{error}")]
+    RecordErrors {
+        error: Box<LogError>,
+        record_errors: Vec<RecordError>,
+    },
     /// A read or start-offset move outside `[log_start_offset, log_end_offset]`.
     #[error("offset {offset} is outside the log [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
@@ -61,6 +74,14 @@ pub enum LogError {
         #[source]
         source: io::Error,
     },
+}
+
+/// One record a batch was refused for (Kafka's `ProduceResponse.RecordError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// The record's index in its batch (Kafka's `batch_index`).
+    pub batch_index: i32,
+    pub message: String,
 }
 
 /// `Result` with [`LogError`].

@@ -2,7 +2,7 @@
 //!
 //! This is Shoal's equivalent of Kafka's `UnifiedLog`/`LocalLog`, `LogSegment`, `LogLoader`,
 //! `OffsetIndex`, `TimeIndex` and `LeaderEpochFileCache`. It is synchronous `std::fs` code that
-//! knows nothing of the network or the Kafka protocol beyond the v2 record batch header; the
+//! knows nothing of the network or the Kafka protocol beyond the v2 record batch format; the
 //! broker keeps each [`Log`] in a [`SharedLog`] (appends and reads do their file I/O outside
 //! its locks) and serves Produce/Fetch/ListOffsets from it on blocking threads.
 //!
@@ -67,7 +67,7 @@ pub mod testing;
 pub use cleaner::{CleanOutcome, CleanPlan, CleanStats, CleanerLimits};
 pub use config::{CleanupPolicy, CompressionType, LogConfig, TimestampType};
 pub use epoch_cache::EpochEntry;
-pub use error::{LogError, Result};
+pub use error::{LogError, RecordError, Result};
 pub use log::{AppendInfo, FoundBatch, Log, ReadInfo, RetentionResult};
 pub use recompress::needs_recompression;
 pub use shared_log::{Appended, SharedLog};

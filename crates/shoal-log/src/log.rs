@@ -38,7 +38,7 @@ use crate::retention::{RetentionCandidate, deletable_prefix};
 use crate::segment::{AppendTarget, LogSegment, PendingAppend, SegmentSlice};
 use crate::segment_flusher::SegmentFlusher;
 use crate::validator::{
-    assign_offsets, check_batch_timestamps, validate_follower_append, validate_leader_append,
+    assign_offsets, validate_batch_headers, validate_follower_append, validate_leader_append,
 };
 
 /// Scratch capacity kept between appends; a larger request's buffer is freed afterwards.
@@ -145,6 +145,9 @@ pub struct Log {
     /// Truncations so far: a cleaning planned before one is not swapped in after it (a
     /// truncated segment re-appended to the same size is not the segment that was cleaned).
     truncations: u64,
+    /// Base offsets of batches the cleaner kept because their records cannot be read, each
+    /// logged once (see `cleaner`).
+    cleaner_unreadable_batches: std::collections::BTreeSet<i64>,
     /// Set when the in-memory log no longer matches the disk (see [`LogError::Offline`]):
     /// reads and writes are refused rather than served from a segment map with a hole.
     offline: Option<String>,
@@ -185,6 +188,7 @@ impl Log {
             append_buffer: Vec::new(),
             append_headers: Vec::new(),
             truncations: 0,
+            cleaner_unreadable_batches: std::collections::BTreeSet::new(),
             offline: None,
         };
         if log.log_start_offset > log.log_end_offset {
@@ -330,20 +334,15 @@ impl Log {
         buffer: &mut Vec<u8>,
         headers: &mut Vec<RecordBatchHeader>,
     ) -> Result<(AppendInfo, AppendTarget)> {
-        validate_leader_append(records, self.config.max_message_bytes, headers)?;
+        // Records the validator decompressed for a `compression.type` rewrite (empty unless
+        // the topic recompresses: no allocation on the common path).
+        let mut sections = Vec::new();
+        validate_leader_append(records, &self.config, now_ms, headers, &mut sections)?;
         let log_append_time_ms =
             (self.config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
-        if log_append_time_ms.is_none() {
-            check_batch_timestamps(
-                headers,
-                now_ms,
-                self.config.message_timestamp_before_max_ms,
-                self.config.message_timestamp_after_max_ms,
-            )?;
-        }
-        if compress_for_topic(records, headers, &self.config, now_ms, buffer)? {
-            // The rewritten batches are validated like any producer's.
-            validate_leader_append(buffer, self.config.max_message_bytes, headers)?;
+        if compress_for_topic(records, headers, &sections, &self.config, buffer)? {
+            // Rewritten from records just validated: their headers are what is left to check.
+            validate_batch_headers(buffer, self.config.max_message_bytes, headers)?;
         } else {
             buffer.clear();
             buffer.extend_from_slice(records);
@@ -922,10 +921,26 @@ impl Log {
         }))
     }
 
+    /// Batches the cleaner found unreadable and kept as they are, since the log was opened
+    /// (`shoal_log_cleaner_skipped_batches_total`).
+    pub fn cleaner_skipped_batches(&self) -> u64 {
+        self.cleaner_unreadable_batches.len() as u64
+    }
+
     /// Phase 3 of compaction: swaps the cleaned files in (for runs of segments still present
     /// unchanged), deletes the segments merged away, and moves the cleaner checkpoint.
     pub fn finish_clean(&mut self, outcome: CleanOutcome) -> Result<CleanStats> {
         self.check_online()?;
+        for (base_offset, reason) in &outcome.unreadable_batches {
+            if self.cleaner_unreadable_batches.insert(*base_offset) {
+                tracing::warn!(
+                    dir = %self.dir.display(),
+                    base_offset,
+                    reason,
+                    "the cleaner keeps a batch whose records it cannot read"
+                );
+            }
+        }
         let mut stats = CleanStats {
             records_removed: outcome.records_removed,
             tombstones_removed: outcome.tombstones_removed,
@@ -1161,3 +1176,7 @@ mod recovery_tests;
 #[cfg(test)]
 #[path = "cleaner_tests.rs"]
 mod cleaner_tests;
+
+#[cfg(test)]
+#[path = "validation_tests.rs"]
+mod validation_tests;

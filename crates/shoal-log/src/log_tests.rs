@@ -912,8 +912,11 @@ fn create_time_outside_the_timestamp_bounds_is_refused() {
     );
     for timestamp_ms in [NOW_MS - 60_001, NOW_MS + 1_001] {
         let refused = log.append_as_leader(&build_batch(0, timestamp_ms, &[b"x"]), 0, NOW_MS);
+        // Kafka reports it per record: INVALID_TIMESTAMP with the record's index.
         assert!(
-            matches!(refused, Err(LogError::InvalidTimestamp(_))),
+            matches!(&refused, Err(LogError::RecordErrors { error, record_errors })
+                if matches!(**error, LogError::InvalidTimestamp(_))
+                    && record_errors[0].batch_index == 0),
             "{timestamp_ms}: {refused:?}"
         );
     }

@@ -1,10 +1,11 @@
 //! Walking the records inside an (uncompressed) v2 batch: where each record's bytes are, its
 //! offset delta, its key, and whether it is a tombstone.
 //!
-//! Only the cleaner needs this: the produce and fetch paths move whole batches. A record is
-//! `length varint, attributes i8, timestampDelta varlong, offsetDelta varint, keyLength varint,
-//! key, valueLength varint, value, headers...`; the varints are zigzag (protobuf sint). Every
-//! length is checked against the bytes present before it is used.
+//! The leader's validator walks every produced batch with it (in place when uncompressed), and
+//! the cleaner walks the batches it compacts. A record is `length varint, attributes i8,
+//! timestampDelta varlong, offsetDelta varint, keyLength varint, key, valueLength varint,
+//! value, headerCount varint, headers...`; the varints are zigzag (protobuf sint). Every length
+//! is checked against the bytes present before it is used, and nothing is copied.
 
 use crate::error::{LogError, Result};
 
@@ -42,32 +43,31 @@ pub fn decompressed_section(batch: &[u8]) -> Result<Vec<u8>> {
 /// The `count` records of `section` (a batch's bytes after its 61-byte header, decompressed).
 pub fn records(section: &[u8], count: usize) -> Result<Vec<RecordView<'_>>> {
     let mut out = Vec::with_capacity(count.min(section.len() / 7 + 1));
+    walk(section, count, |_, record| {
+        out.push(record);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with each of the `count` records of `section` and its index, in order, without
+/// copying (Kafka's `DefaultRecord.readFrom`): every record's fields, headers included, must
+/// fill exactly the bytes its length varint claims, and the records must fill `section`
+/// exactly. Stops at `f`'s first error.
+pub fn walk<'a>(
+    section: &'a [u8],
+    count: usize,
+    mut f: impl FnMut(usize, RecordView<'a>) -> Result<()>,
+) -> Result<()> {
     let mut at = 0;
-    for _ in 0..count {
-        let start = at;
-        let length = zigzag(section, &mut at)?;
-        let length = usize::try_from(length)
-            .ok()
-            .filter(|l| at + l <= section.len())
-            .ok_or_else(|| bad(format!("record length {length} runs past the batch")))?;
-        let end = at + length;
-        let body = &section[..end];
-        at += 1; // attributes
-        let timestamp_delta_ms = zigzag(body, &mut at)?;
-        let offset_delta = zigzag(body, &mut at)?;
-        let offset_delta = i32::try_from(offset_delta)
-            .map_err(|_| bad(format!("offset delta {offset_delta} out of range")))?;
-        let key = nullable(body, &mut at)?;
-        let value = nullable(body, &mut at)?;
-        out.push(RecordView {
-            bytes: &section[start..end],
-            timestamp_delta_ms,
-            offset_delta,
-            key,
-            value,
-            is_tombstone: value.is_none(),
-        });
-        at = end;
+    for index in 0..count {
+        if at == section.len() {
+            return Err(bad(format!(
+                "the batch claims {count} records but holds {index}"
+            )));
+        }
+        let record = read_record(section, &mut at)?;
+        f(index, record)?;
     }
     if at != section.len() {
         return Err(bad(format!(
@@ -75,7 +75,54 @@ pub fn records(section: &[u8], count: usize) -> Result<Vec<RecordView<'_>>> {
             section.len() - at
         )));
     }
-    Ok(out)
+    Ok(())
+}
+
+/// One record at `*at`; moves `*at` past it.
+fn read_record<'a>(section: &'a [u8], at: &mut usize) -> Result<RecordView<'a>> {
+    let start = *at;
+    let length = zigzag(section, at)?;
+    let end = usize::try_from(length)
+        .ok()
+        .and_then(|l| at.checked_add(l))
+        .filter(|end| *end <= section.len())
+        .ok_or_else(|| bad(format!("record length {length} runs past the batch")))?;
+    let body = &section[..end];
+    let body_start = *at;
+    *at += 1; // attributes, unused in v2
+    let timestamp_delta_ms = zigzag(body, at)?;
+    let offset_delta = zigzag(body, at)?;
+    let offset_delta = i32::try_from(offset_delta)
+        .map_err(|_| bad(format!("offset delta {offset_delta} out of range")))?;
+    let key = nullable(body, at)?;
+    let value = nullable(body, at)?;
+    let header_count = zigzag(body, at)?;
+    if header_count < 0 {
+        return Err(bad(format!(
+            "invalid number of record headers {header_count}"
+        )));
+    }
+    // Each header takes at least two bytes, so a lying count runs out of record first.
+    for _ in 0..header_count {
+        if nullable(body, at)?.is_none() {
+            return Err(bad("a record header with a null key".to_string()));
+        }
+        nullable(body, at)?;
+    }
+    if *at != end {
+        return Err(bad(format!(
+            "record length {length} but its fields take {} bytes",
+            *at - body_start
+        )));
+    }
+    Ok(RecordView {
+        bytes: &section[start..end],
+        timestamp_delta_ms,
+        offset_delta,
+        key,
+        value,
+        is_tombstone: value.is_none(),
+    })
 }
 
 fn bad(why: String) -> LogError {
@@ -90,7 +137,7 @@ fn nullable<'a>(buf: &'a [u8], at: &mut usize) -> Result<Option<&'a [u8]>> {
     }
     let length = usize::try_from(length)
         .ok()
-        .filter(|l| *at + l <= buf.len())
+        .filter(|l| *l <= buf.len().saturating_sub(*at))
         .ok_or_else(|| bad(format!("field length {length} runs past the record")))?;
     let bytes = &buf[*at..*at + length];
     *at += length;

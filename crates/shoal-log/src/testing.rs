@@ -83,14 +83,7 @@ pub fn build_batch_with(spec: &BatchSpec<'_>) -> Vec<u8> {
     );
     let mut records = Vec::new();
     for (record, offset_delta) in spec.records.iter().zip(0i64..) {
-        let mut body = vec![0u8]; // record attributes, unused
-        put_varlong(&mut body, record.timestamp_delta_ms);
-        put_varlong(&mut body, offset_delta);
-        put_bytes(&mut body, record.key);
-        put_bytes(&mut body, record.value);
-        put_varlong(&mut body, 0); // header count
-        put_varlong(&mut records, body.len() as i64);
-        records.extend_from_slice(&body);
+        records.extend_from_slice(&encode_record(offset_delta, record, &[]));
     }
     let max_delta = spec
         .records
@@ -118,6 +111,28 @@ pub fn build_batch_with(spec: &BatchSpec<'_>) -> Vec<u8> {
     let crc = crc32c::crc32c(&batch[21..]);
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
     batch
+}
+
+/// One record's bytes, length prefix included, at `offset_delta`, with `headers` (key, value).
+pub fn encode_record(
+    offset_delta: i64,
+    record: &TestRecord<'_>,
+    headers: &[(&[u8], Option<&[u8]>)],
+) -> Vec<u8> {
+    let mut body = vec![0u8]; // record attributes, unused
+    put_varlong(&mut body, record.timestamp_delta_ms);
+    put_varlong(&mut body, offset_delta);
+    put_bytes(&mut body, record.key);
+    put_bytes(&mut body, record.value);
+    put_varlong(&mut body, headers.len() as i64);
+    for (key, value) in headers {
+        put_bytes(&mut body, Some(key));
+        put_bytes(&mut body, *value);
+    }
+    let mut out = Vec::with_capacity(body.len() + 5);
+    put_varlong(&mut out, body.len() as i64);
+    out.extend_from_slice(&body);
+    out
 }
 
 /// One record read back by [`decode_records`].

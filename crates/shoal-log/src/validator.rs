@@ -1,19 +1,76 @@
 //! Validation and offset assignment for appends (Kafka's `LogValidator`).
 //!
 //! Every batch of an append is checked before a byte is written, so an append is all or
-//! nothing. The checks are header-only plus one CRC-32C per batch: no record is decoded.
-//! Offset assignment rewrites `baseOffset` and `partitionLeaderEpoch`, which lie outside the
-//! CRC, so the CRC is recomputed only when LogAppendTime changes the timestamp.
+//! nothing. A producer's batch is checked as Kafka's leader does it: header, CRC, and then
+//! every record, because a batch whose header and CRC are sound can still hold records a
+//! consumer cannot read (a count that lies, a length that overruns, junk inside a valid
+//! compressed stream); librdkafka consumers stall on such a batch, and on a compacted topic it
+//! would stop the cleaner. The walk is one pass over bytes already in memory: uncompressed
+//! records are read in place, compressed ones are decompressed once (bounded by
+//! `compression::MAX_DECOMPRESSED_BYTES`), as Kafka decompresses them. Validation only reads:
+//! stored bytes stay as sent. Followers store the leader's batches with header checks only.
+//!
+//! Where Shoal differs from Kafka, it is stricter because it never rewrites a batch: inner
+//! offset deltas must be 0, 1, 2, … (Kafka rewrites a compressed batch whose deltas are not,
+//! and does not look at an uncompressed batch's), and record framing errors are
+//! CORRUPT_MESSAGE. Offset assignment rewrites `baseOffset` and `partitionLeaderEpoch`, which
+//! lie outside the CRC, so the CRC is recomputed only when LogAppendTime changes the timestamp.
 
 use crate::batch::{
-    NO_TIMESTAMP, RecordBatchHeader, batches, set_base_offset, set_log_append_time,
-    set_partition_leader_epoch, verify_crc,
+    NO_TIMESTAMP, RECORD_BATCH_HEADER_BYTES, RecordBatchHeader, batches, set_base_offset,
+    set_log_append_time, set_partition_leader_epoch, verify_crc,
 };
-use crate::error::{LogError, Result};
+use crate::compression::{self, NONE, ZSTD};
+use crate::config::{CompressionType, LogConfig, TimestampType};
+use crate::error::{LogError, RecordError, Result};
+use crate::recompress::{decompression_limit, recompression_target};
+use crate::record_view::{RecordView, walk};
 
-/// Validates the batches a producer sent. Fills `headers` (cleared first) with one header per
-/// batch, in order.
+/// Most per-record errors one refused batch reports (Kafka reports all; a batch of a million
+/// keyless records would otherwise make a response of a million strings).
+const MAX_RECORD_ERRORS: usize = 100;
+
+/// Validates the batches a producer sent, records included (see the module docs), under the
+/// topic's `config` at `now_ms`. Fills `headers` (cleared first) with one header per batch, and
+/// `sections` (cleared first) with the decompressed records of each batch `compression.type`
+/// will rewrite (`None` for the others), so the rewrite does not decompress them again.
 pub(crate) fn validate_leader_append(
+    records: &[u8],
+    config: &LogConfig,
+    now_ms: i64,
+    headers: &mut Vec<RecordBatchHeader>,
+    sections: &mut Vec<Option<Vec<u8>>>,
+) -> Result<()> {
+    sections.clear();
+    validate_batch_headers(records, config.max_message_bytes, headers)?;
+    let mut position = 0;
+    for header in headers.iter() {
+        let end = position + header.size_bytes();
+        let batch = records.get(position..end).ok_or_else(|| {
+            LogError::CorruptRecord(format!("batch at byte {position} runs past the request"))
+        })?;
+        check_producer_batch(header, position)?;
+        let target = recompression_target(config.compression_type, header);
+        let section = validate_records(batch, header, target, config, now_ms)?;
+        if config.compression_type != CompressionType::Producer {
+            sections.push(section.filter(|_| target.is_some()));
+        }
+        if config.message_timestamp_type == TimestampType::CreateTime {
+            check_batch_timestamps(
+                std::slice::from_ref(header),
+                now_ms,
+                config.message_timestamp_before_max_ms,
+                config.message_timestamp_after_max_ms,
+            )?;
+        }
+        position = end;
+    }
+    Ok(())
+}
+
+/// The header-only half of [`validate_leader_append`]: size, CRC, record count. Enough for
+/// batches the broker rewrote itself from validated records.
+pub(crate) fn validate_batch_headers(
     records: &[u8],
     max_message_bytes: u32,
     headers: &mut Vec<RecordBatchHeader>,
@@ -44,6 +101,150 @@ pub(crate) fn validate_leader_append(
         headers.push(header);
     }
     Ok(())
+}
+
+/// Kafka's `validateBatch` rules for batches from clients.
+fn check_producer_batch(header: &RecordBatchHeader, position: usize) -> Result<()> {
+    if header.is_control() {
+        return Err(LogError::InvalidRecord(
+            "Clients are not allowed to write control records".to_owned(),
+        ));
+    }
+    if header.producer_id >= 0 && header.base_sequence < 0 {
+        return Err(LogError::InvalidRecord(format!(
+            "Invalid sequence number {} in record batch with producerId {} at byte {position}",
+            header.base_sequence, header.producer_id
+        )));
+    }
+    if header.compression_codec() > ZSTD {
+        return Err(compression::unknown_codec(header.compression_codec()));
+    }
+    Ok(())
+}
+
+/// Walks the records of one batch (decompressing them once if compressed) and applies
+/// Kafka's `validateRecord` rules to each; rule breaks are collected per record, as Kafka's
+/// `processRecordErrors` does, framing errors end the walk. Returns the decompressed records
+/// of a compressed batch. `target` is the codec `compression.type` will rewrite it into.
+fn validate_records(
+    batch: &[u8],
+    header: &RecordBatchHeader,
+    target: Option<u8>,
+    config: &LogConfig,
+    now_ms: i64,
+) -> Result<Option<Vec<u8>>> {
+    let packed = batch
+        .get(RECORD_BATCH_HEADER_BYTES..)
+        .ok_or_else(|| LogError::CorruptRecord("a batch shorter than its header".to_owned()))?;
+    let codec = header.compression_codec();
+    let decompressed = if codec == NONE {
+        None
+    } else {
+        let limit = decompression_limit(target, config.max_message_bytes);
+        Some(compression::decompress(codec, packed, limit)?)
+    };
+    let section = decompressed.as_deref().unwrap_or(packed);
+    let count = usize::try_from(header.record_count).unwrap_or(0);
+    let mut errors = RecordErrors::default();
+    walk(section, count, |index, record| {
+        check_record(index, &record, header, config, now_ms, &mut errors);
+        Ok(())
+    })?;
+    errors.into_result()?;
+    Ok(decompressed)
+}
+
+fn check_record(
+    index: usize,
+    record: &RecordView<'_>,
+    header: &RecordBatchHeader,
+    config: &LogConfig,
+    now_ms: i64,
+    errors: &mut RecordErrors,
+) {
+    if usize::try_from(record.offset_delta) != Ok(index) {
+        errors.push(
+            index,
+            false,
+            format!(
+                "Record {index} has offset delta {}: a batch's records must have deltas 0, 1, 2, …",
+                record.offset_delta
+            ),
+        );
+    }
+    if config.cleanup_policy.compact && record.key.is_none() {
+        errors.push(
+            index,
+            false,
+            "Compacted topic cannot accept message without key".to_owned(),
+        );
+    }
+    if config.message_timestamp_type == TimestampType::CreateTime {
+        let timestamp_ms = match header.timestamp_type() {
+            TimestampType::LogAppendTime => header.max_timestamp,
+            TimestampType::CreateTime => header
+                .base_timestamp
+                .saturating_add(record.timestamp_delta_ms),
+        };
+        if let Err(e) = check_timestamp(
+            timestamp_ms,
+            now_ms,
+            config.message_timestamp_before_max_ms,
+            config.message_timestamp_after_max_ms,
+        ) {
+            errors.push(index, true, e.to_string());
+        }
+    }
+}
+
+/// Kafka's `processRecordErrors`: INVALID_TIMESTAMP if any record's timestamp is out of
+/// bounds, else INVALID_RECORD, with every record's error (up to `MAX_RECORD_ERRORS`).
+#[derive(Default)]
+struct RecordErrors {
+    errors: Vec<RecordError>,
+    total: usize,
+    any_timestamp: bool,
+}
+
+impl RecordErrors {
+    fn push(&mut self, index: usize, timestamp: bool, message: String) {
+        self.total += 1;
+        self.any_timestamp |= timestamp;
+        if self.errors.len() < MAX_RECORD_ERRORS {
+            self.errors.push(RecordError {
+                batch_index: i32::try_from(index).unwrap_or(i32::MAX),
+                message,
+            });
+        }
+    }
+
+    fn into_result(self) -> Result<()> {
+        if self.total == 0 {
+            return Ok(());
+        }
+        let error = if self.any_timestamp {
+            LogError::InvalidTimestamp(
+                "One or more records have been rejected due to invalid timestamp".to_owned(),
+            )
+        } else {
+            let first: Vec<String> = self
+                .errors
+                .iter()
+                .take(3)
+                .map(|e| format!("{} at index {}", e.message, e.batch_index))
+                .collect();
+            LogError::InvalidRecord(format!(
+                "One or more records have been rejected due to {} record errors in total, and \
+                 only showing the first three errors at most: [{}]",
+                self.total,
+                first.join("; ")
+            ))
+        };
+        Err(LogError::RecordErrors {
+            error: Box::new(error),
+            record_errors: self.errors,
+        })
+    }
 }
 
 /// Validates batches copied from a leader: they already carry offsets, which must continue
@@ -183,7 +384,7 @@ mod tests {
     fn leader_append_accepts_valid_batches_and_assigns_offsets() {
         let mut records = two_batches();
         let mut headers = Vec::new();
-        validate_leader_append(&records, 1 << 20, &mut headers).unwrap();
+        validate_batch_headers(&records, 1 << 20, &mut headers).unwrap();
         assert_eq!(headers.len(), 2);
         assign_offsets(&mut records, &mut headers, 500, 3, None);
         let parsed: Vec<_> = batches(&records).map(|b| b.unwrap()).collect();
@@ -200,7 +401,7 @@ mod tests {
     fn log_append_time_rewrites_every_batch() {
         let mut records = two_batches();
         let mut headers = Vec::new();
-        validate_leader_append(&records, 1 << 20, &mut headers).unwrap();
+        validate_batch_headers(&records, 1 << 20, &mut headers).unwrap();
         assign_offsets(&mut records, &mut headers, 0, 0, Some(77_777));
         for batch in batches(&records) {
             let batch = batch.unwrap();
@@ -220,41 +421,41 @@ mod tests {
         let last = bad_crc.len() - 1;
         bad_crc[last] ^= 1;
         assert!(matches!(
-            validate_leader_append(&bad_crc, 1 << 20, &mut headers),
+            validate_batch_headers(&bad_crc, 1 << 20, &mut headers),
             Err(LogError::CorruptRecord(_))
         ));
 
         let mut bad_magic = valid.clone();
         bad_magic[16] = 0;
         assert!(matches!(
-            validate_leader_append(&bad_magic, 1 << 20, &mut headers),
+            validate_batch_headers(&bad_magic, 1 << 20, &mut headers),
             Err(LogError::CorruptRecord(_))
         ));
 
         assert!(matches!(
-            validate_leader_append(&valid[..valid.len() - 1], 1 << 20, &mut headers),
+            validate_batch_headers(&valid[..valid.len() - 1], 1 << 20, &mut headers),
             Err(LogError::CorruptRecord(_))
         ));
         assert!(matches!(
-            validate_leader_append(&valid[..30], 1 << 20, &mut headers),
+            validate_batch_headers(&valid[..30], 1 << 20, &mut headers),
             Err(LogError::CorruptRecord(_))
         ));
 
         let mut huge_length = valid.clone();
         huge_length[8..12].copy_from_slice(&0x7fff_fff0i32.to_be_bytes());
         assert!(matches!(
-            validate_leader_append(&huge_length, 1 << 20, &mut headers),
+            validate_batch_headers(&huge_length, 1 << 20, &mut headers),
             Err(LogError::CorruptRecord(_))
         ));
 
         assert!(matches!(
-            validate_leader_append(&valid, (valid.len() - 1) as u32, &mut headers),
+            validate_batch_headers(&valid, (valid.len() - 1) as u32, &mut headers),
             Err(LogError::RecordTooLarge { size_bytes, .. }) if size_bytes == valid.len()
         ));
-        validate_leader_append(&valid, valid.len() as u32, &mut headers).unwrap();
+        validate_batch_headers(&valid, valid.len() as u32, &mut headers).unwrap();
 
         assert!(matches!(
-            validate_leader_append(&[], 1 << 20, &mut headers),
+            validate_batch_headers(&[], 1 << 20, &mut headers),
             Err(LogError::InvalidRecord(_))
         ));
     }
@@ -319,7 +520,7 @@ mod tests {
         let crc = crc32c::crc32c(&batch[21..]);
         batch[17..21].copy_from_slice(&crc.to_be_bytes());
         assert!(matches!(
-            validate_leader_append(&batch, 1 << 20, &mut headers),
+            validate_batch_headers(&batch, 1 << 20, &mut headers),
             Err(LogError::InvalidRecord(_))
         ));
 
@@ -328,7 +529,7 @@ mod tests {
         let crc = crc32c::crc32c(&batch[21..]);
         batch[17..21].copy_from_slice(&crc.to_be_bytes());
         assert!(matches!(
-            validate_leader_append(&batch, 1 << 20, &mut headers),
+            validate_batch_headers(&batch, 1 << 20, &mut headers),
             Err(LogError::InvalidRecord(_))
         ));
     }

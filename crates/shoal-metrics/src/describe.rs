@@ -51,6 +51,10 @@ pub fn describe_all() {
         Unit::Bytes,
         "Free bytes of the log directory's file system; appends stop below log.dir.min.free.bytes."
     );
+    describe_counter!(
+        LOG_CLEANER_SKIPPED_BATCHES_TOTAL,
+        "Batches of a compacted partition whose records the cleaner could not read and kept as they are, since the log was opened."
+    );
     describe_gauge!(PARTITIONS, "Partition replicas hosted on this broker.");
     describe_gauge!(LEADER_PARTITIONS, "Partitions this broker leads.");
     describe_gauge!(

@@ -24,6 +24,7 @@ pub const OFFLINE_REPLICAS: &str = "shoal_offline_replicas";
 pub const LOG_SIZE_BYTES: &str = "shoal_log_size_bytes";
 pub const LOG_END_OFFSET: &str = "shoal_log_end_offset";
 pub const HIGH_WATERMARK: &str = "shoal_high_watermark";
+pub const LOG_CLEANER_SKIPPED_BATCHES_TOTAL: &str = "shoal_log_cleaner_skipped_batches_total";
 pub const GROUP_LAG: &str = "shoal_consumer_group_lag";
 pub const GROUP_COMMITTED_OFFSET: &str = "shoal_consumer_group_committed_offset";
 pub const GROUPS: &str = "shoal_consumer_groups";

@@ -11,10 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use shoal_kafka::{Reply, RequestContext};
-use shoal_replica::{Partition, RequiredAcks};
+use shoal_log::LogError;
+use shoal_replica::{Partition, PartitionError, RequiredAcks};
 
 use crate::Broker;
 use crate::apis::internal_topics;
@@ -87,6 +90,9 @@ fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
                         }
                         Some(partition) => match data.records.as_deref() {
                             None | Some([]) => Err(ResponseError::CorruptMessage.code()),
+                            Some(records) if zstd_before_v7(ctx.api_version, records) => {
+                                Err(ResponseError::UnsupportedCompressionType.code())
+                            }
                             Some(records) => partition
                                 .append_as_leader(records, acks, now)
                                 .map(|appended| (partition, appended))
@@ -94,7 +100,11 @@ fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
                                     if !matches!(error, shoal_replica::PartitionError::NotLeaderOrFollower) {
                                         tracing::warn!(topic = t.name, partition = data.index, client = ?ctx.client_id, %error, "produce rejected");
                                     }
-                                    partition_error_code(&error)
+                                    let code = partition_error_code(&error);
+                                    if ctx.api_version >= 8 {
+                                        describe_error(&mut response, &error);
+                                    }
+                                    code
                                 }),
                         },
                     },
@@ -155,6 +165,34 @@ fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
         timeout,
         ctx.api_version,
     )))
+}
+
+/// Kafka's `ProduceRequest.validateRecords`: zstd needs Produce v7 (the clients that know it).
+fn zstd_before_v7(version: i16, records: &[u8]) -> bool {
+    version < 7
+        && shoal_log::batch::batches(records)
+            .map_while(Result::ok)
+            .any(|b| b.header.compression_codec() == shoal_log::compression::ZSTD)
+}
+
+/// v8+: the error's text and, for records refused one by one (Kafka's
+/// `RecordValidationException`), which records and why.
+fn describe_error(response: &mut PartitionProduceResponse, error: &PartitionError) {
+    let message = match error {
+        PartitionError::Log(log) => log.to_string(),
+        other => other.to_string(),
+    };
+    response.error_message = Some(str_bytes(&message));
+    if let PartitionError::Log(LogError::RecordErrors { record_errors, .. }) = error {
+        response.record_errors = record_errors
+            .iter()
+            .map(|e| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(e.batch_index)
+                    .with_batch_index_error_message(Some(str_bytes(&e.message)))
+            })
+            .collect();
+    }
 }
 
 async fn wait_for_acks(

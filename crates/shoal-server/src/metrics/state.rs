@@ -64,11 +64,19 @@ fn broker_gauges(broker: &Broker, image: &MetadataImage, node_id: i32) {
             ("topic", partition.topic().to_string()),
             ("partition", partition.index().to_string()),
         ];
-        let Ok((size, end)) =
-            partition.read_log(|log| Ok((log.size_bytes(), log.log_end_offset())))
-        else {
+        let Ok((size, end, skipped)) = partition.read_log(|log| {
+            Ok((
+                log.size_bytes(),
+                log.log_end_offset(),
+                log.cleaner_skipped_batches(),
+            ))
+        }) else {
             continue;
         };
+        // Only partitions that have one: a series per healthy partition would be all zeros.
+        if skipped > 0 {
+            metrics::counter!(names::LOG_CLEANER_SKIPPED_BATCHES_TOTAL, &labels).absolute(skipped);
+        }
         metrics::gauge!(names::LOG_SIZE_BYTES, &labels).set(size as f64);
         metrics::gauge!(names::LOG_END_OFFSET, &labels).set(end as f64);
         metrics::gauge!(names::HIGH_WATERMARK, &labels).set(partition.high_watermark() as f64);
