@@ -1,6 +1,6 @@
 //! Settings of one Kafka listener, named after Apache Kafka's broker configs.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 /// Kafka's `socket.request.max.bytes` default (100 MiB).
@@ -39,7 +39,7 @@ pub struct ServerConfig {
     /// at once.
     pub max_connections_per_ip: usize,
     /// `max.connections.per.ip.overrides`: per-address exceptions to `max_connections_per_ip`.
-    pub max_connections_per_ip_overrides: BTreeMap<IpAddr, usize>,
+    pub max_connections_per_ip_overrides: HashMap<IpAddr, usize>,
     /// `queued.max.request.bytes`: the request memory pool (see `MemoryPool`); used when the
     /// server is not given a pool shared with other listeners.
     pub queued_max_request_bytes: usize,
@@ -62,7 +62,7 @@ impl ServerConfig {
             socket_request_max_bytes: DEFAULT_SOCKET_REQUEST_MAX_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
-            max_connections_per_ip_overrides: BTreeMap::new(),
+            max_connections_per_ip_overrides: HashMap::new(),
             queued_max_request_bytes: DEFAULT_QUEUED_MAX_REQUEST_BYTES,
             request_read_timeout_ms: DEFAULT_REQUEST_READ_TIMEOUT_MS,
             max_inflight_per_connection: DEFAULT_MAX_INFLIGHT_PER_CONNECTION,

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_net::{ConnectionLimiter, ConnectionLimits};
+use shoal_net::{ACCEPT_ERROR_BACKOFF_MS, ConnectionLimiter, ConnectionLimits};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -26,9 +26,6 @@ use crate::connection::{ConnectionId, ListenerState, serve_connection};
 use crate::handler::Handler;
 use crate::memory_pool::MemoryPool;
 use crate::supported_apis::SupportedApis;
-
-/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
-const ACCEPT_ERROR_BACKOFF_MS: u64 = 50;
 
 /// A bound Kafka listener; call [`KafkaServer::run`] to serve it.
 pub struct KafkaServer<H> {
@@ -108,11 +105,7 @@ impl<H: Handler> KafkaServer<H> {
             ConnectionLimits {
                 max_connections: config.max_connections,
                 max_connections_per_ip: config.max_connections_per_ip,
-                max_connections_per_ip_overrides: config
-                    .max_connections_per_ip_overrides
-                    .iter()
-                    .map(|(ip, count)| (*ip, *count))
-                    .collect(),
+                max_connections_per_ip_overrides: config.max_connections_per_ip_overrides.clone(),
             },
         );
         let mut connections = JoinSet::new();

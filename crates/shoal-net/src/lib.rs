@@ -33,6 +33,8 @@ pub const CONTROLLER_MAX_CONNECTIONS: usize = 1_024;
 pub const REPLICATION_MAX_CONNECTIONS: usize = 1_024;
 /// The admin HTTP listener's connection bound: scrapers, probes and operators.
 pub const ADMIN_MAX_CONNECTIONS: usize = 256;
+/// Pause after a failed `accept` (e.g. out of file descriptors) so an accept loop does not spin.
+pub const ACCEPT_ERROR_BACKOFF_MS: u64 = 50;
 
 /// The bounds of one listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,6 +321,21 @@ impl LimitedIncoming {
     /// The next admitted connection.
     pub async fn accept(&mut self) -> io::Result<(LimitedStream<TcpStream>, SocketAddr)> {
         std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// The next admitted connection; a failed accept (out of file descriptors, a connection
+    /// reset before it was taken) is logged and retried after [`ACCEPT_ERROR_BACKOFF_MS`].
+    pub async fn accept_retrying(&mut self) -> (LimitedStream<TcpStream>, SocketAddr) {
+        loop {
+            match self.accept().await {
+                Ok(accepted) => return accepted,
+                Err(e) => {
+                    warn!(listener = %self.limiter.listener, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(ACCEPT_ERROR_BACKOFF_MS))
+                        .await;
+                }
+            }
+        }
     }
 }
 
