@@ -37,7 +37,6 @@ impl MemoryPool {
             "queued.max.request.bytes must be positive"
         );
         shoal_metrics::record_request_pool_capacity(capacity_bytes);
-        shoal_metrics::record_request_pool_used(0);
         Arc::new(MemoryPool {
             capacity_bytes,
             used_bytes: AtomicUsize::new(0),
@@ -69,7 +68,7 @@ impl MemoryPool {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    shoal_metrics::record_request_pool_used(after);
+                    shoal_metrics::record_request_pool_use(bytes, true);
                     return Some(Reservation {
                         pool: Arc::clone(self),
                         bytes,
@@ -98,8 +97,8 @@ impl MemoryPool {
     }
 
     fn release(&self, bytes: usize) {
-        let after = self.used_bytes.fetch_sub(bytes, Ordering::AcqRel) - bytes;
-        shoal_metrics::record_request_pool_used(after);
+        self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        shoal_metrics::record_request_pool_use(bytes, false);
         self.released.notify_waiters();
     }
 }

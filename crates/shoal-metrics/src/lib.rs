@@ -83,9 +83,15 @@ pub fn record_request_pool_capacity(capacity_bytes: usize) {
     metrics::gauge!(names::REQUEST_MEMORY_POOL_CAPACITY_BYTES).set(capacity_bytes as f64);
 }
 
-/// Bytes reserved from the request memory pool now.
-pub fn record_request_pool_used(used_bytes: usize) {
-    metrics::gauge!(names::REQUEST_MEMORY_POOL_USED_BYTES).set(used_bytes as f64);
+/// Bytes reserved from (`reserved`) or given back to the request memory pool. A delta, not
+/// the total: concurrent connections would otherwise race to set a stale value.
+pub fn record_request_pool_use(bytes: usize, reserved: bool) {
+    let gauge = metrics::gauge!(names::REQUEST_MEMORY_POOL_USED_BYTES);
+    if reserved {
+        gauge.increment(bytes as f64);
+    } else {
+        gauge.decrement(bytes as f64);
+    }
 }
 
 /// A connection paused reading until the request memory pool could grant its frame.
