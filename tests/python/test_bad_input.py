@@ -25,6 +25,7 @@ import pytest
 import kafka_wire as kw
 from clients import ck_consume, ck_create_topic, ck_produce, topic_names, unique_topic
 from test_metrics import scrape, value
+from test_replication import wait_until
 
 MAX_REQUEST = 1_048_576
 SHOAL_OVERRIDES = {"socket.request.max.bytes": MAX_REQUEST}
@@ -260,16 +261,8 @@ def rss_bytes(node) -> int:
     raise AssertionError("no VmRSS line")
 
 
-def wait_for(what: str, condition, timeout: float = 30.0, interval: float = 0.1):
-    """Polls `condition()` until it returns a truthy value (returned), failing after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = condition()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting until {what}")
-        time.sleep(interval)
+def pool_used_bytes(node) -> float:
+    return value(scrape(node.admin_url), "shoal_kafka_request_memory_pool_used_bytes")
 
 
 def raw_connect(port: int, source: str = "127.0.0.1", sndbuf: int | None = None) -> socket.socket:
@@ -341,8 +334,8 @@ def test_stalled_frames_are_bounded_by_queued_max_request_bytes(shoal_factory):
                     sent[i] += n
                     idle_since = time.monotonic()
         granted = STALLED_FRAME_BYTES * (POOL_BYTES // STALLED_FRAME_BYTES)
-        wait_for("the pool holds the stalled frames", lambda: value(
-            scrape(node.admin_url), "shoal_kafka_request_memory_pool_used_bytes") >= granted)
+        wait_until("the pool holds the stalled frames", lambda: pool_used_bytes(node) >= granted,
+                   timeout=30)
         samples = scrape(node.admin_url)
         assert value(samples, "shoal_kafka_request_memory_pool_capacity_bytes") == POOL_BYTES
         assert value(samples, "shoal_kafka_request_memory_pool_used_bytes") <= POOL_BYTES
@@ -358,9 +351,7 @@ def test_stalled_frames_are_bounded_by_queued_max_request_bytes(shoal_factory):
     finally:
         for s in conns:
             s.close()
-    wait_for("the pool is empty again", lambda: value(
-        scrape(node.admin_url), "shoal_kafka_request_memory_pool_used_bytes") == 0
-        or None)
+    wait_until("the pool is empty again", lambda: pool_used_bytes(node) == 0, timeout=30)
     assert_alive(node)
 
 
@@ -417,10 +408,15 @@ def test_one_peer_with_10000_connections_does_not_lock_others_out(shoal_factory)
                 conns.append(raw_connect(node.kafka_port, source="127.0.0.2"))
             except OSError:
                 refused += 1  # the accept queue may refuse while the node closes the extra ones
-        samples = wait_for("the extra connections are rejected", lambda: (lambda s: s if value(
-            s, "shoal_listener_connections_rejected_total", listener="kafka:PLAINTEXT",
-            reason="max_connections_per_ip") >= PEER_CONNECTIONS - 1000 - refused else None)(
-            scrape(node.admin_url)), timeout=60)
+        rejected = PEER_CONNECTIONS - 1000 - refused
+
+        def all_rejected():
+            samples = scrape(node.admin_url)
+            n = value(samples, "shoal_listener_connections_rejected_total",
+                      listener="kafka:PLAINTEXT", reason="max_connections_per_ip")
+            return samples if n >= rejected else None
+
+        samples = wait_until("the extra connections are rejected", all_rejected, timeout=60)
         assert value(samples, "shoal_listener_connections", listener="kafka:PLAINTEXT") <= 1000 + 5
         # A client from another address still gets in and works.
         assert_alive(node)
@@ -454,7 +450,7 @@ def test_admin_listener_closes_connections_beyond_its_bound(shoal_factory):
             s.close()
         del conns[:16]
     try:
-        samples = wait_for("/metrics answers again", lambda: scrape_or_none(node.admin_url))
+        samples = wait_until("/metrics answers again", lambda: scrape_or_none(node.admin_url))
         assert value(samples, "shoal_listener_connections_rejected_total", listener="admin",
                      reason="max_connections") >= 1
         assert value(samples, "shoal_listener_max_connections", listener="admin") == admin_max_connections

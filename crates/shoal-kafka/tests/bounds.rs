@@ -55,15 +55,21 @@ fn frame_start(size: i32, bytes: usize) -> Vec<u8> {
     out
 }
 
-#[tokio::test]
-async fn a_full_pool_pauses_reading_until_memory_is_freed() {
-    let pool = MemoryPool::new(1_000);
+/// A server whose request memory pool (`queued.max.request.bytes`) is `pool_bytes`.
+async fn start_with_small_pool(pool_bytes: usize) -> (Arc<MemoryPool>, TestServer) {
+    let pool = MemoryPool::new(pool_bytes);
     let server = start_with_pool(
         Arc::new(TestHandler::new()),
         |_| {},
         Some(Arc::clone(&pool)),
     )
     .await;
+    (pool, server)
+}
+
+#[tokio::test]
+async fn a_full_pool_pauses_reading_until_memory_is_freed() {
+    let (pool, server) = start_with_small_pool(1_000).await;
     // A stalled frame reserves nearly the whole pool as soon as its size prefix arrives.
     let mut staller = connect(server.addr).await;
     staller.write_all(&frame_start(990, 10)).await.unwrap();
@@ -92,13 +98,7 @@ async fn a_full_pool_pauses_reading_until_memory_is_freed() {
 
 #[tokio::test]
 async fn a_frame_larger_than_the_pool_is_refused() {
-    let pool = MemoryPool::new(1_000);
-    let server = start_with_pool(
-        Arc::new(TestHandler::new()),
-        |_| {},
-        Some(Arc::clone(&pool)),
-    )
-    .await;
+    let (pool, server) = start_with_small_pool(1_000).await;
     let mut stream = connect(server.addr).await;
     // Within socket.request.max.bytes, but it could never be granted: closed, not parked.
     stream.write_all(&frame_start(1_001, 10)).await.unwrap();
