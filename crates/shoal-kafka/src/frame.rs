@@ -12,9 +12,11 @@
 //! reserved from the node's request [`MemoryPool`] (`queued.max.request.bytes`) before any
 //! more of the socket is read; while the pool cannot grant it the socket is not read, and a
 //! frame larger than the whole pool is refused. Once a frame's first byte has arrived, the
-//! whole frame must arrive within `socket.request.read.timeout.ms` (counted again from the
-//! moment the pool grants its memory: waiting for the pool is not the peer's fault), so a
-//! peer trickling a frame cannot hold its reservation, or the connection, forever.
+//! whole frame must arrive within `socket.request.read.timeout.ms`, so a peer trickling a
+//! frame cannot hold its reservation, or the connection, forever. Only time the server spends
+//! reading counts: the clock of a frame whose first bytes came with the previous one starts
+//! when the server reads again (after handling that one, or after a full pipeline drained),
+//! and starts again when the pool grants the frame's memory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,7 +71,8 @@ pub(crate) struct FrameReader<R> {
     limits: FrameLimits,
     /// The current frame's reservation, once its size prefix has arrived and the pool granted it.
     reservation: Option<Reservation>,
-    /// When the current frame's first byte arrived (or its reservation was granted, if later).
+    /// When the server began waiting for the rest of the current frame: its first byte's arrival,
+    /// the server's return to reading, or the pool's grant, whichever is latest.
     frame_started: Option<Instant>,
 }
 
@@ -96,6 +99,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The next frame (without the size prefix), or `None` on a clean end of stream at a frame
     /// boundary.
     pub async fn read_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+        // Bytes of the next frame that came with the last one start its clock only now that
+        // the server reads again: time spent handling requests is not the peer's.
+        if self.frame_started.is_none() && !self.buffer.is_empty() {
+            self.frame_started = Some(Instant::now());
+        }
         loop {
             let missing_bytes = match self.split_frame().await? {
                 Ok(frame) => return Ok(Some(frame)),
@@ -167,8 +175,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
         self.buffer.advance(SIZE_PREFIX_BYTES);
         let payload = self.buffer.split_to(size_bytes).freeze();
-        // Bytes already here belong to the next frame, which started arriving now.
-        self.frame_started = (!self.buffer.is_empty()).then(Instant::now);
+        // Bytes already here belong to the next frame; its clock starts when it is read.
+        self.frame_started = None;
         Ok(Ok(Frame {
             payload,
             reservation,

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::{ApiKey, HeartbeatRequest, RequestKind};
 use shoal_kafka::MemoryPool;
 use support::*;
 use tokio::io::AsyncWriteExt;
@@ -202,4 +202,43 @@ async fn connections_per_ip_are_bounded_with_overrides() {
             "a freed per-IP slot was never reusable"
         );
     }
+}
+
+#[tokio::test]
+async fn time_the_server_spends_elsewhere_does_not_count_against_the_read_timeout() {
+    let handler = Arc::new(TestHandler::new());
+    let server = start(handler.clone(), |c| {
+        c.request_read_timeout_ms = 200;
+        c.max_inflight_per_connection = 1;
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    // A deferred Heartbeat fills the pipeline: the server stops reading this connection.
+    let heartbeat = RequestKind::Heartbeat(HeartbeatRequest::default());
+    stream
+        .write_all(&request_frame(ApiKey::Heartbeat, 3, 1, None, &heartbeat))
+        .await
+        .unwrap();
+    // The next request's first bytes arrive meanwhile (pipelined by the client).
+    let next = metadata(4, 2);
+    let (head, tail) = next.split_at(6);
+    stream.write_all(head).await.unwrap();
+    wait_until("the heartbeat is being handled", || {
+        handler
+            .outstanding
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 1
+    })
+    .await;
+    // Longer than the read timeout passes while the server, not the peer, holds things up.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    handler.gate.send_replace(true);
+    assert_eq!(
+        read_decoded(&mut stream, ApiKey::Heartbeat, 3).await.0,
+        1,
+        "the heartbeat's answer"
+    );
+    // The server reads again: the rest of the frame is on time.
+    stream.write_all(tail).await.unwrap();
+    assert_eq!(read_decoded(&mut stream, ApiKey::Metadata, 4).await.0, 2);
 }
