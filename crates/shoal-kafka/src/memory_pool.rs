@@ -10,13 +10,17 @@
 //! Kafka releases the buffer after `KafkaApis.handle`), or when the connection closes. A frame
 //! larger than the whole pool could never be granted and is refused at once.
 //!
-//! Unlike a FIFO semaphore, a waiter does not queue behind a larger one: each waiter retries
-//! whenever memory is released, so small requests of well-behaved clients keep flowing while a
-//! large frame waits (stalled frames are themselves bounded by `socket.request.read.timeout.ms`,
-//! so reserved memory always comes back). Kafka's default is -1 (unbounded); Shoal insists on
-//! a bound, [`DEFAULT_QUEUED_MAX_REQUEST_BYTES`](crate::DEFAULT_QUEUED_MAX_REQUEST_BYTES).
+//! Unlike a FIFO semaphore, a waiter does not queue behind a larger one: waiters retry
+//! whenever a release frees enough for the smallest of them, so small requests of well-behaved
+//! clients keep flowing while a large frame waits, and releases that fit nobody wake nobody.
+//! The price: a large frame may wait while small ones keep passing, which matters only while
+//! the pool is nearly full. Stalled frames are bounded by `socket.request.read.timeout.ms`, so
+//! reserved memory always comes back. Kafka's default is -1 (unbounded); Shoal insists on a
+//! bound, [`DEFAULT_QUEUED_MAX_REQUEST_BYTES`](crate::DEFAULT_QUEUED_MAX_REQUEST_BYTES).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
@@ -27,6 +31,14 @@ pub struct MemoryPool {
     capacity_bytes: usize,
     used_bytes: AtomicUsize,
     released: Notify,
+    /// How many reservations of each size wait: a release wakes the waiters only when the
+    /// smallest of them fits, so small requests coming and going do not wake every stalled
+    /// large frame each time (a flood of waiters would otherwise cost a wake-up per waiter
+    /// per request).
+    waiting_sizes: Mutex<BTreeMap<usize, usize>>,
+    waiting: AtomicUsize,
+    /// Wake-ups sent to waiters (tests read it).
+    wakeups: AtomicUsize,
 }
 
 impl MemoryPool {
@@ -41,6 +53,9 @@ impl MemoryPool {
             capacity_bytes,
             used_bytes: AtomicUsize::new(0),
             released: Notify::new(),
+            waiting_sizes: Mutex::new(BTreeMap::new()),
+            waiting: AtomicUsize::new(0),
+            wakeups: AtomicUsize::new(0),
         })
     }
 
@@ -50,12 +65,23 @@ impl MemoryPool {
 
     /// Bytes reserved now.
     pub fn used_bytes(&self) -> usize {
-        self.used_bytes.load(Ordering::Acquire)
+        self.used_bytes.load(Ordering::SeqCst)
+    }
+
+    /// Reservations waiting for memory now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    fn waiting_sizes(&self) -> std::sync::MutexGuard<'_, BTreeMap<usize, usize>> {
+        self.waiting_sizes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Reserves `bytes` if they are free now.
     pub fn try_reserve(self: &Arc<Self>, bytes: usize) -> Option<Reservation> {
-        let mut used = self.used_bytes.load(Ordering::Acquire);
+        // SeqCst throughout: a waiter registers, then reads `used`; a release writes `used`,
+        // then reads the registrations; one of the two always sees the other.
+        let mut used = self.used_bytes.load(Ordering::SeqCst);
         loop {
             let after = used.checked_add(bytes)?;
             if after > self.capacity_bytes {
@@ -64,8 +90,8 @@ impl MemoryPool {
             match self.used_bytes.compare_exchange_weak(
                 used,
                 after,
-                Ordering::AcqRel,
-                Ordering::Acquire,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
             ) {
                 Ok(_) => {
                     shoal_metrics::record_request_pool_use(bytes, true);
@@ -84,6 +110,10 @@ impl MemoryPool {
     /// it has reserved nothing.
     pub async fn reserve(self: &Arc<Self>, bytes: usize) -> Reservation {
         debug_assert!(bytes <= self.capacity_bytes);
+        if let Some(reservation) = self.try_reserve(bytes) {
+            return reservation;
+        }
+        let _waiting = Waiting::register(self, bytes);
         loop {
             let released = self.released.notified();
             tokio::pin!(released);
@@ -97,9 +127,43 @@ impl MemoryPool {
     }
 
     fn release(&self, bytes: usize) {
-        self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        let used = self.used_bytes.fetch_sub(bytes, Ordering::SeqCst) - bytes;
         shoal_metrics::record_request_pool_use(bytes, false);
-        self.released.notify_waiters();
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let smallest = self.waiting_sizes().keys().next().copied();
+        if smallest.is_some_and(|smallest| smallest <= self.capacity_bytes - used) {
+            self.wakeups.fetch_add(1, Ordering::Relaxed);
+            self.released.notify_waiters();
+        }
+    }
+}
+
+/// A waiting reservation's entry in `waiting_sizes`, removed however the wait ends.
+struct Waiting<'a> {
+    pool: &'a MemoryPool,
+    bytes: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn register(pool: &'a MemoryPool, bytes: usize) -> Waiting<'a> {
+        *pool.waiting_sizes().entry(bytes).or_insert(0) += 1;
+        pool.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting { pool, bytes }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.pool.waiting.fetch_sub(1, Ordering::SeqCst);
+        let mut sizes = self.pool.waiting_sizes();
+        if let Some(count) = sizes.get_mut(&self.bytes) {
+            *count -= 1;
+            if *count == 0 {
+                sizes.remove(&self.bytes);
+            }
+        }
     }
 }
 
@@ -164,6 +228,41 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(granted, 50);
+        assert_eq!(pool.used_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn releases_that_fit_no_waiter_wake_nobody() {
+        let pool = MemoryPool::new(100);
+        let held = pool.try_reserve(90).unwrap();
+        let waiters: Vec<_> = (0..10)
+            .map(|_| {
+                let pool = Arc::clone(&pool);
+                tokio::spawn(async move { pool.reserve(60).await.bytes() })
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while pool.waiting() < 10 {
+            assert!(tokio::time::Instant::now() < deadline);
+            tokio::task::yield_now().await;
+        }
+        // Small requests come and go: 10 free bytes never fit a 60-byte waiter.
+        for _ in 0..1_000 {
+            drop(pool.try_reserve(10).unwrap());
+        }
+        assert_eq!(pool.wakeups.load(Ordering::Relaxed), 0);
+        drop(held);
+        for waiter in waiters {
+            // One at a time: each waiter gets its turn as the previous one's bytes come back.
+            assert_eq!(
+                tokio::time::timeout(Duration::from_secs(10), waiter)
+                    .await
+                    .unwrap()
+                    .unwrap(),
+                60
+            );
+        }
+        assert_eq!(pool.waiting(), 0);
         assert_eq!(pool.used_bytes(), 0);
     }
 }
