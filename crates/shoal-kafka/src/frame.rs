@@ -269,6 +269,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_large_frame_buffers_what_arrived_not_what_it_claims() {
+        let mut bytes = vec![0x03, 0x20, 0, 0]; // 50 MiB, within both bounds
+        bytes.resize(4 + 1000, 7);
+        let limits = limits(100 * 1024 * 1024, 64 * 1024 * 1024);
+        let pool = Arc::clone(&limits.pool);
+        let mut reader = FrameReader::new(&bytes[..], limits);
+        assert!(matches!(
+            reader.read_frame().await,
+            Err(FrameError::TruncatedFrame {
+                buffered_bytes: 1004
+            })
+        ));
+        // The pool holds the claim; the buffer only what arrived.
+        assert_eq!(pool.used_bytes(), 50 * 1024 * 1024);
+        assert!(reader.buffer.capacity() <= 2 * READ_CHUNK_MIN_BYTES);
+        drop(reader);
+        assert_eq!(pool.used_bytes(), 0);
+    }
+
+    #[tokio::test]
     async fn frame_larger_than_the_pool_is_refused() {
         let bytes: &[u8] = &[0, 0, 0, 101, 1, 2, 3];
         let mut reader = FrameReader::new(bytes, limits(1000, 100));
