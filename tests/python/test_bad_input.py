@@ -286,11 +286,11 @@ def produce_and_consume(node, count: int = 200) -> None:
     assert len(got) == count
 
 
-# The pool is small so the bound is meaningful; stalled frames are announced at 30 MiB, so two
-# fit at once (and each stalls after 16 MiB of body): without the pool the node would buffer
-# 100 x 16 MiB. The read timeout is long so the stall lasts through the measurement.
-POOL_BYTES = 64 * MiB
-STALLED_FRAME_BYTES = 30 * MiB
+# 100 connections each announce a frame and stall after 16 MiB of its body: without the pool
+# the node would buffer 100 x 16 MiB. Two cases: a small 64 MiB pool with 30 MiB frames (two
+# fit at once), and the default pool (256 MiB) with 90 MiB frames, the issue's attack. The
+# read timeout is long so the stall lasts through the measurement.
+DEFAULT_POOL_BYTES = 256 * MiB  # queued.max.request.bytes' default
 STALLED_BODY_BYTES = 16 * MiB
 STALLED_CONNECTIONS = 100
 # Documented allowance above the pool: per-connection read buffers (64 KiB each), the stalled
@@ -298,24 +298,39 @@ STALLED_CONNECTIONS = 100
 RSS_BASELINE_ALLOWANCE_BYTES = 64 * MiB
 
 
-@pytest.mark.timeout(300)
-def test_stalled_frames_are_bounded_by_queued_max_request_bytes(shoal_factory):
-    node = shoal_factory({
-        "queued.max.request.bytes": POOL_BYTES,
-        "socket.request.read.timeout.ms": 600_000,
-    })
-    produce_and_consume(node)  # warm up the client path before the baseline
-    baseline = rss_bytes(node)
-    # A frame larger than the whole pool could never be granted: refused at once.
+@pytest.mark.timeout(60)
+def test_frame_larger_than_queued_max_request_bytes_is_refused(shoal_factory):
+    node = shoal_factory({"queued.max.request.bytes": 64 * MiB})
+    # Within socket.request.max.bytes, but it could never be granted: refused at once.
     with kw.Conn("127.0.0.1", node.kafka_port) as c:
         c.send(kw.i32(90 * MiB) + b"\x00" * 4096)
         closed, _ = c.wait_closed(timeout=10)
     assert closed, "a 90 MiB frame with a 64 MiB pool was not refused"
+    assert value(scrape(node.admin_url), "shoal_kafka_frames_refused_total",
+                 reason="larger_than_pool") >= 1
+    assert_alive(node)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("pool_bytes,frame_bytes", [
+    (64 * MiB, 30 * MiB),
+    (None, 90 * MiB),
+], ids=["64MiB-pool-30MiB-frames", "default-pool-90MiB-frames"])
+def test_stalled_frames_are_bounded_by_queued_max_request_bytes(shoal_factory, pool_bytes,
+                                                                frame_bytes):
+    overrides = {"socket.request.read.timeout.ms": 600_000}
+    if pool_bytes is not None:
+        overrides["queued.max.request.bytes"] = pool_bytes
+    else:
+        pool_bytes = DEFAULT_POOL_BYTES
+    node = shoal_factory(overrides)
+    produce_and_consume(node)  # warm up the client path before the baseline
+    baseline = rss_bytes(node)
 
     conns = [raw_connect(node.kafka_port, sndbuf=256 * 1024) for _ in range(STALLED_CONNECTIONS)]
     try:
         for s in conns:
-            s.sendall(kw.i32(STALLED_FRAME_BYTES))
+            s.sendall(kw.i32(frame_bytes))
             s.setblocking(False)
         sent = [0] * len(conns)
         chunk = b"\x00" * (256 * 1024)
@@ -333,12 +348,12 @@ def test_stalled_frames_are_bounded_by_queued_max_request_bytes(shoal_factory):
                 if n:
                     sent[i] += n
                     idle_since = time.monotonic()
-        granted = STALLED_FRAME_BYTES * (POOL_BYTES // STALLED_FRAME_BYTES)
+        granted = frame_bytes * (pool_bytes // frame_bytes)
         wait_until("the pool holds the stalled frames", lambda: pool_used_bytes(node) >= granted,
                    timeout=30)
         samples = scrape(node.admin_url)
-        assert value(samples, "shoal_kafka_request_memory_pool_capacity_bytes") == POOL_BYTES
-        assert value(samples, "shoal_kafka_request_memory_pool_used_bytes") <= POOL_BYTES
+        assert value(samples, "shoal_kafka_request_memory_pool_capacity_bytes") == pool_bytes
+        assert value(samples, "shoal_kafka_request_memory_pool_used_bytes") <= pool_bytes
         assert value(samples, "shoal_kafka_request_memory_pool_waits_total") >= 1
         # Meanwhile a normal client still produces and consumes.
         produce_and_consume(node)
@@ -346,7 +361,7 @@ def test_stalled_frames_are_bounded_by_queued_max_request_bytes(shoal_factory):
         rss = rss_bytes(node)
         print(f"RSS baseline {baseline / MiB:.0f} MiB, with {STALLED_CONNECTIONS} stalled frames "
               f"{rss / MiB:.0f} MiB; body bytes sent {sum(sent) / MiB:.0f} MiB")
-        assert rss <= baseline + POOL_BYTES + RSS_BASELINE_ALLOWANCE_BYTES, (
+        assert rss <= baseline + pool_bytes + RSS_BASELINE_ALLOWANCE_BYTES, (
             f"RSS {rss / MiB:.0f} MiB > baseline {baseline / MiB:.0f} MiB + pool + allowance")
     finally:
         for s in conns:
