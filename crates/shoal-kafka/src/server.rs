@@ -31,7 +31,7 @@ use crate::supported_apis::SupportedApis;
 pub struct KafkaServer<H> {
     listener: TcpListener,
     local_addr: SocketAddr,
-    state: Arc<ListenerState<H>>,
+    state: ListenerState<H>,
 }
 
 impl<H: Handler> KafkaServer<H> {
@@ -68,21 +68,19 @@ impl<H: Handler> KafkaServer<H> {
         Ok(KafkaServer {
             listener,
             local_addr,
-            state: Arc::new(ListenerState {
+            state: ListenerState {
                 handler,
                 supported,
                 pool: MemoryPool::new(config.queued_max_request_bytes),
                 config,
-            }),
+            },
         })
     }
 
     /// Reads requests against `pool` (one per node, shared by its Kafka listeners) instead of
     /// a pool of its own `queued_max_request_bytes`. Call before [`KafkaServer::run`].
     pub fn with_memory_pool(mut self, pool: Arc<MemoryPool>) -> KafkaServer<H> {
-        if let Some(state) = Arc::get_mut(&mut self.state) {
-            state.pool = pool;
-        }
+        self.state.pool = pool;
         self
     }
 
@@ -98,6 +96,7 @@ impl<H: Handler> KafkaServer<H> {
             local_addr,
             state,
         } = self;
+        let state = Arc::new(state);
         let config = &state.config;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let limiter = ConnectionLimiter::new(
