@@ -10,11 +10,13 @@
 //! Limits: at most `max_inflight_per_connection` requests are read and not yet answered —
 //! the reader stops reading the socket while that many are outstanding (backpressure; a client
 //! that does not read its responses eventually stops being read). The write buffer is reused
-//! and shrunk back after a large response. Across connections, request bytes are bounded by
-//! the listener's [`MemoryPool`] (`queued.max.request.bytes`): a frame's reservation is held
-//! until the handler has taken the request, and a frame that does not arrive within
-//! `socket.request.read.timeout.ms` of its first byte closes the connection ([`crate::frame`]). Responses are flushed only when nothing else is
+//! and shrunk back after a large response. Responses are flushed only when nothing else is
 //! ready, so a burst of pipelined replies costs one write syscall.
+//!
+//! Across connections, request bytes are bounded by the listener's [`MemoryPool`]
+//! (`queued.max.request.bytes`): a frame's reservation is held until the handler has taken the
+//! request, and a frame that does not arrive within `socket.request.read.timeout.ms` of its
+//! first byte closes the connection ([`crate::frame`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
