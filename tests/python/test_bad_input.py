@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import gzip
 import os
+import resource
+import socket
 import time
 
 import pytest
 
 import kafka_wire as kw
-from clients import ck_consume, ck_create_topic, topic_names, unique_topic
+from clients import ck_consume, ck_create_topic, ck_produce, topic_names, unique_topic
+from test_metrics import scrape, value
+from test_replication import wait_until
 
 MAX_REQUEST = 1_048_576
 SHOAL_OVERRIDES = {"socket.request.max.bytes": MAX_REQUEST}
@@ -45,6 +49,7 @@ def topic(shoal):
 
 
 def assert_alive(shoal):
+    """The node runs and serves a fresh connection from 127.0.0.1 and a real client."""
     assert shoal.running, f"node died\n{shoal.tail()}"
     with kw.Conn("127.0.0.1", shoal.kafka_port) as c:
         av = kw.api_versions(c, correlation_id=77)
@@ -333,3 +338,239 @@ def test_produce_zstd_before_v7_is_unsupported_compression_type(shoal, topic):
         (res,) = kw.produce_v3(c, topic, 0, kw.batch_v2_raw(TWO, 2, attributes=4))
     assert res.error_code == kw.UNSUPPORTED_COMPRESSION_TYPE, res
     assert _latest_offset(shoal, topic) == before
+# ---------------------------------------------------------------- bounded resources (issue #15)
+# Each test starts its own node (shoal_factory) with the bound it exercises made small, so the
+# bound, not the machine, decides the outcome. Every loop is bounded in count and time.
+
+MiB = 1 << 20
+
+
+def rss_bytes(node) -> int:
+    """The node process's resident set size (VmRSS)."""
+    with open(f"/proc/{node.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS line")
+
+
+def pool_used_bytes(node) -> float:
+    return value(scrape(node.admin_url), "shoal_kafka_request_memory_pool_used_bytes")
+
+
+def raw_connect(port: int, source: str = "127.0.0.1", sndbuf: int | None = None) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if sndbuf is not None:
+        # A fixed send buffer: stalled senders must not make the kernel autotune megabytes each.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    s.bind((source, 0))
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def produce_and_consume(node, count: int = 200) -> None:
+    """A real client still produces and consumes (bounded by the helpers' timeouts)."""
+    topic = unique_topic("bounds")
+    ck_create_topic(node.bootstrap, topic, partitions=1)
+    res = ck_produce(node.bootstrap, topic, count, timeout=60)
+    assert not res.errors, res.errors[:3]
+    got = ck_consume(node.bootstrap, topic, [0], count, timeout=60)
+    assert len(got) == count
+
+
+# 100 connections each announce a frame and stall after 16 MiB of its body: without the pool
+# the node would buffer 100 x 16 MiB. Two cases: a small 64 MiB pool with 30 MiB frames (two
+# fit at once), and the default pool (256 MiB) with 90 MiB frames, the issue's attack. The
+# read timeout is long so the stall lasts through the measurement.
+DEFAULT_POOL_BYTES = 256 * MiB  # queued.max.request.bytes' default
+STALLED_BODY_BYTES = 16 * MiB
+STALLED_CONNECTIONS = 100
+# Documented allowance above the pool: per-connection read buffers (64 KiB each), the stalled
+# buffers' doubling growth, the client's produce/consume and allocator slack.
+RSS_BASELINE_ALLOWANCE_BYTES = 64 * MiB
+
+
+@pytest.mark.timeout(60)
+def test_frame_larger_than_queued_max_request_bytes_is_refused(shoal_factory):
+    node = shoal_factory({"queued.max.request.bytes": 64 * MiB})
+    # Within socket.request.max.bytes, but it could never be granted: refused at once.
+    with kw.Conn("127.0.0.1", node.kafka_port) as c:
+        c.send(kw.i32(90 * MiB) + b"\x00" * 4096)
+        closed, _ = c.wait_closed(timeout=10)
+    assert closed, "a 90 MiB frame with a 64 MiB pool was not refused"
+    assert value(scrape(node.admin_url), "shoal_kafka_frames_refused_total",
+                 reason="larger_than_pool") >= 1
+    assert_alive(node)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("pool_bytes,frame_bytes", [
+    (64 * MiB, 30 * MiB),
+    (None, 90 * MiB),
+], ids=["64MiB-pool-30MiB-frames", "default-pool-90MiB-frames"])
+def test_stalled_frames_are_bounded_by_queued_max_request_bytes(shoal_factory, pool_bytes,
+                                                                frame_bytes):
+    overrides = {"socket.request.read.timeout.ms": 600_000}
+    if pool_bytes is not None:
+        overrides["queued.max.request.bytes"] = pool_bytes
+    else:
+        pool_bytes = DEFAULT_POOL_BYTES
+    node = shoal_factory(overrides)
+    produce_and_consume(node)  # warm up the client path before the baseline
+    baseline = rss_bytes(node)
+
+    conns = [raw_connect(node.kafka_port, sndbuf=256 * 1024) for _ in range(STALLED_CONNECTIONS)]
+    try:
+        for s in conns:
+            s.sendall(kw.i32(frame_bytes))
+            s.setblocking(False)
+        sent = [0] * len(conns)
+        chunk = b"\x00" * (256 * 1024)
+        deadline = time.monotonic() + 60
+        idle_since = time.monotonic()
+        # Push bodies until every socket is full (paused by the node) or has sent its share.
+        while time.monotonic() < deadline and time.monotonic() - idle_since < 2:
+            for i, s in enumerate(conns):
+                if sent[i] >= STALLED_BODY_BYTES:
+                    continue
+                try:
+                    n = s.send(chunk[: STALLED_BODY_BYTES - sent[i]])
+                except BlockingIOError:
+                    continue
+                if n:
+                    sent[i] += n
+                    idle_since = time.monotonic()
+        granted = frame_bytes * (pool_bytes // frame_bytes)
+        wait_until("the pool holds the stalled frames", lambda: pool_used_bytes(node) >= granted,
+                   timeout=30)
+        samples = scrape(node.admin_url)
+        assert value(samples, "shoal_kafka_request_memory_pool_capacity_bytes") == pool_bytes
+        assert value(samples, "shoal_kafka_request_memory_pool_used_bytes") <= pool_bytes
+        assert value(samples, "shoal_kafka_request_memory_pool_waits_total") >= 1
+        # Meanwhile a normal client still produces and consumes.
+        produce_and_consume(node)
+        assert node.running, node.tail()
+        rss = rss_bytes(node)
+        print(f"RSS baseline {baseline / MiB:.0f} MiB, with {STALLED_CONNECTIONS} stalled frames "
+              f"{rss / MiB:.0f} MiB; body bytes sent {sum(sent) / MiB:.0f} MiB")
+        assert rss <= baseline + pool_bytes + RSS_BASELINE_ALLOWANCE_BYTES, (
+            f"RSS {rss / MiB:.0f} MiB > baseline {baseline / MiB:.0f} MiB + pool + allowance")
+    finally:
+        for s in conns:
+            s.close()
+    wait_until("the pool is empty again", lambda: pool_used_bytes(node) == 0, timeout=30)
+    assert_alive(node)
+
+
+@pytest.mark.timeout(120)
+def test_trickled_frame_is_closed_after_the_read_timeout(shoal_factory):
+    node = shoal_factory({"socket.request.read.timeout.ms": 2000})
+    s = raw_connect(node.kafka_port)
+    started = time.monotonic()
+    closed = False
+    try:
+        s.sendall(kw.i32(100 * 1024))
+        s.settimeout(0.1)
+        for _ in range(300):  # one byte per ~100 ms, at most ~30 s
+            try:
+                s.sendall(b"\x00")
+                if s.recv(64) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+    finally:
+        s.close()
+    elapsed = time.monotonic() - started
+    assert closed, "a frame trickled at 10 bytes/s was never timed out"
+    assert elapsed >= 1.5, f"closed after {elapsed:.1f}s, before the 2 s read timeout"
+    assert value(scrape(node.admin_url), "shoal_kafka_frames_refused_total", reason="read_timeout") >= 1
+    assert_alive(node)
+
+
+PEER_CONNECTIONS = 10_000
+
+
+@pytest.mark.timeout(300)
+def test_one_peer_with_10000_connections_does_not_lock_others_out(shoal_factory):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = PEER_CONNECTIONS + 2_000
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {want}")
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    # The node inherits the raised limit: max.connections (10,000) and not the fd limit is
+    # what would lock clients out without max.connections.per.ip.
+    node = shoal_factory()
+    conns = []
+    refused = 0
+    try:
+        deadline = time.monotonic() + 120
+        for _ in range(PEER_CONNECTIONS):
+            assert time.monotonic() < deadline, f"only {len(conns)} connections in 120 s"
+            try:
+                conns.append(raw_connect(node.kafka_port, source="127.0.0.2"))
+            except OSError:
+                refused += 1  # the accept queue may refuse while the node closes the extra ones
+        rejected = PEER_CONNECTIONS - 1000 - refused
+
+        def all_rejected():
+            samples = scrape(node.admin_url)
+            n = value(samples, "shoal_listener_connections_rejected_total",
+                      listener="kafka:PLAINTEXT", reason="max_connections_per_ip")
+            return samples if n >= rejected else None
+
+        samples = wait_until("the extra connections are rejected", all_rejected, timeout=60)
+        assert value(samples, "shoal_listener_connections", listener="kafka:PLAINTEXT") <= 1000 + 5
+        # A client from another address still gets in and works.
+        assert_alive(node)
+        produce_and_consume(node)
+    finally:
+        for s in conns:
+            s.close()
+
+
+@pytest.mark.timeout(120)
+def test_admin_listener_closes_connections_beyond_its_bound(shoal_factory):
+    admin_max_connections = 256  # shoal_net::ADMIN_MAX_CONNECTIONS
+    node = shoal_factory()
+    conns = []
+    try:
+        for _ in range(admin_max_connections):
+            conns.append(raw_connect(node.admin_port))
+        # The next one is closed at once, without an answer.
+        extra = raw_connect(node.admin_port)
+        extra.settimeout(10)
+        try:
+            extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = extra.recv(64)
+        except (BrokenPipeError, ConnectionResetError):
+            got = b""
+        finally:
+            extra.close()
+        assert got == b"", f"a connection beyond the admin bound was served: {got!r}"
+    finally:
+        for s in conns[:16]:
+            s.close()
+        del conns[:16]
+    try:
+        samples = wait_until("/metrics answers again", lambda: scrape_or_none(node.admin_url))
+        assert value(samples, "shoal_listener_connections_rejected_total", listener="admin",
+                     reason="max_connections") >= 1
+        assert value(samples, "shoal_listener_max_connections", listener="admin") == admin_max_connections
+        assert value(samples, "shoal_listener_max_connections", listener="controller") > 0
+        assert value(samples, "shoal_listener_max_connections", listener="replication") > 0
+    finally:
+        for s in conns:
+            s.close()
+
+
+def scrape_or_none(admin_url: str):
+    try:
+        return scrape(admin_url)
+    except OSError:
+        return None

@@ -128,6 +128,15 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("max.connections", Int, Some("10000"), Count, AtLeast(1), Network,
         "Connections per listener; more are closed on accept (Kafka: unlimited).")
         .dynamic(ClusterWide),
+    def("max.connections.per.ip", Int, Some("1000"), Count, AtLeast(0), Network,
+        "Connections per listener from one source address; more are closed on accept (Kafka: unlimited; bounded below max.connections so one peer cannot lock every other client out)."),
+    def("max.connections.per.ip.overrides", Str, Some(""), Unit::None, Any, Network,
+        "Per-address exceptions to max.connections.per.ip, ip:count,ip:count (IP addresses; IPv6 as [::1]:count)."),
+    def("queued.max.request.bytes", Long, Some("268435456"), Bytes, AtLeast(1), Network,
+        "Request bytes read or being handled across all Kafka connections of the node; a connection whose frame does not fit pauses reading until memory frees, a frame larger than this is refused (Kafka: -1, unbounded; Shoal insists on a bound)."),
+    def("socket.request.read.timeout.ms", Long, Some("30000"), Milliseconds, AtLeast(1), Network,
+        "Once a request frame's first byte has arrived, the whole frame must arrive within this, else the connection is closed (time waiting for queued.max.request.bytes does not count).")
+        .shoal(),
     def("connections.max.idle.ms", Long, Some("600000"), Milliseconds, AtLeast(1000), Network,
         "Idle connections are closed after this."),
     def("queued.max.requests.per.connection", Int, Some("64"), Count, AtLeast(1), Network,

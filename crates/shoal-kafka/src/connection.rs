@@ -12,6 +12,11 @@
 //! that does not read its responses eventually stops being read). The write buffer is reused
 //! and shrunk back after a large response. Responses are flushed only when nothing else is
 //! ready, so a burst of pipelined replies costs one write syscall.
+//!
+//! Across connections, request bytes are bounded by the listener's [`MemoryPool`]
+//! (`queued.max.request.bytes`): a frame's reservation is held until the handler has taken the
+//! request, and a frame that does not arrive within `socket.request.read.timeout.ms` of its
+//! first byte closes the connection ([`crate::frame`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,9 +34,10 @@ use tracing::{debug, error, warn};
 
 use crate::config::ServerConfig;
 use crate::error::FrameError;
-use crate::frame::FrameReader;
+use crate::frame::{Frame, FrameLimits, FrameReader};
 use crate::handler::{Handler, Reply, RequestContext};
 use crate::in_flight::{Completed, InFlight};
+use crate::memory_pool::MemoryPool;
 use crate::request::{Routed, route_request};
 use crate::request_metrics;
 use crate::response::encode_response_frame;
@@ -49,6 +55,8 @@ pub(crate) struct ListenerState<H> {
     pub handler: Arc<H>,
     pub supported: SupportedApis,
     pub config: ServerConfig,
+    /// `queued.max.request.bytes`, shared by every connection (and maybe other listeners).
+    pub pool: Arc<MemoryPool>,
 }
 
 /// Identity of one connection, for logs and request contexts.
@@ -64,6 +72,7 @@ enum ReadEnd {
     PeerClosed,
     Shutdown,
     IdleTimeout,
+    ReadTimeout,
     BadInput,
     WriterGone,
 }
@@ -117,7 +126,14 @@ async fn read_requests<H: Handler>(
 ) -> ReadEnd {
     let ConnectionId { id, peer } = connection;
     let config = &state.config;
-    let mut frames = FrameReader::new(read_half, config.socket_request_max_bytes);
+    let mut frames = FrameReader::new(
+        read_half,
+        FrameLimits {
+            max_frame_bytes: config.socket_request_max_bytes,
+            pool: Arc::clone(&state.pool),
+            read_timeout: Duration::from_millis(config.request_read_timeout_ms),
+        },
+    );
     let idle_timeout = Duration::from_millis(config.idle_timeout_ms);
     loop {
         // Backpressure: no socket read while the pipeline is full.
@@ -141,7 +157,17 @@ async fn read_requests<H: Handler>(
                         debug!(%peer, connection_id = id, error = %e, "peer went away");
                         return ReadEnd::PeerClosed;
                     }
+                    Ok(Err(e @ FrameError::ReadTimeout { .. })) => {
+                        shoal_metrics::record_frame_refused("read_timeout");
+                        warn!(%peer, connection_id = id, error = %e, "closing connection: frame too slow");
+                        return ReadEnd::ReadTimeout;
+                    }
                     Ok(Err(e)) => {
+                        match &e {
+                            FrameError::TooLarge { .. } => shoal_metrics::record_frame_refused("too_large"),
+                            FrameError::LargerThanPool { .. } => shoal_metrics::record_frame_refused("larger_than_pool"),
+                            _ => {}
+                        }
                         warn!(%peer, connection_id = id, error = %e, "closing connection: bad frame");
                         return ReadEnd::BadInput;
                     }
@@ -157,7 +183,11 @@ async fn read_requests<H: Handler>(
                 },
             }
         };
-        let in_flight = match route_request(&state.supported, frame) {
+        let Frame {
+            payload,
+            reservation,
+        } = frame;
+        let in_flight = match route_request(&state.supported, payload) {
             Ok(Routed::Local { slot, response }) => {
                 InFlight::new(slot, Reply::Ready(response), permit)
             }
@@ -176,6 +206,9 @@ async fn read_requests<H: Handler>(
                     connection_id: id,
                 };
                 let reply = state.handler.handle(ctx, request).await;
+                // The handler has taken the request (as Kafka releases the buffer after
+                // KafkaApis.handle): its bytes no longer count against the pool.
+                drop(reservation);
                 InFlight::new(slot, reply, permit)
             }
             Err(e) => {

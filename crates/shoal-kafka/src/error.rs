@@ -12,6 +12,20 @@ pub enum FrameError {
     NonPositiveSize { size_bytes: i32 },
     #[error("frame size {size_bytes} exceeds socket.request.max.bytes {max_bytes}")]
     TooLarge { size_bytes: i32, max_bytes: usize },
+    #[error(
+        "frame size {size_bytes} exceeds the whole request memory pool (queued.max.request.bytes {pool_bytes})"
+    )]
+    LargerThanPool {
+        size_bytes: usize,
+        pool_bytes: usize,
+    },
+    #[error(
+        "frame not complete within socket.request.read.timeout.ms {read_timeout_ms} ({buffered_bytes} bytes buffered)"
+    )]
+    ReadTimeout {
+        read_timeout_ms: u64,
+        buffered_bytes: usize,
+    },
     #[error("connection closed inside a frame ({buffered_bytes} bytes buffered)")]
     TruncatedFrame { buffered_bytes: usize },
     #[error("socket read failed: {0}")]

@@ -16,10 +16,14 @@
 //! - **ApiVersions is answered here** ([`api_versions`]), including the v0-layout
 //!   UNSUPPORTED_VERSION reply to versions above 4, since it is about the wire, not the data.
 //!
-//! Limits: one frame ≤ `socket_request_max_bytes`; requests read but unanswered per
-//! connection ≤ `max_inflight_per_connection` (reading pauses); connections ≤
-//! `max_connections` (extra ones are closed at once); idle connections close after
-//! `idle_timeout_ms`; shutdown drains for at most `shutdown_drain_timeout_ms`.
+//! Limits: one frame ≤ `socket_request_max_bytes`; request bytes being read or handled across
+//! every connection ≤ `queued_max_request_bytes` ([`MemoryPool`]: a connection whose frame
+//! the pool cannot grant pauses reading; a frame larger than the pool closes it); a frame
+//! must arrive within `request_read_timeout_ms` of its first byte; requests read but
+//! unanswered per connection ≤ `max_inflight_per_connection` (reading pauses); connections ≤
+//! `max_connections`, and ≤ `max_connections_per_ip` from one address (extra ones are closed
+//! at once, `shoal-net`); idle connections close after `idle_timeout_ms`; shutdown drains for
+//! at most `shutdown_drain_timeout_ms`.
 
 pub mod api_versions;
 mod codec;
@@ -31,6 +35,7 @@ mod handler;
 mod header;
 mod in_flight;
 pub mod length_guard;
+mod memory_pool;
 mod request;
 mod request_metrics;
 mod response;
@@ -41,11 +46,14 @@ mod unsupported;
 
 pub use api_versions::UNSUPPORTED_VERSION;
 pub use config::{
-    DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_INFLIGHT_PER_CONNECTION,
-    DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS, DEFAULT_SOCKET_REQUEST_MAX_BYTES, ServerConfig,
+    DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
+    DEFAULT_MAX_INFLIGHT_PER_CONNECTION, DEFAULT_QUEUED_MAX_REQUEST_BYTES,
+    DEFAULT_REQUEST_READ_TIMEOUT_MS, DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS,
+    DEFAULT_SOCKET_REQUEST_MAX_BYTES, ServerConfig,
 };
 pub use error::{EncodeError, FrameError, RequestError};
 pub use handler::{DeferredResponse, Handler, Reply, RequestContext};
+pub use memory_pool::{MemoryPool, Reservation};
 pub use request_metrics::{api_name, error_name, error_names};
 pub use server::KafkaServer;
 pub use supported_apis::{API_VERSIONS_MAX_VERSION, ApiRange, SupportedApis};

@@ -1,4 +1,8 @@
-//! The listener: accepts connections up to `max.connections` and runs one task per connection.
+//! The listener: accepts connections up to `max.connections` (and `max.connections.per.ip`
+//! from one address, through `shoal-net`'s limiter) and runs one task per connection. Every
+//! connection reads its frames against one request [`MemoryPool`] (`queued.max.request.bytes`),
+//! shared with the node's other Kafka listeners when given with
+//! [`KafkaServer::with_memory_pool`].
 //!
 //! Graceful shutdown: when the shutdown future fires the listener stops accepting, every
 //! connection stops reading new requests, answers the ones it already read (including
@@ -11,24 +15,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shoal_net::{ACCEPT_ERROR_BACKOFF_MS, ConnectionLimiter, ConnectionLimits};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::config::ServerConfig;
 use crate::connection::{ConnectionId, ListenerState, serve_connection};
 use crate::handler::Handler;
+use crate::memory_pool::MemoryPool;
 use crate::supported_apis::SupportedApis;
-
-/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
-const ACCEPT_ERROR_BACKOFF_MS: u64 = 50;
 
 /// A bound Kafka listener; call [`KafkaServer::run`] to serve it.
 pub struct KafkaServer<H> {
     listener: TcpListener,
     local_addr: SocketAddr,
-    state: Arc<ListenerState<H>>,
+    state: ListenerState<H>,
 }
 
 impl<H: Handler> KafkaServer<H> {
@@ -53,18 +56,32 @@ impl<H: Handler> KafkaServer<H> {
         if config.max_connections == 0 {
             return Err(invalid("max_connections"));
         }
+        if config.queued_max_request_bytes == 0 {
+            return Err(invalid("queued_max_request_bytes"));
+        }
+        if config.request_read_timeout_ms == 0 {
+            return Err(invalid("request_read_timeout_ms"));
+        }
         let listener = TcpListener::bind(config.bind).await?;
         let local_addr = listener.local_addr()?;
         info!(listener = %config.listener_name, %local_addr, "Kafka listener bound");
         Ok(KafkaServer {
             listener,
             local_addr,
-            state: Arc::new(ListenerState {
+            state: ListenerState {
                 handler,
                 supported,
+                pool: MemoryPool::new(config.queued_max_request_bytes),
                 config,
-            }),
+            },
         })
+    }
+
+    /// Reads requests against `pool` (one per node, shared by its Kafka listeners) instead of
+    /// a pool of its own `queued_max_request_bytes`. Call before [`KafkaServer::run`].
+    pub fn with_memory_pool(mut self, pool: Arc<MemoryPool>) -> KafkaServer<H> {
+        self.state.pool = pool;
+        self
     }
 
     /// The address actually bound.
@@ -79,9 +96,17 @@ impl<H: Handler> KafkaServer<H> {
             local_addr,
             state,
         } = self;
+        let state = Arc::new(state);
         let config = &state.config;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let connection_slots = Arc::new(Semaphore::new(config.max_connections));
+        let limiter = ConnectionLimiter::new(
+            format!("kafka:{}", config.listener_name),
+            ConnectionLimits {
+                max_connections: config.max_connections,
+                max_connections_per_ip: config.max_connections_per_ip,
+                max_connections_per_ip_overrides: config.max_connections_per_ip_overrides.clone(),
+            },
+        );
         let mut connections = JoinSet::new();
         let mut next_connection_id: u64 = 1;
         tokio::pin!(shutdown);
@@ -90,9 +115,8 @@ impl<H: Handler> KafkaServer<H> {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        let Ok(slot) = connection_slots.clone().try_acquire_owned() else {
-                            warn!(%peer, max_connections = config.max_connections,
-                                "closing new connection: max.connections reached");
+                        // Over a bound: closed at once (logged and counted by the limiter).
+                        let Ok(slot) = limiter.try_admit(peer) else {
                             drop(stream);
                             continue;
                         };

@@ -12,10 +12,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use shoal_net::{ConnectionLimiter, ConnectionLimits, LimitedIncoming};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::controller::Controller;
@@ -182,8 +182,16 @@ impl ControllerServer {
         let task = tokio::spawn(async move {
             // `Server::tcp_nodelay` applies only to listeners tonic binds itself; an accepted
             // socket without TCP_NODELAY holds small responses for the peer's delayed ACK
-            // (~40 ms on Linux), which once made every acks=all produce wait that long.
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            // (~40 ms on Linux), which once made every acks=all produce wait that long, so
+            // LimitedIncoming sets it. It also bounds the listener's connections (issue #15):
+            // closed on accept beyond `shoal_net::CONTROLLER_MAX_CONNECTIONS`.
+            let incoming = LimitedIncoming::new(
+                listener,
+                ConnectionLimiter::new(
+                    "controller",
+                    ConnectionLimits::total(shoal_net::CONTROLLER_MAX_CONNECTIONS),
+                ),
+            );
             let shutdown = async {
                 // A dropped sender also means stop.
                 let _ = stopped.await;

@@ -55,6 +55,36 @@ pub fn describe_all() {
         LOG_CLEANER_SKIPPED_BATCHES_TOTAL,
         "Batches of a compacted partition whose records the cleaner could not read and kept as they are, since the log was opened."
     );
+    describe_gauge!(
+        LISTENER_CONNECTIONS,
+        "Open connections, by listener (kafka:<name>, controller, replication, admin)."
+    );
+    describe_gauge!(
+        LISTENER_MAX_CONNECTIONS,
+        "The connection bound of each listener (max.connections for Kafka listeners; docs/configuration.md)."
+    );
+    describe_counter!(
+        LISTENER_CONNECTIONS_REJECTED_TOTAL,
+        "Connections closed on accept, by listener and reason (max_connections, max_connections_per_ip)."
+    );
+    describe_gauge!(
+        REQUEST_MEMORY_POOL_USED_BYTES,
+        Unit::Bytes,
+        "Request bytes reserved from the queued.max.request.bytes pool, across all Kafka connections."
+    );
+    describe_gauge!(
+        REQUEST_MEMORY_POOL_CAPACITY_BYTES,
+        Unit::Bytes,
+        "The queued.max.request.bytes pool's size."
+    );
+    describe_counter!(
+        REQUEST_MEMORY_POOL_WAITS_TOTAL,
+        "Frames whose connection paused reading because the queued.max.request.bytes pool was full."
+    );
+    describe_counter!(
+        FRAMES_REFUSED_TOTAL,
+        "Kafka connections closed for a frame, by reason (too_large: socket.request.max.bytes; larger_than_pool: queued.max.request.bytes; read_timeout: socket.request.read.timeout.ms)."
+    );
     describe_gauge!(PARTITIONS, "Partition replicas hosted on this broker.");
     describe_gauge!(LEADER_PARTITIONS, "Partitions this broker leads.");
     describe_gauge!(

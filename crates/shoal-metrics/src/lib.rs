@@ -63,3 +63,53 @@ pub fn record_isr_change(shrunk: bool) {
     };
     metrics::counter!(name).increment(1);
 }
+
+/// A listener's connection bound (`listener`: `kafka:<name>`, `controller`, `replication`,
+/// `admin`).
+pub fn record_listener_max_connections(listener: &str, max_connections: usize) {
+    metrics::gauge!(names::LISTENER_MAX_CONNECTIONS, "listener" => listener.to_owned())
+        .set(max_connections as f64);
+}
+
+/// A connection admitted on (`opened`) or gone from a listener.
+pub fn record_listener_connection(listener: &str, opened: bool) {
+    let gauge = metrics::gauge!(names::LISTENER_CONNECTIONS, "listener" => listener.to_owned());
+    if opened {
+        gauge.increment(1.0);
+    } else {
+        gauge.decrement(1.0);
+    }
+}
+
+/// A connection closed on accept; `reason` is the bound it hit.
+pub fn record_listener_rejection(listener: &str, reason: &'static str) {
+    metrics::counter!(names::LISTENER_CONNECTIONS_REJECTED_TOTAL,
+        "listener" => listener.to_owned(), "reason" => reason)
+    .increment(1);
+}
+
+/// The request memory pool's size (`queued.max.request.bytes`).
+pub fn record_request_pool_capacity(capacity_bytes: usize) {
+    metrics::gauge!(names::REQUEST_MEMORY_POOL_CAPACITY_BYTES).set(capacity_bytes as f64);
+}
+
+/// Bytes reserved from (`reserved`) or given back to the request memory pool. A delta, not
+/// the total: concurrent connections would otherwise race to set a stale value.
+pub fn record_request_pool_use(bytes: usize, reserved: bool) {
+    let gauge = metrics::gauge!(names::REQUEST_MEMORY_POOL_USED_BYTES);
+    if reserved {
+        gauge.increment(bytes as f64);
+    } else {
+        gauge.decrement(bytes as f64);
+    }
+}
+
+/// A connection paused reading until the request memory pool could grant its frame.
+pub fn record_request_pool_wait() {
+    metrics::counter!(names::REQUEST_MEMORY_POOL_WAITS_TOTAL).increment(1);
+}
+
+/// A Kafka connection closed for a frame (`too_large`, `larger_than_pool`, `read_timeout`).
+pub fn record_frame_refused(reason: &'static str) {
+    metrics::counter!(names::FRAMES_REFUSED_TOTAL, "reason" => reason).increment(1);
+}

@@ -13,6 +13,14 @@ pub const ISR_SHRINKS_TOTAL: &str = "shoal_isr_shrinks_total";
 pub const ISR_EXPANDS_TOTAL: &str = "shoal_isr_expands_total";
 pub const INTERNAL_RECORDS_SKIPPED_TOTAL: &str = "shoal_internal_records_skipped_total";
 pub const LOG_DIR_FREE_BYTES: &str = "shoal_log_dir_free_bytes";
+pub const LISTENER_CONNECTIONS: &str = "shoal_listener_connections";
+pub const LISTENER_MAX_CONNECTIONS: &str = "shoal_listener_max_connections";
+pub const LISTENER_CONNECTIONS_REJECTED_TOTAL: &str = "shoal_listener_connections_rejected_total";
+pub const REQUEST_MEMORY_POOL_USED_BYTES: &str = "shoal_kafka_request_memory_pool_used_bytes";
+pub const REQUEST_MEMORY_POOL_CAPACITY_BYTES: &str =
+    "shoal_kafka_request_memory_pool_capacity_bytes";
+pub const REQUEST_MEMORY_POOL_WAITS_TOTAL: &str = "shoal_kafka_request_memory_pool_waits_total";
+pub const FRAMES_REFUSED_TOTAL: &str = "shoal_kafka_frames_refused_total";
 
 // Computed from the node's state at scrape time.
 pub const PARTITIONS: &str = "shoal_partitions";

@@ -7,6 +7,8 @@
 //! back); a controller-only node while it knows the quorum's leader. Load balancers and tests
 //! wait for it rather than for an open port; the body says why a node is not ready.
 //! `/metrics` is the Prometheus text format (docs/metrics.md).
+//! The listener admits at most `shoal_net::ADMIN_MAX_CONNECTIONS` connections (issue #15):
+//! more are closed on accept, so a flood of connections cannot exhaust the node's descriptors.
 //! `/v1/quorum` is the metadata quorum as this node sees it (what
 //! `kafka-metadata-quorum.sh describe --status` shows; controllers only), and `/v1/brokers`
 //! the registered brokers with their epochs, listeners and fencing state, as JSON for scripts
@@ -22,6 +24,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use shoal_broker::Broker;
 use shoal_meta::{MetaNode, MetadataImage};
+use shoal_net::{ConnectionLimiter, ConnectionLimits, LimitedIncoming, LimitedStream};
 use tokio::sync::watch;
 
 /// Whether the node is ready, from what it runs.
@@ -111,8 +114,24 @@ pub struct AdminState {
 }
 
 pub struct AdminServer {
-    listener: tokio::net::TcpListener,
+    listener: AdminListener,
     state: Arc<AdminState>,
+}
+
+/// The admin listener's accept loop for axum, through the connection limiter.
+struct AdminListener(LimitedIncoming);
+
+impl axum::serve::Listener for AdminListener {
+    type Io = LimitedStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        self.0.accept_retrying().await
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
 }
 
 impl AdminServer {
@@ -120,14 +139,18 @@ impl AdminServer {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind admin listener {addr}: {e}"))?;
+        let limiter = ConnectionLimiter::new(
+            "admin",
+            ConnectionLimits::total(shoal_net::ADMIN_MAX_CONNECTIONS),
+        );
         Ok(Self {
-            listener,
+            listener: AdminListener(LimitedIncoming::new(listener, limiter)),
             state: Arc::new(state),
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listener.0.local_addr()
     }
 
     pub async fn run(

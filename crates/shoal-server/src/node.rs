@@ -12,7 +12,7 @@ use shoal_broker::disk_space::DiskSpace;
 use shoal_broker::{
     AdvertisedListener, Broker, BrokerConfig, BrokerHandler, MetadataSource, supported_apis,
 };
-use shoal_kafka::{KafkaServer, ServerConfig};
+use shoal_kafka::{KafkaServer, MemoryPool, ServerConfig};
 use shoal_meta::meta_properties;
 use shoal_meta::{
     ControllerClient, KnownLeader, MetaConfig, MetaNode, MetadataFollower, MetadataFollowerConfig,
@@ -344,10 +344,19 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let mut servers = Vec::new();
     if let Some(broker) = &broker {
         let handler = Arc::new(BrokerHandler::new(Arc::clone(broker)));
+        // One request memory pool for every Kafka listener of the node.
+        let request_pool = MemoryPool::new(config.usize("queued.max.request.bytes")?);
+        let per_ip_overrides =
+            shoal_net::parse_per_ip_overrides(&config.string("max.connections.per.ip.overrides")?)
+                .map_err(|e| anyhow::anyhow!("max.connections.per.ip.overrides: {e}"))?;
         for listener in &listeners.kafka {
             let server_config = ServerConfig {
                 socket_request_max_bytes: config.usize("socket.request.max.bytes")?,
                 max_connections: config.usize("max.connections")?,
+                max_connections_per_ip: config.usize("max.connections.per.ip")?,
+                max_connections_per_ip_overrides: per_ip_overrides.clone(),
+                queued_max_request_bytes: request_pool.capacity_bytes(),
+                request_read_timeout_ms: millis(&config, "socket.request.read.timeout.ms", 1)?,
                 max_inflight_per_connection: config.usize("queued.max.requests.per.connection")?,
                 idle_timeout_ms: millis(&config, "connections.max.idle.ms", 1000)?,
                 ..ServerConfig::new(listener.name.clone(), listener.bind_addr()?)
@@ -359,7 +368,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                         "cannot bind Kafka listener {}://{}:{}",
                         listener.name, listener.host, listener.port
                     )
-                })?;
+                })?
+                .with_memory_pool(Arc::clone(&request_pool));
             tracing::info!(listener = %listener.name, addr = %server.local_addr(), "Kafka listener up");
             let signal = shutdown.clone();
             servers.push(tokio::spawn(server.run(signal.wait())));

@@ -7,10 +7,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use shoal_net::{ConnectionLimiter, ConnectionLimits, LimitedIncoming};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
 
 use crate::replication::MAX_MESSAGE_BYTES;
 use crate::replication::proto::replication_server::ReplicationServer as GrpcServer;
@@ -37,8 +37,16 @@ impl ReplicationServer {
         let task = tokio::spawn(async move {
             // `Server::tcp_nodelay` applies only to listeners tonic binds itself; an accepted
             // socket without TCP_NODELAY holds small responses for the peer's delayed ACK
-            // (~40 ms on Linux), which once made every acks=all produce wait that long.
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            // (~40 ms on Linux), which once made every acks=all produce wait that long, so
+            // LimitedIncoming sets it. It also bounds the listener's connections (issue #15):
+            // closed on accept beyond `shoal_net::REPLICATION_MAX_CONNECTIONS`.
+            let incoming = LimitedIncoming::new(
+                listener,
+                ConnectionLimiter::new(
+                    "replication",
+                    ConnectionLimits::total(shoal_net::REPLICATION_MAX_CONNECTIONS),
+                ),
+            );
             let shutdown = async {
                 let _ = stopped.await;
             };

@@ -13,7 +13,9 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use shoal_kafka::{Handler, KafkaServer, Reply, RequestContext, ServerConfig, SupportedApis};
+use shoal_kafka::{
+    Handler, KafkaServer, MemoryPool, Reply, RequestContext, ServerConfig, SupportedApis,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
@@ -109,11 +111,23 @@ pub async fn start(
     handler: Arc<TestHandler>,
     configure: impl FnOnce(&mut ServerConfig),
 ) -> TestServer {
+    start_with_pool(handler, configure, None).await
+}
+
+/// Like [`start`], reading requests against `pool` when given (so a test can watch it).
+pub async fn start_with_pool(
+    handler: Arc<TestHandler>,
+    configure: impl FnOnce(&mut ServerConfig),
+    pool: Option<Arc<MemoryPool>>,
+) -> TestServer {
     let mut config = ServerConfig::new("PLAINTEXT", "127.0.0.1:0".parse().unwrap());
     configure(&mut config);
-    let server = KafkaServer::bind(config, supported(), handler)
+    let mut server = KafkaServer::bind(config, supported(), handler)
         .await
         .unwrap();
+    if let Some(pool) = pool {
+        server = server.with_memory_pool(pool);
+    }
     let addr = server.local_addr();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(async move {
