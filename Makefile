@@ -84,6 +84,7 @@ check: ## rustfmt, clippy (warnings are errors), then check-deps
 
 check-deps: check-tools ## unused dependencies (cargo machete); cargo deny: licenses, bans, sources, advisories if a local DB exists
 	$(CARGO) machete
+	$(CARGO) fetch --locked  # cargo deny --offline reads every locked crate, other platforms' too
 	$(CARGO) deny --offline check --hide-inclusion-graph licenses bans sources
 	@if ls -d '$(ADVISORY_DB)'/*/crates >/dev/null 2>&1; then \
 	  echo "$(CARGO) deny --offline check --hide-inclusion-graph advisories"; \
