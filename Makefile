@@ -29,6 +29,10 @@ CHAOS_ARGS   ?=
 # Dependency checkers `make check` installs from crates.io when missing (pinned, --locked).
 CARGO_MACHETE_VERSION ?= 0.9.2
 CARGO_DENY_VERSION    ?= 0.20.2
+CARGO_FUZZ_VERSION ?= 0.13.2
+FUZZ_TARGETS := kafka_request record_batch metadata_record segment_load
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
 # The RustSec advisory database cargo deny reads (deny.toml's db-path; a clone of
 # github.com/rustsec/advisory-db in a subdirectory). CI cannot reach GitHub, so advisories are
 # checked only when a clone is already there.
@@ -39,7 +43,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo
 
 VENV_STAMP := $(VENV)/.requirements.stamp
 
-.PHONY: help docs run build build-tools test test-deps check check-deps check-tools test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status image compose-up compose-down compose-clean compose-split-up compose-split-down compose-split-clean chaos chaos-local
+.PHONY: help docs run build build-tools test test-deps check check-deps check-tools test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status image compose-up compose-down compose-clean compose-split-up compose-split-down compose-split-clean chaos chaos-local fuzz fuzz-tools test-fuzz fuzz-seeds
 
 help: ## list the verbs
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -58,7 +62,7 @@ run: ## build shoal and shoalctl (release), then run one node (controller+broker
 	$(CARGO) build --release --bin shoal --bin shoalctl
 	exec $(SHOAL_BIN) --data-dir $(DATA_DIR)
 
-test: test-deps check test-rust test-python ## everything CI runs: deps, lint, Rust tests, client tests
+test: test-deps check test-rust test-fuzz test-python ## everything CI runs: deps, lint, Rust tests, a short fuzz run, client tests
 
 test-deps: $(VENV_STAMP) ## install kcat (apt) and the Python test venv, only when missing/changed
 	@if command -v kcat >/dev/null 2>&1; then \
@@ -134,6 +138,28 @@ chaos: compose-up ## shoal-chaos against the compose cluster, all faults, DURATI
 chaos-local: build-tools cluster ## shoal-chaos against `make cluster`: kill, pause, rolling restart, DURATION seconds
 	target/release/shoal-chaos --target local --cluster-dir $(CLUSTER_DIR) --duration-s $(DURATION) \
 	  --faults kill,pause,rolling --out $(CHAOS_OUT) $(CHAOS_ARGS)
+
+fuzz-tools: ## install cargo-fuzz (pinned) when missing; the targets build with the nightly toolchain
+	@$(CARGO) fuzz --version 2>/dev/null | grep -qF '$(CARGO_FUZZ_VERSION)' || \
+	  $(CARGO) install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+
+fuzz: fuzz-tools ## every fuzz target for FUZZ_SECONDS (default 60) from the seed corpus; new inputs in fuzz/corpus-run, crashes in fuzz/artifacts
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus-run/$$t fuzz/corpus/$$t; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  (cd fuzz && cargo +nightly fuzz run -s none $$t corpus-run/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1) || exit 1; \
+	done
+
+test-fuzz: fuzz-tools ## the short fuzz run of `make test`: every target for FUZZ_SMOKE_SECONDS from the seed corpus
+	@if ! rustup run nightly rustc --version >/dev/null 2>&1; then \
+	  echo "test-fuzz SKIPPED: no nightly toolchain (cargo fuzz needs it; rustup toolchain install nightly)"; \
+	else \
+	  $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS); \
+	fi
+
+fuzz-seeds: build test-deps ## re-seed the fuzz corpora from real client traffic through a recording proxy (fuzz/seed_corpus.py)
+	$(VENV)/bin/python fuzz/seed_corpus.py
 
 bench: ## run the benchmark (tests/bench/run.sh, owned by the bench work)
 	@if [ -f $(BENCH_SCRIPT) ]; then \

@@ -54,6 +54,7 @@ pub use config::{
 pub use error::{EncodeError, FrameError, RequestError};
 pub use handler::{DeferredResponse, Handler, Reply, RequestContext};
 pub use memory_pool::{MemoryPool, Reservation};
+pub use request::route_any_frame;
 pub use request_metrics::{api_name, error_name, error_names};
 pub use server::KafkaServer;
 pub use supported_apis::{API_VERSIONS_MAX_VERSION, ApiRange, SupportedApis};

@@ -71,3 +71,4 @@ pub use error::{LogError, RecordError, Result};
 pub use log::{AppendInfo, FoundBatch, Log, ReadInfo, RetentionResult};
 pub use recompress::needs_recompression;
 pub use shared_log::{Appended, SharedLog};
+pub use validator::validate_produce;

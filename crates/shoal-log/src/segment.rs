@@ -336,8 +336,13 @@ impl LogSegment {
                 }
                 Scanned::Batch { position, header } => {
                     // Offsets only grow; a gap is a compacted-away batch, not damage (an
-                    // append-only file cannot lose a batch between two intact ones).
-                    if header.base_offset < next_offset || header.last_offset_delta < 0 {
+                    // append-only file cannot lose a batch between two intact ones). A batch
+                    // beyond the segment's offset range (relative offsets are 32-bit) is
+                    // damage: appends roll before that (found by the segment_load fuzzer).
+                    if header.base_offset < next_offset
+                        || header.last_offset_delta < 0
+                        || header.last_offset() - self.base_offset > i64::from(i32::MAX)
+                    {
                         reason = Some(format!(
                             "batch at position {position} covers offsets {}..={}, expected to start at {next_offset}",
                             header.base_offset,
@@ -983,6 +988,30 @@ mod tests {
         );
         assert!(entries_before > 2);
         assert_eq!(segment.max_timestamp_and_offset(), Some((20, 2)));
+    }
+
+    #[test]
+    fn a_batch_beyond_the_segments_offset_range_is_cut_as_damage() {
+        // The segment_load fuzzer's find: an intact batch (CRC and all) whose offsets lie more
+        // than i32::MAX past the segment's base made the time index assert.
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = LogSegment::create(dir.path(), 0, &config(), 0).unwrap();
+        append(&mut segment, 0, 10, &[b"kept"]);
+        let kept_bytes = segment.size_bytes();
+        segment.seal().unwrap();
+        let log_path = segment.log_path().to_path_buf();
+        let mut bytes = std::fs::read(&log_path).unwrap();
+        bytes.extend(build_batch(i64::from(i32::MAX) + 1, 20, &[b"far"]));
+        bytes.extend(build_batch(1, 30, &[b"after"]));
+        std::fs::write(&log_path, &bytes).unwrap();
+        drop(segment);
+
+        let mut segment = LogSegment::open(dir.path(), 0, &config(), 0).unwrap();
+        let outcome = segment.recover(0).unwrap();
+        assert_eq!(outcome.next_offset, 1);
+        assert_eq!(std::fs::metadata(&log_path).unwrap().len(), kept_bytes);
+        assert!(outcome.reason.unwrap().contains("covers offsets"));
+        assert_eq!(segment.max_timestamp_and_offset(), Some((10, 0)));
     }
 
     #[test]

@@ -34,6 +34,15 @@ const MAX_RECORD_ERRORS: usize = 100;
 /// topic's `config` at `now_ms`. Fills `headers` (cleared first) with one header per batch, and
 /// `sections` (cleared first) with the decompressed records of each batch `compression.type`
 /// will rewrite (`None` for the others), so the rewrite does not decompress them again.
+/// Checks the batches a producer sent as a leader append would, without appending: every
+/// header, CRC and record (see the module docs). The entry point of the record-batch fuzz
+/// target (`make fuzz`).
+pub fn validate_produce(records: &[u8], config: &LogConfig, now_ms: i64) -> Result<()> {
+    let mut headers = Vec::new();
+    let mut sections = Vec::new();
+    validate_leader_append(records, config, now_ms, &mut headers, &mut sections)
+}
+
 pub(crate) fn validate_leader_append(
     records: &[u8],
     config: &LogConfig,
