@@ -290,3 +290,32 @@ def test_internal_topics_are_shoals_own(shoal):
         assert [tp.offset for tp in committed] == [5], committed
     finally:
         reader.close()
+
+
+@pytest.mark.timeout(120)
+def test_partitions_past_the_open_file_limit_are_refused_not_left_unopenable(shoal_factory):
+    """Issue #15: CreateTopics of 10,000 partitions answered NO_ERROR though the node's
+    open-file limit let a third of them never open (NOT_LEADER_OR_FOLLOWER forever). With 1,024
+    open files, max.broker.partitions is derived as (1024 - 256) / 3 = 256."""
+    import shutil
+
+    if shutil.which("prlimit") is None:
+        pytest.skip("prlimit (util-linux) is needed to start the node with a small open-file limit")
+    node = shoal_factory(start=False)
+    plain_args = node.args
+    node.args = lambda: ["prlimit", "--nofile=1024:1024", "--"] + plain_args()
+    node.start()
+    admin = ck_admin(node.bootstrap)
+    huge = unique_topic("huge")
+    fut = admin.create_topics([NewTopic(huge, 10_000, 1)], request_timeout=OP_TIMEOUT)[huge]
+    assert error_code(fut) == KafkaError.POLICY_VIOLATION  # 44
+    assert huge not in topic_names(node.bootstrap)
+    # Within the bound it works, and growing past it is refused the same way.
+    fits = unique_topic("fits")
+    admin.create_topics([NewTopic(fits, 100, 1)], request_timeout=OP_TIMEOUT)[fits].result(OP_TIMEOUT)
+    grow = admin.create_partitions([NewPartitions(fits, 1_000)], request_timeout=OP_TIMEOUT)[fits]
+    assert error_code(grow) == KafkaError.POLICY_VIOLATION
+    wait_for_partitions(node.bootstrap, fits, 100)
+    res = ck_produce(node.bootstrap, fits, 200, prefix="f", conf={"acks": "all"})
+    assert not res.errors, res.errors[:3]
+    assert node.readyz() == 200

@@ -61,6 +61,7 @@ pub fn controller_error_code(error: &ControllerError) -> i16 {
         }
         ControllerError::InvalidConfig(_) => ResponseError::InvalidConfig.code(),
         ControllerError::InvalidRequest(_) => ResponseError::InvalidRequest.code(),
+        ControllerError::PolicyViolation(_) => ResponseError::PolicyViolation.code(),
         ControllerError::InvalidReplicaAssignment(_) => {
             ResponseError::InvalidReplicaAssignment.code()
         }

@@ -167,6 +167,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     // ---- log: broker defaults topics inherit ----
     def("num.partitions", Int, Some("1"), Count, AtLeast(1), Log,
         "Partitions of a topic created without a count (auto-created topics too)."),
+    def("max.broker.partitions", Int, None, Count, AtLeast(1), Log,
+        "KIP-578's name: partition replicas one broker may hold; a CreateTopics or CreatePartitions that would place more on any broker is refused (POLICY_VIOLATION), never accepted and left unopenable. Unset: derived at start from the file-descriptor limit, (RLIMIT_NOFILE - 256) / 3 (an open partition holds three files)."),
     def("auto.create.topics.enable", Boolean, Some("true"), Unit::None, Any, Log,
         "Create a topic when a client asks for metadata of one that does not exist."),
     def("delete.topic.enable", Boolean, Some("true"), Unit::None, Any, Log,

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 pub const NUM_PARTITIONS: &str = "num.partitions";
 pub const DEFAULT_REPLICATION_FACTOR: &str = "default.replication.factor";
+pub const MAX_BROKER_PARTITIONS: &str = "max.broker.partitions";
 
 /// Validated broker defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct BrokerDefaults {
     configs: BTreeMap<String, String>,
     num_partitions: i32,
     default_replication_factor: i16,
+    /// `max.broker.partitions`; `None` = no bound (the server always sets one).
+    max_broker_partitions: Option<u32>,
 }
 
 impl Default for BrokerDefaults {
@@ -24,6 +27,7 @@ impl Default for BrokerDefaults {
             configs: BTreeMap::new(),
             num_partitions: schema_default(NUM_PARTITIONS),
             default_replication_factor: schema_default(DEFAULT_REPLICATION_FACTOR),
+            max_broker_partitions: None,
         }
     }
 }
@@ -45,11 +49,21 @@ impl BrokerDefaults {
         }
         let num_partitions = parse(&configs, NUM_PARTITIONS)?;
         let default_replication_factor = parse(&configs, DEFAULT_REPLICATION_FACTOR)?;
+        let max_broker_partitions = match configs.get(MAX_BROKER_PARTITIONS) {
+            Some(_) => Some(parse(&configs, MAX_BROKER_PARTITIONS)?),
+            None => None,
+        };
         Ok(BrokerDefaults {
             configs,
             num_partitions,
             default_replication_factor,
+            max_broker_partitions,
         })
+    }
+
+    /// `max.broker.partitions`: partition replicas one broker may hold, if bounded.
+    pub fn max_broker_partitions(&self) -> Option<u32> {
+        self.max_broker_partitions
     }
 
     /// `num.partitions`: partitions of a topic created without an explicit count.

@@ -39,6 +39,9 @@ pub enum ControllerError {
     /// INVALID_REQUEST (42)
     #[error("{0}")]
     InvalidRequest(String),
+    /// POLICY_VIOLATION (44): a configured bound (`max.broker.partitions`) refuses the request.
+    #[error("{0}")]
+    PolicyViolation(String),
     /// NOT_CONTROLLER (41); `leader_hint` is the node id of the current Raft leader if known.
     #[error("This node is not the active controller (leader hint: {leader_hint:?}).")]
     NotController { leader_hint: Option<i32> },

@@ -7,6 +7,7 @@
 
 mod admin_http;
 mod config;
+mod fd_limit;
 mod healthcheck;
 mod listeners;
 mod logging;

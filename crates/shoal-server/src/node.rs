@@ -245,6 +245,14 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             .context("checking the log directory's free space")?;
     }
     let settings = config.explicit().clone();
+    // max.broker.partitions defaults to what the open-file limit allows (see fd_limit).
+    let mut broker_defaults = settings.clone();
+    let nofile = crate::fd_limit::raise_nofile_limit();
+    if !broker_defaults.contains_key("max.broker.partitions") {
+        let capacity = crate::fd_limit::partition_capacity(nofile.unwrap_or(u64::MAX));
+        tracing::info!(max_broker_partitions = capacity, open_file_limit = ?nofile, "max.broker.partitions derived from the open-file limit");
+        broker_defaults.insert("max.broker.partitions".to_string(), capacity.to_string());
+    }
     let heartbeat_interval_ms = millis(&config, "broker.heartbeat.interval.ms", 10)?;
     let session_timeout_ms = millis(&config, "broker.session.timeout.ms", 100)?;
     if session_timeout_ms <= heartbeat_interval_ms {
@@ -257,7 +265,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let meta = if roles.controller {
         let meta = MetaNode::start(MetaConfig {
             cluster_id: config.get("cluster.id"),
-            broker_defaults: settings.clone(),
+            broker_defaults: broker_defaults.clone(),
             voters: voters.clone(),
             listen_address: listeners.controller_bind.clone(),
             broker_heartbeat_interval_ms: heartbeat_interval_ms,

@@ -3,6 +3,7 @@
 //! factor and continue its placement pattern.
 
 use crate::broker_defaults::BrokerDefaults;
+use crate::controller::partition_limit::check_broker_partition_limit;
 use crate::controller::plan::{
     MAX_PARTITIONS_PER_TOPIC, Planned, new_partition_record, placement_seed, plan_in_order,
     reject_duplicates, validate_replica_list,
@@ -79,6 +80,7 @@ fn plan_one(
         )
         .map_err(|e| ControllerError::InvalidReplicationFactor(e.to_string()))?,
     };
+    check_broker_partition_limit(image, &replica_lists, defaults.max_broker_partitions())?;
     let records = (current..)
         .zip(replica_lists)
         .map(|(partition, replicas)| new_partition_record(topic.id, partition, replicas))

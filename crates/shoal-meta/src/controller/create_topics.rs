@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::broker_defaults::BrokerDefaults;
+use crate::controller::partition_limit::check_broker_partition_limit;
 use crate::controller::plan::{
     MAX_PARTITIONS_PER_TOPIC, Planned, new_partition_record, placement_seed, plan_in_order,
     reject_duplicates, validate_replica_list,
@@ -103,6 +104,7 @@ fn plan_one(
         }
     };
 
+    check_broker_partition_limit(image, &replica_lists, defaults.max_broker_partitions())?;
     let num_partitions = i32::try_from(replica_lists.len())
         .map_err(|_| ControllerError::InvalidPartitions("Too many partitions.".to_string()))?;
     let replication_factor = replica_lists

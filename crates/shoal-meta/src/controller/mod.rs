@@ -31,6 +31,7 @@ mod delete_topics;
 mod elect_leaders;
 pub mod fence_broker;
 pub mod liveness;
+pub mod partition_limit;
 pub mod plan;
 pub mod preferred_leader;
 mod register_broker;
