@@ -23,6 +23,17 @@ from test_metrics import scrape
 KAFKA_STORAGE_ERROR = 56
 
 
+def stopped_node_with_records(shoal_factory, prefix: str, partitions: int, count: int):
+    """A node that acknowledged `count` records on a new topic, then stopped: (node, topic)."""
+    node = shoal_factory()
+    topic = unique_topic(prefix)
+    ck_create_topic(node.bootstrap, topic, partitions=partitions)
+    produced = ck_produce(node.bootstrap, topic, count, prefix=prefix[0], conf={"acks": "all"})
+    assert not produced.errors
+    node.stop()
+    return node, topic
+
+
 def readyz(node) -> tuple[int | None, str]:
     try:
         with urllib.request.urlopen(node.admin_url + "/readyz", timeout=2) as resp:
@@ -35,12 +46,7 @@ def readyz(node) -> tuple[int | None, str]:
 
 @pytest.mark.timeout(120)
 def test_a_partition_that_cannot_open_is_reported_offline(shoal_factory):
-    node = shoal_factory()
-    topic = unique_topic("offline")
-    ck_create_topic(node.bootstrap, topic, partitions=2)
-    produced = ck_produce(node.bootstrap, topic, 100, prefix="o", conf={"acks": "all"})
-    assert not produced.errors
-    node.stop()
+    node, topic = stopped_node_with_records(shoal_factory, "offline", 2, 100)
     checkpoint = node.data_dir / f"{topic}-1" / "partition-checkpoint"
     assert checkpoint.is_file(), list((node.data_dir / f"{topic}-1").iterdir())
     original = checkpoint.read_bytes()
@@ -88,12 +94,7 @@ def test_a_damaged_raft_store_is_refused_not_replaced_by_a_new_quorum(shoal_fact
     import shutil
     import subprocess
 
-    node = shoal_factory()
-    topic = unique_topic("raftdmg")
-    ck_create_topic(node.bootstrap, topic, partitions=1)
-    produced = ck_produce(node.bootstrap, topic, 50, prefix="r", conf={"acks": "all"})
-    assert not produced.errors
-    node.stop()
+    node, topic = stopped_node_with_records(shoal_factory, "raftdmg", 1, 50)
     store = node.data_dir / "meta" / "raft"
     assert store.is_dir() and (node.data_dir / "meta" / "quorum.initialized").is_file()
     shutil.rmtree(store)
