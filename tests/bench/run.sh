@@ -13,6 +13,8 @@
 #   BENCH_RECORDS=N      records per produce run (default 20000000; quick 1000000)
 #   BENCH_SECONDS=S      time bound of each produce run (default 20; quick 5)
 #   BENCH_PARTITIONS="1 8"  BENCH_ACKS="1 all"   the case matrix
+#   BENCH_COMPRESSION=C  the producer's compression.type (none, gzip, snappy, lz4, zstd;
+#                        default none): the leader decompresses and checks every record
 #   BENCH_RATE=R         also measure latency at a fixed R records/s (8 partitions, both acks;
 #                        default 200000, 0 = skip): saturating runs mostly measure queueing
 #   BENCH_PROFILE=auto|0|1  perf profile of the broker (auto: if perf works)
@@ -42,6 +44,7 @@ PARTITIONS_LIST=${BENCH_PARTITIONS:-"1 8"}
 ACKS_LIST=${BENCH_ACKS:-"1 all"}
 RECORD_SIZE=100
 LINGER_MS=5
+COMPRESSION=${BENCH_COMPRESSION:-none}
 PROFILE=${BENCH_PROFILE:-auto}
 RATE=${BENCH_RATE:-200000}
 OUT=${BENCH_OUT:-bench-results/$(date +%Y%m%d-%H%M%S)}
@@ -203,7 +206,7 @@ run_case() {
   rc=0
   out=$("$BENCH" produce --brokers "$BROKERS" --topic "$topic" --records "$RECORDS" \
     --record-size "$RECORD_SIZE" --acks "$acks" --linger-ms "$LINGER_MS" \
-    --max-seconds "$MAX_SECONDS" --json 2>>"$OUT/bench.log") || rc=$?
+    --compression "$COMPRESSION" --max-seconds "$MAX_SECONDS" --json 2>>"$OUT/bench.log") || rc=$?
   c1=$(cpu_ticks "$NODE_PID")
   if [[ -z $out ]]; then
     log "produce failed (see $OUT/bench.log)"
@@ -279,7 +282,7 @@ run_rate_case() {
   rc=0
   out=$("$BENCH" produce --brokers "$BROKERS" --topic "$topic" --records "$n" --rate "$RATE" \
     --record-size "$RECORD_SIZE" --acks "$acks" --linger-ms "$LINGER_MS" \
-    --max-seconds $(( MAX_SECONDS + 10 )) --json 2>>"$OUT/bench.log") || rc=$?
+    --compression "$COMPRESSION" --max-seconds $(( MAX_SECONDS + 10 )) --json 2>>"$OUT/bench.log") || rc=$?
   c1=$(cpu_ticks "$NODE_PID")
   if [[ -z $out ]]; then
     RESULTS+=("produce p=$parts acks=$acks @$RATE/s	FAILED")
