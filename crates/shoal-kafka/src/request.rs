@@ -112,6 +112,21 @@ pub(crate) fn route_request(
     })
 }
 
+/// Routes one frame as a connection does, against every API and version the codec decodes;
+/// `Ok` when it decodes or is answered here, else the error a connection closes on. The entry
+/// point of the request-decoder fuzz target (`make fuzz`).
+pub fn route_any_frame(frame: Bytes) -> Result<(), RequestError> {
+    static EVERY_API: std::sync::OnceLock<SupportedApis> = std::sync::OnceLock::new();
+    let supported = EVERY_API.get_or_init(|| {
+        let every: Vec<(ApiKey, i16, i16)> = (0..=i16::from(u8::MAX))
+            .filter_map(|key| ApiKey::try_from(key).ok())
+            .map(|key| (key, 0, i16::MAX))
+            .collect();
+        SupportedApis::new(&every)
+    });
+    route_request(supported, frame).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,19 +197,4 @@ mod tests {
         assert_eq!(m.topics, Some(vec![]));
         assert!(client_id.is_none());
     }
-}
-
-/// Routes one frame as a connection does, against every API and version the codec decodes;
-/// `Ok` when it decodes or is answered here, else the error a connection closes on. The entry
-/// point of the request-decoder fuzz target (`make fuzz`).
-pub fn route_any_frame(frame: Bytes) -> Result<(), RequestError> {
-    static EVERY_API: std::sync::OnceLock<SupportedApis> = std::sync::OnceLock::new();
-    let supported = EVERY_API.get_or_init(|| {
-        let every: Vec<(ApiKey, i16, i16)> = (0..=i16::from(u8::MAX))
-            .filter_map(|key| ApiKey::try_from(key).ok())
-            .map(|key| (key, 0, i16::MAX))
-            .collect();
-        SupportedApis::new(&every)
-    });
-    route_request(supported, frame).map(|_| ())
 }
