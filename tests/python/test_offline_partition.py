@@ -1,10 +1,14 @@
 """A partition whose log cannot be opened is reported offline, not silently unusable.
 
-The node is stopped, the partition's checkpoint file is overwritten with garbage (damaged
-storage is refused, never re-initialised), and the node started again: the other partition
-keeps serving, while the damaged one is visible everywhere an operator or client looks:
-Metadata (KAFKA_STORAGE_ERROR, the replica listed offline), Produce (KAFKA_STORAGE_ERROR),
-`/metrics` (shoal_offline_replicas) and `shoalctl cluster health` (offline, exit 1).
+The node is stopped, the partition's first segment file is replaced by something that cannot
+be opened as a file (damaged storage is refused, never re-initialised), and the node started
+again: the other partition keeps serving, while the damaged one is visible everywhere an
+operator or client looks: Metadata (KAFKA_STORAGE_ERROR, the replica listed offline), Produce
+(KAFKA_STORAGE_ERROR), `/readyz`, `/metrics` (shoal_offline_replicas) and `shoalctl cluster
+health` (offline, exit 1).
+
+Checkpoint files are hints, not storage: garbage in them is set aside and rebuilt from the log,
+and every acknowledged record is still served.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import urllib.request
 
 import pytest
 import kafka_wire as kw
-from clients import ck_create_topic, ck_produce, unique_topic
+from clients import ck_consume, ck_create_topic, ck_produce, unique_topic
 from test_cli import ctl
 from test_metrics import scrape
 
@@ -47,10 +51,11 @@ def readyz(node) -> tuple[int | None, str]:
 @pytest.mark.timeout(120)
 def test_a_partition_that_cannot_open_is_reported_offline(shoal_factory):
     node, topic = stopped_node_with_records(shoal_factory, "offline", 2, 100)
-    checkpoint = node.data_dir / f"{topic}-1" / "partition-checkpoint"
-    assert checkpoint.is_file(), list((node.data_dir / f"{topic}-1").iterdir())
-    original = checkpoint.read_bytes()
-    checkpoint.write_bytes(b"\x00garbage\xffnot a checkpoint\n" * 3)
+    segment = node.data_dir / f"{topic}-1" / "00000000000000000000.log"
+    assert segment.is_file(), list((node.data_dir / f"{topic}-1").iterdir())
+    damaged = segment.with_name(segment.name + ".moved-by-test")
+    segment.rename(damaged)
+    segment.mkdir()  # a segment name the log cannot open as a file (EISDIR)
     node.start(wait=False)
     # Not ready, naming the replica that cannot open (the rest of the node serves meanwhile).
     deadline = time.monotonic() + 60
@@ -82,9 +87,40 @@ def test_a_partition_that_cannot_open_is_reported_offline(shoal_factory):
     report = json.loads(r.stdout)
     assert report["healthy"] is False
     assert report["offline_partitions"] == [f"{topic}/1"]
-    # Nothing was re-initialised: the damaged file is as it was left.
-    assert checkpoint.read_bytes().startswith(b"\x00garbage")
-    assert original != checkpoint.read_bytes()
+    # Nothing was re-initialised: the damaged segment is as it was left, the data beside it.
+    assert segment.is_dir() and not any(segment.iterdir())
+    assert damaged.is_file()
+
+
+@pytest.mark.timeout(120)
+def test_garbage_checkpoints_are_rebuilt_from_the_log_and_nothing_is_lost(shoal_factory):
+    """Issue #15: a garbage partition checkpoint used to keep the partition closed forever."""
+    node, topic = stopped_node_with_records(shoal_factory, "ckpt", 2, 200)
+    for partition in (0, 1):
+        directory = node.data_dir / f"{topic}-{partition}"
+        for name in ("partition-checkpoint", "leader-epoch-checkpoint"):
+            path = directory / name
+            assert path.is_file(), list(directory.iterdir())
+            path.write_bytes(b"\x00garbage\xffnot a checkpoint\n" * 3)
+    node.start()
+    deadline = time.monotonic() + 60
+    while (status := readyz(node))[0] != 200:
+        assert node.running, node.tail()
+        assert time.monotonic() < deadline, f"never ready: {status}"
+        time.sleep(0.2)
+    records = ck_consume(node.bootstrap, topic, [0, 1], 200, timeout=60)
+    assert len(records) == 200, len(records)
+    assert len({(r.partition, r.offset) for r in records}) == 200
+    for partition in (0, 1):
+        directory = node.data_dir / f"{topic}-{partition}"
+        for name in ("partition-checkpoint", "leader-epoch-checkpoint"):
+            assert (directory / f"{name}.damaged").read_bytes().startswith(b"\x00garbage")
+            assert not (directory / name).read_bytes().startswith(b"\x00garbage")
+    # The partition takes writes again, after the records it had.
+    produced = ck_produce(node.bootstrap, topic, 10, prefix="after", partition=1,
+                          conf={"acks": "all"})
+    had = sum(1 for r in records if r.partition == 1)
+    assert not produced.errors and min(a.offset for a in produced.acked) == had, produced.acked[:3]
 
 
 @pytest.mark.timeout(120)

@@ -50,6 +50,23 @@ pub(crate) fn read_bounded(path: &Path, max_bytes: u64) -> Result<Option<String>
     }
 }
 
+/// Suffix a damaged checkpoint is renamed to: kept for inspection, ignored by the loader.
+pub(crate) const DAMAGED_FILE_SUFFIX: &str = "damaged";
+
+/// Checkpoints are hints whose contents can be rebuilt from the log: a damaged one is moved
+/// aside as `<name>.damaged` (replacing an older one), loudly, and the caller rebuilds.
+pub(crate) fn set_aside_damaged(path: &Path, reason: &str) -> Result<()> {
+    let aside = path.with_extension(DAMAGED_FILE_SUFFIX);
+    tracing::warn!(
+        path = %path.display(),
+        moved_to = %aside.display(),
+        reason,
+        "damaged checkpoint set aside; rebuilding what it held from the log"
+    );
+    fs::rename(path, &aside).at(path)?;
+    sync_parent_dir(path)
+}
+
 /// Makes creations, renames and removals of entries in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).at(dir)
@@ -74,6 +91,19 @@ mod tests {
         write_atomically(&path, b"second").unwrap();
         assert_eq!(read_bounded(&path, 100).unwrap().as_deref(), Some("second"));
         assert!(!path.with_extension(TEMP_FILE_SUFFIX).exists());
+    }
+
+    #[test]
+    fn a_damaged_checkpoint_is_set_aside_not_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint");
+        fs::write(&path, b"\x00junk").unwrap();
+        set_aside_damaged(&path, "test").unwrap();
+        assert!(!path.exists());
+        assert_eq!(
+            fs::read(dir.path().join("checkpoint.damaged")).unwrap(),
+            b"\x00junk"
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::batch::{LOG_OVERHEAD_BYTES, RECORD_BATCH_HEADER_BYTES, RecordBatchHeader};
-use crate::checkpoint::{read_bounded, sync_dir, write_atomically};
+use crate::checkpoint::{read_bounded, set_aside_damaged, sync_dir, write_atomically};
 use crate::cleaner_throttle::IoThrottle;
 use crate::compression::{self, MAX_DECOMPRESSED_BYTES};
 use crate::error::{IoResultExt, LogError, Result};
@@ -185,18 +185,33 @@ pub(crate) fn cleaning_due(share: DirtyShare, config: &crate::LogConfig, now_ms:
     ratio_due || lag_due
 }
 
+/// The first dirty offset the last cleaning recorded; `None` if there is none, or if the file
+/// was damaged (set aside: the next cleaning then starts at the log start, redoing work only).
 pub(crate) fn read_checkpoint(dir: &Path) -> Result<Option<i64>> {
     let path = dir.join(CLEANER_CHECKPOINT_FILE);
-    let Some(text) = read_bounded(&path, 64)? else {
-        return Ok(None);
+    let parsed = match read_bounded(&path, 64) {
+        Ok(None) => return Ok(None),
+        Ok(Some(text)) => text
+            .trim()
+            .parse::<i64>()
+            .map_err(|e| e.to_string())
+            .and_then(|offset| {
+                if offset >= 0 {
+                    Ok(offset)
+                } else {
+                    Err(format!("negative offset {offset}"))
+                }
+            }),
+        Err(LogError::CorruptCheckpoint { reason, .. }) => Err(reason),
+        Err(e) => return Err(e),
     };
-    text.trim()
-        .parse::<i64>()
-        .map(Some)
-        .map_err(|e| LogError::CorruptCheckpoint {
-            path,
-            reason: e.to_string(),
-        })
+    match parsed {
+        Ok(offset) => Ok(Some(offset)),
+        Err(reason) => {
+            set_aside_damaged(&path, &reason)?;
+            Ok(None)
+        }
+    }
 }
 
 pub(crate) fn write_checkpoint(dir: &Path, first_dirty_offset: i64) -> Result<()> {

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{read_bounded, write_atomically};
+use crate::checkpoint::{read_bounded, set_aside_damaged, write_atomically};
 use crate::error::{LogError, Result};
 
 /// File name inside the partition directory.
@@ -33,24 +33,55 @@ pub(crate) struct LeaderEpochFileCache {
 }
 
 impl LeaderEpochFileCache {
-    /// Loads the checkpoint in `dir` (an empty cache if there is none).
-    pub(crate) fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join(LEADER_EPOCH_CHECKPOINT_FILE);
-        let mut cache = Self {
-            path,
-            entries: Vec::new(),
+    /// Loads the checkpoint in `dir`: `None` if there is none, or if it is damaged (then it is
+    /// set aside: the caller rebuilds the cache from the log's batch headers).
+    pub(crate) fn load(dir: &Path) -> Result<Option<Self>> {
+        let mut cache = Self::empty(dir);
+        let text = match read_bounded(&cache.path, MAX_FILE_BYTES) {
+            Ok(Some(text)) => text,
+            Ok(None) => return Ok(None),
+            Err(LogError::CorruptCheckpoint { path, reason }) => {
+                set_aside_damaged(&path, &reason)?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
-        if let Some(text) = read_bounded(&cache.path, MAX_FILE_BYTES)? {
-            let parsed = parse(&text).map_err(|reason| LogError::CorruptCheckpoint {
-                path: cache.path.clone(),
-                reason,
-            })?;
-            // Replaying through assign() restores the invariant even if the file broke it.
-            for entry in parsed {
-                cache.assign_in_memory(entry);
+        let parsed = match parse(&text) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                set_aside_damaged(&cache.path, &reason)?;
+                return Ok(None);
+            }
+        };
+        // Replaying through assign() restores the invariant even if the file broke it.
+        for entry in parsed {
+            cache.assign_in_memory(entry);
+        }
+        Ok(Some(cache))
+    }
+
+    /// A cache with no entries that will persist to `dir` (nothing is written yet).
+    pub(crate) fn empty(dir: &Path) -> Self {
+        Self {
+            path: dir.join(LEADER_EPOCH_CHECKPOINT_FILE),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Rebuilds the cache from `(partition_leader_epoch, base_offset)` of every batch in the
+    /// log, in offset order, as Kafka's recovery does: each epoch starts at its first batch.
+    /// Persisted once at the end.
+    pub(crate) fn rebuild(&mut self, batches: impl IntoIterator<Item = (i32, i64)>) -> Result<()> {
+        self.entries.clear();
+        for (epoch, start_offset) in batches {
+            if epoch >= 0 && start_offset >= 0 {
+                self.assign_in_memory(EpochEntry {
+                    epoch,
+                    start_offset,
+                });
             }
         }
-        Ok(cache)
+        self.persist()
     }
 
     pub(crate) fn entries(&self) -> &[EpochEntry] {
@@ -229,7 +260,8 @@ mod tests {
 
     fn cache_with(entries: &[(i32, i64)]) -> (tempfile::TempDir, LeaderEpochFileCache) {
         let dir = tempfile::tempdir().unwrap();
-        let mut cache = LeaderEpochFileCache::load(dir.path()).unwrap();
+        assert!(LeaderEpochFileCache::load(dir.path()).unwrap().is_none());
+        let mut cache = LeaderEpochFileCache::empty(dir.path());
         for &(epoch, offset) in entries {
             cache.assign(epoch, offset).unwrap();
         }
@@ -317,12 +349,12 @@ mod tests {
         drop(cache);
         let text = std::fs::read_to_string(dir.path().join(LEADER_EPOCH_CHECKPOINT_FILE)).unwrap();
         assert_eq!(text, "0\n2\n0 0\n3 42\n");
-        let reloaded = LeaderEpochFileCache::load(dir.path()).unwrap();
+        let reloaded = LeaderEpochFileCache::load(dir.path()).unwrap().unwrap();
         assert_eq!(pairs(&reloaded), vec![(0, 0), (3, 42)]);
     }
 
     #[test]
-    fn damaged_checkpoints_are_errors() {
+    fn damaged_checkpoints_are_set_aside() {
         for text in [
             "",
             "1\n0\n",
@@ -330,16 +362,30 @@ mod tests {
             "0\n1\n0 x\n",
             "0\n1\n0 0\n1 1\n",
             "0\n99999999\n",
+            "\u{0}\u{1}binary",
         ] {
             let dir = tempfile::tempdir().unwrap();
-            std::fs::write(dir.path().join(LEADER_EPOCH_CHECKPOINT_FILE), text).unwrap();
+            let path = dir.path().join(LEADER_EPOCH_CHECKPOINT_FILE);
+            std::fs::write(&path, text).unwrap();
             assert!(
-                matches!(
-                    LeaderEpochFileCache::load(dir.path()),
-                    Err(LogError::CorruptCheckpoint { .. })
-                ),
+                LeaderEpochFileCache::load(dir.path()).unwrap().is_none(),
                 "accepted {text:?}"
             );
+            assert!(!path.exists(), "{text:?} not set aside");
+            let aside = dir.path().join("leader-epoch-checkpoint.damaged");
+            assert_eq!(std::fs::read_to_string(aside).unwrap(), text);
         }
+    }
+
+    #[test]
+    fn rebuild_keeps_the_first_offset_of_each_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = LeaderEpochFileCache::empty(dir.path());
+        cache
+            .rebuild([(-1, 0), (0, 1), (0, 5), (2, 9), (2, 12), (5, 20)])
+            .unwrap();
+        assert_eq!(pairs(&cache), vec![(0, 1), (2, 9), (5, 20)]);
+        let reloaded = LeaderEpochFileCache::load(dir.path()).unwrap().unwrap();
+        assert_eq!(pairs(&reloaded), vec![(0, 1), (2, 9), (5, 20)]);
     }
 }

@@ -57,9 +57,17 @@ pub enum LogError {
     /// A `LogConfig` value outside its allowed range.
     #[error("invalid log config: {0}")]
     InvalidConfig(String),
-    /// A checkpoint file that cannot be parsed; it is written atomically, so this is real damage.
+    /// A checkpoint file that cannot be parsed; it is written atomically, so this is real
+    /// damage. Readers set such a file aside and rebuild from the log (checkpoints are hints).
     #[error("corrupt checkpoint {path}: {reason}")]
     CorruptCheckpoint { path: PathBuf, reason: String },
+    /// A segment holding bytes that are not a batch where the loader accepted it.
+    #[error("corrupt segment {path} at byte {position}: {reason}")]
+    CorruptSegment {
+        path: PathBuf,
+        position: u64,
+        reason: String,
+    },
     /// An index file that cannot be used as it is (callers rebuild it from the log).
     #[error("corrupt index {path}: {reason}")]
     CorruptIndex { path: PathBuf, reason: String },

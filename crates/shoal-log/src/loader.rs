@@ -18,7 +18,7 @@ use crate::clean_shutdown;
 use crate::cleaner;
 use crate::config::LogConfig;
 use crate::error::{IoResultExt, Result};
-use crate::partition_checkpoint::PartitionCheckpoint;
+use crate::partition_checkpoint::{PARTITION_CHECKPOINT_FILE, PartitionCheckpoint};
 use crate::segment::{
     INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX,
     parse_segment_file_name, segment_file_path,
@@ -39,7 +39,11 @@ pub(crate) struct LoadedSegments {
 pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<LoadedSegments> {
     fs::create_dir_all(dir).at(dir)?;
     let had_clean_shutdown = clean_shutdown::take_marker(dir)?;
-    let checkpoint = PartitionCheckpoint::read(dir)?;
+    let checkpoint_existed = dir.join(PARTITION_CHECKPOINT_FILE).exists();
+    let checkpoint = PartitionCheckpoint::read_or_set_aside(dir)?;
+    // A checkpoint that was there but is not now was damaged: trust nothing on this disk
+    // that a rescan can check, clean-shutdown marker included.
+    let had_clean_shutdown = had_clean_shutdown && (checkpoint.is_some() || !checkpoint_existed);
     let mut segments = VecDeque::new();
     for base_offset in discover_segments(dir)? {
         segments.push_back(LogSegment::open(dir, base_offset, config, now_ms)?);

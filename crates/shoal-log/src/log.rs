@@ -159,7 +159,10 @@ impl Log {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
         let loaded = loader::load(&dir, &config, now_ms)?;
-        let epoch_cache = LeaderEpochFileCache::load(&dir)?;
+        let epoch_cache = match LeaderEpochFileCache::load(&dir)? {
+            Some(cache) => cache,
+            None => rebuild_epoch_cache(&dir, &loaded)?,
+        };
         let first_base_offset = loaded
             .sealed
             .keys()
@@ -1163,6 +1166,43 @@ impl Log {
             .next_back()
             .map_or(i64::MIN, |(base, _)| *base)
     }
+}
+
+/// The leader epoch cache rebuilt from the batch headers of a log whose checkpoint is missing
+/// or was damaged (an empty log needs no scan). Every batch carries the epoch of the leader
+/// that wrote it, so this is what the checkpoint would have said, less any epoch whose batches
+/// compaction or retention already removed.
+fn rebuild_epoch_cache(
+    dir: &Path,
+    loaded: &loader::LoadedSegments,
+) -> Result<LeaderEpochFileCache> {
+    let mut cache = LeaderEpochFileCache::empty(dir);
+    if loaded.sealed.is_empty() && loaded.active.size_bytes() == 0 {
+        return Ok(cache);
+    }
+    // Only the first batch of each epoch is kept: bounded by leader changes, not by batches.
+    let mut starts: Vec<(i32, i64)> = Vec::new();
+    for segment in loaded
+        .sealed
+        .values()
+        .chain(std::iter::once(&loaded.active))
+    {
+        segment.for_each_batch_header(|header| {
+            if starts
+                .last()
+                .is_none_or(|&(epoch, _)| epoch != header.partition_leader_epoch)
+            {
+                starts.push((header.partition_leader_epoch, header.base_offset));
+            }
+        })?;
+    }
+    cache.rebuild(starts)?;
+    tracing::info!(
+        dir = %dir.display(),
+        epochs = cache.entries().len(),
+        "leader epoch cache rebuilt from the log"
+    );
+    Ok(cache)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 
 use std::path::Path;
 
-use crate::checkpoint::{read_bounded, write_atomically};
+use crate::checkpoint::{read_bounded, set_aside_damaged, write_atomically};
 use crate::error::{LogError, Result};
 
 /// File name inside the partition directory.
@@ -33,7 +33,20 @@ pub(crate) struct PartitionCheckpoint {
 }
 
 impl PartitionCheckpoint {
-    /// Reads the checkpoint of `dir`; `None` if the partition never wrote one.
+    /// Reads the checkpoint of `dir`; `None` if the partition never wrote one, or if the file
+    /// is damaged: then it is set aside and everything it held is derived again (a full
+    /// recovery scan, the log start at the first segment, the HW at the log start until the
+    /// leader advances it).
+    pub(crate) fn read_or_set_aside(dir: &Path) -> Result<Option<Self>> {
+        match Self::read(dir) {
+            Err(LogError::CorruptCheckpoint { path, reason }) => {
+                set_aside_damaged(&path, &reason)?;
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
     pub(crate) fn read(dir: &Path) -> Result<Option<Self>> {
         let path = dir.join(PARTITION_CHECKPOINT_FILE);
         let Some(text) = read_bounded(&path, MAX_FILE_BYTES)? else {
@@ -111,6 +124,18 @@ mod tests {
             PartitionCheckpoint::read(dir.path()).unwrap(),
             Some(checkpoint)
         );
+    }
+
+    #[test]
+    fn a_damaged_file_reads_as_none_and_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(PARTITION_CHECKPOINT_FILE), b"\xffgarbage").unwrap();
+        assert_eq!(
+            PartitionCheckpoint::read_or_set_aside(dir.path()).unwrap(),
+            None
+        );
+        assert!(!dir.path().join(PARTITION_CHECKPOINT_FILE).exists());
+        assert!(dir.path().join("partition-checkpoint.damaged").exists());
     }
 
     #[test]

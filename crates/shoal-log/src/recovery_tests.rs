@@ -511,3 +511,68 @@ fn shrinking_segment_index_bytes_keeps_sealed_indexes_and_caps_the_active_one() 
         "a full index rolls at the next append"
     );
 }
+
+/// Checkpoints are hints (issue #15): garbage in any of them costs a rescan, never a record,
+/// and never stops the log from opening. The damaged files are kept beside it for inspection.
+#[test]
+fn garbage_checkpoints_are_set_aside_and_rebuilt_from_the_log() {
+    for crashed in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path(), small_config());
+        let batch = producer_batch(1, 200, 0);
+        for epoch in [0, 0, 0, 2, 2, 2, 2, 5, 5, 5, 5, 5] {
+            log.append_as_leader(&batch, epoch, NOW_MS).unwrap();
+        }
+        log.flush().unwrap();
+        let expected = read_all(&log);
+        let epochs = log.epoch_entries().to_vec();
+        assert_eq!(epochs.len(), 3);
+        let segments = log.segment_count();
+        if crashed {
+            crash(log);
+        } else {
+            log.close().unwrap();
+        }
+        for name in [
+            "partition-checkpoint",
+            "leader-epoch-checkpoint",
+            crate::cleaner::CLEANER_CHECKPOINT_FILE,
+        ] {
+            fs::write(dir.path().join(name), b"\x00\xffgarbage\n").unwrap();
+        }
+
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.log_end_offset(), 12, "crashed {crashed}");
+        assert_eq!(log.log_start_offset(), 0);
+        assert_eq!(log.segment_count(), segments);
+        assert_eq!(read_all(&log), expected);
+        assert_eq!(log.epoch_entries(), &epochs[..]);
+        for name in ["partition-checkpoint", "leader-epoch-checkpoint"] {
+            let damaged = dir.path().join(format!("{name}.damaged"));
+            assert_eq!(fs::read(&damaged).unwrap(), b"\x00\xffgarbage\n", "{name}");
+        }
+        // The cleaner's is read when cleaning is planned: without it cleaning starts over.
+        assert_eq!(crate::cleaner::read_checkpoint(dir.path()).unwrap(), None);
+        assert!(dir.path().join("cleaner-checkpoint.damaged").exists());
+        log.close().unwrap();
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.epoch_entries(), &epochs[..], "rewritten checkpoint");
+        assert_eq!(read_all(&log), expected);
+    }
+}
+
+#[test]
+fn a_lost_leader_epoch_checkpoint_is_rebuilt_from_batch_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    let batch = producer_batch(1, 200, 0);
+    for epoch in [1, 1, 3, 3, 3, 4] {
+        log.append_as_leader(&batch, epoch, NOW_MS).unwrap();
+    }
+    let epochs = log.epoch_entries().to_vec();
+    log.close().unwrap();
+    fs::remove_file(dir.path().join("leader-epoch-checkpoint")).unwrap();
+    let log = open(dir.path(), small_config());
+    assert_eq!(log.epoch_entries(), &epochs[..]);
+    assert_eq!(log.end_offset_for_epoch(3), Some((3, 5)));
+}

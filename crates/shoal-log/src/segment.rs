@@ -248,6 +248,29 @@ impl LogSegment {
         &self.log_path
     }
 
+    /// Calls `visit` with the header of every batch, in order, reading headers only (for
+    /// rebuilding the leader epoch cache). Stops at data that is not a batch: the loader has
+    /// already cut such a tail, so finding one here is reported as an error.
+    pub(crate) fn for_each_batch_header(
+        &self,
+        mut visit: impl FnMut(&RecordBatchHeader),
+    ) -> Result<()> {
+        let mut scanner = self.scanner(0, Verify::Header);
+        loop {
+            match scanner.next_batch()? {
+                Scanned::End => return Ok(()),
+                Scanned::Batch { header, .. } => visit(&header),
+                Scanned::Invalid { position, reason } => {
+                    return Err(LogError::CorruptSegment {
+                        path: self.log_path.to_path_buf(),
+                        position,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
     /// Max timestamp of the first batch (Kafka's `getFirstBatchTimestamp`), read from disk if
     /// not cached; `None` for an empty segment or one without timestamps.
     pub(crate) fn first_batch_timestamp_ms(&self) -> Result<Option<i64>> {
