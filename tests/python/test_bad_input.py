@@ -574,3 +574,95 @@ def scrape_or_none(admin_url: str):
         return scrape(admin_url)
     except OSError:
         return None
+
+
+# ------------------------------------------------ fetch response memory (issue #15)
+# Consumers that send pipelined Fetches and never read the responses: without a bound every
+# response waits in memory (30 connections x 6 fetches x 8 MiB = 1.4 GiB); with
+# fetch.response.pool.bytes the records read for them stay within the pool.
+STALLED_CONSUMERS = 30
+FETCHES_PER_CONSUMER = 6
+FETCH_POOL_BYTES = 32 * MiB
+TOPIC_DATA_BYTES = 8 * MiB
+
+
+def fetch_pool_used_bytes(node) -> float:
+    return value(scrape(node.admin_url), "shoal_kafka_fetch_response_pool_used_bytes")
+
+
+def stalled_consumer(port: int, topic: str, fetches: int) -> socket.socket:
+    """A connection that asks for the whole topic `fetches` times and reads nothing back."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A small receive buffer: the kernel must not absorb the responses on the client's behalf.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    body = kw.fetch_v4_body(topic, 0, 0, max_bytes=TOPIC_DATA_BYTES)
+    s.sendall(b"".join(kw.request(kw.FETCH, 4, 100 + i, body) for i in range(fetches)))
+    return s
+
+
+def topic_with_data(node, prefix: str) -> str:
+    topic = unique_topic(prefix)
+    ck_create_topic(node.bootstrap, topic, partitions=1)
+    count = TOPIC_DATA_BYTES // 1024
+    res = ck_produce(node.bootstrap, topic, count, value_size=1000, partition=0, timeout=120)
+    assert not res.errors and len(res.acked) == count, res.errors[:3]
+    return topic
+
+
+@pytest.mark.timeout(300)
+def test_stalled_consumers_are_bounded_by_fetch_response_pool_bytes(shoal_factory):
+    node = shoal_factory({"fetch.response.pool.bytes": FETCH_POOL_BYTES,
+                          "socket.response.write.timeout.ms": 600_000})
+    topic = topic_with_data(node, "fetchpool")
+    produce_and_consume(node)  # warm up the client path before the baseline
+    baseline = rss_bytes(node)
+    conns = [stalled_consumer(node.kafka_port, topic, FETCHES_PER_CONSUMER)
+             for _ in range(STALLED_CONSUMERS)]
+    try:
+        # The pool fills with responses nobody reads, and stays within its capacity (plus at
+        # most one batch per fetch beyond a reservation, KIP-74; batches here are < 1 MiB).
+        wait_until("the stalled responses fill the pool",
+                   lambda: fetch_pool_used_bytes(node) >= FETCH_POOL_BYTES - 2 * MiB, timeout=60)
+        time.sleep(2)  # let anything unbounded pile up before measuring
+        samples = scrape(node.admin_url)
+        assert value(samples, "shoal_kafka_fetch_response_pool_capacity_bytes") == FETCH_POOL_BYTES
+        assert value(samples, "shoal_kafka_fetch_response_pool_used_bytes") <= FETCH_POOL_BYTES
+        assert value(samples, "shoal_kafka_fetch_response_pool_waits_total") >= 1
+        rss = rss_bytes(node)
+        print(f"RSS baseline {baseline / MiB:.0f} MiB, with {STALLED_CONSUMERS} x "
+              f"{FETCHES_PER_CONSUMER} unread 8 MiB fetches {rss / MiB:.0f} MiB")
+        assert rss <= baseline + FETCH_POOL_BYTES + RSS_BASELINE_ALLOWANCE_BYTES, (
+            f"RSS {rss / MiB:.0f} MiB > baseline {baseline / MiB:.0f} MiB + pool + allowance")
+        assert node.running, node.tail()
+    finally:
+        for s in conns:
+            s.close()
+    # Closing the connections gives the memory back, and consumers are served again.
+    wait_until("the fetch pool is empty again", lambda: fetch_pool_used_bytes(node) == 0, timeout=60)
+    got = ck_consume(node.bootstrap, topic, [0], TOPIC_DATA_BYTES // 1024, timeout=120)
+    assert len(got) == TOPIC_DATA_BYTES // 1024
+    assert_alive(node)
+
+
+@pytest.mark.timeout(180)
+def test_a_client_that_stops_reading_is_closed_after_the_write_timeout(shoal_factory):
+    node = shoal_factory({"fetch.response.pool.bytes": FETCH_POOL_BYTES,
+                          "socket.response.write.timeout.ms": 2000})
+    topic = topic_with_data(node, "wtimeout")
+    conns = [stalled_consumer(node.kafka_port, topic, FETCHES_PER_CONSUMER) for _ in range(8)]
+    try:
+        # Every stalled connection is closed (its unread responses' memory given back), and a
+        # consumer that does read gets the whole topic.
+        wait_until("the stalled connections are closed",
+                   lambda: value(scrape(node.admin_url), "shoal_kafka_frames_refused_total",
+                                 reason="write_timeout") >= 8, timeout=60)
+        wait_until("the fetch pool is empty again", lambda: fetch_pool_used_bytes(node) == 0,
+                   timeout=30)
+        got = ck_consume(node.bootstrap, topic, [0], TOPIC_DATA_BYTES // 1024, timeout=120)
+        assert len(got) == TOPIC_DATA_BYTES // 1024
+    finally:
+        for s in conns:
+            s.close()
+    assert_alive(node)

@@ -145,3 +145,54 @@ def test_a_damaged_raft_store_is_refused_not_replaced_by_a_new_quorum(shoal_fact
     # The partition's data is where it was: not set aside, not re-created.
     assert (node.data_dir / f"{topic}-0").is_dir()
     assert not [p for p in node.data_dir.iterdir() if p.name.endswith("-stray")]
+
+
+@pytest.mark.timeout(180)
+def test_a_replica_that_cannot_open_loses_leadership_and_isr_to_one_that_can(tmp_path):
+    """Issue #15: an offline replica is reported to the controller. Node 1 cannot create any
+    partition directory of the new topic (a file is in the way); without the report it would
+    lead a third of the partitions forever, answering KAFKA_STORAGE_ERROR while two in-sync
+    replicas could serve. The controller moves leadership and ISR membership off it instead,
+    and every acknowledged record is read back."""
+    from checker import check
+    from cluster import Cluster, create_topic, metadata_from
+    from workload import read_all
+
+    partitions = 3
+    c = Cluster(tmp_path, overrides={"leader.imbalance.check.interval.seconds": 1,
+                                     "leader.imbalance.per.broker.percentage": 0})
+    c.start()
+    try:
+        topic = unique_topic("offrep")
+        damaged = c.node(1)
+        for p in range(partitions):
+            (damaged.data_dir / f"{topic}-{p}").write_bytes(b"in the way\n")
+        create_topic(c.bootstrap, topic, partitions, 3, config={"min.insync.replicas": "2"})
+        watcher = c.node(2)
+
+        def state():
+            return metadata_from(watcher, [topic]).topics.get(topic, {})
+
+        deadline = time.monotonic() + 30
+        while True:
+            parts = state()
+            settled = len(parts) == partitions and all(
+                leader not in (-1, 1) and 1 not in isr and sorted(isr) == [2, 3]
+                for (_, leader, _, isr) in parts.values())
+            if settled:
+                break
+            assert time.monotonic() < deadline, f"node 1 still leads or is in sync: {parts}"
+            time.sleep(0.2)
+        # Node 1 was the preferred leader of one partition; with rebalancing every second it
+        # must still not be handed back a leadership it cannot serve.
+        time.sleep(3)
+        assert all(leader != 1 and 1 not in isr for (_, leader, _, isr) in state().values()), state()
+
+        produced = ck_produce(c.bootstrap, topic, 600, prefix="o", conf={"acks": "all"})
+        assert not produced.errors and len(produced.acked) == 600, produced.errors[:3]
+        report = check(produced.acked, read_all(c.bootstrap, topic, partitions), by_key=False)
+        assert not report.lost and not report.duplicated and not report.misplaced, report.summary()
+        status, body = readyz(damaged)
+        assert status == 503 and f"{topic}/0" in body, (status, body)
+    finally:
+        c.close()

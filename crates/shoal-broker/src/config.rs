@@ -24,6 +24,9 @@ pub struct BrokerConfig {
     /// fetch.max.bytes: the most record bytes one Fetch response carries, whatever the client
     /// asks (bounds the memory a single request can pin).
     pub fetch_max_bytes: usize,
+    /// fetch.response.pool.bytes: record bytes of Fetch responses read but not yet written to
+    /// their sockets, across all connections (see `apis::fetch`).
+    pub fetch_response_pool_bytes: usize,
     /// How often retention, the flush policy and HW checkpoints run (log.retention.check.interval.ms
     /// bounds retention; flushing runs at log.flush.scheduler.interval.ms).
     pub maintenance_interval_ms: u64,

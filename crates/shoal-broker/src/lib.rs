@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use shoal_meta::{
     BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, Endpoint, MetadataImage,
+    OfflineReplicaSource, ReplicaRef,
 };
 use shoal_replica::MaintenanceDue;
 use tokio::sync::watch;
@@ -67,6 +68,8 @@ pub struct Broker {
     pub replicas: Arc<ReplicaManager>,
     pub producer_ids: producer_ids::ProducerIdManager,
     pub groups: groups::Groups,
+    /// `fetch.response.pool.bytes`: the memory Fetch responses may hold (see `apis::fetch`).
+    pub fetch_pool: Arc<shoal_kafka::MemoryPool>,
     fetchers: Arc<FetcherManager>,
     replication_server: std::sync::Mutex<Option<ReplicationServer>>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -137,6 +140,7 @@ impl Broker {
                 heartbeat_interval_ms: config.heartbeat_interval_ms,
                 registration_timeout_ms: STARTUP_METADATA_TIMEOUT.as_millis() as u64,
             },
+            offline_replica_source(&replicas),
         )
         .await;
         let lifecycle = match lifecycle {
@@ -180,7 +184,12 @@ impl Broker {
             Arc::clone(&source.controller),
             config.quorum_voters,
         );
+        let fetch_pool = shoal_kafka::MemoryPool::of_kind(
+            shoal_kafka::PoolKind::FetchResponses,
+            config.fetch_response_pool_bytes.max(1),
+        );
         let broker = Arc::new(Broker {
+            fetch_pool,
             config,
             controller: source.controller,
             lifecycle,
@@ -290,6 +299,24 @@ impl Broker {
     fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The heartbeat's view of this broker's offline replicas: those whose log cannot be opened.
+/// Held weakly: the lifecycle must not keep a shut-down replica manager alive.
+fn offline_replica_source(replicas: &Arc<ReplicaManager>) -> OfflineReplicaSource {
+    let replicas = Arc::downgrade(replicas);
+    Arc::new(move || {
+        replicas.upgrade().map_or_else(Vec::new, |replicas| {
+            replicas
+                .offline_partitions()
+                .into_iter()
+                .map(|((topic_id, partition), _)| ReplicaRef {
+                    topic_id,
+                    partition,
+                })
+                .collect()
+        })
+    })
 }
 
 async fn follow_metadata(

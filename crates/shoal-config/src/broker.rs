@@ -137,6 +137,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("socket.request.read.timeout.ms", Long, Some("30000"), Milliseconds, AtLeast(1), Network,
         "Once a request frame's first byte has arrived, the whole frame must arrive within this, else the connection is closed (time waiting for queued.max.request.bytes does not count).")
         .shoal(),
+    def("socket.response.write.timeout.ms", Long, Some("30000"), Milliseconds, AtLeast(1), Network,
+        "A response write that makes no progress for this long (the client stopped reading) closes the connection, giving back the memory its responses held.")
+        .shoal(),
     def("connections.max.idle.ms", Long, Some("600000"), Milliseconds, AtLeast(1000), Network,
         "Idle connections are closed after this."),
     def("queued.max.requests.per.connection", Int, Some("64"), Count, AtLeast(1), Network,
@@ -144,6 +147,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .shoal(),
     def("fetch.max.bytes", Int, Some("57671680"), Bytes, AtLeast(1024), Network,
         "Most record bytes in one Fetch response, whatever the client asks."),
+    def("fetch.response.pool.bytes", Long, Some("268435456"), Bytes, AtLeast(1048576), Network,
+        "Record bytes of Fetch responses read but not yet written to their sockets, across all Kafka connections of the node; a fetch reads at most what is free (at least one batch), and waits while less than 1 MiB is (Kafka sends from the page cache and has no such bound).")
+        .shoal(),
     // ---- replication ----
     def("default.replication.factor", Short, Some("1"), Count, AtLeast(1), Replication,
         "Replicas of an auto-created topic, or of one created without a factor (single-node rule: docs/configuration.md)."),

@@ -18,6 +18,11 @@ pub const DEFAULT_QUEUED_MAX_REQUEST_BYTES: usize = 256 * 1024 * 1024;
 /// `socket.request.read.timeout.ms` (Shoal's own): a frame must arrive within this once its
 /// first byte has; like Kafka's `request.timeout.ms`, 30 s.
 pub const DEFAULT_REQUEST_READ_TIMEOUT_MS: u64 = 30_000;
+/// `socket.response.write.timeout.ms` (Shoal's own): a response write that makes no progress
+/// for this long means the client stopped reading; the connection is closed, which gives back
+/// the memory its responses held. 30 s, like a client's `request.timeout.ms`, after which the
+/// client has given up on them anyway.
+pub const DEFAULT_RESPONSE_WRITE_TIMEOUT_MS: u64 = 30_000;
 /// Requests read but not yet answered per connection before reading pauses.
 pub const DEFAULT_MAX_INFLIGHT_PER_CONNECTION: usize = 64;
 /// Kafka's `connections.max.idle.ms` default (10 minutes).
@@ -45,6 +50,9 @@ pub struct ServerConfig {
     pub queued_max_request_bytes: usize,
     /// `socket.request.read.timeout.ms`: a frame must arrive within this once started.
     pub request_read_timeout_ms: u64,
+    /// `socket.response.write.timeout.ms`: a response write with no progress for this long
+    /// closes the connection.
+    pub response_write_timeout_ms: u64,
     /// Bounded pipeline depth: requests handed to the handler whose responses are not yet written.
     pub max_inflight_per_connection: usize,
     /// `connections.max.idle.ms`: a connection with no request and nothing in flight for this long is closed.
@@ -65,6 +73,7 @@ impl ServerConfig {
             max_connections_per_ip_overrides: HashMap::new(),
             queued_max_request_bytes: DEFAULT_QUEUED_MAX_REQUEST_BYTES,
             request_read_timeout_ms: DEFAULT_REQUEST_READ_TIMEOUT_MS,
+            response_write_timeout_ms: DEFAULT_RESPONSE_WRITE_TIMEOUT_MS,
             max_inflight_per_connection: DEFAULT_MAX_INFLIGHT_PER_CONNECTION,
             idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
             shutdown_drain_timeout_ms: DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS,

@@ -37,7 +37,7 @@ use crate::error::FrameError;
 use crate::frame::{Frame, FrameLimits, FrameReader};
 use crate::handler::{Handler, Reply, RequestContext};
 use crate::in_flight::{Completed, InFlight};
-use crate::memory_pool::MemoryPool;
+use crate::memory_pool::{MemoryPool, Reservation};
 use crate::request::{Routed, route_request};
 use crate::request_metrics;
 use crate::response::encode_response_frame;
@@ -107,7 +107,8 @@ pub(crate) async fn serve_connection<H: Handler>(
         &state,
         shutdown,
     );
-    let writer = write_responses(write_half, in_flight_rx, connection);
+    let write_timeout = Duration::from_millis(state.config.response_write_timeout_ms);
+    let writer = write_responses(write_half, in_flight_rx, connection, write_timeout);
     tokio::pin!(reader, writer);
     let (read_end, writer_ok) = tokio::select! {
         read_end = &mut reader => (read_end, (&mut writer).await),
@@ -234,10 +235,13 @@ async fn write_responses(
     mut write_half: OwnedWriteHalf,
     mut in_flight_rx: mpsc::Receiver<InFlight>,
     connection: ConnectionId,
+    write_timeout: Duration,
 ) -> bool {
     let ConnectionId { id, peer } = connection;
     let mut queue: FuturesOrdered<InFlight> = FuturesOrdered::new();
     let mut out = BytesMut::with_capacity(WRITE_BUFFER_INITIAL_BYTES);
+    // Pool memory of the responses in `out`: given back once they are written.
+    let mut held: Vec<Reservation> = Vec::new();
     let mut reader_open = true;
     loop {
         // Take everything that is ready now, then flush once.
@@ -254,13 +258,27 @@ async fn write_responses(
                 }
             }
             if let Some(Some(completed)) = queue.next().now_or_never() {
-                if !append_response(&mut out, completed, connection) {
-                    flush(&mut write_half, &mut out, connection).await;
+                if !append_response(&mut out, &mut held, completed, connection) {
+                    flush(
+                        &mut write_half,
+                        &mut out,
+                        &mut held,
+                        connection,
+                        write_timeout,
+                    )
+                    .await;
                     return false;
                 }
                 progressed = true;
                 if out.len() >= WRITE_FLUSH_THRESHOLD_BYTES
-                    && !flush(&mut write_half, &mut out, connection).await
+                    && !flush(
+                        &mut write_half,
+                        &mut out,
+                        &mut held,
+                        connection,
+                        write_timeout,
+                    )
+                    .await
                 {
                     return false;
                 }
@@ -269,7 +287,16 @@ async fn write_responses(
                 break;
             }
         }
-        if !out.is_empty() && !flush(&mut write_half, &mut out, connection).await {
+        if !out.is_empty()
+            && !flush(
+                &mut write_half,
+                &mut out,
+                &mut held,
+                connection,
+                write_timeout,
+            )
+            .await
+        {
             return false;
         }
         if !reader_open && queue.is_empty() {
@@ -280,8 +307,8 @@ async fn write_responses(
         }
         tokio::select! {
             Some(completed) = queue.next(), if !queue.is_empty() => {
-                if !append_response(&mut out, completed, connection) {
-                    flush(&mut write_half, &mut out, connection).await;
+                if !append_response(&mut out, &mut held, completed, connection) {
+                    flush(&mut write_half, &mut out, &mut held, connection, write_timeout).await;
                     return false;
                 }
             }
@@ -295,13 +322,20 @@ async fn write_responses(
 }
 
 /// Encodes one completed response into `out`; false on an encode failure (already logged).
-fn append_response(out: &mut BytesMut, completed: Completed, connection: ConnectionId) -> bool {
+fn append_response(
+    out: &mut BytesMut,
+    held: &mut Vec<Reservation>,
+    completed: Completed,
+    connection: ConnectionId,
+) -> bool {
     let Completed {
         slot,
         received,
         response,
         permit,
+        memory,
     } = completed;
+    held.extend(memory);
     let Some(response) = response else {
         request_metrics::record(slot.api_key, received, None);
         return true;
@@ -319,23 +353,46 @@ fn append_response(out: &mut BytesMut, completed: Completed, connection: Connect
     }
 }
 
-/// Writes and clears `out`; false if the peer is gone.
+/// Writes and clears `out`, then gives back the memory its responses held; false if the
+/// peer is gone.
 async fn flush(
     write_half: &mut OwnedWriteHalf,
     out: &mut BytesMut,
+    held: &mut Vec<Reservation>,
     connection: ConnectionId,
+    write_timeout: Duration,
 ) -> bool {
     if out.is_empty() {
+        held.clear();
         return true;
     }
-    if let Err(e) = write_half.write_all(out).await {
-        debug!(peer = %connection.peer, connection_id = connection.id, error = %e, "write failed");
-        return false;
+    let mut written = 0;
+    while written < out.len() {
+        match tokio::time::timeout(write_timeout, write_half.write(&out[written..])).await {
+            Ok(Ok(0)) => {
+                debug!(peer = %connection.peer, connection_id = connection.id, "peer stopped accepting writes");
+                return false;
+            }
+            Ok(Ok(n)) => written += n,
+            Ok(Err(e)) => {
+                debug!(peer = %connection.peer, connection_id = connection.id, error = %e, "write failed");
+                return false;
+            }
+            Err(_elapsed) => {
+                shoal_metrics::record_frame_refused("write_timeout");
+                warn!(peer = %connection.peer, connection_id = connection.id,
+                    unwritten_bytes = out.len() - written,
+                    write_timeout_ms = write_timeout.as_millis() as u64,
+                    "closing connection: the client stopped reading responses (socket.response.write.timeout.ms)");
+                return false;
+            }
+        }
     }
     if out.capacity() > WRITE_BUFFER_RETAIN_BYTES {
         *out = BytesMut::with_capacity(WRITE_BUFFER_INITIAL_BYTES);
     } else {
         out.clear();
     }
+    held.clear();
     true
 }

@@ -13,6 +13,8 @@ use std::pin::Pin;
 
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
+use crate::memory_pool::Reservation;
+
 /// Who sent a request and how it was framed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestContext {
@@ -31,6 +33,18 @@ pub struct RequestContext {
 /// A future answer, e.g. a Produce waiting for the ISR or a Fetch long poll.
 pub type DeferredResponse = Pin<Box<dyn Future<Output = ResponseKind> + Send>>;
 
+/// A response and the pool memory its bytes were counted against: the connection holds the
+/// reservation until the encoded response has been written to the socket, so a client that
+/// stops reading keeps its responses' memory counted (see `fetch.response.pool.bytes`).
+#[derive(Debug)]
+pub struct HeldResponse {
+    pub response: ResponseKind,
+    pub memory: Option<Reservation>,
+}
+
+/// A future [`HeldResponse`].
+pub type DeferredHeldResponse = Pin<Box<dyn Future<Output = HeldResponse> + Send>>;
+
 /// What the handler answers.
 #[allow(
     clippy::large_enum_variant,
@@ -43,6 +57,8 @@ pub enum Reply {
     Deferred(DeferredResponse),
     /// No response bytes at all (Produce with acks=0); the order of the others is kept.
     NoResponse,
+    /// Respond when the future completes, holding its memory reservation until written.
+    Held(DeferredHeldResponse),
 }
 
 impl Reply {
@@ -58,6 +74,7 @@ impl fmt::Debug for Reply {
             Reply::Ready(response) => f.debug_tuple("Ready").field(response).finish(),
             Reply::Deferred(_) => f.write_str("Deferred(..)"),
             Reply::NoResponse => f.write_str("NoResponse"),
+            Reply::Held(_) => f.write_str("Held(..)"),
         }
     }
 }

@@ -13,7 +13,8 @@ use std::time::Instant;
 use kafka_protocol::messages::ResponseKind;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::handler::{DeferredResponse, Reply};
+use crate::handler::{DeferredHeldResponse, DeferredResponse, HeldResponse, Reply};
+use crate::memory_pool::Reservation;
 use crate::request::ResponseSlot;
 
 pub(crate) struct InFlight {
@@ -30,6 +31,7 @@ enum State {
     Ready(ResponseKind),
     NoResponse,
     Deferred(DeferredResponse),
+    Held(DeferredHeldResponse),
 }
 
 /// A finished request, in request order.
@@ -40,6 +42,8 @@ pub(crate) struct Completed {
     pub response: Option<ResponseKind>,
     /// Released once the response is in the write buffer.
     pub permit: OwnedSemaphorePermit,
+    /// Pool memory the response's bytes count against; released once they are written.
+    pub memory: Option<Reservation>,
 }
 
 impl InFlight {
@@ -48,6 +52,7 @@ impl InFlight {
             Reply::Ready(response) => State::Ready(response),
             Reply::NoResponse => State::NoResponse,
             Reply::Deferred(response) => State::Deferred(response),
+            Reply::Held(response) => State::Held(response),
         };
         InFlight {
             slot,
@@ -63,9 +68,20 @@ impl Future for InFlight {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Completed> {
         let this = self.get_mut();
+        let mut memory = None;
         let response = match this.state.as_mut() {
             Some(State::Deferred(response)) => match response.as_mut().poll(cx) {
                 Poll::Ready(response) => Some(response),
+                Poll::Pending => return Poll::Pending,
+            },
+            Some(State::Held(response)) => match response.as_mut().poll(cx) {
+                Poll::Ready(HeldResponse {
+                    response,
+                    memory: held,
+                }) => {
+                    memory = held;
+                    Some(response)
+                }
                 Poll::Pending => return Poll::Pending,
             },
             Some(State::Ready(_)) => match this.state.take() {
@@ -85,6 +101,7 @@ impl Future for InFlight {
             received: this.received,
             response,
             permit,
+            memory,
         })
     }
 }

@@ -52,8 +52,10 @@ pub use config::{
     DEFAULT_SOCKET_REQUEST_MAX_BYTES, ServerConfig,
 };
 pub use error::{EncodeError, FrameError, RequestError};
-pub use handler::{DeferredResponse, Handler, Reply, RequestContext};
-pub use memory_pool::{MemoryPool, Reservation};
+pub use handler::{
+    DeferredHeldResponse, DeferredResponse, Handler, HeldResponse, Reply, RequestContext,
+};
+pub use memory_pool::{MemoryPool, PoolKind, Reservation};
 pub use request::route_any_frame;
 pub use request_metrics::{api_name, error_name, error_names};
 pub use server::KafkaServer;

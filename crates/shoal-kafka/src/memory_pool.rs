@@ -25,9 +25,35 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
-/// One node's pool of request bytes.
+/// Which pool's metrics a [`MemoryPool`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    /// `queued.max.request.bytes`: request frames.
+    Requests,
+    /// `fetch.response.pool.bytes`: record bytes of Fetch responses until they are written.
+    FetchResponses,
+}
+
+impl PoolKind {
+    fn record_capacity(self, bytes: usize) {
+        match self {
+            PoolKind::Requests => shoal_metrics::record_request_pool_capacity(bytes),
+            PoolKind::FetchResponses => shoal_metrics::record_fetch_pool_capacity(bytes),
+        }
+    }
+
+    fn record_use(self, bytes: usize, reserved: bool) {
+        match self {
+            PoolKind::Requests => shoal_metrics::record_request_pool_use(bytes, reserved),
+            PoolKind::FetchResponses => shoal_metrics::record_fetch_pool_use(bytes, reserved),
+        }
+    }
+}
+
+/// One node's pool of request (or fetch response) bytes.
 #[derive(Debug)]
 pub struct MemoryPool {
+    kind: PoolKind,
     capacity_bytes: usize,
     used_bytes: AtomicUsize,
     released: Notify,
@@ -42,14 +68,17 @@ pub struct MemoryPool {
 }
 
 impl MemoryPool {
-    /// A pool of `capacity_bytes` (must be positive).
+    /// A request pool of `capacity_bytes` (must be positive).
     pub fn new(capacity_bytes: usize) -> Arc<MemoryPool> {
-        assert!(
-            capacity_bytes > 0,
-            "queued.max.request.bytes must be positive"
-        );
-        shoal_metrics::record_request_pool_capacity(capacity_bytes);
+        Self::of_kind(PoolKind::Requests, capacity_bytes)
+    }
+
+    /// A pool of `capacity_bytes` (must be positive) reporting as `kind`.
+    pub fn of_kind(kind: PoolKind, capacity_bytes: usize) -> Arc<MemoryPool> {
+        assert!(capacity_bytes > 0, "a memory pool must be positive");
+        kind.record_capacity(capacity_bytes);
         Arc::new(MemoryPool {
+            kind,
             capacity_bytes,
             used_bytes: AtomicUsize::new(0),
             released: Notify::new(),
@@ -77,6 +106,36 @@ impl MemoryPool {
         self.waiting_sizes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Reserves as much of `max_bytes` as is free now, if that is at least `min_bytes`.
+    pub fn try_reserve_up_to(
+        self: &Arc<Self>,
+        max_bytes: usize,
+        min_bytes: usize,
+    ) -> Option<Reservation> {
+        let mut used = self.used_bytes.load(Ordering::SeqCst);
+        loop {
+            let bytes = self.capacity_bytes.saturating_sub(used).min(max_bytes);
+            if bytes < min_bytes || bytes == 0 {
+                return None;
+            }
+            match self.used_bytes.compare_exchange_weak(
+                used,
+                used + bytes,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => {
+                    self.kind.record_use(bytes, true);
+                    return Some(Reservation {
+                        pool: Arc::clone(self),
+                        bytes,
+                    });
+                }
+                Err(now) => used = now,
+            }
+        }
+    }
+
     /// Reserves `bytes` if they are free now.
     pub fn try_reserve(self: &Arc<Self>, bytes: usize) -> Option<Reservation> {
         // SeqCst throughout: a waiter registers, then reads `used`; a release writes `used`,
@@ -94,7 +153,7 @@ impl MemoryPool {
                 Ordering::SeqCst,
             ) {
                 Ok(_) => {
-                    shoal_metrics::record_request_pool_use(bytes, true);
+                    self.kind.record_use(bytes, true);
                     return Some(Reservation {
                         pool: Arc::clone(self),
                         bytes,
@@ -127,13 +186,17 @@ impl MemoryPool {
     }
 
     fn release(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
         let used = self.used_bytes.fetch_sub(bytes, Ordering::SeqCst) - bytes;
-        shoal_metrics::record_request_pool_use(bytes, false);
+        self.kind.record_use(bytes, false);
         if self.waiting.load(Ordering::SeqCst) == 0 {
             return;
         }
         let smallest = self.waiting_sizes().keys().next().copied();
-        if smallest.is_some_and(|smallest| smallest <= self.capacity_bytes - used) {
+        let free = self.capacity_bytes.saturating_sub(used);
+        if smallest.is_some_and(|smallest| smallest <= free) {
             self.wakeups.fetch_add(1, Ordering::Relaxed);
             self.released.notify_waiters();
         }
@@ -178,6 +241,23 @@ impl Reservation {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+
+    /// Makes this reservation `bytes`: a smaller one gives the rest back at once; a larger one
+    /// takes the difference even past the pool's capacity (for what was already allocated,
+    /// e.g. the one batch KIP-74 lets a fetch return beyond its limit). Until it shrinks,
+    /// others wait.
+    pub fn resize(&mut self, bytes: usize) {
+        if bytes < self.bytes {
+            let freed = self.bytes - bytes;
+            self.bytes = bytes;
+            self.pool.release(freed);
+        } else if bytes > self.bytes {
+            let extra = bytes - self.bytes;
+            self.pool.used_bytes.fetch_add(extra, Ordering::SeqCst);
+            self.pool.kind.record_use(extra, true);
+            self.bytes = bytes;
+        }
+    }
 }
 
 impl Drop for Reservation {
@@ -193,6 +273,35 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn up_to_takes_what_is_free_and_resize_gives_back_or_overcommits() {
+        let pool = MemoryPool::of_kind(PoolKind::FetchResponses, 100);
+        let a = pool.try_reserve_up_to(70, 10).unwrap();
+        assert_eq!(a.bytes(), 70);
+        let mut b = pool.try_reserve_up_to(70, 10).unwrap();
+        assert_eq!(b.bytes(), 30, "what is left");
+        assert!(pool.try_reserve_up_to(70, 1).is_none(), "nothing left");
+        b.resize(5);
+        assert_eq!(pool.used_bytes(), 75);
+        assert!(
+            pool.try_reserve_up_to(70, 30).is_none(),
+            "below the minimum"
+        );
+        b.resize(60);
+        assert_eq!(
+            pool.used_bytes(),
+            130,
+            "overcommitted for bytes already read"
+        );
+        assert!(pool.try_reserve(1).is_none());
+        assert!(pool.try_reserve_up_to(1, 1).is_none());
+        drop(a);
+        assert_eq!(pool.used_bytes(), 60);
+        assert_eq!(pool.try_reserve_up_to(100, 1).unwrap().bytes(), 40);
+        drop(b);
+        assert_eq!(pool.used_bytes(), 0);
+    }
 
     #[test]
     fn reservations_are_bounded_and_given_back() {

@@ -62,6 +62,9 @@ impl<H: Handler> KafkaServer<H> {
         if config.request_read_timeout_ms == 0 {
             return Err(invalid("request_read_timeout_ms"));
         }
+        if config.response_write_timeout_ms == 0 {
+            return Err(invalid("response_write_timeout_ms"));
+        }
         let listener = TcpListener::bind(config.bind).await?;
         let local_addr = listener.local_addr()?;
         info!(listener = %config.listener_name, %local_addr, "Kafka listener bound");

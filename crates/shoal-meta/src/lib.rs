@@ -62,13 +62,13 @@ pub use shoal_proto::controller as proto;
 pub use broker_defaults::BrokerDefaults;
 pub use client::{
     BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, KnownLeader, MetadataFollower,
-    MetadataFollowerConfig,
+    MetadataFollowerConfig, OfflineReplicaSource, no_offline_replicas,
 };
 pub use controller::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerHeartbeat, BrokerLiveness, BrokerRegistrationRequest, Controller, ControllerResults,
     CreatePartitions, CreateTopic, CreatedTopic, ElectionType, HeartbeatReply, IsrMember,
-    ProducerIdBlock, RegisteredBroker, TopicRef,
+    ProducerIdBlock, RegisteredBroker, ReplicaRef, TopicRef,
 };
 pub use controller_service::{PRODUCER_ID_BLOCKS_BURST, PRODUCER_ID_BLOCKS_PER_SECOND};
 pub use error::{BrokerError, ControllerError, MetaError};

@@ -18,7 +18,7 @@ use shoal_meta::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerError, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError, ControllerResults,
     CreatePartitions, CreateTopic, CreatedTopic, ElectionType, Endpoint, HeartbeatReply, IsrMember,
-    ProducerIdBlock, RegisteredBroker, SupportedFeature, TopicRef,
+    ProducerIdBlock, RegisteredBroker, ReplicaRef, SupportedFeature, TopicRef,
 };
 use uuid::Uuid;
 
@@ -149,8 +149,21 @@ fn forwarded_requests_keep_their_json_shape() {
         broker_epoch: 17,
         caught_up_metadata_offset: 42,
         want_shutdown: true,
+        offline_replicas: Vec::new(),
     };
     assert_eq!(pinned("BrokerHeartbeat_request", &heartbeat), heartbeat);
+    let reporting = BrokerHeartbeat {
+        want_shutdown: false,
+        offline_replicas: vec![ReplicaRef {
+            topic_id: TOPIC_ID,
+            partition: 7,
+        }],
+        ..heartbeat
+    };
+    assert_eq!(
+        pinned("BrokerHeartbeat_offline_replicas_request", &reporting),
+        reporting
+    );
     let alter = AlterPartitionRequest {
         broker_id: 1,
         broker_epoch: 5,

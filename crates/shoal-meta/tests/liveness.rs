@@ -495,6 +495,7 @@ async fn a_broker_only_node_follows_the_log_and_reaches_the_controller_from_outs
             heartbeat_interval_ms: HEARTBEAT_MS,
             registration_timeout_ms: 10_000,
         },
+        shoal_meta::client::no_offline_replicas(),
     )
     .await
     .unwrap();
@@ -610,6 +611,7 @@ async fn a_stopping_controller_fences_nobody_while_its_server_drains() {
             heartbeat_interval_ms: HEARTBEAT_MS,
             registration_timeout_ms: 10_000,
         },
+        shoal_meta::client::no_offline_replicas(),
     )
     .await
     .unwrap();
@@ -759,6 +761,7 @@ async fn only_nodes_of_the_cluster_speak_to_the_controller_each_for_itself() {
         broker_epoch: real.broker_epoch,
         caught_up_metadata_offset: 0,
         want_shutdown: true,
+        offline_replicas: Vec::new(),
     };
     match stranger
         .broker_heartbeat(heartbeat, Duration::from_secs(3))

@@ -81,9 +81,23 @@ pub fn describe_all() {
         REQUEST_MEMORY_POOL_WAITS_TOTAL,
         "Frames whose connection paused reading because the queued.max.request.bytes pool was full."
     );
+    describe_gauge!(
+        FETCH_RESPONSE_POOL_USED_BYTES,
+        Unit::Bytes,
+        "Record bytes of Fetch responses being read, queued or written, reserved from the fetch.response.pool.bytes pool."
+    );
+    describe_gauge!(
+        FETCH_RESPONSE_POOL_CAPACITY_BYTES,
+        Unit::Bytes,
+        "The fetch.response.pool.bytes pool's size."
+    );
+    describe_counter!(
+        FETCH_RESPONSE_POOL_WAITS_TOTAL,
+        "Fetches that waited because the fetch.response.pool.bytes pool was full."
+    );
     describe_counter!(
         FRAMES_REFUSED_TOTAL,
-        "Kafka connections closed for a frame, by reason (too_large: socket.request.max.bytes; larger_than_pool: queued.max.request.bytes; read_timeout: socket.request.read.timeout.ms)."
+        "Kafka connections closed for a frame, by reason (too_large: socket.request.max.bytes; larger_than_pool: queued.max.request.bytes; read_timeout: socket.request.read.timeout.ms; write_timeout: socket.response.write.timeout.ms, a client that stopped reading its responses)."
     );
     describe_gauge!(PARTITIONS, "Partition replicas hosted on this broker.");
     describe_gauge!(LEADER_PARTITIONS, "Partitions this broker leads.");

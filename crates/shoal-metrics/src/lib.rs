@@ -109,6 +109,26 @@ pub fn record_request_pool_wait() {
     metrics::counter!(names::REQUEST_MEMORY_POOL_WAITS_TOTAL).increment(1);
 }
 
+/// The fetch response pool's size (`fetch.response.pool.bytes`).
+pub fn record_fetch_pool_capacity(capacity_bytes: usize) {
+    metrics::gauge!(names::FETCH_RESPONSE_POOL_CAPACITY_BYTES).set(capacity_bytes as f64);
+}
+
+/// Bytes reserved from (`reserved`) or given back to the fetch response pool (a delta).
+pub fn record_fetch_pool_use(bytes: usize, reserved: bool) {
+    let gauge = metrics::gauge!(names::FETCH_RESPONSE_POOL_USED_BYTES);
+    if reserved {
+        gauge.increment(bytes as f64);
+    } else {
+        gauge.decrement(bytes as f64);
+    }
+}
+
+/// A fetch waited for the fetch response pool.
+pub fn record_fetch_pool_wait() {
+    metrics::counter!(names::FETCH_RESPONSE_POOL_WAITS_TOTAL).increment(1);
+}
+
 /// A Kafka connection closed for a frame (`too_large`, `larger_than_pool`, `read_timeout`).
 pub fn record_frame_refused(reason: &'static str) {
     metrics::counter!(names::FRAMES_REFUSED_TOTAL, "reason" => reason).increment(1);

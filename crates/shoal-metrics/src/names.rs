@@ -20,6 +20,10 @@ pub const REQUEST_MEMORY_POOL_USED_BYTES: &str = "shoal_kafka_request_memory_poo
 pub const REQUEST_MEMORY_POOL_CAPACITY_BYTES: &str =
     "shoal_kafka_request_memory_pool_capacity_bytes";
 pub const REQUEST_MEMORY_POOL_WAITS_TOTAL: &str = "shoal_kafka_request_memory_pool_waits_total";
+pub const FETCH_RESPONSE_POOL_USED_BYTES: &str = "shoal_kafka_fetch_response_pool_used_bytes";
+pub const FETCH_RESPONSE_POOL_CAPACITY_BYTES: &str =
+    "shoal_kafka_fetch_response_pool_capacity_bytes";
+pub const FETCH_RESPONSE_POOL_WAITS_TOTAL: &str = "shoal_kafka_fetch_response_pool_waits_total";
 pub const FRAMES_REFUSED_TOTAL: &str = "shoal_kafka_frames_refused_total";
 
 // Computed from the node's state at scrape time.

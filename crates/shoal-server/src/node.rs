@@ -365,6 +365,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 max_connections_per_ip_overrides: per_ip_overrides.clone(),
                 queued_max_request_bytes: request_pool.capacity_bytes(),
                 request_read_timeout_ms: millis(&config, "socket.request.read.timeout.ms", 1)?,
+                response_write_timeout_ms: millis(&config, "socket.response.write.timeout.ms", 1)?,
                 max_inflight_per_connection: config.usize("queued.max.requests.per.connection")?,
                 idle_timeout_ms: millis(&config, "connections.max.idle.ms", 1000)?,
                 ..ServerConfig::new(listener.name.clone(), listener.bind_addr()?)
@@ -487,6 +488,7 @@ async fn start_broker(
         auto_create_topics_enable: config.bool("auto.create.topics.enable")?,
         delete_topic_enable: config.bool("delete.topic.enable")?,
         fetch_max_bytes: config.usize("fetch.max.bytes")?,
+        fetch_response_pool_bytes: config.usize("fetch.response.pool.bytes")?,
         maintenance_interval_ms: millis(config, "log.flush.scheduler.interval.ms", 10)?,
         high_watermark_checkpoint_interval_ms: millis(
             config,

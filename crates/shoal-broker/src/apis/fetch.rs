@@ -6,6 +6,14 @@
 //! Every pass over the partitions reads the disk, so it runs on a blocking thread.
 //! Fetch sessions (KIP-227) are not kept: every response is sessionless (session id 0), which
 //! clients handle by sending full fetches.
+//!
+//! **Memory.** Kafka sends records from the page cache; Shoal reads them into the response, so
+//! a response's record bytes are counted against `fetch.response.pool.bytes` from before the
+//! read until the connection has written them (a consumer that stops reading keeps its
+//! responses counted). Each read takes as much of `fetch.max.bytes` as the pool has free and
+//! waits while less than [`FETCH_MIN_RESERVATION_BYTES`] is; KIP-74's one batch beyond the
+//! limit is taken past the pool's capacity, since it is already read. So record memory stays
+//! within the pool plus one batch per in-flight fetch, however many consumers there are.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +22,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind, TopicName};
-use shoal_kafka::{Reply, RequestContext};
+use shoal_kafka::{HeldResponse, MemoryPool, Reply, RequestContext, Reservation};
 use shoal_replica::Partition;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -23,6 +31,9 @@ use crate::Broker;
 use crate::apis::bounded_timeout_ms;
 use crate::blocking::run_blocking;
 use crate::error_codes::partition_error_code;
+
+/// A fetch waits for at least this much of the pool (or its whole `max_bytes`, if smaller).
+pub const FETCH_MIN_RESERVATION_BYTES: usize = 1 << 20;
 
 /// Kafka's upper bound on a fetch's wait is the client's request timeout; this caps it server-side.
 const MAX_FETCH_WAIT_MS: u64 = 60_000;
@@ -93,20 +104,31 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
     }
 
     let plan = Arc::new(plan);
-    let (response, bytes, has_error) = read_all_blocking(&plan, ctx.api_version).await;
+    let pool = Arc::clone(&broker.fetch_pool);
+    let version = ctx.api_version;
+    let read = read_reserved(&plan, version, &pool).await;
     let max_wait_ms = bounded_timeout_ms(request.max_wait_ms, MAX_FETCH_WAIT_MS);
-    if bytes >= plan.min_bytes || has_error || max_wait_ms == 0 || plan.targets.is_empty() {
-        record_metrics(&plan, &response);
-        return Reply::Ready(ResponseKind::Fetch(response));
+    if read.bytes >= plan.min_bytes || read.has_error || max_wait_ms == 0 || plan.targets.is_empty()
+    {
+        record_metrics(&plan, &read.response);
+        return Reply::Held(Box::pin(std::future::ready(read.held())));
     }
-    Reply::Deferred(Box::pin(long_poll(
+    // Nothing worth sending yet: give the memory back while waiting.
+    drop(read);
+    Reply::Held(Box::pin(long_poll(
         plan,
-        ctx.api_version,
+        version,
         Duration::from_millis(max_wait_ms),
+        pool,
     )))
 }
 
-async fn long_poll(plan: Arc<FetchPlan>, version: i16, max_wait: Duration) -> ResponseKind {
+async fn long_poll(
+    plan: Arc<FetchPlan>,
+    version: i16,
+    max_wait: Duration,
+    pool: Arc<MemoryPool>,
+) -> HeldResponse {
     let deadline = tokio::time::Instant::now() + max_wait;
     let mut watchers: Vec<watch::Receiver<i64>> = plan
         .targets
@@ -120,9 +142,9 @@ async fn long_poll(plan: Arc<FetchPlan>, version: i16, max_wait: Duration) -> Re
         .collect();
     loop {
         if watchers.is_empty() {
-            let response = read_all_blocking(&plan, version).await.0;
-            record_metrics(&plan, &response);
-            return ResponseKind::Fetch(response);
+            let read = read_reserved(&plan, version, &pool).await;
+            record_metrics(&plan, &read.response);
+            return read.held();
         }
         let changed =
             futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
@@ -131,16 +153,56 @@ async fn long_poll(plan: Arc<FetchPlan>, version: i16, max_wait: Duration) -> Re
             Err(_) => (true, false),
             Ok((result, _, _)) => (false, result.is_err()),
         };
-        let (response, bytes, has_error) = read_all_blocking(&plan, version).await;
+        let read = read_reserved(&plan, version, &pool).await;
         if timed_out
             || closed
-            || bytes >= plan.min_bytes
-            || has_error
+            || read.bytes >= plan.min_bytes
+            || read.has_error
             || tokio::time::Instant::now() >= deadline
         {
-            record_metrics(&plan, &response);
-            return ResponseKind::Fetch(response);
+            record_metrics(&plan, &read.response);
+            return read.held();
         }
+    }
+}
+
+/// One pass over a fetch's partitions and the pool memory its records are counted against.
+struct Read {
+    response: FetchResponse,
+    bytes: usize,
+    has_error: bool,
+    memory: Reservation,
+}
+
+impl Read {
+    fn held(self) -> HeldResponse {
+        HeldResponse {
+            response: ResponseKind::Fetch(self.response),
+            memory: Some(self.memory),
+        }
+    }
+}
+
+/// Reserves as much of the fetch's `max_bytes` as the pool has free (waiting for at least
+/// [`FETCH_MIN_RESERVATION_BYTES`]), reads at most that, and keeps the reservation at what was
+/// read.
+async fn read_reserved(plan: &Arc<FetchPlan>, version: i16, pool: &Arc<MemoryPool>) -> Read {
+    let want = plan.max_bytes.clamp(1, pool.capacity_bytes());
+    let least = want.min(FETCH_MIN_RESERVATION_BYTES);
+    let mut memory = match pool.try_reserve_up_to(want, least) {
+        Some(memory) => memory,
+        None => {
+            shoal_metrics::record_fetch_pool_wait();
+            pool.reserve(least).await
+        }
+    };
+    let (response, bytes, has_error) = read_all_blocking(plan, version, memory.bytes()).await;
+    memory.resize(bytes);
+    Read {
+        response,
+        bytes,
+        has_error,
+        memory,
     }
 }
 
@@ -175,9 +237,13 @@ fn record_metrics(plan: &FetchPlan, response: &FetchResponse) {
 }
 
 /// [`read_all`] on a blocking thread (an error response if the runtime is shutting down).
-async fn read_all_blocking(plan: &Arc<FetchPlan>, version: i16) -> (FetchResponse, usize, bool) {
+async fn read_all_blocking(
+    plan: &Arc<FetchPlan>,
+    version: i16,
+    max_bytes: usize,
+) -> (FetchResponse, usize, bool) {
     let plan = Arc::clone(plan);
-    run_blocking(move || read_all(&plan, version))
+    run_blocking(move || read_all(&plan, version, max_bytes))
         .await
         .unwrap_or_else(|| {
             let response =
@@ -186,9 +252,10 @@ async fn read_all_blocking(plan: &Arc<FetchPlan>, version: i16) -> (FetchRespons
         })
 }
 
-/// Reads every target once; returns the response, the record bytes in it, and whether any
-/// partition failed (Kafka answers at once when one does).
-fn read_all(plan: &FetchPlan, version: i16) -> (FetchResponse, usize, bool) {
+/// Reads every target once, at most `max_bytes` of records (beyond it only KIP-74's first
+/// batch); returns the response, the record bytes in it, and whether any partition failed
+/// (Kafka answers at once when one does).
+fn read_all(plan: &FetchPlan, version: i16, max_bytes: usize) -> (FetchResponse, usize, bool) {
     let by_id = version >= 13;
     let mut topics: Vec<FetchableTopicResponse> = plan
         .topics
@@ -213,7 +280,7 @@ fn read_all(plan: &FetchPlan, version: i16) -> (FetchResponse, usize, bool) {
             .with_log_start_offset(-1)
             .with_aborted_transactions(Some(Vec::new()))
             .with_records(Some(Bytes::new()));
-        let remaining = plan.max_bytes.saturating_sub(total_bytes);
+        let remaining = max_bytes.min(plan.max_bytes).saturating_sub(total_bytes);
         let result = target.replica.clone().and_then(|partition| {
             partition
                 .check_fetch_epoch(target.current_leader_epoch)

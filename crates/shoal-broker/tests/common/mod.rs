@@ -128,6 +128,7 @@ impl Harness {
             auto_create_topics_enable: true,
             delete_topic_enable: true,
             fetch_max_bytes: 55 << 20,
+            fetch_response_pool_bytes: 256 << 20,
             maintenance_interval_ms: 1000,
             retention_check_interval_ms: 300_000,
             high_watermark_checkpoint_interval_ms: 5000,
@@ -170,6 +171,7 @@ impl Harness {
         let response = match self.handler.handle(ctx, request).await {
             Reply::Ready(r) => r,
             Reply::Deferred(f) => f.await,
+            Reply::Held(f) => f.await.response,
             Reply::NoResponse => return None,
         };
         let mut buf = BytesMut::new();

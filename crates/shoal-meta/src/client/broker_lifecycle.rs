@@ -21,7 +21,9 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::client::controller_client::ControllerClient;
-use crate::controller::{BrokerHeartbeat, BrokerRegistrationRequest};
+use crate::controller::{
+    BrokerHeartbeat, BrokerRegistrationRequest, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, ReplicaRef,
+};
 use crate::error::{BrokerError, ControllerError};
 use crate::image::MetadataImage;
 use crate::records::Endpoint;
@@ -39,6 +41,15 @@ pub struct BrokerLifecycleConfig {
     pub heartbeat_interval_ms: u64,
     /// How long start-up keeps trying to register.
     pub registration_timeout_ms: u64,
+}
+
+/// What the heartbeat reports as offline: the replicas assigned to this broker whose log cannot
+/// be opened here (read each heartbeat; the broker's replica manager answers).
+pub type OfflineReplicaSource = Arc<dyn Fn() -> Vec<ReplicaRef> + Send + Sync>;
+
+/// A source that never reports an offline replica (brokers without local logs, tests).
+pub fn no_offline_replicas() -> OfflineReplicaSource {
+    Arc::new(Vec::new)
 }
 
 /// A registered broker's lifecycle; heartbeats until stopped or shut down.
@@ -59,6 +70,7 @@ impl BrokerLifecycle {
         client: Arc<ControllerClient>,
         images: watch::Receiver<Arc<MetadataImage>>,
         config: BrokerLifecycleConfig,
+        offline: OfflineReplicaSource,
     ) -> Result<Arc<Self>, ControllerError> {
         let deadline = Instant::now() + Duration::from_millis(config.registration_timeout_ms);
         let interval = Duration::from_millis(config.heartbeat_interval_ms.max(1));
@@ -128,6 +140,7 @@ impl BrokerLifecycle {
             request.broker_id,
             registered.broker_epoch,
             interval,
+            offline,
         ));
         *lifecycle.lock_heartbeats() = Some(task);
         Ok(lifecycle)
@@ -170,6 +183,7 @@ impl BrokerLifecycle {
             broker_epoch: self.broker_epoch,
             caught_up_metadata_offset: self.images.borrow().last_applied_index,
             want_shutdown: true,
+            offline_replicas: Vec::new(),
         };
         match self.client.broker_heartbeat(heartbeat, timeout).await {
             Ok(_) => tracing::info!(broker_epoch = self.broker_epoch, "controlled shutdown done"),
@@ -202,6 +216,32 @@ impl Drop for BrokerLifecycle {
     }
 }
 
+/// Picks which offline replicas ride on the next heartbeat: all of them up to
+/// [`MAX_OFFLINE_REPLICAS_PER_HEARTBEAT`], else a window that moves on each time, so every one
+/// is reported within a few heartbeats.
+#[derive(Debug, Default)]
+struct OfflineWindow {
+    start: usize,
+}
+
+impl OfflineWindow {
+    fn next(&mut self, mut offline: Vec<ReplicaRef>) -> Vec<ReplicaRef> {
+        if offline.len() <= MAX_OFFLINE_REPLICAS_PER_HEARTBEAT {
+            return offline;
+        }
+        offline.sort_unstable();
+        let start = self.start % offline.len();
+        self.start = start + MAX_OFFLINE_REPLICAS_PER_HEARTBEAT;
+        offline
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(MAX_OFFLINE_REPLICAS_PER_HEARTBEAT)
+            .copied()
+            .collect()
+    }
+}
+
 fn is_unfenced_in(image: &MetadataImage, broker_id: i32, broker_epoch: i64) -> bool {
     image
         .brokers
@@ -215,8 +255,10 @@ async fn heartbeat_loop(
     broker_id: i32,
     broker_epoch: i64,
     interval: Duration,
+    offline: OfflineReplicaSource,
 ) {
     let mut ticks = tokio::time::interval(interval);
+    let mut offline_window = OfflineWindow::default();
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let timeout = interval.saturating_mul(HEARTBEAT_TIMEOUT_INTERVALS);
     let mut fenced: Option<bool> = None;
@@ -227,6 +269,7 @@ async fn heartbeat_loop(
             broker_epoch,
             caught_up_metadata_offset: images.borrow().last_applied_index,
             want_shutdown: false,
+            offline_replicas: offline_window.next(offline()),
         };
         match client.broker_heartbeat(heartbeat, timeout).await {
             Ok(reply) => {
@@ -253,5 +296,34 @@ async fn heartbeat_loop(
             }
             Err(e) => tracing::debug!(broker_id, error = %e, "broker heartbeat failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_offline_list_is_reported_in_turns() {
+        let all: Vec<ReplicaRef> = (0..MAX_OFFLINE_REPLICAS_PER_HEARTBEAT as i32 * 2 + 7)
+            .map(|partition| ReplicaRef {
+                topic_id: Uuid::from_u128(1),
+                partition,
+            })
+            .collect();
+        let mut window = OfflineWindow::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..3 {
+            let sent = window.next(all.clone());
+            assert_eq!(sent.len(), MAX_OFFLINE_REPLICAS_PER_HEARTBEAT);
+            seen.extend(sent);
+        }
+        assert_eq!(
+            seen.len(),
+            all.len(),
+            "every replica within three heartbeats"
+        );
+        let few = all[..3].to_vec();
+        assert_eq!(window.next(few.clone()), few);
     }
 }

@@ -272,7 +272,7 @@ impl ControllerClient {
             ForwardMethod::BrokerHeartbeat,
             &heartbeat,
             timeout,
-            |c, deadline| c.heartbeat_local(heartbeat, deadline),
+            |c, deadline| c.heartbeat_local(heartbeat.clone(), deadline),
             |e| Err(BrokerError::Controller(e)),
         )
         .await

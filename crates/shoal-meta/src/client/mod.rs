@@ -18,7 +18,9 @@ pub mod forward;
 pub mod known_leader;
 pub mod metadata_follower;
 
-pub use broker_lifecycle::{BrokerLifecycle, BrokerLifecycleConfig};
+pub use broker_lifecycle::{
+    BrokerLifecycle, BrokerLifecycleConfig, OfflineReplicaSource, no_offline_replicas,
+};
 pub use controller_client::ControllerClient;
 pub use known_leader::KnownLeader;
 pub use metadata_follower::{MetadataFollower, MetadataFollowerConfig};

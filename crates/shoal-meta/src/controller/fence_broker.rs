@@ -21,6 +21,8 @@
 
 use std::collections::BTreeSet;
 
+use uuid::Uuid;
+
 use crate::image::{MetadataImage, PartitionImage, TopicImage};
 use crate::records::{MetadataRecord, NO_LEADER};
 
@@ -56,7 +58,20 @@ pub fn plan_remove_broker_from_partitions(
     broker_id: i32,
     unclean: UncleanPolicy<'_>,
 ) -> Vec<MetadataRecord> {
-    let eligible: BTreeSet<i32> = image
+    plan_remove_broker_where(image, broker_id, unclean, |_, _| true, |_, _, _| true)
+}
+
+/// [`plan_remove_broker_from_partitions`] limited to the partitions `applies_to(topic_id,
+/// partition)` selects, electing only replicas that are unfenced, not `broker_id`, and
+/// `can_lead(broker, topic_id, partition)`.
+pub fn plan_remove_broker_where(
+    image: &MetadataImage,
+    broker_id: i32,
+    unclean: UncleanPolicy<'_>,
+    applies_to: impl Fn(Uuid, i32) -> bool,
+    can_lead: impl Fn(i32, Uuid, i32) -> bool,
+) -> Vec<MetadataRecord> {
+    let unfenced: BTreeSet<i32> = image
         .unfenced_broker_ids()
         .into_iter()
         .filter(|id| *id != broker_id)
@@ -65,9 +80,10 @@ pub fn plan_remove_broker_from_partitions(
     for topic in image.topics.values() {
         for p in &topic.partitions {
             let in_isr = p.isr.contains(&broker_id);
-            if !in_isr && p.leader != broker_id {
+            if !in_isr && p.leader != broker_id || !applies_to(topic.id, p.partition) {
                 continue;
             }
+            let eligible = |id: i32| unfenced.contains(&id) && can_lead(id, topic.id, p.partition);
             let isr = if in_isr && p.isr.len() > 1 {
                 p.isr
                     .iter()
@@ -79,11 +95,11 @@ pub fn plan_remove_broker_from_partitions(
             };
             let mut isr = isr;
             let leader = (p.leader == broker_id).then(|| {
-                let clean = choose_leader(p, &isr, |id| eligible.contains(&id));
+                let clean = choose_leader(p, &isr, eligible);
                 if clean != NO_LEADER || !unclean(topic) {
                     return clean;
                 }
-                match choose_unclean_leader(p, |id| eligible.contains(&id)) {
+                match choose_unclean_leader(p, eligible) {
                     Some(leader) => {
                         tracing::warn!(
                             topic = %topic.name,

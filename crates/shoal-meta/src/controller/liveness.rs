@@ -13,8 +13,11 @@
 //! Pure: inputs are heartbeats, registrations and `now_ms` (any monotonic millisecond clock);
 //! outputs are decisions. No I/O, no clock reads, so every rule is unit-tested below.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use uuid::Uuid;
+
+use crate::controller::requests::{MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, ReplicaRef};
 use crate::image::MetadataImage;
 
 /// Last-contact times of brokers, valid for one leadership term.
@@ -28,6 +31,10 @@ pub struct BrokerLiveness {
     /// Broker id → (broker epoch, log index of its RegisterBroker entry), for registrations made
     /// during this term. Unfencing waits for the broker to have applied that index.
     registration_index: BTreeMap<i32, (i64, u64)>,
+    /// Broker id → the replicas its latest heartbeat reported offline (it cannot open their
+    /// logs): never elected leader there. Brokers resend them with every heartbeat, so a new
+    /// controller learns them within one interval.
+    offline_replicas: BTreeMap<i32, BTreeSet<ReplicaRef>>,
 }
 
 impl BrokerLiveness {
@@ -37,6 +44,7 @@ impl BrokerLiveness {
             leader_term: None,
             last_contact_ms: BTreeMap::new(),
             registration_index: BTreeMap::new(),
+            offline_replicas: BTreeMap::new(),
         }
     }
 
@@ -53,6 +61,7 @@ impl BrokerLiveness {
         }
         self.leader_term = Some(term);
         self.registration_index.clear();
+        self.offline_replicas.clear();
         // Fenced brokers have no session to protect (they shut down or expired), so their
         // next incarnation may register at once.
         self.last_contact_ms = image
@@ -69,6 +78,7 @@ impl BrokerLiveness {
         self.leader_term = None;
         self.last_contact_ms.clear();
         self.registration_index.clear();
+        self.offline_replicas.clear();
     }
 
     /// A valid heartbeat (or a registration) from `broker_id` arrived at `now_ms`.
@@ -95,6 +105,41 @@ impl BrokerLiveness {
     pub fn forget(&mut self, broker_id: i32) {
         self.last_contact_ms.remove(&broker_id);
         self.registration_index.remove(&broker_id);
+        self.offline_replicas.remove(&broker_id);
+    }
+
+    /// The replicas `broker_id`'s latest heartbeat reported offline (at most
+    /// [`MAX_OFFLINE_REPLICAS_PER_HEARTBEAT`] are taken). Replaces the previous report, so a
+    /// replica that opens again becomes electable with the next heartbeat.
+    pub fn record_offline_replicas(&mut self, broker_id: i32, reported: &[ReplicaRef]) {
+        let offline: BTreeSet<ReplicaRef> = reported
+            .iter()
+            .take(MAX_OFFLINE_REPLICAS_PER_HEARTBEAT)
+            .copied()
+            .collect();
+        if offline.is_empty() {
+            self.offline_replicas.remove(&broker_id);
+        } else {
+            self.offline_replicas.insert(broker_id, offline);
+        }
+    }
+
+    /// The replicas `broker_id` last reported offline.
+    pub fn offline_replicas_of(&self, broker_id: i32) -> BTreeSet<ReplicaRef> {
+        self.offline_replicas
+            .get(&broker_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether `broker_id` reported its replica of `topic_id`/`partition` offline.
+    pub fn is_offline_replica(&self, broker_id: i32, topic_id: Uuid, partition: i32) -> bool {
+        self.offline_replicas.get(&broker_id).is_some_and(|set| {
+            set.contains(&ReplicaRef {
+                topic_id,
+                partition,
+            })
+        })
     }
 
     /// Whether `broker_id` has been heard from within the session timeout.
@@ -269,5 +314,41 @@ mod tests {
         // ... but only for that epoch.
         l.record_registration(1, 5, 99, 0);
         assert!(l.should_unfence(&image, 1, 10, 10));
+    }
+
+    #[test]
+    fn offline_reports_replace_each_other_and_end_with_the_session() {
+        let image = image(&[(1, 10, false), (2, 11, false)]);
+        let mut l = BrokerLiveness::new(SESSION_MS);
+        l.on_leadership(1, &image, 0);
+        let t = uuid::Uuid::from_u128(7);
+        let r = |partition| ReplicaRef {
+            topic_id: t,
+            partition,
+        };
+        l.record_offline_replicas(1, &[r(0), r(1)]);
+        assert!(l.is_offline_replica(1, t, 0) && l.is_offline_replica(1, t, 1));
+        assert!(!l.is_offline_replica(2, t, 0), "per broker");
+        l.record_offline_replicas(1, &[r(1)]);
+        assert!(
+            !l.is_offline_replica(1, t, 0),
+            "a replica that opened again is electable"
+        );
+        l.forget(1);
+        assert!(!l.is_offline_replica(1, t, 1));
+        l.record_offline_replicas(2, &[r(3)]);
+        assert!(l.on_leadership(2, &image, 0));
+        assert!(
+            !l.is_offline_replica(2, t, 3),
+            "a new term waits for fresh reports"
+        );
+        let many: Vec<ReplicaRef> = (0..MAX_OFFLINE_REPLICAS_PER_HEARTBEAT as i32 + 5)
+            .map(r)
+            .collect();
+        l.record_offline_replicas(2, &many);
+        assert_eq!(
+            l.offline_replicas_of(2).len(),
+            MAX_OFFLINE_REPLICAS_PER_HEARTBEAT
+        );
     }
 }

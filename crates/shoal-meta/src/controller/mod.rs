@@ -31,6 +31,7 @@ mod delete_topics;
 mod elect_leaders;
 pub mod fence_broker;
 pub mod liveness;
+pub mod offline_replicas;
 pub mod partition_limit;
 pub mod plan;
 pub mod preferred_leader;
@@ -58,13 +59,15 @@ pub use delete_topics::plan_delete_topics;
 pub use elect_leaders::plan_elect_leaders;
 pub use fence_broker::{UncleanPolicy, never_unclean, plan_fence_broker, plan_unfence_broker};
 pub use liveness::BrokerLiveness;
+pub use offline_replicas::plan_offline_replicas;
 use plan::{MAX_ITEMS_PER_REQUEST, MAX_RECORDS_PER_ENTRY, Planned};
 pub use preferred_leader::plan_preferred_leader_election;
 pub use register_broker::{check_not_duplicate, plan_register_broker};
 pub use requests::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerHeartbeat, BrokerRegistrationRequest, ControllerResults, CreatePartitions, CreateTopic,
-    CreatedTopic, ElectionType, HeartbeatReply, IsrMember, RegisteredBroker, TopicRef,
+    CreatedTopic, ElectionType, HeartbeatReply, IsrMember, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT,
+    RegisteredBroker, ReplicaRef, TopicRef,
 };
 
 use crate::broker_defaults::BrokerDefaults;
@@ -372,6 +375,18 @@ impl Controller {
         if heartbeat.want_shutdown {
             return self.shut_down_broker_local(heartbeat, deadline).await;
         }
+        let moves_offline_replicas = {
+            let mut liveness = self.lock_liveness();
+            liveness.record_offline_replicas(heartbeat.broker_id, &heartbeat.offline_replicas);
+            let offline = liveness.offline_replicas_of(heartbeat.broker_id);
+            !self
+                .plan_offline_replicas(&image, &liveness, heartbeat.broker_id, &offline)
+                .is_empty()
+        };
+        if moves_offline_replicas {
+            self.move_offline_replicas(heartbeat.broker_id, deadline)
+                .await?;
+        }
         let unfence = {
             let mut liveness = self.lock_liveness();
             liveness.record_contact(heartbeat.broker_id, self.monotonic_ms());
@@ -404,10 +419,11 @@ impl Controller {
                 log_index: None,
             });
         }
-        let records =
+        let mut records =
             plan_unfence_broker(&image, heartbeat.broker_id, heartbeat.broker_epoch, &|t| {
                 self.unclean_allowed(t)
             });
+        retain_electable(&mut records, &self.lock_liveness());
         let log_index = self.propose_all(records, deadline).await?;
         tracing::info!(
             broker_id = heartbeat.broker_id,
@@ -419,6 +435,51 @@ impl Controller {
             fenced: false,
             log_index: Some(log_index),
         })
+    }
+
+    /// The changes `broker_id`'s offline replicas call for (see `offline_replicas`).
+    fn plan_offline_replicas(
+        &self,
+        image: &MetadataImage,
+        liveness: &BrokerLiveness,
+        broker_id: i32,
+        offline: &std::collections::BTreeSet<ReplicaRef>,
+    ) -> Vec<MetadataRecord> {
+        plan_offline_replicas(
+            image,
+            broker_id,
+            offline,
+            |other, r| !liveness.is_offline_replica(other, r.topic_id, r.partition),
+            &|t| self.unclean_allowed(t),
+        )
+    }
+
+    /// Moves leadership and ISR membership of the replicas `broker_id` last reported offline
+    /// to replicas that can serve, deciding again under the write lock.
+    async fn move_offline_replicas(
+        &self,
+        broker_id: i32,
+        deadline: Instant,
+    ) -> Result<(), BrokerError> {
+        let _writer = self.write_lock.lock().await;
+        let image = self.caught_up_image(deadline).await?;
+        let records = {
+            let liveness = self.lock_liveness();
+            let offline = liveness.offline_replicas_of(broker_id);
+            self.plan_offline_replicas(&image, &liveness, broker_id, &offline)
+        };
+        if records.is_empty() {
+            return Ok(());
+        }
+        let changes = records.len();
+        let log_index = self.propose_all(records, deadline).await?;
+        tracing::warn!(
+            broker_id,
+            partitions = changes,
+            log_index,
+            "moved leadership and ISR membership off replicas the broker reports offline"
+        );
+        Ok(())
     }
 
     async fn shut_down_broker_local(
@@ -559,7 +620,8 @@ impl Controller {
             Ok(image) => image,
             Err(_) => return 0,
         };
-        let records = plan_preferred_leader_election(&image, threshold_percent);
+        let mut records = plan_preferred_leader_election(&image, threshold_percent);
+        retain_electable(&mut records, &self.lock_liveness());
         let moved = records.len();
         if moved == 0 {
             return 0;
@@ -746,6 +808,20 @@ fn not_controller(leader: Option<NodeId>) -> ControllerError {
     ControllerError::NotController {
         leader_hint: leader.and_then(to_kafka_node_id),
     }
+}
+
+/// Drops elections of a leader that reported its replica of that partition offline: it could
+/// not serve, and its next heartbeat would only move the leadership away again.
+fn retain_electable(records: &mut Vec<MetadataRecord>, liveness: &BrokerLiveness) {
+    records.retain(|record| match record {
+        MetadataRecord::PartitionChange {
+            topic_id,
+            partition,
+            leader: Some(leader),
+            ..
+        } => !liveness.is_offline_replica(*leader, *topic_id, *partition),
+        _ => true,
+    });
 }
 
 /// Checks a heartbeat against the registration in `image` (pure).

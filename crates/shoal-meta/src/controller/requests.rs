@@ -127,9 +127,20 @@ impl<T> ControllerResults<T> {
     }
 }
 
+/// At most this many offline replicas ride on one heartbeat; a broker with more reports them
+/// over successive heartbeats, and the controller ignores any beyond it.
+pub const MAX_OFFLINE_REPLICAS_PER_HEARTBEAT: usize = 10_000;
+
+/// A replica a broker is assigned but cannot serve: its log cannot be opened there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReplicaRef {
+    pub topic_id: Uuid,
+    pub partition: i32,
+}
+
 /// A broker's periodic "I am alive" (Kafka's BrokerHeartbeat), sent every
 /// `broker.heartbeat.interval.ms` to the active controller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerHeartbeat {
     pub broker_id: i32,
     /// The epoch of the registration this process made; another one is a stale incarnation.
@@ -141,6 +152,11 @@ pub struct BrokerHeartbeat {
     /// leaderships away, and end its session so its next incarnation registers at once.
     #[serde(default)]
     pub want_shutdown: bool,
+    /// Replicas whose log cannot be opened here (Kafka's `OfflineLogDirs`, per partition): the
+    /// controller moves their leadership and ISR membership to replicas that can serve.
+    /// Omitted when empty: the JSON stays what older controllers read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offline_replicas: Vec<ReplicaRef>,
 }
 
 /// The controller's answer to a heartbeat.

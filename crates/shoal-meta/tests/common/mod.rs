@@ -62,6 +62,7 @@ pub async fn live_broker(node: &MetaNode, id: i32, heartbeat_ms: u64) -> Arc<Bro
             heartbeat_interval_ms: heartbeat_ms,
             registration_timeout_ms: 10_000,
         },
+        shoal_meta::client::no_offline_replicas(),
     )
     .await
     .expect("broker registers");
@@ -84,6 +85,7 @@ pub async fn heartbeat(
         broker_epoch,
         caught_up_metadata_offset: caught_up,
         want_shutdown: false,
+        offline_replicas: Vec::new(),
     };
     client
         .broker_heartbeat(heartbeat, client.request_timeout())
