@@ -13,8 +13,10 @@ Expectations (Kafka's behaviour, ARCHITECTURE.md safety rule 7):
   (InvalidRecordException); either is accepted, nothing appended.
 - Produce v8 of a batch whose header and CRC are sound but whose records are not
   (issue #15, Kafka's LogValidator): a record count that lies, a record length
-  that overruns, junk inside or instead of a compressed stream: CORRUPT_MESSAGE
-  (2); codec ids 6 and 7: UNSUPPORTED_COMPRESSION_TYPE (76); inner offsets out
+  that overruns, junk inside or instead of a compressed stream: INVALID_RECORD
+  (87), as Kafka's record iterator answers: the CRC holds, so the batch was built
+  wrong and a client must not resend it (CORRUPT_MESSAGE is retriable); codec ids
+  6 and 7: UNSUPPORTED_COMPRESSION_TYPE (76); inner offsets out
   of order, a keyless record on a compacted topic, a control batch:
   INVALID_RECORD (87); a record timestamp out of bounds: INVALID_TIMESTAMP (32).
   Rule breaks name the records in `record_errors`. Nothing is stored, the
@@ -275,15 +277,15 @@ JUNK = b"\xde\xad\xbe\xef not a record, only bytes " * 3
 # id: (compacted topic, batch, error code, indexes in record_errors or None)
 BAD_BATCHES = {
     "count-2^31-1-holding-one": (False, lambda: kw.batch_v2_raw(_records((0, 0, b"a")), 2**31 - 1),
-                                 kw.CORRUPT_MESSAGE, None),
-    "count-lies-low": (False, lambda: kw.batch_v2_raw(TWO, 1), kw.CORRUPT_MESSAGE, None),
-    "record-length-overruns": (False, lambda: kw.batch_v2_raw(_overrun(), 2), kw.CORRUPT_MESSAGE, None),
+                                 kw.INVALID_RECORD, None),
+    "count-lies-low": (False, lambda: kw.batch_v2_raw(TWO, 1), kw.INVALID_RECORD, None),
+    "record-length-overruns": (False, lambda: kw.batch_v2_raw(_overrun(), 2), kw.INVALID_RECORD, None),
     "junk-inside-valid-gzip": (False, lambda: kw.batch_v2_raw(gzip.compress(JUNK), 1, attributes=1),
-                               kw.CORRUPT_MESSAGE, None),
-    "plain-marked-gzip": (False, lambda: kw.batch_v2_raw(TWO, 2, attributes=1), kw.CORRUPT_MESSAGE, None),
-    "plain-marked-snappy": (False, lambda: kw.batch_v2_raw(TWO, 2, attributes=2), kw.CORRUPT_MESSAGE, None),
-    "junk-marked-lz4": (False, lambda: kw.batch_v2_raw(JUNK, 2, attributes=3), kw.CORRUPT_MESSAGE, None),
-    "junk-marked-zstd": (False, lambda: kw.batch_v2_raw(JUNK, 2, attributes=4), kw.CORRUPT_MESSAGE, None),
+                               kw.INVALID_RECORD, None),
+    "plain-marked-gzip": (False, lambda: kw.batch_v2_raw(TWO, 2, attributes=1), kw.INVALID_RECORD, None),
+    "plain-marked-snappy": (False, lambda: kw.batch_v2_raw(TWO, 2, attributes=2), kw.INVALID_RECORD, None),
+    "junk-marked-lz4": (False, lambda: kw.batch_v2_raw(JUNK, 2, attributes=3), kw.INVALID_RECORD, None),
+    "junk-marked-zstd": (False, lambda: kw.batch_v2_raw(JUNK, 2, attributes=4), kw.INVALID_RECORD, None),
     "codec-6": (False, lambda: kw.batch_v2_raw(TWO, 2, attributes=6), kw.UNSUPPORTED_COMPRESSION_TYPE, None),
     "codec-7": (False, lambda: kw.batch_v2_raw(TWO, 2, attributes=7), kw.UNSUPPORTED_COMPRESSION_TYPE, None),
     "offset-deltas-out-of-order": (False, lambda: kw.batch_v2_raw(_records((0, 0, b"a"), (2, 0, b"b")), 2),

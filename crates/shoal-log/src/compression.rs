@@ -32,8 +32,10 @@ const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
 const XERIAL_HEADER_BYTES: usize = 16;
 const SNAPPY_BLOCK_BYTES: usize = 32 * 1024;
 
+/// A payload under a valid CRC that does not decompress was built wrong: INVALID_RECORD (see
+/// `record_view::bad`).
 fn corrupt(codec: u8, why: impl std::fmt::Display) -> LogError {
-    LogError::CorruptRecord(format!("codec {codec}: {why}"))
+    LogError::InvalidRecord(format!("codec {codec}: {why}"))
 }
 
 /// Decompresses a batch's records section with `codec`, producing at most `limit` bytes.

@@ -125,8 +125,11 @@ fn read_record<'a>(section: &'a [u8], at: &mut usize) -> Result<RecordView<'a>> 
     })
 }
 
+/// A batch whose CRC holds but whose records do not parse was built wrong, not damaged on the
+/// way: INVALID_RECORD, which clients do not retry (Kafka's `InvalidRecordException` from its
+/// record iterator), where CORRUPT_MESSAGE would have them resend it forever.
 fn bad(why: String) -> LogError {
-    LogError::CorruptRecord(why)
+    LogError::InvalidRecord(why)
 }
 
 /// A length-prefixed byte string; -1 is null.

@@ -80,10 +80,12 @@ fn refused(config: LogConfig, records: &[u8]) -> LogError {
     error
 }
 
-fn assert_corrupt(config: LogConfig, records: &[u8], case: &str) {
+/// Refused as INVALID_RECORD: the CRC holds, so the batch was built wrong, not damaged in
+/// transit, and a client must not retry it (CORRUPT_MESSAGE is retriable).
+fn assert_invalid(config: LogConfig, records: &[u8], case: &str) {
     let error = refused(config, records);
     assert!(
-        matches!(error, LogError::CorruptRecord(_)),
+        matches!(error, LogError::InvalidRecord(_)),
         "{case}: {error:?}"
     );
 }
@@ -111,19 +113,19 @@ fn record_errors(error: LogError) -> (bool, Vec<(i32, String)>) {
 }
 
 #[test]
-fn a_record_count_that_lies_high_or_low_is_corrupt() {
+fn a_record_count_that_lies_high_or_low_is_an_invalid_record() {
     for codec in [NONE, GZIP] {
-        assert_corrupt(
+        assert_invalid(
             LogConfig::default(),
             &batch(&good_section(1), 2, codec),
             "high",
         );
-        assert_corrupt(
+        assert_invalid(
             LogConfig::default(),
             &batch(&good_section(2), 1, codec),
             "low",
         );
-        assert_corrupt(
+        assert_invalid(
             LogConfig::default(),
             &batch(&good_section(1), i32::MAX, codec),
             "2^31-1 claimed, one present",
@@ -132,19 +134,19 @@ fn a_record_count_that_lies_high_or_low_is_corrupt() {
 }
 
 #[test]
-fn record_lengths_that_do_not_match_their_fields_are_corrupt() {
+fn record_lengths_that_do_not_match_their_fields_are_invalid_records() {
     // First record's length claims 3 bytes more than its fields: it runs into the second.
     let mut section = good_section(2);
     section[0] += 6; // zigzag: +3
-    assert_corrupt(LogConfig::default(), &batch(&section, 2, NONE), "overrun");
+    assert_invalid(LogConfig::default(), &batch(&section, 2, NONE), "overrun");
     // A length 3 bytes short of its fields.
     let mut section = good_section(2);
     section[0] -= 6;
-    assert_corrupt(LogConfig::default(), &batch(&section, 2, NONE), "short");
+    assert_invalid(LogConfig::default(), &batch(&section, 2, NONE), "short");
     // The last record's length runs past the batch.
     let mut section = good_section(1);
     section[0] += 2;
-    assert_corrupt(
+    assert_invalid(
         LogConfig::default(),
         &batch(&section, 1, NONE),
         "past the end",
@@ -153,14 +155,14 @@ fn record_lengths_that_do_not_match_their_fields_are_corrupt() {
     let mut section = record(0, 0, Some(b"k"), b"v");
     let header_count_at = section.len() - 5;
     section[header_count_at] = 4; // zigzag 2, one present
-    assert_corrupt(LogConfig::default(), &batch(&section, 1, NONE), "headers");
+    assert_invalid(LogConfig::default(), &batch(&section, 1, NONE), "headers");
 }
 
 #[test]
-fn junk_inside_a_valid_compressed_stream_is_corrupt() {
+fn junk_inside_a_valid_compressed_stream_is_an_invalid_record() {
     let junk = b"\xde\xad\xbe\xef this is not a record at all, just bytes".repeat(4);
     for codec in [GZIP, SNAPPY, LZ4, ZSTD] {
-        assert_corrupt(
+        assert_invalid(
             LogConfig::default(),
             &batch(&junk, 1, codec),
             &format!("codec {codec}"),
@@ -169,10 +171,10 @@ fn junk_inside_a_valid_compressed_stream_is_corrupt() {
 }
 
 #[test]
-fn bytes_that_are_not_what_their_codec_says_are_corrupt() {
+fn bytes_that_are_not_what_their_codec_says_are_invalid_records() {
     let plain = good_section(2);
     for codec in [GZIP, SNAPPY, LZ4, ZSTD] {
-        assert_corrupt(
+        assert_invalid(
             LogConfig::default(),
             &batch_raw(&plain, 2, codec, 0),
             &format!("plain records marked codec {codec}"),
@@ -180,7 +182,7 @@ fn bytes_that_are_not_what_their_codec_says_are_corrupt() {
     }
     // A gzip stream cut short.
     let gzip = compression::compress(GZIP, &plain).unwrap();
-    assert_corrupt(
+    assert_invalid(
         LogConfig::default(),
         &batch_raw(&gzip[..gzip.len() - 12], 2, GZIP, 0),
         "truncated gzip",
