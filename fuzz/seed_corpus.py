@@ -6,6 +6,8 @@ codec, consume in a group. Then writes
 - every request frame a client sent → corpus/kafka_request/
 - every record batch the node stored (as the clients sent them) → corpus/record_batch/
 - every segment file → corpus/segment_load/
+and copies the metadata format fixtures (what real nodes' encoders wrote: Raft entries of every
+record type and version, snapshots, state values, legacy JSON) → corpus/metadata_record/.
 Files are named by the SHA-1 of their bytes, so re-running only adds what is new.
 """
 
@@ -27,6 +29,7 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic  # noqa: 
 from conftest import ShoalNode  # noqa: E402
 
 CORPUS = HERE / "corpus"
+METADATA_FIXTURES = HERE.parent / "crates" / "shoal-meta" / "tests" / "fixtures"
 MAX_SEED_BYTES = 64 << 10
 
 
@@ -164,7 +167,10 @@ def main() -> None:
         save("segment_load", data[:MAX_SEED_BYTES])
         for batch in batches(data):
             save("record_batch", batch)
-    for target in ["kafka_request", "record_batch", "segment_load"]:
+    for fixture in sorted(METADATA_FIXTURES.glob("*/*")):
+        if fixture.is_file() and fixture.suffix in (".bin", ".json"):
+            save("metadata_record", fixture.read_bytes())
+    for target in ["kafka_request", "record_batch", "segment_load", "metadata_record"]:
         print(target, len(list((CORPUS / target).glob("*"))), "seeds")
 
 
