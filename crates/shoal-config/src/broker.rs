@@ -30,6 +30,7 @@ const fn def(
         support: Support::Applied,
         synonym_of: None,
         shoal_only: false,
+        sensitive: false,
     }
 }
 
@@ -52,6 +53,11 @@ impl ConfigDef {
 
     const fn shoal(mut self) -> Self {
         self.shoal_only = true;
+        self
+    }
+
+    const fn sensitive(mut self) -> Self {
+        self.sensitive = true;
         self
     }
 }
@@ -112,8 +118,34 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("listener.security.protocol.map", List,
         Some("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
         Unit::None, NonEmpty, Network,
-        "Listener name → security protocol. Only PLAINTEXT is served today; a listener mapped to another protocol is refused at start-up, never served in the clear.")
+        "Listener name → security protocol. Kafka listeners serve PLAINTEXT and SSL; SASL_PLAINTEXT and SASL_SSL (and SSL on the controller listener) are refused at start-up, never served in the clear (docs/security.md).")
         .dynamic(PerBroker),
+    // ---- TLS (KIP-651 PEM stores); each may be given per listener as listener.name.<name>.<setting> ----
+    def("ssl.keystore.type", Str, Some("PEM"), Unit::None, OneOf(&["PEM"]), Network,
+        "The listener's keystore format: PEM only (Kafka: JKS by default; convert with openssl)."),
+    def("ssl.keystore.location", Str, None, Unit::None, NonEmpty, Network,
+        "A PEM file holding the listener's private key and certificate chain."),
+    def("ssl.keystore.certificate.chain", Str, None, Unit::None, NonEmpty, Network,
+        "The listener's certificate chain as PEM text (with ssl.keystore.key, instead of ssl.keystore.location)."),
+    def("ssl.keystore.key", Str, None, Unit::None, NonEmpty, Network,
+        "The listener's private key as unencrypted PEM text.")
+        .sensitive(),
+    def("ssl.key.password", Str, None, Unit::None, Any, Network,
+        "Password of an encrypted private key: not supported, refused when set (give an unencrypted key readable only by the node's user).")
+        .sensitive(),
+    def("ssl.truststore.type", Str, Some("PEM"), Unit::None, OneOf(&["PEM"]), Network,
+        "The truststore format: PEM only."),
+    def("ssl.truststore.location", Str, None, Unit::None, NonEmpty, Network,
+        "A PEM file of the CAs client certificates must chain to (needed by ssl.client.auth requested or required)."),
+    def("ssl.truststore.certificates", Str, None, Unit::None, NonEmpty, Network,
+        "The truststore's CA certificates as PEM text."),
+    def("ssl.client.auth", Str, Some("none"), Unit::None, OneOf(&["none", "requested", "required"]), Network,
+        "Whether TLS clients must present a certificate that chains to the truststore."),
+    def("ssl.enabled.protocols", List, Some("TLSv1.2,TLSv1.3"), Unit::None, ListOf(&["TLSv1.2", "TLSv1.3"]), Network,
+        "TLS versions offered; older ones are not supported."),
+    def("ssl.keystore.reload.interval.ms", Long, Some("10000"), Milliseconds, AtLeast(100), Network,
+        "How often a TLS listener checks its PEM files; changed files are loaded for new connections without a restart (a file that does not load keeps the old certificate).")
+        .shoal(),
     def("inter.broker.listener.name", Str, Some("PLAINTEXT"), Unit::None, NonEmpty, Network,
         "Kafka's listener for broker-to-broker traffic; must name a Kafka listener.")
         .ignored("followers replicate over replication.listener (gRPC), not a Kafka listener"),

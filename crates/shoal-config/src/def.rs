@@ -221,6 +221,8 @@ pub struct ConfigDef {
     pub synonym_of: Option<Synonym>,
     /// A Shoal setting with no Kafka counterpart (documented as such).
     pub shoal_only: bool,
+    /// A secret (Kafka's PASSWORD type): DescribeConfigs reports it as sensitive, never its value.
+    pub sensitive: bool,
 }
 
 /// A value refused by the schema, naming the setting.

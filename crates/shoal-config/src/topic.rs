@@ -37,6 +37,7 @@ impl TopicConfigDef {
             support: crate::def::Support::Applied,
             synonym_of: None,
             shoal_only: false,
+            sensitive: false,
         };
         broker_config_def(self.broker).unwrap_or(&FALLBACK)
     }

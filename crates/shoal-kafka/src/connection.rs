@@ -26,9 +26,8 @@ use bytes::BytesMut;
 use futures::FutureExt;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{debug, error, warn};
 
@@ -57,6 +56,8 @@ pub(crate) struct ListenerState<H> {
     pub config: ServerConfig,
     /// `queued.max.request.bytes`, shared by every connection (and maybe other listeners).
     pub pool: Arc<MemoryPool>,
+    /// Set on an SSL listener: every connection starts with a TLS handshake.
+    pub tls: Option<Arc<shoal_tls::TlsListener>>,
 }
 
 /// Identity of one connection, for logs and request contexts.
@@ -90,12 +91,52 @@ pub(crate) async fn serve_connection<H: Handler>(
     if let Err(e) = stream.set_nodelay(true) {
         debug!(%peer, connection_id = id, error = %e, "could not set TCP_NODELAY");
     }
+    match state.tls.as_ref().map(|tls| tls.acceptor()) {
+        None => {
+            let (read_half, write_half) = stream.into_split();
+            serve_halves(read_half, write_half, connection, state, shutdown).await;
+        }
+        Some(acceptor) => {
+            let timeout = Duration::from_millis(shoal_tls::TLS_HANDSHAKE_TIMEOUT_MS);
+            let listener = &state.config.listener_name;
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let (read_half, write_half) = tokio::io::split(tls);
+                    serve_halves(read_half, write_half, connection, state, shutdown).await;
+                }
+                Ok(Err(e)) => {
+                    shoal_metrics::record_tls_handshake_failure(listener);
+                    warn!(%peer, connection_id = id, %listener, error = %e,
+                        "closing connection: TLS handshake failed");
+                }
+                Err(_elapsed) => {
+                    shoal_metrics::record_tls_handshake_failure(listener);
+                    warn!(%peer, connection_id = id, %listener,
+                        timeout_ms = shoal_tls::TLS_HANDSHAKE_TIMEOUT_MS,
+                        "closing connection: TLS handshake did not finish in time");
+                }
+            }
+        }
+    }
+}
+
+/// Serves one connection's requests over its two halves (plain TCP or TLS).
+async fn serve_halves<H: Handler, R, W>(
+    read_half: R,
+    write_half: W,
+    connection: ConnectionId,
+    state: Arc<ListenerState<H>>,
+    shutdown: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let ConnectionId { id, peer } = connection;
     let max_inflight = state.config.max_inflight_per_connection;
     assert!(
         max_inflight > 0,
         "max_inflight_per_connection must be positive"
     );
-    let (read_half, write_half) = stream.into_split();
     let (in_flight_tx, in_flight_rx) = mpsc::channel(max_inflight);
     let permits = Arc::new(Semaphore::new(max_inflight));
 
@@ -117,8 +158,8 @@ pub(crate) async fn serve_connection<H: Handler>(
     debug!(%peer, connection_id = id, ?read_end, writer_ok, "connection closed");
 }
 
-async fn read_requests<H: Handler>(
-    read_half: OwnedReadHalf,
+async fn read_requests<H: Handler, R: AsyncRead + Unpin>(
+    read_half: R,
     in_flight_tx: mpsc::Sender<InFlight>,
     permits: Arc<Semaphore>,
     connection: ConnectionId,
@@ -231,8 +272,8 @@ async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
 
 /// Writes responses in request order until the reader is done and every reply is written.
 /// Returns false if the connection had to be cut short (write or encode failure).
-async fn write_responses(
-    mut write_half: OwnedWriteHalf,
+async fn write_responses<W: AsyncWrite + Unpin>(
+    mut write_half: W,
     mut in_flight_rx: mpsc::Receiver<InFlight>,
     connection: ConnectionId,
     write_timeout: Duration,
@@ -355,8 +396,8 @@ fn append_response(
 
 /// Writes and clears `out`, then gives back the memory its responses held; false if the
 /// peer is gone.
-async fn flush(
-    write_half: &mut OwnedWriteHalf,
+async fn flush<W: AsyncWrite + Unpin>(
+    write_half: &mut W,
     out: &mut BytesMut,
     held: &mut Vec<Reservation>,
     connection: ConnectionId,
@@ -386,6 +427,20 @@ async fn flush(
                     "closing connection: the client stopped reading responses (socket.response.write.timeout.ms)");
                 return false;
             }
+        }
+    }
+    // A TLS stream holds encrypted bytes until flushed (a no-op on plain TCP).
+    match tokio::time::timeout(write_timeout, write_half.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            debug!(peer = %connection.peer, connection_id = connection.id, error = %e, "flush failed");
+            return false;
+        }
+        Err(_elapsed) => {
+            shoal_metrics::record_frame_refused("write_timeout");
+            warn!(peer = %connection.peer, connection_id = connection.id,
+                "closing connection: the client stopped reading responses (socket.response.write.timeout.ms)");
+            return false;
         }
     }
     if out.capacity() > WRITE_BUFFER_RETAIN_BYTES {

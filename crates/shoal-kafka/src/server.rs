@@ -75,6 +75,7 @@ impl<H: Handler> KafkaServer<H> {
                 handler,
                 supported,
                 pool: MemoryPool::new(config.queued_max_request_bytes),
+                tls: None,
                 config,
             },
         })
@@ -84,6 +85,13 @@ impl<H: Handler> KafkaServer<H> {
     /// a pool of its own `queued_max_request_bytes`. Call before [`KafkaServer::run`].
     pub fn with_memory_pool(mut self, pool: Arc<MemoryPool>) -> KafkaServer<H> {
         self.state.pool = pool;
+        self
+    }
+
+    /// Makes this an SSL listener: every connection starts with a TLS handshake against the
+    /// listener's current certificate. Call before [`KafkaServer::run`].
+    pub fn with_tls(mut self, tls: Arc<shoal_tls::TlsListener>) -> KafkaServer<H> {
+        self.state.tls = Some(tls);
         self
     }
 

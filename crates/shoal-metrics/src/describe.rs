@@ -95,6 +95,19 @@ pub fn describe_all() {
         FETCH_RESPONSE_POOL_WAITS_TOTAL,
         "Fetches that waited because the fetch.response.pool.bytes pool was full."
     );
+    describe_gauge!(
+        TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS,
+        Unit::Seconds,
+        "When each TLS listener's own certificate expires (seconds since the epoch), by listener."
+    );
+    describe_counter!(
+        TLS_RELOADS_TOTAL,
+        "TLS stores loaded again after their files changed, by listener and result (ok, failed: the previous certificate stays)."
+    );
+    describe_counter!(
+        TLS_HANDSHAKE_FAILURES_TOTAL,
+        "TLS handshakes that failed or timed out, by listener (plaintext clients on a TLS listener, untrusted client certificates, garbage)."
+    );
     describe_counter!(
         FRAMES_REFUSED_TOTAL,
         "Kafka connections closed for a frame, by reason (too_large: socket.request.max.bytes; larger_than_pool: queued.max.request.bytes; read_timeout: socket.request.read.timeout.ms; write_timeout: socket.response.write.timeout.ms, a client that stopped reading its responses)."

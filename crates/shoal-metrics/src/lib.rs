@@ -129,6 +129,25 @@ pub fn record_fetch_pool_wait() {
     metrics::counter!(names::FETCH_RESPONSE_POOL_WAITS_TOTAL).increment(1);
 }
 
+/// When `listener`'s certificate expires.
+pub fn record_tls_certificate_expiry(listener: &str, not_after_unix_s: i64) {
+    metrics::gauge!(names::TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS, "listener" => listener.to_owned())
+        .set(not_after_unix_s as f64);
+}
+
+/// A reload of `listener`'s TLS stores after their files changed.
+pub fn record_tls_reload(listener: &str, ok: bool) {
+    metrics::counter!(names::TLS_RELOADS_TOTAL, "listener" => listener.to_owned(),
+        "result" => if ok { "ok" } else { "failed" })
+    .increment(1);
+}
+
+/// A TLS handshake on `listener` failed or timed out.
+pub fn record_tls_handshake_failure(listener: &str) {
+    metrics::counter!(names::TLS_HANDSHAKE_FAILURES_TOTAL, "listener" => listener.to_owned())
+        .increment(1);
+}
+
 /// A Kafka connection closed for a frame (`too_large`, `larger_than_pool`, `read_timeout`).
 pub fn record_frame_refused(reason: &'static str) {
     metrics::counter!(names::FRAMES_REFUSED_TOTAL, "reason" => reason).increment(1);

@@ -24,6 +24,10 @@ pub const FETCH_RESPONSE_POOL_USED_BYTES: &str = "shoal_kafka_fetch_response_poo
 pub const FETCH_RESPONSE_POOL_CAPACITY_BYTES: &str =
     "shoal_kafka_fetch_response_pool_capacity_bytes";
 pub const FETCH_RESPONSE_POOL_WAITS_TOTAL: &str = "shoal_kafka_fetch_response_pool_waits_total";
+pub const TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS: &str =
+    "shoal_tls_certificate_expiry_timestamp_seconds";
+pub const TLS_RELOADS_TOTAL: &str = "shoal_tls_reloads_total";
+pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "shoal_tls_handshake_failures_total";
 pub const FRAMES_REFUSED_TOTAL: &str = "shoal_kafka_frames_refused_total";
 
 // Computed from the node's state at scrape time.

@@ -69,6 +69,16 @@ impl NodeConfig {
         effective(&self.explicit, name)
     }
 
+    /// A setting as one listener sees it: Kafka's `listener.name.<listener>.<name>` (listener
+    /// name lower-cased) if given, else the node-wide value.
+    pub fn listener_get(&self, listener: &str, name: &str) -> Option<String> {
+        let scoped = format!("{LISTENER_PREFIX}{}.{name}", listener.to_ascii_lowercase());
+        self.explicit
+            .get(&scoped)
+            .cloned()
+            .or_else(|| self.get(name))
+    }
+
     pub fn string(&self, name: &str) -> anyhow::Result<String> {
         self.get(name)
             .with_context(|| format!("config {name} is not set"))
@@ -118,10 +128,15 @@ impl NodeConfig {
         self.i32("node.id")
     }
 
-    /// What the layers set, by the name they used: the broker and controller resolve topic
-    /// defaults from it, and DescribeConfigs tells set from defaulted.
-    pub fn explicit(&self) -> &BTreeMap<String, String> {
-        &self.explicit
+    /// What the layers set, by the name they used, without the per-listener (`listener.name.*`)
+    /// settings: the broker and controller resolve topic defaults from it, and DescribeConfigs
+    /// tells set from defaulted (listener TLS is this node's business only).
+    pub fn explicit_shared(&self) -> BTreeMap<String, String> {
+        self.explicit
+            .iter()
+            .filter(|(name, _)| !name.starts_with(LISTENER_PREFIX))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
     }
 
     /// Settings given that Shoal deliberately ignores, with the reason (warned at start-up).
@@ -151,8 +166,30 @@ impl NodeConfig {
     }
 }
 
+/// Kafka's per-listener prefix: `listener.name.<listener>.<setting>`.
+pub const LISTENER_PREFIX: &str = "listener.name.";
+
+/// Settings that may be given per listener (Kafka's listener-prefixed configs).
+fn is_listener_scoped(setting: &str) -> bool {
+    setting.starts_with("ssl.")
+}
+
 /// A value given under `name`, checked against the schema and normalized.
 fn checked(name: &str, value: &str) -> anyhow::Result<String> {
+    if let Some(rest) = name.strip_prefix(LISTENER_PREFIX) {
+        let (listener, setting) = rest
+            .split_once('.')
+            .with_context(|| format!("{name:?}: expected {LISTENER_PREFIX}<listener>.<setting>"))?;
+        if listener.is_empty() || listener != listener.to_ascii_lowercase() {
+            bail!(
+                "{name:?}: the listener name in {LISTENER_PREFIX}<listener>. is lower-case, as in Kafka"
+            );
+        }
+        if !is_listener_scoped(setting) || broker_config_def(setting).is_none() {
+            bail!("{name:?}: {setting:?} cannot be set per listener (ssl.* settings can)");
+        }
+        return checked(setting, value).with_context(|| format!("in {name}"));
+    }
     let Some(def) = broker_config_def(name) else {
         match closest_setting(name) {
             Some(close) => bail!("unknown config {name:?} (did you mean {close:?}?)"),
@@ -267,7 +304,8 @@ mod tests {
     #[test]
     fn group_defaults_are_the_schemas() {
         let config = NodeConfig::defaults().unwrap();
-        let groups = shoal_broker::groups::GroupsConfig::from_settings(config.explicit()).unwrap();
+        let groups =
+            shoal_broker::groups::GroupsConfig::from_settings(&config.explicit_shared()).unwrap();
         assert_eq!(
             i64::from(groups.offsets_topic.num_partitions),
             config.i64("offsets.topic.num.partitions").unwrap()
@@ -289,7 +327,7 @@ mod tests {
                 .unwrap()
                 .contains("127.0.0.1:9092")
         );
-        assert!(config.explicit().is_empty());
+        assert!(config.explicit_shared().is_empty());
         assert!(config.ignored_settings().is_empty());
     }
 
@@ -350,6 +388,60 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["num.io.threads"]
         );
+    }
+
+    #[test]
+    fn ssl_settings_may_be_given_per_listener() {
+        let config = with_overrides(&[
+            ("ssl.client.auth", "requested"),
+            ("listener.name.secure.ssl.client.auth", "required"),
+            ("listener.name.secure.ssl.keystore.location", "/k.pem"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.listener_get("SECURE", "ssl.client.auth").as_deref(),
+            Some("required")
+        );
+        assert_eq!(
+            config.listener_get("OTHER", "ssl.client.auth").as_deref(),
+            Some("requested")
+        );
+        assert_eq!(
+            config
+                .listener_get("SECURE", "ssl.keystore.location")
+                .as_deref(),
+            Some("/k.pem")
+        );
+        assert_eq!(config.listener_get("OTHER", "ssl.keystore.location"), None);
+        assert_eq!(
+            config
+                .listener_get("OTHER", "ssl.enabled.protocols")
+                .as_deref(),
+            Some("TLSv1.2,TLSv1.3")
+        );
+        for (name, value, fragment) in [
+            (
+                "listener.name.secure.ssl.client.auth",
+                "maybe",
+                "none, requested, required",
+            ),
+            (
+                "listener.name.secure.num.partitions",
+                "3",
+                "cannot be set per listener",
+            ),
+            ("listener.name.SECURE.ssl.client.auth", "none", "lower-case"),
+            ("listener.name.secure", "x", "expected"),
+            (
+                "listener.name.secure.ssl.nonsense",
+                "x",
+                "cannot be set per listener",
+            ),
+        ] {
+            let e = with_overrides(&[(name, value)]).unwrap_err();
+            let text = format!("{e:#}");
+            assert!(text.contains(fragment), "{name}: {text}");
+        }
     }
 
     #[test]

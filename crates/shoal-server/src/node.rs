@@ -65,6 +65,9 @@ impl Roles {
 /// The listeners of this node, split into Kafka and controller ones.
 struct NodeListeners {
     kafka: Vec<Listener>,
+    /// The TLS of each Kafka listener whose security protocol is SSL, loaded at start-up so a
+    /// bad store stops the node before anything else starts.
+    tls: std::collections::BTreeMap<String, Arc<shoal_tls::TlsListener>>,
     advertised: Vec<Listener>,
     controller_bind: Option<String>,
 }
@@ -76,7 +79,7 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
         .map(|s| s.trim().to_string())
         .collect();
     let listeners = parse_listeners(&config.string("listeners")?)?;
-    check_security_protocols(config, &listeners)?;
+    let protocols = security_protocols(config, &listeners, &controller_names)?;
     let kafka: Vec<Listener> = listeners
         .iter()
         .filter(|l| !controller_names.contains(&l.name))
@@ -132,8 +135,21 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
     if roles.controller && !roles.broker && controller_bind.is_none() {
         bail!("a controller-only node needs a controller listener in listeners");
     }
+    let mut tls = std::collections::BTreeMap::new();
+    for listener in &kafka {
+        if protocols.get(&listener.name) == Some(&SecurityProtocol::Ssl) {
+            let settings = shoal_tls::TlsSettings::from_lookup(|name| {
+                config.listener_get(&listener.name, name)
+            })
+            .with_context(|| format!("listener {}", listener.name))?;
+            let loaded = shoal_tls::TlsListener::load(&listener.name, settings)
+                .with_context(|| format!("listener {}", listener.name))?;
+            tls.insert(listener.name.clone(), loaded);
+        }
+    }
     Ok(NodeListeners {
         kafka,
+        tls,
         advertised,
         controller_bind,
     })
@@ -143,10 +159,21 @@ fn millis(config: &NodeConfig, name: &str, floor: i64) -> anyhow::Result<u64> {
     Ok(u64::try_from(config.i64(name)?.max(floor)).unwrap_or(u64::MAX))
 }
 
-/// Only PLAINTEXT is served: a listener whose name maps to another security protocol
-/// (`listener.security.protocol.map`) is refused rather than served without the security the
-/// operator asked for.
-fn check_security_protocols(config: &NodeConfig, listeners: &[Listener]) -> anyhow::Result<()> {
+/// A listener's security protocol (Kafka's `listener.security.protocol.map`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecurityProtocol {
+    Plaintext,
+    Ssl,
+}
+
+/// The security protocol of each listener. Kafka listeners serve PLAINTEXT and SSL; anything
+/// Shoal cannot serve yet (SASL, TLS on the controller's gRPC listener) is refused rather than
+/// served without the security the operator asked for.
+fn security_protocols(
+    config: &NodeConfig,
+    listeners: &[Listener],
+    controller_names: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, SecurityProtocol>> {
     let map_spec = config.string("listener.security.protocol.map")?;
     let mut map = std::collections::BTreeMap::new();
     for entry in shoal_config::list_elements(&map_spec) {
@@ -155,27 +182,37 @@ fn check_security_protocols(config: &NodeConfig, listeners: &[Listener]) -> anyh
         })?;
         map.insert(name.trim().to_string(), protocol.trim().to_string());
     }
+    let mut protocols = std::collections::BTreeMap::new();
     for listener in listeners {
         let protocol = map
             .get(&listener.name)
             .map(String::as_str)
             .unwrap_or(listener.name.as_str());
-        match protocol {
-            "PLAINTEXT" => {}
-            "SSL" | "SASL_PLAINTEXT" | "SASL_SSL" => bail!(
+        let is_controller = controller_names.contains(&listener.name);
+        let protocol = match protocol {
+            "PLAINTEXT" => SecurityProtocol::Plaintext,
+            "SSL" if !is_controller => SecurityProtocol::Ssl,
+            "SSL" => bail!(
+                "controller listener {} uses SSL, which Shoal does not serve on the controller \
+                 listener yet (only PLAINTEXT); refusing to start rather than serve it in the clear",
+                listener.name
+            ),
+            "SASL_PLAINTEXT" | "SASL_SSL" => bail!(
                 "listener {} uses security protocol {protocol}, which Shoal does not serve yet \
-                 (only PLAINTEXT); refusing to start rather than serve it in the clear",
+                 (PLAINTEXT and SSL); refusing to start rather than serve it without authentication",
                 listener.name
             ),
             other => bail!(
-                "listener {} has no security protocol: add {}:PLAINTEXT to \
+                "listener {} has no security protocol: add {}:PLAINTEXT (or {}:SSL) to \
                  listener.security.protocol.map (found {other:?})",
+                listener.name,
                 listener.name,
                 listener.name
             ),
-        }
+        };
+        protocols.insert(listener.name.clone(), protocol);
     }
-    Ok(())
+    Ok(protocols)
 }
 
 /// `controller.quorum.voters`, or, when unset on a node that runs a controller, this node alone
@@ -244,7 +281,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             .await
             .context("checking the log directory's free space")?;
     }
-    let settings = config.explicit().clone();
+    let settings = config.explicit_shared();
     // max.broker.partitions defaults to what the open-file limit allows (see fd_limit).
     let mut broker_defaults = settings.clone();
     let nofile = crate::fd_limit::raise_nofile_limit();
@@ -350,6 +387,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let shutdown = ShutdownSignal(stop_rx);
     let mut servers = Vec::new();
+    let mut tls_reloaders = Vec::new();
     if let Some(broker) = &broker {
         let handler = Arc::new(BrokerHandler::new(Arc::clone(broker)));
         // One request memory pool for every Kafka listener of the node.
@@ -379,7 +417,22 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                     )
                 })?
                 .with_memory_pool(Arc::clone(&request_pool));
-            tracing::info!(listener = %listener.name, addr = %server.local_addr(), "Kafka listener up");
+            let server = match listeners.tls.get(&listener.name) {
+                Some(tls) => {
+                    let interval = Duration::from_millis(u64::try_from(
+                        config
+                            .listener_get(&listener.name, "ssl.keystore.reload.interval.ms")
+                            .and_then(|v| v.parse::<i64>().ok())
+                            .unwrap_or(10_000)
+                            .max(100),
+                    )?);
+                    tls_reloaders.push(tls.spawn_reloader(interval));
+                    server.with_tls(Arc::clone(tls))
+                }
+                None => server,
+            };
+            tracing::info!(listener = %listener.name, addr = %server.local_addr(),
+                tls = listeners.tls.contains_key(&listener.name), "Kafka listener up");
             let signal = shutdown.clone();
             servers.push(tokio::spawn(server.run(signal.wait())));
         }
@@ -432,6 +485,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         broker.controlled_shutdown(Duration::from_secs(5)).await;
     }
     let _ = stop_tx.send(true);
+    for reloader in tls_reloaders {
+        reloader.abort();
+    }
     let drain = Duration::from_millis(millis(&config, "shutdown.timeout.ms", 0)?);
     for server in servers {
         match tokio::time::timeout(drain, server).await {
@@ -466,7 +522,7 @@ async fn start_broker(
     source: MetadataSource,
 ) -> anyhow::Result<Arc<Broker>> {
     let (replication_bind, replication_advertised) = replication_listener(config)?;
-    let settings = config.explicit().clone();
+    let settings = config.explicit_shared();
     let broker_config = BrokerConfig {
         node_id,
         quorum_voters,

@@ -92,9 +92,12 @@ pub fn handle(
                                 ValueSource::Explicit(_) => SOURCE_STATIC_BROKER_CONFIG,
                                 ValueSource::Default => SOURCE_DEFAULT_CONFIG,
                             };
+                            // Secrets are reported as sensitive, never shown (as Kafka).
+                            let value = (!def.sensitive).then(|| str_bytes(&effective.value));
                             let mut entry = DescribeConfigsResourceResult::default()
                                 .with_name(str_bytes(def.name))
-                                .with_value(Some(str_bytes(&effective.value)))
+                                .with_value(value)
+                                .with_is_sensitive(def.sensitive)
                                 .with_read_only(true)
                                 .with_config_source(source)
                                 .with_config_type(if typed {

@@ -1,0 +1,201 @@
+"""TLS on Kafka listeners (issue #16, first slice): an SSL listener beside a PLAINTEXT one,
+served to librdkafka (confluent-kafka and kcat) and kafka-python with Kafka's client settings;
+client certificates required; a plaintext client on the TLS port refused; a renewed
+certificate picked up without a restart; stores that cannot be used stop the node at start-up.
+
+Certificates are made per test with the openssl CLI (tls_certs.py); nothing is checked in.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import kafka_wire as kw
+from clients import ck_consume, ck_create_topic, ck_produce, kcat, unique_topic
+from conftest import free_port
+from test_metrics import scrape, value
+from test_replication import wait_until
+from tls_certs import Certs, make_certs, not_after_unix, serial_of
+
+
+def ssl_node(shoal_factory, certs: Certs, extra: dict | None = None, start: bool = True):
+    """A node with a PLAINTEXT listener and an SSL listener (node.ssl_port)."""
+    ssl_port = free_port()
+    node = shoal_factory(start=False)
+    node.ssl_port = ssl_port
+    node.overrides.update({
+        "listeners": f"PLAINTEXT://127.0.0.1:{node.kafka_port},SSL://127.0.0.1:{ssl_port},"
+                     f"CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.kafka_port},SSL://127.0.0.1:{ssl_port}",
+        "listener.name.ssl.ssl.keystore.location": str(certs.server_keystore),
+        **{k: str(v) for k, v in (extra or {}).items()},
+    })
+    if start:
+        node.start()
+    return node
+
+
+def ssl_conf(certs: Certs, client_cert: bool = False, stranger: bool = False) -> dict:
+    conf = {"security.protocol": "SSL", "ssl.ca.location": str(certs.ca)}
+    if client_cert:
+        conf["ssl.certificate.location"] = str(certs.client_cert)
+        conf["ssl.key.location"] = str(certs.client_key)
+    if stranger:
+        conf["ssl.certificate.location"] = str(certs.stranger_cert)
+        conf["ssl.key.location"] = str(certs.stranger_key)
+    return conf
+
+
+def can_list_topics(bootstrap: str, conf: dict, timeout: float = 8.0) -> bool:
+    admin = AdminClient({"bootstrap.servers": bootstrap, **conf})
+    try:
+        admin.list_topics(timeout=timeout)
+        return True
+    except KafkaException:
+        return False
+
+
+def handshake_failures(node) -> float:
+    return value(scrape(node.admin_url), "shoal_tls_handshake_failures_total", listener="SSL")
+
+
+def peer_serial(port: int, certs: Certs) -> int:
+    """The serial number of the certificate a fresh TLS connection is shown."""
+    context = ssl.create_default_context(cafile=str(certs.ca))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            der = tls.getpeercert(binary_form=True)
+    pem = ssl.DER_cert_to_PEM_cert(der)
+    out = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem.encode(),
+                         capture_output=True, timeout=30, check=True).stdout.decode()
+    return int(out.strip().split("=", 1)[1], 16)
+
+
+@pytest.mark.timeout(240)
+def test_ssl_listener_serves_librdkafka_kcat_and_kafka_python(shoal_factory, tmp_path):
+    certs = make_certs(tmp_path / "certs")
+    node = ssl_node(shoal_factory, certs)
+    bootstrap = f"127.0.0.1:{node.ssl_port}"
+    conf = ssl_conf(certs)
+    topic = unique_topic("tls")
+    admin = AdminClient({"bootstrap.servers": bootstrap, **conf})
+    admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(30)
+
+    # confluent-kafka over TLS, both ways.
+    produced = ck_produce(bootstrap, topic, 300, prefix="ck", conf={**conf, "acks": "all"})
+    assert not produced.errors and len(produced.acked) == 300, produced.errors[:3]
+    got = ck_consume(bootstrap, topic, [0, 1], 300, conf=conf, timeout=60)
+    assert len(got) == 300
+
+    # kcat over TLS: produce 5 lines, then read all 305 records back.
+    kcat_tls = ["-b", bootstrap, "-X", "security.protocol=ssl", "-X", f"ssl.ca.location={certs.ca}"]
+    lines = tmp_path / "lines.txt"
+    lines.write_bytes(b"k1\nk2\nk3\nk4\nk5\n")
+    with open(lines, "rb") as stdin:
+        proc = kcat([*kcat_tls, "-P", "-t", topic, "-p", "0"], stdin=stdin, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    proc = kcat([*kcat_tls, "-C", "-t", topic, "-o", "beginning", "-e", "-q"], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 305, proc.stdout[-500:]
+
+    # kafka-python over TLS.
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    producer = KafkaProducer(bootstrap_servers=bootstrap, security_protocol="SSL",
+                             ssl_cafile=str(certs.ca), acks="all")
+    for i in range(20):
+        producer.send(topic, value=f"kp-{i}".encode(), partition=1).get(timeout=30)
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, security_protocol="SSL",
+                             ssl_cafile=str(certs.ca), enable_auto_commit=False,
+                             consumer_timeout_ms=5000, auto_offset_reset="earliest")
+    consumer.assign([TopicPartition(topic, 1)])
+    values = [m.value for m in consumer]
+    consumer.close()
+    assert [v for v in values if v.startswith(b"kp-")] == [f"kp-{i}".encode() for i in range(20)]
+
+    # The PLAINTEXT listener still serves, and sees the same records.
+    assert can_list_topics(node.bootstrap, {})
+    # A plaintext client on the TLS port is refused (its bytes are not a TLS handshake).
+    before = handshake_failures(node)
+    with kw.Conn("127.0.0.1", node.ssl_port) as c:
+        c.send(kw.request(18, 0, 1, b""))
+        closed, _ = c.wait_closed(timeout=15)
+    assert closed, "a plaintext ApiVersions on the SSL listener was not refused"
+    wait_until("the failed handshake is counted", lambda: handshake_failures(node) > before)
+    # A client that does not trust the node's CA is refused too.
+    assert not can_list_topics(bootstrap, {"security.protocol": "SSL",
+                                           "ssl.ca.location": str(certs.stranger_cert)}, timeout=5)
+    assert node.running, node.tail()
+    expiry = value(scrape(node.admin_url), "shoal_tls_certificate_expiry_timestamp_seconds", listener="SSL")
+    assert expiry == not_after_unix(certs.server_cert)
+
+
+@pytest.mark.timeout(180)
+def test_required_client_certificates(shoal_factory, tmp_path):
+    certs = make_certs(tmp_path / "certs")
+    node = ssl_node(shoal_factory, certs, {
+        "listener.name.ssl.ssl.client.auth": "required",
+        "listener.name.ssl.ssl.truststore.location": str(certs.ca),
+    })
+    bootstrap = f"127.0.0.1:{node.ssl_port}"
+    assert can_list_topics(bootstrap, ssl_conf(certs, client_cert=True))
+    assert not can_list_topics(bootstrap, ssl_conf(certs), timeout=5), "no client certificate"
+    assert not can_list_topics(bootstrap, ssl_conf(certs, stranger=True), timeout=5), \
+        "a client certificate of another CA"
+    topic = unique_topic("mtls")
+    conf = ssl_conf(certs, client_cert=True)
+    ck_create_topic(node.bootstrap, topic, partitions=1)
+    produced = ck_produce(bootstrap, topic, 50, conf={**conf, "acks": "all"})
+    assert not produced.errors and len(produced.acked) == 50
+    assert len(ck_consume(bootstrap, topic, [0], 50, conf=conf, timeout=60)) == 50
+    # The plaintext listener has no client-certificate requirement (per-listener settings).
+    assert can_list_topics(node.bootstrap, {})
+
+
+@pytest.mark.timeout(120)
+def test_a_renewed_certificate_is_served_without_a_restart(shoal_factory, tmp_path):
+    certs = make_certs(tmp_path / "certs")
+    node = ssl_node(shoal_factory, certs, {"ssl.keystore.reload.interval.ms": 200})
+    first = peer_serial(node.ssl_port, certs)
+    assert first == serial_of(certs.server_cert)
+    renewed = certs.renew_server("localhost")
+    wanted = serial_of(renewed)
+    assert wanted != first
+    wait_until("the renewed certificate is served", lambda: peer_serial(node.ssl_port, certs) == wanted,
+               timeout=30)
+    samples = scrape(node.admin_url)
+    assert value(samples, "shoal_tls_reloads_total", listener="SSL", result="ok") >= 1
+    # A broken file keeps the renewed certificate in service.
+    certs.server_keystore.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n")
+    wait_until("the failed reload is counted",
+               lambda: value(scrape(node.admin_url), "shoal_tls_reloads_total",
+                             listener="SSL", result="failed") >= 1, timeout=30)
+    assert peer_serial(node.ssl_port, certs) == wanted
+    assert node.running, node.tail()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("extra,fragment", [
+    ({"listener.name.ssl.ssl.keystore.location": ""}, "ssl.keystore.location"),
+    ({"listener.name.ssl.ssl.keystore.location": "/nonexistent/server.pem"}, "/nonexistent/server.pem"),
+    ({"listener.name.ssl.ssl.client.auth": "required"}, "ssl.truststore.location"),
+    ({"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SASL_SSL,CONTROLLER:PLAINTEXT"}, "SASL_SSL"),
+], ids=["no-keystore", "missing-file", "client-auth-without-truststore", "sasl-not-yet"])
+def test_tls_settings_that_cannot_be_served_stop_the_node(shoal_factory, tmp_path, extra, fragment):
+    certs = make_certs(tmp_path / "certs")
+    node = ssl_node(shoal_factory, certs, extra, start=False)
+    if extra.get("listener.name.ssl.ssl.keystore.location") == "":
+        del node.overrides["listener.name.ssl.ssl.keystore.location"]
+    proc = subprocess.run(node.args(), cwd=node.workdir, stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=60)
+    out = proc.stderr.decode(errors="replace") + proc.stdout.decode(errors="replace")
+    assert proc.returncode != 0, out[-2000:]
+    assert fragment in out, out[-2000:]
+    assert "panicked" not in out, out[-2000:]
