@@ -8,6 +8,7 @@ Certificates are made per test with the openssl CLI (tls_certs.py); nothing is c
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import subprocess
@@ -199,3 +200,48 @@ def test_tls_settings_that_cannot_be_served_stop_the_node(shoal_factory, tmp_pat
     assert proc.returncode != 0, out[-2000:]
     assert fragment in out, out[-2000:]
     assert "panicked" not in out, out[-2000:]
+
+
+@pytest.mark.timeout(180)
+def test_shoalctl_over_tls_with_command_config(shoal_factory, tmp_path):
+    """shoalctl --command-config FILE (Kafka's client properties) against an SSL listener that
+    requires client certificates: admin verbs over its own client, the console producer and
+    consumer over librdkafka; without the file it is refused."""
+    from test_cli import ctl, js, ok
+
+    certs = make_certs(tmp_path / "certs")
+    node = ssl_node(shoal_factory, certs, {
+        "listener.name.ssl.ssl.client.auth": "required",
+        "listener.name.ssl.ssl.truststore.location": str(certs.ca),
+    })
+    bootstrap = f"127.0.0.1:{node.ssl_port}"
+    config = tmp_path / "client.properties"
+    # The Java client's PEM names: shoalctl reads them, and maps them for librdkafka.
+    keystore = tmp_path / "alice.pem"
+    keystore.write_text(certs.client_key.read_text() + certs.client_cert.read_text())
+    config.write_text(f"security.protocol=SSL\nssl.truststore.type=PEM\n"
+                      f"ssl.truststore.location={certs.ca}\nssl.keystore.type=PEM\n"
+                      f"ssl.keystore.location={keystore}\n")
+    secure = ["--command-config", str(config)]
+    topic = unique_topic("ctltls")
+    ok(ctl(bootstrap, *secure, "topic", "create", topic, "-p", "2"))
+    names = [t["name"] for t in js(ctl(bootstrap, *secure, "topic", "list", "-o", "json"))]
+    assert topic in names
+    r = ctl(bootstrap, *secure, "topic", "produce", topic, stdin="one\ntwo\nthree\n")
+    assert r.returncode == 0, r.stderr
+    r = ctl(bootstrap, *secure, "topic", "consume", topic, "--from-beginning", "-n", "3",
+            "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert sorted(json.loads(line)["value"] for line in r.stdout.splitlines()) == ["one", "three", "two"]
+    info = js(ctl(bootstrap, *secure, "cluster", "info", "-o", "json"))
+    assert info, info
+    # Without the client properties: no TLS, refused; with librdkafka's names it works too.
+    plain = ctl(bootstrap, "topic", "list", timeout=60)
+    assert plain.returncode != 0
+    rdkafka_names = tmp_path / "rdkafka.properties"
+    rdkafka_names.write_text(f"security.protocol=ssl\nssl.ca.location={certs.ca}\n"
+                             f"ssl.certificate.location={certs.client_cert}\n"
+                             f"ssl.key.location={certs.client_key}\n")
+    names = [t["name"] for t in js(ctl(bootstrap, "--command-config", str(rdkafka_names),
+                                       "topic", "list", "-o", "json"))]
+    assert topic in names

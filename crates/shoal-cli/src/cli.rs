@@ -32,6 +32,10 @@ pub struct Cli {
     )]
     pub controllers: String,
 
+    /// Kafka client properties (security.protocol, ssl.*), as kafka-*.sh --command-config.
+    #[arg(long, global = true, env = "SHOAL_COMMAND_CONFIG")]
+    pub command_config: Option<std::path::PathBuf>,
+
     /// Output: aligned table, or JSON for scripts.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,

@@ -6,15 +6,17 @@
 //! reloaded when they change. rustls does the protocol (with the `ring` provider); this crate
 //! only turns settings into its configuration, so nothing here touches sockets.
 
+mod client;
 mod error;
 mod listener;
 pub mod material;
 mod settings;
 
+pub use client::client_config;
 pub use error::TlsError;
 pub use listener::TlsListener;
 pub use settings::{ClientAuth, Keystore, TlsSettings, TlsVersion, Truststore};
-pub use tokio_rustls::{TlsAcceptor, server::TlsStream};
+pub use tokio_rustls::{TlsAcceptor, TlsConnector, server::TlsStream};
 
 /// A TLS handshake must finish within this once a connection is accepted; a peer that stalls
 /// or sends garbage is closed (it holds a connection slot meanwhile).

@@ -141,7 +141,10 @@ pub fn read_pem_file(path: &std::path::Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(read)
 }
 
-fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn certificates(
+    pem: &[u8],
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Pem {
@@ -157,7 +160,7 @@ fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, 
     Ok(certs)
 }
 
-fn private_key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+pub(crate) fn private_key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
     if std::str::from_utf8(pem).is_ok_and(|text| text.contains("ENCRYPTED PRIVATE KEY")) {
         return Err(TlsError::Pem {
             what: what.to_owned(),

@@ -34,12 +34,13 @@ fn config(brokers: &str, extra: &[(String, String)]) -> ClientConfig {
 
 pub fn produce(
     brokers: &str,
+    properties: &[(String, String)],
     args: &ProduceArgs,
     out: &Output,
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
     let producer: ThreadedProducer<DefaultProducerContext> = {
-        let mut c = config(brokers, &[]);
+        let mut c = config(brokers, properties);
         c.set("acks", &args.acks)
             .set("compression.type", &args.compression)
             .set("linger.ms", "5")
@@ -223,6 +224,7 @@ fn as_json(m: &BorrowedMessage<'_>) -> serde_json::Value {
 
 pub fn consume(
     brokers: &str,
+    properties: &[(String, String)],
     args: &ConsumeArgs,
     out: &Output,
     timeout: Duration,
@@ -231,7 +233,10 @@ pub fn consume(
         .group
         .clone()
         .unwrap_or_else(|| "shoalctl-console".to_string());
-    let mut c = config(brokers, &args.client_config);
+    let mut c = config(brokers, properties);
+    for (k, v) in &args.client_config {
+        c.set(k, v);
+    }
     c.set("group.id", &group)
         .set("enable.partition.eof", "false")
         .set(

@@ -15,6 +15,7 @@ use anyhow::bail;
 
 use crate::cli::{Cli, Command};
 use crate::kafka::Client;
+use crate::kafka::security::{ClientProperties, Transport};
 use crate::output::Output;
 
 pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<ExitCode> {
@@ -33,7 +34,9 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
 }
 
 async fn connect(cli: &Cli, timeout: Duration) -> anyhow::Result<Client> {
-    Client::connect(&cli.brokers, timeout).await
+    let properties = ClientProperties::load(cli.command_config.as_deref())?;
+    let transport = Transport::from_properties(&properties)?;
+    Client::connect(&cli.brokers, timeout, transport).await
 }
 
 /// Fails with Kafka's error name (and the broker's message) unless `code` is 0.

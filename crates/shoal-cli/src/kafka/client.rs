@@ -12,9 +12,11 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::connection::Connection;
+use super::security::Transport;
 
 pub struct Client {
     timeout: Duration,
+    transport: Transport,
     /// The bootstrap connection (any broker: admin requests are forwarded to the controller).
     any: Connection,
     brokers: HashMap<i32, String>,
@@ -23,7 +25,11 @@ pub struct Client {
 
 impl Client {
     /// Connects to the first bootstrap server that answers; the error names each failure.
-    pub async fn connect(bootstrap: &str, timeout: Duration) -> anyhow::Result<Client> {
+    pub async fn connect(
+        bootstrap: &str,
+        timeout: Duration,
+        transport: Transport,
+    ) -> anyhow::Result<Client> {
         let servers: Vec<String> = bootstrap
             .split(',')
             .map(str::trim)
@@ -35,10 +41,11 @@ impl Client {
         }
         let mut failures = Vec::new();
         for server in &servers {
-            match Connection::open(server, timeout).await {
+            match Connection::open(server, timeout, &transport).await {
                 Ok(any) => {
                     return Ok(Client {
                         timeout,
+                        transport,
                         any,
                         brokers: HashMap::new(),
                         connections: HashMap::new(),
@@ -89,7 +96,7 @@ impl Client {
                 .get(&id)
                 .cloned()
                 .with_context(|| format!("broker {id} is not in the cluster's metadata"))?;
-            let connection = Connection::open(&address, self.timeout).await?;
+            let connection = Connection::open(&address, self.timeout, &self.transport).await?;
             self.connections.insert(id, connection);
         }
         self.connections.get_mut(&id).context("connection vanished")

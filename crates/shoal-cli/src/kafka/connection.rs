@@ -9,15 +9,21 @@ use anyhow::{Context as _, bail};
 use bytes::{Buf, BufMut, BytesMut};
 use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use super::security::Transport;
+
+/// A byte stream to a broker: plain TCP or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// Largest response accepted (the size prefix is checked before anything is read into memory).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 pub struct Connection {
     pub address: String,
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     next_correlation_id: i32,
     /// API key -> highest version the broker supports.
     versions: HashMap<i16, (i16, i16)>,
@@ -25,12 +31,34 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub async fn open(address: &str, timeout: Duration) -> anyhow::Result<Connection> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+    pub async fn open(
+        address: &str,
+        timeout: Duration,
+        transport: &Transport,
+    ) -> anyhow::Result<Connection> {
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(address))
             .await
             .map_err(|_| anyhow::anyhow!("connecting to {address}: timed out"))?
             .with_context(|| format!("connecting to {address}"))?;
-        stream.set_nodelay(true).ok();
+        tcp.set_nodelay(true).ok();
+        let stream: Box<dyn Stream> = match transport {
+            Transport::Plaintext => Box::new(tcp),
+            Transport::Tls(config) => {
+                let host = address
+                    .rsplit_once(':')
+                    .map_or(address, |(host, _)| host)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                let name = rustls_pki_types::ServerName::try_from(host.to_owned())
+                    .with_context(|| format!("{host:?} is not a host name for TLS"))?;
+                let connector = shoal_tls::TlsConnector::from(std::sync::Arc::clone(config));
+                let tls = tokio::time::timeout(timeout, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| anyhow::anyhow!("TLS handshake with {address}: timed out"))?
+                    .with_context(|| format!("TLS handshake with {address}"))?;
+                Box::new(tls)
+            }
+        };
         let mut connection = Connection {
             address: address.to_string(),
             stream,
@@ -113,6 +141,7 @@ impl Connection {
         let address = self.address.clone();
         let exchange = async {
             self.stream.write_all(&frame).await?;
+            self.stream.flush().await?;
             let size = self.stream.read_u32().await? as usize;
             if size > MAX_RESPONSE_BYTES {
                 bail!("{address} sent a {size}-byte response (limit {MAX_RESPONSE_BYTES})");

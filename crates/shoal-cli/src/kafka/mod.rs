@@ -4,5 +4,6 @@
 
 pub mod client;
 pub mod connection;
+pub mod security;
 
 pub use client::Client;
