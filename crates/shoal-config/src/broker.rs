@@ -107,6 +107,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("admin.listener", Str, Some("127.0.0.1:9644"), Unit::None, NonEmpty, Node,
         "HTTP listener for /metrics, /healthz, /readyz and /v1/* (host:port).")
         .shoal(),
+    def("admin.listener.token.file", Str, None, Unit::None, NonEmpty, Node,
+        "A file holding a bearer token (at least 16 characters): /metrics and /v1/* then answer only requests with Authorization: Bearer <token>; /healthz and /readyz stay open.")
+        .shoal(),
     // ---- network ----
     def("listeners", List, Some("PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"),
         Unit::None, NonEmpty, Network,

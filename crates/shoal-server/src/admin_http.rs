@@ -12,7 +12,8 @@
 //! `/v1/quorum` is the metadata quorum as this node sees it (what
 //! `kafka-metadata-quorum.sh describe --status` shows; controllers only), and `/v1/brokers`
 //! the registered brokers with their epochs, listeners and fencing state, as JSON for scripts
-//! and tests.
+//! and tests. With `admin.listener.token.file` set, `/metrics` and `/v1/*` need the bearer
+//! token (`admin_token`); the probes stay open.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use shoal_broker::Broker;
+
+use crate::admin_token::AdminToken;
 use shoal_meta::{MetaNode, MetadataImage};
 use shoal_net::{ConnectionLimiter, ConnectionLimits, LimitedIncoming, LimitedStream};
 use tokio::sync::watch;
@@ -111,6 +114,8 @@ pub struct AdminState {
     pub node_id: i32,
     /// What the state gauges of `/metrics` read.
     pub metrics: Arc<crate::metrics::StateSources>,
+    /// When set, `/metrics` and `/v1/*` answer only requests carrying it.
+    pub token: Option<AdminToken>,
 }
 
 pub struct AdminServer {
@@ -158,7 +163,8 @@ impl AdminServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let state = self.state;
-        let app = Router::new()
+        let token = state.token.clone();
+        let protected = Router::new()
             .route(
                 "/v1/quorum",
                 get({
@@ -180,6 +186,14 @@ impl AdminServer {
                     move || metrics(Arc::clone(&state))
                 }),
             )
+            .route_layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let token = token.clone();
+                    async move { require_token(token.as_ref(), request, next).await }
+                },
+            ));
+        let app = Router::new()
+            .merge(protected)
             .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
             .route(
                 "/readyz",
@@ -201,6 +215,31 @@ impl AdminServer {
             .await?;
         Ok(())
     }
+}
+
+/// Lets a request through when no token is configured or it carries the token; else 401.
+async fn require_token(
+    token: Option<&AdminToken>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some(token) = token else {
+        return next.run(request).await;
+    };
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if token.admits(presented) {
+        return next.run(request).await;
+    }
+    tracing::debug!(path = %request.uri().path(), "admin request without the bearer token");
+    (
+        StatusCode::UNAUTHORIZED,
+        [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+        "a bearer token is required (admin.listener.token.file)\n",
+    )
+        .into_response()
 }
 
 async fn metrics(state: Arc<AdminState>) -> impl IntoResponse {

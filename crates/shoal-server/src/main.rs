@@ -6,6 +6,7 @@
 //! accepting, finish requests already read, close logs cleanly, stop Raft.
 
 mod admin_http;
+mod admin_token;
 mod config;
 mod fd_limit;
 mod healthcheck;

@@ -20,6 +20,7 @@ use shoal_meta::{
 use tokio::sync::watch;
 
 use crate::admin_http::{AdminServer, AdminState, Readiness};
+use crate::admin_token::AdminToken;
 use crate::config::NodeConfig;
 use crate::listeners::{Listener, parse_listeners};
 
@@ -255,6 +256,12 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let node_id = config.node_id()?;
     let roles = Roles::parse(&config.string("process.roles")?)?;
     let listeners = node_listeners(&config, roles)?;
+    let admin_token = match config.get("admin.listener.token.file") {
+        Some(path) if !path.trim().is_empty() => {
+            Some(AdminToken::load(std::path::Path::new(path.trim()))?)
+        }
+        _ => None,
+    };
     let voter_list = quorum_voters(&config, node_id, roles, &listeners)?;
     let voters = shoal_meta::parse_quorum_voters(&voter_list)?;
     if roles.controller && !voters.contains_key(&node_id) {
@@ -462,6 +469,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             images,
             node_id,
             metrics,
+            token: admin_token,
         },
     )
     .await?;

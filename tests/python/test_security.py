@@ -1,7 +1,8 @@
-"""TLS on Kafka listeners (issue #16, first slice): an SSL listener beside a PLAINTEXT one,
+"""Security (issue #16). TLS on Kafka listeners: an SSL listener beside a PLAINTEXT one,
 served to librdkafka (confluent-kafka and kcat) and kafka-python with Kafka's client settings;
 client certificates required; a plaintext client on the TLS port refused; a renewed
-certificate picked up without a restart; stores that cannot be used stop the node at start-up.
+certificate picked up without a restart; stores that cannot be used stop the node at start-up;
+shoalctl over TLS with --command-config. The admin listener's bearer token.
 
 Certificates are made per test with the openssl CLI (tls_certs.py); nothing is checked in.
 """
@@ -245,3 +246,43 @@ def test_shoalctl_over_tls_with_command_config(shoal_factory, tmp_path):
     names = [t["name"] for t in js(ctl(bootstrap, "--command-config", str(rdkafka_names),
                                        "topic", "list", "-o", "json"))]
     assert topic in names
+
+
+@pytest.mark.timeout(120)
+def test_admin_metrics_and_v1_need_the_bearer_token_when_configured(shoal_factory, tmp_path):
+    import urllib.error
+    import urllib.request
+
+    token = "f3a9c1e07b5d42e8a6c19d0b7e2f4a51"
+    token_file = tmp_path / "admin.token"
+    token_file.write_text(token + "\n")
+    node = shoal_factory({"admin.listener.token.file": str(token_file)})
+
+    def get(path: str, bearer: str | None = None) -> int:
+        request = urllib.request.Request(node.admin_url + path)
+        if bearer is not None:
+            request.add_header("Authorization", f"Bearer {bearer}")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    for path in ("/metrics", "/v1/brokers", "/v1/quorum"):
+        assert get(path) == 401, path
+        assert get(path, "wrong-token-wrong-token") == 401, path
+        assert get(path, token) == 200, path
+    # The probes stay open: orchestrators call them without credentials.
+    assert get("/healthz") == 200
+    assert get("/readyz") == 200
+
+
+@pytest.mark.timeout(60)
+def test_a_token_file_that_is_not_a_token_stops_the_node(shoal_factory, tmp_path):
+    token_file = tmp_path / "admin.token"
+    token_file.write_text("short\n")
+    node = shoal_factory({"admin.listener.token.file": str(token_file)}, start=False)
+    proc = subprocess.run(node.args(), cwd=node.workdir, stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=60)
+    out = proc.stderr.decode(errors="replace") + proc.stdout.decode(errors="replace")
+    assert proc.returncode != 0 and "admin.listener.token.file" in out, out[-2000:]
