@@ -162,6 +162,22 @@ def test_required_client_certificates(shoal_factory, tmp_path):
 
 
 @pytest.mark.timeout(120)
+def test_a_client_certificate_no_mapping_rule_maps_is_refused(shoal_factory, tmp_path):
+    """ssl.principal.mapping.rules decides who a certificate is; a subject no rule maps is
+    refused, as Kafka refuses it (the trusted CA alone is not enough)."""
+    certs = make_certs(tmp_path / "certs")
+    node = ssl_node(shoal_factory, certs, {
+        "listener.name.ssl.ssl.client.auth": "required",
+        "listener.name.ssl.ssl.truststore.location": str(certs.ca),
+        "listener.name.ssl.ssl.principal.mapping.rules": "RULE:^CN=(admin)$/$1/",
+    })
+    before = handshake_failures(node)
+    assert not can_list_topics(f"127.0.0.1:{node.ssl_port}", ssl_conf(certs, client_cert=True), timeout=5)
+    wait_until("the unmapped client is counted", lambda: handshake_failures(node) > before)
+    assert "maps to no principal" in node.tail()
+
+
+@pytest.mark.timeout(120)
 def test_a_renewed_certificate_is_served_without_a_restart(shoal_factory, tmp_path):
     certs = make_certs(tmp_path / "certs")
     node = ssl_node(shoal_factory, certs, {"ssl.keystore.reload.interval.ms": 200})

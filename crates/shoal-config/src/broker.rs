@@ -146,6 +146,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Whether TLS clients must present a certificate that chains to the truststore."),
     def("ssl.enabled.protocols", List, Some("TLSv1.2,TLSv1.3"), Unit::None, ListOf(&["TLSv1.2", "TLSv1.3"]), Network,
         "TLS versions offered; older ones are not supported."),
+    def("ssl.principal.mapping.rules", Str, Some("DEFAULT"), Unit::None, NonEmpty, Network,
+        "How a client certificate's subject (RFC 2253, e.g. CN=alice,OU=eng) becomes the principal User:<name>: RULE:<regex>/<replacement>/[L|U] and DEFAULT, first match wins; a subject no rule maps is refused."),
     def("ssl.keystore.reload.interval.ms", Long, Some("10000"), Milliseconds, AtLeast(100), Network,
         "How often a TLS listener checks its PEM files; changed files are loaded for new connections without a restart (a file that does not load keeps the old certificate).")
         .shoal(),

@@ -94,15 +94,37 @@ pub(crate) async fn serve_connection<H: Handler>(
     match state.tls.as_ref().map(|tls| tls.acceptor()) {
         None => {
             let (read_half, write_half) = stream.into_split();
-            serve_halves(read_half, write_half, connection, state, shutdown).await;
+            let principal: Arc<str> = Arc::from(shoal_tls::ANONYMOUS);
+            serve_halves(
+                read_half, write_half, connection, state, shutdown, principal,
+            )
+            .await;
         }
         Some(acceptor) => {
             let timeout = Duration::from_millis(shoal_tls::TLS_HANDSHAKE_TIMEOUT_MS);
             let listener = &state.config.listener_name;
             match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
+                    let principal = match state
+                        .tls
+                        .as_ref()
+                        .map(|listener| listener.principal(tls.get_ref().1.peer_certificates()))
+                    {
+                        Some(Ok(principal)) => Arc::<str>::from(principal),
+                        Some(Err(e)) => {
+                            shoal_metrics::record_tls_handshake_failure(listener);
+                            warn!(%peer, connection_id = id, %listener, error = %e,
+                                "closing connection: the client certificate maps to no principal");
+                            return;
+                        }
+                        None => Arc::from(shoal_tls::ANONYMOUS),
+                    };
+                    debug!(%peer, connection_id = id, %listener, %principal, "TLS connection authenticated");
                     let (read_half, write_half) = tokio::io::split(tls);
-                    serve_halves(read_half, write_half, connection, state, shutdown).await;
+                    serve_halves(
+                        read_half, write_half, connection, state, shutdown, principal,
+                    )
+                    .await;
                 }
                 Ok(Err(e)) => {
                     shoal_metrics::record_tls_handshake_failure(listener);
@@ -127,6 +149,7 @@ async fn serve_halves<H: Handler, R, W>(
     connection: ConnectionId,
     state: Arc<ListenerState<H>>,
     shutdown: watch::Receiver<bool>,
+    principal: Arc<str>,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -147,6 +170,7 @@ async fn serve_halves<H: Handler, R, W>(
         connection,
         &state,
         shutdown,
+        principal,
     );
     let write_timeout = Duration::from_millis(state.config.response_write_timeout_ms);
     let writer = write_responses(write_half, in_flight_rx, connection, write_timeout);
@@ -165,6 +189,7 @@ async fn read_requests<H: Handler, R: AsyncRead + Unpin>(
     connection: ConnectionId,
     state: &ListenerState<H>,
     mut shutdown: watch::Receiver<bool>,
+    principal: Arc<str>,
 ) -> ReadEnd {
     let ConnectionId { id, peer } = connection;
     let config = &state.config;
@@ -246,6 +271,7 @@ async fn read_requests<H: Handler, R: AsyncRead + Unpin>(
                     peer,
                     listener: config.listener_name.clone(),
                     connection_id: id,
+                    principal: Arc::clone(&principal),
                 };
                 let reply = state.handler.handle(ctx, request).await;
                 // The handler has taken the request (as Kafka releases the buffer after

@@ -28,6 +28,9 @@ pub struct RequestContext {
     pub listener: String,
     /// Unique per server run, for correlating logs.
     pub connection_id: u64,
+    /// Who the connection authenticated as (`User:ANONYMOUS` on PLAINTEXT, or on TLS without a
+    /// client certificate; the mapped certificate subject otherwise).
+    pub principal: std::sync::Arc<str>,
 }
 
 /// A future answer, e.g. a Produce waiting for the ISR or a Fetch long poll.

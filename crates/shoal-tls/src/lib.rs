@@ -10,11 +10,13 @@ mod client;
 mod error;
 mod listener;
 pub mod material;
+mod principal;
 mod settings;
 
 pub use client::client_config;
 pub use error::TlsError;
 pub use listener::TlsListener;
+pub use principal::{ANONYMOUS, PrincipalMapper, distinguished_name};
 pub use settings::{ClientAuth, Keystore, TlsSettings, TlsVersion, Truststore};
 pub use tokio_rustls::{TlsAcceptor, TlsConnector, server::TlsStream};
 

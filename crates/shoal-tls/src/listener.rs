@@ -57,6 +57,26 @@ impl TlsListener {
         &self.listener
     }
 
+    /// The principal of a client that completed the handshake: `User:ANONYMOUS` without a
+    /// certificate, else its subject mapped by `ssl.principal.mapping.rules` (an error when no
+    /// rule maps it: the connection must be refused).
+    pub fn principal(
+        &self,
+        peer_certificates: Option<&[rustls_pki_types::CertificateDer<'_>]>,
+    ) -> Result<String, TlsError> {
+        let Some(leaf) = peer_certificates.and_then(|certs| certs.first()) else {
+            return Ok(crate::principal::ANONYMOUS.to_owned());
+        };
+        let name = crate::principal::distinguished_name(leaf.as_ref())?;
+        self.settings
+            .principal_mapper
+            .principal(&name)
+            .ok_or_else(|| TlsError::Setting {
+                name: "ssl.principal.mapping.rules".to_owned(),
+                reason: format!("no rule maps the client certificate subject {name:?}"),
+            })
+    }
+
     /// When the current certificate expires (seconds since the epoch).
     pub fn not_after_unix_s(&self) -> i64 {
         self.not_after_unix_s.load(Ordering::Relaxed)

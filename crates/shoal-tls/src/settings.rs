@@ -56,7 +56,17 @@ pub struct TlsSettings {
     pub client_auth: ClientAuth,
     /// Ascending, not empty.
     pub protocols: Vec<TlsVersion>,
+    /// `ssl.principal.mapping.rules`: how a client certificate's subject becomes a principal.
+    pub principal_mapper: crate::principal::PrincipalMapper,
 }
+
+impl PartialEq for crate::principal::PrincipalMapper {
+    fn eq(&self, other: &Self) -> bool {
+        format!("{self:?}") == format!("{other:?}")
+    }
+}
+
+impl Eq for crate::principal::PrincipalMapper {}
 
 impl TlsSettings {
     /// Reads the settings through `lookup` (a setting's value, or `None` when unset).
@@ -154,11 +164,15 @@ impl TlsSettings {
         let protocols = parse_protocols(
             &set("ssl.enabled.protocols").unwrap_or_else(|| "TLSv1.2,TLSv1.3".to_owned()),
         )?;
+        let principal_mapper = crate::principal::PrincipalMapper::parse(
+            &set("ssl.principal.mapping.rules").unwrap_or_else(|| "DEFAULT".to_owned()),
+        )?;
         Ok(TlsSettings {
             keystore,
             truststore,
             client_auth,
             protocols,
+            principal_mapper,
         })
     }
 
@@ -282,6 +296,10 @@ mod tests {
             (
                 vec![k, ("ssl.enabled.protocols", "TLSv1.1")],
                 "ssl.enabled.protocols",
+            ),
+            (
+                vec![k, ("ssl.principal.mapping.rules", "RULE:^CN=(.*)$")],
+                "ssl.principal.mapping.rules",
             ),
             (
                 vec![k, ("ssl.enabled.protocols", " ")],

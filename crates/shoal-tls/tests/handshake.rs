@@ -10,7 +10,10 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use shoal_tls::{ClientAuth, Keystore, TlsError, TlsListener, TlsSettings, TlsVersion, Truststore};
+use shoal_tls::{
+    ClientAuth, Keystore, PrincipalMapper, TlsError, TlsListener, TlsSettings, TlsVersion,
+    Truststore,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -76,6 +79,7 @@ impl Fixture {
             truststore: Some(Truststore::File(self.path("ca.pem"))),
             client_auth,
             protocols: vec![TlsVersion::Tls12, TlsVersion::Tls13],
+            principal_mapper: PrincipalMapper::parse("DEFAULT").unwrap(),
         }
     }
 }
@@ -307,4 +311,64 @@ fn unusable_stores_are_refused_naming_the_file() {
         .unwrap()
         .to_string();
     assert!(error.contains("larger"), "{error}");
+}
+
+/// The server's view of who connected: the mapped certificate subject, or ANONYMOUS.
+async fn server_principal(
+    listener: &Arc<TlsListener>,
+    client: Arc<rustls::ClientConfig>,
+) -> Result<String, String> {
+    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let acceptor = listener.acceptor();
+    let server_listener = Arc::clone(listener);
+    let server = tokio::spawn(async move {
+        let (stream, _) = socket.accept().await.unwrap();
+        let tls = acceptor.accept(stream).await.map_err(|e| e.to_string())?;
+        server_listener
+            .principal(tls.get_ref().1.peer_certificates())
+            .map_err(|e| e.to_string())
+    });
+    let connector = tokio_rustls::TlsConnector::from(client);
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let _client = connector
+        .connect(ServerName::try_from("localhost").unwrap(), stream)
+        .await;
+    server.await.unwrap()
+}
+
+#[tokio::test]
+async fn the_principal_is_the_mapped_certificate_subject() {
+    let f = Fixture::new();
+    let all = [&rustls::version::TLS12, &rustls::version::TLS13];
+    let ca = f.ca.pem();
+    let mut settings = f.settings(ClientAuth::Requested);
+    settings.principal_mapper = PrincipalMapper::parse("RULE:^CN=(.*?)$/$1/U").unwrap();
+    let listener = TlsListener::load("SSL", settings).unwrap();
+    let alice = server_principal(
+        &listener,
+        client_config(&ca, Some(identity(&f.ca, "alice")), &all),
+    );
+    assert_eq!(alice.await.unwrap(), "User:ALICE");
+    let anonymous = server_principal(&listener, client_config(&ca, None, &all)).await;
+    assert_eq!(anonymous.unwrap(), "User:ANONYMOUS");
+
+    let mut strict = f.settings(ClientAuth::Requested);
+    strict.principal_mapper = PrincipalMapper::parse("RULE:^CN=admin$/admin/").unwrap();
+    let listener = TlsListener::load("SSL", strict).unwrap();
+    let refused = server_principal(
+        &listener,
+        client_config(&ca, Some(identity(&f.ca, "alice")), &all),
+    )
+    .await;
+    assert!(refused.unwrap_err().contains("CN=alice"));
+    let mut default = f.settings(ClientAuth::Requested);
+    default.principal_mapper = PrincipalMapper::parse("DEFAULT").unwrap();
+    let listener = TlsListener::load("SSL", default).unwrap();
+    let full = server_principal(
+        &listener,
+        client_config(&ca, Some(identity(&f.ca, "bob")), &all),
+    )
+    .await;
+    assert_eq!(full.unwrap(), "User:CN=bob");
 }

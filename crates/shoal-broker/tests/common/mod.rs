@@ -167,6 +167,7 @@ impl Harness {
             peer: SocketAddr::from(([127, 0, 0, 1], 1)),
             listener: "PLAINTEXT".into(),
             connection_id: 1,
+            principal: std::sync::Arc::from("User:ANONYMOUS"),
         };
         let response = match self.handler.handle(ctx, request).await {
             Reply::Ready(r) => r,
