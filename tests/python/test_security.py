@@ -302,3 +302,48 @@ def test_a_token_file_that_is_not_a_token_stops_the_node(shoal_factory, tmp_path
                           capture_output=True, timeout=60)
     out = proc.stderr.decode(errors="replace") + proc.stdout.decode(errors="replace")
     assert proc.returncode != 0 and "admin.listener.token.file" in out, out[-2000:]
+
+
+@pytest.mark.timeout(120)
+def test_garbage_truncated_and_stalled_tls_handshakes_are_closed(shoal_factory, tmp_path):
+    """Bad input on a TLS port: random bytes, a ClientHello cut short, and a client that opens
+    a connection and says nothing each get a closed connection and a count, never a crash;
+    the listener keeps serving real clients."""
+    import os
+
+    certs = make_certs(tmp_path / "certs")
+    node = ssl_node(shoal_factory, certs)
+    before = handshake_failures(node)
+    # A real ClientHello's first bytes, from Python's own TLS client.
+    context = ssl.create_default_context(cafile=str(certs.ca))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        client.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+    assert hello[0] == 0x16, hello[:5]
+    for payload in (os.urandom(4096), hello[: len(hello) // 2]):
+        with socket.create_connection(("127.0.0.1", node.ssl_port), timeout=30) as s:
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(30)
+            try:
+                while s.recv(4096):
+                    pass
+            except (ConnectionResetError, TimeoutError):
+                pass
+    # Says nothing: closed after the 10 s handshake timeout.
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", node.ssl_port), timeout=30) as s:
+        s.settimeout(30)
+        try:
+            assert s.recv(1) == b""
+        except ConnectionResetError:
+            pass
+    waited = time.monotonic() - started
+    assert 5 < waited < 25, f"a silent client was closed after {waited:.1f} s"
+    wait_until("every bad handshake is counted", lambda: handshake_failures(node) >= before + 3)
+    assert node.running, node.tail()
+    assert can_list_topics(f"127.0.0.1:{node.ssl_port}", ssl_conf(certs))
