@@ -446,11 +446,7 @@ async fn flush<W: AsyncWrite + Unpin>(
                 return false;
             }
             Err(_elapsed) => {
-                shoal_metrics::record_frame_refused("write_timeout");
-                warn!(peer = %connection.peer, connection_id = connection.id,
-                    unwritten_bytes = out.len() - written,
-                    write_timeout_ms = write_timeout.as_millis() as u64,
-                    "closing connection: the client stopped reading responses (socket.response.write.timeout.ms)");
+                write_stalled(connection, out.len() - written, write_timeout);
                 return false;
             }
         }
@@ -463,9 +459,7 @@ async fn flush<W: AsyncWrite + Unpin>(
             return false;
         }
         Err(_elapsed) => {
-            shoal_metrics::record_frame_refused("write_timeout");
-            warn!(peer = %connection.peer, connection_id = connection.id,
-                "closing connection: the client stopped reading responses (socket.response.write.timeout.ms)");
+            write_stalled(connection, 0, write_timeout);
             return false;
         }
     }
@@ -476,4 +470,12 @@ async fn flush<W: AsyncWrite + Unpin>(
     }
     held.clear();
     true
+}
+
+/// Logs and counts a connection closed because its writes made no progress.
+fn write_stalled(connection: ConnectionId, unwritten_bytes: usize, write_timeout: Duration) {
+    shoal_metrics::record_frame_refused("write_timeout");
+    warn!(peer = %connection.peer, connection_id = connection.id, unwritten_bytes,
+        write_timeout_ms = u64::try_from(write_timeout.as_millis()).unwrap_or(u64::MAX),
+        "closing connection: the client stopped reading responses (socket.response.write.timeout.ms)");
 }

@@ -107,6 +107,8 @@ impl MemoryPool {
     }
 
     /// Reserves as much of `max_bytes` as is free now, if that is at least `min_bytes`.
+    // SeqCst throughout: a waiter registers, then reads `used`; a release writes `used`, then
+    // reads the registrations; one of the two always sees the other.
     pub fn try_reserve_up_to(
         self: &Arc<Self>,
         max_bytes: usize,
@@ -115,7 +117,7 @@ impl MemoryPool {
         let mut used = self.used_bytes.load(Ordering::SeqCst);
         loop {
             let bytes = self.capacity_bytes.saturating_sub(used).min(max_bytes);
-            if bytes < min_bytes || bytes == 0 {
+            if bytes < min_bytes {
                 return None;
             }
             match self.used_bytes.compare_exchange_weak(
@@ -138,30 +140,7 @@ impl MemoryPool {
 
     /// Reserves `bytes` if they are free now.
     pub fn try_reserve(self: &Arc<Self>, bytes: usize) -> Option<Reservation> {
-        // SeqCst throughout: a waiter registers, then reads `used`; a release writes `used`,
-        // then reads the registrations; one of the two always sees the other.
-        let mut used = self.used_bytes.load(Ordering::SeqCst);
-        loop {
-            let after = used.checked_add(bytes)?;
-            if after > self.capacity_bytes {
-                return None;
-            }
-            match self.used_bytes.compare_exchange_weak(
-                used,
-                after,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => {
-                    self.kind.record_use(bytes, true);
-                    return Some(Reservation {
-                        pool: Arc::clone(self),
-                        bytes,
-                    });
-                }
-                Err(now) => used = now,
-            }
-        }
+        self.try_reserve_up_to(bytes, bytes)
     }
 
     /// Reserves `bytes`, waiting until they are free. `bytes` must not exceed the capacity
