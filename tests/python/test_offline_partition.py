@@ -3,9 +3,9 @@
 The node is stopped, the partition's first segment file is replaced by something that cannot
 be opened as a file (damaged storage is refused, never re-initialised), and the node started
 again: the other partition keeps serving, while the damaged one is visible everywhere an
-operator or client looks: Metadata (KAFKA_STORAGE_ERROR, the replica listed offline), Produce
-(KAFKA_STORAGE_ERROR), `/readyz`, `/metrics` (shoal_offline_replicas) and `shoalctl cluster
-health` (offline, exit 1).
+operator or client looks: Metadata (once the heartbeat has reported it, the controller takes the
+leadership away: LEADER_NOT_AVAILABLE, no leader), Produce (KAFKA_STORAGE_ERROR), `/readyz`,
+`/metrics` (shoal_offline_replicas) and `shoalctl cluster health` (offline, exit 1).
 
 Checkpoint files are hints, not storage: garbage in them is set aside and rebuilt from the log,
 and every acknowledged record is still served.
@@ -25,6 +25,7 @@ from test_cli import ctl
 from test_metrics import scrape
 
 KAFKA_STORAGE_ERROR = 56
+LEADER_NOT_AVAILABLE = 5
 
 
 def stopped_node_with_records(shoal_factory, prefix: str, partitions: int, count: int):
@@ -70,9 +71,17 @@ def test_a_partition_that_cannot_open_is_reported_offline(shoal_factory):
 
     conn = kw.Conn("127.0.0.1", node.kafka_port)
     try:
-        parts = kw.metadata_v4_full(conn, [topic]).topics[topic]
+        # The broker reports the replica offline in its next heartbeat; the controller takes
+        # the leadership away (no other replica can lead here, so the partition has none).
+        deadline = time.monotonic() + 30
+        while True:
+            parts = kw.metadata_v4_full(conn, [topic]).topics[topic]
+            if parts[1][1] == -1:
+                break
+            assert time.monotonic() < deadline, f"the offline replica still leads: {parts}"
+            time.sleep(0.2)
         assert parts[0][0] == 0, parts
-        assert parts[1][0] == KAFKA_STORAGE_ERROR, parts
+        assert parts[1][0] == LEADER_NOT_AVAILABLE, parts
         batch = kw.record_batch_v2([(b"k", b"v")])
         assert [r.error_code for r in kw.produce_v3(conn, topic, 0, batch)] == [0]
         assert [r.error_code for r in kw.produce_v3(conn, topic, 1, batch)] == [KAFKA_STORAGE_ERROR]
