@@ -299,16 +299,20 @@ async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
 /// Writes responses in request order until the reader is done and every reply is written.
 /// Returns false if the connection had to be cut short (write or encode failure).
 async fn write_responses<W: AsyncWrite + Unpin>(
-    mut write_half: W,
+    write_half: W,
     mut in_flight_rx: mpsc::Receiver<InFlight>,
     connection: ConnectionId,
     write_timeout: Duration,
 ) -> bool {
     let ConnectionId { id, peer } = connection;
     let mut queue: FuturesOrdered<InFlight> = FuturesOrdered::new();
-    let mut out = BytesMut::with_capacity(WRITE_BUFFER_INITIAL_BYTES);
-    // Pool memory of the responses in `out`: given back once they are written.
-    let mut held: Vec<Reservation> = Vec::new();
+    let mut outbox = Outbox {
+        write_half,
+        out: BytesMut::with_capacity(WRITE_BUFFER_INITIAL_BYTES),
+        held: Vec::new(),
+        connection,
+        write_timeout,
+    };
     let mut reader_open = true;
     loop {
         // Take everything that is ready now, then flush once.
@@ -325,28 +329,12 @@ async fn write_responses<W: AsyncWrite + Unpin>(
                 }
             }
             if let Some(Some(completed)) = queue.next().now_or_never() {
-                if !append_response(&mut out, &mut held, completed, connection) {
-                    flush(
-                        &mut write_half,
-                        &mut out,
-                        &mut held,
-                        connection,
-                        write_timeout,
-                    )
-                    .await;
+                if !outbox.append(completed) {
+                    outbox.flush().await;
                     return false;
                 }
                 progressed = true;
-                if out.len() >= WRITE_FLUSH_THRESHOLD_BYTES
-                    && !flush(
-                        &mut write_half,
-                        &mut out,
-                        &mut held,
-                        connection,
-                        write_timeout,
-                    )
-                    .await
-                {
+                if outbox.out.len() >= WRITE_FLUSH_THRESHOLD_BYTES && !outbox.flush().await {
                     return false;
                 }
             }
@@ -354,28 +342,19 @@ async fn write_responses<W: AsyncWrite + Unpin>(
                 break;
             }
         }
-        if !out.is_empty()
-            && !flush(
-                &mut write_half,
-                &mut out,
-                &mut held,
-                connection,
-                write_timeout,
-            )
-            .await
-        {
+        if !outbox.out.is_empty() && !outbox.flush().await {
             return false;
         }
         if !reader_open && queue.is_empty() {
-            if let Err(e) = write_half.shutdown().await {
+            if let Err(e) = outbox.write_half.shutdown().await {
                 debug!(%peer, connection_id = id, error = %e, "socket shutdown failed");
             }
             return true;
         }
         tokio::select! {
             Some(completed) = queue.next(), if !queue.is_empty() => {
-                if !append_response(&mut out, &mut held, completed, connection) {
-                    flush(&mut write_half, &mut out, &mut held, connection, write_timeout).await;
+                if !outbox.append(completed) {
+                    outbox.flush().await;
                     return false;
                 }
             }
@@ -388,88 +367,93 @@ async fn write_responses<W: AsyncWrite + Unpin>(
     }
 }
 
-/// Encodes one completed response into `out`; false on an encode failure (already logged).
-fn append_response(
-    out: &mut BytesMut,
-    held: &mut Vec<Reservation>,
-    completed: Completed,
-    connection: ConnectionId,
-) -> bool {
-    let Completed {
-        slot,
-        received,
-        response,
-        permit,
-        memory,
-    } = completed;
-    held.extend(memory);
-    let Some(response) = response else {
-        request_metrics::record(slot.api_key, received, None);
-        return true;
-    };
-    let result = encode_response_frame(out, &slot, &response);
-    drop(permit);
-    request_metrics::record(slot.api_key, received, Some(&response));
-    match result {
-        Ok(()) => true,
-        Err(e) => {
-            error!(peer = %connection.peer, connection_id = connection.id, correlation_id = slot.correlation_id,
-                error = %e, "closing connection: response does not encode");
-            false
-        }
-    }
-}
-
-/// Writes and clears `out`, then gives back the memory its responses held; false if the
-/// peer is gone.
-async fn flush<W: AsyncWrite + Unpin>(
-    write_half: &mut W,
-    out: &mut BytesMut,
-    held: &mut Vec<Reservation>,
+/// Encoded responses waiting to be written, and the pool memory they hold until then.
+struct Outbox<W> {
+    write_half: W,
+    out: BytesMut,
+    /// Pool memory of the responses in `out`: given back once they are written.
+    held: Vec<Reservation>,
     connection: ConnectionId,
     write_timeout: Duration,
-) -> bool {
-    if out.is_empty() {
-        held.clear();
-        return true;
-    }
-    let mut written = 0;
-    while written < out.len() {
-        match tokio::time::timeout(write_timeout, write_half.write(&out[written..])).await {
-            Ok(Ok(0)) => {
-                debug!(peer = %connection.peer, connection_id = connection.id, "peer stopped accepting writes");
-                return false;
+}
+
+impl<W: AsyncWrite + Unpin> Outbox<W> {
+    /// Encodes one completed response; false on an encode failure (already logged).
+    fn append(&mut self, completed: Completed) -> bool {
+        let Completed {
+            slot,
+            received,
+            response,
+            permit,
+            memory,
+        } = completed;
+        self.held.extend(memory);
+        let Some(response) = response else {
+            request_metrics::record(slot.api_key, received, None);
+            return true;
+        };
+        let result = encode_response_frame(&mut self.out, &slot, &response);
+        drop(permit);
+        request_metrics::record(slot.api_key, received, Some(&response));
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                error!(peer = %self.connection.peer, connection_id = self.connection.id,
+                    correlation_id = slot.correlation_id, error = %e,
+                    "closing connection: response does not encode");
+                false
             }
-            Ok(Ok(n)) => written += n,
+        }
+    }
+
+    /// Writes and clears the buffer, then gives back the memory its responses held; false if
+    /// the peer is gone or made no progress for `write_timeout`.
+    async fn flush(&mut self) -> bool {
+        let connection = self.connection;
+        let write_timeout = self.write_timeout;
+        if self.out.is_empty() {
+            self.held.clear();
+            return true;
+        }
+        let mut written = 0;
+        while written < self.out.len() {
+            let write = self.write_half.write(&self.out[written..]);
+            match tokio::time::timeout(write_timeout, write).await {
+                Ok(Ok(0)) => {
+                    debug!(peer = %connection.peer, connection_id = connection.id, "peer stopped accepting writes");
+                    return false;
+                }
+                Ok(Ok(n)) => written += n,
+                Ok(Err(e)) => {
+                    debug!(peer = %connection.peer, connection_id = connection.id, error = %e, "write failed");
+                    return false;
+                }
+                Err(_elapsed) => {
+                    write_stalled(connection, self.out.len() - written, write_timeout);
+                    return false;
+                }
+            }
+        }
+        // A TLS stream holds encrypted bytes until flushed (a no-op on plain TCP).
+        match tokio::time::timeout(write_timeout, self.write_half.flush()).await {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                debug!(peer = %connection.peer, connection_id = connection.id, error = %e, "write failed");
+                debug!(peer = %connection.peer, connection_id = connection.id, error = %e, "flush failed");
                 return false;
             }
             Err(_elapsed) => {
-                write_stalled(connection, out.len() - written, write_timeout);
+                write_stalled(connection, 0, write_timeout);
                 return false;
             }
         }
-    }
-    // A TLS stream holds encrypted bytes until flushed (a no-op on plain TCP).
-    match tokio::time::timeout(write_timeout, write_half.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            debug!(peer = %connection.peer, connection_id = connection.id, error = %e, "flush failed");
-            return false;
+        if self.out.capacity() > WRITE_BUFFER_RETAIN_BYTES {
+            self.out = BytesMut::with_capacity(WRITE_BUFFER_INITIAL_BYTES);
+        } else {
+            self.out.clear();
         }
-        Err(_elapsed) => {
-            write_stalled(connection, 0, write_timeout);
-            return false;
-        }
+        self.held.clear();
+        true
     }
-    if out.capacity() > WRITE_BUFFER_RETAIN_BYTES {
-        *out = BytesMut::with_capacity(WRITE_BUFFER_INITIAL_BYTES);
-    } else {
-        out.clear();
-    }
-    held.clear();
-    true
 }
 
 /// Logs and counts a connection closed because its writes made no progress.
