@@ -16,13 +16,17 @@
 //!
 //! The ACLs are indexed by resource type and name, so a decision costs a few hash lookups,
 //! not a scan: literal names and the wildcard directly, prefixes only at the lengths some
-//! PREFIXED ACL of that type has. Storage (metadata records), the wire APIs and the audit log
+//! PREFIXED ACL of that type has. [`AclFilter`] is Kafka's binding filter (DescribeAcls,
+//! DeleteAcls); `names` has Kafka's spellings for tables and command lines. Storage (metadata records), the wire APIs and the audit log
 //! are the callers' business.
 
 mod authorizer;
+mod filter;
 mod model;
+mod names;
 
 pub use authorizer::{Action, Authorizer, AuthorizerConfig, Decision, Rule};
+pub use filter::{ANY_CODE, AclFilter, MATCH_CODE, PatternFilter};
 pub use model::{
     AclBinding, AclEntry, AclError, Operation, PatternType, Permission, Principal, ResourcePattern,
     ResourceType, WILDCARD,

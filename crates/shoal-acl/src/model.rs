@@ -22,7 +22,9 @@ pub enum AclError {
 }
 
 /// Kafka's `ResourceType` (codes as on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ResourceType {
     Topic = 2,
     Group = 3,
@@ -51,7 +53,9 @@ impl ResourceType {
 }
 
 /// Kafka's `PatternType` for stored ACLs (codes as on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum PatternType {
     Literal = 3,
     Prefixed = 4,
@@ -72,7 +76,9 @@ impl PatternType {
 }
 
 /// Kafka's `AclOperation` (codes as on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Operation {
     All = 2,
     Read = 3,
@@ -115,7 +121,9 @@ impl Operation {
 }
 
 /// Kafka's `AclPermissionType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Permission {
     Deny = 2,
     Allow = 3,
@@ -136,7 +144,9 @@ impl Permission {
 }
 
 /// A principal, `Type:name` (`User:alice`); `User:*` matches every user.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Principal {
     pub kind: String,
     pub name: String,
@@ -175,7 +185,9 @@ impl fmt::Display for Principal {
 }
 
 /// What an ACL applies to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ResourcePattern {
     pub resource_type: ResourceType,
     pub name: String,
@@ -183,7 +195,9 @@ pub struct ResourcePattern {
 }
 
 /// Who may or may not do what.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct AclEntry {
     pub principal: Principal,
     /// An IP address, or `*`.
@@ -193,7 +207,9 @@ pub struct AclEntry {
 }
 
 /// One ACL.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct AclBinding {
     pub pattern: ResourcePattern,
     pub entry: AclEntry,
