@@ -75,6 +75,7 @@ pub fn controller_error_code(error: &ControllerError) -> i16 {
         ControllerError::EligibleLeadersNotAvailable(_) => {
             ResponseError::EligibleLeadersNotAvailable.code()
         }
+        ControllerError::UnsupportedVersion(_) => ResponseError::UnsupportedVersion.code(),
         ControllerError::Internal(_) => ResponseError::UnknownServerError.code(),
     }
 }

@@ -31,8 +31,9 @@ use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
 use crate::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, CreatePartitionsCall, CreateTopicsCall,
-    DeleteTopicsCall, ElectLeadersCall, FORWARD_PAYLOAD_VERSION, check_forward_payload_version,
+    AllocateProducerIdsCall, AlterConfigsCall, CreateAclsCall, CreatePartitionsCall,
+    CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, FORWARD_PAYLOAD_VERSION,
+    check_forward_payload_version,
 };
 use crate::controller::Controller;
 use crate::controller::{AlterPartitionRequest, BrokerHeartbeat, BrokerRegistrationRequest};
@@ -244,6 +245,34 @@ impl ControllerService for ControllerGrpcService {
             |c, call: AlterConfigsCall, deadline| async move {
                 c.incremental_alter_configs_local(call.resources, call.validate_only, deadline)
                     .await
+            },
+        )
+        .await
+    }
+
+    async fn create_acls(
+        &self,
+        request: Request<ForwardedRequest>,
+    ) -> Result<Response<ForwardedReply>, Status> {
+        self.serve(
+            request,
+            admin,
+            |c, call: CreateAclsCall, deadline| async move {
+                c.create_acls_local(call.acls, deadline).await
+            },
+        )
+        .await
+    }
+
+    async fn delete_acls(
+        &self,
+        request: Request<ForwardedRequest>,
+    ) -> Result<Response<ForwardedReply>, Status> {
+        self.serve(
+            request,
+            admin,
+            |c, call: DeleteAclsCall, deadline| async move {
+                c.delete_acls_local(call.filters, deadline).await
             },
         )
         .await

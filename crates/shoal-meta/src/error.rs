@@ -58,6 +58,9 @@ pub enum ControllerError {
     /// ELIGIBLE_LEADERS_NOT_AVAILABLE (83): no live replica can lead.
     #[error("{0}")]
     EligibleLeadersNotAvailable(String),
+    /// UNSUPPORTED_VERSION (35): the cluster's `metadata.version` is too low for the request.
+    #[error("{0}")]
+    UnsupportedVersion(String),
     /// UNKNOWN_SERVER_ERROR (-1)
     #[error("Internal controller error: {0}")]
     Internal(String),

@@ -15,6 +15,8 @@
 //!   levels existed, including data dirs of the unversioned JSON era).
 //! - 2: `FeatureLevel` records; `RegisterBroker` version 1 (brokers report their supported
 //!   features); snapshot format 3 (features in the image).
+//! - 3: ACLs: `AccessControlEntry` / `RemoveAccessControlEntry` records; snapshot format 4
+//!   (ACLs in the image).
 //!
 //! A new cluster finalizes the newest level this binary supports at bootstrap (one
 //! `FeatureLevel` entry, Kafka's bootstrap metadata.version); an existing cluster stays at its
@@ -28,9 +30,11 @@ pub const METADATA_VERSION: &str = "metadata.version";
 /// The level of a cluster that never finalized one.
 pub const BASELINE_METADATA_VERSION: i16 = 1;
 /// The newest `metadata.version` this binary reads and writes.
-pub const MAX_METADATA_VERSION: i16 = 2;
+pub const MAX_METADATA_VERSION: i16 = 3;
 /// The level from which brokers report their supported features (`RegisterBroker` v1).
 pub const BROKER_FEATURES_METADATA_VERSION: i16 = 2;
+/// The level from which ACLs may be written (`AccessControlEntry` records).
+pub const ACLS_METADATA_VERSION: i16 = 3;
 
 /// The features this binary supports, as its broker reports them on registration.
 pub fn supported_features() -> Vec<SupportedFeature> {

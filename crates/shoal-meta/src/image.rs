@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use shoal_acl::AclBinding;
 use uuid::Uuid;
 
 use crate::records::{Endpoint, MetadataRecord, SupportedFeature};
@@ -85,6 +86,9 @@ pub struct MetadataImage {
     /// level 1 (see [`crate::features`]).
     #[serde(default)]
     pub finalized_features: BTreeMap<String, i16>,
+    /// The ACLs in force, by the id the controller gave each (AccessControlEntry records).
+    #[serde(default)]
+    pub acls: BTreeMap<Uuid, AclBinding>,
 }
 
 /// What applying one record did.
@@ -106,6 +110,7 @@ impl MetadataImage {
             next_producer_id: 0,
             last_applied_index: 0,
             finalized_features: BTreeMap::new(),
+            acls: BTreeMap::new(),
         }
     }
 
@@ -350,6 +355,19 @@ impl MetadataImage {
                     ));
                 }
                 self.finalized_features.insert(name.clone(), *level);
+                ApplyOutcome::Applied
+            }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                if self.acls.contains_key(id) {
+                    return skipped(format!("ACL id {id} already exists"));
+                }
+                self.acls.insert(*id, acl.clone());
+                ApplyOutcome::Applied
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                if self.acls.remove(id).is_none() {
+                    return skipped(format!("remove of unknown ACL id {id}"));
+                }
                 ApplyOutcome::Applied
             }
         }

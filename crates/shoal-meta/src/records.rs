@@ -11,6 +11,7 @@
 //! partitions and configs is one entry, so no observer ever sees half a topic).
 
 use serde::{Deserialize, Serialize};
+use shoal_acl::AclBinding;
 use uuid::Uuid;
 
 /// "No leader" in `leader` fields, as on the Kafka wire.
@@ -97,6 +98,11 @@ pub enum MetadataRecord {
     /// A feature's finalized level (Kafka's FeatureLevelRecord), e.g. `metadata.version`:
     /// what every node of the cluster may now write. Exists from `metadata.version` 2.
     FeatureLevel { name: String, level: i16 },
+    /// An ACL came into force (Kafka's AccessControlEntryRecord); `id` is the controller's
+    /// name for it. Exists from `metadata.version` 3.
+    AccessControlEntry { id: Uuid, acl: AclBinding },
+    /// The ACL with this id no longer applies. Exists from `metadata.version` 3.
+    RemoveAccessControlEntry { id: Uuid },
 }
 
 impl MetadataRecord {
@@ -113,6 +119,8 @@ impl MetadataRecord {
             MetadataRecord::TopicConfig { .. } => "TopicConfig",
             MetadataRecord::ProducerIds { .. } => "ProducerIds",
             MetadataRecord::FeatureLevel { .. } => "FeatureLevel",
+            MetadataRecord::AccessControlEntry { .. } => "AccessControlEntry",
+            MetadataRecord::RemoveAccessControlEntry { .. } => "RemoveAccessControlEntry",
         }
     }
 }

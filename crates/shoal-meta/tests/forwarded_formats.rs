@@ -10,9 +10,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shoal_acl::{
+    AclBinding, AclEntry, AclFilter, Operation, PatternFilter, PatternType, Permission, Principal,
+    ResourcePattern, ResourceType,
+};
 use shoal_meta::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, CreatePartitionsCall, CreateTopicsCall,
-    DeleteTopicsCall, ElectLeadersCall,
+    AllocateProducerIdsCall, AlterConfigsCall, CreateAclsCall, CreatePartitionsCall,
+    CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
 };
 use shoal_meta::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
@@ -61,6 +65,22 @@ fn registration() -> BrokerRegistrationRequest {
             min_level: 1,
             max_level: 2,
         }]),
+    }
+}
+
+fn orders_read_acl() -> AclBinding {
+    AclBinding {
+        pattern: ResourcePattern {
+            resource_type: ResourceType::Topic,
+            name: "orders-".into(),
+            pattern_type: PatternType::Prefixed,
+        },
+        entry: AclEntry {
+            principal: Principal::user("ann"),
+            host: "*".into(),
+            operation: Operation::Read,
+            permission: Permission::Allow,
+        },
     }
 }
 
@@ -140,6 +160,31 @@ fn forwarded_requests_keep_their_json_shape() {
         },
     );
     pinned("AllocateProducerIds_request", &AllocateProducerIdsCall {});
+    let create_acls = pinned(
+        "CreateAcls_request",
+        &CreateAclsCall {
+            acls: vec![orders_read_acl()],
+        },
+    );
+    assert_eq!(create_acls.acls, vec![orders_read_acl()]);
+    let delete_acls = pinned(
+        "DeleteAcls_request",
+        &DeleteAclsCall {
+            filters: vec![
+                AclFilter::default(),
+                AclFilter {
+                    resource_type: Some(ResourceType::Topic),
+                    name: Some("orders-eu".into()),
+                    pattern: PatternFilter::Match,
+                    principal: Some(Principal::user("ann")),
+                    host: Some("*".into()),
+                    operation: Some(Operation::Read),
+                    permission: Some(Permission::Allow),
+                },
+            ],
+        },
+    );
+    assert_eq!(delete_acls.filters[1].pattern, PatternFilter::Match);
     assert_eq!(
         pinned("RegisterBroker_request", &registration()),
         registration()
@@ -253,4 +298,18 @@ fn forwarded_results_keep_their_json_shape() {
         log_index: Some(19),
     });
     assert_eq!(pinned("AlterPartition_result", &altered), altered);
+    let deleted = ControllerResults::<Vec<AclBinding>> {
+        results: vec![
+            Ok(vec![orders_read_acl()]),
+            Err(ControllerError::UnsupportedVersion(
+                "ACLs need metadata.version 3".into(),
+            )),
+        ],
+        log_index: Some(12),
+    };
+    let decoded = pinned("DeleteAcls_result", &deleted);
+    assert_eq!(
+        decoded.results[0].as_ref().unwrap(),
+        &vec![orders_read_acl()]
+    );
 }

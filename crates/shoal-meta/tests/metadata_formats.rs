@@ -10,6 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use openraft::{BasicNode, CommittedLeaderId, Entry, EntryPayload, LogId, Membership, Vote};
+use shoal_acl::{
+    AclBinding, AclEntry, Operation, PatternType, Permission, Principal, ResourcePattern,
+    ResourceType,
+};
 use shoal_meta::format::{
     self, ENTRY_FRAME_VERSION, FormatError, MAGIC, SNAPSHOT_FORMAT_VERSION, STATE_FRAME_VERSION,
     decode_entry, decode_snapshot, decode_state, encode_entry, encode_snapshot, encode_state,
@@ -285,13 +289,74 @@ fn records_of_newer_versions() -> Vec<MetadataRecord> {
             name: "metadata.version".into(),
             level: 2,
         },
+        // AccessControlEntry v0 and RemoveAccessControlEntry v0 (new in metadata.version 3).
+        MetadataRecord::AccessControlEntry {
+            id: Uuid::from_u128(0xac1_0001),
+            acl: read_orders_acl(),
+        },
+        MetadataRecord::RemoveAccessControlEntry {
+            id: Uuid::from_u128(0xac1_0001),
+        },
     ]
+}
+
+/// `User:ann` may READ topics prefixed `orders-` from 10.0.0.7.
+fn read_orders_acl() -> AclBinding {
+    AclBinding {
+        pattern: ResourcePattern {
+            resource_type: ResourceType::Topic,
+            name: "orders-".into(),
+            pattern_type: PatternType::Prefixed,
+        },
+        entry: AclEntry {
+            principal: Principal::user("ann"),
+            host: "10.0.0.7".into(),
+            operation: Operation::Read,
+            permission: Permission::Allow,
+        },
+    }
+}
+
+/// [`image_with_features`] at metadata.version 3 with two ACLs (a DENY on the cluster too).
+fn image_with_acls() -> MetadataImage {
+    let mut image = image_with_features();
+    let deny = AclBinding {
+        pattern: ResourcePattern {
+            resource_type: ResourceType::Cluster,
+            name: "kafka-cluster".into(),
+            pattern_type: PatternType::Literal,
+        },
+        entry: AclEntry {
+            principal: Principal::user("*"),
+            host: "*".into(),
+            operation: Operation::Alter,
+            permission: Permission::Deny,
+        },
+    };
+    image.apply_batch(
+        44,
+        &[
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 3,
+            },
+            MetadataRecord::AccessControlEntry {
+                id: Uuid::from_u128(0xac1_0001),
+                acl: read_orders_acl(),
+            },
+            MetadataRecord::AccessControlEntry {
+                id: Uuid::from_u128(0xac1_0002),
+                acl: deny,
+            },
+        ],
+    );
+    image
 }
 
 /// Every record fixture: (record version, record); entry `i` is at log index `100 + i`.
 fn fixture_records() -> Vec<(u32, MetadataRecord)> {
     let newer = records_of_newer_versions();
-    let versions = [1, 0];
+    let versions = [1, 0, 0, 0];
     records()
         .into_iter()
         .map(|r| (0, r))
@@ -339,7 +404,12 @@ fn image_with_features() -> MetadataImage {
                     port: 9092,
                 }],
                 rack: None,
-                supported_features: Some(shoal_meta::features::supported_features()),
+                // What the binary that wrote the fixture supported.
+                supported_features: Some(vec![SupportedFeature {
+                    name: "metadata.version".into(),
+                    min_level: 1,
+                    max_level: 2,
+                }]),
             },
         ],
     );
@@ -467,7 +537,7 @@ fn write_missing_fixtures() {
         format!("versioned/state_frame{s}_snapshot_meta.bin"),
         encode_state(&snapshot_meta()).unwrap(),
     );
-    for image in [image(), image_with_features()] {
+    for image in [image(), image_with_features(), image_with_acls()] {
         let bytes = encode_snapshot(&image);
         write(format!("versioned/snapshot_format{}.bin", bytes[1]), bytes);
     }
@@ -524,6 +594,23 @@ fn versioned_fixtures_decode_to_the_expected_values() {
         }])
     );
     assert_eq!(decoded.brokers[&1].supported_features, None);
+    assert!(decoded.acls.is_empty(), "format 3 has no ACLs");
+    let snapshot = read("versioned/snapshot_format4.bin");
+    assert_eq!(&snapshot[..2], &[MAGIC, 4]);
+    let decoded = decode_snapshot(&snapshot).unwrap();
+    assert_eq!(decoded, image_with_acls());
+    assert_eq!(decoded.metadata_version(), 3);
+    assert_eq!(
+        decoded.acls[&Uuid::from_u128(0xac1_0001)],
+        read_orders_acl()
+    );
+    let deny = &decoded.acls[&Uuid::from_u128(0xac1_0002)];
+    assert_eq!(deny.pattern.resource_type, ResourceType::Cluster);
+    assert_eq!(deny.entry.principal.to_string(), "User:*");
+    assert_eq!(
+        (deny.entry.operation, deny.entry.permission),
+        (Operation::Alter, Permission::Deny)
+    );
 }
 
 /// The schema change of metadata.version 2: RegisterBroker v1 added `supported_features`.
@@ -579,6 +666,7 @@ fn each_value_is_written_at_the_lowest_version_that_represents_it() {
     // Without features: readable by binaries that only know the first versioned formats.
     assert_eq!(encode_snapshot(&image())[1], 2);
     assert_eq!(encode_snapshot(&image_with_features())[1], 3);
+    assert_eq!(encode_snapshot(&image_with_acls())[1], 4);
     let frame = |record: &MetadataRecord| format::encode_record(record).record_version;
     assert_eq!(frame(&records()[0]), 0);
     assert_eq!(frame(&records_of_newer_versions()[0]), 1);
@@ -634,7 +722,7 @@ fn every_record_type_round_trips_in_the_current_format() {
     };
     assert_eq!(decode_entry(&encode_entry(&entry).unwrap()).unwrap(), entry);
     // And the images.
-    for image in [image(), image_with_features()] {
+    for image in [image(), image_with_features(), image_with_acls()] {
         assert_eq!(decode_snapshot(&encode_snapshot(&image)).unwrap(), image);
     }
 }
@@ -770,6 +858,30 @@ fn malformed_values_are_errors_not_panics() {
     };
     let err = format::decode_record(&frame).unwrap_err();
     assert!(err.to_string().contains("port 70000"), "{err}");
+    // An ACL with an operation code Kafka does not assign, or a principal without a type.
+    let acl = |operation: i32, principal: &str| format::proto::AccessControlEntryRecord {
+        id: Uuid::nil().as_bytes().to_vec(),
+        resource_type: Some(2),
+        resource_name: Some("t".into()),
+        pattern_type: Some(3),
+        principal: Some(principal.into()),
+        host: Some("*".into()),
+        operation: Some(operation),
+        permission_type: Some(3),
+    };
+    for (m, expected) in [
+        (acl(99, "User:a"), "unknown operation code 99"),
+        (acl(3, "alice"), "not Type:name"),
+        (acl(300, "User:a"), "is not a code"),
+    ] {
+        let frame = format::proto::RecordFrame {
+            record_type: 11,
+            record_version: 0,
+            payload: m.encode_to_vec(),
+        };
+        let err = format::decode_record(&frame).unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
     // Truncations and garbage of every length: an error each time, never a panic.
     let entry = one_record_entry();
     let snapshot = encode_snapshot(&image());
@@ -967,7 +1079,7 @@ async fn a_new_cluster_finalizes_the_newest_metadata_version_and_records_broker_
     let err = node.client().register(old).await.unwrap_err();
     assert!(
         err.to_string().contains(
-            "supports metadata.version 1 to 1, but the cluster's finalized metadata.version is 2"
+            "supports metadata.version 1 to 1, but the cluster's finalized metadata.version is 3"
         ),
         "{err}"
     );
@@ -985,7 +1097,10 @@ async fn a_new_cluster_finalizes_the_newest_metadata_version_and_records_broker_
     assert!(!frames.contains(&(1, 0)), "{frames:?}");
     // A restart keeps the level and does not finalize again.
     let node = common::start(dir.path()).await;
-    assert_eq!(node.image().metadata_version(), 2);
+    assert_eq!(
+        node.image().metadata_version(),
+        shoal_meta::features::MAX_METADATA_VERSION
+    );
     node.shutdown().await.unwrap();
     drop(node);
     assert_eq!(

@@ -21,9 +21,10 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, CreatePartitionsCall, CreateTopicsCall,
-    DeleteTopicsCall, ElectLeadersCall, ForwardError, ForwardMethod, Forwarder, MAX_ROUTE_ATTEMPTS,
-    ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS, Routed,
+    AllocateProducerIdsCall, AlterConfigsCall, CreateAclsCall, CreatePartitionsCall,
+    CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, ForwardError,
+    ForwardMethod, Forwarder, MAX_ROUTE_ATTEMPTS, ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS,
+    Routed,
 };
 use crate::client::known_leader::KnownLeader;
 use crate::controller::{
@@ -225,6 +226,37 @@ impl ControllerClient {
             |c, deadline| {
                 c.incremental_alter_configs_local(call.resources.clone(), validate_only, deadline)
             },
+            |e| ControllerResults::all_failed(count, e),
+        )
+        .await
+    }
+
+    /// CreateAcls; one result per ACL (an ACL already in force succeeds without a record).
+    pub async fn create_acls(&self, acls: Vec<shoal_acl::AclBinding>) -> ControllerResults<()> {
+        let count = acls.len();
+        let call = CreateAclsCall { acls };
+        self.route(
+            ForwardMethod::CreateAcls,
+            &call,
+            self.request_timeout(),
+            |c, deadline| c.create_acls_local(call.acls.clone(), deadline),
+            |e| ControllerResults::all_failed(count, e),
+        )
+        .await
+    }
+
+    /// DeleteAcls; per filter, the ACLs it removed.
+    pub async fn delete_acls(
+        &self,
+        filters: Vec<shoal_acl::AclFilter>,
+    ) -> ControllerResults<Vec<shoal_acl::AclBinding>> {
+        let count = filters.len();
+        let call = DeleteAclsCall { filters };
+        self.route(
+            ForwardMethod::DeleteAcls,
+            &call,
+            self.request_timeout(),
+            |c, deadline| c.delete_acls_local(call.filters.clone(), deadline),
             |e| ControllerResults::all_failed(count, e),
         )
         .await

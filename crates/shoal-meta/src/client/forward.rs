@@ -64,6 +64,8 @@ pub enum ForwardMethod {
     ElectLeaders,
     IncrementalAlterConfigs,
     AllocateProducerIds,
+    CreateAcls,
+    DeleteAcls,
     RegisterBroker,
     BrokerHeartbeat,
     AlterPartition,
@@ -100,6 +102,16 @@ pub struct AlterConfigsCall {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AllocateProducerIdsCall {}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreateAclsCall {
+    pub acls: Vec<shoal_acl::AclBinding>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeleteAclsCall {
+    pub filters: Vec<shoal_acl::AclFilter>,
+}
 
 /// A result that may say "not the controller, try `leader_hint`" (and nothing was done).
 pub trait Routed {
@@ -235,6 +247,8 @@ impl Forwarder {
                     client.incremental_alter_configs(request).await
                 }
                 ForwardMethod::AllocateProducerIds => client.allocate_producer_ids(request).await,
+                ForwardMethod::CreateAcls => client.create_acls(request).await,
+                ForwardMethod::DeleteAcls => client.delete_acls(request).await,
                 ForwardMethod::RegisterBroker => client.register_broker(request).await,
                 ForwardMethod::BrokerHeartbeat => client.broker_heartbeat(request).await,
                 ForwardMethod::AlterPartition => client.alter_partition(request).await,

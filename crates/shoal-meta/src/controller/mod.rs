@@ -22,6 +22,7 @@
 //! A proposal that times out may still commit later; like Kafka's REQUEST_TIMED_OUT the outcome
 //! is unknown to the caller.
 
+pub mod acls;
 mod allocate_producer_ids;
 mod alter_configs;
 pub mod alter_partition;
@@ -48,6 +49,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use tokio::sync::{Mutex, watch};
 use uuid::Uuid;
 
+pub use acls::{plan_create_acls, plan_delete_acls};
 pub use allocate_producer_ids::{
     PRODUCER_ID_BLOCK_SIZE, ProducerIdBlock, plan_allocate_producer_ids,
 };
@@ -280,6 +282,28 @@ impl Controller {
         let defaults = &self.defaults;
         self.execute(resources.len(), validate_only, deadline, |image| {
             plan_alter_configs(image, defaults, resources)
+        })
+        .await
+    }
+
+    pub(crate) async fn create_acls_local(
+        &self,
+        acls: Vec<shoal_acl::AclBinding>,
+        deadline: Instant,
+    ) -> ControllerResults<()> {
+        self.execute(acls.len(), false, deadline, |image| {
+            plan_create_acls(image, acls, &mut Uuid::new_v4)
+        })
+        .await
+    }
+
+    pub(crate) async fn delete_acls_local(
+        &self,
+        filters: Vec<shoal_acl::AclFilter>,
+        deadline: Instant,
+    ) -> ControllerResults<Vec<shoal_acl::AclBinding>> {
+        self.execute(filters.len(), false, deadline, |image| {
+            plan_delete_acls(image, filters)
         })
         .await
     }

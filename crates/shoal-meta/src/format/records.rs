@@ -9,6 +9,11 @@
 //! their documented defaults, and add a fixture of the previous version.
 
 use prost::Message;
+use shoal_acl::{
+    AclBinding, AclEntry, Operation, PatternType, Permission, Principal, ResourcePattern,
+    ResourceType,
+};
+use uuid::Uuid;
 
 use crate::format::proto::{self, RecordFrame};
 use crate::format::{FormatError, decode_message, required, uuid_bytes, uuid_from};
@@ -76,7 +81,19 @@ const FEATURE_LEVEL: RecordVersions = RecordVersions {
     max_version: 0,
 };
 
-const ALL: [RecordVersions; 10] = [
+const ACCESS_CONTROL_ENTRY: RecordVersions = RecordVersions {
+    name: "AccessControlEntry",
+    type_id: 11,
+    max_version: 0,
+};
+
+const REMOVE_ACCESS_CONTROL_ENTRY: RecordVersions = RecordVersions {
+    name: "RemoveAccessControlEntry",
+    type_id: 12,
+    max_version: 0,
+};
+
+const ALL: [RecordVersions; 12] = [
     REGISTER_BROKER,
     FENCE_BROKER,
     UNFENCE_BROKER,
@@ -87,6 +104,8 @@ const ALL: [RecordVersions; 10] = [
     TOPIC_CONFIG,
     PRODUCER_IDS,
     FEATURE_LEVEL,
+    ACCESS_CONTROL_ENTRY,
+    REMOVE_ACCESS_CONTROL_ENTRY,
 ];
 
 /// Every record type this binary knows, in type id order.
@@ -106,6 +125,8 @@ fn versions_of(record: &MetadataRecord) -> RecordVersions {
         MetadataRecord::TopicConfig { .. } => TOPIC_CONFIG,
         MetadataRecord::ProducerIds { .. } => PRODUCER_IDS,
         MetadataRecord::FeatureLevel { .. } => FEATURE_LEVEL,
+        MetadataRecord::AccessControlEntry { .. } => ACCESS_CONTROL_ENTRY,
+        MetadataRecord::RemoveAccessControlEntry { .. } => REMOVE_ACCESS_CONTROL_ENTRY,
     }
 }
 
@@ -185,6 +206,51 @@ pub(crate) fn endpoint_from_proto(
         host: required(what, "listeners.host", e.host)?,
         port,
     })
+}
+
+pub(crate) fn acl_to_proto(id: &Uuid, acl: &AclBinding) -> proto::AccessControlEntryRecord {
+    proto::AccessControlEntryRecord {
+        id: uuid_bytes(id),
+        resource_type: Some(i32::from(acl.pattern.resource_type.code())),
+        resource_name: Some(acl.pattern.name.clone()),
+        pattern_type: Some(i32::from(acl.pattern.pattern_type.code())),
+        principal: Some(acl.entry.principal.to_string()),
+        host: Some(acl.entry.host.clone()),
+        operation: Some(i32::from(acl.entry.operation.code())),
+        permission_type: Some(i32::from(acl.entry.permission.code())),
+    }
+}
+
+/// An ACL as stored; unknown codes, a principal that is not `Type:name` or a binding Kafka
+/// would not have accepted are malformed.
+pub(crate) fn acl_from_proto(
+    what: &'static str,
+    m: proto::AccessControlEntryRecord,
+) -> Result<(Uuid, AclBinding), FormatError> {
+    let code = |field: &'static str, value: Option<i32>| -> Result<i8, FormatError> {
+        let value = required(what, field, value)?;
+        i8::try_from(value)
+            .map_err(|_| FormatError::malformed(what, format!("`{field}` {value} is not a code")))
+    };
+    let bad = |e: shoal_acl::AclError| FormatError::malformed(what, e.to_string());
+    let acl = AclBinding {
+        pattern: ResourcePattern {
+            resource_type: ResourceType::from_code(code("resource_type", m.resource_type)?)
+                .map_err(bad)?,
+            name: required(what, "resource_name", m.resource_name)?,
+            pattern_type: PatternType::from_code(code("pattern_type", m.pattern_type)?)
+                .map_err(bad)?,
+        },
+        entry: AclEntry {
+            principal: Principal::parse(&required(what, "principal", m.principal)?).map_err(bad)?,
+            host: required(what, "host", m.host)?,
+            operation: Operation::from_code(code("operation", m.operation)?).map_err(bad)?,
+            permission: Permission::from_code(code("permission_type", m.permission_type)?)
+                .map_err(bad)?,
+        },
+    };
+    acl.validate().map_err(bad)?;
+    Ok((uuid_from(what, "id", &m.id)?, acl))
 }
 
 /// Encodes one record at the lowest version that represents it.
@@ -292,6 +358,10 @@ pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
             level: Some(i32::from(*level)),
         }
         .encode_to_vec(),
+        MetadataRecord::AccessControlEntry { id, acl } => acl_to_proto(id, acl).encode_to_vec(),
+        MetadataRecord::RemoveAccessControlEntry { id } => {
+            proto::RemoveAccessControlEntryRecord { id: uuid_bytes(id) }.encode_to_vec()
+        }
     };
     let record_version = version_of(record);
     debug_assert!(record_version <= versions.max_version);
@@ -416,6 +486,18 @@ pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError>
             Ok(MetadataRecord::FeatureLevel {
                 name: required(W, "name", m.name)?,
                 level: level_from(W, "level", m.level)?,
+            })
+        }
+        11 => {
+            const W: &str = "AccessControlEntry record";
+            let (id, acl) = acl_from_proto(W, decode_message(W, payload)?)?;
+            Ok(MetadataRecord::AccessControlEntry { id, acl })
+        }
+        12 => {
+            const W: &str = "RemoveAccessControlEntry record";
+            let m: proto::RemoveAccessControlEntryRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::RemoveAccessControlEntry {
+                id: uuid_from(W, "id", &m.id)?,
             })
         }
         found => Err(unknown_type(found)),

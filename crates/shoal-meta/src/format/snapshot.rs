@@ -2,7 +2,8 @@
 //!
 //! Format versions: 1 = the legacy JSON `{"format_version": 1, "image": ...}` (read only);
 //! 2 = `[MAGIC, 2] + MetadataImage` protobuf; 3 = the same with brokers' supported features and
-//! the finalized features (metadata.version 2). Anything else is refused with the version
+//! the finalized features (metadata.version 2); 4 = and the ACLs (metadata.version 3).
+//! Anything else is refused with the version
 //! found. Like records, an image is written at the lowest format that represents it: format 2
 //! while no feature is reported or finalized, so binaries that read only format 2 can follow a
 //! cluster until its `metadata.version` is raised.
@@ -11,7 +12,8 @@ use std::collections::BTreeMap;
 
 use crate::format::proto;
 use crate::format::records::{
-    endpoint_from_proto, endpoint_to_proto, features_from_proto, features_to_proto, level_from,
+    acl_from_proto, acl_to_proto, endpoint_from_proto, endpoint_to_proto, features_from_proto,
+    features_to_proto, level_from,
 };
 use crate::format::{
     FormatError, Framed, decode_message, required, split_header, uuid_bytes, uuid_from, with_header,
@@ -19,9 +21,11 @@ use crate::format::{
 use crate::image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 
 /// The newest snapshot format; versions `LEGACY_JSON_SNAPSHOT_FORMAT_VERSION..=` this are read.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 4;
 /// The first protobuf format (no feature fields).
 const FORMAT_WITHOUT_FEATURES: u8 = 2;
+/// Features, no ACLs.
+const FORMAT_WITHOUT_ACLS: u8 = 3;
 /// The unversioned-era JSON snapshot.
 pub const LEGACY_JSON_SNAPSHOT_FORMAT_VERSION: u8 = 1;
 
@@ -94,14 +98,21 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
                 level: Some(i32::from(*level)),
             })
             .collect(),
+        acls: image
+            .acls
+            .iter()
+            .map(|(id, acl)| acl_to_proto(id, acl))
+            .collect(),
     };
     let has_features = !image.finalized_features.is_empty()
         || image
             .brokers
             .values()
             .any(|b| b.supported_features.is_some());
-    let format = if has_features {
+    let format = if !image.acls.is_empty() {
         SNAPSHOT_FORMAT_VERSION
+    } else if has_features {
+        FORMAT_WITHOUT_ACLS
     } else {
         FORMAT_WITHOUT_FEATURES
     };
@@ -138,7 +149,7 @@ fn decode_legacy_json(json: &[u8]) -> Result<MetadataImage, FormatError> {
 
 fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage, FormatError> {
     // Format 2 has no feature fields: whatever is there is ignored, the defaults apply.
-    let with_features = format >= 3;
+    let with_features = format >= FORMAT_WITHOUT_ACLS;
     let mut image = MetadataImage::empty(required(WHAT, "cluster_id", m.cluster_id)?);
     image.next_producer_id = required(WHAT, "next_producer_id", m.next_producer_id)?;
     image.last_applied_index = required(WHAT, "last_applied_index", m.last_applied_index)?;
@@ -147,6 +158,17 @@ fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage
             let name = required(WHAT, "finalized_features.name", f.name)?;
             let level = level_from(WHAT, "finalized_features.level", f.level)?;
             image.finalized_features.insert(name, level);
+        }
+    }
+    if format >= 4 {
+        for acl in m.acls {
+            let (id, acl) = acl_from_proto(WHAT, acl)?;
+            if image.acls.insert(id, acl).is_some() {
+                return Err(FormatError::malformed(
+                    WHAT,
+                    format!("ACL id {id} appears twice"),
+                ));
+            }
         }
     }
     for b in m.brokers {
