@@ -1,8 +1,9 @@
 //! The command line. Verbs and flags follow Kafka's tools (`kafka-topics.sh`,
-//! `kafka-consumer-groups.sh`, `kafka-metadata-quorum.sh`) and Redpanda's `rpk`.
+//! `kafka-consumer-groups.sh`, `kafka-acls.sh`, `kafka-metadata-quorum.sh`) and Redpanda's `rpk`.
 
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
+use shoal_acl::{Operation, PatternFilter, PatternType, Permission, Principal};
 
 use crate::output::Format;
 
@@ -10,7 +11,7 @@ use crate::output::Format;
 #[command(
     name = "shoalctl",
     version,
-    about = "Operate a Shoal (or any Kafka) cluster: topics, groups, health, the metadata quorum",
+    about = "Operate a Shoal (or any Kafka) cluster: topics, groups, ACLs, health, the metadata quorum",
     after_help = "Exit codes: 0 done; 1 the operation failed (or `cluster health` found problems); 2 bad usage."
 )]
 pub struct Cli {
@@ -62,6 +63,9 @@ pub enum Command {
     /// The cluster: id, controller, brokers, health, the metadata quorum.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// ACLs: create, list, delete (kafka-acls.sh --add, --list, --remove).
+    #[command(subcommand)]
+    Acl(AclCommand),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -258,6 +262,147 @@ pub enum ClusterCommand {
     Health,
     /// The metadata quorum: leader, term, voters and observers with log end offsets and lag.
     Quorum,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AclCommand {
+    /// Add ACLs (CreateAcls): every resource x principal x host x operation.
+    Create(AclCreate),
+    /// The ACLs matching a filter (DescribeAcls); without a resource flag, of every resource.
+    List(AclFilterArgs),
+    /// Delete the ACLs matching a filter (DeleteAcls); without --force, only list them.
+    Delete(AclDelete),
+}
+
+/// The resources of an ACL command, as kafka-acls names them; each flag is repeatable.
+#[derive(Debug, Args)]
+pub struct AclResources {
+    /// A topic name (`*`: every topic); repeatable.
+    #[arg(long)]
+    pub topic: Vec<String>,
+    /// A consumer group id (`*`: every group); repeatable.
+    #[arg(long)]
+    pub group: Vec<String>,
+    /// The cluster (the resource named kafka-cluster).
+    #[arg(long)]
+    pub cluster: bool,
+    /// A transactional id (`*`: every one); repeatable.
+    #[arg(long)]
+    pub transactional_id: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("resource")
+        .required(true)
+        .multiple(true)
+        .args(["topic", "group", "cluster", "transactional_id"])
+))]
+#[command(group(
+    clap::ArgGroup::new("principal")
+        .required(true)
+        .multiple(true)
+        .args(["allow_principal", "deny_principal"])
+))]
+pub struct AclCreate {
+    #[command(flatten)]
+    pub resources: AclResources,
+    /// How the resource names match: literal (the name, or `*` for all) or prefixed (every
+    /// name that starts with it).
+    #[arg(long, value_name = "TYPE", default_value = "literal", value_parser = parse_pattern_type)]
+    pub resource_pattern_type: PatternType,
+    /// A principal to allow, Type:name (User:alice, User:* for every user); repeatable.
+    #[arg(long, value_name = "PRINCIPAL", value_parser = parse_principal)]
+    pub allow_principal: Vec<Principal>,
+    /// A principal to deny, Type:name; repeatable (DENY wins over ALLOW).
+    #[arg(long, value_name = "PRINCIPAL", value_parser = parse_principal)]
+    pub deny_principal: Vec<Principal>,
+    /// A host the allow principals may connect from; repeatable (default: *, any host).
+    #[arg(long, value_name = "HOST", requires = "allow_principal", value_parser = parse_host)]
+    pub allow_host: Vec<String>,
+    /// A host the deny principals are denied from; repeatable (default: *, any host).
+    #[arg(long, value_name = "HOST", requires = "deny_principal", value_parser = parse_host)]
+    pub deny_host: Vec<String>,
+    /// An operation, Kafka's names in any case (Read, Write, Describe, DescribeConfigs,
+    /// IdempotentWrite, All, ...); repeatable (default: All, as kafka-acls).
+    #[arg(long, value_name = "OPERATION", value_parser = parse_operation)]
+    pub operation: Vec<Operation>,
+}
+
+/// Which ACLs `acl list` and `acl delete` mean; each part left out matches anything.
+#[derive(Debug, Args)]
+pub struct AclFilterArgs {
+    #[command(flatten)]
+    pub resources: AclResources,
+    /// any (ACLs with exactly the given names, whatever their pattern type), match (the ACLs
+    /// that apply to the named resources: literal, `*` and matching prefixes), literal or
+    /// prefixed.
+    #[arg(long, value_name = "TYPE", default_value = "any", value_parser = parse_pattern_filter)]
+    pub resource_pattern_type: PatternFilter,
+    /// Only ACLs of this principal, Type:name; repeatable.
+    #[arg(long, value_name = "PRINCIPAL", value_parser = parse_principal)]
+    pub principal: Vec<Principal>,
+    /// Only ACLs for this host (`*` matches only ACLs for any host); repeatable.
+    #[arg(long, value_name = "HOST", value_parser = parse_host)]
+    pub host: Vec<String>,
+    /// Only ACLs of this operation (All: only ACLs of operation ALL); repeatable.
+    #[arg(long, value_name = "OPERATION", value_parser = parse_operation)]
+    pub operation: Vec<Operation>,
+    /// Only ALLOW or only DENY ACLs.
+    #[arg(long, value_name = "allow|deny", value_parser = parse_permission)]
+    pub permission: Option<Permission>,
+}
+
+#[derive(Debug, Args)]
+pub struct AclDelete {
+    #[command(flatten)]
+    pub filter: AclFilterArgs,
+    /// Delete (without it, the matching ACLs are listed and nothing is deleted; exit 1).
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn parse_principal(raw: &str) -> Result<Principal, String> {
+    Principal::parse(raw).map_err(|e| e.to_string())
+}
+
+pub fn parse_operation(raw: &str) -> Result<Operation, String> {
+    Operation::parse(raw).map_err(|e| e.to_string())
+}
+
+pub fn parse_permission(raw: &str) -> Result<Permission, String> {
+    Permission::parse(raw).map_err(|e| e.to_string())
+}
+
+pub fn parse_host(raw: &str) -> Result<String, String> {
+    let host = raw.trim();
+    if host.is_empty() {
+        return Err("the host is empty (use * for any host)".to_string());
+    }
+    Ok(host.to_string())
+}
+
+/// `literal` or `prefixed`: what an ACL is created with.
+pub fn parse_pattern_type(raw: &str) -> Result<PatternType, String> {
+    if raw.eq_ignore_ascii_case("any") || raw.eq_ignore_ascii_case("match") {
+        return Err(format!(
+            "{raw} is only a filter (acl list, acl delete): ACLs are created literal or prefixed"
+        ));
+    }
+    PatternType::parse(raw).map_err(|e| e.to_string())
+}
+
+/// `any`, `match`, `literal` or `prefixed`: a filter's pattern type.
+pub fn parse_pattern_filter(raw: &str) -> Result<PatternFilter, String> {
+    if raw.eq_ignore_ascii_case("any") {
+        return Ok(PatternFilter::Any);
+    }
+    if raw.eq_ignore_ascii_case("match") {
+        return Ok(PatternFilter::Match);
+    }
+    PatternType::parse(raw)
+        .map(PatternFilter::Exactly)
+        .map_err(|_| format!("unknown pattern type {raw:?} (one of any, match, literal, prefixed)"))
 }
 
 pub fn parse_pair(raw: &str) -> Result<(String, String), String> {

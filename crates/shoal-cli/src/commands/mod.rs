@@ -1,6 +1,7 @@
 //! One module per noun; each verb turns flags into Kafka requests and the answers into a
 //! table or JSON. A Kafka error in an answer becomes a one-line error naming it (exit 1).
 
+mod acl;
 mod cluster;
 pub mod console;
 mod group;
@@ -29,6 +30,8 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
         Command::Partition(crate::cli::PartitionCommand::ElectLeaders(args)) => {
             partition::elect_leaders(&mut connect(cli, timeout).await?, args, out).await
         }
+        // Flags are checked before connecting: bad input fails without a broker.
+        Command::Acl(c) => acl::run(cli, c, out, timeout).await,
         Command::Completion { .. } => Ok(ExitCode::SUCCESS),
     }
 }
