@@ -176,6 +176,56 @@ impl Authorizer {
         }
     }
 
+    /// Whether `principal` from `host` could be allowed `operation` on *some* resource of
+    /// `resource_type` (Kafka's `authorizeByResourceType`, e.g. an idempotent producer needs
+    /// WRITE on any topic): a super user can; a DENY on the literal wildcard means none; else
+    /// an ALLOW whose pattern no matching DENY covers (a DENY of the same literal name, or of
+    /// a prefix of the allowed name); with no ACL of the type at all,
+    /// `allow.everyone.if.no.acl.found` decides. Implications do not apply, as in Kafka.
+    pub fn authorize_any(
+        &self,
+        principal: &Principal,
+        host: &str,
+        operation: Operation,
+        resource_type: ResourceType,
+    ) -> bool {
+        if self.config.super_users.contains(principal) {
+            return true;
+        }
+        let Some(index) = self.by_type.get(&resource_type) else {
+            return self.config.allow_everyone_if_no_acl_found;
+        };
+        if index.literal.is_empty() && index.prefixed.is_empty() {
+            return self.config.allow_everyone_if_no_acl_found;
+        }
+        let applies = |entry: &AclEntry, permission: Permission| {
+            entry.permission == permission
+                && (entry.principal == *principal || entry.principal.is_wildcard())
+                && (entry.host == WILDCARD || entry.host == host)
+                && (entry.operation == operation || entry.operation == Operation::All)
+        };
+        let denies = |entries: &[AclEntry]| entries.iter().any(|e| applies(e, Permission::Deny));
+        let allows = |entries: &[AclEntry]| entries.iter().any(|e| applies(e, Permission::Allow));
+        if index.literal.get(WILDCARD).is_some_and(|e| denies(e)) {
+            return false;
+        }
+        let denied_by_prefix = |name: &str| {
+            index
+                .prefixed
+                .iter()
+                .any(|(prefix, entries)| name.starts_with(prefix.as_str()) && denies(entries))
+        };
+        let literal_allowed = index
+            .literal
+            .iter()
+            .any(|(name, entries)| allows(entries) && !denies(entries) && !denied_by_prefix(name));
+        literal_allowed
+            || index
+                .prefixed
+                .iter()
+                .any(|(name, entries)| allows(entries) && !denied_by_prefix(name))
+    }
+
     /// The ACL lists whose pattern matches `name`: its literal name, the wildcard, and each
     /// PREFIXED name that is a prefix of it.
     fn candidates<'a>(

@@ -278,3 +278,80 @@ fn bindings_kafka_refuses_are_invalid() {
     assert_eq!(Operation::from_code(3).unwrap(), Read);
     assert_eq!(Permission::from_code(2).unwrap(), Deny);
 }
+
+#[test]
+fn authorize_any_is_kafkas_authorize_by_resource_type() {
+    let ann = Principal::user("ann");
+    let any = |acls: &[AclBinding], allow_if_none: bool| {
+        authorizer(acls, &["User:root"], allow_if_none)
+            .authorize_any(&ann, "10.0.0.1", Write, Topic)
+    };
+    let allow = |name: &str, pt| acl(Topic, name, pt, "User:ann", "*", Write, Allow);
+    let deny = |name: &str, pt| acl(Topic, name, pt, "User:ann", "*", Write, Deny);
+    // (case, ACLs, allow.everyone.if.no.acl.found, expected)
+    let table: Vec<(&str, Vec<AclBinding>, bool, bool)> = vec![
+        ("no ACLs, closed", vec![], false, false),
+        ("no ACLs, open", vec![], true, true),
+        (
+            "a literal allow",
+            vec![allow("orders", Literal)],
+            false,
+            true,
+        ),
+        (
+            "a prefixed allow",
+            vec![allow("orders-", Prefixed)],
+            false,
+            true,
+        ),
+        (
+            "allowed and denied the same name",
+            vec![allow("orders", Literal), deny("orders", Literal)],
+            false,
+            false,
+        ),
+        (
+            "a deny prefix covers the allowed name",
+            vec![allow("orders-eu", Literal), deny("orders-", Prefixed)],
+            false,
+            false,
+        ),
+        (
+            "a deny of another name leaves the allow",
+            vec![allow("orders", Literal), deny("payments", Literal)],
+            false,
+            true,
+        ),
+        (
+            "the denied wildcard denies all",
+            vec![allow("orders", Literal), deny("*", Literal)],
+            false,
+            false,
+        ),
+        (
+            "ALL allows WRITE",
+            vec![acl(Topic, "t", Literal, "User:*", "*", All, Allow)],
+            false,
+            true,
+        ),
+        (
+            "READ does not allow WRITE",
+            vec![acl(Topic, "t", Literal, "User:ann", "*", Read, Allow)],
+            true,
+            false,
+        ),
+        (
+            "another host's allow",
+            vec![acl(
+                Topic, "t", Literal, "User:ann", "10.9.9.9", Write, Allow,
+            )],
+            false,
+            false,
+        ),
+    ];
+    for (case, acls, open, expected) in table {
+        assert_eq!(any(&acls, open), expected, "{case}");
+    }
+    let root = Principal::user("root");
+    assert!(authorizer(&[], &["User:root"], false).authorize_any(&root, "h", Write, Topic));
+}

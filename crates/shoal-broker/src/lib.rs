@@ -15,6 +15,7 @@
 //! member on a combined node or from a remote follower on a broker-only one.
 
 pub mod apis;
+pub mod authorization;
 mod blocking;
 pub mod config;
 pub mod disk_space;
@@ -70,6 +71,8 @@ pub struct Broker {
     pub groups: groups::Groups,
     /// `fetch.response.pool.bytes`: the memory Fetch responses may hold (see `apis::fetch`).
     pub fetch_pool: Arc<shoal_kafka::MemoryPool>,
+    /// ACL authorization (`authorizer.class.name`); allows everything when none is configured.
+    pub authorization: Arc<authorization::Authorization>,
     fetchers: Arc<FetcherManager>,
     replication_server: std::sync::Mutex<Option<ReplicationServer>>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -84,6 +87,9 @@ impl Broker {
         source: MetadataSource,
     ) -> anyhow::Result<Arc<Broker>> {
         let groups_config = groups::GroupsConfig::from_settings(&config.settings)?;
+        let authorization = Arc::new(authorization::Authorization::from_settings(
+            &config.settings,
+        )?);
         let cleaner_limits = log_config::cleaner_limits(&config.settings)?;
         // The replication listener is bound first: its real address goes into the registration.
         let replication_listener = tokio::net::TcpListener::bind(config.replication_bind)
@@ -155,6 +161,7 @@ impl Broker {
         // and every hosted partition is open when the first request arrives.
         let mut meta_images = source.images.clone();
         let first = meta_images.borrow_and_update().clone();
+        authorization.update(&first);
         let applier = Arc::clone(&replicas);
         let applied = Arc::clone(&first);
         tokio::task::spawn_blocking(move || applier.apply_image(applied)).await?;
@@ -190,6 +197,7 @@ impl Broker {
         );
         let broker = Arc::new(Broker {
             fetch_pool,
+            authorization,
             config,
             controller: source.controller,
             lifecycle,
@@ -201,6 +209,7 @@ impl Broker {
             tasks: std::sync::Mutex::new(Vec::new()),
         });
         let follower = tokio::spawn(follow_metadata(
+            Arc::clone(&broker.authorization),
             Arc::clone(&broker.replicas),
             Arc::clone(&broker.fetchers),
             meta_images,
@@ -320,12 +329,15 @@ fn offline_replica_source(replicas: &Arc<ReplicaManager>) -> OfflineReplicaSourc
 }
 
 async fn follow_metadata(
+    authorization: Arc<authorization::Authorization>,
     replicas: Arc<ReplicaManager>,
     fetchers: Arc<FetcherManager>,
     mut images: watch::Receiver<Arc<MetadataImage>>,
 ) {
     while images.changed().await.is_ok() {
         let image = images.borrow_and_update().clone();
+        // Before the image takes effect: whoever waits for it sees its ACLs in force.
+        authorization.update(&image);
         let applier = Arc::clone(&replicas);
         let applied = Arc::clone(&image);
         if let Err(error) = tokio::task::spawn_blocking(move || applier.apply_image(applied)).await

@@ -6,6 +6,9 @@
 
 use crate::def::{ConfigDef, ConfigType, DynamicScope, Section, Support, Synonym, Unit, Validator};
 
+/// Kafka's (KRaft) authorizer class; the one value of `authorizer.class.name` that enables ACLs.
+pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+
 const MS_PER_MINUTE: i64 = 60_000;
 const MS_PER_HOUR: i64 = 3_600_000;
 
@@ -151,6 +154,12 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("ssl.keystore.reload.interval.ms", Long, Some("10000"), Milliseconds, AtLeast(100), Network,
         "How often a TLS listener checks its PEM files; changed files are loaded for new connections without a restart (a file that does not load keeps the old certificate).")
         .shoal(),
+    def("authorizer.class.name", Str, Some(""), Unit::None, OneOf(&["", STANDARD_AUTHORIZER]), Network,
+        "Kafka's StandardAuthorizer class name switches ACL authorization on (ACLs from CreateAcls, kept in the metadata log); empty: every request is allowed."),
+    def("super.users", Str, Some(""), Unit::None, Any, Network,
+        "Principals allowed everything whatever the ACLs say, separated by ';' (e.g. User:admin;User:CN=ops)."),
+    def("allow.everyone.if.no.acl.found", Boolean, Some("false"), Unit::None, Any, Network,
+        "With an authorizer: whether a resource no ACL matches is open to everyone (false: only super users)."),
     def("inter.broker.listener.name", Str, Some("PLAINTEXT"), Unit::None, NonEmpty, Network,
         "Kafka's listener for broker-to-broker traffic; must name a Kafka listener.")
         .ignored("followers replicate over replication.listener (gRPC), not a Kafka listener"),

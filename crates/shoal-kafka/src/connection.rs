@@ -32,6 +32,9 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{debug, error, warn};
 
 use crate::config::ServerConfig;
+
+/// The user of a connection that proved nothing (Kafka's `User:ANONYMOUS`).
+const ANONYMOUS_USER: &str = "ANONYMOUS";
 use crate::error::FrameError;
 use crate::frame::{Frame, FrameLimits, FrameReader};
 use crate::handler::{Handler, Reply, RequestContext};
@@ -94,7 +97,7 @@ pub(crate) async fn serve_connection<H: Handler>(
     match state.tls.as_ref().map(|tls| tls.acceptor()) {
         None => {
             let (read_half, write_half) = stream.into_split();
-            let principal: Arc<str> = Arc::from(shoal_tls::ANONYMOUS);
+            let principal = Arc::new(shoal_acl::Principal::user(ANONYMOUS_USER));
             serve_halves(
                 read_half, write_half, connection, state, shutdown, principal,
             )
@@ -110,14 +113,22 @@ pub(crate) async fn serve_connection<H: Handler>(
                         .as_ref()
                         .map(|listener| listener.principal(tls.get_ref().1.peer_certificates()))
                     {
-                        Some(Ok(principal)) => Arc::<str>::from(principal),
+                        Some(Ok(principal)) => match shoal_acl::Principal::parse(&principal) {
+                            Ok(principal) => Arc::new(principal),
+                            Err(e) => {
+                                shoal_metrics::record_tls_handshake_failure(listener);
+                                warn!(%peer, connection_id = id, %listener, error = %e,
+                                    "closing connection: the certificate's principal is unusable");
+                                return;
+                            }
+                        },
                         Some(Err(e)) => {
                             shoal_metrics::record_tls_handshake_failure(listener);
                             warn!(%peer, connection_id = id, %listener, error = %e,
                                 "closing connection: the client certificate maps to no principal");
                             return;
                         }
-                        None => Arc::from(shoal_tls::ANONYMOUS),
+                        None => Arc::new(shoal_acl::Principal::user(ANONYMOUS_USER)),
                     };
                     debug!(%peer, connection_id = id, %listener, %principal, "TLS connection authenticated");
                     let (read_half, write_half) = tokio::io::split(tls);
@@ -149,7 +160,7 @@ async fn serve_halves<H: Handler, R, W>(
     connection: ConnectionId,
     state: Arc<ListenerState<H>>,
     shutdown: watch::Receiver<bool>,
-    principal: Arc<str>,
+    principal: Arc<shoal_acl::Principal>,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -189,7 +200,7 @@ async fn read_requests<H: Handler, R: AsyncRead + Unpin>(
     connection: ConnectionId,
     state: &ListenerState<H>,
     mut shutdown: watch::Receiver<bool>,
-    principal: Arc<str>,
+    principal: Arc<shoal_acl::Principal>,
 ) -> ReadEnd {
     let ConnectionId { id, peer } = connection;
     let config = &state.config;

@@ -30,7 +30,7 @@ pub struct RequestContext {
     pub connection_id: u64,
     /// Who the connection authenticated as (`User:ANONYMOUS` on PLAINTEXT, or on TLS without a
     /// client certificate; the mapped certificate subject otherwise).
-    pub principal: std::sync::Arc<str>,
+    pub principal: std::sync::Arc<shoal_acl::Principal>,
 }
 
 /// A future answer, e.g. a Produce waiting for the ISR or a Fetch long poll.

@@ -109,6 +109,10 @@ pub fn describe_all() {
         "TLS handshakes that failed or timed out, by listener (plaintext clients on a TLS listener, untrusted client certificates, garbage)."
     );
     describe_counter!(
+        AUTHORIZATION_DENIALS_TOTAL,
+        "Requests (or resources of one) the ACL authorizer denied, by API; each is an audit line on the shoal::audit target (at most 100 lines a second)."
+    );
+    describe_counter!(
         FRAMES_REFUSED_TOTAL,
         "Kafka connections closed for a frame, by reason (too_large: socket.request.max.bytes; larger_than_pool: queued.max.request.bytes; read_timeout: socket.request.read.timeout.ms; write_timeout: socket.response.write.timeout.ms, a client that stopped reading its responses)."
     );

@@ -142,6 +142,11 @@ pub fn record_tls_reload(listener: &str, ok: bool) {
     .increment(1);
 }
 
+/// The authorizer denied a request of `api` (or one resource of it).
+pub fn record_authorization_denial(api: &'static str) {
+    metrics::counter!(names::AUTHORIZATION_DENIALS_TOTAL, "api" => api).increment(1);
+}
+
 /// A TLS handshake on `listener` failed or timed out.
 pub fn record_tls_handshake_failure(listener: &str) {
     metrics::counter!(names::TLS_HANDSHAKE_FAILURES_TOTAL, "listener" => listener.to_owned())
