@@ -216,6 +216,35 @@ pub struct AclBinding {
 }
 
 impl AclBinding {
+    /// From a CreateAcls creation's fields: every code must name one value (not UNKNOWN, ANY
+    /// or MATCH), and the result must pass [`Self::validate`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_wire(
+        resource_type: i8,
+        name: &str,
+        pattern_type: i8,
+        principal: &str,
+        host: &str,
+        operation: i8,
+        permission: i8,
+    ) -> Result<AclBinding, AclError> {
+        let binding = AclBinding {
+            pattern: ResourcePattern {
+                resource_type: ResourceType::from_code(resource_type)?,
+                name: name.to_owned(),
+                pattern_type: PatternType::from_code(pattern_type)?,
+            },
+            entry: AclEntry {
+                principal: Principal::parse(principal)?,
+                host: host.to_owned(),
+                operation: Operation::from_code(operation)?,
+                permission: Permission::from_code(permission)?,
+            },
+        };
+        binding.validate()?;
+        Ok(binding)
+    }
+
     /// Kafka's CreateAcls checks: a name, a principal and a host; the cluster resource is named
     /// `kafka-cluster`; a PREFIXED pattern is not the wildcard.
     pub fn validate(&self) -> Result<(), AclError> {

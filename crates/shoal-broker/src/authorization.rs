@@ -29,6 +29,29 @@ use uuid::Uuid;
 /// Most denial lines the audit log writes per second (the rest are counted only).
 pub const DENIAL_LOG_LINES_PER_SECOND: u32 = 100;
 
+/// The operations Kafka reports for a topic (`AclEntry.supportedOperations(TOPIC)`).
+pub const TOPIC_OPERATIONS: [Operation; 8] = [
+    Operation::Read,
+    Operation::Write,
+    Operation::Create,
+    Operation::Describe,
+    Operation::Delete,
+    Operation::Alter,
+    Operation::DescribeConfigs,
+    Operation::AlterConfigs,
+];
+
+/// The operations Kafka reports for the cluster (`AclEntry.supportedOperations(CLUSTER)`).
+pub const CLUSTER_OPERATIONS: [Operation; 7] = [
+    Operation::Create,
+    Operation::ClusterAction,
+    Operation::DescribeConfigs,
+    Operation::AlterConfigs,
+    Operation::IdempotentWrite,
+    Operation::Alter,
+    Operation::Describe,
+];
+
 /// The name Kafka gives the cluster resource.
 pub const CLUSTER_NAME: &str = "kafka-cluster";
 
@@ -145,6 +168,45 @@ impl Authorization {
         let decision = self.authorizer().authorize(&action);
         self.audit(ctx, &action, decision.allowed, &decision.rule);
         decision.allowed
+    }
+
+    /// As [`Self::allowed`] but without an audit line or metric: for filtering what a listing
+    /// shows (Kafka does not log those denials either) and for authorized-operation fields.
+    pub fn allowed_quietly(
+        &self,
+        ctx: &RequestContext,
+        operation: Operation,
+        resource_type: ResourceType,
+        resource_name: &str,
+    ) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let host = ctx.peer.ip().to_string();
+        self.authorizer()
+            .authorize(&Action {
+                principal: &ctx.principal,
+                host: &host,
+                operation,
+                resource_type,
+                resource_name,
+            })
+            .allowed
+    }
+
+    /// Kafka's authorized-operations bit field (bit `code` set for each allowed operation of
+    /// `operations`), as Metadata and DescribeCluster report it on request.
+    pub fn authorized_operations(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        resource_name: &str,
+        operations: &[Operation],
+    ) -> i32 {
+        operations
+            .iter()
+            .filter(|op| self.allowed_quietly(ctx, **op, resource_type, resource_name))
+            .fold(0, |bits, op| bits | (1 << op.code()))
     }
 
     /// Whether the principal may do `operation` on the cluster.

@@ -36,6 +36,9 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::DeleteGroups, 0, 2),
         (ApiKey::OffsetDelete, 0, 0),
         (ApiKey::ElectLeaders, 0, 2),
+        (ApiKey::DescribeAcls, 1, 3),
+        (ApiKey::CreateAcls, 1, 3),
+        (ApiKey::DeleteAcls, 1, 3),
     ])
 }
 
@@ -82,6 +85,9 @@ impl Handler for BrokerHandler {
             RequestKind::DeleteGroups(r) => apis::delete_groups::handle(b, &ctx, r).await,
             RequestKind::OffsetDelete(r) => apis::offset_delete::handle(b, &ctx, r).await,
             RequestKind::ElectLeaders(r) => apis::elect_leaders::handle(b, &ctx, r).await,
+            RequestKind::DescribeAcls(r) => apis::describe_acls::handle(b, &ctx, r),
+            RequestKind::CreateAcls(r) => apis::create_acls::handle(b, &ctx, r).await,
+            RequestKind::DeleteAcls(r) => apis::delete_acls::handle(b, &ctx, r).await,
             _ => {
                 // The front passes only APIs from `supported_apis`, all matched above; reaching
                 // here is a bug in that table. No response beats a wrongly typed one.

@@ -61,7 +61,16 @@ fn fetch_request(version: i16, topic: &str, topic_id: Uuid) -> RequestKind {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_advertised_version_is_answered_and_encodes() {
-    let h = Harness::start().await;
+    // With the authorizer on and the test's principal a super user: every API passes through
+    // its checks, and the ACL APIs answer.
+    let h = Harness::start_with(&[
+        (
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        ),
+        ("super.users", "User:ANONYMOUS"),
+    ])
+    .await;
     let created = h
         .call(
             ApiKey::CreateTopics,
@@ -348,6 +357,39 @@ async fn every_advertised_version_is_answered_and_encodes() {
                     ]))
                     .with_timeout_ms(5000)
                     .into(),
+                ApiKey::DescribeAcls => DescribeAclsRequest::default()
+                    .with_resource_name_filter(None)
+                    .with_principal_filter(None)
+                    .with_host_filter(None)
+                    .with_resource_type_filter(1)
+                    .with_pattern_type_filter(1)
+                    .with_operation(1)
+                    .with_permission_type(1)
+                    .into(),
+                ApiKey::CreateAcls => CreateAclsRequest::default()
+                    .with_creations(vec![
+                        create_acls_request::AclCreation::default()
+                            .with_resource_type(2)
+                            .with_resource_name(s(&format!("acl-v{version}")))
+                            .with_resource_pattern_type(3)
+                            .with_principal(s("User:alice"))
+                            .with_host(s("*"))
+                            .with_operation(3)
+                            .with_permission_type(3),
+                    ])
+                    .into(),
+                ApiKey::DeleteAcls => DeleteAclsRequest::default()
+                    .with_filters(vec![
+                        delete_acls_request::DeleteAclsFilter::default()
+                            .with_resource_type_filter(2)
+                            .with_resource_name_filter(Some(s(&format!("acl-v{version}"))))
+                            .with_principal_filter(None)
+                            .with_host_filter(None)
+                            .with_pattern_type_filter(3)
+                            .with_operation(1)
+                            .with_permission_type(1),
+                    ])
+                    .into(),
                 other => panic!("matrix has no request for advertised API {other:?}"),
             };
             let response = h.call(api_key, version, request).await;
@@ -532,6 +574,17 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
             let p = &r.replica_election_results[0].partition_result[0];
             // ELECTION_NOT_NEEDED: the preferred replica leads.
             assert_eq!((p.partition_id, p.error_code), (0, 84), "{ctx}: {r:?}");
+        }
+        ResponseKind::DescribeAcls(r) => assert_eq!(r.error_code, 0, "{ctx}: {r:?}"),
+        ResponseKind::CreateAcls(r) => assert_eq!(r.results[0].error_code, 0, "{ctx}: {r:?}"),
+        ResponseKind::DeleteAcls(r) => {
+            let f = &r.filter_results[0];
+            assert_eq!(f.error_code, 0, "{ctx}: {r:?}");
+            assert_eq!(
+                f.matching_acls.len(),
+                1,
+                "{ctx}: the ACL CreateAcls made: {r:?}"
+            );
         }
         other => panic!("{ctx}: unexpected response {other:?}"),
     }

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind, TopicName};
+use shoal_acl::{Operation, ResourceType};
 use shoal_kafka::{HeldResponse, MemoryPool, Reply, RequestContext, Reservation};
 use shoal_replica::Partition;
 use tokio::sync::watch;
@@ -73,15 +74,41 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
             .min(broker.config.fetch_max_bytes),
         min_bytes: usize::try_from(request.min_bytes).unwrap_or(0),
     };
+    // A fetch from a follower (replica id set) needs CLUSTER_ACTION, as in Kafka; Shoal's own
+    // followers replicate over gRPC, so only a tool would send one.
+    let replica_id = if ctx.api_version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    let follower_denied = replica_id >= 0
+        && !broker
+            .authorization
+            .allowed_on_cluster(ctx, Operation::ClusterAction);
     for (topic_index, topic) in request.topics.into_iter().enumerate() {
         let topic_image = if by_id {
             image.topic(&topic.topic_id)
         } else {
             image.topic_by_name(topic.topic.0.as_str())
         };
+        // READ before existence, as Kafka (a denied name reveals nothing; an unknown id stays
+        // UNKNOWN_TOPIC_ID).
+        let read_name = match (by_id, topic_image) {
+            (true, Some(t)) => Some(t.name.as_str()),
+            (true, None) => None,
+            (false, _) => Some(topic.topic.0.as_str()),
+        };
+        let authorized = !follower_denied
+            && (replica_id >= 0
+                || read_name.is_none_or(|name| {
+                    broker
+                        .authorization
+                        .allowed(ctx, Operation::Read, ResourceType::Topic, name)
+                }));
         plan.topics.push((topic.topic.clone(), topic.topic_id));
         for p in topic.partitions {
             let replica = match topic_image {
+                _ if !authorized => Err(ResponseError::TopicAuthorizationFailed.code()),
                 None if by_id => Err(ResponseError::UnknownTopicId.code()),
                 None => Err(ResponseError::UnknownTopicOrPartition.code()),
                 Some(t) if t.partition(p.partition).is_none() => {

@@ -14,11 +14,13 @@ use kafka_protocol::messages::{
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
+use crate::authorization::CLUSTER_NAME;
 use crate::error_codes::controller_error_code;
+use shoal_acl::{Operation, ResourceType};
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: InitProducerIdRequest,
 ) -> Reply {
     let response = InitProducerIdResponse::default()
@@ -34,6 +36,20 @@ pub async fn handle(
         );
         return Reply::Ready(ResponseKind::InitProducerId(
             response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code()),
+        ));
+    }
+    // An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic
+    // (Kafka 3.0+, KIP-679).
+    let authorization = &broker.authorization;
+    if !authorization.allowed_quietly(
+        ctx,
+        Operation::IdempotentWrite,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+    ) && !authorization.allowed_on_any(ctx, Operation::Write, ResourceType::Topic)
+    {
+        return Reply::Ready(ResponseKind::InitProducerId(
+            response.with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
         ));
     }
     let response = match broker.producer_ids.next_producer_id().await {

@@ -15,6 +15,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, ResponseKind};
 use kafka_protocol::records::RecordBatchDecoder;
+use shoal_acl::{Operation, ResourceType};
 use shoal_kafka::{Reply, RequestContext};
 use shoal_replica::Partition;
 
@@ -39,6 +40,12 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRe
         .into_iter()
         .map(|topic| {
             let topic_image = image.topic_by_name(topic.name.0.as_str());
+            let authorized = broker.authorization.allowed(
+                ctx,
+                Operation::Describe,
+                ResourceType::Topic,
+                topic.name.0.as_str(),
+            );
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -48,6 +55,10 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRe
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
+                    if !authorized {
+                        return response
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     let partition = match topic_image {
                         Some(t) if t.partition(p.partition_index).is_some() => {
                             match broker.replicas.partition(t.id, p.partition_index) {

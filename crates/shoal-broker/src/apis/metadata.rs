@@ -6,6 +6,7 @@
 //! Kafka's LEADER_NOT_AVAILABLE first answer, the broker waits briefly for the new topic to be
 //! in effect locally and returns it, saving the client a retry round.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,9 +21,11 @@ use uuid::Uuid;
 
 use crate::Broker;
 use crate::apis::{str_bytes, topic_name};
+use crate::authorization::{CLUSTER_NAME, CLUSTER_OPERATIONS, TOPIC_OPERATIONS};
 use crate::error_codes::controller_error_code;
 use crate::replica_manager::ReplicaManager;
 use crate::single_node::{ClusterShape, single_node_replication_factor};
+use shoal_acl::{Operation, ResourceType};
 
 const AUTO_CREATE_WAIT: Duration = Duration::from_secs(5);
 
@@ -39,7 +42,20 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
         ),
     };
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    let authz = &broker.authorization;
 
+    // Requested names the principal may not DESCRIBE, or may not auto-create: answered
+    // TOPIC_AUTHORIZATION_FAILED whether or not they exist (Kafka's checks).
+    let mut denied: HashSet<String> = HashSet::new();
+    if let Some(requested) = &requested {
+        for (name, _) in requested {
+            if let Some(name) = name
+                && !authz.allowed(ctx, Operation::Describe, ResourceType::Topic, name)
+            {
+                denied.insert(name.clone());
+            }
+        }
+    }
     let mut image = broker.image();
     if let Some(requested) = &requested
         && allow_auto_create
@@ -48,26 +64,56 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
         let missing: Vec<String> = requested
             .iter()
             .filter_map(|(name, _)| name.clone())
+            .filter(|name| !denied.contains(name))
             .filter(|name| image.topic_by_name(name).is_none())
             .filter(|name| shoal_meta::topic_name::validate_topic_name(name).is_ok())
             .collect();
-        if !missing.is_empty() {
-            auto_create(broker, missing).await;
+        let cluster_create = !missing.is_empty()
+            && authz.allowed_quietly(ctx, Operation::Create, ResourceType::Cluster, CLUSTER_NAME);
+        let (creatable, not_creatable): (Vec<String>, Vec<String>) =
+            missing.into_iter().partition(|name| {
+                cluster_create || authz.allowed(ctx, Operation::Create, ResourceType::Topic, name)
+            });
+        denied.extend(not_creatable);
+        if !creatable.is_empty() {
+            auto_create(broker, creatable).await;
             image = broker.image();
         }
     }
+    let topic_operations = |name: &str| {
+        if version >= 8 && request.include_topic_authorized_operations {
+            authz.authorized_operations(ctx, ResourceType::Topic, name, &TOPIC_OPERATIONS)
+        } else {
+            i32::MIN
+        }
+    };
+    let answer = |t: &TopicImage| {
+        topic_response(&image, t, version, &broker.replicas)
+            .with_topic_authorized_operations(topic_operations(&t.name))
+    };
+    let unauthorized = || {
+        MetadataResponseTopic::default()
+            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+    };
 
     let topics: Vec<MetadataResponseTopic> = match &requested {
+        // All topics: those the principal may DESCRIBE, without an audit line per topic.
         None => image
             .topics
             .values()
-            .map(|t| topic_response(&image, t, version, &broker.replicas))
+            .filter(|t| {
+                authz.allowed_quietly(ctx, Operation::Describe, ResourceType::Topic, &t.name)
+            })
+            .map(answer)
             .collect(),
         Some(requested) => requested
             .iter()
             .map(|(name, id)| match name {
+                Some(name) if denied.contains(name) => {
+                    unauthorized().with_name(Some(topic_name(name)))
+                }
                 Some(name) => match image.topic_by_name(name) {
-                    Some(t) => topic_response(&image, t, version, &broker.replicas),
+                    Some(t) => answer(t),
                     None => {
                         let code = if shoal_meta::topic_name::validate_topic_name(name).is_err() {
                             ResponseError::InvalidTopicException.code()
@@ -80,7 +126,17 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
                     }
                 },
                 None => match image.topic(id) {
-                    Some(t) => topic_response(&image, t, version, &broker.replicas),
+                    Some(t)
+                        if !authz.allowed(
+                            ctx,
+                            Operation::Describe,
+                            ResourceType::Topic,
+                            &t.name,
+                        ) =>
+                    {
+                        unauthorized().with_topic_id(*id)
+                    }
+                    Some(t) => answer(t),
                     None => MetadataResponseTopic::default()
                         .with_error_code(ResponseError::UnknownTopicId.code())
                         .with_topic_id(*id),
@@ -98,7 +154,18 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
             -1
         }))
         .with_topics(topics)
-        .with_cluster_authorized_operations(i32::MIN);
+        .with_cluster_authorized_operations(
+            if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
+                authz.authorized_operations(
+                    ctx,
+                    ResourceType::Cluster,
+                    CLUSTER_NAME,
+                    &CLUSTER_OPERATIONS,
+                )
+            } else {
+                i32::MIN
+            },
+        );
     Reply::Ready(ResponseKind::Metadata(response))
 }
 
@@ -215,5 +282,4 @@ fn topic_response(
         .with_topic_id(if version >= 10 { topic.id } else { Uuid::nil() })
         .with_is_internal(version >= 1 && shoal_meta::topic_name::is_internal(&topic.name))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(i32::MIN)
 }

@@ -3,10 +3,13 @@
 //! Handlers validate everything that came off the wire (names, counts, ids) before acting, and
 //! answer per-item errors with Kafka codes rather than failing the whole request, as Kafka does.
 
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;

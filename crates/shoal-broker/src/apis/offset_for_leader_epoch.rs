@@ -16,6 +16,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ResponseKind,
 };
+use shoal_acl::{Operation, ResourceType};
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
@@ -23,15 +24,36 @@ use crate::error_codes::partition_error_code;
 
 pub fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: OffsetForLeaderEpochRequest,
 ) -> Reply {
     let image = broker.image();
+    // A follower's request (replica id set, v3+) needs CLUSTER_ACTION; a consumer's, DESCRIBE
+    // on each topic (Kafka's checks).
+    let from_follower = ctx.api_version >= 3 && request.replica_id.0 >= 0;
+    let cluster_denied = from_follower
+        && !broker
+            .authorization
+            .allowed_on_cluster(ctx, Operation::ClusterAction);
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
             let topic_image = image.topic_by_name(topic.topic.0.as_str());
+            let denied = if cluster_denied {
+                Some(ResponseError::ClusterAuthorizationFailed.code())
+            } else if !from_follower
+                && !broker.authorization.allowed(
+                    ctx,
+                    Operation::Describe,
+                    ResourceType::Topic,
+                    topic.topic.0.as_str(),
+                )
+            {
+                Some(ResponseError::TopicAuthorizationFailed.code())
+            } else {
+                None
+            };
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -40,6 +62,9 @@ pub fn handle(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
+                    if let Some(code) = denied {
+                        return answer.with_error_code(code);
+                    }
                     let Some(t) = topic_image.filter(|t| t.partition(p.partition).is_some()) else {
                         return answer
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());

@@ -25,6 +25,7 @@ use crate::apis::{bounded_timeout_ms, str_bytes};
 use crate::blocking::run_blocking;
 use crate::error_codes::partition_error_code;
 use crate::time::wall_ms;
+use shoal_acl::{Operation, ResourceType};
 
 /// Upper bound on how long an acks=all produce may wait, whatever the client asks.
 const MAX_PRODUCE_TIMEOUT_MS: u64 = 300_000;
@@ -63,6 +64,18 @@ fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
         } else {
             ResponseError::UnknownTopicOrPartition.code()
         };
+        // Kafka checks WRITE before existence (a denied name reveals nothing); an unknown id
+        // stays UNKNOWN_TOPIC_ID.
+        let write_name = match (by_id, topic_image) {
+            (true, Some(t)) => Some(t.name.as_str()),
+            (true, None) => None,
+            (false, _) => Some(topic.name.0.as_str()),
+        };
+        let authorized = write_name.is_none_or(|name| {
+            broker
+                .authorization
+                .allowed(ctx, Operation::Write, ResourceType::Topic, name)
+        });
         let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
         for (partition_index, data) in topic.partition_data.into_iter().enumerate() {
             let mut response = PartitionProduceResponse::default()
@@ -72,6 +85,7 @@ fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
                 .with_log_start_offset(-1);
             let result = match (acks, topic_image) {
                 (None, _) => Err(ResponseError::InvalidRequiredAcks.code()),
+                _ if !authorized => Err(ResponseError::TopicAuthorizationFailed.code()),
                 (_, None) => Err(unknown_topic_code),
                 (Some(_), Some(t)) if internal_topics::produce_refusal(&t.name).is_some() => {
                     tracing::warn!(topic = t.name, client = ?ctx.client_id, peer = %ctx.peer, "refused a client's produce to an internal topic");

@@ -159,6 +159,18 @@ impl Harness {
         version: i16,
         request: RequestKind,
     ) -> Option<ResponseKind> {
+        self.call_as("User:ANONYMOUS", api_key, version, request)
+            .await
+    }
+
+    /// As [`Self::call`], from a connection authenticated as `principal` (`Type:name`).
+    pub async fn call_as(
+        &self,
+        principal: &str,
+        api_key: ApiKey,
+        version: i16,
+        request: RequestKind,
+    ) -> Option<ResponseKind> {
         let ctx = RequestContext {
             api_key,
             api_version: version,
@@ -167,7 +179,7 @@ impl Harness {
             peer: SocketAddr::from(([127, 0, 0, 1], 1)),
             listener: "PLAINTEXT".into(),
             connection_id: 1,
-            principal: std::sync::Arc::from("User:ANONYMOUS"),
+            principal: std::sync::Arc::new(shoal_acl::Principal::parse(principal).unwrap()),
         };
         let response = match self.handler.handle(ctx, request).await {
             Reply::Ready(r) => r,
@@ -180,6 +192,21 @@ impl Harness {
             .encode(&mut buf, version)
             .unwrap_or_else(|e| panic!("{api_key:?} v{version} response does not encode: {e:#}"));
         Some(response)
+    }
+
+    /// Puts `acls` in force (through the controller) and waits until this broker applies them.
+    pub async fn create_acls(&self, acls: Vec<shoal_acl::AclBinding>) {
+        let outcome = self.broker.controller.create_acls(acls).await;
+        for result in &outcome.results {
+            result.as_ref().unwrap();
+        }
+        if let Some(index) = outcome.log_index {
+            assert!(
+                self.broker
+                    .wait_for_metadata(index, std::time::Duration::from_secs(10))
+                    .await
+            );
+        }
     }
 
     pub fn topic_id(&self, name: &str) -> Uuid {

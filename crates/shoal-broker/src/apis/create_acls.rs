@@ -1,0 +1,99 @@
+//! CreateAcls: new ACLs, committed by the controller as metadata records (Kafka's KRaft
+//! `AclControlManager`). Needs ALTER on the cluster; without an authorizer configured, Kafka
+//! answers SECURITY_DISABLED, and so does Shoal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_acls_response::AclCreationResult;
+use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse, ResponseKind};
+use shoal_acl::{AclBinding, Operation};
+use shoal_kafka::{Reply, RequestContext};
+
+use crate::Broker;
+use crate::apis::{MAX_BATCH_ITEMS, str_bytes};
+use crate::error_codes::controller_error_code;
+
+/// How long a CreateAcls waits for its records to apply here (the request has no timeout).
+const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn failed(error: ResponseError, message: &str) -> AclCreationResult {
+    AclCreationResult::default()
+        .with_error_code(error.code())
+        .with_error_message(Some(str_bytes(message)))
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: CreateAclsRequest,
+) -> Reply {
+    let count = request.creations.len();
+    let refuse_all = |error: ResponseError, message: &str| {
+        Reply::Ready(ResponseKind::CreateAcls(
+            CreateAclsResponse::default().with_results(vec![failed(error, message); count]),
+        ))
+    };
+    if !broker.authorization.is_enabled() {
+        return refuse_all(
+            ResponseError::SecurityDisabled,
+            "No Authorizer is configured.",
+        );
+    }
+    if !broker
+        .authorization
+        .allowed_on_cluster(ctx, Operation::Alter)
+    {
+        return refuse_all(ResponseError::ClusterAuthorizationFailed, "");
+    }
+    if count > MAX_BATCH_ITEMS {
+        return refuse_all(
+            ResponseError::InvalidRequest,
+            &format!("A request may create at most {MAX_BATCH_ITEMS} ACLs."),
+        );
+    }
+    // Parse every creation; the valid ones go to the controller in one call.
+    let parsed: Vec<Result<AclBinding, String>> = request
+        .creations
+        .iter()
+        .map(|c| {
+            AclBinding::from_wire(
+                c.resource_type,
+                c.resource_name.as_str(),
+                c.resource_pattern_type,
+                c.principal.as_str(),
+                c.host.as_str(),
+                c.operation,
+                c.permission_type,
+            )
+            .map_err(|e| format!("Invalid ACL creation: {e}"))
+        })
+        .collect();
+    let valid: Vec<AclBinding> = parsed.iter().filter_map(|p| p.clone().ok()).collect();
+    let outcome = broker.controller.create_acls(valid).await;
+    if let Some(index) = outcome.log_index {
+        broker.wait_for_metadata(index, APPLY_TIMEOUT).await;
+    }
+    let mut committed = outcome.results.into_iter();
+    let results = parsed
+        .into_iter()
+        .map(|p| match p {
+            Err(message) => failed(ResponseError::InvalidRequest, &message),
+            Ok(acl) => match committed.next() {
+                Some(Ok(())) => {
+                    tracing::info!(target: "shoal::audit", principal = %ctx.principal,
+                        acl = ?acl, "ACL created");
+                    AclCreationResult::default()
+                }
+                Some(Err(error)) => AclCreationResult::default()
+                    .with_error_code(controller_error_code(&error))
+                    .with_error_message(Some(str_bytes(&error.to_string()))),
+                None => failed(ResponseError::UnknownServerError, "no result"),
+            },
+        })
+        .collect::<Vec<_>>();
+    Reply::Ready(ResponseKind::CreateAcls(
+        CreateAclsResponse::default().with_results(results),
+    ))
+}

@@ -1,0 +1,111 @@
+//! DeleteAcls: each filter removes the ACLs it matches (committed by the controller) and
+//! reports them. Needs ALTER on the cluster; SECURITY_DISABLED without an authorizer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_acls_response::{
+    DeleteAclsFilterResult, DeleteAclsMatchingAcl,
+};
+use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse, ResponseKind};
+use shoal_acl::{AclFilter, Operation};
+use shoal_kafka::{Reply, RequestContext};
+
+use crate::Broker;
+use crate::apis::{MAX_BATCH_ITEMS, str_bytes};
+use crate::error_codes::controller_error_code;
+
+/// How long a DeleteAcls waits for its records to apply here (the request has no timeout).
+const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn failed(code: i16, message: &str) -> DeleteAclsFilterResult {
+    DeleteAclsFilterResult::default()
+        .with_error_code(code)
+        .with_error_message(Some(str_bytes(message)))
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: DeleteAclsRequest,
+) -> Reply {
+    let count = request.filters.len();
+    let refuse_all = |error: ResponseError, message: &str| {
+        Reply::Ready(ResponseKind::DeleteAcls(
+            DeleteAclsResponse::default()
+                .with_filter_results(vec![failed(error.code(), message); count]),
+        ))
+    };
+    if !broker.authorization.is_enabled() {
+        return refuse_all(
+            ResponseError::SecurityDisabled,
+            "No Authorizer is configured.",
+        );
+    }
+    if !broker
+        .authorization
+        .allowed_on_cluster(ctx, Operation::Alter)
+    {
+        return refuse_all(ResponseError::ClusterAuthorizationFailed, "");
+    }
+    if count > MAX_BATCH_ITEMS {
+        return refuse_all(
+            ResponseError::InvalidRequest,
+            &format!("A request may carry at most {MAX_BATCH_ITEMS} filters."),
+        );
+    }
+    let parsed: Vec<Result<AclFilter, String>> = request
+        .filters
+        .iter()
+        .map(|f| {
+            AclFilter::from_wire(
+                f.resource_type_filter,
+                f.resource_name_filter.as_ref().map(|s| s.as_str()),
+                f.pattern_type_filter,
+                f.principal_filter.as_ref().map(|s| s.as_str()),
+                f.host_filter.as_ref().map(|s| s.as_str()),
+                f.operation,
+                f.permission_type,
+            )
+            .map_err(|e| format!("Invalid filter: {e}"))
+        })
+        .collect();
+    let valid: Vec<AclFilter> = parsed.iter().filter_map(|p| p.clone().ok()).collect();
+    let outcome = broker.controller.delete_acls(valid).await;
+    if let Some(index) = outcome.log_index {
+        broker.wait_for_metadata(index, APPLY_TIMEOUT).await;
+    }
+    let mut committed = outcome.results.into_iter();
+    let results = parsed
+        .into_iter()
+        .map(|p| match p {
+            Err(message) => failed(ResponseError::InvalidRequest.code(), &message),
+            Ok(_) => match committed.next() {
+                Some(Ok(deleted)) => {
+                    let matching = deleted
+                        .iter()
+                        .map(|acl| {
+                            tracing::info!(target: "shoal::audit", principal = %ctx.principal,
+                                acl = ?acl, "ACL deleted");
+                            DeleteAclsMatchingAcl::default()
+                                .with_resource_type(acl.pattern.resource_type.code())
+                                .with_resource_name(str_bytes(&acl.pattern.name))
+                                .with_pattern_type(acl.pattern.pattern_type.code())
+                                .with_principal(str_bytes(&acl.entry.principal.to_string()))
+                                .with_host(str_bytes(&acl.entry.host))
+                                .with_operation(acl.entry.operation.code())
+                                .with_permission_type(acl.entry.permission.code())
+                        })
+                        .collect();
+                    DeleteAclsFilterResult::default().with_matching_acls(matching)
+                }
+                Some(Err(error)) => failed(controller_error_code(&error), &error.to_string()),
+                None => failed(ResponseError::UnknownServerError.code(), "no result"),
+            },
+        })
+        .collect();
+    Reply::Ready(ResponseKind::DeleteAcls(
+        DeleteAclsResponse::default().with_filter_results(results),
+    ))
+}
