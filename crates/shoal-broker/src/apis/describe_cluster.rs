@@ -1,4 +1,10 @@
 //! DescribeCluster: the cluster id, the controller clients should address, and the brokers.
+//!
+//! Anyone may ask (Kafka checks nothing for the answer itself). When the request includes the
+//! cluster's authorized operations, they are Kafka's bit field (bit `code` set for each of
+//! `AclEntry.supportedOperations(CLUSTER)` the principal may do), computed only for a
+//! principal that may DESCRIBE the cluster (0 otherwise), as `AuthHelper` does; not asked,
+//! the field is Kafka's default `i32::MIN`.
 
 use std::sync::Arc;
 
@@ -7,10 +13,12 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{
     BrokerId, DescribeClusterRequest, DescribeClusterResponse, ResponseKind,
 };
+use shoal_acl::{Operation, ResourceType};
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
 use crate::apis::str_bytes;
+use crate::authorization::{CLUSTER_NAME, CLUSTER_OPERATIONS};
 
 /// DescribeCluster's endpoint_type: 1 = brokers (the only type served to clients here).
 const ENDPOINT_TYPE_BROKERS: i8 = 1;
@@ -35,6 +43,22 @@ pub fn handle(
         response.error_message = Some(str_bytes("Only broker endpoints are described."));
         return Reply::Ready(ResponseKind::DescribeCluster(response));
     }
+    response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
+        let authorization = &broker.authorization;
+        if authorization.allowed_on_cluster(ctx, Operation::Describe) {
+            // Quiet checks: listing what is allowed is not a denied request.
+            authorization.authorized_operations(
+                ctx,
+                ResourceType::Cluster,
+                CLUSTER_NAME,
+                &CLUSTER_OPERATIONS,
+            )
+        } else {
+            0
+        }
+    } else {
+        i32::MIN
+    };
     response.brokers = image
         .brokers
         .values()

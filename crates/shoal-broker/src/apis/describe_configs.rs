@@ -2,6 +2,11 @@
 //!
 //! Tools show users where a value comes from (a topic override, a broker setting, or the
 //! built-in default), so each entry carries Kafka's `ConfigSource` and, when asked, synonyms.
+//!
+//! Authorization is Kafka's (`KafkaApis.handleDescribeConfigsRequest`), per resource: a topic
+//! needs DESCRIBE_CONFIGS on the topic (else TOPIC_AUTHORIZATION_FAILED, whether or not it
+//! exists); the broker, its loggers and client metrics need DESCRIBE_CONFIGS on the cluster
+//! (else CLUSTER_AUTHORIZATION_FAILED); a group needs it on the group.
 
 use std::sync::Arc;
 
@@ -11,15 +16,60 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
+use shoal_acl::{Operation, ResourceType};
 use shoal_config::effective::ValueSource;
 use shoal_kafka::{Reply, RequestContext};
 use shoal_meta::topic_config::{ConfigSource, ResolvedConfig, resolve_all_topic_configs};
 
 use crate::Broker;
 use crate::apis::str_bytes;
+use crate::authorization::CLUSTER_NAME;
 
+// Kafka's ConfigResource.Type ids.
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
+pub const RESOURCE_CLIENT_METRICS: i8 = 16;
+pub const RESOURCE_GROUP: i8 = 32;
+
+/// The error Kafka answers when the principal may not do `operation` (DESCRIBE_CONFIGS or
+/// ALTER_CONFIGS) on a config resource, if it may not: topics and groups are authorized on
+/// themselves, the broker, broker loggers and client metrics on the cluster. Resource types
+/// Kafka does not know are left to the caller's INVALID_REQUEST.
+pub fn config_authorization_error(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: Operation,
+    resource_type: i8,
+    resource_name: &str,
+) -> Option<ResponseError> {
+    let authorization = &broker.authorization;
+    let (allowed, error) = match resource_type {
+        RESOURCE_TOPIC => (
+            authorization.allowed(ctx, operation, ResourceType::Topic, resource_name),
+            ResponseError::TopicAuthorizationFailed,
+        ),
+        RESOURCE_GROUP => (
+            authorization.allowed(ctx, operation, ResourceType::Group, resource_name),
+            ResponseError::GroupAuthorizationFailed,
+        ),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER | RESOURCE_CLIENT_METRICS => (
+            authorization.allowed(ctx, operation, ResourceType::Cluster, CLUSTER_NAME),
+            ResponseError::ClusterAuthorizationFailed,
+        ),
+        _ => return None,
+    };
+    (!allowed).then_some(error)
+}
+
+/// Kafka's message for an authorization error (`Errors.message()`).
+fn authorization_message(error: ResponseError) -> &'static str {
+    match error {
+        ResponseError::TopicAuthorizationFailed => "Topic authorization failed.",
+        ResponseError::GroupAuthorizationFailed => "Group authorization failed.",
+        _ => "Cluster authorization failed.",
+    }
+}
 
 // Kafka's DescribeConfigsResponse ConfigSource values.
 const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
@@ -45,6 +95,17 @@ pub fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
+            if let Some(error) = config_authorization_error(
+                broker,
+                ctx,
+                Operation::DescribeConfigs,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            ) {
+                return result
+                    .with_error_code(error.code())
+                    .with_error_message(Some(str_bytes(authorization_message(error))));
+            }
             match resource.resource_type {
                 RESOURCE_TOPIC => match image.topic_by_name(resource.resource_name.as_str()) {
                     None => result

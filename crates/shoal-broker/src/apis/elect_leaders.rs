@@ -4,6 +4,10 @@
 //! No partition list means every partition that needs one: for a preferred election those not
 //! led by their preferred replica, for an unclean one those with no leader, as Kafka does; the
 //! answer then names only those.
+//!
+//! Needs ALTER on the cluster (Kafka's `ControllerApis.handleElectLeaders`), checked first:
+//! without it nothing is elected and the answer is CLUSTER_AUTHORIZATION_FAILED, at the top
+//! level (v1+) and for every partition the request named (Kafka's `getErrorResponse`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{
     ElectLeadersRequest, ElectLeadersResponse, ResponseKind, TopicName,
 };
+use shoal_acl::Operation;
 use shoal_kafka::{Reply, RequestContext};
 use shoal_meta::{ElectionType, MetadataImage};
 
@@ -41,11 +46,51 @@ fn candidates(image: &MetadataImage, election: ElectionType) -> Vec<(String, i32
     out
 }
 
+/// Kafka's answer to an unauthorized ElectLeaders: the error on every partition named.
+fn unauthorized(ctx: &RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse {
+    let error = ResponseError::ClusterAuthorizationFailed.code();
+    let results = request
+        .topic_partitions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| {
+            ReplicaElectionResult::default()
+                .with_topic(t.topic)
+                .with_partition_result(
+                    t.partitions
+                        .into_iter()
+                        .map(|p| {
+                            PartitionResult::default()
+                                .with_partition_id(p)
+                                .with_error_code(error)
+                                .with_error_message(Some(str_bytes(
+                                    "Cluster authorization failed.",
+                                )))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    let response = ElectLeadersResponse::default().with_replica_election_results(results);
+    // v0 has no top-level error code.
+    if ctx.api_version >= 1 {
+        response.with_error_code(error)
+    } else {
+        response
+    }
+}
+
 pub async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: ElectLeadersRequest,
 ) -> Reply {
+    if !broker
+        .authorization
+        .allowed_on_cluster(ctx, Operation::Alter)
+    {
+        return Reply::Ready(ResponseKind::ElectLeaders(unauthorized(ctx, request)));
+    }
     // v0 has no election type: it is always a preferred election.
     let election = match (ctx.api_version, request.election_type) {
         (0, _) | (_, 0) => ElectionType::Preferred,

@@ -2,6 +2,12 @@
 //!
 //! Broker configs are static in this version (set at start-up), so altering them is refused
 //! with INVALID_REQUEST and a message saying so, rather than silently ignored.
+//!
+//! Authorization is Kafka's (`ControllerApis.authorizeAlterResource`), per resource and before
+//! anything is validated or sent to the controller: a topic needs ALTER_CONFIGS on the topic
+//! (else TOPIC_AUTHORIZATION_FAILED); the broker, its loggers and client metrics need
+//! ALTER_CONFIGS on the cluster (else CLUSTER_AUTHORIZATION_FAILED); a group needs it on the
+//! group. An unauthorized resource is left unchanged; the others proceed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +17,12 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ResponseKind,
 };
+use shoal_acl::Operation;
 use shoal_kafka::{Reply, RequestContext};
 use shoal_meta::{AlterConfigOp, AlterConfigOpType, AlterTopicConfigs};
 
 use crate::Broker;
-use crate::apis::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::apis::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC, config_authorization_error};
 use crate::apis::str_bytes;
 use crate::error_codes::controller_error_code;
 
@@ -23,7 +30,7 @@ const APPLY_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> Reply {
     let mut responses: Vec<Option<AlterConfigsResourceResponse>> =
@@ -34,6 +41,19 @@ pub async fn handle(
         let base = AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
+        if let Some(error) = config_authorization_error(
+            broker,
+            ctx,
+            Operation::AlterConfigs,
+            resource.resource_type,
+            resource.resource_name.as_str(),
+        ) {
+            // Kafka's ApiError without a message.
+            responses.push(Some(
+                base.with_error_code(error.code()).with_error_message(None),
+            ));
+            continue;
+        }
         match resource.resource_type {
             RESOURCE_TOPIC => {
                 let mut ops = Vec::with_capacity(resource.configs.len());
@@ -78,10 +98,18 @@ pub async fn handle(
         }
     }
     let (bases, alters): (Vec<_>, Vec<_>) = topic_requests.into_iter().unzip();
-    let outcome = broker
-        .controller
-        .incremental_alter_configs(alters, request.validate_only)
-        .await;
+    // Nothing to alter (every resource refused or not a topic): the controller is not asked.
+    let outcome = if alters.is_empty() {
+        shoal_meta::ControllerResults {
+            results: Vec::new(),
+            log_index: None,
+        }
+    } else {
+        broker
+            .controller
+            .incremental_alter_configs(alters, request.validate_only)
+            .await
+    };
     if let Some(index) = outcome.log_index {
         broker.wait_for_metadata(index, APPLY_WAIT).await;
     }

@@ -156,12 +156,22 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
         .with_topics(topics)
         .with_cluster_authorized_operations(
             if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
-                authz.authorized_operations(
+                // Kafka reports the cluster's operations only to who may DESCRIBE it.
+                if !authz.allowed_quietly(
                     ctx,
+                    Operation::Describe,
                     ResourceType::Cluster,
                     CLUSTER_NAME,
-                    &CLUSTER_OPERATIONS,
-                )
+                ) {
+                    0
+                } else {
+                    authz.authorized_operations(
+                        ctx,
+                        ResourceType::Cluster,
+                        CLUSTER_NAME,
+                        &CLUSTER_OPERATIONS,
+                    )
+                }
             } else {
                 i32::MIN
             },
