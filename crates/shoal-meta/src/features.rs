@@ -15,8 +15,9 @@
 //!   levels existed, including data dirs of the unversioned JSON era).
 //! - 2: `FeatureLevel` records; `RegisterBroker` version 1 (brokers report their supported
 //!   features); snapshot format 3 (features in the image).
-//! - 3: ACLs: `AccessControlEntry` / `RemoveAccessControlEntry` records; snapshot format 4
-//!   (ACLs in the image).
+//! - 3: ACLs and SCRAM credentials: `AccessControlEntry` / `RemoveAccessControlEntry` and
+//!   `UserScramCredential` / `RemoveUserScramCredential` records; snapshot format 4 (both in
+//!   the image).
 //!
 //! A new cluster finalizes the newest level this binary supports at bootstrap (one
 //! `FeatureLevel` entry, Kafka's bootstrap metadata.version); an existing cluster stays at its
@@ -35,6 +36,8 @@ pub const MAX_METADATA_VERSION: i16 = 3;
 pub const BROKER_FEATURES_METADATA_VERSION: i16 = 2;
 /// The level from which ACLs may be written (`AccessControlEntry` records).
 pub const ACLS_METADATA_VERSION: i16 = 3;
+/// The level from which SCRAM credentials may be written (`UserScramCredential` records).
+pub const SCRAM_METADATA_VERSION: i16 = 3;
 
 /// The features this binary supports, as its broker reports them on registration.
 pub fn supported_features() -> Vec<SupportedFeature> {

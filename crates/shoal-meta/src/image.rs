@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use shoal_acl::AclBinding;
+use shoal_sasl::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
 use crate::records::{Endpoint, MetadataRecord, SupportedFeature};
@@ -89,6 +90,9 @@ pub struct MetadataImage {
     /// The ACLs in force, by the id the controller gave each (AccessControlEntry records).
     #[serde(default)]
     pub acls: BTreeMap<Uuid, AclBinding>,
+    /// SCRAM credentials by user, then mechanism (UserScramCredential records).
+    #[serde(default)]
+    pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
 }
 
 /// What applying one record did.
@@ -111,6 +115,7 @@ impl MetadataImage {
             last_applied_index: 0,
             finalized_features: BTreeMap::new(),
             acls: BTreeMap::new(),
+            scram_credentials: BTreeMap::new(),
         }
     }
 
@@ -367,6 +372,25 @@ impl MetadataImage {
             MetadataRecord::RemoveAccessControlEntry { id } => {
                 if self.acls.remove(id).is_none() {
                     return skipped(format!("remove of unknown ACL id {id}"));
+                }
+                ApplyOutcome::Applied
+            }
+            MetadataRecord::UserScramCredential { name, credential } => {
+                self.scram_credentials
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(credential.mechanism, credential.clone());
+                ApplyOutcome::Applied
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                let Some(user) = self.scram_credentials.get_mut(name) else {
+                    return skipped(format!("remove of a credential of unknown user {name:?}"));
+                };
+                if user.remove(mechanism).is_none() {
+                    return skipped(format!("user {name:?} has no {mechanism} credential"));
+                }
+                if user.is_empty() {
+                    self.scram_credentials.remove(name);
                 }
                 ApplyOutcome::Applied
             }

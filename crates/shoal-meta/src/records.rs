@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 use shoal_acl::AclBinding;
+use shoal_sasl::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
 /// "No leader" in `leader` fields, as on the Kafka wire.
@@ -103,6 +104,17 @@ pub enum MetadataRecord {
     AccessControlEntry { id: Uuid, acl: AclBinding },
     /// The ACL with this id no longer applies. Exists from `metadata.version` 3.
     RemoveAccessControlEntry { id: Uuid },
+    /// A user's SCRAM credential for one mechanism was set (Kafka's
+    /// UserScramCredentialRecord). Exists from `metadata.version` 3.
+    UserScramCredential {
+        name: String,
+        credential: ScramCredential,
+    },
+    /// The user's credential for `mechanism` is gone. Exists from `metadata.version` 3.
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: ScramMechanism,
+    },
 }
 
 impl MetadataRecord {
@@ -121,6 +133,8 @@ impl MetadataRecord {
             MetadataRecord::FeatureLevel { .. } => "FeatureLevel",
             MetadataRecord::AccessControlEntry { .. } => "AccessControlEntry",
             MetadataRecord::RemoveAccessControlEntry { .. } => "RemoveAccessControlEntry",
+            MetadataRecord::UserScramCredential { .. } => "UserScramCredential",
+            MetadataRecord::RemoveUserScramCredential { .. } => "RemoveUserScramCredential",
         }
     }
 }

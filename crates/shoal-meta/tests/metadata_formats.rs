@@ -21,6 +21,7 @@ use shoal_meta::format::{
 };
 use shoal_meta::raft::types::{MetaEntry, MetaLogId, MetaSnapshotMeta, MetaStoredMembership};
 use shoal_meta::{Endpoint, MetadataImage, MetadataRecord, SupportedFeature};
+use shoal_sasl::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
 fn fixtures() -> PathBuf {
@@ -297,7 +298,24 @@ fn records_of_newer_versions() -> Vec<MetadataRecord> {
         MetadataRecord::RemoveAccessControlEntry {
             id: Uuid::from_u128(0xac1_0001),
         },
+        // UserScramCredential v0 and RemoveUserScramCredential v0 (metadata.version 3).
+        MetadataRecord::UserScramCredential {
+            name: "ann".into(),
+            credential: ann_credential(),
+        },
+        MetadataRecord::RemoveUserScramCredential {
+            name: "ann".into(),
+            mechanism: ScramMechanism::Sha256,
+        },
     ]
+}
+
+/// ann's SCRAM-SHA-256 credential for the password "pencil" (fixed salt: reproducible).
+fn ann_credential() -> ScramCredential {
+    let salt = b"fixture-salt".to_vec();
+    let salted =
+        shoal_sasl::salted_password(ScramMechanism::Sha256, b"pencil", &salt, 4096).unwrap();
+    ScramCredential::from_salted_password(ScramMechanism::Sha256, salt, &salted, 4096).unwrap()
 }
 
 /// `User:ann` may READ topics prefixed `orders-` from 10.0.0.7.
@@ -348,6 +366,10 @@ fn image_with_acls() -> MetadataImage {
                 id: Uuid::from_u128(0xac1_0002),
                 acl: deny,
             },
+            MetadataRecord::UserScramCredential {
+                name: "ann".into(),
+                credential: ann_credential(),
+            },
         ],
     );
     image
@@ -356,7 +378,7 @@ fn image_with_acls() -> MetadataImage {
 /// Every record fixture: (record version, record); entry `i` is at log index `100 + i`.
 fn fixture_records() -> Vec<(u32, MetadataRecord)> {
     let newer = records_of_newer_versions();
-    let versions = [1, 0, 0, 0];
+    let versions = [1, 0, 0, 0, 0, 0];
     records()
         .into_iter()
         .map(|r| (0, r))
@@ -611,6 +633,9 @@ fn versioned_fixtures_decode_to_the_expected_values() {
         (deny.entry.operation, deny.entry.permission),
         (Operation::Alter, Permission::Deny)
     );
+    let ann = &decoded.scram_credentials["ann"][&ScramMechanism::Sha256];
+    assert_eq!(ann.iterations, 4096);
+    assert!(ann.verifies(b"pencil") && !ann.verifies(b"pencils"));
 }
 
 /// The schema change of metadata.version 2: RegisterBroker v1 added `supported_features`.
@@ -869,6 +894,21 @@ fn malformed_values_are_errors_not_panics() {
         operation: Some(operation),
         permission_type: Some(3),
     };
+    let short_key = format::proto::UserScramCredentialRecord {
+        name: Some("ann".into()),
+        mechanism: Some(1),
+        salt: b"s".to_vec(),
+        stored_key: vec![0; 31],
+        server_key: vec![0; 32],
+        iterations: Some(4096),
+    };
+    let frame = format::proto::RecordFrame {
+        record_type: 13,
+        record_version: 0,
+        payload: short_key.encode_to_vec(),
+    };
+    let err = format::decode_record(&frame).unwrap_err();
+    assert!(err.to_string().contains("keys are 32 bytes"), "{err}");
     for (m, expected) in [
         (acl(99, "User:a"), "unknown operation code 99"),
         (acl(3, "alice"), "not Type:name"),

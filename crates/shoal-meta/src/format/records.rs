@@ -13,6 +13,7 @@ use shoal_acl::{
     AclBinding, AclEntry, Operation, PatternType, Permission, Principal, ResourcePattern,
     ResourceType,
 };
+use shoal_sasl::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
 use crate::format::proto::{self, RecordFrame};
@@ -93,7 +94,19 @@ const REMOVE_ACCESS_CONTROL_ENTRY: RecordVersions = RecordVersions {
     max_version: 0,
 };
 
-const ALL: [RecordVersions; 12] = [
+const USER_SCRAM_CREDENTIAL: RecordVersions = RecordVersions {
+    name: "UserScramCredential",
+    type_id: 13,
+    max_version: 0,
+};
+
+const REMOVE_USER_SCRAM_CREDENTIAL: RecordVersions = RecordVersions {
+    name: "RemoveUserScramCredential",
+    type_id: 14,
+    max_version: 0,
+};
+
+const ALL: [RecordVersions; 14] = [
     REGISTER_BROKER,
     FENCE_BROKER,
     UNFENCE_BROKER,
@@ -106,6 +119,8 @@ const ALL: [RecordVersions; 12] = [
     FEATURE_LEVEL,
     ACCESS_CONTROL_ENTRY,
     REMOVE_ACCESS_CONTROL_ENTRY,
+    USER_SCRAM_CREDENTIAL,
+    REMOVE_USER_SCRAM_CREDENTIAL,
 ];
 
 /// Every record type this binary knows, in type id order.
@@ -127,6 +142,8 @@ fn versions_of(record: &MetadataRecord) -> RecordVersions {
         MetadataRecord::FeatureLevel { .. } => FEATURE_LEVEL,
         MetadataRecord::AccessControlEntry { .. } => ACCESS_CONTROL_ENTRY,
         MetadataRecord::RemoveAccessControlEntry { .. } => REMOVE_ACCESS_CONTROL_ENTRY,
+        MetadataRecord::UserScramCredential { .. } => USER_SCRAM_CREDENTIAL,
+        MetadataRecord::RemoveUserScramCredential { .. } => REMOVE_USER_SCRAM_CREDENTIAL,
     }
 }
 
@@ -253,6 +270,49 @@ pub(crate) fn acl_from_proto(
     Ok((uuid_from(what, "id", &m.id)?, acl))
 }
 
+pub(crate) fn scram_to_proto(
+    name: &str,
+    credential: &ScramCredential,
+) -> proto::UserScramCredentialRecord {
+    proto::UserScramCredentialRecord {
+        name: Some(name.to_owned()),
+        mechanism: Some(i32::from(credential.mechanism.code())),
+        salt: credential.salt.clone(),
+        stored_key: credential.stored_key.clone(),
+        server_key: credential.server_key.clone(),
+        iterations: i64::from(credential.iterations).try_into().ok(),
+    }
+}
+
+fn mechanism_from(what: &'static str, code: Option<i32>) -> Result<ScramMechanism, FormatError> {
+    let code = required(what, "mechanism", code)?;
+    i8::try_from(code)
+        .ok()
+        .and_then(|c| ScramMechanism::from_code(c).ok())
+        .ok_or_else(|| FormatError::malformed(what, format!("unknown SCRAM mechanism {code}")))
+}
+
+/// A stored credential; one whose keys, salt or iterations are out of shape is malformed.
+pub(crate) fn scram_from_proto(
+    what: &'static str,
+    m: proto::UserScramCredentialRecord,
+) -> Result<(String, ScramCredential), FormatError> {
+    let iterations = required(what, "iterations", m.iterations)?;
+    let credential = ScramCredential {
+        mechanism: mechanism_from(what, m.mechanism)?,
+        salt: m.salt,
+        stored_key: m.stored_key,
+        server_key: m.server_key,
+        iterations: u32::try_from(iterations).map_err(|_| {
+            FormatError::malformed(what, format!("iterations {iterations} is negative"))
+        })?,
+    };
+    credential
+        .validate()
+        .map_err(|e| FormatError::malformed(what, e.to_string()))?;
+    Ok((required(what, "name", m.name)?, credential))
+}
+
 /// Encodes one record at the lowest version that represents it.
 pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
     let versions = versions_of(record);
@@ -361,6 +421,16 @@ pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
         MetadataRecord::AccessControlEntry { id, acl } => acl_to_proto(id, acl).encode_to_vec(),
         MetadataRecord::RemoveAccessControlEntry { id } => {
             proto::RemoveAccessControlEntryRecord { id: uuid_bytes(id) }.encode_to_vec()
+        }
+        MetadataRecord::UserScramCredential { name, credential } => {
+            scram_to_proto(name, credential).encode_to_vec()
+        }
+        MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+            proto::RemoveUserScramCredentialRecord {
+                name: Some(name.clone()),
+                mechanism: Some(i32::from(mechanism.code())),
+            }
+            .encode_to_vec()
         }
     };
     let record_version = version_of(record);
@@ -498,6 +568,19 @@ pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError>
             let m: proto::RemoveAccessControlEntryRecord = decode_message(W, payload)?;
             Ok(MetadataRecord::RemoveAccessControlEntry {
                 id: uuid_from(W, "id", &m.id)?,
+            })
+        }
+        13 => {
+            const W: &str = "UserScramCredential record";
+            let (name, credential) = scram_from_proto(W, decode_message(W, payload)?)?;
+            Ok(MetadataRecord::UserScramCredential { name, credential })
+        }
+        14 => {
+            const W: &str = "RemoveUserScramCredential record";
+            let m: proto::RemoveUserScramCredentialRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::RemoveUserScramCredential {
+                name: required(W, "name", m.name)?,
+                mechanism: mechanism_from(W, m.mechanism)?,
             })
         }
         found => Err(unknown_type(found)),

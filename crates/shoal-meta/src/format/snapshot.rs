@@ -2,7 +2,8 @@
 //!
 //! Format versions: 1 = the legacy JSON `{"format_version": 1, "image": ...}` (read only);
 //! 2 = `[MAGIC, 2] + MetadataImage` protobuf; 3 = the same with brokers' supported features and
-//! the finalized features (metadata.version 2); 4 = and the ACLs (metadata.version 3).
+//! the finalized features (metadata.version 2); 4 = and the ACLs and SCRAM credentials
+//! (metadata.version 3).
 //! Anything else is refused with the version
 //! found. Like records, an image is written at the lowest format that represents it: format 2
 //! while no feature is reported or finalized, so binaries that read only format 2 can follow a
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::format::proto;
 use crate::format::records::{
     acl_from_proto, acl_to_proto, endpoint_from_proto, endpoint_to_proto, features_from_proto,
-    features_to_proto, level_from,
+    features_to_proto, level_from, scram_from_proto, scram_to_proto,
 };
 use crate::format::{
     FormatError, Framed, decode_message, required, split_header, uuid_bytes, uuid_from, with_header,
@@ -103,13 +104,18 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
             .iter()
             .map(|(id, acl)| acl_to_proto(id, acl))
             .collect(),
+        scram_credentials: image
+            .scram_credentials
+            .iter()
+            .flat_map(|(name, by_mechanism)| by_mechanism.values().map(|c| scram_to_proto(name, c)))
+            .collect(),
     };
     let has_features = !image.finalized_features.is_empty()
         || image
             .brokers
             .values()
             .any(|b| b.supported_features.is_some());
-    let format = if !image.acls.is_empty() {
+    let format = if !image.acls.is_empty() || !image.scram_credentials.is_empty() {
         SNAPSHOT_FORMAT_VERSION
     } else if has_features {
         FORMAT_WITHOUT_ACLS
@@ -167,6 +173,21 @@ fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage
                 return Err(FormatError::malformed(
                     WHAT,
                     format!("ACL id {id} appears twice"),
+                ));
+            }
+        }
+        for credential in m.scram_credentials {
+            let (name, credential) = scram_from_proto(WHAT, credential)?;
+            let mechanism = credential.mechanism;
+            let previous = image
+                .scram_credentials
+                .entry(name.clone())
+                .or_default()
+                .insert(mechanism, credential);
+            if previous.is_some() {
+                return Err(FormatError::malformed(
+                    WHAT,
+                    format!("user {name:?} has two {mechanism} credentials"),
                 ));
             }
         }
