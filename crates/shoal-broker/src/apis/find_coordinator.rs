@@ -6,6 +6,11 @@
 //! LOAD_IN_PROGRESS — the leader is named even while it loads; the group APIs say those.
 //! Transactions are not supported, so transaction coordinators are refused with the same fatal
 //! error InitProducerId gives a transactional id.
+//!
+//! Authorization (Kafka's `getCoordinator`), per key and before anything else: a group key needs
+//! DESCRIBE on the group (else GROUP_AUTHORIZATION_FAILED), a transactional key DESCRIBE on the
+//! transactional id (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED). A denied key is answered with
+//! no node, so it does not even create `__consumer_offsets`.
 
 use std::sync::Arc;
 
@@ -15,6 +20,7 @@ use kafka_protocol::messages::{
     BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
+use shoal_acl::{Operation, ResourceType};
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
@@ -56,8 +62,29 @@ impl Found {
 
 async fn find(broker: &Arc<Broker>, ctx: &RequestContext, key_type: i8, key: &str) -> Found {
     match key_type {
-        KEY_TYPE_GROUP => {}
+        KEY_TYPE_GROUP => {
+            if !broker
+                .authorization
+                .allowed(ctx, Operation::Describe, ResourceType::Group, key)
+            {
+                return Found::error(
+                    ResponseError::GroupAuthorizationFailed,
+                    "Group authorization failed.",
+                );
+            }
+        }
         KEY_TYPE_TRANSACTION => {
+            if !broker.authorization.allowed(
+                ctx,
+                Operation::Describe,
+                ResourceType::TransactionalId,
+                key,
+            ) {
+                return Found::error(
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                    "Transactional Id authorization failed.",
+                );
+            }
             return Found::error(
                 ResponseError::TransactionalIdAuthorizationFailed,
                 "transactions are not supported",

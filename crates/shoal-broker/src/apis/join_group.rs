@@ -4,12 +4,17 @@
 //! timeout passes (the connection waits, as Kafka's does: one request at a time). v0 has no
 //! rebalance timeout (the session timeout serves); v4+ hand an unknown member an id first
 //! (MEMBER_ID_REQUIRED); v5+ carry static membership.
+//!
+//! Authorization (Kafka's `handleJoinGroupRequest`): READ on the group, checked before the
+//! request reaches the coordinator, else GROUP_AUTHORIZATION_FAILED with no member id.
 
 use std::sync::Arc;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
+use shoal_acl::{Operation, ResourceType};
 use shoal_group::JoinRequest;
 use shoal_kafka::{Reply, RequestContext};
 
@@ -23,6 +28,18 @@ pub async fn handle(
 ) -> Reply {
     let version = ctx.api_version;
     let group_id = request.group_id.0.to_string();
+    if !broker
+        .authorization
+        .allowed(ctx, Operation::Read, ResourceType::Group, &group_id)
+    {
+        // Kafka's JoinGroupRequest.getErrorResponse: no generation, member or protocol.
+        return Reply::Ready(ResponseKind::JoinGroup(
+            JoinGroupResponse::default()
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+                .with_generation_id(-1)
+                .with_protocol_name((version < 7).then(StrBytes::default)),
+        ));
+    }
     if request.protocols.len() > MAX_GROUP_PROTOCOLS {
         tracing::warn!(
             group = group_id,

@@ -2,12 +2,17 @@
 //! close), which starts the rebalance that hands their partitions to the others.
 //!
 //! v0–2 name one member; v3+ (KIP-345) a batch, each by member id and/or static instance id.
+//!
+//! Authorization (Kafka's `handleLeaveGroupRequest`): READ on the group, else the top-level
+//! GROUP_AUTHORIZATION_FAILED with no member results, before the coordinator sees the request.
 
 use std::sync::Arc;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
+use shoal_acl::{Operation, ResourceType};
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
@@ -19,6 +24,17 @@ pub async fn handle(
     request: LeaveGroupRequest,
 ) -> Reply {
     let version = ctx.api_version;
+    if !broker.authorization.allowed(
+        ctx,
+        Operation::Read,
+        ResourceType::Group,
+        request.group_id.0.as_str(),
+    ) {
+        return Reply::Ready(ResponseKind::LeaveGroup(
+            LeaveGroupResponse::default()
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+        ));
+    }
     let members: Vec<(String, Option<String>)> = if version >= 3 {
         request
             .members
@@ -39,8 +55,7 @@ pub async fn handle(
             "LeaveGroup with too many members refused"
         );
         return Reply::Ready(ResponseKind::LeaveGroup(
-            LeaveGroupResponse::default()
-                .with_error_code(kafka_protocol::ResponseError::InvalidRequest.code()),
+            LeaveGroupResponse::default().with_error_code(ResponseError::InvalidRequest.code()),
         ));
     }
     let (error, results) = broker

@@ -2,16 +2,22 @@
 //!
 //! v4+ filter by state (case-insensitive, Kafka's names); v5+ by type, where every group here
 //! is "classic".
+//!
+//! Authorization (Kafka's `handleListGroupsRequest`): DESCRIBE on the cluster lists every group;
+//! otherwise only the groups the principal may DESCRIBE are listed (the others are left out,
+//! with no error). Neither check writes an audit line (Kafka's `logIfDenied = false`).
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
+use shoal_acl::{Operation, ResourceType};
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
 use crate::apis::str_bytes;
+use crate::authorization::CLUSTER_NAME;
 
 const GROUP_TYPE: &str = "classic";
 
@@ -31,6 +37,13 @@ pub async fn handle(
         .iter()
         .map(|s| s.as_str().to_ascii_lowercase())
         .collect();
+    // As Kafka, neither check logs a denial: a listing that leaves groups out is no refusal.
+    let every_group = broker.authorization.allowed_quietly(
+        ctx,
+        Operation::Describe,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+    );
     let mut response = ListGroupsResponse::default();
     match broker.groups.coordinator.list().await {
         Err(error) => response.error_code = error.code(),
@@ -41,6 +54,15 @@ pub async fn handle(
                     states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase())
                 })
                 .filter(|_| types.is_empty() || types.iter().any(|t| t == GROUP_TYPE))
+                .filter(|g| {
+                    every_group
+                        || broker.authorization.allowed_quietly(
+                            ctx,
+                            Operation::Describe,
+                            ResourceType::Group,
+                            &g.group_id,
+                        )
+                })
                 .map(|g| {
                     let mut entry = ListedGroup::default()
                         .with_group_id(GroupId(StrBytes::from_string(g.group_id)))

@@ -5,14 +5,23 @@
 //! coordinator checks membership and generation (generation −1 with no member id is a
 //! "simple" commit, accepted for a group nobody is a member of). v2-v4's `retention_time_ms`
 //! is honoured as Kafka does: such an offset expires that long after its commit.
+//!
+//! Authorization (Kafka's `handleOffsetCommitRequest`), before anything else: READ on the group,
+//! else every partition of the request answers GROUP_AUTHORIZATION_FAILED and nothing is
+//! written; then READ on each topic, else that topic's partitions answer
+//! TOPIC_AUTHORIZATION_FAILED (ahead of the existence check, so a denied client learns nothing
+//! about which topics exist) while the authorized topics are committed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, ResponseKind};
+use shoal_acl::{Operation, ResourceType};
 use shoal_group::coordinator::CommitOffset;
 use shoal_kafka::{Reply, RequestContext};
 
@@ -24,6 +33,17 @@ pub async fn handle(
     request: OffsetCommitRequest,
 ) -> Reply {
     let version = ctx.api_version;
+    if !broker.authorization.allowed(
+        ctx,
+        Operation::Read,
+        ResourceType::Group,
+        request.group_id.0.as_str(),
+    ) {
+        return Reply::Ready(ResponseKind::OffsetCommit(every_partition(
+            request,
+            ResponseError::GroupAuthorizationFailed.code(),
+        )));
+    }
     // v2-v4 may give a retention of their own; -1 (and later versions) leave it to the broker.
     let retention_ms = ((2..=4).contains(&version) && request.retention_time_ms != -1)
         .then_some(request.retention_time_ms);
@@ -32,8 +52,22 @@ pub async fn handle(
     let mut positions = Vec::new();
     let mut offsets = Vec::new();
     let mut topics: Vec<OffsetCommitResponseTopic> = Vec::with_capacity(request.topics.len());
+    // One decision per distinct topic name, as Kafka's `filterByAuthorized`.
+    let mut readable: HashMap<String, bool> = HashMap::new();
     for (t, topic) in request.topics.into_iter().enumerate() {
         let name = topic.name.0.as_str().to_string();
+        let authorized = *readable.entry(name.clone()).or_insert_with(|| {
+            broker
+                .authorization
+                .allowed(ctx, Operation::Read, ResourceType::Topic, &name)
+        });
+        if !authorized {
+            topics.push(failed_topic(
+                topic,
+                ResponseError::TopicAuthorizationFailed.code(),
+            ));
+            continue;
+        }
         let known = image.topic_by_name(&name);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for (p, partition) in topic.partitions.into_iter().enumerate() {
@@ -91,4 +125,31 @@ pub async fn handle(
     Reply::Ready(ResponseKind::OffsetCommit(
         OffsetCommitResponse::default().with_topics(topics),
     ))
+}
+
+/// Kafka's `OffsetCommitRequest.getErrorResponse`: `error` for every partition asked about.
+fn every_partition(request: OffsetCommitRequest, error: i16) -> OffsetCommitResponse {
+    OffsetCommitResponse::default().with_topics(
+        request
+            .topics
+            .into_iter()
+            .map(|topic| failed_topic(topic, error))
+            .collect(),
+    )
+}
+
+/// `error` for each of `topic`'s partitions.
+fn failed_topic(topic: OffsetCommitRequestTopic, error: i16) -> OffsetCommitResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            OffsetCommitResponsePartition::default()
+                .with_partition_index(p.partition_index)
+                .with_error_code(error)
+        })
+        .collect();
+    OffsetCommitResponseTopic::default()
+        .with_name(topic.name)
+        .with_partitions(partitions)
 }

@@ -6,9 +6,18 @@
 //! field, so a group error is repeated in every partition. Every offset answered here is
 //! already replicated (the coordinator applies a commit only after its write is), so
 //! `require_stable` needs nothing more without transactions.
+//!
+//! Authorization (Kafka's `handleOffsetFetchRequestFromCoordinator`), per group and before the
+//! coordinator is asked: DESCRIBE on the group, else GROUP_AUTHORIZATION_FAILED (the group's
+//! error code, or every asked partition's at v1). Of the topics asked for, those without
+//! DESCRIBE are not looked up and answer TOPIC_AUTHORIZATION_FAILED per partition (after the
+//! others, as Kafka orders them); when every topic is asked for (`topics` null), those without
+//! DESCRIBE are silently left out.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -17,6 +26,7 @@ use kafka_protocol::messages::{
     GroupId, OffsetFetchRequest, OffsetFetchResponse, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use shoal_acl::{Operation, ResourceType};
 use shoal_group::GroupError;
 use shoal_group::records::OffsetValue;
 use shoal_kafka::{Reply, RequestContext};
@@ -30,11 +40,97 @@ type TopicOffsets = (String, Vec<(i32, Option<OffsetValue>)>);
 
 /// One group's answer: partitions grouped by topic, in the order asked (or sorted for "all").
 struct GroupOffsets {
-    error: GroupError,
+    /// The group's error code (0 = none).
+    error: i16,
     topics: Vec<TopicOffsets>,
+    /// Topics asked for that the principal may not describe: answered after `topics`, every
+    /// partition TOPIC_AUTHORIZATION_FAILED.
+    denied: Vec<(String, Vec<i32>)>,
 }
 
-async fn fetch_group(broker: &Arc<Broker>, group_id: &str, wanted: Wanted) -> GroupOffsets {
+/// One answered partition: index, committed offset, leader epoch, metadata, error code.
+type Row = (i32, i64, i32, StrBytes, i16);
+
+impl GroupOffsets {
+    /// A group-level `error`; v1 repeats it per asked partition, so those are kept.
+    fn failed(error: i16, wanted: Wanted) -> Self {
+        GroupOffsets {
+            error,
+            topics: wanted
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+                .collect(),
+            denied: Vec::new(),
+        }
+    }
+
+    /// The answered topics; `partition_error` is the code of every partition not denied.
+    fn rows(self, partition_error: i16) -> Vec<(String, Vec<Row>)> {
+        let denied_code = ResponseError::TopicAuthorizationFailed.code();
+        let answered = self.topics.into_iter().map(|(topic, partitions)| {
+            let rows = partitions
+                .into_iter()
+                .map(|(p, v)| {
+                    let (offset, epoch, metadata) = committed(&v);
+                    (p, offset, epoch, metadata, partition_error)
+                })
+                .collect();
+            (topic, rows)
+        });
+        let denied = self.denied.into_iter().map(|(topic, partitions)| {
+            let rows = partitions
+                .into_iter()
+                .map(|p| (p, -1, -1, StrBytes::default(), denied_code))
+                .collect();
+            (topic, rows)
+        });
+        answered.chain(denied).collect()
+    }
+}
+
+/// Whether the principal may describe `topic`: one decision per distinct name, as Kafka's
+/// `partitionSeqByAuthorized`.
+fn may_describe(
+    broker: &Broker,
+    ctx: &RequestContext,
+    decided: &mut HashMap<String, bool>,
+    topic: &str,
+) -> bool {
+    if let Some(allowed) = decided.get(topic) {
+        return *allowed;
+    }
+    let allowed =
+        broker
+            .authorization
+            .allowed(ctx, Operation::Describe, ResourceType::Topic, topic);
+    decided.insert(topic.to_owned(), allowed);
+    allowed
+}
+
+async fn fetch_group(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    group_id: &str,
+    wanted: Wanted,
+) -> GroupOffsets {
+    if !broker
+        .authorization
+        .allowed(ctx, Operation::Describe, ResourceType::Group, group_id)
+    {
+        return GroupOffsets::failed(ResponseError::GroupAuthorizationFailed.code(), wanted);
+    }
+    let mut decided = HashMap::new();
+    let (wanted, denied) = match wanted {
+        None => (None, Vec::new()),
+        Some(topics) => {
+            let (allowed, denied): (Vec<_>, Vec<_>) = topics
+                .into_iter()
+                .partition(|(t, _)| may_describe(broker, ctx, &mut decided, t));
+            (Some(allowed), denied)
+        }
+    };
+    let all_topics = wanted.is_none();
     let keys = wanted.as_ref().map(|topics| {
         topics
             .iter()
@@ -47,15 +143,7 @@ async fn fetch_group(broker: &Arc<Broker>, group_id: &str, wanted: Wanted) -> Gr
         .fetch_offsets(group_id, keys)
         .await
     {
-        Err(error) => GroupOffsets {
-            error,
-            // v1 repeats the error per asked partition.
-            topics: wanted
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
-                .collect(),
-        },
+        Err(error) => GroupOffsets::failed(error.code(), wanted),
         Ok(found) => {
             let mut topics: Vec<TopicOffsets> = Vec::new();
             for ((topic, partition), value) in found {
@@ -64,9 +152,14 @@ async fn fetch_group(broker: &Arc<Broker>, group_id: &str, wanted: Wanted) -> Gr
                     _ => topics.push((topic, vec![(partition, value)])),
                 }
             }
+            if all_topics {
+                // Clients may not see offsets of topics they may not describe.
+                topics.retain(|(t, _)| may_describe(broker, ctx, &mut decided, t));
+            }
             GroupOffsets {
-                error: GroupError::None,
+                error: 0,
                 topics,
+                denied,
             }
         }
     }
@@ -100,35 +193,32 @@ pub async fn handle(
         for group in request.groups {
             let group_id = group.group_id.0.to_string();
             let fetched = if response.groups.len() >= MAX_BATCH_ITEMS {
-                GroupOffsets {
-                    error: GroupError::InvalidRequest,
-                    topics: Vec::new(),
-                }
+                GroupOffsets::failed(GroupError::InvalidRequest.code(), None)
             } else {
                 let wanted = group.topics.map(|ts| {
                     ts.into_iter()
                         .map(|t| (t.name.0.to_string(), t.partition_indexes))
                         .collect()
                 });
-                fetch_group(broker, &group_id, wanted).await
+                fetch_group(broker, ctx, &group_id, wanted).await
             };
-            let topics = if fetched.error.is_ok() {
+            let error = fetched.error;
+            let topics = if error == 0 {
                 fetched
-                    .topics
+                    .rows(0)
                     .into_iter()
-                    .map(|(topic, partitions)| {
+                    .map(|(topic, rows)| {
                         OffsetFetchResponseTopics::default()
                             .with_name(topic_name(&topic))
                             .with_partitions(
-                                partitions
-                                    .into_iter()
-                                    .map(|(p, v)| {
-                                        let (offset, epoch, metadata) = committed(&v);
+                                rows.into_iter()
+                                    .map(|(p, offset, epoch, metadata, error)| {
                                         OffsetFetchResponsePartitions::default()
                                             .with_partition_index(p)
                                             .with_committed_offset(offset)
                                             .with_committed_leader_epoch(epoch)
                                             .with_metadata(Some(metadata))
+                                            .with_error_code(error)
                                     })
                                     .collect(),
                             )
@@ -140,7 +230,7 @@ pub async fn handle(
             response.groups.push(
                 OffsetFetchResponseGroup::default()
                     .with_group_id(GroupId(StrBytes::from_string(group_id)))
-                    .with_error_code(fetched.error.code())
+                    .with_error_code(error)
                     .with_topics(topics),
             );
         }
@@ -151,23 +241,22 @@ pub async fn handle(
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
-    let fetched = fetch_group(broker, request.group_id.0.as_str(), wanted).await;
-    let per_partition_error = if version < 2 { fetched.error.code() } else { 0 };
+    let fetched = fetch_group(broker, ctx, request.group_id.0.as_str(), wanted).await;
+    let error = fetched.error;
+    let per_partition_error = if version < 2 { error } else { 0 };
     if version >= 2 {
-        response.error_code = fetched.error.code();
+        response.error_code = error;
     }
-    if fetched.error.is_ok() || version < 2 {
+    if error == 0 || version < 2 {
         response.topics = fetched
-            .topics
+            .rows(per_partition_error)
             .into_iter()
-            .map(|(topic, partitions)| {
+            .map(|(topic, rows)| {
                 OffsetFetchResponseTopic::default()
                     .with_name(TopicName(StrBytes::from_string(topic)))
                     .with_partitions(
-                        partitions
-                            .into_iter()
-                            .map(|(p, v)| {
-                                let (offset, epoch, metadata) = committed(&v);
+                        rows.into_iter()
+                            .map(|(p, offset, epoch, metadata, error)| {
                                 OffsetFetchResponsePartition::default()
                                     .with_partition_index(p)
                                     .with_committed_offset(offset)
@@ -177,7 +266,7 @@ pub async fn handle(
                                         -1
                                     })
                                     .with_metadata(Some(metadata))
-                                    .with_error_code(per_partition_error)
+                                    .with_error_code(error)
                             })
                             .collect(),
                     )

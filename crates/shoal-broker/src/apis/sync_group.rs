@@ -3,10 +3,15 @@
 //! A follower's request waits until the leader's assignment is stored in
 //! `__consumer_offsets` (replicated), so no member starts consuming on an assignment a
 //! coordinator failover could forget.
+//!
+//! Authorization (Kafka's `handleSyncGroupRequest`): after the v5+ mandatory-field check, READ on
+//! the group, else GROUP_AUTHORIZATION_FAILED before the coordinator sees the request.
 
 use std::sync::Arc;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{ResponseKind, SyncGroupRequest, SyncGroupResponse};
+use shoal_acl::{Operation, ResourceType};
 use shoal_group::{GroupError, SyncRequest};
 use shoal_kafka::{Reply, RequestContext};
 
@@ -31,6 +36,15 @@ pub async fn handle(
         );
     }
     let group_id = request.group_id.0.to_string();
+    if !broker
+        .authorization
+        .allowed(ctx, Operation::Read, ResourceType::Group, &group_id)
+    {
+        return Reply::Ready(ResponseKind::SyncGroup(
+            SyncGroupResponse::default()
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+        ));
+    }
     let sync = SyncRequest {
         generation_id: request.generation_id,
         member_id: request.member_id.to_string(),
