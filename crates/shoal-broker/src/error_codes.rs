@@ -76,6 +76,8 @@ pub fn controller_error_code(error: &ControllerError) -> i16 {
             ResponseError::EligibleLeadersNotAvailable.code()
         }
         ControllerError::UnsupportedVersion(_) => ResponseError::UnsupportedVersion.code(),
+        ControllerError::ResourceNotFound(_) => ResponseError::ResourceNotFound.code(),
+        ControllerError::UnacceptableCredential(_) => ResponseError::UnacceptableCredential.code(),
         ControllerError::Internal(_) => ResponseError::UnknownServerError.code(),
     }
 }

@@ -39,6 +39,8 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::DescribeAcls, 1, 3),
         (ApiKey::CreateAcls, 1, 3),
         (ApiKey::DeleteAcls, 1, 3),
+        (ApiKey::DescribeUserScramCredentials, 0, 0),
+        (ApiKey::AlterUserScramCredentials, 0, 0),
     ])
 }
 
@@ -88,6 +90,12 @@ impl Handler for BrokerHandler {
             RequestKind::DescribeAcls(r) => apis::describe_acls::handle(b, &ctx, r),
             RequestKind::CreateAcls(r) => apis::create_acls::handle(b, &ctx, r).await,
             RequestKind::DeleteAcls(r) => apis::delete_acls::handle(b, &ctx, r).await,
+            RequestKind::DescribeUserScramCredentials(r) => {
+                apis::describe_user_scram_credentials::handle(b, &ctx, r)
+            }
+            RequestKind::AlterUserScramCredentials(r) => {
+                apis::alter_user_scram_credentials::handle(b, &ctx, r).await
+            }
             _ => {
                 // The front passes only APIs from `supported_apis`, all matched above; reaching
                 // here is a bug in that table. No response beats a wrongly typed one.

@@ -390,6 +390,31 @@ async fn every_advertised_version_is_answered_and_encodes() {
                             .with_permission_type(1),
                     ])
                     .into(),
+                ApiKey::DescribeUserScramCredentials => {
+                    DescribeUserScramCredentialsRequest::default()
+                        .with_users(None)
+                        .into()
+                }
+                ApiKey::AlterUserScramCredentials => {
+                    let salt = b"matrix-salt".to_vec();
+                    let salted = shoal_sasl::salted_password(
+                        shoal_sasl::ScramMechanism::Sha256,
+                        b"pw",
+                        &salt,
+                        4096,
+                    )
+                    .unwrap();
+                    AlterUserScramCredentialsRequest::default()
+                        .with_upsertions(vec![
+                            alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                                .with_name(s("matrix"))
+                                .with_mechanism(1)
+                                .with_iterations(4096)
+                                .with_salt(salt.into())
+                                .with_salted_password(salted.into()),
+                        ])
+                        .into()
+                }
                 other => panic!("matrix has no request for advertised API {other:?}"),
             };
             let response = h.call(api_key, version, request).await;
@@ -585,6 +610,12 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
                 1,
                 "{ctx}: the ACL CreateAcls made: {r:?}"
             );
+        }
+        ResponseKind::DescribeUserScramCredentials(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}: {r:?}")
+        }
+        ResponseKind::AlterUserScramCredentials(r) => {
+            assert_eq!(r.results[0].error_code, 0, "{ctx}: {r:?}")
         }
         other => panic!("{ctx}: unexpected response {other:?}"),
     }

@@ -31,9 +31,9 @@ use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
 use crate::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, CreateAclsCall, CreatePartitionsCall,
-    CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, FORWARD_PAYLOAD_VERSION,
-    check_forward_payload_version,
+    AllocateProducerIdsCall, AlterConfigsCall, AlterUserScramCredentialsCall, CreateAclsCall,
+    CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
+    FORWARD_PAYLOAD_VERSION, check_forward_payload_version,
 };
 use crate::controller::Controller;
 use crate::controller::{AlterPartitionRequest, BrokerHeartbeat, BrokerRegistrationRequest};
@@ -259,6 +259,21 @@ impl ControllerService for ControllerGrpcService {
             admin,
             |c, call: CreateAclsCall, deadline| async move {
                 c.create_acls_local(call.acls, deadline).await
+            },
+        )
+        .await
+    }
+
+    async fn alter_user_scram_credentials(
+        &self,
+        request: Request<ForwardedRequest>,
+    ) -> Result<Response<ForwardedReply>, Status> {
+        self.serve(
+            request,
+            admin,
+            |c, call: AlterUserScramCredentialsCall, deadline| async move {
+                c.alter_user_scram_credentials_local(call.alterations, deadline)
+                    .await
             },
         )
         .await

@@ -58,6 +58,12 @@ pub enum ControllerError {
     /// ELIGIBLE_LEADERS_NOT_AVAILABLE (83): no live replica can lead.
     #[error("{0}")]
     EligibleLeadersNotAvailable(String),
+    /// RESOURCE_NOT_FOUND (91), e.g. deleting a SCRAM credential the user does not have.
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// UNACCEPTABLE_CREDENTIAL (93): a SCRAM credential Kafka would not store.
+    #[error("{0}")]
+    UnacceptableCredential(String),
     /// UNSUPPORTED_VERSION (35): the cluster's `metadata.version` is too low for the request.
     #[error("{0}")]
     UnsupportedVersion(String),

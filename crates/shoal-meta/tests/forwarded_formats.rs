@@ -15,14 +15,14 @@ use shoal_acl::{
     ResourcePattern, ResourceType,
 };
 use shoal_meta::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, CreateAclsCall, CreatePartitionsCall,
-    CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
+    AllocateProducerIdsCall, AlterConfigsCall, AlterUserScramCredentialsCall, CreateAclsCall,
+    CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
 };
 use shoal_meta::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerError, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError, ControllerResults,
     CreatePartitions, CreateTopic, CreatedTopic, ElectionType, Endpoint, HeartbeatReply, IsrMember,
-    ProducerIdBlock, RegisteredBroker, ReplicaRef, SupportedFeature, TopicRef,
+    ProducerIdBlock, RegisteredBroker, ReplicaRef, SupportedFeature, TopicRef, UserScramAlteration,
 };
 use uuid::Uuid;
 
@@ -185,6 +185,25 @@ fn forwarded_requests_keep_their_json_shape() {
         },
     );
     assert_eq!(delete_acls.filters[1].pattern, PatternFilter::Match);
+    // A fixed credential (a fresh one has a random salt).
+    let credential = shoal_sasl::ScramCredential {
+        mechanism: shoal_sasl::ScramMechanism::Sha512,
+        salt: vec![1, 2, 3],
+        stored_key: vec![4; 64],
+        server_key: vec![5; 64],
+        iterations: 8192,
+    };
+    let scram = pinned(
+        "AlterUserScramCredentials_request",
+        &AlterUserScramCredentialsCall {
+            alterations: vec![UserScramAlteration {
+                user: "ann".into(),
+                deletions: vec![shoal_sasl::ScramMechanism::Sha256],
+                upsertions: vec![credential.clone()],
+            }],
+        },
+    );
+    assert_eq!(scram.alterations[0].upsertions, vec![credential]);
     assert_eq!(
         pinned("RegisterBroker_request", &registration()),
         registration()

@@ -3,6 +3,7 @@
 //! Handlers validate everything that came off the wire (names, counts, ids) before acting, and
 //! answer per-item errors with Kafka codes rather than failing the whole request, as Kafka does.
 
+pub mod alter_user_scram_credentials;
 pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
@@ -13,6 +14,7 @@ pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;

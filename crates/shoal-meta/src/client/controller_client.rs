@@ -21,16 +21,17 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, CreateAclsCall, CreatePartitionsCall,
-    CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, ForwardError,
-    ForwardMethod, Forwarder, MAX_ROUTE_ATTEMPTS, ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS,
-    Routed,
+    AllocateProducerIdsCall, AlterConfigsCall, AlterUserScramCredentialsCall, CreateAclsCall,
+    CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
+    ForwardError, ForwardMethod, Forwarder, MAX_ROUTE_ATTEMPTS, ROUTE_BACKOFF_MAX_MS,
+    ROUTE_BACKOFF_MIN_MS, Routed,
 };
 use crate::client::known_leader::KnownLeader;
 use crate::controller::{
     AlterPartitionRequest, AlterTopicConfigs, AlteredPartition, BrokerHeartbeat,
     BrokerRegistrationRequest, Controller, ControllerResults, CreatePartitions, CreateTopic,
     CreatedTopic, ElectionType, HeartbeatReply, ProducerIdBlock, RegisteredBroker, TopicRef,
+    UserScramAlteration,
 };
 use crate::error::{BrokerError, ControllerError};
 
@@ -240,6 +241,23 @@ impl ControllerClient {
             &call,
             self.request_timeout(),
             |c, deadline| c.create_acls_local(call.acls.clone(), deadline),
+            |e| ControllerResults::all_failed(count, e),
+        )
+        .await
+    }
+
+    /// AlterUserScramCredentials; one result per user.
+    pub async fn alter_user_scram_credentials(
+        &self,
+        alterations: Vec<UserScramAlteration>,
+    ) -> ControllerResults<()> {
+        let count = alterations.len();
+        let call = AlterUserScramCredentialsCall { alterations };
+        self.route(
+            ForwardMethod::AlterUserScramCredentials,
+            &call,
+            self.request_timeout(),
+            |c, deadline| c.alter_user_scram_credentials_local(call.alterations.clone(), deadline),
             |e| ControllerResults::all_failed(count, e),
         )
         .await

@@ -66,6 +66,7 @@ pub enum ForwardMethod {
     AllocateProducerIds,
     CreateAcls,
     DeleteAcls,
+    AlterUserScramCredentials,
     RegisterBroker,
     BrokerHeartbeat,
     AlterPartition,
@@ -106,6 +107,11 @@ pub struct AllocateProducerIdsCall {}
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CreateAclsCall {
     pub acls: Vec<shoal_acl::AclBinding>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AlterUserScramCredentialsCall {
+    pub alterations: Vec<crate::controller::requests::UserScramAlteration>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -249,6 +255,9 @@ impl Forwarder {
                 ForwardMethod::AllocateProducerIds => client.allocate_producer_ids(request).await,
                 ForwardMethod::CreateAcls => client.create_acls(request).await,
                 ForwardMethod::DeleteAcls => client.delete_acls(request).await,
+                ForwardMethod::AlterUserScramCredentials => {
+                    client.alter_user_scram_credentials(request).await
+                }
                 ForwardMethod::RegisterBroker => client.register_broker(request).await,
                 ForwardMethod::BrokerHeartbeat => client.broker_heartbeat(request).await,
                 ForwardMethod::AlterPartition => client.alter_partition(request).await,

@@ -38,6 +38,7 @@ pub mod plan;
 pub mod preferred_leader;
 mod register_broker;
 pub(crate) mod requests;
+pub mod scram;
 #[cfg(test)]
 mod test_images;
 
@@ -69,8 +70,9 @@ pub use requests::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerHeartbeat, BrokerRegistrationRequest, ControllerResults, CreatePartitions, CreateTopic,
     CreatedTopic, ElectionType, HeartbeatReply, IsrMember, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT,
-    RegisteredBroker, ReplicaRef, TopicRef,
+    RegisteredBroker, ReplicaRef, TopicRef, UserScramAlteration,
 };
+pub use scram::plan_alter_user_scram_credentials;
 
 use crate::broker_defaults::BrokerDefaults;
 use crate::client::forward::ROUTE_BACKOFF_MAX_MS;
@@ -304,6 +306,17 @@ impl Controller {
     ) -> ControllerResults<Vec<shoal_acl::AclBinding>> {
         self.execute(filters.len(), false, deadline, |image| {
             plan_delete_acls(image, filters)
+        })
+        .await
+    }
+
+    pub(crate) async fn alter_user_scram_credentials_local(
+        &self,
+        alterations: Vec<UserScramAlteration>,
+        deadline: Instant,
+    ) -> ControllerResults<()> {
+        self.execute(alterations.len(), false, deadline, |image| {
+            plan_alter_user_scram_credentials(image, alterations)
         })
         .await
     }

@@ -85,6 +85,15 @@ pub struct AlterTopicConfigs {
     pub ops: Vec<AlterConfigOp>,
 }
 
+/// AlterUserScramCredentials for one user: applied all or nothing (Kafka answers per user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserScramAlteration {
+    pub user: String,
+    pub deletions: Vec<shoal_sasl::ScramMechanism>,
+    /// Credentials derived from the client's salted passwords (never a password).
+    pub upsertions: Vec<shoal_sasl::ScramCredential>,
+}
+
 /// A broker announcing itself to the controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistrationRequest {
