@@ -28,7 +28,9 @@ pub fn handle(
         .allowed_on_cluster(ctx, Operation::Describe)
     {
         return Reply::Ready(ResponseKind::DescribeUserScramCredentials(
-            response.with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
+            response
+                .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+                .with_error_message(Some(str_bytes("Cluster authorization failed."))),
         ));
     }
     let image = broker.image();
