@@ -9,12 +9,20 @@
 //! computed, so the password never crosses the network either. PLAIN logins verify against the
 //! same credential (derive, compare in constant time): one credential store for both.
 //!
+//! **Logins** are pure steps too: `scram.rs` is the server side of a SCRAM exchange (the
+//! RFC 7677 example is its test), `plain.rs` checks a PLAIN message against the same
+//! credentials. The Kafka framing (SaslHandshake, SaslAuthenticate) is `shoal-kafka`'s.
+//!
 //! The primitives (PBKDF2, HMAC, SHA-2, the random source) are *ring*'s, already in the tree
 //! through rustls.
 
 mod credential;
+mod plain;
+mod scram;
 
 pub use credential::{
     MAX_ITERATIONS, MIN_ITERATIONS, SALT_BYTES, ScramCredential, ScramError, ScramMechanism,
     new_salt, salted_password,
 };
+pub use plain::{MAX_PLAIN_MESSAGE_BYTES, PlainFailure, authenticate_plain};
+pub use scram::{MAX_SCRAM_MESSAGE_BYTES, MAX_SCRAM_USER_BYTES, ScramFailure, ScramServer};
