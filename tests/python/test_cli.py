@@ -375,3 +375,58 @@ def test_partition_elect_leaders_preferred_and_unclean(tmp_path):
         assert ctl(c.bootstrap, "partition", "elect-leaders").returncode == 2
     finally:
         c.close()
+
+
+def test_user_create_list_delete_scram_credentials(shoal):
+    """`user create|list|delete`: SCRAM credentials over AlterUserScramCredentials and
+    DescribeUserScramCredentials; the password is salted locally and never printed."""
+    outputs: list[str] = []
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        r = ctl(shoal, "user", *args, stdin=stdin)
+        outputs.extend([r.stdout, r.stderr])
+        return r
+
+    def listed(*names: str) -> list[dict]:
+        return [c for c in js(run("list", *names, "-o", "json")) if c["user"] == "alice"]
+
+    created = js(run("create", "alice", "--mechanism", "SCRAM-SHA-256", "--mechanism", "SCRAM-SHA-512",
+                     "--password", "s3cret", "-o", "json"))
+    assert created == [{"user": "alice", "mechanisms": ["SCRAM-SHA-256", "SCRAM-SHA-512"], "iterations": 8192,
+                        "created": True, "error": None, "message": None}]
+    assert listed() == [{"user": "alice", "mechanism": "SCRAM-SHA-256", "iterations": 8192},
+                        {"user": "alice", "mechanism": "SCRAM-SHA-512", "iterations": 8192}]
+    header, *rows = ok(run("list", "alice")).splitlines()
+    assert header.split() == ["USER", "MECHANISM", "ITERATIONS"]
+    assert [r.split() for r in rows] == [["alice", "SCRAM-SHA-256", "8192"], ["alice", "SCRAM-SHA-512", "8192"]]
+
+    # Kafka's iteration bounds are checked before anything is sent: a usage error (exit 2).
+    r = run("create", "alice", "--password", "s3cret", "--iterations", "100")
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "must be 4096 to 16384" in r.stderr and "not 100" in r.stderr, r.stderr
+    # An empty password from stdin is refused (exit 1), nothing sent.
+    one_line_error(run("create", "alice", "--password-stdin", stdin="\n"), 1, "the password is empty")
+    assert [c["iterations"] for c in listed("alice")] == [8192, 8192]
+
+    # --password-stdin replaces SCRAM-SHA-256 (the default mechanism), at 4096 iterations.
+    out = ok(run("create", "alice", "--password-stdin", "--iterations", "4096", stdin="an0ther\n"))
+    assert out.splitlines()[1].split() == ["alice", "SCRAM-SHA-256", "4096", "created"]
+    assert listed("alice") == [{"user": "alice", "mechanism": "SCRAM-SHA-256", "iterations": 4096},
+                               {"user": "alice", "mechanism": "SCRAM-SHA-512", "iterations": 8192}]
+
+    out = ok(run("delete", "alice", "--mechanism", "SCRAM-SHA-512"))
+    assert out.splitlines()[1].split() == ["alice", "SCRAM-SHA-512", "deleted"]
+    assert listed("alice") == [{"user": "alice", "mechanism": "SCRAM-SHA-256", "iterations": 4096}]
+    # A mechanism the user does not have: the broker's RESOURCE_NOT_FOUND, exit 1.
+    one_line_error(run("delete", "alice", "--mechanism", "SCRAM-SHA-512"), 1, "alice", "RESOURCE_NOT_FOUND")
+
+    # Without --mechanism: every one the user has.
+    deleted = js(run("delete", "alice", "-o", "json"))
+    assert deleted == [{"user": "alice", "mechanisms": ["SCRAM-SHA-256"], "deleted": True, "error": None,
+                        "message": None}]
+    one_line_error(run("list", "alice"), 1, "alice", "RESOURCE_NOT_FOUND")
+    one_line_error(run("delete", "alice"), 1, "alice", "RESOURCE_NOT_FOUND")
+    assert listed() == []
+
+    # The passwords were never printed.
+    assert not any("s3cret" in o or "an0ther" in o for o in outputs)

@@ -1,9 +1,11 @@
 //! The command line. Verbs and flags follow Kafka's tools (`kafka-topics.sh`,
-//! `kafka-consumer-groups.sh`, `kafka-acls.sh`, `kafka-metadata-quorum.sh`) and Redpanda's `rpk`.
+//! `kafka-consumer-groups.sh`, `kafka-acls.sh`, `kafka-configs.sh`, `kafka-metadata-quorum.sh`)
+//! and Redpanda's `rpk`.
 
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 use shoal_acl::{Operation, PatternFilter, PatternType, Permission, Principal};
+use shoal_sasl::{MAX_ITERATIONS, MIN_ITERATIONS, ScramMechanism};
 
 use crate::output::Format;
 
@@ -11,7 +13,7 @@ use crate::output::Format;
 #[command(
     name = "shoalctl",
     version,
-    about = "Operate a Shoal (or any Kafka) cluster: topics, groups, ACLs, health, the metadata quorum",
+    about = "Operate a Shoal (or any Kafka) cluster: topics, groups, ACLs, SCRAM users, health, the metadata quorum",
     after_help = "Exit codes: 0 done; 1 the operation failed (or `cluster health` found problems); 2 bad usage."
 )]
 pub struct Cli {
@@ -66,6 +68,9 @@ pub enum Command {
     /// ACLs: create, list, delete (kafka-acls.sh --add, --list, --remove).
     #[command(subcommand)]
     Acl(AclCommand),
+    /// SCRAM users: create, list, delete (kafka-configs.sh --entity-type users, SCRAM-SHA-*).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -360,6 +365,121 @@ pub struct AclDelete {
     /// Delete (without it, the matching ACLs are listed and nothing is deleted; exit 1).
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Set a user's SCRAM credentials (AlterUserScramCredentials): salted here, so the
+    /// password never leaves this machine; an existing credential of a mechanism is replaced.
+    Create(UserCreate),
+    /// Delete a user's SCRAM credentials (AlterUserScramCredentials); without --mechanism,
+    /// every one the user has.
+    Delete(UserDelete),
+    /// Users and their SCRAM mechanisms and iteration counts (DescribeUserScramCredentials);
+    /// without a name, every user.
+    List(UserList),
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("password_source")
+        .required(true)
+        .multiple(false)
+        .args(["password", "password_stdin"])
+))]
+pub struct UserCreate {
+    /// The user name (the principal User:NAME once logged in).
+    #[arg(value_parser = parse_user)]
+    pub name: String,
+    /// SCRAM-SHA-256 or SCRAM-SHA-512; repeatable (default: SCRAM-SHA-256).
+    #[arg(long, value_name = "MECHANISM", value_parser = parse_mechanism)]
+    pub mechanism: Vec<ScramMechanism>,
+    /// The password (visible to other local users in the process list: prefer
+    /// --password-stdin).
+    #[arg(long, value_name = "PASSWORD", allow_hyphen_values = true, value_parser = parse_password)]
+    pub password: Option<Password>,
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// PBKDF2 iterations, 4096 to 16384 (Kafka's bounds).
+    #[arg(long, value_name = "N", default_value_t = 8192, value_parser = parse_iterations)]
+    pub iterations: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct UserDelete {
+    #[arg(value_parser = parse_user)]
+    pub name: String,
+    /// A mechanism to delete; repeatable (default: every mechanism the user has).
+    #[arg(long, value_name = "MECHANISM", value_parser = parse_mechanism)]
+    pub mechanism: Vec<ScramMechanism>,
+}
+
+#[derive(Debug, Args)]
+pub struct UserList {
+    /// Users to list (default: every user with a SCRAM credential).
+    #[arg(value_name = "NAME", value_parser = parse_user)]
+    pub names: Vec<String>,
+}
+
+/// A password from the command line or stdin: never shown, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Refuses the empty password.
+    pub fn new(password: String) -> Result<Password, String> {
+        if password.is_empty() {
+            return Err("the password is empty".to_string());
+        }
+        Ok(Password(password))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+pub fn parse_password(raw: &str) -> Result<Password, String> {
+    Password::new(raw.to_string())
+}
+
+pub fn parse_user(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err("the user name is empty".to_string());
+    }
+    Ok(raw.to_string())
+}
+
+/// A SCRAM mechanism by its SASL name, in any case (`SCRAM_SHA_512`, Kafka's enum name, too).
+pub fn parse_mechanism(raw: &str) -> Result<ScramMechanism, String> {
+    ScramMechanism::from_name(&raw.trim().replace('_', "-")).map_err(|_| {
+        let names: Vec<&str> = ScramMechanism::ALL.iter().map(|m| m.name()).collect();
+        format!(
+            "unknown SCRAM mechanism {raw:?} (one of {})",
+            names.join(", ")
+        )
+    })
+}
+
+/// An iteration count within Kafka's bounds (the broker refuses any other).
+pub fn parse_iterations(raw: &str) -> Result<u32, String> {
+    let n: u32 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number"))?;
+    if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&n) {
+        return Err(format!(
+            "SCRAM iterations must be {MIN_ITERATIONS} to {MAX_ITERATIONS} (Kafka's bounds), not {n}"
+        ));
+    }
+    Ok(n)
 }
 
 pub fn parse_principal(raw: &str) -> Result<Principal, String> {

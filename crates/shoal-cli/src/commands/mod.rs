@@ -8,6 +8,7 @@ mod group;
 mod partition;
 mod reset_offsets;
 mod topic;
+mod user;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
         }
         // Flags are checked before connecting: bad input fails without a broker.
         Command::Acl(c) => acl::run(cli, c, out, timeout).await,
+        Command::User(c) => user::run(cli, c, out, timeout).await,
         Command::Completion { .. } => Ok(ExitCode::SUCCESS),
     }
 }
