@@ -144,7 +144,8 @@ def test_kafkas_stock_server_properties_starts_a_node(tmp_path):
         ("num.partitionz=3", 'unknown config "num.partitionz" (did you mean "num.partitions"?)'),
         ("log.retention.ms=-5", "Invalid value -5 for configuration log.retention.ms: Value must be at least -1"),
         ("log.cleanup.policy=bogus", "log.cleanup.policy"),
-        ("listener.security.protocol.map=PLAINTEXT:SASL_SSL,CONTROLLER:PLAINTEXT", "security protocol SASL_SSL"),
+        ("listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL", "CONTROLLER uses SASL_SSL"),
+        ("listener.security.protocol.map=PLAINTEXT:SASL_SSL,CONTROLLER:PLAINTEXT", "ssl.keystore.location"),
         ("listener.security.protocol.map=PLAINTEXT:SSL,CONTROLLER:PLAINTEXT", "ssl.keystore.location"),
     ],
 )

@@ -204,8 +204,11 @@ def test_a_renewed_certificate_is_served_without_a_restart(shoal_factory, tmp_pa
     ({"listener.name.ssl.ssl.keystore.location": ""}, "ssl.keystore.location"),
     ({"listener.name.ssl.ssl.keystore.location": "/nonexistent/server.pem"}, "/nonexistent/server.pem"),
     ({"listener.name.ssl.ssl.client.auth": "required"}, "ssl.truststore.location"),
-    ({"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SASL_SSL,CONTROLLER:PLAINTEXT"}, "SASL_SSL"),
-], ids=["no-keystore", "missing-file", "client-auth-without-truststore", "sasl-not-yet"])
+    ({"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:SASL_PLAINTEXT"}, "SASL_PLAINTEXT"),
+    ({"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+      "sasl.enabled.mechanisms": "GSSAPI"}, "GSSAPI"),
+], ids=["no-keystore", "missing-file", "client-auth-without-truststore", "sasl-on-controller",
+        "unknown-sasl-mechanism"])
 def test_tls_settings_that_cannot_be_served_stop_the_node(shoal_factory, tmp_path, extra, fragment):
     certs = make_certs(tmp_path / "certs")
     node = ssl_node(shoal_factory, certs, extra, start=False)

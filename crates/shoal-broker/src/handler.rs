@@ -41,6 +41,11 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::DeleteAcls, 1, 3),
         (ApiKey::DescribeUserScramCredentials, 0, 0),
         (ApiKey::AlterUserScramCredentials, 0, 0),
+        // Advertised from v0 as Kafka 4 does (librdkafka enables SASL only then); a v0
+        // handshake, which would carry raw tokens outside Kafka framing, closes the connection:
+        // clients that know SaslAuthenticate send v1 (KIP-152).
+        (ApiKey::SaslHandshake, 0, 1),
+        (ApiKey::SaslAuthenticate, 0, 2),
     ])
 }
 
@@ -90,6 +95,8 @@ impl Handler for BrokerHandler {
             RequestKind::DescribeAcls(r) => apis::describe_acls::handle(b, &ctx, r),
             RequestKind::CreateAcls(r) => apis::create_acls::handle(b, &ctx, r).await,
             RequestKind::DeleteAcls(r) => apis::delete_acls::handle(b, &ctx, r).await,
+            RequestKind::SaslHandshake(_) => apis::sasl::handshake(&ctx),
+            RequestKind::SaslAuthenticate(_) => apis::sasl::authenticate(&ctx),
             RequestKind::DescribeUserScramCredentials(r) => {
                 apis::describe_user_scram_credentials::handle(b, &ctx, r)
             }

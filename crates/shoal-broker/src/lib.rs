@@ -18,6 +18,7 @@ pub mod apis;
 pub mod authorization;
 mod blocking;
 pub mod config;
+pub mod credentials;
 pub mod disk_space;
 pub mod error_codes;
 pub mod groups;
@@ -245,6 +246,11 @@ impl Broker {
             );
         }
         Ok(broker)
+    }
+
+    /// The SCRAM credentials SASL listeners authenticate against (this broker's image).
+    pub fn credential_store(&self) -> Arc<dyn shoal_kafka::sasl::CredentialStore> {
+        Arc::new(credentials::ImageCredentials(Arc::clone(&self.replicas)))
     }
 
     /// Whether the controller has this broker unfenced (registered, caught up, heartbeating).

@@ -415,6 +415,10 @@ async fn every_advertised_version_is_answered_and_encodes() {
                         ])
                         .into()
                 }
+                ApiKey::SaslHandshake => SaslHandshakeRequest::default()
+                    .with_mechanism(s("SCRAM-SHA-256"))
+                    .into(),
+                ApiKey::SaslAuthenticate => SaslAuthenticateRequest::default().into(),
                 other => panic!("matrix has no request for advertised API {other:?}"),
             };
             let response = h.call(api_key, version, request).await;
@@ -617,6 +621,9 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
         ResponseKind::AlterUserScramCredentials(r) => {
             assert_eq!(r.results[0].error_code, 0, "{ctx}: {r:?}")
         }
+        // A PLAINTEXT listener: SASL is illegal there (the front handles SASL listeners).
+        ResponseKind::SaslHandshake(r) => assert_eq!(r.error_code, 34, "{ctx}"),
+        ResponseKind::SaslAuthenticate(r) => assert_eq!(r.error_code, 34, "{ctx}"),
         other => panic!("{ctx}: unexpected response {other:?}"),
     }
 }

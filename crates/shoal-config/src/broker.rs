@@ -154,6 +154,12 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("ssl.keystore.reload.interval.ms", Long, Some("10000"), Milliseconds, AtLeast(100), Network,
         "How often a TLS listener checks its PEM files; changed files are loaded for new connections without a restart (a file that does not load keeps the old certificate).")
         .shoal(),
+    def("sasl.enabled.mechanisms", List, Some("SCRAM-SHA-256,SCRAM-SHA-512"), Unit::None, ListOf(&["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]), Network,
+        "SASL mechanisms a SASL_PLAINTEXT or SASL_SSL listener offers (per listener with listener.name.<l>.); users and credentials come from the metadata log (AlterUserScramCredentials), PLAIN checks passwords against them."),
+    def("connections.max.reauth.ms", Long, Some("0"), Milliseconds, AtLeast(0), Network,
+        "A SASL session's lifetime: clients re-authenticate on the connection before it ends (KIP-368), and a request after it closes the connection; 0: sessions do not expire."),
+    def("connection.failed.authentication.delay.ms", Int, Some("100"), Milliseconds, AtLeast(0), Network,
+        "How long a failed SASL authentication waits before its answer and the closed connection, so a client cannot try passwords fast."),
     def("authorizer.class.name", Str, Some(""), Unit::None, OneOf(&["", STANDARD_AUTHORIZER]), Network,
         "Kafka's StandardAuthorizer class name switches ACL authorization on (ACLs from CreateAcls, kept in the metadata log); empty: every request is allowed."),
     def("super.users", Str, Some(""), Unit::None, Any, Network,

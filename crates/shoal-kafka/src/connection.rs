@@ -61,6 +61,8 @@ pub(crate) struct ListenerState<H> {
     pub pool: Arc<MemoryPool>,
     /// Set on an SSL listener: every connection starts with a TLS handshake.
     pub tls: Option<Arc<shoal_tls::TlsListener>>,
+    /// Set on a SASL listener: every connection authenticates before its first request.
+    pub sasl: Option<Arc<crate::sasl::SaslConfig>>,
 }
 
 /// Identity of one connection, for logs and request contexts.
@@ -79,6 +81,8 @@ enum ReadEnd {
     ReadTimeout,
     BadInput,
     WriterGone,
+    /// SASL authentication failed, or a request broke the SASL rules.
+    Unauthenticated,
 }
 
 /// Serves `stream` until the peer closes, bad input arrives, the connection idles out, or
@@ -204,6 +208,8 @@ async fn read_requests<H: Handler, R: AsyncRead + Unpin>(
 ) -> ReadEnd {
     let ConnectionId { id, peer } = connection;
     let config = &state.config;
+    let mut principal = principal;
+    let mut sasl = state.sasl.clone().map(crate::sasl::SaslSession::new);
     let mut frames = FrameReader::new(
         read_half,
         FrameLimits {
@@ -274,6 +280,45 @@ async fn read_requests<H: Handler, R: AsyncRead + Unpin>(
                 client_id,
                 request,
             }) => {
+                if let Some(session) = sasl.as_mut() {
+                    use crate::sasl::SaslStep;
+                    match session.step(&request, slot.body_version, std::time::Instant::now()) {
+                        SaslStep::Pass => {}
+                        SaslStep::Reply(response) => {
+                            if let Some(authenticated) = session.principal() {
+                                if *authenticated != *principal {
+                                    debug!(%peer, connection_id = id, principal = %authenticated, "SASL authenticated");
+                                }
+                                principal = authenticated;
+                            }
+                            if in_flight_tx
+                                .send(InFlight::new(slot, Reply::Ready(response), permit))
+                                .await
+                                .is_err()
+                            {
+                                return ReadEnd::WriterGone;
+                            }
+                            continue;
+                        }
+                        SaslStep::Fail {
+                            response,
+                            delay,
+                            why,
+                        } => {
+                            warn!(%peer, connection_id = id, %why, "SASL authentication failed; closing the connection");
+                            // Kafka's connection.failed.authentication.delay.ms: no fast retries.
+                            tokio::time::sleep(delay).await;
+                            let _ = in_flight_tx
+                                .send(InFlight::new(slot, Reply::Ready(response), permit))
+                                .await;
+                            return ReadEnd::Unauthenticated;
+                        }
+                        SaslStep::Close(why) => {
+                            warn!(%peer, connection_id = id, api = ?slot.api_key, %why, "closing connection");
+                            return ReadEnd::Unauthenticated;
+                        }
+                    }
+                }
                 let ctx = RequestContext {
                     api_key: slot.api_key,
                     api_version: slot.body_version,

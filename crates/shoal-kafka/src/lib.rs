@@ -39,6 +39,7 @@ mod memory_pool;
 mod request;
 mod request_metrics;
 mod response;
+pub mod sasl;
 mod schema;
 mod server;
 mod supported_apis;

@@ -76,6 +76,7 @@ impl<H: Handler> KafkaServer<H> {
                 supported,
                 pool: MemoryPool::new(config.queued_max_request_bytes),
                 tls: None,
+                sasl: None,
                 config,
             },
         })
@@ -92,6 +93,13 @@ impl<H: Handler> KafkaServer<H> {
     /// listener's current certificate. Call before [`KafkaServer::run`].
     pub fn with_tls(mut self, tls: Arc<shoal_tls::TlsListener>) -> KafkaServer<H> {
         self.state.tls = Some(tls);
+        self
+    }
+
+    /// Makes this a SASL listener (SASL_PLAINTEXT, or SASL_SSL together with
+    /// [`Self::with_tls`]): connections authenticate first (see `sasl.rs`).
+    pub fn with_sasl(mut self, sasl: Arc<crate::sasl::SaslConfig>) -> KafkaServer<H> {
+        self.state.sasl = Some(sasl);
         self
     }
 

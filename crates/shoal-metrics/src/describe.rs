@@ -109,6 +109,10 @@ pub fn describe_all() {
         "TLS handshakes that failed or timed out, by listener (plaintext clients on a TLS listener, untrusted client certificates, garbage)."
     );
     describe_counter!(
+        SASL_AUTHENTICATIONS_TOTAL,
+        "SASL authentications, by mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; unsupported: a mechanism not enabled) and result (ok, failed)."
+    );
+    describe_counter!(
         AUTHORIZATION_DENIALS_TOTAL,
         "Requests (or resources of one) the ACL authorizer denied, by API; each is an audit line on the shoal::audit target (at most 100 lines a second)."
     );

@@ -142,6 +142,13 @@ pub fn record_tls_reload(listener: &str, ok: bool) {
     .increment(1);
 }
 
+/// A SASL authentication finished (`mechanism` as named, or `unsupported`).
+pub fn record_sasl_authentication(mechanism: &str, ok: bool) {
+    let result = if ok { "ok" } else { "failed" };
+    metrics::counter!(names::SASL_AUTHENTICATIONS_TOTAL, "mechanism" => mechanism.to_owned(), "result" => result)
+        .increment(1);
+}
+
 /// The authorizer denied a request of `api` (or one resource of it).
 pub fn record_authorization_denial(api: &'static str) {
     metrics::counter!(names::AUTHORIZATION_DENIALS_TOTAL, "api" => api).increment(1);

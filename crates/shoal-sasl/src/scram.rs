@@ -7,7 +7,8 @@
 //!   only at the proof, with the same error as a wrong password.
 //! - **No replay.** The server nonce is fresh per exchange (the caller supplies it from a
 //!   CSPRNG), and the proof covers it, so a recorded client-final message fails in any other
-//!   exchange.
+//!   exchange. (The one other nonce form accepted is old librdkafka's, client nonce + full
+//!   nonce, which still carries this exchange's server nonce.)
 //! - **Bounded.** Messages over [`MAX_SCRAM_MESSAGE_BYTES`] are refused before parsing.
 //!   No channel binding (`p=`) and no extensions (Kafka's delegation tokens' `tokenauth`) are
 //!   accepted.
@@ -95,6 +96,7 @@ pub struct ScramServer {
     /// The real credential was found (a decoy always fails).
     known: bool,
     gs2_header: String,
+    client_nonce: String,
     nonce: String,
     client_first_bare: String,
     server_first: String,
@@ -168,6 +170,7 @@ impl ScramServer {
                 credential,
                 known,
                 gs2_header: format!("{cbind},{authzid},"),
+                client_nonce: client_nonce.to_owned(),
                 nonce,
                 client_first_bare: bare.to_owned(),
                 server_first,
@@ -210,7 +213,13 @@ impl ScramServer {
         );
         let stored = hmac::Key::new(mechanism.hmac(), &self.credential.stored_key);
         let signature = hmac::sign(&stored, auth_message.as_bytes());
-        let nonce_ok = constant_time_eq(nonce.as_bytes(), self.nonce.as_bytes());
+        // librdkafka before 2.6.1 (e.g. Debian's kcat) sends its own nonce once more in front
+        // of the full one (librdkafka#4895); Kafka 3.8.1–3.9 accepted that form. It still ends
+        // in this exchange's server nonce, and the proof covers it as sent, so replay
+        // protection holds; any other nonce fails.
+        let legacy = format!("{}{}", self.client_nonce, self.nonce);
+        let nonce_ok = constant_time_eq(nonce.as_bytes(), self.nonce.as_bytes())
+            || constant_time_eq(nonce.as_bytes(), legacy.as_bytes());
         let proof_ok = proof.len() == signature.as_ref().len() && {
             let client_key: Vec<u8> = proof
                 .iter()
@@ -314,6 +323,49 @@ mod tests {
             server.last(b"c=biws,r=abc%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=AAAA"),
             Err(ScramFailure::BadProof { .. })
         ));
+    }
+
+    /// librdkafka before 2.6.1 repeats its nonce in front of the full one; that form passes
+    /// (it carries the server nonce), a nonce without the server part does not.
+    #[test]
+    fn old_librdkafkas_repeated_client_nonce_is_accepted() {
+        use base64::Engine;
+        let salted =
+            salted_password(ScramMechanism::Sha256, b"pencil", &pencil().salt, 4096).unwrap();
+        let proof_for = |without_proof: &str, first: &str| {
+            let auth = format!("n=user,r=abc,{first},{without_proof}");
+            let client_key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &salted), b"Client Key");
+            let stored = digest::digest(&digest::SHA256, client_key.as_ref());
+            let sig = hmac::sign(
+                &hmac::Key::new(hmac::HMAC_SHA256, stored.as_ref()),
+                auth.as_bytes(),
+            );
+            let proof: Vec<u8> = client_key
+                .as_ref()
+                .iter()
+                .zip(sig.as_ref())
+                .map(|(k, s)| k ^ s)
+                .collect();
+            format!("{without_proof},p={}", BASE64.encode(proof))
+        };
+        for (nonce, ok) in [
+            ("abcabcSN", true),
+            ("abcSN", true),
+            ("abc", false),
+            ("xyzabcSN", false),
+        ] {
+            let (server, first) = ScramServer::first(
+                ScramMechanism::Sha256,
+                b"n,,n=user,r=abc",
+                |_| Some(pencil()),
+                "SN",
+                SECRET,
+            )
+            .unwrap();
+            let first = String::from_utf8(first).unwrap();
+            let message = proof_for(&format!("c=biws,r={nonce}"), &first);
+            assert_eq!(server.last(message.as_bytes()).is_ok(), ok, "{nonce}");
+        }
     }
 
     #[test]

@@ -69,6 +69,8 @@ struct NodeListeners {
     /// The TLS of each Kafka listener whose security protocol is SSL, loaded at start-up so a
     /// bad store stops the node before anything else starts.
     tls: std::collections::BTreeMap<String, Arc<shoal_tls::TlsListener>>,
+    /// The SASL settings of each SASL_PLAINTEXT or SASL_SSL listener.
+    sasl: std::collections::BTreeMap<String, SaslSettings>,
     advertised: Vec<Listener>,
     controller_bind: Option<String>,
 }
@@ -136,9 +138,18 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
     if roles.controller && !roles.broker && controller_bind.is_none() {
         bail!("a controller-only node needs a controller listener in listeners");
     }
+    let mut sasl = std::collections::BTreeMap::new();
+    for listener in &kafka {
+        if protocols.get(&listener.name).is_some_and(|p| p.sasl()) {
+            sasl.insert(
+                listener.name.clone(),
+                sasl_settings(config, &listener.name)?,
+            );
+        }
+    }
     let mut tls = std::collections::BTreeMap::new();
     for listener in &kafka {
-        if protocols.get(&listener.name) == Some(&SecurityProtocol::Ssl) {
+        if protocols.get(&listener.name).is_some_and(|p| p.tls()) {
             let settings = shoal_tls::TlsSettings::from_lookup(|name| {
                 config.listener_get(&listener.name, name)
             })
@@ -151,8 +162,47 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
     Ok(NodeListeners {
         kafka,
         tls,
+        sasl,
         advertised,
         controller_bind,
+    })
+}
+
+/// A SASL listener's settings (the credential store is the broker's, added when it runs).
+#[derive(Debug, Clone)]
+struct SaslSettings {
+    mechanisms: Vec<shoal_kafka::sasl::SaslMechanism>,
+    reauth_ms: u64,
+    failed_delay_ms: u64,
+}
+
+fn sasl_settings(config: &NodeConfig, listener: &str) -> anyhow::Result<SaslSettings> {
+    let get = |name: &str| config.listener_get(listener, name).unwrap_or_default();
+    let mut mechanisms = Vec::new();
+    for name in shoal_config::list_elements(&get("sasl.enabled.mechanisms")) {
+        let mechanism = shoal_kafka::sasl::SaslMechanism::from_name(name.trim()).with_context(|| {
+            format!(
+                "listener {listener}: sasl.enabled.mechanisms names {name:?}; Shoal serves PLAIN, \
+                 SCRAM-SHA-256 and SCRAM-SHA-512"
+            )
+        })?;
+        if !mechanisms.contains(&mechanism) {
+            mechanisms.push(mechanism);
+        }
+    }
+    if mechanisms.is_empty() {
+        bail!("listener {listener} uses SASL but sasl.enabled.mechanisms is empty");
+    }
+    let number = |name: &str| -> anyhow::Result<u64> {
+        let raw = get(name);
+        raw.trim()
+            .parse::<u64>()
+            .with_context(|| format!("listener {listener}: {name}={raw:?} is not a count of ms"))
+    };
+    Ok(SaslSettings {
+        mechanisms,
+        reauth_ms: number("connections.max.reauth.ms")?,
+        failed_delay_ms: number("connection.failed.authentication.delay.ms")?,
     })
 }
 
@@ -165,6 +215,21 @@ fn millis(config: &NodeConfig, name: &str, floor: i64) -> anyhow::Result<u64> {
 enum SecurityProtocol {
     Plaintext,
     Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    fn tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    fn sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
 }
 
 /// The security protocol of each listener. Kafka listeners serve PLAINTEXT and SSL; anything
@@ -198,9 +263,12 @@ fn security_protocols(
                  listener yet (only PLAINTEXT); refusing to start rather than serve it in the clear",
                 listener.name
             ),
+            "SASL_PLAINTEXT" if !is_controller => SecurityProtocol::SaslPlaintext,
+            "SASL_SSL" if !is_controller => SecurityProtocol::SaslSsl,
             "SASL_PLAINTEXT" | "SASL_SSL" => bail!(
-                "listener {} uses security protocol {protocol}, which Shoal does not serve yet \
-                 (PLAINTEXT and SSL); refusing to start rather than serve it without authentication",
+                "controller listener {} uses {protocol}, which Shoal does not serve on the \
+                 controller listener (only PLAINTEXT); refusing to start rather than serve it \
+                 without authentication",
                 listener.name
             ),
             other => bail!(
@@ -397,6 +465,15 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let mut tls_reloaders = Vec::new();
     if let Some(broker) = &broker {
         let handler = Arc::new(BrokerHandler::new(Arc::clone(broker)));
+        // Seeds the decoy SCRAM credentials of unknown users; never leaves this process.
+        let decoy_secret: Arc<[u8]> = {
+            use ring::rand::SecureRandom;
+            let mut secret = [0u8; 32];
+            ring::rand::SystemRandom::new()
+                .fill(&mut secret)
+                .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+            Arc::from(&secret[..])
+        };
         // One request memory pool for every Kafka listener of the node.
         let request_pool = MemoryPool::new(config.usize("queued.max.request.bytes")?);
         let per_ip_overrides =
@@ -424,6 +501,16 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                     )
                 })?
                 .with_memory_pool(Arc::clone(&request_pool));
+            let server = match listeners.sasl.get(&listener.name) {
+                Some(settings) => server.with_sasl(Arc::new(shoal_kafka::sasl::SaslConfig {
+                    mechanisms: settings.mechanisms.clone(),
+                    reauth_ms: settings.reauth_ms,
+                    failed_delay_ms: settings.failed_delay_ms,
+                    store: broker.credential_store(),
+                    decoy_secret: Arc::clone(&decoy_secret),
+                })),
+                None => server,
+            };
             let server = match listeners.tls.get(&listener.name) {
                 Some(tls) => {
                     let interval = Duration::from_millis(u64::try_from(
@@ -439,7 +526,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 None => server,
             };
             tracing::info!(listener = %listener.name, addr = %server.local_addr(),
-                tls = listeners.tls.contains_key(&listener.name), "Kafka listener up");
+                tls = listeners.tls.contains_key(&listener.name),
+                sasl = listeners.sasl.contains_key(&listener.name), "Kafka listener up");
             let signal = shutdown.clone();
             servers.push(tokio::spawn(server.run(signal.wait())));
         }
