@@ -154,6 +154,29 @@ impl Authorization {
         resource_type: ResourceType,
         resource_name: &str,
     ) -> bool {
+        self.check(ctx, operation, resource_type, resource_name, true)
+    }
+
+    /// As [`Self::allowed`] but without an audit line or metric: for filtering what a listing
+    /// shows (Kafka does not log those denials either) and for authorized-operation fields.
+    pub fn allowed_quietly(
+        &self,
+        ctx: &RequestContext,
+        operation: Operation,
+        resource_type: ResourceType,
+        resource_name: &str,
+    ) -> bool {
+        self.check(ctx, operation, resource_type, resource_name, false)
+    }
+
+    fn check(
+        &self,
+        ctx: &RequestContext,
+        operation: Operation,
+        resource_type: ResourceType,
+        resource_name: &str,
+        audited: bool,
+    ) -> bool {
         if !self.enabled {
             return true;
         }
@@ -166,32 +189,10 @@ impl Authorization {
             resource_name,
         };
         let decision = self.authorizer().authorize(&action);
-        self.audit(ctx, &action, decision.allowed, &decision.rule);
-        decision.allowed
-    }
-
-    /// As [`Self::allowed`] but without an audit line or metric: for filtering what a listing
-    /// shows (Kafka does not log those denials either) and for authorized-operation fields.
-    pub fn allowed_quietly(
-        &self,
-        ctx: &RequestContext,
-        operation: Operation,
-        resource_type: ResourceType,
-        resource_name: &str,
-    ) -> bool {
-        if !self.enabled {
-            return true;
+        if audited {
+            self.audit(ctx, &action, decision.allowed, &decision.rule);
         }
-        let host = ctx.peer.ip().to_string();
-        self.authorizer()
-            .authorize(&Action {
-                principal: &ctx.principal,
-                host: &host,
-                operation,
-                resource_type,
-                resource_name,
-            })
-            .allowed
+        decision.allowed
     }
 
     /// Kafka's authorized-operations bit field (bit `code` set for each allowed operation of

@@ -19,7 +19,7 @@ use shoal_meta::UserScramAlteration;
 use shoal_sasl::{ScramCredential, ScramMechanism};
 
 use crate::Broker;
-use crate::apis::{MAX_BATCH_ITEMS, str_bytes};
+use crate::apis::{cluster_change_allowed, str_bytes};
 use crate::error_codes::controller_error_code;
 
 /// How long the request waits for its records to apply here (the request has no timeout).
@@ -143,17 +143,10 @@ pub async fn handle(
             AlterUserScramCredentialsResponse::default().with_results(results),
         ))
     };
-    if !broker
-        .authorization
-        .allowed_on_cluster(ctx, Operation::Alter)
+    if let Err((error, message)) =
+        cluster_change_allowed(broker, ctx, Operation::Alter, count, false)
     {
-        return refuse_all(ResponseError::ClusterAuthorizationFailed, "");
-    }
-    if count > MAX_BATCH_ITEMS {
-        return refuse_all(
-            ResponseError::InvalidRequest,
-            &format!("A request may carry at most {MAX_BATCH_ITEMS} changes."),
-        );
+        return refuse_all(error, &message);
     }
     let valid: Vec<UserScramAlteration> = checked
         .iter()

@@ -12,7 +12,7 @@ use shoal_acl::{AclBinding, Operation};
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
-use crate::apis::{MAX_BATCH_ITEMS, str_bytes};
+use crate::apis::{cluster_change_allowed, str_bytes};
 use crate::error_codes::controller_error_code;
 
 /// How long a CreateAcls waits for its records to apply here (the request has no timeout).
@@ -35,23 +35,10 @@ pub async fn handle(
             CreateAclsResponse::default().with_results(vec![failed(error, message); count]),
         ))
     };
-    if !broker.authorization.is_enabled() {
-        return refuse_all(
-            ResponseError::SecurityDisabled,
-            "No Authorizer is configured.",
-        );
-    }
-    if !broker
-        .authorization
-        .allowed_on_cluster(ctx, Operation::Alter)
+    if let Err((error, message)) =
+        cluster_change_allowed(broker, ctx, Operation::Alter, count, true)
     {
-        return refuse_all(ResponseError::ClusterAuthorizationFailed, "");
-    }
-    if count > MAX_BATCH_ITEMS {
-        return refuse_all(
-            ResponseError::InvalidRequest,
-            &format!("A request may create at most {MAX_BATCH_ITEMS} ACLs."),
-        );
+        return refuse_all(error, &message);
     }
     // Parse every creation; the valid ones go to the controller in one call.
     let parsed: Vec<Result<AclBinding, String>> = request

@@ -57,6 +57,36 @@ pub(crate) fn topic_name(s: &str) -> TopicName {
     TopicName(str_bytes(s))
 }
 
+/// Kafka's checks before a batched cluster-wide change (CreateAcls, DeleteAcls,
+/// AlterUserScramCredentials): the ACL APIs need an authorizer (SECURITY_DISABLED), every one
+/// needs `operation` on the cluster, and a request carries at most [`MAX_BATCH_ITEMS`] items.
+/// The error answers every item of the request.
+pub(crate) fn cluster_change_allowed(
+    broker: &crate::Broker,
+    ctx: &shoal_kafka::RequestContext,
+    operation: shoal_acl::Operation,
+    items: usize,
+    needs_authorizer: bool,
+) -> Result<(), (kafka_protocol::error::ResponseError, String)> {
+    use kafka_protocol::error::ResponseError;
+    if needs_authorizer && !broker.authorization.is_enabled() {
+        return Err((
+            ResponseError::SecurityDisabled,
+            "No Authorizer is configured.".to_owned(),
+        ));
+    }
+    if !broker.authorization.allowed_on_cluster(ctx, operation) {
+        return Err((ResponseError::ClusterAuthorizationFailed, String::new()));
+    }
+    if items > MAX_BATCH_ITEMS {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!("A request may carry at most {MAX_BATCH_ITEMS} items."),
+        ));
+    }
+    Ok(())
+}
+
 /// Kafka caps a request's wait so a client cannot park work forever.
 pub(crate) fn bounded_timeout_ms(requested_ms: i32, max_ms: u64) -> u64 {
     u64::try_from(requested_ms.max(0)).unwrap_or(0).min(max_ms)
