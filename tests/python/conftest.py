@@ -116,7 +116,7 @@ class ShoalNode:
         argv = [str(shoal_bin()), "--data-dir", str(self.data_dir), "--node-id", str(self.node_id)]
         for k, v in settings.items():
             argv += ["--override", f"{k}={v}"]
-        return argv
+        return argv + list(getattr(self, "extra_args", []))
 
     # ------------------------------------------------------------ lifecycle
     @property

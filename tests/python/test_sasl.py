@@ -7,6 +7,7 @@ mechanism and a client that skips SASL are refused, and failures are counted by 
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -175,3 +176,43 @@ def test_sasl_principals_are_what_acls_name(shoal_factory, tmp_path):
     alice_admin = AdminClient({"bootstrap.servers": bootstrap, **alice})
     topics = alice_admin.list_topics(timeout=30).topics
     assert sorted(topics) == ["orders-eu"]
+
+
+@pytest.mark.timeout(180)
+def test_a_secured_cluster_starts_with_its_admin_and_no_plaintext_window(shoal_factory, tmp_path):
+    """--add-scram (kafka-storage format's) seeds the first user in the bootstrap entry: a node
+    with only a SASL listener and the authorizer on is usable by its admin from the first
+    request; a later --add-scram is ignored (credentials change through the Kafka API)."""
+    node = shoal_factory(start=False)
+    node.overrides.update({
+        "listeners": f"SASL_PLAINTEXT://127.0.0.1:{node.kafka_port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"SASL_PLAINTEXT://127.0.0.1:{node.kafka_port}",
+        "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:admin",
+    })
+    node.extra_args = ["--add-scram", "SCRAM-SHA-512=[name=admin,password=admin-secret]"]
+    node.start()
+    admin_conf = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512",
+                  "sasl.username": "admin", "sasl.password": "admin-secret"}
+    admin = AdminClient({"bootstrap.servers": node.bootstrap, **admin_conf})
+    admin.create_topics([NewTopic("first", 1, 1)])["first"].result(30)
+    produced = ck_produce(node.bootstrap, "first", 10, conf={**admin_conf, "acks": "all"})
+    assert not produced.errors and len(produced.acked) == 10
+    # Nobody else gets in, and alice exists only once the admin creates her.
+    refused(node.bootstrap, {**admin_conf, "sasl.username": "alice", "sasl.password": "pw"})
+    # A restart with another --add-scram changes nothing: the cluster exists.
+    node.stop()
+    node.extra_args = ["--add-scram", "SCRAM-SHA-512=[name=admin,password=changed]"]
+    node.start()
+    assert "applies only when a cluster is created" in node.log_path.read_text(errors="replace")
+    admin = AdminClient({"bootstrap.servers": node.bootstrap, **admin_conf})
+    assert "first" in admin.list_topics(timeout=30).topics
+    refused(node.bootstrap, {**admin_conf, "sasl.password": "changed"})
+    # A malformed --add-scram stops the node before it starts.
+    bad = shoal_factory(start=False)
+    bad.extra_args = ["--add-scram", "SCRAM-SHA-512=[name=admin]"]
+    proc = subprocess.run(bad.args(), cwd=bad.workdir, stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=60)
+    assert proc.returncode != 0 and b"password" in proc.stderr, proc.stderr[-500:]

@@ -64,17 +64,26 @@ pub fn supported_range(features: Option<&[SupportedFeature]>, name: &str) -> Opt
 }
 
 /// The records that finalize `metadata.version` at `level` on a new cluster: one
-/// FeatureLevel, unless a level is already finalized (pure).
-pub fn plan_bootstrap_features(image: &MetadataImage, level: i16) -> Vec<MetadataRecord> {
+/// FeatureLevel, then `extra` (the `--add-scram` credentials; only at a level that has them),
+/// unless a level is already finalized (pure).
+pub fn plan_bootstrap_features(
+    image: &MetadataImage,
+    level: i16,
+    extra: &[MetadataRecord],
+) -> Vec<MetadataRecord> {
     if image.finalized_features.contains_key(METADATA_VERSION)
         || level < BROKER_FEATURES_METADATA_VERSION
     {
         return Vec::new();
     }
-    vec![MetadataRecord::FeatureLevel {
+    let mut records = vec![MetadataRecord::FeatureLevel {
         name: METADATA_VERSION.to_string(),
         level,
-    }]
+    }];
+    if level >= SCRAM_METADATA_VERSION {
+        records.extend_from_slice(extra);
+    }
+    records
 }
 
 #[cfg(test)]
@@ -85,8 +94,8 @@ mod tests {
     fn bootstrap_finalizes_once_and_only_levels_that_have_the_record() {
         let mut image = MetadataImage::empty("c");
         assert_eq!(image.metadata_version(), 1);
-        assert!(plan_bootstrap_features(&image, 1).is_empty());
-        let records = plan_bootstrap_features(&image, 2);
+        assert!(plan_bootstrap_features(&image, 1, &[]).is_empty());
+        let records = plan_bootstrap_features(&image, 2, &[]);
         assert_eq!(
             records,
             vec![MetadataRecord::FeatureLevel {
@@ -96,7 +105,30 @@ mod tests {
         );
         image.apply_batch(1, &records);
         assert_eq!(image.metadata_version(), 2);
-        assert!(plan_bootstrap_features(&image, 2).is_empty());
+        assert!(plan_bootstrap_features(&image, 2, &[]).is_empty());
+    }
+
+    #[test]
+    fn bootstrap_credentials_ride_with_a_level_that_has_them() {
+        #[allow(clippy::unwrap_used)]
+        let credential = MetadataRecord::UserScramCredential {
+            name: "admin".into(),
+            credential: shoal_sasl::ScramCredential::from_password(
+                shoal_sasl::ScramMechanism::Sha256,
+                "admin-secret",
+                4096,
+            )
+            .unwrap(),
+        };
+        let image = MetadataImage::empty("c");
+        assert_eq!(
+            plan_bootstrap_features(&image, 2, std::slice::from_ref(&credential)).len(),
+            1,
+            "level 2 has no SCRAM records"
+        );
+        let records = plan_bootstrap_features(&image, 3, std::slice::from_ref(&credential));
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1], credential);
     }
 
     #[test]

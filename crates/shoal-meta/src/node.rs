@@ -55,6 +55,7 @@ use crate::raft::grpc_network::GrpcNetworkFactory;
 use crate::raft::log_store::SledLogStore;
 use crate::raft::state_machine::MetaStateMachine;
 use crate::raft::types::{MetaRaft, NodeId, to_kafka_node_id, to_raft_node_id};
+use crate::records::MetadataRecord;
 
 /// Directory under `data_dir` holding the sled database.
 pub const SLED_DIR: &str = "raft";
@@ -134,6 +135,11 @@ pub struct MetaConfig {
     /// traffic (one tiny RPC per broker per 250 ms) for that speed. Raise both together on
     /// slow or overloaded hosts.
     pub broker_session_timeout_ms: u64,
+    /// SCRAM credentials a *new* cluster starts with (`shoal --add-scram`, Kafka's
+    /// `kafka-storage format --add-scram`): committed in the bootstrap entry with
+    /// `metadata.version`, so a secured cluster has its first user before any client can
+    /// connect. Ignored (with a warning) when the quorum already exists.
+    pub bootstrap_scram_credentials: Vec<(String, shoal_sasl::ScramCredential)>,
 }
 
 impl MetaConfig {
@@ -154,6 +160,7 @@ impl MetaConfig {
             startup_timeout_ms: 10_000,
             broker_heartbeat_interval_ms: DEFAULT_BROKER_HEARTBEAT_INTERVAL_MS,
             broker_session_timeout_ms: DEFAULT_BROKER_SESSION_TIMEOUT_MS,
+            bootstrap_scram_credentials: Vec::new(),
         }
     }
 
@@ -345,6 +352,24 @@ impl MetaNode {
         // A quorum initialized by this start is a new cluster: it finalizes the newest
         // metadata.version (Kafka's bootstrap metadata.version). An existing one keeps its level.
         let bootstrap_metadata_version = initialized_now.then_some(MAX_METADATA_VERSION);
+        let bootstrap_records: Vec<MetadataRecord> = if initialized_now {
+            config
+                .bootstrap_scram_credentials
+                .iter()
+                .map(|(name, credential)| MetadataRecord::UserScramCredential {
+                    name: name.clone(),
+                    credential: credential.clone(),
+                })
+                .collect()
+        } else {
+            if !config.bootstrap_scram_credentials.is_empty() {
+                tracing::warn!(
+                    "--add-scram applies only when a cluster is created; this one exists, so \
+                     its credentials are left as they are (use AlterUserScramCredentials)"
+                );
+            }
+            Vec::new()
+        };
 
         let controller = Controller::new(
             raft.clone(),
@@ -355,6 +380,7 @@ impl MetaNode {
                 request_timeout_ms: config.request_timeout_ms,
                 broker_session_timeout_ms: config.broker_session_timeout_ms,
                 bootstrap_metadata_version,
+                bootstrap_records,
             },
         );
         let client = ControllerClient::with_local(

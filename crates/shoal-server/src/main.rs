@@ -5,6 +5,7 @@
 //! Kafka listener accept clients and `/readyz` turn green. Shutdown runs the other way: stop
 //! accepting, finish requests already read, close logs cleanly, stop Raft.
 
+mod add_scram;
 mod admin_http;
 mod admin_token;
 mod config;
@@ -38,6 +39,11 @@ struct Args {
     /// Sets any setting by its Kafka name; repeatable (like kafka-server-start.sh --override).
     #[arg(long = "override", value_name = "NAME=VALUE", value_parser = parse_override)]
     overrides: Vec<(String, String)>,
+    /// A SCRAM credential a new cluster starts with, as Kafka's `kafka-storage format
+    /// --add-scram`: `SCRAM-SHA-256=[name=admin,password=admin-secret]`; repeatable. Applied only
+    /// when this start creates the cluster.
+    #[arg(long = "add-scram", value_name = "MECHANISM=[name=…,password=…]", value_parser = add_scram::parse_add_scram)]
+    add_scram: Vec<(String, shoal_sasl::ScramCredential)>,
     /// Probe this node's /readyz (the container HEALTHCHECK) and exit: 0 ready, 1 not.
     #[arg(long)]
     healthcheck: bool,
@@ -101,7 +107,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(node::run(config)) {
+    match runtime.block_on(node::run(config, args.add_scram)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("shoal stopped: {error:#}");

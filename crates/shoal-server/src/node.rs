@@ -316,7 +316,11 @@ fn quorum_voters(
     }
 }
 
-pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+/// Runs the node; `bootstrap_scram` are the `--add-scram` credentials of a new cluster.
+pub async fn run(
+    config: NodeConfig,
+    bootstrap_scram: Vec<(String, shoal_sasl::ScramCredential)>,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     for (name, reason) in config.ignored_settings() {
         tracing::warn!(setting = name, "{name} is accepted and ignored: {reason}");
@@ -382,6 +386,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             listen_address: listeners.controller_bind.clone(),
             broker_heartbeat_interval_ms: heartbeat_interval_ms,
             broker_session_timeout_ms: session_timeout_ms,
+            bootstrap_scram_credentials: bootstrap_scram,
             ..MetaConfig::new(node_id, data_dir.join("meta"))
         })
         .await

@@ -89,6 +89,8 @@ pub(crate) struct ControllerSettings {
     pub broker_session_timeout_ms: u64,
     /// `Some(level)` on a new cluster: finalize `metadata.version` at `level` once leading.
     pub bootstrap_metadata_version: Option<i16>,
+    /// Records committed with that FeatureLevel, in the same entry (`--add-scram`).
+    pub bootstrap_records: Vec<MetadataRecord>,
 }
 
 /// The request handler of the metadata quorum on a voter (see the module docs).
@@ -105,6 +107,7 @@ pub struct Controller {
     clock_origin: Instant,
     stopped: AtomicBool,
     bootstrap_metadata_version: Option<i16>,
+    bootstrap_records: Vec<MetadataRecord>,
 }
 
 impl Controller {
@@ -127,6 +130,7 @@ impl Controller {
             clock_origin: Instant::now(),
             stopped: AtomicBool::new(false),
             bootstrap_metadata_version: settings.bootstrap_metadata_version,
+            bootstrap_records: settings.bootstrap_records,
         })
     }
 
@@ -626,7 +630,8 @@ impl Controller {
         let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
         let _writer = self.write_lock.lock().await;
         let image = self.caught_up_image(deadline).await?;
-        let records = crate::features::plan_bootstrap_features(&image, level);
+        let records =
+            crate::features::plan_bootstrap_features(&image, level, &self.bootstrap_records);
         if records.is_empty() {
             return Ok(false);
         }
