@@ -19,6 +19,7 @@
 mod credential;
 mod plain;
 mod scram;
+mod scram_client;
 
 pub use credential::{
     MAX_ITERATIONS, MIN_ITERATIONS, SALT_BYTES, ScramCredential, ScramError, ScramMechanism,
@@ -26,3 +27,4 @@ pub use credential::{
 };
 pub use plain::{MAX_PLAIN_MESSAGE_BYTES, PlainFailure, authenticate_plain};
 pub use scram::{MAX_SCRAM_MESSAGE_BYTES, MAX_SCRAM_USER_BYTES, ScramFailure, ScramServer};
+pub use scram_client::{ScramClient, ScramClientFinal};
