@@ -1,5 +1,6 @@
 //! How `shoalctl` reaches brokers: Kafka client properties (`--command-config`, as Kafka's
-//! `kafka-*.sh --command-config`) give the security protocol and TLS settings.
+//! `kafka-*.sh --command-config`) give the security protocol, TLS settings and the SASL login
+//! (librdkafka's `sasl.username` / `sasl.password`, or the Java client's `sasl.jaas.config`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -48,6 +49,15 @@ impl ClientProperties {
                     out.push(("ssl.key.location".into(), value.clone()));
                 }
                 "ssl.truststore.type" | "ssl.keystore.type" => {}
+                // librdkafka has no JAAS: the login becomes its username and password.
+                "sasl.jaas.config" => {
+                    if let Some((username, password)) = jaas_login(value)
+                        && self.get("sasl.username").is_none()
+                    {
+                        out.push(("sasl.username".into(), username));
+                        out.push(("sasl.password".into(), password));
+                    }
+                }
                 _ => out.push((name.clone(), value.clone())),
             }
         }
@@ -55,11 +65,39 @@ impl ClientProperties {
     }
 }
 
-/// The transport to the brokers.
+/// `username="…"` and `password="…"` of a Java `sasl.jaas.config` (PlainLoginModule or
+/// ScramLoginModule).
+fn jaas_login(jaas: &str) -> Option<(String, String)> {
+    let value = |key: &str| {
+        let start = jaas.find(&format!("{key}=\""))? + key.len() + 2;
+        let end = jaas[start..].find('"')? + start;
+        Some(jaas[start..end].to_owned())
+    };
+    Some((value("username")?, value("password")?))
+}
+
+/// A SASL login: the mechanism and the user's password.
 #[derive(Clone)]
-pub enum Transport {
-    Plaintext,
-    Tls(Arc<rustls::ClientConfig>),
+pub struct SaslLogin {
+    pub mechanism: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SaslLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslLogin")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The transport to the brokers: TLS or not, SASL or not.
+#[derive(Clone, Default)]
+pub struct Transport {
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub sasl: Option<SaslLogin>,
 }
 
 impl Transport {
@@ -68,17 +106,53 @@ impl Transport {
             .get("security.protocol")
             .unwrap_or_else(|| "PLAINTEXT".to_owned())
             .to_ascii_uppercase();
-        match protocol.as_str() {
-            "PLAINTEXT" => Ok(Transport::Plaintext),
-            "SSL" => Ok(Transport::Tls(
+        let (tls, sasl) = match protocol.as_str() {
+            "PLAINTEXT" => (false, false),
+            "SSL" => (true, false),
+            "SASL_PLAINTEXT" => (false, true),
+            "SASL_SSL" => (true, true),
+            other => bail!(
+                "security.protocol={other:?} is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+            ),
+        };
+        let tls = if tls {
+            Some(
                 shoal_tls::client_config(|name| properties.get(name))
                     .context("--command-config")?,
-            )),
-            "SASL_PLAINTEXT" | "SASL_SSL" => {
-                bail!("security.protocol={protocol}: shoalctl does not speak SASL yet")
+            )
+        } else {
+            None
+        };
+        let sasl = if sasl {
+            let mechanism = properties
+                .get("sasl.mechanism")
+                .map(|m| m.to_ascii_uppercase())
+                .context("security.protocol uses SASL: set sasl.mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")?;
+            if !matches!(
+                mechanism.as_str(),
+                "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
+            ) {
+                bail!(
+                    "sasl.mechanism={mechanism}: shoalctl speaks PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"
+                );
             }
-            other => bail!("security.protocol={other:?} is not PLAINTEXT or SSL"),
-        }
+            let (username, password) = match (properties.get("sasl.username"), properties.get("sasl.password")) {
+                (Some(u), Some(p)) => (u, p),
+                _ => properties
+                    .get("sasl.jaas.config")
+                    .as_deref()
+                    .and_then(jaas_login)
+                    .context("SASL needs sasl.username and sasl.password (or sasl.jaas.config with username=\"…\" password=\"…\")")?,
+            };
+            Some(SaslLogin {
+                mechanism,
+                username,
+                password,
+            })
+        } else {
+            None
+        };
+        Ok(Transport { tls, sasl })
     }
 }
 
@@ -95,6 +169,71 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn sasl_logins_from_librdkafka_or_java_properties() {
+        let t = Transport::from_properties(&props(&[
+            ("security.protocol", "sasl_ssl"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"s3 cret\";",
+            ),
+            ("ssl.ca.location", "/nonexistent/ca.pem"),
+        ]));
+        // The CA file does not exist: the TLS part fails, naming the setting.
+        assert!(t.is_err());
+        let t = Transport::from_properties(&props(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "plain"),
+            ("sasl.username", "bob"),
+            ("sasl.password", "pw"),
+        ]))
+        .unwrap();
+        let login = t.sasl.unwrap();
+        assert_eq!(
+            (
+                login.mechanism.as_str(),
+                login.username.as_str(),
+                login.password.as_str()
+            ),
+            ("PLAIN", "bob", "pw")
+        );
+        assert!(!format!("{login:?}").contains("pw"), "never the password");
+        assert!(t.tls.is_none());
+        let p = props(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            (
+                "sasl.jaas.config",
+                "x required username=\"alice\" password=\"s3cret\";",
+            ),
+        ]);
+        let login = Transport::from_properties(&p).unwrap().sasl.unwrap();
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("alice", "s3cret")
+        );
+        let mut rdkafka = p.librdkafka();
+        rdkafka.sort();
+        assert!(rdkafka.contains(&("sasl.username".into(), "alice".into())));
+        assert!(!rdkafka.iter().any(|(k, _)| k == "sasl.jaas.config"));
+        for bad in [
+            vec![("security.protocol", "SASL_PLAINTEXT")],
+            vec![
+                ("security.protocol", "SASL_PLAINTEXT"),
+                ("sasl.mechanism", "GSSAPI"),
+                ("sasl.username", "a"),
+                ("sasl.password", "b"),
+            ],
+            vec![
+                ("security.protocol", "SASL_PLAINTEXT"),
+                ("sasl.mechanism", "PLAIN"),
+            ],
+        ] {
+            assert!(Transport::from_properties(&props(&bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -121,14 +260,11 @@ mod tests {
 
     #[test]
     fn protocols() {
-        assert!(matches!(
-            Transport::from_properties(&props(&[])).unwrap(),
-            Transport::Plaintext
-        ));
-        assert!(matches!(
-            Transport::from_properties(&props(&[("security.protocol", "plaintext")])).unwrap(),
-            Transport::Plaintext
-        ));
+        for plain in [props(&[]), props(&[("security.protocol", "plaintext")])] {
+            let t = Transport::from_properties(&plain).unwrap();
+            assert!(t.tls.is_none() && t.sasl.is_none());
+        }
+        // SASL without a mechanism and login, and an unknown protocol.
         for bad in ["SASL_SSL", "SASL_PLAINTEXT", "TLS"] {
             assert!(
                 Transport::from_properties(&props(&[("security.protocol", bad)])).is_err(),
