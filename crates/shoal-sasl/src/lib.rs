@@ -17,6 +17,7 @@
 //! through rustls.
 
 mod credential;
+mod oauthbearer;
 mod plain;
 mod scram;
 mod scram_client;
@@ -24,6 +25,9 @@ mod scram_client;
 pub use credential::{
     MAX_ITERATIONS, MIN_ITERATIONS, SALT_BYTES, ScramCredential, ScramError, ScramMechanism,
     new_salt, salted_password,
+};
+pub use oauthbearer::{
+    Jwk, MAX_TOKEN_BYTES, OAuthFailure, OAuthValidator, client_token, parse_jwks,
 };
 pub use plain::{MAX_PLAIN_MESSAGE_BYTES, PlainFailure, authenticate_plain};
 pub use scram::{MAX_SCRAM_MESSAGE_BYTES, MAX_SCRAM_USER_BYTES, ScramFailure, ScramServer};
