@@ -36,19 +36,22 @@ pub trait CredentialStore: Send + Sync + 'static {
 pub enum SaslMechanism {
     Plain,
     Scram(ScramMechanism),
+    OAuthBearer,
 }
 
 impl SaslMechanism {
-    pub const ALL: [SaslMechanism; 3] = [
+    pub const ALL: [SaslMechanism; 4] = [
         SaslMechanism::Plain,
         SaslMechanism::Scram(ScramMechanism::Sha256),
         SaslMechanism::Scram(ScramMechanism::Sha512),
+        SaslMechanism::OAuthBearer,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             SaslMechanism::Plain => "PLAIN",
             SaslMechanism::Scram(m) => m.name(),
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 
@@ -69,6 +72,8 @@ pub struct SaslConfig {
     pub store: Arc<dyn CredentialStore>,
     /// Per process: seeds the decoy credentials of unknown users.
     pub decoy_secret: Arc<[u8]>,
+    /// How OAUTHBEARER tokens are validated (required when it is enabled).
+    pub oauth: Option<Arc<shoal_sasl::OAuthValidator>>,
 }
 
 impl std::fmt::Debug for SaslConfig {
@@ -261,6 +266,22 @@ impl SaslSession {
                         )))
                     }
                     Err(e) => self.failed(m.name(), e.to_string()),
+                }
+            }
+            Phase::Chosen(SaslMechanism::OAuthBearer) => {
+                let Some(validator) = self.config.oauth.clone() else {
+                    return self.failed("OAUTHBEARER", "no token validator is configured".into());
+                };
+                let now_s = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                match shoal_sasl::client_token(bytes)
+                    .and_then(|token| validator.validate(&token, now_s))
+                {
+                    Ok((subject, _expiry_s)) => {
+                        self.succeed("OAUTHBEARER", subject, Vec::new(), version, now)
+                    }
+                    Err(e) => self.failed("OAUTHBEARER", e.to_string()),
                 }
             }
             Phase::ScramSent(m, server) => match server.last(bytes) {

@@ -37,6 +37,13 @@ fn config(reauth_ms: u64) -> Arc<SaslConfig> {
         failed_delay_ms: 100,
         store: Arc::new(Users(users)),
         decoy_secret: Arc::from(&b"test"[..]),
+        oauth: Some(Arc::new(shoal_sasl::OAuthValidator {
+            keys: None,
+            expected_issuer: None,
+            expected_audience: Vec::new(),
+            sub_claim_name: "sub".into(),
+            clock_skew_s: 30,
+        })),
     })
 }
 
@@ -141,7 +148,10 @@ fn only_sasl_requests_before_authentication() {
         } => {
             assert_eq!(r.error_code, UNSUPPORTED_SASL_MECHANISM);
             let names: Vec<&str> = r.mechanisms.iter().map(|m| m.as_str()).collect();
-            assert_eq!(names, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]);
+            assert_eq!(
+                names,
+                ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -231,4 +241,33 @@ fn sessions_expire_and_reauthenticate_as_the_same_principal() {
         "hunter2",
         later
     )));
+}
+
+#[test]
+fn oauthbearer_tokens_log_in_as_their_subject() {
+    let now = Instant::now();
+    let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |exp: u64| {
+        format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none"}"#),
+            b64(&format!(r#"{{"sub":"carol","exp":{exp}}}"#))
+        )
+    };
+    let mut s = SaslSession::new(config(0));
+    assert!(matches!(
+        s.step(&handshake("OAUTHBEARER"), 1, now),
+        SaslStep::Reply(_)
+    ));
+    let message = format!("n,,\x01auth=Bearer {}\x01\x01", token(unix + 600));
+    assert_eq!(reply_bytes(s.step(&auth(message.as_bytes()), 2, now)), b"");
+    assert_eq!(s.principal().unwrap().to_string(), "User:carol");
+    let mut s = SaslSession::new(config(0));
+    s.step(&handshake("OAUTHBEARER"), 1, now);
+    let expired = format!("n,,\x01auth=Bearer {}\x01\x01", token(unix - 600));
+    assert!(is_fail(&s.step(&auth(expired.as_bytes()), 2, now)));
 }

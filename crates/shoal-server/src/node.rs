@@ -174,6 +174,55 @@ struct SaslSettings {
     mechanisms: Vec<shoal_kafka::sasl::SaslMechanism>,
     reauth_ms: u64,
     failed_delay_ms: u64,
+    oauth: Option<Arc<shoal_sasl::OAuthValidator>>,
+}
+
+/// The OAUTHBEARER validator of a listener (see `shoal_sasl::oauthbearer`): a JWKS read now,
+/// or unsecured tokens with a warning.
+fn oauth_validator(
+    listener: &str,
+    get: &dyn Fn(&str) -> String,
+) -> anyhow::Result<shoal_sasl::OAuthValidator> {
+    let jwks_url = get("sasl.oauthbearer.jwks.endpoint.url");
+    let keys = if jwks_url.trim().is_empty() {
+        tracing::warn!(
+            listener,
+            "OAUTHBEARER without sasl.oauthbearer.jwks.endpoint.url accepts \
+            unsecured tokens (alg none) that anyone can make: for development only"
+        );
+        None
+    } else {
+        let path = jwks_url
+            .trim()
+            .strip_prefix("file://")
+            .unwrap_or(jwks_url.trim());
+        if path.contains("://") {
+            bail!(
+                "listener {listener}: sasl.oauthbearer.jwks.endpoint.url={jwks_url:?}: only file: URLs and paths are read (Shoal does not fetch JWKS over the network)"
+            );
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("listener {listener}: cannot read the JWKS {path}"))?;
+        Some(
+            shoal_sasl::parse_jwks(&text)
+                .map_err(|e| anyhow::anyhow!("listener {listener}: the JWKS {path}: {e}"))?,
+        )
+    };
+    let optional = |name: &str| Some(get(name)).filter(|v| !v.trim().is_empty());
+    Ok(shoal_sasl::OAuthValidator {
+        keys,
+        expected_issuer: optional("sasl.oauthbearer.expected.issuer"),
+        expected_audience: shoal_config::list_elements(&get("sasl.oauthbearer.expected.audience"))
+            .into_iter()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect(),
+        sub_claim_name: optional("sasl.oauthbearer.sub.claim.name").unwrap_or_else(|| "sub".into()),
+        clock_skew_s: get("sasl.oauthbearer.clock.skew.seconds")
+            .trim()
+            .parse()
+            .unwrap_or(30),
+    })
 }
 
 fn sasl_settings(config: &NodeConfig, listener: &str) -> anyhow::Result<SaslSettings> {
@@ -183,7 +232,7 @@ fn sasl_settings(config: &NodeConfig, listener: &str) -> anyhow::Result<SaslSett
         let mechanism = shoal_kafka::sasl::SaslMechanism::from_name(name.trim()).with_context(|| {
             format!(
                 "listener {listener}: sasl.enabled.mechanisms names {name:?}; Shoal serves PLAIN, \
-                 SCRAM-SHA-256 and SCRAM-SHA-512"
+                 SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER"
             )
         })?;
         if !mechanisms.contains(&mechanism) {
@@ -199,10 +248,16 @@ fn sasl_settings(config: &NodeConfig, listener: &str) -> anyhow::Result<SaslSett
             .parse::<u64>()
             .with_context(|| format!("listener {listener}: {name}={raw:?} is not a count of ms"))
     };
+    let oauth = if mechanisms.contains(&shoal_kafka::sasl::SaslMechanism::OAuthBearer) {
+        Some(Arc::new(oauth_validator(listener, &get)?))
+    } else {
+        None
+    };
     Ok(SaslSettings {
         mechanisms,
         reauth_ms: number("connections.max.reauth.ms")?,
         failed_delay_ms: number("connection.failed.authentication.delay.ms")?,
+        oauth,
     })
 }
 
@@ -513,6 +568,7 @@ pub async fn run(
                     failed_delay_ms: settings.failed_delay_ms,
                     store: broker.credential_store(),
                     decoy_secret: Arc::clone(&decoy_secret),
+                    oauth: settings.oauth.clone(),
                 })),
                 None => server,
             };
