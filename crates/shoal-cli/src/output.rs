@@ -14,6 +14,25 @@ pub enum Format {
 /// One table of a result: a title line (may be empty), the header, the rows.
 pub type Section<'a> = (&'a str, Vec<&'a str>, Vec<Vec<String>>);
 
+/// One line of a result: its table cells and its JSON object (the same fields).
+pub trait Row {
+    fn cells(&self) -> Vec<String>;
+    fn json(&self) -> Value;
+}
+
+/// `value` (a JSON object) with `fields` added.
+pub fn with_fields<'a>(
+    mut value: Value,
+    fields: impl IntoIterator<Item = (&'a str, Value)>,
+) -> Value {
+    if let Some(map) = value.as_object_mut() {
+        for (k, v) in fields {
+            map.insert(k.to_string(), v);
+        }
+    }
+    value
+}
+
 pub struct Output {
     pub format: Format,
 }
@@ -43,6 +62,19 @@ impl Output {
             }
             println!("{}", render(header, rows));
         }
+    }
+
+    /// Rows, each its cells and its JSON object: one table under `title` (may be empty), or
+    /// the JSON objects as an array given to `json` (`Value::from`: the array itself).
+    pub fn emit_rows(
+        &self,
+        title: &str,
+        header: Vec<&str>,
+        rows: impl IntoIterator<Item = (Vec<String>, Value)>,
+        json: impl FnOnce(Vec<Value>) -> Value,
+    ) {
+        let (cells, objects): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+        self.emit(&json(objects), &[(title, header, cells)]);
     }
 }
 

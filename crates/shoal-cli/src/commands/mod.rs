@@ -1,6 +1,22 @@
 //! One module per noun; each verb turns flags into Kafka requests and the answers into a
 //! table or JSON. A Kafka error in an answer becomes a one-line error naming it (exit 1).
 
+/// In a noun's tests: for each verb, `fn name(args) -> Args`, the arguments the module's
+/// `parse_verb(verb, args)` (a command line of that verb, parsed as the binary would) gives.
+#[cfg(test)]
+macro_rules! verb_args {
+    ($command:ident($line:ty) { $($name:ident: $verb:literal => $variant:ident($args:ty)),+ $(,)? }) => {
+        $(
+            fn $name(args: $line) -> $args {
+                match parse_verb($verb, args) {
+                    $command::$variant(a) => a,
+                    other => panic!("{other:?}"),
+                }
+            }
+        )+
+    };
+}
+
 mod acl;
 mod cluster;
 pub mod console;
@@ -10,15 +26,18 @@ mod reset_offsets;
 mod topic;
 mod user;
 
+use std::fmt::Display;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
+use kafka_protocol::protocol::StrBytes;
+use serde_json::{Value, json};
 
 use crate::cli::{Cli, Command};
 use crate::kafka::Client;
 use crate::kafka::security::{ClientProperties, Transport};
-use crate::output::Output;
+use crate::output::{Output, Row, with_fields};
 
 pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<ExitCode> {
     match &cli.command {
@@ -54,4 +73,127 @@ pub fn check(what: &str, code: i16, message: Option<&str>) -> anyhow::Result<()>
         Some(m) => bail!("{what}: {name}: {m}"),
         None => bail!("{what}: {name}"),
     }
+}
+
+/// Keeps the first of equal items, in order (the lists are a command line's worth).
+pub fn dedupe<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// Kafka's name for a wire code, or `UNKNOWN(code)` for one this tool does not know (a newer
+/// broker's): an answer is shown, never refused, for it.
+pub fn label<T: Display, E>(code: i8, from_code: impl FnOnce(i8) -> Result<T, E>) -> String {
+    from_code(code).map_or_else(|_| format!("UNKNOWN({code})"), |v| v.to_string())
+}
+
+/// One item of a create or delete (an ACL, a user's credentials) with Kafka's answer for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome<T> {
+    pub item: T,
+    pub error_code: i16,
+    /// The broker's message; an empty one is none.
+    pub message: Option<String>,
+}
+
+impl<T> Outcome<T> {
+    pub fn new(item: T, error_code: i16, message: Option<&StrBytes>) -> Outcome<T> {
+        Outcome {
+            item,
+            error_code,
+            message: message.map(|m| m.to_string()).filter(|m| !m.is_empty()),
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.error_code == 0
+    }
+
+    /// STATUS: `done` (created, deleted) or Kafka's error name.
+    pub fn status(&self, done: &str) -> String {
+        if self.ok() {
+            done.to_string()
+        } else {
+            shoal_kafka::error_name(self.error_code).to_string()
+        }
+    }
+
+    /// Fails with Kafka's error name (and the broker's message) unless the item succeeded.
+    pub fn check(&self, what: &str) -> anyhow::Result<()> {
+        check(what, self.error_code, self.message.as_deref())
+    }
+}
+
+impl<T: Row> Outcome<T> {
+    /// The item's cells, then STATUS.
+    pub fn cells(&self, done: &str) -> Vec<String> {
+        let mut cells = self.item.cells();
+        cells.push(self.status(done));
+        cells
+    }
+
+    /// The item's fields, then `done` (true or false), `error` (Kafka's name or null) and
+    /// `message`.
+    pub fn json(&self, done: &str) -> Value {
+        let ok = self.ok();
+        with_fields(
+            self.item.json(),
+            [
+                (done, json!(ok)),
+                (
+                    "error",
+                    if ok {
+                        Value::Null
+                    } else {
+                        json!(self.status(done))
+                    },
+                ),
+                ("message", json!(self.message)),
+            ],
+        )
+    }
+
+    /// Both, for [`Output::emit_rows`](crate::output::Output::emit_rows).
+    pub fn line(&self, done: &str) -> (Vec<String>, Value) {
+        (self.cells(done), self.json(done))
+    }
+}
+
+/// How a command's error counts its failed items: ` (F of T{noun} failed)`.
+pub struct Tally<'a> {
+    /// How many items the command was about.
+    pub total: usize,
+    /// After the total: empty, or e.g. ` users`.
+    pub noun: &'a str,
+    /// The count is said once at least this many failed (1: always).
+    pub from: usize,
+}
+
+/// Ends a command once every result is printed: success when nothing failed; else the first
+/// failure is the error (exit 1), `what` naming its item, then the tally of failures.
+pub fn first_failure<'a, T: 'a>(
+    outcomes: impl IntoIterator<Item = &'a Outcome<T>>,
+    what: impl FnOnce(&T) -> String,
+    tally: Tally<'_>,
+) -> anyhow::Result<ExitCode> {
+    let failed: Vec<&Outcome<T>> = outcomes.into_iter().filter(|o| !o.ok()).collect();
+    if let Some(first) = failed.first() {
+        let of = if failed.len() >= tally.from {
+            format!(
+                " ({} of {}{} failed)",
+                failed.len(),
+                tally.total,
+                tally.noun
+            )
+        } else {
+            String::new()
+        };
+        first.check(&format!("{}{of}", what(&first.item)))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

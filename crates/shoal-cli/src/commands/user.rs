@@ -26,9 +26,9 @@ use kafka_protocol::protocol::StrBytes;
 use serde_json::{Value, json};
 use shoal_sasl::ScramMechanism;
 
-use super::{check, connect};
+use super::{Tally, check, connect, dedupe, first_failure, label};
 use crate::cli::{Cli, Password, UserCommand, UserCreate, UserDelete};
-use crate::output::Output;
+use crate::output::{Output, Row, with_fields};
 
 /// The columns of `user list`: one row per credential.
 const LIST_HEADER: [&str; 3] = ["USER", "MECHANISM", "ITERATIONS"];
@@ -47,27 +47,21 @@ pub async fn run(
             let mut client = connect(cli, timeout).await?;
             let response = client.any().call(describe_request(&names)).await?;
             let (rows, failures) = described(&response)?;
-            out.emit(
-                &json!(rows.iter().map(CredentialRow::json).collect::<Vec<_>>()),
-                &[(
-                    "",
-                    LIST_HEADER.to_vec(),
-                    rows.iter().map(CredentialRow::cells).collect(),
-                )],
+            out.emit_rows(
+                "",
+                LIST_HEADER.to_vec(),
+                rows.iter().map(|r| (r.cells(), r.json())),
+                Value::from,
             );
-            if let Some(first) = failures.first() {
-                let of = if failures.len() > 1 {
-                    format!(" ({} of {} users failed)", failures.len(), names.len())
-                } else {
-                    String::new()
-                };
-                check(
-                    &format!("listing SCRAM credentials of user {}{of}", first.user),
-                    first.error_code,
-                    first.message.as_deref(),
-                )?;
-            }
-            Ok(ExitCode::SUCCESS)
+            first_failure(
+                &failures,
+                |user| format!("listing SCRAM credentials of user {user}"),
+                Tally {
+                    total: names.len(),
+                    noun: " users",
+                    from: 2,
+                },
+            )
         }
     }
 }
@@ -108,11 +102,10 @@ async fn delete(
             .await?;
         let (rows, failures) = described(&response)?;
         if let Some(failure) = failures.first() {
-            check(
-                &format!("deleting SCRAM credentials of user {}", failure.user),
-                failure.error_code,
-                failure.message.as_deref(),
-            )?;
+            failure.check(&format!(
+                "deleting SCRAM credentials of user {}",
+                failure.item
+            ))?;
         }
         let codes = mechanisms_of(&args.name, &rows);
         if codes.is_empty() {
@@ -133,36 +126,21 @@ async fn delete(
 /// Prints the user's result; a failure is then the command's error (exit 1).
 fn report(outcome: &Outcome, done: &str, out: &Output) -> anyhow::Result<ExitCode> {
     let mut header = vec!["USER", "MECHANISMS"];
-    if outcome.iterations.is_some() {
+    if outcome.item.iterations.is_some() {
         header.push("ITERATIONS");
     }
     header.push("STATUS");
-    out.emit(
-        &json!([outcome.json(done)]),
-        &[("", header, vec![outcome.cells(done)])],
-    );
+    out.emit_rows("", header, [outcome.line(done)], Value::from);
     let doing = if done == "created" {
         "creating"
     } else {
         "deleting"
     };
-    check(
-        &format!("{doing} SCRAM credentials of user {}", outcome.user),
-        outcome.error_code,
-        outcome.message.as_deref(),
-    )?;
+    outcome.check(&format!(
+        "{doing} SCRAM credentials of user {}",
+        outcome.item.user
+    ))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Keeps the first of equal items, in order.
-fn dedupe<T: PartialEq>(items: Vec<T>) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(items.len());
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
 }
 
 /// The mechanisms `user create` sets: the given ones, each once, or SCRAM-SHA-256.
@@ -253,11 +231,7 @@ pub fn describe_request(users: &[String]) -> DescribeUserScramCredentialsRequest
 
 /// Kafka's name for a mechanism code, or `UNKNOWN(code)` (a newer broker's): shown, not refused.
 pub fn mechanism_label(code: i8) -> String {
-    ScramMechanism::from_code(code).map_or_else(|_| format!("UNKNOWN({code})"), |m| m.to_string())
-}
-
-fn message(m: Option<&StrBytes>) -> Option<String> {
-    m.map(|m| m.to_string()).filter(|m| !m.is_empty())
+    label(code, ScramMechanism::from_code)
 }
 
 /// One credential as `user list` prints it.
@@ -269,7 +243,7 @@ pub struct CredentialRow {
     pub iterations: i32,
 }
 
-impl CredentialRow {
+impl Row for CredentialRow {
     fn cells(&self) -> Vec<String> {
         vec![
             self.user.clone(),
@@ -284,13 +258,8 @@ impl CredentialRow {
 }
 
 /// A user DescribeUserScramCredentials answered with an error (RESOURCE_NOT_FOUND: no
-/// credentials; DUPLICATE_RESOURCE).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserFailure {
-    pub user: String,
-    pub error_code: i16,
-    pub message: Option<String>,
-}
+/// credentials; DUPLICATE_RESOURCE): the user, the error code, the broker's message.
+pub type UserFailure = super::Outcome<String>;
 
 /// The credentials a DescribeUserScramCredentials answer lists (sorted by user, mechanism)
 /// and the users it refused, in answer order; a refusal of the whole request fails.
@@ -306,11 +275,11 @@ pub fn described(
     let mut failures = Vec::new();
     for result in &response.results {
         if result.error_code != 0 {
-            failures.push(UserFailure {
-                user: result.user.to_string(),
-                error_code: result.error_code,
-                message: message(result.error_message.as_ref()),
-            });
+            failures.push(UserFailure::new(
+                result.user.to_string(),
+                result.error_code,
+                result.error_message.as_ref(),
+            ));
             continue;
         }
         rows.extend(result.credential_infos.iter().map(|info| CredentialRow {
@@ -334,60 +303,37 @@ pub fn mechanisms_of(user: &str, rows: &[CredentialRow]) -> Vec<i8> {
     )
 }
 
-/// The result of a create or delete for one user (every change of a user applies, or none).
+/// What a create or delete asked of one user (every change of a user applies, or none).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct Altered {
     pub user: String,
     pub mechanisms: Vec<String>,
     /// What `create` set; `None` for `delete`.
     pub iterations: Option<u32>,
-    pub error_code: i16,
-    pub message: Option<String>,
 }
 
-impl Outcome {
-    /// STATUS: `done` (created, deleted) or Kafka's error name.
-    fn status(&self, done: &str) -> String {
-        if self.error_code == 0 {
-            done.to_string()
-        } else {
-            shoal_kafka::error_name(self.error_code).to_string()
-        }
-    }
-
-    fn cells(&self, done: &str) -> Vec<String> {
+impl Row for Altered {
+    fn cells(&self) -> Vec<String> {
         let mut cells = vec![self.user.clone(), self.mechanisms.join(",")];
         if let Some(iterations) = self.iterations {
             cells.push(iterations.to_string());
         }
-        cells.push(self.status(done));
         cells
     }
 
-    fn json(&self, done: &str) -> Value {
-        let ok = self.error_code == 0;
-        let mut value = json!({
-            "user": self.user,
-            "mechanisms": self.mechanisms,
-        });
-        if let Some(map) = value.as_object_mut() {
-            if let Some(iterations) = self.iterations {
-                map.insert("iterations".to_string(), json!(iterations));
-            }
-            map.insert(done.to_string(), json!(ok));
-            map.insert(
-                "error".to_string(),
-                if ok {
-                    Value::Null
-                } else {
-                    json!(self.status(done))
-                },
-            );
-            map.insert("message".to_string(), json!(self.message));
-        }
-        value
+    fn json(&self) -> Value {
+        with_fields(
+            json!({
+                "user": self.user,
+                "mechanisms": self.mechanisms,
+            }),
+            self.iterations.map(|i| ("iterations", json!(i))),
+        )
     }
 }
+
+/// The result of a create or delete for one user.
+pub type Outcome = super::Outcome<Altered>;
 
 /// AlterUserScramCredentials answers per user: the result for `user`.
 pub fn altered(
@@ -406,13 +352,15 @@ pub fn altered(
                 response.results.len()
             )
         })?;
-    Ok(Outcome {
-        user: user.to_string(),
-        mechanisms: mechanisms.iter().map(|&c| mechanism_label(c)).collect(),
-        iterations,
-        error_code: result.error_code,
-        message: message(result.error_message.as_ref()),
-    })
+    Ok(Outcome::new(
+        Altered {
+            user: user.to_string(),
+            mechanisms: mechanisms.iter().map(|&c| mechanism_label(c)).collect(),
+            iterations,
+        },
+        result.error_code,
+        result.error_message.as_ref(),
+    ))
 }
 
 #[cfg(test)]
@@ -439,26 +387,15 @@ mod tests {
         }
     }
 
-    fn create_args(args: &[&str]) -> UserCreate {
-        match parse(&[&["create"], args].concat()).unwrap() {
-            UserCommand::Create(a) => a,
-            other => panic!("{other:?}"),
-        }
+    fn parse_verb(verb: &str, args: &[&str]) -> UserCommand {
+        parse(&[&[verb], args].concat()).unwrap()
     }
 
-    fn delete_args(args: &[&str]) -> UserDelete {
-        match parse(&[&["delete"], args].concat()).unwrap() {
-            UserCommand::Delete(a) => a,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn list_args(args: &[&str]) -> UserList {
-        match parse(&[&["list"], args].concat()).unwrap() {
-            UserCommand::List(a) => a,
-            other => panic!("{other:?}"),
-        }
-    }
+    verb_args!(UserCommand(&[&str]) {
+        create_args: "create" => Create(UserCreate),
+        delete_args: "delete" => Delete(UserDelete),
+        list_args: "list" => List(UserList),
+    });
 
     fn usage(args: &[&str]) -> String {
         parse(args).unwrap_err().to_string()
@@ -729,11 +666,11 @@ mod tests {
         assert_eq!(mechanisms_of("carol", &rows), [7]);
         assert!(mechanisms_of("dave", &rows).is_empty());
         assert_eq!(failures.len(), 1);
-        assert_eq!(failures[0].user, "nobody");
+        assert_eq!(failures[0].item, "nobody");
         let e = format!(
             "{:#}",
             check(
-                &format!("listing SCRAM credentials of user {}", failures[0].user),
+                &format!("listing SCRAM credentials of user {}", failures[0].item),
                 failures[0].error_code,
                 failures[0].message.as_deref()
             )
