@@ -7,71 +7,29 @@
 
 mod common;
 
-use common::{Harness, batch, s};
-use kafka_protocol::messages::*;
-use shoal_acl::{
-    AclBinding, AclEntry, Operation, PatternType, Permission, Principal, ResourcePattern,
-    ResourceType,
+use common::{
+    CLUSTER_AUTHORIZATION_FAILED, Harness, INVALID_REQUEST, SECURED, SECURITY_DISABLED,
+    TOPIC_AUTHORIZATION_FAILED, allow, allow_prefixed, batch, deny, on_topic, s,
 };
-
-const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
-const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
-const INVALID_REQUEST: i16 = 42;
-const SECURITY_DISABLED: i16 = 54;
-const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
-
-fn acl(
-    resource_type: ResourceType,
-    name: &str,
-    pattern_type: PatternType,
-    principal: &str,
-    operation: Operation,
-    permission: Permission,
-) -> AclBinding {
-    AclBinding {
-        pattern: ResourcePattern {
-            resource_type,
-            name: name.into(),
-            pattern_type,
-        },
-        entry: AclEntry {
-            principal: Principal::parse(principal).unwrap(),
-            host: "*".into(),
-            operation,
-            permission,
-        },
-    }
-}
+use kafka_protocol::messages::*;
+use shoal_acl::{Operation, ResourceType};
 
 /// A node with the authorizer on, `User:admin` a super user, topics `orders-eu` and
 /// `payments` holding 3 records each, and alice allowed READ on `orders-*` and the group
 /// `billing` (the scenario).
 async fn secured() -> Harness {
-    let h = Harness::start_with(&[
-        ("authorizer.class.name", STANDARD_AUTHORIZER),
-        ("super.users", "User:admin"),
-    ])
-    .await;
+    let h = Harness::start_secured(&[]).await;
     for topic in ["orders-eu", "payments"] {
         h.create_topic(topic, 1).await;
         assert_eq!(produce(&h, "User:admin", topic).await, 0);
     }
     h.create_acls(vec![
-        acl(
-            ResourceType::Topic,
-            "orders-",
-            PatternType::Prefixed,
+        allow_prefixed("User:alice", "orders-", Operation::Read),
+        allow(
             "User:alice",
-            Operation::Read,
-            Permission::Allow,
-        ),
-        acl(
             ResourceType::Group,
             "billing",
-            PatternType::Literal,
-            "User:alice",
             Operation::Read,
-            Permission::Allow,
         ),
     ])
     .await;
@@ -79,52 +37,12 @@ async fn secured() -> Harness {
 }
 
 async fn produce(h: &Harness, principal: &str, topic: &str) -> i16 {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![
-            produce_request::TopicProduceData::default()
-                .with_name(TopicName(s(topic)))
-                .with_partition_data(vec![
-                    produce_request::PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(batch(3))),
-                ]),
-        ]);
-    let Some(ResponseKind::Produce(r)) = h
-        .call_as(principal, ApiKey::Produce, 9, request.into())
-        .await
-    else {
-        panic!("no produce response")
-    };
-    r.responses[0].partition_responses[0].error_code
+    h.produce_as(principal, topic, batch(3)).await.error_code
 }
 
 /// Fetch of partition 0 (v12, by name): the error code and whether records came back.
 async fn fetch(h: &Harness, principal: &str, topic: &str) -> (i16, bool) {
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![
-            fetch_request::FetchTopic::default()
-                .with_topic(TopicName(s(topic)))
-                .with_partitions(vec![
-                    fetch_request::FetchPartition::default()
-                        .with_partition(0)
-                        .with_fetch_offset(0)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ]);
-    let Some(ResponseKind::Fetch(r)) = h
-        .call_as(principal, ApiKey::Fetch, 12, request.into())
-        .await
-    else {
-        panic!("no fetch response")
-    };
-    let p = &r.responses[0].partitions[0];
+    let p = h.fetch_as(principal, topic).await;
     (
         p.error_code,
         p.records.as_ref().is_some_and(|b| !b.is_empty()),
@@ -143,12 +61,7 @@ async fn list_offsets(h: &Harness, principal: &str, topic: &str) -> i16 {
                         .with_timestamp(-1),
                 ]),
         ]);
-    let Some(ResponseKind::ListOffsets(r)) = h
-        .call_as(principal, ApiKey::ListOffsets, 7, request.into())
-        .await
-    else {
-        panic!("no list offsets response")
-    };
+    let r = h.ask(principal, 7, request).await;
     r.topics[0].partitions[0].error_code
 }
 
@@ -165,12 +78,7 @@ async fn epoch_end(h: &Harness, principal: &str, topic: &str) -> i16 {
                         .with_leader_epoch(0),
                 ]),
         ]);
-    let Some(ResponseKind::OffsetForLeaderEpoch(r)) = h
-        .call_as(principal, ApiKey::OffsetForLeaderEpoch, 4, request.into())
-        .await
-    else {
-        panic!("no response")
-    };
+    let r = h.ask(principal, 4, request).await;
     r.topics[0].partitions[0].error_code
 }
 
@@ -192,12 +100,7 @@ async fn metadata(
         }))
         .with_allow_auto_topic_creation(true)
         .with_include_topic_authorized_operations(true);
-    let Some(ResponseKind::Metadata(r)) = h
-        .call_as(principal, ApiKey::Metadata, 12, request.into())
-        .await
-    else {
-        panic!("no metadata response")
-    };
+    let r = h.ask(principal, 12, request).await;
     let mut topics: Vec<_> = r
         .topics
         .into_iter()
@@ -217,13 +120,7 @@ async fn init_producer_id(h: &Harness, principal: &str) -> i16 {
     let request = InitProducerIdRequest::default()
         .with_transactional_id(None)
         .with_transaction_timeout_ms(60_000);
-    let Some(ResponseKind::InitProducerId(r)) = h
-        .call_as(principal, ApiKey::InitProducerId, 4, request.into())
-        .await
-    else {
-        panic!("no response")
-    };
-    r.error_code
+    h.ask(principal, 4, request).await.error_code
 }
 
 fn bit(op: Operation) -> i32 {
@@ -310,15 +207,8 @@ async fn a_reader_of_orders_reads_orders_and_nothing_else() {
 async fn grants_and_denials_take_effect_when_create_acls_returns() {
     let h = secured().await;
     // WRITE on a literal topic: produce there, and an idempotent producer id.
-    h.create_acls(vec![acl(
-        ResourceType::Topic,
-        "payments",
-        PatternType::Literal,
-        "User:bob",
-        Operation::Write,
-        Permission::Allow,
-    )])
-    .await;
+    h.create_acls(vec![on_topic("User:bob", "payments", Operation::Write)])
+        .await;
     assert_eq!(produce(&h, "User:bob", "payments").await, 0);
     assert_eq!(
         produce(&h, "User:bob", "orders-eu").await,
@@ -335,13 +225,11 @@ async fn grants_and_denials_take_effect_when_create_acls_returns() {
         )]
     );
     // A DENY beats the prefixed ALLOW.
-    h.create_acls(vec![acl(
+    h.create_acls(vec![deny(
+        "User:alice",
         ResourceType::Topic,
         "orders-eu",
-        PatternType::Literal,
-        "User:alice",
         Operation::Read,
-        Permission::Deny,
     )])
     .await;
     assert_eq!(
@@ -349,15 +237,8 @@ async fn grants_and_denials_take_effect_when_create_acls_returns() {
         TOPIC_AUTHORIZATION_FAILED
     );
     // User:* grants everyone.
-    h.create_acls(vec![acl(
-        ResourceType::Topic,
-        "payments",
-        PatternType::Literal,
-        "User:*",
-        Operation::Describe,
-        Permission::Allow,
-    )])
-    .await;
+    h.create_acls(vec![on_topic("User:*", "payments", Operation::Describe)])
+        .await;
     assert_eq!(list_offsets(&h, "User:mallory", "payments").await, 0);
     h.stop().await;
 }
@@ -367,19 +248,8 @@ async fn create_acls(
     principal: &str,
     creations: Vec<create_acls_request::AclCreation>,
 ) -> Vec<i16> {
-    let Some(ResponseKind::CreateAcls(r)) = h
-        .call_as(
-            principal,
-            ApiKey::CreateAcls,
-            3,
-            CreateAclsRequest::default()
-                .with_creations(creations)
-                .into(),
-        )
-        .await
-    else {
-        panic!("no response")
-    };
+    let request = CreateAclsRequest::default().with_creations(creations);
+    let r = h.ask(principal, 3, request).await;
     r.results.iter().map(|r| r.error_code).collect()
 }
 
@@ -408,12 +278,7 @@ async fn describe_acls(
         .with_host_filter(None)
         .with_operation(1)
         .with_permission_type(1);
-    let Some(ResponseKind::DescribeAcls(r)) = h
-        .call_as(principal, ApiKey::DescribeAcls, 3, request.into())
-        .await
-    else {
-        panic!("no response")
-    };
+    let r = h.ask(principal, 3, request).await;
     let mut acls: Vec<String> = r
         .resources
         .iter()
@@ -491,12 +356,7 @@ async fn the_acl_apis_follow_kafka() {
             .with_operation(1)
             .with_permission_type(1),
     ]);
-    let Some(ResponseKind::DeleteAcls(r)) = h
-        .call_as("User:admin", ApiKey::DeleteAcls, 3, request.into())
-        .await
-    else {
-        panic!("no response")
-    };
+    let r = h.ask("User:admin", 3, request).await;
     assert_eq!(r.filter_results[0].error_code, 0);
     assert_eq!(r.filter_results[0].matching_acls.len(), 2);
     assert_eq!(
@@ -506,12 +366,7 @@ async fn the_acl_apis_follow_kafka() {
     let (_, left) = describe_acls(&h, "User:admin", None, 1).await;
     assert_eq!(left, vec!["2:shared-:4 User:carol 3 3".to_owned()]);
     // The ACLs survive a restart (they are metadata records).
-    let h = h
-        .restart(&[
-            ("authorizer.class.name", STANDARD_AUTHORIZER),
-            ("super.users", "User:admin"),
-        ])
-        .await;
+    let h = h.restart(SECURED).await;
     let (_, after) = describe_acls(&h, "User:admin", None, 1).await;
     assert_eq!(after, left);
     h.stop().await;

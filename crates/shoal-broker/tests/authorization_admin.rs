@@ -8,21 +8,13 @@
 
 mod common;
 
-use common::{Harness, s};
-use kafka_protocol::messages::*;
-use shoal_acl::{
-    AclBinding, AclEntry, Operation, PatternType, Permission, Principal, ResourcePattern,
-    ResourceType,
+use common::{
+    CLUSTER_AUTHORIZATION_FAILED, Harness, INVALID_REQUEST, NONE, TOPIC_AUTHORIZATION_FAILED,
+    UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION, allow_prefixed, deny, on_cluster, on_topic, s,
 };
+use kafka_protocol::messages::*;
+use shoal_acl::{Operation, ResourceType};
 use uuid::Uuid;
-
-const NONE: i16 = 0;
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
-const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
-const INVALID_REQUEST: i16 = 42;
-const UNKNOWN_TOPIC_ID: i16 = 100;
-const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -34,73 +26,18 @@ const RESOURCE_BROKER_LOGGER: i8 = 8;
 const ALL_CLUSTER_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
-fn acl(
-    principal: &str,
-    resource_type: ResourceType,
-    name: &str,
-    pattern_type: PatternType,
-    operation: Operation,
-    permission: Permission,
-) -> AclBinding {
-    AclBinding {
-        pattern: ResourcePattern {
-            resource_type,
-            name: name.into(),
-            pattern_type,
-        },
-        entry: AclEntry {
-            principal: Principal::parse(principal).unwrap(),
-            host: "*".into(),
-            operation,
-            permission,
-        },
-    }
-}
-
-fn allow(principal: &str, resource_type: ResourceType, name: &str, op: Operation) -> AclBinding {
-    acl(
-        principal,
-        resource_type,
-        name,
-        PatternType::Literal,
-        op,
-        Permission::Allow,
-    )
-}
-
-fn allow_prefixed(principal: &str, prefix: &str, op: Operation) -> AclBinding {
-    acl(
-        principal,
-        ResourceType::Topic,
-        prefix,
-        PatternType::Prefixed,
-        op,
-        Permission::Allow,
-    )
-}
-
-fn deny(principal: &str, resource_type: ResourceType, name: &str, op: Operation) -> AclBinding {
-    acl(
-        principal,
-        resource_type,
-        name,
-        PatternType::Literal,
-        op,
-        Permission::Deny,
-    )
-}
-
-fn on_cluster(principal: &str, op: Operation) -> AclBinding {
-    allow(principal, ResourceType::Cluster, "kafka-cluster", op)
-}
-
 /// A node with the authorizer on and `User:admin` a super user.
 async fn secured() -> Harness {
-    Harness::start_with(&[
-        ("authorizer.class.name", STANDARD_AUTHORIZER),
-        ("super.users", "User:admin"),
-    ])
-    .await
+    Harness::start_secured(&[]).await
+}
+
+/// [`secured`] with `topics` of `partitions` partitions each.
+async fn secured_with_topics(partitions: i32, topics: &[&str]) -> Harness {
+    let h = secured().await;
+    for topic in topics {
+        h.create_topic(topic, partitions).await;
+    }
+    h
 }
 
 fn exists(h: &Harness, topic: &str) -> bool {
@@ -132,13 +69,7 @@ async fn create_topics(h: &Harness, who: &str, names: &[&str]) -> CreateTopicsRe
                 .collect(),
         )
         .with_timeout_ms(10_000);
-    match h
-        .call_as(who, ApiKey::CreateTopics, 7, request.into())
-        .await
-    {
-        Some(ResponseKind::CreateTopics(r)) => r,
-        other => panic!("CreateTopics: {other:?}"),
-    }
+    h.ask(who, 7, request).await
 }
 
 /// CreateTopics' error code per topic, in request order.
@@ -177,13 +108,17 @@ async fn delete_topics(
                 })
                 .collect(),
         );
-    match h
-        .call_as(who, ApiKey::DeleteTopics, 6, request.into())
-        .await
-    {
-        Some(ResponseKind::DeleteTopics(r)) => r.responses,
-        other => panic!("DeleteTopics: {other:?}"),
-    }
+    h.ask(who, 6, request).await.responses
+}
+
+/// (error code, name) of each DeleteTopics result.
+fn named_codes(
+    results: &[delete_topics_response::DeletableTopicResult],
+) -> Vec<(i16, Option<&str>)> {
+    results
+        .iter()
+        .map(|r| (r.error_code, r.name.as_ref().map(|n| n.0.as_str())))
+        .collect()
 }
 
 /// DeleteTopics v4 (names only); the error codes in order.
@@ -191,13 +126,8 @@ async fn delete_by_name_v4(h: &Harness, who: &str, names: &[&str]) -> Vec<i16> {
     let request = DeleteTopicsRequest::default()
         .with_timeout_ms(10_000)
         .with_topic_names(names.iter().map(|n| TopicName(s(n))).collect());
-    match h
-        .call_as(who, ApiKey::DeleteTopics, 4, request.into())
-        .await
-    {
-        Some(ResponseKind::DeleteTopics(r)) => r.responses.iter().map(|t| t.error_code).collect(),
-        other => panic!("DeleteTopics v4: {other:?}"),
-    }
+    let r = h.ask(who, 4, request).await;
+    r.responses.iter().map(|t| t.error_code).collect()
 }
 
 /// CreatePartitions v3 growing each topic to `count`; the error codes in order.
@@ -215,13 +145,8 @@ async fn create_partitions(h: &Harness, who: &str, topics: &[(&str, i32)]) -> Ve
                 })
                 .collect(),
         );
-    match h
-        .call_as(who, ApiKey::CreatePartitions, 3, request.into())
-        .await
-    {
-        Some(ResponseKind::CreatePartitions(r)) => r.results.iter().map(|t| t.error_code).collect(),
-        other => panic!("CreatePartitions: {other:?}"),
-    }
+    let r = h.ask(who, 3, request).await;
+    r.results.iter().map(|t| t.error_code).collect()
 }
 
 /// DescribeConfigs v4 of `(resource type, name)`s; the results in order.
@@ -241,13 +166,7 @@ async fn describe_configs(
             })
             .collect(),
     );
-    match h
-        .call_as(who, ApiKey::DescribeConfigs, 4, request.into())
-        .await
-    {
-        Some(ResponseKind::DescribeConfigs(r)) => r.results,
-        other => panic!("DescribeConfigs: {other:?}"),
-    }
+    h.ask(who, 4, request).await.results
 }
 
 fn codes(results: &[describe_configs_response::DescribeConfigsResult]) -> Vec<i16> {
@@ -278,15 +197,8 @@ async fn alter_configs(
             })
             .collect(),
     );
-    match h
-        .call_as(who, ApiKey::IncrementalAlterConfigs, 1, request.into())
-        .await
-    {
-        Some(ResponseKind::IncrementalAlterConfigs(r)) => {
-            r.responses.iter().map(|r| r.error_code).collect()
-        }
-        other => panic!("IncrementalAlterConfigs: {other:?}"),
-    }
+    let r = h.ask(who, 1, request).await;
+    r.responses.iter().map(|r| r.error_code).collect()
 }
 
 fn retention_override(h: &Harness, topic: &str) -> Option<String> {
@@ -309,13 +221,7 @@ async fn elect_leaders(h: &Harness, who: &str, version: i16, topic: &str) -> Ele
                 .with_topic(TopicName(s(topic)))
                 .with_partitions(vec![0, 1]),
         ]));
-    match h
-        .call_as(who, ApiKey::ElectLeaders, version, request.into())
-        .await
-    {
-        Some(ResponseKind::ElectLeaders(r)) => r,
-        other => panic!("ElectLeaders v{version}: {other:?}"),
-    }
+    h.ask(who, version, request).await
 }
 
 fn partition_codes(response: &ElectLeadersResponse) -> Vec<i16> {
@@ -331,17 +237,10 @@ async fn cluster_operations(h: &Harness, who: &str, include: bool) -> i32 {
     let request = DescribeClusterRequest::default()
         .with_endpoint_type(1)
         .with_include_cluster_authorized_operations(include);
-    match h
-        .call_as(who, ApiKey::DescribeCluster, 1, request.into())
-        .await
-    {
-        Some(ResponseKind::DescribeCluster(r)) => {
-            assert_eq!(r.error_code, NONE, "{r:?}");
-            assert!(!r.brokers.is_empty(), "anyone may describe the cluster");
-            r.cluster_authorized_operations
-        }
-        other => panic!("DescribeCluster: {other:?}"),
-    }
+    let r = h.ask(who, 1, request).await;
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    assert!(!r.brokers.is_empty(), "anyone may describe the cluster");
+    r.cluster_authorized_operations
 }
 
 // ─── Tests ───────────────────────────────────────────────────────────────────────────────
@@ -440,14 +339,11 @@ async fn created_topic_configs_need_describe_configs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_topics_needs_delete_by_name_and_by_id() {
-    let h = secured().await;
-    for topic in ["team-x", "team-y", "team-z", "secret", "shown"] {
-        h.create_topic(topic, 1).await;
-    }
+    let h = secured_with_topics(1, &["team-x", "team-y", "team-z", "secret", "shown"]).await;
     h.create_acls(vec![
         allow_prefixed("User:alice", "team-", Operation::Delete),
         // carol may see every topic but delete none.
-        allow("User:carol", ResourceType::Topic, "*", Operation::Describe),
+        on_topic("User:carol", "*", Operation::Describe),
     ])
     .await;
     let secret_id = h.topic_id("secret");
@@ -457,12 +353,8 @@ async fn delete_topics_needs_delete_by_name_and_by_id() {
     // By name: DELETE needed; no DESCRIBE means TOPIC_AUTHORIZATION_FAILED even for a topic
     // that does not exist (existence is not revealed).
     let by_name = delete_topics(&h, "User:alice", &[Ok("team-x"), Ok("secret"), Ok("ghost")]).await;
-    let got: Vec<(i16, Option<&str>)> = by_name
-        .iter()
-        .map(|r| (r.error_code, r.name.as_ref().map(|n| n.0.as_str())))
-        .collect();
     assert_eq!(
-        got,
+        named_codes(&by_name),
         vec![
             (NONE, Some("team-x")),
             (TOPIC_AUTHORIZATION_FAILED, Some("secret")),
@@ -480,12 +372,8 @@ async fn delete_topics_needs_delete_by_name_and_by_id() {
         &[Err(secret_id), Err(team_y_id), Err(Uuid::new_v4())],
     )
     .await;
-    let got: Vec<(i16, Option<&str>)> = by_id
-        .iter()
-        .map(|r| (r.error_code, r.name.as_ref().map(|n| n.0.as_str())))
-        .collect();
     assert_eq!(
-        got,
+        named_codes(&by_id),
         vec![
             (TOPIC_AUTHORIZATION_FAILED, None),
             (NONE, Some("team-y")),
@@ -499,12 +387,8 @@ async fn delete_topics_needs_delete_by_name_and_by_id() {
     // carol describes but may not delete: refused, and the name is shown to her; an unknown
     // name she may describe is UNKNOWN_TOPIC_OR_PARTITION.
     let carol = delete_topics(&h, "User:carol", &[Err(shown_id), Ok("shown"), Ok("ghost")]).await;
-    let got: Vec<(i16, Option<&str>)> = carol
-        .iter()
-        .map(|r| (r.error_code, r.name.as_ref().map(|n| n.0.as_str())))
-        .collect();
     assert_eq!(
-        got,
+        named_codes(&carol),
         vec![
             (TOPIC_AUTHORIZATION_FAILED, Some("shown")),
             (TOPIC_AUTHORIZATION_FAILED, Some("shown")),
@@ -525,19 +409,11 @@ async fn delete_topics_needs_delete_by_name_and_by_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_partitions_needs_alter_on_the_topic() {
-    let h = secured().await;
-    for topic in ["grow", "fixed"] {
-        h.create_topic(topic, 2).await;
-    }
+    let h = secured_with_topics(2, &["grow", "fixed"]).await;
     h.create_acls(vec![
-        allow("User:alice", ResourceType::Topic, "grow", Operation::Alter),
+        on_topic("User:alice", "grow", Operation::Alter),
         // CREATE is not ALTER.
-        allow(
-            "User:alice",
-            ResourceType::Topic,
-            "fixed",
-            Operation::Create,
-        ),
+        on_topic("User:alice", "fixed", Operation::Create),
     ])
     .await;
     assert_eq!(
@@ -556,24 +432,11 @@ async fn create_partitions_needs_alter_on_the_topic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_configs_needs_the_topic_acl_for_topics_and_the_cluster_acl_for_brokers() {
-    let h = secured().await;
-    for topic in ["t", "u"] {
-        h.create_topic(topic, 1).await;
-    }
+    let h = secured_with_topics(1, &["t", "u"]).await;
     h.create_acls(vec![
-        allow(
-            "User:alice",
-            ResourceType::Topic,
-            "t",
-            Operation::DescribeConfigs,
-        ),
+        on_topic("User:alice", "t", Operation::DescribeConfigs),
         // ALTER_CONFIGS implies DESCRIBE_CONFIGS.
-        allow(
-            "User:bob",
-            ResourceType::Topic,
-            "u",
-            Operation::AlterConfigs,
-        ),
+        on_topic("User:bob", "u", Operation::AlterConfigs),
         on_cluster("User:bob", Operation::DescribeConfigs),
     ])
     .await;
@@ -627,24 +490,11 @@ async fn describe_configs_needs_the_topic_acl_for_topics_and_the_cluster_acl_for
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_alter_configs_needs_the_topic_acl_for_topics_and_the_cluster_acl_for_brokers()
 {
-    let h = secured().await;
-    for topic in ["t", "u"] {
-        h.create_topic(topic, 1).await;
-    }
+    let h = secured_with_topics(1, &["t", "u"]).await;
     h.create_acls(vec![
-        allow(
-            "User:alice",
-            ResourceType::Topic,
-            "t",
-            Operation::AlterConfigs,
-        ),
+        on_topic("User:alice", "t", Operation::AlterConfigs),
         // DESCRIBE_CONFIGS does not allow altering.
-        allow(
-            "User:alice",
-            ResourceType::Topic,
-            "u",
-            Operation::DescribeConfigs,
-        ),
+        on_topic("User:alice", "u", Operation::DescribeConfigs),
         on_cluster("User:bob", Operation::AlterConfigs),
     ])
     .await;
@@ -684,11 +534,10 @@ async fn incremental_alter_configs_needs_the_topic_acl_for_topics_and_the_cluste
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elect_leaders_needs_alter_on_the_cluster() {
-    let h = secured().await;
-    h.create_topic("t", 2).await;
+    let h = secured_with_topics(2, &["t"]).await;
     // ALTER on the topic is not enough.
     h.create_acls(vec![
-        allow("User:alice", ResourceType::Topic, "t", Operation::Alter),
+        on_topic("User:alice", "t", Operation::Alter),
         on_cluster("User:bob", Operation::Alter),
     ])
     .await;
@@ -749,8 +598,7 @@ async fn describe_cluster_reports_the_principals_cluster_operations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_super_user_is_allowed_every_admin_api() {
-    let h = secured().await;
-    h.create_topic("t", 2).await;
+    let h = secured_with_topics(2, &["t"]).await;
     let admin = "User:admin";
     assert_eq!(create_codes(&h, admin, &["made"]).await, vec![NONE]);
     let made = create_topics(&h, admin, &["made-2"]).await.topics[0].clone();
@@ -781,8 +629,7 @@ async fn the_super_user_is_allowed_every_admin_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deny_beats_an_allow() {
-    let h = secured().await;
-    h.create_topic("team-keep", 1).await;
+    let h = secured_with_topics(1, &["team-keep"]).await;
     let alice = "User:alice";
     h.create_acls(vec![
         allow_prefixed(alice, "team-", Operation::All),
@@ -875,12 +722,8 @@ async fn without_an_authorizer_every_admin_api_is_allowed() {
     );
     let made_id = h.topic_id("made");
     let deleted = delete_topics(&h, alice, &[Err(made_id), Ok("made-2"), Ok("ghost")]).await;
-    let got: Vec<(i16, Option<&str>)> = deleted
-        .iter()
-        .map(|r| (r.error_code, r.name.as_ref().map(|n| n.0.as_str())))
-        .collect();
     assert_eq!(
-        got,
+        named_codes(&deleted),
         vec![
             (NONE, Some("made")),
             (NONE, Some("made-2")),

@@ -7,136 +7,33 @@
 
 mod common;
 
-use common::{Harness, join_request, s, sync_request};
-use kafka_protocol::messages::*;
-use shoal_acl::{
-    AclBinding, AclEntry, Operation, PatternType, Permission, Principal, ResourcePattern,
-    ResourceType,
+use common::{
+    ADMIN, GROUP_AUTHORIZATION_FAILED, Harness, MEMBER_ID_REQUIRED, Picked,
+    TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED, acl, allow, allow_prefixed,
+    commit_request, deny, join_request, on_cluster, s, sync_request,
 };
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Request;
+use shoal_acl::{Operation, PatternType, Permission, ResourceType};
 
-const ADMIN: &str = "User:admin";
 const ALICE: &str = "User:alice";
-
-const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
-const GROUP_AUTHORIZATION_FAILED: i16 = 30;
-const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
-const MEMBER_ID_REQUIRED: i16 = 79;
-
-fn acl(
-    principal: &str,
-    permission: Permission,
-    operation: Operation,
-    resource_type: ResourceType,
-    name: &str,
-    pattern_type: PatternType,
-) -> AclBinding {
-    AclBinding {
-        pattern: ResourcePattern {
-            resource_type,
-            name: name.to_owned(),
-            pattern_type,
-        },
-        entry: AclEntry {
-            principal: Principal::parse(principal).unwrap(),
-            host: "*".to_owned(),
-            operation,
-            permission,
-        },
-    }
-}
-
-fn allow(
-    principal: &str,
-    operation: Operation,
-    resource_type: ResourceType,
-    name: &str,
-) -> AclBinding {
-    acl(
-        principal,
-        Permission::Allow,
-        operation,
-        resource_type,
-        name,
-        PatternType::Literal,
-    )
-}
 
 /// The authorizing node, topics `orders-eu` (2 partitions), `orders-us` and `payments` (1 each),
 /// the coordinator loaded, and alice's ACLs: READ on group `billing`, READ on topics `orders-*`.
 async fn harness() -> Harness {
-    let h = Harness::start_with(&[
-        (
-            "authorizer.class.name",
-            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        ),
-        ("super.users", ADMIN),
-        ("group.min.session.timeout.ms", "1000"),
-    ])
-    .await;
+    let h = Harness::start_secured(&[("group.min.session.timeout.ms", "1000")]).await;
     // Through the controller, not the Kafka API: no principal involved.
     h.create_topic("orders-eu", 2).await;
     h.create_topic("orders-us", 1).await;
     h.create_topic("payments", 1).await;
-    wait_for_coordinator(&h).await;
+    // ANONYMOUS may do nothing here: wait as the super user.
+    h.wait_for_coordinator_as(ADMIN).await;
     h.create_acls(vec![
-        allow(ALICE, Operation::Read, ResourceType::Group, "billing"),
-        acl(
-            ALICE,
-            Permission::Allow,
-            Operation::Read,
-            ResourceType::Topic,
-            "orders-",
-            PatternType::Prefixed,
-        ),
+        allow(ALICE, ResourceType::Group, "billing", Operation::Read),
+        allow_prefixed(ALICE, "orders-", Operation::Read),
     ])
     .await;
     h
-}
-
-/// The harness's own wait asks as ANONYMOUS, who may do nothing here: the same wait as the
-/// super user (FindCoordinator until `__consumer_offsets` exists, then OffsetFetch until every
-/// one of its partitions answers), polling up to 20 s.
-async fn wait_for_coordinator(h: &Harness) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !coordinator_ready(h).await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no coordinator within 20 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
-async fn coordinator_ready(h: &Harness) -> bool {
-    let admin = As(h, ADMIN);
-    if admin.find(3, 0, &["probe"]).await[0].0 != 0 {
-        return false;
-    }
-    let Some(partitions) = h
-        .broker
-        .image()
-        .topic_by_name(shoal_group::OFFSETS_TOPIC)
-        .map(|t| t.partitions.len() as i32)
-    else {
-        return false;
-    };
-    // One group per `__consumer_offsets` partition: a test's group may hash to any of them.
-    let mut probes = std::collections::BTreeMap::new();
-    for i in 0..100_000 {
-        if probes.len() as i32 == partitions {
-            break;
-        }
-        let group = format!("probe-{i}");
-        probes
-            .entry(h.broker.groups.coordinator.partition_for(&group))
-            .or_insert(group);
-    }
-    for group in probes.values() {
-        if admin.fetch(7, group, Some(&[("orders-eu", &[0])])).await.0 != 0 {
-            return false;
-        }
-    }
-    true
 }
 
 /// Requests as one principal.
@@ -150,11 +47,12 @@ type Offsets<'a> = &'a [(&'a str, i32, i64)];
 type Errors<'a> = &'a [(&'a str, i32, i16)];
 
 impl As<'_> {
-    async fn call(&self, api_key: ApiKey, version: i16, request: RequestKind) -> ResponseKind {
-        self.0
-            .call_as(self.1, api_key, version, request)
-            .await
-            .unwrap_or_else(|| panic!("{api_key:?} v{version}: no response"))
+    async fn ask<R>(&self, version: i16, request: R) -> R::Response
+    where
+        R: Request + Into<RequestKind>,
+        R::Response: Picked,
+    {
+        self.0.ask(self.1, version, request).await
     }
 
     /// FindCoordinator for `keys` of `key_type`: (error code, message, node id) per key.
@@ -171,12 +69,7 @@ impl As<'_> {
             assert_eq!(keys.len(), 1);
             request.key = s(keys[0]);
         }
-        let ResponseKind::FindCoordinator(r) = self
-            .call(ApiKey::FindCoordinator, version, request.into())
-            .await
-        else {
-            panic!()
-        };
+        let r = self.ask(version, request).await;
         let message =
             |m: &Option<kafka_protocol::protocol::StrBytes>| m.as_ref().map(|m| m.to_string());
         if version >= 4 {
@@ -191,10 +84,7 @@ impl As<'_> {
 
     async fn join_once(&self, group: &str, member_id: &str) -> JoinGroupResponse {
         let request = join_request(5, group, member_id, "consumer");
-        let ResponseKind::JoinGroup(r) = self.call(ApiKey::JoinGroup, 5, request).await else {
-            panic!()
-        };
-        r
+        self.0.call_for(self.1, ApiKey::JoinGroup, 5, request).await
     }
 
     /// A new member's JoinGroup v5 (through MEMBER_ID_REQUIRED when the group is readable).
@@ -208,10 +98,10 @@ impl As<'_> {
 
     async fn sync(&self, version: i16, group: &str, generation: i32, member: &str) -> i16 {
         let request = sync_request(version, group, generation, member, &[(member, b"asg")]);
-        let ResponseKind::SyncGroup(r) = self.call(ApiKey::SyncGroup, version, request).await
-        else {
-            panic!()
-        };
+        let r: SyncGroupResponse = self
+            .0
+            .call_for(self.1, ApiKey::SyncGroup, version, request)
+            .await;
         r.error_code
     }
 
@@ -220,10 +110,7 @@ impl As<'_> {
             .with_group_id(GroupId(s(group)))
             .with_generation_id(generation)
             .with_member_id(s(member));
-        let ResponseKind::Heartbeat(r) = self.call(ApiKey::Heartbeat, 4, request.into()).await
-        else {
-            panic!()
-        };
+        let r = self.ask(4, request).await;
         r.error_code
     }
 
@@ -236,11 +123,7 @@ impl As<'_> {
         } else {
             request.member_id = s(member);
         }
-        let ResponseKind::LeaveGroup(r) =
-            self.call(ApiKey::LeaveGroup, version, request.into()).await
-        else {
-            panic!()
-        };
+        let r = self.ask(version, request).await;
         (
             r.error_code,
             r.members.iter().map(|m| m.error_code).collect(),
@@ -256,31 +139,8 @@ impl As<'_> {
         member: &str,
         offsets: &[(&str, i32, i64)],
     ) -> PartitionErrors {
-        let mut topics: Vec<offset_commit_request::OffsetCommitRequestTopic> = Vec::new();
-        for (topic, partition, offset) in offsets {
-            let p = offset_commit_request::OffsetCommitRequestPartition::default()
-                .with_partition_index(*partition)
-                .with_committed_offset(*offset);
-            match topics.iter_mut().find(|t| t.name.0.as_str() == *topic) {
-                Some(t) => t.partitions.push(p),
-                None => topics.push(
-                    offset_commit_request::OffsetCommitRequestTopic::default()
-                        .with_name(TopicName(s(topic)))
-                        .with_partitions(vec![p]),
-                ),
-            }
-        }
-        let request = OffsetCommitRequest::default()
-            .with_group_id(GroupId(s(group)))
-            .with_generation_id_or_member_epoch(generation)
-            .with_member_id(s(member))
-            .with_topics(topics);
-        let ResponseKind::OffsetCommit(r) = self
-            .call(ApiKey::OffsetCommit, version, request.into())
-            .await
-        else {
-            panic!()
-        };
+        let request = commit_request(group, generation, member, offsets, false);
+        let r = self.ask(version, request).await;
         r.topics
             .iter()
             .flat_map(|t| {
@@ -316,6 +176,37 @@ impl As<'_> {
         version: i16,
         groups: &[(&str, Option<&[(&str, &[i32])]>)],
     ) -> Vec<(String, i16, Vec<(String, i32, i64, i16)>)> {
+        // v8+ and the older versions carry the same topic fields in types of their own.
+        macro_rules! asked {
+            ($topic:ty, $topics:expr) => {
+                $topics.map(|ts| {
+                    ts.iter()
+                        .map(|(t, ps)| {
+                            <$topic>::default()
+                                .with_name(TopicName(s(t)))
+                                .with_partition_indexes(ps.to_vec())
+                        })
+                        .collect()
+                })
+            };
+        }
+        macro_rules! answered {
+            ($topics:expr) => {
+                $topics
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions.iter().map(|p| {
+                            (
+                                t.name.0.to_string(),
+                                p.partition_index,
+                                p.committed_offset,
+                                p.error_code,
+                            )
+                        })
+                    })
+                    .collect()
+            };
+        }
         if version >= 8 {
             let request = OffsetFetchRequest::default().with_groups(
                 groups
@@ -323,92 +214,37 @@ impl As<'_> {
                     .map(|(group, topics)| {
                         offset_fetch_request::OffsetFetchRequestGroup::default()
                             .with_group_id(GroupId(s(group)))
-                            .with_topics(topics.map(|ts| {
-                                ts.iter()
-                                    .map(|(t, ps)| {
-                                        offset_fetch_request::OffsetFetchRequestTopics::default()
-                                            .with_name(TopicName(s(t)))
-                                            .with_partition_indexes(ps.to_vec())
-                                    })
-                                    .collect()
-                            }))
+                            .with_topics(asked!(
+                                offset_fetch_request::OffsetFetchRequestTopics,
+                                topics
+                            ))
                     })
                     .collect(),
             );
-            let ResponseKind::OffsetFetch(r) = self
-                .call(ApiKey::OffsetFetch, version, request.into())
-                .await
-            else {
-                panic!()
-            };
+            let r = self.ask(version, request).await;
             return r
                 .groups
                 .iter()
-                .map(|g| {
-                    let partitions = g
-                        .topics
-                        .iter()
-                        .flat_map(|t| {
-                            t.partitions.iter().map(|p| {
-                                (
-                                    t.name.0.to_string(),
-                                    p.partition_index,
-                                    p.committed_offset,
-                                    p.error_code,
-                                )
-                            })
-                        })
-                        .collect();
-                    (g.group_id.0.to_string(), g.error_code, partitions)
-                })
+                .map(|g| (g.group_id.0.to_string(), g.error_code, answered!(g.topics)))
                 .collect();
         }
         assert_eq!(groups.len(), 1, "one group per request below v8");
         let (group, topics) = groups[0];
         let request = OffsetFetchRequest::default()
             .with_group_id(GroupId(s(group)))
-            .with_topics(topics.map(|ts| {
-                ts.iter()
-                    .map(|(t, ps)| {
-                        offset_fetch_request::OffsetFetchRequestTopic::default()
-                            .with_name(TopicName(s(t)))
-                            .with_partition_indexes(ps.to_vec())
-                    })
-                    .collect()
-            }));
-        let ResponseKind::OffsetFetch(r) = self
-            .call(ApiKey::OffsetFetch, version, request.into())
-            .await
-        else {
-            panic!()
-        };
-        let partitions = r
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions.iter().map(|p| {
-                    (
-                        t.name.0.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.error_code,
-                    )
-                })
-            })
-            .collect();
-        vec![(group.to_owned(), r.error_code, partitions)]
+            .with_topics(asked!(
+                offset_fetch_request::OffsetFetchRequestTopic,
+                topics
+            ));
+        let r = self.ask(version, request).await;
+        vec![(group.to_owned(), r.error_code, answered!(r.topics))]
     }
 
     /// DescribeGroups: (group id, error code, state, member count) per group.
     async fn describe(&self, version: i16, groups: &[&str]) -> Vec<(String, i16, String, usize)> {
         let request = DescribeGroupsRequest::default()
             .with_groups(groups.iter().map(|g| GroupId(s(g))).collect());
-        let ResponseKind::DescribeGroups(r) = self
-            .call(ApiKey::DescribeGroups, version, request.into())
-            .await
-        else {
-            panic!()
-        };
+        let r = self.ask(version, request).await;
         r.groups
             .iter()
             .map(|g| {
@@ -424,16 +260,7 @@ impl As<'_> {
 
     /// ListGroups: the listed group ids, sorted.
     async fn list(&self, version: i16) -> Vec<String> {
-        let ResponseKind::ListGroups(r) = self
-            .call(
-                ApiKey::ListGroups,
-                version,
-                ListGroupsRequest::default().into(),
-            )
-            .await
-        else {
-            panic!()
-        };
+        let r = self.ask(version, ListGroupsRequest::default()).await;
         assert_eq!(r.error_code, 0);
         let mut groups: Vec<String> = r.groups.iter().map(|g| g.group_id.0.to_string()).collect();
         groups.sort();
@@ -443,11 +270,7 @@ impl As<'_> {
     async fn delete_groups(&self, groups: &[&str]) -> Vec<(String, i16)> {
         let request = DeleteGroupsRequest::default()
             .with_groups_names(groups.iter().map(|g| GroupId(s(g))).collect());
-        let ResponseKind::DeleteGroups(r) =
-            self.call(ApiKey::DeleteGroups, 2, request.into()).await
-        else {
-            panic!()
-        };
+        let r = self.ask(2, request).await;
         r.results
             .iter()
             .map(|g| (g.group_id.0.to_string(), g.error_code))
@@ -471,11 +294,7 @@ impl As<'_> {
                     })
                     .collect(),
             );
-        let ResponseKind::OffsetDelete(r) =
-            self.call(ApiKey::OffsetDelete, 0, request.into()).await
-        else {
-            panic!()
-        };
+        let r = self.ask(0, request).await;
         let partitions = r
             .topics
             .iter()
@@ -560,9 +379,9 @@ async fn find_coordinator_needs_describe_on_the_group_or_transactional_id() {
     }
     h.create_acls(vec![allow(
         ALICE,
-        Operation::Describe,
         ResourceType::TransactionalId,
         "tx-1",
+        Operation::Describe,
     )])
     .await;
     assert_eq!(
@@ -884,13 +703,8 @@ async fn describe_and_list_show_only_the_groups_one_may_describe() {
         );
     }
     // DESCRIBE on the cluster lists everything.
-    h.create_acls(vec![allow(
-        ALICE,
-        Operation::Describe,
-        ResourceType::Cluster,
-        "kafka-cluster",
-    )])
-    .await;
+    h.create_acls(vec![on_cluster(ALICE, Operation::Describe)])
+        .await;
     assert_eq!(alice.list(4).await, vec!["billing", "secret"]);
     // ... but does not let her describe a group.
     assert_eq!(
@@ -902,11 +716,7 @@ async fn describe_and_list_show_only_the_groups_one_may_describe() {
     let request = DescribeGroupsRequest::default()
         .with_groups(vec![GroupId(s("billing")), GroupId(s("secret"))])
         .with_include_authorized_operations(true);
-    let ResponseKind::DescribeGroups(r) =
-        alice.call(ApiKey::DescribeGroups, 5, request.into()).await
-    else {
-        panic!()
-    };
+    let r = alice.ask(5, request).await;
     let bit = |op: Operation| 1i32 << op.code();
     assert_eq!(
         r.groups[0].authorized_operations,
@@ -947,12 +757,12 @@ async fn deleting_groups_and_offsets_needs_delete_on_the_group() {
     assert_eq!(stored_offsets(&h, "billing").await, 2, "nothing deleted");
 
     h.create_acls(vec![acl(
-        ALICE,
-        Permission::Allow,
-        Operation::Delete,
         ResourceType::Group,
         "billing",
         PatternType::Prefixed,
+        ALICE,
+        Operation::Delete,
+        Permission::Allow,
     )])
     .await;
     // OffsetDelete: READ on each topic as well.
@@ -1007,22 +817,13 @@ async fn a_deny_beats_an_allow_but_not_a_super_user() {
     let (member, generation) = alice.stable_group("billing").await;
     h.create_acls(vec![
         // Alice may not read `orders-eu`, though `orders-*` allows it.
-        acl(
-            ALICE,
-            Permission::Deny,
-            Operation::Read,
-            ResourceType::Topic,
-            "orders-eu",
-            PatternType::Literal,
-        ),
+        deny(ALICE, ResourceType::Topic, "orders-eu", Operation::Read),
         // Nobody may describe `billing`; alice's READ implies DESCRIBE, the DENY wins.
-        acl(
+        deny(
             "User:*",
-            Permission::Deny,
-            Operation::Describe,
             ResourceType::Group,
             "billing",
-            PatternType::Literal,
+            Operation::Describe,
         ),
     ])
     .await;

@@ -7,19 +7,15 @@
 
 mod common;
 
-use common::{Harness, s};
+use common::{
+    CLUSTER_AUTHORIZATION_FAILED, DUPLICATE_RESOURCE, Harness, RESOURCE_NOT_FOUND, SECURED,
+    UNACCEPTABLE_CREDENTIAL, UNSUPPORTED_SASL_MECHANISM, s,
+};
 use kafka_protocol::messages::alter_user_scram_credentials_request::{
     ScramCredentialDeletion, ScramCredentialUpsertion,
 };
 use kafka_protocol::messages::*;
 use shoal_sasl::{ScramMechanism, salted_password};
-
-const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
-const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
-const RESOURCE_NOT_FOUND: i16 = 91;
-const DUPLICATE_RESOURCE: i16 = 92;
-const UNACCEPTABLE_CREDENTIAL: i16 = 93;
-const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
 fn upsert(user: &str, mechanism: i8, password: &str, iterations: i32) -> ScramCredentialUpsertion {
     let salt = format!("salt-of-{user}").into_bytes();
@@ -53,17 +49,7 @@ async fn alter(
     let request = AlterUserScramCredentialsRequest::default()
         .with_deletions(deletions)
         .with_upsertions(upsertions);
-    let Some(ResponseKind::AlterUserScramCredentials(r)) = h
-        .call_as(
-            principal,
-            ApiKey::AlterUserScramCredentials,
-            0,
-            request.into(),
-        )
-        .await
-    else {
-        panic!("no response")
-    };
+    let r = h.ask(principal, 0, request).await;
     r.results
         .iter()
         .map(|r| (r.user.as_str().to_owned(), r.error_code))
@@ -81,17 +67,7 @@ async fn describe(
             .map(|n| describe_user_scram_credentials_request::UserName::default().with_name(s(n)))
             .collect()
     }));
-    let Some(ResponseKind::DescribeUserScramCredentials(r)) = h
-        .call_as(
-            principal,
-            ApiKey::DescribeUserScramCredentials,
-            0,
-            request.into(),
-        )
-        .await
-    else {
-        panic!("no response")
-    };
+    let r = h.ask(principal, 0, request).await;
     let results = r
         .results
         .iter()
@@ -111,11 +87,7 @@ async fn describe(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_are_stored_derived_described_and_kept() {
-    let settings = [
-        ("authorizer.class.name", STANDARD_AUTHORIZER),
-        ("super.users", "User:admin"),
-    ];
-    let h = Harness::start_with(&settings).await;
+    let h = Harness::start_secured(&[]).await;
     // One request, one result per user, each with Kafka's code.
     let mut results = alter(
         &h,
@@ -197,7 +169,7 @@ async fn credentials_are_stored_derived_described_and_kept() {
         .await,
         vec![("ann".to_owned(), 0)]
     );
-    let h = h.restart(&settings).await;
+    let h = h.restart(SECURED).await;
     let image = h.broker.image();
     let ann = &image.scram_credentials["ann"];
     assert_eq!(

@@ -8,44 +8,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use common::{Harness, encoded_batch, s};
+use bytes::Bytes;
+use common::{ANONYMOUS, Harness, encode, encoded_batch};
 use kafka_protocol::messages::*;
-use kafka_protocol::records::{
-    Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-};
-
-async fn create_topic_with(harness: &Harness, name: &str, configs: &[(&str, &str)]) {
-    let configs: BTreeMap<String, String> = configs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let created = harness
-        .meta
-        .client()
-        .create_topics(
-            vec![shoal_meta::CreateTopic {
-                name: name.into(),
-                num_partitions: Some(1),
-                replication_factor: Some(1),
-                assignments: None,
-                configs,
-            }],
-            false,
-        )
-        .await;
-    assert!(created.results[0].is_ok(), "{:?}", created.results[0]);
-    let index = created.log_index.unwrap();
-    assert!(
-        harness
-            .broker
-            .wait_for_metadata(index, Duration::from_secs(5))
-            .await
-    );
-}
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
 /// Produces `records` to partition 0 (retrying while the new partition opens); the error code.
 async fn produce(harness: &Harness, topic: &str, records: Bytes) -> i16 {
@@ -59,24 +27,7 @@ async fn produce_response(
     records: Bytes,
 ) -> produce_response::PartitionProduceResponse {
     for _ in 0..100 {
-        let request = ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(5000)
-            .with_topic_data(vec![
-                produce_request::TopicProduceData::default()
-                    .with_name(TopicName(s(topic)))
-                    .with_partition_data(vec![
-                        produce_request::PartitionProduceData::default()
-                            .with_index(0)
-                            .with_records(Some(records.clone())),
-                    ]),
-            ]);
-        let Some(ResponseKind::Produce(response)) =
-            harness.call(ApiKey::Produce, 9, request.into()).await
-        else {
-            panic!("no produce response");
-        };
-        let partition = response.responses[0].partition_responses[0].clone();
+        let partition = harness.produce_as(ANONYMOUS, topic, records.clone()).await;
         if partition.error_code != 6 {
             return partition;
         }
@@ -87,29 +38,9 @@ async fn produce_response(
 
 /// The stored batches of partition 0 from offset 0, as Fetch returns them.
 async fn fetch(harness: &Harness, topic: &str) -> Bytes {
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![
-            fetch_request::FetchTopic::default()
-                .with_topic(TopicName(s(topic)))
-                .with_partitions(vec![
-                    fetch_request::FetchPartition::default()
-                        .with_partition(0)
-                        .with_fetch_offset(0)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ]);
-    let Some(ResponseKind::Fetch(response)) = harness.call(ApiKey::Fetch, 12, request.into()).await
-    else {
-        panic!("no fetch response");
-    };
-    let partition = &response.responses[0].partitions[0];
+    let partition = harness.fetch_as(ANONYMOUS, topic).await;
     assert_eq!(partition.error_code, 0);
-    partition.records.clone().unwrap()
+    partition.records.unwrap()
 }
 
 /// Codec ids of each stored batch (attributes & 7), read from the raw bytes.
@@ -137,23 +68,15 @@ fn key_values(stored: &Bytes) -> Vec<(Option<Bytes>, Option<Bytes>)> {
 fn recompressed(batch: &Bytes, compression: Compression) -> Bytes {
     let mut buf = batch.clone();
     let set = RecordBatchDecoder::decode(&mut buf).unwrap();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        set.records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .unwrap();
-    out.freeze()
+    encode(&set.records, compression)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zstd_topic_stores_uncompressed_produces_as_zstd() {
     let harness = Harness::start().await;
-    create_topic_with(&harness, "zstd-topic", &[("compression.type", "zstd")]).await;
+    harness
+        .create_topic_with("zstd-topic", 1, &[("compression.type", "zstd")])
+        .await;
     let sent = encoded_batch(20, Some((1000, 0, 0)));
     assert_eq!(codecs(&sent), vec![0]);
     assert_eq!(produce(&harness, "zstd-topic", sent.clone()).await, 0);
@@ -169,8 +92,10 @@ async fn a_zstd_topic_stores_uncompressed_produces_as_zstd() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_keeps_what_was_sent_and_uncompressed_decompresses() {
     let harness = Harness::start().await;
-    create_topic_with(&harness, "as-sent", &[]).await;
-    create_topic_with(&harness, "plain", &[("compression.type", "uncompressed")]).await;
+    harness.create_topic("as-sent", 1).await;
+    harness
+        .create_topic_with("plain", 1, &[("compression.type", "uncompressed")])
+        .await;
     let gzip = recompressed(&encoded_batch(10, None), Compression::Gzip);
     assert_eq!(codecs(&gzip), vec![1]);
 
@@ -191,15 +116,16 @@ async fn producer_keeps_what_was_sent_and_uncompressed_decompresses() {
 async fn timestamps_outside_the_topic_bounds_are_invalid_timestamp() {
     let harness = Harness::start().await;
     // encoded_batch stamps records in November 2023: more than an hour ago.
-    create_topic_with(
-        &harness,
-        "fresh-only",
-        &[("message.timestamp.before.max.ms", "3600000")],
-    )
-    .await;
+    harness
+        .create_topic_with(
+            "fresh-only",
+            1,
+            &[("message.timestamp.before.max.ms", "3600000")],
+        )
+        .await;
     let code = produce(&harness, "fresh-only", encoded_batch(3, None)).await;
     assert_eq!(code, 32, "INVALID_TIMESTAMP");
-    create_topic_with(&harness, "any-age", &[]).await;
+    harness.create_topic("any-age", 1).await;
     assert_eq!(
         produce(&harness, "any-age", encoded_batch(3, None)).await,
         0
@@ -210,21 +136,14 @@ async fn timestamps_outside_the_topic_bounds_are_invalid_timestamp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compacted_topic_refuses_records_without_a_key_naming_them() {
     let harness = Harness::start().await;
-    create_topic_with(&harness, "by-key", &[("cleanup.policy", "compact")]).await;
+    harness
+        .create_topic_with("by-key", 1, &[("cleanup.policy", "compact")])
+        .await;
     let mut buf = encoded_batch(3, None);
     let mut records = RecordBatchDecoder::decode(&mut buf).unwrap().records;
     records[1].key = None;
-    let mut keyless = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut keyless,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    let refused = produce_response(&harness, "by-key", keyless.freeze()).await;
+    let keyless = encode(&records, Compression::None);
+    let refused = produce_response(&harness, "by-key", keyless).await;
     assert_eq!(refused.error_code, 87, "INVALID_RECORD");
     assert_eq!(refused.record_errors.len(), 1, "{refused:?}");
     assert_eq!(refused.record_errors[0].batch_index, 1);

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use indexmap::IndexMap;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use shoal_acl::{AclBinding, Operation, PatternType, Permission, ResourceType};
 use shoal_broker::{AdvertisedListener, Broker, BrokerConfig, BrokerHandler, MetadataSource};
 use shoal_kafka::{Handler, Reply, RequestContext};
 use shoal_meta::{MetaConfig, MetaNode};
@@ -22,6 +23,163 @@ use uuid::Uuid;
 pub fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
+
+// ─── Kafka's error codes ─────────────────────────────────────────────────────────────────
+
+pub const NONE: i16 = 0;
+pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+pub const INVALID_REQUEST: i16 = 42;
+pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+pub const SECURITY_DISABLED: i16 = 54;
+pub const MEMBER_ID_REQUIRED: i16 = 79;
+pub const RESOURCE_NOT_FOUND: i16 = 91;
+pub const DUPLICATE_RESOURCE: i16 = 92;
+pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
+pub const UNKNOWN_TOPIC_ID: i16 = 100;
+
+// ─── Authorization ───────────────────────────────────────────────────────────────────────
+
+/// The principal of [`Harness::call`].
+pub const ANONYMOUS: &str = "User:ANONYMOUS";
+/// The super user of a [`SECURED`] node.
+pub const ADMIN: &str = "User:admin";
+pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+/// The settings of a secured node: the StandardAuthorizer on, [`ADMIN`] a super user.
+pub const SECURED: &[(&str, &str)] = &[
+    ("authorizer.class.name", STANDARD_AUTHORIZER),
+    ("super.users", ADMIN),
+];
+
+/// An ACL for any host, built as a CreateAcls creation is (so it must be valid).
+pub fn acl(
+    resource_type: ResourceType,
+    name: &str,
+    pattern_type: PatternType,
+    principal: &str,
+    operation: Operation,
+    permission: Permission,
+) -> AclBinding {
+    AclBinding::from_wire(
+        resource_type.code(),
+        name,
+        pattern_type.code(),
+        principal,
+        "*",
+        operation.code(),
+        permission.code(),
+    )
+    .unwrap_or_else(|e| panic!("{principal} {operation:?} {resource_type:?} {name}: {e}"))
+}
+
+/// ALLOW `op` on the LITERAL resource.
+pub fn allow(
+    principal: &str,
+    resource_type: ResourceType,
+    name: &str,
+    op: Operation,
+) -> AclBinding {
+    literal(Permission::Allow, principal, resource_type, name, op)
+}
+
+/// DENY `op` on the LITERAL resource.
+pub fn deny(principal: &str, resource_type: ResourceType, name: &str, op: Operation) -> AclBinding {
+    literal(Permission::Deny, principal, resource_type, name, op)
+}
+
+fn literal(
+    permission: Permission,
+    principal: &str,
+    resource_type: ResourceType,
+    name: &str,
+    op: Operation,
+) -> AclBinding {
+    acl(
+        resource_type,
+        name,
+        PatternType::Literal,
+        principal,
+        op,
+        permission,
+    )
+}
+
+/// ALLOW `op` on the topics PREFIXED `prefix`.
+pub fn allow_prefixed(principal: &str, prefix: &str, op: Operation) -> AclBinding {
+    acl(
+        ResourceType::Topic,
+        prefix,
+        PatternType::Prefixed,
+        principal,
+        op,
+        Permission::Allow,
+    )
+}
+
+/// ALLOW `op` on the cluster.
+pub fn on_cluster(principal: &str, op: Operation) -> AclBinding {
+    allow(principal, ResourceType::Cluster, "kafka-cluster", op)
+}
+
+/// ALLOW `op` on the LITERAL topic.
+pub fn on_topic(principal: &str, topic: &str, op: Operation) -> AclBinding {
+    allow(principal, ResourceType::Topic, topic, op)
+}
+
+// ─── Typed requests ──────────────────────────────────────────────────────────────────────
+
+/// A response [`Harness::ask`] picks out of the handler's [`ResponseKind`].
+pub trait Picked: Sized {
+    fn pick(kind: ResponseKind) -> Result<Self, Box<ResponseKind>>;
+}
+
+macro_rules! picked {
+    ($($kind:ident($response:ty)),* $(,)?) => {$(
+        impl Picked for $response {
+            fn pick(kind: ResponseKind) -> Result<Self, Box<ResponseKind>> {
+                match kind {
+                    ResponseKind::$kind(r) => Ok(r),
+                    other => Err(Box::new(other)),
+                }
+            }
+        }
+    )*};
+}
+
+picked!(
+    Produce(ProduceResponse),
+    Fetch(FetchResponse),
+    ListOffsets(ListOffsetsResponse),
+    Metadata(MetadataResponse),
+    OffsetCommit(OffsetCommitResponse),
+    OffsetFetch(OffsetFetchResponse),
+    FindCoordinator(FindCoordinatorResponse),
+    JoinGroup(JoinGroupResponse),
+    Heartbeat(HeartbeatResponse),
+    LeaveGroup(LeaveGroupResponse),
+    SyncGroup(SyncGroupResponse),
+    DescribeGroups(DescribeGroupsResponse),
+    ListGroups(ListGroupsResponse),
+    CreateTopics(CreateTopicsResponse),
+    DeleteTopics(DeleteTopicsResponse),
+    InitProducerId(InitProducerIdResponse),
+    OffsetForLeaderEpoch(OffsetForLeaderEpochResponse),
+    DescribeAcls(DescribeAclsResponse),
+    CreateAcls(CreateAclsResponse),
+    DeleteAcls(DeleteAclsResponse),
+    DescribeConfigs(DescribeConfigsResponse),
+    CreatePartitions(CreatePartitionsResponse),
+    DeleteGroups(DeleteGroupsResponse),
+    ElectLeaders(ElectLeadersResponse),
+    IncrementalAlterConfigs(IncrementalAlterConfigsResponse),
+    OffsetDelete(OffsetDeleteResponse),
+    DescribeCluster(DescribeClusterResponse),
+    DescribeUserScramCredentials(DescribeUserScramCredentialsResponse),
+    AlterUserScramCredentials(AlterUserScramCredentialsResponse),
+);
 
 /// A v2 batch of `count` records; `producer` = Some((id, epoch, first sequence)) makes it
 /// idempotent.
@@ -50,13 +208,18 @@ pub fn encoded_batch(count: usize, producer: Option<(i64, i16, i32)>) -> Bytes {
             delete_horizon: false,
         })
         .collect();
+    encode(&records, Compression::None)
+}
+
+/// `records` as v2 record batches compressed with `compression`.
+pub fn encode(records: &[Record], compression: Compression) -> Bytes {
     let mut buf = BytesMut::new();
     RecordBatchEncoder::encode(
         &mut buf,
         records.iter(),
         &RecordEncodeOptions {
             version: 2,
-            compression: Compression::None,
+            compression,
         },
     )
     .unwrap();
@@ -77,6 +240,12 @@ pub struct Harness {
 impl Harness {
     pub async fn start() -> Self {
         Self::start_with(&[]).await
+    }
+
+    /// A node with the [`SECURED`] settings plus `extra`.
+    pub async fn start_secured(extra: &[(&str, &str)]) -> Self {
+        let settings: Vec<(&str, &str)> = SECURED.iter().chain(extra).copied().collect();
+        Self::start_with(&settings).await
     }
 
     /// A node whose broker settings are the harness defaults plus `extra`.
@@ -159,8 +328,7 @@ impl Harness {
         version: i16,
         request: RequestKind,
     ) -> Option<ResponseKind> {
-        self.call_as("User:ANONYMOUS", api_key, version, request)
-            .await
+        self.call_as(ANONYMOUS, api_key, version, request).await
     }
 
     /// As [`Self::call`], from a connection authenticated as `principal` (`Type:name`).
@@ -194,6 +362,79 @@ impl Harness {
         Some(response)
     }
 
+    /// `request` at `version` from `principal`: its response (the API key is the request's).
+    pub async fn ask<R>(&self, principal: &str, version: i16, request: R) -> R::Response
+    where
+        R: Request + Into<RequestKind>,
+        R::Response: Picked,
+    {
+        let api_key = ApiKey::try_from(R::KEY).unwrap();
+        self.call_for(principal, api_key, version, request.into())
+            .await
+    }
+
+    /// [`Self::call_as`], expecting a `T` in answer.
+    pub async fn call_for<T: Picked>(
+        &self,
+        principal: &str,
+        api_key: ApiKey,
+        version: i16,
+        request: RequestKind,
+    ) -> T {
+        let kind = self
+            .call_as(principal, api_key, version, request)
+            .await
+            .unwrap_or_else(|| panic!("{api_key:?} v{version}: no response"));
+        T::pick(kind).unwrap_or_else(|other| panic!("{api_key:?} v{version}: answered {other:?}"))
+    }
+
+    /// Produce v9 (acks -1) of `records` to partition 0 of `topic`, from `principal`: the
+    /// partition's answer.
+    pub async fn produce_as(
+        &self,
+        principal: &str,
+        topic: &str,
+        records: Bytes,
+    ) -> produce_response::PartitionProduceResponse {
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![
+                produce_request::TopicProduceData::default()
+                    .with_name(TopicName(s(topic)))
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(records)),
+                    ]),
+            ]);
+        let response = self.ask(principal, 9, request).await;
+        response.responses[0].partition_responses[0].clone()
+    }
+
+    /// Fetch v12 (by name) of partition 0 of `topic` from offset 0, from `principal`: the
+    /// partition's answer.
+    pub async fn fetch_as(&self, principal: &str, topic: &str) -> fetch_response::PartitionData {
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![
+                fetch_request::FetchTopic::default()
+                    .with_topic(TopicName(s(topic)))
+                    .with_partitions(vec![
+                        fetch_request::FetchPartition::default()
+                            .with_partition(0)
+                            .with_fetch_offset(0)
+                            .with_partition_max_bytes(1 << 20),
+                    ]),
+            ]);
+        let response = self.ask(principal, 12, request).await;
+        response.responses[0].partitions[0].clone()
+    }
+
     /// Puts `acls` in force (through the controller) and waits until this broker applies them.
     pub async fn create_acls(&self, acls: Vec<shoal_acl::AclBinding>) {
         let outcome = self.broker.controller.create_acls(acls).await;
@@ -222,6 +463,15 @@ pub const SUBSCRIBE_T: &[u8] = &[0, 0, 0, 0, 0, 1, 0, 1, b't', 255, 255, 255, 25
 impl Harness {
     /// Creates `name` with `partitions` partitions and waits until it is in effect.
     pub async fn create_topic(&self, name: &str, partitions: i32) {
+        self.create_topic_with(name, partitions, &[]).await
+    }
+
+    /// [`Self::create_topic`] with the topic configs `configs`.
+    pub async fn create_topic_with(&self, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+        let configs: BTreeMap<String, String> = configs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let created = self
             .meta
             .client()
@@ -231,7 +481,7 @@ impl Harness {
                     num_partitions: Some(partitions),
                     replication_factor: Some(1),
                     assignments: None,
-                    configs: BTreeMap::new(),
+                    configs,
                 }],
                 false,
             )
@@ -248,25 +498,25 @@ impl Harness {
     /// FindCoordinator until `__consumer_offsets` exists, then OffsetFetch until its
     /// partitions are loaded.
     pub async fn wait_for_coordinator(&self) {
+        self.wait_for_coordinator_as(ANONYMOUS).await
+    }
+
+    /// [`Self::wait_for_coordinator`], asking as `principal`, polling up to 20 s.
+    pub async fn wait_for_coordinator_as(&self, principal: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             assert!(
                 std::time::Instant::now() < deadline,
                 "no coordinator within 20 s"
             );
-            let Some(ResponseKind::FindCoordinator(found)) = self
-                .call(
-                    ApiKey::FindCoordinator,
+            let found = self
+                .ask(
+                    principal,
                     3,
-                    FindCoordinatorRequest::default()
-                        .with_key(s("probe"))
-                        .into(),
+                    FindCoordinatorRequest::default().with_key(s("probe")),
                 )
-                .await
-            else {
-                panic!("no FindCoordinator response")
-            };
-            if found.error_code == 0 && self.every_offsets_partition_loaded().await {
+                .await;
+            if found.error_code == 0 && self.every_offsets_partition_loaded(principal).await {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -275,7 +525,7 @@ impl Harness {
 
     /// OffsetFetch answers for a group on every `__consumer_offsets` partition: every shard
     /// has loaded (a test's group may hash to any of them).
-    async fn every_offsets_partition_loaded(&self) -> bool {
+    async fn every_offsets_partition_loaded(&self, principal: &str) -> bool {
         let Some(partitions) = self
             .broker
             .image()
@@ -296,7 +546,7 @@ impl Harness {
                 .or_insert(group);
         }
         for group in probes.values() {
-            if self.offset_fetch(7, group).await.error_code != 0 {
+            if self.offset_fetch_as(principal, 7, group).await.error_code != 0 {
                 return false;
             }
         }
@@ -304,6 +554,16 @@ impl Harness {
     }
 
     pub async fn offset_fetch(&self, version: i16, group: &str) -> OffsetFetchResponse {
+        self.offset_fetch_as(ANONYMOUS, version, group).await
+    }
+
+    /// OffsetFetch of partitions 0 and 1 of topic `t` in `group`, from `principal`.
+    pub async fn offset_fetch_as(
+        &self,
+        principal: &str,
+        version: i16,
+        group: &str,
+    ) -> OffsetFetchResponse {
         let request = OffsetFetchRequest::default()
             .with_group_id(GroupId(s(group)))
             .with_topics(Some(vec![
@@ -311,13 +571,7 @@ impl Harness {
                     .with_name(TopicName(s("t")))
                     .with_partition_indexes(vec![0, 1]),
             ]));
-        match self
-            .call(ApiKey::OffsetFetch, version, request.into())
-            .await
-        {
-            Some(ResponseKind::OffsetFetch(r)) => r,
-            other => panic!("OffsetFetch: {other:?}"),
-        }
+        self.ask(principal, version, request).await
     }
 
     pub async fn join(
@@ -404,37 +658,13 @@ impl Harness {
         member_id: &str,
         offsets: &[(&str, i32, i64)],
     ) -> Vec<i16> {
-        let mut topics: Vec<offset_commit_request::OffsetCommitRequestTopic> = Vec::new();
-        for (topic, partition, offset) in offsets {
-            let p = offset_commit_request::OffsetCommitRequestPartition::default()
-                .with_partition_index(*partition)
-                .with_committed_offset(*offset)
-                .with_committed_metadata(Some(s(&format!("meta-{offset}"))));
-            match topics.iter_mut().find(|t| t.name.0.as_str() == *topic) {
-                Some(t) => t.partitions.push(p),
-                None => topics.push(
-                    offset_commit_request::OffsetCommitRequestTopic::default()
-                        .with_name(TopicName(s(topic)))
-                        .with_partitions(vec![p]),
-                ),
-            }
-        }
-        let request = OffsetCommitRequest::default()
-            .with_group_id(GroupId(s(group)))
-            .with_generation_id_or_member_epoch(generation)
-            .with_member_id(s(member_id))
-            .with_topics(topics);
-        match self
-            .call(ApiKey::OffsetCommit, version, request.into())
-            .await
-        {
-            Some(ResponseKind::OffsetCommit(r)) => r
-                .topics
-                .iter()
-                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
-                .collect(),
-            other => panic!("OffsetCommit: {other:?}"),
-        }
+        let request = commit_request(group, generation, member_id, offsets, true);
+        let response = self.ask(ANONYMOUS, version, request).await;
+        response
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+            .collect()
     }
 }
 
@@ -484,4 +714,37 @@ pub fn sync_request(
         request.protocol_name = Some(s("range"));
     }
     request.into()
+}
+
+/// OffsetCommit of `(topic, partition, offset)`s, the partitions of a topic together; each
+/// with the metadata `meta-{offset}` if `with_metadata`.
+pub fn commit_request(
+    group: &str,
+    generation: i32,
+    member_id: &str,
+    offsets: &[(&str, i32, i64)],
+    with_metadata: bool,
+) -> OffsetCommitRequest {
+    let mut topics: Vec<offset_commit_request::OffsetCommitRequestTopic> = Vec::new();
+    for (topic, partition, offset) in offsets {
+        let mut p = offset_commit_request::OffsetCommitRequestPartition::default()
+            .with_partition_index(*partition)
+            .with_committed_offset(*offset);
+        if with_metadata {
+            p.committed_metadata = Some(s(&format!("meta-{offset}")));
+        }
+        match topics.iter_mut().find(|t| t.name.0.as_str() == *topic) {
+            Some(t) => t.partitions.push(p),
+            None => topics.push(
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s(topic)))
+                    .with_partitions(vec![p]),
+            ),
+        }
+    }
+    OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(s(member_id))
+        .with_topics(topics)
 }
