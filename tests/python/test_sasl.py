@@ -65,7 +65,7 @@ def port_of(node, protocol: str) -> int:
 def refused(bootstrap: str, conf: dict) -> str:
     admin = AdminClient({"bootstrap.servers": bootstrap, **conf})
     with pytest.raises(KafkaException) as e:
-        admin.list_topics(timeout=8)
+        admin.list_topics(timeout=3)
     return str(e.value)
 
 
@@ -216,3 +216,147 @@ def test_a_secured_cluster_starts_with_its_admin_and_no_plaintext_window(shoal_f
     proc = subprocess.run(bad.args(), cwd=bad.workdir, stdin=subprocess.DEVNULL,
                           capture_output=True, timeout=60)
     assert proc.returncode != 0 and b"password" in proc.stderr, proc.stderr[-500:]
+
+
+@pytest.mark.timeout(180)
+def test_shoalctl_over_sasl_with_command_config(shoal_factory, tmp_path):
+    """shoalctl --command-config with a Java client's SCRAM jaas config (its own client) and
+    librdkafka's PLAIN names (the console verbs run librdkafka): every verb kind works."""
+    from test_cli import ctl, js, ok
+
+    node, certs = sasl_node(shoal_factory, tmp_path)
+    bootstrap = f"127.0.0.1:{node.sasl_ssl_port}"
+    java = tmp_path / "java.properties"
+    java.write_text(
+        "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        'username="alice" password="s3cret";\n'
+        f"ssl.truststore.type=PEM\nssl.truststore.location={certs.ca}\n")
+    rdkafka = tmp_path / "rdkafka.properties"
+    rdkafka.write_text(f"security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.username=alice\n"
+                       f"sasl.password=s3cret\nssl.ca.location={certs.ca}\n")
+    for props in (java, rdkafka):
+        secure = ["--command-config", str(props)]
+        topic = unique_topic("ctlsasl")
+        ok(ctl(bootstrap, *secure, "topic", "create", topic, "-p", "1"))
+        assert topic in [t["name"] for t in js(ctl(bootstrap, *secure, "topic", "list", "-o", "json"))]
+        r = ctl(bootstrap, *secure, "topic", "produce", topic, stdin="one\ntwo\n")
+        assert r.returncode == 0, r.stderr
+        r = ctl(bootstrap, *secure, "topic", "consume", topic, "--from-beginning", "-n", "2", "-o", "json")
+        assert r.returncode == 0 and len(r.stdout.splitlines()) == 2, r.stderr
+        users = js(ctl(bootstrap, *secure, "user", "list", "-o", "json"))
+        assert {u["user"] for u in users} == {"alice"}, users
+    # A wrong password is a one-line error naming the failure.
+    wrong = tmp_path / "wrong.properties"
+    wrong.write_text(rdkafka.read_text().replace("s3cret", "nope"))
+    r = ctl(bootstrap, "--command-config", str(wrong), "topic", "list", timeout=60)
+    assert r.returncode != 0 and "SASL_AUTHENTICATION_FAILED" in r.stderr, r.stderr
+
+
+def _b64url(data: bytes) -> str:
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class _Idp:
+    """A token issuer of the test: an RSA and a P-256 key, their JWKS, signed JWTs."""
+
+    def __init__(self):
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.ec = ec.generate_private_key(ec.SECP256R1())
+
+    def jwks(self) -> str:
+        import json
+        n = self.rsa.public_key().public_numbers()
+        e = self.ec.public_key().public_numbers()
+        as_bytes = lambda v, size: v.to_bytes(size, "big")  # noqa: E731
+        return json.dumps({"keys": [
+            {"kty": "RSA", "kid": "rsa1", "alg": "RS256",
+             "n": _b64url(as_bytes(n.n, 256)), "e": _b64url(as_bytes(n.e, 3))},
+            {"kty": "EC", "kid": "ec1", "crv": "P-256",
+             "x": _b64url(as_bytes(e.x, 32)), "y": _b64url(as_bytes(e.y, 32))},
+        ]})
+
+    def token(self, alg: str, claims: dict) -> str:
+        import json
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+        kid = "rsa1" if alg == "RS256" else "ec1"
+        signed = (_b64url(json.dumps({"alg": alg, "kid": kid, "typ": "JWT"}).encode()) + "."
+                  + _b64url(json.dumps(claims).encode()))
+        if alg == "RS256":
+            signature = self.rsa.sign(signed.encode(), padding.PKCS1v15(), hashes.SHA256())
+        else:
+            r, s = decode_dss_signature(self.ec.sign(signed.encode(), ec.ECDSA(hashes.SHA256())))
+            signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return signed + "." + _b64url(signature)
+
+
+@pytest.mark.timeout(240)
+def test_oauthbearer_unsecured_and_signed_tokens_with_confluent_kafka(shoal_factory, tmp_path):
+    """OAUTHBEARER: librdkafka's unsecured JWT on a listener without a JWKS; RS256 and ES256
+    tokens from a token callback on a listener validating against a JWKS file (issuer,
+    audience, expiry). The subject is the principal; forged, expired and foreign tokens fail."""
+    idp = _Idp()
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(idp.jwks())
+    node = shoal_factory(start=False)
+    node.unsecured_port, node.signed_port = free_port(), free_port()
+    kafka = (f"PLAINTEXT://127.0.0.1:{node.kafka_port},UNSECURED://127.0.0.1:{node.unsecured_port},"
+             f"SIGNED://127.0.0.1:{node.signed_port}")
+    node.overrides.update({
+        "listeners": f"{kafka},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": kafka,
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,UNSECURED:SASL_PLAINTEXT,"
+                                          "SIGNED:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "sasl.enabled.mechanisms": "OAUTHBEARER",
+        "listener.name.signed.sasl.oauthbearer.jwks.endpoint.url": f"file://{jwks}",
+        "listener.name.signed.sasl.oauthbearer.expected.issuer": "https://idp.test",
+        "listener.name.signed.sasl.oauthbearer.expected.audience": "shoal",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS;User:alice",
+    })
+    node.start()
+    assert "unsecured tokens" in node.log_path.read_text(errors="replace")
+    setup = AdminClient({"bootstrap.servers": node.bootstrap})
+    setup.create_topics([NewTopic("tokens", 1, 1)])["tokens"].result(30)
+
+    # librdkafka's own unsecured JWT (principal=alice), both ways.
+    unsecured = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "OAUTHBEARER",
+                 "enable.sasl.oauthbearer.unsecure.jwt": True,
+                 "sasl.oauthbearer.config": "principal=alice"}
+    bootstrap = f"127.0.0.1:{node.unsecured_port}"
+    produced = ck_produce(bootstrap, "tokens", 10, conf={**unsecured, "acks": "all"})
+    assert not produced.errors and len(produced.acked) == 10, produced.errors[:2]
+    assert len(ck_consume(bootstrap, "tokens", [0], 10, conf=unsecured, timeout=60)) == 10
+    # The signed listener refuses it (alg none).
+    refused(f"127.0.0.1:{node.signed_port}", unsecured)
+
+    now = int(time.time())
+    good = {"sub": "alice", "iss": "https://idp.test", "aud": "shoal", "iat": now, "exp": now + 600}
+
+    def with_token(token: str) -> dict:
+        return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "OAUTHBEARER",
+                "oauth_cb": lambda _config: (token, time.time() + 600)}
+
+    signed = f"127.0.0.1:{node.signed_port}"
+    for alg in ("RS256", "ES256"):
+        conf = with_token(idp.token(alg, good))
+        produced = ck_produce(signed, "tokens", 5, conf={**conf, "acks": "all"})
+        assert not produced.errors and len(produced.acked) == 5, (alg, produced.errors[:2])
+    other = _Idp()
+    before = failed_logins(node, "OAUTHBEARER")
+    for case, token in [
+        ("another issuer's key", other.token("RS256", good)),
+        ("expired", idp.token("ES256", {**good, "exp": now - 120})),
+        ("wrong issuer", idp.token("RS256", {**good, "iss": "https://evil.test"})),
+        ("wrong audience", idp.token("RS256", {**good, "aud": "other"})),
+    ]:
+        refused(signed, with_token(token))
+    assert failed_logins(node, "OAUTHBEARER") >= before + 4
+    # The token's subject is the principal: bob is no super user and has no ACL.
+    bob = with_token(idp.token("RS256", {**good, "sub": "bob"}))
+    bob_admin = AdminClient({"bootstrap.servers": signed, **bob})
+    assert sorted(bob_admin.list_topics(timeout=30).topics) == []

@@ -169,9 +169,15 @@ impl NodeConfig {
 /// Kafka's per-listener prefix: `listener.name.<listener>.<setting>`.
 pub const LISTENER_PREFIX: &str = "listener.name.";
 
-/// Settings that may be given per listener (Kafka's listener-prefixed configs).
+/// Settings that may be given per listener (Kafka's listener-prefixed configs: TLS, SASL and
+/// the SASL session settings).
 fn is_listener_scoped(setting: &str) -> bool {
     setting.starts_with("ssl.")
+        || setting.starts_with("sasl.")
+        || matches!(
+            setting,
+            "connections.max.reauth.ms" | "connection.failed.authentication.delay.ms"
+        )
 }
 
 /// A value given under `name`, checked against the schema and normalized.
@@ -186,7 +192,7 @@ fn checked(name: &str, value: &str) -> anyhow::Result<String> {
             );
         }
         if !is_listener_scoped(setting) || broker_config_def(setting).is_none() {
-            bail!("{name:?}: {setting:?} cannot be set per listener (ssl.* settings can)");
+            bail!("{name:?}: {setting:?} cannot be set per listener (ssl.* and sasl.* settings can)");
         }
         return checked(setting, value).with_context(|| format!("in {name}"));
     }
