@@ -192,7 +192,9 @@ fn checked(name: &str, value: &str) -> anyhow::Result<String> {
             );
         }
         if !is_listener_scoped(setting) || broker_config_def(setting).is_none() {
-            bail!("{name:?}: {setting:?} cannot be set per listener (ssl.* and sasl.* settings can)");
+            bail!(
+                "{name:?}: {setting:?} cannot be set per listener (ssl.* and sasl.* settings can)"
+            );
         }
         return checked(setting, value).with_context(|| format!("in {name}"));
     }
