@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
@@ -19,11 +18,8 @@ use shoal_meta::UserScramAlteration;
 use shoal_sasl::{ScramCredential, ScramMechanism};
 
 use crate::Broker;
-use crate::apis::{cluster_change_allowed, str_bytes};
+use crate::apis::{ItemOutcome, cluster_change_allowed, forward_valid, str_bytes};
 use crate::error_codes::controller_error_code;
-
-/// How long the request waits for its records to apply here (the request has no timeout).
-const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A Kafka error and its message.
 type Refusal = (ResponseError, String);
@@ -148,36 +144,27 @@ pub async fn handle(
     {
         return refuse_all(error, &message);
     }
-    let valid: Vec<UserScramAlteration> = checked
+    let users: Vec<String> = checked.iter().map(|(user, _)| user.clone()).collect();
+    let parsed = checked.into_iter().map(|(_, c)| c).collect();
+    let outcomes = forward_valid(broker, parsed, async |valid| {
+        broker.controller.alter_user_scram_credentials(valid).await
+    })
+    .await;
+    let results = users
         .iter()
-        .filter_map(|(_, c)| c.as_ref().ok().cloned())
-        .collect();
-    let outcome = broker.controller.alter_user_scram_credentials(valid).await;
-    if let Some(index) = outcome.log_index {
-        broker.wait_for_metadata(index, APPLY_TIMEOUT).await;
-    }
-    let mut committed = outcome.results.into_iter();
-    let results = checked
-        .iter()
-        .map(|(user, c)| match c {
-            Err((error, message)) => result(user, error.code(), Some(message)),
-            Ok(_) => match committed.next() {
-                Some(Ok(())) => {
-                    tracing::info!(target: "shoal::audit", principal = %ctx.principal, user,
-                        "SCRAM credentials altered");
-                    result(user, 0, None)
-                }
-                Some(Err(error)) => result(
-                    user,
-                    controller_error_code(&error),
-                    Some(&error.to_string()),
-                ),
-                None => result(
-                    user,
-                    ResponseError::UnknownServerError.code(),
-                    Some("no result"),
-                ),
-            },
+        .zip(outcomes)
+        .map(|(user, outcome)| match outcome {
+            ItemOutcome::Invalid((error, message)) => result(user, error.code(), Some(&message)),
+            ItemOutcome::Done(_, ()) => {
+                tracing::info!(target: "shoal::audit", principal = %ctx.principal, user,
+                    "SCRAM credentials altered");
+                result(user, 0, None)
+            }
+            ItemOutcome::Refused(error) => result(
+                user,
+                controller_error_code(&error),
+                Some(&error.to_string()),
+            ),
         })
         .collect();
     Reply::Ready(ResponseKind::AlterUserScramCredentials(

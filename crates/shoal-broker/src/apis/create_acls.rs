@@ -3,7 +3,6 @@
 //! answers SECURITY_DISABLED, and so does Shoal.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
@@ -12,11 +11,8 @@ use shoal_acl::{AclBinding, Operation};
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
-use crate::apis::{cluster_change_allowed, str_bytes};
+use crate::apis::{ItemOutcome, cluster_change_allowed, forward_valid, str_bytes};
 use crate::error_codes::controller_error_code;
-
-/// How long a CreateAcls waits for its records to apply here (the request has no timeout).
-const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn failed(error: ResponseError, message: &str) -> AclCreationResult {
     AclCreationResult::default()
@@ -57,27 +53,22 @@ pub async fn handle(
             .map_err(|e| format!("Invalid ACL creation: {e}"))
         })
         .collect();
-    let valid: Vec<AclBinding> = parsed.iter().filter_map(|p| p.clone().ok()).collect();
-    let outcome = broker.controller.create_acls(valid).await;
-    if let Some(index) = outcome.log_index {
-        broker.wait_for_metadata(index, APPLY_TIMEOUT).await;
-    }
-    let mut committed = outcome.results.into_iter();
-    let results = parsed
+    let outcomes = forward_valid(broker, parsed, async |valid| {
+        broker.controller.create_acls(valid).await
+    })
+    .await;
+    let results = outcomes
         .into_iter()
-        .map(|p| match p {
-            Err(message) => failed(ResponseError::InvalidRequest, &message),
-            Ok(acl) => match committed.next() {
-                Some(Ok(())) => {
-                    tracing::info!(target: "shoal::audit", principal = %ctx.principal,
-                        acl = ?acl, "ACL created");
-                    AclCreationResult::default()
-                }
-                Some(Err(error)) => AclCreationResult::default()
-                    .with_error_code(controller_error_code(&error))
-                    .with_error_message(Some(str_bytes(&error.to_string()))),
-                None => failed(ResponseError::UnknownServerError, "no result"),
-            },
+        .map(|outcome| match outcome {
+            ItemOutcome::Invalid(message) => failed(ResponseError::InvalidRequest, &message),
+            ItemOutcome::Done(acl, ()) => {
+                tracing::info!(target: "shoal::audit", principal = %ctx.principal,
+                    acl = ?acl, "ACL created");
+                AclCreationResult::default()
+            }
+            ItemOutcome::Refused(error) => AclCreationResult::default()
+                .with_error_code(controller_error_code(&error))
+                .with_error_message(Some(str_bytes(&error.to_string()))),
         })
         .collect::<Vec<_>>();
     Reply::Ready(ResponseKind::CreateAcls(

@@ -2,7 +2,6 @@
 //! reports them. Needs ALTER on the cluster; SECURITY_DISABLED without an authorizer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_acls_response::{
@@ -13,11 +12,8 @@ use shoal_acl::{AclFilter, Operation};
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
-use crate::apis::{cluster_change_allowed, str_bytes};
+use crate::apis::{ItemOutcome, cluster_change_allowed, forward_valid, str_bytes};
 use crate::error_codes::controller_error_code;
-
-/// How long a DeleteAcls waits for its records to apply here (the request has no timeout).
-const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn failed(code: i16, message: &str) -> DeleteAclsFilterResult {
     DeleteAclsFilterResult::default()
@@ -58,38 +54,35 @@ pub async fn handle(
             .map_err(|e| format!("Invalid filter: {e}"))
         })
         .collect();
-    let valid: Vec<AclFilter> = parsed.iter().filter_map(|p| p.clone().ok()).collect();
-    let outcome = broker.controller.delete_acls(valid).await;
-    if let Some(index) = outcome.log_index {
-        broker.wait_for_metadata(index, APPLY_TIMEOUT).await;
-    }
-    let mut committed = outcome.results.into_iter();
-    let results = parsed
+    let outcomes = forward_valid(broker, parsed, async |valid| {
+        broker.controller.delete_acls(valid).await
+    })
+    .await;
+    let results = outcomes
         .into_iter()
-        .map(|p| match p {
-            Err(message) => failed(ResponseError::InvalidRequest.code(), &message),
-            Ok(_) => match committed.next() {
-                Some(Ok(deleted)) => {
-                    let matching = deleted
-                        .iter()
-                        .map(|acl| {
-                            tracing::info!(target: "shoal::audit", principal = %ctx.principal,
-                                acl = ?acl, "ACL deleted");
-                            DeleteAclsMatchingAcl::default()
-                                .with_resource_type(acl.pattern.resource_type.code())
-                                .with_resource_name(str_bytes(&acl.pattern.name))
-                                .with_pattern_type(acl.pattern.pattern_type.code())
-                                .with_principal(str_bytes(&acl.entry.principal.to_string()))
-                                .with_host(str_bytes(&acl.entry.host))
-                                .with_operation(acl.entry.operation.code())
-                                .with_permission_type(acl.entry.permission.code())
-                        })
-                        .collect();
-                    DeleteAclsFilterResult::default().with_matching_acls(matching)
-                }
-                Some(Err(error)) => failed(controller_error_code(&error), &error.to_string()),
-                None => failed(ResponseError::UnknownServerError.code(), "no result"),
-            },
+        .map(|outcome| match outcome {
+            ItemOutcome::Invalid(message) => failed(ResponseError::InvalidRequest.code(), &message),
+            ItemOutcome::Done(_, deleted) => {
+                let matching = deleted
+                    .iter()
+                    .map(|acl| {
+                        tracing::info!(target: "shoal::audit", principal = %ctx.principal,
+                            acl = ?acl, "ACL deleted");
+                        DeleteAclsMatchingAcl::default()
+                            .with_resource_type(acl.pattern.resource_type.code())
+                            .with_resource_name(str_bytes(&acl.pattern.name))
+                            .with_pattern_type(acl.pattern.pattern_type.code())
+                            .with_principal(str_bytes(&acl.entry.principal.to_string()))
+                            .with_host(str_bytes(&acl.entry.host))
+                            .with_operation(acl.entry.operation.code())
+                            .with_permission_type(acl.entry.permission.code())
+                    })
+                    .collect();
+                DeleteAclsFilterResult::default().with_matching_acls(matching)
+            }
+            ItemOutcome::Refused(error) => {
+                failed(controller_error_code(&error), &error.to_string())
+            }
         })
         .collect();
     Reply::Ready(ResponseKind::DeleteAcls(

@@ -87,6 +87,51 @@ pub(crate) fn cluster_change_allowed(
     Ok(())
 }
 
+/// How long a batched cluster-wide change waits for its records to apply on this broker (the
+/// requests carry no timeout).
+const APPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One item of a batched request whose valid items went to the controller in one call.
+pub(crate) enum ItemOutcome<P, T, E> {
+    /// It did not parse; the controller never saw it.
+    Invalid(E),
+    /// Committed (and applied here): the item and the controller's result.
+    Done(P, T),
+    /// The controller refused it.
+    Refused(shoal_meta::ControllerError),
+}
+
+/// Sends the items that parsed to the controller in one call (`forward`), waits until its
+/// records apply here, and pairs every item with its outcome, in request order.
+pub(crate) async fn forward_valid<P: Clone, T, E>(
+    broker: &crate::Broker,
+    parsed: Vec<Result<P, E>>,
+    forward: impl AsyncFnOnce(Vec<P>) -> shoal_meta::ControllerResults<T>,
+) -> Vec<ItemOutcome<P, T, E>> {
+    let valid: Vec<P> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok().cloned())
+        .collect();
+    let outcome = forward(valid).await;
+    if let Some(index) = outcome.log_index {
+        broker.wait_for_metadata(index, APPLY_TIMEOUT).await;
+    }
+    let mut committed = outcome.results.into_iter();
+    parsed
+        .into_iter()
+        .map(|p| match p {
+            Err(e) => ItemOutcome::Invalid(e),
+            Ok(item) => match committed.next() {
+                Some(Ok(value)) => ItemOutcome::Done(item, value),
+                Some(Err(error)) => ItemOutcome::Refused(error),
+                None => ItemOutcome::Refused(shoal_meta::ControllerError::Internal(
+                    "no result for the item".to_owned(),
+                )),
+            },
+        })
+        .collect()
+}
+
 /// Kafka caps a request's wait so a client cannot park work forever.
 pub(crate) fn bounded_timeout_ms(requested_ms: i32, max_ms: u64) -> u64 {
     u64::try_from(requested_ms.max(0)).unwrap_or(0).min(max_ms)
