@@ -24,6 +24,12 @@
 #   BENCH_KEEP=1         keep the node's data directory
 #   BENCH_OUT=DIR        where logs and results go (default bench-results/<timestamp>)
 #   BENCH_NODE_ARGS="…"  extra arguments for `shoal` (e.g. "--override log.segment.bytes=…")
+#   BENCH_CLIENT_ARGS="…"  extra arguments for every `shoal-bench` call against the one node
+#                        (create-topic, produce, consume), e.g. "-X security.protocol=SASL_SSL
+#                        -X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=… -X sasl.password=…
+#                        -X ssl.ca.location=…"; for SASL_SSL, BENCH_NODE_ARGS maps the PLAINTEXT
+#                        listener to it (docs/benchmarks.md, "SASL_SSL vs PLAINTEXT").
+#                        Both are split at whitespace, unquoted; the three-node cases use neither
 #   BENCH_SHOAL, BENCH_BIN  other node / load generator binaries (BENCH_CREATE_TOPICS=0: the
 #                        node already has the topics) - for testing this script
 # Exit status: 0 if every run succeeded, 1 otherwise.
@@ -50,6 +56,8 @@ RATE=${BENCH_RATE:-200000}
 OUT=${BENCH_OUT:-bench-results/$(date +%Y%m%d-%H%M%S)}
 SHOAL=${BENCH_SHOAL:-target/release/shoal}
 BENCH=${BENCH_BIN:-target/release/shoal-bench}
+# shellcheck disable=SC2206
+CLIENT_ARGS=(${BENCH_CLIENT_ARGS:-})
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -160,6 +168,7 @@ NODE_ARGS=(
 )
 
 log "starting node: $SHOAL ${NODE_ARGS[*]}"
+[[ ${#CLIENT_ARGS[@]} == 0 ]] || log "shoal-bench extra arguments: ${CLIENT_ARGS[*]}"
 T0=$(now_ms)
 "$SHOAL" "${NODE_ARGS[@]}" >"$OUT/shoal.log" 2>&1 &
 NODE_PID=$!
@@ -193,8 +202,8 @@ RESULTS=()   # one tab-separated row per run
 run_case() {
   local parts=$1 acks=$2 topic="bench-p$1-acks$2" out rc c0 c1 produced
   log "case p=$parts acks=$acks: create topic $topic"
-  if [[ ${BENCH_CREATE_TOPICS:-1} == 1 ]] && ! "$BENCH" create-topic --brokers "$BROKERS" --topic "$topic" --partitions "$parts" \
-      --replication-factor 1 >>"$OUT/bench.log" 2>&1; then
+  if [[ ${BENCH_CREATE_TOPICS:-1} == 1 ]] && ! "$BENCH" create-topic "${CLIENT_ARGS[@]}" --brokers "$BROKERS" \
+      --topic "$topic" --partitions "$parts" --replication-factor 1 >>"$OUT/bench.log" 2>&1; then
     log "create-topic failed (see $OUT/bench.log)"
     RESULTS+=("produce p=$parts acks=$acks	FAILED")
     FAILED=1
@@ -204,7 +213,7 @@ run_case() {
   log "case p=$parts acks=$acks: produce $RECORDS x ${RECORD_SIZE} B (max ${MAX_SECONDS} s)"
   c0=$(cpu_ticks "$NODE_PID")
   rc=0
-  out=$("$BENCH" produce --brokers "$BROKERS" --topic "$topic" --records "$RECORDS" \
+  out=$("$BENCH" produce "${CLIENT_ARGS[@]}" --brokers "$BROKERS" --topic "$topic" --records "$RECORDS" \
     --record-size "$RECORD_SIZE" --acks "$acks" --linger-ms "$LINGER_MS" \
     --compression "$COMPRESSION" --max-seconds "$MAX_SECONDS" --json 2>>"$OUT/bench.log") || rc=$?
   c1=$(cpu_ticks "$NODE_PID")
@@ -221,7 +230,7 @@ run_case() {
   log "case p=$parts acks=$acks: consume $produced records"
   c0=$(cpu_ticks "$NODE_PID")
   rc=0
-  out=$("$BENCH" consume --brokers "$BROKERS" --topic "$topic" --records "$produced" \
+  out=$("$BENCH" consume "${CLIENT_ARGS[@]}" --brokers "$BROKERS" --topic "$topic" --records "$produced" \
     --max-seconds 120 --json 2>>"$OUT/bench.log") || rc=$?
   c1=$(cpu_ticks "$NODE_PID")
   if [[ -z $out || $rc != 0 ]]; then
@@ -240,7 +249,7 @@ run_case() {
   log "case p=$parts acks=$acks: consume $produced records in a consumer group"
   c0=$(cpu_ticks "$NODE_PID")
   rc=0
-  out=$("$BENCH" consume --brokers "$BROKERS" --topic "$topic" --records "$produced" \
+  out=$("$BENCH" consume "${CLIENT_ARGS[@]}" --brokers "$BROKERS" --topic "$topic" --records "$produced" \
     --group "bench-$topic" --max-seconds 120 --json 2>>"$OUT/bench.log") || rc=$?
   c1=$(cpu_ticks "$NODE_PID")
   if [[ -z $out || $rc != 0 ]]; then
@@ -272,7 +281,7 @@ run_rate_case() {
   local parts=$1 acks=$2 topic="bench-rate-p$1-acks$2" out rc c0 c1
   local n=$(( RATE * MAX_SECONDS ))
   log "case p=$parts acks=$acks rate=$RATE/s: produce $n records"
-  if [[ ${BENCH_CREATE_TOPICS:-1} == 1 ]] && ! "$BENCH" create-topic --brokers "$BROKERS" \
+  if [[ ${BENCH_CREATE_TOPICS:-1} == 1 ]] && ! "$BENCH" create-topic "${CLIENT_ARGS[@]}" --brokers "$BROKERS" \
       --topic "$topic" --partitions "$parts" --replication-factor 1 >>"$OUT/bench.log" 2>&1; then
     RESULTS+=("produce p=$parts acks=$acks @$RATE/s	FAILED")
     FAILED=1
@@ -280,7 +289,7 @@ run_rate_case() {
   fi
   c0=$(cpu_ticks "$NODE_PID")
   rc=0
-  out=$("$BENCH" produce --brokers "$BROKERS" --topic "$topic" --records "$n" --rate "$RATE" \
+  out=$("$BENCH" produce "${CLIENT_ARGS[@]}" --brokers "$BROKERS" --topic "$topic" --records "$n" --rate "$RATE" \
     --record-size "$RECORD_SIZE" --acks "$acks" --linger-ms "$LINGER_MS" \
     --compression "$COMPRESSION" --max-seconds $(( MAX_SECONDS + 10 )) --json 2>>"$OUT/bench.log") || rc=$?
   c1=$(cpu_ticks "$NODE_PID")
@@ -323,15 +332,15 @@ if [[ -n $PERF_EVENT ]]; then
   pparts=$(for p in $PARTITIONS_LIST; do echo "$p"; done | sort -n | tail -n 1)
   log "profiling the broker with perf ($PERF_EVENT) during produce + consume on $ptopic"
   [[ ${BENCH_CREATE_TOPICS:-1} == 1 ]] &&
-    "$BENCH" create-topic --brokers "$BROKERS" --topic "$ptopic" --partitions "$pparts" \
+    "$BENCH" create-topic "${CLIENT_ARGS[@]}" --brokers "$BROKERS" --topic "$ptopic" --partitions "$pparts" \
       >>"$OUT/bench.log" 2>&1 || true
   perf record -e "$PERF_EVENT" -F 999 -p "$NODE_PID" -o "$OUT/perf.data" >>"$OUT/perf.log" 2>&1 &
   PERF_PID=$!
   sleep 0.5
-  "$BENCH" produce --brokers "$BROKERS" --topic "$ptopic" --records "$RECORDS" \
+  "$BENCH" produce "${CLIENT_ARGS[@]}" --brokers "$BROKERS" --topic "$ptopic" --records "$RECORDS" \
     --record-size "$RECORD_SIZE" --acks 1 --linger-ms "$LINGER_MS" --max-seconds "$MAX_SECONDS" \
     >>"$OUT/profile-run.txt" 2>&1 || true
-  "$BENCH" consume --brokers "$BROKERS" --topic "$ptopic" --records "$RECORDS" --max-seconds 60 \
+  "$BENCH" consume "${CLIENT_ARGS[@]}" --brokers "$BROKERS" --topic "$ptopic" --records "$RECORDS" --max-seconds 60 \
     >>"$OUT/profile-run.txt" 2>&1 || true
   kill -INT "$PERF_PID" 2>/dev/null || true
   wait "$PERF_PID" 2>/dev/null || true
