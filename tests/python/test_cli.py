@@ -354,7 +354,9 @@ def test_partition_elect_leaders_preferred_and_unclean(tmp_path):
         assert leaders(watcher, preferred)[0] == b.node_id
         text = ok(ctl(c.bootstrap, "partition", "elect-leaders", "--preferred", "--topic", f"{preferred}:0"))
         assert "elected" in text
-        assert leaders(watcher, preferred)[0] == a.node_id
+        # The broker that answered has applied the election; the watcher follows within its
+        # metadata lag.
+        wait_until("A leads again", lambda: leaders(watcher, preferred)[0] == a.node_id, timeout=15)
 
         # B dies (fenced, out of the ISR), then A, the last in-sync replica: no leader, and a
         # clean election cannot help. B comes back; only an unclean election gives it the lead.
