@@ -91,7 +91,17 @@ impl ControllerGrpcService {
     }
 
     /// The sender must be a node of this cluster, and a broker RPC must be its own.
-    fn check_sender(&self, source: i32, speaks_for: SpeaksFor) -> Result<(), Status> {
+    ///
+    /// This node's image may lag the log (a leader elected a moment ago still applying, a
+    /// follower a heartbeat behind), so a sender it does not know is looked up again in an
+    /// image caught up to the commit before it is refused; if that cannot be had here (not the
+    /// leader, no quorum) the answer is UNAVAILABLE, which the sender retries elsewhere.
+    async fn check_sender(
+        &self,
+        source: i32,
+        speaks_for: SpeaksFor,
+        deadline: Instant,
+    ) -> Result<(), Status> {
         // Voters are the control plane (they could write anything to the log); any other
         // node speaks only for itself.
         let voter = self.voter_ids.contains(&source);
@@ -109,20 +119,30 @@ impl ControllerGrpcService {
                  only for itself"
             )));
         }
-        let known =
-            self.voter_ids.contains(&source) || self.images.borrow().brokers.contains_key(&source);
         // A broker's first registration comes before it is known.
         let registering = matches!(speaks_for, SpeaksFor::Broker(_));
-        if !known && !registering {
-            tracing::warn!(
-                source,
-                "refused a controller request from a node that is not in the cluster"
-            );
-            return Err(Status::permission_denied(format!(
-                "node {source} is neither a voter nor a registered broker of this cluster"
-            )));
+        if voter || registering || self.images.borrow().brokers.contains_key(&source) {
+            return Ok(());
         }
-        Ok(())
+        match self.controller.caught_up_image(deadline).await {
+            Ok(image) if image.brokers.contains_key(&source) => Ok(()),
+            Ok(image) => {
+                tracing::warn!(
+                    source,
+                    metadata_offset = image.last_applied_index,
+                    "refused a controller request from a node that is not in the cluster"
+                );
+                Err(Status::permission_denied(format!(
+                    "node {source} is neither a voter nor a registered broker of this cluster \
+                     (metadata at log index {})",
+                    image.last_applied_index
+                )))
+            }
+            Err(e) => Err(Status::unavailable(format!(
+                "node {}: cannot confirm that node {source} belongs to the cluster: {e}",
+                self.node_id
+            ))),
+        }
     }
 
     /// Checks the envelope and the sender, decodes the payload, runs `handle` with the deadline
@@ -157,9 +177,10 @@ impl ControllerGrpcService {
         let call: Req = serde_json::from_slice(&request.payload).map_err(|e| {
             Status::invalid_argument(format!("forwarded request does not decode: {e}"))
         })?;
-        self.check_sender(request.source_node_id, speaks_for(&call))?;
         let timeout_ms = request.timeout_ms.min(self.request_timeout_ms);
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        self.check_sender(request.source_node_id, speaks_for(&call), deadline)
+            .await?;
         let result = handle(self.controller.clone(), call, deadline).await;
         let payload = serde_json::to_vec(&result)
             .map_err(|e| Status::internal(format!("cannot encode reply: {e}")))?;
@@ -357,5 +378,72 @@ impl ControllerService for ControllerGrpcService {
             },
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Endpoint;
+    use crate::node::{MetaConfig, MetaNode};
+
+    fn forwarded(cluster_id: &str, source: i32) -> Request<ForwardedRequest> {
+        let call = CreateTopicsCall {
+            topics: Vec::new(),
+            validate_only: true,
+        };
+        Request::new(ForwardedRequest {
+            cluster_id: cluster_id.to_string(),
+            source_node_id: source,
+            target_node_id: 1,
+            timeout_ms: 5_000,
+            payload: serde_json::to_vec(&call).expect("encodes"),
+            payload_version: FORWARD_PAYLOAD_VERSION,
+        })
+    }
+
+    /// CI failure of test_cluster_split: a broker's CreateTopics reached a controller whose image
+    /// did not show that broker yet, and was refused as from a stranger. The service here sees
+    /// an image that lags the log (the empty one), as a just-elected leader's may.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sender_missing_from_a_lagging_image_is_looked_up_in_the_caught_up_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = MetaNode::start(MetaConfig::new(1, dir.path().join("meta")))
+            .await
+            .expect("node starts");
+        node.client()
+            .register(BrokerRegistrationRequest {
+                broker_id: 5,
+                incarnation_id: uuid::Uuid::from_u128(5),
+                listeners: vec![Endpoint {
+                    name: "PLAINTEXT".into(),
+                    host: "127.0.0.1".into(),
+                    port: 9097,
+                }],
+                rack: None,
+                supported_features: Some(crate::features::supported_features()),
+            })
+            .await
+            .expect("broker 5 registers");
+        let cluster_id = node.cluster_id().to_string();
+        let (_lagging, images) = watch::channel(Arc::new(MetadataImage::empty(&cluster_id)));
+        let service =
+            ControllerGrpcService::new(node.controller(), &cluster_id, 1, 5_000, vec![1], images);
+
+        let reply = service.create_topics(forwarded(&cluster_id, 5)).await;
+        assert!(reply.is_ok(), "broker 5 is registered: {reply:?}");
+        let refused = service
+            .create_topics(forwarded(&cluster_id, 20))
+            .await
+            .expect_err("node 20 is no node of this cluster");
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        assert!(
+            refused
+                .message()
+                .contains("neither a voter nor a registered broker"),
+            "{}",
+            refused.message()
+        );
+        node.shutdown().await.expect("shuts down");
     }
 }

@@ -802,7 +802,7 @@ impl Controller {
 
     /// Confirms leadership and waits until everything committed is applied, then returns the
     /// image to validate against.
-    async fn caught_up_image(
+    pub(crate) async fn caught_up_image(
         &self,
         deadline: Instant,
     ) -> Result<Arc<MetadataImage>, ControllerError> {
