@@ -29,14 +29,14 @@ def make_ca(directory: Path, name: str) -> tuple[Path, Path]:
 
 
 def make_leaf(directory: Path, ca: tuple[Path, Path], name: str, *, server: bool,
-              days: int = 2) -> tuple[Path, Path]:
+              days: int = 2, client: bool = False) -> tuple[Path, Path]:
     """(certificate, key) of a leaf signed by `ca`; a server one is valid for localhost and
-    127.0.0.1."""
+    127.0.0.1 (and as a client too with `client`, as node certificates are)."""
     cert, key, csr, ext = (directory / f"{name}.crt", directory / f"{name}.key",
                            directory / f"{name}.csr", directory / f"{name}.ext")
     _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
              "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}", cwd=directory)
-    usage = "serverAuth" if server else "clientAuth"
+    usage = "serverAuth,clientAuth" if server and client else "serverAuth" if server else "clientAuth"
     lines = [f"extendedKeyUsage={usage}", "basicConstraints=CA:FALSE"]
     if server:
         lines.append("subjectAltName=DNS:localhost,IP:127.0.0.1")
@@ -91,3 +91,12 @@ def not_after_unix(cert: Path) -> int:
     stamp = " ".join(out.strip().split("=", 1)[1].replace(" GMT", "").split())
     when = datetime.datetime.strptime(stamp, "%b %d %H:%M:%S %Y")
     return int(when.replace(tzinfo=datetime.timezone.utc).timestamp())
+
+
+def make_node_keystore(directory: Path, ca: tuple[Path, Path], node_id: int) -> Path:
+    """A node's PEM keystore (key + certificate): subject CN=node-<id>, the form Shoal binds to
+    a node id, for 127.0.0.1 as server and client."""
+    cert, key = make_leaf(directory, ca, f"node-{node_id}", server=True, client=True)
+    keystore = directory / f"node-{node_id}-keystore.pem"
+    keystore.write_text(key.read_text() + cert.read_text())
+    return keystore

@@ -41,6 +41,9 @@ pub struct BrokerConfig {
     /// advertised.replication.listener (host, port): what other brokers connect to; `None` =
     /// the bound address.
     pub replication_advertised: Option<(String, u16)>,
+    /// Mutual TLS on replication (`REPLICATION:SSL`): the listener and the fetchers' links to
+    /// leaders. `None`: plaintext.
+    pub replication_tls: Option<std::sync::Arc<shoal_internode::NodeTls>>,
     /// replica.lag.time.max.ms: a follower not caught up for this long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
     /// log.cleaner.backoff.ms: how often compacted logs are checked for cleaning.

@@ -125,6 +125,7 @@ impl Broker {
         let replication_server = ReplicationServer::spawn(
             replication_listener,
             ReplicationService::new(&cluster_id, Arc::clone(&replicas), nudge_tx),
+            config.replication_tls.clone(),
         )?;
 
         let mut listeners: Vec<Endpoint> = config
@@ -172,6 +173,10 @@ impl Broker {
             broker_epoch: lifecycle.broker_epoch(),
             replicas: Arc::clone(&replicas),
             images: source.images.clone(),
+            tls: config
+                .replication_tls
+                .clone()
+                .map(shoal_internode::ClientTls::Node),
         }));
         fetchers.update(&first);
 

@@ -124,7 +124,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("listener.security.protocol.map", List,
         Some("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
         Unit::None, NonEmpty, Network,
-        "Listener name → security protocol. Kafka listeners serve PLAINTEXT and SSL; SASL_PLAINTEXT and SASL_SSL (and SSL on the controller listener) are refused at start-up, never served in the clear (docs/security.md).")
+        "Listener name → security protocol. Kafka listeners serve PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL. The node links serve PLAINTEXT or SSL, which is mutual TLS with node certificates (CN=node-<id>): the controller listener's entry secures the quorum and every node's connections to it, the reserved name REPLICATION (absent: PLAINTEXT) secures replication (docs/security.md).")
         .dynamic(PerBroker),
     // ---- TLS (KIP-651 PEM stores); each may be given per listener as listener.name.<name>.<setting> ----
     def("ssl.keystore.type", Str, Some("PEM"), Unit::None, OneOf(&["PEM"]), Network,
@@ -146,7 +146,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("ssl.truststore.certificates", Str, None, Unit::None, NonEmpty, Network,
         "The truststore's CA certificates as PEM text."),
     def("ssl.client.auth", Str, Some("none"), Unit::None, OneOf(&["none", "requested", "required"]), Network,
-        "Whether TLS clients must present a certificate that chains to the truststore."),
+        "Whether TLS clients must present a certificate that chains to the truststore (always required on the node links, CONTROLLER and REPLICATION)."),
     def("ssl.enabled.protocols", List, Some("TLSv1.2,TLSv1.3"), Unit::None, ListOf(&["TLSv1.2", "TLSv1.3"]), Network,
         "TLS versions offered; older ones are not supported."),
     def("ssl.principal.mapping.rules", Str, Some("DEFAULT"), Unit::None, NonEmpty, Network,

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use shoal_internode::{NodeIncoming, NodeTls};
 use shoal_net::{ConnectionLimiter, ConnectionLimits, LimitedIncoming};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -112,6 +113,8 @@ pub(crate) struct ServerParts {
     pub journal: Arc<Mutex<MetadataJournal>>,
     pub images: watch::Receiver<Arc<MetadataImage>>,
     pub observers: Arc<Observers>,
+    /// Mutual TLS on this listener (`CONTROLLER:SSL`); `None` serves plaintext.
+    pub tls: Option<Arc<NodeTls>>,
 }
 
 /// A running controller gRPC server.
@@ -135,6 +138,7 @@ impl ControllerServer {
             journal,
             images,
             observers,
+            tls,
         } = parts;
         let local_address = listener.local_addr()?;
         let raft_service = RaftServiceServer::new(RaftGrpcService::new(
@@ -185,12 +189,15 @@ impl ControllerServer {
             // (~40 ms on Linux), which once made every acks=all produce wait that long, so
             // LimitedIncoming sets it. It also bounds the listener's connections (issue #15):
             // closed on accept beyond `shoal_net::CONTROLLER_MAX_CONNECTIONS`.
-            let incoming = LimitedIncoming::new(
-                listener,
-                ConnectionLimiter::new(
-                    "controller",
-                    ConnectionLimits::total(shoal_net::CONTROLLER_MAX_CONNECTIONS),
+            let incoming = NodeIncoming::new(
+                LimitedIncoming::new(
+                    listener,
+                    ConnectionLimiter::new(
+                        "controller",
+                        ConnectionLimits::total(shoal_net::CONTROLLER_MAX_CONNECTIONS),
+                    ),
                 ),
+                tls,
             );
             let shutdown = async {
                 // A dropped sender also means stop.

@@ -15,8 +15,8 @@
 //! AlterPartition) from a node that is not a voter must be for the broker that sends it: else
 //! PERMISSION_DENIED. A forged
 //! shutdown heartbeat for a real broker also needs that broker's current epoch. Producer-id
-//! blocks (one Raft entry each) are rate-limited per node. Without mTLS (issue #16) a sender can
-//! still claim another node's id; with it, the id is the certificate's.
+//! blocks (one Raft entry each) are rate-limited per node. On plaintext links a sender can still
+//! claim another node's id; with mutual TLS (`shoal_internode`) the id is its certificate's.
 
 use std::future::Future;
 use std::num::NonZeroU32;
@@ -158,6 +158,7 @@ impl ControllerGrpcService {
         Resp: Serialize,
         F: Future<Output = Resp>,
     {
+        shoal_internode::check_claim(request.extensions(), request.get_ref().source_node_id)?;
         let request = request.into_inner();
         if request.cluster_id != self.cluster_id {
             return Err(Status::failed_precondition(format!(

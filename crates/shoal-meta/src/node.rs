@@ -140,6 +140,9 @@ pub struct MetaConfig {
     /// `metadata.version`, so a secured cluster has its first user before any client can
     /// connect. Ignored (with a warning) when the quorum already exists.
     pub bootstrap_scram_credentials: Vec<(String, shoal_sasl::ScramCredential)>,
+    /// Mutual TLS on the controller links (`CONTROLLER:SSL`): this node's listener and its
+    /// connections to the other voters. `None`: plaintext.
+    pub tls: Option<Arc<shoal_internode::NodeTls>>,
 }
 
 impl MetaConfig {
@@ -161,7 +164,13 @@ impl MetaConfig {
             broker_heartbeat_interval_ms: DEFAULT_BROKER_HEARTBEAT_INTERVAL_MS,
             broker_session_timeout_ms: DEFAULT_BROKER_SESSION_TIMEOUT_MS,
             bootstrap_scram_credentials: Vec::new(),
+            tls: None,
         }
+    }
+
+    /// How this node's connections to the voters are secured.
+    pub fn client_tls(&self) -> Option<shoal_internode::ClientTls> {
+        self.tls.clone().map(shoal_internode::ClientTls::Node)
     }
 
     /// How long connecting to another voter may take before it counts as unreachable.
@@ -323,6 +332,7 @@ impl MetaNode {
             // Retry an unreachable peer a few heartbeats later: quick to notice a restarted
             // peer, without spinning on a dead one.
             Duration::from_millis(config.heartbeat_interval_ms.saturating_mul(4).max(100)),
+            config.client_tls(),
         );
         let raft = MetaRaft::new(raft_id, raft_config, network, log_store, state_machine)
             .await
@@ -390,6 +400,7 @@ impl MetaNode {
             config.voters.clone(),
             config.request_timeout_ms,
             config.connect_timeout(),
+            config.client_tls(),
         );
         let server = match listener {
             Some(listener) => Some(
@@ -404,6 +415,7 @@ impl MetaNode {
                     journal,
                     images: images.clone(),
                     observers: Arc::clone(&observers),
+                    tls: config.tls.clone(),
                 })
                 .map_err(|source| MetaError::Bind {
                     address: config.listen_address.clone().unwrap_or_default(),

@@ -474,6 +474,7 @@ async fn a_broker_only_node_follows_the_log_and_reaches_the_controller_from_outs
             node_id: BROKER_ID,
             voters: voters.clone(),
             connect_timeout: Duration::from_millis(300),
+            tls: None,
         },
         Arc::clone(&known),
     );
@@ -484,6 +485,7 @@ async fn a_broker_only_node_follows_the_log_and_reaches_the_controller_from_outs
         REQUEST_TIMEOUT_MS,
         Duration::from_millis(300),
         Arc::clone(&known),
+        None,
     );
     let lifecycle = BrokerLifecycle::start(
         Arc::clone(&client),
@@ -600,6 +602,7 @@ async fn a_stopping_controller_fences_nobody_while_its_server_drains() {
         REQUEST_TIMEOUT_MS,
         Duration::from_millis(300),
         Arc::new(KnownLeader::default()),
+        None,
     );
     let lifecycle = BrokerLifecycle::start(
         client,
@@ -683,6 +686,7 @@ async fn a_broker_of_another_cluster_is_refused() {
             node_id: 20,
             voters: voters.clone(),
             connect_timeout: Duration::from_millis(300),
+            tls: None,
         },
         Arc::clone(&known),
     );
@@ -693,6 +697,7 @@ async fn a_broker_of_another_cluster_is_refused() {
         REQUEST_TIMEOUT_MS,
         Duration::from_millis(300),
         known,
+        None,
     );
     let outcome = client
         .create_topics(vec![common::topic("intruder", 1, 1)], false)
@@ -737,6 +742,7 @@ async fn only_nodes_of_the_cluster_speak_to_the_controller_each_for_itself() {
             REQUEST_TIMEOUT_MS,
             Duration::from_millis(300),
             Arc::new(KnownLeader::default()),
+            None,
         )
     };
     let refused = |what: &str, message: &str, expected: &str| {

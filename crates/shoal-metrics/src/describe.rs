@@ -105,6 +105,10 @@ pub fn describe_all() {
         "TLS stores loaded again after their files changed, by listener and result (ok, failed: the previous certificate stays)."
     );
     describe_counter!(
+        INTERNODE_REFUSALS_TOTAL,
+        "Requests and connections refused on the controller and replication links because a peer's certificate does not name the node it speaks for, by reason."
+    );
+    describe_counter!(
         TLS_HANDSHAKE_FAILURES_TOTAL,
         "TLS handshakes that failed or timed out, by listener (plaintext clients on a TLS listener, untrusted client certificates, garbage)."
     );

@@ -160,6 +160,12 @@ pub fn record_tls_handshake_failure(listener: &str) {
         .increment(1);
 }
 
+/// A node link refused a peer (`node_id_mismatch`: its certificate names another node or none;
+/// `unmapped_certificate`: no `ssl.principal.mapping.rules` rule maps its subject).
+pub fn record_internode_refusal(reason: &'static str) {
+    metrics::counter!(names::INTERNODE_REFUSALS_TOTAL, "reason" => reason).increment(1);
+}
+
 /// A Kafka connection closed for a frame (`too_large`, `larger_than_pool`, `read_timeout`).
 pub fn record_frame_refused(reason: &'static str) {
     metrics::counter!(names::FRAMES_REFUSED_TOTAL, "reason" => reason).increment(1);

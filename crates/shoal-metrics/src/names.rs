@@ -28,6 +28,7 @@ pub const TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS: &str =
     "shoal_tls_certificate_expiry_timestamp_seconds";
 pub const TLS_RELOADS_TOTAL: &str = "shoal_tls_reloads_total";
 pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "shoal_tls_handshake_failures_total";
+pub const INTERNODE_REFUSALS_TOTAL: &str = "shoal_internode_refusals_total";
 pub const SASL_AUTHENTICATIONS_TOTAL: &str = "shoal_sasl_authentications_total";
 pub const AUTHORIZATION_DENIALS_TOTAL: &str = "shoal_authorization_denials_total";
 pub const FRAMES_REFUSED_TOTAL: &str = "shoal_kafka_frames_refused_total";

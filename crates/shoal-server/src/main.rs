@@ -15,6 +15,7 @@ mod listeners;
 mod logging;
 mod metrics;
 mod node;
+mod node_links;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

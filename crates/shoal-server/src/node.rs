@@ -12,6 +12,7 @@ use shoal_broker::disk_space::DiskSpace;
 use shoal_broker::{
     AdvertisedListener, Broker, BrokerConfig, BrokerHandler, MetadataSource, supported_apis,
 };
+use shoal_internode::ClientTls;
 use shoal_kafka::{KafkaServer, MemoryPool, ServerConfig};
 use shoal_meta::meta_properties;
 use shoal_meta::{
@@ -73,6 +74,8 @@ struct NodeListeners {
     sasl: std::collections::BTreeMap<String, SaslSettings>,
     advertised: Vec<Listener>,
     controller_bind: Option<String>,
+    /// The TLS of the links between nodes (controller, replication), when they use SSL.
+    links: crate::node_links::NodeLinks,
 }
 
 fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListeners> {
@@ -159,12 +162,18 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
             tls.insert(listener.name.clone(), loaded);
         }
     }
+    // The first controller listener name is the one nodes reach the controllers by (Kafka).
+    let controller_listener = controller_names
+        .first()
+        .map_or("CONTROLLER", String::as_str);
+    let links = crate::node_links::node_links(config, controller_listener, roles.broker)?;
     Ok(NodeListeners {
         kafka,
         tls,
         sasl,
         advertised,
         controller_bind,
+        links,
     })
 }
 
@@ -287,14 +296,10 @@ impl SecurityProtocol {
     }
 }
 
-/// The security protocol of each listener. Kafka listeners serve PLAINTEXT and SSL; anything
-/// Shoal cannot serve yet (SASL, TLS on the controller's gRPC listener) is refused rather than
-/// served without the security the operator asked for.
-fn security_protocols(
+/// `listener.security.protocol.map`: listener name → protocol name.
+pub(crate) fn protocol_map(
     config: &NodeConfig,
-    listeners: &[Listener],
-    controller_names: &[String],
-) -> anyhow::Result<std::collections::BTreeMap<String, SecurityProtocol>> {
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     let map_spec = config.string("listener.security.protocol.map")?;
     let mut map = std::collections::BTreeMap::new();
     for entry in shoal_config::list_elements(&map_spec) {
@@ -303,6 +308,19 @@ fn security_protocols(
         })?;
         map.insert(name.trim().to_string(), protocol.trim().to_string());
     }
+    Ok(map)
+}
+
+/// The security protocol of each listener. Kafka listeners serve all four of Kafka's; the
+/// controller listener (gRPC between nodes) serves PLAINTEXT or SSL, which is mutual TLS
+/// (`node_links`). A protocol a listener cannot serve is refused rather than served without
+/// the security the operator asked for.
+fn security_protocols(
+    config: &NodeConfig,
+    listeners: &[Listener],
+    controller_names: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, SecurityProtocol>> {
+    let map = protocol_map(config)?;
     let mut protocols = std::collections::BTreeMap::new();
     for listener in listeners {
         let protocol = map
@@ -312,18 +330,12 @@ fn security_protocols(
         let is_controller = controller_names.contains(&listener.name);
         let protocol = match protocol {
             "PLAINTEXT" => SecurityProtocol::Plaintext,
-            "SSL" if !is_controller => SecurityProtocol::Ssl,
-            "SSL" => bail!(
-                "controller listener {} uses SSL, which Shoal does not serve on the controller \
-                 listener yet (only PLAINTEXT); refusing to start rather than serve it in the clear",
-                listener.name
-            ),
+            "SSL" => SecurityProtocol::Ssl,
             "SASL_PLAINTEXT" if !is_controller => SecurityProtocol::SaslPlaintext,
             "SASL_SSL" if !is_controller => SecurityProtocol::SaslSsl,
             "SASL_PLAINTEXT" | "SASL_SSL" => bail!(
-                "controller listener {} uses {protocol}, which Shoal does not serve on the \
-                 controller listener (only PLAINTEXT); refusing to start rather than serve it \
-                 without authentication",
+                "controller listener {} uses {protocol}; node links authenticate with \
+                 certificates, not SASL: use SSL (mutual TLS) or PLAINTEXT",
                 listener.name
             ),
             other => bail!(
@@ -383,6 +395,7 @@ pub async fn run(
     let node_id = config.node_id()?;
     let roles = Roles::parse(&config.string("process.roles")?)?;
     let listeners = node_listeners(&config, roles)?;
+    let links = &listeners.links;
     let admin_token = match config.get("admin.listener.token.file") {
         Some(path) if !path.trim().is_empty() => {
             Some(AdminToken::load(std::path::Path::new(path.trim()))?)
@@ -442,6 +455,7 @@ pub async fn run(
             broker_heartbeat_interval_ms: heartbeat_interval_ms,
             broker_session_timeout_ms: session_timeout_ms,
             bootstrap_scram_credentials: bootstrap_scram,
+            tls: links.controller.clone(),
             ..MetaConfig::new(node_id, data_dir.join("meta"))
         })
         .await
@@ -484,6 +498,7 @@ pub async fn run(
                     node_id,
                     voters: voters.clone(),
                     connect_timeout,
+                    tls: links.controller.clone().map(ClientTls::Node),
                 },
                 Arc::clone(&known_leader),
             );
@@ -498,6 +513,7 @@ pub async fn run(
                     shoal_meta::node::DEFAULT_REQUEST_TIMEOUT_MS,
                     connect_timeout,
                     known_leader,
+                    links.controller.clone().map(ClientTls::Node),
                 ),
             })
         }
@@ -522,7 +538,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let shutdown = ShutdownSignal(stop_rx);
     let mut servers = Vec::new();
-    let mut tls_reloaders = Vec::new();
+    let mut tls_reloaders = links.spawn_reloaders(&config);
     if let Some(broker) = &broker {
         let handler = Arc::new(BrokerHandler::new(Arc::clone(broker)));
         // Seeds the decoy SCRAM credentials of unknown users; never leaves this process.
@@ -712,6 +728,7 @@ async fn start_broker(
         heartbeat_interval_ms,
         replication_bind,
         replication_advertised,
+        replication_tls: listeners.links.replication.clone(),
         replica_lag_time_max_ms: config.i64("replica.lag.time.max.ms")?.max(1),
         log_cleaner_backoff_ms: millis(config, "log.cleaner.backoff.ms", 10)?,
         log_dir_min_free_bytes: u64::try_from(config.i64("log.dir.min.free.bytes")?).unwrap_or(0),

@@ -25,9 +25,11 @@ pub struct Material {
     pub subject: String,
 }
 
-/// Reads the stores of `settings` and builds the server configuration.
-pub fn load(settings: &TlsSettings) -> Result<Material, TlsError> {
-    let (chain, key, keystore_name) = match &settings.keystore {
+/// The keystore's certificate chain and key, and what to call it in errors.
+fn keystore(
+    settings: &TlsSettings,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, String), TlsError> {
+    Ok(match &settings.keystore {
         Keystore::File(path) => {
             let name = format!("ssl.keystore.location {}", path.display());
             let pem = read_pem_file(path)?;
@@ -38,17 +40,53 @@ pub fn load(settings: &TlsSettings) -> Result<Material, TlsError> {
             private_key(key.as_bytes(), "ssl.keystore.key")?,
             "ssl.keystore.certificate.chain".to_owned(),
         ),
-    };
-    let (not_after_unix_s, subject) = leaf_validity(&chain[0], &keystore_name)?;
-    let provider = Arc::new(crypto_provider());
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = settings
+    })
+}
+
+fn protocol_versions(settings: &TlsSettings) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    settings
         .protocols
         .iter()
         .map(|v| match v {
             TlsVersion::Tls12 => &rustls::version::TLS12,
             TlsVersion::Tls13 => &rustls::version::TLS13,
         })
-        .collect();
+        .collect()
+}
+
+/// The client side of a node-to-node link: the node's own keystore as its client certificate,
+/// the truststore as the CAs a peer's server certificate must chain to. Built from the same
+/// settings as the node's listener, so one certificate serves both directions.
+pub fn node_client_config(settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let (chain, key, keystore_name) = keystore(settings)?;
+    let Some(truststore) = &settings.truststore else {
+        return Err(TlsError::Setting {
+            name: "ssl.truststore.location".to_owned(),
+            reason: "mutual TLS between nodes needs the cluster CA as the truststore".to_owned(),
+        });
+    };
+    let roots = root_store(truststore)?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(crypto_provider()))
+        .with_protocol_versions(&protocol_versions(settings))
+        .map_err(|source| TlsError::Rustls {
+            what: "ssl.enabled.protocols".to_owned(),
+            source,
+        })?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|source| TlsError::Rustls {
+            what: keystore_name,
+            source,
+        })?;
+    Ok(Arc::new(config))
+}
+
+/// Reads the stores of `settings` and builds the server configuration.
+pub fn load(settings: &TlsSettings) -> Result<Material, TlsError> {
+    let (chain, key, keystore_name) = keystore(settings)?;
+    let (not_after_unix_s, subject) = leaf_validity(&chain[0], &keystore_name)?;
+    let provider = Arc::new(crypto_provider());
+    let versions = protocol_versions(settings);
     let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
         .map_err(|source| TlsError::Rustls {

@@ -20,12 +20,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
+use shoal_internode::{ClientTls, NodeConnector};
 use shoal_meta::MetadataImage;
 use shoal_replica::{EpochEndOffset, Partition, PartitionError};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::replica_manager::{PartitionKey, ReplicaManager};
 use crate::replication::proto::replication_client::ReplicationClient;
@@ -53,6 +54,8 @@ pub struct FetcherContext {
     pub replicas: Arc<ReplicaManager>,
     /// For the leaders' replication addresses.
     pub images: watch::Receiver<Arc<MetadataImage>>,
+    /// Mutual TLS to the leaders (`REPLICATION:SSL`).
+    pub tls: Option<ClientTls>,
 }
 
 /// Runs the fetcher for `leader_id` until its assignment channel closes.
@@ -107,16 +110,15 @@ async fn fetch_session(
             "broker {leader_id} has no {REPLICATION_LISTENER_NAME} endpoint in the metadata"
         ));
     };
-    let endpoint = match Endpoint::from_shared(format!("http://{address}")) {
-        Ok(endpoint) => endpoint
-            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
-            .tcp_nodelay(true),
-        Err(e) => return SessionEnd::Failed(format!("bad address {address}: {e}")),
-    };
+    let connect = NodeConnector::new(ctx.tls.clone(), Some(leader_id))
+        .connect(&address, Duration::from_millis(CONNECT_TIMEOUT_MS));
     let channel: Channel = tokio::select! {
-        connected = endpoint.connect() => match connected {
+        connected = connect => match connected {
             Ok(channel) => channel,
-            Err(e) => return SessionEnd::Failed(format!("cannot connect to {address}: {e}")),
+            Err(e) => {
+                let why = shoal_internode::error_chain(&e);
+                return SessionEnd::Failed(format!("cannot connect to {address}: {why}"));
+            }
         },
         changed = assignment.changed() => return match changed {
             Ok(()) => SessionEnd::AssignmentChanged,

@@ -5,8 +5,10 @@
 //! down must stop serving followers promptly, so after `STOP_GRACE_MS` the task is aborted.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use shoal_internode::{NodeIncoming, NodeTls};
 use shoal_net::{ConnectionLimiter, ConnectionLimits, LimitedIncoming};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -25,7 +27,12 @@ pub struct ReplicationServer {
 }
 
 impl ReplicationServer {
-    pub fn spawn(listener: TcpListener, service: ReplicationService) -> std::io::Result<Self> {
+    /// Serves `service` on `listener`, over mutual TLS when `tls` is given.
+    pub fn spawn(
+        listener: TcpListener,
+        service: ReplicationService,
+        tls: Option<Arc<NodeTls>>,
+    ) -> std::io::Result<Self> {
         let local_address = listener.local_addr()?;
         let service = GrpcServer::new(service)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -40,12 +47,15 @@ impl ReplicationServer {
             // (~40 ms on Linux), which once made every acks=all produce wait that long, so
             // LimitedIncoming sets it. It also bounds the listener's connections (issue #15):
             // closed on accept beyond `shoal_net::REPLICATION_MAX_CONNECTIONS`.
-            let incoming = LimitedIncoming::new(
-                listener,
-                ConnectionLimiter::new(
-                    "replication",
-                    ConnectionLimits::total(shoal_net::REPLICATION_MAX_CONNECTIONS),
+            let incoming = NodeIncoming::new(
+                LimitedIncoming::new(
+                    listener,
+                    ConnectionLimiter::new(
+                        "replication",
+                        ConnectionLimits::total(shoal_net::REPLICATION_MAX_CONNECTIONS),
+                    ),
                 ),
+                tls,
             );
             let shutdown = async {
                 let _ = stopped.await;

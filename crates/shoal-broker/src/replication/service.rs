@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use kafka_protocol::ResponseError;
+use shoal_internode::NodePeer;
 use shoal_replica::{FollowerFetch, PartitionError};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -69,7 +70,14 @@ impl Replication for ReplicationService {
         &self,
         request: Request<Streaming<FetchRequest>>,
     ) -> Result<Response<FetchStream>, Status> {
-        let peer = request.remote_addr();
+        // Each request names the follower it fetches for; on mTLS links the certificate must
+        // name the same broker (a broker cannot read partitions as another replica).
+        let node_peer = request
+            .extensions()
+            .get::<NodePeer>()
+            .cloned()
+            .unwrap_or_default();
+        let peer = node_peer.remote_addr;
         let mut inbound = request.into_inner();
         // One response in flight per stream: the follower sends its next request only after
         // the previous answer, so a bound of one is backpressure, not a limit.
@@ -91,7 +99,10 @@ impl Replication for ReplicationService {
                         return;
                     }
                 };
-                let reply = session.answer(request).await;
+                let reply = match node_peer.may_speak_for(request.replica_id) {
+                    Ok(()) => session.answer(request).await,
+                    Err(status) => Err(status),
+                };
                 let failed = reply.is_err();
                 if tx.send(reply).await.is_err() || failed {
                     return;

@@ -250,7 +250,12 @@ impl Harness {
 
     /// A node whose broker settings are the harness defaults plus `extra`.
     pub async fn start_with(extra: &[(&str, &str)]) -> Self {
-        Self::start_in(tempfile::tempdir().unwrap(), extra).await
+        Self::start_in(tempfile::tempdir().unwrap(), extra, None).await
+    }
+
+    /// A node whose replication listener serves mutual TLS with `tls`.
+    pub async fn start_with_replication_tls(tls: Arc<shoal_internode::NodeTls>) -> Self {
+        Self::start_in(tempfile::tempdir().unwrap(), &[], Some(tls)).await
     }
 
     /// Shuts the node down cleanly and starts it again on the same data.
@@ -258,7 +263,7 @@ impl Harness {
         self.broker.shutdown().await;
         self.meta.shutdown().await.unwrap();
         let Harness { _dir: dir, .. } = self;
-        Self::start_in(dir, extra).await
+        Self::start_in(dir, extra, None).await
     }
 
     pub async fn stop(&self) {
@@ -266,7 +271,11 @@ impl Harness {
         self.meta.shutdown().await.unwrap();
     }
 
-    async fn start_in(dir: tempfile::TempDir, extra: &[(&str, &str)]) -> Self {
+    async fn start_in(
+        dir: tempfile::TempDir,
+        extra: &[(&str, &str)],
+        replication_tls: Option<Arc<shoal_internode::NodeTls>>,
+    ) -> Self {
         let settings: BTreeMap<String, String> = [
             ("num.partitions", "2"),
             ("default.replication.factor", "1"),
@@ -304,6 +313,7 @@ impl Harness {
             heartbeat_interval_ms: 250,
             replication_bind: "127.0.0.1:0".parse().unwrap(),
             replication_advertised: None,
+            replication_tls,
             replica_lag_time_max_ms: 30_000,
             log_cleaner_backoff_ms: 15_000,
             log_dir_min_free_bytes: 0,

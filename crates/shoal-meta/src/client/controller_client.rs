@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shoal_internode::ClientTls;
 use uuid::Uuid;
 
 use crate::client::forward::{
@@ -59,6 +60,7 @@ impl ControllerClient {
         voters: BTreeMap<i32, String>,
         request_timeout_ms: u64,
         connect_timeout: Duration,
+        tls: Option<ClientTls>,
     ) -> Arc<Self> {
         Self::build(
             Some(local),
@@ -68,6 +70,7 @@ impl ControllerClient {
             request_timeout_ms,
             connect_timeout,
             Arc::new(KnownLeader::default()),
+            tls,
         )
     }
 
@@ -81,6 +84,7 @@ impl ControllerClient {
         request_timeout_ms: u64,
         connect_timeout: Duration,
         known_leader: Arc<KnownLeader>,
+        tls: Option<ClientTls>,
     ) -> Arc<Self> {
         Self::build(
             None,
@@ -90,9 +94,14 @@ impl ControllerClient {
             request_timeout_ms,
             connect_timeout,
             known_leader,
+            tls,
         )
     }
 
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one private constructor behind the two public ones"
+    )]
     fn build(
         local: Option<Arc<Controller>>,
         cluster_id: &str,
@@ -101,13 +110,14 @@ impl ControllerClient {
         request_timeout_ms: u64,
         connect_timeout: Duration,
         known_leader: Arc<KnownLeader>,
+        tls: Option<ClientTls>,
     ) -> Arc<Self> {
         Arc::new(ControllerClient {
             node_id,
             request_timeout_ms,
             local,
             voter_ids: voters.keys().copied().collect(),
-            forwarder: Forwarder::new(cluster_id, node_id, voters, connect_timeout),
+            forwarder: Forwarder::new(cluster_id, node_id, voters, connect_timeout, tls),
             known_leader,
             rotation: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),

@@ -24,7 +24,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tonic::transport::{Channel, Endpoint};
+use shoal_internode::{ClientTls, NodeConnector};
+use tonic::transport::Channel;
 
 use crate::controller::requests::{
     AlterTopicConfigs, ControllerResults, CreatePartitions, CreateTopic, ElectionType, TopicRef,
@@ -178,6 +179,8 @@ pub struct Forwarder {
     node_id: i32,
     voters: BTreeMap<i32, String>,
     connect_timeout: Duration,
+    /// Mutual TLS to the voters, when the controller listener uses SSL.
+    tls: Option<ClientTls>,
     clients: Mutex<BTreeMap<i32, ControllerServiceClient<Channel>>>,
 }
 
@@ -187,12 +190,14 @@ impl Forwarder {
         node_id: i32,
         voters: BTreeMap<i32, String>,
         connect_timeout: Duration,
+        tls: Option<ClientTls>,
     ) -> Self {
         Forwarder {
             cluster_id: cluster_id.to_string(),
             node_id,
             voters,
             connect_timeout,
+            tls,
             clients: Mutex::new(BTreeMap::new()),
         }
     }
@@ -205,15 +210,14 @@ impl Forwarder {
         let address = self.voters.get(&target).ok_or_else(|| {
             ForwardError::Unreachable(format!("node {target} is not a configured voter"))
         })?;
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        let channel = NodeConnector::new(self.tls.clone(), Some(target))
+            .channel(address, self.connect_timeout)
             .map_err(|e| {
                 ForwardError::Unreachable(format!(
                     "controller address '{address}' of node {target} is invalid: {e}"
                 ))
-            })?
-            .connect_timeout(self.connect_timeout)
-            .tcp_nodelay(true);
-        let client = ControllerServiceClient::new(endpoint.connect_lazy())
+            })?;
+        let client = ControllerServiceClient::new(channel)
             .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
         clients.insert(target, client.clone());

@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shoal_internode::{ClientTls, NodeConnector};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::client::known_leader::KnownLeader;
 use crate::format::{DELTA_PAYLOAD_VERSION, decode_delta};
@@ -40,6 +41,8 @@ pub struct MetadataFollowerConfig {
     /// The voters' controller addresses (`controller.quorum.voters`).
     pub voters: BTreeMap<i32, String>,
     pub connect_timeout: Duration,
+    /// Mutual TLS to the voters, when the controller listener uses SSL.
+    pub tls: Option<ClientTls>,
 }
 
 /// A running follower; stops when dropped or [`MetadataFollower::stop`]ped.
@@ -136,12 +139,11 @@ async fn fetch_once(
                 .voters
                 .get(&target)
                 .ok_or_else(|| format!("node {target} is not a voter"))?;
-            let endpoint = Endpoint::from_shared(format!("http://{address}"))
-                .map_err(|e| format!("controller address '{address}' is invalid: {e}"))?
-                .connect_timeout(config.connect_timeout)
-                .tcp_nodelay(true);
-            let client = MetadataLogClient::new(endpoint.connect_lazy())
-                .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+            let channel = NodeConnector::new(config.tls.clone(), Some(target))
+                .channel(address, config.connect_timeout)
+                .map_err(|e| format!("controller address '{address}' is invalid: {e}"))?;
+            let client =
+                MetadataLogClient::new(channel).max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES);
             clients.insert(target, client.clone());
             client
         }

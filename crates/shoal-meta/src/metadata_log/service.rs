@@ -77,6 +77,7 @@ impl MetadataLog for MetadataLogService {
         &self,
         request: Request<FetchMetadataRequest>,
     ) -> Result<Response<FetchMetadataReply>, Status> {
+        shoal_internode::check_claim(request.extensions(), request.get_ref().node_id)?;
         let request = request.into_inner();
         if request.cluster_id != self.cluster_id {
             tracing::warn!(

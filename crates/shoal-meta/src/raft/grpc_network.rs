@@ -36,7 +36,8 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tonic::transport::{Channel, Endpoint};
+use shoal_internode::{ClientTls, NodeConnector};
+use tonic::transport::Channel;
 
 use crate::proto::raft_reply;
 use crate::proto::raft_service_client::RaftServiceClient;
@@ -60,6 +61,8 @@ struct NetworkContext {
     connect_timeout: Duration,
     /// Sleep between attempts to reach an unreachable peer.
     backoff: Duration,
+    /// Mutual TLS to the other voters, when the controller listener uses SSL.
+    tls: Option<ClientTls>,
 }
 
 /// Creates one [`GrpcConnection`] per peer; owned by openraft.
@@ -77,6 +80,7 @@ impl GrpcNetworkFactory {
         voters: BTreeMap<i32, String>,
         connect_timeout: Duration,
         backoff: Duration,
+        tls: Option<ClientTls>,
     ) -> Self {
         GrpcNetworkFactory {
             context: Arc::new(NetworkContext {
@@ -85,6 +89,7 @@ impl GrpcNetworkFactory {
                 voters,
                 connect_timeout,
                 backoff,
+                tls,
             }),
         }
     }
@@ -153,16 +158,15 @@ impl GrpcConnection {
         if let Some(client) = &self.client {
             return Ok(client.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{}", self.address))
+        let channel = NodeConnector::new(self.context.tls.clone(), Some(self.target_node_id))
+            .channel(&self.address, self.context.connect_timeout)
             .map_err(|e| {
                 Failure::Unreachable(format!(
                     "controller address '{}' of node {} is invalid: {e}",
                     self.address, self.target_node_id
                 ))
-            })?
-            .connect_timeout(self.context.connect_timeout)
-            .tcp_nodelay(true);
-        let client = RaftServiceClient::new(endpoint.connect_lazy())
+            })?;
+        let client = RaftServiceClient::new(channel)
             .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
         self.client = Some(client.clone());
@@ -377,6 +381,7 @@ mod tests {
             ]),
             Duration::from_millis(100),
             Duration::from_millis(100),
+            None,
         );
         GrpcConnection {
             context: factory.context,

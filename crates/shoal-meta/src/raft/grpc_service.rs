@@ -145,6 +145,8 @@ impl RaftService for RaftGrpcService {
         &self,
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
+        // Before the payload is decoded: on mTLS links the certificate must be the sender's.
+        shoal_internode::check_claim(request.extensions(), request.get_ref().source_node_id)?;
         let request = request.into_inner();
         self.accept(&request)?;
         let rpc = payload::decode_append_entries(request.payload_version, &request.payload)
@@ -158,6 +160,8 @@ impl RaftService for RaftGrpcService {
     }
 
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        // Before the payload is decoded: on mTLS links the certificate must be the sender's.
+        shoal_internode::check_claim(request.extensions(), request.get_ref().source_node_id)?;
         let request = request.into_inner();
         self.accept(&request)?;
         let rpc: VoteRequest<NodeId> = decode(&request)?;
@@ -169,6 +173,8 @@ impl RaftService for RaftGrpcService {
         &self,
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
+        // Before the payload is decoded: on mTLS links the certificate must be the sender's.
+        shoal_internode::check_claim(request.extensions(), request.get_ref().source_node_id)?;
         let request = request.into_inner();
         self.accept(&request)?;
         let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&request)?;
