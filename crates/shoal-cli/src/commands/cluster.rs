@@ -238,7 +238,9 @@ pub async fn quorum(
     controllers: &str,
     out: &Output,
     timeout: Duration,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 ) -> anyhow::Result<ExitCode> {
+    let tls = tls.map(shoal_internode::ClientTls::Config);
     let mut failures = Vec::new();
     let mut status = None;
     for address in controllers
@@ -246,7 +248,7 @@ pub async fn quorum(
         .map(str::trim)
         .filter(|a| !a.is_empty())
     {
-        match describe_quorum(address, timeout).await {
+        match describe_quorum(address, timeout, tls.clone()).await {
             Ok(s) => {
                 status = Some(s);
                 break;
@@ -263,7 +265,7 @@ pub async fn quorum(
             .find(|v| v.node_id == status.leader_id)
             .map(|v| v.address.clone());
         if let Some(address) = leader
-            && let Ok(s) = describe_quorum(&address, timeout).await
+            && let Ok(s) = describe_quorum(&address, timeout, tls.clone()).await
         {
             status = s;
         }
@@ -337,14 +339,15 @@ pub async fn quorum(
 async fn describe_quorum(
     address: &str,
     timeout: Duration,
+    tls: Option<shoal_internode::ClientTls>,
 ) -> anyhow::Result<shoal_proto::controller::DescribeQuorumResponse> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
-        .connect_timeout(timeout)
-        .timeout(timeout);
-    let channel = endpoint.connect().await?;
+    let channel = shoal_internode::NodeConnector::new(tls, None)
+        .connect(address, timeout)
+        .await
+        .map_err(|e| anyhow::anyhow!(shoal_internode::error_chain(&e)))?;
     let mut client = QuorumAdminClient::new(channel);
-    Ok(client
-        .describe_quorum(DescribeQuorumRequest {})
-        .await?
-        .into_inner())
+    let reply = tokio::time::timeout(timeout, client.describe_quorum(DescribeQuorumRequest {}))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {timeout:?}"))??;
+    Ok(reply.into_inner())
 }
