@@ -26,6 +26,11 @@ CLUSTER_SPLIT_DIR ?= ./.cluster-split
 DURATION     ?= 300
 CHAOS_OUT    ?= ./chaos-report
 CHAOS_ARGS   ?=
+# The secured compose cluster (deploy/docker-compose.secure.yml): its chaos run's length, where
+# deploy/secure/gen-certs.sh writes (as compose.sh reads it), and its container names.
+CHAOS_SECURE_DURATION ?= 60
+SECURE_CERTS := $(or $(SHOAL_CERTS_DIR),deploy/secure/certs)
+SECURE_PREFIX := $(or $(SHOAL_COMPOSE_PREFIX),shoal)-secure
 # Dependency checkers `make check` installs from crates.io when missing (pinned, --locked).
 CARGO_MACHETE_VERSION ?= 0.9.2
 CARGO_DENY_VERSION    ?= 0.20.2
@@ -43,7 +48,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo
 
 VENV_STAMP := $(VENV)/.requirements.stamp
 
-.PHONY: help docs run build build-tools test test-deps check check-deps check-tools test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status image compose-up compose-down compose-clean compose-split-up compose-split-down compose-split-clean chaos chaos-local fuzz fuzz-tools test-fuzz fuzz-seeds
+.PHONY: help docs run build build-tools test test-deps check check-deps check-tools test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status image compose-up compose-down compose-clean compose-split-up compose-split-down compose-split-clean compose-secure-up compose-secure-down compose-secure-clean chaos chaos-local chaos-secure fuzz fuzz-tools test-fuzz fuzz-seeds
 
 help: ## list the verbs
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -131,8 +136,24 @@ compose-split-down: ## stop the split compose cluster (data kept)
 compose-split-clean: ## stop the split compose cluster and delete its volumes
 	bash deploy/compose.sh clean split
 
+compose-secure-up: image ## the compose cluster over SASL_SSL (SCRAM, ACLs, admin super-user), certs from deploy/secure/gen-certs.sh; waits until healthy
+	bash deploy/secure/gen-certs.sh $(SECURE_CERTS)
+	bash deploy/compose.sh up secure
+
+compose-secure-down: ## stop the secured compose cluster (data kept)
+	bash deploy/compose.sh down secure
+
+compose-secure-clean: ## stop the secured compose cluster and delete its volumes (certificates are kept)
+	bash deploy/compose.sh clean secure
+
 chaos: compose-up ## shoal-chaos against the compose cluster, all faults, DURATION seconds (report in CHAOS_OUT)
 	target/release/shoal-chaos --target compose --duration-s $(DURATION) \
+	  --faults kill,pause,partition,rolling --out $(CHAOS_OUT) $(CHAOS_ARGS)
+
+chaos-secure: compose-secure-up ## shoal-chaos over SASL_SSL as admin against compose-secure, all faults, CHAOS_SECURE_DURATION (60) seconds
+	target/release/shoal-chaos --target compose --duration-s $(CHAOS_SECURE_DURATION) \
+	  --containers $(SECURE_PREFIX)-node1,$(SECURE_PREFIX)-node2,$(SECURE_PREFIX)-node3 \
+	  --network $(SECURE_PREFIX)-net --command-config $(SECURE_CERTS)/admin.properties \
 	  --faults kill,pause,partition,rolling --out $(CHAOS_OUT) $(CHAOS_ARGS)
 
 chaos-local: build-tools cluster ## shoal-chaos against `make cluster`: kill, pause, rolling restart, DURATION seconds

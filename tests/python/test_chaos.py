@@ -133,6 +133,26 @@ def test_bad_flags_exit_2_with_one_line():
     assert r.returncode == 2 and "min-insync-replicas" in r.stderr
 
 
+def test_bad_client_settings_exit_2_with_one_line(tmp_path):
+    """--command-config / -X: a missing file, a line that is not key=value, or a setting
+    librdkafka does not know stops the run before it starts, naming the cause (not a password)."""
+    props = tmp_path / "client.properties"
+    cases = [
+        (["--command-config", str(tmp_path / "absent.properties")], "absent.properties"),
+        (["-X", "security.protocol"], "key=value"),
+        (["-X", "no.such.setting=1"], "no.such.setting"),
+        (["-X", "security.protocol=carrier-pigeon"], "security.protocol"),
+        (["--command-config", str(props)], "line 3: expected key=value"),
+    ]
+    props.write_text("# admin\nsasl.password=hunter2-secret\nsecurity.protocol SASL_SSL\n")
+    for args, expected in cases:
+        r = run_chaos(["--target", "none", *args])
+        assert r.returncode == 2 and expected in r.stderr, (args, r.stderr)
+        assert "panicked" not in r.stderr and "hunter2" not in r.stderr
+        if args[0] != "-X" or "=" in args[1]:  # clap's own usage errors take more lines
+            assert len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+
+
 def test_missing_nodes_exit_2(tmp_path):
     r = run_chaos(["--target", "local", "--cluster-dir", str(tmp_path / "nothing-here"),
                    "--cluster-script", str(SCRIPT)])

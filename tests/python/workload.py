@@ -113,11 +113,13 @@ class IdempotentWorkload:
         return self.log
 
 
-def read_all(bootstrap: str, topic: str, partitions: int, *, timeout: float = 120.0) -> list[Observed]:
-    """Reads every partition from the beginning to its high watermark (as of the start)."""
+def read_all(bootstrap: str, topic: str, partitions: int, *, timeout: float = 120.0,
+             conf: dict | None = None) -> list[Observed]:
+    """Reads every partition from the beginning to its high watermark (as of the start); `conf`
+    adds client settings (security)."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-all-{topic}",
                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                  "fetch.wait.max.ms": 100})
+                  "fetch.wait.max.ms": 100, **(conf or {})})
     try:
         deadline = time.monotonic() + timeout
         ends = {}

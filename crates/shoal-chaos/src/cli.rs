@@ -135,6 +135,16 @@ pub struct Args {
     /// Print the JSON report on stdout instead of the summary table.
     #[arg(long)]
     pub json: bool,
+
+    /// Kafka client properties (`key=value` lines, `#` comments) for every client of the run,
+    /// e.g. `security.protocol=SASL_SSL`, `sasl.mechanism`, `sasl.username`, `sasl.password`,
+    /// `ssl.ca.location`: librdkafka's names. Applied after the run's own client settings.
+    #[arg(long, value_name = "FILE")]
+    pub command_config: Option<PathBuf>,
+
+    /// One librdkafka client setting, as kcat's -X; repeatable, applied after --command-config.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::client_settings::parse_flag)]
+    pub client_settings: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,6 +8,7 @@
 mod availability;
 mod checker;
 mod cli;
+mod client_settings;
 mod history;
 mod nemesis;
 mod report;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Parser;
 
 use crate::cli::{Args, TargetKind};
+use crate::client_settings::ClientSettings;
 use crate::history::Recorder;
 use crate::nemesis::compose::ComposeTarget;
 use crate::nemesis::local::LocalTarget;
@@ -48,7 +50,14 @@ fn main() -> ExitCode {
         eprintln!("shoal-chaos: error: {message}");
         return ExitCode::from(2);
     }
-    match run(&args) {
+    let client = match ClientSettings::load(args.command_config.as_deref(), &args.client_settings) {
+        Ok(client) => client,
+        Err(message) => {
+            eprintln!("shoal-chaos: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args, &client) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(Failure::Setup(e)) => {
@@ -83,8 +92,8 @@ fn join<T>(handle: JoinHandle<anyhow::Result<T>>, what: &str) -> anyhow::Result<
         .map_err(|_| anyhow::anyhow!("{what} thread panicked"))?
 }
 
-/// Returns whether the history passed the checker.
-fn run(args: &Args) -> Result<bool, Failure> {
+/// Returns whether the history passed the checker; `client` goes into every Kafka client.
+fn run(args: &Args, client: &ClientSettings) -> Result<bool, Failure> {
     let unix_now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -101,6 +110,7 @@ fn run(args: &Args) -> Result<bool, Failure> {
     target.preflight().map_err(Failure::Setup)?;
     topic::create(
         &args.brokers,
+        client,
         &topic::TopicSpec {
             name: &topic_name,
             partitions: args.partitions,
@@ -111,8 +121,13 @@ fn run(args: &Args) -> Result<bool, Failure> {
     )
     .map_err(Failure::Setup)?;
     let partitions: Vec<i32> = (0..args.partitions).collect();
-    let probe = Probe::new(&args.brokers, args.admin.clone(), topic_name.clone())
-        .map_err(Failure::Setup)?;
+    let probe = Probe::new(
+        &args.brokers,
+        client,
+        args.admin.clone(),
+        topic_name.clone(),
+    )
+    .map_err(Failure::Setup)?;
     probe
         .wait_healthy(Duration::from_secs(30))
         .map_err(|e| Failure::Setup(e.context("the cluster is not whole before the run")))?;
@@ -147,6 +162,7 @@ fn run(args: &Args) -> Result<bool, Failure> {
                 producer: p,
                 rate_per_s: args.rate,
                 message_timeout_ms: args.message_timeout_ms,
+                client: client.clone(),
             };
             let (r, s) = (recorder.clone(), stop_producers.clone());
             std::thread::spawn(move || producer::run(spec, r, s))
@@ -160,6 +176,7 @@ fn run(args: &Args) -> Result<bool, Failure> {
                 group: format!("{topic_name}-group"),
                 member: m + 1,
                 commit_interval: Duration::from_secs(1),
+                client: client.clone(),
             };
             let (r, s) = (recorder.clone(), stop_group.clone());
             std::thread::spawn(move || group::run(spec, r, s))
@@ -178,8 +195,13 @@ fn run(args: &Args) -> Result<bool, Failure> {
         heal_timeout,
         seed,
     };
-    let nemesis_probe = Probe::new(&args.brokers, args.admin.clone(), topic_name.clone())
-        .map_err(Failure::Setup)?;
+    let nemesis_probe = Probe::new(
+        &args.brokers,
+        client,
+        args.admin.clone(),
+        topic_name.clone(),
+    )
+    .map_err(Failure::Setup)?;
     let mut nemesis = Nemesis::new(target, nemesis_probe, recorder.clone(), plan);
     let nemesis_stop = stop_nemesis.clone();
     let mut nemesis_thread = Some(std::thread::spawn(move || nemesis.run(nemesis_stop)));
@@ -249,8 +271,14 @@ fn run(args: &Args) -> Result<bool, Failure> {
     if let Err(e) = probe.wait_healthy(heal_timeout) {
         eprintln!("shoal-chaos: {}", one_line(&e));
     }
-    let high = final_read::high_watermarks(&args.brokers, &topic_name, &partitions, heal_timeout)
-        .map_err(Failure::Run)?;
+    let high = final_read::high_watermarks(
+        &args.brokers,
+        client,
+        &topic_name,
+        &partitions,
+        heal_timeout,
+    )
+    .map_err(Failure::Run)?;
     let group_deadline = Instant::now() + heal_timeout;
     while args.consumers > 0 && Instant::now() < group_deadline {
         let caught_up = {
@@ -284,8 +312,9 @@ fn run(args: &Args) -> Result<bool, Failure> {
         }
     }
 
-    let (observed, foreign) = final_read::read_all(&args.brokers, &topic_name, &high, heal_timeout)
-        .map_err(Failure::Run)?;
+    let (observed, foreign) =
+        final_read::read_all(&args.brokers, client, &topic_name, &high, heal_timeout)
+            .map_err(Failure::Run)?;
     if foreign > 0 {
         eprintln!("shoal-chaos: {foreign} records in {topic_name} were not written by this run");
     }

@@ -8,6 +8,8 @@ use anyhow::bail;
 use rdkafka::client::{Client, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 
+use crate::client_settings::ClientSettings;
+
 pub struct Probe {
     admin: Vec<String>,
     topic: String,
@@ -16,12 +18,18 @@ pub struct Probe {
 }
 
 impl Probe {
-    pub fn new(brokers: &str, admin: Vec<String>, topic: String) -> anyhow::Result<Probe> {
+    pub fn new(
+        brokers: &str,
+        client: &ClientSettings,
+        admin: Vec<String>,
+        topic: String,
+    ) -> anyhow::Result<Probe> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", brokers)
             .set("socket.timeout.ms", "3000")
             .set("reconnect.backoff.max.ms", "500");
+        client.apply(&mut config);
         let native = config.create_native_config()?;
         let metadata = Client::new(
             &config,

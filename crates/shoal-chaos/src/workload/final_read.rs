@@ -10,16 +10,18 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::client_settings::ClientSettings;
 use crate::history::{Observed, RecordId};
 
 /// High watermark per partition.
 pub fn high_watermarks(
     brokers: &str,
+    client: &ClientSettings,
     topic: &str,
     partitions: &[i32],
     timeout: Duration,
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let consumer = reader(brokers, topic)?;
+    let consumer = reader(brokers, client, topic)?;
     let deadline = Instant::now() + timeout;
     let mut out = BTreeMap::new();
     for &p in partitions {
@@ -42,13 +44,16 @@ pub fn high_watermarks(
     Ok(out)
 }
 
-fn reader(brokers: &str, topic: &str) -> anyhow::Result<BaseConsumer> {
-    ClientConfig::new()
+fn reader(brokers: &str, client: &ClientSettings, topic: &str) -> anyhow::Result<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("shoal-chaos-reader-{topic}"))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
-        .set("fetch.wait.max.ms", "100")
+        .set("fetch.wait.max.ms", "100");
+    client
+        .apply(&mut config)
         .create()
         .context("creating the final reader")
 }
@@ -57,11 +62,12 @@ fn reader(brokers: &str, topic: &str) -> anyhow::Result<BaseConsumer> {
 /// them within `timeout` (the checker would otherwise call unread records lost).
 pub fn read_all(
     brokers: &str,
+    client: &ClientSettings,
     topic: &str,
     until: &BTreeMap<i32, i64>,
     timeout: Duration,
 ) -> anyhow::Result<(Vec<Observed>, u64)> {
-    let consumer = reader(brokers, topic)?;
+    let consumer = reader(brokers, client, topic)?;
     let mut tpl = TopicPartitionList::new();
     for &p in until.keys() {
         tpl.add_partition_offset(topic, p, Offset::Beginning)

@@ -17,6 +17,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use crate::client_settings::ClientSettings;
 use crate::history::{Commit, Consumed, RecordId, Recorder};
 
 use super::ClientErrors;
@@ -27,6 +28,7 @@ pub struct GroupSpec {
     pub group: String,
     pub member: u32,
     pub commit_interval: Duration,
+    pub client: ClientSettings,
 }
 
 struct Context {
@@ -134,6 +136,7 @@ pub fn run(
         .set("socket.timeout.ms", "5000")
         .set("topic.metadata.refresh.interval.ms", "1000")
         .set("reconnect.backoff.max.ms", "500");
+    spec.client.apply(&mut config);
     let consumer: BaseConsumer<Context> = config
         .create_with_context(Context {
             member: spec.member,

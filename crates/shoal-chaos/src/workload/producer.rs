@@ -16,6 +16,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
+use crate::client_settings::ClientSettings;
 use crate::history::{Ack, RecordId, Recorder, SendFailure};
 
 use super::ClientErrors;
@@ -27,6 +28,7 @@ pub struct ProducerSpec {
     pub producer: u32,
     pub rate_per_s: u32,
     pub message_timeout_ms: u32,
+    pub client: ClientSettings,
 }
 
 /// What a delivery report needs to know about its record.
@@ -99,6 +101,7 @@ pub fn run(
         .set("socket.timeout.ms", "5000")
         .set("topic.metadata.refresh.interval.ms", "1000")
         .set("reconnect.backoff.max.ms", "500");
+    spec.client.apply(&mut config);
     let producer: ThreadedProducer<Context> = config
         .create_with_context(Context {
             recorder: recorder.clone(),

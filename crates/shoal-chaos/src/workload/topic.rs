@@ -8,6 +8,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::ErrorCountingContext;
+use crate::client_settings::ClientSettings;
 
 pub struct TopicSpec<'a> {
     pub name: &'a str,
@@ -17,11 +18,17 @@ pub struct TopicSpec<'a> {
 }
 
 /// Creates the topic; an error here means the cluster is unreachable or refused the topic.
-pub fn create(brokers: &str, spec: &TopicSpec<'_>, timeout: Duration) -> anyhow::Result<()> {
+pub fn create(
+    brokers: &str,
+    client: &ClientSettings,
+    spec: &TopicSpec<'_>,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
         .set("socket.connection.setup.timeout.ms", "5000");
+    client.apply(&mut config);
     let admin: AdminClient<ErrorCountingContext> = config
         .create_with_context(ErrorCountingContext::default())
         .context("creating the admin client")?;
