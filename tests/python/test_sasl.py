@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import (AdminClient, NewTopic, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialUpsertion)
 
@@ -360,3 +360,43 @@ def test_oauthbearer_unsecured_and_signed_tokens_with_confluent_kafka(shoal_fact
     bob = with_token(idp.token("RS256", {**good, "sub": "bob"}))
     bob_admin = AdminClient({"bootstrap.servers": signed, **bob})
     assert sorted(bob_admin.list_topics(timeout=30).topics) == []
+
+
+@pytest.mark.timeout(120)
+def test_librdkafka_reauthenticates_before_its_session_ends(shoal_factory, tmp_path):
+    """KIP-368 with a real client: with connections.max.reauth.ms=2000 the broker tells
+    librdkafka each session's lifetime, and librdkafka (2.2+) logs in again on the same
+    connection before it ends. A client that did not would have its next request after expiry
+    answered by a closed connection, which the node logs ("the SASL session expired")."""
+    node, certs = sasl_node(shoal_factory, tmp_path, {"connections.max.reauth.ms": 2000})
+    bootstrap = f"127.0.0.1:{port_of(node, 'SASL_SSL')}"
+    conf = ck_conf("SASL_SSL", "SCRAM-SHA-512", certs)
+    topic = unique_topic("reauth")
+    admin = AdminClient({"bootstrap.servers": bootstrap, **conf})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+
+    def logins() -> float:
+        return value(scrape(node.admin_url), "shoal_sasl_authentications_total",
+                     mechanism="SCRAM-SHA-512", result="ok")
+
+    before = logins()
+    errors: list[str] = []
+    acked: list[int] = []
+    producer = Producer({"bootstrap.servers": bootstrap, **conf, "acks": "all", "linger.ms": 0,
+                         "error_cb": lambda e: errors.append(str(e))})
+    started = time.monotonic()
+    sent = 0
+    # One record every 50 ms for 7 s (three session lifetimes), bounded in count.
+    while time.monotonic() - started < 7 and sent < 200:
+        producer.produce(topic, value=str(sent).encode(),
+                         on_delivery=lambda err, msg: acked.append(0 if err is None else 1))
+        producer.poll(0)
+        sent += 1
+        time.sleep(0.05)
+    assert producer.flush(30) == 0
+    assert acked.count(0) == sent and not errors, (sent, acked.count(1), errors[:3])
+    # Every broker connection logged in again at least twice (sessions of 2 s over 7 s) ...
+    assert logins() - before >= 3, (before, logins())
+    # ... on the connection it had: the node never closed one for an expired session.
+    log = node.log_path.read_text(errors="replace")
+    assert "the SASL session expired" not in log, node.tail()
