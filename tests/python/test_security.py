@@ -296,6 +296,74 @@ def test_admin_metrics_and_v1_need_the_bearer_token_when_configured(shoal_factor
     assert get("/readyz") == 200
 
 
+@pytest.mark.timeout(120)
+def test_the_admin_listener_over_tls_takes_the_token_or_a_client_certificate(shoal_factory, tmp_path):
+    """ADMIN:SSL with ssl.client.auth=requested and a token file: every endpoint over HTTPS,
+    the probes open, /metrics and /v1/* for the token or a client certificate of the CA;
+    plain HTTP and a certificate of another CA get nothing; `shoal --healthcheck` probes over
+    TLS."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    certs = make_certs(tmp_path / "certs")
+    token = "9d2c7e41a0b84f35b6e1c28d7a3f9e60"
+    token_file = tmp_path / "admin.token"
+    token_file.write_text(token + "\n")
+    node = shoal_factory({
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,ADMIN:SSL",
+        "listener.name.admin.ssl.keystore.location": str(certs.server_keystore),
+        "listener.name.admin.ssl.truststore.location": str(certs.ca),
+        "listener.name.admin.ssl.client.auth": "requested",
+        "admin.listener.token.file": str(token_file),
+    }, start=False)
+    node.start(wait=False)
+    base = f"https://127.0.0.1:{node.admin_port}"
+
+    def context(cert=None, key=None) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(certs.ca))
+        if cert is not None:
+            ctx.load_cert_chain(str(cert), str(key))
+        return ctx
+
+    anonymous = context()
+    with_cert = context(certs.client_cert, certs.client_key)
+    stranger = context(certs.stranger_cert, certs.stranger_key)
+
+    def get(path: str, ctx: ssl.SSLContext, bearer: str | None = None) -> int:
+        request = urllib.request.Request(base + path)
+        if bearer is not None:
+            request.add_header("Authorization", f"Bearer {bearer}")
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=ctx) as response:
+                return response.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if get("/readyz", anonymous) == 200:
+                break
+        except OSError:
+            pass
+        assert node.running and time.monotonic() < deadline, node.tail()
+        time.sleep(0.2)
+    assert get("/healthz", anonymous) == 200
+    for path in ("/metrics", "/v1/brokers", "/v1/quorum"):
+        assert get(path, anonymous) == 401, path
+        assert get(path, anonymous, "wrong-token-wrong-token") == 401, path
+        assert get(path, anonymous, token) == 200, path
+        assert get(path, with_cert) == 200, path
+    with pytest.raises(OSError):
+        get("/healthz", stranger)
+    # Plain HTTP gets a TLS alert, not an HTTP answer.
+    with pytest.raises((OSError, http.client.HTTPException)):
+        urllib.request.urlopen(f"http://127.0.0.1:{node.admin_port}/healthz", timeout=5)
+    probe = subprocess.run([*node.args(), "--healthcheck"], capture_output=True, timeout=30)
+    assert probe.returncode == 0, probe.stderr.decode(errors="replace")[-2000:]
+
+
 @pytest.mark.timeout(60)
 def test_a_token_file_that_is_not_a_token_stops_the_node(shoal_factory, tmp_path):
     token_file = tmp_path / "admin.token"

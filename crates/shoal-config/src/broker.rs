@@ -111,7 +111,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "HTTP listener for /metrics, /healthz, /readyz and /v1/* (host:port).")
         .shoal(),
     def("admin.listener.token.file", Str, None, Unit::None, NonEmpty, Node,
-        "A file holding a bearer token (at least 16 characters): /metrics and /v1/* then answer only requests with Authorization: Bearer <token>; /healthz and /readyz stay open.")
+        "A file holding a bearer token (at least 16 characters): /metrics and /v1/* then answer only requests with Authorization: Bearer <token> (or, with ADMIN:SSL and ssl.client.auth, a verified client certificate); /healthz and /readyz stay open.")
         .shoal(),
     // ---- network ----
     def("listeners", List, Some("PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"),
@@ -124,7 +124,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("listener.security.protocol.map", List,
         Some("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
         Unit::None, NonEmpty, Network,
-        "Listener name → security protocol. Kafka listeners serve PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL. The node links serve PLAINTEXT or SSL, which is mutual TLS with node certificates (CN=node-<id>): the controller listener's entry secures the quorum and every node's connections to it, the reserved name REPLICATION (absent: PLAINTEXT) secures replication (docs/security.md).")
+        "Listener name → security protocol. Kafka listeners serve PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL. The node links serve PLAINTEXT or SSL, which is mutual TLS with node certificates (CN=node-<id>): the controller listener's entry secures the quorum and every node's connections to it, the reserved name REPLICATION (absent: PLAINTEXT) secures replication; the reserved name ADMIN (absent: PLAINTEXT) serves the admin HTTP listener over TLS (docs/security.md).")
         .dynamic(PerBroker),
     // ---- TLS (KIP-651 PEM stores); each may be given per listener as listener.name.<name>.<setting> ----
     def("ssl.keystore.type", Str, Some("PEM"), Unit::None, OneOf(&["PEM"]), Network,

@@ -13,7 +13,8 @@
 //! `kafka-metadata-quorum.sh describe --status` shows; controllers only), and `/v1/brokers`
 //! the registered brokers with their epochs, listeners and fencing state, as JSON for scripts
 //! and tests. With `admin.listener.token.file` set, `/metrics` and `/v1/*` need the bearer
-//! token (`admin_token`); the probes stay open.
+//! token (`admin_token`) or, on a TLS admin listener that asks for client certificates
+//! (`ADMIN:SSL`, `admin_listener`), a verified certificate; the probes stay open.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,7 +28,9 @@ use shoal_broker::Broker;
 
 use crate::admin_token::AdminToken;
 use shoal_meta::{MetaNode, MetadataImage};
-use shoal_net::{ConnectionLimiter, ConnectionLimits, LimitedIncoming, LimitedStream};
+use shoal_net::{ConnectionLimiter, ConnectionLimits, LimitedIncoming};
+
+use crate::admin_listener::{AdminListener, AdminPeer};
 use tokio::sync::watch;
 
 /// Whether the node is ready, from what it runs.
@@ -114,8 +117,12 @@ pub struct AdminState {
     pub node_id: i32,
     /// What the state gauges of `/metrics` read.
     pub metrics: Arc<crate::metrics::StateSources>,
-    /// When set, `/metrics` and `/v1/*` answer only requests carrying it.
+    /// When set, `/metrics` and `/v1/*` answer only requests carrying it (or a client
+    /// certificate, with `client_auth`).
     pub token: Option<AdminToken>,
+    /// `ADMIN:SSL` asks clients for certificates (`ssl.client.auth` requested or required):
+    /// one that verifies admits a request to `/metrics` and `/v1/*`.
+    pub client_auth: bool,
 }
 
 pub struct AdminServer {
@@ -123,24 +130,13 @@ pub struct AdminServer {
     state: Arc<AdminState>,
 }
 
-/// The admin listener's accept loop for axum, through the connection limiter.
-struct AdminListener(LimitedIncoming);
-
-impl axum::serve::Listener for AdminListener {
-    type Io = LimitedStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        self.0.accept_retrying().await
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
 impl AdminServer {
-    pub async fn bind(addr: SocketAddr, state: AdminState) -> anyhow::Result<Self> {
+    /// Binds `addr`; with `tls` (`ADMIN:SSL`) every connection speaks TLS.
+    pub async fn bind(
+        addr: SocketAddr,
+        state: AdminState,
+        tls: Option<Arc<shoal_tls::TlsListener>>,
+    ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind admin listener {addr}: {e}"))?;
@@ -149,13 +145,13 @@ impl AdminServer {
             ConnectionLimits::total(shoal_net::ADMIN_MAX_CONNECTIONS),
         );
         Ok(Self {
-            listener: AdminListener(LimitedIncoming::new(listener, limiter)),
+            listener: AdminListener::new(LimitedIncoming::new(listener, limiter), tls)?,
             state: Arc::new(state),
         })
     }
 
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.0.local_addr()
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr()
     }
 
     pub async fn run(
@@ -164,34 +160,38 @@ impl AdminServer {
     ) -> anyhow::Result<()> {
         let state = self.state;
         let token = state.token.clone();
-        let protected = Router::new()
-            .route(
-                "/v1/quorum",
-                get({
-                    let state = Arc::clone(&state);
-                    move || quorum(Arc::clone(&state))
-                }),
-            )
-            .route(
-                "/v1/brokers",
-                get({
-                    let state = Arc::clone(&state);
-                    move || brokers(Arc::clone(&state))
-                }),
-            )
-            .route(
-                "/metrics",
-                get({
-                    let state = Arc::clone(&state);
-                    move || metrics(Arc::clone(&state))
-                }),
-            )
-            .route_layer(axum::middleware::from_fn(
-                move |request: axum::extract::Request, next: axum::middleware::Next| {
-                    let token = token.clone();
-                    async move { require_token(token.as_ref(), request, next).await }
-                },
-            ));
+        let client_auth = state.client_auth;
+        let protected =
+            Router::new()
+                .route(
+                    "/v1/quorum",
+                    get({
+                        let state = Arc::clone(&state);
+                        move || quorum(Arc::clone(&state))
+                    }),
+                )
+                .route(
+                    "/v1/brokers",
+                    get({
+                        let state = Arc::clone(&state);
+                        move || brokers(Arc::clone(&state))
+                    }),
+                )
+                .route(
+                    "/metrics",
+                    get({
+                        let state = Arc::clone(&state);
+                        move || metrics(Arc::clone(&state))
+                    }),
+                )
+                .route_layer(axum::middleware::from_fn(
+                    move |request: axum::extract::Request, next: axum::middleware::Next| {
+                        let token = token.clone();
+                        async move {
+                            require_credentials(token.as_ref(), client_auth, request, next).await
+                        }
+                    },
+                ));
         let app = Router::new()
             .merge(protected)
             .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
@@ -210,34 +210,46 @@ impl AdminServer {
                     }
                 }),
             );
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<AdminPeer>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         Ok(())
     }
 }
 
-/// Lets a request through when no token is configured or it carries the token; else 401.
-async fn require_token(
+/// Lets a request through when the listener asks for no credentials (no token file, no
+/// client certificates), when it carries the token, or when its connection presented a client
+/// certificate the TLS handshake verified (mutual TLS); else 401.
+async fn require_credentials(
     token: Option<&AdminToken>,
+    client_auth: bool,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let Some(token) = token else {
+    if token.is_none() && !client_auth {
         return next.run(request).await;
-    };
+    }
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<AdminPeer>>()
+        .map(|info| info.0);
+    let certified = peer.is_some_and(|peer| peer.client_certificate);
     let presented = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    if token.admits(presented) {
+    if certified || token.is_some_and(|token| token.admits(presented)) {
         return next.run(request).await;
     }
-    tracing::debug!(path = %request.uri().path(), "admin request without the bearer token");
+    tracing::debug!(path = %request.uri().path(), remote = ?peer.map(|p| p.remote),
+        "admin request without credentials");
     (
         StatusCode::UNAUTHORIZED,
         [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
-        "a bearer token is required (admin.listener.token.file)\n",
+        "a bearer token (admin.listener.token.file) or a client certificate is required\n",
     )
         .into_response()
 }

@@ -7,6 +7,7 @@
 
 mod add_scram;
 mod admin_http;
+mod admin_listener;
 mod admin_token;
 mod config;
 mod fd_limit;

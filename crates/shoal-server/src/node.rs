@@ -76,6 +76,8 @@ struct NodeListeners {
     controller_bind: Option<String>,
     /// The TLS of the links between nodes (controller, replication), when they use SSL.
     links: crate::node_links::NodeLinks,
+    /// The admin HTTP listener's TLS (`ADMIN:SSL`).
+    admin_tls: Option<Arc<shoal_tls::TlsListener>>,
 }
 
 fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListeners> {
@@ -108,6 +110,12 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
     {
         bail!(
             "listener name {} is reserved for replication (set replication.listener instead)",
+            l.name
+        );
+    }
+    if let Some(l) = kafka.iter().find(|l| l.name == ADMIN_LISTENER_NAME) {
+        bail!(
+            "listener name {} is reserved for the admin HTTP listener (set admin.listener instead)",
             l.name
         );
     }
@@ -167,6 +175,7 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
         .first()
         .map_or("CONTROLLER", String::as_str);
     let links = crate::node_links::node_links(config, controller_listener, roles.broker)?;
+    let admin_tls = admin_tls(config)?;
     Ok(NodeListeners {
         kafka,
         tls,
@@ -174,7 +183,39 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
         advertised,
         controller_bind,
         links,
+        admin_tls,
     })
+}
+
+/// The name under which `listener.security.protocol.map` and `listener.name.<name>.ssl.*`
+/// configure the admin HTTP listener (`admin.listener`).
+pub(crate) const ADMIN_LISTENER_NAME: &str = "ADMIN";
+
+/// The admin listener's TLS when the protocol map says `ADMIN:SSL` (absent: PLAINTEXT).
+pub(crate) fn admin_tls(
+    config: &NodeConfig,
+) -> anyhow::Result<Option<Arc<shoal_tls::TlsListener>>> {
+    let map = protocol_map(config)?;
+    match map
+        .get(ADMIN_LISTENER_NAME)
+        .map_or("PLAINTEXT", String::as_str)
+    {
+        "PLAINTEXT" => Ok(None),
+        "SSL" => {
+            let settings = shoal_tls::TlsSettings::from_lookup(|name| {
+                config.listener_get(ADMIN_LISTENER_NAME, name)
+            })
+            .context("admin listener (ADMIN)")?;
+            Ok(Some(
+                shoal_tls::TlsListener::load(ADMIN_LISTENER_NAME, settings)
+                    .context("admin listener (ADMIN)")?,
+            ))
+        }
+        other => bail!(
+            "the admin listener (ADMIN) uses {other}; it serves HTTP: use SSL (with \
+             admin.listener.token.file or ssl.client.auth for credentials) or PLAINTEXT"
+        ),
+    }
 }
 
 /// A SASL listener's settings (the credential store is the broker's, added when it runs).
@@ -635,10 +676,27 @@ pub async fn run(
             node_id,
             metrics,
             token: admin_token,
+            client_auth: listeners
+                .admin_tls
+                .as_ref()
+                .is_some_and(|tls| tls.asks_for_client_certificates()),
         },
+        listeners.admin_tls.clone(),
     )
     .await?;
-    tracing::info!(addr = %admin.local_addr()?, "admin listener up");
+    if let Some(tls) = &listeners.admin_tls {
+        tls_reloaders.push(
+            tls.spawn_reloader(Duration::from_millis(
+                config
+                    .listener_get(ADMIN_LISTENER_NAME, "ssl.keystore.reload.interval.ms")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(10_000)
+                    .max(100),
+            )),
+        );
+    }
+    tracing::info!(addr = %admin.local_addr(), tls = listeners.admin_tls.is_some(),
+        "admin listener up");
     let admin_task = tokio::spawn(admin.run(shutdown.clone().wait()));
 
     readiness.set_started(true);

@@ -57,6 +57,11 @@ impl TlsListener {
         &self.listener
     }
 
+    /// Whether clients are asked for certificates (`ssl.client.auth` requested or required).
+    pub fn asks_for_client_certificates(&self) -> bool {
+        self.settings.client_auth != crate::settings::ClientAuth::None
+    }
+
     /// The principal of a client that completed the handshake: `User:ANONYMOUS` without a
     /// certificate, else its subject mapped by `ssl.principal.mapping.rules` (an error when no
     /// rule maps it: the connection must be refused).
