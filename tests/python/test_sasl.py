@@ -221,7 +221,8 @@ def test_a_secured_cluster_starts_with_its_admin_and_no_plaintext_window(shoal_f
 @pytest.mark.timeout(180)
 def test_shoalctl_over_sasl_with_command_config(shoal_factory, tmp_path):
     """shoalctl --command-config with a Java client's SCRAM jaas config (its own client) and
-    librdkafka's PLAIN names (the console verbs run librdkafka): every verb kind works."""
+    librdkafka's PLAIN names (the console verbs run librdkafka), and the same as
+    --command-property flags: every verb kind works."""
     from test_cli import ctl, js, ok
 
     node, certs = sasl_node(shoal_factory, tmp_path)
@@ -235,8 +236,12 @@ def test_shoalctl_over_sasl_with_command_config(shoal_factory, tmp_path):
     rdkafka = tmp_path / "rdkafka.properties"
     rdkafka.write_text(f"security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.username=alice\n"
                        f"sasl.password=s3cret\nssl.ca.location={certs.ca}\n")
-    for props in (java, rdkafka):
-        secure = ["--command-config", str(props)]
+    # The same settings as --command-property flags, no file.
+    flags = [a for pair in (("security.protocol", "SASL_SSL"), ("sasl.mechanism", "SCRAM-SHA-256"),
+                            ("sasl.username", "alice"), ("sasl.password", "s3cret"),
+                            ("ssl.ca.location", str(certs.ca)))
+             for a in ("--command-property", "=".join(pair))]
+    for secure in (["--command-config", str(java)], ["--command-config", str(rdkafka)], flags):
         topic = unique_topic("ctlsasl")
         ok(ctl(bootstrap, *secure, "topic", "create", topic, "-p", "1"))
         assert topic in [t["name"] for t in js(ctl(bootstrap, *secure, "topic", "list", "-o", "json"))]
@@ -246,10 +251,9 @@ def test_shoalctl_over_sasl_with_command_config(shoal_factory, tmp_path):
         assert r.returncode == 0 and len(r.stdout.splitlines()) == 2, r.stderr
         users = js(ctl(bootstrap, *secure, "user", "list", "-o", "json"))
         assert {u["user"] for u in users} == {"alice"}, users
-    # A wrong password is a one-line error naming the failure.
-    wrong = tmp_path / "wrong.properties"
-    wrong.write_text(rdkafka.read_text().replace("s3cret", "nope"))
-    r = ctl(bootstrap, "--command-config", str(wrong), "topic", "list", timeout=60)
+    # A wrong password is a one-line error naming the failure; a flag wins over the file.
+    r = ctl(bootstrap, "--command-config", str(rdkafka), "--command-property", "sasl.password=nope",
+            "topic", "list", timeout=60)
     assert r.returncode != 0 and "SASL_AUTHENTICATION_FAILED" in r.stderr, r.stderr
 
 

@@ -39,6 +39,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "SHOAL_COMMAND_CONFIG")]
     pub command_config: Option<std::path::PathBuf>,
 
+    /// One Kafka client property, name=value (e.g. security.protocol=SASL_SSL); repeatable,
+    /// and wins over the same name in --command-config.
+    #[arg(long, global = true, value_parser = parse_pair)]
+    pub command_property: Vec<(String, String)>,
+
     /// Output: aligned table, or JSON for scripts.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,

@@ -29,7 +29,12 @@ fn main() -> ExitCode {
     let out = Output { format: cli.output };
     let timeout = Duration::from_millis(cli.timeout_ms);
     // The console tools run as long as stdin or the topic gives them records: no overall bound.
-    let properties = || kafka::security::ClientProperties::load(cli.command_config.as_deref());
+    let properties = || {
+        kafka::security::ClientProperties::load(
+            cli.command_config.as_deref(),
+            &cli.command_property,
+        )
+    };
     let console = match &cli.command {
         Command::Topic(TopicCommand::Produce(args)) => Some(properties().and_then(|p| {
             commands::console::produce(&cli.brokers, &p.librdkafka(), args, &out, timeout)

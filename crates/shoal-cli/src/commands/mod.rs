@@ -44,7 +44,8 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
         Command::Cluster(crate::cli::ClusterCommand::Quorum) => {
             // The controller listener with CONTROLLER:SSL takes the command config's TLS
             // settings (a certificate of the cluster CA).
-            let properties = ClientProperties::load(cli.command_config.as_deref())?;
+            let properties =
+                ClientProperties::load(cli.command_config.as_deref(), &cli.command_property)?;
             let tls = Transport::from_properties(&properties)?.tls;
             cluster::quorum(&cli.controllers, out, timeout, tls).await
         }
@@ -62,7 +63,7 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
 }
 
 async fn connect(cli: &Cli, timeout: Duration) -> anyhow::Result<Client> {
-    let properties = ClientProperties::load(cli.command_config.as_deref())?;
+    let properties = ClientProperties::load(cli.command_config.as_deref(), &cli.command_property)?;
     let transport = Transport::from_properties(&properties)?;
     Client::connect(&cli.brokers, timeout, transport).await
 }

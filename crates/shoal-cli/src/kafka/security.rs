@@ -14,7 +14,19 @@ pub struct ClientProperties(BTreeMap<String, String>);
 
 impl ClientProperties {
     /// Reads a Java properties file.
-    pub fn load(path: Option<&Path>) -> anyhow::Result<ClientProperties> {
+    /// The properties of `path` (if given) with `overrides` (`--command-property`) on top.
+    pub fn load(
+        path: Option<&Path>,
+        overrides: &[(String, String)],
+    ) -> anyhow::Result<ClientProperties> {
+        let mut properties = Self::load_file(path)?;
+        for (name, value) in overrides {
+            properties.0.insert(name.clone(), value.clone());
+        }
+        Ok(properties)
+    }
+
+    fn load_file(path: Option<&Path>) -> anyhow::Result<ClientProperties> {
         let Some(path) = path else {
             return Ok(ClientProperties::default());
         };
@@ -169,6 +181,22 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn command_properties_win_over_the_file() {
+        let path = std::env::temp_dir().join(format!("shoalctl-props-{}", std::process::id()));
+        std::fs::write(&path, "security.protocol=SSL\nsasl.mechanism = PLAIN\n").unwrap();
+        let overrides = [("security.protocol".to_owned(), "SASL_SSL".to_owned())];
+        let merged = ClientProperties::load(Some(&path), &overrides).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(merged.get("security.protocol").as_deref(), Some("SASL_SSL"));
+        assert_eq!(merged.get("sasl.mechanism").as_deref(), Some("PLAIN"));
+        let flags_only = ClientProperties::load(None, &overrides).unwrap();
+        assert_eq!(
+            flags_only.get("security.protocol").as_deref(),
+            Some("SASL_SSL")
+        );
     }
 
     #[test]
