@@ -302,7 +302,8 @@ class _Idp:
 def test_oauthbearer_unsecured_and_signed_tokens_with_confluent_kafka(shoal_factory, tmp_path):
     """OAUTHBEARER: librdkafka's unsecured JWT on a listener without a JWKS; RS256 and ES256
     tokens from a token callback on a listener validating against a JWKS file (issuer,
-    audience, expiry). The subject is the principal; forged, expired and foreign tokens fail."""
+    audience, expiry). The subject is the principal; forged, expired and foreign tokens fail.
+    A rotated JWKS file is loaded again without a restart; a broken one keeps the old keys."""
     idp = _Idp()
     jwks = tmp_path / "jwks.json"
     jwks.write_text(idp.jwks())
@@ -319,6 +320,7 @@ def test_oauthbearer_unsecured_and_signed_tokens_with_confluent_kafka(shoal_fact
         "listener.name.signed.sasl.oauthbearer.jwks.endpoint.url": f"file://{jwks}",
         "listener.name.signed.sasl.oauthbearer.expected.issuer": "https://idp.test",
         "listener.name.signed.sasl.oauthbearer.expected.audience": "shoal",
+        "listener.name.signed.sasl.oauthbearer.jwks.endpoint.refresh.ms": "200",
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "super.users": "User:ANONYMOUS;User:alice",
     })
@@ -364,6 +366,29 @@ def test_oauthbearer_unsecured_and_signed_tokens_with_confluent_kafka(shoal_fact
     bob = with_token(idp.token("RS256", {**good, "sub": "bob"}))
     bob_admin = AdminClient({"bootstrap.servers": signed, **bob})
     assert sorted(bob_admin.list_topics(timeout=30).topics) == []
+
+    # The identity provider rotates its keys: within a refresh interval of the JWKS file
+    # changing, the new key's tokens log in and the old key's are refused.
+    jwks.write_text(other.jwks())
+    rotated = with_token(other.token("RS256", good))
+    deadline = time.monotonic() + 15
+    while True:
+        probe = AdminClient({"bootstrap.servers": signed, **rotated})
+        try:
+            probe.list_topics(timeout=3)
+            break
+        except KafkaException:
+            assert time.monotonic() < deadline, node.tail()
+            time.sleep(0.2)
+    refused(signed, with_token(idp.token("RS256", good)))
+    # A file that does not parse keeps the keys it would have replaced.
+    jwks.write_text('{"keys": [')
+    deadline = time.monotonic() + 15
+    while "does not load; keeping the previous keys" not in node.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, node.tail()
+        time.sleep(0.2)
+    still = AdminClient({"bootstrap.servers": signed, **rotated})
+    assert "tokens" in still.list_topics(timeout=30).topics
 
 
 @pytest.mark.timeout(120)

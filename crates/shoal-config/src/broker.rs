@@ -158,6 +158,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "SASL mechanisms a SASL_PLAINTEXT or SASL_SSL listener offers (per listener with listener.name.<l>.); users and credentials come from the metadata log (AlterUserScramCredentials), PLAIN checks passwords against them."),
     def("sasl.oauthbearer.jwks.endpoint.url", Str, None, Unit::None, Any, Network,
         "OAUTHBEARER: the JWKS whose keys sign valid tokens (RS256, ES256), as a file: URL or a path, read at start-up; unset: unsecured tokens (alg none) are accepted, for development only."),
+    def("sasl.oauthbearer.jwks.endpoint.refresh.ms", Long, Some("3600000"), Milliseconds, AtLeast(100), Network,
+        "OAUTHBEARER: how often the JWKS file is checked; a changed file that parses replaces the keys without a restart (one that does not keeps the old keys)."),
     def("sasl.oauthbearer.expected.issuer", Str, None, Unit::None, Any, Network,
         "OAUTHBEARER: the iss claim a token must carry (unset: any)."),
     def("sasl.oauthbearer.expected.audience", List, None, Unit::None, Any, Network,

@@ -27,7 +27,7 @@ pub use credential::{
     new_salt, salted_password,
 };
 pub use oauthbearer::{
-    Jwk, MAX_TOKEN_BYTES, OAuthFailure, OAuthValidator, client_token, parse_jwks,
+    Jwk, JwksKeys, MAX_TOKEN_BYTES, OAuthFailure, OAuthValidator, client_token, parse_jwks,
 };
 pub use plain::{MAX_PLAIN_MESSAGE_BYTES, PlainFailure, authenticate_plain};
 pub use scram::{MAX_SCRAM_MESSAGE_BYTES, MAX_SCRAM_USER_BYTES, ScramFailure, ScramServer};

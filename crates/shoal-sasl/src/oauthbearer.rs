@@ -16,6 +16,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use std::sync::{Arc, RwLock};
+
 use ring::signature;
 use serde_json::Value;
 
@@ -103,11 +105,38 @@ pub fn parse_jwks(json: &str) -> Result<Vec<Jwk>, String> {
     Ok(out)
 }
 
+/// The keys of a JWKS, replaceable while connections validate against them (a rotated JWKS
+/// file is loaded again without a restart); a validation uses the set current when it began.
+#[derive(Debug)]
+pub struct JwksKeys(RwLock<Arc<Vec<Jwk>>>);
+
+impl JwksKeys {
+    pub fn new(keys: Vec<Jwk>) -> Arc<JwksKeys> {
+        Arc::new(JwksKeys(RwLock::new(Arc::new(keys))))
+    }
+
+    pub fn current(&self) -> Arc<Vec<Jwk>> {
+        Arc::clone(
+            &self
+                .0
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    pub fn replace(&self, keys: Vec<Jwk>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(keys);
+    }
+}
+
 /// How tokens are checked (see the module docs).
 #[derive(Debug, Clone)]
 pub struct OAuthValidator {
     /// `None`: unsecured tokens (`alg: none`).
-    pub keys: Option<Vec<Jwk>>,
+    pub keys: Option<Arc<JwksKeys>>,
     pub expected_issuer: Option<String>,
     pub expected_audience: Vec<String>,
     pub sub_claim_name: String,
@@ -171,6 +200,7 @@ impl OAuthValidator {
                 }
             }
             Some(keys) => {
+                let keys = keys.current();
                 let signature = BASE64URL
                     .decode(signature)
                     .map_err(|_| invalid("the signature is not base64url"))?;

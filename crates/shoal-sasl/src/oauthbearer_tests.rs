@@ -59,7 +59,7 @@ impl Signer {
 
 fn validator(keys: Option<Vec<Jwk>>) -> OAuthValidator {
     OAuthValidator {
-        keys,
+        keys: keys.map(JwksKeys::new),
         expected_issuer: Some("https://idp.example".into()),
         expected_audience: vec!["shoal".into()],
         sub_claim_name: "sub".into(),

@@ -17,6 +17,7 @@ mod logging;
 mod metrics;
 mod node;
 mod node_links;
+mod oauth;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -225,54 +225,8 @@ struct SaslSettings {
     reauth_ms: u64,
     failed_delay_ms: u64,
     oauth: Option<Arc<shoal_sasl::OAuthValidator>>,
-}
-
-/// The OAUTHBEARER validator of a listener (see `shoal_sasl::oauthbearer`): a JWKS read now,
-/// or unsecured tokens with a warning.
-fn oauth_validator(
-    listener: &str,
-    get: &dyn Fn(&str) -> String,
-) -> anyhow::Result<shoal_sasl::OAuthValidator> {
-    let jwks_url = get("sasl.oauthbearer.jwks.endpoint.url");
-    let keys = if jwks_url.trim().is_empty() {
-        tracing::warn!(
-            listener,
-            "OAUTHBEARER without sasl.oauthbearer.jwks.endpoint.url accepts \
-            unsecured tokens (alg none) that anyone can make: for development only"
-        );
-        None
-    } else {
-        let path = jwks_url
-            .trim()
-            .strip_prefix("file://")
-            .unwrap_or(jwks_url.trim());
-        if path.contains("://") {
-            bail!(
-                "listener {listener}: sasl.oauthbearer.jwks.endpoint.url={jwks_url:?}: only file: URLs and paths are read (Shoal does not fetch JWKS over the network)"
-            );
-        }
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("listener {listener}: cannot read the JWKS {path}"))?;
-        Some(
-            shoal_sasl::parse_jwks(&text)
-                .map_err(|e| anyhow::anyhow!("listener {listener}: the JWKS {path}: {e}"))?,
-        )
-    };
-    let optional = |name: &str| Some(get(name)).filter(|v| !v.trim().is_empty());
-    Ok(shoal_sasl::OAuthValidator {
-        keys,
-        expected_issuer: optional("sasl.oauthbearer.expected.issuer"),
-        expected_audience: shoal_config::list_elements(&get("sasl.oauthbearer.expected.audience"))
-            .into_iter()
-            .map(|a| a.trim().to_owned())
-            .filter(|a| !a.is_empty())
-            .collect(),
-        sub_claim_name: optional("sasl.oauthbearer.sub.claim.name").unwrap_or_else(|| "sub".into()),
-        clock_skew_s: get("sasl.oauthbearer.clock.skew.seconds")
-            .trim()
-            .parse()
-            .unwrap_or(30),
-    })
+    /// The JWKS file OAUTHBEARER tokens are checked against, reloaded when it changes.
+    jwks: Option<crate::oauth::JwksFile>,
 }
 
 fn sasl_settings(config: &NodeConfig, listener: &str) -> anyhow::Result<SaslSettings> {
@@ -298,16 +252,18 @@ fn sasl_settings(config: &NodeConfig, listener: &str) -> anyhow::Result<SaslSett
             .parse::<u64>()
             .with_context(|| format!("listener {listener}: {name}={raw:?} is not a count of ms"))
     };
-    let oauth = if mechanisms.contains(&shoal_kafka::sasl::SaslMechanism::OAuthBearer) {
-        Some(Arc::new(oauth_validator(listener, &get)?))
+    let (oauth, jwks) = if mechanisms.contains(&shoal_kafka::sasl::SaslMechanism::OAuthBearer) {
+        let (validator, jwks) = crate::oauth::oauth_validator(listener, &get)?;
+        (Some(Arc::new(validator)), jwks)
     } else {
-        None
+        (None, None)
     };
     Ok(SaslSettings {
         mechanisms,
         reauth_ms: number("connections.max.reauth.ms")?,
         failed_delay_ms: number("connection.failed.authentication.delay.ms")?,
         oauth,
+        jwks,
     })
 }
 
@@ -619,14 +575,19 @@ pub async fn run(
                 })?
                 .with_memory_pool(Arc::clone(&request_pool));
             let server = match listeners.sasl.get(&listener.name) {
-                Some(settings) => server.with_sasl(Arc::new(shoal_kafka::sasl::SaslConfig {
-                    mechanisms: settings.mechanisms.clone(),
-                    reauth_ms: settings.reauth_ms,
-                    failed_delay_ms: settings.failed_delay_ms,
-                    store: broker.credential_store(),
-                    decoy_secret: Arc::clone(&decoy_secret),
-                    oauth: settings.oauth.clone(),
-                })),
+                Some(settings) => {
+                    if let Some(jwks) = &settings.jwks {
+                        tls_reloaders.push(jwks.spawn_reloader());
+                    }
+                    server.with_sasl(Arc::new(shoal_kafka::sasl::SaslConfig {
+                        mechanisms: settings.mechanisms.clone(),
+                        reauth_ms: settings.reauth_ms,
+                        failed_delay_ms: settings.failed_delay_ms,
+                        store: broker.credential_store(),
+                        decoy_secret: Arc::clone(&decoy_secret),
+                        oauth: settings.oauth.clone(),
+                    }))
+                }
                 None => server,
             };
             let server = match listeners.tls.get(&listener.name) {
