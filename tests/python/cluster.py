@@ -138,3 +138,19 @@ def wait_for_topics(n: ShoalNode, names, timeout: float = 10.0):
             return topics
         assert time.monotonic() < deadline, f"node {n.node_id} lacks {names}: {sorted(topics)}"
         time.sleep(0.1)
+
+
+def wait_new_leader(cluster: Cluster, old: int, timeout: float = 5.0) -> int:
+    """The controller the surviving nodes elect after `old` died, within `timeout` seconds."""
+    survivors = [n for n in cluster.nodes if n.node_id != old]
+    deadline = time.monotonic() + timeout
+    new = None
+    while time.monotonic() < deadline:
+        try:
+            new = quorum(survivors[0]).get("leader_id")
+        except OSError:
+            pass
+        if new is not None and new != old:
+            return new
+        time.sleep(0.05)
+    raise AssertionError(f"no new controller within {timeout} s (last seen: {new})")

@@ -106,16 +106,8 @@ impl NodeTls {
             self.server.listener(),
             self.server.not_after_unix_s(),
         );
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                let checker = Arc::clone(&this);
-                // File reads and parsing are blocking work.
-                let _ = tokio::task::spawn_blocking(move || checker.reload_if_changed()).await;
-            }
+        shoal_tls::spawn_every(interval, move || {
+            let _ = this.reload_if_changed();
         })
     }
 }

@@ -63,18 +63,7 @@ impl Cluster {
     }
 
     async fn leader(&self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let leaders: Vec<Option<i32>> = self.nodes.values().map(|n| n.leader_id()).collect();
-            if let Some(Some(leader)) = leaders.first()
-                && self.nodes.contains_key(leader)
-                && leaders.iter().all(|l| l == &Some(*leader))
-            {
-                return *leader;
-            }
-            assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        common::agreed_leader(&self.nodes, Duration::from_secs(5)).await
     }
 
     async fn followers(&self) -> Vec<i32> {

@@ -69,18 +69,18 @@ impl Cluster {
 
     /// The leader all running nodes agree on.
     async fn leader(&self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let leaders: Vec<Option<i32>> = self.nodes.values().map(|n| n.leader_id()).collect();
-            if let Some(Some(leader)) = leaders.first()
-                && self.nodes.contains_key(leader)
-                && leaders.iter().all(|l| l == &Some(*leader))
-            {
-                return *leader;
-            }
-            assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        common::agreed_leader(&self.nodes, Duration::from_secs(10)).await
+    }
+
+    /// A vote for `source` sent to node 1 by a process presenting `tls`: whether it got
+    /// through (connection and RPC).
+    async fn vote_as(&self, tls: Option<ClientTls>, source: i32) -> Result<(), String> {
+        let channel = self.channel(1, tls).await?;
+        RaftServiceClient::new(channel)
+            .vote(vote(source))
+            .await
+            .map(|_| ())
+            .map_err(|status| status.to_string())
     }
 
     /// A channel to node `target` as a process presenting `tls`.
@@ -148,28 +148,14 @@ async fn only_nodes_with_their_own_certificates_take_part_and_the_quorum_fails_o
     let term_before = cluster.nodes[&1].raft_metrics().await.current_term;
 
     // No certificate: no connection (the listener speaks only TLS).
-    let plaintext = match cluster.channel(1, None).await {
-        Ok(channel) => RaftServiceClient::new(channel)
-            .vote(vote(2))
-            .await
-            .map(|_| ())
-            .map_err(|status| status.to_string()),
-        Err(e) => Err(e),
-    };
+    let plaintext = cluster.vote_as(None, 2).await;
     assert!(plaintext.is_err(), "a plaintext vote must not get through");
 
     // Another CA's certificate, even one named like a voter: the handshake fails.
     let other_dir = tempfile::tempdir().unwrap();
     let other = TestCa::new(other_dir.path(), "other");
     let foreign = ClientTls::Config(other.client_config("node-2"));
-    let outcome = match cluster.channel(1, Some(foreign)).await {
-        Ok(channel) => RaftServiceClient::new(channel)
-            .vote(vote(2))
-            .await
-            .map(|_| ())
-            .map_err(|status| status.to_string()),
-        Err(e) => Err(e),
-    };
+    let outcome = cluster.vote_as(Some(foreign), 2).await;
     assert!(outcome.is_err(), "another CA's certificate must be refused");
 
     // The cluster CA's certificate of node 9 (no voter, no broker) posing as voter 2 ...

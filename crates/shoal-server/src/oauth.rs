@@ -107,30 +107,25 @@ impl JwksFile {
     /// Checks the file every refresh interval until the task is aborted.
     pub fn spawn_reloader(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move {
-            let mut seen = stamp(&this.path);
-            let mut ticks = tokio::time::interval(this.refresh);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                let now = stamp(&this.path);
-                if now == seen {
-                    continue;
+        let seen = std::sync::Mutex::new(stamp(&self.path));
+        shoal_tls::spawn_every(self.refresh, move || {
+            let now = stamp(&this.path);
+            {
+                let mut seen = seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if *seen == now {
+                    return;
                 }
-                seen = now;
-                let path = this.path.clone();
-                // File reads and parsing are blocking work.
-                match tokio::task::spawn_blocking(move || read_jwks(&path)).await {
-                    Ok(Ok(keys)) => {
-                        tracing::info!(listener = %this.listener, path = %this.path.display(),
-                            keys = keys.len(), "JWKS reloaded");
-                        this.keys.replace(keys);
-                    }
-                    Ok(Err(error)) => tracing::error!(listener = %this.listener, %error,
-                        "the JWKS changed but does not load; keeping the previous keys"),
-                    Err(error) => tracing::error!(listener = %this.listener, %error,
-                        "JWKS reload task failed"),
+                *seen = now;
+            }
+            match read_jwks(&this.path) {
+                Ok(keys) => {
+                    tracing::info!(listener = %this.listener, path = %this.path.display(),
+                        keys = keys.len(), "JWKS reloaded");
+                    this.keys.replace(keys);
+                }
+                Err(error) => {
+                    tracing::error!(listener = %this.listener, error = format!("{error:#}"),
+                    "the JWKS changed but does not load; keeping the previous keys")
                 }
             }
         })

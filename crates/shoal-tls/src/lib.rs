@@ -15,7 +15,7 @@ mod settings;
 
 pub use client::client_config;
 pub use error::TlsError;
-pub use listener::TlsListener;
+pub use listener::{TlsListener, spawn_every};
 pub use principal::{ANONYMOUS, PrincipalMapper, distinguished_name};
 pub use settings::{ClientAuth, Keystore, TlsSettings, TlsVersion, Truststore};
 pub use tokio_rustls::{TlsAcceptor, TlsConnector, server::TlsStream};

@@ -132,18 +132,29 @@ impl TlsListener {
         let this = Arc::clone(self);
         // The expiry gauge again, in case the metrics recorder was installed after loading.
         shoal_metrics::record_tls_certificate_expiry(&self.listener, self.not_after_unix_s());
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                let checker = Arc::clone(&this);
-                // File reads and parsing are blocking work.
-                let _ = tokio::task::spawn_blocking(move || checker.reload_if_changed()).await;
-            }
+        spawn_every(interval, move || {
+            let _ = this.reload_if_changed();
         })
     }
+}
+
+/// Runs `check` (blocking work: file reads and parsing) off the async threads every
+/// `interval`, the first time one interval from now, until the returned task is aborted.
+pub fn spawn_every(
+    interval: Duration,
+    check: impl Fn() + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let check = Arc::new(check);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let check = Arc::clone(&check);
+            let _ = tokio::task::spawn_blocking(move || check()).await;
+        }
+    })
 }
 
 fn stamps(files: &[PathBuf]) -> Vec<(PathBuf, Stamp)> {

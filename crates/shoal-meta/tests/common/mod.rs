@@ -137,3 +137,22 @@ pub fn open_released_sled(path: &std::path::Path) -> sled::Db {
         }
     }
 }
+
+/// The leader every node of `nodes` agrees on (one of them), within `timeout`.
+pub async fn agreed_leader(nodes: &BTreeMap<i32, Arc<MetaNode>>, timeout: Duration) -> i32 {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let leaders: Vec<Option<i32>> = nodes.values().map(|n| n.leader_id()).collect();
+        if let Some(Some(leader)) = leaders.first()
+            && nodes.contains_key(leader)
+            && leaders.iter().all(|l| l == &Some(*leader))
+        {
+            return *leader;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no agreed leader: {leaders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
