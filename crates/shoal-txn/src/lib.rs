@@ -26,10 +26,11 @@
 //!
 //! Layout: `state` (the eight states, their ids, names and legal predecessors), `metadata` (one
 //! transactional id's state and every transition the coordinator makes), `records` (the bytes
-//! of `__transaction_state`: key v0, value v0 and v1, tombstones), `error` (Kafka's codes).
+//! of `__transaction_state`: key v0, value v0 and v1, tombstones), `replay` (a partition read
+//! back into its transactional ids when this broker starts coordinating it), `error` (Kafka's codes).
 //!
 //! **Left for later slices** (issue #17): the coordinator itself (the cache of metadata per
-//! `__transaction_state` partition this broker leads, loading on leadership with
+//! `__transaction_state` partition this broker leads, reading it (with `replay`) on leadership with
 //! COORDINATOR_LOAD_IN_PROGRESS meanwhile, writing transits and tombstones through the log, the
 //! abort and expiration timers), FindCoordinator with key type TRANSACTION, the Kafka APIs
 //! (InitProducerId with a transactional id, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn,
@@ -42,10 +43,12 @@
 pub mod error;
 pub mod metadata;
 pub mod records;
+pub mod replay;
 pub mod state;
 
 pub use error::TxnError;
 pub use metadata::{TransactionMetadata, TransactionVersion, Transition, TxnSettings, TxnTransit};
+pub use replay::{LoadedTransactions, TxnReplay};
 pub use state::TransactionState;
 
 /// The internal topic's name.
