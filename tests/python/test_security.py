@@ -364,6 +364,47 @@ def test_the_admin_listener_over_tls_takes_the_token_or_a_client_certificate(sho
     assert probe.returncode == 0, probe.stderr.decode(errors="replace")[-2000:]
 
 
+@pytest.mark.timeout(120)
+def test_an_admin_listener_requiring_client_certificates_is_probed_with_the_nodes_own(shoal_factory, tmp_path):
+    """ADMIN:SSL with ssl.client.auth=required: a client without a certificate gets no answer
+    (probes included), one with a certificate of the CA gets everything without a token, and
+    `shoal --healthcheck` presents the node's own certificate (valid as a TLS client)."""
+    import urllib.request
+
+    from tls_certs import make_node_keystore
+
+    certs = make_certs(tmp_path / "certs")
+    ca_key = (certs.ca, certs.directory / "ca.key")
+    keystore = make_node_keystore(certs.directory, ca_key, 1)
+    node = shoal_factory({
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,ADMIN:SSL",
+        "listener.name.admin.ssl.keystore.location": str(keystore),
+        "listener.name.admin.ssl.truststore.location": str(certs.ca),
+        "listener.name.admin.ssl.client.auth": "required",
+    }, start=False)
+    node.start(wait=False)
+    base = f"https://127.0.0.1:{node.admin_port}"
+    with_cert = ssl.create_default_context(cafile=str(certs.ca))
+    with_cert.load_cert_chain(str(certs.client_cert), str(certs.client_key))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=5, context=with_cert) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        assert node.running and time.monotonic() < deadline, node.tail()
+        time.sleep(0.2)
+    with urllib.request.urlopen(base + "/v1/brokers", timeout=5, context=with_cert) as r:
+        assert r.status == 200
+    anonymous = ssl.create_default_context(cafile=str(certs.ca))
+    with pytest.raises(OSError):
+        urllib.request.urlopen(base + "/healthz", timeout=5, context=anonymous).read()
+    probe = subprocess.run([*node.args(), "--healthcheck"], capture_output=True, timeout=30)
+    assert probe.returncode == 0, probe.stderr.decode(errors="replace")[-2000:]
+
+
 @pytest.mark.timeout(60)
 def test_a_token_file_that_is_not_a_token_stops_the_node(shoal_factory, tmp_path):
     token_file = tmp_path / "admin.token"
