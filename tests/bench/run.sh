@@ -30,6 +30,9 @@
 #                        -X ssl.ca.location=…"; for SASL_SSL, BENCH_NODE_ARGS maps the PLAINTEXT
 #                        listener to it (docs/benchmarks.md, "SASL_SSL vs PLAINTEXT").
 #                        Both are split at whitespace, unquoted; the three-node cases use neither
+#   BENCH_CLUSTER_NODE_ARGS="…"  extra arguments for each of the three nodes, `{id}` replaced by
+#                        the node id (e.g. per-node keystores for CONTROLLER:SSL,REPLICATION:SSL;
+#                        docs/benchmarks.md, "Replication over mutual TLS")
 #   BENCH_SHOAL, BENCH_BIN  other node / load generator binaries (BENCH_CREATE_TOPICS=0: the
 #                        node already has the topics) - for testing this script
 # Exit status: 0 if every run succeeded, 1 otherwise.
@@ -47,6 +50,7 @@ else
   MAX_SECONDS=${BENCH_SECONDS:-20}
 fi
 PARTITIONS_LIST=${BENCH_PARTITIONS:-"1 8"}
+CLUSTER_NODE_ARGS=${BENCH_CLUSTER_NODE_ARGS:-}
 ACKS_LIST=${BENCH_ACKS:-"1 all"}
 RECORD_SIZE=100
 LINGER_MS=5
@@ -393,6 +397,7 @@ run_cluster_cases() {
       --override "controller.quorum.voters=$voters" --override "cluster.id=$cluster_id" \
       --override "admin.listener=127.0.0.1:${admin[n]}" \
       --override "replication.listener=127.0.0.1:${repl[n]}" \
+      ${CLUSTER_NODE_ARGS//\{id\}/$((n + 1))} \
       >"$OUT/cluster-node$((n + 1)).log" 2>&1 &
     CLUSTER_PIDS+=($!)
   done
