@@ -1,7 +1,8 @@
 """Issue #16: mutual TLS between nodes, end to end with the real binary. Three combined nodes
 with `CONTROLLER:SSL` and `REPLICATION:SSL`, each with its own certificate (CN=node-<id>) of one
 CA: the quorum forms, acks=all records replicate three ways, and when the active controller is
-SIGKILLed another takes over and nothing acknowledged is lost. A plaintext peer on the
+SIGKILLed another takes over and nothing acknowledged is lost, while silent peers hold
+connections on every node listener without starting a handshake. A plaintext peer on the
 controller port gets no HTTP/2 answer.
 
 (The Rust tests crates/shoal-meta/tests/mutual_tls.rs and crates/shoal-broker/tests/
@@ -97,6 +98,11 @@ def test_nodes_replicate_and_fail_over_over_mutual_tls(secured):
     answer = plaintext_http2_answer(secured.nodes[0].controller_port)
     assert not (len(answer) >= 4 and answer[3] == 0x04), answer
 
+    # Peers that connect and never start a TLS handshake hold a connection each on every node
+    # listener, but must not hold up the accept loop: the failover below reconnects through it.
+    silent = [socket.create_connection(("127.0.0.1", port), timeout=5)
+              for n in secured.nodes for port in (n.controller_port, n.replication_port)]
+
     old = leader_id(secured)
     secured.node(old).kill()
     new = wait_new_leader(secured, old, timeout=10)
@@ -108,6 +114,9 @@ def test_nodes_replicate_and_fail_over_over_mutual_tls(secured):
     keys = read_keys(secured.bootstrap, "secured", 3, len(first) + len(second))
     assert sorted(keys) == sorted(first + second), (
         f"lost {len(set(first + second) - set(keys))}, duplicated {len(keys) - len(set(keys))}")
+
+    for sock in silent:
+        sock.close()
 
     # The killed node comes back and rejoins over mutual TLS.
     secured.node(old).start()
