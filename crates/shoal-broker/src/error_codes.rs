@@ -44,6 +44,10 @@ pub fn partition_error_code(error: &PartitionError) -> i16 {
         PartitionError::OffsetNotAvailable { .. } => ResponseError::OffsetNotAvailable.code(),
         PartitionError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
         PartitionError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
+        PartitionError::InvalidTxnState => ResponseError::InvalidTxnState.code(),
+        PartitionError::TransactionCoordinatorFenced { .. } => {
+            ResponseError::TransactionCoordinatorFenced.code()
+        }
         PartitionError::Log(log) => log_error_code(log),
     }
 }
@@ -112,6 +116,18 @@ mod tests {
                 epoch_start_offset: 2
             }),
             78
+        );
+    }
+
+    #[test]
+    fn transaction_errors_keep_their_kafka_codes() {
+        assert_eq!(partition_error_code(&PartitionError::InvalidTxnState), 48);
+        assert_eq!(
+            partition_error_code(&PartitionError::TransactionCoordinatorFenced {
+                current: 2,
+                got: 1
+            }),
+            52
         );
     }
 

@@ -43,9 +43,16 @@
 //! ([`crate::Log::cleaner_skipped_batches`], exported as
 //! `shoal_log_cleaner_skipped_batches_total`).
 //!
-//! Limits left as they are: transactional and control batches are kept whole; an idempotent
-//! producer whose every batch was compacted away is unknown after a restart, as after a
-//! producer-state eviction.
+//! **Aborted transactions stay aborted.** Transactional and control batches are kept whole, so
+//! the aborted-transaction entries of a run's segments (see `txn_index`) still describe the
+//! cleaned file: they are copied, in order, into `<first base>.txnindex.cleaned`, which becomes
+//! `.txnindex.swap` just before the commit rename and the segment's `.txnindex` just before the
+//! final one (the loader finishes or discards it with the `.log.swap`), so a `read_committed`
+//! consumer of a compacted topic still skips aborted records.
+//!
+//! Limits left as they are: aborted data and markers are not removed; an idempotent producer
+//! whose every batch was compacted away is unknown after a restart, as after a producer-state
+//! eviction.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -58,6 +65,8 @@ use crate::cleaner_throttle::IoThrottle;
 use crate::compression::{self, MAX_DECOMPRESSED_BYTES};
 use crate::error::{IoResultExt, LogError, Result};
 use crate::record_view::records;
+use crate::segment::TXN_INDEX_FILE_SUFFIX;
+use crate::txn_index::concat_entries;
 
 /// File (in the partition directory) holding the first dirty offset: everything below it has
 /// been cleaned at least once.
@@ -131,6 +140,20 @@ pub(crate) struct CleanedGroup {
     pub(crate) planned: Vec<PlannedSegment>,
     /// The `.cleaned` file, or `None` when nothing in them survived.
     pub(crate) cleaned_path: Option<PathBuf>,
+    /// The segments' aborted-transaction entries, concatenated (`None`: they had none).
+    pub(crate) cleaned_txn_index: Option<PathBuf>,
+}
+
+impl CleanedGroup {
+    /// Removes the files of a cleaning that will not be swapped in.
+    pub(crate) fn discard(&self) {
+        for path in [&self.cleaned_path, &self.cleaned_txn_index]
+            .into_iter()
+            .flatten()
+        {
+            let _ = fs::remove_file(path);
+        }
+    }
 }
 
 /// Phase 2's result.
@@ -245,9 +268,7 @@ pub fn run(plan: &CleanPlan, limits: &CleanerLimits) -> Result<CleanOutcome> {
             Err(e) => {
                 // Leave nothing half-written behind; the next pass starts over.
                 for done in &outcome.cleaned {
-                    if let Some(path) = &done.cleaned_path {
-                        let _ = fs::remove_file(path);
-                    }
+                    done.discard();
                 }
                 return Err(e);
             }
@@ -395,16 +416,33 @@ fn clean_group(
         .at(&cleaned_path)?;
     file.sync_all().at(&cleaned_path)?;
     drop(file);
+    // The run's aborted transactions, in order, for the cleaned segment (see the module docs).
+    let txn_cleaned = first
+        .path
+        .with_extension(format!("{TXN_INDEX_FILE_SUFFIX}.{CLEANED_SUFFIX}"));
+    let sources: Vec<PathBuf> = group
+        .iter()
+        .map(|s| s.path.with_extension(TXN_INDEX_FILE_SUFFIX))
+        .collect();
+    let cleaned_txn_index = match concat_entries(&sources, &txn_cleaned) {
+        Ok(any) => any.then_some(txn_cleaned),
+        Err(e) => {
+            let _ = fs::remove_file(&cleaned_path);
+            return Err(e);
+        }
+    };
     if size_after == 0 {
         fs::remove_file(&cleaned_path).at(&cleaned_path)?;
         return Ok(CleanedGroup {
             planned: group.to_vec(),
             cleaned_path: None,
+            cleaned_txn_index,
         });
     }
     Ok(CleanedGroup {
         planned: group.to_vec(),
         cleaned_path: Some(cleaned_path),
+        cleaned_txn_index,
     })
 }
 
@@ -584,7 +622,15 @@ pub(crate) fn swap_end_offset(swap: &Path, base_offset: i64) -> Result<i64> {
     Ok(end)
 }
 
-/// The second half of a swap, also run by the loader for a `.swap` left by a crash.
+/// Where a cleaned run's aborted-transaction entries wait between the commit and the end of
+/// the swap (`<base>.txnindex.swap`).
+pub(crate) fn txn_index_swap_path(log_path: &Path) -> PathBuf {
+    log_path.with_extension(format!("{TXN_INDEX_FILE_SUFFIX}.{SWAP_SUFFIX}"))
+}
+
+/// The second half of a swap, also run by the loader for a `.swap` left by a crash: the old
+/// offset and time indexes go (they are rebuilt), the carried transaction index (if any)
+/// replaces the old one, and the last rename, of the log, ends the swap.
 pub(crate) fn finish_swap(swap: &Path, log_path: &Path, index_paths: &[PathBuf]) -> Result<()> {
     for index in index_paths {
         match fs::remove_file(index) {
@@ -592,6 +638,11 @@ pub(crate) fn finish_swap(swap: &Path, log_path: &Path, index_paths: &[PathBuf])
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).at(index),
         }
+    }
+    let txn_swap = txn_index_swap_path(log_path);
+    if txn_swap.try_exists().at(&txn_swap)? {
+        let txn_index = log_path.with_extension(TXN_INDEX_FILE_SUFFIX);
+        fs::rename(&txn_swap, &txn_index).at(&txn_index)?;
     }
     fs::rename(swap, log_path).at(log_path)?;
     sync_dir(log_path.parent().unwrap_or(Path::new(".")))

@@ -6,7 +6,8 @@
 //! MESSAGE_TOO_LARGE (10), `InvalidTimestamp` → INVALID_TIMESTAMP (32),
 //! `UnsupportedCompressionType` → UNSUPPORTED_COMPRESSION_TYPE (76), `RecordErrors` → the code
 //! of the error it carries (with Kafka's per-record `record_errors`),
-//! `OffsetOutOfRange` → OFFSET_OUT_OF_RANGE (1), `Io`/`Corrupt*` → KAFKA_STORAGE_ERROR (56).
+//! `OffsetOutOfRange` → OFFSET_OUT_OF_RANGE (1), `Io`/`Corrupt*`/`TooManyAbortedTxns` →
+//! KAFKA_STORAGE_ERROR (56).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,17 @@ pub enum LogError {
     /// that failed after its commit point); a restart loads it whole from disk.
     #[error("log {dir} is offline until the broker restarts: {reason}")]
     Offline { dir: PathBuf, reason: String },
+    /// More aborted transactions overlap one fetch than a response may list
+    /// (`txn_index::MAX_ABORTED_TXNS_COLLECTED`); pathological, reported rather than cut short
+    /// (a shortened list would show a `read_committed` consumer aborted records).
+    #[error(
+        "more than {limit} aborted transactions overlap offsets [{start_offset}, {upper_bound_offset})"
+    )]
+    TooManyAbortedTxns {
+        start_offset: i64,
+        upper_bound_offset: i64,
+        limit: usize,
+    },
     /// An operating-system error, with the file it happened on.
     #[error("i/o error on {path}: {source}")]
     Io {

@@ -9,7 +9,9 @@
 //! # Layout of a partition directory
 //! - `<base offset, 20 digits>.log`: v2 record batches, byte for byte as appended (offsets and
 //!   leader epoch assigned); `.index` (offset → position, 8-byte entries) and `.timeindex`
-//!   (max timestamp → offset, 12-byte entries) beside each, big-endian, as in Kafka.
+//!   (max timestamp → offset, 12-byte entries) beside each, big-endian, as in Kafka; and,
+//!   once a segment holds an ABORT marker, its `.txnindex` of aborted transactions (34-byte
+//!   entries, Kafka's layout; see `txn_index`).
 //! - `leader-epoch-checkpoint`: Kafka's text format (`0`, count, `epoch start_offset` lines).
 //! - `partition-checkpoint`: log start offset, recovery point, high watermark.
 //! - `clean-shutdown`: present only between a `close()` and the next open.
@@ -37,6 +39,7 @@
 //! scratch buffer (released when a request was unusually large). RSS does not grow with the
 //! amount of data stored.
 
+mod append_origin;
 mod batch_scanner;
 mod checkpoint;
 mod clean_shutdown;
@@ -44,6 +47,7 @@ pub mod cleaner;
 pub mod cleaner_throttle;
 pub mod compression;
 mod config;
+pub mod control;
 mod epoch_cache;
 mod error;
 mod index_file;
@@ -58,6 +62,7 @@ mod segment;
 mod segment_flusher;
 mod shared_log;
 mod time_index;
+pub mod txn_index;
 mod validator;
 
 pub mod batch;
@@ -71,4 +76,5 @@ pub use error::{LogError, RecordError, Result};
 pub use log::{AppendInfo, FoundBatch, Log, ReadInfo, RetentionResult};
 pub use recompress::needs_recompression;
 pub use shared_log::{Appended, SharedLog};
-pub use validator::validate_produce;
+pub use txn_index::AbortedTxn;
+pub use validator::{AppendOrigin, validate_produce};

@@ -20,7 +20,7 @@ use crate::config::LogConfig;
 use crate::error::{IoResultExt, Result};
 use crate::partition_checkpoint::{PARTITION_CHECKPOINT_FILE, PartitionCheckpoint};
 use crate::segment::{
-    INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX,
+    INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX,
     parse_segment_file_name, segment_file_path,
 };
 
@@ -184,10 +184,12 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
 }
 
 /// Base offsets of the `.log` files in `dir`, ascending. Deletes crash leftovers on the way:
-/// temp checkpoints, `.deleted` files, half-written `.cleaned` segments, and index files whose
-/// log is gone; finishes the swap of a `.swap` segment (the cleaner's commit point).
+/// temp checkpoints, `.deleted` files, half-written `.cleaned` segments, a carried
+/// `.txnindex.swap` whose cleaning never committed, and index files whose log is gone;
+/// finishes the swap of a `.swap` segment (the cleaner's commit point).
 fn discover_segments(dir: &Path) -> Result<Vec<i64>> {
     finish_cleaner_swaps(dir)?;
+    let uncommitted_txn_swap = format!(".{TXN_INDEX_FILE_SUFFIX}.{}", cleaner::SWAP_SUFFIX);
     let mut logs = BTreeSet::new();
     let mut indexes = Vec::new();
     for entry in fs::read_dir(dir).at(dir)? {
@@ -204,7 +206,7 @@ fn discover_segments(dir: &Path) -> Result<Vec<i64>> {
         .any(|suffix| {
             name.strip_suffix(suffix)
                 .is_some_and(|stem| stem.ends_with('.'))
-        });
+        }) || name.ends_with(&uncommitted_txn_swap);
         if is_leftover {
             tracing::info!(path = %path.display(), "removing a leftover file");
             fs::remove_file(&path).at(&path)?;
@@ -214,7 +216,10 @@ fn discover_segments(dir: &Path) -> Result<Vec<i64>> {
             Some((base_offset, LOG_FILE_SUFFIX)) => {
                 logs.insert(base_offset);
             }
-            Some((base_offset, INDEX_FILE_SUFFIX | TIME_INDEX_FILE_SUFFIX)) => {
+            Some((
+                base_offset,
+                INDEX_FILE_SUFFIX | TIME_INDEX_FILE_SUFFIX | TXN_INDEX_FILE_SUFFIX,
+            )) => {
                 indexes.push((base_offset, path));
             }
             _ => {}
@@ -258,7 +263,12 @@ fn finish_cleaner_swaps(dir: &Path) -> Result<()> {
                 base_offset = merged,
                 "deleting a segment merged into the swap"
             );
-            for suffix in [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
+            for suffix in [
+                LOG_FILE_SUFFIX,
+                INDEX_FILE_SUFFIX,
+                TIME_INDEX_FILE_SUFFIX,
+                TXN_INDEX_FILE_SUFFIX,
+            ] {
                 let file = segment_file_path(dir, merged, suffix);
                 match fs::remove_file(&file) {
                     Ok(()) => {}

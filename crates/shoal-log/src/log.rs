@@ -38,7 +38,8 @@ use crate::retention::{RetentionCandidate, deletable_prefix};
 use crate::segment::{AppendTarget, LogSegment, PendingAppend, SegmentSlice};
 use crate::segment_flusher::SegmentFlusher;
 use crate::validator::{
-    assign_offsets, validate_batch_headers, validate_follower_append, validate_leader_append,
+    AppendOrigin, assign_offsets, validate_batch_headers, validate_follower_append,
+    validate_leader_append,
 };
 
 /// Scratch capacity kept between appends; a larger request's buffer is freed afterwards.
@@ -278,7 +279,19 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo> {
-        let prepared = self.prepare_leader_append(records, leader_epoch, now_ms)?;
+        self.append_as_leader_from(records, leader_epoch, now_ms, AppendOrigin::Client)
+    }
+
+    /// [`Log::append_as_leader`] for batches from `origin`: the broker's coordinators may
+    /// write control batches (transaction markers) and producer batches without a sequence.
+    pub fn append_as_leader_from(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
+        let prepared = self.prepare_leader_append(records, leader_epoch, now_ms, origin)?;
         let written = prepared.write(records);
         self.commit_append(prepared, written, now_ms)
     }
@@ -290,12 +303,19 @@ impl Log {
         records: &[u8],
         leader_epoch: i32,
         now_ms: i64,
+        origin: AppendOrigin,
     ) -> Result<PreparedAppend> {
         self.check_online()?;
         let mut headers = std::mem::take(&mut self.append_headers);
         let mut buffer = std::mem::take(&mut self.append_buffer);
-        match self.prepare_leader_batches(records, leader_epoch, now_ms, &mut buffer, &mut headers)
-        {
+        match self.prepare_leader_batches(
+            records,
+            leader_epoch,
+            now_ms,
+            origin,
+            &mut buffer,
+            &mut headers,
+        ) {
             Ok((info, target)) => Ok(PreparedAppend {
                 info,
                 target,
@@ -334,13 +354,21 @@ impl Log {
         records: &[u8],
         leader_epoch: i32,
         now_ms: i64,
+        origin: AppendOrigin,
         buffer: &mut Vec<u8>,
         headers: &mut Vec<RecordBatchHeader>,
     ) -> Result<(AppendInfo, AppendTarget)> {
         // Records the validator decompressed for a `compression.type` rewrite (empty unless
         // the topic recompresses: no allocation on the common path).
         let mut sections = Vec::new();
-        validate_leader_append(records, &self.config, now_ms, headers, &mut sections)?;
+        validate_leader_append(
+            records,
+            &self.config,
+            now_ms,
+            origin,
+            headers,
+            &mut sections,
+        )?;
         let log_append_time_ms =
             (self.config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
         if compress_for_topic(records, headers, &sections, &self.config, buffer)? {
@@ -955,9 +983,7 @@ impl Log {
         if outcome.truncations != self.truncations {
             // Truncated since the plan: nothing cleaned from it may replace what is there now.
             for done in &outcome.cleaned {
-                if let Some(path) = &done.cleaned_path {
-                    let _ = std::fs::remove_file(path);
-                }
+                done.discard();
             }
             return Ok(CleanStats::default());
         }
@@ -972,9 +998,7 @@ impl Log {
             };
             if !unchanged {
                 complete = false;
-                if let Some(path) = &done.cleaned_path {
-                    let _ = std::fs::remove_file(path);
-                }
+                done.discard();
                 continue;
             }
             let olds: Vec<LogSegment> = done
@@ -989,6 +1013,7 @@ impl Log {
             };
             match done.cleaned_path {
                 None if first_base != Some(base) => {
+                    done.discard();
                     stats.segments_deleted += 1 + olds.len();
                     first.delete()?;
                     for old in olds {
@@ -998,7 +1023,7 @@ impl Log {
                 cleaned => {
                     // The first segment stays, empty if need be: it marks the log start.
                     let rest: Vec<LogSegment> = olds.collect();
-                    let segment = self.swap_in_run(first, rest, cleaned)?;
+                    let segment = self.swap_in_run(first, rest, cleaned, done.cleaned_txn_index)?;
                     stats.bytes_after += segment.size_bytes();
                     stats.segments_deleted += done.planned.len() - 1;
                     stats.segments_cleaned += 1;
@@ -1023,24 +1048,45 @@ impl Log {
         first: LogSegment,
         rest: Vec<LogSegment>,
         cleaned: Option<std::path::PathBuf>,
+        cleaned_txn_index: Option<std::path::PathBuf>,
     ) -> Result<LogSegment> {
         let base = first.base_offset();
         let log_path = first.log_path().to_path_buf();
         let index_paths = first.index_paths();
-        let committed = match cleaned {
-            Some(path) => Ok(path),
-            None => {
-                let path = log_path.with_extension("log.cleaned");
-                File::create(&path)
-                    .and_then(|f| f.sync_all())
-                    .at(&path)
-                    .map(|()| path)
-            }
-        }
-        .and_then(|cleaned| cleaner::commit_swap(&cleaned, &log_path));
+        let txn_swap = cleaner::txn_index_swap_path(&log_path);
+        // The carried entries are in place before the commit, so whoever finishes the swap
+        // (this, or the loader after a crash) has them; without a commit they are a leftover.
+        let staged = match &cleaned_txn_index {
+            Some(path) => std::fs::rename(path, &txn_swap)
+                .at(&txn_swap)
+                .and_then(|()| sync_dir(&self.dir)),
+            None => Ok(()),
+        };
+        let committed = staged
+            .and_then(|()| match cleaned {
+                Some(path) => Ok(path),
+                None => {
+                    let path = log_path.with_extension("log.cleaned");
+                    File::create(&path)
+                        .and_then(|f| f.sync_all())
+                        .at(&path)
+                        .map(|()| path)
+                }
+            })
+            .and_then(|cleaned| cleaner::commit_swap(&cleaned, &log_path));
         let swap = match committed {
             Ok(swap) => swap,
             Err(error) => {
+                // Unless the commit rename itself landed (the loader then finishes the swap).
+                let log_swap = log_path.with_extension(format!("log.{}", cleaner::SWAP_SUFFIX));
+                if !log_swap.exists() {
+                    for path in [Some(&txn_swap), cleaned_txn_index.as_ref()]
+                        .into_iter()
+                        .flatten()
+                    {
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
                 for segment in std::iter::once(first).chain(rest) {
                     self.sealed.insert(segment.base_offset(), segment);
                 }
@@ -1205,6 +1251,9 @@ fn rebuild_epoch_cache(
     Ok(cache)
 }
 
+#[path = "log_txn.rs"]
+mod txn;
+
 #[cfg(test)]
 #[path = "log_tests.rs"]
 mod tests;
@@ -1220,3 +1269,11 @@ mod cleaner_tests;
 #[cfg(test)]
 #[path = "validation_tests.rs"]
 mod validation_tests;
+
+#[cfg(test)]
+#[path = "log_txn_tests.rs"]
+mod txn_tests;
+
+#[cfg(test)]
+#[path = "cleaner_txn_tests.rs"]
+mod cleaner_txn_tests;

@@ -32,10 +32,12 @@ use crate::error::{IoResultExt, LogError, Result};
 use crate::log::{FoundBatch, ReadInfo};
 use crate::offset_index::OffsetIndex;
 use crate::time_index::TimeIndex;
+use crate::txn_index::{AbortedTxn, Collected, TxnIndex};
 
 pub(crate) const LOG_FILE_SUFFIX: &str = "log";
 pub(crate) const INDEX_FILE_SUFFIX: &str = "index";
 pub(crate) const TIME_INDEX_FILE_SUFFIX: &str = "timeindex";
+pub(crate) const TXN_INDEX_FILE_SUFFIX: &str = "txnindex";
 /// Positions are u32 in the offset index.
 const MAX_SEGMENT_BYTES: u64 = u32::MAX as u64;
 /// Digits of the zero-padded base offset in segment file names.
@@ -91,6 +93,8 @@ pub(crate) struct LogSegment {
     size_bytes: u64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    /// Aborted transactions whose ABORT marker is in this segment (see `txn_index`).
+    txn_index: TxnIndex,
     bytes_since_last_index_entry: u64,
     max_timestamp_ms: i64,
     offset_of_max_timestamp: i64,
@@ -139,6 +143,9 @@ impl LogSegment {
             base_offset,
             config.max_time_index_entries(),
         )?;
+        // A leftover index of an earlier segment at this offset holds nothing of this one.
+        let txn_index = TxnIndex::empty(segment_file_path(dir, base_offset, TXN_INDEX_FILE_SUFFIX));
+        txn_index.delete_file()?;
         Ok(Self::new(
             base_offset,
             log_path,
@@ -146,6 +153,7 @@ impl LogSegment {
             0,
             offset_index,
             time_index,
+            txn_index,
             now_ms,
         )
         .with_roll_jitter(config))
@@ -181,6 +189,7 @@ impl LogSegment {
             base_offset,
             config.max_time_index_entries(),
         )?;
+        let txn_index = TxnIndex::open(segment_file_path(dir, base_offset, TXN_INDEX_FILE_SUFFIX))?;
         let mut segment = Self::new(
             base_offset,
             log_path,
@@ -188,6 +197,7 @@ impl LogSegment {
             size_bytes,
             offset_index,
             time_index,
+            txn_index,
             now_ms,
         )
         .with_roll_jitter(config);
@@ -200,6 +210,7 @@ impl LogSegment {
         Ok(segment)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn new(
         base_offset: i64,
         log_path: PathBuf,
@@ -207,6 +218,7 @@ impl LogSegment {
         size_bytes: u64,
         offset_index: OffsetIndex,
         time_index: TimeIndex,
+        txn_index: TxnIndex,
         now_ms: i64,
     ) -> Self {
         Self {
@@ -216,6 +228,7 @@ impl LogSegment {
             size_bytes,
             offset_index,
             time_index,
+            txn_index,
             bytes_since_last_index_entry: 0,
             max_timestamp_ms: NO_TIMESTAMP,
             offset_of_max_timestamp: -1,
@@ -384,6 +397,8 @@ impl LogSegment {
             self.log_file.set_len(valid_bytes).at(&self.log_path)?;
             self.size_bytes = valid_bytes;
         }
+        // Entries of markers the cut removed (the producer-state replay rewrites the rest).
+        self.txn_index.truncate_from(next_offset)?;
         // As Kafka's LogSegment.recover: the last time entry is the segment's max timestamp.
         self.time_index
             .maybe_append(self.max_timestamp_ms, self.offset_of_max_timestamp, true)?;
@@ -599,13 +614,41 @@ impl LogSegment {
         self.time_index.storage_mut().seal()
     }
 
-    /// Writes pending index entries and fsyncs the log and both indexes.
+    /// Writes pending index entries and fsyncs the log and its indexes.
     pub(crate) fn flush(&mut self) -> Result<()> {
         self.offset_index.storage_mut().persist()?;
         self.time_index.storage_mut().persist()?;
         self.log_file.sync_data().at(&self.log_path)?;
         self.offset_index.storage().sync()?;
-        self.time_index.storage().sync()
+        self.time_index.storage().sync()?;
+        self.txn_index.flush()
+    }
+
+    /// fsyncs the transaction index if it changed since its last fsync.
+    pub(crate) fn flush_txn_index(&mut self) -> Result<()> {
+        self.txn_index.flush()
+    }
+
+    /// Records an aborted transaction whose marker is in this segment.
+    pub(crate) fn append_aborted_txn(&mut self, txn: &AbortedTxn) -> Result<()> {
+        self.txn_index.append(txn)
+    }
+
+    /// See `TxnIndex::collect`.
+    pub(crate) fn collect_aborted_txns(
+        &self,
+        start_offset: i64,
+        upper_bound_offset: i64,
+        limit: usize,
+        out: &mut Vec<AbortedTxn>,
+    ) -> Result<Collected> {
+        self.txn_index
+            .collect(start_offset, upper_bound_offset, limit, out)
+    }
+
+    /// Removes the aborted transactions whose marker is at or after `offset`.
+    pub(crate) fn truncate_aborted_txns_from(&mut self, offset: i64) -> Result<()> {
+        self.txn_index.truncate_from(offset)
     }
 
     /// Writes pending index entries without fsync (for a clean close after `flush`).
@@ -620,12 +663,14 @@ impl LogSegment {
     }
 
     /// The segment's files, for a background fsync.
-    pub(crate) fn files(&self) -> [Arc<File>; 3] {
-        [
+    pub(crate) fn files(&self) -> Vec<Arc<File>> {
+        let mut files = vec![
             Arc::clone(&self.log_file),
             self.offset_index.file(),
             self.time_index.file(),
-        ]
+        ];
+        files.extend(self.txn_index.file());
+        files
     }
 
     /// Whole batches from the one holding `start_offset`: only batches whose last offset is
@@ -699,6 +744,7 @@ impl LogSegment {
         self.size_bytes = position;
         self.offset_index.truncate_to_size(position)?;
         self.time_index.truncate_to_offset(header.base_offset)?;
+        self.txn_index.truncate_from(header.base_offset)?;
         Ok(removed_bytes)
     }
 
@@ -723,6 +769,7 @@ impl LogSegment {
             &self.log_path,
             self.offset_index.storage().path(),
             self.time_index.storage().path(),
+            self.txn_index.path(),
         ];
         for path in paths {
             match std::fs::remove_file(path) {

@@ -23,6 +23,7 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::Result;
 use crate::log::{AppendInfo, Log, PreparedAppend, ReadInfo, ReadStep};
+use crate::validator::AppendOrigin;
 
 /// Unlocked read attempts before a read gives up racing truncations and holds the lock.
 const UNLOCKED_READ_ATTEMPTS: usize = 3;
@@ -87,10 +88,21 @@ impl SharedLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<Appended> {
+        self.append_as_leader_from(records, leader_epoch, now_ms, AppendOrigin::Client)
+    }
+
+    /// [`Log::append_as_leader_from`], writing without blocking readers.
+    pub fn append_as_leader_from(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        origin: AppendOrigin,
+    ) -> Result<Appended> {
         self.append_with(
             records,
             now_ms,
-            |log| log.prepare_leader_append(records, leader_epoch, now_ms),
+            |log| log.prepare_leader_append(records, leader_epoch, now_ms, origin),
             || {},
         )
     }

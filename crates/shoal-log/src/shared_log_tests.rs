@@ -41,7 +41,7 @@ fn reads_complete_while_an_append_is_writing() {
         .append_with(
             &second,
             NOW_MS,
-            |l| l.prepare_leader_append(&second, 0, NOW_MS),
+            |l| l.prepare_leader_append(&second, 0, NOW_MS, AppendOrigin::Client),
             || {
                 // The append has written its bytes and still holds the writer side: a reader
                 // on another thread must not wait for it, and must not see the new batch.

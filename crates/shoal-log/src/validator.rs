@@ -16,6 +16,7 @@
 //! CORRUPT_MESSAGE. Offset assignment rewrites `baseOffset` and `partitionLeaderEpoch`, which
 //! lie outside the CRC, so the CRC is recomputed only when LogAppendTime changes the timestamp.
 
+pub use crate::append_origin::AppendOrigin;
 use crate::batch::{
     NO_TIMESTAMP, RECORD_BATCH_HEADER_BYTES, RecordBatchHeader, batches, set_base_offset,
     set_log_append_time, set_partition_leader_epoch, verify_crc,
@@ -40,13 +41,21 @@ const MAX_RECORD_ERRORS: usize = 100;
 pub fn validate_produce(records: &[u8], config: &LogConfig, now_ms: i64) -> Result<()> {
     let mut headers = Vec::new();
     let mut sections = Vec::new();
-    validate_leader_append(records, config, now_ms, &mut headers, &mut sections)
+    validate_leader_append(
+        records,
+        config,
+        now_ms,
+        AppendOrigin::Client,
+        &mut headers,
+        &mut sections,
+    )
 }
 
 pub(crate) fn validate_leader_append(
     records: &[u8],
     config: &LogConfig,
     now_ms: i64,
+    origin: AppendOrigin,
     headers: &mut Vec<RecordBatchHeader>,
     sections: &mut Vec<Option<Vec<u8>>>,
 ) -> Result<()> {
@@ -58,7 +67,7 @@ pub(crate) fn validate_leader_append(
         let batch = records.get(position..end).ok_or_else(|| {
             LogError::CorruptRecord(format!("batch at byte {position} runs past the request"))
         })?;
-        check_producer_batch(header, position)?;
+        check_producer_batch(header, position, origin)?;
         let target = recompression_target(config.compression_type, header);
         let section = validate_records(batch, header, target, config, now_ms)?;
         if config.compression_type != CompressionType::Producer {
@@ -112,14 +121,19 @@ pub(crate) fn validate_batch_headers(
     Ok(())
 }
 
-/// Kafka's `validateBatch` rules for batches from clients.
-fn check_producer_batch(header: &RecordBatchHeader, position: usize) -> Result<()> {
-    if header.is_control() {
+/// Kafka's `validateBatch` rules; the control and sequence rules are for clients only.
+fn check_producer_batch(
+    header: &RecordBatchHeader,
+    position: usize,
+    origin: AppendOrigin,
+) -> Result<()> {
+    let client = origin == AppendOrigin::Client;
+    if client && header.is_control() {
         return Err(LogError::InvalidRecord(
             "Clients are not allowed to write control records".to_owned(),
         ));
     }
-    if header.producer_id >= 0 && header.base_sequence < 0 {
+    if client && header.producer_id >= 0 && header.base_sequence < 0 {
         return Err(LogError::InvalidRecord(format!(
             "Invalid sequence number {} in record batch with producerId {} at byte {position}",
             header.base_sequence, header.producer_id

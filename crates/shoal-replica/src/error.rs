@@ -26,22 +26,15 @@ pub enum PartitionError {
     InvalidProducerEpoch { current: i16, got: i16 },
     #[error("out of order sequence number: expected {expected}, got {got}")]
     OutOfOrderSequence { expected: i32, got: i32 },
+    /// INVALID_TXN_STATE: a non-transactional write while the producer's transaction is open
+    /// here, or a transactional one that opens a transaction without a current verification.
+    #[error("the write does not fit the producer's transaction state")]
+    InvalidTxnState,
+    /// TRANSACTION_COORDINATOR_FENCED: a marker from an older coordinator than one that wrote.
+    #[error("coordinator epoch {got} is older than the current coordinator epoch {current}")]
+    TransactionCoordinatorFenced { current: i32, got: i32 },
     #[error("the partition is closed")]
     Closed,
     #[error(transparent)]
     Log(#[from] LogError),
-}
-
-impl From<crate::producer_state::SequenceError> for PartitionError {
-    fn from(error: crate::producer_state::SequenceError) -> Self {
-        use crate::producer_state::SequenceError;
-        match error {
-            SequenceError::InvalidProducerEpoch { current, got } => {
-                Self::InvalidProducerEpoch { current, got }
-            }
-            SequenceError::OutOfOrderSequence { expected, got } => {
-                Self::OutOfOrderSequence { expected, got }
-            }
-        }
-    }
 }

@@ -8,7 +8,11 @@
 //!
 //! Replication decisions are pure too: `follower_progress` (when a follower counts as caught
 //! up), `isr` (which ISR change to propose; the maximal ISR the HW is computed over) and
-//! `divergence` (where a follower's log parts from its leader's, by epoch). The network side —
+//! `divergence` (where a follower's log parts from its leader's, by epoch). Transactions too:
+//! `producer_state` (idempotence, transaction state, fencing of markers), `txn_tracker` (what
+//! holds the last stable offset back), `verification` (KIP-890 guards); `producer_replay`
+//! applies them to the log's bytes the same way on leaders, followers and restarts, and
+//! `partition_txn` is the leader's side (markers, the LSO). The network side —
 //! follower fetch streams, the fetchers, AlterPartition calls — lives in the broker.
 
 pub mod acks;
@@ -19,9 +23,13 @@ pub mod high_watermark;
 pub mod isr;
 pub mod leader_epoch;
 pub mod partition;
+mod producer_replay;
 pub mod producer_snapshot;
 pub mod producer_state;
 pub mod state;
+pub mod transaction;
+pub mod txn_tracker;
+pub mod verification;
 
 pub use acks::RequiredAcks;
 pub use divergence::EpochEndOffset;
@@ -30,4 +38,9 @@ pub use partition::{
     AppendResult, FetchPosition, FetchedRecords, FollowerFetch, FollowerFetchResult, IsrOutcome,
     IsrProposal, MaintenanceDue, Partition, ProposedMember,
 };
+pub use shoal_log::AbortedTxn;
 pub use state::PartitionState;
+pub use transaction::{
+    AppendOrigin, CompletedTxn, ControlType, IsolationLevel, OngoingTxn, ProducerEntryInfo,
+    TxnMarker, VerificationGuard,
+};

@@ -30,6 +30,7 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use shoal_log::batch::batches;
 use shoal_log::{AppendInfo, Log, LogConfig, LogError, SharedLog};
 use tokio::sync::watch;
 
@@ -42,17 +43,31 @@ use crate::high_watermark::{
 };
 use crate::isr::{LeaderView, PendingIsrChange, maximal_isr, may_join_isr, next_isr_change};
 use crate::leader_epoch::{EpochCheck, check_leader_epoch};
+use crate::producer_replay::{apply_stored, rebuild_producer_state};
 use crate::producer_snapshot::{self, ProducerSnapshot};
 use crate::producer_state::{BatchMetadata, ProducerStateTable, SequenceCheck};
 use crate::state::PartitionState;
+pub use crate::transaction::{
+    AppendOrigin, ControlType, IsolationLevel, OngoingTxn, ProducerEntryInfo, TxnMarker,
+    VerificationGuard,
+};
+pub use shoal_log::AbortedTxn;
+
+#[path = "partition_txn.rs"]
+mod txn;
 
 /// Records read for a fetch, with the offsets a fetch response reports.
 #[derive(Debug, Clone)]
 pub struct FetchedRecords {
     pub records: Bytes,
     pub high_watermark: i64,
+    /// Reported whatever the isolation level (Kafka's `lastStableOffset`).
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
+    /// READ_COMMITTED: the aborted transactions overlapping the records returned, for the
+    /// consumer to drop; empty for READ_UNCOMMITTED.
+    pub aborted_transactions: Vec<AbortedTxn>,
 }
 
 /// Offsets a produce response reports.
@@ -141,9 +156,6 @@ pub enum IsrOutcome {
     NotCommitted,
 }
 
-/// How much of the log one rebuild read asks for.
-const REBUILD_READ_BYTES: usize = 1 << 20;
-
 struct ReplicaState {
     state: PartitionState,
     high_watermark: i64,
@@ -153,6 +165,16 @@ struct ReplicaState {
     producers: ProducerStateTable,
     /// Log end offset covered by the last producer snapshot written.
     producer_snapshot_offset: i64,
+    /// `min(first unstable offset, high watermark)`; see `partition_txn`.
+    last_stable_offset: i64,
+    /// The leader epoch `last_stable_offset` was last computed under as leader (it may not
+    /// move back within one), `None` if as a follower.
+    lso_leader_epoch: Option<i32>,
+    /// The latest broker time a call passed in, for calls that take none (a truncation's
+    /// producer-state rebuild).
+    latest_now_ms: i64,
+    /// Kafka's `transaction.partition.verification.enable` (KIP-890 part 1), on by default.
+    txn_verification_enabled: bool,
     /// Leader only: each follower's progress under the current leadership.
     followers: BTreeMap<i32, FollowerProgress>,
     /// Leader only: where the current leader epoch started in this log.
@@ -183,6 +205,8 @@ pub struct Partition {
     high_watermark: watch::Sender<i64>,
     /// The local log end; replication waits on it (a leader's parked follower fetches).
     log_end_offset: watch::Sender<i64>,
+    /// The last stable offset; `read_committed` fetches wait on it.
+    last_stable_offset: watch::Sender<i64>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -205,12 +229,13 @@ impl Partition {
         state: PartitionState,
         now_ms: i64,
     ) -> Result<Self, PartitionError> {
-        let log = Log::open(dir, log_config, now_ms)?;
+        let mut log = Log::open(dir, log_config, now_ms)?;
         let high_watermark = log.high_watermark_checkpoint();
         let log_end_offset = log.log_end_offset();
-        let (producers, producer_snapshot_offset) = rebuild_producer_state(dir, &log, now_ms)?;
+        let (producers, producer_snapshot_offset) = rebuild_producer_state(dir, &mut log, now_ms)?;
         let (hw_tx, _) = watch::channel(high_watermark);
         let (leo_tx, _) = watch::channel(log_end_offset);
+        let (lso_tx, _) = watch::channel(high_watermark);
         let mut replica = ReplicaState {
             state: state.clone(),
             high_watermark,
@@ -218,6 +243,10 @@ impl Partition {
             min_insync_replicas: min_insync_replicas.max(1),
             producers,
             producer_snapshot_offset,
+            last_stable_offset: high_watermark,
+            lso_leader_epoch: None,
+            latest_now_ms: now_ms,
+            txn_verification_enabled: true,
             followers: BTreeMap::new(),
             leader_epoch_start_offset: log_end_offset,
             pending_isr: None,
@@ -238,6 +267,7 @@ impl Partition {
             log: RwLock::new(Some(SharedLog::new(log))),
             high_watermark: hw_tx,
             log_end_offset: leo_tx,
+            last_stable_offset: lso_tx,
         };
         {
             let mut st = lock(&partition.state);
@@ -400,75 +430,21 @@ impl Partition {
         self.with_log(|log| log.set_config(log_config))
     }
 
-    /// Appends a producer's batches as leader. Order-sensitive: callers run it in request order.
+    /// Appends a producer's batches as leader (`AppendOrigin::Client` without a verification
+    /// guard; see [`Self::append_as_leader_from`]). Order-sensitive: callers run it in request
+    /// order.
     pub fn append_as_leader(
         &self,
         records: &[u8],
         acks: RequiredAcks,
         now_ms: i64,
     ) -> Result<AppendResult, PartitionError> {
-        let mut leader = lock(&self.state);
-        if !leader.state.is_leader(self.local_broker_id) {
-            return Err(PartitionError::NotLeaderOrFollower);
-        }
-        let isr_size = leader.state.isr.len();
-        if precheck_append(acks, isr_size, leader.min_insync_replicas)
-            == AppendPrecheck::NotEnoughReplicas
-        {
-            return Err(PartitionError::NotEnoughReplicas {
-                isr: isr_size,
-                min: leader.min_insync_replicas,
-            });
-        }
-        let leader_epoch = leader.state.leader_epoch;
-        let idempotent = check_producer_sequences(&leader.producers, records)?;
-        if let Some(duplicate) = idempotent.duplicate {
-            let log_start_offset = self.read_log(|log| Ok(log.log_start_offset()))?;
-            let info = AppendInfo {
-                first_offset: duplicate.first_offset,
-                last_offset: duplicate.last_offset,
-                max_timestamp: -1,
-                offset_of_max_timestamp: -1,
-                log_append_time_ms: -1,
-                record_count: 0,
-                size_bytes: 0,
-            };
-            return Ok(AppendResult {
-                info,
-                log_start_offset,
-                duplicate: true,
-            });
-        }
-        let shoal_log::Appended {
-            info,
-            log_end_offset,
-            log_start_offset,
-        } = self.on_log(|log| Ok(log.append_as_leader(records, leader_epoch, now_ms)?))?;
-        let mut next_offset = info.first_offset;
-        for b in idempotent.batches {
-            let first_offset = next_offset;
-            let last_offset = first_offset + i64::from(b.last_offset_delta);
-            next_offset = last_offset + 1;
-            if b.producer_id >= 0 {
-                let last_seq = b.base_sequence.wrapping_add(b.last_offset_delta).max(0);
-                let meta = BatchMetadata {
-                    first_seq: b.base_sequence,
-                    last_seq,
-                    first_offset,
-                    last_offset,
-                };
-                leader
-                    .producers
-                    .record(b.producer_id, b.producer_epoch, meta, now_ms);
-            }
-        }
-        self.set_log_end_offset(&mut leader, log_end_offset);
-        self.maybe_advance_high_watermark(&mut leader);
-        Ok(AppendResult {
-            info,
-            log_start_offset,
-            duplicate: false,
-        })
+        self.append_as_leader_from(
+            records,
+            acks,
+            now_ms,
+            AppendOrigin::Client { verification: None },
+        )
     }
 
     /// Waits until the HW passes `required_offset` (acks=all), bounded by `timeout`.
@@ -553,29 +529,53 @@ impl Partition {
         })
     }
 
-    /// Reads committed records (below the HW) for a consumer fetch.
+    /// Reads records for a consumer fetch: below the HW (READ_UNCOMMITTED) or below the last
+    /// stable offset with the aborted transactions that overlap what is returned
+    /// (READ_COMMITTED). A fetch at the bound returns nothing (it is not out of range).
     pub fn read_committed(
         &self,
         fetch_offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
+        isolation: IsolationLevel,
     ) -> Result<FetchedRecords, PartitionError> {
         let high_watermark = self.high_watermark();
+        // Published apart from the HW: a reader may see a new HW with the LSO before it.
+        let last_stable_offset = self.last_stable_offset().min(high_watermark);
+        let max_offset = match isolation {
+            IsolationLevel::ReadUncommitted => high_watermark,
+            IsolationLevel::ReadCommitted => last_stable_offset,
+        };
         self.on_log(|log| {
             let (log_start_offset, log_end_offset) =
                 log.with(|l| (l.log_start_offset(), l.log_end_offset()));
-            let records = if fetch_offset == high_watermark && fetch_offset <= log_end_offset {
-                // Caught up: nothing to read, and not an out-of-range offset.
+            let caught_up = fetch_offset == high_watermark
+                || (isolation == IsolationLevel::ReadCommitted
+                    && (max_offset..=high_watermark).contains(&fetch_offset));
+            let records = if caught_up && fetch_offset <= log_end_offset {
+                // Nothing to read yet, and not an out-of-range offset.
                 Bytes::new()
             } else {
-                log.read(fetch_offset, max_bytes, high_watermark, min_one_batch)?
+                log.read(fetch_offset, max_bytes, max_offset, min_one_batch)?
                     .records
+            };
+            let aborted_transactions = match isolation {
+                IsolationLevel::ReadCommitted if !records.is_empty() => {
+                    let upper_bound_offset = batches(&records)
+                        .map_while(Result::ok)
+                        .last()
+                        .map_or(fetch_offset, |b| b.header.next_offset());
+                    log.with(|l| l.collect_aborted_txns(fetch_offset, upper_bound_offset))?
+                }
+                _ => Vec::new(),
             };
             Ok(FetchedRecords {
                 records,
                 high_watermark,
+                last_stable_offset,
                 log_start_offset,
                 log_end_offset,
+                aborted_transactions,
             })
         })
     }
@@ -762,27 +762,18 @@ impl Partition {
     ) -> Result<AppendInfo, PartitionError> {
         let mut st = lock(&self.state);
         self.check_follower(&st, leader_epoch)?;
+        st.latest_now_ms = st.latest_now_ms.max(now_ms);
         let shoal_log::Appended {
             info,
             log_end_offset,
             ..
         } = self.on_log(|log| Ok(log.append_as_follower(records, now_ms)?))?;
-        for batch in shoal_log::batch::batches(records) {
-            // The log validated every batch just now.
-            let Ok(batch) = batch else { break };
-            let h = batch.header;
-            if h.producer_id >= 0 {
-                let meta = BatchMetadata {
-                    first_seq: h.base_sequence,
-                    last_seq: h.base_sequence.wrapping_add(h.last_offset_delta).max(0),
-                    first_offset: h.base_offset,
-                    last_offset: h.last_offset(),
-                };
-                st.producers
-                    .record(h.producer_id, h.producer_epoch, meta, now_ms);
-            }
-        }
+        // The same state and index entries the leader recorded for these bytes.
+        let aborted = apply_stored(&mut st.producers, records, now_ms);
         self.set_log_end_offset(&mut st, log_end_offset);
+        let indexed = self.append_aborted_txns(&aborted);
+        self.refresh_last_stable_offset(&mut st);
+        indexed?;
         Ok(info)
     }
 
@@ -797,8 +788,10 @@ impl Partition {
         let mut st = lock(&self.state);
         self.check_follower(&st, leader_epoch)?;
         let high_watermark = leader_high_watermark.min(st.log_end_offset);
-        if high_watermark != st.high_watermark {
-            st.high_watermark = high_watermark;
+        let changed = high_watermark != st.high_watermark;
+        st.high_watermark = high_watermark;
+        self.refresh_last_stable_offset(&mut st);
+        if changed {
             self.high_watermark.send_replace(high_watermark);
         }
         self.with_log(|log| {
@@ -821,7 +814,8 @@ impl Partition {
         let mut st = lock(&self.state);
         self.check_follower(&st, leader_epoch)?;
         let high_watermark = st.high_watermark;
-        let new_end = self.with_log(|log| {
+        let now_ms = st.latest_now_ms;
+        let (new_end, rebuilt) = self.with_log(|log| {
             let offset = truncation_offset(
                 diverging,
                 log.end_offset_for_epoch(diverging.epoch),
@@ -840,9 +834,15 @@ impl Partition {
                 to = log.log_end_offset(),
                 "truncated a diverging log tail"
             );
-            Ok(log.log_end_offset())
+            if log.log_end_offset() == before {
+                return Ok((before, None));
+            }
+            let rebuilt = rebuild_producer_state(&self.dir, log, now_ms)?;
+            Ok((log.log_end_offset(), Some(rebuilt)))
         })?;
-        self.after_truncation(&mut st, new_end);
+        if let Some(rebuilt) = rebuilt {
+            self.after_truncation(&mut st, new_end, rebuilt);
+        }
         Ok(new_end)
     }
 
@@ -856,26 +856,41 @@ impl Partition {
     ) -> Result<i64, PartitionError> {
         let mut st = lock(&self.state);
         self.check_follower(&st, leader_epoch)?;
-        let new_end = self.with_log(|log| {
+        let now_ms = st.latest_now_ms;
+        let (new_end, rebuilt) = self.with_log(|log| {
             if log.log_end_offset() < leader_log_start_offset {
                 log.truncate_fully_and_start_at(leader_log_start_offset)?;
             } else if log.log_end_offset() > leader_log_end_offset {
                 log.truncate_to(leader_log_end_offset)?;
+            } else {
+                return Ok((log.log_end_offset(), None));
             }
-            Ok(log.log_end_offset())
+            let rebuilt = rebuild_producer_state(&self.dir, log, now_ms)?;
+            Ok((log.log_end_offset(), Some(rebuilt)))
         })?;
-        self.after_truncation(&mut st, new_end);
+        if let Some(rebuilt) = rebuilt {
+            self.after_truncation(&mut st, new_end, rebuilt);
+        }
         Ok(new_end)
     }
 
-    fn after_truncation(&self, st: &mut ReplicaState, new_end: i64) {
-        st.producers.truncate_to(new_end);
-        st.producer_snapshot_offset = st.producer_snapshot_offset.min(new_end);
+    /// Takes the producer state rebuilt for the truncated log (a transaction whose marker was
+    /// cut is open again; one whose first batch was cut is gone) and the new log end.
+    fn after_truncation(
+        &self,
+        st: &mut ReplicaState,
+        new_end: i64,
+        (producers, snapshot_offset): (ProducerStateTable, i64),
+    ) {
+        st.producers = producers;
+        // What the snapshot file now covers (one beyond the new end was removed).
+        st.producer_snapshot_offset = snapshot_offset;
         if st.high_watermark > new_end {
             st.high_watermark = new_end;
             self.high_watermark.send_replace(new_end);
         }
         self.set_log_end_offset(st, new_end);
+        self.refresh_last_stable_offset(st);
     }
 
     fn check_follower(&self, st: &ReplicaState, leader_epoch: i32) -> Result<(), PartitionError> {
@@ -963,10 +978,9 @@ impl Partition {
         if !force && log_end_offset == st.producer_snapshot_offset {
             return Ok(());
         }
-        let snapshot = ProducerSnapshot {
-            log_end_offset,
-            table: st.producers.clone(),
-        };
+        // The snapshot vouches for the index entries below its offset: they go to disk first.
+        self.with_log(Log::flush_txn_indexes)?;
+        let snapshot = ProducerSnapshot::new(log_end_offset, st.producers.clone());
         producer_snapshot::write(&self.dir, &snapshot).map_err(|e| {
             PartitionError::Log(shoal_log::LogError::Io {
                 path: self.dir.clone(),
@@ -1010,11 +1024,20 @@ impl Partition {
         self.log_end_offset.send_replace(log_end_offset);
     }
 
-    /// Moves the leader's HW to the smallest log end over the maximal ISR, never backwards.
+    /// Moves the leader's HW to the smallest log end over the maximal ISR, never backwards;
+    /// then the LSO (on any replica).
     fn maybe_advance_high_watermark(&self, st: &mut ReplicaState) {
-        if !st.state.is_leader(self.local_broker_id) {
-            return;
+        let advanced =
+            st.state.is_leader(self.local_broker_id) && self.advance_leader_high_watermark(st);
+        // The LSO first: a fetch woken by the HW then finds both moved.
+        self.refresh_last_stable_offset(st);
+        if advanced {
+            self.high_watermark.send_replace(st.high_watermark);
         }
+    }
+
+    /// Moves `st.high_watermark` (not yet published); true if it moved.
+    fn advance_leader_high_watermark(&self, st: &mut ReplicaState) -> bool {
         let isr = maximal_isr(&st.state.isr, st.pending_isr.as_ref());
         let mut log_end_offsets = ReplicaLogEndOffsets::new();
         log_end_offsets.insert(self.local_broker_id, st.log_end_offset);
@@ -1025,9 +1048,12 @@ impl Partition {
         }
         let candidate = high_watermark_candidate(st.high_watermark, &isr, &log_end_offsets)
             .min(st.log_end_offset);
-        if let Some(new_hw) = advance_high_watermark(st.high_watermark, candidate) {
-            st.high_watermark = new_hw;
-            self.high_watermark.send_replace(new_hw);
+        match advance_high_watermark(st.high_watermark, candidate) {
+            Some(new_hw) => {
+                st.high_watermark = new_hw;
+                true
+            }
+            None => false,
         }
     }
 }
@@ -1049,106 +1075,6 @@ fn fresh_followers(
             )
         })
         .collect()
-}
-
-/// Headers of a produce request's batches, and whether it retries an already written batch.
-struct IdempotenceCheck {
-    batches: Vec<shoal_log::batch::RecordBatchHeader>,
-    duplicate: Option<BatchMetadata>,
-}
-
-/// Checks every idempotent batch of a request against the producer table. Batches after the
-/// first are checked against the batch before them in the same request.
-fn check_producer_sequences(
-    producers: &ProducerStateTable,
-    records: &[u8],
-) -> Result<IdempotenceCheck, PartitionError> {
-    let mut batches = Vec::new();
-    let mut duplicate = None;
-    for (i, batch) in shoal_log::batch::batches(records).enumerate() {
-        // A malformed batch is reported by the log's own validation, with the right error.
-        let Ok(batch) = batch else { break };
-        let h = batch.header;
-        if h.producer_id >= 0 {
-            let last_seq = h.base_sequence.wrapping_add(h.last_offset_delta);
-            let previous: Option<&shoal_log::batch::RecordBatchHeader> = batches.last();
-            match previous.filter(|p| p.producer_id == h.producer_id) {
-                Some(p) => {
-                    let expected = p
-                        .base_sequence
-                        .wrapping_add(p.last_offset_delta)
-                        .wrapping_add(1)
-                        .max(0);
-                    if h.base_sequence != expected {
-                        return Err(PartitionError::OutOfOrderSequence {
-                            expected,
-                            got: h.base_sequence,
-                        });
-                    }
-                }
-                None => match producers.check(
-                    h.producer_id,
-                    h.producer_epoch,
-                    h.base_sequence,
-                    last_seq,
-                )? {
-                    SequenceCheck::Append => {}
-                    SequenceCheck::Duplicate(meta) if i == 0 => duplicate = Some(meta),
-                    SequenceCheck::Duplicate(_) => {
-                        return Err(PartitionError::OutOfOrderSequence {
-                            expected: -1,
-                            got: h.base_sequence,
-                        });
-                    }
-                },
-            }
-        }
-        batches.push(h);
-    }
-    Ok(IdempotenceCheck { batches, duplicate })
-}
-
-/// Loads the producer snapshot and replays the batches written after it.
-fn rebuild_producer_state(
-    dir: &Path,
-    log: &Log,
-    now_ms: i64,
-) -> Result<(ProducerStateTable, i64), PartitionError> {
-    let log_end_offset = log.log_end_offset();
-    let (mut table, mut offset) = match producer_snapshot::read(dir) {
-        Some(s)
-            if s.log_end_offset <= log_end_offset && s.log_end_offset >= log.log_start_offset() =>
-        {
-            (s.table, s.log_end_offset)
-        }
-        Some(s) => {
-            tracing::warn!(dir = %dir.display(), snapshot_offset = s.log_end_offset, log_end_offset, "producer snapshot does not match the log; rebuilding");
-            (ProducerStateTable::default(), log.log_start_offset())
-        }
-        None => (ProducerStateTable::default(), log.log_start_offset()),
-    };
-    let snapshot_offset = offset;
-    while offset < log_end_offset {
-        let read = log.read(offset, REBUILD_READ_BYTES, log_end_offset, true)?;
-        if read.records.is_empty() {
-            break;
-        }
-        for batch in shoal_log::batch::batches(&read.records) {
-            let h = batch?.header;
-            if h.base_offset >= offset && h.producer_id >= 0 {
-                let last_seq = h.base_sequence.wrapping_add(h.last_offset_delta).max(0);
-                let meta = BatchMetadata {
-                    first_seq: h.base_sequence,
-                    last_seq,
-                    first_offset: h.base_offset,
-                    last_offset: h.last_offset(),
-                };
-                table.record(h.producer_id, h.producer_epoch, meta, now_ms);
-            }
-            offset = offset.max(h.next_offset());
-        }
-    }
-    Ok((table, snapshot_offset))
 }
 
 #[cfg(test)]

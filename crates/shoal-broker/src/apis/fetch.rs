@@ -2,7 +2,8 @@
 //!
 //! Records are never decoded here: the log returns whole batches, which go into the response
 //! as they are (one copy, when the response is encoded). A fetch with less than `min_bytes`
-//! available waits for any of its partitions' high watermarks to move, up to `max_wait_ms`.
+//! available waits for any of its partitions' high watermarks (last stable offsets, for
+//! read_committed) to move, up to `max_wait_ms`.
 //! Every pass over the partitions reads the disk, so it runs on a blocking thread.
 //! Fetch sessions (KIP-227) are not kept: every response is sessionless (session id 0), which
 //! clients handle by sending full fetches.
@@ -20,11 +21,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind, TopicName};
 use shoal_acl::{Operation, ResourceType};
 use shoal_kafka::{HeldResponse, MemoryPool, Reply, RequestContext, Reservation};
-use shoal_replica::Partition;
+use shoal_replica::{IsolationLevel, Partition};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -54,6 +57,7 @@ struct FetchPlan {
     targets: Vec<FetchTarget>,
     max_bytes: usize,
     min_bytes: usize,
+    isolation: IsolationLevel,
 }
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> Reply {
@@ -73,6 +77,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
             .unwrap_or(0)
             .min(broker.config.fetch_max_bytes),
         min_bytes: usize::try_from(request.min_bytes).unwrap_or(0),
+        isolation: IsolationLevel::from_wire(request.isolation_level),
     };
     // A fetch from a follower (replica id set) needs CLUSTER_ACTION, as in Kafka; Shoal's own
     // followers replicate over gRPC, so only a tool would send one.
@@ -161,10 +166,11 @@ async fn long_poll(
         .targets
         .iter()
         .filter_map(|t| {
-            t.replica
-                .as_ref()
-                .ok()
-                .map(|p| p.subscribe_high_watermark())
+            // read_committed data becomes readable when the last stable offset moves.
+            t.replica.as_ref().ok().map(|p| match plan.isolation {
+                IsolationLevel::ReadCommitted => p.subscribe_last_stable_offset(),
+                IsolationLevel::ReadUncommitted => p.subscribe_high_watermark(),
+            })
         })
         .collect();
     loop {
@@ -320,6 +326,7 @@ fn read_all(plan: &FetchPlan, version: i16, max_bytes: usize) -> (FetchResponse,
                     target.fetch_offset,
                     target.partition_max_bytes.min(remaining),
                     min_one_batch,
+                    plan.isolation,
                 )
                 .map_err(|e| partition_error_code(&e))
         });
@@ -327,7 +334,18 @@ fn read_all(plan: &FetchPlan, version: i16, max_bytes: usize) -> (FetchResponse,
             Ok(fetched) => {
                 total_bytes += fetched.records.len();
                 data.high_watermark = fetched.high_watermark;
-                data.last_stable_offset = fetched.high_watermark;
+                data.last_stable_offset = fetched.last_stable_offset;
+                data.aborted_transactions = Some(
+                    fetched
+                        .aborted_transactions
+                        .iter()
+                        .map(|t| {
+                            AbortedTransaction::default()
+                                .with_producer_id(t.producer_id.into())
+                                .with_first_offset(t.first_offset)
+                        })
+                        .collect(),
+                );
                 if version >= 5 {
                     data.log_start_offset = fetched.log_start_offset;
                 }
