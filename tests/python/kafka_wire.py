@@ -413,9 +413,10 @@ def legacy_message_v1(key: bytes | None, value: bytes | None, timestamp: int | N
 
 
 # ---------------------------------------------------------------- Produce v3
-def produce_v3_body(topic: str, partition: int, records: bytes, acks: int = -1, timeout_ms: int = 10000) -> bytes:
+def produce_v3_body(topic: str, partition: int, records: bytes, acks: int = -1, timeout_ms: int = 10000,
+                    transactional_id: str | None = None) -> bytes:
     return (
-        string(None)  # transactional_id
+        string(transactional_id)
         + i16(acks)
         + i32(timeout_ms)
         + i32(1)  # topics
@@ -569,3 +570,72 @@ def all_stored_batches(conn: Conn, topic: str, partition: int) -> list[StoredBat
         if not found:
             raise AssertionError(f"no progress at {topic}-{partition}@{offset}, hw {res.high_watermark}")
     raise AssertionError("too many fetches")
+
+
+# ---------------------------------------------------------------- transactions (non-flexible v1)
+FIND_COORDINATOR = 10
+INIT_PRODUCER_ID = 22
+ADD_PARTITIONS_TO_TXN = 24
+END_TXN = 26
+TRANSACTIONAL_BIT = 0x10
+CONTROL_BIT = 0x20
+
+
+def producer_batch_v2(records: list[tuple[bytes | None, bytes | None]], producer_id: int, producer_epoch: int,
+                      base_sequence: int, *, attributes: int = TRANSACTIONAL_BIT) -> bytes:
+    """An uncompressed v2 batch of an idempotent producer; transactional by default."""
+    ts = int(time.time() * 1000)
+    recs = b"".join(encode_record(i, 0, k, v) for i, (k, v) in enumerate(records))
+    after_crc = (
+        i16(attributes) + i32(len(records) - 1) + i64(ts) + i64(ts)
+        + i64(producer_id) + i16(producer_epoch) + i32(base_sequence)
+        + i32(len(records)) + recs
+    )
+    after_length = i32(0) + i8(2) + struct.pack(">I", crc32c(after_crc)) + after_crc
+    return i64(0) + i32(len(after_length)) + after_length
+
+
+def find_transaction_coordinator_v1(conn: Conn, transactional_id: str, correlation_id: int = 20) -> tuple[int, int]:
+    """(error code, node id) of FindCoordinator v1 with key type TRANSACTION."""
+    r = conn.roundtrip(FIND_COORDINATOR, 1, correlation_id, string(transactional_id) + i8(1))
+    r.i32()  # throttle
+    err = r.i16()
+    r.string()  # error message
+    node = r.i32()
+    return err, node
+
+
+def init_producer_id_v1(conn: Conn, transactional_id: str | None, timeout_ms: int = 60000,
+                        correlation_id: int = 21) -> tuple[int, int, int]:
+    """(error code, producer id, producer epoch)."""
+    r = conn.roundtrip(INIT_PRODUCER_ID, 1, correlation_id, string(transactional_id) + i32(timeout_ms))
+    r.i32()  # throttle
+    return r.i16(), r.i64(), r.i16()
+
+
+def add_partitions_to_txn_v1(conn: Conn, transactional_id: str, producer_id: int, producer_epoch: int,
+                             partitions: list[tuple[str, int]], correlation_id: int = 22) -> dict[tuple[str, int], int]:
+    """Error code per (topic, partition)."""
+    by_topic: dict[str, list[int]] = {}
+    for topic, partition in partitions:
+        by_topic.setdefault(topic, []).append(partition)
+    body = string(transactional_id) + i64(producer_id) + i16(producer_epoch) + i32(len(by_topic))
+    for topic, parts in by_topic.items():
+        body += string(topic) + i32(len(parts)) + b"".join(i32(p) for p in parts)
+    r = conn.roundtrip(ADD_PARTITIONS_TO_TXN, 1, correlation_id, body)
+    r.i32()  # throttle
+    out = {}
+    for _ in range(r.array_len()):
+        topic = r.string()
+        for _ in range(r.array_len()):
+            partition = r.i32()
+            out[(topic, partition)] = r.i16()
+    return out
+
+
+def end_txn_v1(conn: Conn, transactional_id: str, producer_id: int, producer_epoch: int, committed: bool,
+               correlation_id: int = 23) -> int:
+    body = string(transactional_id) + i64(producer_id) + i16(producer_epoch) + i8(1 if committed else 0)
+    r = conn.roundtrip(END_TXN, 1, correlation_id, body)
+    r.i32()  # throttle
+    return r.i16()

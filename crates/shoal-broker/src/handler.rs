@@ -23,6 +23,10 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::IncrementalAlterConfigs, 0, 1),
         (ApiKey::DescribeCluster, 0, 2),
         (ApiKey::InitProducerId, 0, 5),
+        (ApiKey::AddPartitionsToTxn, 0, 5),
+        (ApiKey::AddOffsetsToTxn, 0, 4),
+        (ApiKey::EndTxn, 0, 5),
+        (ApiKey::TxnOffsetCommit, 0, 5),
         (ApiKey::OffsetForLeaderEpoch, 2, 4),
         (ApiKey::FindCoordinator, 0, 6),
         (ApiKey::JoinGroup, 0, 9),
@@ -77,6 +81,12 @@ impl Handler for BrokerHandler {
             }
             RequestKind::DescribeCluster(r) => apis::describe_cluster::handle(b, &ctx, r),
             RequestKind::InitProducerId(r) => apis::init_producer_id::handle(b, &ctx, r).await,
+            RequestKind::AddPartitionsToTxn(r) => {
+                apis::add_partitions_to_txn::handle(b, &ctx, r).await
+            }
+            RequestKind::AddOffsetsToTxn(r) => apis::add_offsets_to_txn::handle(b, &ctx, r).await,
+            RequestKind::EndTxn(r) => apis::end_txn::handle(b, &ctx, r).await,
+            RequestKind::TxnOffsetCommit(r) => apis::txn_offset_commit::handle(b, &ctx, r).await,
             RequestKind::OffsetForLeaderEpoch(r) => {
                 apis::offset_for_leader_epoch::handle(b, &ctx, r)
             }

@@ -23,6 +23,7 @@ pub mod disk_space;
 pub mod error_codes;
 pub mod groups;
 pub mod handler;
+pub mod internal_topic;
 pub mod log_config;
 pub mod log_dirs;
 pub mod producer_ids;
@@ -30,6 +31,7 @@ pub mod replica_manager;
 pub mod replication;
 pub mod single_node;
 pub mod time;
+pub mod transactions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,8 +70,9 @@ pub struct Broker {
     pub controller: Arc<ControllerClient>,
     pub lifecycle: Arc<BrokerLifecycle>,
     pub replicas: Arc<ReplicaManager>,
-    pub producer_ids: producer_ids::ProducerIdManager,
+    pub producer_ids: Arc<producer_ids::ProducerIdManager>,
     pub groups: groups::Groups,
+    pub transactions: transactions::Transactions,
     /// `fetch.response.pool.bytes`: the memory Fetch responses may hold (see `apis::fetch`).
     pub fetch_pool: Arc<shoal_kafka::MemoryPool>,
     /// ACL authorization (`authorizer.class.name`); allows everything when none is configured.
@@ -88,6 +91,7 @@ impl Broker {
         source: MetadataSource,
     ) -> anyhow::Result<Arc<Broker>> {
         let groups_config = groups::GroupsConfig::from_settings(&config.settings)?;
+        let txn_config = transactions::TxnConfig::from_settings(&config.settings)?;
         let authorization = Arc::new(authorization::Authorization::from_settings(
             &config.settings,
         )?);
@@ -122,9 +126,15 @@ impl Broker {
             Arc::clone(&disk_space),
         ));
         let (nudge_tx, nudge_rx) = tokio::sync::mpsc::channel(NUDGE_CAPACITY);
+        let txn_coordinator = Arc::new(std::sync::OnceLock::new());
         let replication_server = ReplicationServer::spawn(
             replication_listener,
-            ReplicationService::new(&cluster_id, Arc::clone(&replicas), nudge_tx),
+            ReplicationService::new(
+                &cluster_id,
+                Arc::clone(&replicas),
+                nudge_tx,
+                Arc::clone(&txn_coordinator),
+            ),
             config.replication_tls.clone(),
         )?;
 
@@ -168,7 +178,7 @@ impl Broker {
         let applied = Arc::clone(&first);
         tokio::task::spawn_blocking(move || applier.apply_image(applied)).await?;
         let fetchers = Arc::new(FetcherManager::new(FetcherContext {
-            cluster_id,
+            cluster_id: cluster_id.clone(),
             broker_id: config.node_id,
             broker_epoch: lifecycle.broker_epoch(),
             replicas: Arc::clone(&replicas),
@@ -180,7 +190,9 @@ impl Broker {
         }));
         fetchers.update(&first);
 
-        let producer_ids = producer_ids::ProducerIdManager::new(Arc::clone(&source.controller));
+        let producer_ids = Arc::new(producer_ids::ProducerIdManager::new(Arc::clone(
+            &source.controller,
+        )));
         let isr_manager = tokio::spawn(run_isr_manager(
             Arc::clone(&replicas),
             Arc::clone(&source.controller),
@@ -197,6 +209,22 @@ impl Broker {
             Arc::clone(&source.controller),
             config.quorum_voters,
         );
+        // Transaction markers on `__consumer_offsets` decide the groups' pending offsets.
+        replicas.set_marker_listener(groups.marker_listener());
+        let transactions = transactions::Transactions::new(
+            txn_config,
+            Arc::clone(&replicas),
+            Arc::clone(&source.controller),
+            Arc::clone(&producer_ids),
+            config.quorum_voters,
+            cluster_id,
+            config
+                .replication_tls
+                .clone()
+                .map(shoal_internode::ClientTls::Node),
+        );
+        // The replication listener answers verification from now on.
+        let _ = txn_coordinator.set(Arc::clone(&transactions.coordinator));
         let fetch_pool = shoal_kafka::MemoryPool::of_kind(
             shoal_kafka::PoolKind::FetchResponses,
             config.fetch_response_pool_bytes.max(1),
@@ -210,6 +238,7 @@ impl Broker {
             replicas,
             producer_ids,
             groups,
+            transactions,
             fetchers,
             replication_server: std::sync::Mutex::new(Some(replication_server)),
             tasks: std::sync::Mutex::new(Vec::new()),
@@ -240,6 +269,8 @@ impl Broker {
             .extend([follower, maintenance, disk_space]);
         let group_tasks = broker.groups.spawn_tasks();
         broker.lock_tasks().extend(group_tasks);
+        let txn_tasks = broker.transactions.spawn_tasks();
+        broker.lock_tasks().extend(txn_tasks);
         if !broker
             .lifecycle
             .wait_until_unfenced(STARTUP_METADATA_TIMEOUT)

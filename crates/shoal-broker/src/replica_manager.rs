@@ -13,8 +13,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use shoal_meta::{MetadataImage, TopicImage};
-use shoal_replica::{MaintenanceDue, Partition, PartitionState};
+use shoal_replica::{MaintenanceDue, Partition, PartitionState, TxnMarker};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -25,6 +26,20 @@ use crate::time::wall_ms;
 
 /// Key of a hosted partition: the topic id, so a recreated topic never meets an old log.
 pub type PartitionKey = (Uuid, i32);
+
+/// Told of every transaction marker written and replicated on a partition this broker leads
+/// (the group coordinator decides the transactional offsets of `__consumer_offsets` by them).
+pub trait MarkerListener: Send + Sync {
+    /// `marker` was written at log offset `offset` of `topic`-`partition` and is replicated.
+    /// The marker's writer waits for the returned future before reporting it written.
+    fn marker_written(
+        &self,
+        topic: &str,
+        partition: i32,
+        marker: &TxnMarker,
+        offset: i64,
+    ) -> BoxFuture<'static, ()>;
+}
 
 struct Hosted {
     partition: Arc<Partition>,
@@ -37,6 +52,8 @@ pub struct ReplicaManager {
     local_id: i32,
     data_dir: PathBuf,
     broker_settings: BTreeMap<String, String>,
+    /// `transaction.partition.verification.enable`, applied to every partition opened.
+    txn_verification_enabled: bool,
     hosted: RwLock<HashMap<PartitionKey, Hosted>>,
     /// Partitions assigned here whose log could not be opened, with the reason: reported offline
     /// (Metadata, Produce/Fetch KAFKA_STORAGE_ERROR, metrics) rather than silently absent.
@@ -47,6 +64,8 @@ pub struct ReplicaManager {
     /// Set by `close_all` (shutdown): an image application still running on a blocking thread
     /// must not reopen the logs that were just closed.
     closed: std::sync::atomic::AtomicBool,
+    /// Set once at start-up (see [`MarkerListener`]).
+    marker_listener: std::sync::OnceLock<Arc<dyn MarkerListener>>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -71,12 +90,41 @@ impl ReplicaManager {
             disk_space,
             local_id,
             data_dir,
+            txn_verification_enabled: shoal_config::effective(
+                &broker_settings,
+                "transaction.partition.verification.enable",
+            )
+            .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false")),
             broker_settings,
             hosted: RwLock::new(HashMap::new()),
             offline: RwLock::new(HashMap::new()),
             applied,
             strays_checked: std::sync::atomic::AtomicBool::new(false),
             closed: std::sync::atomic::AtomicBool::new(false),
+            marker_listener: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Who is told of transaction markers written here; the first call wins.
+    pub fn set_marker_listener(&self, listener: Arc<dyn MarkerListener>) {
+        if self.marker_listener.set(listener).is_err() {
+            tracing::warn!("a transaction marker listener was already set");
+        }
+    }
+
+    /// `marker` was written at `offset` on `topic`-`partition` and replicated: the listener,
+    /// if any, is told (and waited for).
+    pub async fn marker_written(
+        &self,
+        topic: &str,
+        partition: i32,
+        marker: &TxnMarker,
+        offset: i64,
+    ) {
+        if let Some(listener) = self.marker_listener.get() {
+            listener
+                .marker_written(topic, partition, marker, offset)
+                .await;
         }
     }
 
@@ -306,6 +354,8 @@ impl ReplicaManager {
             wall_ms(),
         ) {
             Ok(partition) => {
+                // KIP-890 part 1 is the broker's choice (`transaction.partition.verification.enable`).
+                partition.set_txn_verification_enabled(self.txn_verification_enabled);
                 let mut hosted = write(&self.hosted);
                 // Checked under the lock close_all drains: a log opened while shutting down is
                 // closed again, never left open and unflushed.

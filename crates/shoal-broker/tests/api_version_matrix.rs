@@ -220,6 +220,104 @@ async fn every_advertised_version_is_answered_and_encodes() {
                     .with_producer_id(ProducerId(-1))
                     .with_producer_epoch(-1)
                     .into(),
+                ApiKey::AddPartitionsToTxn => {
+                    let id = format!("apt-v{version}");
+                    let (producer_id, producer_epoch) = h.init_txn(&id).await;
+                    if version >= 4 {
+                        AddPartitionsToTxnRequest::default()
+                            .with_transactions(vec![
+                                add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                                    .with_transactional_id(TransactionalId(s(&id)))
+                                    .with_producer_id(ProducerId(producer_id))
+                                    .with_producer_epoch(producer_epoch)
+                                    .with_topics(common::txn_topics(&[("t", 0), ("t", 1)])),
+                            ])
+                            .into()
+                    } else {
+                        AddPartitionsToTxnRequest::default()
+                            .with_v3_and_below_transactional_id(TransactionalId(s(&id)))
+                            .with_v3_and_below_producer_id(ProducerId(producer_id))
+                            .with_v3_and_below_producer_epoch(producer_epoch)
+                            .with_v3_and_below_topics(common::txn_topics(&[("t", 0), ("t", 1)]))
+                            .into()
+                    }
+                }
+                ApiKey::AddOffsetsToTxn => {
+                    let id = format!("aot-v{version}");
+                    let (producer_id, producer_epoch) = h.init_txn(&id).await;
+                    AddOffsetsToTxnRequest::default()
+                        .with_transactional_id(TransactionalId(s(&id)))
+                        .with_producer_id(ProducerId(producer_id))
+                        .with_producer_epoch(producer_epoch)
+                        .with_group_id(GroupId(s("simple")))
+                        .into()
+                }
+                ApiKey::EndTxn => {
+                    let id = format!("end-v{version}");
+                    let producer = h.init_txn(&id).await;
+                    assert_eq!(
+                        h.add_txn_partitions(&id, producer, &[("t", 1)]).await,
+                        vec![0]
+                    );
+                    EndTxnRequest::default()
+                        .with_transactional_id(TransactionalId(s(&id)))
+                        .with_producer_id(ProducerId(producer.0))
+                        .with_producer_epoch(producer.1)
+                        .with_committed(version % 2 == 0)
+                        .into()
+                }
+                ApiKey::TxnOffsetCommit => {
+                    // v3+ (KIP-447) as the stable group's member, older versions for a group of
+                    // their own (created empty); its offsets partition joins the transaction first.
+                    let id = format!("toc-v{version}");
+                    let group = if version >= 3 {
+                        "stable".to_string()
+                    } else {
+                        format!("txn-v{version}")
+                    };
+                    let (producer_id, producer_epoch) = h.init_txn(&id).await;
+                    let added = h
+                        .call(
+                            ApiKey::AddOffsetsToTxn,
+                            3,
+                            AddOffsetsToTxnRequest::default()
+                                .with_transactional_id(TransactionalId(s(&id)))
+                                .with_producer_id(ProducerId(producer_id))
+                                .with_producer_epoch(producer_epoch)
+                                .with_group_id(GroupId(s(&group)))
+                                .into(),
+                        )
+                        .await;
+                    let Some(ResponseKind::AddOffsetsToTxn(added)) = added else {
+                        panic!("AddOffsetsToTxn: {added:?}")
+                    };
+                    assert_eq!(added.error_code, 0, "{added:?}");
+                    use txn_offset_commit_request as toc;
+                    let partitions = (0..2)
+                        .map(|p| {
+                            toc::TxnOffsetCommitRequestPartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(20)
+                                .with_committed_leader_epoch(if version >= 2 { 0 } else { -1 })
+                                .with_committed_metadata(Some(s("m")))
+                        })
+                        .collect();
+                    let mut r = TxnOffsetCommitRequest::default()
+                        .with_transactional_id(TransactionalId(s(&id)))
+                        .with_group_id(GroupId(s(&group)))
+                        .with_producer_id(ProducerId(producer_id))
+                        .with_producer_epoch(producer_epoch)
+                        .with_topics(vec![
+                            toc::TxnOffsetCommitRequestTopic::default()
+                                .with_name(TopicName(s("t")))
+                                .with_partitions(partitions),
+                        ]);
+                    if version >= 3 {
+                        r.generation_id = stable_generation;
+                        r.member_id = s(&stable_member);
+                    }
+                    r.into()
+                }
                 ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::default()
                     .with_replica_id(BrokerId(-1))
                     .with_topics(vec![
@@ -516,6 +614,43 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
                 r.producer_id.0 >= 0 && r.producer_epoch == 0,
                 "{ctx}: {r:?}"
             );
+        }
+        ResponseKind::AddPartitionsToTxn(r) => {
+            let topics = if version >= 4 {
+                assert_eq!(r.error_code, 0, "{ctx}");
+                assert_eq!(r.results_by_transaction.len(), 1, "{ctx}");
+                &r.results_by_transaction[0].topic_results
+            } else {
+                &r.results_by_topic_v3_and_below
+            };
+            let codes: Vec<i16> = topics
+                .iter()
+                .flat_map(|t| {
+                    t.results_by_partition
+                        .iter()
+                        .map(|p| p.partition_error_code)
+                })
+                .collect();
+            assert_eq!(codes, vec![0, 0], "{ctx}: {r:?}");
+        }
+        ResponseKind::AddOffsetsToTxn(r) => assert_eq!(r.error_code, 0, "{ctx}"),
+        ResponseKind::EndTxn(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}: {r:?}");
+            if version >= 5 {
+                // KIP-890 part 2: the transaction ends with an epoch bump.
+                assert!(
+                    r.producer_id.0 >= 0 && r.producer_epoch >= 1,
+                    "{ctx}: {r:?}"
+                );
+            }
+        }
+        ResponseKind::TxnOffsetCommit(r) => {
+            let codes: Vec<i16> = r
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                .collect();
+            assert_eq!(codes, vec![0, 0], "{ctx}: {r:?}");
         }
         ResponseKind::FindCoordinator(r) => {
             if version >= 4 {

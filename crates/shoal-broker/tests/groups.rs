@@ -194,7 +194,7 @@ async fn bad_requests_get_kafka_codes_and_the_group_keeps_working() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn coordinator_keys_of_other_types_are_refused() {
+async fn transaction_keys_are_located_and_unknown_key_types_refused() {
     let h = harness().await;
     let Some(ResponseKind::FindCoordinator(r)) = h
         .call(
@@ -210,8 +210,9 @@ async fn coordinator_keys_of_other_types_are_refused() {
         panic!()
     };
     assert_eq!(
-        r.coordinators[0].error_code, 53,
-        "transactions are not supported"
+        (r.coordinators[0].error_code, r.coordinators[0].node_id.0),
+        (0, 1),
+        "the transaction coordinator is this node (creating __transaction_state)"
     );
     let Some(ResponseKind::FindCoordinator(r)) = h
         .call(

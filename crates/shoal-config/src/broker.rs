@@ -67,7 +67,7 @@ impl ConfigDef {
 
 use ConfigType::{Boolean, Double, Int, List, Long, Short, String as Str};
 use DynamicScope::{ClusterWide, PerBroker};
-use Section::{Cleaner, Groups, Log, Network, Node, Replication};
+use Section::{Cleaner, Groups, Log, Network, Node, Replication, Transactions};
 use Unit::{Bytes, BytesPerSecond, Count, Hours, Milliseconds, Minutes, Percent, Ratio, Seconds};
 use Validator::{Any, AtLeast, Between, BetweenF, BetweenOr, ListOf, NonEmpty, OneOf, Positive};
 
@@ -369,6 +369,32 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "How long committed offsets of an empty group are kept."),
     def("offsets.retention.check.interval.ms", Long, Some("600000"), Milliseconds, AtLeast(1),
         Groups, "How often expired offsets are removed."),
+    // ---- transactions ----
+    def("transaction.state.log.num.partitions", Int, Some("50"), Count, AtLeast(1), Transactions,
+        "Partitions of __transaction_state; a transactional id's coordinator is the leader of the partition its id hashes to."),
+    def("transaction.state.log.replication.factor", Short, Some("3"), Count, AtLeast(1),
+        Transactions, "Replicas of __transaction_state; it is created once this many brokers are registered, except on a single-node cluster."),
+    def("transaction.state.log.min.isr", Int, Some("2"), Count, AtLeast(1), Transactions,
+        "min.insync.replicas of __transaction_state (at most its replication factor)."),
+    def("transaction.state.log.segment.bytes", Int, Some("104857600"), Bytes, AtLeast(1024),
+        Transactions, "Segment size of __transaction_state."),
+    def("transaction.max.timeout.ms", Int, Some("900000"), Milliseconds, AtLeast(1), Transactions,
+        "Largest transaction.timeout.ms a producer may ask for (a larger one gets INVALID_TRANSACTION_TIMEOUT)."),
+    def("transactional.id.expiration.ms", Int, Some("604800000"), Milliseconds, AtLeast(1),
+        Transactions, "A transactional id with no transaction for this long is forgotten."),
+    def("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, Some("10000"),
+        Milliseconds, AtLeast(1), Transactions,
+        "How often the coordinator aborts transactions open longer than their timeout."),
+    def("transaction.remove.expired.transaction.cleanup.interval.ms", Int, Some("3600000"),
+        Milliseconds, AtLeast(1), Transactions, "How often expired transactional ids are removed."),
+    def("transaction.partition.verification.enable", Boolean, Some("true"), Unit::None, Any,
+        Transactions, "KIP-890: a partition leader asks the coordinator before the first transactional write of a producer, so a late write cannot join a finished transaction."),
+    def("transaction.max.partitions", Int, Some("100000"), Count, AtLeast(1), Transactions,
+        "Most partitions one transaction may write to (AddPartitionsToTxn beyond it is refused).")
+        .shoal(),
+    def("transaction.coordinator.max.open.transactions", Int, Some("100000"), Count, AtLeast(1),
+        Transactions, "Most transactions one broker coordinates at once; a new transaction beyond it is refused with COORDINATOR_NOT_AVAILABLE (retriable).")
+        .shoal(),
     // ---- accepted and ignored ----
     def("num.network.threads", Int, Some("3"), Count, AtLeast(1), Node,
         "Kafka's network thread count.")
@@ -391,12 +417,6 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("controller.quorum.bootstrap.servers", List, None, Unit::None, NonEmpty, Node,
         "Kafka's dynamic-quorum bootstrap list (KIP-853).")
         .ignored("the voters are controller.quorum.voters; unset on a controller, the node is its own one-voter quorum"),
-    def("transaction.state.log.replication.factor", Short, Some("3"), Count, AtLeast(1), Node,
-        "Replicas of __transaction_state.")
-        .ignored("transactions are not served yet (issue #17)"),
-    def("transaction.state.log.min.isr", Int, Some("2"), Count, AtLeast(1), Node,
-        "min.insync.replicas of __transaction_state.")
-        .ignored("transactions are not served yet (issue #17)"),
     def("share.coordinator.state.topic.replication.factor", Short, Some("3"), Count, AtLeast(1),
         Node, "Replicas of __share_group_state.")
         .ignored("share groups (KIP-932) are not served"),

@@ -136,18 +136,21 @@ pub enum Section {
     Cleaner,
     /// Consumer groups and `__consumer_offsets`.
     Groups,
+    /// The transaction coordinator and `__transaction_state`.
+    Transactions,
     /// Accepted from Kafka property files and ignored, with the reason.
     Ignored,
 }
 
 impl Section {
-    pub const ALL: [Section; 7] = [
+    pub const ALL: [Section; 8] = [
         Section::Node,
         Section::Network,
         Section::Replication,
         Section::Log,
         Section::Cleaner,
         Section::Groups,
+        Section::Transactions,
         Section::Ignored,
     ];
 
@@ -160,6 +163,7 @@ impl Section {
             Section::Log => "log",
             Section::Cleaner => "cleaner",
             Section::Groups => "groups",
+            Section::Transactions => "transactions",
             Section::Ignored => "ignored",
         }
     }

@@ -13,6 +13,12 @@
 //! writes. Requests that must wait for other members (JoinGroup, a follower's SyncGroup) park
 //! on a channel and release the lock. A timer task ([`GroupCoordinator::run_timers`]) drives
 //! every group's deadlines (sessions, rebalance and sync timeouts, the initial delay).
+//!
+//! **Transactional offsets** (TxnOffsetCommit, see `txn_offsets`): written as one
+//! transactional batch of the producer, then pending — invisible to OffsetFetch, which answers
+//! UNSTABLE_OFFSET_COMMIT for them when asked for stable offsets — until the broker reports
+//! the producer's marker on the partition ([`GroupCoordinator::complete_txn`]). A marker that
+//! arrives while the shard loads is kept and applied when the load finishes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -29,18 +35,36 @@ use crate::group::{
     MemberDescription, SyncAction, SyncRequest, SyncResponse,
 };
 use crate::records::{OffsetValue, RecordKey, encode_group_value, encode_key, encode_offset_value};
-use crate::replay::{Offsets, OffsetsReplay};
+use crate::replay::{Offsets, OffsetsReplay, StoredOffset};
 use crate::retention::expired_offsets;
+use crate::txn_offsets::{MAX_PENDING_TXN_OFFSETS, PendingTxnOffsets};
+
+/// The producer a transactional write belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+}
 
 /// Writes to `__consumer_offsets` (implemented by the broker over its partitions).
 pub trait OffsetsStorage: Send + Sync + 'static {
-    /// Appends `records` (key, value; `None` = tombstone) to `partition` as its leader and
-    /// resolves once they are replicated to the ISR (the high watermark passed them).
+    /// Appends `records` (key, value; `None` = tombstone) to `partition` as its leader, as one
+    /// batch, and resolves once they are replicated to the ISR (the high watermark passed
+    /// them), to the log offset of the first record (record `i` is at that offset + `i`).
     fn append(
         &self,
         partition: i32,
         records: Vec<(Bytes, Option<Bytes>)>,
-    ) -> BoxFuture<'static, Result<(), StorageError>>;
+    ) -> BoxFuture<'static, Result<i64, StorageError>>;
+
+    /// The same, as one transactional batch of `producer` (its id and epoch, no sequence): the
+    /// records count only once the producer's commit marker follows them.
+    fn append_transactional(
+        &self,
+        partition: i32,
+        producer: TxnProducer,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> BoxFuture<'static, Result<i64, StorageError>>;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +109,9 @@ const TICK_MS: u64 = 100;
 const JOIN_WAIT_SLACK_MS: u64 = 10_000;
 /// Longest a follower's SyncGroup stays parked (its group's sync deadline comes first).
 const MAX_SYNC_WAIT_MS: u64 = 1_800_000;
+/// Most transaction markers one loading shard keeps for after its load; past it the load is
+/// repeated (it then reads those markers from the log).
+const MAX_DEFERRED_MARKERS: usize = 100_000;
 
 /// One partition to commit an offset for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +125,20 @@ pub struct CommitOffset {
     /// after the commit. `None` = `offsets.retention.minutes`, applied as the group allows.
     pub retention_ms: Option<i64>,
 }
+
+/// A TxnOffsetCommit's producer and member (KIP-447: a named member or generation is checked
+/// like OffsetCommit's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnCommit {
+    pub producer: TxnProducer,
+    pub generation_id: i32,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+}
+
+/// One partition of an OffsetFetch answer: its committed offset (`None`: no commit), or a
+/// partition error (UNSTABLE_OFFSET_COMMIT).
+pub type FetchedOffset = ((String, i32), Result<Option<OffsetValue>, GroupError>);
 
 /// A group as DescribeGroups shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +164,12 @@ struct ShardState {
     loading: bool,
     groups: HashMap<String, ClassicGroup>,
     offsets: HashMap<String, Offsets>,
+    pending: PendingTxnOffsets,
+    /// Markers reported while loading, as (producer id, commit, log offset): applied in log
+    /// order once the load is in (one the load read already decides nothing more).
+    deferred_markers: Vec<(i64, bool, i64)>,
+    /// More markers arrived while loading than are kept: the load must be repeated.
+    deferred_overflow: bool,
 }
 
 struct Shard {
@@ -210,22 +257,34 @@ impl GroupCoordinator {
     }
 
     /// The partition read back from its start ([`OffsetsReplay`]) becomes the shard's groups
-    /// and offsets, and its requests are served from now on.
-    pub async fn finish_load(&self, partition: i32, epoch: i32, replay: OffsetsReplay) {
+    /// and offsets (transactional ones still undecided stay pending), markers reported during
+    /// the load are applied, and its requests are served from now on. `false`: the load must
+    /// be repeated (too many markers arrived meanwhile) — the caller abandons and retries it.
+    pub async fn finish_load(&self, partition: i32, epoch: i32, replay: OffsetsReplay) -> bool {
         let Some(shard) = self.lock_shards().get(&partition).cloned() else {
-            return;
+            return true;
         };
         if shard.epoch != epoch {
-            return;
+            return true;
         }
         let OffsetsReplay {
             groups,
             offsets,
+            pending,
             records: count,
             skipped,
+            ..
         } = replay;
         let now = self.monotonic_ms();
         let mut state = shard.state.lock().await;
+        if state.deferred_overflow {
+            tracing::warn!(
+                partition,
+                epoch,
+                "too many transaction markers arrived while loading; loading again"
+            );
+            return false;
+        }
         for (id, value) in groups {
             if let Some(value) = value {
                 state
@@ -233,13 +292,22 @@ impl GroupCoordinator {
                     .insert(id.clone(), ClassicGroup::from_stored(&id, value, now));
             }
         }
-        for id in offsets.keys() {
+        for id in offsets.keys().chain(pending.groups()) {
             state
                 .groups
                 .entry(id.clone())
                 .or_insert_with(|| ClassicGroup::new(id, wall_ms()));
         }
         state.offsets = offsets;
+        state.pending = pending;
+        let mut deferred = std::mem::take(&mut state.deferred_markers);
+        deferred.sort_by_key(|(_, _, marker_offset)| *marker_offset);
+        let ShardState {
+            offsets, pending, ..
+        } = &mut *state;
+        for (producer_id, commit, marker_offset) in deferred {
+            pending.complete(producer_id, commit, marker_offset, offsets);
+        }
         state.loading = false;
         if count > 0 || skipped > 0 {
             tracing::info!(
@@ -248,6 +316,7 @@ impl GroupCoordinator {
                 records = count,
                 skipped,
                 groups = state.groups.len(),
+                pending_transactions = state.pending.producers(),
                 "loaded a consumer offsets partition"
             );
         } else {
@@ -257,6 +326,7 @@ impl GroupCoordinator {
                 "loaded an empty consumer offsets partition"
             );
         }
+        true
     }
 
     /// A load at `epoch` failed: drop that shard, unless a newer load replaced it meanwhile.
@@ -294,6 +364,11 @@ impl GroupCoordinator {
         Ok((shard.partition, state))
     }
 
+    /// Whether the shard of `group_id` is here (loaded or loading).
+    pub fn coordinates(&self, group_id: &str) -> bool {
+        self.shard_of(group_id).is_ok()
+    }
+
     fn shard_of(&self, group_id: &str) -> Result<Arc<Shard>, GroupError> {
         let partition = self.partition_for(group_id);
         self.lock_shards()
@@ -302,16 +377,33 @@ impl GroupCoordinator {
             .ok_or(GroupError::NotCoordinator)
     }
 
+    /// Appends `records` (as `producer`'s transactional batch when given), bounded by
+    /// `offsets.commit.timeout.ms`: the log offset of the first record.
+    async fn write_as(
+        &self,
+        partition: i32,
+        producer: Option<TxnProducer>,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> Result<i64, StorageError> {
+        let timeout = Duration::from_millis(self.config.commit_timeout_ms);
+        let append = match producer {
+            None => self.storage.append(partition, records),
+            Some(producer) => self
+                .storage
+                .append_transactional(partition, producer, records),
+        };
+        match tokio::time::timeout(timeout, append).await {
+            Ok(result) => result,
+            Err(_) => Err(StorageError::TimedOut),
+        }
+    }
+
     async fn write(
         &self,
         partition: i32,
         records: Vec<(Bytes, Option<Bytes>)>,
-    ) -> Result<(), StorageError> {
-        let timeout = Duration::from_millis(self.config.commit_timeout_ms);
-        match tokio::time::timeout(timeout, self.storage.append(partition, records)).await {
-            Ok(result) => result,
-            Err(_) => Err(StorageError::TimedOut),
-        }
+    ) -> Result<i64, StorageError> {
+        self.write_as(partition, None, records).await
     }
 
     /// Writes the group record `group` left, if any, and tells it the outcome.
@@ -544,10 +636,17 @@ impl GroupCoordinator {
             return results;
         }
         match self.write(partition, records).await {
-            Ok(()) => {
+            Ok(base_offset) => {
                 let stored = state.offsets.entry(group_id.to_string()).or_default();
-                for (_, key, value) in accepted {
-                    stored.insert(key, value);
+                for (i, (_, key, value)) in accepted.into_iter().enumerate() {
+                    let record_offset = base_offset.saturating_add(i as i64);
+                    stored.insert(
+                        key,
+                        StoredOffset {
+                            value,
+                            record_offset,
+                        },
+                    );
                 }
             }
             Err(e) => {
@@ -561,31 +660,198 @@ impl GroupCoordinator {
         results
     }
 
-    /// OffsetFetch: the committed offset of each partition asked (every one, for `None`);
-    /// partitions without a commit get `None` (offset -1).
+    /// The committed offset of each partition asked (every one, for `None`); partitions
+    /// without a commit get `None`. Pending transactional offsets are not shown.
     pub async fn fetch_offsets(
         &self,
         group_id: &str,
         partitions: Option<Vec<(String, i32)>>,
     ) -> Result<Vec<((String, i32), Option<OffsetValue>)>, GroupError> {
+        let fetched = self.offset_fetch(group_id, partitions, false).await?;
+        Ok(fetched
+            .into_iter()
+            .map(|(key, value)| (key, value.unwrap_or_default()))
+            .collect())
+    }
+
+    /// OffsetFetch: the committed offset of each partition asked (every committed one, for
+    /// `None`); partitions without a commit get `Ok(None)` (offset -1). With `require_stable`
+    /// (v7+), a partition with a transactional offset pending answers UNSTABLE_OFFSET_COMMIT
+    /// (the client retries until the transaction ends), as Kafka's `fetchOffsets`.
+    pub async fn offset_fetch(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<(String, i32)>>,
+        require_stable: bool,
+    ) -> Result<Vec<FetchedOffset>, GroupError> {
         let (_, state) = self.active_shard(group_id).await?;
         let stored = state.offsets.get(group_id);
+        let answer = |key: (String, i32), value: Option<&StoredOffset>| {
+            if require_stable && state.pending.is_pending(group_id, &key) {
+                (key, Err(GroupError::UnstableOffsetCommit))
+            } else {
+                (key, Ok(value.map(|s| s.value.clone())))
+            }
+        };
         Ok(match partitions {
             Some(wanted) => wanted
                 .into_iter()
                 .map(|key| {
-                    let value = stored.and_then(|s| s.get(&key)).cloned();
-                    (key, value)
+                    let value = stored.and_then(|s| s.get(&key));
+                    answer(key, value)
                 })
                 .collect(),
             None => stored
-                .map(|s| {
-                    s.iter()
-                        .map(|(k, v)| (k.clone(), Some(v.clone())))
-                        .collect()
-                })
+                .map(|s| s.iter().map(|(k, v)| answer(k.clone(), Some(v))).collect())
                 .unwrap_or_default(),
         })
+    }
+
+    // ─── Transactional offsets ───────────────────────────────────────────────────────────
+
+    /// TxnOffsetCommit: one error per offset, in order. The group's checks (an unknown group
+    /// is created empty for generation < 0, else ILLEGAL_GENERATION), then the offsets are
+    /// written as one transactional batch of the producer and held pending until its marker
+    /// ([`GroupCoordinator::complete_txn`]).
+    pub async fn txn_commit(
+        &self,
+        group_id: &str,
+        txn: TxnCommit,
+        offsets: Vec<CommitOffset>,
+    ) -> Vec<GroupError> {
+        let all = |e: GroupError| vec![e; offsets.len()];
+        if group_id.is_empty() {
+            return all(GroupError::InvalidGroupId);
+        }
+        let (partition, mut state) = match self.active_shard(group_id).await {
+            Ok(active) => active,
+            Err(e) => return all(e),
+        };
+        let check = match state.groups.get(group_id) {
+            Some(group) => group.validate_txn_commit(
+                txn.generation_id,
+                &txn.member_id,
+                txn.instance_id.as_deref(),
+            ),
+            None if txn.generation_id < 0 => GroupError::None,
+            None => GroupError::IllegalGeneration,
+        };
+        if !check.is_ok() {
+            return all(check);
+        }
+        let producer_id = txn.producer.producer_id;
+        let keys: Vec<(String, i32)> = offsets
+            .iter()
+            .map(|o| (o.topic.clone(), o.partition))
+            .collect();
+        if !state
+            .pending
+            .fits(producer_id, group_id, &keys, MAX_PENDING_TXN_OFFSETS)
+        {
+            tracing::warn!(
+                group = group_id,
+                producer_id,
+                limit = MAX_PENDING_TXN_OFFSETS,
+                "refused a transactional offset commit: too many partitions pending"
+            );
+            return all(GroupError::InvalidCommitOffsetSize);
+        }
+        let commit_ms = wall_ms();
+        let mut results = Vec::with_capacity(offsets.len());
+        let mut records = Vec::new();
+        let mut accepted = Vec::new();
+        for o in offsets {
+            let metadata = o.metadata.unwrap_or_default();
+            if metadata.encode_utf16().count() > self.config.metadata_max_bytes {
+                results.push(GroupError::OffsetMetadataTooLarge);
+                continue;
+            }
+            let value = OffsetValue {
+                offset: o.offset,
+                leader_epoch: o.leader_epoch,
+                metadata,
+                commit_timestamp_ms: commit_ms,
+                expire_timestamp_ms: None,
+            };
+            let key = RecordKey::Offset {
+                group: group_id.to_string(),
+                topic: o.topic.clone(),
+                partition: o.partition,
+            };
+            records.push((encode_key(&key), Some(encode_offset_value(&value))));
+            accepted.push((results.len(), (o.topic, o.partition), value));
+            results.push(GroupError::None);
+        }
+        if records.is_empty() {
+            return results;
+        }
+        match self.write_as(partition, Some(txn.producer), records).await {
+            Ok(base_offset) => {
+                // Kafka creates the group a transactional commit names, empty.
+                state
+                    .groups
+                    .entry(group_id.to_string())
+                    .or_insert_with(|| ClassicGroup::new(group_id, wall_ms()));
+                for (i, (_, key, value)) in accepted.into_iter().enumerate() {
+                    let record_offset = base_offset.saturating_add(i as i64);
+                    let stored = StoredOffset {
+                        value,
+                        record_offset,
+                    };
+                    state.pending.add(producer_id, group_id, key, stored);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(group = group_id, producer_id, error = %e, "transactional offset commit not stored");
+                let error = e.to_group_error();
+                for (i, _, _) in accepted {
+                    results[i] = error;
+                }
+            }
+        }
+        results
+    }
+
+    /// A commit (`commit`) or abort marker of `producer_id` was written at `marker_offset` on
+    /// offsets `partition` and replicated: the producer's offsets pending there from before the
+    /// marker become the groups' offsets (unless a later commit holds the partition) or are
+    /// dropped. While the shard loads, the marker is kept for the end of the load.
+    pub async fn complete_txn(
+        &self,
+        partition: i32,
+        producer_id: i64,
+        commit: bool,
+        marker_offset: i64,
+    ) {
+        let Some(shard) = self.lock_shards().get(&partition).cloned() else {
+            return;
+        };
+        let mut state = shard.state.lock().await;
+        if state.loading {
+            if state.deferred_markers.len() < MAX_DEFERRED_MARKERS {
+                state
+                    .deferred_markers
+                    .push((producer_id, commit, marker_offset));
+            } else {
+                state.deferred_overflow = true;
+            }
+            return;
+        }
+        let ShardState {
+            offsets, pending, ..
+        } = &mut *state;
+        let done = pending.complete(producer_id, commit, marker_offset, offsets);
+        if done != Default::default() {
+            tracing::debug!(
+                partition,
+                producer_id,
+                commit,
+                materialized = done.materialized,
+                superseded = done.superseded,
+                dropped = done.dropped,
+                "transactional offsets decided"
+            );
+        }
     }
 
     pub async fn describe(&self, group_id: &str) -> GroupDescription {
@@ -651,22 +917,33 @@ impl GroupCoordinator {
         if !check.is_ok() {
             return check;
         }
-        let mut records: Vec<(Bytes, Option<Bytes>)> = state
+        // Committed offsets and, as Kafka 4 does, partitions with only a pending transactional
+        // offset: the tombstone keeps a later commit marker from bringing it back.
+        let mut partitions: Vec<(String, i32)> = state
             .offsets
             .get(group_id)
-            .map(|o| {
-                o.keys()
-                    .map(|(topic, partition)| {
-                        let key = RecordKey::Offset {
-                            group: group_id.to_string(),
-                            topic: topic.clone(),
-                            partition: *partition,
-                        };
-                        (encode_key(&key), None)
-                    })
-                    .collect()
-            })
+            .map(|o| o.keys().cloned().collect())
             .unwrap_or_default();
+        for key in state.pending.partitions(group_id) {
+            if !state
+                .offsets
+                .get(group_id)
+                .is_some_and(|o| o.contains_key(&key))
+            {
+                partitions.push(key);
+            }
+        }
+        let mut records: Vec<(Bytes, Option<Bytes>)> = partitions
+            .into_iter()
+            .map(|(topic, partition)| {
+                let key = RecordKey::Offset {
+                    group: group_id.to_string(),
+                    topic,
+                    partition,
+                };
+                (encode_key(&key), None)
+            })
+            .collect();
         records.push((
             encode_key(&RecordKey::Group {
                 group: group_id.to_string(),
@@ -674,9 +951,10 @@ impl GroupCoordinator {
             None,
         ));
         match self.write(partition, records).await {
-            Ok(()) => {
+            Ok(_) => {
                 state.groups.remove(group_id);
                 state.offsets.remove(group_id);
+                state.pending.remove_group(group_id);
                 GroupError::None
             }
             Err(e) => e.to_group_error(),
@@ -713,11 +991,11 @@ impl GroupCoordinator {
                 continue;
             }
             let key = (topic, partition);
-            if state
+            let committed = state
                 .offsets
                 .get(group_id)
-                .is_some_and(|o| o.contains_key(&key))
-            {
+                .is_some_and(|o| o.contains_key(&key));
+            if committed || state.pending.is_pending(group_id, &key) {
                 let record_key = RecordKey::Offset {
                     group: group_id.to_string(),
                     topic: key.0.clone(),
@@ -732,10 +1010,11 @@ impl GroupCoordinator {
             if let Err(e) = self.write(partition, records).await {
                 return (e.to_group_error(), Vec::new());
             }
-            if let Some(o) = state.offsets.get_mut(group_id) {
-                for key in deleted {
+            for key in deleted {
+                if let Some(o) = state.offsets.get_mut(group_id) {
                     o.remove(&key);
                 }
+                state.pending.remove_partition(group_id, &key);
             }
         }
         (GroupError::None, results)
@@ -755,21 +1034,35 @@ impl GroupCoordinator {
             if state.loading {
                 continue;
             }
-            let mut records = Vec::new();
-            let mut keys = Vec::new();
-            for (group, offsets) in &state.offsets {
-                for (topic, partition) in offsets.keys() {
-                    if topics.contains(topic) {
-                        let key = RecordKey::Offset {
-                            group: group.clone(),
-                            topic: topic.clone(),
-                            partition: *partition,
-                        };
-                        records.push((encode_key(&key), None));
-                        keys.push((group.clone(), (topic.clone(), *partition)));
+            // Committed and pending offsets of the topics (Kafka's `onTopicsDeleted`).
+            let mut keys: std::collections::BTreeSet<(String, (String, i32))> = state
+                .offsets
+                .iter()
+                .flat_map(|(group, offsets)| {
+                    offsets
+                        .keys()
+                        .filter(|(topic, _)| topics.contains(topic))
+                        .map(move |key| (group.clone(), key.clone()))
+                })
+                .collect();
+            for group in state.pending.groups() {
+                for key in state.pending.partitions(group) {
+                    if topics.contains(&key.0) {
+                        keys.insert((group.clone(), key));
                     }
                 }
             }
+            let records: Vec<(Bytes, Option<Bytes>)> = keys
+                .iter()
+                .map(|(group, (topic, partition))| {
+                    let key = RecordKey::Offset {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    };
+                    (encode_key(&key), None)
+                })
+                .collect();
             if records.is_empty() {
                 continue;
             }
@@ -782,6 +1075,7 @@ impl GroupCoordinator {
                 if let Some(o) = state.offsets.get_mut(&group) {
                     o.remove(&key);
                 }
+                state.pending.remove_partition(&group, &key);
             }
         }
         removed
@@ -830,9 +1124,14 @@ impl GroupCoordinator {
             let mut dead_groups = Vec::new();
             for (id, group) in &state.groups {
                 let offsets = state.offsets.get(id);
-                let gone = offsets
+                // An offset with a transactional one pending does not expire yet, and a group
+                // with any pending stays (Kafka's `cleanupExpiredOffsets`).
+                let gone: Vec<(String, i32)> = offsets
                     .map(|o| expired_offsets(group, o, now, self.config.offsets_retention_ms))
-                    .unwrap_or_default();
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|key| !state.pending.is_pending(id, key))
+                    .collect();
                 let left = offsets.map_or(0, |o| o.len()) - gone.len();
                 for (topic, partition) in &gone {
                     let key = RecordKey::Offset {
@@ -842,7 +1141,11 @@ impl GroupCoordinator {
                     };
                     records.push((encode_key(&key), None));
                 }
-                if left == 0 && group.can_delete().is_ok() && group.state() == GroupState::Empty {
+                if left == 0
+                    && !state.pending.group_has_pending(id)
+                    && group.can_delete().is_ok()
+                    && group.state() == GroupState::Empty
+                {
                     let key = RecordKey::Group { group: id.clone() };
                     records.push((encode_key(&key), None));
                     dead_groups.push(id.clone());
@@ -900,6 +1203,8 @@ async fn unload_shard(shard: &Shard) {
     }
     state.groups.clear();
     state.offsets.clear();
+    state.pending = PendingTxnOffsets::new();
+    state.deferred_markers.clear();
 }
 
 #[cfg(test)]

@@ -6,10 +6,87 @@ use std::sync::atomic::AtomicBool;
 
 use super::*;
 
+/// One batch (of a transactional producer, or not) or one transaction marker.
+enum Entry {
+    Batch {
+        producer: Option<TxnProducer>,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    },
+    Marker {
+        producer_id: i64,
+        commit: bool,
+    },
+}
+
+impl Entry {
+    fn len(&self) -> i64 {
+        match self {
+            Entry::Batch { records, .. } => records.len() as i64,
+            Entry::Marker { .. } => 1,
+        }
+    }
+}
+
+/// The offsets partition: batches and markers at consecutive log offsets.
 #[derive(Default)]
 struct MemoryLog {
-    records: Mutex<Vec<(Bytes, Option<Bytes>)>>,
+    entries: Mutex<Vec<Entry>>,
     fail: AtomicBool,
+}
+
+impl MemoryLog {
+    fn push(&self, entry: Entry) -> i64 {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let base = entries.iter().map(Entry::len).sum();
+        entries.push(entry);
+        base
+    }
+
+    fn append_as(
+        &self,
+        producer: Option<TxnProducer>,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> BoxFuture<'static, Result<i64, StorageError>> {
+        let outcome = if self.fail.load(Ordering::SeqCst) {
+            Err(StorageError::NotEnoughReplicas)
+        } else {
+            Ok(self.push(Entry::Batch { producer, records }))
+        };
+        Box::pin(async move { outcome })
+    }
+
+    /// A marker of `producer_id`, as the transaction coordinator writes it: its log offset.
+    fn marker(&self, producer_id: i64, commit: bool) -> i64 {
+        self.push(Entry::Marker {
+            producer_id,
+            commit,
+        })
+    }
+
+    /// The partition read back, as the broker's loader feeds it.
+    fn replay(&self) -> OffsetsReplay {
+        let mut replay = OffsetsReplay::new();
+        let mut at = 0;
+        for entry in self.entries.lock().unwrap().iter() {
+            match entry {
+                Entry::Batch { producer, records } => {
+                    match producer {
+                        Some(p) => replay.begin_batch(p.producer_id, true),
+                        None => replay.begin_batch(-1, false),
+                    }
+                    for (i, (key, value)) in records.iter().enumerate() {
+                        replay.apply_at(at + i as i64, key, value.as_deref());
+                    }
+                }
+                Entry::Marker {
+                    producer_id,
+                    commit,
+                } => replay.end_txn(*producer_id, *commit),
+            }
+            at += entry.len();
+        }
+        replay
+    }
 }
 
 impl OffsetsStorage for MemoryLog {
@@ -17,17 +94,17 @@ impl OffsetsStorage for MemoryLog {
         &self,
         _partition: i32,
         records: Vec<(Bytes, Option<Bytes>)>,
-    ) -> BoxFuture<'static, Result<(), StorageError>> {
-        let outcome = if self.fail.load(Ordering::SeqCst) {
-            Err(StorageError::NotEnoughReplicas)
-        } else {
-            self.records
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend(records);
-            Ok(())
-        };
-        Box::pin(async move { outcome })
+    ) -> BoxFuture<'static, Result<i64, StorageError>> {
+        self.append_as(None, records)
+    }
+
+    fn append_transactional(
+        &self,
+        _partition: i32,
+        producer: TxnProducer,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> BoxFuture<'static, Result<i64, StorageError>> {
+        self.append_as(Some(producer), records)
     }
 }
 
@@ -45,11 +122,7 @@ fn config() -> CoordinatorConfig {
 async fn coordinator(log: &Arc<MemoryLog>) -> Arc<GroupCoordinator> {
     let c = GroupCoordinator::new(config(), Arc::clone(log) as Arc<dyn OffsetsStorage>);
     c.begin_load(0, 1).await;
-    let mut replay = OffsetsReplay::new();
-    for (key, value) in log.records.lock().unwrap().iter() {
-        replay.apply(key, value.as_deref());
-    }
-    c.finish_load(0, 1, replay).await;
+    assert!(c.finish_load(0, 1, log.replay()).await);
     c
 }
 
@@ -362,4 +435,398 @@ async fn an_offset_committed_with_a_retention_expires_on_its_own() {
         .map(|((_, p), _)| *p)
         .collect();
     assert_eq!(left, vec![1, 2]);
+}
+
+// ─── Transactional offsets ───────────────────────────────────────────────────────────────
+
+const PRODUCER: TxnProducer = TxnProducer {
+    producer_id: 7,
+    producer_epoch: 0,
+};
+
+/// A TxnOffsetCommit of a producer that names no member (a plain `sendOffsetsToTransaction`).
+fn txn(producer: TxnProducer) -> TxnCommit {
+    TxnCommit {
+        producer,
+        generation_id: -1,
+        member_id: String::new(),
+        instance_id: None,
+    }
+}
+
+/// The committed offset of `t`-`partition`, and whether OffsetFetch with `require_stable`
+/// answers UNSTABLE_OFFSET_COMMIT for it.
+async fn seen(c: &GroupCoordinator, group: &str, partition: i32) -> (Option<i64>, bool) {
+    let key = vec![("t".to_string(), partition)];
+    let plain = c
+        .offset_fetch(group, Some(key.clone()), false)
+        .await
+        .unwrap();
+    let committed = plain[0].1.clone().unwrap().map(|v| v.offset);
+    let stable = c.offset_fetch(group, Some(key), true).await.unwrap();
+    let unstable = match &stable[0].1 {
+        Err(e) => {
+            assert_eq!(*e, GroupError::UnstableOffsetCommit);
+            true
+        }
+        Ok(v) => {
+            assert_eq!(v.as_ref().map(|v| v.offset), committed);
+            false
+        }
+    };
+    (committed, unstable)
+}
+
+#[tokio::test]
+async fn transactional_offsets_are_invisible_until_the_commit_marker() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    assert_eq!(
+        c.commit("g", -1, "", None, vec![offset("t", 0, 5)], true)
+            .await,
+        vec![GroupError::None]
+    );
+    let results = c
+        .txn_commit(
+            "g",
+            txn(PRODUCER),
+            vec![offset("t", 0, 10), offset("t", 1, 20)],
+        )
+        .await;
+    assert_eq!(results, vec![GroupError::None; 2]);
+    assert_eq!(
+        seen(&c, "g", 0).await,
+        (Some(5), true),
+        "pending: not visible"
+    );
+    assert_eq!(seen(&c, "g", 1).await, (None, true));
+    // Every committed offset: the pending-only partition is not listed, the other unstable.
+    let all = c.offset_fetch("g", None, true).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].1, Err(GroupError::UnstableOffsetCommit));
+    // The transaction commits: its marker is written and reported.
+    let marker = log.marker(PRODUCER.producer_id, true);
+    c.complete_txn(0, PRODUCER.producer_id, true, marker).await;
+    assert_eq!(seen(&c, "g", 0).await, (Some(10), false));
+    assert_eq!(seen(&c, "g", 1).await, (Some(20), false));
+    // A new coordinator reads the batch and its marker back to the same answer.
+    let moved = coordinator(&log).await;
+    assert_eq!(seen(&moved, "g", 0).await, (Some(10), false));
+    assert_eq!(seen(&moved, "g", 1).await, (Some(20), false));
+}
+
+#[tokio::test]
+async fn an_aborted_transaction_leaves_the_committed_offset() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    c.commit("g", -1, "", None, vec![offset("t", 0, 5)], true)
+        .await;
+    c.txn_commit("g", txn(PRODUCER), vec![offset("t", 0, 10)])
+        .await;
+    let marker = log.marker(PRODUCER.producer_id, false);
+    c.complete_txn(0, PRODUCER.producer_id, false, marker).await;
+    assert_eq!(seen(&c, "g", 0).await, (Some(5), false));
+    let moved = coordinator(&log).await;
+    assert_eq!(seen(&moved, "g", 0).await, (Some(5), false));
+}
+
+#[tokio::test]
+async fn a_plain_commit_written_after_the_transactional_one_wins() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    c.txn_commit("g", txn(PRODUCER), vec![offset("t", 0, 10)])
+        .await;
+    c.commit("g", -1, "", None, vec![offset("t", 0, 20)], true)
+        .await;
+    assert_eq!(seen(&c, "g", 0).await, (Some(20), true));
+    let marker = log.marker(PRODUCER.producer_id, true);
+    c.complete_txn(0, PRODUCER.producer_id, true, marker).await;
+    assert_eq!(seen(&c, "g", 0).await, (Some(20), false));
+    let moved = coordinator(&log).await;
+    assert_eq!(seen(&moved, "g", 0).await, (Some(20), false));
+}
+
+#[tokio::test]
+async fn undecided_offsets_stay_pending_across_a_reload() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    c.txn_commit("g", txn(PRODUCER), vec![offset("t", 0, 10)])
+        .await;
+    let moved = coordinator(&log).await;
+    assert_eq!(seen(&moved, "g", 0).await, (None, true));
+    assert!(
+        moved
+            .list()
+            .await
+            .unwrap()
+            .iter()
+            .any(|g| g.group_id == "g"),
+        "the group exists"
+    );
+    // Another producer's marker decides nothing; this producer's does.
+    let other = log.marker(99, true);
+    moved.complete_txn(0, 99, true, other).await;
+    assert_eq!(seen(&moved, "g", 0).await, (None, true));
+    let marker = log.marker(PRODUCER.producer_id, true);
+    moved
+        .complete_txn(0, PRODUCER.producer_id, true, marker)
+        .await;
+    assert_eq!(seen(&moved, "g", 0).await, (Some(10), false));
+}
+
+#[tokio::test]
+async fn a_marker_reported_during_the_load_is_applied_after_it() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    c.txn_commit("g", txn(PRODUCER), vec![offset("t", 0, 10)])
+        .await;
+    // The partition moves; the new leader reads it while the marker lands.
+    let moved = GroupCoordinator::new(config(), Arc::clone(&log) as Arc<dyn OffsetsStorage>);
+    moved.begin_load(0, 2).await;
+    let replay = log.replay();
+    let marker = log.marker(PRODUCER.producer_id, true);
+    moved
+        .complete_txn(0, PRODUCER.producer_id, true, marker)
+        .await;
+    assert!(moved.finish_load(0, 2, replay).await);
+    assert_eq!(seen(&moved, "g", 0).await, (Some(10), false));
+}
+
+#[tokio::test]
+async fn a_marker_only_decides_records_written_before_it() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    c.txn_commit("g", txn(PRODUCER), vec![offset("t", 0, 10)])
+        .await;
+    let first = log.marker(PRODUCER.producer_id, true);
+    // The producer's next transaction commits offsets before the first marker is reported.
+    c.txn_commit("g", txn(PRODUCER), vec![offset("t", 1, 30)])
+        .await;
+    c.complete_txn(0, PRODUCER.producer_id, true, first).await;
+    assert_eq!(
+        seen(&c, "g", 1).await,
+        (None, true),
+        "the next transaction's"
+    );
+    let second = log.marker(PRODUCER.producer_id, false);
+    c.complete_txn(0, PRODUCER.producer_id, false, second).await;
+    assert_eq!(seen(&c, "g", 1).await, (None, false));
+}
+
+#[tokio::test]
+async fn txn_commit_checks_the_coordinator_and_the_group() {
+    let log = Arc::new(MemoryLog::default());
+    let c = GroupCoordinator::new(config(), Arc::clone(&log) as Arc<dyn OffsetsStorage>);
+    let one = || vec![offset("t", 0, 1)];
+    assert_eq!(
+        c.txn_commit("g", txn(PRODUCER), one()).await,
+        vec![GroupError::NotCoordinator]
+    );
+    c.begin_load(0, 1).await;
+    assert_eq!(
+        c.txn_commit("g", txn(PRODUCER), one()).await,
+        vec![GroupError::CoordinatorLoadInProgress]
+    );
+    c.finish_load(0, 1, OffsetsReplay::new()).await;
+    assert_eq!(
+        c.txn_commit("", txn(PRODUCER), one()).await,
+        vec![GroupError::InvalidGroupId]
+    );
+    // An unknown group named with a generation: ILLEGAL_GENERATION, nothing written.
+    let with_generation = TxnCommit {
+        generation_id: 3,
+        member_id: "m".into(),
+        ..txn(PRODUCER)
+    };
+    assert_eq!(
+        c.txn_commit("g", with_generation, one()).await,
+        vec![GroupError::IllegalGeneration]
+    );
+    assert!(log.entries.lock().unwrap().is_empty());
+    // Too much metadata fails its partition only; the rest goes in one batch.
+    let too_large = CommitOffset {
+        metadata: Some("x".repeat(5_000)),
+        ..offset("t", 1, 1)
+    };
+    assert_eq!(
+        c.txn_commit("g", txn(PRODUCER), vec![offset("t", 0, 1), too_large])
+            .await,
+        vec![GroupError::None, GroupError::OffsetMetadataTooLarge]
+    );
+    let entries = log.entries.lock().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert!(matches!(
+        &entries[0],
+        Entry::Batch { producer: Some(p), records } if *p == PRODUCER && records.len() == 1
+    ));
+}
+
+#[tokio::test]
+async fn a_failed_transactional_write_is_not_pending() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    log.fail.store(true, Ordering::SeqCst);
+    assert_eq!(
+        c.txn_commit("g", txn(PRODUCER), vec![offset("t", 0, 10)])
+            .await,
+        vec![GroupError::CoordinatorNotAvailable]
+    );
+    log.fail.store(false, Ordering::SeqCst);
+    assert_eq!(seen(&c, "g", 0).await, (None, false));
+}
+
+#[tokio::test]
+async fn pending_partitions_per_group_and_producer_are_bounded() {
+    use crate::txn_offsets::MAX_PENDING_TXN_OFFSETS;
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    let many =
+        |n: usize| -> Vec<CommitOffset> { (0..n).map(|p| offset("t", p as i32, 1)).collect() };
+    let refused = c
+        .txn_commit("g", txn(PRODUCER), many(MAX_PENDING_TXN_OFFSETS + 1))
+        .await;
+    assert!(
+        refused
+            .iter()
+            .all(|e| *e == GroupError::InvalidCommitOffsetSize)
+    );
+    assert!(log.entries.lock().unwrap().is_empty(), "nothing written");
+    let taken = c
+        .txn_commit("g", txn(PRODUCER), many(MAX_PENDING_TXN_OFFSETS))
+        .await;
+    assert!(taken.iter().all(|e| e.is_ok()));
+    // The same partitions again fit; one more does not; another producer has its own room.
+    assert!(
+        c.txn_commit("g", txn(PRODUCER), many(2))
+            .await
+            .iter()
+            .all(|e| e.is_ok())
+    );
+    let beyond = vec![offset("u", 0, 1)];
+    assert_eq!(
+        c.txn_commit("g", txn(PRODUCER), beyond.clone()).await,
+        vec![GroupError::InvalidCommitOffsetSize]
+    );
+    let other = TxnProducer {
+        producer_id: 8,
+        producer_epoch: 0,
+    };
+    assert_eq!(
+        c.txn_commit("g", txn(other), beyond).await,
+        vec![GroupError::None]
+    );
+}
+
+#[tokio::test]
+async fn pending_offsets_keep_their_offset_and_group_from_expiring() {
+    let log = Arc::new(MemoryLog::default());
+    let c = GroupCoordinator::new(
+        CoordinatorConfig {
+            offsets_retention_ms: 0,
+            ..config()
+        },
+        Arc::clone(&log) as Arc<dyn OffsetsStorage>,
+    );
+    c.begin_load(0, 1).await;
+    c.finish_load(0, 1, OffsetsReplay::new()).await;
+    c.commit("simple", -1, "", None, vec![offset("t", 0, 5)], true)
+        .await;
+    c.txn_commit("simple", txn(PRODUCER), vec![offset("t", 0, 10)])
+        .await;
+    c.txn_commit("only-pending", txn(PRODUCER), vec![offset("t", 0, 1)])
+        .await;
+    assert_eq!(c.expire_offsets().await, 0, "t-0 has a transaction pending");
+    let listed: Vec<String> = c
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.group_id)
+        .collect();
+    assert_eq!(listed, vec!["only-pending", "simple"]);
+    let marker = log.marker(PRODUCER.producer_id, false);
+    c.complete_txn(0, PRODUCER.producer_id, false, marker).await;
+    assert_eq!(c.expire_offsets().await, 1);
+    assert!(c.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn deleting_a_group_or_an_offset_drops_its_pending_offsets() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    c.txn_commit(
+        "g",
+        txn(PRODUCER),
+        vec![offset("t", 0, 10), offset("t", 1, 11)],
+    )
+    .await;
+    c.txn_commit("h", txn(PRODUCER), vec![offset("t", 0, 12)])
+        .await;
+    assert_eq!(c.delete_group("g").await, GroupError::None);
+    let (error, results) = c.delete_offsets("h", vec![("t".into(), 0)]).await;
+    assert_eq!((error, results), (GroupError::None, vec![GroupError::None]));
+    // The commit marker that follows brings nothing back, here or after a reload.
+    let marker = log.marker(PRODUCER.producer_id, true);
+    c.complete_txn(0, PRODUCER.producer_id, true, marker).await;
+    for coordinator in [c, coordinator(&log).await] {
+        assert_eq!(seen(&coordinator, "g", 0).await, (None, false));
+        assert_eq!(seen(&coordinator, "g", 1).await, (None, false));
+        assert_eq!(seen(&coordinator, "h", 0).await, (None, false));
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_topic_takes_its_pending_offsets() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    c.txn_commit("g", txn(PRODUCER), vec![offset("t", 0, 10)])
+        .await;
+    let deleted: std::collections::HashSet<String> = ["t".to_string()].into();
+    assert_eq!(c.delete_topic_offsets(&deleted).await, 1);
+    let marker = log.marker(PRODUCER.producer_id, true);
+    c.complete_txn(0, PRODUCER.producer_id, true, marker).await;
+    assert_eq!(seen(&c, "g", 0).await, (None, false));
+    let reloaded = coordinator(&log).await;
+    assert_eq!(seen(&reloaded, "g", 0).await, (None, false));
+}
+
+#[tokio::test]
+async fn too_many_markers_during_a_load_make_it_load_again() {
+    let log = Arc::new(MemoryLog::default());
+    let c = GroupCoordinator::new(config(), Arc::clone(&log) as Arc<dyn OffsetsStorage>);
+    c.begin_load(0, 1).await;
+    for producer_id in 0..=MAX_DEFERRED_MARKERS as i64 {
+        c.complete_txn(0, producer_id, true, producer_id).await;
+    }
+    assert!(!c.finish_load(0, 1, OffsetsReplay::new()).await);
+    // The caller abandons this load and starts another, which keeps markers afresh.
+    c.abandon_load(0, 1).await;
+    c.begin_load(0, 2).await;
+    c.complete_txn(0, 1, true, 1).await;
+    assert!(c.finish_load(0, 2, OffsetsReplay::new()).await);
+}
+
+#[tokio::test]
+async fn every_marker_reported_during_the_load_is_applied_in_log_order() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    c.txn_commit("g", txn(PRODUCER), vec![offset("t", 0, 10)])
+        .await;
+    let first = log.marker(PRODUCER.producer_id, true);
+    c.txn_commit("g", txn(PRODUCER), vec![offset("t", 0, 20)])
+        .await;
+    // A new load reads all of that; the first marker's report comes late, during the load,
+    // and the second transaction's abort lands during it too.
+    let moved = GroupCoordinator::new(config(), Arc::clone(&log) as Arc<dyn OffsetsStorage>);
+    moved.begin_load(0, 2).await;
+    let replay = log.replay();
+    moved
+        .complete_txn(0, PRODUCER.producer_id, true, first)
+        .await;
+    let second = log.marker(PRODUCER.producer_id, false);
+    moved
+        .complete_txn(0, PRODUCER.producer_id, false, second)
+        .await;
+    assert!(moved.finish_load(0, 2, replay).await);
+    assert_eq!(seen(&moved, "g", 0).await, (Some(10), false));
 }

@@ -24,6 +24,12 @@ pub enum GroupError {
     GroupMaxSizeReached,
     FencedInstanceId,
     GroupSubscribedToTopic,
+    /// TxnOffsetCommit: more pending partitions than a transaction may hold.
+    InvalidCommitOffsetSize,
+    /// TxnOffsetCommit: the producer's epoch is older than the partition has seen.
+    InvalidProducerEpoch,
+    /// OffsetFetch with `require_stable`: a transaction has an offset of the partition pending.
+    UnstableOffsetCommit,
 }
 
 impl GroupError {
@@ -50,6 +56,9 @@ impl GroupError {
             GroupError::GroupMaxSizeReached => 81,
             GroupError::FencedInstanceId => 82,
             GroupError::GroupSubscribedToTopic => 86,
+            GroupError::InvalidCommitOffsetSize => 28,
+            GroupError::InvalidProducerEpoch => 47,
+            GroupError::UnstableOffsetCommit => 88,
         }
     }
 
@@ -67,6 +76,8 @@ pub enum StorageError {
     NotEnoughReplicas,
     #[error("the write was not replicated in time")]
     TimedOut,
+    #[error("the producer's epoch is older than the one the partition has seen")]
+    InvalidProducerEpoch,
     #[error("{0}")]
     Other(String),
 }
@@ -79,6 +90,7 @@ impl StorageError {
             StorageError::NotEnoughReplicas | StorageError::TimedOut => {
                 GroupError::CoordinatorNotAvailable
             }
+            StorageError::InvalidProducerEpoch => GroupError::InvalidProducerEpoch,
             StorageError::Other(_) => GroupError::UnknownServerError,
         }
     }

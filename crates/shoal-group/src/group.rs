@@ -1079,6 +1079,34 @@ impl ClassicGroup {
         GroupError::None
     }
 
+    /// TxnOffsetCommit's checks (Kafka's `validateOffsetCommit` with `isTransactional`): as
+    /// OffsetCommit's when the request names a member or a generation (KIP-447), but a request
+    /// without either is accepted whatever the group's state (older producers send neither),
+    /// a rebalance does not refuse it, and it refreshes no session.
+    pub fn validate_txn_commit(
+        &self,
+        generation_id: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> GroupError {
+        if self.state == GroupState::Dead {
+            return GroupError::CoordinatorNotAvailable;
+        }
+        if generation_id < 0 && self.state == GroupState::Empty {
+            return GroupError::None;
+        }
+        if generation_id >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            let check = self.validate_member(member_id, instance_id);
+            if !check.is_ok() {
+                return check;
+            }
+            if generation_id != self.generation {
+                return GroupError::IllegalGeneration;
+            }
+        }
+        GroupError::None
+    }
+
     /// Topics the members subscribe to (from ConsumerProtocol subscriptions); `None` if a
     /// subscription does not parse (then the group counts as subscribed to everything).
     pub fn subscribed_topics(&self) -> Option<HashSet<String>> {

@@ -289,6 +289,54 @@ fn commits_are_checked_like_kafkas() {
 }
 
 #[test]
+fn transactional_commits_are_checked_like_kafkas() {
+    let empty = ClassicGroup::new("simple", 0);
+    assert_eq!(empty.validate_txn_commit(-1, "", None), GroupError::None);
+    let (g, ids) = stable_group_of_three();
+    // (generation, member, instance) → error: KIP-447 checks a named member or generation
+    // like OffsetCommit; a request naming neither is an older producer's, and is accepted.
+    let cases: &[(i32, &str, Option<&str>, GroupError)] = &[
+        (1, &ids[0], None, GroupError::None),
+        (0, &ids[0], None, GroupError::IllegalGeneration),
+        (-1, &ids[0], None, GroupError::IllegalGeneration),
+        (1, "stranger", None, GroupError::UnknownMemberId),
+        (1, &ids[0], Some("instance-x"), GroupError::UnknownMemberId),
+        (-1, "", None, GroupError::None),
+    ];
+    for (generation, member, instance, expected) in cases {
+        assert_eq!(
+            g.validate_txn_commit(*generation, member, *instance),
+            *expected,
+            "generation {generation}, member {member:?}, instance {instance:?}"
+        );
+    }
+    // A static member while its group completes a rebalance: OffsetCommit is told to wait,
+    // TxnOffsetCommit is not; an old incarnation of the instance is fenced.
+    let mut g = ClassicGroup::new("g", 0);
+    let mut req = join("", &["range"]);
+    req.group_instance_id = Some("instance-1".into());
+    let JoinAction::Wait(mut rx) = g.join(req, 0, 0, &SETTINGS) else {
+        panic!()
+    };
+    g.tick(3_000, 3_000, &SETTINGS);
+    let joined = ready(&mut rx);
+    assert_eq!(g.state(), GroupState::CompletingRebalance);
+    let member = joined.member_id.as_str();
+    assert_eq!(
+        g.validate_txn_commit(1, member, Some("instance-1")),
+        GroupError::None
+    );
+    assert_eq!(
+        g.validate_commit(1, member, Some("instance-1"), 3_050),
+        GroupError::RebalanceInProgress
+    );
+    assert_eq!(
+        g.validate_txn_commit(1, "instance-1-old", Some("instance-1")),
+        GroupError::FencedInstanceId
+    );
+}
+
+#[test]
 fn a_stored_group_comes_back_stable_with_its_members() {
     let (g, ids) = stable_group_of_three();
     let stored = g.to_stored();
@@ -354,12 +402,15 @@ fn a_stable_group_whose_subscriptions_do_not_parse_keeps_every_offset() {
     g.set_protocol_type_for_test("consumer");
     let offsets: crate::replay::Offsets = [(
         ("t".to_string(), 0),
-        crate::records::OffsetValue {
-            offset: 1,
-            leader_epoch: -1,
-            metadata: String::new(),
-            commit_timestamp_ms: 0,
-            expire_timestamp_ms: None,
+        crate::replay::StoredOffset {
+            value: crate::records::OffsetValue {
+                offset: 1,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp_ms: 0,
+                expire_timestamp_ms: None,
+            },
+            record_offset: 0,
         },
     )]
     .into_iter()

@@ -9,7 +9,8 @@
 //!
 //! Layout: `coordinator_key` (group → partition), `records` (the topic's record formats,
 //! Kafka's bytes), `group` (one group's state machine, pure, time passed in), `replay` (a
-//! partition read back), `retention` (which offsets expired), `coordinator` (the shards of the
+//! partition read back), `retention` (which offsets expired), `txn_offsets` (offsets committed
+//! inside a transaction, pending until its marker), `coordinator` (the shards of the
 //! partitions this broker leads: loading, routing, writing, timers),
 //! `error` (Kafka's codes). The broker wires the Kafka APIs and the log to it.
 
@@ -20,8 +21,11 @@ pub mod group;
 pub mod records;
 pub mod replay;
 pub mod retention;
+pub mod txn_offsets;
 
-pub use coordinator::{CoordinatorConfig, GroupCoordinator, OffsetsStorage};
+pub use coordinator::{
+    CoordinatorConfig, FetchedOffset, GroupCoordinator, OffsetsStorage, TxnCommit, TxnProducer,
+};
 pub use error::{GroupError, StorageError};
 pub use group::{GroupSettings, GroupState, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
 pub use replay::OffsetsReplay;

@@ -34,13 +34,13 @@ pub fn expired_offsets(
     offsets
         .iter()
         .filter(|((topic, _), _)| subscribed.as_ref().is_none_or(|s| !s.contains(topic)))
-        .filter(|(_, value)| match value.expire_timestamp_ms {
+        .filter(|(_, stored)| match stored.value.expire_timestamp_ms {
             // Committed with its own retention (OffsetCommit v2-v4): Kafka's old rule.
             Some(expire_at_ms) => now_wall_ms >= expire_at_ms,
             None => {
                 let base = match group_base_ms {
                     Some(empty_since) if empty_since > 0 => empty_since,
-                    _ => value.commit_timestamp_ms,
+                    _ => stored.value.commit_timestamp_ms,
                 };
                 now_wall_ms.saturating_sub(base) >= retention_ms
             }
@@ -53,6 +53,7 @@ pub fn expired_offsets(
 mod tests {
     use super::*;
     use crate::records::OffsetValue;
+    use crate::replay::StoredOffset;
 
     const DAY_MS: i64 = 86_400_000;
 
@@ -62,12 +63,15 @@ mod tests {
             .map(|(t, p, committed_at)| {
                 (
                     (t.to_string(), *p),
-                    OffsetValue {
-                        offset: 1,
-                        leader_epoch: -1,
-                        metadata: String::new(),
-                        commit_timestamp_ms: *committed_at,
-                        expire_timestamp_ms: None,
+                    StoredOffset {
+                        value: OffsetValue {
+                            offset: 1,
+                            leader_epoch: -1,
+                            metadata: String::new(),
+                            commit_timestamp_ms: *committed_at,
+                            expire_timestamp_ms: None,
+                        },
+                        record_offset: 0,
                     },
                 )
             })
@@ -101,7 +105,7 @@ mod tests {
         g.set_protocol_type_for_test("consumer");
         let mut o = offsets(&[("a", 0, DAY_MS), ("a", 1, DAY_MS)]);
         if let Some(v) = o.get_mut(&("a".to_string(), 0)) {
-            v.expire_timestamp_ms = Some(DAY_MS + 60_000);
+            v.value.expire_timestamp_ms = Some(DAY_MS + 60_000);
         }
         // A minute after the commit, long before the group's seven days are up.
         assert!(expired_offsets(&g, &o, DAY_MS + 59_999, 7 * DAY_MS).is_empty());

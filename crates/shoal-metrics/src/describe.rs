@@ -95,6 +95,19 @@ pub fn describe_all() {
         FETCH_RESPONSE_POOL_WAITS_TOTAL,
         "Fetches that waited because the fetch.response.pool.bytes pool was full."
     );
+    describe_counter!(
+        TXN_COMPLETED_TOTAL,
+        "Transactions this broker coordinated to the end, by result (commit, abort)."
+    );
+    describe_histogram!(
+        TXN_MARKERS_DURATION_SECONDS,
+        Unit::Seconds,
+        "Time from a transaction's prepared state to its last marker written on every partition, by result."
+    );
+    describe_counter!(
+        TXN_TIMED_OUT_TOTAL,
+        "Transactions the coordinator aborted because they stayed open longer than transaction.timeout.ms."
+    );
     describe_gauge!(
         TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS,
         Unit::Seconds,

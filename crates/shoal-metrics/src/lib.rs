@@ -49,6 +49,20 @@ pub fn record_internal_records_skipped(topic: &'static str, records: u64) {
     metrics::counter!(names::INTERNAL_RECORDS_SKIPPED_TOTAL, "topic" => topic).increment(records);
 }
 
+/// A coordinated transaction's markers are all written (`commit` or `abort`), and how long
+/// writing them took.
+pub fn record_txn_markers_written(commit: bool, took: std::time::Duration) {
+    let result = if commit { "commit" } else { "abort" };
+    metrics::counter!(names::TXN_COMPLETED_TOTAL, "result" => result).increment(1);
+    metrics::histogram!(names::TXN_MARKERS_DURATION_SECONDS, "result" => result)
+        .record(took.as_secs_f64());
+}
+
+/// The coordinator aborted a transaction open longer than its timeout.
+pub fn record_txn_timed_out() {
+    metrics::counter!(names::TXN_TIMED_OUT_TOTAL).increment(1);
+}
+
 /// The log directory's free bytes, as last read.
 pub fn set_log_dir_free_bytes(bytes: u64) {
     metrics::gauge!(names::LOG_DIR_FREE_BYTES).set(bytes as f64);

@@ -29,16 +29,9 @@
 //! of `__transaction_state`: key v0, value v0 and v1, tombstones), `replay` (a partition read
 //! back into its transactional ids when this broker starts coordinating it), `error` (Kafka's codes).
 //!
-//! **Left for later slices** (issue #17): the coordinator itself (the cache of metadata per
-//! `__transaction_state` partition this broker leads, reading it (with `replay`) on leadership with
-//! COORDINATOR_LOAD_IN_PROGRESS meanwhile, writing transits and tombstones through the log, the
-//! abort and expiration timers), FindCoordinator with key type TRANSACTION, the Kafka APIs
-//! (InitProducerId with a transactional id, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn,
-//! TxnOffsetCommit, WriteTxnMarkers, DescribeTransactions, ListTransactions, DescribeProducers),
-//! the marker channel (sending commit/abort markers to partition leaders until each is
-//! written, removing partitions as they are acknowledged), control batches in the log, the
-//! last stable offset, the aborted-transaction index, `read_committed` fetches and a bound on
-//! partitions per transaction and open transactions per coordinator.
+//! **Who calls it.** The broker's transaction coordinator (`shoal-broker/src/transactions/`)
+//! holds the metadata, does the I/O around each decision (the write, the markers, the timers) and
+//! applies a transit only once it is replicated; see docs/transactions.md.
 
 pub mod error;
 pub mod metadata;

@@ -25,7 +25,7 @@ use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
 use crate::apis::str_bytes;
-use crate::groups::CoordinatorLocation;
+use crate::internal_topic::CoordinatorLocation;
 
 /// Most keys one batched request may ask for (bounds the work one request causes).
 const MAX_KEYS: usize = 1_000;
@@ -85,10 +85,6 @@ async fn find(broker: &Arc<Broker>, ctx: &RequestContext, key_type: i8, key: &st
                     "Transactional Id authorization failed.",
                 );
             }
-            return Found::error(
-                ResponseError::TransactionalIdAuthorizationFailed,
-                "transactions are not supported",
-            );
         }
         other => {
             return Found::error(
@@ -97,12 +93,17 @@ async fn find(broker: &Arc<Broker>, ctx: &RequestContext, key_type: i8, key: &st
             );
         }
     }
-    let node_id = match broker.groups.locate(key).await {
+    let location = if key_type == KEY_TYPE_TRANSACTION {
+        broker.transactions.locate(key).await
+    } else {
+        broker.groups.locate(key).await
+    };
+    let node_id = match location {
         CoordinatorLocation::Broker(id) => id,
         CoordinatorLocation::NotAvailable => {
             return Found::error(
                 ResponseError::CoordinatorNotAvailable,
-                "the group coordinator is not available",
+                "the coordinator is not available",
             );
         }
     };

@@ -1,9 +1,12 @@
-//! InitProducerId: a fresh producer id for an idempotent producer.
+//! InitProducerId: a producer id for an idempotent or transactional producer.
 //!
 //! Without a transactional id Kafka always answers with a new id at epoch 0 (also when a
-//! producer asks to bump the epoch of its old id, KIP-360), and so does Shoal. Transactions are
-//! not supported in this version: a transactional id is refused with a fatal error so the
-//! client stops rather than retrying.
+//! producer asks to bump the epoch of its old id, KIP-360), and so does Shoal. With one, the
+//! transactional id's coordinator answers: the id's producer id with its epoch bumped, which
+//! fences every older instance of the producer ("zombies"); an open transaction of the previous
+//! instance is aborted first (the client is told CONCURRENT_TRANSACTIONS and retries). v3+
+//! clients name the producer id and epoch they had, so a producer fenced or forgotten can
+//! recover its id (KIP-360).
 
 use std::sync::Arc;
 
@@ -12,10 +15,13 @@ use kafka_protocol::messages::{
     InitProducerIdRequest, InitProducerIdResponse, ProducerId, ResponseKind,
 };
 use shoal_kafka::{Reply, RequestContext};
+use shoal_txn::error::TxnApi;
+use shoal_txn::metadata::ProducerIdAndEpoch;
 
 use crate::Broker;
 use crate::authorization::CLUSTER_NAME;
 use crate::error_codes::controller_error_code;
+use crate::transactions::CoordError;
 use shoal_acl::{Operation, ResourceType};
 
 pub async fn handle(
@@ -26,16 +32,14 @@ pub async fn handle(
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    if request
+    let transactional_id = request
         .transactional_id
         .as_ref()
-        .is_some_and(|id| !id.0.is_empty())
-    {
-        tracing::info!(
-            "InitProducerId with a transactional id refused: transactions are not supported"
-        );
+        .map(|id| id.0.as_str())
+        .filter(|id| !id.is_empty());
+    if let Some(transactional_id) = transactional_id {
         return Reply::Ready(ResponseKind::InitProducerId(
-            response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code()),
+            transactional(broker, ctx, &request, transactional_id, response).await,
         ));
     }
     // An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic
@@ -62,4 +66,49 @@ pub async fn handle(
         }
     };
     Reply::Ready(ResponseKind::InitProducerId(response))
+}
+
+async fn transactional(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: &InitProducerIdRequest,
+    transactional_id: &str,
+    response: InitProducerIdResponse,
+) -> InitProducerIdResponse {
+    if !broker.authorization.allowed(
+        ctx,
+        Operation::Write,
+        ResourceType::TransactionalId,
+        transactional_id,
+    ) {
+        return response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    let expected = if ctx.api_version >= 3 {
+        match ProducerIdAndEpoch::from_init_request(request.producer_id.0, request.producer_epoch) {
+            Ok(expected) => expected,
+            Err(error) => return response.with_error_code(error.code()),
+        }
+    } else {
+        None
+    };
+    let answer = broker
+        .transactions
+        .coordinator
+        .init_producer_id(transactional_id, request.transaction_timeout_ms, expected)
+        .await;
+    match answer {
+        Ok((producer_id, producer_epoch)) => response
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(producer_epoch),
+        Err(error) => {
+            let error = match error {
+                CoordError::Txn(e) => {
+                    CoordError::Txn(e.for_client(TxnApi::InitProducerId, ctx.api_version))
+                }
+                other => other,
+            };
+            tracing::debug!(transactional_id, ?error, "InitProducerId refused");
+            response.with_error_code(error.code())
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! Internal topics (`__consumer_offsets`, later `__transaction_state`) are Shoal's own.
+//! Internal topics (`__consumer_offsets`, `__transaction_state`) are Shoal's own.
 //!
 //! Their records are written by the group and transaction coordinators and replayed by them on
 //! every leadership change; a client's batch in one would be replayed as group state (one junk

@@ -17,7 +17,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, Response
 use kafka_protocol::records::RecordBatchDecoder;
 use shoal_acl::{Operation, ResourceType};
 use shoal_kafka::{Reply, RequestContext};
-use shoal_replica::Partition;
+use shoal_replica::{IsolationLevel, Partition};
 
 use crate::Broker;
 use crate::error_codes::partition_error_code;
@@ -34,6 +34,10 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRe
     // leader_epoch exists from v4 (KIP-320); earlier versions must leave it at its default.
     let with_epoch = ctx.api_version >= 4;
     let client_request = request.replica_id.0 == CONSUMER_REPLICA_ID;
+    // isolation_level exists from v2 (KIP-98): read_committed offsets stop at the last stable
+    // offset instead of the high watermark.
+    let read_committed = ctx.api_version >= 2
+        && IsolationLevel::from_wire(request.isolation_level) == IsolationLevel::ReadCommitted;
     let image = broker.image();
     let topics = request
         .topics
@@ -80,10 +84,11 @@ pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRe
                     }
                     // Kafka answers clients OFFSET_NOT_AVAILABLE while a new leader's HW lags
                     // the start of its epoch; a tool's debug request (replica -2) gets the HW.
-                    let high_watermark = if client_request {
-                        partition.high_watermark_for_offset_query()
-                    } else {
-                        Ok(partition.high_watermark())
+                    let high_watermark = match (client_request, read_committed) {
+                        (true, false) => partition.high_watermark_for_offset_query(),
+                        (true, true) => partition.last_stable_offset_for_offset_query(),
+                        (false, false) => Ok(partition.high_watermark()),
+                        (false, true) => Ok(partition.last_stable_offset()),
                     };
                     let high_watermark = match high_watermark {
                         Ok(hw) => hw,

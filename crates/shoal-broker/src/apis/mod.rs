@@ -3,6 +3,8 @@
 //! Handlers validate everything that came off the wire (names, counts, ids) before acting, and
 //! answer per-item errors with Kafka codes rather than failing the whole request, as Kafka does.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_user_scram_credentials;
 pub mod create_acls;
 pub mod create_partitions;
@@ -16,6 +18,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -34,6 +37,7 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sasl;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;

@@ -4,8 +4,10 @@
 //! (v2+) means every partition the group committed. A partition with no commit answers
 //! offset −1, and the consumer falls back to `auto.offset.reset`. v1 has no group-level error
 //! field, so a group error is repeated in every partition. Every offset answered here is
-//! already replicated (the coordinator applies a commit only after its write is), so
-//! `require_stable` needs nothing more without transactions.
+//! already replicated (the coordinator applies a commit only after its write is). Offsets a
+//! transaction committed (TxnOffsetCommit) are not answered until it commits; with
+//! `require_stable` (v7+) a partition with one pending answers UNSTABLE_OFFSET_COMMIT (offset
+//! −1) instead of its committed offset, and the consumer retries until the transaction ends.
 //!
 //! Authorization (Kafka's `handleOffsetFetchRequestFromCoordinator`), per group and before the
 //! coordinator is asked: DESCRIBE on the group, else GROUP_AUTHORIZATION_FAILED (the group's
@@ -35,8 +37,9 @@ use crate::Broker;
 use crate::apis::{MAX_BATCH_ITEMS, topic_name};
 
 type Wanted = Option<Vec<(String, Vec<i32>)>>;
-/// A topic's partitions with their committed offsets (`None` = no commit).
-type TopicOffsets = (String, Vec<(i32, Option<OffsetValue>)>);
+/// A topic's partitions with their committed offsets (`None` = no commit), or the partition's
+/// error code (UNSTABLE_OFFSET_COMMIT).
+type TopicOffsets = (String, Vec<(i32, Result<Option<OffsetValue>, i16>)>);
 
 /// One group's answer: partitions grouped by topic, in the order asked (or sorted for "all").
 struct GroupOffsets {
@@ -59,21 +62,25 @@ impl GroupOffsets {
             topics: wanted
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, Ok(None))).collect()))
                 .collect(),
             denied: Vec::new(),
         }
     }
 
-    /// The answered topics; `partition_error` is the code of every partition not denied.
+    /// The answered topics; `partition_error` is the code of every partition not denied and
+    /// without an error of its own.
     fn rows(self, partition_error: i16) -> Vec<(String, Vec<Row>)> {
         let denied_code = ResponseError::TopicAuthorizationFailed.code();
         let answered = self.topics.into_iter().map(|(topic, partitions)| {
             let rows = partitions
                 .into_iter()
-                .map(|(p, v)| {
-                    let (offset, epoch, metadata) = committed(&v);
-                    (p, offset, epoch, metadata, partition_error)
+                .map(|(p, v)| match v {
+                    Ok(v) => {
+                        let (offset, epoch, metadata) = committed(&v);
+                        (p, offset, epoch, metadata, partition_error)
+                    }
+                    Err(code) => (p, -1, -1, StrBytes::default(), code),
                 })
                 .collect();
             (topic, rows)
@@ -113,6 +120,7 @@ async fn fetch_group(
     ctx: &RequestContext,
     group_id: &str,
     wanted: Wanted,
+    require_stable: bool,
 ) -> GroupOffsets {
     if !broker
         .authorization
@@ -140,13 +148,14 @@ async fn fetch_group(
     match broker
         .groups
         .coordinator
-        .fetch_offsets(group_id, keys)
+        .offset_fetch(group_id, keys, require_stable)
         .await
     {
         Err(error) => GroupOffsets::failed(error.code(), wanted),
         Ok(found) => {
             let mut topics: Vec<TopicOffsets> = Vec::new();
             for ((topic, partition), value) in found {
+                let value = value.map_err(|e| e.code());
                 match topics.last_mut() {
                     Some((t, ps)) if *t == topic => ps.push((partition, value)),
                     _ => topics.push((topic, vec![(partition, value)])),
@@ -200,7 +209,7 @@ pub async fn handle(
                         .map(|t| (t.name.0.to_string(), t.partition_indexes))
                         .collect()
                 });
-                fetch_group(broker, ctx, &group_id, wanted).await
+                fetch_group(broker, ctx, &group_id, wanted, request.require_stable).await
             };
             let error = fetched.error;
             let topics = if error == 0 {
@@ -241,7 +250,15 @@ pub async fn handle(
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
-    let fetched = fetch_group(broker, ctx, request.group_id.0.as_str(), wanted).await;
+    // `require_stable` is v7+ (false before).
+    let fetched = fetch_group(
+        broker,
+        ctx,
+        request.group_id.0.as_str(),
+        wanted,
+        request.require_stable,
+    )
+    .await;
     let error = fetched.error;
     let per_partition_error = if version < 2 { error } else { 0 };
     if version >= 2 {

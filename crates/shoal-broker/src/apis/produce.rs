@@ -6,7 +6,14 @@
 //! for them before the connection passes in its next request.
 //! acks=all waits (deferred) until the high watermark passes each partition's last offset,
 //! bounded by the request's timeout.
+//!
+//! Transactional batches need WRITE on the request's transactional id. Before a producer's
+//! first transactional write to a partition, the partition takes a verification guard and the
+//! transactional id's coordinator is asked whether the partition is in the producer's open
+//! transaction (KIP-890 part 1, `transactions::verifier`); the append then carries the guard,
+//! which a marker written meanwhile has voided. This runs before the blocking append.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +24,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use shoal_kafka::{Reply, RequestContext};
 use shoal_log::LogError;
-use shoal_replica::{Partition, PartitionError, RequiredAcks};
+use shoal_replica::{AppendOrigin, Partition, PartitionError, RequiredAcks, VerificationGuard};
 
 use crate::Broker;
 use crate::apis::internal_topics;
@@ -37,16 +44,166 @@ struct PendingAck {
     required_offset: i64,
 }
 
+/// A partition that may need KIP-890 verification: (topic, partition), its (topic index,
+/// partition index) in the request, and the replica.
+type Candidate = ((String, i32), (usize, usize), Arc<Partition>);
+
+/// A transactional partition's verdict before the append, by (topic index, partition index):
+/// append with this guard (`None`: no verification needed), or answer this code.
+type Verdicts = HashMap<(usize, usize), Result<Option<VerificationGuard>, i16>>;
+
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Reply {
+    let verdicts = transactional_verdicts(broker, ctx, &request).await;
     let broker = Arc::clone(broker);
     let ctx = ctx.clone();
-    run_blocking(move || append_all(&broker, &ctx, request))
+    run_blocking(move || append_all(&broker, &ctx, request, &verdicts))
         .await
         .unwrap_or(Reply::NoResponse)
 }
 
+/// The producer id and epoch of a transactional first batch.
+fn transactional_producer(records: Option<&[u8]>) -> Option<(i64, i16)> {
+    let header = shoal_log::batch::RecordBatchHeader::parse(records?).ok()?;
+    (header.is_transactional() && header.producer_id >= 0)
+        .then_some((header.producer_id, header.producer_epoch))
+}
+
+/// Authorizes the transactional id and verifies, with its coordinator, every partition that
+/// takes a producer's first transactional write (KIP-890 part 1).
+async fn transactional_verdicts(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: &ProduceRequest,
+) -> Verdicts {
+    let mut verdicts = Verdicts::new();
+    let image = broker.image();
+    let by_id = ctx.api_version >= 13;
+    let transactional_id = request.transactional_id.as_ref().map(|id| id.0.as_str());
+    let authorized = transactional_id.is_some_and(|id| {
+        broker
+            .authorization
+            .allowed(ctx, Operation::Write, ResourceType::TransactionalId, id)
+    });
+    // Partitions that may need verification: (topic, partition) → (indexes, partition); one
+    // producer per request.
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut producer = None;
+    for (ti, topic) in request.topic_data.iter().enumerate() {
+        let topic_image = if by_id {
+            image.topic(&topic.topic_id)
+        } else {
+            image.topic_by_name(topic.name.0.as_str())
+        };
+        for (pi, data) in topic.partition_data.iter().enumerate() {
+            let Some((producer_id, producer_epoch)) =
+                transactional_producer(data.records.as_deref())
+            else {
+                continue;
+            };
+            if !authorized {
+                verdicts.insert(
+                    (ti, pi),
+                    Err(ResponseError::TransactionalIdAuthorizationFailed.code()),
+                );
+                continue;
+            }
+            if !broker
+                .transactions
+                .coordinator
+                .config()
+                .verification_enabled
+            {
+                continue;
+            }
+            let Some(t) = topic_image else { continue };
+            let Some(partition) = broker.replicas.partition(t.id, data.index) else {
+                continue;
+            };
+            if producer.is_some_and(|p| p != (producer_id, producer_epoch)) {
+                verdicts.insert((ti, pi), Err(ResponseError::InvalidRecord.code()));
+                continue;
+            }
+            producer = Some((producer_id, producer_epoch));
+            candidates.push(((t.name.clone(), data.index), (ti, pi), partition));
+        }
+    }
+    let (Some(transactional_id), Some((producer_id, producer_epoch))) =
+        (transactional_id, producer)
+    else {
+        return verdicts;
+    };
+    // Taking a guard locks the partition's state, which an append holds across its write: off
+    // the async threads.
+    let to_verify: HashMap<(String, i32), ((usize, usize), VerificationGuard)> =
+        run_blocking(move || {
+            candidates
+                .into_iter()
+                .filter_map(|(tp, indexes, partition)| {
+                    partition
+                        .txn_verification_needed(producer_id, producer_epoch)
+                        .map(|guard| (tp, (indexes, guard)))
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+    if to_verify.is_empty() {
+        return verdicts;
+    }
+    let partitions: BTreeSet<(String, i32)> = to_verify.keys().cloned().collect();
+    let answer = broker
+        .transactions
+        .verifier
+        .verify(transactional_id, producer_id, producer_epoch, &partitions)
+        .await;
+    for (tp, (indexes, guard)) in to_verify {
+        let verdict = match &answer {
+            Ok(per_partition) => match per_partition.get(&tp) {
+                Some(Ok(())) => Ok(Some(guard)),
+                // Not in the transaction: the write would open a transaction nobody ends.
+                Some(Err(_)) | None => Err(ResponseError::InvalidTxnState.code()),
+            },
+            Err(code) => Err(produce_code_for_verification_error(*code)),
+        };
+        if let Err(code) = verdict {
+            tracing::debug!(
+                transactional_id,
+                topic = tp.0,
+                partition = tp.1,
+                code,
+                "transactional produce not verified"
+            );
+        }
+        verdicts.insert(indexes, verdict);
+    }
+    verdicts
+}
+
+/// Kafka's mapping of a verification failure to what a producer understands on Produce: the
+/// coordinator being away is retriable (NOT_ENOUGH_REPLICAS), a fenced producer is told so.
+fn produce_code_for_verification_error(code: i16) -> i16 {
+    if code == ResponseError::NotCoordinator.code()
+        || code == ResponseError::CoordinatorNotAvailable.code()
+        || code == ResponseError::CoordinatorLoadInProgress.code()
+        || code == ResponseError::ConcurrentTransactions.code()
+    {
+        ResponseError::NotEnoughReplicas.code()
+    } else if code == ResponseError::ProducerFenced.code()
+        || code == ResponseError::InvalidProducerIdMapping.code()
+    {
+        ResponseError::InvalidProducerEpoch.code()
+    } else {
+        code
+    }
+}
+
 /// Appends every partition's batches (blocking) and answers, or defers the answer for acks=all.
-fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Reply {
+fn append_all(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: ProduceRequest,
+    verdicts: &Verdicts,
+) -> Reply {
     let acks = RequiredAcks::from_wire(request.acks);
     let image = broker.image();
     let now = wall_ms();
@@ -83,6 +240,11 @@ fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
                 .with_base_offset(-1)
                 .with_log_append_time_ms(-1)
                 .with_log_start_offset(-1);
+            let verdict = verdicts.get(&(topic_index, partition_index));
+            let refused = match verdict {
+                Some(Err(code)) => Some(*code),
+                _ => None,
+            };
             let result = match (acks, topic_image) {
                 (None, _) => Err(ResponseError::InvalidRequiredAcks.code()),
                 _ if !authorized => Err(ResponseError::TopicAuthorizationFailed.code()),
@@ -91,9 +253,7 @@ fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
                     tracing::warn!(topic = t.name, client = ?ctx.client_id, peer = %ctx.peer, "refused a client's produce to an internal topic");
                     Err(ResponseError::InvalidTopicException.code())
                 }
-                (Some(_), Some(_)) if request.transactional_id.is_some() => {
-                    Err(ResponseError::TransactionalIdAuthorizationFailed.code())
-                }
+                (Some(_), Some(_)) if refused.is_some() => Err(refused.unwrap_or(-1)),
                 (Some(acks), Some(t)) => match t.partition(data.index) {
                     None => Err(ResponseError::UnknownTopicOrPartition.code()),
                     Some(_) => match broker.replicas.partition(t.id, data.index) {
@@ -108,7 +268,15 @@ fn append_all(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceReques
                                 Err(ResponseError::UnsupportedCompressionType.code())
                             }
                             Some(records) => partition
-                                .append_as_leader(records, acks, now)
+                                .append_as_leader_from(
+                                    records,
+                                    acks,
+                                    now,
+                                    AppendOrigin::Client {
+                                        verification: verdict
+                                            .and_then(|v| v.as_ref().ok().cloned().flatten()),
+                                    },
+                                )
                                 .map(|appended| (partition, appended))
                                 .map_err(|error| {
                                     if !matches!(error, shoal_replica::PartitionError::NotLeaderOrFollower) {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use shoal_group::{CoordinatorConfig, GroupSettings};
 
+use crate::internal_topic::InternalTopicSpec;
+
 /// How the offsets topic is created the first time a client looks for a coordinator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OffsetsTopicConfig {
@@ -17,6 +19,27 @@ pub struct OffsetsTopicConfig {
     pub segment_bytes: u64,
 }
 
+impl OffsetsTopicConfig {
+    /// How `__consumer_offsets` is created (Kafka's `groupMetadataTopicConfigs`).
+    pub fn spec(&self) -> InternalTopicSpec {
+        InternalTopicSpec {
+            name: shoal_group::OFFSETS_TOPIC,
+            num_partitions: self.num_partitions,
+            replication_factor: self.replication_factor,
+            replication_factor_setting: "offsets.topic.replication.factor",
+            min_insync_replicas: None,
+            configs: [
+                ("cleanup.policy", "compact".to_string()),
+                ("compression.type", "producer".to_string()),
+                ("segment.bytes", self.segment_bytes.to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct GroupsConfig {
     pub coordinator: CoordinatorConfig,
@@ -25,7 +48,10 @@ pub struct GroupsConfig {
 
 /// A group setting's effective value (explicit, else the schema's default), validated by the
 /// schema and parsed.
-fn get<T: std::str::FromStr>(settings: &BTreeMap<String, String>, name: &str) -> anyhow::Result<T>
+pub(crate) fn get<T: std::str::FromStr>(
+    settings: &BTreeMap<String, String>,
+    name: &str,
+) -> anyhow::Result<T>
 where
     T::Err: std::fmt::Display,
 {

@@ -6,21 +6,24 @@
 //! replayed — and a partition no longer led is unloaded, so its clients go and find the new
 //! coordinator. Reading runs on a blocking thread, in bounded chunks. Topics that disappear
 //! from the metadata take their committed offsets with them.
+//!
+//! Transactional offsets (TxnOffsetCommit) are replayed as their batches and markers say: the
+//! records of a producer's transactional batch wait for its marker, and those whose marker has
+//! not come by the end of the log stay pending in the shard (their marker is reported to the
+//! coordinator when it is written, see `transactions::markers`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use shoal_group::{GroupCoordinator, OFFSETS_TOPIC, OffsetsReplay};
-use shoal_log::batch::batches;
-use shoal_log::record_view::{decompressed_section, records};
+use shoal_log::batch::RecordBatchHeader;
+use shoal_log::control::ControlType;
 use shoal_meta::MetadataImage;
 use shoal_replica::{Partition, PartitionError};
 use uuid::Uuid;
 
+use crate::internal_topic::reader::{RecordSink, replay_partition};
 use crate::replica_manager::ReplicaManager;
-
-/// Bytes read from the log per step of a load (Kafka's `offsets.load.buffer.size`).
-const LOAD_CHUNK_BYTES: usize = 5 << 20;
 
 /// The offsets partitions led here: partition → (leader epoch, partition).
 type Led = BTreeMap<i32, (i32, Arc<Partition>)>;
@@ -149,13 +152,19 @@ impl OffsetsLoader {
                             OFFSETS_TOPIC,
                             replay.skipped() as u64,
                         );
-                        coordinator.finish_load(partition, epoch, replay).await;
-                        tracing::debug!(
-                            partition,
-                            epoch,
-                            elapsed_ms = started.elapsed().as_millis() as u64,
-                            "offsets partition load finished"
-                        );
+                        if coordinator.finish_load(partition, epoch, replay).await {
+                            tracing::debug!(
+                                partition,
+                                epoch,
+                                elapsed_ms = started.elapsed().as_millis() as u64,
+                                "offsets partition load finished"
+                            );
+                        } else {
+                            // Markers it could not keep arrived meanwhile: read it again.
+                            coordinator.abandon_load(partition, epoch).await;
+                            tokio::time::sleep(LOAD_RETRY_DELAY).await;
+                            loader.retry.notify_one();
+                        }
                     }
                     Ok(Err(error)) => {
                         // Leadership moved while reading, or the log failed: no shard (clients
@@ -177,49 +186,31 @@ impl OffsetsLoader {
     }
 }
 
+impl RecordSink for OffsetsReplay {
+    fn apply(&mut self, key: &[u8], value: Option<&[u8]>) {
+        OffsetsReplay::apply(self, key, value);
+    }
+
+    fn skip_batch(&mut self, base_offset: i64, record_count: i32, why: &str) {
+        OffsetsReplay::skip_batch(self, base_offset, record_count, why);
+    }
+
+    fn begin_batch(&mut self, header: &RecordBatchHeader) {
+        OffsetsReplay::begin_batch(self, header.producer_id, header.is_transactional());
+    }
+
+    fn apply_at(&mut self, offset: i64, key: &[u8], value: Option<&[u8]>) {
+        OffsetsReplay::apply_at(self, offset, key, value);
+    }
+
+    fn control(&mut self, producer_id: i64, control: ControlType) {
+        OffsetsReplay::end_txn(self, producer_id, control == ControlType::Commit);
+    }
+}
+
 /// Replays `partition` from its log start to its current log end.
 fn read_partition(partition: &Partition) -> Result<OffsetsReplay, PartitionError> {
     let mut replay = OffsetsReplay::new();
-    let (mut offset, end) =
-        partition.read_log(|log| Ok((log.log_start_offset(), log.log_end_offset())))?;
-    while offset < end {
-        if !partition.is_leader() {
-            return Err(PartitionError::NotLeaderOrFollower);
-        }
-        let chunk = partition.read_records(offset, LOAD_CHUNK_BYTES, end, true)?;
-        if chunk.records.is_empty() {
-            break;
-        }
-        for batch in batches(&chunk.records) {
-            let batch = batch?;
-            let header = batch.header;
-            offset = offset.max(header.next_offset());
-            if header.is_control() {
-                continue;
-            }
-            // A batch whose records cannot be read is skipped and counted: one junk batch must
-            // not keep every group of the partition from loading (NOT_COORDINATOR forever).
-            let count = usize::try_from(header.record_count.max(0)).unwrap_or(0);
-            let section = match decompressed_section(batch.bytes) {
-                Ok(section) => section,
-                Err(error) => {
-                    replay.skip_batch(header.base_offset, header.record_count, &error.to_string());
-                    continue;
-                }
-            };
-            match records(&section, count) {
-                Ok(views) => {
-                    for record in views {
-                        if let Some(key) = record.key {
-                            replay.apply(key, record.value);
-                        }
-                    }
-                }
-                Err(error) => {
-                    replay.skip_batch(header.base_offset, header.record_count, &error.to_string())
-                }
-            }
-        }
-    }
+    replay_partition(partition, &mut replay)?;
     Ok(replay)
 }

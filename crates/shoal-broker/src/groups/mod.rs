@@ -4,42 +4,38 @@
 //! The coordinator itself knows nothing of partitions or metadata. This module gives it its
 //! storage (`storage`: appends to `__consumer_offsets` that resolve once replicated), follows
 //! leadership of that topic's partitions to load and unload its shards (`loader`), creates the
-//! topic on first use (`offsets_topic`), and reads its settings (`config`). The Kafka APIs in
-//! `apis/` call the coordinator through [`Groups`].
+//! topic on first use (`crate::internal_topic`), and reads its settings (`config`). The Kafka APIs in
+//! `apis/` call the coordinator through [`Groups`]. Transaction markers written on an offsets
+//! partition led here reach the coordinator through [`Groups::marker_listener`], which decides
+//! the transactional offsets (TxnOffsetCommit) pending there.
 
 pub mod config;
 pub mod lag;
 pub mod loader;
-pub mod offsets_topic;
 pub mod storage;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
+use futures::future::BoxFuture;
 use shoal_group::{GroupCoordinator, OFFSETS_TOPIC};
 use shoal_meta::{ControllerClient, MetadataImage};
+use shoal_replica::{ControlType, TxnMarker};
 
-use crate::replica_manager::ReplicaManager;
+use crate::internal_topic::InternalTopicCreator;
+use crate::replica_manager::{MarkerListener, ReplicaManager};
 pub use config::GroupsConfig;
 use loader::OffsetsLoader;
-use offsets_topic::OffsetsTopicCreator;
 use storage::LogOffsetsStorage;
 
 pub struct Groups {
     pub coordinator: Arc<GroupCoordinator>,
     pub config: GroupsConfig,
-    creator: OffsetsTopicCreator,
+    creator: InternalTopicCreator,
     loader: Arc<OffsetsLoader>,
     replicas: Arc<ReplicaManager>,
 }
 
-/// Where a group's coordinator is, as FindCoordinator answers it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CoordinatorLocation {
-    /// The leader of the group's offsets partition (it may still be loading).
-    Broker(i32),
-    /// No topic yet, or the partition has no live leader: retriable.
-    NotAvailable,
-}
+pub use crate::internal_topic::CoordinatorLocation;
 
 impl Groups {
     pub fn new(
@@ -52,8 +48,8 @@ impl Groups {
         let coordinator = GroupCoordinator::new(config.coordinator, storage);
         let loader = OffsetsLoader::new(Arc::clone(&coordinator), Arc::clone(&replicas));
         Self {
-            creator: OffsetsTopicCreator::new(
-                config.offsets_topic,
+            creator: InternalTopicCreator::new(
+                config.offsets_topic.spec(),
                 controller,
                 Arc::clone(&replicas),
                 quorum_voters,
@@ -73,6 +69,14 @@ impl Groups {
         ]
     }
 
+    /// What the replica manager tells of transaction markers (see
+    /// [`ReplicaManager::set_marker_listener`]): those on `__consumer_offsets` complete the
+    /// producer's pending offsets. It holds the coordinator weakly (the coordinator's storage
+    /// holds the replica manager).
+    pub fn marker_listener(&self) -> Arc<dyn MarkerListener> {
+        Arc::new(OffsetsMarkerListener(Arc::downgrade(&self.coordinator)))
+    }
+
     /// FindCoordinator for a group: the leader of its offsets partition, creating the topic on
     /// first use.
     pub async fn locate(&self, group_id: &str) -> CoordinatorLocation {
@@ -87,17 +91,34 @@ impl Groups {
     }
 }
 
+struct OffsetsMarkerListener(Weak<GroupCoordinator>);
+
+impl MarkerListener for OffsetsMarkerListener {
+    fn marker_written(
+        &self,
+        topic: &str,
+        partition: i32,
+        marker: &TxnMarker,
+        offset: i64,
+    ) -> BoxFuture<'static, ()> {
+        let coordinator = if topic == OFFSETS_TOPIC {
+            self.0.upgrade()
+        } else {
+            None
+        };
+        let producer_id = marker.producer_id;
+        let commit = marker.control == ControlType::Commit;
+        Box::pin(async move {
+            if let Some(coordinator) = coordinator {
+                coordinator
+                    .complete_txn(partition, producer_id, commit, offset)
+                    .await;
+            }
+        })
+    }
+}
+
 /// The live leader of `group_id`'s offsets partition in `image`.
 pub fn coordinator_of(group_id: &str, image: &MetadataImage) -> CoordinatorLocation {
-    let Some(topic) = image.topic_by_name(OFFSETS_TOPIC) else {
-        return CoordinatorLocation::NotAvailable;
-    };
-    let partitions = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
-    let index = shoal_group::coordinator_key::partition_for(group_id, partitions);
-    match topic.partition(index) {
-        Some(p) if p.leader >= 0 && image.brokers.get(&p.leader).is_some_and(|b| !b.fenced) => {
-            CoordinatorLocation::Broker(p.leader)
-        }
-        _ => CoordinatorLocation::NotAvailable,
-    }
+    crate::internal_topic::coordinator_of(OFFSETS_TOPIC, group_id, image)
 }

@@ -4,6 +4,11 @@
 //! only once the high watermark passed it, so a commit acknowledged to a client is on every
 //! in-sync replica and survives the coordinator's broker (the same rule as a producer's
 //! acks=all). The batch is stamped with the partition's current leader epoch by the log.
+//!
+//! A TxnOffsetCommit's batch is the producer's: transactional, its producer id and epoch, base
+//! sequence -1, appended with the coordinator's origin (no sequence checks; the log still
+//! fences an older producer epoch), so the log's transaction state (last stable offset, the
+//! marker that ends it) covers it like any transactional produce.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +18,8 @@ use futures::future::BoxFuture;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use shoal_group::{OFFSETS_TOPIC, OffsetsStorage, StorageError};
-use shoal_replica::{PartitionError, RequiredAcks};
+use shoal_group::{OFFSETS_TOPIC, OffsetsStorage, StorageError, TxnProducer};
+use shoal_replica::{AppendOrigin, PartitionError, RequiredAcks};
 
 use crate::replica_manager::ReplicaManager;
 use crate::time::wall_ms;
@@ -36,15 +41,27 @@ impl LogOffsetsStorage {
 /// One batch holding `records` (no producer id: coordinator writes are not idempotent, the
 /// shard lock orders them).
 pub fn encode_batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<Bytes, String> {
+    encode_batch_of(records, None, now_ms)
+}
+
+/// One batch holding `records`: of `producer` (transactional, no sequence) when given, else
+/// as [`encode_batch`].
+pub fn encode_batch_of(
+    records: &[(Bytes, Option<Bytes>)],
+    producer: Option<TxnProducer>,
+    now_ms: i64,
+) -> Result<Bytes, String> {
+    let (producer_id, producer_epoch) =
+        producer.map_or((-1, -1), |p| (p.producer_id, p.producer_epoch));
     let records: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
+            transactional: producer.is_some(),
             control: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i64::try_from(i).unwrap_or(i64::MAX),
             // The encoder starts a new batch wherever `offset - sequence` changes and writes
@@ -79,16 +96,20 @@ fn storage_error(error: PartitionError) -> StorageError {
             StorageError::NotEnoughReplicas
         }
         PartitionError::RequestTimedOut => StorageError::TimedOut,
+        PartitionError::InvalidProducerEpoch { .. } => StorageError::InvalidProducerEpoch,
         other => StorageError::Other(other.to_string()),
     }
 }
 
-impl OffsetsStorage for LogOffsetsStorage {
-    fn append(
+impl LogOffsetsStorage {
+    /// Appends one batch of `records` (of `producer`, when given) and waits until it is
+    /// replicated: the log offset of its first record.
+    fn append_batch(
         &self,
         partition: i32,
+        producer: Option<TxnProducer>,
         records: Vec<(Bytes, Option<Bytes>)>,
-    ) -> BoxFuture<'static, Result<(), StorageError>> {
+    ) -> BoxFuture<'static, Result<i64, StorageError>> {
         let replicas = Arc::clone(&self.replicas);
         Box::pin(async move {
             let image = replicas.image();
@@ -99,14 +120,41 @@ impl OffsetsStorage for LogOffsetsStorage {
                 .partition(topic.id, partition)
                 .ok_or(StorageError::NotLeader)?;
             let now = wall_ms();
-            let batch = encode_batch(&records, now).map_err(StorageError::Other)?;
-            let appended = log
-                .append_as_leader(&batch, RequiredAcks::AllInSync, now)
-                .map_err(storage_error)?;
+            let batch = encode_batch_of(&records, producer, now).map_err(StorageError::Other)?;
+            let appended = match producer {
+                None => log.append_as_leader(&batch, RequiredAcks::AllInSync, now),
+                Some(_) => log.append_as_leader_from(
+                    &batch,
+                    RequiredAcks::AllInSync,
+                    now,
+                    AppendOrigin::Coordinator,
+                ),
+            }
+            .map_err(storage_error)?;
             log.wait_for_acks(appended.info.last_offset + 1, MAX_REPLICATION_WAIT)
                 .await
-                .map_err(storage_error)
+                .map_err(storage_error)?;
+            Ok(appended.info.first_offset)
         })
+    }
+}
+
+impl OffsetsStorage for LogOffsetsStorage {
+    fn append(
+        &self,
+        partition: i32,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> BoxFuture<'static, Result<i64, StorageError>> {
+        self.append_batch(partition, None, records)
+    }
+
+    fn append_transactional(
+        &self,
+        partition: i32,
+        producer: TxnProducer,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> BoxFuture<'static, Result<i64, StorageError>> {
+        self.append_batch(partition, Some(producer), records)
     }
 }
 
@@ -124,11 +172,39 @@ mod tests {
         let header = shoal_log::batch::RecordBatchHeader::parse(&batch).unwrap();
         assert_eq!(header.record_count, 2);
         assert_eq!((header.producer_id, header.base_sequence), (-1, -1));
+        assert!(!header.is_transactional());
         shoal_log::batch::verify_crc(&batch).unwrap();
         let section = shoal_log::record_view::decompressed_section(&batch).unwrap();
         let views = shoal_log::record_view::records(&section, 2).unwrap();
         assert_eq!(views[0].key, Some(&b"k1"[..]));
         assert_eq!(views[0].value, Some(&b"v1"[..]));
         assert_eq!(views[1].value, None);
+    }
+
+    #[test]
+    fn a_transactional_batch_is_the_producers_with_no_sequence() {
+        let records = vec![
+            (Bytes::from_static(b"k1"), Some(Bytes::from_static(b"v1"))),
+            (Bytes::from_static(b"k2"), Some(Bytes::from_static(b"v2"))),
+            (Bytes::from_static(b"k3"), Some(Bytes::from_static(b"v3"))),
+        ];
+        let producer = TxnProducer {
+            producer_id: 42,
+            producer_epoch: 3,
+        };
+        let batch = encode_batch_of(&records, Some(producer), 1_700_000_000_000).unwrap();
+        let header = shoal_log::batch::RecordBatchHeader::parse(&batch).unwrap();
+        assert_eq!(header.size_bytes(), batch.len(), "one batch");
+        assert_eq!(header.record_count, 3);
+        assert!(header.is_transactional() && !header.is_control());
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (42, 3, -1)
+        );
+        shoal_log::batch::verify_crc(&batch).unwrap();
     }
 }

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::Stream;
@@ -28,12 +28,19 @@ use crate::replica_manager::{PartitionKey, ReplicaManager};
 use crate::replication::proto::replication_server::Replication;
 use crate::replication::proto::{
     EpochEndOffset, FetchRequest, FetchResponse, PartitionData, PartitionFetch,
+    VerifyTxnPartitionsRequest, VerifyTxnPartitionsResponse, WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
 };
 use crate::replication::{
     FETCH_MAX_WAIT_MS, FETCH_PARTITION_MAX_BYTES, FETCH_RESPONSE_MAX_BYTES,
     MAX_PARTITIONS_PER_FETCH, topic_id_bytes, topic_id_from,
 };
 use crate::time::wall_ms;
+use crate::transactions::TxnCoordinator;
+use crate::transactions::verifier::verification_codes;
+
+/// Most markers one WriteTxnMarkers request may carry.
+const MAX_MARKERS_PER_REQUEST: usize = 10_000;
 
 /// Longest a leader parks a fetch, whatever the follower asks.
 const MAX_WAIT_CAP_MS: u32 = 5 * FETCH_MAX_WAIT_MS;
@@ -41,6 +48,9 @@ const MAX_WAIT_CAP_MS: u32 = 5 * FETCH_MAX_WAIT_MS;
 pub struct ReplicationService {
     cluster_id: String,
     replicas: Arc<ReplicaManager>,
+    /// The transaction coordinator, once the broker has built it (it needs the replication
+    /// listener's address first); until then verification answers COORDINATOR_NOT_AVAILABLE.
+    transactions: Arc<OnceLock<Arc<TxnCoordinator>>>,
     /// Partitions whose follower may now join the ISR (to the ISR manager; bounded, lossy:
     /// the manager's periodic check catches anything dropped).
     isr_nudges: mpsc::Sender<PartitionKey>,
@@ -51,10 +61,12 @@ impl ReplicationService {
         cluster_id: &str,
         replicas: Arc<ReplicaManager>,
         isr_nudges: mpsc::Sender<PartitionKey>,
+        transactions: Arc<OnceLock<Arc<TxnCoordinator>>>,
     ) -> Self {
         ReplicationService {
             cluster_id: cluster_id.to_string(),
             replicas,
+            transactions,
             isr_nudges,
         }
     }
@@ -62,9 +74,94 @@ impl ReplicationService {
 
 type FetchStream = Pin<Box<dyn Stream<Item = Result<FetchResponse, Status>> + Send>>;
 
+impl ReplicationService {
+    fn check_cluster(&self, cluster_id: &str) -> Result<(), Status> {
+        if cluster_id == self.cluster_id {
+            Ok(())
+        } else {
+            Err(Status::failed_precondition(format!(
+                "cluster id {cluster_id} is not this cluster's ({})",
+                self.cluster_id
+            )))
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Replication for ReplicationService {
     type FetchStream = FetchStream;
+
+    async fn write_txn_markers(
+        &self,
+        request: Request<WriteTxnMarkersRequest>,
+    ) -> Result<Response<WriteTxnMarkersResponse>, Status> {
+        // Only a node may write markers: on mTLS links the certificate must name the coordinator.
+        shoal_internode::check_claim(request.extensions(), request.get_ref().coordinator_id)?;
+        let request = request.into_inner();
+        self.check_cluster(&request.cluster_id)?;
+        if request.markers.len() > MAX_MARKERS_PER_REQUEST {
+            return Err(Status::invalid_argument(format!(
+                "at most {MAX_MARKERS_PER_REQUEST} markers per request"
+            )));
+        }
+        let results =
+            crate::transactions::markers::serve_write_markers(&self.replicas, request.markers)
+                .await;
+        Ok(Response::new(WriteTxnMarkersResponse { results }))
+    }
+
+    async fn verify_txn_partitions(
+        &self,
+        request: Request<VerifyTxnPartitionsRequest>,
+    ) -> Result<Response<VerifyTxnPartitionsResponse>, Status> {
+        let request = request.into_inner();
+        self.check_cluster(&request.cluster_id)?;
+        if request.partitions.len() > MAX_PARTITIONS_PER_FETCH {
+            return Err(Status::invalid_argument("too many partitions"));
+        }
+        let Some(coordinator) = self.transactions.get() else {
+            return Ok(Response::new(VerifyTxnPartitionsResponse {
+                error_code: i32::from(ResponseError::CoordinatorNotAvailable.code()),
+                partition_error_codes: Vec::new(),
+            }));
+        };
+        let Ok(producer_epoch) = i16::try_from(request.producer_epoch) else {
+            return Err(Status::invalid_argument("producer epoch out of range"));
+        };
+        let partitions: std::collections::BTreeSet<(String, i32)> = request
+            .partitions
+            .iter()
+            .map(|p| (p.topic.clone(), p.partition))
+            .collect();
+        let answer = verification_codes(coordinator.verify_partitions(
+            &request.transactional_id,
+            request.producer_id,
+            producer_epoch,
+            &partitions,
+        ));
+        let response = match answer {
+            Ok(per_partition) => VerifyTxnPartitionsResponse {
+                error_code: 0,
+                partition_error_codes: request
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let answer = per_partition.get(&(p.topic.clone(), p.partition));
+                        i32::from(match answer {
+                            Some(Ok(())) => 0,
+                            Some(Err(code)) => *code,
+                            None => ResponseError::UnknownServerError.code(),
+                        })
+                    })
+                    .collect(),
+            },
+            Err(code) => VerifyTxnPartitionsResponse {
+                error_code: i32::from(code),
+                partition_error_codes: Vec::new(),
+            },
+        };
+        Ok(Response::new(response))
+    }
 
     async fn fetch(
         &self,

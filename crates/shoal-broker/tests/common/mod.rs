@@ -179,6 +179,9 @@ picked!(
     DescribeCluster(DescribeClusterResponse),
     DescribeUserScramCredentials(DescribeUserScramCredentialsResponse),
     AlterUserScramCredentials(AlterUserScramCredentialsResponse),
+    AddPartitionsToTxn(AddPartitionsToTxnResponse),
+    AddOffsetsToTxn(AddOffsetsToTxnResponse),
+    EndTxn(EndTxnResponse),
 );
 
 /// A v2 batch of `count` records; `producer` = Some((id, epoch, first sequence)) makes it
@@ -505,6 +508,85 @@ impl Harness {
         );
     }
 
+    /// InitProducerId for `transactional_id` (60 s transaction timeout), retried while the
+    /// coordinator is being created or loads; returns the producer id and epoch.
+    pub async fn init_txn(&self, transactional_id: &str) -> (i64, i16) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let found = self
+                .ask(
+                    ANONYMOUS,
+                    3,
+                    FindCoordinatorRequest::default()
+                        .with_key_type(1)
+                        .with_key(s(transactional_id)),
+                )
+                .await;
+            if found.error_code == 0 {
+                let init = self
+                    .ask(
+                        ANONYMOUS,
+                        4,
+                        InitProducerIdRequest::default()
+                            .with_transactional_id(Some(TransactionalId(s(transactional_id))))
+                            .with_transaction_timeout_ms(60_000)
+                            .with_producer_id(ProducerId(-1))
+                            .with_producer_epoch(-1),
+                    )
+                    .await;
+                if init.error_code == 0 {
+                    return (init.producer_id.0, init.producer_epoch);
+                }
+                // Retriable while the coordinator loads or completes an earlier transaction.
+                assert!(
+                    [14, 15, 16, 51].contains(&init.error_code),
+                    "InitProducerId for {transactional_id}: {init:?}"
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no transaction coordinator for {transactional_id} within 20 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// AddPartitionsToTxn v3 of `partitions` (topic, partition); the codes per partition in
+    /// request order.
+    pub async fn add_txn_partitions(
+        &self,
+        transactional_id: &str,
+        producer: (i64, i16),
+        partitions: &[(&str, i32)],
+    ) -> Vec<i16> {
+        let response = self
+            .ask(
+                ANONYMOUS,
+                3,
+                AddPartitionsToTxnRequest::default()
+                    .with_v3_and_below_transactional_id(TransactionalId(s(transactional_id)))
+                    .with_v3_and_below_producer_id(ProducerId(producer.0))
+                    .with_v3_and_below_producer_epoch(producer.1)
+                    .with_v3_and_below_topics(txn_topics(partitions)),
+            )
+            .await;
+        partitions
+            .iter()
+            .map(|(topic, partition)| {
+                response
+                    .results_by_topic_v3_and_below
+                    .iter()
+                    .find(|t| t.name.0.as_str() == *topic)
+                    .and_then(|t| {
+                        t.results_by_partition
+                            .iter()
+                            .find(|p| p.partition_index == *partition)
+                    })
+                    .map_or(-100, |p| p.partition_error_code)
+            })
+            .collect()
+    }
+
     /// FindCoordinator until `__consumer_offsets` exists, then OffsetFetch until its
     /// partitions are loaded.
     pub async fn wait_for_coordinator(&self) {
@@ -757,4 +839,22 @@ pub fn commit_request(
         .with_generation_id_or_member_epoch(generation)
         .with_member_id(s(member_id))
         .with_topics(topics)
+}
+
+/// AddPartitionsToTxn's topics for (topic, partition) pairs, in order.
+pub fn txn_topics(
+    partitions: &[(&str, i32)],
+) -> Vec<add_partitions_to_txn_request::AddPartitionsToTxnTopic> {
+    let mut topics: Vec<add_partitions_to_txn_request::AddPartitionsToTxnTopic> = Vec::new();
+    for (topic, partition) in partitions {
+        match topics.iter_mut().find(|t| t.name.0.as_str() == *topic) {
+            Some(t) => t.partitions.push(*partition),
+            None => topics.push(
+                add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(s(topic)))
+                    .with_partitions(vec![*partition]),
+            ),
+        }
+    }
+    topics
 }

@@ -1,0 +1,328 @@
+//! TxnOffsetCommit: a transactional producer commits a consumer group's offsets inside its
+//! transaction (Kafka's `sendOffsetsToTransaction`, after AddOffsetsToTxn put the group's
+//! offsets partition in the transaction). The offsets are written to `__consumer_offsets` as
+//! the producer's transactional batch and stay invisible until the transaction's commit marker
+//! lands there; an abort drops them (see `shoal_group::txn_offsets`).
+//!
+//! Checks, in Kafka's order (`handleTxnOffsetCommitRequest`): WRITE on the transactional id,
+//! else every partition answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED; READ on the group, else
+//! GROUP_AUTHORIZATION_FAILED; then READ on each topic (TOPIC_AUTHORIZATION_FAILED for its
+//! partitions, before the existence check so a denied client learns nothing), and a topic or
+//! partition the metadata does not know answers UNKNOWN_TOPIC_OR_PARTITION while the others are
+//! committed. The coordinator checks the group (KIP-447: a named member or generation as
+//! OffsetCommit does; an unknown group is created empty when no generation is given) and
+//! answers NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS per partition.
+//!
+//! With `transaction.partition.verification.enable` (KIP-890) the transaction coordinator is
+//! asked first whether the offsets partition is in the producer's open transaction: a commit
+//! arriving after its transaction ended would otherwise leave offsets no marker ever decides.
+//! Not in it: INVALID_TXN_STATE; coordinator away: COORDINATOR_NOT_AVAILABLE (retried).
+//!
+//! Bounds: a request names at most [`MAX_PENDING_TXN_OFFSETS`] partitions (more could never be
+//! pending for one producer), else every partition answers INVALID_COMMIT_OFFSET_SIZE.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequestTopic;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{ResponseKind, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use shoal_acl::{Operation, ResourceType};
+use shoal_group::coordinator::CommitOffset;
+use shoal_group::txn_offsets::MAX_PENDING_TXN_OFFSETS;
+use shoal_group::{OFFSETS_TOPIC, TxnCommit, TxnProducer};
+use shoal_kafka::{Reply, RequestContext};
+
+use crate::Broker;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: TxnOffsetCommitRequest,
+) -> Reply {
+    let code = request_error(broker, ctx, &request);
+    if code != 0 {
+        return ready(every_partition(request, code));
+    }
+    let version = ctx.api_version;
+    let image = broker.image();
+    // (topic index, partition index) of every partition passed to the coordinator.
+    let mut positions = Vec::new();
+    let mut offsets = Vec::new();
+    let mut topics: Vec<TxnOffsetCommitResponseTopic> = Vec::with_capacity(request.topics.len());
+    // One decision per distinct topic name, as Kafka's `filterByAuthorized`.
+    let mut readable: HashMap<String, bool> = HashMap::new();
+    for (t, topic) in request.topics.into_iter().enumerate() {
+        let name = topic.name.0.as_str().to_string();
+        let authorized = *readable.entry(name.clone()).or_insert_with(|| {
+            broker
+                .authorization
+                .allowed(ctx, Operation::Read, ResourceType::Topic, &name)
+        });
+        if !authorized {
+            topics.push(failed_topic(
+                topic,
+                ResponseError::TopicAuthorizationFailed.code(),
+            ));
+            continue;
+        }
+        let known = image.topic_by_name(&name);
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for (p, partition) in topic.partitions.into_iter().enumerate() {
+            let mut answer = TxnOffsetCommitResponsePartition::default()
+                .with_partition_index(partition.partition_index);
+            if known.is_some_and(|k| k.partition(partition.partition_index).is_some()) {
+                positions.push((t, p));
+                offsets.push(CommitOffset {
+                    topic: name.clone(),
+                    partition: partition.partition_index,
+                    offset: partition.committed_offset,
+                    leader_epoch: if version >= 2 {
+                        partition.committed_leader_epoch
+                    } else {
+                        -1
+                    },
+                    metadata: partition.committed_metadata.map(|m| m.to_string()),
+                    retention_ms: None,
+                });
+            } else {
+                answer.error_code = ResponseError::UnknownTopicOrPartition.code();
+            }
+            partitions.push(answer);
+        }
+        topics.push(
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions),
+        );
+    }
+    if !offsets.is_empty() {
+        let group_id = request.group_id.0.as_str();
+        let producer = TxnProducer {
+            producer_id: request.producer_id.0,
+            producer_epoch: request.producer_epoch,
+        };
+        let verified = verify(
+            broker,
+            request.transactional_id.0.as_str(),
+            group_id,
+            producer,
+        )
+        .await;
+        let results = match verified {
+            Err(code) => vec![code; offsets.len()],
+            Ok(()) => {
+                // Members and generations are v3+ (KIP-447); older producers send neither.
+                let txn = if version >= 3 {
+                    TxnCommit {
+                        producer,
+                        generation_id: request.generation_id,
+                        member_id: request.member_id.to_string(),
+                        instance_id: request.group_instance_id.map(|s| s.to_string()),
+                    }
+                } else {
+                    TxnCommit {
+                        producer,
+                        generation_id: -1,
+                        member_id: String::new(),
+                        instance_id: None,
+                    }
+                };
+                broker
+                    .groups
+                    .coordinator
+                    .txn_commit(group_id, txn, offsets)
+                    .await
+                    .into_iter()
+                    .map(|e| e.code())
+                    .collect()
+            }
+        };
+        for ((t, p), code) in positions.into_iter().zip(results) {
+            if let Some(answer) = topics.get_mut(t).and_then(|t| t.partitions.get_mut(p)) {
+                answer.error_code = code;
+            }
+        }
+    }
+    ready(TxnOffsetCommitResponse::default().with_topics(topics))
+}
+
+fn ready(response: TxnOffsetCommitResponse) -> Reply {
+    Reply::Ready(ResponseKind::TxnOffsetCommit(response))
+}
+
+/// The error every partition of the request answers, if any (0 = none).
+fn request_error(broker: &Broker, ctx: &RequestContext, request: &TxnOffsetCommitRequest) -> i16 {
+    if !broker.authorization.allowed(
+        ctx,
+        Operation::Write,
+        ResourceType::TransactionalId,
+        request.transactional_id.0.as_str(),
+    ) {
+        return ResponseError::TransactionalIdAuthorizationFailed.code();
+    }
+    if !broker.authorization.allowed(
+        ctx,
+        Operation::Read,
+        ResourceType::Group,
+        request.group_id.0.as_str(),
+    ) {
+        return ResponseError::GroupAuthorizationFailed.code();
+    }
+    let partitions: usize = request.topics.iter().map(|t| t.partitions.len()).sum();
+    if partitions > MAX_PENDING_TXN_OFFSETS {
+        tracing::warn!(
+            partitions,
+            limit = MAX_PENDING_TXN_OFFSETS,
+            group = request.group_id.0.as_str(),
+            "TxnOffsetCommit with too many partitions refused"
+        );
+        return ResponseError::InvalidCommitOffsetSize.code();
+    }
+    // No producer: there is no transaction for a marker to end.
+    if request.producer_id.0 < 0 || request.producer_epoch < 0 {
+        return ResponseError::InvalidProducerIdMapping.code();
+    }
+    0
+}
+
+/// KIP-890: whether the group's offsets partition is in the producer's open transaction, asked
+/// of the transactional id's coordinator when verification is on and the group's shard is here
+/// (else the group coordinator's own answer comes first). `Err`: the code every partition gets.
+async fn verify(
+    broker: &Broker,
+    transactional_id: &str,
+    group_id: &str,
+    producer: TxnProducer,
+) -> Result<(), i16> {
+    let groups = &broker.groups.coordinator;
+    if !broker
+        .transactions
+        .coordinator
+        .config()
+        .verification_enabled
+        || !groups.coordinates(group_id)
+    {
+        return Ok(());
+    }
+    let offsets_partition = (OFFSETS_TOPIC.to_string(), groups.partition_for(group_id));
+    let partitions = BTreeSet::from([offsets_partition.clone()]);
+    let answer = broker
+        .transactions
+        .verifier
+        .verify(
+            transactional_id,
+            producer.producer_id,
+            producer.producer_epoch,
+            &partitions,
+        )
+        .await;
+    let outcome = match answer {
+        Ok(per_partition) => match per_partition.get(&offsets_partition) {
+            Some(Ok(())) => Ok(()),
+            // Not in the transaction: the offsets would wait for a marker that never comes.
+            Some(Err(_)) | None => Err(ResponseError::InvalidTxnState.code()),
+        },
+        Err(code) => Err(code_for_verification_error(code)),
+    };
+    if let Err(code) = outcome {
+        tracing::debug!(
+            transactional_id,
+            group = group_id,
+            code,
+            "transactional offset commit not verified"
+        );
+    }
+    outcome
+}
+
+/// A failed verification as TxnOffsetCommit's clients understand it: the coordinator being
+/// away or busy is retriable (COORDINATOR_NOT_AVAILABLE, as Kafka's group coordinator maps it),
+/// a fenced producer is told so.
+fn code_for_verification_error(code: i16) -> i16 {
+    if code == ResponseError::NotCoordinator.code()
+        || code == ResponseError::CoordinatorNotAvailable.code()
+        || code == ResponseError::CoordinatorLoadInProgress.code()
+        || code == ResponseError::ConcurrentTransactions.code()
+    {
+        ResponseError::CoordinatorNotAvailable.code()
+    } else if code == ResponseError::ProducerFenced.code()
+        || code == ResponseError::InvalidProducerIdMapping.code()
+    {
+        ResponseError::InvalidProducerEpoch.code()
+    } else {
+        code
+    }
+}
+
+/// Kafka's `TxnOffsetCommitRequest.getErrorResponse`: `error` for every partition asked about.
+fn every_partition(request: TxnOffsetCommitRequest, error: i16) -> TxnOffsetCommitResponse {
+    TxnOffsetCommitResponse::default().with_topics(
+        request
+            .topics
+            .into_iter()
+            .map(|topic| failed_topic(topic, error))
+            .collect(),
+    )
+}
+
+/// `error` for each of `topic`'s partitions.
+fn failed_topic(topic: TxnOffsetCommitRequestTopic, error: i16) -> TxnOffsetCommitResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            TxnOffsetCommitResponsePartition::default()
+                .with_partition_index(p.partition_index)
+                .with_error_code(error)
+        })
+        .collect();
+    TxnOffsetCommitResponseTopic::default()
+        .with_name(topic.name)
+        .with_partitions(partitions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verification_errors_become_what_txn_offset_commit_clients_handle() {
+        let cases = [
+            (
+                ResponseError::NotCoordinator,
+                ResponseError::CoordinatorNotAvailable,
+            ),
+            (
+                ResponseError::CoordinatorLoadInProgress,
+                ResponseError::CoordinatorNotAvailable,
+            ),
+            (
+                ResponseError::ConcurrentTransactions,
+                ResponseError::CoordinatorNotAvailable,
+            ),
+            (
+                ResponseError::ProducerFenced,
+                ResponseError::InvalidProducerEpoch,
+            ),
+            (
+                ResponseError::InvalidProducerIdMapping,
+                ResponseError::InvalidProducerEpoch,
+            ),
+            (
+                ResponseError::InvalidTxnState,
+                ResponseError::InvalidTxnState,
+            ),
+        ];
+        for (from, to) in cases {
+            assert_eq!(
+                code_for_verification_error(from.code()),
+                to.code(),
+                "{from:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,269 @@
+"""Transactions with real clients against one node (confluent-kafka / librdkafka, kafka-python).
+
+What a read_committed consumer sees is checked against what each transaction wrote: exactly the
+records of committed transactions, none of an aborted one (Jepsen's aborted read, G1a), and
+every record of each committed transaction (no partial transaction, G1b). A zombie producer is
+fenced, and a transaction left open by a SIGKILLed producer is aborted at its timeout so the
+last stable offset moves on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from confluent_kafka import KafkaException, Producer
+
+import kafka_wire as kw
+from clients import ck_consume, ck_create_topic, unique_topic
+
+TXN_TIMEOUT_MS = 4000
+SHOAL_OVERRIDES = {
+    "transaction.state.log.num.partitions": 5,
+    "offsets.topic.num.partitions": 5,
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms": 500,
+    "group.initial.rebalance.delay.ms": 0,
+}
+
+
+def txn_producer(bootstrap: str, transactional_id: str, **conf) -> Producer:
+    return Producer({
+        "bootstrap.servers": bootstrap,
+        "transactional.id": transactional_id,
+        "linger.ms": 5,
+        **conf,
+    })
+
+
+def values(bootstrap: str, topic: str, partitions: int, isolation: str, expected: int,
+           idle: float = 4.0) -> list[bytes]:
+    """Every value of `topic`, read as `isolation` until `expected` arrived and no more come."""
+    recs = ck_consume(bootstrap, topic, list(range(partitions)), expected + 10_000,
+                      conf={"isolation.level": isolation}, timeout=60, idle=idle)
+    return [r.value for r in recs]
+
+
+def produce_txn(p: Producer, topics: list[str], tag: str, count: int) -> list[tuple[str, bytes]]:
+    written = []
+    for topic in topics:
+        for i in range(count):
+            value = f"{tag}-{topic}-{i}".encode()
+            p.produce(topic, value=value, key=str(i).encode())
+            written.append((topic, value))
+    return written
+
+
+@pytest.mark.timeout(180)
+def test_read_committed_sees_exactly_the_committed_transactions(shoal):
+    topics = [unique_topic(f"txn{i}") for i in range(3)]
+    for t in topics:
+        ck_create_topic(shoal.bootstrap, t, partitions=2)
+    p = txn_producer(shoal.bootstrap, unique_topic("tid"))
+    p.init_transactions(30)
+    committed: list[tuple[str, bytes]] = []
+    aborted: list[tuple[str, bytes]] = []
+    for round_, commit in enumerate([True, False, True, False, True]):
+        p.begin_transaction()
+        written = produce_txn(p, topics, f"r{round_}", 7)
+        if commit:
+            p.commit_transaction(30)
+            committed += written
+        else:
+            p.flush(30)  # the aborted records are in the log, not just in the client
+            p.abort_transaction(30)
+            aborted += written
+    for topic in topics:
+        want_committed = sorted(v for t, v in committed if t == topic)
+        want_all = sorted(v for t, v in committed + aborted if t == topic)
+        got = values(shoal.bootstrap, topic, 2, "read_committed", len(want_committed))
+        assert sorted(got) == want_committed, f"{topic}: read_committed saw the wrong records"
+        assert len(got) == len(set(got)), f"{topic}: duplicates"
+        got_all = values(shoal.bootstrap, topic, 2, "read_uncommitted", len(want_all))
+        assert sorted(got_all) == want_all, f"{topic}: read_uncommitted should see both"
+
+
+@pytest.mark.timeout(120)
+def test_a_zombie_producer_is_fenced(shoal):
+    topic = unique_topic("zombie")
+    ck_create_topic(shoal.bootstrap, topic, partitions=1)
+    transactional_id = unique_topic("ztid")
+    zombie = txn_producer(shoal.bootstrap, transactional_id)
+    zombie.init_transactions(30)
+    zombie.begin_transaction()
+    produce_txn(zombie, [topic], "zombie", 5)
+    zombie.flush(30)
+    successor = txn_producer(shoal.bootstrap, transactional_id)
+    successor.init_transactions(30)  # bumps the epoch, aborts the zombie's open transaction
+    with pytest.raises(KafkaException) as fenced:
+        zombie.commit_transaction(30)
+    assert fenced.value.args[0].fatal() or "fenced" in str(fenced.value).lower(), fenced.value
+    successor.begin_transaction()
+    written = produce_txn(successor, [topic], "successor", 5)
+    successor.commit_transaction(30)
+    got = values(shoal.bootstrap, topic, 1, "read_committed", len(written))
+    assert sorted(got) == sorted(v for _, v in written)
+
+
+HANGING_PRODUCER = textwrap.dedent("""
+    import sys
+    from confluent_kafka import Producer
+    bootstrap, topic, tid, timeout_ms = sys.argv[1:5]
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": tid,
+                  "transaction.timeout.ms": int(timeout_ms)})
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic, value=f"hanging-{i}".encode())
+    p.flush(30)
+    print("ready", flush=True)
+    sys.stdin.read()
+""")
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_producers_transaction_is_aborted_at_its_timeout(shoal):
+    topic = unique_topic("hang")
+    ck_create_topic(shoal.bootstrap, topic, partitions=1)
+    child = subprocess.Popen(
+        [sys.executable, "-c", HANGING_PRODUCER, shoal.bootstrap, topic, unique_topic("htid"),
+         str(TXN_TIMEOUT_MS)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+        killed_at = time.monotonic()
+        # Another producer commits after the hanging transaction's records: a read_committed
+        # consumer sees them only once the coordinator has aborted the hanging one.
+        p = txn_producer(shoal.bootstrap, unique_topic("after"))
+        p.init_transactions(30)
+        p.begin_transaction()
+        written = produce_txn(p, [topic], "after", 5)
+        p.commit_transaction(30)
+        # Records of the hanging transaction precede these: if they were not aborted they
+        # would come first (or hold the LSO, and nothing would come).
+        recs = ck_consume(shoal.bootstrap, topic, [0], len(written),
+                          conf={"isolation.level": "read_committed"}, timeout=60)
+        got = [r.value for r in recs]
+        waited = time.monotonic() - killed_at
+        assert sorted(got) == sorted(v for _, v in written), got
+        assert waited < TXN_TIMEOUT_MS / 1000 + 20, f"the LSO moved only after {waited:.1f}s"
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+
+@pytest.mark.timeout(120)
+def test_kafka_python_commits_and_aborts(shoal):
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition as KTopicPartition
+
+    topic = unique_topic("kptxn")
+    ck_create_topic(shoal.bootstrap, topic, partitions=1)
+    p = KafkaProducer(bootstrap_servers=shoal.bootstrap, transactional_id=unique_topic("kptid"))
+    p.init_transactions()
+    p.begin_transaction()
+    for i in range(5):
+        p.send(topic, value=f"kp-commit-{i}".encode())
+    p.commit_transaction()
+    p.begin_transaction()
+    for i in range(5):
+        p.send(topic, value=f"kp-abort-{i}".encode())
+    p.flush()
+    p.abort_transaction()
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=shoal.bootstrap, isolation_level="read_committed",
+                      enable_auto_commit=False, consumer_timeout_ms=5000)
+    c.assign([KTopicPartition(topic, 0)])
+    c.seek_to_beginning()
+    got = sorted(m.value for m in c)
+    c.close()
+    assert got == sorted(f"kp-commit-{i}".encode() for i in range(5))
+
+
+# ---------------------------------------------------------------- bad input over a raw socket
+def coordinator_ready(conn, transactional_id: str) -> None:
+    """FindCoordinator until the transaction coordinator exists (one node: this one)."""
+    deadline = time.monotonic() + 30
+    while True:
+        err, node = kw.find_transaction_coordinator_v1(conn, transactional_id)
+        if err == 0:
+            return
+        assert err == 15, f"FindCoordinator: error {err}"  # COORDINATOR_NOT_AVAILABLE: retry
+        assert time.monotonic() < deadline, "no transaction coordinator"
+        time.sleep(0.1)
+
+
+def init_raw(conn, transactional_id: str) -> tuple[int, int]:
+    coordinator_ready(conn, transactional_id)
+    deadline = time.monotonic() + 30
+    while True:
+        err, pid, epoch = kw.init_producer_id_v1(conn, transactional_id)
+        if err == 0:
+            return pid, epoch
+        assert err in (14, 16, 51), f"InitProducerId: error {err}"  # loading / moving / busy
+        assert time.monotonic() < deadline, "InitProducerId kept failing"
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(120)
+def test_bad_transactional_requests_get_kafkas_errors(shoal):
+    topic = unique_topic("txbad")
+    ck_create_topic(shoal.bootstrap, topic, partitions=2)
+    host, port = shoal.bootstrap.split(":")
+    with kw.Conn(host, int(port)) as conn:
+        tid = unique_topic("bad-tid")
+        pid, epoch = init_raw(conn, tid)
+        # EndTxn for a transactional id the coordinator does not know.
+        unknown = unique_topic("never-initialised")
+        coordinator_ready(conn, unknown)
+        assert kw.end_txn_v1(conn, unknown, pid, epoch, True) == 49  # INVALID_PRODUCER_ID_MAPPING
+        # An unknown topic fails alone; the rest is not attempted.
+        codes = kw.add_partitions_to_txn_v1(conn, tid, pid, epoch, [(topic, 0), ("no-such-topic", 0)])
+        assert codes == {(topic, 0): 55, ("no-such-topic", 0): 3}, codes
+        # A transactional write to a partition not in the transaction (verification, KIP-890).
+        batch = kw.producer_batch_v2([(b"k", b"v")], pid, epoch, 0)
+        r = kw.parse_produce_v3(conn.roundtrip(kw.PRODUCE, 3, 30,
+                                               kw.produce_v3_body(topic, 0, batch, transactional_id=tid)))
+        assert r[0].error_code == 48, r  # INVALID_TXN_STATE
+        # The transaction proper: add, write, commit; on the way, a forged commit marker from
+        # the client (to a partition in the transaction, so verification passes) is refused.
+        assert kw.add_partitions_to_txn_v1(conn, tid, pid, epoch, [(topic, 0), (topic, 1)]) == {
+            (topic, 0): 0, (topic, 1): 0}
+        forged = kw.producer_batch_v2([(b"\x00\x00\x00\x01", b"\x00\x00\x00\x00\x00\x00")], pid, epoch, 0,
+                                      attributes=kw.TRANSACTIONAL_BIT | kw.CONTROL_BIT)
+        r = kw.parse_produce_v3(conn.roundtrip(kw.PRODUCE, 3, 31,
+                                               kw.produce_v3_body(topic, 1, forged, transactional_id=tid)))
+        assert r[0].error_code == kw.INVALID_RECORD, r
+        r = kw.parse_produce_v3(conn.roundtrip(kw.PRODUCE, 3, 32,
+                                               kw.produce_v3_body(topic, 0, batch, transactional_id=tid)))
+        assert r[0].error_code == 0, r
+        assert kw.end_txn_v1(conn, tid, pid, epoch, True) == 0
+        # Changing the outcome of an ended transaction is refused; repeating it is harmless
+        # (done) or told to wait while its markers are written.
+        assert kw.end_txn_v1(conn, tid, pid, epoch, False) == 48  # INVALID_TXN_STATE
+        assert kw.end_txn_v1(conn, tid, pid, epoch, True) in (0, 51)
+        # A newer instance fences this one: v1 clients are told INVALID_PRODUCER_EPOCH.
+        deadline = time.monotonic() + 30
+        while True:
+            err, pid2, epoch2 = kw.init_producer_id_v1(conn, tid)
+            if err == 0:
+                break
+            assert err == 51 and time.monotonic() < deadline, f"InitProducerId: error {err}"
+            time.sleep(0.1)
+        assert (pid2, epoch2) == (pid, epoch + 1)
+        assert kw.add_partitions_to_txn_v1(conn, tid, pid, epoch, [(topic, 1)]) == {(topic, 1): 47}
+        assert kw.end_txn_v1(conn, tid, pid, epoch, True) == 47
+        stale = kw.producer_batch_v2([(b"k", b"zombie")], pid, epoch, 1)
+        r = kw.parse_produce_v3(conn.roundtrip(kw.PRODUCE, 3, 33,
+                                               kw.produce_v3_body(topic, 0, stale, transactional_id=tid)))
+        assert r[0].error_code == 47, r  # INVALID_PRODUCER_EPOCH
+    # What read_committed sees: the one committed record, nothing forged or fenced.
+    got = values(shoal.bootstrap, topic, 2, "read_committed", 1)
+    assert got == [b"v"], got
