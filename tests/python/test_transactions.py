@@ -267,3 +267,39 @@ def test_bad_transactional_requests_get_kafkas_errors(shoal):
     # What read_committed sees: the one committed record, nothing forged or fenced.
     got = values(shoal.bootstrap, topic, 2, "read_committed", 1)
     assert got == [b"v"], got
+
+
+@pytest.mark.timeout(120)
+def test_shoalctl_shows_open_and_finished_transactions(shoal):
+    from test_cli import ctl, js, ok
+
+    topic = unique_topic("txctl")
+    ck_create_topic(shoal.bootstrap, topic, partitions=1)
+    tid = unique_topic("ctl-tid")
+    p = txn_producer(shoal.bootstrap, tid)
+    p.init_transactions(30)
+    p.begin_transaction()
+    produce_txn(p, [topic], "open", 3)
+    p.flush(30)
+
+    listed = js(ctl(shoal, "txn", "list", "--state", "Ongoing", "-o", "json"))
+    mine = [t for t in listed if t["transactional_id"] == tid]
+    assert len(mine) == 1 and mine[0]["state"] == "Ongoing", listed
+    described = js(ctl(shoal, "txn", "describe", tid, "-o", "json"))
+    assert described["state"] == "Ongoing" and described["partitions"] == [f"{topic}-0"], described
+    assert described["producer_id"] == mine[0]["producer_id"]
+    producers = js(ctl(shoal, "txn", "describe-producers", "--topic", topic, "--partition", "0", "-o", "json"))
+    open_txn = [x for x in producers["producers"] if x["producer_id"] == described["producer_id"]]
+    assert len(open_txn) == 1 and open_txn[0]["current_txn_start_offset"] == 0, producers
+    table = ok(ctl(shoal, "txn", "describe", tid))
+    assert "TRANSACTIONAL_ID" in table and "Ongoing" in table
+
+    p.commit_transaction(30)
+    deadline = time.monotonic() + 30
+    while js(ctl(shoal, "txn", "describe", tid, "-o", "json"))["state"] != "CompleteCommit":
+        assert time.monotonic() < deadline, "the transaction never completed"
+        time.sleep(0.2)
+    producers = js(ctl(shoal, "txn", "describe-producers", "--topic", topic, "--partition", "0", "-o", "json"))
+    assert all(x["current_txn_start_offset"] == -1 for x in producers["producers"]), producers
+    r = ctl(shoal, "txn", "describe", unique_topic("nobody"))
+    assert r.returncode != 0 and "TRANSACTIONAL_ID_NOT_FOUND" in r.stderr, r.stderr

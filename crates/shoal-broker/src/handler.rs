@@ -26,6 +26,9 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::AddPartitionsToTxn, 0, 5),
         (ApiKey::AddOffsetsToTxn, 0, 4),
         (ApiKey::EndTxn, 0, 5),
+        (ApiKey::DescribeProducers, 0, 0),
+        (ApiKey::DescribeTransactions, 0, 0),
+        (ApiKey::ListTransactions, 0, 2),
         (ApiKey::TxnOffsetCommit, 0, 5),
         (ApiKey::OffsetForLeaderEpoch, 2, 4),
         (ApiKey::FindCoordinator, 0, 6),
@@ -86,6 +89,9 @@ impl Handler for BrokerHandler {
             }
             RequestKind::AddOffsetsToTxn(r) => apis::add_offsets_to_txn::handle(b, &ctx, r).await,
             RequestKind::EndTxn(r) => apis::end_txn::handle(b, &ctx, r).await,
+            RequestKind::DescribeProducers(r) => apis::describe_producers::handle(b, &ctx, r).await,
+            RequestKind::DescribeTransactions(r) => apis::describe_transactions::handle(b, &ctx, r),
+            RequestKind::ListTransactions(r) => apis::list_transactions::handle(b, &ctx, r),
             RequestKind::TxnOffsetCommit(r) => apis::txn_offset_commit::handle(b, &ctx, r).await,
             RequestKind::OffsetForLeaderEpoch(r) => {
                 apis::offset_for_leader_epoch::handle(b, &ctx, r)

@@ -318,6 +318,29 @@ async fn every_advertised_version_is_answered_and_encodes() {
                     }
                     r.into()
                 }
+                ApiKey::DescribeProducers => DescribeProducersRequest::default()
+                    .with_topics(vec![
+                        describe_producers_request::TopicRequest::default()
+                            .with_name(TopicName(s("t")))
+                            .with_partition_indexes(vec![0]),
+                    ])
+                    .into(),
+                ApiKey::DescribeTransactions => {
+                    h.init_txn("described").await;
+                    DescribeTransactionsRequest::default()
+                        .with_transactional_ids(vec![TransactionalId(s("described"))])
+                        .into()
+                }
+                ApiKey::ListTransactions => {
+                    h.init_txn("listed").await;
+                    let mut request = ListTransactionsRequest::default()
+                        .with_state_filters(vec![s("Empty")])
+                        .with_duration_filter(-1);
+                    if version >= 2 {
+                        request.transactional_id_pattern = Some(s("^list.*"));
+                    }
+                    request.into()
+                }
                 ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::default()
                     .with_replica_id(BrokerId(-1))
                     .with_topics(vec![
@@ -634,6 +657,30 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
             assert_eq!(codes, vec![0, 0], "{ctx}: {r:?}");
         }
         ResponseKind::AddOffsetsToTxn(r) => assert_eq!(r.error_code, 0, "{ctx}"),
+        ResponseKind::DescribeProducers(r) => {
+            assert_eq!(r.topics[0].partitions[0].error_code, 0, "{ctx}: {r:?}");
+        }
+        ResponseKind::DescribeTransactions(r) => {
+            let t = &r.transaction_states[0];
+            assert_eq!(t.error_code, 0, "{ctx}: {r:?}");
+            assert_eq!(t.transaction_state.as_str(), "Empty", "{ctx}");
+            assert!(t.producer_id.0 >= 0, "{ctx}");
+        }
+        ResponseKind::ListTransactions(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}: {r:?}");
+            assert!(
+                r.transaction_states
+                    .iter()
+                    .any(|t| t.transactional_id.0.as_str() == "listed"),
+                "{ctx}: {r:?}"
+            );
+            assert!(
+                r.transaction_states
+                    .iter()
+                    .all(|t| t.transaction_state.as_str() == "Empty"),
+                "{ctx}: the state filter holds"
+            );
+        }
         ResponseKind::EndTxn(r) => {
             assert_eq!(r.error_code, 0, "{ctx}: {r:?}");
             if version >= 5 {

@@ -64,6 +64,9 @@ pub enum Command {
     /// Consumer groups: list, describe (members, offsets, lag), delete.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Transactions: list, describe, a partition's producers (kafka-transactions.sh).
+    #[command(subcommand)]
+    Txn(TxnCommand),
     /// Partitions: leader elections.
     #[command(subcommand)]
     Partition(PartitionCommand),
@@ -196,6 +199,28 @@ pub struct CreateTopic {
     /// name=value topic config; repeatable.
     #[arg(short, long = "config", value_parser = parse_pair)]
     pub config: Vec<(String, String)>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TxnCommand {
+    /// Every transactional id every broker coordinates, with its producer id and state.
+    List {
+        /// Only these states (Empty, Ongoing, PrepareCommit, ...); repeatable.
+        #[arg(long = "state")]
+        states: Vec<String>,
+        /// Only transactions open longer than this many milliseconds.
+        #[arg(long)]
+        duration_ms: Option<i64>,
+    },
+    /// One transactional id: state, producer id and epoch, timeout, start time, partitions.
+    Describe { transactional_id: String },
+    /// The active producers of a partition on its leader, with their open transactions.
+    DescribeProducers {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        partition: i32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -548,6 +548,11 @@ impl TxnCoordinator {
         out
     }
 
+    /// Whether any coordinated partition is still being read.
+    pub fn is_loading(&self) -> bool {
+        self.shards().values().any(|s| s.ids.is_none())
+    }
+
     /// One transactional id's metadata, or why it cannot be answered here.
     pub fn describe(&self, transactional_id: &str) -> Result<TransactionMetadata, CoordError> {
         self.peek(transactional_id, |m| m.cloned())?

@@ -24,6 +24,7 @@ mod group;
 mod partition;
 mod reset_offsets;
 mod topic;
+mod txn;
 mod user;
 
 use std::fmt::Display;
@@ -51,6 +52,7 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
         }
         Command::Topic(c) => topic::run(&mut connect(cli, timeout).await?, c, out).await,
         Command::Group(c) => group::run(&mut connect(cli, timeout).await?, c, out).await,
+        Command::Txn(c) => txn::run(&mut connect(cli, timeout).await?, c, out).await,
         Command::Cluster(c) => cluster::run(&mut connect(cli, timeout).await?, c, out).await,
         Command::Partition(crate::cli::PartitionCommand::ElectLeaders(args)) => {
             partition::elect_leaders(&mut connect(cli, timeout).await?, args, out).await

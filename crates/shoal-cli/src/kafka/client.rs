@@ -23,6 +23,10 @@ pub struct Client {
     connections: HashMap<i32, Connection>,
 }
 
+/// FindCoordinator key types.
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
 impl Client {
     /// Connects to the first bootstrap server that answers; the error names each failure.
     pub async fn connect(
@@ -110,6 +114,28 @@ impl Client {
 
     /// The coordinator of `group` (FindCoordinator, retried while it is loading or moving).
     pub async fn coordinator(&mut self, group: &str) -> anyhow::Result<&mut Connection> {
+        self.coordinator_of(KEY_TYPE_GROUP, group).await
+    }
+
+    /// The transaction coordinator of `transactional_id`.
+    pub async fn transaction_coordinator(
+        &mut self,
+        transactional_id: &str,
+    ) -> anyhow::Result<&mut Connection> {
+        self.coordinator_of(KEY_TYPE_TRANSACTION, transactional_id)
+            .await
+    }
+
+    async fn coordinator_of(
+        &mut self,
+        key_type: i8,
+        group: &str,
+    ) -> anyhow::Result<&mut Connection> {
+        let what = if key_type == KEY_TYPE_TRANSACTION {
+            "transactional id"
+        } else {
+            "group"
+        };
         let mut last = String::new();
         for _ in 0..20 {
             let version = self.any.version::<FindCoordinatorRequest>()?;
@@ -118,7 +144,8 @@ impl Client {
                 FindCoordinatorRequest::default().with_coordinator_keys(vec![key])
             } else {
                 FindCoordinatorRequest::default().with_key(key)
-            };
+            }
+            .with_key_type(key_type);
             let response = self.any.call_at(request, version).await?;
             // v4+ answers per key; older versions at the top level.
             let (code, node) = match response.coordinators.first() {
@@ -137,11 +164,11 @@ impl Client {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 other => bail!(
-                    "FindCoordinator for group {group}: {}",
+                    "FindCoordinator for {what} {group}: {}",
                     shoal_kafka::error_name(other)
                 ),
             }
         }
-        bail!("no coordinator for group {group}: {last}")
+        bail!("no coordinator for {what} {group}: {last}")
     }
 }
