@@ -132,8 +132,10 @@ def test_kafkas_stock_server_properties_starts_a_node(tmp_path):
         assert (tmp_path / "kraft-combined-logs" / f"{topic}-0").is_dir()
         log = node.log_path.read_text(errors="replace")
         for ignored in ["num.network.threads", "num.io.threads", "socket.send.buffer.bytes",
-                        "transaction.state.log.replication.factor", "controller.quorum.bootstrap.servers"]:
+                        "controller.quorum.bootstrap.servers"]:
             assert len(re.findall(rf"{re.escape(ignored)} is accepted and ignored", log)) == 1, ignored
+        # The stock file's transaction settings (replication factor 1, min ISR 1) are applied.
+        assert "transaction.state.log.replication.factor is accepted and ignored" not in log
     finally:
         node.stop()
 

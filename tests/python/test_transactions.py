@@ -303,3 +303,37 @@ def test_shoalctl_shows_open_and_finished_transactions(shoal):
     assert all(x["current_txn_start_offset"] == -1 for x in producers["producers"]), producers
     r = ctl(shoal, "txn", "describe", unique_topic("nobody"))
     assert r.returncode != 0 and "TRANSACTIONAL_ID_NOT_FOUND" in r.stderr, r.stderr
+
+
+@pytest.mark.timeout(120)
+def test_shoalctl_aborts_a_hanging_transaction(shoal):
+    from test_cli import ctl, js
+
+    topic = unique_topic("txhang")
+    ck_create_topic(shoal.bootstrap, topic, partitions=1)
+    # A transaction that stays open (its producer never ends it; timeout 10 minutes).
+    hanging = txn_producer(shoal.bootstrap, unique_topic("hang-tid"), **{"transaction.timeout.ms": 600_000})
+    hanging.init_transactions(30)
+    hanging.begin_transaction()
+    produce_txn(hanging, [topic], "hanging", 3)
+    hanging.flush(30)
+    after = txn_producer(shoal.bootstrap, unique_topic("after-tid"))
+    after.init_transactions(30)
+    after.begin_transaction()
+    written = produce_txn(after, [topic], "after", 3)
+    after.commit_transaction(30)
+
+    producers = js(ctl(shoal, "txn", "describe-producers", "--topic", topic, "--partition", "0", "-o", "json"))
+    open_txns = [x for x in producers["producers"] if x["current_txn_start_offset"] >= 0]
+    assert [x["current_txn_start_offset"] for x in open_txns] == [0], producers
+    refused = ctl(shoal, "txn", "abort", "--topic", topic, "--partition", "0", "--start-offset", "0")
+    assert refused.returncode == 1 and "--force" in refused.stderr, refused.stderr
+    # Held behind the open transaction, read_committed sees nothing yet.
+    assert values(shoal.bootstrap, topic, 1, "read_committed", 0, idle=2) == []
+    aborted = js(ctl(shoal, "txn", "abort", "--topic", topic, "--partition", "0", "--start-offset", "0",
+                     "--force", "-o", "json"))
+    assert aborted["result"] == "aborted", aborted
+    got = values(shoal.bootstrap, topic, 1, "read_committed", len(written))
+    assert sorted(got) == sorted(v for _, v in written), got
+    r = ctl(shoal, "txn", "abort", "--topic", topic, "--partition", "0", "--start-offset", "0", "--force")
+    assert r.returncode == 1 and "no open transaction" in r.stderr, r.stderr

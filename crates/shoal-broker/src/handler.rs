@@ -29,6 +29,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::DescribeProducers, 0, 0),
         (ApiKey::DescribeTransactions, 0, 0),
         (ApiKey::ListTransactions, 0, 2),
+        (ApiKey::WriteTxnMarkers, 1, 1),
         (ApiKey::TxnOffsetCommit, 0, 5),
         (ApiKey::OffsetForLeaderEpoch, 2, 4),
         (ApiKey::FindCoordinator, 0, 6),
@@ -92,6 +93,7 @@ impl Handler for BrokerHandler {
             RequestKind::DescribeProducers(r) => apis::describe_producers::handle(b, &ctx, r).await,
             RequestKind::DescribeTransactions(r) => apis::describe_transactions::handle(b, &ctx, r),
             RequestKind::ListTransactions(r) => apis::list_transactions::handle(b, &ctx, r),
+            RequestKind::WriteTxnMarkers(r) => apis::write_txn_markers::handle(b, &ctx, r).await,
             RequestKind::TxnOffsetCommit(r) => apis::txn_offset_commit::handle(b, &ctx, r).await,
             RequestKind::OffsetForLeaderEpoch(r) => {
                 apis::offset_for_leader_epoch::handle(b, &ctx, r)

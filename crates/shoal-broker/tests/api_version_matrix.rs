@@ -318,6 +318,23 @@ async fn every_advertised_version_is_answered_and_encodes() {
                     }
                     r.into()
                 }
+                ApiKey::WriteTxnMarkers => {
+                    let (producer_id, producer_epoch) = h.init_txn("marked").await;
+                    WriteTxnMarkersRequest::default()
+                        .with_markers(vec![
+                            write_txn_markers_request::WritableTxnMarker::default()
+                                .with_producer_id(ProducerId(producer_id))
+                                .with_producer_epoch(producer_epoch)
+                                .with_transaction_result(false)
+                                .with_coordinator_epoch(0)
+                                .with_topics(vec![
+                                    write_txn_markers_request::WritableTxnMarkerTopic::default()
+                                        .with_name(TopicName(s("t")))
+                                        .with_partition_indexes(vec![1]),
+                                ]),
+                        ])
+                        .into()
+                }
                 ApiKey::DescribeProducers => DescribeProducersRequest::default()
                     .with_topics(vec![
                         describe_producers_request::TopicRequest::default()
@@ -657,6 +674,10 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
             assert_eq!(codes, vec![0, 0], "{ctx}: {r:?}");
         }
         ResponseKind::AddOffsetsToTxn(r) => assert_eq!(r.error_code, 0, "{ctx}"),
+        ResponseKind::WriteTxnMarkers(r) => {
+            let p = &r.markers[0].topics[0].partitions[0];
+            assert_eq!(p.error_code, 0, "{ctx}: {r:?}");
+        }
         ResponseKind::DescribeProducers(r) => {
             assert_eq!(r.topics[0].partitions[0].error_code, 0, "{ctx}: {r:?}");
         }

@@ -221,6 +221,20 @@ pub enum TxnCommand {
         #[arg(long)]
         partition: i32,
     },
+    /// Abort a hanging transaction on one partition: the open transaction starting at
+    /// --start-offset gets an abort marker (WriteTxnMarkers). Aborting a transaction its
+    /// producer is still running breaks that transaction: needs --force.
+    Abort {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        partition: i32,
+        /// CURRENT_TXN_START_OFFSET of the transaction, from `txn describe-producers`.
+        #[arg(long)]
+        start_offset: i64,
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -626,7 +626,7 @@ impl TxnCoordinator {
                         tracing::warn!(transactional_id, topic = tp.0, partition = tp.1, %why, "transaction marker refused: a newer coordinator wrote there; stopping");
                         return;
                     }
-                    MarkerOutcome::Retry(why) => {
+                    MarkerOutcome::Retry { why, .. } => {
                         tracing::debug!(transactional_id, topic = tp.0, partition = tp.1, %why, "transaction marker to retry");
                         remaining.push(tp);
                     }

@@ -7,30 +7,29 @@
 //! high watermark passed it, as an acks=all produce. Every failure is classified for the
 //! coordinator, which retries until each partition has its marker.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use shoal_internode::{ClientTls, NodeConnector};
+use shoal_internode::ClientTls;
 use shoal_replica::{ControlType, PartitionError, TxnMarker};
 use shoal_txn::metadata::TopicPartition;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::blocking::run_blocking;
+use crate::error_codes::partition_error_code;
 use crate::replica_manager::ReplicaManager;
 use crate::replication::fetcher::replication_address;
 use crate::replication::proto::replication_client::ReplicationClient;
 use crate::replication::proto::{self, WriteTxnMarkersRequest};
 use crate::replication::{topic_id_bytes, topic_id_from};
 use crate::time::wall_ms;
+use crate::transactions::peer_channels::PeerChannels;
 
 /// Longest a marker waits for replication on its leader.
 const MARKER_REPLICATION_WAIT: Duration = Duration::from_secs(30);
 /// Longest a remote marker write may take, connection included.
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(35);
-const CONNECT_TIMEOUT_MS: u64 = 5_000;
 
 /// What became of one marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,11 +41,23 @@ pub enum MarkerOutcome {
     ProducerFenced(String),
     /// The partition has seen a newer coordinator epoch: this coordinator is stale.
     CoordinatorFenced(String),
-    /// Leadership moving, replicas missing, timeouts: try again.
-    Retry(String),
+    /// Leadership moving, replicas missing, timeouts: try again. `code` is the Kafka error a
+    /// client asking for this marker is answered.
+    Retry {
+        code: i16,
+        why: String,
+    },
 }
 
 impl MarkerOutcome {
+    /// A retriable failure clients are told as NOT_LEADER_OR_FOLLOWER.
+    fn retry(why: impl Into<String>) -> Self {
+        MarkerOutcome::Retry {
+            code: ResponseError::NotLeaderOrFollower.code(),
+            why: why.into(),
+        }
+    }
+
     /// The Kafka error code a remote leader answers for this outcome.
     pub fn code(&self) -> i16 {
         match self {
@@ -56,7 +67,7 @@ impl MarkerOutcome {
             MarkerOutcome::CoordinatorFenced(_) => {
                 ResponseError::TransactionCoordinatorFenced.code()
             }
-            MarkerOutcome::Retry(_) => ResponseError::NotLeaderOrFollower.code(),
+            MarkerOutcome::Retry { code, .. } => *code,
         }
     }
 
@@ -65,7 +76,7 @@ impl MarkerOutcome {
             MarkerOutcome::Written | MarkerOutcome::PartitionGone => String::new(),
             MarkerOutcome::ProducerFenced(m)
             | MarkerOutcome::CoordinatorFenced(m)
-            | MarkerOutcome::Retry(m) => m.clone(),
+            | MarkerOutcome::Retry { why: m, .. } => m.clone(),
         }
     }
 
@@ -84,7 +95,10 @@ impl MarkerOutcome {
         } else if code == ResponseError::TransactionCoordinatorFenced.code() {
             MarkerOutcome::CoordinatorFenced(message)
         } else {
-            MarkerOutcome::Retry(format!("error code {code}: {message}"))
+            MarkerOutcome::Retry {
+                code,
+                why: format!("error code {code}: {message}"),
+            }
         }
     }
 }
@@ -97,7 +111,10 @@ fn outcome_of(error: PartitionError) -> MarkerOutcome {
         PartitionError::TransactionCoordinatorFenced { .. } => {
             MarkerOutcome::CoordinatorFenced(error.to_string())
         }
-        other => MarkerOutcome::Retry(other.to_string()),
+        other => MarkerOutcome::Retry {
+            code: partition_error_code(&other),
+            why: other.to_string(),
+        },
     }
 }
 
@@ -115,7 +132,7 @@ pub async fn write_local(
         return MarkerOutcome::PartitionGone;
     };
     let Some(log) = replicas.partition(topic_id, partition) else {
-        return MarkerOutcome::Retry("this broker does not host the partition".to_string());
+        return MarkerOutcome::retry("this broker does not host the partition".to_string());
     };
     let appended = {
         let log = Arc::clone(&log);
@@ -124,7 +141,7 @@ pub async fn write_local(
     let appended = match appended {
         Some(Ok(appended)) => appended,
         Some(Err(error)) => return outcome_of(error),
-        None => return MarkerOutcome::Retry("shutting down".to_string()),
+        None => return MarkerOutcome::retry("shutting down".to_string()),
     };
     match log
         .wait_for_acks(appended.info.last_offset + 1, MARKER_REPLICATION_WAIT)
@@ -143,9 +160,7 @@ pub async fn write_local(
 pub struct MarkerWriter {
     replicas: Arc<ReplicaManager>,
     cluster_id: String,
-    tls: Option<ClientTls>,
-    /// One channel per leader broker (tonic reconnects it as needed).
-    channels: Mutex<HashMap<i32, (String, Channel)>>,
+    channels: PeerChannels,
 }
 
 impl MarkerWriter {
@@ -153,8 +168,7 @@ impl MarkerWriter {
         Self {
             replicas,
             cluster_id,
-            tls,
-            channels: Mutex::new(HashMap::new()),
+            channels: PeerChannels::new(tls),
         }
     }
 
@@ -169,13 +183,13 @@ impl MarkerWriter {
         };
         let leader = partition.leader;
         if leader < 0 {
-            return MarkerOutcome::Retry("the partition has no leader".to_string());
+            return MarkerOutcome::retry("the partition has no leader".to_string());
         }
         if leader == self.replicas.local_id() {
             return write_local(&self.replicas, topic.id, tp.1, *marker).await;
         }
         let Some(address) = replication_address(&image, leader) else {
-            return MarkerOutcome::Retry(format!("broker {leader} has no replication endpoint"));
+            return MarkerOutcome::retry(format!("broker {leader} has no replication endpoint"));
         };
         match tokio::time::timeout(
             REMOTE_TIMEOUT,
@@ -184,29 +198,8 @@ impl MarkerWriter {
         .await
         {
             Ok(outcome) => outcome,
-            Err(_) => MarkerOutcome::Retry(format!("broker {leader} did not answer in time")),
+            Err(_) => MarkerOutcome::retry(format!("broker {leader} did not answer in time")),
         }
-    }
-
-    async fn channel(&self, leader: i32, address: &str) -> Result<Channel, String> {
-        if let Some((known, channel)) = self
-            .channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&leader)
-            && known == address
-        {
-            return Ok(channel.clone());
-        }
-        let channel = NodeConnector::new(self.tls.clone(), Some(leader))
-            .connect(address, Duration::from_millis(CONNECT_TIMEOUT_MS))
-            .await
-            .map_err(|e| shoal_internode::error_chain(&e))?;
-        self.channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(leader, (address.to_string(), channel.clone()));
-        Ok(channel)
     }
 
     async fn write_remote(
@@ -217,9 +210,9 @@ impl MarkerWriter {
         partition: i32,
         marker: &TxnMarker,
     ) -> MarkerOutcome {
-        let channel = match self.channel(leader, address).await {
+        let channel = match self.channels.get(leader, address).await {
             Ok(channel) => channel,
-            Err(why) => return MarkerOutcome::Retry(format!("cannot connect to {address}: {why}")),
+            Err(why) => return MarkerOutcome::retry(format!("cannot connect to {address}: {why}")),
         };
         let request = WriteTxnMarkersRequest {
             cluster_id: self.cluster_id.clone(),
@@ -242,15 +235,11 @@ impl MarkerWriter {
                     i16::try_from(result.error_code).unwrap_or(-1),
                     result.error_message,
                 ),
-                None => MarkerOutcome::Retry("an empty answer".to_string()),
+                None => MarkerOutcome::retry("an empty answer".to_string()),
             },
             Err(status) => {
-                // A broken channel is dropped so the next attempt reconnects.
-                self.channels
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&leader);
-                MarkerOutcome::Retry(format!("{address}: {status}"))
+                self.channels.forget(leader);
+                MarkerOutcome::retry(format!("{address}: {status}"))
             }
         }
     }
@@ -277,7 +266,7 @@ pub async fn serve_write_markers(
                 };
                 write_local(replicas, topic_id, m.partition, marker).await
             }
-            _ => MarkerOutcome::Retry("a malformed marker".to_string()),
+            _ => MarkerOutcome::retry("a malformed marker".to_string()),
         };
         results.push(proto::MarkerResult {
             error_code: i32::from(outcome.code()),

@@ -14,6 +14,7 @@ pub mod config;
 pub mod coordinator;
 pub mod loader;
 pub mod markers;
+pub mod peer_channels;
 pub mod storage;
 pub mod verifier;
 

@@ -9,15 +9,14 @@
 //! (gRPC). The partition keeps a verification guard from before the question until the write,
 //! so a marker written in between (the transaction ended) voids the answer.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use shoal_internode::{ClientTls, NodeConnector};
+use shoal_internode::ClientTls;
 use shoal_txn::metadata::TopicPartition;
 use shoal_txn::{TRANSACTION_STATE_TOPIC, TxnError};
-use tonic::transport::Channel;
 
 use crate::internal_topic::{CoordinatorLocation, coordinator_of};
 use crate::replica_manager::ReplicaManager;
@@ -25,10 +24,10 @@ use crate::replication::fetcher::replication_address;
 use crate::replication::proto::replication_client::ReplicationClient;
 use crate::replication::proto::{TopicPartitionName, VerifyTxnPartitionsRequest};
 use crate::transactions::coordinator::{CoordError, TxnCoordinator};
+use crate::transactions::peer_channels::PeerChannels;
 
 /// Longest a verification may take, connection included.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
-const CONNECT_TIMEOUT_MS: u64 = 5_000;
 
 /// The coordinator's answer: per partition, or for the whole request (a Kafka error code).
 pub type Verification = Result<BTreeMap<TopicPartition, Result<(), i16>>, i16>;
@@ -37,8 +36,7 @@ pub struct TxnVerifier {
     coordinator: Arc<TxnCoordinator>,
     replicas: Arc<ReplicaManager>,
     cluster_id: String,
-    tls: Option<ClientTls>,
-    channels: Mutex<HashMap<i32, (String, Channel)>>,
+    channels: PeerChannels,
 }
 
 /// The codes of the coordinator's answer.
@@ -65,8 +63,7 @@ impl TxnVerifier {
             coordinator,
             replicas,
             cluster_id,
-            tls,
-            channels: Mutex::new(HashMap::new()),
+            channels: PeerChannels::new(tls),
         }
     }
 
@@ -150,37 +147,14 @@ impl TxnVerifier {
         address: &str,
         request: VerifyTxnPartitionsRequest,
     ) -> Result<crate::replication::proto::VerifyTxnPartitionsResponse, String> {
-        let cached = self
-            .channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&coordinator)
-            .filter(|(known, _)| known == address)
-            .map(|(_, channel)| channel.clone());
-        let channel = match cached {
-            Some(channel) => channel,
-            None => {
-                let channel = NodeConnector::new(self.tls.clone(), Some(coordinator))
-                    .connect(address, Duration::from_millis(CONNECT_TIMEOUT_MS))
-                    .await
-                    .map_err(|e| shoal_internode::error_chain(&e))?;
-                self.channels
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(coordinator, (address.to_string(), channel.clone()));
-                channel
-            }
-        };
+        let channel = self.channels.get(coordinator, address).await?;
         match ReplicationClient::new(channel)
             .verify_txn_partitions(request)
             .await
         {
             Ok(response) => Ok(response.into_inner()),
             Err(status) => {
-                self.channels
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&coordinator);
+                self.channels.forget(coordinator);
                 Err(status.to_string())
             }
         }

@@ -1,14 +1,19 @@
 //! `shoalctl txn ...`, what `kafka-transactions.sh` does: list the transactions every broker
 //! coordinates, describe one, and show a partition's active producers with their open
-//! transactions (the signal for a last stable offset that does not move).
+//! transactions (the signal for a last stable offset that does not move), and abort a hanging
+//! one.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
+use kafka_protocol::messages::describe_producers_response::ProducerState;
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
 use kafka_protocol::messages::{
     DescribeProducersRequest, DescribeTransactionsRequest, ListTransactionsRequest, TopicName,
-    TransactionalId,
+    TransactionalId, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use serde_json::json;
@@ -47,7 +52,116 @@ pub async fn run(
         TxnCommand::DescribeProducers { topic, partition } => {
             describe_producers(client, topic, *partition, out).await
         }
+        TxnCommand::Abort {
+            topic,
+            partition,
+            start_offset,
+            force,
+        } => abort(client, topic, *partition, *start_offset, *force, out).await,
     }
+}
+
+/// The leader of `topic`-`partition`, from the metadata.
+async fn leader_of(client: &mut Client, topic: &str, partition: i32) -> anyhow::Result<i32> {
+    let md = client.metadata(Some(&[topic.to_string()])).await?;
+    let t = md.topics.first().context("empty Metadata answer")?;
+    check(&format!("topic {topic}"), t.error_code, None)?;
+    let leader = t
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)
+        .with_context(|| format!("{topic} has no partition {partition}"))?
+        .leader_id
+        .0;
+    anyhow::ensure!(leader >= 0, "{topic}-{partition} has no leader");
+    Ok(leader)
+}
+
+/// The partition's active producers, asked of its leader.
+async fn producers_of(
+    client: &mut Client,
+    topic: &str,
+    partition: i32,
+) -> anyhow::Result<(i32, Vec<ProducerState>)> {
+    let leader = leader_of(client, topic, partition).await?;
+    let request = DescribeProducersRequest::default().with_topics(vec![
+        TopicRequest::default()
+            .with_name(TopicName(s(topic)))
+            .with_partition_indexes(vec![partition]),
+    ]);
+    let response = client.broker(leader).await?.call(request).await?;
+    let p = response
+        .topics
+        .into_iter()
+        .next()
+        .and_then(|t| t.partitions.into_iter().next())
+        .context("empty DescribeProducers answer")?;
+    check(
+        &format!("{topic}-{partition}"),
+        p.error_code,
+        p.error_message.as_deref(),
+    )?;
+    Ok((leader, p.active_producers))
+}
+
+async fn abort(
+    client: &mut Client,
+    topic: &str,
+    partition: i32,
+    start_offset: i64,
+    force: bool,
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
+    let (leader, producers) = producers_of(client, topic, partition).await?;
+    let producer = producers
+        .iter()
+        .find(|p| p.current_txn_start_offset == start_offset)
+        .with_context(|| {
+            format!("no open transaction starts at offset {start_offset} of {topic}-{partition}")
+        })?;
+    anyhow::ensure!(
+        force,
+        "aborting the transaction of producer {} on {topic}-{partition} (started at offset \
+         {start_offset}) cannot be undone, and breaks it if its producer is still running: \
+         add --force",
+        producer.producer_id.0
+    );
+    let epoch = i16::try_from(producer.producer_epoch).context("producer epoch out of range")?;
+    let request = WriteTxnMarkersRequest::default().with_markers(vec![
+        WritableTxnMarker::default()
+            .with_producer_id(producer.producer_id)
+            .with_producer_epoch(epoch)
+            .with_transaction_result(false)
+            .with_coordinator_epoch(producer.coordinator_epoch)
+            .with_topics(vec![
+                WritableTxnMarkerTopic::default()
+                    .with_name(TopicName(s(topic)))
+                    .with_partition_indexes(vec![partition]),
+            ]),
+    ]);
+    let response = client.broker(leader).await?.call(request).await?;
+    let code = response
+        .markers
+        .first()
+        .and_then(|m| m.topics.first())
+        .and_then(|t| t.partitions.first())
+        .map_or(-1, |p| p.error_code);
+    check(&format!("aborting on {topic}-{partition}"), code, None)?;
+    out.emit(
+        &json!({"topic": topic, "partition": partition, "producer_id": producer.producer_id.0, "start_offset": start_offset, "result": "aborted"}),
+        &[(
+            "",
+            vec!["TOPIC", "PARTITION", "PRODUCER_ID", "START_OFFSET", "RESULT"],
+            vec![vec![
+                topic.to_string(),
+                partition.to_string(),
+                producer.producer_id.0.to_string(),
+                start_offset.to_string(),
+                "aborted".into(),
+            ]],
+        )],
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn list(
@@ -173,34 +287,8 @@ async fn describe_producers(
     partition: i32,
     out: &Output,
 ) -> anyhow::Result<ExitCode> {
-    let md = client.metadata(Some(&[topic.to_string()])).await?;
-    let t = md.topics.first().context("empty Metadata answer")?;
-    check(&format!("topic {topic}"), t.error_code, None)?;
-    let leader = t
-        .partitions
-        .iter()
-        .find(|p| p.partition_index == partition)
-        .with_context(|| format!("{topic} has no partition {partition}"))?
-        .leader_id
-        .0;
-    anyhow::ensure!(leader >= 0, "{topic}-{partition} has no leader");
-    let request = DescribeProducersRequest::default().with_topics(vec![
-        TopicRequest::default()
-            .with_name(TopicName(s(topic)))
-            .with_partition_indexes(vec![partition]),
-    ]);
-    let response = client.broker(leader).await?.call(request).await?;
-    let p = response
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .context("empty DescribeProducers answer")?;
-    check(
-        &format!("{topic}-{partition}"),
-        p.error_code,
-        p.error_message.as_deref(),
-    )?;
-    let mut producers: Vec<_> = p.active_producers.iter().collect();
+    let (leader, active) = producers_of(client, topic, partition).await?;
+    let mut producers: Vec<_> = active.iter().collect();
     producers.sort_by_key(|x| x.producer_id.0);
     out.emit_rows(
         "",
