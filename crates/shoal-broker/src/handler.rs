@@ -74,7 +74,7 @@ impl Handler for BrokerHandler {
         match request {
             RequestKind::Produce(r) => apis::produce::handle(b, &ctx, r).await,
             RequestKind::Fetch(r) => apis::fetch::handle(b, &ctx, r).await,
-            RequestKind::ListOffsets(r) => apis::list_offsets::handle(b, &ctx, r),
+            RequestKind::ListOffsets(r) => apis::list_offsets::handle(b, &ctx, r).await,
             RequestKind::Metadata(r) => apis::metadata::handle(b, &ctx, r).await,
             RequestKind::CreateTopics(r) => apis::create_topics::handle(b, &ctx, r).await,
             RequestKind::DeleteTopics(r) => apis::delete_topics::handle(b, &ctx, r).await,

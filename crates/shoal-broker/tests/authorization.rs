@@ -371,3 +371,85 @@ async fn the_acl_apis_follow_kafka() {
     assert_eq!(after, left);
     h.stop().await;
 }
+
+/// A Produce v9 naming `transactional_id`, with a transactional batch for partition 0 of
+/// `transactional_topic` and a plain one for partition 0 of `plain_topic`: every partition's
+/// error code, in request order.
+async fn transactional_produce(
+    h: &Harness,
+    principal: &str,
+    transactional_id: &str,
+    transactional_topic: &str,
+    plain_topic: &str,
+) -> Vec<i16> {
+    let txn_record = kafka_protocol::records::Record {
+        transactional: true,
+        control: false,
+        partition_leader_epoch: 0,
+        producer_id: 4_000,
+        producer_epoch: 0,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset: 0,
+        sequence: 0,
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: Some(bytes::Bytes::from_static(b"in a transaction")),
+        headers: Default::default(),
+        delete_horizon: false,
+    };
+    let data = |topic: &str, records| {
+        produce_request::TopicProduceData::default()
+            .with_name(TopicName(s(topic)))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(records)),
+            ])
+    };
+    let request = ProduceRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(transactional_id))))
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            data(
+                transactional_topic,
+                common::encode(&[txn_record], kafka_protocol::records::Compression::None),
+            ),
+            data(plain_topic, batch(1)),
+        ]);
+    let response = h.ask(principal, 9, request).await;
+    response
+        .responses
+        .iter()
+        .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_records_without_write_on_the_transactional_id_fail_the_whole_produce() {
+    const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+    let h = secured().await;
+    h.create_acls(vec![on_topic("User:bob", "payments", Operation::Write)])
+        .await;
+    // Kafka's first check: every partition answers 53, even the one bob may not write to and
+    // the one whose batch is not transactional.
+    assert_eq!(
+        transactional_produce(&h, "User:bob", "tx-bob", "payments", "orders-eu").await,
+        vec![
+            TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        ]
+    );
+    // With WRITE on the id, the topics are checked one by one again.
+    h.create_acls(vec![allow(
+        "User:bob",
+        ResourceType::TransactionalId,
+        "tx-bob",
+        Operation::Write,
+    )])
+    .await;
+    let codes = transactional_produce(&h, "User:bob", "tx-bob", "payments", "orders-eu").await;
+    assert_ne!(codes[0], TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    assert_eq!(codes[1], TOPIC_AUTHORIZATION_FAILED);
+    h.stop().await;
+}

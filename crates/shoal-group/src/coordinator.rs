@@ -46,6 +46,13 @@ pub struct TxnProducer {
     pub producer_epoch: i16,
 }
 
+/// A commit's offsets as records (see `GroupCoordinator::encode_commits`).
+struct EncodedCommits {
+    results: Vec<GroupError>,
+    records: Vec<(Bytes, Option<Bytes>)>,
+    accepted: Vec<(usize, (String, i32), OffsetValue)>,
+}
+
 /// Writes to `__consumer_offsets` (implemented by the broker over its partitions).
 pub trait OffsetsStorage: Send + Sync + 'static {
     /// Appends `records` (key, value; `None` = tombstone) to `partition` as its leader, as one
@@ -63,6 +70,7 @@ pub trait OffsetsStorage: Send + Sync + 'static {
         &self,
         partition: i32,
         producer: TxnProducer,
+        verification: Option<u64>,
         records: Vec<(Bytes, Option<Bytes>)>,
     ) -> BoxFuture<'static, Result<i64, StorageError>>;
 }
@@ -131,6 +139,9 @@ pub struct CommitOffset {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnCommit {
     pub producer: TxnProducer,
+    /// KIP-890: the guard the storage layer issued before the transaction coordinator was
+    /// asked (opaque here, checked by the log); `None` when no check was needed.
+    pub verification: Option<u64>,
     pub generation_id: i32,
     pub member_id: String,
     pub instance_id: Option<String>,
@@ -382,15 +393,16 @@ impl GroupCoordinator {
     async fn write_as(
         &self,
         partition: i32,
-        producer: Option<TxnProducer>,
+        producer: Option<(TxnProducer, Option<u64>)>,
         records: Vec<(Bytes, Option<Bytes>)>,
     ) -> Result<i64, StorageError> {
         let timeout = Duration::from_millis(self.config.commit_timeout_ms);
         let append = match producer {
             None => self.storage.append(partition, records),
-            Some(producer) => self
-                .storage
-                .append_transactional(partition, producer, records),
+            Some((producer, verification)) => {
+                self.storage
+                    .append_transactional(partition, producer, verification, records)
+            }
         };
         match tokio::time::timeout(timeout, append).await {
             Ok(result) => result,
@@ -607,31 +619,11 @@ impl GroupCoordinator {
             return all(check);
         }
         let commit_ms = wall_ms();
-        let mut results = Vec::with_capacity(offsets.len());
-        let mut records = Vec::new();
-        let mut accepted = Vec::new();
-        for o in offsets {
-            let metadata = o.metadata.unwrap_or_default();
-            if metadata.encode_utf16().count() > self.config.metadata_max_bytes {
-                results.push(GroupError::OffsetMetadataTooLarge);
-                continue;
-            }
-            let value = OffsetValue {
-                offset: o.offset,
-                leader_epoch: o.leader_epoch,
-                metadata,
-                commit_timestamp_ms: commit_ms,
-                expire_timestamp_ms: o.retention_ms.map(|r| commit_ms.saturating_add(r)),
-            };
-            let key = RecordKey::Offset {
-                group: group_id.to_string(),
-                topic: o.topic.clone(),
-                partition: o.partition,
-            };
-            records.push((encode_key(&key), Some(encode_offset_value(&value))));
-            accepted.push((results.len(), (o.topic, o.partition), value));
-            results.push(GroupError::None);
-        }
+        let EncodedCommits {
+            mut results,
+            records,
+            accepted,
+        } = self.encode_commits(group_id, offsets, commit_ms);
         if records.is_empty() {
             return results;
         }
@@ -713,6 +705,49 @@ impl GroupCoordinator {
     /// is created empty for generation < 0, else ILLEGAL_GENERATION), then the offsets are
     /// written as one transactional batch of the producer and held pending until its marker
     /// ([`GroupCoordinator::complete_txn`]).
+    /// The offset records of a commit, in request order: each partition's answer so far
+    /// (OFFSET_METADATA_TOO_LARGE, or None for one to write), the records to write and, for
+    /// each, (its answer's index, the partition, the value).
+    fn encode_commits(
+        &self,
+        group_id: &str,
+        offsets: Vec<CommitOffset>,
+        commit_ms: i64,
+    ) -> EncodedCommits {
+        let mut encoded = EncodedCommits {
+            results: Vec::with_capacity(offsets.len()),
+            records: Vec::new(),
+            accepted: Vec::new(),
+        };
+        for o in offsets {
+            let metadata = o.metadata.unwrap_or_default();
+            if metadata.encode_utf16().count() > self.config.metadata_max_bytes {
+                encoded.results.push(GroupError::OffsetMetadataTooLarge);
+                continue;
+            }
+            let value = OffsetValue {
+                offset: o.offset,
+                leader_epoch: o.leader_epoch,
+                metadata,
+                commit_timestamp_ms: commit_ms,
+                expire_timestamp_ms: o.retention_ms.map(|r| commit_ms.saturating_add(r)),
+            };
+            let key = RecordKey::Offset {
+                group: group_id.to_string(),
+                topic: o.topic.clone(),
+                partition: o.partition,
+            };
+            encoded
+                .records
+                .push((encode_key(&key), Some(encode_offset_value(&value))));
+            encoded
+                .accepted
+                .push((encoded.results.len(), (o.topic, o.partition), value));
+            encoded.results.push(GroupError::None);
+        }
+        encoded
+    }
+
     pub async fn txn_commit(
         &self,
         group_id: &str,
@@ -757,35 +792,18 @@ impl GroupCoordinator {
             return all(GroupError::InvalidCommitOffsetSize);
         }
         let commit_ms = wall_ms();
-        let mut results = Vec::with_capacity(offsets.len());
-        let mut records = Vec::new();
-        let mut accepted = Vec::new();
-        for o in offsets {
-            let metadata = o.metadata.unwrap_or_default();
-            if metadata.encode_utf16().count() > self.config.metadata_max_bytes {
-                results.push(GroupError::OffsetMetadataTooLarge);
-                continue;
-            }
-            let value = OffsetValue {
-                offset: o.offset,
-                leader_epoch: o.leader_epoch,
-                metadata,
-                commit_timestamp_ms: commit_ms,
-                expire_timestamp_ms: None,
-            };
-            let key = RecordKey::Offset {
-                group: group_id.to_string(),
-                topic: o.topic.clone(),
-                partition: o.partition,
-            };
-            records.push((encode_key(&key), Some(encode_offset_value(&value))));
-            accepted.push((results.len(), (o.topic, o.partition), value));
-            results.push(GroupError::None);
-        }
+        let EncodedCommits {
+            mut results,
+            records,
+            accepted,
+        } = self.encode_commits(group_id, offsets, commit_ms);
         if records.is_empty() {
             return results;
         }
-        match self.write_as(partition, Some(txn.producer), records).await {
+        match self
+            .write_as(partition, Some((txn.producer, txn.verification)), records)
+            .await
+        {
             Ok(base_offset) => {
                 // Kafka creates the group a transactional commit names, empty.
                 state

@@ -102,6 +102,7 @@ impl OffsetsStorage for MemoryLog {
         &self,
         _partition: i32,
         producer: TxnProducer,
+        _verification: Option<u64>,
         records: Vec<(Bytes, Option<Bytes>)>,
     ) -> BoxFuture<'static, Result<i64, StorageError>> {
         self.append_as(Some(producer), records)
@@ -448,6 +449,7 @@ const PRODUCER: TxnProducer = TxnProducer {
 fn txn(producer: TxnProducer) -> TxnCommit {
     TxnCommit {
         producer,
+        verification: None,
         generation_id: -1,
         member_id: String::new(),
         instance_id: None,

@@ -28,6 +28,9 @@ pub enum GroupError {
     InvalidCommitOffsetSize,
     /// TxnOffsetCommit: the producer's epoch is older than the partition has seen.
     InvalidProducerEpoch,
+    /// TxnOffsetCommit: the offsets partition is not in the producer's open transaction
+    /// (KIP-890: the write would open one the coordinator does not know).
+    InvalidTxnState,
     /// OffsetFetch with `require_stable`: a transaction has an offset of the partition pending.
     UnstableOffsetCommit,
 }
@@ -59,6 +62,7 @@ impl GroupError {
             GroupError::InvalidCommitOffsetSize => 28,
             GroupError::InvalidProducerEpoch => 47,
             GroupError::UnstableOffsetCommit => 88,
+            GroupError::InvalidTxnState => 48,
         }
     }
 
@@ -78,6 +82,8 @@ pub enum StorageError {
     TimedOut,
     #[error("the producer's epoch is older than the one the partition has seen")]
     InvalidProducerEpoch,
+    #[error("the transactional write was not verified with the transaction coordinator")]
+    InvalidTxnState,
     #[error("{0}")]
     Other(String),
 }
@@ -91,6 +97,7 @@ impl StorageError {
                 GroupError::CoordinatorNotAvailable
             }
             StorageError::InvalidProducerEpoch => GroupError::InvalidProducerEpoch,
+            StorageError::InvalidTxnState => GroupError::InvalidTxnState,
             StorageError::Other(_) => GroupError::UnknownServerError,
         }
     }

@@ -77,6 +77,10 @@ pub struct AppendResult {
     pub log_start_offset: i64,
     /// The batch was a retry of one already written; `info` holds the original offsets.
     pub duplicate: bool,
+    /// The leader epoch the append was made in: acknowledge it with
+    /// [`Partition::wait_for_acks_in_epoch`], so a write truncated by a later leader is never
+    /// taken as replicated because this replica leads again.
+    pub leader_epoch: i32,
 }
 
 /// Which of the periodic tasks are due in one maintenance pass.
@@ -366,6 +370,7 @@ impl Partition {
         let local = self.local_broker_id;
         let was_leader = st.state.is_leader(local);
         let now_leader = state.is_leader(local);
+        let epoch_changed = state.leader_epoch != st.state.leader_epoch;
         if now_leader && (!was_leader || state.leader_epoch != st.state.leader_epoch) {
             st.leader_epoch_start_offset = st.log_end_offset;
             st.followers = fresh_followers(&state, local, now_ms);
@@ -410,8 +415,9 @@ impl Partition {
         }
         st.state = state;
         self.publish(&st);
-        if was_leader && !now_leader {
-            // acks=all waiters re-check leadership and answer NOT_LEADER_OR_FOLLOWER.
+        if was_leader && (!now_leader || epoch_changed) {
+            // acks=all waiters re-check leadership (and their epoch) and answer
+            // NOT_LEADER_OR_FOLLOWER.
             self.high_watermark.send_modify(|_| {});
         }
         self.maybe_advance_high_watermark(&mut st);
@@ -453,6 +459,29 @@ impl Partition {
         required_offset: i64,
         timeout: Duration,
     ) -> Result<(), PartitionError> {
+        self.wait_for_acks_until(required_offset, None, timeout)
+            .await
+    }
+
+    /// As [`Self::wait_for_acks`], for an append made in `leader_epoch`
+    /// ([`AppendResult::leader_epoch`]): fails with NOT_LEADER_OR_FOLLOWER once this replica
+    /// leads in another epoch, as the offset may then hold another leader's record.
+    pub async fn wait_for_acks_in_epoch(
+        &self,
+        required_offset: i64,
+        leader_epoch: i32,
+        timeout: Duration,
+    ) -> Result<(), PartitionError> {
+        self.wait_for_acks_until(required_offset, Some(leader_epoch), timeout)
+            .await
+    }
+
+    async fn wait_for_acks_until(
+        &self,
+        required_offset: i64,
+        leader_epoch: Option<i32>,
+        timeout: Duration,
+    ) -> Result<(), PartitionError> {
         let mut rx = self.high_watermark.subscribe();
         let wait = async {
             loop {
@@ -460,7 +489,8 @@ impl Partition {
                     let hw = *rx.borrow_and_update();
                     let (is_leader, isr_size, min_insync_replicas) = {
                         let p = lock(&self.published);
-                        let is_leader = p.state.is_leader(self.local_broker_id);
+                        let is_leader = p.state.is_leader(self.local_broker_id)
+                            && leader_epoch.is_none_or(|e| e == p.state.leader_epoch);
                         (is_leader, p.state.isr.len(), p.min_insync_replicas)
                     };
                     if !is_leader {

@@ -60,8 +60,35 @@ impl Partition {
         now_ms: i64,
         origin: AppendOrigin,
     ) -> Result<AppendResult, PartitionError> {
+        self.append_as_leader_checked(records, acks, now_ms, origin, None)
+    }
+
+    /// As [`Self::append_as_leader_from`], only while this replica leads in `leader_epoch`
+    /// (checked under the lock the append holds): a coordinator that loaded its state at that
+    /// epoch never writes into a later leadership it did not read. Else NOT_LEADER_OR_FOLLOWER.
+    pub fn append_as_leader_in_epoch(
+        &self,
+        records: &[u8],
+        acks: RequiredAcks,
+        now_ms: i64,
+        origin: AppendOrigin,
+        leader_epoch: i32,
+    ) -> Result<AppendResult, PartitionError> {
+        self.append_as_leader_checked(records, acks, now_ms, origin, Some(leader_epoch))
+    }
+
+    fn append_as_leader_checked(
+        &self,
+        records: &[u8],
+        acks: RequiredAcks,
+        now_ms: i64,
+        origin: AppendOrigin,
+        expected_leader_epoch: Option<i32>,
+    ) -> Result<AppendResult, PartitionError> {
         let mut st = lock(&self.state);
-        if !st.state.is_leader(self.local_broker_id) {
+        if !st.state.is_leader(self.local_broker_id)
+            || expected_leader_epoch.is_some_and(|e| e != st.state.leader_epoch)
+        {
             return Err(PartitionError::NotLeaderOrFollower);
         }
         st.latest_now_ms = st.latest_now_ms.max(now_ms);
@@ -92,6 +119,7 @@ impl Partition {
                 info,
                 log_start_offset,
                 duplicate: true,
+                leader_epoch,
             });
         }
         let shoal_log::Appended {
@@ -125,6 +153,7 @@ impl Partition {
             info,
             log_start_offset,
             duplicate: false,
+            leader_epoch,
         })
     }
 
@@ -151,7 +180,7 @@ impl Partition {
             &batch,
             RequiredAcks::AllInSync,
             now_ms,
-            AppendOrigin::Coordinator,
+            AppendOrigin::COORDINATOR,
         )
     }
 
@@ -286,7 +315,7 @@ fn check_leader_batches(
         checked.push((h, batch.position));
         if h.is_control() {
             // A client's control batch is refused by the log; the coordinator's is checked.
-            if origin != AppendOrigin::Coordinator || h.producer_id < 0 {
+            if !origin.is_coordinator() || h.producer_id < 0 {
                 continue;
             }
             if let Some((_, coordinator_epoch)) = parse_marker(batch.bytes)? {
@@ -345,7 +374,7 @@ fn check_chained(
     if h.is_transactional() != previous.is_transactional() {
         return Err(PartitionError::InvalidTxnState);
     }
-    if origin == AppendOrigin::Coordinator {
+    if origin.is_coordinator() {
         return Ok(());
     }
     let expected = previous

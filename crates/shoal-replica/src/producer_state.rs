@@ -239,16 +239,9 @@ impl ProducerStateTable {
                 got: batch.producer_epoch,
             });
         }
-        let AppendOrigin::Client { verification } = origin else {
-            // The coordinator's own batches carry no sequence; their epoch is checked above.
-            return match entry {
-                Some(e) if e.current_txn.is_some() && !batch.is_transactional => {
-                    Err(ProducerStateError::InvalidTxnState)
-                }
-                _ => Ok(SequenceCheck::Append),
-            };
-        };
-        if let Some(entry) = entry
+        let is_client = matches!(origin, AppendOrigin::Client { .. });
+        if is_client
+            && let Some(entry) = entry
             && batch.producer_epoch == entry.epoch
             && let Some(dup) = entry
                 .batches
@@ -257,12 +250,26 @@ impl ProducerStateTable {
         {
             return Ok(SequenceCheck::Duplicate(*dup));
         }
+        // KIP-890, for clients and coordinators alike (Kafka's `batchMissingRequiredVerification`):
+        // a transactional batch opens a transaction here only with the guard the coordinator's
+        // answer was taken under.
         if verification_enabled
             && batch.is_transactional
             && !self.has_ongoing_txn(batch.producer_id, batch.producer_epoch)
-            && !self.verifications.matches(batch.producer_id, verification)
+            && !self
+                .verifications
+                .matches(batch.producer_id, origin.verification())
         {
             return Err(ProducerStateError::InvalidTxnState);
+        }
+        if !is_client {
+            // The coordinator's own batches carry no sequence; their epoch is checked above.
+            return match entry {
+                Some(e) if e.current_txn.is_some() && !batch.is_transactional => {
+                    Err(ProducerStateError::InvalidTxnState)
+                }
+                _ => Ok(SequenceCheck::Append),
+            };
         }
         let Some(entry) = entry else {
             return Ok(SequenceCheck::Append);

@@ -191,14 +191,14 @@ fn data_batch_checks() {
     t.apply(&txn_data(1, 2, 0, 1, 0), 1);
     t.apply(&data(2, 0, 0, 5, 1), 1);
     t.start_verification(3, VerificationGuard::for_test(9));
-    let coordinator = AppendOrigin::Coordinator;
+    let coordinator = AppendOrigin::COORDINATOR;
     use ProducerStateError::*;
     let cases: [(
         &str,
         DataBatch,
         AppendOrigin,
         Result<SequenceCheck, ProducerStateError>,
-    ); 14] = [
+    ); 16] = [
         (
             "txn continues",
             batch(1, 2, 1, 1, true),
@@ -269,10 +269,24 @@ fn data_batch_checks() {
             CLIENT,
             Err(InvalidTxnState),
         ),
-        // The coordinator's batches: no sequence, no guard; epochs and the txn rule hold.
+        // The coordinator's batches: no sequence; epochs, guards and the txn rule hold.
         (
-            "coordinator, unsequenced",
+            "coordinator, txn start without a guard",
             batch(2, 0, -1, -1, true),
+            coordinator,
+            Err(InvalidTxnState),
+        ),
+        (
+            "coordinator, txn start with the current guard",
+            batch(3, 0, -1, -1, true),
+            AppendOrigin::Coordinator {
+                verification: Some(VerificationGuard::for_test(9)),
+            },
+            Ok(SequenceCheck::Append),
+        ),
+        (
+            "coordinator, unsequenced in an open txn",
+            batch(1, 2, -1, -1, true),
             coordinator,
             Ok(SequenceCheck::Append),
         ),

@@ -58,6 +58,17 @@ impl VerificationGuard {
     pub(crate) fn for_test(value: u64) -> Self {
         Self(value)
     }
+
+    /// The guard as a number, to carry it through a layer that does not know this type (the
+    /// group coordinator's TxnOffsetCommit). A forged number only matches by chance of equality
+    /// with the partition's current guard, which is never reused.
+    pub fn to_raw(self) -> u64 {
+        self.0
+    }
+
+    pub fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
 }
 
 /// Who a leader append comes from (Kafka's `AppendOrigin`, with KIP-890's guard).
@@ -69,16 +80,34 @@ pub enum AppendOrigin {
         verification: Option<VerificationGuard>,
     },
     /// The broker's own coordinators: transaction markers, and TxnOffsetCommit records (producer
-    /// id and epoch, no sequence). No sequence checks, no verification.
-    Coordinator,
+    /// id and epoch, no sequence). No sequence checks. A transactional batch that starts a
+    /// transaction here (TxnOffsetCommit) must carry a guard as a client's does; markers carry
+    /// none.
+    Coordinator {
+        verification: Option<VerificationGuard>,
+    },
 }
 
 impl AppendOrigin {
+    /// A coordinator write that opens no transaction (markers, non-transactional records).
+    pub const COORDINATOR: Self = Self::Coordinator { verification: None };
+
+    pub fn is_coordinator(self) -> bool {
+        matches!(self, Self::Coordinator { .. })
+    }
+
+    /// The KIP-890 guard the write carries, whoever it comes from.
+    pub fn verification(self) -> Option<VerificationGuard> {
+        match self {
+            Self::Client { verification } | Self::Coordinator { verification } => verification,
+        }
+    }
+
     /// The log's view of the origin (which validation rules apply).
     pub fn log_origin(self) -> shoal_log::AppendOrigin {
         match self {
             Self::Client { .. } => shoal_log::AppendOrigin::Client,
-            Self::Coordinator => shoal_log::AppendOrigin::Coordinator,
+            Self::Coordinator { .. } => shoal_log::AppendOrigin::Coordinator,
         }
     }
 }

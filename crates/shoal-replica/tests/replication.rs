@@ -382,3 +382,43 @@ async fn a_new_leader_answers_offset_queries_only_once_its_hw_reaches_its_epoch_
     r.sync(&[1, 2], 3, 1, 10);
     assert_eq!(r.broker(3).high_watermark_for_offset_query().unwrap(), 3);
 }
+
+#[tokio::test]
+async fn an_ack_wait_is_bound_to_the_epoch_its_append_was_made_in() {
+    let r = replicas(&state(1, 0, 0, &[1, 2, 3]), 1);
+    r.broker(1)
+        .append_as_leader(&batch(&[b"committed"]), RequiredAcks::AllInSync, 0)
+        .unwrap();
+    r.sync(&[2, 3], 1, 0, 0);
+    // Broker 1 writes at offset 1 in epoch 0; nobody copies it before it loses leadership.
+    let lost = r
+        .broker(1)
+        .append_as_leader(&batch(&[b"lost"]), RequiredAcks::AllInSync, 0)
+        .unwrap();
+    assert_eq!((lost.info.first_offset, lost.leader_epoch), (1, 0));
+    r.update_all(&state(2, 1, 1, &[2, 3]), 100);
+    r.broker(2)
+        .append_as_leader(&batch(&[b"new-1", b"new-2"]), RequiredAcks::AllInSync, 100)
+        .unwrap();
+    r.sync(&[3, 1], 2, 1, 100);
+    // Broker 1 leads again, in epoch 2, and its HW passes offset 1: another leader's record.
+    r.update_all(&state(1, 2, 2, &[1, 2, 3]), 200);
+    r.sync(&[2, 3], 1, 2, 200);
+    assert!(r.broker(1).high_watermark() > lost.info.last_offset);
+    assert!(!r.log_bytes(1).windows(4).any(|w| w == b"lost"));
+    // Unbound, the wait would acknowledge the lost write (the HW passed its offset)...
+    r.broker(1)
+        .wait_for_acks(lost.info.last_offset + 1, Duration::from_millis(50))
+        .await
+        .unwrap();
+    // ...bound to its epoch, it fails instead.
+    let bound = r.broker(1).wait_for_acks_in_epoch(
+        lost.info.last_offset + 1,
+        lost.leader_epoch,
+        Duration::from_millis(50),
+    );
+    assert!(matches!(
+        bound.await,
+        Err(PartitionError::NotLeaderOrFollower)
+    ));
+}

@@ -255,16 +255,37 @@ fn the_coordinator_writes_unsequenced_transactional_records() {
         p.append_as_leader(&offsets, RequiredAcks::Leader, NOW_MS)
             .is_err()
     );
+    // KIP-890 holds for the coordinator too: no guard, no new transaction.
+    assert!(matches!(
+        p.append_as_leader_from(
+            &offsets,
+            RequiredAcks::Leader,
+            NOW_MS,
+            AppendOrigin::COORDINATOR,
+        ),
+        Err(PartitionError::InvalidTxnState)
+    ));
+    let verification = p.txn_verification_needed(P7, 0);
+    assert!(verification.is_some());
     p.append_as_leader_from(
         &offsets,
         RequiredAcks::Leader,
         NOW_MS,
-        AppendOrigin::Coordinator,
+        AppendOrigin::Coordinator { verification },
     )
     .unwrap();
     assert_eq!(p.last_stable_offset(), 0);
+    // Inside the open transaction the next write needs no guard.
+    assert_eq!(p.txn_verification_needed(P7, 0), None);
+    p.append_as_leader_from(
+        &offsets,
+        RequiredAcks::Leader,
+        NOW_MS,
+        AppendOrigin::COORDINATOR,
+    )
+    .unwrap();
     end_txn(&p, P7, 0, 0, ControlType::Commit).unwrap();
-    assert_eq!(p.last_stable_offset(), 2);
+    assert_eq!(p.last_stable_offset(), 3);
 }
 
 #[test]

@@ -7,8 +7,8 @@
 //! form is answered for Kafka's tools and brokers all the same.
 //!
 //! Per partition, as Kafka answers: TRANSACTIONAL_ID_AUTHORIZATION_FAILED without WRITE on the
-//! transactional id; TOPIC_AUTHORIZATION_FAILED for topics without WRITE and
-//! OPERATION_NOT_ATTEMPTED for the rest; then UNKNOWN_TOPIC_OR_PARTITION for partitions that do
+//! transactional id; TOPIC_AUTHORIZATION_FAILED for internal topics and topics without WRITE,
+//! and OPERATION_NOT_ATTEMPTED for the rest; then UNKNOWN_TOPIC_OR_PARTITION for partitions that do
 //! not exist and OPERATION_NOT_ATTEMPTED for the rest; else the coordinator's answer.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +24,7 @@ use kafka_protocol::messages::{
 };
 use shoal_acl::{Operation, ResourceType};
 use shoal_kafka::{Reply, RequestContext};
+use shoal_meta::topic_name::is_internal;
 use shoal_txn::error::TxnApi;
 use shoal_txn::metadata::{TopicPartition, reject_unknown_partitions};
 use shoal_txn::{TransactionVersion, TxnError};
@@ -140,10 +141,16 @@ async fn one_transaction(
         let unauthorized: BTreeSet<&str> = partitions
             .iter()
             .map(|(topic, _)| topic.as_str())
+            // Internal topics are never a client's to write in a transaction (Kafka filters
+            // them out before authorizing).
             .filter(|topic| {
-                !broker
-                    .authorization
-                    .allowed(ctx, Operation::Write, ResourceType::Topic, topic)
+                is_internal(topic)
+                    || !broker.authorization.allowed(
+                        ctx,
+                        Operation::Write,
+                        ResourceType::Topic,
+                        topic,
+                    )
             })
             .collect();
         if !unauthorized.is_empty() {

@@ -32,11 +32,22 @@ pub async fn handle(
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    let transactional_id = request
-        .transactional_id
-        .as_ref()
-        .map(|id| id.0.as_str())
-        .filter(|id| !id.is_empty());
+    let transactional_id = request.transactional_id.as_ref().map(|id| id.0.as_str());
+    if transactional_id == Some("") {
+        // Kafka's coordinator: an empty (not null) transactional id is an invalid request,
+        // after the WRITE check on it.
+        let code = if broker.authorization.allowed(
+            ctx,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            "",
+        ) {
+            ResponseError::InvalidRequest.code()
+        } else {
+            ResponseError::TransactionalIdAuthorizationFailed.code()
+        };
+        return Reply::Ready(ResponseKind::InitProducerId(response.with_error_code(code)));
+    }
     if let Some(transactional_id) = transactional_id {
         return Reply::Ready(ResponseKind::InitProducerId(
             transactional(broker, ctx, &request, transactional_id, response).await,

@@ -20,6 +20,7 @@ use shoal_kafka::{Reply, RequestContext};
 use shoal_replica::{IsolationLevel, Partition};
 
 use crate::Broker;
+use crate::blocking::run_blocking;
 use crate::error_codes::partition_error_code;
 
 const LATEST_TIMESTAMP: i64 = -1;
@@ -30,7 +31,21 @@ const LATEST_TIERED_TIMESTAMP: i64 = -5;
 /// The `replica_id` of a consumer's request (-2 is a debugging tool's).
 const CONSUMER_REPLICA_ID: i32 = -1;
 
-pub fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: ListOffsetsRequest,
+) -> Reply {
+    let broker = Arc::clone(broker);
+    let ctx = ctx.clone();
+    // The offset queries take a partition's state lock, which an append holds across its disk
+    // write, and timestamp lookups read the index and the log: off the async threads.
+    run_blocking(move || list_offsets(&broker, &ctx, request))
+        .await
+        .unwrap_or(Reply::NoResponse)
+}
+
+fn list_offsets(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRequest) -> Reply {
     // leader_epoch exists from v4 (KIP-320); earlier versions must leave it at its default.
     let with_epoch = ctx.api_version >= 4;
     let client_request = request.replica_id.0 == CONSUMER_REPLICA_ID;

@@ -42,6 +42,8 @@ struct PendingAck {
     partition_index: usize,
     partition: Arc<Partition>,
     required_offset: i64,
+    /// The leader epoch the batch was appended in.
+    leader_epoch: i32,
 }
 
 /// A partition that may need KIP-890 verification: (topic, partition), its (topic index,
@@ -53,12 +55,77 @@ type Candidate = ((String, i32), (usize, usize), Arc<Partition>);
 type Verdicts = HashMap<(usize, usize), Result<Option<VerificationGuard>, i16>>;
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Reply {
+    if let Some(refusal) = transactional_id_refusal(broker, ctx, &request) {
+        return refusal;
+    }
     let verdicts = transactional_verdicts(broker, ctx, &request).await;
     let broker = Arc::clone(broker);
     let ctx = ctx.clone();
     run_blocking(move || append_all(&broker, &ctx, request, &verdicts))
         .await
         .unwrap_or(Reply::NoResponse)
+}
+
+/// Kafka's first check of a Produce (`handleProduceRequest`): transactional records need WRITE
+/// on the transactional id the request names, else the whole request fails with
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED before any topic is looked at.
+fn transactional_id_refusal(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: &ProduceRequest,
+) -> Option<Reply> {
+    let transactional = request.topic_data.iter().any(|t| {
+        t.partition_data
+            .iter()
+            .any(|p| transactional_producer(p.records.as_deref()).is_some())
+    });
+    if !transactional {
+        return None;
+    }
+    let authorized = request.transactional_id.as_ref().is_some_and(|id| {
+        broker.authorization.allowed(
+            ctx,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            id.0.as_str(),
+        )
+    });
+    if authorized {
+        return None;
+    }
+    tracing::debug!(client = ?ctx.client_id, peer = %ctx.peer, "transactional produce without WRITE on its transactional id");
+    if RequiredAcks::from_wire(request.acks) == Some(RequiredAcks::None) {
+        return Some(Reply::NoResponse);
+    }
+    let code = ResponseError::TransactionalIdAuthorizationFailed.code();
+    let by_id = ctx.api_version >= 13;
+    let responses = request
+        .topic_data
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partition_data
+                .iter()
+                .map(|data| {
+                    PartitionProduceResponse::default()
+                        .with_index(data.index)
+                        .with_error_code(code)
+                        .with_base_offset(-1)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(-1)
+                })
+                .collect();
+            let response = TopicProduceResponse::default().with_partition_responses(partitions);
+            if by_id {
+                response.with_topic_id(topic.topic_id)
+            } else {
+                response.with_name(topic.name.clone())
+            }
+        })
+        .collect();
+    Some(Reply::Ready(ResponseKind::Produce(
+        ProduceResponse::default().with_responses(responses),
+    )))
 }
 
 /// The producer id and epoch of a transactional first batch.
@@ -68,8 +135,8 @@ fn transactional_producer(records: Option<&[u8]>) -> Option<(i64, i16)> {
         .then_some((header.producer_id, header.producer_epoch))
 }
 
-/// Authorizes the transactional id and verifies, with its coordinator, every partition that
-/// takes a producer's first transactional write (KIP-890 part 1).
+/// Verifies, with the transactional id's coordinator, every partition that takes a producer's
+/// first transactional write (KIP-890 part 1).
 async fn transactional_verdicts(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
@@ -78,12 +145,8 @@ async fn transactional_verdicts(
     let mut verdicts = Verdicts::new();
     let image = broker.image();
     let by_id = ctx.api_version >= 13;
+    // WRITE on it was checked first ([`transactional_id_refusal`]).
     let transactional_id = request.transactional_id.as_ref().map(|id| id.0.as_str());
-    let authorized = transactional_id.is_some_and(|id| {
-        broker
-            .authorization
-            .allowed(ctx, Operation::Write, ResourceType::TransactionalId, id)
-    });
     // Partitions that may need verification: (topic, partition) → (indexes, partition); one
     // producer per request.
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -100,13 +163,6 @@ async fn transactional_verdicts(
             else {
                 continue;
             };
-            if !authorized {
-                verdicts.insert(
-                    (ti, pi),
-                    Err(ResponseError::TransactionalIdAuthorizationFailed.code()),
-                );
-                continue;
-            }
             if !broker
                 .transactions
                 .coordinator
@@ -188,9 +244,10 @@ fn produce_code_for_verification_error(code: i16) -> i16 {
         || code == ResponseError::ConcurrentTransactions.code()
     {
         ResponseError::NotEnoughReplicas.code()
-    } else if code == ResponseError::ProducerFenced.code()
-        || code == ResponseError::InvalidProducerIdMapping.code()
-    {
+    } else if code == ResponseError::ProducerFenced.code() {
+        // Producers handle INVALID_PRODUCER_EPOCH here; the rest (INVALID_PRODUCER_ID_MAPPING
+        // included, which clients recover from with InitProducerId) passes through as Kafka's
+        // AddPartitionsToTxnManager does.
         ResponseError::InvalidProducerEpoch.code()
     } else {
         code
@@ -313,6 +370,7 @@ fn append_all(
                             partition_index,
                             partition,
                             required_offset: appended.info.last_offset + 1,
+                            leader_epoch: appended.leader_epoch,
                         });
                     }
                 }
@@ -333,7 +391,11 @@ fn append_all(
     if acks == Some(RequiredAcks::None) {
         return Reply::NoResponse;
     }
-    pending.retain(|p| p.partition.high_watermark() < p.required_offset);
+    // Already replicated, in the epoch of the append (else the wait below tells which).
+    pending.retain(|p| {
+        p.partition.high_watermark() < p.required_offset
+            || p.partition.leader_epoch() != p.leader_epoch
+    });
     if pending.is_empty() {
         return Reply::Ready(ResponseKind::Produce(response));
     }
@@ -386,7 +448,10 @@ async fn wait_for_acks(
     let deadline = tokio::time::Instant::now() + timeout;
     for p in pending {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if let Err(error) = p.partition.wait_for_acks(p.required_offset, left).await
+        if let Err(error) = p
+            .partition
+            .wait_for_acks_in_epoch(p.required_offset, p.leader_epoch, left)
+            .await
             && let Some(r) = response
                 .responses
                 .get_mut(p.topic_index)

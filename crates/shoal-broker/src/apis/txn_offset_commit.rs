@@ -16,7 +16,8 @@
 //! With `transaction.partition.verification.enable` (KIP-890) the transaction coordinator is
 //! asked first whether the offsets partition is in the producer's open transaction: a commit
 //! arriving after its transaction ended would otherwise leave offsets no marker ever decides.
-//! Not in it: INVALID_TXN_STATE; coordinator away: COORDINATOR_NOT_AVAILABLE (retried).
+//! Not in it: INVALID_TXN_STATE; coordinator away: COORDINATOR_NOT_AVAILABLE (retried). The
+//! append carries the partition's verification guard, as a transactional Produce does.
 //!
 //! Bounds: a request names at most [`MAX_PENDING_TXN_OFFSETS`] partitions (more could never be
 //! pending for one producer), else every partition answers INVALID_COMMIT_OFFSET_SIZE.
@@ -37,6 +38,7 @@ use shoal_group::{OFFSETS_TOPIC, TxnCommit, TxnProducer};
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
+use crate::blocking::run_blocking;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -114,11 +116,12 @@ pub async fn handle(
         .await;
         let results = match verified {
             Err(code) => vec![code; offsets.len()],
-            Ok(()) => {
+            Ok(verification) => {
                 // Members and generations are v3+ (KIP-447); older producers send neither.
                 let txn = if version >= 3 {
                     TxnCommit {
                         producer,
+                        verification,
                         generation_id: request.generation_id,
                         member_id: request.member_id.to_string(),
                         instance_id: request.group_instance_id.map(|s| s.to_string()),
@@ -126,6 +129,7 @@ pub async fn handle(
                 } else {
                     TxnCommit {
                         producer,
+                        verification,
                         generation_id: -1,
                         member_id: String::new(),
                         instance_id: None,
@@ -190,14 +194,18 @@ fn request_error(broker: &Broker, ctx: &RequestContext, request: &TxnOffsetCommi
 }
 
 /// KIP-890: whether the group's offsets partition is in the producer's open transaction, asked
-/// of the transactional id's coordinator when verification is on and the group's shard is here
-/// (else the group coordinator's own answer comes first). `Err`: the code every partition gets.
+/// of the transactional id's coordinator when verification is on, the group's partition is led
+/// here and the producer has no transaction open on it yet (else the group coordinator's own
+/// answer comes first). The guard is taken from the partition *before* the question, so an
+/// abort marker written meanwhile spends it and the write is refused (Kafka's ABA rule).
+/// `Ok(guard)`: the guard the write must carry (`None`: no check needed). `Err`: the code every
+/// partition gets.
 async fn verify(
     broker: &Broker,
     transactional_id: &str,
     group_id: &str,
     producer: TxnProducer,
-) -> Result<(), i16> {
+) -> Result<Option<u64>, i16> {
     let groups = &broker.groups.coordinator;
     if !broker
         .transactions
@@ -206,9 +214,26 @@ async fn verify(
         .verification_enabled
         || !groups.coordinates(group_id)
     {
-        return Ok(());
+        return Ok(None);
     }
-    let offsets_partition = (OFFSETS_TOPIC.to_string(), groups.partition_for(group_id));
+    let partition_index = groups.partition_for(group_id);
+    let Some(partition) = broker
+        .image()
+        .topic_by_name(OFFSETS_TOPIC)
+        .and_then(|t| broker.replicas.partition(t.id, partition_index))
+    else {
+        return Ok(None);
+    };
+    // The guard locks the partition's state, which an append holds across its disk write.
+    let guard = run_blocking(move || {
+        partition.txn_verification_needed(producer.producer_id, producer.producer_epoch)
+    })
+    .await
+    .flatten();
+    let Some(guard) = guard else {
+        return Ok(None);
+    };
+    let offsets_partition = (OFFSETS_TOPIC.to_string(), partition_index);
     let partitions = BTreeSet::from([offsets_partition.clone()]);
     let answer = broker
         .transactions
@@ -222,7 +247,7 @@ async fn verify(
         .await;
     let outcome = match answer {
         Ok(per_partition) => match per_partition.get(&offsets_partition) {
-            Some(Ok(())) => Ok(()),
+            Some(Ok(())) => Ok(Some(guard.to_raw())),
             // Not in the transaction: the offsets would wait for a marker that never comes.
             Some(Err(_)) | None => Err(ResponseError::InvalidTxnState.code()),
         },
@@ -249,9 +274,10 @@ fn code_for_verification_error(code: i16) -> i16 {
         || code == ResponseError::ConcurrentTransactions.code()
     {
         ResponseError::CoordinatorNotAvailable.code()
-    } else if code == ResponseError::ProducerFenced.code()
-        || code == ResponseError::InvalidProducerIdMapping.code()
-    {
+    } else if code == ResponseError::ProducerFenced.code() {
+        // Producers handle INVALID_PRODUCER_EPOCH here; the rest (INVALID_PRODUCER_ID_MAPPING
+        // included, which clients recover from with InitProducerId) passes through as Kafka's
+        // AddPartitionsToTxnManager does.
         ResponseError::InvalidProducerEpoch.code()
     } else {
         code
@@ -310,7 +336,7 @@ mod tests {
             ),
             (
                 ResponseError::InvalidProducerIdMapping,
-                ResponseError::InvalidProducerEpoch,
+                ResponseError::InvalidProducerIdMapping,
             ),
             (
                 ResponseError::InvalidTxnState,

@@ -12,7 +12,7 @@
 //! not come by the end of the log stay pending in the shard (their marker is reported to the
 //! coordinator when it is written, see `transactions::markers`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use shoal_group::{GroupCoordinator, OFFSETS_TOPIC, OffsetsReplay};
@@ -22,11 +22,11 @@ use shoal_meta::MetadataImage;
 use shoal_replica::{Partition, PartitionError};
 use uuid::Uuid;
 
+use crate::internal_topic::leadership::led_partitions;
 use crate::internal_topic::reader::{RecordSink, replay_partition};
 use crate::replica_manager::ReplicaManager;
 
 /// The offsets partitions led here: partition → (leader epoch, partition).
-type Led = BTreeMap<i32, (i32, Arc<Partition>)>;
 
 pub struct OffsetsLoader {
     coordinator: Arc<GroupCoordinator>,
@@ -70,26 +70,6 @@ impl OffsetsLoader {
         }
     }
 
-    /// The partitions this broker leads now, by partition, with their epochs.
-    fn led(&self, image: &MetadataImage) -> (Option<Uuid>, Led) {
-        let Some(topic) = image.topic_by_name(OFFSETS_TOPIC) else {
-            return (None, BTreeMap::new());
-        };
-        let local = self.replicas.local_id();
-        let led = topic
-            .partitions
-            .iter()
-            .filter(|p| p.leader == local)
-            .filter_map(|p| {
-                let partition = self.replicas.partition(topic.id, p.partition)?;
-                partition
-                    .is_leader()
-                    .then(|| (p.partition, (partition.leader_epoch(), partition)))
-            })
-            .collect();
-        (Some(topic.id), led)
-    }
-
     /// Names of topics in the previous image that are gone (or were recreated) in `image`.
     fn deleted_topics(&self, image: &MetadataImage) -> HashSet<String> {
         let now: HashMap<String, Uuid> = image
@@ -118,7 +98,7 @@ impl OffsetsLoader {
                 tracing::info!(topics = ?deleted, offsets = removed, "removed committed offsets of deleted topics");
             }
         }
-        let (topic_id, led) = self.led(image);
+        let (topic_id, led) = led_partitions(&self.replicas, image, OFFSETS_TOPIC);
         if let Some(topic) = image.topic_by_name(OFFSETS_TOPIC) {
             self.coordinator
                 .set_partition_count(i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX));

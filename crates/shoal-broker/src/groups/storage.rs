@@ -7,7 +7,8 @@
 //!
 //! A TxnOffsetCommit's batch is the producer's: transactional, its producer id and epoch, base
 //! sequence -1, appended with the coordinator's origin (no sequence checks; the log still
-//! fences an older producer epoch), so the log's transaction state (last stable offset, the
+//! fences an older producer epoch, and the batch that opens the producer's transaction on the
+//! partition must carry the KIP-890 guard taken before the transaction coordinator was asked), so the log's transaction state (last stable offset, the
 //! marker that ends it) covers it like any transactional produce.
 
 use std::sync::Arc;
@@ -19,8 +20,9 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use shoal_group::{OFFSETS_TOPIC, OffsetsStorage, StorageError, TxnProducer};
-use shoal_replica::{AppendOrigin, PartitionError, RequiredAcks};
+use shoal_replica::{AppendOrigin, PartitionError, RequiredAcks, VerificationGuard};
 
+use crate::blocking::run_blocking;
 use crate::replica_manager::ReplicaManager;
 use crate::time::wall_ms;
 
@@ -97,17 +99,19 @@ fn storage_error(error: PartitionError) -> StorageError {
         }
         PartitionError::RequestTimedOut => StorageError::TimedOut,
         PartitionError::InvalidProducerEpoch { .. } => StorageError::InvalidProducerEpoch,
+        PartitionError::InvalidTxnState => StorageError::InvalidTxnState,
         other => StorageError::Other(other.to_string()),
     }
 }
 
 impl LogOffsetsStorage {
-    /// Appends one batch of `records` (of `producer`, when given) and waits until it is
-    /// replicated: the log offset of its first record.
+    /// Appends one batch of `records` (of `producer`, with its KIP-890 guard, when given) and
+    /// waits until it is replicated: the log offset of its first record. The append takes the
+    /// partition's lock across a disk write, so it runs on a blocking thread.
     fn append_batch(
         &self,
         partition: i32,
-        producer: Option<TxnProducer>,
+        producer: Option<(TxnProducer, Option<u64>)>,
         records: Vec<(Bytes, Option<Bytes>)>,
     ) -> BoxFuture<'static, Result<i64, StorageError>> {
         let replicas = Arc::clone(&self.replicas);
@@ -120,20 +124,31 @@ impl LogOffsetsStorage {
                 .partition(topic.id, partition)
                 .ok_or(StorageError::NotLeader)?;
             let now = wall_ms();
-            let batch = encode_batch_of(&records, producer, now).map_err(StorageError::Other)?;
-            let appended = match producer {
-                None => log.append_as_leader(&batch, RequiredAcks::AllInSync, now),
-                Some(_) => log.append_as_leader_from(
+            let batch = encode_batch_of(&records, producer.map(|(p, _)| p), now)
+                .map_err(StorageError::Other)?;
+            let appending = Arc::clone(&log);
+            let appended = run_blocking(move || match producer {
+                None => appending.append_as_leader(&batch, RequiredAcks::AllInSync, now),
+                Some((_, verification)) => appending.append_as_leader_from(
                     &batch,
                     RequiredAcks::AllInSync,
                     now,
-                    AppendOrigin::Coordinator,
+                    AppendOrigin::Coordinator {
+                        verification: verification.map(VerificationGuard::from_raw),
+                    },
                 ),
-            }
+            })
+            .await
+            // The runtime is stopping: this node leads nothing any more.
+            .ok_or(StorageError::NotLeader)?
             .map_err(storage_error)?;
-            log.wait_for_acks(appended.info.last_offset + 1, MAX_REPLICATION_WAIT)
-                .await
-                .map_err(storage_error)?;
+            log.wait_for_acks_in_epoch(
+                appended.info.last_offset + 1,
+                appended.leader_epoch,
+                MAX_REPLICATION_WAIT,
+            )
+            .await
+            .map_err(storage_error)?;
             Ok(appended.info.first_offset)
         })
     }
@@ -152,9 +167,10 @@ impl OffsetsStorage for LogOffsetsStorage {
         &self,
         partition: i32,
         producer: TxnProducer,
+        verification: Option<u64>,
         records: Vec<(Bytes, Option<Bytes>)>,
     ) -> BoxFuture<'static, Result<i64, StorageError>> {
-        self.append_batch(partition, Some(producer), records)
+        self.append_batch(partition, Some((producer, verification)), records)
     }
 }
 

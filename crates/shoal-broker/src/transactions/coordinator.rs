@@ -21,7 +21,7 @@
 //! commit was acknowledged always completes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,9 +40,16 @@ use crate::time::wall_ms;
 use crate::transactions::config::TxnConfig;
 use crate::transactions::markers::{MarkerOutcome, MarkerWriter};
 use crate::transactions::storage::{TxnStateStorage, WriteError};
+use crate::transactions::txn_ids::{TxnIds, is_open};
 
 /// Markers written at once by one completing transaction.
 const MARKER_CONCURRENCY: usize = 64;
+/// Markers in flight at once across every completing transaction of this coordinator, so a
+/// burst of completions (a failover that loads thousands of prepared transactions) cannot open
+/// unbounded writes and RPCs.
+const MAX_MARKERS_IN_FLIGHT: usize = 1024;
+/// Timed-out aborts and id expirations written at once by one timer sweep.
+const SWEEP_CONCURRENCY: usize = 32;
 /// Backoff between rounds of marker writes that must be retried.
 const MARKER_RETRY_MIN: Duration = Duration::from_millis(50);
 const MARKER_RETRY_MAX: Duration = Duration::from_secs(2);
@@ -90,8 +97,12 @@ impl From<WriteError> for CoordError {
 struct Shard {
     /// The partition's leader epoch when this broker started coordinating it.
     epoch: i32,
+    /// Which load of the partition this is (unique in the process): a completion task started
+    /// by one load stops when the partition is unloaded, even if it is loaded again at the same
+    /// epoch.
+    load: u64,
     /// `None` while loading.
-    ids: Option<HashMap<String, TransactionMetadata>>,
+    ids: Option<TxnIds>,
 }
 
 /// A transaction as DescribeTransactions and ListTransactions show it.
@@ -109,15 +120,8 @@ pub struct TxnCoordinator {
     storage: TxnStateStorage,
     markers: MarkerWriter,
     producer_ids: Arc<ProducerIdManager>,
-}
-
-fn is_open(state: TransactionState) -> bool {
-    matches!(
-        state,
-        TransactionState::Ongoing
-            | TransactionState::PrepareCommit
-            | TransactionState::PrepareAbort
-    )
+    next_load: AtomicU64,
+    markers_in_flight: tokio::sync::Semaphore,
 }
 
 impl TxnCoordinator {
@@ -134,6 +138,8 @@ impl TxnCoordinator {
             storage,
             markers,
             producer_ids,
+            next_load: AtomicU64::new(1),
+            markers_in_flight: tokio::sync::Semaphore::new(MAX_MARKERS_IN_FLIGHT),
         })
     }
 
@@ -168,7 +174,15 @@ impl TxnCoordinator {
     /// Starts coordinating `partition` at `epoch`: requests answer
     /// COORDINATOR_LOAD_IN_PROGRESS until [`Self::finish_load`].
     pub fn begin_load(&self, partition: i32, epoch: i32) {
-        self.shards().insert(partition, Shard { epoch, ids: None });
+        let load = self.next_load.fetch_add(1, Ordering::Relaxed);
+        self.shards().insert(
+            partition,
+            Shard {
+                epoch,
+                load,
+                ids: None,
+            },
+        );
     }
 
     /// The partition was read: its transactions are served from now on, and every prepared
@@ -225,7 +239,7 @@ impl TxnCoordinator {
         &self,
         partition: i32,
         epoch: Option<i32>,
-        f: impl FnOnce(&mut HashMap<String, TransactionMetadata>, i32) -> Result<R, CoordError>,
+        f: impl FnOnce(&mut TxnIds, i32) -> Result<R, CoordError>,
     ) -> Result<R, CoordError> {
         let mut shards = self.shards();
         let shard = shards
@@ -243,7 +257,7 @@ impl TxnCoordinator {
     fn with_shard<R>(
         &self,
         transactional_id: &str,
-        f: impl FnOnce(&mut HashMap<String, TransactionMetadata>) -> Result<R, CoordError>,
+        f: impl FnOnce(&mut TxnIds) -> Result<R, CoordError>,
     ) -> Result<(i32, i32, R), CoordError> {
         let partition = self.partition_for(transactional_id);
         self.with_partition(partition, None, |ids, epoch| {
@@ -255,9 +269,8 @@ impl TxnCoordinator {
         self.shards()
             .values()
             .filter_map(|s| s.ids.as_ref())
-            .flat_map(|ids| ids.values())
-            .filter(|m| is_open(m.state))
-            .count()
+            .map(TxnIds::open)
+            .sum()
     }
 
     /// Writes `transition` (whose base is already stored, pending) and applies it.
@@ -287,7 +300,21 @@ impl TxnCoordinator {
             };
             match written {
                 Ok(()) => {
-                    let done = transition.complete()?;
+                    let done = match transition.complete() {
+                        Ok(done) => done,
+                        Err(error) => {
+                            // A transition the state machine itself chose cannot be completed:
+                            // a bug. Leave the id usable (not pending forever); the log has the
+                            // record, so a reload reads the written state.
+                            tracing::error!(
+                                transactional_id,
+                                ?error,
+                                "completing a written transaction state failed"
+                            );
+                            ids.clear_pending(&transactional_id);
+                            return Err(error.into());
+                        }
+                    };
                     if done.state == TransactionState::Dead {
                         ids.remove(&transactional_id);
                     } else {
@@ -521,11 +548,13 @@ impl TxnCoordinator {
                 let prepared = self
                     .write_transition(partition, epoch, transition, false)
                     .await?;
-                let complete = shoal_txn::metadata::prepare_complete(&prepared, now)?;
-                let response =
-                    shoal_txn::metadata::end_txn_response(client_version, &complete.transit);
+                // Prepared is a promise: complete it whatever the answer below turns out to be.
                 self.spawn_completion(partition, epoch, transactional_id.to_string());
-                Ok(response)
+                let complete = shoal_txn::metadata::prepare_complete(&prepared, now)?;
+                Ok(shoal_txn::metadata::end_txn_response(
+                    client_version,
+                    &complete.transit,
+                ))
             }
         }
     }
@@ -553,6 +582,13 @@ impl TxnCoordinator {
         self.shards().values().any(|s| s.ids.is_none())
     }
 
+    /// How many transactional ids on the loaded shards have a transaction open (Ongoing,
+    /// PrepareCommit, PrepareAbort, PrepareEpochFence): the scrape-time gauge
+    /// `shoal_txn_coordinator_open_transactions`. Kept as a count, no scan.
+    pub fn open_transaction_count(&self) -> usize {
+        self.open_transactions()
+    }
+
     /// One transactional id's metadata, or why it cannot be answered here.
     pub fn describe(&self, transactional_id: &str) -> Result<TransactionMetadata, CoordError> {
         self.peek(transactional_id, |m| m.cloned())?
@@ -574,6 +610,9 @@ impl TxnCoordinator {
     /// when this broker stops coordinating the partition at `epoch` (the next coordinator
     /// finishes the job when it loads the partition).
     async fn complete(&self, partition: i32, epoch: i32, transactional_id: &str) {
+        let Some(load) = self.load_of(partition, epoch) else {
+            return;
+        };
         let prepared = self.with_partition(partition, Some(epoch), |ids, _| {
             Ok(ids.get(transactional_id).cloned())
         });
@@ -593,13 +632,16 @@ impl TxnCoordinator {
         let mut remaining: Vec<TopicPartition> = prepared.partitions.iter().cloned().collect();
         let mut backoff = MARKER_RETRY_MIN;
         while !remaining.is_empty() {
-            if !self.is_coordinating(partition, epoch) {
+            if !self.is_coordinating(partition, epoch, load) {
                 return;
             }
             let outcomes: Vec<(TopicPartition, MarkerOutcome)> =
                 futures::stream::iter(remaining.iter().cloned())
                     .map(|tp| async move {
-                        let outcome = self.markers.write(&tp, &marker).await;
+                        let outcome = match self.markers_in_flight.acquire().await {
+                            Ok(_permit) => self.markers.write(&tp, &marker).await,
+                            Err(_) => MarkerOutcome::retry("the marker limiter is closed"),
+                        };
                         (tp, outcome)
                     })
                     .buffer_unordered(MARKER_CONCURRENCY)
@@ -644,6 +686,9 @@ impl TxnCoordinator {
         // The complete state: retried while this broker coordinates the partition.
         let mut backoff = MARKER_RETRY_MIN;
         loop {
+            if !self.is_coordinating(partition, epoch, load) {
+                return;
+            }
             let now = wall_ms();
             let transition = self.with_partition(partition, Some(epoch), |ids, _| {
                 let Some(meta) = ids.get(transactional_id) else {
@@ -680,10 +725,16 @@ impl TxnCoordinator {
         }
     }
 
-    fn is_coordinating(&self, partition: i32, epoch: i32) -> bool {
+    /// The load of `partition` if it is loaded here at `epoch`.
+    fn load_of(&self, partition: i32, epoch: i32) -> Option<u64> {
         self.shards()
             .get(&partition)
-            .is_some_and(|s| s.epoch == epoch && s.ids.is_some())
+            .filter(|s| s.epoch == epoch && s.ids.is_some())
+            .map(|s| s.load)
+    }
+
+    fn is_coordinating(&self, partition: i32, epoch: i32, load: u64) -> bool {
+        self.load_of(partition, epoch) == Some(load)
     }
 
     // ─── Timers ────────────────────────────────────────────────────────────────────────────
@@ -724,74 +775,97 @@ impl TxnCoordinator {
             .collect()
     }
 
+    /// Aborts every transaction past its timeout: each abort is a replicated write and then a
+    /// completion, so they run [`SWEEP_CONCURRENCY`] at a time, not one after another (one
+    /// unavailable partition must not hold up the others' aborts).
     async fn abort_timed_out(self: &Arc<Self>) {
         let now = wall_ms();
         let due = self.select_ids(|m| shoal_txn::metadata::is_timed_out(m, now));
-        for (partition, epoch, transactional_id, seen_producer_id) in due {
-            let transition = self.with_partition(partition, Some(epoch), |ids, _| {
-                let Some(meta) = ids.get(&transactional_id) else {
-                    return Ok(None);
-                };
-                let transition = shoal_txn::metadata::abort_timed_out(
-                    meta,
-                    seen_producer_id,
-                    &self.config.settings,
-                    now,
-                )?;
-                if let Some(t) = &transition {
-                    ids.insert(transactional_id.clone(), t.base.clone());
-                }
-                Ok(transition)
-            });
-            let Ok(Some(transition)) = transition else {
-                continue;
+        futures::stream::iter(due)
+            .for_each_concurrent(SWEEP_CONCURRENCY, |due| self.abort_one_timed_out(due, now))
+            .await;
+    }
+
+    async fn abort_one_timed_out(
+        self: &Arc<Self>,
+        (partition, epoch, transactional_id, seen_producer_id): (i32, i32, String, i64),
+        now: i64,
+    ) {
+        let transition = self.with_partition(partition, Some(epoch), |ids, _| {
+            let Some(meta) = ids.get(&transactional_id) else {
+                return Ok(None);
             };
-            tracing::info!(
-                transactional_id,
-                producer_id = transition.transit.producer_id,
-                timeout_ms = transition.transit.txn_timeout_ms,
-                "aborting a transaction open longer than its timeout"
-            );
-            shoal_metrics::record_txn_timed_out();
-            if self
-                .write_transition(partition, epoch, transition, true)
-                .await
-                .is_ok()
-            {
-                self.spawn_completion(partition, epoch, transactional_id);
+            let transition = shoal_txn::metadata::abort_timed_out(
+                meta,
+                seen_producer_id,
+                &self.config.settings,
+                now,
+            )?;
+            if let Some(t) = &transition {
+                ids.insert(transactional_id.clone(), t.base.clone());
             }
+            Ok(transition)
+        });
+        let Ok(Some(transition)) = transition else {
+            return;
+        };
+        tracing::info!(
+            transactional_id,
+            producer_id = transition.transit.producer_id,
+            timeout_ms = transition.transit.txn_timeout_ms,
+            "aborting a transaction open longer than its timeout"
+        );
+        shoal_metrics::record_txn_timed_out();
+        if self
+            .write_transition(partition, epoch, transition, true)
+            .await
+            .is_ok()
+        {
+            self.spawn_completion(partition, epoch, transactional_id);
         }
     }
 
+    /// Forgets transactional ids idle past `transactional.id.expiration.ms`, as
+    /// [`Self::abort_timed_out`] runs its writes.
     async fn remove_expired(&self) {
         let now = wall_ms();
         let settings = &self.config.settings;
         let due = self.select_ids(|m| shoal_txn::metadata::should_expire(m, now, settings));
-        for (partition, epoch, transactional_id, _) in due {
-            let transition = self.with_partition(partition, Some(epoch), |ids, _| {
-                let Some(meta) = ids.get(&transactional_id) else {
-                    return Ok(None);
-                };
-                if !shoal_txn::metadata::should_expire(meta, now, settings) {
-                    return Ok(None);
-                }
-                let transition = shoal_txn::metadata::prepare_dead(meta)?;
-                ids.insert(transactional_id.clone(), transition.base.clone());
-                Ok(Some(transition))
-            });
-            let Ok(Some(transition)) = transition else {
-                continue;
+        futures::stream::iter(due)
+            .for_each_concurrent(
+                SWEEP_CONCURRENCY,
+                |(partition, epoch, transactional_id, _)| {
+                    self.expire_one(partition, epoch, transactional_id, now)
+                },
+            )
+            .await;
+    }
+
+    async fn expire_one(&self, partition: i32, epoch: i32, transactional_id: String, now: i64) {
+        let settings = &self.config.settings;
+        let transition = self.with_partition(partition, Some(epoch), |ids, _| {
+            let Some(meta) = ids.get(&transactional_id) else {
+                return Ok(None);
             };
-            if self
-                .write_transition(partition, epoch, transition, false)
-                .await
-                .is_ok()
-            {
-                tracing::info!(
-                    transactional_id,
-                    "expired a transactional id (transactional.id.expiration.ms)"
-                );
+            if !shoal_txn::metadata::should_expire(meta, now, settings) {
+                return Ok(None);
             }
+            let transition = shoal_txn::metadata::prepare_dead(meta)?;
+            ids.insert(transactional_id.clone(), transition.base.clone());
+            Ok(Some(transition))
+        });
+        let Ok(Some(transition)) = transition else {
+            return;
+        };
+        if self
+            .write_transition(partition, epoch, transition, false)
+            .await
+            .is_ok()
+        {
+            tracing::info!(
+                transactional_id,
+                "expired a transactional id (transactional.id.expiration.ms)"
+            );
         }
     }
 }

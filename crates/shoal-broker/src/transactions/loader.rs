@@ -8,7 +8,6 @@
 //! and find the new coordinator. Until a load finishes, the partition's transactional ids are
 //! answered COORDINATOR_LOAD_IN_PROGRESS.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use shoal_meta::MetadataImage;
@@ -16,6 +15,7 @@ use shoal_replica::{Partition, PartitionError};
 use shoal_txn::{TRANSACTION_STATE_TOPIC, TxnReplay};
 use uuid::Uuid;
 
+use crate::internal_topic::leadership::led_partitions;
 use crate::internal_topic::reader::{RecordSink, replay_partition};
 use crate::replica_manager::ReplicaManager;
 use crate::transactions::coordinator::TxnCoordinator;
@@ -24,7 +24,6 @@ use crate::transactions::coordinator::TxnCoordinator;
 const LOAD_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The state partitions led here: partition → (leader epoch, partition).
-type Led = BTreeMap<i32, (i32, Arc<Partition>)>;
 
 pub struct TxnLoader {
     coordinator: Arc<TxnCoordinator>,
@@ -78,27 +77,8 @@ impl TxnLoader {
         }
     }
 
-    fn led(&self, image: &MetadataImage) -> (Option<Uuid>, Led) {
-        let Some(topic) = image.topic_by_name(TRANSACTION_STATE_TOPIC) else {
-            return (None, BTreeMap::new());
-        };
-        let local = self.replicas.local_id();
-        let led = topic
-            .partitions
-            .iter()
-            .filter(|p| p.leader == local)
-            .filter_map(|p| {
-                let partition = self.replicas.partition(topic.id, p.partition)?;
-                partition
-                    .is_leader()
-                    .then(|| (p.partition, (partition.leader_epoch(), partition)))
-            })
-            .collect();
-        (Some(topic.id), led)
-    }
-
     fn reconcile(self: &Arc<Self>, image: &MetadataImage) {
-        let (topic_id, led) = self.led(image);
+        let (topic_id, led) = led_partitions(&self.replicas, image, TRANSACTION_STATE_TOPIC);
         if let Some(topic) = image.topic_by_name(TRANSACTION_STATE_TOPIC) {
             self.coordinator
                 .set_partition_count(i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX));

@@ -51,7 +51,7 @@ pub enum MarkerOutcome {
 
 impl MarkerOutcome {
     /// A retriable failure clients are told as NOT_LEADER_OR_FOLLOWER.
-    fn retry(why: impl Into<String>) -> Self {
+    pub(crate) fn retry(why: impl Into<String>) -> Self {
         MarkerOutcome::Retry {
             code: ResponseError::NotLeaderOrFollower.code(),
             why: why.into(),
@@ -144,7 +144,11 @@ pub async fn write_local(
         None => return MarkerOutcome::retry("shutting down".to_string()),
     };
     match log
-        .wait_for_acks(appended.info.last_offset + 1, MARKER_REPLICATION_WAIT)
+        .wait_for_acks_in_epoch(
+            appended.info.last_offset + 1,
+            appended.leader_epoch,
+            MARKER_REPLICATION_WAIT,
+        )
         .await
     {
         Ok(()) => {

@@ -16,6 +16,7 @@ pub mod loader;
 pub mod markers;
 pub mod peer_channels;
 pub mod storage;
+pub mod txn_ids;
 pub mod verifier;
 
 use std::sync::Arc;

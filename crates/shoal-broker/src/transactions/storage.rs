@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use shoal_replica::{PartitionError, RequiredAcks};
+use shoal_replica::{AppendOrigin, PartitionError, RequiredAcks};
 use shoal_txn::TRANSACTION_STATE_TOPIC;
 
 use crate::blocking::run_blocking;
@@ -68,14 +68,26 @@ impl TxnStateStorage {
             .map_err(WriteError::Other)?;
         let appended = {
             let log = Arc::clone(&log);
-            run_blocking(move || log.append_as_leader(&batch, RequiredAcks::AllInSync, now))
-                .await
-                .ok_or_else(|| WriteError::Other("the append task failed".to_string()))?
-                .map_err(write_error)?
-        };
-        log.wait_for_acks(appended.info.last_offset + 1, MAX_REPLICATION_WAIT)
+            run_blocking(move || {
+                log.append_as_leader_in_epoch(
+                    &batch,
+                    RequiredAcks::AllInSync,
+                    now,
+                    AppendOrigin::COORDINATOR,
+                    coordinator_epoch,
+                )
+            })
             .await
-            .map_err(write_error)
+            .ok_or_else(|| WriteError::Other("the append task failed".to_string()))?
+            .map_err(write_error)?
+        };
+        log.wait_for_acks_in_epoch(
+            appended.info.last_offset + 1,
+            appended.leader_epoch,
+            MAX_REPLICATION_WAIT,
+        )
+        .await
+        .map_err(write_error)
     }
 }
 
