@@ -6,7 +6,10 @@
 # with 1 and 8 partitions and acks=1 / acks=all (linger 5 ms): produce throughput and latency,
 # then consume throughput of the same topic (assigned, then again as a consumer group member:
 # join time and final commit time are logged and kept in results.jsonl); RSS after the runs. Optionally profiles the broker
-# with `perf` during an extra produce + consume run.
+# with `perf` during an extra produce + consume run. Transactions (issue #17), on one node and on
+# the three-node cluster: idempotent acks=all produce as the baseline, then `produce-txn` with
+# 10, 100 and 1000 records per transaction (throughput as % of the baseline, commit latency),
+# and on three nodes the 1000-record case again at half its measured rate (commit p50/p99).
 #
 # Knobs (environment):
 #   BENCH_QUICK=1        short run (1 M records, 5 s per produce)
@@ -17,6 +20,13 @@
 #                        default none): the leader decompresses and checks every record
 #   BENCH_RATE=R         also measure latency at a fixed R records/s (8 partitions, both acks;
 #                        default 200000, 0 = skip): saturating runs mostly measure queueing
+#   BENCH_TXN=0|1        the transactional cases (default 1; quick: one size, BENCH_TXN_SIZES)
+#   BENCH_TXN_SIZES="10 100 1000"  records per transaction (quick default "1000"); the
+#                        half-rate run on three nodes uses the largest
+#   BENCH_TXN_PRODUCERS=K  transactional producers per run (default 1, like the idempotent
+#                        baseline); they share the records and the rate
+#   BENCH_TXN_LINGER_MS=L  linger.ms of the transactional producers (default: the baseline's 5;
+#                        the commit waits out what is left of it, see docs/benchmarks.md)
 #   BENCH_PROFILE=auto|0|1  perf profile of the broker (auto: if perf works)
 #   BENCH_CLUSTER=0      skip the three-node cases; BENCH_FAILOVER=0 skip the failover run
 #   BENCH_CLUSTER_PARTITIONS=N  partitions of the RF=3 topic (default 8)
@@ -57,6 +67,14 @@ LINGER_MS=5
 COMPRESSION=${BENCH_COMPRESSION:-none}
 PROFILE=${BENCH_PROFILE:-auto}
 RATE=${BENCH_RATE:-200000}
+TXN=${BENCH_TXN:-1}
+if [[ $QUICK == 1 ]]; then
+  TXN_SIZES=${BENCH_TXN_SIZES:-1000}
+else
+  TXN_SIZES=${BENCH_TXN_SIZES:-"10 100 1000"}
+fi
+TXN_PRODUCERS=${BENCH_TXN_PRODUCERS:-1}
+TXN_LINGER_MS=${BENCH_TXN_LINGER_MS:-$LINGER_MS}
 OUT=${BENCH_OUT:-bench-results/$(date +%Y%m%d-%H%M%S)}
 SHOAL=${BENCH_SHOAL:-target/release/shoal}
 BENCH=${BENCH_BIN:-target/release/shoal-bench}
@@ -200,6 +218,8 @@ log "idle RSS ${IDLE_RSS} MiB"
 
 # ---------------------------------------------------------------------------------------------
 RESULTS=()   # one tab-separated row per run
+TXN_RESULTS=()   # one tab-separated row per transactional run (the transactions table)
+TXN_TARGETS=()   # one line per issue #17 target checked
 : >"$OUT/results.jsonl"
 
 # run_case PARTITIONS ACKS
@@ -306,6 +326,126 @@ run_rate_case() {
   record_row "produce p=$parts acks=$acks @$RATE/s" "$out" "$c0" "$c1"
 }
 
+# ---------------------------------------------------------------------------------------------
+# Transactions (issue #17). run_txn_cases WHERE BROKERS RF PARTITIONS CPU_TICKS_FN [ARGS…]:
+# on a fresh topic each, idempotent acks=all produce (the baseline), then produce-txn with each
+# of TXN_SIZES records per transaction; with RF=3 also the largest size at half its measured
+# records/s, for the commit latency at half of max load. ARGS go to every shoal-bench call.
+txn_topic() {   # txn_topic BROKERS RF PARTITIONS TOPIC [ARGS…]
+  local brokers=$1 rf=$2 parts=$3 topic=$4
+  shift 4
+  local -a cfg=()
+  [[ $rf -lt 3 ]] || cfg=(--topic-config min.insync.replicas=2)
+  [[ ${BENCH_CREATE_TOPICS:-1} == 1 ]] || return 0
+  "$BENCH" create-topic "$@" --brokers "$brokers" --topic "$topic" --partitions "$parts" \
+    --replication-factor "$rf" "${cfg[@]}" >>"$OUT/bench.log" 2>&1
+}
+node_cpu_ticks() { cpu_ticks "$NODE_PID"; }
+# txn_row NAME JSON BASELINE_RECORDS_PER_S: a row of the transactions table.
+txn_row() {
+  local j=$2 pct
+  pct=$(awk -v t="$(json_field "$j" records_per_s)" -v b="$3" \
+    'BEGIN { if (b > 0 && t != "") printf "%.1f", 100 * t / b; else print "-" }')
+  TXN_RESULTS+=("$(printf '%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$1" \
+    "$(json_field "$j" records_per_txn)" "$(json_field "$j" records_per_s)" "$pct" \
+    "$(json_field "$j" transactions_per_s)" "$(json_field "$j" commit_p50_ms)" \
+    "$(json_field "$j" commit_p99_ms)" "$(json_field "$j" commit_p999_ms)" \
+    "$(json_field "$j" flush_p99_ms)" "$(json_field "$j" end_txn_p99_ms)" \
+    "$(json_field "$j" aborted_transactions)")")
+}
+run_txn_cases() {
+  local where=$1 brokers=$2 rf=$3 parts=$4 cpufn=$5
+  shift 5
+  local -a args=("$@")
+  local topic out rc c0 c1 name size base_rps="" last_rps="" last_size="" rate txn_tag=""
+  [[ $TXN_LINGER_MS == "$LINGER_MS" ]] || txn_tag=" linger=$TXN_LINGER_MS"
+  [[ $TXN_PRODUCERS == 1 ]] || txn_tag+=" producers=$TXN_PRODUCERS"
+  topic=bench-txn-idempotent
+  name="produce idempotent $where p=$parts acks=all"
+  log "case $name"
+  if ! txn_topic "$brokers" "$rf" "$parts" "$topic" "${args[@]}"; then
+    log "create-topic $topic failed (see $OUT/bench.log)"
+    RESULTS+=("$name	FAILED"); FAILED=1
+  else
+    c0=$($cpufn); rc=0
+    out=$("$BENCH" produce "${args[@]}" --brokers "$brokers" --topic "$topic" --records "$RECORDS" \
+      --record-size "$RECORD_SIZE" --acks all -X enable.idempotence=true --linger-ms "$LINGER_MS" \
+      --compression "$COMPRESSION" --max-seconds "$MAX_SECONDS" --json 2>>"$OUT/bench.log") || rc=$?
+    c1=$($cpufn)
+    if [[ -n $out ]]; then
+      [[ $rc == 0 ]] || { log "$name reported errors: $(tail -n 1 "$OUT/bench.log")"; FAILED=1; }
+      record_row "$name" "$out" "$c0" "$c1"
+      base_rps=$(json_field "$out" records_per_s)
+      TXN_RESULTS+=("$(printf '%s\t-\t%.0f\t100\t\t\t\t\t\t\t' "$name" "$base_rps")")
+    else
+      log "$name failed (see $OUT/bench.log)"
+      RESULTS+=("$name	FAILED"); FAILED=1
+    fi
+  fi
+
+  for size in $TXN_SIZES; do
+    topic=bench-txn-$size
+    name="produce txn=$size $where p=$parts$txn_tag"
+    log "case $name: up to $RECORDS records (max ${MAX_SECONDS} s)"
+    if ! txn_topic "$brokers" "$rf" "$parts" "$topic" "${args[@]}"; then
+      log "create-topic $topic failed (see $OUT/bench.log)"
+      RESULTS+=("$name	FAILED"); FAILED=1
+      continue
+    fi
+    c0=$($cpufn); rc=0
+    out=$("$BENCH" produce-txn "${args[@]}" --brokers "$brokers" --topic "$topic" \
+      --records "$RECORDS" --records-per-txn "$size" --producers "$TXN_PRODUCERS" --record-size "$RECORD_SIZE" \
+      --linger-ms "$TXN_LINGER_MS" --compression "$COMPRESSION" --max-seconds "$MAX_SECONDS" \
+      --json 2>>"$OUT/bench.log") || rc=$?
+    c1=$($cpufn)
+    if [[ -z $out ]]; then
+      log "$name failed: $(tail -n 1 "$OUT/bench.log")"
+      RESULTS+=("$name	FAILED"); FAILED=1
+      continue
+    fi
+    [[ $rc == 0 ]] || { log "$name reported errors: $(tail -n 1 "$OUT/bench.log")"; FAILED=1; }
+    record_row "$name" "$out" "$c0" "$c1"
+    txn_row "$name" "$out" "$base_rps"
+    log "$name: $(json_field "$out" transactions_per_s) transactions/s, commit p50 $(json_field "$out" commit_p50_ms) ms p99 $(json_field "$out" commit_p99_ms) ms, $(json_field "$out" aborted_transactions) aborted"
+    last_rps=$(json_field "$out" records_per_s); last_size=$size
+  done
+  if [[ -n $last_rps && -n $base_rps ]]; then
+    TXN_TARGETS+=("$where: $last_size records per transaction at $(awk -v t="$last_rps" -v b="$base_rps" \
+      'BEGIN { printf "%.1f", 100 * t / b }') % of idempotent throughput (target for 1000: >= 80 %)")
+  fi
+
+  # Commit latency at half of the measured maximum (three nodes only: the issue's target).
+  if [[ $rf -ge 3 && -n $last_rps ]]; then
+    rate=$(awk -v r="$last_rps" 'BEGIN { printf "%d", r / 2 }')
+    if [[ $rate -lt 1 ]]; then
+      log "no half-rate run: the txn=$last_size run measured $last_rps records/s"
+      return
+    fi
+    topic=bench-txn-rate
+    name="produce txn=$last_size $where p=$parts$txn_tag @$rate/s"
+    log "case $name"
+    if ! txn_topic "$brokers" "$rf" "$parts" "$topic" "${args[@]}"; then
+      RESULTS+=("$name	FAILED"); FAILED=1
+      return
+    fi
+    c0=$($cpufn); rc=0
+    out=$("$BENCH" produce-txn "${args[@]}" --brokers "$brokers" --topic "$topic" \
+      --records $(( rate * MAX_SECONDS )) --rate "$rate" --records-per-txn "$last_size" --producers "$TXN_PRODUCERS" \
+      --record-size "$RECORD_SIZE" --linger-ms "$TXN_LINGER_MS" --compression "$COMPRESSION" \
+      --max-seconds $(( MAX_SECONDS + 10 )) --json 2>>"$OUT/bench.log") || rc=$?
+    c1=$($cpufn)
+    if [[ -z $out ]]; then
+      log "$name failed: $(tail -n 1 "$OUT/bench.log")"
+      RESULTS+=("$name	FAILED"); FAILED=1
+      return
+    fi
+    [[ $rc == 0 ]] || { log "$name reported errors: $(tail -n 1 "$OUT/bench.log")"; FAILED=1; }
+    record_row "$name" "$out" "$c0" "$c1"
+    txn_row "$name" "$out" "$base_rps"
+    TXN_TARGETS+=("$where: commit p50 $(json_field "$out" commit_p50_ms) ms, p99 $(json_field "$out" commit_p99_ms) ms at $rate records/s, half of the txn=$last_size maximum (target: p99 <= 20 ms)")
+  fi
+}
+
 for parts in $PARTITIONS_LIST; do
   for acks in $ACKS_LIST; do
     run_case "$parts" "$acks"
@@ -355,6 +495,13 @@ if [[ -n $PERF_EVENT ]]; then
     -g none >"$OUT/perf-threads.txt" 2>/dev/null || true
 elif [[ $PROFILE == 1 ]]; then
   log "perf does not work here; profile skipped"
+fi
+
+# After the RSS readings and the profile, so that those stay comparable with runs before the
+# transactional cases existed. (The shutdown below now also closes __transaction_state.)
+if [[ $TXN != 0 ]]; then
+  tparts=$(for p in $PARTITIONS_LIST; do echo "$p"; done | sort -n | tail -n 1)
+  run_txn_cases "1 node" "$BROKERS" 1 "$tparts" node_cpu_ticks "${CLIENT_ARGS[@]}"
 fi
 
 stop_node
@@ -461,6 +608,9 @@ run_cluster_cases() {
       RESULTS+=("$name	FAILED"); FAILED=1
     fi
   fi
+  if [[ $TXN != 0 ]]; then
+    run_txn_cases "3 nodes RF=3" "$BROKERS" 3 "$parts" cluster_cpu_ticks
+  fi
   stop_cluster
 }
 if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
@@ -500,6 +650,23 @@ fi
     echo "| ${row//	/ | } |"
   done
   echo
+  if [[ ${#TXN_RESULTS[@]} -gt 0 ]]; then
+    echo "transactions ($TXN_PRODUCERS producer(s) per run, linger ${TXN_LINGER_MS} ms): records/s as in the table above (committed"
+    echo "records, first send -> end of the last commit); % = of the idempotent acks=all row of the same"
+    echo "cluster; commit = end of a transaction's sends -> commit_transaction returned = flush (delivery"
+    echo "of its last records, including what is left of linger.ms) + EndTxn (until the coordinator answers)"
+    echo
+    echo "| case | records/txn | records/s | % of idempotent | txn/s | commit p50 ms | commit p99 ms | commit p99.9 ms | flush p99 ms | EndTxn p99 ms | aborted |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for row in "${TXN_RESULTS[@]}"; do
+      echo "| ${row//	/ | } |"
+    done
+    echo
+    for line in "${TXN_TARGETS[@]}"; do
+      echo "issue #17: $line"
+    done
+    echo
+  fi
   echo "start-up (exec -> /readyz 200): ${STARTUP_MS} ms"
   echo "idle RSS: ${IDLE_RSS} MiB; RSS after the runs: ${AFTER_RSS} MiB (peak ${PEAK_RSS} MiB)"
   echo "shutdown (SIGTERM -> exit): ${SHUTDOWN_MS} ms"

@@ -17,6 +17,9 @@ pub enum Command {
     /// Produce fixed-size records as fast as the client allows (or at --rate) and record
     /// per-record latency (send -> delivery report).
     Produce(ProduceArgs),
+    /// Produce the same records in transactions of --records-per-txn records each
+    /// (begin -> produce -> commit_transaction) and record the commit latency too.
+    ProduceTxn(ProduceTxnArgs),
     /// Read records from the beginning of every partition of a topic (assign(), no group), or
     /// as a consumer group member (--group).
     Consume(ConsumeArgs),
@@ -163,6 +166,49 @@ pub struct ProduceArgs {
 impl ProduceArgs {
     pub fn max_duration(&self) -> Duration {
         Duration::from_secs_f64(self.max_seconds)
+    }
+}
+
+/// `produce-txn`: every `produce` option (records, record size, keys, linger, rate, ...) plus
+/// the transaction's. `--acks` defaults to `all` here, the only value transactions allow;
+/// `--flush-seconds` is hidden and unused (each commit waits for its records, bounded by
+/// `--txn-call-seconds`); `--mode future` is refused.
+#[derive(Debug, Clone, Args)]
+#[command(
+    mut_arg("acks", |a| a.default_value("all")),
+    mut_arg("flush_seconds", |a| a.hide(true))
+)]
+pub struct ProduceTxnArgs {
+    #[command(flatten)]
+    pub produce: ProduceArgs,
+
+    /// Records per transaction (the last one of each producer may be shorter).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub records_per_txn: u64,
+
+    /// Producers, each with its own transactional.id, client and thread; --records and
+    /// --rate are split between them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub producers: u32,
+
+    /// transactional.id of producer i is `PREFIX-i`; default `shoal-bench-<pid>-<unix ms>`,
+    /// unique per run so that no run fences another's producers.
+    #[arg(long)]
+    pub transactional_id_prefix: Option<String>,
+
+    /// librdkafka `transaction.timeout.ms`: the broker aborts a transaction open this long.
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1000..=900_000))]
+    pub transaction_timeout_ms: u64,
+
+    /// Bound of each init_transactions, commit_transaction and abort_transaction call
+    /// (retriable failures are retried within it).
+    #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
+    pub txn_call_seconds: f64,
+}
+
+impl ProduceTxnArgs {
+    pub fn txn_call_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.txn_call_seconds)
     }
 }
 
@@ -348,6 +394,65 @@ mod tests {
         assert!(parse(&["produce", "--topic", "t", "--key-space", "0"]).is_err());
         assert!(parse(&["produce", "--topic", "t", "-X", "novalue"]).is_err());
         assert!(parse(&["create-topic", "--topic", "t", "--partitions", "0"]).is_err());
+    }
+
+    #[test]
+    fn produce_txn_defaults_and_values() {
+        let cli = parse(&["produce-txn", "--topic", "t"]).unwrap();
+        let Command::ProduceTxn(t) = cli.command else {
+            panic!("not produce-txn")
+        };
+        assert_eq!(t.produce.topic, "t");
+        assert_eq!(t.produce.acks, Acks::All, "transactions need acks=all");
+        assert_eq!(t.produce.records, 1_000_000);
+        assert_eq!(t.records_per_txn, 100);
+        assert_eq!(t.producers, 1);
+        assert!(t.transactional_id_prefix.is_none());
+        assert_eq!(t.transaction_timeout_ms, 60_000);
+        assert_eq!(t.txn_call_timeout(), Duration::from_secs(30));
+        // `produce` keeps its own default.
+        let Command::Produce(p) = parse(&["produce", "--topic", "t"]).unwrap().command else {
+            panic!("not produce")
+        };
+        assert_eq!(p.acks, Acks::One);
+
+        let cli = parse(&[
+            "produce-txn",
+            "--topic",
+            "t",
+            "--records-per-txn",
+            "1000",
+            "--producers",
+            "4",
+            "--rate",
+            "50000",
+            "--key-space",
+            "10",
+            "--transactional-id-prefix",
+            "run7",
+            "--json",
+        ])
+        .unwrap();
+        let Command::ProduceTxn(t) = cli.command else {
+            panic!("not produce-txn")
+        };
+        assert_eq!((t.records_per_txn, t.producers), (1000, 4));
+        assert_eq!((t.produce.rate, t.produce.key_space), (50_000, Some(10)));
+        assert_eq!(t.transactional_id_prefix.as_deref(), Some("run7"));
+        assert!(t.produce.common.json);
+
+        assert!(parse(&["produce-txn", "--topic", "t", "--records-per-txn", "0"]).is_err());
+        assert!(parse(&["produce-txn", "--topic", "t", "--producers", "0"]).is_err());
+        assert!(
+            parse(&[
+                "produce-txn",
+                "--topic",
+                "t",
+                "--transaction-timeout-ms",
+                "5"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

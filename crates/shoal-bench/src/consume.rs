@@ -195,5 +195,6 @@ pub fn run(args: &ConsumeArgs) -> anyhow::Result<Summary> {
         latency: None,
         client_cpu: cpu_since(cpu0),
         group,
+        txn: None,
     })
 }

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod consume;
 mod produce;
+mod produce_txn;
 mod summary;
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Produce(args) => report(&args.common, &produce::run(&args)?),
+        Command::ProduceTxn(args) => report(&args.produce.common, &produce_txn::run(&args)?),
         Command::Consume(args) => report(&args.common, &consume::run(&args)?),
         Command::CreateTopic(args) => {
             let msg = admin::create_topic(&args)?;
@@ -60,21 +62,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Prints the summary; a run in which records failed or were never delivered exits 1.
+/// Prints the summary; a produce run in which records failed or were never delivered, or a
+/// transaction was aborted, exits 1.
 fn report(common: &CommonArgs, s: &Summary) -> anyhow::Result<ExitCode> {
     if common.json {
         println!("{}", s.to_json());
     } else {
         println!("{}", s.to_text());
     }
-    if s.op == "produce" && (s.errors > 0 || s.undelivered > 0 || s.records == 0) {
+    let aborted = s.txn.as_ref().map_or(0, |t| t.aborted);
+    if s.op != "consume" && (s.errors > 0 || s.undelivered > 0 || s.records == 0 || aborted > 0) {
         eprintln!(
-            "shoal-bench: error: {} delivered, {} failed, {} undelivered{}",
+            "shoal-bench: error: {} delivered, {} failed, {} undelivered, {} transactions aborted{}",
             s.records,
             s.errors,
             s.undelivered,
+            aborted,
             s.first_error
                 .as_deref()
+                .or(s.txn.as_ref().and_then(|t| t.first_abort.as_deref()))
                 .map(|e| format!(": {e}"))
                 .unwrap_or_default()
         );

@@ -20,7 +20,7 @@ use crate::client::{ErrorSlot, apply_overrides, base_config, lock, wait_for_topi
 use crate::summary::{Percentiles, Summary, cpu_since, new_latency_histogram, process_cpu_time};
 
 /// Number of distinct pre-built payloads cycled through (so compression sees some variety).
-const PAYLOAD_POOL: usize = 64;
+pub(crate) const PAYLOAD_POOL: usize = 64;
 
 /// librdkafka producer configuration for the run.
 pub fn producer_config(args: &ProduceArgs) -> ClientConfig {
@@ -58,12 +58,13 @@ pub fn make_payloads(size: usize, count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-struct DeliveryState {
-    hist: Histogram<u64>,
-    delivered: u64,
-    errors: u64,
-    first_error: Option<String>,
-    last_delivery_ns: u64,
+/// What the delivery reports said so far (`produce-txn` reads it too).
+pub(crate) struct DeliveryState {
+    pub(crate) hist: Histogram<u64>,
+    pub(crate) delivered: u64,
+    pub(crate) errors: u64,
+    pub(crate) first_error: Option<String>,
+    pub(crate) last_delivery_ns: u64,
     /// Deliveries since the clock was last read (see [`CLOCK_EVERY`]).
     since_clock: u32,
 }
@@ -76,34 +77,52 @@ const CLOCK_EVERY: u32 = 16;
 /// Receives delivery reports; the opaque of each record is its send time in ns since `base`.
 pub struct BenchContext {
     base: Instant,
+    /// Read the clock once per this many deliveries ([`CLOCK_EVERY`], or 1: see [`Self::exact`]).
+    clock_every: u32,
     state: Mutex<DeliveryState>,
-    client_error: ErrorSlot,
+    pub(crate) client_error: ErrorSlot,
 }
 
 impl BenchContext {
-    fn new(base: Instant) -> anyhow::Result<Self> {
+    pub(crate) fn new(base: Instant) -> anyhow::Result<Self> {
+        Self::with_clock_every(base, CLOCK_EVERY)
+    }
+
+    /// Reads the clock at every delivery: for bursts of records separated by pauses (the
+    /// commits of `produce-txn`), where a time read [`CLOCK_EVERY`] deliveries earlier may
+    /// belong to the previous burst.
+    pub(crate) fn exact(base: Instant) -> anyhow::Result<Self> {
+        Self::with_clock_every(base, 1)
+    }
+
+    fn with_clock_every(base: Instant, clock_every: u32) -> anyhow::Result<Self> {
         Ok(BenchContext {
             base,
+            clock_every: clock_every.max(1),
             state: Mutex::new(DeliveryState {
                 hist: new_latency_histogram()?,
                 delivered: 0,
                 errors: 0,
                 first_error: None,
                 last_delivery_ns: 0,
-                since_clock: CLOCK_EVERY,
+                since_clock: clock_every,
             }),
             client_error: ErrorSlot::default(),
         })
     }
 
-    fn now_ns(&self) -> u64 {
+    pub(crate) fn now_ns(&self) -> u64 {
         self.base.elapsed().as_nanos() as u64
+    }
+
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, DeliveryState> {
+        lock(&self.state)
     }
 
     fn record(&self, sent_ns: u64, result: Result<(), String>) {
         let mut st = lock(&self.state);
         st.since_clock += 1;
-        if st.since_clock >= CLOCK_EVERY {
+        if st.since_clock >= self.clock_every {
             st.since_clock = 0;
             st.last_delivery_ns = self.now_ns();
         }
@@ -141,7 +160,7 @@ impl ProducerContext for BenchContext {
     }
 }
 
-fn is_queue_full(e: &KafkaError) -> bool {
+pub(crate) fn is_queue_full(e: &KafkaError) -> bool {
     matches!(
         e,
         KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
@@ -288,6 +307,7 @@ fn run_base(args: &ProduceArgs) -> anyhow::Result<Summary> {
         latency: Percentiles::from_micros(&st.hist),
         client_cpu: cpu_since(cpu0),
         group: None,
+        txn: None,
     })
 }
 
@@ -399,6 +419,7 @@ fn run_future(args: &ProduceArgs) -> anyhow::Result<Summary> {
             latency: Percentiles::from_micros(&st.hist),
             client_cpu: cpu_since(cpu0),
             group: None,
+            txn: None,
         })
     })?
 }

@@ -37,17 +37,19 @@ impl Percentiles {
     }
 }
 
-/// What one `produce` or `consume` run measured.
+/// What one `produce`, `produce-txn` or `consume` run measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
-    /// "produce" or "consume".
+    /// "produce", "produce-txn" or "consume".
     pub op: &'static str,
     pub topic: String,
-    /// Records successfully delivered (produce) or received (consume).
+    /// Records successfully delivered (produce), delivered in committed transactions
+    /// (produce-txn) or received (consume).
     pub records: u64,
     /// Key + value bytes of those records.
     pub bytes: u64,
-    /// From the first send (or assign) to the last delivery report (or record).
+    /// From the first send (or assign) to the last delivery report (or record); for
+    /// produce-txn to the end of the last commit (when the records became readable).
     pub elapsed: Duration,
     /// Failed deliveries (produce) or consumer errors (consume).
     pub errors: u64,
@@ -61,6 +63,33 @@ pub struct Summary {
     pub client_cpu: Option<Duration>,
     /// For a consume in a consumer group: how long joining and committing took.
     pub group: Option<GroupTiming>,
+    /// For a produce-txn run: transactions, aborts and commit latency.
+    pub txn: Option<TxnStats>,
+}
+
+/// The transaction part of a `produce-txn` run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TxnStats {
+    pub records_per_txn: u64,
+    pub producers: u32,
+    /// Transactions committed (their records are `Summary::records`).
+    pub committed: u64,
+    /// Transactions aborted after an abortable error, and the records sent in them.
+    pub aborted: u64,
+    pub aborted_records: u64,
+    /// Why the first aborted transaction was aborted.
+    pub first_abort: Option<String>,
+    /// The longest init_transactions (the first one on a fresh cluster also creates
+    /// `__transaction_state`); not part of `elapsed`.
+    pub init: Duration,
+    /// The commit as the application sees it: from the end of the transaction's sends to
+    /// the return of commit_transaction, i.e. `flush` + `end_txn`.
+    pub commit: Option<Percentiles>,
+    /// The commit's first part: the delivery reports of the transaction's last records
+    /// (including what is left of `linger.ms` for the last batches).
+    pub flush: Option<Percentiles>,
+    /// The commit's second part: EndTxn until the coordinator answers.
+    pub end_txn: Option<Percentiles>,
 }
 
 /// The group part of a `consume --group` run.
@@ -83,7 +112,49 @@ impl Summary {
         per_sec(self.bytes as f64 / 1e6, self.elapsed)
     }
 
+    /// Committed transactions per second (0 for other ops).
+    pub fn transactions_per_sec(&self) -> f64 {
+        self.txn
+            .as_ref()
+            .map_or(0.0, |t| per_sec(t.committed as f64, self.elapsed))
+    }
+
+    /// One JSON object (one line); the transaction fields are present only for produce-txn.
     pub fn to_json(&self) -> serde_json::Value {
+        let mut j = self.base_json();
+        if let (Some(t), Some(obj)) = (&self.txn, j.as_object_mut()) {
+            let pct = |p: Option<Percentiles>, f: fn(&Percentiles) -> f64| {
+                p.as_ref().map(|p| round3(f(p)))
+            };
+            let fields = json!({
+                "records_per_txn": t.records_per_txn,
+                "producers": t.producers,
+                "transactions": t.committed,
+                "transactions_per_s": round3(self.transactions_per_sec()),
+                "aborted_transactions": t.aborted,
+                "aborted_records": t.aborted_records,
+                "first_abort": t.first_abort,
+                "init_ms": round3(t.init.as_secs_f64() * 1000.0),
+                "commit_p50_ms": pct(t.commit, |p| p.p50),
+                "commit_p99_ms": pct(t.commit, |p| p.p99),
+                "commit_p999_ms": pct(t.commit, |p| p.p999),
+                "commit_max_ms": pct(t.commit, |p| p.max),
+                "commit_mean_ms": pct(t.commit, |p| p.mean),
+                "flush_p50_ms": pct(t.flush, |p| p.p50),
+                "flush_p99_ms": pct(t.flush, |p| p.p99),
+                "flush_p999_ms": pct(t.flush, |p| p.p999),
+                "end_txn_p50_ms": pct(t.end_txn, |p| p.p50),
+                "end_txn_p99_ms": pct(t.end_txn, |p| p.p99),
+                "end_txn_p999_ms": pct(t.end_txn, |p| p.p999),
+            });
+            if let serde_json::Value::Object(extra) = fields {
+                obj.extend(extra);
+            }
+        }
+        j
+    }
+
+    fn base_json(&self) -> serde_json::Value {
         let lat = self.latency;
         json!({
             "op": self.op,
@@ -144,6 +215,40 @@ impl Summary {
                 g.join.as_secs_f64() * 1000.0,
                 g.final_commit.as_secs_f64() * 1000.0
             ));
+        }
+        if let Some(t) = &self.txn {
+            s.push_str(&format!(
+                "\n  transactions: {} committed ({:.1}/s, {} records each, {} producer{}), {} aborted ({} records); init {:.1} ms",
+                t.committed,
+                self.transactions_per_sec(),
+                t.records_per_txn,
+                t.producers,
+                if t.producers == 1 { "" } else { "s" },
+                t.aborted,
+                t.aborted_records,
+                t.init.as_secs_f64() * 1000.0,
+            ));
+            if let Some(c) = t.commit {
+                s.push_str(&format!(
+                    "\n  commit ms: p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  mean {:.3}",
+                    c.p50, c.p99, c.p999, c.max, c.mean
+                ));
+            }
+            if let Some(f) = t.flush {
+                s.push_str(&format!(
+                    "\n    flush ms: p50 {:.3}  p99 {:.3}  p99.9 {:.3}",
+                    f.p50, f.p99, f.p999
+                ));
+            }
+            if let Some(e) = t.end_txn {
+                s.push_str(&format!(
+                    "\n    EndTxn ms: p50 {:.3}  p99 {:.3}  p99.9 {:.3}",
+                    e.p50, e.p99, e.p999
+                ));
+            }
+            if let Some(why) = &t.first_abort {
+                s.push_str(&format!("\n  first abort: {why}"));
+            }
         }
         s.push_str(&format!("\n  errors: {}", self.errors));
         if self.undelivered > 0 {
@@ -207,6 +312,7 @@ mod tests {
             latency,
             client_cpu: None,
             group: None,
+            txn: None,
         }
     }
 
@@ -298,6 +404,59 @@ mod tests {
         assert!(!line.contains('\n'));
         let back: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(back, j);
+    }
+
+    #[test]
+    fn txn_fields() {
+        let pct = |base: f64| Percentiles {
+            p50: base,
+            p99: base * 2.0,
+            p999: base * 3.0,
+            max: base * 4.0,
+            mean: base * 1.1,
+        };
+        let mut s = summary(Some(pct(1.0)));
+        s.op = "produce-txn";
+        s.txn = Some(TxnStats {
+            records_per_txn: 1000,
+            producers: 1,
+            committed: 3000,
+            aborted: 1,
+            aborted_records: 1000,
+            first_abort: Some("Broker: Producer fenced".into()),
+            init: Duration::from_micros(12_345),
+            commit: Some(pct(4.0)),
+            flush: Some(pct(1.5)),
+            end_txn: Some(pct(2.5)),
+        });
+        assert_eq!(s.transactions_per_sec(), 2000.0);
+        let j = s.to_json();
+        assert_eq!(j["op"], "produce-txn");
+        assert_eq!(j["records_per_s"], 2_000_000.0);
+        assert_eq!(j["transactions"], 3000);
+        assert_eq!(j["transactions_per_s"], 2000.0);
+        assert_eq!(j["aborted_transactions"], 1);
+        assert_eq!(j["aborted_records"], 1000);
+        assert_eq!(j["init_ms"], 12.345);
+        assert_eq!(j["commit_p50_ms"], 4.0);
+        assert_eq!(j["commit_p99_ms"], 8.0);
+        assert_eq!(j["commit_p999_ms"], 12.0);
+        assert_eq!(j["flush_p99_ms"], 3.0);
+        assert_eq!(j["end_txn_p99_ms"], 5.0);
+        assert_eq!(j["p99_ms"], 2.0, "record latency stays in p99_ms");
+        let t = s.to_text();
+        assert!(t.contains("transactions: 3000 committed (2000.0/s, 1000 records each, 1 producer), 1 aborted (1000 records)"), "{t}");
+        assert!(
+            t.contains("commit ms: p50 4.000  p99 8.000  p99.9 12.000"),
+            "{t}"
+        );
+        assert!(t.contains("first abort: Broker: Producer fenced"), "{t}");
+
+        // Other ops carry no transaction fields.
+        let plain = summary(None);
+        assert_eq!(plain.transactions_per_sec(), 0.0);
+        assert!(plain.to_json().get("commit_p99_ms").is_none());
+        assert!(!plain.to_text().contains("transactions"));
     }
 
     #[test]
