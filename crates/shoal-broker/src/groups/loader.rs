@@ -26,8 +26,6 @@ use crate::internal_topic::leadership::led_partitions;
 use crate::internal_topic::reader::{RecordSink, replay_partition};
 use crate::replica_manager::ReplicaManager;
 
-/// The offsets partitions led here: partition → (leader epoch, partition).
-
 pub struct OffsetsLoader {
     coordinator: Arc<GroupCoordinator>,
     replicas: Arc<ReplicaManager>,

@@ -23,8 +23,6 @@ use crate::transactions::coordinator::TxnCoordinator;
 /// Wait before retrying a failed load (a log read error, or leadership moving meanwhile).
 const LOAD_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The state partitions led here: partition → (leader epoch, partition).
-
 pub struct TxnLoader {
     coordinator: Arc<TxnCoordinator>,
     replicas: Arc<ReplicaManager>,

@@ -70,6 +70,10 @@ impl TxnIds {
         self.map.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&String, &TransactionMetadata)> {
         self.map.iter()
     }
