@@ -227,6 +227,12 @@ def test_bad_transactional_requests_get_kafkas_errors(shoal):
         # An unknown topic fails alone; the rest is not attempted.
         codes = kw.add_partitions_to_txn_v1(conn, tid, pid, epoch, [(topic, 0), ("no-such-topic", 0)])
         assert codes == {(topic, 0): 55, ("no-such-topic", 0): 3}, codes
+        # Internal topics are never a client's (TOPIC_AUTHORIZATION_FAILED, as Kafka).
+        codes = kw.add_partitions_to_txn_v1(conn, tid, pid, epoch, [(topic, 0), ("__consumer_offsets", 0)])
+        assert codes == {(topic, 0): 55, ("__consumer_offsets", 0): 29}, codes
+        # An empty transactional id (not a null one) is an invalid request.
+        err, _, _ = kw.init_producer_id_v1(conn, "")
+        assert err == 42, err  # INVALID_REQUEST
         # A transactional write to a partition not in the transaction (verification, KIP-890).
         batch = kw.producer_batch_v2([(b"k", b"v")], pid, epoch, 0)
         r = kw.parse_produce_v3(conn.roundtrip(kw.PRODUCE, 3, 30,
@@ -337,3 +343,61 @@ def test_shoalctl_aborts_a_hanging_transaction(shoal):
     assert sorted(got) == sorted(v for _, v in written), got
     r = ctl(shoal, "txn", "abort", "--topic", topic, "--partition", "0", "--start-offset", "0", "--force")
     assert r.returncode == 1 and "no open transaction" in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- metrics
+def scrape_until(node, condition, what: str, timeout: float = 30):
+    """Scrapes /metrics until `condition(samples)` holds; fails naming `what` at the deadline."""
+    from test_metrics import scrape
+
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = scrape(node.admin_url)
+        if condition(samples):
+            return samples
+        assert time.monotonic() < deadline, f"{what} within {timeout}s"
+        time.sleep(0.2)
+
+
+@pytest.mark.timeout(120)
+def test_open_transactions_show_in_the_metrics_until_committed(shoal):
+    from test_metrics import value
+
+    topic = unique_topic("txmetrics")
+    ck_create_topic(shoal.bootstrap, topic, partitions=1)
+    labels = {"topic": topic, "partition": 0}
+
+    def series(samples, name):
+        return samples.get((name, tuple(sorted((k, str(v)) for k, v in labels.items()))))
+
+    p = txn_producer(shoal.bootstrap, unique_topic("metrics-tid"))
+    p.init_transactions(30)
+    p.begin_transaction()
+    produce_txn(p, [topic], "open", 3)
+    p.flush(30)
+
+    # The leader counts the open transaction; the LSO stays at its first offset (0) while the
+    # high watermark moves past its records; the coordinator counts it too.
+    opened = scrape_until(
+        shoal,
+        lambda s: series(s, "shoal_open_transactions") == 1
+        and series(s, "shoal_high_watermark") == 3
+        and (series(s, "shoal_oldest_open_transaction_age_seconds") or 0) > 0,
+        "an open transaction on the partition, with an age",
+    )
+    assert series(opened, "shoal_last_stable_offset") == 0, opened
+    coordinator_open = value(opened, "shoal_txn_coordinator_open_transactions")
+    assert coordinator_open >= 1, coordinator_open
+
+    p.commit_transaction(30)
+    # After the commit marker (offset 3) nothing is open: LSO = HW = 4, age back to 0, and the
+    # coordinator counts one transaction less (others of this module may still be open).
+    committed = scrape_until(
+        shoal,
+        lambda s: series(s, "shoal_open_transactions") == 0
+        and series(s, "shoal_high_watermark") == 4
+        and series(s, "shoal_last_stable_offset") == 4
+        and value(s, "shoal_txn_coordinator_open_transactions") <= coordinator_open - 1,
+        "the committed transaction gone from the gauges",
+    )
+    assert series(committed, "shoal_oldest_open_transaction_age_seconds") == 0, committed

@@ -14,7 +14,7 @@ use crate::output::Format;
     name = "shoalctl",
     version,
     about = "Operate a Shoal (or any Kafka) cluster: topics, groups, ACLs, SCRAM users, health, the metadata quorum",
-    after_help = "Exit codes: 0 done; 1 the operation failed (or `cluster health` found problems); 2 bad usage."
+    after_help = "Exit codes: 0 done; 1 the operation failed (or `cluster health` found problems, `txn find-hanging` hanging transactions); 2 bad usage."
 )]
 pub struct Cli {
     /// Bootstrap servers.
@@ -64,10 +64,10 @@ pub enum Command {
     /// Consumer groups: list, describe (members, offsets, lag), delete.
     #[command(subcommand)]
     Group(GroupCommand),
-    /// Transactions: list, describe, a partition's producers (kafka-transactions.sh).
+    /// Transactions: list, describe, a partition's producers, hanging ones (kafka-transactions.sh).
     #[command(subcommand)]
     Txn(TxnCommand),
-    /// Partitions: leader elections.
+    /// Partitions: offsets (log start, LSO, high watermark), leader elections.
     #[command(subcommand)]
     Partition(PartitionCommand),
     /// The cluster: id, controller, brokers, health, the metadata quorum.
@@ -235,6 +235,33 @@ pub enum TxnCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Find hanging transactions (kafka-transactions.sh find-hanging): open on a partition for
+    /// longer than --max-transaction-timeout, and not open with that partition on any
+    /// coordinator. Exit 1 when any is found.
+    FindHanging(FindHanging),
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("scope")
+        .required(true)
+        .multiple(true)
+        .args(["broker_id", "topic"])
+))]
+pub struct FindHanging {
+    /// Search the partitions this broker replicates (every topic, internal ones included).
+    #[arg(long, value_name = "ID")]
+    pub broker_id: Option<i32>,
+    /// Search this topic's partitions.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Only this partition of --topic.
+    #[arg(long, requires = "topic")]
+    pub partition: Option<i32>,
+    /// The largest transaction.timeout.ms in use, in minutes: open transactions whose producer
+    /// last wrote longer ago than this are checked with their coordinator (0: every open one).
+    #[arg(long, value_name = "MINUTES", default_value_t = 15)]
+    pub max_transaction_timeout: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +314,16 @@ pub enum PartitionCommand {
     /// Elect leaders (ElectLeaders): preferred replicas back in charge, or an unclean leader
     /// for partitions that have none.
     ElectLeaders(ElectLeaders),
+    /// Per partition: leader, replicas, ISR, log start, last stable offset, high watermark and
+    /// the LSO lag (HW - LSO: what read_committed consumers cannot read yet).
+    Describe(PartitionDescribe),
+}
+
+#[derive(Debug, Args)]
+pub struct PartitionDescribe {
+    /// TOPIC or TOPIC:P1,P2 ; repeatable. Default: every partition of every topic.
+    #[arg(long)]
+    pub topic: Vec<String>,
 }
 
 #[derive(Debug, Args)]

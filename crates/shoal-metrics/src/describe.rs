@@ -163,6 +163,23 @@ pub fn describe_all() {
     describe_gauge!(LOG_END_OFFSET, "A hosted partition's log end offset.");
     describe_gauge!(HIGH_WATERMARK, "A hosted partition's high watermark.");
     describe_gauge!(
+        LAST_STABLE_OFFSET,
+        "A partition's last stable offset (read_committed consumers read below it), reported by its leader."
+    );
+    describe_gauge!(
+        OPEN_TRANSACTIONS,
+        "Transactions open in a partition (their first batch written, no marker yet), reported by its leader; 0 on followers."
+    );
+    describe_gauge!(
+        OLDEST_OPEN_TRANSACTION_AGE_SECONDS,
+        Unit::Seconds,
+        "Age of a partition's oldest open transaction, from the timestamp of its first batch; 0 when none is open (and on followers)."
+    );
+    describe_gauge!(
+        TXN_COORDINATOR_OPEN_TRANSACTIONS,
+        "Transactional ids this broker coordinates whose transaction is open (Ongoing, PrepareCommit, PrepareAbort, PrepareEpochFence)."
+    );
+    describe_gauge!(
         GROUP_LAG,
         "High watermark minus committed offset, by group, topic and partition (reported by the group's coordinator for partitions it hosts)."
     );

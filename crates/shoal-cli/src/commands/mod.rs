@@ -22,9 +22,11 @@ mod cluster;
 pub mod console;
 mod group;
 mod partition;
+mod partition_describe;
 mod reset_offsets;
 mod topic;
 mod txn;
+mod txn_hanging;
 mod user;
 
 use std::fmt::Display;
@@ -56,6 +58,9 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
         Command::Cluster(c) => cluster::run(&mut connect(cli, timeout).await?, c, out).await,
         Command::Partition(crate::cli::PartitionCommand::ElectLeaders(args)) => {
             partition::elect_leaders(&mut connect(cli, timeout).await?, args, out).await
+        }
+        Command::Partition(crate::cli::PartitionCommand::Describe(args)) => {
+            partition_describe::describe(&mut connect(cli, timeout).await?, args, out).await
         }
         // Flags are checked before connecting: bad input fails without a broker.
         Command::Acl(c) => acl::run(cli, c, out, timeout).await,

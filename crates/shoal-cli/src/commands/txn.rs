@@ -1,7 +1,7 @@
 //! `shoalctl txn ...`, what `kafka-transactions.sh` does: list the transactions every broker
 //! coordinates, describe one, and show a partition's active producers with their open
-//! transactions (the signal for a last stable offset that does not move), and abort a hanging
-//! one.
+//! transactions (the signal for a last stable offset that does not move), find hanging ones
+//! (`txn_hanging`) and abort one.
 
 use std::process::ExitCode;
 
@@ -28,7 +28,7 @@ fn s(value: &str) -> StrBytes {
 }
 
 /// A wall-clock time in ms as RFC 3339 UTC ("-" when unset).
-fn time(ms: i64) -> String {
+pub(super) fn time(ms: i64) -> String {
     if ms < 0 {
         return "-".into();
     }
@@ -58,6 +58,7 @@ pub async fn run(
             start_offset,
             force,
         } => abort(client, topic, *partition, *start_offset, *force, out).await,
+        TxnCommand::FindHanging(args) => super::txn_hanging::find_hanging(client, args, out).await,
     }
 }
 

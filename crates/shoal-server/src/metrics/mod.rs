@@ -9,6 +9,7 @@
 
 mod process;
 mod state;
+mod txn;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

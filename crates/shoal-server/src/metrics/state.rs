@@ -1,6 +1,7 @@
 //! Gauges read from the node's state at scrape time: what this broker leads and hosts, the
-//! health of the partitions it leads, lag of the groups it coordinates, and (on the active
-//! controller, as in Kafka, so a `sum` over nodes counts each once) cluster-wide counts.
+//! health of the partitions it leads, their transactions (`txn`), lag of the groups it
+//! coordinates, and (on the active controller, as in Kafka, so a `sum` over nodes counts each
+//! once) cluster-wide counts.
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub async fn refresh(sources: &StateSources) {
     metrics::gauge!(names::METADATA_APPLIED_OFFSET).set(image.last_applied_index as f64);
     if let Some(broker) = &sources.broker {
         broker_gauges(broker, &image, sources.node_id);
+        super::txn::refresh(broker).await;
         group_gauges(broker).await;
     }
     let active = match &sources.meta {
