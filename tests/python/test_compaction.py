@@ -2,7 +2,9 @@
 original offset and drops keys deleted by a tombstone; `__consumer_offsets`, compacted the same
 way, stays small however often a group commits, and its offsets survive a SIGKILL. A batch
 whose records cannot be read, planted in a segment file, does not stop the cleaning (issue #15):
-it is kept and counted in `shoal_log_cleaner_skipped_batches_total`.
+it is kept and counted in `shoal_log_cleaner_skipped_batches_total`. A transactional producer's
+aborted records are removed and never hide the committed values (issue #17), also for
+consumers reading markers the cleaner stamped with their delete horizon, and after a SIGKILL.
 
 The cleaner runs every 200 ms here (`log.cleaner.backoff.ms`) and small segments make most of
 the data cleanable; the tests poll until the cleaner is done, bounded in time."""
@@ -191,3 +193,123 @@ def test_an_unreadable_batch_is_kept_and_counted_while_cleaning_goes_on(shoal_fa
     assert any((b.base_offset, b.record_count) == (end, 3) for b in stored), "the batch was not kept"
     kept = sum(b.record_count for b in stored)
     assert kept < 2 * len(history), f"{kept} records kept of {2 * len(history)}: nothing compacted"
+
+
+TXN_KEYS = 10
+# Each round is one transaction over every key; the last ones abort, so aborted values are the
+# newest of their keys and must not hide the committed ones.
+TXN_ROUNDS = [True, False, True, True, False, True, False, False]
+
+
+def marker_attributes(port: int, topic: str) -> list[int]:
+    """The attributes of every control batch of partition 0, read with raw Fetch v4."""
+    out, offset = [], 0
+    with kw.Conn("127.0.0.1", port) as c:
+        for correlation_id in range(10, 10_000):
+            res = kw.fetch_v4(c, topic, 0, offset, correlation_id)
+            assert res.error_code == 0, res.error_code
+            pos, records = 0, res.records
+            while pos + 61 <= len(records):
+                base, length = struct.unpack_from(">qi", records, pos)
+                if pos + 12 + length > len(records):
+                    break
+                (attributes,) = struct.unpack_from(">h", records, pos + 21)
+                (last_delta,) = struct.unpack_from(">i", records, pos + 23)
+                if attributes & 0x20:
+                    out.append(attributes)
+                offset = base + last_delta + 1
+                pos += 12 + length
+            if offset >= res.high_watermark:
+                return out
+    raise AssertionError("too many fetches")
+
+
+def read_keyed(bootstrap: str, topic: str, isolation: str) -> list[tuple[int, bytes, bytes | None]]:
+    recs = ck_consume(bootstrap, topic, [0], 1 << 30, conf={"isolation.level": isolation},
+                      idle=2.0, timeout=60)
+    return [(r.offset, r.key, r.value) for r in recs if not r.key.startswith(b"filler-")]
+
+
+@pytest.mark.timeout(240)
+def test_transactions_on_a_compacted_topic_keep_exactly_the_committed_latest_values(shoal_factory):
+    node = shoal_factory({**SHOAL_OVERRIDES, "transaction.state.log.num.partitions": 1})
+    topic = unique_topic("compact-txn")
+    ck_create_topic(node.bootstrap, topic, partitions=1, config={
+        "cleanup.policy": "compact",
+        "segment.bytes": "4096",
+        "min.cleanable.dirty.ratio": "0.01",
+        "delete.retention.ms": "100",
+    })
+    p = Producer({"bootstrap.servers": node.bootstrap, "transactional.id": unique_topic("ctid"),
+                  "linger.ms": 2, "batch.num.messages": 5})
+    p.init_transactions(30)
+    acked: dict[tuple[bytes, bytes], int] = {}
+
+    def record(err, msg):
+        assert err is None, err
+        acked[(msg.key(), msg.value())] = msg.offset()
+
+    latest: dict[bytes, bytes] = {}  # the latest committed value of each key
+    aborted_values: set[bytes] = set()
+    pad = b"." * 120  # rounds fill segments, so both outcomes span several
+    for round_, commit in enumerate(TXN_ROUNDS):
+        p.begin_transaction()
+        written = {}
+        for k in range(TXN_KEYS):
+            key, value = f"k{k}".encode(), f"r{round_}-k{k}-".encode() + pad
+            p.produce(topic, key=key, value=value, partition=0, on_delivery=record)
+            written[key] = value
+        if not commit:
+            # Keys only aborted transactions ever wrote: never to be seen.
+            p.produce(topic, key=f"ghost-{round_}".encode(), value=b"ghost" + pad, partition=0)
+        p.flush(30)  # in the log, not just in the client
+        if commit:
+            p.commit_transaction(30)
+            latest.update(written)
+        else:
+            p.abort_transaction(30)
+            aborted_values.update(written.values())
+    # Unique-key filler rolls the segments, so every transaction lies in cleanable ones.
+    produce_keyed(node.bootstrap, topic, [(f"filler-{i}".encode(), b"f" * 100) for i in range(150)])
+    expected = sorted((acked[(k, v)], k, v) for k, v in latest.items())
+
+    def cleaned(got: list[tuple[int, bytes, bytes | None]]) -> bool:
+        return sorted(got) == expected
+
+    deadline = time.monotonic() + 90
+    while True:
+        uncommitted = read_keyed(node.bootstrap, topic, "read_uncommitted")
+        if cleaned(uncommitted) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    leftovers = [(o, k, v[:12]) for o, k, v in uncommitted if v in aborted_values or k.startswith(b"ghost")]
+    assert not leftovers, f"aborted records left after 90 s: {leftovers[:5]}"
+    assert cleaned(uncommitted), f"{len(uncommitted)} records for {TXN_KEYS} keys: not compacted"
+    # read_committed sees the same: the latest committed value of each key, where it was written.
+    assert sorted(read_keyed(node.bootstrap, topic, "read_committed")) == expected
+
+    # A later pass finds markers whose transaction has no data left and stamps them with their
+    # delete horizon (attribute 0x40, KIP-534); consumers read such markers as any other.
+    produce_keyed(node.bootstrap, topic, [(f"filler-more-{i}".encode(), b"f" * 100) for i in range(60)])
+    deadline = time.monotonic() + 60
+    while not any(a & 0x40 for a in marker_attributes(node.kafka_port, topic)):
+        assert time.monotonic() < deadline, "no marker got its delete horizon in 60 s"
+        time.sleep(0.5)
+    assert sorted(read_keyed(node.bootstrap, topic, "read_committed")) == expected
+    assert cleaned(read_keyed(node.bootstrap, topic, "read_uncommitted"))
+
+    # A crash and restart rebuilds the producer state from the cleaned log: the last stable
+    # offset is not held back by a transaction whose end the cleaner removed.
+    node.kill()
+    node.start()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            got = read_keyed(node.bootstrap, topic, "read_committed")
+        except AssertionError:  # the partition may still be loading
+            got = []
+        if sorted(got) == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert sorted(got) == expected
+    assert cleaned(read_keyed(node.bootstrap, topic, "read_uncommitted"))

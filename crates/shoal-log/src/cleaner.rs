@@ -6,7 +6,8 @@
 //! **Three phases, so the log is locked only briefly.** Sealed segments never change, so the
 //! work that reads and writes them needs no lock:
 //! 1. [`crate::Log::plan_clean`] (under the log's lock) picks the cleanable segments: sealed,
-//!    wholly below the high watermark, older than `min.compaction.lag.ms`, and only when the
+//!    wholly below the first uncleanable offset (the high watermark and the last stable
+//!    offset, the smaller), older than `min.compaction.lag.ms`, and only when the
 //!    *dirty* share (written since the last cleaning, per the cleaner checkpoint) reaches
 //!    `min.cleanable.dirty.ratio` or a dirty segment's first batch is older than
 //!    `max.compaction.lag.ms` ([`cleaning_due`]).
@@ -43,16 +44,27 @@
 //! ([`crate::Log::cleaner_skipped_batches`], exported as
 //! `shoal_log_cleaner_skipped_batches_total`).
 //!
-//! **Aborted transactions stay aborted.** Transactional and control batches are kept whole, so
-//! the aborted-transaction entries of a run's segments (see `txn_index`) still describe the
-//! cleaned file: they are copied, in order, into `<first base>.txnindex.cleaned`, which becomes
-//! `.txnindex.swap` just before the commit rename and the segment's `.txnindex` just before the
-//! final one (the loader finishes or discards it with the `.log.swap`), so a `read_committed`
-//! consumer of a compacted topic still skips aborted records.
+//! **Transactions** (Kafka's rules; the decisions are in `cleaner_txn`). The planned segments
+//! lie below the last stable offset, so every transaction in them is decided. Walking the
+//! batches beside the segments' aborted-transaction entries, the map skips the records of
+//! aborted transactions (they never shadow an older value) and takes committed transactional
+//! records like any; the rewrite removes aborted batches whole and compacts committed ones by
+//! key, keeping their header fields. A marker stays while a batch of its transaction does and
+//! then until its delete horizon (KIP-534's attribute bit, set by the pass that first finds it
+//! removable, `delete.retention.ms` ahead), and stays whole if the partition's producer state
+//! may need it ([`ActiveProducers`], passed with [`CleanPlan::keep_for_producers`]). A run's
+//! entries that still describe something (an aborted transaction whose data this pass
+//! removed, so its marker stays one more pass) are written, in order, into
+//! `<first base>.txnindex.cleaned`, which becomes `.txnindex.swap` just before the commit
+//! rename and the segment's `.txnindex` just before the final one — or, written empty, removes
+//! the old one (the loader finishes or discards it with the `.log.swap`).
 //!
-//! Limits left as they are: aborted data and markers are not removed; an idempotent producer
-//! whose every batch was compacted away is unknown after a restart, as after a producer-state
-//! eviction.
+//! Limits left as they are: a data batch is not kept for its producer's sake (Kafka keeps the
+//! last batch of each active producer, emptied), so an idempotent producer whose every batch
+//! was compacted away is unknown after a restart that rebuilds the producer state from the log
+//! (no snapshot), as after a producer-state eviction; a protected marker is kept whole, not
+//! emptied; a marker the producer state protects may keep a few of its older siblings (all of
+//! its epoch after its last data batch).
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -62,11 +74,16 @@ use std::path::{Path, PathBuf};
 use crate::batch::{LOG_OVERHEAD_BYTES, RECORD_BATCH_HEADER_BYTES, RecordBatchHeader};
 use crate::checkpoint::{read_bounded, set_aside_damaged, sync_dir, write_atomically};
 use crate::cleaner_throttle::IoThrottle;
+pub use crate::cleaner_txn::ActiveProducers;
+use crate::cleaner_txn::{
+    CleanedTxns, DataTxn, IndexEntries, MarkerCase, MarkerFate, classify_control, delete_horizon,
+    marker_fate, with_delete_horizon, write_entries,
+};
 use crate::compression::{self, MAX_DECOMPRESSED_BYTES};
 use crate::error::{IoResultExt, LogError, Result};
 use crate::record_view::records;
 use crate::segment::TXN_INDEX_FILE_SUFFIX;
-use crate::txn_index::concat_entries;
+use crate::txn_index::AbortedTxn;
 
 /// File (in the partition directory) holding the first dirty offset: everything below it has
 /// been cleaned at least once.
@@ -119,6 +136,20 @@ pub struct CleanPlan {
     /// The log's truncation count when planned (see `Log::finish_clean`).
     pub(crate) truncations: u64,
     pub(crate) merge: MergeLimits,
+    /// The aborted transactions that began in the planned segments and end after them (their
+    /// entries are in later segments' indexes).
+    pub(crate) later_aborted_txns: Vec<AbortedTxn>,
+    /// What the partition's producer state needs kept (see `cleaner_txn`).
+    pub(crate) producers: ActiveProducers,
+}
+
+impl CleanPlan {
+    /// Markers the partition's producer state still needs stay (see `cleaner_txn`): a
+    /// partition passes its tracked producers and its producer snapshot's offset here before
+    /// [`run`]. Without it no marker is protected.
+    pub fn keep_for_producers(&mut self, producers: ActiveProducers) {
+        self.producers = producers;
+    }
 }
 
 /// How far segments may be merged: what one segment may hold.
@@ -140,7 +171,8 @@ pub(crate) struct CleanedGroup {
     pub(crate) planned: Vec<PlannedSegment>,
     /// The `.cleaned` file, or `None` when nothing in them survived.
     pub(crate) cleaned_path: Option<PathBuf>,
-    /// The segments' aborted-transaction entries, concatenated (`None`: they had none).
+    /// The aborted-transaction entries the cleaned file keeps (an empty file: none, and the
+    /// first segment had some; `None`: none, and it had none).
     pub(crate) cleaned_txn_index: Option<PathBuf>,
 }
 
@@ -166,6 +198,8 @@ pub struct CleanOutcome {
     pub(crate) clean_end_offset: i64,
     pub(crate) records_removed: u64,
     pub(crate) tombstones_removed: u64,
+    pub(crate) aborted_records_removed: u64,
+    pub(crate) markers_removed: u64,
     /// Batches whose records could not be read, kept whole: (base offset, why).
     pub(crate) unreadable_batches: Vec<(i64, String)>,
 }
@@ -177,8 +211,14 @@ pub struct CleanStats {
     pub segments_deleted: usize,
     pub bytes_before: u64,
     pub bytes_after: u64,
+    /// Data records removed: superseded, expired tombstones, and aborted.
     pub records_removed: u64,
+    /// Of `records_removed`, expired tombstones.
     pub tombstones_removed: u64,
+    /// Of `records_removed`, records of aborted transactions.
+    pub aborted_records_removed: u64,
+    /// Transaction markers (control batches) removed.
+    pub markers_removed: u64,
     pub first_dirty_offset: i64,
 }
 
@@ -254,6 +294,8 @@ pub fn run(plan: &CleanPlan, limits: &CleanerLimits) -> Result<CleanOutcome> {
         clean_end_offset,
         records_removed: 0,
         tombstones_removed: 0,
+        aborted_records_removed: 0,
+        markers_removed: 0,
         unreadable_batches: Vec::new(),
     };
     let cleanable: Vec<PlannedSegment> = plan
@@ -262,8 +304,10 @@ pub fn run(plan: &CleanPlan, limits: &CleanerLimits) -> Result<CleanOutcome> {
         .filter(|s| s.end_offset <= clean_end_offset)
         .cloned()
         .collect();
+    // One walk over every cleaned run, in order: a transaction may span runs.
+    let mut txns = CleanedTxns::new(txn_entries(plan, 0));
     for group in group_segments(&cleanable, &plan.merge) {
-        match clean_group(plan, group, &latest, &mut outcome, &mut throttle) {
+        match clean_group(plan, group, &latest, &mut txns, &mut outcome, &mut throttle) {
             Ok(cleaned) => outcome.cleaned.push(cleaned),
             Err(e) => {
                 // Leave nothing half-written behind; the next pass starts over.
@@ -277,8 +321,19 @@ pub fn run(plan: &CleanPlan, limits: &CleanerLimits) -> Result<CleanOutcome> {
     Ok(outcome)
 }
 
+/// The aborted-transaction entries of the planned segments from the `from`th on, in order,
+/// then those of later segments whose transactions began in the plan.
+fn txn_entries(plan: &CleanPlan, from: usize) -> IndexEntries {
+    let paths = plan.segments[from.min(plan.segments.len())..]
+        .iter()
+        .map(|s| s.path.with_extension(TXN_INDEX_FILE_SUFFIX))
+        .collect();
+    IndexEntries::new(paths, plan.later_aborted_txns.clone())
+}
+
 /// The latest offset of every key written from `first_dirty_offset` on, over whole dirty
-/// segments that fit the budget; returns the map and the offset it covers up to.
+/// segments that fit the budget; returns the map and the offset it covers up to. Records of
+/// aborted transactions add no keys (`cleaner_txn`).
 fn build_map(
     plan: &CleanPlan,
     budget: usize,
@@ -287,16 +342,24 @@ fn build_map(
     let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
     let mut used = 0usize;
     let mut covered_to = plan.first_dirty_offset;
-    for segment in plan
+    let first_dirty = plan
         .segments
         .iter()
-        .filter(|s| s.end_offset > plan.first_dirty_offset)
-    {
+        .position(|s| s.end_offset > plan.first_dirty_offset)
+        .unwrap_or(plan.segments.len());
+    let mut txns = CleanedTxns::new(txn_entries(plan, first_dirty));
+    for segment in &plan.segments[first_dirty..] {
         let mut segment_keys: Vec<(Vec<u8>, i64)> = Vec::new();
         let mut segment_bytes = 0usize;
         for_each_batch(&segment.path, segment.size_bytes, |header, batch| {
             throttle.account(batch.len());
-            if header.last_offset() < plan.first_dirty_offset || !compactable(header) {
+            if header.is_control() {
+                let (control, _) = classify_control(header, batch);
+                txns.on_control(header.into(), control)?;
+                return Ok(());
+            }
+            let aborted = txns.on_data(header.into())? == DataTxn::Aborted;
+            if aborted || header.last_offset() < plan.first_dirty_offset || !compactable(header) {
                 return Ok(());
             }
             let Ok(section) = records_section(header, batch) else {
@@ -318,6 +381,8 @@ fn build_map(
             }
             Ok(())
         })?;
+        // Only the decisions matter here; entries are kept by the cleaning walk.
+        txns.end_segment(segment.end_offset);
         if used + segment_bytes > budget {
             if covered_to == plan.first_dirty_offset {
                 return Err(LogError::InvalidConfig(format!(
@@ -370,11 +435,13 @@ pub(crate) fn group_segments<'a>(
     groups
 }
 
-/// Rewrites a run of segments into `<first base>.log.cleaned`.
-fn clean_group(
+/// Rewrites a run of segments into `<first base>.log.cleaned`, and the aborted-transaction
+/// entries it keeps into `<first base>.txnindex.cleaned`.
+fn clean_group<I: Iterator<Item = Result<AbortedTxn>>>(
     plan: &CleanPlan,
     group: &[PlannedSegment],
     latest: &HashMap<Vec<u8>, i64>,
+    txns: &mut CleanedTxns<I>,
     outcome: &mut CleanOutcome,
     throttle: &mut IoThrottle,
 ) -> Result<CleanedGroup> {
@@ -391,7 +458,22 @@ fn clean_group(
     for segment in group {
         for_each_batch(&segment.path, segment.size_bytes, |header, batch| {
             throttle.account(batch.len());
-            let kept = filter_batch(header, batch, latest, plan.first_dirty_offset, horizon_ms)?;
+            let kept = if header.is_control() {
+                let kept = filter_control(plan, txns, header, batch)?;
+                outcome.markers_removed += u64::from(matches!(kept.bytes, Kept::None));
+                kept
+            } else if txns.on_data(header.into())? == DataTxn::Aborted {
+                let count = u64::try_from(header.record_count.max(0)).unwrap_or(0);
+                outcome.aborted_records_removed += count;
+                Filtered {
+                    bytes: Kept::None,
+                    removed: count,
+                    tombstones_removed: 0,
+                    unreadable: None,
+                }
+            } else {
+                filter_batch(header, batch, latest, plan.first_dirty_offset, horizon_ms)?
+            };
             outcome.records_removed += kept.removed;
             outcome.tombstones_removed += kept.tombstones_removed;
             if let Some(reason) = kept.unreadable {
@@ -416,18 +498,30 @@ fn clean_group(
         .at(&cleaned_path)?;
     file.sync_all().at(&cleaned_path)?;
     drop(file);
-    // The run's aborted transactions, in order, for the cleaned segment (see the module docs).
+    // The run's aborted transactions whose data or marker stays, in order (see the module docs).
+    let end_offset = group.last().map_or(first.end_offset, |s| s.end_offset);
+    let retained = txns.end_segment(end_offset);
     let txn_cleaned = first
         .path
         .with_extension(format!("{TXN_INDEX_FILE_SUFFIX}.{CLEANED_SUFFIX}"));
-    let sources: Vec<PathBuf> = group
-        .iter()
-        .map(|s| s.path.with_extension(TXN_INDEX_FILE_SUFFIX))
-        .collect();
-    let cleaned_txn_index = match concat_entries(&sources, &txn_cleaned) {
-        Ok(any) => any.then_some(txn_cleaned),
+    let cleaned_txn_index = first
+        .path
+        .with_extension(TXN_INDEX_FILE_SUFFIX)
+        .try_exists()
+        .at(&first.path)
+        .and_then(|had_entries| {
+            if retained.is_empty() && !had_entries {
+                return Ok(None);
+            }
+            write_entries(&txn_cleaned, &retained)?;
+            throttle.account(retained.len() * crate::txn_index::TXN_INDEX_ENTRY_BYTES);
+            Ok(Some(txn_cleaned.clone()))
+        });
+    let cleaned_txn_index = match cleaned_txn_index {
+        Ok(path) => path,
         Err(e) => {
             let _ = fs::remove_file(&cleaned_path);
+            let _ = fs::remove_file(&txn_cleaned);
             return Err(e);
         }
     };
@@ -458,6 +552,42 @@ struct Filtered {
     tombstones_removed: u64,
     /// Why the batch's records could not be read (it is kept whole).
     unreadable: Option<String>,
+}
+
+/// A control batch: kept, rewritten with a delete horizon, or removed (see `cleaner_txn`).
+fn filter_control<I: Iterator<Item = Result<AbortedTxn>>>(
+    plan: &CleanPlan,
+    txns: &mut CleanedTxns<I>,
+    header: &RecordBatchHeader,
+    batch: &[u8],
+) -> Result<Filtered> {
+    let (control, mut unreadable) = classify_control(header, batch);
+    let removable = txns.on_control(header.into(), control)?;
+    let case = MarkerCase {
+        removable,
+        horizon_ms: delete_horizon(header),
+        protected: plan.producers.keeps_marker(header),
+        empty: header.record_count < 1,
+    };
+    let bytes = match marker_fate(case, plan.now_ms, plan.delete_retention_ms) {
+        MarkerFate::Keep => Kept::All,
+        MarkerFate::Remove => Kept::None,
+        MarkerFate::SetHorizon(horizon_ms) => {
+            match with_delete_horizon(header, batch, horizon_ms) {
+                Ok(bytes) => Kept::Rewritten(bytes),
+                Err(error) => {
+                    unreadable = Some(error.to_string());
+                    Kept::All
+                }
+            }
+        }
+    };
+    Ok(Filtered {
+        bytes,
+        removed: 0,
+        tombstones_removed: 0,
+        unreadable,
+    })
 }
 
 /// Which records of one batch survive; rebuilds the batch if only some do.
@@ -546,9 +676,10 @@ fn rebuild_batch(header: &RecordBatchHeader, batch: &[u8], kept: &[&[u8]]) -> Re
     Ok(out)
 }
 
-/// Control and transactional batches are kept whole (transactions are not compacted here).
+/// A data batch with records (a committed transaction's included: aborted ones never get
+/// here, control batches go through `filter_control`).
 fn compactable(header: &RecordBatchHeader) -> bool {
-    !header.is_control() && !header.is_transactional() && header.record_count > 0
+    !header.is_control() && header.record_count > 0
 }
 
 fn record_count(header: &RecordBatchHeader) -> usize {
@@ -629,21 +760,32 @@ pub(crate) fn txn_index_swap_path(log_path: &Path) -> PathBuf {
 }
 
 /// The second half of a swap, also run by the loader for a `.swap` left by a crash: the old
-/// offset and time indexes go (they are rebuilt), the carried transaction index (if any)
-/// replaces the old one, and the last rename, of the log, ends the swap.
+/// offset and time indexes go (they are rebuilt), the cleaned transaction index (if any)
+/// replaces the old one — an empty one removes it, the cleaned segment keeping no entry —
+/// and the last rename, of the log, ends the swap. Every step can be redone after a crash.
 pub(crate) fn finish_swap(swap: &Path, log_path: &Path, index_paths: &[PathBuf]) -> Result<()> {
     for index in index_paths {
-        match fs::remove_file(index) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).at(index),
-        }
+        remove_if_present(index)?;
     }
     let txn_swap = txn_index_swap_path(log_path);
     if txn_swap.try_exists().at(&txn_swap)? {
         let txn_index = log_path.with_extension(TXN_INDEX_FILE_SUFFIX);
-        fs::rename(&txn_swap, &txn_index).at(&txn_index)?;
+        if fs::metadata(&txn_swap).at(&txn_swap)?.len() == 0 {
+            // The old index first: the empty swap file is what says it must go.
+            remove_if_present(&txn_index)?;
+            fs::remove_file(&txn_swap).at(&txn_swap)?;
+        } else {
+            fs::rename(&txn_swap, &txn_index).at(&txn_index)?;
+        }
     }
     fs::rename(swap, log_path).at(log_path)?;
     sync_dir(log_path.parent().unwrap_or(Path::new(".")))
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).at(path),
+    }
 }

@@ -45,6 +45,7 @@ mod checkpoint;
 mod clean_shutdown;
 pub mod cleaner;
 pub mod cleaner_throttle;
+mod cleaner_txn;
 pub mod compression;
 mod config;
 pub mod control;
@@ -69,7 +70,7 @@ pub mod batch;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use cleaner::{CleanOutcome, CleanPlan, CleanStats, CleanerLimits};
+pub use cleaner::{ActiveProducers, CleanOutcome, CleanPlan, CleanStats, CleanerLimits};
 pub use config::{CleanupPolicy, CompressionType, LogConfig, TimestampType};
 pub use epoch_cache::EpochEntry;
 pub use error::{LogError, RecordError, Result};

@@ -872,10 +872,17 @@ impl Log {
     }
 
     /// Phase 1 of compaction (see `cleaner`): what to clean now, if anything — sealed segments
-    /// wholly below `high_watermark` and older than `min.compaction.lag.ms`, when the share
-    /// written since the last cleaning reaches `min.cleanable.dirty.ratio` or a dirty segment
-    /// is older than `max.compaction.lag.ms` (see `cleaner::cleaning_due`).
-    pub fn plan_clean(&self, now_ms: i64, high_watermark: i64) -> Result<Option<CleanPlan>> {
+    /// wholly below `first_uncleanable_offset` and older than `min.compaction.lag.ms`, when the
+    /// share written since the last cleaning reaches `min.cleanable.dirty.ratio` or a dirty
+    /// segment is older than `max.compaction.lag.ms` (see `cleaner::cleaning_due`).
+    ///
+    /// `first_uncleanable_offset` is Kafka's: the smaller of the high watermark and the last
+    /// stable offset, so every transaction the cleaner sees is decided.
+    pub fn plan_clean(
+        &self,
+        now_ms: i64,
+        first_uncleanable_offset: i64,
+    ) -> Result<Option<CleanPlan>> {
         self.check_online()?;
         if !self.config.cleanup_policy.compact {
             return Ok(None);
@@ -899,7 +906,7 @@ impl Log {
             let young = segment
                 .max_timestamp_and_offset()
                 .is_some_and(|(ts, _)| ts > lag_horizon_ms);
-            if end_offset > high_watermark || young {
+            if end_offset > first_uncleanable_offset || young {
                 break;
             }
             if track_lag
@@ -933,6 +940,12 @@ impl Log {
         if !due {
             return Ok(None);
         }
+        // Aborted transactions that began in the plan and end after it: their entries are in
+        // later segments (bounded like a fetch's list, by the entries' last stable offsets).
+        let later_aborted_txns = match segments.last() {
+            Some(last) => self.collect_aborted_txns(last.end_offset, last.end_offset)?,
+            None => Vec::new(),
+        };
         Ok(Some(CleanPlan {
             segments,
             first_dirty_offset,
@@ -949,6 +962,8 @@ impl Log {
                     as u64,
                 index_interval_bytes: u64::from(self.config.index_interval_bytes),
             },
+            later_aborted_txns,
+            producers: cleaner::ActiveProducers::default(),
         }))
     }
 
@@ -975,6 +990,8 @@ impl Log {
         let mut stats = CleanStats {
             records_removed: outcome.records_removed,
             tombstones_removed: outcome.tombstones_removed,
+            aborted_records_removed: outcome.aborted_records_removed,
+            markers_removed: outcome.markers_removed,
             first_dirty_offset: outcome.clean_end_offset,
             ..CleanStats::default()
         };

@@ -51,7 +51,7 @@ pub struct AbortedTxn {
 }
 
 impl AbortedTxn {
-    fn encode(&self) -> [u8; TXN_INDEX_ENTRY_BYTES] {
+    pub(crate) fn encode(&self) -> [u8; TXN_INDEX_ENTRY_BYTES] {
         let mut out = [0u8; TXN_INDEX_ENTRY_BYTES];
         out[0..2].copy_from_slice(&TXN_INDEX_VERSION.to_be_bytes());
         out[2..10].copy_from_slice(&self.producer_id.to_be_bytes());
@@ -62,7 +62,7 @@ impl AbortedTxn {
     }
 
     /// One entry; `Err(version)` if its version is not one this broker knows.
-    fn decode(bytes: &[u8; TXN_INDEX_ENTRY_BYTES]) -> std::result::Result<Self, i16> {
+    pub(crate) fn decode(bytes: &[u8; TXN_INDEX_ENTRY_BYTES]) -> std::result::Result<Self, i16> {
         let i64_at = |at: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&bytes[at..at + 8]);
@@ -321,46 +321,6 @@ impl TxnIndex {
         }
         Ok(())
     }
-}
-
-/// Writes the whole entries of the indexes at `sources` (in order; a missing one has none) to
-/// `out_path`, fsynced; `false`, leaving no file, if they hold none. For the cleaner, which
-/// carries a run's entries into its cleaned segment.
-pub(crate) fn concat_entries(sources: &[PathBuf], out_path: &Path) -> Result<bool> {
-    let file = File::create(out_path).at(out_path)?;
-    let mut out = std::io::BufWriter::new(file);
-    let mut entries = 0;
-    for source in sources {
-        entries += copy_entries(source, &mut out, out_path)?;
-    }
-    let file = out.into_inner().map_err(|e| e.into_error()).at(out_path)?;
-    file.sync_all().at(out_path)?;
-    drop(file);
-    if entries == 0 {
-        std::fs::remove_file(out_path).at(out_path)?;
-    }
-    Ok(entries > 0)
-}
-
-/// Copies the whole entries of the index at `from` (if it exists) to the end of `out`; returns
-/// how many.
-fn copy_entries(from: &Path, out: &mut impl std::io::Write, out_path: &Path) -> Result<u64> {
-    let file = match File::open(from) {
-        Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e).at(from),
-    };
-    let size_bytes = file.metadata().at(from)?.len();
-    let whole_bytes = size_bytes - size_bytes % TXN_INDEX_ENTRY_BYTES as u64;
-    let mut chunk = vec![0u8; READ_CHUNK_ENTRIES * TXN_INDEX_ENTRY_BYTES];
-    let mut position = 0u64;
-    while position < whole_bytes {
-        let len = (whole_bytes - position).min(chunk.len() as u64) as usize;
-        file.read_exact_at(&mut chunk[..len], position).at(from)?;
-        out.write_all(&chunk[..len]).at(out_path)?;
-        position += len as u64;
-    }
-    Ok(whole_bytes / TXN_INDEX_ENTRY_BYTES as u64)
 }
 
 #[cfg(test)]

@@ -163,19 +163,3 @@ fn an_unknown_version_is_refused() {
         Err(LogError::CorruptIndex { reason, .. }) if reason.contains("version 1")
     ));
 }
-
-#[test]
-fn copy_takes_whole_entries() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("x.txnindex");
-    let mut index = TxnIndex::empty(path.clone());
-    index.append(&txn(1, 0, 5, 6)).unwrap();
-    let mut out = Vec::new();
-    let out_path = dir.path().join("out");
-    assert_eq!(copy_entries(&path, &mut out, &out_path).unwrap(), 1);
-    assert_eq!(out, std::fs::read(&path).unwrap());
-    assert_eq!(
-        copy_entries(&dir.path().join("missing"), &mut out, &out_path).unwrap(),
-        0
-    );
-}

@@ -975,15 +975,31 @@ impl Partition {
 
     /// One compaction pass (see `shoal_log::cleaner`): planned and finished under the log
     /// lock, run without it, so produce and fetch wait only for the plan and the swap.
+    ///
+    /// Nothing at or above Kafka's first uncleanable offset is cleaned: the high watermark and
+    /// the last stable offset, which every replica keeps (a follower's from the bytes it
+    /// copied and the leader's high watermark), so the cleaner sees decided transactions only.
+    /// The producer state says which markers must stay: those of tracked producers that may
+    /// be their last entry, and those at or above the producer snapshot a restart replays from.
     fn compact(
         &self,
         now_ms: i64,
         limits: &shoal_log::CleanerLimits,
     ) -> Result<(), PartitionError> {
-        let high_watermark = self.high_watermark();
-        let Some(plan) = self.read_log(|log| log.plan_clean(now_ms, high_watermark))? else {
+        let (first_uncleanable_offset, producers) = {
+            let st = lock(&self.state);
+            let mut producers = shoal_log::ActiveProducers::new(Some(st.producer_snapshot_offset));
+            for (producer_id, epoch, last_data_offset) in st.producers.last_records() {
+                producers.insert(producer_id, epoch, last_data_offset);
+            }
+            (st.high_watermark.min(st.last_stable_offset), producers)
+        };
+        let Some(mut plan) =
+            self.read_log(|log| log.plan_clean(now_ms, first_uncleanable_offset))?
+        else {
             return Ok(());
         };
+        plan.keep_for_producers(producers);
         let outcome = shoal_log::cleaner::run(&plan, limits)?;
         let stats = self.with_log(|log| log.finish_clean(outcome))?;
         tracing::info!(
@@ -995,6 +1011,8 @@ impl Partition {
             bytes_after = stats.bytes_after,
             records_removed = stats.records_removed,
             tombstones_removed = stats.tombstones_removed,
+            aborted_records_removed = stats.aborted_records_removed,
+            markers_removed = stats.markers_removed,
             first_dirty_offset = stats.first_dirty_offset,
             "compacted"
         );

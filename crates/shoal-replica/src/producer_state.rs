@@ -458,6 +458,14 @@ impl ProducerStateTable {
         out
     }
 
+    /// For the log cleaner (Kafka's `lastRecordsOfActiveProducers`): each producer's id,
+    /// current epoch, and the last offset of its last data batch here if one is recorded.
+    pub fn last_records(&self) -> impl Iterator<Item = (i64, i16, Option<i64>)> + '_ {
+        self.producers
+            .iter()
+            .map(|(id, e)| (*id, e.epoch, e.batches.back().map(|b| b.last_offset)))
+    }
+
     /// The idlest producer without an open transaction goes. If every one has an open
     /// transaction the table grows past its bound: those are bounded by the coordinators'
     /// transaction timeouts, and dropping one would let the LSO pass undecided data.
