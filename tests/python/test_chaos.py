@@ -4,11 +4,21 @@ consumer group while the nemesis SIGKILLs, SIGSTOPs and rolling-restarts nodes. 
 own checker must find 0 lost, 0 duplicated, 0 reordered; the rolling restart (SIGTERM =
 controlled shutdown) must surface no error to the producers.
 
+The exactly-once workload the same way, shorter: 40 s, three SIGKILLs whose victims are taken
+in turn at random, on a transaction coordinator's node and on the group coordinator's node
+(pauses are left to `make chaos`: a paused group coordinator can answer OffsetFetch from stale
+state after it wakes, which the checker reports as committed offsets going backwards);
+transactional producers with aborts on purpose, a consume-transform-produce group, read_committed
+readers; every exactly-once check must come out 0 and the run must have committed and aborted
+transactions and produced output.
+
 Then the tool's bad-input contract: wrong flags, missing nodes, an unreachable cluster each
 exit 2 with one line naming the cause.
 
-The checker itself is unit-tested in crates/shoal-chaos (histories with a lost, a duplicated
-and a reordered record, each reported).
+The checkers themselves are unit-tested in crates/shoal-chaos (histories with a lost, a
+duplicated and a reordered record, each reported; for exactly-once one synthetic history per
+anomaly: aborted read, partial read, lost, duplicated, reordered, an input transformed twice or
+never, a vanished read, a hung LSO, offsets going backwards).
 """
 
 from __future__ import annotations
@@ -119,6 +129,49 @@ def test_short_chaos_run_against_a_local_cluster_loses_nothing(local_cluster, tm
     assert svg.startswith("<svg") and "kill n" in svg and "restart n" in svg
 
 
+EOS_ANOMALIES = ("aborted_read", "partial_read", "lost", "incomplete_commit", "duplicated",
+                 "reordered", "output_duplicated", "output_missing", "vanished", "hung_lso",
+                 "offsets_backwards")
+
+
+@pytest.mark.timeout(480)
+def test_short_eos_chaos_run_against_a_local_cluster_keeps_transactions_whole(local_cluster,
+                                                                            tmp_path):
+    cluster_dir, env = local_cluster
+    out = tmp_path / "report"
+    r = run_chaos(["--target", "local", "--cluster-dir", str(cluster_dir),
+                   "--cluster-script", str(SCRIPT), "--workload", "eos", "--duration-s", "40",
+                   "--interval-s", "12", "--faults", "kill", "--seed", "11",
+                   "--out", str(out), "--json"],
+                  env=env, timeout=450)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stderr[-4000:]}\n{r.stdout[-4000:]}"
+    report = json.loads(r.stdout)
+    assert report["verdict"] == "pass" and report["run"]["workload"] == "eos"
+
+    eos = report["eos"]
+    for kind in EOS_ANOMALIES:
+        assert eos["anomalies"][kind]["count"] == 0, (kind, eos["anomalies"][kind])
+    counts = eos["counts"]
+    assert counts["source"]["committed"] > 0, counts
+    assert counts["source"]["aborted_on_purpose"] > 0, counts
+    assert counts["transform"]["committed"] > 0, counts
+    assert counts["input_committed"] > 0 and counts["output_read"] > 0, counts
+    # Aborted records are in the log (read_uncommitted finds them) and nobody read_committed
+    # was handed one (aborted_read above).
+    assert counts["aborted_stored"] > 0, counts
+    assert counts["observer_reads"] > 0 and counts["lso_samples"] > 0, counts
+
+    faults = report["faults"]
+    assert faults and all(f["kind"] == "kill" for f in faults), faults
+    for f in faults:
+        assert f["victim"] in ("random", "txn-coordinator", "group-coordinator"), f
+
+    summary = (out / "summary.txt").read_text()
+    assert summary.startswith("shoal-chaos: PASS")
+    assert "EXACTLY-ONCE CHECK" in summary and "aborted transactions read (G1a)" in summary
+    assert (out / "timeline.svg").read_text().startswith("<svg")
+
+
 def test_bad_flags_exit_2_with_one_line():
     r = run_chaos(["--no-such-flag"])
     assert r.returncode == 2 and "--no-such-flag" in r.stderr
@@ -131,6 +184,12 @@ def test_bad_flags_exit_2_with_one_line():
     assert "panicked" not in r.stderr
     r = run_chaos(["--min-insync-replicas", "3", "--replication-factor", "2"])
     assert r.returncode == 2 and "min-insync-replicas" in r.stderr
+    r = run_chaos(["--workload", "everything"])
+    assert r.returncode == 2 and "everything" in r.stderr
+    # A hung-LSO bound shorter than the transaction timeout plus the abort interval would call
+    # healthy transactions hung.
+    r = run_chaos(["--workload", "eos", "--eos-hung-lso-s", "15"])
+    assert r.returncode == 2 and "eos-hung-lso-s" in r.stderr
 
 
 def test_bad_client_settings_exit_2_with_one_line(tmp_path):

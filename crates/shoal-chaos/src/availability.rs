@@ -1,4 +1,6 @@
-//! Unavailability after each fault, from the acks alone.
+//! Unavailability after each fault, from the acks alone: the idempotent producers' acks, or,
+//! when only the exactly-once workload runs, the commits of its source transactions (one "ack"
+//! per partition a committed transaction wrote, at the time the commit returned).
 //!
 //! A fault makes the partitions the victim led refuse writes until the controller moves their
 //! leadership; the others carry on. Each partition's outage is its longest stretch without an
@@ -12,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::history::{Ack, Fault, FaultKind};
+use crate::history::{Ack, Fault, FaultKind, VictimChoice};
 
 /// How long after a heal an outage is still blamed on the fault.
 pub const RECOVERY_WINDOW_US: u64 = 30_000_000;
@@ -21,6 +23,9 @@ pub const RECOVERY_WINDOW_US: u64 = 30_000_000;
 pub struct FaultImpact {
     pub kind: FaultKind,
     pub node: u32,
+    /// Why the node was picked (`random`, `txn-coordinator`, `group-coordinator`, `each`).
+    pub victim: VictimChoice,
+    pub victim_detail: String,
     pub start_s: f64,
     pub end_s: f64,
     /// Time from the fault until every partition acknowledged a write sent after it; `None`
@@ -38,16 +43,19 @@ pub struct Summary {
     pub never_recovered: usize,
 }
 
-/// Per fault, in the order given (which must be time order). `partitions` are the topic's
-/// partitions: one that acknowledges nothing after a fault makes it "never recovered".
-pub fn impacts(acks: &[Ack], faults: &[Fault], partitions: &[i32]) -> Vec<FaultImpact> {
+/// (partition, acked_us) of each ack.
+pub fn ack_times(acks: &[Ack]) -> Vec<(i32, u64)> {
+    acks.iter().map(|a| (a.partition, a.acked_us)).collect()
+}
+
+/// Per fault, in the order given (which must be time order), from `acks` as (partition,
+/// acked_us). `partitions` are the topic's partitions: one that acknowledges nothing after a
+/// fault makes it "never recovered".
+pub fn impacts(acks: &[(i32, u64)], faults: &[Fault], partitions: &[i32]) -> Vec<FaultImpact> {
     let mut by_partition: BTreeMap<i32, Vec<u64>> =
         partitions.iter().map(|p| (*p, Vec::new())).collect();
-    for a in acks {
-        by_partition
-            .entry(a.partition)
-            .or_default()
-            .push(a.acked_us);
+    for &(partition, acked_us) in acks {
+        by_partition.entry(partition).or_default().push(acked_us);
     }
     for times in by_partition.values_mut() {
         times.sort_unstable();
@@ -75,6 +83,8 @@ pub fn impacts(acks: &[Ack], faults: &[Fault], partitions: &[i32]) -> Vec<FaultI
             FaultImpact {
                 kind: f.kind,
                 node: f.node,
+                victim: f.victim,
+                victim_detail: f.victim_detail.clone(),
                 start_s: f.start_us as f64 / 1e6,
                 end_s: f.end_us as f64 / 1e6,
                 unavailable_ms: worst.filter(|_| recovered).map(|(us, _)| us as f64 / 1e3),
@@ -125,25 +135,17 @@ pub fn summarize(impacts: &[FaultImpact]) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::RecordId;
 
-    fn ack(partition: i32, sent_ms: u64, acked_ms: u64) -> Ack {
-        Ack {
-            id: RecordId {
-                producer: 0,
-                seq: sent_ms,
-            },
-            partition,
-            offset: 0,
-            sent_us: sent_ms * 1000,
-            acked_us: acked_ms * 1000,
-        }
+    fn ack(partition: i32, _sent_ms: u64, acked_ms: u64) -> (i32, u64) {
+        (partition, acked_ms * 1000)
     }
 
     fn fault(start_ms: u64) -> Fault {
         Fault {
             kind: FaultKind::Kill,
             node: 2,
+            victim: VictimChoice::Random,
+            victim_detail: String::new(),
             start_us: start_ms * 1000,
             end_us: (start_ms + 3000) * 1000,
         }
@@ -204,7 +206,7 @@ mod tests {
     fn median_and_max() {
         // Outages of 100, 2000 and 500 ms right after faults at 1, 5 and 9 s.
         let outages = [(1000, 1100), (5000, 7000), (9000, 9500)];
-        let acks: Vec<Ack> = (0..12_000)
+        let acks: Vec<(i32, u64)> = (0..12_000)
             .step_by(5)
             .filter(|t| !outages.iter().any(|(a, b)| (*a..*b).contains(t)))
             .map(|t| ack(0, t, t))

@@ -12,6 +12,10 @@
 //!
 //! Records in the log that no ack covers are fine (the write landed, the ack was lost with a
 //! dying connection); they are counted, not flagged.
+//!
+//! The exactly-once workload has its own rules, in [`eos`].
+
+pub mod eos;
 
 use std::collections::{BTreeMap, HashMap};
 

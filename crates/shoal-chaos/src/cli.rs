@@ -10,13 +10,21 @@ use crate::history::FaultKind;
 #[command(
     name = "shoal-chaos",
     version,
-    about = "Fault injection against a Kafka-compatible cluster: an idempotent acks=all workload, \
-             a nemesis that kills, pauses, partitions and restarts nodes, and a checker that \
-             reports lost, duplicated and reordered records",
-    after_help = "Exit codes: 0 no anomaly; 1 records lost, duplicated, reordered, moved or \
-                  consumed again after a commit; 2 bad flags or cluster unreachable; 3 the run \
-                  could not finish (a fault could not be injected or healed, the final read \
-                  did not complete)."
+    about = "Fault injection against a Kafka-compatible cluster: an idempotent acks=all workload \
+             and an exactly-once (transactional) workload, a nemesis that kills, pauses, \
+             partitions and restarts nodes (transaction and group coordinators among them), and \
+             a checker that reports lost, duplicated and reordered records and broken \
+             transactions",
+    after_help = "Workloads (--workload): idempotent (producers + a consumer group), eos \
+                  (transactional producers, a consume-transform-produce group with \
+                  send_offsets_to_transaction, read_committed readers), all (both at once).\n\n\
+                  Exit codes: 0 no anomaly; 1 an anomaly: records lost, duplicated, reordered, \
+                  moved or consumed again after a commit, or (eos) an aborted transaction read \
+                  (G1a), part of a transaction read (G1b), a committed transaction incomplete, an \
+                  input transformed twice or never, a read record vanished, a hung last stable \
+                  offset, committed offsets going backwards; 2 bad flags or cluster unreachable; \
+                  3 the run could not finish (a fault could not be injected or healed, the final \
+                  read did not complete)."
 )]
 pub struct Args {
     /// Bootstrap servers of the cluster under test.
@@ -58,6 +66,10 @@ pub struct Args {
         default_value = "127.0.0.1:19644,127.0.0.1:19645,127.0.0.1:19646"
     )]
     pub admin: Vec<String>,
+
+    /// Which workload runs: idempotent, eos (exactly-once) or all (both at once).
+    #[arg(long, value_enum, default_value_t = Workload::Idempotent)]
+    pub workload: Workload,
 
     /// Fault kinds, used in turn.
     #[arg(
@@ -110,6 +122,42 @@ pub struct Args {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=64))]
     pub consumers: u32,
 
+    /// Transactional producers of the exactly-once workload's source stage.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub eos_producers: u32,
+
+    /// Records per source transaction (spread over the partitions).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub eos_records_per_txn: u32,
+
+    /// Every N-th transaction (source and transform) is aborted on purpose; 0: never.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1_000))]
+    pub eos_abort_every: u32,
+
+    /// Transactions per second per source producer.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub eos_txn_rate: u32,
+
+    /// Members of the consume-transform-produce group (0: no transform stage).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=8))]
+    pub eos_transformers: u32,
+
+    /// transaction.timeout.ms of every transactional producer: how long the coordinator lets a
+    /// transaction stay open before aborting it.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1_000..=900_000))]
+    pub eos_transaction_timeout_ms: u32,
+
+    /// A last stable offset stuck below the high watermark longer than this is a hung
+    /// transaction. Must exceed the transaction timeout plus the coordinator's abort interval
+    /// (transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s by default).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(5..=3_600))]
+    pub eos_hung_lso_s: u64,
+
+    /// Bound on the transform stage's drain after the run: until the group's committed
+    /// offsets reach the end of the input.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(5..=3_600))]
+    pub eos_drain_timeout_s: u64,
+
     /// Seed for the choice of victims (default: from the clock; printed in the report).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -145,6 +193,34 @@ pub struct Args {
     /// One librdkafka client setting, as kcat's -X; repeatable, applied after --command-config.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::client_settings::parse_flag)]
     pub client_settings: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// Idempotent acks=all producers and a consumer group.
+    Idempotent,
+    /// Transactional producers, a consume-transform-produce group, read_committed readers.
+    Eos,
+    /// Both at once.
+    All,
+}
+
+impl Workload {
+    pub fn idempotent(self) -> bool {
+        matches!(self, Workload::Idempotent | Workload::All)
+    }
+
+    pub fn eos(self) -> bool {
+        matches!(self, Workload::Eos | Workload::All)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Idempotent => "idempotent",
+            Workload::Eos => "eos",
+            Workload::All => "all",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -211,6 +287,16 @@ impl Args {
                 "--containers names {} nodes but --admin {}",
                 self.containers.len(),
                 self.admin.len()
+            ));
+        }
+        // Kafka's abort interval for timed-out transactions (10 s by default) comes on top.
+        if self.workload.eos()
+            && self.eos_hung_lso_s * 1000 <= u64::from(self.eos_transaction_timeout_ms) + 10_000
+        {
+            return Err(format!(
+                "--eos-hung-lso-s {} must exceed --eos-transaction-timeout-ms {} plus the \
+                 coordinator's 10 s abort interval",
+                self.eos_hung_lso_s, self.eos_transaction_timeout_ms
             ));
         }
         if self.fault_s >= self.interval_s {

@@ -4,6 +4,9 @@
 //! was acknowledged, what the group consumed and committed, what a final reader found in the
 //! log, and when each fault began and ended. Times are microseconds since the run started, on
 //! one monotonic clock shared by every thread, so events from different threads compare.
+//! The exactly-once workload's part of the record is in [`eos`].
+
+pub mod eos;
 
 use std::fmt;
 use std::str::FromStr;
@@ -111,11 +114,40 @@ impl FaultKind {
     }
 }
 
+/// Why the nemesis picked a fault's node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VictimChoice {
+    /// Any node, by the seed.
+    Random,
+    /// The leader of a transactional id's `__transaction_state` partition: its transaction
+    /// coordinator.
+    TxnCoordinator,
+    /// The leader of a group's `__consumer_offsets` partition: its group coordinator.
+    GroupCoordinator,
+    /// Every node in turn (a rolling restart).
+    Each,
+}
+
+impl VictimChoice {
+    pub fn name(self) -> &'static str {
+        match self {
+            VictimChoice::Random => "random",
+            VictimChoice::TxnCoordinator => "txn-coordinator",
+            VictimChoice::GroupCoordinator => "group-coordinator",
+            VictimChoice::Each => "each",
+        }
+    }
+}
+
 /// One fault: injected at `start_us`, healed at `end_us`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fault {
     pub kind: FaultKind,
     pub node: u32,
+    pub victim: VictimChoice,
+    /// For a coordinator: whose (the transactional id or group) and which partition.
+    pub victim_detail: String,
     pub start_us: u64,
     pub end_us: u64,
 }
@@ -130,6 +162,8 @@ pub struct History {
     pub commits: Vec<Commit>,
     pub observed: Vec<Observed>,
     pub faults: Vec<Fault>,
+    /// The exactly-once workload's record (empty when it did not run).
+    pub eos: eos::EosHistory,
 }
 
 /// The shared recorder every workload thread and the nemesis write into.

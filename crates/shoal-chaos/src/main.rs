@@ -1,9 +1,11 @@
 //! `shoal-chaos`: a Jepsen-style fault-injection run against a Kafka-compatible cluster.
 //!
-//! The run is: create a fresh RF=3 topic; start idempotent acks=all producers and a consumer
-//! group; let the nemesis inject faults one at a time for `--duration-s`; heal; read every
-//! partition back; judge the history (see `checker`). The process exits 0 only when no
-//! acknowledged record was lost, duplicated, reordered or re-consumed below a commit.
+//! The run is: create fresh RF=3 topics; start the workload (`--workload`: idempotent acks=all
+//! producers and a consumer group, and/or the exactly-once workload of `workload::eos`); let
+//! the nemesis inject faults one at a time for `--duration-s`; heal; let consumers drain; read
+//! every partition back; judge the history (see `checker` and `checker::eos`). The process
+//! exits 0 only when no acknowledged record was lost, duplicated, reordered or re-consumed below
+//! a commit and every exactly-once promise held.
 
 mod availability;
 mod checker;
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 
+use crate::checker::eos::EosRules;
 use crate::cli::{Args, TargetKind};
 use crate::client_settings::ClientSettings;
 use crate::history::Recorder;
@@ -29,8 +32,9 @@ use crate::nemesis::compose::ComposeTarget;
 use crate::nemesis::local::LocalTarget;
 use crate::nemesis::probe::Probe;
 use crate::nemesis::{Nemesis, NoFaults, Plan, Target};
-use crate::report::{Counts, Report, RunInfo};
-use crate::workload::{final_read, group, producer, topic};
+use crate::report::{Counts, EosReport, Report, RunInfo};
+use crate::workload::eos::{EosRun, EosSpec};
+use crate::workload::{idempotent, topic};
 
 /// Why a run ended without a verdict.
 enum Failure {
@@ -92,6 +96,59 @@ fn join<T>(handle: JoinHandle<anyhow::Result<T>>, what: &str) -> anyhow::Result<
         .map_err(|_| anyhow::anyhow!("{what} thread panicked"))?
 }
 
+/// Creates one topic of the run (an error means the cluster is unreachable or refused it).
+fn create_topic(args: &Args, client: &ClientSettings, name: &str) -> Result<(), Failure> {
+    topic::create(
+        &args.brokers,
+        client,
+        &topic::TopicSpec {
+            name,
+            partitions: args.partitions,
+            replication_factor: args.replication_factor,
+            min_insync_replicas: args.min_insync_replicas,
+        },
+        Duration::from_secs(15),
+    )
+    .map_err(Failure::Setup)
+}
+
+fn eos_spec(args: &Args, client: &ClientSettings, run_id: &str) -> EosSpec {
+    EosSpec {
+        brokers: args.brokers.clone(),
+        client: client.clone(),
+        run_id: run_id.to_string(),
+        input_topic: format!("{run_id}-eos-in"),
+        output_topic: format!("{run_id}-eos-out"),
+        partitions: args.partitions,
+        producers: args.eos_producers,
+        records_per_txn: args.eos_records_per_txn,
+        abort_every: args.eos_abort_every,
+        txn_rate_per_s: args.eos_txn_rate,
+        transformers: args.eos_transformers,
+        transaction_timeout_ms: args.eos_transaction_timeout_ms,
+    }
+}
+
+/// The progress line's exactly-once part: transactions committed / aborted / unknown.
+fn eos_progress(h: &history::History) -> String {
+    use crate::history::eos::Outcome;
+    let mut by = [0u64; 3];
+    for t in &h.eos.txns {
+        by[match t.outcome {
+            Outcome::Committed => 0,
+            Outcome::Aborted => 1,
+            Outcome::Unknown => 2,
+        }] += 1;
+    }
+    format!(
+        "  txns {}/{}/{}  reads {:>8}",
+        by[0],
+        by[1],
+        by[2],
+        h.eos.reads.len()
+    )
+}
+
 /// Returns whether the history passed the checker; `client` goes into every Kafka client.
 fn run(args: &Args, client: &ClientSettings) -> Result<bool, Failure> {
     let unix_now = SystemTime::now()
@@ -105,27 +162,28 @@ fn run(args: &Args, client: &ClientSettings) -> Result<bool, Failure> {
         .seed
         .unwrap_or_else(|| u64::from(unix_now.subsec_nanos()) ^ unix_now.as_secs());
     let heal_timeout = Duration::from_secs(args.heal_timeout_s);
+    let workload = args.workload;
 
     let mut target = build_target(args);
     target.preflight().map_err(Failure::Setup)?;
-    topic::create(
-        &args.brokers,
-        client,
-        &topic::TopicSpec {
-            name: &topic_name,
-            partitions: args.partitions,
-            replication_factor: args.replication_factor,
-            min_insync_replicas: args.min_insync_replicas,
-        },
-        Duration::from_secs(15),
-    )
-    .map_err(Failure::Setup)?;
+    let eos = workload.eos().then(|| eos_spec(args, client, &topic_name));
+    let mut run_topics = Vec::new();
+    if workload.idempotent() {
+        create_topic(args, client, &topic_name)?;
+        run_topics.push(topic_name.clone());
+    }
+    if let Some(spec) = &eos {
+        for name in [&spec.input_topic, &spec.output_topic] {
+            create_topic(args, client, name)?;
+            run_topics.push(name.clone());
+        }
+    }
     let partitions: Vec<i32> = (0..args.partitions).collect();
     let probe = Probe::new(
         &args.brokers,
         client,
         args.admin.clone(),
-        topic_name.clone(),
+        run_topics.clone(),
     )
     .map_err(Failure::Setup)?;
     probe
@@ -139,50 +197,47 @@ fn run(args: &Args, client: &ClientSettings) -> Result<bool, Failure> {
             .map(|f| format!("{f:?}").to_lowercase())
             .collect(),
     };
+    if workload.idempotent() {
+        eprintln!(
+            "shoal-chaos: topic {topic_name}, {} producers x {} rec/s, {} group members",
+            args.producers, args.rate, args.consumers,
+        );
+    }
+    if let Some(spec) = &eos {
+        eprintln!(
+            "shoal-chaos: eos topics {} -> {}, {} transactional producers x {} txn/s x {} records \
+             (every {}th aborted), {} transform members",
+            spec.input_topic,
+            spec.output_topic,
+            spec.producers,
+            spec.txn_rate_per_s,
+            spec.records_per_txn,
+            spec.abort_every,
+            spec.transformers
+        );
+    }
     eprintln!(
-        "shoal-chaos: topic {topic_name}, {} producers x {} rec/s, {} group members, faults [{}] every {} s, seed {seed}",
-        args.producers,
-        args.rate,
-        args.consumers,
+        "shoal-chaos: faults [{}] every {} s, seed {seed}",
         fault_names.join(","),
         args.interval_s
     );
 
     let recorder = Recorder::new();
-    let stop_producers = Arc::new(AtomicBool::new(false));
-    let stop_group = Arc::new(AtomicBool::new(false));
     let stop_nemesis = Arc::new(AtomicBool::new(false));
+    let mut idempotent = workload
+        .idempotent()
+        .then(|| idempotent::start(args, client, &topic_name, &recorder));
+    let mut eos_run = eos
+        .clone()
+        .map(|spec| EosRun::start(spec, recorder.clone()));
 
-    let producers: Vec<_> = (0..args.producers)
-        .map(|p| {
-            let spec = producer::ProducerSpec {
-                brokers: args.brokers.clone(),
-                topic: topic_name.clone(),
-                partitions: args.partitions,
-                producer: p,
-                rate_per_s: args.rate,
-                message_timeout_ms: args.message_timeout_ms,
-                client: client.clone(),
-            };
-            let (r, s) = (recorder.clone(), stop_producers.clone());
-            std::thread::spawn(move || producer::run(spec, r, s))
-        })
-        .collect();
-    let members: Vec<_> = (0..args.consumers)
-        .map(|m| {
-            let spec = group::GroupSpec {
-                brokers: args.brokers.clone(),
-                topic: topic_name.clone(),
-                group: format!("{topic_name}-group"),
-                member: m + 1,
-                commit_interval: Duration::from_secs(1),
-                client: client.clone(),
-            };
-            let (r, s) = (recorder.clone(), stop_group.clone());
-            std::thread::spawn(move || group::run(spec, r, s))
-        })
-        .collect();
-
+    let mut groups = Vec::new();
+    if workload.idempotent() && args.consumers > 0 {
+        groups.push(idempotent::group_id(&topic_name));
+    }
+    if let Some(spec) = eos.as_ref().filter(|s| s.transformers > 0) {
+        groups.push(spec.group());
+    }
     let plan = Plan {
         kinds: match args.target {
             TargetKind::None => Vec::new(),
@@ -194,20 +249,18 @@ fn run(args: &Args, client: &ClientSettings) -> Result<bool, Failure> {
         max_faults: args.max_faults,
         heal_timeout,
         seed,
+        txn_ids: eos.as_ref().map(EosSpec::txn_ids).unwrap_or_default(),
+        groups,
     };
-    let nemesis_probe = Probe::new(
-        &args.brokers,
-        client,
-        args.admin.clone(),
-        topic_name.clone(),
-    )
-    .map_err(Failure::Setup)?;
+    let nemesis_probe = Probe::new(&args.brokers, client, args.admin.clone(), run_topics)
+        .map_err(Failure::Setup)?;
     let mut nemesis = Nemesis::new(target, nemesis_probe, recorder.clone(), plan);
     let nemesis_stop = stop_nemesis.clone();
     let mut nemesis_thread = Some(std::thread::spawn(move || nemesis.run(nemesis_stop)));
     let mut nemesis_result: Option<anyhow::Result<()>> = None;
 
-    // The write phase, with a progress line every 10 s. A nemesis that fails ends it early.
+    // The write phase, with a progress line every 10 s. A nemesis that fails ends it early, as
+    // does an exactly-once thread that gave up (its error is reported when it is joined).
     let started = Instant::now();
     let duration = Duration::from_secs(args.duration_s);
     let mut next_progress = Duration::from_secs(10);
@@ -223,16 +276,25 @@ fn run(args: &Args, client: &ClientSettings) -> Result<bool, Failure> {
                 break;
             }
         }
+        if eos_run.as_ref().is_some_and(EosRun::any_finished) {
+            eprintln!("shoal-chaos: an exactly-once workload thread stopped early");
+            break;
+        }
         if started.elapsed() >= next_progress {
             let h = recorder.lock();
-            eprintln!(
-                "shoal-chaos: {:>4} s  acked {:>8}  failed {:>5}  consumed {:>8}  faults {}",
-                started.elapsed().as_secs(),
-                h.acks.len(),
-                h.failures.len(),
-                h.consumed.len(),
-                h.faults.len()
-            );
+            let mut line = format!("shoal-chaos: {:>4} s", started.elapsed().as_secs());
+            if workload.idempotent() {
+                line.push_str(&format!(
+                    "  acked {:>8}  failed {:>5}  consumed {:>8}",
+                    h.acks.len(),
+                    h.failures.len(),
+                    h.consumed.len()
+                ));
+            }
+            if workload.eos() {
+                line.push_str(&eos_progress(&h));
+            }
+            eprintln!("{line}  faults {}", h.faults.len());
             next_progress += Duration::from_secs(10);
         }
     }
@@ -255,74 +317,85 @@ fn run(args: &Args, client: &ClientSettings) -> Result<bool, Failure> {
         }
     }
     let run_s = recorder.now_us() as f64 / 1e6;
-    stop_producers.store(true, Ordering::Relaxed);
     let mut counts = Counts::default();
-    for p in producers {
-        match join(p, "producer") {
-            Ok(end) => {
-                counts.sent += end.sent;
-                counts.undelivered += end.undelivered;
-            }
-            Err(e) => return Err(Failure::Run(e)),
-        }
+    if let Some(i) = idempotent.as_mut() {
+        i.stop_producers(&mut counts).map_err(Failure::Run)?;
+    }
+    if let Some(e) = eos_run.as_mut() {
+        e.stop_sources().map_err(Failure::Run)?;
     }
 
-    // Heal check, then let the group catch up to the end of the log before it stops.
+    // Heal check, then let the consumers catch up to the end of the log before they stop.
     if let Err(e) = probe.wait_healthy(heal_timeout) {
         eprintln!("shoal-chaos: {}", one_line(&e));
     }
-    let high = final_read::high_watermarks(
-        &args.brokers,
-        client,
-        &topic_name,
-        &partitions,
-        heal_timeout,
-    )
-    .map_err(Failure::Run)?;
-    let group_deadline = Instant::now() + heal_timeout;
-    while args.consumers > 0 && Instant::now() < group_deadline {
-        let caught_up = {
-            let h = recorder.lock();
-            let mut next: std::collections::BTreeMap<i32, i64> = Default::default();
-            for c in &h.consumed {
-                let n = next.entry(c.partition).or_insert(0);
-                *n = (*n).max(c.offset + 1);
-            }
-            high.iter()
-                .all(|(p, hw)| *hw == 0 || next.get(p).is_some_and(|n| n >= hw))
-        };
-        if caught_up {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    stop_group.store(true, Ordering::Relaxed);
-    for m in members {
-        match join(m, "group member") {
-            Ok(end) => {
-                counts.group_commit_failures += end.commit_failures;
-                if end.foreign > 0 {
-                    eprintln!(
-                        "shoal-chaos: {} foreign records in {topic_name}",
-                        end.foreign
-                    );
-                }
-            }
-            Err(e) => return Err(Failure::Run(e)),
-        }
-    }
-
-    let (observed, foreign) =
-        final_read::read_all(&args.brokers, client, &topic_name, &high, heal_timeout)
+    let mut eos_notes = Vec::new();
+    if let Some(e) = eos_run.as_mut() {
+        let settle = Duration::from_secs(args.eos_hung_lso_s + 10);
+        let drained = e
+            .drain(settle, Duration::from_secs(args.eos_drain_timeout_s))
             .map_err(Failure::Run)?;
-    if foreign > 0 {
-        eprintln!("shoal-chaos: {foreign} records in {topic_name} were not written by this run");
+        for note in &drained.notes {
+            eprintln!("shoal-chaos: eos: {note}");
+        }
+        eprintln!(
+            "shoal-chaos: eos: drained in {:.1} s",
+            drained.took.as_secs_f64()
+        );
+        eos_notes = drained.notes;
+    }
+    let observed = match idempotent {
+        Some(i) => i
+            .finish(args, client, &topic_name, &recorder, &mut counts)
+            .map_err(Failure::Run)?,
+        None => Vec::new(),
+    };
+    if let Some(e) = eos_run {
+        let late = e.finish(heal_timeout).map_err(Failure::Run)?;
+        for note in &late {
+            eprintln!("shoal-chaos: eos: {note}");
+        }
+        eos_notes.extend(late);
     }
     let mut history = recorder.snapshot();
     history.observed = observed;
 
     let verdict = checker::check(&history);
-    let impacts = availability::impacts(&history.acks, &history.faults, &partitions);
+    let eos_report = eos.as_ref().map(|spec| {
+        let rules = EosRules {
+            hung_lso_us: args.eos_hung_lso_s * 1_000_000,
+            expect_outputs: spec.transformers > 0,
+        };
+        let (anomalies, eos_counts) = checker::eos::check(&history.eos, &rules);
+        if history.eos.foreign > 0 {
+            eprintln!(
+                "shoal-chaos: {} records in the eos topics were not written by this run",
+                history.eos.foreign
+            );
+        }
+        EosReport {
+            input_topic: spec.input_topic.clone(),
+            output_topic: spec.output_topic.clone(),
+            group: spec.group(),
+            producers: spec.producers,
+            records_per_txn: spec.records_per_txn,
+            abort_every: spec.abort_every,
+            txn_rate_per_producer: spec.txn_rate_per_s,
+            transformers: spec.transformers,
+            transaction_timeout_ms: spec.transaction_timeout_ms,
+            hung_lso_s: args.eos_hung_lso_s,
+            counts: eos_counts,
+            anomalies,
+            notes: eos_notes.clone(),
+            transaction_errors: EosReport::errors_of(&history),
+        }
+    });
+    // Unavailability from the idempotent acks, or else from the source commits.
+    let ack_times = match (&eos, workload.idempotent()) {
+        (Some(spec), false) => spec.commit_times(&history.eos.txns),
+        _ => availability::ack_times(&history.acks),
+    };
+    let impacts = availability::impacts(&ack_times, &history.faults, &partitions);
     let unavailability = availability::summarize(&impacts);
     counts.acked = history.acks.len() as u64;
     counts.failed = history.failures.len() as u64;
@@ -330,6 +403,7 @@ fn run(args: &Args, client: &ClientSettings) -> Result<bool, Failure> {
     counts.group_consumed = history.consumed.len() as u64;
     counts.group_commits = history.commits.len() as u64;
     let info = RunInfo {
+        workload: workload.name().to_string(),
         topic: topic_name,
         partitions: args.partitions,
         replication_factor: args.replication_factor,
@@ -344,7 +418,15 @@ fn run(args: &Args, client: &ClientSettings) -> Result<bool, Failure> {
         started_unix_s: unix_now.as_secs(),
         duration_s: run_s,
     };
-    let report = Report::new(info, counts, verdict, impacts, unavailability, &history);
+    let report = Report::new(
+        info,
+        counts,
+        verdict,
+        eos_report,
+        impacts,
+        unavailability,
+        &history,
+    );
     report::write_all(&args.out, &report, &history, args.keep_history).map_err(Failure::Run)?;
     if args.json {
         match serde_json::to_string_pretty(&report) {
@@ -355,7 +437,7 @@ fn run(args: &Args, client: &ClientSettings) -> Result<bool, Failure> {
         println!("{}", report::table::render(&report));
         println!("report: {}", args.out.display());
     }
-    let passed = report.anomalies.passed();
+    let passed = report.passed();
     match nemesis_result {
         Err(e) if passed => Err(Failure::Run(e)),
         _ => Ok(passed),

@@ -4,8 +4,17 @@
 //!
 //! What a fault does to a node is the target's business ([`local`] sends signals to processes,
 //! [`compose`] drives the Docker engine); the schedule, the bounds and the record are here.
+//!
+//! Victims of single-node faults are picked in turn by three rules: any node (by the seed), the
+//! transaction coordinator of one of the run's transactional ids, the group coordinator of one
+//! of its groups ([`coordinator`]). Coordinators are where exactly-once is decided (the
+//! transaction log, the markers, the pending transactional offsets), so they are hit on
+//! purpose rather than one time in three by chance. A rule with nothing to aim at (no
+//! transactional ids, no groups) is left out; a coordinator that cannot be found (its topic
+//! not created yet, no leader) falls back to a random node, and the fault says so.
 
 pub mod compose;
+pub mod coordinator;
 pub mod local;
 pub mod probe;
 
@@ -16,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::history::{Fault, FaultKind, Recorder};
+use crate::history::{Fault, FaultKind, Recorder, VictimChoice};
 use probe::Probe;
 
 /// What a fault can do to one node (numbered from 1).
@@ -78,6 +87,39 @@ pub struct Plan {
     pub max_faults: u32,
     pub heal_timeout: Duration,
     pub seed: u64,
+    /// Transactional ids whose coordinator may be aimed at.
+    pub txn_ids: Vec<String>,
+    /// Consumer groups whose coordinator may be aimed at.
+    pub groups: Vec<String>,
+}
+
+/// A chosen victim: the node, the rule that chose it and, for a coordinator, whose.
+struct Victim {
+    node: u32,
+    choice: VictimChoice,
+    detail: String,
+}
+
+/// The rule that picks the `n`-th single-node fault's victim: random, then each coordinator
+/// kind the plan has something to aim at, in turn.
+fn victim_rule(n: usize, plan: &Plan) -> VictimChoice {
+    let mut rules = vec![VictimChoice::Random];
+    if !plan.txn_ids.is_empty() {
+        rules.push(VictimChoice::TxnCoordinator);
+    }
+    if !plan.groups.is_empty() {
+        rules.push(VictimChoice::GroupCoordinator);
+    }
+    rules[n % rules.len()]
+}
+
+/// " (txn-coordinator of …)" for the progress line; nothing for a random pick.
+fn describe(victim: &Victim) -> String {
+    match (victim.choice, victim.detail.is_empty()) {
+        (_, true) => String::new(),
+        (VictimChoice::Random, false) => format!(" (random: {})", victim.detail),
+        (choice, false) => format!(" ({} of {})", choice.name(), victim.detail),
+    }
 }
 
 /// Faults currently in force, so that healing (also after an error) undoes exactly them.
@@ -95,6 +137,8 @@ pub struct Nemesis {
     plan: Plan,
     damage: Damage,
     rng: fastrand::Rng,
+    /// Single-node faults so far: which victim rule is next.
+    victims_chosen: usize,
 }
 
 impl Nemesis {
@@ -107,6 +151,7 @@ impl Nemesis {
             plan,
             damage: Damage::default(),
             rng,
+            victims_chosen: 0,
         }
     }
 
@@ -142,45 +187,85 @@ impl Nemesis {
         Ok(())
     }
 
-    fn victim(&mut self) -> u32 {
+    fn victim(&mut self) -> Victim {
         let nodes = self.target.nodes();
-        nodes[self.rng.usize(..nodes.len())]
+        let random = nodes[self.rng.usize(..nodes.len())];
+        let choice = victim_rule(self.victims_chosen, &self.plan);
+        self.victims_chosen += 1;
+        let keys = match choice {
+            VictimChoice::TxnCoordinator => &self.plan.txn_ids,
+            VictimChoice::GroupCoordinator => &self.plan.groups,
+            VictimChoice::Random | VictimChoice::Each => {
+                return Victim {
+                    node: random,
+                    choice: VictimChoice::Random,
+                    detail: String::new(),
+                };
+            }
+        };
+        let key = keys[self.rng.usize(..keys.len())].clone();
+        let topic = coordinator::topic_of(choice).unwrap_or_default();
+        match coordinator::find(&self.probe, choice, &key) {
+            Some((partition, leader))
+                if u32::try_from(leader).is_ok_and(|n| nodes.contains(&n)) =>
+            {
+                Victim {
+                    node: leader as u32,
+                    choice,
+                    detail: format!("{key} ({topic}/{partition})"),
+                }
+            }
+            found => Victim {
+                node: random,
+                choice: VictimChoice::Random,
+                detail: match found {
+                    Some((partition, leader)) => format!(
+                        "{} of {key} is node {leader} ({topic}/{partition}), not a target node",
+                        choice.name()
+                    ),
+                    None => format!("{} of {key} not found", choice.name()),
+                },
+            },
+        }
     }
 
     fn inject(&mut self, kind: FaultKind) -> anyhow::Result<()> {
         match kind {
             FaultKind::Kill => {
-                let node = self.victim();
+                let victim = self.victim();
+                let node = victim.node;
                 let start_us = self.recorder.now_us();
                 self.damage.killed.insert(node);
                 self.target.kill(node)?;
-                eprintln!("nemesis: kill node {node}");
+                eprintln!("nemesis: kill node {node}{}", describe(&victim));
                 std::thread::sleep(self.plan.fault_for);
                 self.target.start(node)?;
                 self.damage.killed.remove(&node);
-                self.record(kind, node, start_us);
+                self.record(kind, &victim, start_us);
             }
             FaultKind::Pause => {
-                let node = self.victim();
+                let victim = self.victim();
+                let node = victim.node;
                 let start_us = self.recorder.now_us();
                 self.damage.paused.insert(node);
                 self.target.pause(node)?;
-                eprintln!("nemesis: pause node {node}");
+                eprintln!("nemesis: pause node {node}{}", describe(&victim));
                 std::thread::sleep(self.plan.fault_for);
                 self.target.resume(node)?;
                 self.damage.paused.remove(&node);
-                self.record(kind, node, start_us);
+                self.record(kind, &victim, start_us);
             }
             FaultKind::Partition => {
-                let node = self.victim();
+                let victim = self.victim();
+                let node = victim.node;
                 let start_us = self.recorder.now_us();
                 self.damage.isolated.insert(node);
                 self.target.isolate(node)?;
-                eprintln!("nemesis: isolate node {node}");
+                eprintln!("nemesis: isolate node {node}{}", describe(&victim));
                 std::thread::sleep(self.plan.fault_for);
                 self.target.reconnect(node)?;
                 self.damage.isolated.remove(&node);
-                self.record(kind, node, start_us);
+                self.record(kind, &victim, start_us);
             }
             FaultKind::Restart => {
                 eprintln!("nemesis: rolling restart");
@@ -191,7 +276,12 @@ impl Nemesis {
                     eprintln!("nemesis: node {node} stopped (SIGTERM)");
                     self.target.start(node)?;
                     self.damage.killed.remove(&node);
-                    self.record(kind, node, start_us);
+                    let victim = Victim {
+                        node,
+                        choice: VictimChoice::Each,
+                        detail: String::new(),
+                    };
+                    self.record(kind, &victim, start_us);
                     // Kafka's rule for a rolling restart: the next node goes only once the
                     // last one is back in every ISR.
                     self.wait_healthy()?;
@@ -201,11 +291,13 @@ impl Nemesis {
         Ok(())
     }
 
-    fn record(&self, kind: FaultKind, node: u32, start_us: u64) {
+    fn record(&self, kind: FaultKind, victim: &Victim, start_us: u64) {
         let end_us = self.recorder.now_us();
         self.recorder.lock().faults.push(Fault {
             kind,
-            node,
+            node: victim.node,
+            victim: victim.choice,
+            victim_detail: victim.detail.clone(),
             start_us,
             end_us,
         });
@@ -245,5 +337,58 @@ impl Nemesis {
             Some(e) => Err(e.context("healing the cluster")),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(txn_ids: &[&str], groups: &[&str]) -> Plan {
+        Plan {
+            kinds: vec![FaultKind::Kill],
+            first_at: Duration::ZERO,
+            interval: Duration::from_secs(10),
+            fault_for: Duration::from_secs(4),
+            max_faults: 10,
+            heal_timeout: Duration::from_secs(60),
+            seed: 1,
+            txn_ids: txn_ids.iter().map(|s| s.to_string()).collect(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn victims_rotate_through_random_and_the_coordinators_there_are() {
+        use VictimChoice::{GroupCoordinator as G, Random as R, TxnCoordinator as T};
+        let rules = |p: &Plan| (0..6).map(|n| victim_rule(n, p)).collect::<Vec<_>>();
+        assert_eq!(rules(&plan(&["t"], &["g"])), vec![R, T, G, R, T, G]);
+        assert_eq!(rules(&plan(&[], &["g"])), vec![R, G, R, G, R, G]);
+        assert_eq!(rules(&plan(&["t"], &[])), vec![R, T, R, T, R, T]);
+        assert_eq!(rules(&plan(&[], &[])), vec![R; 6]);
+    }
+
+    #[test]
+    fn the_progress_line_names_the_coordinator() {
+        let victim = |choice, detail: &str| Victim {
+            node: 2,
+            choice,
+            detail: detail.to_string(),
+        };
+        assert_eq!(describe(&victim(VictimChoice::Random, "")), "");
+        assert_eq!(
+            describe(&victim(
+                VictimChoice::TxnCoordinator,
+                "t (__transaction_state/7)"
+            )),
+            " (txn-coordinator of t (__transaction_state/7))"
+        );
+        assert_eq!(
+            describe(&victim(
+                VictimChoice::Random,
+                "group-coordinator of g not found"
+            )),
+            " (random: group-coordinator of g not found)"
+        );
     }
 }

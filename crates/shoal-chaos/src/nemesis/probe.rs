@@ -1,6 +1,8 @@
-//! "Is the cluster whole?": every node answers `/readyz`, and every partition of the topic has
-//! a leader and a full ISR. The nemesis waits for this between faults; the run waits for it
-//! before the final read.
+//! "Is the cluster whole?": every node answers `/readyz`, and every partition of the run's
+//! topics, and of the internal topics that exist (`__consumer_offsets`, `__transaction_state`:
+//! the coordinators' logs), has a leader and a full ISR. The nemesis waits for this between
+//! faults; the run waits for it before the final read. The probe also tells the nemesis which
+//! node leads a partition (`leaders`), to aim at coordinators.
 
 use std::time::{Duration, Instant};
 
@@ -10,9 +12,13 @@ use rdkafka::config::ClientConfig;
 
 use crate::client_settings::ClientSettings;
 
+/// Internal topics checked when they exist: a fault on a coordinator's node must wait until
+/// its log is whole again, like the run's own topics.
+const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
+
 pub struct Probe {
     admin: Vec<String>,
-    topic: String,
+    topics: Vec<String>,
     http: ureq::Agent,
     metadata: Client<DefaultClientContext>,
 }
@@ -22,7 +28,7 @@ impl Probe {
         brokers: &str,
         client: &ClientSettings,
         admin: Vec<String>,
-        topic: String,
+        topics: Vec<String>,
     ) -> anyhow::Result<Probe> {
         let mut config = ClientConfig::new();
         config
@@ -44,7 +50,7 @@ impl Probe {
             .new_agent();
         Ok(Probe {
             admin,
-            topic,
+            topics,
             http,
             metadata,
         })
@@ -70,33 +76,62 @@ impl Probe {
         if !not_ready.is_empty() {
             return Some(format!("node(s) {} not ready", not_ready.join(",")));
         }
-        let md = match self
-            .metadata
-            .fetch_metadata(Some(&self.topic), Duration::from_secs(3))
-        {
+        // Every topic (no names): asking for an internal topic by name could auto-create it.
+        let md = match self.metadata.fetch_metadata(None, Duration::from_secs(3)) {
             Ok(md) => md,
             Err(e) => return Some(format!("no metadata: {e}")),
         };
-        let Some(topic) = md.topics().iter().find(|t| t.name() == self.topic) else {
-            return Some(format!("topic {} not in metadata", self.topic));
-        };
-        if topic.partitions().is_empty() {
-            return Some(format!("topic {} has no partitions", self.topic));
-        }
-        for p in topic.partitions() {
-            if p.leader() < 0 {
-                return Some(format!("partition {} has no leader", p.id()));
+        for name in &self.topics {
+            let Some(topic) = md.topics().iter().find(|t| t.name() == name) else {
+                return Some(format!("topic {name} not in metadata"));
+            };
+            if topic.partitions().is_empty() {
+                return Some(format!("topic {name} has no partitions"));
             }
-            if p.isr().len() < p.replicas().len() {
-                return Some(format!(
-                    "partition {} ISR {:?} of replicas {:?}",
-                    p.id(),
-                    p.isr(),
-                    p.replicas()
-                ));
+        }
+        let checked = md.topics().iter().filter(|t| {
+            self.topics.iter().any(|n| n == t.name()) || INTERNAL_TOPICS.contains(&t.name())
+        });
+        for topic in checked {
+            for p in topic.partitions() {
+                if p.leader() < 0 {
+                    return Some(format!(
+                        "{} partition {} has no leader",
+                        topic.name(),
+                        p.id()
+                    ));
+                }
+                if p.isr().len() < p.replicas().len() {
+                    return Some(format!(
+                        "{} partition {} ISR {:?} of replicas {:?}",
+                        topic.name(),
+                        p.id(),
+                        p.isr(),
+                        p.replicas()
+                    ));
+                }
             }
         }
         None
+    }
+
+    /// (partition, leader node id) of every partition of `topic`, or `None` when the topic is
+    /// not in the metadata (or the metadata cannot be had).
+    pub fn leaders(&self, topic: &str) -> Option<Vec<(i32, i32)>> {
+        let md = self
+            .metadata
+            .fetch_metadata(None, Duration::from_secs(3))
+            .ok()?;
+        let t = md.topics().iter().find(|t| t.name() == topic)?;
+        if t.partitions().is_empty() {
+            return None;
+        }
+        Some(
+            t.partitions()
+                .iter()
+                .map(|p| (p.id(), p.leader()))
+                .collect(),
+        )
     }
 
     /// Waits until the cluster is whole; returns how long that took.

@@ -12,12 +12,15 @@ use serde::Serialize;
 
 use crate::availability::{FaultImpact, Summary};
 use crate::checker::Verdict;
+use crate::checker::eos::{EosCounts, EosVerdict};
 use crate::history::History;
 
 pub const REPORT_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunInfo {
+    /// `idempotent`, `eos` or `all`.
+    pub workload: String,
     pub topic: String,
     pub partitions: i32,
     pub replication_factor: i32,
@@ -48,15 +51,55 @@ pub struct Counts {
     pub group_commit_failures: u64,
 }
 
+/// The exactly-once workload's part of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct EosReport {
+    pub input_topic: String,
+    pub output_topic: String,
+    pub group: String,
+    pub producers: u32,
+    pub records_per_txn: u32,
+    pub abort_every: u32,
+    pub txn_rate_per_producer: u32,
+    pub transformers: u32,
+    pub transaction_timeout_ms: u32,
+    pub hung_lso_s: u64,
+    pub counts: EosCounts,
+    pub anomalies: EosVerdict,
+    /// What did not finish in time after the run (the drain, open transactions).
+    pub notes: Vec<String>,
+    /// The first distinct errors that ended transactions other than by a commit.
+    pub transaction_errors: Vec<String>,
+}
+
+impl EosReport {
+    /// The first few distinct transaction errors of `history`.
+    pub fn errors_of(history: &History) -> Vec<String> {
+        let mut errors: Vec<String> = Vec::new();
+        for e in history.eos.txns.iter().filter_map(|t| t.error.as_ref()) {
+            if errors.len() >= 10 {
+                break;
+            }
+            if !errors.contains(e) {
+                errors.push(e.clone());
+            }
+        }
+        errors
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub version: u32,
     /// "pass" or "fail": fail when anything was lost, duplicated, reordered, moved or consumed
-    /// again below a committed offset.
+    /// again below a committed offset, or any exactly-once check failed.
     pub verdict: &'static str,
     pub run: RunInfo,
     pub counts: Counts,
     pub anomalies: Verdict,
+    /// Absent when the exactly-once workload did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eos: Option<EosReport>,
     pub faults: Vec<FaultImpact>,
     pub unavailability: Summary,
     /// The distinct errors producers were told about, first few.
@@ -68,6 +111,7 @@ impl Report {
         run: RunInfo,
         counts: Counts,
         anomalies: Verdict,
+        eos: Option<EosReport>,
         faults: Vec<FaultImpact>,
         unavailability: Summary,
         history: &History,
@@ -81,16 +125,25 @@ impl Report {
                 producer_errors.push(f.error.clone());
             }
         }
+        let passed = anomalies.passed() && eos.as_ref().is_none_or(|e| e.anomalies.passed());
         Report {
             version: REPORT_VERSION,
-            verdict: if anomalies.passed() { "pass" } else { "fail" },
+            verdict: if passed { "pass" } else { "fail" },
             run,
             counts,
             anomalies,
+            eos,
             faults,
             unavailability,
             producer_errors,
         }
+    }
+}
+
+impl Report {
+    /// True when every check of every workload that ran passed.
+    pub fn passed(&self) -> bool {
+        self.verdict == "pass"
     }
 }
 
@@ -149,6 +202,25 @@ fn history_lines(history: &History) -> anyhow::Result<Vec<u8>> {
     }
     for o in &history.observed {
         line("stored", serde_json::to_value(o)?)?;
+    }
+    let eos = &history.eos;
+    for t in &eos.txns {
+        line("eos-txn", serde_json::to_value(t)?)?;
+    }
+    for r in &eos.reads {
+        line("eos-read", serde_json::to_value(r)?)?;
+    }
+    for s in &eos.final_committed {
+        line("eos-stored-committed", serde_json::to_value(s)?)?;
+    }
+    for s in &eos.final_uncommitted {
+        line("eos-stored-uncommitted", serde_json::to_value(s)?)?;
+    }
+    for s in &eos.lso {
+        line("eos-lso", serde_json::to_value(s)?)?;
+    }
+    for s in &eos.group_offsets {
+        line("eos-group-offset", serde_json::to_value(s)?)?;
     }
     Ok(out)
 }

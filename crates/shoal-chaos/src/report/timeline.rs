@@ -1,4 +1,5 @@
-//! The timeline picture: acknowledged records per second over the run, each fault a shaded
+//! The timeline picture: acknowledged records per second over the run (with the exactly-once
+//! workload alone: records of committed source transactions per second), each fault a shaded
 //! band from injection to heal, labelled with its kind and victim. A dip that outlasts its
 //! band is the cluster still recovering; a band with no dip is a fault clients never felt.
 
@@ -57,6 +58,39 @@ pub fn acks_per_second(history: &History, seconds: usize) -> Vec<u64> {
     buckets
 }
 
+/// Records of committed source transactions per one-second bucket of commit time.
+pub fn commits_per_second(history: &History, seconds: usize) -> Vec<u64> {
+    use crate::history::eos::{Outcome, Stage};
+    let mut buckets = vec![0u64; seconds.max(1)];
+    for t in &history.eos.txns {
+        if t.id.stage == Stage::Source && t.outcome == Outcome::Committed {
+            let i = (t.ended_us / 1_000_000) as usize;
+            if let Some(b) = buckets.get_mut(i) {
+                *b += u64::from(t.records);
+            }
+        }
+    }
+    buckets
+}
+
+/// What is drawn: acks when there are any, else committed transactional records; with the
+/// title and axis words for it.
+fn series(history: &History, seconds: usize) -> (Vec<u64>, &'static str, &'static str) {
+    if history.acks.is_empty() && !history.eos.txns.is_empty() {
+        (
+            commits_per_second(history, seconds),
+            "records of committed transactions per second",
+            "committed/s",
+        )
+    } else {
+        (
+            acks_per_second(history, seconds),
+            "acknowledged records per second",
+            "acks/s",
+        )
+    }
+}
+
 fn text(x: f64, y: f64, anchor: &str, size: u32, body: String) -> Text {
     Text::new(body)
         .set("x", x)
@@ -71,12 +105,13 @@ pub fn render(history: &History, run: &RunInfo, duration_s: f64) -> String {
         .acks
         .iter()
         .map(|a| a.acked_us)
+        .chain(history.eos.txns.iter().map(|t| t.ended_us))
         .chain(history.faults.iter().map(|f| f.end_us))
         .max()
         .unwrap_or(0) as f64
         / 1e6;
     let span_s = duration_s.max(last_event_s).max(1.0).ceil();
-    let buckets = acks_per_second(history, span_s as usize);
+    let (buckets, what, unit) = series(history, span_s as usize);
     let peak = buckets.iter().copied().max().unwrap_or(0).max(1) as f64;
     let y_step = nice_step(peak, 5.0);
     let y_max = (peak / y_step).ceil() * y_step;
@@ -101,10 +136,7 @@ pub fn render(history: &History, run: &RunInfo, duration_s: f64) -> String {
             20.0,
             "middle",
             15,
-            format!(
-                "shoal-chaos {}: acknowledged records per second, faults shaded",
-                run.topic
-            ),
+            format!("shoal-chaos {}: {what}, faults shaded", run.topic),
         ));
 
     // Labels only while they fit; a long run's faults are told apart by the legend's colours.
@@ -209,7 +241,7 @@ pub fn render(history: &History, run: &RunInfo, duration_s: f64) -> String {
             "seconds since start".to_string(),
         ))
         .add(
-            text(16.0, TOP + plot_h / 2.0, "middle", 12, "acks/s".to_string()).set(
+            text(16.0, TOP + plot_h / 2.0, "middle", 12, unit.to_string()).set(
                 "transform",
                 format!("rotate(-90 16 {})", TOP + plot_h / 2.0),
             ),
@@ -279,10 +311,13 @@ mod tests {
         h.faults.push(Fault {
             kind: FaultKind::Pause,
             node: 2,
+            victim: crate::history::VictimChoice::Random,
+            victim_detail: String::new(),
             start_us: 3_000_000,
             end_us: 7_000_000,
         });
         let run = RunInfo {
+            workload: "idempotent".into(),
             topic: "t".into(),
             partitions: 1,
             replication_factor: 3,

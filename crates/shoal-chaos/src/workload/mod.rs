@@ -1,9 +1,13 @@
-//! The workload: idempotent acks=all producers writing uniquely numbered records, a consumer
-//! group reading and committing them, and the final reader the checker compares against. All
-//! through librdkafka, the client most users run, configured the way they would.
+//! The workloads: idempotent acks=all producers writing uniquely numbered records, a consumer
+//! group reading and committing them, and the final reader the checker compares against; and
+//! the exactly-once workload ([`eos`]: transactions, consume-transform-produce,
+//! read_committed). All through librdkafka, the client most users run, configured the way they
+//! would.
 
+pub mod eos;
 pub mod final_read;
 pub mod group;
+pub mod idempotent;
 pub mod producer;
 pub mod topic;
 
