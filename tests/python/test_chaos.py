@@ -4,13 +4,13 @@ consumer group while the nemesis SIGKILLs, SIGSTOPs and rolling-restarts nodes. 
 own checker must find 0 lost, 0 duplicated, 0 reordered; the rolling restart (SIGTERM =
 controlled shutdown) must surface no error to the producers.
 
-The exactly-once workload the same way, shorter: 40 s, three SIGKILLs whose victims are taken
-in turn at random, on a transaction coordinator's node and on the group coordinator's node
-(pauses are left to `make chaos`: a paused group coordinator can answer OffsetFetch from stale
-state after it wakes, which the checker reports as committed offsets going backwards);
-transactional producers with aborts on purpose, a consume-transform-produce group, read_committed
-readers; every exactly-once check must come out 0 and the run must have committed and aborted
-transactions and produced output.
+The exactly-once workload the same way, shorter: 50 s, six faults, SIGSTOP (4 s, past the
+broker session) and SIGKILL in turn, each taken in turn at random, on a transaction
+coordinator's node and on the group coordinator's node, so every kind meets every victim once
+(a resumed paused coordinator must not answer from the state it had: its controller lease
+lapsed); transactional producers with aborts on purpose, a consume-transform-produce group,
+read_committed readers; every exactly-once check must come out 0 and the run must have
+committed and aborted transactions and produced output.
 
 Then the tool's bad-input contract: wrong flags, missing nodes, an unreachable cluster each
 exit 2 with one line naming the cause.
@@ -140,8 +140,8 @@ def test_short_eos_chaos_run_against_a_local_cluster_keeps_transactions_whole(lo
     cluster_dir, env = local_cluster
     out = tmp_path / "report"
     r = run_chaos(["--target", "local", "--cluster-dir", str(cluster_dir),
-                   "--cluster-script", str(SCRIPT), "--workload", "eos", "--duration-s", "40",
-                   "--interval-s", "12", "--faults", "kill", "--seed", "11",
+                   "--cluster-script", str(SCRIPT), "--workload", "eos", "--duration-s", "50",
+                   "--interval-s", "8", "--faults", "pause,kill", "--seed", "11",
                    "--out", str(out), "--json"],
                   env=env, timeout=450)
     assert r.returncode == 0, f"exit {r.returncode}\n{r.stderr[-4000:]}\n{r.stdout[-4000:]}"
@@ -162,9 +162,12 @@ def test_short_eos_chaos_run_against_a_local_cluster_keeps_transactions_whole(lo
     assert counts["observer_reads"] > 0 and counts["lso_samples"] > 0, counts
 
     faults = report["faults"]
-    assert faults and all(f["kind"] == "kill" for f in faults), faults
+    assert {f["kind"] for f in faults} == {"pause", "kill"}, faults
     for f in faults:
         assert f["victim"] in ("random", "txn-coordinator", "group-coordinator"), f
+    # Victims rotate random → txn → group; an aimed fault falls back to random only when the
+    # coordinator lookup fails, so at least one pause lands on a coordinator's node.
+    assert any(f["kind"] == "pause" and f["victim"] != "random" for f in faults), faults
 
     summary = (out / "summary.txt").read_text()
     assert summary.startswith("shoal-chaos: PASS")

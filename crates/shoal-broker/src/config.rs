@@ -36,6 +36,9 @@ pub struct BrokerConfig {
     /// broker.heartbeat.interval.ms: how often the broker tells the active controller it is
     /// alive (fenced after broker.session.timeout.ms of silence).
     pub heartbeat_interval_ms: u64,
+    /// broker.session.timeout.ms: the lease a heartbeat grants when the controller does not
+    /// state its own (see `shoal_meta::ControllerLease`).
+    pub session_timeout_ms: u64,
     /// replication.listener: where followers fetch from this broker (port 0 = any).
     pub replication_bind: std::net::SocketAddr,
     /// advertised.replication.listener (host, port): what other brokers connect to; `None` =

@@ -156,6 +156,7 @@ impl Broker {
                 listeners,
                 rack: config.rack.clone(),
                 heartbeat_interval_ms: config.heartbeat_interval_ms,
+                session_timeout_ms: config.session_timeout_ms,
                 registration_timeout_ms: STARTUP_METADATA_TIMEOUT.as_millis() as u64,
             },
             offline_replica_source(&replicas),
@@ -208,6 +209,7 @@ impl Broker {
             Arc::clone(&replicas),
             Arc::clone(&source.controller),
             config.quorum_voters,
+            lifecycle.lease(),
         );
         // Transaction markers on `__consumer_offsets` decide the groups' pending offsets.
         replicas.set_marker_listener(groups.marker_listener());
@@ -217,11 +219,14 @@ impl Broker {
             Arc::clone(&source.controller),
             Arc::clone(&producer_ids),
             config.quorum_voters,
-            cluster_id,
-            config
-                .replication_tls
-                .clone()
-                .map(shoal_internode::ClientTls::Node),
+            transactions::PeerLinks {
+                cluster_id,
+                tls: config
+                    .replication_tls
+                    .clone()
+                    .map(shoal_internode::ClientTls::Node),
+            },
+            lifecycle.lease(),
         );
         // The replication listener answers verification from now on.
         let _ = txn_coordinator.set(Arc::clone(&transactions.coordinator));

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
+use crate::authority::Authority;
 use crate::coordinator_key::partition_for;
 use crate::error::{GroupError, StorageError};
 use crate::group::{
@@ -197,6 +198,7 @@ pub struct GroupCoordinator {
     partitions: AtomicI32,
     shards: Mutex<HashMap<i32, Arc<Shard>>>,
     origin: Instant,
+    authority: std::sync::OnceLock<Arc<dyn Authority>>,
 }
 
 /// Wall-clock ms since the Unix epoch: only for what is stored or shown (commit and expiry
@@ -215,7 +217,14 @@ impl GroupCoordinator {
             storage,
             shards: Mutex::new(HashMap::new()),
             origin: Instant::now(),
+            authority: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets what decides whether this broker may still answer as coordinator (see
+    /// [`Authority`]); the first call wins.
+    pub fn set_authority(&self, authority: Arc<dyn Authority>) {
+        let _ = self.authority.set(authority);
     }
 
     pub fn config(&self) -> &CoordinatorConfig {
@@ -381,6 +390,9 @@ impl GroupCoordinator {
     }
 
     fn shard_of(&self, group_id: &str) -> Result<Arc<Shard>, GroupError> {
+        if self.authority.get().is_some_and(|a| !a.holds()) {
+            return Err(GroupError::NotCoordinator);
+        }
         let partition = self.partition_for(group_id);
         self.lock_shards()
             .get(&partition)

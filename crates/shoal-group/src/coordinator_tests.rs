@@ -315,6 +315,47 @@ async fn requests_for_partitions_not_here_or_loading_say_so() {
     );
 }
 
+/// An authority the test flips.
+struct Switch(std::sync::atomic::AtomicBool);
+
+impl crate::Authority for Switch {
+    fn holds(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn without_authority_the_coordinator_answers_nothing_from_memory() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    let switch = Arc::new(Switch(std::sync::atomic::AtomicBool::new(true)));
+    c.set_authority(Arc::clone(&switch) as Arc<dyn crate::Authority>);
+    let committed = c
+        .commit("g", -1, "", None, vec![offset("t", 0, 10)], true)
+        .await;
+    assert_eq!(committed, vec![GroupError::None]);
+    switch.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    // The shard is still loaded, yet nothing is answered or written from it.
+    assert_eq!(
+        c.fetch_offsets("g", None).await,
+        Err(GroupError::NotCoordinator)
+    );
+    assert_eq!(
+        c.commit("g", -1, "", None, vec![offset("t", 0, 11)], true)
+            .await,
+        vec![GroupError::NotCoordinator]
+    );
+    assert_eq!(c.describe("g").await.error, GroupError::NotCoordinator);
+    assert_eq!(
+        c.heartbeat("g", 1, "m", None).await,
+        GroupError::NotCoordinator
+    );
+    switch.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    let fetched = c.fetch_offsets("g", None).await.unwrap();
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].1.as_ref().map(|v| v.offset), Some(10));
+}
+
 #[tokio::test]
 async fn offsets_of_deleted_topics_are_tombstoned() {
     let log = Arc::new(MemoryLog::default());

@@ -12,8 +12,9 @@
 //! partition read back), `retention` (which offsets expired), `txn_offsets` (offsets committed
 //! inside a transaction, pending until its marker), `coordinator` (the shards of the
 //! partitions this broker leads: loading, routing, writing, timers),
-//! `error` (Kafka's codes). The broker wires the Kafka APIs and the log to it.
+//! `authority` (whether this broker may still answer), `error` (Kafka's codes). The broker wires the Kafka APIs and the log to it.
 
+pub mod authority;
 pub mod coordinator;
 pub mod coordinator_key;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod replay;
 pub mod retention;
 pub mod txn_offsets;
 
+pub use authority::Authority;
 pub use coordinator::{
     CoordinatorConfig, FetchedOffset, GroupCoordinator, OffsetsStorage, TxnCommit, TxnProducer,
 };

@@ -61,8 +61,9 @@ pub use shoal_proto::controller as proto;
 
 pub use broker_defaults::BrokerDefaults;
 pub use client::{
-    BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, KnownLeader, MetadataFollower,
-    MetadataFollowerConfig, OfflineReplicaSource, no_offline_replicas,
+    BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, ControllerLease, KnownLeader,
+    LeaseTerms, MetadataFollower, MetadataFollowerConfig, OfflineReplicaSource,
+    no_offline_replicas,
 };
 pub use controller::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,

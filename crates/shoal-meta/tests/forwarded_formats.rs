@@ -22,7 +22,8 @@ use shoal_meta::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerError, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError, ControllerResults,
     CreatePartitions, CreateTopic, CreatedTopic, ElectionType, Endpoint, HeartbeatReply, IsrMember,
-    ProducerIdBlock, RegisteredBroker, ReplicaRef, SupportedFeature, TopicRef, UserScramAlteration,
+    LeaseTerms, ProducerIdBlock, RegisteredBroker, ReplicaRef, SupportedFeature, TopicRef,
+    UserScramAlteration,
 };
 use uuid::Uuid;
 
@@ -307,8 +308,18 @@ fn forwarded_results_keep_their_json_shape() {
     let ok: Result<HeartbeatReply, BrokerError> = Ok(HeartbeatReply {
         fenced: false,
         log_index: Some(18),
+        lease: None,
     });
     assert_eq!(pinned("BrokerHeartbeat_result", &ok), ok);
+    let leased: Result<HeartbeatReply, BrokerError> = Ok(HeartbeatReply {
+        fenced: false,
+        log_index: None,
+        lease: Some(LeaseTerms {
+            metadata_offset: 19,
+            session_timeout_ms: 1500,
+        }),
+    });
+    assert_eq!(pinned("BrokerHeartbeat_lease_result", &leased), leased);
     let altered: Result<AlteredPartition, BrokerError> = Ok(AlteredPartition {
         leader: 1,
         leader_epoch: 4,

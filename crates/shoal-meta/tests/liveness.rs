@@ -308,12 +308,23 @@ async fn a_silent_broker_is_fenced_its_partitions_move_and_it_comes_back() {
     }
     assert_eq!(fenced.unfenced_broker_ids(), vec![2, 3]);
 
-    // It heartbeats again with its epoch, caught up: unfenced.
-    let caught_up = via.image().last_applied_index;
-    let reply = common::heartbeat(&via.client(), 1, epoch, caught_up)
+    // It heartbeats again with its epoch, as a paused broker resuming does: its image still
+    // from before the fence. Unfenced, but the lease the answer grants counts only once the
+    // broker has acted on the fence (and on its partitions moving away).
+    let stale = before.last_applied_index;
+    let reply = common::heartbeat(&via.client(), 1, epoch, stale)
         .await
         .unwrap();
     assert!(!reply.fenced);
+    let lease = reply.lease.expect("an unfenced answer grants a lease");
+    assert_eq!(lease.session_timeout_ms, SESSION_MS);
+    assert!(
+        lease.metadata_offset >= fenced.last_applied_index
+            && lease.metadata_offset >= reply.log_index.unwrap(),
+        "{lease:?} must cover the fence at {} and the unfence {:?}",
+        fenced.last_applied_index,
+        reply.log_index
+    );
     let image = via
         .wait_for_applied(reply.log_index.unwrap(), 5_000)
         .await
@@ -484,6 +495,7 @@ async fn a_broker_only_node_follows_the_log_and_reaches_the_controller_from_outs
             listeners: common::broker(BROKER_ID).listeners,
             rack: None,
             heartbeat_interval_ms: HEARTBEAT_MS,
+            session_timeout_ms: SESSION_MS,
             registration_timeout_ms: 10_000,
         },
         shoal_meta::client::no_offline_replicas(),
@@ -601,6 +613,7 @@ async fn a_stopping_controller_fences_nobody_while_its_server_drains() {
             listeners: common::broker(BROKER_ID).listeners,
             rack: None,
             heartbeat_interval_ms: HEARTBEAT_MS,
+            session_timeout_ms: SESSION_MS,
             registration_timeout_ms: 10_000,
         },
         shoal_meta::client::no_offline_replicas(),

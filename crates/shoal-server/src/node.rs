@@ -745,6 +745,7 @@ async fn start_broker(
         )?,
         retention_check_interval_ms: millis(config, "log.retention.check.interval.ms", 10)?,
         heartbeat_interval_ms,
+        session_timeout_ms: millis(config, "broker.session.timeout.ms", 100)?,
         replication_bind,
         replication_advertised,
         replication_tls: listeners.links.replication.clone(),

@@ -22,6 +22,7 @@ use shoal_meta::MetadataImage;
 use shoal_replica::{Partition, PartitionError};
 use uuid::Uuid;
 
+use crate::internal_topic::authority::CoordinatorAuthority;
 use crate::internal_topic::leadership::led_partitions;
 use crate::internal_topic::reader::{RecordSink, replay_partition};
 use crate::replica_manager::ReplicaManager;
@@ -29,6 +30,8 @@ use crate::replica_manager::ReplicaManager;
 pub struct OffsetsLoader {
     coordinator: Arc<GroupCoordinator>,
     replicas: Arc<ReplicaManager>,
+    /// Told which image the shards now follow (see `CoordinatorAuthority`).
+    authority: Arc<CoordinatorAuthority>,
     /// The offsets topic the shards were loaded from: a recreated topic reloads everything.
     topic_id: std::sync::Mutex<Option<Uuid>>,
     /// Every topic of the last image (name → id), to notice deletions.
@@ -41,10 +44,15 @@ pub struct OffsetsLoader {
 const LOAD_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl OffsetsLoader {
-    pub fn new(coordinator: Arc<GroupCoordinator>, replicas: Arc<ReplicaManager>) -> Arc<Self> {
+    pub fn new(
+        coordinator: Arc<GroupCoordinator>,
+        replicas: Arc<ReplicaManager>,
+        authority: Arc<CoordinatorAuthority>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             coordinator,
             replicas,
+            authority,
             topic_id: std::sync::Mutex::new(None),
             topics: std::sync::Mutex::new(None),
             retry: tokio::sync::Notify::new(),
@@ -113,6 +121,7 @@ impl OffsetsLoader {
                 self.coordinator.unload(partition).await;
             }
         }
+        self.authority.acted_on(image.last_applied_index);
         let loaded = self.coordinator.loaded_partitions();
         for (partition, (epoch, log)) in led {
             if loaded.contains(&(partition, epoch)) {

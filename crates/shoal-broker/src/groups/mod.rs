@@ -18,10 +18,11 @@ use std::sync::{Arc, Weak};
 
 use futures::future::BoxFuture;
 use shoal_group::{GroupCoordinator, OFFSETS_TOPIC};
-use shoal_meta::{ControllerClient, MetadataImage};
+use shoal_meta::{ControllerClient, ControllerLease, MetadataImage};
 use shoal_replica::{ControlType, TxnMarker};
 
 use crate::internal_topic::InternalTopicCreator;
+use crate::internal_topic::authority::CoordinatorAuthority;
 use crate::replica_manager::{MarkerListener, ReplicaManager};
 pub use config::GroupsConfig;
 use loader::OffsetsLoader;
@@ -43,10 +44,13 @@ impl Groups {
         replicas: Arc<ReplicaManager>,
         controller: Arc<ControllerClient>,
         quorum_voters: usize,
+        lease: Arc<ControllerLease>,
     ) -> Self {
         let storage = Arc::new(LogOffsetsStorage::new(Arc::clone(&replicas)));
         let coordinator = GroupCoordinator::new(config.coordinator, storage);
-        let loader = OffsetsLoader::new(Arc::clone(&coordinator), Arc::clone(&replicas));
+        let authority = CoordinatorAuthority::new(lease);
+        coordinator.set_authority(Arc::clone(&authority) as Arc<dyn shoal_group::Authority>);
+        let loader = OffsetsLoader::new(Arc::clone(&coordinator), Arc::clone(&replicas), authority);
         Self {
             creator: InternalTopicCreator::new(
                 config.offsets_topic.spec(),

@@ -9,6 +9,7 @@
 //! (`crate::single_node`): there the topic is created with one replica and a `min.insync.replicas`
 //! no larger than that.
 
+pub mod authority;
 pub mod leadership;
 pub mod reader;
 

@@ -35,6 +35,7 @@ use shoal_txn::metadata::{
 use shoal_txn::{LoadedTransactions, TransactionMetadata, TransactionState, TransactionVersion};
 use shoal_txn::{Transition, TxnError, records};
 
+use crate::internal_topic::authority::CoordinatorAuthority;
 use crate::producer_ids::ProducerIdManager;
 use crate::time::wall_ms;
 use crate::transactions::config::TxnConfig;
@@ -122,6 +123,8 @@ pub struct TxnCoordinator {
     producer_ids: Arc<ProducerIdManager>,
     next_load: AtomicU64,
     markers_in_flight: tokio::sync::Semaphore,
+    /// Whether requests may be answered from the loaded shards (see `CoordinatorAuthority`).
+    authority: Arc<CoordinatorAuthority>,
 }
 
 impl TxnCoordinator {
@@ -130,6 +133,7 @@ impl TxnCoordinator {
         storage: TxnStateStorage,
         markers: MarkerWriter,
         producer_ids: Arc<ProducerIdManager>,
+        authority: Arc<CoordinatorAuthority>,
     ) -> Arc<Self> {
         Arc::new(Self {
             partition_count: AtomicI32::new(config.state_topic.num_partitions),
@@ -140,6 +144,7 @@ impl TxnCoordinator {
             producer_ids,
             next_load: AtomicU64::new(1),
             markers_in_flight: tokio::sync::Semaphore::new(MAX_MARKERS_IN_FLIGHT),
+            authority,
         })
     }
 
@@ -253,12 +258,17 @@ impl TxnCoordinator {
         f(ids, epoch)
     }
 
-    /// Runs `f` on the shard of `transactional_id`; returns (partition, epoch, result).
+    /// Runs `f` on the shard of `transactional_id`; returns (partition, epoch, result). The
+    /// entry of every client request: NOT_COORDINATOR while this broker cannot be sure it was
+    /// not deposed (completions already under way go on; their writes are epoch-bound).
     fn with_shard<R>(
         &self,
         transactional_id: &str,
         f: impl FnOnce(&mut TxnIds) -> Result<R, CoordError>,
     ) -> Result<(i32, i32, R), CoordError> {
+        if !self.authority.holds() {
+            return Err(CoordError::NotCoordinator);
+        }
         let partition = self.partition_for(transactional_id);
         self.with_partition(partition, None, |ids, epoch| {
             f(ids).map(|r| (partition, epoch, r))

@@ -15,6 +15,7 @@ use shoal_replica::{Partition, PartitionError};
 use shoal_txn::{TRANSACTION_STATE_TOPIC, TxnReplay};
 use uuid::Uuid;
 
+use crate::internal_topic::authority::CoordinatorAuthority;
 use crate::internal_topic::leadership::led_partitions;
 use crate::internal_topic::reader::{RecordSink, replay_partition};
 use crate::replica_manager::ReplicaManager;
@@ -26,6 +27,8 @@ const LOAD_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 pub struct TxnLoader {
     coordinator: Arc<TxnCoordinator>,
     replicas: Arc<ReplicaManager>,
+    /// Told which image the shards now follow (see `CoordinatorAuthority`).
+    authority: Arc<CoordinatorAuthority>,
     /// The state topic the shards were loaded from: a recreated topic reloads everything.
     topic_id: std::sync::Mutex<Option<Uuid>>,
     retry: tokio::sync::Notify,
@@ -49,10 +52,15 @@ impl RecordSink for Sink {
 }
 
 impl TxnLoader {
-    pub fn new(coordinator: Arc<TxnCoordinator>, replicas: Arc<ReplicaManager>) -> Arc<Self> {
+    pub fn new(
+        coordinator: Arc<TxnCoordinator>,
+        replicas: Arc<ReplicaManager>,
+        authority: Arc<CoordinatorAuthority>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             coordinator,
             replicas,
+            authority,
             topic_id: std::sync::Mutex::new(None),
             retry: tokio::sync::Notify::new(),
         })
@@ -93,6 +101,7 @@ impl TxnLoader {
                 self.coordinator.unload(partition);
             }
         }
+        self.authority.acted_on(image.last_applied_index);
         let loaded = self.coordinator.loaded_partitions();
         for (partition, (epoch, log)) in led {
             if loaded.contains(&(partition, epoch)) {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use shoal_internode::ClientTls;
 use shoal_replica::{ControlType, PartitionError, TxnMarker};
 use shoal_txn::metadata::TopicPartition;
 use uuid::Uuid;
@@ -24,7 +23,7 @@ use crate::replication::proto::replication_client::ReplicationClient;
 use crate::replication::proto::{self, WriteTxnMarkersRequest};
 use crate::replication::{topic_id_bytes, topic_id_from};
 use crate::time::wall_ms;
-use crate::transactions::peer_channels::PeerChannels;
+use crate::transactions::peer_channels::{PeerChannels, PeerLinks};
 
 /// Longest a marker waits for replication on its leader.
 const MARKER_REPLICATION_WAIT: Duration = Duration::from_secs(30);
@@ -163,16 +162,14 @@ pub async fn write_local(
 
 pub struct MarkerWriter {
     replicas: Arc<ReplicaManager>,
-    cluster_id: String,
     channels: PeerChannels,
 }
 
 impl MarkerWriter {
-    pub fn new(replicas: Arc<ReplicaManager>, cluster_id: String, tls: Option<ClientTls>) -> Self {
+    pub fn new(replicas: Arc<ReplicaManager>, links: PeerLinks) -> Self {
         Self {
             replicas,
-            cluster_id,
-            channels: PeerChannels::new(tls),
+            channels: PeerChannels::new(links),
         }
     }
 
@@ -219,7 +216,7 @@ impl MarkerWriter {
             Err(why) => return MarkerOutcome::retry(format!("cannot connect to {address}: {why}")),
         };
         let request = WriteTxnMarkersRequest {
-            cluster_id: self.cluster_id.clone(),
+            cluster_id: self.channels.cluster_id().to_string(),
             coordinator_id: self.replicas.local_id(),
             markers: vec![proto::TxnMarker {
                 topic_id: topic_id_bytes(topic_id),

@@ -21,18 +21,19 @@ pub mod verifier;
 
 use std::sync::Arc;
 
-use shoal_internode::ClientTls;
-use shoal_meta::ControllerClient;
+use shoal_meta::{ControllerClient, ControllerLease};
 use shoal_txn::TRANSACTION_STATE_TOPIC;
 
 pub use config::TxnConfig;
 pub use coordinator::{CoordError, TxnCoordinator};
 
+use crate::internal_topic::authority::CoordinatorAuthority;
 use crate::internal_topic::{CoordinatorLocation, InternalTopicCreator, coordinator_of};
 use crate::producer_ids::ProducerIdManager;
 use crate::replica_manager::ReplicaManager;
 use loader::TxnLoader;
 use markers::MarkerWriter;
+pub use peer_channels::PeerLinks;
 use storage::TxnStateStorage;
 use verifier::TxnVerifier;
 
@@ -51,8 +52,8 @@ impl Transactions {
         controller: Arc<ControllerClient>,
         producer_ids: Arc<ProducerIdManager>,
         quorum_voters: usize,
-        cluster_id: String,
-        tls: Option<ClientTls>,
+        peers: PeerLinks,
+        lease: Arc<ControllerLease>,
     ) -> Self {
         let creator = InternalTopicCreator::new(
             config.state_topic.spec(),
@@ -60,19 +61,16 @@ impl Transactions {
             Arc::clone(&replicas),
             quorum_voters,
         );
+        let authority = CoordinatorAuthority::new(lease);
         let coordinator = TxnCoordinator::new(
             config,
             TxnStateStorage::new(Arc::clone(&replicas)),
-            MarkerWriter::new(Arc::clone(&replicas), cluster_id.clone(), tls.clone()),
+            MarkerWriter::new(Arc::clone(&replicas), peers.clone()),
             producer_ids,
+            Arc::clone(&authority),
         );
-        let loader = TxnLoader::new(Arc::clone(&coordinator), Arc::clone(&replicas));
-        let verifier = TxnVerifier::new(
-            Arc::clone(&coordinator),
-            Arc::clone(&replicas),
-            cluster_id,
-            tls,
-        );
+        let loader = TxnLoader::new(Arc::clone(&coordinator), Arc::clone(&replicas), authority);
+        let verifier = TxnVerifier::new(Arc::clone(&coordinator), Arc::clone(&replicas), peers);
         Self {
             coordinator,
             verifier,

@@ -11,17 +11,30 @@ use tonic::transport::Channel;
 
 const CONNECT_TIMEOUT_MS: u64 = 5_000;
 
+/// How this broker reaches its peers' replication listeners: the cluster id its calls carry
+/// and the TLS of the links, if any.
+#[derive(Clone)]
+pub struct PeerLinks {
+    pub cluster_id: String,
+    pub tls: Option<ClientTls>,
+}
+
 pub struct PeerChannels {
-    tls: Option<ClientTls>,
+    links: PeerLinks,
     channels: Mutex<HashMap<i32, (String, Channel)>>,
 }
 
 impl PeerChannels {
-    pub fn new(tls: Option<ClientTls>) -> Self {
+    pub fn new(links: PeerLinks) -> Self {
         Self {
-            tls,
+            links,
             channels: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The cluster id calls to peers carry.
+    pub fn cluster_id(&self) -> &str {
+        &self.links.cluster_id
     }
 
     /// A channel to broker `node` at `address`; dials (checking the peer's node id on TLS
@@ -37,7 +50,7 @@ impl PeerChannels {
         if let Some(channel) = kept {
             return Ok(channel);
         }
-        let channel = NodeConnector::new(self.tls.clone(), Some(node))
+        let channel = NodeConnector::new(self.links.tls.clone(), Some(node))
             .connect(address, Duration::from_millis(CONNECT_TIMEOUT_MS))
             .await
             .map_err(|e| shoal_internode::error_chain(&e))?;

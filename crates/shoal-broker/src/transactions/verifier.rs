@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use shoal_internode::ClientTls;
 use shoal_txn::metadata::TopicPartition;
 use shoal_txn::{TRANSACTION_STATE_TOPIC, TxnError};
 
@@ -24,7 +23,7 @@ use crate::replication::fetcher::replication_address;
 use crate::replication::proto::replication_client::ReplicationClient;
 use crate::replication::proto::{TopicPartitionName, VerifyTxnPartitionsRequest};
 use crate::transactions::coordinator::{CoordError, TxnCoordinator};
-use crate::transactions::peer_channels::PeerChannels;
+use crate::transactions::peer_channels::{PeerChannels, PeerLinks};
 
 /// Longest a verification may take, connection included.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,7 +34,6 @@ pub type Verification = Result<BTreeMap<TopicPartition, Result<(), i16>>, i16>;
 pub struct TxnVerifier {
     coordinator: Arc<TxnCoordinator>,
     replicas: Arc<ReplicaManager>,
-    cluster_id: String,
     channels: PeerChannels,
 }
 
@@ -56,14 +54,12 @@ impl TxnVerifier {
     pub fn new(
         coordinator: Arc<TxnCoordinator>,
         replicas: Arc<ReplicaManager>,
-        cluster_id: String,
-        tls: Option<ClientTls>,
+        links: PeerLinks,
     ) -> Self {
         Self {
             coordinator,
             replicas,
-            cluster_id,
-            channels: PeerChannels::new(tls),
+            channels: PeerChannels::new(links),
         }
     }
 
@@ -95,7 +91,7 @@ impl TxnVerifier {
             return Err(ResponseError::CoordinatorNotAvailable.code());
         };
         let request = VerifyTxnPartitionsRequest {
-            cluster_id: self.cluster_id.clone(),
+            cluster_id: self.channels.cluster_id().to_string(),
             transactional_id: transactional_id.to_string(),
             producer_id,
             producer_epoch: i32::from(producer_epoch),

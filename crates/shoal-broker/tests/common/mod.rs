@@ -314,6 +314,7 @@ impl Harness {
             retention_check_interval_ms: 300_000,
             high_watermark_checkpoint_interval_ms: 5000,
             heartbeat_interval_ms: 250,
+            session_timeout_ms: 1500,
             replication_bind: "127.0.0.1:0".parse().unwrap(),
             replication_advertised: None,
             replication_tls,

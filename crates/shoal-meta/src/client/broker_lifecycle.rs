@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::client::controller_client::ControllerClient;
+use crate::client::controller_lease::ControllerLease;
 use crate::controller::{
     BrokerHeartbeat, BrokerRegistrationRequest, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, ReplicaRef,
 };
@@ -39,6 +40,9 @@ pub struct BrokerLifecycleConfig {
     pub rack: Option<String>,
     /// Kafka's `broker.heartbeat.interval.ms`.
     pub heartbeat_interval_ms: u64,
+    /// Kafka's `broker.session.timeout.ms`, as configured here: the lease length assumed when
+    /// the controller's answer does not state its own (see [`ControllerLease`]).
+    pub session_timeout_ms: u64,
     /// How long start-up keeps trying to register.
     pub registration_timeout_ms: u64,
 }
@@ -60,6 +64,7 @@ pub struct BrokerLifecycle {
     client: Arc<ControllerClient>,
     images: watch::Receiver<Arc<MetadataImage>>,
     heartbeat_interval: Duration,
+    lease: Arc<ControllerLease>,
     heartbeats: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -125,6 +130,7 @@ impl BrokerLifecycle {
             log_index = registered.log_index,
             "broker registered"
         );
+        let lease = Arc::new(ControllerLease::new(config.session_timeout_ms));
         let lifecycle = Arc::new(BrokerLifecycle {
             broker_id: request.broker_id,
             broker_epoch: registered.broker_epoch,
@@ -132,6 +138,7 @@ impl BrokerLifecycle {
             client: Arc::clone(&client),
             images: images.clone(),
             heartbeat_interval: interval,
+            lease: Arc::clone(&lease),
             heartbeats: Mutex::new(None),
         });
         let task = tokio::spawn(heartbeat_loop(
@@ -141,6 +148,7 @@ impl BrokerLifecycle {
             registered.broker_epoch,
             interval,
             offline,
+            lease,
         ));
         *lifecycle.lock_heartbeats() = Some(task);
         Ok(lifecycle)
@@ -198,6 +206,13 @@ impl BrokerLifecycle {
         if let Some(task) = self.lock_heartbeats().take() {
             task.abort();
         }
+        self.lease.revoke();
+    }
+
+    /// How long this broker may trust its own view of what it leads (see
+    /// [`ControllerLease`]); coordinators check it before answering from memory.
+    pub fn lease(&self) -> Arc<ControllerLease> {
+        Arc::clone(&self.lease)
     }
 
     /// The interval heartbeats are sent at.
@@ -256,6 +271,7 @@ async fn heartbeat_loop(
     broker_epoch: i64,
     interval: Duration,
     offline: OfflineReplicaSource,
+    lease: Arc<ControllerLease>,
 ) {
     let mut ticks = tokio::time::interval(interval);
     let mut offline_window = OfflineWindow::default();
@@ -271,8 +287,14 @@ async fn heartbeat_loop(
             want_shutdown: false,
             offline_replicas: offline_window.next(offline()),
         };
+        let sent_at = Instant::now();
         match client.broker_heartbeat(heartbeat, timeout).await {
             Ok(reply) => {
+                if reply.fenced {
+                    lease.revoke();
+                } else {
+                    lease.on_unfenced(sent_at, reply.lease);
+                }
                 if fenced != Some(reply.fenced) {
                     if reply.fenced {
                         tracing::warn!(broker_id, broker_epoch, "broker is fenced");
@@ -286,6 +308,7 @@ async fn heartbeat_loop(
                 e @ (BrokerError::StaleBrokerEpoch { .. }
                 | BrokerError::BrokerIdNotRegistered { .. }),
             ) => {
+                lease.revoke();
                 tracing::error!(
                     broker_id,
                     error = %e,

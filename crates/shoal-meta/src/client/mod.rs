@@ -10,10 +10,12 @@
 //!
 //! Files: `controller_client` (routing), `forward` (the gRPC client of `ControllerService`),
 //! `known_leader` (who leads, as far as a non-voter knows), `metadata_follower` (the
-//! `MetadataLog` client), `broker_lifecycle` (registration, heartbeats, fencing state).
+//! `MetadataLog` client), `broker_lifecycle` (registration, heartbeats, fencing state), `controller_lease` (how long
+//! the broker may trust its own view of what it leads).
 
 pub mod broker_lifecycle;
 pub mod controller_client;
+pub mod controller_lease;
 pub mod forward;
 pub mod known_leader;
 pub mod metadata_follower;
@@ -22,5 +24,6 @@ pub use broker_lifecycle::{
     BrokerLifecycle, BrokerLifecycleConfig, OfflineReplicaSource, no_offline_replicas,
 };
 pub use controller_client::ControllerClient;
+pub use controller_lease::{ControllerLease, LeaseTerms};
 pub use known_leader::KnownLeader;
 pub use metadata_follower::{MetadataFollower, MetadataFollowerConfig};

@@ -75,6 +75,7 @@ pub use requests::{
 pub use scram::plan_alter_user_scram_credentials;
 
 use crate::broker_defaults::BrokerDefaults;
+use crate::client::controller_lease::LeaseTerms;
 use crate::client::forward::ROUTE_BACKOFF_MAX_MS;
 use crate::error::{BrokerError, ControllerError};
 use crate::image::{BrokerRegistration, MetadataImage};
@@ -438,26 +439,36 @@ impl Controller {
                 heartbeat.caught_up_metadata_offset,
             )
         };
-        if !unfence {
+        if !unfence && registration.fenced {
             return Ok(HeartbeatReply {
-                fenced: registration.fenced,
+                fenced: true,
                 log_index: None,
+                lease: None,
             });
         }
-        // Decide again under the write lock, against the image every earlier write is in.
+        // Decide again under the write lock, against the image every earlier write is in: a
+        // fence decided before the contact above is applied by now, so the lease's offset
+        // covers it (a fence decided after it sees the contact and is not made).
         let _writer = self.write_lock.lock().await;
-        let image = self.caught_up_image(deadline).await?;
+        let image = if unfence {
+            self.caught_up_image(deadline).await?
+        } else {
+            // Caught up above; what was proposed since, under this lock, is applied here.
+            self.images.borrow().clone()
+        };
         let registration = check_heartbeat(&image, &heartbeat)?;
-        let unfence = self.lock_liveness().should_unfence(
-            &image,
-            heartbeat.broker_id,
-            heartbeat.broker_epoch,
-            heartbeat.caught_up_metadata_offset,
-        );
+        let unfence = unfence
+            && self.lock_liveness().should_unfence(
+                &image,
+                heartbeat.broker_id,
+                heartbeat.broker_epoch,
+                heartbeat.caught_up_metadata_offset,
+            );
         if !unfence {
             return Ok(HeartbeatReply {
                 fenced: registration.fenced,
                 log_index: None,
+                lease: (!registration.fenced).then(|| self.lease_terms(&image)),
             });
         }
         let mut records =
@@ -472,10 +483,21 @@ impl Controller {
             log_index,
             "broker unfenced: caught up on metadata"
         );
+        let image = self.images.borrow().clone();
         Ok(HeartbeatReply {
             fenced: false,
             log_index: Some(log_index),
+            lease: Some(self.lease_terms(&image)),
         })
+    }
+
+    /// The lease an "unfenced" answer grants (see `client::controller_lease`), read from
+    /// `image`, which must hold every entry applied before the answer.
+    fn lease_terms(&self, image: &MetadataImage) -> LeaseTerms {
+        LeaseTerms {
+            metadata_offset: image.last_applied_index,
+            session_timeout_ms: self.lock_liveness().session_timeout_ms(),
+        }
     }
 
     /// The changes `broker_id`'s offline replicas call for (see `offline_replicas`).
@@ -549,6 +571,7 @@ impl Controller {
         Ok(HeartbeatReply {
             fenced: true,
             log_index,
+            lease: None,
         })
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::client::controller_lease::LeaseTerms;
 use crate::error::ControllerError;
 use crate::records::{Endpoint, SupportedFeature};
 
@@ -177,6 +178,10 @@ pub struct HeartbeatReply {
     /// The log index of the UnfenceBroker this heartbeat caused, if any; wait for it with
     /// `MetaNode::wait_for_applied` before acting as unfenced.
     pub log_index: Option<u64>,
+    /// With an "unfenced" answer: the lease it grants (see `client::controller_lease`).
+    /// Omitted otherwise; older controllers never send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseTerms>,
 }
 
 /// One member of a proposed ISR, with the broker epoch the leader saw it fetch with.

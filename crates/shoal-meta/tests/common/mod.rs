@@ -60,6 +60,7 @@ pub async fn live_broker(node: &MetaNode, id: i32, heartbeat_ms: u64) -> Arc<Bro
             listeners: template.listeners,
             rack: None,
             heartbeat_interval_ms: heartbeat_ms,
+            session_timeout_ms: 1500,
             registration_timeout_ms: 10_000,
         },
         shoal_meta::client::no_offline_replicas(),
