@@ -5,8 +5,8 @@ own checker must find 0 lost, 0 duplicated, 0 reordered; the rolling restart (SI
 controlled shutdown) must surface no error to the producers.
 
 The exactly-once workload the same way, shorter: 50 s, six faults, SIGSTOP (4 s, past the
-broker session) and SIGKILL in turn, each taken in turn at random, on a transaction
-coordinator's node and on the group coordinator's node, so every kind meets every victim once
+broker session) and SIGKILL in turn, first on random nodes, then on a transaction
+coordinator's node, then on the group coordinator's node, so every kind meets every victim once
 (a resumed paused coordinator must not answer from the state it had: its controller lease
 lapsed); transactional producers with aborts on purpose, a consume-transform-produce group,
 read_committed readers; every exactly-once check must come out 0 and the run must have

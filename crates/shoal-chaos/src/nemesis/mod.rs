@@ -101,7 +101,10 @@ struct Victim {
 }
 
 /// The rule that picks the `n`-th single-node fault's victim: random, then each coordinator
-/// kind the plan has something to aim at, in turn.
+/// kind the plan has something to aim at, in turn, each rule kept for one round of the plan's
+/// single-node fault kinds. So every kind meets every victim: rotating both at once would lock
+/// them together when their counts are equal (kill, pause, partition against random, txn, group
+/// would always pause the transaction coordinator and never the group's).
 fn victim_rule(n: usize, plan: &Plan) -> VictimChoice {
     let mut rules = vec![VictimChoice::Random];
     if !plan.txn_ids.is_empty() {
@@ -110,7 +113,13 @@ fn victim_rule(n: usize, plan: &Plan) -> VictimChoice {
     if !plan.groups.is_empty() {
         rules.push(VictimChoice::GroupCoordinator);
     }
-    rules[n % rules.len()]
+    let kinds = plan
+        .kinds
+        .iter()
+        .filter(|k| **k != FaultKind::Restart)
+        .count()
+        .max(1);
+    rules[(n / kinds) % rules.len()]
 }
 
 /// " (txn-coordinator of …)" for the progress line; nothing for a random pick.
@@ -366,6 +375,33 @@ mod tests {
         assert_eq!(rules(&plan(&[], &["g"])), vec![R, G, R, G, R, G]);
         assert_eq!(rules(&plan(&["t"], &[])), vec![R, T, R, T, R, T]);
         assert_eq!(rules(&plan(&[], &[])), vec![R; 6]);
+    }
+
+    #[test]
+    fn every_fault_kind_meets_every_victim() {
+        use FaultKind::{Kill, Partition, Pause, Restart};
+        for kinds in [
+            vec![Kill, Pause, Partition, Restart],
+            vec![Pause, Kill],
+            vec![Kill, Pause, Restart],
+        ] {
+            let plan = Plan {
+                kinds: kinds.clone(),
+                ..plan(&["t"], &["g"])
+            };
+            let single: Vec<FaultKind> = kinds.iter().copied().filter(|k| *k != Restart).collect();
+            // The n-th single-node fault is of kind single[n % len] (the rolling restarts in
+            // between take no victim).
+            let met: std::collections::BTreeSet<(String, &str)> = (0..single.len() * 3)
+                .map(|n| {
+                    (
+                        format!("{:?}", single[n % single.len()]),
+                        victim_rule(n, &plan).name(),
+                    )
+                })
+                .collect();
+            assert_eq!(met.len(), single.len() * 3, "{kinds:?}: {met:?}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rdkafka::producer::Producer;
 
 use crate::history::Recorder;
-use crate::history::eos::{EosValue, RecordKey, Stage, Txn, TxnId};
+use crate::history::eos::{EosValue, RecordKey, Stage, TxnId};
 
 use super::txn::{self, TxnProducer};
 use super::{Doing, EosSpec, ready_producer, sleep_until};
@@ -87,27 +87,14 @@ pub fn run(
             doing.set("commit_transaction");
             txn::commit(p, deadline)
         };
-        let ended_us = recorder.now_us();
-        if end.rebuild {
-            if let Some(e) = &end.error {
-                eprintln!("shoal-chaos: {transactional_id}: {e}; rebuilding");
-            }
-            producer = None;
-        }
-        let mut history = recorder.lock();
-        if end.rebuild {
-            history.eos.client_rebuilds += 1;
-        }
-        history.eos.txns.push(Txn {
+        let begun = txn::Begun {
             id,
             records: count,
             abort_on_purpose: on_purpose,
-            outcome: end.outcome,
             began_us,
-            ended_us,
             offsets: Vec::new(),
-            error: end.error,
-        });
+        };
+        txn::record_end(&recorder, &transactional_id, &mut producer, begun, end);
     }
     Ok(())
 }

@@ -28,7 +28,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::history::Recorder;
 use crate::history::eos::{
-    EosValue, InputRef, Outcome, Read, Reader, RecordKey, Stage, Topic, Txn, TxnId,
+    EosValue, InputRef, Outcome, Read, Reader, RecordKey, Stage, Topic, TxnId,
 };
 use crate::workload::ClientErrors;
 
@@ -399,32 +399,19 @@ pub fn run(
             doing.set("commit_transaction");
             txn::commit(p, deadline)
         };
-        let ended_us = recorder.now_us();
         if end.outcome == Outcome::Committed {
             committed = offsets.clone();
         } else {
             rewind_needed = true;
         }
-        if end.rebuild {
-            if let Some(e) = &end.error {
-                eprintln!("shoal-chaos: {transactional_id}: {e}; rebuilding");
-            }
-            producer = None;
-        }
-        let mut history = recorder.lock();
-        if end.rebuild {
-            history.eos.client_rebuilds += 1;
-        }
-        history.eos.txns.push(Txn {
+        let begun = txn::Begun {
             id,
             records: count,
             abort_on_purpose: on_purpose,
-            outcome: end.outcome,
             began_us,
-            ended_us,
             offsets: offsets.into_iter().collect(),
-            error: end.error,
-        });
+        };
+        txn::record_end(&recorder, &transactional_id, &mut producer, begun, end);
     }
     Ok(())
 }

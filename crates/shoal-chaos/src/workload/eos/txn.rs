@@ -23,7 +23,8 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
-use crate::history::eos::Outcome;
+use crate::history::Recorder;
+use crate::history::eos::{Outcome, Txn, TxnId};
 use crate::workload::ClientErrors;
 
 use super::EosSpec;
@@ -96,6 +97,47 @@ pub struct End {
     pub outcome: Outcome,
     pub error: Option<String>,
     pub rebuild: bool,
+}
+
+/// What the history keeps of a transaction besides how it ended.
+pub struct Begun {
+    pub id: TxnId,
+    pub records: u32,
+    pub abort_on_purpose: bool,
+    pub began_us: u64,
+    /// Transform stage: the input offsets sent with `send_offsets_to_transaction`.
+    pub offsets: Vec<(i32, i64)>,
+}
+
+/// Records how the transaction `begun` ended, and drops a producer that must be rebuilt.
+pub fn record_end<P>(
+    recorder: &Recorder,
+    transactional_id: &str,
+    producer: &mut Option<P>,
+    begun: Begun,
+    end: End,
+) {
+    let ended_us = recorder.now_us();
+    if end.rebuild {
+        if let Some(e) = &end.error {
+            eprintln!("shoal-chaos: {transactional_id}: {e}; rebuilding");
+        }
+        *producer = None;
+    }
+    let mut history = recorder.lock();
+    if end.rebuild {
+        history.eos.client_rebuilds += 1;
+    }
+    history.eos.txns.push(Txn {
+        id: begun.id,
+        records: begun.records,
+        abort_on_purpose: begun.abort_on_purpose,
+        outcome: end.outcome,
+        began_us: begun.began_us,
+        ended_us,
+        offsets: begun.offsets,
+        error: end.error,
+    });
 }
 
 /// A transactional producer for `transactional_id`, not yet initialised.
