@@ -105,8 +105,8 @@ impl LeaseState {
 #[derive(Debug)]
 pub struct ControllerLease {
     state: Mutex<LeaseState>,
-    /// The session timeout assumed when a controller's answer carries no [`LeaseTerms`] (a
-    /// controller of an older release, during a rolling upgrade).
+    /// This broker's `broker.session.timeout.ms`: the lease when a controller's answer carries
+    /// no [`LeaseTerms`] (an older release, during a rolling upgrade), and its upper bound.
     fallback_session_timeout: Duration,
 }
 
@@ -118,17 +118,22 @@ impl ControllerLease {
         }
     }
 
-    /// The heartbeat sent at `sent_at` was answered "unfenced" with `terms`.
+    /// The heartbeat sent at `sent_at` was answered "unfenced" with `terms`. The lease is the
+    /// shorter of the controller's session timeout and this broker's own (a shorter lease is
+    /// always safe; a value off the wire never stretches it, nor overflows the clock).
     pub fn on_unfenced(&self, sent_at: Instant, terms: Option<LeaseTerms>) {
         let (timeout, metadata_offset) = match terms {
             Some(t) => (
-                Duration::from_millis(t.session_timeout_ms),
+                Duration::from_millis(t.session_timeout_ms).min(self.fallback_session_timeout),
                 t.metadata_offset,
             ),
             None => (self.fallback_session_timeout, 0),
         };
+        let Some(expires_at) = sent_at.checked_add(timeout) else {
+            return;
+        };
         self.lock().grant(LeaseGrant {
-            expires_at: sent_at + timeout,
+            expires_at,
             metadata_offset,
         });
     }
@@ -215,6 +220,38 @@ mod tests {
         assert!(lease.holds(at(t, 1900), 5));
         lease.revoke();
         assert!(!lease.holds(at(t, 0), 5));
+    }
+
+    #[test]
+    fn the_controllers_terms_never_stretch_the_lease_past_the_brokers_own_timeout() {
+        let lease = ControllerLease::new(1500);
+        let sent_at = Instant::now();
+        let terms = |session_timeout_ms| LeaseTerms {
+            metadata_offset: 7,
+            session_timeout_ms,
+        };
+        lease.on_unfenced(sent_at, Some(terms(u64::MAX))); // no overflow, no panic
+        let granted = lease.lock().pending.last().copied();
+        assert_eq!(
+            granted.map(|g| g.expires_at),
+            Some(sent_at + Duration::from_millis(1500))
+        );
+        let shorter = ControllerLease::new(1500);
+        shorter.on_unfenced(sent_at, Some(terms(600)));
+        assert!(
+            shorter
+                .lock()
+                .holds(sent_at + Duration::from_millis(599), 7)
+        );
+        assert!(
+            !shorter
+                .lock()
+                .holds(sent_at + Duration::from_millis(600), 7)
+        );
+        let older = ControllerLease::new(900);
+        older.on_unfenced(sent_at, None);
+        assert!(older.lock().holds(sent_at + Duration::from_millis(899), 0));
+        assert!(!older.lock().holds(sent_at + Duration::from_millis(900), 0));
     }
 
     #[test]
