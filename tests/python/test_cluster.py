@@ -65,6 +65,30 @@ def test_killing_the_active_controller_elects_another(cluster):
     assert "before" in metadata_from(node(cluster, old)).topics
 
 
+@pytest.mark.timeout(120)
+def test_requests_in_flight_to_a_paused_controller_go_to_its_successor(cluster):
+    """A paused controller keeps its connections open and answers nothing: a request forwarded
+    to it must move to the leader elected in its place, not wait out the 30 s controller
+    request timeout (an idempotent producer's first InitProducerId needs a producer id block
+    from the controller; librdkafka gave up on it after 5 s again and again)."""
+    import os
+    import signal
+    from kafka_wire import Conn, init_producer_id_v1
+    old = leader_id(cluster)
+    asker = next(n for n in cluster.nodes if n.node_id != old)
+    os.kill(node(cluster, old).proc.pid, signal.SIGSTOP)
+    try:
+        # Sent at once, so it is forwarded to the paused node before the election.
+        with Conn("127.0.0.1", asker.kafka_port, timeout=25) as c:
+            err, producer_id, epoch = init_producer_id_v1(c, None)
+        assert (err, epoch) == (0, 0) and producer_id >= 0, (err, producer_id, epoch)
+        create_topic(asker.bootstrap, "while-paused", rf=2, timeout=20)
+        assert wait_new_leader(cluster, old) != old
+    finally:
+        os.kill(node(cluster, old).proc.pid, signal.SIGCONT)
+    wait_for_topics(node(cluster, old), ["while-paused"], timeout=20)
+
+
 @pytest.mark.timeout(150)
 def test_losing_a_majority_fails_admin_cleanly_then_recovers(cluster):
     create_topic(cluster.bootstrap, "kept")

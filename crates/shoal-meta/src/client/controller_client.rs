@@ -9,7 +9,8 @@
 //!
 //! Bounded like every wait in Shoal: at most `MAX_ROUTE_ATTEMPTS` tries within the call's
 //! deadline; a request that timed out in flight is not retried (its outcome is unknown, Kafka's
-//! REQUEST_TIMED_OUT).
+//! REQUEST_TIMED_OUT), but one in flight to a leader Raft has replaced meanwhile is sent again
+//! to the new one rather than waiting out the deadline on a paused node.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,8 +25,8 @@ use uuid::Uuid;
 use crate::client::forward::{
     AllocateProducerIdsCall, AlterConfigsCall, AlterUserScramCredentialsCall, CreateAclsCall,
     CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
-    ForwardError, ForwardMethod, Forwarder, MAX_ROUTE_ATTEMPTS, ROUTE_BACKOFF_MAX_MS,
-    ROUTE_BACKOFF_MIN_MS, Routed,
+    ForwardError, ForwardMethod, Forwarder, LEADER_WATCH_INTERVAL_MS, MAX_ROUTE_ATTEMPTS,
+    ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS, Routed,
 };
 use crate::client::known_leader::KnownLeader;
 use crate::controller::{
@@ -403,11 +404,23 @@ impl ControllerClient {
                     if remaining.is_zero() {
                         break;
                     }
-                    match self
+                    let call = self
                         .forwarder
-                        .call(target, method, payload.clone(), remaining)
-                        .await
-                    {
+                        .call(target, method, payload.clone(), remaining);
+                    let replaced = self.leader_replaced(target, self.leader_hint());
+                    let result = tokio::select! {
+                        result = call => result,
+                        new_leader = replaced => {
+                            tracing::debug!(target, new_leader, method = ?method,
+                                "the controller changed while a request was in flight; resending");
+                            last_error = ControllerError::NotController {
+                                leader_hint: Some(new_leader),
+                            };
+                            hint = Some(new_leader);
+                            continue;
+                        }
+                    };
+                    match result {
                         Ok(bytes) => match serde_json::from_slice(&bytes) {
                             Ok(outcome) => outcome,
                             Err(e) => {
@@ -457,6 +470,21 @@ impl ControllerClient {
             fail(ControllerError::RequestTimedOut)
         } else {
             fail(last_error)
+        }
+    }
+
+    /// Resolves with the new leader once this node learns that a node other than `target` leads,
+    /// and differently from `before` (the hint when the call started: a refusal's hint may be
+    /// newer than this node's own view, which must not cancel the call it led to).
+    async fn leader_replaced(&self, target: i32, before: Option<i32>) -> i32 {
+        loop {
+            tokio::time::sleep(Duration::from_millis(LEADER_WATCH_INTERVAL_MS)).await;
+            if let Some(leader) = self.leader_hint()
+                && leader != target
+                && Some(leader) != before
+            {
+                return leader;
+            }
         }
     }
 

@@ -11,7 +11,10 @@
 //! past the caller's request timeout: a target that is unreachable or answers NotController is
 //! retried on the new leader hint (or on whoever Raft names next) after a short, doubling pause.
 //! A request that timed out in flight is *not* retried: its outcome is unknown (Kafka's
-//! REQUEST_TIMED_OUT). A retry after a connection failed mid-request may find the first attempt
+//! REQUEST_TIMED_OUT). A request in flight to a leader that Raft has since replaced (a
+//! controller paused or cut off keeps its connections open and answers nothing) is abandoned
+//! and sent to the new leader, as Kafka's controller channel drops its connection when the
+//! controller changes; the old leader can no longer commit it unless it already had. A retry after a connection failed mid-request may find the first attempt
 //! committed (e.g. TOPIC_ALREADY_EXISTS), as with Kafka's own admin client retries.
 //!
 //! Payloads are the JSON of this crate's request types ([`CreateTopicsCall`] etc.) and results,
@@ -55,6 +58,8 @@ pub const MAX_ROUTE_ATTEMPTS: usize = 20;
 /// First pause before retrying when no new leader is known; doubles up to the maximum.
 pub const ROUTE_BACKOFF_MIN_MS: u64 = 20;
 pub const ROUTE_BACKOFF_MAX_MS: u64 = 200;
+/// How often a request in flight checks whether another node became the leader meanwhile.
+pub const LEADER_WATCH_INTERVAL_MS: u64 = 50;
 
 /// The RPC a forwarded request travels as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
