@@ -193,16 +193,22 @@ impl Partition {
         &self,
         producer_id: i64,
         producer_epoch: i16,
+        supports_epoch_bump: bool,
     ) -> Option<VerificationGuard> {
         let mut st = lock(&self.state);
-        if !st.txn_verification_enabled || st.producers.has_ongoing_txn(producer_id, producer_epoch)
+        // A version-2 request adds the partition to its transaction through the same question,
+        // so it asks whether or not verification is on (as Kafka does).
+        if !(st.txn_verification_enabled || supports_epoch_bump)
+            || st.producers.has_ongoing_txn(producer_id, producer_epoch)
         {
             return None;
         }
-        Some(
-            st.producers
-                .start_verification(producer_id, VerificationGuard::fresh()),
-        )
+        Some(st.producers.start_verification(
+            producer_id,
+            producer_epoch,
+            supports_epoch_bump,
+            VerificationGuard::fresh(),
+        ))
     }
 
     /// Kafka's `transaction.partition.verification.enable` (default on). Off, a client's

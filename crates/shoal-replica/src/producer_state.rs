@@ -325,13 +325,18 @@ impl ProducerStateTable {
             .is_some_and(|e| e.epoch == epoch && e.current_txn.is_some())
     }
 
-    /// The producer's verification guard, created from `candidate` if it has none (KIP-890).
+    /// The producer's verification guard for a write at `producer_epoch`, created from
+    /// `candidate` if it has none for that epoch (KIP-890; `supports_epoch_bump`: the request
+    /// speaks transaction version 2, see [`crate::verification`]).
     pub fn start_verification(
         &mut self,
         producer_id: i64,
+        producer_epoch: i16,
+        supports_epoch_bump: bool,
         candidate: VerificationGuard,
     ) -> VerificationGuard {
-        self.verifications.start(producer_id, candidate)
+        self.verifications
+            .start(producer_id, producer_epoch, supports_epoch_bump, candidate)
     }
 
     // ─── Recording what is in the log ──────────────────────────────────────────────────────
@@ -350,7 +355,8 @@ impl ProducerStateTable {
         if batch.producer_epoch > entry.epoch {
             entry.epoch = batch.producer_epoch;
             entry.batches.clear();
-            self.verifications.clear(producer_id);
+            self.verifications
+                .on_epoch_or_marker(producer_id, batch.producer_epoch);
         }
         entry.last_write_ms = now_ms;
         entry.last_timestamp_ms = batch.max_timestamp_ms;
@@ -397,7 +403,8 @@ impl ProducerStateTable {
                     last_offset: batch.first_offset,
                     is_aborted: control == ControlType::Abort,
                 });
-                self.verifications.clear(producer_id);
+                self.verifications
+                    .on_epoch_or_marker(producer_id, batch.producer_epoch);
                 let aborted = completed.filter(|t| t.is_aborted).map(|txn| AbortedTxn {
                     producer_id,
                     first_offset: txn.first_offset,

@@ -190,7 +190,7 @@ fn data_batch_checks() {
     let mut t = ProducerStateTable::default();
     t.apply(&txn_data(1, 2, 0, 1, 0), 1);
     t.apply(&data(2, 0, 0, 5, 1), 1);
-    t.start_verification(3, VerificationGuard::for_test(9));
+    t.start_verification(3, 0, false, VerificationGuard::for_test(9));
     let coordinator = AppendOrigin::COORDINATOR;
     use ProducerStateError::*;
     let cases: [(
@@ -426,7 +426,7 @@ fn a_marker_without_an_open_transaction_completes_nothing_but_records_epochs() {
 #[test]
 fn a_marker_with_a_bumped_epoch_resets_sequences_and_spends_the_guard() {
     let mut t = ProducerStateTable::default();
-    t.start_verification(1, VerificationGuard::for_test(1));
+    t.start_verification(1, 0, false, VerificationGuard::for_test(1));
     t.apply(&txn_data(1, 0, 0, 3, 0), 1);
     // KIP-890 part 2: the coordinator ends the transaction with the epoch bumped.
     t.apply(&marker(1, 1, 0, ControlType::Commit, 3), 1);
@@ -453,12 +453,45 @@ fn a_marker_with_a_bumped_epoch_resets_sequences_and_spends_the_guard() {
 }
 
 #[test]
+fn a_version_2_write_verified_before_the_previous_marker_keeps_its_guard() {
+    // Transaction 1 writes at epoch 0; EndTxn v5 answers epoch 1 at once, and the producer's
+    // next transaction is added here (guard at epoch 1) before transaction 1's marker, which
+    // carries epoch 1, arrives.
+    let mut t = ProducerStateTable::default();
+    t.apply(&txn_data(1, 0, 0, 3, 0), 1);
+    let guard = t.start_verification(1, 1, true, VerificationGuard::for_test(7));
+    t.apply(&marker(1, 1, 0, ControlType::Commit, 3), 1);
+    assert_eq!(
+        t.check_data(&batch(1, 1, 0, 0, true), guarded(7), true),
+        Ok(SequenceCheck::Append),
+        "the marker ended the transaction before, not the one verified"
+    );
+    assert_eq!(guard, VerificationGuard::for_test(7));
+    // Transaction 2 is then aborted (its markers carry epoch 2) before the verified write
+    // lands: the guard is spent.
+    t.apply(&marker(1, 2, 0, ControlType::Abort, 4), 1);
+    assert_eq!(
+        t.check_data(&batch(1, 2, 0, 0, true), guarded(7), true),
+        Err(ProducerStateError::InvalidTxnState)
+    );
+    // The same order with a classic (version 0/1) guard spends it at the first marker.
+    let mut t = ProducerStateTable::default();
+    t.apply(&txn_data(1, 0, 0, 3, 0), 1);
+    t.start_verification(1, 1, false, VerificationGuard::for_test(8));
+    t.apply(&marker(1, 1, 0, ControlType::Commit, 3), 1);
+    assert_eq!(
+        t.check_data(&batch(1, 1, 0, 0, true), guarded(8), true),
+        Err(ProducerStateError::InvalidTxnState)
+    );
+}
+
+#[test]
 fn a_verified_write_that_an_abort_overtook_is_refused() {
     let mut t = ProducerStateTable::default();
-    let guard = t.start_verification(1, VerificationGuard::for_test(40));
+    let guard = t.start_verification(1, 0, false, VerificationGuard::for_test(40));
     assert_eq!(guard, VerificationGuard::for_test(40));
     assert_eq!(
-        t.start_verification(1, VerificationGuard::for_test(41)),
+        t.start_verification(1, 0, false, VerificationGuard::for_test(41)),
         guard,
         "created only if absent"
     );
@@ -472,7 +505,7 @@ fn a_verified_write_that_an_abort_overtook_is_refused() {
         Err(ProducerStateError::InvalidTxnState)
     );
     // Verified again, the write opens a transaction; later batches need no guard.
-    let fresh = t.start_verification(1, VerificationGuard::for_test(42));
+    let fresh = t.start_verification(1, 0, false, VerificationGuard::for_test(42));
     let origin = AppendOrigin::Client {
         verification: Some(fresh),
     };
@@ -596,7 +629,7 @@ fn a_snapshot_keeps_open_and_unreplicated_transactions_but_no_guards() {
     t.apply(&txn_data(1, 0, 0, 1, 10), 1);
     t.apply(&txn_data(2, 0, 0, 1, 11), 1);
     t.apply(&marker(2, 0, 4, ControlType::Abort, 12), 1);
-    t.start_verification(3, VerificationGuard::for_test(1));
+    t.start_verification(3, 0, false, VerificationGuard::for_test(1));
     let json = serde_json::to_string(&t).unwrap();
     let back: ProducerStateTable = serde_json::from_str(&json).unwrap();
     assert_eq!(back.ongoing_transactions(), t.ongoing_transactions());

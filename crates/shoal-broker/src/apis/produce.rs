@@ -12,6 +12,8 @@
 //! transactional id's coordinator is asked whether the partition is in the producer's open
 //! transaction (KIP-890 part 1, `transactions::verifier`); the append then carries the guard,
 //! which a marker written meanwhile has voided. This runs before the blocking append.
+//! Produce v12+ speaks transaction version 2 (KIP-890 part 2): the client sent no
+//! AddPartitionsToTxn, and the same question *adds* the partition to its transaction.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -32,7 +34,11 @@ use crate::apis::{bounded_timeout_ms, str_bytes};
 use crate::blocking::run_blocking;
 use crate::error_codes::partition_error_code;
 use crate::time::wall_ms;
+use crate::transactions::TxnPartitionCheck;
 use shoal_acl::{Operation, ResourceType};
+
+/// The first Produce version of transaction-version-2 clients (KIP-890 part 2).
+pub(crate) const PRODUCE_TRANSACTION_V2_MIN_VERSION: i16 = 12;
 
 /// Upper bound on how long an acks=all produce may wait, whatever the client asks.
 const MAX_PRODUCE_TIMEOUT_MS: u64 = 300_000;
@@ -145,6 +151,8 @@ async fn transactional_verdicts(
     let mut verdicts = Verdicts::new();
     let image = broker.image();
     let by_id = ctx.api_version >= 13;
+    let supports_epoch_bump = ctx.api_version >= PRODUCE_TRANSACTION_V2_MIN_VERSION;
+    let check = TxnPartitionCheck::for_request(supports_epoch_bump);
     // WRITE on it was checked first ([`transactional_id_refusal`]).
     let transactional_id = request.transactional_id.as_ref().map(|id| id.0.as_str());
     // Partitions that may need verification: (topic, partition) → (indexes, partition); one
@@ -163,11 +171,12 @@ async fn transactional_verdicts(
             else {
                 continue;
             };
-            if !broker
-                .transactions
-                .coordinator
-                .config()
-                .verification_enabled
+            if !(supports_epoch_bump
+                || broker
+                    .transactions
+                    .coordinator
+                    .config()
+                    .verification_enabled)
             {
                 continue;
             }
@@ -196,7 +205,7 @@ async fn transactional_verdicts(
                 .into_iter()
                 .filter_map(|(tp, indexes, partition)| {
                     partition
-                        .txn_verification_needed(producer_id, producer_epoch)
+                        .txn_verification_needed(producer_id, producer_epoch, supports_epoch_bump)
                         .map(|guard| (tp, (indexes, guard)))
                 })
                 .collect()
@@ -210,7 +219,13 @@ async fn transactional_verdicts(
     let answer = broker
         .transactions
         .verifier
-        .verify(transactional_id, producer_id, producer_epoch, &partitions)
+        .verify(
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            &partitions,
+            check,
+        )
         .await;
     for (tp, (indexes, guard)) in to_verify {
         let verdict = match &answer {
@@ -219,7 +234,7 @@ async fn transactional_verdicts(
                 // Not in the transaction: the write would open a transaction nobody ends.
                 Some(Err(_)) | None => Err(ResponseError::InvalidTxnState.code()),
             },
-            Err(code) => Err(produce_code_for_verification_error(*code)),
+            Err(code) => Err(produce_code_for_verification_error(*code, check)),
         };
         if let Err(code) = verdict {
             tracing::debug!(
@@ -237,11 +252,16 @@ async fn transactional_verdicts(
 
 /// Kafka's mapping of a verification failure to what a producer understands on Produce: the
 /// coordinator being away is retriable (NOT_ENOUGH_REPLICAS), a fenced producer is told so.
-fn produce_code_for_verification_error(code: i16) -> i16 {
-    if code == ResponseError::NotCoordinator.code()
+/// A version-2 client retries CONCURRENT_TRANSACTIONS itself (KAFKA-18654), older ones do not
+/// know it on Produce.
+fn produce_code_for_verification_error(code: i16, check: TxnPartitionCheck) -> i16 {
+    let busy = code == ResponseError::ConcurrentTransactions.code();
+    if busy && check == TxnPartitionCheck::Add {
+        code
+    } else if busy
+        || code == ResponseError::NotCoordinator.code()
         || code == ResponseError::CoordinatorNotAvailable.code()
         || code == ResponseError::CoordinatorLoadInProgress.code()
-        || code == ResponseError::ConcurrentTransactions.code()
     {
         ResponseError::NotEnoughReplicas.code()
     } else if code == ResponseError::ProducerFenced.code() {

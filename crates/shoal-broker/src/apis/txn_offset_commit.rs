@@ -17,12 +17,17 @@
 //! asked first whether the offsets partition is in the producer's open transaction: a commit
 //! arriving after its transaction ended would otherwise leave offsets no marker ever decides.
 //! Not in it: INVALID_TXN_STATE; coordinator away: COORDINATOR_NOT_AVAILABLE (retried). The
-//! append carries the partition's verification guard, as a transactional Produce does.
+//! append carries the partition's verification guard, as a transactional Produce does. v5+
+//! is transaction version 2 (KIP-890 part 2): the client sent no AddOffsetsToTxn, and the same
+//! question adds the offsets partition to its transaction.
 //!
 //! Bounds: a request names at most [`MAX_PENDING_TXN_OFFSETS`] partitions (more could never be
 //! pending for one producer), else every partition answers INVALID_COMMIT_OFFSET_SIZE.
 
 use std::collections::{BTreeSet, HashMap};
+
+/// The first TxnOffsetCommit version of transaction-version-2 clients (KIP-890 part 2).
+const TXN_OFFSET_COMMIT_TRANSACTION_V2_MIN_VERSION: i16 = 5;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
@@ -39,6 +44,7 @@ use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
 use crate::blocking::run_blocking;
+use crate::transactions::TxnPartitionCheck;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -112,6 +118,7 @@ pub async fn handle(
             request.transactional_id.0.as_str(),
             group_id,
             producer,
+            version >= TXN_OFFSET_COMMIT_TRANSACTION_V2_MIN_VERSION,
         )
         .await;
         let results = match verified {
@@ -199,21 +206,25 @@ fn request_error(broker: &Broker, ctx: &RequestContext, request: &TxnOffsetCommi
 /// answer comes first). The guard is taken from the partition *before* the question, so an
 /// abort marker written meanwhile spends it and the write is refused (Kafka's ABA rule).
 /// `Ok(guard)`: the guard the write must carry (`None`: no check needed). `Err`: the code every
-/// partition gets.
+/// partition gets. `supports_epoch_bump` (v5+, transaction version 2): the client sent no
+/// AddOffsetsToTxn, and the question adds the partition to its transaction, verification on or
+/// off.
 async fn verify(
     broker: &Broker,
     transactional_id: &str,
     group_id: &str,
     producer: TxnProducer,
+    supports_epoch_bump: bool,
 ) -> Result<Option<u64>, i16> {
     let groups = &broker.groups.coordinator;
-    if !broker
-        .transactions
-        .coordinator
-        .config()
-        .verification_enabled
-        || !groups.coordinates(group_id)
-    {
+    let check = TxnPartitionCheck::for_request(supports_epoch_bump);
+    let asks = supports_epoch_bump
+        || broker
+            .transactions
+            .coordinator
+            .config()
+            .verification_enabled;
+    if !asks || !groups.coordinates(group_id) {
         return Ok(None);
     }
     let partition_index = groups.partition_for(group_id);
@@ -226,7 +237,11 @@ async fn verify(
     };
     // The guard locks the partition's state, which an append holds across its disk write.
     let guard = run_blocking(move || {
-        partition.txn_verification_needed(producer.producer_id, producer.producer_epoch)
+        partition.txn_verification_needed(
+            producer.producer_id,
+            producer.producer_epoch,
+            supports_epoch_bump,
+        )
     })
     .await
     .flatten();
@@ -243,6 +258,7 @@ async fn verify(
             producer.producer_id,
             producer.producer_epoch,
             &partitions,
+            check,
         )
         .await;
     let outcome = match answer {
@@ -251,7 +267,7 @@ async fn verify(
             // Not in the transaction: the offsets would wait for a marker that never comes.
             Some(Err(_)) | None => Err(ResponseError::InvalidTxnState.code()),
         },
-        Err(code) => Err(code_for_verification_error(code)),
+        Err(code) => Err(code_for_verification_error(code, check)),
     };
     if let Err(code) = outcome {
         tracing::debug!(
@@ -267,11 +283,15 @@ async fn verify(
 /// A failed verification as TxnOffsetCommit's clients understand it: the coordinator being
 /// away or busy is retriable (COORDINATOR_NOT_AVAILABLE, as Kafka's group coordinator maps it),
 /// a fenced producer is told so.
-fn code_for_verification_error(code: i16) -> i16 {
-    if code == ResponseError::NotCoordinator.code()
+/// A version-2 client gets CONCURRENT_TRANSACTIONS as it is, and retries.
+fn code_for_verification_error(code: i16, check: TxnPartitionCheck) -> i16 {
+    let busy = code == ResponseError::ConcurrentTransactions.code();
+    if busy && check == TxnPartitionCheck::Add {
+        code
+    } else if busy
+        || code == ResponseError::NotCoordinator.code()
         || code == ResponseError::CoordinatorNotAvailable.code()
         || code == ResponseError::CoordinatorLoadInProgress.code()
-        || code == ResponseError::ConcurrentTransactions.code()
     {
         ResponseError::CoordinatorNotAvailable.code()
     } else if code == ResponseError::ProducerFenced.code() {
@@ -345,8 +365,19 @@ mod tests {
         ];
         for (from, to) in cases {
             assert_eq!(
-                code_for_verification_error(from.code()),
+                code_for_verification_error(from.code(), TxnPartitionCheck::Verify),
                 to.code(),
+                "{from:?}"
+            );
+            // A version-2 client retries CONCURRENT_TRANSACTIONS itself; the rest is the same.
+            let v2 = if from == ResponseError::ConcurrentTransactions {
+                from
+            } else {
+                to
+            };
+            assert_eq!(
+                code_for_verification_error(from.code(), TxnPartitionCheck::Add),
+                v2.code(),
                 "{from:?}"
             );
         }

@@ -37,7 +37,8 @@ use crate::replication::{
 };
 use crate::time::wall_ms;
 use crate::transactions::TxnCoordinator;
-use crate::transactions::verifier::verification_codes;
+use crate::transactions::verifier::{addition_codes, verification_codes};
+use shoal_txn::TransactionVersion;
 
 /// Most markers one WriteTxnMarkers request may carry.
 const MAX_MARKERS_PER_REQUEST: usize = 10_000;
@@ -133,12 +134,27 @@ impl Replication for ReplicationService {
             .iter()
             .map(|p| (p.topic.clone(), p.partition))
             .collect();
-        let answer = verification_codes(coordinator.verify_partitions(
-            &request.transactional_id,
-            request.producer_id,
-            producer_epoch,
-            &partitions,
-        ));
+        let answer = if request.add {
+            addition_codes(
+                coordinator
+                    .add_partitions(
+                        &request.transactional_id,
+                        request.producer_id,
+                        producer_epoch,
+                        &partitions,
+                        TransactionVersion::Tv2,
+                    )
+                    .await,
+                &partitions,
+            )
+        } else {
+            verification_codes(coordinator.verify_partitions(
+                &request.transactional_id,
+                request.producer_id,
+                producer_epoch,
+                &partitions,
+            ))
+        };
         let response = match answer {
             Ok(per_partition) => VerifyTxnPartitionsResponse {
                 error_code: 0,

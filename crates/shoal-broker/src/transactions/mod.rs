@@ -26,6 +26,7 @@ use shoal_txn::TRANSACTION_STATE_TOPIC;
 
 pub use config::TxnConfig;
 pub use coordinator::{CoordError, TxnCoordinator};
+pub use verifier::TxnPartitionCheck;
 
 use crate::internal_topic::authority::CoordinatorAuthority;
 use crate::internal_topic::{CoordinatorLocation, InternalTopicCreator, coordinator_of};

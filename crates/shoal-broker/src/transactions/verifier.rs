@@ -5,6 +5,11 @@
 //! never-ending one on the partition (a "hanging transaction" that holds the last stable offset
 //! forever).
 //!
+//! With transaction version 2 (KIP-890 part 2) the client sends no AddPartitionsToTxn: its
+//! Produce v12+ (or TxnOffsetCommit v5+) asks the leader to *add* the partition instead, the
+//! same question with [`TxnPartitionCheck::Add`], retried briefly while the coordinator is still
+//! completing the producer's previous transaction (Kafka's `add.partitions.to.txn.retry.*`).
+//!
 //! The coordinator is asked directly when it is this broker, else over its replication listener
 //! (gRPC). The partition keeps a verification guard from before the question until the write,
 //! so a marker written in between (the transaction ended) voids the answer.
@@ -15,7 +20,7 @@ use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use shoal_txn::metadata::TopicPartition;
-use shoal_txn::{TRANSACTION_STATE_TOPIC, TxnError};
+use shoal_txn::{TRANSACTION_STATE_TOPIC, TransactionVersion, TxnError};
 
 use crate::internal_topic::{CoordinatorLocation, coordinator_of};
 use crate::replica_manager::ReplicaManager;
@@ -27,6 +32,34 @@ use crate::transactions::peer_channels::{PeerChannels, PeerLinks};
 
 /// Longest a verification may take, connection included.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Kafka's `add.partitions.to.txn.retry.backoff.ms`: pause between adds refused with
+/// CONCURRENT_TRANSACTIONS (the previous transaction's markers are still being written).
+const ADD_PARTITIONS_RETRY_BACKOFF_MS: u64 = 20;
+/// Kafka's `add.partitions.to.txn.retry.backoff.max.ms`: how long such adds are retried before
+/// the client gets CONCURRENT_TRANSACTIONS (and retries itself).
+const ADD_PARTITIONS_RETRY_MAX_MS: u64 = 100;
+
+/// What a partition leader asks of the coordinator before a producer's first transactional
+/// write to the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnPartitionCheck {
+    /// KIP-890 part 1: is the partition in the open transaction?
+    Verify,
+    /// Transaction version 2: add the partition, opening a transaction if none is open.
+    Add,
+}
+
+impl TxnPartitionCheck {
+    /// `supports_epoch_bump`: the request speaks transaction version 2 (Produce v12+,
+    /// TxnOffsetCommit v5+), as Kafka decides it, from the request version alone.
+    pub fn for_request(supports_epoch_bump: bool) -> Self {
+        if supports_epoch_bump {
+            TxnPartitionCheck::Add
+        } else {
+            TxnPartitionCheck::Verify
+        }
+    }
+}
 
 /// The coordinator's answer: per partition, or for the whole request (a Kafka error code).
 pub type Verification = Result<BTreeMap<TopicPartition, Result<(), i16>>, i16>;
@@ -50,6 +83,18 @@ pub fn verification_codes(
     }
 }
 
+/// The codes of an implicit add (transaction version 2): every partition joined, or one
+/// request-level error.
+pub fn addition_codes(
+    answer: Result<(), CoordError>,
+    partitions: &BTreeSet<TopicPartition>,
+) -> Verification {
+    match answer {
+        Ok(()) => Ok(partitions.iter().map(|tp| (tp.clone(), Ok(()))).collect()),
+        Err(error) => Err(error.code()),
+    }
+}
+
 impl TxnVerifier {
     pub fn new(
         coordinator: Arc<TxnCoordinator>,
@@ -64,13 +109,44 @@ impl TxnVerifier {
     }
 
     /// Asks `transactional_id`'s coordinator whether `partitions` are in the open transaction
-    /// of (`producer_id`, `producer_epoch`).
+    /// of (`producer_id`, `producer_epoch`), or ([`TxnPartitionCheck::Add`]) to add them.
     pub async fn verify(
         &self,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         partitions: &BTreeSet<TopicPartition>,
+        check: TxnPartitionCheck,
+    ) -> Verification {
+        let give_up =
+            tokio::time::Instant::now() + Duration::from_millis(ADD_PARTITIONS_RETRY_MAX_MS);
+        loop {
+            let answer = self
+                .ask(
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    partitions,
+                    check,
+                )
+                .await;
+            let busy = answer == Err(ResponseError::ConcurrentTransactions.code());
+            let retry_at = tokio::time::Instant::now()
+                + Duration::from_millis(ADD_PARTITIONS_RETRY_BACKOFF_MS);
+            if !(busy && check == TxnPartitionCheck::Add && retry_at <= give_up) {
+                return answer;
+            }
+            tokio::time::sleep_until(retry_at).await;
+        }
+    }
+
+    async fn ask(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &BTreeSet<TopicPartition>,
+        check: TxnPartitionCheck,
     ) -> Verification {
         let image = self.replicas.image();
         let coordinator = match coordinator_of(TRANSACTION_STATE_TOPIC, transactional_id, &image) {
@@ -80,12 +156,28 @@ impl TxnVerifier {
             }
         };
         if coordinator == self.replicas.local_id() {
-            return verification_codes(self.coordinator.verify_partitions(
-                transactional_id,
-                producer_id,
-                producer_epoch,
-                partitions,
-            ));
+            return match check {
+                TxnPartitionCheck::Verify => {
+                    verification_codes(self.coordinator.verify_partitions(
+                        transactional_id,
+                        producer_id,
+                        producer_epoch,
+                        partitions,
+                    ))
+                }
+                TxnPartitionCheck::Add => addition_codes(
+                    self.coordinator
+                        .add_partitions(
+                            transactional_id,
+                            producer_id,
+                            producer_epoch,
+                            partitions,
+                            TransactionVersion::Tv2,
+                        )
+                        .await,
+                    partitions,
+                ),
+            };
         }
         let Some(address) = replication_address(&image, coordinator) else {
             return Err(ResponseError::CoordinatorNotAvailable.code());
@@ -102,6 +194,7 @@ impl TxnVerifier {
                     partition: *partition,
                 })
                 .collect(),
+            add: check == TxnPartitionCheck::Add,
         };
         let asked = tokio::time::timeout(
             VERIFY_TIMEOUT,

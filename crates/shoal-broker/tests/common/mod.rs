@@ -182,6 +182,7 @@ picked!(
     AddPartitionsToTxn(AddPartitionsToTxnResponse),
     AddOffsetsToTxn(AddOffsetsToTxnResponse),
     EndTxn(EndTxnResponse),
+    TxnOffsetCommit(TxnOffsetCommitResponse),
 );
 
 /// A v2 batch of `count` records; `producer` = Some((id, epoch, first sequence)) makes it
