@@ -138,6 +138,41 @@ class Reader:
     def remaining(self) -> int:
         return len(self.data) - self.pos
 
+    def uvarint(self) -> int:
+        """Unsigned varint (flexible versions' lengths and tags), at most 5 bytes."""
+        value = 0
+        for shift in range(0, 35, 7):
+            b = self._take(">B")
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value
+        raise ValueError("uvarint longer than 5 bytes")
+
+    def compact_len(self) -> int:
+        """A compact array's or string's length (-1: null), checked against the response."""
+        n = self.uvarint() - 1
+        if n > self.remaining():
+            raise ValueError(f"compact length {n} larger than the response")
+        return n
+
+    def compact_string(self) -> str | None:
+        n = self.compact_len()
+        if n < 0:
+            return None
+        s = self.data[self.pos : self.pos + n].decode()
+        self.pos += n
+        return s
+
+    def tagged_fields(self) -> dict[int, bytes]:
+        fields = {}
+        for _ in range(self.uvarint()):
+            tag, size = self.uvarint(), self.uvarint()
+            if size > self.remaining():
+                raise ValueError(f"tagged field of {size} bytes larger than the response")
+            fields[tag] = self.data[self.pos : self.pos + size]
+            self.pos += size
+        return fields
+
 
 # ---------------------------------------------------------------- framing
 def request_header_v1(api_key: int, api_version: int, correlation_id: int, client_id: str | None = "shoal-tests") -> bytes:
@@ -248,6 +283,47 @@ def parse_api_versions_v0(r: Reader) -> ApiVersionsV0:
 
 def api_versions(conn: Conn, correlation_id: int = 1) -> ApiVersionsV0:
     return parse_api_versions_v0(conn.roundtrip(API_VERSIONS, 0, correlation_id, b""))
+
+
+@dataclass
+class ApiVersionsFlexible:
+    error_code: int
+    apis: dict[int, tuple[int, int]]
+    supported_features: dict[str, tuple[int, int]]
+    finalized_features: dict[str, int]
+    finalized_features_epoch: int
+
+
+def api_versions_flexible(conn: Conn, version: int = 3, correlation_id: int = 1) -> ApiVersionsFlexible:
+    """ApiVersions v3/v4 (request header v2, response header v0) with its feature tags:
+    SupportedFeatures (0), FinalizedFeaturesEpoch (1), FinalizedFeatures (2)."""
+    body = b"\x0cshoal-tests" + b"\x060.1.0" + b"\x00"  # compact names (len + 1), no tags
+    r = conn.roundtrip(API_VERSIONS, version, correlation_id, body, header_v2=True)
+    err = r.i16()
+    apis = {}
+    for _ in range(r.compact_len()):
+        key, lo, hi = r.i16(), r.i16(), r.i16()
+        r.tagged_fields()
+        apis[key] = (lo, hi)
+    r.i32()  # throttle
+    tags = r.tagged_fields()
+    supported, finalized, epoch = {}, {}, -1
+    if 0 in tags:
+        t = Reader(tags[0])
+        for _ in range(t.compact_len()):
+            name, lo, hi = t.compact_string(), t.i16(), t.i16()
+            t.tagged_fields()
+            supported[name] = (lo, hi)
+    if 1 in tags:
+        epoch = Reader(tags[1]).i64()
+    if 2 in tags:
+        t = Reader(tags[2])
+        for _ in range(t.compact_len()):
+            name, max_level, min_level = t.compact_string(), t.i16(), t.i16()
+            t.tagged_fields()
+            assert min_level == max_level, (name, min_level, max_level)
+            finalized[name] = max_level
+    return ApiVersionsFlexible(err, apis, supported, finalized, epoch)
 
 
 # ---------------------------------------------------------------- Metadata v4

@@ -212,6 +212,26 @@ def init_raw(conn, transactional_id: str) -> tuple[int, int]:
         time.sleep(0.1)
 
 
+@pytest.mark.timeout(60)
+def test_api_versions_reports_transaction_version_2(shoal):
+    """A new cluster finalizes transaction.version 2, as Kafka 4 does, and says so in
+    ApiVersions v3+: that is what makes a Kafka 4 producer speak KIP-890 part 2 (Produce v12+
+    and EndTxn v5 without AddPartitionsToTxn). v3 leaves out ranges that start at 0 (clients
+    before KIP-1022 reject them); Shoal's own metadata.version goes out under its own name."""
+    host, port = shoal.bootstrap.split(":")
+    with kw.Conn(host, int(port)) as conn:
+        v3 = kw.api_versions_flexible(conn, 3)
+        v4 = kw.api_versions_flexible(conn, 4, correlation_id=2)
+    for r in (v3, v4):
+        assert r.error_code == 0 and r.apis[kw.PRODUCE][1] >= 12 and r.apis[kw.END_TXN][1] >= 5, r.apis
+        assert r.finalized_features.get("transaction.version") == 2, r.finalized_features
+        assert "metadata.version" not in r.finalized_features, r.finalized_features
+        assert r.finalized_features.get("shoal.metadata.version", 0) >= 3, r.finalized_features
+        assert r.finalized_features_epoch > 0
+    assert "transaction.version" not in v3.supported_features, v3.supported_features
+    assert v4.supported_features["transaction.version"] == (0, 2), v4.supported_features
+
+
 @pytest.mark.timeout(120)
 def test_bad_transactional_requests_get_kafkas_errors(shoal):
     topic = unique_topic("txbad")

@@ -21,6 +21,7 @@ pub mod config;
 pub mod credentials;
 pub mod disk_space;
 pub mod error_codes;
+pub mod features;
 pub mod groups;
 pub mod handler;
 pub mod internal_topic;
@@ -77,6 +78,8 @@ pub struct Broker {
     pub fetch_pool: Arc<shoal_kafka::MemoryPool>,
     /// ACL authorization (`authorizer.class.name`); allows everything when none is configured.
     pub authorization: Arc<authorization::Authorization>,
+    /// The feature levels ApiVersions reports, published from each applied image.
+    pub features: shoal_kafka::SharedFeatures,
     fetchers: Arc<FetcherManager>,
     replication_server: std::sync::Mutex<Option<ReplicationServer>>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -244,6 +247,7 @@ impl Broker {
             producer_ids,
             groups,
             transactions,
+            features: shoal_kafka::SharedFeatures::default(),
             fetchers,
             replication_server: std::sync::Mutex::new(Some(replication_server)),
             tasks: std::sync::Mutex::new(Vec::new()),
@@ -269,9 +273,13 @@ impl Broker {
             },
         ));
         let disk_space = tokio::spawn(Arc::clone(&broker.replicas.disk_space).run());
+        let features = tokio::spawn(features::publish_feature_levels(
+            Arc::clone(&broker.replicas),
+            broker.features.clone(),
+        ));
         broker
             .lock_tasks()
-            .extend([follower, maintenance, disk_space]);
+            .extend([follower, maintenance, disk_space, features]);
         let group_tasks = broker.groups.spawn_tasks();
         broker.lock_tasks().extend(group_tasks);
         let txn_tasks = broker.transactions.spawn_tasks();

@@ -30,6 +30,7 @@ mod codec;
 mod config;
 mod connection;
 mod error;
+mod features;
 mod frame;
 mod handler;
 mod header;
@@ -53,6 +54,7 @@ pub use config::{
     DEFAULT_SOCKET_REQUEST_MAX_BYTES, ServerConfig,
 };
 pub use error::{EncodeError, FrameError, RequestError};
+pub use features::{FeatureLevels, SharedFeatures};
 pub use handler::{
     DeferredHeldResponse, DeferredResponse, Handler, HeldResponse, Reply, RequestContext,
 };

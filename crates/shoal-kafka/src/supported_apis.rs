@@ -9,6 +9,7 @@ use kafka_protocol::messages::ApiKey;
 use tracing::warn;
 
 use crate::codec::codec_versions;
+use crate::features::SharedFeatures;
 use crate::schema::request_schema;
 
 /// ApiVersions versions answered by this crate (Kafka 4.x: 0–4).
@@ -37,6 +38,8 @@ impl ApiRange {
 pub struct SupportedApis {
     /// Indexed by API key.
     ranges: Vec<Option<ApiRange>>,
+    /// The feature levels ApiVersions v3+ reports (none unless [`Self::with_features`]).
+    features: SharedFeatures,
 }
 
 impl SupportedApis {
@@ -93,7 +96,19 @@ impl SupportedApis {
             min_version: 0,
             max_version: API_VERSIONS_MAX_VERSION,
         });
-        SupportedApis { ranges }
+        SupportedApis {
+            ranges,
+            features: SharedFeatures::default(),
+        }
+    }
+
+    /// Reports the levels `features` holds (kept up to date by its publisher) in ApiVersions.
+    pub fn with_features(self, features: SharedFeatures) -> Self {
+        SupportedApis { features, ..self }
+    }
+
+    pub fn features(&self) -> &SharedFeatures {
+        &self.features
     }
 
     /// The accepted range of `api_key`, if it is served at all.

@@ -22,6 +22,13 @@
 //! A new cluster finalizes the newest level this binary supports at bootstrap (one
 //! `FeatureLevel` entry, Kafka's bootstrap metadata.version); an existing cluster stays at its
 //! level until raised (UpdateFeatures; see docs/upgrading.md).
+//!
+//! `transaction.version` is Kafka's feature of the same name, with Kafka's levels (0: the
+//! classic protocol; 1: flexible `__transaction_state` values; 2: KIP-890 part 2, an epoch bump
+//! on every EndTxn, partitions added by their leaders). Clients read it from ApiVersions and
+//! speak version 2 only when it is finalized at 2, so it is finalized only once every broker
+//! serves it: a new cluster at `metadata.version` 2 or more (brokers report their ranges)
+//! finalizes it at bootstrap, as Kafka 4 does; an existing one stays at 0 (absent) until raised.
 
 use crate::image::MetadataImage;
 use crate::records::{MetadataRecord, SupportedFeature};
@@ -39,13 +46,28 @@ pub const ACLS_METADATA_VERSION: i16 = 3;
 /// The level from which SCRAM credentials may be written (`UserScramCredential` records).
 pub const SCRAM_METADATA_VERSION: i16 = 3;
 
+/// Kafka's name of the transaction protocol feature (KIP-890).
+pub const TRANSACTION_VERSION: &str = "transaction.version";
+/// The newest `transaction.version` this binary serves.
+pub const MAX_TRANSACTION_VERSION: i16 = 2;
+/// The lowest `metadata.version` at which `transaction.version` may be finalized (brokers
+/// report their supported ranges from there on).
+pub const TRANSACTION_VERSION_METADATA_VERSION: i16 = BROKER_FEATURES_METADATA_VERSION;
+
 /// The features this binary supports, as its broker reports them on registration.
 pub fn supported_features() -> Vec<SupportedFeature> {
-    vec![SupportedFeature {
-        name: METADATA_VERSION.to_string(),
-        min_level: BASELINE_METADATA_VERSION,
-        max_level: MAX_METADATA_VERSION,
-    }]
+    vec![
+        SupportedFeature {
+            name: METADATA_VERSION.to_string(),
+            min_level: BASELINE_METADATA_VERSION,
+            max_level: MAX_METADATA_VERSION,
+        },
+        SupportedFeature {
+            name: TRANSACTION_VERSION.to_string(),
+            min_level: 0,
+            max_level: MAX_TRANSACTION_VERSION,
+        },
+    ]
 }
 
 /// The range of `name` a broker reported; a broker that reported nothing (`None`) supports
@@ -64,7 +86,8 @@ pub fn supported_range(features: Option<&[SupportedFeature]>, name: &str) -> Opt
 }
 
 /// The records that finalize `metadata.version` at `level` on a new cluster: one
-/// FeatureLevel, then `extra` (the `--add-scram` credentials; only at a level that has them),
+/// FeatureLevel, `transaction.version` at its newest level (at a `metadata.version` that has
+/// it), then `extra` (the `--add-scram` credentials; only at a level that has them),
 /// unless a level is already finalized (pure).
 pub fn plan_bootstrap_features(
     image: &MetadataImage,
@@ -80,6 +103,12 @@ pub fn plan_bootstrap_features(
         name: METADATA_VERSION.to_string(),
         level,
     }];
+    if level >= TRANSACTION_VERSION_METADATA_VERSION {
+        records.push(MetadataRecord::FeatureLevel {
+            name: TRANSACTION_VERSION.to_string(),
+            level: MAX_TRANSACTION_VERSION,
+        });
+    }
     if level >= SCRAM_METADATA_VERSION {
         records.extend_from_slice(extra);
     }
@@ -98,13 +127,20 @@ mod tests {
         let records = plan_bootstrap_features(&image, 2, &[]);
         assert_eq!(
             records,
-            vec![MetadataRecord::FeatureLevel {
-                name: "metadata.version".into(),
-                level: 2
-            }]
+            vec![
+                MetadataRecord::FeatureLevel {
+                    name: "metadata.version".into(),
+                    level: 2
+                },
+                MetadataRecord::FeatureLevel {
+                    name: "transaction.version".into(),
+                    level: 2
+                }
+            ]
         );
         image.apply_batch(1, &records);
         assert_eq!(image.metadata_version(), 2);
+        assert_eq!(image.transaction_version(), 2);
         assert!(plan_bootstrap_features(&image, 2, &[]).is_empty());
     }
 
@@ -123,12 +159,12 @@ mod tests {
         let image = MetadataImage::empty("c");
         assert_eq!(
             plan_bootstrap_features(&image, 2, std::slice::from_ref(&credential)).len(),
-            1,
+            2,
             "level 2 has no SCRAM records"
         );
         let records = plan_bootstrap_features(&image, 3, std::slice::from_ref(&credential));
-        assert_eq!(records.len(), 2);
-        assert_eq!(records[1], credential);
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[2], credential);
     }
 
     #[test]
@@ -137,6 +173,10 @@ mod tests {
         assert_eq!(
             supported_range(Some(&reported), METADATA_VERSION),
             Some((1, MAX_METADATA_VERSION))
+        );
+        assert_eq!(
+            supported_range(Some(&reported), TRANSACTION_VERSION),
+            Some((0, MAX_TRANSACTION_VERSION))
         );
         assert_eq!(supported_range(Some(&reported), "other"), None);
         assert_eq!(supported_range(None, METADATA_VERSION), Some((1, 1)));

@@ -128,6 +128,14 @@ impl MetadataImage {
             .unwrap_or(crate::features::BASELINE_METADATA_VERSION)
     }
 
+    /// The finalized `transaction.version`; 0 (the classic protocol) when none is.
+    pub fn transaction_version(&self) -> i16 {
+        self.finalized_features
+            .get(crate::features::TRANSACTION_VERSION)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn topic(&self, topic_id: &Uuid) -> Option<&TopicImage> {
         self.topics.get(topic_id)
     }

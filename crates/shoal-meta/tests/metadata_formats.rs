@@ -1106,6 +1106,11 @@ async fn a_new_cluster_finalizes_the_newest_metadata_version_and_records_broker_
         node.image().metadata_version(),
         shoal_meta::features::MAX_METADATA_VERSION
     );
+    assert_eq!(
+        node.image().transaction_version(),
+        shoal_meta::features::MAX_TRANSACTION_VERSION,
+        "a new cluster speaks transaction version 2, as Kafka 4 does"
+    );
     let brokers = common::register_brokers(&node, 1).await;
     assert_eq!(
         node.image().brokers[&1].supported_features,
@@ -1123,14 +1128,31 @@ async fn a_new_cluster_finalizes_the_newest_metadata_version_and_records_broker_
         ),
         "{err}"
     );
+    // One that serves metadata.version 3 but not transaction.version 2 is refused too.
+    let without_txn_v2 = shoal_meta::BrokerRegistrationRequest {
+        supported_features: Some(
+            shoal_meta::features::supported_features()
+                .into_iter()
+                .filter(|f| f.name != shoal_meta::features::TRANSACTION_VERSION)
+                .collect(),
+        ),
+        ..common::broker(2)
+    };
+    let err = node.client().register(without_txn_v2).await.unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "supports transaction.version none, but the cluster's finalized transaction.version is 2"
+        ),
+        "{err}"
+    );
     drop(brokers);
     node.shutdown().await.unwrap();
     drop(node);
-    // On disk: one FeatureLevel (type 10) and RegisterBroker v1 (type 1).
+    // On disk: two FeatureLevels (type 10) and RegisterBroker v1 (type 1).
     let frames = record_frames(dir.path());
     assert_eq!(
         frames.iter().filter(|f| **f == (10, 0)).count(),
-        1,
+        2,
         "{frames:?}"
     );
     assert!(frames.contains(&(1, 1)), "{frames:?}");
@@ -1148,7 +1170,7 @@ async fn a_new_cluster_finalizes_the_newest_metadata_version_and_records_broker_
             .iter()
             .filter(|f| **f == (10, 0))
             .count(),
-        1
+        2
     );
 }
 

@@ -565,15 +565,19 @@ pub async fn run(
                 idle_timeout_ms: millis(&config, "connections.max.idle.ms", 1000)?,
                 ..ServerConfig::new(listener.name.clone(), listener.bind_addr()?)
             };
-            let server = KafkaServer::bind(server_config, supported_apis(), Arc::clone(&handler))
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot bind Kafka listener {}://{}:{}",
-                        listener.name, listener.host, listener.port
-                    )
-                })?
-                .with_memory_pool(Arc::clone(&request_pool));
+            let server = KafkaServer::bind(
+                server_config,
+                supported_apis().with_features(broker.features.clone()),
+                Arc::clone(&handler),
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot bind Kafka listener {}://{}:{}",
+                    listener.name, listener.host, listener.port
+                )
+            })?
+            .with_memory_pool(Arc::clone(&request_pool));
             let server = match listeners.sasl.get(&listener.name) {
                 Some(settings) => {
                     if let Some(jwks) = &settings.jwks {

@@ -35,6 +35,7 @@ use crate::blocking::run_blocking;
 use crate::error_codes::partition_error_code;
 use crate::time::wall_ms;
 use crate::transactions::TxnPartitionCheck;
+use crate::transactions::verifier::client_code_for_verification_error;
 use shoal_acl::{Operation, ResourceType};
 
 /// The first Produce version of transaction-version-2 clients (KIP-890 part 2).
@@ -234,7 +235,11 @@ async fn transactional_verdicts(
                 // Not in the transaction: the write would open a transaction nobody ends.
                 Some(Err(_)) | None => Err(ResponseError::InvalidTxnState.code()),
             },
-            Err(code) => Err(produce_code_for_verification_error(*code, check)),
+            Err(code) => Err(client_code_for_verification_error(
+                *code,
+                check,
+                ResponseError::NotEnoughReplicas,
+            )),
         };
         if let Err(code) = verdict {
             tracing::debug!(
@@ -248,30 +253,6 @@ async fn transactional_verdicts(
         verdicts.insert(indexes, verdict);
     }
     verdicts
-}
-
-/// Kafka's mapping of a verification failure to what a producer understands on Produce: the
-/// coordinator being away is retriable (NOT_ENOUGH_REPLICAS), a fenced producer is told so.
-/// A version-2 client retries CONCURRENT_TRANSACTIONS itself (KAFKA-18654), older ones do not
-/// know it on Produce.
-fn produce_code_for_verification_error(code: i16, check: TxnPartitionCheck) -> i16 {
-    let busy = code == ResponseError::ConcurrentTransactions.code();
-    if busy && check == TxnPartitionCheck::Add {
-        code
-    } else if busy
-        || code == ResponseError::NotCoordinator.code()
-        || code == ResponseError::CoordinatorNotAvailable.code()
-        || code == ResponseError::CoordinatorLoadInProgress.code()
-    {
-        ResponseError::NotEnoughReplicas.code()
-    } else if code == ResponseError::ProducerFenced.code() {
-        // Producers handle INVALID_PRODUCER_EPOCH here; the rest (INVALID_PRODUCER_ID_MAPPING
-        // included, which clients recover from with InitProducerId) passes through as Kafka's
-        // AddPartitionsToTxnManager does.
-        ResponseError::InvalidProducerEpoch.code()
-    } else {
-        code
-    }
 }
 
 /// Appends every partition's batches (blocking) and answers, or defers the answer for acks=all.

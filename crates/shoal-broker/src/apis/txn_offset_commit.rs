@@ -45,6 +45,7 @@ use shoal_kafka::{Reply, RequestContext};
 use crate::Broker;
 use crate::blocking::run_blocking;
 use crate::transactions::TxnPartitionCheck;
+use crate::transactions::verifier::client_code_for_verification_error;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -267,7 +268,11 @@ async fn verify(
             // Not in the transaction: the offsets would wait for a marker that never comes.
             Some(Err(_)) | None => Err(ResponseError::InvalidTxnState.code()),
         },
-        Err(code) => Err(code_for_verification_error(code, check)),
+        Err(code) => Err(client_code_for_verification_error(
+            code,
+            check,
+            ResponseError::CoordinatorNotAvailable,
+        )),
     };
     if let Err(code) = outcome {
         tracing::debug!(
@@ -278,30 +283,6 @@ async fn verify(
         );
     }
     outcome
-}
-
-/// A failed verification as TxnOffsetCommit's clients understand it: the coordinator being
-/// away or busy is retriable (COORDINATOR_NOT_AVAILABLE, as Kafka's group coordinator maps it),
-/// a fenced producer is told so.
-/// A version-2 client gets CONCURRENT_TRANSACTIONS as it is, and retries.
-fn code_for_verification_error(code: i16, check: TxnPartitionCheck) -> i16 {
-    let busy = code == ResponseError::ConcurrentTransactions.code();
-    if busy && check == TxnPartitionCheck::Add {
-        code
-    } else if busy
-        || code == ResponseError::NotCoordinator.code()
-        || code == ResponseError::CoordinatorNotAvailable.code()
-        || code == ResponseError::CoordinatorLoadInProgress.code()
-    {
-        ResponseError::CoordinatorNotAvailable.code()
-    } else if code == ResponseError::ProducerFenced.code() {
-        // Producers handle INVALID_PRODUCER_EPOCH here; the rest (INVALID_PRODUCER_ID_MAPPING
-        // included, which clients recover from with InitProducerId) passes through as Kafka's
-        // AddPartitionsToTxnManager does.
-        ResponseError::InvalidProducerEpoch.code()
-    } else {
-        code
-    }
 }
 
 /// Kafka's `TxnOffsetCommitRequest.getErrorResponse`: `error` for every partition asked about.
@@ -365,7 +346,11 @@ mod tests {
         ];
         for (from, to) in cases {
             assert_eq!(
-                code_for_verification_error(from.code(), TxnPartitionCheck::Verify),
+                client_code_for_verification_error(
+                    from.code(),
+                    TxnPartitionCheck::Verify,
+                    ResponseError::CoordinatorNotAvailable,
+                ),
                 to.code(),
                 "{from:?}"
             );
@@ -376,7 +361,11 @@ mod tests {
                 to
             };
             assert_eq!(
-                code_for_verification_error(from.code(), TxnPartitionCheck::Add),
+                client_code_for_verification_error(
+                    from.code(),
+                    TxnPartitionCheck::Add,
+                    ResponseError::CoordinatorNotAvailable,
+                ),
                 v2.code(),
                 "{from:?}"
             );

@@ -77,8 +77,8 @@ impl TxnConfig {
             settings: TxnSettings {
                 transaction_max_timeout_ms: max_timeout_ms,
                 transactional_id_expiration_ms: expiration_ms,
-                // The classic protocol (v0/v1) until the `transaction.version` feature is
-                // advertised: a timed-out transaction is fenced with an epoch bump either way.
+                // Until the first image: then the cluster's finalized `transaction.version`
+                // (`TxnCoordinator::set_transaction_version`).
                 server_transaction_version: TransactionVersion::Tv0,
             },
             abort_timed_out_interval_ms: get(

@@ -21,7 +21,7 @@
 //! commit was acknowledged always completes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI16, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -32,7 +32,9 @@ use shoal_txn::metadata::{
     AddPartitionsOutcome, EndTxnOutcome, EndTxnRequest, InitProducerIdOutcome,
     InitProducerIdRequest, ProducerIdAndEpoch, TopicPartition, TxnResult,
 };
-use shoal_txn::{LoadedTransactions, TransactionMetadata, TransactionState, TransactionVersion};
+use shoal_txn::{
+    LoadedTransactions, TransactionMetadata, TransactionState, TransactionVersion, TxnSettings,
+};
 use shoal_txn::{Transition, TxnError, records};
 
 use crate::internal_topic::authority::CoordinatorAuthority;
@@ -125,6 +127,9 @@ pub struct TxnCoordinator {
     markers_in_flight: tokio::sync::Semaphore,
     /// Whether requests may be answered from the loaded shards (see `CoordinatorAuthority`).
     authority: Arc<CoordinatorAuthority>,
+    /// The cluster's finalized `transaction.version` (from the metadata image): how the
+    /// coordinator's own aborts (timeouts, fencing) bump the epoch.
+    transaction_version: AtomicI16,
 }
 
 impl TxnCoordinator {
@@ -135,6 +140,7 @@ impl TxnCoordinator {
         producer_ids: Arc<ProducerIdManager>,
         authority: Arc<CoordinatorAuthority>,
     ) -> Arc<Self> {
+        let transaction_version = config.settings.server_transaction_version.level();
         Arc::new(Self {
             partition_count: AtomicI32::new(config.state_topic.num_partitions),
             config,
@@ -145,7 +151,26 @@ impl TxnCoordinator {
             next_load: AtomicU64::new(1),
             markers_in_flight: tokio::sync::Semaphore::new(MAX_MARKERS_IN_FLIGHT),
             authority,
+            transaction_version: AtomicI16::new(transaction_version),
         })
+    }
+
+    /// The cluster finalized `transaction.version` at `level` (a level this binary does not
+    /// know keeps the previous one; registration refuses such a binary anyway).
+    pub fn set_transaction_version(&self, level: i16) {
+        if TransactionVersion::from_level(level).is_some() {
+            self.transaction_version.store(level, Ordering::Relaxed);
+        }
+    }
+
+    /// The coordinator's settings, at the cluster's current `transaction.version`.
+    fn settings(&self) -> TxnSettings {
+        let level = self.transaction_version.load(Ordering::Relaxed);
+        TxnSettings {
+            server_transaction_version: TransactionVersion::from_level(level)
+                .unwrap_or(self.config.settings.server_transaction_version),
+            ..self.config.settings.clone()
+        }
     }
 
     pub fn config(&self) -> &TxnConfig {
@@ -416,7 +441,7 @@ impl TxnCoordinator {
             let outcome = shoal_txn::metadata::init_producer_id(
                 ids.get(transactional_id),
                 &request,
-                &self.config.settings,
+                &self.settings(),
                 now,
                 // Needed after all (the id changed since the peek): the client retries.
                 || spare.ok_or(TxnError::ConcurrentTransactions),
@@ -808,7 +833,7 @@ impl TxnCoordinator {
             let transition = shoal_txn::metadata::abort_timed_out(
                 meta,
                 seen_producer_id,
-                &self.config.settings,
+                &self.settings(),
                 now,
             )?;
             if let Some(t) = &transition {
@@ -839,7 +864,7 @@ impl TxnCoordinator {
     /// [`Self::abort_timed_out`] runs its writes.
     async fn remove_expired(&self) {
         let now = wall_ms();
-        let settings = &self.config.settings;
+        let settings = &self.settings();
         let due = self.select_ids(|m| shoal_txn::metadata::should_expire(m, now, settings));
         futures::stream::iter(due)
             .for_each_concurrent(
@@ -852,7 +877,7 @@ impl TxnCoordinator {
     }
 
     async fn expire_one(&self, partition: i32, epoch: i32, transactional_id: String, now: i64) {
-        let settings = &self.config.settings;
+        let settings = &self.settings();
         let transition = self.with_partition(partition, Some(epoch), |ids, _| {
             let Some(meta) = ids.get(&transactional_id) else {
                 return Ok(None);

@@ -85,6 +85,8 @@ impl TxnLoader {
 
     fn reconcile(self: &Arc<Self>, image: &MetadataImage) {
         let (topic_id, led) = led_partitions(&self.replicas, image, TRANSACTION_STATE_TOPIC);
+        self.coordinator
+            .set_transaction_version(image.transaction_version());
         if let Some(topic) = image.topic_by_name(TRANSACTION_STATE_TOPIC) {
             self.coordinator
                 .set_partition_count(i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX));

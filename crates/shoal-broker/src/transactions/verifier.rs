@@ -83,6 +83,35 @@ pub fn verification_codes(
     }
 }
 
+/// A failed verification as the asking request's client understands it (Kafka's
+/// `AddPartitionsToTxnManager` and its callers): the coordinator being away or busy becomes
+/// `retriable`, the code that request's clients retry (NOT_ENOUGH_REPLICAS on Produce,
+/// COORDINATOR_NOT_AVAILABLE on TxnOffsetCommit); a fenced producer is told
+/// INVALID_PRODUCER_EPOCH; the rest (INVALID_PRODUCER_ID_MAPPING included, which clients
+/// recover from with InitProducerId) passes through. A version-2 client ([`TxnPartitionCheck::Add`])
+/// gets CONCURRENT_TRANSACTIONS as it is and retries it (KAFKA-18654); older ones do not know it
+/// there.
+pub fn client_code_for_verification_error(
+    code: i16,
+    check: TxnPartitionCheck,
+    retriable: ResponseError,
+) -> i16 {
+    let busy = code == ResponseError::ConcurrentTransactions.code();
+    if busy && check == TxnPartitionCheck::Add {
+        code
+    } else if busy
+        || code == ResponseError::NotCoordinator.code()
+        || code == ResponseError::CoordinatorNotAvailable.code()
+        || code == ResponseError::CoordinatorLoadInProgress.code()
+    {
+        retriable.code()
+    } else if code == ResponseError::ProducerFenced.code() {
+        ResponseError::InvalidProducerEpoch.code()
+    } else {
+        code
+    }
+}
+
 /// The codes of an implicit add (transaction version 2): every partition joined, or one
 /// request-level error.
 pub fn addition_codes(

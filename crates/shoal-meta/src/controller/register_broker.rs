@@ -85,28 +85,33 @@ pub fn check_not_duplicate(
 
 /// Refuses a broker whose binary cannot read the cluster's finalized `metadata.version` (Kafka
 /// refuses such a registration with UNSUPPORTED_VERSION): it would stop at the first record
-/// of a version it does not know.
+/// of a version it does not know. Likewise for every other finalized feature above level 0
+/// (`transaction.version`): clients rely on every broker serving it.
 fn check_supports_finalized(
     image: &MetadataImage,
     request: &BrokerRegistrationRequest,
 ) -> Result<(), ControllerError> {
-    let level = image.metadata_version();
-    let range = features::supported_range(
-        request.supported_features.as_deref(),
-        features::METADATA_VERSION,
+    let metadata_version = image.metadata_version();
+    let finalized = std::iter::once((features::METADATA_VERSION, metadata_version)).chain(
+        image
+            .finalized_features
+            .iter()
+            .filter(|(name, level)| name.as_str() != features::METADATA_VERSION && **level > 0)
+            .map(|(name, level)| (name.as_str(), *level)),
     );
-    match range {
-        Some((min, max)) if (min..=max).contains(&level) => Ok(()),
-        _ => {
-            let supported =
-                range.map_or("none".to_string(), |(min, max)| format!("{min} to {max}"));
-            Err(ControllerError::InvalidRequest(format!(
-                "Broker {} supports metadata.version {supported}, but the cluster's finalized \
-                 metadata.version is {level}; run a Shoal release that supports it.",
-                request.broker_id
-            )))
+    for (name, level) in finalized {
+        let range = features::supported_range(request.supported_features.as_deref(), name);
+        if range.is_some_and(|(min, max)| (min..=max).contains(&level)) {
+            continue;
         }
+        let supported = range.map_or("none".to_string(), |(min, max)| format!("{min} to {max}"));
+        return Err(ControllerError::InvalidRequest(format!(
+            "Broker {} supports {name} {supported}, but the cluster's finalized {name} is \
+             {level}; run a Shoal release that supports it.",
+            request.broker_id
+        )));
     }
+    Ok(())
 }
 
 fn validate(request: &BrokerRegistrationRequest) -> Result<(), ControllerError> {

@@ -5,9 +5,16 @@ use super::*;
 
 /// The coordinator aborts an open transaction itself (a newer producer, or the timeout):
 /// Kafka's `prepareFenceProducerEpoch` followed by `endTransaction(ABORT, isFromClient = false)`
-/// with the cluster's transaction version. The epoch is bumped (once only, if an earlier fence
-/// failed to write; never past `i16::MAX`), and with transaction version 2 bumped once more by
-/// the abort itself.
+/// with the cluster's transaction version.
+///
+/// Classic (version 0/1): the epoch is bumped in memory before the write, so the old producer
+/// is fenced whether or not the write succeeds (once only if an earlier fence failed to write;
+/// never past `i16::MAX`), and the abort and its markers carry that epoch.
+///
+/// Version 2: one bump in all, the abort's own (e → e+1, as Kafka 4.1 after KAFKA-19367; 4.0.0
+/// bumped twice). The stored epoch moves with the write; a failed write leaves it, and the next
+/// attempt bumps from it again. A version-2 producer still at e that then aborts is answered
+/// as a retry (NONE, e+1) instead of being fenced.
 pub(super) fn fence_and_abort(
     meta: &TransactionMetadata,
     server_version: TransactionVersion,
@@ -16,22 +23,33 @@ pub(super) fn fence_and_abort(
     if meta.state != Ongoing || meta.pending_state.is_some() {
         return Err(TxnError::UnknownServerError);
     }
+    if server_version.supports_epoch_bump() {
+        let transit = abort_or_commit(
+            meta,
+            PrepareAbort,
+            server_version,
+            NO_PRODUCER_ID,
+            now_ms,
+            false,
+        )?;
+        return prepare(meta.clone(), transit);
+    }
     let fenced_epoch = if meta.has_failed_epoch_fence || meta.producer_epoch == i16::MAX {
         meta.producer_epoch
     } else {
         meta.producer_epoch + 1
     };
-    // Kafka bumps the in-memory epoch before the write: from here on the old producer is
-    // fenced, whether or not the write succeeds.
     let mut base = meta.clone();
     base.producer_epoch = fenced_epoch;
     base.last_producer_epoch = NO_PRODUCER_EPOCH;
-    let version = if server_version.supports_epoch_bump() {
-        server_version
-    } else {
-        TransactionVersion::Tv0
-    };
-    let transit = abort_or_commit(&base, PrepareAbort, version, NO_PRODUCER_ID, now_ms, false)?;
+    let transit = abort_or_commit(
+        &base,
+        PrepareAbort,
+        TransactionVersion::Tv0,
+        NO_PRODUCER_ID,
+        now_ms,
+        false,
+    )?;
     prepare(base, transit)
 }
 

@@ -268,9 +268,10 @@ fn init_on_an_open_transaction_fences_and_aborts_it() {
     let table = [
         (TransactionVersion::Tv0, false, 4, (5, -1, 5)),
         (TransactionVersion::Tv1, false, 4, (5, -1, 5)),
-        // Version 2: the abort bumps once more.
-        (TransactionVersion::Tv2, false, 4, (6, 5, 5)),
-        // An earlier fence failed to write: the epoch was already bumped.
+        // Version 2: one bump, the abort's (Kafka 4.1); the stored epoch moves with the write.
+        (TransactionVersion::Tv2, false, 4, (5, 4, 4)),
+        // An earlier fence failed to write: the classic epoch was already bumped; version 2
+        // bumps from the stored epoch again.
         (TransactionVersion::Tv0, true, 5, (5, -1, 5)),
         (TransactionVersion::Tv2, true, 5, (6, 5, 5)),
         // Never past i16::MAX.
@@ -284,7 +285,7 @@ fn init_on_an_open_transaction_fences_and_aborts_it() {
             TransactionVersion::Tv2,
             false,
             i16::MAX - 1,
-            (i16::MAX, i16::MAX, i16::MAX),
+            (i16::MAX, i16::MAX - 1, i16::MAX - 1),
         ),
     ];
     for (version, failed, epoch, (written, written_last, base_epoch)) in table {
@@ -316,7 +317,8 @@ fn init_on_an_open_transaction_fences_and_aborts_it() {
             TransactionVersion::Tv0
         };
         assert_eq!(t.transit.client_transaction_version, stored);
-        // The old producer is fenced from now on, written or not.
+        // Classic: the old producer is fenced from now on, written or not. Version 2: the
+        // stored epoch moves only with the write.
         let abandoned = t.clone().abandon(true);
         assert!(abandoned.has_failed_epoch_fence);
         assert_eq!(abandoned.producer_epoch, base_epoch);
@@ -690,6 +692,45 @@ fn a_timed_out_transaction_is_aborted_with_a_fencing_epoch() {
     let other = meta(Ongoing, 4);
     assert_eq!(abort_timed_out(&other, 999, &s, NOW), Ok(None));
     assert_eq!(abort_timed_out(&meta(Empty, 4), PID, &s, NOW), Ok(None));
+}
+
+#[test]
+fn a_version_2_timeout_abort_bumps_once_and_the_producers_own_abort_is_a_retry() {
+    let s = TxnSettings {
+        server_transaction_version: TransactionVersion::Tv2,
+        ..TxnSettings::default()
+    };
+    let t = abort_timed_out(&meta(Ongoing, 4), PID, &s, NOW)
+        .expect("ok")
+        .expect("abort");
+    assert_eq!(
+        (
+            t.transit.state,
+            t.transit.producer_epoch,
+            t.transit.last_producer_epoch
+        ),
+        (PrepareAbort, 5, 4),
+        "markers at e+1, not e+2"
+    );
+    let m = prepare_complete(&t.complete().expect("PrepareAbort"), NOW + 1)
+        .expect("markers")
+        .complete()
+        .expect("done");
+    assert_eq!((m.state, m.producer_epoch), (CompleteAbort, 5));
+    let v2 = TransactionVersion::Tv2;
+    // (request epoch, result) → answer, Kafka's table for CompleteAbort at e+1.
+    let table = [
+        (4, TxnResult::Abort, Ok(format!("done {PID}/5"))),
+        (4, TxnResult::Commit, Err(InvalidTxnState)),
+        (3, TxnResult::Abort, Err(ProducerFenced)),
+    ];
+    for (epoch, result, want) in table {
+        assert_eq!(
+            kind(end(Some(&m), epoch, result, v2)),
+            want,
+            "{epoch} {result:?}"
+        );
+    }
 }
 
 #[test]
