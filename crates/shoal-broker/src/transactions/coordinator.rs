@@ -670,18 +670,19 @@ impl TxnCoordinator {
             if !self.is_coordinating(partition, epoch, load) {
                 return;
             }
-            let outcomes: Vec<(TopicPartition, MarkerOutcome)> =
-                futures::stream::iter(remaining.iter().cloned())
-                    .map(|tp| async move {
-                        let outcome = match self.markers_in_flight.acquire().await {
-                            Ok(_permit) => self.markers.write(&tp, &marker).await,
-                            Err(_) => MarkerOutcome::retry("the marker limiter is closed"),
-                        };
-                        (tp, outcome)
-                    })
-                    .buffer_unordered(MARKER_CONCURRENCY)
-                    .collect()
-                    .await;
+            // Up to MARKER_CONCURRENCY partitions at a time, grouped by leader inside.
+            let mut outcomes: Vec<(TopicPartition, MarkerOutcome)> =
+                Vec::with_capacity(remaining.len());
+            for chunk in remaining.chunks(MARKER_CONCURRENCY) {
+                let permits = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+                let written = match self.markers_in_flight.acquire_many(permits).await {
+                    Ok(_permits) => self.markers.write_all(chunk, &marker).await,
+                    Err(_) => {
+                        vec![MarkerOutcome::retry("the marker limiter is closed"); chunk.len()]
+                    }
+                };
+                outcomes.extend(chunk.iter().cloned().zip(written));
+            }
             remaining.clear();
             for (tp, outcome) in outcomes {
                 match outcome {

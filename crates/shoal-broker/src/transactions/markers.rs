@@ -7,6 +7,7 @@
 //! high watermark passed it, as an acks=all produce. Every failure is classified for the
 //! coordinator, which retries until each partition has its marker.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,38 +127,88 @@ pub async fn write_local(
     partition: i32,
     marker: TxnMarker,
 ) -> MarkerOutcome {
-    let image = replicas.image();
-    let Some(topic_name) = image.topic(&topic_id).map(|t| t.name.clone()) else {
-        return MarkerOutcome::PartitionGone;
-    };
-    let Some(log) = replicas.partition(topic_id, partition) else {
-        return MarkerOutcome::retry("this broker does not host the partition".to_string());
-    };
-    let appended = {
-        let log = Arc::clone(&log);
-        run_blocking(move || log.write_txn_marker(&marker, wall_ms())).await
-    };
-    let appended = match appended {
-        Some(Ok(appended)) => appended,
-        Some(Err(error)) => return outcome_of(error),
-        None => return MarkerOutcome::retry("shutting down".to_string()),
-    };
-    match log
-        .wait_for_acks_in_epoch(
-            appended.info.last_offset + 1,
-            appended.leader_epoch,
-            MARKER_REPLICATION_WAIT,
-        )
+    write_local_all(replicas, vec![(topic_id, partition, marker)])
         .await
-    {
-        Ok(()) => {
-            replicas
-                .marker_written(&topic_name, partition, &marker, appended.info.first_offset)
-                .await;
-            MarkerOutcome::Written
-        }
-        Err(error) => outcome_of(error),
+        .pop()
+        .unwrap_or_else(|| MarkerOutcome::retry("no outcome".to_string()))
+}
+
+/// [`write_local`] for several markers, one outcome each, in order. The appends run in one
+/// trip to the blocking pool (a marker is one small batch; a trip each would cost more than
+/// the writes) and the replication waits run concurrently.
+pub async fn write_local_all(
+    replicas: &Arc<ReplicaManager>,
+    markers: Vec<(Uuid, i32, TxnMarker)>,
+) -> Vec<MarkerOutcome> {
+    let image = replicas.image();
+    let mut outcomes: Vec<Option<MarkerOutcome>> = Vec::with_capacity(markers.len());
+    // (slot, topic name, log, marker) of each marker that has somewhere to go.
+    let mut writes = Vec::with_capacity(markers.len());
+    for (slot, (topic_id, partition, marker)) in markers.into_iter().enumerate() {
+        let Some(topic_name) = image.topic(&topic_id).map(|t| t.name.clone()) else {
+            outcomes.push(Some(MarkerOutcome::PartitionGone));
+            continue;
+        };
+        let Some(log) = replicas.partition(topic_id, partition) else {
+            outcomes.push(Some(MarkerOutcome::retry(
+                "this broker does not host the partition".to_string(),
+            )));
+            continue;
+        };
+        outcomes.push(None);
+        writes.push((slot, topic_name, partition, log, marker));
     }
+    let appended = {
+        let logs: Vec<_> = writes
+            .iter()
+            .map(|(_, _, _, log, marker)| (Arc::clone(log), *marker))
+            .collect();
+        run_blocking(move || {
+            let now_ms = wall_ms();
+            logs.iter()
+                .map(|(log, marker)| log.write_txn_marker(marker, now_ms))
+                .collect::<Vec<_>>()
+        })
+        .await
+    };
+    let Some(appended) = appended else {
+        return outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| MarkerOutcome::retry("shutting down".to_string())))
+            .collect();
+    };
+    let waits = writes.into_iter().zip(appended).map(
+        |((slot, topic_name, partition, log, marker), appended)| async move {
+            let appended = match appended {
+                Ok(appended) => appended,
+                Err(error) => return (slot, outcome_of(error)),
+            };
+            let acked = log
+                .wait_for_acks_in_epoch(
+                    appended.info.last_offset + 1,
+                    appended.leader_epoch,
+                    MARKER_REPLICATION_WAIT,
+                )
+                .await;
+            let outcome = match acked {
+                Ok(()) => {
+                    replicas
+                        .marker_written(&topic_name, partition, &marker, appended.info.first_offset)
+                        .await;
+                    MarkerOutcome::Written
+                }
+                Err(error) => outcome_of(error),
+            };
+            (slot, outcome)
+        },
+    );
+    for (slot, outcome) in futures::future::join_all(waits).await {
+        outcomes[slot] = Some(outcome);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| MarkerOutcome::retry("no outcome".to_string())))
+        .collect()
 }
 
 pub struct MarkerWriter {
@@ -173,87 +224,157 @@ impl MarkerWriter {
         }
     }
 
-    /// Writes the marker on the current leader of `tp`.
-    pub async fn write(&self, tp: &TopicPartition, marker: &TxnMarker) -> MarkerOutcome {
+    /// Writes `marker` on the current leader of each partition of `tps`; one outcome each, in
+    /// order. The partitions are grouped by leader, as Kafka's coordinator does: this broker's
+    /// own in one local write ([`write_local_all`]), each other leader's in one request; the
+    /// groups run concurrently.
+    pub async fn write_all(
+        &self,
+        tps: &[TopicPartition],
+        marker: &TxnMarker,
+    ) -> Vec<MarkerOutcome> {
         let image = self.replicas.image();
-        let Some(topic) = image.topic_by_name(&tp.0) else {
-            return MarkerOutcome::PartitionGone;
-        };
-        let Some(partition) = topic.partition(tp.1) else {
-            return MarkerOutcome::PartitionGone;
-        };
-        let leader = partition.leader;
-        if leader < 0 {
-            return MarkerOutcome::retry("the partition has no leader".to_string());
+        let mut outcomes: Vec<Option<MarkerOutcome>> = Vec::with_capacity(tps.len());
+        // leader -> (slot, topic id, partition)
+        let mut by_leader: BTreeMap<i32, Vec<(usize, Uuid, i32)>> = BTreeMap::new();
+        for (slot, tp) in tps.iter().enumerate() {
+            let found = image
+                .topic_by_name(&tp.0)
+                .and_then(|topic| topic.partition(tp.1).map(|p| (topic.id, p.leader)));
+            match found {
+                None => outcomes.push(Some(MarkerOutcome::PartitionGone)),
+                Some((_, leader)) if leader < 0 => outcomes.push(Some(MarkerOutcome::retry(
+                    "the partition has no leader".to_string(),
+                ))),
+                Some((topic_id, leader)) => {
+                    outcomes.push(None);
+                    by_leader
+                        .entry(leader)
+                        .or_default()
+                        .push((slot, topic_id, tp.1));
+                }
+            }
         }
-        if leader == self.replicas.local_id() {
-            return write_local(&self.replicas, topic.id, tp.1, *marker).await;
-        }
-        let Some(address) = replication_address(&image, leader) else {
-            return MarkerOutcome::retry(format!("broker {leader} has no replication endpoint"));
-        };
-        match tokio::time::timeout(
-            REMOTE_TIMEOUT,
-            self.write_remote(leader, &address, topic.id, tp.1, marker),
-        )
-        .await
+        let local_id = self.replicas.local_id();
+        let groups =
+            by_leader.into_iter().map(|(leader, group)| {
+                let image = &image;
+                async move {
+                    let slots: Vec<usize> = group.iter().map(|(slot, _, _)| *slot).collect();
+                    let targets: Vec<(Uuid, i32)> =
+                        group.iter().map(|(_, t, p)| (*t, *p)).collect();
+                    let written = if leader == local_id {
+                        let markers = targets.iter().map(|(t, p)| (*t, *p, *marker)).collect();
+                        write_local_all(&self.replicas, markers).await
+                    } else if let Some(address) = replication_address(image, leader) {
+                        match tokio::time::timeout(
+                            REMOTE_TIMEOUT,
+                            self.write_remote(leader, &address, &targets, marker),
+                        )
+                        .await
+                        {
+                            Ok(outcomes) => outcomes,
+                            Err(_) => vec![
+                                MarkerOutcome::retry(format!(
+                                    "broker {leader} did not answer in time"
+                                ));
+                                targets.len()
+                            ],
+                        }
+                    } else {
+                        vec![
+                            MarkerOutcome::retry(format!(
+                                "broker {leader} has no replication endpoint"
+                            ));
+                            targets.len()
+                        ]
+                    };
+                    slots.into_iter().zip(written).collect::<Vec<_>>()
+                }
+            });
+        for (slot, outcome) in futures::future::join_all(groups)
+            .await
+            .into_iter()
+            .flatten()
         {
-            Ok(outcome) => outcome,
-            Err(_) => MarkerOutcome::retry(format!("broker {leader} did not answer in time")),
+            outcomes[slot] = Some(outcome);
         }
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| MarkerOutcome::retry("no answer for the partition".to_string()))
+            })
+            .collect()
     }
 
+    /// One WriteTxnMarkers request to `leader` for the partitions of `targets`; one outcome
+    /// each, in order (a partition the answer leaves out is retried).
     async fn write_remote(
         &self,
         leader: i32,
         address: &str,
-        topic_id: Uuid,
-        partition: i32,
+        targets: &[(Uuid, i32)],
         marker: &TxnMarker,
-    ) -> MarkerOutcome {
+    ) -> Vec<MarkerOutcome> {
+        let all = |outcome: MarkerOutcome| vec![outcome; targets.len()];
         let channel = match self.channels.get(leader, address).await {
             Ok(channel) => channel,
-            Err(why) => return MarkerOutcome::retry(format!("cannot connect to {address}: {why}")),
+            Err(why) => {
+                return all(MarkerOutcome::retry(format!(
+                    "cannot connect to {address}: {why}"
+                )));
+            }
         };
         let request = WriteTxnMarkersRequest {
             cluster_id: self.channels.cluster_id().to_string(),
             coordinator_id: self.replicas.local_id(),
-            markers: vec![proto::TxnMarker {
-                topic_id: topic_id_bytes(topic_id),
-                partition,
-                producer_id: marker.producer_id,
-                producer_epoch: i32::from(marker.producer_epoch),
-                coordinator_epoch: marker.coordinator_epoch,
-                commit: marker.control == ControlType::Commit,
-            }],
+            markers: targets
+                .iter()
+                .map(|(topic_id, partition)| proto::TxnMarker {
+                    topic_id: topic_id_bytes(*topic_id),
+                    partition: *partition,
+                    producer_id: marker.producer_id,
+                    producer_epoch: i32::from(marker.producer_epoch),
+                    coordinator_epoch: marker.coordinator_epoch,
+                    commit: marker.control == ControlType::Commit,
+                })
+                .collect(),
         };
         match ReplicationClient::new(channel)
             .write_txn_markers(request)
             .await
         {
-            Ok(response) => match response.into_inner().results.into_iter().next() {
-                Some(result) => MarkerOutcome::from_code(
-                    i16::try_from(result.error_code).unwrap_or(-1),
-                    result.error_message,
-                ),
-                None => MarkerOutcome::retry("an empty answer".to_string()),
-            },
+            Ok(response) => {
+                let mut results = response.into_inner().results.into_iter();
+                (0..targets.len())
+                    .map(|_| match results.next() {
+                        Some(result) => MarkerOutcome::from_code(
+                            i16::try_from(result.error_code).unwrap_or(-1),
+                            result.error_message,
+                        ),
+                        None => MarkerOutcome::retry("a short answer".to_string()),
+                    })
+                    .collect()
+            }
             Err(status) => {
                 self.channels.forget(leader);
-                MarkerOutcome::retry(format!("{address}: {status}"))
+                all(MarkerOutcome::retry(format!("{address}: {status}")))
             }
         }
     }
 }
 
-/// The leader side of a remote WriteTxnMarkers: each marker written here, in order.
+/// The leader side of a remote WriteTxnMarkers: the markers written here together
+/// ([`write_local_all`]); one result each, in order.
 pub async fn serve_write_markers(
     replicas: &Arc<ReplicaManager>,
     markers: Vec<proto::TxnMarker>,
 ) -> Vec<proto::MarkerResult> {
-    let mut results = Vec::with_capacity(markers.len());
-    for m in markers {
-        let outcome = match (topic_id_from(&m.topic_id), i16::try_from(m.producer_epoch)) {
+    let mut outcomes: Vec<Option<MarkerOutcome>> = Vec::with_capacity(markers.len());
+    let mut valid = Vec::with_capacity(markers.len());
+    let mut slots = Vec::with_capacity(markers.len());
+    for (slot, m) in markers.into_iter().enumerate() {
+        match (topic_id_from(&m.topic_id), i16::try_from(m.producer_epoch)) {
             (Some(topic_id), Ok(producer_epoch)) => {
                 let marker = TxnMarker {
                     producer_id: m.producer_id,
@@ -265,14 +386,27 @@ pub async fn serve_write_markers(
                         ControlType::Abort
                     },
                 };
-                write_local(replicas, topic_id, m.partition, marker).await
+                outcomes.push(None);
+                slots.push(slot);
+                valid.push((topic_id, m.partition, marker));
             }
-            _ => MarkerOutcome::retry("a malformed marker".to_string()),
-        };
-        results.push(proto::MarkerResult {
-            error_code: i32::from(outcome.code()),
-            error_message: outcome.message(),
-        });
+            _ => outcomes.push(Some(MarkerOutcome::retry("a malformed marker".to_string()))),
+        }
     }
-    results
+    for (slot, outcome) in slots
+        .into_iter()
+        .zip(write_local_all(replicas, valid).await)
+    {
+        outcomes[slot] = Some(outcome);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            let outcome = o.unwrap_or_else(|| MarkerOutcome::retry("no outcome".to_string()));
+            proto::MarkerResult {
+                error_code: i32::from(outcome.code()),
+                error_message: outcome.message(),
+            }
+        })
+        .collect()
 }
