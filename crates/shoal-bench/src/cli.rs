@@ -161,6 +161,11 @@ pub struct ProduceArgs {
     /// Seconds to wait for outstanding deliveries after the last send.
     #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
     pub flush_seconds: f64,
+
+    /// Producers, each with its own client and thread (for `produce-txn`, its own
+    /// transactional.id too); --records and --rate are split between them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub producers: u32,
 }
 
 impl ProduceArgs {
@@ -186,11 +191,6 @@ pub struct ProduceTxnArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub records_per_txn: u64,
 
-    /// Producers, each with its own transactional.id, client and thread; --records and
-    /// --rate are split between them.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub producers: u32,
-
     /// transactional.id of producer i is `PREFIX-i`; default `shoal-bench-<pid>-<unix ms>`,
     /// unique per run so that no run fences another's producers.
     #[arg(long)]
@@ -204,6 +204,11 @@ pub struct ProduceTxnArgs {
     /// (retriable failures are retried within it).
     #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
     pub txn_call_seconds: f64,
+
+    /// Commit without overriding linger.ms: the transaction's last batches wait out their
+    /// linger before the commit, unlike librdkafka's and Java's own commits.
+    #[arg(long)]
+    pub commit_lingers: bool,
 }
 
 impl ProduceTxnArgs {
@@ -406,7 +411,7 @@ mod tests {
         assert_eq!(t.produce.acks, Acks::All, "transactions need acks=all");
         assert_eq!(t.produce.records, 1_000_000);
         assert_eq!(t.records_per_txn, 100);
-        assert_eq!(t.producers, 1);
+        assert_eq!(t.produce.producers, 1);
         assert!(t.transactional_id_prefix.is_none());
         assert_eq!(t.transaction_timeout_ms, 60_000);
         assert_eq!(t.txn_call_timeout(), Duration::from_secs(30));
@@ -436,7 +441,7 @@ mod tests {
         let Command::ProduceTxn(t) = cli.command else {
             panic!("not produce-txn")
         };
-        assert_eq!((t.records_per_txn, t.producers), (1000, 4));
+        assert_eq!((t.records_per_txn, t.produce.producers), (1000, 4));
         assert_eq!((t.produce.rate, t.produce.key_space), (50_000, Some(10)));
         assert_eq!(t.transactional_id_prefix.as_deref(), Some("run7"));
         assert!(t.produce.common.json);

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use hdrhistogram::Histogram;
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
@@ -170,34 +170,152 @@ pub(crate) fn is_queue_full(e: &KafkaError) -> bool {
 pub fn run(args: &ProduceArgs) -> anyhow::Result<Summary> {
     match args.mode {
         ProducerMode::Thread | ProducerMode::Inline => run_base(args),
+        ProducerMode::Future if args.producers > 1 => {
+            bail!("--mode future drives one producer; --producers needs inline or thread")
+        }
         ProducerMode::Future => run_future(args),
     }
 }
 
 fn run_base(args: &ProduceArgs) -> anyhow::Result<Summary> {
     let base = Instant::now();
-    let producer: BaseProducer<BenchContext> = producer_config(args)
-        .create_with_context(BenchContext::new(base)?)
-        .context("creating producer")?;
-    let ctx = producer.context();
-    wait_for_topic(
-        producer.client(),
-        &args.common.brokers,
-        &args.topic,
-        Duration::from_secs_f64(args.common.connect_timeout),
-        || ctx.client_error.get(),
-    )?;
+    let parts = args.producers.max(1);
+    if args.rate > 0 && args.rate < u64::from(parts) {
+        bail!(
+            "--rate {} is below one record/s per producer ({parts} producers)",
+            args.rate
+        );
+    }
+    let mut producers: Vec<BaseProducer<BenchContext>> = Vec::with_capacity(parts as usize);
+    for _ in 0..parts {
+        let producer: BaseProducer<BenchContext> = producer_config(args)
+            .create_with_context(BenchContext::new(base)?)
+            .context("creating producer")?;
+        let ctx = producer.context();
+        wait_for_topic(
+            producer.client(),
+            &args.common.brokers,
+            &args.topic,
+            Duration::from_secs_f64(args.common.connect_timeout),
+            || ctx.client_error.get(),
+        )?;
+        producers.push(producer);
+    }
 
     let payloads = make_payloads(args.record_size, PAYLOAD_POOL);
+    let cpu0 = process_cpu_time();
+    let start_ns = base.elapsed().as_nanos() as u64;
+    let deadline_ns = start_ns.saturating_add(args.max_duration().as_nanos() as u64);
+    let outcomes: Vec<SendOutcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = producers
+            .iter()
+            .enumerate()
+            .map(|(index, producer)| {
+                let index = index as u32;
+                let share = Share {
+                    first_record: (0..index).map(|i| split(args.records, parts, i)).sum(),
+                    records: split(args.records, parts, index),
+                    rate_per_s: split(args.rate, parts, index),
+                    start_ns,
+                    deadline_ns,
+                };
+                let payloads = &payloads;
+                s.spawn(move || send_share(args, producer, payloads, &share))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let client_cpu = cpu_since(cpu0);
+
+    let mut hist = new_latency_histogram()?;
+    let (mut sent, mut send_errors, mut delivered, mut errors) = (0u64, 0u64, 0u64, 0u64);
+    let mut last_delivery_ns = start_ns;
+    let mut first_error = None;
+    let mut stopped_by = None;
+    let mut client_errors = None;
+    for (producer, outcome) in producers.iter().zip(outcomes) {
+        let ctx = producer.context();
+        let st = lock(&ctx.state);
+        hist.add(&st.hist)
+            .map_err(|e| anyhow::anyhow!("merging latency histograms: {e:?}"))?;
+        sent += outcome.sent;
+        send_errors += outcome.send_errors;
+        delivered += st.delivered;
+        errors += st.errors;
+        last_delivery_ns = last_delivery_ns.max(st.last_delivery_ns);
+        first_error = first_error
+            .or_else(|| st.first_error.clone())
+            .or(outcome.first_send_error);
+        stopped_by = stopped_by.or(outcome.stopped_by);
+        client_errors = client_errors.or_else(|| ctx.client_error.get());
+    }
+    let per_record = args.record_size as u64 + if args.key_space.is_some() { 8 } else { 0 };
+    let undelivered = (sent - send_errors).saturating_sub(delivered + errors);
+    let first_error = first_error.or_else(|| (undelivered > 0).then_some(client_errors).flatten());
+    Ok(Summary {
+        op: "produce",
+        topic: args.topic.clone(),
+        records: delivered,
+        bytes: delivered * per_record,
+        elapsed: Duration::from_nanos(last_delivery_ns.saturating_sub(start_ns)),
+        errors: errors + send_errors,
+        undelivered,
+        stopped_by,
+        first_error,
+        latency: Percentiles::from_micros(&hist),
+        client_cpu,
+        group: None,
+        txn: None,
+    })
+}
+
+/// `total` split into `parts` shares that differ by at most one (the first ones larger).
+pub(crate) fn split(total: u64, parts: u32, index: u32) -> u64 {
+    let parts = u64::from(parts.max(1));
+    let index = u64::from(index);
+    total / parts + u64::from(index < total % parts)
+}
+
+/// One producer's part of a `produce` run.
+struct Share {
+    /// Index of its first record (keys and payloads continue across producers, as one
+    /// producer's would).
+    first_record: u64,
+    records: u64,
+    rate_per_s: u64,
+    start_ns: u64,
+    deadline_ns: u64,
+}
+
+/// What one producer's sends came to (its delivery reports are in its context).
+struct SendOutcome {
+    sent: u64,
+    send_errors: u64,
+    first_send_error: Option<String>,
+    stopped_by: Option<&'static str>,
+}
+
+/// Sends one producer's share and waits for its delivery reports (purging what is still in
+/// flight after --flush-seconds).
+fn send_share(
+    args: &ProduceArgs,
+    producer: &BaseProducer<BenchContext>,
+    payloads: &[Vec<u8>],
+    share: &Share,
+) -> SendOutcome {
+    let ctx = producer.context();
     let inline = args.mode == ProducerMode::Inline;
     let stop = AtomicBool::new(false);
-    let cpu0 = process_cpu_time();
-    let start_ns = ctx.now_ns();
-    let deadline_ns = start_ns.saturating_add(args.max_duration().as_nanos() as u64);
-    let mut sent: u64 = 0;
-    let mut send_errors: u64 = 0;
-    let mut first_send_error: Option<String> = None;
-    let mut stopped_by = None;
+    let mut out = SendOutcome {
+        sent: 0,
+        send_errors: 0,
+        first_send_error: None,
+        stopped_by: None,
+    };
+    let (start_ns, deadline_ns) = (share.start_ns, share.deadline_ns);
 
     std::thread::scope(|s| {
         if !inline {
@@ -209,24 +327,25 @@ fn run_base(args: &ProduceArgs) -> anyhow::Result<Summary> {
         }
         let topic = args.topic.as_str();
         let mut now = start_ns;
-        'records: for i in 0..args.records {
+        'records: for i in 0..share.records {
             if i % CLOCK_EVERY as u64 == 0 {
                 now = ctx.now_ns();
             }
             if now >= deadline_ns {
-                stopped_by = Some("time limit");
+                out.stopped_by = Some("time limit");
                 break;
             }
-            if args.rate > 0 && i % 64 == 0 {
-                let due = start_ns + (i as u128 * 1_000_000_000 / args.rate as u128) as u64;
+            if share.rate_per_s > 0 && i % 64 == 0 {
+                let due = start_ns + (i as u128 * 1_000_000_000 / share.rate_per_s as u128) as u64;
                 if due > now {
                     std::thread::sleep(Duration::from_nanos(due - now));
                     now = ctx.now_ns();
                 }
             }
-            let key = args.key_space.map(|k| (i % k).to_be_bytes());
+            let global = share.first_record + i;
+            let key = args.key_space.map(|k| (global % k).to_be_bytes());
             let mut record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, now as usize)
-                .payload(&payloads[i as usize % PAYLOAD_POOL][..]);
+                .payload(&payloads[global as usize % PAYLOAD_POOL][..]);
             if let Some(k) = &key {
                 record = record.key(&k[..]);
             }
@@ -241,19 +360,19 @@ fn run_base(args: &ProduceArgs) -> anyhow::Result<Summary> {
                         }
                         let now = ctx.now_ns();
                         if now >= deadline_ns {
-                            stopped_by = Some("time limit");
+                            out.stopped_by = Some("time limit");
                             break 'records;
                         }
                         record = r.delivery_opaque(now as usize);
                     }
                     Err((e, _)) => {
-                        send_errors += 1;
-                        first_send_error.get_or_insert_with(|| e.to_string());
+                        out.send_errors += 1;
+                        out.first_send_error.get_or_insert_with(|| e.to_string());
                         break;
                     }
                 }
             }
-            sent += 1;
+            out.sent += 1;
             if inline && i % 64 == 0 {
                 producer.poll(Duration::ZERO);
             }
@@ -279,36 +398,13 @@ fn run_base(args: &ProduceArgs) -> anyhow::Result<Summary> {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
-            stopped_by.get_or_insert("flush timeout");
+            out.stopped_by.get_or_insert("flush timeout");
         }
         stop.store(true, Ordering::Relaxed);
     });
     // Serve anything still queued (the polling thread has stopped).
     producer.poll(Duration::ZERO);
-
-    let st = lock(&ctx.state);
-    let per_record = args.record_size as u64 + if args.key_space.is_some() { 8 } else { 0 };
-    let undelivered = (sent - send_errors).saturating_sub(st.delivered + st.errors);
-    let first_error = st
-        .first_error
-        .clone()
-        .or(first_send_error)
-        .or_else(|| (undelivered > 0).then(|| ctx.client_error.get()).flatten());
-    Ok(Summary {
-        op: "produce",
-        topic: args.topic.clone(),
-        records: st.delivered,
-        bytes: st.delivered * per_record,
-        elapsed: Duration::from_nanos(st.last_delivery_ns.saturating_sub(start_ns)),
-        errors: st.errors + send_errors,
-        undelivered,
-        stopped_by,
-        first_error,
-        latency: Percentiles::from_micros(&st.hist),
-        client_cpu: cpu_since(cpu0),
-        group: None,
-        txn: None,
-    })
+    out
 }
 
 /// The FutureProducer variant: one `DeliveryFuture` per record, awaited on a current-thread

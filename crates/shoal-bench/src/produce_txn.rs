@@ -33,7 +33,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::cli::{Acks, ProduceTxnArgs, ProducerMode};
 use crate::client::wait_for_topic;
-use crate::produce::{BenchContext, PAYLOAD_POOL, is_queue_full, make_payloads, producer_config};
+use crate::produce::{
+    BenchContext, PAYLOAD_POOL, is_queue_full, make_payloads, producer_config, split,
+};
 use crate::summary::{
     Percentiles, Summary, TxnStats, cpu_since, new_latency_histogram, process_cpu_time,
 };
@@ -69,13 +71,6 @@ fn id_prefix(args: &ProduceTxnArgs) -> String {
             .map_or(0, |d| d.as_millis());
         format!("shoal-bench-{}-{unix_ms}", std::process::id())
     })
-}
-
-/// `total` split into `parts` shares that differ by at most one (the first ones larger).
-fn split(total: u64, parts: u32, index: u32) -> u64 {
-    let parts = u64::from(parts.max(1));
-    let index = u64::from(index);
-    total / parts + u64::from(index < total % parts)
 }
 
 /// What to do after a transactional call failed.
@@ -169,11 +164,11 @@ pub fn run(args: &ProduceTxnArgs) -> anyhow::Result<Summary> {
     if p.mode == ProducerMode::Future {
         bail!("produce-txn drives a BaseProducer: --mode inline or thread");
     }
-    if p.rate > 0 && p.rate < u64::from(args.producers) {
+    if p.rate > 0 && p.rate < u64::from(args.produce.producers) {
         bail!(
             "--rate {} is below one record/s per producer ({} producers)",
             p.rate,
-            args.producers
+            args.produce.producers
         );
     }
 
@@ -181,9 +176,9 @@ pub fn run(args: &ProduceTxnArgs) -> anyhow::Result<Summary> {
     // InitProducerId on a fresh cluster also creates `__transaction_state`.
     let base = Instant::now();
     let prefix = id_prefix(args);
-    let mut producers: Vec<TxnProducer> = Vec::with_capacity(args.producers as usize);
+    let mut producers: Vec<TxnProducer> = Vec::with_capacity(args.produce.producers as usize);
     let mut init = Duration::ZERO;
-    for i in 0..args.producers {
+    for i in 0..args.produce.producers {
         let id = format!("{prefix}-{i}");
         let producer: TxnProducer = txn_producer_config(args, &id)
             .create_with_context(BenchContext::exact(base)?)
@@ -276,11 +271,11 @@ fn transactions(
     let args = plan.args;
     let p = &args.produce;
     let ctx = producer.context();
-    let quota = split(p.records, args.producers, index);
-    let rate_per_s = split(p.rate, args.producers, index);
+    let quota = split(p.records, args.produce.producers, index);
+    let rate_per_s = split(p.rate, args.produce.producers, index);
     // Record indices (for keys and payloads) continue across producers, as one producer's would.
     let first_record: u64 = (0..index)
-        .map(|i| split(p.records, args.producers, i))
+        .map(|i| split(p.records, args.produce.producers, i))
         .sum();
     let call_timeout = args.txn_call_timeout();
     let mut o = ProducerOutcome {
@@ -378,7 +373,7 @@ fn transactions(
         }
 
         if abort_reason.is_none() {
-            match commit(producer, call_timeout, inline) {
+            match commit(producer, call_timeout, inline, args.commit_lingers) {
                 Ok(t) => {
                     o.committed += 1;
                     o.committed_records += in_txn;
@@ -436,29 +431,28 @@ struct CommitTiming {
 /// Flushes the transaction's records and commits it; retriable failures are retried within
 /// `timeout`.
 ///
-/// Why not just `commit_transaction`: rdkafka's flushes first with `rd_kafka_flush(0)` and,
-/// while records are in flight, `poll(100 ms)`, which always blocks the whole 100 ms, so a
-/// commit with records in flight would take at least 100 ms. Waiting for the delivery reports
-/// here, in 100 µs steps, leaves librdkafka nothing to flush. What neither can do is what
-/// librdkafka's own flush does while it waits (and Java's commit): send the last batches
-/// without waiting out `linger.ms`. So `flush` includes up to `linger.ms` of lingering that
-/// those clients' commits do not; `end_txn` is unaffected.
-fn commit(producer: &TxnProducer, timeout: Duration, inline: bool) -> KafkaResult<CommitTiming> {
+/// Why not just `commit_transaction`: rust-rdkafka's flushes first with `rd_kafka_flush(0)`
+/// and, while records are in flight, `poll(100 ms)`, which always blocks the whole 100 ms, so
+/// a commit with records in flight would take at least 100 ms. Instead the delivery reports
+/// are waited for here in 100 µs steps while a helper thread sits in librdkafka's own
+/// `rd_kafka_flush` ([`hold_flushing`]): that call marks the producer as flushing for as long
+/// as it runs, so the last batches go out at once instead of waiting out `linger.ms`, as in
+/// librdkafka's own commit and Java's `commitTransaction` (which flushes first).
+/// `--commit-lingers` drops the helper, to measure a commit that waits out the linger.
+fn commit(
+    producer: &TxnProducer,
+    timeout: Duration,
+    inline: bool,
+    lingers: bool,
+) -> KafkaResult<CommitTiming> {
     let t0 = Instant::now();
     let deadline = t0 + timeout;
-    loop {
-        if inline {
-            producer.poll(Duration::ZERO);
+    let flushed = std::thread::scope(|s| {
+        if !lingers {
+            s.spawn(|| hold_flushing(producer, timeout));
         }
-        if producer.in_flight_count() == 0 {
-            break;
-        }
-        if Instant::now() >= deadline {
-            return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut));
-        }
-        std::thread::sleep(FLUSH_STEP);
-    }
-    let flushed = Instant::now();
+        wait_for_deliveries(producer, deadline, inline)
+    })?;
     retrying(deadline.saturating_duration_since(flushed), |left| {
         producer.commit_transaction(left)
     })?;
@@ -468,6 +462,41 @@ fn commit(producer: &TxnProducer, timeout: Duration, inline: bool) -> KafkaResul
         flush: flushed.duration_since(t0),
         end_txn: done.duration_since(flushed),
     })
+}
+
+/// Waits (polling in 100 µs steps when this thread serves the events) until no record is in
+/// flight; returns when.
+fn wait_for_deliveries(
+    producer: &TxnProducer,
+    deadline: Instant,
+    inline: bool,
+) -> KafkaResult<Instant> {
+    loop {
+        if inline {
+            producer.poll(Duration::ZERO);
+        }
+        if producer.in_flight_count() == 0 {
+            return Ok(Instant::now());
+        }
+        if Instant::now() >= deadline {
+            return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut));
+        }
+        std::thread::sleep(FLUSH_STEP);
+    }
+}
+
+/// Runs librdkafka's `rd_kafka_flush` until the in-flight count reaches zero (or `timeout`).
+/// The producer's delivery reports are events (rust-rdkafka's mode), so this call serves
+/// nothing: it only sets the producer's flushing flag, which makes its broker threads send
+/// lingering batches at once, and waits on the message counter that the caller's polling
+/// brings to zero.
+#[allow(unsafe_code)]
+fn hold_flushing(producer: &TxnProducer, timeout: Duration) {
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the handle is valid while `producer` is borrowed, and rd_kafka_flush may be
+    // called from any thread (librdkafka's API is thread-safe); in event mode it only waits.
+    let _ =
+        unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), timeout_ms) };
 }
 
 fn micros(d: Duration) -> u64 {
@@ -536,7 +565,7 @@ fn summarize(
         group: None,
         txn: Some(TxnStats {
             records_per_txn: args.records_per_txn,
-            producers: args.producers,
+            producers: args.produce.producers,
             committed: sum(|o| o.committed),
             aborted: sum(|o| o.aborted),
             aborted_records: sum(|o| o.aborted_records),
