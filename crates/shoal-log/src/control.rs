@@ -56,7 +56,7 @@ pub const MAX_CONTROL_SECTION_BYTES: usize = 64 << 10;
 /// Kafka's `RecordBatch.NO_PARTITION_LEADER_EPOCH`; the append assigns the real one.
 const NO_PARTITION_LEADER_EPOCH: i32 = -1;
 /// Kafka's `RecordBatch.NO_SEQUENCE`: control batches carry no sequence.
-const NO_SEQUENCE: i32 = -1;
+pub const NO_SEQUENCE: i32 = -1;
 /// Attributes of a marker batch: transactional (0x10) and control (0x20), CreateTime, no codec.
 const MARKER_ATTRIBUTES: i16 = 0x10 | 0x20;
 

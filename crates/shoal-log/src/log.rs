@@ -296,6 +296,28 @@ impl Log {
         self.commit_append(prepared, written, now_ms)
     }
 
+    /// Whether a leader append of `size_bytes` (batches timestamped `now_ms`) in
+    /// `leader_epoch` is only a write into the page cache: the log is online, the epoch is
+    /// already recorded (no checkpoint to write), the active segment takes it without rolling
+    /// (no files to create) and the flush policy does not fsync after it. Callers that must
+    /// not block long (an async thread) append only then; the byte count bounds the records.
+    pub fn append_is_light(&self, size_bytes: usize, leader_epoch: i32, now_ms: i64) -> bool {
+        let size = i64::try_from(size_bytes).unwrap_or(i64::MAX);
+        let pending = PendingAppend {
+            size_bytes: size_bytes as u64,
+            max_timestamp_ms: now_ms,
+            last_offset: self.log_end_offset.saturating_add(size),
+        };
+        self.offline.is_none()
+            && self.epoch_cache.latest_epoch() == Some(leader_epoch)
+            && self
+                .active
+                .roll_reason(&self.config, &pending, now_ms)
+                .is_none()
+            && self.unflushed_records.saturating_add(size) < self.config.flush_messages
+            && now_ms.saturating_sub(self.last_flush_ms) < self.config.flush_ms
+    }
+
     /// The in-memory half of [`Log::append_as_leader`] before the write: validates, assigns
     /// offsets into a copy, rolls if needed. Nothing is visible to readers yet.
     pub(crate) fn prepare_leader_append(

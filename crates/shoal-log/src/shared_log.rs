@@ -107,6 +107,49 @@ impl SharedLog {
         )
     }
 
+    /// [`Self::append_as_leader_from`] only if it waits for nothing but readers' brief holds
+    /// and does nothing but a page-cache write ([`Log::append_is_light`]): no other append,
+    /// truncation or checkpoint in progress, no roll, no fsync. `None`, with nothing done,
+    /// otherwise. For small appends from async threads, which then skip a trip to a blocking
+    /// thread.
+    pub fn try_append_as_leader_light(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        origin: AppendOrigin,
+    ) -> Option<Result<Appended>> {
+        let _writer = match self.writer.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let prepared = {
+            let mut log = match self.log.try_write() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            };
+            if !log.append_is_light(records.len(), leader_epoch, now_ms) {
+                return None;
+            }
+            match log.prepare_leader_append(records, leader_epoch, now_ms, origin) {
+                Ok(prepared) => prepared,
+                Err(e) => return Some(Err(e)),
+            }
+        };
+        let result = prepared.write(records);
+        let mut log = self.write_guard();
+        Some(
+            log.commit_append(prepared, result, now_ms)
+                .map(|info| Appended {
+                    info,
+                    log_end_offset: log.log_end_offset(),
+                    log_start_offset: log.log_start_offset(),
+                }),
+        )
+    }
+
     /// [`Log::append_as_follower`], writing without blocking readers.
     pub fn append_as_follower(&self, records: &[u8], now_ms: i64) -> Result<Appended> {
         if records.is_empty() {

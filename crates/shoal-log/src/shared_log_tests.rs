@@ -146,3 +146,80 @@ fn concurrent_readers_see_only_whole_batches_below_their_bound() {
     }
     assert!(log.with(Log::segment_count) > 1, "the test crosses rolls");
 }
+
+fn light(log: &SharedLog, value: &[u8], epoch: i32) -> Option<i64> {
+    log.try_append_as_leader_light(
+        &build_batch(0, NOW_MS, &[value]),
+        epoch,
+        NOW_MS,
+        AppendOrigin::Client,
+    )
+    .map(|appended| appended.unwrap().info.first_offset)
+}
+
+#[test]
+fn a_light_append_happens_only_when_it_is_a_page_cache_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 2_000,
+        ..LogConfig::default()
+    };
+    let log = Arc::new(SharedLog::new(
+        Log::open(dir.path(), config, NOW_MS).unwrap(),
+    ));
+    log.append_as_leader(&build_batch(0, NOW_MS, &[b"first"]), 0, NOW_MS)
+        .unwrap();
+
+    // A new leader epoch must be checkpointed first: not light.
+    assert_eq!(light(&log, b"x", 1), None);
+    assert_eq!(log.with(Log::log_end_offset), 1, "nothing was appended");
+    // The same epoch, room in the segment, no flush policy: appended here.
+    assert_eq!(light(&log, b"second", 0), Some(1));
+    // A reader in the middle of its in-memory step, or another append: not light.
+    assert_eq!(log.with(|_| light(&log, b"x", 0)), None);
+    let third = build_batch(0, NOW_MS, &[b"third"]);
+    let nested = log
+        .append_with(
+            &third,
+            NOW_MS,
+            |l| l.prepare_leader_append(&third, 0, NOW_MS, AppendOrigin::Client),
+            || assert_eq!(light(&log, b"x", 0), None),
+        )
+        .unwrap();
+    assert_eq!(nested.info.first_offset, 2);
+    // A batch the active segment cannot take would roll it: not light; the blocking append
+    // rolls.
+    let big = vec![7u8; 1_800];
+    assert_eq!(light(&log, &big, 0), None);
+    assert_eq!(log.with(Log::segment_count), 1);
+    log.append_as_leader(&build_batch(0, NOW_MS, &[&big]), 0, NOW_MS)
+        .unwrap();
+    assert_eq!(log.with(Log::segment_count), 2);
+    assert_eq!(light(&log, b"fourth", 0), Some(4));
+    // A read stops at a segment's end.
+    assert_eq!(
+        values(&log.read(0, usize::MAX, i64::MAX, true).unwrap().records),
+        vec![b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]
+    );
+    assert_eq!(
+        values(&log.read(3, usize::MAX, i64::MAX, true).unwrap().records),
+        vec![big, b"fourth".to_vec()]
+    );
+}
+
+#[test]
+fn a_light_append_never_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        flush_messages: 1,
+        ..LogConfig::default()
+    };
+    let log = SharedLog::new(Log::open(dir.path(), config, NOW_MS).unwrap());
+    log.append_as_leader(&build_batch(0, NOW_MS, &[b"first"]), 0, NOW_MS)
+        .unwrap();
+    assert_eq!(
+        light(&log, b"x", 0),
+        None,
+        "flush.messages=1 fsyncs every append"
+    );
+}

@@ -221,6 +221,37 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// [`RwLock::read`] if no writer holds the lock; `None` otherwise.
+fn try_read<T>(rwlock: &RwLock<T>) -> Option<std::sync::RwLockReadGuard<'_, T>> {
+    match rwlock.try_read() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
+/// Whether an append may wait for locks and disk work beyond a page-cache write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AppendWait {
+    /// The caller is on a blocking thread: wait for locks, roll, fsync as needed.
+    Block,
+    /// The caller is on an async thread: do it only if none of that is needed.
+    Light,
+}
+
+/// Largest append done on an async thread ([`AppendWait::Light`]): a page-cache copy of this
+/// size takes a few microseconds; larger ones go to a blocking thread.
+pub const LIGHT_APPEND_MAX_BYTES: usize = 16 * 1024;
+
+/// [`lock`] if the mutex is free at once; `None` if another thread holds it.
+fn try_lock<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match mutex.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 impl Partition {
     #[allow(clippy::too_many_arguments)]
     pub fn open(
@@ -1134,9 +1165,8 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn acks_waiters_do_not_wait_for_the_state_lock() {
-        let dir = tempfile::tempdir().unwrap();
+    /// Partition t-0 on broker 1, its only replica and leader at epoch 0.
+    fn single_replica_leader(dir: &Path) -> Partition {
         let state = PartitionState {
             leader: 1,
             leader_epoch: 0,
@@ -1144,9 +1174,13 @@ mod tests {
             replicas: vec![1],
             isr: vec![1],
         };
-        let partition = Arc::new(
-            Partition::open(dir.path(), "t", 0, 1, LogConfig::default(), 1, state, 0).unwrap(),
-        );
+        Partition::open(dir, "t", 0, 1, LogConfig::default(), 1, state, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn acks_waiters_do_not_wait_for_the_state_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = Arc::new(single_replica_leader(dir.path()));
         let batch = shoal_log::testing::build_batch(0, 0, &[b"a"]);
         partition
             .append_as_leader(&batch, RequiredAcks::AllInSync, 0)
@@ -1171,5 +1205,71 @@ mod tests {
         assert!(acked.is_ok());
         assert!(leader);
         assert!(waited < Duration::from_secs(1), "waited {waited:?}");
+    }
+
+    #[test]
+    fn a_light_append_is_done_only_when_nothing_would_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = single_replica_leader(dir.path());
+        let small = shoal_log::testing::build_batch(0, 0, &[b"a"]);
+        let light = |records: &[u8], epoch: i32| {
+            partition.try_append_as_leader_in_epoch_light(
+                records,
+                RequiredAcks::AllInSync,
+                0,
+                AppendOrigin::COORDINATOR,
+                epoch,
+            )
+        };
+        // Epoch 0 is not recorded in the log yet (its first append writes the checkpoint).
+        assert!(light(&small, 0).is_none());
+        partition
+            .append_as_leader(&small, RequiredAcks::AllInSync, 0)
+            .unwrap();
+        let appended = light(&small, 0).unwrap().unwrap();
+        assert_eq!(
+            (
+                appended.info.first_offset,
+                partition.read_log(|log| Ok(log.log_end_offset())).unwrap()
+            ),
+            (1, 2)
+        );
+        // Another leader epoch: refused as the blocking append refuses it.
+        assert!(matches!(
+            light(&small, 7),
+            Some(Err(PartitionError::NotLeaderOrFollower))
+        ));
+        // Too big for an async thread.
+        let value = vec![1u8; LIGHT_APPEND_MAX_BYTES];
+        let big = shoal_log::testing::build_batch(0, 0, &[&value]);
+        assert!(light(&big, 0).is_none());
+        // The state lock is held (an append in progress): not waited for.
+        {
+            let _st = lock(&partition.state);
+            assert!(light(&small, 0).is_none());
+        }
+        // Markers: a commit is light, an abort (which writes the aborted-transaction index)
+        // is not.
+        let marker = |control| TxnMarker {
+            producer_id: 5,
+            producer_epoch: 0,
+            coordinator_epoch: 0,
+            control,
+        };
+        assert!(
+            partition
+                .try_write_txn_marker_light(&marker(shoal_log::control::ControlType::Abort), 0)
+                .is_none()
+        );
+        let commit = partition
+            .try_write_txn_marker_light(&marker(shoal_log::control::ControlType::Commit), 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(commit.info.first_offset, 2);
+        assert_eq!(
+            partition.read_log(|log| Ok(log.log_end_offset())).unwrap(),
+            3,
+            "nothing else was appended"
+        );
     }
 }

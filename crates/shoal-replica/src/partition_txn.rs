@@ -86,6 +86,60 @@ impl Partition {
         expected_leader_epoch: Option<i32>,
     ) -> Result<AppendResult, PartitionError> {
         let mut st = lock(&self.state);
+        self.append_locked(
+            &mut st,
+            records,
+            acks,
+            now_ms,
+            origin,
+            expected_leader_epoch,
+            AppendWait::Block,
+        )?
+        .ok_or(PartitionError::Closed)
+    }
+
+    /// [`Self::append_as_leader_in_epoch`] for a small append on an async thread: done only if
+    /// it waits for no lock and only writes into the page cache (no roll, no fsync, no epoch
+    /// checkpoint; see `SharedLog::try_append_as_leader_light`) and is at most
+    /// [`LIGHT_APPEND_MAX_BYTES`]. `None`, with nothing done, when it would block: the caller
+    /// then runs the blocking call on a blocking thread.
+    pub fn try_append_as_leader_in_epoch_light(
+        &self,
+        records: &[u8],
+        acks: RequiredAcks,
+        now_ms: i64,
+        origin: AppendOrigin,
+        leader_epoch: i32,
+    ) -> Option<Result<AppendResult, PartitionError>> {
+        if records.len() > LIGHT_APPEND_MAX_BYTES {
+            return None;
+        }
+        let mut st = try_lock(&self.state)?;
+        self.append_locked(
+            &mut st,
+            records,
+            acks,
+            now_ms,
+            origin,
+            Some(leader_epoch),
+            AppendWait::Light,
+        )
+        .transpose()
+    }
+
+    /// The append under the state lock. With [`AppendWait::Light`], `Ok(None)` (nothing
+    /// changed) when the log append would block; with [`AppendWait::Block`], never.
+    #[allow(clippy::too_many_arguments)]
+    fn append_locked(
+        &self,
+        st: &mut ReplicaState,
+        records: &[u8],
+        acks: RequiredAcks,
+        now_ms: i64,
+        origin: AppendOrigin,
+        expected_leader_epoch: Option<i32>,
+        wait: AppendWait,
+    ) -> Result<Option<AppendResult>, PartitionError> {
         if !st.state.is_leader(self.local_broker_id)
             || expected_leader_epoch.is_some_and(|e| e != st.state.leader_epoch)
         {
@@ -115,20 +169,38 @@ impl Partition {
                 record_count: 0,
                 size_bytes: 0,
             };
-            return Ok(AppendResult {
+            return Ok(Some(AppendResult {
                 info,
                 log_start_offset,
                 duplicate: true,
                 leader_epoch,
-            });
+            }));
         }
+        let appended = match wait {
+            AppendWait::Block => self.on_log(|log| {
+                Ok(log.append_as_leader_from(records, leader_epoch, now_ms, origin.log_origin())?)
+            })?,
+            AppendWait::Light => {
+                let Some(open) = try_read(&self.log) else {
+                    return Ok(None);
+                };
+                let log = open.as_ref().ok_or(PartitionError::Closed)?;
+                match log.try_append_as_leader_light(
+                    records,
+                    leader_epoch,
+                    now_ms,
+                    origin.log_origin(),
+                ) {
+                    None => return Ok(None),
+                    Some(appended) => appended?,
+                }
+            }
+        };
         let shoal_log::Appended {
             info,
             log_end_offset,
             log_start_offset,
-        } = self.on_log(|log| {
-            Ok(log.append_as_leader_from(records, leader_epoch, now_ms, origin.log_origin())?)
-        })?;
+        } = appended;
         let mut aborted = Vec::new();
         let mut next_offset = info.first_offset;
         for (mut header, position) in checked.batches {
@@ -145,16 +217,16 @@ impl Partition {
                 aborted.extend(st.producers.apply(&stored, now_ms).aborted);
             }
         }
-        self.set_log_end_offset(&mut st, log_end_offset);
+        self.set_log_end_offset(st, log_end_offset);
         let indexed = self.append_aborted_txns(&aborted);
-        self.maybe_advance_high_watermark(&mut st);
+        self.maybe_advance_high_watermark(st);
         indexed?;
-        Ok(AppendResult {
+        Ok(Some(AppendResult {
             info,
             log_start_offset,
             duplicate: false,
             leader_epoch,
-        })
+        }))
     }
 
     /// WriteTxnMarkers for this partition, on its leader: writes the COMMIT or ABORT control
@@ -184,30 +256,80 @@ impl Partition {
         )
     }
 
+    /// [`Self::write_txn_marker`] as [`Self::try_append_as_leader_in_epoch_light`]: `None`,
+    /// with nothing done, when it would block.
+    pub fn try_write_txn_marker_light(
+        &self,
+        marker: &TxnMarker,
+        now_ms: i64,
+    ) -> Option<Result<AppendResult, PartitionError>> {
+        // An abort writes the aborted-transaction index too, which waits for the log's
+        // writer: aborts take the blocking path.
+        if marker.control == ControlType::Abort {
+            return None;
+        }
+        let batch = build_marker_batch(
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.coordinator_epoch,
+            marker.control,
+            now_ms,
+        );
+        let mut st = try_lock(&self.state)?;
+        self.append_locked(
+            &mut st,
+            &batch,
+            RequiredAcks::AllInSync,
+            now_ms,
+            AppendOrigin::COORDINATOR,
+            None,
+            AppendWait::Light,
+        )
+        .transpose()
+    }
+
     /// KIP-890 part 1: `Some(guard)` if a transactional write by this producer here must first
     /// be verified with the coordinator (it has no open transaction here at `producer_epoch`);
+    /// `first_sequence` is the write's first sequence (`-1` for the coordinator's own writes),
+    /// kept as the lowest one verified (see `Verifications::lowest_sequence`);
     /// the write then carries the guard in `AppendOrigin::Client`. `None`: no check needed
     /// (its transaction is open here, or verification is off). Takes the state lock, which a
-    /// leader append holds across its disk write: async callers run it on a blocking thread.
+    /// leader append holds across its disk write: async callers run it on a blocking thread,
+    /// or try [`Self::try_txn_verification_needed`] first.
     pub fn txn_verification_needed(
         &self,
         producer_id: i64,
         producer_epoch: i16,
         supports_epoch_bump: bool,
+        first_sequence: i32,
     ) -> Option<VerificationGuard> {
         let mut st = lock(&self.state);
-        // A version-2 request adds the partition to its transaction through the same question,
-        // so it asks whether or not verification is on (as Kafka does).
-        if !(st.txn_verification_enabled || supports_epoch_bump)
-            || st.producers.has_ongoing_txn(producer_id, producer_epoch)
-        {
-            return None;
-        }
-        Some(st.producers.start_verification(
+        verification_needed(
+            &mut st,
             producer_id,
             producer_epoch,
             supports_epoch_bump,
-            VerificationGuard::fresh(),
+            first_sequence,
+        )
+    }
+
+    /// [`Self::txn_verification_needed`] if the state lock is free at once; `None` when an
+    /// append (or anything else) holds it. Lets async callers skip a trip to the blocking pool
+    /// in the common case: the lock is held only across appends and short updates.
+    pub fn try_txn_verification_needed(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        supports_epoch_bump: bool,
+        first_sequence: i32,
+    ) -> Option<Option<VerificationGuard>> {
+        let mut st = try_lock(&self.state)?;
+        Some(verification_needed(
+            &mut st,
+            producer_id,
+            producer_epoch,
+            supports_epoch_bump,
+            first_sequence,
         ))
     }
 
@@ -395,4 +517,27 @@ fn check_chained(
         });
     }
     Ok(())
+}
+
+fn verification_needed(
+    st: &mut ReplicaState,
+    producer_id: i64,
+    producer_epoch: i16,
+    supports_epoch_bump: bool,
+    first_sequence: i32,
+) -> Option<VerificationGuard> {
+    // A version-2 request adds the partition to its transaction through the same question, so
+    // it asks whether or not verification is on (as Kafka does).
+    if !(st.txn_verification_enabled || supports_epoch_bump)
+        || st.producers.has_ongoing_txn(producer_id, producer_epoch)
+    {
+        return None;
+    }
+    Some(st.producers.start_verification(
+        producer_id,
+        producer_epoch,
+        supports_epoch_bump,
+        VerificationGuard::fresh(),
+        first_sequence,
+    ))
 }

@@ -262,6 +262,23 @@ impl ProducerStateTable {
         {
             return Err(ProducerStateError::InvalidTxnState);
         }
+        // Kafka 4's `lowestSequence`: a verified client batch that would open the transaction
+        // here while a lower one verified at the same epoch has not landed is out of order
+        // (the producer retries it after the lower one). Without this, a producer with no
+        // state here would have its later batch accepted first, and the earlier one refused.
+        if is_client
+            && batch.is_transactional
+            && !self.has_ongoing_txn(batch.producer_id, batch.producer_epoch)
+            && let Some(lowest) = self
+                .verifications
+                .lowest_sequence(batch.producer_id, batch.producer_epoch)
+            && batch.first_seq > lowest
+        {
+            return Err(ProducerStateError::OutOfOrderSequence {
+                expected: lowest,
+                got: batch.first_seq,
+            });
+        }
         if !is_client {
             // The coordinator's own batches carry no sequence; their epoch is checked above.
             return match entry {
@@ -334,9 +351,15 @@ impl ProducerStateTable {
         producer_epoch: i16,
         supports_epoch_bump: bool,
         candidate: VerificationGuard,
+        first_sequence: i32,
     ) -> VerificationGuard {
-        self.verifications
-            .start(producer_id, producer_epoch, supports_epoch_bump, candidate)
+        self.verifications.start(
+            producer_id,
+            producer_epoch,
+            supports_epoch_bump,
+            candidate,
+            first_sequence,
+        )
     }
 
     // ─── Recording what is in the log ──────────────────────────────────────────────────────

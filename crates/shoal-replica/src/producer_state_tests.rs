@@ -190,7 +190,7 @@ fn data_batch_checks() {
     let mut t = ProducerStateTable::default();
     t.apply(&txn_data(1, 2, 0, 1, 0), 1);
     t.apply(&data(2, 0, 0, 5, 1), 1);
-    t.start_verification(3, 0, false, VerificationGuard::for_test(9));
+    t.start_verification(3, 0, false, VerificationGuard::for_test(9), 0);
     let coordinator = AppendOrigin::COORDINATOR;
     use ProducerStateError::*;
     let cases: [(
@@ -426,7 +426,7 @@ fn a_marker_without_an_open_transaction_completes_nothing_but_records_epochs() {
 #[test]
 fn a_marker_with_a_bumped_epoch_resets_sequences_and_spends_the_guard() {
     let mut t = ProducerStateTable::default();
-    t.start_verification(1, 0, false, VerificationGuard::for_test(1));
+    t.start_verification(1, 0, false, VerificationGuard::for_test(1), 0);
     t.apply(&txn_data(1, 0, 0, 3, 0), 1);
     // KIP-890 part 2: the coordinator ends the transaction with the epoch bumped.
     t.apply(&marker(1, 1, 0, ControlType::Commit, 3), 1);
@@ -459,7 +459,7 @@ fn a_version_2_write_verified_before_the_previous_marker_keeps_its_guard() {
     // carries epoch 1, arrives.
     let mut t = ProducerStateTable::default();
     t.apply(&txn_data(1, 0, 0, 3, 0), 1);
-    let guard = t.start_verification(1, 1, true, VerificationGuard::for_test(7));
+    let guard = t.start_verification(1, 1, true, VerificationGuard::for_test(7), 0);
     t.apply(&marker(1, 1, 0, ControlType::Commit, 3), 1);
     assert_eq!(
         t.check_data(&batch(1, 1, 0, 0, true), guarded(7), true),
@@ -477,7 +477,7 @@ fn a_version_2_write_verified_before_the_previous_marker_keeps_its_guard() {
     // The same order with a classic (version 0/1) guard spends it at the first marker.
     let mut t = ProducerStateTable::default();
     t.apply(&txn_data(1, 0, 0, 3, 0), 1);
-    t.start_verification(1, 1, false, VerificationGuard::for_test(8));
+    t.start_verification(1, 1, false, VerificationGuard::for_test(8), 0);
     t.apply(&marker(1, 1, 0, ControlType::Commit, 3), 1);
     assert_eq!(
         t.check_data(&batch(1, 1, 0, 0, true), guarded(8), true),
@@ -488,10 +488,10 @@ fn a_version_2_write_verified_before_the_previous_marker_keeps_its_guard() {
 #[test]
 fn a_verified_write_that_an_abort_overtook_is_refused() {
     let mut t = ProducerStateTable::default();
-    let guard = t.start_verification(1, 0, false, VerificationGuard::for_test(40));
+    let guard = t.start_verification(1, 0, false, VerificationGuard::for_test(40), 0);
     assert_eq!(guard, VerificationGuard::for_test(40));
     assert_eq!(
-        t.start_verification(1, 0, false, VerificationGuard::for_test(41)),
+        t.start_verification(1, 0, false, VerificationGuard::for_test(41), 0),
         guard,
         "created only if absent"
     );
@@ -505,7 +505,7 @@ fn a_verified_write_that_an_abort_overtook_is_refused() {
         Err(ProducerStateError::InvalidTxnState)
     );
     // Verified again, the write opens a transaction; later batches need no guard.
-    let fresh = t.start_verification(1, 0, false, VerificationGuard::for_test(42));
+    let fresh = t.start_verification(1, 0, false, VerificationGuard::for_test(42), 0);
     let origin = AppendOrigin::Client {
         verification: Some(fresh),
     };
@@ -629,7 +629,7 @@ fn a_snapshot_keeps_open_and_unreplicated_transactions_but_no_guards() {
     t.apply(&txn_data(1, 0, 0, 1, 10), 1);
     t.apply(&txn_data(2, 0, 0, 1, 11), 1);
     t.apply(&marker(2, 0, 4, ControlType::Abort, 12), 1);
-    t.start_verification(3, 0, false, VerificationGuard::for_test(1));
+    t.start_verification(3, 0, false, VerificationGuard::for_test(1), 0);
     let json = serde_json::to_string(&t).unwrap();
     let back: ProducerStateTable = serde_json::from_str(&json).unwrap();
     assert_eq!(back.ongoing_transactions(), t.ongoing_transactions());
@@ -664,4 +664,42 @@ fn a_snapshot_of_the_earlier_format_loads_without_transactions() {
         }]
     );
     assert_eq!(t.first_unstable_offset(), None);
+}
+
+#[test]
+fn a_verified_batch_above_the_lowest_verified_sequence_waits_for_the_lower_one() {
+    // Two batches of a producer with no state here (seqs 0..=4 and 5..=9) are verified in
+    // either order; the later one must not open the transaction first (Kafka 4's
+    // lowestSequence), or the earlier one would then be out of order for good.
+    let mut t = ProducerStateTable::default();
+    let guard = t.start_verification(1, 0, false, VerificationGuard::for_test(1), 5);
+    assert_eq!(
+        t.start_verification(1, 0, false, VerificationGuard::for_test(2), 0),
+        guard
+    );
+    // (batch, origin, expected)
+    let cases = [
+        (
+            batch(1, 0, 5, 9, true),
+            guarded(1),
+            Err(ProducerStateError::OutOfOrderSequence {
+                expected: 0,
+                got: 5,
+            }),
+        ),
+        (
+            batch(1, 0, 0, 4, true),
+            guarded(1),
+            Ok(SequenceCheck::Append),
+        ),
+    ];
+    for (b, origin, expected) in cases {
+        assert_eq!(t.check_data(&b, origin, true), expected, "{b:?}");
+    }
+    // Once the lower batch opened the transaction, the later one follows in order.
+    t.apply(&txn_data(1, 0, 0, 5, 0), 1);
+    assert_eq!(
+        t.check_data(&batch(1, 0, 5, 9, true), guarded(1), true),
+        Ok(SequenceCheck::Append)
+    );
 }

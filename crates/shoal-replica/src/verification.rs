@@ -33,6 +33,10 @@ struct Guard {
     producer_epoch: i16,
     /// Taken for a transaction-version-2 request (its markers carry the next epoch).
     supports_epoch_bump: bool,
+    /// The lowest first sequence of the batches verified under it (Kafka's
+    /// `VerificationStateEntry.lowestSequence`): until the transaction is open here, a client
+    /// batch starting above it is out of order, since an earlier batch is still coming.
+    lowest_sequence: i32,
     /// Creation number (eviction order).
     created: u64,
 }
@@ -46,20 +50,23 @@ pub struct Verifications {
 }
 
 impl Verifications {
-    /// The producer's guard for a write at `producer_epoch`, created from `candidate` if it has
-    /// none for that epoch (one for another epoch is replaced).
+    /// The producer's guard for a write at `producer_epoch` whose batch starts at
+    /// `first_sequence`, created from `candidate` if it has none for that epoch (one for
+    /// another epoch is replaced).
     pub fn start(
         &mut self,
         producer_id: i64,
         producer_epoch: i16,
         supports_epoch_bump: bool,
         candidate: VerificationGuard,
+        first_sequence: i32,
     ) -> VerificationGuard {
         if let Some(g) = self.guards.get_mut(&producer_id)
             && g.producer_epoch == producer_epoch
         {
             // A later request of the same epoch may speak version 2 where the first did not.
             g.supports_epoch_bump |= supports_epoch_bump;
+            g.lowest_sequence = g.lowest_sequence.min(first_sequence);
             return g.guard;
         }
         self.clear(producer_id);
@@ -75,6 +82,7 @@ impl Verifications {
                 guard: candidate,
                 producer_epoch,
                 supports_epoch_bump,
+                lowest_sequence: first_sequence,
                 created: self.created,
             },
         );
@@ -88,6 +96,15 @@ impl Verifications {
             (Some(current), Some(guard)) => current.guard == guard,
             _ => false,
         }
+    }
+
+    /// The lowest first sequence verified for the producer at `producer_epoch`, if it has a
+    /// guard for that epoch.
+    pub fn lowest_sequence(&self, producer_id: i64, producer_epoch: i16) -> Option<i32> {
+        self.guards
+            .get(&producer_id)
+            .filter(|g| g.producer_epoch == producer_epoch)
+            .map(|g| g.lowest_sequence)
     }
 
     /// A marker (or a new epoch) at `producer_epoch` reached the log: the producer's guard is
@@ -129,9 +146,9 @@ mod tests {
     #[test]
     fn a_guard_is_created_once_and_spent_by_clear() {
         let mut v = Verifications::default();
-        assert_eq!(v.start(7, 3, false, guard(1)), guard(1));
+        assert_eq!(v.start(7, 3, false, guard(1), 0), guard(1));
         assert_eq!(
-            v.start(7, 3, false, guard(2)),
+            v.start(7, 3, false, guard(2), 0),
             guard(1),
             "created only if absent"
         );
@@ -147,10 +164,10 @@ mod tests {
         }
         v.clear(7);
         assert!(!v.matches(7, Some(guard(1))), "a stale guard never matches");
-        assert_eq!(v.start(7, 3, false, guard(3)), guard(3));
+        assert_eq!(v.start(7, 3, false, guard(3), 0), guard(3));
         assert!(!v.matches(7, Some(guard(1))));
         assert_eq!(
-            v.start(7, 4, false, guard(4)),
+            v.start(7, 4, false, guard(4), 0),
             guard(4),
             "another epoch's guard is replaced"
         );
@@ -169,7 +186,7 @@ mod tests {
         ];
         for (epoch, bump, marker_epoch, kept) in cases {
             let mut v = Verifications::default();
-            v.start(7, epoch, bump, guard(1));
+            v.start(7, epoch, bump, guard(1), 0);
             v.on_epoch_or_marker(7, marker_epoch);
             assert_eq!(
                 v.matches(7, Some(guard(1))),
@@ -184,12 +201,35 @@ mod tests {
     fn guards_are_bounded_and_the_oldest_goes() {
         let mut v = Verifications::default();
         for id in 0..MAX_VERIFICATIONS as i64 {
-            v.start(id, 0, false, guard(id as u64 + 1));
+            v.start(id, 0, false, guard(id as u64 + 1), 0);
         }
-        v.start(-1, 0, false, guard(0));
+        v.start(-1, 0, false, guard(0), 0);
         assert_eq!(v.len(), MAX_VERIFICATIONS);
         assert!(!v.matches(0, Some(guard(1))), "the oldest was evicted");
         assert!(v.matches(1, Some(guard(2))));
         assert!(v.matches(-1, Some(guard(0))));
+    }
+
+    #[test]
+    fn a_guard_keeps_the_lowest_sequence_verified_at_its_epoch() {
+        let mut v = Verifications::default();
+        assert_eq!(v.lowest_sequence(7, 3), None);
+        v.start(7, 3, false, guard(1), 5);
+        v.start(7, 3, false, guard(2), 0);
+        v.start(7, 3, false, guard(3), 9);
+        assert_eq!(v.lowest_sequence(7, 3), Some(0));
+        assert_eq!(
+            v.lowest_sequence(7, 4),
+            None,
+            "another epoch's guard says nothing"
+        );
+        v.start(7, 4, false, guard(4), 12);
+        assert_eq!(
+            v.lowest_sequence(7, 4),
+            Some(12),
+            "a new epoch starts afresh"
+        );
+        v.clear(7);
+        assert_eq!(v.lowest_sequence(7, 4), None);
     }
 }

@@ -106,7 +106,7 @@ fn producer_8_goes_on(p: &Partition) {
         ),
         Err(PartitionError::InvalidTxnState)
     ));
-    assert_eq!(p.txn_verification_needed(8, 0, false), None);
+    assert_eq!(p.txn_verification_needed(8, 0, false, 0), None);
     p.append_as_leader(
         &producer_batch(8, 0, 1, true, &[b"p8 again"]),
         RequiredAcks::Leader,

@@ -143,7 +143,7 @@ fn a_non_transactional_write_during_a_transaction_is_refused() {
     ));
     assert_eq!(p.read_log(|l| Ok(l.log_end_offset())).unwrap(), end);
     // Within the transaction the producer goes on, with no verification needed.
-    assert_eq!(p.txn_verification_needed(P7, 0, false), None);
+    assert_eq!(p.txn_verification_needed(P7, 0, false, 0), None);
     p.append_as_leader(
         &producer_batch(P7, 0, 1, true, &[b"more"]),
         RequiredAcks::Leader,
@@ -196,10 +196,10 @@ fn a_verification_overtaken_by_a_marker_does_not_open_a_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let p = open(dir.path(), 1, &state(1, 0, &[1]));
     let guard = p
-        .txn_verification_needed(P7, 0, false)
+        .txn_verification_needed(P7, 0, false, 0)
         .expect("a first write is verified");
     assert_eq!(
-        p.txn_verification_needed(P7, 0, false),
+        p.txn_verification_needed(P7, 0, false, 0),
         Some(guard),
         "the same guard"
     );
@@ -234,7 +234,7 @@ fn with_verification_off_a_first_transactional_write_needs_no_guard() {
     let dir = tempfile::tempdir().unwrap();
     let p = open(dir.path(), 1, &state(1, 0, &[1]));
     p.set_txn_verification_enabled(false);
-    assert_eq!(p.txn_verification_needed(P7, 0, false), None);
+    assert_eq!(p.txn_verification_needed(P7, 0, false, 0), None);
     p.append_as_leader(
         &producer_batch(P7, 0, 0, true, &[b"unverified"]),
         RequiredAcks::Leader,
@@ -243,7 +243,7 @@ fn with_verification_off_a_first_transactional_write_needs_no_guard() {
     .unwrap();
     assert_eq!(p.ongoing_transactions().len(), 1);
     p.set_txn_verification_enabled(true);
-    assert!(p.txn_verification_needed(P8, 0, false).is_some());
+    assert!(p.txn_verification_needed(P8, 0, false, 0).is_some());
 }
 
 #[test]
@@ -265,7 +265,7 @@ fn the_coordinator_writes_unsequenced_transactional_records() {
         ),
         Err(PartitionError::InvalidTxnState)
     ));
-    let verification = p.txn_verification_needed(P7, 0, false);
+    let verification = p.txn_verification_needed(P7, 0, false, 0);
     assert!(verification.is_some());
     p.append_as_leader_from(
         &offsets,
@@ -276,7 +276,7 @@ fn the_coordinator_writes_unsequenced_transactional_records() {
     .unwrap();
     assert_eq!(p.last_stable_offset(), 0);
     // Inside the open transaction the next write needs no guard.
-    assert_eq!(p.txn_verification_needed(P7, 0, false), None);
+    assert_eq!(p.txn_verification_needed(P7, 0, false, 0), None);
     p.append_as_leader_from(
         &offsets,
         RequiredAcks::Leader,
@@ -353,5 +353,5 @@ fn a_truncated_marker_reopens_its_transaction() {
     );
     assert_eq!(old.last_stable_offset(), 0);
     // The producer can go on with it on the new leader, no verification needed.
-    assert_eq!(new.txn_verification_needed(P7, 0, false), None);
+    assert_eq!(new.txn_verification_needed(P7, 0, false, 0), None);
 }

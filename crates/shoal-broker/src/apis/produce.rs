@@ -55,7 +55,9 @@ struct PendingAck {
 
 /// A partition that may need KIP-890 verification: (topic, partition), its (topic index,
 /// partition index) in the request, and the replica.
-type Candidate = ((String, i32), (usize, usize), Arc<Partition>);
+/// (topic, partition), (topic index, partition index), the partition, the batch's first
+/// sequence.
+type Candidate = ((String, i32), (usize, usize), Arc<Partition>, i32);
 
 /// A transactional partition's verdict before the append, by (topic index, partition index):
 /// append with this guard (`None`: no verification needed), or answer this code.
@@ -136,10 +138,13 @@ fn transactional_id_refusal(
 }
 
 /// The producer id and epoch of a transactional first batch.
-fn transactional_producer(records: Option<&[u8]>) -> Option<(i64, i16)> {
+fn transactional_producer(records: Option<&[u8]>) -> Option<(i64, i16, i32)> {
     let header = shoal_log::batch::RecordBatchHeader::parse(records?).ok()?;
-    (header.is_transactional() && header.producer_id >= 0)
-        .then_some((header.producer_id, header.producer_epoch))
+    (header.is_transactional() && header.producer_id >= 0).then_some((
+        header.producer_id,
+        header.producer_epoch,
+        header.base_sequence,
+    ))
 }
 
 /// Verifies, with the transactional id's coordinator, every partition that takes a producer's
@@ -167,7 +172,7 @@ async fn transactional_verdicts(
             image.topic_by_name(topic.name.0.as_str())
         };
         for (pi, data) in topic.partition_data.iter().enumerate() {
-            let Some((producer_id, producer_epoch)) =
+            let Some((producer_id, producer_epoch, first_sequence)) =
                 transactional_producer(data.records.as_deref())
             else {
                 continue;
@@ -190,7 +195,12 @@ async fn transactional_verdicts(
                 continue;
             }
             producer = Some((producer_id, producer_epoch));
-            candidates.push(((t.name.clone(), data.index), (ti, pi), partition));
+            candidates.push((
+                (t.name.clone(), data.index),
+                (ti, pi),
+                partition,
+                first_sequence,
+            ));
         }
     }
     let (Some(transactional_id), Some((producer_id, producer_epoch))) =
@@ -198,21 +208,44 @@ async fn transactional_verdicts(
     else {
         return verdicts;
     };
-    // Taking a guard locks the partition's state, which an append holds across its write: off
-    // the async threads.
-    let to_verify: HashMap<(String, i32), ((usize, usize), VerificationGuard)> =
-        run_blocking(move || {
-            candidates
-                .into_iter()
-                .filter_map(|(tp, indexes, partition)| {
+    // Taking a guard locks the partition's state, which an append holds across its write:
+    // tried here without waiting, and only the partitions whose lock is busy go to a blocking
+    // thread (a trip there costs more than the check).
+    let mut to_verify: HashMap<(String, i32), ((usize, usize), VerificationGuard)> = HashMap::new();
+    let mut busy = Vec::new();
+    for (tp, indexes, partition, first_sequence) in candidates {
+        match partition.try_txn_verification_needed(
+            producer_id,
+            producer_epoch,
+            supports_epoch_bump,
+            first_sequence,
+        ) {
+            Some(Some(guard)) => {
+                to_verify.insert(tp, (indexes, guard));
+            }
+            Some(None) => {}
+            None => busy.push((tp, indexes, partition, first_sequence)),
+        }
+    }
+    if !busy.is_empty() {
+        let waited: Vec<_> = run_blocking(move || {
+            busy.into_iter()
+                .filter_map(|(tp, indexes, partition, first_sequence)| {
                     partition
-                        .txn_verification_needed(producer_id, producer_epoch, supports_epoch_bump)
+                        .txn_verification_needed(
+                            producer_id,
+                            producer_epoch,
+                            supports_epoch_bump,
+                            first_sequence,
+                        )
                         .map(|guard| (tp, (indexes, guard)))
                 })
                 .collect()
         })
         .await
         .unwrap_or_default();
+        to_verify.extend(waited);
+    }
     if to_verify.is_empty() {
         return verdicts;
     }

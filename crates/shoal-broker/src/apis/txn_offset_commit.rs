@@ -238,10 +238,12 @@ async fn verify(
     };
     // The guard locks the partition's state, which an append holds across its disk write.
     let guard = run_blocking(move || {
+        // The group coordinator writes the offsets: no sequence (Kafka's NO_SEQUENCE).
         partition.txn_verification_needed(
             producer.producer_id,
             producer.producer_epoch,
             supports_epoch_bump,
+            shoal_log::control::NO_SEQUENCE,
         )
     })
     .await

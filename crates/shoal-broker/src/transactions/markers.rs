@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use shoal_replica::{ControlType, PartitionError, TxnMarker};
+use shoal_replica::{AppendResult, ControlType, Partition, PartitionError, TxnMarker};
 use shoal_txn::metadata::TopicPartition;
 use uuid::Uuid;
 
@@ -158,25 +158,41 @@ pub async fn write_local_all(
         outcomes.push(None);
         writes.push((slot, topic_name, partition, log, marker));
     }
-    let appended = {
-        let logs: Vec<_> = writes
-            .iter()
-            .map(|(_, _, _, log, marker)| (Arc::clone(log), *marker))
-            .collect();
-        run_blocking(move || {
+    // Each marker is written on this thread when that is only a page-cache write; the rest
+    // together on one blocking thread.
+    let mut appended: Vec<Option<Result<AppendResult, PartitionError>>> = writes
+        .iter()
+        .map(|(_, _, _, log, marker)| log.try_write_txn_marker_light(marker, wall_ms()))
+        .collect();
+    let heavy: Vec<(usize, Arc<Partition>, TxnMarker)> = writes
+        .iter()
+        .zip(&appended)
+        .enumerate()
+        .filter(|(_, (_, done))| done.is_none())
+        .map(|(i, ((_, _, _, log, marker), _))| (i, Arc::clone(log), *marker))
+        .collect();
+    if !heavy.is_empty() {
+        let written = run_blocking(move || {
             let now_ms = wall_ms();
-            logs.iter()
-                .map(|(log, marker)| log.write_txn_marker(marker, now_ms))
+            heavy
+                .into_iter()
+                .map(|(i, log, marker)| (i, log.write_txn_marker(&marker, now_ms)))
                 .collect::<Vec<_>>()
         })
-        .await
-    };
-    let Some(appended) = appended else {
-        return outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| MarkerOutcome::retry("shutting down".to_string())))
-            .collect();
-    };
+        .await;
+        let Some(written) = written else {
+            return outcomes
+                .into_iter()
+                .map(|o| o.unwrap_or_else(|| MarkerOutcome::retry("shutting down".to_string())))
+                .collect();
+        };
+        for (i, result) in written {
+            appended[i] = Some(result);
+        }
+    }
+    let appended = appended
+        .into_iter()
+        .map(|a| a.unwrap_or(Err(PartitionError::Closed)));
     let waits = writes.into_iter().zip(appended).map(
         |((slot, topic_name, partition, log, marker), appended)| async move {
             let appended = match appended {

@@ -66,20 +66,32 @@ impl TxnStateStorage {
         let now = wall_ms();
         let batch = encode_batch(&[(Bytes::from(key), value.map(Bytes::from))], now)
             .map_err(WriteError::Other)?;
-        let appended = {
-            let log = Arc::clone(&log);
-            run_blocking(move || {
-                log.append_as_leader_in_epoch(
-                    &batch,
-                    RequiredAcks::AllInSync,
-                    now,
-                    AppendOrigin::COORDINATOR,
-                    coordinator_epoch,
-                )
-            })
-            .await
-            .ok_or_else(|| WriteError::Other("the append task failed".to_string()))?
-            .map_err(write_error)?
+        // A state record is small: written on this thread when that is only a page-cache
+        // write, else on a blocking thread.
+        let light = log.try_append_as_leader_in_epoch_light(
+            &batch,
+            RequiredAcks::AllInSync,
+            now,
+            AppendOrigin::COORDINATOR,
+            coordinator_epoch,
+        );
+        let appended = match light {
+            Some(appended) => appended.map_err(write_error)?,
+            None => {
+                let log = Arc::clone(&log);
+                run_blocking(move || {
+                    log.append_as_leader_in_epoch(
+                        &batch,
+                        RequiredAcks::AllInSync,
+                        now,
+                        AppendOrigin::COORDINATOR,
+                        coordinator_epoch,
+                    )
+                })
+                .await
+                .ok_or_else(|| WriteError::Other("the append task failed".to_string()))?
+                .map_err(write_error)?
+            }
         };
         log.wait_for_acks_in_epoch(
             appended.info.last_offset + 1,

@@ -71,7 +71,7 @@ pub fn txn_write(
     seq: i32,
     values: &[&[u8]],
 ) -> Result<AppendResult, PartitionError> {
-    let verification = p.txn_verification_needed(producer_id, epoch, false);
+    let verification = p.txn_verification_needed(producer_id, epoch, false, seq);
     p.append_as_leader_from(
         &producer_batch(producer_id, epoch, seq, true, values),
         RequiredAcks::Leader,
