@@ -715,3 +715,78 @@ def end_txn_v1(conn: Conn, transactional_id: str, producer_id: int, producer_epo
     r = conn.roundtrip(END_TXN, 1, correlation_id, body)
     r.i32()  # throttle
     return r.i16()
+
+
+# ---------------------------------------------------------------- transaction version 2 (flexible)
+
+def uvarint(v: int) -> bytes:
+    """Unsigned varint (flexible versions' lengths and tags)."""
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def compact_string(s: str | None) -> bytes:
+    if s is None:
+        return uvarint(0)
+    b = s.encode()
+    return uvarint(len(b) + 1) + b
+
+
+def compact_bytes(b: bytes | None) -> bytes:
+    if b is None:
+        return uvarint(0)
+    return uvarint(len(b) + 1) + b
+
+
+NO_TAGS = b"\x00"
+
+
+def produce_v12(conn: Conn, transactional_id: str | None, topic: str, partition: int, records: bytes,
+                correlation_id: int = 30) -> tuple[int, int]:
+    """Produce v12 (transaction version 2: the leader adds the partition to the producer's
+    transaction itself), acks=all, one partition. (error code, base offset)."""
+    body = (
+        compact_string(transactional_id) + i16(-1) + i32(10_000)
+        + uvarint(2) + compact_string(topic)
+        + uvarint(2) + i32(partition) + compact_bytes(records) + NO_TAGS
+        + NO_TAGS + NO_TAGS
+    )
+    r = conn.roundtrip(PRODUCE, 12, correlation_id, body, header_v2=True)
+    r.tagged_fields()  # response header v1
+    results = []
+    for _ in range(r.compact_len()):
+        r.compact_string()
+        for _ in range(r.compact_len()):
+            index, err, base_offset = r.i32(), r.i16(), r.i64()
+            r.i64()  # log append time
+            r.i64()  # log start offset
+            for _ in range(r.compact_len()):  # record errors
+                r.i32()
+                r.compact_string()
+                r.tagged_fields()
+            r.compact_string()  # error message
+            r.tagged_fields()
+            results.append((index, err, base_offset))
+        r.tagged_fields()
+    assert len(results) == 1 and results[0][0] == partition, results
+    return results[0][1], results[0][2]
+
+
+def end_txn_v5(conn: Conn, transactional_id: str, producer_id: int, producer_epoch: int, committed: bool,
+               correlation_id: int = 31) -> tuple[int, int, int]:
+    """EndTxn v5 (transaction version 2): (error code, producer id, producer epoch), where the
+    epoch is the bumped one the producer's next transaction uses."""
+    body = compact_string(transactional_id) + i64(producer_id) + i16(producer_epoch) + i8(1 if committed else 0) + NO_TAGS
+    r = conn.roundtrip(END_TXN, 5, correlation_id, body, header_v2=True)
+    r.tagged_fields()  # response header v1
+    r.i32()  # throttle
+    err = r.i16()
+    pid, epoch = r.i64(), r.i16()
+    return err, pid, epoch

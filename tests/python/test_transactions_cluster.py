@@ -182,3 +182,84 @@ def test_killing_the_coordinator_and_a_leader_mid_commit_loses_no_transaction(tm
         if runner is not None:
             runner.stop.set()
         c.close()
+
+
+RETRIABLE_TXN = {14, 15, 16, 51}  # COORDINATOR_LOAD_IN_PROGRESS, _NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS
+
+
+def retrying(call, what: str, timeout: float = 30.0, retriable=frozenset(RETRIABLE_TXN | {6, 19, 20})):
+    """`call()` until its error code (first element) is not retriable; bounded by `timeout`.
+    Also retried: NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS(_AFTER_APPEND)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = call()
+        if result[0] not in retriable or time.monotonic() >= deadline:
+            return result
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(240)
+def test_a_version_2_producer_is_added_to_its_transaction_by_leaders_on_other_nodes(tmp_path):
+    """KIP-890 part 2 across nodes: Produce v12 to a partition whose leader is not the
+    transaction coordinator makes that leader add the partition to the transaction over the
+    coordinator's replication listener (no AddPartitionsToTxn); EndTxn v5 answers the bumped
+    epoch and the markers reach the remote leader. A classic Produce (v3) of the same write is
+    refused, so the v12 write was added by the leader, not by accident."""
+    c = Cluster(tmp_path, overrides={
+        "transaction.state.log.num.partitions": 3,
+        "offsets.topic.num.partitions": 3,
+    })
+    c.start()
+    try:
+        topic = unique_topic("tv2")
+        create_topic(c.bootstrap, topic, PARTITIONS, 3, config={"min.insync.replicas": "2"})
+        first = c.nodes[0]
+        wait_until(lambda: all(len(isr) == 3 for _, _, _, isr in metadata_from(first, [topic]).topics[topic].values()),
+                   30, "full ISRs")
+        transactional_id = unique_topic("tid-tv2")
+        coordinator = coordinator_of(first, transactional_id)
+        leaders = {p: leader for p, (_, leader, _, _) in metadata_from(first, [topic]).topics[topic].items()}
+        remote = sorted(p for p, leader in leaders.items() if leader != coordinator)
+        assert remote, f"every partition is led by the coordinator {coordinator}: {leaders}"
+        partition = remote[0]
+        leader = c.node(leaders[partition])
+
+        with kw.Conn("127.0.0.1", c.node(coordinator).kafka_port) as coord, \
+                kw.Conn("127.0.0.1", leader.kafka_port) as lead:
+            err, pid, epoch = retrying(lambda: kw.init_producer_id_v1(coord, transactional_id, 30_000),
+                                       "InitProducerId")
+            assert err == 0, f"InitProducerId: {err}"
+
+            committed = [b"v2-commit-%d" % i for i in range(3)]
+            batch = kw.producer_batch_v2([(None, v) for v in committed], pid, epoch, 0)
+            # Classic: the partition is not in the transaction (no AddPartitionsToTxn).
+            classic = kw.parse_produce_v3(lead.roundtrip(
+                kw.PRODUCE, 3, 40, kw.produce_v3_body(topic, partition, batch, transactional_id=transactional_id)))
+            assert [r.error_code for r in classic] == [48], f"classic produce not refused: {classic}"
+            err, _ = retrying(lambda: kw.produce_v12(lead, transactional_id, topic, partition, batch), "Produce v12")
+            assert err == 0, f"Produce v12 through the remote leader: {err}"
+            err, pid2, epoch2 = retrying(lambda: kw.end_txn_v5(coord, transactional_id, pid, epoch, True), "EndTxn")
+            assert (err, pid2, epoch2) == (0, pid, epoch + 1), (err, pid2, epoch2)
+
+            # The next transaction writes with the bumped epoch from sequence 0, and aborts.
+            aborted = [b"v2-abort-%d" % i for i in range(2)]
+            batch = kw.producer_batch_v2([(None, v) for v in aborted], pid, epoch2, 0)
+            err, _ = retrying(lambda: kw.produce_v12(lead, transactional_id, topic, partition, batch), "Produce v12")
+            assert err == 0, f"Produce v12 at the bumped epoch: {err}"
+            err, _, epoch3 = retrying(lambda: kw.end_txn_v5(coord, transactional_id, pid, epoch2, False), "EndTxn")
+            assert (err, epoch3) == (0, epoch2 + 1), (err, epoch3)
+
+            # The epoch before the bump is fenced.
+            stale = kw.producer_batch_v2([(None, b"zombie")], pid, epoch, 3)
+            err, _ = retrying(lambda: kw.produce_v12(lead, transactional_id, topic, partition, stale), "Produce v12")
+            assert err != 0, "a write at a fenced epoch was accepted"
+
+        # Read past what is expected, until idle: an aborted or fenced record would show.
+        seen = ck_consume(c.bootstrap, topic, [partition], len(committed) + 10,
+                          conf={"isolation.level": "read_committed"}, timeout=60, idle=3)
+        assert [r.value for r in seen] == committed
+        everything = ck_consume(c.bootstrap, topic, [partition], len(committed) + len(aborted) + 10,
+                                conf={"isolation.level": "read_uncommitted"}, timeout=60, idle=3)
+        assert [r.value for r in everything] == committed + aborted
+    finally:
+        c.close()
