@@ -77,19 +77,22 @@ def kbytes(b: bytes | None) -> bytes:
     return i32(len(b)) + b
 
 
-def zigzag_varint(v: int) -> bytes:
-    """Signed (zigzag) varint, as used inside v2 records."""
-    u = (v << 1) ^ (v >> 63)
-    u &= (1 << 64) - 1
+def uvarint(v: int) -> bytes:
+    """Unsigned varint (flexible versions' lengths and tags; zigzag-encoded inside records)."""
     out = bytearray()
     while True:
-        b = u & 0x7F
-        u >>= 7
-        if u:
+        b = v & 0x7F
+        v >>= 7
+        if v:
             out.append(b | 0x80)
         else:
             out.append(b)
             return bytes(out)
+
+
+def zigzag_varint(v: int) -> bytes:
+    """Signed (zigzag) varint, as used inside v2 records."""
+    return uvarint(((v << 1) ^ (v >> 63)) & ((1 << 64) - 1))
 
 
 class Reader:
@@ -718,19 +721,6 @@ def end_txn_v1(conn: Conn, transactional_id: str, producer_id: int, producer_epo
 
 
 # ---------------------------------------------------------------- transaction version 2 (flexible)
-
-def uvarint(v: int) -> bytes:
-    """Unsigned varint (flexible versions' lengths and tags)."""
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
 
 def compact_string(s: str | None) -> bytes:
     if s is None:
