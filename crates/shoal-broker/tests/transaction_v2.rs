@@ -331,3 +331,56 @@ async fn a_remote_leader_adds_a_partition_through_the_replication_listener() {
     }
     h.stop().await;
 }
+
+/// Kafka writes `__transaction_state` values in the version the cluster's finalized
+/// `transaction.version` calls for (v1 from level 1), whichever protocol the client speaks; the
+/// client's own version goes in the value's tag. A new cluster finalizes level 2.
+#[tokio::test]
+async fn a_classic_clients_transaction_is_logged_in_the_clusters_value_version() {
+    let h = Harness::start_with(&[("transaction.state.log.num.partitions", "1")]).await;
+    h.create_topic("t", 1).await;
+    h.wait_for_coordinator().await;
+    let producer = h.init_txn("classic").await;
+    assert_eq!(
+        h.add_txn_partitions("classic", producer, &[("t", 0)]).await,
+        vec![NONE]
+    );
+    let batch = txn_batch(producer, 0, &["c0"]);
+    assert_eq!(produce_retrying(&h, 11, "classic", "t", batch).await, NONE);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let request = EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(s("classic")))
+            .with_producer_id(ProducerId(producer.0))
+            .with_producer_epoch(producer.1)
+            .with_committed(true);
+        let r = h.ask(ANONYMOUS, 3, request).await;
+        if r.error_code != CONCURRENT_TRANSACTIONS {
+            assert_eq!(r.error_code, NONE);
+            break;
+        }
+        assert!(Instant::now() < deadline, "EndTxn never answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(read_committed(&h).await, vec!["c0".to_string()]);
+
+    // Every state the coordinator wrote: Empty, Ongoing, PrepareCommit, CompleteCommit.
+    let log = h.fetch_as(ANONYMOUS, "__transaction_state").await;
+    let mut buf = log.records.clone().unwrap_or_default();
+    let mut written = Vec::new();
+    for set in RecordBatchDecoder::decode_all(&mut buf).unwrap() {
+        for r in set.records {
+            let value = r.value.unwrap();
+            let version = i16::from_be_bytes([value[0], value[1]]);
+            let decoded = shoal_txn::records::decode_value(&value).unwrap();
+            written.push((version, decoded.client_transaction_version));
+        }
+    }
+    assert!(written.len() >= 4, "{written:?}");
+    assert!(
+        written
+            .iter()
+            .all(|(version, client)| *version == 1 && *client < 2),
+        "values in v1, the client's classic version in the tag: {written:?}"
+    );
+}

@@ -382,7 +382,13 @@ impl TxnCoordinator {
         let value = if transit.state == TransactionState::Dead {
             None
         } else {
-            let version = transit.client_transaction_version.log_value_version();
+            // As Kafka: the value version follows the cluster's finalized transaction.version
+            // (v1 from level 1, which records the client's own version in a tag), so a
+            // cluster still at level 0 keeps writing what its oldest broker reads.
+            let version = self
+                .settings()
+                .server_transaction_version
+                .log_value_version();
             Some(
                 records::encode_value(&transit.to_log_value(), version).map_err(|e| {
                     tracing::warn!(%e, "cannot encode a transaction log value");
