@@ -12,7 +12,6 @@
 //! TOPIC_AUTHORIZATION_FAILED (ahead of the existence check, so a denied client learns nothing
 //! about which topics exist) while the authorized topics are committed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
@@ -22,10 +21,10 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, ResponseKind};
 use shoal_acl::{Operation, ResourceType};
-use shoal_group::coordinator::CommitOffset;
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
+use crate::apis::commit_plan::{self, AskedPartition};
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -47,58 +46,26 @@ pub async fn handle(
     // v2-v4 may give a retention of their own; -1 (and later versions) leave it to the broker.
     let retention_ms = ((2..=4).contains(&version) && request.retention_time_ms != -1)
         .then_some(request.retention_time_ms);
-    let image = broker.image();
-    // (topic index, partition index) of every partition passed to the coordinator.
-    let mut positions = Vec::new();
-    let mut offsets = Vec::new();
-    let mut topics: Vec<OffsetCommitResponseTopic> = Vec::with_capacity(request.topics.len());
-    // One decision per distinct topic name, as Kafka's `filterByAuthorized`.
-    let mut readable: HashMap<String, bool> = HashMap::new();
-    for (t, topic) in request.topics.into_iter().enumerate() {
-        let name = topic.name.0.as_str().to_string();
-        let authorized = *readable.entry(name.clone()).or_insert_with(|| {
-            broker
-                .authorization
-                .allowed(ctx, Operation::Read, ResourceType::Topic, &name)
-        });
-        if !authorized {
-            topics.push(failed_topic(
-                topic,
-                ResponseError::TopicAuthorizationFailed.code(),
-            ));
-            continue;
-        }
-        let known = image.topic_by_name(&name);
-        let mut partitions = Vec::with_capacity(topic.partitions.len());
-        for (p, partition) in topic.partitions.into_iter().enumerate() {
-            let mut answer = OffsetCommitResponsePartition::default()
-                .with_partition_index(partition.partition_index);
-            if known.is_some_and(|k| k.partition(partition.partition_index).is_some()) {
-                positions.push((t, p));
-                offsets.push(CommitOffset {
-                    topic: name.clone(),
-                    partition: partition.partition_index,
-                    offset: partition.committed_offset,
-                    leader_epoch: if version >= 6 {
-                        partition.committed_leader_epoch
-                    } else {
-                        -1
-                    },
-                    metadata: partition.committed_metadata.map(|m| m.to_string()),
-                    retention_ms,
-                });
-            } else {
-                answer.error_code = ResponseError::UnknownTopicOrPartition.code();
-            }
-            partitions.push(answer);
-        }
-        topics.push(
-            OffsetCommitResponseTopic::default()
-                .with_name(topic.name)
-                .with_partitions(partitions),
-        );
-    }
-    if !offsets.is_empty() {
+    let names: Vec<_> = request.topics.iter().map(|t| t.name.clone()).collect();
+    let asked = request.topics.iter().map(|topic| {
+        let partitions = topic
+            .partitions
+            .iter()
+            .map(|p| AskedPartition {
+                index: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: if version >= 6 {
+                    p.committed_leader_epoch
+                } else {
+                    -1
+                },
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            })
+            .collect();
+        (topic.name.0.to_string(), partitions)
+    });
+    let mut plan = commit_plan::plan(broker, ctx, asked, retention_ms);
+    if !plan.offsets.is_empty() {
         let instance_id = if version >= 7 {
             request.group_instance_id.as_ref().map(|s| s.as_str())
         } else {
@@ -112,16 +79,30 @@ pub async fn handle(
                 request.generation_id_or_member_epoch,
                 request.member_id.as_str(),
                 instance_id,
-                offsets,
+                std::mem::take(&mut plan.offsets),
                 version >= 9,
             )
             .await;
-        for ((t, p), error) in positions.into_iter().zip(results) {
-            if let Some(answer) = topics.get_mut(t).and_then(|t| t.partitions.get_mut(p)) {
-                answer.error_code = error.code();
-            }
-        }
+        plan.answered(results.into_iter().map(|e| e.code()));
     }
+    let topics = names
+        .into_iter()
+        .zip(plan.codes)
+        .map(|(name, codes)| {
+            OffsetCommitResponseTopic::default()
+                .with_name(name)
+                .with_partitions(
+                    codes
+                        .into_iter()
+                        .map(|(index, code)| {
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(index)
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
     Reply::Ready(ResponseKind::OffsetCommit(
         OffsetCommitResponse::default().with_topics(topics),
     ))

@@ -24,7 +24,7 @@
 //! Bounds: a request names at most [`MAX_PENDING_TXN_OFFSETS`] partitions (more could never be
 //! pending for one producer), else every partition answers INVALID_COMMIT_OFFSET_SIZE.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// The first TxnOffsetCommit version of transaction-version-2 clients (KIP-890 part 2).
 const TXN_OFFSET_COMMIT_TRANSACTION_V2_MIN_VERSION: i16 = 5;
@@ -37,12 +37,12 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{ResponseKind, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use shoal_acl::{Operation, ResourceType};
-use shoal_group::coordinator::CommitOffset;
 use shoal_group::txn_offsets::MAX_PENDING_TXN_OFFSETS;
 use shoal_group::{OFFSETS_TOPIC, TxnCommit, TxnProducer};
 use shoal_kafka::{Reply, RequestContext};
 
 use crate::Broker;
+use crate::apis::commit_plan::{self, AskedPartition};
 use crate::blocking::run_blocking;
 use crate::transactions::TxnPartitionCheck;
 use crate::transactions::verifier::client_code_for_verification_error;
@@ -57,58 +57,27 @@ pub async fn handle(
         return ready(every_partition(request, code));
     }
     let version = ctx.api_version;
-    let image = broker.image();
-    // (topic index, partition index) of every partition passed to the coordinator.
-    let mut positions = Vec::new();
-    let mut offsets = Vec::new();
-    let mut topics: Vec<TxnOffsetCommitResponseTopic> = Vec::with_capacity(request.topics.len());
-    // One decision per distinct topic name, as Kafka's `filterByAuthorized`.
-    let mut readable: HashMap<String, bool> = HashMap::new();
-    for (t, topic) in request.topics.into_iter().enumerate() {
-        let name = topic.name.0.as_str().to_string();
-        let authorized = *readable.entry(name.clone()).or_insert_with(|| {
-            broker
-                .authorization
-                .allowed(ctx, Operation::Read, ResourceType::Topic, &name)
-        });
-        if !authorized {
-            topics.push(failed_topic(
-                topic,
-                ResponseError::TopicAuthorizationFailed.code(),
-            ));
-            continue;
-        }
-        let known = image.topic_by_name(&name);
-        let mut partitions = Vec::with_capacity(topic.partitions.len());
-        for (p, partition) in topic.partitions.into_iter().enumerate() {
-            let mut answer = TxnOffsetCommitResponsePartition::default()
-                .with_partition_index(partition.partition_index);
-            if known.is_some_and(|k| k.partition(partition.partition_index).is_some()) {
-                positions.push((t, p));
-                offsets.push(CommitOffset {
-                    topic: name.clone(),
-                    partition: partition.partition_index,
-                    offset: partition.committed_offset,
-                    leader_epoch: if version >= 2 {
-                        partition.committed_leader_epoch
-                    } else {
-                        -1
-                    },
-                    metadata: partition.committed_metadata.map(|m| m.to_string()),
-                    retention_ms: None,
-                });
-            } else {
-                answer.error_code = ResponseError::UnknownTopicOrPartition.code();
-            }
-            partitions.push(answer);
-        }
-        topics.push(
-            TxnOffsetCommitResponseTopic::default()
-                .with_name(topic.name)
-                .with_partitions(partitions),
-        );
-    }
-    if !offsets.is_empty() {
+    let names: Vec<_> = request.topics.iter().map(|t| t.name.clone()).collect();
+    let asked = request.topics.iter().map(|topic| {
+        let partitions = topic
+            .partitions
+            .iter()
+            .map(|p| AskedPartition {
+                index: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: if version >= 2 {
+                    p.committed_leader_epoch
+                } else {
+                    -1
+                },
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            })
+            .collect();
+        (topic.name.0.to_string(), partitions)
+    });
+    let mut plan = commit_plan::plan(broker, ctx, asked, None);
+    if !plan.offsets.is_empty() {
+        let offsets = std::mem::take(&mut plan.offsets);
         let group_id = request.group_id.0.as_str();
         let producer = TxnProducer {
             producer_id: request.producer_id.0,
@@ -153,12 +122,26 @@ pub async fn handle(
                     .collect()
             }
         };
-        for ((t, p), code) in positions.into_iter().zip(results) {
-            if let Some(answer) = topics.get_mut(t).and_then(|t| t.partitions.get_mut(p)) {
-                answer.error_code = code;
-            }
-        }
+        plan.answered(results);
     }
+    let topics = names
+        .into_iter()
+        .zip(plan.codes)
+        .map(|(name, codes)| {
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(name)
+                .with_partitions(
+                    codes
+                        .into_iter()
+                        .map(|(index, code)| {
+                            TxnOffsetCommitResponsePartition::default()
+                                .with_partition_index(index)
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
     ready(TxnOffsetCommitResponse::default().with_topics(topics))
 }
 
