@@ -86,6 +86,27 @@ pub(crate) fn plan(
 }
 
 impl CommitPlan {
+    /// The response's topics: `topic(name, partitions)` per requested topic, in order, with
+    /// `partition(index, code)` per partition.
+    pub(crate) fn respond<N, T, P>(
+        self,
+        names: Vec<N>,
+        topic: impl Fn(N, Vec<P>) -> T,
+        partition: impl Fn(i32, i16) -> P,
+    ) -> Vec<T> {
+        names
+            .into_iter()
+            .zip(self.codes)
+            .map(|(name, codes)| {
+                let partitions = codes
+                    .into_iter()
+                    .map(|(index, code)| partition(index, code))
+                    .collect();
+                topic(name, partitions)
+            })
+            .collect()
+    }
+
     /// The coordinator's codes for [`CommitPlan::offsets`], in their order.
     pub(crate) fn answered(&mut self, codes: impl IntoIterator<Item = i16>) {
         for ((t, p), code) in self.positions.iter().zip(codes) {

@@ -85,24 +85,19 @@ pub async fn handle(
             .await;
         plan.answered(results.into_iter().map(|e| e.code()));
     }
-    let topics = names
-        .into_iter()
-        .zip(plan.codes)
-        .map(|(name, codes)| {
+    let topics = plan.respond(
+        names,
+        |name, partitions| {
             OffsetCommitResponseTopic::default()
                 .with_name(name)
-                .with_partitions(
-                    codes
-                        .into_iter()
-                        .map(|(index, code)| {
-                            OffsetCommitResponsePartition::default()
-                                .with_partition_index(index)
-                                .with_error_code(code)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+                .with_partitions(partitions)
+        },
+        |index, code| {
+            OffsetCommitResponsePartition::default()
+                .with_partition_index(index)
+                .with_error_code(code)
+        },
+    );
     Reply::Ready(ResponseKind::OffsetCommit(
         OffsetCommitResponse::default().with_topics(topics),
     ))

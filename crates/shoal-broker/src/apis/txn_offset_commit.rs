@@ -124,24 +124,19 @@ pub async fn handle(
         };
         plan.answered(results);
     }
-    let topics = names
-        .into_iter()
-        .zip(plan.codes)
-        .map(|(name, codes)| {
+    let topics = plan.respond(
+        names,
+        |name, partitions| {
             TxnOffsetCommitResponseTopic::default()
                 .with_name(name)
-                .with_partitions(
-                    codes
-                        .into_iter()
-                        .map(|(index, code)| {
-                            TxnOffsetCommitResponsePartition::default()
-                                .with_partition_index(index)
-                                .with_error_code(code)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+                .with_partitions(partitions)
+        },
+        |index, code| {
+            TxnOffsetCommitResponsePartition::default()
+                .with_partition_index(index)
+                .with_error_code(code)
+        },
+    );
     ready(TxnOffsetCommitResponse::default().with_topics(topics))
 }
 
