@@ -395,6 +395,21 @@ async fn majority_loss_fails_cleanly_and_recovers() {
         let node = restart.await.unwrap().expect("node restarts");
         cluster.nodes.insert(node.node_id(), node);
     }
+    // The brokers' heartbeats failed while the quorum was gone, so they may be fenced until
+    // their next heartbeats reach the recovered controller: placing replicas needs them back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let leader = cluster.agreed_leader(Duration::from_secs(10)).await;
+        if cluster.nodes[&leader].image().unfenced_broker_ids() == vec![1, 2, 3] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "brokers not unfenced after the quorum came back: {:?}",
+            cluster.nodes[&leader].image().unfenced_broker_ids()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let index = cluster.create_topic("after-recovery").await;
     cluster.assert_same_images(index).await;
     for node in cluster.nodes.values() {
