@@ -22,6 +22,18 @@ pub(crate) struct AskedPartition {
     pub metadata: Option<String>,
 }
 
+impl AskedPartition {
+    /// `leader_epoch` is `None` for request versions that do not carry one.
+    pub fn new(index: i32, offset: i64, leader_epoch: Option<i32>, metadata: Option<&str>) -> Self {
+        AskedPartition {
+            index,
+            offset,
+            leader_epoch: leader_epoch.unwrap_or(-1),
+            metadata: metadata.map(str::to_owned),
+        }
+    }
+}
+
 /// A request's partitions sorted out.
 pub(crate) struct CommitPlan {
     /// What to hand the coordinator, in request order.

@@ -59,21 +59,12 @@ pub async fn handle(
     let version = ctx.api_version;
     let names: Vec<_> = request.topics.iter().map(|t| t.name.clone()).collect();
     let asked = request.topics.iter().map(|topic| {
-        let partitions = topic
-            .partitions
-            .iter()
-            .map(|p| AskedPartition {
-                index: p.partition_index,
-                offset: p.committed_offset,
-                leader_epoch: if version >= 2 {
-                    p.committed_leader_epoch
-                } else {
-                    -1
-                },
-                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-            })
-            .collect();
-        (topic.name.0.to_string(), partitions)
+        let partitions = topic.partitions.iter().map(|p| {
+            let epoch = (version >= 2).then_some(p.committed_leader_epoch);
+            let metadata = p.committed_metadata.as_ref().map(|m| m.as_str());
+            AskedPartition::new(p.partition_index, p.committed_offset, epoch, metadata)
+        });
+        (topic.name.0.to_string(), partitions.collect())
     });
     let mut plan = commit_plan::plan(broker, ctx, asked, None);
     if !plan.offsets.is_empty() {
