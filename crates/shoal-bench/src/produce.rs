@@ -72,12 +72,13 @@ pub(crate) struct DeliveryState {
 /// Reading the clock costs ~15 % of the client's CPU on this VM when done for every record,
 /// so send and delivery times are read once per this many records: timestamps are shared by
 /// neighbouring records and off by at most the few microseconds they take to process.
-const CLOCK_EVERY: u32 = 16;
+pub(crate) const CLOCK_EVERY: u32 = 16;
 
 /// Receives delivery reports; the opaque of each record is its send time in ns since `base`.
 pub struct BenchContext {
     base: Instant,
-    /// Read the clock once per this many deliveries ([`CLOCK_EVERY`], or 1: see [`Self::exact`]).
+    /// Read the clock once per this many deliveries ([`CLOCK_EVERY`]), and for the first
+    /// delivery of a record sent after the last read.
     clock_every: u32,
     state: Mutex<DeliveryState>,
     pub(crate) client_error: ErrorSlot,
@@ -85,27 +86,16 @@ pub struct BenchContext {
 
 impl BenchContext {
     pub(crate) fn new(base: Instant) -> anyhow::Result<Self> {
-        Self::with_clock_every(base, CLOCK_EVERY)
-    }
-
-    /// Reads the clock at every delivery: for bursts of records separated by pauses (the
-    /// commits of `produce-txn`), where a time read [`CLOCK_EVERY`] deliveries earlier may
-    /// belong to the previous burst.
-    pub(crate) fn exact(base: Instant) -> anyhow::Result<Self> {
-        Self::with_clock_every(base, 1)
-    }
-
-    fn with_clock_every(base: Instant, clock_every: u32) -> anyhow::Result<Self> {
         Ok(BenchContext {
             base,
-            clock_every: clock_every.max(1),
+            clock_every: CLOCK_EVERY,
             state: Mutex::new(DeliveryState {
                 hist: new_latency_histogram()?,
                 delivered: 0,
                 errors: 0,
                 first_error: None,
                 last_delivery_ns: 0,
-                since_clock: clock_every,
+                since_clock: CLOCK_EVERY,
             }),
             client_error: ErrorSlot::default(),
         })
@@ -122,7 +112,9 @@ impl BenchContext {
     fn record(&self, sent_ns: u64, result: Result<(), String>) {
         let mut st = lock(&self.state);
         st.since_clock += 1;
-        if st.since_clock >= self.clock_every {
+        // A record sent after the last read belongs to a later burst (the next transaction of
+        // `produce-txn`, after a pause): the time read for the previous burst is stale.
+        if st.since_clock >= self.clock_every || sent_ns > st.last_delivery_ns {
             st.since_clock = 0;
             st.last_delivery_ns = self.now_ns();
         }
@@ -532,6 +524,21 @@ fn settle_future<E>(ctx: &BenchContext, (res, sent_ns): (Result<OwnedDeliveryRes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_sent_after_the_last_clock_read_gets_a_fresh_delivery_time() {
+        let ctx = BenchContext::new(Instant::now()).expect("context");
+        ctx.record(ctx.now_ns(), Ok(()));
+        std::thread::sleep(Duration::from_millis(2));
+        // The next transaction's first record, delivered 1 ms after it was sent: one
+        // delivery after the last read, far below CLOCK_EVERY.
+        let sent_ns = ctx.now_ns();
+        std::thread::sleep(Duration::from_millis(1));
+        ctx.record(sent_ns, Ok(()));
+        let st = ctx.state();
+        assert_eq!(st.delivered, 2);
+        assert!(st.hist.max() >= 1_000, "latency {} µs", st.hist.max());
+    }
 
     #[test]
     fn payloads_are_fixed_size_and_varied() {

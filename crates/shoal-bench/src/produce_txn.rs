@@ -13,7 +13,7 @@
 //! begin -> N records -> commit, bounded by its share of `--records` and by `--max-seconds`
 //! (checked between transactions: a transaction that has started is finished). Records,
 //! payloads, keys and the per-record latency (send -> delivery report) are those of
-//! `produce` (with the clock read for every record, see [`BenchContext::exact`]); the commit is timed from the end of the transaction's sends to the return of
+//! `produce`; the commit is timed from the end of the transaction's sends to the return of
 //! `commit_transaction`, and its two parts separately: the flush (the transaction's last
 //! delivery reports) and EndTxn (see [`commit`] for why the flush is done here).
 //!
@@ -34,7 +34,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use crate::cli::{Acks, ProduceTxnArgs, ProducerMode};
 use crate::client::wait_for_topic;
 use crate::produce::{
-    BenchContext, PAYLOAD_POOL, is_queue_full, make_payloads, producer_config, split,
+    BenchContext, CLOCK_EVERY, PAYLOAD_POOL, is_queue_full, make_payloads, producer_config, split,
 };
 use crate::summary::{
     Percentiles, Summary, TxnStats, cpu_since, new_latency_histogram, process_cpu_time,
@@ -181,7 +181,7 @@ pub fn run(args: &ProduceTxnArgs) -> anyhow::Result<Summary> {
     for i in 0..args.produce.producers {
         let id = format!("{prefix}-{i}");
         let producer: TxnProducer = txn_producer_config(args, &id)
-            .create_with_context(BenchContext::exact(base)?)
+            .create_with_context(BenchContext::new(base)?)
             .with_context(|| format!("creating producer {id}"))?;
         let ctx = producer.context();
         wait_for_topic(
@@ -313,10 +313,11 @@ fn transactions(
         let mut in_txn: u64 = 0;
         let mut abort_reason: Option<String> = None;
         'records: for _ in 0..n {
-            // Every record's send time is read (unlike `produce`'s one read per
-            // CLOCK_EVERY records): the first records of a transaction follow a commit, and a
-            // time read before it would add the commit to their latency.
-            now = ctx.now_ns();
+            // Read as in `produce` (once per CLOCK_EVERY records), and at each transaction's
+            // first record: a time read before the commit would add it to their latency.
+            if in_txn.is_multiple_of(u64::from(CLOCK_EVERY)) {
+                now = ctx.now_ns();
+            }
             if rate_per_s > 0 && i.is_multiple_of(64) {
                 let due = plan.start_ns + (i as u128 * 1_000_000_000 / rate_per_s as u128) as u64;
                 if due > now {
@@ -433,12 +434,14 @@ struct CommitTiming {
 ///
 /// Why not just `commit_transaction`: rust-rdkafka's flushes first with `rd_kafka_flush(0)`
 /// and, while records are in flight, `poll(100 ms)`, which always blocks the whole 100 ms, so
-/// a commit with records in flight would take at least 100 ms. Instead the delivery reports
-/// are waited for here in 100 µs steps while a helper thread sits in librdkafka's own
-/// `rd_kafka_flush` ([`hold_flushing`]): that call marks the producer as flushing for as long
-/// as it runs, so the last batches go out at once instead of waiting out `linger.ms`, as in
-/// librdkafka's own commit and Java's `commitTransaction` (which flushes first).
-/// `--commit-lingers` drops the helper, to measure a commit that waits out the linger.
+/// a commit with records in flight would take at least 100 ms. Instead the commit sits in
+/// librdkafka's own `rd_kafka_flush` ([`hold_flushing`]): that call marks the producer as
+/// flushing for as long as it runs, so the last batches go out at once instead of waiting out
+/// `linger.ms`, as in librdkafka's own commit and Java's `commitTransaction` (which flushes
+/// first). With `--mode thread` the polling thread serves the delivery reports and the commit
+/// waits in that call; inline, this thread must serve them, so it polls in 100 µs steps while
+/// a helper thread holds the flush. `--commit-lingers` drops the flush, to measure a commit
+/// that waits out the linger.
 fn commit(
     producer: &TxnProducer,
     timeout: Duration,
@@ -447,12 +450,19 @@ fn commit(
 ) -> KafkaResult<CommitTiming> {
     let t0 = Instant::now();
     let deadline = t0 + timeout;
-    let flushed = std::thread::scope(|s| {
-        if !lingers {
+    let flushed = if inline && !lingers {
+        std::thread::scope(|s| {
             s.spawn(|| hold_flushing(producer, timeout));
+            wait_for_deliveries(producer, deadline, inline)
+        })?
+    } else {
+        if !lingers {
+            // The polling thread serves the delivery reports: wait in librdkafka's flush
+            // itself, woken by the last report instead of checking in steps.
+            hold_flushing(producer, timeout);
         }
-        wait_for_deliveries(producer, deadline, inline)
-    })?;
+        wait_for_deliveries(producer, deadline, inline)?
+    };
     retrying(deadline.saturating_duration_since(flushed), |left| {
         producer.commit_transaction(left)
     })?;
