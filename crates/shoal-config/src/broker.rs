@@ -93,7 +93,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("cluster.id", Str, None, Unit::None, NonEmpty, Node,
         "The cluster this node belongs to: generated at the first start of a single voter; required at the first start of a multi-voter or broker-only node; a data directory of another cluster is refused."),
     def("broker.rack", Str, None, Unit::None, NonEmpty, Node,
-        "This broker's rack, reported in Metadata and DescribeCluster."),
+        "This broker's rack, reported in Metadata and DescribeCluster; new replicas are spread over racks (Kafka's rack-aware assignment; brokers without one count as one rack)."),
     def("controller.quorum.voters", List, None, Unit::None, NonEmpty, Node,
         "The metadata quorum's voters, id@host:port,... Unset on a node that runs a controller: this node alone, at its controller listener (a one-voter quorum, as kafka-storage format --standalone)."),
     def("controller.listener.names", List, Some("CONTROLLER"), Unit::None, NonEmpty, Node,

@@ -18,6 +18,7 @@ use shoal_acl::AclBinding;
 use shoal_sasl::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
+use crate::placement::EligibleBroker;
 use crate::records::{Endpoint, MetadataRecord, SupportedFeature};
 
 /// A registered broker as the controller sees it.
@@ -152,6 +153,18 @@ impl MetadataImage {
             .values()
             .filter(|b| !b.fenced)
             .map(|b| b.broker_id)
+            .collect()
+    }
+
+    /// Registered brokers that are not fenced, with their racks: where new replicas may go.
+    pub fn placement_brokers(&self) -> Vec<EligibleBroker> {
+        self.brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .map(|b| EligibleBroker {
+                id: b.broker_id,
+                rack: b.rack.clone(),
+            })
             .collect()
     }
 

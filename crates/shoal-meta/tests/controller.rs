@@ -72,6 +72,60 @@ async fn create_topics_happy_path_uses_defaults_and_places_replicas() {
     node.shutdown().await.unwrap();
 }
 
+/// `broker.rack` reaches placement: with two racks, every partition of a new topic (and every
+/// added partition) has a replica in each, where rack-unaware placement puts some partitions on
+/// two brokers of one rack.
+#[tokio::test]
+async fn new_replicas_span_the_racks_of_the_registered_brokers() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = MetaNode::start(MetaConfig::new(1, dir.path().join("meta")))
+        .await
+        .unwrap();
+    let racks = [(1, "east"), (2, "east"), (3, "west"), (4, "west")];
+    let mut brokers = Vec::new();
+    for (id, rack) in racks {
+        brokers.push(live_broker_in_rack(&node, id, Some(rack), 250).await);
+    }
+    let rack_of: BTreeMap<i32, &str> = racks.into_iter().collect();
+
+    let r = node
+        .client()
+        .create_topics(vec![topic("racked", 8, 2)], false)
+        .await;
+    let created = r.results[0].as_ref().unwrap();
+    let grown = node
+        .client()
+        .create_partitions(
+            vec![CreatePartitions {
+                topic: "racked".into(),
+                new_total_count: 12,
+                assignments: None,
+            }],
+            false,
+        )
+        .await;
+    assert!(grown.results[0].is_ok(), "{:?}", grown.results[0]);
+    let image = node
+        .wait_for_applied(grown.log_index.unwrap(), 1000)
+        .await
+        .unwrap();
+    let partitions = &image.topic(&created.topic_id).unwrap().partitions;
+    assert_eq!(partitions.len(), 12);
+    for p in partitions {
+        let mut spanned: Vec<&str> = p.replicas.iter().map(|b| rack_of[b]).collect();
+        spanned.sort_unstable();
+        assert_eq!(
+            spanned,
+            ["east", "west"],
+            "partition {}: {:?}",
+            p.partition,
+            p.replicas
+        );
+    }
+    drop(brokers);
+    node.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn topic_already_exists_and_concurrent_creates() {
     let dir = tempfile::tempdir().unwrap();

@@ -72,7 +72,7 @@ fn plan_one(
             assignments
         }
         None => assign_replicas(
-            &image.unfenced_broker_ids(),
+            &image.placement_brokers(),
             added,
             i32::try_from(rf).unwrap_or(i32::MAX),
             current,

@@ -94,7 +94,7 @@ fn plan_one(
                 ));
             }
             assign_replicas(
-                &image.unfenced_broker_ids(),
+                &image.placement_brokers(),
                 n,
                 i32::from(rf),
                 0,

@@ -51,6 +51,16 @@ pub async fn register_brokers(node: &MetaNode, n: i32) -> Vec<Arc<BrokerLifecycl
 
 /// One broker registered through `node`, heartbeating every `heartbeat_ms`, once unfenced.
 pub async fn live_broker(node: &MetaNode, id: i32, heartbeat_ms: u64) -> Arc<BrokerLifecycle> {
+    live_broker_in_rack(node, id, None, heartbeat_ms).await
+}
+
+/// [`live_broker`] with a `broker.rack`.
+pub async fn live_broker_in_rack(
+    node: &MetaNode,
+    id: i32,
+    rack: Option<&str>,
+    heartbeat_ms: u64,
+) -> Arc<BrokerLifecycle> {
     let template = broker(id);
     let lifecycle = BrokerLifecycle::start(
         node.client(),
@@ -58,7 +68,7 @@ pub async fn live_broker(node: &MetaNode, id: i32, heartbeat_ms: u64) -> Arc<Bro
         BrokerLifecycleConfig {
             broker_id: id,
             listeners: template.listeners,
-            rack: None,
+            rack: rack.map(str::to_string),
             heartbeat_interval_ms: heartbeat_ms,
             session_timeout_ms: 1500,
             registration_timeout_ms: 10_000,
