@@ -151,6 +151,17 @@ def test_a_reader_of_orders_consumes_orders_and_nothing_else(shoal_factory, tmp_
     anonymous = AdminClient({"bootstrap.servers": node.bootstrap})
     assert sorted(anonymous.list_topics(timeout=30).topics) == []
 
+    # DescribeLogDirs needs DESCRIBE on the cluster: alice gets no directories, the admin one.
+    kp_alice = KafkaAdminClient(bootstrap_servers=bootstrap, security_protocol="SSL",
+                                ssl_cafile=str(certs.ca), ssl_certfile=str(certs.client_cert),
+                                ssl_keyfile=str(certs.client_key))
+    try:
+        assert [r["log_dirs"] for r in kp_alice.describe_log_dirs()] == [[]]
+    finally:
+        kp_alice.close()
+    (admin_dirs,) = kp_admin.describe_log_dirs()
+    assert [d["error_code"] for d in admin_dirs["log_dirs"]] == [0], admin_dirs
+
     # Every denial is an audit line and a count.
     log = node.log_path.read_text(errors="replace")
     assert any("shoal::audit" in line and "User:alice" in line and "denied" in line

@@ -186,6 +186,39 @@ def test_describe_cluster_api_via_kafka_python(shoal):
     assert md["cluster_id"]
 
 
+def test_describe_log_dirs_reports_partition_sizes_and_disk_space(shoal):
+    """DescribeLogDirs (kafka-python's describe_log_dirs, what kafka-log-dirs and UIs use):
+    the data directory, each held partition's size and lag, the file system's space."""
+    admin = ck_admin(shoal.bootstrap)
+    name = unique_topic("logdirs")
+    create(admin, name).result(timeout=OP_TIMEOUT)
+    wait_for_partitions(shoal.bootstrap, name, 3)
+    produced = ck_produce(shoal.bootstrap, name, 50, partition=1, value_size=1000)
+    assert len(produced.acked) == 50
+
+    kp = kp_admin(shoal.bootstrap)
+    try:
+        everything = kp.describe_log_dirs()
+        only_p1 = kp.describe_log_dirs(topic_partitions={name: [1], "no-such-topic": [0]})
+    finally:
+        kp.close()
+    assert [r["broker"] for r in everything] == [shoal.node_id]
+    (log_dir,) = everything[0]["log_dirs"]
+    assert log_dir["error_code"] == 0
+    assert log_dir["log_dir"] == str(shoal.data_dir.resolve())
+    assert 0 < log_dir["usable_bytes"] <= log_dir["total_bytes"]
+    sizes = {p["partition_index"]: (p["partition_size"], p["offset_lag"])
+             for t in log_dir["topics"] if t["name"] == name for p in t["partitions"]}
+    assert sorted(sizes) == [0, 1, 2]
+    assert sizes[1][0] >= 50 * 1000, sizes
+    assert sizes[0] == (0, 0) and sizes[2] == (0, 0), sizes
+    assert sizes[1][1] == 0, "a caught-up log has no lag"
+
+    (filtered,) = only_p1[0]["log_dirs"]
+    assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in filtered["topics"]] == [
+        (name, [1])]
+
+
 def test_list_offsets_earliest_latest_and_by_timestamp(shoal):
     admin = ck_admin(shoal.bootstrap)
     name = unique_topic("lo")

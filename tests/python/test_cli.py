@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from clients import ck_create_topic, unique_topic
+from clients import ck_create_topic, ck_produce, unique_topic
 from cluster import Cluster, create_topic
 from conftest import REPO, free_port
 from test_metrics import produce
@@ -195,6 +195,20 @@ def test_cluster_verbs_on_three_nodes_and_health_after_a_kill(tmp_path):
         assert "NODE  ADDRESS" in text and "Leader" in text and "Follower" in text
         assert ok(ctl(c.bootstrap, "cluster", "health")).startswith("cluster healthy")
 
+        # Disk usage (DescribeLogDirs to each broker): every replica of the topic, with sizes.
+        produced = ck_produce(c.bootstrap, topic, 60, conf={"acks": "all"}, value_size=500)
+        assert len(produced.acked) == 60
+        dirs = js(ctl(c.bootstrap, "cluster", "log-dirs", "--topic", topic, "-o", "json"))
+        assert [b["broker"] for b in dirs["brokers"]] == [1, 2, 3]
+        for b in dirs["brokers"]:
+            (d,) = b["logDirs"]
+            assert d["error"] is None and d["logDir"] == str(c.node(b["broker"]).data_dir.resolve())
+            assert sorted(p["partition"] for p in d["partitions"]) == sorted(f"{topic}-{i}" for i in range(6))
+            assert sum(p["size"] for p in d["partitions"]) >= 60 * 500
+            assert 0 < d["usableBytes"] <= d["totalBytes"]
+        text = ok(ctl(c.bootstrap, "cluster", "log-dirs", "--broker", "3"))
+        assert "USABLE_BYTES" in text and "OFFSET_LAG" in text and f"{topic}" in text
+
         victim = c.node(2)
         victim.kill()
         survivors = ",".join(n.bootstrap for n in c.nodes if n.node_id != 2)
@@ -209,6 +223,10 @@ def test_cluster_verbs_on_three_nodes_and_health_after_a_kill(tmp_path):
         assert h["healthy"] is False and h["fenced_brokers"] == [2]
         assert len(h["under_replicated_partitions"]) == 6
         assert "NOT healthy" in ctl(survivors, "cluster", "health").stdout
+        r = ctl(survivors, "cluster", "log-dirs", "--broker", "2", "--broker", "1", "-o", "json")
+        assert r.returncode == 1, r.stdout
+        answered = {b["broker"]: b["logDirs"][0] for b in json.loads(r.stdout)["brokers"]}
+        assert answered[2]["error"] and answered[1]["error"] is None, answered
 
         victim.restart()
         deadline = time.monotonic() + 60

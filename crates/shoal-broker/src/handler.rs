@@ -22,6 +22,8 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::CreatePartitions, 0, 3),
         (ApiKey::IncrementalAlterConfigs, 0, 1),
         (ApiKey::DescribeCluster, 0, 2),
+        // v0 as Kafka 4 (KIP-896): removed.
+        (ApiKey::DescribeLogDirs, 1, 4),
         (ApiKey::InitProducerId, 0, 5),
         (ApiKey::AddPartitionsToTxn, 0, 5),
         (ApiKey::AddOffsetsToTxn, 0, 4),
@@ -84,6 +86,7 @@ impl Handler for BrokerHandler {
                 apis::incremental_alter_configs::handle(b, &ctx, r).await
             }
             RequestKind::DescribeCluster(r) => apis::describe_cluster::handle(b, &ctx, r),
+            RequestKind::DescribeLogDirs(r) => apis::describe_log_dirs::handle(b, &ctx, r).await,
             RequestKind::InitProducerId(r) => apis::init_producer_id::handle(b, &ctx, r).await,
             RequestKind::AddPartitionsToTxn(r) => {
                 apis::add_partitions_to_txn::handle(b, &ctx, r).await

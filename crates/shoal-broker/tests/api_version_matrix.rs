@@ -214,6 +214,9 @@ async fn every_advertised_version_is_answered_and_encodes() {
                 ApiKey::DescribeCluster => DescribeClusterRequest::default()
                     .with_endpoint_type(1)
                     .into(),
+                ApiKey::DescribeLogDirs => {
+                    DescribeLogDirsRequest::default().with_topics(None).into()
+                }
                 ApiKey::InitProducerId => InitProducerIdRequest::default()
                     .with_transactional_id(None)
                     .with_transaction_timeout_ms(60_000)
@@ -647,6 +650,24 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
         ResponseKind::DescribeCluster(r) => {
             assert_eq!(r.error_code, 0, "{ctx}");
             assert_eq!(r.brokers.len(), 1, "{ctx}");
+        }
+        ResponseKind::DescribeLogDirs(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}");
+            assert_eq!(r.results.len(), 1, "{ctx}");
+            let dir = &r.results[0];
+            assert_eq!(dir.error_code, 0, "{ctx}");
+            assert!(!dir.log_dir.is_empty(), "{ctx}");
+            assert!(
+                dir.topics.iter().any(|t| t.name.0.as_str() == "t"),
+                "{ctx}: {:?}",
+                dir.topics
+            );
+            if version >= 4 {
+                assert!(
+                    dir.total_bytes > 0 && dir.usable_bytes <= dir.total_bytes,
+                    "{ctx}"
+                );
+            }
         }
         ResponseKind::InitProducerId(r) => {
             assert_eq!(r.error_code, 0, "{ctx}");

@@ -348,6 +348,19 @@ pub enum ClusterCommand {
     Health,
     /// The metadata quorum: leader, term, voters and observers with log end offsets and lag.
     Quorum,
+    /// Disk usage (DescribeLogDirs, as kafka-log-dirs.sh --describe): each broker's log
+    /// directory with its total and usable bytes, and the size and lag of every partition in it.
+    LogDirs(LogDirsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogDirsArgs {
+    /// Only these brokers (repeatable); every broker in the metadata if absent.
+    #[arg(long = "broker")]
+    pub broker_ids: Vec<i32>,
+    /// Only these topics (repeatable); every partition if absent.
+    #[arg(long = "topic")]
+    pub topics: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -28,6 +28,7 @@ pub async fn run(
         ClusterCommand::Info => info(client, out).await,
         ClusterCommand::Health => health(client, out).await,
         ClusterCommand::Quorum => unreachable_quorum(),
+        ClusterCommand::LogDirs(args) => super::log_dirs::run(client, args, out).await,
     }
 }
 

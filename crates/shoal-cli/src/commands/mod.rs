@@ -21,6 +21,7 @@ mod acl;
 mod cluster;
 pub mod console;
 mod group;
+mod log_dirs;
 mod partition;
 mod partition_describe;
 mod reset_offsets;
