@@ -1,9 +1,16 @@
-//! `meta.properties`: the identity of a metadata directory (cluster id and node id).
+//! `meta.properties`: the identity of a metadata directory (cluster id, node id, directory id).
 //!
 //! Kafka writes this file when a log directory is formatted and checks it on every start, so a
 //! node can never join a different cluster with old data, or two nodes swap directories. We do the
 //! same: the first start writes it (generating a Kafka-style cluster id if none is configured);
 //! later starts refuse to run if the configured cluster id or node id differs.
+//!
+//! **Directory id** (`directory.id`, KIP-853/KIP-858): a random id written once, when the
+//! directory is formatted, and never changed. A node whose directory was wiped comes back with
+//! the same node id but a new directory id, which is how its peers can tell "node 3 restarted"
+//! from "node 3 lost everything it promised" (a voter with an empty log must not vote as if it
+//! still had it). A directory formatted by a release without the field gets one on its first
+//! start with this one: it is the same data, so it is the directory's identity from then on.
 //!
 //! The file is written to a temporary name, fsynced and renamed, so a crash leaves either no
 //! file or a complete one.
@@ -11,6 +18,10 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use uuid::Uuid;
 
 use crate::error::MetaError;
 
@@ -26,11 +37,42 @@ pub const MAX_CLUSTER_ID_LENGTH: usize = 64;
 pub struct MetaProperties {
     pub cluster_id: String,
     pub node_id: i32,
+    /// This directory's id; see the module docs.
+    pub directory_id: Uuid,
 }
 
 /// A new cluster id like Kafka's: a random UUID as 22 characters of URL-safe base64.
 pub fn generate_cluster_id() -> String {
-    base64_url_no_pad(uuid::Uuid::new_v4().as_bytes())
+    base64_url_no_pad(Uuid::new_v4().as_bytes())
+}
+
+/// Ids Kafka reserves for directory states (UNASSIGNED, LOST, MIGRATING, ...): the first 64
+/// bits zero and the rest below 100 (`Uuid.RESERVED`).
+fn is_reserved_directory_id(id: Uuid) -> bool {
+    let (high, low) = id.as_u64_pair();
+    high == 0 && low < 100
+}
+
+/// A new directory id: random, never one of Kafka's reserved ids.
+pub fn generate_directory_id() -> Uuid {
+    loop {
+        let id = Uuid::new_v4();
+        if !is_reserved_directory_id(id) {
+            return id;
+        }
+    }
+}
+
+/// A directory id as Kafka prints one (22 characters of URL-safe base64).
+pub fn format_directory_id(id: Uuid) -> String {
+    base64_url_no_pad(id.as_bytes())
+}
+
+/// Parses a directory id written by [`format_directory_id`]; reserved ids are refused.
+pub fn parse_directory_id(text: &str) -> Option<Uuid> {
+    let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+    let id = Uuid::from_slice(&bytes).ok()?;
+    (!is_reserved_directory_id(id)).then_some(id)
 }
 
 /// Checks a configured cluster id: 1..=64 characters of URL-safe base64's alphabet.
@@ -52,22 +94,7 @@ pub fn validate_cluster_id(cluster_id: &str) -> Result<(), MetaError> {
 }
 
 fn base64_url_no_pad(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            let index = (n >> (18 - 6 * i)) & 0x3f;
-            out.push(char::from(ALPHABET[index as usize]));
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Reads `meta.properties` from `dir`, or creates it on first start. Fails if the stored identity
@@ -99,18 +126,52 @@ pub fn load_or_create(
                     configured: node_id,
                 });
             }
-            Ok(stored)
+            match stored.directory_id {
+                Some(directory_id) => Ok(MetaProperties {
+                    cluster_id: stored.cluster_id,
+                    node_id,
+                    directory_id,
+                }),
+                None => {
+                    // Formatted by a release without directory ids: the same data, so it gets
+                    // its id now, once.
+                    let props = MetaProperties {
+                        cluster_id: stored.cluster_id,
+                        node_id,
+                        directory_id: generate_directory_id(),
+                    };
+                    write(dir, &props)?;
+                    tracing::info!(
+                        directory_id = %format_directory_id(props.directory_id),
+                        "gave the metadata directory its directory id"
+                    );
+                    Ok(props)
+                }
+            }
         }
         None => {
             let props = MetaProperties {
                 cluster_id: configured_cluster_id.map_or_else(generate_cluster_id, str::to_string),
                 node_id,
+                directory_id: generate_directory_id(),
             };
             write(dir, &props)?;
-            tracing::info!(cluster_id = %props.cluster_id, node_id, "formatted metadata directory");
+            tracing::info!(
+                cluster_id = %props.cluster_id,
+                node_id,
+                directory_id = %format_directory_id(props.directory_id),
+                "formatted metadata directory"
+            );
             Ok(props)
         }
     }
+}
+
+/// What a `meta.properties` file holds; `directory_id` is absent in files of older releases.
+struct StoredProperties {
+    cluster_id: String,
+    node_id: i32,
+    directory_id: Option<Uuid>,
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> MetaError {
@@ -120,7 +181,7 @@ fn io_error(path: &Path, source: std::io::Error) -> MetaError {
     }
 }
 
-fn read(path: &Path) -> Result<Option<MetaProperties>, MetaError> {
+fn read(path: &Path) -> Result<Option<StoredProperties>, MetaError> {
     let size_bytes = match fs::metadata(path) {
         Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -139,6 +200,7 @@ fn read(path: &Path) -> Result<Option<MetaProperties>, MetaError> {
     let mut cluster_id = None;
     let mut node_id = None;
     let mut version = None;
+    let mut directory_id = None;
     for line in text.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -157,6 +219,14 @@ fn read(path: &Path) -> Result<Option<MetaProperties>, MetaError> {
                 )
             }
             "version" => version = Some(value.trim().to_string()),
+            "directory.id" => {
+                directory_id = Some(parse_directory_id(value).ok_or_else(|| {
+                    corrupt(format!(
+                        "directory.id '{}' is not a directory id",
+                        value.trim()
+                    ))
+                })?)
+            }
             _ => {}
         }
     }
@@ -168,17 +238,20 @@ fn read(path: &Path) -> Result<Option<MetaProperties>, MetaError> {
     let cluster_id = cluster_id.ok_or_else(|| corrupt("missing cluster.id".to_string()))?;
     validate_cluster_id(&cluster_id).map_err(|e| corrupt(e.to_string()))?;
     let node_id = node_id.ok_or_else(|| corrupt("missing node.id".to_string()))?;
-    Ok(Some(MetaProperties {
+    Ok(Some(StoredProperties {
         cluster_id,
         node_id,
+        directory_id,
     }))
 }
 
 fn write(dir: &Path, props: &MetaProperties) -> Result<(), MetaError> {
     let text = format!(
         "#\n# Written by shoal on first start; do not edit.\nversion={VERSION}\n\
-         cluster.id={}\nnode.id={}\n",
-        props.cluster_id, props.node_id
+         cluster.id={}\nnode.id={}\ndirectory.id={}\n",
+        props.cluster_id,
+        props.node_id,
+        format_directory_id(props.directory_id)
     );
     write_durably(dir, META_PROPERTIES_FILE, &text)
 }
@@ -242,6 +315,73 @@ mod tests {
             Err(MetaError::NodeIdMismatch { .. })
         ));
         assert!(load_or_create(dir.path(), 1, Some("bad id!")).is_err());
+    }
+
+    #[test]
+    fn a_directory_keeps_its_id_and_a_wiped_one_gets_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create(dir.path(), 1, None).unwrap();
+        let text = fs::read_to_string(dir.path().join(META_PROPERTIES_FILE)).unwrap();
+        assert!(
+            text.contains(&format!(
+                "directory.id={}",
+                format_directory_id(first.directory_id)
+            )),
+            "{text}"
+        );
+        assert_eq!(
+            load_or_create(dir.path(), 1, None).unwrap().directory_id,
+            first.directory_id
+        );
+        let wiped = tempfile::tempdir().unwrap();
+        let again = load_or_create(wiped.path(), 1, Some(&first.cluster_id)).unwrap();
+        assert_ne!(again.directory_id, first.directory_id);
+    }
+
+    #[test]
+    fn a_file_of_an_older_release_gets_a_directory_id_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(META_PROPERTIES_FILE);
+        fs::write(&path, "version=1\ncluster.id=oldCluster\nnode.id=4\n").unwrap();
+        let upgraded = load_or_create(dir.path(), 4, None).unwrap();
+        assert_eq!(upgraded.cluster_id, "oldCluster");
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("directory.id="), "{text}");
+        assert_eq!(load_or_create(dir.path(), 4, None).unwrap(), upgraded);
+    }
+
+    #[test]
+    fn directory_ids_round_trip_and_reserved_ones_are_refused() {
+        for _ in 0..100 {
+            let id = generate_directory_id();
+            let text = format_directory_id(id);
+            assert_eq!(text.len(), 22);
+            assert_eq!(parse_directory_id(&text), Some(id));
+        }
+        // Kafka's UNASSIGNED, LOST and MIGRATING.
+        for reserved in [
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAQ",
+            "AAAAAAAAAAAAAAAAAAAAAg",
+        ] {
+            assert_eq!(parse_directory_id(reserved), None, "{reserved}");
+        }
+        assert_eq!(parse_directory_id("not base64!"), None);
+        assert_eq!(parse_directory_id("Zm9v"), None, "3 bytes are no UUID");
+    }
+
+    #[test]
+    fn a_damaged_directory_id_is_corruption_not_a_new_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join(META_PROPERTIES_FILE),
+            "version=1\ncluster.id=c\nnode.id=1\ndirectory.id=AAAAAAAAAAAAAAAAAAAAAA\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            load_or_create(dir.path(), 1, None),
+            Err(MetaError::CorruptProperties { .. })
+        ));
     }
 
     #[test]

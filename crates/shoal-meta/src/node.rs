@@ -219,6 +219,8 @@ pub struct RaftStatus {
 pub struct MetaNode {
     node_id: i32,
     cluster_id: String,
+    /// The metadata directory's id (`meta.properties`): new when the directory was wiped.
+    directory_id: uuid::Uuid,
     voters: BTreeMap<i32, String>,
     raft: MetaRaft,
     images: watch::Receiver<Arc<MetadataImage>>,
@@ -429,6 +431,7 @@ impl MetaNode {
         let node = Arc::new(MetaNode {
             node_id: config.node_id,
             cluster_id: props.cluster_id,
+            directory_id: props.directory_id,
             voters: config.voters.clone(),
             session_checks: Mutex::new(vec![
                 tokio::spawn(run_session_checks(
@@ -472,6 +475,7 @@ impl MetaNode {
         tracing::info!(
             node_id = node.node_id,
             cluster_id = %node.cluster_id,
+            directory_id = %meta_properties::format_directory_id(node.directory_id),
             voters = %format_quorum_voters(&node.voters),
             controller_address = ?node.server_address,
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -544,6 +548,11 @@ impl MetaNode {
 
     pub fn cluster_id(&self) -> &str {
         &self.cluster_id
+    }
+
+    /// This node's metadata directory id (see `meta_properties`).
+    pub fn directory_id(&self) -> uuid::Uuid {
+        self.directory_id
     }
 
     /// The latest applied image.

@@ -1002,6 +1002,13 @@ async fn a_data_dir_written_before_versioning_opens_with_its_image() {
     let legacy = dump(dir.path());
     let node = common::start(dir.path()).await;
     assert_eq!(node.cluster_id(), "MkU3OEVBNTcwNTJENDM2Qk");
+    // Its meta.properties had no directory id: it has one now, written once.
+    let props = std::fs::read_to_string(dir.path().join("meta/meta.properties")).unwrap();
+    let written = format!(
+        "directory.id={}",
+        shoal_meta::meta_properties::format_directory_id(node.directory_id())
+    );
+    assert!(props.contains(&written), "{props}");
     let image = node.image();
     // From the snapshot (index 9) and the log entries after it (10, 11).
     assert!(
