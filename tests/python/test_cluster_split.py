@@ -8,6 +8,7 @@ starts of the binary that must refuse with a clear message."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -154,6 +155,88 @@ def test_a_paused_broker_is_fenced_and_comes_back(split):
     victim.kill()
     victim.start()
     assert 5 in metadata_from(watcher).brokers or wait_broker(watcher, 5)
+
+
+def produce_acked(bootstrap: str, topic: str, first: int, count: int,
+                  timeout: float = 30.0) -> dict[int, list[tuple[int, str]]]:
+    """Produces values first..first+count (idempotent, acks=all); returns partition ->
+    [(offset, value)] of the acknowledged ones."""
+    acked: dict[int, list[tuple[int, str]]] = {}
+
+    def on_delivery(err, msg):
+        if err is None:
+            acked.setdefault(msg.partition(), []).append((msg.offset(), msg.value().decode()))
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                  "linger.ms": 5, "message.timeout.ms": int(timeout * 1000)})
+    for i in range(first, first + count):
+        p.produce(topic, value=str(i).encode(), key=str(i).encode(), on_delivery=on_delivery)
+        p.poll(0)
+    p.flush(timeout + 5)
+    return acked
+
+
+@pytest.mark.timeout(240)
+def test_a_wiped_broker_re_replicates_everything_and_rejoins_every_isr(split):
+    """A broker-only node SIGKILLed, its data directory deleted, started again with the same
+    id (issue #18): it registers as a new incarnation, fetches every partition it holds from
+    the leaders and rejoins every ISR with no operator action. Then the other two brokers are
+    SIGKILLed: it leads every partition alone and serves every acknowledged record, once and
+    in order: it holds the data, not just an ISR entry."""
+    topic, partitions = "wiped", 6
+    create_topic(split.bootstrap, topic, partitions=partitions)
+    wait_for_topics(split.node(4), [topic])
+    acked: dict[int, list[tuple[int, str]]] = {}
+
+    def add(more):
+        for partition, rows in more.items():
+            acked.setdefault(partition, []).extend(rows)
+
+    add(produce_acked(split.bootstrap, topic, 0, 600))
+    victim = split.node(6)
+    victim.kill()
+    shutil.rmtree(victim.data_dir)
+    add(produce_acked(split.bootstrap, topic, 600, 300))  # while it is gone
+    victim.start()
+    add(produce_acked(split.bootstrap, topic, 900, 300))  # while it catches up
+    assert sum(len(rows) for rows in acked.values()) == 1200
+
+    deadline = time.monotonic() + 60
+    while True:
+        parts = metadata_from(split.node(4), [topic]).topics[topic]
+        if len(parts) == partitions and all(6 in isr for _, _, _, isr in parts.values()):
+            break
+        assert time.monotonic() < deadline, f"broker 6 not back in every ISR: {parts}"
+        time.sleep(0.3)
+
+    for n in (split.node(4), split.node(5)):
+        n.kill()
+    deadline = time.monotonic() + 30
+    while True:
+        parts = metadata_from(victim, [topic]).topics[topic]
+        if all(leader == 6 for _, leader, _, _ in parts.values()):
+            break
+        assert time.monotonic() < deadline, f"broker 6 does not lead everything: {parts}"
+        time.sleep(0.2)
+
+    c = Consumer({"bootstrap.servers": victim.bootstrap, "group.id": "wiped-check",
+                  "enable.auto.commit": False})
+    got: dict[int, list[tuple[int, str]]] = {}
+    try:
+        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        deadline = time.monotonic() + 30
+        while sum(len(r) for r in got.values()) < 1200 and time.monotonic() < deadline:
+            for m in c.consume(500, timeout=0.5):
+                if m.error() is None:
+                    got.setdefault(m.partition(), []).append((m.offset(), m.value().decode()))
+    finally:
+        c.close()
+    for partition, rows in acked.items():
+        served = got.get(partition, [])
+        offsets = [o for o, _ in served]
+        assert offsets == sorted(set(offsets)), f"partition {partition}: reordered or duplicated"
+        missing = set(rows) - set(served)
+        assert not missing, f"partition {partition}: {len(missing)} acknowledged records lost"
 
 
 def wait_broker(n: ShoalNode, broker_id: int, timeout: float = 10.0) -> bool:
