@@ -780,3 +780,31 @@ def end_txn_v5(conn: Conn, transactional_id: str, producer_id: int, producer_epo
     err = r.i16()
     pid, epoch = r.i64(), r.i16()
     return err, pid, epoch
+
+
+# ---------------------------------------------------------------- UpdateFeatures (flexible from v0)
+UPDATE_FEATURES = 57
+UPGRADE = 1
+SAFE_DOWNGRADE = 2
+
+
+def update_features(conn: Conn, updates: list[tuple[str, int, int]], validate_only: bool = False,
+                    version: int = 1, correlation_id: int = 57) -> tuple[int, str | None, list[tuple[str, int]]]:
+    """UpdateFeatures v1/v2: `updates` are (feature, level, upgrade type). Returns the top-level
+    (error code, message) and the per-feature (name, error code) results (none in v2)."""
+    body = i32(30000) + uvarint(len(updates) + 1)
+    for name, level, upgrade_type in updates:
+        body += compact_string(name) + i16(level) + i8(upgrade_type) + NO_TAGS
+    body += i8(1 if validate_only else 0) + NO_TAGS
+    r = conn.roundtrip(UPDATE_FEATURES, version, correlation_id, body, header_v2=True)
+    r.tagged_fields()  # response header v1
+    r.i32()  # throttle
+    err, message = r.i16(), r.compact_string()
+    results = []
+    if version < 2:
+        for _ in range(r.compact_len()):
+            name, code = r.compact_string(), r.i16()
+            r.compact_string()
+            r.tagged_fields()
+            results.append((name, code))
+    return err, message, results

@@ -157,10 +157,14 @@ def test_a_reader_of_orders_consumes_orders_and_nothing_else(shoal_factory, tmp_
                                 ssl_keyfile=str(certs.client_key))
     try:
         assert [r["log_dirs"] for r in kp_alice.describe_log_dirs()] == [[]]
+        # UpdateFeatures needs ALTER on the cluster (kafka-python's update_features).
+        with pytest.raises(Exception, match="ClusterAuthorizationFailed"):
+            kp_alice.update_features({"transaction.version": 2})
     finally:
         kp_alice.close()
     (admin_dirs,) = kp_admin.describe_log_dirs()
     assert [d["error_code"] for d in admin_dirs["log_dirs"]] == [0], admin_dirs
+    assert kp_admin.update_features({"transaction.version": 2}) == {"transaction.version": "OK"}
 
     # Every denial is an audit line and a count.
     log = node.log_path.read_text(errors="replace")

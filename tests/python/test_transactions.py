@@ -233,6 +233,53 @@ def test_api_versions_reports_transaction_version_2(shoal):
 
 
 @pytest.mark.timeout(120)
+def test_update_features_raises_transaction_version_on_a_cluster_created_without_it(shoal_factory):
+    """A cluster created on the classic protocol (`shoal --feature transaction.version=0`,
+    Kafka's `kafka-storage format --feature`) is raised to transaction version 2 with
+    UpdateFeatures (KIP-584), all or nothing, upgrades only; ApiVersions shows the new level and
+    a KIP-890 part 2 transaction (Produce v12 without AddPartitionsToTxn, EndTxn v5) commits."""
+    node = shoal_factory(start=False)
+    node.extra_args = ["--feature", "transaction.version=0"]
+    node.start()
+    topic = unique_topic("raise-tv")
+    ck_create_topic(node.bootstrap, topic, 1)
+    host, port = node.bootstrap.split(":")
+    with kw.Conn(host, int(port)) as conn:
+        before = kw.api_versions_flexible(conn, 4)
+        assert "transaction.version" not in before.finalized_features, before.finalized_features
+        # Bad input first: nothing may change.
+        err, msg, results = kw.update_features(conn, [("transaction.version", 1, kw.SAFE_DOWNGRADE)])
+        assert err == 95 and results == [("transaction.version", 95)], (err, msg)  # INVALID_UPDATE_VERSION
+        err, msg, _ = kw.update_features(conn, [("transaction.version", 9, kw.UPGRADE)])
+        assert err == 95 and "supports" in msg, (err, msg)
+        err, msg, _ = kw.update_features(conn, [("metadata.version", 25, kw.UPGRADE)])
+        assert err == 95 and "shoal.metadata.version" in msg, (err, msg)
+        err, msg, _ = kw.update_features(conn, [("transaction.version", 2, kw.UPGRADE)], validate_only=True)
+        assert (err, msg) == (0, None), (err, msg)
+        assert "transaction.version" not in kw.api_versions_flexible(conn, 4).finalized_features
+        # The real upgrade (v2: no per-feature results), answered once applied here.
+        err, msg, results = kw.update_features(conn, [("transaction.version", 2, kw.UPGRADE)], version=2)
+        assert (err, msg, results) == (0, None, []), (err, msg)
+        after = kw.api_versions_flexible(conn, 4)
+        assert after.finalized_features.get("transaction.version") == 2, after.finalized_features
+        assert after.finalized_features_epoch > before.finalized_features_epoch
+        err, msg, _ = kw.update_features(conn, [("transaction.version", 1, kw.SAFE_DOWNGRADE)])
+        assert err == 95 and "cannot be downgraded" in msg, (err, msg)
+
+        # A transaction of version 2 now commits with no AddPartitionsToTxn.
+        transactional_id = unique_topic("tid-raised")
+        pid, epoch = init_raw(conn, transactional_id)
+        batch = kw.producer_batch_v2([(None, b"raised")], pid, epoch, 0)
+        err, _ = kw.produce_v12(conn, transactional_id, topic, 0, batch)
+        assert err == 0, f"Produce v12: {err}"
+        err, pid2, epoch2 = kw.end_txn_v5(conn, transactional_id, pid, epoch, True)
+        assert (err, pid2, epoch2) == (0, pid, epoch + 1), (err, pid2, epoch2)
+    seen = ck_consume(node.bootstrap, topic, [0], 5, conf={"isolation.level": "read_committed"},
+                      timeout=30, idle=2)
+    assert [r.value for r in seen] == [b"raised"]
+
+
+@pytest.mark.timeout(120)
 def test_bad_transactional_requests_get_kafkas_errors(shoal):
     topic = unique_topic("txbad")
     ck_create_topic(shoal.bootstrap, topic, partitions=2)

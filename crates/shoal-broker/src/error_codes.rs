@@ -82,6 +82,7 @@ pub fn controller_error_code(error: &ControllerError) -> i16 {
         ControllerError::UnsupportedVersion(_) => ResponseError::UnsupportedVersion.code(),
         ControllerError::ResourceNotFound(_) => ResponseError::ResourceNotFound.code(),
         ControllerError::UnacceptableCredential(_) => ResponseError::UnacceptableCredential.code(),
+        ControllerError::InvalidUpdateVersion(_) => ResponseError::InvalidUpdateVersion.code(),
         ControllerError::Internal(_) => ResponseError::UnknownServerError.code(),
     }
 }

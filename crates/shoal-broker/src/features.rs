@@ -10,12 +10,10 @@ use std::sync::Arc;
 
 use shoal_kafka::{FeatureLevels, SharedFeatures};
 use shoal_meta::MetadataImage;
+pub use shoal_meta::features::REPORTED_METADATA_VERSION;
 use shoal_meta::features::{METADATA_VERSION, supported_features};
 
 use crate::replica_manager::ReplicaManager;
-
-/// The name `metadata.version` is reported under.
-pub const REPORTED_METADATA_VERSION: &str = "shoal.metadata.version";
 
 fn reported_name(name: &str) -> String {
     if name == METADATA_VERSION {
@@ -79,7 +77,7 @@ mod tests {
         assert!(!old.supported.iter().any(|(n, _, _)| n == METADATA_VERSION));
         image.apply_batch(
             7,
-            &shoal_meta::features::plan_bootstrap_features(&image, 3, &[] as &[MetadataRecord]),
+            &shoal_meta::features::plan_bootstrap_features(&image, 3, 2, &[] as &[MetadataRecord]),
         );
         let new = feature_levels(&image);
         assert_eq!(

@@ -217,6 +217,16 @@ async fn every_advertised_version_is_answered_and_encodes() {
                 ApiKey::DescribeLogDirs => {
                     DescribeLogDirsRequest::default().with_topics(None).into()
                 }
+                // The level it is at: a no-op that succeeds at every version.
+                ApiKey::UpdateFeatures => UpdateFeaturesRequest::default()
+                    .with_timeout_ms(10_000)
+                    .with_feature_updates(vec![
+                        update_features_request::FeatureUpdateKey::default()
+                            .with_feature(s("transaction.version"))
+                            .with_max_version_level(2)
+                            .with_upgrade_type(1),
+                    ])
+                    .into(),
                 ApiKey::InitProducerId => InitProducerIdRequest::default()
                     .with_transactional_id(None)
                     .with_transaction_timeout_ms(60_000)
@@ -650,6 +660,12 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
         ResponseKind::DescribeCluster(r) => {
             assert_eq!(r.error_code, 0, "{ctx}");
             assert_eq!(r.brokers.len(), 1, "{ctx}");
+        }
+        ResponseKind::UpdateFeatures(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}: {:?}", r.error_message);
+            let per_feature: Vec<i16> = r.results.iter().map(|f| f.error_code).collect();
+            let expected: &[i16] = if version < 2 { &[0] } else { &[] };
+            assert_eq!(per_feature, expected, "{ctx}");
         }
         ResponseKind::DescribeLogDirs(r) => {
             assert_eq!(r.error_code, 0, "{ctx}");

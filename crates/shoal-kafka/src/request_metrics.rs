@@ -72,6 +72,7 @@ fn error_codes(response: &ResponseKind, out: &mut Vec<i16>) {
             out.extend(r.responses.iter().map(|t| t.error_code))
         }
         ResponseKind::DescribeCluster(r) => out.push(r.error_code),
+        ResponseKind::UpdateFeatures(r) => out.push(r.error_code),
         ResponseKind::DescribeLogDirs(r) => {
             out.push(r.error_code);
             out.extend(r.results.iter().map(|d| d.error_code));

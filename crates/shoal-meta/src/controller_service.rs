@@ -33,7 +33,7 @@ use tonic::{Request, Response, Status};
 use crate::client::forward::{
     AllocateProducerIdsCall, AlterConfigsCall, AlterUserScramCredentialsCall, CreateAclsCall,
     CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
-    FORWARD_PAYLOAD_VERSION, check_forward_payload_version,
+    FORWARD_PAYLOAD_VERSION, UpdateFeaturesCall, check_forward_payload_version,
 };
 use crate::controller::Controller;
 use crate::controller::{AlterPartitionRequest, BrokerHeartbeat, BrokerRegistrationRequest};
@@ -295,6 +295,21 @@ impl ControllerService for ControllerGrpcService {
             admin,
             |c, call: AlterUserScramCredentialsCall, deadline| async move {
                 c.alter_user_scram_credentials_local(call.alterations, deadline)
+                    .await
+            },
+        )
+        .await
+    }
+
+    async fn update_features(
+        &self,
+        request: Request<ForwardedRequest>,
+    ) -> Result<Response<ForwardedReply>, Status> {
+        self.serve(
+            request,
+            admin,
+            |c, call: UpdateFeaturesCall, deadline| async move {
+                c.update_features_local(call.updates, call.validate_only, deadline)
                     .await
             },
         )

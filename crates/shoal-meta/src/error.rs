@@ -64,6 +64,10 @@ pub enum ControllerError {
     /// UNACCEPTABLE_CREDENTIAL (93): a SCRAM credential Kafka would not store.
     #[error("{0}")]
     UnacceptableCredential(String),
+    /// INVALID_UPDATE_VERSION (95): a feature level that cannot be finalized (unknown feature,
+    /// a downgrade, a level some registered broker does not support).
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
     /// UNSUPPORTED_VERSION (35): the cluster's `metadata.version` is too low for the request.
     #[error("{0}")]
     UnsupportedVersion(String),

@@ -35,6 +35,21 @@ use crate::records::{MetadataRecord, SupportedFeature};
 
 /// Kafka's name of the metadata format feature.
 pub const METADATA_VERSION: &str = "metadata.version";
+/// The name `metadata.version` goes by outside the quorum (ApiVersions, UpdateFeatures,
+/// `shoal --feature`): Shoal's levels are its own, not Kafka's releases, so Kafka's name would
+/// mislead Kafka tools.
+pub const REPORTED_METADATA_VERSION: &str = "shoal.metadata.version";
+
+/// The internal name of a feature named `name` outside the quorum; Kafka's own
+/// `metadata.version` has none here (its levels are Kafka releases).
+pub fn internal_feature_name(name: &str) -> Option<&str> {
+    match name {
+        REPORTED_METADATA_VERSION => Some(METADATA_VERSION),
+        METADATA_VERSION => None,
+        other => Some(other),
+    }
+}
+
 /// The level of a cluster that never finalized one.
 pub const BASELINE_METADATA_VERSION: i16 = 1;
 /// The newest `metadata.version` this binary reads and writes.
@@ -85,13 +100,56 @@ pub fn supported_range(features: Option<&[SupportedFeature]>, name: &str) -> Opt
     }
 }
 
+/// The levels a new cluster finalizes: each given in `chosen` (Kafka's `kafka-storage format
+/// --feature NAME=LEVEL`, Shoal's `shoal --feature`), else this binary's newest. Refuses an
+/// unknown feature, a level this binary does not support, and `transaction.version` above 0
+/// below `metadata.version` 2.
+pub fn bootstrap_levels(chosen: &[(String, i16)]) -> Result<(i16, i16), String> {
+    let mut metadata_version = MAX_METADATA_VERSION;
+    let mut transaction_version = MAX_TRANSACTION_VERSION;
+    for (name, level) in chosen {
+        let (slot, min, max) = match internal_feature_name(name) {
+            Some(METADATA_VERSION) => (
+                &mut metadata_version,
+                BASELINE_METADATA_VERSION,
+                MAX_METADATA_VERSION,
+            ),
+            Some(TRANSACTION_VERSION) => (&mut transaction_version, 0, MAX_TRANSACTION_VERSION),
+            _ => {
+                return Err(format!(
+                    "--feature {name}: unknown feature; a new cluster finalizes \
+                     {REPORTED_METADATA_VERSION} and {TRANSACTION_VERSION}"
+                ));
+            }
+        };
+        if !(min..=max).contains(level) {
+            return Err(format!(
+                "--feature {name}={level}: this binary supports levels {min} to {max}"
+            ));
+        }
+        *slot = *level;
+    }
+    if metadata_version < TRANSACTION_VERSION_METADATA_VERSION && transaction_version > 0 {
+        // Below metadata.version 2 nothing but metadata.version 1 exists.
+        if chosen.iter().any(|(n, _)| n == TRANSACTION_VERSION) {
+            return Err(format!(
+                "--feature {TRANSACTION_VERSION}={transaction_version} needs \
+                 {REPORTED_METADATA_VERSION} {TRANSACTION_VERSION_METADATA_VERSION} or higher"
+            ));
+        }
+        transaction_version = 0;
+    }
+    Ok((metadata_version, transaction_version))
+}
+
 /// The records that finalize `metadata.version` at `level` on a new cluster: one
-/// FeatureLevel, `transaction.version` at its newest level (at a `metadata.version` that has
-/// it), then `extra` (the `--add-scram` credentials; only at a level that has them),
-/// unless a level is already finalized (pure).
+/// FeatureLevel, `transaction.version` at `transaction_version` when above 0 (at a
+/// `metadata.version` that has it), then `extra` (the `--add-scram` credentials; only at a
+/// level that has them), unless a level is already finalized (pure).
 pub fn plan_bootstrap_features(
     image: &MetadataImage,
     level: i16,
+    transaction_version: i16,
     extra: &[MetadataRecord],
 ) -> Vec<MetadataRecord> {
     if image.finalized_features.contains_key(METADATA_VERSION)
@@ -103,10 +161,10 @@ pub fn plan_bootstrap_features(
         name: METADATA_VERSION.to_string(),
         level,
     }];
-    if level >= TRANSACTION_VERSION_METADATA_VERSION {
+    if level >= TRANSACTION_VERSION_METADATA_VERSION && transaction_version > 0 {
         records.push(MetadataRecord::FeatureLevel {
             name: TRANSACTION_VERSION.to_string(),
-            level: MAX_TRANSACTION_VERSION,
+            level: transaction_version,
         });
     }
     if level >= SCRAM_METADATA_VERSION {
@@ -123,8 +181,8 @@ mod tests {
     fn bootstrap_finalizes_once_and_only_levels_that_have_the_record() {
         let mut image = MetadataImage::empty("c");
         assert_eq!(image.metadata_version(), 1);
-        assert!(plan_bootstrap_features(&image, 1, &[]).is_empty());
-        let records = plan_bootstrap_features(&image, 2, &[]);
+        assert!(plan_bootstrap_features(&image, 1, 2, &[]).is_empty());
+        let records = plan_bootstrap_features(&image, 2, 2, &[]);
         assert_eq!(
             records,
             vec![
@@ -141,7 +199,7 @@ mod tests {
         image.apply_batch(1, &records);
         assert_eq!(image.metadata_version(), 2);
         assert_eq!(image.transaction_version(), 2);
-        assert!(plan_bootstrap_features(&image, 2, &[]).is_empty());
+        assert!(plan_bootstrap_features(&image, 2, 2, &[]).is_empty());
     }
 
     #[test]
@@ -158,13 +216,44 @@ mod tests {
         };
         let image = MetadataImage::empty("c");
         assert_eq!(
-            plan_bootstrap_features(&image, 2, std::slice::from_ref(&credential)).len(),
+            plan_bootstrap_features(&image, 2, 2, std::slice::from_ref(&credential)).len(),
             2,
             "level 2 has no SCRAM records"
         );
-        let records = plan_bootstrap_features(&image, 3, std::slice::from_ref(&credential));
+        let records = plan_bootstrap_features(&image, 3, 2, std::slice::from_ref(&credential));
         assert_eq!(records.len(), 3);
         assert_eq!(records[2], credential);
+    }
+
+    #[test]
+    fn bootstrap_levels_default_to_the_newest_and_are_checked() {
+        let f = |pairs: &[(&str, i16)]| {
+            bootstrap_levels(
+                &pairs
+                    .iter()
+                    .map(|(n, l)| (n.to_string(), *l))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(f(&[]), Ok((MAX_METADATA_VERSION, MAX_TRANSACTION_VERSION)));
+        assert_eq!(
+            f(&[(TRANSACTION_VERSION, 0)]),
+            Ok((MAX_METADATA_VERSION, 0))
+        );
+        let mv = REPORTED_METADATA_VERSION;
+        assert_eq!(f(&[(mv, 2)]), Ok((2, MAX_TRANSACTION_VERSION)));
+        assert_eq!(f(&[(mv, 1)]), Ok((1, 0)));
+        assert!(f(&[(mv, 1), (TRANSACTION_VERSION, 2)]).is_err());
+        assert!(f(&[(TRANSACTION_VERSION, MAX_TRANSACTION_VERSION + 1)]).is_err());
+        assert!(f(&[(mv, 0)]).is_err());
+        assert!(
+            f(&[(METADATA_VERSION, 2)]).is_err(),
+            "Kafka's metadata.version levels are releases, not Shoal's"
+        );
+        assert!(f(&[("group.version", 1)]).is_err());
+        // A cluster at transaction.version 0 records no FeatureLevel for it.
+        let image = MetadataImage::empty("c");
+        assert_eq!(plan_bootstrap_features(&image, 3, 0, &[]).len(), 1);
     }
 
     #[test]

@@ -44,7 +44,6 @@ use crate::controller::{
 };
 use crate::controller_server::{ControllerServer, ServerParts};
 use crate::error::MetaError;
-use crate::features::MAX_METADATA_VERSION;
 use crate::image::MetadataImage;
 use crate::meta_properties;
 use crate::metadata_log::Observers;
@@ -140,6 +139,12 @@ pub struct MetaConfig {
     /// `metadata.version`, so a secured cluster has its first user before any client can
     /// connect. Ignored (with a warning) when the quorum already exists.
     pub bootstrap_scram_credentials: Vec<(String, shoal_sasl::ScramCredential)>,
+    /// Feature levels a *new* cluster finalizes instead of this binary's newest (`shoal
+    /// --feature NAME=LEVEL`, Kafka's `kafka-storage format --feature`), e.g.
+    /// `transaction.version=0` for a cluster that starts on the classic transaction protocol
+    /// and is raised later with UpdateFeatures. Checked at every start; applied only when the
+    /// quorum is created (give every voter the same ones: the first leader's apply).
+    pub bootstrap_features: Vec<(String, i16)>,
     /// Mutual TLS on the controller links (`CONTROLLER:SSL`): this node's listener and its
     /// connections to the other voters. `None`: plaintext.
     pub tls: Option<Arc<shoal_internode::NodeTls>>,
@@ -164,6 +169,7 @@ impl MetaConfig {
             broker_heartbeat_interval_ms: DEFAULT_BROKER_HEARTBEAT_INTERVAL_MS,
             broker_session_timeout_ms: DEFAULT_BROKER_SESSION_TIMEOUT_MS,
             bootstrap_scram_credentials: Vec::new(),
+            bootstrap_features: Vec::new(),
             tls: None,
         }
     }
@@ -276,6 +282,9 @@ impl MetaNode {
             MetaError::Config(format!("node id {} must not be negative", config.node_id))
         })?;
         check_voters(&config, listener.is_some())?;
+        let (bootstrap_metadata_version, bootstrap_transaction_version) =
+            crate::features::bootstrap_levels(&config.bootstrap_features)
+                .map_err(MetaError::Config)?;
         let formatted = config
             .data_dir
             .join(meta_properties::META_PROPERTIES_FILE)
@@ -362,8 +371,15 @@ impl MetaNode {
             return Err(e);
         }
         // A quorum initialized by this start is a new cluster: it finalizes the newest
-        // metadata.version (Kafka's bootstrap metadata.version). An existing one keeps its level.
-        let bootstrap_metadata_version = initialized_now.then_some(MAX_METADATA_VERSION);
+        // metadata.version (Kafka's bootstrap metadata.version), or the one `--feature` chose.
+        // An existing one keeps its levels.
+        let bootstrap_metadata_version = initialized_now.then_some(bootstrap_metadata_version);
+        if !initialized_now && !config.bootstrap_features.is_empty() {
+            tracing::warn!(
+                "--feature applies only when a cluster is created; this one exists, so its \
+                 feature levels are left as they are (use UpdateFeatures)"
+            );
+        }
         let bootstrap_records: Vec<MetadataRecord> = if initialized_now {
             config
                 .bootstrap_scram_credentials
@@ -392,6 +408,7 @@ impl MetaNode {
                 request_timeout_ms: config.request_timeout_ms,
                 broker_session_timeout_ms: config.broker_session_timeout_ms,
                 bootstrap_metadata_version,
+                bootstrap_transaction_version,
                 bootstrap_records,
             },
         );

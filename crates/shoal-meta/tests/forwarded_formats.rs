@@ -17,13 +17,14 @@ use shoal_acl::{
 use shoal_meta::client::forward::{
     AllocateProducerIdsCall, AlterConfigsCall, AlterUserScramCredentialsCall, CreateAclsCall,
     CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
+    UpdateFeaturesCall,
 };
 use shoal_meta::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerError, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError, ControllerResults,
-    CreatePartitions, CreateTopic, CreatedTopic, ElectionType, Endpoint, HeartbeatReply, IsrMember,
-    LeaseTerms, ProducerIdBlock, RegisteredBroker, ReplicaRef, SupportedFeature, TopicRef,
-    UserScramAlteration,
+    CreatePartitions, CreateTopic, CreatedTopic, ElectionType, Endpoint, FeatureUpdate,
+    HeartbeatReply, IsrMember, LeaseTerms, ProducerIdBlock, RegisteredBroker, ReplicaRef,
+    SupportedFeature, TopicRef, UserScramAlteration,
 };
 use uuid::Uuid;
 
@@ -205,6 +206,19 @@ fn forwarded_requests_keep_their_json_shape() {
         },
     );
     assert_eq!(scram.alterations[0].upsertions, vec![credential]);
+    let features = pinned(
+        "UpdateFeatures_request",
+        &UpdateFeaturesCall {
+            updates: vec![FeatureUpdate {
+                name: "transaction.version".into(),
+                level: 2,
+                downgrade: false,
+            }],
+            validate_only: true,
+        },
+    );
+    assert_eq!(features.updates[0].level, 2);
+    assert!(features.validate_only);
     assert_eq!(
         pinned("RegisterBroker_request", &registration()),
         registration()

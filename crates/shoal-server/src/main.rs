@@ -47,9 +47,26 @@ struct Args {
     /// when this start creates the cluster.
     #[arg(long = "add-scram", value_name = "MECHANISM=[name=…,password=…]", value_parser = add_scram::parse_add_scram)]
     add_scram: Vec<(String, shoal_sasl::ScramCredential)>,
+    /// A feature level a new cluster starts at instead of this binary's newest, as Kafka's
+    /// `kafka-storage format --feature`: `metadata.version=2`, `transaction.version=0`;
+    /// repeatable. Applied only when this start creates the cluster (raise later with
+    /// UpdateFeatures, `shoalctl cluster features upgrade`).
+    #[arg(long = "feature", value_name = "NAME=LEVEL", value_parser = parse_feature)]
+    features: Vec<(String, i16)>,
     /// Probe this node's /readyz (the container HEALTHCHECK) and exit: 0 ready, 1 not.
     #[arg(long)]
     healthcheck: bool,
+}
+
+fn parse_feature(raw: &str) -> Result<(String, i16), String> {
+    let (name, level) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?} must look like name=level"))?;
+    let level = level
+        .trim()
+        .parse::<i16>()
+        .map_err(|_| format!("{raw:?}: the level must be a small integer"))?;
+    Ok((name.trim().to_string(), level))
 }
 
 fn parse_override(raw: &str) -> Result<(String, String), String> {
@@ -110,7 +127,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(node::run(config, args.add_scram)) {
+    match runtime.block_on(node::run(config, args.add_scram, args.features)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("shoal stopped: {error:#}");

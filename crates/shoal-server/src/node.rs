@@ -380,10 +380,12 @@ fn quorum_voters(
     }
 }
 
-/// Runs the node; `bootstrap_scram` are the `--add-scram` credentials of a new cluster.
+/// Runs the node; `bootstrap_scram` are the `--add-scram` credentials of a new cluster,
+/// `bootstrap_features` its `--feature` levels.
 pub async fn run(
     config: NodeConfig,
     bootstrap_scram: Vec<(String, shoal_sasl::ScramCredential)>,
+    bootstrap_features: Vec<(String, i16)>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     for (name, reason) in config.ignored_settings() {
@@ -452,6 +454,7 @@ pub async fn run(
             broker_heartbeat_interval_ms: heartbeat_interval_ms,
             broker_session_timeout_ms: session_timeout_ms,
             bootstrap_scram_credentials: bootstrap_scram,
+            bootstrap_features,
             tls: links.controller.clone(),
             ..MetaConfig::new(node_id, data_dir.join("meta"))
         })

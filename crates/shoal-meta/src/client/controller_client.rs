@@ -26,14 +26,14 @@ use crate::client::forward::{
     AllocateProducerIdsCall, AlterConfigsCall, AlterUserScramCredentialsCall, CreateAclsCall,
     CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
     ForwardError, ForwardMethod, Forwarder, LEADER_WATCH_INTERVAL_MS, MAX_ROUTE_ATTEMPTS,
-    ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS, Routed,
+    ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS, Routed, UpdateFeaturesCall,
 };
 use crate::client::known_leader::KnownLeader;
 use crate::controller::{
     AlterPartitionRequest, AlterTopicConfigs, AlteredPartition, BrokerHeartbeat,
     BrokerRegistrationRequest, Controller, ControllerResults, CreatePartitions, CreateTopic,
-    CreatedTopic, ElectionType, HeartbeatReply, ProducerIdBlock, RegisteredBroker, TopicRef,
-    UserScramAlteration,
+    CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, ProducerIdBlock, RegisteredBroker,
+    TopicRef, UserScramAlteration,
 };
 use crate::error::{BrokerError, ControllerError};
 
@@ -270,6 +270,28 @@ impl ControllerClient {
             self.request_timeout(),
             |c, deadline| c.alter_user_scram_credentials_local(call.alterations.clone(), deadline),
             |e| ControllerResults::all_failed(count, e),
+        )
+        .await
+    }
+
+    /// UpdateFeatures: one result for the whole request (all updates or none).
+    pub async fn update_features(
+        &self,
+        updates: Vec<FeatureUpdate>,
+        validate_only: bool,
+    ) -> ControllerResults<()> {
+        let call = UpdateFeaturesCall {
+            updates,
+            validate_only,
+        };
+        self.route(
+            ForwardMethod::UpdateFeatures,
+            &call,
+            self.request_timeout(),
+            |c, deadline| {
+                c.update_features_local(call.updates.clone(), call.validate_only, deadline)
+            },
+            |e| ControllerResults::all_failed(1, e),
         )
         .await
     }

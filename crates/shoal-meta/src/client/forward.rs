@@ -73,6 +73,7 @@ pub enum ForwardMethod {
     CreateAcls,
     DeleteAcls,
     AlterUserScramCredentials,
+    UpdateFeatures,
     RegisterBroker,
     BrokerHeartbeat,
     AlterPartition,
@@ -118,6 +119,12 @@ pub struct CreateAclsCall {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AlterUserScramCredentialsCall {
     pub alterations: Vec<crate::controller::requests::UserScramAlteration>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UpdateFeaturesCall {
+    pub updates: Vec<crate::controller::requests::FeatureUpdate>,
+    pub validate_only: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -267,6 +274,7 @@ impl Forwarder {
                 ForwardMethod::AlterUserScramCredentials => {
                     client.alter_user_scram_credentials(request).await
                 }
+                ForwardMethod::UpdateFeatures => client.update_features(request).await,
                 ForwardMethod::RegisterBroker => client.register_broker(request).await,
                 ForwardMethod::BrokerHeartbeat => client.broker_heartbeat(request).await,
                 ForwardMethod::AlterPartition => client.alter_partition(request).await,

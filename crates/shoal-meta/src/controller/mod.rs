@@ -41,6 +41,7 @@ pub(crate) mod requests;
 pub mod scram;
 #[cfg(test)]
 mod test_images;
+pub mod update_features;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -69,8 +70,9 @@ pub use register_broker::{check_not_duplicate, plan_register_broker};
 pub use requests::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerHeartbeat, BrokerRegistrationRequest, ControllerResults, CreatePartitions, CreateTopic,
-    CreatedTopic, ElectionType, HeartbeatReply, IsrMember, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT,
-    RegisteredBroker, ReplicaRef, TopicRef, UserScramAlteration,
+    CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, IsrMember,
+    MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, RegisteredBroker, ReplicaRef, TopicRef,
+    UserScramAlteration,
 };
 pub use scram::plan_alter_user_scram_credentials;
 
@@ -90,6 +92,8 @@ pub(crate) struct ControllerSettings {
     pub broker_session_timeout_ms: u64,
     /// `Some(level)` on a new cluster: finalize `metadata.version` at `level` once leading.
     pub bootstrap_metadata_version: Option<i16>,
+    /// The `transaction.version` a new cluster finalizes with it (0: none).
+    pub bootstrap_transaction_version: i16,
     /// Records committed with that FeatureLevel, in the same entry (`--add-scram`).
     pub bootstrap_records: Vec<MetadataRecord>,
 }
@@ -108,6 +112,7 @@ pub struct Controller {
     clock_origin: Instant,
     stopped: AtomicBool,
     bootstrap_metadata_version: Option<i16>,
+    bootstrap_transaction_version: i16,
     bootstrap_records: Vec<MetadataRecord>,
 }
 
@@ -131,6 +136,7 @@ impl Controller {
             clock_origin: Instant::now(),
             stopped: AtomicBool::new(false),
             bootstrap_metadata_version: settings.bootstrap_metadata_version,
+            bootstrap_transaction_version: settings.bootstrap_transaction_version,
             bootstrap_records: settings.bootstrap_records,
         })
     }
@@ -322,6 +328,23 @@ impl Controller {
     ) -> ControllerResults<()> {
         self.execute(alterations.len(), false, deadline, |image| {
             plan_alter_user_scram_credentials(image, alterations)
+        })
+        .await
+    }
+
+    /// UpdateFeatures: every update or none, in one entry (see `update_features`).
+    pub(crate) async fn update_features_local(
+        &self,
+        updates: Vec<FeatureUpdate>,
+        validate_only: bool,
+        deadline: Instant,
+    ) -> ControllerResults<()> {
+        self.execute(1, validate_only, deadline, |image| {
+            vec![update_features::plan_update_features(
+                image,
+                &updates,
+                &crate::features::supported_features(),
+            )]
         })
         .await
     }
@@ -653,8 +676,12 @@ impl Controller {
         let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
         let _writer = self.write_lock.lock().await;
         let image = self.caught_up_image(deadline).await?;
-        let records =
-            crate::features::plan_bootstrap_features(&image, level, &self.bootstrap_records);
+        let records = crate::features::plan_bootstrap_features(
+            &image,
+            level,
+            self.bootstrap_transaction_version,
+            &self.bootstrap_records,
+        );
         if records.is_empty() {
             return Ok(false);
         }

@@ -95,6 +95,16 @@ pub struct UserScramAlteration {
     pub upsertions: Vec<shoal_sasl::ScramCredential>,
 }
 
+/// UpdateFeatures for one feature: finalize `name` at `level` (upgrades only; see
+/// `controller::update_features`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureUpdate {
+    pub name: String,
+    pub level: i16,
+    /// The request asked for a downgrade (v0 `allow_downgrade`, v1+ upgrade type 2 or 3).
+    pub downgrade: bool,
+}
+
 /// A broker announcing itself to the controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistrationRequest {
