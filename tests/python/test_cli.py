@@ -166,6 +166,34 @@ def test_a_script_uses_only_the_json(shoal):
     assert health["healthy"] is True and health["under_replicated_partitions"] == []
 
 
+@pytest.mark.timeout(90)
+def test_cluster_features_and_upgrade(shoal_factory):
+    """kafka-features.sh's describe and upgrade: a cluster created at transaction.version 0
+    (`shoal --feature`) is raised to 2; a dry run changes nothing; a downgrade and Kafka's own
+    metadata.version are refused on one line."""
+    node = shoal_factory(start=False)
+    node.extra_args = ["--feature", "transaction.version=0"]
+    node.start()
+
+    def finalized() -> dict:
+        rows = js(ctl(node, "cluster", "features", "-o", "json"))["features"]
+        return {r["name"]: r["finalized"] for r in rows}
+
+    assert finalized()["transaction.version"] == 0
+    assert "transaction.version" in ok(ctl(node, "cluster", "features"))
+    dry = js(ctl(node, "cluster", "upgrade", "--feature", "transaction.version=2", "--dry-run", "-o", "json"))
+    assert dry["dry_run"] is True and dry["features"][0]["state"] == "valid"
+    assert finalized()["transaction.version"] == 0
+    assert "finalized" in ok(ctl(node, "cluster", "upgrade", "--feature", "transaction.version=2"))
+    levels = finalized()
+    assert levels["transaction.version"] == 2 and levels["shoal.metadata.version"] >= 3, levels
+    one_line_error(ctl(node, "cluster", "upgrade", "--feature", "transaction.version=1"), 1,
+                   "INVALID_UPDATE_VERSION", "cannot be downgraded")
+    one_line_error(ctl(node, "cluster", "upgrade", "--feature", "metadata.version=25"), 1,
+                   "INVALID_UPDATE_VERSION", "shoal.metadata.version")
+    one_line_error(ctl(node, "cluster", "upgrade", "--feature", "transaction.version"), 1, "NAME=LEVEL")
+
+
 def test_quorum_unreachable_and_completion(shoal):
     one_line_error(ctl(shoal, "--timeout-ms", "1000", "cluster", "quorum", controllers=f"127.0.0.1:{free_port()}"),
                    1, "no controller reachable")

@@ -351,6 +351,22 @@ pub enum ClusterCommand {
     /// Disk usage (DescribeLogDirs, as kafka-log-dirs.sh --describe): each broker's log
     /// directory with its total and usable bytes, and the size and lag of every partition in it.
     LogDirs(LogDirsArgs),
+    /// Feature levels (ApiVersions, as kafka-features.sh describe): what the broker supports
+    /// and what the cluster has finalized.
+    Features,
+    /// Raise finalized feature levels (UpdateFeatures, as kafka-features.sh upgrade), e.g.
+    /// `--feature transaction.version=2`; all or none, upgrades only.
+    Upgrade(UpgradeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// NAME=LEVEL (repeatable): `transaction.version`, `shoal.metadata.version`.
+    #[arg(long = "feature", value_name = "NAME=LEVEL")]
+    pub features: Vec<String>,
+    /// Check with the controller without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,8 @@ pub async fn run(
         ClusterCommand::Health => health(client, out).await,
         ClusterCommand::Quorum => unreachable_quorum(),
         ClusterCommand::LogDirs(args) => super::log_dirs::run(client, args, out).await,
+        ClusterCommand::Features => super::features::describe(client, out).await,
+        ClusterCommand::Upgrade(args) => super::features::upgrade(client, args, out).await,
     }
 }
 

@@ -20,6 +20,7 @@ macro_rules! verb_args {
 mod acl;
 mod cluster;
 pub mod console;
+mod features;
 mod group;
 mod log_dirs;
 mod partition;
