@@ -992,6 +992,61 @@ fn dump(dir: &Path) -> Dump {
         .collect()
 }
 
+/// A cluster from before feature levels (metadata.version 1: its registrations record no
+/// features) is raised with UpdateFeatures once its brokers have re-registered on this release,
+/// which reports its features to the controller; before that the level is refused, naming the
+/// broker. Nothing is written by the refused attempt.
+#[tokio::test]
+async fn a_cluster_from_before_feature_levels_is_raised_once_its_brokers_re_register() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &fixtures().join("legacy_json/data_dir/meta"),
+        &dir.path().join("meta"),
+    );
+    let node = common::start(dir.path()).await;
+    assert_eq!(node.image().metadata_version(), 1);
+    let raise = || {
+        vec![
+            shoal_meta::FeatureUpdate {
+                name: "metadata.version".into(),
+                level: shoal_meta::features::MAX_METADATA_VERSION,
+                downgrade: false,
+            },
+            shoal_meta::FeatureUpdate {
+                name: "transaction.version".into(),
+                level: 2,
+                downgrade: false,
+            },
+        ]
+    };
+    let refused = node.client().update_features(raise(), false).await;
+    match &refused.results[..] {
+        [Err(shoal_meta::ControllerError::InvalidUpdateVersion(m))] => {
+            assert!(m.contains("Broker 1 supports"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(refused.log_index, None);
+    // Each broker restarts on this release: a new incarnation that reports its features.
+    let mut brokers = Vec::new();
+    for id in 1..=3 {
+        brokers.push(common::live_broker(&node, id, 250).await);
+    }
+    let raised = node.client().update_features(raise(), false).await;
+    assert!(raised.results[0].is_ok(), "{:?}", raised.results);
+    let image = node
+        .wait_for_applied(raised.log_index.unwrap(), 5000)
+        .await
+        .unwrap();
+    assert_eq!(
+        image.metadata_version(),
+        shoal_meta::features::MAX_METADATA_VERSION
+    );
+    assert_eq!(image.transaction_version(), 2);
+    drop(brokers);
+    node.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_data_dir_written_before_versioning_opens_with_its_image() {
     let dir = tempfile::tempdir().unwrap();

@@ -43,6 +43,7 @@ pub mod scram;
 mod test_images;
 pub mod update_features;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -82,7 +83,7 @@ use crate::client::forward::ROUTE_BACKOFF_MAX_MS;
 use crate::error::{BrokerError, ControllerError};
 use crate::image::{BrokerRegistration, MetadataImage};
 use crate::raft::types::{MetaRaft, NodeId, to_kafka_node_id, to_raft_node_id};
-use crate::records::MetadataRecord;
+use crate::records::{MetadataRecord, SupportedFeature};
 
 /// What the controller needs from the node's configuration.
 #[derive(Debug, Clone)]
@@ -114,6 +115,10 @@ pub struct Controller {
     bootstrap_metadata_version: Option<i16>,
     bootstrap_transaction_version: i16,
     bootstrap_records: Vec<MetadataRecord>,
+    /// The features each broker reported in its latest registration with this controller, by
+    /// broker id with the incarnation: below `metadata.version` 2 registrations record none,
+    /// and UpdateFeatures needs them to raise such a cluster (see `update_features`).
+    reported_features: std::sync::Mutex<BTreeMap<i32, (Uuid, Vec<SupportedFeature>)>>,
 }
 
 impl Controller {
@@ -138,6 +143,7 @@ impl Controller {
             bootstrap_metadata_version: settings.bootstrap_metadata_version,
             bootstrap_transaction_version: settings.bootstrap_transaction_version,
             bootstrap_records: settings.bootstrap_records,
+            reported_features: std::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -339,11 +345,28 @@ impl Controller {
         validate_only: bool,
         deadline: Instant,
     ) -> ControllerResults<()> {
+        let reported = self
+            .reported_features
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         self.execute(1, validate_only, deadline, |image| {
+            // What a broker reported counts only for the incarnation the image has registered.
+            let reported: BTreeMap<i32, Vec<SupportedFeature>> = reported
+                .into_iter()
+                .filter(|(id, (incarnation, _))| {
+                    image
+                        .brokers
+                        .get(id)
+                        .is_some_and(|b| b.incarnation_id == *incarnation)
+                })
+                .map(|(id, (_, features))| (id, features))
+                .collect();
             vec![update_features::plan_update_features(
                 image,
                 &updates,
                 &crate::features::supported_features(),
+                &reported,
             )]
         })
         .await
@@ -378,8 +401,18 @@ impl Controller {
             .lock_liveness()
             .is_alive(broker_id, self.monotonic_ms());
         check_not_duplicate(&image, &request, alive)?;
+        let reported = request
+            .supported_features
+            .clone()
+            .map(|f| (request.incarnation_id, f));
         let (broker_epoch, records) =
             plan_register_broker(&image, request, &|t| self.unclean_allowed(t))?;
+        if let Some(reported) = reported {
+            self.reported_features
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(broker_id, reported);
+        }
         let log_index = if records.is_empty() {
             // A retry of the same incarnation: already applied.
             image.last_applied_index

@@ -31,11 +31,14 @@ use crate::records::{MetadataRecord, SupportedFeature};
 const UPDATABLE: [&str; 2] = [METADATA_VERSION, TRANSACTION_VERSION];
 
 /// The FeatureLevel records that finalize `updates` (those that change a level), or why none
-/// may be written. `controller_supports` is this controller's own range per feature.
+/// may be written. `controller_supports` is this controller's own range per feature;
+/// `reported` what brokers whose registration records no features (below `metadata.version`
+/// 2) reported when they registered with this controller.
 pub fn plan_update_features(
     image: &MetadataImage,
     updates: &[FeatureUpdate],
     controller_supports: &[SupportedFeature],
+    reported: &BTreeMap<i32, Vec<SupportedFeature>>,
 ) -> Planned<()> {
     let invalid = |msg: String| Err(ControllerError::InvalidUpdateVersion(msg));
     if updates.is_empty() {
@@ -90,7 +93,11 @@ pub fn plan_update_features(
             ));
         }
         for broker in image.brokers.values() {
-            let range = supported_range(broker.supported_features.as_deref(), &u.name);
+            let features = broker
+                .supported_features
+                .as_deref()
+                .or_else(|| reported.get(&broker.broker_id).map(Vec::as_slice));
+            let range = supported_range(features, &u.name);
             if !range.is_some_and(|(min, max)| (min..=max).contains(&u.level)) {
                 return invalid(format!(
                     "Broker {} supports {} {}, not level {}; restart it with a release that \
@@ -155,6 +162,15 @@ mod tests {
     use super::*;
     use crate::features::supported_features;
     use crate::records::Endpoint;
+
+    /// With nothing reported outside the image.
+    fn plan(
+        img: &MetadataImage,
+        updates: &[FeatureUpdate],
+        ours: &[SupportedFeature],
+    ) -> Planned<()> {
+        plan_update_features(img, updates, ours, &BTreeMap::new())
+    }
 
     fn update(name: &str, level: i16) -> FeatureUpdate {
         FeatureUpdate {
@@ -231,20 +247,11 @@ mod tests {
         // (image, asked, result: Ok(levels) or the start of the error)
         let img = image(3, 0, &[new.clone(), new.clone()]);
         assert_eq!(
-            levels(plan_update_features(
-                &img,
-                &[update(TRANSACTION_VERSION, 2)],
-                &ours
-            )),
+            levels(plan(&img, &[update(TRANSACTION_VERSION, 2)], &ours)),
             Ok(vec![(TRANSACTION_VERSION.into(), 2)])
         );
         let img = image(3, 0, &[new.clone(), old.clone()]);
-        let err = levels(plan_update_features(
-            &img,
-            &[update(TRANSACTION_VERSION, 2)],
-            &ours,
-        ))
-        .unwrap_err();
+        let err = levels(plan(&img, &[update(TRANSACTION_VERSION, 2)], &ours)).unwrap_err();
         assert!(
             err.contains("Broker 2 supports transaction.version no level"),
             "{err}"
@@ -252,25 +259,17 @@ mod tests {
         // Nothing at the current level; a downgrade is refused, so is one flagged as such.
         let img = image(3, 2, std::slice::from_ref(&new));
         assert_eq!(
-            levels(plan_update_features(
-                &img,
-                &[update(TRANSACTION_VERSION, 2)],
-                &ours
-            )),
+            levels(plan(&img, &[update(TRANSACTION_VERSION, 2)], &ours)),
             Ok(vec![])
         );
         assert!(
-            levels(plan_update_features(
-                &img,
-                &[update(TRANSACTION_VERSION, 1)],
-                &ours
-            ))
-            .unwrap_err()
-            .contains("cannot be downgraded")
+            levels(plan(&img, &[update(TRANSACTION_VERSION, 1)], &ours))
+                .unwrap_err()
+                .contains("cannot be downgraded")
         );
         let mut flagged = update(TRANSACTION_VERSION, 3);
         flagged.downgrade = true;
-        assert!(levels(plan_update_features(&img, &[flagged], &ours)).is_err());
+        assert!(levels(plan(&img, &[flagged], &ours)).is_err());
     }
 
     #[test]
@@ -278,28 +277,18 @@ mod tests {
         let new = Some(supported_features());
         let ours = supported_features();
         let img = image(3, 0, std::slice::from_ref(&new));
-        let err = levels(plan_update_features(
-            &img,
-            &[update(TRANSACTION_VERSION, 9)],
-            &ours,
-        ))
-        .unwrap_err();
+        let err = levels(plan(&img, &[update(TRANSACTION_VERSION, 9)], &ours)).unwrap_err();
         assert!(err.contains("This controller supports"), "{err}");
-        let err = levels(plan_update_features(
-            &img,
-            &[update("group.version", 1)],
-            &ours,
-        ))
-        .unwrap_err();
+        let err = levels(plan(&img, &[update("group.version", 1)], &ours)).unwrap_err();
         assert!(err.contains("not known"), "{err}");
-        let err = levels(plan_update_features(&img, &[], &ours)).unwrap_err();
+        let err = levels(plan(&img, &[], &ours)).unwrap_err();
         assert!(err.starts_with("request:"), "{err}");
         let twice = [
             update(TRANSACTION_VERSION, 1),
             update(TRANSACTION_VERSION, 2),
         ];
         assert!(
-            levels(plan_update_features(&img, &twice, &ours))
+            levels(plan(&img, &twice, &ours))
                 .unwrap_err()
                 .starts_with("request:")
         );
@@ -311,12 +300,7 @@ mod tests {
         let reported = Some(supported_features());
         // A legacy broker registration (no features) pins metadata.version at 1.
         let legacy = image(1, 0, &[None]);
-        let err = levels(plan_update_features(
-            &legacy,
-            &[update(METADATA_VERSION, 2)],
-            &ours,
-        ))
-        .unwrap_err();
+        let err = levels(plan(&legacy, &[update(METADATA_VERSION, 2)], &ours)).unwrap_err();
         assert!(
             err.contains("Broker 1 supports shoal.metadata.version levels 1 to 1"),
             "{err}"
@@ -324,7 +308,7 @@ mod tests {
         // With brokers that support both, one request raises both, metadata.version first.
         let img = image(1, 0, std::slice::from_ref(&reported));
         assert_eq!(
-            levels(plan_update_features(
+            levels(plan(
                 &img,
                 &[update(TRANSACTION_VERSION, 2), update(METADATA_VERSION, 3)],
                 &ours
@@ -334,12 +318,7 @@ mod tests {
                 (TRANSACTION_VERSION.into(), 2)
             ])
         );
-        let err = levels(plan_update_features(
-            &img,
-            &[update(TRANSACTION_VERSION, 2)],
-            &ours,
-        ))
-        .unwrap_err();
+        let err = levels(plan(&img, &[update(TRANSACTION_VERSION, 2)], &ours)).unwrap_err();
         assert!(err.contains("needs shoal.metadata.version 2"), "{err}");
     }
 }
