@@ -83,6 +83,9 @@ pub fn controller_error_code(error: &ControllerError) -> i16 {
         ControllerError::ResourceNotFound(_) => ResponseError::ResourceNotFound.code(),
         ControllerError::UnacceptableCredential(_) => ResponseError::UnacceptableCredential.code(),
         ControllerError::InvalidUpdateVersion(_) => ResponseError::InvalidUpdateVersion.code(),
+        ControllerError::NoReassignmentInProgress(_) => {
+            ResponseError::NoReassignmentInProgress.code()
+        }
         ControllerError::Internal(_) => ResponseError::UnknownServerError.code(),
     }
 }

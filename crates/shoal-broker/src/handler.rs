@@ -47,6 +47,8 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::OffsetDelete, 0, 0),
         (ApiKey::ElectLeaders, 0, 2),
         (ApiKey::UpdateFeatures, 0, 2),
+        (ApiKey::AlterPartitionReassignments, 0, 1),
+        (ApiKey::ListPartitionReassignments, 0, 0),
         (ApiKey::DescribeAcls, 1, 3),
         (ApiKey::CreateAcls, 1, 3),
         (ApiKey::DeleteAcls, 1, 3),
@@ -115,6 +117,12 @@ impl Handler for BrokerHandler {
             RequestKind::OffsetDelete(r) => apis::offset_delete::handle(b, &ctx, r).await,
             RequestKind::ElectLeaders(r) => apis::elect_leaders::handle(b, &ctx, r).await,
             RequestKind::UpdateFeatures(r) => apis::update_features::handle(b, &ctx, r).await,
+            RequestKind::AlterPartitionReassignments(r) => {
+                apis::alter_partition_reassignments::handle(b, &ctx, r).await
+            }
+            RequestKind::ListPartitionReassignments(r) => {
+                apis::list_partition_reassignments::handle(b, &ctx, r)
+            }
             RequestKind::DescribeAcls(r) => apis::describe_acls::handle(b, &ctx, r),
             RequestKind::CreateAcls(r) => apis::create_acls::handle(b, &ctx, r).await,
             RequestKind::DeleteAcls(r) => apis::delete_acls::handle(b, &ctx, r).await,

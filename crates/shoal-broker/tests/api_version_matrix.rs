@@ -498,6 +498,24 @@ async fn every_advertised_version_is_answered_and_encodes() {
                             ]),
                     ])
                     .into(),
+                // Its current replicas: a move that completes at once, changing nothing.
+                ApiKey::AlterPartitionReassignments => AlterPartitionReassignmentsRequest::default(
+                )
+                .with_timeout_ms(5000)
+                .with_topics(vec![
+                    alter_partition_reassignments_request::ReassignableTopic::default()
+                        .with_name(TopicName(s("t")))
+                        .with_partitions(vec![
+                            alter_partition_reassignments_request::ReassignablePartition::default()
+                                .with_partition_index(0)
+                                .with_replicas(Some(vec![BrokerId(1)])),
+                        ]),
+                ])
+                .into(),
+                ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::default()
+                    .with_timeout_ms(5000)
+                    .with_topics(None)
+                    .into(),
                 // One node: partition 0's leader is its preferred replica already.
                 ApiKey::ElectLeaders => ElectLeadersRequest::default()
                     .with_election_type(0)
@@ -837,6 +855,15 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
         ResponseKind::OffsetDelete(r) => {
             assert_eq!(r.error_code, 0, "{ctx}");
             assert_eq!(r.topics[0].partitions[0].error_code, 0, "{ctx}: {r:?}");
+        }
+        ResponseKind::AlterPartitionReassignments(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}");
+            let p = &r.responses[0].partitions[0];
+            assert_eq!((p.partition_index, p.error_code), (0, 0), "{ctx}: {r:?}");
+        }
+        ResponseKind::ListPartitionReassignments(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}");
+            assert!(r.topics.is_empty(), "{ctx}: nothing is moving: {r:?}");
         }
         ResponseKind::ElectLeaders(r) => {
             assert_eq!(r.error_code, 0, "{ctx}");

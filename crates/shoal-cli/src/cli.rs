@@ -317,6 +317,36 @@ pub enum PartitionCommand {
     /// Per partition: leader, replicas, ISR, log start, last stable offset, high watermark and
     /// the LSO lag (HW - LSO: what read_committed consumers cannot read yet).
     Describe(PartitionDescribe),
+    /// Move partitions to other brokers (AlterPartitionReassignments, as
+    /// kafka-reassign-partitions --execute), or cancel moves (--cancel).
+    Reassign(Reassign),
+    /// The partitions being moved: replicas, and those being added and removed
+    /// (ListPartitionReassignments, as kafka-reassign-partitions --verify).
+    Reassignments(PartitionDescribe),
+}
+
+#[derive(Debug, Args)]
+pub struct Reassign {
+    /// TOPIC:PARTITION=BROKER,BROKER,... : the partition's new replicas, the first preferred
+    /// as leader; repeatable. With --cancel: TOPIC:PARTITION.
+    #[arg(long = "move", value_name = "SPEC")]
+    pub moves: Vec<String>,
+    /// A kafka-reassign-partitions JSON file:
+    /// {"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2,3]}]}.
+    #[arg(long, value_name = "FILE")]
+    pub reassignment_json_file: Option<std::path::PathBuf>,
+    /// Cancel the moves of the partitions named (their replicas go back to the original set).
+    #[arg(long)]
+    pub cancel: bool,
+    /// Refuse a target with another number of replicas than the partition has (KIP-860).
+    #[arg(long)]
+    pub disallow_replication_factor_change: bool,
+    /// Wait until the moves complete, reporting progress on stderr.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up (exit 1) after this many milliseconds.
+    #[arg(long, default_value_t = 600_000)]
+    pub wait_timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]

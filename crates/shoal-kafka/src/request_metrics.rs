@@ -73,6 +73,15 @@ fn error_codes(response: &ResponseKind, out: &mut Vec<i16>) {
         }
         ResponseKind::DescribeCluster(r) => out.push(r.error_code),
         ResponseKind::UpdateFeatures(r) => out.push(r.error_code),
+        ResponseKind::AlterPartitionReassignments(r) => {
+            out.push(r.error_code);
+            out.extend(
+                r.responses
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+            )
+        }
+        ResponseKind::ListPartitionReassignments(r) => out.push(r.error_code),
         ResponseKind::DescribeLogDirs(r) => {
             out.push(r.error_code);
             out.extend(r.results.iter().map(|d| d.error_code));

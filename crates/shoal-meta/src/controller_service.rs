@@ -31,9 +31,10 @@ use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
 use crate::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, AlterUserScramCredentialsCall, CreateAclsCall,
-    CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
-    FORWARD_PAYLOAD_VERSION, UpdateFeaturesCall, check_forward_payload_version,
+    AllocateProducerIdsCall, AlterConfigsCall, AlterPartitionReassignmentsCall,
+    AlterUserScramCredentialsCall, CreateAclsCall, CreatePartitionsCall, CreateTopicsCall,
+    DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, FORWARD_PAYLOAD_VERSION,
+    UpdateFeaturesCall, check_forward_payload_version,
 };
 use crate::controller::Controller;
 use crate::controller::{AlterPartitionRequest, BrokerHeartbeat, BrokerRegistrationRequest};
@@ -311,6 +312,25 @@ impl ControllerService for ControllerGrpcService {
             |c, call: UpdateFeaturesCall, deadline| async move {
                 c.update_features_local(call.updates, call.validate_only, deadline)
                     .await
+            },
+        )
+        .await
+    }
+
+    async fn alter_partition_reassignments(
+        &self,
+        request: Request<ForwardedRequest>,
+    ) -> Result<Response<ForwardedReply>, Status> {
+        self.serve(
+            request,
+            admin,
+            |c, call: AlterPartitionReassignmentsCall, deadline| async move {
+                c.alter_partition_reassignments_local(
+                    call.partitions,
+                    call.allow_replication_factor_change,
+                    deadline,
+                )
+                .await
             },
         )
         .await

@@ -68,6 +68,9 @@ pub enum ControllerError {
     /// a downgrade, a level some registered broker does not support).
     #[error("{0}")]
     InvalidUpdateVersion(String),
+    /// NO_REASSIGNMENT_IN_PROGRESS (85): cancelling a move of a partition that is not moving.
+    #[error("{0}")]
+    NoReassignmentInProgress(String),
     /// UNSUPPORTED_VERSION (35): the cluster's `metadata.version` is too low for the request.
     #[error("{0}")]
     UnsupportedVersion(String),

@@ -18,6 +18,8 @@
 //! - 3: ACLs and SCRAM credentials: `AccessControlEntry` / `RemoveAccessControlEntry` and
 //!   `UserScramCredential` / `RemoveUserScramCredential` records; snapshot format 4 (both in
 //!   the image).
+//! - 4: partition reassignment (KIP-455): `PartitionChange` version 1 (`adding_replicas` /
+//!   `removing_replicas`); snapshot format 5 (reassignments in progress in the image).
 //!
 //! A new cluster finalizes the newest level this binary supports at bootstrap (one
 //! `FeatureLevel` entry, Kafka's bootstrap metadata.version); an existing cluster stays at its
@@ -53,13 +55,15 @@ pub fn internal_feature_name(name: &str) -> Option<&str> {
 /// The level of a cluster that never finalized one.
 pub const BASELINE_METADATA_VERSION: i16 = 1;
 /// The newest `metadata.version` this binary reads and writes.
-pub const MAX_METADATA_VERSION: i16 = 3;
+pub const MAX_METADATA_VERSION: i16 = 4;
 /// The level from which brokers report their supported features (`RegisterBroker` v1).
 pub const BROKER_FEATURES_METADATA_VERSION: i16 = 2;
 /// The level from which ACLs may be written (`AccessControlEntry` records).
 pub const ACLS_METADATA_VERSION: i16 = 3;
 /// The level from which SCRAM credentials may be written (`UserScramCredential` records).
 pub const SCRAM_METADATA_VERSION: i16 = 3;
+/// The level from which partitions may be reassigned (`PartitionChange` version 1).
+pub const REASSIGNMENT_METADATA_VERSION: i16 = 4;
 
 /// Kafka's name of the transaction protocol feature (KIP-890).
 pub const TRANSACTION_VERSION: &str = "transaction.version";

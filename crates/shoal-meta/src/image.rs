@@ -47,6 +47,38 @@ pub struct PartitionImage {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// A reassignment in progress (KIP-455): replicas of the target not yet in sync. While it
+    /// runs, `replicas` is the target followed by the original replicas that are leaving.
+    #[serde(default)]
+    pub adding_replicas: Vec<i32>,
+    /// Replicas of the original set the reassignment drops once `adding_replicas` are in sync.
+    #[serde(default)]
+    pub removing_replicas: Vec<i32>,
+}
+
+impl PartitionImage {
+    /// Whether a reassignment is in progress.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas the partition will have once any reassignment completes.
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|id| !self.removing_replicas.contains(id))
+            .collect()
+    }
+
+    /// The replicas before the reassignment in progress began (all of them if none is).
+    pub fn original_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|id| !self.adding_replicas.contains(id))
+            .collect()
+    }
 }
 
 /// One topic and its partitions.
@@ -67,9 +99,12 @@ impl TopicImage {
             .and_then(|i| self.partitions.get(i))
     }
 
-    /// Replication factor of the topic (taken from partition 0, as Kafka does).
+    /// Replication factor of the topic (taken from partition 0, as Kafka does; the target of a
+    /// reassignment in progress).
     pub fn replication_factor(&self) -> usize {
-        self.partitions.first().map_or(0, |p| p.replicas.len())
+        self.partitions
+            .first()
+            .map_or(0, |p| p.replicas.len() - p.removing_replicas.len())
     }
 }
 
@@ -278,6 +313,8 @@ impl MetadataImage {
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
                 };
                 match index.cmp(&topic.partitions.len()) {
                     std::cmp::Ordering::Less => topic.partitions[index] = image,
@@ -298,6 +335,8 @@ impl MetadataImage {
                 leader,
                 isr,
                 replicas,
+                adding_replicas,
+                removing_replicas,
             } => {
                 let Some(topic) = self.topics.get_mut(topic_id) else {
                     return skipped(format!("partition change for unknown topic id {topic_id}"));
@@ -311,8 +350,27 @@ impl MetadataImage {
                         topic.name
                     ));
                 };
-                if leader.is_none() && isr.is_none() && replicas.is_none() {
+                if leader.is_none()
+                    && isr.is_none()
+                    && replicas.is_none()
+                    && adding_replicas.is_none()
+                    && removing_replicas.is_none()
+                {
                     return skipped("partition change without any change".to_string());
+                }
+                let new_replicas = replicas.as_ref().unwrap_or(&p.replicas);
+                let new_adding = adding_replicas.as_ref().unwrap_or(&p.adding_replicas);
+                let new_removing = removing_replicas.as_ref().unwrap_or(&p.removing_replicas);
+                if new_adding
+                    .iter()
+                    .chain(new_removing)
+                    .any(|id| !new_replicas.contains(id))
+                    || new_adding.iter().any(|id| new_removing.contains(id))
+                {
+                    return skipped(format!(
+                        "partition change would leave adding {new_adding:?} / removing \
+                         {new_removing:?} outside the replicas {new_replicas:?} or overlapping"
+                    ));
                 }
                 let Some(partition_epoch) = p.partition_epoch.checked_add(1) else {
                     return skipped("partition epoch would overflow".to_string());
@@ -332,6 +390,12 @@ impl MetadataImage {
                 }
                 if let Some(replicas) = replicas {
                     p.replicas = replicas.clone();
+                }
+                if let Some(adding) = adding_replicas {
+                    p.adding_replicas = adding.clone();
+                }
+                if let Some(removing) = removing_replicas {
+                    p.removing_replicas = removing.clone();
                 }
                 p.leader_epoch = leader_epoch;
                 p.partition_epoch = partition_epoch;
@@ -618,6 +682,8 @@ mod tests {
             leader,
             isr,
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         };
         applied(&mut image, change(None, Some(vec![1])));
         let p = image.topic(&uuid(7)).unwrap().partitions[0].clone();
@@ -641,6 +707,8 @@ mod tests {
                 leader: Some(2),
                 isr: Some(vec![2]),
                 replicas: Some(vec![2, 3]),
+                adding_replicas: None,
+                removing_replicas: None,
             },
         );
         let p = image.topic(&uuid(7)).unwrap().partitions[0].clone();
@@ -656,6 +724,8 @@ mod tests {
                 leader: Some(1),
                 isr: None,
                 replicas: None,
+                adding_replicas: None,
+                removing_replicas: None,
             },
         );
         assert_skipped(
@@ -666,6 +736,8 @@ mod tests {
                 leader: Some(1),
                 isr: None,
                 replicas: None,
+                adding_replicas: None,
+                removing_replicas: None,
             },
         );
     }

@@ -69,7 +69,8 @@ pub use controller::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerHeartbeat, BrokerLiveness, BrokerRegistrationRequest, Controller, ControllerResults,
     CreatePartitions, CreateTopic, CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply,
-    IsrMember, ProducerIdBlock, RegisteredBroker, ReplicaRef, TopicRef, UserScramAlteration,
+    IsrMember, PartitionReassignment, ProducerIdBlock, RegisteredBroker, ReplicaRef, TopicRef,
+    UserScramAlteration,
 };
 pub use controller_service::{PRODUCER_ID_BLOCKS_BURST, PRODUCER_ID_BLOCKS_PER_SECOND};
 pub use error::{BrokerError, ControllerError, MetaError};

@@ -85,6 +85,14 @@ pub enum MetadataRecord {
         leader: Option<i32>,
         isr: Option<Vec<i32>>,
         replicas: Option<Vec<i32>>,
+        /// A reassignment's replicas still catching up (KIP-455); `Some(vec![])` ends it.
+        /// Record version 1 (metadata.version 4).
+        #[serde(default)]
+        adding_replicas: Option<Vec<i32>>,
+        /// A reassignment's replicas to drop once the adding ones are in sync.
+        /// Record version 1 (metadata.version 4).
+        #[serde(default)]
+        removing_replicas: Option<Vec<i32>>,
     },
     /// The topic, its partitions and its config overrides are gone.
     RemoveTopic { topic_id: Uuid },

@@ -15,16 +15,16 @@ use shoal_acl::{
     ResourcePattern, ResourceType,
 };
 use shoal_meta::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, AlterUserScramCredentialsCall, CreateAclsCall,
-    CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
-    UpdateFeaturesCall,
+    AllocateProducerIdsCall, AlterConfigsCall, AlterPartitionReassignmentsCall,
+    AlterUserScramCredentialsCall, CreateAclsCall, CreatePartitionsCall, CreateTopicsCall,
+    DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, UpdateFeaturesCall,
 };
 use shoal_meta::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerError, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError, ControllerResults,
     CreatePartitions, CreateTopic, CreatedTopic, ElectionType, Endpoint, FeatureUpdate,
-    HeartbeatReply, IsrMember, LeaseTerms, ProducerIdBlock, RegisteredBroker, ReplicaRef,
-    SupportedFeature, TopicRef, UserScramAlteration,
+    HeartbeatReply, IsrMember, LeaseTerms, PartitionReassignment, ProducerIdBlock,
+    RegisteredBroker, ReplicaRef, SupportedFeature, TopicRef, UserScramAlteration,
 };
 use uuid::Uuid;
 
@@ -219,6 +219,26 @@ fn forwarded_requests_keep_their_json_shape() {
     );
     assert_eq!(features.updates[0].level, 2);
     assert!(features.validate_only);
+    let moves = pinned(
+        "AlterPartitionReassignments_request",
+        &AlterPartitionReassignmentsCall {
+            partitions: vec![
+                PartitionReassignment {
+                    topic: "orders".into(),
+                    partition: 3,
+                    replicas: Some(vec![4, 5, 6]),
+                },
+                PartitionReassignment {
+                    topic: "orders".into(),
+                    partition: 4,
+                    replicas: None,
+                },
+            ],
+            allow_replication_factor_change: true,
+        },
+    );
+    assert_eq!(moves.partitions[0].replicas, Some(vec![4, 5, 6]));
+    assert_eq!(moves.partitions[1].replicas, None);
     assert_eq!(
         pinned("RegisterBroker_request", &registration()),
         registration()

@@ -37,6 +37,8 @@ fn log_id(term: u64, node_id: u64, index: u64) -> MetaLogId {
 }
 
 const TOPIC_ID: Uuid = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+/// The id of topic "orders" in [`records`].
+const ORDERS_ID: Uuid = Uuid::from_u128(0x1111);
 
 /// One record of each type, as written into the fixtures.
 fn records() -> Vec<MetadataRecord> {
@@ -87,6 +89,8 @@ fn records() -> Vec<MetadataRecord> {
             leader: Some(1),
             isr: Some(vec![1, 2]),
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         },
         MetadataRecord::RemoveTopic { topic_id: TOPIC_ID },
         MetadataRecord::TopicConfig {
@@ -307,6 +311,16 @@ fn records_of_newer_versions() -> Vec<MetadataRecord> {
             name: "ann".into(),
             mechanism: ScramMechanism::Sha256,
         },
+        // PartitionChange v1 (metadata.version 4): a reassignment starts.
+        MetadataRecord::PartitionChange {
+            topic_id: TOPIC_ID,
+            partition: 1,
+            leader: None,
+            isr: None,
+            replicas: Some(vec![4, 3, 1, 2]),
+            adding_replicas: Some(vec![4]),
+            removing_replicas: Some(vec![2]),
+        },
     ]
 }
 
@@ -375,10 +389,35 @@ fn image_with_acls() -> MetadataImage {
     image
 }
 
+/// [`image_with_acls`] at metadata.version 4 with partition orders-1 moving from [2, 3, 1] to
+/// [4, 3, 1] (broker 4 being added, 2 removed).
+fn image_with_reassignment() -> MetadataImage {
+    let mut image = image_with_acls();
+    image.apply_batch(
+        45,
+        &[
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 4,
+            },
+            MetadataRecord::PartitionChange {
+                topic_id: ORDERS_ID,
+                partition: 1,
+                leader: None,
+                isr: None,
+                replicas: Some(vec![4, 3, 1, 2]),
+                adding_replicas: Some(vec![4]),
+                removing_replicas: Some(vec![2]),
+            },
+        ],
+    );
+    image
+}
+
 /// Every record fixture: (record version, record); entry `i` is at log index `100 + i`.
 fn fixture_records() -> Vec<(u32, MetadataRecord)> {
     let newer = records_of_newer_versions();
-    let versions = [1, 0, 0, 0, 0, 0];
+    let versions = [1, 0, 0, 0, 0, 0, 1];
     records()
         .into_iter()
         .map(|r| (0, r))
@@ -559,7 +598,12 @@ fn write_missing_fixtures() {
         format!("versioned/state_frame{s}_snapshot_meta.bin"),
         encode_state(&snapshot_meta()).unwrap(),
     );
-    for image in [image(), image_with_features(), image_with_acls()] {
+    for image in [
+        image(),
+        image_with_features(),
+        image_with_acls(),
+        image_with_reassignment(),
+    ] {
         let bytes = encode_snapshot(&image);
         write(format!("versioned/snapshot_format{}.bin", bytes[1]), bytes);
     }
@@ -636,6 +680,27 @@ fn versioned_fixtures_decode_to_the_expected_values() {
     let ann = &decoded.scram_credentials["ann"][&ScramMechanism::Sha256];
     assert_eq!(ann.iterations, 4096);
     assert!(ann.verifies(b"pencil") && !ann.verifies(b"pencils"));
+    assert!(
+        decoded
+            .topics
+            .values()
+            .all(|t| t.partitions.iter().all(|p| !p.is_reassigning()))
+    );
+    let snapshot = read("versioned/snapshot_format5.bin");
+    assert_eq!(&snapshot[..2], &[MAGIC, 5]);
+    let decoded = decode_snapshot(&snapshot).unwrap();
+    assert_eq!(decoded, image_with_reassignment());
+    assert_eq!(decoded.metadata_version(), 4);
+    let moving = &decoded.topic(&ORDERS_ID).unwrap().partitions[1];
+    assert_eq!(
+        (
+            moving.replicas.clone(),
+            moving.adding_replicas.clone(),
+            moving.removing_replicas.clone()
+        ),
+        (vec![4, 3, 1, 2], vec![4], vec![2])
+    );
+    assert_eq!(moving.target_replicas(), vec![4, 3, 1]);
 }
 
 /// The schema change of metadata.version 2: RegisterBroker v1 added `supported_features`.
@@ -722,6 +787,8 @@ fn every_record_type_round_trips_in_the_current_format() {
             leader: None,
             isr: Some(vec![]),
             replicas: Some(vec![]),
+            adding_replicas: None,
+            removing_replicas: None,
         },
         MetadataRecord::TopicConfig {
             topic_id: Uuid::max(),
@@ -824,8 +891,8 @@ fn newer_versions_are_refused_naming_found_and_supported() {
         9,
     );
     assert!(message.contains(&format!("versions 1 to {SNAPSHOT_FORMAT_VERSION}")));
-    let legacy = br#"{"format_version":5,"image":{}}"#;
-    unsupported(decode_snapshot(legacy).unwrap_err(), "snapshot format", 5);
+    let legacy = br#"{"format_version":9,"image":{}}"#;
+    unsupported(decode_snapshot(legacy).unwrap_err(), "snapshot format", 9);
 
     // State frame version.
     let mut vote = encode_state(&Vote::<u64>::new_committed(1, 1)).unwrap();
@@ -1185,9 +1252,10 @@ async fn a_new_cluster_finalizes_the_newest_metadata_version_and_records_broker_
     };
     let err = node.client().register(old).await.unwrap_err();
     assert!(
-        err.to_string().contains(
-            "supports metadata.version 1 to 1, but the cluster's finalized metadata.version is 3"
-        ),
+        err.to_string().contains(&format!(
+            "supports metadata.version 1 to 1, but the cluster's finalized metadata.version is {}",
+            shoal_meta::features::MAX_METADATA_VERSION
+        )),
         "{err}"
     );
     // One that serves metadata.version 3 but not transaction.version 2 is refused too.

@@ -120,6 +120,8 @@ fn random_batches(seed: u64, count: usize) -> Vec<Vec<MetadataRecord>> {
                     leader: (rng.below(2) == 0).then(|| rng.below(3) as i32),
                     isr: (rng.below(2) == 0).then(|| vec![rng.below(3) as i32]),
                     replicas: None,
+                    adding_replicas: None,
+                    removing_replicas: None,
                 },
                 7 => MetadataRecord::RemoveTopic {
                     topic_id: rng.pick(&topic_ids).unwrap_or_else(Uuid::nil),

@@ -25,6 +25,7 @@ mod group;
 mod log_dirs;
 mod partition;
 mod partition_describe;
+mod reassign;
 mod reset_offsets;
 mod topic;
 mod txn;
@@ -63,6 +64,13 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
         }
         Command::Partition(crate::cli::PartitionCommand::Describe(args)) => {
             partition_describe::describe(&mut connect(cli, timeout).await?, args, out).await
+        }
+        Command::Partition(crate::cli::PartitionCommand::Reassign(args)) => {
+            let plan = reassign::plan(args)?;
+            reassign::reassign(&mut connect(cli, timeout).await?, args, plan, out).await
+        }
+        Command::Partition(crate::cli::PartitionCommand::Reassignments(args)) => {
+            reassign::list_reassignments(&mut connect(cli, timeout).await?, args, out).await
         }
         // Flags are checked before connecting: bad input fails without a broker.
         Command::Acl(c) => acl::run(cli, c, out, timeout).await,

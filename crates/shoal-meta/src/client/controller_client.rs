@@ -23,17 +23,18 @@ use shoal_internode::ClientTls;
 use uuid::Uuid;
 
 use crate::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, AlterUserScramCredentialsCall, CreateAclsCall,
-    CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
-    ForwardError, ForwardMethod, Forwarder, LEADER_WATCH_INTERVAL_MS, MAX_ROUTE_ATTEMPTS,
-    ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS, Routed, UpdateFeaturesCall,
+    AllocateProducerIdsCall, AlterConfigsCall, AlterPartitionReassignmentsCall,
+    AlterUserScramCredentialsCall, CreateAclsCall, CreatePartitionsCall, CreateTopicsCall,
+    DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, ForwardError, ForwardMethod, Forwarder,
+    LEADER_WATCH_INTERVAL_MS, MAX_ROUTE_ATTEMPTS, ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS,
+    Routed, UpdateFeaturesCall,
 };
 use crate::client::known_leader::KnownLeader;
 use crate::controller::{
     AlterPartitionRequest, AlterTopicConfigs, AlteredPartition, BrokerHeartbeat,
     BrokerRegistrationRequest, Controller, ControllerResults, CreatePartitions, CreateTopic,
-    CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, ProducerIdBlock, RegisteredBroker,
-    TopicRef, UserScramAlteration,
+    CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, PartitionReassignment,
+    ProducerIdBlock, RegisteredBroker, TopicRef, UserScramAlteration,
 };
 use crate::error::{BrokerError, ControllerError};
 
@@ -292,6 +293,33 @@ impl ControllerClient {
                 c.update_features_local(call.updates.clone(), call.validate_only, deadline)
             },
             |e| ControllerResults::all_failed(1, e),
+        )
+        .await
+    }
+
+    /// AlterPartitionReassignments: one result per partition, in order.
+    pub async fn alter_partition_reassignments(
+        &self,
+        partitions: Vec<PartitionReassignment>,
+        allow_replication_factor_change: bool,
+    ) -> ControllerResults<()> {
+        let count = partitions.len();
+        let call = AlterPartitionReassignmentsCall {
+            partitions,
+            allow_replication_factor_change,
+        };
+        self.route(
+            ForwardMethod::AlterPartitionReassignments,
+            &call,
+            self.request_timeout(),
+            |c, deadline| {
+                c.alter_partition_reassignments_local(
+                    call.partitions.clone(),
+                    call.allow_replication_factor_change,
+                    deadline,
+                )
+            },
+            move |e| ControllerResults::all_failed(count, e),
         )
         .await
     }

@@ -74,6 +74,7 @@ pub enum ForwardMethod {
     DeleteAcls,
     AlterUserScramCredentials,
     UpdateFeatures,
+    AlterPartitionReassignments,
     RegisterBroker,
     BrokerHeartbeat,
     AlterPartition,
@@ -125,6 +126,12 @@ pub struct AlterUserScramCredentialsCall {
 pub struct UpdateFeaturesCall {
     pub updates: Vec<crate::controller::requests::FeatureUpdate>,
     pub validate_only: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AlterPartitionReassignmentsCall {
+    pub partitions: Vec<crate::controller::requests::PartitionReassignment>,
+    pub allow_replication_factor_change: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -275,6 +282,9 @@ impl Forwarder {
                     client.alter_user_scram_credentials(request).await
                 }
                 ForwardMethod::UpdateFeatures => client.update_features(request).await,
+                ForwardMethod::AlterPartitionReassignments => {
+                    client.alter_partition_reassignments(request).await
+                }
                 ForwardMethod::RegisterBroker => client.register_broker(request).await,
                 ForwardMethod::BrokerHeartbeat => client.broker_heartbeat(request).await,
                 ForwardMethod::AlterPartition => client.alter_partition(request).await,

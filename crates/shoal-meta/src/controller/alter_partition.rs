@@ -145,6 +145,8 @@ pub fn plan_alter_partition(
         leader: None,
         isr: Some(ordered.clone()),
         replicas: None,
+        adding_replicas: None,
+        removing_replicas: None,
     };
     Ok((
         AlteredPartition {

@@ -42,6 +42,8 @@ fn plan_one(
         leader: Some(leader),
         isr,
         replicas: None,
+        adding_replicas: None,
+        removing_replicas: None,
     };
     match election {
         ElectionType::Preferred => {

@@ -124,6 +124,8 @@ pub fn plan_remove_broker_where(
                 leader,
                 isr: isr_changed.then_some(isr),
                 replicas: None,
+                adding_replicas: None,
+                removing_replicas: None,
             });
         }
     }
@@ -167,6 +169,8 @@ pub fn plan_unfence_broker(
                 leader: Some(broker_id),
                 isr,
                 replicas: None,
+                adding_replicas: None,
+                removing_replicas: None,
             });
         }
     }

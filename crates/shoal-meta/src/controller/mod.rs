@@ -36,6 +36,7 @@ pub mod offline_replicas;
 pub mod partition_limit;
 pub mod plan;
 pub mod preferred_leader;
+pub mod reassignment;
 mod register_broker;
 pub(crate) mod requests;
 pub mod scram;
@@ -67,13 +68,14 @@ pub use liveness::BrokerLiveness;
 pub use offline_replicas::plan_offline_replicas;
 use plan::{MAX_ITEMS_PER_REQUEST, MAX_RECORDS_PER_ENTRY, Planned};
 pub use preferred_leader::plan_preferred_leader_election;
+pub use reassignment::{plan_alter_reassignments, plan_complete_reassignments};
 pub use register_broker::{check_not_duplicate, plan_register_broker};
 pub use requests::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
     BrokerHeartbeat, BrokerRegistrationRequest, ControllerResults, CreatePartitions, CreateTopic,
     CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, IsrMember,
-    MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, RegisteredBroker, ReplicaRef, TopicRef,
-    UserScramAlteration,
+    MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, PartitionReassignment, RegisteredBroker, ReplicaRef,
+    TopicRef, UserScramAlteration,
 };
 pub use scram::plan_alter_user_scram_credentials;
 
@@ -292,6 +294,23 @@ impl Controller {
         .await
     }
 
+    pub(crate) async fn alter_partition_reassignments_local(
+        &self,
+        items: Vec<PartitionReassignment>,
+        allow_replication_factor_change: bool,
+        deadline: Instant,
+    ) -> ControllerResults<()> {
+        let outcome = self
+            .execute(items.len(), false, deadline, |image| {
+                plan_alter_reassignments(image, items, allow_replication_factor_change)
+            })
+            .await;
+        if let Some(log_index) = outcome.log_index {
+            tracing::info!(log_index, "partition reassignments changed");
+        }
+        outcome
+    }
+
     pub(crate) async fn incremental_alter_configs_local(
         &self,
         resources: Vec<AlterTopicConfigs>,
@@ -458,8 +477,41 @@ impl Controller {
                 "ISR changed"
             );
             altered.log_index = Some(log_index);
+            // An ISR that grew may be the last step a move waited for.
+            self.propose_completed_reassignments(deadline).await;
         }
         Ok(altered)
+    }
+
+    /// Completes every partition move that can complete now (see `reassignment`). The caller
+    /// holds the write lock and has a caught-up image (every proposal waits until applied).
+    async fn propose_completed_reassignments(&self, deadline: Instant) {
+        let records = plan_complete_reassignments(&self.images.borrow());
+        if records.is_empty() {
+            return;
+        }
+        let completed = records.len();
+        match self.propose_all(records, deadline).await {
+            Ok(log_index) => {
+                tracing::info!(completed, log_index, "partition reassignments completed")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not complete partition reassignments"),
+        }
+    }
+
+    /// Completes moves the image shows ready but no ISR change completed (the controller that
+    /// saw the last replica join failed over first). Cheap when there are none.
+    async fn complete_reassignments(&self) {
+        if plan_complete_reassignments(&self.images.borrow()).is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
+        let _writer = self.write_lock.lock().await;
+        if let Err(e) = self.caught_up_image(deadline).await {
+            tracing::debug!(error = %e, "reassignment check: not the active controller");
+            return;
+        }
+        self.propose_completed_reassignments(deadline).await;
     }
 
     pub(crate) async fn heartbeat_local(
@@ -647,6 +699,7 @@ impl Controller {
         {
             tracing::debug!(error = %e, "could not finalize metadata.version yet");
         }
+        self.complete_reassignments().await;
         let image = self.images.borrow().clone();
         let expired = {
             let now = self.monotonic_ms();

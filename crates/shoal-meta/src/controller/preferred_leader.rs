@@ -56,6 +56,8 @@ pub fn plan_preferred_leader_election(
                     leader: Some(preferred),
                     isr: None,
                     replicas: None,
+                    adding_replicas: None,
+                    removing_replicas: None,
                 });
             }
         }

@@ -105,6 +105,15 @@ pub struct FeatureUpdate {
     pub downgrade: bool,
 }
 
+/// AlterPartitionReassignments for one partition: move it to `replicas` (the first is the
+/// preferred leader), or cancel the move in progress (`None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionReassignment {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Option<Vec<i32>>,
+}
+
 /// A broker announcing itself to the controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistrationRequest {

@@ -55,10 +55,11 @@ const PARTITION: RecordVersions = RecordVersions {
     type_id: 5,
     max_version: 0,
 };
+/// Version 1 adds `adding_replicas` / `removing_replicas` (metadata.version 4, KIP-455).
 const PARTITION_CHANGE: RecordVersions = RecordVersions {
     name: "PartitionChange",
     type_id: 6,
-    max_version: 0,
+    max_version: 1,
 };
 const REMOVE_TOPIC: RecordVersions = RecordVersions {
     name: "RemoveTopic",
@@ -154,6 +155,11 @@ fn version_of(record: &MetadataRecord) -> u32 {
             supported_features: Some(_),
             ..
         } => 1,
+        MetadataRecord::PartitionChange {
+            adding_replicas,
+            removing_replicas,
+            ..
+        } if adding_replicas.is_some() || removing_replicas.is_some() => 1,
         _ => 0,
     }
 }
@@ -381,16 +387,23 @@ pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
             leader,
             isr,
             replicas,
-        } => proto::PartitionChangeRecord {
-            topic_id: uuid_bytes(topic_id),
-            partition: Some(*partition),
-            leader: *leader,
-            isr: isr.as_ref().map(|values| proto::Int32List {
-                values: values.clone(),
-            }),
-            replicas: replicas.as_ref().map(|values| proto::Int32List {
-                values: values.clone(),
-            }),
+            adding_replicas,
+            removing_replicas,
+        } => {
+            let list = |values: &Option<Vec<i32>>| {
+                values.as_ref().map(|values| proto::Int32List {
+                    values: values.clone(),
+                })
+            };
+            proto::PartitionChangeRecord {
+                topic_id: uuid_bytes(topic_id),
+                partition: Some(*partition),
+                leader: *leader,
+                isr: list(isr),
+                replicas: list(replicas),
+                adding_replicas: list(adding_replicas),
+                removing_replicas: list(removing_replicas),
+            }
         }
         .encode_to_vec(),
         MetadataRecord::RemoveTopic { topic_id } => proto::RemoveTopicRecord {
@@ -521,6 +534,15 @@ pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError>
                 leader: m.leader,
                 isr: m.isr.map(|l| l.values),
                 replicas: m.replicas.map(|l| l.values),
+                // Version 0 has no reassignment fields: unchanged.
+                adding_replicas: m
+                    .adding_replicas
+                    .filter(|_| frame.record_version >= 1)
+                    .map(|l| l.values),
+                removing_replicas: m
+                    .removing_replicas
+                    .filter(|_| frame.record_version >= 1)
+                    .map(|l| l.values),
             })
         }
         7 => {

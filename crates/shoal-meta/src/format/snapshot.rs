@@ -3,7 +3,7 @@
 //! Format versions: 1 = the legacy JSON `{"format_version": 1, "image": ...}` (read only);
 //! 2 = `[MAGIC, 2] + MetadataImage` protobuf; 3 = the same with brokers' supported features and
 //! the finalized features (metadata.version 2); 4 = and the ACLs and SCRAM credentials
-//! (metadata.version 3).
+//! (metadata.version 3); 5 = and the reassignments in progress (metadata.version 4).
 //! Anything else is refused with the version
 //! found. Like records, an image is written at the lowest format that represents it: format 2
 //! while no feature is reported or finalized, so binaries that read only format 2 can follow a
@@ -22,11 +22,13 @@ use crate::format::{
 use crate::image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 
 /// The newest snapshot format; versions `LEGACY_JSON_SNAPSHOT_FORMAT_VERSION..=` this are read.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 4;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 5;
 /// The first protobuf format (no feature fields).
 const FORMAT_WITHOUT_FEATURES: u8 = 2;
 /// Features, no ACLs.
 const FORMAT_WITHOUT_ACLS: u8 = 3;
+/// ACLs and SCRAM credentials, no reassignments.
+const FORMAT_WITHOUT_REASSIGNMENTS: u8 = 4;
 /// The unversioned-era JSON snapshot.
 pub const LEGACY_JSON_SNAPSHOT_FORMAT_VERSION: u8 = 1;
 
@@ -77,6 +79,8 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
                         leader: Some(p.leader),
                         leader_epoch: Some(p.leader_epoch),
                         partition_epoch: Some(p.partition_epoch),
+                        adding_replicas: p.adding_replicas.clone(),
+                        removing_replicas: p.removing_replicas.clone(),
                     })
                     .collect(),
                 configs: t
@@ -115,8 +119,14 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
             .brokers
             .values()
             .any(|b| b.supported_features.is_some());
-    let format = if !image.acls.is_empty() || !image.scram_credentials.is_empty() {
+    let reassigning = image
+        .topics
+        .values()
+        .any(|t| t.partitions.iter().any(|p| p.is_reassigning()));
+    let format = if reassigning {
         SNAPSHOT_FORMAT_VERSION
+    } else if !image.acls.is_empty() || !image.scram_credentials.is_empty() {
+        FORMAT_WITHOUT_REASSIGNMENTS
     } else if has_features {
         FORMAT_WITHOUT_ACLS
     } else {
@@ -156,6 +166,7 @@ fn decode_legacy_json(json: &[u8]) -> Result<MetadataImage, FormatError> {
 fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage, FormatError> {
     // Format 2 has no feature fields: whatever is there is ignored, the defaults apply.
     let with_features = format >= FORMAT_WITHOUT_ACLS;
+    let with_reassignments = format >= SNAPSHOT_FORMAT_VERSION;
     let mut image = MetadataImage::empty(required(WHAT, "cluster_id", m.cluster_id)?);
     image.next_producer_id = required(WHAT, "next_producer_id", m.next_producer_id)?;
     image.last_applied_index = required(WHAT, "last_applied_index", m.last_applied_index)?;
@@ -166,7 +177,7 @@ fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage
             image.finalized_features.insert(name, level);
         }
     }
-    if format >= 4 {
+    if format >= FORMAT_WITHOUT_REASSIGNMENTS {
         for acl in m.acls {
             let (id, acl) = acl_from_proto(WHAT, acl)?;
             if image.acls.insert(id, acl).is_some() {
@@ -232,6 +243,16 @@ fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage
                 leader: required(WHAT, "partitions.leader", p.leader)?,
                 leader_epoch: required(WHAT, "partitions.leader_epoch", p.leader_epoch)?,
                 partition_epoch: required(WHAT, "partitions.partition_epoch", p.partition_epoch)?,
+                adding_replicas: if with_reassignments {
+                    p.adding_replicas
+                } else {
+                    Vec::new()
+                },
+                removing_replicas: if with_reassignments {
+                    p.removing_replicas
+                } else {
+                    Vec::new()
+                },
             });
         }
         let mut configs = BTreeMap::new();

@@ -1,0 +1,399 @@
+//! `shoalctl partition reassign` and `partition reassignments`, as
+//! `kafka-reassign-partitions.sh --execute / --cancel / --verify`.
+//!
+//! A move is asked for with `--move TOPIC:P=B1,B2` (or Kafka's reassignment JSON file); the
+//! brokers copy the data and the controller completes each move once the new replicas are in
+//! sync, so the answer only says each move started. `--wait` then polls
+//! ListPartitionReassignments until none of the partitions named is moving, printing what is
+//! left on stderr once a second: a long operation reports progress.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use kafka_protocol::messages::alter_partition_reassignments_request::{
+    ReassignablePartition, ReassignableTopic,
+};
+use kafka_protocol::messages::{
+    AlterPartitionReassignmentsRequest, BrokerId, ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::check;
+use super::partition_describe::parse_topic_spec;
+use crate::cli::{PartitionDescribe, Reassign};
+use crate::kafka::Client;
+use crate::output::{Output, list as id_list};
+
+/// Most partitions one command moves (a reassignment file of a whole cluster fits).
+const MAX_MOVES: usize = 10_000;
+/// How often `--wait` asks which moves are left.
+const WAIT_POLL_MS: u64 = 1_000;
+
+/// One partition to move (`replicas`) or whose move to cancel (`None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Option<Vec<i32>>,
+}
+
+/// Kafka's reassignment JSON (`kafka-reassign-partitions --reassignment-json-file`).
+#[derive(Debug, Deserialize)]
+struct ReassignmentFile {
+    version: i32,
+    partitions: Vec<FilePartition>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FilePartition {
+    topic: String,
+    partition: i32,
+    #[serde(default)]
+    replicas: Vec<i32>,
+}
+
+/// `TOPIC:P=B1,B2` (or `TOPIC:P` when cancelling).
+fn parse_move(spec: &str, cancel: bool) -> anyhow::Result<Move> {
+    let shape = if cancel {
+        "TOPIC:PARTITION"
+    } else {
+        "TOPIC:PARTITION=BROKER,BROKER,..."
+    };
+    let (place, replicas) = match spec.split_once('=') {
+        Some((place, list)) if !cancel => (place, Some(list)),
+        None if cancel => (spec, None),
+        _ => bail!("--move {spec:?}: expected {shape}"),
+    };
+    let (topic, partition) = place
+        .rsplit_once(':')
+        .with_context(|| format!("--move {spec:?}: expected {shape}"))?;
+    let partition = partition
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|p| *p >= 0)
+        .with_context(|| format!("--move {spec:?}: the partition must be a number 0 or more"))?;
+    if topic.is_empty() {
+        bail!("--move {spec:?}: the topic name is empty");
+    }
+    let replicas = replicas
+        .map(|list| {
+            list.split(',')
+                .map(|b| b.trim().parse::<i32>())
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("--move {spec:?}: broker ids must be numbers"))
+        })
+        .transpose()?;
+    Ok(Move {
+        topic: topic.to_string(),
+        partition,
+        replicas,
+    })
+}
+
+/// The moves the flags ask for, checked before any broker is contacted.
+pub fn plan(args: &Reassign) -> anyhow::Result<Vec<Move>> {
+    let mut moves = args
+        .moves
+        .iter()
+        .map(|spec| parse_move(spec, args.cancel))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(path) = &args.reassignment_json_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let file: ReassignmentFile = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a reassignment JSON file", path.display()))?;
+        if file.version != 1 {
+            bail!(
+                "{}: version {} (only 1 exists)",
+                path.display(),
+                file.version
+            );
+        }
+        moves.extend(file.partitions.into_iter().map(|p| Move {
+            topic: p.topic,
+            partition: p.partition,
+            replicas: (!args.cancel).then_some(p.replicas),
+        }));
+    }
+    if moves.is_empty() {
+        bail!("nothing to reassign: give --move or --reassignment-json-file");
+    }
+    if moves.len() > MAX_MOVES {
+        bail!(
+            "{} partitions: at most {MAX_MOVES} per command",
+            moves.len()
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for m in &moves {
+        if !seen.insert((m.topic.clone(), m.partition)) {
+            bail!("{}:{} is named twice", m.topic, m.partition);
+        }
+    }
+    Ok(moves)
+}
+
+pub async fn reassign(
+    client: &mut Client,
+    args: &Reassign,
+    moves: Vec<Move>,
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
+    let mut by_topic: BTreeMap<&str, Vec<&Move>> = BTreeMap::new();
+    for m in &moves {
+        by_topic.entry(m.topic.as_str()).or_default().push(m);
+    }
+    let request = AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_allow_replication_factor_change(!args.disallow_replication_factor_change)
+        .with_topics(
+            by_topic
+                .iter()
+                .map(|(topic, moves)| {
+                    ReassignableTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                        .with_partitions(
+                            moves
+                                .iter()
+                                .map(|m| {
+                                    ReassignablePartition::default()
+                                        .with_partition_index(m.partition)
+                                        .with_replicas(
+                                            m.replicas
+                                                .as_ref()
+                                                .map(|r| r.iter().copied().map(BrokerId).collect()),
+                                        )
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
+    let connection = client.any();
+    let version = connection.version::<AlterPartitionReassignmentsRequest>()?;
+    if args.disallow_replication_factor_change && version == 0 {
+        bail!(
+            "{} only speaks AlterPartitionReassignments v0: the replication factor can always \
+             change",
+            connection.address
+        );
+    }
+    let response = connection.call_at(request, version).await?;
+    check(
+        "AlterPartitionReassignments",
+        response.error_code,
+        response.error_message.as_deref(),
+    )?;
+    let done = if args.cancel { "cancelled" } else { "started" };
+    let replicas_of: BTreeMap<(&str, i32), &Option<Vec<i32>>> = moves
+        .iter()
+        .map(|m| ((m.topic.as_str(), m.partition), &m.replicas))
+        .collect();
+    let mut rows = Vec::new();
+    let mut results = Vec::new();
+    let mut failed = None;
+    let mut started = Vec::new();
+    for t in &response.responses {
+        let topic = t.name.0.as_str();
+        for p in &t.partitions {
+            let target = replicas_of
+                .get(&(topic, p.partition_index))
+                .and_then(|r| r.as_ref());
+            let status = if p.error_code == 0 {
+                started.push((topic.to_string(), p.partition_index));
+                done
+            } else {
+                shoal_kafka::error_name(p.error_code)
+            };
+            if p.error_code != 0 && failed.is_none() {
+                failed = check(
+                    &format!("reassignment of {topic}:{}", p.partition_index),
+                    p.error_code,
+                    p.error_message.as_deref(),
+                )
+                .err();
+            }
+            rows.push(vec![
+                topic.to_string(),
+                p.partition_index.to_string(),
+                target.map_or("-".to_string(), |r| id_list(r)),
+                status.to_string(),
+            ]);
+            results.push(json!({"topic": topic, "partition": p.partition_index,
+                "replicas": target, "result": status,
+                "message": p.error_message.as_ref().filter(|m| !m.is_empty()).map(|m| m.to_string())}));
+        }
+    }
+    out.emit(
+        &json!(results),
+        &[("", vec!["TOPIC", "PARTITION", "TARGET", "RESULT"], rows)],
+    );
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if args.wait && !started.is_empty() {
+        wait_for(client, &started, args.wait_timeout_ms, out).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Polls until none of `partitions` is moving; progress on stderr.
+async fn wait_for(
+    client: &mut Client,
+    partitions: &[(String, i32)],
+    timeout_ms: u64,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    let started = Instant::now();
+    loop {
+        let moving = list_moving(client).await?;
+        let left: Vec<String> = partitions
+            .iter()
+            .filter(|(t, p)| {
+                moving.topics.iter().any(|m| {
+                    m.name.0.as_str() == t && m.partitions.iter().any(|x| x.partition_index == *p)
+                })
+            })
+            .map(|(t, p)| format!("{t}:{p}"))
+            .collect();
+        let elapsed_s = started.elapsed().as_secs();
+        if left.is_empty() {
+            out.emit_stderr(
+                &json!({"moving": 0, "of": partitions.len(), "elapsed_s": elapsed_s}),
+                &format!("all {} moves completed ({elapsed_s} s)", partitions.len()),
+            );
+            return Ok(());
+        }
+        out.emit_stderr(
+            &json!({"moving": left.len(), "of": partitions.len(), "elapsed_s": elapsed_s}),
+            &format!(
+                "{} of {} still moving ({elapsed_s} s): {}",
+                left.len(),
+                partitions.len(),
+                left.iter().take(8).cloned().collect::<Vec<_>>().join(" ")
+            ),
+        );
+        if Instant::now() >= deadline {
+            bail!(
+                "{} of {} moves did not complete within {timeout_ms} ms",
+                left.len(),
+                partitions.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(WAIT_POLL_MS)).await;
+    }
+}
+
+async fn list_moving(client: &mut Client) -> anyhow::Result<ListPartitionReassignmentsResponse> {
+    let response = client
+        .any()
+        .call(
+            ListPartitionReassignmentsRequest::default()
+                .with_timeout_ms(30_000)
+                .with_topics(None),
+        )
+        .await?;
+    check(
+        "ListPartitionReassignments",
+        response.error_code,
+        response.error_message.as_deref(),
+    )?;
+    Ok(response)
+}
+
+pub async fn list_reassignments(
+    client: &mut Client,
+    args: &PartitionDescribe,
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
+    let mut wanted: BTreeMap<String, Option<BTreeSet<i32>>> = BTreeMap::new();
+    for spec in &args.topic {
+        let (topic, partitions) = parse_topic_spec(spec)?;
+        let entry = wanted.entry(topic).or_insert_with(|| Some(BTreeSet::new()));
+        match (entry.as_mut(), partitions) {
+            (Some(have), Some(more)) => have.extend(more),
+            (_, None) => *entry = None,
+            (None, Some(_)) => {}
+        }
+    }
+    let response = list_moving(client).await?;
+    let shown = |topic: &str, partition: i32| {
+        wanted.is_empty()
+            || wanted
+                .get(topic)
+                .is_some_and(|w| w.as_ref().is_none_or(|ps| ps.contains(&partition)))
+    };
+    let ids = |b: &[BrokerId]| b.iter().map(|b| b.0).collect::<Vec<i32>>();
+    let mut lines = Vec::new();
+    for t in &response.topics {
+        let topic = t.name.0.as_str();
+        for p in t
+            .partitions
+            .iter()
+            .filter(|p| shown(topic, p.partition_index))
+        {
+            let (replicas, adding, removing) = (
+                ids(&p.replicas),
+                ids(&p.adding_replicas),
+                ids(&p.removing_replicas),
+            );
+            let cells = vec![
+                topic.to_string(),
+                p.partition_index.to_string(),
+                id_list(&replicas),
+                id_list(&adding),
+                id_list(&removing),
+            ];
+            let value = json!({"topic": topic, "partition": p.partition_index,
+                "replicas": replicas, "adding_replicas": adding, "removing_replicas": removing});
+            lines.push((cells, value));
+        }
+    }
+    out.emit_rows(
+        "",
+        vec!["TOPIC", "PARTITION", "REPLICAS", "ADDING", "REMOVING"],
+        lines,
+        Value::from,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn move_specs() {
+        assert_eq!(
+            parse_move("orders:3=4,5,6", false).unwrap(),
+            Move {
+                topic: "orders".into(),
+                partition: 3,
+                replicas: Some(vec![4, 5, 6])
+            }
+        );
+        // A topic name may hold a colon-free dot or dash; the last colon splits.
+        assert_eq!(parse_move("a.b-c:0", true).unwrap().replicas, None);
+        for bad in [
+            "orders",
+            "orders:x=1",
+            "orders:-1=1",
+            ":0=1",
+            "orders:0=1,x",
+            "orders:0",
+        ] {
+            assert!(parse_move(bad, false).is_err(), "{bad}");
+        }
+        assert!(
+            parse_move("orders:0=1", true).is_err(),
+            "cancel takes no replicas"
+        );
+    }
+}
