@@ -499,19 +499,20 @@ async fn every_advertised_version_is_answered_and_encodes() {
                     ])
                     .into(),
                 // Its current replicas: a move that completes at once, changing nothing.
-                ApiKey::AlterPartitionReassignments => AlterPartitionReassignmentsRequest::default(
-                )
-                .with_timeout_ms(5000)
-                .with_topics(vec![
-                    alter_partition_reassignments_request::ReassignableTopic::default()
-                        .with_name(TopicName(s("t")))
-                        .with_partitions(vec![
+                ApiKey::AlterPartitionReassignments => {
+                    AlterPartitionReassignmentsRequest::default()
+                        .with_timeout_ms(5000)
+                        .with_topics(vec![
+                            alter_partition_reassignments_request::ReassignableTopic::default()
+                                .with_name(TopicName(s("t")))
+                                .with_partitions(vec![
                             alter_partition_reassignments_request::ReassignablePartition::default()
                                 .with_partition_index(0)
                                 .with_replicas(Some(vec![BrokerId(1)])),
                         ]),
-                ])
-                .into(),
+                        ])
+                        .into()
+                }
                 ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::default()
                     .with_timeout_ms(5000)
                     .with_topics(None)

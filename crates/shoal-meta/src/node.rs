@@ -483,8 +483,8 @@ impl MetaNode {
             }
             // So a new one-voter cluster is at its level before anything registers (with
             // several voters the leader does it in its first session check).
-            if let Some(level) = bootstrap_metadata_version
-                && let Err(e) = node.controller.bootstrap_features(level).await
+            if bootstrap_metadata_version.is_some()
+                && let Err(e) = node.controller.bootstrap_features().await
             {
                 tracing::warn!(error = %e, "could not finalize metadata.version yet; will retry");
             }

@@ -186,6 +186,23 @@ async fn three_voters_form_one_quorum_and_replicate() {
     let _serial = common::SERIAL.lock().await;
     let cluster = Cluster::start().await;
     let _brokers = register_brokers_via_leader(&cluster).await;
+    // The first leader finalized the bootstrap levels before deciding anything: even these
+    // registrations, sent the moment the quorum formed, were decided at the newest
+    // metadata.version (below 2 they would record no features).
+    let leader = cluster.agreed_leader(Duration::from_secs(5)).await;
+    let image = cluster.nodes[&leader].image();
+    assert_eq!(
+        image.metadata_version(),
+        shoal_meta::features::MAX_METADATA_VERSION
+    );
+    assert!(
+        image
+            .brokers
+            .values()
+            .all(|b| b.supported_features.is_some()),
+        "{:?}",
+        image.brokers
+    );
     let index = cluster.create_topic("orders").await;
     cluster.assert_same_images(index).await;
     for node in cluster.nodes.values() {
@@ -197,8 +214,7 @@ async fn three_voters_form_one_quorum_and_replicate() {
         );
         assert_eq!(node.raft_metrics().await.voters, vec![1, 2, 3]);
     }
-    // The new cluster's leader finalized the newest metadata.version (in a session check),
-    // once, and every voter applied it.
+    // Every voter applied it.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while cluster
         .nodes

@@ -694,9 +694,7 @@ impl Controller {
             self.lock_liveness().on_lost_leadership();
             return;
         };
-        if let Some(level) = self.bootstrap_metadata_version
-            && let Err(e) = self.bootstrap_features(level).await
-        {
+        if let Err(e) = self.bootstrap_features().await {
             tracing::debug!(error = %e, "could not finalize metadata.version yet");
         }
         self.complete_reassignments().await;
@@ -748,36 +746,26 @@ impl Controller {
         }
     }
 
-    /// Finalizes `metadata.version` at `level` on a new cluster (see `crate::features`): a
-    /// no-op unless this node leads and no level is finalized yet. Returns whether it proposed.
-    pub(crate) async fn bootstrap_features(&self, level: i16) -> Result<bool, ControllerError> {
-        let finalized = self
-            .images
-            .borrow()
-            .finalized_features
-            .contains_key(crate::features::METADATA_VERSION);
-        if finalized || self.leading_term().is_none() {
+    /// Finalizes `metadata.version` on a new cluster (see `crate::features`) if this node
+    /// leads and no level is finalized yet. Returns whether a level is finalized now.
+    pub(crate) async fn bootstrap_features(&self) -> Result<bool, ControllerError> {
+        if self.bootstrap_metadata_version.is_none() || self.bootstrapped() {
+            return Ok(true);
+        }
+        if self.leading_term().is_none() {
             return Ok(false);
         }
         let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
-        let _writer = self.write_lock.lock().await;
-        let image = self.caught_up_image(deadline).await?;
-        let records = crate::features::plan_bootstrap_features(
-            &image,
-            level,
-            self.bootstrap_transaction_version,
-            &self.bootstrap_records,
-        );
-        if records.is_empty() {
-            return Ok(false);
-        }
-        let log_index = self.propose_all(records, deadline).await?;
-        tracing::info!(
-            level,
-            log_index,
-            "finalized metadata.version of a new cluster"
-        );
-        Ok(true)
+        // Finalizes as its first step (see `caught_up_image`).
+        self.caught_up_image(deadline).await?;
+        Ok(self.bootstrapped())
+    }
+
+    fn bootstrapped(&self) -> bool {
+        self.images
+            .borrow()
+            .finalized_features
+            .contains_key(crate::features::METADATA_VERSION)
     }
 
     /// One preferred-leader check (`auto.leader.rebalance.enable`, see `preferred_leader`):
@@ -938,7 +926,40 @@ impl Controller {
 
     /// Confirms leadership and waits until everything committed is applied, then returns the
     /// image to validate against.
+    ///
+    /// On a new cluster the first leader finalizes the bootstrap feature levels here, before
+    /// it validates anything (Kafka's bootstrap metadata is the first thing a new quorum
+    /// commits): no request is ever decided at `metadata.version` 1 in a cluster created at a
+    /// newer level, however fast clients arrive after start-up. Callers that hold no write
+    /// lock may race to do it at a cluster's birth; a repeated bootstrap changes nothing (the
+    /// same levels, the same credentials).
     pub(crate) async fn caught_up_image(
+        &self,
+        deadline: Instant,
+    ) -> Result<Arc<MetadataImage>, ControllerError> {
+        let image = self.linearizable_image(deadline).await?;
+        let Some(level) = self.bootstrap_metadata_version else {
+            return Ok(image);
+        };
+        let records = crate::features::plan_bootstrap_features(
+            &image,
+            level,
+            self.bootstrap_transaction_version,
+            &self.bootstrap_records,
+        );
+        if records.is_empty() {
+            return Ok(image);
+        }
+        let log_index = self.propose_all(records, deadline).await?;
+        tracing::info!(
+            level,
+            log_index,
+            "finalized metadata.version of a new cluster"
+        );
+        Ok(self.images.borrow().clone())
+    }
+
+    async fn linearizable_image(
         &self,
         deadline: Instant,
     ) -> Result<Arc<MetadataImage>, ControllerError> {
