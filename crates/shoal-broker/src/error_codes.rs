@@ -83,6 +83,7 @@ pub fn controller_error_code(error: &ControllerError) -> i16 {
         ControllerError::ResourceNotFound(_) => ResponseError::ResourceNotFound.code(),
         ControllerError::UnacceptableCredential(_) => ResponseError::UnacceptableCredential.code(),
         ControllerError::InvalidUpdateVersion(_) => ResponseError::InvalidUpdateVersion.code(),
+        ControllerError::BrokerIdNotRegistered(_) => ResponseError::BrokerIdNotRegistered.code(),
         ControllerError::NoReassignmentInProgress(_) => {
             ResponseError::NoReassignmentInProgress.code()
         }

@@ -49,6 +49,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::UpdateFeatures, 0, 2),
         (ApiKey::AlterPartitionReassignments, 0, 1),
         (ApiKey::ListPartitionReassignments, 0, 0),
+        (ApiKey::UnregisterBroker, 0, 0),
         (ApiKey::DescribeAcls, 1, 3),
         (ApiKey::CreateAcls, 1, 3),
         (ApiKey::DeleteAcls, 1, 3),
@@ -123,6 +124,7 @@ impl Handler for BrokerHandler {
             RequestKind::ListPartitionReassignments(r) => {
                 apis::list_partition_reassignments::handle(b, &ctx, r)
             }
+            RequestKind::UnregisterBroker(r) => apis::unregister_broker::handle(b, &ctx, r).await,
             RequestKind::DescribeAcls(r) => apis::describe_acls::handle(b, &ctx, r),
             RequestKind::CreateAcls(r) => apis::create_acls::handle(b, &ctx, r).await,
             RequestKind::DeleteAcls(r) => apis::delete_acls::handle(b, &ctx, r).await,

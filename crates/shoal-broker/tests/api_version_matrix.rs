@@ -513,6 +513,10 @@ async fn every_advertised_version_is_answered_and_encodes() {
                         ])
                         .into()
                 }
+                // A broker id nobody registered: refused, nothing changes.
+                ApiKey::UnregisterBroker => UnregisterBrokerRequest::default()
+                    .with_broker_id(BrokerId(77))
+                    .into(),
                 ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::default()
                     .with_timeout_ms(5000)
                     .with_topics(None)
@@ -861,6 +865,10 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
             assert_eq!(r.error_code, 0, "{ctx}");
             let p = &r.responses[0].partitions[0];
             assert_eq!((p.partition_index, p.error_code), (0, 0), "{ctx}: {r:?}");
+        }
+        ResponseKind::UnregisterBroker(r) => {
+            // BROKER_ID_NOT_REGISTERED
+            assert_eq!(r.error_code, 102, "{ctx}: {r:?}");
         }
         ResponseKind::ListPartitionReassignments(r) => {
             assert_eq!(r.error_code, 0, "{ctx}");

@@ -82,6 +82,7 @@ fn error_codes(response: &ResponseKind, out: &mut Vec<i16>) {
             )
         }
         ResponseKind::ListPartitionReassignments(r) => out.push(r.error_code),
+        ResponseKind::UnregisterBroker(r) => out.push(r.error_code),
         ResponseKind::DescribeLogDirs(r) => {
             out.push(r.error_code);
             out.extend(r.results.iter().map(|d| d.error_code));

@@ -34,7 +34,7 @@ use crate::client::forward::{
     AllocateProducerIdsCall, AlterConfigsCall, AlterPartitionReassignmentsCall,
     AlterUserScramCredentialsCall, CreateAclsCall, CreatePartitionsCall, CreateTopicsCall,
     DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, FORWARD_PAYLOAD_VERSION,
-    UpdateFeaturesCall, check_forward_payload_version,
+    UnregisterBrokerCall, UpdateFeaturesCall, check_forward_payload_version,
 };
 use crate::controller::Controller;
 use crate::controller::{AlterPartitionRequest, BrokerHeartbeat, BrokerRegistrationRequest};
@@ -331,6 +331,20 @@ impl ControllerService for ControllerGrpcService {
                     deadline,
                 )
                 .await
+            },
+        )
+        .await
+    }
+
+    async fn unregister_broker(
+        &self,
+        request: Request<ForwardedRequest>,
+    ) -> Result<Response<ForwardedReply>, Status> {
+        self.serve(
+            request,
+            admin,
+            |c, call: UnregisterBrokerCall, deadline| async move {
+                c.unregister_broker_local(call.broker_id, deadline).await
             },
         )
         .await

@@ -68,6 +68,9 @@ pub enum ControllerError {
     /// a downgrade, a level some registered broker does not support).
     #[error("{0}")]
     InvalidUpdateVersion(String),
+    /// BROKER_ID_NOT_REGISTERED (102): unregistering a broker id the cluster does not know.
+    #[error("{0}")]
+    BrokerIdNotRegistered(String),
     /// NO_REASSIGNMENT_IN_PROGRESS (85): cancelling a move of a partition that is not moving.
     #[error("{0}")]
     NoReassignmentInProgress(String),

@@ -19,7 +19,8 @@
 //!   `UserScramCredential` / `RemoveUserScramCredential` records; snapshot format 4 (both in
 //!   the image).
 //! - 4: partition reassignment (KIP-455): `PartitionChange` version 1 (`adding_replicas` /
-//!   `removing_replicas`); snapshot format 5 (reassignments in progress in the image).
+//!   `removing_replicas`); snapshot format 5 (reassignments in progress in the image);
+//!   `UnregisterBroker` records (a retired broker's registration removed).
 //!
 //! A new cluster finalizes the newest level this binary supports at bootstrap (one
 //! `FeatureLevel` entry, Kafka's bootstrap metadata.version); an existing cluster stays at its
@@ -64,6 +65,8 @@ pub const ACLS_METADATA_VERSION: i16 = 3;
 pub const SCRAM_METADATA_VERSION: i16 = 3;
 /// The level from which partitions may be reassigned (`PartitionChange` version 1).
 pub const REASSIGNMENT_METADATA_VERSION: i16 = 4;
+/// The level from which a retired broker may be unregistered (`UnregisterBroker` records).
+pub const UNREGISTER_BROKER_METADATA_VERSION: i16 = 4;
 
 /// Kafka's name of the transaction protocol feature (KIP-890).
 pub const TRANSACTION_VERSION: &str = "transaction.version";

@@ -479,6 +479,23 @@ impl MetadataImage {
                 }
                 ApplyOutcome::Applied
             }
+            MetadataRecord::UnregisterBroker {
+                broker_id,
+                broker_epoch,
+            } => {
+                let Some(broker) = self.brokers.get(broker_id) else {
+                    return skipped(format!("unregistration of unknown broker {broker_id}"));
+                };
+                if broker.broker_epoch != *broker_epoch {
+                    return skipped(format!(
+                        "unregistration of broker {broker_id} at epoch {broker_epoch}; it is \
+                         registered at {}",
+                        broker.broker_epoch
+                    ));
+                }
+                self.brokers.remove(broker_id);
+                ApplyOutcome::Applied
+            }
         }
     }
 

@@ -123,6 +123,9 @@ pub enum MetadataRecord {
         name: String,
         mechanism: ScramMechanism,
     },
+    /// The broker's registration at this epoch is gone (Kafka's UnregisterBrokerRecord): a
+    /// retired broker, holding no replica. Exists from `metadata.version` 4.
+    UnregisterBroker { broker_id: i32, broker_epoch: i64 },
 }
 
 impl MetadataRecord {
@@ -143,6 +146,7 @@ impl MetadataRecord {
             MetadataRecord::RemoveAccessControlEntry { .. } => "RemoveAccessControlEntry",
             MetadataRecord::UserScramCredential { .. } => "UserScramCredential",
             MetadataRecord::RemoveUserScramCredential { .. } => "RemoveUserScramCredential",
+            MetadataRecord::UnregisterBroker { .. } => "UnregisterBroker",
         }
     }
 }

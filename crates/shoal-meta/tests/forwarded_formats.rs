@@ -17,7 +17,7 @@ use shoal_acl::{
 use shoal_meta::client::forward::{
     AllocateProducerIdsCall, AlterConfigsCall, AlterPartitionReassignmentsCall,
     AlterUserScramCredentialsCall, CreateAclsCall, CreatePartitionsCall, CreateTopicsCall,
-    DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, UpdateFeaturesCall,
+    DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, UnregisterBrokerCall, UpdateFeaturesCall,
 };
 use shoal_meta::{
     AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
@@ -239,6 +239,11 @@ fn forwarded_requests_keep_their_json_shape() {
     );
     assert_eq!(moves.partitions[0].replicas, Some(vec![4, 5, 6]));
     assert_eq!(moves.partitions[1].replicas, None);
+    let unregister = pinned(
+        "UnregisterBroker_request",
+        &UnregisterBrokerCall { broker_id: 4 },
+    );
+    assert_eq!(unregister.broker_id, 4);
     assert_eq!(
         pinned("RegisterBroker_request", &registration()),
         registration()

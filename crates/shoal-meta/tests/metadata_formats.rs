@@ -321,6 +321,11 @@ fn records_of_newer_versions() -> Vec<MetadataRecord> {
             adding_replicas: Some(vec![4]),
             removing_replicas: Some(vec![2]),
         },
+        // UnregisterBroker v0 (new in metadata.version 4).
+        MetadataRecord::UnregisterBroker {
+            broker_id: 4,
+            broker_epoch: 14,
+        },
     ]
 }
 
@@ -417,7 +422,7 @@ fn image_with_reassignment() -> MetadataImage {
 /// Every record fixture: (record version, record); entry `i` is at log index `100 + i`.
 fn fixture_records() -> Vec<(u32, MetadataRecord)> {
     let newer = records_of_newer_versions();
-    let versions = [1, 0, 0, 0, 0, 0, 1];
+    let versions = [1, 0, 0, 0, 0, 0, 1, 0];
     records()
         .into_iter()
         .map(|r| (0, r))

@@ -27,7 +27,7 @@ use crate::client::forward::{
     AlterUserScramCredentialsCall, CreateAclsCall, CreatePartitionsCall, CreateTopicsCall,
     DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, ForwardError, ForwardMethod, Forwarder,
     LEADER_WATCH_INTERVAL_MS, MAX_ROUTE_ATTEMPTS, ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS,
-    Routed, UpdateFeaturesCall,
+    Routed, UnregisterBrokerCall, UpdateFeaturesCall,
 };
 use crate::client::known_leader::KnownLeader;
 use crate::controller::{
@@ -320,6 +320,19 @@ impl ControllerClient {
                 )
             },
             move |e| ControllerResults::all_failed(count, e),
+        )
+        .await
+    }
+
+    /// UnregisterBroker: one result.
+    pub async fn unregister_broker(&self, broker_id: i32) -> ControllerResults<()> {
+        let call = UnregisterBrokerCall { broker_id };
+        self.route(
+            ForwardMethod::UnregisterBroker,
+            &call,
+            self.request_timeout(),
+            |c, deadline| c.unregister_broker_local(call.broker_id, deadline),
+            |e| ControllerResults::all_failed(1, e),
         )
         .await
     }

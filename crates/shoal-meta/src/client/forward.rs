@@ -75,6 +75,7 @@ pub enum ForwardMethod {
     AlterUserScramCredentials,
     UpdateFeatures,
     AlterPartitionReassignments,
+    UnregisterBroker,
     RegisterBroker,
     BrokerHeartbeat,
     AlterPartition,
@@ -132,6 +133,11 @@ pub struct UpdateFeaturesCall {
 pub struct AlterPartitionReassignmentsCall {
     pub partitions: Vec<crate::controller::requests::PartitionReassignment>,
     pub allow_replication_factor_change: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UnregisterBrokerCall {
+    pub broker_id: i32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -285,6 +291,7 @@ impl Forwarder {
                 ForwardMethod::AlterPartitionReassignments => {
                     client.alter_partition_reassignments(request).await
                 }
+                ForwardMethod::UnregisterBroker => client.unregister_broker(request).await,
                 ForwardMethod::RegisterBroker => client.register_broker(request).await,
                 ForwardMethod::BrokerHeartbeat => client.broker_heartbeat(request).await,
                 ForwardMethod::AlterPartition => client.alter_partition(request).await,

@@ -42,6 +42,7 @@ pub(crate) mod requests;
 pub mod scram;
 #[cfg(test)]
 mod test_images;
+pub mod unregister_broker;
 pub mod update_features;
 
 use std::collections::BTreeMap;
@@ -78,6 +79,7 @@ pub use requests::{
     TopicRef, UserScramAlteration,
 };
 pub use scram::plan_alter_user_scram_credentials;
+pub use unregister_broker::plan_unregister_broker;
 
 use crate::broker_defaults::BrokerDefaults;
 use crate::client::controller_lease::LeaseTerms;
@@ -110,6 +112,8 @@ pub struct Controller {
     request_timeout_ms: u64,
     /// Serializes validate → propose → apply (see the module docs).
     write_lock: Mutex<()>,
+    /// Serializes the bootstrap of a new cluster's feature levels (see `caught_up_image`).
+    bootstrap_lock: Mutex<()>,
     liveness: std::sync::Mutex<BrokerLiveness>,
     /// Origin of the monotonic milliseconds `BrokerLiveness` works in.
     clock_origin: Instant,
@@ -137,6 +141,7 @@ impl Controller {
             defaults,
             request_timeout_ms: settings.request_timeout_ms,
             write_lock: Mutex::new(()),
+            bootstrap_lock: Mutex::new(()),
             liveness: std::sync::Mutex::new(BrokerLiveness::new(
                 settings.broker_session_timeout_ms,
             )),
@@ -307,6 +312,22 @@ impl Controller {
             .await;
         if let Some(log_index) = outcome.log_index {
             tracing::info!(log_index, "partition reassignments changed");
+        }
+        outcome
+    }
+
+    pub(crate) async fn unregister_broker_local(
+        &self,
+        broker_id: i32,
+        deadline: Instant,
+    ) -> ControllerResults<()> {
+        let outcome = self
+            .execute(1, false, deadline, |image| {
+                vec![plan_unregister_broker(image, broker_id)]
+            })
+            .await;
+        if let Some(log_index) = outcome.log_index {
+            tracing::warn!(broker_id, log_index, "unregistered a retired broker");
         }
         outcome
     }
@@ -930,9 +951,7 @@ impl Controller {
     /// On a new cluster the first leader finalizes the bootstrap feature levels here, before
     /// it validates anything (Kafka's bootstrap metadata is the first thing a new quorum
     /// commits): no request is ever decided at `metadata.version` 1 in a cluster created at a
-    /// newer level, however fast clients arrive after start-up. Callers that hold no write
-    /// lock may race to do it at a cluster's birth; a repeated bootstrap changes nothing (the
-    /// same levels, the same credentials).
+    /// newer level, however fast clients arrive after start-up.
     pub(crate) async fn caught_up_image(
         &self,
         deadline: Instant,
@@ -941,12 +960,21 @@ impl Controller {
         let Some(level) = self.bootstrap_metadata_version else {
             return Ok(image);
         };
-        let records = crate::features::plan_bootstrap_features(
-            &image,
-            level,
-            self.bootstrap_transaction_version,
-            &self.bootstrap_records,
-        );
+        let plan = |image: &MetadataImage| {
+            crate::features::plan_bootstrap_features(
+                image,
+                level,
+                self.bootstrap_transaction_version,
+                &self.bootstrap_records,
+            )
+        };
+        if plan(&image).is_empty() {
+            return Ok(image);
+        }
+        // One caller finalizes; the others wait for it and then find nothing to do.
+        let _bootstrapping = self.bootstrap_lock.lock().await;
+        let image = self.images.borrow().clone();
+        let records = plan(&image);
         if records.is_empty() {
             return Ok(image);
         }

@@ -107,7 +107,13 @@ const REMOVE_USER_SCRAM_CREDENTIAL: RecordVersions = RecordVersions {
     max_version: 0,
 };
 
-const ALL: [RecordVersions; 14] = [
+const UNREGISTER_BROKER: RecordVersions = RecordVersions {
+    name: "UnregisterBroker",
+    type_id: 15,
+    max_version: 0,
+};
+
+const ALL: [RecordVersions; 15] = [
     REGISTER_BROKER,
     FENCE_BROKER,
     UNFENCE_BROKER,
@@ -122,6 +128,7 @@ const ALL: [RecordVersions; 14] = [
     REMOVE_ACCESS_CONTROL_ENTRY,
     USER_SCRAM_CREDENTIAL,
     REMOVE_USER_SCRAM_CREDENTIAL,
+    UNREGISTER_BROKER,
 ];
 
 /// Every record type this binary knows, in type id order.
@@ -145,6 +152,7 @@ fn versions_of(record: &MetadataRecord) -> RecordVersions {
         MetadataRecord::RemoveAccessControlEntry { .. } => REMOVE_ACCESS_CONTROL_ENTRY,
         MetadataRecord::UserScramCredential { .. } => USER_SCRAM_CREDENTIAL,
         MetadataRecord::RemoveUserScramCredential { .. } => REMOVE_USER_SCRAM_CREDENTIAL,
+        MetadataRecord::UnregisterBroker { .. } => UNREGISTER_BROKER,
     }
 }
 
@@ -445,6 +453,14 @@ pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
             }
             .encode_to_vec()
         }
+        MetadataRecord::UnregisterBroker {
+            broker_id,
+            broker_epoch,
+        } => proto::UnregisterBrokerRecord {
+            broker_id: Some(*broker_id),
+            broker_epoch: Some(*broker_epoch),
+        }
+        .encode_to_vec(),
     };
     let record_version = version_of(record);
     debug_assert!(record_version <= versions.max_version);
@@ -603,6 +619,14 @@ pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError>
             Ok(MetadataRecord::RemoveUserScramCredential {
                 name: required(W, "name", m.name)?,
                 mechanism: mechanism_from(W, m.mechanism)?,
+            })
+        }
+        15 => {
+            const W: &str = "UnregisterBroker record";
+            let m: proto::UnregisterBrokerRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::UnregisterBroker {
+                broker_id: required(W, "broker_id", m.broker_id)?,
+                broker_epoch: required(W, "broker_epoch", m.broker_epoch)?,
             })
         }
         found => Err(unknown_type(found)),
