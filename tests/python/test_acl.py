@@ -162,6 +162,18 @@ def test_a_reader_of_orders_consumes_orders_and_nothing_else(shoal_factory, tmp_
             kp_alice.update_features({"transaction.version": 2})
     finally:
         kp_alice.close()
+    # Reassignments and unregistering a broker need ALTER on the cluster, listing moves
+    # DESCRIBE (shoalctl as alice): refused whole, nothing changes.
+    alice_props = tmp_path / "alice.properties"
+    alice_props.write_text(f"security.protocol=SSL\nssl.ca.location={certs.ca}\n"
+                           f"ssl.certificate.location={alice_conf['ssl.certificate.location']}\n"
+                           f"ssl.key.location={alice_conf['ssl.key.location']}\n")
+    as_alice = ["--command-config", str(alice_props)]
+    for verb in (["partition", "reassign", f"--move=orders-eu:0={node.node_id}"],
+                 ["partition", "reassignments"], ["broker", "unregister", "77"]):
+        r = ctl(bootstrap, *as_alice, *verb)
+        assert r.returncode == 1 and "CLUSTER_AUTHORIZATION_FAILED" in r.stderr, (verb, r.stderr)
+    assert js(ctl(bootstrap, *secure, "partition", "reassignments", "-o", "json")) == []
     (admin_dirs,) = kp_admin.describe_log_dirs()
     assert [d["error_code"] for d in admin_dirs["log_dirs"]] == [0], admin_dirs
     assert kp_admin.update_features({"transaction.version": 2}) == {"transaction.version": "OK"}

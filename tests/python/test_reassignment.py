@@ -187,3 +187,55 @@ def test_bad_reassignments_are_refused_and_change_nothing(four):
                        f"--move={topic}:0=4,5,6"), 1, "INVALID_REPLICATION_FACTOR")
     assert partitions_of(four.node(4), topic) == before
     assert moving(four.node(4)) == []
+
+
+@pytest.mark.timeout(300)
+def test_grow_balance_and_retire_a_broker_under_load(four):
+    """Issue #18's operator story on real processes, under an idempotent acks=all load: a
+    fourth broker joins, `cluster balance --execute --wait` gives it its share, `broker
+    decommission 4` moves everything off broker 4 (internal topics included), 4 is stopped
+    and `broker unregister 4` removes it. Every partition ends fully in sync on brokers 5-7,
+    and the checker finds nothing lost, duplicated or reordered."""
+    topic, count = "elastic", 6
+    create(four.bootstrap, topic, [[4, 5, 6], [5, 6, 4], [6, 4, 5], [4, 6, 5], [5, 4, 6], [6, 5, 4]])
+    wait_for_topics(four.node(5), [topic])
+    load = IdempotentWorkload(four.node(5).bootstrap + "," + four.node(6).bootstrap, topic, count,
+                              rate=1000, max_records=200_000).start()
+    wait_until("records acknowledged", lambda: load.acked_count() > 1000)
+
+    four.node(7).start()
+    wait_until("broker 7 unfenced", lambda: broker_states(four.node(1)).get(7) is False)
+    dry = json.loads(ok(ctl(four.node(5), "-o", "json", "cluster", "balance")))
+    assert dry["moves"] and all(7 in m["to"] for m in dry["moves"] if set(m["to"]) != set(m["from"])), dry
+    assert moving(four.node(5)) == [], "a plan without --execute moves nothing"
+    r = ctl(four.node(5), "cluster", "balance", "--execute", "--wait", timeout=150)
+    assert r.returncode == 0, r.stderr
+    assert "moves completed" in r.stderr, r.stderr
+    counts = {b: 0 for b in (4, 5, 6, 7)}
+    for _, replicas, isr in partitions_of(four.node(5), topic).values():
+        assert sorted(replicas) == isr, (replicas, isr)
+        for b in replicas:
+            counts[b] += 1
+    assert counts[7] >= 3, f"the new broker got its share of {topic}: {counts}"
+
+    r = ctl(four.node(5), "broker", "decommission", "4", timeout=150)
+    assert r.returncode == 0, r.stderr
+    assert "stop it, then run `shoalctl broker unregister 4`" in r.stderr, r.stderr
+    for name in (topic, "__consumer_offsets"):
+        parts = partitions_of(four.node(5), name) if name in metadata_from(four.node(5)).topics else {}
+        for p, (leader, replicas, isr) in parts.items():
+            assert 4 not in replicas and sorted(replicas) == isr and leader in replicas, (name, p, replicas, isr)
+    # Still running: it may not be unregistered yet.
+    one_line_error(ctl(four.node(5), "broker", "unregister", "4"), 1, "running")
+    four.node(4).stop()
+    wait_until("broker 4 fenced", lambda: broker_states(four.node(1)).get(4) is True, timeout=20)
+    out = json.loads(ok(ctl(four.node(5), "-o", "json", "broker", "unregister", "4")))
+    assert out == {"broker": 4, "unregistered": True}, out
+    assert 4 not in broker_states(four.node(1))
+
+    log = load.stop()
+    report = check(log.acked, read_all(four.node(5).bootstrap, topic, count), by_key=False)
+    print(f"{report.summary()}; {len(log.acked)} acknowledged")
+    assert_clean(report)
+    final = partitions_of(four.node(6), topic)
+    assert all(set(replicas) <= {5, 6, 7} and len(replicas) == 3 for _, replicas, _ in final.values()), final

@@ -70,9 +70,12 @@ pub enum Command {
     /// Partitions: offsets (log start, LSO, high watermark), leader elections.
     #[command(subcommand)]
     Partition(PartitionCommand),
-    /// The cluster: id, controller, brokers, health, the metadata quorum.
+    /// The cluster: id, controller, brokers, health, the metadata quorum, balance.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Brokers: retire one (move its replicas away, then unregister it).
+    #[command(subcommand)]
+    Broker(BrokerCommand),
     /// ACLs: create, list, delete (kafka-acls.sh --add, --list, --remove).
     #[command(subcommand)]
     Acl(AclCommand),
@@ -387,6 +390,53 @@ pub enum ClusterCommand {
     /// Raise finalized feature levels (UpdateFeatures, as kafka-features.sh upgrade), e.g.
     /// `--feature transaction.version=2`; all or none, upgrades only.
     Upgrade(UpgradeArgs),
+    /// Even out replicas, preferred leaders and bytes per broker, keeping rack spread: shows
+    /// the plan; `--execute` starts it (partition reassignment).
+    Balance(BalanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BalanceArgs {
+    /// Start the moves (without it, only show the plan).
+    #[arg(long)]
+    pub execute: bool,
+    /// With --execute: wait until every move completed, reporting progress on stderr.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up (exit 1) after this many milliseconds.
+    #[arg(long, default_value_t = 600_000)]
+    pub wait_timeout_ms: u64,
+    /// Bytes per broker may differ from the mean by this percentage.
+    #[arg(long, default_value_t = 10)]
+    pub bytes_tolerance_percent: u32,
+    /// Most partitions one plan moves or reorders.
+    #[arg(long, default_value_t = 1_000)]
+    pub max_moves: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BrokerCommand {
+    /// Move every replica off broker ID (rack-aware), wait for the moves, then unregister it
+    /// once it is stopped (UnregisterBroker).
+    Decommission(DecommissionArgs),
+    /// Remove broker ID's registration (UnregisterBroker, as kafka-cluster.sh unregister); it
+    /// must hold no replica and be stopped.
+    Unregister {
+        /// The broker's node.id.
+        id: i32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DecommissionArgs {
+    /// The broker's node.id.
+    pub id: i32,
+    /// Show the plan only.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up (exit 1) if the moves take longer than this many milliseconds.
+    #[arg(long, default_value_t = 600_000)]
+    pub wait_timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -74,6 +74,7 @@ pub(crate) fn codec_versions(api_key: ApiKey) -> Option<VersionRange> {
         SaslHandshake => both::<SaslHandshakeRequest, SaslHandshakeResponse>(),
         SyncGroup => both::<SyncGroupRequest, SyncGroupResponse>(),
         TxnOffsetCommit => both::<TxnOffsetCommitRequest, TxnOffsetCommitResponse>(),
+        UnregisterBroker => both::<UnregisterBrokerRequest, UnregisterBrokerResponse>(),
         UpdateFeatures => both::<UpdateFeaturesRequest, UpdateFeaturesResponse>(),
         WriteTxnMarkers => both::<WriteTxnMarkersRequest, WriteTxnMarkersResponse>(),
         _ => return None,

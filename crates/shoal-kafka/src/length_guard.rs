@@ -441,6 +441,7 @@ mod conformance_tests {
             SaslHandshake => RequestKind::SaslHandshake(SaslHandshakeRequest::default()),
             SyncGroup => RequestKind::SyncGroup(SyncGroupRequest::default()),
             TxnOffsetCommit => RequestKind::TxnOffsetCommit(TxnOffsetCommitRequest::default()),
+            UnregisterBroker => RequestKind::UnregisterBroker(UnregisterBrokerRequest::default()),
             UpdateFeatures => RequestKind::UpdateFeatures(UpdateFeaturesRequest::default()),
             WriteTxnMarkers => RequestKind::WriteTxnMarkers(WriteTxnMarkersRequest::default()),
             other => panic!("no default request for {other:?}"),

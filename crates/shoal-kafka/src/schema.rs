@@ -220,6 +220,10 @@ const REQUEST_JSON: &[(&str, &str)] = &[
         include_str!("../schemas/TxnOffsetCommitRequest.json"),
     ),
     (
+        "UnregisterBrokerRequest",
+        include_str!("../schemas/UnregisterBrokerRequest.json"),
+    ),
+    (
         "UpdateFeaturesRequest",
         include_str!("../schemas/UpdateFeaturesRequest.json"),
     ),

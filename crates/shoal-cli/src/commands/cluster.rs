@@ -31,6 +31,7 @@ pub async fn run(
         ClusterCommand::LogDirs(args) => super::log_dirs::run(client, args, out).await,
         ClusterCommand::Features => super::features::describe(client, out).await,
         ClusterCommand::Upgrade(args) => super::features::upgrade(client, args, out).await,
+        ClusterCommand::Balance(args) => super::broker::balance(client, args, out).await,
     }
 }
 

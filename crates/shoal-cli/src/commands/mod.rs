@@ -18,7 +18,9 @@ macro_rules! verb_args {
 }
 
 mod acl;
+mod broker;
 mod cluster;
+mod cluster_view;
 pub mod console;
 mod features;
 mod group;
@@ -59,6 +61,7 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
         Command::Group(c) => group::run(&mut connect(cli, timeout).await?, c, out).await,
         Command::Txn(c) => txn::run(&mut connect(cli, timeout).await?, c, out).await,
         Command::Cluster(c) => cluster::run(&mut connect(cli, timeout).await?, c, out).await,
+        Command::Broker(c) => broker::run(&mut connect(cli, timeout).await?, c, out).await,
         Command::Partition(crate::cli::PartitionCommand::ElectLeaders(args)) => {
             partition::elect_leaders(&mut connect(cli, timeout).await?, args, out).await
         }

@@ -139,19 +139,27 @@ pub fn plan(args: &Reassign) -> anyhow::Result<Vec<Move>> {
     Ok(moves)
 }
 
-pub async fn reassign(
+/// One partition's answer to AlterPartitionReassignments.
+pub struct MoveResult {
+    pub topic: String,
+    pub partition: i32,
+    pub error_code: i16,
+    pub message: Option<String>,
+}
+
+/// Sends `moves` as one AlterPartitionReassignments; the answer per partition.
+pub async fn submit(
     client: &mut Client,
-    args: &Reassign,
-    moves: Vec<Move>,
-    out: &Output,
-) -> anyhow::Result<ExitCode> {
+    moves: &[Move],
+    disallow_replication_factor_change: bool,
+) -> anyhow::Result<Vec<MoveResult>> {
     let mut by_topic: BTreeMap<&str, Vec<&Move>> = BTreeMap::new();
-    for m in &moves {
+    for m in moves {
         by_topic.entry(m.topic.as_str()).or_default().push(m);
     }
     let request = AlterPartitionReassignmentsRequest::default()
         .with_timeout_ms(30_000)
-        .with_allow_replication_factor_change(!args.disallow_replication_factor_change)
+        .with_allow_replication_factor_change(!disallow_replication_factor_change)
         .with_topics(
             by_topic
                 .iter()
@@ -177,7 +185,7 @@ pub async fn reassign(
         );
     let connection = client.any();
     let version = connection.version::<AlterPartitionReassignmentsRequest>()?;
-    if args.disallow_replication_factor_change && version == 0 {
+    if disallow_replication_factor_change && version == 0 {
         bail!(
             "{} only speaks AlterPartitionReassignments v0: the replication factor can always \
              change",
@@ -190,48 +198,94 @@ pub async fn reassign(
         response.error_code,
         response.error_message.as_deref(),
     )?;
+    Ok(response
+        .responses
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| MoveResult {
+                topic: t.name.0.to_string(),
+                partition: p.partition_index,
+                error_code: p.error_code,
+                message: p
+                    .error_message
+                    .as_ref()
+                    .filter(|m| !m.is_empty())
+                    .map(|m| m.to_string()),
+            })
+        })
+        .collect())
+}
+
+/// Starts `moves` and, if asked, waits: fails on the first refused move, naming it.
+pub async fn start_and_wait(
+    client: &mut Client,
+    moves: &[Move],
+    wait_timeout_ms: Option<u64>,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let results = submit(client, moves, false).await?;
+    for r in &results {
+        check(
+            &format!("reassignment of {}:{}", r.topic, r.partition),
+            r.error_code,
+            r.message.as_deref(),
+        )?;
+    }
+    if let Some(timeout_ms) = wait_timeout_ms {
+        let started: Vec<(String, i32)> = results
+            .iter()
+            .map(|r| (r.topic.clone(), r.partition))
+            .collect();
+        wait_for(client, &started, timeout_ms, out).await?;
+    }
+    Ok(())
+}
+
+pub async fn reassign(
+    client: &mut Client,
+    args: &Reassign,
+    moves: Vec<Move>,
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
+    let results = submit(client, &moves, args.disallow_replication_factor_change).await?;
     let done = if args.cancel { "cancelled" } else { "started" };
     let replicas_of: BTreeMap<(&str, i32), &Option<Vec<i32>>> = moves
         .iter()
         .map(|m| ((m.topic.as_str(), m.partition), &m.replicas))
         .collect();
     let mut rows = Vec::new();
-    let mut results = Vec::new();
+    let mut json_rows = Vec::new();
     let mut failed = None;
     let mut started = Vec::new();
-    for t in &response.responses {
-        let topic = t.name.0.as_str();
-        for p in &t.partitions {
-            let target = replicas_of
-                .get(&(topic, p.partition_index))
-                .and_then(|r| r.as_ref());
-            let status = if p.error_code == 0 {
-                started.push((topic.to_string(), p.partition_index));
-                done
-            } else {
-                shoal_kafka::error_name(p.error_code)
-            };
-            if p.error_code != 0 && failed.is_none() {
-                failed = check(
-                    &format!("reassignment of {topic}:{}", p.partition_index),
-                    p.error_code,
-                    p.error_message.as_deref(),
-                )
-                .err();
-            }
-            rows.push(vec![
-                topic.to_string(),
-                p.partition_index.to_string(),
-                target.map_or("-".to_string(), |r| id_list(r)),
-                status.to_string(),
-            ]);
-            results.push(json!({"topic": topic, "partition": p.partition_index,
-                "replicas": target, "result": status,
-                "message": p.error_message.as_ref().filter(|m| !m.is_empty()).map(|m| m.to_string())}));
+    for r in &results {
+        let target = replicas_of
+            .get(&(r.topic.as_str(), r.partition))
+            .and_then(|t| t.as_ref());
+        let status = if r.error_code == 0 {
+            started.push((r.topic.clone(), r.partition));
+            done
+        } else {
+            shoal_kafka::error_name(r.error_code)
+        };
+        if r.error_code != 0 && failed.is_none() {
+            failed = check(
+                &format!("reassignment of {}:{}", r.topic, r.partition),
+                r.error_code,
+                r.message.as_deref(),
+            )
+            .err();
         }
+        rows.push(vec![
+            r.topic.clone(),
+            r.partition.to_string(),
+            target.map_or("-".to_string(), |t| id_list(t)),
+            status.to_string(),
+        ]);
+        json_rows.push(json!({"topic": r.topic, "partition": r.partition,
+            "replicas": target, "result": status, "message": r.message}));
     }
     out.emit(
-        &json!(results),
+        &json!(json_rows),
         &[("", vec!["TOPIC", "PARTITION", "TARGET", "RESULT"], rows)],
     );
     if let Some(e) = failed {

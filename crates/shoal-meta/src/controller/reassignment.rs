@@ -558,7 +558,8 @@ mod tests {
     #[test]
     fn bad_targets_are_refused_and_change_nothing() {
         let image = image(&[], &[(&[1, 2, 3], &[1, 2, 3], 1)]);
-        let cases: Vec<(PartitionReassignment, fn(&ControllerError) -> bool)> = vec![
+        type Expected = fn(&ControllerError) -> bool;
+        let cases: Vec<(PartitionReassignment, Expected)> = vec![
             (item(0, Some(&[])), |e| {
                 matches!(e, ControllerError::InvalidReplicaAssignment(_))
             }),
