@@ -239,6 +239,44 @@ def test_a_wiped_broker_re_replicates_everything_and_rejoins_every_isr(split):
         assert not missing, f"partition {partition}: {len(missing)} acknowledged records lost"
 
 
+def test_a_wiped_broker_that_was_the_last_in_sync_replica_is_not_elected(split):
+    """The case a directory id exists for (issue #18, KIP-858's idea): broker 4 is the only
+    in-sync replica of a partition (broker 5, the other replica, is down), acknowledges
+    records alone, then loses its disk and comes back with the same id. Without directory
+    ids it would be elected again, with an empty log, and the acknowledged records would be
+    silently gone. With them the controller sees a new directory, takes it out of the ISR
+    even as its last member, and the partition stays offline (no leader, empty ISR) instead;
+    the data is lost to that disk either way, but nothing pretends otherwise."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    topic = "last-isr"
+    admin = AdminClient({"bootstrap.servers": split.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, -1, replica_assignment=[[4, 5]])],
+                        operation_timeout=15)[topic].result(timeout=20)
+    wait_for_topics(split.node(6), [topic])
+    split.node(5).kill()
+    deadline = time.monotonic() + 30
+    while metadata_from(split.node(6), [topic]).topics[topic][0][3] != [4]:
+        assert time.monotonic() < deadline, "broker 5 never left the ISR"
+        time.sleep(0.2)
+    assert produce(split.node(4).bootstrap, topic, 50) == 50
+
+    victim = split.node(4)
+    victim.kill()
+    shutil.rmtree(victim.data_dir)
+    victim.start()
+    wait_broker(split.node(6), 4, timeout=20)
+    # Give the controller every chance to (wrongly) elect it: registered, unfenced, caught up.
+    deadline = time.monotonic() + 20
+    while broker_states(split.node(leader_id(split))).get(4) is not False:
+        assert time.monotonic() < deadline, "broker 4 never unfenced"
+        time.sleep(0.2)
+    _, leader, replicas, isr = metadata_from(split.node(6), [topic]).topics[topic][0]
+    assert (leader, isr) == (-1, []), f"a wiped last ISR member must not lead: leader {leader} isr {isr}"
+    assert list(replicas) == [4, 5]
+    assert any("its disk was replaced" in split.node(c).log_path.read_text(errors="replace")
+               for c in (1, 2, 3)), "the controller says why"
+
+
 def wait_broker(n: ShoalNode, broker_id: int, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while broker_id not in metadata_from(n).brokers:

@@ -64,6 +64,9 @@ pub struct MetadataSource {
     /// Committed metadata images, newest last (a voter's state machine, or a follower's copy).
     pub images: watch::Receiver<Arc<MetadataImage>>,
     pub controller: Arc<ControllerClient>,
+    /// This node's data directory id (`directory.id` in meta.properties), registered so a
+    /// replaced disk is recognised.
+    pub directory_id: uuid::Uuid,
 }
 
 pub struct Broker {
@@ -161,6 +164,7 @@ impl Broker {
                 heartbeat_interval_ms: config.heartbeat_interval_ms,
                 session_timeout_ms: config.session_timeout_ms,
                 registration_timeout_ms: STARTUP_METADATA_TIMEOUT.as_millis() as u64,
+                log_dirs: vec![source.directory_id],
             },
             offline_replica_source(&replicas),
         )

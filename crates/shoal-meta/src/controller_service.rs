@@ -463,6 +463,7 @@ mod tests {
             .expect("node starts");
         node.client()
             .register(BrokerRegistrationRequest {
+                log_dirs: Vec::new(),
                 broker_id: 5,
                 incarnation_id: uuid::Uuid::from_u128(5),
                 listeners: vec![Endpoint {

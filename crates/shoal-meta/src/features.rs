@@ -20,7 +20,8 @@
 //!   the image).
 //! - 4: partition reassignment (KIP-455): `PartitionChange` version 1 (`adding_replicas` /
 //!   `removing_replicas`); snapshot format 5 (reassignments in progress in the image);
-//!   `UnregisterBroker` records (a retired broker's registration removed).
+//!   `UnregisterBroker` records (a retired broker's registration removed); `RegisterBroker`
+//!   version 2 (the broker's log directory ids, so a replaced disk is recognised).
 //!
 //! A new cluster finalizes the newest level this binary supports at bootstrap (one
 //! `FeatureLevel` entry, Kafka's bootstrap metadata.version); an existing cluster stays at its
@@ -67,6 +68,8 @@ pub const SCRAM_METADATA_VERSION: i16 = 3;
 pub const REASSIGNMENT_METADATA_VERSION: i16 = 4;
 /// The level from which a retired broker may be unregistered (`UnregisterBroker` records).
 pub const UNREGISTER_BROKER_METADATA_VERSION: i16 = 4;
+/// The level from which brokers' log directory ids are recorded (`RegisterBroker` v2).
+pub const DIRECTORY_IDS_METADATA_VERSION: i16 = 4;
 
 /// Kafka's name of the transaction protocol feature (KIP-890).
 pub const TRANSACTION_VERSION: &str = "transaction.version";

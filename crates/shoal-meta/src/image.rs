@@ -34,6 +34,9 @@ pub struct BrokerRegistration {
     /// As registered; `None` = not reported (see [`MetadataRecord::RegisterBroker`]).
     #[serde(default)]
     pub supported_features: Option<Vec<SupportedFeature>>,
+    /// Directory ids of its log directories, as registered; empty = not reported.
+    #[serde(default)]
+    pub log_dirs: Vec<Uuid>,
 }
 
 /// The replication state of one partition.
@@ -240,6 +243,7 @@ impl MetadataImage {
                 listeners,
                 rack,
                 supported_features,
+                log_dirs,
             } => {
                 if let Some(existing) = self.brokers.get(broker_id)
                     && existing.broker_epoch >= *broker_epoch
@@ -260,6 +264,7 @@ impl MetadataImage {
                         rack: rack.clone(),
                         fenced: true,
                         supported_features: supported_features.clone(),
+                        log_dirs: log_dirs.clone(),
                     },
                 );
                 ApplyOutcome::Applied
@@ -539,6 +544,7 @@ mod tests {
 
     fn register(broker_id: i32, epoch: i64) -> MetadataRecord {
         MetadataRecord::RegisterBroker {
+            log_dirs: Vec::new(),
             broker_id,
             incarnation_id: uuid(1000 + broker_id as u128),
             broker_epoch: epoch,

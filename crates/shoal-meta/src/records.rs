@@ -60,6 +60,12 @@ pub enum MetadataRecord {
         /// supporting `metadata.version` 1 only.
         #[serde(default)]
         supported_features: Option<Vec<SupportedFeature>>,
+        /// The directory ids of the broker's log directories (record version 2,
+        /// metadata.version 4; Kafka's BrokerRegistrationRecord `LogDirs`): a re-registration
+        /// with none of the previous ids is a broker whose disk was replaced. Empty: not
+        /// reported.
+        #[serde(default)]
+        log_dirs: Vec<Uuid>,
     },
     /// The broker with this epoch may no longer lead or be placed on.
     FenceBroker { broker_id: i32, broker_epoch: i64 },

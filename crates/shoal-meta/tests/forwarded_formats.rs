@@ -67,6 +67,7 @@ fn registration() -> BrokerRegistrationRequest {
             min_level: 1,
             max_level: 2,
         }]),
+        log_dirs: Vec::new(),
     }
 }
 
@@ -247,6 +248,15 @@ fn forwarded_requests_keep_their_json_shape() {
     assert_eq!(
         pinned("RegisterBroker_request", &registration()),
         registration()
+    );
+    // With directory ids (metadata.version 4); the shape above is unchanged without them.
+    let with_dirs = BrokerRegistrationRequest {
+        log_dirs: vec![Uuid::from_u128(0xd1_0001)],
+        ..registration()
+    };
+    assert_eq!(
+        pinned("RegisterBroker_log_dirs_request", &with_dirs),
+        with_dirs
     );
     let heartbeat = BrokerHeartbeat {
         broker_id: 3,

@@ -497,6 +497,7 @@ async fn a_broker_only_node_follows_the_log_and_reaches_the_controller_from_outs
             heartbeat_interval_ms: HEARTBEAT_MS,
             session_timeout_ms: SESSION_MS,
             registration_timeout_ms: 10_000,
+            log_dirs: Vec::new(),
         },
         shoal_meta::client::no_offline_replicas(),
     )
@@ -615,6 +616,7 @@ async fn a_stopping_controller_fences_nobody_while_its_server_drains() {
             heartbeat_interval_ms: HEARTBEAT_MS,
             session_timeout_ms: SESSION_MS,
             registration_timeout_ms: 10_000,
+            log_dirs: Vec::new(),
         },
         shoal_meta::client::no_offline_replicas(),
     )

@@ -44,6 +44,7 @@ const ORDERS_ID: Uuid = Uuid::from_u128(0x1111);
 fn records() -> Vec<MetadataRecord> {
     vec![
         MetadataRecord::RegisterBroker {
+            log_dirs: Vec::new(),
             broker_id: 3,
             incarnation_id: Uuid::from_u128(0xfeed_beef),
             broker_epoch: 17,
@@ -131,6 +132,7 @@ fn image() -> MetadataImage {
     let mut batch = vec![];
     for b in 1..=3 {
         batch.push(MetadataRecord::RegisterBroker {
+            log_dirs: Vec::new(),
             broker_id: b,
             incarnation_id: Uuid::from_u128(0xb0b0_0000 + b as u128),
             broker_epoch: 10 + b as i64,
@@ -271,6 +273,7 @@ fn records_of_newer_versions() -> Vec<MetadataRecord> {
     vec![
         // RegisterBroker v1: + supported features.
         MetadataRecord::RegisterBroker {
+            log_dirs: Vec::new(),
             broker_id,
             incarnation_id,
             broker_epoch,
@@ -325,6 +328,24 @@ fn records_of_newer_versions() -> Vec<MetadataRecord> {
         MetadataRecord::UnregisterBroker {
             broker_id: 4,
             broker_epoch: 14,
+        },
+        // RegisterBroker v2 (metadata.version 4): + log directory ids.
+        MetadataRecord::RegisterBroker {
+            broker_id: 5,
+            incarnation_id: Uuid::from_u128(0x5555),
+            broker_epoch: 21,
+            listeners: vec![Endpoint {
+                name: "PLAINTEXT".into(),
+                host: "broker5".into(),
+                port: 9092,
+            }],
+            rack: None,
+            supported_features: Some(vec![SupportedFeature {
+                name: "metadata.version".into(),
+                min_level: 1,
+                max_level: 4,
+            }]),
+            log_dirs: vec![Uuid::from_u128(0xd1_0005), Uuid::from_u128(0xd2_0005)],
         },
     ]
 }
@@ -395,7 +416,7 @@ fn image_with_acls() -> MetadataImage {
 }
 
 /// [`image_with_acls`] at metadata.version 4 with partition orders-1 moving from [2, 3, 1] to
-/// [4, 3, 1] (broker 4 being added, 2 removed).
+/// [4, 3, 1] (broker 4 being added, 2 removed), and broker 5 registered with a directory id.
 fn image_with_reassignment() -> MetadataImage {
     let mut image = image_with_acls();
     image.apply_batch(
@@ -414,6 +435,15 @@ fn image_with_reassignment() -> MetadataImage {
                 adding_replicas: Some(vec![4]),
                 removing_replicas: Some(vec![2]),
             },
+            MetadataRecord::RegisterBroker {
+                broker_id: 5,
+                incarnation_id: Uuid::from_u128(0x5555),
+                broker_epoch: 46,
+                listeners: vec![],
+                rack: Some("rack-c".into()),
+                supported_features: Some(vec![]),
+                log_dirs: vec![Uuid::from_u128(0xd1_0005)],
+            },
         ],
     );
     image
@@ -422,7 +452,7 @@ fn image_with_reassignment() -> MetadataImage {
 /// Every record fixture: (record version, record); entry `i` is at log index `100 + i`.
 fn fixture_records() -> Vec<(u32, MetadataRecord)> {
     let newer = records_of_newer_versions();
-    let versions = [1, 0, 0, 0, 0, 0, 1, 0];
+    let versions = [1, 0, 0, 0, 0, 0, 1, 0, 2];
     records()
         .into_iter()
         .map(|r| (0, r))
@@ -461,6 +491,7 @@ fn image_with_features() -> MetadataImage {
                 level: 2,
             },
             MetadataRecord::RegisterBroker {
+                log_dirs: Vec::new(),
                 broker_id: 4,
                 incarnation_id: Uuid::from_u128(0xb0b0_0004),
                 broker_epoch: 43,
@@ -497,6 +528,7 @@ fn legacy_json_entries_decode_to_the_expected_records() {
         panic!()
     };
     let MetadataRecord::RegisterBroker {
+        log_dirs,
         broker_id,
         incarnation_id,
         broker_epoch,
@@ -507,8 +539,9 @@ fn legacy_json_entries_decode_to_the_expected_records() {
     else {
         panic!()
     };
-    // The field added later (RegisterBroker v1) takes its documented default.
+    // The fields added later (RegisterBroker v1, v2) take their documented defaults.
     assert_eq!(supported_features, &None);
+    assert!(log_dirs.is_empty());
     assert_eq!((*broker_id, *broker_epoch), (3, 17));
     assert_eq!(incarnation_id.as_u128(), 0xfeed_beef);
     assert_eq!(listeners[1].host, "broker3.example.com");
@@ -706,6 +739,10 @@ fn versioned_fixtures_decode_to_the_expected_values() {
         (vec![4, 3, 1, 2], vec![4], vec![2])
     );
     assert_eq!(moving.target_replicas(), vec![4, 3, 1]);
+    assert_eq!(
+        decoded.brokers[&5].log_dirs,
+        vec![Uuid::from_u128(0xd1_0005)]
+    );
 }
 
 /// The schema change of metadata.version 2: RegisterBroker v1 added `supported_features`.
@@ -801,6 +838,7 @@ fn every_record_type_round_trips_in_the_current_format() {
             value: None,
         },
         MetadataRecord::RegisterBroker {
+            log_dirs: Vec::new(),
             broker_id: 0,
             incarnation_id: Uuid::nil(),
             broker_epoch: i64::MIN,
@@ -937,6 +975,7 @@ fn malformed_values_are_errors_not_panics() {
     assert!(err.to_string().contains("16-byte UUID, got 3"), "{err}");
     // A port out of range.
     let register = format::proto::RegisterBrokerRecord {
+        log_dirs: Vec::new(),
         broker_id: Some(1),
         incarnation_id: Uuid::nil().as_bytes().to_vec(),
         broker_epoch: Some(1),

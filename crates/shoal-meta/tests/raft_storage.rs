@@ -73,6 +73,7 @@ fn random_batches(seed: u64, count: usize) -> Vec<Vec<MetadataRecord>> {
             let epoch = rng.below(8) as i64;
             let record = match rng.below(10) {
                 0 => MetadataRecord::RegisterBroker {
+                    log_dirs: Vec::new(),
                     broker_id,
                     incarnation_id: Uuid::from_u128(rng.next() as u128),
                     broker_epoch: epoch,

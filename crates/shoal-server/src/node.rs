@@ -472,6 +472,7 @@ pub async fn run(
         (Some(meta), true) => Some(MetadataSource {
             images: meta.subscribe(),
             controller: meta.client(),
+            directory_id: meta.directory_id(),
         }),
         (None, true) => {
             let meta_dir = data_dir.join("meta");
@@ -515,6 +516,7 @@ pub async fn run(
                     known_leader,
                     links.controller.clone().map(ClientTls::Node),
                 ),
+                directory_id: props.directory_id,
             })
         }
     };

@@ -327,6 +327,7 @@ impl Harness {
         let source = MetadataSource {
             images: meta.subscribe(),
             controller: meta.client(),
+            directory_id: meta.directory_id(),
         };
         let broker = Broker::start(config, source).await.unwrap();
         Harness {

@@ -45,6 +45,8 @@ pub struct BrokerLifecycleConfig {
     pub session_timeout_ms: u64,
     /// How long start-up keeps trying to register.
     pub registration_timeout_ms: u64,
+    /// The directory ids of its log directories (`directory.id` in meta.properties).
+    pub log_dirs: Vec<Uuid>,
 }
 
 /// What the heartbeat reports as offline: the replicas assigned to this broker whose log cannot
@@ -85,6 +87,7 @@ impl BrokerLifecycle {
             listeners: config.listeners,
             rack: config.rack,
             supported_features: Some(crate::features::supported_features()),
+            log_dirs: config.log_dirs,
         };
         let mut waited_for_session = false;
         let registered = loop {

@@ -177,6 +177,7 @@ mod tests {
         let mut apply = |r: MetadataRecord| assert_eq!(image.apply(&r), ApplyOutcome::Applied);
         for id in 1..=4 {
             apply(MetadataRecord::RegisterBroker {
+                log_dirs: Vec::new(),
                 broker_id: id,
                 incarnation_id: Uuid::from_u128(id as u128),
                 broker_epoch: 10 + i64::from(id),
@@ -343,6 +344,7 @@ mod tests {
         // Broker 3 restarted: a new registration (epoch 40), fenced until it catches up.
         assert_eq!(
             image.apply(&MetadataRecord::RegisterBroker {
+                log_dirs: Vec::new(),
                 broker_id: 3,
                 incarnation_id: Uuid::from_u128(33),
                 broker_epoch: 40,

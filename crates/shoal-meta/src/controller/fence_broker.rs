@@ -71,6 +71,38 @@ pub fn plan_remove_broker_where(
     applies_to: impl Fn(Uuid, i32) -> bool,
     can_lead: impl Fn(i32, Uuid, i32) -> bool,
 ) -> Vec<MetadataRecord> {
+    remove_broker(image, broker_id, unclean, applies_to, can_lead, true)
+}
+
+/// Like [`plan_remove_broker_from_partitions`] for a broker whose log directories were
+/// replaced (a re-registration with none of its previous directory ids): it leaves every ISR,
+/// **even as the last member**, since it no longer holds what it acknowledged. A partition
+/// whose only in-sync replica it was is left without a leader and with an empty ISR (offline)
+/// rather than led by an empty log; only an unclean election (the topic's opt-in, or an
+/// operator's) can bring it back, as for any partition without an in-sync replica.
+pub fn plan_remove_replaced_broker(
+    image: &MetadataImage,
+    broker_id: i32,
+    unclean: UncleanPolicy<'_>,
+) -> Vec<MetadataRecord> {
+    remove_broker(
+        image,
+        broker_id,
+        unclean,
+        |_, _| true,
+        |_, _, _| true,
+        false,
+    )
+}
+
+fn remove_broker(
+    image: &MetadataImage,
+    broker_id: i32,
+    unclean: UncleanPolicy<'_>,
+    applies_to: impl Fn(Uuid, i32) -> bool,
+    can_lead: impl Fn(i32, Uuid, i32) -> bool,
+    keep_last_in_isr: bool,
+) -> Vec<MetadataRecord> {
     let unfenced: BTreeSet<i32> = image
         .unfenced_broker_ids()
         .into_iter()
@@ -84,7 +116,7 @@ pub fn plan_remove_broker_where(
                 continue;
             }
             let eligible = |id: i32| unfenced.contains(&id) && can_lead(id, topic.id, p.partition);
-            let isr = if in_isr && p.isr.len() > 1 {
+            let isr = if in_isr && (p.isr.len() > 1 || !keep_last_in_isr) {
                 p.isr
                     .iter()
                     .copied()

@@ -203,6 +203,7 @@ mod tests {
         let mut image = MetadataImage::empty("c");
         for (id, epoch, fenced) in brokers {
             let _ = image.apply(&MetadataRecord::RegisterBroker {
+                log_dirs: Vec::new(),
                 broker_id: *id,
                 incarnation_id: uuid::Uuid::from_u128(*id as u128),
                 broker_epoch: *epoch,

@@ -15,7 +15,9 @@
 //! Feature levels: a broker must support the finalized `metadata.version`; from level 2 its
 //! supported features are recorded (RegisterBroker version 1, see `crate::features`).
 
-use crate::controller::fence_broker::{UncleanPolicy, plan_remove_broker_from_partitions};
+use crate::controller::fence_broker::{
+    UncleanPolicy, plan_remove_broker_from_partitions, plan_remove_replaced_broker,
+};
 use crate::controller::plan::{MAX_LISTENERS_PER_BROKER, MAX_NAME_LENGTH, Planned};
 use crate::controller::requests::BrokerRegistrationRequest;
 use crate::error::{BrokerError, ControllerError};
@@ -47,6 +49,13 @@ pub fn plan_register_broker(
     let supported_features = (image.metadata_version()
         >= features::BROKER_FEATURES_METADATA_VERSION)
         .then(|| request.supported_features.unwrap_or_default());
+    // Directory ids likewise (RegisterBroker v2).
+    let log_dirs = if image.metadata_version() >= features::DIRECTORY_IDS_METADATA_VERSION {
+        request.log_dirs
+    } else {
+        Vec::new()
+    };
+    let replaced = existing.is_some_and(|e| directories_replaced(&e.log_dirs, &log_dirs));
     let mut records = vec![MetadataRecord::RegisterBroker {
         broker_id: request.broker_id,
         incarnation_id: request.incarnation_id,
@@ -54,8 +63,20 @@ pub fn plan_register_broker(
         listeners: request.listeners,
         rack: request.rack,
         supported_features,
+        log_dirs,
     }];
-    if existing.is_some() {
+    if replaced {
+        tracing::warn!(
+            broker_id = request.broker_id,
+            "broker registered with new log directories (its disk was replaced): it leaves \
+             every ISR, and a partition it alone was in sync for goes offline"
+        );
+        records.extend(plan_remove_replaced_broker(
+            image,
+            request.broker_id,
+            unclean,
+        ));
+    } else if existing.is_some() {
         records.extend(plan_remove_broker_from_partitions(
             image,
             request.broker_id,
@@ -63,6 +84,13 @@ pub fn plan_register_broker(
         ));
     }
     Ok((broker_epoch, records))
+}
+
+/// Whether a broker's log directories were replaced: both registrations report directory ids
+/// and none of the previous ones is among the new (a broker of a release before directory ids,
+/// or one registered below metadata.version 4, reports none: nothing can be told).
+pub fn directories_replaced(previous: &[uuid::Uuid], now: &[uuid::Uuid]) -> bool {
+    !previous.is_empty() && !now.is_empty() && !previous.iter().any(|d| now.contains(d))
 }
 
 /// Refuses a registration by a new incarnation while the registered one is `alive`
@@ -166,6 +194,7 @@ mod tests {
 
     fn request(features: Option<Vec<SupportedFeature>>) -> BrokerRegistrationRequest {
         BrokerRegistrationRequest {
+            log_dirs: Vec::new(),
             broker_id: 1,
             incarnation_id: uuid::Uuid::from_u128(1),
             listeners: vec![Endpoint {
@@ -245,5 +274,85 @@ mod tests {
                 assert!(e.to_string().contains("metadata.version"), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn directories_are_replaced_only_when_both_report_and_none_is_kept() {
+        let d = |n: u128| uuid::Uuid::from_u128(n);
+        for (previous, now, replaced) in [
+            (vec![], vec![d(1)], false),
+            (vec![d(1)], vec![], false),
+            (vec![d(1)], vec![d(1)], false),
+            (vec![d(1), d(2)], vec![d(2), d(3)], false),
+            (vec![d(1)], vec![d(2)], true),
+        ] {
+            assert_eq!(
+                directories_replaced(&previous, &now),
+                replaced,
+                "{previous:?} -> {now:?}"
+            );
+        }
+    }
+
+    /// Broker 1 was the last in-sync replica of partition 0 (fenced since, no leader) and
+    /// one of two of partition 1; it comes back as a new incarnation.
+    fn after_reregistration(new_dirs: Vec<uuid::Uuid>) -> MetadataImage {
+        let mut image = crate::controller::test_images::image_with(
+            2,
+            &[1],
+            &[
+                (&[1, 2], &[1], crate::records::NO_LEADER),
+                (&[1, 2], &[1, 2], 2),
+            ],
+        );
+        let level = MetadataRecord::FeatureLevel {
+            name: METADATA_VERSION.into(),
+            level: crate::features::MAX_METADATA_VERSION,
+        };
+        image.apply_batch(2, &[level]);
+        // Its registration before the crash reported directory 0xd1.
+        let first = BrokerRegistrationRequest {
+            incarnation_id: uuid::Uuid::from_u128(7),
+            log_dirs: vec![uuid::Uuid::from_u128(0xd1)],
+            ..request(Some(supported_features()))
+        };
+        let never = &|_: &crate::image::TopicImage| false;
+        let (_, records) = plan_register_broker(&image, first, never).unwrap();
+        image.apply_batch(3, &records);
+        let again = BrokerRegistrationRequest {
+            incarnation_id: uuid::Uuid::from_u128(8),
+            log_dirs: new_dirs,
+            ..request(Some(supported_features()))
+        };
+        let (_, records) = plan_register_broker(&image, again, never).unwrap();
+        image.apply_batch(4, &records);
+        image
+    }
+
+    fn isrs(image: &MetadataImage) -> Vec<Vec<i32>> {
+        let topic = &image.topics[&crate::controller::test_images::TOPIC_ID];
+        topic.partitions.iter().map(|p| p.isr.clone()).collect()
+    }
+
+    #[test]
+    fn a_replaced_disk_leaves_even_the_isr_it_was_alone_in() {
+        // A restart with the same directory: it stays the last ISR member (it holds the data).
+        let restarted = after_reregistration(vec![uuid::Uuid::from_u128(0xd1)]);
+        assert_eq!(isrs(&restarted), vec![vec![1], vec![2]]);
+        // A new directory: it holds nothing it acknowledged, so partition 0 has no in-sync
+        // replica left (offline, not led by an empty log).
+        let replaced = after_reregistration(vec![uuid::Uuid::from_u128(0xd2)]);
+        assert_eq!(isrs(&replaced), vec![Vec::<i32>::new(), vec![2]]);
+        let p0 = &replaced.topics[&crate::controller::test_images::TOPIC_ID].partitions[0];
+        assert_eq!(p0.leader, crate::records::NO_LEADER);
+        assert_eq!(
+            replaced.brokers[&1].log_dirs,
+            vec![uuid::Uuid::from_u128(0xd2)]
+        );
+        // Unfencing it elects nothing there.
+        let never = &|_: &crate::image::TopicImage| false;
+        let epoch = replaced.brokers[&1].broker_epoch;
+        let records = crate::controller::plan_unfence_broker(&replaced, 1, epoch, never);
+        assert_eq!(records.len(), 1, "only the UnfenceBroker: {records:?}");
     }
 }

@@ -127,6 +127,10 @@ pub struct BrokerRegistrationRequest {
     /// `metadata.version` 1 only).
     #[serde(default)]
     pub supported_features: Option<Vec<SupportedFeature>>,
+    /// The directory ids of its log directories (`directory.id` in meta.properties); empty
+    /// from brokers of releases before them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_dirs: Vec<Uuid>,
 }
 
 /// The outcome of a registration.

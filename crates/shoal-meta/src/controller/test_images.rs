@@ -19,6 +19,7 @@ pub fn image_with(
     let mut apply = |r: MetadataRecord| assert_eq!(image.apply(&r), ApplyOutcome::Applied);
     for id in 1..=brokers {
         apply(MetadataRecord::RegisterBroker {
+            log_dirs: Vec::new(),
             broker_id: id,
             incarnation_id: Uuid::from_u128(id as u128),
             broker_epoch: 1,

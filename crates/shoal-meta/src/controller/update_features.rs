@@ -208,6 +208,7 @@ mod tests {
         for (i, features) in brokers.iter().enumerate() {
             let id = i32::try_from(i).unwrap() + 1;
             records.push(MetadataRecord::RegisterBroker {
+                log_dirs: Vec::new(),
                 broker_id: id,
                 incarnation_id: Uuid::from_u128(id as u128),
                 broker_epoch: 1,

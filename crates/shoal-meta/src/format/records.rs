@@ -29,11 +29,12 @@ pub struct RecordVersions {
     pub max_version: u32,
 }
 
-/// Version 1 adds `supported_features` (metadata.version 2).
+/// Version 1 adds `supported_features` (metadata.version 2); version 2 `log_dirs`
+/// (metadata.version 4).
 const REGISTER_BROKER: RecordVersions = RecordVersions {
     name: "RegisterBroker",
     type_id: 1,
-    max_version: 1,
+    max_version: 2,
 };
 const FENCE_BROKER: RecordVersions = RecordVersions {
     name: "FenceBroker",
@@ -161,8 +162,15 @@ fn version_of(record: &MetadataRecord) -> u32 {
     match record {
         MetadataRecord::RegisterBroker {
             supported_features: Some(_),
+            log_dirs,
             ..
-        } => 1,
+        } => {
+            if log_dirs.is_empty() {
+                1
+            } else {
+                2
+            }
+        }
         MetadataRecord::PartitionChange {
             adding_replicas,
             removing_replicas,
@@ -338,18 +346,24 @@ pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
             listeners,
             rack,
             supported_features,
-        } => proto::RegisterBrokerRecord {
-            broker_id: Some(*broker_id),
-            incarnation_id: uuid_bytes(incarnation_id),
-            broker_epoch: Some(*broker_epoch),
-            listeners: listeners.iter().map(endpoint_to_proto).collect(),
-            rack: rack.clone(),
-            supported_features: supported_features
-                .as_deref()
-                .map(features_to_proto)
-                .unwrap_or_default(),
+            log_dirs,
+        } => {
+            // Directories are recorded only with features (version 2 implies 1).
+            debug_assert!(log_dirs.is_empty() || supported_features.is_some());
+            proto::RegisterBrokerRecord {
+                broker_id: Some(*broker_id),
+                incarnation_id: uuid_bytes(incarnation_id),
+                broker_epoch: Some(*broker_epoch),
+                listeners: listeners.iter().map(endpoint_to_proto).collect(),
+                rack: rack.clone(),
+                supported_features: supported_features
+                    .as_deref()
+                    .map(features_to_proto)
+                    .unwrap_or_default(),
+                log_dirs: log_dirs.iter().map(uuid_bytes).collect(),
+            }
+            .encode_to_vec()
         }
-        .encode_to_vec(),
         MetadataRecord::FenceBroker {
             broker_id,
             broker_epoch,
@@ -501,6 +515,15 @@ pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError>
                 supported_features: match frame.record_version {
                     0 => None,
                     _ => Some(features_from_proto(W, m.supported_features)?),
+                },
+                // Versions 0 and 1 have no directories: not reported.
+                log_dirs: if frame.record_version >= 2 {
+                    m.log_dirs
+                        .iter()
+                        .map(|d| uuid_from(W, "log_dirs", d))
+                        .collect::<Result<_, _>>()?
+                } else {
+                    Vec::new()
                 },
             })
         }

@@ -3,7 +3,8 @@
 //! Format versions: 1 = the legacy JSON `{"format_version": 1, "image": ...}` (read only);
 //! 2 = `[MAGIC, 2] + MetadataImage` protobuf; 3 = the same with brokers' supported features and
 //! the finalized features (metadata.version 2); 4 = and the ACLs and SCRAM credentials
-//! (metadata.version 3); 5 = and the reassignments in progress (metadata.version 4).
+//! (metadata.version 3); 5 = and the reassignments in progress and brokers' log directory ids
+//! (metadata.version 4).
 //! Anything else is refused with the version
 //! found. Like records, an image is written at the lowest format that represents it: format 2
 //! while no feature is reported or finalized, so binaries that read only format 2 can follow a
@@ -61,6 +62,7 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
                         features: features_to_proto(f),
                     }
                 }),
+                log_dirs: b.log_dirs.iter().map(uuid_bytes).collect(),
             })
             .collect(),
         topics: image
@@ -123,7 +125,8 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
         .topics
         .values()
         .any(|t| t.partitions.iter().any(|p| p.is_reassigning()));
-    let format = if reassigning {
+    let directories = image.brokers.values().any(|b| !b.log_dirs.is_empty());
+    let format = if reassigning || directories {
         SNAPSHOT_FORMAT_VERSION
     } else if !image.acls.is_empty() || !image.scram_credentials.is_empty() {
         FORMAT_WITHOUT_REASSIGNMENTS
@@ -218,6 +221,14 @@ fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage
             supported_features: match b.supported_features {
                 Some(f) if with_features => Some(features_from_proto(WHAT, f.features)?),
                 _ => None,
+            },
+            log_dirs: if with_reassignments {
+                b.log_dirs
+                    .iter()
+                    .map(|d| uuid_from(WHAT, "brokers.log_dirs", d))
+                    .collect::<Result<_, _>>()?
+            } else {
+                Vec::new()
             },
         };
         if image.brokers.insert(broker.broker_id, broker).is_some() {

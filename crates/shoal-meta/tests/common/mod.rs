@@ -35,6 +35,7 @@ pub fn broker(id: i32) -> BrokerRegistrationRequest {
         }],
         rack: None,
         supported_features: Some(shoal_meta::features::supported_features()),
+        log_dirs: vec![Uuid::from_u128(0xd1d1_0000 + id as u128)],
     }
 }
 
@@ -72,6 +73,7 @@ pub async fn live_broker_in_rack(
             heartbeat_interval_ms: heartbeat_ms,
             session_timeout_ms: 1500,
             registration_timeout_ms: 10_000,
+            log_dirs: Vec::new(),
         },
         shoal_meta::client::no_offline_replicas(),
     )
