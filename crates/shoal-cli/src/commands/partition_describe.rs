@@ -139,6 +139,24 @@ const HEADER: [&str; 10] = [
     "ERROR",
 ];
 
+/// The partitions `--topic` specs name, by topic (`None`: all of its partitions). The whole
+/// topic wins over a list of its partitions; lists add up.
+pub fn wanted_partitions(
+    specs: &[String],
+) -> anyhow::Result<BTreeMap<String, Option<BTreeSet<i32>>>> {
+    let mut wanted: BTreeMap<String, Option<BTreeSet<i32>>> = BTreeMap::new();
+    for spec in specs {
+        let (topic, partitions) = parse_topic_spec(spec)?;
+        let entry = wanted.entry(topic).or_insert_with(|| Some(BTreeSet::new()));
+        match (entry.as_mut(), partitions) {
+            (Some(have), Some(more)) => have.extend(more),
+            (_, None) => *entry = None,
+            (None, Some(_)) => {}
+        }
+    }
+    Ok(wanted)
+}
+
 /// `TOPIC` or `TOPIC:P1,P2`: the topic and the partitions named (`None`: all of them).
 pub fn parse_topic_spec(spec: &str) -> anyhow::Result<(String, Option<BTreeSet<i32>>)> {
     let (topic, partitions) = match spec.split_once(':') {
@@ -356,17 +374,7 @@ pub async fn describe(
     args: &PartitionDescribe,
     out: &Output,
 ) -> anyhow::Result<ExitCode> {
-    let mut wanted: BTreeMap<String, Option<BTreeSet<i32>>> = BTreeMap::new();
-    for spec in &args.topic {
-        let (topic, partitions) = parse_topic_spec(spec)?;
-        // The whole topic wins over a list of its partitions; lists add up.
-        let entry = wanted.entry(topic).or_insert_with(|| Some(BTreeSet::new()));
-        match (entry.as_mut(), partitions) {
-            (Some(have), Some(more)) => have.extend(more),
-            (_, None) => *entry = None,
-            (None, Some(_)) => {}
-        }
-    }
+    let wanted = wanted_partitions(&args.topic)?;
     let names: Vec<String> = wanted.keys().cloned().collect();
     let md = client
         .metadata(if names.is_empty() { None } else { Some(&names) })

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::check;
-use super::partition_describe::parse_topic_spec;
+use super::partition_describe::wanted_partitions;
 use crate::cli::{PartitionDescribe, Reassign};
 use crate::kafka::Client;
 use crate::output::{Output, list as id_list};
@@ -367,16 +367,7 @@ pub async fn list_reassignments(
     args: &PartitionDescribe,
     out: &Output,
 ) -> anyhow::Result<ExitCode> {
-    let mut wanted: BTreeMap<String, Option<BTreeSet<i32>>> = BTreeMap::new();
-    for spec in &args.topic {
-        let (topic, partitions) = parse_topic_spec(spec)?;
-        let entry = wanted.entry(topic).or_insert_with(|| Some(BTreeSet::new()));
-        match (entry.as_mut(), partitions) {
-            (Some(have), Some(more)) => have.extend(more),
-            (_, None) => *entry = None,
-            (None, Some(_)) => {}
-        }
-    }
+    let wanted = wanted_partitions(&args.topic)?;
     let response = list_moving(client).await?;
     let shown = |topic: &str, partition: i32| {
         wanted.is_empty()

@@ -162,11 +162,7 @@ fn cancelled(
         .copied()
         .filter(|id| replicas.contains(id))
         .collect();
-    let leader = if isr.contains(&p.leader) {
-        p.leader
-    } else {
-        first_live_in_sync(image, &replicas, &isr)
-    };
+    let leader = leader_among(image, p.leader, &replicas, &isr);
     if leader == NO_LEADER {
         return Err(ControllerError::InvalidReplicaAssignment(format!(
             "Unable to revert the reassignment of {}-{}: no live in-sync replica of the original \
@@ -174,14 +170,7 @@ fn cancelled(
             topic.name, p.partition, p.isr
         )));
     }
-    Ok(PartitionImage {
-        replicas,
-        isr,
-        leader,
-        adding_replicas: Vec::new(),
-        removing_replicas: Vec::new(),
-        ..p.clone()
-    })
+    Ok(settled(p, replicas, isr, leader))
 }
 
 /// The completed state of `p`'s move, if it can complete now: every adding replica is in the
@@ -200,22 +189,32 @@ pub fn completed(image: &MetadataImage, p: &PartitionImage) -> Option<PartitionI
         return None;
     }
     let replicas = p.target_replicas();
-    let leader = if isr.contains(&p.leader) {
-        p.leader
-    } else {
-        first_live_in_sync(image, &replicas, &isr)
-    };
+    let leader = leader_among(image, p.leader, &replicas, &isr);
     if leader == NO_LEADER {
         return None;
     }
-    Some(PartitionImage {
+    Some(settled(p, replicas, isr, leader))
+}
+
+/// `p` with no move in progress: these replicas, ISR and leader.
+fn settled(p: &PartitionImage, replicas: Vec<i32>, isr: Vec<i32>, leader: i32) -> PartitionImage {
+    PartitionImage {
         replicas,
         isr,
         leader,
         adding_replicas: Vec::new(),
         removing_replicas: Vec::new(),
         ..p.clone()
-    })
+    }
+}
+
+/// The current leader if it stays in sync, else the first live in-sync one of `replicas`.
+fn leader_among(image: &MetadataImage, current: i32, replicas: &[i32], isr: &[i32]) -> i32 {
+    if isr.contains(&current) {
+        current
+    } else {
+        first_live_in_sync(image, replicas, isr)
+    }
 }
 
 /// The first of `replicas` (their order is the election preference) in `isr` and unfenced.
