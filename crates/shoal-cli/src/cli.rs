@@ -379,8 +379,9 @@ pub enum ClusterCommand {
     Info,
     /// Offline, under-replicated and under-min-ISR partitions and fenced brokers; exit 1 if any.
     Health,
-    /// The metadata quorum: leader, term, voters and observers with log end offsets and lag.
-    Quorum,
+    /// The metadata quorum: leader, term, voters (with their metadata directories) and
+    /// observers with log end offsets and lag; `add-voter` (over --controllers).
+    Quorum(QuorumArgs),
     /// Disk usage (DescribeLogDirs, as kafka-log-dirs.sh --describe): each broker's log
     /// directory with its total and usable bytes, and the size and lag of every partition in it.
     LogDirs(LogDirsArgs),
@@ -393,6 +394,36 @@ pub enum ClusterCommand {
     /// Even out replicas, preferred leaders and bytes per broker, keeping rack spread: shows
     /// the plan; `--execute` starts it (partition reassignment).
     Balance(BalanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QuorumArgs {
+    #[command(subcommand)]
+    pub action: Option<QuorumCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuorumCommand {
+    /// The quorum's status (the default).
+    Describe,
+    /// Make a configured voter whose disk was wiped or replaced a voter again (KIP-853
+    /// AddRaftVoter): once the node, running with its new metadata directory, has caught up
+    /// with the leader's log, the directory is recorded and its vote counts again.
+    AddVoter(AddVoterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddVoterArgs {
+    /// The voter's node id (one of controller.quorum.voters).
+    #[arg(long)]
+    pub id: i32,
+    /// Its new metadata directory id (meta.properties directory.id); default: the one the
+    /// node reports to the leader.
+    #[arg(long)]
+    pub directory_id: Option<String>,
+    /// How long to wait for the node to catch up with the leader's log.
+    #[arg(long, default_value_t = 60_000)]
+    pub catch_up_timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -21,7 +21,9 @@ use tonic::{Request, Response, Status};
 
 use crate::controller::Controller;
 use crate::controller_service::ControllerGrpcService;
+use crate::error::ControllerError;
 use crate::image::MetadataImage;
+use crate::meta_properties::{format_directory_id, parse_directory_id};
 use crate::metadata_log::service::MetadataLogService;
 use crate::metadata_log::{MetadataJournal, Observers};
 use crate::proto::controller_service_server::ControllerServiceServer;
@@ -29,16 +31,19 @@ use crate::proto::metadata_log_server::MetadataLogServer;
 use crate::proto::quorum_admin_server::{QuorumAdmin, QuorumAdminServer};
 use crate::proto::raft_service_server::RaftServiceServer;
 use crate::proto::{
-    BrokerListener, BrokerStatus, DescribeBrokersRequest, DescribeBrokersResponse,
-    DescribeQuorumRequest, DescribeQuorumResponse,
+    AddVoterRequest, AddVoterResponse, BrokerListener, BrokerStatus, DescribeBrokersRequest,
+    DescribeBrokersResponse, DescribeQuorumRequest, DescribeQuorumResponse,
 };
-use crate::quorum_status::quorum_status;
+use crate::quorum_status::{Directories, quorum_status};
 use crate::raft::MAX_RAFT_MESSAGE_BYTES;
 use crate::raft::grpc_service::RaftGrpcService;
 use crate::raft::types::MetaRaft;
+use crate::voter_directory::ObservedDirectories;
 
 /// Bound on a graceful stop before the server task is aborted.
 const STOP_GRACE_MS: u64 = 1_000;
+/// Longest an AddVoter waits for the voter to catch up.
+const MAX_ADD_VOTER_TIMEOUT_MS: u64 = 600_000;
 
 /// Answers `DescribeQuorum` from this node's Raft metrics and `DescribeBrokers` from its image.
 struct QuorumAdminService {
@@ -48,6 +53,28 @@ struct QuorumAdminService {
     voters: BTreeMap<i32, String>,
     images: watch::Receiver<Arc<MetadataImage>>,
     observers: Arc<Observers>,
+    controller: Arc<Controller>,
+    request_timeout_ms: u64,
+    directory_id: uuid::Uuid,
+    observed_directories: Arc<ObservedDirectories>,
+}
+
+/// A refused AddVoter as a gRPC status.
+fn add_voter_status(error: ControllerError) -> Status {
+    match error {
+        ControllerError::NotController { leader_hint } => Status::failed_precondition(format!(
+            "not the metadata leader; the leader is {}",
+            leader_hint.map_or_else(|| "unknown".to_string(), |l| format!("node {l}"))
+        )),
+        ControllerError::RequestTimedOut => Status::deadline_exceeded(
+            "the voter did not catch up with the leader's log in time; retry with a longer \
+             --timeout-ms",
+        ),
+        ControllerError::InvalidRequest(m) | ControllerError::UnsupportedVersion(m) => {
+            Status::failed_precondition(m)
+        }
+        other => Status::internal(other.to_string()),
+    }
 }
 
 #[tonic::async_trait]
@@ -56,15 +83,60 @@ impl QuorumAdmin for QuorumAdminService {
         &self,
         _request: Request<DescribeQuorumRequest>,
     ) -> Result<Response<DescribeQuorumResponse>, Status> {
+        let image = self.images.borrow().clone();
+        let mut reported = self.observed_directories.all();
+        reported.insert(self.node_id, self.directory_id);
         let status = quorum_status(
             &self.raft,
             &self.cluster_id,
             self.node_id,
             &self.voters,
             &self.observers,
+            Directories {
+                recorded: &image.voter_directories,
+                reported,
+            },
         )
         .await;
         Ok(Response::new(status.into()))
+    }
+
+    async fn add_voter(
+        &self,
+        request: Request<AddVoterRequest>,
+    ) -> Result<Response<AddVoterResponse>, Status> {
+        let request = request.into_inner();
+        let requested = match request.directory_id.trim() {
+            "" => None,
+            text => Some(
+                parse_directory_id(text)
+                    .or_else(|| uuid::Uuid::parse_str(text).ok())
+                    .ok_or_else(|| {
+                        Status::invalid_argument(format!(
+                            "'{text}' is not a directory id (meta.properties directory.id)"
+                        ))
+                    })?,
+            ),
+        };
+        let timeout_ms = match request.timeout_ms {
+            0 => self.request_timeout_ms,
+            ms => ms.min(MAX_ADD_VOTER_TIMEOUT_MS),
+        };
+        let (plan, log_index) = self
+            .controller
+            .add_voter(
+                request.voter_id,
+                requested,
+                Duration::from_millis(timeout_ms),
+            )
+            .await
+            .map_err(add_voter_status)?;
+        Ok(Response::new(AddVoterResponse {
+            voter_id: plan.voter_id,
+            directory_id: format_directory_id(plan.directory_id),
+            previous_directory_id: plan.previous.map(format_directory_id).unwrap_or_default(),
+            log_index,
+        }))
     }
 
     async fn describe_brokers(
@@ -115,6 +187,9 @@ pub(crate) struct ServerParts {
     pub observers: Arc<Observers>,
     /// Mutual TLS on this listener (`CONTROLLER:SSL`); `None` serves plaintext.
     pub tls: Option<Arc<NodeTls>>,
+    /// This node's metadata directory id.
+    pub directory_id: uuid::Uuid,
+    pub observed_directories: Arc<ObservedDirectories>,
 }
 
 /// A running controller gRPC server.
@@ -139,6 +214,8 @@ impl ControllerServer {
             images,
             observers,
             tls,
+            directory_id,
+            observed_directories,
         } = parts;
         let local_address = listener.local_addr()?;
         let raft_service = RaftServiceServer::new(RaftGrpcService::new(
@@ -146,6 +223,7 @@ impl ControllerServer {
             &cluster_id,
             node_id,
             voters.keys().copied().collect(),
+            directory_id,
         ))
         .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
@@ -159,7 +237,7 @@ impl ControllerServer {
         ))
         .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
         let controller_service = ControllerServiceServer::new(ControllerGrpcService::new(
-            controller,
+            Arc::clone(&controller),
             &cluster_id,
             node_id,
             request_timeout_ms,
@@ -175,6 +253,10 @@ impl ControllerServer {
             voters,
             images,
             observers,
+            controller,
+            request_timeout_ms,
+            directory_id,
+            observed_directories,
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let router = tonic::transport::Server::builder()

@@ -22,6 +22,8 @@
 //!   `removing_replicas`); snapshot format 5 (reassignments in progress in the image);
 //!   `UnregisterBroker` records (a retired broker's registration removed); `RegisterBroker`
 //!   version 2 (the broker's log directory ids, so a replaced disk is recognised).
+//! - 5: `VoterDirectory` records (each controller voter's directory id, KIP-853, so a voter
+//!   whose disk was wiped cannot vote); snapshot format 6 (them in the image).
 //!
 //! A new cluster finalizes the newest level this binary supports at bootstrap (one
 //! `FeatureLevel` entry, Kafka's bootstrap metadata.version); an existing cluster stays at its
@@ -57,7 +59,7 @@ pub fn internal_feature_name(name: &str) -> Option<&str> {
 /// The level of a cluster that never finalized one.
 pub const BASELINE_METADATA_VERSION: i16 = 1;
 /// The newest `metadata.version` this binary reads and writes.
-pub const MAX_METADATA_VERSION: i16 = 4;
+pub const MAX_METADATA_VERSION: i16 = 5;
 /// The level from which brokers report their supported features (`RegisterBroker` v1).
 pub const BROKER_FEATURES_METADATA_VERSION: i16 = 2;
 /// The level from which ACLs may be written (`AccessControlEntry` records).
@@ -70,6 +72,8 @@ pub const REASSIGNMENT_METADATA_VERSION: i16 = 4;
 pub const UNREGISTER_BROKER_METADATA_VERSION: i16 = 4;
 /// The level from which brokers' log directory ids are recorded (`RegisterBroker` v2).
 pub const DIRECTORY_IDS_METADATA_VERSION: i16 = 4;
+/// The level from which controller voters' directory ids are recorded (`VoterDirectory`).
+pub const VOTER_DIRECTORIES_METADATA_VERSION: i16 = 5;
 
 /// Kafka's name of the transaction protocol feature (KIP-890).
 pub const TRANSACTION_VERSION: &str = "transaction.version";

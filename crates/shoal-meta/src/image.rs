@@ -132,6 +132,11 @@ pub struct MetadataImage {
     /// SCRAM credentials by user, then mechanism (UserScramCredential records).
     #[serde(default)]
     pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    /// Each controller voter's metadata directory id (VoterDirectory records): the voter is
+    /// the node with this id *and* this directory (KIP-853). A voter without an entry has not
+    /// been seen yet (see `crate::voter_directory`).
+    #[serde(default)]
+    pub voter_directories: BTreeMap<i32, Uuid>,
 }
 
 /// What applying one record did.
@@ -155,6 +160,7 @@ impl MetadataImage {
             finalized_features: BTreeMap::new(),
             acls: BTreeMap::new(),
             scram_credentials: BTreeMap::new(),
+            voter_directories: BTreeMap::new(),
         }
     }
 
@@ -499,6 +505,13 @@ impl MetadataImage {
                     ));
                 }
                 self.brokers.remove(broker_id);
+                ApplyOutcome::Applied
+            }
+            MetadataRecord::VoterDirectory {
+                voter_id,
+                directory_id,
+            } => {
+                self.voter_directories.insert(*voter_id, *directory_id);
                 ApplyOutcome::Applied
             }
         }

@@ -32,7 +32,8 @@
 //! `raft` (openraft storage, state machine, gRPC transport), `quorum_voters` (voter list
 //! syntax), `quorum_status` (DescribeQuorum), `controller_server` (the gRPC server),
 //! `controller_service` (forwarded controller requests), `meta_properties` (directory
-//! identity), `node` (start-up and wiring). No Kafka wire types appear here.
+//! identity), `voter_directory` (a voter is a node id and a directory: a wiped voter does not
+//! vote), `node` (start-up and wiring). No Kafka wire types appear here.
 
 pub mod broker_defaults;
 pub mod client;
@@ -54,6 +55,7 @@ pub mod raft;
 pub mod records;
 pub mod topic_config;
 pub mod topic_name;
+pub mod voter_directory;
 
 /// Generated from `proto/controller.proto` (package `shoal.controller.v1`, crate `shoal-proto`):
 /// messages, the `RaftService` / `QuorumAdmin` servers and their clients.

@@ -48,13 +48,14 @@ use crate::image::MetadataImage;
 use crate::meta_properties;
 use crate::metadata_log::Observers;
 use crate::quorum_marker;
-use crate::quorum_status::{QuorumStatus, quorum_status};
+use crate::quorum_status::{Directories, QuorumStatus, quorum_status};
 use crate::quorum_voters::format_quorum_voters;
-use crate::raft::grpc_network::GrpcNetworkFactory;
+use crate::raft::grpc_network::{DirectoryContext, GrpcNetworkFactory};
 use crate::raft::log_store::SledLogStore;
 use crate::raft::state_machine::MetaStateMachine;
 use crate::raft::types::{MetaRaft, NodeId, to_kafka_node_id, to_raft_node_id};
 use crate::records::MetadataRecord;
+use crate::voter_directory::{self, ObservedDirectories, Standing};
 
 /// Directory under `data_dir` holding the sled database.
 pub const SLED_DIR: &str = "raft";
@@ -233,6 +234,7 @@ pub struct MetaNode {
     controller: Arc<Controller>,
     client: Arc<ControllerClient>,
     observers: Arc<Observers>,
+    observed_directories: Arc<ObservedDirectories>,
     /// Released at shutdown so the directory can be reopened while this value still lives.
     db: Mutex<Option<sled::Db>>,
     /// Taken (and stopped) at shutdown.
@@ -333,6 +335,7 @@ impl MetaNode {
         let (state_machine, images) = MetaStateMachine::open(&db, &props.cluster_id)?;
         let journal = state_machine.journal();
         let observers = Arc::new(Observers::default());
+        let observed_directories = Arc::new(ObservedDirectories::default());
 
         let network = GrpcNetworkFactory::new(
             &props.cluster_id,
@@ -344,10 +347,24 @@ impl MetaNode {
             // peer, without spinning on a dead one.
             Duration::from_millis(config.heartbeat_interval_ms.saturating_mul(4).max(100)),
             config.client_tls(),
+            DirectoryContext {
+                own: props.directory_id,
+                images: images.clone(),
+                observed: Arc::clone(&observed_directories),
+            },
         );
         let raft = MetaRaft::new(raft_id, raft_config, network, log_store, state_machine)
             .await
             .map_err(|e| MetaError::Raft(e.to_string()))?;
+        // Before any election timeout can fire: a node whose directory is not its voter's
+        // does not campaign.
+        let mut standing = apply_standing(
+            &raft,
+            &images.borrow(),
+            config.node_id,
+            props.directory_id,
+            None,
+        );
 
         let store_initialized = raft
             .is_initialized()
@@ -410,6 +427,9 @@ impl MetaNode {
                 bootstrap_metadata_version,
                 bootstrap_transaction_version,
                 bootstrap_records,
+                voter_ids: config.voters.keys().copied().collect(),
+                directory_id: props.directory_id,
+                observed_directories: Arc::clone(&observed_directories),
             },
         );
         let client = ControllerClient::with_local(
@@ -435,6 +455,8 @@ impl MetaNode {
                     images: images.clone(),
                     observers: Arc::clone(&observers),
                     tls: config.tls.clone(),
+                    directory_id: props.directory_id,
+                    observed_directories: Arc::clone(&observed_directories),
                 })
                 .map_err(|source| MetaError::Bind {
                     address: config.listen_address.clone().unwrap_or_default(),
@@ -459,10 +481,22 @@ impl MetaNode {
                     Arc::downgrade(&controller),
                     LeaderBalancing::from_configs(&config.broker_defaults),
                 )),
+                tokio::spawn({
+                    let raft = raft.clone();
+                    let mut images = images.clone();
+                    let (node_id, own) = (config.node_id, props.directory_id);
+                    async move {
+                        while images.changed().await.is_ok() {
+                            let image = images.borrow_and_update().clone();
+                            standing = apply_standing(&raft, &image, node_id, own, Some(standing));
+                        }
+                    }
+                }),
             ]),
             controller,
             client,
             observers,
+            observed_directories,
             raft,
             images,
             db: Mutex::new(Some(db)),
@@ -549,12 +583,19 @@ impl MetaNode {
 
     /// The quorum as this node sees it (DescribeQuorum); replication details on the leader only.
     pub async fn describe_quorum(&self) -> QuorumStatus {
+        let image = self.image();
+        let mut reported = self.observed_directories.all();
+        reported.insert(self.node_id, self.directory_id);
         quorum_status(
             &self.raft,
             &self.cluster_id,
             self.node_id,
             &self.voters,
             &self.observers,
+            Directories {
+                recorded: &image.voter_directories,
+                reported,
+            },
         )
         .await
     }
@@ -747,6 +788,40 @@ fn check_voters(config: &MetaConfig, has_listener: bool) -> Result<(), MetaError
 /// configured ones.
 /// Initializes a new quorum (returns `true`) or checks the stored voters against the
 /// configured ones (returns `false`).
+/// Turns elections on or off for this node from its standing in `image` (see
+/// `crate::voter_directory`); logs when the standing changes. Returns the standing.
+fn apply_standing(
+    raft: &MetaRaft,
+    image: &MetadataImage,
+    node_id: i32,
+    own: uuid::Uuid,
+    previous: Option<Standing>,
+) -> Standing {
+    let now = voter_directory::standing(&image.voter_directories, node_id, own);
+    if previous == Some(now) {
+        return now;
+    }
+    raft.runtime_config().elect(now.may_campaign());
+    match now {
+        Standing::Replaced { recorded } => tracing::error!(
+            node_id,
+            directory_id = %meta_properties::format_directory_id(own),
+            recorded = %meta_properties::format_directory_id(recorded),
+            "this controller's metadata directory is not the one its voter was recorded with (its \
+             disk was wiped or replaced): it replicates the metadata log but neither votes nor \
+             stands for election until `shoalctl cluster quorum add-voter --id {node_id}` names \
+             this directory"
+        ),
+        Standing::Voter if previous.is_some() => tracing::info!(
+            node_id,
+            directory_id = %meta_properties::format_directory_id(own),
+            "this controller's metadata directory is its voter's: it votes and stands for election"
+        ),
+        _ => {}
+    }
+    now
+}
+
 async fn bootstrap_or_check_membership(
     raft: &MetaRaft,
     config: &MetaConfig,

@@ -8,6 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use uuid::Uuid;
+
+use crate::meta_properties::format_directory_id;
 use crate::metadata_log::Observers;
 use crate::proto;
 use crate::raft::types::{MetaRaft, to_kafka_node_id, to_raft_node_id};
@@ -22,6 +25,11 @@ pub struct VoterStatus {
     pub match_index: Option<u64>,
     /// Leader's last log index minus `match_index`; `None` if unknown.
     pub lag: Option<u64>,
+    /// The metadata directory committed for this voter (`crate::voter_directory`).
+    pub directory_id: Option<Uuid>,
+    /// The directory this voter last reported to the answering node (the leader hears from
+    /// every voter). Differs from `directory_id` when the voter's disk was wiped.
+    pub reported_directory_id: Option<Uuid>,
 }
 
 /// The quorum as one node sees it.
@@ -55,6 +63,12 @@ pub struct ObserverStatus {
     pub last_fetch_ms_ago: u64,
 }
 
+/// Voter directory ids: committed (the image) and reported (Raft replies, this node's own).
+pub(crate) struct Directories<'a> {
+    pub recorded: &'a BTreeMap<i32, Uuid>,
+    pub reported: BTreeMap<i32, Uuid>,
+}
+
 /// Computes the status from `raft`; `voters` supplies addresses (node id → host:port).
 pub(crate) async fn quorum_status(
     raft: &MetaRaft,
@@ -62,6 +76,7 @@ pub(crate) async fn quorum_status(
     node_id: i32,
     voters: &BTreeMap<i32, String>,
     observers: &Observers,
+    directories: Directories<'_>,
 ) -> QuorumStatus {
     let commit_index = raft
         .with_raft_state(|st| st.committed.map(|c| c.index))
@@ -95,6 +110,8 @@ pub(crate) async fn quorum_status(
                 address,
                 match_index,
                 lag,
+                directory_id: directories.recorded.get(&id).copied(),
+                reported_directory_id: directories.reported.get(&id).copied(),
             })
         })
         .collect();
@@ -148,6 +165,11 @@ impl From<QuorumStatus> for proto::DescribeQuorumResponse {
                     address: v.address,
                     match_index: index_or_minus_one(v.match_index),
                     lag: index_or_minus_one(v.lag),
+                    directory_id: v.directory_id.map(format_directory_id).unwrap_or_default(),
+                    reported_directory_id: v
+                        .reported_directory_id
+                        .map(format_directory_id)
+                        .unwrap_or_default(),
                 })
                 .collect(),
             observers: status

@@ -132,6 +132,12 @@ pub enum MetadataRecord {
     /// The broker's registration at this epoch is gone (Kafka's UnregisterBrokerRecord): a
     /// retired broker, holding no replica. Exists from `metadata.version` 4.
     UnregisterBroker { broker_id: i32, broker_epoch: i64 },
+    /// Controller voter `voter_id` is the node whose metadata directory has `directory_id`
+    /// (KIP-853's voter key, Kafka's VotersRecord entry). A node whose directory id differs (its
+    /// disk was wiped or replaced) neither votes nor stands for election until a newer record
+    /// names its directory (`shoalctl cluster quorum add-voter`). Exists from
+    /// `metadata.version` 5.
+    VoterDirectory { voter_id: i32, directory_id: Uuid },
 }
 
 impl MetadataRecord {
@@ -153,6 +159,7 @@ impl MetadataRecord {
             MetadataRecord::UserScramCredential { .. } => "UserScramCredential",
             MetadataRecord::RemoveUserScramCredential { .. } => "RemoveUserScramCredential",
             MetadataRecord::UnregisterBroker { .. } => "UnregisterBroker",
+            MetadataRecord::VoterDirectory { .. } => "VoterDirectory",
         }
     }
 }

@@ -347,6 +347,11 @@ fn records_of_newer_versions() -> Vec<MetadataRecord> {
             }]),
             log_dirs: vec![Uuid::from_u128(0xd1_0005), Uuid::from_u128(0xd2_0005)],
         },
+        // VoterDirectory v0 (new in metadata.version 5).
+        MetadataRecord::VoterDirectory {
+            voter_id: 2,
+            directory_id: Uuid::from_u128(0xd1_0002),
+        },
     ]
 }
 
@@ -449,10 +454,34 @@ fn image_with_reassignment() -> MetadataImage {
     image
 }
 
+/// [`image_with_reassignment`] at metadata.version 5 with voters 1 and 2's directories
+/// recorded.
+fn image_with_voter_directories() -> MetadataImage {
+    let mut image = image_with_reassignment();
+    image.apply_batch(
+        47,
+        &[
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 5,
+            },
+            MetadataRecord::VoterDirectory {
+                voter_id: 1,
+                directory_id: Uuid::from_u128(0xd1_0001),
+            },
+            MetadataRecord::VoterDirectory {
+                voter_id: 2,
+                directory_id: Uuid::from_u128(0xd1_0002),
+            },
+        ],
+    );
+    image
+}
+
 /// Every record fixture: (record version, record); entry `i` is at log index `100 + i`.
 fn fixture_records() -> Vec<(u32, MetadataRecord)> {
     let newer = records_of_newer_versions();
-    let versions = [1, 0, 0, 0, 0, 0, 1, 0, 2];
+    let versions = [1, 0, 0, 0, 0, 0, 1, 0, 2, 0];
     records()
         .into_iter()
         .map(|r| (0, r))
@@ -641,6 +670,7 @@ fn write_missing_fixtures() {
         image_with_features(),
         image_with_acls(),
         image_with_reassignment(),
+        image_with_voter_directories(),
     ] {
         let bytes = encode_snapshot(&image);
         write(format!("versioned/snapshot_format{}.bin", bytes[1]), bytes);
@@ -742,6 +772,19 @@ fn versioned_fixtures_decode_to_the_expected_values() {
     assert_eq!(
         decoded.brokers[&5].log_dirs,
         vec![Uuid::from_u128(0xd1_0005)]
+    );
+    assert!(decoded.voter_directories.is_empty(), "format 5 has none");
+    let snapshot = read("versioned/snapshot_format6.bin");
+    assert_eq!(&snapshot[..2], &[MAGIC, 6]);
+    let decoded = decode_snapshot(&snapshot).unwrap();
+    assert_eq!(decoded, image_with_voter_directories());
+    assert_eq!(decoded.metadata_version(), 5);
+    assert_eq!(
+        decoded.voter_directories,
+        BTreeMap::from([
+            (1, Uuid::from_u128(0xd1_0001)),
+            (2, Uuid::from_u128(0xd1_0002)),
+        ])
     );
 }
 

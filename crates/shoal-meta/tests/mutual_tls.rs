@@ -106,6 +106,7 @@ fn vote(source: i32) -> RaftRequest {
         payload: serde_json::to_vec(&vote).unwrap(),
         snapshot_chunk: Vec::new(),
         payload_version: 1,
+        ..RaftRequest::default()
     }
 }
 

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use shoal_meta::meta_properties::format_directory_id;
 use shoal_meta::proto::quorum_admin_client::QuorumAdminClient;
 use shoal_meta::proto::raft_service_client::RaftServiceClient;
-use shoal_meta::proto::{DescribeQuorumRequest, RaftRequest, raft_reply};
+use shoal_meta::proto::{AddVoterRequest, DescribeQuorumRequest, RaftRequest, raft_reply};
 use shoal_meta::{BrokerLifecycle, ControllerError, MetaConfig, MetaError, MetaNode};
 use tokio::net::TcpListener;
 
@@ -436,6 +437,142 @@ async fn majority_loss_fails_cleanly_and_recovers() {
     cluster.shutdown().await;
 }
 
+/// Issue #18 / KIP-853: a voter whose directory was wiped must not help elect a leader that
+/// lacks committed metadata. Every voter's directory is recorded; node 3 stops; "kept" commits
+/// on {1, 2}; 1 and 2 stop; 2's directory is wiped; 2 and 3 start. Node 3 lacks "kept" and node
+/// 2's log is empty: without the directory check 2 grants 3 its vote and 3 leads without
+/// "kept". Then 1 returns, a leader with "kept" is elected, node 2 catches up without voting,
+/// AddVoter names its new directory, and it votes again: with the leader stopped, node 2 and
+/// the remaining node elect a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_metadata() {
+    let _serial = common::SERIAL.lock().await;
+    let mut cluster = Cluster::start().await;
+    let _brokers = register_brokers_via_leader(&cluster).await;
+    let old_directory = cluster.nodes[&2].directory_id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster
+        .nodes
+        .values()
+        .any(|n| n.image().voter_directories.len() < 3)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "voter directories never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (id, node) in &cluster.nodes {
+        assert_eq!(node.image().voter_directories[id], node.directory_id());
+    }
+
+    cluster.stop(3).await;
+    let kept = cluster.create_topic("kept").await;
+    cluster.assert_same_images(kept).await;
+    cluster.stop(1).await;
+    cluster.stop(2).await;
+    std::fs::remove_dir_all(cluster.dirs[&2].path().join("meta")).unwrap();
+    let restarts: Vec<_> = [2, 3]
+        .into_iter()
+        .map(|id| {
+            let config = cluster.config(id);
+            tokio::spawn(async move { MetaNode::start(config).await })
+        })
+        .collect();
+    for restart in restarts {
+        let node = restart.await.unwrap().expect("node starts");
+        cluster.nodes.insert(node.node_id(), node);
+    }
+    let new_directory = cluster.nodes[&2].directory_id();
+    assert_ne!(
+        new_directory, old_directory,
+        "a wiped directory gets a new id"
+    );
+    assert!(cluster.nodes[&3].image().topic_by_name("kept").is_none());
+
+    // Ten maximal election timeouts: node 3 campaigns again and again, and never wins.
+    let watch_until = Instant::now() + Duration::from_secs(3);
+    let term_before = cluster.nodes[&3].raft_metrics().await.current_term;
+    while Instant::now() < watch_until {
+        for node in cluster.nodes.values() {
+            let status = node.raft_metrics().await;
+            assert_ne!(
+                status.state, "Leader",
+                "node {} was elected with a wiped voter's vote: {status:?}",
+                status.node_id
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        cluster.nodes[&3].raft_metrics().await.current_term > term_before,
+        "node 3 must have campaigned"
+    );
+
+    cluster.restart(1).await;
+    let leader = cluster.agreed_leader(Duration::from_secs(10)).await;
+    assert_ne!(leader, 2, "the wiped voter cannot be elected");
+    // Node 2 replicates the log, and learns from it that it is not its voter any more.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.nodes[&2].image().topic_by_name("kept").is_none() {
+        assert!(Instant::now() < deadline, "node 2 never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        cluster.nodes[&2].image().voter_directories[&2],
+        old_directory
+    );
+    let status = cluster.nodes[&leader].describe_quorum().await;
+    let voter2 = status.voters.iter().find(|v| v.node_id == 2).unwrap();
+    assert_eq!(voter2.directory_id, Some(old_directory));
+    assert_eq!(voter2.reported_directory_id, Some(new_directory));
+
+    let mut admin = QuorumAdminClient::connect(format!("http://{}", cluster.voters[&leader]))
+        .await
+        .unwrap();
+    // Another directory than the one it runs with is refused.
+    let refused = admin
+        .add_voter(AddVoterRequest {
+            voter_id: 2,
+            directory_id: format_directory_id(old_directory),
+            timeout_ms: 5_000,
+        })
+        .await
+        .expect_err("the old directory is not the one node 2 runs with");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    let added = admin
+        .add_voter(AddVoterRequest {
+            voter_id: 2,
+            directory_id: String::new(),
+            timeout_ms: 10_000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(added.directory_id, format_directory_id(new_directory));
+    assert_eq!(
+        added.previous_directory_id,
+        format_directory_id(old_directory)
+    );
+    cluster.nodes[&2]
+        .wait_for_applied(added.log_index, 5_000)
+        .await
+        .unwrap();
+
+    // Node 2 votes again: with the leader gone, it and the third node elect a leader.
+    cluster.stop(leader).await;
+    let new_leader = cluster.agreed_leader(Duration::from_secs(10)).await;
+    assert_ne!(new_leader, leader);
+    for node in cluster.nodes.values() {
+        assert!(node.image().topic_by_name("kept").is_some());
+    }
+    cluster.shutdown().await;
+}
+
 /// A Vote from "another cluster" (or with another voter list, or for another node) with a
 /// huge term must be refused before Raft sees it; the same RPC with the right envelope is
 /// accepted, which proves the checks are what refuses it.
@@ -513,6 +650,7 @@ fn envelope(
         payload: serde_json::to_vec(&vote).unwrap(),
         snapshot_chunk: Vec::new(),
         payload_version: 1,
+        ..RaftRequest::default()
     }
 }
 
@@ -532,6 +670,7 @@ fn append_entries(source: i32, leader: u64, voter_ids: Vec<i32>) -> RaftRequest 
         payload: shoal_meta::raft::payload::encode_append_entries(&rpc).unwrap(),
         snapshot_chunk: Vec::new(),
         payload_version: 1,
+        ..RaftRequest::default()
     }
 }
 

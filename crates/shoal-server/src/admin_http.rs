@@ -27,6 +27,7 @@ use axum::routing::get;
 use shoal_broker::Broker;
 
 use crate::admin_token::AdminToken;
+use shoal_meta::meta_properties::format_directory_id;
 use shoal_meta::{MetaNode, MetadataImage};
 use shoal_net::{ConnectionLimiter, ConnectionLimits, LimitedIncoming};
 
@@ -285,6 +286,8 @@ async fn quorum(state: Arc<AdminState>) -> axum::response::Response {
                 "address": v.address,
                 "match_index": v.match_index,
                 "lag": v.lag,
+                "directory_id": v.directory_id.map(format_directory_id),
+                "reported_directory_id": v.reported_directory_id.map(format_directory_id),
             })
         })
         .collect();

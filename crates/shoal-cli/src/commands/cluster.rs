@@ -27,7 +27,7 @@ pub async fn run(
     match command {
         ClusterCommand::Info => info(client, out).await,
         ClusterCommand::Health => health(client, out).await,
-        ClusterCommand::Quorum => unreachable_quorum(),
+        ClusterCommand::Quorum(_) => unreachable_quorum(),
         ClusterCommand::LogDirs(args) => super::log_dirs::run(client, args, out).await,
         ClusterCommand::Features => super::features::describe(client, out).await,
         ClusterCommand::Upgrade(args) => super::features::upgrade(client, args, out).await,
@@ -245,34 +245,12 @@ pub async fn quorum(
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 ) -> anyhow::Result<ExitCode> {
     let tls = tls.map(shoal_internode::ClientTls::Config);
-    let mut failures = Vec::new();
-    let mut status = None;
-    for address in controllers
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
+    let (mut status, leader) = leader_status(controllers, timeout, tls.clone()).await?;
+    if !status.replication_known
+        && let Some(address) = leader
+        && let Ok(s) = describe_quorum(&address, timeout, tls.clone()).await
     {
-        match describe_quorum(address, timeout, tls.clone()).await {
-            Ok(s) => {
-                status = Some(s);
-                break;
-            }
-            Err(e) => failures.push(format!("{address}: {e:#}")),
-        }
-    }
-    let mut status =
-        status.with_context(|| format!("no controller reachable: {}", failures.join("; ")))?;
-    if !status.replication_known && status.leader_id >= 0 {
-        let leader = status
-            .voters
-            .iter()
-            .find(|v| v.node_id == status.leader_id)
-            .map(|v| v.address.clone());
-        if let Some(address) = leader
-            && let Ok(s) = describe_quorum(&address, timeout, tls.clone()).await
-        {
-            status = s;
-        }
+        status = s;
     }
     let voters: Vec<Vec<String>> = status
         .voters
@@ -289,6 +267,8 @@ pub async fn quorum(
                 role.into(),
                 v.match_index.to_string(),
                 v.lag.to_string(),
+                or_dash(&v.directory_id),
+                votes(v).into(),
             ]
         })
         .collect();
@@ -314,7 +294,10 @@ pub async fn quorum(
         "replication_known": status.replication_known,
         "voters": status.voters.iter().map(|v| json!({"node_id": v.node_id, "address": v.address,
             "role": if v.node_id == status.leader_id { "Leader" } else { "Follower" },
-            "log_end_offset": v.match_index, "lag": v.lag})).collect::<Vec<_>>(),
+            "log_end_offset": v.match_index, "lag": v.lag,
+            "directory_id": (!v.directory_id.is_empty()).then_some(&v.directory_id),
+            "reported_directory_id": (!v.reported_directory_id.is_empty()).then_some(&v.reported_directory_id),
+            "votes": votes(v)})).collect::<Vec<_>>(),
         "observers": status.observers.iter().map(|o| json!({"node_id": o.node_id, "log_end_offset": o.applied_offset,
             "lag": o.lag, "last_fetch_ms_ago": o.last_fetch_ms_ago})).collect::<Vec<_>>(),
     });
@@ -327,7 +310,15 @@ pub async fn quorum(
         &[
             (
                 &title,
-                vec!["NODE", "ADDRESS", "ROLE", "LOG_END_OFFSET", "LAG"],
+                vec![
+                    "NODE",
+                    "ADDRESS",
+                    "ROLE",
+                    "LOG_END_OFFSET",
+                    "LAG",
+                    "DIRECTORY",
+                    "VOTES",
+                ],
                 voters,
             ),
             (
@@ -336,6 +327,109 @@ pub async fn quorum(
                 observers,
             ),
         ],
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn or_dash(text: &str) -> String {
+    if text.is_empty() {
+        "-".to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+/// Whether the voter's vote counts: `yes` when it runs with its recorded directory, `no` when
+/// it reports another one (wiped: `add-voter` makes it a voter again), `unknown` otherwise (no
+/// directory recorded yet, or not heard from).
+fn votes(v: &shoal_proto::controller::VoterStatus) -> &'static str {
+    match (v.directory_id.as_str(), v.reported_directory_id.as_str()) {
+        ("", _) | (_, "") => "unknown",
+        (recorded, reported) if recorded == reported => "yes",
+        _ => "no",
+    }
+}
+
+/// The status from the first controller that answers, then from the leader it names.
+async fn leader_status(
+    controllers: &str,
+    timeout: Duration,
+    tls: Option<shoal_internode::ClientTls>,
+) -> anyhow::Result<(
+    shoal_proto::controller::DescribeQuorumResponse,
+    Option<String>,
+)> {
+    let mut failures = Vec::new();
+    for address in controllers
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        match describe_quorum(address, timeout, tls.clone()).await {
+            Ok(status) => {
+                let leader = status
+                    .voters
+                    .iter()
+                    .find(|v| v.node_id == status.leader_id)
+                    .map(|v| v.address.clone());
+                return Ok((status, leader));
+            }
+            Err(e) => failures.push(format!("{address}: {e:#}")),
+        }
+    }
+    bail!("no controller reachable: {}", failures.join("; "))
+}
+
+/// `cluster quorum add-voter`: asks the leader to record the voter's new directory, which it
+/// does once the voter caught up.
+pub async fn add_voter(
+    controllers: &str,
+    args: &crate::cli::AddVoterArgs,
+    out: &Output,
+    timeout: Duration,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> anyhow::Result<ExitCode> {
+    let tls = tls.map(shoal_internode::ClientTls::Config);
+    let (_, leader) = leader_status(controllers, timeout, tls.clone()).await?;
+    let leader = leader.context("the quorum has no leader now; retry when it has one")?;
+    let channel = shoal_internode::NodeConnector::new(tls, None)
+        .connect(&leader, timeout)
+        .await
+        .map_err(|e| anyhow::anyhow!(shoal_internode::error_chain(&e)))?;
+    let mut client = QuorumAdminClient::new(channel);
+    eprintln!(
+        "waiting up to {} ms for node {} to catch up with the leader ({leader})...",
+        args.catch_up_timeout_ms, args.id
+    );
+    let request = shoal_proto::controller::AddVoterRequest {
+        voter_id: args.id,
+        directory_id: args.directory_id.clone().unwrap_or_default(),
+        timeout_ms: args.catch_up_timeout_ms,
+    };
+    let wait = timeout + Duration::from_millis(args.catch_up_timeout_ms);
+    let reply = tokio::time::timeout(wait, client.add_voter(request))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {wait:?}"))?
+        .map_err(|status| anyhow::anyhow!("{}", status.message()))?
+        .into_inner();
+    let value = json!({
+        "voter_id": reply.voter_id,
+        "directory_id": reply.directory_id,
+        "previous_directory_id": (!reply.previous_directory_id.is_empty()).then_some(&reply.previous_directory_id),
+        "log_index": reply.log_index,
+    });
+    out.emit(
+        &value,
+        &[(
+            "voter recorded:",
+            vec!["NODE", "DIRECTORY", "PREVIOUS_DIRECTORY", "LOG_INDEX"],
+            vec![vec![
+                reply.voter_id.to_string(),
+                reply.directory_id.clone(),
+                or_dash(&reply.previous_directory_id),
+                reply.log_index.to_string(),
+            ]],
+        )],
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -49,13 +49,20 @@ use crate::output::{Output, Row, with_fields};
 
 pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Command::Cluster(crate::cli::ClusterCommand::Quorum) => {
+        Command::Cluster(crate::cli::ClusterCommand::Quorum(args)) => {
             // The controller listener with CONTROLLER:SSL takes the command config's TLS
             // settings (a certificate of the cluster CA).
             let properties =
                 ClientProperties::load(cli.command_config.as_deref(), &cli.command_property)?;
             let tls = Transport::from_properties(&properties)?.tls;
-            cluster::quorum(&cli.controllers, out, timeout, tls).await
+            match &args.action {
+                None | Some(crate::cli::QuorumCommand::Describe) => {
+                    cluster::quorum(&cli.controllers, out, timeout, tls).await
+                }
+                Some(crate::cli::QuorumCommand::AddVoter(add)) => {
+                    cluster::add_voter(&cli.controllers, add, out, timeout, tls).await
+                }
+            }
         }
         Command::Topic(c) => topic::run(&mut connect(cli, timeout).await?, c, out).await,
         Command::Group(c) => group::run(&mut connect(cli, timeout).await?, c, out).await,

@@ -44,6 +44,7 @@ pub mod scram;
 mod test_images;
 pub mod unregister_broker;
 pub mod update_features;
+pub mod voter_directories;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,6 +102,12 @@ pub(crate) struct ControllerSettings {
     pub bootstrap_transaction_version: i16,
     /// Records committed with that FeatureLevel, in the same entry (`--add-scram`).
     pub bootstrap_records: Vec<MetadataRecord>,
+    /// The configured voter ids (`controller.quorum.voters`).
+    pub voter_ids: Vec<i32>,
+    /// This node's metadata directory id.
+    pub directory_id: Uuid,
+    /// The directory ids the other voters report in their Raft replies.
+    pub observed_directories: Arc<crate::voter_directory::ObservedDirectories>,
 }
 
 /// The request handler of the metadata quorum on a voter (see the module docs).
@@ -125,6 +132,9 @@ pub struct Controller {
     /// broker id with the incarnation: below `metadata.version` 2 registrations record none,
     /// and UpdateFeatures needs them to raise such a cluster (see `update_features`).
     reported_features: std::sync::Mutex<BTreeMap<i32, (Uuid, Vec<SupportedFeature>)>>,
+    voter_ids: Vec<i32>,
+    directory_id: Uuid,
+    observed_directories: Arc<crate::voter_directory::ObservedDirectories>,
 }
 
 impl Controller {
@@ -151,6 +161,9 @@ impl Controller {
             bootstrap_transaction_version: settings.bootstrap_transaction_version,
             bootstrap_records: settings.bootstrap_records,
             reported_features: std::sync::Mutex::new(BTreeMap::new()),
+            voter_ids: settings.voter_ids,
+            directory_id: settings.directory_id,
+            observed_directories: settings.observed_directories,
         })
     }
 
@@ -719,6 +732,7 @@ impl Controller {
             tracing::debug!(error = %e, "could not finalize metadata.version yet");
         }
         self.complete_reassignments().await;
+        self.record_voter_directories().await;
         let image = self.images.borrow().clone();
         let expired = {
             let now = self.monotonic_ms();

@@ -114,7 +114,13 @@ const UNREGISTER_BROKER: RecordVersions = RecordVersions {
     max_version: 0,
 };
 
-const ALL: [RecordVersions; 15] = [
+const VOTER_DIRECTORY: RecordVersions = RecordVersions {
+    name: "VoterDirectory",
+    type_id: 16,
+    max_version: 0,
+};
+
+const ALL: [RecordVersions; 16] = [
     REGISTER_BROKER,
     FENCE_BROKER,
     UNFENCE_BROKER,
@@ -130,6 +136,7 @@ const ALL: [RecordVersions; 15] = [
     USER_SCRAM_CREDENTIAL,
     REMOVE_USER_SCRAM_CREDENTIAL,
     UNREGISTER_BROKER,
+    VOTER_DIRECTORY,
 ];
 
 /// Every record type this binary knows, in type id order.
@@ -154,6 +161,7 @@ fn versions_of(record: &MetadataRecord) -> RecordVersions {
         MetadataRecord::UserScramCredential { .. } => USER_SCRAM_CREDENTIAL,
         MetadataRecord::RemoveUserScramCredential { .. } => REMOVE_USER_SCRAM_CREDENTIAL,
         MetadataRecord::UnregisterBroker { .. } => UNREGISTER_BROKER,
+        MetadataRecord::VoterDirectory { .. } => VOTER_DIRECTORY,
     }
 }
 
@@ -475,6 +483,14 @@ pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
             broker_epoch: Some(*broker_epoch),
         }
         .encode_to_vec(),
+        MetadataRecord::VoterDirectory {
+            voter_id,
+            directory_id,
+        } => proto::VoterDirectoryRecord {
+            voter_id: Some(*voter_id),
+            directory_id: uuid_bytes(directory_id),
+        }
+        .encode_to_vec(),
     };
     let record_version = version_of(record);
     debug_assert!(record_version <= versions.max_version);
@@ -650,6 +666,14 @@ pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError>
             Ok(MetadataRecord::UnregisterBroker {
                 broker_id: required(W, "broker_id", m.broker_id)?,
                 broker_epoch: required(W, "broker_epoch", m.broker_epoch)?,
+            })
+        }
+        16 => {
+            const W: &str = "VoterDirectory record";
+            let m: proto::VoterDirectoryRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::VoterDirectory {
+                voter_id: required(W, "voter_id", m.voter_id)?,
+                directory_id: uuid_from(W, "directory_id", &m.directory_id)?,
             })
         }
         found => Err(unknown_type(found)),

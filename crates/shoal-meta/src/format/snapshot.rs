@@ -4,7 +4,7 @@
 //! 2 = `[MAGIC, 2] + MetadataImage` protobuf; 3 = the same with brokers' supported features and
 //! the finalized features (metadata.version 2); 4 = and the ACLs and SCRAM credentials
 //! (metadata.version 3); 5 = and the reassignments in progress and brokers' log directory ids
-//! (metadata.version 4).
+//! (metadata.version 4); 6 = and the controller voters' directory ids (metadata.version 5).
 //! Anything else is refused with the version
 //! found. Like records, an image is written at the lowest format that represents it: format 2
 //! while no feature is reported or finalized, so binaries that read only format 2 can follow a
@@ -23,13 +23,15 @@ use crate::format::{
 use crate::image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 
 /// The newest snapshot format; versions `LEGACY_JSON_SNAPSHOT_FORMAT_VERSION..=` this are read.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 5;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 6;
 /// The first protobuf format (no feature fields).
 const FORMAT_WITHOUT_FEATURES: u8 = 2;
 /// Features, no ACLs.
 const FORMAT_WITHOUT_ACLS: u8 = 3;
 /// ACLs and SCRAM credentials, no reassignments.
 const FORMAT_WITHOUT_REASSIGNMENTS: u8 = 4;
+/// Reassignments and brokers' directory ids, no voter directory ids.
+const FORMAT_WITHOUT_VOTER_DIRECTORIES: u8 = 5;
 /// The unversioned-era JSON snapshot.
 pub const LEGACY_JSON_SNAPSHOT_FORMAT_VERSION: u8 = 1;
 
@@ -115,6 +117,14 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
             .iter()
             .flat_map(|(name, by_mechanism)| by_mechanism.values().map(|c| scram_to_proto(name, c)))
             .collect(),
+        voter_directories: image
+            .voter_directories
+            .iter()
+            .map(|(voter_id, directory_id)| proto::VoterDirectoryRecord {
+                voter_id: Some(*voter_id),
+                directory_id: uuid_bytes(directory_id),
+            })
+            .collect(),
     };
     let has_features = !image.finalized_features.is_empty()
         || image
@@ -126,8 +136,10 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
         .values()
         .any(|t| t.partitions.iter().any(|p| p.is_reassigning()));
     let directories = image.brokers.values().any(|b| !b.log_dirs.is_empty());
-    let format = if reassigning || directories {
+    let format = if !image.voter_directories.is_empty() {
         SNAPSHOT_FORMAT_VERSION
+    } else if reassigning || directories {
+        FORMAT_WITHOUT_VOTER_DIRECTORIES
     } else if !image.acls.is_empty() || !image.scram_credentials.is_empty() {
         FORMAT_WITHOUT_REASSIGNMENTS
     } else if has_features {
@@ -169,10 +181,26 @@ fn decode_legacy_json(json: &[u8]) -> Result<MetadataImage, FormatError> {
 fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage, FormatError> {
     // Format 2 has no feature fields: whatever is there is ignored, the defaults apply.
     let with_features = format >= FORMAT_WITHOUT_ACLS;
-    let with_reassignments = format >= SNAPSHOT_FORMAT_VERSION;
+    let with_reassignments = format >= FORMAT_WITHOUT_VOTER_DIRECTORIES;
     let mut image = MetadataImage::empty(required(WHAT, "cluster_id", m.cluster_id)?);
     image.next_producer_id = required(WHAT, "next_producer_id", m.next_producer_id)?;
     image.last_applied_index = required(WHAT, "last_applied_index", m.last_applied_index)?;
+    if format >= SNAPSHOT_FORMAT_VERSION {
+        for v in m.voter_directories {
+            let voter_id = required(WHAT, "voter_directories.voter_id", v.voter_id)?;
+            let directory_id = uuid_from(WHAT, "voter_directories.directory_id", &v.directory_id)?;
+            if image
+                .voter_directories
+                .insert(voter_id, directory_id)
+                .is_some()
+            {
+                return Err(FormatError::malformed(
+                    WHAT,
+                    format!("voter {voter_id} has two directory ids"),
+                ));
+            }
+        }
+    }
     if with_features {
         for f in m.finalized_features {
             let name = required(WHAT, "finalized_features.name", f.name)?;

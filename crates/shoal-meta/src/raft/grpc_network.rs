@@ -19,6 +19,10 @@
 //! deadline (`RPCOption::hard_ttl`, derived by openraft from the heartbeat interval for
 //! AppendEntries, the election timeout for Vote and `install_snapshot_timeout` for snapshots),
 //! which is also sent to the server as `grpc-timeout`.
+//!
+//! **Directory ids.** Each request names the metadata directory this node's committed image
+//! records for the addressee (`crate::voter_directory`); each reply names the responder's, which
+//! is noted in [`ObservedDirectories`] for the controller to record.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,12 +43,25 @@ use serde::de::DeserializeOwned;
 use shoal_internode::{ClientTls, NodeConnector};
 use tonic::transport::Channel;
 
+use crate::image::MetadataImage;
 use crate::proto::raft_reply;
 use crate::proto::raft_service_client::RaftServiceClient;
 use crate::proto::{RaftReply, RaftRequest};
 use crate::raft::MAX_RAFT_MESSAGE_BYTES;
 use crate::raft::payload;
 use crate::raft::types::{NodeId, TypeConfig, to_kafka_node_id};
+use crate::voter_directory::{self, ObservedDirectories};
+
+/// Who this node is, and what it knows about the voters' directories.
+#[derive(Debug, Clone)]
+pub struct DirectoryContext {
+    /// This node's metadata directory id.
+    pub own: uuid::Uuid,
+    /// The applied image: its `voter_directories` are the committed voter keys.
+    pub images: tokio::sync::watch::Receiver<Arc<MetadataImage>>,
+    /// Where replies' directory ids are noted.
+    pub observed: Arc<ObservedDirectories>,
+}
 
 /// AppendEntries payloads above this (with more than one entry) are split: openraft gives an
 /// AppendEntries RPC one heartbeat interval to complete, and a batch of this size still fits
@@ -63,6 +80,7 @@ struct NetworkContext {
     backoff: Duration,
     /// Mutual TLS to the other voters, when the controller listener uses SSL.
     tls: Option<ClientTls>,
+    directories: DirectoryContext,
 }
 
 /// Creates one [`GrpcConnection`] per peer; owned by openraft.
@@ -81,6 +99,7 @@ impl GrpcNetworkFactory {
         connect_timeout: Duration,
         backoff: Duration,
         tls: Option<ClientTls>,
+        directories: DirectoryContext,
     ) -> Self {
         GrpcNetworkFactory {
             context: Arc::new(NetworkContext {
@@ -90,6 +109,7 @@ impl GrpcNetworkFactory {
                 connect_timeout,
                 backoff,
                 tls,
+                directories,
             }),
         }
     }
@@ -174,7 +194,16 @@ impl GrpcConnection {
     }
 
     fn envelope(&self, payload: Vec<u8>, snapshot_chunk: Vec<u8>) -> RaftRequest {
+        let directories = &self.context.directories;
+        let expected = directories
+            .images
+            .borrow()
+            .voter_directories
+            .get(&self.target_node_id)
+            .copied();
         RaftRequest {
+            target_directory_id: voter_directory::to_wire(expected),
+            source_directory_id: voter_directory::to_wire(Some(directories.own)),
             cluster_id: self.context.cluster_id.clone(),
             target_node_id: self.target_node_id,
             source_node_id: self.context.source_node_id,
@@ -219,6 +248,20 @@ impl GrpcConnection {
             Ok(Err(status)) => return Err(self.classify(status)),
             Ok(Ok(reply)) => reply.into_inner(),
         };
+        match voter_directory::from_wire(&reply.directory_id) {
+            Ok(Some(directory_id)) => self
+                .context
+                .directories
+                .observed
+                .record(self.target_node_id, directory_id),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(Failure::Network(format!(
+                    "garbled reply from node {}: {e}",
+                    self.target_node_id
+                )));
+            }
+        }
         decode_reply(reply).map_err(|e| {
             Failure::Network(format!(
                 "garbled reply from node {}: {e}",
@@ -382,6 +425,11 @@ mod tests {
             Duration::from_millis(100),
             Duration::from_millis(100),
             None,
+            DirectoryContext {
+                own: uuid::Uuid::from_u128(1),
+                images: tokio::sync::watch::channel(Arc::new(MetadataImage::empty("c"))).1,
+                observed: Arc::default(),
+            },
         );
         GrpcConnection {
             context: factory.context,

@@ -11,6 +11,10 @@
 //! otherwise `PERMISSION_DENIED`. A non-voter can then neither make the leader step down with a
 //! higher-term vote nor have entries committed. Without mTLS (issue #16) a sender can still lie
 //! about its id; with it, the id is the certificate's.
+//!
+//! A Vote addressed to another metadata directory than this node's is refused too
+//! (`crate::voter_directory`): the candidate knows this voter by a directory that was wiped.
+//! Every reply carries this node's directory id, so the leader learns each voter's.
 
 use openraft::raft::{InstallSnapshotRequest, VoteRequest};
 use serde::Serialize;
@@ -23,6 +27,7 @@ use crate::proto::raft_service_server::RaftService;
 use crate::proto::{RaftReply, RaftRequest};
 use crate::raft::payload;
 use crate::raft::types::{MetaRaft, NodeId, TypeConfig, to_raft_node_id};
+use crate::voter_directory;
 
 /// Forwards accepted Raft RPCs to the local Raft node.
 pub struct RaftGrpcService {
@@ -31,16 +36,50 @@ pub struct RaftGrpcService {
     node_id: i32,
     /// Configured voter ids, ascending.
     voter_ids: Vec<i32>,
+    /// This node's metadata directory id.
+    directory_id: uuid::Uuid,
 }
 
 impl RaftGrpcService {
-    pub fn new(raft: MetaRaft, cluster_id: &str, node_id: i32, voter_ids: Vec<i32>) -> Self {
+    pub fn new(
+        raft: MetaRaft,
+        cluster_id: &str,
+        node_id: i32,
+        voter_ids: Vec<i32>,
+        directory_id: uuid::Uuid,
+    ) -> Self {
         RaftGrpcService {
             raft,
             cluster_id: cluster_id.to_string(),
             node_id,
             voter_ids,
+            directory_id,
         }
+    }
+
+    /// Refuses a Vote whose candidate knows this voter by another directory.
+    fn check_directory(&self, request: &RaftRequest) -> Result<(), Status> {
+        let expected = voter_directory::from_wire(&request.target_directory_id)
+            .map_err(|e| Status::invalid_argument(format!("target_directory_id: {e}")))?;
+        match voter_directory::vote_refusal(self.directory_id, expected) {
+            None => Ok(()),
+            Some(reason) => {
+                tracing::warn!(
+                    from = request.source_node_id,
+                    "refused a Vote addressed to another metadata directory: {reason}"
+                );
+                Err(Status::failed_precondition(reason))
+            }
+        }
+    }
+
+    fn reply<T: Serialize, E: Serialize>(
+        &self,
+        outcome: Result<T, E>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let mut reply = reply(outcome)?;
+        reply.get_mut().directory_id = voter_directory::to_wire(Some(self.directory_id));
+        Ok(reply)
     }
 
     /// Checks the envelope; on success returns the payload to decode.
@@ -136,6 +175,7 @@ fn reply<T: Serialize, E: Serialize>(outcome: Result<T, E>) -> Result<Response<R
     Ok(Response::new(RaftReply {
         result: Some(result),
         payload_version: payload::RAFT_PAYLOAD_VERSION,
+        directory_id: Vec::new(),
     }))
 }
 
@@ -156,7 +196,7 @@ impl RaftService for RaftGrpcService {
             "AppendEntries",
             rpc.vote.leader_id().node_id,
         )?;
-        reply(self.raft.append_entries(rpc).await)
+        self.reply(self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
@@ -166,7 +206,8 @@ impl RaftService for RaftGrpcService {
         self.accept(&request)?;
         let rpc: VoteRequest<NodeId> = decode(&request)?;
         self.check_claim(request.source_node_id, "Vote", rpc.vote.leader_id().node_id)?;
-        reply(self.raft.vote(rpc).await)
+        self.check_directory(&request)?;
+        self.reply(self.raft.vote(rpc).await)
     }
 
     async fn install_snapshot(
@@ -184,6 +225,6 @@ impl RaftService for RaftGrpcService {
             rpc.vote.leader_id().node_id,
         )?;
         rpc.data = request.snapshot_chunk;
-        reply(self.raft.install_snapshot(rpc).await)
+        self.reply(self.raft.install_snapshot(rpc).await)
     }
 }
