@@ -14,7 +14,9 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from checker import check
-from cluster import Cluster, broker_states, leader_id, metadata_from, wait_for_topics, wait_new_leader
+from cluster import (Cluster, broker_states, leader_id, metadata_from, new_cluster_id, wait_for_topics,
+                     wait_new_leader)
+from conftest import ShoalNode
 from test_cli import ctl, ok, one_line_error
 from workload import IdempotentWorkload, read_all
 
@@ -242,3 +244,50 @@ def test_grow_balance_and_retire_a_broker_under_load(four):
     assert_clean(report)
     final = partitions_of(four.node(6), topic)
     assert all(set(replicas) <= {5, 6, 7} and len(replicas) == 3 for _, replicas, _ in final.values()), final
+
+
+@pytest.mark.timeout(180)
+def test_internal_topics_of_a_single_node_cluster_grow_when_brokers_join(tmp_path):
+    """Issue #18: a cluster born as one node has `__consumer_offsets` with one replica (the
+    single-node rule). When brokers join and `offsets.topic.replication.factor` (3) of them are
+    up, the controller grows every partition to 3 replicas through reassignment, without an
+    operator: the new replicas copy the partition and join the ISR, the leader stays, and the
+    group's committed offsets are still there."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    cluster_id = new_cluster_id()
+    first = ShoalNode(tmp_path / "node1", {"cluster.id": cluster_id, "offsets.topic.num.partitions": 6},
+                      node_id=1, name="node1")
+    voters = f"1@127.0.0.1:{first.controller_port}"
+    first.overrides["controller.quorum.voters"] = voters
+    joining = [ShoalNode(tmp_path / f"node{i}", name=f"node{i}", node_id=i) for i in (2, 3)]
+    for n in joining:
+        n.overrides.update({"process.roles": "broker", "listeners": f"PLAINTEXT://127.0.0.1:{n.kafka_port}",
+                            "controller.quorum.voters": voters, "cluster.id": cluster_id})
+    try:
+        first.start()
+        producer = Producer({"bootstrap.servers": first.bootstrap})
+        for i in range(20):
+            producer.produce("grown", value=b"%d" % i)
+        assert producer.flush(15) == 0
+        consumer = Consumer({"bootstrap.servers": first.bootstrap, "group.id": "g",
+                             "enable.auto.commit": False})
+        consumer.commit(offsets=[TopicPartition("grown", 0, 17)], asynchronous=False)
+        consumer.close()
+        offsets = partitions_of(first, "__consumer_offsets")
+        assert offsets and all(replicas == [1] for _, replicas, _ in offsets.values()), offsets
+
+        for n in joining:
+            n.start()
+        grown = wait_until("every __consumer_offsets partition on 3 brokers, all in sync", lambda: (
+            (parts := partitions_of(first, "__consumer_offsets"))
+            and all(sorted(replicas) == [1, 2, 3] and isr == [1, 2, 3] for _, replicas, isr in parts.values())
+            and parts), timeout=90)
+        assert all(leader == 1 and replicas[0] == 1 for leader, replicas, _ in grown.values()), grown
+        assert moving(first) == []
+        consumer = Consumer({"bootstrap.servers": first.bootstrap, "group.id": "g"})
+        (committed,) = consumer.committed([TopicPartition("grown", 0)], timeout=15)
+        consumer.close()
+        assert committed.offset == 17
+    finally:
+        for n in [*joining, first]:
+            n.close()

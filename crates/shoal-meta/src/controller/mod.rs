@@ -31,6 +31,7 @@ mod create_topics;
 mod delete_topics;
 mod elect_leaders;
 pub mod fence_broker;
+pub mod internal_topic_growth;
 pub mod liveness;
 pub mod offline_replicas;
 pub mod partition_limit;
@@ -733,6 +734,7 @@ impl Controller {
         }
         self.complete_reassignments().await;
         self.record_voter_directories().await;
+        self.grow_internal_topics().await;
         let image = self.images.borrow().clone();
         let expired = {
             let now = self.monotonic_ms();
