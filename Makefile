@@ -112,7 +112,7 @@ test-rust: ## cargo test for the whole workspace
 	$(CARGO) test --workspace $(RUST_TEST_ARGS)
 
 test-python: build build-tools $(VENV_STAMP) ## real-client tests (kcat, confluent-kafka, kafka-python) against the real binary
-	SHOAL_BIN=$(abspath $(SHOAL_BIN)) $(VENV)/bin/pytest tests/python -v \
+	SHOAL_BIN=$(abspath $(SHOAL_BIN)) $(VENV)/bin/pytest tests/python -v --durations=30 \
 	  --timeout=$(PYTEST_TIMEOUT) -p no:cacheprovider $(PYTEST_ARGS)
 
 image: build build-tools ## the container image shoal:dev, FROM scratch (binaries + the libraries ldd lists)
@@ -156,9 +156,9 @@ chaos-secure: compose-secure-up ## shoal-chaos over SASL_SSL as admin against co
 	  --network $(SECURE_PREFIX)-net --command-config $(SECURE_CERTS)/admin.properties \
 	  --faults kill,pause,partition,rolling --out $(CHAOS_OUT) $(CHAOS_ARGS)
 
-chaos-local: build-tools cluster ## shoal-chaos against `make cluster`: idempotent + exactly-once workloads, kill, pause, rolling restart, DURATION seconds
+chaos-local: build-tools cluster ## shoal-chaos against `make cluster`: idempotent + exactly-once workloads, kill, pause, rolling restart, replaced disk, DURATION seconds
 	target/release/shoal-chaos --target local --cluster-dir $(CLUSTER_DIR) --duration-s $(DURATION) \
-	  --workload all --faults kill,pause,rolling --out $(CHAOS_OUT) $(CHAOS_ARGS)
+	  --workload all --faults kill,pause,rolling,replace --out $(CHAOS_OUT) $(CHAOS_ARGS)
 
 fuzz-tools: ## install cargo-fuzz (pinned) when missing; the targets build with the nightly toolchain
 	@$(CARGO) fuzz --version 2>/dev/null | grep -qF '$(CARGO_FUZZ_VERSION)' || \

@@ -11,13 +11,14 @@ import base64
 import json
 import os
 import signal
+import subprocess
 import time
 import urllib.request
 import uuid
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import ShoalNode
+from conftest import STOP_TIMEOUT, ShoalNode
 from kafka_wire import Conn, metadata_v4_full
 
 SESSION_TIMEOUT_MS = 1500
@@ -82,13 +83,33 @@ class Cluster:
         return next(n for n in self.nodes if n.node_id == node_id)
 
     def close(self) -> None:
+        """Teardown. Broker-only nodes stop together first, while the controllers still run
+        (a broker's controlled shutdown asks them to move its leaderships; stopping the
+        controllers first would leave each broker waiting for them), then the controllers
+        together. Combined nodes stop one by one, so the quorum outlives all but the last."""
         for n in self.nodes:
             if n.proc is not None and n.proc.poll() is None:
                 try:
                     os.kill(n.proc.pid, signal.SIGCONT)
                 except OSError:
                     pass
-            n.close()
+        if self.combined:
+            for n in self.nodes:
+                n.close()
+            return
+        for group in (self.brokers_only, self.controllers):
+            running = [n for n in group if n.running]
+            for n in running:
+                n.proc.send_signal(signal.SIGTERM)
+            for n in group:
+                if n not in running:
+                    n.close()
+                    continue
+                try:
+                    n._reap(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    n.proc.kill()
+                    n._reap(10)
 
 
 def quorum(node: ShoalNode) -> dict:

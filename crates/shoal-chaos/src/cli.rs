@@ -245,6 +245,10 @@ pub enum FaultFlag {
     /// SIGTERM every node in turn (controlled shutdown), restarting each and waiting for a
     /// full ISR before the next.
     Rolling,
+    /// SIGKILL a node, delete its data directory (a replaced disk), restart it with the same id
+    /// after --fault-s; it re-replicates, and a controller gets its vote back with
+    /// `shoalctl cluster quorum add-voter` (local only).
+    Replace,
 }
 
 impl FaultFlag {
@@ -254,6 +258,7 @@ impl FaultFlag {
             FaultFlag::Pause => FaultKind::Pause,
             FaultFlag::Partition => FaultKind::Partition,
             FaultFlag::Rolling => FaultKind::Restart,
+            FaultFlag::Replace => FaultKind::Replace,
         }
     }
 }
@@ -272,6 +277,12 @@ impl Args {
                 "--faults partition needs --target compose: processes on one loopback \
                         interface cannot be cut off from each other (use pause for a node that \
                         stops answering)"
+                    .into(),
+            );
+        }
+        if self.faults.contains(&FaultFlag::Replace) && self.target != TargetKind::Local {
+            return Err(
+                "--faults replace needs --target local (it deletes the node's data directory)"
                     .into(),
             );
         }

@@ -101,6 +101,10 @@ pub enum FaultKind {
     /// SIGTERM (controlled shutdown), restart, wait for the ISR to fill; one node of a rolling
     /// restart.
     Restart,
+    /// SIGKILL, the node's data directory deleted (a replaced disk), a restart with the same
+    /// id; over once it re-replicated every partition and, as a controller, got its vote back
+    /// (`shoalctl cluster quorum add-voter`, KIP-853).
+    Replace,
 }
 
 impl FaultKind {
@@ -110,6 +114,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Partition => "partition",
             FaultKind::Restart => "restart",
+            FaultKind::Replace => "replace",
         }
     }
 }

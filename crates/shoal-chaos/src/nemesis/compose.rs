@@ -125,4 +125,8 @@ impl Target for ComposeTarget {
         args.push(&name);
         self.docker(&args).map(|_| ())
     }
+
+    fn wipe(&mut self, _node: u32) -> anyhow::Result<()> {
+        anyhow::bail!("--faults replace needs --target local")
+    }
 }

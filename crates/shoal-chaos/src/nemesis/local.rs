@@ -145,4 +145,17 @@ impl Target for LocalTarget {
     fn reconnect(&mut self, _node: u32) -> anyhow::Result<()> {
         bail!("network partitions need --target compose")
     }
+
+    fn wipe(&mut self, node: u32) -> anyhow::Result<()> {
+        if alive(self.pid(node)?) {
+            bail!("node {node} is running; a data directory is deleted only when it is stopped");
+        }
+        // `local-cluster.sh` gives node N `--data-dir <dir>/nodeN` (pid and log files sit beside).
+        let data = self.dir.join(format!("node{node}"));
+        match std::fs::remove_dir_all(&data) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("deleting {}", data.display())),
+        }
+    }
 }

@@ -42,6 +42,8 @@ pub trait Target: Send {
     fn terminate(&mut self, node: u32, timeout: Duration) -> anyhow::Result<()>;
     fn isolate(&mut self, node: u32) -> anyhow::Result<()>;
     fn reconnect(&mut self, node: u32) -> anyhow::Result<()>;
+    /// Deletes a stopped node's data directory (a replaced disk).
+    fn wipe(&mut self, node: u32) -> anyhow::Result<()>;
 }
 
 /// `--target none`: a cluster the run does not touch. Every fault is refused.
@@ -73,6 +75,9 @@ impl Target for NoFaults {
         anyhow::bail!("--target none injects no faults")
     }
     fn reconnect(&mut self, _: u32) -> anyhow::Result<()> {
+        anyhow::bail!("--target none injects no faults")
+    }
+    fn wipe(&mut self, _: u32) -> anyhow::Result<()> {
         anyhow::bail!("--target none injects no faults")
     }
 }
@@ -276,6 +281,26 @@ impl Nemesis {
                 self.damage.isolated.remove(&node);
                 self.record(kind, &victim, start_us);
             }
+            FaultKind::Replace => {
+                let victim = self.victim();
+                let node = victim.node;
+                let start_us = self.recorder.now_us();
+                self.damage.killed.insert(node);
+                self.target.kill(node)?;
+                self.target.wipe(node)?;
+                eprintln!(
+                    "nemesis: replace node {node}{} (killed, data directory deleted)",
+                    describe(&victim)
+                );
+                std::thread::sleep(self.plan.fault_for);
+                self.target.start(node)?;
+                self.damage.killed.remove(&node);
+                // Its partitions come back first (the broker re-replicates on its own); then
+                // the controller's vote, which only an operator gives back.
+                self.wait_healthy()?;
+                self.restore_vote(node)?;
+                self.record(kind, &victim, start_us);
+            }
             FaultKind::Restart => {
                 eprintln!("nemesis: rolling restart");
                 for node in self.target.nodes() {
@@ -310,6 +335,37 @@ impl Nemesis {
             start_us,
             end_us,
         });
+    }
+
+    /// For a controller that came back with a new directory: `shoalctl cluster quorum add-voter`
+    /// (retried until the heal timeout; the leader waits for it to catch up). A node that is
+    /// no voter, or whose new directory the controller recorded on its own (none was recorded
+    /// before), needs nothing.
+    fn restore_vote(&mut self, node: u32) -> anyhow::Result<()> {
+        let deadline = Instant::now() + self.plan.heal_timeout;
+        loop {
+            match self.probe.votes(node) {
+                Some(votes) if votes != "no" => return Ok(()),
+                None if Instant::now() >= deadline => {
+                    anyhow::bail!("node {node}'s vote: the quorum status never answered")
+                }
+                None => {}
+                Some(_) => {
+                    let controllers = self.probe.voter_addresses().unwrap_or_default();
+                    match add_voter(&controllers, node, self.plan.heal_timeout) {
+                        Ok(()) => {
+                            eprintln!("nemesis: node {node} is a voter again (add-voter)");
+                            return Ok(());
+                        }
+                        Err(e) if Instant::now() >= deadline => {
+                            return Err(e.context(format!("giving node {node} its vote back")));
+                        }
+                        Err(e) => eprintln!("nemesis: add-voter {node}: {e:#}; retrying"),
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
 
     fn wait_healthy(&mut self) -> anyhow::Result<()> {
@@ -349,6 +405,27 @@ impl Nemesis {
     }
 }
 
+/// Runs `shoalctl --controllers ... cluster quorum add-voter --id N` (shoalctl next to this
+/// binary); an id already recorded with its directory counts as done.
+fn add_voter(controllers: &[String], node: u32, timeout: Duration) -> anyhow::Result<()> {
+    let shoalctl = std::env::current_exe()
+        .context("locating shoal-chaos")?
+        .with_file_name("shoalctl");
+    let output = std::process::Command::new(&shoalctl)
+        .arg("--controllers")
+        .arg(controllers.join(","))
+        .args(["cluster", "quorum", "add-voter", "--id", &node.to_string()])
+        .arg("--catch-up-timeout-ms")
+        .arg(timeout.as_millis().to_string())
+        .output()
+        .with_context(|| format!("running {}", shoalctl.display()))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() || stderr.contains("already recorded") {
+        return Ok(());
+    }
+    anyhow::bail!("{}", stderr.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,11 +456,12 @@ mod tests {
 
     #[test]
     fn every_fault_kind_meets_every_victim() {
-        use FaultKind::{Kill, Partition, Pause, Restart};
+        use FaultKind::{Kill, Partition, Pause, Replace, Restart};
         for kinds in [
             vec![Kill, Pause, Partition, Restart],
             vec![Pause, Kill],
             vec![Kill, Pause, Restart],
+            vec![Kill, Replace, Restart],
         ] {
             let plan = Plan {
                 kinds: kinds.clone(),

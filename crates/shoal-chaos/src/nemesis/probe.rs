@@ -134,6 +134,57 @@ impl Probe {
         )
     }
 
+    /// The metadata leader's `/v1/quorum` (the leader alone hears every voter's directory).
+    fn leader_quorum(&self) -> Option<serde_json::Value> {
+        self.admin.iter().find_map(|addr| {
+            let mut response = self
+                .http
+                .get(format!("http://{addr}/v1/quorum"))
+                .call()
+                .ok()?;
+            if response.status() != 200 {
+                return None;
+            }
+            let text = response.body_mut().read_to_string().ok()?;
+            let quorum: serde_json::Value = serde_json::from_str(&text).ok()?;
+            (quorum["state"] == "Leader").then_some(quorum)
+        })
+    }
+
+    /// Whether controller `node`'s vote counts: `yes` (it runs with its recorded directory),
+    /// `no` (another one: its disk was replaced), `unknown` (not recorded or not heard from), or
+    /// `not-a-voter`; `None` while no leader answers.
+    pub fn votes(&self, node: u32) -> Option<String> {
+        let quorum = self.leader_quorum()?;
+        let voters = quorum["voters"].as_array()?;
+        let Some(voter) = voters.iter().find(|v| v["node_id"] == node) else {
+            return Some("not-a-voter".to_string());
+        };
+        Some(
+            match (
+                voter["directory_id"].as_str(),
+                voter["reported_directory_id"].as_str(),
+            ) {
+                (Some(recorded), Some(reported)) if recorded == reported => "yes",
+                (Some(_), Some(_)) => "no",
+                _ => "unknown",
+            }
+            .to_string(),
+        )
+    }
+
+    /// The controller addresses of the quorum, as the leader knows them.
+    pub fn voter_addresses(&self) -> Option<Vec<String>> {
+        let quorum = self.leader_quorum()?;
+        Some(
+            quorum["voters"]
+                .as_array()?
+                .iter()
+                .filter_map(|v| v["address"].as_str().map(str::to_string))
+                .collect(),
+        )
+    }
+
     /// Waits until the cluster is whole; returns how long that took.
     pub fn wait_healthy(&self, timeout: Duration) -> anyhow::Result<Duration> {
         let started = Instant::now();

@@ -26,6 +26,7 @@ fn colour(kind: FaultKind) -> &'static str {
         FaultKind::Pause => "#ff7f0e",
         FaultKind::Partition => "#9467bd",
         FaultKind::Restart => "#2ca02c",
+        FaultKind::Replace => "#8c564b",
     }
 }
 
@@ -170,6 +171,7 @@ pub fn render(history: &History, run: &RunInfo, duration_s: f64) -> String {
     // Legend: one swatch per fault kind that occurred.
     let mut legend_x = WIDTH - RIGHT;
     for kind in [
+        FaultKind::Replace,
         FaultKind::Restart,
         FaultKind::Partition,
         FaultKind::Pause,
