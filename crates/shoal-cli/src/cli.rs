@@ -407,8 +407,8 @@ pub enum QuorumCommand {
     /// The quorum's status (the default).
     Describe,
     /// Make a configured voter whose disk was wiped or replaced a voter again (KIP-853
-    /// AddRaftVoter): once the node, running with its new metadata directory, has caught up
-    /// with the leader's log, the directory is recorded and its vote counts again.
+    /// AddRaftVoter): the leader records the metadata directory the node now runs with; the
+    /// node then catches up and votes again.
     AddVoter(AddVoterArgs),
 }
 
@@ -421,9 +421,6 @@ pub struct AddVoterArgs {
     /// node reports to the leader.
     #[arg(long)]
     pub directory_id: Option<String>,
-    /// How long to wait for the node to catch up with the leader's log.
-    #[arg(long, default_value_t = 60_000)]
-    pub catch_up_timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -42,8 +42,8 @@ use crate::voter_directory::ObservedDirectories;
 
 /// Bound on a graceful stop before the server task is aborted.
 const STOP_GRACE_MS: u64 = 1_000;
-/// Longest an AddVoter waits for the voter to catch up.
-const MAX_ADD_VOTER_TIMEOUT_MS: u64 = 600_000;
+/// Longest an AddVoter may take to commit its record.
+const MAX_ADD_VOTER_TIMEOUT_MS: u64 = 60_000;
 
 /// Answers `DescribeQuorum` from this node's Raft metrics and `DescribeBrokers` from its image.
 struct QuorumAdminService {
@@ -66,10 +66,9 @@ fn add_voter_status(error: ControllerError) -> Status {
             "not the metadata leader; the leader is {}",
             leader_hint.map_or_else(|| "unknown".to_string(), |l| format!("node {l}"))
         )),
-        ControllerError::RequestTimedOut => Status::deadline_exceeded(
-            "the voter did not catch up with the leader's log in time; retry with a longer \
-             --timeout-ms",
-        ),
+        ControllerError::RequestTimedOut => {
+            Status::deadline_exceeded("the record did not commit in time; retry")
+        }
         ControllerError::InvalidRequest(m) | ControllerError::UnsupportedVersion(m) => {
             Status::failed_precondition(m)
         }

@@ -808,9 +808,9 @@ fn apply_standing(
             directory_id = %meta_properties::format_directory_id(own),
             recorded = %meta_properties::format_directory_id(recorded),
             "this controller's metadata directory is not the one its voter was recorded with (its \
-             disk was wiped or replaced): it replicates the metadata log but neither votes nor \
-             stands for election until `shoalctl cluster quorum add-voter --id {node_id}` names \
-             this directory"
+             disk was wiped or replaced): its answers do not count and it does not stand for \
+             election until `shoalctl cluster quorum add-voter --id {node_id}` names this \
+             directory"
         ),
         Standing::Voter if previous.is_some() => tracing::info!(
             node_id,

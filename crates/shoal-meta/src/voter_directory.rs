@@ -13,9 +13,15 @@
 //!   candidate never counts the vote of a wiped voter. As in KIP-853, the check is on the
 //!   granting side: the candidate's view of the voters decides whose votes count, and a voter
 //!   with a stale view can still vote for a legitimate candidate;
+//! - every reply names the responder's directory, and a reply from another directory than the
+//!   recorded one does not count ([`reply_refusal`]): a wiped voter also forgot its term, and
+//!   would acknowledge the entries of a stale leader (one that resumed its old term after a
+//!   restart) and let it commit over entries the cluster had committed without it;
 //! - a node that sees its own id recorded with another directory stops standing for election
-//!   ([`standing`]); it still replicates the log, so an operator can make it a voter again
-//!   with `shoalctl cluster quorum add-voter` once it has caught up.
+//!   ([`standing`]). `shoalctl cluster quorum add-voter` records its new directory; that needs
+//!   no catch-up first: the record commits on a majority of the *other* voters (the wiped
+//!   one's acknowledgements do not count), so every majority of the new voter set holds one
+//!   of them, with every entry committed before the record. It then catches up as any voter.
 //!
 //! A voter whose directory was never recorded (wiped before the first record committed) is not
 //! protected, exactly as Kafka's static `controller.quorum.voters` (kraft.version 0) is not.
@@ -80,6 +86,22 @@ pub fn vote_refusal(own: Uuid, expected: Option<Uuid>) -> Option<String> {
     }
 }
 
+/// Why an answer from directory `replied` does not count for a voter recorded with `expected`,
+/// if it does not: a wiped voter forgot its term and its log, so its acknowledgement could
+/// help a stale leader commit over entries the cluster already committed.
+pub fn reply_refusal(expected: Option<Uuid>, replied: Option<Uuid>) -> Option<String> {
+    match (expected, replied) {
+        (Some(expected), Some(replied)) if expected != replied => Some(format!(
+            "answered from metadata directory {}, but the voter is recorded with {}: its disk was \
+             wiped or replaced, so its answers do not count until `shoalctl cluster quorum \
+             add-voter` names the new directory",
+            format_directory_id(replied),
+            format_directory_id(expected)
+        )),
+        _ => None,
+    }
+}
+
 /// Whether this node may stand for election, from the committed voter directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
@@ -133,6 +155,24 @@ mod tests {
                 vote_refusal(own, expected).is_some(),
                 refused,
                 "{own} {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_from_another_directory_does_not_count() {
+        let cases = [
+            (None, None, false),
+            (None, Some(A), false),
+            (Some(A), None, false),
+            (Some(A), Some(A), false),
+            (Some(A), Some(B), true),
+        ];
+        for (expected, replied, refused) in cases {
+            assert_eq!(
+                reply_refusal(expected, replied).is_some(),
+                refused,
+                "{expected:?} {replied:?}"
             );
         }
     }

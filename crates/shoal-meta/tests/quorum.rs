@@ -441,15 +441,22 @@ async fn majority_loss_fails_cleanly_and_recovers() {
 /// lacks committed metadata. Every voter's directory is recorded; node 3 stops; "kept" commits
 /// on {1, 2}; 1 and 2 stop; 2's directory is wiped; 2 and 3 start. Node 3 lacks "kept" and node
 /// 2's log is empty: without the directory check 2 grants 3 its vote and 3 leads without
-/// "kept". Then 1 returns, a leader with "kept" is elected, node 2 catches up without voting,
-/// AddVoter names its new directory, and it votes again: with the leader stopped, node 2 and
-/// the remaining node elect a new one.
+/// "kept" (or node 3 resumes the term it led and commits with node 2's acknowledgements).
+/// Nothing may commit. Then 1 returns, a leader with "kept" is elected and commits without node
+/// 2, AddVoter names node 2's new directory, node 2 catches up and votes again: with the leader
+/// stopped, node 2 and the remaining node elect a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_metadata() {
     let _serial = common::SERIAL.lock().await;
     let mut cluster = Cluster::start().await;
     let _brokers = register_brokers_via_leader(&cluster).await;
-    let old_directory = cluster.nodes[&2].directory_id();
+    // The stale voter is the leader: stopped first, it comes back with a committed vote of its
+    // own and resumes its old term; the wiped voter, having forgotten every term, would
+    // acknowledge its entries.
+    let stale = cluster.agreed_leader(Duration::from_secs(5)).await;
+    let others: Vec<i32> = [1, 2, 3].into_iter().filter(|id| *id != stale).collect();
+    let (wiped, keeper) = (others[0], others[1]);
+    let old_directory = cluster.nodes[&wiped].directory_id();
     let deadline = Instant::now() + Duration::from_secs(10);
     while cluster
         .nodes
@@ -466,13 +473,13 @@ async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_metadata() {
         assert_eq!(node.image().voter_directories[id], node.directory_id());
     }
 
-    cluster.stop(3).await;
+    cluster.stop(stale).await;
     let kept = cluster.create_topic("kept").await;
     cluster.assert_same_images(kept).await;
-    cluster.stop(1).await;
-    cluster.stop(2).await;
-    std::fs::remove_dir_all(cluster.dirs[&2].path().join("meta")).unwrap();
-    let restarts: Vec<_> = [2, 3]
+    cluster.stop(keeper).await;
+    cluster.stop(wiped).await;
+    std::fs::remove_dir_all(cluster.dirs[&wiped].path().join("meta")).unwrap();
+    let restarts: Vec<_> = [wiped, stale]
         .into_iter()
         .map(|id| {
             let config = cluster.config(id);
@@ -483,49 +490,60 @@ async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_metadata() {
         let node = restart.await.unwrap().expect("node starts");
         cluster.nodes.insert(node.node_id(), node);
     }
-    let new_directory = cluster.nodes[&2].directory_id();
+    let new_directory = cluster.nodes[&wiped].directory_id();
     assert_ne!(
         new_directory, old_directory,
         "a wiped directory gets a new id"
     );
-    assert!(cluster.nodes[&3].image().topic_by_name("kept").is_none());
+    assert!(
+        cluster.nodes[&stale]
+            .image()
+            .topic_by_name("kept")
+            .is_none()
+    );
 
-    // Ten maximal election timeouts: node 3 campaigns again and again, and never wins.
+    // Ten maximal election timeouts. Node 3 campaigns again and again, or resumes the term it
+    // led before it stopped; either way nothing may commit: node 2's votes and acknowledgements
+    // do not count, and node 3 alone is no majority.
     let watch_until = Instant::now() + Duration::from_secs(3);
-    let term_before = cluster.nodes[&3].raft_metrics().await.current_term;
+    let limit = cluster.nodes[&stale].raft_metrics().await.committed_index;
     while Instant::now() < watch_until {
         for node in cluster.nodes.values() {
             let status = node.raft_metrics().await;
-            assert_ne!(
-                status.state, "Leader",
-                "node {} was elected with a wiped voter's vote: {status:?}",
+            assert!(
+                status.committed_index <= limit,
+                "node {} committed past {limit:?} with a wiped voter's help: {status:?}",
                 status.node_id
             );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        cluster.nodes[&3].raft_metrics().await.current_term > term_before,
-        "node 3 must have campaigned"
-    );
 
-    cluster.restart(1).await;
+    cluster.restart(keeper).await;
     let leader = cluster.agreed_leader(Duration::from_secs(10)).await;
-    assert_ne!(leader, 2, "the wiped voter cannot be elected");
-    // Node 2 replicates the log, and learns from it that it is not its voter any more.
+    assert_ne!(leader, wiped, "the wiped voter cannot be elected");
+    // The leader hears node 2's new directory, and commits without it.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while cluster.nodes[&2].image().topic_by_name("kept").is_none() {
-        assert!(Instant::now() < deadline, "node 2 never caught up");
+    loop {
+        let status = cluster.nodes[&leader].describe_quorum().await;
+        let voter2 = status.voters.iter().find(|v| v.node_id == wiped).unwrap();
+        assert_eq!(voter2.directory_id, Some(old_directory));
+        if voter2.reported_directory_id == Some(new_directory) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the leader never heard node 2: {voter2:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        cluster.nodes[&2].image().voter_directories[&2],
-        old_directory
-    );
-    let status = cluster.nodes[&leader].describe_quorum().await;
-    let voter2 = status.voters.iter().find(|v| v.node_id == 2).unwrap();
-    assert_eq!(voter2.directory_id, Some(old_directory));
-    assert_eq!(voter2.reported_directory_id, Some(new_directory));
+    let index = cluster.create_topic("while-replaced").await;
+    for id in [keeper, stale] {
+        cluster.nodes[&id]
+            .wait_for_applied(index, 5_000)
+            .await
+            .unwrap();
+    }
 
     let mut admin = QuorumAdminClient::connect(format!("http://{}", cluster.voters[&leader]))
         .await
@@ -533,7 +551,7 @@ async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_metadata() {
     // Another directory than the one it runs with is refused.
     let refused = admin
         .add_voter(AddVoterRequest {
-            voter_id: 2,
+            voter_id: wiped,
             directory_id: format_directory_id(old_directory),
             timeout_ms: 5_000,
         })
@@ -546,7 +564,7 @@ async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_metadata() {
     );
     let added = admin
         .add_voter(AddVoterRequest {
-            voter_id: 2,
+            voter_id: wiped,
             directory_id: String::new(),
             timeout_ms: 10_000,
         })
@@ -558,10 +576,22 @@ async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_metadata() {
         added.previous_directory_id,
         format_directory_id(old_directory)
     );
-    cluster.nodes[&2]
-        .wait_for_applied(added.log_index, 5_000)
-        .await
-        .unwrap();
+    // Node 2 catches up as a voter now, and every voter applies the new directory before the
+    // leader goes. (A voter that has the record in its log but has not learned that it
+    // committed still addresses node 2 by the old directory and is refused; an election then
+    // takes several rounds: the committed voter directories decide, where KRaft would use the
+    // newest in the log.)
+    for node in cluster.nodes.values() {
+        node.wait_for_applied(added.log_index, 10_000)
+            .await
+            .unwrap();
+    }
+    assert!(
+        cluster.nodes[&wiped]
+            .image()
+            .topic_by_name("kept")
+            .is_some()
+    );
 
     // Node 2 votes again: with the leader gone, it and the third node elect a leader.
     cluster.stop(leader).await;

@@ -129,4 +129,8 @@ impl Target for ComposeTarget {
     fn wipe(&mut self, _node: u32) -> anyhow::Result<()> {
         anyhow::bail!("--faults replace needs --target local")
     }
+
+    fn directory_id(&self, _node: u32) -> anyhow::Result<String> {
+        anyhow::bail!("--faults replace needs --target local")
+    }
 }

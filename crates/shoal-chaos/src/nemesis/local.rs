@@ -158,4 +158,14 @@ impl Target for LocalTarget {
             Err(e) => Err(e).with_context(|| format!("deleting {}", data.display())),
         }
     }
+
+    fn directory_id(&self, node: u32) -> anyhow::Result<String> {
+        let path = self.dir.join(format!("node{node}/meta/meta.properties"));
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix("directory.id="))
+            .map(|id| id.trim().to_string())
+            .with_context(|| format!("{} has no directory.id", path.display()))
+    }
 }

@@ -44,6 +44,8 @@ pub trait Target: Send {
     fn reconnect(&mut self, node: u32) -> anyhow::Result<()>;
     /// Deletes a stopped node's data directory (a replaced disk).
     fn wipe(&mut self, node: u32) -> anyhow::Result<()>;
+    /// The node's metadata directory id (`meta.properties` `directory.id`).
+    fn directory_id(&self, node: u32) -> anyhow::Result<String>;
 }
 
 /// `--target none`: a cluster the run does not touch. Every fault is refused.
@@ -78,6 +80,9 @@ impl Target for NoFaults {
         anyhow::bail!("--target none injects no faults")
     }
     fn wipe(&mut self, _: u32) -> anyhow::Result<()> {
+        anyhow::bail!("--target none injects no faults")
+    }
+    fn directory_id(&self, _: u32) -> anyhow::Result<String> {
         anyhow::bail!("--target none injects no faults")
     }
 }
@@ -295,10 +300,11 @@ impl Nemesis {
                 std::thread::sleep(self.plan.fault_for);
                 self.target.start(node)?;
                 self.damage.killed.remove(&node);
-                // Its partitions come back first (the broker re-replicates on its own); then
-                // the controller's vote, which only an operator gives back.
-                self.wait_healthy()?;
+                // Until an operator names its new directory, the controller's answers do not
+                // count, so it cannot even catch up on the metadata log: add-voter first, then
+                // wait for the broker to re-replicate.
                 self.restore_vote(node)?;
+                self.wait_healthy()?;
                 self.record(kind, &victim, start_us);
             }
             FaultKind::Restart => {
@@ -338,33 +344,29 @@ impl Nemesis {
     }
 
     /// For a controller that came back with a new directory: `shoalctl cluster quorum add-voter`
-    /// (retried until the heal timeout; the leader waits for it to catch up). A node that is
-    /// no voter, or whose new directory the controller recorded on its own (none was recorded
-    /// before), needs nothing.
+    /// naming it (read from the node's `meta.properties`), retried until the heal timeout (the
+    /// leader must have heard from the node first). A directory already recorded, or a cluster
+    /// that records none (below metadata.version 5), needs nothing.
     fn restore_vote(&mut self, node: u32) -> anyhow::Result<()> {
         let deadline = Instant::now() + self.plan.heal_timeout;
         loop {
-            match self.probe.votes(node) {
-                Some(votes) if votes != "no" => return Ok(()),
-                None if Instant::now() >= deadline => {
-                    anyhow::bail!("node {node}'s vote: the quorum status never answered")
+            let attempt = self.target.directory_id(node).and_then(|directory| {
+                let controllers = self
+                    .probe
+                    .voter_addresses()
+                    .context("no metadata leader answers /v1/quorum")?;
+                add_voter(&controllers, node, &directory)
+            });
+            match attempt {
+                Ok(()) => {
+                    eprintln!("nemesis: node {node} is a voter again (add-voter)");
+                    return Ok(());
                 }
-                None => {}
-                Some(_) => {
-                    let controllers = self.probe.voter_addresses().unwrap_or_default();
-                    match add_voter(&controllers, node, self.plan.heal_timeout) {
-                        Ok(()) => {
-                            eprintln!("nemesis: node {node} is a voter again (add-voter)");
-                            return Ok(());
-                        }
-                        Err(e) if Instant::now() >= deadline => {
-                            return Err(e.context(format!("giving node {node} its vote back")));
-                        }
-                        Err(e) => eprintln!("nemesis: add-voter {node}: {e:#}; retrying"),
-                    }
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(e.context(format!("giving node {node} its vote back")));
                 }
+                Err(_) => std::thread::sleep(Duration::from_millis(500)),
             }
-            std::thread::sleep(Duration::from_millis(500));
         }
     }
 
@@ -405,9 +407,10 @@ impl Nemesis {
     }
 }
 
-/// Runs `shoalctl --controllers ... cluster quorum add-voter --id N` (shoalctl next to this
-/// binary); an id already recorded with its directory counts as done.
-fn add_voter(controllers: &[String], node: u32, timeout: Duration) -> anyhow::Result<()> {
+/// Runs `shoalctl --controllers ... cluster quorum add-voter --id N --directory-id D` (shoalctl
+/// next to this binary); a directory already recorded, or a cluster below the metadata.version
+/// that records directories, counts as done.
+fn add_voter(controllers: &[String], node: u32, directory: &str) -> anyhow::Result<()> {
     let shoalctl = std::env::current_exe()
         .context("locating shoal-chaos")?
         .with_file_name("shoalctl");
@@ -415,12 +418,14 @@ fn add_voter(controllers: &[String], node: u32, timeout: Duration) -> anyhow::Re
         .arg("--controllers")
         .arg(controllers.join(","))
         .args(["cluster", "quorum", "add-voter", "--id", &node.to_string()])
-        .arg("--catch-up-timeout-ms")
-        .arg(timeout.as_millis().to_string())
+        .args(["--directory-id", directory])
         .output()
         .with_context(|| format!("running {}", shoalctl.display()))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
-    if output.status.success() || stderr.contains("already recorded") {
+    if output.status.success()
+        || stderr.contains("already recorded")
+        || stderr.contains("need metadata.version")
+    {
         return Ok(());
     }
     anyhow::bail!("{}", stderr.trim())

@@ -151,28 +151,6 @@ impl Probe {
         })
     }
 
-    /// Whether controller `node`'s vote counts: `yes` (it runs with its recorded directory),
-    /// `no` (another one: its disk was replaced), `unknown` (not recorded or not heard from), or
-    /// `not-a-voter`; `None` while no leader answers.
-    pub fn votes(&self, node: u32) -> Option<String> {
-        let quorum = self.leader_quorum()?;
-        let voters = quorum["voters"].as_array()?;
-        let Some(voter) = voters.iter().find(|v| v["node_id"] == node) else {
-            return Some("not-a-voter".to_string());
-        };
-        Some(
-            match (
-                voter["directory_id"].as_str(),
-                voter["reported_directory_id"].as_str(),
-            ) {
-                (Some(recorded), Some(reported)) if recorded == reported => "yes",
-                (Some(_), Some(_)) => "no",
-                _ => "unknown",
-            }
-            .to_string(),
-        )
-    }
-
     /// The controller addresses of the quorum, as the leader knows them.
     pub fn voter_addresses(&self) -> Option<Vec<String>> {
         let quorum = self.leader_quorum()?;

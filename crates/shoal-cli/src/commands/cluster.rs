@@ -380,8 +380,7 @@ async fn leader_status(
     bail!("no controller reachable: {}", failures.join("; "))
 }
 
-/// `cluster quorum add-voter`: asks the leader to record the voter's new directory, which it
-/// does once the voter caught up.
+/// `cluster quorum add-voter`: asks the leader to record the voter's new directory.
 pub async fn add_voter(
     controllers: &str,
     args: &crate::cli::AddVoterArgs,
@@ -397,19 +396,14 @@ pub async fn add_voter(
         .await
         .map_err(|e| anyhow::anyhow!(shoal_internode::error_chain(&e)))?;
     let mut client = QuorumAdminClient::new(channel);
-    eprintln!(
-        "waiting up to {} ms for node {} to catch up with the leader ({leader})...",
-        args.catch_up_timeout_ms, args.id
-    );
     let request = shoal_proto::controller::AddVoterRequest {
         voter_id: args.id,
         directory_id: args.directory_id.clone().unwrap_or_default(),
-        timeout_ms: args.catch_up_timeout_ms,
+        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
     };
-    let wait = timeout + Duration::from_millis(args.catch_up_timeout_ms);
-    let reply = tokio::time::timeout(wait, client.add_voter(request))
+    let reply = tokio::time::timeout(timeout, client.add_voter(request))
         .await
-        .map_err(|_| anyhow::anyhow!("no answer within {wait:?}"))?
+        .map_err(|_| anyhow::anyhow!("no answer from the leader ({leader}) within {timeout:?}"))?
         .map_err(|status| anyhow::anyhow!("{}", status.message()))?
         .into_inner();
     let value = json!({

@@ -14,7 +14,6 @@
 //! picked as for a new topic: new racks first, then the brokers holding the fewest replicas.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
 
 use crate::controller::{Controller, PartitionReassignment, plan_alter_reassignments};
 use crate::features::REASSIGNMENT_METADATA_VERSION;
@@ -127,14 +126,10 @@ impl Controller {
         if plan_internal_topic_growth(&self.images.borrow(), &targets).is_empty() {
             return;
         }
-        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
-        let _writer = self.write_lock.lock().await;
-        let image = match self.caught_up_image(deadline).await {
-            Ok(image) => image,
-            Err(e) => {
-                tracing::debug!(error = %e, "internal topic growth: not the active controller");
-                return;
-            }
+        let Some((_writer, image, deadline)) =
+            self.background_writer("internal topic growth").await
+        else {
+            return;
         };
         let moves = plan_internal_topic_growth(&image, &targets);
         if moves.is_empty() {

@@ -534,18 +534,34 @@ impl Controller {
         }
     }
 
+    /// For a background task of the active controller: the write lock, an image caught up with
+    /// everything committed, and the deadline to propose by. `None` (logged at debug, naming
+    /// `task`) when this node is not the active controller.
+    async fn background_writer(
+        &self,
+        task: &str,
+    ) -> Option<(tokio::sync::MutexGuard<'_, ()>, Arc<MetadataImage>, Instant)> {
+        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
+        let writer = self.write_lock.lock().await;
+        match self.caught_up_image(deadline).await {
+            Ok(image) => Some((writer, image, deadline)),
+            Err(e) => {
+                tracing::debug!(error = %e, "{task}: not the active controller");
+                None
+            }
+        }
+    }
+
     /// Completes moves the image shows ready but no ISR change completed (the controller that
     /// saw the last replica join failed over first). Cheap when there are none.
     async fn complete_reassignments(&self) {
         if plan_complete_reassignments(&self.images.borrow()).is_empty() {
             return;
         }
-        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
-        let _writer = self.write_lock.lock().await;
-        if let Err(e) = self.caught_up_image(deadline).await {
-            tracing::debug!(error = %e, "reassignment check: not the active controller");
+        let Some((_writer, _, deadline)) = self.background_writer("reassignment check").await
+        else {
             return;
-        }
+        };
         self.propose_completed_reassignments(deadline).await;
     }
 
@@ -745,14 +761,8 @@ impl Controller {
         if expired.is_empty() {
             return;
         }
-        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
-        let _writer = self.write_lock.lock().await;
-        let image = match self.caught_up_image(deadline).await {
-            Ok(image) => image,
-            Err(e) => {
-                tracing::debug!(error = %e, "session check: not the active controller");
-                return;
-            }
+        let Some((_writer, image, deadline)) = self.background_writer("session check").await else {
+            return;
         };
         self.note_leadership(&image);
         let expired = self

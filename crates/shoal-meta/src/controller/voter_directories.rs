@@ -4,9 +4,10 @@
 //! (`VoterDirectory` records, trust on first use: Kafka's static voter lists have no
 //! directories at all). From then on a node with that id but another directory does not vote
 //! (`crate::voter_directory`). `AddVoter` names the new directory of a voter whose disk was
-//! replaced, but only once that node has caught up with the leader's log: then it holds every
-//! committed entry again and may count in majorities. Planning is pure; waiting and proposing
-//! are in `Controller::add_voter`.
+//! replaced. It need not wait for the node to catch up: the record commits on a majority of the
+//! other voters (a wiped voter's answers do not count), so each majority of the new voter set
+//! holds one of them, with every entry committed before. Planning is pure; proposing is in
+//! `Controller::add_voter`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -18,11 +19,7 @@ use crate::error::ControllerError;
 use crate::features::VOTER_DIRECTORIES_METADATA_VERSION;
 use crate::image::MetadataImage;
 use crate::meta_properties::format_directory_id;
-use crate::raft::types::to_raft_node_id;
 use crate::records::MetadataRecord;
-
-/// How often `add_voter` looks at the new voter's replication progress.
-const CATCH_UP_POLL_MS: u64 = 50;
 
 /// VoterDirectory records for the voters with no recorded directory that reported one.
 pub fn plan_record_voter_directories(
@@ -104,12 +101,6 @@ pub fn plan_add_voter(
     })
 }
 
-/// Whether a voter's replication progress reached `target` (the leader's last log index when
-/// the request arrived).
-pub fn caught_up(match_index: Option<u64>, target: u64) -> bool {
-    match_index.is_some_and(|m| m >= target)
-}
-
 impl Controller {
     /// Records the directories of voters seen for the first time. Run by the session check
     /// on the leader; cheap when every voter is recorded.
@@ -120,14 +111,9 @@ impl Controller {
         {
             return;
         }
-        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
-        let _writer = self.write_lock.lock().await;
-        let image = match self.caught_up_image(deadline).await {
-            Ok(image) => image,
-            Err(e) => {
-                tracing::debug!(error = %e, "voter directories: not the active controller");
-                return;
-            }
+        let Some((_writer, image, deadline)) = self.background_writer("voter directories").await
+        else {
+            return;
         };
         let records = plan_record_voter_directories(&image, &self.voter_ids, &reported);
         if records.is_empty() {
@@ -161,8 +147,8 @@ impl Controller {
         reported
     }
 
-    /// AddVoter: names `voter_id`'s new directory once it caught up (see the module docs).
-    /// Returns the plan carried out and the log index of its record.
+    /// AddVoter: records `voter_id`'s new directory (see the module docs: safe without waiting
+    /// for it to catch up). Returns the plan carried out and the log index of its record.
     pub(crate) async fn add_voter(
         &self,
         voter_id: i32,
@@ -173,30 +159,6 @@ impl Controller {
             return Err(e);
         }
         let deadline = Instant::now() + timeout;
-        let image = self.caught_up_image(deadline).await?;
-        let reported = self.reported_directories().get(&voter_id).copied();
-        plan_add_voter(&image, &self.voter_ids, voter_id, requested, reported)?;
-        let raft_id = to_raft_node_id(voter_id).ok_or_else(|| {
-            ControllerError::InvalidRequest(format!("node id {voter_id} is negative"))
-        })?;
-        let target = self.raft.metrics().borrow().last_log_index.unwrap_or(0);
-        loop {
-            let matched = {
-                let metrics = self.raft.metrics();
-                let m = metrics.borrow();
-                m.replication
-                    .as_ref()
-                    .and_then(|r| r.get(&raft_id).copied())
-                    .map(|log_id| log_id.map_or(0, |l| l.index))
-            };
-            if voter_id == self.node_id || caught_up(matched, target) {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(ControllerError::RequestTimedOut);
-            }
-            tokio::time::sleep(Duration::from_millis(CATCH_UP_POLL_MS)).await;
-        }
         let _writer = self.write_lock.lock().await;
         let image = self.caught_up_image(deadline).await?;
         let reported = self.reported_directories().get(&voter_id).copied();
@@ -308,13 +270,5 @@ mod tests {
             plan_add_voter(&image_at(4, &[]), &voters, 2, None, Some(NEW)),
             Err(ControllerError::UnsupportedVersion(_))
         ));
-    }
-
-    #[test]
-    fn catching_up_means_reaching_the_leaders_log_end_at_request_time() {
-        assert!(!caught_up(None, 10));
-        assert!(!caught_up(Some(9), 10));
-        assert!(caught_up(Some(10), 10));
-        assert!(caught_up(Some(11), 10));
     }
 }

@@ -22,7 +22,9 @@
 //!
 //! **Directory ids.** Each request names the metadata directory this node's committed image
 //! records for the addressee (`crate::voter_directory`); each reply names the responder's, which
-//! is noted in [`ObservedDirectories`] for the controller to record.
+//! is noted in [`ObservedDirectories`] for the controller to record. A reply from another
+//! directory than the recorded one is turned into `Unreachable`: a wiped voter's
+//! acknowledgements and votes never count.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -193,17 +195,21 @@ impl GrpcConnection {
         Ok(client)
     }
 
-    fn envelope(&self, payload: Vec<u8>, snapshot_chunk: Vec<u8>) -> RaftRequest {
-        let directories = &self.context.directories;
-        let expected = directories
+    /// The directory this node's committed metadata records for the addressee.
+    fn expected_directory(&self) -> Option<uuid::Uuid> {
+        self.context
+            .directories
             .images
             .borrow()
             .voter_directories
             .get(&self.target_node_id)
-            .copied();
+            .copied()
+    }
+
+    fn envelope(&self, payload: Vec<u8>, snapshot_chunk: Vec<u8>) -> RaftRequest {
         RaftRequest {
-            target_directory_id: voter_directory::to_wire(expected),
-            source_directory_id: voter_directory::to_wire(Some(directories.own)),
+            target_directory_id: voter_directory::to_wire(self.expected_directory()),
+            source_directory_id: voter_directory::to_wire(Some(self.context.directories.own)),
             cluster_id: self.context.cluster_id.clone(),
             target_node_id: self.target_node_id,
             source_node_id: self.context.source_node_id,
@@ -248,19 +254,26 @@ impl GrpcConnection {
             Ok(Err(status)) => return Err(self.classify(status)),
             Ok(Ok(reply)) => reply.into_inner(),
         };
-        match voter_directory::from_wire(&reply.directory_id) {
-            Ok(Some(directory_id)) => self
-                .context
+        let replied = voter_directory::from_wire(&reply.directory_id).map_err(|e| {
+            Failure::Network(format!(
+                "garbled reply from node {}: {e}",
+                self.target_node_id
+            ))
+        })?;
+        if let Some(directory_id) = replied {
+            self.context
                 .directories
                 .observed
-                .record(self.target_node_id, directory_id),
-            Ok(None) => {}
-            Err(e) => {
-                return Err(Failure::Network(format!(
-                    "garbled reply from node {}: {e}",
-                    self.target_node_id
-                )));
-            }
+                .record(self.target_node_id, directory_id);
+        }
+        // A wiped voter forgot its term and its log: an answer from it must not count (not an
+        // acknowledgement towards a commit, nor a vote) until its new directory is recorded.
+        let expected = self.expected_directory();
+        if let Some(reason) = voter_directory::reply_refusal(expected, replied) {
+            return Err(Failure::Unreachable(format!(
+                "node {}: {reason}",
+                self.target_node_id
+            )));
         }
         decode_reply(reply).map_err(|e| {
             Failure::Network(format!(
