@@ -548,7 +548,25 @@ async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_metadata() {
     let mut admin = QuorumAdminClient::connect(format!("http://{}", cluster.voters[&leader]))
         .await
         .unwrap();
-    // Another directory than the one it runs with is refused.
+    // Garbage, an unknown voter and another directory than the one it runs with are refused.
+    for (voter_id, directory_id, code) in [
+        (
+            wiped,
+            "not-a-directory-id".to_string(),
+            tonic::Code::InvalidArgument,
+        ),
+        (9, String::new(), tonic::Code::FailedPrecondition),
+    ] {
+        let status = admin
+            .add_voter(AddVoterRequest {
+                voter_id,
+                directory_id,
+                timeout_ms: 5_000,
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), code, "{status:?}");
+    }
     let refused = admin
         .add_voter(AddVoterRequest {
             voter_id: wiped,
@@ -742,6 +760,34 @@ async fn raft_rpcs_must_carry_the_senders_own_vote() {
         .await
         .expect_err("entries on behalf of another leader must be rejected");
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
+
+    // A vote from another voter naming a directory that is not 16 bytes, or not this node's
+    // (it would be a wiped voter's vote), never reaches Raft: the term stays.
+    let term_before = node.raft_metrics().await.current_term;
+    for (directory, code) in [
+        (vec![1, 2, 3], tonic::Code::InvalidArgument),
+        (
+            uuid::Uuid::from_u128(0xd1).as_bytes().to_vec(),
+            tonic::Code::FailedPrecondition,
+        ),
+    ] {
+        let forged = RaftRequest {
+            target_directory_id: directory,
+            ..envelope(2, 2, CLUSTER_ID, 1, all.clone())
+        };
+        let status = client.vote(forged).await.expect_err("refused");
+        assert_eq!(status.code(), code, "{status:?}");
+    }
+    assert_eq!(node.raft_metrics().await.current_term, term_before);
+    // Addressed to this node's own directory, the same vote reaches Raft, and the answer names
+    // the directory.
+    let addressed = RaftRequest {
+        target_directory_id: node.directory_id().as_bytes().to_vec(),
+        ..envelope(2, 2, CLUSTER_ID, 1, all.clone())
+    };
+    let reply = client.vote(addressed).await.expect("accepted").into_inner();
+    assert!(reply.result.is_some());
+    assert_eq!(reply.directory_id, node.directory_id().as_bytes().to_vec());
 
     let newer = RaftRequest {
         payload_version: 9,

@@ -322,3 +322,57 @@ fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage
     }
     Ok(image)
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// A format-6 snapshot whose voter directories are `entries`.
+    fn with_voters(entries: Vec<proto::VoterDirectoryRecord>) -> Vec<u8> {
+        let mut image = MetadataImage::empty("c");
+        image.voter_directories.insert(1, Uuid::from_u128(1));
+        let bytes = encode_snapshot(&image);
+        assert_eq!(bytes[1], SNAPSHOT_FORMAT_VERSION);
+        let mut message = proto::MetadataImage::decode(&bytes[2..]).unwrap_or_default();
+        message.voter_directories = entries;
+        with_header(SNAPSHOT_FORMAT_VERSION, &message)
+    }
+
+    fn voter(id: Option<i32>, directory: Vec<u8>) -> proto::VoterDirectoryRecord {
+        proto::VoterDirectoryRecord {
+            voter_id: id,
+            directory_id: directory,
+        }
+    }
+
+    #[test]
+    fn voter_directories_round_trip_and_bad_ones_are_refused() {
+        let a = Uuid::from_u128(0xa).as_bytes().to_vec();
+        let b = Uuid::from_u128(0xb).as_bytes().to_vec();
+        let decoded = decode_snapshot(&with_voters(vec![
+            voter(Some(1), a.clone()),
+            voter(Some(2), b.clone()),
+        ]));
+        assert_eq!(
+            decoded.map(|i| i.voter_directories),
+            Ok(BTreeMap::from([
+                (1, Uuid::from_u128(0xa)),
+                (2, Uuid::from_u128(0xb))
+            ]))
+        );
+        for (entries, needle) in [
+            (
+                vec![voter(Some(1), a.clone()), voter(Some(1), b)],
+                "two directory ids",
+            ),
+            (vec![voter(Some(1), vec![1, 2, 3])], "16-byte UUID"),
+            (vec![voter(None, a)], "voter_id"),
+        ] {
+            let err = decode_snapshot(&with_voters(entries)).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+}
