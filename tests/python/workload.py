@@ -7,6 +7,8 @@ times show how long each partition could not take writes after a fault."""
 
 from __future__ import annotations
 
+import collections
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +26,29 @@ class AckLog:
     ack_times: list[tuple[float, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     sent: int = 0
+    # librdkafka's idempotence events (`debug=eos`: drains, epoch bumps, sequence errors),
+    # the last EVENT_TRAIL_LINES of them: why a retry was renumbered, if the checker finds a
+    # duplicate.
+    events: collections.deque = field(default_factory=lambda: collections.deque(maxlen=EVENT_TRAIL_LINES))
+
+    def idempotence_trail(self) -> str:
+        """The events that change what librdkafka resends: sequence errors and epoch bumps."""
+        keys = ("ERRSEQ", "DUPSEQ", "bump", "Bump", "UNKPID", "drain", "DRAIN")
+        return "\n".join(line for line in self.events if any(k in line for k in keys))
+
+
+EVENT_TRAIL_LINES = 2000
+
+
+class _EventTrail(logging.Handler):
+    """Keeps librdkafka's log lines in the workload's log (they come through `poll`)."""
+
+    def __init__(self, events: collections.deque):
+        super().__init__(logging.DEBUG)
+        self.events = events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.events.append(f"{record.created:.3f} {record.getMessage()}")
 
 
 class IdempotentWorkload:
@@ -67,7 +92,11 @@ class IdempotentWorkload:
 
     def _run(self) -> None:
         try:
-            producer = Producer(self.conf)
+            trail = logging.getLogger(f"workload-{id(self)}")
+            trail.propagate = False
+            trail.setLevel(logging.DEBUG)
+            trail.addHandler(_EventTrail(self.log.events))
+            producer = Producer({"debug": "eos", **self.conf}, logger=trail)
             started = time.monotonic()
             n = 0
             while not self._stop.is_set() and n < self.max_records:

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::disk_space::DiskSpace;
 use crate::log_config::partition_config;
 use crate::log_dirs;
+use crate::replication::quota::{ReplicationQuotas, Throttles};
 use crate::time::wall_ms;
 
 /// Key of a hosted partition: the topic id, so a recreated topic never meets an old log.
@@ -44,11 +45,15 @@ pub trait MarkerListener: Send + Sync {
 struct Hosted {
     partition: Arc<Partition>,
     configs: BTreeMap<String, String>,
+    /// Whether this replica's replication is throttled (its topic's throttled-replica lists).
+    throttles: Throttles,
 }
 
 pub struct ReplicaManager {
     /// Free space of the log directory: appends stop below `log.dir.min.free.bytes`.
     pub disk_space: Arc<DiskSpace>,
+    /// The leader and follower replication throttles (`*.replication.throttled.rate`).
+    pub quotas: ReplicationQuotas,
     local_id: i32,
     data_dir: PathBuf,
     broker_settings: BTreeMap<String, String>,
@@ -88,6 +93,7 @@ impl ReplicaManager {
         let (applied, _) = watch::channel(initial);
         Self {
             disk_space,
+            quotas: ReplicationQuotas::from_settings(&broker_settings),
             local_id,
             data_dir,
             txn_verification_enabled: shoal_config::effective(
@@ -164,6 +170,17 @@ impl ReplicaManager {
         read(&self.hosted)
             .get(&(topic_id, partition))
             .map(|h| Arc::clone(&h.partition))
+    }
+
+    /// A hosted partition with this broker's replication throttles for it.
+    pub fn partition_with_throttles(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Option<(Arc<Partition>, Throttles)> {
+        read(&self.hosted)
+            .get(&(topic_id, partition))
+            .map(|h| (Arc::clone(&h.partition), h.throttles))
     }
 
     /// The partitions this broker leads, with their keys.
@@ -292,6 +309,8 @@ impl ReplicaManager {
                         }
                         if let Some(h) = write(&self.hosted).get_mut(&key) {
                             h.configs = topic.configs.clone();
+                            h.throttles =
+                                Throttles::for_replica(&topic.configs, key.1, self.local_id);
                         }
                     }
                 }
@@ -373,6 +392,7 @@ impl ReplicaManager {
                     Hosted {
                         partition: Arc::new(partition),
                         configs: topic.configs.clone(),
+                        throttles: Throttles::for_replica(&topic.configs, index, self.local_id),
                     },
                 );
             }

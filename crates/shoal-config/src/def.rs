@@ -71,6 +71,8 @@ pub enum Validator {
     ListOf(&'static [&'static str]),
     /// Non-empty string (or list with at least one element).
     NonEmpty,
+    /// Kafka's `ThrottledReplicaListValidator`: empty, `*`, or `partition:broker` entries.
+    ThrottledReplicas,
 }
 
 impl Validator {
@@ -85,6 +87,9 @@ impl Validator {
             Validator::Positive => Some("> 0".to_string()),
             Validator::OneOf(values) | Validator::ListOf(values) => Some(values.join(", ")),
             Validator::NonEmpty => Some("non-empty".to_string()),
+            Validator::ThrottledReplicas => {
+                Some("[partitionId]:[brokerId],[partitionId]:[brokerId],... or *".to_string())
+            }
         }
     }
 }
@@ -355,11 +360,32 @@ pub fn normalize_as(
                 Validator::NonEmpty if elements.is_empty() => {
                     return Err("List must not be empty".to_string());
                 }
+                Validator::ThrottledReplicas => check_throttled_replicas(&elements)?,
                 _ => {}
             }
             Ok(elements.join(","))
         }
     }
+}
+
+/// `*` alone, or `partition:broker` pairs of non-negative integers (Kafka's message).
+fn check_throttled_replicas(elements: &[String]) -> Result<(), String> {
+    if elements.len() == 1 && elements[0] == "*" {
+        return Ok(());
+    }
+    let pair = |e: &str| {
+        e.split_once(':').is_some_and(|(p, b)| {
+            p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
+        })
+    };
+    if elements.iter().all(|e| pair(e)) {
+        return Ok(());
+    }
+    Err(
+        "must be the literal '*' or a list of replicas in the following format: \
+         [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+            .to_string(),
+    )
 }
 
 fn check_integer(validator: &Validator, n: i64) -> Result<(), String> {
@@ -435,6 +461,38 @@ mod tests {
             (ConfigType::List, Validator::ListOf(&["x"]), "", Err(())),
             (ConfigType::List, Validator::ListOf(&["x"]), "x,x", Err(())),
             (ConfigType::List, Validator::NonEmpty, " , ", Err(())),
+            (ConfigType::List, Validator::ThrottledReplicas, "", Ok("")),
+            (
+                ConfigType::List,
+                Validator::ThrottledReplicas,
+                " * ",
+                Ok("*"),
+            ),
+            (
+                ConfigType::List,
+                Validator::ThrottledReplicas,
+                "0:1, 1:2",
+                Ok("0:1,1:2"),
+            ),
+            (
+                ConfigType::List,
+                Validator::ThrottledReplicas,
+                "*,0:1",
+                Err(()),
+            ),
+            (
+                ConfigType::List,
+                Validator::ThrottledReplicas,
+                "0:x",
+                Err(()),
+            ),
+            (
+                ConfigType::List,
+                Validator::ThrottledReplicas,
+                "0:-1",
+                Err(()),
+            ),
+            (ConfigType::List, Validator::ThrottledReplicas, "0", Err(())),
         ];
         for (ty, validator, raw, expected) in cases {
             let got = normalize_as(*ty, validator, raw);

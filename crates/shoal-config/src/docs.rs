@@ -60,11 +60,14 @@ pub fn topic_table() -> String {
             out,
             "| `{}` | {} | {} | {} | {} |",
             def.name,
-            def.broker_synonyms()
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            match def.broker_synonyms() {
+                names if names.is_empty() => "– (topic only)".to_string(),
+                names => names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
             type_and_unit(broker),
             default_text(broker),
             escape(def.documentation),

@@ -4,6 +4,9 @@
 //! setting (`retention.ms` ← `log.retention.ms`), so the two can never disagree. A topic's
 //! effective value is its override (DYNAMIC_TOPIC_CONFIG), else the broker setting or one of its
 //! synonyms if set explicitly (STATIC_BROKER_CONFIG), else the default (DEFAULT_CONFIG).
+//!
+//! The few with no broker setting in Kafka (`*.replication.throttled.replicas`) carry their
+//! own definition ([`Backing::TopicOnly`]): an override, else the default.
 
 use std::collections::BTreeMap;
 
@@ -17,13 +20,24 @@ pub use crate::def::list_elements;
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicConfigDef {
     pub name: &'static str,
-    /// The broker setting that supplies the default, type and range.
-    pub broker: &'static str,
+    /// Where the default, type and range come from.
+    pub backing: Backing,
     pub documentation: &'static str,
 }
 
+/// What a topic config borrows its type, range and default from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backing {
+    /// The broker setting of this name, which also supplies the default when set.
+    Broker(&'static str),
+    /// A definition of its own: the topic's override, else this default (Kafka has no broker
+    /// setting for it).
+    TopicOnly(&'static ConfigDef),
+}
+
 impl TopicConfigDef {
-    /// The broker setting behind this config (a test proves every one exists).
+    /// The definition behind this config: its broker setting's (a test proves every one
+    /// exists), or its own.
     pub fn broker_def(&self) -> &'static ConfigDef {
         static FALLBACK: ConfigDef = ConfigDef {
             name: "",
@@ -39,7 +53,10 @@ impl TopicConfigDef {
             shoal_only: false,
             sensitive: false,
         };
-        broker_config_def(self.broker).unwrap_or(&FALLBACK)
+        match self.backing {
+            Backing::Broker(name) => broker_config_def(name).unwrap_or(&FALLBACK),
+            Backing::TopicOnly(def) => def,
+        }
     }
 
     pub fn config_type(&self) -> ConfigType {
@@ -55,11 +72,15 @@ impl TopicConfigDef {
         self.broker_def().default.unwrap_or("")
     }
 
-    /// Broker settings that supply the default, highest precedence first.
+    /// Broker settings that supply the default, highest precedence first (none for a
+    /// topic-only config).
     pub fn broker_synonyms(&self) -> Vec<&'static str> {
-        std::iter::once(self.broker)
-            .chain(synonyms_of(self.broker).map(|d| d.name))
-            .collect()
+        match self.backing {
+            Backing::Broker(name) => std::iter::once(name)
+                .chain(synonyms_of(name).map(|d| d.name))
+                .collect(),
+            Backing::TopicOnly(_) => Vec::new(),
+        }
     }
 }
 
@@ -70,10 +91,47 @@ const fn topic(
 ) -> TopicConfigDef {
     TopicConfigDef {
         name,
-        broker,
+        backing: Backing::Broker(broker),
         documentation,
     }
 }
+
+const fn topic_only(def: &'static ConfigDef, documentation: &'static str) -> TopicConfigDef {
+    TopicConfigDef {
+        name: def.name,
+        backing: Backing::TopicOnly(def),
+        documentation,
+    }
+}
+
+/// A replica list a replication throttle applies to (Kafka's `ThrottledReplicaListValidator`).
+const fn throttled_replicas(name: &'static str, doc: &'static str) -> ConfigDef {
+    ConfigDef {
+        name,
+        config_type: ConfigType::List,
+        default: Some(""),
+        unit: crate::def::Unit::None,
+        validator: Validator::ThrottledReplicas,
+        doc,
+        section: crate::def::Section::Replication,
+        dynamic: crate::def::DynamicScope::ReadOnly,
+        support: crate::def::Support::Applied,
+        synonym_of: None,
+        shoal_only: false,
+        sensitive: false,
+    }
+}
+
+const LEADER_THROTTLED_REPLICAS_DOC: &str = "Replicas whose replication the leader throttles to leader.replication.throttled.rate while they are out of the ISR: partition:broker pairs naming the leader's broker, or * for every replica.";
+static LEADER_THROTTLED_REPLICAS: ConfigDef = throttled_replicas(
+    "leader.replication.throttled.replicas",
+    LEADER_THROTTLED_REPLICAS_DOC,
+);
+const FOLLOWER_THROTTLED_REPLICAS_DOC: &str = "Replicas whose fetching the follower throttles to follower.replication.throttled.rate while they are out of the ISR: partition:broker pairs naming the follower's broker, or * for every replica.";
+static FOLLOWER_THROTTLED_REPLICAS: ConfigDef = throttled_replicas(
+    "follower.replication.throttled.replicas",
+    FOLLOWER_THROTTLED_REPLICAS_DOC,
+);
 
 /// Every topic config Shoal knows, in name order.
 pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
@@ -122,11 +180,16 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "log.flush.interval.ms",
         "Force an fsync of the log after this much time.",
     ),
+    topic_only(
+        &FOLLOWER_THROTTLED_REPLICAS,
+        FOLLOWER_THROTTLED_REPLICAS_DOC,
+    ),
     topic(
         "index.interval.bytes",
         "log.index.interval.bytes",
         "How many log bytes between two offset index entries.",
     ),
+    topic_only(&LEADER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS_DOC),
     topic(
         "max.compaction.lag.ms",
         "log.cleaner.max.compaction.lag.ms",
@@ -283,7 +346,8 @@ fn resolve_def(
     }
     // Broker settings are validated at start-up; a value that does not normalize here would be a
     // bug, and the default is the safe answer.
-    if let Some((broker_config, raw)) = explicit_source(broker_settings, def.broker)
+    if let Backing::Broker(broker) = def.backing
+        && let Some((broker_config, raw)) = explicit_source(broker_settings, broker)
         && let Ok(value) = normalize(def.broker_def(), &raw)
     {
         return ResolvedConfig {
@@ -303,6 +367,30 @@ fn resolve_def(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_topic_only_config_is_its_override_or_its_default_never_a_broker_setting() {
+        let name = "leader.replication.throttled.replicas";
+        // Not a broker setting: a same-named entry in the broker's settings is ignored.
+        let settings = map(&[(name, "*")]);
+        let r = resolve_topic_config(name, &BTreeMap::new(), &settings).unwrap();
+        assert_eq!(
+            (r.value.as_str(), &r.source),
+            ("", &ConfigSource::SchemaDefault)
+        );
+        let r = resolve_topic_config(name, &map(&[(name, "0:1")]), &settings).unwrap();
+        assert_eq!(
+            (r.value.as_str(), &r.source),
+            ("0:1", &ConfigSource::TopicOverride)
+        );
+        assert!(topic_config_def(name).unwrap().broker_synonyms().is_empty());
+        assert!(validate_topic_config(name, "0:1,x").is_err());
+        assert_eq!(
+            validate_topic_config("follower.replication.throttled.replicas", " 0:4 , 1:4 ")
+                .as_deref(),
+            Ok("0:4,1:4")
+        );
+    }
+
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -321,8 +409,15 @@ mod tests {
             );
         }
         for def in TOPIC_CONFIGS {
-            let broker = broker_config_def(def.broker)
-                .unwrap_or_else(|| panic!("{}: no broker setting {}", def.name, def.broker));
+            let broker = match def.backing {
+                Backing::Broker(name) => broker_config_def(name)
+                    .unwrap_or_else(|| panic!("{}: no broker setting {name}", def.name)),
+                Backing::TopicOnly(own) => {
+                    assert_eq!(own.name, def.name);
+                    assert!(broker_config_def(def.name).is_none(), "{}", def.name);
+                    own
+                }
+            };
             assert!(broker.synonym_of.is_none(), "{} → a synonym", def.name);
             assert!(
                 broker.default.is_some(),

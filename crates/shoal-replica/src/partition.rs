@@ -331,6 +331,12 @@ impl Partition {
         lock(&self.published).state.is_leader(self.local_broker_id)
     }
 
+    /// Whether `broker_id` is in the ISR this replica knows (the leader's own, or the one the
+    /// controller last sent a follower): replication throttles hold back only the others.
+    pub fn isr_contains(&self, broker_id: i32) -> bool {
+        lock(&self.published).state.isr.contains(&broker_id)
+    }
+
     /// Copies what async callers read out of `st`; call after every change to it.
     fn publish(&self, st: &ReplicaState) {
         *lock(&self.published) = Published {

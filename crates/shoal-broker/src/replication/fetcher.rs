@@ -13,7 +13,9 @@
 //! request in flight and starts a new stream.
 //!
 //! Bounded: one request in flight, at most `FETCH_RESPONSE_MAX_BYTES` per answer, backoff
-//! (`RETRY_MIN_MS`..`RETRY_MAX_MS`) on connection failures and per partition on errors.
+//! (`RETRY_MIN_MS`..`RETRY_MAX_MS`) on connection failures and per partition on errors. A
+//! replica the follower's replication throttle holds back (`quota`) is left out of requests
+//! until the rate is under its bound again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -209,9 +211,18 @@ fn build_request(
         {
             continue;
         }
-        let Some(partition) = ctx.replicas.partition(key.0, key.1) else {
+        let Some((partition, throttles)) = ctx.replicas.partition_with_throttles(key.0, key.1)
+        else {
             continue;
         };
+        // Kafka's `shouldFollowerThrottle`: a throttled replica out of the ISR is left out of
+        // the request while this broker's throttled fetching is over its rate.
+        let quota = &ctx.replicas.quotas.follower;
+        let throttled =
+            throttles.follower && quota.is_bounded() && !partition.isr_contains(ctx.broker_id);
+        if throttled && quota.is_exceeded() {
+            continue;
+        }
         let Ok(position) = partition.fetch_position(*leader_epoch) else {
             // The partition moved on (new epoch, or it leads now): the manager will update us.
             continue;
@@ -222,7 +233,12 @@ fn build_request(
             current_leader_epoch: *leader_epoch,
             fetch_offset: position.fetch_offset,
             last_fetched_epoch: position.last_fetched_epoch,
-            max_bytes: FETCH_PARTITION_MAX_BYTES,
+            max_bytes: match (throttled, quota.chunk_bytes()) {
+                (true, Some(chunk)) => u32::try_from(chunk)
+                    .unwrap_or(u32::MAX)
+                    .min(FETCH_PARTITION_MAX_BYTES),
+                _ => FETCH_PARTITION_MAX_BYTES,
+            },
         });
         in_request.insert(*key, *leader_epoch);
     }
@@ -253,9 +269,14 @@ fn apply_response(
         let Some(&leader_epoch) = in_request.get(&key) else {
             continue;
         };
-        let Some(partition) = replicas.partition(topic_id, data.partition) else {
+        let Some((partition, throttles)) =
+            replicas.partition_with_throttles(topic_id, data.partition)
+        else {
             continue;
         };
+        if throttles.follower {
+            replicas.quotas.follower.record(data.records.len());
+        }
         // A nearly full disk takes no replicated bytes either: back off until space returns
         // (the leader drops this follower from the ISR meanwhile, as for any lag).
         if !data.records.is_empty() && !replicas.disk_space.appends_allowed() {

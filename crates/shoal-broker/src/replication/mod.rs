@@ -1,7 +1,8 @@
 //! Replication between brokers: the leader side (`service`, the `Replication` gRPC service of
 //! `proto/replication.proto`), the follower side (`fetcher`: one stream per leader broker,
 //! `fetcher_manager`: which partitions each stream carries, from the metadata image), and the
-//! leader's ISR proposals to the controller (`isr_manager`, Kafka's AlterPartition).
+//! leader's ISR proposals to the controller (`isr_manager`, Kafka's AlterPartition), and the
+//! replication throttles both sides obey (`quota`).
 //!
 //! **Why the broker owns this and `shoal-replica` does not.** Every decision that keeps data
 //! safe (what a fetch may count for, where to truncate, which ISR change to propose) is made
@@ -12,6 +13,7 @@
 pub mod fetcher;
 pub mod fetcher_manager;
 pub mod isr_manager;
+pub mod quota;
 pub mod server;
 pub mod service;
 

@@ -7,7 +7,8 @@
 //! passes: a caught-up follower receives new batches as soon as they are written, which is
 //! what acks=all latency rides on. The follower's positions are recorded when the request
 //! arrives (that is what advances the high watermark), and once only, as Kafka does. Each pass
-//! over the partitions reads the disk, so it runs on a blocking thread.
+//! over the partitions reads the disk, so it runs on a blocking thread. A replica the leader's
+//! replication throttle holds back (`quota`) gets its offsets but no records.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -273,18 +274,18 @@ impl FollowerSession {
                 self.isr_nudges.clone(),
                 Arc::clone(&request),
             );
-            let (response, worth_sending) =
-                run_blocking(move || serve(&replicas, &isr_nudges, &pass, first))
-                    .await
-                    .ok_or_else(|| Status::unavailable("the broker is shutting down"))?;
+            let served = run_blocking(move || serve(&replicas, &isr_nudges, &pass, first))
+                .await
+                .ok_or_else(|| Status::unavailable("the broker is shutting down"))?;
             first = false;
-            if worth_sending || tokio::time::Instant::now() >= deadline {
-                return Ok(response);
+            if served.worth_sending || tokio::time::Instant::now() >= deadline {
+                return Ok(served.response);
             }
             let changes: Vec<_> = self
                 .log_ends
-                .values_mut()
-                .map(|rx| Box::pin(rx.changed()))
+                .iter_mut()
+                .filter(|(key, _)| !served.held.contains(key))
+                .map(|(_, rx)| Box::pin(rx.changed()))
                 .collect();
             if changes.is_empty() {
                 tokio::time::sleep_until(deadline).await;
@@ -304,14 +305,23 @@ impl FollowerSession {
     }
 }
 
-/// One pass over the request's partitions (blocking: it reads the logs); returns the response
-/// and whether it carries anything a follower needs now (records, an error, a divergence).
+/// One pass over the request's partitions (blocking: it reads the logs).
+struct Served {
+    response: FetchResponse,
+    /// It carries something a follower needs now (records, an error, a divergence).
+    worth_sending: bool,
+    /// Partitions whose records the leader's throttle held back: their appends do not end
+    /// the wait (the throttle would hold them back again).
+    held: Vec<PartitionKey>,
+}
+
 fn serve(
     replicas: &ReplicaManager,
     isr_nudges: &mpsc::Sender<PartitionKey>,
     request: &FetchRequest,
     record: bool,
-) -> (FetchResponse, bool) {
+) -> Served {
+    let mut held = Vec::new();
     let now = wall_ms();
     let mut budget = request.max_bytes.clamp(1, FETCH_RESPONSE_MAX_BYTES) as usize;
     let mut worth_sending = false;
@@ -333,12 +343,21 @@ fn serve(
             partitions.push(data);
             continue;
         };
-        let Some(partition) = replicas.partition(key.0, key.1) else {
+        let Some((partition, throttles)) = replicas.partition_with_throttles(key.0, key.1) else {
             data.error_code = i32::from(ResponseError::NotLeaderOrFollower.code());
             worth_sending = true;
             partitions.push(data);
             continue;
         };
+        // Kafka's `shouldLeaderThrottle`: a throttled replica out of the ISR gets no records
+        // while the leader's throttled traffic is over its rate (its offsets still count).
+        let quota = &replicas.quotas.leader;
+        let throttled =
+            throttles.leader && quota.is_bounded() && !partition.isr_contains(request.replica_id);
+        let held_back = throttled && quota.is_exceeded();
+        if held_back {
+            held.push(key);
+        }
         let fetch = FollowerFetch {
             replica_id: request.replica_id,
             broker_epoch: request.broker_epoch,
@@ -346,10 +365,16 @@ fn serve(
             fetch_offset: p.fetch_offset,
             last_fetched_epoch: p.last_fetched_epoch,
             // With the budget spent, later partitions still report their offsets.
-            max_bytes: if budget == 0 {
+            max_bytes: if budget == 0 || held_back {
                 0
             } else {
-                (p.max_bytes.clamp(1, FETCH_PARTITION_MAX_BYTES) as usize).min(budget)
+                let chunk = match throttled {
+                    true => quota.chunk_bytes().unwrap_or(usize::MAX),
+                    false => usize::MAX,
+                };
+                (p.max_bytes.clamp(1, FETCH_PARTITION_MAX_BYTES) as usize)
+                    .min(budget)
+                    .min(chunk)
             },
         };
         match partition.fetch_for_follower(&fetch, now, record) {
@@ -365,6 +390,9 @@ fn serve(
                     worth_sending = true;
                 }
                 if fetch.max_bytes > 0 && !result.records.is_empty() {
+                    if throttles.leader {
+                        quota.record(result.records.len());
+                    }
                     budget = budget.saturating_sub(result.records.len());
                     data.records = result.records.to_vec();
                     worth_sending = true;
@@ -390,7 +418,11 @@ fn serve(
         }
         partitions.push(data);
     }
-    (FetchResponse { partitions }, worth_sending)
+    Served {
+        response: FetchResponse { partitions },
+        worth_sending,
+        held,
+    }
 }
 
 fn key_of(p: &PartitionFetch) -> Option<PartitionKey> {

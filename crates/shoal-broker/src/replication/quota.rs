@@ -1,0 +1,373 @@
+//! Replication throttles (Kafka's `ReplicationQuotaManager`): a reassignment that copies a
+//! large partition to a new replica must not take the leader's disk and network from
+//! producers and consumers.
+//!
+//! As in Kafka, a throttle is two things. The topic configs `leader.replication.throttled.replicas`
+//! and `follower.replication.throttled.replicas` name which replicas are throttled, as
+//! `partition:broker` pairs (or `*`); a broker reads the pairs naming itself
+//! ([`Throttles::for_replica`]). The broker settings `leader.replication.throttled.rate` and
+//! `follower.replication.throttled.rate` bound the bytes per second of those replicas'
+//! traffic, measured over `replication.quota.window.num` samples of
+//! `replication.quota.window.size.seconds` ([`ReplicationQuota`]).
+//!
+//! Only a replica out of the ISR is ever held back: the leader leaves its records out of a
+//! fetch answer while its quota is exceeded, the follower leaves the partition out of its
+//! request. Bytes of every throttled partition count towards the rate, in sync or not, so a
+//! catching-up replica gets what the in-sync ones leave (Kafka's `shouldLeaderThrottle`,
+//! `shouldFollowerThrottle`). A throttled move therefore never stalls producers: the in-sync
+//! followers that acks=all waits for are never throttled.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use shoal_config::list_elements;
+
+/// The topic config naming replicas the leader throttles.
+pub const LEADER_THROTTLED_REPLICAS: &str = "leader.replication.throttled.replicas";
+/// The topic config naming replicas the follower throttles.
+pub const FOLLOWER_THROTTLED_REPLICAS: &str = "follower.replication.throttled.replicas";
+
+/// Whether this broker throttles one partition's replication, as leader and as follower.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Throttles {
+    pub leader: bool,
+    pub follower: bool,
+}
+
+impl Throttles {
+    /// The throttles of `partition` on broker `broker_id` from its topic's configs.
+    pub fn for_replica(configs: &BTreeMap<String, String>, partition: i32, broker_id: i32) -> Self {
+        let named = |config: &str| {
+            configs
+                .get(config)
+                .is_some_and(|value| names_replica(value, partition, broker_id))
+        };
+        Throttles {
+            leader: named(LEADER_THROTTLED_REPLICAS),
+            follower: named(FOLLOWER_THROTTLED_REPLICAS),
+        }
+    }
+}
+
+/// Whether a throttled-replica list (`*`, or `partition:broker` pairs) names this replica.
+/// The controller validated the list; an entry that does not parse names nothing.
+fn names_replica(value: &str, partition: i32, broker_id: i32) -> bool {
+    let elements = list_elements(value);
+    if elements.len() == 1 && elements[0] == "*" {
+        return true;
+    }
+    elements.iter().any(|e| {
+        e.split_once(':').is_some_and(|(p, b)| {
+            p.trim().parse::<i32>() == Ok(partition) && b.trim().parse::<i32>() == Ok(broker_id)
+        })
+    })
+}
+
+/// Bytes counted in consecutive fixed windows, oldest first: Kafka's sampled `Rate`.
+#[derive(Debug)]
+struct SampledRate {
+    window_ms: u64,
+    windows: usize,
+    /// (window start, bytes) for the last `windows` windows that saw traffic.
+    samples: VecDeque<(u64, u64)>,
+}
+
+impl SampledRate {
+    fn new(windows: usize, window_ms: u64) -> Self {
+        SampledRate {
+            window_ms: window_ms.max(1),
+            windows: windows.max(1),
+            samples: VecDeque::with_capacity(windows.max(1)),
+        }
+    }
+
+    fn record(&mut self, bytes: u64, now_ms: u64) {
+        let start = now_ms - now_ms % self.window_ms;
+        match self.samples.back_mut() {
+            Some((at, sum)) if *at == start => *sum = sum.saturating_add(bytes),
+            _ => {
+                if self.samples.len() == self.windows {
+                    self.samples.pop_front();
+                }
+                self.samples.push_back((start, bytes));
+            }
+        }
+    }
+
+    /// Bytes per second over the retained windows. As Kafka, the elapsed time is at least
+    /// `windows - 1` whole windows, so a burst right after a quiet spell is not measured over
+    /// a few milliseconds.
+    fn bytes_per_second(&mut self, now_ms: u64) -> f64 {
+        let horizon = now_ms.saturating_sub(self.window_ms * self.windows as u64);
+        while self.samples.front().is_some_and(|(at, _)| *at < horizon) {
+            self.samples.pop_front();
+        }
+        let Some(&(oldest, _)) = self.samples.front() else {
+            return 0.0;
+        };
+        let total: u64 = self.samples.iter().map(|(_, b)| b).sum();
+        let floor_ms = self.window_ms * (self.windows as u64 - 1);
+        let elapsed_ms = now_ms.saturating_sub(oldest).max(floor_ms).max(1);
+        total as f64 * 1000.0 / elapsed_ms as f64
+    }
+}
+
+/// One direction's throttle on this broker: a bound in bytes/s and the measured rate.
+#[derive(Debug)]
+pub struct ReplicationQuota {
+    /// `None`: unbounded (Kafka's default, Long.MAX_VALUE).
+    bytes_per_second: Option<u64>,
+    rate: Mutex<SampledRate>,
+    started: Instant,
+}
+
+impl ReplicationQuota {
+    pub fn new(bytes_per_second: Option<u64>, windows: usize, window_ms: u64) -> Self {
+        ReplicationQuota {
+            bytes_per_second,
+            rate: Mutex::new(SampledRate::new(windows, window_ms)),
+            started: Instant::now(),
+        }
+    }
+
+    /// Whether a bound is set at all (else nothing is recorded or held back).
+    pub fn is_bounded(&self) -> bool {
+        self.bytes_per_second.is_some()
+    }
+
+    /// Most record bytes one fetch may carry for a throttled replica: one window's worth of
+    /// the bound (at least 1; the log still returns a whole first batch). Kafka sends up to
+    /// `replica.fetch.max.bytes` at once, so a bound below 1 MiB per window is overshot in
+    /// 1 MiB steps; this keeps a low bound's rate close to it.
+    pub fn chunk_bytes(&self) -> Option<usize> {
+        let bound = self.bytes_per_second?;
+        let window_ms = self.lock().window_ms;
+        let bytes = u128::from(bound) * u128::from(window_ms) / 1000;
+        Some(usize::try_from(bytes).unwrap_or(usize::MAX).max(1))
+    }
+
+    /// Whether the throttled traffic is over the bound now.
+    pub fn is_exceeded(&self) -> bool {
+        self.is_exceeded_at(self.now_ms())
+    }
+
+    /// Counts bytes of a throttled partition's replication.
+    pub fn record(&self, bytes: usize) {
+        self.record_at(bytes, self.now_ms());
+    }
+
+    fn is_exceeded_at(&self, now_ms: u64) -> bool {
+        let Some(bound) = self.bytes_per_second else {
+            return false;
+        };
+        self.lock().bytes_per_second(now_ms) > bound as f64
+    }
+
+    fn record_at(&self, bytes: usize, now_ms: u64) {
+        if self.is_bounded() && bytes > 0 {
+            self.lock().record(bytes as u64, now_ms);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SampledRate> {
+        self.rate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// This broker's two throttles, from its settings.
+#[derive(Debug)]
+pub struct ReplicationQuotas {
+    pub leader: ReplicationQuota,
+    pub follower: ReplicationQuota,
+}
+
+impl ReplicationQuotas {
+    /// Unbounded throttles (tests, and a broker without the settings).
+    pub fn unbounded() -> Self {
+        Self::from_settings(&BTreeMap::new())
+    }
+
+    /// From `leader/follower.replication.throttled.rate` and the window settings (validated
+    /// at start-up; Long.MAX_VALUE, the default, is no bound).
+    pub fn from_settings(settings: &BTreeMap<String, String>) -> Self {
+        let number = |name: &str| {
+            shoal_config::effective(settings, name).and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let windows = number("replication.quota.window.num").map_or(11, |n| n as usize);
+        let window_ms = number("replication.quota.window.size.seconds").map_or(1_000, |s| s * 1000);
+        let bound = |name: &str| number(name).filter(|b| *b < i64::MAX as u64);
+        ReplicationQuotas {
+            leader: ReplicationQuota::new(
+                bound("leader.replication.throttled.rate"),
+                windows,
+                window_ms,
+            ),
+            follower: ReplicationQuota::new(
+                bound("follower.replication.throttled.rate"),
+                windows,
+                window_ms,
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_broker_throttles_the_replicas_its_topic_configs_name_for_it() {
+        let cases: &[(&str, &str, i32, i32, Throttles)] = &[
+            ("", "", 0, 1, Throttles::default()),
+            (
+                "*",
+                "",
+                3,
+                1,
+                Throttles {
+                    leader: true,
+                    follower: false,
+                },
+            ),
+            (
+                "",
+                "*",
+                3,
+                9,
+                Throttles {
+                    leader: false,
+                    follower: true,
+                },
+            ),
+            (
+                "0:1,1:2",
+                "0:3",
+                0,
+                1,
+                Throttles {
+                    leader: true,
+                    follower: false,
+                },
+            ),
+            ("0:1,1:2", "0:3", 1, 1, Throttles::default()),
+            (
+                "0:1,1:2",
+                "0:3",
+                1,
+                2,
+                Throttles {
+                    leader: true,
+                    follower: false,
+                },
+            ),
+            (
+                "0:1,1:2",
+                "0:3",
+                0,
+                3,
+                Throttles {
+                    leader: false,
+                    follower: true,
+                },
+            ),
+            (
+                " 0 : 1 ",
+                "",
+                0,
+                1,
+                Throttles {
+                    leader: true,
+                    follower: false,
+                },
+            ),
+            // Never valid after the controller's check; names nothing rather than everything.
+            ("0:x", "junk", 0, 1, Throttles::default()),
+        ];
+        for (leader, follower, partition, broker, want) in cases {
+            let c = configs(&[
+                (LEADER_THROTTLED_REPLICAS, leader),
+                (FOLLOWER_THROTTLED_REPLICAS, follower),
+            ]);
+            assert_eq!(
+                Throttles::for_replica(&c, *partition, *broker),
+                *want,
+                "{leader:?} {follower:?} p{partition} b{broker}"
+            );
+        }
+        assert_eq!(
+            Throttles::for_replica(&BTreeMap::new(), 0, 1),
+            Throttles::default()
+        );
+    }
+
+    #[test]
+    fn the_rate_is_measured_over_the_windows_with_a_floor_of_all_but_one() {
+        // 11 windows of 1 s: 10 s floor.
+        let mut r = SampledRate::new(11, 1_000);
+        assert_eq!(r.bytes_per_second(0), 0.0);
+        r.record(100_000, 500);
+        // A burst just after start counts over the 10 s floor, not 0.5 s.
+        assert_eq!(r.bytes_per_second(600), 10_000.0);
+        for s in 1..=20u64 {
+            r.record(100_000, s * 1_000 + 10);
+        }
+        // Steady 100 kB/s: measured from the oldest retained window (10 s ago).
+        let rate = r.bytes_per_second(20_500);
+        assert!((95_000.0..=110_000.0).contains(&rate), "{rate}");
+        // Quiet for longer than the horizon: nothing left.
+        assert_eq!(r.bytes_per_second(60_000), 0.0);
+    }
+
+    #[test]
+    fn a_quota_is_exceeded_only_above_its_bound_and_never_without_one() {
+        let q = ReplicationQuota::new(Some(50_000), 11, 1_000);
+        q.record_at(400_000, 100);
+        assert!(
+            !q.is_exceeded_at(200),
+            "400 kB over the 10 s floor is 40 kB/s"
+        );
+        q.record_at(200_000, 300);
+        assert!(q.is_exceeded_at(400), "600 kB over 10 s is 60 kB/s");
+        assert!(!q.is_exceeded_at(30_000), "the samples aged out");
+        let unbounded = ReplicationQuota::new(None, 11, 1_000);
+        unbounded.record_at(usize::MAX, 0);
+        assert!(!unbounded.is_exceeded_at(1));
+        assert_eq!(unbounded.chunk_bytes(), None);
+        assert_eq!(q.chunk_bytes(), Some(50_000));
+        assert_eq!(
+            ReplicationQuota::new(Some(0), 11, 1_000).chunk_bytes(),
+            Some(1)
+        );
+        assert_eq!(
+            ReplicationQuota::new(Some(300), 2, 2_000).chunk_bytes(),
+            Some(600)
+        );
+    }
+
+    #[test]
+    fn settings_give_the_bounds_and_the_default_is_no_bound() {
+        let q = ReplicationQuotas::from_settings(&configs(&[
+            ("leader.replication.throttled.rate", "1000"),
+            ("replication.quota.window.num", "2"),
+        ]));
+        assert!(q.leader.is_bounded());
+        assert!(!q.follower.is_bounded());
+        let q = ReplicationQuotas::from_settings(&configs(&[(
+            "follower.replication.throttled.rate",
+            "9223372036854775807",
+        )]));
+        assert!(!q.follower.is_bounded());
+    }
+}
