@@ -808,3 +808,44 @@ def update_features(conn: Conn, updates: list[tuple[str, int, int]], validate_on
             r.tagged_fields()
             results.append((name, code))
     return err, message, results
+
+
+# ---------------------------------------------------------------- configs (non-flexible versions)
+DESCRIBE_CONFIGS = 32
+INCREMENTAL_ALTER_CONFIGS = 44
+RESOURCE_BROKER = 4
+
+
+def incremental_alter_configs_v0(conn: Conn, resource_type: int, resource_name: str,
+                                 ops: list[tuple[str, int, str | None]], correlation_id: int = 44) -> tuple[int, str | None]:
+    """One resource's (name, operation, value) changes; returns (error code, message). An empty
+    broker name is the cluster default, which some admin clients refuse to send."""
+    configs = b"".join(string(n) + i8(op) + string(v) for n, op, v in ops)
+    body = i32(1) + i8(resource_type) + string(resource_name) + i32(len(ops)) + configs + i8(0)
+    r = conn.roundtrip(INCREMENTAL_ALTER_CONFIGS, 0, correlation_id, body)
+    r.i32()  # throttle
+    assert r.array_len() == 1
+    code, message = r.i16(), r.string()
+    r.i8(), r.string()
+    return code, message
+
+
+def describe_configs_v1(conn: Conn, resource_type: int, resource_name: str,
+                        correlation_id: int = 32) -> tuple[int, dict[str, tuple[str | None, int]]]:
+    """Every config of one resource: (error code, {name: (value, source)})."""
+    body = i32(1) + i8(resource_type) + string(resource_name) + i32(-1) + i8(0)
+    r = conn.roundtrip(DESCRIBE_CONFIGS, 1, correlation_id, body)
+    r.i32()  # throttle
+    assert r.array_len() == 1
+    code = r.i16()
+    r.string(), r.i8(), r.string()
+    configs = {}
+    for _ in range(r.array_len()):
+        name, value = r.string(), r.string()
+        r.i8()  # read only
+        source = r.i8()
+        r.i8()  # sensitive
+        for _ in range(r.array_len()):
+            r.string(), r.string(), r.i8()
+        configs[name] = (value, source)
+    return code, configs

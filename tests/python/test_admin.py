@@ -41,6 +41,83 @@ def source(entry) -> int:
     return entry.source.value if hasattr(entry.source, "value") else int(entry.source)
 
 
+def test_dynamic_broker_configs_are_set_described_removed_and_bad_ones_refused(shoal):
+    """Kafka's dynamic broker configs (`kafka-configs --entity-type brokers`): a broker's own
+    value (resource name = its id) wins over the cluster default (empty name); DescribeConfigs
+    names the source of each; deleting one falls back. Only settings Shoal applies while
+    running may change: others, unknown names, bad values and bad broker names are refused."""
+    admin = ck_admin(shoal.bootstrap)
+    me = ConfigResource(ResourceType.BROKER, str(shoal.node_id))
+    # The Python clients refuse an empty broker name; the wire speaks for the default, as
+    # Java's `kafka-configs --entity-default` does.
+    host, port = shoal.bootstrap.split(":")
+
+    def alter_default(ops: list) -> tuple:
+        conn = kw.Conn(host, int(port))
+        try:
+            return kw.incremental_alter_configs_v0(conn, kw.RESOURCE_BROKER, "", ops)
+        finally:
+            conn.close()
+
+    def described_default() -> dict:
+        conn = kw.Conn(host, int(port))
+        try:
+            code, configs = kw.describe_configs_v1(conn, kw.RESOURCE_BROKER, "")
+        finally:
+            conn.close()
+        assert code == 0
+        assert all(src == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value for _, src in configs.values()), configs
+        return {k: v for k, (v, _) in configs.items()}
+
+    def alter(resource_name: str, *entries):
+        res = ConfigResource(ResourceType.BROKER, resource_name, incremental_configs=list(entries))
+        return admin.incremental_alter_configs([res], request_timeout=OP_TIMEOUT)[res]
+
+    def put(name, value):
+        return ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+
+    def drop(name):
+        return ConfigEntry(name, None, incremental_operation=AlterConfigOpType.DELETE)
+
+    def described(res) -> dict:
+        return admin.describe_configs([res], request_timeout=OP_TIMEOUT)[res].result(timeout=OP_TIMEOUT)
+
+    leader, follower = "leader.replication.throttled.rate", "follower.replication.throttled.rate"
+    alter(str(shoal.node_id), put(leader, "1000000")).result(timeout=OP_TIMEOUT)
+    assert alter_default([(leader, 0, "5"), (follower, 0, "2000000")]) == (0, None)
+    mine = described(me)
+    assert (mine[leader].value, source(mine[leader])) == ("1000000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    assert (mine[follower].value, source(mine[follower])) == \
+        ("2000000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
+    assert not mine[leader].is_read_only and mine["log.dirs"].is_read_only
+    # The cluster default resource holds its dynamic configs only.
+    assert described_default() == {leader: "5", follower: "2000000"}
+
+    for resource_name, entry, code in [
+        (str(shoal.node_id), put("log.dirs", "/elsewhere"), KafkaError.INVALID_CONFIG),
+        (str(shoal.node_id), put("no.such.setting", "1"), KafkaError.INVALID_CONFIG),
+        (str(shoal.node_id), put(leader, "-5"), KafkaError.INVALID_CONFIG),
+        (str(shoal.node_id), put(leader, "fast"), KafkaError.INVALID_CONFIG),
+    ]:
+        assert error_code(alter(resource_name, entry)) == code, (resource_name, entry)
+    # Names librdkafka cannot route (it sends a broker resource to that broker), on the wire.
+    for bad_name in ("broker-one", "-2"):
+        conn = kw.Conn(host, int(port))
+        try:
+            code, message = kw.incremental_alter_configs_v0(conn, kw.RESOURCE_BROKER, bad_name, [(leader, 0, "1")])
+        finally:
+            conn.close()
+        assert code == KafkaError.INVALID_REQUEST and "broker id" in message, (bad_name, code, message)
+    assert described(me)[leader].value == "1000000", "a refused change changes nothing"
+
+    alter(str(shoal.node_id), drop(leader)).result(timeout=OP_TIMEOUT)
+    assert alter_default([(leader, 1, None), (follower, 1, None)]) == (0, None)
+    mine = described(me)
+    assert (mine[leader].value, source(mine[leader])) == ("9223372036854775807", ConfigSource.DEFAULT_CONFIG.value)
+    assert source(mine[follower]) == ConfigSource.DEFAULT_CONFIG.value
+    assert described_default() == {}
+
+
 def test_create_then_duplicate_is_topic_already_exists(shoal):
     admin = ck_admin(shoal.bootstrap)
     name = unique_topic("dup")

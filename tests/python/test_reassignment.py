@@ -14,6 +14,7 @@ import time
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import kafka_wire as kw
 from checker import check
 from cluster import (Cluster, broker_states, leader_id, metadata_from, new_cluster_id, wait_for_topics,
                      wait_new_leader)
@@ -301,16 +302,15 @@ def test_throttled_moves_copy_no_faster_than_the_throttled_rate(tmp_path):
     """Replication throttles, as Kafka's: a topic's `leader.replication.throttled.replicas`
     (`0:1`: partition 0 when broker 1 leads it) and `follower.replication.throttled.replicas`
     (`0:3`: partition 0's replica on broker 3) name the replicas a move copies, and the brokers'
-    `*.replication.throttled.rate` bound what those copy while out of the ISR. Each side alone
-    holds a 2.5 MB copy to about 250 kB/s, so each move takes seconds, not the fraction of a
-    second an unthrottled copy takes; acks=all producers are never held back (the in-sync
+    dynamic `*.replication.throttled.rate` (set while running: broker 1's own leader rate, the
+    cluster-wide default follower rate) bound what those copy while out of the ISR. Each side
+    alone holds a 2.5 MB copy to about 250 kB/s, so each move takes seconds, not the fraction
+    of a second an unthrottled copy takes; acks=all producers are never held back (the in-sync
     followers are not throttled), and every moved replica ends in sync with every record."""
     from confluent_kafka import Producer
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
     rate = 250_000
     cluster = Cluster(tmp_path, {
-        "leader.replication.throttled.rate": rate,
-        "follower.replication.throttled.rate": rate,
         # One-second samples, two of them: a burst allowance of about one second's worth.
         "replication.quota.window.num": 2,
         "replication.quota.window.size.seconds": 1,
@@ -318,6 +318,16 @@ def test_throttled_moves_copy_no_faster_than_the_throttled_rate(tmp_path):
     try:
         cluster.start()
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        res = ConfigResource(ResourceType.BROKER, "1", incremental_configs=[ConfigEntry(
+            "leader.replication.throttled.rate", str(rate), incremental_operation=AlterConfigOpType.SET)])
+        admin.incremental_alter_configs([res], request_timeout=15)[res].result(timeout=20)
+        # The cluster-wide default: an empty resource name, which the Python clients refuse.
+        conn = kw.Conn("127.0.0.1", cluster.node(2).kafka_port)
+        try:
+            assert kw.incremental_alter_configs_v0(conn, kw.RESOURCE_BROKER, "", [
+                ("follower.replication.throttled.rate", 0, str(rate))]) == (0, None)
+        finally:
+            conn.close()
         for topic, replicas, config in (("lead", [1, 2], "leader"), ("follow", [2, 1], "follower"),
                                         ("free", [1, 2], None)):
             create(cluster.bootstrap, topic, [replicas])

@@ -280,6 +280,8 @@ impl ReplicaManager {
             );
         }
 
+        self.quotas.apply(&image.broker_configs, self.local_id);
+
         if !self
             .strays_checked
             .swap(true, std::sync::atomic::Ordering::AcqRel)

@@ -9,8 +9,9 @@
 mod common;
 
 use common::{
-    CLUSTER_AUTHORIZATION_FAILED, Harness, INVALID_REQUEST, NONE, TOPIC_AUTHORIZATION_FAILED,
-    UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION, allow_prefixed, deny, on_cluster, on_topic, s,
+    CLUSTER_AUTHORIZATION_FAILED, Harness, INVALID_CONFIG, INVALID_REQUEST, NONE,
+    TOPIC_AUTHORIZATION_FAILED, UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION, allow_prefixed, deny,
+    on_cluster, on_topic, s,
 };
 use kafka_protocol::messages::*;
 use shoal_acl::{Operation, ResourceType};
@@ -516,14 +517,15 @@ async fn incremental_alter_configs_needs_the_topic_acl_for_topics_and_the_cluste
     assert_eq!(retention_override(&h, "t").as_deref(), Some("123456"));
     assert_eq!(retention_override(&h, "u"), None);
 
-    // bob: the cluster ACL gets past authorization to the broker's own answer (static configs,
-    // unsupported logger); his topic alterations are still refused.
+    // bob: the cluster ACL gets past authorization to the controller's own answer (retention.ms
+    // is no broker config: INVALID_CONFIG; loggers are unsupported); his topic alterations are
+    // still refused.
     assert_eq!(
         alter_configs(&h, "User:bob", &resources, "654321").await,
         vec![
             TOPIC_AUTHORIZATION_FAILED,
             TOPIC_AUTHORIZATION_FAILED,
-            INVALID_REQUEST,
+            INVALID_CONFIG,
             INVALID_REQUEST,
         ]
     );
@@ -711,7 +713,7 @@ async fn without_an_authorizer_every_admin_api_is_allowed() {
             "42000"
         )
         .await,
-        vec![NONE, INVALID_REQUEST]
+        vec![NONE, INVALID_CONFIG]
     );
     assert_eq!(retention_override(&h, "t").as_deref(), Some("42000"));
     assert_eq!(elect_leaders(&h, alice, 2, "t").await.error_code, NONE);

@@ -34,6 +34,7 @@ const fn def(
         synonym_of: None,
         shoal_only: false,
         sensitive: false,
+        reloaded: false,
     }
 }
 
@@ -61,6 +62,13 @@ impl ConfigDef {
 
     const fn sensitive(mut self) -> Self {
         self.sensitive = true;
+        self
+    }
+
+    /// Dynamic in Kafka and applied at once by Shoal (see [`ConfigDef::is_alterable`]).
+    const fn reloaded(mut self, scope: DynamicScope) -> Self {
+        self.dynamic = scope;
+        self.reloaded = true;
         self
     }
 }
@@ -236,10 +244,12 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         Replication, "A broker's share of misplaced leaders that triggers a rebalance."),
     def("leader.replication.throttled.rate", Long, Some("9223372036854775807"), BytesPerSecond,
         AtLeast(0), Replication,
-        "Bytes/s this broker sends as leader to followers of throttled replicas (a topic's leader.replication.throttled.replicas) that are out of the ISR; measured over replication.quota.window.num windows, as Kafka (which sets it dynamically only; Shoal reads it at start-up)."),
+        "Bytes/s this broker sends as leader to followers of throttled replicas (a topic's leader.replication.throttled.replicas) that are out of the ISR, measured over replication.quota.window.num windows. Dynamic: IncrementalAlterConfigs sets it for one broker or as the cluster default, applied at once.")
+        .reloaded(ClusterWide),
     def("follower.replication.throttled.rate", Long, Some("9223372036854775807"), BytesPerSecond,
         AtLeast(0), Replication,
-        "Bytes/s this broker fetches as follower for its throttled replicas (a topic's follower.replication.throttled.replicas) while out of the ISR."),
+        "Bytes/s this broker fetches as follower for its throttled replicas (a topic's follower.replication.throttled.replicas) while out of the ISR. Dynamic, like leader.replication.throttled.rate.")
+        .reloaded(ClusterWide),
     def("replication.quota.window.num", Int, Some("11"), Count, AtLeast(1), Replication,
         "Samples the replication throttles measure their rate over."),
     def("replication.quota.window.size.seconds", Int, Some("1"), Seconds, AtLeast(1), Replication,

@@ -232,6 +232,17 @@ pub struct ConfigDef {
     pub shoal_only: bool,
     /// A secret (Kafka's PASSWORD type): DescribeConfigs reports it as sensitive, never its value.
     pub sensitive: bool,
+    /// Shoal applies a change while running: a dynamic setting (`dynamic` not read-only) that
+    /// IncrementalAlterConfigs may set for one broker or the cluster. Kafka's other dynamic
+    /// settings are read at start-up in Shoal and refused there.
+    pub reloaded: bool,
+}
+
+impl ConfigDef {
+    /// Whether IncrementalAlterConfigs may change it on a running cluster.
+    pub fn is_alterable(&self) -> bool {
+        self.reloaded && self.dynamic != DynamicScope::ReadOnly && self.synonym_of.is_none()
+    }
 }
 
 /// A value refused by the schema, naming the setting.

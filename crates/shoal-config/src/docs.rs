@@ -41,7 +41,11 @@ pub fn section_table(section: Section) -> String {
                 .describe()
                 .map(|v| escape(&v))
                 .unwrap_or_default(),
-            def.dynamic.label(),
+            if def.is_alterable() {
+                format!("{} (applied at once)", def.dynamic.label())
+            } else {
+                def.dynamic.label().to_string()
+            },
             escape(def.doc),
             synonym_note(def),
         );

@@ -52,6 +52,7 @@ impl TopicConfigDef {
             synonym_of: None,
             shoal_only: false,
             sensitive: false,
+            reloaded: false,
         };
         match self.backing {
             Backing::Broker(name) => broker_config_def(name).unwrap_or(&FALLBACK),
@@ -119,6 +120,7 @@ const fn throttled_replicas(name: &'static str, doc: &'static str) -> ConfigDef 
         synonym_of: None,
         shoal_only: false,
         sensitive: false,
+        reloaded: false,
     }
 }
 

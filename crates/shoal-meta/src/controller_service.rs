@@ -266,8 +266,13 @@ impl ControllerService for ControllerGrpcService {
             request,
             admin,
             |c, call: AlterConfigsCall, deadline| async move {
-                c.incremental_alter_configs_local(call.resources, call.validate_only, deadline)
-                    .await
+                c.incremental_alter_configs_local(
+                    call.resources,
+                    call.brokers,
+                    call.validate_only,
+                    deadline,
+                )
+                .await
             },
         )
         .await

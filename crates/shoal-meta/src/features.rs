@@ -24,6 +24,8 @@
 //!   version 2 (the broker's log directory ids, so a replaced disk is recognised).
 //! - 5: `VoterDirectory` records (each controller voter's directory id, KIP-853, so a voter
 //!   whose disk was wiped cannot vote); snapshot format 6 (them in the image).
+//! - 6: `BrokerConfig` records (dynamic broker configs, per broker or cluster-wide, such as
+//!   the replication throttle rates); snapshot format 7 (them in the image).
 //!
 //! A new cluster finalizes the newest level this binary supports at bootstrap (one
 //! `FeatureLevel` entry, Kafka's bootstrap metadata.version); an existing cluster stays at its
@@ -59,7 +61,7 @@ pub fn internal_feature_name(name: &str) -> Option<&str> {
 /// The level of a cluster that never finalized one.
 pub const BASELINE_METADATA_VERSION: i16 = 1;
 /// The newest `metadata.version` this binary reads and writes.
-pub const MAX_METADATA_VERSION: i16 = 5;
+pub const MAX_METADATA_VERSION: i16 = 6;
 /// The level from which brokers report their supported features (`RegisterBroker` v1).
 pub const BROKER_FEATURES_METADATA_VERSION: i16 = 2;
 /// The level from which ACLs may be written (`AccessControlEntry` records).
@@ -74,6 +76,8 @@ pub const UNREGISTER_BROKER_METADATA_VERSION: i16 = 4;
 pub const DIRECTORY_IDS_METADATA_VERSION: i16 = 4;
 /// The level from which controller voters' directory ids are recorded (`VoterDirectory`).
 pub const VOTER_DIRECTORIES_METADATA_VERSION: i16 = 5;
+/// The level from which dynamic broker configs may be written (`BrokerConfig`).
+pub const BROKER_CONFIGS_METADATA_VERSION: i16 = 6;
 
 /// Kafka's name of the transaction protocol feature (KIP-890).
 pub const TRANSACTION_VERSION: &str = "transaction.version";

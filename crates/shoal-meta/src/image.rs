@@ -137,6 +137,55 @@ pub struct MetadataImage {
     /// been seen yet (see `crate::voter_directory`).
     #[serde(default)]
     pub voter_directories: BTreeMap<i32, Uuid>,
+    /// Dynamic broker configs (BrokerConfig records).
+    #[serde(default)]
+    pub broker_configs: DynamicBrokerConfigs,
+}
+
+/// Dynamic broker configs: the cluster-wide defaults and each broker's own, which win.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DynamicBrokerConfigs {
+    pub cluster: BTreeMap<String, String>,
+    pub per_broker: BTreeMap<i32, BTreeMap<String, String>>,
+}
+
+impl DynamicBrokerConfigs {
+    pub fn is_empty(&self) -> bool {
+        self.cluster.is_empty() && self.per_broker.is_empty()
+    }
+
+    /// The configs of one scope: a broker's (`Some`) or the cluster default (`None`).
+    pub fn scope(&self, broker_id: Option<i32>) -> Option<&BTreeMap<String, String>> {
+        match broker_id {
+            None => Some(&self.cluster),
+            Some(id) => self.per_broker.get(&id),
+        }
+    }
+
+    /// `name`'s dynamic value for `broker_id`: its own, else the cluster default; with
+    /// whether it is the broker's own.
+    pub fn value(&self, broker_id: i32, name: &str) -> Option<(&str, bool)> {
+        if let Some(v) = self.per_broker.get(&broker_id).and_then(|c| c.get(name)) {
+            return Some((v.as_str(), true));
+        }
+        self.cluster.get(name).map(|v| (v.as_str(), false))
+    }
+
+    pub fn set(&mut self, broker_id: Option<i32>, name: &str, value: Option<&str>) {
+        let scope = match broker_id {
+            None => &mut self.cluster,
+            Some(id) => self.per_broker.entry(id).or_default(),
+        };
+        match value {
+            Some(v) => scope.insert(name.to_string(), v.to_string()),
+            None => scope.remove(name),
+        };
+        if let Some(id) = broker_id
+            && self.per_broker.get(&id).is_some_and(BTreeMap::is_empty)
+        {
+            self.per_broker.remove(&id);
+        }
+    }
 }
 
 /// What applying one record did.
@@ -161,6 +210,7 @@ impl MetadataImage {
             acls: BTreeMap::new(),
             scram_credentials: BTreeMap::new(),
             voter_directories: BTreeMap::new(),
+            broker_configs: DynamicBrokerConfigs::default(),
         }
     }
 
@@ -512,6 +562,14 @@ impl MetadataImage {
                 directory_id,
             } => {
                 self.voter_directories.insert(*voter_id, *directory_id);
+                ApplyOutcome::Applied
+            }
+            MetadataRecord::BrokerConfig {
+                broker_id,
+                name,
+                value,
+            } => {
+                self.broker_configs.set(*broker_id, name, value.as_deref());
                 ApplyOutcome::Applied
             }
         }

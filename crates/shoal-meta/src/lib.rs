@@ -68,15 +68,17 @@ pub use client::{
     no_offline_replicas,
 };
 pub use controller::{
-    AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
-    BrokerHeartbeat, BrokerLiveness, BrokerRegistrationRequest, Controller, ControllerResults,
-    CreatePartitions, CreateTopic, CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply,
-    IsrMember, PartitionReassignment, ProducerIdBlock, RegisteredBroker, ReplicaRef, TopicRef,
-    UserScramAlteration,
+    AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
+    AlteredPartition, BrokerHeartbeat, BrokerLiveness, BrokerRegistrationRequest, Controller,
+    ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ElectionType, FeatureUpdate,
+    HeartbeatReply, IsrMember, PartitionReassignment, ProducerIdBlock, RegisteredBroker,
+    ReplicaRef, TopicRef, UserScramAlteration,
 };
 pub use controller_service::{PRODUCER_ID_BLOCKS_BURST, PRODUCER_ID_BLOCKS_PER_SECOND};
 pub use error::{BrokerError, ControllerError, MetaError};
-pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
+pub use image::{
+    BrokerRegistration, DynamicBrokerConfigs, MetadataImage, PartitionImage, TopicImage,
+};
 pub use metadata_log::MetadataDelta;
 pub use node::{MetaConfig, MetaNode, RaftStatus};
 pub use quorum_status::{ObserverStatus, QuorumStatus, VoterStatus};

@@ -138,6 +138,14 @@ pub enum MetadataRecord {
     /// names its directory (`shoalctl cluster quorum add-voter`). Exists from
     /// `metadata.version` 5.
     VoterDirectory { voter_id: i32, directory_id: Uuid },
+    /// A dynamic broker config was set (`Some`) or removed (`None`), for broker `broker_id`,
+    /// or as the cluster default when `None` (Kafka's ConfigRecord of a BROKER resource, whose
+    /// resource name is the id or empty). Exists from `metadata.version` 6.
+    BrokerConfig {
+        broker_id: Option<i32>,
+        name: String,
+        value: Option<String>,
+    },
 }
 
 impl MetadataRecord {
@@ -160,6 +168,7 @@ impl MetadataRecord {
             MetadataRecord::RemoveUserScramCredential { .. } => "RemoveUserScramCredential",
             MetadataRecord::UnregisterBroker { .. } => "UnregisterBroker",
             MetadataRecord::VoterDirectory { .. } => "VoterDirectory",
+            MetadataRecord::BrokerConfig { .. } => "BrokerConfig",
         }
     }
 }

@@ -20,10 +20,10 @@ use shoal_meta::client::forward::{
     DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, UnregisterBrokerCall, UpdateFeaturesCall,
 };
 use shoal_meta::{
-    AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
-    BrokerError, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError, ControllerResults,
-    CreatePartitions, CreateTopic, CreatedTopic, ElectionType, Endpoint, FeatureUpdate,
-    HeartbeatReply, IsrMember, LeaseTerms, PartitionReassignment, ProducerIdBlock,
+    AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
+    AlteredPartition, BrokerError, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError,
+    ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ElectionType, Endpoint,
+    FeatureUpdate, HeartbeatReply, IsrMember, LeaseTerms, PartitionReassignment, ProducerIdBlock,
     RegisteredBroker, ReplicaRef, SupportedFeature, TopicRef, UserScramAlteration,
 };
 use uuid::Uuid;
@@ -159,7 +159,35 @@ fn forwarded_requests_keep_their_json_shape() {
                     },
                 ],
             }],
+            // None: the payload is the one of releases before broker resources.
+            brokers: Vec::new(),
             validate_only: false,
+        },
+    );
+    // Broker resources (metadata.version 6), one broker's and the cluster default's.
+    pinned(
+        "IncrementalAlterConfigs_brokers_request",
+        &AlterConfigsCall {
+            resources: Vec::new(),
+            brokers: vec![
+                AlterBrokerConfigs {
+                    broker_id: Some(2),
+                    ops: vec![AlterConfigOp {
+                        name: "leader.replication.throttled.rate".into(),
+                        op: AlterConfigOpType::Set,
+                        value: Some("1000000".into()),
+                    }],
+                },
+                AlterBrokerConfigs {
+                    broker_id: None,
+                    ops: vec![AlterConfigOp {
+                        name: "follower.replication.throttled.rate".into(),
+                        op: AlterConfigOpType::Delete,
+                        value: None,
+                    }],
+                },
+            ],
+            validate_only: true,
         },
     );
     pinned("AllocateProducerIds_request", &AllocateProducerIdsCall {});

@@ -352,6 +352,18 @@ fn records_of_newer_versions() -> Vec<MetadataRecord> {
             voter_id: 2,
             directory_id: Uuid::from_u128(0xd1_0002),
         },
+        // BrokerConfig v0 (new in metadata.version 6): one broker's, and a cluster default's
+        // removal.
+        MetadataRecord::BrokerConfig {
+            broker_id: Some(5),
+            name: "leader.replication.throttled.rate".into(),
+            value: Some("1000000".into()),
+        },
+        MetadataRecord::BrokerConfig {
+            broker_id: None,
+            name: "follower.replication.throttled.rate".into(),
+            value: None,
+        },
     ]
 }
 
@@ -478,10 +490,36 @@ fn image_with_voter_directories() -> MetadataImage {
     image
 }
 
+/// [`image_with_voter_directories`] at metadata.version 6 with a broker's and a cluster-wide
+/// dynamic config.
+fn image_with_broker_configs() -> MetadataImage {
+    let mut image = image_with_voter_directories();
+    image.apply_batch(
+        48,
+        &[
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 6,
+            },
+            MetadataRecord::BrokerConfig {
+                broker_id: Some(5),
+                name: "leader.replication.throttled.rate".into(),
+                value: Some("1000000".into()),
+            },
+            MetadataRecord::BrokerConfig {
+                broker_id: None,
+                name: "follower.replication.throttled.rate".into(),
+                value: Some("2000000".into()),
+            },
+        ],
+    );
+    image
+}
+
 /// Every record fixture: (record version, record); entry `i` is at log index `100 + i`.
 fn fixture_records() -> Vec<(u32, MetadataRecord)> {
     let newer = records_of_newer_versions();
-    let versions = [1, 0, 0, 0, 0, 0, 1, 0, 2, 0];
+    let versions = [1, 0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0];
     records()
         .into_iter()
         .map(|r| (0, r))
@@ -671,6 +709,7 @@ fn write_missing_fixtures() {
         image_with_acls(),
         image_with_reassignment(),
         image_with_voter_directories(),
+        image_with_broker_configs(),
     ] {
         let bytes = encode_snapshot(&image);
         write(format!("versioned/snapshot_format{}.bin", bytes[1]), bytes);
@@ -785,6 +824,24 @@ fn versioned_fixtures_decode_to_the_expected_values() {
             (1, Uuid::from_u128(0xd1_0001)),
             (2, Uuid::from_u128(0xd1_0002)),
         ])
+    );
+    assert!(decoded.broker_configs.is_empty(), "format 6 has none");
+    let snapshot = read("versioned/snapshot_format7.bin");
+    assert_eq!(&snapshot[..2], &[MAGIC, 7]);
+    let decoded = decode_snapshot(&snapshot).unwrap();
+    assert_eq!(decoded, image_with_broker_configs());
+    assert_eq!(decoded.metadata_version(), 6);
+    assert_eq!(
+        decoded
+            .broker_configs
+            .value(5, "leader.replication.throttled.rate"),
+        Some(("1000000", true))
+    );
+    assert_eq!(
+        decoded
+            .broker_configs
+            .value(5, "follower.replication.throttled.rate"),
+        Some(("2000000", false))
     );
 }
 
@@ -1478,11 +1535,12 @@ async fn a_store_holding_a_newer_version_refuses_to_start_and_is_left_unchanged(
     restore(dir.path(), "raft_log", &key, original);
 
     // A snapshot of a newer format.
-    let original = edit(dir.path(), "snapshot", b"data", |v| v[1] = 7);
+    let newer = SNAPSHOT_FORMAT_VERSION + 1;
+    let original = edit(dir.path(), "snapshot", b"data", |v| v[1] = newer);
     let message = refused(dir.path()).await;
     assert!(
         message.contains("snapshot `data`")
-            && message.contains("snapshot format version 7")
+            && message.contains(&format!("snapshot format version {newer}"))
             && message.contains(&format!("versions 1 to {SNAPSHOT_FORMAT_VERSION}")),
         "{message}"
     );

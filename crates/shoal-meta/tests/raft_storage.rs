@@ -300,7 +300,7 @@ async fn following_the_journal_rebuilds_the_voters_image() {
                         .collect(),
                     last_offset,
                 },
-                JournalRead::TooOld => MetadataDelta::Image((**images.borrow()).clone()),
+                JournalRead::TooOld => MetadataDelta::Image(Box::new((**images.borrow()).clone())),
             };
             if rng.below(4) == 0 {
                 delta.clone().apply_to(&mut follower);

@@ -73,6 +73,8 @@ fn authorization_message(error: ResponseError) -> &'static str {
 
 // Kafka's DescribeConfigsResponse ConfigSource values.
 const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
+const SOURCE_DYNAMIC_BROKER_CONFIG: i8 = 2;
+const SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
 const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
@@ -141,25 +143,44 @@ pub fn handle(
                                 broker.config.node_id
                             ))));
                     }
-                    // Every canonical setting of the schema with its effective value; synonyms
-                    // (log.retention.hours) are reported under the canonical name.
+                    let dynamic = &image.broker_configs;
+                    let node_id = broker.config.node_id;
+                    // The cluster default (empty name) is its dynamic configs only, as Kafka's
+                    // `--entity-default`; a broker is every canonical setting of the schema with
+                    // its effective value (synonyms such as log.retention.hours are reported
+                    // under the canonical name): its own dynamic value, else the cluster
+                    // default's, else the static setting or the built-in default.
                     let configs = shoal_config::BROKER_CONFIGS
                         .iter()
                         .filter(|def| def.synonym_of.is_none() && wanted(def.name))
                         .filter_map(|def| {
-                            let effective =
-                                shoal_config::effective_value(&broker.config.settings, def.name)?;
-                            let source = match effective.source {
-                                ValueSource::Explicit(_) => SOURCE_STATIC_BROKER_CONFIG,
-                                ValueSource::Default => SOURCE_DEFAULT_CONFIG,
+                            let (value, source) = if name.is_empty() {
+                                let value = dynamic.cluster.get(def.name)?;
+                                (value.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG)
+                            } else if let Some((value, own)) = dynamic.value(node_id, def.name) {
+                                let source = match own {
+                                    true => SOURCE_DYNAMIC_BROKER_CONFIG,
+                                    false => SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG,
+                                };
+                                (value.to_string(), source)
+                            } else {
+                                let effective = shoal_config::effective_value(
+                                    &broker.config.settings,
+                                    def.name,
+                                )?;
+                                let source = match effective.source {
+                                    ValueSource::Explicit(_) => SOURCE_STATIC_BROKER_CONFIG,
+                                    ValueSource::Default => SOURCE_DEFAULT_CONFIG,
+                                };
+                                (effective.value, source)
                             };
                             // Secrets are reported as sensitive, never shown (as Kafka).
-                            let value = (!def.sensitive).then(|| str_bytes(&effective.value));
+                            let value = (!def.sensitive).then(|| str_bytes(&value));
                             let mut entry = DescribeConfigsResourceResult::default()
                                 .with_name(str_bytes(def.name))
                                 .with_value(value)
                                 .with_is_sensitive(def.sensitive)
-                                .with_read_only(true)
+                                .with_read_only(!def.is_alterable())
                                 .with_config_source(source)
                                 .with_config_type(if typed {
                                     def.config_type.describe_configs_id()

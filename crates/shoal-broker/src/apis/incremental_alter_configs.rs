@@ -1,7 +1,9 @@
-//! IncrementalAlterConfigs: set, delete, append to or subtract from topic configs.
+//! IncrementalAlterConfigs: set, delete, append to or subtract from topic configs, and set or
+//! delete dynamic broker configs for one broker (resource name: its id) or as the cluster
+//! default (empty name), as Kafka's `kafka-configs --entity-type brokers` does.
 //!
-//! Broker configs are static in this version (set at start-up), so altering them is refused
-//! with INVALID_REQUEST and a message saying so, rather than silently ignored.
+//! Only the broker settings Shoal applies while running may change (the replication throttle
+//! rates); the controller refuses the others with INVALID_CONFIG and says which are dynamic.
 //!
 //! Authorization is Kafka's (`ControllerApis.authorizeAlterResource`), per resource and before
 //! anything is validated or sent to the controller: a topic needs ALTER_CONFIGS on the topic
@@ -19,7 +21,7 @@ use kafka_protocol::messages::{
 };
 use shoal_acl::Operation;
 use shoal_kafka::{Reply, RequestContext};
-use shoal_meta::{AlterConfigOp, AlterConfigOpType, AlterTopicConfigs};
+use shoal_meta::{AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterTopicConfigs};
 
 use crate::Broker;
 use crate::apis::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC, config_authorization_error};
@@ -36,7 +38,7 @@ pub async fn handle(
     let mut responses: Vec<Option<AlterConfigsResourceResponse>> =
         Vec::with_capacity(request.resources.len());
     let mut topic_requests = Vec::new();
-    let mut topic_slots = Vec::new();
+    let mut broker_requests = Vec::new();
     for resource in request.resources {
         let base = AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
@@ -54,52 +56,69 @@ pub async fn handle(
             ));
             continue;
         }
-        match resource.resource_type {
-            RESOURCE_TOPIC => {
-                let mut ops = Vec::with_capacity(resource.configs.len());
-                let mut bad_op = None;
-                for c in resource.configs {
-                    let op = match c.config_operation {
-                        0 => AlterConfigOpType::Set,
-                        1 => AlterConfigOpType::Delete,
-                        2 => AlterConfigOpType::Append,
-                        3 => AlterConfigOpType::Subtract,
-                        other => {
-                            bad_op = Some(other);
-                            break;
-                        }
-                    };
-                    ops.push(AlterConfigOp {
-                        name: c.name.as_str().to_string(),
-                        op,
-                        value: c.value.map(|v| v.as_str().to_string()),
-                    });
-                }
-                if let Some(op) = bad_op {
-                    responses.push(Some(
-                        base.with_error_code(ResponseError::InvalidRequest.code())
-                            .with_error_message(Some(str_bytes(&format!("Unknown config operation {op}.")))),
-                    ));
+        let refuse = |base: AlterConfigsResourceResponse, message: String| {
+            Some(
+                base.with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes(&message))),
+            )
+        };
+        if !matches!(resource.resource_type, RESOURCE_TOPIC | RESOURCE_BROKER) {
+            let other = resource.resource_type;
+            responses.push(refuse(
+                base,
+                format!("Resource type {other} is not supported."),
+            ));
+            continue;
+        }
+        let ops = match ops_of(resource.configs) {
+            Ok(ops) => ops,
+            Err(op) => {
+                responses.push(refuse(base, format!("Unknown config operation {op}.")));
+                continue;
+            }
+        };
+        let name = resource.resource_name.as_str();
+        if resource.resource_type == RESOURCE_TOPIC {
+            topic_requests.push((
+                responses.len(),
+                base,
+                AlterTopicConfigs {
+                    topic: name.to_string(),
+                    ops,
+                },
+            ));
+            responses.push(None);
+            continue;
+        }
+        // A broker resource is a broker id, or empty for the cluster default (Kafka's rule).
+        let broker_id = match name {
+            "" => None,
+            id => match id.parse::<i32>() {
+                Ok(id) if id >= 0 => Some(id),
+                _ => {
+                    responses.push(refuse(base, format!("Invalid broker id {name:?}: expected a broker id or an empty name (the cluster default).")));
                     continue;
                 }
-                topic_slots.push(responses.len());
-                responses.push(None);
-                topic_requests.push((base, AlterTopicConfigs { topic: resource.resource_name.as_str().to_string(), ops }));
-            }
-            RESOURCE_BROKER => responses.push(Some(
-                base.with_error_code(ResponseError::InvalidRequest.code()).with_error_message(Some(str_bytes(
-                    "Broker configs are static in this version; set them in the config file or with --override.",
-                ))),
-            )),
-            other => responses.push(Some(
-                base.with_error_code(ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(str_bytes(&format!("Resource type {other} is not supported.")))),
-            )),
-        }
+            },
+        };
+        broker_requests.push((responses.len(), base, AlterBrokerConfigs { broker_id, ops }));
+        responses.push(None);
     }
-    let (bases, alters): (Vec<_>, Vec<_>) = topic_requests.into_iter().unzip();
-    // Nothing to alter (every resource refused or not a topic): the controller is not asked.
-    let outcome = if alters.is_empty() {
+    let (mut slots, mut bases) = (Vec::new(), Vec::new());
+    let mut topics = Vec::with_capacity(topic_requests.len());
+    for (slot, base, alter) in topic_requests {
+        slots.push(slot);
+        bases.push(base);
+        topics.push(alter);
+    }
+    let mut brokers = Vec::with_capacity(broker_requests.len());
+    for (slot, base, alter) in broker_requests {
+        slots.push(slot);
+        bases.push(base);
+        brokers.push(alter);
+    }
+    // Nothing to alter (every resource refused): the controller is not asked.
+    let outcome = if topics.is_empty() && brokers.is_empty() {
         shoal_meta::ControllerResults {
             results: Vec::new(),
             log_index: None,
@@ -107,15 +126,17 @@ pub async fn handle(
     } else {
         broker
             .controller
-            .incremental_alter_configs(alters, request.validate_only)
+            .incremental_alter_configs_with_brokers(topics, brokers, request.validate_only)
             .await
     };
     if let Some(index) = outcome.log_index {
         broker.wait_for_metadata(index, APPLY_WAIT).await;
     }
-    for ((slot, base), result) in topic_slots.into_iter().zip(bases).zip(outcome.results) {
+    // The controller answers topics first, then brokers: the order `slots` was built in.
+    for ((slot, base), result) in slots.into_iter().zip(bases).zip(outcome.results) {
         let response = match result {
-            Ok(()) => base,
+            // Kafka answers a null message on success.
+            Ok(()) => base.with_error_message(None),
             Err(error) => base
                 .with_error_code(controller_error_code(&error))
                 .with_error_message(Some(str_bytes(&error.to_string()))),
@@ -128,4 +149,27 @@ pub async fn handle(
     Reply::Ready(ResponseKind::IncrementalAlterConfigs(
         IncrementalAlterConfigsResponse::default().with_responses(responses),
     ))
+}
+
+/// The request's operations, or the first unknown operation code.
+fn ops_of(
+    configs: Vec<kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig>,
+) -> Result<Vec<AlterConfigOp>, i8> {
+    configs
+        .into_iter()
+        .map(|c| {
+            let op = match c.config_operation {
+                0 => AlterConfigOpType::Set,
+                1 => AlterConfigOpType::Delete,
+                2 => AlterConfigOpType::Append,
+                3 => AlterConfigOpType::Subtract,
+                other => return Err(other),
+            };
+            Ok(AlterConfigOp {
+                name: c.name.as_str().to_string(),
+                op,
+                value: c.value.map(|v| v.as_str().to_string()),
+            })
+        })
+        .collect()
 }

@@ -8,7 +8,9 @@
 //! ([`Throttles::for_replica`]). The broker settings `leader.replication.throttled.rate` and
 //! `follower.replication.throttled.rate` bound the bytes per second of those replicas'
 //! traffic, measured over `replication.quota.window.num` samples of
-//! `replication.quota.window.size.seconds` ([`ReplicationQuota`]).
+//! `replication.quota.window.size.seconds` ([`ReplicationQuota`]). The rates are dynamic, as
+//! in Kafka: a BrokerConfig for this broker, else the cluster default, else the static
+//! setting ([`ReplicationQuotas::apply`] on every metadata image).
 //!
 //! Only a replica out of the ISR is ever held back: the leader leaves its records out of a
 //! fetch answer while its quota is exceeded, the follower leaves the partition out of its
@@ -19,9 +21,18 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use shoal_config::list_elements;
+use shoal_meta::DynamicBrokerConfigs;
+
+/// The broker setting bounding what a leader sends to throttled replicas.
+pub const LEADER_THROTTLED_RATE: &str = "leader.replication.throttled.rate";
+/// The broker setting bounding what a follower fetches for throttled replicas.
+pub const FOLLOWER_THROTTLED_RATE: &str = "follower.replication.throttled.rate";
+/// No bound (Kafka's default rate, Long.MAX_VALUE).
+const UNBOUNDED: u64 = i64::MAX as u64;
 
 /// The topic config naming replicas the leader throttles.
 pub const LEADER_THROTTLED_REPLICAS: &str = "leader.replication.throttled.replicas";
@@ -116,8 +127,10 @@ impl SampledRate {
 /// One direction's throttle on this broker: a bound in bytes/s and the measured rate.
 #[derive(Debug)]
 pub struct ReplicationQuota {
-    /// `None`: unbounded (Kafka's default, Long.MAX_VALUE).
-    bytes_per_second: Option<u64>,
+    /// Bytes/s; [`UNBOUNDED`] (Kafka's default, Long.MAX_VALUE) for none. Changes at run time.
+    bytes_per_second: AtomicU64,
+    /// The broker's static setting, under any dynamic value.
+    static_bound: Option<u64>,
     rate: Mutex<SampledRate>,
     started: Instant,
 }
@@ -125,15 +138,33 @@ pub struct ReplicationQuota {
 impl ReplicationQuota {
     pub fn new(bytes_per_second: Option<u64>, windows: usize, window_ms: u64) -> Self {
         ReplicationQuota {
-            bytes_per_second,
+            bytes_per_second: AtomicU64::new(bytes_per_second.unwrap_or(UNBOUNDED)),
+            static_bound: bytes_per_second,
             rate: Mutex::new(SampledRate::new(windows, window_ms)),
             started: Instant::now(),
         }
     }
 
+    fn bytes_per_second(&self) -> Option<u64> {
+        let bound = self.bytes_per_second.load(Ordering::Relaxed);
+        (bound < UNBOUNDED).then_some(bound)
+    }
+
+    /// Takes a dynamic value (already validated by the controller), or the static setting
+    /// when there is none; returns whether the bound changed.
+    fn set_dynamic(&self, dynamic: Option<&str>) -> bool {
+        let bound = match dynamic.map(|v| v.trim().parse::<u64>()) {
+            Some(Ok(v)) => Some(v).filter(|b| *b < UNBOUNDED),
+            // Never stored unvalidated; the static setting is the safe reading.
+            Some(Err(_)) | None => self.static_bound,
+        };
+        let new = bound.unwrap_or(UNBOUNDED);
+        self.bytes_per_second.swap(new, Ordering::Relaxed) != new
+    }
+
     /// Whether a bound is set at all (else nothing is recorded or held back).
     pub fn is_bounded(&self) -> bool {
-        self.bytes_per_second.is_some()
+        self.bytes_per_second().is_some()
     }
 
     /// Most record bytes one fetch may carry for a throttled replica: one window's worth of
@@ -141,7 +172,7 @@ impl ReplicationQuota {
     /// `replica.fetch.max.bytes` at once, so a bound below 1 MiB per window is overshot in
     /// 1 MiB steps; this keeps a low bound's rate close to it.
     pub fn chunk_bytes(&self) -> Option<usize> {
-        let bound = self.bytes_per_second?;
+        let bound = self.bytes_per_second()?;
         let window_ms = self.lock().window_ms;
         let bytes = u128::from(bound) * u128::from(window_ms) / 1000;
         Some(usize::try_from(bytes).unwrap_or(usize::MAX).max(1))
@@ -158,7 +189,7 @@ impl ReplicationQuota {
     }
 
     fn is_exceeded_at(&self, now_ms: u64) -> bool {
-        let Some(bound) = self.bytes_per_second else {
+        let Some(bound) = self.bytes_per_second() else {
             return false;
         };
         self.lock().bytes_per_second(now_ms) > bound as f64
@@ -187,11 +218,6 @@ pub struct ReplicationQuotas {
 }
 
 impl ReplicationQuotas {
-    /// Unbounded throttles (tests, and a broker without the settings).
-    pub fn unbounded() -> Self {
-        Self::from_settings(&BTreeMap::new())
-    }
-
     /// From `leader/follower.replication.throttled.rate` and the window settings (validated
     /// at start-up; Long.MAX_VALUE, the default, is no bound).
     pub fn from_settings(settings: &BTreeMap<String, String>) -> Self {
@@ -200,18 +226,28 @@ impl ReplicationQuotas {
         };
         let windows = number("replication.quota.window.num").map_or(11, |n| n as usize);
         let window_ms = number("replication.quota.window.size.seconds").map_or(1_000, |s| s * 1000);
-        let bound = |name: &str| number(name).filter(|b| *b < i64::MAX as u64);
+        let bound = |name: &str| number(name).filter(|b| *b < UNBOUNDED);
         ReplicationQuotas {
-            leader: ReplicationQuota::new(
-                bound("leader.replication.throttled.rate"),
-                windows,
-                window_ms,
-            ),
-            follower: ReplicationQuota::new(
-                bound("follower.replication.throttled.rate"),
-                windows,
-                window_ms,
-            ),
+            leader: ReplicationQuota::new(bound(LEADER_THROTTLED_RATE), windows, window_ms),
+            follower: ReplicationQuota::new(bound(FOLLOWER_THROTTLED_RATE), windows, window_ms),
+        }
+    }
+
+    /// Takes this broker's dynamic rates from a metadata image's broker configs (its own,
+    /// else the cluster default, else the static setting).
+    pub fn apply(&self, configs: &DynamicBrokerConfigs, broker_id: i32) {
+        for (quota, name) in [
+            (&self.leader, LEADER_THROTTLED_RATE),
+            (&self.follower, FOLLOWER_THROTTLED_RATE),
+        ] {
+            let dynamic = configs.value(broker_id, name).map(|(v, _)| v);
+            if quota.set_dynamic(dynamic) {
+                tracing::info!(
+                    config = name,
+                    bytes_per_second = ?quota.bytes_per_second(),
+                    "replication throttle rate changed"
+                );
+            }
         }
     }
 }
@@ -369,5 +405,30 @@ mod tests {
             "9223372036854775807",
         )]));
         assert!(!q.follower.is_bounded());
+    }
+
+    #[test]
+    fn a_dynamic_rate_wins_the_broker_s_own_over_the_cluster_s_and_removing_it_restores_the_static_one()
+     {
+        let q = ReplicationQuotas::from_settings(&configs(&[(LEADER_THROTTLED_RATE, "100")]));
+        let mut dynamic = DynamicBrokerConfigs::default();
+        dynamic.set(None, LEADER_THROTTLED_RATE, Some("200"));
+        dynamic.set(None, FOLLOWER_THROTTLED_RATE, Some("300"));
+        dynamic.set(Some(1), LEADER_THROTTLED_RATE, Some("400"));
+        let cases: &[(i32, Option<u64>, Option<u64>)] =
+            &[(1, Some(400), Some(300)), (2, Some(200), Some(300))];
+        for (broker, leader, follower) in cases {
+            q.apply(&dynamic, *broker);
+            assert_eq!(q.leader.bytes_per_second(), *leader, "broker {broker}");
+            assert_eq!(q.follower.bytes_per_second(), *follower, "broker {broker}");
+        }
+        // Removed: the static setting again, or no bound where there is none.
+        q.apply(&DynamicBrokerConfigs::default(), 1);
+        assert_eq!(q.leader.bytes_per_second(), Some(100));
+        assert_eq!(q.follower.bytes_per_second(), None);
+        // Long.MAX_VALUE set dynamically: no bound, even over a static one.
+        dynamic.set(Some(1), LEADER_THROTTLED_RATE, Some("9223372036854775807"));
+        q.apply(&dynamic, 1);
+        assert!(!q.leader.is_bounded());
     }
 }

@@ -31,9 +31,9 @@ use crate::client::forward::{
 };
 use crate::client::known_leader::KnownLeader;
 use crate::controller::{
-    AlterPartitionRequest, AlterTopicConfigs, AlteredPartition, BrokerHeartbeat,
-    BrokerRegistrationRequest, Controller, ControllerResults, CreatePartitions, CreateTopic,
-    CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, PartitionReassignment,
+    AlterBrokerConfigs, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
+    BrokerHeartbeat, BrokerRegistrationRequest, Controller, ControllerResults, CreatePartitions,
+    CreateTopic, CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, PartitionReassignment,
     ProducerIdBlock, RegisteredBroker, TopicRef, UserScramAlteration,
 };
 use crate::error::{BrokerError, ControllerError};
@@ -227,9 +227,23 @@ impl ControllerClient {
         resources: Vec<AlterTopicConfigs>,
         validate_only: bool,
     ) -> ControllerResults<()> {
-        let count = resources.len();
+        self.incremental_alter_configs_with_brokers(resources, Vec::new(), validate_only)
+            .await
+    }
+
+    /// IncrementalAlterConfigs for topics and brokers; one result per resource (topics first,
+    /// then brokers), all-or-nothing per resource. Broker resources need metadata.version 6,
+    /// from which every controller reads them.
+    pub async fn incremental_alter_configs_with_brokers(
+        &self,
+        resources: Vec<AlterTopicConfigs>,
+        brokers: Vec<AlterBrokerConfigs>,
+        validate_only: bool,
+    ) -> ControllerResults<()> {
+        let count = resources.len() + brokers.len();
         let call = AlterConfigsCall {
             resources,
+            brokers,
             validate_only,
         };
         self.route(
@@ -237,7 +251,12 @@ impl ControllerClient {
             &call,
             self.request_timeout(),
             |c, deadline| {
-                c.incremental_alter_configs_local(call.resources.clone(), validate_only, deadline)
+                c.incremental_alter_configs_local(
+                    call.resources.clone(),
+                    call.brokers.clone(),
+                    validate_only,
+                    deadline,
+                )
             },
             |e| ControllerResults::all_failed(count, e),
         )

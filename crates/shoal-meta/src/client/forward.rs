@@ -31,7 +31,8 @@ use shoal_internode::{ClientTls, NodeConnector};
 use tonic::transport::Channel;
 
 use crate::controller::requests::{
-    AlterTopicConfigs, ControllerResults, CreatePartitions, CreateTopic, ElectionType, TopicRef,
+    AlterBrokerConfigs, AlterTopicConfigs, ControllerResults, CreatePartitions, CreateTopic,
+    ElectionType, TopicRef,
 };
 use crate::error::{BrokerError, ControllerError};
 use crate::proto::ForwardedRequest;
@@ -107,6 +108,10 @@ pub struct ElectLeadersCall {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AlterConfigsCall {
     pub resources: Vec<AlterTopicConfigs>,
+    /// Broker resources (metadata.version 6): absent from the JSON when there are none, so
+    /// the payload of a topic-only call is unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brokers: Vec<AlterBrokerConfigs>,
     pub validate_only: bool,
 }
 

@@ -24,6 +24,7 @@
 
 pub mod acls;
 mod allocate_producer_ids;
+mod alter_broker_configs;
 mod alter_configs;
 pub mod alter_partition;
 mod create_partitions;
@@ -60,6 +61,7 @@ pub use acls::{plan_create_acls, plan_delete_acls};
 pub use allocate_producer_ids::{
     PRODUCER_ID_BLOCK_SIZE, ProducerIdBlock, plan_allocate_producer_ids,
 };
+pub use alter_broker_configs::plan_alter_broker_configs;
 pub use alter_configs::plan_alter_configs;
 pub use alter_partition::plan_alter_partition;
 pub use create_partitions::plan_create_partitions;
@@ -74,11 +76,11 @@ pub use preferred_leader::plan_preferred_leader_election;
 pub use reassignment::{plan_alter_reassignments, plan_complete_reassignments};
 pub use register_broker::{check_not_duplicate, plan_register_broker};
 pub use requests::{
-    AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
-    BrokerHeartbeat, BrokerRegistrationRequest, ControllerResults, CreatePartitions, CreateTopic,
-    CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, IsrMember,
-    MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, PartitionReassignment, RegisteredBroker, ReplicaRef,
-    TopicRef, UserScramAlteration,
+    AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
+    AlteredPartition, BrokerHeartbeat, BrokerRegistrationRequest, ControllerResults,
+    CreatePartitions, CreateTopic, CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply,
+    IsrMember, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, PartitionReassignment, RegisteredBroker,
+    ReplicaRef, TopicRef, UserScramAlteration,
 };
 pub use scram::plan_alter_user_scram_credentials;
 pub use unregister_broker::plan_unregister_broker;
@@ -346,15 +348,21 @@ impl Controller {
         outcome
     }
 
+    /// Topic resources, then broker resources: one result each, in that order.
     pub(crate) async fn incremental_alter_configs_local(
         &self,
         resources: Vec<AlterTopicConfigs>,
+        brokers: Vec<AlterBrokerConfigs>,
         validate_only: bool,
         deadline: Instant,
     ) -> ControllerResults<()> {
         let defaults = &self.defaults;
-        self.execute(resources.len(), validate_only, deadline, |image| {
-            plan_alter_configs(image, defaults, resources)
+        let count = resources.len() + brokers.len();
+        self.execute(count, validate_only, deadline, |image| {
+            // Topic and broker configs never touch the same records: planned side by side.
+            let mut planned = plan_alter_configs(image, defaults, resources);
+            planned.extend(plan_alter_broker_configs(image, brokers));
+            planned
         })
         .await
     }

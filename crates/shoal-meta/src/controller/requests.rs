@@ -86,6 +86,14 @@ pub struct AlterTopicConfigs {
     pub ops: Vec<AlterConfigOp>,
 }
 
+/// The dynamic config changes for one broker (`Some(id)`) or the cluster default (`None`);
+/// applied all or nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlterBrokerConfigs {
+    pub broker_id: Option<i32>,
+    pub ops: Vec<AlterConfigOp>,
+}
+
 /// AlterUserScramCredentials for one user: applied all or nothing (Kafka answers per user).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserScramAlteration {

@@ -55,3 +55,14 @@ pub fn image_with(
     }
     image
 }
+
+/// Three brokers, no topic, at `metadata.version` `level`.
+pub fn image_at_version(level: i16) -> MetadataImage {
+    let mut image = image_with(3, &[], &[]);
+    let record = MetadataRecord::FeatureLevel {
+        name: crate::features::METADATA_VERSION.into(),
+        level,
+    };
+    assert_eq!(image.apply(&record), ApplyOutcome::Applied);
+    image
+}

@@ -77,7 +77,7 @@ pub fn decode_delta(version: u32, bytes: &[u8]) -> Result<MetadataDelta, FormatE
             last_offset: b.last_offset,
         }),
         metadata_delta::Delta::Snapshot(bytes) => {
-            Ok(MetadataDelta::Image(decode_snapshot(&bytes)?))
+            Ok(MetadataDelta::Image(Box::new(decode_snapshot(&bytes)?)))
         }
     }
 }
@@ -100,7 +100,7 @@ mod tests {
                 batches: vec![(3, batch), (5, vec![])],
                 last_offset: 6,
             },
-            MetadataDelta::Image(image),
+            MetadataDelta::Image(Box::new(image)),
         ]
     }
 

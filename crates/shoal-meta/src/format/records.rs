@@ -120,7 +120,13 @@ const VOTER_DIRECTORY: RecordVersions = RecordVersions {
     max_version: 0,
 };
 
-const ALL: [RecordVersions; 16] = [
+const BROKER_CONFIG: RecordVersions = RecordVersions {
+    name: "BrokerConfig",
+    type_id: 17,
+    max_version: 0,
+};
+
+const ALL: [RecordVersions; 17] = [
     REGISTER_BROKER,
     FENCE_BROKER,
     UNFENCE_BROKER,
@@ -137,6 +143,7 @@ const ALL: [RecordVersions; 16] = [
     REMOVE_USER_SCRAM_CREDENTIAL,
     UNREGISTER_BROKER,
     VOTER_DIRECTORY,
+    BROKER_CONFIG,
 ];
 
 /// Every record type this binary knows, in type id order.
@@ -162,6 +169,7 @@ fn versions_of(record: &MetadataRecord) -> RecordVersions {
         MetadataRecord::RemoveUserScramCredential { .. } => REMOVE_USER_SCRAM_CREDENTIAL,
         MetadataRecord::UnregisterBroker { .. } => UNREGISTER_BROKER,
         MetadataRecord::VoterDirectory { .. } => VOTER_DIRECTORY,
+        MetadataRecord::BrokerConfig { .. } => BROKER_CONFIG,
     }
 }
 
@@ -491,6 +499,16 @@ pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
             directory_id: uuid_bytes(directory_id),
         }
         .encode_to_vec(),
+        MetadataRecord::BrokerConfig {
+            broker_id,
+            name,
+            value,
+        } => proto::BrokerConfigRecord {
+            broker_id: *broker_id,
+            name: Some(name.clone()),
+            value: value.clone(),
+        }
+        .encode_to_vec(),
     };
     let record_version = version_of(record);
     debug_assert!(record_version <= versions.max_version);
@@ -674,6 +692,15 @@ pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError>
             Ok(MetadataRecord::VoterDirectory {
                 voter_id: required(W, "voter_id", m.voter_id)?,
                 directory_id: uuid_from(W, "directory_id", &m.directory_id)?,
+            })
+        }
+        17 => {
+            const W: &str = "BrokerConfig record";
+            let m: proto::BrokerConfigRecord = decode_message(W, payload)?;
+            Ok(MetadataRecord::BrokerConfig {
+                broker_id: m.broker_id,
+                name: required(W, "name", m.name)?,
+                value: m.value,
             })
         }
         found => Err(unknown_type(found)),

@@ -4,7 +4,8 @@
 //! 2 = `[MAGIC, 2] + MetadataImage` protobuf; 3 = the same with brokers' supported features and
 //! the finalized features (metadata.version 2); 4 = and the ACLs and SCRAM credentials
 //! (metadata.version 3); 5 = and the reassignments in progress and brokers' log directory ids
-//! (metadata.version 4); 6 = and the controller voters' directory ids (metadata.version 5).
+//! (metadata.version 4); 6 = and the controller voters' directory ids (metadata.version 5);
+//! 7 = and the dynamic broker configs (metadata.version 6).
 //! Anything else is refused with the version
 //! found. Like records, an image is written at the lowest format that represents it: format 2
 //! while no feature is reported or finalized, so binaries that read only format 2 can follow a
@@ -23,7 +24,7 @@ use crate::format::{
 use crate::image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 
 /// The newest snapshot format; versions `LEGACY_JSON_SNAPSHOT_FORMAT_VERSION..=` this are read.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 6;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 7;
 /// The first protobuf format (no feature fields).
 const FORMAT_WITHOUT_FEATURES: u8 = 2;
 /// Features, no ACLs.
@@ -32,6 +33,8 @@ const FORMAT_WITHOUT_ACLS: u8 = 3;
 const FORMAT_WITHOUT_REASSIGNMENTS: u8 = 4;
 /// Reassignments and brokers' directory ids, no voter directory ids.
 const FORMAT_WITHOUT_VOTER_DIRECTORIES: u8 = 5;
+/// Voter directory ids, no dynamic broker configs.
+const FORMAT_WITHOUT_BROKER_CONFIGS: u8 = 6;
 /// The unversioned-era JSON snapshot.
 pub const LEGACY_JSON_SNAPSHOT_FORMAT_VERSION: u8 = 1;
 
@@ -125,6 +128,24 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
                 directory_id: uuid_bytes(directory_id),
             })
             .collect(),
+        broker_configs: std::iter::once((None, &image.broker_configs.cluster))
+            .chain(
+                image
+                    .broker_configs
+                    .per_broker
+                    .iter()
+                    .map(|(id, configs)| (Some(*id), configs)),
+            )
+            .flat_map(|(broker_id, configs)| {
+                configs
+                    .iter()
+                    .map(move |(name, value)| proto::BrokerConfigRecord {
+                        broker_id,
+                        name: Some(name.clone()),
+                        value: Some(value.clone()),
+                    })
+            })
+            .collect(),
     };
     let has_features = !image.finalized_features.is_empty()
         || image
@@ -136,8 +157,10 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
         .values()
         .any(|t| t.partitions.iter().any(|p| p.is_reassigning()));
     let directories = image.brokers.values().any(|b| !b.log_dirs.is_empty());
-    let format = if !image.voter_directories.is_empty() {
+    let format = if !image.broker_configs.is_empty() {
         SNAPSHOT_FORMAT_VERSION
+    } else if !image.voter_directories.is_empty() {
+        FORMAT_WITHOUT_BROKER_CONFIGS
     } else if reassigning || directories {
         FORMAT_WITHOUT_VOTER_DIRECTORIES
     } else if !image.acls.is_empty() || !image.scram_credentials.is_empty() {
@@ -186,6 +209,23 @@ fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage
     image.next_producer_id = required(WHAT, "next_producer_id", m.next_producer_id)?;
     image.last_applied_index = required(WHAT, "last_applied_index", m.last_applied_index)?;
     if format >= SNAPSHOT_FORMAT_VERSION {
+        for c in m.broker_configs {
+            let name = required(WHAT, "broker_configs.name", c.name)?;
+            let value = required(WHAT, "broker_configs.value", c.value)?;
+            let scope = &image.broker_configs;
+            if scope
+                .scope(c.broker_id)
+                .is_some_and(|s| s.contains_key(&name))
+            {
+                return Err(FormatError::malformed(
+                    WHAT,
+                    format!("broker config {name} twice for broker {:?}", c.broker_id),
+                ));
+            }
+            image.broker_configs.set(c.broker_id, &name, Some(&value));
+        }
+    }
+    if format >= FORMAT_WITHOUT_BROKER_CONFIGS {
         for v in m.voter_directories {
             let voter_id = required(WHAT, "voter_directories.voter_id", v.voter_id)?;
             let directory_id = uuid_from(WHAT, "voter_directories.directory_id", &v.directory_id)?;
@@ -335,10 +375,56 @@ mod tests {
         let mut image = MetadataImage::empty("c");
         image.voter_directories.insert(1, Uuid::from_u128(1));
         let bytes = encode_snapshot(&image);
-        assert_eq!(bytes[1], SNAPSHOT_FORMAT_VERSION);
+        assert_eq!(bytes[1], FORMAT_WITHOUT_BROKER_CONFIGS);
         let mut message = proto::MetadataImage::decode(&bytes[2..]).unwrap_or_default();
         message.voter_directories = entries;
+        with_header(FORMAT_WITHOUT_BROKER_CONFIGS, &message)
+    }
+
+    /// A format-7 snapshot whose broker configs are `entries`.
+    fn with_broker_configs(entries: Vec<proto::BrokerConfigRecord>) -> Vec<u8> {
+        let mut image = MetadataImage::empty("c");
+        image.broker_configs.set(Some(1), "x", Some("1"));
+        let bytes = encode_snapshot(&image);
+        assert_eq!(bytes[1], SNAPSHOT_FORMAT_VERSION);
+        let mut message = proto::MetadataImage::decode(&bytes[2..]).unwrap_or_default();
+        message.broker_configs = entries;
         with_header(SNAPSHOT_FORMAT_VERSION, &message)
+    }
+
+    fn config(
+        broker_id: Option<i32>,
+        name: Option<&str>,
+        value: Option<&str>,
+    ) -> proto::BrokerConfigRecord {
+        proto::BrokerConfigRecord {
+            broker_id,
+            name: name.map(str::to_string),
+            value: value.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn broker_configs_round_trip_and_bad_ones_are_refused() {
+        let mut image = MetadataImage::empty("c");
+        image.broker_configs.set(None, "a", Some("1"));
+        image.broker_configs.set(Some(2), "a", Some("2"));
+        image.broker_configs.set(Some(3), "b", Some("3"));
+        assert_eq!(decode_snapshot(&encode_snapshot(&image)), Ok(image));
+        for (entries, needle) in [
+            (
+                vec![
+                    config(None, Some("a"), Some("1")),
+                    config(None, Some("a"), Some("2")),
+                ],
+                "twice",
+            ),
+            (vec![config(Some(1), None, Some("1"))], "name"),
+            (vec![config(Some(1), Some("a"), None)], "value"),
+        ] {
+            let err = decode_snapshot(&with_broker_configs(entries)).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
     }
 
     fn voter(id: Option<i32>, directory: Vec<u8>) -> proto::VoterDirectoryRecord {

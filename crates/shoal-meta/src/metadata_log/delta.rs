@@ -16,7 +16,7 @@ pub enum MetadataDelta {
         last_offset: u64,
     },
     /// N is older than what the voter keeps (or 0): the whole image, at its own offset.
-    Image(MetadataImage),
+    Image(Box<MetadataImage>),
 }
 
 impl MetadataDelta {
@@ -45,7 +45,7 @@ impl MetadataDelta {
                     );
                     return false;
                 }
-                *image = new;
+                *image = *new;
             }
             MetadataDelta::Batches {
                 batches,
@@ -105,15 +105,15 @@ mod tests {
         let mut image = MetadataImage::empty("c");
         let mut newer = MetadataImage::empty("c");
         newer.apply_batch(10, &topic("x", 9));
-        assert!(MetadataDelta::Image(newer.clone()).apply_to(&mut image));
+        assert!(MetadataDelta::Image(Box::new(newer.clone())).apply_to(&mut image));
         assert_eq!(image, newer);
         let mut older = MetadataImage::empty("c");
         older.apply_batch(4, &topic("y", 8));
-        assert!(!MetadataDelta::Image(older).apply_to(&mut image));
+        assert!(!MetadataDelta::Image(Box::new(older)).apply_to(&mut image));
         assert_eq!(image, newer);
         let mut foreign = MetadataImage::empty("other");
         foreign.apply_batch(20, &topic("z", 7));
-        assert!(!MetadataDelta::Image(foreign).apply_to(&mut image));
+        assert!(!MetadataDelta::Image(Box::new(foreign)).apply_to(&mut image));
         assert_eq!(image, newer);
     }
 

@@ -66,7 +66,9 @@ impl MetadataLogService {
                     .collect(),
                 last_offset,
             },
-            JournalRead::TooOld => MetadataDelta::Image(self.images.borrow().as_ref().clone()),
+            JournalRead::TooOld => {
+                MetadataDelta::Image(Box::new(self.images.borrow().as_ref().clone()))
+            }
         }
     }
 }
