@@ -329,17 +329,17 @@ def test_throttled_moves_copy_no_faster_than_the_throttled_rate(tmp_path):
         finally:
             conn.close()
         for topic, replicas, config in (("lead", [1, 2], "leader"), ("follow", [2, 1], "follower"),
-                                        ("free", [1, 2], None)):
+                                        ("free", [1, 2], None), ("tool", [1, 2], None)):
             create(cluster.bootstrap, topic, [replicas])
             if config:
                 res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[ConfigEntry(
                     f"{config}.replication.throttled.replicas", "0:1" if config == "leader" else "0:3",
                     incremental_operation=AlterConfigOpType.SET)])
                 admin.incremental_alter_configs([res], request_timeout=15)[res].result(timeout=20)
-        wait_for_topics(cluster.node(1), ["lead", "follow", "free"])
+        wait_for_topics(cluster.node(1), ["lead", "follow", "free", "tool"])
         producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "linger.ms": 5})
         value = b"x" * 1000
-        for topic in ("lead", "follow", "free"):
+        for topic in ("lead", "follow", "free", "tool"):
             for i in range(2500):
                 producer.produce(topic, value=value, key=b"%d" % i)
                 if i % 500 == 0:
@@ -368,14 +368,45 @@ def test_throttled_moves_copy_no_faster_than_the_throttled_rate(tmp_path):
         t.join(160)
         lead = during[0]
         follow = move("follow", [2, 1, 3])
+
+        # Kafka's tool in one command: with the rates above removed, `partition reassign
+        # --throttle` names the moving replicas, sets every involved broker's rates, and removes
+        # all of it once the move completed.
+        res = ConfigResource(ResourceType.BROKER, "1", incremental_configs=[ConfigEntry(
+            "leader.replication.throttled.rate", None, incremental_operation=AlterConfigOpType.DELETE)])
+        admin.incremental_alter_configs([res], request_timeout=15)[res].result(timeout=20)
+        conn = kw.Conn("127.0.0.1", cluster.node(2).kafka_port)
+        try:
+            assert kw.incremental_alter_configs_v0(conn, kw.RESOURCE_BROKER, "", [
+                ("follower.replication.throttled.rate", 1, None)]) == (0, None)
+        finally:
+            conn.close()
+        started = time.monotonic()
+        r = ctl(cluster.node(1), "partition", "reassign", "--move=tool:0=1,2,3", "--throttle", str(rate),
+                "--wait", "--wait-timeout-ms", "120000", timeout=150)
+        tool = time.monotonic() - started
+        assert r.returncode == 0, r.stderr
+        assert "throttled to 250000 bytes/s on brokers 1,2,3" in r.stderr and "throttle removed" in r.stderr, r.stderr
+        topic_configs = admin.describe_configs([ConfigResource(ResourceType.TOPIC, "tool")])
+        left = {k: v.value for k, v in list(topic_configs.values())[0].result(timeout=20).items()
+                if "throttled" in k}
+        assert left == {"leader.replication.throttled.replicas": "",
+                        "follower.replication.throttled.replicas": ""}, left
+        for broker in ("1", "2", "3"):
+            res = ConfigResource(ResourceType.BROKER, broker)
+            rates = admin.describe_configs([res])[res].result(timeout=20)
+            assert rates["leader.replication.throttled.rate"].value == "9223372036854775807", broker
+
         print(f"2.5 MB moves: unthrottled {free:.1f} s, leader-throttled {lead:.1f} s, "
-              f"follower-throttled {follow:.1f} s; {acked} acks=all writes during the throttled move")
+              f"follower-throttled {follow:.1f} s, shoalctl --throttle {tool:.1f} s; "
+              f"{acked} acks=all writes during the throttled move")
         # 2.5 MB at 250 kB/s less a one-second burst: about 9 s. Slower is fine; a throttle that
         # did not hold would copy it within a second or two.
         assert lead >= 5, (lead, free)
         assert follow >= 5, (follow, free)
+        assert tool >= 5, (tool, free)
         assert acked > 0
-        for topic, total in (("lead", 2500 + acked), ("follow", 2500), ("free", 2500)):
+        for topic, total in (("lead", 2500 + acked), ("follow", 2500), ("free", 2500), ("tool", 2500)):
             parts = partitions_of(cluster.node(3), topic)
             assert sorted(parts[0][1]) == [1, 2, 3] and parts[0][2] == [1, 2, 3], (topic, parts)
             assert len(read_all(cluster.node(3).bootstrap, topic, 1)) == total, topic

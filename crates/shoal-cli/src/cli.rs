@@ -350,6 +350,17 @@ pub struct Reassign {
     /// With --wait: give up (exit 1) after this many milliseconds.
     #[arg(long, default_value_t = 600_000)]
     pub wait_timeout_ms: u64,
+    /// Copy no faster than this many bytes/s (kafka-reassign-partitions --throttle): the moving
+    /// replicas are named in their topics' *.replication.throttled.replicas and every broker
+    /// involved gets *.replication.throttled.rate; all of it is removed once the moves
+    /// complete. Needs --wait.
+    #[arg(
+        long,
+        value_name = "BYTES_PER_S",
+        requires = "wait",
+        conflicts_with = "cancel"
+    )]
+    pub throttle: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,7 @@ mod log_dirs;
 mod partition;
 mod partition_describe;
 mod reassign;
+mod reassign_throttle;
 mod reset_offsets;
 mod topic;
 mod txn;

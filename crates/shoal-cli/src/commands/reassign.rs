@@ -23,8 +23,8 @@ use kafka_protocol::protocol::StrBytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::check;
 use super::partition_describe::wanted_partitions;
+use super::{check, reassign_throttle};
 use crate::cli::{PartitionDescribe, Reassign};
 use crate::kafka::Client;
 use crate::output::{Output, list as id_list};
@@ -242,6 +242,49 @@ pub async fn start_and_wait(
 }
 
 pub async fn reassign(
+    client: &mut Client,
+    args: &Reassign,
+    moves: Vec<Move>,
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
+    let throttle = match args.throttle {
+        Some(rate) => {
+            let current = reassign_throttle::current_replicas(client, &moves).await?;
+            let plan = reassign_throttle::throttled_replicas(&moves, &current)?;
+            reassign_throttle::apply(client, &plan, Some(rate)).await?;
+            out.emit_stderr(
+                &json!({"throttle_bytes_per_s": rate, "brokers": plan.brokers}),
+                &format!(
+                    "throttled to {rate} bytes/s on brokers {}",
+                    id_list(&plan.brokers.iter().copied().collect::<Vec<_>>())
+                ),
+            );
+            Some(plan)
+        }
+        None => None,
+    };
+    let exit = reassign_and_wait(client, args, moves, out).await;
+    if let Some(plan) = throttle {
+        match &exit {
+            // Done (or refused): nothing is copying any more; the throttle goes, as --verify.
+            Ok(_) => {
+                reassign_throttle::apply(client, &plan, None).await?;
+                out.emit_stderr(&json!({"throttle_removed": true}), "throttle removed");
+            }
+            Err(_) => out.emit_stderr(
+                &json!({"throttle_removed": false}),
+                "the throttle stays while the moves go on: once `shoalctl partition reassignments` \
+                 lists none of them, run `shoalctl topic alter-config TOPIC --delete \
+                 leader.replication.throttled.replicas --delete \
+                 follower.replication.throttled.replicas` per topic and delete the brokers' \
+                 *.replication.throttled.rate (kafka-configs --entity-type brokers)",
+            ),
+        }
+    }
+    exit
+}
+
+async fn reassign_and_wait(
     client: &mut Client,
     args: &Reassign,
     moves: Vec<Move>,
