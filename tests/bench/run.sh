@@ -28,7 +28,8 @@
 #   BENCH_TXN_LINGER_MS=L  linger.ms of the transactional producers (default: the baseline's 5;
 #                        a commit sends what lingers at once, see docs/benchmarks.md)
 #   BENCH_PROFILE=auto|0|1  perf profile of the broker (auto: if perf works)
-#   BENCH_CLUSTER=0      skip the three-node cases; BENCH_FAILOVER=0 skip the failover run
+#   BENCH_CLUSTER=0      skip the three-node cases; BENCH_FAILOVER=0 skip the failover run;
+#                        BENCH_THROTTLE=0 skip the throttled-move run (tests/bench/throttled_move.py)
 #   BENCH_CLUSTER_PARTITIONS=N  partitions of the RF=3 topic (default 8)
 #   BENCH_NO_BUILD=1     use the existing target/release binaries
 #   BENCH_KEEP=1         keep the node's data directory
@@ -146,15 +147,17 @@ json_field() { jq -r ".$2 // empty" <<<"$1"; }
 # ---------------------------------------------------------------------------------------------
 if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
   log "building release shoal and shoal-bench"
-  cargo build --release -p shoal-server -p shoal-bench >&2
+  cargo build --release -p shoal-server -p shoal-bench -p shoalctl >&2
 fi
 [[ -x $SHOAL ]] || die "$SHOAL not built"
 [[ -x $BENCH ]] || die "$BENCH not built"
+SHOALCTL=${BENCH_SHOALCTL:-target/release/shoalctl}
 # Run private copies: a concurrent `cargo build` must not swap the binaries mid-run, and the
 # profile needs the exact binary it sampled.
 mkdir -p "$OUT/bin"
 cp "$SHOAL" "$OUT/bin/shoal"
 cp "$BENCH" "$OUT/bin/shoal-bench"
+[[ ! -x $SHOALCTL ]] || cp "$SHOALCTL" "$OUT/bin/shoalctl"
 SHOAL=$OUT/bin/shoal
 BENCH=$OUT/bin/shoal-bench
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -641,6 +644,22 @@ if [[ ${BENCH_FAILOVER:-1} != 0 && -x .venv/bin/pytest ]]; then
   log "$FAILOVER_SUMMARY"
 fi
 
+# A partition move under an acks=all load, unthrottled and with `reassign --throttle` (issue
+# #18): producer latency in three windows (tests/bench/throttled_move.py).
+THROTTLE_SUMMARY=""
+if [[ ${BENCH_THROTTLE:-1} != 0 && ${BENCH_CLUSTER:-1} != 0 && -x .venv/bin/python ]]; then
+  log "throttled move: three 12 s load windows around two 300 MB moves (about 2 min)"
+  if SHOAL_BIN=$SHOAL SHOAL_BENCH_BIN=$BENCH SHOALCTL_BIN=$OUT/bin/shoalctl \
+      .venv/bin/python tests/bench/throttled_move.py \
+      >"$OUT/throttled-move.log" 2>&1; then
+    THROTTLE_SUMMARY=$(grep -m1 '^throttled move:' "$OUT/throttled-move.log")
+  else
+    THROTTLE_SUMMARY="throttled-move run FAILED (see $OUT/throttled-move.log)"
+    FAILED=1
+  fi
+  log "$THROTTLE_SUMMARY"
+fi
+
 # ---------------------------------------------------------------------------------------------
 {
   echo "# Shoal benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -676,6 +695,7 @@ fi
   echo "shutdown (SIGTERM -> exit): ${SHUTDOWN_MS} ms"
   [[ -z $CLUSTER_STARTUP_MS ]] || echo "three-node cluster start-up (all /readyz 200): ${CLUSTER_STARTUP_MS} ms; broker CPU % of 3-node rows = sum of the three nodes"
   [[ -z $FAILOVER_SUMMARY ]] || echo "$FAILOVER_SUMMARY"
+  [[ -z $THROTTLE_SUMMARY ]] || echo "$THROTTLE_SUMMARY"
   echo "load average before: ${LOAD_BEFORE}; after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "MB = 10^6 bytes of record values; latency = send -> delivery report (librdkafka);"
   echo "CPU % = CPU time / wall time of the run (100 = one core)."
