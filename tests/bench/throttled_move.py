@@ -15,7 +15,8 @@ measurement, never asserted: a loaded machine moves it.
 
 Knobs (environment): THROTTLE_MB (partition size, default 300), THROTTLE_RATE_BPS (default
 10000000), THROTTLE_LOAD_RATE (records/s, default 20000), THROTTLE_WINDOW_S (default 12),
-SHOAL_BIN / SHOALCTL_BIN / SHOAL_BENCH_BIN (default target/release).
+THROTTLE_QUOTA_WINDOWS (the brokers' replication.quota.window.num), SHOAL_BIN / SHOALCTL_BIN /
+SHOAL_BENCH_BIN (default target/release).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ SIZE_MB = int(os.environ.get("THROTTLE_MB", "300"))
 THROTTLE_BPS = int(os.environ.get("THROTTLE_RATE_BPS", "10000000"))
 LOAD_RATE = int(os.environ.get("THROTTLE_LOAD_RATE", "20000"))
 WINDOW_S = int(os.environ.get("THROTTLE_WINDOW_S", "12"))
+# The brokers' replication.quota.window.num (unset: Kafka's default, 11).
+QUOTA_WINDOWS = os.environ.get("THROTTLE_QUOTA_WINDOWS")
 
 
 def run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
@@ -58,8 +61,17 @@ def ctl(bootstrap: str, *args: str, timeout: float = 900) -> subprocess.Complete
     return run([SHOALCTL, "--brokers", bootstrap, *args], timeout)
 
 
+def settle() -> None:
+    """Writes every dirty page back before a window: the fill and the previous move leave
+    hundreds of MB for the kernel's writeback, which would otherwise stall the brokers' writes
+    (dirty-page throttling) inside whichever window it lands in."""
+    os.sync()
+    time.sleep(1)
+
+
 def window(bootstrap: str, label: str, move: list[str] | None) -> dict:
     """One load window; `move` (shoalctl arguments) starts 1 s in and is timed."""
+    settle()
     moved: dict = {}
 
     def mover() -> None:
@@ -85,7 +97,8 @@ def window(bootstrap: str, label: str, move: list[str] | None) -> dict:
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="shoal-throttle-bench-") as tmp:
-        cluster = Cluster(Path(tmp))
+        overrides = {"replication.quota.window.num": QUOTA_WINDOWS} if QUOTA_WINDOWS else {}
+        cluster = Cluster(Path(tmp), overrides)
         try:
             cluster.start()
             bootstrap = cluster.bootstrap
@@ -107,6 +120,9 @@ def main() -> int:
                                "--records", str(records), "--max-seconds", "300")
                 print(json.dumps({"filled": topic, "records": filled.get("records"),
                                   "mb": round(filled.get("bytes", 0) / 1e6)}), flush=True)
+            # A first run warms the brokers and the page cache for the load topic (discarded).
+            bench(bootstrap, "produce", "--topic", "load", "--acks", "all", "--rate", str(LOAD_RATE),
+                  "--records", str(LOAD_RATE * 3), "--max-seconds", "8")
             base = window(bootstrap, "baseline", None)
             free = window(bootstrap, "unthrottled move", ["partition", "reassign", "--move=big1:0=1,2,3", "--wait"])
             held = window(bootstrap, "throttled move", ["partition", "reassign", "--move=big2:0=1,2,3",

@@ -251,7 +251,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Bytes/s this broker fetches as follower for its throttled replicas (a topic's follower.replication.throttled.replicas) while out of the ISR. Dynamic, like leader.replication.throttled.rate.")
         .reloaded(ClusterWide),
     def("replication.quota.window.num", Int, Some("11"), Count, AtLeast(1), Replication,
-        "Samples the replication throttles measure their rate over."),
+        "Samples the replication throttles measure their rate over. Unlike Kafka, which measures over at least window.num - 1 samples and so lets a quiet throttle's first ten seconds' worth through at once, Shoal measures over at least one sample: a throttled move bursts one sample's worth at most."),
     def("replication.quota.window.size.seconds", Int, Some("1"), Seconds, AtLeast(1), Replication,
         "Length of each replication throttle sample."),
     // ---- log: broker defaults topics inherit ----
