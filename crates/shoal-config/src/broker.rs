@@ -12,7 +12,9 @@ pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.Stan
 const MS_PER_MINUTE: i64 = 60_000;
 const MS_PER_HOUR: i64 = 3_600_000;
 
-const fn def(
+/// A setting with the defaults of most: read-only, applied, not a synonym (topic-only
+/// definitions are built the same way).
+pub(crate) const fn def(
     name: &'static str,
     config_type: ConfigType,
     default: Option<&'static str>,

@@ -39,21 +39,15 @@ impl TopicConfigDef {
     /// The definition behind this config: its broker setting's (a test proves every one
     /// exists), or its own.
     pub fn broker_def(&self) -> &'static ConfigDef {
-        static FALLBACK: ConfigDef = ConfigDef {
-            name: "",
-            config_type: ConfigType::String,
-            default: None,
-            unit: crate::def::Unit::None,
-            validator: Validator::Any,
-            doc: "",
-            section: crate::def::Section::Log,
-            dynamic: crate::def::DynamicScope::ReadOnly,
-            support: crate::def::Support::Applied,
-            synonym_of: None,
-            shoal_only: false,
-            sensitive: false,
-            reloaded: false,
-        };
+        static FALLBACK: ConfigDef = crate::broker::def(
+            "",
+            ConfigType::String,
+            None,
+            crate::def::Unit::None,
+            Validator::Any,
+            crate::def::Section::Log,
+            "",
+        );
         match self.backing {
             Backing::Broker(name) => broker_config_def(name).unwrap_or(&FALLBACK),
             Backing::TopicOnly(def) => def,
@@ -107,21 +101,15 @@ const fn topic_only(def: &'static ConfigDef, documentation: &'static str) -> Top
 
 /// A replica list a replication throttle applies to (Kafka's `ThrottledReplicaListValidator`).
 const fn throttled_replicas(name: &'static str, doc: &'static str) -> ConfigDef {
-    ConfigDef {
+    crate::broker::def(
         name,
-        config_type: ConfigType::List,
-        default: Some(""),
-        unit: crate::def::Unit::None,
-        validator: Validator::ThrottledReplicas,
+        ConfigType::List,
+        Some(""),
+        crate::def::Unit::None,
+        Validator::ThrottledReplicas,
+        crate::def::Section::Replication,
         doc,
-        section: crate::def::Section::Replication,
-        dynamic: crate::def::DynamicScope::ReadOnly,
-        support: crate::def::Support::Applied,
-        synonym_of: None,
-        shoal_only: false,
-        sensitive: false,
-        reloaded: false,
-    }
+    )
 }
 
 const LEADER_THROTTLED_REPLICAS_DOC: &str = "Replicas whose replication the leader throttles to leader.replication.throttled.rate while they are out of the ISR: partition:broker pairs naming the leader's broker, or * for every replica.";

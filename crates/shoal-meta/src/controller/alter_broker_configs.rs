@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use shoal_config::def::normalize;
 use shoal_config::{ConfigDef, DynamicScope, broker_config_def};
 
+use crate::controller::alter_configs::not_a_list;
 use crate::controller::plan::{Planned, plan_in_order, reject_duplicates};
 use crate::controller::requests::{AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType};
 use crate::error::ControllerError;
@@ -81,17 +82,8 @@ fn plan_value(
                 .map(Some)
                 .map_err(|e| ControllerError::InvalidConfig(e.to_string()))
         }
-        AlterConfigOpType::Append | AlterConfigOpType::Subtract => {
-            Err(ControllerError::InvalidConfig(format!(
-                "Config value {} is not allowed for config key {}: it is not a list",
-                if op.op == AlterConfigOpType::Append {
-                    "append"
-                } else {
-                    "subtract"
-                },
-                op.name
-            )))
-        }
+        // Every alterable broker config is a number so far; a list would need append/subtract.
+        AlterConfigOpType::Append | AlterConfigOpType::Subtract => Err(not_a_list(op)),
     }
 }
 

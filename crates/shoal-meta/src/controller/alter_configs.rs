@@ -68,15 +68,7 @@ fn plan_op(
         AlterConfigOpType::Delete => None,
         AlterConfigOpType::Append | AlterConfigOpType::Subtract => {
             if def.config_type() != ConfigType::List {
-                return Err(ControllerError::InvalidConfig(format!(
-                    "Config value {} is not allowed for config key {}: it is not a list",
-                    if op.op == AlterConfigOpType::Append {
-                        "append"
-                    } else {
-                        "subtract"
-                    },
-                    op.name
-                )));
+                return Err(not_a_list(op));
             }
             let current = resolve_topic_config(&op.name, &topic.configs, defaults.configs())?.value;
             let mut elements = list_elements(&current);
@@ -98,4 +90,17 @@ fn plan_op(
         name: op.name.clone(),
         value,
     })
+}
+
+/// Kafka's refusal of APPEND or SUBTRACT on a config that is not a list.
+pub(super) fn not_a_list(op: &AlterConfigOp) -> ControllerError {
+    ControllerError::InvalidConfig(format!(
+        "Config value {} is not allowed for config key {}: it is not a list",
+        if op.op == AlterConfigOpType::Append {
+            "append"
+        } else {
+            "subtract"
+        },
+        op.name
+    ))
 }
