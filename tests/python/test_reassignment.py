@@ -250,6 +250,80 @@ def test_grow_balance_and_retire_a_broker_under_load(four):
     assert all(set(replicas) <= {5, 6, 7} and len(replicas) == 3 for _, replicas, _ in final.values()), final
 
 
+def replica_counts(node, brokers) -> dict[int, int]:
+    """broker -> replicas it holds, over every topic (internal ones too)."""
+    counts = {b: 0 for b in brokers}
+    for parts in metadata_from(node).topics.values():
+        for _, _, replicas, _ in parts.values():
+            for b in replicas:
+                counts[b] = counts.get(b, 0) + 1
+    return counts
+
+
+def all_in_sync(node) -> bool:
+    return all(sorted(replicas) == sorted(isr)
+               for parts in metadata_from(node).topics.values()
+               for _, _, replicas, isr in parts.values())
+
+
+def set_cluster_config(node, name: str, value: str) -> None:
+    """A cluster-wide dynamic broker config (an empty broker name, which Python clients refuse)."""
+    conn = kw.Conn("127.0.0.1", node.kafka_port)
+    try:
+        assert kw.incremental_alter_configs_v0(conn, kw.RESOURCE_BROKER, "", [(name, 0, value)]) == (0, None)
+    finally:
+        conn.close()
+
+
+@pytest.mark.timeout(240)
+def test_the_continuous_balancer_fills_a_new_broker_but_not_a_cordoned_one(tmp_path):
+    """Issue #18's continuous balancer, under an idempotent acks=all load: with
+    `shoal.balancer.enabled` turned on while running (a cluster-wide dynamic config), the
+    active controller gives a joining broker its share, a few moves per round, through
+    reassignment; while that broker is cordoned (`shoalctl broker cordon`, KIP-1066's
+    `cordoned.log.dirs`) it gets nothing. Replica counts end within one of each other, every
+    partition in sync, and the checker finds nothing lost, duplicated or reordered."""
+    topic, count = "drift", 6
+    cluster = Cluster(tmp_path, {"shoal.balancer.check.interval.ms": 500,
+                                 "shoal.balancer.max.concurrent.moves": 3}, brokers=4)
+    try:
+        for n in cluster.nodes[:-1]:
+            n.start(wait=False)
+        for n in cluster.nodes[:-1]:
+            n.wait_ready()
+        create(cluster.bootstrap, topic, [[4, 5, 6], [5, 6, 4], [6, 4, 5], [4, 6, 5], [5, 4, 6], [6, 5, 4]])
+        wait_for_topics(cluster.node(5), [topic])
+        load = IdempotentWorkload(cluster.node(5).bootstrap + "," + cluster.node(6).bootstrap, topic, count,
+                                  rate=500, max_records=100_000).start()
+        wait_until("records acknowledged", lambda: load.acked_count() > 500)
+
+        cluster.node(7).start()
+        wait_until("broker 7 unfenced", lambda: broker_states(cluster.node(1)).get(7) is False)
+        out = json.loads(ok(ctl(cluster.node(5), "-o", "json", "broker", "cordon", "7")))
+        assert out == {"broker": 7, "cordoned": True}, out
+        set_cluster_config(cluster.node(5), "shoal.balancer.enabled", "true")
+        # Six checks: the balancer would have started moves by now if it ignored the cordon.
+        time.sleep(3)
+        assert replica_counts(cluster.node(5), (4, 5, 6, 7))[7] == 0, "a cordoned broker gets nothing"
+        assert moving(cluster.node(5)) == []
+
+        ok(ctl(cluster.node(5), "broker", "uncordon", "7"))
+        wait_until("the balancer fills broker 7 and settles", lambda: (
+            (counts := replica_counts(cluster.node(5), (4, 5, 6, 7)))
+            and max(counts.values()) - min(counts.values()) <= 1
+            and moving(cluster.node(5)) == [] and all_in_sync(cluster.node(5))), timeout=150)
+
+        log = load.stop()
+        report = check(log.acked, read_all(cluster.node(5).bootstrap, topic, count), by_key=False)
+        print(f"{report.summary()}; {len(log.acked)} acknowledged; counts "
+              f"{replica_counts(cluster.node(5), (4, 5, 6, 7))}")
+        assert_clean(report, log)
+        final = partitions_of(cluster.node(6), topic)
+        assert all(len(replicas) == 3 and sorted(replicas) == isr for _, replicas, isr in final.values()), final
+    finally:
+        cluster.close()
+
+
 @pytest.mark.timeout(180)
 def test_internal_topics_of_a_single_node_cluster_grow_when_brokers_join(tmp_path):
     """Issue #18: a cluster born as one node has `__consumer_offsets` with one replica (the

@@ -52,10 +52,10 @@ impl State<'_> {
         load
     }
 
-    /// Whether moving partition `i`'s replica on `from` to `to` keeps its racks.
+    /// Whether partition `i` has a replica on `from` that can move to `to` keeping its racks.
     fn keeps_racks(&self, i: usize, from: i32, to: i32) -> bool {
         let replicas = &self.target[i];
-        if replicas.contains(&to) {
+        if !replicas.contains(&from) || replicas.contains(&to) {
             return false;
         }
         let trial: Vec<i32> = replicas
@@ -315,6 +315,36 @@ mod tests {
         let bytes: Vec<u64> = plan.after.iter().map(|l| l.bytes).collect();
         assert_eq!(bytes, vec![1010, 1010], "{:?}", plan.moves);
         assert_eq!(plan.moves.len(), 2);
+    }
+
+    #[test]
+    fn a_byte_swap_moves_replicas_only_between_the_two_brokers_it_evens() {
+        // After the count step (0 -> 4), 4 is heaviest and 1 lightest; no swap between them
+        // narrows their gap, and partitions on 2 or 3 must not be "swapped" by it (the planner
+        // once did, undoing its own count move).
+        let view = ClusterView {
+            brokers: brokers(&[(1, None), (2, None), (3, None), (4, None)]),
+            partitions: partitions(&[
+                (&[1], 6000),
+                (&[1], 3000),
+                (&[1], 1000),
+                (&[2], 5000),
+                (&[3], 5000),
+            ]),
+        };
+        for max_moves in [1, 2, 3, 1_000] {
+            let goals = BalanceGoals {
+                max_moves,
+                ..BalanceGoals::default()
+            };
+            let plan = plan_balance(&view, goals);
+            let moved: Vec<(i32, Vec<i32>)> = plan
+                .moves
+                .iter()
+                .map(|m| (m.partition, m.to.clone()))
+                .collect();
+            assert_eq!(moved, vec![(0, vec![4])], "at most {max_moves} moves");
+        }
     }
 
     #[test]

@@ -38,8 +38,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shoal_meta::{
-    BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, Endpoint, MetadataImage,
-    OfflineReplicaSource, ReplicaRef,
+    BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, Endpoint, MetadataImage, ReplicaRef,
+    ReplicaReports, ReplicaSize,
 };
 use shoal_replica::MaintenanceDue;
 use tokio::sync::watch;
@@ -166,7 +166,7 @@ impl Broker {
                 registration_timeout_ms: STARTUP_METADATA_TIMEOUT.as_millis() as u64,
                 log_dirs: vec![source.directory_id],
             },
-            offline_replica_source(&replicas),
+            replica_reports(&replicas),
         )
         .await;
         let lifecycle = match lifecycle {
@@ -369,22 +369,42 @@ impl Broker {
     }
 }
 
-/// The heartbeat's view of this broker's offline replicas: those whose log cannot be opened.
-/// Held weakly: the lifecycle must not keep a shut-down replica manager alive.
-fn offline_replica_source(replicas: &Arc<ReplicaManager>) -> OfflineReplicaSource {
-    let replicas = Arc::downgrade(replicas);
-    Arc::new(move || {
-        replicas.upgrade().map_or_else(Vec::new, |replicas| {
-            replicas
-                .offline_partitions()
-                .into_iter()
-                .map(|((topic_id, partition), _)| ReplicaRef {
-                    topic_id,
-                    partition,
-                })
-                .collect()
-        })
-    })
+/// What the heartbeats report: replicas whose log cannot be opened, and the sizes of the
+/// partitions this broker leads (the continuous balancer's weights). Held weakly: the
+/// lifecycle must not keep a shut-down replica manager alive.
+fn replica_reports(replicas: &Arc<ReplicaManager>) -> ReplicaReports {
+    let offline = Arc::downgrade(replicas);
+    let led = Arc::downgrade(replicas);
+    ReplicaReports {
+        offline: Arc::new(move || {
+            offline.upgrade().map_or_else(Vec::new, |replicas| {
+                replicas
+                    .offline_partitions()
+                    .into_iter()
+                    .map(|((topic_id, partition), _)| ReplicaRef {
+                        topic_id,
+                        partition,
+                    })
+                    .collect()
+            })
+        }),
+        sizes: Arc::new(move || {
+            led.upgrade().map_or_else(Vec::new, |replicas| {
+                replicas
+                    .led_partitions()
+                    .into_iter()
+                    .filter_map(|((topic_id, partition), p)| {
+                        let size_bytes = p.read_log(|log| Ok(log.size_bytes())).ok()?;
+                        Some(ReplicaSize {
+                            topic_id,
+                            partition,
+                            size_bytes,
+                        })
+                    })
+                    .collect()
+            })
+        }),
+    }
 }
 
 async fn follow_metadata(

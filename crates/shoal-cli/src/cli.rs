@@ -455,12 +455,23 @@ pub struct BalanceArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BrokerCommand {
-    /// Move every replica off broker ID (rack-aware), wait for the moves, then unregister it
-    /// once it is stopped (UnregisterBroker).
+    /// Cordon broker ID, move every replica off it (rack-aware), wait for the moves, then
+    /// unregister it once it is stopped (UnregisterBroker).
     Decommission(DecommissionArgs),
     /// Remove broker ID's registration (UnregisterBroker, as kafka-cluster.sh unregister); it
     /// must hold no replica and be stopped.
     Unregister {
+        /// The broker's node.id.
+        id: i32,
+    },
+    /// Place no new replicas on broker ID (KIP-1066: its cordoned.log.dirs=*): new topics and
+    /// partitions, the balancer and internal topic growth pass it by; its replicas stay.
+    Cordon {
+        /// The broker's node.id.
+        id: i32,
+    },
+    /// Undo `cordon` (removes its cordoned.log.dirs).
+    Uncordon {
         /// The broker's node.id.
         id: i32,
     },

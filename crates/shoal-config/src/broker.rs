@@ -252,6 +252,23 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         AtLeast(0), Replication,
         "Bytes/s this broker fetches as follower for its throttled replicas (a topic's follower.replication.throttled.replicas) while out of the ISR. Dynamic, like leader.replication.throttled.rate.")
         .reloaded(ClusterWide),
+    def("shoal.balancer.enabled", Boolean, Some("false"), Unit::None, Any, Replication,
+        "Shoal's own (Redpanda's continuous balancing): the active controller moves replicas to even replica counts, preferred leaders and bytes per broker, with the plan of shoalctl cluster balance, while no partition is moving and no broker holding replicas is down. Dynamic: the controller reads the cluster-wide value each round.")
+        .shoal().reloaded(ClusterWide),
+    def("shoal.balancer.max.concurrent.moves", Int, Some("4"), Count, AtLeast(1), Replication,
+        "Shoal's own: most partition moves one balancer round starts; the next round waits until they complete. Dynamic, cluster-wide.")
+        .shoal().reloaded(ClusterWide),
+    def("shoal.balancer.bytes.tolerance.percent", Int, Some("10"), Percent, Between(0, 100),
+        Replication,
+        "Shoal's own: how far a broker's bytes may be from the mean before the balancer moves data (sizes from the leaders' heartbeats). Dynamic, cluster-wide.")
+        .shoal().reloaded(ClusterWide),
+    def("shoal.balancer.check.interval.ms", Long, Some("30000"), Milliseconds, AtLeast(100),
+        Replication,
+        "Shoal's own: how often the balancer looks, and how long the cluster must have had no partition moving before it starts moves.")
+        .shoal(),
+    def("cordoned.log.dirs", List, Some(""), Unit::None, Any, Replication,
+        "KIP-1066: log directories that receive no new replicas (new topics and partitions, the balancer, internal topic growth); their replicas stay. Shoal has one log directory per broker, so * or its path cordons the broker. Set per broker with IncrementalAlterConfigs (shoalctl broker decommission does); the controller reads the dynamic value.")
+        .reloaded(PerBroker),
     def("replication.quota.window.num", Int, Some("11"), Count, AtLeast(1), Replication,
         "Samples the replication throttles measure their rate over. Unlike Kafka, which measures over at least window.num - 1 samples and so lets a quiet throttle's first ten seconds' worth through at once, Shoal measures over at least one sample: a throttled move bursts one sample's worth at most."),
     def("replication.quota.window.size.seconds", Int, Some("1"), Seconds, AtLeast(1), Replication,

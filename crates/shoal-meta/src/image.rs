@@ -142,6 +142,9 @@ pub struct MetadataImage {
     pub broker_configs: DynamicBrokerConfigs,
 }
 
+/// KIP-1066's broker setting: log directories that receive no new replicas.
+pub const CORDONED_LOG_DIRS: &str = "cordoned.log.dirs";
+
 /// Dynamic broker configs: the cluster-wide defaults and each broker's own, which win.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DynamicBrokerConfigs {
@@ -250,16 +253,26 @@ impl MetadataImage {
             .collect()
     }
 
-    /// Registered brokers that are not fenced, with their racks: where new replicas may go.
+    /// Registered brokers that are neither fenced nor cordoned, with their racks: where new
+    /// replicas may go (new topics and partitions, the balancer, internal topic growth).
     pub fn placement_brokers(&self) -> Vec<EligibleBroker> {
         self.brokers
             .values()
-            .filter(|b| !b.fenced)
+            .filter(|b| !b.fenced && !self.is_cordoned(b.broker_id))
             .map(|b| EligibleBroker {
                 id: b.broker_id,
                 rack: b.rack.clone(),
             })
             .collect()
+    }
+
+    /// Whether `broker_id` is cordoned (KIP-1066): its `cordoned.log.dirs` is set, for it or as
+    /// the cluster default, to anything but the empty list. Shoal keeps one log directory per
+    /// broker, so `*` and its path both cordon the whole broker.
+    pub fn is_cordoned(&self, broker_id: i32) -> bool {
+        self.broker_configs
+            .value(broker_id, CORDONED_LOG_DIRS)
+            .is_some_and(|(dirs, _)| dirs.split(',').any(|d| !d.trim().is_empty()))
     }
 
     /// Applies one Raft entry's records, then records its index.

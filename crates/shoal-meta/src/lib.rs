@@ -64,15 +64,14 @@ pub use shoal_proto::controller as proto;
 pub use broker_defaults::BrokerDefaults;
 pub use client::{
     BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, ControllerLease, KnownLeader,
-    LeaseTerms, MetadataFollower, MetadataFollowerConfig, OfflineReplicaSource,
-    no_offline_replicas,
+    LeaseTerms, MetadataFollower, MetadataFollowerConfig, ReplicaReports,
 };
 pub use controller::{
     AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
     AlteredPartition, BrokerHeartbeat, BrokerLiveness, BrokerRegistrationRequest, Controller,
     ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ElectionType, FeatureUpdate,
     HeartbeatReply, IsrMember, PartitionReassignment, ProducerIdBlock, RegisteredBroker,
-    ReplicaRef, TopicRef, UserScramAlteration,
+    ReplicaRef, ReplicaSize, TopicRef, UserScramAlteration,
 };
 pub use controller_service::{PRODUCER_ID_BLOCKS_BURST, PRODUCER_ID_BLOCKS_PER_SECOND};
 pub use error::{BrokerError, ControllerError, MetaError};

@@ -40,7 +40,8 @@ use tokio::task::JoinHandle;
 use crate::broker_defaults::BrokerDefaults;
 use crate::client::ControllerClient;
 use crate::controller::{
-    Controller, ControllerSettings, LeaderBalancing, run_leader_balancing, run_session_checks,
+    Controller, ControllerSettings, LeaderBalancing, balancer::run_replica_balancing,
+    run_leader_balancing, run_session_checks,
 };
 use crate::controller_server::{ControllerServer, ServerParts};
 use crate::error::MetaError;
@@ -480,6 +481,17 @@ impl MetaNode {
                 tokio::spawn(run_leader_balancing(
                     Arc::downgrade(&controller),
                     LeaderBalancing::from_configs(&config.broker_defaults),
+                )),
+                tokio::spawn(run_replica_balancing(
+                    Arc::downgrade(&controller),
+                    Duration::from_millis(
+                        shoal_config::effective(
+                            &config.broker_defaults,
+                            "shoal.balancer.check.interval.ms",
+                        )
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .unwrap_or(30_000),
+                    ),
                 )),
                 tokio::spawn({
                     let raft = raft.clone();

@@ -24,7 +24,7 @@ use shoal_meta::{
     AlteredPartition, BrokerError, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError,
     ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ElectionType, Endpoint,
     FeatureUpdate, HeartbeatReply, IsrMember, LeaseTerms, PartitionReassignment, ProducerIdBlock,
-    RegisteredBroker, ReplicaRef, SupportedFeature, TopicRef, UserScramAlteration,
+    RegisteredBroker, ReplicaRef, ReplicaSize, SupportedFeature, TopicRef, UserScramAlteration,
 };
 use uuid::Uuid;
 
@@ -292,6 +292,7 @@ fn forwarded_requests_keep_their_json_shape() {
         caught_up_metadata_offset: 42,
         want_shutdown: true,
         offline_replicas: Vec::new(),
+        replica_sizes: Vec::new(),
     };
     assert_eq!(pinned("BrokerHeartbeat_request", &heartbeat), heartbeat);
     let reporting = BrokerHeartbeat {
@@ -305,6 +306,22 @@ fn forwarded_requests_keep_their_json_shape() {
     assert_eq!(
         pinned("BrokerHeartbeat_offline_replicas_request", &reporting),
         reporting
+    );
+    let sizing = BrokerHeartbeat {
+        broker_id: 3,
+        broker_epoch: 17,
+        caught_up_metadata_offset: 42,
+        want_shutdown: false,
+        offline_replicas: Vec::new(),
+        replica_sizes: vec![ReplicaSize {
+            topic_id: TOPIC_ID,
+            partition: 3,
+            size_bytes: 1_048_576,
+        }],
+    };
+    assert_eq!(
+        pinned("BrokerHeartbeat_replica_sizes_request", &sizing),
+        sizing
     );
     let alter = AlterPartitionRequest {
         broker_id: 1,

@@ -499,7 +499,7 @@ async fn a_broker_only_node_follows_the_log_and_reaches_the_controller_from_outs
             registration_timeout_ms: 10_000,
             log_dirs: Vec::new(),
         },
-        shoal_meta::client::no_offline_replicas(),
+        shoal_meta::client::ReplicaReports::none(),
     )
     .await
     .unwrap();
@@ -618,7 +618,7 @@ async fn a_stopping_controller_fences_nobody_while_its_server_drains() {
             registration_timeout_ms: 10_000,
             log_dirs: Vec::new(),
         },
-        shoal_meta::client::no_offline_replicas(),
+        shoal_meta::client::ReplicaReports::none(),
     )
     .await
     .unwrap();
@@ -772,6 +772,7 @@ async fn only_nodes_of_the_cluster_speak_to_the_controller_each_for_itself() {
         caught_up_metadata_offset: 0,
         want_shutdown: true,
         offline_replicas: Vec::new(),
+        replica_sizes: Vec::new(),
     };
     match stranger
         .broker_heartbeat(heartbeat, Duration::from_secs(3))

@@ -154,6 +154,15 @@ impl NodeConfig {
     fn validate(&self) -> anyhow::Result<()> {
         self.node_id()?;
         self.data_dir()?;
+        if !shoal_config::list_elements(&self.string("cordoned.log.dirs")?).is_empty() {
+            bail!(
+                "cordoned.log.dirs is set on a running cluster, per broker, with \
+                 IncrementalAlterConfigs (kafka-configs --entity-type brokers --entity-name N \
+                 --alter --add-config cordoned.log.dirs=*, or shoalctl broker decommission N): \
+                 the controller that places replicas reads it from the cluster metadata, never \
+                 from a properties file"
+            );
+        }
         let min = self.i64("group.min.session.timeout.ms")?;
         let max = self.i64("group.max.session.timeout.ms")?;
         if max < min {
@@ -477,6 +486,8 @@ mod tests {
         }
         let e = with_overrides(&[("log.dirs", "/a,/b")]).unwrap_err();
         assert!(format!("{e:#}").contains("one data directory"), "{e:#}");
+        let e = with_overrides(&[("cordoned.log.dirs", "*")]).unwrap_err();
+        assert!(format!("{e:#}").contains("per broker"), "{e:#}");
         let e = with_overrides(&[
             ("group.min.session.timeout.ms", "10000"),
             ("group.max.session.timeout.ms", "5000"),

@@ -1,14 +1,20 @@
-//! `shoalctl broker decommission | unregister` and `shoalctl cluster balance`: plans from
-//! `shoal_balance`, carried out by partition reassignment (`reassign`).
+//! `shoalctl broker decommission | unregister | cordon | uncordon` and `shoalctl cluster
+//! balance`: plans from `shoal_balance`, carried out by partition reassignment (`reassign`).
 //!
-//! Decommissioning a broker is: plan where each of its replicas goes (rack-aware), start the
-//! moves, wait for them (progress on stderr), then unregister it if it is already stopped; a
-//! broker that still runs is left registered with a note to stop it and run `broker
-//! unregister` (an unregistered broker that still runs would just register again).
+//! Decommissioning a broker is: plan where each of its replicas goes (rack-aware), cordon it
+//! (KIP-1066's `cordoned.log.dirs`, so no new topic and no balancer puts replicas back while
+//! it drains), start the moves, wait for them (progress on stderr), then unregister it if it is
+//! already stopped; a broker that still runs is left registered with a note to stop it and run
+//! `broker unregister` (an unregistered broker that still runs would just register again).
+//! Unregistering removes the cordon: a new broker that takes the id starts uncordoned.
 
 use std::process::ExitCode;
 
-use kafka_protocol::messages::{BrokerId, UnregisterBrokerRequest};
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::{BrokerId, IncrementalAlterConfigsRequest, UnregisterBrokerRequest};
+use kafka_protocol::protocol::StrBytes;
 use serde_json::json;
 use shoal_balance::{BalanceGoals, plan_balance, plan_decommission};
 
@@ -36,9 +42,52 @@ pub async fn run(
             );
             Ok(ExitCode::SUCCESS)
         }
+        BrokerCommand::Cordon { id } | BrokerCommand::Uncordon { id } => {
+            let cordoned = matches!(command, BrokerCommand::Cordon { .. });
+            cordon(client, *id, cordoned).await?;
+            let result = if cordoned { "cordoned" } else { "uncordoned" };
+            out.emit(
+                &json!({"broker": id, "cordoned": cordoned}),
+                &[(
+                    "",
+                    vec!["BROKER", "RESULT"],
+                    vec![vec![id.to_string(), result.into()]],
+                )],
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
+/// KIP-1066's broker setting; Shoal has one log directory per broker, so `*` cordons it.
+const CORDONED_LOG_DIRS: &str = "cordoned.log.dirs";
+const BROKER_RESOURCE: i8 = 4;
+
+/// Sets (`true`) or removes broker `id`'s `cordoned.log.dirs` (IncrementalAlterConfigs).
+async fn cordon(client: &mut Client, id: i32, cordoned: bool) -> anyhow::Result<()> {
+    let config = AlterableConfig::default()
+        .with_name(StrBytes::from_static_str(CORDONED_LOG_DIRS))
+        .with_config_operation(if cordoned { 0 } else { 1 })
+        .with_value(cordoned.then(|| StrBytes::from_static_str("*")));
+    let resource = AlterConfigsResource::default()
+        .with_resource_type(BROKER_RESOURCE)
+        .with_resource_name(StrBytes::from_string(id.to_string()))
+        .with_configs(vec![config]);
+    let response = client
+        .any()
+        .call(IncrementalAlterConfigsRequest::default().with_resources(vec![resource]))
+        .await?;
+    for r in &response.responses {
+        check(
+            &format!("{CORDONED_LOG_DIRS} of broker {id}"),
+            r.error_code,
+            r.error_message.as_deref(),
+        )?;
+    }
+    Ok(())
+}
+
+/// UnregisterBroker, then the broker's cordon is removed (see the module docs).
 async fn unregister(client: &mut Client, id: i32) -> anyhow::Result<()> {
     let response = client
         .any()
@@ -48,7 +97,8 @@ async fn unregister(client: &mut Client, id: i32) -> anyhow::Result<()> {
         &format!("unregister broker {id}"),
         response.error_code,
         response.error_message.as_deref(),
-    )
+    )?;
+    cordon(client, id, false).await
 }
 
 async fn decommission(
@@ -70,6 +120,7 @@ async fn decommission(
     if args.dry_run {
         return Ok(ExitCode::SUCCESS);
     }
+    cordon(client, args.id, true).await?;
     if !plan.moves.is_empty() {
         reassign::start_and_wait(
             client,

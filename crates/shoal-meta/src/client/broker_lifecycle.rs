@@ -23,7 +23,8 @@ use uuid::Uuid;
 use crate::client::controller_client::ControllerClient;
 use crate::client::controller_lease::ControllerLease;
 use crate::controller::{
-    BrokerHeartbeat, BrokerRegistrationRequest, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, ReplicaRef,
+    BrokerHeartbeat, BrokerRegistrationRequest, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT,
+    MAX_REPLICA_SIZES_PER_HEARTBEAT, ReplicaRef, ReplicaSize,
 };
 use crate::error::{BrokerError, ControllerError};
 use crate::image::MetadataImage;
@@ -49,13 +50,24 @@ pub struct BrokerLifecycleConfig {
     pub log_dirs: Vec<Uuid>,
 }
 
-/// What the heartbeat reports as offline: the replicas assigned to this broker whose log cannot
-/// be opened here (read each heartbeat; the broker's replica manager answers).
-pub type OfflineReplicaSource = Arc<dyn Fn() -> Vec<ReplicaRef> + Send + Sync>;
+/// What the heartbeats report about this broker's replicas, read as each one is sent (the
+/// broker's replica manager answers).
+#[derive(Clone)]
+pub struct ReplicaReports {
+    /// The replicas assigned here whose log cannot be opened.
+    pub offline: Arc<dyn Fn() -> Vec<ReplicaRef> + Send + Sync>,
+    /// The sizes of the partitions this broker leads.
+    pub sizes: Arc<dyn Fn() -> Vec<ReplicaSize> + Send + Sync>,
+}
 
-/// A source that never reports an offline replica (brokers without local logs, tests).
-pub fn no_offline_replicas() -> OfflineReplicaSource {
-    Arc::new(Vec::new)
+impl ReplicaReports {
+    /// Reports nothing (brokers without local logs, tests).
+    pub fn none() -> Self {
+        ReplicaReports {
+            offline: Arc::new(Vec::new),
+            sizes: Arc::new(Vec::new),
+        }
+    }
 }
 
 /// A registered broker's lifecycle; heartbeats until stopped or shut down.
@@ -77,7 +89,7 @@ impl BrokerLifecycle {
         client: Arc<ControllerClient>,
         images: watch::Receiver<Arc<MetadataImage>>,
         config: BrokerLifecycleConfig,
-        offline: OfflineReplicaSource,
+        reports: ReplicaReports,
     ) -> Result<Arc<Self>, ControllerError> {
         let deadline = Instant::now() + Duration::from_millis(config.registration_timeout_ms);
         let interval = Duration::from_millis(config.heartbeat_interval_ms.max(1));
@@ -150,7 +162,7 @@ impl BrokerLifecycle {
             request.broker_id,
             registered.broker_epoch,
             interval,
-            offline,
+            reports,
             lease,
         ));
         *lifecycle.lock_heartbeats() = Some(task);
@@ -195,6 +207,7 @@ impl BrokerLifecycle {
             caught_up_metadata_offset: self.images.borrow().last_applied_index,
             want_shutdown: true,
             offline_replicas: Vec::new(),
+            replica_sizes: Vec::new(),
         };
         match self.client.broker_heartbeat(heartbeat, timeout).await {
             Ok(_) => tracing::info!(broker_epoch = self.broker_epoch, "controlled shutdown done"),
@@ -234,27 +247,31 @@ impl Drop for BrokerLifecycle {
     }
 }
 
-/// Picks which offline replicas ride on the next heartbeat: all of them up to
-/// [`MAX_OFFLINE_REPLICAS_PER_HEARTBEAT`], else a window that moves on each time, so every one
-/// is reported within a few heartbeats.
-#[derive(Debug, Default)]
-struct OfflineWindow {
+/// Picks which reports ride on the next heartbeat: all of them up to `max`, else a window
+/// that moves on each time, so every one is reported within a few heartbeats.
+#[derive(Debug)]
+struct ReportWindow {
     start: usize,
+    max: usize,
 }
 
-impl OfflineWindow {
-    fn next(&mut self, mut offline: Vec<ReplicaRef>) -> Vec<ReplicaRef> {
-        if offline.len() <= MAX_OFFLINE_REPLICAS_PER_HEARTBEAT {
-            return offline;
+impl ReportWindow {
+    fn new(max: usize) -> Self {
+        ReportWindow { start: 0, max }
+    }
+
+    fn next<T: Ord + Copy>(&mut self, mut reports: Vec<T>) -> Vec<T> {
+        if reports.len() <= self.max {
+            return reports;
         }
-        offline.sort_unstable();
-        let start = self.start % offline.len();
-        self.start = start + MAX_OFFLINE_REPLICAS_PER_HEARTBEAT;
-        offline
+        reports.sort_unstable();
+        let start = self.start % reports.len();
+        self.start = start + self.max;
+        reports
             .iter()
             .cycle()
             .skip(start)
-            .take(MAX_OFFLINE_REPLICAS_PER_HEARTBEAT)
+            .take(self.max)
             .copied()
             .collect()
     }
@@ -273,22 +290,38 @@ async fn heartbeat_loop(
     broker_id: i32,
     broker_epoch: i64,
     interval: Duration,
-    offline: OfflineReplicaSource,
+    reports: ReplicaReports,
     lease: Arc<ControllerLease>,
 ) {
     let mut ticks = tokio::time::interval(interval);
-    let mut offline_window = OfflineWindow::default();
+    let mut offline_window = ReportWindow::new(MAX_OFFLINE_REPLICAS_PER_HEARTBEAT);
+    let mut size_window = ReportWindow::new(MAX_REPLICA_SIZES_PER_HEARTBEAT);
+    // Sizes are read off the async threads (a log's lock may be held through an fsync) and
+    // never waited for: a heartbeat carries the sizes read since the previous one, if any.
+    let mut sizes_read: Option<JoinHandle<Vec<ReplicaSize>>> = None;
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let timeout = interval.saturating_mul(HEARTBEAT_TIMEOUT_INTERVALS);
     let mut fenced: Option<bool> = None;
     loop {
         ticks.tick().await;
+        let replica_sizes = match sizes_read.take() {
+            Some(read) if read.is_finished() => read.await.unwrap_or_default(),
+            pending => {
+                sizes_read = pending;
+                Vec::new()
+            }
+        };
+        if sizes_read.is_none() {
+            let sizes = Arc::clone(&reports.sizes);
+            sizes_read = Some(tokio::task::spawn_blocking(move || sizes()));
+        }
         let heartbeat = BrokerHeartbeat {
             broker_id,
             broker_epoch,
             caught_up_metadata_offset: images.borrow().last_applied_index,
             want_shutdown: false,
-            offline_replicas: offline_window.next(offline()),
+            offline_replicas: offline_window.next((reports.offline)()),
+            replica_sizes: size_window.next(replica_sizes),
         };
         let sent_at = Instant::now();
         match client.broker_heartbeat(heartbeat, timeout).await {
@@ -337,7 +370,7 @@ mod tests {
                 partition,
             })
             .collect();
-        let mut window = OfflineWindow::default();
+        let mut window = ReportWindow::new(MAX_OFFLINE_REPLICAS_PER_HEARTBEAT);
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..3 {
             let sent = window.next(all.clone());

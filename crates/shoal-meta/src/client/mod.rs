@@ -20,9 +20,7 @@ pub mod forward;
 pub mod known_leader;
 pub mod metadata_follower;
 
-pub use broker_lifecycle::{
-    BrokerLifecycle, BrokerLifecycleConfig, OfflineReplicaSource, no_offline_replicas,
-};
+pub use broker_lifecycle::{BrokerLifecycle, BrokerLifecycleConfig, ReplicaReports};
 pub use controller_client::ControllerClient;
 pub use controller_lease::{ControllerLease, LeaseTerms};
 pub use known_leader::KnownLeader;

@@ -53,7 +53,7 @@ pub fn plan_internal_topic_growth(
     if !targets.iter().any(|(name, target)| below(name, target)) {
         return Vec::new();
     }
-    let unfenced: Vec<i32> = image.unfenced_broker_ids();
+    let unfenced: Vec<i32> = image.placement_brokers().iter().map(|b| b.id).collect();
     let mut in_flight = 0;
     let mut load: BTreeMap<i32, usize> = unfenced.iter().map(|b| (*b, 0)).collect();
     for topic in image.topics.values() {

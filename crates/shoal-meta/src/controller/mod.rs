@@ -27,6 +27,7 @@ mod allocate_producer_ids;
 mod alter_broker_configs;
 mod alter_configs;
 pub mod alter_partition;
+pub mod balancer;
 mod create_partitions;
 mod create_topics;
 mod delete_topics;
@@ -79,8 +80,9 @@ pub use requests::{
     AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
     AlteredPartition, BrokerHeartbeat, BrokerRegistrationRequest, ControllerResults,
     CreatePartitions, CreateTopic, CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply,
-    IsrMember, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, PartitionReassignment, RegisteredBroker,
-    ReplicaRef, TopicRef, UserScramAlteration,
+    IsrMember, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, MAX_REPLICA_SIZES_PER_HEARTBEAT,
+    PartitionReassignment, RegisteredBroker, ReplicaRef, ReplicaSize, TopicRef,
+    UserScramAlteration,
 };
 pub use scram::plan_alter_user_scram_credentials;
 pub use unregister_broker::plan_unregister_broker;
@@ -138,6 +140,8 @@ pub struct Controller {
     voter_ids: Vec<i32>,
     directory_id: Uuid,
     observed_directories: Arc<crate::voter_directory::ObservedDirectories>,
+    /// Partition sizes from the leaders' heartbeats, for the continuous balancer.
+    replica_sizes: std::sync::Mutex<balancer::ReplicaSizes>,
 }
 
 impl Controller {
@@ -167,6 +171,7 @@ impl Controller {
             voter_ids: settings.voter_ids,
             directory_id: settings.directory_id,
             observed_directories: settings.observed_directories,
+            replica_sizes: std::sync::Mutex::new(balancer::ReplicaSizes::default()),
         })
     }
 
@@ -237,6 +242,10 @@ impl Controller {
 
     fn lock_liveness(&self) -> std::sync::MutexGuard<'_, BrokerLiveness> {
         self.liveness.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_replica_sizes(&self) -> std::sync::MutexGuard<'_, balancer::ReplicaSizes> {
+        self.replica_sizes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `Some(term)` if this node is the Raft leader according to its metrics.
@@ -583,6 +592,10 @@ impl Controller {
         let registration = check_heartbeat(&image, &heartbeat)?;
         if heartbeat.want_shutdown {
             return self.shut_down_broker_local(heartbeat, deadline).await;
+        }
+        if !heartbeat.replica_sizes.is_empty() {
+            self.lock_replica_sizes()
+                .record(&image, heartbeat.broker_id, &heartbeat.replica_sizes);
         }
         let moves_offline_replicas = {
             let mut liveness = self.lock_liveness();

@@ -179,6 +179,20 @@ pub struct ReplicaRef {
     pub partition: i32,
 }
 
+/// At most this many replica sizes ride on one heartbeat; a broker leading more reports them over
+/// successive heartbeats (a window that moves on each time), and the controller ignores any
+/// beyond it.
+pub const MAX_REPLICA_SIZES_PER_HEARTBEAT: usize = 1_000;
+
+/// The size of a partition this broker leads: what the continuous balancer weighs moves by
+/// (`controller::balancer`). The leader's log is the partition's reference size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReplicaSize {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub size_bytes: u64,
+}
+
 /// A broker's periodic "I am alive" (Kafka's BrokerHeartbeat), sent every
 /// `broker.heartbeat.interval.ms` to the active controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +212,10 @@ pub struct BrokerHeartbeat {
     /// Omitted when empty: the JSON stays what older controllers read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offline_replicas: Vec<ReplicaRef>,
+    /// Sizes of partitions it leads, a window of at most [`MAX_REPLICA_SIZES_PER_HEARTBEAT`]
+    /// per heartbeat. Omitted when empty, like `offline_replicas`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replica_sizes: Vec<ReplicaSize>,
 }
 
 /// The controller's answer to a heartbeat.

@@ -75,7 +75,7 @@ pub async fn live_broker_in_rack(
             registration_timeout_ms: 10_000,
             log_dirs: Vec::new(),
         },
-        shoal_meta::client::no_offline_replicas(),
+        shoal_meta::client::ReplicaReports::none(),
     )
     .await
     .expect("broker registers");
@@ -99,6 +99,7 @@ pub async fn heartbeat(
         caught_up_metadata_offset: caught_up,
         want_shutdown: false,
         offline_replicas: Vec::new(),
+        replica_sizes: Vec::new(),
     };
     client
         .broker_heartbeat(heartbeat, client.request_timeout())
