@@ -148,7 +148,7 @@ compose-secure-clean: ## stop the secured compose cluster and delete its volumes
 
 chaos: compose-up ## shoal-chaos against the compose cluster: idempotent + exactly-once workloads, all faults, DURATION seconds (report in CHAOS_OUT)
 	target/release/shoal-chaos --target compose --duration-s $(DURATION) --workload all \
-	  --faults kill,pause,partition,rolling --out $(CHAOS_OUT) $(CHAOS_ARGS)
+	  --faults kill,pause,partition,rolling,replace,reassign --out $(CHAOS_OUT) $(CHAOS_ARGS)
 
 chaos-secure: compose-secure-up ## shoal-chaos over SASL_SSL as admin against compose-secure, all faults, CHAOS_SECURE_DURATION (60) seconds
 	target/release/shoal-chaos --target compose --duration-s $(CHAOS_SECURE_DURATION) \
@@ -156,9 +156,9 @@ chaos-secure: compose-secure-up ## shoal-chaos over SASL_SSL as admin against co
 	  --network $(SECURE_PREFIX)-net --command-config $(SECURE_CERTS)/admin.properties \
 	  --faults kill,pause,partition,rolling --out $(CHAOS_OUT) $(CHAOS_ARGS)
 
-chaos-local: build-tools cluster ## shoal-chaos against `make cluster`: idempotent + exactly-once workloads, kill, pause, rolling restart, replaced disk, DURATION seconds
+chaos-local: build-tools cluster ## shoal-chaos against `make cluster`: idempotent + exactly-once workloads, kill, pause, rolling restart, replaced disk, partition moves, DURATION seconds
 	target/release/shoal-chaos --target local --cluster-dir $(CLUSTER_DIR) --duration-s $(DURATION) \
-	  --workload all --faults kill,pause,rolling,replace --out $(CHAOS_OUT) $(CHAOS_ARGS)
+	  --workload all --faults kill,pause,rolling,replace,reassign --out $(CHAOS_OUT) $(CHAOS_ARGS)
 
 fuzz-tools: ## install cargo-fuzz (pinned) when missing; the targets build with the nightly toolchain
 	@$(CARGO) fuzz --version 2>/dev/null | grep -qF '$(CARGO_FUZZ_VERSION)' || \

@@ -145,7 +145,7 @@ def test_short_eos_chaos_run_against_a_local_cluster_keeps_transactions_whole(lo
     out = tmp_path / "report"
     r = run_chaos(["--target", "local", "--cluster-dir", str(cluster_dir),
                    "--cluster-script", str(SCRIPT), "--workload", "eos", "--duration-s", "50",
-                   "--interval-s", "8", "--faults", "pause,kill", "--seed", "11",
+                   "--interval-s", "8", "--faults", "pause,kill,reassign", "--seed", "11",
                    "--out", str(out), "--json"],
                   env=env, timeout=450)
     assert r.returncode == 0, f"exit {r.returncode}\n{r.stderr[-4000:]}\n{r.stdout[-4000:]}"
@@ -166,7 +166,8 @@ def test_short_eos_chaos_run_against_a_local_cluster_keeps_transactions_whole(lo
     assert counts["observer_reads"] > 0 and counts["lso_samples"] > 0, counts
 
     faults = report["faults"]
-    assert {f["kind"] for f in faults} == {"pause", "kill"}, faults
+    # reassign (issue #18): a partition moved off a node and back while transactions run.
+    assert {f["kind"] for f in faults} == {"pause", "kill", "reassign"}, faults
     for f in faults:
         assert f["victim"] in ("random", "txn-coordinator", "group-coordinator"), f
     # Victims rotate random → txn → group; an aimed fault falls back to random only when the
@@ -191,6 +192,8 @@ def test_bad_flags_exit_2_with_one_line():
     assert "panicked" not in r.stderr
     r = run_chaos(["--min-insync-replicas", "3", "--replication-factor", "2"])
     assert r.returncode == 2 and "min-insync-replicas" in r.stderr
+    r = run_chaos(["--faults", "reassign", "--replication-factor", "1", "--min-insync-replicas", "1"])
+    assert r.returncode == 2 and "--replication-factor 2" in r.stderr
     r = run_chaos(["--workload", "everything"])
     assert r.returncode == 2 and "everything" in r.stderr
     # A hung-LSO bound shorter than the transaction timeout plus the abort interval would call

@@ -47,6 +47,12 @@ pub struct Args {
     #[arg(long, default_value = "deploy/local-cluster.sh")]
     pub cluster_script: PathBuf,
 
+    /// Internal (the compose target's replace fault runs it in a throwaway container that
+    /// mounts a stopped node's volume): delete everything inside DIR, a Shoal data directory,
+    /// and exit.
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub empty_data_dir: Option<PathBuf>,
+
     /// Container names of nodes 1..N; compose target.
     #[arg(
         long,
@@ -247,8 +253,12 @@ pub enum FaultFlag {
     Rolling,
     /// SIGKILL a node, delete its data directory (a replaced disk), restart it with the same id
     /// after --fault-s; it re-replicates, and a controller gets its vote back with
-    /// `shoalctl cluster quorum add-voter` (local only).
+    /// `shoalctl cluster quorum add-voter`.
     Replace,
+    /// Move a partition on a node (a coordinator's partition in the coordinator rounds) off it
+    /// and back with `shoalctl partition reassign --wait`: its replica is deleted and copied
+    /// again, its leadership moves. Needs --replication-factor 2 or more.
+    Reassign,
 }
 
 impl FaultFlag {
@@ -259,6 +269,7 @@ impl FaultFlag {
             FaultFlag::Partition => FaultKind::Partition,
             FaultFlag::Rolling => FaultKind::Restart,
             FaultFlag::Replace => FaultKind::Replace,
+            FaultFlag::Reassign => FaultKind::Reassign,
         }
     }
 }
@@ -280,9 +291,10 @@ impl Args {
                     .into(),
             );
         }
-        if self.faults.contains(&FaultFlag::Replace) && self.target != TargetKind::Local {
+        if self.faults.contains(&FaultFlag::Reassign) && self.replication_factor < 2 {
             return Err(
-                "--faults replace needs --target local (it deletes the node's data directory)"
+                "--faults reassign needs --replication-factor 2 or more (it moves a replica off \
+                 a node and back)"
                     .into(),
             );
         }

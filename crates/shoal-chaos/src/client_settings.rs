@@ -14,6 +14,11 @@ use rdkafka::error::KafkaError;
 pub struct ClientSettings(Vec<(String, String)>);
 
 impl ClientSettings {
+    /// Every setting, in the order applied (a later one wins).
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// The file's settings (when given), then the flags'. The error is one line for the user.
     pub fn load(file: Option<&Path>, flags: &[(String, String)]) -> Result<ClientSettings, String> {
         let mut settings = Vec::new();

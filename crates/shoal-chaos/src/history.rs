@@ -105,6 +105,10 @@ pub enum FaultKind {
     /// id; over once it re-replicated every partition and, as a controller, got its vote back
     /// (`shoalctl cluster quorum add-voter`, KIP-853).
     Replace,
+    /// A partition on the node (its coordinator partition when aimed at a coordinator) is
+    /// moved off it and back (KIP-455 reassignment, twice): its replica there is deleted and
+    /// copied again from scratch, and leadership leaves it if it led.
+    Reassign,
 }
 
 impl FaultKind {
@@ -115,6 +119,7 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::Restart => "restart",
             FaultKind::Replace => "replace",
+            FaultKind::Reassign => "reassign",
         }
     }
 }

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context as _;
 use clap::Parser;
 
 use crate::checker::eos::EosRules;
@@ -31,6 +32,7 @@ use crate::history::Recorder;
 use crate::nemesis::compose::ComposeTarget;
 use crate::nemesis::local::LocalTarget;
 use crate::nemesis::probe::Probe;
+use crate::nemesis::reassign::Reassigner;
 use crate::nemesis::{Nemesis, NoFaults, Plan, Target};
 use crate::report::{Counts, EosReport, Report, RunInfo};
 use crate::workload::eos::{EosRun, EosSpec};
@@ -50,6 +52,15 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.empty_data_dir {
+        return match empty_data_dir(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shoal-chaos: error: {}", one_line(&e));
+                ExitCode::from(3)
+            }
+        };
+    }
     if let Err(message) = args.validate() {
         eprintln!("shoal-chaos: error: {message}");
         return ExitCode::from(2);
@@ -73,6 +84,31 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// Deletes everything inside `dir` (a replaced disk; see `nemesis::compose`). Only a Shoal
+/// data directory (one with `meta/meta.properties`) or an empty one is touched.
+fn empty_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading {}", dir.display()))?;
+    if !entries.is_empty() && !dir.join("meta/meta.properties").is_file() {
+        anyhow::bail!(
+            "{} is not a Shoal data directory (no meta/meta.properties); left as it is",
+            dir.display()
+        );
+    }
+    for path in entries {
+        let removed = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("deleting {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn build_target(args: &Args) -> Box<dyn Target> {
@@ -251,6 +287,7 @@ fn run(args: &Args, client: &ClientSettings) -> Result<bool, Failure> {
         seed,
         txn_ids: eos.as_ref().map(EosSpec::txn_ids).unwrap_or_default(),
         groups,
+        reassigner: Reassigner::new(&args.brokers, client.pairs()).map_err(Failure::Setup)?,
     };
     let nemesis_probe = Probe::new(&args.brokers, client, args.admin.clone(), run_topics)
         .map_err(Failure::Setup)?;

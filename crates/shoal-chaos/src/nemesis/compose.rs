@@ -1,5 +1,10 @@
 //! Containers of `make compose-up`, driven through the docker CLI: `kill` / `start`,
 //! `pause` / `unpause`, `network disconnect` / `connect`, and `stop` (SIGTERM, then waits).
+//!
+//! A replaced disk: the image has no shell, so the node's own image empties its data volume —
+//! `shoal-chaos --empty-data-dir /data` in a throwaway container that mounts the stopped node's
+//! volumes. The new directory id is read with `docker cp`, and `add-voter` runs as `shoalctl`
+//! inside another node's container, where the controllers' addresses resolve.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -7,7 +12,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use super::Target;
+use super::{Target, add_voter_args, add_voter_outcome};
+
+/// Where the image keeps a node's data (its `VOLUME`).
+const DATA_DIR: &str = "/data";
 
 pub struct ComposeTarget {
     containers: Vec<String>,
@@ -126,11 +134,62 @@ impl Target for ComposeTarget {
         self.docker(&args).map(|_| ())
     }
 
-    fn wipe(&mut self, _node: u32) -> anyhow::Result<()> {
-        anyhow::bail!("--faults replace needs --target local")
+    fn wipe(&mut self, node: u32) -> anyhow::Result<()> {
+        let name = self.name(node)?.to_string();
+        if self.docker(&["inspect", "-f", "{{.State.Running}}", &name])? != "false" {
+            bail!("container {name} is running; its data is deleted only when it is stopped");
+        }
+        let image = self.docker(&["inspect", "-f", "{{.Config.Image}}", &name])?;
+        self.docker(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            &name,
+            "--entrypoint",
+            "/usr/bin/shoal-chaos",
+            &image,
+            "--empty-data-dir",
+            DATA_DIR,
+        ])
+        .map(|_| ())
     }
 
-    fn directory_id(&self, _node: u32) -> anyhow::Result<String> {
-        anyhow::bail!("--faults replace needs --target local")
+    fn directory_id(&self, node: u32) -> anyhow::Result<String> {
+        let name = self.name(node)?;
+        let copy = std::env::temp_dir().join(format!(
+            "shoal-chaos-{}-node{node}-meta.properties",
+            std::process::id()
+        ));
+        let copy_arg = copy.to_string_lossy().to_string();
+        let source = format!("{name}:{DATA_DIR}/meta/meta.properties");
+        let read = self
+            .docker(&["cp", &source, &copy_arg])
+            .and_then(|_| std::fs::read_to_string(&copy).context("reading the copied file"));
+        let _ = std::fs::remove_file(&copy);
+        read?
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("directory.id="))
+            .map(|id| id.trim().to_string())
+            .with_context(|| format!("{source} has no directory.id"))
+    }
+
+    fn add_voter(&self, controllers: &[String], node: u32, directory: &str) -> anyhow::Result<()> {
+        // From inside another running node: the quorum's addresses are container names.
+        let other = self
+            .nodes()
+            .into_iter()
+            .filter(|n| *n != node)
+            .filter_map(|n| self.name(n).ok().map(str::to_string))
+            .find(|name| {
+                self.docker(&["inspect", "-f", "{{.State.Running}}", name])
+                    .is_ok_and(|running| running == "true")
+            })
+            .context("no other running container to run shoalctl in")?;
+        let output = Command::new("docker")
+            .args(["exec", &other, "/usr/bin/shoalctl"])
+            .args(add_voter_args(controllers, node, directory))
+            .output()
+            .context("running docker exec")?;
+        add_voter_outcome(output)
     }
 }

@@ -17,6 +17,7 @@ pub mod compose;
 pub mod coordinator;
 pub mod local;
 pub mod probe;
+pub mod reassign;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -46,6 +47,48 @@ pub trait Target: Send {
     fn wipe(&mut self, node: u32) -> anyhow::Result<()>;
     /// The node's metadata directory id (`meta.properties` `directory.id`).
     fn directory_id(&self, node: u32) -> anyhow::Result<String>;
+    /// `shoalctl cluster quorum add-voter` for `node` with `directory`, against `controllers`
+    /// (addresses as the quorum knows them).
+    fn add_voter(&self, controllers: &[String], node: u32, directory: &str) -> anyhow::Result<()> {
+        let shoalctl = std::env::current_exe()
+            .context("locating shoal-chaos")?
+            .with_file_name("shoalctl");
+        let mut command = std::process::Command::new(&shoalctl);
+        command.args(add_voter_args(controllers, node, directory));
+        add_voter_outcome(
+            command
+                .output()
+                .with_context(|| format!("running {}", shoalctl.display()))?,
+        )
+    }
+}
+
+/// shoalctl's arguments for add-voter.
+pub fn add_voter_args(controllers: &[String], node: u32, directory: &str) -> Vec<String> {
+    vec![
+        "--controllers".into(),
+        controllers.join(","),
+        "cluster".into(),
+        "quorum".into(),
+        "add-voter".into(),
+        "--id".into(),
+        node.to_string(),
+        "--directory-id".into(),
+        directory.to_string(),
+    ]
+}
+
+/// Success, or a voter that needs no adding (already recorded, or a cluster below the
+/// metadata.version that records directories).
+pub fn add_voter_outcome(output: std::process::Output) -> anyhow::Result<()> {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success()
+        || stderr.contains("already recorded")
+        || stderr.contains("need metadata.version")
+    {
+        return Ok(());
+    }
+    anyhow::bail!("{}", stderr.trim())
 }
 
 /// `--target none`: a cluster the run does not touch. Every fault is refused.
@@ -101,6 +144,8 @@ pub struct Plan {
     pub txn_ids: Vec<String>,
     /// Consumer groups whose coordinator may be aimed at.
     pub groups: Vec<String>,
+    /// How a reassign fault reaches the cluster (`shoalctl partition reassign`).
+    pub reassigner: reassign::Reassigner,
 }
 
 /// A chosen victim: the node, the rule that chose it and, for a coordinator, whose.
@@ -108,6 +153,8 @@ struct Victim {
     node: u32,
     choice: VictimChoice,
     detail: String,
+    /// A coordinator's partition (topic, partition): what a reassign fault moves.
+    partition: Option<(String, i32)>,
 }
 
 /// The rule that picks the `n`-th single-node fault's victim: random, then each coordinator
@@ -219,6 +266,7 @@ impl Nemesis {
                     node: random,
                     choice: VictimChoice::Random,
                     detail: String::new(),
+                    partition: None,
                 };
             }
         };
@@ -232,6 +280,7 @@ impl Nemesis {
                     node: leader as u32,
                     choice,
                     detail: format!("{key} ({topic}/{partition})"),
+                    partition: Some((topic.to_string(), partition)),
                 }
             }
             found => Victim {
@@ -244,6 +293,7 @@ impl Nemesis {
                     ),
                     None => format!("{} of {key} not found", choice.name()),
                 },
+                partition: None,
             },
         }
     }
@@ -307,6 +357,36 @@ impl Nemesis {
                 self.wait_healthy()?;
                 self.record(kind, &victim, start_us);
             }
+            FaultKind::Reassign => {
+                let mut victim = self.victim();
+                let node = victim.node;
+                let start_us = self.recorder.now_us();
+                let (topic, partition, replicas) = self.partition_to_move(&victim)?;
+                let Some((without, back)) = reassign::plan_out_and_back(&replicas, node as i32)
+                else {
+                    anyhow::bail!(
+                        "{topic}-{partition} has replicas {replicas:?}: a reassign fault needs \
+                         node {node} among two or more"
+                    );
+                };
+                if victim.detail.is_empty() {
+                    victim.detail = format!("{topic}/{partition}");
+                }
+                eprintln!(
+                    "nemesis: reassign {topic}-{partition} {replicas:?} -> {without:?}, node \
+                     {node} leaves{}",
+                    describe(&victim)
+                );
+                let timeout = self.plan.heal_timeout;
+                self.plan
+                    .reassigner
+                    .reassign(&topic, partition, &without, timeout)?;
+                eprintln!("nemesis: reassign {topic}-{partition} -> {back:?}, node {node} back");
+                self.plan
+                    .reassigner
+                    .reassign(&topic, partition, &back, timeout)?;
+                self.record(kind, &victim, start_us);
+            }
             FaultKind::Restart => {
                 eprintln!("nemesis: rolling restart");
                 for node in self.target.nodes() {
@@ -320,6 +400,7 @@ impl Nemesis {
                         node,
                         choice: VictimChoice::Each,
                         detail: String::new(),
+                        partition: None,
                     };
                     self.record(kind, &victim, start_us);
                     // Kafka's rule for a rolling restart: the next node goes only once the
@@ -347,6 +428,34 @@ impl Nemesis {
     /// naming it (read from the node's `meta.properties`), retried until the heal timeout (the
     /// leader must have heard from the node first). A directory already recorded, or a cluster
     /// that records none (below metadata.version 5), needs nothing.
+    /// The partition a reassign fault moves: the coordinator's partition when the victim is
+    /// one, else one of the run's partitions on the victim, one it leads if there is one (its
+    /// leadership then moves too). With the replicas it has now.
+    fn partition_to_move(&mut self, victim: &Victim) -> anyhow::Result<(String, i32, Vec<i32>)> {
+        let node = victim.node as i32;
+        if let Some((topic, partition)) = &victim.partition
+            && let Some((_, replicas)) = self.probe.replicas(topic, *partition)
+            && replicas.contains(&node)
+        {
+            return Ok((topic.clone(), *partition, replicas));
+        }
+        let mut held = Vec::new();
+        for topic in self.probe.topics() {
+            for (partition, leader, replicas) in self.probe.partitions(topic).unwrap_or_default() {
+                if replicas.contains(&node) {
+                    held.push((leader == node, topic.clone(), partition, replicas));
+                }
+            }
+        }
+        let led: Vec<_> = held.iter().filter(|(leads, ..)| *leads).cloned().collect();
+        let pool = if led.is_empty() { held } else { led };
+        if pool.is_empty() {
+            anyhow::bail!("node {node} holds no replica of the run's topics to move");
+        }
+        let (_, topic, partition, replicas) = pool[self.rng.usize(..pool.len())].clone();
+        Ok((topic, partition, replicas))
+    }
+
     fn restore_vote(&mut self, node: u32) -> anyhow::Result<()> {
         let deadline = Instant::now() + self.plan.heal_timeout;
         loop {
@@ -355,7 +464,7 @@ impl Nemesis {
                     .probe
                     .voter_addresses()
                     .context("no metadata leader answers /v1/quorum")?;
-                add_voter(&controllers, node, &directory)
+                self.target.add_voter(&controllers, node, &directory)
             });
             match attempt {
                 Ok(()) => {
@@ -407,30 +516,6 @@ impl Nemesis {
     }
 }
 
-/// Runs `shoalctl --controllers ... cluster quorum add-voter --id N --directory-id D` (shoalctl
-/// next to this binary); a directory already recorded, or a cluster below the metadata.version
-/// that records directories, counts as done.
-fn add_voter(controllers: &[String], node: u32, directory: &str) -> anyhow::Result<()> {
-    let shoalctl = std::env::current_exe()
-        .context("locating shoal-chaos")?
-        .with_file_name("shoalctl");
-    let output = std::process::Command::new(&shoalctl)
-        .arg("--controllers")
-        .arg(controllers.join(","))
-        .args(["cluster", "quorum", "add-voter", "--id", &node.to_string()])
-        .args(["--directory-id", directory])
-        .output()
-        .with_context(|| format!("running {}", shoalctl.display()))?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if output.status.success()
-        || stderr.contains("already recorded")
-        || stderr.contains("need metadata.version")
-    {
-        return Ok(());
-    }
-    anyhow::bail!("{}", stderr.trim())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,6 +531,8 @@ mod tests {
             seed: 1,
             txn_ids: txn_ids.iter().map(|s| s.to_string()).collect(),
             groups: groups.iter().map(|s| s.to_string()).collect(),
+            reassigner: reassign::Reassigner::new("127.0.0.1:9092", &[])
+                .expect("the test binary has a path"),
         }
     }
 
@@ -493,6 +580,7 @@ mod tests {
             node: 2,
             choice,
             detail: detail.to_string(),
+            partition: None,
         };
         assert_eq!(describe(&victim(VictimChoice::Random, "")), "");
         assert_eq!(

@@ -134,6 +134,35 @@ impl Probe {
         )
     }
 
+    /// The run's topics.
+    pub fn topics(&self) -> &[String] {
+        &self.topics
+    }
+
+    /// (partition, leader, replicas) of every partition of `topic`, or `None` when the topic is
+    /// not in the metadata (or the metadata cannot be had).
+    pub fn partitions(&self, topic: &str) -> Option<Vec<(i32, i32, Vec<i32>)>> {
+        let md = self
+            .metadata
+            .fetch_metadata(None, Duration::from_secs(3))
+            .ok()?;
+        let t = md.topics().iter().find(|t| t.name() == topic)?;
+        Some(
+            t.partitions()
+                .iter()
+                .map(|p| (p.id(), p.leader(), p.replicas().to_vec()))
+                .collect(),
+        )
+    }
+
+    /// (leader, replicas) of one partition.
+    pub fn replicas(&self, topic: &str, partition: i32) -> Option<(i32, Vec<i32>)> {
+        self.partitions(topic)?
+            .into_iter()
+            .find(|(p, ..)| *p == partition)
+            .map(|(_, leader, replicas)| (leader, replicas))
+    }
+
     /// The metadata leader's `/v1/quorum` (the leader alone hears every voter's directory).
     fn leader_quorum(&self) -> Option<serde_json::Value> {
         self.admin.iter().find_map(|addr| {

@@ -27,6 +27,7 @@ fn colour(kind: FaultKind) -> &'static str {
         FaultKind::Partition => "#9467bd",
         FaultKind::Restart => "#2ca02c",
         FaultKind::Replace => "#8c564b",
+        FaultKind::Reassign => "#17becf",
     }
 }
 
@@ -171,6 +172,7 @@ pub fn render(history: &History, run: &RunInfo, duration_s: f64) -> String {
     // Legend: one swatch per fault kind that occurred.
     let mut legend_x = WIDTH - RIGHT;
     for kind in [
+        FaultKind::Reassign,
         FaultKind::Replace,
         FaultKind::Restart,
         FaultKind::Partition,
