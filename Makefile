@@ -67,7 +67,7 @@ run: ## build shoal and shoalctl (release), then run one node (controller+broker
 	$(CARGO) build --release --bin shoal --bin shoalctl
 	exec $(SHOAL_BIN) --data-dir $(DATA_DIR)
 
-test: test-deps check test-rust test-fuzz test-python ## everything CI runs: deps, lint, Rust tests, a short fuzz run, client tests
+test: test-deps check test-rust test-python ## everything CI runs: deps, lint, Rust tests (the fuzz corpora replayed), client tests
 
 test-deps: $(VENV_STAMP) ## install kcat (apt) and the Python test venv, only when missing/changed
 	@if command -v kcat >/dev/null 2>&1; then \
@@ -172,7 +172,7 @@ fuzz: fuzz-tools ## every fuzz target for FUZZ_SECONDS (default 60) from the see
 	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1) || exit 1; \
 	done
 
-test-fuzz: fuzz-tools ## the short fuzz run of `make test`: every target for FUZZ_SMOKE_SECONDS from the seed corpus
+test-fuzz: fuzz-tools ## a short fuzz run (not in make test; its corpus replay is): every target for FUZZ_SMOKE_SECONDS from the seed corpus
 	@if ! rustup run nightly rustc --version >/dev/null 2>&1; then \
 	  echo "test-fuzz SKIPPED: no nightly toolchain (cargo fuzz needs it; rustup toolchain install nightly)"; \
 	else \

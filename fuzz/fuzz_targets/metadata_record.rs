@@ -1,14 +1,9 @@
-//! Metadata as a node reads it back from its Raft store or a peer: a log entry, a snapshot, a
-//! delta of every payload version. Garbage must be a FormatError, never a panic.
+//! libFuzzer entry of `bodies/metadata_record.rs` (what it checks is documented there).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shoal_meta::format::{decode_delta, decode_entry, decode_snapshot};
 
-fuzz_target!(|bytes: &[u8]| {
-    let _ = decode_entry(bytes);
-    let _ = decode_snapshot(bytes);
-    if let Some((version, rest)) = bytes.split_first() {
-        let _ = decode_delta(u32::from(*version % 4), rest);
-    }
-});
+#[path = "../bodies/metadata_record.rs"]
+mod body;
+
+fuzz_target!(|data: &[u8]| body::run(data));
