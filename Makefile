@@ -35,6 +35,11 @@ SECURE_PREFIX := $(or $(SHOAL_COMPOSE_PREFIX),shoal)-secure
 CARGO_MACHETE_VERSION ?= 0.9.2
 CARGO_DENY_VERSION    ?= 0.20.2
 CARGO_FUZZ_VERSION ?= 0.13.2
+# How those tools are compiled: CI installs them on every fresh machine, and at opt-level 1 with
+# parallel codegen cargo-deny builds in half the time (measured on 2 cores: 89 s against about
+# 3 min) while its check still takes under a second (a debug build takes 25 s to check).
+TOOL_PROFILE := CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_DEBUG=false
 FUZZ_TARGETS := kafka_request record_batch metadata_record segment_load
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
@@ -104,9 +109,9 @@ check-deps: check-tools ## unused dependencies (cargo machete); cargo deny: lice
 
 check-tools: ## install cargo-machete and cargo-deny (pinned versions) when missing
 	@$(CARGO) machete --version 2>/dev/null | grep -qF '$(CARGO_MACHETE_VERSION)' || \
-	  $(CARGO) install --locked cargo-machete --version $(CARGO_MACHETE_VERSION)
+	  $(TOOL_PROFILE) $(CARGO) install --locked cargo-machete --version $(CARGO_MACHETE_VERSION)
 	@$(CARGO) deny --version 2>/dev/null | grep -qF '$(CARGO_DENY_VERSION)' || \
-	  $(CARGO) install --locked cargo-deny --version $(CARGO_DENY_VERSION)
+	  $(TOOL_PROFILE) $(CARGO) install --locked cargo-deny --version $(CARGO_DENY_VERSION)
 
 test-rust: ## cargo test for the whole workspace
 	$(CARGO) test --workspace $(RUST_TEST_ARGS)
@@ -162,7 +167,7 @@ chaos-local: build-tools cluster ## shoal-chaos against `make cluster`: idempote
 
 fuzz-tools: ## install cargo-fuzz (pinned) when missing; the targets build with the nightly toolchain
 	@$(CARGO) fuzz --version 2>/dev/null | grep -qF '$(CARGO_FUZZ_VERSION)' || \
-	  $(CARGO) install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+	  $(TOOL_PROFILE) $(CARGO) install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION)
 
 fuzz: fuzz-tools ## every fuzz target for FUZZ_SECONDS (default 60) from the seed corpus; new inputs in fuzz/corpus-run, crashes in fuzz/artifacts
 	@for t in $(FUZZ_TARGETS); do \
