@@ -47,6 +47,7 @@ pub mod scram;
 mod test_images;
 pub mod unregister_broker;
 pub mod update_features;
+pub mod voter_changes;
 pub mod voter_directories;
 
 use std::collections::BTreeMap;
