@@ -75,6 +75,18 @@ def local_cluster(tmp_path):
         kill_leftovers(cluster_dir)
 
 
+def passed(r: subprocess.CompletedProcess) -> dict:
+    """The JSON report of a run that exited 0 with a pass and no lost, duplicated, reordered or
+    moved record and no record consumed again after a commit."""
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stderr[-4000:]}\n{r.stdout[-4000:]}"
+    report = json.loads(r.stdout)
+    assert report["verdict"] == "pass"
+    anomalies = report["anomalies"]
+    for kind in ("lost", "duplicated", "reordered", "moved", "consumed_after_commit"):
+        assert anomalies[kind]["count"] == 0, (kind, anomalies[kind])
+    return report
+
+
 def run_chaos(args: list[str], env=None, timeout: float = 60.0) -> subprocess.CompletedProcess:
     return subprocess.run([str(chaos_bin()), *args], env=env, capture_output=True, text=True,
                           timeout=timeout)

@@ -241,7 +241,7 @@ def test_chaos_with_replaced_disks_and_moved_partitions_loses_nothing(compose, t
     run inside another container) and `reassign` (a partition moved off a node and back with
     `shoalctl partition reassign --wait`). The checker finds nothing lost, duplicated or
     reordered."""
-    from test_chaos import chaos_bin
+    from test_chaos import chaos_bin, passed
     out = tmp_path / "report"
     r = subprocess.run([str(chaos_bin()), "--target", "compose", "--brokers", BOOTSTRAP,
                         "--admin", ",".join(f"127.0.0.1:{p}" for p in ADMIN.values()),
@@ -249,12 +249,7 @@ def test_chaos_with_replaced_disks_and_moved_partitions_loses_nothing(compose, t
                         "--network", NET, "--duration-s", "45", "--interval-s", "8",
                         "--faults", "replace,reassign", "--seed", "3", "--out", str(out), "--json"],
                        capture_output=True, text=True, timeout=400, env=ENV, cwd=REPO)
-    assert r.returncode == 0, f"exit {r.returncode}\n{r.stderr[-4000:]}\n{r.stdout[-4000:]}"
-    report = json.loads(r.stdout)
-    assert report["verdict"] == "pass"
-    anomalies = report["anomalies"]
-    for kind in ("lost", "duplicated", "reordered", "moved", "consumed_after_commit"):
-        assert anomalies[kind]["count"] == 0, (kind, anomalies[kind])
+    report = passed(r)
     assert report["counts"]["acked"] > 0
     kinds = {f["kind"] for f in report["faults"]}
     assert kinds == {"replace", "reassign"}, report["faults"]

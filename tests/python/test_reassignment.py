@@ -71,6 +71,23 @@ def assert_clean(report, log=None) -> None:
     assert not report.reordered and not report.consume_order, why
 
 
+def loaded_topic(cluster, topic: str, count: int, rate: int, max_records: int) -> IdempotentWorkload:
+    """`topic` with `count` partitions spread over brokers 4-6, under an idempotent acks=all
+    load through brokers 5 and 6 that has had some records acknowledged."""
+    assert count == 6
+    create(cluster.bootstrap, topic, [[4, 5, 6], [5, 6, 4], [6, 4, 5], [4, 6, 5], [5, 4, 6], [6, 5, 4]])
+    wait_for_topics(cluster.node(5), [topic])
+    load = IdempotentWorkload(cluster.node(5).bootstrap + "," + cluster.node(6).bootstrap, topic, count,
+                              rate=rate, max_records=max_records).start()
+    wait_until("records acknowledged", lambda: load.acked_count() > rate)
+    return load
+
+
+def start_broker_7(cluster) -> None:
+    cluster.node(7).start()
+    wait_until("broker 7 unfenced", lambda: broker_states(cluster.node(1)).get(7) is False)
+
+
 @pytest.mark.timeout(240)
 def test_moving_every_partition_off_a_broker_under_load_loses_nothing(four):
     """A fourth broker joins and gets nothing by itself; `partition reassign --wait` moves
@@ -203,14 +220,8 @@ def test_grow_balance_and_retire_a_broker_under_load(four):
     and `broker unregister 4` removes it. Every partition ends fully in sync on brokers 5-7,
     and the checker finds nothing lost, duplicated or reordered."""
     topic, count = "elastic", 6
-    create(four.bootstrap, topic, [[4, 5, 6], [5, 6, 4], [6, 4, 5], [4, 6, 5], [5, 4, 6], [6, 5, 4]])
-    wait_for_topics(four.node(5), [topic])
-    load = IdempotentWorkload(four.node(5).bootstrap + "," + four.node(6).bootstrap, topic, count,
-                              rate=1000, max_records=200_000).start()
-    wait_until("records acknowledged", lambda: load.acked_count() > 1000)
-
-    four.node(7).start()
-    wait_until("broker 7 unfenced", lambda: broker_states(four.node(1)).get(7) is False)
+    load = loaded_topic(four, topic, count, rate=1000, max_records=200_000)
+    start_broker_7(four)
     dry = json.loads(ok(ctl(four.node(5), "-o", "json", "cluster", "balance")))
     assert dry["moves"] and all(7 in m["to"] for m in dry["moves"] if set(m["to"]) != set(m["from"])), dry
     assert moving(four.node(5)) == [], "a plan without --execute moves nothing"
@@ -291,14 +302,8 @@ def test_the_continuous_balancer_fills_a_new_broker_but_not_a_cordoned_one(tmp_p
             n.start(wait=False)
         for n in cluster.nodes[:-1]:
             n.wait_ready()
-        create(cluster.bootstrap, topic, [[4, 5, 6], [5, 6, 4], [6, 4, 5], [4, 6, 5], [5, 4, 6], [6, 5, 4]])
-        wait_for_topics(cluster.node(5), [topic])
-        load = IdempotentWorkload(cluster.node(5).bootstrap + "," + cluster.node(6).bootstrap, topic, count,
-                                  rate=500, max_records=100_000).start()
-        wait_until("records acknowledged", lambda: load.acked_count() > 500)
-
-        cluster.node(7).start()
-        wait_until("broker 7 unfenced", lambda: broker_states(cluster.node(1)).get(7) is False)
+        load = loaded_topic(cluster, topic, count, rate=500, max_records=100_000)
+        start_broker_7(cluster)
         out = json.loads(ok(ctl(cluster.node(5), "-o", "json", "broker", "cordon", "7")))
         assert out == {"broker": 7, "cordoned": True}, out
         set_cluster_config(cluster.node(5), "shoal.balancer.enabled", "true")

@@ -52,6 +52,31 @@ pub struct ClusterView {
     pub partitions: Vec<PartitionView>,
 }
 
+impl ClusterView {
+    /// Adds a partition; brokers its replicas name that the view lacks (down, unregistered)
+    /// join it without a rack, accepting nothing.
+    pub fn add_partition(&mut self, partition: PartitionView) {
+        for id in &partition.replicas {
+            if !self.brokers.iter().any(|b| b.id == *id) {
+                self.brokers.push(BrokerView {
+                    id: *id,
+                    rack: None,
+                    accepting: false,
+                });
+            }
+        }
+        self.partitions.push(partition);
+    }
+
+    /// Partitions by (topic, partition) and brokers by id: the order plans are computed in, so
+    /// the same cluster always gives the same plan.
+    pub fn sort(&mut self) {
+        self.partitions
+            .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        self.brokers.sort_by_key(|b| b.id);
+    }
+}
+
 /// One partition's move: its replicas before and after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedMove {

@@ -17,7 +17,7 @@ use crate::output::{Output, list as id_list};
 /// lists (down, fenced) are in the view without a rack and accept nothing.
 pub async fn load(client: &mut Client, leaving: &[i32]) -> anyhow::Result<ClusterView> {
     let md = client.metadata(None).await?;
-    let mut brokers: Vec<BrokerView> = md
+    let brokers: Vec<BrokerView> = md
         .brokers
         .iter()
         .map(|b| BrokerView {
@@ -51,40 +51,29 @@ pub async fn load(client: &mut Client, leaving: &[i32]) -> anyhow::Result<Cluste
             }
         }
     }
-    let mut partitions = Vec::new();
+    let mut view = ClusterView {
+        brokers,
+        partitions: Vec::new(),
+    };
     for t in &md.topics {
         let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else {
             continue;
         };
         check(&format!("topic {name}"), t.error_code, None)?;
         for p in &t.partitions {
-            let replicas: Vec<i32> = p.replica_nodes.iter().map(|b| b.0).collect();
-            for id in &replicas {
-                if !brokers.iter().any(|b| b.id == *id) {
-                    brokers.push(BrokerView {
-                        id: *id,
-                        rack: None,
-                        accepting: false,
-                    });
-                }
-            }
-            partitions.push(PartitionView {
+            view.add_partition(PartitionView {
                 size_bytes: sizes
                     .get(&(name.clone(), p.partition_index))
                     .copied()
                     .unwrap_or(0),
                 topic: name.clone(),
                 partition: p.partition_index,
-                replicas,
+                replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
             });
         }
     }
-    partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    brokers.sort_by_key(|b| b.id);
-    Ok(ClusterView {
-        brokers,
-        partitions,
-    })
+    view.sort();
+    Ok(view)
 }
 
 /// The plan's moves as reassignments.

@@ -116,28 +116,21 @@ pub fn plan_balancer_round(
 /// named only in replica lists (unregistered) accept nothing.
 pub fn cluster_view(image: &MetadataImage, sizes: &ReplicaSizes) -> ClusterView {
     let accepting: Vec<i32> = image.placement_brokers().iter().map(|b| b.id).collect();
-    let mut brokers: Vec<BrokerView> = image
-        .brokers
-        .values()
-        .map(|b| BrokerView {
-            id: b.broker_id,
-            rack: b.rack.clone(),
-            accepting: accepting.contains(&b.broker_id),
-        })
-        .collect();
-    let mut partitions = Vec::new();
+    let mut view = ClusterView {
+        brokers: image
+            .brokers
+            .values()
+            .map(|b| BrokerView {
+                id: b.broker_id,
+                rack: b.rack.clone(),
+                accepting: accepting.contains(&b.broker_id),
+            })
+            .collect(),
+        partitions: Vec::new(),
+    };
     for topic in image.topics.values() {
         for p in &topic.partitions {
-            for id in &p.replicas {
-                if !brokers.iter().any(|b| b.id == *id) {
-                    brokers.push(BrokerView {
-                        id: *id,
-                        rack: None,
-                        accepting: false,
-                    });
-                }
-            }
-            partitions.push(PartitionView {
+            view.add_partition(PartitionView {
                 topic: topic.name.clone(),
                 partition: p.partition,
                 replicas: p.replicas.clone(),
@@ -145,12 +138,8 @@ pub fn cluster_view(image: &MetadataImage, sizes: &ReplicaSizes) -> ClusterView 
             });
         }
     }
-    partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    brokers.sort_by_key(|b| b.id);
-    ClusterView {
-        brokers,
-        partitions,
-    }
+    view.sort();
+    view
 }
 
 /// What one check of [`run_replica_balancing`] did.
