@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../bodies/kafka_request.rs"]
+#[path = "bodies/kafka_request.rs"]
 mod body;
 
 fuzz_target!(|data: &[u8]| body::run(data));

@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../bodies/metadata_record.rs"]
+#[path = "bodies/metadata_record.rs"]
 mod body;
 
 fuzz_target!(|data: &[u8]| body::run(data));

@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../bodies/record_batch.rs"]
+#[path = "bodies/record_batch.rs"]
 mod body;
 
 fuzz_target!(|data: &[u8]| body::run(data));

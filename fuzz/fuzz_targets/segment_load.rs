@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../bodies/segment_load.rs"]
+#[path = "bodies/segment_load.rs"]
 mod body;
 
 fuzz_target!(|data: &[u8]| body::run(data));

@@ -1,4 +1,4 @@
-//! The fuzz targets' seed corpora replayed through the targets' own bodies (`fuzz/bodies/`), on
+//! The fuzz targets' seed corpora replayed through the targets' own bodies (`fuzz/fuzz_targets/bodies/`), on
 //! the stable toolchain: the deterministic part of fuzzing that `make test` runs. Real fuzzing
 //! (nightly, libFuzzer, new inputs) is `make fuzz`; an input it finds that fails goes into the
 //! corpus, and from then on this test fails until the bug is fixed.
@@ -7,13 +7,13 @@
 
 use std::path::{Path, PathBuf};
 
-#[path = "../../../fuzz/bodies/kafka_request.rs"]
+#[path = "../../../fuzz/fuzz_targets/bodies/kafka_request.rs"]
 mod kafka_request;
-#[path = "../../../fuzz/bodies/metadata_record.rs"]
+#[path = "../../../fuzz/fuzz_targets/bodies/metadata_record.rs"]
 mod metadata_record;
-#[path = "../../../fuzz/bodies/record_batch.rs"]
+#[path = "../../../fuzz/fuzz_targets/bodies/record_batch.rs"]
 mod record_batch;
-#[path = "../../../fuzz/bodies/segment_load.rs"]
+#[path = "../../../fuzz/fuzz_targets/bodies/segment_load.rs"]
 mod segment_load;
 
 /// Every file of `fuzz/corpus/<target>`, sorted; a target without a corpus is an error (the
