@@ -417,19 +417,37 @@ pub struct QuorumArgs {
 pub enum QuorumCommand {
     /// The quorum's status (the default).
     Describe,
-    /// Make a configured voter whose disk was wiped or replaced a voter again (KIP-853
-    /// AddRaftVoter): the leader records the metadata directory the node now runs with; the
-    /// node then catches up and votes again.
+    /// Add a controller voter (KIP-853 AddRaftVoter). With a voter's id: the voter's disk was
+    /// wiped or replaced, and the leader records the metadata directory it now runs with; it
+    /// then catches up and votes again. With a new id and `--address`: a controller started
+    /// with controller.quorum.bootstrap.servers is added as a learner, catches up, and becomes
+    /// a voter (metadata.version 7).
     AddVoter(AddVoterArgs),
+    /// Remove a controller voter (KIP-853 RemoveRaftVoter, metadata.version 7); a removed
+    /// leader steps down. Stop the node afterwards.
+    RemoveVoter(RemoveVoterArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct AddVoterArgs {
-    /// The voter's node id (one of controller.quorum.voters).
+    /// The node id.
     #[arg(long)]
     pub id: i32,
-    /// Its new metadata directory id (meta.properties directory.id); default: the one the
-    /// node reports to the leader.
+    /// Its metadata directory id (meta.properties directory.id); default: for a voter, the one
+    /// it reports to the leader; for a new controller, the one it reports at `--address`.
+    #[arg(long)]
+    pub directory_id: Option<String>,
+    /// A new controller's listener (host:port), as the other controllers reach it.
+    #[arg(long)]
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveVoterArgs {
+    /// The voter's node id.
+    #[arg(long)]
+    pub id: i32,
+    /// Remove it only if it still runs with this metadata directory id.
     #[arg(long)]
     pub directory_id: Option<String>,
 }

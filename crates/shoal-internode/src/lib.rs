@@ -24,3 +24,5 @@ pub use connector::{ClientTls, NodeConnector};
 pub use identity::{NodePeer, PeerCertificate, check_claim, error_chain, node_id_of};
 pub use incoming::{NodeIncoming, NodeStream};
 pub use tls::NodeTls;
+/// The channel type `NodeConnector` makes, for callers that name it.
+pub use tonic::transport::Channel;

@@ -7,7 +7,6 @@
 //! in-flight RPCs finish) but bounded: after `STOP_GRACE_MS` the task is aborted, because a
 //! node that is shutting down must stop answering Raft RPCs promptly.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +19,7 @@ use tokio::task::JoinHandle;
 use tonic::{Request, Response, Status};
 
 use crate::controller::Controller;
+use crate::controller::voter_changes::{VoterChange, VoterChangeError, VoterChangeFailure};
 use crate::controller_service::ControllerGrpcService;
 use crate::error::ControllerError;
 use crate::image::MetadataImage;
@@ -32,17 +32,19 @@ use crate::proto::quorum_admin_server::{QuorumAdmin, QuorumAdminServer};
 use crate::proto::raft_service_server::RaftServiceServer;
 use crate::proto::{
     AddVoterRequest, AddVoterResponse, BrokerListener, BrokerStatus, DescribeBrokersRequest,
-    DescribeBrokersResponse, DescribeQuorumRequest, DescribeQuorumResponse,
+    DescribeBrokersResponse, DescribeQuorumRequest, DescribeQuorumResponse, RemoveVoterRequest,
+    RemoveVoterResponse,
 };
 use crate::quorum_status::{Directories, quorum_status};
 use crate::raft::MAX_RAFT_MESSAGE_BYTES;
 use crate::raft::grpc_service::RaftGrpcService;
-use crate::raft::types::MetaRaft;
+use crate::raft::types::{MetaRaft, to_kafka_node_id};
+use crate::voter_book::VoterBook;
 use crate::voter_directory::ObservedDirectories;
 
 /// Bound on a graceful stop before the server task is aborted.
 const STOP_GRACE_MS: u64 = 1_000;
-/// Longest an AddVoter may take to commit its record.
+/// Longest an AddVoter or RemoveVoter may take (a new controller catching up included).
 const MAX_ADD_VOTER_TIMEOUT_MS: u64 = 60_000;
 
 /// Answers `DescribeQuorum` from this node's Raft metrics and `DescribeBrokers` from its image.
@@ -50,13 +52,54 @@ struct QuorumAdminService {
     raft: MetaRaft,
     cluster_id: String,
     node_id: i32,
-    voters: BTreeMap<i32, String>,
+    voters: Arc<VoterBook>,
     images: watch::Receiver<Arc<MetadataImage>>,
     observers: Arc<Observers>,
     controller: Arc<Controller>,
     request_timeout_ms: u64,
     directory_id: uuid::Uuid,
     observed_directories: Arc<ObservedDirectories>,
+}
+
+/// A directory id as an operator writes it (meta.properties form or UUID text); empty: none.
+fn parse_requested_directory(text: &str) -> Result<Option<uuid::Uuid>, Status> {
+    match text.trim() {
+        "" => Ok(None),
+        text => parse_directory_id(text)
+            .or_else(|| uuid::Uuid::parse_str(text).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "'{text}' is not a directory id (meta.properties directory.id)"
+                ))
+            }),
+    }
+}
+
+/// A failed voter change as a gRPC status; the message leads with Kafka's error name.
+fn voter_change_status(failure: VoterChangeFailure) -> Status {
+    match failure {
+        VoterChangeFailure::Refused(e) => {
+            let message = format!("{}: {e}", kafka_error_name(e.kafka_code()));
+            match e {
+                VoterChangeError::InProgress => Status::aborted(message),
+                VoterChangeError::InvalidRequest(_) => Status::invalid_argument(message),
+                _ => Status::failed_precondition(message),
+            }
+        }
+        VoterChangeFailure::Controller(e) => add_voter_status(e),
+    }
+}
+
+fn kafka_error_name(code: i16) -> &'static str {
+    match code {
+        35 => "UNSUPPORTED_VERSION",
+        7 => "REQUEST_TIMED_OUT",
+        126 => "DUPLICATE_VOTER",
+        127 => "VOTER_NOT_FOUND",
+        42 => "INVALID_REQUEST",
+        _ => "UNKNOWN_SERVER_ERROR",
+    }
 }
 
 /// A refused AddVoter as a gRPC status.
@@ -76,6 +119,16 @@ fn add_voter_status(error: ControllerError) -> Status {
     }
 }
 
+impl QuorumAdminService {
+    /// A voter change's time bound: the request's, capped, or this node's request timeout.
+    fn voter_change_timeout(&self, requested_ms: u64) -> Duration {
+        Duration::from_millis(match requested_ms {
+            0 => self.request_timeout_ms,
+            ms => ms.min(MAX_ADD_VOTER_TIMEOUT_MS),
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl QuorumAdmin for QuorumAdminService {
     async fn describe_quorum(
@@ -89,7 +142,7 @@ impl QuorumAdmin for QuorumAdminService {
             &self.raft,
             &self.cluster_id,
             self.node_id,
-            &self.voters,
+            &self.voters.voters(),
             &self.observers,
             Directories {
                 recorded: &image.voter_directories,
@@ -105,29 +158,54 @@ impl QuorumAdmin for QuorumAdminService {
         request: Request<AddVoterRequest>,
     ) -> Result<Response<AddVoterResponse>, Status> {
         let request = request.into_inner();
-        let requested = match request.directory_id.trim() {
-            "" => None,
-            text => Some(
-                parse_directory_id(text)
-                    .or_else(|| uuid::Uuid::parse_str(text).ok())
-                    .ok_or_else(|| {
-                        Status::invalid_argument(format!(
-                            "'{text}' is not a directory id (meta.properties directory.id)"
-                        ))
-                    })?,
-            ),
-        };
-        let timeout_ms = match request.timeout_ms {
-            0 => self.request_timeout_ms,
-            ms => ms.min(MAX_ADD_VOTER_TIMEOUT_MS),
-        };
+        let requested = parse_requested_directory(&request.directory_id)?;
+        let timeout = self.voter_change_timeout(request.timeout_ms);
+        let is_voter = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| to_kafka_node_id(id) == Some(request.voter_id));
+        if !is_voter {
+            // A controller that is not a voter yet (KIP-853 with a new node id).
+            if request.address.trim().is_empty() {
+                return Err(Status::failed_precondition(format!(
+                    "node {} is not a voter; to add a new controller, give its address",
+                    request.voter_id
+                )));
+            }
+            let Some(directory_id) = requested else {
+                return Err(Status::invalid_argument(format!(
+                    "node {} is not a voter: name its metadata directory id (shoalctl reads it \
+                     from the node)",
+                    request.voter_id
+                )));
+            };
+            let outcome = self
+                .controller
+                .change_voters(
+                    VoterChange::Add {
+                        id: request.voter_id,
+                        address: request.address.trim().to_string(),
+                        directory_id,
+                    },
+                    timeout,
+                )
+                .await
+                .map_err(voter_change_status)?;
+            return Ok(Response::new(AddVoterResponse {
+                voter_id: request.voter_id,
+                directory_id: format_directory_id(directory_id),
+                previous_directory_id: String::new(),
+                log_index: outcome.log_index,
+                voters: outcome.voters,
+            }));
+        }
         let (plan, log_index) = self
             .controller
-            .add_voter(
-                request.voter_id,
-                requested,
-                Duration::from_millis(timeout_ms),
-            )
+            .add_voter(request.voter_id, requested, timeout)
             .await
             .map_err(add_voter_status)?;
         Ok(Response::new(AddVoterResponse {
@@ -135,6 +213,35 @@ impl QuorumAdmin for QuorumAdminService {
             directory_id: format_directory_id(plan.directory_id),
             previous_directory_id: plan.previous.map(format_directory_id).unwrap_or_default(),
             log_index,
+            voters: self.controller.voter_ids(),
+        }))
+    }
+
+    async fn remove_voter(
+        &self,
+        request: Request<RemoveVoterRequest>,
+    ) -> Result<Response<RemoveVoterResponse>, Status> {
+        let request = request.into_inner();
+        let directory_id = parse_requested_directory(&request.directory_id)?;
+        let outcome = self
+            .controller
+            .change_voters(
+                VoterChange::Remove {
+                    id: request.voter_id,
+                    directory_id,
+                },
+                self.voter_change_timeout(request.timeout_ms),
+            )
+            .await
+            .map_err(voter_change_status)?;
+        Ok(Response::new(RemoveVoterResponse {
+            voter_id: request.voter_id,
+            directory_id: outcome
+                .directory_id
+                .map(format_directory_id)
+                .unwrap_or_default(),
+            log_index: outcome.log_index,
+            voters: outcome.voters,
         }))
     }
 
@@ -178,7 +285,7 @@ pub(crate) struct ServerParts {
     pub raft: MetaRaft,
     pub cluster_id: String,
     pub node_id: i32,
-    pub voters: BTreeMap<i32, String>,
+    pub voters: Arc<VoterBook>,
     pub controller: Arc<Controller>,
     pub request_timeout_ms: u64,
     pub journal: Arc<Mutex<MetadataJournal>>,
@@ -221,7 +328,6 @@ impl ControllerServer {
             raft.clone(),
             &cluster_id,
             node_id,
-            voters.keys().copied().collect(),
             directory_id,
         ))
         .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
@@ -233,6 +339,7 @@ impl ControllerServer {
             journal,
             images.clone(),
             Arc::clone(&observers),
+            Arc::clone(&voters),
         ))
         .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
         let controller_service = ControllerServiceServer::new(ControllerGrpcService::new(
@@ -240,7 +347,7 @@ impl ControllerServer {
             &cluster_id,
             node_id,
             request_timeout_ms,
-            voters.keys().copied().collect(),
+            Arc::clone(&voters),
             images.clone(),
         ))
         .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)

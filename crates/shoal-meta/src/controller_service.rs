@@ -54,8 +54,8 @@ pub struct ControllerGrpcService {
     cluster_id: String,
     node_id: i32,
     request_timeout_ms: u64,
-    /// Configured voter ids: they may send requests, as may registered brokers.
-    voter_ids: Vec<i32>,
+    /// The controller voters: they may send requests, as may registered brokers.
+    voters: Arc<crate::voter_book::VoterBook>,
     images: watch::Receiver<Arc<MetadataImage>>,
     producer_id_blocks: DefaultKeyedRateLimiter<i32>,
 }
@@ -73,7 +73,7 @@ impl ControllerGrpcService {
         cluster_id: &str,
         node_id: i32,
         request_timeout_ms: u64,
-        voter_ids: Vec<i32>,
+        voters: Arc<crate::voter_book::VoterBook>,
         images: watch::Receiver<Arc<MetadataImage>>,
     ) -> Self {
         let per_second = NonZeroU32::new(PRODUCER_ID_BLOCKS_PER_SECOND).unwrap_or(NonZeroU32::MIN);
@@ -83,7 +83,7 @@ impl ControllerGrpcService {
             cluster_id: cluster_id.to_string(),
             node_id,
             request_timeout_ms,
-            voter_ids,
+            voters,
             images,
             producer_id_blocks: RateLimiter::keyed(
                 Quota::per_second(per_second).allow_burst(burst),
@@ -105,7 +105,7 @@ impl ControllerGrpcService {
     ) -> Result<(), Status> {
         // Voters are the control plane (they could write anything to the log); any other
         // node speaks only for itself.
-        let voter = self.voter_ids.contains(&source);
+        let voter = self.voters.contains(source);
         if let SpeaksFor::Broker(broker_id) = speaks_for
             && broker_id != source
             && !voter
@@ -483,8 +483,14 @@ mod tests {
             .expect("broker 5 registers");
         let cluster_id = node.cluster_id().to_string();
         let (_lagging, images) = watch::channel(Arc::new(MetadataImage::empty(&cluster_id)));
-        let service =
-            ControllerGrpcService::new(node.controller(), &cluster_id, 1, 5_000, vec![1], images);
+        let service = ControllerGrpcService::new(
+            node.controller(),
+            &cluster_id,
+            1,
+            5_000,
+            node.voter_book(),
+            images,
+        );
 
         let reply = service.create_topics(forwarded(&cluster_id, 5)).await;
         assert!(reply.is_ok(), "broker 5 is registered: {reply:?}");

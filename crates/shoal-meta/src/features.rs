@@ -61,7 +61,7 @@ pub fn internal_feature_name(name: &str) -> Option<&str> {
 /// The level of a cluster that never finalized one.
 pub const BASELINE_METADATA_VERSION: i16 = 1;
 /// The newest `metadata.version` this binary reads and writes.
-pub const MAX_METADATA_VERSION: i16 = 6;
+pub const MAX_METADATA_VERSION: i16 = 7;
 /// The level from which brokers report their supported features (`RegisterBroker` v1).
 pub const BROKER_FEATURES_METADATA_VERSION: i16 = 2;
 /// The level from which ACLs may be written (`AccessControlEntry` records).
@@ -78,6 +78,9 @@ pub const DIRECTORY_IDS_METADATA_VERSION: i16 = 4;
 pub const VOTER_DIRECTORIES_METADATA_VERSION: i16 = 5;
 /// The level from which dynamic broker configs may be written (`BrokerConfig`).
 pub const BROKER_CONFIGS_METADATA_VERSION: i16 = 6;
+/// Controller voters may be added and removed (KIP-853): every controller reads the membership
+/// index in Raft envelopes and accepts RPCs from members that are not in its configured list.
+pub const DYNAMIC_QUORUM_METADATA_VERSION: i16 = 7;
 
 /// Kafka's name of the transaction protocol feature (KIP-890).
 pub const TRANSACTION_VERSION: &str = "transaction.version";

@@ -4,9 +4,10 @@
 //! with which ISR; a disagreement is how acknowledged data gets lost. So every metadata change is
 //! an entry in one replicated, totally ordered log (openraft, stored in sled under
 //! `<data>/meta/`), committed by a quorum of controllers before anyone acts on it. The voters are
-//! static (`controller.quorum.voters`) and talk over gRPC (`proto/controller.proto`); one voter
-//! works through the same path: a change exists once its entry is committed,
-//! and a restart rebuilds the state from sled.
+//! created from `controller.quorum.voters`, changed one at a time by AddVoter / RemoveVoter
+//! (KIP-853, `controller::voter_changes`), and talk over gRPC (`proto/controller.proto`); one
+//! voter works through the same path: a change exists once its entry is committed, and a
+//! restart rebuilds the state from sled.
 //!
 //! **Why records are facts.** Entries carry [`records::MetadataRecord`]s that state what became
 //! true, with every random or time-dependent choice (topic ids, broker epochs, placement) made by
@@ -30,7 +31,7 @@
 //! planning, proposing — the active controller), `client` (what brokers use: routing, metadata
 //! following, registration and heartbeats), `metadata_log` (serving the committed log),
 //! `raft` (openraft storage, state machine, gRPC transport), `quorum_voters` (voter list
-//! syntax), `quorum_status` (DescribeQuorum), `controller_server` (the gRPC server),
+//! syntax), `voter_book` (the voters now), `quorum_status` (DescribeQuorum), `controller_server` (the gRPC server),
 //! `controller_service` (forwarded controller requests), `meta_properties` (directory
 //! identity), `voter_directory` (a voter is a node id and a directory: a wiped voter does not
 //! vote), `node` (start-up and wiring). No Kafka wire types appear here.
@@ -55,6 +56,7 @@ pub mod raft;
 pub mod records;
 pub mod topic_config;
 pub mod topic_name;
+pub mod voter_book;
 pub mod voter_directory;
 
 /// Generated from `proto/controller.proto` (package `shoal.controller.v1`, crate `shoal-proto`):
@@ -63,8 +65,9 @@ pub use shoal_proto::controller as proto;
 
 pub use broker_defaults::BrokerDefaults;
 pub use client::{
-    BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, ControllerLease, KnownLeader,
-    LeaseTerms, MetadataFollower, MetadataFollowerConfig, ReplicaReports,
+    BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, ControllerLease, DiscoveredQuorum,
+    KnownLeader, LeaseTerms, MetadataFollower, MetadataFollowerConfig, ReplicaReports,
+    discover_quorum, parse_bootstrap_servers,
 };
 pub use controller::{
     AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
@@ -83,3 +86,4 @@ pub use node::{MetaConfig, MetaNode, RaftStatus};
 pub use quorum_status::{ObserverStatus, QuorumStatus, VoterStatus};
 pub use quorum_voters::{format_quorum_voters, parse_quorum_voters};
 pub use records::{Endpoint, MetadataBatch, MetadataRecord, NO_LEADER, SupportedFeature};
+pub use voter_book::VoterBook;

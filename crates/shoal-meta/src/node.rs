@@ -51,11 +51,12 @@ use crate::metadata_log::Observers;
 use crate::quorum_marker;
 use crate::quorum_status::{Directories, QuorumStatus, quorum_status};
 use crate::quorum_voters::format_quorum_voters;
-use crate::raft::grpc_network::{DirectoryContext, GrpcNetworkFactory};
+use crate::raft::grpc_network::{DirectoryContext, GrpcNetworkFactory, MembershipSource};
 use crate::raft::log_store::SledLogStore;
 use crate::raft::state_machine::MetaStateMachine;
 use crate::raft::types::{MetaRaft, NodeId, to_kafka_node_id, to_raft_node_id};
 use crate::records::MetadataRecord;
+use crate::voter_book::VoterBook;
 use crate::voter_directory::{self, ObservedDirectories, Standing};
 
 /// Directory under `data_dir` holding the sled database.
@@ -91,6 +92,10 @@ pub struct MetaConfig {
     /// `node_id`; every voter must be given the same set. Default: this node alone at
     /// [`DEFAULT_CONTROLLER_ADDRESS`].
     pub voters: BTreeMap<i32, String>,
+    /// This node joins a quorum that already exists (`controller.quorum.bootstrap.servers`,
+    /// KIP-853): it never initializes one, need not be among `voters` (there, the voters the
+    /// bootstrap servers named), and votes once AddVoter makes it a voter.
+    pub join_existing_quorum: bool,
     /// Where the controller gRPC server binds (`host:port`, port 0 = ephemeral), if anywhere.
     /// Required with more than one voter (unless a listener is passed to
     /// [`MetaNode::start_with_listener`]); a lone voter may run without a server.
@@ -160,6 +165,7 @@ impl MetaConfig {
             cluster_id: None,
             broker_defaults: BTreeMap::new(),
             voters: BTreeMap::from([(node_id, DEFAULT_CONTROLLER_ADDRESS.to_string())]),
+            join_existing_quorum: false,
             listen_address: None,
             heartbeat_interval_ms: 50,
             election_timeout_min_ms: 150,
@@ -229,7 +235,7 @@ pub struct MetaNode {
     cluster_id: String,
     /// The metadata directory's id (`meta.properties`): new when the directory was wiped.
     directory_id: uuid::Uuid,
-    voters: BTreeMap<i32, String>,
+    voters: Arc<VoterBook>,
     raft: MetaRaft,
     images: watch::Receiver<Arc<MetadataImage>>,
     controller: Arc<Controller>,
@@ -292,7 +298,10 @@ impl MetaNode {
             .data_dir
             .join(meta_properties::META_PROPERTIES_FILE)
             .exists();
-        if config.voters.len() > 1 && config.cluster_id.is_none() && !formatted {
+        if (config.voters.len() > 1 || config.join_existing_quorum)
+            && config.cluster_id.is_none()
+            && !formatted
+        {
             return Err(MetaError::Config(format!(
                 "{} is not formatted and no cluster.id is configured: with several voters every \
                  voter must be formatted with the same cluster id, or each would invent its own",
@@ -338,6 +347,8 @@ impl MetaNode {
         let observers = Arc::new(Observers::default());
         let observed_directories = Arc::new(ObservedDirectories::default());
 
+        let voters = Arc::new(VoterBook::new(config.voters.clone()));
+        let membership: MembershipSource = Arc::default();
         let network = GrpcNetworkFactory::new(
             &props.cluster_id,
             config.node_id,
@@ -352,11 +363,15 @@ impl MetaNode {
                 own: props.directory_id,
                 images: images.clone(),
                 observed: Arc::clone(&observed_directories),
+                membership: Arc::clone(&membership),
             },
         );
         let raft = MetaRaft::new(raft_id, raft_config, network, log_store, state_machine)
             .await
             .map_err(|e| MetaError::Raft(e.to_string()))?;
+        // Before any RPC can be sent: the first election timeout is still ahead.
+        let _ = membership.set(raft.metrics());
+        follow_membership(&raft, &voters);
         // Before any election timeout can fire: a node whose directory is not its voter's
         // does not campaign.
         let mut standing = apply_standing(
@@ -428,7 +443,7 @@ impl MetaNode {
                 bootstrap_metadata_version,
                 bootstrap_transaction_version,
                 bootstrap_records,
-                voter_ids: config.voters.keys().copied().collect(),
+                voters: Arc::clone(&voters),
                 directory_id: props.directory_id,
                 observed_directories: Arc::clone(&observed_directories),
             },
@@ -437,7 +452,7 @@ impl MetaNode {
             Arc::clone(&controller),
             &props.cluster_id,
             config.node_id,
-            config.voters.clone(),
+            Arc::clone(&voters),
             config.request_timeout_ms,
             config.connect_timeout(),
             config.client_tls(),
@@ -449,7 +464,7 @@ impl MetaNode {
                     raft: raft.clone(),
                     cluster_id: props.cluster_id.clone(),
                     node_id: config.node_id,
-                    voters: config.voters.clone(),
+                    voters: Arc::clone(&voters),
                     controller: controller.clone(),
                     request_timeout_ms: config.request_timeout_ms,
                     journal,
@@ -472,7 +487,7 @@ impl MetaNode {
             node_id: config.node_id,
             cluster_id: props.cluster_id,
             directory_id: props.directory_id,
-            voters: config.voters.clone(),
+            voters,
             session_checks: Mutex::new(vec![
                 tokio::spawn(run_session_checks(
                     Arc::downgrade(&controller),
@@ -516,7 +531,7 @@ impl MetaNode {
             server_address,
             shut_down: AtomicBool::new(false),
         });
-        if config.voters.len() == 1 {
+        if config.voters.len() == 1 && !config.join_existing_quorum {
             // Nobody else can win; do not sit out an election timeout.
             let waited = node.elect_sole_voter(raft_id).await;
             let waited = match waited {
@@ -539,7 +554,7 @@ impl MetaNode {
             node_id = node.node_id,
             cluster_id = %node.cluster_id,
             directory_id = %meta_properties::format_directory_id(node.directory_id),
-            voters = %format_quorum_voters(&node.voters),
+            voters = %format_quorum_voters(&node.voters.voters()),
             controller_address = ?node.server_address,
             elapsed_ms = started.elapsed().as_millis() as u64,
             applied_index = node.image().last_applied_index,
@@ -588,9 +603,15 @@ impl MetaNode {
         self.server_address
     }
 
-    /// The configured voters (node id → `host:port`).
-    pub fn voters(&self) -> &BTreeMap<i32, String> {
-        &self.voters
+    /// The controller voters now (node id → `host:port`): configured, then following the
+    /// Raft membership.
+    pub fn voters(&self) -> BTreeMap<i32, String> {
+        self.voters.voters()
+    }
+
+    /// The shared voter book (see [`VoterBook`]).
+    pub fn voter_book(&self) -> Arc<VoterBook> {
+        Arc::clone(&self.voters)
     }
 
     /// The quorum as this node sees it (DescribeQuorum); replication details on the leader only.
@@ -602,7 +623,7 @@ impl MetaNode {
             &self.raft,
             &self.cluster_id,
             self.node_id,
-            &self.voters,
+            &self.voters.voters(),
             &self.observers,
             Directories {
                 recorded: &image.voter_directories,
@@ -774,6 +795,16 @@ async fn open_sled(path: &Path) -> Result<sled::Db, MetaError> {
 /// Checks the voter set against this node's role and transport.
 fn check_voters(config: &MetaConfig, has_listener: bool) -> Result<(), MetaError> {
     let voters = format_quorum_voters(&config.voters);
+    if config.join_existing_quorum {
+        if !has_listener {
+            return Err(MetaError::Config(
+                "a controller joining an existing quorum needs a controller listener: the \
+                 leader replicates to it there"
+                    .to_string(),
+            ));
+        }
+        return Ok(());
+    }
     if !config.voters.contains_key(&config.node_id) {
         return Err(MetaError::Config(format!(
             "node {} is not in controller.quorum.voters '{voters}'; this node runs a \
@@ -842,6 +873,15 @@ async fn bootstrap_or_check_membership(
         .is_initialized()
         .await
         .map_err(|e| MetaError::Raft(e.to_string()))?;
+    if !initialized && config.join_existing_quorum {
+        tracing::info!(
+            node_id = config.node_id,
+            voters = %format_quorum_voters(&config.voters),
+            "joining the existing metadata quorum: waiting for its leader to add this node \
+             (shoalctl cluster quorum add-voter)"
+        );
+        return Ok(false);
+    }
     if !initialized {
         let mut members = BTreeMap::new();
         for (id, address) in &config.voters {
@@ -864,20 +904,130 @@ async fn bootstrap_or_check_membership(
             Err(e) => return Err(MetaError::Raft(e.to_string())),
         }
     }
-    let stored: Vec<i32> = raft
+    let (index, stored): (Option<u64>, Vec<i32>) = raft
         .with_raft_state(|st| {
-            st.membership_state
-                .effective()
-                .membership()
-                .voter_ids()
-                .filter_map(to_kafka_node_id)
-                .collect()
+            let effective = st.membership_state.effective();
+            (
+                effective.log_id().map(|l| l.index),
+                effective
+                    .membership()
+                    .voter_ids()
+                    .filter_map(to_kafka_node_id)
+                    .collect(),
+            )
         })
         .await
         .map_err(|e| MetaError::Raft(e.to_string()))?;
     let configured: Vec<i32> = config.voters.keys().copied().collect();
-    if stored != configured {
-        return Err(MetaError::VoterSetMismatch { stored, configured });
+    match stored_membership_verdict(index, &stored, &configured, config.join_existing_quorum) {
+        Ok(()) => {}
+        Err(StoredMembership::Changed) => tracing::info!(
+            node_id = config.node_id,
+            stored = ?stored,
+            configured = ?configured,
+            "the controller voters changed since the quorum was created \
+             (add-voter / remove-voter): the stored voters are the quorum's, and the \
+             configured ones only a starting point for finding it"
+        ),
+        Err(StoredMembership::Mismatch) => {
+            return Err(MetaError::VoterSetMismatch { stored, configured });
+        }
     }
     Ok(false)
+}
+
+/// How the stored membership relates to the configured voters.
+#[derive(Debug, PartialEq, Eq)]
+enum StoredMembership {
+    /// Changed by AddVoter / RemoveVoter since creation: the stored one is the quorum's.
+    Changed,
+    /// Still the one the quorum was created with, and not the configured list: this node was
+    /// configured for another quorum, and must not start.
+    Mismatch,
+}
+
+/// Checks the stored membership (log `index`, `stored` voters) against `configured`.
+fn stored_membership_verdict(
+    index: Option<u64>,
+    stored: &[i32],
+    configured: &[i32],
+    joining: bool,
+) -> Result<(), StoredMembership> {
+    if stored == configured {
+        return Ok(());
+    }
+    match index {
+        Some(0) if !joining => Err(StoredMembership::Mismatch),
+        _ => Err(StoredMembership::Changed),
+    }
+}
+
+/// Keeps `book` on the voters of this node's Raft membership, at their stored addresses.
+fn follow_membership(raft: &MetaRaft, book: &Arc<VoterBook>) {
+    let mut metrics = raft.metrics();
+    let book = Arc::clone(book);
+    tokio::spawn(async move {
+        let mut seen = None;
+        loop {
+            let learnt = {
+                let m = metrics.borrow_and_update();
+                let config = &m.membership_config;
+                if seen != Some(*config.log_id()) {
+                    seen = Some(*config.log_id());
+                    let membership = config.membership();
+                    Some(
+                        membership
+                            .voter_ids()
+                            .filter_map(|id| {
+                                let node = membership.get_node(&id)?;
+                                Some((to_kafka_node_id(id)?, node.addr.clone()))
+                            })
+                            .collect::<BTreeMap<i32, String>>(),
+                    )
+                } else {
+                    None
+                }
+            };
+            if let Some(learnt) = learnt {
+                book.update(&learnt);
+            }
+            if metrics.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_membership_against_the_configured_voters() {
+        use StoredMembership::*;
+        // (membership index, stored voters, configured voters, joining, verdict)
+        type Case<'a> = (
+            Option<u64>,
+            &'a [i32],
+            &'a [i32],
+            bool,
+            Result<(), StoredMembership>,
+        );
+        let cases: &[Case] = &[
+            (Some(0), &[1, 2, 3], &[1, 2, 3], false, Ok(())),
+            (Some(0), &[1, 2, 3], &[1, 2, 4], false, Err(Mismatch)),
+            (Some(0), &[1, 2, 3], &[1, 2], false, Err(Mismatch)),
+            (Some(57), &[1, 2, 3, 7], &[1, 2, 3], false, Err(Changed)),
+            (Some(90), &[1, 2], &[1, 2, 3], false, Err(Changed)),
+            // A joined node's configured list is what the bootstrap servers said.
+            (Some(0), &[1, 2, 3], &[1, 2], true, Err(Changed)),
+        ];
+        for (index, stored, configured, joining, expected) in cases {
+            assert_eq!(
+                stored_membership_verdict(*index, stored, configured, *joining),
+                *expected,
+                "{index:?} {stored:?} {configured:?}"
+            );
+        }
+    }
 }

@@ -50,6 +50,10 @@ pub struct QuorumStatus {
     pub voters: Vec<VoterStatus>,
     /// Nodes following the metadata log from this node without voting (brokers).
     pub observers: Vec<ObserverStatus>,
+    /// Controllers in the membership that do not vote yet (being added).
+    pub learners: Vec<i32>,
+    /// The answering node's own metadata directory id.
+    pub directory_id: Option<Uuid>,
 }
 
 /// A node that fetches the metadata log from the answering node without voting.
@@ -138,6 +142,11 @@ pub(crate) async fn quorum_status(
         replication_known: replication.is_some() && m.current_leader == to_raft_node_id(node_id),
         voters: voter_statuses,
         observers: observer_statuses,
+        learners: membership
+            .learner_ids()
+            .filter_map(to_kafka_node_id)
+            .collect(),
+        directory_id: directories.reported.get(&node_id).copied(),
     }
 }
 
@@ -157,6 +166,11 @@ impl From<QuorumStatus> for proto::DescribeQuorumResponse {
             commit_index: index_or_minus_one(status.commit_index),
             applied_index: index_or_minus_one(status.applied_index),
             replication_known: status.replication_known,
+            directory_id: status
+                .directory_id
+                .map(format_directory_id)
+                .unwrap_or_default(),
+            learners: status.learners,
             voters: status
                 .voters
                 .into_iter()

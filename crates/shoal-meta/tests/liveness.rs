@@ -15,7 +15,7 @@ use shoal_meta::proto::metadata_log_client::MetadataLogClient;
 use shoal_meta::{
     BrokerError, BrokerHeartbeat, BrokerLifecycle, BrokerLifecycleConfig,
     BrokerRegistrationRequest, ControllerClient, ControllerError, KnownLeader, MetaConfig,
-    MetaNode, MetadataFollower, MetadataFollowerConfig, MetadataImage, NO_LEADER,
+    MetaNode, MetadataFollower, MetadataFollowerConfig, MetadataImage, NO_LEADER, VoterBook,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -466,13 +466,13 @@ async fn a_broker_only_node_follows_the_log_and_reaches_the_controller_from_outs
     const SESSION_MS: u64 = 1_000;
     const BROKER_ID: i32 = 10;
     let mut cluster = Cluster::start(HEARTBEAT_MS, SESSION_MS).await;
-    let voters: BTreeMap<i32, String> = cluster.nodes[&1].voters().clone();
+    let voters: BTreeMap<i32, String> = cluster.nodes[&1].voters();
     let known = Arc::new(KnownLeader::default());
     let follower = MetadataFollower::start(
         MetadataFollowerConfig {
             cluster_id: CLUSTER_ID.to_string(),
             node_id: BROKER_ID,
-            voters: voters.clone(),
+            voters: Arc::new(VoterBook::new(voters.clone())),
             connect_timeout: Duration::from_millis(300),
             tls: None,
         },
@@ -481,7 +481,7 @@ async fn a_broker_only_node_follows_the_log_and_reaches_the_controller_from_outs
     let client = ControllerClient::remote(
         CLUSTER_ID,
         BROKER_ID,
-        voters.clone(),
+        Arc::new(VoterBook::new(voters.clone())),
         REQUEST_TIMEOUT_MS,
         Duration::from_millis(300),
         Arc::clone(&known),
@@ -600,7 +600,7 @@ async fn a_stopping_controller_fences_nobody_while_its_server_drains() {
     let client = ControllerClient::remote(
         CLUSTER_ID,
         BROKER_ID,
-        config.voters.clone(),
+        Arc::new(VoterBook::new(config.voters.clone())),
         REQUEST_TIMEOUT_MS,
         Duration::from_millis(300),
         Arc::new(KnownLeader::default()),
@@ -682,13 +682,13 @@ async fn a_stopping_controller_fences_nobody_while_its_server_drains() {
 async fn a_broker_of_another_cluster_is_refused() {
     let _serial = common::SERIAL.lock().await;
     let cluster = Cluster::start(100, 1_000).await;
-    let voters: BTreeMap<i32, String> = cluster.nodes[&1].voters().clone();
+    let voters: BTreeMap<i32, String> = cluster.nodes[&1].voters();
     let known = Arc::new(KnownLeader::default());
     let follower = MetadataFollower::start(
         MetadataFollowerConfig {
             cluster_id: "someOtherCluster".to_string(),
             node_id: 20,
-            voters: voters.clone(),
+            voters: Arc::new(VoterBook::new(voters.clone())),
             connect_timeout: Duration::from_millis(300),
             tls: None,
         },
@@ -697,7 +697,7 @@ async fn a_broker_of_another_cluster_is_refused() {
     let client = ControllerClient::remote(
         "someOtherCluster",
         20,
-        voters,
+        Arc::new(VoterBook::new(voters)),
         REQUEST_TIMEOUT_MS,
         Duration::from_millis(300),
         known,
@@ -736,13 +736,13 @@ async fn only_nodes_of_the_cluster_speak_to_the_controller_each_for_itself() {
         .register(common::broker(1))
         .await
         .unwrap();
-    let voters: BTreeMap<i32, String> = cluster.nodes[&1].voters().clone();
+    let voters: BTreeMap<i32, String> = cluster.nodes[&1].voters();
     let cluster_id = cluster.nodes[&1].cluster_id().to_string();
     let as_node = |node_id: i32| {
         ControllerClient::remote(
             &cluster_id,
             node_id,
-            voters.clone(),
+            Arc::new(VoterBook::new(voters.clone())),
             REQUEST_TIMEOUT_MS,
             Duration::from_millis(300),
             Arc::new(KnownLeader::default()),

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use shoal_meta::meta_properties::format_directory_id;
 use shoal_meta::proto::quorum_admin_client::QuorumAdminClient;
 use shoal_meta::proto::raft_service_client::RaftServiceClient;
-use shoal_meta::proto::{AddVoterRequest, DescribeQuorumRequest, RaftRequest, raft_reply};
+use shoal_meta::proto::{
+    AddVoterRequest, DescribeQuorumRequest, RaftRequest, RemoveVoterRequest, raft_reply,
+};
 use shoal_meta::{BrokerLifecycle, ControllerError, MetaConfig, MetaError, MetaNode};
 use tokio::net::TcpListener;
 
@@ -562,6 +564,7 @@ async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_metadata() {
                 voter_id,
                 directory_id,
                 timeout_ms: 5_000,
+                address: String::new(),
             })
             .await
             .expect_err("refused");
@@ -572,6 +575,7 @@ async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_metadata() {
             voter_id: wiped,
             directory_id: format_directory_id(old_directory),
             timeout_ms: 5_000,
+            address: String::new(),
         })
         .await
         .expect_err("the old directory is not the one node 2 runs with");
@@ -585,6 +589,7 @@ async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_metadata() {
             voter_id: wiped,
             directory_id: String::new(),
             timeout_ms: 10_000,
+            address: String::new(),
         })
         .await
         .unwrap()
@@ -666,7 +671,7 @@ async fn raft_rpcs_from_another_cluster_or_voter_set_are_rejected() {
             .expect_err("a vote from a non-voter must be rejected");
         assert_eq!(status.code(), tonic::Code::PermissionDenied);
         assert!(
-            status.message().contains("not another voter"),
+            status.message().contains("not another member"),
             "{}",
             status.message()
         );
@@ -877,4 +882,211 @@ async fn bad_voter_configs_are_refused() {
     };
     let err = MetaNode::start(config).await.err().unwrap();
     assert!(err.to_string().contains("no cluster.id"), "{err}");
+}
+
+/// KIP-853 on a running quorum: a controller started to join (no voter list of its own) is
+/// added as a voter; then a follower, then the leader are removed; the last voter cannot be;
+/// refusals change nothing; the added voter restarts from its own log. Metadata commits and
+/// every remaining node applies it after each change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voters_are_added_and_removed_one_at_a_time() {
+    let _serial = common::SERIAL.lock().await;
+    let mut cluster = Cluster::start().await;
+    let leader = cluster.agreed_leader(Duration::from_secs(10)).await;
+    // Broker-only nodes that know only the first three voters: they must follow the changes.
+    let mut brokers = Vec::new();
+    for id in 1..=3 {
+        brokers.push(common::remote_broker(CLUSTER_ID, &cluster.voters, 100 + id).await);
+    }
+    let index = cluster.create_topic("before-the-change").await;
+    cluster.assert_same_images(index).await;
+
+    // Node 4 joins: it knows where the voters are, but never initializes a quorum.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let joining = MetaConfig {
+        join_existing_quorum: true,
+        ..node_config(4, dir.path().join("meta"), &cluster.voters)
+    };
+    let node4 = MetaNode::start_with_listener(joining.clone(), listener)
+        .await
+        .expect("a joining controller starts");
+    assert!(node4.raft_metrics().await.voters.is_empty());
+
+    let mut to_leader = admin(&cluster.voters[&leader]).await;
+    // Refused, nothing changed: no address; a directory the node does not run with; an unknown
+    // voter removed; the address of another member.
+    let add = |directory_id: String, address: String| AddVoterRequest {
+        voter_id: 4,
+        directory_id,
+        timeout_ms: 10_000,
+        address,
+    };
+    let own = format_directory_id(node4.directory_id());
+    let other = format_directory_id(uuid::Uuid::new_v4());
+    for (request, code) in [
+        (
+            add(own.clone(), String::new()),
+            tonic::Code::FailedPrecondition,
+        ),
+        (
+            add(String::new(), address.clone()),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            add(own.clone(), cluster.voters[&2].clone()),
+            tonic::Code::InvalidArgument,
+        ),
+    ] {
+        let status = to_leader.add_voter(request).await.expect_err("refused");
+        assert_eq!(status.code(), code, "{status:?}");
+    }
+    let status = to_leader
+        .remove_voter(RemoveVoterRequest {
+            voter_id: 9,
+            directory_id: String::new(),
+            timeout_ms: 5_000,
+        })
+        .await
+        .expect_err("not a voter");
+    assert!(
+        status.message().starts_with("VOTER_NOT_FOUND"),
+        "{status:?}"
+    );
+    // A wrong directory is found out once the node answered as a learner.
+    let status = to_leader
+        .add_voter(add(other, address.clone()))
+        .await
+        .expect_err("not its directory");
+    assert!(
+        status.message().contains("runs with metadata directory"),
+        "{status:?}"
+    );
+    // It stays a learner: it replicates, but does not vote.
+    let status = node4.raft_metrics().await;
+    assert_eq!(
+        (status.voters, status.state.as_str()),
+        (vec![1, 2, 3], "Learner")
+    );
+
+    let added = to_leader
+        .add_voter(add(own.clone(), address.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(added.voters, vec![1, 2, 3, 4]);
+    assert_eq!(added.directory_id, own);
+    cluster.voters.insert(4, address.clone());
+    cluster.nodes.insert(4, node4);
+    let index = cluster.create_topic("with-four-voters").await;
+    cluster.assert_same_images(index).await;
+    for node in cluster.nodes.values() {
+        assert_eq!(node.raft_metrics().await.voters, vec![1, 2, 3, 4]);
+    }
+    let image = cluster.nodes[&4].image();
+    assert_eq!(
+        image.voter_directories.get(&4),
+        Some(&cluster.nodes[&4].directory_id())
+    );
+
+    // Remove a follower, then the leader.
+    let follower = *cluster
+        .nodes
+        .keys()
+        .find(|id| **id != leader && **id != 4)
+        .unwrap();
+    let removed = to_leader
+        .remove_voter(RemoveVoterRequest {
+            voter_id: follower,
+            directory_id: String::new(),
+            timeout_ms: 10_000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !removed.voters.contains(&follower) && removed.voters.len() == 3,
+        "{removed:?}"
+    );
+    cluster.stop(follower).await;
+    let index = cluster.create_topic("without-a-follower").await;
+    cluster.assert_same_images(index).await;
+
+    let removed = to_leader
+        .remove_voter(RemoveVoterRequest {
+            voter_id: leader,
+            directory_id: String::new(),
+            timeout_ms: 10_000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(removed.voters.len(), 2, "{removed:?}");
+    cluster.stop(leader).await;
+    let new_leader = cluster.agreed_leader(Duration::from_secs(10)).await;
+    assert_ne!(new_leader, leader);
+    let index = cluster.create_topic("without-the-old-leader").await;
+    cluster.assert_same_images(index).await;
+
+    // The added voter restarts from its own log (its config still names the first voters).
+    cluster.stop(4).await;
+    let node4 = MetaNode::start(MetaConfig {
+        listen_address: Some(address.clone()),
+        ..joining
+    })
+    .await
+    .expect("the added voter restarts");
+    cluster.nodes.insert(4, node4);
+    cluster.agreed_leader(Duration::from_secs(10)).await;
+    let index = cluster.create_topic("after-the-restart").await;
+    cluster.assert_same_images(index).await;
+
+    // Down to one voter; the last cannot be removed.
+    let leader = cluster.agreed_leader(Duration::from_secs(10)).await;
+    let other = *cluster.nodes.keys().find(|id| **id != leader).unwrap();
+    let mut to_leader = admin(&cluster.voters[&leader]).await;
+    to_leader
+        .remove_voter(RemoveVoterRequest {
+            voter_id: other,
+            directory_id: String::new(),
+            timeout_ms: 10_000,
+        })
+        .await
+        .unwrap();
+    cluster.stop(other).await;
+    let status = to_leader
+        .remove_voter(RemoveVoterRequest {
+            voter_id: leader,
+            directory_id: String::new(),
+            timeout_ms: 5_000,
+        })
+        .await
+        .expect_err("the last voter stays");
+    assert!(status.message().contains("last voter"), "{status:?}");
+    let index = cluster.create_topic("one-voter-left").await;
+    cluster.assert_same_images(index).await;
+    // The brokers found the voters they were never told about, and stayed registered.
+    for broker in &brokers {
+        let mut images = broker.follower.subscribe();
+        let caught_up = images.wait_for(|image| image.last_applied_index >= index);
+        tokio::time::timeout(Duration::from_secs(10), caught_up)
+            .await
+            .expect("the broker follows the remaining voter")
+            .unwrap();
+        assert!(
+            broker
+                .lifecycle
+                .wait_until_unfenced(Duration::from_secs(5))
+                .await
+        );
+        assert_eq!(broker.voters.ids(), vec![leader], "the broker's voters");
+    }
+    cluster.shutdown().await;
+}
+
+async fn admin(address: &str) -> QuorumAdminClient<tonic::transport::Channel> {
+    QuorumAdminClient::connect(format!("http://{address}"))
+        .await
+        .unwrap()
 }

@@ -4,6 +4,7 @@
 //! no Kafka listener), `broker` (serves Kafka clients; follows the metadata log from the
 //! voters and reaches the active controller over gRPC), or both in one process.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use shoal_kafka::{KafkaServer, MemoryPool, ServerConfig};
 use shoal_meta::meta_properties;
 use shoal_meta::{
     ControllerClient, KnownLeader, MetaConfig, MetaNode, MetadataFollower, MetadataFollowerConfig,
+    VoterBook,
 };
 use tokio::sync::watch;
 
@@ -380,6 +382,84 @@ fn quorum_voters(
     }
 }
 
+/// How this node finds the controller quorum.
+struct Quorum {
+    /// The voters to start from (empty for a controller restarting in bootstrap mode: its own
+    /// log has them).
+    voters: BTreeMap<i32, String>,
+    /// How they were given, for messages.
+    voter_list: String,
+    /// Found through `controller.quorum.bootstrap.servers`: never initialize a quorum.
+    join_existing_quorum: bool,
+    /// `cluster.id`, or the one the bootstrap servers reported.
+    cluster_id: Option<String>,
+}
+
+/// `controller.quorum.voters` (static), or `controller.quorum.bootstrap.servers` (KIP-853:
+/// ask a controller for the voters; a controller restarting with its log skips the question,
+/// so a whole quorum can restart at once), or this node alone.
+async fn find_quorum(
+    config: &NodeConfig,
+    node_id: i32,
+    roles: Roles,
+    listeners: &NodeListeners,
+    meta_dir: &std::path::Path,
+) -> anyhow::Result<Quorum> {
+    let configured_cluster_id = config.get("cluster.id");
+    let Some(spec) = config.get("controller.quorum.bootstrap.servers") else {
+        let voter_list = quorum_voters(config, node_id, roles, listeners)?;
+        return Ok(Quorum {
+            voters: shoal_meta::parse_quorum_voters(&voter_list)?,
+            voter_list,
+            join_existing_quorum: false,
+            cluster_id: configured_cluster_id,
+        });
+    };
+    if config.get("controller.quorum.voters").is_some() {
+        bail!(
+            "controller.quorum.voters and controller.quorum.bootstrap.servers are both set: a \
+             quorum is either static (voters) or found through bootstrap servers; keep one"
+        );
+    }
+    let servers = shoal_meta::parse_bootstrap_servers(&spec)?;
+    let voter_list = format!("controller.quorum.bootstrap.servers={spec}");
+    if roles.controller && shoal_meta::quorum_marker::was_initialized(meta_dir)? {
+        return Ok(Quorum {
+            voters: BTreeMap::new(),
+            voter_list,
+            join_existing_quorum: true,
+            cluster_id: configured_cluster_id,
+        });
+    }
+    let found = shoal_meta::discover_quorum(
+        &servers,
+        listeners.links.controller.clone().map(ClientTls::Node),
+        Duration::from_millis(BOOTSTRAP_CONNECT_TIMEOUT_MS),
+        Duration::from_millis(BOOTSTRAP_DISCOVERY_TIMEOUT_MS),
+    )
+    .await?;
+    if let Some(configured) = &configured_cluster_id
+        && *configured != found.cluster_id
+    {
+        bail!(
+            "cluster.id is {configured}, but controller.quorum.bootstrap.servers belong to \
+             cluster {}",
+            found.cluster_id
+        );
+    }
+    Ok(Quorum {
+        voters: found.voters,
+        voter_list,
+        join_existing_quorum: true,
+        cluster_id: Some(found.cluster_id),
+    })
+}
+
+/// Connecting to one bootstrap server.
+const BOOTSTRAP_CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// Asking the bootstrap servers, in rounds, before the start fails.
+const BOOTSTRAP_DISCOVERY_TIMEOUT_MS: u64 = 120_000;
+
 /// Runs the node; `bootstrap_scram` are the `--add-scram` credentials of a new cluster,
 /// `bootstrap_features` its `--feature` levels.
 pub async fn run(
@@ -401,9 +481,14 @@ pub async fn run(
         }
         _ => None,
     };
-    let voter_list = quorum_voters(&config, node_id, roles, &listeners)?;
-    let voters = shoal_meta::parse_quorum_voters(&voter_list)?;
-    if roles.controller && !voters.contains_key(&node_id) {
+    let data_dir = config.data_dir()?;
+    let Quorum {
+        voters,
+        voter_list,
+        join_existing_quorum,
+        cluster_id,
+    } = find_quorum(&config, node_id, roles, &listeners, &data_dir.join("meta")).await?;
+    if roles.controller && !join_existing_quorum && !voters.contains_key(&node_id) {
         bail!(
             "node {node_id} runs a controller but is not in controller.quorum.voters={voter_list}"
         );
@@ -415,7 +500,6 @@ pub async fn run(
              controller), and a broker-only node needs an id of its own"
         );
     }
-    let data_dir = config.data_dir()?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
     // Before the metadata store opens: a nearly full disk gives back the space reserve, so the
@@ -447,9 +531,10 @@ pub async fn run(
 
     let meta = if roles.controller {
         let meta = MetaNode::start(MetaConfig {
-            cluster_id: config.get("cluster.id"),
+            cluster_id: cluster_id.clone(),
             broker_defaults: broker_defaults.clone(),
             voters: voters.clone(),
+            join_existing_quorum,
             listen_address: listeners.controller_bind.clone(),
             broker_heartbeat_interval_ms: heartbeat_interval_ms,
             broker_session_timeout_ms: session_timeout_ms,
@@ -479,7 +564,7 @@ pub async fn run(
             let formatted = meta_dir
                 .join(meta_properties::META_PROPERTIES_FILE)
                 .exists();
-            let configured = config.get("cluster.id");
+            let configured = cluster_id.clone();
             if !formatted && configured.is_none() {
                 bail!(
                     "{} is not formatted and no cluster.id is configured: a broker-only node \
@@ -493,11 +578,12 @@ pub async fn run(
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let known_leader = Arc::new(KnownLeader::default());
             let connect_timeout = Duration::from_millis(500);
+            let voter_book = Arc::new(VoterBook::new(voters.clone()));
             let following = MetadataFollower::start(
                 MetadataFollowerConfig {
                     cluster_id: props.cluster_id.clone(),
                     node_id,
-                    voters: voters.clone(),
+                    voters: Arc::clone(&voter_book),
                     connect_timeout,
                     tls: links.controller.clone().map(ClientTls::Node),
                 },
@@ -510,7 +596,7 @@ pub async fn run(
                 controller: ControllerClient::remote(
                     &props.cluster_id,
                     node_id,
-                    voters.clone(),
+                    voter_book,
                     shoal_meta::node::DEFAULT_REQUEST_TIMEOUT_MS,
                     connect_timeout,
                     known_leader,
@@ -529,7 +615,12 @@ pub async fn run(
                 &data_dir,
                 &listeners,
                 heartbeat_interval_ms,
-                voters.len(),
+                // A quorum found through bootstrap servers has other controllers by design.
+                if join_existing_quorum {
+                    voters.len().max(2)
+                } else {
+                    voters.len()
+                },
                 source,
             )
             .await?,

@@ -380,7 +380,22 @@ async fn leader_status(
     bail!("no controller reachable: {}", failures.join("; "))
 }
 
-/// `cluster quorum add-voter`: asks the leader to record the voter's new directory.
+/// A client of the quorum leader's QuorumAdmin service.
+async fn leader_client(
+    controllers: &str,
+    timeout: Duration,
+    tls: Option<shoal_internode::ClientTls>,
+) -> anyhow::Result<(QuorumAdminClient<shoal_internode::Channel>, String)> {
+    let (_, leader) = leader_status(controllers, timeout, tls.clone()).await?;
+    let leader = leader.context("the quorum has no leader now; retry when it has one")?;
+    let channel = shoal_internode::NodeConnector::new(tls, None)
+        .connect(&leader, timeout)
+        .await
+        .map_err(|e| anyhow::anyhow!(shoal_internode::error_chain(&e)))?;
+    Ok((QuorumAdminClient::new(channel), leader))
+}
+
+/// `cluster quorum add-voter`: a replaced voter's new directory, or a new controller.
 pub async fn add_voter(
     controllers: &str,
     args: &crate::cli::AddVoterArgs,
@@ -389,43 +404,117 @@ pub async fn add_voter(
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 ) -> anyhow::Result<ExitCode> {
     let tls = tls.map(shoal_internode::ClientTls::Config);
-    let (_, leader) = leader_status(controllers, timeout, tls.clone()).await?;
-    let leader = leader.context("the quorum has no leader now; retry when it has one")?;
-    let channel = shoal_internode::NodeConnector::new(tls, None)
-        .connect(&leader, timeout)
-        .await
-        .map_err(|e| anyhow::anyhow!(shoal_internode::error_chain(&e)))?;
-    let mut client = QuorumAdminClient::new(channel);
+    let address = args.address.as_deref().map(str::trim).unwrap_or_default();
+    let directory_id = match (&args.directory_id, address) {
+        (Some(directory_id), _) => directory_id.clone(),
+        (None, "") => String::new(),
+        // A new controller reports its own directory in DescribeQuorum.
+        (None, address) => {
+            let status = describe_quorum(address, timeout, tls.clone())
+                .await
+                .with_context(|| format!("cannot ask the new controller at {address}"))?;
+            if status.node_id != args.id {
+                bail!(
+                    "{address} is node {}, not node {}; check --id and --address",
+                    status.node_id,
+                    args.id
+                );
+            }
+            if status.directory_id.is_empty() {
+                bail!(
+                    "the controller at {address} does not report its directory id; pass --directory-id"
+                );
+            }
+            status.directory_id
+        }
+    };
+    let (mut client, leader) = leader_client(controllers, timeout, tls).await?;
     let request = shoal_proto::controller::AddVoterRequest {
         voter_id: args.id,
-        directory_id: args.directory_id.clone().unwrap_or_default(),
+        directory_id,
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        address: address.to_string(),
     };
     let reply = tokio::time::timeout(timeout, client.add_voter(request))
         .await
         .map_err(|_| anyhow::anyhow!("no answer from the leader ({leader}) within {timeout:?}"))?
         .map_err(|status| anyhow::anyhow!("{}", status.message()))?
         .into_inner();
+    let voters = join_ids(&reply.voters);
     let value = json!({
         "voter_id": reply.voter_id,
         "directory_id": reply.directory_id,
         "previous_directory_id": (!reply.previous_directory_id.is_empty()).then_some(&reply.previous_directory_id),
         "log_index": reply.log_index,
+        "voters": reply.voters,
     });
     out.emit(
         &value,
         &[(
-            "voter recorded:",
-            vec!["NODE", "DIRECTORY", "PREVIOUS_DIRECTORY", "LOG_INDEX"],
+            "voter added:",
+            vec![
+                "NODE",
+                "DIRECTORY",
+                "PREVIOUS_DIRECTORY",
+                "LOG_INDEX",
+                "VOTERS",
+            ],
             vec![vec![
                 reply.voter_id.to_string(),
                 reply.directory_id.clone(),
                 or_dash(&reply.previous_directory_id),
                 reply.log_index.to_string(),
+                voters,
             ]],
         )],
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `cluster quorum remove-voter`.
+pub async fn remove_voter(
+    controllers: &str,
+    args: &crate::cli::RemoveVoterArgs,
+    out: &Output,
+    timeout: Duration,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> anyhow::Result<ExitCode> {
+    let tls = tls.map(shoal_internode::ClientTls::Config);
+    let (mut client, leader) = leader_client(controllers, timeout, tls).await?;
+    let request = shoal_proto::controller::RemoveVoterRequest {
+        voter_id: args.id,
+        directory_id: args.directory_id.clone().unwrap_or_default(),
+        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+    };
+    let reply = tokio::time::timeout(timeout, client.remove_voter(request))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from the leader ({leader}) within {timeout:?}"))?
+        .map_err(|status| anyhow::anyhow!("{}", status.message()))?
+        .into_inner();
+    let value = json!({
+        "voter_id": reply.voter_id,
+        "directory_id": (!reply.directory_id.is_empty()).then_some(&reply.directory_id),
+        "log_index": reply.log_index,
+        "voters": reply.voters,
+    });
+    out.emit(
+        &value,
+        &[(
+            "voter removed:",
+            vec!["NODE", "DIRECTORY", "LOG_INDEX", "VOTERS"],
+            vec![vec![
+                reply.voter_id.to_string(),
+                or_dash(&reply.directory_id),
+                reply.log_index.to_string(),
+                join_ids(&reply.voters),
+            ]],
+        )],
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn join_ids(ids: &[i32]) -> String {
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
 }
 
 async fn describe_quorum(

@@ -63,6 +63,9 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
                 Some(crate::cli::QuorumCommand::AddVoter(add)) => {
                     cluster::add_voter(&cli.controllers, add, out, timeout, tls).await
                 }
+                Some(crate::cli::QuorumCommand::RemoveVoter(remove)) => {
+                    cluster::remove_voter(&cli.controllers, remove, out, timeout, tls).await
+                }
             }
         }
         Command::Topic(c) => topic::run(&mut connect(cli, timeout).await?, c, out).await,

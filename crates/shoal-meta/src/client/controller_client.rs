@@ -12,7 +12,6 @@
 //! REQUEST_TIMED_OUT), but one in flight to a leader Raft has replaced meanwhile is sent again
 //! to the new one rather than waiting out the deadline on a paused node.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -37,6 +36,7 @@ use crate::controller::{
     ProducerIdBlock, RegisteredBroker, TopicRef, UserScramAlteration,
 };
 use crate::error::{BrokerError, ControllerError};
+use crate::voter_book::VoterBook;
 
 /// Routes controller requests from this node to the active controller.
 pub struct ControllerClient {
@@ -45,7 +45,7 @@ pub struct ControllerClient {
     /// This node's controller, on voters.
     local: Option<Arc<Controller>>,
     forwarder: Forwarder,
-    voter_ids: Vec<i32>,
+    voters: Arc<VoterBook>,
     /// The leader hint on nodes without a local controller.
     known_leader: Arc<KnownLeader>,
     /// Which voter to try next when no leader is known (non-voters).
@@ -59,7 +59,7 @@ impl ControllerClient {
         local: Arc<Controller>,
         cluster_id: &str,
         node_id: i32,
-        voters: BTreeMap<i32, String>,
+        voters: Arc<VoterBook>,
         request_timeout_ms: u64,
         connect_timeout: Duration,
         tls: Option<ClientTls>,
@@ -82,7 +82,7 @@ impl ControllerClient {
     pub fn remote(
         cluster_id: &str,
         node_id: i32,
-        voters: BTreeMap<i32, String>,
+        voters: Arc<VoterBook>,
         request_timeout_ms: u64,
         connect_timeout: Duration,
         known_leader: Arc<KnownLeader>,
@@ -108,7 +108,7 @@ impl ControllerClient {
         local: Option<Arc<Controller>>,
         cluster_id: &str,
         node_id: i32,
-        voters: BTreeMap<i32, String>,
+        voters: Arc<VoterBook>,
         request_timeout_ms: u64,
         connect_timeout: Duration,
         known_leader: Arc<KnownLeader>,
@@ -118,8 +118,14 @@ impl ControllerClient {
             node_id,
             request_timeout_ms,
             local,
-            voter_ids: voters.keys().copied().collect(),
-            forwarder: Forwarder::new(cluster_id, node_id, voters, connect_timeout, tls),
+            forwarder: Forwarder::new(
+                cluster_id,
+                node_id,
+                Arc::clone(&voters),
+                connect_timeout,
+                tls,
+            ),
+            voters,
             known_leader,
             rotation: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
@@ -581,7 +587,8 @@ impl ControllerClient {
 
     fn next_voter(&self) -> i32 {
         let turn = self.rotation.fetch_add(1, Ordering::Relaxed);
-        match self.voter_ids.get(turn % self.voter_ids.len().max(1)) {
+        let voter_ids = self.voters.ids();
+        match voter_ids.get(turn % voter_ids.len().max(1)) {
             Some(id) => *id,
             // No voters configured: nobody to ask; the forwarder reports it unreachable.
             None => -1,

@@ -23,7 +23,7 @@
 //! it needs a new payload version, read alongside the old one.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,7 @@ use crate::error::{BrokerError, ControllerError};
 use crate::proto::ForwardedRequest;
 use crate::proto::controller_service_client::ControllerServiceClient;
 use crate::raft::MAX_RAFT_MESSAGE_BYTES;
+use crate::voter_book::VoterBook;
 
 /// The payload version of forwarded requests and replies this binary writes; it reads
 /// `0..=FORWARD_PAYLOAD_VERSION`.
@@ -207,18 +208,20 @@ pub enum ForwardError {
 pub struct Forwarder {
     cluster_id: String,
     node_id: i32,
-    voters: BTreeMap<i32, String>,
+    voters: Arc<VoterBook>,
     connect_timeout: Duration,
     /// Mutual TLS to the voters, when the controller listener uses SSL.
     tls: Option<ClientTls>,
-    clients: Mutex<BTreeMap<i32, ControllerServiceClient<Channel>>>,
+    /// By voter id, with the address the client was made for (a voter re-added elsewhere gets
+    /// a new one).
+    clients: Mutex<BTreeMap<i32, (String, ControllerServiceClient<Channel>)>>,
 }
 
 impl Forwarder {
     pub fn new(
         cluster_id: &str,
         node_id: i32,
-        voters: BTreeMap<i32, String>,
+        voters: Arc<VoterBook>,
         connect_timeout: Duration,
         tls: Option<ClientTls>,
     ) -> Self {
@@ -233,15 +236,17 @@ impl Forwarder {
     }
 
     fn client(&self, target: i32) -> Result<ControllerServiceClient<Channel>, ForwardError> {
+        let address = self.voters.address(target).ok_or_else(|| {
+            ForwardError::Unreachable(format!("node {target} is not a controller voter"))
+        })?;
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = clients.get(&target) {
+        if let Some((at, client)) = clients.get(&target)
+            && *at == address
+        {
             return Ok(client.clone());
         }
-        let address = self.voters.get(&target).ok_or_else(|| {
-            ForwardError::Unreachable(format!("node {target} is not a configured voter"))
-        })?;
         let channel = NodeConnector::new(self.tls.clone(), Some(target))
-            .channel(address, self.connect_timeout)
+            .channel(&address, self.connect_timeout)
             .map_err(|e| {
                 ForwardError::Unreachable(format!(
                     "controller address '{address}' of node {target} is invalid: {e}"
@@ -250,7 +255,7 @@ impl Forwarder {
         let client = ControllerServiceClient::new(channel)
             .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
-        clients.insert(target, client.clone());
+        clients.insert(target, (address, client.clone()));
         Ok(client)
     }
 

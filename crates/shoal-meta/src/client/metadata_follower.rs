@@ -24,6 +24,7 @@ use crate::metadata_log::MetadataDelta;
 use crate::proto::FetchMetadataRequest;
 use crate::proto::metadata_log_client::MetadataLogClient;
 use crate::raft::MAX_RAFT_MESSAGE_BYTES;
+use crate::voter_book::VoterBook;
 
 /// How long a voter may hold a fetch when nothing is new (it answers at once when something
 /// is). Short enough that a dead voter is noticed quickly by the transport timeout below.
@@ -38,8 +39,8 @@ pub struct MetadataFollowerConfig {
     pub cluster_id: String,
     /// This node's id (voters list it as an observer).
     pub node_id: i32,
-    /// The voters' controller addresses (`controller.quorum.voters`).
-    pub voters: BTreeMap<i32, String>,
+    /// The voters' controller addresses: configured, then as the voters report them.
+    pub voters: Arc<VoterBook>,
     pub connect_timeout: Duration,
     /// Mutual TLS to the voters, when the controller listener uses SSL.
     pub tls: Option<ClientTls>,
@@ -81,21 +82,21 @@ async fn follow(
     known_leader: Arc<KnownLeader>,
     publisher: watch::Sender<Arc<MetadataImage>>,
 ) {
-    let voter_ids: Vec<i32> = config.voters.keys().copied().collect();
-    if voter_ids.is_empty() {
-        tracing::error!("no controller.quorum.voters to follow the metadata log from");
-        return;
-    }
     let mut clients: BTreeMap<i32, MetadataLogClient<Channel>> = BTreeMap::new();
     let mut rotation = 0usize;
     let mut backoff_ms = RETRY_BACKOFF_MIN_MS;
     let mut last_error: Option<String> = None;
     let mut image = publisher.borrow().clone();
     loop {
+        let voter_ids = config.voters.ids();
+        let Some(rotated) = voter_ids.get(rotation % voter_ids.len().max(1)).copied() else {
+            tracing::error!("no controller voters to follow the metadata log from");
+            return;
+        };
         let target = known_leader
             .get()
-            .filter(|id| config.voters.contains_key(id))
-            .unwrap_or(voter_ids[rotation % voter_ids.len()]);
+            .filter(|id| config.voters.contains(*id))
+            .unwrap_or(rotated);
         let outcome = fetch_once(&config, &mut clients, target, image.last_applied_index).await;
         match outcome {
             Ok((leader_id, delta)) => {
@@ -137,10 +138,10 @@ async fn fetch_once(
         None => {
             let address = config
                 .voters
-                .get(&target)
+                .address(target)
                 .ok_or_else(|| format!("node {target} is not a voter"))?;
             let channel = NodeConnector::new(config.tls.clone(), Some(target))
-                .channel(address, config.connect_timeout)
+                .channel(&address, config.connect_timeout)
                 .map_err(|e| format!("controller address '{address}' is invalid: {e}"))?;
             let client =
                 MetadataLogClient::new(channel).max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES);
@@ -176,5 +177,14 @@ async fn fetch_once(
         .into_inner();
     let delta = decode_delta(reply.payload_version, &reply.payload)
         .map_err(|e| format!("unreadable metadata delta from node {target}: {e}"))?;
+    let voters: BTreeMap<i32, String> = reply
+        .voters
+        .into_iter()
+        .map(|v| (v.node_id, v.address))
+        .collect();
+    if config.voters.update(&voters) {
+        // A voter may have been re-added at another address: connect afresh.
+        clients.clear();
+    }
     Ok((reply.leader_id, delta))
 }

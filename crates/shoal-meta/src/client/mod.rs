@@ -8,11 +8,13 @@
 //! fetching the committed log from a voter, and [`BrokerLifecycle`] registers the broker,
 //! heartbeats, and shuts it down in a controlled way.
 //!
-//! Files: `controller_client` (routing), `forward` (the gRPC client of `ControllerService`),
+//! Files: `bootstrap_servers` (finding the voters from controller.quorum.bootstrap.servers),
+//! `controller_client` (routing), `forward` (the gRPC client of `ControllerService`),
 //! `known_leader` (who leads, as far as a non-voter knows), `metadata_follower` (the
 //! `MetadataLog` client), `broker_lifecycle` (registration, heartbeats, fencing state), `controller_lease` (how long
 //! the broker may trust its own view of what it leads).
 
+pub mod bootstrap_servers;
 pub mod broker_lifecycle;
 pub mod controller_client;
 pub mod controller_lease;
@@ -20,6 +22,7 @@ pub mod forward;
 pub mod known_leader;
 pub mod metadata_follower;
 
+pub use bootstrap_servers::{DiscoveredQuorum, discover_quorum, parse_bootstrap_servers};
 pub use broker_lifecycle::{BrokerLifecycle, BrokerLifecycleConfig, ReplicaReports};
 pub use controller_client::ControllerClient;
 pub use controller_lease::{ControllerLease, LeaseTerms};

@@ -108,8 +108,8 @@ pub(crate) struct ControllerSettings {
     pub bootstrap_transaction_version: i16,
     /// Records committed with that FeatureLevel, in the same entry (`--add-scram`).
     pub bootstrap_records: Vec<MetadataRecord>,
-    /// The configured voter ids (`controller.quorum.voters`).
-    pub voter_ids: Vec<i32>,
+    /// The controller voters, following the Raft membership.
+    pub voters: Arc<crate::voter_book::VoterBook>,
     /// This node's metadata directory id.
     pub directory_id: Uuid,
     /// The directory ids the other voters report in their Raft replies.
@@ -125,6 +125,8 @@ pub struct Controller {
     request_timeout_ms: u64,
     /// Serializes validate → propose → apply (see the module docs).
     write_lock: Mutex<()>,
+    /// One controller voter change at a time (KIP-853); held for the whole change.
+    voter_change_lock: Mutex<()>,
     /// Serializes the bootstrap of a new cluster's feature levels (see `caught_up_image`).
     bootstrap_lock: Mutex<()>,
     liveness: std::sync::Mutex<BrokerLiveness>,
@@ -138,7 +140,7 @@ pub struct Controller {
     /// broker id with the incarnation: below `metadata.version` 2 registrations record none,
     /// and UpdateFeatures needs them to raise such a cluster (see `update_features`).
     reported_features: std::sync::Mutex<BTreeMap<i32, (Uuid, Vec<SupportedFeature>)>>,
-    voter_ids: Vec<i32>,
+    voters: Arc<crate::voter_book::VoterBook>,
     directory_id: Uuid,
     observed_directories: Arc<crate::voter_directory::ObservedDirectories>,
     /// Partition sizes from the leaders' heartbeats, for the continuous balancer.
@@ -159,6 +161,7 @@ impl Controller {
             defaults,
             request_timeout_ms: settings.request_timeout_ms,
             write_lock: Mutex::new(()),
+            voter_change_lock: Mutex::new(()),
             bootstrap_lock: Mutex::new(()),
             liveness: std::sync::Mutex::new(BrokerLiveness::new(
                 settings.broker_session_timeout_ms,
@@ -169,7 +172,7 @@ impl Controller {
             bootstrap_transaction_version: settings.bootstrap_transaction_version,
             bootstrap_records: settings.bootstrap_records,
             reported_features: std::sync::Mutex::new(BTreeMap::new()),
-            voter_ids: settings.voter_ids,
+            voters: settings.voters,
             directory_id: settings.directory_id,
             observed_directories: settings.observed_directories,
             replica_sizes: std::sync::Mutex::new(balancer::ReplicaSizes::default()),
@@ -195,6 +198,11 @@ impl Controller {
             self.defaults.configs(),
         )
         .is_ok_and(|c| c.value == "true")
+    }
+
+    /// The controller voters now (this node's view of the Raft membership).
+    pub fn voter_ids(&self) -> Vec<i32> {
+        self.voters.ids()
     }
 
     /// Why this node's controller cannot run requests at all (shut down, Raft stopped).
@@ -772,6 +780,7 @@ impl Controller {
         }
         self.complete_reassignments().await;
         self.record_voter_directories().await;
+        self.finish_joint_membership().await;
         self.grow_internal_topics().await;
         let image = self.images.borrow().clone();
         let expired = {

@@ -13,8 +13,19 @@
 //! the change. So a refusal names the first reason an operator must act on.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
+use openraft::ChangeMembers;
+use openraft::error::{ClientWriteError, RaftError};
 use uuid::Uuid;
+
+use crate::controller::Controller;
+use crate::error::ControllerError;
+use crate::features::DYNAMIC_QUORUM_METADATA_VERSION;
+use crate::image::MetadataImage;
+use crate::meta_properties::format_directory_id;
+use crate::raft::types::{NodeId, to_kafka_node_id, to_raft_node_id};
+use crate::records::MetadataRecord;
 
 /// The quorum as the leader sees it when a change is asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -199,6 +210,319 @@ fn check_address(address: &str) -> Result<(), VoterChangeError> {
         return Err(bad());
     }
     Ok(())
+}
+
+/// A voter change carried out: the voters after it, and the log index that made it so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoterChangeOutcome {
+    pub voters: Vec<i32>,
+    /// The directory of the voter added, or of the voter removed (when recorded).
+    pub directory_id: Option<Uuid>,
+    pub log_index: u64,
+}
+
+/// Why a voter change failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VoterChangeFailure {
+    /// Refused before anything changed.
+    #[error(transparent)]
+    Refused(#[from] VoterChangeError),
+    /// Not the leader, a timeout, a stopped quorum. A timeout after the change started leaves
+    /// it to finish (or a new controller node left as a learner; add it again).
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
+}
+
+/// How often the wait for a new controller to catch up looks at the replication progress.
+const CATCH_UP_POLL_MS: u64 = 50;
+
+impl Controller {
+    /// The quorum as this leader sees it, for [`plan_voter_change`].
+    async fn quorum_view(&self, image: &MetadataImage) -> Result<QuorumView, ControllerError> {
+        let (voters, learners, addresses, change_pending) = self
+            .raft
+            .with_raft_state(|st| {
+                let committed = st.membership_state.committed();
+                let effective = st.membership_state.effective();
+                let membership = effective.membership();
+                (
+                    membership
+                        .voter_ids()
+                        .filter_map(to_kafka_node_id)
+                        .collect(),
+                    membership
+                        .learner_ids()
+                        .filter_map(to_kafka_node_id)
+                        .collect(),
+                    membership
+                        .nodes()
+                        .filter_map(|(id, node)| Some((to_kafka_node_id(*id)?, node.addr.clone())))
+                        .collect(),
+                    committed.log_id() != effective.log_id()
+                        || membership.get_joint_config().len() > 1,
+                )
+            })
+            .await
+            .map_err(|e| ControllerError::Internal(format!("metadata quorum: {e}")))?;
+        let view = QuorumView {
+            voters,
+            learners,
+            addresses,
+            change_pending,
+            leader: self.node_id,
+            changes_supported: image.metadata_version() >= DYNAMIC_QUORUM_METADATA_VERSION,
+            recorded_directories: image.voter_directories.clone(),
+        };
+        let leader = self.raft.metrics().borrow().current_leader;
+        if self.leading_term().is_none() {
+            return Err(ControllerError::NotController {
+                leader_hint: leader.and_then(to_kafka_node_id),
+            });
+        }
+        Ok(view)
+    }
+
+    /// AddRaftVoter for a node id that is not a voter, or RemoveRaftVoter (KIP-853), one at a
+    /// time; the leader only. An added controller becomes a learner, must catch up within
+    /// `timeout`, gets its directory recorded, then becomes a voter (joint consensus inside
+    /// openraft). A removed voter leaves the membership; a removed leader steps down once the
+    /// change commits.
+    pub(crate) async fn change_voters(
+        &self,
+        change: VoterChange,
+        timeout: Duration,
+    ) -> Result<VoterChangeOutcome, VoterChangeFailure> {
+        if let Some(e) = self.not_running() {
+            return Err(e.into());
+        }
+        let deadline = Instant::now() + timeout;
+        // One change at a time (Kafka answers a second with REQUEST_TIMED_OUT).
+        let Ok(_changing) = self.voter_change_lock.try_lock() else {
+            return Err(VoterChangeError::InProgress.into());
+        };
+        let image = self.caught_up_image(deadline).await?;
+        let view = self.quorum_view(&image).await?;
+        let reported = match &change {
+            VoterChange::Add { id, .. } => self.observed_directories.get(*id),
+            VoterChange::Remove { .. } => None,
+        };
+        match plan_voter_change(&view, &change)? {
+            VoterPlan::Add {
+                id,
+                address,
+                directory_id,
+                already_learner,
+            } => {
+                self.add_controller(
+                    id,
+                    address,
+                    directory_id,
+                    already_learner,
+                    reported,
+                    deadline,
+                )
+                .await
+            }
+            VoterPlan::Remove {
+                id,
+                remaining,
+                leader_steps_down,
+            } => {
+                let raft_id = to_raft_node_id(id).ok_or_else(|| {
+                    VoterChangeError::InvalidRequest(format!("node id {id} is negative"))
+                })?;
+                let log_index = self
+                    .change_membership(ChangeMembers::RemoveVoters([raft_id].into()), deadline)
+                    .await?;
+                tracing::info!(
+                    voter_id = id,
+                    remaining = ?remaining,
+                    log_index,
+                    leader_steps_down,
+                    "removed a controller voter"
+                );
+                Ok(VoterChangeOutcome {
+                    voters: remaining.into_iter().collect(),
+                    directory_id: view.recorded_directories.get(&id).copied(),
+                    log_index,
+                })
+            }
+        }
+    }
+
+    async fn add_controller(
+        &self,
+        id: i32,
+        address: String,
+        directory_id: Uuid,
+        already_learner: bool,
+        reported: Option<Uuid>,
+        deadline: Instant,
+    ) -> Result<VoterChangeOutcome, VoterChangeFailure> {
+        let raft_id = to_raft_node_id(id)
+            .ok_or_else(|| VoterChangeError::InvalidRequest(format!("node id {id} is negative")))?;
+        if !already_learner {
+            let added = tokio::time::timeout_at(
+                deadline.into(),
+                self.raft
+                    .add_learner(raft_id, openraft::BasicNode::new(&address), false),
+            )
+            .await
+            .map_err(|_| ControllerError::RequestTimedOut)?;
+            added.map_err(write_error)?;
+            tracing::info!(voter_id = id, %address, "new controller added as a learner; catching up");
+        }
+        self.wait_for_catch_up(raft_id, deadline).await?;
+        // The node answers the leader's AppendEntries with its directory id: it must be the one
+        // the operator named, or a replacement raced the command.
+        let reported = reported.or_else(|| self.observed_directories.get(id));
+        if let Some(reported) = reported
+            && reported != directory_id
+        {
+            return Err(VoterChangeError::InvalidRequest(format!(
+                "node {id} runs with metadata directory {}, not {}",
+                format_directory_id(reported),
+                format_directory_id(directory_id)
+            ))
+            .into());
+        }
+        {
+            let _writer = self.write_lock.lock().await;
+            self.propose(
+                vec![MetadataRecord::VoterDirectory {
+                    voter_id: id,
+                    directory_id,
+                }],
+                deadline,
+            )
+            .await?;
+        }
+        let log_index = self
+            .change_membership(ChangeMembers::AddVoterIds([raft_id].into()), deadline)
+            .await?;
+        let voters: Vec<i32> = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .filter_map(to_kafka_node_id)
+            .collect();
+        tracing::info!(
+            voter_id = id,
+            directory_id = %format_directory_id(directory_id),
+            voters = ?voters,
+            log_index,
+            "added a controller voter"
+        );
+        Ok(VoterChangeOutcome {
+            voters,
+            directory_id: Some(directory_id),
+            log_index,
+        })
+    }
+
+    /// Waits until the learner `raft_id` has every entry this leader had when the wait began.
+    async fn wait_for_catch_up(
+        &self,
+        raft_id: NodeId,
+        deadline: Instant,
+    ) -> Result<(), ControllerError> {
+        let target = self.raft.metrics().borrow().last_log_index.unwrap_or(0);
+        loop {
+            let matched = {
+                let metrics = self.raft.metrics();
+                let m = metrics.borrow();
+                if self.leading_term().is_none() {
+                    return Err(not_controller(m.current_leader));
+                }
+                m.replication
+                    .as_ref()
+                    .and_then(|r| r.get(&raft_id).copied().flatten())
+                    .map(|log_id| log_id.index)
+            };
+            if matched.is_some_and(|m| m >= target) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ControllerError::InvalidRequest(format!(
+                    "node {} has not caught up with the metadata log (at {} of {target}) in \
+                     time; it stays a learner: check that it runs and that this leader reaches \
+                     it, then add it again",
+                    to_kafka_node_id(raft_id).unwrap_or(-1),
+                    matched.map_or_else(|| "nothing".to_string(), |m| m.to_string())
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(CATCH_UP_POLL_MS)).await;
+        }
+    }
+
+    /// Runs one openraft membership change (joint, then uniform) to its end, or until
+    /// `deadline`; returns the log index of the final membership.
+    async fn change_membership(
+        &self,
+        change: ChangeMembers<NodeId, openraft::BasicNode>,
+        deadline: Instant,
+    ) -> Result<u64, ControllerError> {
+        let changed =
+            tokio::time::timeout_at(deadline.into(), self.raft.change_membership(change, false))
+                .await
+                .map_err(|_| ControllerError::RequestTimedOut)?;
+        changed.map(|r| r.log_id.index).map_err(write_error)
+    }
+
+    /// Finishes a membership change a previous leader left joint (it died between the two
+    /// steps): the second half of the joint config becomes the membership. Run by the session
+    /// check on the leader; cheap when nothing is joint.
+    pub(crate) async fn finish_joint_membership(&self) {
+        let last = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            let joint = m.membership_config.membership().get_joint_config();
+            if joint.len() < 2 {
+                return;
+            }
+            joint.last().cloned()
+        };
+        let Some(last) = last else { return };
+        let Ok(_changing) = self.voter_change_lock.try_lock() else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_millis(self.request_timeout_ms);
+        match self
+            .change_membership(ChangeMembers::ReplaceAllVoters(last.clone()), deadline)
+            .await
+        {
+            Ok(log_index) => tracing::info!(
+                voters = ?last,
+                log_index,
+                "finished the controller voter change a previous leader left joint"
+            ),
+            Err(e) => tracing::debug!(error = %e, "could not finish a joint membership yet"),
+        }
+    }
+}
+
+/// An openraft write error as the controller reports it.
+fn write_error(
+    e: RaftError<NodeId, ClientWriteError<NodeId, openraft::BasicNode>>,
+) -> ControllerError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => not_controller(f.leader_id),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            ControllerError::InvalidRequest(format!("the voter change was refused: {e}"))
+        }
+        RaftError::Fatal(e) => {
+            ControllerError::Internal(format!("metadata quorum is not running: {e}"))
+        }
+    }
+}
+
+fn not_controller(leader: Option<NodeId>) -> ControllerError {
+    ControllerError::NotController {
+        leader_hint: leader.and_then(to_kafka_node_id),
+    }
 }
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ impl Controller {
     /// on the leader; cheap when every voter is recorded.
     pub(crate) async fn record_voter_directories(&self) {
         let reported = self.reported_directories();
-        if plan_record_voter_directories(&self.images.borrow(), &self.voter_ids, &reported)
+        if plan_record_voter_directories(&self.images.borrow(), &self.voters.ids(), &reported)
             .is_empty()
         {
             return;
@@ -115,7 +115,7 @@ impl Controller {
         else {
             return;
         };
-        let records = plan_record_voter_directories(&image, &self.voter_ids, &reported);
+        let records = plan_record_voter_directories(&image, &self.voters.ids(), &reported);
         if records.is_empty() {
             return;
         }
@@ -162,7 +162,7 @@ impl Controller {
         let _writer = self.write_lock.lock().await;
         let image = self.caught_up_image(deadline).await?;
         let reported = self.reported_directories().get(&voter_id).copied();
-        let plan = plan_add_voter(&image, &self.voter_ids, voter_id, requested, reported)?;
+        let plan = plan_add_voter(&image, &self.voters.ids(), voter_id, requested, reported)?;
         let log_index = self
             .propose(
                 vec![MetadataRecord::VoterDirectory {

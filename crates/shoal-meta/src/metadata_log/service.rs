@@ -12,8 +12,9 @@ use crate::metadata_log::delta::MetadataDelta;
 use crate::metadata_log::journal::{JournalRead, MetadataJournal};
 use crate::metadata_log::observers::Observers;
 use crate::proto::metadata_log_server::MetadataLog;
-use crate::proto::{FetchMetadataReply, FetchMetadataRequest};
+use crate::proto::{FetchMetadataReply, FetchMetadataRequest, VoterEndpoint};
 use crate::raft::types::{MetaRaft, to_kafka_node_id};
+use crate::voter_book::VoterBook;
 
 /// Longest a fetch is held when there is nothing new, whatever the caller asks.
 pub const MAX_FETCH_WAIT_MS: u64 = 5_000;
@@ -25,6 +26,7 @@ pub struct MetadataLogService {
     journal: Arc<Mutex<MetadataJournal>>,
     images: watch::Receiver<Arc<MetadataImage>>,
     observers: Arc<Observers>,
+    voters: Arc<VoterBook>,
 }
 
 impl MetadataLogService {
@@ -35,6 +37,7 @@ impl MetadataLogService {
         journal: Arc<Mutex<MetadataJournal>>,
         images: watch::Receiver<Arc<MetadataImage>>,
         observers: Arc<Observers>,
+        voters: Arc<VoterBook>,
     ) -> Self {
         MetadataLogService {
             cluster_id: cluster_id.to_string(),
@@ -43,6 +46,7 @@ impl MetadataLogService {
             journal,
             images,
             observers,
+            voters,
         }
     }
 
@@ -114,10 +118,17 @@ impl MetadataLog for MetadataLogService {
             .current_leader
             .and_then(to_kafka_node_id)
             .unwrap_or(-1);
+        let voters = self
+            .voters
+            .voters()
+            .into_iter()
+            .map(|(node_id, address)| VoterEndpoint { node_id, address })
+            .collect();
         Ok(Response::new(FetchMetadataReply {
             leader_id,
             payload,
             payload_version,
+            voters,
         }))
     }
 }

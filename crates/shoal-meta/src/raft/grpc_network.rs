@@ -7,11 +7,13 @@
 //! travel in the same versioned encoding as in the sled log, wrapped in the envelope of
 //! `proto/controller.proto`.
 //!
-//! **Addresses come from the static voter list** (`controller.quorum.voters`), not from the
-//! membership stored in the log, like Kafka: moving a controller to another host is a config
-//! change, not a Raft membership change. The stored address is the fallback for an id that is
-//! not configured (it cannot happen while membership and voter list agree, which start-up
-//! enforces).
+//! **Addresses come from the configured voter list** (`controller.quorum.voters`) where it names
+//! the peer, like Kafka's static quorum: moving such a controller to another host is a config
+//! change. A controller added later (AddVoter) is reached at the address it was added with,
+//! which openraft's membership stores and hands to `new_client`.
+//!
+//! **Membership in every envelope.** Each request names the voters and the log index of this
+//! node's Raft membership, for the receiver's check (`raft::membership_check`).
 //!
 //! **Connections.** A client is created lazily on the first RPC to a peer (tonic
 //! `connect_lazy`: no I/O until used). After a transport failure it is dropped, so the next RPC
@@ -27,10 +29,9 @@
 //! acknowledgements and votes never count.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use openraft::BasicNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
     Unreachable,
@@ -40,6 +41,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::{BasicNode, RaftMetrics};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shoal_internode::{ClientTls, NodeConnector};
@@ -50,6 +52,7 @@ use crate::proto::raft_reply;
 use crate::proto::raft_service_client::RaftServiceClient;
 use crate::proto::{RaftReply, RaftRequest};
 use crate::raft::MAX_RAFT_MESSAGE_BYTES;
+use crate::raft::membership_check::MembershipView;
 use crate::raft::payload;
 use crate::raft::types::{NodeId, TypeConfig, to_kafka_node_id};
 use crate::voter_directory::{self, ObservedDirectories};
@@ -63,6 +66,8 @@ pub struct DirectoryContext {
     pub images: tokio::sync::watch::Receiver<Arc<MetadataImage>>,
     /// Where replies' directory ids are noted.
     pub observed: Arc<ObservedDirectories>,
+    /// This node's Raft metrics, set once Raft exists: every envelope names its membership.
+    pub membership: MembershipSource,
 }
 
 /// AppendEntries payloads above this (with more than one entry) are split: openraft gives an
@@ -84,6 +89,11 @@ struct NetworkContext {
     tls: Option<ClientTls>,
     directories: DirectoryContext,
 }
+
+/// Where the transport reads this node's membership; filled right after `Raft::new`, which
+/// needs the transport first.
+pub type MembershipSource =
+    Arc<OnceLock<tokio::sync::watch::Receiver<RaftMetrics<NodeId, BasicNode>>>>;
 
 /// Creates one [`GrpcConnection`] per peer; owned by openraft.
 #[derive(Debug, Clone)]
@@ -207,13 +217,21 @@ impl GrpcConnection {
     }
 
     fn envelope(&self, payload: Vec<u8>, snapshot_chunk: Vec<u8>) -> RaftRequest {
+        let membership = self
+            .context
+            .directories
+            .membership
+            .get()
+            .map(|metrics| MembershipView::from_metrics(&metrics.borrow()))
+            .unwrap_or_default();
         RaftRequest {
             target_directory_id: voter_directory::to_wire(self.expected_directory()),
             source_directory_id: voter_directory::to_wire(Some(self.context.directories.own)),
             cluster_id: self.context.cluster_id.clone(),
             target_node_id: self.target_node_id,
             source_node_id: self.context.source_node_id,
-            voter_ids: self.context.voters.keys().copied().collect(),
+            voter_ids: membership.voter_ids,
+            membership_index: membership.index,
             payload,
             snapshot_chunk,
             payload_version: payload::RAFT_PAYLOAD_VERSION,
@@ -442,6 +460,7 @@ mod tests {
                 own: uuid::Uuid::from_u128(1),
                 images: tokio::sync::watch::channel(Arc::new(MetadataImage::empty("c"))).1,
                 observed: Arc::default(),
+                membership: Arc::default(),
             },
         );
         GrpcConnection {

@@ -3,10 +3,12 @@
 //! **Why the envelope check comes first.** Raft's safety assumes every message comes from a
 //! member of *this* quorum. A controller of another cluster (a copied config, a reused host)
 //! or one configured with a different voter list would otherwise be able to vote here or
-//! overwrite our log. So before decoding anything, the request's cluster id, addressee and
-//! voter id set must equal ours; otherwise the RPC fails with `FAILED_PRECONDITION` and a
-//! message naming both sides, and Raft never sees it. The cluster id is no secret (clients see
-//! it in Metadata), so the sender must also be one of the *other* voters, and the vote inside
+//! overwrite our log. So before decoding anything, the request's cluster id and addressee must
+//! be ours, and the sender's membership must fit ours (`raft::membership_check`: equal voter
+//! lists while neither changed since creation); otherwise the RPC fails with
+//! `FAILED_PRECONDITION` and a message naming both sides, and Raft never sees it. The cluster
+//! id is no secret (clients see it in Metadata), so the sender must also be another member (or
+//! know a newer membership), and the vote inside
 //! (a candidate's, or the leader's on AppendEntries and InstallSnapshot) must be its own:
 //! otherwise `PERMISSION_DENIED`. A non-voter can then neither make the leader step down with a
 //! higher-term vote nor have entries committed. Without mTLS (issue #16) a sender can still lie
@@ -25,6 +27,7 @@ use crate::format::FormatError;
 use crate::proto::raft_reply;
 use crate::proto::raft_service_server::RaftService;
 use crate::proto::{RaftReply, RaftRequest};
+use crate::raft::membership_check::{MembershipRefusal, MembershipView, membership_refusal};
 use crate::raft::payload;
 use crate::raft::types::{MetaRaft, NodeId, TypeConfig, to_raft_node_id};
 use crate::voter_directory;
@@ -34,25 +37,16 @@ pub struct RaftGrpcService {
     raft: MetaRaft,
     cluster_id: String,
     node_id: i32,
-    /// Configured voter ids, ascending.
-    voter_ids: Vec<i32>,
     /// This node's metadata directory id.
     directory_id: uuid::Uuid,
 }
 
 impl RaftGrpcService {
-    pub fn new(
-        raft: MetaRaft,
-        cluster_id: &str,
-        node_id: i32,
-        voter_ids: Vec<i32>,
-        directory_id: uuid::Uuid,
-    ) -> Self {
+    pub fn new(raft: MetaRaft, cluster_id: &str, node_id: i32, directory_id: uuid::Uuid) -> Self {
         RaftGrpcService {
             raft,
             cluster_id: cluster_id.to_string(),
             node_id,
-            voter_ids,
             directory_id,
         }
     }
@@ -104,31 +98,36 @@ impl RaftGrpcService {
                 request.target_node_id, self.node_id
             )));
         }
-        if request.voter_ids != self.voter_ids {
-            tracing::warn!(
-                from,
-                their_voters = ?request.voter_ids,
-                our_voters = ?self.voter_ids,
-                "rejected a Raft RPC from a node with another voter list"
-            );
-            return Err(Status::failed_precondition(format!(
-                "voter set mismatch: node {from} is configured with voters {:?}, node {} with \
-                 {:?}; every controller must have the same controller.quorum.voters",
-                request.voter_ids, self.node_id, self.voter_ids
-            )));
-        }
-        // Only the other voters speak Raft to us; this node never sends itself an RPC.
-        if from == self.node_id || !self.voter_ids.contains(&from) {
-            tracing::warn!(
-                from,
-                voters = ?self.voter_ids,
-                "rejected a Raft RPC from a node that is not another voter"
-            );
-            return Err(Status::permission_denied(format!(
-                "node {from} is not another voter of this quorum (voters {:?}, this is node {}); \
-                 Raft RPCs are accepted only from the other voters",
-                self.voter_ids, self.node_id
-            )));
+        let ours = MembershipView::from_metrics(&self.raft.metrics().borrow());
+        let their_index = request.membership_index.unwrap_or(0);
+        match membership_refusal(self.node_id, &ours, from, their_index, &request.voter_ids) {
+            None => {}
+            Some(MembershipRefusal::VoterSetMismatch) => {
+                tracing::warn!(
+                    from,
+                    their_voters = ?request.voter_ids,
+                    our_voters = ?ours.voter_ids,
+                    "rejected a Raft RPC from a node with another voter list"
+                );
+                return Err(Status::failed_precondition(format!(
+                    "voter set mismatch: node {from} is configured with voters {:?}, node {} \
+                     with {:?}; every controller must have the same controller.quorum.voters",
+                    request.voter_ids, self.node_id, ours.voter_ids
+                )));
+            }
+            Some(MembershipRefusal::NotAMember) => {
+                tracing::warn!(
+                    from,
+                    members = ?ours.members,
+                    "rejected a Raft RPC from a node that is not another member"
+                );
+                return Err(Status::permission_denied(format!(
+                    "node {from} is not another member of this quorum (members {:?}, this is \
+                     node {}) and knows no newer membership; Raft RPCs are accepted only from \
+                     the other members",
+                    ours.members, self.node_id
+                )));
+            }
         }
         Ok(())
     }

@@ -20,6 +20,7 @@
 pub mod grpc_network;
 pub mod grpc_service;
 pub mod log_store;
+pub mod membership_check;
 pub mod payload;
 pub mod state_machine;
 pub mod types;

@@ -86,6 +86,70 @@ pub async fn live_broker_in_rack(
     lifecycle
 }
 
+/// A broker-only node's view of the quorum: it follows the metadata log and sends its
+/// requests over gRPC, starting from `voters` and following the voter set as it changes.
+pub struct RemoteBroker {
+    pub follower: shoal_meta::MetadataFollower,
+    pub lifecycle: Arc<BrokerLifecycle>,
+    /// The voters as this broker knows them.
+    pub voters: Arc<shoal_meta::VoterBook>,
+}
+
+/// Broker `id`, registered through the voters at `voters`, once unfenced.
+pub async fn remote_broker(
+    cluster_id: &str,
+    voters: &BTreeMap<i32, String>,
+    id: i32,
+) -> RemoteBroker {
+    let book = Arc::new(shoal_meta::VoterBook::new(voters.clone()));
+    let known = Arc::new(shoal_meta::KnownLeader::default());
+    let follower = shoal_meta::MetadataFollower::start(
+        shoal_meta::MetadataFollowerConfig {
+            cluster_id: cluster_id.to_string(),
+            node_id: id,
+            voters: Arc::clone(&book),
+            connect_timeout: Duration::from_millis(300),
+            tls: None,
+        },
+        Arc::clone(&known),
+    );
+    let client = ControllerClient::remote(
+        cluster_id,
+        id,
+        Arc::clone(&book),
+        3_000,
+        Duration::from_millis(300),
+        known,
+        None,
+    );
+    let template = broker(id);
+    let lifecycle = BrokerLifecycle::start(
+        client,
+        follower.subscribe(),
+        BrokerLifecycleConfig {
+            broker_id: id,
+            listeners: template.listeners,
+            rack: None,
+            heartbeat_interval_ms: 250,
+            session_timeout_ms: 1500,
+            registration_timeout_ms: 10_000,
+            log_dirs: Vec::new(),
+        },
+        shoal_meta::client::ReplicaReports::none(),
+    )
+    .await
+    .expect("broker registers");
+    assert!(
+        lifecycle.wait_until_unfenced(Duration::from_secs(10)).await,
+        "broker {id} was not unfenced"
+    );
+    RemoteBroker {
+        follower,
+        lifecycle,
+        voters: book,
+    }
+}
+
 /// One heartbeat of `broker_id` at `epoch`, reporting `caught_up`.
 pub async fn heartbeat(
     client: &ControllerClient,
