@@ -314,6 +314,8 @@ async fn quorum(state: Arc<AdminState>) -> axum::response::Response {
         "applied_index": status.applied_index,
         "replication_known": status.replication_known,
         "voters": voters,
+        "learners": status.learners,
+        "directory_id": status.directory_id.map(format_directory_id),
         "observers": observers,
     }))
     .into_response()

@@ -272,17 +272,26 @@ pub async fn quorum(
             ]
         })
         .collect();
-    let observers: Vec<Vec<String>> = status
-        .observers
-        .iter()
-        .map(|o| {
+    // A controller being added replicates without voting: Kafka lists it as an observer.
+    let learners = status.learners.iter().map(|id| {
+        vec![
+            id.to_string(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "(learner)".into(),
+        ]
+    });
+    let observers: Vec<Vec<String>> = learners
+        .chain(status.observers.iter().map(|o| {
             vec![
                 o.node_id.to_string(),
                 o.applied_offset.to_string(),
                 o.lag.to_string(),
                 o.last_fetch_ms_ago.to_string(),
+                String::new(),
             ]
-        })
+        }))
         .collect();
     let value = json!({
         "cluster_id": status.cluster_id,
@@ -300,6 +309,7 @@ pub async fn quorum(
             "votes": votes(v)})).collect::<Vec<_>>(),
         "observers": status.observers.iter().map(|o| json!({"node_id": o.node_id, "log_end_offset": o.applied_offset,
             "lag": o.lag, "last_fetch_ms_ago": o.last_fetch_ms_ago})).collect::<Vec<_>>(),
+        "learners": status.learners,
     });
     let title = format!(
         "cluster {}: leader {}, term {}, commit index {}",
@@ -323,7 +333,7 @@ pub async fn quorum(
             ),
             (
                 "observers:",
-                vec!["NODE", "LOG_END_OFFSET", "LAG", "LAST_FETCH_MS_AGO"],
+                vec!["NODE", "LOG_END_OFFSET", "LAG", "LAST_FETCH_MS_AGO", "NOTE"],
                 observers,
             ),
         ],

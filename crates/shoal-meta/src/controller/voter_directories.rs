@@ -70,8 +70,8 @@ pub fn plan_add_voter(
     }
     if !voter_ids.contains(&voter_id) {
         return Err(ControllerError::InvalidRequest(format!(
-            "node {voter_id} is not in controller.quorum.voters {voter_ids:?}; only a \
-             configured voter's directory can be named (adding voter ids is not supported yet)"
+            "node {voter_id} is not a voter (voters {voter_ids:?}); a new controller is added \
+             with its address"
         )));
     }
     let Some(reported) = reported else {
@@ -90,7 +90,7 @@ pub fn plan_add_voter(
     let previous = image.voter_directories.get(&voter_id).copied();
     if previous == Some(directory_id) {
         return Err(ControllerError::InvalidRequest(format!(
-            "voter {voter_id} is already recorded with directory {}",
+            "DUPLICATE_VOTER: voter {voter_id} is already a voter with directory {}",
             format_directory_id(directory_id)
         )));
     }
@@ -264,7 +264,7 @@ mod tests {
         // Not a configured voter; too old a metadata.version.
         assert!(matches!(
             plan_add_voter(&image, &voters, 7, None, Some(NEW)),
-            Err(ControllerError::InvalidRequest(m)) if m.contains("not in controller.quorum.voters")
+            Err(ControllerError::InvalidRequest(m)) if m.contains("is not a voter")
         ));
         assert!(matches!(
             plan_add_voter(&image_at(4, &[]), &voters, 2, None, Some(NEW)),

@@ -18,6 +18,9 @@
 //! (`crate::voter_directory`): the candidate knows this voter by a directory that was wiped.
 //! Every reply carries this node's directory id, so the leader learns each voter's.
 
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
 use openraft::raft::{InstallSnapshotRequest, VoteRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -39,7 +42,15 @@ pub struct RaftGrpcService {
     node_id: i32,
     /// This node's metadata directory id.
     directory_id: uuid::Uuid,
+    /// When a refused sender was last logged at WARN (a removed controller left running
+    /// campaigns every election timeout).
+    refusals_logged: std::sync::Mutex<BTreeMap<i32, Instant>>,
 }
+
+/// A refused sender is logged at WARN at most this often; the rest at DEBUG.
+const REFUSAL_LOG_INTERVAL_MS: u64 = 10_000;
+/// Senders whose last WARN is remembered; the map is cleared beyond it.
+const MAX_REFUSED_SENDERS_TRACKED: usize = 64;
 
 impl RaftGrpcService {
     pub fn new(raft: MetaRaft, cluster_id: &str, node_id: i32, directory_id: uuid::Uuid) -> Self {
@@ -48,6 +59,30 @@ impl RaftGrpcService {
             cluster_id: cluster_id.to_string(),
             node_id,
             directory_id,
+            refusals_logged: std::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Whether a refusal of `from` should be logged at WARN now.
+    fn warn_refusal(&self, from: i32) -> bool {
+        let now = Instant::now();
+        let mut logged = self
+            .refusals_logged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if logged.len() >= MAX_REFUSED_SENDERS_TRACKED && !logged.contains_key(&from) {
+            logged.clear();
+        }
+        match logged.get(&from) {
+            Some(at)
+                if now.duration_since(*at) < Duration::from_millis(REFUSAL_LOG_INTERVAL_MS) =>
+            {
+                false
+            }
+            _ => {
+                logged.insert(from, now);
+                true
+            }
         }
     }
 
@@ -116,11 +151,20 @@ impl RaftGrpcService {
                 )));
             }
             Some(MembershipRefusal::NotAMember) => {
-                tracing::warn!(
-                    from,
-                    members = ?ours.members,
-                    "rejected a Raft RPC from a node that is not another member"
-                );
+                if self.warn_refusal(from) {
+                    tracing::warn!(
+                        from,
+                        members = ?ours.members,
+                        "rejected a Raft RPC from a node that is not another member (a removed \
+                         controller still running is refused like this until it is stopped; \
+                         logged once per {REFUSAL_LOG_INTERVAL_MS} ms per node)"
+                    );
+                } else {
+                    tracing::debug!(
+                        from,
+                        "rejected a Raft RPC from a node that is not another member"
+                    );
+                }
                 return Err(Status::permission_denied(format!(
                     "node {from} is not another member of this quorum (members {:?}, this is \
                      node {}) and knows no newer membership; Raft RPCs are accepted only from \
