@@ -83,7 +83,7 @@ pub fn add_voter_args(controllers: &[String], node: u32, directory: &str) -> Vec
 pub fn add_voter_outcome(output: std::process::Output) -> anyhow::Result<()> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.success()
-        || stderr.contains("already recorded")
+        || stderr.contains("DUPLICATE_VOTER")
         || stderr.contains("need metadata.version")
     {
         return Ok(());
@@ -519,6 +519,26 @@ impl Nemesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn add_voter_outcomes() {
+        use std::os::unix::process::ExitStatusExt;
+        let output = |code: i32, stderr: &str| std::process::Output {
+            status: std::process::ExitStatus::from_raw(code << 8),
+            stdout: Vec::new(),
+            stderr: stderr.as_bytes().to_vec(),
+        };
+        assert!(add_voter_outcome(output(0, "")).is_ok());
+        // What shoalctl prints for a voter already recorded with the directory it runs with.
+        let recorded =
+            "shoalctl: error: DUPLICATE_VOTER: voter 2 is already a voter with directory x";
+        assert!(add_voter_outcome(output(1, recorded)).is_ok());
+        let low =
+            "shoalctl: error: Voter directories need metadata.version 5; this cluster is at 4";
+        assert!(add_voter_outcome(output(1, low)).is_ok());
+        let other = "shoalctl: error: voter 2 has not answered the leader yet; start it and retry";
+        assert!(add_voter_outcome(output(1, other)).is_err());
+    }
 
     fn plan(txn_ids: &[&str], groups: &[&str]) -> Plan {
         Plan {
