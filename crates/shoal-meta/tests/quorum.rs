@@ -963,12 +963,24 @@ async fn voters_are_added_and_removed_one_at_a_time() {
         status.message().contains("runs with metadata directory"),
         "{status:?}"
     );
-    // It stays a learner: it replicates, but does not vote.
+    // It stays a learner: it replicates, but does not vote; remove-voter forgets the learner.
     let status = node4.raft_metrics().await;
     assert_eq!(
         (status.voters, status.state.as_str()),
         (vec![1, 2, 3], "Learner")
     );
+    let forgotten = to_leader
+        .remove_voter(RemoveVoterRequest {
+            voter_id: 4,
+            directory_id: String::new(),
+            timeout_ms: 5_000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(forgotten.voters, vec![1, 2, 3]);
+    let learners = cluster.nodes[&leader].describe_quorum().await.learners;
+    assert!(learners.is_empty(), "{learners:?}");
 
     let added = to_leader
         .add_voter(add(own.clone(), address.clone()))

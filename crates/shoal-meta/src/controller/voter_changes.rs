@@ -78,6 +78,9 @@ pub enum VoterPlan {
         remaining: BTreeSet<i32>,
         leader_steps_down: bool,
     },
+    /// `id` is a learner an AddVoter left behind (the node never caught up): it stops being
+    /// replicated to. The voters stay as they are.
+    RemoveLearner { id: i32 },
 }
 
 /// Why a change may not start; nothing was changed.
@@ -174,6 +177,9 @@ pub fn plan_voter_change(
         }
         VoterChange::Remove { id, directory_id } => {
             if !view.voters.contains(id) {
+                if view.learners.contains(id) {
+                    return Ok(VoterPlan::RemoveLearner { id: *id });
+                }
                 return Err(VoterChangeError::VoterNotFound(*id));
             }
             if let (Some(given), Some(recorded)) = (directory_id, view.recorded_directories.get(id))
@@ -313,15 +319,30 @@ impl Controller {
                 directory_id,
                 already_learner,
             } => {
+                let learnt_address = view.addresses.get(&id).cloned();
                 self.add_controller(
                     id,
                     address,
                     directory_id,
-                    already_learner,
+                    already_learner.then_some(learnt_address).flatten(),
                     reported,
                     deadline,
                 )
                 .await
+            }
+            VoterPlan::RemoveLearner { id } => {
+                let raft_id = to_raft_node_id(id).ok_or_else(|| {
+                    VoterChangeError::InvalidRequest(format!("node id {id} is negative"))
+                })?;
+                let log_index = self
+                    .change_membership(ChangeMembers::RemoveNodes([raft_id].into()), deadline)
+                    .await?;
+                tracing::info!(node_id = id, log_index, "removed a controller learner");
+                Ok(VoterChangeOutcome {
+                    voters: view.voters.into_iter().collect(),
+                    directory_id: None,
+                    log_index,
+                })
             }
             VoterPlan::Remove {
                 id,
@@ -355,13 +376,24 @@ impl Controller {
         id: i32,
         address: String,
         directory_id: Uuid,
-        already_learner: bool,
+        learner_at: Option<String>,
         reported: Option<Uuid>,
         deadline: Instant,
     ) -> Result<VoterChangeOutcome, VoterChangeFailure> {
         let raft_id = to_raft_node_id(id)
             .ok_or_else(|| VoterChangeError::InvalidRequest(format!("node id {id} is negative")))?;
-        if !already_learner {
+        if let Some(learnt) = learner_at.as_deref()
+            && learnt != address
+        {
+            // A learner an earlier attempt left at another address: reach it where it is now.
+            self.change_membership(
+                ChangeMembers::SetNodes([(raft_id, openraft::BasicNode::new(&address))].into()),
+                deadline,
+            )
+            .await?;
+            tracing::info!(voter_id = id, from = %learnt, to = %address, "controller learner's address changed");
+        }
+        if learner_at.is_none() {
             let added = tokio::time::timeout_at(
                 deadline.into(),
                 self.raft
@@ -638,6 +670,16 @@ mod tests {
                 }),
             ),
             (
+                "a learner an add left behind",
+                {
+                    let mut view = three();
+                    view.learners.insert(4);
+                    view
+                },
+                remove(4, None),
+                Ok(VoterPlan::RemoveLearner { id: 4 }),
+            ),
+            (
                 "not a voter",
                 three(),
                 remove(9, None),
@@ -657,13 +699,6 @@ mod tests {
         for (what, view, change, expected) in cases {
             assert_eq!(plan_voter_change(&view, &change), expected, "{what}");
         }
-        // A learner is not a voter.
-        let mut learning = three();
-        learning.learners.insert(4);
-        assert_eq!(
-            plan_voter_change(&learning, &remove(4, None)),
-            Err(VoterChangeError::VoterNotFound(4))
-        );
         // Down to one voter is allowed; from one to none is not.
         let mut two = three();
         two.voters.remove(&3);
