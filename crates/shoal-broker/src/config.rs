@@ -16,7 +16,10 @@ pub struct BrokerConfig {
     pub node_id: i32,
     /// Voters of the metadata quorum (`controller.quorum.voters`), for the single-node rule.
     pub quorum_voters: usize,
+    /// The first log directory (`log.dirs`): it also holds the metadata (`meta/`).
     pub data_dir: PathBuf,
+    /// The other `log.dirs` entries (JBOD), each a log directory of its own.
+    pub other_log_dirs: Vec<PathBuf>,
     pub advertised_listeners: Vec<AdvertisedListener>,
     pub rack: Option<String>,
     pub auto_create_topics_enable: bool,

@@ -72,6 +72,9 @@ pub fn reserve_action(
 /// The log directory's free space, as last read.
 pub struct DiskSpace {
     data_dir: PathBuf,
+    /// The reserve file, in the log directory that holds the metadata (`meta/`); `None` for
+    /// the other log directories of a JBOD broker (nothing there must start on a full disk).
+    reserve: Option<PathBuf>,
     min_free_bytes: u64,
     free_bytes: AtomicU64,
     reserve_held: AtomicBool,
@@ -82,8 +85,23 @@ impl DiskSpace {
     /// Reads free space now and acts on the reserve (at start-up this runs before the metadata
     /// store opens, see the module docs).
     pub fn open(data_dir: &Path, min_free_bytes: u64) -> Arc<DiskSpace> {
+        Self::open_with(
+            data_dir,
+            Some(data_dir.join("meta").join(RESERVE_FILE)),
+            min_free_bytes,
+        )
+    }
+
+    /// A log directory other than the first (`log.dirs`): watched the same way, without a
+    /// reserve.
+    pub fn open_without_reserve(dir: &Path, min_free_bytes: u64) -> Arc<DiskSpace> {
+        Self::open_with(dir, None, min_free_bytes)
+    }
+
+    fn open_with(data_dir: &Path, reserve: Option<PathBuf>, min_free_bytes: u64) -> Arc<DiskSpace> {
         let space = Arc::new(DiskSpace {
             data_dir: data_dir.to_path_buf(),
+            reserve,
             min_free_bytes,
             free_bytes: AtomicU64::new(u64::MAX),
             reserve_held: AtomicBool::new(false),
@@ -120,8 +138,9 @@ impl DiskSpace {
         self.min_free_bytes
     }
 
-    fn reserve_path(&self) -> PathBuf {
-        self.data_dir.join("meta").join(RESERVE_FILE)
+    /// The directory watched.
+    pub fn dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// Reads free space, acts on the reserve, and logs when appends stop or resume (blocking).
@@ -133,7 +152,11 @@ impl DiskSpace {
         let Some(mut free) = read_free_bytes(&self.data_dir) else {
             return;
         };
-        let reserve = self.reserve_path();
+        let Some(reserve) = self.reserve.clone() else {
+            // No reserve here: appends need only the minimum.
+            self.record(free, true);
+            return;
+        };
         match reserve_action(starting, reserve.exists(), free, self.min_free_bytes) {
             ReserveAction::Keep => {}
             ReserveAction::Release => match std::fs::remove_file(&reserve) {
@@ -154,10 +177,14 @@ impl DiskSpace {
                 free = read_free_bytes(&self.data_dir).unwrap_or(free);
             }
         }
-        let held = reserve.exists();
+        self.record(free, reserve.exists());
+    }
+
+    /// Stores a reading and logs when appends stop or resume.
+    fn record(&self, free: u64, held: bool) {
         self.reserve_held.store(held, Ordering::Relaxed);
         self.free_bytes.store(free, Ordering::Relaxed);
-        shoal_metrics::set_log_dir_free_bytes(free);
+        shoal_metrics::set_log_dir_free_bytes(&self.data_dir.to_string_lossy(), free);
         let low = !appends_allowed(free, self.min_free_bytes, held);
         if self.low.swap(low, Ordering::Relaxed) != low {
             if low {
@@ -287,24 +314,24 @@ mod tests {
         // With no minimum it is taken, for real.
         let space = DiskSpace::open(dir.path(), 0);
         assert!(space.appends_allowed());
-        let size = std::fs::metadata(space.reserve_path())
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let reserve = dir.path().join("meta").join(RESERVE_FILE);
+        let size = std::fs::metadata(&reserve).map(|m| m.len()).unwrap_or(0);
         assert_eq!(size, RESERVED_SPACE_BYTES);
         // A minimum this large is never met: a running node keeps the reserve ...
         let short = DiskSpace {
             data_dir: dir.path().to_path_buf(),
+            reserve: Some(reserve.clone()),
             min_free_bytes: u64::MAX,
             free_bytes: AtomicU64::new(0),
             reserve_held: AtomicBool::new(true),
             low: AtomicBool::new(false),
         };
         short.refresh();
-        assert!(short.reserve_path().exists());
+        assert!(reserve.exists());
         assert!(!short.appends_allowed());
         // ... and a starting one gives it back.
         let space = DiskSpace::open(dir.path(), u64::MAX);
-        assert!(!space.reserve_path().exists());
+        assert!(!reserve.exists());
         assert!(!space.appends_allowed());
     }
 
@@ -312,6 +339,7 @@ mod tests {
     fn writes_count_against_the_last_reading() {
         let space = DiskSpace {
             data_dir: PathBuf::from("/nonexistent"),
+            reserve: None,
             min_free_bytes: 10,
             free_bytes: AtomicU64::new(25),
             reserve_held: AtomicBool::new(true),

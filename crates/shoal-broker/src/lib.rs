@@ -26,6 +26,7 @@ pub mod groups;
 pub mod handler;
 pub mod internal_topic;
 pub mod log_config;
+pub mod log_dir_set;
 pub mod log_dirs;
 pub mod producer_ids;
 pub mod replica_manager;
@@ -37,6 +38,7 @@ pub mod transactions;
 use std::sync::Arc;
 use std::time::Duration;
 
+use log_dir_set::LogDirSet;
 use shoal_meta::{
     BrokerLifecycle, BrokerLifecycleConfig, ControllerClient, Endpoint, MetadataImage, ReplicaRef,
     ReplicaReports, ReplicaSize,
@@ -122,14 +124,30 @@ impl Broker {
             port,
         };
         let cluster_id = source.images.borrow().cluster_id.clone();
-        let disk_space =
-            disk_space::DiskSpace::open(&config.data_dir, config.log_dir_min_free_bytes);
+        let log_dirs = {
+            let (data_dir, others) = (config.data_dir.clone(), config.other_log_dirs.clone());
+            let (directory_id, node_id) = (source.directory_id, config.node_id);
+            let (cluster_id, min_free) = (cluster_id.clone(), config.log_dir_min_free_bytes);
+            tokio::task::spawn_blocking(move || {
+                LogDirSet::open(
+                    &data_dir,
+                    directory_id,
+                    &others,
+                    &cluster_id,
+                    node_id,
+                    min_free,
+                )
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("opening the log directories: {e}"))?
+            .map_err(|e| anyhow::anyhow!(e))?
+        };
+        let directory_ids = log_dirs.directory_ids();
         let replicas = Arc::new(ReplicaManager::new(
             config.node_id,
-            config.data_dir.clone(),
+            Arc::new(log_dirs),
             config.settings.clone(),
             source.images.borrow().clone(),
-            Arc::clone(&disk_space),
         ));
         let (nudge_tx, nudge_rx) = tokio::sync::mpsc::channel(NUDGE_CAPACITY);
         let txn_coordinator = Arc::new(std::sync::OnceLock::new());
@@ -164,7 +182,7 @@ impl Broker {
                 heartbeat_interval_ms: config.heartbeat_interval_ms,
                 session_timeout_ms: config.session_timeout_ms,
                 registration_timeout_ms: STARTUP_METADATA_TIMEOUT.as_millis() as u64,
-                log_dirs: vec![source.directory_id],
+                log_dirs: directory_ids,
             },
             replica_reports(&replicas),
         )
@@ -276,14 +294,22 @@ impl Broker {
                 cleaner_limits,
             },
         ));
-        let disk_space = tokio::spawn(Arc::clone(&broker.replicas.disk_space).run());
+        let disk_space: Vec<_> = broker
+            .replicas
+            .log_dirs
+            .dirs()
+            .iter()
+            .map(|d| tokio::spawn(Arc::clone(&d.disk_space).run()))
+            .collect();
         let features = tokio::spawn(features::publish_feature_levels(
             Arc::clone(&broker.replicas),
             broker.features.clone(),
         ));
-        broker
-            .lock_tasks()
-            .extend([follower, maintenance, disk_space, features]);
+        broker.lock_tasks().extend(
+            [follower, maintenance, features]
+                .into_iter()
+                .chain(disk_space),
+        );
         let group_tasks = broker.groups.spawn_tasks();
         broker.lock_tasks().extend(group_tasks);
         let txn_tasks = broker.transactions.spawn_tasks();

@@ -9,7 +9,6 @@
 //! Opening a log may scan it (recovery), so image application runs on a blocking thread.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use uuid::Uuid;
 
 use crate::disk_space::DiskSpace;
 use crate::log_config::partition_config;
+use crate::log_dir_set::{LogDirSet, place_new_replica};
 use crate::log_dirs;
 use crate::replication::quota::{ReplicationQuotas, Throttles};
 use crate::time::wall_ms;
@@ -44,18 +44,20 @@ pub trait MarkerListener: Send + Sync {
 
 struct Hosted {
     partition: Arc<Partition>,
+    /// Position of its log directory in `log_dirs`.
+    dir: usize,
     configs: BTreeMap<String, String>,
     /// Whether this replica's replication is throttled (its topic's throttled-replica lists).
     throttles: Throttles,
 }
 
 pub struct ReplicaManager {
-    /// Free space of the log directory: appends stop below `log.dir.min.free.bytes`.
-    pub disk_space: Arc<DiskSpace>,
+    /// The log directories (`log.dirs`), each with its free space: appends to a partition stop
+    /// while its directory is below `log.dir.min.free.bytes`.
+    pub log_dirs: Arc<LogDirSet>,
     /// The leader and follower replication throttles (`*.replication.throttled.rate`).
     pub quotas: ReplicationQuotas,
     local_id: i32,
-    data_dir: PathBuf,
     broker_settings: BTreeMap<String, String>,
     /// `transaction.partition.verification.enable`, applied to every partition opened.
     txn_verification_enabled: bool,
@@ -85,17 +87,15 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 impl ReplicaManager {
     pub fn new(
         local_id: i32,
-        data_dir: PathBuf,
+        log_dirs: Arc<LogDirSet>,
         broker_settings: BTreeMap<String, String>,
         initial: Arc<MetadataImage>,
-        disk_space: Arc<DiskSpace>,
     ) -> Self {
         let (applied, _) = watch::channel(initial);
         Self {
-            disk_space,
+            log_dirs,
             quotas: ReplicationQuotas::from_settings(&broker_settings),
             local_id,
-            data_dir,
             txn_verification_enabled: shoal_config::effective(
                 &broker_settings,
                 "transaction.partition.verification.enable",
@@ -164,6 +164,34 @@ impl ReplicaManager {
 
     pub fn local_id(&self) -> i32 {
         self.local_id
+    }
+
+    /// The free space of the directory holding a hosted partition (`None`: not hosted).
+    fn disk_space_of(&self, topic_id: Uuid, partition: i32) -> Option<Arc<DiskSpace>> {
+        let dir = read(&self.hosted).get(&(topic_id, partition))?.dir;
+        self.log_dirs.get(dir).map(|d| Arc::clone(&d.disk_space))
+    }
+
+    /// Whether the directory holding the partition has room for appends (a partition not
+    /// hosted has none).
+    pub fn appends_allowed(&self, topic_id: Uuid, partition: i32) -> bool {
+        self.disk_space_of(topic_id, partition)
+            .is_some_and(|d| d.appends_allowed())
+    }
+
+    /// Counts `bytes` just appended to the partition against its directory's free space.
+    pub fn note_written(&self, topic_id: Uuid, partition: i32, bytes: u64) {
+        if let Some(space) = self.disk_space_of(topic_id, partition) {
+            space.note_written(bytes);
+        }
+    }
+
+    /// Every hosted partition with the position of its log directory.
+    pub fn partitions_by_dir(&self) -> Vec<(usize, Arc<Partition>)> {
+        read(&self.hosted)
+            .values()
+            .map(|h| (h.dir, Arc::clone(&h.partition)))
+            .collect()
     }
 
     pub fn partition(&self, topic_id: Uuid, partition: i32) -> Option<Arc<Partition>> {
@@ -259,7 +287,10 @@ impl ReplicaManager {
                 .collect()
         };
         for ((topic_id, index), hosted) in removed {
-            let dir = log_dirs::partition_dir(&self.data_dir, hosted.partition.topic(), index);
+            let Some(log_dir) = self.log_dirs.get(hosted.dir) else {
+                continue;
+            };
+            let dir = log_dirs::partition_dir(&log_dir.path, hosted.partition.topic(), index);
             if let Err(error) = hosted.partition.close() {
                 tracing::warn!(topic = hosted.partition.topic(), partition = index, %error, "closing a deleted partition failed");
             }
@@ -324,7 +355,27 @@ impl ReplicaManager {
 
     fn open_partition(&self, key: PartitionKey, topic: &TopicImage, state: PartitionState) {
         let (topic_id, index) = key;
-        let dir = log_dirs::partition_dir(&self.data_dir, &topic.name, index);
+        let position = match self.log_dirs.locate(&topic.name, index) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                let mut hosted = vec![0usize; self.log_dirs.dirs().len()];
+                for h in read(&self.hosted).values() {
+                    if let Some(count) = hosted.get_mut(h.dir) {
+                        *count += 1;
+                    }
+                }
+                place_new_replica(&hosted)
+            }
+            Err(reason) => {
+                self.mark_offline(key, &topic.name, reason);
+                return;
+            }
+        };
+        let Some(log_dir) = self.log_dirs.get(position) else {
+            self.mark_offline(key, &topic.name, format!("no log directory {position}"));
+            return;
+        };
+        let dir = log_dirs::partition_dir(&log_dir.path, &topic.name, index);
         if let Some(existing_id) = log_dirs::read_partition_metadata(&dir)
             && existing_id != topic_id
         {
@@ -393,6 +444,7 @@ impl ReplicaManager {
                     key,
                     Hosted {
                         partition: Arc::new(partition),
+                        dir: position,
                         configs: topic.configs.clone(),
                         throttles: Throttles::for_replica(&topic.configs, index, self.local_id),
                     },
@@ -406,13 +458,15 @@ impl ReplicaManager {
 
     /// Directories of topics the metadata does not know (deleted while this node was down).
     fn set_aside_strays(&self, image: &MetadataImage) {
-        let dirs = match log_dirs::scan(&self.data_dir) {
-            Ok(dirs) => dirs,
-            Err(error) => {
-                tracing::warn!(%error, "cannot scan the data directory for stray logs");
-                return;
+        let mut dirs = Vec::new();
+        for log_dir in self.log_dirs.dirs() {
+            match log_dirs::scan(&log_dir.path) {
+                Ok(found) => dirs.extend(found),
+                Err(error) => {
+                    tracing::warn!(dir = %log_dir.path.display(), %error, "cannot scan a log directory for stray logs");
+                }
             }
-        };
+        }
         for dir in dirs {
             let known = dir
                 .topic_id
@@ -496,16 +550,109 @@ mod tests {
         Arc::new(image)
     }
 
+    /// Broker 1 hosts partitions 0..4 of topic "t".
+    fn image_hosting_four_partitions() -> Arc<MetadataImage> {
+        let mut image = MetadataImage::empty("c");
+        let topic_id = Uuid::from_u128(7);
+        let mut records = vec![MetadataRecord::Topic {
+            name: "t".into(),
+            topic_id,
+        }];
+        records.extend((0..4).map(|partition| MetadataRecord::Partition {
+            topic_id,
+            partition,
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }));
+        for record in records {
+            assert_eq!(
+                image.apply(&record),
+                shoal_meta::image::ApplyOutcome::Applied
+            );
+        }
+        Arc::new(image)
+    }
+
+    #[test]
+    fn partitions_spread_over_log_dirs_and_stay_where_they_are() {
+        let root = tempfile::tempdir().unwrap();
+        let (first, second) = (root.path().join("a"), root.path().join("b"));
+        std::fs::create_dir_all(&first).unwrap();
+        let open = || {
+            let dirs = LogDirSet::open(
+                &first,
+                Uuid::from_u128(1),
+                std::slice::from_ref(&second),
+                "c",
+                1,
+                0,
+            )
+            .unwrap();
+            let image = image_hosting_four_partitions();
+            let manager = ReplicaManager::new(1, Arc::new(dirs), BTreeMap::new(), image.clone());
+            manager.apply_image(image);
+            manager
+        };
+        let where_they_are = |manager: &ReplicaManager| {
+            let mut found: Vec<(i32, usize)> = manager
+                .partitions_by_dir()
+                .into_iter()
+                .map(|(dir, p)| (p.index(), dir))
+                .collect();
+            found.sort();
+            found
+        };
+        let manager = open();
+        let placed = where_they_are(&manager);
+        assert_eq!(placed.len(), 4);
+        assert_eq!(
+            placed.iter().filter(|(_, dir)| *dir == 1).count(),
+            2,
+            "{placed:?}"
+        );
+        for (partition, dir) in &placed {
+            let path = if *dir == 0 { &first } else { &second };
+            assert!(path.join(format!("t-{partition}")).is_dir());
+        }
+        manager.close_all();
+        // After a restart each partition is opened where its log is.
+        let manager = open();
+        assert_eq!(where_they_are(&manager), placed);
+        manager.close_all();
+        // A partition in both directories is not opened: the operator decides.
+        let (partition, dir) = placed[0];
+        let other = if dir == 0 { &second } else { &first };
+        log_dirs::write_partition_metadata(
+            &other.join(format!("t-{partition}")),
+            Uuid::from_u128(7),
+        )
+        .unwrap();
+        let manager = open();
+        assert_eq!(where_they_are(&manager).len(), 3);
+        let offline = manager.offline_partitions();
+        assert_eq!(offline.len(), 1);
+        assert!(
+            offline[0].1.contains("several log directories"),
+            "{offline:?}"
+        );
+    }
+
     #[test]
     fn an_image_applied_after_close_all_opens_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let image = image_hosting_one_partition();
         let manager = ReplicaManager::new(
             1,
-            dir.path().to_path_buf(),
+            Arc::new(LogDirSet::single(
+                dir.path(),
+                Uuid::from_u128(1),
+                DiskSpace::open(dir.path(), 0),
+            )),
             BTreeMap::new(),
             image.clone(),
-            DiskSpace::open(dir.path(), 0),
         );
         manager.apply_image(image.clone());
         assert_eq!(manager.hosted_count(), 1);

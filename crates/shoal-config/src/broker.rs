@@ -96,7 +96,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         ListOf(&["broker", "controller"]), Node,
         "broker, controller, or both (docs/cluster.md). A voter must run controller; a broker-only node must not be a voter."),
     def("log.dirs", List, Some("./data"), Unit::None, NonEmpty, Node,
-        "The data directory: partition logs, and meta/ for the metadata quorum. Shoal keeps one directory, so the list must have one entry."),
+        "The log directories (Kafka's JBOD), comma-separated: the first holds meta/ (the metadata quorum) and partition logs, every other one partition logs; a new replica goes to the directory with the fewest partitions. At most 32, none inside another."),
     def("log.dir", Str, None, Unit::None, NonEmpty, Node,
         "Kafka's single-directory name; log.dirs wins when both are set.")
         .synonym_of("log.dirs", 1),

@@ -63,9 +63,9 @@ pub fn record_txn_timed_out() {
     metrics::counter!(names::TXN_TIMED_OUT_TOTAL).increment(1);
 }
 
-/// The log directory's free bytes, as last read.
-pub fn set_log_dir_free_bytes(bytes: u64) {
-    metrics::gauge!(names::LOG_DIR_FREE_BYTES).set(bytes as f64);
+/// A log directory's free bytes, as last read (`dir`: its path; at most `log.dirs` of them).
+pub fn set_log_dir_free_bytes(dir: &str, bytes: u64) {
+    metrics::gauge!(names::LOG_DIR_FREE_BYTES, "dir" => dir.to_string()).set(bytes as f64);
 }
 
 /// The controller committed an ISR change this leader proposed.

@@ -110,18 +110,24 @@ impl NodeConfig {
         }
     }
 
-    /// The data directory (`log.dirs`, one entry, or its synonym `log.dir`).
+    /// The data directory: the first `log.dirs` entry (or its synonym `log.dir`). It holds the
+    /// metadata (`meta/`) and partition logs.
     pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
-        let dirs = shoal_config::list_elements(&self.string("log.dirs")?);
-        match dirs.as_slice() {
-            [one] => Ok(PathBuf::from(one)),
-            _ => bail!(
-                "log.dirs={} names {} directories; Shoal keeps every partition in one data \
-                 directory (give one)",
-                dirs.join(","),
-                dirs.len()
-            ),
-        }
+        let dirs = self.log_dirs()?;
+        dirs.into_iter()
+            .next()
+            .context("log.dirs names no directory")
+    }
+
+    /// Every `log.dirs` entry (Kafka's JBOD): distinct, none inside another, at most
+    /// `shoal_broker::log_dir_set::MAX_LOG_DIRS`.
+    pub fn log_dirs(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let dirs: Vec<PathBuf> = shoal_config::list_elements(&self.string("log.dirs")?)
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        check_log_dirs(&dirs)?;
+        Ok(dirs)
     }
 
     pub fn node_id(&self) -> anyhow::Result<i32> {
@@ -152,6 +158,7 @@ impl NodeConfig {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.log_dirs()?;
         self.node_id()?;
         self.data_dir()?;
         if !shoal_config::list_elements(&self.string("cordoned.log.dirs")?).is_empty() {
@@ -300,6 +307,35 @@ fn flatten(
             out.push((prefix.to_string(), parts.join(",")));
         }
         toml::Value::Datetime(d) => bail!("config {prefix}: dates are not a config value ({d})"),
+    }
+    Ok(())
+}
+
+/// `log.dirs` must name 1 to `MAX_LOG_DIRS` directories, none twice and none inside another
+/// (a partition would be found twice, or the metadata directory taken for a partition).
+fn check_log_dirs(dirs: &[PathBuf]) -> anyhow::Result<()> {
+    let max = shoal_broker::log_dir_set::MAX_LOG_DIRS;
+    if dirs.is_empty() || dirs.len() > max {
+        bail!(
+            "log.dirs must name 1 to {max} directories, not {}",
+            dirs.len()
+        );
+    }
+    let absolute: Vec<PathBuf> = dirs
+        .iter()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+        .collect();
+    for (i, a) in absolute.iter().enumerate() {
+        for b in &absolute[i + 1..] {
+            if a.starts_with(b) || b.starts_with(a) {
+                bail!(
+                    "log.dirs names {} and {}: one is the other or inside it; give each log \
+                     directory its own path",
+                    a.display(),
+                    b.display()
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -484,8 +520,20 @@ mod tests {
             let text = format!("{e:#}");
             assert!(text.contains(name) && text.contains(range), "{text}");
         }
-        let e = with_overrides(&[("log.dirs", "/a,/b")]).unwrap_err();
-        assert!(format!("{e:#}").contains("one data directory"), "{e:#}");
+        // Several log directories are fine (JBOD); one inside another, or one twice, is not.
+        let two = with_overrides(&[("log.dirs", "/a,/b")]).unwrap();
+        assert_eq!(
+            two.log_dirs().unwrap(),
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(two.data_dir().unwrap(), PathBuf::from("/a"));
+        for dirs in ["/a,/a/b", "/a,/a", "/a/b,/a"] {
+            let e = with_overrides(&[("log.dirs", dirs)]).unwrap_err();
+            assert!(format!("{e:#}").contains("inside it"), "{dirs}: {e:#}");
+        }
+        let many: Vec<String> = (0..33).map(|i| format!("/d{i}")).collect();
+        let e = with_overrides(&[("log.dirs", &many.join(","))]).unwrap_err();
+        assert!(format!("{e:#}").contains("1 to 32"), "{e:#}");
         let e = with_overrides(&[("cordoned.log.dirs", "*")]).unwrap_err();
         assert!(format!("{e:#}").contains("per broker"), "{e:#}");
         let e = with_overrides(&[

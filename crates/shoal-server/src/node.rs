@@ -819,6 +819,7 @@ async fn start_broker(
         node_id,
         quorum_voters,
         data_dir: data_dir.to_path_buf(),
+        other_log_dirs: config.log_dirs()?.into_iter().skip(1).collect(),
         advertised_listeners: listeners
             .advertised
             .iter()

@@ -7,9 +7,9 @@
 //! with no results; `topics` null means every partition this broker holds, and a requested
 //! partition it does not hold is left out, not an error; a topic without any listed
 //! partition is left out; `offset_lag` is how far the log end is behind the high watermark
-//! (0 once caught up). Shoal keeps every partition in one directory, the data directory, so
-//! there is one result; a partition that could not be opened (offline) is not listed, as
-//! Kafka lists only open logs. The file system and the logs are read on the blocking pool.
+//! (0 once caught up). One result per log directory (`log.dirs`), each with the partitions it
+//! holds; a partition that could not be opened (offline) is not listed, as Kafka lists only
+//! open logs. The file system and the logs are read on the blocking pool.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -65,47 +65,59 @@ pub async fn handle(
             .collect()
     });
     let replicas = Arc::clone(&broker.replicas);
-    let data_dir = broker.config.data_dir.clone();
     let read = run_blocking(move || {
-        let logs: Vec<LogSummary> = replicas
-            .all_partitions()
-            .iter()
-            .filter_map(|p| {
-                let (size_bytes, log_end_offset) = p
-                    .read_log(|log| Ok((log.size_bytes(), log.log_end_offset())))
-                    .ok()?;
-                Some(LogSummary {
+        let mut logs: Vec<Vec<LogSummary>> = vec![Vec::new(); replicas.log_dirs.dirs().len()];
+        for (dir, p) in replicas.partitions_by_dir() {
+            let Ok((size_bytes, log_end_offset)) =
+                p.read_log(|log| Ok((log.size_bytes(), log.log_end_offset())))
+            else {
+                continue;
+            };
+            if let Some(in_dir) = logs.get_mut(dir) {
+                in_dir.push(LogSummary {
                     topic: p.topic().to_string(),
                     partition: p.index(),
                     size_bytes,
                     log_end_offset,
                     high_watermark: p.high_watermark(),
-                })
+                });
+            }
+        }
+        replicas
+            .log_dirs
+            .dirs()
+            .iter()
+            .zip(logs)
+            .map(|(dir, logs)| {
+                let path = std::path::absolute(&dir.path).unwrap_or_else(|_| dir.path.clone());
+                let space = space_bytes(&path);
+                (path, logs, space)
             })
-            .collect();
-        let path = std::path::absolute(&data_dir).unwrap_or(data_dir);
-        let space = space_bytes(&path);
-        (path, logs, space)
+            .collect::<Vec<_>>()
     })
     .await;
-    let Some((path, logs, space)) = read else {
+    let Some(dirs) = read else {
         // The runtime is shutting down.
         return Reply::NoResponse;
     };
-    let result = match space {
-        Ok(space) => DescribeLogDirsResult::default()
-            .with_topics(describe_topics(&logs, wanted.as_ref()))
-            .with_total_bytes(clamp(space.total_bytes))
-            .with_usable_bytes(clamp(space.usable_bytes)),
-        Err(error) => {
-            tracing::warn!(dir = %path.display(), %error, "DescribeLogDirs: cannot read the log directory's file system");
-            DescribeLogDirsResult::default()
-                .with_error_code(ResponseError::KafkaStorageError.code())
-                .with_total_bytes(-1)
-                .with_usable_bytes(-1)
-        }
-    };
-    response.results = vec![result.with_log_dir(str_bytes(&path.to_string_lossy()))];
+    for (path, logs, space) in dirs {
+        let result = match space {
+            Ok(space) => DescribeLogDirsResult::default()
+                .with_topics(describe_topics(&logs, wanted.as_ref()))
+                .with_total_bytes(clamp(space.total_bytes))
+                .with_usable_bytes(clamp(space.usable_bytes)),
+            Err(error) => {
+                tracing::warn!(dir = %path.display(), %error, "DescribeLogDirs: cannot read the log directory's file system");
+                DescribeLogDirsResult::default()
+                    .with_error_code(ResponseError::KafkaStorageError.code())
+                    .with_total_bytes(-1)
+                    .with_usable_bytes(-1)
+            }
+        };
+        response
+            .results
+            .push(result.with_log_dir(str_bytes(&path.to_string_lossy())));
+    }
     Reply::Ready(ResponseKind::DescribeLogDirs(response))
 }
 

@@ -350,7 +350,7 @@ fn append_all(
                     Some(_) => match broker.replicas.partition(t.id, data.index) {
                         None => Err(broker.replicas.not_served_code(t.id, data.index)),
                         // A nearly full disk refuses writes (logged once, by DiskSpace).
-                        Some(_) if !broker.replicas.disk_space.appends_allowed() => {
+                        Some(_) if !broker.replicas.appends_allowed(t.id, data.index) => {
                             Err(ResponseError::KafkaStorageError.code())
                         }
                         Some(partition) => match data.records.as_deref() {
@@ -387,7 +387,11 @@ fn append_all(
                 Ok((partition, appended)) => {
                     let records = appended.info.last_offset - appended.info.first_offset + 1;
                     let bytes = data.records.as_ref().map_or(0, |r| r.len());
-                    broker.replicas.disk_space.note_written(bytes as u64);
+                    if let Some(t) = topic_image {
+                        broker
+                            .replicas
+                            .note_written(t.id, partition.index(), bytes as u64);
+                    }
                     shoal_metrics::record_produced(
                         partition.topic(),
                         u64::try_from(records).unwrap_or(0),

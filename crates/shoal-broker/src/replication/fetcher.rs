@@ -279,11 +279,11 @@ fn apply_response(
         }
         // A nearly full disk takes no replicated bytes either: back off until space returns
         // (the leader drops this follower from the ISR meanwhile, as for any lag).
-        if !data.records.is_empty() && !replicas.disk_space.appends_allowed() {
+        if !data.records.is_empty() && !replicas.appends_allowed(topic_id, data.partition) {
             retries.push((key, leader_epoch, Duration::from_millis(RETRY_MAX_MS)));
             continue;
         }
-        replicas.disk_space.note_written(data.records.len() as u64);
+        replicas.note_written(topic_id, data.partition, data.records.len() as u64);
         if let Some(delay) = apply_partition(&partition, leader_epoch, data) {
             retries.push((key, leader_epoch, delay));
         }

@@ -302,6 +302,7 @@ impl Harness {
             node_id: 1,
             quorum_voters: 1,
             data_dir: dir.path().to_path_buf(),
+            other_log_dirs: Vec::new(),
             advertised_listeners: vec![AdvertisedListener {
                 name: "PLAINTEXT".into(),
                 host: "127.0.0.1".into(),

@@ -86,11 +86,14 @@ pub fn plan_register_broker(
     Ok((broker_epoch, records))
 }
 
-/// Whether a broker's log directories were replaced: both registrations report directory ids
-/// and none of the previous ones is among the new (a broker of a release before directory ids,
-/// or one registered below metadata.version 4, reports none: nothing can be told).
+/// Whether a broker lost a log directory: both registrations report directory ids and one of
+/// the previous ones is missing now (a broker of a release before directory ids, or one
+/// registered below metadata.version 4, reports none: nothing can be told). With several log
+/// directories (JBOD) the controller does not know which partitions were in the lost one, so
+/// the broker leaves every ISR, as when its only directory is replaced; a directory added
+/// keeps it in.
 pub fn directories_replaced(previous: &[uuid::Uuid], now: &[uuid::Uuid]) -> bool {
-    !previous.is_empty() && !now.is_empty() && !previous.iter().any(|d| now.contains(d))
+    !previous.is_empty() && !now.is_empty() && previous.iter().any(|d| !now.contains(d))
 }
 
 /// Refuses a registration by a new incarnation while the registered one is `alive`
@@ -277,13 +280,18 @@ mod tests {
     }
 
     #[test]
-    fn directories_are_replaced_only_when_both_report_and_none_is_kept() {
+    fn directories_are_replaced_when_both_report_and_one_is_gone() {
         let d = |n: u128| uuid::Uuid::from_u128(n);
         for (previous, now, replaced) in [
             (vec![], vec![d(1)], false),
             (vec![d(1)], vec![], false),
             (vec![d(1)], vec![d(1)], false),
-            (vec![d(1), d(2)], vec![d(2), d(3)], false),
+            // A log directory added (JBOD), or the same ones in another order.
+            (vec![d(1)], vec![d(1), d(2)], false),
+            (vec![d(1), d(2)], vec![d(2), d(1)], false),
+            // One of several lost or replaced: which partitions it held is not known here.
+            (vec![d(1), d(2)], vec![d(2), d(3)], true),
+            (vec![d(1), d(2)], vec![d(1)], true),
             (vec![d(1)], vec![d(2)], true),
         ] {
             assert_eq!(
