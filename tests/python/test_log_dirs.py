@@ -2,18 +2,22 @@
 new partitions spread over the directories, stay where they are across a restart, and
 DescribeLogDirs (`shoalctl cluster log-dirs`) reports each directory with its partitions. A
 directory that belongs to another node, or log.dirs entries inside each other, are refused at
-start with the reason."""
+start with the reason. A broker whose second disk was replaced leaves every ISR and copies
+back what it lost."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from cluster import create_topic
+from cluster import Cluster, create_topic, metadata_from
 from conftest import ShoalNode
 from test_cli import ctl, js
+from test_reassignment import all_in_sync, wait_until
 
 
 def produce(bootstrap: str, topic: str, partitions: int, per_partition: int) -> None:
@@ -103,3 +107,51 @@ def test_a_foreign_or_nested_log_dir_is_refused(tmp_path):
     assert "other-node" in out and "5" in out, out
     # Nothing was written into the refused directory.
     assert sorted(p.name for p in other.iterdir()) == ["meta.properties"]
+
+
+def test_a_broker_that_lost_one_of_its_log_dirs_leaves_every_isr_and_catches_up(tmp_path):
+    """Node 3 of three keeps its partitions in two directories. Its second disk is replaced by
+    an empty one while it is down: it comes back with a new directory id, so the controller
+    takes it out of every ISR (it cannot tell which partitions the lost disk held), and node 3
+    copies what it lost from the leaders. Every acknowledged record is still there, on node 3
+    too, and every partition ends fully in sync."""
+    c = Cluster(tmp_path)
+    extra = tmp_path / "node3-second-disk"
+    node3 = c.node(3)
+    node3.overrides["log.dirs"] = f"{node3.data_dir},{extra}"
+    c.start()
+    try:
+        topic, partitions = "lost-disk", 6
+        create_topic(c.bootstrap, topic, partitions=partitions, rf=3)
+        produce(c.bootstrap, topic, partitions, 100)
+        lost = [p for p in range(partitions) if (extra / f"{topic}-{p}").is_dir()]
+        assert lost, "node 3 put some partitions on its second disk"
+        old_id = (extra / "meta.properties").read_text()
+
+        node3.stop()
+        shutil.rmtree(extra)
+        node3.start()
+        assert (extra / "meta.properties").read_text() != old_id
+        # Out of the ISRs at once (the re-registration), back in once caught up.
+        wait_until("the controller takes node 3 out of the ISRs", lambda: any(
+            "broker registered with new log directories" in n.log_path.read_text(errors="replace")
+            for n in c.nodes), timeout=20)
+        wait_until("every partition in sync again", lambda: all_in_sync(c.node(1)), timeout=60)
+        for p in lost:
+            assert (extra / f"{topic}-{p}").is_dir() or (node3.data_dir / f"{topic}-{p}").is_dir()
+        # Node 3 holds every partition again, caught up.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            sizes = {}
+            out = js(ctl(node3.bootstrap, "cluster", "log-dirs", "--broker", "3", "--topic", topic, "-o", "json"))
+            for d in out["brokers"][0]["logDirs"]:
+                for part in d["partitions"]:
+                    sizes[part["partition"]] = (part["size"], part["offsetLag"])
+            if len(sizes) == partitions and all(size > 0 and lag == 0 for size, lag in sizes.values()):
+                break
+            time.sleep(0.5)
+        assert len(sizes) == partitions and all(s > 0 for s, _ in sizes.values()), sizes
+        assert count(c.bootstrap, topic, partitions, 600) == 600
+        assert all_in_sync(c.node(2)), metadata_from(c.node(2)).topics[topic]
+    finally:
+        c.close()
