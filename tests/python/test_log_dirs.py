@@ -7,6 +7,7 @@ back what it lost."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -153,5 +154,54 @@ def test_a_broker_that_lost_one_of_its_log_dirs_leaves_every_isr_and_catches_up(
         assert len(sizes) == partitions and all(s > 0 for s, _ in sizes.values()), sizes
         assert count(c.bootstrap, topic, partitions, 600) == 600
         assert all_in_sync(c.node(2)), metadata_from(c.node(2)).topics[topic]
+    finally:
+        c.close()
+
+
+def test_a_log_dir_that_fails_while_running_goes_offline_and_nothing_is_lost(tmp_path):
+    """Node 3 of three keeps partitions in two directories; under an idempotent acks=all load
+    its second directory vanishes (removed from under the running broker: the next segment it
+    rolls there cannot be created). That directory goes offline alone: node 3 reports its
+    partitions offline, the controller takes node 3 out of their ISRs and moves their
+    leadership; the partitions in node 3's first directory stay in sync. The checker finds
+    nothing lost, duplicated or reordered, and DescribeLogDirs reports the failed directory
+    with KAFKA_STORAGE_ERROR."""
+    from checker import check
+    from test_reassignment import assert_clean
+    from workload import IdempotentWorkload, read_all
+
+    c = Cluster(tmp_path)
+    extra = tmp_path / "node3-second-disk"
+    node3 = c.node(3)
+    node3.overrides["log.dirs"] = f"{node3.data_dir},{extra}"
+    c.start()
+    try:
+        topic, partitions = "failing-disk", 6
+        create_topic(c.bootstrap, topic, partitions=partitions, rf=3, config={"segment.bytes": "16384"})
+        load = IdempotentWorkload(c.bootstrap, topic, partitions, rate=1000, max_records=100_000).start()
+        wait_until("records acknowledged", lambda: load.acked_count() > 1000)
+        lost = sorted(p for p in range(partitions) if (extra / f"{topic}-{p}").is_dir())
+        kept = sorted(set(range(partitions)) - set(lost))
+        assert lost and kept, (lost, kept)
+
+        shutil.rmtree(extra)
+
+        def isr(p):
+            return sorted(metadata_from(c.node(1)).topics[topic][p][3])
+        wait_until("node 3 leaves the ISRs of the lost partitions",
+                   lambda: all(3 not in isr(p) for p in lost), timeout=30)
+        acked_then = load.acked_count()
+        wait_until("the load goes on", lambda: load.acked_count() > acked_then + 1000, timeout=30)
+        assert all(3 in isr(p) for p in kept), {p: isr(p) for p in kept}
+        assert node3.running, "the broker keeps running"
+        out = ctl(node3.bootstrap, "cluster", "log-dirs", "--broker", "3", "-o", "json")
+        dirs = {d["logDir"]: d for d in json.loads(out.stdout)["brokers"][0]["logDirs"]}
+        assert dirs[str(extra.resolve())]["error"], dirs
+        assert dirs[str(node3.data_dir.resolve())]["error"] is None, dirs
+
+        log = load.stop()
+        report = check(log.acked, read_all(c.bootstrap, topic, partitions), by_key=False)
+        print(f"{report.summary()}; {len(log.acked)} acknowledged")
+        assert_clean(report, log)
     finally:
         c.close()

@@ -15,6 +15,11 @@
 //! directory with the fewest partitions (Kafka's default policy), the lowest position on a tie.
 //! A partition found in two directories is not opened: which copy is right is the operator's
 //! call, never a guess.
+//!
+//! **Failure.** An I/O error on a log (`is_directory_failure`; not a full disk) takes its whole
+//! directory offline while the broker runs (`ReplicaManager::storage_error`), as Kafka's
+//! log-dir failure handling does: its partitions are closed and reported offline, and are not
+//! recreated elsewhere until a restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -131,14 +136,31 @@ impl LogDirSet {
     }
 }
 
-/// The directory a new replica goes to: the fewest partitions, the lowest position on a tie.
-/// `hosted[i]` is how many partitions directory `i` holds.
-pub fn place_new_replica(hosted: &[usize]) -> usize {
+/// The directory a new replica goes to: the fewest partitions, the lowest position on a tie;
+/// `None` when every directory failed. `hosted[i]` is how many partitions directory `i` holds,
+/// `None` for a failed one.
+pub fn place_new_replica(hosted: &[Option<usize>]) -> Option<usize> {
     hosted
         .iter()
         .enumerate()
-        .min_by_key(|(i, count)| (**count, *i))
-        .map_or(0, |(i, _)| i)
+        .filter_map(|(i, count)| count.map(|c| (c, i)))
+        .min()
+        .map(|(_, i)| i)
+}
+
+/// Whether a log error means the directory under the log failed (Kafka takes a log directory
+/// offline on any I/O error). A full disk is not a failure here: appends are trimmed back and
+/// refused until space returns (`disk_space`), and the directory stays in service.
+pub fn is_directory_failure(error: &shoal_log::LogError) -> bool {
+    match error {
+        shoal_log::LogError::Io { source, .. } => !matches!(
+            source.raw_os_error(),
+            Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error()
+                || code == rustix::io::Errno::DQUOT.raw_os_error()
+        ),
+        shoal_log::LogError::Offline { .. } => true,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -148,14 +170,39 @@ mod tests {
     #[test]
     fn a_new_replica_goes_to_the_directory_with_the_fewest_partitions() {
         for (hosted, expected) in [
-            (&[][..], 0),
-            (&[0][..], 0),
-            (&[3, 1, 2][..], 1),
-            (&[2, 2, 2][..], 0),
-            (&[5, 0, 0][..], 1),
+            (&[][..], None),
+            (&[Some(0)][..], Some(0)),
+            (&[Some(3), Some(1), Some(2)][..], Some(1)),
+            (&[Some(2), Some(2), Some(2)][..], Some(0)),
+            (&[Some(5), Some(0), Some(0)][..], Some(1)),
+            // A failed directory takes nothing, however empty.
+            (&[Some(5), None, Some(7)][..], Some(0)),
+            (&[None, None][..], None),
         ] {
             assert_eq!(place_new_replica(hosted), expected, "{hosted:?}");
         }
+    }
+
+    #[test]
+    fn which_log_errors_fail_a_directory() {
+        let io = |code: i32| shoal_log::LogError::Io {
+            path: PathBuf::from("/d/t-0/00.log"),
+            source: std::io::Error::from_raw_os_error(code),
+        };
+        let errno = |e: rustix::io::Errno| e.raw_os_error();
+        assert!(is_directory_failure(&io(errno(rustix::io::Errno::IO))));
+        assert!(is_directory_failure(&io(errno(rustix::io::Errno::ROFS))));
+        assert!(is_directory_failure(&io(errno(rustix::io::Errno::NOENT))));
+        // A full disk only stops appends.
+        assert!(!is_directory_failure(&io(errno(rustix::io::Errno::NOSPC))));
+        assert!(!is_directory_failure(&io(errno(rustix::io::Errno::DQUOT))));
+        assert!(is_directory_failure(&shoal_log::LogError::Offline {
+            dir: PathBuf::from("/d/t-0"),
+            reason: "swap failed".into(),
+        }));
+        assert!(!is_directory_failure(&shoal_log::LogError::InvalidRecord(
+            "bad".into()
+        )));
     }
 
     #[test]

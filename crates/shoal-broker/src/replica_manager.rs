@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use shoal_meta::{MetadataImage, TopicImage};
-use shoal_replica::{MaintenanceDue, Partition, PartitionState, TxnMarker};
+use shoal_replica::{MaintenanceDue, Partition, PartitionError, PartitionState, TxnMarker};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::disk_space::DiskSpace;
 use crate::log_config::partition_config;
-use crate::log_dir_set::{LogDirSet, place_new_replica};
+use crate::log_dir_set::{LogDirSet, is_directory_failure, place_new_replica};
 use crate::log_dirs;
 use crate::replication::quota::{ReplicationQuotas, Throttles};
 use crate::time::wall_ms;
@@ -65,6 +65,12 @@ pub struct ReplicaManager {
     /// Partitions assigned here whose log could not be opened, with the reason: reported offline
     /// (Metadata, Produce/Fetch KAFKA_STORAGE_ERROR, metrics) rather than silently absent.
     offline: RwLock<HashMap<PartitionKey, String>>,
+    /// Log directories that failed while running (position → why): they take no partition, and
+    /// the partitions they held stay offline until the broker restarts.
+    failed_dirs: RwLock<BTreeMap<usize, String>>,
+    /// Partitions that were in a failed directory: never recreated elsewhere while assigned
+    /// here (an empty copy could be taken for the lost one), and reported offline meanwhile.
+    in_failed_dirs: RwLock<HashMap<PartitionKey, usize>>,
     /// The image last applied here; requests are served from it.
     applied: watch::Sender<Arc<MetadataImage>>,
     strays_checked: std::sync::atomic::AtomicBool,
@@ -104,6 +110,8 @@ impl ReplicaManager {
             broker_settings,
             hosted: RwLock::new(HashMap::new()),
             offline: RwLock::new(HashMap::new()),
+            failed_dirs: RwLock::new(BTreeMap::new()),
+            in_failed_dirs: RwLock::new(HashMap::new()),
             applied,
             strays_checked: std::sync::atomic::AtomicBool::new(false),
             closed: std::sync::atomic::AtomicBool::new(false),
@@ -158,7 +166,7 @@ impl ReplicaManager {
     }
 
     fn mark_offline(&self, key: PartitionKey, topic: &str, reason: String) {
-        tracing::error!(topic, partition = key.1, %reason, "partition offline: its log cannot be opened here");
+        tracing::error!(topic, partition = key.1, %reason, "partition offline here");
         write(&self.offline).insert(key, reason);
     }
 
@@ -184,6 +192,77 @@ impl ReplicaManager {
         if let Some(space) = self.disk_space_of(topic_id, partition) {
             space.note_written(bytes);
         }
+    }
+
+    /// A partition operation failed with `error`: when it is an I/O failure of the log
+    /// directory (Kafka's log-dir failure), the whole directory is taken offline: its partitions
+    /// are closed and reported offline, so the controller moves their leadership and ISR
+    /// membership elsewhere, while the partitions in the other directories go on.
+    pub fn storage_error(&self, topic_id: Uuid, partition: i32, error: &PartitionError) {
+        let PartitionError::Log(log_error) = error else {
+            return;
+        };
+        if !is_directory_failure(log_error) {
+            return;
+        }
+        let Some(dir) = read(&self.hosted)
+            .get(&(topic_id, partition))
+            .map(|h| h.dir)
+        else {
+            return;
+        };
+        self.fail_dir(dir, format!("{log_error}"));
+    }
+
+    /// Takes log directory `dir` offline (see [`ReplicaManager::storage_error`]). Blocking
+    /// (closes logs); idempotent.
+    fn fail_dir(&self, dir: usize, reason: String) {
+        let path = self
+            .log_dirs
+            .get(dir)
+            .map(|d| d.path.display().to_string())
+            .unwrap_or_default();
+        {
+            let mut failed = write(&self.failed_dirs);
+            if failed.contains_key(&dir) {
+                return;
+            }
+            failed.insert(dir, reason.clone());
+        }
+        let taken: Vec<(PartitionKey, Hosted)> = {
+            let mut hosted = write(&self.hosted);
+            let keys: Vec<PartitionKey> = hosted
+                .iter()
+                .filter(|(_, h)| h.dir == dir)
+                .map(|(k, _)| *k)
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| hosted.remove(&k).map(|h| (k, h)))
+                .collect()
+        };
+        tracing::error!(
+            dir = %path,
+            partitions = taken.len(),
+            %reason,
+            "log directory failed: its partitions are offline here (their leadership and ISR \
+             membership move to other replicas); the other log directories go on. Replace the \
+             disk and restart the broker"
+        );
+        for (key, hosted) in taken {
+            // Best effort: the directory is failing.
+            let _ = hosted.partition.close();
+            write(&self.in_failed_dirs).insert(key, dir);
+            self.mark_offline(
+                key,
+                hosted.partition.topic(),
+                format!("its log directory {path} failed: {reason}"),
+            );
+        }
+    }
+
+    /// Log directories that failed while running, with the reason.
+    pub fn failed_dirs(&self) -> BTreeMap<usize, String> {
+        read(&self.failed_dirs).clone()
     }
 
     /// Every hosted partition with the position of its log directory.
@@ -274,6 +353,7 @@ impl ReplicaManager {
         }
 
         write(&self.offline).retain(|k, _| wanted.contains_key(k));
+        write(&self.in_failed_dirs).retain(|k, _| wanted.contains_key(k));
         // Gone from the metadata (topic deleted, or reassigned away): close and delete.
         let removed: Vec<(PartitionKey, Hosted)> = {
             let mut hosted = write(&self.hosted);
@@ -355,16 +435,35 @@ impl ReplicaManager {
 
     fn open_partition(&self, key: PartitionKey, topic: &TopicImage, state: PartitionState) {
         let (topic_id, index) = key;
+        if let Some(dir) = read(&self.in_failed_dirs).get(&key).copied() {
+            let reason = read(&self.failed_dirs)
+                .get(&dir)
+                .cloned()
+                .unwrap_or_default();
+            write(&self.offline).insert(key, format!("its log directory failed: {reason}"));
+            return;
+        }
+        let failed = self.failed_dirs();
         let position = match self.log_dirs.locate(&topic.name, index) {
+            Ok(Some(found)) if failed.contains_key(&found) => {
+                self.mark_offline(key, &topic.name, "its log directory failed".to_string());
+                return;
+            }
             Ok(Some(found)) => found,
             Ok(None) => {
-                let mut hosted = vec![0usize; self.log_dirs.dirs().len()];
+                let mut hosted: Vec<Option<usize>> = (0..self.log_dirs.dirs().len())
+                    .map(|i| (!failed.contains_key(&i)).then_some(0))
+                    .collect();
                 for h in read(&self.hosted).values() {
-                    if let Some(count) = hosted.get_mut(h.dir) {
+                    if let Some(Some(count)) = hosted.get_mut(h.dir) {
                         *count += 1;
                     }
                 }
-                place_new_replica(&hosted)
+                let Some(position) = place_new_replica(&hosted) else {
+                    self.mark_offline(key, &topic.name, "every log directory failed".to_string());
+                    return;
+                };
+                position
             }
             Err(reason) => {
                 self.mark_offline(key, &topic.name, reason);
@@ -493,9 +592,14 @@ impl ReplicaManager {
     /// `due`, for every hosted partition. Blocking.
     pub fn run_maintenance(&self, due: MaintenanceDue) {
         let now = wall_ms();
-        for partition in self.all_partitions() {
+        let hosted: Vec<(PartitionKey, Arc<Partition>)> = read(&self.hosted)
+            .iter()
+            .map(|(k, h)| (*k, Arc::clone(&h.partition)))
+            .collect();
+        for ((topic_id, index), partition) in hosted {
             if let Err(error) = partition.run_maintenance(now, due) {
-                tracing::warn!(topic = partition.topic(), partition = partition.index(), %error, "log maintenance failed");
+                tracing::warn!(topic = partition.topic(), partition = index, %error, "log maintenance failed");
+                self.storage_error(topic_id, index, &error);
             }
         }
     }
@@ -638,6 +742,70 @@ mod tests {
             offline[0].1.contains("several log directories"),
             "{offline:?}"
         );
+    }
+
+    #[test]
+    fn a_failed_log_dir_takes_only_its_partitions_offline_and_they_are_not_recreated() {
+        let root = tempfile::tempdir().unwrap();
+        let (first, second) = (root.path().join("a"), root.path().join("b"));
+        std::fs::create_dir_all(&first).unwrap();
+        let dirs = LogDirSet::open(
+            &first,
+            Uuid::from_u128(1),
+            std::slice::from_ref(&second),
+            "c",
+            1,
+            0,
+        )
+        .unwrap();
+        let image = image_hosting_four_partitions();
+        let manager = ReplicaManager::new(1, Arc::new(dirs), BTreeMap::new(), image.clone());
+        manager.apply_image(image.clone());
+        let in_second: Vec<i32> = manager
+            .partitions_by_dir()
+            .into_iter()
+            .filter(|(dir, _)| *dir == 1)
+            .map(|(_, p)| p.index())
+            .collect();
+        assert_eq!(in_second.len(), 2);
+        let topic_id = Uuid::from_u128(7);
+        // A full disk is not a failure; an I/O error is.
+        let io = |code: rustix::io::Errno| {
+            PartitionError::Log(shoal_log::LogError::Io {
+                path: second.join("t-0"),
+                source: std::io::Error::from_raw_os_error(code.raw_os_error()),
+            })
+        };
+        manager.storage_error(topic_id, in_second[0], &io(rustix::io::Errno::NOSPC));
+        assert!(manager.failed_dirs().is_empty());
+        manager.storage_error(topic_id, in_second[0], &io(rustix::io::Errno::IO));
+        assert_eq!(
+            manager.failed_dirs().keys().copied().collect::<Vec<_>>(),
+            vec![1]
+        );
+        let mut offline: Vec<i32> = manager
+            .offline_partitions()
+            .into_iter()
+            .map(|((_, p), _)| p)
+            .collect();
+        offline.sort();
+        let mut expected = in_second.clone();
+        expected.sort();
+        assert_eq!(offline, expected);
+        assert_eq!(manager.hosted_count(), 2);
+        // The next image does not recreate them in the healthy directory, even with the failed
+        // directory's files gone.
+        std::fs::remove_dir_all(&second).unwrap();
+        manager.apply_image(image);
+        assert_eq!(manager.hosted_count(), 2);
+        assert_eq!(manager.offline_partitions().len(), 2);
+        assert!(
+            manager
+                .partitions_by_dir()
+                .iter()
+                .all(|(dir, p)| *dir == 0 && !in_second.contains(&p.index()))
+        );
+        manager.close_all();
     }
 
     #[test]

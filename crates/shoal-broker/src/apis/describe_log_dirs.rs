@@ -83,14 +83,20 @@ pub async fn handle(
                 });
             }
         }
+        let failed = replicas.failed_dirs();
         replicas
             .log_dirs
             .dirs()
             .iter()
             .zip(logs)
-            .map(|(dir, logs)| {
+            .enumerate()
+            .map(|(i, (dir, logs))| {
                 let path = std::path::absolute(&dir.path).unwrap_or_else(|_| dir.path.clone());
-                let space = space_bytes(&path);
+                // A failed directory is reported as Kafka reports an offline one.
+                let space = match failed.get(&i) {
+                    Some(reason) => Err(std::io::Error::other(reason.clone())),
+                    None => space_bytes(&path),
+                };
                 (path, logs, space)
             })
             .collect::<Vec<_>>()

@@ -373,6 +373,7 @@ fn append_all(
                                     if !matches!(error, shoal_replica::PartitionError::NotLeaderOrFollower) {
                                         tracing::warn!(topic = t.name, partition = data.index, client = ?ctx.client_id, %error, "produce rejected");
                                     }
+                                    broker.replicas.storage_error(t.id, data.index, &error);
                                     let code = partition_error_code(&error);
                                     if ctx.api_version >= 8 {
                                         describe_error(&mut response, &error);

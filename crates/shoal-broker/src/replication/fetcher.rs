@@ -284,7 +284,7 @@ fn apply_response(
             continue;
         }
         replicas.note_written(topic_id, data.partition, data.records.len() as u64);
-        if let Some(delay) = apply_partition(&partition, leader_epoch, data) {
+        if let Some(delay) = apply_partition(replicas, topic_id, &partition, leader_epoch, data) {
             retries.push((key, leader_epoch, delay));
         }
     }
@@ -293,6 +293,8 @@ fn apply_response(
 
 /// Applies one partition's answer; `Some(delay)` to back off.
 fn apply_partition(
+    replicas: &ReplicaManager,
+    topic_id: uuid::Uuid,
     partition: &Partition,
     leader_epoch: i32,
     data: PartitionData,
@@ -362,6 +364,7 @@ fn apply_partition(
                 %error,
                 "applying replicated data failed"
             );
+            replicas.storage_error(topic_id, partition.index(), &error);
             Some(Duration::from_millis(RETRY_MAX_MS))
         }
     }
