@@ -110,17 +110,24 @@ def test_a_foreign_or_nested_log_dir_is_refused(tmp_path):
     assert sorted(p.name for p in other.iterdir()) == ["meta.properties"]
 
 
+def jbod_cluster(tmp_path):
+    """Three combined nodes, node 3 with a second log directory; started. Returns it and that
+    directory."""
+    c = Cluster(tmp_path)
+    extra = tmp_path / "node3-second-disk"
+    c.node(3).overrides["log.dirs"] = f"{c.node(3).data_dir},{extra}"
+    c.start()
+    return c, extra
+
+
 def test_a_broker_that_lost_one_of_its_log_dirs_leaves_every_isr_and_catches_up(tmp_path):
     """Node 3 of three keeps its partitions in two directories. Its second disk is replaced by
     an empty one while it is down: it comes back with a new directory id, so the controller
     takes it out of every ISR (it cannot tell which partitions the lost disk held), and node 3
     copies what it lost from the leaders. Every acknowledged record is still there, on node 3
     too, and every partition ends fully in sync."""
-    c = Cluster(tmp_path)
-    extra = tmp_path / "node3-second-disk"
+    c, extra = jbod_cluster(tmp_path)
     node3 = c.node(3)
-    node3.overrides["log.dirs"] = f"{node3.data_dir},{extra}"
-    c.start()
     try:
         topic, partitions = "lost-disk", 6
         create_topic(c.bootstrap, topic, partitions=partitions, rf=3)
@@ -170,11 +177,8 @@ def test_a_log_dir_that_fails_while_running_goes_offline_and_nothing_is_lost(tmp
     from test_reassignment import assert_clean
     from workload import IdempotentWorkload, read_all
 
-    c = Cluster(tmp_path)
-    extra = tmp_path / "node3-second-disk"
+    c, extra = jbod_cluster(tmp_path)
     node3 = c.node(3)
-    node3.overrides["log.dirs"] = f"{node3.data_dir},{extra}"
-    c.start()
     try:
         topic, partitions = "failing-disk", 6
         create_topic(c.bootstrap, topic, partitions=partitions, rf=3, config={"segment.bytes": "16384"})

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import pytest
 
@@ -24,16 +23,9 @@ from checker import check
 from cluster import Cluster, create_topic, leader_id, quorum, wait_for_topics
 from conftest import ShoalNode
 from test_cli import ctl, ok, one_line_error
+from test_cluster_split import split  # noqa: F401 (the fixture)
 from test_reassignment import assert_clean, wait_until
 from workload import IdempotentWorkload, read_all
-
-
-@pytest.fixture
-def split(tmp_path):
-    c = Cluster(tmp_path, brokers=3)
-    c.start()
-    yield c
-    c.close()
 
 
 def voters_of(split: Cluster, controllers: str) -> list[int]:

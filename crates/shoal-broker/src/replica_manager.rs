@@ -680,21 +680,26 @@ mod tests {
         Arc::new(image)
     }
 
+    /// Log directories `first` (the data directory) and `second`, of node 1 of cluster "c".
+    fn two_log_dirs(first: &std::path::Path, second: &std::path::Path) -> LogDirSet {
+        std::fs::create_dir_all(first).unwrap();
+        LogDirSet::open(
+            first,
+            Uuid::from_u128(1),
+            &[second.to_path_buf()],
+            "c",
+            1,
+            0,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn partitions_spread_over_log_dirs_and_stay_where_they_are() {
         let root = tempfile::tempdir().unwrap();
         let (first, second) = (root.path().join("a"), root.path().join("b"));
-        std::fs::create_dir_all(&first).unwrap();
         let open = || {
-            let dirs = LogDirSet::open(
-                &first,
-                Uuid::from_u128(1),
-                std::slice::from_ref(&second),
-                "c",
-                1,
-                0,
-            )
-            .unwrap();
+            let dirs = two_log_dirs(&first, &second);
             let image = image_hosting_four_partitions();
             let manager = ReplicaManager::new(1, Arc::new(dirs), BTreeMap::new(), image.clone());
             manager.apply_image(image);
@@ -748,16 +753,7 @@ mod tests {
     fn a_failed_log_dir_takes_only_its_partitions_offline_and_they_are_not_recreated() {
         let root = tempfile::tempdir().unwrap();
         let (first, second) = (root.path().join("a"), root.path().join("b"));
-        std::fs::create_dir_all(&first).unwrap();
-        let dirs = LogDirSet::open(
-            &first,
-            Uuid::from_u128(1),
-            std::slice::from_ref(&second),
-            "c",
-            1,
-            0,
-        )
-        .unwrap();
+        let dirs = two_log_dirs(&first, &second);
         let image = image_hosting_four_partitions();
         let manager = ReplicaManager::new(1, Arc::new(dirs), BTreeMap::new(), image.clone());
         manager.apply_image(image.clone());

@@ -38,7 +38,8 @@ use crate::proto::{
 use crate::quorum_status::{Directories, quorum_status};
 use crate::raft::MAX_RAFT_MESSAGE_BYTES;
 use crate::raft::grpc_service::RaftGrpcService;
-use crate::raft::types::{MetaRaft, to_kafka_node_id};
+use crate::raft::membership_check::MembershipView;
+use crate::raft::types::MetaRaft;
 use crate::voter_book::VoterBook;
 use crate::voter_directory::ObservedDirectories;
 
@@ -160,14 +161,9 @@ impl QuorumAdmin for QuorumAdminService {
         let request = request.into_inner();
         let requested = parse_requested_directory(&request.directory_id)?;
         let timeout = self.voter_change_timeout(request.timeout_ms);
-        let is_voter = self
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|id| to_kafka_node_id(id) == Some(request.voter_id));
+        let is_voter = MembershipView::from_metrics(&self.raft.metrics().borrow())
+            .voter_ids
+            .contains(&request.voter_id);
         if !is_voter {
             // A controller that is not a voter yet (KIP-853 with a new node id).
             if request.address.trim().is_empty() {

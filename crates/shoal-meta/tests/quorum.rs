@@ -943,11 +943,7 @@ async fn voters_are_added_and_removed_one_at_a_time() {
         assert_eq!(status.code(), code, "{status:?}");
     }
     let status = to_leader
-        .remove_voter(RemoveVoterRequest {
-            voter_id: 9,
-            directory_id: String::new(),
-            timeout_ms: 5_000,
-        })
+        .remove_voter(remove_voter(9, 5_000))
         .await
         .expect_err("not a voter");
     assert!(
@@ -970,11 +966,7 @@ async fn voters_are_added_and_removed_one_at_a_time() {
         (vec![1, 2, 3], "Learner")
     );
     let forgotten = to_leader
-        .remove_voter(RemoveVoterRequest {
-            voter_id: 4,
-            directory_id: String::new(),
-            timeout_ms: 5_000,
-        })
+        .remove_voter(remove_voter(4, 5_000))
         .await
         .unwrap()
         .into_inner();
@@ -1009,11 +1001,7 @@ async fn voters_are_added_and_removed_one_at_a_time() {
         .find(|id| **id != leader && **id != 4)
         .unwrap();
     let removed = to_leader
-        .remove_voter(RemoveVoterRequest {
-            voter_id: follower,
-            directory_id: String::new(),
-            timeout_ms: 10_000,
-        })
+        .remove_voter(remove_voter(follower, 10_000))
         .await
         .unwrap()
         .into_inner();
@@ -1026,11 +1014,7 @@ async fn voters_are_added_and_removed_one_at_a_time() {
     cluster.assert_same_images(index).await;
 
     let removed = to_leader
-        .remove_voter(RemoveVoterRequest {
-            voter_id: leader,
-            directory_id: String::new(),
-            timeout_ms: 10_000,
-        })
+        .remove_voter(remove_voter(leader, 10_000))
         .await
         .unwrap()
         .into_inner();
@@ -1059,20 +1043,12 @@ async fn voters_are_added_and_removed_one_at_a_time() {
     let other = *cluster.nodes.keys().find(|id| **id != leader).unwrap();
     let mut to_leader = admin(&cluster.voters[&leader]).await;
     to_leader
-        .remove_voter(RemoveVoterRequest {
-            voter_id: other,
-            directory_id: String::new(),
-            timeout_ms: 10_000,
-        })
+        .remove_voter(remove_voter(other, 10_000))
         .await
         .unwrap();
     cluster.stop(other).await;
     let status = to_leader
-        .remove_voter(RemoveVoterRequest {
-            voter_id: leader,
-            directory_id: String::new(),
-            timeout_ms: 5_000,
-        })
+        .remove_voter(remove_voter(leader, 5_000))
         .await
         .expect_err("the last voter stays");
     assert!(status.message().contains("last voter"), "{status:?}");
@@ -1101,4 +1077,13 @@ async fn admin(address: &str) -> QuorumAdminClient<tonic::transport::Channel> {
     QuorumAdminClient::connect(format!("http://{address}"))
         .await
         .unwrap()
+}
+
+/// RemoveVoter for `voter_id`, whichever directory it runs with.
+fn remove_voter(voter_id: i32, timeout_ms: u64) -> RemoveVoterRequest {
+    RemoveVoterRequest {
+        voter_id,
+        directory_id: String::new(),
+        timeout_ms,
+    }
 }

@@ -24,6 +24,7 @@ use crate::error::ControllerError;
 use crate::features::DYNAMIC_QUORUM_METADATA_VERSION;
 use crate::image::MetadataImage;
 use crate::meta_properties::format_directory_id;
+use crate::raft::membership_check::MembershipView;
 use crate::raft::types::{NodeId, to_kafka_node_id, to_raft_node_id};
 use crate::records::MetadataRecord;
 
@@ -331,9 +332,7 @@ impl Controller {
                 .await
             }
             VoterPlan::RemoveLearner { id } => {
-                let raft_id = to_raft_node_id(id).ok_or_else(|| {
-                    VoterChangeError::InvalidRequest(format!("node id {id} is negative"))
-                })?;
+                let raft_id = raft_id_of(id)?;
                 let log_index = self
                     .change_membership(ChangeMembers::RemoveNodes([raft_id].into()), deadline)
                     .await?;
@@ -349,9 +348,7 @@ impl Controller {
                 remaining,
                 leader_steps_down,
             } => {
-                let raft_id = to_raft_node_id(id).ok_or_else(|| {
-                    VoterChangeError::InvalidRequest(format!("node id {id} is negative"))
-                })?;
+                let raft_id = raft_id_of(id)?;
                 let log_index = self
                     .change_membership(ChangeMembers::RemoveVoters([raft_id].into()), deadline)
                     .await?;
@@ -380,8 +377,7 @@ impl Controller {
         reported: Option<Uuid>,
         deadline: Instant,
     ) -> Result<VoterChangeOutcome, VoterChangeFailure> {
-        let raft_id = to_raft_node_id(id)
-            .ok_or_else(|| VoterChangeError::InvalidRequest(format!("node id {id} is negative")))?;
+        let raft_id = raft_id_of(id)?;
         if let Some(learnt) = learner_at.as_deref()
             && learnt != address
         {
@@ -432,15 +428,7 @@ impl Controller {
         let log_index = self
             .change_membership(ChangeMembers::AddVoterIds([raft_id].into()), deadline)
             .await?;
-        let voters: Vec<i32> = self
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .filter_map(to_kafka_node_id)
-            .collect();
+        let voters = MembershipView::from_metrics(&self.raft.metrics().borrow()).voter_ids;
         tracing::info!(
             voter_id = id,
             directory_id = %format_directory_id(directory_id),
@@ -549,6 +537,12 @@ fn write_error(
             ControllerError::Internal(format!("metadata quorum is not running: {e}"))
         }
     }
+}
+
+/// The Raft node id of Kafka node `id` (the planner already refused negative ids).
+fn raft_id_of(id: i32) -> Result<NodeId, VoterChangeError> {
+    to_raft_node_id(id)
+        .ok_or_else(|| VoterChangeError::InvalidRequest(format!("node id {id} is negative")))
 }
 
 fn not_controller(leader: Option<NodeId>) -> ControllerError {

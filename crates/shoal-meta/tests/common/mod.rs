@@ -62,10 +62,21 @@ pub async fn live_broker_in_rack(
     rack: Option<&str>,
     heartbeat_ms: u64,
 ) -> Arc<BrokerLifecycle> {
+    registered_broker(node.client(), node.subscribe(), id, rack, heartbeat_ms).await
+}
+
+/// Broker `id` registered through `client` with the images of `images`, once unfenced.
+async fn registered_broker(
+    client: Arc<ControllerClient>,
+    images: tokio::sync::watch::Receiver<Arc<MetadataImage>>,
+    id: i32,
+    rack: Option<&str>,
+    heartbeat_ms: u64,
+) -> Arc<BrokerLifecycle> {
     let template = broker(id);
     let lifecycle = BrokerLifecycle::start(
-        node.client(),
-        node.subscribe(),
+        client,
+        images,
         BrokerLifecycleConfig {
             broker_id: id,
             listeners: template.listeners,
@@ -122,27 +133,7 @@ pub async fn remote_broker(
         known,
         None,
     );
-    let template = broker(id);
-    let lifecycle = BrokerLifecycle::start(
-        client,
-        follower.subscribe(),
-        BrokerLifecycleConfig {
-            broker_id: id,
-            listeners: template.listeners,
-            rack: None,
-            heartbeat_interval_ms: 250,
-            session_timeout_ms: 1500,
-            registration_timeout_ms: 10_000,
-            log_dirs: Vec::new(),
-        },
-        shoal_meta::client::ReplicaReports::none(),
-    )
-    .await
-    .expect("broker registers");
-    assert!(
-        lifecycle.wait_until_unfenced(Duration::from_secs(10)).await,
-        "broker {id} was not unfenced"
-    );
+    let lifecycle = registered_broker(client, follower.subscribe(), id, None, 250).await;
     RemoteBroker {
         follower,
         lifecycle,
