@@ -454,7 +454,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Kafka's SO_RCVBUF for client sockets.")
         .ignored("the kernel autotunes socket buffers, which is faster than Kafka's fixed 100 KiB"),
     def("controller.quorum.bootstrap.servers", List, None, Unit::None, NonEmpty, Node,
-        "Controllers (host:port,...) to ask for the voters instead of listing them in controller.quorum.voters (KIP-853): a new controller started with it waits to be added (shoalctl cluster quorum add-voter), a broker-only node follows the voters as they change. Not together with controller.quorum.voters."),
+        "Controllers (host:port,...) to ask for the voters instead of listing them in controller.quorum.voters (KIP-853): a new controller started with it waits to be added (shoalctl cluster quorum add-voter), a broker-only node follows the voters as they change. A list naming only this node's own controller listener (Kafka's stock localhost:9093) starts a one-voter quorum, as kafka-storage format --standalone. Not together with controller.quorum.voters."),
     def("share.coordinator.state.topic.replication.factor", Short, Some("3"), Count, AtLeast(1),
         Node, "Replicas of __share_group_state.")
         .ignored("share groups (KIP-932) are not served"),

@@ -431,6 +431,25 @@ async fn find_quorum(
             cluster_id: configured_cluster_id,
         });
     }
+    // Kafka's stock server.properties names only this node (`localhost:9093`, formatted with
+    // `kafka-storage format --standalone`): a new one-voter quorum, not one to join.
+    if roles.controller
+        && let Some(bind) = &listeners.controller_bind
+        && servers.iter().all(|s| is_own_controller_address(s, bind))
+        && let Some(own) = servers.first()
+    {
+        tracing::info!(
+            bootstrap_servers = %spec,
+            "controller.quorum.bootstrap.servers names only this node: starting a one-voter \
+             quorum (Kafka's --standalone); add controllers with shoalctl cluster quorum add-voter"
+        );
+        return Ok(Quorum {
+            voters: BTreeMap::from([(node_id, own.clone())]),
+            voter_list,
+            join_existing_quorum: false,
+            cluster_id: configured_cluster_id,
+        });
+    }
     let found = shoal_meta::discover_quorum(
         &servers,
         listeners.links.controller.clone().map(ClientTls::Node),
@@ -453,6 +472,25 @@ async fn find_quorum(
         join_existing_quorum: true,
         cluster_id: Some(found.cluster_id),
     })
+}
+
+/// Whether bootstrap server `server` (host:port) is this node's own controller listener bound
+/// at `bind` (host:port): the same port, and a loopback host or the bound host itself.
+fn is_own_controller_address(server: &str, bind: &str) -> bool {
+    let (Some((host, port)), Some((bind_host, bind_port))) =
+        (server.rsplit_once(':'), bind.rsplit_once(':'))
+    else {
+        return false;
+    };
+    if port != bind_port {
+        return false;
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback || host == bind_host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// Connecting to one bootstrap server.
@@ -607,6 +645,12 @@ pub async fn run(
         }
     };
 
+    // The voters now (a controller restarting in bootstrap mode knows them only from its log),
+    // for the single-node rule.
+    let quorum_size = match &meta {
+        Some(meta) => meta.raft_metrics().await.voters.len().max(1),
+        None => voters.len(),
+    };
     let broker = match source {
         Some(source) => Some(
             start_broker(
@@ -615,12 +659,7 @@ pub async fn run(
                 &data_dir,
                 &listeners,
                 heartbeat_interval_ms,
-                // A quorum found through bootstrap servers has other controllers by design.
-                if join_existing_quorum {
-                    voters.len().max(2)
-                } else {
-                    voters.len()
-                },
+                quorum_size,
                 source,
             )
             .await?,
@@ -924,5 +963,26 @@ mod tests {
         assert!(Roles::parse("controller").unwrap().controller);
         assert!(Roles::parse("").is_err());
         assert!(Roles::parse("broker,zookeeper").is_err());
+    }
+
+    #[test]
+    fn a_bootstrap_server_is_this_node_on_its_port_at_a_loopback_or_its_bound_host() {
+        for (server, bind, own) in [
+            // Kafka's stock server.properties: CONTROLLER://:9093 and localhost:9093.
+            ("localhost:9093", "0.0.0.0:9093", true),
+            ("127.0.0.1:9093", "0.0.0.0:9093", true),
+            ("[::1]:9093", "0.0.0.0:9093", true),
+            ("10.0.0.7:9093", "10.0.0.7:9093", true),
+            ("localhost:9094", "0.0.0.0:9093", false),
+            ("10.0.0.8:9093", "10.0.0.7:9093", false),
+            ("controller-2:9093", "0.0.0.0:9093", false),
+            ("no-port", "0.0.0.0:9093", false),
+        ] {
+            assert_eq!(
+                is_own_controller_address(server, bind),
+                own,
+                "{server} {bind}"
+            );
+        }
     }
 }
