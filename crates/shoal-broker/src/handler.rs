@@ -24,6 +24,8 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::DescribeCluster, 0, 2),
         // v0 as Kafka 4 (KIP-896): removed.
         (ApiKey::DescribeLogDirs, 1, 4),
+        // v0 as Kafka 4 (KIP-896): removed.
+        (ApiKey::AlterReplicaLogDirs, 1, 2),
         (ApiKey::InitProducerId, 0, 5),
         (ApiKey::AddPartitionsToTxn, 0, 5),
         (ApiKey::AddOffsetsToTxn, 0, 4),
@@ -91,6 +93,7 @@ impl Handler for BrokerHandler {
             }
             RequestKind::DescribeCluster(r) => apis::describe_cluster::handle(b, &ctx, r),
             RequestKind::DescribeLogDirs(r) => apis::describe_log_dirs::handle(b, &ctx, r).await,
+            RequestKind::AlterReplicaLogDirs(r) => apis::alter_replica_log_dirs::handle(b, &ctx, r),
             RequestKind::InitProducerId(r) => apis::init_producer_id::handle(b, &ctx, r).await,
             RequestKind::AddPartitionsToTxn(r) => {
                 apis::add_partitions_to_txn::handle(b, &ctx, r).await

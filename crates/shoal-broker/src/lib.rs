@@ -30,6 +30,7 @@ pub mod log_dir_set;
 pub mod log_dirs;
 pub mod producer_ids;
 pub mod replica_manager;
+pub mod replica_moves;
 pub mod replication;
 pub mod single_node;
 pub mod time;

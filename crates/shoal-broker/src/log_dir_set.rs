@@ -16,6 +16,9 @@
 //! A partition found in two directories is not opened: which copy is right is the operator's
 //! call, never a guess.
 //!
+//! **Moves.** AlterReplicaLogDirs moves a replica to another directory (`replica_moves`);
+//! opening the set finishes or undoes a move a crash interrupted, before any log is opened.
+//!
 //! **Failure.** An I/O error on a log (`is_directory_failure`; not a full disk) takes its whole
 //! directory offline while the broker runs (`ReplicaManager::storage_error`), as Kafka's
 //! log-dir failure handling does: its partitions are closed and reported offline, and are not
@@ -84,6 +87,8 @@ impl LogDirSet {
                 disk_space: DiskSpace::open_without_reserve(path, min_free_bytes),
             });
         }
+        let paths: Vec<&Path> = dirs.iter().map(|d| d.path.as_path()).collect();
+        crate::replica_moves::interrupted::finish_interrupted_moves(&paths)?;
         Ok(LogDirSet { dirs })
     }
 

@@ -15,6 +15,8 @@ use uuid::Uuid;
 pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
 const DELETE_SUFFIX: &str = "-delete";
 const STRAY_SUFFIX: &str = "-stray";
+/// A copy being made in another log directory (AlterReplicaLogDirs), Kafka's suffix.
+const FUTURE_SUFFIX: &str = "-future";
 
 /// A partition directory found at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +33,10 @@ pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
 
 /// Splits `<topic>-<partition>`; topic names may themselves contain '-'.
 pub fn parse_dir_name(name: &str) -> Option<(String, i32)> {
-    if name.ends_with(DELETE_SUFFIX) || name.ends_with(STRAY_SUFFIX) {
+    if name.ends_with(DELETE_SUFFIX)
+        || name.ends_with(STRAY_SUFFIX)
+        || name.ends_with(FUTURE_SUFFIX)
+    {
         return None;
     }
     let (topic, partition) = name.rsplit_once('-')?;
@@ -104,6 +109,40 @@ pub fn rename_stray(dir: &Path) -> std::io::Result<PathBuf> {
     Ok(target)
 }
 
+/// Where a copy of `topic`-`partition` is made in log directory `root` (Kafka's
+/// `<topic>-<partition>.<id>-future`).
+pub fn future_dir(root: &Path, topic: &str, partition: i32) -> PathBuf {
+    with_suffix(
+        &partition_dir(root, topic, partition),
+        &format!(".{}{FUTURE_SUFFIX}", Uuid::new_v4().simple()),
+    )
+}
+
+/// The partition a `future_dir` name belongs to.
+pub fn parse_future_dir_name(name: &str) -> Option<(String, i32)> {
+    let stem = name.strip_suffix(FUTURE_SUFFIX)?;
+    let (partition_name, id) = stem.rsplit_once('.')?;
+    Uuid::try_parse(id).ok()?;
+    parse_dir_name(partition_name)
+}
+
+/// Whether `name` is a directory set aside for deletion (`rename_for_delete`).
+pub fn is_delete_dir_name(name: &str) -> bool {
+    name.strip_suffix(DELETE_SUFFIX)
+        .and_then(|stem| stem.rsplit_once('.'))
+        .is_some_and(|(set_aside, id)| !set_aside.is_empty() && Uuid::try_parse(id).is_ok())
+}
+
+/// Longest file name a directory entry may have (Linux `NAME_MAX`): a partition whose
+/// `future_dir` name would be longer cannot be moved (Kafka's KAFKA-4893 check).
+pub const MAX_DIR_NAME_BYTES: usize = 255;
+
+/// Whether a `future_dir` of `topic`-`partition` fits in a directory entry.
+pub fn future_dir_name_fits(topic: &str, partition: i32) -> bool {
+    // `<topic>-<partition>.` + 32 hex digits + `-future`
+    format!("{topic}-{partition}").len() + 1 + 32 + FUTURE_SUFFIX.len() <= MAX_DIR_NAME_BYTES
+}
+
 fn with_suffix(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir
         .file_name()
@@ -127,6 +166,41 @@ mod tests {
         let id = Uuid::new_v4();
         assert_eq!(parse_dir_name(&format!("t-0.{}-delete", id.simple())), None);
         assert_eq!(parse_dir_name(&format!("t-0.{}-stray", id.simple())), None);
+    }
+
+    #[test]
+    fn future_and_delete_dirs_are_told_apart_from_partition_dirs() {
+        let root = Path::new("/d");
+        let future = future_dir(root, "my-topic", 3);
+        let name = future.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("my-topic-3.") && name.ends_with("-future"),
+            "{name}"
+        );
+        assert_eq!(parse_dir_name(name), None);
+        assert_eq!(parse_future_dir_name(name), Some(("my-topic".into(), 3)));
+        assert!(!is_delete_dir_name(name));
+        for not_future in [
+            "my-topic-3",
+            "my-topic-3-future",
+            "t-0.nothex-future",
+            "x.y",
+        ] {
+            assert_eq!(parse_future_dir_name(not_future), None, "{not_future}");
+        }
+        let deleted = rename_target_for_test(&partition_dir(root, "t", 0));
+        assert!(is_delete_dir_name(&deleted));
+        assert!(!is_delete_dir_name("t-0"));
+        assert!(!is_delete_dir_name("notes-delete"));
+        // 249 characters is Kafka's longest topic name; its future name does not fit.
+        assert!(future_dir_name_fits("t", 0));
+        assert!(future_dir_name_fits(&"a".repeat(210), 12));
+        assert!(!future_dir_name_fits(&"a".repeat(249), 0));
+    }
+
+    fn rename_target_for_test(dir: &Path) -> String {
+        let target = with_suffix(dir, &format!(".{}{DELETE_SUFFIX}", Uuid::new_v4().simple()));
+        target.file_name().unwrap().to_str().unwrap().to_string()
     }
 
     #[test]

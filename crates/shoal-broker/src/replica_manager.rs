@@ -22,8 +22,12 @@ use crate::disk_space::DiskSpace;
 use crate::log_config::partition_config;
 use crate::log_dir_set::{LogDirSet, is_directory_failure, place_new_replica};
 use crate::log_dirs;
+use crate::replica_moves::{self, MoveRegistry};
 use crate::replication::quota::{ReplicationQuotas, Throttles};
 use crate::time::wall_ms;
+
+#[path = "replica_manager_moves.rs"]
+mod moves;
 
 /// Key of a hosted partition: the topic id, so a recreated topic never meets an old log.
 pub type PartitionKey = (Uuid, i32);
@@ -79,6 +83,13 @@ pub struct ReplicaManager {
     closed: std::sync::atomic::AtomicBool,
     /// Set once at start-up (see [`MarkerListener`]).
     marker_listener: std::sync::OnceLock<Arc<dyn MarkerListener>>,
+    /// Held while an image is applied and while a moved replica is swapped in, so neither
+    /// sees the other half done.
+    apply_lock: std::sync::Mutex<()>,
+    /// Replicas being moved between log directories (AlterReplicaLogDirs).
+    pub moves: MoveRegistry,
+    /// One per copy allowed to run at once (`num.replica.alter.log.dirs.threads`).
+    move_permits: Arc<tokio::sync::Semaphore>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -98,6 +109,12 @@ impl ReplicaManager {
         initial: Arc<MetadataImage>,
     ) -> Self {
         let (applied, _) = watch::channel(initial);
+        // Kafka's default: one per log directory.
+        let move_threads = shoal_config::effective(&broker_settings, replica_moves::THREADS)
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n >= 1)
+            .unwrap_or(log_dirs.dirs().len())
+            .clamp(1, crate::log_dir_set::MAX_LOG_DIRS);
         Self {
             log_dirs,
             quotas: ReplicationQuotas::from_settings(&broker_settings),
@@ -116,6 +133,9 @@ impl ReplicaManager {
             strays_checked: std::sync::atomic::AtomicBool::new(false),
             closed: std::sync::atomic::AtomicBool::new(false),
             marker_listener: std::sync::OnceLock::new(),
+            apply_lock: std::sync::Mutex::new(()),
+            moves: MoveRegistry::default(),
+            move_permits: Arc::new(tokio::sync::Semaphore::new(move_threads)),
         }
     }
 
@@ -336,6 +356,10 @@ impl ReplicaManager {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             return;
         }
+        let _applying = self
+            .apply_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut wanted: HashMap<PartitionKey, (&TopicImage, PartitionState)> = HashMap::new();
         for topic in image.topics.values() {
             for p in &topic.partitions {
@@ -434,7 +458,7 @@ impl ReplicaManager {
     }
 
     fn open_partition(&self, key: PartitionKey, topic: &TopicImage, state: PartitionState) {
-        let (topic_id, index) = key;
+        let index = key.1;
         if let Some(dir) = read(&self.in_failed_dirs).get(&key).copied() {
             let reason = read(&self.failed_dirs)
                 .get(&dir)
@@ -451,6 +475,14 @@ impl ReplicaManager {
             }
             Ok(Some(found)) => found,
             Ok(None) => {
+                // A directory AlterReplicaLogDirs named before the replica existed (Kafka's
+                // preferred log dir).
+                if let Some(preferred) = self.moves.take_preferred(&topic.name, index)
+                    && preferred < self.log_dirs.dirs().len()
+                    && !failed.contains_key(&preferred)
+                {
+                    return self.open_in(key, topic, state, preferred);
+                }
                 let mut hosted: Vec<Option<usize>> = (0..self.log_dirs.dirs().len())
                     .map(|i| (!failed.contains_key(&i)).then_some(0))
                     .collect();
@@ -470,6 +502,18 @@ impl ReplicaManager {
                 return;
             }
         };
+        self.open_in(key, topic, state, position);
+    }
+
+    /// Opens the replica in log directory `position` (creating it there if new).
+    fn open_in(
+        &self,
+        key: PartitionKey,
+        topic: &TopicImage,
+        state: PartitionState,
+        position: usize,
+    ) {
+        let (topic_id, index) = key;
         let Some(log_dir) = self.log_dirs.get(position) else {
             self.mark_offline(key, &topic.name, format!("no log directory {position}"));
             return;
@@ -507,26 +551,8 @@ impl ReplicaManager {
             );
             return;
         }
-        let config = match partition_config(&topic.configs, &self.broker_settings) {
-            Ok(config) => config,
-            Err(error) => {
-                self.mark_offline(key, &topic.name, error);
-                return;
-            }
-        };
-        match Partition::open(
-            &dir,
-            &topic.name,
-            index,
-            self.local_id,
-            config.log,
-            config.min_insync_replicas,
-            state,
-            wall_ms(),
-        ) {
+        match self.open_log(&dir, &topic.name, index, &topic.configs, state) {
             Ok(partition) => {
-                // KIP-890 part 1 is the broker's choice (`transaction.partition.verification.enable`).
-                partition.set_txn_verification_enabled(self.txn_verification_enabled);
                 let mut hosted = write(&self.hosted);
                 // Checked under the lock close_all drains: a log opened while shutting down is
                 // closed again, never left open and unflushed.
@@ -550,9 +576,35 @@ impl ReplicaManager {
                 );
             }
             Err(error) => {
-                self.mark_offline(key, &topic.name, format!("cannot open the log: {error}"));
+                self.mark_offline(key, &topic.name, error);
             }
         }
+    }
+
+    /// Opens (and recovers) the log of `topic`-`index` in `dir` as a replica in `state`.
+    fn open_log(
+        &self,
+        dir: &std::path::Path,
+        topic: &str,
+        index: i32,
+        configs: &BTreeMap<String, String>,
+        state: PartitionState,
+    ) -> Result<Partition, String> {
+        let config = partition_config(configs, &self.broker_settings)?;
+        let partition = Partition::open(
+            dir,
+            topic,
+            index,
+            self.local_id,
+            config.log,
+            config.min_insync_replicas,
+            state,
+            wall_ms(),
+        )
+        .map_err(|error| format!("cannot open the log: {error}"))?;
+        // KIP-890 part 1 is the broker's choice (`transaction.partition.verification.enable`).
+        partition.set_txn_verification_enabled(self.txn_verification_enabled);
+        Ok(partition)
     }
 
     /// Directories of topics the metadata does not know (deleted while this node was down).
@@ -606,6 +658,12 @@ impl ReplicaManager {
 
     /// Clean shutdown: flush and close every log.
     pub fn close_all(&self) {
+        // A copy in progress stops at its next chunk: the runtime waits for blocking work.
+        for (_, running) in self.moves.all() {
+            running
+                .cancel
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         let hosted: Vec<Hosted> = {
             let mut hosted = write(&self.hosted);
             self.closed

@@ -589,6 +589,20 @@ async fn every_advertised_version_is_answered_and_encodes() {
                         ])
                         .into()
                 }
+                // To the directory "t" is already in: nothing to move, NONE.
+                ApiKey::AlterReplicaLogDirs => AlterReplicaLogDirsRequest::default()
+                    .with_dirs(vec![
+                        alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                            .with_path(s(&h.broker.replicas.log_dirs.dirs()[0]
+                                .path
+                                .to_string_lossy()))
+                            .with_topics(vec![
+                                alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                                    .with_name(TopicName(s("t")))
+                                    .with_partitions(vec![0]),
+                            ]),
+                    ])
+                    .into(),
                 ApiKey::SaslHandshake => SaslHandshakeRequest::default()
                     .with_mechanism(s("SCRAM-SHA-256"))
                     .into(),
@@ -689,6 +703,18 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
             let per_feature: Vec<i16> = r.results.iter().map(|f| f.error_code).collect();
             let expected: &[i16] = if version < 2 { &[0] } else { &[] };
             assert_eq!(per_feature, expected, "{ctx}");
+        }
+        ResponseKind::AlterReplicaLogDirs(r) => {
+            let codes: Vec<(String, i32, i16)> = r
+                .results
+                .iter()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(|p| (t.topic_name.0.to_string(), p.partition_index, p.error_code))
+                })
+                .collect();
+            assert_eq!(codes, vec![("t".to_string(), 0, 0)], "{ctx}");
         }
         ResponseKind::DescribeLogDirs(r) => {
             assert_eq!(r.error_code, 0, "{ctx}");

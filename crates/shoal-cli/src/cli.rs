@@ -326,6 +326,26 @@ pub enum PartitionCommand {
     /// The partitions being moved: replicas, and those being added and removed
     /// (ListPartitionReassignments, as kafka-reassign-partitions --verify).
     Reassignments(PartitionDescribe),
+    /// Move a broker's replicas to other log directories of that broker (AlterReplicaLogDirs,
+    /// as kafka-reassign-partitions with log_dirs); the copy runs while the replica serves.
+    MoveDir(MoveDir),
+}
+
+#[derive(Debug, Args)]
+pub struct MoveDir {
+    /// The broker whose replicas move.
+    #[arg(long)]
+    pub broker: i32,
+    /// TOPIC:PARTITION=DIR : the replica's new log directory on the broker, as
+    /// `cluster log-dirs` shows it; repeatable.
+    #[arg(long = "move", value_name = "SPEC", required = true)]
+    pub moves: Vec<String>,
+    /// Wait until every replica is in its new directory, reporting progress on stderr.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up (exit 1) after this many milliseconds.
+    #[arg(long, default_value_t = 600_000)]
+    pub wait_timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]

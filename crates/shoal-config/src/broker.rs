@@ -252,6 +252,13 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         AtLeast(0), Replication,
         "Bytes/s this broker fetches as follower for its throttled replicas (a topic's follower.replication.throttled.replicas) while out of the ISR. Dynamic, like leader.replication.throttled.rate.")
         .reloaded(ClusterWide),
+    def("replica.alter.log.dirs.io.max.bytes.per.second", Long, Some("9223372036854775807"),
+        BytesPerSecond, AtLeast(1), Replication,
+        "Bytes/s a broker copies when moving replicas between its log directories (AlterReplicaLogDirs); the default means unlimited. Dynamic: IncrementalAlterConfigs sets it for one broker or as the cluster default, read before each copy pass.")
+        .reloaded(ClusterWide),
+    def("num.replica.alter.log.dirs.threads", Int, None, Count, AtLeast(1), Replication,
+        "Most replica moves between log directories (AlterReplicaLogDirs) a broker copies at once; unset means one per log directory, as Kafka. Read at start-up.")
+        .dynamic(PerBroker),
     def("shoal.balancer.enabled", Boolean, Some("false"), Unit::None, Any, Replication,
         "Shoal's own (Redpanda's continuous balancing): the active controller moves replicas to even replica counts, preferred leaders and bytes per broker, with the plan of shoalctl cluster balance, while no partition is moving and no broker holding replicas is down. Dynamic: the controller reads the cluster-wide value each round.")
         .shoal().reloaded(ClusterWide),

@@ -264,6 +264,22 @@ impl Log {
         self.sealed.len() + 1
     }
 
+    /// Bytes in the active segment's log file.
+    pub fn active_segment_bytes(&self) -> u64 {
+        self.active.size_bytes()
+    }
+
+    /// Seals a non-empty active segment now (moving a replica between log directories copies
+    /// sealed segments while the log serves, so it rolls before each catch-up pass); false if
+    /// the active segment was empty.
+    pub fn roll_now(&mut self, now_ms: i64) -> Result<bool> {
+        if self.active.size_bytes() == 0 {
+            return Ok(false);
+        }
+        self.roll(now_ms)?;
+        Ok(true)
+    }
+
     /// Whether [`Log::append_as_leader`] would recompress `records` (`compression.type`): CPU
     /// work that async callers move off their worker threads.
     pub fn append_needs_recompression(&self, records: &[u8]) -> bool {

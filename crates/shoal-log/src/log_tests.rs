@@ -221,6 +221,28 @@ fn rolls_by_segment_bytes_and_reads_across_segments() {
 }
 
 #[test]
+fn roll_now_seals_a_non_empty_active_segment_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    assert!(
+        !log.roll_now(NOW_MS).unwrap(),
+        "an empty active segment stays"
+    );
+    let batch = producer_batch(2, 50, 0);
+    log.append_as_leader(&batch, 0, NOW_MS).unwrap();
+    assert!(log.active_segment_bytes() > 0);
+    assert!(log.roll_now(NOW_MS).unwrap());
+    assert_eq!(log.segment_count(), 2);
+    assert_eq!(log.active_segment_bytes(), 0);
+    assert_eq!(log.active.base_offset(), 2);
+    assert!(!log.roll_now(NOW_MS).unwrap());
+    log.append_as_leader(&batch, 0, NOW_MS).unwrap();
+    let mut expected = as_stored(&batch, 0, 0);
+    expected.extend_from_slice(&as_stored(&batch, 2, 0));
+    assert_eq!(read_all(&log), expected);
+}
+
+#[test]
 fn rolls_by_segment_ms_measured_on_batch_timestamps() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig {

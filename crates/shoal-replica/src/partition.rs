@@ -533,6 +533,11 @@ impl Partition {
                     if !is_leader {
                         return Err(PartitionError::NotLeaderOrFollower);
                     }
+                    // Closed (its log moved to another directory, or the broker stops): the
+                    // client retries against the replica that replaced this one.
+                    if self.is_closed() {
+                        return Err(PartitionError::Closed);
+                    }
                     decide_ack(hw, required_offset, isr_size, min_insync_replicas)
                 };
                 match decision {
@@ -1076,13 +1081,15 @@ impl Partition {
         Ok(())
     }
 
-    /// Flushes and closes the log (clean shutdown).
+    /// Flushes and closes the log (clean shutdown, or its directory changes). Waiters on this
+    /// replica (acks=all, long polls) are woken and find it closed.
     pub fn close(&self) -> Result<(), PartitionError> {
         let high_watermark = self.high_watermark();
         if let Err(error) = self.snapshot_producers(true) {
             tracing::warn!(topic = %self.topic, partition = self.index, %error, "writing the producer snapshot failed");
         }
         let log = self.take_log();
+        self.wake_waiters();
         if let Some(mut log) = log {
             log.checkpoint_high_watermark(high_watermark)?;
             log.close()?;
@@ -1092,10 +1099,29 @@ impl Partition {
 
     /// Removes the log from disk (topic deleted).
     pub fn delete(&self) -> Result<(), PartitionError> {
-        if let Some(log) = self.take_log() {
+        let log = self.take_log();
+        self.wake_waiters();
+        if let Some(log) = log {
             log.delete()?;
         }
         Ok(())
+    }
+
+    /// Whether the log was closed or deleted (false while a close is taking it).
+    pub fn is_closed(&self) -> bool {
+        try_read(&self.log).is_some_and(|log| log.is_none())
+    }
+
+    /// Wakes everyone watching the offsets, so they look again and find the log closed.
+    fn wake_waiters(&self) {
+        self.high_watermark.send_modify(|_| {});
+        self.log_end_offset.send_modify(|_| {});
+        self.last_stable_offset.send_modify(|_| {});
+    }
+
+    /// Seals the active segment if it holds anything (see [`Log::roll_now`]).
+    pub fn roll_log(&self, now_ms: i64) -> Result<bool, PartitionError> {
+        self.with_log(|log| log.roll_now(now_ms))
     }
 
     /// The log, taken out: later calls report `Closed`. Waits for calls in flight.
@@ -1211,6 +1237,48 @@ mod tests {
         assert!(acked.is_ok());
         assert!(leader);
         assert!(waited < Duration::from_secs(1), "waited {waited:?}");
+    }
+
+    /// Partition t-0 on broker 1, leader at epoch 0 of replicas 1 and 2, both in the ISR.
+    fn leader_of_two(dir: &Path) -> Partition {
+        let state = PartitionState {
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+        };
+        Partition::open(dir, "t", 0, 1, LogConfig::default(), 2, state, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn closing_wakes_acks_waiters_and_long_polls_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = Arc::new(leader_of_two(dir.path()));
+        let batch = shoal_log::testing::build_batch(0, 0, &[b"a"]);
+        partition
+            .append_as_leader(&batch, RequiredAcks::AllInSync, 0)
+            .unwrap();
+        let mut log_end = partition.subscribe_log_end_offset();
+        log_end.borrow_and_update();
+        // The follower never fetches: the waiter would wait out its whole timeout.
+        let waiter = {
+            let partition = Arc::clone(&partition);
+            tokio::spawn(async move { partition.wait_for_acks(1, Duration::from_secs(60)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished());
+        assert!(!partition.is_closed());
+        let started = Instant::now();
+        partition.close().unwrap();
+        assert!(partition.is_closed());
+        let acked = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(acked, Err(PartitionError::Closed)), "{acked:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(log_end.has_changed().unwrap(), "long polls are woken too");
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! partition is left out; `offset_lag` is how far the log end is behind the high watermark
 //! (0 once caught up). One result per log directory (`log.dirs`), each with the partitions it
 //! holds; a partition that could not be opened (offline) is not listed, as Kafka lists only
-//! open logs. The file system and the logs are read on the blocking pool.
+//! open logs. A replica being moved (AlterReplicaLogDirs) is also listed in its target
+//! directory with `is_future_key`, the bytes copied so far, and as lag how far the copy
+//! trails the log end. The file system and the logs are read on the blocking pool.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -33,8 +35,10 @@ pub(crate) struct LogSummary {
     pub topic: String,
     pub partition: i32,
     pub size_bytes: u64,
-    pub log_end_offset: i64,
-    pub high_watermark: i64,
+    /// See [`offset_lag`] and [`future_offset_lag`].
+    pub offset_lag: i64,
+    /// A copy being made by AlterReplicaLogDirs (Kafka's future replica).
+    pub is_future: bool,
 }
 
 /// The file system under the log directory.
@@ -78,8 +82,29 @@ pub async fn handle(
                     topic: p.topic().to_string(),
                     partition: p.index(),
                     size_bytes,
-                    log_end_offset,
-                    high_watermark: p.high_watermark(),
+                    offset_lag: offset_lag(log_end_offset, p.high_watermark()),
+                    is_future: false,
+                });
+            }
+        }
+        // Replicas being moved: their copy in the target directory.
+        for ((topic_id, index), mv) in replicas.moves.all() {
+            let Some(p) = replicas.partition(topic_id, index) else {
+                continue;
+            };
+            let Ok(log_end_offset) = p.read_log(|log| Ok(log.log_end_offset())) else {
+                continue;
+            };
+            if let Some(in_dir) = logs.get_mut(mv.target) {
+                in_dir.push(LogSummary {
+                    topic: p.topic().to_string(),
+                    partition: index,
+                    size_bytes: mv.copied_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                    offset_lag: future_offset_lag(
+                        log_end_offset,
+                        mv.copied_offset.load(std::sync::atomic::Ordering::Relaxed),
+                    ),
+                    is_future: true,
                 });
             }
         }
@@ -143,7 +168,7 @@ pub(crate) fn describe_topics(
     by_topic
         .into_iter()
         .map(|(topic, mut partitions)| {
-            partitions.sort_by_key(|l| l.partition);
+            partitions.sort_by_key(|l| (l.partition, l.is_future));
             DescribeLogDirsTopic::default()
                 .with_name(str_bytes(topic).into())
                 .with_partitions(
@@ -153,8 +178,8 @@ pub(crate) fn describe_topics(
                             DescribeLogDirsPartition::default()
                                 .with_partition_index(l.partition)
                                 .with_partition_size(clamp(l.size_bytes))
-                                .with_offset_lag(offset_lag(l.log_end_offset, l.high_watermark))
-                                .with_is_future_key(false)
+                                .with_offset_lag(l.offset_lag)
+                                .with_is_future_key(l.is_future)
                         })
                         .collect(),
                 )
@@ -165,6 +190,11 @@ pub(crate) fn describe_topics(
 /// Kafka's `getLogEndOffsetLag` for a current (not future) log.
 pub(crate) fn offset_lag(log_end_offset: i64, high_watermark: i64) -> i64 {
     high_watermark.saturating_sub(log_end_offset).max(0)
+}
+
+/// Kafka's `getLogEndOffsetLag` for a future replica: how far the copy trails the log end.
+pub(crate) fn future_offset_lag(log_end_offset: i64, copied_offset: i64) -> i64 {
+    log_end_offset.saturating_sub(copied_offset).max(0)
 }
 
 fn clamp(bytes: u64) -> i64 {
@@ -190,8 +220,8 @@ mod tests {
             topic: topic.into(),
             partition,
             size_bytes,
-            log_end_offset: leo,
-            high_watermark: hw,
+            offset_lag: offset_lag(leo, hw),
+            is_future: false,
         }
     }
 
@@ -250,6 +280,28 @@ mod tests {
         // b has no asked partition held here, so no empty entry for it.
         assert_eq!(got.len(), 1);
         assert!(describe_topics(&logs, Some(&BTreeSet::new())).is_empty());
+    }
+
+    #[test]
+    fn a_future_replica_is_listed_after_the_current_one() {
+        let logs = [
+            LogSummary {
+                is_future: true,
+                offset_lag: future_offset_lag(100, 40),
+                ..log("a", 0, 7, 0, 0)
+            },
+            log("a", 0, 9, 100, 100),
+        ];
+        let got = describe_topics(&logs, None);
+        let partitions = &got[0].partitions;
+        assert_eq!(
+            partitions
+                .iter()
+                .map(|p| (p.partition_size, p.offset_lag, p.is_future_key))
+                .collect::<Vec<_>>(),
+            vec![(9, 0, false), (7, 60, true)]
+        );
+        assert_eq!(future_offset_lag(10, 12), 0);
     }
 
     #[test]

@@ -12,13 +12,13 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use futures::Stream;
 use kafka_protocol::ResponseError;
 use shoal_internode::NodePeer;
-use shoal_replica::{FollowerFetch, PartitionError};
+use shoal_replica::{FollowerFetch, Partition, PartitionError};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -232,8 +232,9 @@ struct FollowerSession {
     cluster_id: String,
     replicas: Arc<ReplicaManager>,
     isr_nudges: mpsc::Sender<PartitionKey>,
-    /// Log end watches of the partitions this follower fetches, kept across requests.
-    log_ends: HashMap<PartitionKey, watch::Receiver<i64>>,
+    /// Log end watches of the partitions this follower fetches, kept across requests, with
+    /// the replica each watches.
+    log_ends: HashMap<PartitionKey, (Weak<Partition>, watch::Receiver<i64>)>,
 }
 
 impl FollowerSession {
@@ -285,7 +286,7 @@ impl FollowerSession {
                 .log_ends
                 .iter_mut()
                 .filter(|(key, _)| !served.held.contains(key))
-                .map(|(_, rx)| Box::pin(rx.changed()))
+                .map(|(_, (_, rx))| Box::pin(rx.changed()))
                 .collect();
             if changes.is_empty() {
                 tokio::time::sleep_until(deadline).await;
@@ -295,13 +296,28 @@ impl FollowerSession {
         }
     }
 
+    /// The log-end watch of the replica hosted for `key` now: a replica reopened (moved to
+    /// another log directory) is a new one, watched afresh.
     fn log_end_watch(&mut self, key: PartitionKey) -> Option<&mut watch::Receiver<i64>> {
-        if !self.log_ends.contains_key(&key) {
-            let partition = self.replicas.partition(key.0, key.1)?;
-            self.log_ends
-                .insert(key, partition.subscribe_log_end_offset());
+        let Some(partition) = self.replicas.partition(key.0, key.1) else {
+            // Not hosted (any more): a watch of a dropped replica would end every wait at once.
+            self.log_ends.remove(&key);
+            return None;
+        };
+        let current = self
+            .log_ends
+            .get(&key)
+            .is_some_and(|(watched, _)| std::ptr::eq(watched.as_ptr(), Arc::as_ptr(&partition)));
+        if !current {
+            self.log_ends.insert(
+                key,
+                (
+                    Arc::downgrade(&partition),
+                    partition.subscribe_log_end_offset(),
+                ),
+            );
         }
-        self.log_ends.get_mut(&key)
+        self.log_ends.get_mut(&key).map(|(_, rx)| rx)
     }
 }
 

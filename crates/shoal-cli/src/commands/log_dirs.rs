@@ -23,8 +23,9 @@ struct DirRow {
     error: Option<String>,
     total_bytes: i64,
     usable_bytes: i64,
-    /// (topic, partition, size bytes, offset lag), by topic then partition.
-    partitions: Vec<(String, i32, i64, i64)>,
+    /// (topic, partition, size bytes, offset lag, a copy being made by AlterReplicaLogDirs),
+    /// by topic then partition.
+    partitions: Vec<(String, i32, i64, i64, bool)>,
 }
 
 pub async fn run(
@@ -98,7 +99,7 @@ fn dir_rows(broker: i32, response: DescribeLogDirsResponse) -> Vec<DirRow> {
         .results
         .into_iter()
         .map(|d| {
-            let mut partitions: Vec<(String, i32, i64, i64)> = d
+            let mut partitions: Vec<(String, i32, i64, i64, bool)> = d
                 .topics
                 .iter()
                 .flat_map(|t| {
@@ -108,6 +109,7 @@ fn dir_rows(broker: i32, response: DescribeLogDirsResponse) -> Vec<DirRow> {
                             p.partition_index,
                             p.partition_size,
                             p.offset_lag,
+                            p.is_future_key,
                         )
                     })
                 })
@@ -135,8 +137,8 @@ fn emit(rows: &[DirRow], out: &Output) {
             "error": r.error,
             "totalBytes": r.total_bytes,
             "usableBytes": r.usable_bytes,
-            "partitions": r.partitions.iter().map(|(t, p, size, lag)| json!({
-                "partition": format!("{t}-{p}"), "size": size, "offsetLag": lag, "isFuture": false,
+            "partitions": r.partitions.iter().map(|(t, p, size, lag, future)| json!({
+                "partition": format!("{t}-{p}"), "size": size, "offsetLag": lag, "isFuture": future,
             })).collect::<Vec<_>>(),
         }));
     }
@@ -163,13 +165,15 @@ fn emit(rows: &[DirRow], out: &Output) {
     let partitions = rows
         .iter()
         .flat_map(|r| {
-            r.partitions.iter().map(move |(t, p, size, lag)| {
+            r.partitions.iter().map(move |(t, p, size, lag, future)| {
                 vec![
                     r.broker.to_string(),
+                    r.dir.clone(),
                     t.clone(),
                     p.to_string(),
                     size.to_string(),
                     lag.to_string(),
+                    if *future { "yes" } else { "-" }.to_string(),
                 ]
             })
         })
@@ -192,7 +196,15 @@ fn emit(rows: &[DirRow], out: &Output) {
             ),
             (
                 "partitions",
-                vec!["BROKER", "TOPIC", "PARTITION", "SIZE_BYTES", "OFFSET_LAG"],
+                vec![
+                    "BROKER",
+                    "DIR",
+                    "TOPIC",
+                    "PARTITION",
+                    "SIZE_BYTES",
+                    "OFFSET_LAG",
+                    "FUTURE",
+                ],
                 partitions,
             ),
         ],

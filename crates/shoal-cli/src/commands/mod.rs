@@ -25,6 +25,7 @@ pub mod console;
 mod features;
 mod group;
 mod log_dirs;
+mod move_dir;
 mod partition;
 mod partition_describe;
 mod reassign;
@@ -85,6 +86,10 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
         }
         Command::Partition(crate::cli::PartitionCommand::Reassignments(args)) => {
             reassign::list_reassignments(&mut connect(cli, timeout).await?, args, out).await
+        }
+        Command::Partition(crate::cli::PartitionCommand::MoveDir(args)) => {
+            let moves = move_dir::plan(args)?;
+            move_dir::run(&mut connect(cli, timeout).await?, args, moves, out).await
         }
         // Flags are checked before connecting: bad input fails without a broker.
         Command::Acl(c) => acl::run(cli, c, out, timeout).await,
