@@ -221,7 +221,8 @@ def test_replicas_move_between_log_dirs_under_load_and_a_kill_mid_move_loses_not
     directory (DescribeLogDirs shows each copy as a future replica while it runs); then, with
     the copy throttled by the dynamic replica.alter.log.dirs.io.max.bytes.per.second, node 3 is
     SIGKILLed mid-copy and restarted: the copy is dropped, and the replica is where it was and
-    in sync. The checker finds nothing lost, duplicated or reordered."""
+    in sync. A reassignment file with log_dirs puts a new replica in the directory it names.
+    The checker finds nothing lost, duplicated or reordered."""
     from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
                                        ResourceType)
     from checker import check
@@ -282,6 +283,20 @@ def test_replicas_move_between_log_dirs_under_load_and_a_kill_mid_move_loses_not
         assert futures_in(dirs) == []
         assert placement(dirs, topic, partitions) == after
         wait_until("every partition in sync again", lambda: all_in_sync(c.node(1)), timeout=60)
+
+        # A reassignment file with log_dirs (kafka-reassign-partitions' format): node 3 gets a
+        # new replica, created in the directory the file names for it.
+        from confluent_kafka.admin import NewTopic
+        fut = admin.create_topics([NewTopic("placed", 1, -1, replica_assignment=[[1, 2]])])["placed"]
+        fut.result(30)
+        plan = tmp_path / "reassign.json"
+        plan.write_text(json.dumps({"version": 1, "partitions": [
+            {"topic": "placed", "partition": 0, "replicas": [1, 2, 3],
+             "log_dirs": ["any", "any", str(extra.resolve())]}]}))
+        r = ctl(c.bootstrap, "partition", "reassign", "--reassignment-json-file", str(plan), "--wait",
+                "--wait-timeout-ms", "60000")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert (extra / "placed-0").is_dir() and not (node3.data_dir / "placed-0").exists()
 
         log = load.stop()
         report = check(log.acked, read_all(c.bootstrap, topic, partitions), by_key=False)

@@ -195,6 +195,7 @@ impl ReplicaManager {
             target: &mv.future_dir,
             copied: Default::default(),
             cancel: &mv.cancel,
+            progress: &mv.progress,
         };
         for _ in 0..MAX_PASSES_WHILE_SERVING {
             if mv.is_cancelled() {
@@ -217,9 +218,8 @@ impl ReplicaManager {
                 Err(e) if mv.is_cancelled() => return Ok(Ended::Abandoned(e.to_string())),
                 Err(e) => return Err(format!("copying into {}: {e}", mv.future_dir.display())),
             };
-            mv.copied_bytes.store(copy.size_bytes(), Ordering::Relaxed);
             if let Some(offset) = pass.active_base_offset {
-                mv.copied_offset.store(offset, Ordering::Relaxed);
+                mv.progress.offset.fetch_max(offset, Ordering::Relaxed);
             }
             let active_now = replica
                 .read_log(|log| Ok(log.active_segment_bytes()))
@@ -658,7 +658,9 @@ mod tests {
         let future = manager.moves.get((TOPIC_ID, 0)).unwrap().future_dir.clone();
         wait_until("the copy has begun", || future.is_dir());
         manager.close_all();
-        wait_until("the copy stops", || manager.moves.get((TOPIC_ID, 0)).is_none());
+        wait_until("the copy stops", || {
+            manager.moves.get((TOPIC_ID, 0)).is_none()
+        });
         assert!(!future.exists());
         assert!(here.join("t-0").is_dir());
     }

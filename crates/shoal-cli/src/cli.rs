@@ -355,7 +355,9 @@ pub struct Reassign {
     #[arg(long = "move", value_name = "SPEC")]
     pub moves: Vec<String>,
     /// A kafka-reassign-partitions JSON file:
-    /// {"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2,3]}]}.
+    /// {"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2,3]}]}; an optional
+    /// "log_dirs" (one per replica, a directory or "any") also moves replicas between their
+    /// brokers' log directories (AlterReplicaLogDirs).
     #[arg(long, value_name = "FILE")]
     pub reassignment_json_file: Option<std::path::PathBuf>,
     /// Cancel the moves of the partitions named (their replicas go back to the original set).

@@ -99,10 +99,12 @@ pub async fn handle(
                 in_dir.push(LogSummary {
                     topic: p.topic().to_string(),
                     partition: index,
-                    size_bytes: mv.copied_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                    size_bytes: mv.progress.bytes.load(std::sync::atomic::Ordering::Relaxed),
                     offset_lag: future_offset_lag(
                         log_end_offset,
-                        mv.copied_offset.load(std::sync::atomic::Ordering::Relaxed),
+                        mv.progress
+                            .offset
+                            .load(std::sync::atomic::Ordering::Relaxed),
                     ),
                     is_future: true,
                 });

@@ -19,7 +19,7 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use shoal_log::cleaner_throttle::IoThrottle;
 
@@ -132,12 +132,22 @@ pub fn list_files(dir: &Path) -> std::io::Result<BTreeMap<String, FileStat>> {
     Ok(files)
 }
 
+/// How far a copy is, for DescribeLogDirs: updated after every file.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Bytes the copy holds.
+    pub bytes: AtomicU64,
+    /// Every offset below is in the copy (the base offset of the first segment not copied).
+    pub offset: AtomicI64,
+}
+
 /// A copy in progress: the target directory and what it holds.
 pub struct DirCopy<'a> {
     pub source: &'a Path,
     pub target: &'a Path,
     pub copied: BTreeMap<String, FileStat>,
     pub cancel: &'a AtomicBool,
+    pub progress: &'a Progress,
 }
 
 /// What a pass did.
@@ -185,6 +195,19 @@ impl DirCopy<'_> {
                     outcome.files_copied += 1;
                     outcome.bytes_copied += bytes;
                     self.copied.insert(name.clone(), *stat);
+                    self.progress
+                        .bytes
+                        .store(self.size_bytes(), Ordering::Relaxed);
+                    // A segment's log copied: what follows it is the next thing missing.
+                    if let Some(base) = segment_base_offset(name).filter(|_| name.ends_with(".log"))
+                        && let Some(next) = source
+                            .keys()
+                            .filter(|n| n.ends_with(".log"))
+                            .filter_map(|n| segment_base_offset(n))
+                            .find(|b| *b > base)
+                    {
+                        self.progress.offset.fetch_max(next, Ordering::Relaxed);
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind != PassKind::Final => {
                     // Gone meanwhile; the next pass removes the copy.
@@ -409,11 +432,13 @@ mod tests {
         write("00000000000000000006.log", b"active");
         write("partition.metadata", b"id");
         let cancel = AtomicBool::new(false);
+        let progress = Progress::default();
         let mut copy = DirCopy {
             source: &source,
             target: &target,
             copied: BTreeMap::new(),
             cancel: &cancel,
+            progress: &progress,
         };
         let mut throttle = IoThrottle::new(None);
         let first = copy
@@ -421,6 +446,8 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(first.files_copied, 2);
         assert!(!target.join("00000000000000000006.log").exists());
+        assert_eq!(progress.offset.load(Ordering::Relaxed), 6);
+        assert_eq!(progress.bytes.load(Ordering::Relaxed), 6 + 2);
         fs::remove_file(source.join("00000000000000000000.log")).unwrap_or_else(|e| panic!("{e}"));
         write("00000000000000000006.log", b"active, grown");
         let last = copy

@@ -53,10 +53,7 @@ pub struct Move {
     /// Where the copy is made.
     pub future_dir: PathBuf,
     pub cancel: AtomicBool,
-    /// Bytes the copy holds.
-    pub copied_bytes: AtomicU64,
-    /// Every offset below is in the copy (the active segment's base offset of the last pass).
-    pub copied_offset: AtomicI64,
+    pub progress: file_sync::Progress,
 }
 
 impl Move {
@@ -65,8 +62,10 @@ impl Move {
             target,
             future_dir,
             cancel: AtomicBool::new(false),
-            copied_bytes: AtomicU64::new(0),
-            copied_offset: AtomicI64::new(log_start_offset),
+            progress: file_sync::Progress {
+                bytes: AtomicU64::new(0),
+                offset: AtomicI64::new(log_start_offset),
+            },
         }
     }
 

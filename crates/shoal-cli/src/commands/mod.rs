@@ -82,6 +82,7 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
         }
         Command::Partition(crate::cli::PartitionCommand::Reassign(args)) => {
             let plan = reassign::plan(args)?;
+            reassign::log_dir_moves(args)?;
             reassign::reassign(&mut connect(cli, timeout).await?, args, plan, out).await
         }
         Command::Partition(crate::cli::PartitionCommand::Reassignments(args)) => {

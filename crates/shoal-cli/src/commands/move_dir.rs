@@ -159,6 +159,35 @@ pub async fn run(
     })
 }
 
+/// Asks `broker` to move its replica of `topic`-`partition` to `dir`: the error code.
+pub async fn alter(
+    client: &mut Client,
+    broker: i32,
+    topic: &str,
+    partition: i32,
+    dir: &str,
+) -> anyhow::Result<i16> {
+    let request = AlterReplicaLogDirsRequest::default().with_dirs(vec![
+        AlterReplicaLogDir::default()
+            .with_path(StrBytes::from_string(dir.to_string()))
+            .with_topics(vec![
+                AlterReplicaLogDirTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(vec![partition]),
+            ]),
+    ]);
+    let response = client.broker(broker).await?.call(request).await?;
+    Ok(response
+        .results
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.partition_index == partition)
+        .map_or(
+            kafka_protocol::ResponseError::UnknownServerError.code(),
+            |p| p.error_code,
+        ))
+}
+
 /// Where each replica named is on `broker` now: (its directory, its copy's (directory, bytes,
 /// lag) if it is moving).
 type Placement = BTreeMap<(String, i32), (Option<String>, Option<(String, i64, i64)>)>;
@@ -198,7 +227,7 @@ async fn placement(client: &mut Client, broker: i32, moves: &[Spec]) -> anyhow::
     Ok(found)
 }
 
-async fn wait_for(
+pub async fn wait_for(
     client: &mut Client,
     broker: i32,
     moves: &[Spec],

@@ -55,6 +55,56 @@ struct FilePartition {
     partition: i32,
     #[serde(default)]
     replicas: Vec<i32>,
+    /// Per replica, its log directory on that broker, or "any" (KIP-113).
+    #[serde(default)]
+    log_dirs: Vec<String>,
+}
+
+/// A replica the reassignment file puts in a given log directory of its broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogDirMove {
+    pub broker: i32,
+    pub topic: String,
+    pub partition: i32,
+    pub dir: String,
+}
+
+/// The `log_dirs` of a reassignment file (none for `--move` or `--cancel`): each must name
+/// one directory (or "any") per replica.
+pub fn log_dir_moves(args: &Reassign) -> anyhow::Result<Vec<LogDirMove>> {
+    let (Some(path), false) = (&args.reassignment_json_file, args.cancel) else {
+        return Ok(Vec::new());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: ReassignmentFile = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a reassignment JSON file", path.display()))?;
+    let mut moves = Vec::new();
+    for p in file.partitions {
+        if p.log_dirs.is_empty() {
+            continue;
+        }
+        if p.log_dirs.len() != p.replicas.len() {
+            bail!(
+                "{}:{}: {} log_dirs for {} replicas",
+                p.topic,
+                p.partition,
+                p.log_dirs.len(),
+                p.replicas.len()
+            );
+        }
+        for (broker, dir) in p.replicas.iter().zip(&p.log_dirs) {
+            if dir != "any" {
+                moves.push(LogDirMove {
+                    broker: *broker,
+                    topic: p.topic.clone(),
+                    partition: p.partition,
+                    dir: dir.clone(),
+                });
+            }
+        }
+    }
+    Ok(moves)
 }
 
 /// `TOPIC:P=B1,B2` (or `TOPIC:P` when cancelling).
@@ -263,7 +313,37 @@ pub async fn reassign(
         }
         None => None,
     };
+    // Replicas the file puts in given directories: asked of their brokers first, so one the
+    // reassignment creates goes there (REPLICA_NOT_AVAILABLE: the broker remembers it), as
+    // kafka-reassign-partitions does.
+    let dir_moves = log_dir_moves(args)?;
+    for m in &dir_moves {
+        let code = super::move_dir::alter(client, m.broker, &m.topic, m.partition, &m.dir).await?;
+        if code != 0 && code != kafka_protocol::ResponseError::ReplicaNotAvailable.code() {
+            check(
+                &format!(
+                    "log directory {} of {}:{} on broker {}",
+                    m.dir, m.topic, m.partition, m.broker
+                ),
+                code,
+                None,
+            )?;
+        }
+    }
     let exit = reassign_and_wait(client, args, moves, out).await;
+    if exit.is_ok() && args.wait {
+        // The replicas that existed already are being copied to their new directory.
+        let mut by_broker: BTreeMap<i32, Vec<(String, i32, String)>> = BTreeMap::new();
+        for m in dir_moves {
+            by_broker
+                .entry(m.broker)
+                .or_default()
+                .push((m.topic, m.partition, m.dir));
+        }
+        for (broker, specs) in by_broker {
+            super::move_dir::wait_for(client, broker, &specs, args.wait_timeout_ms, out).await?;
+        }
+    }
     if let Some(plan) = throttle {
         match &exit {
             // Done (or refused): nothing is copying any more; the throttle goes, as --verify.
@@ -482,6 +562,53 @@ mod tests {
         assert!(
             parse_move("orders:0=1", true).is_err(),
             "cancel takes no replicas"
+        );
+    }
+
+    #[test]
+    fn log_dirs_of_a_reassignment_file() {
+        use clap::Parser as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.json");
+        let args = |extra: &[&str]| {
+            let mut argv = vec![
+                "shoalctl",
+                "partition",
+                "reassign",
+                "--reassignment-json-file",
+            ];
+            argv.push(file.to_str().unwrap());
+            argv.extend_from_slice(extra);
+            match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+                crate::cli::Command::Partition(crate::cli::PartitionCommand::Reassign(r)) => r,
+                other => panic!("{other:?}"),
+            }
+        };
+        std::fs::write(
+            &file,
+            r#"{"version":1,"partitions":[
+                {"topic":"t","partition":0,"replicas":[1,2],"log_dirs":["any","/d2"]},
+                {"topic":"t","partition":1,"replicas":[2,3]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            log_dir_moves(&args(&[])).unwrap(),
+            vec![LogDirMove {
+                broker: 2,
+                topic: "t".into(),
+                partition: 0,
+                dir: "/d2".into()
+            }]
+        );
+        assert!(log_dir_moves(&args(&["--cancel"])).unwrap().is_empty());
+        std::fs::write(
+            &file,
+            r#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2],"log_dirs":["/d2"]}]}"#,
+        )
+        .unwrap();
+        assert!(
+            log_dir_moves(&args(&[])).is_err(),
+            "one directory per replica"
         );
     }
 }
