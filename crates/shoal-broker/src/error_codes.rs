@@ -48,6 +48,7 @@ pub fn partition_error_code(error: &PartitionError) -> i16 {
         PartitionError::TransactionCoordinatorFenced { .. } => {
             ResponseError::TransactionCoordinatorFenced.code()
         }
+        PartitionError::PolicyViolation => ResponseError::PolicyViolation.code(),
         PartitionError::Log(log) => log_error_code(log),
     }
 }

@@ -18,6 +18,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::Metadata, 0, 13),
         (ApiKey::CreateTopics, 2, 7),
         (ApiKey::DeleteTopics, 1, 6),
+        (ApiKey::DeleteRecords, 0, 2),
         (ApiKey::DescribeConfigs, 1, 4),
         (ApiKey::CreatePartitions, 0, 3),
         (ApiKey::IncrementalAlterConfigs, 0, 1),
@@ -86,6 +87,7 @@ impl Handler for BrokerHandler {
             RequestKind::Metadata(r) => apis::metadata::handle(b, &ctx, r).await,
             RequestKind::CreateTopics(r) => apis::create_topics::handle(b, &ctx, r).await,
             RequestKind::DeleteTopics(r) => apis::delete_topics::handle(b, &ctx, r).await,
+            RequestKind::DeleteRecords(r) => apis::delete_records::handle(b, &ctx, r).await,
             RequestKind::CreatePartitions(r) => apis::create_partitions::handle(b, &ctx, r).await,
             RequestKind::DescribeConfigs(r) => apis::describe_configs::handle(b, &ctx, r),
             RequestKind::IncrementalAlterConfigs(r) => {

@@ -589,6 +589,19 @@ async fn every_advertised_version_is_answered_and_encodes() {
                         ])
                         .into()
                 }
+                // Up to the high watermark (the records produced so far).
+                ApiKey::DeleteRecords => DeleteRecordsRequest::default()
+                    .with_timeout_ms(10_000)
+                    .with_topics(vec![
+                        delete_records_request::DeleteRecordsTopic::default()
+                            .with_name(TopicName(s("t")))
+                            .with_partitions(vec![
+                                delete_records_request::DeleteRecordsPartition::default()
+                                    .with_partition_index(0)
+                                    .with_offset(-1),
+                            ]),
+                    ])
+                    .into(),
                 // To the directory "t" is already in: nothing to move, NONE.
                 ApiKey::AlterReplicaLogDirs => AlterReplicaLogDirsRequest::default()
                     .with_dirs(vec![
@@ -703,6 +716,11 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
             let per_feature: Vec<i16> = r.results.iter().map(|f| f.error_code).collect();
             let expected: &[i16] = if version < 2 { &[0] } else { &[] };
             assert_eq!(per_feature, expected, "{ctx}");
+        }
+        ResponseKind::DeleteRecords(r) => {
+            let p = &r.topics[0].partitions[0];
+            assert_eq!((p.partition_index, p.error_code), (0, 0), "{ctx}");
+            assert!(p.low_watermark >= 0, "{ctx}: {}", p.low_watermark);
         }
         ResponseKind::AlterReplicaLogDirs(r) => {
             let codes: Vec<(String, i32, i16)> = r

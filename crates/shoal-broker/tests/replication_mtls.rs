@@ -38,6 +38,7 @@ async fn fetch_as(
             fetch_offset: 0,
             last_fetched_epoch: -1,
             max_bytes: 1 << 20,
+            log_start_offset: Some(0),
         }],
     };
     let mut inbound = ReplicationClient::new(channel)

@@ -117,6 +117,9 @@ pub enum TopicCommand {
     Produce(ProduceArgs),
     /// The console consumer: records to stdout, formatted.
     Consume(ConsumeArgs),
+    /// Delete records below an offset (DeleteRecords, as kafka-delete-records): the log start
+    /// of each partition moves up on every in-sync replica.
+    Trim(TrimArgs),
     /// Set or delete topic configs (IncrementalAlterConfigs).
     AlterConfig {
         topic: String,
@@ -127,6 +130,23 @@ pub enum TopicCommand {
         #[arg(long = "delete")]
         delete: Vec<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct TrimArgs {
+    /// The topic whose records to delete.
+    pub topic: Option<String>,
+    /// Only this partition; repeatable. Default: every partition of the topic.
+    #[arg(long, requires = "topic")]
+    pub partition: Vec<i32>,
+    /// Delete the records below this offset. Default: the high watermark (every record
+    /// consumers can read now).
+    #[arg(long, requires = "topic")]
+    pub offset: Option<i64>,
+    /// Kafka's kafka-delete-records file:
+    /// {"partitions":[{"topic":"t","partition":0,"offset":3}],"version":1}.
+    #[arg(long, value_name = "FILE")]
+    pub offset_json_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,9 @@ pub enum PartitionError {
     TransactionCoordinatorFenced { current: i32, got: i32 },
     #[error("the partition is closed")]
     Closed,
+    /// POLICY_VIOLATION: DeleteRecords on a topic whose cleanup.policy lacks delete.
+    #[error("records of this partition cannot be deleted: its cleanup.policy is not delete")]
+    PolicyViolation,
     #[error(transparent)]
     Log(#[from] LogError),
 }

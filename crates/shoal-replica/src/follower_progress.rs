@@ -22,6 +22,9 @@ pub struct FollowerProgress {
     pub last_fetch_leader_log_end_offset: i64,
     /// The last time it was caught up (see the module docs).
     pub last_caught_up_ms: i64,
+    /// The follower's log start offset, as its last fetch reported it (`None`: not reported
+    /// under this leadership); DeleteRecords waits for it.
+    pub log_start_offset: Option<i64>,
 }
 
 impl FollowerProgress {
@@ -35,6 +38,7 @@ impl FollowerProgress {
             last_fetch_ms: i64::MIN,
             last_fetch_leader_log_end_offset: -1,
             last_caught_up_ms: if in_sync { now_ms } else { i64::MIN },
+            log_start_offset: None,
         }
     }
 

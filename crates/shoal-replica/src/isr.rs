@@ -149,6 +149,7 @@ mod tests {
             last_fetch_ms: caught_up_ms,
             last_fetch_leader_log_end_offset: leo,
             last_caught_up_ms: caught_up_ms,
+            log_start_offset: None,
         }
     }
 

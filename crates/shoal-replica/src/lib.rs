@@ -16,6 +16,7 @@
 //! follower fetch streams, the fetchers, AlterPartition calls — lives in the broker.
 
 pub mod acks;
+pub mod delete_records;
 pub mod divergence;
 pub mod error;
 pub mod follower_progress;

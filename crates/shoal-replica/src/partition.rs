@@ -35,6 +35,7 @@ use shoal_log::{AppendInfo, Log, LogConfig, LogError, SharedLog};
 use tokio::sync::watch;
 
 use crate::acks::{AckDecision, AppendPrecheck, RequiredAcks, decide_ack, precheck_append};
+use crate::delete_records::{DeleteRefusal, deletion_target, low_watermark};
 use crate::divergence::{EpochEndOffset, diverging_epoch, truncation_offset};
 use crate::error::PartitionError;
 use crate::follower_progress::FollowerProgress;
@@ -107,6 +108,8 @@ pub struct FollowerFetch {
     /// The epoch of the follower's last batch; -1 for an empty log.
     pub last_fetched_epoch: i32,
     pub max_bytes: usize,
+    /// The follower's log start offset (`None` from a release that does not send it).
+    pub log_start_offset: Option<i64>,
 }
 
 /// The leader's answer to one partition of a follower fetch.
@@ -211,6 +214,8 @@ pub struct Partition {
     log_end_offset: watch::Sender<i64>,
     /// The last stable offset; `read_committed` fetches wait on it.
     last_stable_offset: watch::Sender<i64>,
+    /// Leader only: the smallest log start offset over the ISR; DeleteRecords waits on it.
+    low_watermark: watch::Sender<i64>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -303,6 +308,7 @@ impl Partition {
             high_watermark: hw_tx,
             log_end_offset: leo_tx,
             last_stable_offset: lso_tx,
+            low_watermark: watch::channel(-1).0,
         };
         {
             let mut st = lock(&partition.state);
@@ -452,6 +458,7 @@ impl Partition {
         }
         st.state = state;
         self.publish(&st);
+        self.refresh_low_watermark_from_log(&st);
         if was_leader && (!now_leader || epoch_changed) {
             // acks=all waiters re-check leadership (and their epoch) and answer
             // NOT_LEADER_OR_FOLLOWER.
@@ -716,7 +723,13 @@ impl Partition {
                 fetch.broker_epoch,
                 now_ms,
             );
+            let log_start_moved = fetch.log_start_offset.is_some()
+                && progress.log_start_offset != fetch.log_start_offset;
+            progress.log_start_offset = fetch.log_start_offset;
             let progress = *progress;
+            if log_start_moved {
+                self.refresh_low_watermark(&st, log_start_offset);
+            }
             self.maybe_advance_high_watermark(&mut st);
             let in_maximal_isr =
                 maximal_isr(&st.state.isr, st.pending_isr.as_ref()).contains(&fetch.replica_id);
@@ -804,8 +817,70 @@ impl Partition {
             st.state.isr = isr;
             st.state.partition_epoch = partition_epoch;
             self.publish(&st);
+            self.refresh_low_watermark_from_log(&st);
         }
         self.maybe_advance_high_watermark(&mut st);
+    }
+
+    // ─── DeleteRecords ─────────────────────────────────────────────────────────────────────
+
+    /// DeleteRecords on the leader: moves the log start offset to `requested` (-1: the high
+    /// watermark), deleting the segments wholly below it; returns the offset. The caller
+    /// answers once [`Partition::subscribe_low_watermark`] reaches it (see `delete_records`).
+    pub fn delete_records(&self, requested: i64) -> Result<i64, PartitionError> {
+        let st = lock(&self.state);
+        if !st.state.is_leader(self.local_broker_id) {
+            return Err(PartitionError::NotLeaderOrFollower);
+        }
+        let delete_policy = self.read_log(|log| Ok(log.config().cleanup_policy.delete))?;
+        let target =
+            deletion_target(requested, st.high_watermark, delete_policy).map_err(|refusal| {
+                match refusal {
+                    DeleteRefusal::Policy => PartitionError::PolicyViolation,
+                    DeleteRefusal::OutOfRange => PartitionError::Log(LogError::OffsetOutOfRange {
+                        offset: requested,
+                        log_start_offset: -1,
+                        log_end_offset: st.high_watermark,
+                    }),
+                }
+            })?;
+        let log_start_offset = self.with_log(|log| {
+            log.advance_log_start_offset(target)?;
+            Ok(log.log_start_offset())
+        })?;
+        tracing::info!(topic = %self.topic, partition = self.index, log_start_offset, "records deleted (DeleteRecords)");
+        self.refresh_low_watermark(&st, log_start_offset);
+        Ok(target)
+    }
+
+    /// The low watermark (leader only; -1 while unknown), changing as followers report.
+    pub fn subscribe_low_watermark(&self) -> watch::Receiver<i64> {
+        self.low_watermark.subscribe()
+    }
+
+    /// [`Partition::refresh_low_watermark`] after the ISR or the role changed.
+    fn refresh_low_watermark_from_log(&self, st: &ReplicaState) {
+        if let Ok(log_start_offset) = self.read_log(|log| Ok(log.log_start_offset())) {
+            self.refresh_low_watermark(st, log_start_offset);
+        }
+    }
+
+    fn refresh_low_watermark(&self, st: &ReplicaState, local_log_start_offset: i64) {
+        let low = if st.state.is_leader(self.local_broker_id) {
+            low_watermark(
+                self.local_broker_id,
+                local_log_start_offset,
+                &st.state.isr,
+                &st.followers,
+            )
+        } else {
+            -1
+        };
+        self.low_watermark.send_if_modified(|current| {
+            let changed = *current != low;
+            *current = low;
+            changed
+        });
     }
 
     // ─── Follower side of replication ──────────────────────────────────────────────────────

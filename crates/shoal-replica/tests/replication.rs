@@ -75,6 +75,7 @@ impl Replicas {
             fetch_offset: position.fetch_offset,
             last_fetched_epoch: position.last_fetched_epoch,
             max_bytes: MAX_BYTES,
+            log_start_offset: Some(position.log_start_offset),
         };
         let result = self
             .broker(leader)
@@ -202,6 +203,7 @@ async fn stale_epochs_are_refused_in_both_directions() {
         fetch_offset: 0,
         last_fetched_epoch: -1,
         max_bytes: MAX_BYTES,
+        log_start_offset: Some(0),
     };
     assert!(matches!(
         r.broker(1).fetch_for_follower(&fetch(2), 0, true),
@@ -330,6 +332,7 @@ async fn a_follower_below_the_leaders_log_start_restarts_there() {
         fetch_offset: 0,
         last_fetched_epoch: -1,
         max_bytes: MAX_BYTES,
+        log_start_offset: Some(0),
     };
     let outcome = r.broker(1).fetch_for_follower(&fetch, 0, true);
     assert!(matches!(
@@ -421,4 +424,58 @@ async fn an_ack_wait_is_bound_to_the_epoch_its_append_was_made_in() {
         bound.await,
         Err(PartitionError::NotLeaderOrFollower)
     ));
+}
+
+#[tokio::test]
+async fn delete_records_is_acknowledged_once_every_in_sync_replica_moved_its_log_start() {
+    let s = state(1, 0, 0, &[1, 2, 3]);
+    let r = replicas(&s, 1);
+    for i in 0..10u8 {
+        r.broker(1)
+            .append_as_leader(&batch(&[&[i]]), RequiredAcks::AllInSync, 0)
+            .unwrap();
+    }
+    r.sync(&[2, 3], 1, 0, 0);
+    assert_eq!(r.broker(1).high_watermark(), 10);
+    let low = r.broker(1).subscribe_low_watermark();
+    assert_eq!(*low.borrow(), 0, "every replica reported log start 0");
+
+    // Beyond the high watermark, on a follower, or on a compact-only topic: refused.
+    assert!(matches!(
+        r.broker(1).delete_records(11),
+        Err(PartitionError::Log(
+            shoal_log::LogError::OffsetOutOfRange { .. }
+        ))
+    ));
+    assert!(matches!(
+        r.broker(2).delete_records(5),
+        Err(PartitionError::NotLeaderOrFollower)
+    ));
+
+    assert_eq!(r.broker(1).delete_records(6).unwrap(), 6);
+    let log_start = |id: i32| {
+        r.broker(id)
+            .read_log(|log| Ok(log.log_start_offset()))
+            .unwrap()
+    };
+    assert_eq!(log_start(1), 6);
+    // The followers have not heard yet: not acknowledged.
+    assert_eq!(*low.borrow(), 0);
+    // Node 2 trims on its next fetch and reports it on the one after; node 3 still holds
+    // the low watermark back.
+    r.fetch_once(2, 1, 0, 0);
+    r.fetch_once(2, 1, 0, 0);
+    assert_eq!(log_start(2), 6);
+    assert_eq!(*low.borrow(), 0);
+    r.fetch_once(3, 1, 0, 0);
+    r.fetch_once(3, 1, 0, 0);
+    assert_eq!(log_start(3), 6);
+    assert_eq!(*low.borrow(), 6);
+    // -1 is the high watermark.
+    assert_eq!(r.broker(1).delete_records(-1).unwrap(), 10);
+    // A follower out of the ISR does not hold it back.
+    let shrunk = state(1, 0, 1, &[1, 2]);
+    r.update_all(&shrunk, 0);
+    r.sync(&[2], 1, 0, 0);
+    assert_eq!(*low.borrow(), 10);
 }

@@ -239,6 +239,7 @@ fn build_request(
                     .min(FETCH_PARTITION_MAX_BYTES),
                 _ => FETCH_PARTITION_MAX_BYTES,
             },
+            log_start_offset: Some(position.log_start_offset),
         });
         in_request.insert(*key, *leader_epoch);
     }

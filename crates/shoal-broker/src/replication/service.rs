@@ -392,6 +392,7 @@ fn serve(
                     .min(budget)
                     .min(chunk)
             },
+            log_start_offset: p.log_start_offset,
         };
         match partition.fetch_for_follower(&fetch, now, record) {
             Ok(result) => {

@@ -32,6 +32,7 @@ mod reassign;
 mod reassign_throttle;
 mod reset_offsets;
 mod topic;
+mod topic_trim;
 mod txn;
 mod txn_hanging;
 mod user;

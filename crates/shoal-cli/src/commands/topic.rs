@@ -45,6 +45,10 @@ pub async fn run(
             bail!("the console tools run outside the admin client")
         }
         TopicCommand::Describe { topic } => describe(client, topic, out).await,
+        TopicCommand::Trim(args) => {
+            let wanted = super::topic_trim::plan(args)?;
+            super::topic_trim::run(client, wanted, out).await
+        }
         TopicCommand::Create(c) => {
             let topic = CreatableTopic::default()
                 .with_name(name(&c.topic))

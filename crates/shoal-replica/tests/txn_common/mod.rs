@@ -161,6 +161,7 @@ impl Replicas {
             fetch_offset: position.fetch_offset,
             last_fetched_epoch: position.last_fetched_epoch,
             max_bytes: MAX_BYTES,
+            log_start_offset: Some(position.log_start_offset),
         };
         let result = self
             .broker(leader)
