@@ -75,6 +75,10 @@ pub struct ReplicaManager {
     /// Partitions that were in a failed directory: never recreated elsewhere while assigned
     /// here (an empty copy could be taken for the lost one), and reported offline meanwhile.
     in_failed_dirs: RwLock<HashMap<PartitionKey, usize>>,
+    /// Partitions whose move between log directories failed after its commit point (the
+    /// complete copy is the replica; the next start finishes the move): never opened or
+    /// recreated here meanwhile, which could serve a stale or empty log.
+    stuck_moves: RwLock<HashMap<PartitionKey, std::path::PathBuf>>,
     /// The image last applied here; requests are served from it.
     applied: watch::Sender<Arc<MetadataImage>>,
     strays_checked: std::sync::atomic::AtomicBool,
@@ -129,6 +133,7 @@ impl ReplicaManager {
             offline: RwLock::new(HashMap::new()),
             failed_dirs: RwLock::new(BTreeMap::new()),
             in_failed_dirs: RwLock::new(HashMap::new()),
+            stuck_moves: RwLock::new(HashMap::new()),
             applied,
             strays_checked: std::sync::atomic::AtomicBool::new(false),
             closed: std::sync::atomic::AtomicBool::new(false),
@@ -231,6 +236,18 @@ impl ReplicaManager {
         else {
             return;
         };
+        // An error of a replica since moved to another directory is not this one's.
+        let failed_path = match log_error {
+            shoal_log::LogError::Io { path, .. } => Some(path),
+            shoal_log::LogError::Offline { dir, .. } => Some(dir),
+            _ => None,
+        };
+        if let (Some(failed_path), Some(log_dir)) = (failed_path, self.log_dirs.get(dir))
+            && !failed_path.starts_with(&log_dir.path)
+        {
+            tracing::warn!(path = %failed_path.display(), %log_error, "a storage error of a replica no longer in that directory");
+            return;
+        }
         self.fail_dir(dir, format!("{log_error}"));
     }
 
@@ -378,6 +395,7 @@ impl ReplicaManager {
 
         write(&self.offline).retain(|k, _| wanted.contains_key(k));
         write(&self.in_failed_dirs).retain(|k, _| wanted.contains_key(k));
+        write(&self.stuck_moves).retain(|k, _| wanted.contains_key(k));
         // Gone from the metadata (topic deleted, or reassigned away): close and delete.
         let removed: Vec<(PartitionKey, Hosted)> = {
             let mut hosted = write(&self.hosted);
@@ -459,6 +477,17 @@ impl ReplicaManager {
 
     fn open_partition(&self, key: PartitionKey, topic: &TopicImage, state: PartitionState) {
         let index = key.1;
+        if let Some(copy) = read(&self.stuck_moves).get(&key).cloned() {
+            write(&self.offline).insert(
+                key,
+                format!(
+                    "its move to another log directory could not finish; restart the broker to \
+                     complete it from {}",
+                    copy.display()
+                ),
+            );
+            return;
+        }
         if let Some(dir) = read(&self.in_failed_dirs).get(&key).copied() {
             let reason = read(&self.failed_dirs)
                 .get(&dir)

@@ -197,6 +197,7 @@ impl ReplicaManager {
             cancel: &mv.cancel,
             progress: &mv.progress,
         };
+        let mut caught_up = false;
         for _ in 0..MAX_PASSES_WHILE_SERVING {
             if mv.is_cancelled() {
                 return Ok(Ended::Abandoned("cancelled".into()));
@@ -226,8 +227,16 @@ impl ReplicaManager {
                 .map_err(|e| e.to_string())?;
             if active_now <= FINAL_PASS_TARGET_BYTES && pass.bytes_copied <= FINAL_PASS_TARGET_BYTES
             {
+                caught_up = true;
                 break;
             }
+        }
+        if !caught_up {
+            // The final pass runs with the replica closed: never with a backlog.
+            return Err(format!(
+                "the copy did not catch up with the log in {MAX_PASSES_WHILE_SERVING} passes \
+                 (is {IO_MAX_BYTES_PER_SECOND} below the partition's write rate?)"
+            ));
         }
         self.swap(key, replica, mv, copy, &source, source_position)
     }
@@ -257,6 +266,16 @@ impl ReplicaManager {
         if read(&self.failed_dirs).contains_key(&mv.target) {
             return Ok(Ended::Abandoned("the target log directory failed".into()));
         }
+        let Some(target_root) = self.log_dirs.get(mv.target).map(|d| d.path.clone()) else {
+            return Err("no target log directory".into());
+        };
+        let destination = log_dirs::partition_dir(&target_root, replica.topic(), key.1);
+        if destination.exists() {
+            return Err(format!(
+                "{} exists already; move it away first",
+                destination.display()
+            ));
+        }
         let paused = std::time::Instant::now();
         // Before the commit point: on any failure the source is reopened where it is.
         if let Err(error) = replica.close() {
@@ -266,19 +285,34 @@ impl ReplicaManager {
             self.reopen(key, replica, source, source_position);
             return Err(format!("closing the replica to move it failed: {error}"));
         }
+        if self.hosted_dir(key, replica) != Some(source_position) {
+            // Shutdown or a failed directory took it out meanwhile, and is closing it: its
+            // files may still change. Not copied; it stays where it is.
+            return Ok(Ended::Abandoned(
+                "the replica was closed by the broker meanwhile".into(),
+            ));
+        }
         let mut unthrottled = IoThrottle::new(None);
         let committed = copy
             .pass(PassKind::Final, &mut unthrottled)
             .map_err(|e| format!("copying into {}: {e}", mv.future_dir.display()))
             .and_then(|_| sync_dir(&mv.future_dir))
+            // The copy's own entry in the target directory, before the source is set aside.
+            .and_then(|()| sync_parent(&mv.future_dir))
             .and_then(|()| write_marker(&mv.future_dir));
         if let Err(error) = committed {
+            // The marker may have been written: it goes, durably, before the source serves
+            // again; else the next start would prefer the copy over newer records.
+            if remove_marker(&mv.future_dir).is_err() {
+                self.offline_until_restart(key, replica, &mv.future_dir);
+                return Ok(Ended::Stuck(error));
+            }
             remove_copy(&mv.future_dir);
             self.reopen(key, replica, source, source_position);
             return Err(error);
         }
         // Committed: the copy is the replica. The source is never written again.
-        let aside = match log_dirs::rename_for_delete(source, key.0) {
+        let aside = match log_dirs::rename_for_delete(source, uuid::Uuid::new_v4()) {
             Ok(aside) => aside,
             Err(error) => {
                 // The source is still in place: undo the commit, then it may serve again.
@@ -295,11 +329,6 @@ impl ReplicaManager {
         if let Err(error) = sync_parent(&aside) {
             tracing::warn!(%error, "fsync after setting the moved replica's source aside failed");
         }
-        let Some(target_root) = self.log_dirs.get(mv.target).map(|d| d.path.clone()) else {
-            self.offline_until_restart(key, replica, &mv.future_dir);
-            return Ok(Ended::Stuck("no target log directory".into()));
-        };
-        let destination = log_dirs::partition_dir(&target_root, replica.topic(), key.1);
         if let Err(error) = std::fs::rename(&mv.future_dir, &destination)
             .map_err(|e| e.to_string())
             .and_then(|()| sync_parent(&destination))
@@ -341,10 +370,20 @@ impl ReplicaManager {
         let current = hosted
             .get_mut(&key)
             .filter(|h| Arc::ptr_eq(&h.partition, old));
+        // Checked under the lock fail_dir takes replicas out with: a directory failed since
+        // the copy must not get the replica back.
+        let dir_failed = read(&self.failed_dirs).contains_key(&position);
         match (opened, current) {
-            (Ok(partition), Some(entry)) if !self.closed.load(Ordering::Acquire) => {
+            (Ok(partition), Some(entry)) if !self.closed.load(Ordering::Acquire) && !dir_failed => {
                 entry.partition = Arc::new(partition);
                 entry.dir = position;
+            }
+            (Ok(partition), Some(_)) if dir_failed => {
+                hosted.remove(&key);
+                drop(hosted);
+                let _ = partition.close();
+                write(&self.in_failed_dirs).insert(key, position);
+                self.mark_offline(key, old.topic(), "its log directory failed".to_string());
             }
             (Ok(partition), _) => {
                 drop(hosted);
@@ -370,6 +409,8 @@ impl ReplicaManager {
                 _ => false,
             }
         };
+        // Never reopened or recreated here until the restart that finishes the move.
+        write(&self.stuck_moves).insert(key, copy.to_path_buf());
         if removed {
             self.mark_offline(
                 key,
@@ -663,6 +704,29 @@ mod tests {
         });
         assert!(!future.exists());
         assert!(here.join("t-0").is_dir());
+    }
+
+    #[test]
+    fn a_move_stuck_after_its_commit_is_never_reopened_or_recreated_before_a_restart() {
+        let root = tempfile::tempdir().unwrap();
+        let (first, second) = (root.path().join("a"), root.path().join("b"));
+        let manager = open(&first, &second, &[]);
+        let partition = manager.partition(TOPIC_ID, 0).unwrap();
+        partition.close().unwrap();
+        manager.offline_until_restart((TOPIC_ID, 0), &partition, Path::new("/b/t-0.f-future"));
+        assert!(manager.partition(TOPIC_ID, 0).is_none());
+        // The next image neither reopens the source nor creates an empty replica.
+        manager.apply_image(image());
+        assert!(manager.partition(TOPIC_ID, 0).is_none());
+        let offline = manager.offline_partitions();
+        assert!(
+            offline
+                .iter()
+                .any(|((_, p), why)| *p == 0 && why.contains("restart the broker")),
+            "{offline:?}"
+        );
+        assert!(manager.partition(TOPIC_ID, 1).is_some());
+        manager.close_all();
     }
 
     #[test]

@@ -27,6 +27,11 @@ impl IoThrottle {
         }
     }
 
+    /// The limit, if any.
+    pub fn bytes_per_second(&self) -> Option<u64> {
+        self.bytes_per_second
+    }
+
     /// Counts `bytes` of I/O and sleeps if the cleaner is ahead of its allowance.
     pub fn account(&mut self, bytes: usize) {
         let Some(rate) = self.bytes_per_second else {

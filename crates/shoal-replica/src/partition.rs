@@ -1159,11 +1159,12 @@ impl Partition {
     /// Flushes and closes the log (clean shutdown, or its directory changes). Waiters on this
     /// replica (acks=all, long polls) are woken and find it closed.
     pub fn close(&self) -> Result<(), PartitionError> {
-        let high_watermark = self.high_watermark();
         if let Err(error) = self.snapshot_producers(true) {
             tracing::warn!(topic = %self.topic, partition = self.index, %error, "writing the producer snapshot failed");
         }
         let log = self.take_log();
+        // Read once nothing can move it any more (appends and follower fetches need the log).
+        let high_watermark = self.high_watermark();
         self.wake_waiters();
         if let Some(mut log) = log {
             log.checkpoint_high_watermark(high_watermark)?;

@@ -23,8 +23,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use shoal_log::cleaner_throttle::IoThrottle;
 
-/// Bytes copied per call, between checks of the cancel flag and the throttle.
+/// Most bytes copied per call, between checks of the cancel flag and the throttle.
 pub const COPY_CHUNK_BYTES: usize = 1024 * 1024;
+/// Fewest bytes per call, however low the throttle.
+pub const MIN_COPY_CHUNK_BYTES: usize = 4096;
 
 /// What a file looked like: a pass recopies a file whose `stat` changed since its last copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +127,11 @@ pub fn list_files(dir: &Path) -> std::io::Result<BTreeMap<String, FileStat>> {
         if !meta.is_file() {
             continue;
         }
+        // A move's marker is never part of a copy: it would make a later half-made copy look
+        // complete.
+        if entry.file_name() == super::interrupted::COMPLETE_FILE {
+            continue;
+        }
         if let Some(name) = entry.file_name().to_str() {
             files.insert(name.to_string(), FileStat::of(&meta));
         }
@@ -210,7 +217,13 @@ impl DirCopy<'_> {
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind != PassKind::Final => {
-                    // Gone meanwhile; the next pass removes the copy.
+                    // Gone meanwhile (retention, compaction): so is its copy, if an earlier
+                    // pass made one.
+                    match fs::remove_file(self.target.join(name)) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
                     self.copied.remove(name);
                 }
                 Err(e) => return Err(e),
@@ -237,6 +250,14 @@ pub fn copy_file(
     let mut output = File::create(to)?;
     let mut copied: u64 = 0;
     let mut in_kernel = true;
+    // Small enough that the throttle's sleep after each chunk stays below its longest one.
+    let chunk_bytes = throttle
+        .bytes_per_second()
+        .map_or(COPY_CHUNK_BYTES, |rate| {
+            usize::try_from(rate / 4)
+                .unwrap_or(COPY_CHUNK_BYTES)
+                .clamp(MIN_COPY_CHUNK_BYTES, COPY_CHUNK_BYTES)
+        });
     let mut buffer: Vec<u8> = Vec::new();
     loop {
         if cancel.load(Ordering::Acquire) {
@@ -246,7 +267,7 @@ pub fn copy_file(
             ));
         }
         let n = if in_kernel {
-            match rustix::fs::copy_file_range(&input, None, &output, None, COPY_CHUNK_BYTES) {
+            match rustix::fs::copy_file_range(&input, None, &output, None, chunk_bytes) {
                 Ok(n) => n,
                 // Another file system, or one without it: copy through user space.
                 Err(
@@ -261,7 +282,7 @@ pub fn copy_file(
                 Err(e) => return Err(e.into()),
             }
         } else {
-            buffer.resize(COPY_CHUNK_BYTES, 0);
+            buffer.resize(chunk_bytes, 0);
             let n = input.read(&mut buffer)?;
             output.write_all(&buffer[..n])?;
             n
@@ -431,6 +452,9 @@ mod tests {
         write("00000000000000000000.log", b"sealed");
         write("00000000000000000006.log", b"active");
         write("partition.metadata", b"id");
+        // A marker left in a replica is never copied (a later half-made copy would look
+        // complete).
+        write(super::super::interrupted::COMPLETE_FILE, b"");
         let cancel = AtomicBool::new(false);
         let progress = Progress::default();
         let mut copy = DirCopy {

@@ -7,9 +7,10 @@
 //! - a copy without the marker is incomplete: deleted (the source is intact);
 //! - a copy with the marker is the replica: every other copy of the partition is deleted and
 //!   the copy renamed into place, then the marker removed;
-//! - a partition directory that still holds the marker was renamed into place and only the
-//!   marker's removal was lost: the marker goes;
-//! - two complete copies cannot be decided between: start-up is refused, loudly;
+//! - a replica renamed into place with its marker still there wins the same way (the rename
+//!   of its source aside may not have reached the disk);
+//! - copies it cannot decide between (two winners, another topic id under the same name) are
+//!   refused at start-up, loudly;
 //! - directories set aside for deletion (`*-delete`) are deleted.
 //!
 //! The plan is a pure function ([`plan_recovery`]); [`finish_interrupted_moves`] runs it.
@@ -17,18 +18,30 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use uuid::Uuid;
+
 use crate::log_dirs;
 
 /// The marker of a complete copy.
 pub const COMPLETE_FILE: &str = "future.complete";
 
-/// What start-up finds for one partition.
+/// One copy of a partition found at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    pub path: PathBuf,
+    /// From its `partition.metadata`.
+    pub topic_id: Option<Uuid>,
+    /// It holds [`COMPLETE_FILE`].
+    pub marked: bool,
+}
+
+/// What start-up finds for one partition name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Found {
-    /// `<topic>-<p>` directories, with whether each holds the marker.
-    pub current: Vec<(PathBuf, bool)>,
-    /// Copies: (their directory, where they would go, whether complete).
-    pub futures: Vec<(PathBuf, PathBuf, bool)>,
+    /// `<topic>-<p>` directories.
+    pub current: Vec<Copy>,
+    /// Copies being made, with where each would go.
+    pub futures: Vec<(Copy, PathBuf)>,
 }
 
 /// One step of the recovery, in order.
@@ -43,55 +56,64 @@ pub enum Step {
     RemoveMarker(PathBuf),
 }
 
-/// The steps that leave `found` with at most one replica and no copy.
+/// The steps that leave `found` with at most one replica and no copy. A complete copy (or a
+/// replica moved into place whose marker is still there) wins over the other replicas of the
+/// same topic id; anything it cannot tell apart (two winners, another topic id, no id) is
+/// refused rather than guessed.
 pub fn plan_recovery(partition: &str, found: &Found) -> Result<Vec<Step>, String> {
-    let complete: Vec<&(PathBuf, PathBuf, bool)> =
-        found.futures.iter().filter(|(_, _, c)| *c).collect();
+    let complete: Vec<&(Copy, PathBuf)> = found.futures.iter().filter(|(c, _)| c.marked).collect();
+    let moved: Vec<&Copy> = found.current.iter().filter(|c| c.marked).collect();
+    let refuse = |why: &str| {
+        Err(format!(
+            "{partition}: {why}; move or delete all but the right copy ({})",
+            found
+                .current
+                .iter()
+                .map(|c| &c.path)
+                .chain(found.futures.iter().map(|(c, _)| &c.path))
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    };
+    let winner: Option<&Copy> = match (complete.as_slice(), moved.as_slice()) {
+        ([], []) => None,
+        ([(copy, _)], []) => Some(copy),
+        ([], [copy]) => Some(copy),
+        _ => return refuse("several copies claim to be the replica"),
+    };
     let mut steps = Vec::new();
-    match complete.as_slice() {
-        [] => {
-            for (future, _, _) in &found.futures {
-                steps.push(Step::Delete(future.clone()));
-            }
-            for (current, marked) in &found.current {
-                if *marked {
-                    steps.push(Step::RemoveMarker(current.clone()));
-                }
-            }
+    let Some(winner) = winner else {
+        // Nothing was committed: the copies are incomplete.
+        steps.extend(
+            found
+                .futures
+                .iter()
+                .map(|(c, _)| Step::Delete(c.path.clone())),
+        );
+        return Ok(steps);
+    };
+    let Some(winner_id) = winner.topic_id else {
+        return refuse("the moved copy has no partition.metadata");
+    };
+    for current in found.current.iter().filter(|c| !c.marked) {
+        if current.topic_id != Some(winner_id) {
+            return refuse("a moved copy and a replica of another topic id share the name");
         }
-        [(winner, destination, _)] => {
-            if found.current.iter().any(|(_, marked)| *marked) {
-                return Err(format!(
-                    "{partition}: a completed copy {} and a moved replica both claim to be the \
-                     replica; move or delete all but the right one",
-                    winner.display()
-                ));
-            }
-            for (current, _) in &found.current {
-                steps.push(Step::Delete(current.clone()));
-            }
-            for (future, _, complete) in &found.futures {
-                if !complete {
-                    steps.push(Step::Delete(future.clone()));
-                }
-            }
+        steps.push(Step::Delete(current.path.clone()));
+    }
+    for (future, _) in found.futures.iter().filter(|(c, _)| !c.marked) {
+        steps.push(Step::Delete(future.path.clone()));
+    }
+    match complete.as_slice() {
+        [(copy, destination)] => {
             steps.push(Step::Rename {
-                from: winner.clone(),
+                from: copy.path.clone(),
                 to: destination.clone(),
             });
             steps.push(Step::RemoveMarker(destination.clone()));
         }
-        several => {
-            return Err(format!(
-                "{partition} has {} completed copies ({}); move or delete all but the right one",
-                several.len(),
-                several
-                    .iter()
-                    .map(|(p, _, _)| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+        _ => steps.push(Step::RemoveMarker(winner.path.clone())),
     }
     Ok(steps)
 }
@@ -119,25 +141,23 @@ pub fn finish_interrupted_moves(dirs: &[&Path]) -> Result<(), String> {
                 tracing::info!(dir = %path.display(), "deleting a replica set aside for deletion");
                 remove_tree(&path)?;
             } else if let Some((topic, partition)) = log_dirs::parse_future_dir_name(&name) {
-                let complete = path.join(COMPLETE_FILE).exists();
                 let destination = log_dirs::partition_dir(root, &topic, partition);
                 by_partition
                     .entry((topic, partition))
                     .or_default()
                     .futures
-                    .push((path, destination, complete));
+                    .push((found_copy(path), destination));
             } else if let Some((topic, partition)) = log_dirs::parse_dir_name(&name) {
-                let marked = path.join(COMPLETE_FILE).exists();
                 by_partition
                     .entry((topic, partition))
                     .or_default()
                     .current
-                    .push((path, marked));
+                    .push(found_copy(path));
             }
         }
     }
     for ((topic, partition), found) in by_partition {
-        if found.futures.is_empty() && found.current.iter().all(|(_, marked)| !marked) {
+        if found.futures.is_empty() && found.current.iter().all(|c| !c.marked) {
             continue;
         }
         let steps = plan_recovery(&format!("{topic}-{partition}"), &found)?;
@@ -146,6 +166,14 @@ pub fn finish_interrupted_moves(dirs: &[&Path]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn found_copy(path: PathBuf) -> Copy {
+    Copy {
+        topic_id: log_dirs::read_partition_metadata(&path),
+        marked: path.join(COMPLETE_FILE).exists(),
+        path,
+    }
 }
 
 fn run(step: &Step) -> Result<(), String> {
@@ -219,70 +247,91 @@ mod tests {
 
     #[test]
     fn a_complete_copy_wins_and_an_incomplete_one_goes() {
-        let future = (p("/b/t-0.f-future"), p("/b/t-0"));
+        let id = Some(Uuid::from_u128(7));
+        let other = Some(Uuid::from_u128(8));
+        let copy = |path: &str, topic_id: Option<Uuid>, marked: bool| Copy {
+            path: p(path),
+            topic_id,
+            marked,
+        };
+        let future = |marked: bool, topic_id: Option<Uuid>| {
+            (copy("/b/t-0.f-future", topic_id, marked), p("/b/t-0"))
+        };
+        let into_place = || {
+            vec![
+                Step::Rename {
+                    from: p("/b/t-0.f-future"),
+                    to: p("/b/t-0"),
+                },
+                Step::RemoveMarker(p("/b/t-0")),
+            ]
+        };
         // (found, expected steps or an error)
         let cases: Vec<(Found, Result<Vec<Step>, ()>)> = vec![
             // Copy interrupted: the source stays.
             (
                 Found {
-                    current: vec![(p("/a/t-0"), false)],
-                    futures: vec![(future.0.clone(), future.1.clone(), false)],
+                    current: vec![copy("/a/t-0", id, false)],
+                    futures: vec![future(false, id)],
                 },
-                Ok(vec![Step::Delete(future.0.clone())]),
+                Ok(vec![Step::Delete(p("/b/t-0.f-future"))]),
             ),
             // Complete copy, source not yet set aside: the copy wins.
             (
                 Found {
-                    current: vec![(p("/a/t-0"), false)],
-                    futures: vec![(future.0.clone(), future.1.clone(), true)],
+                    current: vec![copy("/a/t-0", id, false)],
+                    futures: vec![future(true, id)],
                 },
-                Ok(vec![
-                    Step::Delete(p("/a/t-0")),
-                    Step::Rename {
-                        from: future.0.clone(),
-                        to: future.1.clone(),
-                    },
-                    Step::RemoveMarker(future.1.clone()),
-                ]),
+                Ok([vec![Step::Delete(p("/a/t-0"))], into_place()].concat()),
             ),
             // Source already set aside (swept as a -delete directory).
             (
                 Found {
                     current: vec![],
-                    futures: vec![(future.0.clone(), future.1.clone(), true)],
+                    futures: vec![future(true, id)],
                 },
-                Ok(vec![
-                    Step::Rename {
-                        from: future.0.clone(),
-                        to: future.1.clone(),
-                    },
-                    Step::RemoveMarker(future.1.clone()),
-                ]),
+                Ok(into_place()),
             ),
-            // Renamed into place, marker not yet removed.
+            // Renamed into place, marker not yet removed; the source's rename aside was lost.
             (
                 Found {
-                    current: vec![(p("/b/t-0"), true)],
+                    current: vec![copy("/b/t-0", id, true), copy("/a/t-0", id, false)],
                     futures: vec![],
                 },
-                Ok(vec![Step::RemoveMarker(p("/b/t-0"))]),
+                Ok(vec![
+                    Step::Delete(p("/a/t-0")),
+                    Step::RemoveMarker(p("/b/t-0")),
+                ]),
             ),
-            // Two complete copies: refused.
+            // Nothing to do for a replica alone.
             (
                 Found {
-                    current: vec![(p("/a/t-0"), false)],
-                    futures: vec![
-                        (future.0.clone(), future.1.clone(), true),
-                        (p("/c/t-0.g-future"), p("/c/t-0"), true),
-                    ],
+                    current: vec![copy("/a/t-0", id, false)],
+                    futures: vec![],
+                },
+                Ok(vec![]),
+            ),
+            // Two winners: refused.
+            (
+                Found {
+                    current: vec![copy("/c/t-0", id, true)],
+                    futures: vec![future(true, id)],
                 },
                 Err(()),
             ),
-            // A complete copy and a replica still marked as moved: refused.
+            // Another topic of the same name: refused, never deleted.
             (
                 Found {
-                    current: vec![(p("/c/t-0"), true)],
-                    futures: vec![(future.0.clone(), future.1.clone(), true)],
+                    current: vec![copy("/a/t-0", other, false)],
+                    futures: vec![future(true, id)],
+                },
+                Err(()),
+            ),
+            // A moved copy without an id: refused.
+            (
+                Found {
+                    current: vec![copy("/a/t-0", id, false)],
+                    futures: vec![future(true, None)],
                 },
                 Err(()),
             ),
@@ -298,7 +347,8 @@ mod tests {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let (a, b) = (root.path().join("a"), root.path().join("b"));
         let make = |dir: &Path, content: &str| {
-            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+            log_dirs::write_partition_metadata(dir, Uuid::from_u128(7))
+                .unwrap_or_else(|e| panic!("{e}"));
             std::fs::write(dir.join("00000000000000000000.log"), content)
                 .unwrap_or_else(|e| panic!("{e}"));
         };

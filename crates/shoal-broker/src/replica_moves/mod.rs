@@ -29,8 +29,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::replica_manager::PartitionKey;
 
-/// Copy passes while the replica serves, before the final one with it closed.
-pub const MAX_PASSES_WHILE_SERVING: usize = 8;
+/// Copy passes while the replica serves, before the final one with it closed; a copy that
+/// has not caught up by then (throttled below the write rate) is given up.
+pub const MAX_PASSES_WHILE_SERVING: usize = 16;
 
 /// The active segment is rolled before a pass when larger, so the final pass (during which
 /// the replica does not serve) copies about this much at most.
