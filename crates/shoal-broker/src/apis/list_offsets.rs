@@ -135,6 +135,18 @@ fn list_offsets(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsets
     ))
 }
 
+/// Kafka's `offsetOfMaxTimestamp` of a batch: its first record with the batch's largest
+/// timestamp (every record of a LogAppendTime batch has it).
+fn offset_of_max_timestamp(records: &[kafka_protocol::records::Record], timestamp: i64) -> Option<i64> {
+    records
+        .iter()
+        .find(|r| {
+            r.timestamp_type == kafka_protocol::records::TimestampType::LogAppend
+                || r.timestamp == timestamp
+        })
+        .map(|r| r.offset)
+}
+
 /// `(timestamp, offset)` for the query, or None when no record matches (Kafka answers -1, -1).
 fn lookup(
     partition: &Partition,
@@ -147,10 +159,33 @@ fn lookup(
             .read_log(|log| Ok(log.log_start_offset()))
             .map(|offset| Some((-1, offset)))
             .map_err(|e| partition_error_code(&e)),
-        MAX_TIMESTAMP => partition
-            .read_log(|log| Ok(log.max_timestamp_and_offset()))
-            .map(|found| found.filter(|(_, offset)| *offset < high_watermark))
-            .map_err(|e| partition_error_code(&e)),
+        MAX_TIMESTAMP => {
+            let found = partition
+                .read_log(|log| Ok(log.max_timestamp_and_offset()))
+                .map_err(|e| partition_error_code(&e))?;
+            let Some((timestamp, batch_last_offset)) =
+                found.filter(|(_, offset)| *offset < high_watermark)
+            else {
+                return Ok(None);
+            };
+            // KAFKA-16310: the offset of the first record carrying it, not the batch's last.
+            let read = partition
+                .read_records(batch_last_offset, 1, i64::MAX, true)
+                .map_err(|e| partition_error_code(&e))?;
+            let mut bytes = read.records.clone();
+            let record_set = match RecordBatchDecoder::decode(&mut bytes) {
+                Ok(set) => set,
+                Err(error) => {
+                    tracing::warn!(topic = partition.topic(), partition = partition.index(), %error, "cannot decode a stored batch for a MAX_TIMESTAMP lookup");
+                    return Err(ResponseError::CorruptMessage.code());
+                }
+            };
+            Ok(Some((
+                timestamp,
+                offset_of_max_timestamp(&record_set.records, timestamp)
+                    .unwrap_or(batch_last_offset),
+            )))
+        }
         t if t < 0 => Err(ResponseError::InvalidRequest.code()),
         target => {
             let batch = partition
