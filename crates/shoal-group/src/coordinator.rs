@@ -12,7 +12,9 @@
 //! so what a client is told was stored is stored, and two operations never interleave their
 //! writes. Requests that must wait for other members (JoinGroup, a follower's SyncGroup) park
 //! on a channel and release the lock. A timer task ([`GroupCoordinator::run_timers`]) drives
-//! every group's deadlines (sessions, rebalance and sync timeouts, the initial delay).
+//! every group's deadlines (sessions, rebalance and sync timeouts, the initial delay): it
+//! sleeps until the earliest one ([`ClassicGroup::next_deadline_ms`]) and is woken when a
+//! request sets an earlier one, so a member expires at its deadline, not at the next poll.
 //!
 //! **Transactional offsets** (TxnOffsetCommit, see `txn_offsets`): written as one
 //! transactional batch of the producer, then pending — invisible to OffsetFetch, which answers
@@ -21,7 +23,7 @@
 //! arrives while the shard loads is kept and applied when the load finishes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -112,8 +114,8 @@ impl Default for CoordinatorConfig {
     }
 }
 
-/// How often group deadlines are checked.
-const TICK_MS: u64 = 100;
+/// Longest the timer task sleeps with no deadline due (it then notices a dropped coordinator).
+const MAX_TIMER_SLEEP_MS: u64 = 1_000;
 /// Slack on top of the rebalance timeout before a parked JoinGroup gives up.
 const JOIN_WAIT_SLACK_MS: u64 = 10_000;
 /// Longest a follower's SyncGroup stays parked (its group's sync deadline comes first).
@@ -199,6 +201,10 @@ pub struct GroupCoordinator {
     shards: Mutex<HashMap<i32, Arc<Shard>>>,
     origin: Instant,
     authority: std::sync::OnceLock<Arc<dyn Authority>>,
+    /// When the timer task runs next (monotonic ms; `i64::MAX`: no deadline known).
+    next_wake_ms: AtomicI64,
+    /// Wakes the timer task for a deadline earlier than `next_wake_ms`.
+    timer_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Wall-clock ms since the Unix epoch: only for what is stored or shown (commit and expiry
@@ -218,7 +224,18 @@ impl GroupCoordinator {
             shards: Mutex::new(HashMap::new()),
             origin: Instant::now(),
             authority: std::sync::OnceLock::new(),
+            next_wake_ms: AtomicI64::new(i64::MAX),
+            timer_wake: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// A group's deadlines may have moved: the timer task wakes for the earliest one.
+    fn deadline_set(&self, deadline_ms: Option<i64>) {
+        if let Some(deadline_ms) = deadline_ms
+            && self.next_wake_ms.fetch_min(deadline_ms, Ordering::AcqRel) > deadline_ms
+        {
+            self.timer_wake.notify_one();
+        }
     }
 
     /// Sets what decides whether this broker may still answer as coordinator (see
@@ -307,9 +324,9 @@ impl GroupCoordinator {
         }
         for (id, value) in groups {
             if let Some(value) = value {
-                state
-                    .groups
-                    .insert(id.clone(), ClassicGroup::from_stored(&id, value, now));
+                let group = ClassicGroup::from_stored(&id, value, now);
+                self.deadline_set(group.next_deadline_ms());
+                state.groups.insert(id.clone(), group);
             }
         }
         for id in offsets.keys().chain(pending.groups()) {
@@ -437,6 +454,7 @@ impl GroupCoordinator {
         group: &mut ClassicGroup,
     ) -> Result<(), GroupError> {
         let Some(value) = group.take_persist() else {
+            self.deadline_set(group.next_deadline_ms());
             return Ok(());
         };
         let key = encode_key(&RecordKey::Group {
@@ -459,6 +477,7 @@ impl GroupCoordinator {
             wall_ms(),
             &self.config.group,
         );
+        self.deadline_set(group.next_deadline_ms());
         if error.is_ok() { Ok(()) } else { Err(error) }
     }
 
@@ -565,7 +584,10 @@ impl GroupCoordinator {
         }
         match state.groups.get_mut(group_id) {
             Some(group) => {
-                group.heartbeat(generation_id, member_id, instance_id, self.monotonic_ms())
+                let result =
+                    group.heartbeat(generation_id, member_id, instance_id, self.monotonic_ms());
+                self.deadline_set(group.next_deadline_ms());
+                result
             }
             None => GroupError::UnknownMemberId,
         }
@@ -616,7 +638,14 @@ impl GroupCoordinator {
         };
         let check = match state.groups.get_mut(group_id) {
             Some(group) => {
-                group.validate_commit(generation_id, member_id, instance_id, self.monotonic_ms())
+                let check = group.validate_commit(
+                    generation_id,
+                    member_id,
+                    instance_id,
+                    self.monotonic_ms(),
+                );
+                self.deadline_set(group.next_deadline_ms());
+                check
             }
             None if generation_id < 0 => {
                 state
@@ -1113,21 +1142,40 @@ impl GroupCoordinator {
 
     // ─── Time ────────────────────────────────────────────────────────────────────────────
 
-    /// Drives every group's deadlines every `TICK_MS`, and offset expiry every
+    /// Acts on every group deadline when it falls due (the timer sleeps until the earliest
+    /// one, and is woken when a request sets an earlier one), and on offset expiry every
     /// `offsets.retention.check.interval.ms`, until the coordinator is dropped.
     pub async fn run_timers(self: Arc<Self>) {
         let weak = Arc::downgrade(&self);
         let retention_every = Duration::from_millis(self.config.retention_check_interval_ms.max(1));
+        let wake = Arc::clone(&self.timer_wake);
+        let origin = tokio::time::Instant::from_std(self.origin);
         drop(self);
-        let mut ticks = tokio::time::interval(Duration::from_millis(TICK_MS));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_retention = tokio::time::Instant::now() + retention_every;
         loop {
-            ticks.tick().await;
             let Some(coordinator) = weak.upgrade() else {
                 return;
             };
-            coordinator.tick().await;
+            if coordinator.monotonic_ms() >= coordinator.next_wake_ms.load(Ordering::Acquire) {
+                // Reset first: a deadline set while the groups are ticked lowers it again.
+                coordinator.next_wake_ms.store(i64::MAX, Ordering::Release);
+                let next = coordinator.tick().await;
+                coordinator.deadline_set(next);
+            }
+            let due_ms = coordinator.next_wake_ms.load(Ordering::Acquire);
+            drop(coordinator);
+            let mut at = tokio::time::Instant::now() + Duration::from_millis(MAX_TIMER_SLEEP_MS);
+            if let Ok(due_ms) = u64::try_from(due_ms) {
+                at = at.min(origin + Duration::from_millis(due_ms));
+            }
+            at = at.min(next_retention);
+            tokio::select! {
+                () = tokio::time::sleep_until(at) => {}
+                () = wake.notified() => {}
+            }
+            let Some(coordinator) = weak.upgrade() else {
+                return;
+            };
             if tokio::time::Instant::now() >= next_retention {
                 next_retention = tokio::time::Instant::now() + retention_every;
                 let expired = coordinator.expire_offsets().await;
@@ -1207,8 +1255,10 @@ impl GroupCoordinator {
         removed
     }
 
-    async fn tick(&self) {
+    /// Acts on the deadlines that passed; returns the earliest one left.
+    async fn tick(&self) -> Option<i64> {
         let shards: Vec<Arc<Shard>> = self.lock_shards().values().cloned().collect();
+        let mut next: Option<i64> = None;
         for shard in shards {
             let mut state = shard.state.lock().await;
             if state.loading {
@@ -1220,9 +1270,11 @@ impl GroupCoordinator {
                 if let Some(group) = state.groups.get_mut(&id) {
                     group.tick(now, wall_ms(), &self.config.group);
                     let _ = self.flush_group(shard.partition, group).await;
+                    next = next.into_iter().chain(group.next_deadline_ms()).min();
                 }
             }
         }
+        next
     }
 }
 

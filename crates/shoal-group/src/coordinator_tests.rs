@@ -873,3 +873,100 @@ async fn every_marker_reported_during_the_load_is_applied_in_log_order() {
     assert!(moved.finish_load(0, 2, replay).await);
     assert_eq!(seen(&moved, "g", 0).await, (Some(10), false));
 }
+
+/// A static member's session ends at its deadline: the timer is scheduled for exactly that
+/// moment (no polling interval in between) and removes the member once it passes, not before.
+#[tokio::test]
+async fn a_static_member_expires_at_its_session_deadline() {
+    let log = Arc::new(MemoryLog::default());
+    let c = GroupCoordinator::new(
+        CoordinatorConfig {
+            min_session_timeout_ms: 100,
+            ..config()
+        },
+        Arc::clone(&log) as Arc<dyn OffsetsStorage>,
+    );
+    c.begin_load(0, 1).await;
+    assert!(c.finish_load(0, 1, log.replay()).await);
+    tokio::spawn(Arc::clone(&c).run_timers());
+    let session_timeout_ms = 400;
+    let joined = c
+        .join(
+            "g",
+            JoinRequest {
+                member_id: String::new(),
+                group_instance_id: Some("static-1".into()),
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                session_timeout_ms,
+                rebalance_timeout_ms: 1_000,
+                protocol_type: "consumer".into(),
+                protocols: vec![("range".into(), Bytes::from_static(b"sub"))],
+                require_known_member_id: true,
+            },
+        )
+        .await;
+    assert_eq!(joined.error, GroupError::None);
+    let synced = c
+        .sync(
+            "g",
+            SyncRequest {
+                generation_id: joined.generation_id,
+                member_id: joined.member_id.clone(),
+                group_instance_id: Some("static-1".into()),
+                protocol_type: Some("consumer".into()),
+                protocol_name: Some("range".into()),
+                assignments: vec![(joined.member_id.clone(), Bytes::from_static(b"asg"))],
+            },
+        )
+        .await;
+    assert_eq!(synced.error, GroupError::None);
+    assert_eq!(
+        c.heartbeat(
+            "g",
+            joined.generation_id,
+            &joined.member_id,
+            Some("static-1")
+        )
+        .await,
+        GroupError::None
+    );
+    let heartbeat_ms = c.monotonic_ms();
+    let deadline_ms = {
+        let shard = c.shard_of("g").unwrap();
+        let state = shard.state.lock().await;
+        state.groups["g"].next_deadline_ms().unwrap()
+    };
+    assert!(
+        (heartbeat_ms..=heartbeat_ms + i64::from(session_timeout_ms))
+            .contains(&(deadline_ms - i64::from(session_timeout_ms))),
+        "the deadline is the heartbeat plus the session timeout"
+    );
+    // The timer is due no later than that deadline, and once it has handled any earlier one
+    // (the session deadline the heartbeat replaced), exactly at it: no polling interval.
+    assert!(c.next_wake_ms.load(Ordering::Acquire) <= deadline_ms);
+    while c.next_wake_ms.load(Ordering::Acquire) != deadline_ms {
+        assert!(
+            c.monotonic_ms() < deadline_ms,
+            "the timer was never scheduled for the deadline"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let members = c.describe("g").await.members.len();
+        if members == 0 {
+            break;
+        }
+        assert!(
+            c.monotonic_ms() < deadline_ms + 5_000,
+            "the member outlived its session"
+        );
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        c.monotonic_ms() >= deadline_ms,
+        "the member was removed before its session ended"
+    );
+}

@@ -1043,6 +1043,27 @@ impl ClassicGroup {
         }
     }
 
+    /// The earliest deadline [`ClassicGroup::tick`] acts on (monotonic ms): when the
+    /// coordinator's timer must run next for this group; `None` if none is set.
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        if self.state == GroupState::Dead {
+            return None;
+        }
+        let join = self
+            .join_deadline_ms
+            .filter(|_| self.state == GroupState::PreparingRebalance);
+        let sync = self
+            .sync_deadline_ms
+            .filter(|_| self.state == GroupState::CompletingRebalance);
+        self.pending_members
+            .values()
+            .copied()
+            .chain(self.members.values().map(|m| m.heartbeat_deadline_ms))
+            .chain(join)
+            .chain(sync)
+            .min()
+    }
+
     // ─── Offsets, description, storage ───────────────────────────────────────────────────
 
     /// OffsetCommit's checks; on success a member's session is refreshed.

@@ -137,7 +137,10 @@ fn list_offsets(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsets
 
 /// Kafka's `offsetOfMaxTimestamp` of a batch: its first record with the batch's largest
 /// timestamp (every record of a LogAppendTime batch has it).
-fn offset_of_max_timestamp(records: &[kafka_protocol::records::Record], timestamp: i64) -> Option<i64> {
+fn offset_of_max_timestamp(
+    records: &[kafka_protocol::records::Record],
+    timestamp: i64,
+) -> Option<i64> {
     records
         .iter()
         .find(|r| {
