@@ -429,3 +429,31 @@ def test_partitions_past_the_open_file_limit_are_refused_not_left_unopenable(sho
     res = ck_produce(node.bootstrap, fits, 200, prefix="f", conf={"acks": "all"})
     assert not res.errors, res.errors[:3]
     assert node.readyz() == 200
+
+
+def test_legacy_alter_configs_from_kafka_python(shoal):
+    """AlterConfigs, the non-incremental API (kafka-python's alter_configs with
+    incremental=False, which sends the whole set because AlterConfigs replaces it: a config
+    not named goes back to its default, as the unit test of the translation shows). A config
+    Kafka does not know is INVALID_CONFIG and nothing changes."""
+    from kafka.admin import ConfigResource as KpResource, ConfigResourceType
+    name = unique_topic("legacy-alter")
+    ck_create_topic(shoal.bootstrap, name, partitions=1,
+                    config={"retention.ms": "100000", "cleanup.policy": "compact,delete"})
+    admin = kp_admin(shoal.bootstrap)
+    try:
+        result = admin.alter_configs([KpResource(ConfigResourceType.TOPIC, name, configs={"retention.ms": "200000"})],
+                                     incremental=False)
+        assert result == {"topic": {name: "OK"}}, result
+        configs = describe(ck_admin(shoal.bootstrap), name)
+        assert configs["retention.ms"].value == "200000"
+        assert configs["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+        # Kept because the client named it again.
+        assert configs["cleanup.policy"].value == "compact,delete"
+
+        result = admin.alter_configs([KpResource(ConfigResourceType.TOPIC, name, configs={"no.such.config": "1"})],
+                                     incremental=False, raise_on_unknown=False)
+        assert "InvalidConfigurationError" in result["topic"][name], result
+        assert describe(ck_admin(shoal.bootstrap), name)["retention.ms"].value == "200000"
+    finally:
+        admin.close()

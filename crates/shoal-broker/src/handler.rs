@@ -22,6 +22,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::DescribeConfigs, 1, 4),
         (ApiKey::CreatePartitions, 0, 3),
         (ApiKey::IncrementalAlterConfigs, 0, 1),
+        (ApiKey::AlterConfigs, 0, 2),
         (ApiKey::DescribeCluster, 0, 2),
         // v0 as Kafka 4 (KIP-896): removed.
         (ApiKey::DescribeLogDirs, 1, 4),
@@ -90,6 +91,7 @@ impl Handler for BrokerHandler {
             RequestKind::DeleteRecords(r) => apis::delete_records::handle(b, &ctx, r).await,
             RequestKind::CreatePartitions(r) => apis::create_partitions::handle(b, &ctx, r).await,
             RequestKind::DescribeConfigs(r) => apis::describe_configs::handle(b, &ctx, r),
+            RequestKind::AlterConfigs(r) => apis::alter_configs::handle(b, &ctx, r).await,
             RequestKind::IncrementalAlterConfigs(r) => {
                 apis::incremental_alter_configs::handle(b, &ctx, r).await
             }

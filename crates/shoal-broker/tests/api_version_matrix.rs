@@ -211,6 +211,21 @@ async fn every_advertised_version_is_answered_and_encodes() {
                             ]),
                     ])
                     .into(),
+                ApiKey::AlterConfigs => AlterConfigsRequest::default()
+                    .with_resources(vec![
+                        alter_configs_request::AlterConfigsResource::default()
+                            .with_resource_type(2)
+                            .with_resource_name(s("t"))
+                            .with_configs(vec![
+                                alter_configs_request::AlterableConfig::default()
+                                    .with_name(s("retention.ms"))
+                                    .with_value(Some(s(&format!(
+                                        "{}",
+                                        200_000 + i32::from(version)
+                                    )))),
+                            ]),
+                    ])
+                    .into(),
                 ApiKey::DescribeCluster => DescribeClusterRequest::default()
                     .with_endpoint_type(1)
                     .into(),
@@ -698,6 +713,13 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
                 r.results[0].error_code, 0,
                 "{ctx}: {:?}",
                 r.results[0].error_message
+            )
+        }
+        ResponseKind::AlterConfigs(r) => {
+            assert_eq!(
+                r.responses[0].error_code, 0,
+                "{ctx}: {:?}",
+                r.responses[0].error_message
             )
         }
         ResponseKind::IncrementalAlterConfigs(r) => {
