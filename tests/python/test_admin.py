@@ -457,3 +457,37 @@ def test_legacy_alter_configs_from_kafka_python(shoal):
         assert describe(ck_admin(shoal.bootstrap), name)["retention.ms"].value == "200000"
     finally:
         admin.close()
+
+
+def test_describe_topic_partitions_pages_through_a_cursor(shoal):
+    """DescribeTopicPartitions (KIP-966) from kafka-python: topics by name, at most
+    response_partition_limit partitions a page, and a cursor to the next page; an unknown topic
+    UNKNOWN_TOPIC_OR_PARTITION; a cursor on a topic not asked for INVALID_REQUEST."""
+    a, b = unique_topic("dtp-a"), unique_topic("dtp-b")
+    ck_create_topic(shoal.bootstrap, a, partitions=3)
+    ck_create_topic(shoal.bootstrap, b, partitions=2)
+    admin = kp_admin(shoal.bootstrap)
+    try:
+        seen, cursor, pages = [], None, 0
+        while True:
+            page = admin.describe_topic_partitions([b, a], response_partition_limit=2, cursor=cursor)
+            pages += 1
+            for t in page["topics"]:
+                assert t["error_code"] == 0, t
+                assert t["topic_authorized_operations"] != -2147483648, t
+                seen.extend((t["name"], p["partition_index"], p["leader_id"]) for p in t["partitions"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+            assert pages < 10
+        assert [(n, p) for n, p, _ in seen] == [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1)], seen
+        assert {leader for _, _, leader in seen} == {shoal.node_id}
+        assert pages == 3
+
+        unknown = admin.describe_topic_partitions([a, "no-such-topic-dtp"])
+        codes = {t["name"]: t["error_code"] for t in unknown["topics"]}
+        assert codes == {a: 0, "no-such-topic-dtp": KafkaError.UNKNOWN_TOPIC_OR_PART}, codes
+        bad = admin.describe_topic_partitions([a], cursor={"topic_name": b, "partition_index": 0})
+        assert [t["error_code"] for t in bad["topics"]] == [KafkaError.INVALID_REQUEST], bad
+    finally:
+        admin.close()

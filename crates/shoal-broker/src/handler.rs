@@ -16,6 +16,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::Fetch, 4, 18),
         (ApiKey::ListOffsets, 1, 10),
         (ApiKey::Metadata, 0, 13),
+        (ApiKey::DescribeTopicPartitions, 0, 0),
         (ApiKey::CreateTopics, 2, 7),
         (ApiKey::DeleteTopics, 1, 6),
         (ApiKey::DeleteRecords, 0, 2),
@@ -86,6 +87,9 @@ impl Handler for BrokerHandler {
             RequestKind::Fetch(r) => apis::fetch::handle(b, &ctx, r).await,
             RequestKind::ListOffsets(r) => apis::list_offsets::handle(b, &ctx, r).await,
             RequestKind::Metadata(r) => apis::metadata::handle(b, &ctx, r).await,
+            RequestKind::DescribeTopicPartitions(r) => {
+                apis::describe_topic_partitions::handle(b, &ctx, r)
+            }
             RequestKind::CreateTopics(r) => apis::create_topics::handle(b, &ctx, r).await,
             RequestKind::DeleteTopics(r) => apis::delete_topics::handle(b, &ctx, r).await,
             RequestKind::DeleteRecords(r) => apis::delete_records::handle(b, &ctx, r).await,

@@ -211,6 +211,13 @@ async fn every_advertised_version_is_answered_and_encodes() {
                             ]),
                     ])
                     .into(),
+                ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::default()
+                    .with_topics(vec![
+                        describe_topic_partitions_request::TopicRequest::default()
+                            .with_name(TopicName(s("t"))),
+                    ])
+                    .with_response_partition_limit(2000)
+                    .into(),
                 ApiKey::AlterConfigs => AlterConfigsRequest::default()
                     .with_resources(vec![
                         alter_configs_request::AlterConfigsResource::default()
@@ -714,6 +721,13 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
                 "{ctx}: {:?}",
                 r.results[0].error_message
             )
+        }
+        ResponseKind::DescribeTopicPartitions(r) => {
+            let t = &r.topics[0];
+            assert_eq!(t.error_code, 0, "{ctx}");
+            assert_eq!(t.name.as_ref().map(|n| n.0.as_str()), Some("t"), "{ctx}");
+            assert!(!t.partitions.is_empty(), "{ctx}");
+            assert!(r.next_cursor.is_none(), "{ctx}");
         }
         ResponseKind::AlterConfigs(r) => {
             assert_eq!(

@@ -199,6 +199,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .shoal(),
     def("socket.request.max.bytes", Int, Some("104857600"), Bytes, AtLeast(1), Network,
         "Largest request frame; a larger frame closes the connection."),
+    def("max.request.partition.size.limit", Int, Some("2000"), Count, AtLeast(1), Network,
+        "Most partitions one DescribeTopicPartitions answer carries (KIP-966); a client asking for more gets a cursor to continue from."),
     def("max.connections", Int, Some("10000"), Count, AtLeast(1), Network,
         "Connections per listener; more are closed on accept (Kafka: unlimited).")
         .dynamic(ClusterWide),
