@@ -491,3 +491,39 @@ def test_describe_topic_partitions_pages_through_a_cursor(shoal):
         assert [t["error_code"] for t in bad["topics"]] == [KafkaError.INVALID_REQUEST], bad
     finally:
         admin.close()
+
+
+def test_broker_logger_levels_change_while_running(shoal):
+    """BROKER_LOGGER configs (kafka-configs --entity-type broker-loggers): a logger's level set
+    with IncrementalAlterConfigs takes effect at once (its DEBUG lines appear), DescribeConfigs
+    lists it, DELETE returns it to the root's level; Kafka's refusals: an unknown level
+    INVALID_CONFIG, the root logger's removal INVALID_CONFIG."""
+    from kafka.admin import ConfigResource as KpResource, ConfigResourceType
+    admin = kp_admin(shoal.bootstrap)
+    me = str(shoal.node_id)
+    logger = "shoal_broker::replica_manager"
+
+    def levels():
+        described = admin.describe_configs([KpResource(ConfigResourceType.BROKER_LOGGER, me)], config_filter="all")
+        return {k: v["value"] if isinstance(v, dict) else v for k, v in described["broker_logger"][me].items()}
+
+    def alter(configs):
+        result = admin.alter_configs([KpResource(ConfigResourceType.BROKER_LOGGER, me, configs=configs)],
+                                     incremental=True, raise_on_unknown=False)
+        return result["broker_logger"][me]
+    try:
+        assert levels().get("root") == "INFO", levels()
+        assert alter({logger: "DEBUG"}) == "OK"
+        assert levels()[logger] == "DEBUG"
+        topic = unique_topic("loggers")
+        ck_create_topic(shoal.bootstrap, topic, partitions=1)
+        deadline = time.monotonic() + 10
+        while "partition opened" not in shoal.log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline, "no DEBUG line from the logger"
+            time.sleep(0.1)
+        assert "InvalidConfigurationError" in alter({logger: "LOUD"})
+        assert "InvalidConfigurationError" in alter({"root": ("DELETE", None)})
+        assert alter({logger: ("DELETE", None)}) == "OK"
+        assert logger not in levels()
+    finally:
+        admin.close()

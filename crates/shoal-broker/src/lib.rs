@@ -17,6 +17,7 @@
 pub mod apis;
 pub mod authorization;
 mod blocking;
+pub mod broker_loggers;
 pub mod config;
 pub mod credentials;
 pub mod disk_space;

@@ -77,6 +77,9 @@ const SOURCE_DYNAMIC_BROKER_CONFIG: i8 = 2;
 const SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
 const SOURCE_DEFAULT_CONFIG: i8 = 5;
+const SOURCE_DYNAMIC_BROKER_LOGGER_CONFIG: i8 = 6;
+/// DescribeConfigs' STRING config type.
+const CONFIG_TYPE_STRING: i8 = 2;
 
 pub fn handle(
     broker: &Arc<Broker>,
@@ -191,6 +194,37 @@ pub fn handle(
                                 entry.documentation = Some(str_bytes(def.doc));
                             }
                             Some(entry)
+                        })
+                        .collect();
+                    result.with_configs(configs)
+                }
+                RESOURCE_BROKER_LOGGER => {
+                    let name = resource.resource_name.as_str();
+                    if name != broker.config.node_id.to_string() {
+                        return result
+                            .with_error_code(ResponseError::InvalidRequest.code())
+                            .with_error_message(Some(str_bytes(&format!(
+                                "Unexpected broker id, expected {} but received {name}",
+                                broker.config.node_id
+                            ))));
+                    }
+                    let Some(loggers) = crate::broker_loggers::installed() else {
+                        return result
+                            .with_error_code(ResponseError::InvalidRequest.code())
+                            .with_error_message(Some(str_bytes(
+                                "this process does not manage its log levels",
+                            )));
+                    };
+                    let configs = loggers
+                        .describe()
+                        .into_iter()
+                        .filter(|(logger, _)| wanted(logger))
+                        .map(|(logger, level)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(str_bytes(&logger))
+                                .with_value(Some(str_bytes(&level)))
+                                .with_config_source(SOURCE_DYNAMIC_BROKER_LOGGER_CONFIG)
+                                .with_config_type(if typed { CONFIG_TYPE_STRING } else { 0 })
                         })
                         .collect();
                     result.with_configs(configs)

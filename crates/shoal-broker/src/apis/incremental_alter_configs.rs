@@ -2,6 +2,9 @@
 //! delete dynamic broker configs for one broker (resource name: its id) or as the cluster
 //! default (empty name), as Kafka's `kafka-configs --entity-type brokers` does.
 //!
+//! BROKER_LOGGER resources change this process's log levels (`broker_loggers`), here and not
+//! in the metadata, as Kafka's.
+//!
 //! Only the broker settings Shoal applies while running may change (the replication throttle
 //! rates); the controller refuses the others with INVALID_CONFIG and says which are dynamic.
 //!
@@ -24,7 +27,9 @@ use shoal_kafka::{Reply, RequestContext};
 use shoal_meta::{AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterTopicConfigs};
 
 use crate::Broker;
-use crate::apis::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC, config_authorization_error};
+use crate::apis::describe_configs::{
+    RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC, config_authorization_error,
+};
 use crate::apis::str_bytes;
 use crate::error_codes::controller_error_code;
 
@@ -62,6 +67,20 @@ pub async fn handle(
                     .with_error_message(Some(str_bytes(&message))),
             )
         };
+        if resource.resource_type == RESOURCE_BROKER_LOGGER {
+            // This process's log levels: changed here, never in the metadata (as Kafka).
+            let (code, message) = alter_loggers(
+                broker.config.node_id,
+                resource.resource_name.as_str(),
+                &resource.configs,
+                request.validate_only,
+            );
+            responses.push(Some(
+                base.with_error_code(code)
+                    .with_error_message(message.map(|m| str_bytes(&m))),
+            ));
+            continue;
+        }
         if !matches!(resource.resource_type, RESOURCE_TOPIC | RESOURCE_BROKER) {
             let other = resource.resource_type;
             responses.push(refuse(
@@ -149,6 +168,56 @@ pub async fn handle(
     Reply::Ready(ResponseKind::IncrementalAlterConfigs(
         IncrementalAlterConfigsResponse::default().with_responses(responses),
     ))
+}
+
+/// A BROKER_LOGGER resource's changes (Kafka's `ConfigAdminManager` checks): the error code
+/// and message.
+fn alter_loggers(
+    node_id: i32,
+    name: &str,
+    configs: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    use crate::broker_loggers::{LoggerChange, LoggerRefusal, installed};
+    if name != node_id.to_string() {
+        return (
+            ResponseError::InvalidRequest.code(),
+            Some(format!(
+                "Unexpected broker id, expected {node_id} but received {name}"
+            )),
+        );
+    }
+    let Some(loggers) = installed() else {
+        return (
+            ResponseError::InvalidRequest.code(),
+            Some("this process does not manage its log levels".into()),
+        );
+    };
+    let mut changes = Vec::with_capacity(configs.len());
+    for c in configs {
+        let logger = c.name.to_string();
+        match c.config_operation {
+            0 => changes.push(LoggerChange::Set {
+                logger,
+                level: c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+            }),
+            1 => changes.push(LoggerChange::Delete { logger }),
+            op => {
+                return (
+                    ResponseError::InvalidRequest.code(),
+                    Some(format!(
+                        "{} operations are not supported for BROKER_LOGGER",
+                        if op == 2 { "APPEND" } else { "SUBTRACT" }
+                    )),
+                );
+            }
+        }
+    }
+    match loggers.apply(&changes, validate_only) {
+        Ok(()) => (0, None),
+        Err(LoggerRefusal::InvalidConfig(m)) => (ResponseError::InvalidConfig.code(), Some(m)),
+        Err(LoggerRefusal::InvalidRequest(m)) => (ResponseError::InvalidRequest.code(), Some(m)),
+    }
 }
 
 /// The request's operations, or the first unknown operation code.
