@@ -25,6 +25,7 @@ use shoal_kafka::{Reply, RequestContext};
 use shoal_meta::{MetadataImage, TopicImage};
 
 use crate::Broker;
+use crate::apis::metadata::{PartitionView, partition_view};
 use crate::apis::str_bytes;
 use crate::authorization::TOPIC_OPERATIONS;
 use crate::replica_manager::ReplicaManager;
@@ -208,18 +209,11 @@ fn partitions(
         .iter()
         .filter(|p| (slice.from..slice.to).contains(&p.partition))
         .map(|p| {
-            let local_offline = local.is_offline(topic.id, p.partition);
-            let offline: Vec<BrokerId> = p
-                .replicas
-                .iter()
-                .filter(|id| {
-                    image.brokers.get(id).is_none_or(|b| b.fenced)
-                        || (**id == local.local_id() && local_offline)
-                })
-                .map(|id| BrokerId(*id))
-                .collect();
-            let leader_alive =
-                p.leader >= 0 && image.brokers.get(&p.leader).is_some_and(|b| !b.fenced);
+            let PartitionView {
+                offline,
+                leader_alive,
+                ..
+            } = partition_view(image, topic, p, local);
             DescribeTopicPartitionsResponsePartition::default()
                 .with_error_code(if leader_alive {
                     0

@@ -249,6 +249,38 @@ pub(crate) fn brokers(image: &MetadataImage, listener: &str) -> Vec<MetadataResp
 /// Fields newer than `version` stay at their defaults: the codec refuses to encode them.
 /// Replicas on fenced brokers are offline, and so is this broker's replica when its log could
 /// not be opened here; a leader whose log is offline answers KAFKA_STORAGE_ERROR.
+/// What Metadata and DescribeTopicPartitions say of a partition's replicas.
+pub(crate) struct PartitionView {
+    /// This broker holds a replica it could not open.
+    pub local_offline: bool,
+    /// Replicas on fenced or unknown brokers, and this broker's if offline here.
+    pub offline: Vec<BrokerId>,
+    pub leader_alive: bool,
+}
+
+pub(crate) fn partition_view(
+    image: &MetadataImage,
+    topic: &TopicImage,
+    p: &shoal_meta::image::PartitionImage,
+    local: &ReplicaManager,
+) -> PartitionView {
+    let local_offline = local.is_offline(topic.id, p.partition);
+    let offline = p
+        .replicas
+        .iter()
+        .filter(|id| {
+            image.brokers.get(id).is_none_or(|b| b.fenced)
+                || (**id == local.local_id() && local_offline)
+        })
+        .map(|id| BrokerId(*id))
+        .collect();
+    PartitionView {
+        local_offline,
+        offline,
+        leader_alive: p.leader >= 0 && image.brokers.get(&p.leader).is_some_and(|b| !b.fenced),
+    }
+}
+
 fn topic_response(
     image: &MetadataImage,
     topic: &TopicImage,
@@ -259,18 +291,11 @@ fn topic_response(
         .partitions
         .iter()
         .map(|p| {
-            let local_offline = local.is_offline(topic.id, p.partition);
-            let offline: Vec<BrokerId> = p
-                .replicas
-                .iter()
-                .filter(|id| {
-                    image.brokers.get(id).is_none_or(|b| b.fenced)
-                        || (**id == local.local_id() && local_offline)
-                })
-                .map(|id| BrokerId(*id))
-                .collect();
-            let leader_alive =
-                p.leader >= 0 && image.brokers.get(&p.leader).is_some_and(|b| !b.fenced);
+            let PartitionView {
+                local_offline,
+                offline,
+                leader_alive,
+            } = partition_view(image, topic, p, local);
             MetadataResponsePartition::default()
                 .with_error_code(if !leader_alive {
                     ResponseError::LeaderNotAvailable.code()

@@ -28,6 +28,7 @@ mod log_dirs;
 mod move_dir;
 mod partition;
 mod partition_describe;
+mod progress;
 mod reassign;
 mod reassign_throttle;
 mod reset_offsets;

@@ -257,23 +257,9 @@ pub async fn wait_for(
                 .unwrap_or_default();
             left.push(format!("{topic}:{partition}{progress}"));
         }
-        let elapsed_s = started.elapsed().as_secs();
-        if left.is_empty() {
-            out.emit_stderr(
-                &json!({"moving": 0, "of": moves.len(), "elapsed_s": elapsed_s}),
-                &format!("all {} replicas moved ({elapsed_s} s)", moves.len()),
-            );
+        if super::progress::report(out, &left, moves.len(), started, "replicas moved") {
             return Ok(());
         }
-        out.emit_stderr(
-            &json!({"moving": left.len(), "of": moves.len(), "elapsed_s": elapsed_s}),
-            &format!(
-                "{} of {} still moving ({elapsed_s} s): {}",
-                left.len(),
-                moves.len(),
-                left.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
-            ),
-        );
         if Instant::now() >= deadline {
             bail!(
                 "{} of {} replicas did not move within {timeout_ms} ms",

@@ -440,23 +440,9 @@ async fn wait_for(
             })
             .map(|(t, p)| format!("{t}:{p}"))
             .collect();
-        let elapsed_s = started.elapsed().as_secs();
-        if left.is_empty() {
-            out.emit_stderr(
-                &json!({"moving": 0, "of": partitions.len(), "elapsed_s": elapsed_s}),
-                &format!("all {} moves completed ({elapsed_s} s)", partitions.len()),
-            );
+        if super::progress::report(out, &left, partitions.len(), started, "moves completed") {
             return Ok(());
         }
-        out.emit_stderr(
-            &json!({"moving": left.len(), "of": partitions.len(), "elapsed_s": elapsed_s}),
-            &format!(
-                "{} of {} still moving ({elapsed_s} s): {}",
-                left.len(),
-                partitions.len(),
-                left.iter().take(8).cloned().collect::<Vec<_>>().join(" ")
-            ),
-        );
         if Instant::now() >= deadline {
             bail!(
                 "{} of {} moves did not complete within {timeout_ms} ms",
