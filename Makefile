@@ -53,7 +53,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo
 
 VENV_STAMP := $(VENV)/.requirements.stamp
 
-.PHONY: help docs run build build-tools test test-deps check check-deps check-tools test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status image compose-up compose-down compose-clean compose-split-up compose-split-down compose-split-clean compose-secure-up compose-secure-down compose-secure-clean chaos chaos-local chaos-secure fuzz fuzz-tools test-fuzz fuzz-seeds
+.PHONY: help docs run build build-tools compat compat-tools test test-deps check check-deps check-tools test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status image compose-up compose-down compose-clean compose-split-up compose-split-down compose-split-clean compose-secure-up compose-secure-down compose-secure-clean chaos chaos-local chaos-secure fuzz fuzz-tools test-fuzz fuzz-seeds
 
 help: ## list the verbs
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -116,9 +116,18 @@ check-tools: ## install cargo-machete and cargo-deny (pinned versions) when miss
 test-rust: ## cargo test for the whole workspace
 	$(CARGO) test --workspace $(RUST_TEST_ARGS)
 
-test-python: build build-tools $(VENV_STAMP) ## real-client tests (kcat, confluent-kafka, kafka-python) against the real binary
+test-python: build build-tools compat-tools $(VENV_STAMP) ## real-client tests (kcat, confluent-kafka, kafka-python, librdkafka's suite's stable subset) against the real binary
 	SHOAL_BIN=$(abspath $(SHOAL_BIN)) $(VENV)/bin/pytest tests/python -v --durations=30 \
 	  --timeout=$(PYTEST_TIMEOUT) -p no:cacheprovider $(PYTEST_ARGS)
+
+compat-tools: ## build librdkafka's regression test runner from the sources rdkafka-sys vendors (target/compat)
+	bash tests/compat/build.sh
+
+compat: build build-tools compat-tools $(VENV_STAMP) ## every librdkafka broker test against a Shoal node, one process each; a table and the totals (docs/compatibility.md)
+	rm -f target/compat/results.tsv
+	-COMPAT_SUITE=full SHOAL_BIN=$(abspath $(SHOAL_BIN)) $(VENV)/bin/pytest tests/python/test_librdkafka_suite.py \
+	  -q -p no:cacheprovider --timeout=600 $(PYTEST_ARGS)
+	$(VENV)/bin/python tests/compat/report.py target/compat/results.tsv
 
 image: build build-tools ## the container image shoal:dev, FROM scratch (binaries + the libraries ldd lists)
 	bash deploy/image/build.sh shoal:dev

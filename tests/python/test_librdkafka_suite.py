@@ -1,0 +1,134 @@
+"""librdkafka's own regression suite against a Shoal node (issue #19): a yardstick nobody here
+wrote. Each librdkafka broker test runs in its own `test-runner` process (`TESTS=NNNN -p1 -L`:
+one at a time, no local or mock tests) against one node configured as the suite's default
+scenario expects (topics auto-created, 4 partitions), under an outer timeout; a test passes
+when every subtest it ran PASSED or was SKIPPED by the suite itself.
+
+`make test` runs STABLE, a subset of a few minutes that passed repeatedly. `make compat`
+(COMPAT_SUITE=full) runs every broker test and writes target/compat/results.tsv, which
+`tests/compat/report.py` prints as a table; docs/compatibility.md keeps the latest full result
+and the reason for every test that does not pass. The runner is built by `make compat-tools`
+(tests/compat/build.sh) from the sources the rdkafka-sys crate vendors."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ShoalNode
+from test_cli import shoalctl_bin
+
+REPO = Path(__file__).resolve().parents[2]
+COMPAT = REPO / "target" / "compat"
+TESTS_DIR = COMPAT / "librdkafka" / "tests"
+RUNNER = TESTS_DIR / "test-runner"
+
+# Quick broker tests that passed in repeated runs (about 150 s together).
+STABLE = [
+    "0001", "0002", "0003", "0005", "0007", "0008", "0011", "0012", "0013", "0014", "0015",
+    "0016", "0017", "0018", "0019", "0021", "0022", "0029", "0031", "0034", "0035", "0036",
+    "0038", "0040", "0041", "0042", "0044", "0048", "0054", "0056", "0057", "0059", "0060",
+    "0063", "0064", "0065", "0067", "0068", "0070", "0073", "0082", "0083", "0085", "0086",
+    "0090",
+]
+SUBTEST_LINE = re.compile(r"^\|\s*(\d{4}_[A-Za-z0-9_]+)\s*\|\s*(PASSED|FAILED|SKIPPED|RUNNING)\s*\|")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def all_broker_tests() -> list[str]:
+    """Every numbered test of the suite but the unit tests (0000) and the manual ones (8xxx)."""
+    if not TESTS_DIR.is_dir():
+        return STABLE
+    numbers = {m.group(1) for f in TESTS_DIR.iterdir()
+               if (m := re.match(r"^(\d{4})-.*\.(c|cpp)$", f.name))}
+    return sorted(n for n in numbers if "0001" <= n < "8000" and n != "1000")
+
+
+FULL = os.environ.get("COMPAT_SUITE") == "full"
+SELECTED = all_broker_tests() if FULL else STABLE
+# Longest one librdkafka test may run (its own timeouts are 30 s x test.timeout.multiplier,
+# raised by tests that need more; the slowest seen took about 2 minutes), within pytest's.
+TEST_TIMEOUT_S = 540 if FULL else 280
+
+pytestmark = pytest.mark.skipif(
+    not RUNNER.exists(),
+    reason=f"librdkafka's test runner is not built ({RUNNER}); run `make compat-tools`",
+)
+
+
+@pytest.fixture(scope="module")
+def suite_node(tmp_path_factory):
+    work = tmp_path_factory.mktemp("librdkafka-suite")
+    overrides = {"num.partitions": 4, "auto.create.topics.enable": "true"}
+    if FULL:
+        # The admin tests (0081) create ACLs: an authorizer that lets everyone do what no ACL
+        # denies, as the suite's brokers run.
+        overrides.update({
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "true",
+        })
+    node = ShoalNode(work / "node", overrides=overrides)
+    node.start()
+    kafka_path = work / "kafka"
+    (kafka_path / "bin").mkdir(parents=True)
+    shim = kafka_path / "bin" / "kafka-topics.sh"
+    shim.symlink_to(REPO / "tests" / "compat" / "kafka-topics.sh")
+    conf = work / "test.conf"
+    conf.write_text(f"bootstrap.servers={node.bootstrap}\ntest.timeout.multiplier=2\ntest.topic.random=true\n")
+    yield node, conf, kafka_path
+    node.stop()
+
+
+def run_librdkafka_test(number: str, node: ShoalNode, conf: Path, kafka_path: Path) -> tuple[int, list, str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("CI", "TESTS", "TESTS_SKIP", "SUBTESTS")},
+        "TESTS": number,
+        "RDKAFKA_TEST_CONF": str(conf),
+        "LD_LIBRARY_PATH": f"{TESTS_DIR.parent / 'src'}:{TESTS_DIR.parent / 'src-cpp'}",
+        # The suite skips or changes version-gated tests below the broker version it is told.
+        "TEST_KAFKA_VERSION": "4.0.0",
+        # The suite creates topics itself only with both set (kafka-topics.sh is a shim).
+        "KAFKA_PATH": str(kafka_path),
+        "BROKERS": node.bootstrap,
+        "SHOALCTL_BIN": str(shoalctl_bin()),
+    }
+    try:
+        done = subprocess.run([str(RUNNER), "-p1", "-L"], cwd=TESTS_DIR, env=env, capture_output=True,
+                              timeout=TEST_TIMEOUT_S)
+        rc, output = done.returncode, (done.stdout + done.stderr).decode(errors="replace")
+    except subprocess.TimeoutExpired as e:
+        rc = -1
+        output = ((e.stdout or b"") + (e.stderr or b"")).decode(errors="replace") + \
+            f"\n(outer timeout after {TEST_TIMEOUT_S} s)"
+    output = ANSI.sub("", output)
+    subtests = [m.groups() for line in output.splitlines() if (m := SUBTEST_LINE.match(line.strip()))]
+    return rc, subtests, output
+
+
+@pytest.mark.parametrize("number", SELECTED)
+def test_librdkafka(number, suite_node):
+    node, conf, kafka_path = suite_node
+    assert node.running, "the node died during the suite"
+    started = time.monotonic()
+    rc, subtests, output = run_librdkafka_test(number, node, conf, kafka_path)
+    elapsed = time.monotonic() - started
+    failed = [name for name, state in subtests if state != "PASSED" and state != "SKIPPED"]
+    ran = [name for name, state in subtests if state == "PASSED"]
+    verdict = "PASSED" if rc == 0 and not failed else "FAILED"
+    if verdict == "PASSED" and not ran:
+        verdict = "SKIPPED"
+    if FULL:
+        COMPAT.mkdir(parents=True, exist_ok=True)
+        with open(COMPAT / "results.tsv", "a") as results:
+            detail = " ".join(f"{name}={state}" for name, state in subtests) or f"rc={rc}"
+            results.write(f"{number}\t{verdict}\t{elapsed:.0f}\t{detail}\n")
+    if verdict == "FAILED":
+        tail = "\n".join(output.splitlines()[-40:])
+        pytest.fail(f"librdkafka test {number}: exit {rc}, subtests {subtests}\n{tail}")
+    if verdict == "SKIPPED":
+        pytest.skip(f"librdkafka skipped every subtest of {number}: {subtests}")
