@@ -743,13 +743,31 @@ mod tests {
 
     /// Broker 1 hosts partitions 0..4 of topic "t".
     fn image_hosting_four_partitions() -> Arc<MetadataImage> {
+        image_hosting("t", Uuid::from_u128(7), 4, &[])
+    }
+
+    /// Broker 1 hosts partitions 0..`partitions` of `topic` (RF 1), with `configs`.
+    pub(super) fn image_hosting(
+        topic: &str,
+        topic_id: Uuid,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Arc<MetadataImage> {
         let mut image = MetadataImage::empty("c");
-        let topic_id = Uuid::from_u128(7);
         let mut records = vec![MetadataRecord::Topic {
-            name: "t".into(),
+            name: topic.into(),
             topic_id,
         }];
-        records.extend((0..4).map(|partition| MetadataRecord::Partition {
+        records.extend(
+            configs
+                .iter()
+                .map(|(name, value)| MetadataRecord::TopicConfig {
+                    topic_id,
+                    name: (*name).into(),
+                    value: Some((*value).into()),
+                }),
+        );
+        records.extend((0..partitions).map(|partition| MetadataRecord::Partition {
             topic_id,
             partition,
             replicas: vec![1],

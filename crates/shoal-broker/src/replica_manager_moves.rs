@@ -445,7 +445,6 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use shoal_meta::MetadataImage;
-    use shoal_meta::records::MetadataRecord;
     use shoal_replica::{PartitionError, RequiredAcks};
     use uuid::Uuid;
 
@@ -456,34 +455,7 @@ mod tests {
 
     /// Broker 1 leads t-0 and t-1 (RF 1), with 64 KiB segments so a few MiB make many.
     fn image() -> Arc<MetadataImage> {
-        let mut image = MetadataImage::empty("c");
-        let mut records = vec![
-            MetadataRecord::Topic {
-                name: "t".into(),
-                topic_id: TOPIC_ID,
-            },
-            MetadataRecord::TopicConfig {
-                topic_id: TOPIC_ID,
-                name: "segment.bytes".into(),
-                value: Some("65536".into()),
-            },
-        ];
-        records.extend((0..2).map(|partition| MetadataRecord::Partition {
-            topic_id: TOPIC_ID,
-            partition,
-            replicas: vec![1],
-            isr: vec![1],
-            leader: 1,
-            leader_epoch: 0,
-            partition_epoch: 0,
-        }));
-        for record in records {
-            assert_eq!(
-                image.apply(&record),
-                shoal_meta::image::ApplyOutcome::Applied
-            );
-        }
-        Arc::new(image)
+        super::super::tests::image_hosting("t", TOPIC_ID, 2, &[("segment.bytes", "65536")])
     }
 
     fn open(first: &Path, second: &Path, settings: &[(&str, &str)]) -> Arc<ReplicaManager> {

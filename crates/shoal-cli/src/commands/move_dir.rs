@@ -260,13 +260,7 @@ pub async fn wait_for(
         if super::progress::report(out, &left, moves.len(), started, "replicas moved") {
             return Ok(());
         }
-        if Instant::now() >= deadline {
-            bail!(
-                "{} of {} replicas did not move within {timeout_ms} ms",
-                left.len(),
-                moves.len()
-            );
-        }
+        super::progress::check_deadline(&left, moves.len(), deadline, timeout_ms, "move")?;
         tokio::time::sleep(Duration::from_millis(WAIT_POLL_MS)).await;
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use anyhow::bail;
 use serde_json::json;
 
 use crate::output::Output;
@@ -27,4 +28,21 @@ pub fn report(out: &Output, left: &[String], of: usize, started: Instant, done: 
         ),
     );
     false
+}
+
+/// Fails when `deadline` passed with `left` items of `of` still not `done` (e.g. "moved").
+pub fn check_deadline(
+    left: &[String],
+    of: usize,
+    deadline: Instant,
+    timeout_ms: u64,
+    done: &str,
+) -> anyhow::Result<()> {
+    if Instant::now() >= deadline {
+        bail!(
+            "{} of {of} did not {done} within {timeout_ms} ms",
+            left.len()
+        );
+    }
+    Ok(())
 }

@@ -443,13 +443,7 @@ async fn wait_for(
         if super::progress::report(out, &left, partitions.len(), started, "moves completed") {
             return Ok(());
         }
-        if Instant::now() >= deadline {
-            bail!(
-                "{} of {} moves did not complete within {timeout_ms} ms",
-                left.len(),
-                partitions.len()
-            );
-        }
+        super::progress::check_deadline(&left, partitions.len(), deadline, timeout_ms, "complete")?;
         tokio::time::sleep(Duration::from_millis(WAIT_POLL_MS)).await;
     }
 }
