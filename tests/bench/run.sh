@@ -30,6 +30,7 @@
 #   BENCH_PROFILE=auto|0|1  perf profile of the broker (auto: if perf works)
 #   BENCH_CLUSTER=0      skip the three-node cases; BENCH_FAILOVER=0 skip the failover run;
 #                        BENCH_THROTTLE=0 skip the throttled-move run (tests/bench/throttled_move.py)
+#   BENCH_QUOTA=0        skip the client-quota run (tests/bench/client_quotas.py, one node)
 #   BENCH_CLUSTER_PARTITIONS=N  partitions of the RF=3 topic (default 8)
 #   BENCH_NO_BUILD=1     use the existing target/release binaries
 #   BENCH_KEEP=1         keep the node's data directory
@@ -660,6 +661,22 @@ if [[ ${BENCH_THROTTLE:-1} != 0 && ${BENCH_CLUSTER:-1} != 0 && -x .venv/bin/pyth
   log "$THROTTLE_SUMMARY"
 fi
 
+# A producer over its client quota next to one without (issue #19): the quota's accuracy and
+# the other client's latency in three windows (tests/bench/client_quotas.py).
+QUOTA_SUMMARY=""
+if [[ ${BENCH_QUOTA:-1} != 0 && -x .venv/bin/python ]]; then
+  log "client quota: three 30 s windows, one node (about 2 min)"
+  if SHOAL_BIN=$SHOAL SHOAL_BENCH_BIN=$BENCH SHOALCTL_BIN=$OUT/bin/shoalctl \
+      .venv/bin/python tests/bench/client_quotas.py \
+      >"$OUT/client-quotas.log" 2>&1; then
+    QUOTA_SUMMARY=$(grep -m1 '^client quota:' "$OUT/client-quotas.log")
+  else
+    QUOTA_SUMMARY="client-quota run FAILED (see $OUT/client-quotas.log)"
+    FAILED=1
+  fi
+  log "$QUOTA_SUMMARY"
+fi
+
 # ---------------------------------------------------------------------------------------------
 {
   echo "# Shoal benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -696,6 +713,7 @@ fi
   [[ -z $CLUSTER_STARTUP_MS ]] || echo "three-node cluster start-up (all /readyz 200): ${CLUSTER_STARTUP_MS} ms; broker CPU % of 3-node rows = sum of the three nodes"
   [[ -z $FAILOVER_SUMMARY ]] || echo "$FAILOVER_SUMMARY"
   [[ -z $THROTTLE_SUMMARY ]] || echo "$THROTTLE_SUMMARY"
+  [[ -z $QUOTA_SUMMARY ]] || echo "$QUOTA_SUMMARY"
   echo "load average before: ${LOAD_BEFORE}; after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "MB = 10^6 bytes of record values; latency = send -> delivery report (librdkafka);"
   echo "CPU % = CPU time / wall time of the run (100 = one core)."

@@ -849,3 +849,47 @@ def describe_configs_v1(conn: Conn, resource_type: int, resource_name: str,
             r.string(), r.string(), r.i8()
         configs[name] = (value, source)
     return code, configs
+
+
+# ---------------------------------------------------------------- client quotas (v0, KIP-546)
+DESCRIBE_CLIENT_QUOTAS = 48
+ALTER_CLIENT_QUOTAS = 49
+
+
+def alter_client_quotas_v0(conn: Conn, entity: list[tuple[str, str | None]],
+                           ops: list[tuple[str, float, bool]], validate_only: bool = False,
+                           correlation_id: int = 49) -> tuple[int, str | None]:
+    """One entity's (key, value, remove) changes; returns (error code, message)."""
+    parts = b"".join(string(t) + string(n) for t, n in entity)
+    changes = b"".join(string(k) + struct.pack(">d", v) + i8(int(remove)) for k, v, remove in ops)
+    body = i32(1) + i32(len(entity)) + parts + i32(len(ops)) + changes + i8(int(validate_only))
+    r = conn.roundtrip(ALTER_CLIENT_QUOTAS, 0, correlation_id, body)
+    r.i32()  # throttle
+    assert r.array_len() == 1
+    code, message = r.i16(), r.string()
+    for _ in range(r.array_len()):
+        r.string(), r.string()
+    return code, message
+
+
+def describe_client_quotas_v0(conn: Conn, components: list[tuple[str, int, str | None]], strict: bool = False,
+                              correlation_id: int = 48):
+    """(error code, message, [(entity {type: name}, {key: value})]) for a filter of
+    (entity type, match type, match) components."""
+    body = i32(len(components)) + b"".join(string(t) + i8(m) + string(s) for t, m, s in components) + i8(int(strict))
+    r = conn.roundtrip(DESCRIBE_CLIENT_QUOTAS, 0, correlation_id, body)
+    r.i32()  # throttle
+    code, message = r.i16(), r.string()
+    n = r.array_len()
+    entries = []
+    for _ in range(max(n, 0)):
+        entity = {}
+        for _ in range(r.array_len()):
+            t = r.string()
+            entity[t] = r.string()
+        values = {}
+        for _ in range(r.array_len()):
+            k = r.string()
+            values[k] = r._take(">d")
+        entries.append((entity, values))
+    return code, message, entries

@@ -60,6 +60,8 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::DeleteAcls, 1, 3),
         (ApiKey::DescribeUserScramCredentials, 0, 0),
         (ApiKey::AlterUserScramCredentials, 0, 0),
+        (ApiKey::DescribeClientQuotas, 0, 1),
+        (ApiKey::AlterClientQuotas, 0, 1),
         // Advertised from v0 as Kafka 4 does (librdkafka enables SASL only then); a v0
         // handshake, which would carry raw tokens outside Kafka framing, closes the connection:
         // clients that know SaslAuthenticate send v1 (KIP-152).
@@ -143,6 +145,12 @@ impl Handler for BrokerHandler {
             RequestKind::SaslAuthenticate(_) => apis::sasl::authenticate(&ctx),
             RequestKind::DescribeUserScramCredentials(r) => {
                 apis::describe_user_scram_credentials::handle(b, &ctx, r)
+            }
+            RequestKind::DescribeClientQuotas(r) => {
+                apis::describe_client_quotas::handle(b, &ctx, r)
+            }
+            RequestKind::AlterClientQuotas(r) => {
+                apis::alter_client_quotas::handle(b, &ctx, r).await
             }
             RequestKind::AlterUserScramCredentials(r) => {
                 apis::alter_user_scram_credentials::handle(b, &ctx, r).await

@@ -30,6 +30,7 @@ pub mod log_config;
 pub mod log_dir_set;
 pub mod log_dirs;
 pub mod producer_ids;
+pub mod quotas;
 pub mod replica_manager;
 pub mod replica_moves;
 pub mod replication;
@@ -87,6 +88,8 @@ pub struct Broker {
     pub authorization: Arc<authorization::Authorization>,
     /// The feature levels ApiVersions reports, published from each applied image.
     pub features: shoal_kafka::SharedFeatures,
+    /// Client quotas (KIP-546): produce and fetch byte rates measured per (user, client id).
+    pub client_quotas: quotas::ClientQuotaManagers,
     fetchers: Arc<FetcherManager>,
     replication_server: std::sync::Mutex<Option<ReplicationServer>>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -261,8 +264,10 @@ impl Broker {
             shoal_kafka::PoolKind::FetchResponses,
             config.fetch_response_pool_bytes.max(1),
         );
+        let client_quotas = quotas::ClientQuotaManagers::from_settings(&config.settings);
         let broker = Arc::new(Broker {
             fetch_pool,
+            client_quotas,
             authorization,
             config,
             controller: source.controller,

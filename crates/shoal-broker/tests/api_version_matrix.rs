@@ -586,6 +586,29 @@ async fn every_advertised_version_is_answered_and_encodes() {
                             .with_permission_type(1),
                     ])
                     .into(),
+                ApiKey::AlterClientQuotas => AlterClientQuotasRequest::default()
+                    .with_entries(vec![
+                        alter_client_quotas_request::EntryData::default()
+                            .with_entity(vec![
+                                alter_client_quotas_request::EntityData::default()
+                                    .with_entity_type(s("user"))
+                                    .with_entity_name(Some(s(&format!("matrix-v{version}")))),
+                            ])
+                            .with_ops(vec![
+                                alter_client_quotas_request::OpData::default()
+                                    .with_key(s("producer_byte_rate"))
+                                    .with_value(1048576.0),
+                            ]),
+                    ])
+                    .into(),
+                ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::default()
+                    .with_components(vec![
+                        describe_client_quotas_request::ComponentData::default()
+                            .with_entity_type(s("user"))
+                            .with_match_type(2)
+                            .with_match(None),
+                    ])
+                    .into(),
                 ApiKey::DescribeUserScramCredentials => {
                     DescribeUserScramCredentialsRequest::default()
                         .with_users(None)
@@ -973,6 +996,14 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
         }
         ResponseKind::DescribeUserScramCredentials(r) => {
             assert_eq!(r.error_code, 0, "{ctx}: {r:?}")
+        }
+        ResponseKind::AlterClientQuotas(r) => {
+            assert_eq!(r.entries[0].error_code, 0, "{ctx}: {r:?}");
+            assert_eq!(r.entries[0].entity[0].entity_type.as_str(), "user", "{ctx}");
+        }
+        ResponseKind::DescribeClientQuotas(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}: {r:?}");
+            assert!(r.entries.is_some(), "{ctx}: {r:?}");
         }
         ResponseKind::AlterUserScramCredentials(r) => {
             assert_eq!(r.results[0].error_code, 0, "{ctx}: {r:?}")

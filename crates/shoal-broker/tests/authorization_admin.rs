@@ -735,3 +735,56 @@ async fn without_an_authorizer_every_admin_api_is_allowed() {
     assert!(!exists(&h, "made") && !exists(&h, "made-2"));
     h.stop().await;
 }
+
+fn quota_alteration(user: &str) -> AlterClientQuotasRequest {
+    AlterClientQuotasRequest::default().with_entries(vec![
+        alter_client_quotas_request::EntryData::default()
+            .with_entity(vec![
+                alter_client_quotas_request::EntityData::default()
+                    .with_entity_type(s("user"))
+                    .with_entity_name(Some(s(user))),
+            ])
+            .with_ops(vec![
+                alter_client_quotas_request::OpData::default()
+                    .with_key(s("producer_byte_rate"))
+                    .with_value(1024.0),
+            ]),
+    ])
+}
+
+fn every_quota() -> DescribeClientQuotasRequest {
+    DescribeClientQuotasRequest::default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_quotas_need_the_cluster_config_acls() {
+    let h = secured().await;
+    // ALTER_CONFIGS implies DESCRIBE_CONFIGS; ALTER on the cluster is neither.
+    h.create_acls(vec![
+        on_cluster("User:alice", Operation::Alter),
+        on_cluster("User:bob", Operation::AlterConfigs),
+        on_cluster("User:carol", Operation::DescribeConfigs),
+    ])
+    .await;
+    for who in ["User:alice", "User:carol"] {
+        let refused = h.ask(who, 1, quota_alteration("dave")).await;
+        assert_eq!(
+            refused.entries[0].error_code, CLUSTER_AUTHORIZATION_FAILED,
+            "{who}"
+        );
+    }
+    assert!(h.broker.image().client_quotas.is_empty());
+    for who in ["User:bob", "User:admin"] {
+        let allowed = h.ask(who, 1, quota_alteration(who)).await;
+        assert_eq!(allowed.entries[0].error_code, NONE, "{who}: {allowed:?}");
+    }
+    let denied = h.ask("User:alice", 1, every_quota()).await;
+    assert_eq!(denied.error_code, CLUSTER_AUTHORIZATION_FAILED);
+    assert_eq!(denied.entries, None);
+    for who in ["User:bob", "User:carol", "User:admin"] {
+        let described = h.ask(who, 0, every_quota()).await;
+        assert_eq!(described.error_code, NONE, "{who}");
+        assert_eq!(described.entries.map(|e| e.len()), Some(2), "{who}");
+    }
+    h.stop().await;
+}

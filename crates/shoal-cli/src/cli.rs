@@ -82,6 +82,10 @@ pub enum Command {
     /// SCRAM users: create, list, delete (kafka-configs.sh --entity-type users, SCRAM-SHA-*).
     #[command(subcommand)]
     User(UserCommand),
+    /// Client quotas: list, set, delete byte rates of users and client ids
+    /// (kafka-configs.sh --entity-type users/clients, KIP-546).
+    #[command(subcommand)]
+    Quota(QuotaCommand),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -665,6 +669,94 @@ pub struct AclDelete {
     /// Delete (without it, the matching ACLs are listed and nothing is deleted; exit 1).
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// The quotas whose entity matches (DescribeClientQuotas); no flag: every quota.
+    List(QuotaList),
+    /// Set quotas of one entity (AlterClientQuotas): every --quota applies, or none.
+    Set(QuotaSet),
+    /// Remove quotas of one entity (AlterClientQuotas); without --quota, every one it has.
+    Delete(QuotaDelete),
+}
+
+/// A quota entity, as kafka-configs names it: a user, a client id, or both; each a name or
+/// the default of its kind.
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("entity")
+        .required(true)
+        .multiple(true)
+        .args(["user", "user_default", "client_id", "client_id_default"])
+))]
+pub struct QuotaEntityArgs {
+    /// A user (the principal's name, e.g. alice for User:alice; ANONYMOUS without
+    /// authentication).
+    #[arg(long, conflicts_with = "user_default")]
+    pub user: Option<String>,
+    /// The default user quota: each user without their own.
+    #[arg(long)]
+    pub user_default: bool,
+    /// A client id (the client.id clients send).
+    #[arg(long, conflicts_with = "client_id_default")]
+    pub client_id: Option<String>,
+    /// The default client id quota: each client id without its own.
+    #[arg(long)]
+    pub client_id_default: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QuotaSet {
+    #[command(flatten)]
+    pub entity: QuotaEntityArgs,
+    /// KEY=VALUE: producer_byte_rate or consumer_byte_rate, in bytes per second on each
+    /// broker; repeatable.
+    #[arg(long = "quota", value_name = "KEY=VALUE", required = true, value_parser = parse_quota_value)]
+    pub quotas: Vec<(String, f64)>,
+    /// Check with the controller without changing anything.
+    #[arg(long)]
+    pub validate_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QuotaDelete {
+    #[command(flatten)]
+    pub entity: QuotaEntityArgs,
+    /// A quota key to remove; repeatable (default: every quota the entity has).
+    #[arg(long = "quota", value_name = "KEY")]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct QuotaList {
+    /// Only this user's quotas.
+    #[arg(long, conflicts_with = "user_default")]
+    pub user: Option<String>,
+    /// Only default user quotas.
+    #[arg(long)]
+    pub user_default: bool,
+    /// Only this client id's quotas.
+    #[arg(long, conflicts_with = "client_id_default")]
+    pub client_id: Option<String>,
+    /// Only default client id quotas.
+    #[arg(long)]
+    pub client_id_default: bool,
+    /// Only entities with exactly the given kinds (e.g. --user alice --strict leaves out
+    /// alice's per-client-id quotas).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+fn parse_quota_value(s: &str) -> Result<(String, f64), String> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number"))?;
+    Ok((key.trim().to_string(), value))
 }
 
 #[derive(Debug, Subcommand)]

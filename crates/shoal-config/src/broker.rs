@@ -282,6 +282,10 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Samples the replication throttles measure their rate over. Unlike Kafka, which measures over at least window.num - 1 samples and so lets a quiet throttle's first ten seconds' worth through at once, Shoal measures over at least one sample: a throttled move bursts one sample's worth at most."),
     def("replication.quota.window.size.seconds", Int, Some("1"), Seconds, AtLeast(1), Replication,
         "Length of each replication throttle sample."),
+    def("quota.window.num", Int, Some("11"), Count, AtLeast(1), Network,
+        "Samples client quotas (producer_byte_rate, consumer_byte_rate; AlterClientQuotas) measure a client's rate over; the longest throttle is quota.window.num x quota.window.size.seconds. As the replication throttles, Shoal measures over at least one sample (Kafka: window.num - 1), so a client new to its quota bursts one sample's worth at most."),
+    def("quota.window.size.seconds", Int, Some("1"), Seconds, AtLeast(1), Network,
+        "Length of each client quota sample."),
     // ---- log: broker defaults topics inherit ----
     def("num.partitions", Int, Some("1"), Count, AtLeast(1), Log,
         "Partitions of a topic created without a count (auto-created topics too)."),

@@ -219,7 +219,16 @@ async fn read_requests<H: Handler, R: AsyncRead + Unpin>(
         },
     );
     let idle_timeout = Duration::from_millis(config.idle_timeout_ms);
+    let mute = crate::ConnectionMute::default();
     loop {
+        // A throttled client (client quotas): no read until its throttle time has passed.
+        if let Some(muted) = mute.remaining() {
+            tokio::select! {
+                biased;
+                () = shutdown_requested(&mut shutdown) => return ReadEnd::Shutdown,
+                () = tokio::time::sleep(muted) => {}
+            }
+        }
         // Backpressure: no socket read while the pipeline is full.
         let permit = tokio::select! {
             biased;
@@ -328,6 +337,7 @@ async fn read_requests<H: Handler, R: AsyncRead + Unpin>(
                     listener: config.listener_name.clone(),
                     connection_id: id,
                     principal: Arc::clone(&principal),
+                    mute: mute.clone(),
                 };
                 let reply = state.handler.handle(ctx, request).await;
                 // The handler has taken the request (as Kafka releases the buffer after

@@ -31,6 +31,8 @@ pub struct RequestContext {
     /// Who the connection authenticated as (`User:ANONYMOUS` on PLAINTEXT, or on TLS without a
     /// client certificate; the mapped certificate subject otherwise).
     pub principal: std::sync::Arc<shoal_acl::Principal>,
+    /// The connection's mute, for a handler that throttles the client (client quotas).
+    pub mute: crate::ConnectionMute,
 }
 
 /// A future answer, e.g. a Produce waiting for the ISR or a Fetch long poll.

@@ -37,6 +37,7 @@ mod header;
 mod in_flight;
 pub mod length_guard;
 mod memory_pool;
+mod mute;
 mod request;
 mod request_metrics;
 mod response;
@@ -59,6 +60,7 @@ pub use handler::{
     DeferredHeldResponse, DeferredResponse, Handler, HeldResponse, Reply, RequestContext,
 };
 pub use memory_pool::{MemoryPool, PoolKind, Reservation};
+pub use mute::ConnectionMute;
 pub use request::route_any_frame;
 pub use request_metrics::{api_name, error_name, error_names};
 pub use server::KafkaServer;

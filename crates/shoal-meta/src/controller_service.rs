@@ -31,10 +31,11 @@ use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
 use crate::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, AlterPartitionReassignmentsCall,
-    AlterUserScramCredentialsCall, CreateAclsCall, CreatePartitionsCall, CreateTopicsCall,
-    DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, FORWARD_PAYLOAD_VERSION,
-    UnregisterBrokerCall, UpdateFeaturesCall, check_forward_payload_version,
+    AllocateProducerIdsCall, AlterClientQuotasCall, AlterConfigsCall,
+    AlterPartitionReassignmentsCall, AlterUserScramCredentialsCall, CreateAclsCall,
+    CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
+    FORWARD_PAYLOAD_VERSION, UnregisterBrokerCall, UpdateFeaturesCall,
+    check_forward_payload_version,
 };
 use crate::controller::Controller;
 use crate::controller::{AlterPartitionRequest, BrokerHeartbeat, BrokerRegistrationRequest};
@@ -273,6 +274,21 @@ impl ControllerService for ControllerGrpcService {
                     deadline,
                 )
                 .await
+            },
+        )
+        .await
+    }
+
+    async fn alter_client_quotas(
+        &self,
+        request: Request<ForwardedRequest>,
+    ) -> Result<Response<ForwardedReply>, Status> {
+        self.serve(
+            request,
+            admin,
+            |c, call: AlterClientQuotasCall, deadline| async move {
+                c.alter_client_quotas_local(call.alterations, call.validate_only, deadline)
+                    .await
             },
         )
         .await

@@ -18,6 +18,7 @@ use shoal_acl::AclBinding;
 use shoal_sasl::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
+use crate::client_quotas::ClientQuotas;
 use crate::placement::EligibleBroker;
 use crate::records::{Endpoint, MetadataRecord, SupportedFeature};
 
@@ -140,6 +141,9 @@ pub struct MetadataImage {
     /// Dynamic broker configs (BrokerConfig records).
     #[serde(default)]
     pub broker_configs: DynamicBrokerConfigs,
+    /// Client quotas (ClientQuota records).
+    #[serde(default)]
+    pub client_quotas: ClientQuotas,
 }
 
 /// KIP-1066's broker setting: log directories that receive no new replicas.
@@ -214,6 +218,7 @@ impl MetadataImage {
             scram_credentials: BTreeMap::new(),
             voter_directories: BTreeMap::new(),
             broker_configs: DynamicBrokerConfigs::default(),
+            client_quotas: ClientQuotas::default(),
         }
     }
 
@@ -583,6 +588,10 @@ impl MetadataImage {
                 value,
             } => {
                 self.broker_configs.set(*broker_id, name, value.as_deref());
+                ApplyOutcome::Applied
+            }
+            MetadataRecord::ClientQuota { entity, key, value } => {
+                self.client_quotas.set(entity, key, value.map(|v| v.0));
                 ApplyOutcome::Applied
             }
         }

@@ -25,7 +25,7 @@
 //! requests through `client::ControllerClient`, which a combined node uses too.
 //!
 //! Crate layout: `records` (facts), `image` (state + apply), `topic_name` / `topic_config` /
-//! `broker_defaults` (Kafka rules), `format` (the versioned bytes of records, entries,
+//! `broker_defaults` (Kafka rules), `client_quotas` (KIP-546 quota entities and values), `format` (the versioned bytes of records, entries,
 //! snapshots and deltas; docs/upgrading.md), `features` (`metadata.version` levels: which
 //! versions may be written), `placement` (replica placement), `controller` (validation,
 //! planning, proposing — the active controller), `client` (what brokers use: routing, metadata
@@ -38,6 +38,7 @@
 
 pub mod broker_defaults;
 pub mod client;
+pub mod client_quotas;
 pub mod controller;
 mod controller_server;
 mod controller_service;
@@ -71,10 +72,11 @@ pub use client::{
 };
 pub use controller::{
     AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
-    AlteredPartition, BrokerHeartbeat, BrokerLiveness, BrokerRegistrationRequest, Controller,
-    ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ElectionType, FeatureUpdate,
-    HeartbeatReply, IsrMember, PartitionReassignment, ProducerIdBlock, RegisteredBroker,
-    ReplicaRef, ReplicaSize, TopicRef, UserScramAlteration,
+    AlteredPartition, BrokerHeartbeat, BrokerLiveness, BrokerRegistrationRequest,
+    ClientQuotaAlteration, ClientQuotaOp, Controller, ControllerResults, CreatePartitions,
+    CreateTopic, CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, IsrMember,
+    PartitionReassignment, ProducerIdBlock, RegisteredBroker, ReplicaRef, ReplicaSize, TopicRef,
+    UserScramAlteration,
 };
 pub use controller_service::{PRODUCER_ID_BLOCKS_BURST, PRODUCER_ID_BLOCKS_PER_SECOND};
 pub use error::{BrokerError, ControllerError, MetaError};

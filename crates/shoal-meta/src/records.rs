@@ -15,6 +15,8 @@ use shoal_acl::AclBinding;
 use shoal_sasl::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
+use crate::client_quotas::{ClientQuotaEntity, QuotaValue};
+
 /// "No leader" in `leader` fields, as on the Kafka wire.
 pub const NO_LEADER: i32 = -1;
 
@@ -146,6 +148,13 @@ pub enum MetadataRecord {
         name: String,
         value: Option<String>,
     },
+    /// A client quota was set (`Some`) or removed (`None`) for one entity (Kafka's
+    /// ClientQuotaRecord). Exists from `metadata.version` 8.
+    ClientQuota {
+        entity: ClientQuotaEntity,
+        key: String,
+        value: Option<QuotaValue>,
+    },
 }
 
 impl MetadataRecord {
@@ -169,6 +178,7 @@ impl MetadataRecord {
             MetadataRecord::UnregisterBroker { .. } => "UnregisterBroker",
             MetadataRecord::VoterDirectory { .. } => "VoterDirectory",
             MetadataRecord::BrokerConfig { .. } => "BrokerConfig",
+            MetadataRecord::ClientQuota { .. } => "ClientQuota",
         }
     }
 }

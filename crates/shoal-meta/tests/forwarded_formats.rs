@@ -15,16 +15,18 @@ use shoal_acl::{
     ResourcePattern, ResourceType,
 };
 use shoal_meta::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, AlterPartitionReassignmentsCall,
-    AlterUserScramCredentialsCall, CreateAclsCall, CreatePartitionsCall, CreateTopicsCall,
-    DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, UnregisterBrokerCall, UpdateFeaturesCall,
+    AllocateProducerIdsCall, AlterClientQuotasCall, AlterConfigsCall,
+    AlterPartitionReassignmentsCall, AlterUserScramCredentialsCall, CreateAclsCall,
+    CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
+    UnregisterBrokerCall, UpdateFeaturesCall,
 };
 use shoal_meta::{
     AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
-    AlteredPartition, BrokerError, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError,
-    ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ElectionType, Endpoint,
-    FeatureUpdate, HeartbeatReply, IsrMember, LeaseTerms, PartitionReassignment, ProducerIdBlock,
-    RegisteredBroker, ReplicaRef, ReplicaSize, SupportedFeature, TopicRef, UserScramAlteration,
+    AlteredPartition, BrokerError, BrokerHeartbeat, BrokerRegistrationRequest,
+    ClientQuotaAlteration, ClientQuotaOp, ControllerError, ControllerResults, CreatePartitions,
+    CreateTopic, CreatedTopic, ElectionType, Endpoint, FeatureUpdate, HeartbeatReply, IsrMember,
+    LeaseTerms, PartitionReassignment, ProducerIdBlock, RegisteredBroker, ReplicaRef, ReplicaSize,
+    SupportedFeature, TopicRef, UserScramAlteration,
 };
 use uuid::Uuid;
 
@@ -273,6 +275,31 @@ fn forwarded_requests_keep_their_json_shape() {
         &UnregisterBrokerCall { broker_id: 4 },
     );
     assert_eq!(unregister.broker_id, 4);
+    let quotas = pinned(
+        "AlterClientQuotas_request",
+        &AlterClientQuotasCall {
+            alterations: vec![ClientQuotaAlteration {
+                entity: vec![
+                    ("user".into(), Some("alice".into())),
+                    ("client-id".into(), None),
+                ],
+                ops: vec![
+                    ClientQuotaOp {
+                        key: "producer_byte_rate".into(),
+                        value: 1048576.0,
+                        remove: false,
+                    },
+                    ClientQuotaOp {
+                        key: "consumer_byte_rate".into(),
+                        value: 0.0,
+                        remove: true,
+                    },
+                ],
+            }],
+            validate_only: false,
+        },
+    );
+    assert_eq!(quotas.alterations[0].entity[1].1, None);
     assert_eq!(
         pinned("RegisterBroker_request", &registration()),
         registration()

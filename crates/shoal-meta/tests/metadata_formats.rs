@@ -14,6 +14,7 @@ use shoal_acl::{
     AclBinding, AclEntry, Operation, PatternType, Permission, Principal, ResourcePattern,
     ResourceType,
 };
+use shoal_meta::client_quotas::{ClientQuotaEntity, QuotaEntityName, QuotaValue};
 use shoal_meta::format::{
     self, ENTRY_FRAME_VERSION, FormatError, MAGIC, SNAPSHOT_FORMAT_VERSION, STATE_FRAME_VERSION,
     decode_entry, decode_snapshot, decode_state, encode_entry, encode_snapshot, encode_state,
@@ -364,6 +365,21 @@ fn records_of_newer_versions() -> Vec<MetadataRecord> {
             name: "follower.replication.throttled.rate".into(),
             value: None,
         },
+        // ClientQuota v0 (new in metadata.version 8): a user's quota, and the removal of the
+        // default user and client id's.
+        MetadataRecord::ClientQuota {
+            entity: ClientQuotaEntity::user(QuotaEntityName::Name("alice".into())),
+            key: "producer_byte_rate".into(),
+            value: Some(QuotaValue(1048576.0)),
+        },
+        MetadataRecord::ClientQuota {
+            entity: ClientQuotaEntity::user_and_client_id(
+                QuotaEntityName::Default,
+                QuotaEntityName::Default,
+            ),
+            key: "consumer_byte_rate".into(),
+            value: None,
+        },
     ]
 }
 
@@ -516,10 +532,35 @@ fn image_with_broker_configs() -> MetadataImage {
     image
 }
 
+/// [`image_with_broker_configs`] at metadata.version 8 with client quotas.
+fn image_with_client_quotas() -> MetadataImage {
+    let mut image = image_with_broker_configs();
+    image.apply_batch(
+        49,
+        &[
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 8,
+            },
+            MetadataRecord::ClientQuota {
+                entity: ClientQuotaEntity::user(QuotaEntityName::Name("alice".into())),
+                key: "producer_byte_rate".into(),
+                value: Some(QuotaValue(1048576.0)),
+            },
+            MetadataRecord::ClientQuota {
+                entity: ClientQuotaEntity::client_id(QuotaEntityName::Default),
+                key: "consumer_byte_rate".into(),
+                value: Some(QuotaValue(2097152.0)),
+            },
+        ],
+    );
+    image
+}
+
 /// Every record fixture: (record version, record); entry `i` is at log index `100 + i`.
 fn fixture_records() -> Vec<(u32, MetadataRecord)> {
     let newer = records_of_newer_versions();
-    let versions = [1, 0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0];
+    let versions = [1, 0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0];
     records()
         .into_iter()
         .map(|r| (0, r))
@@ -710,6 +751,7 @@ fn write_missing_fixtures() {
         image_with_reassignment(),
         image_with_voter_directories(),
         image_with_broker_configs(),
+        image_with_client_quotas(),
     ] {
         let bytes = encode_snapshot(&image);
         write(format!("versioned/snapshot_format{}.bin", bytes[1]), bytes);
@@ -842,6 +884,19 @@ fn versioned_fixtures_decode_to_the_expected_values() {
             .broker_configs
             .value(5, "follower.replication.throttled.rate"),
         Some(("2000000", false))
+    );
+    assert!(decoded.client_quotas.is_empty(), "format 7 has none");
+    let snapshot = read("versioned/snapshot_format8.bin");
+    assert_eq!(&snapshot[..2], &[MAGIC, 8]);
+    let decoded = decode_snapshot(&snapshot).unwrap();
+    assert_eq!(decoded, image_with_client_quotas());
+    assert_eq!(decoded.metadata_version(), 8);
+    assert_eq!(
+        decoded.client_quotas.get(
+            &ClientQuotaEntity::client_id(QuotaEntityName::Default),
+            "consumer_byte_rate"
+        ),
+        Some(2097152.0)
     );
 }
 

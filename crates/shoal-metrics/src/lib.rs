@@ -13,7 +13,10 @@ mod topic_label;
 
 pub use describe::describe_all;
 
-pub use topic_label::{MAX_TOPIC_LABELS, OTHER_TOPICS, topic_label};
+pub use topic_label::{
+    MAX_QUOTA_ENTITY_LABELS, MAX_TOPIC_LABELS, OTHER_TOPICS, quota_client_id_label,
+    quota_user_label, topic_label,
+};
 
 use std::time::Duration;
 
@@ -27,6 +30,21 @@ pub fn record_request(api: &'static str, elapsed: Duration, errors: &[&'static s
         metrics::counter!(names::REQUEST_ERRORS_TOTAL, "api" => api, "error" => *error)
             .increment(1);
     }
+}
+
+/// A client over its quota was throttled (`quota_type`: produce or fetch) for `throttle`; the
+/// user and client id labels are those the quota counts by (empty when it does not), bounded.
+pub fn record_quota_throttle(
+    quota_type: &'static str,
+    user: &str,
+    client_id: &str,
+    throttle: Duration,
+) {
+    let user = quota_user_label(user);
+    let client_id = quota_client_id_label(client_id);
+    metrics::histogram!(names::QUOTA_THROTTLE_TIME_SECONDS, "quota_type" => quota_type,
+        "user" => user, "client_id" => client_id)
+    .record(throttle.as_secs_f64());
 }
 
 /// Records and bytes a leader appended for producers.

@@ -32,6 +32,7 @@ pub const INTERNODE_REFUSALS_TOTAL: &str = "shoal_internode_refusals_total";
 pub const SASL_AUTHENTICATIONS_TOTAL: &str = "shoal_sasl_authentications_total";
 pub const AUTHORIZATION_DENIALS_TOTAL: &str = "shoal_authorization_denials_total";
 pub const FRAMES_REFUSED_TOTAL: &str = "shoal_kafka_frames_refused_total";
+pub const QUOTA_THROTTLE_TIME_SECONDS: &str = "shoal_quota_throttle_time_seconds";
 pub const TXN_COMPLETED_TOTAL: &str = "shoal_txn_completed_total";
 pub const TXN_MARKERS_DURATION_SECONDS: &str = "shoal_txn_markers_duration_seconds";
 pub const TXN_TIMED_OUT_TOTAL: &str = "shoal_txn_timed_out_total";

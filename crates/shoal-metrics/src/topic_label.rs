@@ -13,11 +13,33 @@ pub const OTHER_TOPICS: &str = "_other";
 static SEEN: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
 pub fn topic_label(topic: &str) -> SharedString {
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    bounded_label(&SEEN, MAX_TOPIC_LABELS, topic)
+}
+
+/// Quota entity labels (user, client id), bounded as topics: the first
+/// [`MAX_QUOTA_ENTITY_LABELS`] values of each get their own label, later ones share
+/// [`OTHER_TOPICS`]'s `_other`.
+pub const MAX_QUOTA_ENTITY_LABELS: usize = 1_000;
+
+static SEEN_USERS: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+static SEEN_CLIENT_IDS: LazyLock<Mutex<HashSet<String>>> =
+    LazyLock::new(|| Mutex::new(HashSet::new()));
+
+pub fn quota_user_label(user: &str) -> SharedString {
+    bounded_label(&SEEN_USERS, MAX_QUOTA_ENTITY_LABELS, user)
+}
+
+pub fn quota_client_id_label(client_id: &str) -> SharedString {
+    bounded_label(&SEEN_CLIENT_IDS, MAX_QUOTA_ENTITY_LABELS, client_id)
+}
+
+fn bounded_label(seen: &Mutex<HashSet<String>>, max: usize, value: &str) -> SharedString {
+    let topic = value;
+    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
     if seen.contains(topic) {
         return SharedString::from(topic.to_owned());
     }
-    if seen.len() >= MAX_TOPIC_LABELS {
+    if seen.len() >= max {
         return SharedString::const_str(OTHER_TOPICS);
     }
     seen.insert(topic.to_owned());

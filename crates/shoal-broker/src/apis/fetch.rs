@@ -26,7 +26,7 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind, TopicName};
 use shoal_acl::{Operation, ResourceType};
-use shoal_kafka::{HeldResponse, MemoryPool, Reply, RequestContext, Reservation};
+use shoal_kafka::{ConnectionMute, HeldResponse, MemoryPool, Reply, RequestContext, Reservation};
 use shoal_replica::{IsolationLevel, Partition};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -140,10 +140,20 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
     let version = ctx.api_version;
     let read = read_reserved(&plan, version, &pool).await;
     let max_wait_ms = bounded_timeout_ms(request.max_wait_ms, MAX_FETCH_WAIT_MS);
+    // Consumers count against their fetch quota; replicas never do (Kafka's rule too).
+    let quota = (replica_id < 0 && !broker.image().client_quotas.is_empty()).then(|| FetchQuota {
+        broker: Arc::clone(broker),
+        user: ctx.principal.name.clone(),
+        client_id: ctx.client_id.clone().unwrap_or_default(),
+        mute: ctx.mute.clone(),
+    });
     if read.bytes >= plan.min_bytes || read.has_error || max_wait_ms == 0 || plan.targets.is_empty()
     {
-        record_metrics(&plan, &read.response);
-        return Reply::Held(Box::pin(std::future::ready(read.held())));
+        return Reply::Held(Box::pin(std::future::ready(finish(
+            &plan,
+            read,
+            quota.as_ref(),
+        ))));
     }
     // Nothing worth sending yet: give the memory back while waiting.
     drop(read);
@@ -152,7 +162,37 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         version,
         Duration::from_millis(max_wait_ms),
         pool,
+        quota,
     )))
+}
+
+/// Who a consumer's fetch counts against (client quotas).
+struct FetchQuota {
+    broker: Arc<Broker>,
+    user: String,
+    client_id: String,
+    mute: ConnectionMute,
+}
+
+/// The response of a completed read: its metrics counted and, for a consumer with a fetch
+/// quota, its bytes recorded and the client throttled when over (the response says how long;
+/// the connection is muted that long).
+fn finish(plan: &FetchPlan, mut read: Read, quota: Option<&FetchQuota>) -> HeldResponse {
+    record_metrics(plan, &read.response);
+    if let Some(q) = quota {
+        let image = q.broker.image();
+        let throttle_ms = q.broker.client_quotas.fetch.record(
+            &image.client_quotas,
+            &q.user,
+            &q.client_id,
+            read.bytes as u64,
+        );
+        if throttle_ms > 0 {
+            q.mute.mute_for(Duration::from_millis(throttle_ms));
+            read.response.throttle_time_ms = i32::try_from(throttle_ms).unwrap_or(i32::MAX);
+        }
+    }
+    read.held()
 }
 
 async fn long_poll(
@@ -160,6 +200,7 @@ async fn long_poll(
     version: i16,
     max_wait: Duration,
     pool: Arc<MemoryPool>,
+    quota: Option<FetchQuota>,
 ) -> HeldResponse {
     let deadline = tokio::time::Instant::now() + max_wait;
     let mut watchers: Vec<watch::Receiver<i64>> = plan
@@ -176,8 +217,7 @@ async fn long_poll(
     loop {
         if watchers.is_empty() {
             let read = read_reserved(&plan, version, &pool).await;
-            record_metrics(&plan, &read.response);
-            return read.held();
+            return finish(&plan, read, quota.as_ref());
         }
         let changed =
             futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
@@ -193,8 +233,7 @@ async fn long_poll(
             || read.has_error
             || tokio::time::Instant::now() >= deadline
         {
-            record_metrics(&plan, &read.response);
-            return read.held();
+            return finish(&plan, read, quota.as_ref());
         }
     }
 }

@@ -68,11 +68,38 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
         return refusal;
     }
     let verdicts = transactional_verdicts(broker, ctx, &request).await;
+    let throttle_ms = record_produce_quota(broker, ctx, &request);
     let broker = Arc::clone(broker);
     let ctx = ctx.clone();
-    run_blocking(move || append_all(&broker, &ctx, request, &verdicts))
+    run_blocking(move || append_all(&broker, &ctx, request, &verdicts, throttle_ms))
         .await
         .unwrap_or(Reply::NoResponse)
+}
+
+/// Counts the request's record bytes against the client's produce quota (Kafka counts before
+/// appending, whatever the outcome) and mutes the connection when it is over; the throttle
+/// time the response carries.
+fn record_produce_quota(broker: &Broker, ctx: &RequestContext, request: &ProduceRequest) -> i32 {
+    let image = broker.image();
+    if image.client_quotas.is_empty() {
+        return 0;
+    }
+    let bytes: usize = request
+        .topic_data
+        .iter()
+        .flat_map(|t| t.partition_data.iter())
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    let throttle_ms = broker.client_quotas.produce.record(
+        &image.client_quotas,
+        &ctx.principal.name,
+        ctx.client_id.as_deref().unwrap_or(""),
+        bytes as u64,
+    );
+    if throttle_ms > 0 {
+        ctx.mute.mute_for(Duration::from_millis(throttle_ms));
+    }
+    i32::try_from(throttle_ms).unwrap_or(i32::MAX)
 }
 
 /// Kafka's first check of a Produce (`handleProduceRequest`): transactional records need WRITE
@@ -294,6 +321,7 @@ fn append_all(
     ctx: &RequestContext,
     request: ProduceRequest,
     verdicts: &Verdicts,
+    throttle_time_ms: i32,
 ) -> Reply {
     let acks = RequiredAcks::from_wire(request.acks);
     let image = broker.image();
@@ -426,7 +454,9 @@ fn append_all(
         }
         responses.push(topic_response);
     }
-    let response = ProduceResponse::default().with_responses(responses);
+    let response = ProduceResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(throttle_time_ms);
     if acks == Some(RequiredAcks::None) {
         return Reply::NoResponse;
     }

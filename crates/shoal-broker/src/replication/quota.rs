@@ -20,13 +20,15 @@
 //! `shouldFollowerThrottle`). A throttled move therefore never stalls producers: the in-sync
 //! followers that acks=all waits for are never throttled.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use shoal_config::list_elements;
 use shoal_meta::DynamicBrokerConfigs;
+
+use crate::quotas::rate::SampledRate;
 
 /// The broker setting bounding what a leader sends to throttled replicas.
 pub const LEADER_THROTTLED_RATE: &str = "leader.replication.throttled.rate";
@@ -74,57 +76,6 @@ fn names_replica(value: &str, partition: i32, broker_id: i32) -> bool {
             p.trim().parse::<i32>() == Ok(partition) && b.trim().parse::<i32>() == Ok(broker_id)
         })
     })
-}
-
-/// Bytes counted in consecutive fixed windows, oldest first: Kafka's sampled `Rate`.
-#[derive(Debug)]
-struct SampledRate {
-    window_ms: u64,
-    windows: usize,
-    /// (window start, bytes) for the last `windows` windows that saw traffic.
-    samples: VecDeque<(u64, u64)>,
-}
-
-impl SampledRate {
-    fn new(windows: usize, window_ms: u64) -> Self {
-        SampledRate {
-            window_ms: window_ms.max(1),
-            windows: windows.max(1),
-            samples: VecDeque::with_capacity(windows.max(1)),
-        }
-    }
-
-    fn record(&mut self, bytes: u64, now_ms: u64) {
-        let start = now_ms - now_ms % self.window_ms;
-        match self.samples.back_mut() {
-            Some((at, sum)) if *at == start => *sum = sum.saturating_add(bytes),
-            _ => {
-                if self.samples.len() == self.windows {
-                    self.samples.pop_front();
-                }
-                self.samples.push_back((start, bytes));
-            }
-        }
-    }
-
-    /// Bytes per second over the retained windows, from the start of the oldest and over at
-    /// least one whole window, so a burst right after a quiet spell is not measured over a few
-    /// milliseconds. Kafka's `Rate` pads to `windows - 1` windows instead, which lets the first
-    /// ten seconds' worth of a throttled move (100 MB at 10 MB/s) through at full speed: the
-    /// bench measured that burst tripling acks=all p99; with one window it stays at baseline
-    /// (docs/benchmarks.md).
-    fn bytes_per_second(&mut self, now_ms: u64) -> f64 {
-        let horizon = now_ms.saturating_sub(self.window_ms * self.windows as u64);
-        while self.samples.front().is_some_and(|(at, _)| *at < horizon) {
-            self.samples.pop_front();
-        }
-        let Some(&(oldest, _)) = self.samples.front() else {
-            return 0.0;
-        };
-        let total: u64 = self.samples.iter().map(|(_, b)| b).sum();
-        let elapsed_ms = now_ms.saturating_sub(oldest).max(self.window_ms).max(1);
-        total as f64 * 1000.0 / elapsed_ms as f64
-    }
 }
 
 /// One direction's throttle on this broker: a bound in bytes/s and the measured rate.
@@ -349,24 +300,6 @@ mod tests {
             Throttles::for_replica(&BTreeMap::new(), 0, 1),
             Throttles::default()
         );
-    }
-
-    #[test]
-    fn the_rate_is_measured_over_the_windows_and_at_least_one_window() {
-        let mut r = SampledRate::new(11, 1_000);
-        assert_eq!(r.bytes_per_second(0), 0.0);
-        r.record(100_000, 500);
-        // A burst just after start counts over one whole window, not 0.5 s (nor Kafka's 10 s).
-        assert_eq!(r.bytes_per_second(600), 100_000.0);
-        assert_eq!(r.bytes_per_second(4_000), 25_000.0);
-        for s in 1..=20u64 {
-            r.record(100_000, s * 1_000 + 10);
-        }
-        // Steady 100 kB/s: measured from the oldest retained window (10 s ago).
-        let rate = r.bytes_per_second(20_500);
-        assert!((95_000.0..=110_000.0).contains(&rate), "{rate}");
-        // Quiet for longer than the horizon: nothing left.
-        assert_eq!(r.bytes_per_second(60_000), 0.0);
     }
 
     #[test]

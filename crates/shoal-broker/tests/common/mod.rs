@@ -152,6 +152,8 @@ macro_rules! picked {
 
 picked!(
     Produce(ProduceResponse),
+    AlterClientQuotas(AlterClientQuotasResponse),
+    DescribeClientQuotas(DescribeClientQuotasResponse),
     Fetch(FetchResponse),
     ListOffsets(ListOffsetsResponse),
     Metadata(MetadataResponse),
@@ -366,6 +368,7 @@ impl Harness {
             listener: "PLAINTEXT".into(),
             connection_id: 1,
             principal: std::sync::Arc::new(shoal_acl::Principal::parse(principal).unwrap()),
+            mute: shoal_kafka::ConnectionMute::default(),
         };
         let response = match self.handler.handle(ctx, request).await {
             Reply::Ready(r) => r,

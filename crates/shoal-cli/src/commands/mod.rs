@@ -29,6 +29,7 @@ mod move_dir;
 mod partition;
 mod partition_describe;
 mod progress;
+mod quota;
 mod reassign;
 mod reassign_throttle;
 mod reset_offsets;
@@ -97,6 +98,7 @@ pub async fn run(cli: &Cli, out: &Output, timeout: Duration) -> anyhow::Result<E
         // Flags are checked before connecting: bad input fails without a broker.
         Command::Acl(c) => acl::run(cli, c, out, timeout).await,
         Command::User(c) => user::run(cli, c, out, timeout).await,
+        Command::Quota(c) => quota::run(cli, c, out, timeout).await,
         Command::Completion { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -22,18 +22,19 @@ use shoal_internode::ClientTls;
 use uuid::Uuid;
 
 use crate::client::forward::{
-    AllocateProducerIdsCall, AlterConfigsCall, AlterPartitionReassignmentsCall,
-    AlterUserScramCredentialsCall, CreateAclsCall, CreatePartitionsCall, CreateTopicsCall,
-    DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall, ForwardError, ForwardMethod, Forwarder,
-    LEADER_WATCH_INTERVAL_MS, MAX_ROUTE_ATTEMPTS, ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS,
-    Routed, UnregisterBrokerCall, UpdateFeaturesCall,
+    AllocateProducerIdsCall, AlterClientQuotasCall, AlterConfigsCall,
+    AlterPartitionReassignmentsCall, AlterUserScramCredentialsCall, CreateAclsCall,
+    CreatePartitionsCall, CreateTopicsCall, DeleteAclsCall, DeleteTopicsCall, ElectLeadersCall,
+    ForwardError, ForwardMethod, Forwarder, LEADER_WATCH_INTERVAL_MS, MAX_ROUTE_ATTEMPTS,
+    ROUTE_BACKOFF_MAX_MS, ROUTE_BACKOFF_MIN_MS, Routed, UnregisterBrokerCall, UpdateFeaturesCall,
 };
 use crate::client::known_leader::KnownLeader;
 use crate::controller::{
     AlterBrokerConfigs, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
-    BrokerHeartbeat, BrokerRegistrationRequest, Controller, ControllerResults, CreatePartitions,
-    CreateTopic, CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, PartitionReassignment,
-    ProducerIdBlock, RegisteredBroker, TopicRef, UserScramAlteration,
+    BrokerHeartbeat, BrokerRegistrationRequest, ClientQuotaAlteration, Controller,
+    ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ElectionType, FeatureUpdate,
+    HeartbeatReply, PartitionReassignment, ProducerIdBlock, RegisteredBroker, TopicRef,
+    UserScramAlteration,
 };
 use crate::error::{BrokerError, ControllerError};
 use crate::voter_book::VoterBook;
@@ -343,6 +344,30 @@ impl ControllerClient {
                     call.allow_replication_factor_change,
                     deadline,
                 )
+            },
+            move |e| ControllerResults::all_failed(count, e),
+        )
+        .await
+    }
+
+    /// AlterClientQuotas; one result per entity, all or nothing per entity. Needs
+    /// metadata.version 8, from which every controller serves it.
+    pub async fn alter_client_quotas(
+        &self,
+        alterations: Vec<ClientQuotaAlteration>,
+        validate_only: bool,
+    ) -> ControllerResults<()> {
+        let count = alterations.len();
+        let call = AlterClientQuotasCall {
+            alterations,
+            validate_only,
+        };
+        self.route(
+            ForwardMethod::AlterClientQuotas,
+            &call,
+            self.request_timeout(),
+            |c, deadline| {
+                c.alter_client_quotas_local(call.alterations.clone(), validate_only, deadline)
             },
             move |e| ControllerResults::all_failed(count, e),
         )

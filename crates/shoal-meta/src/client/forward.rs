@@ -78,6 +78,7 @@ pub enum ForwardMethod {
     UpdateFeatures,
     AlterPartitionReassignments,
     UnregisterBroker,
+    AlterClientQuotas,
     RegisterBroker,
     BrokerHeartbeat,
     AlterPartition,
@@ -144,6 +145,12 @@ pub struct AlterPartitionReassignmentsCall {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct UnregisterBrokerCall {
     pub broker_id: i32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AlterClientQuotasCall {
+    pub alterations: Vec<crate::controller::requests::ClientQuotaAlteration>,
+    pub validate_only: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -302,6 +309,7 @@ impl Forwarder {
                     client.alter_partition_reassignments(request).await
                 }
                 ForwardMethod::UnregisterBroker => client.unregister_broker(request).await,
+                ForwardMethod::AlterClientQuotas => client.alter_client_quotas(request).await,
                 ForwardMethod::RegisterBroker => client.register_broker(request).await,
                 ForwardMethod::BrokerHeartbeat => client.broker_heartbeat(request).await,
                 ForwardMethod::AlterPartition => client.alter_partition(request).await,

@@ -25,6 +25,7 @@
 pub mod acls;
 mod allocate_producer_ids;
 mod alter_broker_configs;
+mod alter_client_quotas;
 mod alter_configs;
 pub mod alter_partition;
 pub mod balancer;
@@ -64,6 +65,7 @@ pub use allocate_producer_ids::{
     PRODUCER_ID_BLOCK_SIZE, ProducerIdBlock, plan_allocate_producer_ids,
 };
 pub use alter_broker_configs::plan_alter_broker_configs;
+pub use alter_client_quotas::{parse_entity as parse_quota_entity, plan_alter_client_quotas};
 pub use alter_configs::plan_alter_configs;
 pub use alter_partition::plan_alter_partition;
 pub use create_partitions::plan_create_partitions;
@@ -79,11 +81,11 @@ pub use reassignment::{plan_alter_reassignments, plan_complete_reassignments};
 pub use register_broker::{check_not_duplicate, plan_register_broker};
 pub use requests::{
     AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
-    AlteredPartition, BrokerHeartbeat, BrokerRegistrationRequest, ControllerResults,
-    CreatePartitions, CreateTopic, CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply,
-    IsrMember, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, MAX_REPLICA_SIZES_PER_HEARTBEAT,
-    PartitionReassignment, RegisteredBroker, ReplicaRef, ReplicaSize, TopicRef,
-    UserScramAlteration,
+    AlteredPartition, BrokerHeartbeat, BrokerRegistrationRequest, ClientQuotaAlteration,
+    ClientQuotaOp, ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ElectionType,
+    FeatureUpdate, HeartbeatReply, IsrMember, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT,
+    MAX_REPLICA_SIZES_PER_HEARTBEAT, PartitionReassignment, RegisteredBroker, ReplicaRef,
+    ReplicaSize, TopicRef, UserScramAlteration,
 };
 pub use scram::plan_alter_user_scram_credentials;
 pub use unregister_broker::plan_unregister_broker;
@@ -383,6 +385,23 @@ impl Controller {
             planned
         })
         .await
+    }
+
+    pub(crate) async fn alter_client_quotas_local(
+        &self,
+        alterations: Vec<ClientQuotaAlteration>,
+        validate_only: bool,
+        deadline: Instant,
+    ) -> ControllerResults<()> {
+        let outcome = self
+            .execute(alterations.len(), validate_only, deadline, |image| {
+                plan_alter_client_quotas(image, alterations)
+            })
+            .await;
+        if let Some(log_index) = outcome.log_index {
+            tracing::info!(log_index, "client quotas changed");
+        }
+        outcome
     }
 
     pub(crate) async fn create_acls_local(

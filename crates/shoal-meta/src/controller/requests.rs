@@ -94,6 +94,23 @@ pub struct AlterBrokerConfigs {
     pub ops: Vec<AlterConfigOp>,
 }
 
+/// AlterClientQuotas for one entity: applied all or nothing (Kafka answers per entity). The
+/// entity is as sent, `(entity_type, name)` with a null name for the default; the planner
+/// checks it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientQuotaAlteration {
+    pub entity: Vec<(String, Option<String>)>,
+    pub ops: Vec<ClientQuotaOp>,
+}
+
+/// One quota change: set `key` to `value`, or remove it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientQuotaOp {
+    pub key: String,
+    pub value: f64,
+    pub remove: bool,
+}
+
 /// AlterUserScramCredentials for one user: applied all or nothing (Kafka answers per user).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserScramAlteration {

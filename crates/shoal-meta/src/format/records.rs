@@ -16,6 +16,7 @@ use shoal_acl::{
 use shoal_sasl::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
+use crate::client_quotas::{ClientQuotaEntity, QuotaEntityName, QuotaValue};
 use crate::format::proto::{self, RecordFrame};
 use crate::format::{FormatError, decode_message, required, uuid_bytes, uuid_from};
 use crate::records::{Endpoint, MetadataBatch, MetadataRecord, SupportedFeature};
@@ -126,7 +127,13 @@ const BROKER_CONFIG: RecordVersions = RecordVersions {
     max_version: 0,
 };
 
-const ALL: [RecordVersions; 17] = [
+const CLIENT_QUOTA: RecordVersions = RecordVersions {
+    name: "ClientQuota",
+    type_id: 18,
+    max_version: 0,
+};
+
+const ALL: [RecordVersions; 18] = [
     REGISTER_BROKER,
     FENCE_BROKER,
     UNFENCE_BROKER,
@@ -144,6 +151,7 @@ const ALL: [RecordVersions; 17] = [
     UNREGISTER_BROKER,
     VOTER_DIRECTORY,
     BROKER_CONFIG,
+    CLIENT_QUOTA,
 ];
 
 /// Every record type this binary knows, in type id order.
@@ -170,6 +178,7 @@ fn versions_of(record: &MetadataRecord) -> RecordVersions {
         MetadataRecord::UnregisterBroker { .. } => UNREGISTER_BROKER,
         MetadataRecord::VoterDirectory { .. } => VOTER_DIRECTORY,
         MetadataRecord::BrokerConfig { .. } => BROKER_CONFIG,
+        MetadataRecord::ClientQuota { .. } => CLIENT_QUOTA,
     }
 }
 
@@ -509,6 +518,9 @@ pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
             value: value.clone(),
         }
         .encode_to_vec(),
+        MetadataRecord::ClientQuota { entity, key, value } => {
+            client_quota_to_proto(entity, key, value.map(|v| v.0)).encode_to_vec()
+        }
     };
     let record_version = version_of(record);
     debug_assert!(record_version <= versions.max_version);
@@ -703,8 +715,64 @@ pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError>
                 value: m.value,
             })
         }
+        18 => {
+            const W: &str = "ClientQuota record";
+            let m: proto::ClientQuotaRecord = decode_message(W, payload)?;
+            let (entity, key, value) = client_quota_from_proto(W, m)?;
+            Ok(MetadataRecord::ClientQuota {
+                entity,
+                key,
+                value: value.map(QuotaValue),
+            })
+        }
         found => Err(unknown_type(found)),
     }
+}
+
+/// A client quota value as its record (also the snapshot's entry, `value` always set there).
+pub(crate) fn client_quota_to_proto(
+    entity: &ClientQuotaEntity,
+    key: &str,
+    value: Option<f64>,
+) -> proto::ClientQuotaRecord {
+    let name = |n: &QuotaEntityName| proto::QuotaEntityName {
+        name: n.as_wire().map(str::to_string),
+    };
+    proto::ClientQuotaRecord {
+        user: entity.user.as_ref().map(name),
+        client_id: entity.client_id.as_ref().map(name),
+        key: Some(key.to_string()),
+        value,
+    }
+}
+
+/// A client quota record's entity, key and value, checked: an entity names something, a
+/// value is a finite positive number.
+pub(crate) fn client_quota_from_proto(
+    what: &'static str,
+    m: proto::ClientQuotaRecord,
+) -> Result<(ClientQuotaEntity, String, Option<f64>), FormatError> {
+    let name = |n: proto::QuotaEntityName| QuotaEntityName::from_wire(n.name.as_deref());
+    let entity = ClientQuotaEntity {
+        user: m.user.map(name),
+        client_id: m.client_id.map(name),
+    };
+    if !entity.is_valid() {
+        return Err(FormatError::malformed(
+            what,
+            "an entity with neither user nor client id",
+        ));
+    }
+    let key = required(what, "key", m.key)?;
+    if let Some(v) = m.value
+        && !(v.is_finite() && v > 0.0)
+    {
+        return Err(FormatError::malformed(
+            what,
+            format!("quota {key} of {entity} is {v}"),
+        ));
+    }
+    Ok((entity, key, m.value))
 }
 
 fn unknown_type(found: u32) -> FormatError {

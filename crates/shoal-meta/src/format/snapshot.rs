@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 
 use crate::format::proto;
 use crate::format::records::{
-    acl_from_proto, acl_to_proto, endpoint_from_proto, endpoint_to_proto, features_from_proto,
-    features_to_proto, level_from, scram_from_proto, scram_to_proto,
+    acl_from_proto, acl_to_proto, client_quota_from_proto, client_quota_to_proto,
+    endpoint_from_proto, endpoint_to_proto, features_from_proto, features_to_proto, level_from,
+    scram_from_proto, scram_to_proto,
 };
 use crate::format::{
     FormatError, Framed, decode_message, required, split_header, uuid_bytes, uuid_from, with_header,
@@ -24,7 +25,7 @@ use crate::format::{
 use crate::image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 
 /// The newest snapshot format; versions `LEGACY_JSON_SNAPSHOT_FORMAT_VERSION..=` this are read.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 7;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 8;
 /// The first protobuf format (no feature fields).
 const FORMAT_WITHOUT_FEATURES: u8 = 2;
 /// Features, no ACLs.
@@ -35,6 +36,8 @@ const FORMAT_WITHOUT_REASSIGNMENTS: u8 = 4;
 const FORMAT_WITHOUT_VOTER_DIRECTORIES: u8 = 5;
 /// Voter directory ids, no dynamic broker configs.
 const FORMAT_WITHOUT_BROKER_CONFIGS: u8 = 6;
+/// Dynamic broker configs, no client quotas.
+const FORMAT_WITHOUT_CLIENT_QUOTAS: u8 = 7;
 /// The unversioned-era JSON snapshot.
 pub const LEGACY_JSON_SNAPSHOT_FORMAT_VERSION: u8 = 1;
 
@@ -146,6 +149,16 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
                     })
             })
             .collect(),
+        client_quotas: image
+            .client_quotas
+            .entities
+            .iter()
+            .flat_map(|(entity, values)| {
+                values
+                    .iter()
+                    .map(move |(key, value)| client_quota_to_proto(entity, key, Some(value.0)))
+            })
+            .collect(),
     };
     let has_features = !image.finalized_features.is_empty()
         || image
@@ -157,8 +170,10 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
         .values()
         .any(|t| t.partitions.iter().any(|p| p.is_reassigning()));
     let directories = image.brokers.values().any(|b| !b.log_dirs.is_empty());
-    let format = if !image.broker_configs.is_empty() {
+    let format = if !image.client_quotas.is_empty() {
         SNAPSHOT_FORMAT_VERSION
+    } else if !image.broker_configs.is_empty() {
+        FORMAT_WITHOUT_CLIENT_QUOTAS
     } else if !image.voter_directories.is_empty() {
         FORMAT_WITHOUT_BROKER_CONFIGS
     } else if reassigning || directories {
@@ -209,6 +224,24 @@ fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage
     image.next_producer_id = required(WHAT, "next_producer_id", m.next_producer_id)?;
     image.last_applied_index = required(WHAT, "last_applied_index", m.last_applied_index)?;
     if format >= SNAPSHOT_FORMAT_VERSION {
+        for q in m.client_quotas {
+            let (entity, key, value) = client_quota_from_proto(WHAT, q)?;
+            let Some(value) = value else {
+                return Err(FormatError::malformed(
+                    WHAT,
+                    format!("client quota {key} of {entity} without a value"),
+                ));
+            };
+            if image.client_quotas.get(&entity, &key).is_some() {
+                return Err(FormatError::malformed(
+                    WHAT,
+                    format!("client quota {key} of {entity} twice"),
+                ));
+            }
+            image.client_quotas.set(&entity, &key, Some(value));
+        }
+    }
+    if format >= FORMAT_WITHOUT_CLIENT_QUOTAS {
         for c in m.broker_configs {
             let name = required(WHAT, "broker_configs.name", c.name)?;
             let value = required(WHAT, "broker_configs.value", c.value)?;
@@ -369,6 +402,9 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::client_quotas::{
+        CONSUMER_BYTE_RATE, ClientQuotaEntity, PRODUCER_BYTE_RATE, QuotaEntityName,
+    };
 
     /// A format-6 snapshot whose voter directories are `entries`.
     fn with_voters(entries: Vec<proto::VoterDirectoryRecord>) -> Vec<u8> {
@@ -386,10 +422,62 @@ mod tests {
         let mut image = MetadataImage::empty("c");
         image.broker_configs.set(Some(1), "x", Some("1"));
         let bytes = encode_snapshot(&image);
-        assert_eq!(bytes[1], SNAPSHOT_FORMAT_VERSION);
+        assert_eq!(bytes[1], FORMAT_WITHOUT_CLIENT_QUOTAS);
         let mut message = proto::MetadataImage::decode(&bytes[2..]).unwrap_or_default();
         message.broker_configs = entries;
+        with_header(FORMAT_WITHOUT_CLIENT_QUOTAS, &message)
+    }
+
+    /// A format-8 snapshot whose client quotas are `entries`.
+    fn with_client_quotas(entries: Vec<proto::ClientQuotaRecord>) -> Vec<u8> {
+        let mut image = MetadataImage::empty("c");
+        image
+            .client_quotas
+            .set(&alice(), PRODUCER_BYTE_RATE, Some(1.0));
+        let bytes = encode_snapshot(&image);
+        assert_eq!(bytes[1], SNAPSHOT_FORMAT_VERSION);
+        let mut message = proto::MetadataImage::decode(&bytes[2..]).unwrap_or_default();
+        message.client_quotas = entries;
         with_header(SNAPSHOT_FORMAT_VERSION, &message)
+    }
+
+    fn alice() -> ClientQuotaEntity {
+        ClientQuotaEntity::user(QuotaEntityName::Name("alice".into()))
+    }
+
+    #[test]
+    fn client_quotas_round_trip_and_bad_ones_are_refused() {
+        let mut image = MetadataImage::empty("c");
+        let defaults = ClientQuotaEntity::user_and_client_id(
+            QuotaEntityName::Default,
+            QuotaEntityName::Default,
+        );
+        image
+            .client_quotas
+            .set(&alice(), PRODUCER_BYTE_RATE, Some(1024.0));
+        image
+            .client_quotas
+            .set(&alice(), CONSUMER_BYTE_RATE, Some(2048.0));
+        image
+            .client_quotas
+            .set(&defaults, PRODUCER_BYTE_RATE, Some(10.0));
+        assert_eq!(decode_snapshot(&encode_snapshot(&image)), Ok(image));
+        let quota = |value: Option<f64>| client_quota_to_proto(&alice(), PRODUCER_BYTE_RATE, value);
+        let mut nameless = quota(Some(1.0));
+        nameless.user = None;
+        let mut keyless = quota(Some(1.0));
+        keyless.key = None;
+        for (entries, needle) in [
+            (vec![quota(Some(1.0)), quota(Some(2.0))], "twice"),
+            (vec![quota(None)], "without a value"),
+            (vec![quota(Some(-1.0))], "is -1"),
+            (vec![quota(Some(f64::NAN))], "is NaN"),
+            (vec![nameless], "neither user nor client id"),
+            (vec![keyless], "key"),
+        ] {
+            let err = decode_snapshot(&with_client_quotas(entries)).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
     }
 
     fn config(
