@@ -123,9 +123,9 @@ test-python: build build-tools compat-tools $(VENV_STAMP) ## real-client tests (
 compat-tools: ## build librdkafka's regression test runner from the sources rdkafka-sys vendors (target/compat)
 	bash tests/compat/build.sh
 
-compat: build build-tools compat-tools $(VENV_STAMP) ## every librdkafka broker test against a Shoal node, one process each; a table and the totals (docs/compatibility.md)
+compat: build build-tools compat-tools $(VENV_STAMP) ## every librdkafka broker test against three Shoal nodes, one process each; a table and the totals (docs/compatibility.md)
 	rm -f target/compat/results.tsv
-	-COMPAT_SUITE=full SHOAL_BIN=$(abspath $(SHOAL_BIN)) $(VENV)/bin/pytest tests/python/test_librdkafka_suite.py \
+	-COMPAT_SUITE=full COMPAT_BROKERS=$(or $(COMPAT_BROKERS),3) SHOAL_BIN=$(abspath $(SHOAL_BIN)) $(VENV)/bin/pytest tests/python/test_librdkafka_suite.py \
 	  -q -p no:cacheprovider --timeout=600 $(PYTEST_ARGS)
 	$(VENV)/bin/python tests/compat/report.py target/compat/results.tsv
 

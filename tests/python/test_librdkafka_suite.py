@@ -1,8 +1,9 @@
 """librdkafka's own regression suite against a Shoal node (issue #19): a yardstick nobody here
 wrote. Each librdkafka broker test runs in its own `test-runner` process (`TESTS=NNNN -p1 -L`:
-one at a time, no local or mock tests) against one node configured as the suite's default
-scenario expects (topics auto-created, 4 partitions), under an outer timeout; a test passes
-when every subtest it ran PASSED or was SKIPPED by the suite itself.
+one at a time, no local or mock tests) against one node, or three (COMPAT_BROKERS=3, as the
+suite's own cluster), configured as the suite's default scenario expects (topics auto-created,
+4 partitions), under an outer timeout; a test passes when every subtest it ran PASSED or was
+SKIPPED by the suite itself.
 
 `make test` runs STABLE, a subset of a few minutes that passed repeatedly. `make compat`
 (COMPAT_SUITE=full) runs every broker test and writes target/compat/results.tsv, which
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster import Cluster
 from conftest import ShoalNode
 from test_cli import shoalctl_bin
 
@@ -50,15 +52,50 @@ def all_broker_tests() -> list[str]:
 
 
 FULL = os.environ.get("COMPAT_SUITE") == "full"
+# Brokers the suite runs against (1 or 3; `make compat` uses 3, as the suite's own cluster).
+BROKERS = int(os.environ.get("COMPAT_BROKERS", "1"))
 SELECTED = all_broker_tests() if FULL else STABLE
 # Longest one librdkafka test may run (its own timeouts are 30 s x test.timeout.multiplier,
 # raised by tests that need more; the slowest seen took about 2 minutes), within pytest's.
 TEST_TIMEOUT_S = 540 if FULL else 280
+# Tests made of many subtests that take longer than that when everything passes: 0113 runs
+# about forty cooperative-rebalance scenarios (about 11 minutes against one node).
+LONG_TEST_TIMEOUT_S = {"0113": 1500}
 
 pytestmark = pytest.mark.skipif(
     not RUNNER.exists(),
     reason=f"librdkafka's test runner is not built ({RUNNER}); run `make compat-tools`",
 )
+
+
+class SuiteCluster:
+    """The brokers the suite talks to: one node, or (COMPAT_BROKERS=3) three, as the suite's
+    own trivup cluster has (tests that create topics with replication factor 3 need them)."""
+
+    def __init__(self, work: Path, overrides: dict):
+        self.nodes: list[ShoalNode] = []
+        self.cluster = None
+        if BROKERS == 1:
+            node = ShoalNode(work / "node", overrides=overrides)
+            node.start()
+            self.nodes = [node]
+            self.bootstrap = node.bootstrap
+        else:
+            self.cluster = Cluster(work / "cluster", overrides)
+            self.cluster.start()
+            self.nodes = self.cluster.brokers
+            self.bootstrap = self.cluster.bootstrap
+
+    @property
+    def running(self) -> bool:
+        return all(n.running for n in self.nodes)
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()
+        else:
+            for n in self.nodes:
+                n.stop()
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +109,18 @@ def suite_node(tmp_path_factory):
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found": "true",
         })
-    node = ShoalNode(work / "node", overrides=overrides)
-    node.start()
+    node = SuiteCluster(work, overrides)
     kafka_path = work / "kafka"
     (kafka_path / "bin").mkdir(parents=True)
-    shim = kafka_path / "bin" / "kafka-topics.sh"
-    shim.symlink_to(REPO / "tests" / "compat" / "kafka-topics.sh")
+    for shim in ("kafka-topics.sh", "kafka-acls.sh"):
+        (kafka_path / "bin" / shim).symlink_to(REPO / "tests" / "compat" / shim)
     conf = work / "test.conf"
     conf.write_text(f"bootstrap.servers={node.bootstrap}\ntest.timeout.multiplier=2\ntest.topic.random=true\n")
     yield node, conf, kafka_path
     node.stop()
 
 
-def run_librdkafka_test(number: str, node: ShoalNode, conf: Path, kafka_path: Path) -> tuple[int, list, str]:
+def run_librdkafka_test(number: str, node: SuiteCluster, conf: Path, kafka_path: Path) -> tuple[int, list, str]:
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("CI", "TESTS", "TESTS_SKIP", "SUBTESTS")},
         "TESTS": number,
@@ -92,25 +128,32 @@ def run_librdkafka_test(number: str, node: ShoalNode, conf: Path, kafka_path: Pa
         "LD_LIBRARY_PATH": f"{TESTS_DIR.parent / 'src'}:{TESTS_DIR.parent / 'src-cpp'}",
         # The suite skips or changes version-gated tests below the broker version it is told.
         "TEST_KAFKA_VERSION": "4.0.0",
-        # The suite creates topics itself only with both set (kafka-topics.sh is a shim).
+        # The suite creates topics and ACLs itself only with both set (kafka-topics.sh and
+        # kafka-acls.sh are shims over shoalctl).
         "KAFKA_PATH": str(kafka_path),
         "BROKERS": node.bootstrap,
         "SHOALCTL_BIN": str(shoalctl_bin()),
     }
     try:
         done = subprocess.run([str(RUNNER), "-p1", "-L"], cwd=TESTS_DIR, env=env, capture_output=True,
-                              timeout=TEST_TIMEOUT_S)
+                              timeout=timeout_s(number))
         rc, output = done.returncode, (done.stdout + done.stderr).decode(errors="replace")
     except subprocess.TimeoutExpired as e:
         rc = -1
         output = ((e.stdout or b"") + (e.stderr or b"")).decode(errors="replace") + \
-            f"\n(outer timeout after {TEST_TIMEOUT_S} s)"
+            f"\n(outer timeout after {timeout_s(number)} s)"
     output = ANSI.sub("", output)
     subtests = [m.groups() for line in output.splitlines() if (m := SUBTEST_LINE.match(line.strip()))]
     return rc, subtests, output
 
 
-@pytest.mark.parametrize("number", SELECTED)
+def timeout_s(number: str) -> int:
+    return LONG_TEST_TIMEOUT_S.get(number, TEST_TIMEOUT_S)
+
+
+@pytest.mark.parametrize("number", [
+    pytest.param(n, marks=pytest.mark.timeout(timeout_s(n) + 60)) for n in SELECTED
+])
 def test_librdkafka(number, suite_node):
     node, conf, kafka_path = suite_node
     assert node.running, "the node died during the suite"
