@@ -1,8 +1,8 @@
 """Client quotas (KIP-546, issue #19): AlterClientQuotas / DescribeClientQuotas over the wire
 and through `shoalctl quota`, surviving a restart, with Kafka's codes for bad input; and the
-quotas enforced: a producer and a consumer over their byte rates are held to them (the broker
-answers throttle_time_ms and mutes the connection), while a client without a quota on the same
-broker is never throttled."""
+quotas enforced: a producer and a consumer over their byte rates are held to them, and a client
+over its request_percentage is throttled (the broker answers throttle_time_ms and mutes the
+connection), while a client without a quota on the same broker is never throttled."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from cluster import create_topic
 from conftest import ShoalNode
+import kafka_wire as kw
 from kafka_wire import Conn, alter_client_quotas_v0, describe_client_quotas_v0
 from test_cli import ctl, js, one_line_error
 
@@ -65,7 +66,7 @@ def test_quotas_are_set_described_refused_and_survive_a_restart(tmp_path):
             for entity, ops, needle in [
                 ([("user", "bob")], [("producer_byte_rate", -5.0, False)], "must be greater than 0"),
                 ([("user", "bob")], [("no_such_rate", 5.0, False)], "Invalid configuration key no_such_rate"),
-                ([("user", "bob")], [("request_percentage", 50.0, False)], "Invalid configuration key"),
+                ([("user", "bob")], [("controller_mutation_rate", 50.0, False)], "Invalid configuration key"),
                 ([("user", "bob")], [("producer_byte_rate", 1.5, False)], "must be a Long value"),
                 ([], [("producer_byte_rate", 5.0, False)], "empty client quota entity"),
                 ([("user", "a"), ("user", "b")], [("producer_byte_rate", 5.0, False)], "Duplicate user"),
@@ -226,5 +227,41 @@ def test_a_consumer_over_its_quota_is_held_to_it(tmp_path):
         assert abs(rate - CONSUMER_QUOTA_BYTES_PER_SECOND) / CONSUMER_QUOTA_BYTES_PER_SECOND < 0.10, \
             f"{rate:.0f} B/s against a quota of {CONSUMER_QUOTA_BYTES_PER_SECOND}"
         assert throttle_series(node).get(("fetch", "slow-reader"), 0) > 0
+    finally:
+        node.close()
+
+
+def metadata_throttle_ms(conn: Conn, client_id: str, correlation_id: int) -> int:
+    """One Metadata v4 request as `client_id`; the answer's throttle_time_ms."""
+    conn.send(kw.request(3, 4, correlation_id, kw.metadata_v4_body(None, False), client_id=client_id))
+    r = kw.Reader(conn.recv_frame())
+    assert r.i32() == correlation_id
+    return r.i32()
+
+
+def test_a_client_over_its_request_percentage_is_throttled_and_muted(tmp_path):
+    node = ShoalNode(tmp_path / "requests", name="requests")
+    node.start()
+    try:
+        # 0.01 % of a thread: 100 microseconds of request handling per second.
+        assert ctl(node, "quota", "set", "--client-id", "busy", "--quota", "request_percentage=0.01").returncode == 0
+        with wire(node) as busy, wire(node) as free:
+            throttled = None
+            deadline = time.monotonic() + 20
+            for i in range(1, 500):
+                if time.monotonic() > deadline:
+                    break
+                assert metadata_throttle_ms(free, "free", i) == 0, "a client without a quota was throttled"
+                t = metadata_throttle_ms(busy, "busy", i)
+                if t > 0:
+                    throttled = t
+                    break
+            assert throttled, "a client over its request_percentage was never throttled"
+            # The connection is muted for the throttle time: the next answer comes no sooner.
+            started = time.monotonic()
+            metadata_throttle_ms(busy, "busy", 1000)
+            waited_ms = (time.monotonic() - started) * 1000
+            assert waited_ms >= 0.8 * throttled, f"answered after {waited_ms:.0f} ms, throttled {throttled} ms"
+        assert throttle_series(node).get(("request", "busy"), 0) > 0
     finally:
         node.close()

@@ -1,12 +1,14 @@
 //! Routes each decoded Kafka request to its API module.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use shoal_kafka::{Handler, Reply, RequestContext, SupportedApis};
 
 use crate::Broker;
 use crate::apis;
+use crate::quotas::request_time;
 
 /// The APIs this broker answers, over Kafka 4.x's version ranges (clamped by the codec).
 /// ApiVersions is answered by the protocol front itself.
@@ -83,77 +85,98 @@ impl BrokerHandler {
 
 impl Handler for BrokerHandler {
     async fn handle(&self, ctx: RequestContext, request: RequestKind) -> Reply {
+        let quotas = Some(self.broker.image()).filter(|image| {
+            !image.client_quotas.is_empty() && !request_time::is_exempt(ctx.api_key)
+        });
+        let Some(image) = quotas else {
+            return self.dispatch(&ctx, request).await;
+        };
+        // A request quota counts the time spent up to the reply (quotas/request_time.rs).
+        let started = Instant::now();
+        let reply = self.dispatch(&ctx, request).await;
+        let throttle_ms = self.broker.client_quotas.request.record(
+            &image.client_quotas,
+            &ctx.principal.name,
+            ctx.client_id.as_deref().unwrap_or(""),
+            request_time::units(started.elapsed()),
+        );
+        if throttle_ms == 0 {
+            return reply;
+        }
+        ctx.mute.mute_for(Duration::from_millis(throttle_ms));
+        request_time::throttled(reply, i32::try_from(throttle_ms).unwrap_or(i32::MAX))
+    }
+}
+
+impl BrokerHandler {
+    async fn dispatch(&self, ctx: &RequestContext, request: RequestKind) -> Reply {
         let b = &self.broker;
         match request {
-            RequestKind::Produce(r) => apis::produce::handle(b, &ctx, r).await,
-            RequestKind::Fetch(r) => apis::fetch::handle(b, &ctx, r).await,
-            RequestKind::ListOffsets(r) => apis::list_offsets::handle(b, &ctx, r).await,
-            RequestKind::Metadata(r) => apis::metadata::handle(b, &ctx, r).await,
+            RequestKind::Produce(r) => apis::produce::handle(b, ctx, r).await,
+            RequestKind::Fetch(r) => apis::fetch::handle(b, ctx, r).await,
+            RequestKind::ListOffsets(r) => apis::list_offsets::handle(b, ctx, r).await,
+            RequestKind::Metadata(r) => apis::metadata::handle(b, ctx, r).await,
             RequestKind::DescribeTopicPartitions(r) => {
-                apis::describe_topic_partitions::handle(b, &ctx, r)
+                apis::describe_topic_partitions::handle(b, ctx, r)
             }
-            RequestKind::CreateTopics(r) => apis::create_topics::handle(b, &ctx, r).await,
-            RequestKind::DeleteTopics(r) => apis::delete_topics::handle(b, &ctx, r).await,
-            RequestKind::DeleteRecords(r) => apis::delete_records::handle(b, &ctx, r).await,
-            RequestKind::CreatePartitions(r) => apis::create_partitions::handle(b, &ctx, r).await,
-            RequestKind::DescribeConfigs(r) => apis::describe_configs::handle(b, &ctx, r),
-            RequestKind::AlterConfigs(r) => apis::alter_configs::handle(b, &ctx, r).await,
+            RequestKind::CreateTopics(r) => apis::create_topics::handle(b, ctx, r).await,
+            RequestKind::DeleteTopics(r) => apis::delete_topics::handle(b, ctx, r).await,
+            RequestKind::DeleteRecords(r) => apis::delete_records::handle(b, ctx, r).await,
+            RequestKind::CreatePartitions(r) => apis::create_partitions::handle(b, ctx, r).await,
+            RequestKind::DescribeConfigs(r) => apis::describe_configs::handle(b, ctx, r),
+            RequestKind::AlterConfigs(r) => apis::alter_configs::handle(b, ctx, r).await,
             RequestKind::IncrementalAlterConfigs(r) => {
-                apis::incremental_alter_configs::handle(b, &ctx, r).await
+                apis::incremental_alter_configs::handle(b, ctx, r).await
             }
-            RequestKind::DescribeCluster(r) => apis::describe_cluster::handle(b, &ctx, r),
-            RequestKind::DescribeLogDirs(r) => apis::describe_log_dirs::handle(b, &ctx, r).await,
-            RequestKind::AlterReplicaLogDirs(r) => apis::alter_replica_log_dirs::handle(b, &ctx, r),
-            RequestKind::InitProducerId(r) => apis::init_producer_id::handle(b, &ctx, r).await,
+            RequestKind::DescribeCluster(r) => apis::describe_cluster::handle(b, ctx, r),
+            RequestKind::DescribeLogDirs(r) => apis::describe_log_dirs::handle(b, ctx, r).await,
+            RequestKind::AlterReplicaLogDirs(r) => apis::alter_replica_log_dirs::handle(b, ctx, r),
+            RequestKind::InitProducerId(r) => apis::init_producer_id::handle(b, ctx, r).await,
             RequestKind::AddPartitionsToTxn(r) => {
-                apis::add_partitions_to_txn::handle(b, &ctx, r).await
+                apis::add_partitions_to_txn::handle(b, ctx, r).await
             }
-            RequestKind::AddOffsetsToTxn(r) => apis::add_offsets_to_txn::handle(b, &ctx, r).await,
-            RequestKind::EndTxn(r) => apis::end_txn::handle(b, &ctx, r).await,
-            RequestKind::DescribeProducers(r) => apis::describe_producers::handle(b, &ctx, r).await,
-            RequestKind::DescribeTransactions(r) => apis::describe_transactions::handle(b, &ctx, r),
-            RequestKind::ListTransactions(r) => apis::list_transactions::handle(b, &ctx, r),
-            RequestKind::WriteTxnMarkers(r) => apis::write_txn_markers::handle(b, &ctx, r).await,
-            RequestKind::TxnOffsetCommit(r) => apis::txn_offset_commit::handle(b, &ctx, r).await,
+            RequestKind::AddOffsetsToTxn(r) => apis::add_offsets_to_txn::handle(b, ctx, r).await,
+            RequestKind::EndTxn(r) => apis::end_txn::handle(b, ctx, r).await,
+            RequestKind::DescribeProducers(r) => apis::describe_producers::handle(b, ctx, r).await,
+            RequestKind::DescribeTransactions(r) => apis::describe_transactions::handle(b, ctx, r),
+            RequestKind::ListTransactions(r) => apis::list_transactions::handle(b, ctx, r),
+            RequestKind::WriteTxnMarkers(r) => apis::write_txn_markers::handle(b, ctx, r).await,
+            RequestKind::TxnOffsetCommit(r) => apis::txn_offset_commit::handle(b, ctx, r).await,
             RequestKind::OffsetForLeaderEpoch(r) => {
-                apis::offset_for_leader_epoch::handle(b, &ctx, r)
+                apis::offset_for_leader_epoch::handle(b, ctx, r)
             }
-            RequestKind::FindCoordinator(r) => apis::find_coordinator::handle(b, &ctx, r).await,
-            RequestKind::JoinGroup(r) => apis::join_group::handle(b, &ctx, r).await,
-            RequestKind::SyncGroup(r) => apis::sync_group::handle(b, &ctx, r).await,
-            RequestKind::Heartbeat(r) => apis::heartbeat::handle(b, &ctx, r).await,
-            RequestKind::LeaveGroup(r) => apis::leave_group::handle(b, &ctx, r).await,
-            RequestKind::OffsetCommit(r) => apis::offset_commit::handle(b, &ctx, r).await,
-            RequestKind::OffsetFetch(r) => apis::offset_fetch::handle(b, &ctx, r).await,
-            RequestKind::DescribeGroups(r) => apis::describe_groups::handle(b, &ctx, r).await,
-            RequestKind::ListGroups(r) => apis::list_groups::handle(b, &ctx, r).await,
-            RequestKind::DeleteGroups(r) => apis::delete_groups::handle(b, &ctx, r).await,
-            RequestKind::OffsetDelete(r) => apis::offset_delete::handle(b, &ctx, r).await,
-            RequestKind::ElectLeaders(r) => apis::elect_leaders::handle(b, &ctx, r).await,
-            RequestKind::UpdateFeatures(r) => apis::update_features::handle(b, &ctx, r).await,
+            RequestKind::FindCoordinator(r) => apis::find_coordinator::handle(b, ctx, r).await,
+            RequestKind::JoinGroup(r) => apis::join_group::handle(b, ctx, r).await,
+            RequestKind::SyncGroup(r) => apis::sync_group::handle(b, ctx, r).await,
+            RequestKind::Heartbeat(r) => apis::heartbeat::handle(b, ctx, r).await,
+            RequestKind::LeaveGroup(r) => apis::leave_group::handle(b, ctx, r).await,
+            RequestKind::OffsetCommit(r) => apis::offset_commit::handle(b, ctx, r).await,
+            RequestKind::OffsetFetch(r) => apis::offset_fetch::handle(b, ctx, r).await,
+            RequestKind::DescribeGroups(r) => apis::describe_groups::handle(b, ctx, r).await,
+            RequestKind::ListGroups(r) => apis::list_groups::handle(b, ctx, r).await,
+            RequestKind::DeleteGroups(r) => apis::delete_groups::handle(b, ctx, r).await,
+            RequestKind::OffsetDelete(r) => apis::offset_delete::handle(b, ctx, r).await,
+            RequestKind::ElectLeaders(r) => apis::elect_leaders::handle(b, ctx, r).await,
+            RequestKind::UpdateFeatures(r) => apis::update_features::handle(b, ctx, r).await,
             RequestKind::AlterPartitionReassignments(r) => {
-                apis::alter_partition_reassignments::handle(b, &ctx, r).await
+                apis::alter_partition_reassignments::handle(b, ctx, r).await
             }
             RequestKind::ListPartitionReassignments(r) => {
-                apis::list_partition_reassignments::handle(b, &ctx, r)
+                apis::list_partition_reassignments::handle(b, ctx, r)
             }
-            RequestKind::UnregisterBroker(r) => apis::unregister_broker::handle(b, &ctx, r).await,
-            RequestKind::DescribeAcls(r) => apis::describe_acls::handle(b, &ctx, r),
-            RequestKind::CreateAcls(r) => apis::create_acls::handle(b, &ctx, r).await,
-            RequestKind::DeleteAcls(r) => apis::delete_acls::handle(b, &ctx, r).await,
-            RequestKind::SaslHandshake(_) => apis::sasl::handshake(&ctx),
-            RequestKind::SaslAuthenticate(_) => apis::sasl::authenticate(&ctx),
+            RequestKind::UnregisterBroker(r) => apis::unregister_broker::handle(b, ctx, r).await,
+            RequestKind::DescribeAcls(r) => apis::describe_acls::handle(b, ctx, r),
+            RequestKind::CreateAcls(r) => apis::create_acls::handle(b, ctx, r).await,
+            RequestKind::DeleteAcls(r) => apis::delete_acls::handle(b, ctx, r).await,
+            RequestKind::SaslHandshake(_) => apis::sasl::handshake(ctx),
+            RequestKind::SaslAuthenticate(_) => apis::sasl::authenticate(ctx),
             RequestKind::DescribeUserScramCredentials(r) => {
-                apis::describe_user_scram_credentials::handle(b, &ctx, r)
+                apis::describe_user_scram_credentials::handle(b, ctx, r)
             }
-            RequestKind::DescribeClientQuotas(r) => {
-                apis::describe_client_quotas::handle(b, &ctx, r)
-            }
-            RequestKind::AlterClientQuotas(r) => {
-                apis::alter_client_quotas::handle(b, &ctx, r).await
-            }
+            RequestKind::DescribeClientQuotas(r) => apis::describe_client_quotas::handle(b, ctx, r),
+            RequestKind::AlterClientQuotas(r) => apis::alter_client_quotas::handle(b, ctx, r).await,
             RequestKind::AlterUserScramCredentials(r) => {
-                apis::alter_user_scram_credentials::handle(b, &ctx, r).await
+                apis::alter_user_scram_credentials::handle(b, ctx, r).await
             }
             _ => {
                 // The front passes only APIs from `supported_apis`, all matched above; reaching

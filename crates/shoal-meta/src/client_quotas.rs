@@ -20,12 +20,17 @@ pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
 /// Bytes per second a (user, client id) may fetch, on each broker.
 pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
 
+/// Percent of one request-handling thread's time a (user, client id) may take, on each
+/// broker (100: one thread's worth).
+pub const REQUEST_PERCENTAGE: &str = "request_percentage";
+
 /// The quota keys Shoal enforces, and whether each value must be a whole number. Kafka also
-/// has `request_percentage` and `controller_mutation_rate`; Shoal refuses them rather than
-/// store a quota that nothing enforces.
-pub const QUOTA_KEYS: [(&str, QuotaValueKind); 2] = [
+/// has `controller_mutation_rate`; Shoal refuses it rather than store a quota that nothing
+/// enforces.
+pub const QUOTA_KEYS: [(&str, QuotaValueKind); 3] = [
     (PRODUCER_BYTE_RATE, QuotaValueKind::Long),
     (CONSUMER_BYTE_RATE, QuotaValueKind::Long),
+    (REQUEST_PERCENTAGE, QuotaValueKind::Double),
 ];
 
 /// Kafka's entity type names on the wire.

@@ -140,7 +140,7 @@ pub fn describe_all() {
     describe_histogram!(
         QUOTA_THROTTLE_TIME_SECONDS,
         Unit::Seconds,
-        "Throttle times given to clients over their client quota (AlterClientQuotas), by quota_type (produce, fetch) and the user and client_id the quota counts by (empty: not counted by it; the first 1000 values of each, later ones _other). rate(_sum) is the share of time a client is held back."
+        "Throttle times given to clients over their client quota (AlterClientQuotas), by quota_type (produce, fetch, request) and the user and client_id the quota counts by (empty: not counted by it; the first 1000 values of each, later ones _other). rate(_sum) is the share of time a client is held back."
     );
     describe_gauge!(PARTITIONS, "Partition replicas hosted on this broker.");
     describe_gauge!(LEADER_PARTITIONS, "Partitions this broker leads.");

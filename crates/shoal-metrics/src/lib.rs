@@ -32,7 +32,7 @@ pub fn record_request(api: &'static str, elapsed: Duration, errors: &[&'static s
     }
 }
 
-/// A client over its quota was throttled (`quota_type`: produce or fetch) for `throttle`; the
+/// A client over its quota was throttled (`quota_type`: produce, fetch or request) for `throttle`; the
 /// user and client id labels are those the quota counts by (empty when it does not), bounded.
 pub fn record_quota_throttle(
     quota_type: &'static str,

@@ -1,10 +1,11 @@
-//! Client quotas enforced (KIP-546, Kafka's `ClientQuotaManager`): a producer or consumer over
-//! its byte rate is throttled, not refused.
+//! Client quotas enforced (KIP-546, Kafka's `ClientQuotaManager` and `ClientRequestQuotaManager`):
+//! a client over its byte rate or its share of request time is throttled, not refused.
 //!
-//! **How.** Each Produce counts its record bytes, each Fetch the record bytes it returns,
-//! against the quota that applies to the connection's user and client id ([`resolve`]). When
-//! the measured rate is over the quota, the response carries `throttle_time_ms` (how long until
-//! the rate is back at the quota) and the connection is muted for that long
+//! **How.** Each Produce counts its record bytes, each Fetch the record bytes it returns, and
+//! every request the time the broker spent handling it ([`request_time`]), against the quota
+//! that applies to the connection's user and client id ([`resolve`]). When the measured rate is
+//! over the quota, the response carries `throttle_time_ms` (how long until the rate is back at
+//! the quota) and the connection is muted for that long
 //! (`shoal_kafka::ConnectionMute`): it reads no further request, as Kafka mutes the channel
 //! (KIP-219). Clients that know KIP-219 also wait on their side; older ones are held back by
 //! the mute alone (Kafka delays their responses instead).
@@ -17,6 +18,7 @@
 //! quota in the image: nothing is measured at all.
 
 pub(crate) mod rate;
+pub mod request_time;
 pub mod resolve;
 
 use std::collections::BTreeMap;
@@ -24,7 +26,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use shoal_meta::client_quotas::{CONSUMER_BYTE_RATE, ClientQuotas, PRODUCER_BYTE_RATE};
+use shoal_meta::client_quotas::{
+    CONSUMER_BYTE_RATE, ClientQuotas, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE,
+};
 
 use crate::quotas::rate::{SampledRate, throttle_time_ms};
 pub use crate::quotas::resolve::{SensorKey, resolve};
@@ -39,6 +43,9 @@ pub enum QuotaType {
     Produce,
     /// Bytes fetched by consumers (`consumer_byte_rate`).
     Fetch,
+    /// Time handling requests (`request_percentage`), counted in [`request_time::UNITS_PER_PERCENT`]
+    /// per second of one thread's time.
+    Request,
 }
 
 impl QuotaType {
@@ -47,6 +54,16 @@ impl QuotaType {
         match self {
             QuotaType::Produce => PRODUCER_BYTE_RATE,
             QuotaType::Fetch => CONSUMER_BYTE_RATE,
+            QuotaType::Request => REQUEST_PERCENTAGE,
+        }
+    }
+
+    /// What one unit of the quota's value is in recorded amounts per second: bytes for the
+    /// byte rates; for `request_percentage`, one percent of a thread.
+    fn units_per_quota_unit(self) -> f64 {
+        match self {
+            QuotaType::Produce | QuotaType::Fetch => 1.0,
+            QuotaType::Request => request_time::UNITS_PER_PERCENT as f64,
         }
     }
 
@@ -55,6 +72,7 @@ impl QuotaType {
         match self {
             QuotaType::Produce => "produce",
             QuotaType::Fetch => "fetch",
+            QuotaType::Request => "request",
         }
     }
 }
@@ -95,8 +113,8 @@ impl ClientQuotaManager {
         self.window_ms.saturating_mul(self.windows as u64)
     }
 
-    /// Counts `bytes` of `user`'s `client_id` and returns how long to throttle it (0: within
-    /// its quota, or no quota applies).
+    /// Counts `bytes` (for [`QuotaType::Request`], request time units) of `user`'s `client_id`
+    /// and returns how long to throttle it (0: within its quota, or no quota applies).
     pub fn record(&self, quotas: &ClientQuotas, user: &str, client_id: &str, bytes: u64) -> u64 {
         let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.record_at(quotas, user, client_id, bytes, now_ms)
@@ -126,6 +144,7 @@ impl ClientQuotaManager {
         sensor.last_ms = now_ms;
         let (total, elapsed_ms) = sensor.rate.measured(now_ms);
         drop(sensors);
+        let bound = bound * self.quota_type.units_per_quota_unit();
         let throttle_ms = throttle_time_ms(total, elapsed_ms, bound, self.max_throttle_ms());
         if throttle_ms > 0 {
             shoal_metrics::record_quota_throttle(
@@ -160,11 +179,12 @@ impl ClientQuotaManager {
     }
 }
 
-/// This broker's produce and fetch quota managers.
+/// This broker's produce, fetch and request quota managers.
 #[derive(Debug)]
 pub struct ClientQuotaManagers {
     pub produce: ClientQuotaManager,
     pub fetch: ClientQuotaManager,
+    pub request: ClientQuotaManager,
 }
 
 impl ClientQuotaManagers {
@@ -179,6 +199,7 @@ impl ClientQuotaManagers {
         ClientQuotaManagers {
             produce: ClientQuotaManager::new(QuotaType::Produce, windows, window_ms),
             fetch: ClientQuotaManager::new(QuotaType::Fetch, windows, window_ms),
+            request: ClientQuotaManager::new(QuotaType::Request, windows, window_ms),
         }
     }
 }

@@ -2,8 +2,9 @@
 //! or nothing per entity, checked as Kafka's `ClientQuotaControlManager` checks them.
 //!
 //! Refused with INVALID_REQUEST: an empty entity, an entity type named twice, an unknown type,
-//! IP entities (not served), a key named twice, a key Shoal does not enforce, a value that is
-//! not a positive finite number, a fraction for a whole-number key.
+//! IP entities (not served), a key named twice, a key Shoal does not enforce
+//! (`controller_mutation_rate`), a value that is not a positive finite number, a fraction for a
+//! whole-number key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -228,8 +229,13 @@ mod tests {
                 "Invalid configuration key bogus_rate",
             ),
             (
-                alteration(alice(), vec![set("request_percentage", 50.0)]),
+                alteration(alice(), vec![set("controller_mutation_rate", 5.0)]),
                 "Invalid configuration key",
+            ),
+            // A share of a thread may be a fraction.
+            (
+                alteration(alice(), vec![set("request_percentage", 12.5)]),
+                "ok 1",
             ),
             (
                 alteration(alice(), vec![set(PRODUCER_BYTE_RATE, -5.0)]),
