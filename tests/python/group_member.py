@@ -1,6 +1,6 @@
 """One consumer group member in its own process, so a test can SIGKILL it mid-flight.
 
-    python group_member.py --client ck|kp --bootstrap B --topic T --group G --name N
+    python group_member.py --client ck|ck848|kp --bootstrap B --topic T --group G --name N
         [--session-timeout-ms 3000] [--max-seconds 120] [--instance-id I]
 
 It subscribes, polls, and after every batch it delivered commits synchronously (so the
@@ -39,22 +39,29 @@ class Stop:
 def run_confluent(args) -> None:
     from confluent_kafka import Consumer, KafkaException
 
+    if args.client == "ck848":
+        # KIP-848: the broker assigns and sets the session and heartbeat timing.
+        protocol = {"group.protocol": "consumer"}
+    else:
+        protocol = {
+            "session.timeout.ms": args.session_timeout_ms,
+            "heartbeat.interval.ms": max(100, args.session_timeout_ms // 6),
+            "partition.assignment.strategy": "range",
+        }
     c = Consumer({
         "bootstrap.servers": args.bootstrap,
         "group.id": args.group,
         "client.id": args.name,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
-        "session.timeout.ms": args.session_timeout_ms,
-        "heartbeat.interval.ms": max(100, args.session_timeout_ms // 6),
-        "partition.assignment.strategy": "range",
+        **protocol,
         "topic.metadata.refresh.interval.ms": 1000,
         **({"group.instance.id": args.instance_id} if args.instance_id else {}),
         "fetch.wait.max.ms": 100,
         "socket.timeout.ms": 5000,
     })
-    # Every rebalance revokes first (eager protocol): reported, so a test can tell that none
-    # happened even if the same partitions came back.
+    # Revocations are reported (the classic "range" protocol revokes everything at each
+    # rebalance; KIP-848 only what moves), so a test can tell which partitions paused.
     c.subscribe([args.topic],
                 on_revoke=lambda _c, parts: emit(event="revoked", partitions=sorted(p.partition for p in parts),
                                                  t=time.monotonic()))
@@ -75,7 +82,7 @@ def run_confluent(args) -> None:
                     continue
                 recs.append([value_id(m.value()), m.partition(), m.offset()])
             if recs:
-                emit(event="records", recs=recs)
+                emit(event="records", recs=recs, t=time.monotonic())
                 try:
                     committed = c.commit(asynchronous=False)
                 except KafkaException as e:  # e.g. a rebalance took the partitions away
@@ -145,7 +152,7 @@ def run_kafka_python(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--client", choices=["ck", "kp"], required=True)
+    ap.add_argument("--client", choices=["ck", "ck848", "kp"], required=True)
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--group", required=True)
@@ -155,7 +162,7 @@ def main() -> None:
     ap.add_argument("--instance-id", default=None, help="group.instance.id (static membership)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: setattr(Stop, "requested", True))
-    (run_confluent if args.client == "ck" else run_kafka_python)(args)
+    (run_kafka_python if args.client == "kp" else run_confluent)(args)
 
 
 if __name__ == "__main__":

@@ -893,3 +893,69 @@ def describe_client_quotas_v0(conn: Conn, components: list[tuple[str, int, str |
             values[k] = r._take(">d")
         entries.append((entity, values))
     return code, message, entries
+
+
+# ---------------------------------------------------------------- ConsumerGroupHeartbeat (KIP-848)
+CONSUMER_GROUP_HEARTBEAT = 68
+
+
+def compact_string(s: str | None) -> bytes:
+    if s is None:
+        return uvarint(0)
+    b = s.encode()
+    return uvarint(len(b) + 1) + b
+
+
+@dataclass
+class ConsumerHeartbeat:
+    error_code: int
+    error_message: str | None
+    member_id: str | None
+    member_epoch: int
+    heartbeat_interval_ms: int
+    # topic id (16 bytes) -> partitions; None when the answer carries no assignment
+    assignment: dict[bytes, list[int]] | None
+
+
+def consumer_group_heartbeat(conn: Conn, group: str, member_id: str, member_epoch: int, *,
+                             topics: list[str] | None = None, owned: dict[bytes, list[int]] | None = None,
+                             rebalance_timeout_ms: int = -1, instance_id: str | None = None,
+                             server_assignor: str | None = None, version: int = 1,
+                             correlation_id: int = 68) -> ConsumerHeartbeat:
+    """ConsumerGroupHeartbeat v0/v1 (flexible), header v2; its answer decoded."""
+    body = compact_string(group) + compact_string(member_id) + i32(member_epoch)
+    body += compact_string(instance_id) + compact_string(None)  # instance id, rack id
+    body += i32(rebalance_timeout_ms)
+    if topics is None:
+        body += uvarint(0)
+    else:
+        body += uvarint(len(topics) + 1) + b"".join(compact_string(t) for t in topics)
+    if version >= 1:
+        body += compact_string(None)  # SubscribedTopicRegex
+    body += compact_string(server_assignor)
+    if owned is None:
+        body += uvarint(0)
+    else:
+        body += uvarint(len(owned) + 1)
+        for topic_id, parts in owned.items():
+            body += topic_id + uvarint(len(parts) + 1) + b"".join(i32(p) for p in parts) + b"\x00"
+    body += b"\x00"  # tagged fields
+    r = conn.roundtrip(CONSUMER_GROUP_HEARTBEAT, version, correlation_id, body, header_v2=True)
+    r.tagged_fields()  # response header v1
+    r.i32()  # throttle
+    error_code = r.i16()
+    error_message = r.compact_string()
+    member = r.compact_string()
+    epoch = r.i32()
+    interval = r.i32()
+    assignment = None
+    if r.i8() >= 0:
+        assignment = {}
+        for _ in range(r.compact_len()):
+            topic_id = bytes(r.data[r.pos : r.pos + 16])
+            r.pos += 16
+            assignment[topic_id] = [r.i32() for _ in range(r.compact_len())]
+            r.tagged_fields()
+        r.tagged_fields()
+    r.tagged_fields()
+    return ConsumerHeartbeat(error_code, error_message, member, epoch, interval, assignment)

@@ -28,11 +28,18 @@ def describe(bootstrap: str, group: str):
 
 
 @pytest.mark.timeout(300)
-def test_sigkilled_coordinator_loses_no_committed_offset(tmp_path):
+@pytest.mark.parametrize("client", ["ck", "ck848"])
+def test_sigkilled_coordinator_loses_no_committed_offset(tmp_path, client):
+    """Classic and KIP-848 (`ck848`) groups alike: the new coordinator rebuilds the group from
+    the replicated partition, with every commit."""
     c = Cluster(tmp_path, overrides={
         "offsets.topic.num.partitions": 3,
         "group.initial.rebalance.delay.ms": 500,
         "group.min.session.timeout.ms": 1000,
+        "group.consumer.session.timeout.ms": 10_000,
+        "group.consumer.min.session.timeout.ms": 1000,
+        "group.consumer.heartbeat.interval.ms": 500,
+        "group.consumer.min.heartbeat.interval.ms": 100,
     })
     c.start()
     members: list[Member] = []
@@ -45,7 +52,7 @@ def test_sigkilled_coordinator_loses_no_committed_offset(tmp_path):
                    30, "full ISRs")
         first = ck_produce(c.bootstrap, topic, 3000, prefix="a", conf={"acks": "all"})
         assert not first.errors, first.errors[:3]
-        members = [Member("ck", c.bootstrap, topic, group, f"m{i}", log_dir=tmp_path, session_timeout_ms=10_000)
+        members = [Member(client, c.bootstrap, topic, group, f"m{i}", log_dir=tmp_path, session_timeout_ms=10_000)
                    for i in range(2)]
         wait_until(lambda: len({(p, o) for m in members for _, p, o in m.records()}) >= 3000,
                    90, "the first 3000 records consumed", members)

@@ -12,6 +12,19 @@ use crate::quotas::request_time;
 
 /// The APIs this broker answers, over Kafka 4.x's version ranges (clamped by the codec).
 /// ApiVersions is answered by the protocol front itself.
+/// The APIs `broker` serves: all of [`supported_apis`], but KIP-848's when
+/// `group.coordinator.rebalance.protocols` leaves out `consumer` (clients then keep to the
+/// classic protocol, as with Kafka).
+pub fn served_apis(broker: &Broker) -> SupportedApis {
+    let apis = supported_apis().with_features(broker.features.clone());
+    if broker.groups.config.coordinator.consumer_protocol {
+        apis
+    } else {
+        apis.without(ApiKey::ConsumerGroupHeartbeat)
+            .without(ApiKey::ConsumerGroupDescribe)
+    }
+}
+
 pub fn supported_apis() -> SupportedApis {
     SupportedApis::new(&[
         (ApiKey::Produce, 3, 13),
@@ -52,6 +65,8 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::ListGroups, 0, 5),
         (ApiKey::DeleteGroups, 0, 2),
         (ApiKey::OffsetDelete, 0, 0),
+        (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+        (ApiKey::ConsumerGroupDescribe, 0, 1),
         (ApiKey::ElectLeaders, 0, 2),
         (ApiKey::UpdateFeatures, 0, 2),
         (ApiKey::AlterPartitionReassignments, 0, 1),
@@ -156,6 +171,12 @@ impl BrokerHandler {
             RequestKind::ListGroups(r) => apis::list_groups::handle(b, ctx, r).await,
             RequestKind::DeleteGroups(r) => apis::delete_groups::handle(b, ctx, r).await,
             RequestKind::OffsetDelete(r) => apis::offset_delete::handle(b, ctx, r).await,
+            RequestKind::ConsumerGroupHeartbeat(r) => {
+                apis::consumer_group_heartbeat::handle(b, ctx, r).await
+            }
+            RequestKind::ConsumerGroupDescribe(r) => {
+                apis::consumer_group_describe::handle(b, ctx, r).await
+            }
             RequestKind::ElectLeaders(r) => apis::elect_leaders::handle(b, ctx, r).await,
             RequestKind::UpdateFeatures(r) => apis::update_features::handle(b, ctx, r).await,
             RequestKind::AlterPartitionReassignments(r) => {

@@ -51,7 +51,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{AdvertisedListener, BrokerConfig};
-pub use handler::{BrokerHandler, supported_apis};
+pub use handler::{BrokerHandler, served_apis, supported_apis};
 pub use replica_manager::ReplicaManager;
 use replication::REPLICATION_LISTENER_NAME;
 use replication::fetcher::FetcherContext;

@@ -17,6 +17,19 @@ use kafka_protocol::messages::*;
 use shoal_broker::supported_apis;
 use uuid::Uuid;
 
+/// A KIP-848 member joining `group`, subscribed to `t` (v0: the coordinator names it).
+fn consumer_join(group: &str, version: i16) -> RequestKind {
+    let member_id = if version >= 1 { "member-1" } else { "" };
+    ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_member_id(s(member_id))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_names(Some(vec![TopicName(s("t"))]))
+        .with_topic_partitions(Some(Vec::new()))
+        .into()
+}
+
 fn produce_request(version: i16, topic: &str, topic_id: Uuid) -> RequestKind {
     let mut topic_data = produce_request::TopicProduceData::default().with_partition_data(vec![
         produce_request::PartitionProduceData::default()
@@ -509,6 +522,22 @@ async fn every_advertised_version_is_answered_and_encodes() {
                         .with_groups_names(vec![GroupId(s(&group))])
                         .into()
                 }
+                ApiKey::ConsumerGroupHeartbeat => {
+                    consumer_join(&format!("cgh-v{version}"), version)
+                }
+                ApiKey::ConsumerGroupDescribe => {
+                    let group = format!("cgd-v{version}");
+                    let joined = h
+                        .call(ApiKey::ConsumerGroupHeartbeat, 1, consumer_join(&group, 1))
+                        .await;
+                    assert!(
+                        matches!(&joined, Some(ResponseKind::ConsumerGroupHeartbeat(r)) if r.error_code == 0),
+                        "{joined:?}"
+                    );
+                    ConsumerGroupDescribeRequest::default()
+                        .with_group_ids(vec![GroupId(s(&group))])
+                        .into()
+                }
                 ApiKey::OffsetDelete => OffsetDeleteRequest::default()
                     .with_group_id(GroupId(s("simple")))
                     .with_topics(vec![
@@ -960,6 +989,32 @@ fn check_errors(api_key: ApiKey, version: i16, response: Option<ResponseKind>) {
             }
         }
         ResponseKind::DeleteGroups(r) => assert_eq!(r.results[0].error_code, 0, "{ctx}: {r:?}"),
+        ResponseKind::ConsumerGroupHeartbeat(r) => {
+            assert_eq!(r.error_code, 0, "{ctx}: {r:?}");
+            assert!(r.member_epoch >= 1, "{ctx}: {r:?}");
+            assert!(
+                r.member_id.as_ref().is_some_and(|m| !m.is_empty()),
+                "{ctx}: {r:?}"
+            );
+            let assigned: usize = r.assignment.as_ref().map_or(0, |a| {
+                a.topic_partitions.iter().map(|t| t.partitions.len()).sum()
+            });
+            assert!(
+                assigned >= 1,
+                "{ctx}: the only member gets t's partitions: {r:?}"
+            );
+        }
+        ResponseKind::ConsumerGroupDescribe(r) => {
+            let g = &r.groups[0];
+            assert_eq!(g.error_code, 0, "{ctx}: {r:?}");
+            assert_eq!(g.members.len(), 1, "{ctx}: {r:?}");
+            assert!(g.group_epoch >= 1, "{ctx}: {r:?}");
+            assert_eq!(
+                g.members[0].subscribed_topic_names[0].0.as_str(),
+                "t",
+                "{ctx}"
+            );
+        }
         ResponseKind::OffsetDelete(r) => {
             assert_eq!(r.error_code, 0, "{ctx}");
             assert_eq!(r.topics[0].partitions[0].error_code, 0, "{ctx}: {r:?}");

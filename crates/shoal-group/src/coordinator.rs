@@ -31,6 +31,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use crate::authority::Authority;
+use crate::consumer::group::{ConsumerGroup, ConsumerGroupSettings, TopicResolver};
 use crate::coordinator_key::partition_for;
 use crate::error::{GroupError, StorageError};
 use crate::group::{
@@ -39,7 +40,7 @@ use crate::group::{
 };
 use crate::records::{OffsetValue, RecordKey, encode_group_value, encode_key, encode_offset_value};
 use crate::replay::{Offsets, OffsetsReplay, StoredOffset};
-use crate::retention::expired_offsets;
+use crate::retention::{expired_consumer_offsets, expired_offsets};
 use crate::txn_offsets::{MAX_PENDING_TXN_OFFSETS, PendingTxnOffsets};
 
 /// The producer a transactional write belongs to.
@@ -94,6 +95,10 @@ pub struct CoordinatorConfig {
     pub offsets_retention_ms: i64,
     /// `offsets.retention.check.interval.ms`
     pub retention_check_interval_ms: u64,
+    /// `group.consumer.*`
+    pub consumer: ConsumerGroupSettings,
+    /// `group.coordinator.rebalance.protocols` lists `consumer`.
+    pub consumer_protocol: bool,
 }
 
 impl Default for CoordinatorConfig {
@@ -110,6 +115,8 @@ impl Default for CoordinatorConfig {
             commit_timeout_ms: 5_000,
             offsets_retention_ms: 7 * 24 * 3_600_000,
             retention_check_interval_ms: 600_000,
+            consumer: ConsumerGroupSettings::default(),
+            consumer_protocol: true,
         }
     }
 }
@@ -158,7 +165,8 @@ pub type FetchedOffset = ((String, i32), Result<Option<OffsetValue>, GroupError>
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupDescription {
     pub error: GroupError,
-    pub state: GroupState,
+    /// Kafka's state name: a classic group's (`GroupState::name`) or a consumer group's.
+    pub state: &'static str,
     pub protocol_type: String,
     /// The protocol name when Stable, else "".
     pub protocol_data: String,
@@ -170,13 +178,18 @@ pub struct GroupDescription {
 pub struct ListedGroup {
     pub group_id: String,
     pub protocol_type: String,
-    pub state: GroupState,
+    /// Kafka's state name.
+    pub state: &'static str,
+    /// `classic` or `consumer` (ListGroups v5's group type).
+    pub group_type: &'static str,
 }
 
 #[derive(Default)]
 struct ShardState {
     loading: bool,
     groups: HashMap<String, ClassicGroup>,
+    /// KIP-848 consumer groups; an id is never in both maps.
+    consumer_groups: HashMap<String, ConsumerGroup>,
     offsets: HashMap<String, Offsets>,
     pending: PendingTxnOffsets,
     /// Markers reported while loading, as (producer id, commit, log offset): applied in log
@@ -201,6 +214,8 @@ pub struct GroupCoordinator {
     shards: Mutex<HashMap<i32, Arc<Shard>>>,
     origin: Instant,
     authority: std::sync::OnceLock<Arc<dyn Authority>>,
+    /// The topics consumer groups subscribe to (the broker's metadata).
+    topics: std::sync::OnceLock<Arc<dyn TopicResolver>>,
     /// When the timer task runs next (monotonic ms; `i64::MAX`: no deadline known).
     next_wake_ms: AtomicI64,
     /// Wakes the timer task for a deadline earlier than `next_wake_ms`.
@@ -224,6 +239,7 @@ impl GroupCoordinator {
             shards: Mutex::new(HashMap::new()),
             origin: Instant::now(),
             authority: std::sync::OnceLock::new(),
+            topics: std::sync::OnceLock::new(),
             next_wake_ms: AtomicI64::new(i64::MAX),
             timer_wake: Arc::new(tokio::sync::Notify::new()),
         })
@@ -242,6 +258,12 @@ impl GroupCoordinator {
     /// [`Authority`]); the first call wins.
     pub fn set_authority(&self, authority: Arc<dyn Authority>) {
         let _ = self.authority.set(authority);
+    }
+
+    /// Sets where consumer groups look topics up; the first call wins. Until then
+    /// ConsumerGroupHeartbeat answers COORDINATOR_NOT_AVAILABLE.
+    pub fn set_topic_resolver(&self, topics: Arc<dyn TopicResolver>) {
+        let _ = self.topics.set(topics);
     }
 
     pub fn config(&self) -> &CoordinatorConfig {
@@ -306,6 +328,7 @@ impl GroupCoordinator {
         }
         let OffsetsReplay {
             groups,
+            consumer_groups,
             offsets,
             pending,
             records: count,
@@ -323,17 +346,30 @@ impl GroupCoordinator {
             return false;
         }
         for (id, value) in groups {
-            if let Some(value) = value {
+            if let Some(value) = value
+                && !consumer_groups.contains_key(&id)
+            {
                 let group = ClassicGroup::from_stored(&id, value, now);
                 self.deadline_set(group.next_deadline_ms());
                 state.groups.insert(id.clone(), group);
             }
         }
+        for (id, mut group) in consumer_groups {
+            let dropped = group.drop_incomplete_members();
+            if dropped > 0 {
+                tracing::warn!(group = %id, members = dropped, "dropped consumer group members without a member record");
+            }
+            group.restart_timers(&self.config.consumer, now);
+            self.deadline_set(group.next_deadline_ms());
+            state.consumer_groups.insert(id, group);
+        }
         for id in offsets.keys().chain(pending.groups()) {
-            state
-                .groups
-                .entry(id.clone())
-                .or_insert_with(|| ClassicGroup::new(id, wall_ms()));
+            if !state.consumer_groups.contains_key(id) {
+                state
+                    .groups
+                    .entry(id.clone())
+                    .or_insert_with(|| ClassicGroup::new(id, wall_ms()));
+            }
         }
         state.offsets = offsets;
         state.pending = pending;
@@ -353,6 +389,7 @@ impl GroupCoordinator {
                 records = count,
                 skipped,
                 groups = state.groups.len(),
+                consumer_groups = state.consumer_groups.len(),
                 pending_transactions = state.pending.producers(),
                 "loaded a consumer offsets partition"
             );
@@ -502,6 +539,21 @@ impl GroupCoordinator {
                 Ok(active) => active,
                 Err(e) => return fail(e),
             };
+            if let Some(consumer) = state.consumer_groups.get(group_id) {
+                // A classic member may only take over an empty consumer group.
+                if !consumer.is_empty() {
+                    return fail(GroupError::InconsistentGroupProtocol);
+                }
+                let records = Self::consumer_delete_records(consumer, group_id);
+                if let Err(e) = self.write(partition, records).await {
+                    return fail(e.to_group_error());
+                }
+                state.consumer_groups.remove(group_id);
+                tracing::info!(
+                    group = group_id,
+                    "an empty consumer group became a classic group"
+                );
+            }
             if !state.groups.contains_key(group_id) {
                 if !req.member_id.is_empty() {
                     return fail(GroupError::UnknownMemberId);
@@ -636,7 +688,11 @@ impl GroupCoordinator {
             Ok(active) => active,
             Err(e) => return all(e),
         };
+        let consumer_check = state.consumer_groups.get(group_id).map(|g| {
+            g.validate_offset_commit(member_id, generation_id, false, unknown_group_is_not_found)
+        });
         let check = match state.groups.get_mut(group_id) {
+            _ if consumer_check.is_some() => consumer_check.unwrap_or(GroupError::None),
             Some(group) => {
                 let check = group.validate_commit(
                     generation_id,
@@ -803,7 +859,12 @@ impl GroupCoordinator {
             Ok(active) => active,
             Err(e) => return all(e),
         };
+        let consumer_check = state
+            .consumer_groups
+            .get(group_id)
+            .map(|g| g.validate_offset_commit(&txn.member_id, txn.generation_id, true, true));
         let check = match state.groups.get(group_id) {
+            _ if consumer_check.is_some() => consumer_check.unwrap_or(GroupError::None),
             Some(group) => group.validate_txn_commit(
                 txn.generation_id,
                 &txn.member_id,
@@ -847,10 +908,12 @@ impl GroupCoordinator {
         {
             Ok(base_offset) => {
                 // Kafka creates the group a transactional commit names, empty.
-                state
-                    .groups
-                    .entry(group_id.to_string())
-                    .or_insert_with(|| ClassicGroup::new(group_id, wall_ms()));
+                if !state.consumer_groups.contains_key(group_id) {
+                    state
+                        .groups
+                        .entry(group_id.to_string())
+                        .or_insert_with(|| ClassicGroup::new(group_id, wall_ms()));
+                }
                 for (i, (_, key, value)) in accepted.into_iter().enumerate() {
                     let record_offset = base_offset.saturating_add(i as i64);
                     let stored = StoredOffset {
@@ -916,7 +979,7 @@ impl GroupCoordinator {
     pub async fn describe(&self, group_id: &str) -> GroupDescription {
         let dead = |error| GroupDescription {
             error,
-            state: GroupState::Dead,
+            state: GroupState::Dead.name(),
             protocol_type: String::new(),
             protocol_data: String::new(),
             members: Vec::new(),
@@ -925,11 +988,19 @@ impl GroupCoordinator {
             Ok(active) => active,
             Err(e) => return dead(e),
         };
+        if let Some(group) = state.consumer_groups.get(group_id) {
+            let topics = self.topics.get().cloned();
+            return consumer_ops::describe_as_classic(
+                group,
+                topics.as_deref(),
+                &self.config.consumer,
+            );
+        }
         match state.groups.get(group_id) {
             None => dead(GroupError::None),
             Some(group) => GroupDescription {
                 error: GroupError::None,
-                state: group.state(),
+                state: group.state().name(),
                 protocol_type: group.protocol_type().unwrap_or_default().to_string(),
                 protocol_data: if group.state() == GroupState::Stable {
                     group.protocol_name().unwrap_or_default().to_string()
@@ -954,7 +1025,16 @@ impl GroupCoordinator {
                 out.push(ListedGroup {
                     group_id: group.id.clone(),
                     protocol_type: group.protocol_type().unwrap_or_default().to_string(),
-                    state: group.state(),
+                    state: group.state().name(),
+                    group_type: "classic",
+                });
+            }
+            for group in state.consumer_groups.values() {
+                out.push(ListedGroup {
+                    group_id: group.id.clone(),
+                    protocol_type: "consumer".to_string(),
+                    state: group.state().name(),
+                    group_type: "consumer",
                 });
             }
         }
@@ -969,13 +1049,19 @@ impl GroupCoordinator {
             Ok(active) => active,
             Err(e) => return e,
         };
-        let check = state
-            .groups
-            .get(group_id)
-            .map_or(GroupError::GroupIdNotFound, ClassicGroup::can_delete);
+        let consumer = state.consumer_groups.get(group_id);
+        let check = match consumer {
+            Some(g) if g.is_empty() => GroupError::None,
+            Some(_) => GroupError::NonEmptyGroup,
+            None => state
+                .groups
+                .get(group_id)
+                .map_or(GroupError::GroupIdNotFound, ClassicGroup::can_delete),
+        };
         if !check.is_ok() {
             return check;
         }
+        let consumer_records = consumer.map(|g| Self::consumer_delete_records(g, group_id));
         // Committed offsets and, as Kafka 4 does, partitions with only a pending transactional
         // offset: the tombstone keeps a later commit marker from bringing it back.
         let mut partitions: Vec<(String, i32)> = state
@@ -1003,15 +1089,19 @@ impl GroupCoordinator {
                 (encode_key(&key), None)
             })
             .collect();
-        records.push((
-            encode_key(&RecordKey::Group {
-                group: group_id.to_string(),
-            }),
-            None,
-        ));
+        match consumer_records {
+            Some(consumer_records) => records.extend(consumer_records),
+            None => records.push((
+                encode_key(&RecordKey::Group {
+                    group: group_id.to_string(),
+                }),
+                None,
+            )),
+        }
         match self.write(partition, records).await {
             Ok(_) => {
                 state.groups.remove(group_id);
+                state.consumer_groups.remove(group_id);
                 state.offsets.remove(group_id);
                 state.pending.remove_group(group_id);
                 GroupError::None
@@ -1030,15 +1120,22 @@ impl GroupCoordinator {
             Ok(active) => active,
             Err(e) => return (e, Vec::new()),
         };
-        let Some(group) = state.groups.get(group_id) else {
+        let consumer_subscribed = state.consumer_groups.get(group_id).map(|g| {
+            g.subscribed_topics()
+                .into_iter()
+                .collect::<std::collections::HashSet<_>>()
+        });
+        let group = state.groups.get(group_id);
+        if group.is_none() && consumer_subscribed.is_none() {
             return (GroupError::GroupIdNotFound, Vec::new());
-        };
-        let subscribed = if group.is_empty() {
-            Some(Default::default())
-        } else if group.protocol_type() == Some("consumer") {
-            group.subscribed_topics()
-        } else {
-            return (GroupError::NonEmptyGroup, Vec::new());
+        }
+        let subscribed = match group {
+            _ if consumer_subscribed.is_some() => consumer_subscribed,
+            Some(g) if g.is_empty() => Some(Default::default()),
+            Some(g) if g.protocol_type() == Some("consumer") => g.subscribed_topics(),
+            _ => {
+                return (GroupError::NonEmptyGroup, Vec::new());
+            }
         };
         let mut results = Vec::with_capacity(partitions.len());
         let mut records = Vec::new();
@@ -1232,6 +1329,39 @@ impl GroupCoordinator {
                     expired.push((id.clone(), gone));
                 }
             }
+            for (id, group) in &state.consumer_groups {
+                let offsets = state.offsets.get(id);
+                let subscribed = group.subscribed_topics();
+                let gone: Vec<(String, i32)> = offsets
+                    .map(|o| {
+                        expired_consumer_offsets(
+                            &subscribed,
+                            o,
+                            now,
+                            self.config.offsets_retention_ms,
+                        )
+                    })
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|key| !state.pending.is_pending(id, key))
+                    .collect();
+                let left = offsets.map_or(0, |o| o.len()) - gone.len();
+                for (topic, partition) in &gone {
+                    let key = RecordKey::Offset {
+                        group: id.clone(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    };
+                    records.push((encode_key(&key), None));
+                }
+                if left == 0 && !state.pending.group_has_pending(id) && group.is_empty() {
+                    records.extend(Self::consumer_delete_records(group, id));
+                    dead_groups.push(id.clone());
+                }
+                if !gone.is_empty() {
+                    expired.push((id.clone(), gone));
+                }
+            }
             if records.is_empty() {
                 continue;
             }
@@ -1249,6 +1379,7 @@ impl GroupCoordinator {
             }
             for id in dead_groups {
                 state.groups.remove(&id);
+                state.consumer_groups.remove(&id);
                 state.offsets.remove(&id);
             }
         }
@@ -1265,6 +1396,10 @@ impl GroupCoordinator {
                 continue;
             }
             let now = self.monotonic_ms();
+            let consumer_next = self
+                .tick_consumer_groups(shard.partition, &mut state, now)
+                .await;
+            next = next.into_iter().chain(consumer_next).min();
             let ids: Vec<String> = state.groups.keys().cloned().collect();
             for id in ids {
                 if let Some(group) = state.groups.get_mut(&id) {
@@ -1284,10 +1419,15 @@ async fn unload_shard(shard: &Shard) {
         group.unload();
     }
     state.groups.clear();
+    state.consumer_groups.clear();
     state.offsets.clear();
     state.pending = PendingTxnOffsets::new();
     state.deferred_markers.clear();
 }
+
+#[path = "coordinator_consumer.rs"]
+mod consumer_ops;
+pub use consumer_ops::{ConsumerGroupDescription, ConsumerHeartbeatAnswer, validate_heartbeat};
 
 #[cfg(test)]
 #[path = "coordinator_tests.rs"]

@@ -257,11 +257,11 @@ async fn a_group_rebalances_through_the_coordinator_and_reloads_stable() {
     assert_eq!(c.delete_group("g").await, GroupError::NonEmptyGroup);
     let listed = c.list().await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].state, GroupState::Stable);
+    assert_eq!(listed[0].state, GroupState::Stable.name());
     // The new coordinator sees the stored generation and assignment.
     let moved = coordinator(&log).await;
     let described = moved.describe("g").await;
-    assert_eq!(described.state, GroupState::Stable);
+    assert_eq!(described.state, GroupState::Stable.name());
     assert_eq!(described.members[0].assignment, Bytes::from_static(b"asg"));
     assert_eq!(
         moved.heartbeat("g", 1, &first.member_id, None).await,

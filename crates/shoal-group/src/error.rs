@@ -33,6 +33,18 @@ pub enum GroupError {
     InvalidTxnState,
     /// OffsetFetch with `require_stable`: a transaction has an offset of the partition pending.
     UnstableOffsetCommit,
+    /// A request version the group's protocol does not allow (a KIP-848 member's OffsetCommit
+    /// below v9).
+    UnsupportedVersion,
+    /// KIP-848: the member's epoch is not the coordinator's; it must give up its partitions
+    /// and rejoin with epoch 0.
+    FencedMemberEpoch,
+    /// KIP-848: a static member's instance id is still held by a member that did not leave.
+    UnreleasedInstanceId,
+    /// KIP-848: a `server_assignor` the coordinator does not have.
+    UnsupportedAssignor,
+    /// KIP-848: an offset commit with an older member epoch than the member's.
+    StaleMemberEpoch,
 }
 
 impl GroupError {
@@ -63,6 +75,11 @@ impl GroupError {
             GroupError::InvalidProducerEpoch => 47,
             GroupError::UnstableOffsetCommit => 88,
             GroupError::InvalidTxnState => 48,
+            GroupError::UnsupportedVersion => 35,
+            GroupError::FencedMemberEpoch => 110,
+            GroupError::UnreleasedInstanceId => 111,
+            GroupError::UnsupportedAssignor => 112,
+            GroupError::StaleMemberEpoch => 113,
         }
     }
 

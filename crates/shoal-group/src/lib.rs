@@ -15,6 +15,7 @@
 //! `authority` (whether this broker may still answer), `error` (Kafka's codes). The broker wires the Kafka APIs and the log to it.
 
 pub mod authority;
+pub mod consumer;
 pub mod coordinator;
 pub mod coordinator_key;
 pub mod error;

@@ -8,6 +8,9 @@
 //! Read: offset values v0-v3 and group values v0-v3; other record types are skipped on load.
 //! Non-flexible encoding: strings `int16` length (-1 null), bytes `int32` length, arrays
 //! `int32` count. Every length is checked against what is left before it is used.
+//!
+//! KIP-848 consumer groups (record types 3-8) have their keys here too; their values are
+//! flexible (compact lengths, tagged fields) and live in `consumer::records`.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -25,6 +28,13 @@ const OFFSET_COMMIT_VALUE_WRITTEN: i16 = 3;
 /// The only offset value version with an expire timestamp (and without a leader epoch).
 const OFFSET_COMMIT_VALUE_WITH_EXPIRY: i16 = 1;
 const GROUP_METADATA_VALUE_WRITTEN: i16 = 3;
+/// KIP-848 record types (Kafka's `CoordinatorRecordType`): the key's version is the type.
+const CONSUMER_GROUP_METADATA_KEY: i16 = 3;
+const CONSUMER_GROUP_PARTITION_METADATA_KEY: i16 = 4;
+const CONSUMER_GROUP_MEMBER_METADATA_KEY: i16 = 5;
+const CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA_KEY: i16 = 6;
+const CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER_KEY: i16 = 7;
+const CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_KEY: i16 = 8;
 
 /// A record's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -37,12 +47,43 @@ pub enum RecordKey {
     Group {
         group: String,
     },
+    /// A consumer group's epoch (KIP-848).
+    ConsumerGroup {
+        group: String,
+    },
+    /// Kafka 3.7-4.0's subscription metadata of a consumer group: never written by Shoal (the
+    /// group epoch record's metadata hash replaces it, as in Kafka 4.1), tombstoned on delete.
+    ConsumerPartitionMetadata {
+        group: String,
+    },
+    ConsumerMember {
+        group: String,
+        member: String,
+    },
+    ConsumerTargetAssignmentMetadata {
+        group: String,
+    },
+    ConsumerTargetAssignmentMember {
+        group: String,
+        member: String,
+    },
+    ConsumerCurrentAssignment {
+        group: String,
+        member: String,
+    },
 }
 
 impl RecordKey {
     pub fn group(&self) -> &str {
         match self {
-            RecordKey::Offset { group, .. } | RecordKey::Group { group } => group,
+            RecordKey::Offset { group, .. }
+            | RecordKey::Group { group }
+            | RecordKey::ConsumerGroup { group }
+            | RecordKey::ConsumerPartitionMetadata { group }
+            | RecordKey::ConsumerMember { group, .. }
+            | RecordKey::ConsumerTargetAssignmentMetadata { group }
+            | RecordKey::ConsumerTargetAssignmentMember { group, .. }
+            | RecordKey::ConsumerCurrentAssignment { group, .. } => group,
         }
     }
 }
@@ -105,6 +146,33 @@ pub fn encode_key(key: &RecordKey) -> Bytes {
             out.put_i16(GROUP_METADATA_KEY_V2);
             put_string(&mut out, group);
         }
+        RecordKey::ConsumerGroup { group } => {
+            out.put_i16(CONSUMER_GROUP_METADATA_KEY);
+            put_string(&mut out, group);
+        }
+        RecordKey::ConsumerPartitionMetadata { group } => {
+            out.put_i16(CONSUMER_GROUP_PARTITION_METADATA_KEY);
+            put_string(&mut out, group);
+        }
+        RecordKey::ConsumerMember { group, member } => {
+            out.put_i16(CONSUMER_GROUP_MEMBER_METADATA_KEY);
+            put_string(&mut out, group);
+            put_string(&mut out, member);
+        }
+        RecordKey::ConsumerTargetAssignmentMetadata { group } => {
+            out.put_i16(CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA_KEY);
+            put_string(&mut out, group);
+        }
+        RecordKey::ConsumerTargetAssignmentMember { group, member } => {
+            out.put_i16(CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER_KEY);
+            put_string(&mut out, group);
+            put_string(&mut out, member);
+        }
+        RecordKey::ConsumerCurrentAssignment { group, member } => {
+            out.put_i16(CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_KEY);
+            put_string(&mut out, group);
+            put_string(&mut out, member);
+        }
     }
     out.freeze()
 }
@@ -163,6 +231,25 @@ pub fn decode_key(bytes: &[u8]) -> Result<Option<RecordKey>> {
             partition: r.i32()?,
         },
         GROUP_METADATA_KEY_V2 => RecordKey::Group { group: r.string()? },
+        CONSUMER_GROUP_METADATA_KEY => RecordKey::ConsumerGroup { group: r.string()? },
+        CONSUMER_GROUP_PARTITION_METADATA_KEY => {
+            RecordKey::ConsumerPartitionMetadata { group: r.string()? }
+        }
+        CONSUMER_GROUP_MEMBER_METADATA_KEY => RecordKey::ConsumerMember {
+            group: r.string()?,
+            member: r.string()?,
+        },
+        CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA_KEY => {
+            RecordKey::ConsumerTargetAssignmentMetadata { group: r.string()? }
+        }
+        CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER_KEY => RecordKey::ConsumerTargetAssignmentMember {
+            group: r.string()?,
+            member: r.string()?,
+        },
+        CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_KEY => RecordKey::ConsumerCurrentAssignment {
+            group: r.string()?,
+            member: r.string()?,
+        },
         _ => return Ok(None),
     };
     Ok(Some(key))
@@ -244,7 +331,7 @@ pub fn decode_group_value(bytes: &[u8]) -> Result<GroupValue> {
     })
 }
 
-fn put_string(out: &mut BytesMut, s: &str) {
+pub(crate) fn put_string(out: &mut BytesMut, s: &str) {
     let bytes = s.as_bytes();
     let len = i16::try_from(bytes.len()).unwrap_or(i16::MAX);
     out.put_i16(len);
@@ -263,20 +350,20 @@ fn put_bytes(out: &mut BytesMut, b: &[u8]) {
     out.put_slice(b);
 }
 
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
         Reader { buf }
     }
 
-    fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.buf.len()
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if n > self.buf.len() {
             return Err(RecordError(format!(
                 "needs {n} bytes, {} left",
@@ -288,24 +375,24 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn i16(&mut self) -> Result<i16> {
+    pub(crate) fn i16(&mut self) -> Result<i16> {
         let b = self.take(2)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
 
-    fn i32(&mut self) -> Result<i32> {
+    pub(crate) fn i32(&mut self) -> Result<i32> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    fn i64(&mut self) -> Result<i64> {
+    pub(crate) fn i64(&mut self) -> Result<i64> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(i64::from_be_bytes(a))
     }
 
-    fn nullable_string(&mut self) -> Result<Option<String>> {
+    pub(crate) fn nullable_string(&mut self) -> Result<Option<String>> {
         let len = self.i16()?;
         if len < 0 {
             return Ok(None);
@@ -316,21 +403,131 @@ impl<'a> Reader<'a> {
             .map_err(|e| RecordError(format!("string is not UTF-8: {e}")))
     }
 
-    fn string(&mut self) -> Result<String> {
+    pub(crate) fn string(&mut self) -> Result<String> {
         self.nullable_string()?
             .ok_or_else(|| RecordError("a non-nullable string is null".to_string()))
     }
 
-    fn bytes(&mut self) -> Result<Bytes> {
+    pub(crate) fn bytes(&mut self) -> Result<Bytes> {
         let len = self.i32()?;
         let len = usize::try_from(len).map_err(|_| RecordError(format!("bytes length {len}")))?;
         Ok(Bytes::copy_from_slice(self.take(len)?))
     }
 
-    fn count(&mut self) -> Result<usize> {
+    pub(crate) fn count(&mut self) -> Result<usize> {
         let n = self.i32()?;
         usize::try_from(n).map_err(|_| RecordError(format!("array count {n}")))
     }
+
+    pub(crate) fn i8(&mut self) -> Result<i8> {
+        Ok(i8::from_be_bytes([self.take(1)?[0]]))
+    }
+
+    /// An unsigned varint of at most 32 bits (flexible versions' lengths and counts).
+    pub(crate) fn uvarint(&mut self) -> Result<u32> {
+        let mut value: u32 = 0;
+        for shift in (0..35).step_by(7) {
+            let byte = self.take(1)?[0];
+            value |= u32::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(RecordError("varint longer than 5 bytes".to_string()))
+    }
+
+    /// A compact length (`n + 1`, 0 = null), checked against the bytes left at `min_size`
+    /// bytes per element, so a lying length cannot make the caller allocate.
+    fn compact_len(&mut self, min_size: usize) -> Result<Option<usize>> {
+        let n = self.uvarint()?;
+        let Some(len) = n.checked_sub(1) else {
+            return Ok(None);
+        };
+        let len = len as usize;
+        if len.saturating_mul(min_size) > self.remaining() {
+            return Err(RecordError(format!(
+                "compact length {len} but {} bytes left",
+                self.remaining()
+            )));
+        }
+        Ok(Some(len))
+    }
+
+    pub(crate) fn compact_nullable_string(&mut self) -> Result<Option<String>> {
+        let Some(len) = self.compact_len(1)? else {
+            return Ok(None);
+        };
+        let bytes = self.take(len)?;
+        String::from_utf8(bytes.to_vec())
+            .map(Some)
+            .map_err(|e| RecordError(format!("string is not UTF-8: {e}")))
+    }
+
+    pub(crate) fn compact_string(&mut self) -> Result<String> {
+        self.compact_nullable_string()?
+            .ok_or_else(|| RecordError("a non-nullable string is null".to_string()))
+    }
+
+    /// A non-null compact array's element count; each element takes at least `min_size` bytes.
+    pub(crate) fn compact_count(&mut self, min_size: usize) -> Result<usize> {
+        self.compact_len(min_size)?
+            .ok_or_else(|| RecordError("a non-nullable array is null".to_string()))
+    }
+
+    pub(crate) fn uuid(&mut self) -> Result<uuid::Uuid> {
+        let b = self.take(16)?;
+        let mut a = [0u8; 16];
+        a.copy_from_slice(b);
+        Ok(uuid::Uuid::from_bytes(a))
+    }
+
+    /// A tagged-field section: each field handed to `on_tag` (tag, its bytes); unknown ones
+    /// are for it to ignore, as a newer writer's fields are.
+    pub(crate) fn tagged_fields(
+        &mut self,
+        mut on_tag: impl FnMut(u32, &mut Reader<'a>) -> Result<()>,
+    ) -> Result<()> {
+        let count = self.uvarint()?;
+        for _ in 0..count {
+            let tag = self.uvarint()?;
+            let size = self.uvarint()? as usize;
+            let mut field = Reader::new(self.take(size)?);
+            on_tag(tag, &mut field)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn put_uvarint(out: &mut BytesMut, mut v: u32) {
+    while v >= 0x80 {
+        out.put_u8((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.put_u8(v as u8);
+}
+
+/// `len + 1`, saturated: a length past `u32::MAX - 1` cannot occur (group ids, member ids and
+/// topic names are bounded far below).
+fn compact_len_of(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX - 1).saturating_add(1)
+}
+
+pub(crate) fn put_compact_nullable_string(out: &mut BytesMut, s: Option<&str>) {
+    match s {
+        None => put_uvarint(out, 0),
+        Some(s) => {
+            put_uvarint(out, compact_len_of(s.len()));
+            out.put_slice(s.as_bytes());
+        }
+    }
+}
+
+pub(crate) fn put_compact_string(out: &mut BytesMut, s: &str) {
+    put_compact_nullable_string(out, Some(s));
+}
+
+pub(crate) fn put_compact_count(out: &mut BytesMut, n: usize) {
+    put_uvarint(out, compact_len_of(n));
 }
 
 #[cfg(test)]
@@ -426,7 +623,7 @@ mod tests {
 
     #[test]
     fn unknown_types_are_skipped_and_garbage_is_an_error() {
-        assert_eq!(decode_key(&[0, 7, 0, 0]).unwrap(), None);
+        assert_eq!(decode_key(&[0, 9, 0, 0]).unwrap(), None);
         assert!(decode_key(&[0]).is_err());
         assert!(
             decode_key(&[0, 1, 0, 200, b'x']).is_err(),

@@ -12,8 +12,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::consumer::group::{ConsumerGroup, ConsumerRecord};
+use crate::consumer::records::{
+    decode_current_assignment, decode_group_epoch, decode_member_metadata,
+    decode_target_assignment, decode_target_assignment_epoch,
+};
 use crate::records::{
-    GroupValue, OffsetValue, RecordKey, decode_group_value, decode_key, decode_offset_value,
+    GroupValue, OffsetValue, RecordError, RecordKey, decode_group_value, decode_key,
+    decode_offset_value,
 };
 use crate::txn_offsets::PendingTxnOffsets;
 
@@ -31,6 +37,8 @@ pub(crate) type Offsets = BTreeMap<(String, i32), StoredOffset>;
 pub struct OffsetsReplay {
     /// `None` = a tombstone seen after the group's last value.
     pub(crate) groups: HashMap<String, Option<GroupValue>>,
+    /// KIP-848 consumer groups, their records replayed in log order as they were applied.
+    pub(crate) consumer_groups: HashMap<String, ConsumerGroup>,
     pub(crate) offsets: HashMap<String, Offsets>,
     pub(crate) pending: PendingTxnOffsets,
     /// The producer of the batch being replayed, when it is transactional.
@@ -139,7 +147,24 @@ impl OffsetsReplay {
                 }
                 Some(Err(e)) => self.skip("group", &e.to_string()),
             },
+            key => match consumer_record(&key, value) {
+                Ok(Some(record)) => self.apply_consumer(key.group(), &record),
+                Ok(None) => {}
+                Err(e) => self.skip("consumer group", &e.to_string()),
+            },
         }
+    }
+
+    fn apply_consumer(&mut self, group: &str, record: &ConsumerRecord) {
+        if let ConsumerRecord::GroupEpoch(None) = record {
+            // The group was deleted.
+            self.consumer_groups.remove(group);
+            return;
+        }
+        self.consumer_groups
+            .entry(group.to_string())
+            .or_insert_with(|| ConsumerGroup::new(group))
+            .replay(record);
     }
 
     /// Records skipped so far (undecodable records, and every record of an unreadable batch).
@@ -169,6 +194,38 @@ impl OffsetsReplay {
             "skipped an undecodable __consumer_offsets record"
         );
     }
+}
+
+/// A KIP-848 record decoded (`None` for a key that is not one).
+fn consumer_record(
+    key: &RecordKey,
+    value: Option<&[u8]>,
+) -> Result<Option<ConsumerRecord>, RecordError> {
+    Ok(Some(match key {
+        RecordKey::ConsumerGroup { .. } => {
+            ConsumerRecord::GroupEpoch(value.map(decode_group_epoch).transpose()?)
+        }
+        RecordKey::ConsumerPartitionMetadata { .. } => ConsumerRecord::PartitionMetadata,
+        RecordKey::ConsumerMember { member, .. } => ConsumerRecord::Member(
+            member.clone(),
+            value.map(decode_member_metadata).transpose()?,
+        ),
+        RecordKey::ConsumerTargetAssignmentMember { member, .. } => ConsumerRecord::TargetMember(
+            member.clone(),
+            value.map(decode_target_assignment).transpose()?,
+        ),
+        RecordKey::ConsumerTargetAssignmentMetadata { .. } => ConsumerRecord::TargetEpoch(
+            value
+                .map(decode_target_assignment_epoch)
+                .transpose()?
+                .map(|v| v.assignment_epoch),
+        ),
+        RecordKey::ConsumerCurrentAssignment { member, .. } => ConsumerRecord::Current(
+            member.clone(),
+            value.map(decode_current_assignment).transpose()?,
+        ),
+        RecordKey::Offset { .. } | RecordKey::Group { .. } => return Ok(None),
+    }))
 }
 
 #[cfg(test)]

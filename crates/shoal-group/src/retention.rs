@@ -49,6 +49,27 @@ pub fn expired_offsets(
         .collect()
 }
 
+/// The offsets of a KIP-848 consumer group that have expired (Kafka's
+/// `ConsumerGroup.offsetExpirationCondition`): an offset of a topic no member subscribes to,
+/// `retention_ms` after its commit (or at its own expire time); those of subscribed topics
+/// never.
+pub fn expired_consumer_offsets(
+    subscribed: &std::collections::BTreeSet<String>,
+    offsets: &Offsets,
+    now_wall_ms: i64,
+    retention_ms: i64,
+) -> Vec<(String, i32)> {
+    offsets
+        .iter()
+        .filter(|((topic, _), _)| !subscribed.contains(topic))
+        .filter(|(_, stored)| match stored.value.expire_timestamp_ms {
+            Some(expire_at_ms) => now_wall_ms >= expire_at_ms,
+            None => now_wall_ms.saturating_sub(stored.value.commit_timestamp_ms) >= retention_ms,
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +137,32 @@ mod tests {
         // The other offset keeps the group's rule: seven days from when it became Empty.
         assert_eq!(expired_offsets(&g, &o, 8 * DAY_MS - 1, 7 * DAY_MS).len(), 1);
         assert_eq!(expired_offsets(&g, &o, 8 * DAY_MS, 7 * DAY_MS).len(), 2);
+    }
+
+    #[test]
+    fn a_consumer_groups_offsets_expire_only_for_topics_nobody_subscribes_to() {
+        let stored = offsets(&[("sub", 0, 0), ("gone", 0, 0), ("gone", 1, 5 * DAY_MS)]);
+        let subscribed: std::collections::BTreeSet<String> = ["sub".to_string()].into();
+        // (now, expired, why)
+        let cases = [
+            (6 * DAY_MS, vec![], "within the retention"),
+            (
+                7 * DAY_MS,
+                vec![("gone".to_string(), 0)],
+                "one week after its commit",
+            ),
+            (
+                12 * DAY_MS,
+                vec![("gone".to_string(), 0), ("gone".to_string(), 1)],
+                "both unsubscribed ones; the subscribed never",
+            ),
+        ];
+        for (now, expect, why) in cases {
+            assert_eq!(
+                expired_consumer_offsets(&subscribed, &stored, now, 7 * DAY_MS),
+                expect,
+                "{why}"
+            );
+        }
     }
 }

@@ -16,6 +16,12 @@ pub(crate) fn codec_versions(api_key: ApiKey) -> Option<VersionRange> {
         AddPartitionsToTxn => both::<AddPartitionsToTxnRequest, AddPartitionsToTxnResponse>(),
         AlterClientQuotas => both::<AlterClientQuotasRequest, AlterClientQuotasResponse>(),
         AlterConfigs => both::<AlterConfigsRequest, AlterConfigsResponse>(),
+        ConsumerGroupDescribe => {
+            both::<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>()
+        }
+        ConsumerGroupHeartbeat => {
+            both::<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>()
+        }
         AlterPartitionReassignments => {
             both::<AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse>()
         }
@@ -101,6 +107,6 @@ mod tests {
             codec_versions(ApiKey::Produce),
             Some(VersionRange { min: 3, max: 13 })
         );
-        assert_eq!(codec_versions(ApiKey::ConsumerGroupHeartbeat), None);
+        assert_eq!(codec_versions(ApiKey::ShareGroupHeartbeat), None);
     }
 }

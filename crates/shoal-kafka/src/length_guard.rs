@@ -371,6 +371,12 @@ mod conformance_tests {
                 RequestKind::AlterClientQuotas(AlterClientQuotasRequest::default())
             }
             AlterConfigs => RequestKind::AlterConfigs(AlterConfigsRequest::default()),
+            ConsumerGroupDescribe => {
+                RequestKind::ConsumerGroupDescribe(ConsumerGroupDescribeRequest::default())
+            }
+            ConsumerGroupHeartbeat => {
+                RequestKind::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest::default())
+            }
             AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
                 AlterPartitionReassignmentsRequest::default(),
             ),

@@ -1,6 +1,7 @@
 //! Wire layouts of the Kafka requests this front accepts, read from Apache Kafka's own
 //! message definitions (`clients/src/main/resources/common/message/*Request.json`, the copy
-//! bundled with kafka-python 3.0.12, Apache-2.0, kept verbatim under `schemas/`).
+//! bundled with kafka-python 3.0.12, Apache-2.0, kept verbatim under `schemas/`; that bundle
+//! lacks KIP-848's two requests, whose layouts Shoal writes itself in the same format).
 //!
 //! Why a second description of the wire format next to `kafka-protocol`'s decoder: that
 //! decoder calls `Vec::with_capacity(count)` with an array count taken straight from the
@@ -77,6 +78,14 @@ const REQUEST_JSON: &[(&str, &str)] = &[
     (
         "DeleteRecordsRequest",
         include_str!("../schemas/DeleteRecordsRequest.json"),
+    ),
+    (
+        "ConsumerGroupDescribeRequest",
+        include_str!("../schemas/ConsumerGroupDescribeRequest.json"),
+    ),
+    (
+        "ConsumerGroupHeartbeatRequest",
+        include_str!("../schemas/ConsumerGroupHeartbeatRequest.json"),
     ),
     (
         "DeleteTopicsRequest",

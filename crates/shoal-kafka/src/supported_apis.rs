@@ -102,6 +102,16 @@ impl SupportedApis {
         }
     }
 
+    /// The table without `api_key` (a protocol switched off by configuration).
+    pub fn without(mut self, api_key: ApiKey) -> Self {
+        if api_key != ApiKey::ApiVersions
+            && let Some(range) = self.ranges.get_mut(slot(api_key))
+        {
+            *range = None;
+        }
+        self
+    }
+
     /// Reports the levels `features` holds (kept up to date by its publisher) in ApiVersions.
     pub fn with_features(self, features: SharedFeatures) -> Self {
         SupportedApis { features, ..self }
@@ -206,13 +216,28 @@ mod tests {
 
     #[test]
     fn apis_without_a_layout_or_empty_ranges_are_dropped() {
-        // ConsumerGroupHeartbeat has no embedded layout; Produce 0..2 is not decodable.
+        // ShareGroupHeartbeat has no embedded layout; Produce 0..2 is not decodable.
+        let apis =
+            SupportedApis::new(&[(ApiKey::ShareGroupHeartbeat, 0, 1), (ApiKey::Produce, 0, 2)]);
+        assert_eq!(apis.range(ApiKey::ShareGroupHeartbeat), None);
+        assert_eq!(apis.range(ApiKey::Produce), None);
+    }
+
+    #[test]
+    fn an_api_switched_off_is_not_served() {
         let apis = SupportedApis::new(&[
             (ApiKey::ConsumerGroupHeartbeat, 0, 1),
-            (ApiKey::Produce, 0, 2),
+            (ApiKey::Heartbeat, 0, 4),
         ]);
+        assert!(apis.range(ApiKey::ConsumerGroupHeartbeat).is_some());
+        let apis = apis.without(ApiKey::ConsumerGroupHeartbeat);
         assert_eq!(apis.range(ApiKey::ConsumerGroupHeartbeat), None);
-        assert_eq!(apis.range(ApiKey::Produce), None);
+        assert!(apis.range(ApiKey::Heartbeat).is_some());
+        let apis = apis.without(ApiKey::ApiVersions);
+        assert!(
+            apis.range(ApiKey::ApiVersions).is_some(),
+            "never without ApiVersions"
+        );
     }
 
     #[test]

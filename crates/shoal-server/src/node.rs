@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use shoal_broker::disk_space::DiskSpace;
 use shoal_broker::{
-    AdvertisedListener, Broker, BrokerConfig, BrokerHandler, MetadataSource, supported_apis,
+    AdvertisedListener, Broker, BrokerConfig, BrokerHandler, MetadataSource, served_apis,
 };
 use shoal_internode::ClientTls;
 use shoal_kafka::{KafkaServer, MemoryPool, ServerConfig};
@@ -700,19 +700,16 @@ pub async fn run(
                 idle_timeout_ms: millis(&config, "connections.max.idle.ms", 1000)?,
                 ..ServerConfig::new(listener.name.clone(), listener.bind_addr()?)
             };
-            let server = KafkaServer::bind(
-                server_config,
-                supported_apis().with_features(broker.features.clone()),
-                Arc::clone(&handler),
-            )
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot bind Kafka listener {}://{}:{}",
-                    listener.name, listener.host, listener.port
-                )
-            })?
-            .with_memory_pool(Arc::clone(&request_pool));
+            let server =
+                KafkaServer::bind(server_config, served_apis(broker), Arc::clone(&handler))
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot bind Kafka listener {}://{}:{}",
+                            listener.name, listener.host, listener.port
+                        )
+                    })?
+                    .with_memory_pool(Arc::clone(&request_pool));
             let server = match listeners.sasl.get(&listener.name) {
                 Some(settings) => {
                     if let Some(jwks) = &settings.jwks {

@@ -24,7 +24,7 @@ use crate::Broker;
 use crate::apis::{MAX_BATCH_ITEMS, str_bytes};
 
 /// The operations Kafka reports for a group (`AclEntry.supportedOperations(GROUP)`).
-const GROUP_OPERATIONS: [Operation; 5] = [
+pub(crate) const GROUP_OPERATIONS: [Operation; 5] = [
     Operation::Read,
     Operation::Describe,
     Operation::Delete,
@@ -44,7 +44,7 @@ pub async fn handle(
         let mut described = if i >= MAX_BATCH_ITEMS {
             shoal_group::coordinator::GroupDescription {
                 error: GroupError::InvalidRequest,
-                state: GroupState::Dead,
+                state: GroupState::Dead.name(),
                 protocol_type: String::new(),
                 protocol_data: String::new(),
                 members: Vec::new(),
@@ -73,7 +73,7 @@ pub async fn handle(
                 .await
         };
         let mut message = None;
-        if version >= 6 && described.error.is_ok() && described.state == GroupState::Dead {
+        if version >= 6 && described.error.is_ok() && described.state == GroupState::Dead.name() {
             described.error = GroupError::GroupIdNotFound;
             message = Some(str_bytes(&format!(
                 "group {} not found",
@@ -113,7 +113,7 @@ pub async fn handle(
                 .with_error_code(described.error.code())
                 .with_error_message(message)
                 .with_group_id(group_id)
-                .with_group_state(str_bytes(described.state.name()))
+                .with_group_state(str_bytes(described.state))
                 .with_protocol_type(StrBytes::from_string(described.protocol_type))
                 .with_protocol_data(StrBytes::from_string(described.protocol_data))
                 .with_members(members),

@@ -1,7 +1,7 @@
 //! ListGroups: the groups this broker coordinates (clients ask every broker and merge).
 //!
-//! v4+ filter by state (case-insensitive, Kafka's names); v5+ by type, where every group here
-//! is "classic".
+//! v4+ filter by state (case-insensitive, Kafka's names); v5+ by type: "classic" or
+//! "consumer" (KIP-848).
 //!
 //! Authorization (Kafka's `handleListGroupsRequest`): DESCRIBE on the cluster lists every group;
 //! otherwise only the groups the principal may DESCRIBE are listed (the others are left out,
@@ -18,8 +18,6 @@ use shoal_kafka::{Reply, RequestContext};
 use crate::Broker;
 use crate::apis::str_bytes;
 use crate::authorization::CLUSTER_NAME;
-
-const GROUP_TYPE: &str = "classic";
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -50,10 +48,8 @@ pub async fn handle(
         Ok(listed) => {
             response.groups = listed
                 .into_iter()
-                .filter(|g| {
-                    states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase())
-                })
-                .filter(|_| types.is_empty() || types.iter().any(|t| t == GROUP_TYPE))
+                .filter(|g| states.is_empty() || states.contains(&g.state.to_ascii_lowercase()))
+                .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
                 .filter(|g| {
                     every_group
                         || broker.authorization.allowed_quietly(
@@ -68,10 +64,10 @@ pub async fn handle(
                         .with_group_id(GroupId(StrBytes::from_string(g.group_id)))
                         .with_protocol_type(StrBytes::from_string(g.protocol_type));
                     if version >= 4 {
-                        entry.group_state = str_bytes(g.state.name());
+                        entry.group_state = str_bytes(g.state);
                     }
                     if version >= 5 {
-                        entry.group_type = str_bytes(GROUP_TYPE);
+                        entry.group_type = str_bytes(g.group_type);
                     }
                     entry
                 })

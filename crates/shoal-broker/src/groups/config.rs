@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
+use shoal_group::consumer::assignor::AssignorName;
+use shoal_group::consumer::group::ConsumerGroupSettings;
 use shoal_group::{CoordinatorConfig, GroupSettings};
 
 use crate::internal_topic::InternalTopicSpec;
@@ -79,6 +81,7 @@ impl GroupsConfig {
         let retention_minutes: i64 = get(settings, "offsets.retention.minutes")?;
         let retention_check_interval_ms: u64 =
             get(settings, "offsets.retention.check.interval.ms")?;
+        let consumer = consumer_settings(settings)?;
         if max_session_timeout_ms < min_session_timeout_ms {
             bail!(
                 "group.min.session.timeout.ms={min_session_timeout_ms} must be at most \
@@ -98,6 +101,8 @@ impl GroupsConfig {
                 commit_timeout_ms,
                 offsets_retention_ms: retention_minutes.saturating_mul(60_000),
                 retention_check_interval_ms,
+                consumer,
+                consumer_protocol: protocols(settings)?.contains(&"consumer".to_string()),
             },
             offsets_topic: OffsetsTopicConfig {
                 num_partitions,
@@ -106,6 +111,61 @@ impl GroupsConfig {
             },
         })
     }
+}
+
+fn protocols(settings: &BTreeMap<String, String>) -> anyhow::Result<Vec<String>> {
+    let raw: String = get(settings, "group.coordinator.rebalance.protocols")?;
+    Ok(raw.split(',').map(|s| s.trim().to_string()).collect())
+}
+
+/// `group.consumer.*`, with Kafka's checks: the session timeout and heartbeat interval within
+/// their bounds, and the interval below the session timeout.
+fn consumer_settings(settings: &BTreeMap<String, String>) -> anyhow::Result<ConsumerGroupSettings> {
+    let session_timeout_ms: i32 = get(settings, "group.consumer.session.timeout.ms")?;
+    let min_session_ms: i32 = get(settings, "group.consumer.min.session.timeout.ms")?;
+    let max_session_ms: i32 = get(settings, "group.consumer.max.session.timeout.ms")?;
+    let heartbeat_interval_ms: i32 = get(settings, "group.consumer.heartbeat.interval.ms")?;
+    let min_heartbeat_ms: i32 = get(settings, "group.consumer.min.heartbeat.interval.ms")?;
+    let max_heartbeat_ms: i32 = get(settings, "group.consumer.max.heartbeat.interval.ms")?;
+    let max_size: i32 = get(settings, "group.consumer.max.size")?;
+    let assignors: String = get(settings, "group.consumer.assignors")?;
+    if !(min_session_ms..=max_session_ms).contains(&session_timeout_ms) {
+        bail!(
+            "group.consumer.session.timeout.ms={session_timeout_ms} must be within \
+             group.consumer.min.session.timeout.ms={min_session_ms} and \
+             group.consumer.max.session.timeout.ms={max_session_ms}"
+        );
+    }
+    if !(min_heartbeat_ms..=max_heartbeat_ms).contains(&heartbeat_interval_ms) {
+        bail!(
+            "group.consumer.heartbeat.interval.ms={heartbeat_interval_ms} must be within \
+             group.consumer.min.heartbeat.interval.ms={min_heartbeat_ms} and \
+             group.consumer.max.heartbeat.interval.ms={max_heartbeat_ms}"
+        );
+    }
+    if heartbeat_interval_ms >= session_timeout_ms {
+        bail!(
+            "group.consumer.heartbeat.interval.ms={heartbeat_interval_ms} must be below \
+             group.consumer.session.timeout.ms={session_timeout_ms}"
+        );
+    }
+    let mut list = [None; 2];
+    let names = assignors
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    for (slot, name) in list.iter_mut().zip(names) {
+        *slot = Some(
+            AssignorName::parse(name)
+                .with_context(|| format!("group.consumer.assignors: unknown assignor {name}"))?,
+        );
+    }
+    Ok(ConsumerGroupSettings {
+        session_timeout_ms,
+        heartbeat_interval_ms,
+        max_size: usize::try_from(max_size).unwrap_or(usize::MAX),
+        assignors: list,
+    })
 }
 
 #[cfg(test)]

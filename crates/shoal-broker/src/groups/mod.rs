@@ -17,6 +17,7 @@ pub mod storage;
 use std::sync::{Arc, Weak};
 
 use futures::future::BoxFuture;
+use shoal_group::consumer::group::TopicResolver;
 use shoal_group::{GroupCoordinator, OFFSETS_TOPIC};
 use shoal_meta::{ControllerClient, ControllerLease, MetadataImage};
 use shoal_replica::{ControlType, TxnMarker};
@@ -50,6 +51,7 @@ impl Groups {
         let coordinator = GroupCoordinator::new(config.coordinator, storage);
         let authority = CoordinatorAuthority::new(lease);
         coordinator.set_authority(Arc::clone(&authority) as Arc<dyn shoal_group::Authority>);
+        coordinator.set_topic_resolver(Arc::new(ImageTopics(Arc::clone(&replicas))));
         let loader = OffsetsLoader::new(Arc::clone(&coordinator), Arc::clone(&replicas), authority);
         Self {
             creator: InternalTopicCreator::new(
@@ -92,6 +94,24 @@ impl Groups {
             image = self.replicas.image();
         }
         coordinator_of(group_id, &image)
+    }
+}
+
+/// Consumer groups look topics up in the metadata image this broker follows.
+struct ImageTopics(Arc<ReplicaManager>);
+
+impl TopicResolver for ImageTopics {
+    fn topic(&self, name: &str) -> Option<(uuid::Uuid, i32)> {
+        let image = self.0.image();
+        let topic = image.topic_by_name(name)?;
+        Some((
+            topic.id,
+            i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX),
+        ))
+    }
+
+    fn topic_name(&self, id: uuid::Uuid) -> Option<String> {
+        self.0.image().topic(&id).map(|t| t.name.clone())
     }
 }
 

@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use bytes::Buf;
+use kafka_protocol::messages::consumer_group_describe_response;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
-    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, GroupId,
-    ListGroupsRequest, OffsetFetchRequest,
+    ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest,
+    DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetFetchRequest,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use serde_json::json;
@@ -175,7 +176,93 @@ pub async fn described(client: &mut Client, group: &str) -> anyhow::Result<Descr
     Ok(g)
 }
 
+/// ConsumerGroupDescribe for one group, when its coordinator serves it and the group is a
+/// KIP-848 consumer group (`None` otherwise: a classic group, or an older broker).
+async fn consumer_described(
+    client: &mut Client,
+    group: &str,
+) -> anyhow::Result<Option<consumer_group_describe_response::DescribedGroup>> {
+    let connection = client.coordinator(group).await?;
+    if connection
+        .version::<ConsumerGroupDescribeRequest>()
+        .is_err()
+    {
+        return Ok(None);
+    }
+    let response = connection
+        .call(ConsumerGroupDescribeRequest::default().with_group_ids(vec![gid(group)]))
+        .await?;
+    let g = response
+        .groups
+        .into_iter()
+        .next()
+        .context("empty ConsumerGroupDescribe answer")?;
+    // GROUP_ID_NOT_FOUND: not a consumer group; DescribeGroups tells the rest.
+    if g.error_code == 69 {
+        return Ok(None);
+    }
+    check(
+        &format!("group {group}"),
+        g.error_code,
+        g.error_message.as_deref(),
+    )?;
+    Ok(Some(g))
+}
+
+/// One member as `group describe` shows it; `epoch` and `target` only for KIP-848 groups.
+struct MemberRow {
+    id: String,
+    client_id: String,
+    host: String,
+    assigned: Vec<(String, i32)>,
+    epoch: Option<i32>,
+    target: Option<Vec<(String, i32)>>,
+}
+
+fn partitions(a: &consumer_group_describe_response::Assignment) -> Vec<(String, i32)> {
+    let mut out: Vec<(String, i32)> = a
+        .topic_partitions
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.topic_name.0.to_string(), *p))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn joined(parts: &[(String, i32)]) -> String {
+    parts
+        .iter()
+        .map(|(t, p)| format!("{t}/{p}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 async fn describe(client: &mut Client, group: &str, out: &Output) -> anyhow::Result<ExitCode> {
+    if let Some(cg) = consumer_described(client, group).await? {
+        let members = cg
+            .members
+            .iter()
+            .map(|m| MemberRow {
+                id: m.member_id.to_string(),
+                client_id: m.client_id.to_string(),
+                host: m.client_host.to_string(),
+                assigned: partitions(&m.assignment),
+                epoch: Some(m.member_epoch),
+                target: Some(partitions(&m.target_assignment)),
+            })
+            .collect();
+        let heading = Heading {
+            state: cg.group_state.to_string(),
+            protocol_type: "consumer".into(),
+            protocol: cg.assignor_name.to_string(),
+            epochs: Some((cg.group_epoch, cg.assignment_epoch)),
+        };
+        return show(client, group, heading, members, out).await;
+    }
     let g = described(client, group).await?;
     let state = g.group_state.to_string();
     if state == "Dead" {
@@ -184,7 +271,6 @@ async fn describe(client: &mut Client, group: &str, out: &Output) -> anyhow::Res
 
     // Members and what the leader assigned them (the consumer protocol's assignment).
     let mut members = Vec::new();
-    let mut owner: BTreeMap<(String, i32), String> = BTreeMap::new();
     for m in &g.members {
         let mut assigned: Vec<(String, i32)> = Vec::new();
         let mut bytes = m.member_assignment.clone();
@@ -198,17 +284,47 @@ async fn describe(client: &mut Client, group: &str, out: &Output) -> anyhow::Res
                 }
             }
         }
-        for key in &assigned {
-            owner.insert(key.clone(), m.member_id.to_string());
-        }
-        members.push((
-            m.member_id.to_string(),
-            m.client_id.to_string(),
-            m.client_host.to_string(),
+        members.push(MemberRow {
+            id: m.member_id.to_string(),
+            client_id: m.client_id.to_string(),
+            host: m.client_host.to_string(),
             assigned,
-        ));
+            epoch: None,
+            target: None,
+        });
     }
+    let heading = Heading {
+        state,
+        protocol_type: g.protocol_type.to_string(),
+        protocol: g.protocol_data.to_string(),
+        epochs: None,
+    };
+    show(client, group, heading, members, out).await
+}
 
+/// The group-level part of `group describe`.
+struct Heading {
+    state: String,
+    protocol_type: String,
+    protocol: String,
+    /// A KIP-848 group's (group epoch, assignment epoch).
+    epochs: Option<(i32, i32)>,
+}
+
+/// Members, then each partition's committed offset, log end and lag.
+async fn show(
+    client: &mut Client,
+    group: &str,
+    heading: Heading,
+    members: Vec<MemberRow>,
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
+    let mut owner: BTreeMap<(String, i32), String> = BTreeMap::new();
+    for m in &members {
+        for key in &m.assigned {
+            owner.insert(key.clone(), m.id.clone());
+        }
+    }
     let committed = committed(client, group).await?;
     let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     for (t, p) in committed.keys().chain(owner.keys()) {
@@ -259,15 +375,28 @@ async fn describe(client: &mut Client, group: &str, out: &Output) -> anyhow::Res
             ]
         })
         .collect();
-    let value = json!({
+    let tp_json = |parts: &[(String, i32)]| {
+        parts
+            .iter()
+            .map(|(t, p)| json!({"topic": t, "partition": p}))
+            .collect::<Vec<_>>()
+    };
+    let mut value = json!({
         "group": group,
-        "state": state,
-        "protocol_type": g.protocol_type.to_string(),
-        "protocol": g.protocol_data.to_string(),
-        "members": members.iter().map(|(id, client_id, host, assigned)| json!({
-            "member_id": id, "client_id": client_id, "host": host,
-            "assignment": assigned.iter().map(|(t, p)| json!({"topic": t, "partition": p})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
+        "state": heading.state,
+        "protocol_type": heading.protocol_type,
+        "protocol": heading.protocol,
+        "members": members.iter().map(|m| {
+            let mut v = json!({
+                "member_id": m.id, "client_id": m.client_id, "host": m.host,
+                "assignment": tp_json(&m.assigned),
+            });
+            if let (Some(epoch), Some(target)) = (m.epoch, &m.target) {
+                v["member_epoch"] = json!(epoch);
+                v["target_assignment"] = json!(tp_json(target));
+            }
+            v
+        }).collect::<Vec<_>>(),
         "offsets": keys.iter().map(|k| {
             let c = committed.get(k).copied();
             let e = ends.get(k).copied();
@@ -275,30 +404,56 @@ async fn describe(client: &mut Client, group: &str, out: &Output) -> anyhow::Res
                    "lag": c.zip(e).map(|(c, e)| (e - c).max(0)), "member_id": owner.get(k)})
         }).collect::<Vec<_>>(),
     });
+    let kip848 = heading.epochs.is_some();
+    if let Some((group_epoch, assignment_epoch)) = heading.epochs {
+        value["type"] = json!("consumer");
+        value["group_epoch"] = json!(group_epoch);
+        value["assignment_epoch"] = json!(assignment_epoch);
+    }
     let member_rows: Vec<Vec<String>> = members
         .iter()
-        .map(|(id, client_id, host, assigned)| {
-            vec![
-                id.clone(),
-                client_id.clone(),
-                host.clone(),
-                assigned
-                    .iter()
-                    .map(|(t, p)| format!("{t}/{p}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ]
+        .map(|m| {
+            let mut row = vec![m.id.clone(), m.client_id.clone(), m.host.clone()];
+            if kip848 {
+                row.push(m.epoch.map_or("-".into(), |e| e.to_string()));
+            }
+            row.push(joined(&m.assigned));
+            if kip848 {
+                row.push(m.target.as_deref().map_or("-".into(), joined));
+            }
+            row
         })
         .collect();
-    let title = format!("group {group}: {state}, {} members", members.len());
+    let (title, member_columns) = match heading.epochs {
+        Some((group_epoch, assignment_epoch)) => (
+            format!(
+                "group {group}: {}, {} members, group epoch {group_epoch}, assignment epoch {assignment_epoch}, assignor {}",
+                heading.state,
+                members.len(),
+                heading.protocol
+            ),
+            vec![
+                "MEMBER",
+                "CLIENT_ID",
+                "HOST",
+                "EPOCH",
+                "ASSIGNMENT",
+                "TARGET",
+            ],
+        ),
+        None => (
+            format!(
+                "group {group}: {}, {} members",
+                heading.state,
+                members.len()
+            ),
+            vec!["MEMBER", "CLIENT_ID", "HOST", "ASSIGNMENT"],
+        ),
+    };
     out.emit(
         &value,
         &[
-            (
-                &title,
-                vec!["MEMBER", "CLIENT_ID", "HOST", "ASSIGNMENT"],
-                member_rows,
-            ),
+            (&title, member_columns, member_rows),
             (
                 "offsets:",
                 vec![

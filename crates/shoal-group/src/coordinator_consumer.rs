@@ -1,0 +1,394 @@
+//! The coordinator's side of KIP-848 consumer groups: a ConsumerGroupHeartbeat decided by its
+//! group (`consumer::group`), written to the group's offsets partition, and replayed onto the
+//! group once replicated; members whose session or rebalance deadline passed are fenced the
+//! same way. A group id names one group: a classic group with members keeps its protocol
+//! (GROUP_ID_NOT_FOUND for a consumer heartbeat), an empty one becomes a consumer group at the
+//! first consumer join, keeping its committed offsets.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{GroupCoordinator, GroupDescription, ShardState};
+use crate::consumer::assignor::Assignment;
+use crate::consumer::group::{
+    ConsumerGroup, ConsumerGroupSettings, ConsumerRecord, Decision, HeartbeatRequest, Refusal,
+    TopicResolver, is_leave,
+};
+use crate::consumer::member::{ConsumerMember, JOIN_EPOCH, STATIC_LEAVE_EPOCH};
+use crate::error::GroupError;
+use crate::group::MemberDescription;
+
+/// A ConsumerGroupHeartbeat's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerHeartbeatAnswer {
+    pub error: GroupError,
+    pub message: Option<String>,
+    pub member_id: String,
+    pub member_epoch: i32,
+    pub heartbeat_interval_ms: i32,
+    /// The member's partitions, when the answer carries them.
+    pub assignment: Option<Assignment>,
+}
+
+impl ConsumerHeartbeatAnswer {
+    fn refused(error: GroupError, message: impl Into<String>) -> Self {
+        ConsumerHeartbeatAnswer {
+            error,
+            message: Some(message.into()),
+            member_id: String::new(),
+            member_epoch: -1,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        }
+    }
+}
+
+/// A consumer group as ConsumerGroupDescribe shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupDescription {
+    pub state: &'static str,
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub assignor: String,
+    pub members: Vec<(ConsumerMember, Assignment)>,
+}
+
+/// Kafka's checks of a heartbeat's shape (`throwIfConsumerGroupHeartbeatRequestIsInvalid`),
+/// before any group is looked at: INVALID_REQUEST or UNSUPPORTED_ASSIGNOR with its reason.
+pub fn validate_heartbeat(
+    group_id: &str,
+    req: &HeartbeatRequest,
+    api_version: i16,
+    known_assignor: impl Fn(&str) -> bool,
+) -> Result<(), Refusal> {
+    let invalid = |message: &str| {
+        Err(Refusal {
+            error: GroupError::InvalidRequest,
+            message: message.to_string(),
+        })
+    };
+    if group_id.is_empty() {
+        return invalid("GroupId can't be empty.");
+    }
+    if req.instance_id.as_deref() == Some("") {
+        return invalid("InstanceId can't be empty.");
+    }
+    if req.rack_id.as_deref() == Some("") {
+        return invalid("RackId can't be empty.");
+    }
+    let needs_member_id = req.member_epoch != JOIN_EPOCH || api_version >= 1;
+    if needs_member_id && req.member_id.is_empty() {
+        return invalid("MemberId can't be empty.");
+    }
+    if req.member_epoch == JOIN_EPOCH {
+        if req.rebalance_timeout_ms == -1 {
+            return invalid("RebalanceTimeoutMs must be provided in first request.");
+        }
+        if req.owned.as_ref().is_none_or(|o| !o.is_empty()) {
+            return invalid("TopicPartitions must be empty when (re-)joining.");
+        }
+        if req.subscribed_topic_names.is_none() && req.subscribed_topic_regex.is_none() {
+            return invalid(
+                "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.",
+            );
+        }
+    } else if req.member_epoch == STATIC_LEAVE_EPOCH {
+        if req.instance_id.is_none() {
+            return invalid("InstanceId can't be null.");
+        }
+    } else if req.member_epoch < STATIC_LEAVE_EPOCH {
+        return invalid("MemberEpoch is invalid.");
+    }
+    if req
+        .subscribed_topic_regex
+        .as_deref()
+        .is_some_and(|r| !r.is_empty())
+    {
+        return invalid("SubscribedTopicRegex is not supported yet.");
+    }
+    if let Some(name) = &req.server_assignor
+        && !known_assignor(name)
+    {
+        return Err(Refusal {
+            error: GroupError::UnsupportedAssignor,
+            message: format!("ServerAssignor {name} is not supported."),
+        });
+    }
+    Ok(())
+}
+
+impl GroupCoordinator {
+    /// ConsumerGroupHeartbeat (validated): join, stay, reconcile, or leave.
+    pub async fn consumer_heartbeat(
+        &self,
+        group_id: &str,
+        mut req: HeartbeatRequest,
+    ) -> ConsumerHeartbeatAnswer {
+        let Some(topics) = self.topics.get().cloned() else {
+            return ConsumerHeartbeatAnswer::refused(
+                GroupError::CoordinatorNotAvailable,
+                "the coordinator has no metadata yet",
+            );
+        };
+        let settings = self.config.consumer;
+        let (partition, mut state) = match self.active_shard(group_id).await {
+            Ok(active) => active,
+            Err(e) => return ConsumerHeartbeatAnswer::refused(e, "not the coordinator"),
+        };
+        // v0: the coordinator names a joining member.
+        if req.member_id.is_empty() {
+            req.member_id = uuid::Uuid::new_v4().simple().to_string();
+        }
+        let joining = req.member_epoch == JOIN_EPOCH;
+        // A classic group by that id: only an empty one becomes a consumer group.
+        let converts = match state.groups.get(group_id) {
+            Some(classic) if !classic.is_empty() => {
+                return ConsumerHeartbeatAnswer::refused(
+                    GroupError::GroupIdNotFound,
+                    format!("group {group_id} is a classic group with members"),
+                );
+            }
+            Some(_) => true,
+            None => false,
+        };
+        let now_ms = self.monotonic_ms();
+        let decided = {
+            let fresh;
+            let group = match state.consumer_groups.get(group_id) {
+                Some(group) => group,
+                None if joining => {
+                    fresh = ConsumerGroup::new(group_id);
+                    &fresh
+                }
+                None => {
+                    return ConsumerHeartbeatAnswer::refused(
+                        GroupError::GroupIdNotFound,
+                        format!("consumer group {group_id} not found"),
+                    );
+                }
+            };
+            if is_leave(req.member_epoch) {
+                group.leave(&req, topics.as_ref())
+            } else {
+                group.heartbeat(&req, topics.as_ref(), &settings, now_ms)
+            }
+        };
+        let decision = match decided {
+            Ok(decision) => decision,
+            Err(refusal) => {
+                tracing::debug!(group = group_id, member = %req.member_id, error = ?refusal.error, message = %refusal.message, "consumer group heartbeat refused");
+                return ConsumerHeartbeatAnswer {
+                    member_id: req.member_id,
+                    ..ConsumerHeartbeatAnswer::refused(refusal.error, refusal.message)
+                };
+            }
+        };
+        if let Err(error) = self
+            .write_consumer(partition, group_id, &decision.records)
+            .await
+        {
+            return ConsumerHeartbeatAnswer::refused(error, "the group's records were not stored");
+        }
+        if converts {
+            state.groups.remove(group_id);
+            tracing::info!(
+                group = group_id,
+                "an empty classic group became a consumer group"
+            );
+        }
+        let group = state
+            .consumer_groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| ConsumerGroup::new(group_id));
+        group.apply(&decision, &settings, self.monotonic_ms());
+        self.deadline_set(group.next_deadline_ms());
+        log_decision(group_id, &req, &decision);
+        ConsumerHeartbeatAnswer {
+            error: GroupError::None,
+            message: None,
+            member_id: decision.member_id,
+            member_epoch: decision.member_epoch,
+            heartbeat_interval_ms: settings.heartbeat_interval_ms,
+            assignment: decision.assignment,
+        }
+    }
+
+    /// Writes a consumer group's records (nothing for none), as one batch.
+    async fn write_consumer(
+        &self,
+        partition: i32,
+        group_id: &str,
+        records: &[ConsumerRecord],
+    ) -> Result<(), GroupError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let encoded: Vec<(Bytes, Option<Bytes>)> =
+            records.iter().map(|r| r.encode(group_id)).collect();
+        self.write(partition, encoded).await.map(|_| ()).map_err(|e| {
+            tracing::warn!(group = group_id, error = %e, "writing consumer group records failed");
+            e.to_group_error()
+        })
+    }
+
+    /// ConsumerGroupDescribe of one group: GROUP_ID_NOT_FOUND when there is no consumer group
+    /// by that id.
+    pub async fn describe_consumer_group(
+        &self,
+        group_id: &str,
+    ) -> Result<ConsumerGroupDescription, GroupError> {
+        let (_, state) = self.active_shard(group_id).await?;
+        let group = state
+            .consumer_groups
+            .get(group_id)
+            .ok_or(GroupError::GroupIdNotFound)?;
+        Ok(describe(group, &self.config.consumer))
+    }
+
+    /// Fences the consumer group members of one shard whose deadline passed.
+    pub(super) async fn tick_consumer_groups(
+        &self,
+        partition: i32,
+        state: &mut ShardState,
+        now_ms: i64,
+    ) -> Option<i64> {
+        let topics = self.topics.get().cloned()?;
+        let mut next: Option<i64> = None;
+        let ids: Vec<String> = state.consumer_groups.keys().cloned().collect();
+        for id in ids {
+            let Some(group) = state.consumer_groups.get(&id) else {
+                continue;
+            };
+            for (member_id, why) in group.expired(now_ms) {
+                let Some(group) = state.consumer_groups.get(&id) else {
+                    break;
+                };
+                let records = group.fence(&member_id, topics.as_ref());
+                if self.write_consumer(partition, &id, &records).await.is_err() {
+                    // Tried again at the next tick.
+                    continue;
+                }
+                tracing::info!(group = %id, member = %member_id, "removed a consumer group member: {why}");
+                if let Some(group) = state.consumer_groups.get_mut(&id) {
+                    let decision = Decision {
+                        records,
+                        ..Decision::default()
+                    };
+                    group.apply(&decision, &self.config.consumer, now_ms);
+                }
+            }
+            if let Some(group) = state.consumer_groups.get(&id) {
+                next = next.into_iter().chain(group.next_deadline_ms()).min();
+            }
+        }
+        next
+    }
+
+    /// An empty consumer group is deleted (DeleteGroups): its records tombstoned.
+    pub(super) fn consumer_delete_records(
+        group: &ConsumerGroup,
+        group_id: &str,
+    ) -> Vec<(Bytes, Option<Bytes>)> {
+        group
+            .delete_records()
+            .iter()
+            .map(|r| r.encode(group_id))
+            .collect()
+    }
+}
+
+fn describe(group: &ConsumerGroup, settings: &ConsumerGroupSettings) -> ConsumerGroupDescription {
+    let members = group
+        .members()
+        .map(|m| {
+            let target = group.target(&m.member_id).cloned().unwrap_or_default();
+            (m.clone(), target)
+        })
+        .collect();
+    let assignor = group
+        .members()
+        .find_map(|m| m.metadata.server_assignor.clone())
+        .or_else(|| settings.assignors().next().map(|a| a.as_str().to_string()))
+        .unwrap_or_default();
+    ConsumerGroupDescription {
+        state: group.state().name(),
+        group_epoch: group.group_epoch(),
+        assignment_epoch: group.assignment_epoch(),
+        assignor,
+        members,
+    }
+}
+
+fn log_decision(group_id: &str, req: &HeartbeatRequest, decision: &Decision) {
+    if req.member_epoch == JOIN_EPOCH {
+        tracing::info!(group = group_id, member = %decision.member_id, epoch = decision.member_epoch, "a member joined a consumer group");
+    } else if is_leave(req.member_epoch) {
+        tracing::info!(group = group_id, member = %decision.member_id, "a member left a consumer group");
+    }
+}
+
+/// A consumer group as DescribeGroups shows it to tools that only know the classic protocol
+/// (as Kafka's `ConsumerGroup.asDescribedGroup`): protocol type `consumer`, the assignor as
+/// the protocol, and each member's subscription and partitions in the classic consumer
+/// protocol's layout (`ConsumerProtocolSubscription` / `ConsumerProtocolAssignment` v0).
+pub(super) fn describe_as_classic(
+    group: &ConsumerGroup,
+    topics: Option<&dyn TopicResolver>,
+    settings: &ConsumerGroupSettings,
+) -> GroupDescription {
+    let described = describe(group, settings);
+    let members = described
+        .members
+        .iter()
+        .map(|(m, _)| MemberDescription {
+            member_id: m.member_id.clone(),
+            group_instance_id: m.metadata.instance_id.clone(),
+            client_id: m.metadata.client_id.clone(),
+            client_host: m.metadata.client_host.clone(),
+            metadata: classic_subscription(&m.metadata.subscribed_topic_names),
+            assignment: classic_assignment(&m.assigned, topics),
+        })
+        .collect();
+    GroupDescription {
+        error: GroupError::None,
+        state: described.state,
+        protocol_type: "consumer".to_string(),
+        protocol_data: described.assignor,
+        members,
+    }
+}
+
+fn put_short_string(out: &mut BytesMut, s: &str) {
+    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
+    out.put_i16(len);
+    out.put_slice(&s.as_bytes()[..len as usize]);
+}
+
+fn classic_subscription(topics: &[String]) -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_i16(0);
+    out.put_i32(i32::try_from(topics.len()).unwrap_or(i32::MAX));
+    for t in topics {
+        put_short_string(&mut out, t);
+    }
+    out.put_i32(-1); // no user data
+    out.freeze()
+}
+
+fn classic_assignment(assigned: &Assignment, topics: Option<&dyn TopicResolver>) -> Bytes {
+    let named: Vec<(String, &std::collections::BTreeSet<i32>)> = assigned
+        .iter()
+        .filter_map(|(id, parts)| topics.and_then(|t| t.topic_name(*id)).map(|n| (n, parts)))
+        .collect();
+    let mut out = BytesMut::new();
+    out.put_i16(0);
+    out.put_i32(i32::try_from(named.len()).unwrap_or(i32::MAX));
+    for (name, parts) in named {
+        put_short_string(&mut out, &name);
+        out.put_i32(i32::try_from(parts.len()).unwrap_or(i32::MAX));
+        for p in parts {
+            out.put_i32(*p);
+        }
+    }
+    out.put_i32(-1); // no user data
+    out.freeze()
+}

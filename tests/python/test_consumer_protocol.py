@@ -1,0 +1,218 @@
+"""KIP-848's consumer group protocol (`group.protocol=consumer`) with librdkafka against one
+node: the broker assigns, a member that joins takes partitions from the others without
+stopping them, and bad heartbeats get Kafka's error codes over a real socket.
+
+Members run as separate processes (group_member.py, client "ck848"); what they read is checked
+with the history checker.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from confluent_kafka import Producer
+
+from checker import Acked, check
+from clients import ck_admin, ck_create_topic, make_value, unique_topic
+from kafka_wire import Conn, consumer_group_heartbeat
+from members import Member, group_reads, wait_until
+from test_cli import ctl, js, ok
+from test_groups_cluster import find_coordinator
+
+# A heartbeat every second, so a move takes at least one (the newcomer's second heartbeat
+# collects what the others released): long enough to see the others read meanwhile.
+SHOAL_OVERRIDES = {
+    "offsets.topic.num.partitions": 10,
+    "group.consumer.heartbeat.interval.ms": 1000,
+    "group.consumer.min.heartbeat.interval.ms": 100,
+    "group.consumer.session.timeout.ms": 6000,
+    "group.consumer.min.session.timeout.ms": 1000,
+}
+
+FENCED_MEMBER_EPOCH = 110
+UNRELEASED_INSTANCE_ID = 111
+UNSUPPORTED_ASSIGNOR = 112
+UNKNOWN_MEMBER_ID = 25
+INVALID_REQUEST = 42
+GROUP_ID_NOT_FOUND = 69
+
+
+class SteadyProducer:
+    """Produces small batches until stopped (bounded: at most `limit` records or `max_s`)."""
+
+    def __init__(self, bootstrap: str, topic: str, *, per_tick: int = 60, tick_s: float = 0.05,
+                 limit: int = 60_000, max_s: float = 90.0):
+        self.acked: list[Acked] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+                            "enable.idempotence": True})
+        self._args = (topic, per_tick, tick_s, limit, max_s)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        topic, per_tick, tick_s, limit, max_s = self._args
+        deadline = time.monotonic() + max_s
+        sent = 0
+        while not self._stop.is_set() and sent < limit and time.monotonic() < deadline:
+            for _ in range(per_tick):
+                seq = sent
+
+                def done(err, msg, seq=seq):
+                    with self._lock:
+                        if err is not None:
+                            self.errors.append(str(err))
+                        else:
+                            self.acked.append(Acked(f"s-{seq:08d}", msg.partition(), msg.offset(), seq=seq))
+
+                self._p.produce(topic, value=make_value("s", seq), on_delivery=done)
+                sent += 1
+            self._p.poll(0)
+            time.sleep(tick_s)
+        self._p.flush(60)
+
+    def stop(self) -> list[Acked]:
+        self._stop.set()
+        self._thread.join(90)
+        with self._lock:
+            return sorted(self.acked, key=lambda a: a.seq)
+
+
+@pytest.mark.timeout(240)
+def test_three_members_share_six_partitions_and_a_join_pauses_only_what_moves(shoal, tmp_path):
+    topic = unique_topic("kip848")
+    group = f"g-{topic}"
+    ck_create_topic(shoal.bootstrap, topic, partitions=6)
+    members = [Member("ck848", shoal.bootstrap, topic, group, f"m{i}", log_dir=tmp_path) for i in range(2)]
+    producer = None
+    try:
+        wait_until(lambda: all(len(m.assignment() or []) == 3 for m in members), 60,
+                   "three partitions for each of two members", members)
+        producer = SteadyProducer(shoal.bootstrap, topic)
+        wait_until(lambda: len(members[0].records()) + len(members[1].records()) >= 600, 60,
+                   "the first records consumed", members)
+        before = {m.name: set(m.assignment()) for m in members}
+        t_join = time.monotonic()
+        members.append(Member("ck848", shoal.bootstrap, topic, group, "m2", log_dir=tmp_path))
+        wait_until(lambda: all(len(m.assignment() or []) == 2 for m in members), 60,
+                   "two partitions each", members)
+        t_settled = time.monotonic()
+        assert sorted(p for m in members for p in m.assignment()) == list(range(6))
+
+        moved = set(members[2].assignment())
+        # Uniform and sticky: the newcomer takes one partition from each.
+        assert all(len(before[m.name] & moved) == 1 for m in members[:2]), (before, moved)
+        for m in members[:2]:
+            revoked = {p for batch in m.revocations_since(t_join) for p in batch}
+            kept = before[m.name] - moved
+            # Only the partitions that went to the new member paused; the rest were never
+            # revoked (the classic protocol revokes every partition of every member).
+            assert revoked == before[m.name] & moved, (m.name, revoked, before[m.name], moved)
+            assert set(m.assignment()) == kept
+        # And the members that kept partitions went on reading them while the group moved.
+        kept_all = {p for m in members[:2] for p in m.assignment()}
+        during = [e for m in members[:2] for e in m.snapshot()
+                  if e["event"] == "records" and t_join <= e["t"] <= t_settled
+                  and any(r[1] in kept_all for r in e["recs"])]
+        assert during, f"no kept partition was read in the {t_settled - t_join:.2f} s the move took"
+        print(f"join settled in {t_settled - t_join:.2f} s; {len(during)} batches of kept partitions read meanwhile")
+
+        acked = producer.stop()
+        assert not producer.errors, producer.errors[:3]
+        producer = None
+        wait_until(lambda: {(p, o) for m in members for _, p, o in m.records()}
+                   >= {(a.partition, a.offset) for a in acked}, 60, "every record consumed", members)
+        reads = group_reads({m.name: m.snapshot() for m in members})
+        assert not reads.steps_back, f"a member stepped back: {reads.steps_back[:5]}"
+        rep = check(acked, reads.seen, by_key=False)
+        assert rep.ok and not rep.unacked, rep.summary()
+        # A record is read twice only on a partition that moved (read, then handed over
+        # before its commit landed).
+        assert all(p in moved for _, p, _ in reads.repeats), reads.repeats[:5]
+
+        admin = ck_admin(shoal.bootstrap)  # must outlive the future
+        d = admin.describe_consumer_groups([group], request_timeout=20)[group].result(timeout=30)
+        assert len(d.members) == 3
+        assert sorted(tp.partition for m in d.members for tp in m.assignment.topic_partitions) == list(range(6))
+
+        # shoalctl shows each member's epoch and target beside what it owns.
+        shown = js(ctl(shoal, "group", "describe", group, "-o", "json"))
+        assert shown["type"] == "consumer" and shown["state"] == "Stable", shown
+        assert shown["group_epoch"] == shown["assignment_epoch"] == 3, shown
+        for m in shown["members"]:
+            assert m["member_epoch"] == 3, m
+            assert m["assignment"] == m["target_assignment"] and len(m["assignment"]) == 2, m
+        table = ok(ctl(shoal, "group", "describe", group))
+        assert "group epoch 3, assignment epoch 3, assignor uniform" in table, table
+        assert "TARGET" in table.splitlines()[1], table
+    finally:
+        if producer is not None:
+            producer.stop()
+        for m in members:
+            m.stop()
+
+
+@pytest.mark.timeout(120)
+def test_bad_heartbeats_get_kafka_codes_over_a_socket(shoal):
+    topic = unique_topic("kip848-bad")
+    group = f"g-{topic}"
+    ck_create_topic(shoal.bootstrap, topic, partitions=2)
+    # FindCoordinator creates __consumer_offsets; one node coordinates everything.
+    wait_until(lambda: find_coordinator(shoal, group) >= 0, 30, "a coordinator")
+    with Conn("127.0.0.1", shoal.kafka_port, timeout=15) as conn:
+        def beat(member: str, epoch: int, **kw):
+            return consumer_group_heartbeat(conn, group, member, epoch, **kw)
+
+        joined = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            joined = beat("member-a", 0, topics=[topic], owned={}, rebalance_timeout_ms=30_000)
+            if joined.error_code == 0:
+                break
+            time.sleep(0.2)  # COORDINATOR_NOT_AVAILABLE until the offsets topic is there
+        assert joined is not None and joined.error_code == 0, joined
+        assert joined.member_id == "member-a" and joined.member_epoch >= 1
+        assert joined.heartbeat_interval_ms == 1000
+        assert joined.assignment is not None and sum(len(p) for p in joined.assignment.values()) == 2
+        epoch = joined.member_epoch
+        owned = joined.assignment
+
+        # (what, answer, expected code)
+        cases = [
+            ("an epoch from the future", beat("member-a", epoch + 5, owned=owned), FENCED_MEMBER_EPOCH),
+            ("an unknown member", beat("member-z", 3), UNKNOWN_MEMBER_ID),
+            ("a join without a rebalance timeout", beat("member-b", 0, topics=[topic], owned={}), INVALID_REQUEST),
+            ("a join that claims partitions", beat("member-b", 0, topics=[topic], owned=owned,
+                                                   rebalance_timeout_ms=1000), INVALID_REQUEST),
+            ("an assignor the broker lacks", beat("member-b", 0, topics=[topic], owned={}, rebalance_timeout_ms=1000,
+                                                  server_assignor="sticky"), UNSUPPORTED_ASSIGNOR),
+            ("an epoch below -2", beat("member-a", -3), INVALID_REQUEST),
+            ("v1 without a member id", beat("", 0, topics=[topic], owned={}, rebalance_timeout_ms=1000),
+             INVALID_REQUEST),
+        ]
+        for what, answer, code in cases:
+            assert answer.error_code == code, (what, answer)
+            assert answer.error_message, what
+        # The member is still in the group at its epoch.
+        ok = beat("member-a", epoch, owned=owned)
+        assert (ok.error_code, ok.member_epoch) == (0, epoch), ok
+
+        # v0: the coordinator names the member.
+        named = beat("", 0, topics=[topic], owned={}, rebalance_timeout_ms=30_000, version=0)
+        assert named.error_code == 0 and named.member_id, named
+
+        # Static membership: a second incarnation while the first holds the instance id.
+        first = beat("static-1", 0, topics=[topic], owned={}, rebalance_timeout_ms=30_000, instance_id="i-1")
+        assert first.error_code == 0, first
+        second = beat("static-2", 0, topics=[topic], owned={}, rebalance_timeout_ms=30_000, instance_id="i-1")
+        assert second.error_code == UNRELEASED_INSTANCE_ID, second
+
+        # A member that leaves is gone; a heartbeat of a group nobody made is refused.
+        left = beat("member-a", -1)
+        assert (left.error_code, left.member_epoch) == (0, -1), left
+        assert beat("member-a", epoch, owned=owned).error_code == UNKNOWN_MEMBER_ID
+        assert consumer_group_heartbeat(conn, f"{group}-none", "x", 1).error_code == GROUP_ID_NOT_FOUND
