@@ -920,8 +920,8 @@ class ConsumerHeartbeat:
 def consumer_group_heartbeat(conn: Conn, group: str, member_id: str, member_epoch: int, *,
                              topics: list[str] | None = None, owned: dict[bytes, list[int]] | None = None,
                              rebalance_timeout_ms: int = -1, instance_id: str | None = None,
-                             server_assignor: str | None = None, version: int = 1,
-                             correlation_id: int = 68) -> ConsumerHeartbeat:
+                             server_assignor: str | None = None, regex: str | None = None,
+                             version: int = 1, correlation_id: int = 68) -> ConsumerHeartbeat:
     """ConsumerGroupHeartbeat v0/v1 (flexible), header v2; its answer decoded."""
     body = compact_string(group) + compact_string(member_id) + i32(member_epoch)
     body += compact_string(instance_id) + compact_string(None)  # instance id, rack id
@@ -931,7 +931,7 @@ def consumer_group_heartbeat(conn: Conn, group: str, member_id: str, member_epoc
     else:
         body += uvarint(len(topics) + 1) + b"".join(compact_string(t) for t in topics)
     if version >= 1:
-        body += compact_string(None)  # SubscribedTopicRegex
+        body += compact_string(regex)  # SubscribedTopicRegex
     body += compact_string(server_assignor)
     if owned is None:
         body += uvarint(0)

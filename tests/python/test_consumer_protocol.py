@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 
 from checker import Acked, check
 from clients import ck_admin, ck_create_topic, make_value, unique_topic
@@ -37,6 +37,7 @@ UNSUPPORTED_ASSIGNOR = 112
 UNKNOWN_MEMBER_ID = 25
 INVALID_REQUEST = 42
 GROUP_ID_NOT_FOUND = 69
+INVALID_REGULAR_EXPRESSION = 128
 
 
 class SteadyProducer:
@@ -149,11 +150,46 @@ def test_three_members_share_six_partitions_and_a_join_pauses_only_what_moves(sh
         table = ok(ctl(shoal, "group", "describe", group))
         assert "group epoch 3, assignment epoch 3, assignor uniform" in table, table
         assert "TARGET" in table.splitlines()[1], table
+
+        # The newcomer leaves (a clean close): the others only gain partitions, none revoked.
+        kept = {m.name: set(m.assignment()) for m in members[:2]}
+        t_leave = time.monotonic()
+        members[2].stop()
+        wait_until(lambda: all(len(m.assignment() or []) == 3 for m in members[:2]), 60,
+                   "three partitions each again", members[:2])
+        for m in members[:2]:
+            assert m.revocations_since(t_leave) == [], (m.name, m.revocations_since(t_leave))
+            assert set(m.assignment()) > kept[m.name], (m.name, m.assignment(), kept[m.name])
     finally:
         if producer is not None:
             producer.stop()
         for m in members:
             m.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_regex_subscription_follows_the_topics_it_matches(shoal):
+    prefix = unique_topic("kip848re")
+    for i in range(2):
+        ck_create_topic(shoal.bootstrap, f"{prefix}-{i}", partitions=2)
+    ck_create_topic(shoal.bootstrap, f"x{prefix}", partitions=2)  # matches only a prefix
+    c = Consumer({"bootstrap.servers": shoal.bootstrap, "group.id": f"g-{prefix}",
+                  "group.protocol": "consumer", "topic.metadata.refresh.interval.ms": 1000,
+                  "auto.offset.reset": "earliest"})
+    try:
+        c.subscribe([f"^{prefix}-.*"])
+
+        def assigned() -> set[tuple[str, int]]:
+            c.poll(0.2)
+            return {(tp.topic, tp.partition) for tp in c.assignment()}
+
+        want = {(f"{prefix}-{i}", p) for i in range(2) for p in range(2)}
+        wait_until(lambda: assigned() == want, 60, f"the matching topics assigned: {want}")
+        ck_create_topic(shoal.bootstrap, f"{prefix}-2", partitions=1)
+        want |= {(f"{prefix}-2", 0)}
+        wait_until(lambda: assigned() == want, 60, "a new matching topic assigned too")
+    finally:
+        c.close()
 
 
 @pytest.mark.timeout(120)
@@ -193,6 +229,12 @@ def test_bad_heartbeats_get_kafka_codes_over_a_socket(shoal):
             ("an epoch below -2", beat("member-a", -3), INVALID_REQUEST),
             ("v1 without a member id", beat("", 0, topics=[topic], owned={}, rebalance_timeout_ms=1000),
              INVALID_REQUEST),
+            ("a regular expression that does not compile",
+             beat("member-b", 0, topics=[], owned={}, rebalance_timeout_ms=1000, regex="(unclosed"),
+             INVALID_REGULAR_EXPRESSION),
+            ("a regular expression past its bound",
+             beat("member-b", 0, topics=[], owned={}, rebalance_timeout_ms=1000, regex="a" * 5000),
+             INVALID_REGULAR_EXPRESSION),
         ]
         for what, answer, code in cases:
             assert answer.error_code == code, (what, answer)

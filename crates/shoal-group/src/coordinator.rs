@@ -266,6 +266,14 @@ impl GroupCoordinator {
         let _ = self.topics.set(topics);
     }
 
+    /// Where consumer groups look topics up (one that knows none until the broker set it).
+    fn topic_resolver(&self) -> Arc<dyn TopicResolver> {
+        self.topics
+            .get()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(crate::consumer::group::NoTopics))
+    }
+
     pub fn config(&self) -> &CoordinatorConfig {
         &self.config
     }
@@ -1120,8 +1128,9 @@ impl GroupCoordinator {
             Ok(active) => active,
             Err(e) => return (e, Vec::new()),
         };
+        let topics = self.topic_resolver();
         let consumer_subscribed = state.consumer_groups.get(group_id).map(|g| {
-            g.subscribed_topics()
+            g.subscribed_topics(topics.as_ref())
                 .into_iter()
                 .collect::<std::collections::HashSet<_>>()
         });
@@ -1331,7 +1340,7 @@ impl GroupCoordinator {
             }
             for (id, group) in &state.consumer_groups {
                 let offsets = state.offsets.get(id);
-                let subscribed = group.subscribed_topics();
+                let subscribed = group.subscribed_topics(self.topic_resolver().as_ref());
                 let gone: Vec<(String, i32)> = offsets
                     .map(|o| {
                         expired_consumer_offsets(
@@ -1427,7 +1436,10 @@ async fn unload_shard(shard: &Shard) {
 
 #[path = "coordinator_consumer.rs"]
 mod consumer_ops;
-pub use consumer_ops::{ConsumerGroupDescription, ConsumerHeartbeatAnswer, validate_heartbeat};
+pub use consumer_ops::{
+    ConsumerGroupDescription, ConsumerHeartbeatAnswer, MAX_REGEX_LEN, compile_subscription,
+    validate_heartbeat,
+};
 
 #[cfg(test)]
 #[path = "coordinator_tests.rs"]

@@ -98,12 +98,16 @@ pub fn validate_heartbeat(
     } else if req.member_epoch < STATIC_LEAVE_EPOCH {
         return invalid("MemberEpoch is invalid.");
     }
-    if req
+    if let Some(regex) = req
         .subscribed_topic_regex
         .as_deref()
-        .is_some_and(|r| !r.is_empty())
+        .filter(|r| !r.is_empty())
+        && let Err(e) = compile_subscription(regex)
     {
-        return invalid("SubscribedTopicRegex is not supported yet.");
+        return Err(Refusal {
+            error: GroupError::InvalidRegularExpression,
+            message: e,
+        });
     }
     if let Some(name) = &req.server_assignor
         && !known_assignor(name)
@@ -114,6 +118,25 @@ pub fn validate_heartbeat(
         });
     }
     Ok(())
+}
+
+/// Longest `SubscribedTopicRegex`, and the most memory its compiled form may take: a hostile
+/// pattern is refused, not built.
+pub const MAX_REGEX_LEN: usize = 4_096;
+const MAX_REGEX_SIZE_BYTES: usize = 1 << 20;
+
+/// A subscription's regular expression compiled to match whole topic names (as Kafka's
+/// `Pattern.matcher(topic).matches()`), within the bounds above.
+pub fn compile_subscription(regex: &str) -> Result<regex::Regex, String> {
+    if regex.len() > MAX_REGEX_LEN {
+        return Err(format!(
+            "SubscribedTopicRegex is longer than {MAX_REGEX_LEN} bytes."
+        ));
+    }
+    regex::RegexBuilder::new(&format!("^(?:{regex})$"))
+        .size_limit(MAX_REGEX_SIZE_BYTES)
+        .build()
+        .map_err(|e| format!("SubscribedTopicRegex {regex} is not a valid regular expression: {e}"))
 }
 
 impl GroupCoordinator {

@@ -45,6 +45,8 @@ pub enum GroupError {
     UnsupportedAssignor,
     /// KIP-848: an offset commit with an older member epoch than the member's.
     StaleMemberEpoch,
+    /// KIP-848: a `SubscribedTopicRegex` that does not compile (or is out of bounds).
+    InvalidRegularExpression,
 }
 
 impl GroupError {
@@ -80,6 +82,7 @@ impl GroupError {
             GroupError::UnreleasedInstanceId => 111,
             GroupError::UnsupportedAssignor => 112,
             GroupError::StaleMemberEpoch => 113,
+            GroupError::InvalidRegularExpression => 128,
         }
     }
 

@@ -14,10 +14,12 @@ pub mod lag;
 pub mod loader;
 pub mod storage;
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 
 use futures::future::BoxFuture;
 use shoal_group::consumer::group::TopicResolver;
+use shoal_group::coordinator::compile_subscription;
 use shoal_group::{GroupCoordinator, OFFSETS_TOPIC};
 use shoal_meta::{ControllerClient, ControllerLease, MetadataImage};
 use shoal_replica::{ControlType, TxnMarker};
@@ -51,7 +53,7 @@ impl Groups {
         let coordinator = GroupCoordinator::new(config.coordinator, storage);
         let authority = CoordinatorAuthority::new(lease);
         coordinator.set_authority(Arc::clone(&authority) as Arc<dyn shoal_group::Authority>);
-        coordinator.set_topic_resolver(Arc::new(ImageTopics(Arc::clone(&replicas))));
+        coordinator.set_topic_resolver(Arc::new(ImageTopics::new(Arc::clone(&replicas))));
         let loader = OffsetsLoader::new(Arc::clone(&coordinator), Arc::clone(&replicas), authority);
         Self {
             creator: InternalTopicCreator::new(
@@ -98,11 +100,39 @@ impl Groups {
 }
 
 /// Consumer groups look topics up in the metadata image this broker follows.
-struct ImageTopics(Arc<ReplicaManager>);
+struct ImageTopics {
+    replicas: Arc<ReplicaManager>,
+    regexes: std::sync::Mutex<RegexCache>,
+}
+
+/// Most regular expressions whose compiled form and matches are kept; past it the cache
+/// starts over (real groups use a handful).
+const MAX_CACHED_REGEXES: usize = 1_024;
+
+/// The topics a regular expression matched; `None`: it does not compile.
+type Matched = Option<Arc<BTreeSet<String>>>;
+
+/// Subscriptions by regular expression: compiled once, matched again only when the metadata
+/// moved (every heartbeat of such a member asks).
+#[derive(Default)]
+struct RegexCache {
+    /// regex → (the image's last applied index, the topics it matched there).
+    matched: HashMap<String, (u64, Matched)>,
+    compiled: HashMap<String, Option<regex::Regex>>,
+}
+
+impl ImageTopics {
+    fn new(replicas: Arc<ReplicaManager>) -> Self {
+        ImageTopics {
+            replicas,
+            regexes: std::sync::Mutex::new(RegexCache::default()),
+        }
+    }
+}
 
 impl TopicResolver for ImageTopics {
     fn topic(&self, name: &str) -> Option<(uuid::Uuid, i32)> {
-        let image = self.0.image();
+        let image = self.replicas.image();
         let topic = image.topic_by_name(name)?;
         Some((
             topic.id,
@@ -111,7 +141,40 @@ impl TopicResolver for ImageTopics {
     }
 
     fn topic_name(&self, id: uuid::Uuid) -> Option<String> {
-        self.0.image().topic(&id).map(|t| t.name.clone())
+        self.replicas.image().topic(&id).map(|t| t.name.clone())
+    }
+
+    fn matching(&self, regex: &str) -> Option<Arc<BTreeSet<String>>> {
+        let image = self.replicas.image();
+        let at = image.last_applied_index;
+        let mut cache = self.regexes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen_at, matched)) = cache.matched.get(regex)
+            && *seen_at == at
+        {
+            return matched.clone();
+        }
+        if cache.compiled.len() >= MAX_CACHED_REGEXES {
+            *cache = RegexCache::default();
+        }
+        let compiled = cache
+            .compiled
+            .entry(regex.to_string())
+            .or_insert_with(|| compile_subscription(regex).ok())
+            .clone();
+        let matched = compiled.map(|re| {
+            Arc::new(
+                image
+                    .topic_ids_by_name
+                    .keys()
+                    .filter(|name| !shoal_meta::topic_name::is_internal(name) && re.is_match(name))
+                    .cloned()
+                    .collect::<BTreeSet<String>>(),
+            )
+        });
+        cache
+            .matched
+            .insert(regex.to_string(), (at, matched.clone()));
+        matched
     }
 }
 

@@ -41,6 +41,40 @@ pub trait TopicResolver: Send + Sync {
     fn topic(&self, name: &str) -> Option<(Uuid, i32)>;
     /// A topic's name by id, if it exists.
     fn topic_name(&self, id: Uuid) -> Option<String>;
+    /// The topics (internal ones excepted) whose whole name `regex` matches; `None` for a
+    /// regular expression that does not compile (the broker refuses those before).
+    fn matching(&self, regex: &str) -> Option<std::sync::Arc<BTreeSet<String>>>;
+}
+
+/// A resolver that knows no topic (before the broker gave the coordinator its metadata).
+pub struct NoTopics;
+
+impl TopicResolver for NoTopics {
+    fn topic(&self, _: &str) -> Option<(Uuid, i32)> {
+        None
+    }
+    fn topic_name(&self, _: Uuid) -> Option<String> {
+        None
+    }
+    fn matching(&self, _: &str) -> Option<std::sync::Arc<BTreeSet<String>>> {
+        None
+    }
+}
+
+/// The topic names `member` subscribes to: its names and what its regular expression matches.
+fn topic_names_of(member: &ConsumerMember, topics: &dyn TopicResolver) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = member
+        .metadata
+        .subscribed_topic_names
+        .iter()
+        .cloned()
+        .collect();
+    if let Some(regex) = &member.metadata.subscribed_topic_regex
+        && let Some(matched) = topics.matching(regex)
+    {
+        names.extend(matched.iter().cloned());
+    }
+    names
 }
 
 /// The `group.consumer.*` settings.
@@ -268,11 +302,11 @@ impl ConsumerGroup {
         }
     }
 
-    /// Topic names some member subscribes to.
-    pub fn subscribed_topics(&self) -> BTreeSet<String> {
+    /// Topic names some member subscribes to, by name or regular expression.
+    pub fn subscribed_topics(&self, topics: &dyn TopicResolver) -> BTreeSet<String> {
         self.members
             .values()
-            .flat_map(|m| m.metadata.subscribed_topic_names.iter().cloned())
+            .flat_map(|m| topic_names_of(m, topics))
             .collect()
     }
 
@@ -388,7 +422,8 @@ impl ConsumerGroup {
                 targets.insert(updated.member_id.clone(), t);
             }
             let assignor = self.assignor(&updated, settings);
-            let fresh = self.compute_targets(assignor, &updated, without, &targets, &subscribed);
+            let fresh =
+                self.compute_targets(assignor, &updated, without, &targets, &subscribed, topics);
             for (id, assignment) in &fresh {
                 if targets.get(id) != Some(assignment) {
                     records.push(ConsumerRecord::TargetMember(
@@ -822,21 +857,21 @@ impl ConsumerGroup {
         without: Option<&str>,
         topics: &dyn TopicResolver,
     ) -> BTreeMap<String, (Uuid, i32)> {
-        let mut names: BTreeSet<&str> = BTreeSet::new();
+        let mut names: BTreeSet<String> = BTreeSet::new();
         for m in self.members.values() {
             if Some(m.member_id.as_str()) == without
                 || with.is_some_and(|w| w.member_id == m.member_id)
             {
                 continue;
             }
-            names.extend(m.metadata.subscribed_topic_names.iter().map(String::as_str));
+            names.extend(topic_names_of(m, topics));
         }
         if let Some(w) = with {
-            names.extend(w.metadata.subscribed_topic_names.iter().map(String::as_str));
+            names.extend(topic_names_of(w, topics));
         }
         names
             .into_iter()
-            .filter_map(|n| topics.topic(n).map(|t| (n.to_string(), t)))
+            .filter_map(|n| topics.topic(&n).map(|t| (n, t)))
             .collect()
     }
 
@@ -848,6 +883,7 @@ impl ConsumerGroup {
         without: Option<&str>,
         current_targets: &BTreeMap<String, Assignment>,
         subscribed: &BTreeMap<String, (Uuid, i32)>,
+        topics: &dyn TopicResolver,
     ) -> BTreeMap<String, Assignment> {
         let mut members: BTreeMap<&str, &ConsumerMember> = self
             .members
@@ -859,9 +895,7 @@ impl ConsumerGroup {
         let subscriptions: Vec<(&str, BTreeSet<Uuid>)> = members
             .values()
             .map(|m| {
-                let ids = m
-                    .metadata
-                    .subscribed_topic_names
+                let ids = topic_names_of(m, topics)
                     .iter()
                     .filter_map(|n| subscribed.get(n).map(|(id, _)| *id))
                     .collect();

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::consumer::member::LEAVE_EPOCH;
@@ -18,6 +18,12 @@ impl TopicResolver for Topics {
             .iter()
             .find(|(_, (i, _))| *i == id)
             .map(|(n, _)| n.clone())
+    }
+    fn matching(&self, regex: &str) -> Option<std::sync::Arc<BTreeSet<String>>> {
+        let re = crate::coordinator::compile_subscription(regex).ok()?;
+        Some(std::sync::Arc::new(
+            self.0.keys().filter(|n| re.is_match(n)).cloned().collect(),
+        ))
     }
 }
 
@@ -446,4 +452,43 @@ fn the_assignor_most_members_ask_for_runs() {
     );
     let mut clients = vec![Client::new("a", &["t"])];
     sim.settle(&mut clients);
+}
+
+#[test]
+fn a_regular_expression_subscribes_to_every_topic_it_matches_whole() {
+    let r1 = Uuid::from_u128(0x1);
+    let r2 = Uuid::from_u128(0x2);
+    let r3 = Uuid::from_u128(0x3);
+    let mut sim = Sim::new(topics(&[("r-1", r1, 2), ("r-2", r2, 1), ("xr-1", T, 4)]));
+    let mut c = Client::new("a", &[]);
+    let req = |c: &Client| HeartbeatRequest {
+        subscribed_topic_names: (c.epoch == 0).then(Vec::new),
+        subscribed_topic_regex: (c.epoch == 0).then(|| "r-.*".to_string()),
+        ..Sim::request(c)
+    };
+    let decision = sim
+        .group
+        .heartbeat(&req(&c), &sim.topics, &sim.settings, 0)
+        .expect("join");
+    sim.write(&decision);
+    c.epoch = decision.member_epoch;
+    c.owned = decision.assignment.expect("a join gets its assignment");
+    assert_eq!(count(&c.owned), 3, "r-1 and r-2, not xr-1: {:?}", c.owned);
+    assert!(!c.owned.contains_key(&T));
+    // A topic created later that the expression matches is assigned at the next heartbeat.
+    let epoch = sim.group.group_epoch();
+    sim.topics = topics(&[
+        ("r-1", r1, 2),
+        ("r-2", r2, 1),
+        ("r-3", r3, 2),
+        ("xr-1", T, 4),
+    ]);
+    let decision = sim
+        .group
+        .heartbeat(&req(&c), &sim.topics, &sim.settings, 0)
+        .expect("heartbeat");
+    sim.write(&decision);
+    assert_eq!(sim.group.group_epoch(), epoch + 1);
+    assert_eq!(count(&decision.assignment.expect("changed")), 5);
+    assert!(sim.group.subscribed_topics(&sim.topics).contains("r-3"));
 }
