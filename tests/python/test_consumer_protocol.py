@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, Producer
 
 from checker import Acked, check
 from clients import ck_admin, ck_create_topic, make_value, unique_topic
-from kafka_wire import Conn, consumer_group_heartbeat
+from kafka_wire import Conn, api_versions, consumer_group_heartbeat
 from members import Member, group_reads, wait_until
 from test_cli import ctl, js, ok
 from test_groups_cluster import find_coordinator
@@ -258,3 +258,22 @@ def test_bad_heartbeats_get_kafka_codes_over_a_socket(shoal):
         assert (left.error_code, left.member_epoch) == (0, -1), left
         assert beat("member-a", epoch, owned=owned).error_code == UNKNOWN_MEMBER_ID
         assert consumer_group_heartbeat(conn, f"{group}-none", "x", 1).error_code == GROUP_ID_NOT_FOUND
+
+
+@pytest.mark.timeout(120)
+def test_api_versions_offer_the_consumer_protocol_only_where_enabled(shoal, shoal_factory):
+    """ConsumerGroupHeartbeat (68) and ConsumerGroupDescribe (69) are offered unless
+    `group.coordinator.rebalance.protocols` leaves out `consumer`; then librdkafka's
+    `group.protocol=consumer` has nothing to speak to, as with Kafka. The KIP-714 telemetry
+    APIs (71, 72) are not offered, as Kafka does without a metrics plugin: clients never push."""
+    with Conn("127.0.0.1", shoal.kafka_port, timeout=10) as conn:
+        apis = api_versions(conn).apis
+    assert {68, 69} <= set(apis), apis
+    assert apis[68] == (0, 1) and apis[69] == (0, 1), (apis[68], apis[69])
+    assert not {71, 72} & set(apis), "telemetry is not offered"
+
+    classic = shoal_factory({"group.coordinator.rebalance.protocols": "classic"})
+    with Conn("127.0.0.1", classic.kafka_port, timeout=10) as conn:
+        apis = api_versions(conn).apis
+    assert not {68, 69} & set(apis), apis
+    assert 11 in apis, "JoinGroup is still offered"
