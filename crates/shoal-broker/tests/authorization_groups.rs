@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
-mod common;
+use crate::common;
 
 use common::{
     ADMIN, GROUP_AUTHORIZATION_FAILED, Harness, MEMBER_ID_REQUIRED, Picked,

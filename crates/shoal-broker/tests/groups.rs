@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{Harness, s};

@@ -3,7 +3,7 @@
 //! CA's certificate of another node gets no partition data.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
-mod common;
+use crate::common;
 
 use common::{
     CLUSTER_AUTHORIZATION_FAILED, DUPLICATE_RESOURCE, Harness, RESOURCE_NOT_FOUND, SECURED,

@@ -3,7 +3,7 @@
 //! stale epochs, duplicate registrations, and failover without fencing live brokers.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -695,7 +695,7 @@ fn record_fixture_name(name: &str, record_version: u32) -> String {
 }
 
 /// Writes fixtures of the *current* versions that do not exist yet; never overwrites one.
-/// Run after adding a version: `cargo test -p shoal-meta --test metadata_formats -- --ignored`.
+/// Run after adding a version: `cargo test -p shoal-meta --test integration metadata_formats -- --ignored`.
 #[test]
 #[ignore = "writes fixtures; run by hand after a version bump"]
 fn write_missing_fixtures() {

@@ -4,7 +4,7 @@
 //! vote, append entries, register a broker or follow the metadata log.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

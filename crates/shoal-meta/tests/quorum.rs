@@ -1,7 +1,7 @@
 //! Three-voter metadata quorum over gRPC, in one process on 127.0.0.1 ephemeral ports.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

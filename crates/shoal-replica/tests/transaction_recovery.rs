@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
-mod txn_common;
+use crate::txn_common;
 
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
-mod txn_common;
+use crate::txn_common;
 
 use shoal_log::AbortedTxn;
 use shoal_replica::{
