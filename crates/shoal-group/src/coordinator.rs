@@ -363,6 +363,10 @@ impl GroupCoordinator {
             }
         }
         for (id, mut group) in consumer_groups {
+            if group.group_epoch() == 0 {
+                // Records of a group whose first write never completed: no group.
+                continue;
+            }
             let dropped = group.drop_incomplete_members();
             if dropped > 0 {
                 tracing::warn!(group = %id, members = dropped, "dropped consumer group members without a member record");

@@ -69,6 +69,15 @@ pub fn validate_heartbeat(
     if group_id.is_empty() {
         return invalid("GroupId can't be empty.");
     }
+    let ids = [
+        Some(group_id),
+        Some(req.member_id.as_str()),
+        req.instance_id.as_deref(),
+        req.rack_id.as_deref(),
+    ];
+    if ids.into_iter().flatten().any(|id| id.len() > MAX_ID_BYTES) {
+        return invalid("an id is longer than 32767 bytes.");
+    }
     if req.instance_id.as_deref() == Some("") {
         return invalid("InstanceId can't be empty.");
     }
@@ -120,10 +129,15 @@ pub fn validate_heartbeat(
     Ok(())
 }
 
-/// Longest `SubscribedTopicRegex`, and the most memory its compiled form may take: a hostile
-/// pattern is refused, not built.
+/// Longest `SubscribedTopicRegex`, and the most memory its compiled program and its lazy DFA
+/// may take: a hostile pattern is refused, not built.
 pub const MAX_REGEX_LEN: usize = 4_096;
-const MAX_REGEX_SIZE_BYTES: usize = 1 << 20;
+const MAX_REGEX_SIZE_BYTES: usize = 256 << 10;
+const MAX_REGEX_DFA_BYTES: usize = 256 << 10;
+/// How long a member's expiry waits before it is written again after a failed write.
+const FENCE_RETRY_MS: i64 = 1_000;
+/// Longest group, member, instance or rack id: what a record key's `int16` length holds.
+pub const MAX_ID_BYTES: usize = i16::MAX as usize;
 
 /// A subscription's regular expression compiled to match whole topic names (as Kafka's
 /// `Pattern.matcher(topic).matches()`), within the bounds above.
@@ -135,6 +149,7 @@ pub fn compile_subscription(regex: &str) -> Result<regex::Regex, String> {
     }
     regex::RegexBuilder::new(&format!("^(?:{regex})$"))
         .size_limit(MAX_REGEX_SIZE_BYTES)
+        .dfa_size_limit(MAX_REGEX_DFA_BYTES)
         .build()
         .map_err(|e| format!("SubscribedTopicRegex {regex} is not a valid regular expression: {e}"))
 }
@@ -205,23 +220,40 @@ impl GroupCoordinator {
                 };
             }
         };
-        if let Err(error) = self
-            .write_consumer(partition, group_id, &decision.records)
-            .await
-        {
-            return ConsumerHeartbeatAnswer::refused(error, "the group's records were not stored");
-        }
+        // A group whose last write failed is restated first (see `ConsumerGroup::restate`).
+        let restate = state
+            .consumer_groups
+            .get(group_id)
+            .filter(|g| g.is_unsure())
+            .map(ConsumerGroup::restate)
+            .unwrap_or_default();
+        let restating = !restate.is_empty();
+        let records: Vec<ConsumerRecord> = restate
+            .into_iter()
+            .chain(decision.records.iter().cloned())
+            .collect();
+        let written = self.write_consumer(partition, group_id, &records).await;
         if converts {
             state.groups.remove(group_id);
-            tracing::info!(
-                group = group_id,
-                "an empty classic group became a consumer group"
-            );
         }
         let group = state
             .consumer_groups
             .entry(group_id.to_string())
             .or_insert_with(|| ConsumerGroup::new(group_id));
+        if let Err(error) = written {
+            // The batch may still be in the log: the group stays as it was, and says so.
+            group.write_failed(&records);
+            return ConsumerHeartbeatAnswer::refused(error, "the group's records were not stored");
+        }
+        if converts {
+            tracing::info!(
+                group = group_id,
+                "an empty classic group became a consumer group"
+            );
+        }
+        if restating {
+            group.restated();
+        }
         group.apply(&decision, &settings, self.monotonic_ms());
         self.deadline_set(group.next_deadline_ms());
         log_decision(group_id, &req, &decision);
@@ -285,19 +317,32 @@ impl GroupCoordinator {
                 let Some(group) = state.consumer_groups.get(&id) else {
                     break;
                 };
-                let records = group.fence(&member_id, topics.as_ref());
-                if self.write_consumer(partition, &id, &records).await.is_err() {
-                    // Tried again at the next tick.
+                let mut records = if group.is_unsure() {
+                    group.restate()
+                } else {
+                    Vec::new()
+                };
+                let restating = !records.is_empty();
+                records.extend(group.fence(&member_id, topics.as_ref()));
+                let written = self.write_consumer(partition, &id, &records).await;
+                let Some(group) = state.consumer_groups.get_mut(&id) else {
+                    break;
+                };
+                if written.is_err() {
+                    // Tried again a little later, not in a tight loop.
+                    group.write_failed(&records);
+                    group.retry_later(&member_id, now_ms.saturating_add(FENCE_RETRY_MS));
                     continue;
                 }
                 tracing::info!(group = %id, member = %member_id, "removed a consumer group member: {why}");
-                if let Some(group) = state.consumer_groups.get_mut(&id) {
-                    let decision = Decision {
-                        records,
-                        ..Decision::default()
-                    };
-                    group.apply(&decision, &self.config.consumer, now_ms);
+                if restating {
+                    group.restated();
                 }
+                let decision = Decision {
+                    records,
+                    ..Decision::default()
+                };
+                group.apply(&decision, &self.config.consumer, now_ms);
             }
             if let Some(group) = state.consumer_groups.get(&id) {
                 next = next.into_iter().chain(group.next_deadline_ms()).min();
@@ -327,11 +372,7 @@ fn describe(group: &ConsumerGroup, settings: &ConsumerGroupSettings) -> Consumer
             (m.clone(), target)
         })
         .collect();
-    let assignor = group
-        .members()
-        .find_map(|m| m.metadata.server_assignor.clone())
-        .or_else(|| settings.assignors().next().map(|a| a.as_str().to_string()))
-        .unwrap_or_default();
+    let assignor = group.chosen_assignor(settings).as_str().to_string();
     ConsumerGroupDescription {
         state: group.state().name(),
         group_epoch: group.group_epoch(),

@@ -889,7 +889,9 @@ async fn a_static_member_expires_at_its_session_deadline() {
     c.begin_load(0, 1).await;
     assert!(c.finish_load(0, 1, log.replay()).await);
     tokio::spawn(Arc::clone(&c).run_timers());
-    let session_timeout_ms = 400;
+    // Long enough that the timer task gets to run before the deadline on a loaded machine
+    // (it failed once at 400 ms with CI building beside it).
+    let session_timeout_ms = 3_000;
     let joined = c
         .join(
             "g",

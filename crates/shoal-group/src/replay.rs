@@ -143,6 +143,8 @@ impl OffsetsReplay {
                     self.groups.insert(group, None);
                 }
                 Some(Ok(v)) => {
+                    // A classic group written after a consumer group of that id replaced it.
+                    self.consumer_groups.remove(&group);
                     self.groups.insert(group, Some(v));
                 }
                 Some(Err(e)) => self.skip("group", &e.to_string()),
@@ -156,6 +158,9 @@ impl OffsetsReplay {
     }
 
     fn apply_consumer(&mut self, group: &str, record: &ConsumerRecord) {
+        // An empty classic group that became a consumer group keeps its old record (a classic
+        // tombstone would take its offsets): the later consumer record supersedes it.
+        self.groups.remove(group);
         if let ConsumerRecord::GroupEpoch(None) = record {
             // The group was deleted.
             self.consumer_groups.remove(group);

@@ -106,8 +106,9 @@ struct ImageTopics {
 }
 
 /// Most regular expressions whose compiled form and matches are kept; past it the cache
-/// starts over (real groups use a handful).
-const MAX_CACHED_REGEXES: usize = 1_024;
+/// starts over (real groups use a handful). With each compiled pattern bounded
+/// (`compile_subscription`), the cache stays within tens of MiB whatever clients send.
+const MAX_CACHED_REGEXES: usize = 128;
 
 /// The topics a regular expression matched; `None`: it does not compile.
 type Matched = Option<Arc<BTreeSet<String>>>;

@@ -252,6 +252,10 @@ pub struct ConsumerGroup {
     rebalance_deadlines_ms: HashMap<String, (i64, i32)>,
     /// Members seen in an assignment record but not (yet) in a member record.
     incomplete: BTreeSet<String>,
+    /// A write failed after it may have reached the log: what the log holds for this group is
+    /// unknown, so the next write restates the whole group first (see [`Self::restate`]);
+    /// the member ids that failed write touched, whose records may be there.
+    unsure: Option<BTreeSet<String>>,
 }
 
 impl ConsumerGroup {
@@ -310,33 +314,48 @@ impl ConsumerGroup {
             .collect()
     }
 
-    /// The assignor the group runs: the one most members ask for, else the default.
+    /// The assignor the group runs now (what ConsumerGroupDescribe shows).
+    pub fn chosen_assignor(&self, settings: &ConsumerGroupSettings) -> AssignorName {
+        vote(self.members.values(), settings)
+    }
+
+    /// The assignor the group runs with `updated` in it: the one most members ask for, else
+    /// the default.
     fn assignor(&self, updated: &ConsumerMember, settings: &ConsumerGroupSettings) -> AssignorName {
-        let mut votes: BTreeMap<usize, usize> = BTreeMap::new();
         let others = self
             .members
             .values()
             .filter(|m| m.member_id != updated.member_id);
-        for m in others.chain(std::iter::once(updated)) {
-            let wanted = m
-                .metadata
-                .server_assignor
-                .as_deref()
-                .and_then(AssignorName::parse);
-            if let Some(i) = wanted.and_then(|w| settings.assignors().position(|a| a == w)) {
-                *votes.entry(i).or_default() += 1;
-            }
-        }
-        // Most votes; on a tie, the one listed first.
-        let best = votes
-            .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-            .map(|(i, _)| *i);
-        best.and_then(|i| settings.assignors().nth(i))
-            .or_else(|| settings.assignors().next())
-            .unwrap_or(AssignorName::Uniform)
+        vote(others.chain(std::iter::once(updated)), settings)
     }
+}
 
+fn vote<'a>(
+    members: impl Iterator<Item = &'a ConsumerMember>,
+    settings: &ConsumerGroupSettings,
+) -> AssignorName {
+    let mut votes: BTreeMap<usize, usize> = BTreeMap::new();
+    for m in members {
+        let wanted = m
+            .metadata
+            .server_assignor
+            .as_deref()
+            .and_then(AssignorName::parse);
+        if let Some(i) = wanted.and_then(|w| settings.assignors().position(|a| a == w)) {
+            *votes.entry(i).or_default() += 1;
+        }
+    }
+    // Most votes; on a tie, the one listed first.
+    let best = votes
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(i, _)| *i);
+    best.and_then(|i| settings.assignors().nth(i))
+        .or_else(|| settings.assignors().next())
+        .unwrap_or(AssignorName::Uniform)
+}
+
+impl ConsumerGroup {
     // ─── Decisions ───────────────────────────────────────────────────────────────────────
 
     /// A heartbeat (member epoch >= 0): the member joins, stays, or moves towards its target.
@@ -413,7 +432,7 @@ impl ConsumerGroup {
         }
 
         // The target assignment, computed again when the group epoch moved past it (only then
-        // are all targets touched: a steady heartbeat costs the member's own share).
+        // are all targets cloned and compared).
         let (target_epoch, target) = if group_epoch > self.assignment_epoch {
             let mut targets = self.targets.clone();
             if let Some(old) = &replaced
@@ -610,8 +629,11 @@ impl ConsumerGroup {
             );
         };
         let records = if req.member_epoch == STATIC_LEAVE_EPOCH && req.instance_id.is_some() {
+            // It keeps what it owns for its session (Kafka's static leave), but nothing it
+            // was giving up: those partitions go to their new owners at once.
             let mut left = member.clone();
             left.member_epoch = STATIC_LEAVE_EPOCH;
+            left.pending_revocation = Assignment::new();
             vec![ConsumerRecord::Current(
                 left.member_id.clone(),
                 Some(left.current_value()),
@@ -660,9 +682,7 @@ impl ConsumerGroup {
             .map(|(id, _)| (id.clone(), "its session expired"))
             .collect();
         for (id, (at, epoch)) in &self.rebalance_deadlines_ms {
-            let still_revoking = self.members.get(id).is_some_and(|m| {
-                m.member_epoch == *epoch && m.state == MemberState::UnrevokedPartitions
-            });
+            let still_revoking = self.is_revoking_at(id, *epoch);
             if *at <= now_ms && still_revoking && !out.iter().any(|(o, _)| o == id) {
                 out.push((
                     id.clone(),
@@ -676,8 +696,19 @@ impl ConsumerGroup {
 
     pub fn next_deadline_ms(&self) -> Option<i64> {
         let sessions = self.session_deadlines_ms.values().copied();
-        let rebalances = self.rebalance_deadlines_ms.values().map(|(at, _)| *at);
+        // Only deadlines that still guard something (see `replay`, which drops the others).
+        let rebalances = self
+            .rebalance_deadlines_ms
+            .iter()
+            .filter(|(id, (_, epoch))| self.is_revoking_at(id, *epoch))
+            .map(|(_, (at, _))| *at);
         sessions.chain(rebalances).min()
+    }
+
+    fn is_revoking_at(&self, member_id: &str, epoch: i32) -> bool {
+        self.members
+            .get(member_id)
+            .is_some_and(|m| m.member_epoch == epoch && m.state == MemberState::UnrevokedPartitions)
     }
 
     /// Whether an OffsetCommit (or TxnOffsetCommit) may commit for this group (Kafka's
@@ -704,9 +735,87 @@ impl ConsumerGroup {
             return GroupError::UnsupportedVersion;
         }
         if member_epoch != member.member_epoch {
-            return GroupError::StaleMemberEpoch;
+            // A transactional producer knows no STALE_MEMBER_EPOCH: Kafka answers it
+            // ILLEGAL_GENERATION, which aborts the transaction instead of failing the producer.
+            return if transactional {
+                GroupError::IllegalGeneration
+            } else {
+                GroupError::StaleMemberEpoch
+            };
         }
         GroupError::None
+    }
+
+    // ─── Writes that failed ──────────────────────────────────────────────────────────────
+
+    /// `records` were not confirmed written, but may be in the log (an append that timed out
+    /// waiting for the replicas stays in it): the group stays as it is, and its next write
+    /// starts with [`Self::restate`], so the log agrees with it again whatever happened.
+    pub fn write_failed(&mut self, records: &[ConsumerRecord]) {
+        let touched = self.unsure.get_or_insert_with(BTreeSet::new);
+        for record in records {
+            match record {
+                ConsumerRecord::Member(id, _)
+                | ConsumerRecord::TargetMember(id, _)
+                | ConsumerRecord::Current(id, _) => {
+                    touched.insert(id.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether the next write must restate the group.
+    pub fn is_unsure(&self) -> bool {
+        self.unsure.is_some()
+    }
+
+    /// The whole group as records: its epochs, every member's three records, and tombstones
+    /// for members a failed write touched that are not members. Written before the next
+    /// decision's records, it overrides whatever part of a failed batch reached the log.
+    pub fn restate(&self) -> Vec<ConsumerRecord> {
+        let mut out = vec![ConsumerRecord::GroupEpoch(Some(GroupEpochValue {
+            epoch: self.group_epoch,
+            metadata_hash: self.metadata_hash,
+        }))];
+        for m in self.members.values() {
+            out.push(ConsumerRecord::Member(
+                m.member_id.clone(),
+                Some(m.metadata.clone()),
+            ));
+            out.push(ConsumerRecord::Current(
+                m.member_id.clone(),
+                Some(m.current_value()),
+            ));
+        }
+        for (id, target) in &self.targets {
+            out.push(ConsumerRecord::TargetMember(
+                id.clone(),
+                Some(target.clone()),
+            ));
+        }
+        for id in self.unsure.iter().flatten() {
+            if !self.members.contains_key(id) {
+                out.extend(remove_member_records(id));
+            }
+        }
+        out.push(ConsumerRecord::TargetEpoch(Some(self.assignment_epoch)));
+        out
+    }
+
+    /// The restated records were written: the log agrees with the group again.
+    pub fn restated(&mut self) {
+        self.unsure = None;
+    }
+
+    /// A member's expiry could not be written: tried again `retry_ms` later, not at once.
+    pub fn retry_later(&mut self, member_id: &str, at_ms: i64) {
+        if let Some(deadline) = self.session_deadlines_ms.get_mut(member_id) {
+            *deadline = (*deadline).max(at_ms);
+        }
+        if let Some((deadline, _)) = self.rebalance_deadlines_ms.get_mut(member_id) {
+            *deadline = (*deadline).max(at_ms);
+        }
     }
 
     // ─── Applying what was written ───────────────────────────────────────────────────────
@@ -844,6 +953,9 @@ impl ConsumerGroup {
         for id in &incomplete {
             self.replay(&ConsumerRecord::Member(id.clone(), None));
         }
+        // Targets of members that are gone (a member record tombstoned, its target not).
+        let members = &self.members;
+        self.targets.retain(|id, _| members.contains_key(id));
         incomplete.len()
     }
 

@@ -492,3 +492,93 @@ fn a_regular_expression_subscribes_to_every_topic_it_matches_whole() {
     assert_eq!(count(&decision.assignment.expect("changed")), 5);
     assert!(sim.group.subscribed_topics(&sim.topics).contains("r-3"));
 }
+
+/// Rebuilds the group from `log` as a loading coordinator would.
+fn reload(log: &[ConsumerRecord]) -> ConsumerGroup {
+    let mut replay = OffsetsReplay::new();
+    for record in log {
+        let (key, value) = record.encode("g");
+        replay.apply(&key, value.as_deref());
+    }
+    let mut loaded = replay.consumer_groups.remove("g").expect("group read back");
+    loaded.drop_incomplete_members();
+    loaded
+}
+
+#[test]
+fn a_write_that_failed_but_reached_the_log_is_overridden_by_the_next() {
+    let mut sim = Sim::new(topics(&[("t", T, 4)]));
+    let mut clients = vec![Client::new("a", &["t"]), Client::new("b", &["t"])];
+    sim.settle(&mut clients);
+    // c's join is appended but its replication times out: the coordinator keeps the group as
+    // it was, and the log holds c's records anyway.
+    let c = Client::new("c", &["t"]);
+    let failed = sim
+        .group
+        .heartbeat(&Sim::request(&c), &sim.topics, &sim.settings, 0)
+        .expect("c joins");
+    sim.log.extend(failed.records.iter().cloned());
+    sim.group.write_failed(&failed.records);
+    assert!(sim.group.member("c").is_none());
+    assert!(sim.group.is_unsure());
+    // The next write restates the group before its own records.
+    let req = Sim::request(&clients[0]);
+    let next = sim
+        .group
+        .heartbeat(&req, &sim.topics, &sim.settings, 0)
+        .expect("a heartbeats");
+    let restate = sim.group.restate();
+    assert!(
+        restate.contains(&ConsumerRecord::Member("c".into(), None)),
+        "c's records tombstoned: {restate:?}"
+    );
+    sim.log.extend(restate);
+    sim.group.restated();
+    sim.write(&next);
+    let loaded = reload(&sim.log);
+    assert!(
+        loaded.member("c").is_none(),
+        "the failed join is gone after a reload"
+    );
+    assert_eq!(loaded.group_epoch(), sim.group.group_epoch());
+    for id in ["a", "b"] {
+        assert_eq!(loaded.member(id), sim.group.member(id), "{id}");
+        assert_eq!(loaded.target(id), sim.group.target(id), "{id}");
+    }
+}
+
+#[test]
+fn a_static_member_leaving_for_a_while_gives_up_what_it_was_revoking() {
+    let mut sim = Sim::new(topics(&[("t", T, 4)]));
+    let mut a = Client::new("a1", &["t"]);
+    a.instance = Some("i-a".into());
+    let mut clients = vec![a];
+    sim.settle(&mut clients);
+    let mut b = Client::new("b", &["t"]);
+    sim.beat(&mut b).expect("b joins");
+    // a learns it must give up two partitions, then leaves for a while instead.
+    let req = Sim::request(&clients[0]);
+    let d = sim
+        .group
+        .heartbeat(&req, &sim.topics, &sim.settings, 0)
+        .expect("a");
+    sim.write(&d);
+    assert_eq!(
+        sim.group.member("a1").expect("a1").state,
+        MemberState::UnrevokedPartitions
+    );
+    let leave = HeartbeatRequest {
+        member_epoch: STATIC_LEAVE_EPOCH,
+        ..Sim::request(&clients[0])
+    };
+    let d = sim.group.leave(&leave, &sim.topics).expect("static leave");
+    sim.write(&d);
+    let a = sim.group.member("a1").expect("a1 keeps its place");
+    assert!(a.pending_revocation.is_empty());
+    assert_eq!(count(&a.assigned), 2);
+    // b gets the released partitions at its next heartbeat, and no deadline is left that
+    // would wake the timer for nothing.
+    sim.beat(&mut b).expect("b");
+    assert_eq!(count(&b.owned), 2);
+    assert_eq!(sim.group.next_deadline_ms(), Some(45_000));
+}

@@ -37,7 +37,11 @@ pub fn reconcile(member: &ConsumerMember, r: &Reconcile<'_>) -> Result<ConsumerM
             if still_owns(r.owned, &member.pending_revocation) {
                 Ok(member.clone())
             } else {
-                Ok(next(member, member.member_epoch, r))
+                // Revoked: it leaves its epoch even if the target moved on meanwhile and it
+                // must give up more, so a late commit at the old epoch (for a partition it no
+                // longer owns) is stale (Kafka's `memberEpoch + 1`; never past the target).
+                let epoch = member.member_epoch.saturating_add(1).min(r.target_epoch);
+                Ok(next(member, epoch, r))
             }
         }
         MemberState::Unknown => {
@@ -211,6 +215,15 @@ mod tests {
                 owned: Some(vec![0]),
                 taken: vec![],
                 expect: Some((4, Stable, vec![0], vec![])),
+            },
+            Case {
+                why: "revoked, but the target moved on and takes more: a new round, one epoch on",
+                member: member(3, UnrevokedPartitions, &[0, 2], &[1]),
+                target_epoch: 5,
+                target: vec![0],
+                owned: Some(vec![0, 2]),
+                taken: vec![],
+                expect: Some((4, UnrevokedPartitions, vec![0], vec![2])),
             },
             Case {
                 why: "a partition another member still owns: unreleased, at the new epoch",
