@@ -46,6 +46,41 @@ pub trait TopicResolver: Send + Sync {
     fn matching(&self, regex: &str) -> Option<std::sync::Arc<BTreeSet<String>>>;
 }
 
+/// Subscriber counts by topic name and by regular expression (kept by `replay`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Subscriptions {
+    names: BTreeMap<String, usize>,
+    regexes: BTreeMap<String, usize>,
+}
+
+impl Subscriptions {
+    fn add(&mut self, m: &MemberMetadataValue) {
+        for n in &m.subscribed_topic_names {
+            *self.names.entry(n.clone()).or_default() += 1;
+        }
+        if let Some(r) = &m.subscribed_topic_regex {
+            *self.regexes.entry(r.clone()).or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, m: &MemberMetadataValue) {
+        fn drop_one(counts: &mut BTreeMap<String, usize>, key: &str) {
+            if let Some(c) = counts.get_mut(key) {
+                *c = c.saturating_sub(1);
+                if *c == 0 {
+                    counts.remove(key);
+                }
+            }
+        }
+        for n in &m.subscribed_topic_names {
+            drop_one(&mut self.names, n);
+        }
+        if let Some(r) = &m.subscribed_topic_regex {
+            drop_one(&mut self.regexes, r);
+        }
+    }
+}
+
 /// A resolver that knows no topic (before the broker gave the coordinator its metadata).
 pub struct NoTopics;
 
@@ -252,6 +287,9 @@ pub struct ConsumerGroup {
     rebalance_deadlines_ms: HashMap<String, (i64, i32)>,
     /// Members seen in an assignment record but not (yet) in a member record.
     incomplete: BTreeSet<String>,
+    /// How many members subscribe to each topic name and each regular expression: a
+    /// heartbeat resolves the group's subscriptions from these, not by walking every member.
+    subscriptions: Subscriptions,
     /// A write failed after it may have reached the log: what the log holds for this group is
     /// unknown, so the next write restates the whole group first (see [`Self::restate`]);
     /// the member ids that failed write touched, whose records may be there.
@@ -885,6 +923,8 @@ impl ConsumerGroup {
                     .members
                     .entry(id.clone())
                     .or_insert_with(|| ConsumerMember::new(id));
+                self.subscriptions.remove(&member.metadata);
+                self.subscriptions.add(v);
                 if let Some(old) = member.metadata.instance_id.take() {
                     self.static_members.remove(&old);
                 }
@@ -896,6 +936,7 @@ impl ConsumerGroup {
             ConsumerRecord::Member(id, None) => {
                 self.incomplete.remove(id);
                 if let Some(m) = self.members.remove(id) {
+                    self.subscriptions.remove(&m.metadata);
                     if let Some(instance) = m.instance_id()
                         && self.static_members.get(instance) == Some(id)
                     {
@@ -937,6 +978,16 @@ impl ConsumerGroup {
         }
     }
 
+    /// Whether the kept subscriber counts are what the members say (a test's invariant).
+    #[cfg(test)]
+    pub(crate) fn subscriptions_agree(&self) -> bool {
+        let mut fresh = Subscriptions::default();
+        for m in self.members.values() {
+            fresh.add(&m.metadata);
+        }
+        fresh == self.subscriptions
+    }
+
     /// `member`'s partitions are no longer owned by it.
     fn release(&mut self, member: &ConsumerMember) {
         for p in partitions_of(&member.assigned).chain(partitions_of(&member.pending_revocation)) {
@@ -969,17 +1020,24 @@ impl ConsumerGroup {
         without: Option<&str>,
         topics: &dyn TopicResolver,
     ) -> BTreeMap<String, (Uuid, i32)> {
-        let mut names: BTreeSet<String> = BTreeSet::new();
-        for m in self.members.values() {
-            if Some(m.member_id.as_str()) == without
-                || with.is_some_and(|w| w.member_id == m.member_id)
-            {
-                continue;
-            }
-            names.extend(topic_names_of(m, topics));
+        // The group's counts, less the members left out or replaced, plus `with`.
+        let mut counts = self.subscriptions.clone();
+        let replaced = with.and_then(|w| self.members.get(&w.member_id));
+        for m in without
+            .and_then(|id| self.members.get(id))
+            .into_iter()
+            .chain(replaced)
+        {
+            counts.remove(&m.metadata);
         }
         if let Some(w) = with {
-            names.extend(topic_names_of(w, topics));
+            counts.add(&w.metadata);
+        }
+        let mut names: BTreeSet<String> = counts.names.into_keys().collect();
+        for regex in counts.regexes.keys() {
+            if let Some(matched) = topics.matching(regex) {
+                names.extend(matched.iter().cloned());
+            }
         }
         names
             .into_iter()

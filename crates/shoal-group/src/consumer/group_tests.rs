@@ -96,6 +96,10 @@ impl Sim {
     fn write(&mut self, decision: &Decision) {
         self.log.extend(decision.records.iter().cloned());
         self.group.apply(decision, &self.settings, self.now_ms);
+        assert!(
+            self.group.subscriptions_agree(),
+            "subscriber counts drifted"
+        );
     }
 
     /// One heartbeat; the client then consumes what it was given (giving up the rest at once,
