@@ -53,7 +53,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo
 
 VENV_STAMP := $(VENV)/.requirements.stamp
 
-.PHONY: help docs run build build-tools compat compat-tools test test-deps check check-deps check-tools test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status image compose-up compose-down compose-clean compose-split-up compose-split-down compose-split-clean compose-secure-up compose-secure-down compose-secure-clean chaos chaos-local chaos-secure fuzz fuzz-tools test-fuzz fuzz-seeds
+.PHONY: help docs run build build-tools build-all compat compat-tools test test-deps check check-deps check-tools test-rust test-python bench clean-data cluster cluster-split cluster-stop cluster-status image compose-up compose-down compose-clean compose-split-up compose-split-down compose-split-clean compose-secure-up compose-secure-down compose-secure-clean chaos chaos-local chaos-secure fuzz fuzz-tools test-fuzz fuzz-seeds
 
 help: ## list the verbs
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -64,6 +64,11 @@ build: ## release build of the shoal binary
 
 build-tools: ## release build of the tools the image and tests ship: shoal-chaos, shoalctl
 	$(CARGO) build --release --bin shoal-chaos --bin shoalctl
+
+# One cargo run for the three: the tools' crates compile on the core the long sequential tail
+# of shoal's build (shoal-broker, shoal-server) leaves idle.
+build-all: ## release build of shoal, shoal-chaos and shoalctl in one cargo run
+	$(CARGO) build --release --bin shoal --bin shoal-chaos --bin shoalctl
 
 # No overrides: the binary's defaults are a complete single node (groups included; see
 # docs/configuration.md, "A single node serves everything out of the box"). shoalctl is built
@@ -116,20 +121,20 @@ check-tools: ## install cargo-machete and cargo-deny (pinned versions) when miss
 test-rust: ## cargo test for the whole workspace
 	$(CARGO) test --workspace $(RUST_TEST_ARGS)
 
-test-python: build build-tools compat-tools $(VENV_STAMP) ## real-client tests (kcat, confluent-kafka, kafka-python, librdkafka's suite's stable subset) against the real binary
+test-python: build-all compat-tools $(VENV_STAMP) ## real-client tests (kcat, confluent-kafka, kafka-python, librdkafka's suite's stable subset) against the real binary
 	SHOAL_BIN=$(abspath $(SHOAL_BIN)) $(VENV)/bin/pytest tests/python -v --durations=30 \
 	  --timeout=$(PYTEST_TIMEOUT) -p no:cacheprovider $(PYTEST_ARGS)
 
 compat-tools: ## build librdkafka's regression test runner from the sources rdkafka-sys vendors (target/compat)
 	bash tests/compat/build.sh
 
-compat: build build-tools compat-tools $(VENV_STAMP) ## every librdkafka broker test against three Shoal nodes, one process each; a table and the totals (docs/compatibility.md)
+compat: build-all compat-tools $(VENV_STAMP) ## every librdkafka broker test against three Shoal nodes, one process each; a table and the totals (docs/compatibility.md)
 	rm -f target/compat/results.tsv
 	-COMPAT_SUITE=full COMPAT_BROKERS=$(or $(COMPAT_BROKERS),3) SHOAL_BIN=$(abspath $(SHOAL_BIN)) $(VENV)/bin/pytest tests/python/test_librdkafka_suite.py \
 	  -q -p no:cacheprovider --timeout=600 $(PYTEST_ARGS)
 	$(VENV)/bin/python tests/compat/report.py target/compat/results.tsv
 
-image: build build-tools ## the container image shoal:dev, FROM scratch (binaries + the libraries ldd lists)
+image: build-all ## the container image shoal:dev, FROM scratch (binaries + the libraries ldd lists)
 	bash deploy/image/build.sh shoal:dev
 
 compose-up: image ## three combined nodes in containers (host ports 19092-19094, admin 19644-19646); waits until healthy
