@@ -1312,23 +1312,13 @@ impl GroupCoordinator {
             let mut dead_groups = Vec::new();
             for (id, group) in &state.groups {
                 let offsets = state.offsets.get(id);
-                // An offset with a transactional one pending does not expire yet, and a group
-                // with any pending stays (Kafka's `cleanupExpiredOffsets`).
-                let gone: Vec<(String, i32)> = offsets
+                // A group with a transactional offset pending stays
+                // (Kafka's `cleanupExpiredOffsets`).
+                let expiring = offsets
                     .map(|o| expired_offsets(group, o, now, self.config.offsets_retention_ms))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|key| !state.pending.is_pending(id, key))
-                    .collect();
-                let left = offsets.map_or(0, |o| o.len()) - gone.len();
-                for (topic, partition) in &gone {
-                    let key = RecordKey::Offset {
-                        group: id.clone(),
-                        topic: topic.clone(),
-                        partition: *partition,
-                    };
-                    records.push((encode_key(&key), None));
-                }
+                    .unwrap_or_default();
+                let (gone, left) =
+                    tombstone_expired(id, offsets, expiring, &state.pending, &mut records);
                 if left == 0
                     && !state.pending.group_has_pending(id)
                     && group.can_delete().is_ok()
@@ -1345,7 +1335,7 @@ impl GroupCoordinator {
             for (id, group) in &state.consumer_groups {
                 let offsets = state.offsets.get(id);
                 let subscribed = group.subscribed_topics(self.topic_resolver().as_ref());
-                let gone: Vec<(String, i32)> = offsets
+                let expiring = offsets
                     .map(|o| {
                         expired_consumer_offsets(
                             &subscribed,
@@ -1354,19 +1344,9 @@ impl GroupCoordinator {
                             self.config.offsets_retention_ms,
                         )
                     })
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|key| !state.pending.is_pending(id, key))
-                    .collect();
-                let left = offsets.map_or(0, |o| o.len()) - gone.len();
-                for (topic, partition) in &gone {
-                    let key = RecordKey::Offset {
-                        group: id.clone(),
-                        topic: topic.clone(),
-                        partition: *partition,
-                    };
-                    records.push((encode_key(&key), None));
-                }
+                    .unwrap_or_default();
+                let (gone, left) =
+                    tombstone_expired(id, offsets, expiring, &state.pending, &mut records);
                 if left == 0 && !state.pending.group_has_pending(id) && group.is_empty() {
                     records.extend(Self::consumer_delete_records(group, id));
                     dead_groups.push(id.clone());
@@ -1424,6 +1404,32 @@ impl GroupCoordinator {
         }
         next
     }
+}
+
+/// Of `group`'s expired offsets, those that go (an offset with a transactional one pending
+/// does not expire yet: Kafka's `cleanupExpiredOffsets`), their tombstones appended to
+/// `records`; and how many offsets the group keeps.
+fn tombstone_expired(
+    group: &str,
+    offsets: Option<&Offsets>,
+    expiring: Vec<(String, i32)>,
+    pending: &PendingTxnOffsets,
+    records: &mut Vec<(Bytes, Option<Bytes>)>,
+) -> (Vec<(String, i32)>, usize) {
+    let gone: Vec<(String, i32)> = expiring
+        .into_iter()
+        .filter(|key| !pending.is_pending(group, key))
+        .collect();
+    for (topic, partition) in &gone {
+        let key = RecordKey::Offset {
+            group: group.to_string(),
+            topic: topic.clone(),
+            partition: *partition,
+        };
+        records.push((encode_key(&key), None));
+    }
+    let left = offsets.map_or(0, |o| o.len()).saturating_sub(gone.len());
+    (gone, left)
 }
 
 async fn unload_shard(shard: &Shard) {
