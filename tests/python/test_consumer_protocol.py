@@ -232,6 +232,8 @@ def test_bad_heartbeats_get_kafka_codes_over_a_socket(shoal):
             ("a regular expression that does not compile",
              beat("member-b", 0, topics=[], owned={}, rebalance_timeout_ms=1000, regex="(unclosed"),
              INVALID_REGULAR_EXPRESSION),
+            ("a member id past what a record key holds",
+             beat("m" * 40_000, 0, topics=[topic], owned={}, rebalance_timeout_ms=1000), INVALID_REQUEST),
             ("a regular expression past its bound",
              beat("member-b", 0, topics=[], owned={}, rebalance_timeout_ms=1000, regex="a" * 5000),
              INVALID_REGULAR_EXPRESSION),
