@@ -29,6 +29,10 @@ SHOAL_OVERRIDES = {
     "group.consumer.min.heartbeat.interval.ms": 100,
     "group.consumer.session.timeout.ms": 6000,
     "group.consumer.min.session.timeout.ms": 1000,
+    # Classic members (the online migration test) with short sessions and a quick first
+    # rebalance.
+    "group.min.session.timeout.ms": 1000,
+    "group.initial.rebalance.delay.ms": 500,
 }
 
 FENCED_MEMBER_EPOCH = 110
@@ -324,3 +328,112 @@ def test_a_classic_group_moves_to_the_consumer_protocol_with_its_commits(shoal):
     for a in first.acked + second.acked:
         ends[a.partition] = max(ends.get(a.partition, 0), a.offset + 1)
     assert {o["partition"]: o["committed_offset"] for o in shown["offsets"]} == ends, shown
+
+
+def unconfirmed_reads(members: list[Member]) -> set[tuple[int, int]]:
+    """(partition, offset) of every batch whose commit did not return: the only reads another
+    member may repeat."""
+    out: set[tuple[int, int]] = set()
+    for m in members:
+        pending: list[tuple[int, int]] = []
+        for e in m.snapshot():
+            if e["event"] == "records":
+                out.update(pending)
+                pending = [(p, o) for _, p, o in e["recs"]]
+            elif e["event"] == "committed":
+                pending = []
+        out.update(pending)
+    return out
+
+
+@pytest.mark.timeout(420)
+def test_a_live_classic_group_rolls_to_the_consumer_protocol_and_back(shoal, tmp_path):
+    """Kafka 4.x's online migration: three classic librdkafka members under steady production
+    are replaced one at a time by `group.protocol=consumer` members (the group becomes a
+    consumer group at the first, its classic members assigned by the coordinator meanwhile),
+    then rolled back one at a time (the group is classic again when the last consumer-protocol
+    member leaves). Nothing is lost, no committed record is read again, and the commits carry
+    over both ways."""
+    topic = unique_topic("kip848-roll")
+    group = f"g-{topic}"
+    ck_create_topic(shoal.bootstrap, topic, partitions=6)
+    live: list[Member] = []
+    gone: list[Member] = []
+    producer = None
+    serial = iter(range(100))
+
+    def start(client: str) -> Member:
+        m = Member(client, shoal.bootstrap, topic, group, f"{client}-{next(serial)}",
+                   log_dir=tmp_path, session_timeout_ms=6000, max_seconds=300)
+        live.append(m)
+        return m
+
+    def stop(m: Member) -> None:
+        m.stop()
+        live.remove(m)
+        gone.append(m)
+
+    def shared_by(members: list[Member], each: int | None) -> bool:
+        got = [m.assignment() or [] for m in members]
+        return sorted(p for a in got for p in a) == list(range(6)) and (
+            each is None or all(len(a) == each for a in got))
+
+    def group_type() -> str:
+        return js(ctl(shoal, "group", "describe", group, "-o", "json"))["type"]
+
+    try:
+        for _ in range(3):
+            start("ck")
+        wait_until(lambda: shared_by(live, 2), 60, "two partitions for each classic member", live)
+        assert group_type() == "classic"
+        producer = SteadyProducer(shoal.bootstrap, topic, max_s=240)
+        wait_until(lambda: sum(len(m.records()) for m in live) >= 300, 60,
+                   "the first records consumed", live)
+
+        for step, (old_client, new_client) in enumerate([("ck", "ck848")] * 3 + [("ck848", "ck")] * 3):
+            old = next(m for m in live if m.name.startswith(old_client + "-"))
+            new = start(new_client)
+            wait_until(lambda: bool(new.assignment()) and shared_by(live, None), 90,
+                       f"step {step}: {new.name} consuming beside the others", live)
+            stop(old)
+            wait_until(lambda: shared_by(live, 2), 90, f"step {step}: two partitions each", live)
+            # A consumer group from the first consumer-protocol join until the last one left.
+            want = "classic" if step == 5 else "consumer"
+            wait_until(lambda: group_type() == want, 30, f"step {step}: a {want} group")
+            if want == "consumer":
+                # Classic and consumer-protocol members side by side, each shown as such.
+                shown = js(ctl(shoal, "group", "describe", group, "-o", "json"))
+                protocols = sorted(m["member_protocol"] for m in shown["members"])
+                classic = 2 - step if step < 3 else step - 2
+                assert protocols == ["classic"] * classic + ["consumer"] * (3 - classic), shown
+            print(f"step {step}: {old.name} -> {new.name}, a {want} group")
+
+        acked = producer.stop()
+        assert not producer.errors, producer.errors[:3]
+        producer = None
+        everyone = gone + live
+        wait_until(lambda: {(p, o) for m in everyone for _, p, o in m.records()}
+                   >= {(a.partition, a.offset) for a in acked}, 60, "every record consumed", live)
+        reads = group_reads({m.name: m.snapshot() for m in everyone})
+        assert not reads.steps_back, f"a member stepped back: {reads.steps_back[:5]}"
+        rep = check(acked, reads.seen, by_key=False)
+        assert rep.ok and not rep.unacked, rep.summary()
+        # A record is read again only where the batch holding it was never committed.
+        repeated = {(p, o) for _, p, o in reads.repeats}
+        assert repeated <= unconfirmed_reads(everyone), sorted(repeated - unconfirmed_reads(everyone))[:5]
+        print(f"{len(acked)} records, {len(repeated)} read twice (uncommitted batches)")
+
+        # The classic group's commits are the last ones every member made, through both moves.
+        for m in live:
+            m.stop()
+        ends: dict[int, int] = {}
+        for a in acked:
+            ends[a.partition] = max(ends.get(a.partition, 0), a.offset + 1)
+        shown = js(ctl(shoal, "group", "describe", group, "-o", "json"))
+        assert shown["type"] == "classic", shown
+        assert {o["partition"]: o["committed_offset"] for o in shown["offsets"]} == ends, shown
+    finally:
+        if producer is not None:
+            producer.stop()
+        for m in live:
+            m.stop()

@@ -552,9 +552,12 @@ impl GroupCoordinator {
                 Err(e) => return fail(e),
             };
             if let Some(consumer) = state.consumer_groups.get(group_id) {
-                // A classic member may only take over an empty consumer group.
+                // A consumer group with members takes classic members as its own; an empty
+                // one becomes a classic group.
                 if !consumer.is_empty() {
-                    return fail(GroupError::InconsistentGroupProtocol);
+                    return self
+                        .classic_join_consumer(partition, &mut state, group_id, req)
+                        .await;
                 }
                 let records = Self::consumer_delete_records(consumer, group_id);
                 if let Err(e) = self.write(partition, records).await {
@@ -606,6 +609,9 @@ impl GroupCoordinator {
                 Ok(active) => active,
                 Err(e) => return SyncResponse::error(e),
             };
+            if let Some(consumer) = state.consumer_groups.get_mut(group_id) {
+                return self.classic_sync_consumer(consumer, &req);
+            }
             let Some(group) = state.groups.get_mut(group_id) else {
                 return SyncResponse::error(GroupError::UnknownMemberId);
             };
@@ -646,6 +652,14 @@ impl GroupCoordinator {
         if state.loading {
             return GroupError::None;
         }
+        if let Some(consumer) = state.consumer_groups.get_mut(group_id) {
+            return self.classic_heartbeat_consumer(
+                consumer,
+                generation_id,
+                member_id,
+                instance_id,
+            );
+        }
         match state.groups.get_mut(group_id) {
             Some(group) => {
                 let result =
@@ -670,6 +684,11 @@ impl GroupCoordinator {
             Ok(active) => active,
             Err(e) => return (e, Vec::new()),
         };
+        if state.consumer_groups.contains_key(group_id) {
+            return self
+                .classic_leave_consumer(partition, &mut state, group_id, members)
+                .await;
+        }
         let Some(group) = state.groups.get_mut(group_id) else {
             return (
                 GroupError::None,
@@ -1446,6 +1465,8 @@ async fn unload_shard(shard: &Shard) {
 
 #[path = "coordinator_consumer.rs"]
 mod consumer_ops;
+#[path = "coordinator_migration.rs"]
+mod migration_ops;
 pub use consumer_ops::{
     ConsumerGroupDescription, ConsumerHeartbeatAnswer, MAX_REGEX_LEN, compile_subscription,
     validate_heartbeat,

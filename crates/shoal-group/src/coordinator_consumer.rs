@@ -1,19 +1,21 @@
 //! The coordinator's side of KIP-848 consumer groups: a ConsumerGroupHeartbeat decided by its
 //! group (`consumer::group`), written to the group's offsets partition, and replayed onto the
 //! group once replicated; members whose session or rebalance deadline passed are fenced the
-//! same way. A group id names one group: a classic group with members keeps its protocol
-//! (GROUP_ID_NOT_FOUND for a consumer heartbeat), an empty one becomes a consumer group at the
-//! first consumer join, keeping its committed offsets.
+//! same way. A group id names one group: an empty classic group becomes a consumer group at the
+//! first consumer join, keeping its committed offsets; one with members moves with its members
+//! (the online upgrade, `consumer::classic`), and back when its last consumer-protocol member
+//! leaves (`coordinator_migration`).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::{GroupCoordinator, GroupDescription, ShardState};
 use crate::consumer::assignor::Assignment;
+use crate::consumer::embedded::{encode_assignment, encode_subscription};
 use crate::consumer::group::{
     ConsumerGroup, ConsumerGroupSettings, ConsumerRecord, Decision, HeartbeatRequest, Refusal,
     TopicResolver, is_leave,
 };
-use crate::consumer::member::{ConsumerMember, JOIN_EPOCH, STATIC_LEAVE_EPOCH};
+use crate::consumer::member::{ConsumerMember, JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH};
 use crate::error::GroupError;
 use crate::group::MemberDescription;
 
@@ -177,27 +179,50 @@ impl GroupCoordinator {
             req.member_id = uuid::Uuid::new_v4().simple().to_string();
         }
         let joining = req.member_epoch == JOIN_EPOCH;
-        // A classic group by that id: only an empty one becomes a consumer group.
-        let converts = match state.groups.get(group_id) {
-            Some(classic) if !classic.is_empty() => {
-                return ConsumerHeartbeatAnswer::refused(
-                    GroupError::GroupIdNotFound,
-                    format!("group {group_id} is a classic group with members"),
-                );
-            }
-            Some(_) => true,
-            None => false,
-        };
         let now_ms = self.monotonic_ms();
+        // A classic group by that id: an empty one becomes a consumer group; one with members
+        // is converted at a consumer member's join (the online upgrade), its members kept.
+        let (converts, upgraded) = match state.groups.get(group_id) {
+            Some(classic) if !classic.is_empty() => {
+                let refused = |message: String| ConsumerHeartbeatAnswer {
+                    member_id: req.member_id.clone(),
+                    ..ConsumerHeartbeatAnswer::refused(GroupError::GroupIdNotFound, message)
+                };
+                if !joining {
+                    return refused(format!("group {group_id} is a classic group"));
+                }
+                match ConsumerGroup::upgrade_records(
+                    &classic.snapshot(),
+                    topics.as_ref(),
+                    &settings,
+                ) {
+                    Ok(records) => {
+                        let mut group = ConsumerGroup::new(group_id);
+                        for r in &records {
+                            group.replay(r);
+                        }
+                        group.restart_timers(&settings, now_ms);
+                        (true, Some((group, records)))
+                    }
+                    Err(refusal) => {
+                        tracing::info!(group = group_id, reason = %refusal.message, "a classic group with members was not moved to the consumer protocol");
+                        return refused(refusal.message);
+                    }
+                }
+            }
+            Some(_) => (true, None),
+            None => (false, None),
+        };
         let decided = {
             let fresh;
-            let group = match state.consumer_groups.get(group_id) {
-                Some(group) => group,
-                None if joining => {
+            let group = match (state.consumer_groups.get(group_id), &upgraded) {
+                (_, Some((converted, _))) => converted,
+                (Some(group), None) => group,
+                (None, None) if joining => {
                     fresh = ConsumerGroup::new(group_id);
                     &fresh
                 }
-                None => {
+                (None, None) => {
                     return ConsumerHeartbeatAnswer::refused(
                         GroupError::GroupIdNotFound,
                         format!("consumer group {group_id} not found"),
@@ -220,6 +245,74 @@ impl GroupCoordinator {
                 };
             }
         };
+        // The last consumer-protocol member leaving a group of classic members turns it back
+        // (the leave checked first).
+        if req.member_epoch == LEAVE_EPOCH
+            && let Some(done) = self
+                .maybe_downgrade(
+                    partition,
+                    &mut state,
+                    group_id,
+                    &req.member_id,
+                    topics.as_ref(),
+                )
+                .await
+        {
+            return match done {
+                Ok(()) => ConsumerHeartbeatAnswer {
+                    error: GroupError::None,
+                    message: None,
+                    member_id: req.member_id,
+                    member_epoch: LEAVE_EPOCH,
+                    heartbeat_interval_ms: settings.heartbeat_interval_ms,
+                    assignment: None,
+                },
+                Err(error) => {
+                    ConsumerHeartbeatAnswer::refused(error, "the group's records were not stored")
+                }
+            };
+        }
+        if let Some((converted, conversion)) = upgraded.filter(|(_, records)| !records.is_empty()) {
+            // The classic group's members and the newcomer, in one batch. If it fails, the
+            // classic group stays (should the batch be in the log after all, a later classic
+            // record supersedes it, or a new coordinator loads the converted group, which
+            // serves the classic members as well).
+            let records: Vec<ConsumerRecord> = conversion
+                .into_iter()
+                .chain(decision.records.iter().cloned())
+                .collect();
+            if let Err(error) = self.write_consumer(partition, group_id, &records).await {
+                return ConsumerHeartbeatAnswer::refused(
+                    error,
+                    "the group's records were not stored",
+                );
+            }
+            if let Some(mut classic) = state.groups.remove(group_id) {
+                classic.release_waiting();
+            }
+            let group = state
+                .consumer_groups
+                .entry(group_id.to_string())
+                .insert_entry(converted)
+                .into_mut();
+            group.apply(&decision, &settings, self.monotonic_ms());
+            self.deadline_set(group.next_deadline_ms());
+            tracing::info!(
+                group = group_id,
+                members = group.members().count(),
+                epoch = group.group_epoch(),
+                "a classic group with members moved to the consumer protocol"
+            );
+            log_decision(group_id, &req, &decision);
+            return ConsumerHeartbeatAnswer {
+                error: GroupError::None,
+                message: None,
+                member_id: decision.member_id,
+                member_epoch: decision.member_epoch,
+                heartbeat_interval_ms: settings.heartbeat_interval_ms,
+                assignment: decision.assignment,
+            };
+        }
         // A group whose last write failed is restated first (see `ConsumerGroup::restate`).
         let restate = state
             .consumer_groups
@@ -268,7 +361,7 @@ impl GroupCoordinator {
     }
 
     /// Writes a consumer group's records (nothing for none), as one batch.
-    async fn write_consumer(
+    pub(super) async fn write_consumer(
         &self,
         partition: i32,
         group_id: &str,
@@ -314,6 +407,24 @@ impl GroupCoordinator {
                 continue;
             };
             for (member_id, why) in group.expired(now_ms) {
+                // The last consumer-protocol member gone: the classic members carry on as a
+                // classic group.
+                match self
+                    .maybe_downgrade(partition, state, &id, &member_id, topics.as_ref())
+                    .await
+                {
+                    Some(Ok(())) => {
+                        tracing::info!(group = %id, member = %member_id, "removed a consumer group member: {why}");
+                        break;
+                    }
+                    Some(Err(_)) => {
+                        if let Some(group) = state.consumer_groups.get_mut(&id) {
+                            group.retry_later(&member_id, now_ms.saturating_add(FENCE_RETRY_MS));
+                        }
+                        continue;
+                    }
+                    None => {}
+                }
                 let Some(group) = state.consumer_groups.get(&id) else {
                     break;
                 };
@@ -408,7 +519,7 @@ pub(super) fn describe_as_classic(
             group_instance_id: m.metadata.instance_id.clone(),
             client_id: m.metadata.client_id.clone(),
             client_host: m.metadata.client_host.clone(),
-            metadata: classic_subscription(&m.metadata.subscribed_topic_names),
+            metadata: encode_subscription(&m.metadata.subscribed_topic_names),
             assignment: classic_assignment(&m.assigned, topics),
         })
         .collect();
@@ -421,38 +532,13 @@ pub(super) fn describe_as_classic(
     }
 }
 
-fn put_short_string(out: &mut BytesMut, s: &str) {
-    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
-    out.put_i16(len);
-    out.put_slice(&s.as_bytes()[..len as usize]);
-}
-
-fn classic_subscription(topics: &[String]) -> Bytes {
-    let mut out = BytesMut::new();
-    out.put_i16(0);
-    out.put_i32(i32::try_from(topics.len()).unwrap_or(i32::MAX));
-    for t in topics {
-        put_short_string(&mut out, t);
-    }
-    out.put_i32(-1); // no user data
-    out.freeze()
-}
-
 fn classic_assignment(assigned: &Assignment, topics: Option<&dyn TopicResolver>) -> Bytes {
-    let named: Vec<(String, &std::collections::BTreeSet<i32>)> = assigned
+    let named: Vec<(String, Vec<i32>)> = assigned
         .iter()
-        .filter_map(|(id, parts)| topics.and_then(|t| t.topic_name(*id)).map(|n| (n, parts)))
+        .filter_map(|(id, parts)| {
+            let name = topics.and_then(|t| t.topic_name(*id))?;
+            Some((name, parts.iter().copied().collect()))
+        })
         .collect();
-    let mut out = BytesMut::new();
-    out.put_i16(0);
-    out.put_i32(i32::try_from(named.len()).unwrap_or(i32::MAX));
-    for (name, parts) in named {
-        put_short_string(&mut out, &name);
-        out.put_i32(i32::try_from(parts.len()).unwrap_or(i32::MAX));
-        for p in parts {
-            out.put_i32(*p);
-        }
-    }
-    out.put_i32(-1); // no user data
-    out.freeze()
+    encode_assignment(0, &named)
 }

@@ -972,3 +972,148 @@ async fn a_static_member_expires_at_its_session_deadline() {
         "the member was removed before its session ended"
     );
 }
+
+/// A classic member and a consumer-protocol member in one group, through the coordinator:
+/// the upgrade at the consumer member's join, the classic member served by the consumer
+/// group, a reload from the log, and the group classic again once the consumer member's
+/// session ends — its commits kept throughout.
+#[tokio::test]
+async fn a_group_moves_to_the_consumer_protocol_and_back_with_a_classic_member_in_it() {
+    use crate::consumer::embedded::{decode_assignment, encode_assignment, encode_subscription};
+    use crate::consumer::group::tests::topics;
+    use crate::consumer::group::{ConsumerGroupSettings, HeartbeatRequest};
+
+    let cfg = || CoordinatorConfig {
+        min_session_timeout_ms: 100,
+        consumer: ConsumerGroupSettings {
+            session_timeout_ms: 300,
+            ..ConsumerGroupSettings::default()
+        },
+        ..config()
+    };
+    let resolver =
+        || -> Arc<dyn TopicResolver> { Arc::new(topics(&[("t", uuid::Uuid::from_u128(7), 4)])) };
+    let start = |log: &Arc<MemoryLog>| {
+        let log = Arc::clone(log);
+        async move {
+            let c = GroupCoordinator::new(cfg(), log.clone() as Arc<dyn OffsetsStorage>);
+            c.set_topic_resolver(resolver());
+            c.begin_load(0, 1).await;
+            assert!(c.finish_load(0, 1, log.replay()).await);
+            c
+        }
+    };
+    let join = |member_id: &str| JoinRequest {
+        member_id: member_id.into(),
+        group_instance_id: None,
+        client_id: "classic".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 5_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), encode_subscription(&["t".into()]))],
+        require_known_member_id: false,
+    };
+    let sync = |member_id: &str, generation_id: i32, assignments| SyncRequest {
+        generation_id,
+        member_id: member_id.into(),
+        group_instance_id: None,
+        protocol_type: Some("consumer".into()),
+        protocol_name: Some("range".into()),
+        assignments,
+    };
+    let partitions = |bytes: &Bytes| -> Vec<i32> {
+        let named = decode_assignment(bytes).expect("an assignment");
+        named.into_iter().flat_map(|(_, p)| p).collect()
+    };
+
+    let log = Arc::new(MemoryLog::default());
+    let c = start(&log).await;
+    // (Timers for the first rebalance's delay; the second coordinator's are ticked by hand.)
+    tokio::spawn(Arc::clone(&c).run_timers());
+    // A classic group of one, owning all four partitions at generation 1.
+    let a = c.join("g", join("")).await;
+    assert_eq!((a.error, a.generation_id), (GroupError::None, 1));
+    let all = encode_assignment(0, &[("t".into(), vec![0, 1, 2, 3])]);
+    let synced = c
+        .sync("g", sync(&a.member_id, 1, vec![(a.member_id.clone(), all)]))
+        .await;
+    assert_eq!(partitions(&synced.assignment), vec![0, 1, 2, 3]);
+
+    // A consumer-protocol member joins: the group moves, "a" at epoch 1 keeps its partitions.
+    let hb = |member_id: &str, member_epoch: i32| HeartbeatRequest {
+        member_id: member_id.into(),
+        member_epoch,
+        rebalance_timeout_ms: 5_000,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        owned: Some(Default::default()),
+        ..HeartbeatRequest::default()
+    };
+    let joined = c.consumer_heartbeat("g", hb("c", 0)).await;
+    assert_eq!((joined.error, joined.member_epoch), (GroupError::None, 2));
+    let described = c
+        .describe_consumer_group("g")
+        .await
+        .expect("a consumer group");
+    assert_eq!(described.members.len(), 2);
+    // "a" is told to rejoin, is answered at once, and syncs its share.
+    assert_eq!(
+        c.heartbeat("g", 1, &a.member_id, None).await,
+        GroupError::RebalanceInProgress
+    );
+    let rejoined = c.join("g", join(&a.member_id)).await;
+    assert_eq!(
+        (rejoined.error, rejoined.generation_id),
+        (GroupError::None, 2)
+    );
+    assert_eq!(rejoined.leader, "", "no leader: the coordinator assigns");
+    let synced = c.sync("g", sync(&a.member_id, 2, vec![])).await;
+    assert_eq!(synced.error, GroupError::None);
+    assert_eq!(partitions(&synced.assignment).len(), 2);
+    // It commits with its generation over an OffsetCommit older than v9.
+    let committed = c
+        .commit("g", 2, &a.member_id, None, vec![offset("t", 0, 5)], false)
+        .await;
+    assert_eq!(committed, vec![GroupError::None]);
+    assert_eq!(
+        c.commit("g", 1, &a.member_id, None, vec![offset("t", 0, 6)], false)
+            .await,
+        vec![GroupError::IllegalGeneration]
+    );
+
+    // A new coordinator reads the mixed group back, "a" still classic at epoch 2 (the old one
+    // lets go first, so its timers write nothing more).
+    c.unload(0).await;
+    let moved = start(&log).await;
+    assert_eq!(
+        moved.heartbeat("g", 2, &a.member_id, None).await,
+        GroupError::None
+    );
+    // "c" goes silent: once its session ends, "a" carries on in a classic group.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        moved.heartbeat("g", 2, &a.member_id, None).await,
+        GroupError::None
+    );
+    moved.tick().await;
+    assert_eq!(
+        moved.describe_consumer_group("g").await.map(|_| ()),
+        Err(GroupError::GroupIdNotFound)
+    );
+    let classic = moved.describe("g").await;
+    assert_eq!(classic.protocol_type, "consumer");
+    assert_eq!(classic.state, GroupState::PreparingRebalance.name());
+    assert_eq!(
+        moved.heartbeat("g", 2, &a.member_id, None).await,
+        GroupError::RebalanceInProgress
+    );
+    let again = moved.join("g", join(&a.member_id)).await;
+    assert_eq!((again.error, again.generation_id), (GroupError::None, 3));
+    assert_eq!(again.leader, a.member_id);
+    // And its commit is still there, read back by yet another coordinator.
+    let last = start(&log).await;
+    let fetched = last.fetch_offsets("g", None).await.expect("offsets");
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].1.as_ref().map(|o| o.offset), Some(5));
+    assert_eq!(last.describe("g").await.protocol_type, "consumer");
+}

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use tokio::sync::oneshot;
 
+use crate::consumer::group::{ClassicMember, ClassicSnapshot};
 use crate::error::GroupError;
 use crate::records::{GroupValue, StoredMember};
 
@@ -230,7 +231,7 @@ pub struct ClassicGroup {
     state_timestamp_ms: i64,
 }
 
-fn generate_member_id(prefix: &str) -> String {
+pub(crate) fn generate_member_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4())
 }
 
@@ -1228,6 +1229,62 @@ impl ClassicGroup {
         } else {
             GroupState::Stable
         };
+        group
+    }
+
+    /// The group as the move to the consumer protocol reads it.
+    pub fn snapshot(&self) -> ClassicSnapshot {
+        ClassicSnapshot {
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol_name.clone(),
+            members: self
+                .members
+                .values()
+                .map(|m| ClassicMember {
+                    member_id: m.member_id.clone(),
+                    instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    session_timeout_ms: m.session_timeout_ms,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    protocols: m.protocols.clone(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The group became a consumer group: every parked JoinGroup and SyncGroup is told to
+    /// rejoin (REBALANCE_IN_PROGRESS), as Kafka's `convertToConsumerGroup` does.
+    pub fn release_waiting(&mut self) {
+        for member in self.members.values_mut() {
+            if let Some(tx) = member.awaiting_join.take() {
+                let _ = tx.send(JoinResponse::error(
+                    GroupError::RebalanceInProgress,
+                    &member.member_id,
+                ));
+            }
+            if let Some(tx) = member.awaiting_sync.take() {
+                let _ = tx.send(SyncResponse::error(GroupError::RebalanceInProgress));
+            }
+        }
+        self.state = GroupState::Dead;
+    }
+
+    /// A consumer group turned back into a classic group (its record, `value`): Stable at its
+    /// epoch, then rebalancing at once, so each member rejoins and a leader assigns.
+    pub fn from_downgrade(
+        id: &str,
+        value: GroupValue,
+        now_ms: i64,
+        wall_ms: i64,
+        settings: &GroupSettings,
+    ) -> Self {
+        let mut group = ClassicGroup::from_stored(id, value, now_ms);
+        if group.state == GroupState::Stable {
+            group.prepare_rebalance(now_ms, wall_ms, settings);
+        }
         group
     }
 

@@ -26,6 +26,8 @@ use crate::apis::{MAX_BATCH_ITEMS, str_bytes, topic_name};
 
 /// KIP-848's `MemberType`: the member speaks the consumer protocol.
 const MEMBER_TYPE_CONSUMER: i8 = 1;
+/// A member that joined with the classic protocol (a group being migrated).
+const MEMBER_TYPE_CLASSIC: i8 = 0;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -79,6 +81,11 @@ pub async fn handle(
             .members
             .into_iter()
             .map(|(m, target)| {
+                let member_type = if m.metadata.classic.is_some() {
+                    MEMBER_TYPE_CLASSIC
+                } else {
+                    MEMBER_TYPE_CONSUMER
+                };
                 Member::default()
                     .with_member_id(str_bytes(&m.member_id))
                     .with_instance_id(m.metadata.instance_id.as_deref().map(str_bytes))
@@ -98,7 +105,7 @@ pub async fn handle(
                     )
                     .with_assignment(assignment(&m.assigned, &image))
                     .with_target_assignment(assignment(&target, &image))
-                    .with_member_type(MEMBER_TYPE_CONSUMER)
+                    .with_member_type(member_type)
             })
             .collect();
         let authorized_operations = if request.include_authorized_operations {

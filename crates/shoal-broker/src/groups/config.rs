@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
 use shoal_group::consumer::assignor::AssignorName;
-use shoal_group::consumer::group::ConsumerGroupSettings;
+use shoal_group::consumer::group::{ConsumerGroupSettings, MigrationPolicy};
 use shoal_group::{CoordinatorConfig, GroupSettings};
 
 use crate::internal_topic::InternalTopicSpec;
@@ -129,6 +129,9 @@ fn consumer_settings(settings: &BTreeMap<String, String>) -> anyhow::Result<Cons
     let max_heartbeat_ms: i32 = get(settings, "group.consumer.max.heartbeat.interval.ms")?;
     let max_size: i32 = get(settings, "group.consumer.max.size")?;
     let assignors: String = get(settings, "group.consumer.assignors")?;
+    let migration: String = get(settings, "group.consumer.migration.policy")?;
+    let migration_policy = MigrationPolicy::parse(&migration)
+        .with_context(|| format!("group.consumer.migration.policy: unknown policy {migration}"))?;
     if !(min_session_ms..=max_session_ms).contains(&session_timeout_ms) {
         bail!(
             "group.consumer.session.timeout.ms={session_timeout_ms} must be within \
@@ -165,6 +168,7 @@ fn consumer_settings(settings: &BTreeMap<String, String>) -> anyhow::Result<Cons
         heartbeat_interval_ms,
         max_size: usize::try_from(max_size).unwrap_or(usize::MAX),
         assignors: list,
+        migration_policy,
     })
 }
 

@@ -217,6 +217,8 @@ struct MemberRow {
     assigned: Vec<(String, i32)>,
     epoch: Option<i32>,
     target: Option<Vec<(String, i32)>>,
+    /// In a consumer group: the protocol the member speaks (`classic` while a group migrates).
+    protocol: Option<&'static str>,
 }
 
 fn partitions(a: &consumer_group_describe_response::Assignment) -> Vec<(String, i32)> {
@@ -253,6 +255,12 @@ async fn describe(client: &mut Client, group: &str, out: &Output) -> anyhow::Res
                 assigned: partitions(&m.assignment),
                 epoch: Some(m.member_epoch),
                 target: Some(partitions(&m.target_assignment)),
+                // KIP-1099's MemberType: 0 classic, 1 consumer.
+                protocol: Some(if m.member_type == 0 {
+                    "classic"
+                } else {
+                    "consumer"
+                }),
             })
             .collect();
         let heading = Heading {
@@ -291,6 +299,7 @@ async fn describe(client: &mut Client, group: &str, out: &Output) -> anyhow::Res
             assigned,
             epoch: None,
             target: None,
+            protocol: None,
         });
     }
     let heading = Heading {
@@ -395,6 +404,9 @@ async fn show(
                 v["member_epoch"] = json!(epoch);
                 v["target_assignment"] = json!(tp_json(target));
             }
+            if let Some(protocol) = m.protocol {
+                v["member_protocol"] = json!(protocol);
+            }
             v
         }).collect::<Vec<_>>(),
         "offsets": keys.iter().map(|k| {
@@ -405,6 +417,7 @@ async fn show(
         }).collect::<Vec<_>>(),
     });
     let kip848 = heading.epochs.is_some();
+    value["type"] = json!("classic");
     if let Some((group_epoch, assignment_epoch)) = heading.epochs {
         value["type"] = json!("consumer");
         value["group_epoch"] = json!(group_epoch);
@@ -416,6 +429,7 @@ async fn show(
             let mut row = vec![m.id.clone(), m.client_id.clone(), m.host.clone()];
             if kip848 {
                 row.push(m.epoch.map_or("-".into(), |e| e.to_string()));
+                row.push(m.protocol.unwrap_or("-").to_string());
             }
             row.push(joined(&m.assigned));
             if kip848 {
@@ -437,6 +451,7 @@ async fn show(
                 "CLIENT_ID",
                 "HOST",
                 "EPOCH",
+                "PROTOCOL",
                 "ASSIGNMENT",
                 "TARGET",
             ],

@@ -123,6 +123,8 @@ pub struct ConsumerGroupSettings {
     pub max_size: usize,
     /// `group.consumer.assignors`, in order: the first is the default.
     pub assignors: [Option<AssignorName>; 2],
+    /// `group.consumer.migration.policy`
+    pub migration_policy: MigrationPolicy,
 }
 
 impl ConsumerGroupSettings {
@@ -138,6 +140,7 @@ impl Default for ConsumerGroupSettings {
             heartbeat_interval_ms: 5_000,
             max_size: usize::MAX,
             assignors: AssignorName::ALL.map(Some),
+            migration_policy: MigrationPolicy::default(),
         }
     }
 }
@@ -243,6 +246,19 @@ pub struct HeartbeatRequest {
     pub client_host: String,
 }
 
+/// A member's change as `advance` takes it: the member as it was (or starts), the static
+/// member it replaces, whether it is new, and what it says it owns.
+struct Step<'a> {
+    member: &'a ConsumerMember,
+    replaced: Option<&'a str>,
+    is_new: bool,
+    owned: Option<&'a Assignment>,
+}
+
+/// A member's new rebalance deadline: `None` unchanged, `Some(None)` cleared, else
+/// (ms, the epoch it guards).
+type RebalanceDeadline = Option<Option<(i64, i32)>>;
+
 /// A refused heartbeat: Kafka's code and its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -268,7 +284,9 @@ pub struct Decision {
     /// The member whose session the heartbeat renews.
     pub(crate) alive: Option<String>,
     /// The member's new rebalance deadline (`Some(None)`: cleared), as (ms, epoch it guards).
-    pub(crate) rebalance_deadline: Option<Option<(i64, i32)>>,
+    pub(crate) rebalance_deadline: RebalanceDeadline,
+    /// A classic member must send its SyncGroup by then (set by its JoinGroup).
+    pub(crate) classic_deadline_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -285,6 +303,9 @@ pub struct ConsumerGroup {
     owners: HashMap<(Uuid, i32), String>,
     session_deadlines_ms: HashMap<String, i64>,
     rebalance_deadlines_ms: HashMap<String, (i64, i32)>,
+    /// Classic members that must send a JoinGroup (after REBALANCE_IN_PROGRESS) or a
+    /// SyncGroup (after their JoinGroup) by then.
+    classic_deadlines_ms: HashMap<String, i64>,
     /// Members seen in an assignment record but not (yet) in a member record.
     incomplete: BTreeSet<String>,
     /// How many members subscribe to each topic name and each regular expression: a
@@ -442,12 +463,55 @@ impl ConsumerGroup {
         }
         md.client_id.clone_from(&req.client_id);
         md.client_host.clone_from(&req.client_host);
+        // A member that spoke the classic protocol now speaks this one.
+        md.classic = None;
 
+        let step = Step {
+            member: &member,
+            replaced: replaced.as_deref(),
+            is_new,
+            owned: req.owned.as_ref(),
+        };
+        let (reconciled, rebalance_deadline) =
+            self.advance(&step, updated, topics, settings, now_ms, &mut records)?;
+
+        // A full request (a join, or one after an error) gets the whole assignment back.
+        let full = joining
+            || (req.rebalance_timeout_ms != -1
+                && req.subscribed_topic_names.is_some()
+                && req.owned.is_some());
+        let assignment =
+            (full || reconciled.assigned != member.assigned).then(|| reconciled.assigned.clone());
+        Ok(Decision {
+            records,
+            member_id: reconciled.member_id.clone(),
+            member_epoch: reconciled.member_epoch,
+            assignment,
+            alive: Some(reconciled.member_id),
+            rebalance_deadline,
+            classic_deadline_ms: None,
+        })
+    }
+
+    /// One member's change decided against the group (a heartbeat's or a classic JoinGroup's):
+    /// its member record if it changed, the group epoch bumped when the subscriptions did, a
+    /// new target assignment at a new epoch, and the member's next step towards its target.
+    /// Returns the member after that step and its new rebalance deadline.
+    fn advance(
+        &self,
+        step: &Step<'_>,
+        updated: ConsumerMember,
+        topics: &dyn TopicResolver,
+        settings: &ConsumerGroupSettings,
+        now_ms: i64,
+        records: &mut Vec<ConsumerRecord>,
+    ) -> Result<(ConsumerMember, RebalanceDeadline), Refusal> {
+        let member = step.member;
         let subscription_changed = member.metadata.subscribed_topic_names
             != updated.metadata.subscribed_topic_names
             || member.metadata.subscribed_topic_regex != updated.metadata.subscribed_topic_regex;
-        let mut bump = is_new && replaced.is_none();
-        if is_new || updated.metadata != member.metadata {
+        let mut bump = step.is_new && step.replaced.is_none();
+        if step.is_new || updated.metadata != member.metadata {
             records.push(ConsumerRecord::Member(
                 updated.member_id.clone(),
                 Some(updated.metadata.clone()),
@@ -456,8 +520,8 @@ impl ConsumerGroup {
         }
 
         // The topics the group subscribes to, with this member as it is now.
-        let without = replaced.as_deref();
-        let subscribed = self.resolve_subscriptions(Some(&updated), without, topics);
+        let without = step.replaced;
+        let subscribed = self.resolve_subscriptions(Some(&updated), without.as_slice(), topics);
         let hash = metadata_hash(&subscribed);
         bump |= hash != self.metadata_hash;
         let mut group_epoch = self.group_epoch;
@@ -473,7 +537,7 @@ impl ConsumerGroup {
         // are all targets cloned and compared).
         let (target_epoch, target) = if group_epoch > self.assignment_epoch {
             let mut targets = self.targets.clone();
-            if let Some(old) = &replaced
+            if let Some(old) = step.replaced
                 && let Some(t) = targets.remove(old)
             {
                 targets.insert(updated.member_id.clone(), t);
@@ -496,7 +560,7 @@ impl ConsumerGroup {
             let mine = self
                 .targets
                 .get(&updated.member_id)
-                .or_else(|| replaced.as_ref().and_then(|old| self.targets.get(old)))
+                .or_else(|| step.replaced.and_then(|old| self.targets.get(old)))
                 .cloned()
                 .unwrap_or_default();
             (self.assignment_epoch, mine)
@@ -513,7 +577,7 @@ impl ConsumerGroup {
                 &Reconcile {
                     target_epoch,
                     target: &target,
-                    owned: req.owned.as_ref(),
+                    owned: step.owned,
                     is_owned: &is_owned,
                 },
             )
@@ -527,28 +591,14 @@ impl ConsumerGroup {
             }
             next
         };
-        if is_new || reconciled.current_value() != member.current_value() {
+        if step.is_new || reconciled.current_value() != member.current_value() {
             records.push(ConsumerRecord::Current(
                 reconciled.member_id.clone(),
                 Some(reconciled.current_value()),
             ));
         }
 
-        // A full request (a join, or one after an error) gets the whole assignment back.
-        let full = joining
-            || (req.rebalance_timeout_ms != -1
-                && req.subscribed_topic_names.is_some()
-                && req.owned.is_some());
-        let assignment =
-            (full || reconciled.assigned != member.assigned).then(|| reconciled.assigned.clone());
-        Ok(Decision {
-            records,
-            member_id: reconciled.member_id.clone(),
-            member_epoch: reconciled.member_epoch,
-            assignment,
-            alive: Some(reconciled.member_id),
-            rebalance_deadline,
-        })
+        Ok((reconciled, rebalance_deadline))
     }
 
     /// The member a heartbeat is from, checked (its epoch, its instance id), or the one it
@@ -584,7 +634,8 @@ impl ConsumerGroup {
             Some(old) if joining => {
                 // A static member comes back under a new member id: it takes the old one's
                 // place and partitions, if the old one left (epoch -2).
-                if old.member_epoch != STATIC_LEAVE_EPOCH {
+                // (A classic member's place is taken at once: Kafka's migration rule.)
+                if old.member_epoch != STATIC_LEAVE_EPOCH && old.metadata.classic.is_none() {
                     return refuse(
                         GroupError::UnreleasedInstanceId,
                         format!(
@@ -686,6 +737,7 @@ impl ConsumerGroup {
             assignment: None,
             alive: None,
             rebalance_deadline: None,
+            classic_deadline_ms: None,
         })
     }
 
@@ -694,7 +746,7 @@ impl ConsumerGroup {
     /// its partitions.
     pub fn fence(&self, member_id: &str, topics: &dyn TopicResolver) -> Vec<ConsumerRecord> {
         let mut records = remove_member_records(member_id);
-        let subscribed = self.resolve_subscriptions(None, Some(member_id), topics);
+        let subscribed = self.resolve_subscriptions(None, &[member_id], topics);
         records.push(ConsumerRecord::GroupEpoch(Some(GroupEpochValue {
             epoch: self.group_epoch.saturating_add(1),
             metadata_hash: metadata_hash(&subscribed),
@@ -719,6 +771,14 @@ impl ConsumerGroup {
             .filter(|(_, at)| **at <= now_ms)
             .map(|(id, _)| (id.clone(), "its session expired"))
             .collect();
+        for (id, at) in &self.classic_deadlines_ms {
+            if *at <= now_ms && !out.iter().any(|(o, _)| o == id) {
+                out.push((
+                    id.clone(),
+                    "the classic member did not rejoin or sync within its rebalance timeout",
+                ));
+            }
+        }
         for (id, (at, epoch)) in &self.rebalance_deadlines_ms {
             let still_revoking = self.is_revoking_at(id, *epoch);
             if *at <= now_ms && still_revoking && !out.iter().any(|(o, _)| o == id) {
@@ -733,7 +793,11 @@ impl ConsumerGroup {
     }
 
     pub fn next_deadline_ms(&self) -> Option<i64> {
-        let sessions = self.session_deadlines_ms.values().copied();
+        let sessions = self
+            .session_deadlines_ms
+            .values()
+            .chain(self.classic_deadlines_ms.values())
+            .copied();
         // Only deadlines that still guard something (see `replay`, which drops the others).
         let rebalances = self
             .rebalance_deadlines_ms
@@ -769,13 +833,16 @@ impl ConsumerGroup {
         let Some(member) = self.members.get(member_id) else {
             return GroupError::UnknownMemberId;
         };
-        if !transactional && !v9_or_later {
+        // A classic member commits with its generation, at any version.
+        let classic = member.metadata.classic.is_some();
+        if !transactional && !classic && !v9_or_later {
             return GroupError::UnsupportedVersion;
         }
         if member_epoch != member.member_epoch {
             // A transactional producer knows no STALE_MEMBER_EPOCH: Kafka answers it
-            // ILLEGAL_GENERATION, which aborts the transaction instead of failing the producer.
-            return if transactional {
+            // ILLEGAL_GENERATION, which aborts the transaction instead of failing the producer;
+            // a classic member knows generations only.
+            return if transactional || classic {
                 GroupError::IllegalGeneration
             } else {
                 GroupError::StaleMemberEpoch
@@ -854,6 +921,9 @@ impl ConsumerGroup {
         if let Some((deadline, _)) = self.rebalance_deadlines_ms.get_mut(member_id) {
             *deadline = (*deadline).max(at_ms);
         }
+        if let Some(deadline) = self.classic_deadlines_ms.get_mut(member_id) {
+            *deadline = (*deadline).max(at_ms);
+        }
     }
 
     // ─── Applying what was written ───────────────────────────────────────────────────────
@@ -867,11 +937,14 @@ impl ConsumerGroup {
         }
         assert!(self.group_epoch >= epoch_before, "a group epoch only grows");
         if let Some(id) = &decision.alive
-            && self.members.contains_key(id)
+            && let Some(member) = self.members.get(id)
         {
-            let timeout_ms = i64::from(settings.session_timeout_ms.max(0));
+            let timeout_ms = session_timeout_ms(member, settings);
             self.session_deadlines_ms
                 .insert(id.clone(), now_ms.saturating_add(timeout_ms));
+            if let Some(at) = decision.classic_deadline_ms {
+                self.classic_deadlines_ms.insert(id.clone(), at);
+            }
         }
         if let (Some(id), Some(deadline)) = (&decision.alive, decision.rebalance_deadline) {
             match deadline {
@@ -888,8 +961,8 @@ impl ConsumerGroup {
     /// After a load: every member gets a fresh session (and, when revoking, rebalance)
     /// deadline, as Kafka schedules them when it loads a group.
     pub fn restart_timers(&mut self, settings: &ConsumerGroupSettings, now_ms: i64) {
-        let session_ms = i64::from(settings.session_timeout_ms.max(0));
         for m in self.members.values() {
+            let session_ms = session_timeout_ms(m, settings);
             self.session_deadlines_ms
                 .insert(m.member_id.clone(), now_ms.saturating_add(session_ms));
             if m.state == MemberState::UnrevokedPartitions {
@@ -946,6 +1019,7 @@ impl ConsumerGroup {
                 }
                 self.session_deadlines_ms.remove(id);
                 self.rebalance_deadlines_ms.remove(id);
+                self.classic_deadlines_ms.remove(id);
             }
             ConsumerRecord::TargetMember(id, Some(a)) => {
                 self.targets.insert(id.clone(), a.clone());
@@ -1017,15 +1091,15 @@ impl ConsumerGroup {
     fn resolve_subscriptions(
         &self,
         with: Option<&ConsumerMember>,
-        without: Option<&str>,
+        without: &[&str],
         topics: &dyn TopicResolver,
     ) -> BTreeMap<String, (Uuid, i32)> {
         // The group's counts, less the members left out or replaced, plus `with`.
         let mut counts = self.subscriptions.clone();
         let replaced = with.and_then(|w| self.members.get(&w.member_id));
         for m in without
-            .and_then(|id| self.members.get(id))
-            .into_iter()
+            .iter()
+            .filter_map(|id| self.members.get(*id))
             .chain(replaced)
         {
             counts.remove(&m.metadata);
@@ -1146,11 +1220,27 @@ fn metadata_hash(topics: &BTreeMap<String, (Uuid, i32)>) -> i64 {
     }
 }
 
+/// A member's session: a classic member's own, else the group's setting.
+fn session_timeout_ms(member: &ConsumerMember, settings: &ConsumerGroupSettings) -> i64 {
+    let ms = member
+        .metadata
+        .classic
+        .as_ref()
+        .map_or(settings.session_timeout_ms, |c| c.session_timeout_ms);
+    i64::from(ms.max(0))
+}
+
 /// Whether a heartbeat's member epoch says the member leaves.
 pub fn is_leave(member_epoch: i32) -> bool {
     member_epoch == LEAVE_EPOCH || member_epoch == STATIC_LEAVE_EPOCH
 }
 
+#[path = "classic.rs"]
+mod classic;
+pub use classic::{
+    CONSUMER_PROTOCOL_TYPE, ClassicJoin, ClassicMember, ClassicSnapshot, Downgrade, MigrationPolicy,
+};
+
 #[cfg(test)]
 #[path = "group_tests.rs"]
-mod tests;
+pub(crate) mod tests;

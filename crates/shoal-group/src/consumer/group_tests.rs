@@ -7,7 +7,7 @@ use crate::replay::OffsetsReplay;
 const T: Uuid = Uuid::from_u128(0xA);
 const U: Uuid = Uuid::from_u128(0xB);
 
-struct Topics(BTreeMap<String, (Uuid, i32)>);
+pub(crate) struct Topics(BTreeMap<String, (Uuid, i32)>);
 
 impl TopicResolver for Topics {
     fn topic(&self, name: &str) -> Option<(Uuid, i32)> {
@@ -27,7 +27,7 @@ impl TopicResolver for Topics {
     }
 }
 
-fn topics(entries: &[(&str, Uuid, i32)]) -> Topics {
+pub(crate) fn topics(entries: &[(&str, Uuid, i32)]) -> Topics {
     Topics(
         entries
             .iter()

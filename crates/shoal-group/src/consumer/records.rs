@@ -51,7 +51,21 @@ pub struct MemberMetadataValue {
     pub subscribed_topic_regex: Option<String>,
     pub rebalance_timeout_ms: i32,
     pub server_assignor: Option<String>,
+    /// Tag 0: set while the member speaks the classic protocol (a group being migrated).
+    pub classic: Option<ClassicMemberMetadata>,
 }
+
+/// `ConsumerGroupMemberMetadataValue.ClassicMemberMetadata`: what a classic member joined
+/// with, kept so its SyncGroup can be answered and the group turned back into a classic one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClassicMemberMetadata {
+    pub session_timeout_ms: i32,
+    /// (name, metadata) in the member's order of preference.
+    pub supported_protocols: Vec<(String, Bytes)>,
+}
+
+/// `ConsumerGroupMemberMetadataValue`'s tag of a classic member's metadata.
+const CLASSIC_MEMBER_TAG: u32 = 0;
 
 /// `ConsumerGroupTargetAssignmentMetadataValue`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,8 +152,53 @@ pub fn encode_member_metadata(value: &MemberMetadataValue) -> Bytes {
     put_compact_nullable_string(&mut out, value.subscribed_topic_regex.as_deref());
     out.put_i32(value.rebalance_timeout_ms);
     put_compact_nullable_string(&mut out, value.server_assignor.as_deref());
-    no_tags(&mut out);
+    match &value.classic {
+        None => no_tags(&mut out),
+        Some(classic) => {
+            let field = encode_classic_member(classic);
+            put_uvarint(&mut out, 1);
+            put_uvarint(&mut out, CLASSIC_MEMBER_TAG);
+            put_uvarint(&mut out, u32::try_from(field.len()).unwrap_or(u32::MAX));
+            out.put_slice(&field);
+        }
+    }
     out.freeze()
+}
+
+fn encode_classic_member(classic: &ClassicMemberMetadata) -> BytesMut {
+    let mut out = BytesMut::new();
+    out.put_i32(classic.session_timeout_ms);
+    put_compact_count(&mut out, classic.supported_protocols.len());
+    for (name, metadata) in &classic.supported_protocols {
+        put_compact_string(&mut out, name);
+        put_uvarint(
+            &mut out,
+            u32::try_from(metadata.len()).unwrap_or(u32::MAX - 1) + 1,
+        );
+        out.put_slice(metadata);
+        no_tags(&mut out);
+    }
+    no_tags(&mut out);
+    out
+}
+
+fn decode_classic_member(r: &mut Reader<'_>) -> Result<ClassicMemberMetadata> {
+    let session_timeout_ms = r.i32()?;
+    // A protocol: a name (1 byte at least), metadata (1) and its tags (1).
+    let count = r.compact_count(3)?;
+    let mut supported_protocols = Vec::with_capacity(count);
+    for _ in 0..count {
+        let name = r.compact_string()?;
+        let len = r.compact_count(1)?;
+        let metadata = Bytes::copy_from_slice(r.take(len)?);
+        skip_tags(r)?;
+        supported_protocols.push((name, metadata));
+    }
+    skip_tags(r)?;
+    Ok(ClassicMemberMetadata {
+        session_timeout_ms,
+        supported_protocols,
+    })
 }
 
 pub fn decode_member_metadata(bytes: &[u8]) -> Result<MemberMetadataValue> {
@@ -156,8 +215,13 @@ pub fn decode_member_metadata(bytes: &[u8]) -> Result<MemberMetadataValue> {
     let subscribed_topic_regex = r.compact_nullable_string()?;
     let rebalance_timeout_ms = r.i32()?;
     let server_assignor = r.compact_nullable_string()?;
-    // Tag 0 is a classic member's metadata (a group mixing protocols): not kept yet.
-    skip_tags(&mut r)?;
+    let mut classic = None;
+    r.tagged_fields(|tag, field| {
+        if tag == CLASSIC_MEMBER_TAG {
+            classic = Some(decode_classic_member(field)?);
+        }
+        Ok(())
+    })?;
     Ok(MemberMetadataValue {
         instance_id,
         rack_id,
@@ -167,6 +231,7 @@ pub fn decode_member_metadata(bytes: &[u8]) -> Result<MemberMetadataValue> {
         subscribed_topic_regex,
         rebalance_timeout_ms,
         server_assignor,
+        classic,
     })
 }
 
@@ -341,11 +406,39 @@ mod tests {
             subscribed_topic_regex: None,
             rebalance_timeout_ms: 300_000,
             server_assignor: Some("uniform".into()),
+            classic: None,
         };
         assert_eq!(
             decode_member_metadata(&encode_member_metadata(&member)).unwrap(),
             member
         );
+        // A classic member's metadata rides in tag 0.
+        let classic = MemberMetadataValue {
+            server_assignor: None,
+            classic: Some(ClassicMemberMetadata {
+                session_timeout_ms: 45_000,
+                supported_protocols: vec![
+                    ("range".into(), Bytes::from_static(b"\x00\x03sub")),
+                    ("roundrobin".into(), Bytes::new()),
+                ],
+            }),
+            ..member.clone()
+        };
+        let bytes = encode_member_metadata(&classic);
+        let plain = encode_member_metadata(&MemberMetadataValue {
+            classic: None,
+            ..classic.clone()
+        });
+        // Same fields, then one tagged field (tag 0) instead of none.
+        assert_eq!(bytes[..plain.len() - 1], plain[..plain.len() - 1]);
+        assert_eq!(&bytes[plain.len() - 1..plain.len() + 1], &[1, 0]);
+        assert_eq!(decode_member_metadata(&bytes).unwrap(), classic);
+        for cut in plain.len()..bytes.len() {
+            assert!(
+                decode_member_metadata(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
         let t = Uuid::from_u128(0x1234);
         let target = assignment(t, &[0, 2, 4]);
         assert_eq!(
