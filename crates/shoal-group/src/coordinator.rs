@@ -787,7 +787,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Option<Vec<(String, i32)>>,
     ) -> Result<Vec<((String, i32), Option<OffsetValue>)>, GroupError> {
-        let fetched = self.offset_fetch(group_id, partitions, false).await?;
+        let fetched = self.offset_fetch(group_id, partitions, false, None).await?;
         Ok(fetched
             .into_iter()
             .map(|(key, value)| (key, value.unwrap_or_default()))
@@ -803,8 +803,18 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Option<Vec<(String, i32)>>,
         require_stable: bool,
+        member: Option<(&str, i32)>,
     ) -> Result<Vec<FetchedOffset>, GroupError> {
         let (_, state) = self.active_shard(group_id).await?;
+        // OffsetFetch v9 from a consumer group member: it must be one, at its epoch.
+        if let (Some((member_id, member_epoch)), Some(group)) =
+            (member, state.consumer_groups.get(group_id))
+        {
+            let check = group.validate_offset_fetch(member_id, member_epoch);
+            if !check.is_ok() {
+                return Err(check);
+            }
+        }
         let stored = state.offsets.get(group_id);
         let answer = |key: (String, i32), value: Option<&StoredOffset>| {
             if require_stable && state.pending.is_pending(group_id, &key) {

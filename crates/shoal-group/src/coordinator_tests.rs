@@ -502,11 +502,11 @@ fn txn(producer: TxnProducer) -> TxnCommit {
 async fn seen(c: &GroupCoordinator, group: &str, partition: i32) -> (Option<i64>, bool) {
     let key = vec![("t".to_string(), partition)];
     let plain = c
-        .offset_fetch(group, Some(key.clone()), false)
+        .offset_fetch(group, Some(key.clone()), false, None)
         .await
         .unwrap();
     let committed = plain[0].1.clone().unwrap().map(|v| v.offset);
-    let stable = c.offset_fetch(group, Some(key), true).await.unwrap();
+    let stable = c.offset_fetch(group, Some(key), true, None).await.unwrap();
     let unstable = match &stable[0].1 {
         Err(e) => {
             assert_eq!(*e, GroupError::UnstableOffsetCommit);
@@ -544,7 +544,7 @@ async fn transactional_offsets_are_invisible_until_the_commit_marker() {
     );
     assert_eq!(seen(&c, "g", 1).await, (None, true));
     // Every committed offset: the pending-only partition is not listed, the other unstable.
-    let all = c.offset_fetch("g", None, true).await.unwrap();
+    let all = c.offset_fetch("g", None, true, None).await.unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].1, Err(GroupError::UnstableOffsetCommit));
     // The transaction commits: its marker is written and reported.

@@ -121,6 +121,7 @@ async fn fetch_group(
     group_id: &str,
     wanted: Wanted,
     require_stable: bool,
+    member: Option<(&str, i32)>,
 ) -> GroupOffsets {
     if !broker
         .authorization
@@ -148,7 +149,7 @@ async fn fetch_group(
     match broker
         .groups
         .coordinator
-        .offset_fetch(group_id, keys, require_stable)
+        .offset_fetch(group_id, keys, require_stable, member)
         .await
     {
         Err(error) => GroupOffsets::failed(error.code(), wanted),
@@ -209,7 +210,19 @@ pub async fn handle(
                         .map(|t| (t.name.0.to_string(), t.partition_indexes))
                         .collect()
                 });
-                fetch_group(broker, ctx, &group_id, wanted, request.require_stable).await
+                // v9: a KIP-848 member names itself and its epoch (checked as Kafka does).
+                let member_id = group.member_id.as_ref().map(|m| m.as_str());
+                let member =
+                    (version >= 9).then_some((member_id.unwrap_or(""), group.member_epoch));
+                fetch_group(
+                    broker,
+                    ctx,
+                    &group_id,
+                    wanted,
+                    request.require_stable,
+                    member,
+                )
+                .await
             };
             let error = fetched.error;
             let topics = if error == 0 {
@@ -257,6 +270,7 @@ pub async fn handle(
         request.group_id.0.as_str(),
         wanted,
         request.require_stable,
+        None,
     )
     .await;
     let error = fetched.error;

@@ -684,3 +684,42 @@ fn a_new_classic_member_waits_for_every_partition_before_rejoining_for_them() {
         Err(GroupError::GroupMaxSizeReached)
     );
 }
+
+#[test]
+fn an_offset_fetch_naming_a_member_is_checked_against_its_epoch() {
+    let mut mixed = Mixed::upgraded();
+    mixed.heartbeat("c", JOIN_EPOCH, &[]);
+    let g = &mixed.group;
+    let cases = [
+        ("an admin tool names no member", "", -1, GroupError::None),
+        ("a consumer member at its epoch", "c", 6, GroupError::None),
+        (
+            "a consumer member behind",
+            "c",
+            5,
+            GroupError::StaleMemberEpoch,
+        ),
+        (
+            "a classic member at its generation",
+            "a",
+            5,
+            GroupError::None,
+        ),
+        (
+            "a classic member behind",
+            "a",
+            4,
+            GroupError::IllegalGeneration,
+        ),
+        ("no such member", "x", 1, GroupError::UnknownMemberId),
+        (
+            "an epoch without a member",
+            "",
+            3,
+            GroupError::UnknownMemberId,
+        ),
+    ];
+    for (what, member, epoch, want) in cases {
+        assert_eq!(g.validate_offset_fetch(member, epoch), want, "{what}");
+    }
+}

@@ -851,6 +851,25 @@ impl ConsumerGroup {
         GroupError::None
     }
 
+    /// Whether an OffsetFetch (v9+) naming `member_id` at `member_epoch` may read (Kafka's
+    /// `ConsumerGroup.validateOffsetFetch`): anyone naming no member (an admin tool; Shoal also
+    /// takes an empty id as none), else only a member at its epoch.
+    pub fn validate_offset_fetch(&self, member_id: &str, member_epoch: i32) -> GroupError {
+        if member_id.is_empty() && member_epoch < 0 {
+            return GroupError::None;
+        }
+        let Some(member) = self.members.get(member_id) else {
+            return GroupError::UnknownMemberId;
+        };
+        if member_epoch == member.member_epoch {
+            GroupError::None
+        } else if member.metadata.classic.is_some() {
+            GroupError::IllegalGeneration
+        } else {
+            GroupError::StaleMemberEpoch
+        }
+    }
+
     // ─── Writes that failed ──────────────────────────────────────────────────────────────
 
     /// `records` were not confirmed written, but may be in the log (an append that timed out
