@@ -18,6 +18,7 @@ use crate::consumer::group::{
 use crate::consumer::member::{ConsumerMember, JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH};
 use crate::error::GroupError;
 use crate::group::MemberDescription;
+use crate::records::{RecordKey, encode_group_value, encode_key};
 
 /// A ConsumerGroupHeartbeat's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,13 +278,32 @@ impl GroupCoordinator {
             // classic group stays (should the batch be in the log after all, a later classic
             // record supersedes it, or a new coordinator loads the converted group, which
             // serves the classic members as well).
-            let records: Vec<ConsumerRecord> = conversion
-                .into_iter()
-                .chain(decision.records.iter().cloned())
+            // The classic record is first rewritten without members (a tombstone would take
+            // the offsets): once the consumer group is deleted and compacted away, what is
+            // left of the classic group loads empty, not with these members.
+            let emptied = state
+                .groups
+                .get(group_id)
+                .map(|classic| classic.emptied(super::wall_ms()));
+            let encoded: Vec<(Bytes, Option<Bytes>)> = emptied
+                .iter()
+                .map(|value| {
+                    let key = RecordKey::Group {
+                        group: group_id.to_string(),
+                    };
+                    (encode_key(&key), Some(encode_group_value(value)))
+                })
+                .chain(
+                    conversion
+                        .iter()
+                        .chain(&decision.records)
+                        .map(|r| r.encode(group_id)),
+                )
                 .collect();
-            if let Err(error) = self.write_consumer(partition, group_id, &records).await {
+            if let Err(e) = self.write(partition, encoded).await {
+                tracing::warn!(group = group_id, error = %e, "writing a classic group's move to the consumer protocol failed");
                 return ConsumerHeartbeatAnswer::refused(
-                    error,
+                    e.to_group_error(),
                     "the group's records were not stored",
                 );
             }

@@ -6,7 +6,9 @@
 use bytes::Bytes;
 
 use super::{GroupCoordinator, ShardState, wall_ms};
-use crate::consumer::group::{ClassicJoin, ConsumerGroup, Decision, Downgrade, TopicResolver};
+use crate::consumer::group::{
+    CONSUMER_PROTOCOL_TYPE, ClassicJoin, ConsumerGroup, Decision, Downgrade, TopicResolver,
+};
 use crate::error::GroupError;
 use crate::group::{
     ClassicGroup, JoinRequest, JoinResponse, SyncRequest, SyncResponse, generate_member_id,
@@ -33,11 +35,9 @@ impl GroupCoordinator {
         } else {
             req.member_id.clone()
         };
-        if unknown_member && req.require_known_member_id && req.group_instance_id.is_none() {
-            // Nothing is kept for it: a consumer group takes any member id at its next join.
-            return JoinResponse::error(GroupError::MemberIdRequired, &member_id);
-        }
         let protocol_name = req.protocols.first().map(|(name, _)| name.clone());
+        let needs_id =
+            unknown_member && req.require_known_member_id && req.group_instance_id.is_none();
         let join = ClassicJoin {
             member_id: member_id.clone(),
             instance_id: req.group_instance_id.clone(),
@@ -50,12 +50,46 @@ impl GroupCoordinator {
             unknown_member,
         };
         let settings = self.config.consumer;
-        let decided = match state.consumer_groups.get(group_id) {
-            Some(group) => {
-                group.classic_join(&join, topics.as_ref(), &settings, self.monotonic_ms())
-            }
-            None => return JoinResponse::error(GroupError::CoordinatorNotAvailable, &member_id),
+        let Some(group) = state.consumer_groups.get(group_id) else {
+            return JoinResponse::error(GroupError::CoordinatorNotAvailable, &member_id);
         };
+        if let Err(refusal) = group.check_classic_join(&join, &settings) {
+            return JoinResponse::error(refusal.error, &member_id);
+        }
+        if needs_id {
+            // Nothing is kept for it: a consumer group takes any member id at its next join.
+            return JoinResponse::error(GroupError::MemberIdRequired, &member_id);
+        }
+        // A static member of the classic protocol replacing the last consumer-protocol one.
+        if let Some(downgrade) = group.downgrade_replacing(
+            &join,
+            &settings,
+            self.config.group.max_size,
+            topics.as_ref(),
+            wall_ms(),
+        ) {
+            let answer = JoinResponse {
+                error: GroupError::None,
+                generation_id: downgrade.classic.generation,
+                protocol_type: Some(CONSUMER_PROTOCOL_TYPE.to_string()),
+                protocol_name: downgrade.classic.protocol.clone(),
+                leader: downgrade.classic.leader.clone().unwrap_or_default(),
+                member_id: member_id.clone(),
+                members: Vec::new(),
+                skip_assignment: false,
+            };
+            return match self
+                .write_downgrade(partition, state, group_id, downgrade, false)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(group = group_id, member = %member_id, "a classic static member replaced the last consumer-protocol member: the group is a classic group again");
+                    answer
+                }
+                Err(error) => JoinResponse::error(error, &member_id),
+            };
+        }
+        let decided = group.classic_join(&join, topics.as_ref(), &settings, self.monotonic_ms());
         let decision = match decided {
             Ok(decision) => decision,
             Err(refusal) => {
@@ -73,7 +107,7 @@ impl GroupCoordinator {
         JoinResponse {
             error: GroupError::None,
             generation_id: decision.member_epoch,
-            protocol_type: Some(crate::consumer::group::CONSUMER_PROTOCOL_TYPE.to_string()),
+            protocol_type: Some(CONSUMER_PROTOCOL_TYPE.to_string()),
             protocol_name,
             leader: String::new(),
             member_id: decision.member_id,
@@ -203,13 +237,40 @@ impl GroupCoordinator {
         topics: &dyn TopicResolver,
     ) -> Option<Result<(), GroupError>> {
         let group = state.consumer_groups.get(group_id)?;
-        let Downgrade { records, classic } = group.downgrade(
+        let downgrade = group.downgrade(
             member_id,
             &self.config.consumer,
             self.config.group.max_size,
             topics,
             wall_ms(),
         )?;
+        let written = self
+            .write_downgrade(partition, state, group_id, downgrade, true)
+            .await;
+        if written.is_ok() {
+            tracing::info!(
+                group = group_id,
+                member = member_id,
+                "the last consumer-protocol member left: the group is a classic group again"
+            );
+        }
+        Some(written)
+    }
+
+    /// Writes a downgrade (the consumer group's tombstones, then the classic group's record)
+    /// and swaps the classic group in; `rebalance`: it rebalances at once (a member left).
+    async fn write_downgrade(
+        &self,
+        partition: i32,
+        state: &mut ShardState,
+        group_id: &str,
+        downgrade: Downgrade,
+        rebalance: bool,
+    ) -> Result<(), GroupError> {
+        let Downgrade { records, classic } = downgrade;
+        let Some(group) = state.consumer_groups.get(group_id) else {
+            return Err(GroupError::CoordinatorNotAvailable);
+        };
         let mut encoded: Vec<(Bytes, Option<Bytes>)> = Vec::new();
         if group.is_unsure() {
             encoded.extend(group.restate().iter().map(|r| r.encode(group_id)));
@@ -227,19 +288,17 @@ impl GroupCoordinator {
             if let Some(group) = state.consumer_groups.get_mut(group_id) {
                 group.write_failed(&records);
             }
-            return Some(Err(error));
+            return Err(error);
         }
         state.consumer_groups.remove(group_id);
         let now_ms = self.monotonic_ms();
-        let classic =
-            ClassicGroup::from_downgrade(group_id, classic, now_ms, wall_ms(), &self.config.group);
+        let classic = if rebalance {
+            ClassicGroup::from_downgrade(group_id, classic, now_ms, wall_ms(), &self.config.group)
+        } else {
+            ClassicGroup::from_stored(group_id, classic, now_ms)
+        };
         self.deadline_set(classic.next_deadline_ms());
         state.groups.insert(group_id.to_string(), classic);
-        tracing::info!(
-            group = group_id,
-            member = member_id,
-            "the last consumer-protocol member left: the group is a classic group again"
-        );
-        Some(Ok(()))
+        Ok(())
     }
 }

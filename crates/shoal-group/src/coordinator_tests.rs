@@ -1117,3 +1117,109 @@ async fn a_group_moves_to_the_consumer_protocol_and_back_with_a_classic_member_i
     assert_eq!(fetched[0].1.as_ref().map(|o| o.offset), Some(5));
     assert_eq!(last.describe("g").await.protocol_type, "consumer");
 }
+
+/// A classic static member restarting in the place of the last consumer-protocol member (same
+/// group.instance.id) turns the group classic in its JoinGroup, holding that member's share.
+#[tokio::test]
+async fn a_static_member_rolling_back_to_classic_turns_the_group_classic() {
+    use crate::consumer::embedded::{decode_assignment, encode_assignment, encode_subscription};
+    use crate::consumer::group::HeartbeatRequest;
+    use crate::consumer::group::tests::topics;
+
+    let log = Arc::new(MemoryLog::default());
+    let c = GroupCoordinator::new(
+        CoordinatorConfig {
+            min_session_timeout_ms: 100,
+            ..config()
+        },
+        Arc::clone(&log) as Arc<dyn OffsetsStorage>,
+    );
+    c.set_topic_resolver(Arc::new(topics(&[("t", uuid::Uuid::from_u128(7), 4)])));
+    c.begin_load(0, 1).await;
+    assert!(c.finish_load(0, 1, log.replay()).await);
+    tokio::spawn(Arc::clone(&c).run_timers());
+    let join = |member_id: &str, instance: Option<&str>| JoinRequest {
+        member_id: member_id.into(),
+        group_instance_id: instance.map(str::to_string),
+        client_id: "classic".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 5_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), encode_subscription(&["t".into()]))],
+        require_known_member_id: true,
+    };
+    let sync =
+        |member_id: &str, instance: Option<&str>, generation_id: i32, assignments| SyncRequest {
+            generation_id,
+            member_id: member_id.into(),
+            group_instance_id: instance.map(str::to_string),
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            assignments,
+        };
+    let a = c.join("g", join("", Some("i-a"))).await;
+    assert_eq!((a.error, a.generation_id), (GroupError::None, 1));
+    let all = encode_assignment(0, &[("t".into(), vec![0, 1, 2, 3])]);
+    let synced = c
+        .sync(
+            "g",
+            sync(
+                &a.member_id,
+                Some("i-a"),
+                1,
+                vec![(a.member_id.clone(), all)],
+            ),
+        )
+        .await;
+    assert_eq!(synced.error, GroupError::None);
+    // A consumer-protocol static member joins (the group moves), then its process restarts
+    // with the classic protocol under the same instance id.
+    let joined = c
+        .consumer_heartbeat(
+            "g",
+            HeartbeatRequest {
+                member_id: "c".into(),
+                member_epoch: 0,
+                instance_id: Some("i-c".into()),
+                rebalance_timeout_ms: 5_000,
+                subscribed_topic_names: Some(vec!["t".into()]),
+                owned: Some(Default::default()),
+                ..HeartbeatRequest::default()
+            },
+        )
+        .await;
+    assert_eq!((joined.error, joined.member_epoch), (GroupError::None, 2));
+    let share = {
+        let described = c
+            .describe_consumer_group("g")
+            .await
+            .expect("a consumer group");
+        let (_, target) = described
+            .members
+            .iter()
+            .find(|(m, _)| m.member_id == "c")
+            .cloned()
+            .expect("c");
+        target.values().map(|p| p.len()).sum::<usize>()
+    };
+    assert_eq!(share, 2);
+    let back = c.join("g", join("", Some("i-c"))).await;
+    assert_eq!(back.error, GroupError::None);
+    assert_eq!(back.generation_id, 2, "the group epoch as the generation");
+    assert_eq!(back.leader, a.member_id, "the member already there leads");
+    assert_eq!(
+        c.describe_consumer_group("g").await.map(|_| ()),
+        Err(GroupError::GroupIdNotFound)
+    );
+    let classic = c.describe("g").await;
+    assert_eq!(classic.state, GroupState::Stable.name());
+    assert_eq!(classic.members.len(), 2);
+    // It syncs into the classic group and gets what "c" was to have.
+    let mine = c
+        .sync("g", sync(&back.member_id, Some("i-c"), 2, vec![]))
+        .await;
+    assert_eq!(mine.error, GroupError::None);
+    let named = decode_assignment(&mine.assignment).expect("an assignment");
+    assert_eq!(named.iter().map(|(_, p)| p.len()).sum::<usize>(), 2);
+}

@@ -1255,6 +1255,19 @@ impl ClassicGroup {
         }
     }
 
+    /// The group's record without its members (what the move to the consumer protocol
+    /// writes over it, keeping its offsets, which a tombstone would delete).
+    pub fn emptied(&self, wall_ms: i64) -> GroupValue {
+        GroupValue {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation,
+            protocol: None,
+            leader: None,
+            current_state_timestamp_ms: wall_ms,
+            members: Vec::new(),
+        }
+    }
+
     /// The group became a consumer group: every parked JoinGroup and SyncGroup is told to
     /// rejoin (REBALANCE_IN_PROGRESS), as Kafka's `convertToConsumerGroup` does.
     pub fn release_waiting(&mut self) {

@@ -16,9 +16,10 @@
 //!   classic, the group becomes a classic group again at its epoch as generation, and
 //!   rebalances.
 //!
-//! Unlike Kafka, the upgrade writes no classic group tombstone: in Shoal's log a classic
-//! tombstone deletes the group's offsets, so the consumer records that follow supersede the
-//! classic record instead (the loader drops whichever kind came first).
+//! Unlike Kafka, the upgrade writes no classic group tombstone (in Shoal's log a classic
+//! tombstone deletes the group's offsets): the classic record is rewritten without members,
+//! and the consumer records that follow supersede it (the loader keeps whichever kind came
+//! last).
 
 use bytes::Bytes;
 
@@ -284,16 +285,7 @@ impl ConsumerGroup {
         settings: &ConsumerGroupSettings,
         now_ms: i64,
     ) -> Result<Decision, Refusal> {
-        self.check_classic_protocols(req)?;
-        if self.members.len() >= settings.max_size && !self.members.contains_key(&req.member_id) {
-            return refuse(
-                GroupError::GroupMaxSizeReached,
-                format!(
-                    "the consumer group has reached its maximum of {} members",
-                    settings.max_size
-                ),
-            );
-        }
+        self.check_classic_join(req, settings)?;
         let metadata = req
             .protocols
             .first()
@@ -346,6 +338,25 @@ impl ConsumerGroup {
         })
     }
 
+    /// What Kafka checks of a classic JoinGroup before anything else (even before it hands
+    /// out a member id): room in the group, and a protocol it can take.
+    pub fn check_classic_join(
+        &self,
+        req: &ClassicJoin,
+        settings: &ConsumerGroupSettings,
+    ) -> Result<(), Refusal> {
+        if self.members.len() >= settings.max_size && !self.members.contains_key(&req.member_id) {
+            return refuse(
+                GroupError::GroupMaxSizeReached,
+                format!(
+                    "the consumer group has reached its maximum of {} members",
+                    settings.max_size
+                ),
+            );
+        }
+        self.check_classic_protocols(req)
+    }
+
     /// Kafka's `throwIfClassicProtocolIsNotSupported`: the consumer embedded protocol, and a
     /// protocol every other classic member supports.
     fn check_classic_protocols(&self, req: &ClassicJoin) -> Result<(), Refusal> {
@@ -396,13 +407,12 @@ impl ConsumerGroup {
             .get(instance_id)
             .and_then(|id| self.members.get(id));
         match existing {
-            None => Ok((
-                self.members
-                    .get(&req.member_id)
-                    .cloned()
-                    .unwrap_or_else(|| ConsumerMember::new(&req.member_id)),
-                None,
-            )),
+            None if req.unknown_member => Ok((ConsumerMember::new(&req.member_id), None)),
+            // A member id the group gave, with an instance id it does not know.
+            None => refuse(
+                GroupError::UnknownMemberId,
+                format!("instance id {instance_id} is not a member of the group"),
+            ),
             Some(old) if old.member_id == req.member_id => Ok((old.clone(), None)),
             Some(old) if req.unknown_member => {
                 // The instance restarted: it takes the old member's place and partitions.
@@ -662,9 +672,74 @@ impl ConsumerGroup {
         {
             return None;
         }
-        let protocol = select_protocol(&rest)?;
-        let mut members = Vec::with_capacity(rest.len());
-        for m in &rest {
+        let members: Vec<(&ConsumerMember, &str)> =
+            rest.iter().map(|m| (*m, m.member_id.as_str())).collect();
+        self.to_classic(&members, topics, wall_ms)
+    }
+
+    /// A classic static member taking the place of the last consumer-protocol member (its
+    /// instance restarted with the classic protocol): the group becomes a classic group at
+    /// once, the newcomer holding the replaced member's target, without a rebalance (Kafka's
+    /// `validateOnlineDowngradeWithReplacedMemberId`). `None`: it stays a consumer group. A
+    /// group of that member alone stays one too (its newcomer would lead a classic group with
+    /// nobody to assign), until it leaves.
+    pub fn downgrade_replacing(
+        &self,
+        req: &ClassicJoin,
+        settings: &ConsumerGroupSettings,
+        classic_max_size: usize,
+        topics: &dyn TopicResolver,
+        wall_ms: i64,
+    ) -> Option<Downgrade> {
+        let instance = req.instance_id.as_deref()?;
+        let old = self
+            .static_members
+            .get(instance)
+            .and_then(|id| self.members.get(id))?;
+        let rest: Vec<&ConsumerMember> = self
+            .members
+            .values()
+            .filter(|m| m.member_id != old.member_id)
+            .collect();
+        if !req.unknown_member
+            || old.metadata.classic.is_some()
+            || rest.is_empty()
+            || !rest.iter().all(|m| m.metadata.classic.is_some())
+            || !settings.migration_policy.downgrades()
+            || rest.len() + 1 > classic_max_size
+        {
+            return None;
+        }
+        let mut joining = old.clone();
+        joining.member_id.clone_from(&req.member_id);
+        joining.metadata.client_id.clone_from(&req.client_id);
+        joining.metadata.client_host.clone_from(&req.client_host);
+        if req.rebalance_timeout_ms != -1 {
+            joining.metadata.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        }
+        joining.metadata.classic = Some(ClassicMemberMetadata {
+            session_timeout_ms: req.session_timeout_ms,
+            supported_protocols: req.protocols.clone(),
+        });
+        let mut members: Vec<(&ConsumerMember, &str)> =
+            rest.iter().map(|m| (*m, m.member_id.as_str())).collect();
+        // Last, so a member already there leads.
+        members.push((&joining, old.member_id.as_str()));
+        self.to_classic(&members, topics, wall_ms)
+    }
+
+    /// The records that delete this group, then a classic group of `members` (each with the
+    /// target of the member id paired with it) at the group epoch as generation.
+    fn to_classic(
+        &self,
+        members: &[(&ConsumerMember, &str)],
+        topics: &dyn TopicResolver,
+        wall_ms: i64,
+    ) -> Option<Downgrade> {
+        let list: Vec<&ConsumerMember> = members.iter().map(|(m, _)| *m).collect();
+        let protocol = select_protocol(&list)?;
+        let mut stored = Vec::with_capacity(members.len());
+        for (m, target_of) in members {
             let classic = m.metadata.classic.as_ref()?;
             let subscription = classic
                 .supported_protocols
@@ -673,8 +748,8 @@ impl ConsumerGroup {
                 .map(|(_, b)| b.clone())
                 .unwrap_or_default();
             let version = version_of(&subscription).unwrap_or(0);
-            let target = self.targets.get(&m.member_id).cloned().unwrap_or_default();
-            members.push(StoredMember {
+            let target = self.targets.get(*target_of).cloned().unwrap_or_default();
+            stored.push(StoredMember {
                 member_id: m.member_id.clone(),
                 group_instance_id: m.metadata.instance_id.clone(),
                 client_id: m.metadata.client_id.clone(),
@@ -697,9 +772,9 @@ impl ConsumerGroup {
                 protocol_type: CONSUMER_PROTOCOL_TYPE.to_string(),
                 generation: self.group_epoch,
                 protocol: Some(protocol),
-                leader: members.first().map(|m| m.member_id.clone()),
+                leader: stored.first().map(|m| m.member_id.clone()),
                 current_state_timestamp_ms: wall_ms,
-                members,
+                members: stored,
             },
         })
     }

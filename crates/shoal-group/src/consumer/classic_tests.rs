@@ -723,3 +723,91 @@ fn an_offset_fetch_naming_a_member_is_checked_against_its_epoch() {
         assert_eq!(g.validate_offset_fetch(member, epoch), want, "{what}");
     }
 }
+
+#[test]
+fn a_classic_static_member_replacing_the_last_consumer_member_turns_the_group_classic() {
+    let mut mixed = Mixed::upgraded();
+    let req = HeartbeatRequest {
+        member_id: "c".into(),
+        member_epoch: JOIN_EPOCH,
+        instance_id: Some("i-c".into()),
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        owned: Some(Assignment::new()),
+        ..HeartbeatRequest::default()
+    };
+    let d = mixed
+        .group
+        .heartbeat(&req, &mixed.topics, &mixed.settings, 0)
+        .expect("joins");
+    mixed.commit(&d, 0);
+    let restarted = |member_id: &str, unknown_member: bool, instance: &str| ClassicJoin {
+        member_id: member_id.into(),
+        instance_id: Some(instance.into()),
+        client_id: "rdkafka".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 30_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), subscription(&[]))],
+        unknown_member,
+        ..ClassicJoin::default()
+    };
+    let (s, t) = (mixed.settings, &mixed.topics);
+    let down = mixed
+        .group
+        .downgrade_replacing(&restarted("c2", true, "i-c"), &s, 100, t, 0)
+        .expect("downgrades");
+    let classic = &down.classic;
+    assert_eq!(classic.generation, 6);
+    assert_eq!(
+        classic.leader.as_deref(),
+        Some("a"),
+        "a member already there leads"
+    );
+    let ids: Vec<&str> = classic
+        .members
+        .iter()
+        .map(|m| m.member_id.as_str())
+        .collect();
+    assert_eq!(ids, vec!["a", "b", "c2"]);
+    let c2 = &classic.members[2];
+    assert_eq!(c2.group_instance_id.as_deref(), Some("i-c"));
+    let named = decode_assignment(&c2.assignment).expect("decodes");
+    assert_eq!(
+        by_id(&named, t),
+        *mixed.group.target("c").expect("c's target"),
+        "c's share"
+    );
+    // Not for a member id the group gave, nor against the policy, nor for another instance.
+    assert!(
+        mixed
+            .group
+            .downgrade_replacing(&restarted("c2", false, "i-c"), &s, 100, t, 0)
+            .is_none()
+    );
+    let upgrade_only = ConsumerGroupSettings {
+        migration_policy: MigrationPolicy::Upgrade,
+        ..s
+    };
+    assert!(
+        mixed
+            .group
+            .downgrade_replacing(&restarted("c2", true, "i-c"), &upgrade_only, 100, t, 0)
+            .is_none()
+    );
+    assert!(
+        mixed
+            .group
+            .downgrade_replacing(&restarted("z", true, "i-z"), &s, 100, t, 0)
+            .is_none()
+    );
+    // A member id the group gave with an instance it does not know is UNKNOWN_MEMBER_ID.
+    let refused = mixed
+        .group
+        .classic_join(&restarted("zz", false, "i-z"), t, &s, 0)
+        .map(|_| ());
+    assert_eq!(
+        refused.map_err(|r| r.error),
+        Err(GroupError::UnknownMemberId)
+    );
+}

@@ -155,10 +155,16 @@ pub fn encode_member_metadata(value: &MemberMetadataValue) -> Bytes {
     match &value.classic {
         None => no_tags(&mut out),
         Some(classic) => {
+            // A nullable struct in a tagged field: its size counts a presence varint (1)
+            // written before it (Kafka's generated writer).
             let field = encode_classic_member(classic);
             put_uvarint(&mut out, 1);
             put_uvarint(&mut out, CLASSIC_MEMBER_TAG);
-            put_uvarint(&mut out, u32::try_from(field.len()).unwrap_or(u32::MAX));
+            put_uvarint(
+                &mut out,
+                u32::try_from(field.len()).unwrap_or(u32::MAX - 1) + 1,
+            );
+            put_uvarint(&mut out, 1);
             out.put_slice(&field);
         }
     }
@@ -217,7 +223,8 @@ pub fn decode_member_metadata(bytes: &[u8]) -> Result<MemberMetadataValue> {
     let server_assignor = r.compact_nullable_string()?;
     let mut classic = None;
     r.tagged_fields(|tag, field| {
-        if tag == CLASSIC_MEMBER_TAG {
+        // A presence varint first: 0 is null.
+        if tag == CLASSIC_MEMBER_TAG && field.uvarint()? > 0 {
             classic = Some(decode_classic_member(field)?);
         }
         Ok(())
@@ -429,10 +436,18 @@ mod tests {
             classic: None,
             ..classic.clone()
         });
-        // Same fields, then one tagged field (tag 0) instead of none.
-        assert_eq!(bytes[..plain.len() - 1], plain[..plain.len() - 1]);
-        assert_eq!(&bytes[plain.len() - 1..plain.len() + 1], &[1, 0]);
+        // Same fields, then one tagged field (tag 0) instead of none: its size, the presence
+        // varint (1) the size counts, then the session timeout (45000 = 0x0000afc8).
+        let at = plain.len() - 1;
+        assert_eq!(bytes[..at], plain[..at]);
+        assert_eq!(&bytes[at..at + 2], &[1, 0]);
+        assert_eq!(usize::from(bytes[at + 2]), bytes.len() - at - 3);
+        assert_eq!(&bytes[at + 3..at + 8], &[1, 0, 0, 0xaf, 0xc8]);
         assert_eq!(decode_member_metadata(&bytes).unwrap(), classic);
+        // A writer's explicit null (presence 0) reads as no classic metadata.
+        let mut null = plain[..at].to_vec();
+        null.extend_from_slice(&[1, 0, 1, 0]);
+        assert_eq!(decode_member_metadata(&null).unwrap().classic, None);
         for cut in plain.len()..bytes.len() {
             assert!(
                 decode_member_metadata(&bytes[..cut]).is_err(),
