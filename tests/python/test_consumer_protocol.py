@@ -347,13 +347,17 @@ def unconfirmed_reads(members: list[Member]) -> set[tuple[int, int]]:
 
 
 @pytest.mark.timeout(420)
-def test_a_live_classic_group_rolls_to_the_consumer_protocol_and_back(shoal, tmp_path):
+@pytest.mark.parametrize("static", [False, True], ids=["dynamic", "static"])
+def test_a_live_classic_group_rolls_to_the_consumer_protocol_and_back(shoal, tmp_path, static):
     """Kafka 4.x's online migration: three classic librdkafka members under steady production
     are replaced one at a time by `group.protocol=consumer` members (the group becomes a
     consumer group at the first, its classic members assigned by the coordinator meanwhile),
     then rolled back one at a time (the group is classic again when the last consumer-protocol
-    member leaves). Nothing is lost, no committed record is read again, and the commits carry
-    over both ways."""
+    member goes). Dynamic members: each new process starts before the old one stops and leaves.
+    Static ones (`group.instance.id`): a rolling restart, each process stopped (it does not
+    leave) and started again with the other protocol under its instance id, taking its
+    place. Nothing is lost, no committed record is read again, and the commits carry over
+    both ways."""
     topic = unique_topic("kip848-roll")
     group = f"g-{topic}"
     ck_create_topic(shoal.bootstrap, topic, partitions=6)
@@ -362,9 +366,11 @@ def test_a_live_classic_group_rolls_to_the_consumer_protocol_and_back(shoal, tmp
     producer = None
     serial = iter(range(100))
 
-    def start(client: str) -> Member:
+    def start(client: str, instance: str | None = None) -> Member:
         m = Member(client, shoal.bootstrap, topic, group, f"{client}-{next(serial)}",
-                   log_dir=tmp_path, session_timeout_ms=6000, max_seconds=300)
+                   log_dir=tmp_path, session_timeout_ms=6000, max_seconds=300,
+                   instance_id=instance)
+        m.instance = instance
         live.append(m)
         return m
 
@@ -382,8 +388,8 @@ def test_a_live_classic_group_rolls_to_the_consumer_protocol_and_back(shoal, tmp
         return js(ctl(shoal, "group", "describe", group, "-o", "json"))["type"]
 
     try:
-        for _ in range(3):
-            start("ck")
+        for i in range(3):
+            start("ck", f"{topic}-i{i}" if static else None)
         wait_until(lambda: shared_by(live, 2), 60, "two partitions for each classic member", live)
         assert group_type() == "classic"
         producer = SteadyProducer(shoal.bootstrap, topic, max_s=240)
@@ -392,10 +398,14 @@ def test_a_live_classic_group_rolls_to_the_consumer_protocol_and_back(shoal, tmp
 
         for step, (old_client, new_client) in enumerate([("ck", "ck848")] * 3 + [("ck848", "ck")] * 3):
             old = next(m for m in live if m.name.startswith(old_client + "-"))
-            new = start(new_client)
-            wait_until(lambda: bool(new.assignment()) and shared_by(live, None), 90,
-                       f"step {step}: {new.name} consuming beside the others", live)
-            stop(old)
+            if static:
+                stop(old)
+                new = start(new_client, old.instance)
+            else:
+                new = start(new_client)
+                wait_until(lambda: bool(new.assignment()) and shared_by(live, None), 90,
+                           f"step {step}: {new.name} consuming beside the others", live)
+                stop(old)
             wait_until(lambda: shared_by(live, 2), 90, f"step {step}: two partitions each", live)
             # A consumer group from the first consumer-protocol join until the last one left.
             want = "classic" if step == 5 else "consumer"
