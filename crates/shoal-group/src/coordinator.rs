@@ -222,6 +222,12 @@ pub struct GroupCoordinator {
     timer_wake: Arc<tokio::sync::Notify>,
 }
 
+/// A group id a request may name: not empty, and short enough for a record key's `int16`
+/// length (a longer one would be stored cut short, under another group's key).
+fn valid_group_id(group_id: &str) -> bool {
+    !group_id.is_empty() && group_id.len() <= MAX_ID_BYTES
+}
+
 /// Wall-clock ms since the Unix epoch: only for what is stored or shown (commit and expiry
 /// timestamps), never for deadlines.
 fn wall_ms() -> i64 {
@@ -535,8 +541,18 @@ impl GroupCoordinator {
     pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinResponse {
         let member_id = req.member_id.clone();
         let fail = |e| JoinResponse::error(e, &member_id);
-        if group_id.is_empty() {
+        if !valid_group_id(group_id) {
             return fail(GroupError::InvalidGroupId);
+        }
+        // Every string a group record keeps must fit its int16 length, or it would be stored
+        // cut short (the client id and host come from the request header, already bounded).
+        let too_long = |s: &str| s.len() > MAX_ID_BYTES;
+        if too_long(&req.member_id)
+            || req.group_instance_id.as_deref().is_some_and(too_long)
+            || too_long(&req.protocol_type)
+            || req.protocols.iter().any(|(name, _)| too_long(name))
+        {
+            return fail(GroupError::InvalidRequest);
         }
         if req.session_timeout_ms < self.config.min_session_timeout_ms
             || req.session_timeout_ms > self.config.max_session_timeout_ms
@@ -601,7 +617,7 @@ impl GroupCoordinator {
     }
 
     pub async fn sync(&self, group_id: &str, req: SyncRequest) -> SyncResponse {
-        if group_id.is_empty() {
+        if !valid_group_id(group_id) {
             return SyncResponse::error(GroupError::InvalidGroupId);
         }
         let action = {
@@ -641,7 +657,7 @@ impl GroupCoordinator {
         member_id: &str,
         instance_id: Option<&str>,
     ) -> GroupError {
-        if group_id.is_empty() {
+        if !valid_group_id(group_id) {
             return GroupError::InvalidGroupId;
         }
         let shard = match self.shard_of(group_id) {
@@ -677,7 +693,7 @@ impl GroupCoordinator {
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> (GroupError, Vec<GroupError>) {
-        if group_id.is_empty() {
+        if !valid_group_id(group_id) {
             return (GroupError::InvalidGroupId, Vec::new());
         }
         let (partition, mut state) = match self.active_shard(group_id).await {
@@ -715,6 +731,9 @@ impl GroupCoordinator {
         unknown_group_is_not_found: bool,
     ) -> Vec<GroupError> {
         let all = |e: GroupError| vec![e; offsets.len()];
+        if group_id.len() > MAX_ID_BYTES {
+            return all(GroupError::InvalidGroupId);
+        }
         let (partition, mut state) = match self.active_shard(group_id).await {
             Ok(active) => active,
             Err(e) => return all(e),
@@ -893,7 +912,7 @@ impl GroupCoordinator {
         offsets: Vec<CommitOffset>,
     ) -> Vec<GroupError> {
         let all = |e: GroupError| vec![e; offsets.len()];
-        if group_id.is_empty() {
+        if !valid_group_id(group_id) {
             return all(GroupError::InvalidGroupId);
         }
         let (partition, mut state) = match self.active_shard(group_id).await {
@@ -1478,8 +1497,8 @@ mod consumer_ops;
 #[path = "coordinator_migration.rs"]
 mod migration_ops;
 pub use consumer_ops::{
-    ConsumerGroupDescription, ConsumerHeartbeatAnswer, MAX_REGEX_LEN, compile_subscription,
-    validate_heartbeat,
+    ConsumerGroupDescription, ConsumerHeartbeatAnswer, MAX_ID_BYTES, MAX_REGEX_LEN,
+    compile_subscription, validate_heartbeat,
 };
 
 #[cfg(test)]

@@ -1223,3 +1223,64 @@ async fn a_static_member_rolling_back_to_classic_turns_the_group_classic() {
     let named = decode_assignment(&mine.assignment).expect("an assignment");
     assert_eq!(named.iter().map(|(_, p)| p.len()).sum::<usize>(), 2);
 }
+
+/// Ids longer than a record key's int16 length are refused, never stored cut short (where a
+/// commit would land under another group's key).
+#[tokio::test]
+async fn ids_too_long_for_a_record_are_refused_not_cut() {
+    let log = Arc::new(MemoryLog::default());
+    let c = coordinator(&log).await;
+    let long = "g".repeat(MAX_ID_BYTES + 1);
+    let committed = c
+        .commit(&long, -1, "", None, vec![offset("t", 0, 5)], false)
+        .await;
+    assert_eq!(committed, vec![GroupError::InvalidGroupId]);
+    let txn = c
+        .txn_commit(
+            &long,
+            txn(TxnProducer {
+                producer_id: 1,
+                producer_epoch: 0,
+            }),
+            vec![offset("t", 0, 5)],
+        )
+        .await;
+    assert_eq!(txn, vec![GroupError::InvalidGroupId]);
+    assert_eq!(log.entries.lock().unwrap().len(), 0, "nothing written");
+    // The longest id that fits is taken.
+    let fits = "g".repeat(MAX_ID_BYTES);
+    let committed = c
+        .commit(&fits, -1, "", None, vec![offset("t", 0, 5)], false)
+        .await;
+    assert_eq!(committed, vec![GroupError::None]);
+    let join = |member_id: &str, instance: Option<String>, protocol: &str| JoinRequest {
+        member_id: member_id.into(),
+        group_instance_id: instance,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 5_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![(protocol.into(), Bytes::from_static(b"sub"))],
+        require_known_member_id: true,
+    };
+    let long_member = "m".repeat(MAX_ID_BYTES + 1);
+    for (what, req) in [
+        ("a member id", join(&long_member, None, "range")),
+        (
+            "an instance id",
+            join("", Some(long_member.clone()), "range"),
+        ),
+        ("a protocol name", join("", None, &long_member)),
+    ] {
+        assert_eq!(
+            c.join("g", req).await.error,
+            GroupError::InvalidRequest,
+            "{what}"
+        );
+    }
+    assert_eq!(
+        c.join(&long, join("", None, "range")).await.error,
+        GroupError::InvalidGroupId
+    );
+}
