@@ -85,6 +85,9 @@ const I64_MAX: &str = "9223372036854775807";
 const CODECS: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
 /// Every setting, grouped by section; names are unique (a test checks).
+/// Why the GSSAPI settings do nothing.
+const KERBEROS: &str = "Shoal has no GSSAPI (Kerberos) SASL mechanism: as on a Kafka broker without a GSSAPI listener, a value (also set per broker with IncrementalAlterConfigs or AlterConfigs) is kept and shown, and has no effect";
+
 pub static BROKER_CONFIGS: &[ConfigDef] = &[
     // ---- node ----
     def("node.id", Int, Some("1"), Unit::None, AtLeast(0), Node,
@@ -491,6 +494,32 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .ignored("the kernel autotunes socket buffers, which is faster than Kafka's fixed 100 KiB"),
     def("controller.quorum.bootstrap.servers", List, None, Unit::None, NonEmpty, Node,
         "Controllers (host:port,...) to ask for the voters instead of listing them in controller.quorum.voters (KIP-853): a new controller started with it waits to be added (shoalctl cluster quorum add-voter), a broker-only node follows the voters as they change. A list naming only this node's own controller listener (Kafka's stock localhost:9093) starts a one-voter quorum, as kafka-storage format --standalone. Not together with controller.quorum.voters."),
+    // Kafka's GSSAPI settings: per broker and dynamic in Kafka, where they do nothing on a
+    // broker without a GSSAPI listener; Shoal has none, so the same holds here.
+    def("sasl.kerberos.service.name", Str, None, Unit::None, Any, Network,
+        "GSSAPI: the Kerberos name the broker runs as.")
+        .dynamic(PerBroker)
+        .ignored(KERBEROS),
+    def("sasl.kerberos.kinit.cmd", Str, Some("/usr/bin/kinit"), Unit::None, NonEmpty, Network,
+        "GSSAPI: the kinit command.")
+        .dynamic(PerBroker)
+        .ignored(KERBEROS),
+    def("sasl.kerberos.min.time.before.relogin", Long, Some("60000"), Milliseconds, AtLeast(0),
+        Network, "GSSAPI: the login thread's sleep between refresh attempts.")
+        .dynamic(PerBroker)
+        .ignored(KERBEROS),
+    def("sasl.kerberos.ticket.renew.window.factor", Double, Some("0.8"), Ratio, BetweenF(0.0, 1.0),
+        Network, "GSSAPI: the share of a ticket's lifetime after which it is renewed.")
+        .dynamic(PerBroker)
+        .ignored(KERBEROS),
+    def("sasl.kerberos.ticket.renew.jitter", Double, Some("0.05"), Ratio, BetweenF(0.0, 1.0),
+        Network, "GSSAPI: random jitter added to the renewal time.")
+        .dynamic(PerBroker)
+        .ignored(KERBEROS),
+    def("sasl.kerberos.principal.to.local.rules", List, Some("DEFAULT"), Unit::None, NonEmpty,
+        Network, "GSSAPI: how a Kerberos principal becomes a short name.")
+        .dynamic(PerBroker)
+        .ignored(KERBEROS),
     def("share.coordinator.state.topic.replication.factor", Short, Some("3"), Count, AtLeast(1),
         Node, "Replicas of __share_group_state.")
         .ignored("share groups (KIP-932) are not served"),

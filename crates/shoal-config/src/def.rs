@@ -239,9 +239,12 @@ pub struct ConfigDef {
 }
 
 impl ConfigDef {
-    /// Whether IncrementalAlterConfigs may change it on a running cluster.
+    /// Whether IncrementalAlterConfigs may change it on a running cluster: a dynamic setting
+    /// Shoal applies at once, or one Kafka treats as dynamic that does nothing here as it does
+    /// nothing on Kafka without the feature it tunes (Kafka's GSSAPI settings).
     pub fn is_alterable(&self) -> bool {
-        self.reloaded && self.dynamic != DynamicScope::ReadOnly && self.synonym_of.is_none()
+        let applied_or_inert = self.reloaded || matches!(self.support, Support::Ignored(_));
+        applied_or_inert && self.dynamic != DynamicScope::ReadOnly && self.synonym_of.is_none()
     }
 }
 

@@ -3,7 +3,9 @@
 //!
 //! Only the settings Shoal applies while running may change ([`ConfigDef::is_alterable`]):
 //! Kafka's other dynamic settings are read at start-up here, and accepting a change that
-//! nothing applies would tell the operator it worked when it did not.
+//! nothing applies would tell the operator it worked when it did not. The exception is a
+//! setting of a feature Shoal does not have (Kafka's GSSAPI ones): Kafka keeps such a value
+//! without effect on a broker without the feature, and so does Shoal.
 
 use std::collections::BTreeSet;
 
@@ -187,6 +189,45 @@ mod tests {
                 },
             ]
         );
+    }
+
+    /// Kafka's GSSAPI settings are kept per broker without effect, as on Kafka without a
+    /// GSSAPI listener (librdkafka's 0081_admin sets one and expects NO_ERROR).
+    #[test]
+    fn a_kerberos_setting_is_kept_per_broker_only() {
+        let image = image_at_version(6);
+        let name = "sasl.kerberos.min.time.before.relogin";
+        let planned = plan_alter_broker_configs(
+            &image,
+            vec![
+                resource(Some(1), vec![set(name, "58000")]),
+                resource(None, vec![set(name, "58000")]),
+                resource(Some(2), vec![set(name, "soon")]),
+            ],
+        );
+        let errors: Vec<String> = planned.iter().map(error_of).collect();
+        assert_eq!(errors[0], "ok");
+        assert!(errors[1].contains("per-broker config"), "{}", errors[1]);
+        assert!(errors[2].contains(name), "{}", errors[2]);
+        let records = planned
+            .into_iter()
+            .next()
+            .and_then(Result::ok)
+            .map(|(_, r)| r);
+        assert_eq!(
+            records,
+            Some(vec![MetadataRecord::BrokerConfig {
+                broker_id: Some(1),
+                name: name.into(),
+                value: Some("58000".into()),
+            }])
+        );
+        // A setting Shoal reads at start-up still is not.
+        let planned = plan_alter_broker_configs(
+            &image,
+            vec![resource(Some(1), vec![set("num.io.threads", "16")])],
+        );
+        assert!(error_of(&planned[0]).contains("Cannot update num.io.threads dynamically"));
     }
 
     #[test]
