@@ -926,3 +926,21 @@ pub fn parse_pair(raw: &str) -> Result<(String, String), String> {
     }
     Ok((k.trim().to_string(), v.trim().to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// A directory id is base64url and may start with '-': given as `--directory-id=ID` it is
+    /// a value (shoal-chaos passes it so), given as a separate word clap takes it for a flag.
+    #[test]
+    fn a_directory_id_starting_with_a_dash_is_taken_with_equals() {
+        let base = ["shoalctl", "cluster", "quorum", "add-voter", "--id", "3"];
+        let joined = [&base[..], &["--directory-id=-2Nh61LaTv-UzbzEURKFDg"]].concat();
+        assert!(Cli::try_parse_from(joined).is_ok());
+        let split = [&base[..], &["--directory-id", "-2Nh61LaTv-UzbzEURKFDg"]].concat();
+        assert!(Cli::try_parse_from(split).is_err());
+    }
+}

@@ -73,8 +73,9 @@ pub fn add_voter_args(controllers: &[String], node: u32, directory: &str) -> Vec
         "add-voter".into(),
         "--id".into(),
         node.to_string(),
-        "--directory-id".into(),
-        directory.to_string(),
+        // One argument: a directory id is base64url and may start with '-', which would
+        // otherwise be read as a flag.
+        format!("--directory-id={directory}"),
     ]
 }
 
@@ -519,6 +520,13 @@ impl Nemesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_id_is_passed_as_one_argument() {
+        // A base64url id may start with '-' (it did, and shoalctl took it for a flag).
+        let args = add_voter_args(&["127.0.0.1:19192".into()], 3, "-2Nh61LaTv-UzbzEURKFDg");
+        assert!(args.contains(&"--directory-id=-2Nh61LaTv-UzbzEURKFDg".to_string()));
+    }
 
     #[test]
     fn add_voter_outcomes() {
