@@ -416,26 +416,7 @@ impl ConsumerGroup {
             Some(old) if old.member_id == req.member_id => Ok((old.clone(), None)),
             Some(old) if req.unknown_member => {
                 // The instance restarted: it takes the old member's place and partitions.
-                let mut new = old.clone();
-                new.member_id.clone_from(&req.member_id);
-                new.member_epoch = 0;
-                new.previous_member_epoch = 0;
-                records.extend(remove_member_records(&old.member_id));
-                records.push(ConsumerRecord::Member(
-                    new.member_id.clone(),
-                    Some(new.metadata.clone()),
-                ));
-                if let Some(t) = self.targets.get(&old.member_id) {
-                    records.push(ConsumerRecord::TargetMember(
-                        new.member_id.clone(),
-                        Some(t.clone()),
-                    ));
-                }
-                records.push(ConsumerRecord::Current(
-                    new.member_id.clone(),
-                    Some(new.current_value()),
-                ));
-                Ok((new, Some(old.member_id.clone())))
+                Ok(self.take_place_of(old, &req.member_id, records))
             }
             Some(_) => refuse(
                 GroupError::FencedInstanceId,

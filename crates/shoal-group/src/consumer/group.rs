@@ -644,26 +644,7 @@ impl ConsumerGroup {
                         ),
                     );
                 }
-                let mut new = old.clone();
-                new.member_id.clone_from(&req.member_id);
-                new.member_epoch = 0;
-                new.previous_member_epoch = 0;
-                records.extend(remove_member_records(&old.member_id));
-                records.push(ConsumerRecord::Member(
-                    new.member_id.clone(),
-                    Some(new.metadata.clone()),
-                ));
-                if let Some(t) = self.targets.get(&old.member_id) {
-                    records.push(ConsumerRecord::TargetMember(
-                        new.member_id.clone(),
-                        Some(t.clone()),
-                    ));
-                }
-                records.push(ConsumerRecord::Current(
-                    new.member_id.clone(),
-                    Some(new.current_value()),
-                ));
-                Ok((new, Some(old.member_id.clone())))
+                Ok(self.take_place_of(old, &req.member_id, records))
             }
             Some(_) => refuse(
                 GroupError::FencedInstanceId,
@@ -678,6 +659,37 @@ impl ConsumerGroup {
                 format!("instance id {instance_id} is unknown"),
             ),
         }
+    }
+
+    /// A static member back under `new_id` takes `old`'s place: `old`'s records removed, its
+    /// metadata, target and partitions recorded under the new id at epoch 0. Returns the new
+    /// member and the id it replaces.
+    fn take_place_of(
+        &self,
+        old: &ConsumerMember,
+        new_id: &str,
+        records: &mut Vec<ConsumerRecord>,
+    ) -> (ConsumerMember, Option<String>) {
+        let mut new = old.clone();
+        new_id.clone_into(&mut new.member_id);
+        new.member_epoch = 0;
+        new.previous_member_epoch = 0;
+        records.extend(remove_member_records(&old.member_id));
+        records.push(ConsumerRecord::Member(
+            new.member_id.clone(),
+            Some(new.metadata.clone()),
+        ));
+        if let Some(t) = self.targets.get(&old.member_id) {
+            records.push(ConsumerRecord::TargetMember(
+                new.member_id.clone(),
+                Some(t.clone()),
+            ));
+        }
+        records.push(ConsumerRecord::Current(
+            new.member_id.clone(),
+            Some(new.current_value()),
+        ));
+        (new, Some(old.member_id.clone()))
     }
 
     /// A member leaves (epoch -1), or a static member leaves for a while (epoch -2: it keeps
