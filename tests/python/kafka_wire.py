@@ -814,6 +814,7 @@ def update_features(conn: Conn, updates: list[tuple[str, int, int]], validate_on
 DESCRIBE_CONFIGS = 32
 INCREMENTAL_ALTER_CONFIGS = 44
 RESOURCE_BROKER = 4
+RESOURCE_GROUP = 32
 
 
 def incremental_alter_configs_v0(conn: Conn, resource_type: int, resource_name: str,
@@ -831,9 +832,12 @@ def incremental_alter_configs_v0(conn: Conn, resource_type: int, resource_name: 
 
 
 def describe_configs_v1(conn: Conn, resource_type: int, resource_name: str,
-                        correlation_id: int = 32) -> tuple[int, dict[str, tuple[str | None, int]]]:
-    """Every config of one resource: (error code, {name: (value, source)})."""
-    body = i32(1) + i8(resource_type) + string(resource_name) + i32(-1) + i8(0)
+                        correlation_id: int = 32,
+                        keys: list[str] | None = None) -> tuple[int, dict[str, tuple[str | None, int]]]:
+    """The configs of one resource named by `keys` (None: every one; Kafka reads an empty list
+    the same way): (error code, {name: (value, source)})."""
+    names = i32(-1) if keys is None else i32(len(keys)) + b"".join(string(k) for k in keys)
+    body = i32(1) + i8(resource_type) + string(resource_name) + names + i8(0)
     r = conn.roundtrip(DESCRIBE_CONFIGS, 1, correlation_id, body)
     r.i32()  # throttle
     assert r.array_len() == 1

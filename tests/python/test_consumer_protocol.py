@@ -447,3 +447,111 @@ def test_a_live_classic_group_rolls_to_the_consumer_protocol_and_back(shoal, tmp
             producer.stop()
         for m in live:
             m.stop()
+
+
+@pytest.mark.timeout(180)
+def test_group_configs_are_set_described_enforced_and_kept(shoal_factory):
+    """KIP-848 group configs (Kafka 4.0's GROUP config resources): a group's own
+    consumer.session.timeout.ms and consumer.heartbeat.interval.ms, set through
+    confluent-kafka's AdminClient, described with their source, refused with Kafka's codes when
+    out of the broker's bounds, given to members in the heartbeat answer, holding a silent
+    member to the group's session, and kept across a restart (the metadata log)."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, ResourceType
+
+    import kafka_wire as kw
+
+    node = shoal_factory(SHOAL_OVERRIDES)
+    admin = ck_admin(node.bootstrap)
+    topic = unique_topic("kip848-cfg")
+    group = f"g-{topic}"
+    ck_create_topic(node.bootstrap, topic, partitions=2)
+    session, interval = "consumer.session.timeout.ms", "consumer.heartbeat.interval.ms"
+
+    def described(name: str) -> dict:
+        res = ConfigResource(ResourceType.GROUP, name)
+        entries = admin.describe_configs([res], request_timeout=30)[res].result(timeout=30)
+        return {k: (e.value, getattr(e.source, "value", e.source)) for k, e in entries.items()}
+
+    def alter(name: str, *entries):
+        res = ConfigResource(ResourceType.GROUP, name, incremental_configs=list(entries))
+        return admin.incremental_alter_configs([res], request_timeout=30)[res]
+
+    def put(name, value):
+        return ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+
+    def drop(name):
+        return ConfigEntry(name, None, incremental_operation=AlterConfigOpType.DELETE)
+
+    def code_of(fut) -> int:
+        with pytest.raises(KafkaException) as ei:
+            fut.result(timeout=30)
+        return ei.value.args[0].code()
+
+    # Any group id, existing or not: the broker's values, as DEFAULT_CONFIG.
+    assert described(group) == {session: ("6000", ConfigSource.DEFAULT_CONFIG.value),
+                                interval: ("1000", ConfigSource.DEFAULT_CONFIG.value)}
+    alter(group, put(session, "1500"), put(interval, "200")).result(timeout=30)
+    assert described(group) == {session: ("1500", ConfigSource.GROUP_CONFIG.value),
+                                interval: ("200", ConfigSource.GROUP_CONFIG.value)}
+    assert described(f"{group}-other")[session] == ("6000", ConfigSource.DEFAULT_CONFIG.value)
+
+    # (entries, expected code): bounds are the broker's group.consumer.min/max.*.
+    for entries, code in [
+        ([put(session, "999")], KafkaError.INVALID_CONFIG),  # below min.session (1000)
+        ([put(session, "60001")], KafkaError.INVALID_CONFIG),  # above max.session (60000)
+        ([put(interval, "1500")], KafkaError.INVALID_CONFIG),  # not below the group's session
+        ([put(session, "soon")], KafkaError.INVALID_CONFIG),
+        ([put("share.session.timeout.ms", "45000")], KafkaError.INVALID_CONFIG),
+        ([put("no.such.config", "1")], KafkaError.INVALID_CONFIG),
+    ]:
+        assert code_of(alter(group, *entries)) == code, entries
+    host, port = node.bootstrap.split(":")
+    with kw.Conn(host, int(port)) as conn:
+        code, message = kw.incremental_alter_configs_v0(conn, kw.RESOURCE_GROUP, "", [(session, 0, "2000")])
+        assert code == KafkaError.INVALID_REQUEST and "Default group" in message, (code, message)
+        code, configs = kw.describe_configs_v1(conn, kw.RESOURCE_GROUP, group)
+        assert (code, configs[session]) == (0, ("1500", 8)), "a refused change changes nothing"
+        # An empty list of names is every config, as a null one (Kafka's ConfigHelper).
+        assert kw.describe_configs_v1(conn, kw.RESOURCE_GROUP, group, keys=[]) == (code, configs)
+        assert kw.describe_configs_v1(conn, kw.RESOURCE_GROUP, group, keys=[interval]) == \
+            (0, {interval: ("200", 8)})
+
+    # A member of the group is told the group's interval and held to its session.
+    wait_until(lambda: find_coordinator(node, group) >= 0, 30, "a coordinator")
+    with Conn("127.0.0.1", node.kafka_port, timeout=15) as conn:
+        def join(g: str, member: str):
+            deadline = time.monotonic() + 30
+            while True:
+                answer = consumer_group_heartbeat(conn, g, member, 0, topics=[topic], owned={},
+                                                  rebalance_timeout_ms=30_000)
+                if answer.error_code == 0 or time.monotonic() > deadline:
+                    return answer
+                time.sleep(0.2)  # COORDINATOR_NOT_AVAILABLE until the offsets topic loads
+
+        mine = join(group, "m-1")
+        other = join(f"{group}-other", "m-1")
+        assert (mine.error_code, mine.heartbeat_interval_ms) == (0, 200), mine
+        assert (other.error_code, other.heartbeat_interval_ms) == (0, 1000), other
+        # Silent for 1.5 s (the group's session) and more: the member is gone; the other
+        # group's member (6 s session) is not.
+        time.sleep(2.5)
+        gone = consumer_group_heartbeat(conn, group, "m-1", mine.member_epoch)
+        assert gone.error_code == UNKNOWN_MEMBER_ID, gone
+        kept = consumer_group_heartbeat(conn, f"{group}-other", "m-1", other.member_epoch)
+        assert kept.error_code == 0, kept
+
+    # shoalctl shows and changes the same configs.
+    shown = js(ctl(node, "-o", "json", "group", "config", group))
+    assert {c["name"]: (c["value"], c["source"]) for c in shown["configs"]} == {
+        session: ("1500", "DYNAMIC_GROUP_CONFIG"), interval: ("200", "DYNAMIC_GROUP_CONFIG")}
+    changed = js(ctl(node, "-o", "json", "group", "config", group, "--delete", interval))
+    assert {c["name"]: c["source"] for c in changed["configs"]}[interval] == "DEFAULT_CONFIG"
+
+    # Kept in the metadata log: the same after a restart.
+    node.restart()
+    admin = ck_admin(node.bootstrap)
+    assert described(group) == {session: ("1500", ConfigSource.GROUP_CONFIG.value),
+                                interval: ("1000", ConfigSource.DEFAULT_CONFIG.value)}
+    alter(group, drop(session)).result(timeout=30)
+    assert described(group)[session] == ("6000", ConfigSource.DEFAULT_CONFIG.value)

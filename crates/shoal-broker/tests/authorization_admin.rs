@@ -9,9 +9,9 @@
 use crate::common;
 
 use common::{
-    CLUSTER_AUTHORIZATION_FAILED, Harness, INVALID_CONFIG, INVALID_REQUEST, NONE,
-    TOPIC_AUTHORIZATION_FAILED, UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION, allow_prefixed, deny,
-    on_cluster, on_topic, s,
+    CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, Harness, INVALID_CONFIG,
+    INVALID_REQUEST, NONE, TOPIC_AUTHORIZATION_FAILED, UNKNOWN_TOPIC_ID,
+    UNKNOWN_TOPIC_OR_PARTITION, allow, allow_prefixed, deny, on_cluster, on_topic, s,
 };
 use kafka_protocol::messages::*;
 use shoal_acl::{Operation, ResourceType};
@@ -20,6 +20,7 @@ use uuid::Uuid;
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 const RESOURCE_BROKER_LOGGER: i8 = 8;
+const RESOURCE_GROUP: i8 = 32;
 
 /// Kafka's bit field of every cluster operation (`AclEntry.supportedOperations(CLUSTER)`):
 /// CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
@@ -432,13 +433,19 @@ async fn create_partitions_needs_alter_on_the_topic() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn describe_configs_needs_the_topic_acl_for_topics_and_the_cluster_acl_for_brokers() {
+async fn describe_configs_needs_the_topic_or_group_acl_or_the_cluster_acl_for_brokers() {
     let h = secured_with_topics(1, &["t", "u"]).await;
     h.create_acls(vec![
         on_topic("User:alice", "t", Operation::DescribeConfigs),
         // ALTER_CONFIGS implies DESCRIBE_CONFIGS.
         on_topic("User:bob", "u", Operation::AlterConfigs),
         on_cluster("User:bob", Operation::DescribeConfigs),
+        allow(
+            "User:alice",
+            ResourceType::Group,
+            "g",
+            Operation::DescribeConfigs,
+        ),
     ])
     .await;
     let resources = [
@@ -447,6 +454,8 @@ async fn describe_configs_needs_the_topic_acl_for_topics_and_the_cluster_acl_for
         (RESOURCE_TOPIC, "missing"),
         (RESOURCE_BROKER, "1"),
         (RESOURCE_BROKER_LOGGER, "1"),
+        (RESOURCE_GROUP, "g"),
+        (RESOURCE_GROUP, "h"),
     ];
     let alice = describe_configs(&h, "User:alice", &resources).await;
     assert_eq!(
@@ -457,10 +466,14 @@ async fn describe_configs_needs_the_topic_acl_for_topics_and_the_cluster_acl_for
             TOPIC_AUTHORIZATION_FAILED,
             CLUSTER_AUTHORIZATION_FAILED,
             CLUSTER_AUTHORIZATION_FAILED,
+            NONE,
+            GROUP_AUTHORIZATION_FAILED,
         ]
     );
     assert!(!alice[0].configs.is_empty());
-    assert!(alice[1..].iter().all(|r| r.configs.is_empty()));
+    assert!(alice[1..5].iter().all(|r| r.configs.is_empty()));
+    assert_eq!(alice[5].configs.len(), 2, "a group's two configs");
+    assert!(alice[6].configs.is_empty());
     assert_eq!(
         alice[1].error_message.as_deref(),
         Some("Topic authorization failed.")
@@ -481,6 +494,8 @@ async fn describe_configs_needs_the_topic_acl_for_topics_and_the_cluster_acl_for
             TOPIC_AUTHORIZATION_FAILED,
             NONE,
             INVALID_REQUEST,
+            GROUP_AUTHORIZATION_FAILED,
+            GROUP_AUTHORIZATION_FAILED,
         ]
     );
     assert!(!bob[1].configs.is_empty());
@@ -489,14 +504,20 @@ async fn describe_configs_needs_the_topic_acl_for_topics_and_the_cluster_acl_for
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn incremental_alter_configs_needs_the_topic_acl_for_topics_and_the_cluster_acl_for_brokers()
-{
+async fn incremental_alter_configs_needs_the_topic_or_group_acl_or_the_cluster_acl_for_brokers() {
     let h = secured_with_topics(1, &["t", "u"]).await;
     h.create_acls(vec![
         on_topic("User:alice", "t", Operation::AlterConfigs),
         // DESCRIBE_CONFIGS does not allow altering.
         on_topic("User:alice", "u", Operation::DescribeConfigs),
         on_cluster("User:bob", Operation::AlterConfigs),
+        // A group's configs are authorized on the group (Kafka 4.0's GROUP resources).
+        allow(
+            "User:alice",
+            ResourceType::Group,
+            "g",
+            Operation::AlterConfigs,
+        ),
     ])
     .await;
     let resources = [
@@ -504,7 +525,11 @@ async fn incremental_alter_configs_needs_the_topic_acl_for_topics_and_the_cluste
         (RESOURCE_TOPIC, "u"),
         (RESOURCE_BROKER, "1"),
         (RESOURCE_BROKER_LOGGER, "1"),
+        (RESOURCE_GROUP, "g"),
+        (RESOURCE_GROUP, "h"),
     ];
+    // retention.ms is no group config: alice's group "g" gets past authorization to the
+    // controller's INVALID_CONFIG.
     assert_eq!(
         alter_configs(&h, "User:alice", &resources, "123456").await,
         vec![
@@ -512,6 +537,8 @@ async fn incremental_alter_configs_needs_the_topic_acl_for_topics_and_the_cluste
             TOPIC_AUTHORIZATION_FAILED,
             CLUSTER_AUTHORIZATION_FAILED,
             CLUSTER_AUTHORIZATION_FAILED,
+            INVALID_CONFIG,
+            GROUP_AUTHORIZATION_FAILED,
         ]
     );
     assert_eq!(retention_override(&h, "t").as_deref(), Some("123456"));
@@ -527,6 +554,8 @@ async fn incremental_alter_configs_needs_the_topic_acl_for_topics_and_the_cluste
             TOPIC_AUTHORIZATION_FAILED,
             INVALID_CONFIG,
             INVALID_REQUEST,
+            GROUP_AUTHORIZATION_FAILED,
+            GROUP_AUTHORIZATION_FAILED,
         ]
     );
     assert_eq!(retention_override(&h, "t").as_deref(), Some("123456"));

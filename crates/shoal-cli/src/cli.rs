@@ -304,6 +304,17 @@ pub enum GroupCommand {
     },
     /// Move a group's committed offsets (a dry run unless --execute; the group must be empty).
     ResetOffsets(ResetOffsets),
+    /// A consumer group's own session timeout and heartbeat interval (KIP-848 group configs,
+    /// as kafka-configs --entity-type groups): shown, or set and deleted.
+    Config {
+        group: String,
+        /// name=value (consumer.session.timeout.ms, consumer.heartbeat.interval.ms); repeatable.
+        #[arg(long = "set", value_parser = parse_pair)]
+        set: Vec<(String, String)>,
+        /// A config to return to the broker's value; repeatable.
+        #[arg(long = "delete")]
+        delete: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use crate::broker::BROKER_CONFIGS;
 use crate::def::{ConfigDef, Section, Support};
 use crate::effective::synonyms_of;
+use crate::group::GROUP_CONFIGS;
 use crate::topic::TOPIC_CONFIGS;
 
 /// The markdown table of one section of broker settings.
@@ -80,6 +81,30 @@ pub fn topic_table() -> String {
     out
 }
 
+/// The markdown table of group configs, the broker settings behind them and their bounds.
+pub fn group_table() -> String {
+    let mut out = String::new();
+    out.push_str("| group config | broker setting | bounds | type | default | meaning |\n");
+    out.push_str("|---|---|---|---|---|---|\n");
+    for def in GROUP_CONFIGS {
+        let Some(broker) = def.broker_def() else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | `{}` to `{}` | {} | {} | {} |",
+            def.name,
+            def.broker,
+            def.min,
+            def.max,
+            type_and_unit(broker),
+            default_text(broker),
+            escape(def.documentation),
+        );
+    }
+    out
+}
+
 fn type_and_unit(def: &ConfigDef) -> String {
     let unit = def.unit.label();
     if unit.is_empty() {
@@ -122,6 +147,7 @@ pub fn tables() -> Vec<(&'static str, String)> {
         .map(|s| (s.marker(), section_table(*s)))
         .collect();
     tables.push(("topic", topic_table()));
+    tables.push(("group", group_table()));
     tables
 }
 
@@ -177,6 +203,7 @@ mod tests {
         let known = |name: &str| {
             crate::broker::broker_config_def(name).is_some()
                 || crate::topic::topic_config_def(name).is_some()
+                || crate::group::group_config_def(name).is_some()
         };
         let mut unknown = Vec::new();
         for quoted in page.split('`').skip(1).step_by(2) {

@@ -7,7 +7,8 @@
 //! synonyms, documentation, Kafka's dynamic scope, and whether Shoal applies it — and everything
 //! else is a view: the server's loader ([`broker::BROKER_CONFIGS`]), topic defaults
 //! ([`topic::TOPIC_CONFIGS`], whose types and defaults are those of the broker setting that
-//! supplies them), the group coordinator's defaults, and the tables of docs/configuration.md
+//! supplies them), group configs ([`group::GROUP_CONFIGS`], borrowed the same way), the group
+//! coordinator's defaults, and the tables of docs/configuration.md
 //! ([`docs`], checked by a test).
 //!
 //! Values travel as strings by Kafka name (they come from files, flags and the Kafka protocol);
@@ -18,6 +19,7 @@ pub mod broker;
 pub mod def;
 pub mod docs;
 pub mod effective;
+pub mod group;
 pub mod suggest;
 pub mod topic;
 
@@ -26,6 +28,10 @@ pub use def::{
     ConfigDef, ConfigError, ConfigType, DynamicScope, Section, Support, Unit, Validator,
 };
 pub use effective::{EffectiveValue, effective, effective_value, explicit_source};
+pub use group::{
+    GROUP_CONFIGS, GroupConfigDef, ResolvedGroupConfig, group_config_def, resolve_group_configs,
+    validate_group_configs,
+};
 pub use topic::{
     ConfigSource, ResolvedConfig, TOPIC_CONFIGS, TopicConfigDef, list_elements,
     resolve_all_topic_configs, resolve_topic_config, topic_config_def, validate_topic_config,

@@ -32,6 +32,7 @@ use futures::future::BoxFuture;
 
 use crate::authority::Authority;
 use crate::consumer::group::{ConsumerGroup, ConsumerGroupSettings, TopicResolver};
+use crate::consumer::group_config::GroupConfigSource;
 use crate::coordinator_key::partition_for;
 use crate::error::{GroupError, StorageError};
 use crate::group::{
@@ -216,6 +217,8 @@ pub struct GroupCoordinator {
     authority: std::sync::OnceLock<Arc<dyn Authority>>,
     /// The topics consumer groups subscribe to (the broker's metadata).
     topics: std::sync::OnceLock<Arc<dyn TopicResolver>>,
+    /// Consumer groups' own settings (KIP-848 group configs, the broker's metadata).
+    group_configs: std::sync::OnceLock<Arc<dyn GroupConfigSource>>,
     /// When the timer task runs next (monotonic ms; `i64::MAX`: no deadline known).
     next_wake_ms: AtomicI64,
     /// Wakes the timer task for a deadline earlier than `next_wake_ms`.
@@ -246,6 +249,7 @@ impl GroupCoordinator {
             origin: Instant::now(),
             authority: std::sync::OnceLock::new(),
             topics: std::sync::OnceLock::new(),
+            group_configs: std::sync::OnceLock::new(),
             next_wake_ms: AtomicI64::new(i64::MAX),
             timer_wake: Arc::new(tokio::sync::Notify::new()),
         })
@@ -270,6 +274,23 @@ impl GroupCoordinator {
     /// ConsumerGroupHeartbeat answers COORDINATOR_NOT_AVAILABLE.
     pub fn set_topic_resolver(&self, topics: Arc<dyn TopicResolver>) {
         let _ = self.topics.set(topics);
+    }
+
+    /// Sets where consumer groups' own settings are found; the first call wins. Until then
+    /// every group has the broker's.
+    pub fn set_group_configs(&self, configs: Arc<dyn GroupConfigSource>) {
+        let _ = self.group_configs.set(configs);
+    }
+
+    /// The `group.consumer.*` settings of consumer group `group_id`: the broker's, with the
+    /// group's overrides in force.
+    fn consumer_settings(&self, group_id: &str) -> ConsumerGroupSettings {
+        let overrides = self
+            .group_configs
+            .get()
+            .map(|c| c.overrides(group_id))
+            .unwrap_or_default();
+        self.config.consumer.with_overrides(overrides)
     }
 
     /// Where consumer groups look topics up (one that knows none until the broker set it).
@@ -377,7 +398,7 @@ impl GroupCoordinator {
             if dropped > 0 {
                 tracing::warn!(group = %id, members = dropped, "dropped consumer group members without a member record");
             }
-            group.restart_timers(&self.config.consumer, now);
+            group.restart_timers(&self.consumer_settings(&id), now);
             self.deadline_set(group.next_deadline_ms());
             state.consumer_groups.insert(id, group);
         }
@@ -1053,7 +1074,7 @@ impl GroupCoordinator {
             return consumer_ops::describe_as_classic(
                 group,
                 topics.as_deref(),
-                &self.config.consumer,
+                &self.consumer_settings(group_id),
             );
         }
         match state.groups.get(group_id) {

@@ -170,7 +170,7 @@ impl GroupCoordinator {
                 "the coordinator has no metadata yet",
             );
         };
-        let settings = self.config.consumer;
+        let settings = self.consumer_settings(group_id);
         let (partition, mut state) = match self.active_shard(group_id).await {
             Ok(active) => active,
             Err(e) => return ConsumerHeartbeatAnswer::refused(e, "not the coordinator"),
@@ -409,7 +409,7 @@ impl GroupCoordinator {
             .consumer_groups
             .get(group_id)
             .ok_or(GroupError::GroupIdNotFound)?;
-        Ok(describe(group, &self.config.consumer))
+        Ok(describe(group, &self.consumer_settings(group_id)))
     }
 
     /// Fences the consumer group members of one shard whose deadline passed.
@@ -473,7 +473,7 @@ impl GroupCoordinator {
                     records,
                     ..Decision::default()
                 };
-                group.apply(&decision, &self.config.consumer, now_ms);
+                group.apply(&decision, &self.consumer_settings(&id), now_ms);
             }
             if let Some(group) = state.consumer_groups.get(&id) {
                 next = next.into_iter().chain(group.next_deadline_ms()).min();

@@ -49,7 +49,7 @@ impl GroupCoordinator {
             protocols: req.protocols,
             unknown_member,
         };
-        let settings = self.config.consumer;
+        let settings = self.consumer_settings(group_id);
         let Some(group) = state.consumer_groups.get(group_id) else {
             return JoinResponse::error(GroupError::CoordinatorNotAvailable, &member_id);
         };
@@ -221,7 +221,11 @@ impl GroupCoordinator {
         if restating {
             group.restated();
         }
-        group.apply(decision, &self.config.consumer, self.monotonic_ms());
+        group.apply(
+            decision,
+            &self.consumer_settings(group_id),
+            self.monotonic_ms(),
+        );
         self.deadline_set(group.next_deadline_ms());
         Ok(())
     }
@@ -239,7 +243,7 @@ impl GroupCoordinator {
         let group = state.consumer_groups.get(group_id)?;
         let downgrade = group.downgrade(
             member_id,
-            &self.config.consumer,
+            &self.consumer_settings(group_id),
             self.config.group.max_size,
             topics,
             wall_ms(),

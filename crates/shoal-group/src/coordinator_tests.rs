@@ -1284,3 +1284,91 @@ async fn ids_too_long_for_a_record_are_refused_not_cut() {
         GroupError::InvalidGroupId
     );
 }
+
+/// KIP-848 group configs: a group's own session timeout and heartbeat interval are the ones
+/// its members are held to, read at each heartbeat (a change applies from the next one);
+/// another group keeps the broker's.
+#[tokio::test]
+async fn a_group_is_held_to_its_own_session_timeout_and_heartbeat_interval() {
+    use std::sync::Mutex as StdMutex;
+
+    use crate::consumer::group::tests::topics;
+    use crate::consumer::group::{ConsumerGroupSettings, HeartbeatRequest};
+    use crate::consumer::group_config::{GroupConfigSource, GroupOverrides};
+
+    #[derive(Default)]
+    struct Overrides(StdMutex<std::collections::HashMap<String, GroupOverrides>>);
+    impl GroupConfigSource for Overrides {
+        fn overrides(&self, group_id: &str) -> GroupOverrides {
+            let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(group_id).copied().unwrap_or_default()
+        }
+    }
+
+    let log = Arc::new(MemoryLog::default());
+    let c = GroupCoordinator::new(
+        CoordinatorConfig {
+            consumer: ConsumerGroupSettings {
+                session_timeout_ms: 10_000,
+                heartbeat_interval_ms: 5_000,
+                ..ConsumerGroupSettings::default()
+            },
+            ..config()
+        },
+        Arc::clone(&log) as Arc<dyn OffsetsStorage>,
+    );
+    c.set_topic_resolver(Arc::new(topics(&[("t", uuid::Uuid::from_u128(7), 2)])));
+    let overrides = Arc::new(Overrides::default());
+    c.set_group_configs(Arc::clone(&overrides) as Arc<dyn GroupConfigSource>);
+    c.begin_load(0, 1).await;
+    assert!(c.finish_load(0, 1, log.replay()).await);
+    overrides
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            "own".into(),
+            GroupOverrides {
+                session_timeout_ms: Some(300),
+                heartbeat_interval_ms: Some(100),
+            },
+        );
+    let hb = |member_id: &str, member_epoch: i32| HeartbeatRequest {
+        member_id: member_id.into(),
+        member_epoch,
+        rebalance_timeout_ms: 5_000,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        owned: Some(Default::default()),
+        ..HeartbeatRequest::default()
+    };
+    let own = c.consumer_heartbeat("own", hb("m", 0)).await;
+    let plain = c.consumer_heartbeat("plain", hb("m", 0)).await;
+    assert_eq!(
+        (own.error, own.heartbeat_interval_ms),
+        (GroupError::None, 100)
+    );
+    assert_eq!(
+        (plain.error, plain.heartbeat_interval_ms),
+        (GroupError::None, 5_000)
+    );
+    // Both go silent past "own"'s 300 ms session, well within the broker's 10 s.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    c.tick().await;
+    let own = c.consumer_heartbeat("own", hb("m", own.member_epoch)).await;
+    assert_eq!(own.error, GroupError::UnknownMemberId, "its session ended");
+    let plain = c
+        .consumer_heartbeat("plain", hb("m", plain.member_epoch))
+        .await;
+    assert_eq!(plain.error, GroupError::None, "the broker's session holds");
+    // The override removed: the next heartbeat gets the broker's interval.
+    overrides
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove("own");
+    let rejoined = c.consumer_heartbeat("own", hb("m2", 0)).await;
+    assert_eq!(
+        (rejoined.error, rejoined.heartbeat_interval_ms),
+        (GroupError::None, 5_000)
+    );
+}

@@ -270,6 +270,7 @@ impl ControllerService for ControllerGrpcService {
                 c.incremental_alter_configs_local(
                     call.resources,
                     call.brokers,
+                    call.groups,
                     call.validate_only,
                     deadline,
                 )

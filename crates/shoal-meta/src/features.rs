@@ -28,6 +28,7 @@
 //!   the replication throttle rates); snapshot format 7 (them in the image).
 //! - 7: dynamic controller quorum changes (KIP-853 AddVoter / RemoveVoter).
 //! - 8: `ClientQuota` records (KIP-546 client quotas); snapshot format 8 (them in the image).
+//! - 9: `GroupConfig` records (KIP-848 group configs); snapshot format 9 (them in the image).
 //!
 //! A new cluster finalizes the newest level this binary supports at bootstrap (one
 //! `FeatureLevel` entry, Kafka's bootstrap metadata.version); an existing cluster stays at its
@@ -63,7 +64,7 @@ pub fn internal_feature_name(name: &str) -> Option<&str> {
 /// The level of a cluster that never finalized one.
 pub const BASELINE_METADATA_VERSION: i16 = 1;
 /// The newest `metadata.version` this binary reads and writes.
-pub const MAX_METADATA_VERSION: i16 = 8;
+pub const MAX_METADATA_VERSION: i16 = 9;
 /// The level from which brokers report their supported features (`RegisterBroker` v1).
 pub const BROKER_FEATURES_METADATA_VERSION: i16 = 2;
 /// The level from which ACLs may be written (`AccessControlEntry` records).
@@ -85,6 +86,8 @@ pub const BROKER_CONFIGS_METADATA_VERSION: i16 = 6;
 pub const DYNAMIC_QUORUM_METADATA_VERSION: i16 = 7;
 /// The level from which client quotas may be written (`ClientQuota`).
 pub const CLIENT_QUOTAS_METADATA_VERSION: i16 = 8;
+/// The level from which group configs may be written (`GroupConfig`).
+pub const GROUP_CONFIGS_METADATA_VERSION: i16 = 9;
 
 /// Kafka's name of the transaction protocol feature (KIP-890).
 pub const TRANSACTION_VERSION: &str = "transaction.version";

@@ -19,6 +19,7 @@ use shoal_sasl::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
 use crate::client_quotas::ClientQuotas;
+use crate::group_configs::GroupConfigs;
 use crate::placement::EligibleBroker;
 use crate::records::{Endpoint, MetadataRecord, SupportedFeature};
 
@@ -144,6 +145,9 @@ pub struct MetadataImage {
     /// Client quotas (ClientQuota records).
     #[serde(default)]
     pub client_quotas: ClientQuotas,
+    /// Group configs (GroupConfig records).
+    #[serde(default)]
+    pub group_configs: GroupConfigs,
 }
 
 /// KIP-1066's broker setting: log directories that receive no new replicas.
@@ -219,6 +223,7 @@ impl MetadataImage {
             voter_directories: BTreeMap::new(),
             broker_configs: DynamicBrokerConfigs::default(),
             client_quotas: ClientQuotas::default(),
+            group_configs: GroupConfigs::default(),
         }
     }
 
@@ -592,6 +597,10 @@ impl MetadataImage {
             }
             MetadataRecord::ClientQuota { entity, key, value } => {
                 self.client_quotas.set(entity, key, value.map(|v| v.0));
+                ApplyOutcome::Applied
+            }
+            MetadataRecord::GroupConfig { group, name, value } => {
+                self.group_configs.set(group, name, value.as_deref());
                 ApplyOutcome::Applied
             }
         }

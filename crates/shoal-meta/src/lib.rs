@@ -25,7 +25,8 @@
 //! requests through `client::ControllerClient`, which a combined node uses too.
 //!
 //! Crate layout: `records` (facts), `image` (state + apply), `topic_name` / `topic_config` /
-//! `broker_defaults` (Kafka rules), `client_quotas` (KIP-546 quota entities and values), `format` (the versioned bytes of records, entries,
+//! `broker_defaults` (Kafka rules), `client_quotas` (KIP-546 quota entities and values), `group_configs` (KIP-848 per-group
+//! overrides), `format` (the versioned bytes of records, entries,
 //! snapshots and deltas; docs/upgrading.md), `features` (`metadata.version` levels: which
 //! versions may be written), `placement` (replica placement), `controller` (validation,
 //! planning, proposing — the active controller), `client` (what brokers use: routing, metadata
@@ -45,6 +46,7 @@ mod controller_service;
 pub mod error;
 pub mod features;
 pub mod format;
+pub mod group_configs;
 pub mod image;
 pub mod meta_properties;
 pub mod metadata_log;
@@ -71,12 +73,12 @@ pub use client::{
     discover_quorum, parse_bootstrap_servers,
 };
 pub use controller::{
-    AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
-    AlteredPartition, BrokerHeartbeat, BrokerLiveness, BrokerRegistrationRequest,
-    ClientQuotaAlteration, ClientQuotaOp, Controller, ControllerResults, CreatePartitions,
-    CreateTopic, CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, IsrMember,
-    PartitionReassignment, ProducerIdBlock, RegisteredBroker, ReplicaRef, ReplicaSize, TopicRef,
-    UserScramAlteration,
+    AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterGroupConfigs, AlterPartitionRequest,
+    AlterTopicConfigs, AlteredPartition, BrokerHeartbeat, BrokerLiveness,
+    BrokerRegistrationRequest, ClientQuotaAlteration, ClientQuotaOp, Controller, ControllerResults,
+    CreatePartitions, CreateTopic, CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply,
+    IsrMember, PartitionReassignment, ProducerIdBlock, RegisteredBroker, ReplicaRef, ReplicaSize,
+    TopicRef, UserScramAlteration,
 };
 pub use controller_service::{PRODUCER_ID_BLOCKS_BURST, PRODUCER_ID_BLOCKS_PER_SECOND};
 pub use error::{BrokerError, ControllerError, MetaError};

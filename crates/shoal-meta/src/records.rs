@@ -155,6 +155,13 @@ pub enum MetadataRecord {
         key: String,
         value: Option<QuotaValue>,
     },
+    /// A group config was set (`Some`) or removed (`None`) for group `group` (Kafka's
+    /// ConfigRecord of a GROUP resource, KIP-848). Exists from `metadata.version` 9.
+    GroupConfig {
+        group: String,
+        name: String,
+        value: Option<String>,
+    },
 }
 
 impl MetadataRecord {
@@ -179,6 +186,7 @@ impl MetadataRecord {
             MetadataRecord::VoterDirectory { .. } => "VoterDirectory",
             MetadataRecord::BrokerConfig { .. } => "BrokerConfig",
             MetadataRecord::ClientQuota { .. } => "ClientQuota",
+            MetadataRecord::GroupConfig { .. } => "GroupConfig",
         }
     }
 }

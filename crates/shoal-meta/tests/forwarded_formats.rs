@@ -21,8 +21,8 @@ use shoal_meta::client::forward::{
     UnregisterBrokerCall, UpdateFeaturesCall,
 };
 use shoal_meta::{
-    AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
-    AlteredPartition, BrokerError, BrokerHeartbeat, BrokerRegistrationRequest,
+    AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterGroupConfigs, AlterPartitionRequest,
+    AlterTopicConfigs, AlteredPartition, BrokerError, BrokerHeartbeat, BrokerRegistrationRequest,
     ClientQuotaAlteration, ClientQuotaOp, ControllerError, ControllerResults, CreatePartitions,
     CreateTopic, CreatedTopic, ElectionType, Endpoint, FeatureUpdate, HeartbeatReply, IsrMember,
     LeaseTerms, PartitionReassignment, ProducerIdBlock, RegisteredBroker, ReplicaRef, ReplicaSize,
@@ -163,6 +163,7 @@ fn forwarded_requests_keep_their_json_shape() {
             }],
             // None: the payload is the one of releases before broker resources.
             brokers: Vec::new(),
+            groups: Vec::new(),
             validate_only: false,
         },
     );
@@ -189,7 +190,32 @@ fn forwarded_requests_keep_their_json_shape() {
                     }],
                 },
             ],
+            groups: Vec::new(),
             validate_only: true,
+        },
+    );
+    // Group resources (metadata.version 9).
+    pinned(
+        "IncrementalAlterConfigs_groups_request",
+        &AlterConfigsCall {
+            resources: Vec::new(),
+            brokers: Vec::new(),
+            groups: vec![AlterGroupConfigs {
+                group: "payments".into(),
+                ops: vec![
+                    AlterConfigOp {
+                        name: "consumer.session.timeout.ms".into(),
+                        op: AlterConfigOpType::Set,
+                        value: Some("50000".into()),
+                    },
+                    AlterConfigOp {
+                        name: "consumer.heartbeat.interval.ms".into(),
+                        op: AlterConfigOpType::Delete,
+                        value: None,
+                    },
+                ],
+            }],
+            validate_only: false,
         },
     );
     pinned("AllocateProducerIds_request", &AllocateProducerIdsCall {});

@@ -380,6 +380,18 @@ fn records_of_newer_versions() -> Vec<MetadataRecord> {
             key: "consumer_byte_rate".into(),
             value: None,
         },
+        // GroupConfig v0 (new in metadata.version 9): a group's override, and the removal of
+        // another.
+        MetadataRecord::GroupConfig {
+            group: "payments".into(),
+            name: "consumer.session.timeout.ms".into(),
+            value: Some("50000".into()),
+        },
+        MetadataRecord::GroupConfig {
+            group: "payments".into(),
+            name: "consumer.heartbeat.interval.ms".into(),
+            value: None,
+        },
     ]
 }
 
@@ -557,10 +569,35 @@ fn image_with_client_quotas() -> MetadataImage {
     image
 }
 
+/// [`image_with_client_quotas`] at metadata.version 9 with group configs.
+fn image_with_group_configs() -> MetadataImage {
+    let mut image = image_with_client_quotas();
+    image.apply_batch(
+        50,
+        &[
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 9,
+            },
+            MetadataRecord::GroupConfig {
+                group: "payments".into(),
+                name: "consumer.session.timeout.ms".into(),
+                value: Some("50000".into()),
+            },
+            MetadataRecord::GroupConfig {
+                group: "payments".into(),
+                name: "consumer.heartbeat.interval.ms".into(),
+                value: Some("6000".into()),
+            },
+        ],
+    );
+    image
+}
+
 /// Every record fixture: (record version, record); entry `i` is at log index `100 + i`.
 fn fixture_records() -> Vec<(u32, MetadataRecord)> {
     let newer = records_of_newer_versions();
-    let versions = [1, 0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0];
+    let versions = [1, 0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0];
     records()
         .into_iter()
         .map(|r| (0, r))
@@ -752,6 +789,7 @@ fn write_missing_fixtures() {
         image_with_voter_directories(),
         image_with_broker_configs(),
         image_with_client_quotas(),
+        image_with_group_configs(),
     ] {
         let bytes = encode_snapshot(&image);
         write(format!("versioned/snapshot_format{}.bin", bytes[1]), bytes);
@@ -897,6 +935,18 @@ fn versioned_fixtures_decode_to_the_expected_values() {
             "consumer_byte_rate"
         ),
         Some(2097152.0)
+    );
+    assert!(decoded.group_configs.is_empty(), "format 8 has none");
+    let snapshot = read("versioned/snapshot_format9.bin");
+    assert_eq!(&snapshot[..2], &[MAGIC, 9]);
+    let decoded = decode_snapshot(&snapshot).unwrap();
+    assert_eq!(decoded, image_with_group_configs());
+    assert_eq!(decoded.metadata_version(), 9);
+    assert_eq!(
+        decoded
+            .group_configs
+            .get("payments", "consumer.heartbeat.interval.ms"),
+        Some("6000")
     );
 }
 
@@ -1081,16 +1131,21 @@ fn newer_versions_are_refused_naming_found_and_supported() {
     assert!(err.to_string().contains("type 99"), "{err}");
 
     // Snapshot format version, versioned and legacy JSON.
+    let newer = SNAPSHOT_FORMAT_VERSION + 1;
     let mut snapshot = encode_snapshot(&image());
-    snapshot[1] = 9;
+    snapshot[1] = newer;
     let message = unsupported(
         decode_snapshot(&snapshot).unwrap_err(),
         "snapshot format",
-        9,
+        u32::from(newer),
     );
     assert!(message.contains(&format!("versions 1 to {SNAPSHOT_FORMAT_VERSION}")));
-    let legacy = br#"{"format_version":9,"image":{}}"#;
-    unsupported(decode_snapshot(legacy).unwrap_err(), "snapshot format", 9);
+    let legacy = format!(r#"{{"format_version":{newer},"image":{{}}}}"#);
+    unsupported(
+        decode_snapshot(legacy.as_bytes()).unwrap_err(),
+        "snapshot format",
+        u32::from(newer),
+    );
 
     // State frame version.
     let mut vote = encode_state(&Vote::<u64>::new_committed(1, 1)).unwrap();

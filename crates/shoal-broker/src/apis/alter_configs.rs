@@ -1,5 +1,6 @@
-//! AlterConfigs: the legacy, non-incremental way to change topic and dynamic broker configs,
-//! which many tools still send (kafka-python's `alter_configs`, older admin clients and UIs).
+//! AlterConfigs: the legacy, non-incremental way to change topic, dynamic broker and group
+//! configs, which many tools still send (kafka-python's `alter_configs`, older admin clients
+//! and UIs).
 //!
 //! As Kafka's controller (`ConfigurationControlManager.legacyAlterConfigs`): the configs named
 //! *replace* the resource's dynamic configs, so one set before and not named now is removed
@@ -26,7 +27,7 @@ use shoal_kafka::{Reply, RequestContext};
 use shoal_meta::MetadataImage;
 
 use crate::Broker;
-use crate::apis::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::apis::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
 use crate::apis::{incremental_alter_configs, str_bytes};
 
 /// IncrementalAlterConfigs' SET and DELETE operation codes.
@@ -133,6 +134,11 @@ fn legacy_ops(
                 .map(|c| c.keys().cloned().collect())
                 .unwrap_or_default()
         }
+        RESOURCE_GROUP => image
+            .group_configs
+            .of(resource_name)
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default(),
         // Refused by the incremental path with its message.
         _ => Vec::new(),
     };

@@ -1,4 +1,5 @@
-//! DescribeConfigs: a topic's effective configs with their sources, and the broker's settings.
+//! DescribeConfigs: a topic's effective configs with their sources, the broker's settings, and
+//! a group's configs (KIP-848: its overrides, else the broker's `group.consumer.*` values).
 //!
 //! Tools show users where a value comes from (a topic override, a broker setting, or the
 //! built-in default), so each entry carries Kafka's `ConfigSource` and, when asked, synonyms.
@@ -78,6 +79,7 @@ const SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
 const SOURCE_DEFAULT_CONFIG: i8 = 5;
 const SOURCE_DYNAMIC_BROKER_LOGGER_CONFIG: i8 = 6;
+const SOURCE_GROUP_CONFIG: i8 = 8;
 /// DescribeConfigs' STRING config type.
 const CONFIG_TYPE_STRING: i8 = 2;
 
@@ -96,7 +98,11 @@ pub fn handle(
             let keys: Option<Vec<String>> = resource
                 .configuration_keys
                 .map(|k| k.iter().map(|s| s.as_str().to_string()).collect());
-            let wanted = |name: &str| keys.as_ref().is_none_or(|k| k.iter().any(|w| w == name));
+            // Null or empty: every config (Kafka's ConfigHelper).
+            let wanted = |name: &str| {
+                keys.as_ref()
+                    .is_none_or(|k| k.is_empty() || k.iter().any(|w| w == name))
+            };
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
@@ -227,6 +233,53 @@ pub fn handle(
                                 .with_config_type(if typed { CONFIG_TYPE_STRING } else { 0 })
                         })
                         .collect();
+                    result.with_configs(configs)
+                }
+                RESOURCE_GROUP => {
+                    let group = resource.resource_name.as_str();
+                    if group.is_empty() {
+                        return result
+                            .with_error_code(ResponseError::InvalidRequest.code())
+                            .with_error_message(Some(str_bytes("Group name must not be empty")));
+                    }
+                    // Any group id, existing or not (Kafka's ConfigHelper): its overrides,
+                    // else the broker's values as DEFAULT_CONFIG.
+                    let configs = shoal_config::resolve_group_configs(
+                        image.group_configs.of(group),
+                        &broker.config.settings,
+                    )
+                    .into_iter()
+                    .filter(|c| wanted(c.def.name))
+                    .map(|c| {
+                        let source = match c.overridden {
+                            true => SOURCE_GROUP_CONFIG,
+                            false => SOURCE_DEFAULT_CONFIG,
+                        };
+                        let mut entry = DescribeConfigsResourceResult::default()
+                            .with_name(str_bytes(c.def.name))
+                            .with_value(Some(str_bytes(&c.value)))
+                            .with_read_only(false)
+                            .with_is_sensitive(false)
+                            .with_config_source(source)
+                            .with_config_type(if typed {
+                                shoal_config::ConfigType::Int.describe_configs_id()
+                            } else {
+                                0
+                            });
+                        if request.include_synonyms {
+                            entry.synonyms = vec![
+                                DescribeConfigsSynonym::default()
+                                    .with_name(str_bytes(c.def.name))
+                                    .with_value(Some(str_bytes(&c.value)))
+                                    .with_source(source),
+                            ];
+                        }
+                        if request.include_documentation && typed {
+                            entry.documentation = Some(str_bytes(c.def.documentation));
+                        }
+                        entry
+                    })
+                    .collect();
                     result.with_configs(configs)
                 }
                 other => result

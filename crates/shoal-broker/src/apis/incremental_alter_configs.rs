@@ -1,6 +1,7 @@
-//! IncrementalAlterConfigs: set, delete, append to or subtract from topic configs, and set or
+//! IncrementalAlterConfigs: set, delete, append to or subtract from topic configs; set or
 //! delete dynamic broker configs for one broker (resource name: its id) or as the cluster
-//! default (empty name), as Kafka's `kafka-configs --entity-type brokers` does.
+//! default (empty name), as Kafka's `kafka-configs --entity-type brokers` does; and set or
+//! delete a group's configs (KIP-848, Kafka 4.0's GROUP resources, metadata.version 9).
 //!
 //! BROKER_LOGGER resources change this process's log levels (`broker_loggers`), here and not
 //! in the metadata, as Kafka's.
@@ -24,11 +25,15 @@ use kafka_protocol::messages::{
 };
 use shoal_acl::Operation;
 use shoal_kafka::{Reply, RequestContext};
-use shoal_meta::{AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterTopicConfigs};
+use shoal_meta::features::GROUP_CONFIGS_METADATA_VERSION;
+use shoal_meta::{
+    AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterGroupConfigs, AlterTopicConfigs,
+};
 
 use crate::Broker;
 use crate::apis::describe_configs::{
-    RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC, config_authorization_error,
+    RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_GROUP, RESOURCE_TOPIC,
+    config_authorization_error,
 };
 use crate::apis::str_bytes;
 use crate::error_codes::controller_error_code;
@@ -44,6 +49,8 @@ pub async fn handle(
         Vec::with_capacity(request.resources.len());
     let mut topic_requests = Vec::new();
     let mut broker_requests = Vec::new();
+    let mut group_requests = Vec::new();
+    let metadata_version = broker.image().metadata_version();
     for resource in request.resources {
         let base = AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
@@ -81,7 +88,10 @@ pub async fn handle(
             ));
             continue;
         }
-        if !matches!(resource.resource_type, RESOURCE_TOPIC | RESOURCE_BROKER) {
+        if !matches!(
+            resource.resource_type,
+            RESOURCE_TOPIC | RESOURCE_BROKER | RESOURCE_GROUP
+        ) {
             let other = resource.resource_type;
             responses.push(refuse(
                 base,
@@ -97,6 +107,29 @@ pub async fn handle(
             }
         };
         let name = resource.resource_name.as_str();
+        if resource.resource_type == RESOURCE_GROUP {
+            // Checked here too: a controller of an older release would not see the groups.
+            if metadata_version < GROUP_CONFIGS_METADATA_VERSION {
+                responses.push(refuse(
+                    base,
+                    format!(
+                        "Group configs need metadata.version {GROUP_CONFIGS_METADATA_VERSION}; \
+                         this cluster is at {metadata_version} (shoalctl cluster features upgrade)"
+                    ),
+                ));
+                continue;
+            }
+            group_requests.push((
+                responses.len(),
+                base,
+                AlterGroupConfigs {
+                    group: name.to_string(),
+                    ops,
+                },
+            ));
+            responses.push(None);
+            continue;
+        }
         if resource.resource_type == RESOURCE_TOPIC {
             topic_requests.push((
                 responses.len(),
@@ -136,8 +169,14 @@ pub async fn handle(
         bases.push(base);
         brokers.push(alter);
     }
+    let mut groups = Vec::with_capacity(group_requests.len());
+    for (slot, base, alter) in group_requests {
+        slots.push(slot);
+        bases.push(base);
+        groups.push(alter);
+    }
     // Nothing to alter (every resource refused): the controller is not asked.
-    let outcome = if topics.is_empty() && brokers.is_empty() {
+    let outcome = if topics.is_empty() && brokers.is_empty() && groups.is_empty() {
         shoal_meta::ControllerResults {
             results: Vec::new(),
             log_index: None,
@@ -145,13 +184,13 @@ pub async fn handle(
     } else {
         broker
             .controller
-            .incremental_alter_configs_with_brokers(topics, brokers, request.validate_only)
+            .alter_config_resources(topics, brokers, groups, request.validate_only)
             .await
     };
     if let Some(index) = outcome.log_index {
         broker.wait_for_metadata(index, APPLY_WAIT).await;
     }
-    // The controller answers topics first, then brokers: the order `slots` was built in.
+    // The controller answers topics, then brokers, then groups: the order `slots` was built in.
     for ((slot, base), result) in slots.into_iter().zip(bases).zip(outcome.results) {
         let response = match result {
             // Kafka answers a null message on success.

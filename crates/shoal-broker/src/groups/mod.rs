@@ -54,6 +54,9 @@ impl Groups {
         let authority = CoordinatorAuthority::new(lease);
         coordinator.set_authority(Arc::clone(&authority) as Arc<dyn shoal_group::Authority>);
         coordinator.set_topic_resolver(Arc::new(ImageTopics::new(Arc::clone(&replicas))));
+        coordinator.set_group_configs(Arc::new(ImageGroupConfigs {
+            replicas: Arc::clone(&replicas),
+        }));
         let loader = OffsetsLoader::new(Arc::clone(&coordinator), Arc::clone(&replicas), authority);
         Self {
             creator: InternalTopicCreator::new(
@@ -96,6 +99,31 @@ impl Groups {
             image = self.replicas.image();
         }
         coordinator_of(group_id, &image)
+    }
+}
+
+/// Consumer groups' own settings (KIP-848 group configs) from the metadata image this broker
+/// follows. The controller validated each value against its bounds; one that does not parse
+/// (never written by this release) is ignored, and the broker's value applies.
+struct ImageGroupConfigs {
+    replicas: Arc<ReplicaManager>,
+}
+
+impl shoal_group::consumer::group_config::GroupConfigSource for ImageGroupConfigs {
+    fn overrides(&self, group_id: &str) -> shoal_group::consumer::group_config::GroupOverrides {
+        use shoal_config::group::{CONSUMER_HEARTBEAT_INTERVAL_MS, CONSUMER_SESSION_TIMEOUT_MS};
+        let image = self.replicas.image();
+        let get = |name: &str| {
+            image
+                .group_configs
+                .get(group_id, name)
+                .and_then(|v| v.parse::<i32>().ok())
+                .filter(|ms| *ms > 0)
+        };
+        shoal_group::consumer::group_config::GroupOverrides {
+            session_timeout_ms: get(CONSUMER_SESSION_TIMEOUT_MS),
+            heartbeat_interval_ms: get(CONSUMER_HEARTBEAT_INTERVAL_MS),
+        }
     }
 }
 

@@ -63,6 +63,9 @@ pub async fn run(
         }
         GroupCommand::Describe { group } => describe(client, group, out).await,
         GroupCommand::ResetOffsets(args) => super::reset_offsets::run(client, args, out).await,
+        GroupCommand::Config { group, set, delete } => {
+            super::group_config::run(client, group, set, delete, out).await
+        }
         GroupCommand::Delete { groups } => {
             let mut rows = Vec::new();
             let mut results = Vec::new();

@@ -24,6 +24,7 @@ mod cluster_view;
 pub mod console;
 mod features;
 mod group;
+mod group_config;
 mod log_dirs;
 mod move_dir;
 mod partition;

@@ -310,7 +310,7 @@ async fn describe(client: &mut Client, topic: &str, out: &Output) -> anyhow::Res
             DescribeConfigsResource::default()
                 .with_resource_type(TOPIC_RESOURCE)
                 .with_resource_name(StrBytes::from_string(topic.to_string()))
-                // None = every config (the codec's default is an empty list: none).
+                // None (or an empty list) = every config.
                 .with_configuration_keys(None),
         ]))
         .await?;

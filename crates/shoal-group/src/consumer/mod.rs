@@ -10,12 +10,14 @@
 //! Layout: `records` (the group's `__consumer_offsets` records, Kafka's bytes), `member` (one
 //! member), `assignor` (`uniform` and `range`, pure), `reconcile` (one member's next step,
 //! pure), `group` (one group: decide, write, replay; its `classic` part holds classic-protocol
-//! members and the migration between protocols), `embedded` (the classic consumer protocol's
-//! subscription and assignment bytes).
+//! members and the migration between protocols), `group_config` (a group's own session timeout
+//! and heartbeat interval), `embedded` (the classic consumer protocol's subscription and
+//! assignment bytes).
 
 pub mod assignor;
 pub mod embedded;
 pub mod group;
+pub mod group_config;
 pub mod member;
 pub mod reconcile;
 pub mod records;

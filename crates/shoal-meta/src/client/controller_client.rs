@@ -30,11 +30,11 @@ use crate::client::forward::{
 };
 use crate::client::known_leader::KnownLeader;
 use crate::controller::{
-    AlterBrokerConfigs, AlterPartitionRequest, AlterTopicConfigs, AlteredPartition,
-    BrokerHeartbeat, BrokerRegistrationRequest, ClientQuotaAlteration, Controller,
-    ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ElectionType, FeatureUpdate,
-    HeartbeatReply, PartitionReassignment, ProducerIdBlock, RegisteredBroker, TopicRef,
-    UserScramAlteration,
+    AlterBrokerConfigs, AlterGroupConfigs, AlterPartitionRequest, AlterTopicConfigs,
+    AlteredPartition, BrokerHeartbeat, BrokerRegistrationRequest, ClientQuotaAlteration,
+    Controller, ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ElectionType,
+    FeatureUpdate, HeartbeatReply, PartitionReassignment, ProducerIdBlock, RegisteredBroker,
+    TopicRef, UserScramAlteration,
 };
 use crate::error::{BrokerError, ControllerError};
 use crate::voter_book::VoterBook;
@@ -234,23 +234,26 @@ impl ControllerClient {
         resources: Vec<AlterTopicConfigs>,
         validate_only: bool,
     ) -> ControllerResults<()> {
-        self.incremental_alter_configs_with_brokers(resources, Vec::new(), validate_only)
+        self.alter_config_resources(resources, Vec::new(), Vec::new(), validate_only)
             .await
     }
 
-    /// IncrementalAlterConfigs for topics and brokers; one result per resource (topics first,
-    /// then brokers), all-or-nothing per resource. Broker resources need metadata.version 6,
-    /// from which every controller reads them.
-    pub async fn incremental_alter_configs_with_brokers(
+    /// IncrementalAlterConfigs for topics, brokers and groups; one result per resource (topics
+    /// first, then brokers, then groups), all-or-nothing per resource. Broker resources need
+    /// metadata.version 6 and group resources 9, from which every controller reads them; the
+    /// caller checks the level before sending groups (an older controller would not see them).
+    pub async fn alter_config_resources(
         &self,
         resources: Vec<AlterTopicConfigs>,
         brokers: Vec<AlterBrokerConfigs>,
+        groups: Vec<AlterGroupConfigs>,
         validate_only: bool,
     ) -> ControllerResults<()> {
-        let count = resources.len() + brokers.len();
+        let count = resources.len() + brokers.len() + groups.len();
         let call = AlterConfigsCall {
             resources,
             brokers,
+            groups,
             validate_only,
         };
         self.route(
@@ -261,6 +264,7 @@ impl ControllerClient {
                 c.incremental_alter_configs_local(
                     call.resources.clone(),
                     call.brokers.clone(),
+                    call.groups.clone(),
                     validate_only,
                     deadline,
                 )

@@ -31,8 +31,8 @@ use shoal_internode::{ClientTls, NodeConnector};
 use tonic::transport::Channel;
 
 use crate::controller::requests::{
-    AlterBrokerConfigs, AlterTopicConfigs, ControllerResults, CreatePartitions, CreateTopic,
-    ElectionType, TopicRef,
+    AlterBrokerConfigs, AlterGroupConfigs, AlterTopicConfigs, ControllerResults, CreatePartitions,
+    CreateTopic, ElectionType, TopicRef,
 };
 use crate::error::{BrokerError, ControllerError};
 use crate::proto::ForwardedRequest;
@@ -114,6 +114,9 @@ pub struct AlterConfigsCall {
     /// the payload of a topic-only call is unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub brokers: Vec<AlterBrokerConfigs>,
+    /// Group resources (metadata.version 9): absent when there are none, as `brokers`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<AlterGroupConfigs>,
     pub validate_only: bool,
 }
 

@@ -27,6 +27,7 @@ mod allocate_producer_ids;
 mod alter_broker_configs;
 mod alter_client_quotas;
 mod alter_configs;
+mod alter_group_configs;
 pub mod alter_partition;
 pub mod balancer;
 mod create_partitions;
@@ -67,6 +68,7 @@ pub use allocate_producer_ids::{
 pub use alter_broker_configs::plan_alter_broker_configs;
 pub use alter_client_quotas::{parse_entity as parse_quota_entity, plan_alter_client_quotas};
 pub use alter_configs::plan_alter_configs;
+pub use alter_group_configs::plan_alter_group_configs;
 pub use alter_partition::plan_alter_partition;
 pub use create_partitions::plan_create_partitions;
 pub use create_topics::plan_create_topics;
@@ -80,12 +82,12 @@ pub use preferred_leader::plan_preferred_leader_election;
 pub use reassignment::{plan_alter_reassignments, plan_complete_reassignments};
 pub use register_broker::{check_not_duplicate, plan_register_broker};
 pub use requests::{
-    AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterPartitionRequest, AlterTopicConfigs,
-    AlteredPartition, BrokerHeartbeat, BrokerRegistrationRequest, ClientQuotaAlteration,
-    ClientQuotaOp, ControllerResults, CreatePartitions, CreateTopic, CreatedTopic, ElectionType,
-    FeatureUpdate, HeartbeatReply, IsrMember, MAX_OFFLINE_REPLICAS_PER_HEARTBEAT,
-    MAX_REPLICA_SIZES_PER_HEARTBEAT, PartitionReassignment, RegisteredBroker, ReplicaRef,
-    ReplicaSize, TopicRef, UserScramAlteration,
+    AlterBrokerConfigs, AlterConfigOp, AlterConfigOpType, AlterGroupConfigs, AlterPartitionRequest,
+    AlterTopicConfigs, AlteredPartition, BrokerHeartbeat, BrokerRegistrationRequest,
+    ClientQuotaAlteration, ClientQuotaOp, ControllerResults, CreatePartitions, CreateTopic,
+    CreatedTopic, ElectionType, FeatureUpdate, HeartbeatReply, IsrMember,
+    MAX_OFFLINE_REPLICAS_PER_HEARTBEAT, MAX_REPLICA_SIZES_PER_HEARTBEAT, PartitionReassignment,
+    RegisteredBroker, ReplicaRef, ReplicaSize, TopicRef, UserScramAlteration,
 };
 pub use scram::plan_alter_user_scram_credentials;
 pub use unregister_broker::plan_unregister_broker;
@@ -368,20 +370,24 @@ impl Controller {
         outcome
     }
 
-    /// Topic resources, then broker resources: one result each, in that order.
+    /// Topic resources, then broker resources, then group resources: one result each, in that
+    /// order.
     pub(crate) async fn incremental_alter_configs_local(
         &self,
         resources: Vec<AlterTopicConfigs>,
         brokers: Vec<AlterBrokerConfigs>,
+        groups: Vec<AlterGroupConfigs>,
         validate_only: bool,
         deadline: Instant,
     ) -> ControllerResults<()> {
         let defaults = &self.defaults;
-        let count = resources.len() + brokers.len();
+        let count = resources.len() + brokers.len() + groups.len();
         self.execute(count, validate_only, deadline, |image| {
-            // Topic and broker configs never touch the same records: planned side by side.
+            // Topic, broker and group configs never touch the same records: planned side by
+            // side.
             let mut planned = plan_alter_configs(image, defaults, resources);
             planned.extend(plan_alter_broker_configs(image, brokers));
+            planned.extend(plan_alter_group_configs(image, defaults, groups));
             planned
         })
         .await

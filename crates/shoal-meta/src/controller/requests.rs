@@ -94,6 +94,13 @@ pub struct AlterBrokerConfigs {
     pub ops: Vec<AlterConfigOp>,
 }
 
+/// The config overrides of one group (KIP-848 group configs); applied all or nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlterGroupConfigs {
+    pub group: String,
+    pub ops: Vec<AlterConfigOp>,
+}
+
 /// AlterClientQuotas for one entity: applied all or nothing (Kafka answers per entity). The
 /// entity is as sent, `(entity_type, name)` with a null name for the default; the planner
 /// checks it.

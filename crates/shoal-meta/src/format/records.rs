@@ -133,7 +133,13 @@ const CLIENT_QUOTA: RecordVersions = RecordVersions {
     max_version: 0,
 };
 
-const ALL: [RecordVersions; 18] = [
+const GROUP_CONFIG: RecordVersions = RecordVersions {
+    name: "GroupConfig",
+    type_id: 19,
+    max_version: 0,
+};
+
+const ALL: [RecordVersions; 19] = [
     REGISTER_BROKER,
     FENCE_BROKER,
     UNFENCE_BROKER,
@@ -152,6 +158,7 @@ const ALL: [RecordVersions; 18] = [
     VOTER_DIRECTORY,
     BROKER_CONFIG,
     CLIENT_QUOTA,
+    GROUP_CONFIG,
 ];
 
 /// Every record type this binary knows, in type id order.
@@ -179,6 +186,7 @@ fn versions_of(record: &MetadataRecord) -> RecordVersions {
         MetadataRecord::VoterDirectory { .. } => VOTER_DIRECTORY,
         MetadataRecord::BrokerConfig { .. } => BROKER_CONFIG,
         MetadataRecord::ClientQuota { .. } => CLIENT_QUOTA,
+        MetadataRecord::GroupConfig { .. } => GROUP_CONFIG,
     }
 }
 
@@ -521,6 +529,12 @@ pub fn encode_record(record: &MetadataRecord) -> RecordFrame {
         MetadataRecord::ClientQuota { entity, key, value } => {
             client_quota_to_proto(entity, key, value.map(|v| v.0)).encode_to_vec()
         }
+        MetadataRecord::GroupConfig { group, name, value } => proto::GroupConfigRecord {
+            group: Some(group.clone()),
+            name: Some(name.clone()),
+            value: value.clone(),
+        }
+        .encode_to_vec(),
     };
     let record_version = version_of(record);
     debug_assert!(record_version <= versions.max_version);
@@ -723,6 +737,19 @@ pub fn decode_record(frame: &RecordFrame) -> Result<MetadataRecord, FormatError>
                 entity,
                 key,
                 value: value.map(QuotaValue),
+            })
+        }
+        19 => {
+            const W: &str = "GroupConfig record";
+            let m: proto::GroupConfigRecord = decode_message(W, payload)?;
+            let group = required(W, "group", m.group)?;
+            if group.is_empty() {
+                return Err(FormatError::malformed(W, "an empty group id"));
+            }
+            Ok(MetadataRecord::GroupConfig {
+                group,
+                name: required(W, "name", m.name)?,
+                value: m.value,
             })
         }
         found => Err(unknown_type(found)),

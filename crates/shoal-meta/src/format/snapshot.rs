@@ -25,7 +25,7 @@ use crate::format::{
 use crate::image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 
 /// The newest snapshot format; versions `LEGACY_JSON_SNAPSHOT_FORMAT_VERSION..=` this are read.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 8;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 9;
 /// The first protobuf format (no feature fields).
 const FORMAT_WITHOUT_FEATURES: u8 = 2;
 /// Features, no ACLs.
@@ -38,6 +38,8 @@ const FORMAT_WITHOUT_VOTER_DIRECTORIES: u8 = 5;
 const FORMAT_WITHOUT_BROKER_CONFIGS: u8 = 6;
 /// Dynamic broker configs, no client quotas.
 const FORMAT_WITHOUT_CLIENT_QUOTAS: u8 = 7;
+/// Client quotas, no group configs.
+const FORMAT_WITHOUT_GROUP_CONFIGS: u8 = 8;
 /// The unversioned-era JSON snapshot.
 pub const LEGACY_JSON_SNAPSHOT_FORMAT_VERSION: u8 = 1;
 
@@ -159,6 +161,20 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
                     .map(move |(key, value)| client_quota_to_proto(entity, key, Some(value.0)))
             })
             .collect(),
+        group_configs: image
+            .group_configs
+            .groups
+            .iter()
+            .flat_map(|(group, configs)| {
+                configs
+                    .iter()
+                    .map(move |(name, value)| proto::GroupConfigRecord {
+                        group: Some(group.clone()),
+                        name: Some(name.clone()),
+                        value: Some(value.clone()),
+                    })
+            })
+            .collect(),
     };
     let has_features = !image.finalized_features.is_empty()
         || image
@@ -170,8 +186,10 @@ pub fn encode_snapshot(image: &MetadataImage) -> Vec<u8> {
         .values()
         .any(|t| t.partitions.iter().any(|p| p.is_reassigning()));
     let directories = image.brokers.values().any(|b| !b.log_dirs.is_empty());
-    let format = if !image.client_quotas.is_empty() {
+    let format = if !image.group_configs.is_empty() {
         SNAPSHOT_FORMAT_VERSION
+    } else if !image.client_quotas.is_empty() {
+        FORMAT_WITHOUT_GROUP_CONFIGS
     } else if !image.broker_configs.is_empty() {
         FORMAT_WITHOUT_CLIENT_QUOTAS
     } else if !image.voter_directories.is_empty() {
@@ -224,6 +242,26 @@ fn image_from_proto(format: u8, m: proto::MetadataImage) -> Result<MetadataImage
     image.next_producer_id = required(WHAT, "next_producer_id", m.next_producer_id)?;
     image.last_applied_index = required(WHAT, "last_applied_index", m.last_applied_index)?;
     if format >= SNAPSHOT_FORMAT_VERSION {
+        for c in m.group_configs {
+            let group = required(WHAT, "group_configs.group", c.group)?;
+            let name = required(WHAT, "group_configs.name", c.name)?;
+            let value = required(WHAT, "group_configs.value", c.value)?;
+            if group.is_empty() {
+                return Err(FormatError::malformed(
+                    WHAT,
+                    "a group config of an empty group id",
+                ));
+            }
+            if image.group_configs.get(&group, &name).is_some() {
+                return Err(FormatError::malformed(
+                    WHAT,
+                    format!("group config {name} twice for group {group}"),
+                ));
+            }
+            image.group_configs.set(&group, &name, Some(&value));
+        }
+    }
+    if format >= FORMAT_WITHOUT_GROUP_CONFIGS {
         for q in m.client_quotas {
             let (entity, key, value) = client_quota_from_proto(WHAT, q)?;
             let Some(value) = value else {
@@ -435,10 +473,68 @@ mod tests {
             .client_quotas
             .set(&alice(), PRODUCER_BYTE_RATE, Some(1.0));
         let bytes = encode_snapshot(&image);
-        assert_eq!(bytes[1], SNAPSHOT_FORMAT_VERSION);
+        assert_eq!(bytes[1], FORMAT_WITHOUT_GROUP_CONFIGS);
         let mut message = proto::MetadataImage::decode(&bytes[2..]).unwrap_or_default();
         message.client_quotas = entries;
+        with_header(FORMAT_WITHOUT_GROUP_CONFIGS, &message)
+    }
+
+    /// A format-9 snapshot whose group configs are `entries`.
+    fn with_group_configs(entries: Vec<proto::GroupConfigRecord>) -> Vec<u8> {
+        let mut image = MetadataImage::empty("c");
+        image
+            .group_configs
+            .set("g", "consumer.session.timeout.ms", Some("50000"));
+        let bytes = encode_snapshot(&image);
+        assert_eq!(bytes[1], SNAPSHOT_FORMAT_VERSION);
+        let mut message = proto::MetadataImage::decode(&bytes[2..]).unwrap_or_default();
+        message.group_configs = entries;
         with_header(SNAPSHOT_FORMAT_VERSION, &message)
+    }
+
+    #[test]
+    fn group_configs_round_trip_and_bad_ones_are_refused() {
+        let mut image = MetadataImage::empty("c");
+        image
+            .group_configs
+            .set("g", "consumer.session.timeout.ms", Some("50000"));
+        image
+            .group_configs
+            .set("g", "consumer.heartbeat.interval.ms", Some("6000"));
+        image
+            .group_configs
+            .set("h", "consumer.session.timeout.ms", Some("46000"));
+        assert_eq!(decode_snapshot(&encode_snapshot(&image)), Ok(image));
+        let entry = |group: Option<&str>, name: Option<&str>, value: Option<&str>| {
+            proto::GroupConfigRecord {
+                group: group.map(str::to_string),
+                name: name.map(str::to_string),
+                value: value.map(str::to_string),
+            }
+        };
+        let good = entry(Some("g"), Some("consumer.session.timeout.ms"), Some("1"));
+        for (entries, needle) in [
+            (vec![good.clone(), good.clone()], "twice"),
+            (
+                vec![entry(Some("g"), Some("n"), None)],
+                "group_configs.value",
+            ),
+            (
+                vec![entry(None, Some("n"), Some("1"))],
+                "group_configs.group",
+            ),
+            (
+                vec![entry(Some("g"), None, Some("1"))],
+                "group_configs.name",
+            ),
+            (
+                vec![entry(Some(""), Some("n"), Some("1"))],
+                "empty group id",
+            ),
+        ] {
+            let err = decode_snapshot(&with_group_configs(entries)).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
     }
 
     fn alice() -> ClientQuotaEntity {
