@@ -79,13 +79,13 @@ run: ## build shoal and shoalctl (release), then run one node (controller+broker
 
 test: test-deps check test-rust test-python ## everything CI runs: deps, lint, Rust tests (the fuzz corpora replayed), client tests
 
-test-deps: $(VENV_STAMP) ## install kcat (apt) and the Python test venv, only when missing/changed
-	@if command -v kcat >/dev/null 2>&1; then \
-	  echo "kcat: $$(command -v kcat)"; \
+test-deps: $(VENV_STAMP) ## install kcat and OpenSSL headers (apt) and the Python test venv, only when missing/changed
+	@if command -v kcat >/dev/null 2>&1 && pkg-config --exists openssl 2>/dev/null; then \
+	  echo "kcat: $$(command -v kcat); OpenSSL headers: $$(pkg-config --modversion openssl)"; \
 	else \
-	  echo "kcat missing: installing the Debian package"; \
+	  echo "kcat or OpenSSL headers (librdkafka's test runner) missing: installing the Debian packages"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends kcat; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends kcat libssl-dev pkg-config; \
 	fi
 
 $(VENV_STAMP): tests/requirements.txt

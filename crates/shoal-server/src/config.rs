@@ -79,6 +79,18 @@ impl NodeConfig {
             .or_else(|| self.get(name))
     }
 
+    /// A TLS setting of a Kafka listener: [`Self::listener_get`], except that a SASL_SSL
+    /// listener takes `ssl.client.auth` only from its own `listener.name.<name>.` setting
+    /// (KIP-684, as Kafka: SASL authenticates its clients, so a node-wide `required` meant for
+    /// SSL listeners does not demand certificates there).
+    pub fn listener_tls_get(&self, listener: &str, sasl: bool, name: &str) -> Option<String> {
+        if sasl && name == "ssl.client.auth" {
+            let scoped = format!("{LISTENER_PREFIX}{}.{name}", listener.to_ascii_lowercase());
+            return self.explicit.get(&scoped).cloned();
+        }
+        self.listener_get(listener, name)
+    }
+
     pub fn string(&self, name: &str) -> anyhow::Result<String> {
         self.get(name)
             .with_context(|| format!("config {name} is not set"))
@@ -441,6 +453,21 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["num.io.threads"]
         );
+    }
+
+    #[test]
+    fn a_sasl_ssl_listener_asks_for_certificates_only_when_told_to_itself() {
+        let config = with_overrides(&[
+            ("ssl.client.auth", "required"),
+            ("listener.name.sasl_mtls.ssl.client.auth", "requested"),
+        ])
+        .unwrap();
+        let auth = |listener: &str, sasl: bool| {
+            config.listener_tls_get(listener, sasl, "ssl.client.auth")
+        };
+        assert_eq!(auth("SSL", false).as_deref(), Some("required"));
+        assert_eq!(auth("SASL_SSL", true), None, "the node-wide value is the SSL listeners'");
+        assert_eq!(auth("SASL_MTLS", true).as_deref(), Some("requested"));
     }
 
     #[test]

@@ -162,9 +162,9 @@ fn node_listeners(config: &NodeConfig, roles: Roles) -> anyhow::Result<NodeListe
     }
     let mut tls = std::collections::BTreeMap::new();
     for listener in &kafka {
-        if protocols.get(&listener.name).is_some_and(|p| p.tls()) {
+        if let Some(protocol) = protocols.get(&listener.name).filter(|p| p.tls()) {
             let settings = shoal_tls::TlsSettings::from_lookup(|name| {
-                config.listener_get(&listener.name, name)
+                config.listener_tls_get(&listener.name, protocol.sasl(), name)
             })
             .with_context(|| format!("listener {}", listener.name))?;
             let loaded = shoal_tls::TlsListener::load(&listener.name, settings)
