@@ -134,6 +134,12 @@ compat: build-all compat-tools $(VENV_STAMP) ## every librdkafka broker test aga
 	  -q -p no:cacheprovider --timeout=600 $(PYTEST_ARGS)
 	$(VENV)/bin/python tests/compat/report.py target/compat/results.tsv
 
+compat-security: build-all compat-tools $(VENV_STAMP) ## librdkafka's suite in its SASL/TLS scenarios (sasl_test.py's): every broker test over SASL SCRAM, SSL and SASL_SSL PLAIN, 0001 in the others; COMPAT_TESTS=N,M narrows
+	rm -f target/compat/results-security.tsv
+	-COMPAT_SECURITY=full SHOAL_BIN=$(abspath $(SHOAL_BIN)) $(VENV)/bin/pytest tests/python/test_librdkafka_security.py \
+	  -q -p no:cacheprovider --timeout=600 $(PYTEST_ARGS)
+	$(VENV)/bin/python tests/compat/report.py target/compat/results-security.tsv
+
 image: build-all ## the container image shoal:dev, FROM scratch (binaries + the libraries ldd lists)
 	bash deploy/image/build.sh shoal:dev
 

@@ -54,10 +54,13 @@ def all_broker_tests() -> list[str]:
 FULL = os.environ.get("COMPAT_SUITE") == "full"
 # Brokers the suite runs against (1 or 3; `make compat` uses 3, as the suite's own cluster).
 BROKERS = int(os.environ.get("COMPAT_BROKERS", "1"))
-SELECTED = all_broker_tests() if FULL else STABLE
+# COMPAT_TESTS=0001,0081 narrows a run to those tests (a full run's failures, re-run alone).
+ONLY = [t.strip() for t in os.environ.get("COMPAT_TESTS", "").split(",") if t.strip()]
+SELECTED = ONLY or (all_broker_tests() if FULL else STABLE)
 # Longest one librdkafka test may run (its own timeouts are 30 s x test.timeout.multiplier,
-# raised by tests that need more; the slowest seen took about 2 minutes), within pytest's.
-TEST_TIMEOUT_S = 540 if FULL else 280
+# raised by tests that need more; the slowest seen took about 2 minutes, 0081 with every
+# subtest about 7), within pytest's: a full run's, and the stable subset's.
+FULL_TEST_TIMEOUT_S, QUICK_TEST_TIMEOUT_S = 540, 280
 # Tests made of many subtests that take longer than that when everything passes: 0113 runs
 # about forty cooperative-rebalance scenarios (about 11 minutes against one node).
 LONG_TEST_TIMEOUT_S = {"0113": 1500}
@@ -98,29 +101,55 @@ class SuiteCluster:
                 n.stop()
 
 
-@pytest.fixture(scope="module")
-def suite_node(tmp_path_factory):
-    work = tmp_path_factory.mktemp("librdkafka-suite")
+def suite_overrides(full: bool = FULL) -> dict:
+    """The node settings the suite's default scenario expects: topics auto-created with 4
+    partitions; for a full run also an authorizer that lets everyone do what no ACL denies, as
+    the suite's brokers run (the admin tests, 0081, create ACLs)."""
     overrides = {"num.partitions": 4, "auto.create.topics.enable": "true"}
-    if FULL:
-        # The admin tests (0081) create ACLs: an authorizer that lets everyone do what no ACL
-        # denies, as the suite's brokers run.
+    if full:
         overrides.update({
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found": "true",
         })
-    node = SuiteCluster(work, overrides)
+    return overrides
+
+
+def kafka_shims(work: Path) -> Path:
+    """A KAFKA_PATH whose bin/kafka-topics.sh and kafka-acls.sh are the shoalctl shims."""
     kafka_path = work / "kafka"
     (kafka_path / "bin").mkdir(parents=True)
     for shim in ("kafka-topics.sh", "kafka-acls.sh"):
         (kafka_path / "bin" / shim).symlink_to(REPO / "tests" / "compat" / shim)
+    return kafka_path
+
+
+def verdict_of(rc: int, subtests: list) -> str:
+    """PASSED when the runner exited 0 and every subtest it ran PASSED or was SKIPPED by the
+    suite; SKIPPED when none PASSED; else FAILED."""
+    failed = [name for name, state in subtests if state != "PASSED" and state != "SKIPPED"]
+    if rc != 0 or failed:
+        return "FAILED"
+    return "PASSED" if any(state == "PASSED" for _, state in subtests) else "SKIPPED"
+
+
+@pytest.fixture(scope="module")
+def suite_node(tmp_path_factory):
+    work = tmp_path_factory.mktemp("librdkafka-suite")
+    overrides = suite_overrides()
+    node = SuiteCluster(work, overrides)
+    kafka_path = kafka_shims(work)
     conf = work / "test.conf"
     conf.write_text(f"bootstrap.servers={node.bootstrap}\ntest.timeout.multiplier=2\ntest.topic.random=true\n")
     yield node, conf, kafka_path
     node.stop()
 
 
-def run_librdkafka_test(number: str, node: SuiteCluster, conf: Path, kafka_path: Path) -> tuple[int, list, str]:
+def run_librdkafka_test(number: str, bootstrap: str, conf: Path, kafka_path: Path,
+                        extra_env: dict[str, str] | None = None,
+                        timeout: int | None = None) -> tuple[int, list, str]:
+    """One test in its own runner process: (exit code, [(subtest, state)], output). `bootstrap`
+    is where the suite's kafka-topics.sh / kafka-acls.sh shims connect (a PLAINTEXT listener);
+    the clients connect as `conf` says."""
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("CI", "TESTS", "TESTS_SKIP", "SUBTESTS")},
         "TESTS": number,
@@ -131,24 +160,25 @@ def run_librdkafka_test(number: str, node: SuiteCluster, conf: Path, kafka_path:
         # The suite creates topics and ACLs itself only with both set (kafka-topics.sh and
         # kafka-acls.sh are shims over shoalctl).
         "KAFKA_PATH": str(kafka_path),
-        "BROKERS": node.bootstrap,
+        "BROKERS": bootstrap,
         "SHOALCTL_BIN": str(shoalctl_bin()),
+        **(extra_env or {}),
     }
     try:
         done = subprocess.run([str(RUNNER), "-p1", "-L"], cwd=TESTS_DIR, env=env, capture_output=True,
-                              timeout=timeout_s(number))
+                              timeout=timeout or timeout_s(number))
         rc, output = done.returncode, (done.stdout + done.stderr).decode(errors="replace")
     except subprocess.TimeoutExpired as e:
         rc = -1
         output = ((e.stdout or b"") + (e.stderr or b"")).decode(errors="replace") + \
-            f"\n(outer timeout after {timeout_s(number)} s)"
+            f"\n(outer timeout after {timeout or timeout_s(number)} s)"
     output = ANSI.sub("", output)
     subtests = [m.groups() for line in output.splitlines() if (m := SUBTEST_LINE.match(line.strip()))]
     return rc, subtests, output
 
 
-def timeout_s(number: str) -> int:
-    return LONG_TEST_TIMEOUT_S.get(number, TEST_TIMEOUT_S)
+def timeout_s(number: str, full: bool = FULL) -> int:
+    return LONG_TEST_TIMEOUT_S.get(number, FULL_TEST_TIMEOUT_S if full else QUICK_TEST_TIMEOUT_S)
 
 
 @pytest.mark.parametrize("number", [
@@ -158,13 +188,9 @@ def test_librdkafka(number, suite_node):
     node, conf, kafka_path = suite_node
     assert node.running, "the node died during the suite"
     started = time.monotonic()
-    rc, subtests, output = run_librdkafka_test(number, node, conf, kafka_path)
+    rc, subtests, output = run_librdkafka_test(number, node.bootstrap, conf, kafka_path)
     elapsed = time.monotonic() - started
-    failed = [name for name, state in subtests if state != "PASSED" and state != "SKIPPED"]
-    ran = [name for name, state in subtests if state == "PASSED"]
-    verdict = "PASSED" if rc == 0 and not failed else "FAILED"
-    if verdict == "PASSED" and not ran:
-        verdict = "SKIPPED"
+    verdict = verdict_of(rc, subtests)
     if FULL:
         COMPAT.mkdir(parents=True, exist_ok=True)
         with open(COMPAT / "results.tsv", "a") as results:

@@ -462,11 +462,14 @@ mod tests {
             ("listener.name.sasl_mtls.ssl.client.auth", "requested"),
         ])
         .unwrap();
-        let auth = |listener: &str, sasl: bool| {
-            config.listener_tls_get(listener, sasl, "ssl.client.auth")
-        };
+        let auth =
+            |listener: &str, sasl: bool| config.listener_tls_get(listener, sasl, "ssl.client.auth");
         assert_eq!(auth("SSL", false).as_deref(), Some("required"));
-        assert_eq!(auth("SASL_SSL", true), None, "the node-wide value is the SSL listeners'");
+        assert_eq!(
+            auth("SASL_SSL", true),
+            None,
+            "the node-wide value is the SSL listeners'"
+        );
         assert_eq!(auth("SASL_MTLS", true).as_deref(), Some("requested"));
     }
 
