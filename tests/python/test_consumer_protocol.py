@@ -510,6 +510,10 @@ def test_group_configs_are_set_described_enforced_and_kept(shoal_factory):
     with kw.Conn(host, int(port)) as conn:
         code, message = kw.incremental_alter_configs_v0(conn, kw.RESOURCE_GROUP, "", [(session, 0, "2000")])
         assert code == KafkaError.INVALID_REQUEST and "Default group" in message, (code, message)
+        code, message = kw.incremental_alter_configs_v0(conn, kw.RESOURCE_GROUP, group, [(session, 0, None)])
+        assert code == KafkaError.INVALID_REQUEST and "Null value" in message, (code, message)
+        # Removing a config the group does not have, even one Kafka does not know, changes nothing.
+        assert kw.incremental_alter_configs_v0(conn, kw.RESOURCE_GROUP, group, [("typo.ms", 1, None)]) == (0, None)
         code, configs = kw.describe_configs_v1(conn, kw.RESOURCE_GROUP, group)
         assert (code, configs[session]) == (0, ("1500", 8)), "a refused change changes nothing"
         # An empty list of names is every config, as a null one (Kafka's ConfigHelper).

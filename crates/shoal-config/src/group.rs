@@ -218,7 +218,7 @@ mod tests {
             ),
             (
                 &[(CONSUMER_SESSION_TIMEOUT_MS, "0")],
-                "consumer.session.timeout.ms",
+                "Invalid value 0 for configuration consumer.session.timeout.ms: Value must be at least 1",
             ),
             (
                 &[(CONSUMER_SESSION_TIMEOUT_MS, "44999")],

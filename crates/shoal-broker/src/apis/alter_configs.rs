@@ -4,7 +4,8 @@
 //!
 //! As Kafka's controller (`ConfigurationControlManager.legacyAlterConfigs`): the configs named
 //! *replace* the resource's dynamic configs, so one set before and not named now is removed
-//! (back to its default), and a null value removes it too. That is exactly a list of
+//! (back to its default). A null value is INVALID_REQUEST, as Kafka's brokers refuse it before
+//! forwarding (`ConfigAdminManager.preprocess`). That is exactly a list of
 //! IncrementalAlterConfigs operations, so the request is turned into one against the configs
 //! the metadata holds now and goes the same way: the same authorization (ALTER_CONFIGS), the
 //! same validation and errors, the same wait until the change is applied here. A resource
@@ -105,7 +106,8 @@ pub async fn handle(
 }
 
 /// The incremental operations that make `named` the resource's whole set of dynamic configs:
-/// SET for each value, DELETE for each null and for each config set now and not named.
+/// SET for each value, DELETE for each config set now and not named. A name twice or a null
+/// value is refused (Kafka's messages).
 fn legacy_ops(
     image: &MetadataImage,
     resource_type: i8,
@@ -117,6 +119,17 @@ fn legacy_ops(
         if !seen.insert(name.as_str()) {
             return Err(format!("Error due to duplicate config keys: {name}"));
         }
+    }
+    let nulls: Vec<&str> = named
+        .iter()
+        .filter(|(_, value)| value.is_none())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !nulls.is_empty() {
+        return Err(format!(
+            "Null value not supported for : {}",
+            nulls.join(", ")
+        ));
     }
     let current: Vec<String> = match resource_type {
         RESOURCE_TOPIC => image
@@ -150,10 +163,7 @@ fn legacy_ops(
     };
     let mut ops: Vec<AlterableConfig> = named
         .iter()
-        .map(|(name, value)| match value {
-            Some(v) => op(name, OP_SET, Some(v)),
-            None => op(name, OP_DELETE, None),
-        })
+        .filter_map(|(name, value)| value.as_deref().map(|v| op(name, OP_SET, Some(v))))
         .collect();
     ops.extend(
         current
@@ -208,18 +218,23 @@ mod tests {
                 shoal_meta::image::ApplyOutcome::Applied
             );
         }
-        let named = vec![
-            ("retention.ms".to_string(), Some("2000".to_string())),
-            ("segment.bytes".to_string(), None),
-        ];
+        let named = vec![("retention.ms".to_string(), Some("2000".to_string()))];
         let got = legacy_ops(&image, RESOURCE_TOPIC, "t", &named).unwrap_or_default();
         assert_eq!(
             ops(&got),
             vec![
                 ("retention.ms".into(), OP_SET, Some("2000".into())),
-                ("segment.bytes".into(), OP_DELETE, None),
                 ("cleanup.policy".into(), OP_DELETE, None),
             ]
+        );
+        // A null value: refused, as Kafka's brokers refuse it.
+        let null = vec![
+            ("retention.ms".to_string(), Some("2000".to_string())),
+            ("segment.bytes".to_string(), None),
+        ];
+        assert_eq!(
+            legacy_ops(&image, RESOURCE_TOPIC, "t", &null),
+            Err("Null value not supported for : segment.bytes".to_string())
         );
         // Nothing named: every override goes.
         assert_eq!(

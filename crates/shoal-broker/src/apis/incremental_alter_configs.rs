@@ -74,6 +74,10 @@ pub async fn handle(
                     .with_error_message(Some(str_bytes(&message))),
             )
         };
+        if let Some(message) = preprocess_refusal(&resource.configs) {
+            responses.push(refuse(base, message));
+            continue;
+        }
         if resource.resource_type == RESOURCE_BROKER_LOGGER {
             // This process's log levels: changed here, never in the metadata (as Kafka).
             let (code, message) = alter_loggers(
@@ -191,13 +195,21 @@ pub async fn handle(
         broker.wait_for_metadata(index, APPLY_WAIT).await;
     }
     // The controller answers topics, then brokers, then groups: the order `slots` was built in.
-    for ((slot, base), result) in slots.into_iter().zip(bases).zip(outcome.results) {
-        let response = match result {
+    // A resource it gave no answer for (a controller of an older release that did not read
+    // it) is answered with an error, never left out.
+    let mut results = outcome.results.into_iter();
+    for (slot, base) in slots.into_iter().zip(bases) {
+        let response = match results.next() {
             // Kafka answers a null message on success.
-            Ok(()) => base.with_error_message(None),
-            Err(error) => base
+            Some(Ok(())) => base.with_error_message(None),
+            Some(Err(error)) => base
                 .with_error_code(controller_error_code(&error))
                 .with_error_message(Some(str_bytes(&error.to_string()))),
+            None => base
+                .with_error_code(ResponseError::UnknownServerError.code())
+                .with_error_message(Some(str_bytes(
+                    "the active controller gave no answer for this resource",
+                ))),
         };
         if let Some(entry) = responses.get_mut(slot) {
             *entry = Some(response);
@@ -259,6 +271,23 @@ fn alter_loggers(
     }
 }
 
+/// Kafka's checks of every resource before anything else (`ConfigAdminManager.preprocess`):
+/// a config named twice, or a null value in anything but a DELETE, is INVALID_REQUEST.
+fn preprocess_refusal(
+    configs: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
+) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    if configs.iter().any(|c| !seen.insert(c.name.as_str())) {
+        return Some("Error due to duplicate config keys".to_string());
+    }
+    let nulls: Vec<&str> = configs
+        .iter()
+        .filter(|c| c.config_operation != 1 && c.value.is_none())
+        .map(|c| c.name.as_str())
+        .collect();
+    (!nulls.is_empty()).then(|| format!("Null value not supported for : {}", nulls.join(", ")))
+}
+
 /// The request's operations, or the first unknown operation code.
 fn ops_of(
     configs: Vec<kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig>,
@@ -280,4 +309,40 @@ fn ops_of(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
+
+    use super::*;
+
+    fn config(name: &str, op: i8, value: Option<&str>) -> AlterableConfig {
+        AlterableConfig::default()
+            .with_name(str_bytes(name))
+            .with_config_operation(op)
+            .with_value(value.map(str_bytes))
+    }
+
+    #[test]
+    fn duplicates_and_null_values_are_refused_before_anything_else() {
+        let cases: Vec<(Vec<AlterableConfig>, Option<&str>)> = vec![
+            (vec![config("a", 0, Some("1")), config("b", 1, None)], None),
+            (
+                vec![config("a", 0, Some("1")), config("a", 1, None)],
+                Some("Error due to duplicate config keys"),
+            ),
+            (
+                vec![
+                    config("a", 0, None),
+                    config("b", 2, None),
+                    config("c", 1, None),
+                ],
+                Some("Null value not supported for : a, b"),
+            ),
+        ];
+        for (configs, expected) in cases {
+            assert_eq!(preprocess_refusal(&configs).as_deref(), expected);
+        }
+    }
 }

@@ -40,6 +40,8 @@ pub fn plan_alter_group_configs(
         }
         let current = working.group_configs.of(&resource.group);
         let mut after: BTreeMap<String, String> = current.cloned().unwrap_or_default();
+        // Kafka's checks before any other (ConfigAdminManager.preprocess): no config twice, no
+        // null value but in a DELETE.
         let mut seen = BTreeSet::new();
         for op in &resource.ops {
             if !seen.insert(op.name.as_str()) {
@@ -48,26 +50,43 @@ pub fn plan_alter_group_configs(
                     op.name
                 )));
             }
-            if shoal_config::group_config_def(&op.name).is_none() {
-                return Err(ControllerError::InvalidConfig(format!(
-                    "Unknown group config name: {}",
-                    op.name
-                )));
-            }
-            match op.op {
-                AlterConfigOpType::Set => {
-                    let value = op.value.as_ref().ok_or_else(|| {
-                        ControllerError::InvalidConfig(format!(
-                            "Null value not supported for group configs: {}",
-                            op.name
-                        ))
-                    })?;
-                    after.insert(op.name.clone(), value.clone());
-                }
-                AlterConfigOpType::Delete => {
+        }
+        let nulls: Vec<&str> = resource
+            .ops
+            .iter()
+            .filter(|op| op.op != AlterConfigOpType::Delete && op.value.is_none())
+            .map(|op| op.name.as_str())
+            .collect();
+        if !nulls.is_empty() {
+            return Err(ControllerError::InvalidRequest(format!(
+                "Null value not supported for : {}",
+                nulls.join(", ")
+            )));
+        }
+        for op in &resource.ops {
+            match (op.op, &op.value) {
+                // Only the configs left are checked, as Kafka: removing an unknown one is a
+                // no-op.
+                (AlterConfigOpType::Delete, _) => {
                     after.remove(&op.name);
                 }
-                AlterConfigOpType::Append | AlterConfigOpType::Subtract => {
+                (AlterConfigOpType::Set, Some(value)) => {
+                    if shoal_config::group_config_def(&op.name).is_none() {
+                        return Err(ControllerError::InvalidConfig(format!(
+                            "Unknown group config name: {}",
+                            op.name
+                        )));
+                    }
+                    after.insert(op.name.clone(), value.clone());
+                }
+                // Refused by the null check above.
+                (AlterConfigOpType::Set, None) => {
+                    return Err(ControllerError::InvalidRequest(format!(
+                        "Null value not supported for : {}",
+                        op.name
+                    )));
+                }
+                (AlterConfigOpType::Append | AlterConfigOpType::Subtract, _) => {
                     return Err(not_a_list(op));
                 }
             }
@@ -254,6 +273,27 @@ mod tests {
             vec![group("g", vec![set(SESSION, "50000")]), group("g", vec![])],
         );
         assert!(planned.iter().all(Result::is_err));
+    }
+
+    /// Kafka's order and codes: duplicates and null values are bad requests, found before an
+    /// unknown name; removing an unknown config is a no-op.
+    #[test]
+    fn duplicates_and_nulls_are_bad_requests_and_unknown_removals_do_nothing() {
+        let image = image_at_version(9);
+        let code = |ops: Vec<AlterConfigOp>| match &plan(&image, vec![group("g", ops)])[0] {
+            Ok((_, records)) => format!("ok {}", records.len()),
+            Err(ControllerError::InvalidRequest(_)) => "INVALID_REQUEST".to_string(),
+            Err(ControllerError::InvalidConfig(_)) => "INVALID_CONFIG".to_string(),
+            Err(other) => format!("{other:?}"),
+        };
+        let null_unknown = op("other.config", AlterConfigOpType::Set, None);
+        assert_eq!(code(vec![set("no.such.config", "1")]), "INVALID_CONFIG");
+        assert_eq!(
+            code(vec![set("no.such.config", "1"), null_unknown]),
+            "INVALID_REQUEST"
+        );
+        assert_eq!(code(vec![delete("no.such.config")]), "ok 0");
+        assert_eq!(code(vec![set(SESSION, "50000"), delete("typo.ms")]), "ok 1");
     }
 
     #[test]
