@@ -62,8 +62,9 @@ SELECTED = ONLY or (all_broker_tests() if FULL else STABLE)
 # subtest about 7), within pytest's: a full run's, and the stable subset's.
 FULL_TEST_TIMEOUT_S, QUICK_TEST_TIMEOUT_S = 540, 280
 # Tests made of many subtests that take longer than that when everything passes: 0113 runs
-# about forty cooperative-rebalance scenarios (about 11 minutes against one node).
-LONG_TEST_TIMEOUT_S = {"0113": 1500}
+# about forty cooperative-rebalance scenarios (about 11 minutes against one node); 0081 takes
+# about 7 minutes, 9 over SASL on three nodes.
+LONG_TEST_TIMEOUT_S = {"0113": 1500, "0081": 900}
 
 pytestmark = pytest.mark.skipif(
     not RUNNER.exists(),
