@@ -6,23 +6,17 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use kafka_protocol::messages::DescribeConfigsRequest;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
-use kafka_protocol::messages::{DescribeConfigsRequest, IncrementalAlterConfigsRequest};
 use kafka_protocol::protocol::StrBytes;
 use serde_json::json;
 
-use super::check;
+use super::{alter_resource_configs, check};
 use crate::kafka::Client;
 use crate::output::Output;
 
 /// Kafka's ConfigResource.Type GROUP.
 const GROUP_RESOURCE: i8 = 32;
-/// IncrementalAlterConfigs operations.
-const OP_SET: i8 = 0;
-const OP_DELETE: i8 = 1;
 
 /// Kafka's ConfigSource names, as kafka-configs prints them.
 fn source_name(source: i8) -> &'static str {
@@ -44,40 +38,15 @@ pub async fn run(
         bail!("a group id is required (Kafka has no default group resource)");
     }
     if !set.is_empty() || !delete.is_empty() {
-        let mut configs: Vec<AlterableConfig> = set
-            .iter()
-            .map(|(k, v)| {
-                AlterableConfig::default()
-                    .with_name(StrBytes::from_string(k.clone()))
-                    .with_config_operation(OP_SET)
-                    .with_value(Some(StrBytes::from_string(v.clone())))
-            })
-            .collect();
-        configs.extend(delete.iter().map(|k| {
-            AlterableConfig::default()
-                .with_name(StrBytes::from_string(k.clone()))
-                .with_config_operation(OP_DELETE)
-        }));
-        let response = client
-            .any()
-            .call(
-                IncrementalAlterConfigsRequest::default().with_resources(vec![
-                    AlterConfigsResource::default()
-                        .with_resource_type(GROUP_RESOURCE)
-                        .with_resource_name(StrBytes::from_string(group.to_string()))
-                        .with_configs(configs),
-                ]),
-            )
-            .await?;
-        let r = response
-            .responses
-            .first()
-            .context("empty IncrementalAlterConfigs answer")?;
-        check(
+        alter_resource_configs(
+            client,
+            GROUP_RESOURCE,
+            group,
+            set,
+            delete,
             &format!("altering configs of group {group}"),
-            r.error_code,
-            r.error_message.as_deref(),
-        )?;
+        )
+        .await?;
     }
     let response = client
         .any()

@@ -111,6 +111,54 @@ async fn connect(cli: &Cli, timeout: Duration) -> anyhow::Result<Client> {
 }
 
 /// Fails with Kafka's error name (and the broker's message) unless `code` is 0.
+/// IncrementalAlterConfigs on one resource: SET each `set` pair, DELETE each `delete` name; an
+/// error code is an error naming `what`.
+pub async fn alter_resource_configs(
+    client: &mut Client,
+    resource_type: i8,
+    name: &str,
+    set: &[(String, String)],
+    delete: &[String],
+    what: &str,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    // Kafka's operation codes: 0 SET, 1 DELETE.
+    let mut configs: Vec<AlterableConfig> = set
+        .iter()
+        .map(|(k, v)| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_config_operation(0)
+                .with_value(Some(StrBytes::from_string(v.clone())))
+        })
+        .collect();
+    configs.extend(delete.iter().map(|k| {
+        AlterableConfig::default()
+            .with_name(StrBytes::from_string(k.clone()))
+            .with_config_operation(1)
+    }));
+    let response = client
+        .any()
+        .call(
+            IncrementalAlterConfigsRequest::default().with_resources(vec![
+                AlterConfigsResource::default()
+                    .with_resource_type(resource_type)
+                    .with_resource_name(StrBytes::from_string(name.to_string()))
+                    .with_configs(configs),
+            ]),
+        )
+        .await?;
+    let r = response
+        .responses
+        .first()
+        .context("empty IncrementalAlterConfigs answer")?;
+    check(what, r.error_code, r.error_message.as_deref())
+}
+
 pub fn check(what: &str, code: i16, message: Option<&str>) -> anyhow::Result<()> {
     if code == 0 {
         return Ok(());

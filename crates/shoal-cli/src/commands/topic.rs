@@ -8,13 +8,10 @@ use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, TopicName,
+    DescribeConfigsRequest, ListOffsetsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use serde_json::json;
@@ -170,41 +167,15 @@ pub async fn run(
             if set.is_empty() && delete.is_empty() {
                 bail!("nothing to change: give --set name=value and/or --delete name");
             }
-            // Operations: 0 SET, 1 DELETE.
-            let mut configs: Vec<AlterableConfig> = set
-                .iter()
-                .map(|(k, v)| {
-                    AlterableConfig::default()
-                        .with_name(StrBytes::from_string(k.clone()))
-                        .with_config_operation(0)
-                        .with_value(Some(StrBytes::from_string(v.clone())))
-                })
-                .collect();
-            configs.extend(delete.iter().map(|k| {
-                AlterableConfig::default()
-                    .with_name(StrBytes::from_string(k.clone()))
-                    .with_config_operation(1)
-            }));
-            let response = client
-                .any()
-                .call(
-                    IncrementalAlterConfigsRequest::default().with_resources(vec![
-                        AlterConfigsResource::default()
-                            .with_resource_type(TOPIC_RESOURCE)
-                            .with_resource_name(StrBytes::from_string(topic.clone()))
-                            .with_configs(configs),
-                    ]),
-                )
-                .await?;
-            let r = response
-                .responses
-                .first()
-                .context("empty IncrementalAlterConfigs answer")?;
-            check(
+            super::alter_resource_configs(
+                client,
+                TOPIC_RESOURCE,
+                topic,
+                set,
+                delete,
                 &format!("altering configs of {topic}"),
-                r.error_code,
-                r.error_message.as_deref(),
-            )?;
+            )
+            .await?;
             let mut rows: Vec<Vec<String>> = set
                 .iter()
                 .map(|(k, v)| vec![k.clone(), v.clone(), "set".into()])
